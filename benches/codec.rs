@@ -1,0 +1,60 @@
+//! Encode / reconstruct throughput per 1 MiB stripe (bytes = stripe data).
+
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use cairn::engine::codec::{ErasureCodec, RsCodec};
+use cairn::engine::layout::{Layout, STRIPE_DATA};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    group.throughput(Throughput::Bytes(STRIPE_DATA as u64));
+    for (data, parity) in [(2u8, 2u8), (4, 2), (8, 4)] {
+        let layout = Layout { data, parity };
+        let shard_len = layout.shard_len(STRIPE_DATA);
+        let mut rng = StdRng::seed_from_u64(1);
+        let shards: Vec<Vec<u8>> = (0..data)
+            .map(|_| {
+                let mut v = vec![0u8; shard_len];
+                rng.fill(&mut v[..]);
+                v
+            })
+            .collect();
+        let mut parity_bufs = vec![vec![0u8; shard_len]; usize::from(parity)];
+        let mut codec = RsCodec::new(layout);
+
+        let data_refs: Vec<&[u8]> = shards.iter().map(Vec::as_slice).collect();
+        let mut parity_refs: Vec<&mut [u8]> =
+            parity_bufs.iter_mut().map(Vec::as_mut_slice).collect();
+        group.bench_function(format!("encode/{layout}"), |b| {
+            b.iter(|| codec.encode(&data_refs, &mut parity_refs).unwrap())
+        });
+        drop(parity_refs);
+
+        // Two data shards lost: the worst case any of these layouts survives.
+        let all = shards.iter().chain(&parity_bufs).cloned();
+        let mut template: Vec<Option<Vec<u8>>> = all.map(Some).collect();
+        template[0] = None;
+        template[1] = None;
+        group.bench_function(format!("reconstruct_2_missing/{layout}"), |b| {
+            b.iter_batched_ref(
+                || template.clone(),
+                |shards| codec.reconstruct(shards, shard_len).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = codec
+}
+criterion_main!(benches);

@@ -1,0 +1,243 @@
+//! Settings: command line, `CAIRN_*` environment variables and an optional
+//! TOML file, in that order of precedence, then built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::engine::format::expand_ellipsis;
+use crate::engine::layout::Layout;
+
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about = "S3-compatible object storage node")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node. With no drives: four drive directories under ./data (2+2).
+    Serve(ServeArgs),
+    /// Offline maintenance of a stopped node's drives.
+    Repair(RepairArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// Drive paths; MinIO's ellipsis form is expanded (/mnt/disk{1...6}).
+    #[arg(env = "CAIRN_DRIVES", value_delimiter = ',')]
+    pub drives: Vec<String>,
+    /// Erasure layout data+parity, e.g. 4+2 (default: chosen from the drive count).
+    #[arg(long, env = "CAIRN_LAYOUT")]
+    pub layout: Option<String>,
+    /// Partitions of the key space, fixed when the drives are formatted.
+    #[arg(long, env = "CAIRN_PARTITIONS")]
+    pub partitions: Option<u16>,
+    /// TOML configuration file.
+    #[arg(long, env = "CAIRN_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Executor cores (default: every CPU).
+    #[arg(long, env = "CAIRN_CORES")]
+    pub cores: Option<usize>,
+    /// Objects up to this many bytes are stored inline, mirrored m+1 ways.
+    #[arg(long, env = "CAIRN_INLINE_MAX")]
+    pub inline_max: Option<usize>,
+    /// Largest segment file, bytes.
+    #[arg(long, env = "CAIRN_SEGMENT_SIZE")]
+    pub segment_size: Option<u64>,
+    /// Do not pin executor threads to CPUs.
+    #[arg(long, env = "CAIRN_NO_PIN")]
+    pub no_pin: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Rebuild every partition's index from the records on the drives.
+    #[arg(long)]
+    pub rebuild_index: bool,
+}
+
+/// The TOML file's keys (all optional).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub drives: Option<Vec<String>>,
+    pub listen: Option<SocketAddr>,
+    pub cores: Option<usize>,
+    pub layout: Option<String>,
+    pub partitions: Option<u16>,
+    pub inline_max: Option<usize>,
+    pub segment_size: Option<u64>,
+    pub root_user: Option<String>,
+    pub root_password: Option<String>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub drives: Vec<PathBuf>,
+    /// True when no drive was given and ./data is used.
+    pub embedded: bool,
+    pub listen: SocketAddr,
+    pub cores: usize,
+    pub layout: Option<Layout>,
+    pub partitions: u16,
+    pub inline_max: usize,
+    pub segment_size: u64,
+    pub pin: bool,
+    pub root_user: Option<String>,
+    pub root_password: Option<String>,
+}
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
+pub const EMBEDDED_DRIVES: usize = 4;
+const MIN_SEGMENT: u64 = 8 << 20;
+
+fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
+    match path {
+        None => Ok(FileConfig::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+        }
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn resolve_drives(args: &[String], file: Option<&Vec<String>>) -> Result<(Vec<PathBuf>, bool), String> {
+    let raw: Vec<String> = if !args.is_empty() {
+        args.to_vec()
+    } else {
+        file.cloned().unwrap_or_default()
+    };
+    if raw.is_empty() {
+        let drives = (1..=EMBEDDED_DRIVES).map(|i| PathBuf::from(format!("./data/disk{i}"))).collect();
+        return Ok((drives, true));
+    }
+    let mut out = Vec::new();
+    for r in raw.iter().flat_map(|s| s.split_whitespace()) {
+        out.extend(expand_ellipsis(r)?.into_iter().map(PathBuf::from));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for d in &out {
+        if !seen.insert(d) {
+            return Err(format!("drive {} given twice", d.display()));
+        }
+    }
+    Ok((out, false))
+}
+
+impl StoreArgs {
+    fn resolve(&self) -> Result<(FileConfig, Vec<PathBuf>, bool, Option<Layout>, u16), String> {
+        let file = load_file(self.config.as_deref())?;
+        let (drives, embedded) = resolve_drives(&self.drives, file.drives.as_ref())?;
+        let layout = match self.layout.clone().or_else(|| file.layout.clone()) {
+            Some(l) => Some(Layout::parse(&l)?),
+            None if embedded => Some(Layout { data: 2, parity: 2 }),
+            None => None,
+        };
+        let partitions = self.partitions.or(file.partitions).unwrap_or(64);
+        if partitions == 0 || partitions > 4096 {
+            return Err("partitions must be between 1 and 4096".into());
+        }
+        Ok((file, drives, embedded, layout, partitions))
+    }
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> Result<Settings, String> {
+        let (file, drives, embedded, layout, partitions) = self.store.resolve()?;
+        let listen = match self.listen.or(file.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse().expect("valid default address"),
+        };
+        let cores = self.cores.or(file.cores).unwrap_or_else(crate::runtime::num_cpus);
+        if cores == 0 || cores > 1024 {
+            return Err("cores must be between 1 and 1024".into());
+        }
+        let segment_size = self.segment_size.or(file.segment_size).unwrap_or(256 << 20);
+        if segment_size < MIN_SEGMENT {
+            return Err(format!("segment size must be at least {MIN_SEGMENT} bytes"));
+        }
+        let inline_max = self.inline_max.or(file.inline_max).unwrap_or(64 << 10);
+        if inline_max > 1 << 20 {
+            return Err("inline-max must be at most 1 MiB".into());
+        }
+        Ok(Settings {
+            drives,
+            embedded,
+            listen,
+            cores,
+            layout,
+            partitions,
+            inline_max,
+            segment_size,
+            pin: !self.no_pin,
+            root_user: env_nonempty("CAIRN_ROOT_USER").or(file.root_user),
+            root_password: env_nonempty("CAIRN_ROOT_PASSWORD").or(file.root_password),
+        })
+    }
+}
+
+impl RepairArgs {
+    pub fn resolve(&self) -> Result<(Vec<PathBuf>, Option<Layout>, u16), String> {
+        let (_, drives, _, layout, partitions) = self.store.resolve()?;
+        Ok((drives, layout, partitions))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default() {
+        let s = ServeArgs::default().resolve().unwrap();
+        assert!(s.embedded);
+        assert_eq!(s.drives.len(), 4);
+        assert_eq!(s.layout, Some(Layout { data: 2, parity: 2 }));
+        assert_eq!(s.listen.port(), 9000);
+    }
+
+    #[test]
+    fn drives_expand_and_file_fills_gaps() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "listen = \"127.0.0.1:9100\"\nlayout = \"4+2\"\ncores = 2\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.drives = vec!["/x/d{1...6}".into()];
+        a.store.config = Some(cfg.clone());
+        a.cores = Some(1);
+        let s = a.resolve().unwrap();
+        assert_eq!(s.drives.len(), 6);
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.cores, 1, "the command line wins over the file");
+        assert_eq!(s.layout, Some(Layout { data: 4, parity: 2 }));
+        std::fs::write(&cfg, "nonsense = 1\n").unwrap();
+        assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn duplicate_drive_refused() {
+        let mut a = ServeArgs::default();
+        a.store.drives = vec!["/a".into(), "/a".into()];
+        assert!(a.resolve().is_err());
+    }
+}

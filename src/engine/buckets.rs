@@ -1,0 +1,123 @@
+//! The bucket table: small, global, owned by core 0 and copied to every core
+//! on change, so bucket lookups never leave the receiving core. Persisted as
+//! `buckets.json` on every drive (atomic rename + fsync), the copy with the
+//! highest generation winning at start-up.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::file::write_file_durable;
+
+use super::format::META_DIR;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketInfo {
+    pub created_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketTable {
+    pub generation: u64,
+    pub buckets: BTreeMap<String, BucketInfo>,
+}
+
+fn table_path(drive: &Path) -> std::path::PathBuf {
+    drive.join(META_DIR).join("buckets.json")
+}
+
+impl BucketTable {
+    /// Loads the newest copy among the drives. Blocking.
+    pub fn load<'a>(drives: impl Iterator<Item = &'a Path>) -> BucketTable {
+        drives
+            .filter_map(|d| std::fs::read(table_path(d)).ok())
+            .filter_map(|b| serde_json::from_slice::<BucketTable>(&b).ok())
+            .max_by_key(|t| t.generation)
+            .unwrap_or_default()
+    }
+
+    /// Writes this table to every drive; succeeds if at least `quorum` copies
+    /// were written. Blocking.
+    pub fn store<'a>(&self, drives: impl Iterator<Item = &'a Path>, quorum: usize) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        let mut ok = 0;
+        let mut last_err = None;
+        for d in drives {
+            match write_file_durable(&table_path(d), &json) {
+                Ok(()) => ok += 1,
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if ok >= quorum.max(1) {
+            Ok(())
+        } else {
+            Err(last_err.unwrap_or_else(|| io::Error::other("no drive to store the bucket table")))
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.buckets.contains_key(name)
+    }
+}
+
+/// S3 bucket naming rules (3-63 chars; lowercase letters, digits, dots,
+/// hyphens; starts and ends with a letter or digit; no "..", not an IP
+/// address, no reserved prefixes or suffixes).
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return false;
+    }
+    if !b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-') {
+        return false;
+    }
+    let edge = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !edge(b[0]) || !edge(b[b.len() - 1]) {
+        return false;
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return false;
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return false;
+    }
+    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3") {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my-bucket", "a.b.c", "0123", &"a".repeat(63)] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in ["ab", "ABC", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "xn--abc", "a_b", &"a".repeat(64), "a b"] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn newest_copy_wins() {
+        let t = tempfile::tempdir().unwrap();
+        let d: Vec<_> = (0..3).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &d {
+            std::fs::create_dir_all(p.join(META_DIR)).unwrap();
+        }
+        let mut tab = BucketTable::default();
+        tab.generation = 1;
+        tab.buckets.insert("one".into(), BucketInfo { created_ms: 1 });
+        tab.store(d.iter().map(|p| p.as_path()), 3).unwrap();
+        tab.generation = 2;
+        tab.buckets.insert("two".into(), BucketInfo { created_ms: 2 });
+        tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
+        let loaded = BucketTable::load(d.iter().map(|p| p.as_path()));
+        assert_eq!(loaded, tab);
+    }
+}

@@ -1,0 +1,47 @@
+//! The engine's one error type. The S3 layer maps each variant to its code.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    #[error("the bucket already exists")]
+    BucketExists,
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("the key does not exist")]
+    NoSuchKey,
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    #[error("invalid bucket name")]
+    InvalidBucketName,
+    #[error("not enough drives online to write: {online} online, {needed} needed")]
+    WriteQuorum { online: usize, needed: usize },
+    #[error("not enough intact shards to read: {have} of {need} needed")]
+    ReadQuorum { have: usize, need: usize },
+    #[error("storage full: {0}")]
+    StorageFull(String),
+    #[error("the request body failed: {0}")]
+    Body(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Index(#[from] super::index::IndexError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    pub fn from_io(e: io::Error) -> EngineError {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            EngineError::StorageFull(e.to_string())
+        } else {
+            EngineError::Io(e)
+        }
+    }
+}

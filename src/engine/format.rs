@@ -1,0 +1,319 @@
+//! Drive format: `<drive>/.cairn/format.json` says which set a drive belongs
+//! to and where it sits in it. Starting on an unformatted set formats it; a
+//! drive from another set, or one that is missing, is left alone and reported.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::file::write_file_durable;
+
+use super::layout::Layout;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const META_DIR: &str = ".cairn";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DriveFormat {
+    pub format_version: u32,
+    pub node_id: String,
+    pub set_id: String,
+    pub drive_index: usize,
+    pub drive_count: usize,
+    /// Erasure layout, "k+m".
+    pub layout: String,
+    pub partitions: u16,
+}
+
+/// What start-up found on one drive path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriveState {
+    /// Formatted and part of this set.
+    Online,
+    /// The path does not exist or cannot be read.
+    Missing(String),
+    /// Formatted for another set (or unreadable format): not touched.
+    Foreign(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Drive {
+    pub index: usize,
+    pub path: PathBuf,
+    pub state: DriveState,
+}
+
+impl Drive {
+    pub fn online(&self) -> bool {
+        self.state == DriveState::Online
+    }
+    pub fn meta_dir(&self) -> PathBuf {
+        self.path.join(META_DIR)
+    }
+}
+
+/// The formatted set as start-up assembled it.
+#[derive(Clone, Debug)]
+pub struct DriveSet {
+    pub format: DriveFormat,
+    pub layout: Layout,
+    pub drives: Vec<Drive>,
+}
+
+fn format_path(drive: &Path) -> PathBuf {
+    drive.join(META_DIR).join("format.json")
+}
+
+fn read_format(drive: &Path) -> Result<Option<DriveFormat>, String> {
+    match std::fs::read(format_path(drive)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("unreadable format.json: {e}")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read format.json: {e}")),
+    }
+}
+
+fn write_format(drive: &Path, f: &DriveFormat) -> io::Result<()> {
+    std::fs::create_dir_all(drive.join(META_DIR))?;
+    let json = serde_json::to_vec_pretty(f).map_err(io::Error::other)?;
+    write_file_durable(&format_path(drive), &json)
+}
+
+fn random_id() -> String {
+    use rand::Rng;
+    let v: u128 = rand::thread_rng().gen();
+    format!("{v:032x}")
+}
+
+fn dir_is_empty_or_absent_meta(path: &Path) -> bool {
+    !path.join(META_DIR).exists()
+}
+
+/// Opens (and formats where needed) the set on `paths`. Blocking: runs once
+/// at start-up before any executor exists.
+///
+/// - No drive formatted: all existing drives are formatted as a new set with
+///   `layout` (or the default for the drive count) and `partitions`.
+/// - Some formatted: their common set is used; a drive of another set is
+///   `Foreign`; an empty drive (no `.cairn`) is formatted into its slot again
+///   (it comes back empty: healing refills it later).
+pub fn open_set(
+    paths: &[PathBuf],
+    layout: Option<Layout>,
+    partitions: u16,
+) -> Result<DriveSet, String> {
+    if paths.is_empty() {
+        return Err("no drives given".into());
+    }
+    let mut found: Vec<(PathBuf, Result<Option<DriveFormat>, String>, bool)> = Vec::new();
+    for p in paths {
+        let exists = p.is_dir();
+        let f = if exists { read_format(p) } else { Ok(None) };
+        found.push((p.clone(), f, exists));
+    }
+    // The set held by most formatted drives is this node's; a stray drive of
+    // another set must not take over.
+    let formats: Vec<&DriveFormat> = found
+        .iter()
+        .filter_map(|(_, f, _)| f.as_ref().ok().and_then(|f| f.as_ref()))
+        .collect();
+    let reference = formats
+        .iter()
+        .max_by_key(|f| formats.iter().filter(|g| g.set_id == f.set_id).count())
+        .map(|f| (*f).clone());
+
+    let format = match reference {
+        Some(r) => {
+            if r.drive_count != paths.len() {
+                return Err(format!(
+                    "the set was formatted with {} drives but {} are given",
+                    r.drive_count,
+                    paths.len()
+                ));
+            }
+            if let Some(l) = layout {
+                if l.to_string() != r.layout {
+                    return Err(format!(
+                        "the set was formatted with layout {} but {} is asked",
+                        r.layout, l
+                    ));
+                }
+            }
+            r
+        }
+        None => {
+            let layout = layout.unwrap_or_else(|| Layout::for_drives(paths.len()));
+            if layout.total() > paths.len() {
+                return Err(format!(
+                    "layout {layout} needs {} drives, {} given",
+                    layout.total(),
+                    paths.len()
+                ));
+            }
+            if partitions == 0 {
+                return Err("partitions must be at least 1".into());
+            }
+            DriveFormat {
+                format_version: FORMAT_VERSION,
+                node_id: random_id(),
+                set_id: random_id(),
+                drive_index: 0,
+                drive_count: paths.len(),
+                layout: layout.to_string(),
+                partitions,
+            }
+        }
+    };
+    let layout = Layout::parse(&format.layout)?;
+
+    let mut drives = Vec::with_capacity(paths.len());
+    for (i, (path, f, exists)) in found.into_iter().enumerate() {
+        let state = match (exists, f) {
+            (false, _) => DriveState::Missing("directory does not exist".into()),
+            (true, Err(e)) => DriveState::Foreign(e),
+            (true, Ok(Some(df))) => {
+                if df.set_id != format.set_id {
+                    DriveState::Foreign(format!("belongs to set {}", df.set_id))
+                } else if df.drive_index != i {
+                    DriveState::Foreign(format!(
+                        "is drive {} of this set but was given in position {i}",
+                        df.drive_index
+                    ))
+                } else {
+                    DriveState::Online
+                }
+            }
+            (true, Ok(None)) if dir_is_empty_or_absent_meta(&path) => {
+                let mut df = format.clone();
+                df.drive_index = i;
+                match write_format(&path, &df) {
+                    Ok(()) => DriveState::Online,
+                    Err(e) => DriveState::Missing(format!("cannot format: {e}")),
+                }
+            }
+            (true, Ok(None)) => DriveState::Foreign("has a .cairn directory but no format".into()),
+        };
+        match &state {
+            DriveState::Online => {}
+            DriveState::Missing(why) => {
+                tracing::error!(drive = i, path = %path.display(), "drive offline: {why}")
+            }
+            DriveState::Foreign(why) => tracing::error!(
+                drive = i,
+                path = %path.display(),
+                "drive refused, nothing will be written to it: {why}"
+            ),
+        }
+        drives.push(Drive { index: i, path, state });
+    }
+    let mut format = format;
+    format.drive_index = 0;
+    Ok(DriveSet { format, layout, drives })
+}
+
+/// Expands MinIO's ellipsis form: `/mnt/disk{1...4}` → disk1..disk4, with
+/// zero padding kept (`{01...12}`); several ellipses multiply.
+pub fn expand_ellipsis(arg: &str) -> Result<Vec<String>, String> {
+    let Some(open) = arg.find('{') else {
+        return Ok(vec![arg.to_owned()]);
+    };
+    let close = arg[open..]
+        .find('}')
+        .map(|c| c + open)
+        .ok_or_else(|| format!("unclosed '{{' in {arg}"))?;
+    let inner = &arg[open + 1..close];
+    let (lo, hi) = inner
+        .split_once("...")
+        .ok_or_else(|| format!("expected {{A...B}} in {arg}"))?;
+    let width = if lo.len() > 1 && lo.starts_with('0') { lo.len() } else { 0 };
+    let a: u64 = lo.parse().map_err(|_| format!("bad range start in {arg}"))?;
+    let b: u64 = hi.parse().map_err(|_| format!("bad range end in {arg}"))?;
+    if a > b || b - a >= 4096 {
+        return Err(format!("bad range {{{lo}...{hi}}} in {arg}"));
+    }
+    let mut out = Vec::new();
+    for n in a..=b {
+        let head = format!("{}{:0width$}", &arg[..open], n, width = width);
+        for tail in expand_ellipsis(&arg[close + 1..])? {
+            out.push(format!("{head}{tail}"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ellipsis() {
+        assert_eq!(expand_ellipsis("/d").unwrap(), vec!["/d"]);
+        assert_eq!(
+            expand_ellipsis("/mnt/disk{1...3}").unwrap(),
+            vec!["/mnt/disk1", "/mnt/disk2", "/mnt/disk3"]
+        );
+        assert_eq!(
+            expand_ellipsis("/m{08...10}/x").unwrap(),
+            vec!["/m08/x", "/m09/x", "/m10/x"]
+        );
+        assert_eq!(expand_ellipsis("/n{1...2}/d{1...2}").unwrap().len(), 4);
+        assert!(expand_ellipsis("/m{3...1}").is_err());
+        assert!(expand_ellipsis("/m{1..3}").is_err());
+        assert!(expand_ellipsis("/m{1...3").is_err());
+    }
+
+    #[test]
+    fn formats_then_recognises_then_refuses_foreign() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..4).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &paths {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        let s = open_set(&paths, None, 16).unwrap();
+        assert_eq!(s.layout, Layout { data: 2, parity: 2 });
+        assert!(s.drives.iter().all(|d| d.online()));
+        let set_id = s.format.set_id.clone();
+
+        // Reopen: same set.
+        let s2 = open_set(&paths, None, 64).unwrap();
+        assert_eq!(s2.format.set_id, set_id);
+        assert_eq!(s2.format.partitions, 16);
+
+        // A drive that comes back empty is re-added into its slot.
+        std::fs::remove_dir_all(&paths[1]).unwrap();
+        let s3 = open_set(&paths, None, 16).unwrap();
+        assert!(matches!(s3.drives[1].state, DriveState::Missing(_)));
+        std::fs::create_dir_all(&paths[1]).unwrap();
+        let s4 = open_set(&paths, None, 16).unwrap();
+        assert!(s4.drives[1].online());
+        assert_eq!(read_format(&paths[1]).unwrap().unwrap().drive_index, 1);
+
+        // A drive from another set is refused and left untouched.
+        let other = t.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        let o = open_set(std::slice::from_ref(&other), None, 16).unwrap();
+        let mut mixed = paths.clone();
+        mixed[2] = other.clone();
+        let s5 = open_set(&mixed, None, 16).unwrap();
+        assert!(matches!(s5.drives[2].state, DriveState::Foreign(_)));
+        assert_eq!(read_format(&other).unwrap().unwrap().set_id, o.format.set_id);
+
+        // Swapped drive order is detected.
+        let mut swapped = paths.clone();
+        swapped.swap(0, 3);
+        let s6 = open_set(&swapped, None, 16).unwrap();
+        assert!(matches!(s6.drives[0].state, DriveState::Foreign(_)));
+    }
+
+    #[test]
+    fn layout_must_fit() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &paths {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        assert!(open_set(&paths, Some(Layout { data: 4, parity: 2 }), 8).is_err());
+    }
+}

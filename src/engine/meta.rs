@@ -1,0 +1,133 @@
+//! Object metadata as stored in commit records and in the index.
+
+use serde::{Deserialize, Serialize};
+
+/// Where one record lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordLoc {
+    pub drive: u16,
+    pub segment: u32,
+    /// Byte offset in the segment, 4 KiB aligned.
+    pub offset: u64,
+    /// Record length on disk, padding included.
+    pub len: u32,
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataLoc {
+    /// Small object: the bytes follow the metadata inside every copy of the
+    /// commit record.
+    Inline,
+    /// Per stripe, per shard index: the shard record, or `None` when its drive
+    /// was offline at write time (to be healed).
+    Stripes(Vec<Vec<Option<RecordLoc>>>),
+}
+
+/// One version of an object: what a commit record carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub version: u128,
+    pub seq: u64,
+    pub size: u64,
+    /// Hex MD5 of the content (no quotes).
+    pub etag: String,
+    pub modified_ms: u64,
+    pub content_type: Option<String>,
+    /// Stored system headers (content-encoding, cache-control, ...), lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// `x-amz-meta-*` pairs, names lowercase without the prefix.
+    pub user_meta: Vec<(String, String)>,
+    pub layout: (u8, u8),
+    /// First drive of the object's shard rotation.
+    pub rotation: u16,
+    pub data: DataLoc,
+}
+
+/// What the index keeps per key: the metadata and where its commit record
+/// copies are (for inline objects, the data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub meta: ObjectMeta,
+    pub commits: Vec<RecordLoc>,
+}
+
+impl IndexEntry {
+    /// Every record this version keeps alive, with its length.
+    pub fn records(&self) -> impl Iterator<Item = RecordLoc> + '_ {
+        let stripes = match &self.meta.data {
+            DataLoc::Inline => None,
+            DataLoc::Stripes(s) => Some(s.iter().flatten().flatten().copied()),
+        };
+        self.commits.iter().copied().chain(stripes.into_iter().flatten())
+    }
+}
+
+/// Encodes a commit record payload: u32 metadata length, metadata, inline data.
+pub fn encode_commit_payload(meta: &ObjectMeta, inline: &[u8]) -> Vec<u8> {
+    let m = postcard::to_allocvec(meta).expect("metadata serialises");
+    let mut out = Vec::with_capacity(4 + m.len() + inline.len());
+    out.extend_from_slice(&(m.len() as u32).to_le_bytes());
+    out.extend_from_slice(&m);
+    out.extend_from_slice(inline);
+    out
+}
+
+/// Splits a commit payload into metadata and inline data.
+pub fn decode_commit_payload(p: &[u8]) -> Option<(ObjectMeta, &[u8])> {
+    let len = u32::from_le_bytes(p.get(0..4)?.try_into().ok()?) as usize;
+    let m = p.get(4..4 + len)?;
+    let meta = postcard::from_bytes(m).ok()?;
+    Some((meta, &p[4 + len..]))
+}
+
+pub fn encode_entry(e: &IndexEntry) -> Vec<u8> {
+    postcard::to_allocvec(e).expect("index entry serialises")
+}
+
+pub fn decode_entry(b: &[u8]) -> Option<IndexEntry> {
+    postcard::from_bytes(b).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(data: DataLoc) -> ObjectMeta {
+        ObjectMeta {
+            version: 7,
+            seq: 9,
+            size: 3,
+            etag: "acbd18db4cc2f85cedef654fccc4a4d8".into(),
+            modified_ms: 1,
+            content_type: Some("text/plain".into()),
+            headers: vec![("cache-control".into(), "no-cache".into())],
+            user_meta: vec![("a".into(), "b".into())],
+            layout: (4, 2),
+            rotation: 3,
+            data,
+        }
+    }
+
+    #[test]
+    fn commit_payload_round_trip() {
+        let m = meta(DataLoc::Inline);
+        let p = encode_commit_payload(&m, b"foo");
+        let (m2, data) = decode_commit_payload(&p).unwrap();
+        assert_eq!(m2, m);
+        assert_eq!(data, b"foo");
+        assert!(decode_commit_payload(&p[..3]).is_none());
+        assert!(decode_commit_payload(&[255, 255, 255, 255, 0]).is_none());
+    }
+
+    #[test]
+    fn records_lists_commits_and_shards() {
+        let loc = |o| RecordLoc { drive: 0, segment: 1, offset: o, len: 4096 };
+        let e = IndexEntry {
+            meta: meta(DataLoc::Stripes(vec![vec![Some(loc(0)), None, Some(loc(4096))]])),
+            commits: vec![loc(8192)],
+        };
+        assert_eq!(e.records().count(), 3);
+        assert_eq!(decode_entry(&encode_entry(&e)).unwrap(), e);
+    }
+}

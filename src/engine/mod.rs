@@ -1,0 +1,537 @@
+//! The storage engine: partitions, segments, erasure coding, the index.
+//!
+//! Start-up (`Engine::open`, blocking, before any executor runs) assembles the
+//! drive set, opens or rebuilds every partition's index and returns the
+//! [`Shared`] state. Each core then builds its own [`Engine`] handle. Writes
+//! go to the owner core of the key's partition (a direct call on the same
+//! core, a message otherwise); reads are served by whichever core received
+//! them.
+
+pub mod buckets;
+pub mod codec;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod layout;
+pub mod list;
+pub mod merge;
+pub mod meta;
+pub mod placement;
+pub mod read;
+pub mod rebuild;
+pub mod record;
+pub mod segment;
+pub mod write;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
+use crate::runtime::companion::Companion;
+use crate::runtime::CoreId;
+
+use buckets::BucketTable;
+pub use error::{EngineError, Result};
+use format::DriveSet;
+use index::{PartitionIndex, Trust};
+use layout::Layout;
+use segment::{ReadFiles, SegmentWriter};
+
+/// Messages queued per core inbox before senders wait.
+const INBOX_DEPTH: usize = 1024;
+/// Body chunks in flight from a receiving core to an owner core per upload.
+const BODY_DEPTH: usize = 4;
+
+/// Start-up settings of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub drives: Vec<PathBuf>,
+    pub layout: Option<Layout>,
+    /// Used only when formatting a new set.
+    pub partitions: u16,
+    pub cores: usize,
+    /// Objects up to this size are stored inline in m+1 mirrored commit records.
+    pub inline_max: usize,
+    pub segment_max: u64,
+}
+
+impl EngineConfig {
+    pub fn new(drives: Vec<PathBuf>, cores: usize) -> EngineConfig {
+        EngineConfig {
+            drives,
+            layout: None,
+            partitions: 64,
+            cores,
+            inline_max: 64 << 10,
+            segment_max: 256 << 20,
+        }
+    }
+}
+
+/// Counters shared by all cores (atomics, no locks).
+#[derive(Default)]
+pub struct Stats {
+    pub corrupt_records: AtomicU64,
+    pub missing_shards: AtomicU64,
+    pub reconstructions: AtomicU64,
+    pub drive_errors: Vec<AtomicU64>,
+}
+
+/// State every core shares read-only, plus the core inboxes.
+pub struct Shared {
+    pub set: DriveSet,
+    pub layout: Layout,
+    pub partitions: u16,
+    pub cores: usize,
+    pub inline_max: usize,
+    pub segment_max: u64,
+    pub epoch: u32,
+    pub indexes: Vec<PartitionIndex>,
+    pub inboxes: Vec<Sender<CoreMsg>>,
+    /// Drives that failed an I/O since start.
+    pub drive_failed: Vec<AtomicBool>,
+    pub stats: Stats,
+    pub initial_buckets: BucketTable,
+    first_segment_ids: HashMap<(u16, u16), u32>,
+}
+
+impl Shared {
+    pub fn drive_online(&self, d: usize) -> bool {
+        self.set.drives[d].online() && !self.drive_failed[d].load(Ordering::Relaxed)
+    }
+
+    pub fn online_drives(&self) -> Vec<usize> {
+        (0..self.set.drives.len()).filter(|&d| self.drive_online(d)).collect()
+    }
+
+    pub fn drive_error(&self, d: usize, e: &std::io::Error) {
+        self.stats.drive_errors[d].fetch_add(1, Ordering::Relaxed);
+        tracing::error!(drive = d, path = %self.set.drives[d].path.display(), error = %e, "drive I/O error");
+    }
+
+    pub fn partition_of(&self, bucket: &str, key: &str) -> u16 {
+        placement::partition_of(bucket, key, self.partitions)
+    }
+
+    pub fn owner_of(&self, partition: u16) -> CoreId {
+        placement::owner_core(partition, self.cores)
+    }
+
+    /// Marks every partition index cleanly closed. Call after all cores stopped.
+    pub fn close(&self) -> Result<()> {
+        for idx in &self.indexes {
+            idx.mark_clean(self.epoch)?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of a PUT.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+}
+
+/// One piece of a request body as it streams to the owner core.
+pub enum BodyChunk {
+    Data(Bytes),
+    /// The body ended; the receiving core's MD5 of it if it computed one.
+    End(Option<[u8; 16]>),
+}
+
+/// A request body the engine pulls from.
+#[allow(async_fn_in_trait)]
+pub trait BodySource {
+    async fn next_chunk(&mut self) -> Result<BodyChunk>;
+}
+
+/// A body held in memory (tests, tools, copies).
+pub struct MemBody {
+    chunks: std::collections::VecDeque<Bytes>,
+}
+
+impl MemBody {
+    pub fn new(data: impl Into<Bytes>) -> MemBody {
+        let b: Bytes = data.into();
+        let mut chunks = std::collections::VecDeque::new();
+        // Split the way a socket would deliver it.
+        let mut off = 0;
+        while off < b.len() {
+            let n = (b.len() - off).min(64 << 10);
+            chunks.push_back(b.slice(off..off + n));
+            off += n;
+        }
+        MemBody { chunks }
+    }
+}
+
+impl BodySource for MemBody {
+    async fn next_chunk(&mut self) -> Result<BodyChunk> {
+        Ok(match self.chunks.pop_front() {
+            Some(c) => BodyChunk::Data(c),
+            None => BodyChunk::End(None),
+        })
+    }
+}
+
+/// A body arriving from another core.
+pub struct ChannelBody(Receiver<Result<BodyChunk>>);
+
+impl BodySource for ChannelBody {
+    async fn next_chunk(&mut self) -> Result<BodyChunk> {
+        match self.0.recv().await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Body("the receiving core dropped the body".into())),
+        }
+    }
+}
+
+/// What a successful write returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub version: u128,
+    pub size: u64,
+    pub etag: String,
+    pub modified_ms: u64,
+}
+
+/// Requests between cores.
+pub enum CoreMsg {
+    Put {
+        bucket: String,
+        key: String,
+        opts: PutOptions,
+        body: Receiver<Result<BodyChunk>>,
+        reply: oneshot::Sender<Result<ObjectInfo>>,
+    },
+    Delete {
+        bucket: String,
+        key: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// To core 0, the owner of the bucket table.
+    CreateBucket { name: String, reply: oneshot::Sender<Result<Arc<BucketTable>>> },
+    DeleteBucket { name: String, reply: oneshot::Sender<Result<Arc<BucketTable>>> },
+    /// From core 0 to every core: install this table.
+    Buckets { table: Arc<BucketTable>, done: oneshot::Sender<()> },
+}
+
+/// One core's handle on the engine.
+pub struct Engine {
+    pub shared: Arc<Shared>,
+    pub core: CoreId,
+    pub companion: Companion,
+    pub writer: Rc<SegmentWriter>,
+    pub reads: ReadFiles,
+    buckets: RefCell<Arc<BucketTable>>,
+    codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
+    key_locks: write::KeyLocks,
+    seq: write::Sequencer,
+    version_counter: std::cell::Cell<u64>,
+}
+
+impl Engine {
+    /// Opens the drive set and every partition index (rebuilding those that
+    /// cannot be trusted). Blocking; call before starting the cores. Returns
+    /// the shared state and each core's inbox receiver.
+    pub fn open(cfg: &EngineConfig) -> std::result::Result<(Arc<Shared>, Vec<Receiver<CoreMsg>>), String> {
+        assert!(cfg.cores > 0);
+        let set = format::open_set(&cfg.drives, cfg.layout, cfg.partitions)?;
+        let layout = set.layout;
+        let online: Vec<usize> = set.drives.iter().filter(|d| d.online()).map(|d| d.index).collect();
+        if online.is_empty() {
+            return Err("no drive is online".into());
+        }
+        let prev_epoch = online
+            .iter()
+            .filter_map(|&d| std::fs::read_to_string(set.drives[d].meta_dir().join("epoch")).ok())
+            .filter_map(|s| s.trim().parse::<u32>().ok())
+            .max()
+            .unwrap_or(0);
+        let epoch = prev_epoch + 1;
+        for &d in &online {
+            crate::runtime::file::write_file_durable(&set.drives[d].meta_dir().join("epoch"), epoch.to_string().as_bytes())
+                .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
+        }
+        let partitions = set.format.partitions;
+        let index_root = set.drives[online[0]].meta_dir().join("index");
+        let mut indexes = Vec::with_capacity(partitions as usize);
+        let mut first_segment_ids = HashMap::new();
+        for p in 0..partitions {
+            for &d in &online {
+                let ids = segment::list_segments(&set.drives[d].path, p).map_err(|e| format!("drive {d}: {e}"))?;
+                first_segment_ids.insert((p, d as u16), ids.last().map_or(1, |l| l + 1));
+            }
+            let dir = index::partition_dir(&index_root, p);
+            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch).map_err(|e| format!("partition {p}: {e}"))?;
+            if let Trust::Untrusted(why) = trust {
+                let had_segments = online.iter().any(|&d| first_segment_ids[&(p, d as u16)] > 1);
+                if had_segments {
+                    tracing::warn!(partition = p, "rebuilding index from the drives: {why}");
+                }
+                idx.clear().map_err(|e| format!("partition {p}: {e}"))?;
+                let drives: Vec<(u16, PathBuf)> = online.iter().map(|&d| (d as u16, set.drives[d].path.clone())).collect();
+                rebuild::rebuild_partition(&idx, &drives, layout).map_err(|e| format!("partition {p}: rebuild: {e}"))?;
+            }
+            idx.mark_open(epoch).map_err(|e| format!("partition {p}: {e}"))?;
+            indexes.push(idx);
+        }
+        let initial_buckets = BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
+        let mut inboxes = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..cfg.cores {
+            let (tx, rx) = bounded(INBOX_DEPTH);
+            inboxes.push(tx);
+            receivers.push(rx);
+        }
+        let drive_count = set.drives.len();
+        let shared = Arc::new(Shared {
+            set,
+            layout,
+            partitions,
+            cores: cfg.cores,
+            inline_max: cfg.inline_max,
+            segment_max: cfg.segment_max,
+            epoch,
+            indexes,
+            inboxes,
+            drive_failed: (0..drive_count).map(|_| AtomicBool::new(false)).collect(),
+            stats: Stats {
+                drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
+                ..Default::default()
+            },
+            initial_buckets,
+            first_segment_ids,
+        });
+        Ok((shared, receivers))
+    }
+
+    /// Builds this core's handle and starts serving its inbox. Must run on the
+    /// core's executor.
+    pub fn start_core(shared: Arc<Shared>, core: CoreId, inbox: Receiver<CoreMsg>) -> std::io::Result<Rc<Engine>> {
+        let companion = Companion::start(format!("cairn-comp-{core}"))?;
+        let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
+        let writer = SegmentWriter::new(
+            drives.clone(),
+            shared.segment_max,
+            companion.clone(),
+            shared.first_segment_ids.clone(),
+        );
+        let engine = Rc::new(Engine {
+            buckets: RefCell::new(Arc::new(shared.initial_buckets.clone())),
+            shared,
+            core,
+            companion,
+            writer,
+            reads: ReadFiles::new(drives),
+            codecs: RefCell::new(HashMap::new()),
+            key_locks: write::KeyLocks::default(),
+            seq: write::Sequencer::default(),
+            version_counter: std::cell::Cell::new(0),
+        });
+        let e = engine.clone();
+        monoio::spawn(async move {
+            while let Ok(msg) = inbox.recv().await {
+                let e = e.clone();
+                monoio::spawn(async move { e.handle(msg).await });
+            }
+        });
+        Ok(engine)
+    }
+
+    async fn handle(self: Rc<Self>, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Put { bucket, key, opts, body, reply } => {
+                let r = self.put_owned(&bucket, &key, opts, &mut ChannelBody(body)).await;
+                let _ = reply.send(r);
+            }
+            CoreMsg::Delete { bucket, key, reply } => {
+                let _ = reply.send(self.delete_owned(&bucket, &key).await);
+            }
+            CoreMsg::CreateBucket { name, reply } => {
+                let _ = reply.send(self.change_buckets(name, true).await);
+            }
+            CoreMsg::DeleteBucket { name, reply } => {
+                let _ = reply.send(self.change_buckets(name, false).await);
+            }
+            CoreMsg::Buckets { table, done } => {
+                *self.buckets.borrow_mut() = table;
+                let _ = done.send(());
+            }
+        }
+    }
+
+    pub fn buckets(&self) -> Arc<BucketTable> {
+        self.buckets.borrow().clone()
+    }
+
+    pub fn bucket_exists(&self, name: &str) -> bool {
+        self.buckets.borrow().contains(name)
+    }
+
+    pub async fn create_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
+        if !buckets::valid_bucket_name(name) {
+            return Err(EngineError::InvalidBucketName);
+        }
+        self.bucket_op(name, true).await
+    }
+
+    pub async fn delete_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
+        self.bucket_op(name, false).await
+    }
+
+    async fn bucket_op(self: &Rc<Self>, name: &str, create: bool) -> Result<()> {
+        let table = if self.core == 0 {
+            self.change_buckets(name.to_owned(), create).await?
+        } else {
+            let (tx, rx) = oneshot::channel();
+            let msg = if create {
+                CoreMsg::CreateBucket { name: name.to_owned(), reply: tx }
+            } else {
+                CoreMsg::DeleteBucket { name: name.to_owned(), reply: tx }
+            };
+            self.send_to(0, msg).await?;
+            rx.await.map_err(|_| EngineError::ShuttingDown)??
+        };
+        *self.buckets.borrow_mut() = table;
+        Ok(())
+    }
+
+    /// Core 0 only: changes the table, persists it, installs it on every core.
+    async fn change_buckets(self: &Rc<Self>, name: String, create: bool) -> Result<Arc<BucketTable>> {
+        assert_eq!(self.core, 0, "the bucket table is owned by core 0");
+        let mut table = (*self.buckets()).clone();
+        if create {
+            if table.contains(&name) {
+                return Err(EngineError::BucketExists);
+            }
+            table.buckets.insert(name, buckets::BucketInfo { created_ms: now_ms() });
+        } else {
+            if !table.contains(&name) {
+                return Err(EngineError::NoSuchBucket);
+            }
+            let shared = self.shared.clone();
+            let n = name.clone();
+            let busy = self
+                .companion
+                .run(move || -> Result<bool> {
+                    for idx in &shared.indexes {
+                        if idx.bucket_has_objects(&n)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                })
+                .await??;
+            if busy {
+                return Err(EngineError::BucketNotEmpty);
+            }
+            table.buckets.remove(&name);
+        }
+        table.generation += 1;
+        let shared = self.shared.clone();
+        let t = table.clone();
+        let quorum = self.shared.layout.write_quorum();
+        self.companion
+            .run(move || {
+                let online = shared.online_drives();
+                t.store(online.iter().map(|&d| shared.set.drives[d].path.as_path()), quorum)
+            })
+            .await?
+            .map_err(EngineError::from_io)?;
+        let table = Arc::new(table);
+        *self.buckets.borrow_mut() = table.clone();
+        for core in 1..self.shared.cores {
+            let (tx, rx) = oneshot::channel();
+            self.send_to(core, CoreMsg::Buckets { table: table.clone(), done: tx }).await?;
+            let _ = rx.await;
+        }
+        Ok(table)
+    }
+
+    async fn send_to(&self, core: CoreId, msg: CoreMsg) -> Result<()> {
+        self.shared.inboxes[core]
+            .send(msg)
+            .await
+            .map_err(|_| EngineError::ShuttingDown)
+    }
+
+    /// Stores an object. Runs on any core; the body streams to the owner.
+    pub async fn put<B: BodySource>(self: &Rc<Self>, bucket: &str, key: &str, opts: PutOptions, body: &mut B) -> Result<ObjectInfo> {
+        write::validate_key(key)?;
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
+        if owner == self.core {
+            return self.put_owned(bucket, key, opts, body).await;
+        }
+        let (btx, brx) = bounded(BODY_DEPTH);
+        let (rtx, rrx) = oneshot::channel();
+        self.send_to(
+            owner,
+            CoreMsg::Put { bucket: bucket.to_owned(), key: key.to_owned(), opts, body: brx, reply: rtx },
+        )
+        .await?;
+        loop {
+            let chunk = body.next_chunk().await;
+            let end = !matches!(chunk, Ok(BodyChunk::Data(_)));
+            if btx.send(chunk).await.is_err() {
+                break; // the owner stopped reading: its reply says why
+            }
+            if end {
+                break;
+            }
+        }
+        rrx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Deletes the current version of a key (idempotent).
+    pub async fn delete(self: &Rc<Self>, bucket: &str, key: &str) -> Result<()> {
+        write::validate_key(key)?;
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
+        if owner == self.core {
+            return self.delete_owned(bucket, key).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send_to(owner, CoreMsg::Delete { bucket: bucket.to_owned(), key: key.to_owned(), reply: tx })
+            .await?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    fn with_codec<R>(&self, layout: Layout, f: impl FnOnce(&mut codec::RsCodec) -> R) -> R {
+        let mut codecs = self.codecs.borrow_mut();
+        let c = codecs.entry(layout).or_insert_with(|| codec::RsCodec::new(layout));
+        f(c)
+    }
+
+    /// A unique, time-ordered version id: nanoseconds since the epoch, then
+    /// core, then a per-core counter.
+    fn new_version(&self) -> u128 {
+        let n = self.version_counter.get().wrapping_add(1);
+        self.version_counter.set(n);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        ((nanos as u128) << 64) | ((self.core as u128 & 0xffff) << 48) | (n as u128 & 0xffff_ffff_ffff)
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

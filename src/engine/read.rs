@@ -1,0 +1,308 @@
+//! The read path, served by the core that received the request: an LMDB read
+//! transaction finds the version, then the records are read with O_DIRECT
+//! straight from the segments (they never change once written). Every record
+//! is checked (header identity and crc32c of the payload); a missing or
+//! corrupt shard is rebuilt from parity on the fly, so only exact bytes are
+//! ever returned. Only the stripes, and within them only the data shards, that
+//! a range touches are read.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+
+use crate::runtime::buf::AlignedBuf;
+
+use super::codec::ErasureCodec;
+use super::layout::{stripe_range, Layout, STRIPE_DATA};
+use super::meta::{decode_commit_payload, DataLoc, IndexEntry, RecordLoc};
+use super::record::{Kind, RecordHeader};
+use super::{Engine, EngineError, Result};
+
+/// A record read back and verified: the whole record, and where its payload is.
+struct Verified {
+    record: Bytes,
+    payload: std::ops::Range<usize>,
+}
+
+/// What a record must be to be accepted for a read.
+struct Expect<'a> {
+    kind: Kind,
+    bucket: &'a str,
+    key: &'a str,
+    version: u128,
+    stripe: u32,
+    shard: Option<u8>,
+}
+
+/// Streams an object (or a byte range of it) in chunks of at most a stripe.
+pub struct ObjectReader {
+    engine: Rc<Engine>,
+    bucket: String,
+    key: String,
+    partition: u16,
+    pub entry: IndexEntry,
+    pos: u64,
+    end: u64,
+    ready: VecDeque<Bytes>,
+}
+
+impl Engine {
+    /// The current version's index entry. A read transaction on the
+    /// receiving core; no message to the owner.
+    pub fn head(&self, bucket: &str, key: &str) -> Result<IndexEntry> {
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        super::write::validate_key(key)?;
+        let p = self.shared.partition_of(bucket, key);
+        self.shared.indexes[p as usize].get(bucket, key)?.ok_or(EngineError::NoSuchKey)
+    }
+
+    /// Opens a reader over `[start, end)` of the object (the whole object when
+    /// `range` is None). The caller validates the range against the size.
+    pub async fn get(self: &Rc<Self>, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Result<ObjectReader> {
+        let entry = self.head(bucket, key)?;
+        let (start, end) = range.unwrap_or((0, entry.meta.size));
+        assert!(start <= end && end <= entry.meta.size, "range checked by the caller");
+        let mut r = ObjectReader {
+            engine: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            partition: self.shared.partition_of(bucket, key),
+            entry,
+            pos: start,
+            end,
+            ready: VecDeque::new(),
+        };
+        if matches!(r.entry.meta.data, DataLoc::Inline) {
+            let data = r.read_inline().await?;
+            if start < end {
+                r.ready.push_back(data.slice(start as usize..end as usize));
+            }
+            r.pos = end;
+        }
+        Ok(r)
+    }
+
+    async fn read_record(&self, partition: u16, loc: RecordLoc, want: &Expect<'_>) -> std::result::Result<Verified, ReadFail> {
+        let file = self
+            .reads
+            .get(loc.drive, partition, loc.segment)
+            .await
+            .map_err(|e| ReadFail::Io(loc.drive, e))?;
+        let buf = AlignedBuf::zeroed(loc.len as usize);
+        let (res, buf) = file.read_exact_at(buf, loc.offset).await;
+        if let Err(e) = res {
+            self.reads.forget(loc.drive, partition, loc.segment);
+            return Err(ReadFail::Io(loc.drive, e));
+        }
+        let h = RecordHeader::decode(buf.as_slice()).map_err(|_| ReadFail::Corrupt(loc))?;
+        if h.kind != want.kind
+            || h.bucket != want.bucket
+            || h.key != want.key
+            || h.version != want.version
+            || h.stripe != want.stripe
+            || want.shard.is_some_and(|s| s != h.shard)
+        {
+            return Err(ReadFail::Corrupt(loc));
+        }
+        let start = h.header_len();
+        let end = start + h.payload_len as usize;
+        if h.payload(buf.as_slice()).is_err() {
+            return Err(ReadFail::Corrupt(loc));
+        }
+        Ok(Verified { record: buf.into_bytes(), payload: start..end })
+    }
+
+    fn note_fail(&self, f: &ReadFail) {
+        match f {
+            ReadFail::Io(d, e) => self.shared.drive_error(*d as usize, e),
+            ReadFail::Corrupt(loc) => {
+                self.shared.stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(drive = loc.drive, segment = loc.segment, offset = loc.offset, "corrupt record detected; served from redundancy");
+            }
+        }
+    }
+}
+
+enum ReadFail {
+    Io(u16, std::io::Error),
+    Corrupt(RecordLoc),
+}
+
+impl ObjectReader {
+    pub fn size(&self) -> u64 {
+        self.entry.meta.size
+    }
+
+    /// The next piece of the object, or None at the end.
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes>> {
+        if let Some(b) = self.ready.pop_front() {
+            return Some(Ok(b));
+        }
+        if self.pos >= self.end {
+            return None;
+        }
+        let stripe = self.pos / STRIPE_DATA as u64;
+        let (s_off, s_len) = stripe_range(self.entry.meta.size, stripe);
+        let lo = (self.pos - s_off) as usize;
+        let hi = (self.end.min(s_off + s_len as u64) - s_off) as usize;
+        match self.read_stripe(stripe as usize, s_len, lo, hi).await {
+            Ok(parts) => {
+                self.pos = s_off + hi as u64;
+                self.ready.extend(parts);
+                self.ready.pop_front().map(Ok)
+            }
+            Err(e) => {
+                self.pos = self.end;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Reads everything left into memory (tests and tools).
+    pub async fn read_all(&mut self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(c) = self.next_chunk().await {
+            out.extend_from_slice(&c?);
+        }
+        Ok(out)
+    }
+
+    async fn read_inline(&self) -> Result<Bytes> {
+        let e = &self.engine;
+        let want = Expect {
+            kind: Kind::Commit,
+            bucket: &self.bucket,
+            key: &self.key,
+            version: self.entry.meta.version,
+            stripe: 0,
+            shard: None,
+        };
+        for loc in &self.entry.commits {
+            match e.read_record(self.partition, *loc, &want).await {
+                Ok(v) => {
+                    let p = &v.record[v.payload.clone()];
+                    let Some((_, data)) = decode_commit_payload(p) else {
+                        e.note_fail(&ReadFail::Corrupt(*loc));
+                        continue;
+                    };
+                    let start = v.payload.start + (p.len() - data.len());
+                    if data.len() as u64 != self.entry.meta.size {
+                        e.note_fail(&ReadFail::Corrupt(*loc));
+                        continue;
+                    }
+                    return Ok(v.record.slice(start..start + data.len()));
+                }
+                Err(f) => e.note_fail(&f),
+            }
+        }
+        Err(EngineError::ReadQuorum { have: 0, need: 1 })
+    }
+
+    /// Bytes `[lo, hi)` of stripe `s` (data length `s_len`).
+    async fn read_stripe(&self, s: usize, s_len: usize, lo: usize, hi: usize) -> Result<Vec<Bytes>> {
+        let e = &self.engine;
+        let (k, m) = self.entry.meta.layout;
+        let layout = Layout { data: k, parity: m };
+        let k = k as usize;
+        let DataLoc::Stripes(stripes) = &self.entry.meta.data else {
+            return Err(EngineError::Internal("striped read of an inline object".into()));
+        };
+        let locs = stripes
+            .get(s)
+            .ok_or_else(|| EngineError::Internal(format!("stripe {s} missing from the index entry")))?;
+        let sl = layout.shard_len(s_len);
+        let first = lo / sl;
+        let last = (hi - 1) / sl;
+        let want = |shard: usize| Expect {
+            kind: Kind::Shard,
+            bucket: &self.bucket,
+            key: &self.key,
+            version: self.entry.meta.version,
+            stripe: s as u32,
+            shard: Some(shard as u8),
+        };
+
+        let mut shards: Vec<Option<Verified>> = (0..layout.total()).map(|_| None).collect();
+        let mut tried = vec![false; layout.total()];
+        let reads = (first..=last).map(|i| {
+            let w = want(i);
+            async move {
+                match locs.get(i).copied().flatten() {
+                    Some(loc) => (i, e.read_record(self.partition, loc, &w).await.map_err(Some)),
+                    None => (i, Err(None)),
+                }
+            }
+        });
+        let mut healthy = true;
+        for (i, r) in join_all(reads).await {
+            tried[i] = true;
+            match r {
+                Ok(v) => shards[i] = Some(v),
+                Err(f) => {
+                    healthy = false;
+                    match f {
+                        Some(f) => e.note_fail(&f),
+                        None => {
+                            e.shared.stats.missing_shards.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        if healthy {
+            return Ok((first..=last)
+                .map(|i| {
+                    let v = shards[i].take().expect("read above");
+                    let a = if i == first { lo - i * sl } else { 0 };
+                    let b = if i == last { hi - i * sl } else { sl };
+                    v.record.slice(v.payload.start + a..v.payload.start + b)
+                })
+                .collect());
+        }
+
+        // Degraded: read the rest until k shards verify, then reconstruct.
+        let rest: Vec<usize> = (0..layout.total()).filter(|&i| !tried[i]).collect();
+        let reads = rest.iter().map(|&i| {
+            let w = want(i);
+            async move {
+                match locs.get(i).copied().flatten() {
+                    Some(loc) => (i, e.read_record(self.partition, loc, &w).await.map_err(Some)),
+                    None => (i, Err(None)),
+                }
+            }
+        });
+        for (i, r) in join_all(reads).await {
+            match r {
+                Ok(v) => shards[i] = Some(v),
+                Err(Some(f)) => e.note_fail(&f),
+                Err(None) => {
+                    e.shared.stats.missing_shards.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let have = shards.iter().flatten().count();
+        if have < k {
+            return Err(EngineError::ReadQuorum { have, need: k });
+        }
+        let mut raw: Vec<Option<Vec<u8>>> = shards
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.record[v.payload.clone()].to_vec()))
+            .collect();
+        e.with_codec(layout, |c| c.reconstruct(&mut raw, sl))
+            .map_err(|err| EngineError::Internal(format!("reconstruction: {err}")))?;
+        e.shared.stats.reconstructions.fetch_add(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(hi - lo);
+        for (i, shard) in raw.iter().enumerate().take(last + 1).skip(first) {
+            let shard = shard.as_ref().ok_or_else(|| EngineError::Internal("codec left a data shard empty".into()))?;
+            let a = if i == first { lo - i * sl } else { 0 };
+            let b = if i == last { hi - i * sl } else { sl };
+            out.extend_from_slice(&shard[a..b]);
+        }
+        Ok(vec![Bytes::from(out)])
+    }
+}

@@ -1,0 +1,172 @@
+//! Rebuilding a partition's index from the records on the drives alone.
+//!
+//! Every commit and tombstone record carries its key and a sequence number;
+//! per key the newest one wins, provided it is whole: a commit whose stripes
+//! do not each have at least k shard records on the drives (a write cut short
+//! by a crash) is skipped in favour of the next older one. Runs at start-up
+//! (blocking, before the executors) or from `cairn repair --rebuild-index`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use super::index::{Mutation, PartitionIndex};
+use super::layout::Layout;
+use super::meta::{decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
+use super::record::{Kind, RecordError, RecordHeader};
+use super::segment::{list_segments, segment_path};
+
+const BLOCK: u64 = 4096;
+/// Index mutations per write transaction while rebuilding.
+const APPLY_BATCH: usize = 1000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RebuildStats {
+    pub records: u64,
+    pub objects: u64,
+    pub deleted: u64,
+    pub skipped_incomplete: u64,
+    pub corrupt_blocks: u64,
+}
+
+enum Candidate {
+    Commit(Box<ObjectMeta>, RecordLoc),
+    Tombstone,
+}
+
+/// One segment's records, in order: (header, location, full record bytes for
+/// commit records).
+fn scan_segment(file: &File, drive: u16, segment: u32, stats: &mut RebuildStats) -> std::io::Result<Vec<(RecordHeader, RecordLoc, Option<Vec<u8>>)>> {
+    let len = file.metadata()?.len();
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    let mut block = vec![0u8; BLOCK as usize];
+    while pos + BLOCK <= len {
+        file.read_exact_at(&mut block, pos)?;
+        match RecordHeader::decode(&block) {
+            Ok(h) => {
+                let rl = h.record_len() as u64;
+                let loc = RecordLoc { drive, segment, offset: pos, len: rl as u32 };
+                let body = if h.kind == Kind::Shard {
+                    None
+                } else if pos + rl <= len {
+                    let mut rec = vec![0u8; rl as usize];
+                    file.read_exact_at(&mut rec, pos)?;
+                    Some(rec)
+                } else {
+                    None
+                };
+                out.push((h, loc, body));
+                pos += rl;
+            }
+            Err(RecordError::NotARecord) => pos += BLOCK,
+            Err(_) => {
+                stats.corrupt_blocks += 1;
+                pos += BLOCK;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds `idx` (which must be empty) from the partition's segments on
+/// `drives`.
+pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout: Layout) -> Result<RebuildStats, String> {
+    let _ = layout;
+    let p = idx.partition;
+    let mut stats = RebuildStats::default();
+    // Shard records found: location -> (version, stripe, shard).
+    let mut shards: HashSet<(RecordLoc, u128, u32, u8)> = HashSet::new();
+    // Per key: seq -> (candidate, all commit copies with that seq).
+    let mut keys: HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>> = HashMap::new();
+    for (drive, root) in drives {
+        for seg in list_segments(root, p).map_err(|e| e.to_string())? {
+            let file = File::open(segment_path(root, p, seg)).map_err(|e| e.to_string())?;
+            for (h, loc, body) in scan_segment(&file, *drive, seg, &mut stats).map_err(|e| e.to_string())? {
+                stats.records += 1;
+                match h.kind {
+                    Kind::Shard => {
+                        shards.insert((loc, h.version, h.stripe, h.shard));
+                    }
+                    Kind::Commit => {
+                        let Some(rec) = body else { continue };
+                        let Ok(payload) = h.payload(&rec) else {
+                            stats.corrupt_blocks += 1;
+                            continue;
+                        };
+                        let Some((meta, _)) = decode_commit_payload(payload) else {
+                            stats.corrupt_blocks += 1;
+                            continue;
+                        };
+                        let slot = keys.entry((h.bucket, h.key)).or_default();
+                        slot.entry(h.seq)
+                            .or_insert_with(|| (Candidate::Commit(Box::new(meta), loc), Vec::new()))
+                            .1
+                            .push(loc);
+                    }
+                    Kind::Tombstone => {
+                        let slot = keys.entry((h.bucket, h.key)).or_default();
+                        slot.entry(h.seq).or_insert_with(|| (Candidate::Tombstone, Vec::new())).1.push(loc);
+                    }
+                }
+            }
+        }
+    }
+
+    let whole = |meta: &ObjectMeta| -> bool {
+        match &meta.data {
+            DataLoc::Inline => true,
+            DataLoc::Stripes(stripes) => stripes.iter().enumerate().all(|(s, locs)| {
+                let present = locs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, l)| l.is_some_and(|l| shards.contains(&(l, meta.version, s as u32, *i as u8))))
+                    .count();
+                present >= meta.layout.0 as usize
+            }),
+        }
+    };
+
+    let mut batch = Vec::with_capacity(APPLY_BATCH);
+    for ((bucket, key), versions) in keys {
+        let mut seqs: Vec<_> = versions.into_iter().collect();
+        seqs.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, (cand, copies)) in seqs {
+            match cand {
+                Candidate::Tombstone => {
+                    stats.deleted += 1;
+                    break;
+                }
+                Candidate::Commit(meta, first) => {
+                    if !whole(&meta) {
+                        stats.skipped_incomplete += 1;
+                        continue;
+                    }
+                    let mut commits = copies;
+                    if !commits.contains(&first) {
+                        commits.push(first);
+                    }
+                    stats.objects += 1;
+                    batch.push(Mutation::Put {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        entry: IndexEntry { meta: *meta, commits },
+                    });
+                    break;
+                }
+            }
+        }
+        if batch.len() >= APPLY_BATCH {
+            idx.apply(&batch).map_err(|e| e.to_string())?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        idx.apply(&batch).map_err(|e| e.to_string())?;
+    }
+    if stats.records > 0 {
+        tracing::info!(partition = p, ?stats, "index rebuilt from the drives");
+    }
+    Ok(stats)
+}

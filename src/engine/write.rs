@@ -1,0 +1,657 @@
+//! The write path, run by the partition's owner core:
+//!
+//! 1. stream the body in; small objects (at most `inline_max`) are kept whole,
+//!    larger ones are cut into ~1 MiB stripes, erasure coded, and each shard
+//!    record is appended to its drive's segment (all drives concurrently, at
+//!    most two stripes in flight per upload);
+//! 2. fdatasync every touched segment (group commit with concurrent writers);
+//! 3. under the key's lock: take a sequence number, append the commit record
+//!    (metadata, shard locations, inline data) to m+1 drives, fdatasync;
+//! 4. apply the index change on the companion thread; acknowledge.
+//!
+//! A crash before step 4 leaves records no index entry refers to: invisible,
+//! and reclaimed by compaction.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use md5::{Digest, Md5};
+
+use crate::runtime::buf::{align_up, AlignedBuf};
+use crate::runtime::channel::oneshot;
+
+use super::codec::ErasureCodec;
+use super::index::{object_key, Mutation};
+use super::layout::{Layout, STRIPE_DATA};
+use super::meta::{encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
+use super::record::{Kind, RecordHeader, FIXED_LEN};
+use super::segment::Appended;
+use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
+
+/// Stripes of one upload being written while the next is filled.
+const STRIPES_IN_FLIGHT: usize = 2;
+
+/// S3 keys: 1 to 1,024 bytes of UTF-8. NUL is refused because XML listings
+/// cannot carry it and the index uses it as a separator.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(EngineError::InvalidKey("empty key"));
+    }
+    if key.len() > 1024 {
+        return Err(EngineError::InvalidKey("key longer than 1024 bytes"));
+    }
+    if key.as_bytes().contains(&0) {
+        return Err(EngineError::InvalidKey("key contains NUL"));
+    }
+    Ok(())
+}
+
+/// Serialises the commit phase of writes to one key on its owner core, so the
+/// index applies a key's changes in sequence-number order.
+#[derive(Default)]
+pub struct KeyLocks {
+    held: RefCell<HashMap<Vec<u8>, VecDeque<oneshot::Sender<()>>>>,
+}
+
+pub struct KeyGuard<'a> {
+    locks: &'a KeyLocks,
+    key: Vec<u8>,
+}
+
+impl KeyLocks {
+    pub async fn lock(&self, key: Vec<u8>) -> KeyGuard<'_> {
+        let wait = {
+            let mut held = self.held.borrow_mut();
+            match held.get_mut(&key) {
+                Some(q) => {
+                    let (tx, rx) = oneshot::channel();
+                    q.push_back(tx);
+                    Some(rx)
+                }
+                None => {
+                    held.insert(key.clone(), VecDeque::new());
+                    None
+                }
+            }
+        };
+        if let Some(rx) = wait {
+            // The holder hands the lock over by sending; it never drops the
+            // sender without sending.
+            let _ = rx.await;
+        }
+        KeyGuard { locks: self, key }
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        let mut held = self.locks.held.borrow_mut();
+        if let Some(q) = held.get_mut(&self.key) {
+            while let Some(next) = q.pop_front() {
+                if next.send(()).is_ok() {
+                    return;
+                }
+            }
+            held.remove(&self.key);
+        }
+    }
+}
+
+/// Per-partition sequence numbers: the epoch (bumped at every start) in the
+/// high half, so records of a crashed run never collide with later ones.
+#[derive(Default)]
+pub struct Sequencer {
+    next: RefCell<HashMap<u16, u32>>,
+}
+
+impl Sequencer {
+    pub fn next(&self, partition: u16, epoch: u32) -> u64 {
+        let mut m = self.next.borrow_mut();
+        let c = m.entry(partition).or_insert(0);
+        *c = c.checked_add(1).expect("sequence space of one run exhausted");
+        ((epoch as u64) << 32) | *c as u64
+    }
+}
+
+/// Fills one stripe's shard record buffers straight from the body: data byte
+/// j of the stripe goes to shard j / shard_len, so no intermediate copy.
+struct StripeBuilder {
+    layout: Layout,
+    hdr: usize,
+    shard_len: usize,
+    bufs: Vec<AlignedBuf>,
+    filled: usize,
+}
+
+impl StripeBuilder {
+    fn new(layout: Layout, hdr: usize) -> StripeBuilder {
+        let shard_len = layout.shard_len(STRIPE_DATA);
+        StripeBuilder { layout, hdr, shard_len, bufs: Self::alloc(layout, hdr, shard_len), filled: 0 }
+    }
+
+    fn alloc(layout: Layout, hdr: usize, shard_len: usize) -> Vec<AlignedBuf> {
+        (0..layout.total()).map(|_| AlignedBuf::zeroed(hdr + shard_len)).collect()
+    }
+
+    /// Copies as much of `data` as fits; returns the bytes taken.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let mut taken = 0;
+        while taken < data.len() && self.filled < STRIPE_DATA {
+            let shard = self.filled / self.shard_len;
+            let off = self.filled % self.shard_len;
+            let n = (data.len() - taken).min(self.shard_len - off).min(STRIPE_DATA - self.filled);
+            let dst = self.hdr + off;
+            self.bufs[shard].full_mut()[dst..dst + n].copy_from_slice(&data[taken..taken + n]);
+            self.filled += n;
+            taken += n;
+        }
+        taken
+    }
+
+    fn is_full(&self) -> bool {
+        self.filled == STRIPE_DATA
+    }
+
+    /// Hands over the filled buffers (re-laid out to the shorter shard length
+    /// if this is a short last stripe) with the stripe's data length and shard
+    /// length, and starts a fresh stripe.
+    fn take(&mut self) -> (Vec<AlignedBuf>, usize, usize) {
+        let len = self.filled;
+        let sl = self.layout.shard_len(len);
+        let fresh = Self::alloc(self.layout, self.hdr, self.shard_len);
+        let bufs = std::mem::replace(&mut self.bufs, fresh);
+        self.filled = 0;
+        if sl != self.shard_len {
+            let mut short = Self::alloc(self.layout, self.hdr, sl);
+            let mut j = 0;
+            while j < len {
+                let (src_s, src_o) = (j / self.shard_len, j % self.shard_len);
+                let (dst_s, dst_o) = (j / sl, j % sl);
+                let n = (self.shard_len - src_o).min(sl - dst_o).min(len - j);
+                let src = &bufs[src_s].as_slice()[self.hdr + src_o..self.hdr + src_o + n];
+                short[dst_s].full_mut()[self.hdr + dst_o..self.hdr + dst_o + n].copy_from_slice(src);
+                j += n;
+            }
+            return (short, len, sl);
+        }
+        (bufs, len, sl)
+    }
+}
+
+/// Where one stripe's shards landed.
+type StripeResult = Vec<Option<Appended>>;
+
+impl Engine {
+    /// Drives holding an object's commit records: the first m+1 online drives
+    /// in the object's rotation order.
+    fn commit_targets(&self, rotation: usize) -> Vec<usize> {
+        let d = self.shared.set.drives.len();
+        let want = self.shared.layout.parity as usize + 1;
+        (0..d)
+            .map(|i| (rotation + i) % d)
+            .filter(|&i| self.shared.drive_online(i))
+            .take(want)
+            .collect()
+    }
+
+    /// Commit copies that must be durable: m+1, but never more than the write
+    /// quorum (a 1+2 mirror with two drives gone still takes writes).
+    fn commit_quorum(&self) -> usize {
+        let l = self.shared.layout;
+        (l.parity as usize + 1).min(l.write_quorum())
+    }
+
+    fn check_write_quorum(&self) -> Result<()> {
+        let online = self.shared.online_drives().len();
+        let needed = self.shared.layout.write_quorum();
+        if online < needed {
+            return Err(EngineError::WriteQuorum { online, needed });
+        }
+        Ok(())
+    }
+
+    /// Stores an object; the caller is the key's owner core.
+    pub(crate) async fn put_owned<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+        body: &mut B,
+    ) -> Result<ObjectInfo> {
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        self.check_write_quorum()?;
+        let partition = self.shared.partition_of(bucket, key);
+        debug_assert_eq!(self.shared.owner_of(partition), self.core);
+        let version = self.new_version();
+        let rotation = (version as u64 ^ (version >> 64) as u64) as usize % self.shared.set.drives.len();
+        let mut md5 = Md5::new();
+
+        let mut head: Vec<u8> = Vec::new();
+        let mut overflow: Option<Bytes> = None;
+        let mut caller_md5 = None;
+        loop {
+            match body.next_chunk().await? {
+                BodyChunk::Data(b) => {
+                    if head.len() + b.len() <= self.shared.inline_max {
+                        head.extend_from_slice(&b);
+                    } else {
+                        overflow = Some(b);
+                        break;
+                    }
+                }
+                BodyChunk::End(m) => {
+                    caller_md5 = m;
+                    break;
+                }
+            }
+        }
+
+        let (size, data, inline) = match overflow {
+            None => {
+                if caller_md5.is_none() {
+                    md5.update(&head);
+                }
+                (head.len() as u64, DataLoc::Inline, Bytes::from(head))
+            }
+            Some(first) => {
+                let (size, stripes, m) = self
+                    .write_stripes(bucket, key, partition, version, rotation, &head, first, body, &mut md5)
+                    .await?;
+                caller_md5 = m;
+                (size, DataLoc::Stripes(stripes), Bytes::new())
+            }
+        };
+        let digest: [u8; 16] = match caller_md5 {
+            Some(d) => d,
+            None => md5.finalize().into(),
+        };
+        let l = self.shared.layout;
+        let meta = ObjectMeta {
+            version,
+            seq: 0,
+            size,
+            etag: hex::encode(digest),
+            modified_ms: now_ms(),
+            content_type: opts.content_type,
+            headers: opts.headers,
+            user_meta: opts.user_meta,
+            layout: (l.data, l.parity),
+            rotation: rotation as u16,
+            data,
+        };
+        self.commit(bucket, key, partition, meta, &inline).await
+    }
+
+    /// Streams the body into erasure-coded stripes. Returns the size, the
+    /// shard locations and the caller's MD5 if the body carried one.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_stripes<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        version: u128,
+        rotation: usize,
+        head: &[u8],
+        first: Bytes,
+        body: &mut B,
+        md5: &mut Md5,
+    ) -> Result<(u64, Vec<Vec<Option<RecordLoc>>>, Option<[u8; 16]>)> {
+        let layout = self.shared.layout;
+        let hdr = FIXED_LEN + bucket.len() + key.len();
+        let mut builder = StripeBuilder::new(layout, hdr);
+        let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> = VecDeque::new();
+        let mut done: Vec<StripeResult> = Vec::new();
+        let mut size = 0u64;
+        let mut stripe = 0u32;
+        let mut pending: VecDeque<Bytes> = VecDeque::new();
+        pending.push_back(Bytes::copy_from_slice(head));
+        pending.push_back(first);
+        let mut caller_md5 = None;
+        let mut ended = false;
+        loop {
+            let chunk = match pending.pop_front() {
+                Some(c) => c,
+                None if ended => break,
+                None => match body.next_chunk().await {
+                    Ok(BodyChunk::Data(c)) => c,
+                    Ok(BodyChunk::End(m)) => {
+                        caller_md5 = m;
+                        ended = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        // Nothing was committed; the written shards are garbage
+                        // for compaction.
+                        for h in inflight {
+                            let _ = h.await;
+                        }
+                        return Err(e);
+                    }
+                },
+            };
+            if caller_md5.is_none() {
+                md5.update(&chunk);
+            }
+            size += chunk.len() as u64;
+            let mut off = 0;
+            while off < chunk.len() {
+                off += builder.push(&chunk[off..]);
+                if builder.is_full() {
+                    if inflight.len() >= STRIPES_IN_FLIGHT {
+                        let h = inflight.pop_front().expect("non-empty");
+                        done.push(h.await?);
+                    }
+                    let (bufs, len, sl) = builder.take();
+                    inflight.push_back(self.spawn_stripe(bucket, key, partition, version, rotation, stripe, bufs, len, sl));
+                    stripe += 1;
+                }
+            }
+        }
+        if builder.filled > 0 {
+            let (bufs, len, sl) = builder.take();
+            inflight.push_back(self.spawn_stripe(bucket, key, partition, version, rotation, stripe, bufs, len, sl));
+        }
+        for h in inflight {
+            done.push(h.await?);
+        }
+
+        // Group-committed fdatasync of every touched segment.
+        let mut by_seg: HashMap<*const super::segment::SegmentFile, (Rc<super::segment::SegmentFile>, u64)> = HashMap::new();
+        for a in done.iter().flatten().flatten() {
+            let e = by_seg.entry(Rc::as_ptr(&a.seg)).or_insert((a.seg.clone(), 0));
+            e.1 = e.1.max(a.gen);
+        }
+        let syncs = join_all(by_seg.into_values().map(|(seg, gen)| async move {
+            let r = seg.sync_upto(gen).await;
+            (seg, r)
+        }))
+        .await;
+        let mut failed_segs = Vec::new();
+        for (seg, r) in syncs {
+            if let Err(e) = r {
+                self.shared.drive_error(seg.drive as usize, &e);
+                failed_segs.push(Rc::as_ptr(&seg));
+            }
+        }
+        let quorum = layout.write_quorum();
+        let mut locs = Vec::with_capacity(done.len());
+        for s in done {
+            let shards: Vec<Option<RecordLoc>> = s
+                .into_iter()
+                .map(|a| {
+                    a.filter(|a| !failed_segs.contains(&Rc::as_ptr(&a.seg))).map(|a| RecordLoc {
+                        drive: a.seg.drive,
+                        segment: a.seg.id,
+                        offset: a.offset,
+                        len: a.len,
+                    })
+                })
+                .collect();
+            let ok = shards.iter().flatten().count();
+            if ok < quorum {
+                return Err(EngineError::WriteQuorum { online: ok, needed: quorum });
+            }
+            locs.push(shards);
+        }
+        Ok((size, locs, caller_md5))
+    }
+
+    /// Encodes one stripe and writes its shards to their drives concurrently
+    /// in a task of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_stripe(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        version: u128,
+        rotation: usize,
+        stripe: u32,
+        mut bufs: Vec<AlignedBuf>,
+        data_len: usize,
+        shard_len: usize,
+    ) -> monoio::task::JoinHandle<Result<StripeResult>> {
+        let layout = self.shared.layout;
+        let k = layout.data as usize;
+        let hdr_len = FIXED_LEN + bucket.len() + key.len();
+        let encoded = {
+            let (data, parity) = bufs.split_at_mut(k);
+            let data: Vec<&[u8]> = data.iter().map(|b| &b.as_slice()[hdr_len..hdr_len + shard_len]).collect();
+            let mut parity: Vec<&mut [u8]> = parity
+                .iter_mut()
+                .map(|b| &mut b.full_mut()[hdr_len..hdr_len + shard_len])
+                .collect();
+            self.with_codec(layout, |c| c.encode(&data, &mut parity))
+        };
+        let mut header = RecordHeader {
+            kind: Kind::Shard,
+            partition,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version,
+            part_number: 0,
+            stripe,
+            shard: 0,
+            layout,
+            data_len: data_len as u64,
+            payload_len: shard_len as u32,
+            seq: 0,
+            payload_crc: 0,
+        };
+        for (i, b) in bufs.iter_mut().enumerate() {
+            header.shard = i as u8;
+            header.payload_crc = crc32c::crc32c(&b.as_slice()[hdr_len..hdr_len + shard_len]);
+            header.encode_into(b.full_mut());
+            b.set_len(align_up(hdr_len + shard_len));
+        }
+        let me = self.clone();
+        monoio::spawn(async move {
+            encoded.map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
+            let drives = me.shared.set.drives.len();
+            let writes = bufs.into_iter().enumerate().map(|(i, b)| {
+                let me = me.clone();
+                async move {
+                    let drive = layout.drive_of(rotation, i, drives);
+                    if !me.shared.drive_online(drive) {
+                        return None;
+                    }
+                    match me.writer.append(partition, drive as u16, b).await {
+                        Ok(a) => Some(a),
+                        Err(e) => {
+                            me.shared.drive_error(drive, &e);
+                            None
+                        }
+                    }
+                }
+            });
+            Ok(join_all(writes).await)
+        })
+    }
+
+    /// Writes `payload` as a record of `kind` to the commit targets and waits
+    /// until a quorum of copies is durable.
+    async fn write_replicated(
+        self: &Rc<Self>,
+        mut header: RecordHeader,
+        payload: &[u8],
+        rotation: usize,
+    ) -> Result<Vec<RecordLoc>> {
+        header.payload_len = payload.len() as u32;
+        header.payload_crc = crc32c::crc32c(payload);
+        let hl = header.header_len();
+        let targets = self.commit_targets(rotation);
+        let partition = header.partition;
+        let writes = targets.iter().enumerate().map(|(copy, &drive)| {
+            let mut h = header.clone();
+            h.shard = copy as u8;
+            let mut buf = AlignedBuf::zeroed(hl + payload.len());
+            h.encode_into(buf.full_mut());
+            buf.full_mut()[hl..hl + payload.len()].copy_from_slice(payload);
+            buf.set_len(align_up(hl + payload.len()));
+            let me = self.clone();
+            async move {
+                let a = match me.writer.append(partition, drive as u16, buf).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        me.shared.drive_error(drive, &e);
+                        return Err(EngineError::from_io(e));
+                    }
+                };
+                if let Err(e) = a.seg.sync_upto(a.gen).await {
+                    me.shared.drive_error(drive, &e);
+                    return Err(EngineError::from_io(e));
+                }
+                Ok(RecordLoc { drive: drive as u16, segment: a.seg.id, offset: a.offset, len: a.len })
+            }
+        });
+        let results = join_all(writes).await;
+        let mut locs = Vec::new();
+        let mut last_err = None;
+        for r in results {
+            match r {
+                Ok(l) => locs.push(l),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let quorum = self.commit_quorum();
+        if locs.len() < quorum {
+            return Err(match last_err {
+                Some(e @ EngineError::StorageFull(_)) => e,
+                _ => EngineError::WriteQuorum { online: locs.len(), needed: quorum },
+            });
+        }
+        Ok(locs)
+    }
+
+    /// Step 3 and 4: the commit record, then the index. Holds the key lock so
+    /// a key's commits reach the index in sequence order.
+    async fn commit(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        mut meta: ObjectMeta,
+        inline: &[u8],
+    ) -> Result<ObjectInfo> {
+        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        meta.seq = self.seq.next(partition, self.shared.epoch);
+        let payload = encode_commit_payload(&meta, inline);
+        let header = RecordHeader {
+            kind: Kind::Commit,
+            partition,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version: meta.version,
+            part_number: 0,
+            stripe: 0,
+            shard: 0,
+            layout: self.shared.layout,
+            data_len: meta.size,
+            payload_len: 0,
+            seq: meta.seq,
+            payload_crc: 0,
+        };
+        let commits = self.write_replicated(header, &payload, meta.rotation as usize).await?;
+        let info = ObjectInfo { version: meta.version, size: meta.size, etag: meta.etag.clone(), modified_ms: meta.modified_ms };
+        let m = Mutation::Put { bucket: bucket.to_owned(), key: key.to_owned(), entry: IndexEntry { meta, commits } };
+        self.apply_index(partition, m).await?;
+        Ok(info)
+    }
+
+    async fn apply_index(&self, partition: u16, m: Mutation) -> Result<()> {
+        let shared = self.shared.clone();
+        self.companion
+            .run(move || shared.indexes[partition as usize].apply(&[m]))
+            .await??;
+        Ok(())
+    }
+
+    /// Deletes a key; the caller is its owner core. Deleting a missing key
+    /// succeeds without writing anything.
+    pub(crate) async fn delete_owned(self: &Rc<Self>, bucket: &str, key: &str) -> Result<()> {
+        let partition = self.shared.partition_of(bucket, key);
+        debug_assert_eq!(self.shared.owner_of(partition), self.core);
+        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let Some(current) = self.shared.indexes[partition as usize].get(bucket, key)? else {
+            return Ok(());
+        };
+        self.check_write_quorum()?;
+        let seq = self.seq.next(partition, self.shared.epoch);
+        let header = RecordHeader {
+            kind: Kind::Tombstone,
+            partition,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version: current.meta.version,
+            part_number: 0,
+            stripe: 0,
+            shard: 0,
+            layout: self.shared.layout,
+            data_len: 0,
+            payload_len: 0,
+            seq,
+            payload_crc: 0,
+        };
+        let tombstones = self.write_replicated(header, &[], current.meta.rotation as usize).await?;
+        let m = Mutation::Delete { bucket: bucket.to_owned(), key: key.to_owned(), tombstones };
+        self.apply_index(partition, m).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert!(validate_key("a").is_ok());
+        assert!(validate_key(&"k".repeat(1024)).is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key(&"k".repeat(1025)).is_err());
+        assert!(validate_key("a\0b").is_err());
+    }
+
+    #[test]
+    fn sequence_numbers_carry_the_epoch() {
+        let s = Sequencer::default();
+        assert_eq!(s.next(3, 2), (2 << 32) | 1);
+        assert_eq!(s.next(3, 2), (2 << 32) | 2);
+        assert_eq!(s.next(4, 2), (2 << 32) | 1);
+    }
+
+    #[test]
+    fn stripe_builder_lays_out_and_relays_short_stripes() {
+        let layout = Layout { data: 4, parity: 2 };
+        let hdr = 100;
+        let mut b = StripeBuilder::new(layout, hdr);
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(b.push(&data), data.len());
+        let (bufs, len, sl) = b.take();
+        assert_eq!(len, data.len());
+        assert_eq!(sl, layout.shard_len(data.len()));
+        let mut joined = Vec::new();
+        for buf in &bufs[..4] {
+            joined.extend_from_slice(&buf.as_slice()[hdr..hdr + sl]);
+        }
+        assert_eq!(&joined[..len], &data[..]);
+        assert!(joined[len..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn stripe_builder_stops_at_a_full_stripe() {
+        let layout = Layout { data: 3, parity: 2 };
+        let mut b = StripeBuilder::new(layout, 72);
+        let data = vec![1u8; STRIPE_DATA + 10];
+        assert_eq!(b.push(&data), STRIPE_DATA);
+        assert!(b.is_full());
+        let (_, len, sl) = b.take();
+        assert_eq!((len, sl), (STRIPE_DATA, layout.shard_len(STRIPE_DATA)));
+        assert_eq!(b.push(&data[..10]), 10);
+    }
+}

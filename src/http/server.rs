@@ -1,0 +1,107 @@
+//! The per-core accept loop and connection handling.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use monoio::net::{ListenerOpts, TcpListener};
+use monoio_compat::hyper::{MonoioIo, MonoioTimer};
+
+use crate::engine::Engine;
+use crate::runtime::channel::Receiver;
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes of request headers (hyper's read buffer).
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind_with_config(addr, &ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024))
+}
+
+/// Serves connections until `stop` fires, then waits (bounded) for in-flight
+/// requests to finish.
+pub async fn serve(listener: TcpListener, engine: Rc<Engine>, stop: Receiver<()>) {
+    let inflight = Rc::new(Cell::new(0usize));
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let engine = engine.clone();
+                    let inflight = inflight.clone();
+                    monoio::spawn(async move { connection(stream, engine, inflight).await });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = stop.recv() => break,
+        }
+    }
+    drop(listener);
+    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+    while inflight.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+struct InflightGuard(Rc<Cell<usize>>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+async fn connection(stream: monoio::net::TcpStream, engine: Rc<Engine>, inflight: Rc<Cell<usize>>) {
+    let io = match stream.try_into_poll_io() {
+        Ok(s) => MonoioIo::new(s),
+        Err((e, _)) => {
+            tracing::warn!(error = %e, "socket conversion failed");
+            return;
+        }
+    };
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let engine = engine.clone();
+        inflight.set(inflight.get() + 1);
+        let guard = InflightGuard(inflight.clone());
+        async move {
+            let r = route(req, &engine).await;
+            drop(guard);
+            Ok::<_, Infallible>(r)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(MonoioTimer)
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+async fn route(req: Request<Incoming>, engine: &Rc<Engine>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&http::Method::GET | &http::Method::HEAD, "/health/live") => super::health::live(),
+        (&http::Method::GET | &http::Method::HEAD, "/health/ready") => super::health::ready(engine),
+        _ => {
+            let mut r = Response::new(Full::new(Bytes::from_static(
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>The S3 API is not served yet.</Message></Error>",
+            )));
+            *r.status_mut() = StatusCode::NOT_IMPLEMENTED;
+            r
+        }
+    }
+}

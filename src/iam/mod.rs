@@ -1,0 +1,3 @@
+//! Identities. For now: the root credentials.
+
+pub mod root;

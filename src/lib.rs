@@ -1,0 +1,14 @@
+//! cairn: an S3-compatible object storage node for Linux servers full of NVMe
+//! drives. One process per machine, one io_uring executor per core, each
+//! owning its partitions of the key space; erasure coding across the drives.
+//!
+//! Where a request flows: `http` (every core accepts) -> `engine` (reads on
+//! the receiving core, writes on the partition's owner core) -> `runtime`
+//! (io_uring, O_DIRECT, companion threads).
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod iam;
+pub mod node;
+pub mod runtime;

@@ -1,0 +1,28 @@
+use clap::Parser;
+
+use cairn::config::{Cli, Command};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.resolve().and_then(cairn::node::serve),
+        Command::Repair(args) => {
+            if !args.rebuild_index {
+                Err("nothing to do: pass --rebuild-index".to_owned())
+            } else {
+                args.resolve()
+                    .and_then(|(drives, layout, partitions)| cairn::node::rebuild_index(drives, layout, partitions))
+            }
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("cairn: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,149 @@
+//! The node: resolves settings, opens the engine, starts one executor per
+//! core (each with its HTTP listener and its engine handle), and shuts down
+//! cleanly on SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::engine::{Engine, EngineConfig};
+use crate::runtime::channel::bounded;
+
+/// Longest a shutdown may take before the process exits anyway.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-mask calls on a zeroed set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: set is initialised; sig is a valid out pointer.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Runs the node until a shutdown signal. Returns after a clean shutdown.
+pub fn serve(s: Settings) -> Result<(), String> {
+    let formatted = s.drives.iter().any(|d| d.join(crate::engine::format::META_DIR).join("format.json").exists());
+    if s.embedded || !formatted {
+        for d in &s.drives {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+    }
+    // Signals are handled by this thread alone: block them before any other
+    // thread exists so every thread inherits the mask.
+    let sigset = block_signals();
+
+    let mut cfg = EngineConfig::new(s.drives.clone(), s.cores);
+    cfg.layout = s.layout;
+    cfg.partitions = s.partitions;
+    cfg.inline_max = s.inline_max;
+    cfg.segment_max = s.segment_size;
+    let (shared, inboxes) = Engine::open(&cfg)?;
+    let online: Vec<_> = shared.online_drives().iter().map(|&d| shared.set.drives[d].path.clone()).collect();
+    let creds = crate::iam::root::resolve(s.root_user.clone(), s.root_password.clone(), &online)?;
+
+    println!("cairn {} — S3-compatible object storage", env!("CARGO_PKG_VERSION"));
+    println!("   endpoint: http://{}", s.listen);
+    println!("   access key: {}", creds.access_key);
+    println!("   secret key: {}", creds.secret_key);
+    println!(
+        "   drives: {} ({} online), layout {}, {} partitions, {} cores",
+        shared.set.drives.len(),
+        online.len(),
+        shared.layout,
+        shared.partitions,
+        s.cores
+    );
+    for d in &shared.set.drives {
+        if !d.online() {
+            println!("   drive {} {}: OFFLINE ({:?})", d.index, d.path.display(), d.state);
+        }
+    }
+
+    let mut stops = Vec::new();
+    let mut stop_rx = Vec::new();
+    for _ in 0..s.cores {
+        let (tx, rx) = bounded::<()>(1);
+        stops.push(tx);
+        stop_rx.push(rx);
+    }
+    let inboxes = Arc::new(inboxes);
+    let stop_rx = Arc::new(stop_rx);
+    let listen = s.listen;
+    let core_shared = shared.clone();
+    let handles = crate::runtime::start_cores(s.cores, s.pin, move |core| {
+        let shared = core_shared.clone();
+        let inbox = inboxes[core].clone();
+        let stop = stop_rx[core].clone();
+        async move {
+            let engine = match Engine::start_core(shared, core, inbox) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("core {core}: cannot start: {e}");
+                    std::process::exit(1);
+                }
+            };
+            let listener = match crate::http::server::bind(listen) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("core {core}: cannot listen on {listen}: {e}");
+                    std::process::exit(1);
+                }
+            };
+            crate::http::server::serve(listener, engine, stop).await;
+        }
+    })
+    .map_err(|e| format!("cannot start executor threads: {e}"))?;
+    tracing::info!(listen = %s.listen, "serving");
+
+    let sig = wait_signal(&sigset);
+    tracing::info!(signal = sig, "shutting down: no new connections, finishing requests in flight");
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_LIMIT);
+        eprintln!("shutdown took too long; exiting");
+        std::process::exit(1);
+    });
+    for tx in &stops {
+        let _ = tx.try_send(());
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    shared.close().map_err(|e| format!("closing the index: {e}"))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// `cairn repair --rebuild-index`: rebuilds every partition index from the
+/// drives. The node must be stopped.
+pub fn rebuild_index(drives: Vec<std::path::PathBuf>, layout: Option<crate::engine::layout::Layout>, partitions: u16) -> Result<(), String> {
+    let set = crate::engine::format::open_set(&drives, layout, partitions)?;
+    let online: Vec<_> = set.drives.iter().filter(|d| d.online()).collect();
+    let first = online.first().ok_or("no drive is online")?;
+    let root = first.meta_dir().join("index");
+    // Removing the index makes the next open rebuild it.
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    }
+    let mut cfg = EngineConfig::new(drives, 1);
+    cfg.layout = layout;
+    cfg.partitions = partitions;
+    let (shared, _inboxes) = Engine::open(&cfg)?;
+    let mut objects = 0u64;
+    for idx in &shared.indexes {
+        objects += idx.entries().map_err(|e| e.to_string())?.len() as u64;
+    }
+    shared.close().map_err(|e| e.to_string())?;
+    println!("index rebuilt: {} partitions, {objects} objects", shared.partitions);
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! 4 KiB-aligned buffers for O_DIRECT I/O, usable by io_uring operations and
+//! convertible to `Bytes` without a copy.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+
+use bytes::Bytes;
+
+/// Alignment (and size granularity) of every direct I/O.
+pub const ALIGN: usize = 4096;
+
+/// Rounds `n` up to the next multiple of [`ALIGN`].
+#[inline]
+pub const fn align_up(n: usize) -> usize {
+    (n + ALIGN - 1) & !(ALIGN - 1)
+}
+
+/// A zero-initialised, 4 KiB-aligned heap buffer with a fixed capacity and a
+/// length (the initialised prefix io_uring reads or has written).
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    cap: usize,
+    len: usize,
+}
+
+// SAFETY: AlignedBuf owns its allocation exclusively, like Vec<u8>.
+unsafe impl Send for AlignedBuf {}
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    /// A buffer of `cap` bytes rounded up to [`ALIGN`], all zero, with length
+    /// equal to the capacity.
+    pub fn zeroed(cap: usize) -> Self {
+        let cap = align_up(cap.max(1));
+        let layout = Layout::from_size_align(cap, ALIGN).expect("aligned layout");
+        // SAFETY: layout has non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, cap, len: cap }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the length; must not exceed the capacity.
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.cap);
+        self.len = len;
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr is valid for cap bytes, all initialised (zeroed at alloc).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and we hold &mut self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The whole capacity, regardless of length.
+    pub fn full_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.cap) }
+    }
+
+    /// Freezes the buffer into `Bytes` (zero copy; freed when the last clone drops).
+    pub fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(self)
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout = Layout::from_size_align(self.cap, ALIGN).expect("aligned layout");
+        // SAFETY: allocated in `zeroed` with this exact layout.
+        unsafe { dealloc(self.ptr.as_ptr(), layout) }
+    }
+}
+
+// SAFETY: the pointer stays valid and fixed while the buffer is owned by an
+// in-flight operation; bytes_init is the initialised length.
+unsafe impl monoio::buf::IoBuf for AlignedBuf {
+    fn read_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+}
+
+// SAFETY: as above; the whole capacity is writable.
+unsafe impl monoio::buf::IoBufMut for AlignedBuf {
+    fn write_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn bytes_total(&mut self) -> usize {
+        self.cap
+    }
+
+    unsafe fn set_init(&mut self, pos: usize) {
+        self.len = pos.min(self.cap);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_and_zeroed() {
+        let b = AlignedBuf::zeroed(5000);
+        assert_eq!(b.capacity(), 8192);
+        assert_eq!(b.as_slice().as_ptr() as usize % ALIGN, 0);
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn into_bytes_is_zero_copy() {
+        let mut b = AlignedBuf::zeroed(4096);
+        b.as_mut_slice()[..3].copy_from_slice(b"abc");
+        let p = b.as_slice().as_ptr();
+        let bytes = b.into_bytes();
+        assert_eq!(bytes.as_ptr(), p);
+        assert_eq!(&bytes.slice(0..3)[..], b"abc");
+    }
+
+    #[test]
+    fn align_up_rounds() {
+        assert_eq!(align_up(0), 0);
+        assert_eq!(align_up(1), 4096);
+        assert_eq!(align_up(4096), 4096);
+        assert_eq!(align_up(4097), 8192);
+    }
+}

@@ -1,0 +1,117 @@
+//! O_DIRECT files on io_uring. Offsets and lengths of every read and write are
+//! multiples of [`ALIGN`]; buffers are [`AlignedBuf`]s.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::buf::{AlignedBuf, ALIGN};
+use super::companion::Companion;
+
+/// A file opened with O_DIRECT.
+pub struct DirectFile {
+    inner: monoio::fs::File,
+}
+
+impl DirectFile {
+    /// Opens (creating if asked) for reading and writing.
+    pub async fn open_rw(path: &Path, create: bool) -> io::Result<DirectFile> {
+        let inner = monoio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .mode(0o600)
+            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
+            .open(path)
+            .await?;
+        Ok(DirectFile { inner })
+    }
+
+    /// Opens read-only.
+    pub async fn open_ro(path: &Path) -> io::Result<DirectFile> {
+        let inner = monoio::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
+            .open(path)
+            .await?;
+        Ok(DirectFile { inner })
+    }
+
+    /// Reads exactly `buf.capacity()` bytes at `pos`; a short file is an
+    /// `UnexpectedEof` error.
+    pub async fn read_exact_at(&self, mut buf: AlignedBuf, pos: u64) -> (io::Result<()>, AlignedBuf) {
+        debug_assert_eq!(pos % ALIGN as u64, 0);
+        buf.set_len(0);
+        let (res, buf) = self.inner.read_exact_at(buf, pos).await;
+        (res, buf)
+    }
+
+    /// Writes the buffer's initialised bytes at `pos`.
+    pub async fn write_all_at(&self, buf: AlignedBuf, pos: u64) -> (io::Result<()>, AlignedBuf) {
+        debug_assert_eq!(pos % ALIGN as u64, 0);
+        debug_assert_eq!(buf.len() % ALIGN, 0);
+        self.inner.write_all_at(buf, pos).await
+    }
+
+    /// fdatasync through io_uring.
+    pub async fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data().await
+    }
+
+    /// Reserves `len` bytes at `offset` (fallocate mode 0) on the companion
+    /// thread: monoio has no fallocate op, and the syscall may block on the
+    /// filesystem journal.
+    pub async fn fallocate(&self, companion: &Companion, offset: u64, len: u64) -> io::Result<()> {
+        let fd = self.inner.as_raw_fd();
+        // The fd stays open: `self` is borrowed until the job completes.
+        companion.run(move || fallocate_fd(fd, offset, len)).await?
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// Blocking fallocate(2), mode 0 (allocate and extend the size).
+pub fn fallocate_fd(fd: RawFd, offset: u64, len: u64) -> io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on a valid fd.
+        let r = unsafe { libc::fallocate(fd, 0, offset as libc::off_t, len as libc::off_t) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Blocking fsync of a directory, so a newly created or renamed entry survives
+/// power loss. Call it on a companion thread.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
+}
+
+/// Writes `data` to `path` atomically and durably (temp file, fsync, rename,
+/// directory fsync). Blocking: call it on a companion thread.
+pub fn write_file_durable(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("path has no parent"))?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}

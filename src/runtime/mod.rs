@@ -1,0 +1,96 @@
+//! The runtime seam: everything cairn needs from its executor lives behind this
+//! module (spawn, timers, aligned buffers, O_DIRECT files, fallocate, cross-core
+//! channels, a companion thread for blocking calls), so a later switch of
+//! executor stays local. Today it is monoio with its io_uring driver, one
+//! runtime per core, pinned.
+
+pub mod buf;
+pub mod channel;
+pub mod companion;
+pub mod file;
+
+use std::future::Future;
+use std::io;
+use std::thread::JoinHandle;
+
+pub use monoio::spawn;
+pub use monoio::time::{sleep, timeout};
+
+/// Index of an executor core, `0..cores`.
+pub type CoreId = usize;
+
+/// io_uring submission queue depth per core. Bounded so a burst cannot grow the
+/// ring; monoio parks submissions when the ring is full.
+const RING_ENTRIES: u32 = 1024;
+
+/// Starts one pinned io_uring executor thread per core and runs `main(core)` on
+/// each until it returns.
+pub fn start_cores<F, Fut>(cores: usize, pin: bool, main: F) -> io::Result<Vec<JoinHandle<()>>>
+where
+    F: Fn(CoreId) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    assert!(cores > 0, "at least one core");
+    let online = available_cpus();
+    let mut handles = Vec::with_capacity(cores);
+    for core in 0..cores {
+        let main = main.clone();
+        let cpu = online.get(core % online.len().max(1)).copied();
+        let handle = std::thread::Builder::new()
+            .name(format!("cairn-core-{core}"))
+            .spawn(move || {
+                if pin {
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+                            tracing::warn!(core, cpu, error = %e, "could not pin core thread");
+                        }
+                    }
+                }
+                let mut rt = match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                    .with_entries(RING_ENTRIES)
+                    .enable_timer()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(core, error = %e, "io_uring runtime failed to start");
+                        std::process::exit(2);
+                    }
+                };
+                rt.block_on(main(core));
+            })?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// Runs one future on a fresh io_uring runtime on the calling thread: for
+/// tools, tests and offline commands.
+pub fn block_on<Fut: Future>(fut: Fut) -> io::Result<Fut::Output> {
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .enable_timer()
+        .build()?;
+    Ok(rt.block_on(fut))
+}
+
+/// CPUs this process may run on, in order.
+pub fn available_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..num_cpus()).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Number of CPUs available to this process (at least 1).
+pub fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
