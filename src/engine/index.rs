@@ -24,11 +24,13 @@ const MAX_READERS: u32 = 2048;
 
 pub struct PartitionIndex {
     pub partition: u16,
-    pub env: &'static Env<WithoutTls>,
+    // Field order matters: the databases are handles into `env` and must not
+    // outlive it (see `open`).
     objects: Database<'static, Bytes, Bytes>,
     /// (drive u16 BE, segment u32 BE) -> live bytes u64 LE.
     segments: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
+    env: Env<WithoutTls>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,7 +118,6 @@ impl PartitionIndex {
             opts.flags(EnvFlags::NO_SYNC | EnvFlags::WRITE_MAP | EnvFlags::NO_READ_AHEAD)
                 .open(dir)?
         };
-        let env: &'static Env<WithoutTls> = Box::leak(Box::new(env));
         let wtxn = env.write_txn()?;
         let (objects, segments, meta) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
@@ -126,7 +127,18 @@ impl PartitionIndex {
                 Ok(CommitOrAbort::<_, ()>::Commit((o, s, m)))
             })?
             .unwrap_commit();
-        let idx = PartitionIndex { partition, env, objects, segments, meta };
+        // SAFETY: a Database is an index number plus a lifetime tying it to
+        // the environment. PartitionIndex owns the environment and drops it
+        // after the databases, so they never outlive it; owning it (instead of
+        // leaking it) lets the environment close when the engine is dropped.
+        let (objects, segments, meta) = unsafe {
+            (
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(objects),
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(segments),
+                std::mem::transmute::<Database<'_, Str, Bytes>, Database<'static, Str, Bytes>>(meta),
+            )
+        };
+        let idx = PartitionIndex { partition, objects, segments, meta, env };
         let trust = if !existed {
             Trust::Untrusted("new index".into())
         } else {

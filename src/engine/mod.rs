@@ -236,6 +236,16 @@ pub struct Engine {
     key_locks: write::KeyLocks,
     seq: write::Sequencer,
     version_counter: std::cell::Cell<u64>,
+    inbox: Receiver<CoreMsg>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Ends the inbox loop while the executor still runs. A task left
+        // parked on the channel would be freed later from inside the channel's
+        // own notification (when the shared state drops) and deadlock there.
+        self.inbox.close();
+    }
 }
 
 impl Engine {
@@ -336,11 +346,15 @@ impl Engine {
             key_locks: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
             version_counter: std::cell::Cell::new(0),
+            inbox: inbox.clone(),
         });
-        let e = engine.clone();
+        // A weak handle: the engine (and with it the shared state and the
+        // index environments) is dropped when its last user lets go, even
+        // while this loop waits for a message.
+        let weak = Rc::downgrade(&engine);
         monoio::spawn(async move {
             while let Ok(msg) = inbox.recv().await {
-                let e = e.clone();
+                let Some(e) = weak.upgrade() else { break };
                 monoio::spawn(async move { e.handle(msg).await });
             }
         });

@@ -1,0 +1,7 @@
+//! Authentication: AWS Signature V4 (header and presigned), aws-chunked
+//! streaming bodies with chunk signatures and trailing checksums, and the
+//! x-amz-checksum-* algorithms. Pure functions: no I/O, the clock is passed in.
+
+pub mod checksum;
+pub mod chunked;
+pub mod sigv4;
