@@ -13,3 +13,4 @@ pub mod http;
 pub mod iam;
 pub mod node;
 pub mod runtime;
+pub mod s3;
