@@ -29,6 +29,9 @@ pub struct PartitionIndex {
     objects: Database<'static, Bytes, Bytes>,
     /// (drive u16 BE, segment u32 BE) -> live bytes u64 LE.
     segments: Database<'static, Bytes, Bytes>,
+    /// object key -> the latest delete's tombstone records, kept (and moved
+    /// by compaction) so older commit records cannot come back on a rebuild.
+    tombstones: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
     env: Env<WithoutTls>,
 }
@@ -54,6 +57,37 @@ pub enum Mutation {
     Put { bucket: String, key: String, entry: IndexEntry },
     /// Remove the key; `tombstones` are the delete's own records (kept live).
     Delete { bucket: String, key: String, tombstones: Vec<RecordLoc> },
+    /// Compaction moved records of the key's current version (or of its
+    /// tombstone): replace each `from` by `to` (None drops a record found
+    /// corrupt). Applies only if `version` is still current, else is a no-op.
+    Relocate { bucket: String, key: String, version: Option<u128>, moves: Vec<(RecordLoc, Option<RecordLoc>)> },
+}
+
+/// What references a segment: used by compaction.
+pub enum SegmentRef {
+    Object { bucket: String, key: String, entry: IndexEntry },
+    Tombstone { bucket: String, key: String, records: Vec<RecordLoc> },
+}
+
+fn split_key(k: &[u8]) -> Option<(String, String)> {
+    let split = k.iter().position(|&b| b == 0)?;
+    Some((
+        String::from_utf8_lossy(&k[..split]).into_owned(),
+        String::from_utf8_lossy(&k[split + 1..]).into_owned(),
+    ))
+}
+
+fn relocate_in(locs: &mut Vec<RecordLoc>, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+    for (from, to) in moves {
+        if let Some(pos) = locs.iter().position(|l| l == from) {
+            match to {
+                Some(t) => locs[pos] = *t,
+                None => {
+                    locs.remove(pos);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +145,7 @@ impl PartitionIndex {
         let existed = dir.join("data.mdb").exists();
         std::fs::create_dir_all(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(4);
+        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(8);
         // SAFETY: one environment per directory per process (partition dirs
         // are distinct and opened once), as LMDB requires.
         let env = unsafe {
@@ -119,26 +153,28 @@ impl PartitionIndex {
                 .open(dir)?
         };
         let wtxn = env.write_txn()?;
-        let (objects, segments, meta) = env
+        let (objects, segments, tombstones, meta) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
                 let o = opener.create_database::<Bytes, Bytes>(wtxn, Some("objects"))?;
                 let s = opener.create_database::<Bytes, Bytes>(wtxn, Some("segments"))?;
+                let t = opener.create_database::<Bytes, Bytes>(wtxn, Some("tombstones"))?;
                 let m = opener.create_database::<Str, Bytes>(wtxn, Some("meta"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((o, s, m)))
+                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m)))
             })?
             .unwrap_commit();
         // SAFETY: a Database is an index number plus a lifetime tying it to
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let (objects, segments, meta) = unsafe {
+        let (objects, segments, tombstones, meta) = unsafe {
             (
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(objects),
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(segments),
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(tombstones),
                 std::mem::transmute::<Database<'_, Str, Bytes>, Database<'static, Str, Bytes>>(meta),
             )
         };
-        let idx = PartitionIndex { partition, objects, segments, meta, env };
+        let idx = PartitionIndex { partition, objects, segments, tombstones, meta, env };
         let trust = if !existed {
             Trust::Untrusted("new index".into())
         } else {
@@ -189,6 +225,7 @@ impl PartitionIndex {
         let mut wtxn = self.env.write_txn()?;
         self.objects.clear(&mut wtxn)?;
         self.segments.clear(&mut wtxn)?;
+        self.tombstones.clear(&mut wtxn)?;
         self.meta.clear(&mut wtxn)?;
         wtxn.commit()?;
         Ok(())
@@ -240,29 +277,93 @@ impl PartitionIndex {
     pub fn apply(&self, muts: &[Mutation]) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
         let mut live: std::collections::HashMap<(u16, u32), i64> = Default::default();
+        let mut add = |locs: &mut dyn Iterator<Item = RecordLoc>, sign: i64| {
+            for r in locs {
+                *live.entry((r.drive, r.segment)).or_default() += sign * r.len as i64;
+            }
+        };
         for m in muts {
             let (bucket, key) = match m {
-                Mutation::Put { bucket, key, .. } | Mutation::Delete { bucket, key, .. } => (bucket, key),
+                Mutation::Put { bucket, key, .. }
+                | Mutation::Delete { bucket, key, .. }
+                | Mutation::Relocate { bucket, key, .. } => (bucket, key),
             };
             let k = object_key(bucket, key);
-            if let Some(old) = self.objects.get(&wtxn, &k)? {
-                let old = decode_entry(old).ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
-                for r in old.records() {
-                    *live.entry((r.drive, r.segment)).or_default() -= r.len as i64;
-                }
-            }
+            let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
+            let old = match self.objects.get(&wtxn, &k)? {
+                Some(b) => Some(decode_entry(b).ok_or_else(corrupt)?),
+                None => None,
+            };
+            let old_tomb: Option<Vec<RecordLoc>> = match self.tombstones.get(&wtxn, &k)? {
+                Some(b) => Some(postcard::from_bytes(b).map_err(|_| corrupt())?),
+                None => None,
+            };
             match m {
                 Mutation::Put { entry, .. } => {
-                    for r in entry.records() {
-                        *live.entry((r.drive, r.segment)).or_default() += r.len as i64;
+                    if let Some(old) = &old {
+                        add(&mut old.records(), -1);
                     }
+                    if let Some(t) = old_tomb {
+                        add(&mut t.into_iter(), -1);
+                        self.tombstones.delete(&mut wtxn, &k)?;
+                    }
+                    add(&mut entry.records(), 1);
                     self.objects.put(&mut wtxn, &k, &encode_entry(entry))?;
                 }
                 Mutation::Delete { tombstones, .. } => {
-                    for r in tombstones {
-                        *live.entry((r.drive, r.segment)).or_default() += r.len as i64;
+                    if let Some(old) = &old {
+                        add(&mut old.records(), -1);
                     }
+                    if let Some(t) = old_tomb {
+                        add(&mut t.into_iter(), -1);
+                    }
+                    add(&mut tombstones.iter().copied(), 1);
                     self.objects.delete(&mut wtxn, &k)?;
+                    let t = postcard::to_allocvec(tombstones).expect("locations serialise");
+                    self.tombstones.put(&mut wtxn, &k, &t)?;
+                }
+                Mutation::Relocate { version, moves, .. } => {
+                    let current = old.as_ref().map(|e| e.meta.version);
+                    if *version != current {
+                        continue;
+                    }
+                    // Only moves whose source is still referenced count: the
+                    // key may have changed since compaction looked.
+                    let held: Vec<RecordLoc> = match (&old, &old_tomb) {
+                        (Some(e), _) => e.records().collect(),
+                        (None, Some(t)) => t.clone(),
+                        (None, None) => Vec::new(),
+                    };
+                    let moves: Vec<(RecordLoc, Option<RecordLoc>)> =
+                        moves.iter().filter(|(f, _)| held.contains(f)).copied().collect();
+                    for (from, to) in &moves {
+                        add(&mut std::iter::once(*from), -1);
+                        if let Some(to) = to {
+                            add(&mut std::iter::once(*to), 1);
+                        }
+                    }
+                    match old {
+                        Some(mut e) => {
+                            relocate_in(&mut e.commits, &moves);
+                            if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
+                                for shard in stripes.iter_mut().flatten() {
+                                    if let Some(l) = *shard {
+                                        if let Some((_, to)) = moves.iter().find(|(f, _)| *f == l) {
+                                            *shard = *to;
+                                        }
+                                    }
+                                }
+                            }
+                            self.objects.put(&mut wtxn, &k, &encode_entry(&e))?;
+                        }
+                        None => {
+                            if let Some(mut t) = old_tomb {
+                                relocate_in(&mut t, &moves);
+                                let b = postcard::to_allocvec(&t).expect("locations serialise");
+                                self.tombstones.put(&mut wtxn, &k, &b)?;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -279,6 +380,39 @@ impl PartitionIndex {
             let next = (cur as i64 + delta).max(0) as u64;
             self.segments.put(&mut wtxn, &sk, &next.to_le_bytes())?;
         }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Every index entry or tombstone with a record in (drive, segment).
+    pub fn refs_in_segment(&self, drive: u16, segment: u32) -> Result<Vec<SegmentRef>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let on = |l: &RecordLoc| l.drive == drive && l.segment == segment;
+        let mut out = Vec::new();
+        for item in self.objects.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
+            let entry = decode_entry(v).ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            if entry.records().any(|l| on(&l)) {
+                out.push(SegmentRef::Object { bucket, key, entry });
+            }
+        }
+        for item in self.tombstones.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
+            let records: Vec<RecordLoc> =
+                postcard::from_bytes(v).map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            if records.iter().any(on) {
+                out.push(SegmentRef::Tombstone { bucket, key, records });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a removed segment's accounting.
+    pub fn drop_segment(&self, drive: u16, segment: u32) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.segments.delete(&mut wtxn, &seg_key(drive, segment))?;
         wtxn.commit()?;
         Ok(())
     }
@@ -304,9 +438,7 @@ impl PartitionIndex {
         let mut out = Vec::new();
         for item in self.objects.iter(&rtxn)? {
             let (k, v) = item?;
-            let split = k.iter().position(|&b| b == 0).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let bucket = String::from_utf8_lossy(&k[..split]).into_owned();
-            let key = String::from_utf8_lossy(&k[split + 1..]).into_owned();
+            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
             let e = decode_entry(v).ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
             out.push((bucket, key, e));
         }

@@ -9,6 +9,7 @@
 
 pub mod buckets;
 pub mod codec;
+pub mod compaction;
 pub mod error;
 pub mod format;
 pub mod index;
@@ -42,6 +43,11 @@ use format::DriveSet;
 use index::{PartitionIndex, Trust};
 use layout::Layout;
 use segment::{ReadFiles, SegmentWriter};
+
+/// How often each core looks for segments worth compacting.
+const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// A sealed segment is compacted once at least this fraction of it is dead.
+const COMPACTION_MIN_DEAD: f64 = 0.5;
 
 /// Messages queued per core inbox before senders wait.
 const INBOX_DEPTH: usize = 1024;
@@ -97,6 +103,10 @@ pub struct Shared {
     /// Drives that failed an I/O since start.
     pub drive_failed: Vec<AtomicBool>,
     pub stats: Stats,
+    /// Read epochs (see `ReadGuard`): compaction removes a segment only after
+    /// every read that could have seen its old index entries has finished.
+    read_epoch: AtomicU64,
+    readers: Vec<[AtomicU64; 2]>,
     pub initial_buckets: BucketTable,
     first_segment_ids: HashMap<(u16, u16), u32>,
 }
@@ -123,12 +133,43 @@ impl Shared {
         placement::owner_core(partition, self.cores)
     }
 
+    /// Registers a read on `core` in the current read epoch.
+    pub fn begin_read(self: &Arc<Self>, core: CoreId) -> ReadGuard {
+        let slot = (self.read_epoch.load(Ordering::SeqCst) % 2) as usize;
+        self.readers[core][slot].fetch_add(1, Ordering::SeqCst);
+        ReadGuard { shared: self.clone(), core, slot }
+    }
+
+    /// Waits until every read that started before this call has finished:
+    /// two epoch flips, each waiting for the slot it retires to drain.
+    pub async fn wait_for_older_reads(&self) {
+        for _ in 0..2 {
+            let old = (self.read_epoch.fetch_add(1, Ordering::SeqCst) % 2) as usize;
+            while self.readers.iter().any(|r| r[old].load(Ordering::SeqCst) > 0) {
+                monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+
     /// Marks every partition index cleanly closed. Call after all cores stopped.
     pub fn close(&self) -> Result<()> {
         for idx in &self.indexes {
             idx.mark_clean(self.epoch)?;
         }
         Ok(())
+    }
+}
+
+/// Held by every read that may touch segment files.
+pub struct ReadGuard {
+    shared: Arc<Shared>,
+    core: CoreId,
+    slot: usize,
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        self.shared.readers[self.core][self.slot].fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -318,6 +359,8 @@ impl Engine {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
             },
+            read_epoch: AtomicU64::new(0),
+            readers: (0..cfg.cores).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
             initial_buckets,
             first_segment_ids,
         });
@@ -356,6 +399,18 @@ impl Engine {
             while let Ok(msg) = inbox.recv().await {
                 let Some(e) = weak.upgrade() else { break };
                 monoio::spawn(async move { e.handle(msg).await });
+            }
+        });
+        let weak = Rc::downgrade(&engine);
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(COMPACTION_INTERVAL).await;
+                let Some(e) = weak.upgrade() else { break };
+                match e.compact(COMPACTION_MIN_DEAD).await {
+                    Ok(r) if r.segments_removed > 0 => tracing::info!(core, report = ?r, "compaction"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(core, error = %err, "compaction failed"),
+                }
             }
         });
         Ok(engine)

@@ -47,6 +47,7 @@ pub struct ObjectReader {
     pos: u64,
     end: u64,
     ready: VecDeque<Bytes>,
+    _guard: super::ReadGuard,
 }
 
 impl Engine {
@@ -64,6 +65,9 @@ impl Engine {
     /// Opens a reader over `[start, end)` of the object (the whole object when
     /// `range` is None). The caller validates the range against the size.
     pub async fn get(self: &Rc<Self>, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Result<ObjectReader> {
+        // Registered before the index lookup, so compaction cannot remove a
+        // segment this read's entry points into.
+        let guard = self.shared.begin_read(self.core);
         let entry = self.head(bucket, key)?;
         let (start, end) = range.unwrap_or((0, entry.meta.size));
         assert!(start <= end && end <= entry.meta.size, "range checked by the caller");
@@ -76,6 +80,7 @@ impl Engine {
             pos: start,
             end,
             ready: VecDeque::new(),
+            _guard: guard,
         };
         if matches!(r.entry.meta.data, DataLoc::Inline) {
             let data = r.read_inline().await?;

@@ -6,7 +6,7 @@
 //! by a crash) is skipped in favour of the next older one. Runs at start-up
 //! (blocking, before the executors) or from `cairn repair --rebuild-index`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -76,8 +76,10 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
     let _ = layout;
     let p = idx.partition;
     let mut stats = RebuildStats::default();
-    // Shard records found: location -> (version, stripe, shard).
-    let mut shards: HashSet<(RecordLoc, u128, u32, u8)> = HashSet::new();
+    // Shard records found, by identity. Locations in commit records may be
+    // stale (compaction moves shards without rewriting commits), so shards
+    // are found by what they are, not where the commit said they were.
+    let mut shards: HashMap<(u128, u32, u8), RecordLoc> = HashMap::new();
     // Per key: seq -> (candidate, all commit copies with that seq).
     let mut keys: HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>> = HashMap::new();
     for (drive, root) in drives {
@@ -87,7 +89,7 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
                 stats.records += 1;
                 match h.kind {
                     Kind::Shard => {
-                        shards.insert((loc, h.version, h.stripe, h.shard));
+                        shards.insert((h.version, h.stripe, h.shard), loc);
                     }
                     Kind::Commit => {
                         let Some(rec) = body else { continue };
@@ -114,18 +116,21 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
         }
     }
 
-    let whole = |meta: &ObjectMeta| -> bool {
-        match &meta.data {
-            DataLoc::Inline => true,
-            DataLoc::Stripes(stripes) => stripes.iter().enumerate().all(|(s, locs)| {
-                let present = locs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, l)| l.is_some_and(|l| shards.contains(&(l, meta.version, s as u32, *i as u8))))
-                    .count();
-                present >= meta.layout.0 as usize
-            }),
+    // The commit with its shard locations as found on the drives, or None if
+    // some stripe has fewer than k shards (a write cut short).
+    let locate = |mut meta: ObjectMeta| -> Option<ObjectMeta> {
+        if let DataLoc::Stripes(stripes) = &mut meta.data {
+            let k = meta.layout.0 as usize;
+            for (s, locs) in stripes.iter_mut().enumerate() {
+                for (i, l) in locs.iter_mut().enumerate() {
+                    *l = shards.get(&(meta.version, s as u32, i as u8)).copied();
+                }
+                if locs.iter().flatten().count() < k {
+                    return None;
+                }
+            }
         }
+        Some(meta)
     };
 
     let mut batch = Vec::with_capacity(APPLY_BATCH);
@@ -136,13 +141,14 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
             match cand {
                 Candidate::Tombstone => {
                     stats.deleted += 1;
+                    batch.push(Mutation::Delete { bucket: bucket.clone(), key: key.clone(), tombstones: copies });
                     break;
                 }
                 Candidate::Commit(meta, first) => {
-                    if !whole(&meta) {
+                    let Some(meta) = locate(*meta) else {
                         stats.skipped_incomplete += 1;
                         continue;
-                    }
+                    };
                     let mut commits = copies;
                     if !commits.contains(&first) {
                         commits.push(first);
@@ -151,7 +157,7 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
                     batch.push(Mutation::Put {
                         bucket: bucket.clone(),
                         key: key.clone(),
-                        entry: IndexEntry { meta: *meta, commits },
+                        entry: IndexEntry { meta, commits },
                     });
                     break;
                 }

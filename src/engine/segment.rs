@@ -280,13 +280,18 @@ impl SegmentWriter {
         Ok(Appended { seg, offset, len: len as u32, gen })
     }
 
-    /// Segments currently being appended to (compaction leaves them alone).
-    pub fn active_ids(&self) -> Vec<(u16, u16, u32)> {
-        self.slots
-            .borrow()
-            .iter()
-            .filter_map(|(&(p, d), s)| s.active.as_ref().map(|(seg, _)| (p, d, seg.id)))
-            .collect()
+    /// Whether a segment is sealed: no longer (and never again) appended to.
+    /// Compaction takes only sealed segments.
+    pub fn is_sealed(&self, partition: u16, drive: u16, id: u32) -> bool {
+        let slots = self.slots.borrow();
+        match slots.get(&(partition, drive)) {
+            None => id < self.first_ids.get(&(partition, drive)).copied().unwrap_or(1),
+            Some(slot) => match &slot.active {
+                Some((seg, _)) => id < seg.id,
+                // An opening segment has taken next_id - 1 already.
+                None => id + 1 < slot.next_id,
+            },
+        }
     }
 }
 

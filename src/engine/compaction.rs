@@ -1,0 +1,158 @@
+//! Compaction: reclaims the space of dead records (overwritten, deleted, or
+//! never committed because of a crash). The owner core copies a sealed
+//! segment's live records to its active segment, switches the index entries
+//! to the copies (only if the key has not changed meanwhile), and removes the
+//! old segment once every read that could still use it has finished.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_util::future::join_all;
+
+use crate::runtime::buf::AlignedBuf;
+
+use super::index::{Mutation, SegmentRef};
+use super::meta::RecordLoc;
+use super::record::RecordHeader;
+use super::segment::{list_segments, segment_path, Appended};
+use super::{Engine, Result};
+
+/// Segments smaller than this are left alone unless entirely dead.
+const MIN_SEGMENT_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CompactionReport {
+    pub segments_removed: u64,
+    pub bytes_moved: u64,
+    pub bytes_reclaimed: u64,
+    pub corrupt_dropped: u64,
+}
+
+impl Engine {
+    /// Compacts every sealed segment of this core's partitions whose dead
+    /// fraction is at least `min_dead`, waiting for older reads before each
+    /// removal.
+    pub async fn compact(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
+        let mut report = CompactionReport::default();
+        for p in (0..self.shared.partitions).filter(|&p| self.shared.owner_of(p) == self.core) {
+            let shared = self.shared.clone();
+            let live: HashMap<(u16, u32), u64> = self
+                .companion
+                .run(move || shared.indexes[p as usize].segment_live())
+                .await??
+                .into_iter()
+                .collect();
+            for d in self.shared.online_drives() {
+                let root = self.shared.set.drives[d].path.clone();
+                let segs = self
+                    .companion
+                    .run(move || -> std::io::Result<Vec<(u32, u64)>> {
+                        let mut out = Vec::new();
+                        for id in list_segments(&root, p)? {
+                            out.push((id, std::fs::metadata(segment_path(&root, p, id))?.len()));
+                        }
+                        Ok(out)
+                    })
+                    .await??;
+                for (id, size) in segs {
+                    if !self.writer.is_sealed(p, d as u16, id) {
+                        continue;
+                    }
+                    let live_bytes = live.get(&(d as u16, id)).copied().unwrap_or(0);
+                    let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
+                    if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {
+                        continue;
+                    }
+                    if self.compact_segment(p, d as u16, id, &mut report).await? {
+                        report.segments_removed += 1;
+                        report.bytes_reclaimed += size;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Moves the live records out of one segment and removes it. Returns
+    /// whether it was removed.
+    async fn compact_segment(self: &Rc<Self>, p: u16, d: u16, id: u32, report: &mut CompactionReport) -> Result<bool> {
+        let shared = self.shared.clone();
+        let refs = self.companion.run(move || shared.indexes[p as usize].refs_in_segment(d, id)).await??;
+        for r in refs {
+            let (bucket, key, version, locs) = match r {
+                SegmentRef::Object { bucket, key, entry } => {
+                    let locs: Vec<RecordLoc> = entry.records().filter(|l| l.drive == d && l.segment == id).collect();
+                    (bucket, key, Some(entry.meta.version), locs)
+                }
+                SegmentRef::Tombstone { bucket, key, records } => {
+                    let locs = records.into_iter().filter(|l| l.drive == d && l.segment == id).collect();
+                    (bucket, key, None, locs)
+                }
+            };
+            // Writers of this key wait: the index switch must not race a commit.
+            let _guard = self.key_locks.lock(super::index::object_key(&bucket, &key)).await;
+            let copies = join_all(locs.iter().map(|&loc| self.copy_record(p, loc))).await;
+            let mut moves = Vec::with_capacity(locs.len());
+            let mut appended: Vec<Appended> = Vec::new();
+            for (loc, c) in locs.iter().zip(copies) {
+                match c {
+                    Ok(Some(a)) => {
+                        report.bytes_moved += a.len as u64;
+                        moves.push((*loc, Some(RecordLoc { drive: d, segment: a.seg.id, offset: a.offset, len: a.len })));
+                        appended.push(a);
+                    }
+                    Ok(None) => {
+                        report.corrupt_dropped += 1;
+                        moves.push((*loc, None));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for a in &appended {
+                a.seg.sync_upto(a.gen).await?;
+            }
+            let m = Mutation::Relocate { bucket, key, version, moves };
+            let shared = self.shared.clone();
+            self.companion.run(move || shared.indexes[p as usize].apply(&[m])).await??;
+        }
+        let shared = self.shared.clone();
+        let left = self.companion.run(move || shared.indexes[p as usize].refs_in_segment(d, id)).await??;
+        if !left.is_empty() {
+            return Ok(false);
+        }
+        self.shared.wait_for_older_reads().await;
+        let root = self.shared.set.drives[d as usize].path.clone();
+        let shared = self.shared.clone();
+        self.companion
+            .run(move || -> Result<()> {
+                let path = segment_path(&root, p, id);
+                std::fs::remove_file(&path)?;
+                if let Some(dir) = path.parent() {
+                    crate::runtime::file::sync_dir(dir)?;
+                }
+                shared.indexes[p as usize].drop_segment(d, id)?;
+                Ok(())
+            })
+            .await??;
+        self.reads.forget(d, p, id);
+        Ok(true)
+    }
+
+    /// Copies one record to the partition's active segment on the same drive.
+    /// Ok(None): the record is corrupt and is dropped (redundancy covers it).
+    async fn copy_record(self: &Rc<Self>, p: u16, loc: RecordLoc) -> Result<Option<Appended>> {
+        let file = self.reads.get(loc.drive, p, loc.segment).await?;
+        let buf = AlignedBuf::zeroed(loc.len as usize);
+        let (res, buf) = file.read_exact_at(buf, loc.offset).await;
+        res?;
+        let ok = RecordHeader::decode(buf.as_slice())
+            .ok()
+            .is_some_and(|h| h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok());
+        if !ok {
+            self.shared.stats.corrupt_records.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(drive = loc.drive, segment = loc.segment, offset = loc.offset, "corrupt record dropped by compaction");
+            return Ok(None);
+        }
+        Ok(Some(self.writer.append(p, loc.drive, buf).await?))
+    }
+}
