@@ -15,8 +15,14 @@ pub struct Drives {
     pub paths: Vec<PathBuf>,
 }
 
+/// Drive directories under a fresh temporary directory, on the filesystem
+/// named by `CAIRN_TEST_DIR` when set (tests/run points it at an XFS mount to
+/// repeat the fault and crash tests there).
 pub fn drives(n: usize) -> Drives {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = match std::env::var_os("CAIRN_TEST_DIR") {
+        Some(base) => tempfile::tempdir_in(base).expect("tempdir in CAIRN_TEST_DIR"),
+        None => tempfile::tempdir().expect("tempdir"),
+    };
     let paths: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("disk{i}"))).collect();
     for p in &paths {
         std::fs::create_dir_all(p).expect("mkdir");
