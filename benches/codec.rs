@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use cairn::engine::codec::{ErasureCodec, RsCodec};
 use cairn::engine::layout::{Layout, STRIPE_DATA};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -11,7 +11,11 @@ use cairn::engine::layout::Layout;
 use cairn::engine::{Engine, EngineConfig, MemBody, PutOptions};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-const SIZES: &[(usize, &str, usize)] = &[(4 << 10, "4KiB", 32), (1 << 20, "1MiB", 8), (64 << 20, "64MiB", 2)];
+const SIZES: &[(usize, &str, usize)] = &[
+    (4 << 10, "4KiB", 32),
+    (1 << 20, "1MiB", 8),
+    (64 << 20, "64MiB", 2),
+];
 
 fn body(size: usize) -> bytes::Bytes {
     bytes::Bytes::from((0..size).map(|i| (i * 7 + 3) as u8).collect::<Vec<u8>>())
@@ -38,10 +42,17 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
     let handles = cairn::runtime::start_cores(cores, true, {
         let (ready, done, times) = (ready.clone(), done.clone(), times.clone());
         move |core| {
-            let (s, inboxes, ready, done, times, payload) =
-                (s.clone(), inboxes.clone(), ready.clone(), done.clone(), times.clone(), payload.clone());
+            let (s, inboxes, ready, done, times, payload) = (
+                s.clone(),
+                inboxes.clone(),
+                ready.clone(),
+                done.clone(),
+                times.clone(),
+                payload.clone(),
+            );
             async move {
-                let per_core = iters / cores as u64 + u64::from((core as u64) < iters % cores as u64);
+                let per_core =
+                    iters / cores as u64 + u64::from((core as u64) < iters % cores as u64);
                 let e = Engine::start_core(s, core, inboxes[core].clone()).expect("core");
                 if core == 0 {
                     e.create_bucket("bench").await.expect("bucket");
@@ -52,7 +63,14 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
                 let key = |i: u64| format!("c{core}/o{}", i % 64.max(per_core / 4 + 1));
                 if get {
                     for i in 0..per_core.min(64.max(per_core / 4 + 1)) {
-                        e.put("bench", &key(i), PutOptions::default(), &mut MemBody::new(payload.clone())).await.expect("put");
+                        e.put(
+                            "bench",
+                            &key(i),
+                            PutOptions::default(),
+                            &mut MemBody::new(payload.clone()),
+                        )
+                        .await
+                        .expect("put");
                     }
                 }
                 ready.fetch_add(1, Ordering::SeqCst);
@@ -78,9 +96,14 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
                                         std::hint::black_box(c.expect("chunk"));
                                     }
                                 } else {
-                                    e.put("bench", &k, PutOptions::default(), &mut MemBody::new(payload.clone()))
-                                        .await
-                                        .expect("put");
+                                    e.put(
+                                        "bench",
+                                        &k,
+                                        PutOptions::default(),
+                                        &mut MemBody::new(payload.clone()),
+                                    )
+                                    .await
+                                    .expect("put");
                                 }
                             }
                         })
@@ -102,7 +125,13 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
         h.join().expect("core thread");
     }
     shared.close().expect("close");
-    let t = times.lock().expect("times").iter().copied().max().unwrap_or_default();
+    let t = times
+        .lock()
+        .expect("times")
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or_default();
     t
 }
 
@@ -110,13 +139,17 @@ fn engine(c: &mut Criterion) {
     let all = cairn::runtime::num_cpus();
     for get in [false, true] {
         let mut g = c.benchmark_group(if get { "engine_get" } else { "engine_put" });
-        g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(8));
         for &(size, name, conc) in SIZES {
             g.throughput(Throughput::Bytes(size as u64));
             for cores in [1, all] {
-                g.bench_with_input(BenchmarkId::new(name, format!("{cores}core")), &cores, |b, &cores| {
-                    b.iter_custom(|iters| workload(cores, size, conc, iters, get))
-                });
+                g.bench_with_input(
+                    BenchmarkId::new(name, format!("{cores}core")),
+                    &cores,
+                    |b, &cores| b.iter_custom(|iters| workload(cores, size, conc, iters, get)),
+                );
                 if all == 1 {
                     break;
                 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use cairn::engine::merge::{ListParams, VecSource, merge_page};
+use cairn::engine::merge::{merge_page, ListParams, VecSource};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 const SOURCES: usize = 64;
 const PAGE: usize = 1000;

@@ -121,14 +121,19 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn resolve_drives(args: &[String], file: Option<&Vec<String>>) -> Result<(Vec<PathBuf>, bool), String> {
+fn resolve_drives(
+    args: &[String],
+    file: Option<&Vec<String>>,
+) -> Result<(Vec<PathBuf>, bool), String> {
     let raw: Vec<String> = if !args.is_empty() {
         args.to_vec()
     } else {
         file.cloned().unwrap_or_default()
     };
     if raw.is_empty() {
-        let drives = (1..=EMBEDDED_DRIVES).map(|i| PathBuf::from(format!("./data/disk{i}"))).collect();
+        let drives = (1..=EMBEDDED_DRIVES)
+            .map(|i| PathBuf::from(format!("./data/disk{i}")))
+            .collect();
         return Ok((drives, true));
     }
     let mut out = Vec::new();
@@ -144,8 +149,17 @@ fn resolve_drives(args: &[String], file: Option<&Vec<String>>) -> Result<(Vec<Pa
     Ok((out, false))
 }
 
+/// The drive-set part of the settings, shared by `serve` and `repair`.
+struct StoreSettings {
+    file: FileConfig,
+    drives: Vec<PathBuf>,
+    embedded: bool,
+    layout: Option<Layout>,
+    partitions: u16,
+}
+
 impl StoreArgs {
-    fn resolve(&self) -> Result<(FileConfig, Vec<PathBuf>, bool, Option<Layout>, u16), String> {
+    fn resolve(&self) -> Result<StoreSettings, String> {
         let file = load_file(self.config.as_deref())?;
         let (drives, embedded) = resolve_drives(&self.drives, file.drives.as_ref())?;
         let layout = match self.layout.clone().or_else(|| file.layout.clone()) {
@@ -157,18 +171,33 @@ impl StoreArgs {
         if partitions == 0 || partitions > 4096 {
             return Err("partitions must be between 1 and 4096".into());
         }
-        Ok((file, drives, embedded, layout, partitions))
+        Ok(StoreSettings {
+            file,
+            drives,
+            embedded,
+            layout,
+            partitions,
+        })
     }
 }
 
 impl ServeArgs {
     pub fn resolve(&self) -> Result<Settings, String> {
-        let (file, drives, embedded, layout, partitions) = self.store.resolve()?;
+        let StoreSettings {
+            file,
+            drives,
+            embedded,
+            layout,
+            partitions,
+        } = self.store.resolve()?;
         let listen = match self.listen.or(file.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().expect("valid default address"),
         };
-        let cores = self.cores.or(file.cores).unwrap_or_else(crate::runtime::num_cpus);
+        let cores = self
+            .cores
+            .or(file.cores)
+            .unwrap_or_else(crate::runtime::num_cpus);
         if cores == 0 || cores > 1024 {
             return Err("cores must be between 1 and 1024".into());
         }
@@ -198,8 +227,8 @@ impl ServeArgs {
 
 impl RepairArgs {
     pub fn resolve(&self) -> Result<(Vec<PathBuf>, Option<Layout>, u16), String> {
-        let (_, drives, _, layout, partitions) = self.store.resolve()?;
-        Ok((drives, layout, partitions))
+        let s = self.store.resolve()?;
+        Ok((s.drives, s.layout, s.partitions))
     }
 }
 
@@ -220,7 +249,11 @@ mod tests {
     fn drives_expand_and_file_fills_gaps() {
         let t = tempfile::tempdir().unwrap();
         let cfg = t.path().join("c.toml");
-        std::fs::write(&cfg, "listen = \"127.0.0.1:9100\"\nlayout = \"4+2\"\ncores = 2\n").unwrap();
+        std::fs::write(
+            &cfg,
+            "listen = \"127.0.0.1:9100\"\nlayout = \"4+2\"\ncores = 2\n",
+        )
+        .unwrap();
         let mut a = ServeArgs::default();
         a.store.drives = vec!["/x/d{1...6}".into()];
         a.store.config = Some(cfg.clone());

@@ -5,7 +5,8 @@ use cairn::config::{Cli, Command};
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -16,8 +17,9 @@ fn main() {
             if !args.rebuild_index {
                 Err("nothing to do: pass --rebuild-index".to_owned())
             } else {
-                args.resolve()
-                    .and_then(|(drives, layout, partitions)| cairn::node::rebuild_index(drives, layout, partitions))
+                args.resolve().and_then(|(drives, layout, partitions)| {
+                    cairn::node::rebuild_index(drives, layout, partitions)
+                })
             }
         }
     };

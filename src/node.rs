@@ -33,7 +33,11 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
 
 /// Runs the node until a shutdown signal. Returns after a clean shutdown.
 pub fn serve(s: Settings) -> Result<(), String> {
-    let formatted = s.drives.iter().any(|d| d.join(crate::engine::format::META_DIR).join("format.json").exists());
+    let formatted = s.drives.iter().any(|d| {
+        d.join(crate::engine::format::META_DIR)
+            .join("format.json")
+            .exists()
+    });
     if s.embedded || !formatted {
         for d in &s.drives {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -49,10 +53,17 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.inline_max = s.inline_max;
     cfg.segment_max = s.segment_size;
     let (shared, inboxes) = Engine::open(&cfg)?;
-    let online: Vec<_> = shared.online_drives().iter().map(|&d| shared.set.drives[d].path.clone()).collect();
+    let online: Vec<_> = shared
+        .online_drives()
+        .iter()
+        .map(|&d| shared.set.drives[d].path.clone())
+        .collect();
     let creds = crate::iam::root::resolve(s.root_user.clone(), s.root_password.clone(), &online)?;
 
-    println!("cairn {} — S3-compatible object storage", env!("CARGO_PKG_VERSION"));
+    println!(
+        "cairn {} — S3-compatible object storage",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("   endpoint: http://{}", s.listen);
     println!("   access key: {}", creds.access_key);
     println!("   secret key: {}", creds.secret_key);
@@ -66,7 +77,12 @@ pub fn serve(s: Settings) -> Result<(), String> {
     );
     for d in &shared.set.drives {
         if !d.online() {
-            println!("   drive {} {}: OFFLINE ({:?})", d.index, d.path.display(), d.state);
+            println!(
+                "   drive {} {}: OFFLINE ({:?})",
+                d.index,
+                d.path.display(),
+                d.state
+            );
         }
     }
 
@@ -107,7 +123,10 @@ pub fn serve(s: Settings) -> Result<(), String> {
     tracing::info!(listen = %s.listen, "serving");
 
     let sig = wait_signal(&sigset);
-    tracing::info!(signal = sig, "shutting down: no new connections, finishing requests in flight");
+    tracing::info!(
+        signal = sig,
+        "shutting down: no new connections, finishing requests in flight"
+    );
     std::thread::spawn(|| {
         std::thread::sleep(SHUTDOWN_LIMIT);
         eprintln!("shutdown took too long; exiting");
@@ -119,14 +138,20 @@ pub fn serve(s: Settings) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
-    shared.close().map_err(|e| format!("closing the index: {e}"))?;
+    shared
+        .close()
+        .map_err(|e| format!("closing the index: {e}"))?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
 /// `cairn repair --rebuild-index`: rebuilds every partition index from the
 /// drives. The node must be stopped.
-pub fn rebuild_index(drives: Vec<std::path::PathBuf>, layout: Option<crate::engine::layout::Layout>, partitions: u16) -> Result<(), String> {
+pub fn rebuild_index(
+    drives: Vec<std::path::PathBuf>,
+    layout: Option<crate::engine::layout::Layout>,
+    partitions: u16,
+) -> Result<(), String> {
     let set = crate::engine::format::open_set(&drives, layout, partitions)?;
     let online: Vec<_> = set.drives.iter().filter(|d| d.online()).collect();
     let first = online.first().ok_or("no drive is online")?;
@@ -144,6 +169,9 @@ pub fn rebuild_index(drives: Vec<std::path::PathBuf>, layout: Option<crate::engi
         objects += idx.entries().map_err(|e| e.to_string())?.len() as u64;
     }
     shared.close().map_err(|e| e.to_string())?;
-    println!("index rebuilt: {} partitions, {objects} objects", shared.partitions);
+    println!(
+        "index rebuilt: {} partitions, {objects} objects",
+        shared.partitions
+    );
     Ok(())
 }

@@ -39,9 +39,14 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
         for g in 0..4u64 {
             for k in 0..12u64 {
                 let size = sizes[(k % 3) as usize];
-                e.put("cmp", &format!("k{k}"), PutOptions::default(), &mut MemBody::new(data(size, k * 100 + g)))
-                    .await
-                    .unwrap();
+                e.put(
+                    "cmp",
+                    &format!("k{k}"),
+                    PutOptions::default(),
+                    &mut MemBody::new(data(size, k * 100 + g)),
+                )
+                .await
+                .unwrap();
             }
         }
         for k in [1u64, 5] {
@@ -56,10 +61,24 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
                 assert!(matches!(r, Err(EngineError::NoSuchKey)), "k{k} came back");
             } else {
                 let size = sizes[(k % 3) as usize];
-                assert_eq!(r.unwrap().read_all().await.unwrap(), data(size, k * 100 + 3), "k{k}");
+                assert_eq!(
+                    r.unwrap().read_all().await.unwrap(),
+                    data(size, k * 100 + 3),
+                    "k{k}"
+                );
             }
         }
-        let page = e.list("cmp", &ListParams { prefix: "", delimiter: None, start_after: None, max_keys: 100 }).unwrap();
+        let page = e
+            .list(
+                "cmp",
+                &ListParams {
+                    prefix: "",
+                    delimiter: None,
+                    start_after: None,
+                    max_keys: 100,
+                },
+            )
+            .unwrap();
         assert_eq!(page.entries.len(), 10);
     };
     let report = run(&cfg, |e| async move {
@@ -70,7 +89,10 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
     assert!(report.segments_removed > 0, "{report:?}");
     assert!(report.bytes_reclaimed > report.bytes_moved, "{report:?}");
     let after = disk_usage(&d);
-    assert!(after < before, "segments use {after} bytes after compaction, {before} before");
+    assert!(
+        after < before,
+        "segments use {after} bytes after compaction, {before} before"
+    );
     // Restart, then rebuild the index from the drives: same content, and the
     // deleted keys stay deleted.
     run(&cfg, check);

@@ -21,7 +21,10 @@ fn exercise(dir: &Path) {
         let (r, b) = f.read_exact_at(AlignedBuf::zeroed(4096), 0).await;
         r.unwrap();
         assert!(b.as_slice().iter().all(|&x| x == 0));
-        for (i, off) in [0u64, 4096, 1 << 20, (3 << 20) + 8192].into_iter().enumerate() {
+        for (i, off) in [0u64, 4096, 1 << 20, (3 << 20) + 8192]
+            .into_iter()
+            .enumerate()
+        {
             let mut buf = AlignedBuf::zeroed(64 << 10);
             for (j, x) in buf.as_mut_slice().iter_mut().enumerate() {
                 *x = (j as u8).wrapping_mul(31).wrapping_add(i as u8);
@@ -38,7 +41,11 @@ fn exercise(dir: &Path) {
         let ro = DirectFile::open_ro(&path).await.unwrap();
         let (r, back) = ro.read_exact_at(AlignedBuf::zeroed(4096), 1 << 20).await;
         r.unwrap();
-        assert_eq!(back.as_slice()[1], 31 + 2, "byte 1 of the write at 1 MiB (i = 2)");
+        assert_eq!(
+            back.as_slice()[1],
+            31 + 2,
+            "byte 1 of the write at 1 MiB (i = 2)"
+        );
         // Reading past the end is an error, not garbage.
         let (r, _) = ro.read_exact_at(AlignedBuf::zeroed(4096), 64 << 20).await;
         assert!(r.is_err());

@@ -20,17 +20,45 @@ fn roundtrip(n_drives: usize, layout: Layout) {
         for (i, &size) in SIZES.iter().enumerate() {
             let body = data(size, i as u64);
             let key = format!("obj/{size}");
-            let info = e.put("bkt", &key, PutOptions::default(), &mut MemBody::new(body.clone())).await.unwrap();
+            let info = e
+                .put(
+                    "bkt",
+                    &key,
+                    PutOptions::default(),
+                    &mut MemBody::new(body.clone()),
+                )
+                .await
+                .unwrap();
             assert_eq!(info.size, size as u64);
             assert_eq!(info.etag, md5_hex(&body));
-            let got = e.get("bkt", &key, None).await.unwrap().read_all().await.unwrap();
+            let got = e
+                .get("bkt", &key, None)
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap();
             assert!(got == body, "size {size}: bytes differ");
             // Ranges: first byte, last byte, across a stripe boundary, middle.
             if size > 0 {
-                for (a, b) in [(0, 1), (size - 1, size), (size / 3, size / 3 * 2 + 1), (0, size)] {
+                for (a, b) in [
+                    (0, 1),
+                    (size - 1, size),
+                    (size / 3, size / 3 * 2 + 1),
+                    (0, size),
+                ] {
                     let (a, b) = (a as u64, (b as u64).min(size as u64));
-                    let got = e.get("bkt", &key, Some((a, b))).await.unwrap().read_all().await.unwrap();
-                    assert!(got == body[a as usize..b as usize], "size {size} range {a}..{b}");
+                    let got = e
+                        .get("bkt", &key, Some((a, b)))
+                        .await
+                        .unwrap()
+                        .read_all()
+                        .await
+                        .unwrap();
+                    assert!(
+                        got == body[a as usize..b as usize],
+                        "size {size} range {a}..{b}"
+                    );
                 }
             }
             let head = e.head("bkt", &key).unwrap();
@@ -38,7 +66,13 @@ fn roundtrip(n_drives: usize, layout: Layout) {
         }
         if SIZES.len() > 1 {
             let big = (17u64 << 20) + 3;
-            let got = e.get("bkt", "obj/17825795", Some(((1 << 20) - 5, (1 << 20) + 5))).await.unwrap().read_all().await.unwrap();
+            let got = e
+                .get("bkt", "obj/17825795", Some(((1 << 20) - 5, (1 << 20) + 5)))
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap();
             assert_eq!(got, data(big as usize, 5)[(1 << 20) - 5..(1 << 20) + 5]);
         }
     });
@@ -65,21 +99,54 @@ fn overwrite_delete_and_missing() {
     let d = drives(4);
     run(&config(&d, None), |e| async move {
         assert!(matches!(
-            e.put("nob", "k", PutOptions::default(), &mut MemBody::new(vec![1u8])).await,
+            e.put(
+                "nob",
+                "k",
+                PutOptions::default(),
+                &mut MemBody::new(vec![1u8])
+            )
+            .await,
             Err(EngineError::NoSuchBucket)
         ));
         e.create_bucket("bk1").await.unwrap();
-        assert!(matches!(e.create_bucket("bk1").await, Err(EngineError::BucketExists)));
-        assert!(matches!(e.create_bucket("Bad_Name").await, Err(EngineError::InvalidBucketName)));
+        assert!(matches!(
+            e.create_bucket("bk1").await,
+            Err(EngineError::BucketExists)
+        ));
+        assert!(matches!(
+            e.create_bucket("Bad_Name").await,
+            Err(EngineError::InvalidBucketName)
+        ));
         for v in 0..3u64 {
             let size = [10usize, 2 << 20, 100][v as usize];
-            e.put("bk1", "k", PutOptions::default(), &mut MemBody::new(data(size, v))).await.unwrap();
-            assert_eq!(e.get("bk1", "k", None).await.unwrap().read_all().await.unwrap(), data(size, v));
+            e.put(
+                "bk1",
+                "k",
+                PutOptions::default(),
+                &mut MemBody::new(data(size, v)),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                e.get("bk1", "k", None)
+                    .await
+                    .unwrap()
+                    .read_all()
+                    .await
+                    .unwrap(),
+                data(size, v)
+            );
         }
-        assert!(matches!(e.delete_bucket("bk1").await, Err(EngineError::BucketNotEmpty)));
+        assert!(matches!(
+            e.delete_bucket("bk1").await,
+            Err(EngineError::BucketNotEmpty)
+        ));
         e.delete("bk1", "k").await.unwrap();
         e.delete("bk1", "k").await.unwrap();
-        assert!(matches!(e.get("bk1", "k", None).await, Err(EngineError::NoSuchKey)));
+        assert!(matches!(
+            e.get("bk1", "k", None).await,
+            Err(EngineError::NoSuchKey)
+        ));
         e.delete_bucket("bk1").await.unwrap();
         assert!(!e.bucket_exists("bk1"));
     });
@@ -95,10 +162,15 @@ fn metadata_is_kept() {
             headers: vec![("cache-control".into(), "max-age=60".into())],
             user_meta: vec![("color".into(), "blue".into())],
         };
-        e.put("meta", "x", opts, &mut MemBody::new(data(3 << 20, 1))).await.unwrap();
+        e.put("meta", "x", opts, &mut MemBody::new(data(3 << 20, 1)))
+            .await
+            .unwrap();
         let h = e.head("meta", "x").unwrap();
         assert_eq!(h.meta.content_type.as_deref(), Some("image/png"));
-        assert_eq!(h.meta.user_meta, vec![("color".to_string(), "blue".to_string())]);
+        assert_eq!(
+            h.meta.user_meta,
+            vec![("color".to_string(), "blue".to_string())]
+        );
         assert_eq!(h.meta.headers[0].1, "max-age=60");
     });
 }
@@ -110,18 +182,62 @@ fn keys_of_1024_bytes() {
         e.create_bucket("long").await.unwrap();
         let key = "k".repeat(1000) + &"é".repeat(12);
         assert_eq!(key.len(), 1024);
-        e.put("long", &key, PutOptions::default(), &mut MemBody::new(data(5000, 1))).await.unwrap();
+        e.put(
+            "long",
+            &key,
+            PutOptions::default(),
+            &mut MemBody::new(data(5000, 1)),
+        )
+        .await
+        .unwrap();
         let other = "z".repeat(1024);
-        e.put("long", &other, PutOptions::default(), &mut MemBody::new(data(2 << 20, 2))).await.unwrap();
-        assert_eq!(e.get("long", &other, None).await.unwrap().read_all().await.unwrap(), data(2 << 20, 2));
-        assert_eq!(e.get("long", &key, None).await.unwrap().read_all().await.unwrap(), data(5000, 1));
+        e.put(
+            "long",
+            &other,
+            PutOptions::default(),
+            &mut MemBody::new(data(2 << 20, 2)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            e.get("long", &other, None)
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap(),
+            data(2 << 20, 2)
+        );
+        assert_eq!(
+            e.get("long", &key, None)
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap(),
+            data(5000, 1)
+        );
         let page = e
-            .list("long", &ListParams { prefix: "", delimiter: None, start_after: None, max_keys: 10 })
+            .list(
+                "long",
+                &ListParams {
+                    prefix: "",
+                    delimiter: None,
+                    start_after: None,
+                    max_keys: 10,
+                },
+            )
             .unwrap();
         assert_eq!(page.entries.len(), 2);
         let too_long = "k".repeat(1025);
         assert!(matches!(
-            e.put("long", &too_long, PutOptions::default(), &mut MemBody::new(vec![1u8])).await,
+            e.put(
+                "long",
+                &too_long,
+                PutOptions::default(),
+                &mut MemBody::new(vec![1u8])
+            )
+            .await,
             Err(EngineError::InvalidKey(_))
         ));
     });
@@ -140,7 +256,14 @@ fn listing_merges_partitions_with_prefixes_and_pages() {
         }
         keys.push("top".into());
         for k in &keys {
-            e.put("list", k, PutOptions::default(), &mut MemBody::new(k.clone().into_bytes())).await.unwrap();
+            e.put(
+                "list",
+                k,
+                PutOptions::default(),
+                &mut MemBody::new(k.clone().into_bytes()),
+            )
+            .await
+            .unwrap();
         }
         keys.sort();
         // Paging with max-keys 7 enumerates every key once, in order.
@@ -148,7 +271,15 @@ fn listing_merges_partitions_with_prefixes_and_pages() {
         let mut after: Option<String> = None;
         loop {
             let page = e
-                .list("list", &ListParams { prefix: "", delimiter: None, start_after: after.as_deref(), max_keys: 7 })
+                .list(
+                    "list",
+                    &ListParams {
+                        prefix: "",
+                        delimiter: None,
+                        start_after: after.as_deref(),
+                        max_keys: 7,
+                    },
+                )
                 .unwrap();
             for en in &page.entries {
                 if let Entry::Object(k, meta) = en {
@@ -164,12 +295,28 @@ fn listing_merges_partitions_with_prefixes_and_pages() {
         assert_eq!(seen, keys);
         // Delimiter rolls up common prefixes.
         let page = e
-            .list("list", &ListParams { prefix: "", delimiter: Some("/"), start_after: None, max_keys: 1000 })
+            .list(
+                "list",
+                &ListParams {
+                    prefix: "",
+                    delimiter: Some("/"),
+                    start_after: None,
+                    max_keys: 1000,
+                },
+            )
             .unwrap();
         let names: Vec<_> = page.entries.iter().map(|e| e.name().to_string()).collect();
         assert_eq!(names, vec!["a/", "b/", "c/", "top"]);
         let page = e
-            .list("list", &ListParams { prefix: "b/", delimiter: Some("/"), start_after: None, max_keys: 1000 })
+            .list(
+                "list",
+                &ListParams {
+                    prefix: "b/",
+                    delimiter: Some("/"),
+                    start_after: None,
+                    max_keys: 1000,
+                },
+            )
             .unwrap();
         let names: Vec<_> = page.entries.iter().map(|e| e.name().to_string()).collect();
         assert_eq!(names, vec!["b/x/", "b/y/"]);
@@ -183,7 +330,14 @@ fn restart_keeps_everything() {
     run(&cfg, |e| async move {
         e.create_bucket("keep").await.unwrap();
         for (i, &s) in SIZES.iter().enumerate() {
-            e.put("keep", &format!("k{i}"), PutOptions::default(), &mut MemBody::new(data(s, i as u64))).await.unwrap();
+            e.put(
+                "keep",
+                &format!("k{i}"),
+                PutOptions::default(),
+                &mut MemBody::new(data(s, i as u64)),
+            )
+            .await
+            .unwrap();
         }
         e.delete("keep", "k1").await.unwrap();
     });
@@ -198,8 +352,23 @@ fn restart_keeps_everything() {
             }
         }
         // New writes after a restart go to new segments and read back.
-        e.put("keep", "after", PutOptions::default(), &mut MemBody::new(data(3 << 20, 9))).await.unwrap();
-        assert_eq!(e.get("keep", "after", None).await.unwrap().read_all().await.unwrap(), data(3 << 20, 9));
+        e.put(
+            "keep",
+            "after",
+            PutOptions::default(),
+            &mut MemBody::new(data(3 << 20, 9)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            e.get("keep", "after", None)
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap(),
+            data(3 << 20, 9)
+        );
     });
 }
 
@@ -235,10 +404,18 @@ fn two_cores_write_through_each_other() {
                             let size = [100usize, 70_000, 1_500_000][i % 3];
                             let key = format!("c{core}/o{i}");
                             let body = data(size, (core * 100 + i) as u64);
-                            e.put("shared", &key, PutOptions::default(), &mut MemBody::new(body.clone()))
+                            e.put(
+                                "shared",
+                                &key,
+                                PutOptions::default(),
+                                &mut MemBody::new(body.clone()),
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                            let got = e
+                                .get("shared", &key, None)
                                 .await
                                 .map_err(|e| e.to_string())?;
-                            let got = e.get("shared", &key, None).await.map_err(|e| e.to_string())?;
                             let mut got = got;
                             if got.read_all().await.map_err(|e| e.to_string())? != body {
                                 return Err(format!("{key}: bytes differ"));

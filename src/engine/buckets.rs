@@ -40,7 +40,11 @@ impl BucketTable {
 
     /// Writes this table to every drive; succeeds if at least `quorum` copies
     /// were written. Blocking.
-    pub fn store<'a>(&self, drives: impl Iterator<Item = &'a Path>, quorum: usize) -> io::Result<()> {
+    pub fn store<'a>(
+        &self,
+        drives: impl Iterator<Item = &'a Path>,
+        quorum: usize,
+    ) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         let mut ok = 0;
         let mut last_err = None;
@@ -70,7 +74,10 @@ pub fn valid_bucket_name(name: &str) -> bool {
     if !(3..=63).contains(&b.len()) {
         return false;
     }
-    if !b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-') {
+    if !b
+        .iter()
+        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+    {
         return false;
     }
     let edge = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -83,7 +90,11 @@ pub fn valid_bucket_name(name: &str) -> bool {
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return false;
     }
-    if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") || name.ends_with("--ol-s3") {
+    if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+    {
         return false;
     }
     true
@@ -98,7 +109,19 @@ mod tests {
         for ok in ["abc", "my-bucket", "a.b.c", "0123", &"a".repeat(63)] {
             assert!(valid_bucket_name(ok), "{ok}");
         }
-        for bad in ["ab", "ABC", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "xn--abc", "a_b", &"a".repeat(64), "a b"] {
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+            &"a".repeat(64),
+            "a b",
+        ] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }
     }
@@ -110,12 +133,16 @@ mod tests {
         for p in &d {
             std::fs::create_dir_all(p.join(META_DIR)).unwrap();
         }
-        let mut tab = BucketTable::default();
-        tab.generation = 1;
-        tab.buckets.insert("one".into(), BucketInfo { created_ms: 1 });
+        let mut tab = BucketTable {
+            generation: 1,
+            ..Default::default()
+        };
+        tab.buckets
+            .insert("one".into(), BucketInfo { created_ms: 1 });
         tab.store(d.iter().map(|p| p.as_path()), 3).unwrap();
         tab.generation = 2;
-        tab.buckets.insert("two".into(), BucketInfo { created_ms: 2 });
+        tab.buckets
+            .insert("two".into(), BucketInfo { created_ms: 2 });
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
         let loaded = BucketTable::load(d.iter().map(|p| p.as_path()));
         assert_eq!(loaded, tab);

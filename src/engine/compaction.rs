@@ -75,22 +75,44 @@ impl Engine {
 
     /// Moves the live records out of one segment and removes it. Returns
     /// whether it was removed.
-    async fn compact_segment(self: &Rc<Self>, p: u16, d: u16, id: u32, report: &mut CompactionReport) -> Result<bool> {
+    async fn compact_segment(
+        self: &Rc<Self>,
+        p: u16,
+        d: u16,
+        id: u32,
+        report: &mut CompactionReport,
+    ) -> Result<bool> {
         let shared = self.shared.clone();
-        let refs = self.companion.run(move || shared.indexes[p as usize].refs_in_segment(d, id)).await??;
+        let refs = self
+            .companion
+            .run(move || shared.indexes[p as usize].refs_in_segment(d, id))
+            .await??;
         for r in refs {
             let (bucket, key, version, locs) = match r {
                 SegmentRef::Object { bucket, key, entry } => {
-                    let locs: Vec<RecordLoc> = entry.records().filter(|l| l.drive == d && l.segment == id).collect();
+                    let locs: Vec<RecordLoc> = entry
+                        .records()
+                        .filter(|l| l.drive == d && l.segment == id)
+                        .collect();
                     (bucket, key, Some(entry.meta.version), locs)
                 }
-                SegmentRef::Tombstone { bucket, key, records } => {
-                    let locs = records.into_iter().filter(|l| l.drive == d && l.segment == id).collect();
+                SegmentRef::Tombstone {
+                    bucket,
+                    key,
+                    records,
+                } => {
+                    let locs = records
+                        .into_iter()
+                        .filter(|l| l.drive == d && l.segment == id)
+                        .collect();
                     (bucket, key, None, locs)
                 }
             };
             // Writers of this key wait: the index switch must not race a commit.
-            let _guard = self.key_locks.lock(super::index::object_key(&bucket, &key)).await;
+            let _guard = self
+                .key_locks
+                .lock(super::index::object_key(&bucket, &key))
+                .await;
             let copies = join_all(locs.iter().map(|&loc| self.copy_record(p, loc))).await;
             let mut moves = Vec::with_capacity(locs.len());
             let mut appended: Vec<Appended> = Vec::new();
@@ -98,7 +120,15 @@ impl Engine {
                 match c {
                     Ok(Some(a)) => {
                         report.bytes_moved += a.len as u64;
-                        moves.push((*loc, Some(RecordLoc { drive: d, segment: a.seg.id, offset: a.offset, len: a.len })));
+                        moves.push((
+                            *loc,
+                            Some(RecordLoc {
+                                drive: d,
+                                segment: a.seg.id,
+                                offset: a.offset,
+                                len: a.len,
+                            }),
+                        ));
                         appended.push(a);
                     }
                     Ok(None) => {
@@ -111,12 +141,22 @@ impl Engine {
             for a in &appended {
                 a.seg.sync_upto(a.gen).await?;
             }
-            let m = Mutation::Relocate { bucket, key, version, moves };
+            let m = Mutation::Relocate {
+                bucket,
+                key,
+                version,
+                moves,
+            };
             let shared = self.shared.clone();
-            self.companion.run(move || shared.indexes[p as usize].apply(&[m])).await??;
+            self.companion
+                .run(move || shared.indexes[p as usize].apply(&[m]))
+                .await??;
         }
         let shared = self.shared.clone();
-        let left = self.companion.run(move || shared.indexes[p as usize].refs_in_segment(d, id)).await??;
+        let left = self
+            .companion
+            .run(move || shared.indexes[p as usize].refs_in_segment(d, id))
+            .await??;
         if !left.is_empty() {
             return Ok(false);
         }
@@ -145,12 +185,20 @@ impl Engine {
         let buf = AlignedBuf::zeroed(loc.len as usize);
         let (res, buf) = file.read_exact_at(buf, loc.offset).await;
         res?;
-        let ok = RecordHeader::decode(buf.as_slice())
-            .ok()
-            .is_some_and(|h| h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok());
+        let ok = RecordHeader::decode(buf.as_slice()).ok().is_some_and(|h| {
+            h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok()
+        });
         if !ok {
-            self.shared.stats.corrupt_records.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(drive = loc.drive, segment = loc.segment, offset = loc.offset, "corrupt record dropped by compaction");
+            self.shared
+                .stats
+                .corrupt_records
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(
+                drive = loc.drive,
+                segment = loc.segment,
+                offset = loc.offset,
+                "corrupt record dropped by compaction"
+            );
             return Ok(None);
         }
         Ok(Some(self.writer.append(p, loc.drive, buf).await?))

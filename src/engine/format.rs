@@ -206,11 +206,19 @@ pub fn open_set(
                 "drive refused, nothing will be written to it: {why}"
             ),
         }
-        drives.push(Drive { index: i, path, state });
+        drives.push(Drive {
+            index: i,
+            path,
+            state,
+        });
     }
     let mut format = format;
     format.drive_index = 0;
-    Ok(DriveSet { format, layout, drives })
+    Ok(DriveSet {
+        format,
+        layout,
+        drives,
+    })
 }
 
 /// Expands MinIO's ellipsis form: `/mnt/disk{1...4}` → disk1..disk4, with
@@ -227,8 +235,14 @@ pub fn expand_ellipsis(arg: &str) -> Result<Vec<String>, String> {
     let (lo, hi) = inner
         .split_once("...")
         .ok_or_else(|| format!("expected {{A...B}} in {arg}"))?;
-    let width = if lo.len() > 1 && lo.starts_with('0') { lo.len() } else { 0 };
-    let a: u64 = lo.parse().map_err(|_| format!("bad range start in {arg}"))?;
+    let width = if lo.len() > 1 && lo.starts_with('0') {
+        lo.len()
+    } else {
+        0
+    };
+    let a: u64 = lo
+        .parse()
+        .map_err(|_| format!("bad range start in {arg}"))?;
     let b: u64 = hi.parse().map_err(|_| format!("bad range end in {arg}"))?;
     if a > b || b - a >= 4096 {
         return Err(format!("bad range {{{lo}...{hi}}} in {arg}"));
@@ -298,7 +312,10 @@ mod tests {
         mixed[2] = other.clone();
         let s5 = open_set(&mixed, None, 16).unwrap();
         assert!(matches!(s5.drives[2].state, DriveState::Foreign(_)));
-        assert_eq!(read_format(&other).unwrap().unwrap().set_id, o.format.set_id);
+        assert_eq!(
+            read_format(&other).unwrap().unwrap().set_id,
+            o.format.set_id
+        );
 
         // Swapped drive order is detected.
         let mut swapped = paths.clone();

@@ -54,19 +54,43 @@ pub enum Trust {
 /// A change the owner core applies in one write transaction.
 pub enum Mutation {
     /// Make `entry` the current version of the key.
-    Put { bucket: String, key: String, entry: IndexEntry },
+    Put {
+        bucket: String,
+        key: String,
+        entry: IndexEntry,
+    },
     /// Remove the key; `tombstones` are the delete's own records (kept live).
-    Delete { bucket: String, key: String, tombstones: Vec<RecordLoc> },
+    Delete {
+        bucket: String,
+        key: String,
+        tombstones: Vec<RecordLoc>,
+    },
     /// Compaction moved records of the key's current version (or of its
     /// tombstone): replace each `from` by `to` (None drops a record found
     /// corrupt). Applies only if `version` is still current, else is a no-op.
-    Relocate { bucket: String, key: String, version: Option<u128>, moves: Vec<(RecordLoc, Option<RecordLoc>)> },
+    Relocate {
+        bucket: String,
+        key: String,
+        version: Option<u128>,
+        moves: Vec<(RecordLoc, Option<RecordLoc>)>,
+    },
 }
+
+/// (drive, segment id).
+pub type SegmentId = (u16, u32);
 
 /// What references a segment: used by compaction.
 pub enum SegmentRef {
-    Object { bucket: String, key: String, entry: IndexEntry },
-    Tombstone { bucket: String, key: String, records: Vec<RecordLoc> },
+    Object {
+        bucket: String,
+        key: String,
+        entry: IndexEntry,
+    },
+    Tombstone {
+        bucket: String,
+        key: String,
+        records: Vec<RecordLoc>,
+    },
 }
 
 fn split_key(k: &[u8]) -> Option<(String, String)> {
@@ -141,7 +165,11 @@ pub fn partition_dir(root: &Path, partition: u16) -> PathBuf {
 impl PartitionIndex {
     /// Opens or creates the environment and says whether it can be trusted
     /// for a run following epoch `prev_epoch`. Blocking.
-    pub fn open(dir: &Path, partition: u16, prev_epoch: u32) -> Result<(PartitionIndex, Trust), IndexError> {
+    pub fn open(
+        dir: &Path,
+        partition: u16,
+        prev_epoch: u32,
+    ) -> Result<(PartitionIndex, Trust), IndexError> {
         let existed = dir.join("data.mdb").exists();
         std::fs::create_dir_all(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
@@ -168,13 +196,28 @@ impl PartitionIndex {
         // leaking it) lets the environment close when the engine is dropped.
         let (objects, segments, tombstones, meta) = unsafe {
             (
-                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(objects),
-                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(segments),
-                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(tombstones),
-                std::mem::transmute::<Database<'_, Str, Bytes>, Database<'static, Str, Bytes>>(meta),
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
+                    objects,
+                ),
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
+                    segments,
+                ),
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
+                    tombstones,
+                ),
+                std::mem::transmute::<Database<'_, Str, Bytes>, Database<'static, Str, Bytes>>(
+                    meta,
+                ),
             )
         };
-        let idx = PartitionIndex { partition, objects, segments, tombstones, meta, env };
+        let idx = PartitionIndex {
+            partition,
+            objects,
+            segments,
+            tombstones,
+            meta,
+            env,
+        };
         let trust = if !existed {
             Trust::Untrusted("new index".into())
         } else {
@@ -185,8 +228,12 @@ impl PartitionIndex {
                     s.epoch
                 )),
                 Some(s) if s.clean => Trust::Trusted,
-                Some(s) if s.boot_id == current_boot_id() && !s.boot_id.is_empty() => Trust::Trusted,
-                Some(_) => Trust::Untrusted("not closed cleanly and the machine rebooted since".into()),
+                Some(s) if s.boot_id == current_boot_id() && !s.boot_id.is_empty() => {
+                    Trust::Trusted
+                }
+                Some(_) => {
+                    Trust::Untrusted("not closed cleanly and the machine rebooted since".into())
+                }
             }
         };
         Ok((idx, trust))
@@ -211,13 +258,21 @@ impl PartitionIndex {
 
     /// Marks the index in use by this run (durably). Blocking.
     pub fn mark_open(&self, epoch: u32) -> Result<(), IndexError> {
-        self.put_state(&State { clean: false, boot_id: current_boot_id(), epoch })
+        self.put_state(&State {
+            clean: false,
+            boot_id: current_boot_id(),
+            epoch,
+        })
     }
 
     /// Syncs everything and marks a clean close. Blocking.
     pub fn mark_clean(&self, epoch: u32) -> Result<(), IndexError> {
         self.env.force_sync()?;
-        self.put_state(&State { clean: true, boot_id: current_boot_id(), epoch })
+        self.put_state(&State {
+            clean: true,
+            boot_id: current_boot_id(),
+            epoch,
+        })
     }
 
     /// Removes every entry (before a rebuild).
@@ -242,7 +297,12 @@ impl PartitionIndex {
     }
 
     /// Up to `limit` entries of `bucket` with key >= `from`, in key order.
-    pub fn scan(&self, bucket: &str, from: &str, limit: usize) -> Result<Vec<ListEntry>, IndexError> {
+    pub fn scan(
+        &self,
+        bucket: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<ListEntry>, IndexError> {
         let rtxn = self.env.read_txn()?;
         let start = object_key(bucket, from);
         let mut end = bucket.as_bytes().to_vec();
@@ -334,8 +394,11 @@ impl PartitionIndex {
                         (None, Some(t)) => t.clone(),
                         (None, None) => Vec::new(),
                     };
-                    let moves: Vec<(RecordLoc, Option<RecordLoc>)> =
-                        moves.iter().filter(|(f, _)| held.contains(f)).copied().collect();
+                    let moves: Vec<(RecordLoc, Option<RecordLoc>)> = moves
+                        .iter()
+                        .filter(|(f, _)| held.contains(f))
+                        .copied()
+                        .collect();
                     for (from, to) in &moves {
                         add(&mut std::iter::once(*from), -1);
                         if let Some(to) = to {
@@ -391,19 +454,26 @@ impl PartitionIndex {
         let mut out = Vec::new();
         for item in self.objects.iter(&rtxn)? {
             let (k, v) = item?;
-            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let entry = decode_entry(v).ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            let (bucket, key) =
+                split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
+            let entry = decode_entry(v)
+                .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
             if entry.records().any(|l| on(&l)) {
                 out.push(SegmentRef::Object { bucket, key, entry });
             }
         }
         for item in self.tombstones.iter(&rtxn)? {
             let (k, v) = item?;
-            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let records: Vec<RecordLoc> =
-                postcard::from_bytes(v).map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            let (bucket, key) =
+                split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
+            let records: Vec<RecordLoc> = postcard::from_bytes(v)
+                .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
             if records.iter().any(on) {
-                out.push(SegmentRef::Tombstone { bucket, key, records });
+                out.push(SegmentRef::Tombstone {
+                    bucket,
+                    key,
+                    records,
+                });
             }
         }
         Ok(out)
@@ -418,7 +488,7 @@ impl PartitionIndex {
     }
 
     /// Live bytes per (drive, segment).
-    pub fn segment_live(&self) -> Result<Vec<((u16, u32), u64)>, IndexError> {
+    pub fn segment_live(&self) -> Result<Vec<(SegmentId, u64)>, IndexError> {
         let rtxn = self.env.read_txn()?;
         let mut out = Vec::new();
         for item in self.segments.iter(&rtxn)? {
@@ -426,7 +496,10 @@ impl PartitionIndex {
             if k.len() == 6 && v.len() == 8 {
                 let drive = u16::from_be_bytes([k[0], k[1]]);
                 let seg = u32::from_be_bytes([k[2], k[3], k[4], k[5]]);
-                out.push(((drive, seg), u64::from_le_bytes(v.try_into().expect("8 bytes"))));
+                out.push((
+                    (drive, seg),
+                    u64::from_le_bytes(v.try_into().expect("8 bytes")),
+                ));
             }
         }
         Ok(out)
@@ -438,8 +511,10 @@ impl PartitionIndex {
         let mut out = Vec::new();
         for item in self.objects.iter(&rtxn)? {
             let (k, v) = item?;
-            let (bucket, key) = split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let e = decode_entry(v).ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            let (bucket, key) =
+                split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
+            let e = decode_entry(v)
+                .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
             out.push((bucket, key, e));
         }
         Ok(out)

@@ -59,7 +59,10 @@ impl IndexEntry {
             DataLoc::Inline => None,
             DataLoc::Stripes(s) => Some(s.iter().flatten().flatten().copied()),
         };
-        self.commits.iter().copied().chain(stripes.into_iter().flatten())
+        self.commits
+            .iter()
+            .copied()
+            .chain(stripes.into_iter().flatten())
     }
 }
 
@@ -122,9 +125,18 @@ mod tests {
 
     #[test]
     fn records_lists_commits_and_shards() {
-        let loc = |o| RecordLoc { drive: 0, segment: 1, offset: o, len: 4096 };
+        let loc = |o| RecordLoc {
+            drive: 0,
+            segment: 1,
+            offset: o,
+            len: 4096,
+        };
         let e = IndexEntry {
-            meta: meta(DataLoc::Stripes(vec![vec![Some(loc(0)), None, Some(loc(4096))]])),
+            meta: meta(DataLoc::Stripes(vec![vec![
+                Some(loc(0)),
+                None,
+                Some(loc(4096)),
+            ]])),
             commits: vec![loc(8192)],
         };
         assert_eq!(e.records().count(), 3);

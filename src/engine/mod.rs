@@ -117,7 +117,9 @@ impl Shared {
     }
 
     pub fn online_drives(&self) -> Vec<usize> {
-        (0..self.set.drives.len()).filter(|&d| self.drive_online(d)).collect()
+        (0..self.set.drives.len())
+            .filter(|&d| self.drive_online(d))
+            .collect()
     }
 
     pub fn drive_error(&self, d: usize, e: &std::io::Error) {
@@ -137,7 +139,11 @@ impl Shared {
     pub fn begin_read(self: &Arc<Self>, core: CoreId) -> ReadGuard {
         let slot = (self.read_epoch.load(Ordering::SeqCst) % 2) as usize;
         self.readers[core][slot].fetch_add(1, Ordering::SeqCst);
-        ReadGuard { shared: self.clone(), core, slot }
+        ReadGuard {
+            shared: self.clone(),
+            core,
+            slot,
+        }
     }
 
     /// Waits until every read that started before this call has finished:
@@ -145,7 +151,11 @@ impl Shared {
     pub async fn wait_for_older_reads(&self) {
         for _ in 0..2 {
             let old = (self.read_epoch.fetch_add(1, Ordering::SeqCst) % 2) as usize;
-            while self.readers.iter().any(|r| r[old].load(Ordering::SeqCst) > 0) {
+            while self
+                .readers
+                .iter()
+                .any(|r| r[old].load(Ordering::SeqCst) > 0)
+            {
                 monoio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
@@ -230,7 +240,9 @@ impl BodySource for ChannelBody {
     async fn next_chunk(&mut self) -> Result<BodyChunk> {
         match self.0.recv().await {
             Ok(r) => r,
-            Err(_) => Err(EngineError::Body("the receiving core dropped the body".into())),
+            Err(_) => Err(EngineError::Body(
+                "the receiving core dropped the body".into(),
+            )),
         }
     }
 }
@@ -259,10 +271,19 @@ pub enum CoreMsg {
         reply: oneshot::Sender<Result<()>>,
     },
     /// To core 0, the owner of the bucket table.
-    CreateBucket { name: String, reply: oneshot::Sender<Result<Arc<BucketTable>>> },
-    DeleteBucket { name: String, reply: oneshot::Sender<Result<Arc<BucketTable>>> },
+    CreateBucket {
+        name: String,
+        reply: oneshot::Sender<Result<Arc<BucketTable>>>,
+    },
+    DeleteBucket {
+        name: String,
+        reply: oneshot::Sender<Result<Arc<BucketTable>>>,
+    },
     /// From core 0 to every core: install this table.
-    Buckets { table: Arc<BucketTable>, done: oneshot::Sender<()> },
+    Buckets {
+        table: Arc<BucketTable>,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// One core's handle on the engine.
@@ -293,11 +314,18 @@ impl Engine {
     /// Opens the drive set and every partition index (rebuilding those that
     /// cannot be trusted). Blocking; call before starting the cores. Returns
     /// the shared state and each core's inbox receiver.
-    pub fn open(cfg: &EngineConfig) -> std::result::Result<(Arc<Shared>, Vec<Receiver<CoreMsg>>), String> {
+    pub fn open(
+        cfg: &EngineConfig,
+    ) -> std::result::Result<(Arc<Shared>, Vec<Receiver<CoreMsg>>), String> {
         assert!(cfg.cores > 0);
         let set = format::open_set(&cfg.drives, cfg.layout, cfg.partitions)?;
         let layout = set.layout;
-        let online: Vec<usize> = set.drives.iter().filter(|d| d.online()).map(|d| d.index).collect();
+        let online: Vec<usize> = set
+            .drives
+            .iter()
+            .filter(|d| d.online())
+            .map(|d| d.index)
+            .collect();
         if online.is_empty() {
             return Err("no drive is online".into());
         }
@@ -309,8 +337,11 @@ impl Engine {
             .unwrap_or(0);
         let epoch = prev_epoch + 1;
         for &d in &online {
-            crate::runtime::file::write_file_durable(&set.drives[d].meta_dir().join("epoch"), epoch.to_string().as_bytes())
-                .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
+            crate::runtime::file::write_file_durable(
+                &set.drives[d].meta_dir().join("epoch"),
+                epoch.to_string().as_bytes(),
+            )
+            .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
         }
         let partitions = set.format.partitions;
         let index_root = set.drives[online[0]].meta_dir().join("index");
@@ -318,24 +349,34 @@ impl Engine {
         let mut first_segment_ids = HashMap::new();
         for p in 0..partitions {
             for &d in &online {
-                let ids = segment::list_segments(&set.drives[d].path, p).map_err(|e| format!("drive {d}: {e}"))?;
+                let ids = segment::list_segments(&set.drives[d].path, p)
+                    .map_err(|e| format!("drive {d}: {e}"))?;
                 first_segment_ids.insert((p, d as u16), ids.last().map_or(1, |l| l + 1));
             }
             let dir = index::partition_dir(&index_root, p);
-            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch).map_err(|e| format!("partition {p}: {e}"))?;
+            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch)
+                .map_err(|e| format!("partition {p}: {e}"))?;
             if let Trust::Untrusted(why) = trust {
-                let had_segments = online.iter().any(|&d| first_segment_ids[&(p, d as u16)] > 1);
+                let had_segments = online
+                    .iter()
+                    .any(|&d| first_segment_ids[&(p, d as u16)] > 1);
                 if had_segments {
                     tracing::warn!(partition = p, "rebuilding index from the drives: {why}");
                 }
                 idx.clear().map_err(|e| format!("partition {p}: {e}"))?;
-                let drives: Vec<(u16, PathBuf)> = online.iter().map(|&d| (d as u16, set.drives[d].path.clone())).collect();
-                rebuild::rebuild_partition(&idx, &drives, layout).map_err(|e| format!("partition {p}: rebuild: {e}"))?;
+                let drives: Vec<(u16, PathBuf)> = online
+                    .iter()
+                    .map(|&d| (d as u16, set.drives[d].path.clone()))
+                    .collect();
+                rebuild::rebuild_partition(&idx, &drives, layout)
+                    .map_err(|e| format!("partition {p}: rebuild: {e}"))?;
             }
-            idx.mark_open(epoch).map_err(|e| format!("partition {p}: {e}"))?;
+            idx.mark_open(epoch)
+                .map_err(|e| format!("partition {p}: {e}"))?;
             indexes.push(idx);
         }
-        let initial_buckets = BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
+        let initial_buckets =
+            BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..cfg.cores {
@@ -360,7 +401,9 @@ impl Engine {
                 ..Default::default()
             },
             read_epoch: AtomicU64::new(0),
-            readers: (0..cfg.cores).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
+            readers: (0..cfg.cores)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
             initial_buckets,
             first_segment_ids,
         });
@@ -369,7 +412,11 @@ impl Engine {
 
     /// Builds this core's handle and starts serving its inbox. Must run on the
     /// core's executor.
-    pub fn start_core(shared: Arc<Shared>, core: CoreId, inbox: Receiver<CoreMsg>) -> std::io::Result<Rc<Engine>> {
+    pub fn start_core(
+        shared: Arc<Shared>,
+        core: CoreId,
+        inbox: Receiver<CoreMsg>,
+    ) -> std::io::Result<Rc<Engine>> {
         let companion = Companion::start(format!("cairn-comp-{core}"))?;
         let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
         let writer = SegmentWriter::new(
@@ -407,7 +454,9 @@ impl Engine {
                 monoio::time::sleep(COMPACTION_INTERVAL).await;
                 let Some(e) = weak.upgrade() else { break };
                 match e.compact(COMPACTION_MIN_DEAD).await {
-                    Ok(r) if r.segments_removed > 0 => tracing::info!(core, report = ?r, "compaction"),
+                    Ok(r) if r.segments_removed > 0 => {
+                        tracing::info!(core, report = ?r, "compaction")
+                    }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(core, error = %err, "compaction failed"),
                 }
@@ -418,8 +467,16 @@ impl Engine {
 
     async fn handle(self: Rc<Self>, msg: CoreMsg) {
         match msg {
-            CoreMsg::Put { bucket, key, opts, body, reply } => {
-                let r = self.put_owned(&bucket, &key, opts, &mut ChannelBody(body)).await;
+            CoreMsg::Put {
+                bucket,
+                key,
+                opts,
+                body,
+                reply,
+            } => {
+                let r = self
+                    .put_owned(&bucket, &key, opts, &mut ChannelBody(body))
+                    .await;
                 let _ = reply.send(r);
             }
             CoreMsg::Delete { bucket, key, reply } => {
@@ -463,9 +520,15 @@ impl Engine {
         } else {
             let (tx, rx) = oneshot::channel();
             let msg = if create {
-                CoreMsg::CreateBucket { name: name.to_owned(), reply: tx }
+                CoreMsg::CreateBucket {
+                    name: name.to_owned(),
+                    reply: tx,
+                }
             } else {
-                CoreMsg::DeleteBucket { name: name.to_owned(), reply: tx }
+                CoreMsg::DeleteBucket {
+                    name: name.to_owned(),
+                    reply: tx,
+                }
             };
             self.send_to(0, msg).await?;
             rx.await.map_err(|_| EngineError::ShuttingDown)??
@@ -475,14 +538,23 @@ impl Engine {
     }
 
     /// Core 0 only: changes the table, persists it, installs it on every core.
-    async fn change_buckets(self: &Rc<Self>, name: String, create: bool) -> Result<Arc<BucketTable>> {
+    async fn change_buckets(
+        self: &Rc<Self>,
+        name: String,
+        create: bool,
+    ) -> Result<Arc<BucketTable>> {
         assert_eq!(self.core, 0, "the bucket table is owned by core 0");
         let mut table = (*self.buckets()).clone();
         if create {
             if table.contains(&name) {
                 return Err(EngineError::BucketExists);
             }
-            table.buckets.insert(name, buckets::BucketInfo { created_ms: now_ms() });
+            table.buckets.insert(
+                name,
+                buckets::BucketInfo {
+                    created_ms: now_ms(),
+                },
+            );
         } else {
             if !table.contains(&name) {
                 return Err(EngineError::NoSuchBucket);
@@ -512,7 +584,10 @@ impl Engine {
         self.companion
             .run(move || {
                 let online = shared.online_drives();
-                t.store(online.iter().map(|&d| shared.set.drives[d].path.as_path()), quorum)
+                t.store(
+                    online.iter().map(|&d| shared.set.drives[d].path.as_path()),
+                    quorum,
+                )
             })
             .await?
             .map_err(EngineError::from_io)?;
@@ -520,7 +595,14 @@ impl Engine {
         *self.buckets.borrow_mut() = table.clone();
         for core in 1..self.shared.cores {
             let (tx, rx) = oneshot::channel();
-            self.send_to(core, CoreMsg::Buckets { table: table.clone(), done: tx }).await?;
+            self.send_to(
+                core,
+                CoreMsg::Buckets {
+                    table: table.clone(),
+                    done: tx,
+                },
+            )
+            .await?;
             let _ = rx.await;
         }
         Ok(table)
@@ -534,7 +616,13 @@ impl Engine {
     }
 
     /// Stores an object. Runs on any core; the body streams to the owner.
-    pub async fn put<B: BodySource>(self: &Rc<Self>, bucket: &str, key: &str, opts: PutOptions, body: &mut B) -> Result<ObjectInfo> {
+    pub async fn put<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+        body: &mut B,
+    ) -> Result<ObjectInfo> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
@@ -547,7 +635,13 @@ impl Engine {
         let (rtx, rrx) = oneshot::channel();
         self.send_to(
             owner,
-            CoreMsg::Put { bucket: bucket.to_owned(), key: key.to_owned(), opts, body: brx, reply: rtx },
+            CoreMsg::Put {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                opts,
+                body: brx,
+                reply: rtx,
+            },
         )
         .await?;
         loop {
@@ -574,14 +668,23 @@ impl Engine {
             return self.delete_owned(bucket, key).await;
         }
         let (tx, rx) = oneshot::channel();
-        self.send_to(owner, CoreMsg::Delete { bucket: bucket.to_owned(), key: key.to_owned(), reply: tx })
-            .await?;
+        self.send_to(
+            owner,
+            CoreMsg::Delete {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                reply: tx,
+            },
+        )
+        .await?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
     fn with_codec<R>(&self, layout: Layout, f: impl FnOnce(&mut codec::RsCodec) -> R) -> R {
         let mut codecs = self.codecs.borrow_mut();
-        let c = codecs.entry(layout).or_insert_with(|| codec::RsCodec::new(layout));
+        let c = codecs
+            .entry(layout)
+            .or_insert_with(|| codec::RsCodec::new(layout));
         f(c)
     }
 
@@ -594,7 +697,9 @@ impl Engine {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        ((nanos as u128) << 64) | ((self.core as u128 & 0xffff) << 48) | (n as u128 & 0xffff_ffff_ffff)
+        ((nanos as u128) << 64)
+            | ((self.core as u128 & 0xffff) << 48)
+            | (n as u128 & 0xffff_ffff_ffff)
     }
 }
 

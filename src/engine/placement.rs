@@ -29,14 +29,23 @@ mod tests {
         for i in 0..64_000 {
             counts[partition_of("b", &format!("obj-{i}"), 64) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (700..1300).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (700..1300).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
     fn stable_value() {
         // Changing the hash would orphan every stored object.
-        assert_eq!(partition_of("bucket", "key", 64), partition_of("bucket", "key", 64));
-        assert_eq!(xxh3_64(b"bucket\0key") % 64, partition_of("bucket", "key", 64) as u64);
+        assert_eq!(
+            partition_of("bucket", "key", 64),
+            partition_of("bucket", "key", 64)
+        );
+        assert_eq!(
+            xxh3_64(b"bucket\0key") % 64,
+            partition_of("bucket", "key", 64) as u64
+        );
         assert_eq!(owner_core(13, 4), 1);
     }
 }

@@ -59,18 +59,28 @@ impl Engine {
         }
         super::write::validate_key(key)?;
         let p = self.shared.partition_of(bucket, key);
-        self.shared.indexes[p as usize].get(bucket, key)?.ok_or(EngineError::NoSuchKey)
+        self.shared.indexes[p as usize]
+            .get(bucket, key)?
+            .ok_or(EngineError::NoSuchKey)
     }
 
     /// Opens a reader over `[start, end)` of the object (the whole object when
     /// `range` is None). The caller validates the range against the size.
-    pub async fn get(self: &Rc<Self>, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Result<ObjectReader> {
+    pub async fn get(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<ObjectReader> {
         // Registered before the index lookup, so compaction cannot remove a
         // segment this read's entry points into.
         let guard = self.shared.begin_read(self.core);
         let entry = self.head(bucket, key)?;
         let (start, end) = range.unwrap_or((0, entry.meta.size));
-        assert!(start <= end && end <= entry.meta.size, "range checked by the caller");
+        assert!(
+            start <= end && end <= entry.meta.size,
+            "range checked by the caller"
+        );
         let mut r = ObjectReader {
             engine: self.clone(),
             bucket: bucket.to_owned(),
@@ -92,7 +102,12 @@ impl Engine {
         Ok(r)
     }
 
-    async fn read_record(&self, partition: u16, loc: RecordLoc, want: &Expect<'_>) -> std::result::Result<Verified, ReadFail> {
+    async fn read_record(
+        &self,
+        partition: u16,
+        loc: RecordLoc,
+        want: &Expect<'_>,
+    ) -> std::result::Result<Verified, ReadFail> {
         let file = self
             .reads
             .get(loc.drive, partition, loc.segment)
@@ -119,15 +134,26 @@ impl Engine {
         if h.payload(buf.as_slice()).is_err() {
             return Err(ReadFail::Corrupt(loc));
         }
-        Ok(Verified { record: buf.into_bytes(), payload: start..end })
+        Ok(Verified {
+            record: buf.into_bytes(),
+            payload: start..end,
+        })
     }
 
     fn note_fail(&self, f: &ReadFail) {
         match f {
             ReadFail::Io(d, e) => self.shared.drive_error(*d as usize, e),
             ReadFail::Corrupt(loc) => {
-                self.shared.stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(drive = loc.drive, segment = loc.segment, offset = loc.offset, "corrupt record detected; served from redundancy");
+                self.shared
+                    .stats
+                    .corrupt_records
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    drive = loc.drive,
+                    segment = loc.segment,
+                    offset = loc.offset,
+                    "corrupt record detected; served from redundancy"
+                );
             }
         }
     }
@@ -209,17 +235,25 @@ impl ObjectReader {
     }
 
     /// Bytes `[lo, hi)` of stripe `s` (data length `s_len`).
-    async fn read_stripe(&self, s: usize, s_len: usize, lo: usize, hi: usize) -> Result<Vec<Bytes>> {
+    async fn read_stripe(
+        &self,
+        s: usize,
+        s_len: usize,
+        lo: usize,
+        hi: usize,
+    ) -> Result<Vec<Bytes>> {
         let e = &self.engine;
         let (k, m) = self.entry.meta.layout;
         let layout = Layout { data: k, parity: m };
         let k = k as usize;
         let DataLoc::Stripes(stripes) = &self.entry.meta.data else {
-            return Err(EngineError::Internal("striped read of an inline object".into()));
+            return Err(EngineError::Internal(
+                "striped read of an inline object".into(),
+            ));
         };
-        let locs = stripes
-            .get(s)
-            .ok_or_else(|| EngineError::Internal(format!("stripe {s} missing from the index entry")))?;
+        let locs = stripes.get(s).ok_or_else(|| {
+            EngineError::Internal(format!("stripe {s} missing from the index entry"))
+        })?;
         let sl = layout.shard_len(s_len);
         let first = lo / sl;
         let last = (hi - 1) / sl;
@@ -238,7 +272,10 @@ impl ObjectReader {
             let w = want(i);
             async move {
                 match locs.get(i).copied().flatten() {
-                    Some(loc) => (i, e.read_record(self.partition, loc, &w).await.map_err(Some)),
+                    Some(loc) => (
+                        i,
+                        e.read_record(self.partition, loc, &w).await.map_err(Some),
+                    ),
                     None => (i, Err(None)),
                 }
             }
@@ -253,7 +290,10 @@ impl ObjectReader {
                     match f {
                         Some(f) => e.note_fail(&f),
                         None => {
-                            e.shared.stats.missing_shards.fetch_add(1, Ordering::Relaxed);
+                            e.shared
+                                .stats
+                                .missing_shards
+                                .fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -276,7 +316,10 @@ impl ObjectReader {
             let w = want(i);
             async move {
                 match locs.get(i).copied().flatten() {
-                    Some(loc) => (i, e.read_record(self.partition, loc, &w).await.map_err(Some)),
+                    Some(loc) => (
+                        i,
+                        e.read_record(self.partition, loc, &w).await.map_err(Some),
+                    ),
                     None => (i, Err(None)),
                 }
             }
@@ -286,7 +329,10 @@ impl ObjectReader {
                 Ok(v) => shards[i] = Some(v),
                 Err(Some(f)) => e.note_fail(&f),
                 Err(None) => {
-                    e.shared.stats.missing_shards.fetch_add(1, Ordering::Relaxed);
+                    e.shared
+                        .stats
+                        .missing_shards
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -300,10 +346,15 @@ impl ObjectReader {
             .collect();
         e.with_codec(layout, |c| c.reconstruct(&mut raw, sl))
             .map_err(|err| EngineError::Internal(format!("reconstruction: {err}")))?;
-        e.shared.stats.reconstructions.fetch_add(1, Ordering::Relaxed);
+        e.shared
+            .stats
+            .reconstructions
+            .fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(hi - lo);
         for (i, shard) in raw.iter().enumerate().take(last + 1).skip(first) {
-            let shard = shard.as_ref().ok_or_else(|| EngineError::Internal("codec left a data shard empty".into()))?;
+            let shard = shard
+                .as_ref()
+                .ok_or_else(|| EngineError::Internal("codec left a data shard empty".into()))?;
             let a = if i == first { lo - i * sl } else { 0 };
             let b = if i == last { hi - i * sl } else { sl };
             out.extend_from_slice(&shard[a..b]);

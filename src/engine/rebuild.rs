@@ -35,9 +35,20 @@ enum Candidate {
     Tombstone,
 }
 
-/// One segment's records, in order: (header, location, full record bytes for
-/// commit records).
-fn scan_segment(file: &File, drive: u16, segment: u32, stats: &mut RebuildStats) -> std::io::Result<Vec<(RecordHeader, RecordLoc, Option<Vec<u8>>)>> {
+/// A record found by a scan: its header, where it is, and the whole record
+/// for commits and tombstones.
+type Scanned = (RecordHeader, RecordLoc, Option<Vec<u8>>);
+
+/// Per key: sequence number -> the candidate and every copy's location.
+type Candidates = HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>>;
+
+/// One segment's records, in order.
+fn scan_segment(
+    file: &File,
+    drive: u16,
+    segment: u32,
+    stats: &mut RebuildStats,
+) -> std::io::Result<Vec<Scanned>> {
     let len = file.metadata()?.len();
     let mut out = Vec::new();
     let mut pos = 0u64;
@@ -47,7 +58,12 @@ fn scan_segment(file: &File, drive: u16, segment: u32, stats: &mut RebuildStats)
         match RecordHeader::decode(&block) {
             Ok(h) => {
                 let rl = h.record_len() as u64;
-                let loc = RecordLoc { drive, segment, offset: pos, len: rl as u32 };
+                let loc = RecordLoc {
+                    drive,
+                    segment,
+                    offset: pos,
+                    len: rl as u32,
+                };
                 let body = if h.kind == Kind::Shard {
                     None
                 } else if pos + rl <= len {
@@ -72,7 +88,11 @@ fn scan_segment(file: &File, drive: u16, segment: u32, stats: &mut RebuildStats)
 
 /// Rebuilds `idx` (which must be empty) from the partition's segments on
 /// `drives`.
-pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout: Layout) -> Result<RebuildStats, String> {
+pub fn rebuild_partition(
+    idx: &PartitionIndex,
+    drives: &[(u16, PathBuf)],
+    layout: Layout,
+) -> Result<RebuildStats, String> {
     let _ = layout;
     let p = idx.partition;
     let mut stats = RebuildStats::default();
@@ -81,11 +101,13 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
     // are found by what they are, not where the commit said they were.
     let mut shards: HashMap<(u128, u32, u8), RecordLoc> = HashMap::new();
     // Per key: seq -> (candidate, all commit copies with that seq).
-    let mut keys: HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>> = HashMap::new();
+    let mut keys: Candidates = HashMap::new();
     for (drive, root) in drives {
         for seg in list_segments(root, p).map_err(|e| e.to_string())? {
             let file = File::open(segment_path(root, p, seg)).map_err(|e| e.to_string())?;
-            for (h, loc, body) in scan_segment(&file, *drive, seg, &mut stats).map_err(|e| e.to_string())? {
+            for (h, loc, body) in
+                scan_segment(&file, *drive, seg, &mut stats).map_err(|e| e.to_string())?
+            {
                 stats.records += 1;
                 match h.kind {
                     Kind::Shard => {
@@ -109,7 +131,10 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
                     }
                     Kind::Tombstone => {
                         let slot = keys.entry((h.bucket, h.key)).or_default();
-                        slot.entry(h.seq).or_insert_with(|| (Candidate::Tombstone, Vec::new())).1.push(loc);
+                        slot.entry(h.seq)
+                            .or_insert_with(|| (Candidate::Tombstone, Vec::new()))
+                            .1
+                            .push(loc);
                     }
                 }
             }
@@ -136,12 +161,16 @@ pub fn rebuild_partition(idx: &PartitionIndex, drives: &[(u16, PathBuf)], layout
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     for ((bucket, key), versions) in keys {
         let mut seqs: Vec<_> = versions.into_iter().collect();
-        seqs.sort_by(|a, b| b.0.cmp(&a.0));
+        seqs.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (_, (cand, copies)) in seqs {
             match cand {
                 Candidate::Tombstone => {
                     stats.deleted += 1;
-                    batch.push(Mutation::Delete { bucket: bucket.clone(), key: key.clone(), tombstones: copies });
+                    batch.push(Mutation::Delete {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        tombstones: copies,
+                    });
                     break;
                 }
                 Candidate::Commit(meta, first) => {

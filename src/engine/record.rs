@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn zeroes_are_not_a_record() {
-        assert_eq!(RecordHeader::decode(&[0u8; 4096]), Err(RecordError::NotARecord));
+        assert_eq!(
+            RecordHeader::decode(&[0u8; 4096]),
+            Err(RecordError::NotARecord)
+        );
     }
 
     #[test]
@@ -258,7 +261,10 @@ mod tests {
         for i in 0..h.header_len() {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
-            assert!(RecordHeader::decode(&bad).is_err(), "byte {i} flip undetected");
+            assert!(
+                RecordHeader::decode(&bad).is_err(),
+                "byte {i} flip undetected"
+            );
         }
     }
 
@@ -269,7 +275,10 @@ mod tests {
         let mut bad = buf.clone();
         bad[h.header_len() + 4999] ^= 1;
         let d = RecordHeader::decode(&bad).unwrap();
-        assert_eq!(d.payload(&bad), Err(RecordError::Corrupt("payload checksum")));
+        assert_eq!(
+            d.payload(&bad),
+            Err(RecordError::Corrupt("payload checksum"))
+        );
     }
 
     #[test]
@@ -280,6 +289,9 @@ mod tests {
             assert!(RecordHeader::decode(&buf[..cut]).is_err());
         }
         let d = RecordHeader::decode(&buf).unwrap();
-        assert!(matches!(d.payload(&buf[..h.header_len() + 50]), Err(RecordError::Truncated { .. })));
+        assert!(matches!(
+            d.payload(&buf[..h.header_len() + 50]),
+            Err(RecordError::Truncated { .. })
+        ));
     }
 }

@@ -47,7 +47,10 @@ pub fn list_segments(drive: &Path, partition: u16) -> io::Result<Vec<u32>> {
             for e in rd {
                 let name = e?.file_name();
                 let name = name.to_string_lossy();
-                if let Some(id) = name.strip_suffix(".seg").and_then(|n| n.parse::<u32>().ok()) {
+                if let Some(id) = name
+                    .strip_suffix(".seg")
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
                     ids.push(id);
                 }
             }
@@ -100,7 +103,9 @@ impl SegmentFile {
             let wait = {
                 let mut s = self.sync.borrow_mut();
                 if s.failed {
-                    return Err(io::Error::other("an earlier fdatasync of this segment failed"));
+                    return Err(io::Error::other(
+                        "an earlier fdatasync of this segment failed",
+                    ));
                 }
                 if s.synced >= gen {
                     return Ok(());
@@ -110,21 +115,22 @@ impl SegmentFile {
                     None => {
                         let target = s.completed;
                         let me = self.clone();
-                        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
-                            let r = me.file.sync_data().await;
-                            let mut s = me.sync.borrow_mut();
-                            s.inflight = None;
-                            match r {
-                                Ok(()) => {
-                                    s.synced = s.synced.max(target);
-                                    Ok(())
+                        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> =
+                            Box::pin(async move {
+                                let r = me.file.sync_data().await;
+                                let mut s = me.sync.borrow_mut();
+                                s.inflight = None;
+                                match r {
+                                    Ok(()) => {
+                                        s.synced = s.synced.max(target);
+                                        Ok(())
+                                    }
+                                    Err(e) => {
+                                        s.failed = true;
+                                        Err(Rc::new(e))
+                                    }
                                 }
-                                Err(e) => {
-                                    s.failed = true;
-                                    Err(Rc::new(e))
-                                }
-                            }
-                        });
+                            });
                         let f = fut.shared();
                         s.inflight = Some(f.clone());
                         f
@@ -173,12 +179,21 @@ impl SegmentWriter {
 
     /// Reserves `len` bytes at the end of the partition's active segment on
     /// `drive`, opening a new segment when the active one is full.
-    pub async fn reserve(self: &Rc<Self>, partition: u16, drive: u16, len: u64) -> io::Result<(Rc<SegmentFile>, u64)> {
+    pub async fn reserve(
+        self: &Rc<Self>,
+        partition: u16,
+        drive: u16,
+        len: u64,
+    ) -> io::Result<(Rc<SegmentFile>, u64)> {
         assert!(len <= self.segment_max, "record larger than a segment");
         loop {
             let wait = {
                 let mut slots = self.slots.borrow_mut();
-                let first = self.first_ids.get(&(partition, drive)).copied().unwrap_or(1);
+                let first = self
+                    .first_ids
+                    .get(&(partition, drive))
+                    .copied()
+                    .unwrap_or(1);
                 let slot = slots.entry((partition, drive)).or_insert(Slot {
                     active: None,
                     opening: None,
@@ -200,19 +215,20 @@ impl SegmentWriter {
                         let id = slot.next_id;
                         slot.next_id += 1;
                         let me = self.clone();
-                        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
-                            let r = me.open_segment(partition, drive, id).await;
-                            let mut slots = me.slots.borrow_mut();
-                            let slot = slots.get_mut(&(partition, drive)).expect("slot exists");
-                            slot.opening = None;
-                            match r {
-                                Ok(seg) => {
-                                    slot.active = Some((Rc::new(seg), 0));
-                                    Ok(())
+                        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> =
+                            Box::pin(async move {
+                                let r = me.open_segment(partition, drive, id).await;
+                                let mut slots = me.slots.borrow_mut();
+                                let slot = slots.get_mut(&(partition, drive)).expect("slot exists");
+                                slot.opening = None;
+                                match r {
+                                    Ok(seg) => {
+                                        slot.active = Some((Rc::new(seg), 0));
+                                        Ok(())
+                                    }
+                                    Err(e) => Err(Rc::new(e)),
                                 }
-                                Err(e) => Err(Rc::new(e)),
-                            }
-                        });
+                            });
                         let f = fut.shared();
                         slot.opening = Some(f.clone());
                         f
@@ -231,7 +247,9 @@ impl SegmentWriter {
         let path = segment_path(&root, partition, id);
         {
             let dir = dir.clone();
-            self.companion.run(move || std::fs::create_dir_all(dir)).await??;
+            self.companion
+                .run(move || std::fs::create_dir_all(dir))
+                .await??;
         }
         let file = DirectFile::open_rw(&path, true).await?;
         let alloc = INITIAL_ALLOC.min(self.segment_max);
@@ -244,7 +262,12 @@ impl SegmentWriter {
             partition,
             id,
             file,
-            sync: RefCell::new(SyncState { completed: 0, synced: 0, inflight: None, failed: false }),
+            sync: RefCell::new(SyncState {
+                completed: 0,
+                synced: 0,
+                inflight: None,
+                failed: false,
+            }),
             allocated: Cell::new(alloc),
             growing: Cell::new(false),
         })
@@ -264,20 +287,32 @@ impl SegmentWriter {
         monoio::spawn(async move {
             match seg.file.fallocate(&companion, alloc, target - alloc).await {
                 Ok(()) => seg.allocated.set(target),
-                Err(e) => tracing::warn!(drive = seg.drive, segment = seg.id, error = %e, "preallocation failed"),
+                Err(e) => {
+                    tracing::warn!(drive = seg.drive, segment = seg.id, error = %e, "preallocation failed")
+                }
             }
             seg.growing.set(false);
         });
     }
 
     /// Appends one record and returns where it went and its sync generation.
-    pub async fn append(self: &Rc<Self>, partition: u16, drive: u16, buf: AlignedBuf) -> io::Result<Appended> {
+    pub async fn append(
+        self: &Rc<Self>,
+        partition: u16,
+        drive: u16,
+        buf: AlignedBuf,
+    ) -> io::Result<Appended> {
         let len = buf.len() as u64;
         let (seg, offset) = self.reserve(partition, drive, len).await?;
         let (res, _buf) = seg.file.write_all_at(buf, offset).await;
         res?;
         let gen = seg.note_written();
-        Ok(Appended { seg, offset, len: len as u32, gen })
+        Ok(Appended {
+            seg,
+            offset,
+            len: len as u32,
+            gen,
+        })
     }
 
     /// Whether a segment is sealed: no longer (and never again) appended to.
@@ -285,7 +320,13 @@ impl SegmentWriter {
     pub fn is_sealed(&self, partition: u16, drive: u16, id: u32) -> bool {
         let slots = self.slots.borrow();
         match slots.get(&(partition, drive)) {
-            None => id < self.first_ids.get(&(partition, drive)).copied().unwrap_or(1),
+            None => {
+                id < self
+                    .first_ids
+                    .get(&(partition, drive))
+                    .copied()
+                    .unwrap_or(1)
+            }
             Some(slot) => match &slot.active {
                 Some((seg, _)) => id < seg.id,
                 // An opening segment has taken next_id - 1 already.
@@ -311,10 +352,18 @@ pub struct ReadFiles {
 
 impl ReadFiles {
     pub fn new(drives: Vec<PathBuf>) -> ReadFiles {
-        ReadFiles { drives, open: RefCell::new(HashMap::new()) }
+        ReadFiles {
+            drives,
+            open: RefCell::new(HashMap::new()),
+        }
     }
 
-    pub async fn get(&self, drive: u16, partition: u16, segment: u32) -> io::Result<Rc<DirectFile>> {
+    pub async fn get(
+        &self,
+        drive: u16,
+        partition: u16,
+        segment: u32,
+    ) -> io::Result<Rc<DirectFile>> {
         if let Some(f) = self.open.borrow().get(&(drive, partition, segment)) {
             return Ok(f.clone());
         }

@@ -111,7 +111,9 @@ impl Sequencer {
     pub fn next(&self, partition: u16, epoch: u32) -> u64 {
         let mut m = self.next.borrow_mut();
         let c = m.entry(partition).or_insert(0);
-        *c = c.checked_add(1).expect("sequence space of one run exhausted");
+        *c = c
+            .checked_add(1)
+            .expect("sequence space of one run exhausted");
         ((epoch as u64) << 32) | *c as u64
     }
 }
@@ -129,11 +131,19 @@ struct StripeBuilder {
 impl StripeBuilder {
     fn new(layout: Layout, hdr: usize) -> StripeBuilder {
         let shard_len = layout.shard_len(STRIPE_DATA);
-        StripeBuilder { layout, hdr, shard_len, bufs: Self::alloc(layout, hdr, shard_len), filled: 0 }
+        StripeBuilder {
+            layout,
+            hdr,
+            shard_len,
+            bufs: Self::alloc(layout, hdr, shard_len),
+            filled: 0,
+        }
     }
 
     fn alloc(layout: Layout, hdr: usize, shard_len: usize) -> Vec<AlignedBuf> {
-        (0..layout.total()).map(|_| AlignedBuf::zeroed(hdr + shard_len)).collect()
+        (0..layout.total())
+            .map(|_| AlignedBuf::zeroed(hdr + shard_len))
+            .collect()
     }
 
     /// Copies as much of `data` as fits; returns the bytes taken.
@@ -142,7 +152,9 @@ impl StripeBuilder {
         while taken < data.len() && self.filled < STRIPE_DATA {
             let shard = self.filled / self.shard_len;
             let off = self.filled % self.shard_len;
-            let n = (data.len() - taken).min(self.shard_len - off).min(STRIPE_DATA - self.filled);
+            let n = (data.len() - taken)
+                .min(self.shard_len - off)
+                .min(STRIPE_DATA - self.filled);
             let dst = self.hdr + off;
             self.bufs[shard].full_mut()[dst..dst + n].copy_from_slice(&data[taken..taken + n]);
             self.filled += n;
@@ -172,7 +184,8 @@ impl StripeBuilder {
                 let (dst_s, dst_o) = (j / sl, j % sl);
                 let n = (self.shard_len - src_o).min(sl - dst_o).min(len - j);
                 let src = &bufs[src_s].as_slice()[self.hdr + src_o..self.hdr + src_o + n];
-                short[dst_s].full_mut()[self.hdr + dst_o..self.hdr + dst_o + n].copy_from_slice(src);
+                short[dst_s].full_mut()[self.hdr + dst_o..self.hdr + dst_o + n]
+                    .copy_from_slice(src);
                 j += n;
             }
             return (short, len, sl);
@@ -228,7 +241,8 @@ impl Engine {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
         let version = self.new_version();
-        let rotation = (version as u64 ^ (version >> 64) as u64) as usize % self.shared.set.drives.len();
+        let rotation =
+            (version as u64 ^ (version >> 64) as u64) as usize % self.shared.set.drives.len();
         let mut md5 = Md5::new();
 
         let mut head: Vec<u8> = Vec::new();
@@ -260,7 +274,9 @@ impl Engine {
             }
             Some(first) => {
                 let (size, stripes, m) = self
-                    .write_stripes(bucket, key, partition, version, rotation, &head, first, body, &mut md5)
+                    .write_stripes(
+                        bucket, key, partition, version, rotation, &head, first, body, &mut md5,
+                    )
                     .await?;
                 caller_md5 = m;
                 (size, DataLoc::Stripes(stripes), Bytes::new())
@@ -305,7 +321,8 @@ impl Engine {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + bucket.len() + key.len();
         let mut builder = StripeBuilder::new(layout, hdr);
-        let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> = VecDeque::new();
+        let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
+            VecDeque::new();
         let mut done: Vec<StripeResult> = Vec::new();
         let mut size = 0u64;
         let mut stripe = 0u32;
@@ -348,23 +365,32 @@ impl Engine {
                         done.push(h.await?);
                     }
                     let (bufs, len, sl) = builder.take();
-                    inflight.push_back(self.spawn_stripe(bucket, key, partition, version, rotation, stripe, bufs, len, sl));
+                    inflight.push_back(self.spawn_stripe(
+                        bucket, key, partition, version, rotation, stripe, bufs, len, sl,
+                    ));
                     stripe += 1;
                 }
             }
         }
         if builder.filled > 0 {
             let (bufs, len, sl) = builder.take();
-            inflight.push_back(self.spawn_stripe(bucket, key, partition, version, rotation, stripe, bufs, len, sl));
+            inflight.push_back(self.spawn_stripe(
+                bucket, key, partition, version, rotation, stripe, bufs, len, sl,
+            ));
         }
         for h in inflight {
             done.push(h.await?);
         }
 
         // Group-committed fdatasync of every touched segment.
-        let mut by_seg: HashMap<*const super::segment::SegmentFile, (Rc<super::segment::SegmentFile>, u64)> = HashMap::new();
+        let mut by_seg: HashMap<
+            *const super::segment::SegmentFile,
+            (Rc<super::segment::SegmentFile>, u64),
+        > = HashMap::new();
         for a in done.iter().flatten().flatten() {
-            let e = by_seg.entry(Rc::as_ptr(&a.seg)).or_insert((a.seg.clone(), 0));
+            let e = by_seg
+                .entry(Rc::as_ptr(&a.seg))
+                .or_insert((a.seg.clone(), 0));
             e.1 = e.1.max(a.gen);
         }
         let syncs = join_all(by_seg.into_values().map(|(seg, gen)| async move {
@@ -385,17 +411,21 @@ impl Engine {
             let shards: Vec<Option<RecordLoc>> = s
                 .into_iter()
                 .map(|a| {
-                    a.filter(|a| !failed_segs.contains(&Rc::as_ptr(&a.seg))).map(|a| RecordLoc {
-                        drive: a.seg.drive,
-                        segment: a.seg.id,
-                        offset: a.offset,
-                        len: a.len,
-                    })
+                    a.filter(|a| !failed_segs.contains(&Rc::as_ptr(&a.seg)))
+                        .map(|a| RecordLoc {
+                            drive: a.seg.drive,
+                            segment: a.seg.id,
+                            offset: a.offset,
+                            len: a.len,
+                        })
                 })
                 .collect();
             let ok = shards.iter().flatten().count();
             if ok < quorum {
-                return Err(EngineError::WriteQuorum { online: ok, needed: quorum });
+                return Err(EngineError::WriteQuorum {
+                    online: ok,
+                    needed: quorum,
+                });
             }
             locs.push(shards);
         }
@@ -422,7 +452,10 @@ impl Engine {
         let hdr_len = FIXED_LEN + bucket.len() + key.len();
         let encoded = {
             let (data, parity) = bufs.split_at_mut(k);
-            let data: Vec<&[u8]> = data.iter().map(|b| &b.as_slice()[hdr_len..hdr_len + shard_len]).collect();
+            let data: Vec<&[u8]> = data
+                .iter()
+                .map(|b| &b.as_slice()[hdr_len..hdr_len + shard_len])
+                .collect();
             let mut parity: Vec<&mut [u8]> = parity
                 .iter_mut()
                 .map(|b| &mut b.full_mut()[hdr_len..hdr_len + shard_len])
@@ -507,7 +540,12 @@ impl Engine {
                     me.shared.drive_error(drive, &e);
                     return Err(EngineError::from_io(e));
                 }
-                Ok(RecordLoc { drive: drive as u16, segment: a.seg.id, offset: a.offset, len: a.len })
+                Ok(RecordLoc {
+                    drive: drive as u16,
+                    segment: a.seg.id,
+                    offset: a.offset,
+                    len: a.len,
+                })
             }
         });
         let results = join_all(writes).await;
@@ -523,7 +561,10 @@ impl Engine {
         if locs.len() < quorum {
             return Err(match last_err {
                 Some(e @ EngineError::StorageFull(_)) => e,
-                _ => EngineError::WriteQuorum { online: locs.len(), needed: quorum },
+                _ => EngineError::WriteQuorum {
+                    online: locs.len(),
+                    needed: quorum,
+                },
             });
         }
         Ok(locs)
@@ -557,9 +598,20 @@ impl Engine {
             seq: meta.seq,
             payload_crc: 0,
         };
-        let commits = self.write_replicated(header, &payload, meta.rotation as usize).await?;
-        let info = ObjectInfo { version: meta.version, size: meta.size, etag: meta.etag.clone(), modified_ms: meta.modified_ms };
-        let m = Mutation::Put { bucket: bucket.to_owned(), key: key.to_owned(), entry: IndexEntry { meta, commits } };
+        let commits = self
+            .write_replicated(header, &payload, meta.rotation as usize)
+            .await?;
+        let info = ObjectInfo {
+            version: meta.version,
+            size: meta.size,
+            etag: meta.etag.clone(),
+            modified_ms: meta.modified_ms,
+        };
+        let m = Mutation::Put {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry: IndexEntry { meta, commits },
+        };
         self.apply_index(partition, m).await?;
         Ok(info)
     }
@@ -598,8 +650,14 @@ impl Engine {
             seq,
             payload_crc: 0,
         };
-        let tombstones = self.write_replicated(header, &[], current.meta.rotation as usize).await?;
-        let m = Mutation::Delete { bucket: bucket.to_owned(), key: key.to_owned(), tombstones };
+        let tombstones = self
+            .write_replicated(header, &[], current.meta.rotation as usize)
+            .await?;
+        let m = Mutation::Delete {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            tombstones,
+        };
         self.apply_index(partition, m).await
     }
 }

@@ -24,7 +24,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind_with_config(addr, &ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024))
+    TcpListener::bind_with_config(
+        addr,
+        &ListenerOpts::new()
+            .reuse_port(true)
+            .reuse_addr(true)
+            .backlog(1024),
+    )
 }
 
 /// Serves connections until `stop` fires, then waits (bounded) for in-flight

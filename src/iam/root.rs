@@ -22,13 +22,20 @@ fn cred_path(drive: &Path) -> PathBuf {
 }
 
 /// Resolves the root credentials. Blocking; runs at start-up.
-pub fn resolve(user: Option<String>, password: Option<String>, drives: &[PathBuf]) -> Result<RootCredentials, String> {
+pub fn resolve(
+    user: Option<String>,
+    password: Option<String>,
+    drives: &[PathBuf],
+) -> Result<RootCredentials, String> {
     match (user, password) {
         (Some(u), Some(p)) => {
             if u.len() < 3 || p.len() < 8 {
                 return Err("CAIRN_ROOT_USER needs at least 3 characters and CAIRN_ROOT_PASSWORD at least 8".into());
             }
-            return Ok(RootCredentials { access_key: u, secret_key: p });
+            return Ok(RootCredentials {
+                access_key: u,
+                secret_key: p,
+            });
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err("set both CAIRN_ROOT_USER and CAIRN_ROOT_PASSWORD, or neither".into())
@@ -48,8 +55,15 @@ pub fn resolve(user: Option<String>, password: Option<String>, drives: &[PathBuf
         .take(20)
         .map(|c| (c as char).to_ascii_uppercase())
         .collect();
-    let secret_key: String = (&mut rng).sample_iter(&Alphanumeric).take(40).map(char::from).collect();
-    let c = RootCredentials { access_key, secret_key };
+    let secret_key: String = (&mut rng)
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    let c = RootCredentials {
+        access_key,
+        secret_key,
+    };
     let json = serde_json::to_vec_pretty(&c).map_err(|e| e.to_string())?;
     let mut stored = 0;
     for d in drives {
@@ -79,7 +93,10 @@ mod tests {
         let b = resolve(None, None, &drives).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.access_key.len(), 20);
-        let mode = std::fs::metadata(cred_path(&drives[1])).unwrap().permissions().mode();
+        let mode = std::fs::metadata(cred_path(&drives[1]))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

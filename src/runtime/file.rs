@@ -40,7 +40,11 @@ impl DirectFile {
 
     /// Reads exactly `buf.capacity()` bytes at `pos`; a short file is an
     /// `UnexpectedEof` error.
-    pub async fn read_exact_at(&self, mut buf: AlignedBuf, pos: u64) -> (io::Result<()>, AlignedBuf) {
+    pub async fn read_exact_at(
+        &self,
+        mut buf: AlignedBuf,
+        pos: u64,
+    ) -> (io::Result<()>, AlignedBuf) {
         debug_assert_eq!(pos % ALIGN as u64, 0);
         buf.set_len(0);
         let (res, buf) = self.inner.read_exact_at(buf, pos).await;

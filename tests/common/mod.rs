@@ -23,7 +23,9 @@ pub fn drives(n: usize) -> Drives {
         Some(base) => tempfile::tempdir_in(base).expect("tempdir in CAIRN_TEST_DIR"),
         None => tempfile::tempdir().expect("tempdir"),
     };
-    let paths: Vec<PathBuf> = (0..n).map(|i| dir.path().join(format!("disk{i}"))).collect();
+    let paths: Vec<PathBuf> = (0..n)
+        .map(|i| dir.path().join(format!("disk{i}")))
+        .collect();
     for p in &paths {
         std::fs::create_dir_all(p).expect("mkdir");
     }
