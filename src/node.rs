@@ -67,6 +67,11 @@ pub fn serve(s: Settings) -> Result<(), String> {
     println!("   endpoint: http://{}", s.listen);
     println!("   access key: {}", creds.access_key);
     println!("   secret key: {}", creds.secret_key);
+    for d in &shared.set.drives {
+        if !d.online() {
+            println!("   drive {} {}: OFFLINE ({:?})", d.index, d.path.display(), d.state);
+        }
+    }
     println!(
         "   drives: {} ({} online), layout {}, {} partitions, {} cores",
         shared.set.drives.len(),
