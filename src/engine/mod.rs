@@ -297,6 +297,7 @@ pub struct Engine {
     codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
     key_locks: write::KeyLocks,
     seq: write::Sequencer,
+    index_queue: write::IndexQueue,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
 }
@@ -435,6 +436,7 @@ impl Engine {
             codecs: RefCell::new(HashMap::new()),
             key_locks: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
+            index_queue: write::IndexQueue::default(),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
         });

@@ -31,6 +31,18 @@ use super::record::{Kind, RecordHeader, FIXED_LEN};
 use super::segment::Appended;
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
 
+/// Most index changes applied in one batch.
+const INDEX_BATCH_MAX: usize = 1024;
+
+type IndexReply = oneshot::Sender<std::result::Result<(), String>>;
+
+/// Index changes waiting for the companion thread.
+#[derive(Default)]
+pub struct IndexQueue {
+    pending: RefCell<VecDeque<(u16, Mutation, IndexReply)>>,
+    busy: std::cell::Cell<bool>,
+}
+
 /// Stripes of one upload being written while the next is filled.
 const STRIPES_IN_FLIGHT: usize = 2;
 
@@ -616,12 +628,56 @@ impl Engine {
         Ok(info)
     }
 
-    async fn apply_index(&self, partition: u16, m: Mutation) -> Result<()> {
-        let shared = self.shared.clone();
-        self.companion
-            .run(move || shared.indexes[partition as usize].apply(&[m]))
-            .await??;
-        Ok(())
+    /// Queues an index change and waits until it is committed. Changes that
+    /// queue up while a batch is being applied go together in the next one
+    /// (one write transaction per partition per batch): group commit.
+    pub(crate) async fn apply_index(self: &Rc<Self>, partition: u16, m: Mutation) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.index_queue.pending.borrow_mut().push_back((partition, m, tx));
+        if !self.index_queue.busy.get() {
+            self.index_queue.busy.set(true);
+            let me = self.clone();
+            monoio::spawn(async move { me.drain_index_queue().await });
+        }
+        match rx.await {
+            Ok(r) => r.map_err(EngineError::Internal),
+            Err(_) => Err(EngineError::Internal("index batch dropped".into())),
+        }
+    }
+
+    async fn drain_index_queue(self: Rc<Self>) {
+        loop {
+            let batch: Vec<_> = {
+                let mut q = self.index_queue.pending.borrow_mut();
+                let n = q.len().min(INDEX_BATCH_MAX);
+                q.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                self.index_queue.busy.set(false);
+                return;
+            }
+            let shared = self.shared.clone();
+            let job = self.companion.run(move || {
+                let mut by_partition: HashMap<u16, (Vec<Mutation>, Vec<IndexReply>)> = HashMap::new();
+                for (p, m, tx) in batch {
+                    let e = by_partition.entry(p).or_default();
+                    e.0.push(m);
+                    e.1.push(tx);
+                }
+                for (p, (muts, replies)) in by_partition {
+                    let r = shared.indexes[p as usize].apply(&muts).map_err(|e| e.to_string());
+                    for tx in replies {
+                        let _ = tx.send(r.clone());
+                    }
+                }
+            });
+            if job.await.is_err() {
+                // The companion is gone (shutdown): the dropped senders fail
+                // every waiter.
+                self.index_queue.busy.set(false);
+                return;
+            }
+        }
     }
 
     /// Deletes a key; the caller is its owner core. Deleting a missing key
