@@ -69,7 +69,12 @@ pub fn serve(s: Settings) -> Result<(), String> {
     println!("   secret key: {}", creds.secret_key);
     for d in &shared.set.drives {
         if !d.online() {
-            println!("   drive {} {}: OFFLINE ({:?})", d.index, d.path.display(), d.state);
+            println!(
+                "   drive {} {}: OFFLINE ({:?})",
+                d.index,
+                d.path.display(),
+                d.state
+            );
         }
     }
     println!(
@@ -121,7 +126,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine, stop).await;
+            crate::http::server::serve(listener, engine.clone(), stop).await;
+            engine.quiesce().await;
         }
     })
     .map_err(|e| format!("cannot start executor threads: {e}"))?;

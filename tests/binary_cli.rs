@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server {
@@ -51,7 +55,11 @@ impl Server {
                 break;
             }
         }
-        let mut s = Server { child, port, stdout };
+        let mut s = Server {
+            child,
+            port,
+            stdout,
+        };
         s.wait_live();
         s
     }
@@ -61,7 +69,12 @@ impl Server {
         while Instant::now() < deadline {
             if let Some(st) = self.child.try_wait().unwrap() {
                 let mut err = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 panic!("cairn exited early with {st}: {err}");
             }
             if get(self.port, "/health/live").is_some_and(|(code, _)| code == 200) {
@@ -89,7 +102,10 @@ impl Server {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < deadline, "cairn did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "cairn did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -106,7 +122,11 @@ impl Drop for Server {
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let code = out.split_whitespace().nth(1)?.parse().ok()?;
@@ -121,12 +141,17 @@ fn embedded_default_formats_data_and_keeps_credentials() {
     let key = s.line("access key:");
     assert!(s.line("drives:").contains("layout 2+2"), "{:?}", s.stdout);
     for i in 1..=4 {
-        assert!(t.path().join(format!("data/disk{i}/.cairn/format.json")).exists());
+        assert!(t
+            .path()
+            .join(format!("data/disk{i}/.cairn/format.json"))
+            .exists());
     }
     assert_eq!(get(s.port, "/health/ready").unwrap().0, 200);
     assert!(s.stop().success(), "SIGTERM must end in exit 0");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(t.path().join("data/disk1/.cairn/credentials.json")).unwrap().permissions(),
+        &std::fs::metadata(t.path().join("data/disk1/.cairn/credentials.json"))
+            .unwrap()
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
     // The same credentials are printed at the next start.
@@ -142,10 +167,18 @@ fn ellipsis_drives_and_credentials_from_the_environment() {
     let s = Server::start(
         t.path(),
         &[&pattern],
-        &[("CAIRN_ROOT_USER", "admin-user"), ("CAIRN_ROOT_PASSWORD", "admin-password")],
+        &[
+            ("CAIRN_ROOT_USER", "admin-user"),
+            ("CAIRN_ROOT_PASSWORD", "admin-password"),
+        ],
     );
     assert!(s.line("access key:").ends_with("admin-user"));
-    assert!(s.line("drives:").contains("drives: 6 (6 online), layout 4+2"), "{:?}", s.stdout);
+    assert!(
+        s.line("drives:")
+            .contains("drives: 6 (6 online), layout 4+2"),
+        "{:?}",
+        s.stdout
+    );
     assert!(t.path().join("d6/.cairn/format.json").exists());
     assert!(s.stop().success());
 }
@@ -153,7 +186,9 @@ fn ellipsis_drives_and_credentials_from_the_environment() {
 #[test]
 fn missing_and_foreign_drives_are_reported_and_left_alone() {
     let t = tempfile::tempdir().unwrap();
-    let drives: Vec<String> = (1..=4).map(|i| format!("{}/d{i}", t.path().display())).collect();
+    let drives: Vec<String> = (1..=4)
+        .map(|i| format!("{}/d{i}", t.path().display()))
+        .collect();
     let args: Vec<&str> = drives.iter().map(|s| s.as_str()).collect();
     let s = Server::start(t.path(), &args, &[]);
     assert!(s.stop().success());
@@ -168,11 +203,20 @@ fn missing_and_foreign_drives_are_reported_and_left_alone() {
     let mut mixed = args.clone();
     mixed[2] = od.to_str().unwrap();
     let s = Server::start(t.path(), &mixed, &[]);
-    assert!(s.stdout.iter().any(|l| l.contains("drive 2") && l.contains("OFFLINE")), "{:?}", s.stdout);
+    assert!(
+        s.stdout
+            .iter()
+            .any(|l| l.contains("drive 2") && l.contains("OFFLINE")),
+        "{:?}",
+        s.stdout
+    );
     // 2+2 keeps a write quorum of 3 with one drive refused.
     assert_eq!(get(s.port, "/health/ready").unwrap().0, 200);
     assert!(s.stop().success());
-    assert_eq!(std::fs::read(od.join(".cairn/format.json")).unwrap(), foreign_format);
+    assert_eq!(
+        std::fs::read(od.join(".cairn/format.json")).unwrap(),
+        foreign_format
+    );
 
     // A missing drive: reported; with two missing, not ready (below quorum).
     std::fs::rename(&drives[0], t.path().join("gone0")).unwrap();
@@ -188,7 +232,15 @@ fn bad_settings_are_refused_with_a_message() {
     let t = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .current_dir(t.path())
-        .args(["serve", "d1", "d2", "--layout", "4+2", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "d1",
+            "d2",
+            "--layout",
+            "4+2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

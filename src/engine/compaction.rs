@@ -185,9 +185,11 @@ impl Engine {
         let buf = AlignedBuf::zeroed(loc.len as usize);
         let (res, buf) = file.read_exact_at(buf, loc.offset).await;
         res?;
-        let ok = RecordHeader::decode(buf.as_slice()).ok().is_some_and(|h| {
-            h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok()
-        });
+        let ok = RecordHeader::decode(buf.as_slice(), self.shared.record_key)
+            .ok()
+            .is_some_and(|h| {
+                h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok()
+            });
         if !ok {
             self.shared
                 .stats

@@ -75,6 +75,15 @@ fn read_format(drive: &Path) -> Result<Option<DriveFormat>, String> {
     }
 }
 
+/// The record header checksum key of the set a drive belongs to (tools and
+/// tests that read segments directly).
+pub fn record_key_of_drive(drive: &Path) -> Option<u32> {
+    read_format(drive)
+        .ok()
+        .flatten()
+        .map(|f| super::record::header_key(&f.set_id))
+}
+
 fn write_format(drive: &Path, f: &DriveFormat) -> io::Result<()> {
     std::fs::create_dir_all(drive.join(META_DIR))?;
     let json = serde_json::to_vec_pretty(f).map_err(io::Error::other)?;
@@ -87,8 +96,15 @@ fn random_id() -> String {
     format!("{v:032x}")
 }
 
+/// True when the drive holds no cairn data: no `.cairn`, or one left empty
+/// (or holding only a `format.tmp`) by a crash while it was being formatted.
 fn dir_is_empty_or_absent_meta(path: &Path) -> bool {
-    !path.join(META_DIR).exists()
+    match std::fs::read_dir(path.join(META_DIR)) {
+        Err(_) => true,
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .all(|e| e.file_name() == "format.tmp"),
+    }
 }
 
 /// Opens (and formats where needed) the set on `paths`. Blocking: runs once

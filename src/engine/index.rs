@@ -41,6 +41,9 @@ struct State {
     clean: bool,
     boot_id: String,
     epoch: u32,
+    /// Drives offline when this index was last opened: a rebuild then could
+    /// not see their records, so the index is not trusted once one is back.
+    offline: Vec<u16>,
 }
 
 /// How far an opened environment can be trusted.
@@ -169,6 +172,7 @@ impl PartitionIndex {
         dir: &Path,
         partition: u16,
         prev_epoch: u32,
+        online: &[u16],
     ) -> Result<(PartitionIndex, Trust), IndexError> {
         let existed = dir.join("data.mdb").exists();
         std::fs::create_dir_all(dir)?;
@@ -227,6 +231,12 @@ impl PartitionIndex {
                     "index last used in epoch {}, the node's last epoch is {prev_epoch}",
                     s.epoch
                 )),
+                Some(s) if s.offline.iter().any(|d| online.contains(d)) => {
+                    Trust::Untrusted(format!(
+                    "drives {:?} were offline when this index was last opened and some are back",
+                    s.offline
+                ))
+                }
                 Some(s) if s.clean => Trust::Trusted,
                 Some(s) if s.boot_id == current_boot_id() && !s.boot_id.is_empty() => {
                     Trust::Trusted
@@ -256,22 +266,25 @@ impl PartitionIndex {
         Ok(())
     }
 
-    /// Marks the index in use by this run (durably). Blocking.
-    pub fn mark_open(&self, epoch: u32) -> Result<(), IndexError> {
+    /// Marks the index in use by this run with `offline` drives (durably).
+    pub fn mark_open(&self, epoch: u32, offline: &[u16]) -> Result<(), IndexError> {
         self.put_state(&State {
             clean: false,
             boot_id: current_boot_id(),
             epoch,
+            offline: offline.to_vec(),
         })
     }
 
     /// Syncs everything and marks a clean close. Blocking.
     pub fn mark_clean(&self, epoch: u32) -> Result<(), IndexError> {
         self.env.force_sync()?;
+        let offline = self.state()?.map(|s| s.offline).unwrap_or_default();
         self.put_state(&State {
             clean: true,
             boot_id: current_boot_id(),
             epoch,
+            offline,
         })
     }
 

@@ -49,6 +49,9 @@ const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// A sealed segment is compacted once at least this fraction of it is dead.
 const COMPACTION_MIN_DEAD: f64 = 0.5;
 
+/// Longest a stopping core waits for its background work.
+const QUIESCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Messages queued per core inbox before senders wait.
 const INBOX_DEPTH: usize = 1024;
 /// Body chunks in flight from a receiving core to an owner core per upload.
@@ -103,6 +106,8 @@ pub struct Shared {
     /// Drives that failed an I/O since start.
     pub drive_failed: Vec<AtomicBool>,
     pub stats: Stats,
+    /// Seed of every record header checksum of this set (see `record.rs`).
+    pub record_key: u32,
     /// Read epochs (see `ReadGuard`): compaction removes a segment only after
     /// every read that could have seen its old index entries has finished.
     read_epoch: AtomicU64,
@@ -298,6 +303,7 @@ pub struct Engine {
     key_locks: write::KeyLocks,
     seq: write::Sequencer,
     index_queue: write::IndexQueue,
+    compacting: std::cell::Cell<bool>,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
 }
@@ -348,6 +354,10 @@ impl Engine {
         let index_root = set.drives[online[0]].meta_dir().join("index");
         let mut indexes = Vec::with_capacity(partitions as usize);
         let mut first_segment_ids = HashMap::new();
+        let online_ids: Vec<u16> = online.iter().map(|&d| d as u16).collect();
+        let offline: Vec<u16> = (0..set.drives.len() as u16)
+            .filter(|d| !online_ids.contains(d))
+            .collect();
         for p in 0..partitions {
             for &d in &online {
                 let ids = segment::list_segments(&set.drives[d].path, p)
@@ -355,9 +365,18 @@ impl Engine {
                 first_segment_ids.insert((p, d as u16), ids.last().map_or(1, |l| l + 1));
             }
             let dir = index::partition_dir(&index_root, p);
-            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch)
+            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch, &online_ids)
                 .map_err(|e| format!("partition {p}: {e}"))?;
             if let Trust::Untrusted(why) = trust {
+                // With more than m drives away some objects have no record
+                // on the drives that remain: a rebuild would forget them.
+                if offline.len() > layout.parity as usize {
+                    return Err(format!(
+                        "partition {p}: the index must be rebuilt ({why}), but drives {offline:?} are offline \
+                         and a rebuild needs all but at most {} drives",
+                        layout.parity
+                    ));
+                }
                 let had_segments = online
                     .iter()
                     .any(|&d| first_segment_ids[&(p, d as u16)] > 1);
@@ -369,10 +388,10 @@ impl Engine {
                     .iter()
                     .map(|&d| (d as u16, set.drives[d].path.clone()))
                     .collect();
-                rebuild::rebuild_partition(&idx, &drives, layout)
+                rebuild::rebuild_partition(&idx, &drives, record::header_key(&set.format.set_id))
                     .map_err(|e| format!("partition {p}: rebuild: {e}"))?;
             }
-            idx.mark_open(epoch)
+            idx.mark_open(epoch, &offline)
                 .map_err(|e| format!("partition {p}: {e}"))?;
             indexes.push(idx);
         }
@@ -386,6 +405,7 @@ impl Engine {
             receivers.push(rx);
         }
         let drive_count = set.drives.len();
+        let record_key = record::header_key(&set.format.set_id);
         let shared = Arc::new(Shared {
             set,
             layout,
@@ -401,6 +421,7 @@ impl Engine {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
             },
+            record_key,
             read_epoch: AtomicU64::new(0),
             readers: (0..cfg.cores)
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
@@ -437,6 +458,7 @@ impl Engine {
             key_locks: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
             index_queue: write::IndexQueue::default(),
+            compacting: std::cell::Cell::new(false),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
         });
@@ -455,7 +477,10 @@ impl Engine {
             loop {
                 monoio::time::sleep(COMPACTION_INTERVAL).await;
                 let Some(e) = weak.upgrade() else { break };
-                match e.compact(COMPACTION_MIN_DEAD).await {
+                e.compacting.set(true);
+                let r = e.compact(COMPACTION_MIN_DEAD).await;
+                e.compacting.set(false);
+                match r {
                     Ok(r) if r.segments_removed > 0 => {
                         tracing::info!(core, report = ?r, "compaction")
                     }
@@ -494,6 +519,18 @@ impl Engine {
                 *self.buckets.borrow_mut() = table;
                 let _ = done.send(());
             }
+        }
+    }
+
+    /// Waits (bounded) until this core's background work (index batches,
+    /// compaction) is idle, so that dropping the engine afterwards releases
+    /// everything: call before a core stops.
+    pub async fn quiesce(&self) {
+        let deadline = std::time::Instant::now() + QUIESCE_LIMIT;
+        while (self.index_queue.busy() || self.compacting.get())
+            && std::time::Instant::now() < deadline
+        {
+            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 

@@ -119,7 +119,8 @@ impl Engine {
             self.reads.forget(loc.drive, partition, loc.segment);
             return Err(ReadFail::Io(loc.drive, e));
         }
-        let h = RecordHeader::decode(buf.as_slice()).map_err(|_| ReadFail::Corrupt(loc))?;
+        let h = RecordHeader::decode(buf.as_slice(), self.shared.record_key)
+            .map_err(|_| ReadFail::Corrupt(loc))?;
         if h.kind != want.kind
             || h.bucket != want.bucket
             || h.key != want.key

@@ -12,7 +12,6 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use super::index::{Mutation, PartitionIndex};
-use super::layout::Layout;
 use super::meta::{decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
@@ -26,7 +25,8 @@ pub struct RebuildStats {
     pub records: u64,
     pub objects: u64,
     pub deleted: u64,
-    pub skipped_incomplete: u64,
+    /// Newest versions with a stripe short of k shards on the drives read.
+    pub incomplete: u64,
     pub corrupt_blocks: u64,
 }
 
@@ -44,6 +44,7 @@ type Candidates = HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordL
 
 /// One segment's records, in order.
 fn scan_segment(
+    key: u32,
     file: &File,
     drive: u16,
     segment: u32,
@@ -55,7 +56,7 @@ fn scan_segment(
     let mut block = vec![0u8; BLOCK as usize];
     while pos + BLOCK <= len {
         file.read_exact_at(&mut block, pos)?;
-        match RecordHeader::decode(&block) {
+        match RecordHeader::decode(&block, key) {
             Ok(h) => {
                 let rl = h.record_len() as u64;
                 let loc = RecordLoc {
@@ -91,9 +92,8 @@ fn scan_segment(
 pub fn rebuild_partition(
     idx: &PartitionIndex,
     drives: &[(u16, PathBuf)],
-    layout: Layout,
+    key: u32,
 ) -> Result<RebuildStats, String> {
-    let _ = layout;
     let p = idx.partition;
     let mut stats = RebuildStats::default();
     // Shard records found, by identity. Locations in commit records may be
@@ -106,7 +106,7 @@ pub fn rebuild_partition(
         for seg in list_segments(root, p).map_err(|e| e.to_string())? {
             let file = File::open(segment_path(root, p, seg)).map_err(|e| e.to_string())?;
             for (h, loc, body) in
-                scan_segment(&file, *drive, seg, &mut stats).map_err(|e| e.to_string())?
+                scan_segment(key, &file, *drive, seg, &mut stats).map_err(|e| e.to_string())?
             {
                 stats.records += 1;
                 match h.kind {
@@ -141,21 +141,21 @@ pub fn rebuild_partition(
         }
     }
 
-    // The commit with its shard locations as found on the drives, or None if
-    // some stripe has fewer than k shards (a write cut short).
-    let locate = |mut meta: ObjectMeta| -> Option<ObjectMeta> {
+    // The commit with its shard locations as found on the drives (those in
+    // the commit record may be stale: compaction moves shards), and whether
+    // every stripe still has k shards.
+    let locate = |mut meta: ObjectMeta| -> (ObjectMeta, bool) {
+        let mut whole = true;
         if let DataLoc::Stripes(stripes) = &mut meta.data {
             let k = meta.layout.0 as usize;
             for (s, locs) in stripes.iter_mut().enumerate() {
                 for (i, l) in locs.iter_mut().enumerate() {
                     *l = shards.get(&(meta.version, s as u32, i as u8)).copied();
                 }
-                if locs.iter().flatten().count() < k {
-                    return None;
-                }
+                whole &= locs.iter().flatten().count() >= k;
             }
         }
-        Some(meta)
+        (meta, whole)
     };
 
     let mut batch = Vec::with_capacity(APPLY_BATCH);
@@ -174,10 +174,15 @@ pub fn rebuild_partition(
                     break;
                 }
                 Candidate::Commit(meta, first) => {
-                    let Some(meta) = locate(*meta) else {
-                        stats.skipped_incomplete += 1;
-                        continue;
-                    };
+                    // A commit record is written only after its shards are
+                    // durable, so a stripe short of k shards means drives are
+                    // missing or rotten, never a torn write: the newest version
+                    // stays the answer (reads report it), never an older one.
+                    let (meta, whole) = locate(*meta);
+                    if !whole {
+                        stats.incomplete += 1;
+                        tracing::warn!(partition = p, bucket = %bucket, key = %key, "newest version has stripes short of k shards on the drives online");
+                    }
                     let mut commits = copies;
                     if !commits.contains(&first) {
                         commits.push(first);

@@ -10,7 +10,7 @@
 //! 14 parity (m) u8    15 shard index u8      16 partition u16
 //! 18 reserved u16     20 part number u32     24 stripe index u32
 //! 28 payload_len u32  32 data_len u64        40 seq u64     48 version u128
-//! 64 payload crc32c   68 header crc32c (over the header with this field 0)
+//! 64 payload crc32c   68 header crc32c, keyed (see below)
 //! 72 bucket bytes, key bytes
 //! ```
 
@@ -19,6 +19,18 @@ use crate::runtime::buf::align_up;
 use super::layout::Layout;
 
 pub const MAGIC: [u8; 4] = *b"CRN1";
+
+/// The seed of a drive set's header checksums. A data shard's payload is
+/// client bytes, and a rebuild that finds a rotten header resynchronises at
+/// the next 4 KiB boundary, which may lie inside such a payload: a header
+/// forged there must not pass. The seed derives from the set id, which never
+/// leaves the drives, so a client cannot compute a valid header checksum.
+pub fn header_key(set_id: &str) -> u32 {
+    crc32c::crc32c_append(
+        crc32c::crc32c(b"cairn record header v1:"),
+        set_id.as_bytes(),
+    )
+}
 pub const FORMAT_VERSION: u16 = 1;
 pub const FIXED_LEN: usize = 72;
 /// Longest header: fixed part, a 63-byte bucket name and a 1,024-byte key.
@@ -88,9 +100,9 @@ impl RecordHeader {
         align_up(self.header_len() + self.payload_len as usize)
     }
 
-    /// Writes the header into `out[..header_len]`, computing its checksum.
-    /// `payload_crc` must already be set.
-    pub fn encode_into(&self, out: &mut [u8]) {
+    /// Writes the header into `out[..header_len]`, computing its checksum
+    /// seeded with the set's `key`. `payload_crc` must already be set.
+    pub fn encode_into(&self, out: &mut [u8], key: u32) {
         let hl = self.header_len();
         assert!(out.len() >= hl, "header buffer too small");
         assert!(self.bucket.len() <= 255 && self.key.len() <= u16::MAX as usize);
@@ -118,12 +130,13 @@ impl RecordHeader {
         let b = self.bucket.len();
         h[FIXED_LEN..FIXED_LEN + b].copy_from_slice(self.bucket.as_bytes());
         h[FIXED_LEN + b..].copy_from_slice(self.key.as_bytes());
-        let crc = crc32c::crc32c(h);
+        let crc = crc32c::crc32c_append(key, h);
         h[68..72].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Parses and checks a header at the start of `buf`.
-    pub fn decode(buf: &[u8]) -> Result<RecordHeader, RecordError> {
+    /// Parses and checks a header at the start of `buf` against the set's
+    /// checksum `key`.
+    pub fn decode(buf: &[u8], key: u32) -> Result<RecordHeader, RecordError> {
         if buf.len() < FIXED_LEN {
             return Err(RecordError::Truncated { need: FIXED_LEN });
         }
@@ -146,7 +159,7 @@ impl RecordHeader {
             return Err(RecordError::Truncated { need: hl });
         }
         let stored_crc = u32_at(68);
-        let mut crc = crc32c::crc32c(&buf[..68]);
+        let mut crc = crc32c::crc32c_append(key, &buf[..68]);
         crc = crc32c::crc32c_append(crc, &[0, 0, 0, 0]);
         crc = crc32c::crc32c_append(crc, &buf[FIXED_LEN..hl]);
         if crc != stored_crc {
@@ -198,6 +211,8 @@ impl RecordHeader {
 mod tests {
     use super::*;
 
+    const KEY: u32 = 0x1234_5678;
+
     fn header() -> RecordHeader {
         RecordHeader {
             kind: Kind::Shard,
@@ -220,7 +235,7 @@ mod tests {
         h.payload_len = payload.len() as u32;
         h.payload_crc = crc32c::crc32c(payload);
         let mut buf = vec![0u8; h.record_len()];
-        h.encode_into(&mut buf);
+        h.encode_into(&mut buf, KEY);
         let hl = h.header_len();
         buf[hl..hl + payload.len()].copy_from_slice(payload);
         buf
@@ -232,7 +247,7 @@ mod tests {
         let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
         let buf = record(&mut h, &payload);
         assert_eq!(buf.len() % 4096, 0);
-        let d = RecordHeader::decode(&buf).unwrap();
+        let d = RecordHeader::decode(&buf, KEY).unwrap();
         assert_eq!(d, h);
         assert_eq!(d.payload(&buf).unwrap(), &payload[..]);
     }
@@ -243,13 +258,24 @@ mod tests {
         h.bucket = "b".repeat(63);
         h.key = "k".repeat(1024);
         let buf = record(&mut h, b"x");
-        assert_eq!(RecordHeader::decode(&buf).unwrap().key.len(), 1024);
+        assert_eq!(RecordHeader::decode(&buf, KEY).unwrap().key.len(), 1024);
+    }
+
+    #[test]
+    fn a_header_from_another_set_does_not_decode() {
+        let mut h = header();
+        let buf = record(&mut h, b"payload");
+        assert_eq!(
+            RecordHeader::decode(&buf, header_key("other set")),
+            Err(RecordError::Corrupt("header checksum"))
+        );
+        assert_ne!(header_key("a"), header_key("b"));
     }
 
     #[test]
     fn zeroes_are_not_a_record() {
         assert_eq!(
-            RecordHeader::decode(&[0u8; 4096]),
+            RecordHeader::decode(&[0u8; 4096], KEY),
             Err(RecordError::NotARecord)
         );
     }
@@ -262,7 +288,7 @@ mod tests {
             let mut bad = buf.clone();
             bad[i] ^= 0x40;
             assert!(
-                RecordHeader::decode(&bad).is_err(),
+                RecordHeader::decode(&bad, KEY).is_err(),
                 "byte {i} flip undetected"
             );
         }
@@ -274,7 +300,7 @@ mod tests {
         let buf = record(&mut h, &[7u8; 5000]);
         let mut bad = buf.clone();
         bad[h.header_len() + 4999] ^= 1;
-        let d = RecordHeader::decode(&bad).unwrap();
+        let d = RecordHeader::decode(&bad, KEY).unwrap();
         assert_eq!(
             d.payload(&bad),
             Err(RecordError::Corrupt("payload checksum"))
@@ -286,9 +312,9 @@ mod tests {
         let mut h = header();
         let buf = record(&mut h, &[1u8; 100]);
         for cut in [0, 10, FIXED_LEN - 1, FIXED_LEN + 2] {
-            assert!(RecordHeader::decode(&buf[..cut]).is_err());
+            assert!(RecordHeader::decode(&buf[..cut], KEY).is_err());
         }
-        let d = RecordHeader::decode(&buf).unwrap();
+        let d = RecordHeader::decode(&buf, KEY).unwrap();
         assert!(matches!(
             d.payload(&buf[..h.header_len() + 50]),
             Err(RecordError::Truncated { .. })

@@ -43,6 +43,12 @@ pub struct IndexQueue {
     busy: std::cell::Cell<bool>,
 }
 
+impl IndexQueue {
+    pub fn busy(&self) -> bool {
+        self.busy.get()
+    }
+}
+
 /// Stripes of one upload being written while the next is filled.
 const STRIPES_IN_FLIGHT: usize = 2;
 
@@ -492,7 +498,7 @@ impl Engine {
         for (i, b) in bufs.iter_mut().enumerate() {
             header.shard = i as u8;
             header.payload_crc = crc32c::crc32c(&b.as_slice()[hdr_len..hdr_len + shard_len]);
-            header.encode_into(b.full_mut());
+            header.encode_into(b.full_mut(), self.shared.record_key);
             b.set_len(align_up(hdr_len + shard_len));
         }
         let me = self.clone();
@@ -536,7 +542,7 @@ impl Engine {
             let mut h = header.clone();
             h.shard = copy as u8;
             let mut buf = AlignedBuf::zeroed(hl + payload.len());
-            h.encode_into(buf.full_mut());
+            h.encode_into(buf.full_mut(), self.shared.record_key);
             buf.full_mut()[hl..hl + payload.len()].copy_from_slice(payload);
             buf.set_len(align_up(hl + payload.len()));
             let me = self.clone();
@@ -633,7 +639,10 @@ impl Engine {
     /// (one write transaction per partition per batch): group commit.
     pub(crate) async fn apply_index(self: &Rc<Self>, partition: u16, m: Mutation) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.index_queue.pending.borrow_mut().push_back((partition, m, tx));
+        self.index_queue
+            .pending
+            .borrow_mut()
+            .push_back((partition, m, tx));
         if !self.index_queue.busy.get() {
             self.index_queue.busy.set(true);
             let me = self.clone();
@@ -658,14 +667,24 @@ impl Engine {
             }
             let shared = self.shared.clone();
             let job = self.companion.run(move || {
-                let mut by_partition: HashMap<u16, (Vec<Mutation>, Vec<IndexReply>)> = HashMap::new();
+                let mut by_partition: HashMap<u16, (Vec<Mutation>, Vec<IndexReply>)> =
+                    HashMap::new();
                 for (p, m, tx) in batch {
                     let e = by_partition.entry(p).or_default();
                     e.0.push(m);
                     e.1.push(tx);
                 }
+                let mut done = Vec::with_capacity(by_partition.len());
                 for (p, (muts, replies)) in by_partition {
-                    let r = shared.indexes[p as usize].apply(&muts).map_err(|e| e.to_string());
+                    let r = shared.indexes[p as usize]
+                        .apply(&muts)
+                        .map_err(|e| e.to_string());
+                    done.push((r, replies));
+                }
+                // Let go of the shared state before anyone is woken, so a
+                // caller that finishes and drops the engine really closes it.
+                drop(shared);
+                for (r, replies) in done {
                     for tx in replies {
                         let _ = tx.send(r.clone());
                     }

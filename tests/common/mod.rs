@@ -50,7 +50,9 @@ where
     let s2 = shared.clone();
     let r = cairn::runtime::block_on(async move {
         let e = Engine::start_core(s2.clone(), 0, inboxes[0].clone()).expect("core starts");
-        f(e, s2).await
+        let r = f(e.clone(), s2).await;
+        e.quiesce().await;
+        r
     })
     .expect("runtime");
     if clean {
@@ -83,4 +85,183 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 pub fn md5_hex(b: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(b))
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the failure tests (drive loss, bit rot, index rebuild, crashes).
+
+use cairn::engine::index::ListEntry;
+use cairn::engine::merge::{Entry, ListParams};
+use cairn::engine::record::{RecordError, RecordHeader};
+use cairn::engine::{EngineError, MemBody, PutOptions};
+
+/// Stores `body` under `key`, panicking on failure.
+pub async fn put(e: &Rc<Engine>, bucket: &str, key: &str, body: &[u8]) {
+    e.put(
+        bucket,
+        key,
+        PutOptions::default(),
+        &mut MemBody::new(body.to_vec()),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("put {bucket}/{key} ({} bytes): {err}", body.len()));
+}
+
+/// The whole object, or the engine's error (from opening or from any chunk).
+pub async fn get(e: &Rc<Engine>, bucket: &str, key: &str) -> Result<Vec<u8>, EngineError> {
+    e.get(bucket, key, None).await?.read_all().await
+}
+
+/// Bytes `[a, b)` of the object, or the engine's error.
+pub async fn get_range(
+    e: &Rc<Engine>,
+    bucket: &str,
+    key: &str,
+    a: u64,
+    b: u64,
+) -> Result<Vec<u8>, EngineError> {
+    e.get(bucket, key, Some((a, b))).await?.read_all().await
+}
+
+/// Every key of the bucket with its listing entry, in listing order, paging
+/// with a small page size so the merge's continuation is exercised too.
+pub fn list_all(e: &Engine, bucket: &str) -> Vec<(String, ListEntry)> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = e
+            .list(
+                bucket,
+                &ListParams {
+                    prefix: "",
+                    delimiter: None,
+                    start_after: after.as_deref(),
+                    max_keys: 13,
+                },
+            )
+            .expect("listing");
+        for en in page.entries {
+            match en {
+                Entry::Object(k, v) => out.push((k, v)),
+                Entry::CommonPrefix(p) => panic!("unexpected common prefix {p}"),
+            }
+        }
+        if !page.is_truncated {
+            return out;
+        }
+        after = page.next_marker.clone();
+        assert!(after.is_some(), "truncated page without a marker");
+    }
+}
+
+/// Ranges worth checking for an object of `size` bytes: first byte, last
+/// byte, a middle slice, a slice across the first stripe boundary.
+pub fn ranges(size: usize) -> Vec<(u64, u64)> {
+    let s = size as u64;
+    if s == 0 {
+        return vec![];
+    }
+    let mut r = vec![(0, 1), (s - 1, s), (s / 3, (s / 3 * 2 + 1).min(s))];
+    let stripe = 1u64 << 20;
+    if s > stripe + 10 {
+        r.push((stripe - 7, stripe + 7));
+    }
+    r
+}
+
+/// Moves a drive directory away (the drive "vanishes").
+pub fn pull_drive(path: &std::path::Path) {
+    std::fs::rename(path, away(path)).expect("move drive away");
+}
+
+/// Puts a pulled drive back.
+pub fn return_drive(path: &std::path::Path) {
+    std::fs::rename(away(path), path).expect("put drive back");
+}
+
+fn away(path: &std::path::Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".away");
+    PathBuf::from(s)
+}
+
+/// One record found on a drive by scanning its segment files.
+#[derive(Clone, Debug)]
+pub struct FoundRecord {
+    pub drive: usize,
+    pub partition: u16,
+    pub segment: u32,
+    pub path: PathBuf,
+    pub offset: u64,
+    pub header: RecordHeader,
+}
+
+impl FoundRecord {
+    /// File offset of the first payload byte.
+    pub fn payload_offset(&self) -> u64 {
+        self.offset + self.header.header_len() as u64
+    }
+}
+
+/// Every record on the drives (those present), found the way a rebuild
+/// finds them: a header decoded at a 4 KiB boundary, then skip the record.
+pub fn scan_records(drives: &[PathBuf], partitions: u16) -> Vec<FoundRecord> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::new();
+    for (d, root) in drives.iter().enumerate() {
+        if !root.is_dir() {
+            continue;
+        }
+        let key = cairn::engine::format::record_key_of_drive(root).expect("formatted drive");
+        for p in 0..partitions {
+            for seg in cairn::engine::segment::list_segments(root, p).expect("list segments") {
+                let path = cairn::engine::segment::segment_path(root, p, seg);
+                let f = std::fs::File::open(&path).expect("open segment");
+                let len = f.metadata().unwrap().len();
+                let mut pos = 0u64;
+                let mut block = vec![0u8; 4096];
+                while pos + 4096 <= len {
+                    f.read_exact_at(&mut block, pos).unwrap();
+                    match RecordHeader::decode(&block, key) {
+                        Ok(h) => {
+                            let rl = h.record_len() as u64;
+                            out.push(FoundRecord {
+                                drive: d,
+                                partition: p,
+                                segment: seg,
+                                path: path.clone(),
+                                offset: pos,
+                                header: h,
+                            });
+                            pos += rl;
+                        }
+                        Err(RecordError::NotARecord) | Err(_) => pos += 4096,
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// XORs `mask` into the byte at `offset` of `path` (buffered I/O: the engine
+/// is closed while the test rots its drives).
+pub fn flip_byte(path: &std::path::Path, offset: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    assert_ne!(mask, 0);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open for corruption");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    b[0] ^= mask;
+    f.write_all_at(&b, offset).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Shorthand for the counters the failure tests watch.
+pub fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(std::sync::atomic::Ordering::Relaxed)
 }
