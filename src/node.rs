@@ -58,7 +58,11 @@ pub fn serve(s: Settings) -> Result<(), String> {
         .iter()
         .map(|&d| shared.set.drives[d].path.clone())
         .collect();
-    let creds = crate::iam::root::resolve(s.root_user.clone(), s.root_password.clone(), &online)?;
+    let creds = Arc::new(crate::iam::root::resolve(
+        s.root_user.clone(),
+        s.root_password.clone(),
+        &online,
+    )?);
 
     println!(
         "cairn {} — S3-compatible object storage",
@@ -85,16 +89,6 @@ pub fn serve(s: Settings) -> Result<(), String> {
         shared.partitions,
         s.cores
     );
-    for d in &shared.set.drives {
-        if !d.online() {
-            println!(
-                "   drive {} {}: OFFLINE ({:?})",
-                d.index,
-                d.path.display(),
-                d.state
-            );
-        }
-    }
 
     let mut stops = Vec::new();
     let mut stop_rx = Vec::new();
@@ -107,10 +101,12 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let stop_rx = Arc::new(stop_rx);
     let listen = s.listen;
     let core_shared = shared.clone();
+    let core_creds = creds.clone();
     let handles = crate::runtime::start_cores(s.cores, s.pin, move |core| {
         let shared = core_shared.clone();
         let inbox = inboxes[core].clone();
         let stop = stop_rx[core].clone();
+        let creds = core_creds.clone();
         async move {
             let engine = match Engine::start_core(shared, core, inbox) {
                 Ok(e) => e,
@@ -126,7 +122,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine.clone(), stop).await;
+            crate::http::server::serve(listener, engine.clone(), creds, stop).await;
             engine.quiesce().await;
         }
     })

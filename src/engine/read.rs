@@ -64,23 +64,44 @@ impl Engine {
             .ok_or(EngineError::NoSuchKey)
     }
 
+    /// Registers a read on this core: take it before looking a version up
+    /// (see `ReadGuard`), and hand it to [`Engine::open_reader`].
+    pub fn begin_read(&self) -> super::ReadGuard {
+        self.shared.begin_read(self.core)
+    }
+
     /// Opens a reader over `[start, end)` of the object (the whole object when
-    /// `range` is None). The caller validates the range against the size.
+    /// `range` is None).
     pub async fn get(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         range: Option<(u64, u64)>,
     ) -> Result<ObjectReader> {
-        // Registered before the index lookup, so compaction cannot remove a
-        // segment this read's entry points into.
-        let guard = self.shared.begin_read(self.core);
+        let guard = self.begin_read();
         let entry = self.head(bucket, key)?;
+        self.open_reader(guard, bucket, key, entry, range).await
+    }
+
+    /// Opens a reader on a version the caller already looked up with
+    /// [`Engine::head`] after taking `guard`, so the headers it answered with
+    /// and the bytes it streams belong to the same version even if a write
+    /// lands in between. A range outside the object is an `Internal` error.
+    pub async fn open_reader(
+        self: &Rc<Self>,
+        guard: super::ReadGuard,
+        bucket: &str,
+        key: &str,
+        entry: IndexEntry,
+        range: Option<(u64, u64)>,
+    ) -> Result<ObjectReader> {
         let (start, end) = range.unwrap_or((0, entry.meta.size));
-        assert!(
-            start <= end && end <= entry.meta.size,
-            "range checked by the caller"
-        );
+        if start > end || end > entry.meta.size {
+            return Err(EngineError::Internal(format!(
+                "range {start}..{end} outside an object of {} bytes",
+                entry.meta.size
+            )));
+        }
         let mut r = ObjectReader {
             engine: self.clone(),
             bucket: bucket.to_owned(),

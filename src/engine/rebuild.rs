@@ -160,41 +160,39 @@ pub fn rebuild_partition(
 
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     for ((bucket, key), versions) in keys {
-        let mut seqs: Vec<_> = versions.into_iter().collect();
-        seqs.sort_by_key(|c| std::cmp::Reverse(c.0));
-        for (_, (cand, copies)) in seqs {
-            match cand {
-                Candidate::Tombstone => {
-                    stats.deleted += 1;
-                    batch.push(Mutation::Delete {
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        tombstones: copies,
-                    });
-                    break;
+        // The newest record of the key is the answer.
+        let Some((_, (cand, copies))) = versions.into_iter().max_by_key(|(seq, _)| *seq) else {
+            continue;
+        };
+        match cand {
+            Candidate::Tombstone => {
+                stats.deleted += 1;
+                batch.push(Mutation::Delete {
+                    bucket,
+                    key,
+                    tombstones: copies,
+                });
+            }
+            Candidate::Commit(meta, first) => {
+                // A commit record is written only after its shards are
+                // durable, so a stripe short of k shards means drives are
+                // missing or rotten, never a torn write: the newest version
+                // stays the answer (reads report it), never an older one.
+                let (meta, whole) = locate(*meta);
+                if !whole {
+                    stats.incomplete += 1;
+                    tracing::warn!(partition = p, bucket = %bucket, key = %key, "newest version has stripes short of k shards on the drives online");
                 }
-                Candidate::Commit(meta, first) => {
-                    // A commit record is written only after its shards are
-                    // durable, so a stripe short of k shards means drives are
-                    // missing or rotten, never a torn write: the newest version
-                    // stays the answer (reads report it), never an older one.
-                    let (meta, whole) = locate(*meta);
-                    if !whole {
-                        stats.incomplete += 1;
-                        tracing::warn!(partition = p, bucket = %bucket, key = %key, "newest version has stripes short of k shards on the drives online");
-                    }
-                    let mut commits = copies;
-                    if !commits.contains(&first) {
-                        commits.push(first);
-                    }
-                    stats.objects += 1;
-                    batch.push(Mutation::Put {
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        entry: IndexEntry { meta, commits },
-                    });
-                    break;
+                let mut commits = copies;
+                if !commits.contains(&first) {
+                    commits.push(first);
                 }
+                stats.objects += 1;
+                batch.push(Mutation::Put {
+                    bucket,
+                    key,
+                    entry: IndexEntry { meta, commits },
+                });
             }
         }
         if batch.len() >= APPLY_BATCH {

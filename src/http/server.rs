@@ -4,17 +4,19 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio_compat::hyper::{MonoioIo, MonoioTimer};
 
 use crate::engine::Engine;
+use crate::iam::root::RootCredentials;
 use crate::runtime::channel::Receiver;
+use crate::s3::handler::{ResBody, S3Api};
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,16 +37,22 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves connections until `stop` fires, then waits (bounded) for in-flight
 /// requests to finish.
-pub async fn serve(listener: TcpListener, engine: Rc<Engine>, stop: Receiver<()>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Rc<Engine>,
+    creds: Arc<RootCredentials>,
+    stop: Receiver<()>,
+) {
+    let api = Rc::new(S3Api::new(engine, creds));
     let inflight = Rc::new(Cell::new(0usize));
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let engine = engine.clone();
+                    let api = api.clone();
                     let inflight = inflight.clone();
-                    monoio::spawn(async move { connection(stream, engine, inflight).await });
+                    monoio::spawn(async move { connection(stream, api, inflight).await });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -69,7 +77,7 @@ impl Drop for InflightGuard {
     }
 }
 
-async fn connection(stream: monoio::net::TcpStream, engine: Rc<Engine>, inflight: Rc<Cell<usize>>) {
+async fn connection(stream: monoio::net::TcpStream, api: Rc<S3Api>, inflight: Rc<Cell<usize>>) {
     let io = match stream.try_into_poll_io() {
         Ok(s) => MonoioIo::new(s),
         Err((e, _)) => {
@@ -78,11 +86,11 @@ async fn connection(stream: monoio::net::TcpStream, engine: Rc<Engine>, inflight
         }
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let engine = engine.clone();
+        let api = api.clone();
         inflight.set(inflight.get() + 1);
         let guard = InflightGuard(inflight.clone());
         async move {
-            let r = route(req, &engine).await;
+            let r = route(req, &api).await;
             drop(guard);
             Ok::<_, Infallible>(r)
         }
@@ -98,16 +106,16 @@ async fn connection(stream: monoio::net::TcpStream, engine: Rc<Engine>, inflight
     }
 }
 
-async fn route(req: Request<Incoming>, engine: &Rc<Engine>) -> Response<Full<Bytes>> {
+async fn route(req: Request<Incoming>, api: &S3Api) -> Response<ResBody> {
+    let boxed = |r: Response<http_body_util::Full<bytes::Bytes>>| {
+        r.map(|b| Box::pin(b.map_err(|e: Infallible| -> std::io::Error { match e {} })) as ResBody)
+    };
     match (req.method(), req.uri().path()) {
-        (&http::Method::GET | &http::Method::HEAD, "/health/live") => super::health::live(),
-        (&http::Method::GET | &http::Method::HEAD, "/health/ready") => super::health::ready(engine),
-        _ => {
-            let mut r = Response::new(Full::new(Bytes::from_static(
-                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NotImplemented</Code><Message>The S3 API is not served yet.</Message></Error>",
-            )));
-            *r.status_mut() = StatusCode::NOT_IMPLEMENTED;
-            r
+        // Unauthenticated probes for load balancers and orchestrators.
+        (&http::Method::GET | &http::Method::HEAD, "/health/live") => boxed(super::health::live()),
+        (&http::Method::GET | &http::Method::HEAD, "/health/ready") => {
+            boxed(super::health::ready(&api.engine))
         }
+        _ => api.handle(req).await,
     }
 }

@@ -1,8 +1,19 @@
-//! The S3 protocol: routing (`router`), errors, XML, ranges, conditional
-//! requests. Pure functions; the handlers that call the engine build on them.
+//! The S3 protocol. Pure pieces: routing (`router`), errors, XML, ranges,
+//! conditional requests. On top of them the front end: `handler` (the entry
+//! point), `auth`, the request `body`, and one module per group of
+//! operations (`bucket`, `put`, `get`, `delete`, `copy`, `list`).
 
+pub mod auth;
+pub mod body;
+pub mod bucket;
 pub mod conditional;
+pub mod copy;
+pub mod delete;
 pub mod error;
+pub mod get;
+pub mod handler;
+pub mod list;
+pub mod put;
 pub mod range;
 pub mod router;
 pub mod xml;

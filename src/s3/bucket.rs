@@ -1,0 +1,94 @@
+//! Bucket operations: list, create, head, delete, and the configuration
+//! GETs a bucket without configuration answers.
+
+use http::header::{HeaderName, HeaderValue, LOCATION};
+use http::StatusCode;
+use hyper::body::Incoming;
+
+use super::body::RequestBody;
+use super::error::{S3Code, S3Error};
+use super::handler::{status_only, xml, Ctx, S3Result};
+use super::xml as x;
+
+/// The region cairn reports for every bucket: one node, one region.
+pub const REGION: &str = "us-east-1";
+
+/// Longest CreateBucket document accepted (a real one is ~200 bytes).
+const MAX_CREATE_BODY: usize = 64 << 10;
+
+pub fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<(), S3Error> {
+    if ctx.engine.bucket_exists(bucket) {
+        Ok(())
+    } else {
+        Err(S3Error::from_code(S3Code::NoSuchBucket))
+    }
+}
+
+pub fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
+    let table = ctx.engine.buckets();
+    let buckets: Vec<(&str, u64)> = table
+        .buckets
+        .iter()
+        .map(|(n, i)| (n.as_str(), i.created_ms))
+        .collect();
+    let owner = &ctx.api.owner;
+    Ok(xml(
+        StatusCode::OK,
+        x::list_buckets(&owner.id, &owner.display_name, &buckets),
+    ))
+}
+
+pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
+    if ctx
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Err(S3Error::new(
+            S3Code::NotImplemented,
+            "Object Lock is not supported yet.",
+        ));
+    }
+    let doc = RequestBody::new(body, ctx.headers(), &ctx.auth, MAX_CREATE_BODY as u64)?
+        .read_to_end(MAX_CREATE_BODY)
+        .await?;
+    // Any LocationConstraint is accepted: this node is its own region, and
+    // clients configured for another region name still expect success.
+    let _location = x::parse_create_bucket(&doc)?;
+    ctx.engine.create_bucket(bucket).await?;
+    let mut r = status_only(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    Ok(r)
+}
+
+pub fn head_bucket(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    let mut r = status_only(StatusCode::OK);
+    r.headers_mut().insert(
+        HeaderName::from_static("x-amz-bucket-region"),
+        HeaderValue::from_static(REGION),
+    );
+    Ok(r)
+}
+
+pub async fn delete_bucket(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    ctx.engine.delete_bucket(bucket).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+pub fn get_location(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    Ok(xml(StatusCode::OK, x::location(REGION)))
+}
+
+pub fn get_versioning(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    Ok(xml(StatusCode::OK, x::versioning_empty()))
+}
+
+/// A configuration GET on a bucket that has none of it.
+pub fn not_configured(ctx: &Ctx<'_>, bucket: &str, code: S3Code) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    Err(S3Error::from_code(code))
+}

@@ -1,0 +1,103 @@
+//! CopyObject: the source streams from its reader into an ordinary engine
+//! write, so a copy is as durable as a PUT and never holds the object in
+//! memory.
+
+use http::StatusCode;
+
+use crate::engine::read::ObjectReader;
+use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions};
+
+use super::bucket::require_bucket;
+use super::conditional::{check_copy_source, Outcome};
+use super::error::{S3Code, S3Error};
+use super::get::check_version;
+use super::handler::{xml, Ctx, S3Result};
+use super::put::{check_write_preconditions, put_options};
+use super::router::CopySource;
+use super::xml::copy_object_result;
+
+/// The source object as a request body.
+struct CopyBody {
+    reader: ObjectReader,
+    /// The source's ETag when it is a plain MD5 (single-part objects), so the
+    /// copy does not hash the data again.
+    md5: Option<[u8; 16]>,
+    error: Option<S3Error>,
+}
+
+impl BodySource for CopyBody {
+    async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {
+        match self.reader.next_chunk().await {
+            Some(Ok(b)) => Ok(BodyChunk::Data(b)),
+            None => Ok(BodyChunk::End(self.md5)),
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                self.error = Some(e.into());
+                Err(EngineError::Body(format!("reading the copy source: {msg}")))
+            }
+        }
+    }
+}
+
+fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(etag, &mut out).ok()?;
+    Some(out)
+}
+
+pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    check_version(source.version_id.as_deref())?;
+    // Registered before the lookup: compaction keeps what it points to.
+    let guard = ctx.engine.begin_read();
+    let src = ctx.engine.head(&source.bucket, &source.key)?;
+    if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
+        return Err(S3Error::from_code(S3Code::PreconditionFailed));
+    }
+    let replace = match ctx.header("x-amz-metadata-directive") {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("COPY") => false,
+        Some(d) if d.eq_ignore_ascii_case("REPLACE") => true,
+        Some(_) => {
+            return Err(S3Error::new(
+                S3Code::InvalidArgument,
+                "Unknown metadata directive.",
+            ))
+        }
+    };
+    if source.bucket == bucket && source.key == key && !replace {
+        return Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing \
+             the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let opts = if replace {
+        put_options(ctx.headers())?
+    } else {
+        PutOptions {
+            content_type: src.meta.content_type.clone(),
+            headers: src.meta.headers.clone(),
+            user_meta: src.meta.user_meta.clone(),
+        }
+    };
+    check_write_preconditions(ctx, bucket, key)?;
+    let md5 = md5_of_etag(&src.meta.etag);
+    let reader = ctx
+        .engine
+        .open_reader(guard, &source.bucket, &source.key, src, None)
+        .await?;
+    let mut body = CopyBody {
+        reader,
+        md5,
+        error: None,
+    };
+    let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
+        Ok(info) => info,
+        Err(e) => return Err(body.error.take().unwrap_or_else(|| e.into())),
+    };
+    Ok(xml(
+        StatusCode::OK,
+        copy_object_result(&info.etag, info.modified_ms),
+    ))
+}

@@ -1,0 +1,94 @@
+//! DeleteObject and DeleteObjects (`POST ?delete`).
+
+use futures_util::stream::{self, StreamExt};
+use http::StatusCode;
+use hyper::body::Incoming;
+
+use crate::auth::checksum::ChecksumAlgo;
+
+use super::body::RequestBody;
+use super::bucket::require_bucket;
+use super::error::{S3Code, S3Error};
+use super::get::check_version;
+use super::handler::{status_only, xml, Ctx, S3Result};
+use super::xml::{self as x, DeleteError, DeletedEntry};
+
+/// Longest DeleteObjects document accepted: 1,000 keys of up to 1,024 bytes,
+/// each possibly escaped, plus the markup.
+const MAX_DELETE_BODY: usize = 8 << 20;
+/// Deletes of one request in flight at once (each waits for a durable commit
+/// on its owner core; concurrency lets group commit batch them).
+const DELETE_CONCURRENCY: usize = 32;
+
+/// Idempotent: deleting a missing key is a success, as in S3.
+pub async fn delete_object(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    match version_id {
+        None | Some("null") => {}
+        // No other version exists, so there is nothing to delete.
+        Some(_) => return Ok(status_only(StatusCode::NO_CONTENT)),
+    }
+    ctx.engine.delete(bucket, key).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+/// S3 requires an integrity check on this request: Content-MD5 or one of
+/// the additional checksums (in a header or announced as a trailer).
+fn has_integrity_header(ctx: &Ctx<'_>) -> bool {
+    let h = ctx.headers();
+    h.contains_key("content-md5")
+        || h.contains_key("x-amz-trailer")
+        || ChecksumAlgo::ALL
+            .iter()
+            .any(|a| h.contains_key(a.header_name()))
+}
+
+pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    if !has_integrity_header(ctx) {
+        return Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
+    let doc = RequestBody::new(body, ctx.headers(), &ctx.auth, MAX_DELETE_BODY as u64)?
+        .read_to_end(MAX_DELETE_BODY)
+        .await?;
+    let req = x::parse_delete_objects(&doc)?;
+    let engine = ctx.engine;
+    let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)
+        .map(|(key, version_id)| async move {
+            let r = match check_version(version_id.as_deref()) {
+                Ok(()) => engine.delete(bucket, &key).await.map_err(S3Error::from),
+                Err(_) => Ok(()), // a version that never existed: nothing to delete
+            };
+            match r {
+                Ok(()) => Ok(DeletedEntry { key, version_id }),
+                Err(e) => Err(DeleteError {
+                    key,
+                    code: e.code,
+                    message: e.message,
+                }),
+            }
+        })
+        .buffered(DELETE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(d) => deleted.push(d),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok(xml(
+        StatusCode::OK,
+        x::delete_result(&deleted, &errors, req.quiet),
+    ))
+}

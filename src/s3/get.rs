@@ -1,0 +1,279 @@
+//! GetObject and HeadObject: object headers, ranges, conditional reads and
+//! a response body streamed from the engine's reader.
+
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body::{Frame, SizeHint};
+
+use crate::engine::meta::IndexEntry;
+use crate::engine::read::ObjectReader;
+
+use super::conditional::{check_read, Outcome};
+use super::error::{S3Code, S3Error};
+use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result};
+use super::put::quoted_etag;
+use super::range::{content_range, content_range_unsatisfied, parse_range};
+use super::router::query_get;
+use super::xml::http_date;
+
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// `response-*` query parameters and the header each one overrides.
+const OVERRIDES: [(&str, HeaderName); 6] = [
+    ("response-content-type", header::CONTENT_TYPE),
+    ("response-content-language", header::CONTENT_LANGUAGE),
+    ("response-expires", header::EXPIRES),
+    ("response-cache-control", header::CACHE_CONTROL),
+    ("response-content-disposition", header::CONTENT_DISPOSITION),
+    ("response-content-encoding", header::CONTENT_ENCODING),
+];
+
+/// Only the null version exists until versioning lands.
+pub fn check_version(version_id: Option<&str>) -> Result<(), S3Error> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::from_code(S3Code::NoSuchVersion)),
+    }
+}
+
+/// The headers describing a stored object (GET, HEAD, 304).
+fn object_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
+    let meta = &entry.meta;
+    let h = r.headers_mut();
+    h.insert(header::ETAG, quoted_etag(&meta.etag));
+    if let Ok(v) = HeaderValue::from_str(&http_date(meta.modified_ms)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+}
+
+fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
+    let meta = &entry.meta;
+    let h = r.headers_mut();
+    let ct = meta
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_bytes(c.as_bytes()).ok())
+        .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
+    h.insert(header::CONTENT_TYPE, ct);
+    for (name, value) in &meta.headers {
+        // Stored values came from request headers; skip any that could not
+        // be sent back rather than failing the read.
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    for (name, value) in &meta.user_meta {
+        let full = format!("x-amz-meta-{name}");
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(full.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            h.insert(n, v);
+        }
+    }
+}
+
+fn apply_overrides(ctx: &Ctx<'_>, r: &mut Response<ResBody>) -> Result<(), S3Error> {
+    for (param, name) in OVERRIDES {
+        if let Some(v) = query_get(&ctx.query, param) {
+            let v = HeaderValue::from_str(v).map_err(|_| {
+                S3Error::new(
+                    S3Code::InvalidArgument,
+                    format!("Invalid value for {param}."),
+                )
+            })?;
+            r.headers_mut().insert(name, v);
+        }
+    }
+    Ok(())
+}
+
+pub async fn get_object(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    part_number: Option<u32>,
+    head: bool,
+) -> S3Result {
+    check_version(version_id)?;
+    // Registered before the lookup: compaction keeps what it points to.
+    let guard = ctx.engine.begin_read();
+    let entry = ctx.engine.head(bucket, key)?;
+    let size = entry.meta.size;
+    // Every object is a single part until multipart lands.
+    if part_number.is_some_and(|n| n > 1) {
+        return Err(S3Error::from_code(S3Code::InvalidPartNumber));
+    }
+
+    match check_read(ctx.headers(), &entry.meta.etag, entry.meta.modified_ms) {
+        Outcome::Proceed => {}
+        Outcome::NotModified => {
+            let mut r = status_only(StatusCode::NOT_MODIFIED);
+            object_headers(&mut r, &entry);
+            return Ok(r);
+        }
+        Outcome::PreconditionFailed => return Err(S3Error::from_code(S3Code::PreconditionFailed)),
+    }
+
+    let range = match ctx
+        .header(header::RANGE.as_str())
+        .filter(|_| part_number.is_none())
+    {
+        None => None,
+        Some(h) => match parse_range(h, size) {
+            Ok(r) => r,
+            Err(_) => {
+                let e = S3Error::from_code(S3Code::InvalidRange)
+                    .with_resource(format!("/{bucket}/{key}"));
+                let mut r = error_response(&e, ctx.request_id, &ctx.parts.method);
+                if let Ok(v) = HeaderValue::from_str(&content_range_unsatisfied(size)) {
+                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(r);
+            }
+        },
+    };
+    let (status, len) = match range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end.saturating_sub(start)),
+        None => (StatusCode::OK, size),
+    };
+
+    let body = if head {
+        empty()
+    } else {
+        let mut reader = ctx
+            .engine
+            .open_reader(guard, bucket, key, entry.clone(), range)
+            .await?;
+        // Read the first piece before answering, so a read that fails at
+        // once (drives missing) is a proper error, not a truncated 200.
+        let first = match reader.next_chunk().await {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => return Err(e.into()),
+        };
+        Box::pin(ObjectBody::new(first, reader, len)) as ResBody
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    object_headers(&mut r, &entry);
+    content_headers(&mut r, &entry);
+    apply_overrides(ctx, &mut r)?;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some((start, end)) = range {
+        if let Ok(v) = HeaderValue::from_str(&content_range(start, end, size)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(r)
+}
+
+type NextChunk =
+    Pin<Box<dyn Future<Output = (ObjectReader, Option<crate::engine::Result<Bytes>>)>>>;
+
+/// Streams an object from its reader, one stripe piece per frame. A panic
+/// while reading ends the stream with an error (the connection is cut)
+/// rather than unwinding into the connection task.
+pub struct ObjectBody {
+    first: Option<Bytes>,
+    reader: Option<ObjectReader>,
+    pending: Option<NextChunk>,
+    remaining: u64,
+    done: bool,
+}
+
+impl ObjectBody {
+    pub fn new(first: Option<Bytes>, reader: ObjectReader, len: u64) -> ObjectBody {
+        let done = first.is_none();
+        ObjectBody {
+            first,
+            reader: Some(reader),
+            pending: None,
+            remaining: len,
+            done,
+        }
+    }
+
+    fn data(&mut self, b: Bytes) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.remaining = self.remaining.saturating_sub(b.len() as u64);
+        Poll::Ready(Some(Ok(Frame::data(b))))
+    }
+
+    fn stop(&mut self, why: &str) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.done = true;
+        self.pending = None;
+        self.reader = None;
+        tracing::warn!(error = why, "object stream failed");
+        Poll::Ready(Some(Err(io::Error::other(why.to_owned()))))
+    }
+}
+
+impl http_body::Body for ObjectBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if let Some(b) = this.first.take() {
+            return this.data(b);
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.pending.is_none() {
+            let Some(mut reader) = this.reader.take() else {
+                this.done = true;
+                return Poll::Ready(None);
+            };
+            this.pending = Some(Box::pin(async move {
+                let c = reader.next_chunk().await;
+                (reader, c)
+            }));
+        }
+        let Some(fut) = this.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Err(_) => this.stop("panic while reading the object"),
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready((reader, chunk))) => {
+                this.pending = None;
+                match chunk {
+                    None => {
+                        this.done = true;
+                        Poll::Ready(None)
+                    }
+                    Some(Ok(b)) => {
+                        this.reader = Some(reader);
+                        this.data(b)
+                    }
+                    Some(Err(e)) => this.stop(&e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.first.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
