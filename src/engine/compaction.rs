@@ -1,6 +1,6 @@
 //! Compaction: reclaims the space of dead records (overwritten, deleted, or
-//! never committed because of a crash). The owner core copies a sealed
-//! segment's live records to its active segment, switches the index entries
+//! never committed because of a crash). The core that wrote a sealed segment
+//! copies its live records to its active segments, switches the index entries
 //! to the copies (only if the key has not changed meanwhile), and removes the
 //! old segment once every read that could still use it has finished.
 
@@ -13,8 +13,10 @@ use crate::runtime::buf::AlignedBuf;
 
 use super::index::{Mutation, SegmentRef};
 use super::meta::RecordLoc;
-use super::record::RecordHeader;
-use super::segment::{list_segments, segment_path, Appended};
+use super::record::{Kind, RecordHeader};
+use super::segment::{
+    core_of_stream, list_segments, segment_path, stream_of_segment, Appended, Class,
+};
 use super::{Engine, Result};
 
 /// Segments smaller than this are left alone unless entirely dead.
@@ -29,44 +31,77 @@ pub struct CompactionReport {
 }
 
 impl Engine {
-    /// Compacts every sealed segment of this core's partitions whose dead
+    /// Whether this core compacts a segment: its own streams, and streams no
+    /// core of this run writes (left by a run with more cores), shared out.
+    fn compacts_stream(&self, stream: u32) -> bool {
+        let writer = core_of_stream(stream);
+        writer == self.core
+            || (writer >= self.shared.cores && writer % self.shared.cores == self.core)
+    }
+
+    /// Every index entry or tombstone, of any partition, with a record in
+    /// (drive, segment). Blocking reads on the companion thread.
+    async fn refs_in_segment(&self, d: u16, id: u32) -> Result<Vec<(u16, SegmentRef)>> {
+        let shared = self.shared.clone();
+        self.companion
+            .run(move || -> Result<Vec<(u16, SegmentRef)>> {
+                let mut out = Vec::new();
+                for idx in &shared.indexes {
+                    out.extend(
+                        idx.refs_in_segment(d, id)?
+                            .into_iter()
+                            .map(|r| (idx.partition, r)),
+                    );
+                }
+                Ok(out)
+            })
+            .await?
+    }
+
+    /// Compacts every sealed segment this core is responsible for whose dead
     /// fraction is at least `min_dead`, waiting for older reads before each
     /// removal.
     pub async fn compact(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
-        for p in (0..self.shared.partitions).filter(|&p| self.shared.owner_of(p) == self.core) {
-            let shared = self.shared.clone();
-            let live: HashMap<(u16, u32), u64> = self
+        let shared = self.shared.clone();
+        let live: HashMap<(u16, u32), u64> = self
+            .companion
+            .run(move || -> Result<HashMap<(u16, u32), u64>> {
+                let mut live = HashMap::new();
+                for idx in &shared.indexes {
+                    for (seg, bytes) in idx.segment_live()? {
+                        *live.entry(seg).or_insert(0) += bytes;
+                    }
+                }
+                Ok(live)
+            })
+            .await??;
+        for d in self.shared.online_drives() {
+            let root = self.shared.set.drives[d].path.clone();
+            let segs = self
                 .companion
-                .run(move || shared.indexes[p as usize].segment_live())
-                .await??
-                .into_iter()
-                .collect();
-            for d in self.shared.online_drives() {
-                let root = self.shared.set.drives[d].path.clone();
-                let segs = self
-                    .companion
-                    .run(move || -> std::io::Result<Vec<(u32, u64)>> {
-                        let mut out = Vec::new();
-                        for id in list_segments(&root, p)? {
-                            out.push((id, std::fs::metadata(segment_path(&root, p, id))?.len()));
-                        }
-                        Ok(out)
-                    })
-                    .await??;
-                for (id, size) in segs {
-                    if !self.writer.is_sealed(p, d as u16, id) {
-                        continue;
+                .run(move || -> std::io::Result<Vec<(u32, u64)>> {
+                    let mut out = Vec::new();
+                    for id in list_segments(&root)? {
+                        out.push((id, std::fs::metadata(segment_path(&root, id))?.len()));
                     }
-                    let live_bytes = live.get(&(d as u16, id)).copied().unwrap_or(0);
-                    let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
-                    if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {
-                        continue;
-                    }
-                    if self.compact_segment(p, d as u16, id, &mut report).await? {
-                        report.segments_removed += 1;
-                        report.bytes_reclaimed += size;
-                    }
+                    Ok(out)
+                })
+                .await??;
+            for (id, size) in segs {
+                if !self.compacts_stream(stream_of_segment(id))
+                    || !self.writer.is_sealed(d as u16, id, self.shared.cores)
+                {
+                    continue;
+                }
+                let live_bytes = live.get(&(d as u16, id)).copied().unwrap_or(0);
+                let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
+                if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {
+                    continue;
+                }
+                if self.compact_segment(d as u16, id, &mut report).await? {
+                    report.segments_removed += 1;
+                    report.bytes_reclaimed += size;
                 }
             }
         }
@@ -77,17 +112,16 @@ impl Engine {
     /// whether it was removed.
     async fn compact_segment(
         self: &Rc<Self>,
-        p: u16,
         d: u16,
         id: u32,
         report: &mut CompactionReport,
     ) -> Result<bool> {
-        let shared = self.shared.clone();
-        let refs = self
-            .companion
-            .run(move || shared.indexes[p as usize].refs_in_segment(d, id))
-            .await??;
-        for r in refs {
+        for (p, r) in self.refs_in_segment(d, id).await? {
+            // Only the owner core may change a partition's index; another
+            // core's records keep the segment until that core moves them.
+            if self.shared.owner_of(p) != self.core {
+                continue;
+            }
             let (bucket, key, version, locs) = match r {
                 SegmentRef::Object { bucket, key, entry } => {
                     let locs: Vec<RecordLoc> = entry
@@ -113,12 +147,12 @@ impl Engine {
                 .key_locks
                 .lock(super::index::object_key(&bucket, &key))
                 .await;
-            let copies = join_all(locs.iter().map(|&loc| self.copy_record(p, loc))).await;
+            let copies = join_all(locs.iter().map(|&loc| self.copy_record(loc))).await;
             let mut moves = Vec::with_capacity(locs.len());
             let mut appended: Vec<Appended> = Vec::new();
             for (loc, c) in locs.iter().zip(copies) {
-                match c {
-                    Ok(Some(a)) => {
+                match c? {
+                    Some(a) => {
                         report.bytes_moved += a.len as u64;
                         moves.push((
                             *loc,
@@ -131,33 +165,27 @@ impl Engine {
                         ));
                         appended.push(a);
                     }
-                    Ok(None) => {
+                    None => {
                         report.corrupt_dropped += 1;
                         moves.push((*loc, None));
                     }
-                    Err(e) => return Err(e),
                 }
             }
             for a in &appended {
                 a.seg.sync_upto(a.gen).await?;
             }
-            let m = Mutation::Relocate {
-                bucket,
-                key,
-                version,
-                moves,
-            };
-            let shared = self.shared.clone();
-            self.companion
-                .run(move || shared.indexes[p as usize].apply(&[m]))
-                .await??;
+            self.apply_index(
+                p,
+                Mutation::Relocate {
+                    bucket,
+                    key,
+                    version,
+                    moves,
+                },
+            )
+            .await?;
         }
-        let shared = self.shared.clone();
-        let left = self
-            .companion
-            .run(move || shared.indexes[p as usize].refs_in_segment(d, id))
-            .await??;
-        if !left.is_empty() {
+        if !self.refs_in_segment(d, id).await?.is_empty() {
             return Ok(false);
         }
         self.shared.wait_for_older_reads().await;
@@ -165,44 +193,51 @@ impl Engine {
         let shared = self.shared.clone();
         self.companion
             .run(move || -> Result<()> {
-                let path = segment_path(&root, p, id);
+                let path = segment_path(&root, id);
                 std::fs::remove_file(&path)?;
                 if let Some(dir) = path.parent() {
                     crate::runtime::file::sync_dir(dir)?;
                 }
-                shared.indexes[p as usize].drop_segment(d, id)?;
+                for idx in &shared.indexes {
+                    idx.drop_segment(d, id)?;
+                }
                 Ok(())
             })
             .await??;
-        self.reads.forget(d, p, id);
+        self.reads.forget(d, id);
         Ok(true)
     }
 
-    /// Copies one record to the partition's active segment on the same drive.
-    /// Ok(None): the record is corrupt and is dropped (redundancy covers it).
-    async fn copy_record(self: &Rc<Self>, p: u16, loc: RecordLoc) -> Result<Option<Appended>> {
-        let file = self.reads.get(loc.drive, p, loc.segment).await?;
+    /// Copies one record to this core's stream of its class on the same
+    /// drive. Ok(None): the record is corrupt and is dropped (redundancy
+    /// covers it).
+    async fn copy_record(self: &Rc<Self>, loc: RecordLoc) -> Result<Option<Appended>> {
+        let file = self.reads.get(loc.drive, loc.segment).await?;
         let buf = AlignedBuf::zeroed(loc.len as usize);
         let (res, buf) = file.read_exact_at(buf, loc.offset).await;
         res?;
-        let ok = RecordHeader::decode(buf.as_slice(), self.shared.record_key)
-            .ok()
-            .is_some_and(|h| {
-                h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok()
-            });
-        if !ok {
-            self.shared
-                .stats
-                .corrupt_records
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(
-                drive = loc.drive,
-                segment = loc.segment,
-                offset = loc.offset,
-                "corrupt record dropped by compaction"
-            );
-            return Ok(None);
-        }
-        Ok(Some(self.writer.append(p, loc.drive, buf).await?))
+        let class = match RecordHeader::decode(buf.as_slice(), self.shared.record_key) {
+            Ok(h) if h.record_len() == loc.len as usize && h.payload(buf.as_slice()).is_ok() => {
+                if h.kind == Kind::Shard {
+                    Class::Bulk
+                } else {
+                    Class::Small
+                }
+            }
+            _ => {
+                self.shared
+                    .stats
+                    .corrupt_records
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(
+                    drive = loc.drive,
+                    segment = loc.segment,
+                    offset = loc.offset,
+                    "corrupt record dropped by compaction"
+                );
+                return Ok(None);
+            }
+        };
+        Ok(Some(self.writer.append(class, loc.drive, buf).await?))
     }
 }

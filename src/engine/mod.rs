@@ -113,7 +113,8 @@ pub struct Shared {
     read_epoch: AtomicU64,
     readers: Vec<[AtomicU64; 2]>,
     pub initial_buckets: BucketTable,
-    first_segment_ids: HashMap<(u16, u16), u32>,
+    /// Next segment number per (stream, drive) at start-up.
+    first_segment_ids: HashMap<(u32, u16), u32>,
 }
 
 impl Shared {
@@ -353,17 +354,24 @@ impl Engine {
         let partitions = set.format.partitions;
         let index_root = set.drives[online[0]].meta_dir().join("index");
         let mut indexes = Vec::with_capacity(partitions as usize);
-        let mut first_segment_ids = HashMap::new();
         let online_ids: Vec<u16> = online.iter().map(|&d| d as u16).collect();
         let offline: Vec<u16> = (0..set.drives.len() as u16)
             .filter(|d| !online_ids.contains(d))
             .collect();
-        for p in 0..partitions {
-            for &d in &online {
-                let ids = segment::list_segments(&set.drives[d].path, p)
-                    .map_err(|e| format!("drive {d}: {e}"))?;
-                first_segment_ids.insert((p, d as u16), ids.last().map_or(1, |l| l + 1));
+        // Every stream's next segment number on every drive: this run never
+        // appends behind records of an earlier one.
+        let mut first_segment_ids = HashMap::new();
+        let mut any_segments = false;
+        for &d in &online {
+            let ids = segment::list_segments(&set.drives[d].path)
+                .map_err(|e| format!("drive {d}: {e}"))?;
+            any_segments |= !ids.is_empty();
+            for (stream, n) in segment::next_numbers(&ids) {
+                first_segment_ids.insert((stream, d as u16), n);
             }
+        }
+        let mut untrusted = Vec::new();
+        for p in 0..partitions {
             let dir = index::partition_dir(&index_root, p);
             let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch, &online_ids)
                 .map_err(|e| format!("partition {p}: {e}"))?;
@@ -377,23 +385,26 @@ impl Engine {
                         layout.parity
                     ));
                 }
-                let had_segments = online
-                    .iter()
-                    .any(|&d| first_segment_ids[&(p, d as u16)] > 1);
-                if had_segments {
+                if any_segments {
                     tracing::warn!(partition = p, "rebuilding index from the drives: {why}");
                 }
                 idx.clear().map_err(|e| format!("partition {p}: {e}"))?;
-                let drives: Vec<(u16, PathBuf)> = online
-                    .iter()
-                    .map(|&d| (d as u16, set.drives[d].path.clone()))
-                    .collect();
-                rebuild::rebuild_partition(&idx, &drives, record::header_key(&set.format.set_id))
-                    .map_err(|e| format!("partition {p}: rebuild: {e}"))?;
+                untrusted.push(p as usize);
             }
+            indexes.push(idx);
+        }
+        if any_segments && !untrusted.is_empty() {
+            let drives: Vec<(u16, PathBuf)> = online
+                .iter()
+                .map(|&d| (d as u16, set.drives[d].path.clone()))
+                .collect();
+            let targets: Vec<&PartitionIndex> = untrusted.iter().map(|&p| &indexes[p]).collect();
+            rebuild::rebuild_partitions(&targets, &drives, record::header_key(&set.format.set_id))
+                .map_err(|e| format!("index rebuild: {e}"))?;
+        }
+        for (p, idx) in indexes.iter().enumerate() {
             idx.mark_open(epoch, &offline)
                 .map_err(|e| format!("partition {p}: {e}"))?;
-            indexes.push(idx);
         }
         let initial_buckets =
             BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
@@ -442,6 +453,7 @@ impl Engine {
         let companion = Companion::start(format!("cairn-comp-{core}"))?;
         let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
         let writer = SegmentWriter::new(
+            core,
             drives.clone(),
             shared.segment_max,
             companion.clone(),

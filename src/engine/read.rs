@@ -131,18 +131,19 @@ impl Engine {
     ) -> std::result::Result<Verified, ReadFail> {
         let file = self
             .reads
-            .get(loc.drive, partition, loc.segment)
+            .get(loc.drive, loc.segment)
             .await
             .map_err(|e| ReadFail::Io(loc.drive, e))?;
         let buf = AlignedBuf::zeroed(loc.len as usize);
         let (res, buf) = file.read_exact_at(buf, loc.offset).await;
         if let Err(e) = res {
-            self.reads.forget(loc.drive, partition, loc.segment);
+            self.reads.forget(loc.drive, loc.segment);
             return Err(ReadFail::Io(loc.drive, e));
         }
         let h = RecordHeader::decode(buf.as_slice(), self.shared.record_key)
             .map_err(|_| ReadFail::Corrupt(loc))?;
         if h.kind != want.kind
+            || h.partition != partition
             || h.bucket != want.bucket
             || h.key != want.key
             || h.version != want.version

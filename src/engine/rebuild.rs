@@ -39,8 +39,8 @@ enum Candidate {
 /// for commits and tombstones.
 type Scanned = (RecordHeader, RecordLoc, Option<Vec<u8>>);
 
-/// Per key: sequence number -> the candidate and every copy's location.
-type Candidates = HashMap<(String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>>;
+/// Per (partition, bucket, key): sequence number -> the candidate and every copy's location.
+type Candidates = HashMap<(u16, String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>>;
 
 /// One segment's records, in order.
 fn scan_segment(
@@ -87,15 +87,23 @@ fn scan_segment(
     Ok(out)
 }
 
-/// Rebuilds `idx` (which must be empty) from the partition's segments on
-/// `drives`.
-pub fn rebuild_partition(
-    idx: &PartitionIndex,
+/// Rebuilds the indexes `idxs` (which must be empty) from the segments on
+/// `drives`, in one pass over every segment: records of other partitions are
+/// skipped.
+pub fn rebuild_partitions(
+    idxs: &[&PartitionIndex],
     drives: &[(u16, PathBuf)],
     key: u32,
 ) -> Result<RebuildStats, String> {
-    let p = idx.partition;
+    let wanted: HashMap<u16, usize> = idxs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.partition, i))
+        .collect();
     let mut stats = RebuildStats::default();
+    if wanted.is_empty() {
+        return Ok(stats);
+    }
     // Shard records found, by identity. Locations in commit records may be
     // stale (compaction moves shards without rewriting commits), so shards
     // are found by what they are, not where the commit said they were.
@@ -103,11 +111,14 @@ pub fn rebuild_partition(
     // Per key: seq -> (candidate, all commit copies with that seq).
     let mut keys: Candidates = HashMap::new();
     for (drive, root) in drives {
-        for seg in list_segments(root, p).map_err(|e| e.to_string())? {
-            let file = File::open(segment_path(root, p, seg)).map_err(|e| e.to_string())?;
+        for seg in list_segments(root).map_err(|e| e.to_string())? {
+            let file = File::open(segment_path(root, seg)).map_err(|e| e.to_string())?;
             for (h, loc, body) in
                 scan_segment(key, &file, *drive, seg, &mut stats).map_err(|e| e.to_string())?
             {
+                if !wanted.contains_key(&h.partition) {
+                    continue;
+                }
                 stats.records += 1;
                 match h.kind {
                     Kind::Shard => {
@@ -123,14 +134,14 @@ pub fn rebuild_partition(
                             stats.corrupt_blocks += 1;
                             continue;
                         };
-                        let slot = keys.entry((h.bucket, h.key)).or_default();
+                        let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();
                         slot.entry(h.seq)
                             .or_insert_with(|| (Candidate::Commit(Box::new(meta), loc), Vec::new()))
                             .1
                             .push(loc);
                     }
                     Kind::Tombstone => {
-                        let slot = keys.entry((h.bucket, h.key)).or_default();
+                        let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();
                         slot.entry(h.seq)
                             .or_insert_with(|| (Candidate::Tombstone, Vec::new()))
                             .1
@@ -158,20 +169,20 @@ pub fn rebuild_partition(
         (meta, whole)
     };
 
-    let mut batch = Vec::with_capacity(APPLY_BATCH);
-    for ((bucket, key), versions) in keys {
+    let mut batches: Vec<Vec<Mutation>> = idxs.iter().map(|_| Vec::new()).collect();
+    for ((p, bucket, key), versions) in keys {
         // The newest record of the key is the answer.
         let Some((_, (cand, copies))) = versions.into_iter().max_by_key(|(seq, _)| *seq) else {
             continue;
         };
-        match cand {
+        let m = match cand {
             Candidate::Tombstone => {
                 stats.deleted += 1;
-                batch.push(Mutation::Delete {
+                Mutation::Delete {
                     bucket,
                     key,
                     tombstones: copies,
-                });
+                }
             }
             Candidate::Commit(meta, first) => {
                 // A commit record is written only after its shards are
@@ -188,23 +199,31 @@ pub fn rebuild_partition(
                     commits.push(first);
                 }
                 stats.objects += 1;
-                batch.push(Mutation::Put {
+                Mutation::Put {
                     bucket,
                     key,
                     entry: IndexEntry { meta, commits },
-                });
+                }
             }
-        }
-        if batch.len() >= APPLY_BATCH {
-            idx.apply(&batch).map_err(|e| e.to_string())?;
-            batch.clear();
+        };
+        let i = wanted[&p];
+        batches[i].push(m);
+        if batches[i].len() >= APPLY_BATCH {
+            idxs[i].apply(&batches[i]).map_err(|e| e.to_string())?;
+            batches[i].clear();
         }
     }
-    if !batch.is_empty() {
-        idx.apply(&batch).map_err(|e| e.to_string())?;
+    for (i, batch) in batches.iter().enumerate() {
+        if !batch.is_empty() {
+            idxs[i].apply(batch).map_err(|e| e.to_string())?;
+        }
     }
     if stats.records > 0 {
-        tracing::info!(partition = p, ?stats, "index rebuilt from the drives");
+        tracing::info!(
+            partitions = idxs.len(),
+            ?stats,
+            "index rebuilt from the drives"
+        );
     }
     Ok(stats)
 }

@@ -1,7 +1,11 @@
-//! Segment files: per partition per drive, append-only, preallocated, written
-//! with O_DIRECT through io_uring. The owner core is the only writer of its
-//! partitions' segments; any core may read them (records never change once
-//! written).
+//! Segment files: append-only, preallocated, written with O_DIRECT through
+//! io_uring. Each core appends to its own streams, one file per drive per
+//! stream: `Small` (commit records, tombstones, inline objects) and `Bulk`
+//! (erasure-coded shards). Records of all the core's partitions share a
+//! stream, so concurrent writes to many partitions share one fdatasync per
+//! drive (group commit); records are self-describing (they carry their
+//! partition), so nothing needs a file per partition. Any core may read any
+//! segment (records never change once written).
 //!
 //! Durability is group-committed per file: a writer notes its completed write,
 //! then waits for an fdatasync that started after it; concurrent writers share
@@ -27,29 +31,61 @@ use super::format::META_DIR;
 const INITIAL_ALLOC: u64 = 4 << 20;
 /// Most read file descriptors a core keeps open.
 const READ_CACHE_MAX: usize = 4096;
+/// Segment ids are `stream << STREAM_SHIFT | n`.
+const STREAM_SHIFT: u32 = 20;
 
 type SharedResult = Shared<Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>>>;
 
-pub fn partition_dir(drive: &Path, partition: u16) -> PathBuf {
-    drive.join(META_DIR).join(format!("p{partition:03}"))
+/// What a stream holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Commit records, tombstones and inline objects: small, latency bound.
+    Small = 0,
+    /// Erasure-coded shards: large, bandwidth bound.
+    Bulk = 1,
 }
 
-pub fn segment_path(drive: &Path, partition: u16, segment: u32) -> PathBuf {
-    partition_dir(drive, partition).join(format!("{segment:08}.seg"))
+/// The stream a core writes records of `class` to.
+pub fn stream_of(core: usize, class: Class) -> u32 {
+    core as u32 * 2 + class as u32
 }
 
-/// Segment ids present in a partition directory, ascending. Blocking.
-pub fn list_segments(drive: &Path, partition: u16) -> io::Result<Vec<u32>> {
-    let dir = partition_dir(drive, partition);
+/// The core that wrote a stream (under the core count of that run).
+pub fn core_of_stream(stream: u32) -> usize {
+    (stream / 2) as usize
+}
+
+pub fn stream_of_segment(id: u32) -> u32 {
+    id >> STREAM_SHIFT
+}
+
+fn segment_id(stream: u32, n: u32) -> u32 {
+    assert!(
+        stream < (1 << (32 - STREAM_SHIFT)) && n < (1 << STREAM_SHIFT),
+        "segment id space"
+    );
+    (stream << STREAM_SHIFT) | n
+}
+
+pub fn segments_dir(drive: &Path) -> PathBuf {
+    drive.join(META_DIR).join("seg")
+}
+
+pub fn segment_path(drive: &Path, segment: u32) -> PathBuf {
+    segments_dir(drive).join(format!("{segment:08x}.seg"))
+}
+
+/// Segment ids present on a drive, ascending. Blocking.
+pub fn list_segments(drive: &Path) -> io::Result<Vec<u32>> {
     let mut ids = Vec::new();
-    match std::fs::read_dir(&dir) {
+    match std::fs::read_dir(segments_dir(drive)) {
         Ok(rd) => {
             for e in rd {
                 let name = e?.file_name();
                 let name = name.to_string_lossy();
                 if let Some(id) = name
                     .strip_suffix(".seg")
-                    .and_then(|n| n.parse::<u32>().ok())
+                    .and_then(|n| u32::from_str_radix(n, 16).ok())
                 {
                     ids.push(id);
                 }
@@ -60,6 +96,17 @@ pub fn list_segments(drive: &Path, partition: u16) -> io::Result<Vec<u32>> {
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The next segment number of every stream on a drive (one past the highest
+/// present), so a run never appends behind records of an earlier run.
+pub fn next_numbers(ids: &[u32]) -> HashMap<u32, u32> {
+    let mut next: HashMap<u32, u32> = HashMap::new();
+    for &id in ids {
+        let e = next.entry(stream_of_segment(id)).or_insert(0);
+        *e = (*e).max((id & ((1 << STREAM_SHIFT) - 1)) + 1);
+    }
+    next
 }
 
 struct SyncState {
@@ -76,7 +123,6 @@ struct SyncState {
 /// An open segment being appended to.
 pub struct SegmentFile {
     pub drive: u16,
-    pub partition: u16,
     pub id: u32,
     pub file: DirectFile,
     sync: RefCell<SyncState>,
@@ -144,60 +190,60 @@ impl SegmentFile {
     }
 }
 
-/// The append position in one (partition, drive).
+/// The append position of one stream on one drive.
 struct Slot {
     active: Option<(Rc<SegmentFile>, u64)>,
     opening: Option<SharedResult>,
-    next_id: u32,
+    next_n: u32,
 }
 
-/// The owner core's segment writers for its partitions.
+/// One core's segment writers: its streams on every drive.
 pub struct SegmentWriter {
+    core: usize,
     drives: Vec<PathBuf>,
     segment_max: u64,
     companion: Companion,
-    slots: RefCell<HashMap<(u16, u16), Slot>>,
-    /// First segment id this run may create, per (partition, drive).
-    first_ids: HashMap<(u16, u16), u32>,
+    slots: RefCell<HashMap<(Class, u16), Slot>>,
+    /// First segment number this run may use, per (stream, drive).
+    first_n: HashMap<(u32, u16), u32>,
 }
 
 impl SegmentWriter {
     pub fn new(
+        core: usize,
         drives: Vec<PathBuf>,
         segment_max: u64,
         companion: Companion,
-        first_ids: HashMap<(u16, u16), u32>,
+        first_n: HashMap<(u32, u16), u32>,
     ) -> Rc<SegmentWriter> {
         Rc::new(SegmentWriter {
+            core,
             drives,
             segment_max,
             companion,
             slots: RefCell::new(HashMap::new()),
-            first_ids,
+            first_n,
         })
     }
 
-    /// Reserves `len` bytes at the end of the partition's active segment on
+    /// Reserves `len` bytes at the end of this core's `class` stream on
     /// `drive`, opening a new segment when the active one is full.
     pub async fn reserve(
         self: &Rc<Self>,
-        partition: u16,
+        class: Class,
         drive: u16,
         len: u64,
     ) -> io::Result<(Rc<SegmentFile>, u64)> {
         assert!(len <= self.segment_max, "record larger than a segment");
+        let stream = stream_of(self.core, class);
         loop {
             let wait = {
                 let mut slots = self.slots.borrow_mut();
-                let first = self
-                    .first_ids
-                    .get(&(partition, drive))
-                    .copied()
-                    .unwrap_or(1);
-                let slot = slots.entry((partition, drive)).or_insert(Slot {
+                let first = self.first_n.get(&(stream, drive)).copied().unwrap_or(0);
+                let slot = slots.entry((class, drive)).or_insert(Slot {
                     active: None,
                     opening: None,
-                    next_id: first,
+                    next_n: first,
                 });
                 if let Some((seg, tail)) = &mut slot.active {
                     if !seg.poisoned() && *tail + len <= self.segment_max {
@@ -212,14 +258,14 @@ impl SegmentWriter {
                 match &slot.opening {
                     Some(f) => f.clone(),
                     None => {
-                        let id = slot.next_id;
-                        slot.next_id += 1;
+                        let id = segment_id(stream, slot.next_n);
+                        slot.next_n += 1;
                         let me = self.clone();
                         let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> =
                             Box::pin(async move {
-                                let r = me.open_segment(partition, drive, id).await;
+                                let r = me.open_segment(drive, id).await;
                                 let mut slots = me.slots.borrow_mut();
-                                let slot = slots.get_mut(&(partition, drive)).expect("slot exists");
+                                let slot = slots.get_mut(&(class, drive)).expect("slot exists");
                                 slot.opening = None;
                                 match r {
                                     Ok(seg) => {
@@ -241,10 +287,10 @@ impl SegmentWriter {
         }
     }
 
-    async fn open_segment(&self, partition: u16, drive: u16, id: u32) -> io::Result<SegmentFile> {
+    async fn open_segment(&self, drive: u16, id: u32) -> io::Result<SegmentFile> {
         let root = self.drives[drive as usize].clone();
-        let dir = partition_dir(&root, partition);
-        let path = segment_path(&root, partition, id);
+        let dir = segments_dir(&root);
+        let path = segment_path(&root, id);
         {
             let dir = dir.clone();
             self.companion
@@ -259,7 +305,6 @@ impl SegmentWriter {
         self.companion.run(move || sync_dir(&dir)).await??;
         Ok(SegmentFile {
             drive,
-            partition,
             id,
             file,
             sync: RefCell::new(SyncState {
@@ -295,15 +340,16 @@ impl SegmentWriter {
         });
     }
 
-    /// Appends one record and returns where it went and its sync generation.
+    /// Appends one record to this core's `class` stream on `drive` and returns
+    /// where it went and its sync generation.
     pub async fn append(
         self: &Rc<Self>,
-        partition: u16,
+        class: Class,
         drive: u16,
         buf: AlignedBuf,
     ) -> io::Result<Appended> {
         let len = buf.len() as u64;
-        let (seg, offset) = self.reserve(partition, drive, len).await?;
+        let (seg, offset) = self.reserve(class, drive, len).await?;
         let (res, _buf) = seg.file.write_all_at(buf, offset).await;
         res?;
         let gen = seg.note_written();
@@ -316,21 +362,30 @@ impl SegmentWriter {
     }
 
     /// Whether a segment is sealed: no longer (and never again) appended to.
-    /// Compaction takes only sealed segments.
-    pub fn is_sealed(&self, partition: u16, drive: u16, id: u32) -> bool {
+    /// Compaction takes only sealed segments. Segments of other cores' live
+    /// streams are not sealed; those of streams no core writes now are.
+    pub fn is_sealed(&self, drive: u16, id: u32, cores: usize) -> bool {
+        let stream = stream_of_segment(id);
+        let writer = core_of_stream(stream);
+        if writer < cores && writer != self.core {
+            return false;
+        }
+        if writer >= cores {
+            return true;
+        }
+        let class = if stream % 2 == 0 {
+            Class::Small
+        } else {
+            Class::Bulk
+        };
+        let n = id & ((1 << STREAM_SHIFT) - 1);
         let slots = self.slots.borrow();
-        match slots.get(&(partition, drive)) {
-            None => {
-                id < self
-                    .first_ids
-                    .get(&(partition, drive))
-                    .copied()
-                    .unwrap_or(1)
-            }
+        match slots.get(&(class, drive)) {
+            None => n < self.first_n.get(&(stream, drive)).copied().unwrap_or(0),
             Some(slot) => match &slot.active {
                 Some((seg, _)) => id < seg.id,
-                // An opening segment has taken next_id - 1 already.
-                None => id + 1 < slot.next_id,
+                // An opening segment has taken next_n - 1 already.
+                None => n + 1 < slot.next_n,
             },
         }
     }
@@ -347,7 +402,7 @@ pub struct Appended {
 /// Per-core cache of read-only O_DIRECT descriptors of segment files.
 pub struct ReadFiles {
     drives: Vec<PathBuf>,
-    open: RefCell<HashMap<(u16, u16, u32), Rc<DirectFile>>>,
+    open: RefCell<HashMap<(u16, u32), Rc<DirectFile>>>,
 }
 
 impl ReadFiles {
@@ -358,32 +413,43 @@ impl ReadFiles {
         }
     }
 
-    pub async fn get(
-        &self,
-        drive: u16,
-        partition: u16,
-        segment: u32,
-    ) -> io::Result<Rc<DirectFile>> {
-        if let Some(f) = self.open.borrow().get(&(drive, partition, segment)) {
+    pub async fn get(&self, drive: u16, segment: u32) -> io::Result<Rc<DirectFile>> {
+        if let Some(f) = self.open.borrow().get(&(drive, segment)) {
             return Ok(f.clone());
         }
         let root = self
             .drives
             .get(drive as usize)
             .ok_or_else(|| io::Error::other("no such drive"))?;
-        let f = Rc::new(DirectFile::open_ro(&segment_path(root, partition, segment)).await?);
+        let f = Rc::new(DirectFile::open_ro(&segment_path(root, segment)).await?);
         let mut open = self.open.borrow_mut();
         if open.len() >= READ_CACHE_MAX {
             // Descriptors are cheap to reopen; a full clear keeps this simple
             // and bounded.
             open.clear();
         }
-        open.insert((drive, partition, segment), f.clone());
+        open.insert((drive, segment), f.clone());
         Ok(f)
     }
 
     /// Forgets a file (after compaction removed it, or after an I/O error).
-    pub fn forget(&self, drive: u16, partition: u16, segment: u32) {
-        self.open.borrow_mut().remove(&(drive, partition, segment));
+    pub fn forget(&self, drive: u16, segment: u32) {
+        self.open.borrow_mut().remove(&(drive, segment));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_ids_carry_their_stream() {
+        let id = segment_id(stream_of(3, Class::Bulk), 41);
+        assert_eq!(stream_of_segment(id), 7);
+        assert_eq!(core_of_stream(stream_of_segment(id)), 3);
+        let next = next_numbers(&[segment_id(0, 0), segment_id(0, 5), segment_id(7, 2)]);
+        assert_eq!(next[&0], 6);
+        assert_eq!(next[&7], 3);
+        assert_eq!(next.get(&1), None);
     }
 }

@@ -28,7 +28,7 @@ use super::index::{object_key, Mutation};
 use super::layout::{Layout, STRIPE_DATA};
 use super::meta::{encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
 use super::record::{Kind, RecordHeader, FIXED_LEN};
-use super::segment::Appended;
+use super::segment::{Appended, Class};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
 
 /// Most index changes applied in one batch.
@@ -512,7 +512,7 @@ impl Engine {
                     if !me.shared.drive_online(drive) {
                         return None;
                     }
-                    match me.writer.append(partition, drive as u16, b).await {
+                    match me.writer.append(Class::Bulk, drive as u16, b).await {
                         Ok(a) => Some(a),
                         Err(e) => {
                             me.shared.drive_error(drive, &e);
@@ -537,7 +537,6 @@ impl Engine {
         header.payload_crc = crc32c::crc32c(payload);
         let hl = header.header_len();
         let targets = self.commit_targets(rotation);
-        let partition = header.partition;
         let writes = targets.iter().enumerate().map(|(copy, &drive)| {
             let mut h = header.clone();
             h.shard = copy as u8;
@@ -547,7 +546,7 @@ impl Engine {
             buf.set_len(align_up(hl + payload.len()));
             let me = self.clone();
             async move {
-                let a = match me.writer.append(partition, drive as u16, buf).await {
+                let a = match me.writer.append(Class::Small, drive as u16, buf).await {
                     Ok(a) => a,
                     Err(e) => {
                         me.shared.drive_error(drive, &e);

@@ -213,30 +213,30 @@ pub fn scan_records(drives: &[PathBuf], partitions: u16) -> Vec<FoundRecord> {
             continue;
         }
         let key = cairn::engine::format::record_key_of_drive(root).expect("formatted drive");
-        for p in 0..partitions {
-            for seg in cairn::engine::segment::list_segments(root, p).expect("list segments") {
-                let path = cairn::engine::segment::segment_path(root, p, seg);
-                let f = std::fs::File::open(&path).expect("open segment");
-                let len = f.metadata().unwrap().len();
-                let mut pos = 0u64;
-                let mut block = vec![0u8; 4096];
-                while pos + 4096 <= len {
-                    f.read_exact_at(&mut block, pos).unwrap();
-                    match RecordHeader::decode(&block, key) {
-                        Ok(h) => {
-                            let rl = h.record_len() as u64;
+        for seg in cairn::engine::segment::list_segments(root).expect("list segments") {
+            let path = cairn::engine::segment::segment_path(root, seg);
+            let f = std::fs::File::open(&path).expect("open segment");
+            let len = f.metadata().unwrap().len();
+            let mut pos = 0u64;
+            let mut block = vec![0u8; 4096];
+            while pos + 4096 <= len {
+                f.read_exact_at(&mut block, pos).unwrap();
+                match RecordHeader::decode(&block, key) {
+                    Ok(h) => {
+                        let rl = h.record_len() as u64;
+                        if h.partition < partitions {
                             out.push(FoundRecord {
                                 drive: d,
-                                partition: p,
+                                partition: h.partition,
                                 segment: seg,
                                 path: path.clone(),
                                 offset: pos,
                                 header: h,
                             });
-                            pos += rl;
                         }
-                        Err(RecordError::NotARecord) | Err(_) => pos += 4096,
+                        pos += rl;
                     }
+                    Err(RecordError::NotARecord) | Err(_) => pos += 4096,
                 }
             }
         }
