@@ -29,6 +29,8 @@ use super::format::META_DIR;
 
 /// First preallocation of a new segment; doubled as it fills.
 const INITIAL_ALLOC: u64 = 4 << 20;
+/// Zero-fill write size for Small segments.
+const ZERO_CHUNK: usize = 1 << 20;
 /// Most read file descriptors a core keeps open.
 const READ_CACHE_MAX: usize = 4096;
 /// Segment ids are `stream << STREAM_SHIFT | n`.
@@ -126,8 +128,10 @@ pub struct SegmentFile {
     pub id: u32,
     pub file: DirectFile,
     sync: RefCell<SyncState>,
+    /// Bytes preallocated (Bulk) or zero-filled (Small) from the start.
     allocated: Cell<u64>,
-    growing: Cell<bool>,
+    growing: RefCell<Option<SharedResult>>,
+    class: Class,
 }
 
 impl SegmentFile {
@@ -245,40 +249,27 @@ impl SegmentWriter {
                     opening: None,
                     next_n: first,
                 });
-                if let Some((seg, tail)) = &mut slot.active {
-                    if !seg.poisoned() && *tail + len <= self.segment_max {
+                let usable = slot
+                    .active
+                    .as_ref()
+                    .is_some_and(|(seg, tail)| !seg.poisoned() && *tail + len <= self.segment_max);
+                if usable {
+                    let (seg, tail) = slot.active.as_mut().expect("checked above");
+                    let end = *tail + len;
+                    let grow = self.grow(seg, end);
+                    // A Small segment is zero-filled ahead of the tail: a
+                    // record must not land where zeroes are still to come.
+                    if seg.class == Class::Bulk || end <= seg.allocated.get() {
                         let off = *tail;
-                        *tail += len;
-                        let seg = seg.clone();
-                        drop(slots);
-                        self.maybe_grow(&seg, off + len);
-                        return Ok((seg, off));
+                        *tail = end;
+                        return Ok((seg.clone(), off));
                     }
-                }
-                match &slot.opening {
-                    Some(f) => f.clone(),
-                    None => {
-                        let id = segment_id(stream, slot.next_n);
-                        slot.next_n += 1;
-                        let me = self.clone();
-                        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> =
-                            Box::pin(async move {
-                                let r = me.open_segment(drive, id).await;
-                                let mut slots = me.slots.borrow_mut();
-                                let slot = slots.get_mut(&(class, drive)).expect("slot exists");
-                                slot.opening = None;
-                                match r {
-                                    Ok(seg) => {
-                                        slot.active = Some((Rc::new(seg), 0));
-                                        Ok(())
-                                    }
-                                    Err(e) => Err(Rc::new(e)),
-                                }
-                            });
-                        let f = fut.shared();
-                        slot.opening = Some(f.clone());
-                        f
+                    match grow {
+                        Some(g) => g,
+                        None => return Err(io::Error::other("segment zero-fill stalled")),
                     }
+                } else {
+                    self.open_next(slot, class, drive, stream)
                 }
             };
             if let Err(e) = wait.await {
@@ -287,7 +278,40 @@ impl SegmentWriter {
         }
     }
 
-    async fn open_segment(&self, drive: u16, id: u32) -> io::Result<SegmentFile> {
+    /// The shared future of opening the stream's next segment on `drive`
+    /// (started by the first caller, awaited by all).
+    fn open_next(
+        self: &Rc<Self>,
+        slot: &mut Slot,
+        class: Class,
+        drive: u16,
+        stream: u32,
+    ) -> SharedResult {
+        if let Some(f) = &slot.opening {
+            return f.clone();
+        }
+        let id = segment_id(stream, slot.next_n);
+        slot.next_n += 1;
+        let me = self.clone();
+        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
+            let r = me.open_segment(class, drive, id).await;
+            let mut slots = me.slots.borrow_mut();
+            let slot = slots.get_mut(&(class, drive)).expect("slot exists");
+            slot.opening = None;
+            match r {
+                Ok(seg) => {
+                    slot.active = Some((Rc::new(seg), 0));
+                    Ok(())
+                }
+                Err(e) => Err(Rc::new(e)),
+            }
+        });
+        let f = fut.shared();
+        slot.opening = Some(f.clone());
+        f
+    }
+
+    async fn open_segment(&self, class: Class, drive: u16, id: u32) -> io::Result<SegmentFile> {
         let root = self.drives[drive as usize].clone();
         let dir = segments_dir(&root);
         let path = segment_path(&root, id);
@@ -300,8 +324,12 @@ impl SegmentWriter {
         let file = DirectFile::open_rw(&path, true).await?;
         let alloc = INITIAL_ALLOC.min(self.segment_max);
         file.fallocate(&self.companion, 0, alloc).await?;
-        // The new directory entry must survive power loss before any record
-        // in it is acknowledged.
+        if class == Class::Small {
+            zero_fill(&file, 0, alloc).await?;
+        }
+        // The new directory entry (and for Small, the zeroed extents) must
+        // survive power loss before any record in it is acknowledged.
+        file.sync_data().await?;
         self.companion.run(move || sync_dir(&dir)).await??;
         Ok(SegmentFile {
             drive,
@@ -314,30 +342,53 @@ impl SegmentWriter {
                 failed: false,
             }),
             allocated: Cell::new(alloc),
-            growing: Cell::new(false),
+            growing: RefCell::new(None),
+            class,
         })
     }
 
-    /// Extends the preallocation in the background once half of it is used;
-    /// writes past it stay correct meanwhile (they extend the file).
-    fn maybe_grow(self: &Rc<Self>, seg: &Rc<SegmentFile>, end: u64) {
-        let alloc = seg.allocated.get();
-        if seg.growing.get() || end * 2 < alloc || alloc >= self.segment_max {
-            return;
+    /// Extends a segment's preallocation once half of it is used, in the
+    /// background. Bulk segments are fallocated: writes past the region stay
+    /// correct meanwhile (they extend the file). Small segments are also
+    /// zero-filled, so their extents are already written and an fdatasync
+    /// after a small record is a plain cache flush instead of a journal commit
+    /// (measured in perf/ENGINE.md). Returns the growth in progress, if any.
+    fn grow(self: &Rc<Self>, seg: &Rc<SegmentFile>, end: u64) -> Option<SharedResult> {
+        if let Some(g) = seg.growing.borrow().as_ref() {
+            return Some(g.clone());
         }
-        seg.growing.set(true);
+        let alloc = seg.allocated.get();
+        if end * 2 < alloc || alloc >= self.segment_max {
+            return None;
+        }
         let target = (alloc * 2).max(end + INITIAL_ALLOC).min(self.segment_max);
-        let seg = seg.clone();
+        let s = seg.clone();
         let companion = self.companion.clone();
-        monoio::spawn(async move {
-            match seg.file.fallocate(&companion, alloc, target - alloc).await {
-                Ok(()) => seg.allocated.set(target),
-                Err(e) => {
-                    tracing::warn!(drive = seg.drive, segment = seg.id, error = %e, "preallocation failed")
+        let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
+            let mut r = s.file.fallocate(&companion, alloc, target - alloc).await;
+            if r.is_ok() && s.class == Class::Small {
+                r = zero_fill(&s.file, alloc, target).await;
+                if r.is_ok() {
+                    r = s.file.sync_data().await;
                 }
             }
-            seg.growing.set(false);
+            s.growing.borrow_mut().take();
+            match r {
+                Ok(()) => {
+                    s.allocated.set(target);
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(drive = s.drive, segment = s.id, error = %e, "preallocation failed");
+                    Err(Rc::new(e))
+                }
+            }
         });
+        let f = fut.shared();
+        *seg.growing.borrow_mut() = Some(f.clone());
+        // Run it now even if nobody waits on it yet.
+        monoio::spawn(f.clone());
+        Some(f)
     }
 
     /// Appends one record to this core's `class` stream on `drive` and returns
@@ -373,7 +424,7 @@ impl SegmentWriter {
         if writer >= cores {
             return true;
         }
-        let class = if stream % 2 == 0 {
+        let class = if stream.is_multiple_of(2) {
             Class::Small
         } else {
             Class::Bulk
@@ -389,6 +440,21 @@ impl SegmentWriter {
             },
         }
     }
+}
+
+/// Writes zeroes over `[from, to)` with O_DIRECT.
+async fn zero_fill(file: &DirectFile, from: u64, to: u64) -> io::Result<()> {
+    let mut buf = AlignedBuf::zeroed(ZERO_CHUNK);
+    let mut off = from;
+    while off < to {
+        let n = ((to - off) as usize).min(ZERO_CHUNK);
+        buf.set_len(crate::runtime::buf::align_up(n));
+        let (r, b) = file.write_all_at(buf, off).await;
+        r?;
+        buf = b;
+        off += n as u64;
+    }
+    Ok(())
 }
 
 /// A completed append.
