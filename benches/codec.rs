@@ -49,12 +49,30 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
+/// The per-byte kernels of a PUT besides erasure coding: MD5 (the ETag, on
+/// the receiving core) and crc32c (every record), 1 MiB and 64 KiB buffers.
+fn hashes(c: &mut Criterion) {
+    use md5::Digest;
+    let mut group = c.benchmark_group("hash");
+    for len in [64usize << 10, 1 << 20] {
+        let buf = vec![0x5au8; len];
+        group.throughput(Throughput::Bytes(len as u64));
+        group.bench_function(format!("md5/{}KiB", len >> 10), |b| {
+            b.iter(|| md5::Md5::digest(std::hint::black_box(&buf)))
+        });
+        group.bench_function(format!("crc32c/{}KiB", len >> 10), |b| {
+            b.iter(|| crc32c::crc32c(std::hint::black_box(&buf)))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = codec
+    targets = codec, hashes
 }
 criterion_main!(benches);

@@ -208,11 +208,16 @@ pub enum BodyChunk {
 #[allow(async_fn_in_trait)]
 pub trait BodySource {
     async fn next_chunk(&mut self) -> Result<BodyChunk>;
+
+    /// Whether `End` will carry the body's MD5. Then the engine does not hash
+    /// (the receiving core already did: MD5 is most of a PUT's CPU cost).
+    fn supplies_md5(&self) -> bool;
 }
 
 /// A body held in memory (tests, tools, copies).
 pub struct MemBody {
     chunks: std::collections::VecDeque<Bytes>,
+    md5: Option<[u8; 16]>,
 }
 
 impl MemBody {
@@ -226,23 +231,40 @@ impl MemBody {
             chunks.push_back(b.slice(off..off + n));
             off += n;
         }
-        MemBody { chunks }
+        MemBody { chunks, md5: None }
+    }
+
+    /// A body whose MD5 the caller already knows, as the receiving core does
+    /// when it streams a body to the owner: the engine then does no hashing.
+    pub fn with_md5(data: impl Into<Bytes>, md5: [u8; 16]) -> MemBody {
+        MemBody {
+            md5: Some(md5),
+            ..MemBody::new(data)
+        }
     }
 }
 
 impl BodySource for MemBody {
+    fn supplies_md5(&self) -> bool {
+        self.md5.is_some()
+    }
+
     async fn next_chunk(&mut self) -> Result<BodyChunk> {
         Ok(match self.chunks.pop_front() {
             Some(c) => BodyChunk::Data(c),
-            None => BodyChunk::End(None),
+            None => BodyChunk::End(self.md5),
         })
     }
 }
 
-/// A body arriving from another core.
-pub struct ChannelBody(Receiver<Result<BodyChunk>>);
+/// A body arriving from another core, and whether its sender supplies the MD5.
+pub struct ChannelBody(Receiver<Result<BodyChunk>>, bool);
 
 impl BodySource for ChannelBody {
+    fn supplies_md5(&self) -> bool {
+        self.1
+    }
+
     async fn next_chunk(&mut self) -> Result<BodyChunk> {
         match self.0.recv().await {
             Ok(r) => r,
@@ -269,6 +291,7 @@ pub enum CoreMsg {
         key: String,
         opts: PutOptions,
         body: Receiver<Result<BodyChunk>>,
+        supplies_md5: bool,
         reply: oneshot::Sender<Result<ObjectInfo>>,
     },
     Delete {
@@ -511,10 +534,11 @@ impl Engine {
                 key,
                 opts,
                 body,
+                supplies_md5,
                 reply,
             } => {
                 let r = self
-                    .put_owned(&bucket, &key, opts, &mut ChannelBody(body))
+                    .put_owned(&bucket, &key, opts, &mut ChannelBody(body, supplies_md5))
                     .await;
                 let _ = reply.send(r);
             }
@@ -691,6 +715,7 @@ impl Engine {
                 key: key.to_owned(),
                 opts,
                 body: brx,
+                supplies_md5: body.supplies_md5(),
                 reply: rtx,
             },
         )

@@ -262,6 +262,7 @@ impl Engine {
         let rotation =
             (version as u64 ^ (version >> 64) as u64) as usize % self.shared.set.drives.len();
         let mut md5 = Md5::new();
+        let hash = !body.supplies_md5();
 
         let mut head: Vec<u8> = Vec::new();
         let mut overflow: Option<Bytes> = None;
@@ -285,7 +286,7 @@ impl Engine {
 
         let (size, data, inline) = match overflow {
             None => {
-                if caller_md5.is_none() {
+                if hash {
                     md5.update(&head);
                 }
                 (head.len() as u64, DataLoc::Inline, Bytes::from(head))
@@ -293,7 +294,15 @@ impl Engine {
             Some(first) => {
                 let (size, stripes, m) = self
                     .write_stripes(
-                        bucket, key, partition, version, rotation, &head, first, body, &mut md5,
+                        bucket,
+                        key,
+                        partition,
+                        version,
+                        rotation,
+                        &head,
+                        first,
+                        body,
+                        hash.then_some(&mut md5),
                     )
                     .await?;
                 caller_md5 = m;
@@ -302,7 +311,12 @@ impl Engine {
         };
         let digest: [u8; 16] = match caller_md5 {
             Some(d) => d,
-            None => md5.finalize().into(),
+            None if hash => md5.finalize().into(),
+            None => {
+                return Err(EngineError::Body(
+                    "the body promised its MD5 but ended without one".into(),
+                ))
+            }
         };
         let l = self.shared.layout;
         let meta = ObjectMeta {
@@ -334,7 +348,7 @@ impl Engine {
         head: &[u8],
         first: Bytes,
         body: &mut B,
-        md5: &mut Md5,
+        mut md5: Option<&mut Md5>,
     ) -> Result<(u64, Vec<Vec<Option<RecordLoc>>>, Option<[u8; 16]>)> {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + bucket.len() + key.len();
@@ -370,8 +384,8 @@ impl Engine {
                     }
                 },
             };
-            if caller_md5.is_none() {
-                md5.update(&chunk);
+            if let Some(h) = md5.as_deref_mut() {
+                h.update(&chunk);
             }
             size += chunk.len() as u64;
             let mut off = 0;

@@ -323,6 +323,10 @@ impl RequestBody {
 }
 
 impl BodySource for RequestBody {
+    fn supplies_md5(&self) -> bool {
+        true
+    }
+
     async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {
         loop {
             if let Some(b) = self.ready.pop_front() {

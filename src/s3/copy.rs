@@ -26,6 +26,10 @@ struct CopyBody {
 }
 
 impl BodySource for CopyBody {
+    fn supplies_md5(&self) -> bool {
+        self.md5.is_some()
+    }
+
     async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {
         match self.reader.next_chunk().await {
             Some(Ok(b)) => Ok(BodyChunk::Data(b)),
