@@ -1,0 +1,716 @@
+//! Crash consistency of the real binary: an acknowledged PUT or DELETE
+//! survives `kill -9` of the server, and no partially written object is ever
+//! visible.
+//!
+//! The test starts `cairn serve` on four temp drives, runs a concurrent
+//! workload of PUTs (100 B to 6 MiB), overwrites and DELETEs over a small key
+//! space through the AWS SDK, and SIGKILLs the server (by the PID it spawned)
+//! at a random moment. It then restarts the server on the same drives and
+//! checks through S3 that every key is absent or holds exactly one generation
+//! that was acknowledged or in flight, never older than its last
+//! acknowledged write; that GET returns the whole body, whose MD5 is the
+//! ETag; and that ListObjectsV2 lists exactly the keys GET finds. The next
+//! round continues the workload from the state observed.
+//!
+//! At most one operation per key is in flight at a time (a task takes the
+//! key before sending and releases it on the 2xx response), so "the last
+//! acknowledged operation" of a key is well defined and a kill leaves at most
+//! one candidate per key besides it.
+//!
+//! `CAIRN_TEST_LOG` sets the servers' log filter (default `info`);
+//! `CAIRN_CRASH_SEED` fixes the workload seed (the kill moments stay random);
+//! `CAIRN_CRASH_KEEP=1` keeps the drives and server logs for a post-mortem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use md5::Digest as _;
+
+const USER: &str = "cairnadmin";
+const PASSWORD: &str = "cairn-crash-secret";
+const REGION: &str = "us-east-1";
+const BUCKET: &str = "crash";
+
+const DRIVES: usize = 4;
+const KEYS: usize = 40;
+const TASKS: usize = 16;
+/// Kill/restart rounds.
+const ROUNDS: u64 = 20;
+/// The kill lands this many milliseconds into each round's workload.
+const KILL_MS: std::ops::RangeInclusive<u64> = 100..=1500;
+/// Share of operations that are DELETEs, percent.
+const DELETE_PCT: u64 = 20;
+
+/// Every wait is bounded.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+const REQUEST_LIMIT: Duration = Duration::from_secs(30);
+const EXIT_LIMIT: Duration = Duration::from_secs(10);
+const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------
+// Content: every generation of every key is distinct and self-describing.
+
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+const MAGIC: [u8; 4] = *b"CRSH";
+const HEADER: usize = 16;
+
+fn key_name(k: usize) -> String {
+    format!("obj-{k:02}")
+}
+
+/// The bytes of generation `gen` of key `k`: a 16-byte header (key index,
+/// magic, generation) then pseudo-random bytes; the size class follows from
+/// (k, gen) too: 100 B, 4 KiB, 70 KiB (just past inline), 1-3 MiB, and now
+/// and then 6 MiB.
+fn content(k: usize, gen: u64) -> Vec<u8> {
+    let h = mix(gen ^ mix(k as u64 + 1));
+    let size = match h % 100 {
+        0..=29 => 100,
+        30..=54 => 4 << 10,
+        55..=79 => 70 << 10,
+        80..=97 => (1 << 20) + ((h >> 8) % ((2 << 20) + 1)) as usize,
+        _ => 6 << 20,
+    };
+    let mut out = vec![0u8; size];
+    let mut x = mix(h ^ 0x5EED) | 1;
+    for chunk in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    out[..4].copy_from_slice(&(k as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&MAGIC);
+    out[8..16].copy_from_slice(&gen.to_le_bytes());
+    out
+}
+
+/// Which generation of key `k` these bytes are, exactly; or why they are none.
+fn identify(k: usize, body: &[u8]) -> Result<u64, String> {
+    if body.len() < HEADER || body[4..8] != MAGIC {
+        return Err(format!(
+            "no header (first bytes {:02x?})",
+            &body[..body.len().min(16)]
+        ));
+    }
+    let key = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
+    let gen = u64::from_le_bytes(body[8..16].try_into().unwrap());
+    if key != k {
+        return Err(format!(
+            "header says generation {gen} of {}",
+            key_name(key)
+        ));
+    }
+    let want = content(k, gen);
+    if want.len() != body.len() {
+        return Err(format!(
+            "header says generation {gen}, which is {} bytes",
+            want.len()
+        ));
+    }
+    if let Some(off) = want.iter().zip(body).position(|(a, b)| a != b) {
+        return Err(format!(
+            "header says generation {gen}, but the bytes differ from offset {off}"
+        ));
+    }
+    Ok(gen)
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(b))
+}
+
+// ---------------------------------------------------------------------------
+// The server under test.
+
+struct Server {
+    child: Child,
+    pid: libc::pid_t,
+    port: u16,
+    log: PathBuf,
+    reaped: bool,
+}
+
+impl Server {
+    fn start(root: &Path, drives: &[PathBuf], round: u64) -> Server {
+        let port = free_port();
+        let log = root.join(format!("server-{round:02}.log"));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("serve")
+            .args(drives)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--cores", "2", "--partitions", "16"])
+            // Leave the CPUs to the scheduler, and keep the preallocated
+            // segments small.
+            .arg("--no-pin")
+            .args(["--segment-size", &(16u64 << 20).to_string()])
+            .env("CAIRN_ROOT_USER", USER)
+            .env("CAIRN_ROOT_PASSWORD", PASSWORD)
+            .env(
+                "CAIRN_LOG",
+                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start cairn");
+        let pid = child.id() as libc::pid_t;
+        let mut s = Server {
+            child,
+            pid,
+            port,
+            log,
+            reaped: false,
+        };
+        s.wait_ready(round);
+        s
+    }
+
+    fn wait_ready(&mut self, round: u64) {
+        let deadline = Instant::now() + READY_LIMIT;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    panic!(
+                        "round {round}: cairn exited during start-up ({status}) on the drives of the previous round:\n{}",
+                        self.log_tail(60)
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => panic!("try_wait: {e}"),
+            }
+            if health_ready(self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "round {round}: cairn was not ready after {READY_LIMIT:?}:\n{}",
+            self.log_tail(60)
+        );
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL to the PID this test spawned, then reaps it.
+    async fn kill9(&mut self) -> ExitStatus {
+        assert!(!self.reaped, "kill9 of a reaped child");
+        // SAFETY: kill(2) of our own child, not yet reaped (so its PID cannot
+        // have been reused).
+        let r = unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        assert_eq!(r, 0, "kill -9 {}", self.pid);
+        let deadline = Instant::now() + EXIT_LIMIT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.reaped = true;
+                    return status;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Ok(None) => panic!("cairn {} still alive {EXIT_LIMIT:?} after SIGKILL", self.pid),
+                Err(e) => panic!("try_wait: {e}"),
+            }
+        }
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: as in kill9; the child is not reaped yet.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = self.child.wait();
+            self.reaped = true;
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- cairn log tail ({}) ---\n{}",
+                self.log.display(),
+                self.log_tail(60)
+            );
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// `GET /health/ready` answered 200.
+fn health_ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s
+        .write_all(b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.1 200")
+}
+
+fn client(endpoint: &str) -> Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
+        .force_path_style(true)
+        // A retry could replay an operation after its first attempt failed
+        // and blur what was in flight; every attempt is explicit here.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_timeout(REQUEST_LIMIT)
+                .build(),
+        )
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
+// ---------------------------------------------------------------------------
+// The journal of the workload.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Val {
+    Absent,
+    Gen(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// PUT of this generation.
+    Put(u64),
+    /// DELETE; the number only names the operation.
+    Delete(u64),
+}
+
+impl Op {
+    fn result(self) -> Val {
+        match self {
+            Op::Put(g) => Val::Gen(g),
+            Op::Delete(_) => Val::Absent,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct KeyState {
+    /// What the key holds per the last acknowledged operation (or, after a
+    /// restart, per what was observed).
+    acked: Val,
+    /// The operation sent and not acknowledged (at most one per key).
+    inflight: Option<Op>,
+    /// Recent events, for failure messages.
+    history: Vec<String>,
+}
+
+impl KeyState {
+    fn note(&mut self, event: String) {
+        if self.history.len() >= 8 {
+            self.history.remove(0);
+        }
+        self.history.push(event);
+    }
+}
+
+struct Journal {
+    keys: Vec<KeyState>,
+    /// Operations acknowledged in the current round.
+    acked: u64,
+    /// Errors seen before the kill: no healthy server should produce them.
+    failures: Vec<String>,
+}
+
+fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
+    j.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn worker(
+    c: Client,
+    journal: Arc<Mutex<Journal>>,
+    stop: Arc<AtomicBool>,
+    next_op: Arc<AtomicU64>,
+    seed: u64,
+    round: u64,
+    task: usize,
+) {
+    let mut rng = mix(seed ^ (round << 32) ^ task as u64);
+    while !stop.load(Ordering::SeqCst) {
+        rng = mix(rng);
+        let n = next_op.fetch_add(1, Ordering::SeqCst);
+        let op = if rng % 100 < DELETE_PCT {
+            Op::Delete(n)
+        } else {
+            Op::Put(n)
+        };
+        // Take a key nobody else is writing: it is "in flight" from here.
+        let k = {
+            let mut j = lock(&journal);
+            let start = (rng >> 16) as usize % KEYS;
+            let Some(k) = (0..KEYS)
+                .map(|i| (start + i) % KEYS)
+                .find(|&k| j.keys[k].inflight.is_none())
+            else {
+                continue;
+            };
+            j.keys[k].inflight = Some(op);
+            j.keys[k].note(format!("round {round}: {op:?} sent"));
+            k
+        };
+        let key = key_name(k);
+        let res: Result<(), String> = match op {
+            Op::Put(g) => {
+                let body = content(k, g);
+                c.put_object()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{}", DisplayErrorContext(&e)))
+            }
+            Op::Delete(_) => c
+                .delete_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{}", DisplayErrorContext(&e))),
+        };
+        let mut j = lock(&journal);
+        match res {
+            Ok(()) => {
+                let ks = &mut j.keys[k];
+                ks.acked = op.result();
+                ks.inflight = None;
+                ks.note(format!("round {round}: {op:?} acknowledged"));
+                j.acked += 1;
+            }
+            // The stop flag is raised before the kill, so an error caused by
+            // the kill always sees it: the operation stays in flight.
+            Err(_) if stop.load(Ordering::SeqCst) => return,
+            Err(e) => {
+                j.failures
+                    .push(format!("round {round}: {op:?} on {key} failed before the kill: {e}"));
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The check after a restart.
+
+/// Reads every key and the listing; panics on anything not allowed. Returns
+/// what each key holds.
+async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
+    let mut seen = Vec::with_capacity(KEYS);
+    for (k, ks) in keys.iter().enumerate() {
+        let key = key_name(k);
+        let mut allowed = BTreeSet::from([ks.acked]);
+        if let Some(op) = ks.inflight {
+            allowed.insert(op.result());
+        }
+        let why = || {
+            format!(
+                "allowed {allowed:?} (last acknowledged {:?}, in flight {:?}); history: {:#?}",
+                ks.acked, ks.inflight, ks.history
+            )
+        };
+        let v = match c.get_object().bucket(BUCKET).key(&key).send().await {
+            Ok(o) => {
+                let etag = o.e_tag().map(|t| t.trim_matches('"').to_owned());
+                let len = o.content_length();
+                let body = o
+                    .body
+                    .collect()
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}: {key}: reading the body: {e}; {}", why()))
+                    .into_bytes();
+                assert_eq!(
+                    len,
+                    Some(body.len() as i64),
+                    "round {round}: {key}: Content-Length and the body received differ; {}",
+                    why()
+                );
+                assert_eq!(
+                    etag.as_deref(),
+                    Some(md5_hex(&body).as_str()),
+                    "round {round}: {key}: the ETag is not the MD5 of the body; {}",
+                    why()
+                );
+                match identify(k, &body) {
+                    Ok(g) => Val::Gen(g),
+                    Err(e) => panic!(
+                        "round {round}: {key}: GET returned {} bytes that are no whole generation of the key ({e}): a torn or foreign object is visible; {}",
+                        body.len(),
+                        why()
+                    ),
+                }
+            }
+            Err(e) if e.code() == Some("NoSuchKey") => Val::Absent,
+            Err(e) => panic!(
+                "round {round}: {key}: GET failed: {}; {}",
+                DisplayErrorContext(&e),
+                why()
+            ),
+        };
+        assert!(
+            allowed.contains(&v),
+            "round {round}: {key} reads as {v:?} after the restart: {}; {}",
+            if v == Val::Absent {
+                "an acknowledged PUT was lost"
+            } else if matches!(ks.acked, Val::Gen(g) if Val::Gen(g) > v) {
+                "an older generation than the last acknowledged one (lost or rolled-back write)"
+            } else {
+                "a generation neither acknowledged nor in flight (resurrected or lost DELETE)"
+            },
+            why()
+        );
+        seen.push(v);
+    }
+
+    // The listing: exactly the keys GET found, with their sizes.
+    let mut listed: BTreeMap<String, i64> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    for _page in 0..100 {
+        let out = c
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .max_keys(15)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: list: {}", DisplayErrorContext(&e)));
+        for o in out.contents() {
+            let name = o.key().unwrap_or_default().to_owned();
+            assert!(
+                listed.insert(name.clone(), o.size().unwrap_or(-1)).is_none(),
+                "round {round}: {name} listed twice"
+            );
+        }
+        token = out.next_continuation_token().map(str::to_owned);
+        if !out.is_truncated().unwrap_or(false) {
+            token = None;
+            break;
+        }
+        assert!(token.is_some(), "round {round}: truncated listing without a token");
+    }
+    assert!(token.is_none(), "round {round}: the listing did not end");
+    let readable: BTreeMap<String, i64> = seen
+        .iter()
+        .enumerate()
+        .filter_map(|(k, v)| match v {
+            Val::Gen(g) => Some((key_name(k), content(k, *g).len() as i64)),
+            Val::Absent => None,
+        })
+        .collect();
+    assert_eq!(
+        listed, readable,
+        "round {round}: ListObjectsV2 (key, size) differs from what GET finds"
+    );
+    seen
+}
+
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
+    use rand::Rng;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    // (Not `.map(|_| dir.keep())`: the closure would take `dir` either way.)
+    let _dir = if std::env::var_os("CAIRN_CRASH_KEEP").is_some() {
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
+    let drives: Vec<PathBuf> = (0..DRIVES).map(|i| root.join(format!("drive{i}"))).collect();
+    let seed: u64 = match std::env::var("CAIRN_CRASH_SEED") {
+        Ok(s) => s.parse().expect("CAIRN_CRASH_SEED: a number"),
+        Err(_) => rand::thread_rng().gen(),
+    };
+    eprintln!(
+        "crash_binary: seed {seed} (CAIRN_CRASH_SEED), drives under {}",
+        root.display()
+    );
+
+    let mut server = Server::start(&root, &drives, 0);
+    let mut c = client(&server.endpoint());
+    c.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket: {}", DisplayErrorContext(&e)));
+
+    let journal = Arc::new(Mutex::new(Journal {
+        keys: vec![
+            KeyState {
+                acked: Val::Absent,
+                inflight: None,
+                history: Vec::new(),
+            };
+            KEYS
+        ],
+        acked: 0,
+        failures: Vec::new(),
+    }));
+    let next_op = Arc::new(AtomicU64::new(1));
+    let mut rng = rand::thread_rng();
+    let (mut total_acked, mut total_inflight, mut total_applied) = (0u64, 0u64, 0u64);
+
+    for round in 1..=ROUNDS {
+        let t0 = Instant::now();
+        lock(&journal).acked = 0;
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                tokio::spawn(worker(
+                    c.clone(),
+                    journal.clone(),
+                    stop.clone(),
+                    next_op.clone(),
+                    seed,
+                    round,
+                    t,
+                ))
+            })
+            .collect();
+        let delay = Duration::from_millis(rng.gen_range(KILL_MS));
+        tokio::time::sleep(delay).await;
+        stop.store(true, Ordering::SeqCst);
+        let status = server.kill9().await;
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                status.signal(),
+                Some(libc::SIGKILL),
+                "round {round}: cairn ended by itself ({status}) before the kill:\n{}",
+                server.log_tail(60)
+            );
+        }
+        // The tasks see their connections fail; a task still waiting after
+        // the limit is aborted, its operation left in flight.
+        let drain_deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let mut stuck = 0;
+        for t in tasks {
+            let abort = t.abort_handle();
+            match tokio::time::timeout_at(drain_deadline, t).await {
+                Ok(r) => r.expect("worker task panicked"),
+                Err(_) => {
+                    abort.abort();
+                    stuck += 1;
+                }
+            }
+        }
+        let (keys, acked) = {
+            let j = lock(&journal);
+            assert!(
+                j.failures.is_empty(),
+                "operations failed on a healthy server: {:#?}",
+                j.failures
+            );
+            (j.keys.clone(), j.acked)
+        };
+        let inflight = keys.iter().filter(|k| k.inflight.is_some()).count() as u64;
+
+        let t_restart = Instant::now();
+        drop(server);
+        server = Server::start(&root, &drives, round);
+        let restart = t_restart.elapsed();
+        c = client(&server.endpoint());
+        let seen = observe(&c, &keys, round).await;
+
+        // Which in-flight operations turned out applied. A DELETE in flight
+        // on a key that was absent anyway cannot tell.
+        let (mut applied, mut undecidable) = (0u64, 0u64);
+        {
+            let mut j = lock(&journal);
+            for (k, v) in seen.iter().enumerate() {
+                let ks = &mut j.keys[k];
+                if let Some(op) = ks.inflight.take() {
+                    let outcome = if op.result() == ks.acked {
+                        undecidable += 1;
+                        "undecidable"
+                    } else if *v == op.result() {
+                        applied += 1;
+                        "applied"
+                    } else {
+                        "not applied"
+                    };
+                    ks.note(format!(
+                        "round {round}: {op:?} in flight at the kill: {outcome}"
+                    ));
+                }
+                ks.acked = *v;
+            }
+        }
+        total_acked += acked;
+        total_inflight += inflight;
+        total_applied += applied;
+        eprintln!(
+            "round {round:2}: kill at {:4} ms: {acked:3} ops acknowledged, {inflight:2} in flight at the kill ({applied} applied, {undecidable} undecidable, {stuck} stuck); {} of {KEYS} keys present; restart {:.2?}, round {:.2?}",
+            delay.as_millis(),
+            seen.iter().filter(|v| **v != Val::Absent).count(),
+            restart,
+            t0.elapsed()
+        );
+    }
+    drop(server);
+    eprintln!(
+        "crash_binary: {ROUNDS} kills, {total_acked} operations acknowledged, {total_inflight} in flight at a kill, {total_applied} of them applied; {:.1?}",
+        started.elapsed()
+    );
+    assert!(
+        total_acked >= 100,
+        "too few acknowledged operations to mean anything: {total_acked}"
+    );
+    assert!(
+        total_inflight >= ROUNDS,
+        "the kills rarely hit an operation in flight: {total_inflight}"
+    );
+}
