@@ -114,10 +114,7 @@ fn identify(k: usize, body: &[u8]) -> Result<u64, String> {
     let key = u32::from_le_bytes(body[..4].try_into().unwrap()) as usize;
     let gen = u64::from_le_bytes(body[8..16].try_into().unwrap());
     if key != k {
-        return Err(format!(
-            "header says generation {gen} of {}",
-            key_name(key)
-        ));
+        return Err(format!("header says generation {gen} of {}", key_name(key)));
     }
     let want = content(k, gen);
     if want.len() != body.len() {
@@ -232,7 +229,10 @@ impl Server {
                 Ok(None) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(5)).await
                 }
-                Ok(None) => panic!("cairn {} still alive {EXIT_LIMIT:?} after SIGKILL", self.pid),
+                Ok(None) => panic!(
+                    "cairn {} still alive {EXIT_LIMIT:?} after SIGKILL",
+                    self.pid
+                ),
                 Err(e) => panic!("try_wait: {e}"),
             }
         }
@@ -274,8 +274,7 @@ fn health_ready(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s
-        .write_all(b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if s.write_all(b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .is_err()
     {
         return false;
@@ -431,8 +430,9 @@ async fn worker(
             // the kill always sees it: the operation stays in flight.
             Err(_) if stop.load(Ordering::SeqCst) => return,
             Err(e) => {
-                j.failures
-                    .push(format!("round {round}: {op:?} on {key} failed before the kill: {e}"));
+                j.failures.push(format!(
+                    "round {round}: {op:?} on {key} failed before the kill: {e}"
+                ));
                 stop.store(true, Ordering::SeqCst);
                 return;
             }
@@ -467,7 +467,9 @@ async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
                     .body
                     .collect()
                     .await
-                    .unwrap_or_else(|e| panic!("round {round}: {key}: reading the body: {e}; {}", why()))
+                    .unwrap_or_else(|e| {
+                        panic!("round {round}: {key}: reading the body: {e}; {}", why())
+                    })
                     .into_bytes();
                 assert_eq!(
                     len,
@@ -527,7 +529,9 @@ async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
         for o in out.contents() {
             let name = o.key().unwrap_or_default().to_owned();
             assert!(
-                listed.insert(name.clone(), o.size().unwrap_or(-1)).is_none(),
+                listed
+                    .insert(name.clone(), o.size().unwrap_or(-1))
+                    .is_none(),
                 "round {round}: {name} listed twice"
             );
         }
@@ -536,7 +540,10 @@ async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
             token = None;
             break;
         }
-        assert!(token.is_some(), "round {round}: truncated listing without a token");
+        assert!(
+            token.is_some(),
+            "round {round}: truncated listing without a token"
+        );
     }
     assert!(token.is_none(), "round {round}: the listing did not end");
     let readable: BTreeMap<String, i64> = seen
@@ -569,7 +576,9 @@ async fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
     } else {
         Some(dir)
     };
-    let drives: Vec<PathBuf> = (0..DRIVES).map(|i| root.join(format!("drive{i}"))).collect();
+    let drives: Vec<PathBuf> = (0..DRIVES)
+        .map(|i| root.join(format!("drive{i}")))
+        .collect();
     let seed: u64 = match std::env::var("CAIRN_CRASH_SEED") {
         Ok(s) => s.parse().expect("CAIRN_CRASH_SEED: a number"),
         Err(_) => rand::thread_rng().gen(),

@@ -401,7 +401,8 @@ impl SegmentWriter {
     ) -> io::Result<Appended> {
         let len = buf.len() as u64;
         let (seg, offset) = self.reserve(class, drive, len).await?;
-        let (res, _buf) = seg.file.write_all_at(buf, offset).await;
+        let (res, buf) = seg.file.write_all_at(buf, offset).await;
+        buf.recycle();
         res?;
         let gen = seg.note_written();
         Ok(Appended {

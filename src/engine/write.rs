@@ -153,9 +153,18 @@ impl StripeBuilder {
             layout,
             hdr,
             shard_len,
-            bufs: Self::alloc(layout, hdr, shard_len),
+            bufs: Self::pooled(layout, hdr, shard_len),
             filled: 0,
         }
+    }
+
+    /// Recycled buffers for full stripes: every byte of them that lands on
+    /// disk is written before use (data, parity, header; `take` zeroes the
+    /// rest).
+    fn pooled(layout: Layout, hdr: usize, shard_len: usize) -> Vec<AlignedBuf> {
+        (0..layout.total())
+            .map(|_| AlignedBuf::pooled(hdr + shard_len))
+            .collect()
     }
 
     fn alloc(layout: Layout, hdr: usize, shard_len: usize) -> Vec<AlignedBuf> {
@@ -191,9 +200,23 @@ impl StripeBuilder {
     fn take(&mut self) -> (Vec<AlignedBuf>, usize, usize) {
         let len = self.filled;
         let sl = self.layout.shard_len(len);
-        let fresh = Self::alloc(self.layout, self.hdr, self.shard_len);
-        let bufs = std::mem::replace(&mut self.bufs, fresh);
+        let fresh = Self::pooled(self.layout, self.hdr, self.shard_len);
+        let mut bufs = std::mem::replace(&mut self.bufs, fresh);
         self.filled = 0;
+        if sl == self.shard_len {
+            // Recycled buffers: zero what data did not fill (the last data
+            // shard's tail when k * shard_len > a stripe) and the padding.
+            let k = self.layout.data as usize;
+            for (i, b) in bufs.iter_mut().enumerate() {
+                let full = b.full_mut();
+                let used = if i < k {
+                    len.saturating_sub(i * sl).min(sl)
+                } else {
+                    sl
+                };
+                full[self.hdr + used..].fill(0);
+            }
+        }
         if sl != self.shard_len {
             let mut short = Self::alloc(self.layout, self.hdr, sl);
             let mut j = 0;
@@ -206,9 +229,20 @@ impl StripeBuilder {
                     .copy_from_slice(src);
                 j += n;
             }
+            for b in bufs {
+                b.recycle();
+            }
             return (short, len, sl);
         }
         (bufs, len, sl)
+    }
+}
+
+impl Drop for StripeBuilder {
+    fn drop(&mut self) {
+        for b in self.bufs.drain(..) {
+            b.recycle();
+        }
     }
 }
 
@@ -554,9 +588,10 @@ impl Engine {
         let writes = targets.iter().enumerate().map(|(copy, &drive)| {
             let mut h = header.clone();
             h.shard = copy as u8;
-            let mut buf = AlignedBuf::zeroed(hl + payload.len());
+            let mut buf = AlignedBuf::pooled(hl + payload.len());
             h.encode_into(buf.full_mut(), self.shared.record_key);
             buf.full_mut()[hl..hl + payload.len()].copy_from_slice(payload);
+            buf.full_mut()[hl + payload.len()..].fill(0);
             buf.set_len(align_up(hl + payload.len()));
             let me = self.clone();
             async move {
@@ -787,6 +822,37 @@ mod tests {
         }
         assert_eq!(&joined[..len], &data[..]);
         assert!(joined[len..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn recycled_buffers_leave_no_stale_bytes_on_disk() {
+        // Fill this thread's pool with buffers full of 0xff, then build a
+        // full 3+2 stripe: k * shard_len exceeds a stripe, so the last data
+        // shard has a tail the data does not fill.
+        let layout = Layout { data: 3, parity: 2 };
+        let hdr = 100;
+        let sl = layout.shard_len(STRIPE_DATA);
+        for _ in 0..10 {
+            let mut b = AlignedBuf::zeroed(hdr + sl);
+            b.full_mut().fill(0xff);
+            b.recycle();
+        }
+        let mut b = StripeBuilder::new(layout, hdr);
+        assert_eq!(b.push(&vec![7u8; STRIPE_DATA]), STRIPE_DATA);
+        let (bufs, len, got_sl) = b.take();
+        assert_eq!((len, got_sl), (STRIPE_DATA, sl));
+        let tail_start = hdr + (STRIPE_DATA - 2 * sl);
+        assert!(
+            bufs[2].as_slice()[tail_start..].iter().all(|&x| x == 0),
+            "data shard tail"
+        );
+        for buf in &bufs {
+            assert!(
+                buf.as_slice()[hdr + sl..].iter().all(|&x| x == 0),
+                "padding"
+            );
+        }
+        assert!(bufs[0].as_slice()[hdr..hdr + sl].iter().all(|&x| x == 7));
     }
 
     #[test]
