@@ -291,7 +291,8 @@ impl ObjectReader {
 
         let mut shards: Vec<Option<Verified>> = (0..layout.total()).map(|_| None).collect();
         let mut tried = vec![false; layout.total()];
-        let reads = (first..=last).map(|i| {
+        // Shard i, verified; Err(None) when the index has no record for it.
+        let read_shard = |i: usize| {
             let w = want(i);
             async move {
                 match locs.get(i).copied().flatten() {
@@ -302,7 +303,8 @@ impl ObjectReader {
                     None => (i, Err(None)),
                 }
             }
-        });
+        };
+        let reads = (first..=last).map(read_shard);
         let mut healthy = true;
         for (i, r) in join_all(reads).await {
             tried[i] = true;
@@ -335,18 +337,7 @@ impl ObjectReader {
 
         // Degraded: read the rest until k shards verify, then reconstruct.
         let rest: Vec<usize> = (0..layout.total()).filter(|&i| !tried[i]).collect();
-        let reads = rest.iter().map(|&i| {
-            let w = want(i);
-            async move {
-                match locs.get(i).copied().flatten() {
-                    Some(loc) => (
-                        i,
-                        e.read_record(self.partition, loc, &w).await.map_err(Some),
-                    ),
-                    None => (i, Err(None)),
-                }
-            }
-        });
+        let reads = rest.iter().map(|&i| read_shard(i));
         for (i, r) in join_all(reads).await {
             match r {
                 Ok(v) => shards[i] = Some(v),
