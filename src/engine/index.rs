@@ -77,6 +77,14 @@ pub enum Mutation {
         version: Option<u128>,
         moves: Vec<(RecordLoc, Option<RecordLoc>)>,
     },
+    /// Repair wrote new copies of shards (stripe, shard index) of `version`;
+    /// applies only if that version is still current.
+    Heal {
+        bucket: String,
+        key: String,
+        version: u128,
+        shards: Vec<(u32, u8, RecordLoc)>,
+    },
 }
 
 /// (drive, segment id).
@@ -359,7 +367,8 @@ impl PartitionIndex {
             let (bucket, key) = match m {
                 Mutation::Put { bucket, key, .. }
                 | Mutation::Delete { bucket, key, .. }
-                | Mutation::Relocate { bucket, key, .. } => (bucket, key),
+                | Mutation::Relocate { bucket, key, .. }
+                | Mutation::Heal { bucket, key, .. } => (bucket, key),
             };
             let k = object_key(bucket, key);
             let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
@@ -394,6 +403,29 @@ impl PartitionIndex {
                     self.objects.delete(&mut wtxn, &k)?;
                     let t = postcard::to_allocvec(tombstones).expect("locations serialise");
                     self.tombstones.put(&mut wtxn, &k, &t)?;
+                }
+                Mutation::Heal {
+                    version, shards, ..
+                } => {
+                    let Some(mut e) = old else { continue };
+                    if e.meta.version != *version {
+                        continue;
+                    }
+                    if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
+                        for (s, i, loc) in shards {
+                            let Some(slot) = stripes
+                                .get_mut(*s as usize)
+                                .and_then(|st| st.get_mut(*i as usize))
+                            else {
+                                continue;
+                            };
+                            if let Some(prev) = slot.replace(*loc) {
+                                add(&mut std::iter::once(prev), -1);
+                            }
+                            add(&mut std::iter::once(*loc), 1);
+                        }
+                    }
+                    self.objects.put(&mut wtxn, &k, &encode_entry(&e))?;
                 }
                 Mutation::Relocate { version, moves, .. } => {
                     let current = old.as_ref().map(|e| e.meta.version);

@@ -21,6 +21,7 @@ pub mod placement;
 pub mod read;
 pub mod rebuild;
 pub mod record;
+pub mod repair;
 pub mod segment;
 pub mod write;
 
@@ -89,6 +90,7 @@ pub struct Stats {
     pub corrupt_records: AtomicU64,
     pub missing_shards: AtomicU64,
     pub reconstructions: AtomicU64,
+    pub repaired_shards: AtomicU64,
     pub drive_errors: Vec<AtomicU64>,
 }
 
@@ -128,8 +130,16 @@ impl Shared {
             .collect()
     }
 
+    /// Counts an I/O error of drive `d`; an error that says the device itself
+    /// failed takes the drive out of service for the rest of the run.
     pub fn drive_error(&self, d: usize, e: &std::io::Error) {
         self.stats.drive_errors[d].fetch_add(1, Ordering::Relaxed);
+        if matches!(
+            e.raw_os_error(),
+            Some(libc::EIO | libc::ENXIO | libc::ENODEV | libc::EROFS)
+        ) {
+            self.drive_failed[d].store(true, Ordering::Relaxed);
+        }
         tracing::error!(drive = d, path = %self.set.drives[d].path.display(), error = %e, "drive I/O error");
     }
 
@@ -308,6 +318,8 @@ pub enum CoreMsg {
         name: String,
         reply: oneshot::Sender<Result<Arc<BucketTable>>>,
     },
+    /// To the owner core: a read found a bad shard of this object.
+    Repair { bucket: String, key: String },
     /// From core 0 to every core: install this table.
     Buckets {
         table: Arc<BucketTable>,
@@ -328,6 +340,7 @@ pub struct Engine {
     seq: write::Sequencer,
     index_queue: write::IndexQueue,
     compacting: std::cell::Cell<bool>,
+    repairs: repair::RepairQueue,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
 }
@@ -494,6 +507,7 @@ impl Engine {
             seq: write::Sequencer::default(),
             index_queue: write::IndexQueue::default(),
             compacting: std::cell::Cell::new(false),
+            repairs: repair::RepairQueue::default(),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
         });
@@ -551,6 +565,7 @@ impl Engine {
             CoreMsg::DeleteBucket { name, reply } => {
                 let _ = reply.send(self.change_buckets(name, false).await);
             }
+            CoreMsg::Repair { bucket, key } => self.enqueue_repair(bucket, key),
             CoreMsg::Buckets { table, done } => {
                 *self.buckets.borrow_mut() = table;
                 let _ = done.send(());
@@ -563,7 +578,7 @@ impl Engine {
     /// everything: call before a core stops.
     pub async fn quiesce(&self) {
         let deadline = std::time::Instant::now() + QUIESCE_LIMIT;
-        while (self.index_queue.busy() || self.compacting.get())
+        while (self.index_queue.busy() || self.compacting.get() || self.repairs.busy())
             && std::time::Instant::now() < deadline
         {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;

@@ -22,19 +22,19 @@ use super::record::{Kind, RecordHeader};
 use super::{Engine, EngineError, Result};
 
 /// A record read back and verified: the whole record, and where its payload is.
-struct Verified {
-    record: Bytes,
-    payload: std::ops::Range<usize>,
+pub(crate) struct Verified {
+    pub record: Bytes,
+    pub payload: std::ops::Range<usize>,
 }
 
 /// What a record must be to be accepted for a read.
-struct Expect<'a> {
-    kind: Kind,
-    bucket: &'a str,
-    key: &'a str,
-    version: u128,
-    stripe: u32,
-    shard: Option<u8>,
+pub(crate) struct Expect<'a> {
+    pub kind: Kind,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: u128,
+    pub stripe: u32,
+    pub shard: Option<u8>,
 }
 
 /// Streams an object (or a byte range of it) in chunks of at most a stripe.
@@ -123,7 +123,7 @@ impl Engine {
         Ok(r)
     }
 
-    async fn read_record(
+    pub(crate) async fn read_record(
         &self,
         partition: u16,
         loc: RecordLoc,
@@ -182,7 +182,7 @@ impl Engine {
     }
 }
 
-enum ReadFail {
+pub(crate) enum ReadFail {
     Io(u16, std::io::Error),
     Corrupt(RecordLoc),
 }
@@ -278,6 +278,11 @@ impl ObjectReader {
             EngineError::Internal(format!("stripe {s} missing from the index entry"))
         })?;
         let sl = layout.shard_len(s_len);
+        // A shard missed at write time (its drive was away): heal it now
+        // that a read passes by.
+        if locs.iter().any(|l| l.is_none()) {
+            e.queue_repair(&self.bucket, &self.key);
+        }
         let first = lo / sl;
         let last = (hi - 1) / sl;
         let want = |shard: usize| Expect {
@@ -335,7 +340,9 @@ impl ObjectReader {
                 .collect());
         }
 
-        // Degraded: read the rest until k shards verify, then reconstruct.
+        // Degraded: repair the object in the background, read the rest until
+        // k shards verify, then reconstruct.
+        e.queue_repair(&self.bucket, &self.key);
         let rest: Vec<usize> = (0..layout.total()).filter(|&i| !tried[i]).collect();
         let reads = rest.iter().map(|&i| read_shard(i));
         for (i, r) in join_all(reads).await {
