@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod iam;
+pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod s3;

@@ -102,12 +102,16 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let listen = s.listen;
     let core_shared = shared.clone();
     let core_creds = creds.clone();
+    let (metric_peers, metric_inboxes) = crate::metrics::channels(s.cores);
+    let metric_inboxes = Arc::new(metric_inboxes);
     let handles = crate::runtime::start_cores(s.cores, s.pin, move |core| {
         let shared = core_shared.clone();
         let inbox = inboxes[core].clone();
         let stop = stop_rx[core].clone();
         let creds = core_creds.clone();
+        let (metric_peers, metric_inbox) = (metric_peers.clone(), metric_inboxes[core].clone());
         async move {
+            let metrics = crate::metrics::MetricsHub::start(core, metric_peers, metric_inbox);
             let engine = match Engine::start_core(shared, core, inbox) {
                 Ok(e) => e,
                 Err(e) => {
@@ -122,7 +126,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine.clone(), creds, stop).await;
+            crate::http::server::serve(listener, engine.clone(), creds, metrics, stop).await;
             engine.quiesce().await;
         }
     })

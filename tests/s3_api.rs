@@ -1746,3 +1746,61 @@ async fn not_implemented_and_bad_requests() {
         .await
         .expect("still serving");
 }
+
+/// `GET /metrics` (anonymous) merges every core's request counters and
+/// latency histograms with the engine's counters; a signed request for
+/// /metrics is still S3 (a bucket may be named "metrics").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_on_every_core() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("metered")
+        .send()
+        .await
+        .expect("create");
+    // Several connections, so both cores serve some of the requests.
+    for i in 0..8 {
+        c.put_object()
+            .bucket("metered")
+            .key(format!("k{i}"))
+            .body(ByteStream::from(data(3000, i)))
+            .send()
+            .await
+            .expect("put");
+    }
+    assert_eq!(
+        code(c.get_object().bucket("metered").key("nope").send().await),
+        "NoSuchKey"
+    );
+    let port = srv.port;
+    let r = tokio::task::spawn_blocking(move || {
+        raw_request(
+            port,
+            b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .expect("join")
+    .expect("metrics");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        text.contains("cairn_requests_total{op=\"PutObject\",status=\"200\"} 8"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cairn_requests_total{op=\"GetObject\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cairn_request_duration_seconds{op=\"PutObject\",quantile=\"0.99\"}"),
+        "{text}"
+    );
+    assert!(text.contains("cairn_drive_online{drive=\"3\"} 1"), "{text}");
+    // Signed, /metrics is the bucket "metrics", which does not exist.
+    assert_eq!(
+        code(c.list_objects_v2().bucket("metrics").send().await),
+        "NoSuchBucket"
+    );
+}

@@ -15,8 +15,14 @@ use monoio_compat::hyper::{MonoioIo, MonoioTimer};
 
 use crate::engine::Engine;
 use crate::iam::root::RootCredentials;
+use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
 use crate::s3::handler::{ResBody, S3Api};
+
+fn is_anonymous(req: &Request<Incoming>) -> bool {
+    !req.headers().contains_key(http::header::AUTHORIZATION)
+        && !req.uri().query().unwrap_or("").contains("X-Amz-Signature")
+}
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,9 +47,11 @@ pub async fn serve(
     listener: TcpListener,
     engine: Rc<Engine>,
     creds: Arc<RootCredentials>,
+    metrics: MetricsHub,
     stop: Receiver<()>,
 ) {
-    let api = Rc::new(S3Api::new(engine, creds));
+    let api = Rc::new(S3Api::new(engine, creds, metrics.own.clone()));
+    let metrics = Rc::new(metrics);
     let inflight = Rc::new(Cell::new(0usize));
     loop {
         monoio::select! {
@@ -51,8 +59,9 @@ pub async fn serve(
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let api = api.clone();
+                    let metrics = metrics.clone();
                     let inflight = inflight.clone();
-                    monoio::spawn(async move { connection(stream, api, inflight).await });
+                    monoio::spawn(async move { connection(stream, api, metrics, inflight).await });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -63,6 +72,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    metrics.close();
     let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
     while inflight.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
@@ -77,7 +87,12 @@ impl Drop for InflightGuard {
     }
 }
 
-async fn connection(stream: monoio::net::TcpStream, api: Rc<S3Api>, inflight: Rc<Cell<usize>>) {
+async fn connection(
+    stream: monoio::net::TcpStream,
+    api: Rc<S3Api>,
+    metrics: Rc<MetricsHub>,
+    inflight: Rc<Cell<usize>>,
+) {
     let io = match stream.try_into_poll_io() {
         Ok(s) => MonoioIo::new(s),
         Err((e, _)) => {
@@ -87,10 +102,11 @@ async fn connection(stream: monoio::net::TcpStream, api: Rc<S3Api>, inflight: Rc
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let api = api.clone();
+        let metrics = metrics.clone();
         inflight.set(inflight.get() + 1);
         let guard = InflightGuard(inflight.clone());
         async move {
-            let r = route(req, &api).await;
+            let r = route(req, &api, &metrics).await;
             drop(guard);
             Ok::<_, Infallible>(r)
         }
@@ -106,7 +122,7 @@ async fn connection(stream: monoio::net::TcpStream, api: Rc<S3Api>, inflight: Rc
     }
 }
 
-async fn route(req: Request<Incoming>, api: &S3Api) -> Response<ResBody> {
+async fn route(req: Request<Incoming>, api: &S3Api, metrics: &MetricsHub) -> Response<ResBody> {
     let boxed = |r: Response<http_body_util::Full<bytes::Bytes>>| {
         r.map(|b| Box::pin(b.map_err(|e: Infallible| -> std::io::Error { match e {} })) as ResBody)
     };
@@ -115,6 +131,17 @@ async fn route(req: Request<Incoming>, api: &S3Api) -> Response<ResBody> {
         (&http::Method::GET | &http::Method::HEAD, "/health/live") => boxed(super::health::live()),
         (&http::Method::GET | &http::Method::HEAD, "/health/ready") => {
             boxed(super::health::ready(&api.engine))
+        }
+        // Prometheus scrapes are anonymous; a signed request for /metrics is
+        // S3 (a bucket may be called "metrics").
+        (&http::Method::GET, "/metrics") if is_anonymous(&req) => {
+            let body = metrics.render(&api.engine.shared).await;
+            let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            boxed(r)
         }
         _ => api.handle(req).await,
     }

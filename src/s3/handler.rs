@@ -66,6 +66,7 @@ pub struct S3Api {
     /// What listings report as the owner of every object (single tenant).
     pub owner: ListOwner,
     requests: Cell<u64>,
+    metrics: Rc<crate::metrics::CoreMetrics>,
 }
 
 /// What every operation gets: the request head, its query, who signed it.
@@ -92,7 +93,11 @@ impl Ctx<'_> {
 pub type S3Result<T = Response<ResBody>> = Result<T, S3Error>;
 
 impl S3Api {
-    pub fn new(engine: Rc<Engine>, creds: Arc<RootCredentials>) -> S3Api {
+    pub fn new(
+        engine: Rc<Engine>,
+        creds: Arc<RootCredentials>,
+        metrics: Rc<crate::metrics::CoreMetrics>,
+    ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
         let id = hex::encode(sha2::Sha256::digest(creds.access_key.as_bytes()));
@@ -105,6 +110,7 @@ impl S3Api {
             auth: Authenticator::new(creds),
             owner,
             requests: Cell::new(0),
+            metrics,
         }
     }
 
@@ -128,8 +134,15 @@ impl S3Api {
         let request_id = self.request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let outcome =
-            catch_panics(self.dispatch(req, &request_id), &request_id, &method, &path).await;
+        let bytes_in = content_length(req.headers());
+        let op = Cell::new("Unauthenticated");
+        let outcome = catch_panics(
+            self.dispatch(req, &request_id, &op),
+            &request_id,
+            &method,
+            &path,
+        )
+        .await;
         let mut resp = match outcome {
             Ok(r) => r,
             Err(e) => error_response(&e, &request_id, &method),
@@ -145,6 +158,13 @@ impl S3Api {
         }
         h.insert(http::header::SERVER, HeaderValue::from_static("cairn"));
         let status = resp.status();
+        self.metrics.record(
+            op.get(),
+            status.as_u16(),
+            started.elapsed(),
+            bytes_in,
+            content_length(resp.headers()),
+        );
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::warn!(request_id, %method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request failed");
         } else {
@@ -153,9 +173,15 @@ impl S3Api {
         resp
     }
 
-    async fn dispatch(&self, req: Request<Incoming>, request_id: &str) -> S3Result {
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        request_id: &str,
+        op: &Cell<&'static str>,
+    ) -> S3Result {
         let (parts, body) = req.into_parts();
         let auth = self.auth.authenticate(&parts)?;
+        op.set("Unrouted");
         let raw_query = parts.uri.query().unwrap_or("");
         let query = parse_query(raw_query);
         let host = parts
@@ -170,6 +196,7 @@ impl S3Api {
             None,
             &parts.headers,
         )?;
+        op.set(endpoint.name());
         let resource = endpoint.resource();
         let ctx = Ctx {
             api: self,
@@ -187,6 +214,15 @@ impl S3Api {
             }
         })
     }
+}
+
+/// The Content-Length of a request or response head, 0 when absent (a
+/// streamed body is counted by its declared length only).
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Runs an operation; a panic inside it becomes 500 InternalError (logged)

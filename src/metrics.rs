@@ -1,0 +1,252 @@
+//! Request metrics: each core records its own (no sharing on the request
+//! path); `GET /metrics` asks every core for a snapshot and merges them into
+//! Prometheus text, with the engine's shared counters.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::engine::Shared;
+use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
+
+/// Latencies are kept in microseconds, up to 10 minutes, 3 significant digits.
+const LATENCY_MAX_US: u64 = 600_000_000;
+/// How long a core waits for the others' snapshots.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One core's counters and latency histograms.
+pub struct CoreMetrics {
+    requests: RefCell<BTreeMap<(&'static str, u16), u64>>,
+    latency: RefCell<BTreeMap<&'static str, Histogram<u64>>>,
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+}
+
+/// What a core sends for a scrape.
+pub struct Snapshot {
+    requests: Vec<((&'static str, u16), u64)>,
+    latency: Vec<(&'static str, Histogram<u64>)>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+type Request = oneshot::Sender<Snapshot>;
+
+/// A core's view of every core's metrics.
+#[derive(Clone)]
+pub struct MetricsHub {
+    pub own: Rc<CoreMetrics>,
+    core: usize,
+    peers: Arc<Vec<Sender<Request>>>,
+    inbox: Receiver<Request>,
+}
+
+/// Channels for `cores` cores: a hub input per core and their receivers.
+pub fn channels(cores: usize) -> (Arc<Vec<Sender<Request>>>, Vec<Receiver<Request>>) {
+    let mut tx = Vec::with_capacity(cores);
+    let mut rx = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        let (s, r) = bounded(16);
+        tx.push(s);
+        rx.push(r);
+    }
+    (Arc::new(tx), rx)
+}
+
+impl CoreMetrics {
+    fn new() -> CoreMetrics {
+        CoreMetrics {
+            requests: RefCell::new(BTreeMap::new()),
+            latency: RefCell::new(BTreeMap::new()),
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+        }
+    }
+
+    /// Records one finished request.
+    pub fn record(
+        &self,
+        op: &'static str,
+        status: u16,
+        took: Duration,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        *self.requests.borrow_mut().entry((op, status)).or_insert(0) += 1;
+        let us = (took.as_micros() as u64).clamp(1, LATENCY_MAX_US);
+        let mut lat = self.latency.borrow_mut();
+        if !lat.contains_key(op) {
+            match Histogram::new_with_bounds(1, LATENCY_MAX_US, 3) {
+                Ok(h) => {
+                    lat.insert(op, h);
+                }
+                Err(_) => return,
+            }
+        }
+        if let Some(h) = lat.get_mut(op) {
+            h.saturating_record(us);
+        }
+        self.bytes_in.set(self.bytes_in.get() + bytes_in);
+        self.bytes_out.set(self.bytes_out.get() + bytes_out);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            requests: self
+                .requests
+                .borrow()
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+            latency: self
+                .latency
+                .borrow()
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+        }
+    }
+}
+
+impl MetricsHub {
+    /// This core's hub; answers the other cores' snapshot requests from `inbox`.
+    pub fn start(
+        core: usize,
+        peers: Arc<Vec<Sender<Request>>>,
+        inbox: Receiver<Request>,
+    ) -> MetricsHub {
+        let own = Rc::new(CoreMetrics::new());
+        let me = Rc::downgrade(&own);
+        let rx = inbox.clone();
+        monoio::spawn(async move {
+            while let Ok(reply) = rx.recv().await {
+                let Some(m) = me.upgrade() else { break };
+                let _ = reply.send(m.snapshot());
+            }
+        });
+        MetricsHub {
+            own,
+            core,
+            peers,
+            inbox,
+        }
+    }
+
+    /// Ends the snapshot responder while the executor still runs: a task left
+    /// parked on the channel would be freed later from inside the channel's
+    /// own notification and deadlock there (see `Engine`'s inbox).
+    pub fn close(&self) {
+        self.inbox.close();
+    }
+
+    /// Prometheus text for the whole node.
+    pub async fn render(&self, shared: &Shared) -> String {
+        let mut snaps = vec![self.own.snapshot()];
+        for (c, peer) in self.peers.iter().enumerate() {
+            if c == self.core {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            if peer.try_send(tx).is_err() {
+                continue;
+            }
+            if let Ok(Ok(s)) = monoio::time::timeout(GATHER_TIMEOUT, rx).await {
+                snaps.push(s);
+            }
+        }
+        render(snaps, shared)
+    }
+}
+
+fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
+    let mut requests: BTreeMap<(&'static str, u16), u64> = BTreeMap::new();
+    let mut latency: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
+    let (mut bytes_in, mut bytes_out) = (0, 0);
+    for s in snaps {
+        for (k, v) in s.requests {
+            *requests.entry(k).or_insert(0) += v;
+        }
+        for (op, h) in s.latency {
+            match latency.get_mut(op) {
+                Some(m) => {
+                    let _ = m.add(&h);
+                }
+                None => {
+                    latency.insert(op, h);
+                }
+            }
+        }
+        bytes_in += s.bytes_in;
+        bytes_out += s.bytes_out;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP cairn_requests_total S3 requests by operation and status."
+    );
+    let _ = writeln!(out, "# TYPE cairn_requests_total counter");
+    for ((op, status), n) in &requests {
+        let _ = writeln!(
+            out,
+            "cairn_requests_total{{op=\"{op}\",status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP cairn_request_duration_seconds S3 request latency by operation (all cores merged)."
+    );
+    let _ = writeln!(out, "# TYPE cairn_request_duration_seconds summary");
+    for (op, h) in &latency {
+        for q in [0.5, 0.9, 0.99, 1.0] {
+            let v = h.value_at_quantile(q) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "cairn_request_duration_seconds{{op=\"{op}\",quantile=\"{q}\"}} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "cairn_request_duration_seconds_count{{op=\"{op}\"}} {}",
+            h.len()
+        );
+    }
+    let _ = writeln!(out, "# TYPE cairn_bytes_received_total counter");
+    let _ = writeln!(out, "cairn_bytes_received_total {bytes_in}");
+    let _ = writeln!(out, "# TYPE cairn_bytes_sent_total counter");
+    let _ = writeln!(out, "cairn_bytes_sent_total {bytes_out}");
+    let st = &shared.stats;
+    for (name, v) in [
+        ("cairn_corrupt_records_total", &st.corrupt_records),
+        ("cairn_missing_shards_total", &st.missing_shards),
+        ("cairn_reconstructions_total", &st.reconstructions),
+        ("cairn_repaired_shards_total", &st.repaired_shards),
+    ] {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# TYPE cairn_drive_errors_total counter");
+    for (d, v) in st.drive_errors.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "cairn_drive_errors_total{{drive=\"{d}\"}} {}",
+            v.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(out, "# TYPE cairn_drive_online gauge");
+    for d in 0..shared.set.drives.len() {
+        let _ = writeln!(
+            out,
+            "cairn_drive_online{{drive=\"{d}\"}} {}",
+            u8::from(shared.drive_online(d))
+        );
+    }
+    out
+}
