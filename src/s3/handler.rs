@@ -290,30 +290,21 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             version_id,
             part_number,
-        } => {
-            get::get_object(
-                &ctx,
-                &bucket,
-                &key,
-                version_id.as_deref(),
-                part_number,
-                false,
-            )
-            .await
         }
-        HeadObject {
+        | HeadObject {
             bucket,
             key,
             version_id,
             part_number,
         } => {
+            let head = ctx.parts.method == Method::HEAD;
             get::get_object(
                 &ctx,
                 &bucket,
                 &key,
                 version_id.as_deref(),
                 part_number,
-                true,
+                head,
             )
             .await
         }
