@@ -60,6 +60,23 @@ pub struct ServeArgs {
     /// Do not pin executor threads to CPUs.
     #[arg(long, env = "CAIRN_NO_PIN")]
     pub no_pin: bool,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Domain for virtual-hosted-style requests (Host: bucket.<domain>).
+    #[arg(long, env = "CAIRN_DOMAIN")]
+    pub domain: Option<String>,
+    /// Seconds a connection may sit idle, or stall a request or response,
+    /// before it is closed.
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Most open client connections per core; further clients wait in the
+    /// listen backlog.
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -84,6 +101,11 @@ pub struct FileConfig {
     pub segment_size: Option<u64>,
     pub root_user: Option<String>,
     pub root_password: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub domain: Option<String>,
+    pub idle_timeout: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 /// Resolved settings.
@@ -101,7 +123,33 @@ pub struct Settings {
     pub pin: bool,
     pub root_user: Option<String>,
     pub root_password: Option<String>,
+    pub http: HttpSettings,
 }
+
+/// What the HTTP front end needs besides the engine.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `(certificate chain, private key)` PEM files: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Virtual-hosted-style requests are recognised under this domain.
+    pub domain: Option<String>,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            tls: None,
+            domain: None,
+            idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
 pub const EMBEDDED_DRIVES: usize = 4;
@@ -209,6 +257,38 @@ impl ServeArgs {
         if inline_max > 1 << 20 {
             return Err("inline-max must be at most 1 MiB".into());
         }
+        let tls = match (
+            self.tls_cert.clone().or(file.tls_cert.clone()),
+            self.tls_key.clone().or(file.tls_key.clone()),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err("tls-cert and tls-key must be given together".into()),
+        };
+        let domain = match self.domain.clone().or(file.domain.clone()) {
+            Some(d) => {
+                let d = d.trim().trim_start_matches('.').to_ascii_lowercase();
+                if d.is_empty() || d.contains('/') || d.contains(':') {
+                    return Err(format!("domain {d:?} is not a DNS name"));
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let idle = self
+            .idle_timeout
+            .or(file.idle_timeout)
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        if idle == 0 || idle > 3600 {
+            return Err("idle-timeout must be between 1 and 3600 seconds".into());
+        }
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err("max-connections must be at least 1".into());
+        }
         Ok(Settings {
             drives,
             embedded,
@@ -221,6 +301,12 @@ impl ServeArgs {
             pin: !self.no_pin,
             root_user: env_nonempty("CAIRN_ROOT_USER").or(file.root_user),
             root_password: env_nonempty("CAIRN_ROOT_PASSWORD").or(file.root_password),
+            http: HttpSettings {
+                tls,
+                domain,
+                idle_timeout: std::time::Duration::from_secs(idle),
+                max_connections,
+            },
         })
     }
 }
@@ -264,6 +350,33 @@ mod tests {
         assert_eq!(s.cores, 1, "the command line wins over the file");
         assert_eq!(s.layout, Some(Layout { data: 4, parity: 2 }));
         std::fs::write(&cfg, "nonsense = 1\n").unwrap();
+        assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn http_settings() {
+        let s = ServeArgs::default().resolve().unwrap();
+        assert!(s.http.tls.is_none() && s.http.domain.is_none());
+        assert_eq!(s.http.idle_timeout.as_secs(), DEFAULT_IDLE_TIMEOUT);
+        let mut a = ServeArgs {
+            domain: Some(".S3.Example.com".into()),
+            idle_timeout: Some(5),
+            ..Default::default()
+        };
+        let s = a.resolve().unwrap();
+        assert_eq!(s.http.domain.as_deref(), Some("s3.example.com"));
+        assert_eq!(s.http.idle_timeout.as_secs(), 5);
+        a.tls_cert = Some("/c.pem".into());
+        assert!(a.resolve().is_err(), "a certificate without a key");
+        a.tls_key = Some("/k.pem".into());
+        assert_eq!(
+            a.resolve().unwrap().http.tls,
+            Some(("/c.pem".into(), "/k.pem".into()))
+        );
+        a.idle_timeout = Some(0);
+        assert!(a.resolve().is_err());
+        a.idle_timeout = None;
+        a.domain = Some("host:9000".into());
         assert!(a.resolve().is_err());
     }
 

@@ -64,11 +64,15 @@ pub fn serve(s: Settings) -> Result<(), String> {
         &online,
     )?);
 
+    let frontend = crate::http::server::Frontend::new(s.http.clone())?;
     println!(
         "cairn {} — S3-compatible object storage",
         env!("CARGO_PKG_VERSION")
     );
-    println!("   endpoint: http://{}", s.listen);
+    println!("   endpoint: {}://{}", frontend.scheme(), s.listen);
+    if let Some(d) = &s.http.domain {
+        println!("   virtual-hosted style: <bucket>.{d}");
+    }
     println!("   access key: {}", creds.access_key);
     println!("   secret key: {}", creds.secret_key);
     for d in &shared.set.drives {
@@ -109,6 +113,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
         let inbox = inboxes[core].clone();
         let stop = stop_rx[core].clone();
         let creds = core_creds.clone();
+        let frontend = frontend.clone();
         let (metric_peers, metric_inbox) = (metric_peers.clone(), metric_inboxes[core].clone());
         async move {
             let metrics = crate::metrics::MetricsHub::start(core, metric_peers, metric_inbox);
@@ -126,7 +131,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine.clone(), creds, metrics, stop).await;
+            crate::http::server::serve(listener, engine.clone(), creds, metrics, frontend, stop)
+                .await;
             engine.quiesce().await;
         }
     })

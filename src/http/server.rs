@@ -13,23 +13,52 @@ use hyper::body::Incoming;
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio_compat::hyper::{MonoioIo, MonoioTimer};
 
+use crate::config::HttpSettings;
 use crate::engine::Engine;
 use crate::iam::root::RootCredentials;
 use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
 use crate::s3::handler::{ResBody, S3Api};
 
+use super::limits::WriteStall;
+
 fn is_anonymous(req: &Request<Incoming>) -> bool {
     !req.headers().contains_key(http::header::AUTHORIZATION)
         && !req.uri().query().unwrap_or("").contains("X-Amz-Signature")
 }
 
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes of request headers (hyper's read buffer).
 const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// What every core's front end shares, built once at startup so that a bad
+/// certificate is reported before anything listens.
+#[derive(Clone)]
+pub struct Frontend {
+    pub settings: HttpSettings,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Frontend {
+    pub fn new(settings: HttpSettings) -> Result<Frontend, String> {
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(super::tls::load(
+                cert, key,
+            )?)),
+            None => None,
+        };
+        Ok(Frontend { settings, tls })
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
 
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind_with_config(
@@ -48,12 +77,28 @@ pub async fn serve(
     engine: Rc<Engine>,
     creds: Arc<RootCredentials>,
     metrics: MetricsHub,
+    frontend: Frontend,
     stop: Receiver<()>,
 ) {
-    let api = Rc::new(S3Api::new(engine, creds, metrics.own.clone()));
+    let api = Rc::new(S3Api::new(
+        engine,
+        creds,
+        metrics.own.clone(),
+        &frontend.settings,
+    ));
     let metrics = Rc::new(metrics);
+    let frontend = Rc::new(frontend);
     let inflight = Rc::new(Cell::new(0usize));
+    let open = Rc::new(Cell::new(0usize));
     loop {
+        if open.get() >= frontend.settings.max_connections {
+            // At the cap: leave new clients in the listen backlog until one
+            // of ours closes.
+            monoio::select! {
+                _ = monoio::time::sleep(Duration::from_millis(5)) => continue,
+                _ = stop.recv() => break,
+            }
+        }
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
@@ -61,7 +106,13 @@ pub async fn serve(
                     let api = api.clone();
                     let metrics = metrics.clone();
                     let inflight = inflight.clone();
-                    monoio::spawn(async move { connection(stream, api, metrics, inflight).await });
+                    let frontend = frontend.clone();
+                    open.set(open.get() + 1);
+                    let guard = CountGuard(open.clone());
+                    monoio::spawn(async move {
+                        connection(stream, api, metrics, inflight, frontend).await;
+                        drop(guard);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -79,9 +130,11 @@ pub async fn serve(
     }
 }
 
-struct InflightGuard(Rc<Cell<usize>>);
+/// Decrements a per-core count when a request or connection ends, however
+/// it ends.
+struct CountGuard(Rc<Cell<usize>>);
 
-impl Drop for InflightGuard {
+impl Drop for CountGuard {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
     }
@@ -92,19 +145,41 @@ async fn connection(
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
     inflight: Rc<Cell<usize>>,
+    frontend: Rc<Frontend>,
 ) {
+    let idle = frontend.settings.idle_timeout;
     let io = match stream.try_into_poll_io() {
-        Ok(s) => MonoioIo::new(s),
+        Ok(s) => WriteStall::new(s, idle),
         Err((e, _)) => {
             tracing::warn!(error = %e, "socket conversion failed");
             return;
         }
     };
+    match &frontend.tls {
+        None => http1(MonoioIo::new(io), api, metrics, inflight, idle).await,
+        Some(acceptor) => match monoio::time::timeout(idle, acceptor.accept(io)).await {
+            Ok(Ok(tls)) => http1(MonoioIo::new(tls), api, metrics, inflight, idle).await,
+            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        },
+    }
+}
+
+/// HTTP/1.1 on an established (plain or TLS) connection.
+async fn http1<I>(
+    io: I,
+    api: Rc<S3Api>,
+    metrics: Rc<MetricsHub>,
+    inflight: Rc<Cell<usize>>,
+    idle: Duration,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let api = api.clone();
         let metrics = metrics.clone();
         inflight.set(inflight.get() + 1);
-        let guard = InflightGuard(inflight.clone());
+        let guard = CountGuard(inflight.clone());
         async move {
             let r = route(req, &api, &metrics).await;
             drop(guard);
@@ -113,7 +188,7 @@ async fn connection(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(MonoioTimer)
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(idle)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true)
         .serve_connection(io, service);

@@ -45,6 +45,8 @@ pub struct RequestBody {
     /// Content-Length of a plain body (hyper enforces it too).
     expected_len: Option<u64>,
     max_len: u64,
+    /// Longest wait for the next piece of the body (`RequestTimeout`).
+    idle: std::time::Duration,
     /// Decoded bytes so far.
     received: u64,
     ready: VecDeque<Bytes>,
@@ -128,6 +130,7 @@ impl RequestBody {
         incoming: Incoming,
         headers: &HeaderMap,
         auth: &Verified,
+        idle: std::time::Duration,
         max_len: u64,
     ) -> Result<RequestBody, S3Error> {
         let content_md5 = content_md5(headers)?;
@@ -177,6 +180,7 @@ impl RequestBody {
             checksums,
             expected_len,
             max_len,
+            idle,
             received: 0,
             ready: VecDeque::new(),
             ended: false,
@@ -338,7 +342,11 @@ impl BodySource for RequestBody {
             if self.ended {
                 return Err(EngineError::Body("the body was already consumed".into()));
             }
-            match self.incoming.frame().await {
+            let frame = match crate::runtime::timeout(self.idle, self.incoming.frame()).await {
+                Ok(f) => f,
+                Err(_) => return Err(self.fail(S3Error::from_code(S3Code::RequestTimeout))),
+            };
+            match frame {
                 None => {
                     return match self.finish() {
                         Ok(md5) => {

@@ -48,9 +48,15 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
             "Object Lock is not supported yet.",
         ));
     }
-    let doc = RequestBody::new(body, ctx.headers(), &ctx.auth, MAX_CREATE_BODY as u64)?
-        .read_to_end(MAX_CREATE_BODY)
-        .await?;
+    let doc = RequestBody::new(
+        body,
+        ctx.headers(),
+        &ctx.auth,
+        ctx.api.idle_timeout,
+        MAX_CREATE_BODY as u64,
+    )?
+    .read_to_end(MAX_CREATE_BODY)
+    .await?;
     // Any LocationConstraint is accepted: this node is its own region, and
     // clients configured for another region name still expect success.
     let _location = x::parse_create_bucket(&doc)?;

@@ -56,9 +56,15 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
             "Missing required header for this request: Content-MD5",
         ));
     }
-    let doc = RequestBody::new(body, ctx.headers(), &ctx.auth, MAX_DELETE_BODY as u64)?
-        .read_to_end(MAX_DELETE_BODY)
-        .await?;
+    let doc = RequestBody::new(
+        body,
+        ctx.headers(),
+        &ctx.auth,
+        ctx.api.idle_timeout,
+        MAX_DELETE_BODY as u64,
+    )?
+    .read_to_end(MAX_DELETE_BODY)
+    .await?;
     let req = x::parse_delete_objects(&doc)?;
     let engine = ctx.engine;
     let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)

@@ -65,6 +65,10 @@ pub struct S3Api {
     pub auth: Authenticator,
     /// What listings report as the owner of every object (single tenant).
     pub owner: ListOwner,
+    /// Virtual-hosted-style requests are recognised under this domain.
+    domain: Option<String>,
+    /// Longest wait for the next piece of a request body.
+    pub idle_timeout: std::time::Duration,
     requests: Cell<u64>,
     metrics: Rc<crate::metrics::CoreMetrics>,
 }
@@ -97,6 +101,7 @@ impl S3Api {
         engine: Rc<Engine>,
         creds: Arc<RootCredentials>,
         metrics: Rc<crate::metrics::CoreMetrics>,
+        http: &crate::config::HttpSettings,
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
@@ -109,6 +114,8 @@ impl S3Api {
             engine,
             auth: Authenticator::new(creds),
             owner,
+            domain: http.domain.clone(),
+            idle_timeout: http.idle_timeout,
             requests: Cell::new(0),
             metrics,
         }
@@ -193,7 +200,7 @@ impl S3Api {
             parts.uri.path(),
             &query,
             host,
-            None,
+            self.domain.as_deref(),
             &parts.headers,
         )?;
         op.set(endpoint.name());

@@ -148,7 +148,13 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
         request_id = ctx.request_id,
         "put body"
     );
-    let mut body = RequestBody::new(body, ctx.headers(), &ctx.auth, MAX_OBJECT_SIZE)?;
+    let mut body = RequestBody::new(
+        body,
+        ctx.headers(),
+        &ctx.auth,
+        ctx.api.idle_timeout,
+        MAX_OBJECT_SIZE,
+    )?;
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
         Ok(info) => info,
         Err(e) => {

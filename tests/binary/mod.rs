@@ -1,0 +1,388 @@
+//! Shared by the tests that drive the real `cairn` binary: a server on a
+//! free loopback port with temporary drives (killed by PID when dropped,
+//! printing its log tail if the test failed), an SDK client, and raw HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::Client;
+use hmac::{Hmac, Mac};
+use md5::Digest as _;
+use sha2::Sha256;
+
+pub const USER: &str = "cairnadmin";
+pub const PASSWORD: &str = "cairn-test-secret";
+pub const REGION: &str = "us-east-1";
+
+// ---------------------------------------------------------------------------
+// The server under test
+// ---------------------------------------------------------------------------
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    tls: bool,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server with extra `serve` arguments (two cores unless they say
+    /// `--cores`; `--tls-cert` makes readiness a TCP connect, as a plain
+    /// health probe cannot speak TLS).
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let drives: Vec<PathBuf> = (0..4)
+            .map(|i| dir.path().join(format!("drive{i}")))
+            .collect();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("serve")
+            .args(&drives)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--no-pin"])
+            .args(if extra.contains(&"--cores") {
+                &[][..]
+            } else {
+                &["--cores", "2"][..]
+            })
+            // Small segments and few partitions: quick to format, light on disk.
+            .args([
+                "--partitions",
+                "16",
+                "--segment-size",
+                &(16u64 << 20).to_string(),
+            ])
+            .args(extra)
+            .env("CAIRN_ROOT_USER", USER)
+            .env("CAIRN_ROOT_PASSWORD", PASSWORD)
+            .env(
+                "CAIRN_LOG",
+                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start cairn");
+        let tls = extra.contains(&"--tls-cert");
+        let mut s = Server {
+            child,
+            port,
+            dir,
+            tls,
+        };
+        s.wait_ready();
+        s
+    }
+
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("cairn exited during start-up ({status}):\n{}", self.log());
+            }
+            if self.tls {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+            } else if let Ok(r) = raw_request(
+                self.port,
+                b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            ) {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("cairn did not become ready:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> Client {
+        client(&self.endpoint(), USER, PASSWORD)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            eprintln!("--- cairn log (tail) ---\n{tail}");
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+pub fn client(endpoint: &str, access: &str, secret: &str) -> Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn md5_hex(b: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(b))
+}
+
+/// The S3 error code of a failed SDK call.
+pub fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, E>,
+) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("no error code in {e:?}"))
+            .to_owned(),
+    }
+}
+
+pub async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let o = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get");
+    o.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP and hand-made SigV4
+// ---------------------------------------------------------------------------
+
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn code(&self) -> String {
+        let b = String::from_utf8_lossy(&self.body);
+        b.split("<Code>")
+            .nth(1)
+            .and_then(|s| s.split("</Code>").next())
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// Sends one request (which must say `Connection: close`) and reads the
+/// whole response.
+pub fn raw_request(port: u16, req: &[u8]) -> std::io::Result<RawResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(req)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
+        if n == 0 || b.len() < i + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + n]);
+        b = &b[(i + 4 + n).min(b.len())..];
+    }
+    out
+}
+
+pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(<Sha256 as sha2::Digest>::digest(b))
+}
+
+/// A request signed by the AWS SDK's own signer (aws-sigv4).
+pub struct SignedRequest {
+    /// Header lines to send, `Host` and the signature included.
+    pub headers: Vec<(String, String)>,
+    pub signature: String,
+    pub timestamp: String,
+    pub signing_key: [u8; 32],
+    pub scope: String,
+}
+
+pub fn sign(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    payload: &str,
+    secret: &str,
+    time: SystemTime,
+) -> SignedRequest {
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    };
+    let identity = aws_credential_types::Credentials::new(USER, secret, None, None, "test").into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .expect("signing params")
+        .into();
+    let host = format!("127.0.0.1:{port}");
+    let uri = format!("http://{host}{path}");
+    let mut all: Vec<(&str, &str)> = vec![("host", &host)];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new(
+        method,
+        &uri,
+        all.iter().copied(),
+        SignableBody::Precomputed(payload.to_owned()),
+    )
+    .expect("signable");
+    let (instructions, signature) = sign(signable, &params).expect("sign").into_parts();
+    let mut builder = http::Request::builder().method(method).uri(&uri);
+    for (k, v) in &all {
+        builder = builder.header(*k, *v);
+    }
+    let mut req = builder.body(()).expect("request");
+    instructions.apply_to_request_http1x(&mut req);
+    let h: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().expect("ascii").to_owned()))
+        .collect();
+    let timestamp = h
+        .iter()
+        .find(|(k, _)| k == "x-amz-date")
+        .map(|(_, v)| v.clone())
+        .expect("x-amz-date");
+    let date = timestamp[..8].to_owned();
+    let mut k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    for part in [REGION, "s3", "aws4_request"] {
+        k = hmac(&k, part.as_bytes());
+    }
+    SignedRequest {
+        headers: h,
+        signature,
+        timestamp,
+        signing_key: k,
+        scope: format!("{date}/{REGION}/s3/aws4_request"),
+    }
+}
+
+pub fn request_bytes(
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
+    for (k, v) in headers {
+        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
