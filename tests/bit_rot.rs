@@ -63,7 +63,9 @@ fn records_of(all: &[FoundRecord], o: &Obj) -> Records {
                 .insert((f.header.stripe, f.header.shard), f.clone())
                 .is_none()),
             Kind::Commit => assert!(r.commits.insert(f.header.shard, f.clone()).is_none()),
-            Kind::Tombstone => panic!("no deletes in this test"),
+            Kind::Tombstone | Kind::Upload | Kind::Part | Kind::UploadEnd => {
+                panic!("no deletes or multipart uploads in this test")
+            }
         }
     }
     r

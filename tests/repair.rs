@@ -88,14 +88,14 @@ fn shards_missing_since_the_write_are_written_once_their_drive_is_back() {
     run_with(&cfg, true, |e, shared| async move {
         let before = match e.head("back", "obj").unwrap().meta.data {
             DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
-            DataLoc::Inline => 0,
+            DataLoc::Inline | DataLoc::Parts { .. } => 0,
         };
         assert!(before > 0, "the write should have missed drive 1");
         assert_eq!(get(&e, "back", "obj").await.unwrap(), b3);
         e.quiesce().await;
         let after = match e.head("back", "obj").unwrap().meta.data {
             DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
-            DataLoc::Inline => 0,
+            DataLoc::Inline | DataLoc::Parts { .. } => 0,
         };
         assert_eq!(after, 0, "every missing shard rewritten");
         assert_eq!(counter(&shared.stats.repaired_shards), before as u64);

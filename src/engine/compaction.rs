@@ -39,7 +39,8 @@ impl Engine {
             || (writer >= self.shared.cores && writer % self.shared.cores == self.core)
     }
 
-    /// Every index entry or tombstone, of any partition, with a record in
+    /// Every holder of records (object, tombstone, upload, part), of any
+    /// partition, with a record in
     /// (drive, segment). Blocking reads on the companion thread.
     async fn refs_in_segment(&self, d: u16, id: u32) -> Result<Vec<(u16, SegmentRef)>> {
         let shared = self.shared.clone();
@@ -122,26 +123,16 @@ impl Engine {
             if self.shared.owner_of(p) != self.core {
                 continue;
             }
-            let (bucket, key, version, locs) = match r {
-                SegmentRef::Object { bucket, key, entry } => {
-                    let locs: Vec<RecordLoc> = entry
-                        .records()
-                        .filter(|l| l.drive == d && l.segment == id)
-                        .collect();
-                    (bucket, key, Some(entry.meta.version), locs)
-                }
-                SegmentRef::Tombstone {
-                    bucket,
-                    key,
-                    records,
-                } => {
-                    let locs = records
-                        .into_iter()
-                        .filter(|l| l.drive == d && l.segment == id)
-                        .collect();
-                    (bucket, key, None, locs)
-                }
-            };
+            let SegmentRef {
+                bucket,
+                key,
+                holder,
+                records,
+            } = r;
+            let locs: Vec<RecordLoc> = records
+                .into_iter()
+                .filter(|l| l.drive == d && l.segment == id)
+                .collect();
             // Writers of this key wait: the index switch must not race a commit.
             let _guard = self
                 .key_locks
@@ -179,7 +170,7 @@ impl Engine {
                 Mutation::Relocate {
                     bucket,
                     key,
-                    version,
+                    holder,
                     moves,
                 },
             )

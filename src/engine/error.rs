@@ -16,6 +16,14 @@ pub enum EngineError {
     InvalidKey(&'static str),
     #[error("invalid bucket name")]
     InvalidBucketName,
+    #[error("the multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("the parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("a part other than the last is smaller than 5 MiB")]
+    EntityTooSmall,
     #[error("not enough drives online to write: {online} online, {needed} needed")]
     WriteQuorum { online: usize, needed: usize },
     #[error("not enough intact shards to read: {have} of {need} needed")]

@@ -15,7 +15,9 @@ use heed::types::{Bytes, Str};
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, WithoutTls};
 use serde::{Deserialize, Serialize};
 
-use super::meta::{decode_entry, encode_entry, IndexEntry, RecordLoc};
+use super::meta::{
+    decode_entry, encode_entry, relocate_list, IndexEntry, PartEntry, RecordLoc, UploadEntry,
+};
 
 /// Virtual map size per partition; LMDB only maps what it uses.
 const MAP_SIZE: usize = 64 << 30;
@@ -32,6 +34,13 @@ pub struct PartitionIndex {
     /// object key -> the latest delete's tombstone records, kept (and moved
     /// by compaction) so older commit records cannot come back on a rebuild.
     tombstones: Database<'static, Bytes, Bytes>,
+    /// upload key -> multipart uploads in progress.
+    uploads: Database<'static, Bytes, Bytes>,
+    /// part key -> the current upload of each part number.
+    parts: Database<'static, Bytes, Bytes>,
+    /// upload key -> (end time, the records saying the upload ended), kept
+    /// while the upload's own records could still bring it back on a rebuild.
+    ended: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
     env: Env<WithoutTls>,
 }
@@ -68,14 +77,43 @@ pub enum Mutation {
         key: String,
         tombstones: Vec<RecordLoc>,
     },
-    /// Compaction moved records of the key's current version (or of its
-    /// tombstone): replace each `from` by `to` (None drops a record found
-    /// corrupt). Applies only if `version` is still current, else is a no-op.
+    /// Compaction moved records of `holder`: replace each `from` by `to`
+    /// (None drops a record found corrupt). A no-op if the holder has changed
+    /// meanwhile.
     Relocate {
         bucket: String,
         key: String,
-        version: Option<u128>,
+        holder: Holder,
         moves: Vec<(RecordLoc, Option<RecordLoc>)>,
+    },
+    /// A multipart upload began.
+    CreateUpload {
+        bucket: String,
+        key: String,
+        entry: UploadEntry,
+    },
+    /// A part was stored; replaces an older upload of the same number.
+    /// Ignored (and its records left dead) if the upload has ended.
+    PutPart {
+        bucket: String,
+        key: String,
+        entry: PartEntry,
+    },
+    /// An upload ended: completed (`object` becomes the key's current
+    /// version) or aborted. Its entry and parts go; `ended` records stay.
+    EndUpload {
+        bucket: String,
+        key: String,
+        upload: u128,
+        ended: Vec<RecordLoc>,
+        ended_ms: u64,
+        object: Option<IndexEntry>,
+    },
+    /// The end of an upload no longer needs remembering.
+    ForgetEnded {
+        bucket: String,
+        key: String,
+        upload: u128,
     },
     /// Repair wrote new copies of shards (stripe, shard index) of `version`;
     /// applies only if that version is still current.
@@ -90,18 +128,27 @@ pub enum Mutation {
 /// (drive, segment id).
 pub type SegmentId = (u16, u32);
 
-/// What references a segment: used by compaction.
-pub enum SegmentRef {
-    Object {
-        bucket: String,
-        key: String,
-        entry: IndexEntry,
-    },
-    Tombstone {
-        bucket: String,
-        key: String,
-        records: Vec<RecordLoc>,
-    },
+/// What keeps records alive, within one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// The key's current version.
+    Object { version: u128 },
+    /// The key's tombstone.
+    Tombstone,
+    /// An upload in progress (its upload record).
+    Upload { upload: u128 },
+    /// One part of an upload in progress, as of its sequence number.
+    Part { upload: u128, number: u32, seq: u64 },
+    /// The records of an ended upload.
+    Ended { upload: u128 },
+}
+
+/// Records of one holder in a segment: used by compaction.
+pub struct SegmentRef {
+    pub bucket: String,
+    pub key: String,
+    pub holder: Holder,
+    pub records: Vec<RecordLoc>,
 }
 
 fn split_key(k: &[u8]) -> Option<(String, String)> {
@@ -112,17 +159,72 @@ fn split_key(k: &[u8]) -> Option<(String, String)> {
     ))
 }
 
-fn relocate_in(locs: &mut Vec<RecordLoc>, moves: &[(RecordLoc, Option<RecordLoc>)]) {
-    for (from, to) in moves {
-        if let Some(pos) = locs.iter().position(|l| l == from) {
-            match to {
-                Some(t) => locs[pos] = *t,
-                None => {
-                    locs.remove(pos);
-                }
-            }
+/// `bucket \0 key \0 upload(16, BE)`: an upload's entry, and the prefix of
+/// its parts'.
+pub fn upload_key(bucket: &str, key: &str, upload: u128) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(&upload.to_be_bytes());
+    k
+}
+
+/// `upload key ++ part number (4, BE)`.
+fn part_key(bucket: &str, key: &str, upload: u128, number: u32) -> Vec<u8> {
+    let mut k = upload_key(bucket, key, upload);
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+/// (bucket, key, upload) from an upload key (keys never contain NUL; the
+/// upload id may, so it is taken from the end).
+fn split_upload_key(k: &[u8]) -> Option<(String, String, u128)> {
+    let n = k.len().checked_sub(17)?;
+    if k[n] != 0 {
+        return None;
+    }
+    let (bucket, key) = split_key(&k[..n])?;
+    Some((
+        bucket,
+        key,
+        u128::from_be_bytes(k[n + 1..].try_into().ok()?),
+    ))
+}
+
+/// Live-byte changes per (drive, segment) within one transaction.
+#[derive(Default)]
+struct Live(std::collections::HashMap<(u16, u32), i64>);
+
+impl Live {
+    fn add(&mut self, locs: impl Iterator<Item = RecordLoc>) {
+        for r in locs {
+            *self.0.entry((r.drive, r.segment)).or_default() += r.len as i64;
         }
     }
+
+    fn sub(&mut self, locs: impl Iterator<Item = RecordLoc>) {
+        for r in locs {
+            *self.0.entry((r.drive, r.segment)).or_default() -= r.len as i64;
+        }
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).expect("index values serialise")
+}
+
+/// What the `ended` database keeps per upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ended {
+    ended_ms: u64,
+    records: Vec<RecordLoc>,
+}
+
+/// An upload in progress, for listings and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadListing {
+    pub key: String,
+    pub upload: u128,
+    pub created_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,19 +295,25 @@ impl PartitionIndex {
                 .open(dir)?
         };
         let wtxn = env.write_txn()?;
-        let (objects, segments, tombstones, meta) = env
+        let (objects, segments, tombstones, meta, multipart) = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
                 let o = opener.create_database::<Bytes, Bytes>(wtxn, Some("objects"))?;
                 let s = opener.create_database::<Bytes, Bytes>(wtxn, Some("segments"))?;
                 let t = opener.create_database::<Bytes, Bytes>(wtxn, Some("tombstones"))?;
                 let m = opener.create_database::<Str, Bytes>(wtxn, Some("meta"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m)))
+                let u = opener.create_database::<Bytes, Bytes>(wtxn, Some("uploads"))?;
+                let p = opener.create_database::<Bytes, Bytes>(wtxn, Some("parts"))?;
+                let e = opener.create_database::<Bytes, Bytes>(wtxn, Some("ended"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m, [u, p, e])))
             })?
             .unwrap_commit();
         // SAFETY: a Database is an index number plus a lifetime tying it to
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
+        let [uploads, parts, ended] = multipart.map(|d| unsafe {
+            std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
+        });
         let (objects, segments, tombstones, meta) = unsafe {
             (
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
@@ -227,6 +335,9 @@ impl PartitionIndex {
             objects,
             segments,
             tombstones,
+            uploads,
+            parts,
+            ended,
             meta,
             env,
         };
@@ -302,6 +413,9 @@ impl PartitionIndex {
         self.objects.clear(&mut wtxn)?;
         self.segments.clear(&mut wtxn)?;
         self.tombstones.clear(&mut wtxn)?;
+        self.uploads.clear(&mut wtxn)?;
+        self.parts.clear(&mut wtxn)?;
+        self.ended.clear(&mut wtxn)?;
         self.meta.clear(&mut wtxn)?;
         wtxn.commit()?;
         Ok(())
@@ -357,125 +471,11 @@ impl PartitionIndex {
     /// live bytes. Blocking: companion thread only.
     pub fn apply(&self, muts: &[Mutation]) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
-        let mut live: std::collections::HashMap<(u16, u32), i64> = Default::default();
-        let mut add = |locs: &mut dyn Iterator<Item = RecordLoc>, sign: i64| {
-            for r in locs {
-                *live.entry((r.drive, r.segment)).or_default() += sign * r.len as i64;
-            }
-        };
+        let mut live = Live::default();
         for m in muts {
-            let (bucket, key) = match m {
-                Mutation::Put { bucket, key, .. }
-                | Mutation::Delete { bucket, key, .. }
-                | Mutation::Relocate { bucket, key, .. }
-                | Mutation::Heal { bucket, key, .. } => (bucket, key),
-            };
-            let k = object_key(bucket, key);
-            let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
-            let old = match self.objects.get(&wtxn, &k)? {
-                Some(b) => Some(decode_entry(b).ok_or_else(corrupt)?),
-                None => None,
-            };
-            let old_tomb: Option<Vec<RecordLoc>> = match self.tombstones.get(&wtxn, &k)? {
-                Some(b) => Some(postcard::from_bytes(b).map_err(|_| corrupt())?),
-                None => None,
-            };
-            match m {
-                Mutation::Put { entry, .. } => {
-                    if let Some(old) = &old {
-                        add(&mut old.records(), -1);
-                    }
-                    if let Some(t) = old_tomb {
-                        add(&mut t.into_iter(), -1);
-                        self.tombstones.delete(&mut wtxn, &k)?;
-                    }
-                    add(&mut entry.records(), 1);
-                    self.objects.put(&mut wtxn, &k, &encode_entry(entry))?;
-                }
-                Mutation::Delete { tombstones, .. } => {
-                    if let Some(old) = &old {
-                        add(&mut old.records(), -1);
-                    }
-                    if let Some(t) = old_tomb {
-                        add(&mut t.into_iter(), -1);
-                    }
-                    add(&mut tombstones.iter().copied(), 1);
-                    self.objects.delete(&mut wtxn, &k)?;
-                    let t = postcard::to_allocvec(tombstones).expect("locations serialise");
-                    self.tombstones.put(&mut wtxn, &k, &t)?;
-                }
-                Mutation::Heal {
-                    version, shards, ..
-                } => {
-                    let Some(mut e) = old else { continue };
-                    if e.meta.version != *version {
-                        continue;
-                    }
-                    if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
-                        for (s, i, loc) in shards {
-                            let Some(slot) = stripes
-                                .get_mut(*s as usize)
-                                .and_then(|st| st.get_mut(*i as usize))
-                            else {
-                                continue;
-                            };
-                            if let Some(prev) = slot.replace(*loc) {
-                                add(&mut std::iter::once(prev), -1);
-                            }
-                            add(&mut std::iter::once(*loc), 1);
-                        }
-                    }
-                    self.objects.put(&mut wtxn, &k, &encode_entry(&e))?;
-                }
-                Mutation::Relocate { version, moves, .. } => {
-                    let current = old.as_ref().map(|e| e.meta.version);
-                    if *version != current {
-                        continue;
-                    }
-                    // Only moves whose source is still referenced count: the
-                    // key may have changed since compaction looked.
-                    let held: Vec<RecordLoc> = match (&old, &old_tomb) {
-                        (Some(e), _) => e.records().collect(),
-                        (None, Some(t)) => t.clone(),
-                        (None, None) => Vec::new(),
-                    };
-                    let moves: Vec<(RecordLoc, Option<RecordLoc>)> = moves
-                        .iter()
-                        .filter(|(f, _)| held.contains(f))
-                        .copied()
-                        .collect();
-                    for (from, to) in &moves {
-                        add(&mut std::iter::once(*from), -1);
-                        if let Some(to) = to {
-                            add(&mut std::iter::once(*to), 1);
-                        }
-                    }
-                    match old {
-                        Some(mut e) => {
-                            relocate_in(&mut e.commits, &moves);
-                            if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
-                                for shard in stripes.iter_mut().flatten() {
-                                    if let Some(l) = *shard {
-                                        if let Some((_, to)) = moves.iter().find(|(f, _)| *f == l) {
-                                            *shard = *to;
-                                        }
-                                    }
-                                }
-                            }
-                            self.objects.put(&mut wtxn, &k, &encode_entry(&e))?;
-                        }
-                        None => {
-                            if let Some(mut t) = old_tomb {
-                                relocate_in(&mut t, &moves);
-                                let b = postcard::to_allocvec(&t).expect("locations serialise");
-                                self.tombstones.put(&mut wtxn, &k, &b)?;
-                            }
-                        }
-                    }
-                }
-            }
+            self.apply_one(&mut wtxn, m, &mut live)?;
         }
-        for ((drive, seg), delta) in live {
+        for ((drive, seg), delta) in live.0 {
             if delta == 0 {
                 continue;
             }
@@ -492,34 +492,469 @@ impl PartitionIndex {
         Ok(())
     }
 
-    /// Every index entry or tombstone with a record in (drive, segment).
+    fn apply_one(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        m: &Mutation,
+        live: &mut Live,
+    ) -> Result<(), IndexError> {
+        let (bucket, key) = match m {
+            Mutation::Put { bucket, key, .. }
+            | Mutation::Delete { bucket, key, .. }
+            | Mutation::Relocate { bucket, key, .. }
+            | Mutation::Heal { bucket, key, .. }
+            | Mutation::CreateUpload { bucket, key, .. }
+            | Mutation::PutPart { bucket, key, .. }
+            | Mutation::EndUpload { bucket, key, .. }
+            | Mutation::ForgetEnded { bucket, key, .. } => (bucket, key),
+        };
+        let k = object_key(bucket, key);
+        let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
+        match m {
+            Mutation::Put { entry, .. } => self.put_object(wtxn, &k, entry, live, corrupt)?,
+            Mutation::Delete { tombstones, .. } => {
+                if let Some(old) = self.object_at(wtxn, &k, corrupt)? {
+                    live.sub(old.records());
+                }
+                if let Some(t) = self.tombstone_at(wtxn, &k, corrupt)? {
+                    live.sub(t.into_iter());
+                }
+                live.add(tombstones.iter().copied());
+                self.objects.delete(wtxn, &k)?;
+                let t = postcard::to_allocvec(tombstones).expect("locations serialise");
+                self.tombstones.put(wtxn, &k, &t)?;
+            }
+            Mutation::Heal {
+                version, shards, ..
+            } => {
+                let Some(mut e) = self.object_at(wtxn, &k, corrupt)? else {
+                    return Ok(());
+                };
+                if e.meta.version != *version {
+                    return Ok(());
+                }
+                if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
+                    for (s, i, loc) in shards {
+                        let Some(slot) = stripes
+                            .get_mut(*s as usize)
+                            .and_then(|st| st.get_mut(*i as usize))
+                        else {
+                            continue;
+                        };
+                        if let Some(prev) = slot.replace(*loc) {
+                            live.sub(std::iter::once(prev));
+                        }
+                        live.add(std::iter::once(*loc));
+                    }
+                }
+                self.objects.put(wtxn, &k, &encode_entry(&e))?;
+            }
+            Mutation::Relocate { holder, moves, .. } => {
+                self.relocate(wtxn, bucket, key, *holder, moves, live, corrupt)?
+            }
+            Mutation::CreateUpload { entry, .. } => {
+                let uk = upload_key(bucket, key, entry.meta.upload);
+                live.add(entry.commits.iter().copied());
+                self.uploads.put(wtxn, &uk, &encode(entry))?;
+            }
+            Mutation::PutPart { entry, .. } => {
+                let upload = entry.meta.upload;
+                let pk = part_key(bucket, key, upload, entry.meta.part.number);
+                if self
+                    .uploads
+                    .get(wtxn, &upload_key(bucket, key, upload))?
+                    .is_none()
+                {
+                    return Ok(());
+                }
+                if let Some(old) = self.decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)? {
+                    if old.meta.seq > entry.meta.seq {
+                        return Ok(());
+                    }
+                    live.sub(old.records());
+                }
+                live.add(entry.records());
+                self.parts.put(wtxn, &pk, &encode(entry))?;
+            }
+            Mutation::EndUpload {
+                upload,
+                ended,
+                ended_ms,
+                object,
+                ..
+            } => {
+                let uk = upload_key(bucket, key, *upload);
+                if let Some(u) = self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)? {
+                    live.sub(u.commits.into_iter());
+                    self.uploads.delete(wtxn, &uk)?;
+                }
+                for (pk, part) in self.parts_under(wtxn, &uk)? {
+                    live.sub(part.records());
+                    self.parts.delete(wtxn, &pk)?;
+                }
+                if let Some(entry) = object {
+                    self.put_object(wtxn, &k, entry, live, corrupt)?;
+                }
+                live.add(ended.iter().copied());
+                let e = Ended {
+                    ended_ms: *ended_ms,
+                    records: ended.clone(),
+                };
+                self.ended.put(wtxn, &uk, &encode(&e))?;
+            }
+            Mutation::ForgetEnded { upload, .. } => {
+                let uk = upload_key(bucket, key, *upload);
+                if let Some(e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
+                    live.sub(e.records.into_iter());
+                    self.ended.delete(wtxn, &uk)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn put_object(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        entry: &IndexEntry,
+        live: &mut Live,
+        corrupt: impl Fn() -> IndexError + Copy,
+    ) -> Result<(), IndexError> {
+        if let Some(old) = self.object_at(wtxn, k, corrupt)? {
+            live.sub(old.records());
+        }
+        if let Some(t) = self.tombstone_at(wtxn, k, corrupt)? {
+            live.sub(t.into_iter());
+            self.tombstones.delete(wtxn, k)?;
+        }
+        live.add(entry.records());
+        self.objects.put(wtxn, k, &encode_entry(entry))?;
+        Ok(())
+    }
+
+    /// Moves records of `holder` if it still holds them; only moves whose
+    /// source is still referenced count (the key may have changed since
+    /// compaction looked).
+    #[allow(clippy::too_many_arguments)]
+    fn relocate(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        bucket: &str,
+        key: &str,
+        holder: Holder,
+        moves: &[(RecordLoc, Option<RecordLoc>)],
+        live: &mut Live,
+        corrupt: impl Fn() -> IndexError + Copy,
+    ) -> Result<(), IndexError> {
+        let k = object_key(bucket, key);
+        let held = |records: &mut dyn Iterator<Item = RecordLoc>, live: &mut Live| {
+            let held: Vec<RecordLoc> = records.collect();
+            let moves: Vec<(RecordLoc, Option<RecordLoc>)> = moves
+                .iter()
+                .filter(|(f, _)| held.contains(f))
+                .copied()
+                .collect();
+            for (from, to) in &moves {
+                live.sub(std::iter::once(*from));
+                live.add(to.iter().copied());
+            }
+            moves
+        };
+        match holder {
+            Holder::Object { version } => {
+                let Some(mut e) = self.object_at(wtxn, &k, corrupt)? else {
+                    return Ok(());
+                };
+                if e.meta.version != version {
+                    return Ok(());
+                }
+                let moves = held(&mut e.records(), live);
+                e.relocate(&moves);
+                self.objects.put(wtxn, &k, &encode_entry(&e))?;
+            }
+            Holder::Tombstone => {
+                if self.objects.get(wtxn, &k)?.is_some() {
+                    return Ok(());
+                }
+                let Some(mut t) = self.tombstone_at(wtxn, &k, corrupt)? else {
+                    return Ok(());
+                };
+                let moves = held(&mut t.iter().copied(), live);
+                relocate_list(&mut t, &moves);
+                self.tombstones.put(wtxn, &k, &encode(&t))?;
+            }
+            Holder::Upload { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                let Some(mut u) =
+                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
+                else {
+                    return Ok(());
+                };
+                let moves = held(&mut u.commits.iter().copied(), live);
+                relocate_list(&mut u.commits, &moves);
+                self.uploads.put(wtxn, &uk, &encode(&u))?;
+            }
+            Holder::Part {
+                upload,
+                number,
+                seq,
+            } => {
+                let pk = part_key(bucket, key, upload, number);
+                let Some(mut p) = self.decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)?
+                else {
+                    return Ok(());
+                };
+                if p.meta.seq != seq {
+                    return Ok(());
+                }
+                let moves = held(&mut p.records(), live);
+                p.relocate(&moves);
+                self.parts.put(wtxn, &pk, &encode(&p))?;
+            }
+            Holder::Ended { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? else {
+                    return Ok(());
+                };
+                let moves = held(&mut e.records.iter().copied(), live);
+                relocate_list(&mut e.records, &moves);
+                self.ended.put(wtxn, &uk, &encode(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn object_at(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+        corrupt: impl Fn() -> IndexError,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        match self.objects.get(txn, k)? {
+            Some(b) => Ok(Some(decode_entry(b).ok_or_else(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn tombstone_at(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+        corrupt: impl Fn() -> IndexError,
+    ) -> Result<Option<Vec<RecordLoc>>, IndexError> {
+        self.decode_at(&self.tombstones, txn, k, corrupt)
+    }
+
+    fn decode_at<T: serde::de::DeserializeOwned>(
+        &self,
+        db: &Database<'static, Bytes, Bytes>,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+        corrupt: impl Fn() -> IndexError,
+    ) -> Result<Option<T>, IndexError> {
+        match db.get(txn, k)? {
+            Some(b) => Ok(Some(postcard::from_bytes(b).map_err(|_| corrupt())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every part entry under an upload key, in part-number order.
+    fn parts_under(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        uk: &[u8],
+    ) -> Result<Vec<(Vec<u8>, PartEntry)>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.parts.prefix_iter(txn, uk)? {
+            let (k, v) = item?;
+            if k.len() != uk.len() + 4 {
+                continue;
+            }
+            let p: PartEntry = postcard::from_bytes(v)
+                .map_err(|_| IndexError::CorruptEntry("part entry".into()))?;
+            out.push((k.to_vec(), p));
+        }
+        Ok(out)
+    }
+
+    /// An upload in progress.
+    pub fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+    ) -> Result<Option<UploadEntry>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key} upload"));
+        self.decode_at(
+            &self.uploads,
+            &rtxn,
+            &upload_key(bucket, key, upload),
+            corrupt,
+        )
+    }
+
+    /// The parts of an upload in progress, in part-number order, from
+    /// `after` (exclusive), at most `limit`.
+    pub fn upload_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartEntry>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let uk = upload_key(bucket, key, upload);
+        Ok(self
+            .parts_under(&rtxn, &uk)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.meta.part.number > after)
+            .take(limit)
+            .collect())
+    }
+
+    /// Uploads in progress in `bucket` whose key starts with `prefix`, after
+    /// `(key, upload)` (an upload of `None` means after every upload of that
+    /// key), in (key, upload id) order; at most `limit`.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, Option<u128>)>,
+        limit: usize,
+    ) -> Result<Vec<UploadListing>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let start = object_key(bucket, prefix);
+        let mut out = Vec::new();
+        for item in self.uploads.prefix_iter(&rtxn, &start)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let Some((_, key, upload)) = split_upload_key(k) else {
+                continue;
+            };
+            if let Some((ak, au)) = after {
+                let past = match au {
+                    Some(au) => (key.as_str(), upload) > (ak, au),
+                    None => key.as_str() > ak,
+                };
+                if !past {
+                    continue;
+                }
+            }
+            let u: UploadEntry = postcard::from_bytes(v)
+                .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key} upload")))?;
+            out.push(UploadListing {
+                key,
+                upload,
+                created_ms: u.meta.created_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Uploads begun before `created_before` and ends recorded before
+    /// `ended_before`, as (bucket, key, upload): for expiry.
+    #[allow(clippy::type_complexity)]
+    pub fn stale_uploads(
+        &self,
+        created_before: u64,
+        ended_before: u64,
+        limit: usize,
+    ) -> Result<(Vec<(String, String, u128)>, Vec<(String, String, u128)>), IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut open = Vec::new();
+        for item in self.uploads.iter(&rtxn)? {
+            if open.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let (Some(id), Ok(u)) = (split_upload_key(k), postcard::from_bytes::<UploadEntry>(v))
+            else {
+                continue;
+            };
+            if u.meta.created_ms < created_before {
+                open.push(id);
+            }
+        }
+        let mut ended = Vec::new();
+        for item in self.ended.iter(&rtxn)? {
+            if ended.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let (Some(id), Ok(e)) = (split_upload_key(k), postcard::from_bytes::<Ended>(v)) else {
+                continue;
+            };
+            if e.ended_ms < ended_before {
+                ended.push(id);
+            }
+        }
+        Ok((open, ended))
+    }
+
+    /// Every holder with a record in (drive, segment).
     pub fn refs_in_segment(&self, drive: u16, segment: u32) -> Result<Vec<SegmentRef>, IndexError> {
         let rtxn = self.env.read_txn()?;
         let on = |l: &RecordLoc| l.drive == drive && l.segment == segment;
+        let bad = |what: &str| IndexError::CorruptEntry(what.to_owned());
         let mut out = Vec::new();
-        for item in self.objects.iter(&rtxn)? {
-            let (k, v) = item?;
-            let (bucket, key) =
-                split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let entry = decode_entry(v)
-                .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
-            if entry.records().any(|l| on(&l)) {
-                out.push(SegmentRef::Object { bucket, key, entry });
-            }
-        }
-        for item in self.tombstones.iter(&rtxn)? {
-            let (k, v) = item?;
-            let (bucket, key) =
-                split_key(k).ok_or_else(|| IndexError::CorruptEntry("key".into()))?;
-            let records: Vec<RecordLoc> = postcard::from_bytes(v)
-                .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+        let mut push = |bucket: String, key: String, holder: Holder, records: Vec<RecordLoc>| {
             if records.iter().any(on) {
-                out.push(SegmentRef::Tombstone {
+                out.push(SegmentRef {
                     bucket,
                     key,
+                    holder,
                     records,
                 });
             }
+        };
+        for item in self.objects.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key) = split_key(k).ok_or_else(|| bad("key"))?;
+            let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
+            let holder = Holder::Object {
+                version: e.meta.version,
+            };
+            push(bucket, key, holder, e.records().collect());
+        }
+        for item in self.tombstones.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key) = split_key(k).ok_or_else(|| bad("key"))?;
+            let records: Vec<RecordLoc> =
+                postcard::from_bytes(v).map_err(|_| bad(&format!("{bucket}/{key}")))?;
+            push(bucket, key, Holder::Tombstone, records);
+        }
+        for item in self.uploads.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key, upload) = split_upload_key(k).ok_or_else(|| bad("upload key"))?;
+            let u: UploadEntry = postcard::from_bytes(v).map_err(|_| bad("upload entry"))?;
+            push(bucket, key, Holder::Upload { upload }, u.commits);
+        }
+        for item in self.parts.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key, upload) = k
+                .len()
+                .checked_sub(4)
+                .and_then(|n| split_upload_key(&k[..n]))
+                .ok_or_else(|| bad("part key"))?;
+            let p: PartEntry = postcard::from_bytes(v).map_err(|_| bad("part entry"))?;
+            let holder = Holder::Part {
+                upload,
+                number: p.meta.part.number,
+                seq: p.meta.seq,
+            };
+            push(bucket, key, holder, p.records().collect());
+        }
+        for item in self.ended.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key, upload) = split_upload_key(k).ok_or_else(|| bad("ended key"))?;
+            let e: Ended = postcard::from_bytes(v).map_err(|_| bad("ended entry"))?;
+            push(bucket, key, Holder::Ended { upload }, e.records);
         }
         Ok(out)
     }

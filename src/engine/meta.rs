@@ -21,7 +21,80 @@ pub enum DataLoc {
     Inline,
     /// Per stripe, per shard index: the shard record, or `None` when its drive
     /// was offline at write time (to be healed).
-    Stripes(Vec<Vec<Option<RecordLoc>>>),
+    Stripes(Stripes),
+    /// A completed multipart upload: its parts' own stripes, in order, never
+    /// copied. Their shard records carry the upload id as their version.
+    Parts { upload: u128, parts: Vec<PartData> },
+}
+
+/// Per stripe, per shard index: where the shard record is.
+pub type Stripes = Vec<Vec<Option<RecordLoc>>>;
+
+/// One part of a multipart upload (in progress or completed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartData {
+    pub number: u32,
+    pub size: u64,
+    /// Hex MD5 of the part (no quotes).
+    pub etag: String,
+    /// The part's `x-amz-checksum-*` values: (header name, base64).
+    pub checksums: Vec<(String, String)>,
+    pub modified_ms: u64,
+    /// First drive of the part's shard rotation.
+    pub rotation: u16,
+    pub stripes: Stripes,
+}
+
+impl DataLoc {
+    /// Every shard record, of every stripe (of every part).
+    pub fn shard_records(&self) -> Box<dyn Iterator<Item = RecordLoc> + '_> {
+        match self {
+            DataLoc::Inline => Box::new(std::iter::empty()),
+            DataLoc::Stripes(s) => Box::new(s.iter().flatten().flatten().copied()),
+            DataLoc::Parts { parts, .. } => Box::new(
+                parts
+                    .iter()
+                    .flat_map(|p| p.stripes.iter().flatten().flatten().copied()),
+            ),
+        }
+    }
+
+    /// Replaces each moved shard record by its copy (None drops it).
+    pub fn relocate(&mut self, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+        match self {
+            DataLoc::Inline => {}
+            DataLoc::Stripes(s) => relocate_stripes(s, moves),
+            DataLoc::Parts { parts, .. } => {
+                for p in parts {
+                    relocate_stripes(&mut p.stripes, moves);
+                }
+            }
+        }
+    }
+}
+
+fn relocate_stripes(stripes: &mut Stripes, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+    for slot in stripes.iter_mut().flatten() {
+        if let Some(l) = *slot {
+            if let Some((_, to)) = moves.iter().find(|(f, _)| *f == l) {
+                *slot = *to;
+            }
+        }
+    }
+}
+
+/// Replaces each moved record in a list by its copy (None drops it).
+pub fn relocate_list(locs: &mut Vec<RecordLoc>, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+    for (from, to) in moves {
+        if let Some(pos) = locs.iter().position(|l| l == from) {
+            match to {
+                Some(t) => locs[pos] = *t,
+                None => {
+                    locs.remove(pos);
+                }
+            }
+        }
+    }
 }
 
 /// One version of an object: what a commit record carries.
@@ -55,14 +128,64 @@ pub struct IndexEntry {
 impl IndexEntry {
     /// Every record this version keeps alive, with its length.
     pub fn records(&self) -> impl Iterator<Item = RecordLoc> + '_ {
-        let stripes = match &self.meta.data {
-            DataLoc::Inline => None,
-            DataLoc::Stripes(s) => Some(s.iter().flatten().flatten().copied()),
-        };
         self.commits
             .iter()
             .copied()
-            .chain(stripes.into_iter().flatten())
+            .chain(self.meta.data.shard_records())
+    }
+
+    pub fn relocate(&mut self, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+        relocate_list(&mut self.commits, moves);
+        self.meta.data.relocate(moves);
+    }
+}
+
+/// A multipart upload in progress: what its upload record carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadMeta {
+    /// The upload id; time-ordered, so it also says when it began.
+    pub upload: u128,
+    pub created_ms: u64,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+    pub layout: (u8, u8),
+    pub rotation: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadEntry {
+    pub meta: UploadMeta,
+    pub commits: Vec<RecordLoc>,
+}
+
+/// What a part commit record carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub upload: u128,
+    /// Orders re-uploads of one part number.
+    pub seq: u64,
+    pub layout: (u8, u8),
+    pub part: PartData,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartEntry {
+    pub meta: PartMeta,
+    pub commits: Vec<RecordLoc>,
+}
+
+impl PartEntry {
+    pub fn records(&self) -> impl Iterator<Item = RecordLoc> + '_ {
+        self.commits
+            .iter()
+            .copied()
+            .chain(self.meta.part.stripes.iter().flatten().flatten().copied())
+    }
+
+    pub fn relocate(&mut self, moves: &[(RecordLoc, Option<RecordLoc>)]) {
+        relocate_list(&mut self.commits, moves);
+        relocate_stripes(&mut self.meta.part.stripes, moves);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod layout;
 pub mod list;
 pub mod merge;
 pub mod meta;
+pub mod multipart;
 pub mod placement;
 pub mod read;
 pub mod rebuild;
@@ -294,6 +295,17 @@ pub struct ObjectInfo {
     pub modified_ms: u64,
 }
 
+impl ObjectInfo {
+    pub fn of(meta: &meta::ObjectMeta) -> ObjectInfo {
+        ObjectInfo {
+            version: meta.version,
+            size: meta.size,
+            etag: meta.etag.clone(),
+            modified_ms: meta.modified_ms,
+        }
+    }
+}
+
 /// Requests between cores.
 pub enum CoreMsg {
     Put {
@@ -317,6 +329,30 @@ pub enum CoreMsg {
     DeleteBucket {
         name: String,
         reply: oneshot::Sender<Result<Arc<BucketTable>>>,
+    },
+    CreateUpload {
+        bucket: String,
+        key: String,
+        opts: PutOptions,
+        reply: oneshot::Sender<Result<u128>>,
+    },
+    PutPart {
+        bucket: String,
+        key: String,
+        upload: u128,
+        number: u32,
+        checksums: Vec<(String, String)>,
+        body: Receiver<Result<BodyChunk>>,
+        supplies_md5: bool,
+        reply: oneshot::Sender<Result<meta::PartData>>,
+    },
+    /// Complete (with the chosen parts) or abort an upload.
+    EndUpload {
+        bucket: String,
+        key: String,
+        upload: u128,
+        complete: Option<Vec<multipart::ChosenPart>>,
+        reply: oneshot::Sender<Result<Option<ObjectInfo>>>,
     },
     /// To the owner core: a read found a bad shard of this object.
     Repair { bucket: String, key: String },
@@ -565,6 +601,40 @@ impl Engine {
             CoreMsg::DeleteBucket { name, reply } => {
                 let _ = reply.send(self.change_buckets(name, false).await);
             }
+            CoreMsg::CreateUpload {
+                bucket,
+                key,
+                opts,
+                reply,
+            } => {
+                let _ = reply.send(self.create_upload_owned(&bucket, &key, opts).await);
+            }
+            CoreMsg::PutPart {
+                bucket,
+                key,
+                upload,
+                number,
+                checksums,
+                body,
+                supplies_md5,
+                reply,
+            } => {
+                let mut body = ChannelBody(body, supplies_md5);
+                let r = self
+                    .put_part_owned(&bucket, &key, upload, number, checksums, &mut body)
+                    .await;
+                let _ = reply.send(r);
+            }
+            CoreMsg::EndUpload {
+                bucket,
+                key,
+                upload,
+                complete,
+                reply,
+            } => {
+                let r = self.end_upload_owned(&bucket, &key, upload, complete).await;
+                let _ = reply.send(r);
+            }
             CoreMsg::Repair { bucket, key } => self.enqueue_repair(bucket, key),
             CoreMsg::Buckets { table, done } => {
                 *self.buckets.borrow_mut() = table;
@@ -735,17 +805,24 @@ impl Engine {
             },
         )
         .await?;
+        self.forward_body(body, btx).await;
+        rrx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Streams a body to the owner core until it ends or the owner stops
+    /// reading (its reply then says why).
+    async fn forward_body<B: BodySource>(
+        &self,
+        body: &mut B,
+        btx: crate::runtime::channel::Sender<Result<BodyChunk>>,
+    ) {
         loop {
             let chunk = body.next_chunk().await;
             let end = !matches!(chunk, Ok(BodyChunk::Data(_)));
-            if btx.send(chunk).await.is_err() {
-                break; // the owner stopped reading: its reply says why
-            }
-            if end {
+            if btx.send(chunk).await.is_err() || end {
                 break;
             }
         }
-        rrx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
     /// Deletes the current version of a key (idempotent).

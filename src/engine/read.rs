@@ -33,8 +33,22 @@ pub(crate) struct Expect<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
     pub version: u128,
+    /// The part number (0 unless a multipart upload's shard).
+    pub part: u32,
     pub stripe: u32,
     pub shard: Option<u8>,
+}
+
+/// The stripe holding some byte of an object.
+struct StripeAt<'a> {
+    locs: &'a [Option<RecordLoc>],
+    /// What its shard records say they belong to.
+    version: u128,
+    part: u32,
+    stripe: u32,
+    /// Offset of the stripe's first byte in the object, and its data length.
+    start: u64,
+    len: usize,
 }
 
 /// Streams an object (or a byte range of it) in chunks of at most a stripe.
@@ -46,6 +60,8 @@ pub struct ObjectReader {
     pub entry: IndexEntry,
     pos: u64,
     end: u64,
+    /// Offset of each part in the object (multipart objects).
+    part_starts: Vec<u64>,
     ready: VecDeque<Bytes>,
     _guard: super::ReadGuard,
 }
@@ -110,9 +126,17 @@ impl Engine {
             entry,
             pos: start,
             end,
+            part_starts: Vec::new(),
             ready: VecDeque::new(),
             _guard: guard,
         };
+        if let DataLoc::Parts { parts, .. } = &r.entry.meta.data {
+            let mut at = 0;
+            for p in parts {
+                r.part_starts.push(at);
+                at += p.size;
+            }
+        }
         if matches!(r.entry.meta.data, DataLoc::Inline) {
             let data = r.read_inline().await?;
             if start < end {
@@ -147,6 +171,7 @@ impl Engine {
             || h.bucket != want.bucket
             || h.key != want.key
             || h.version != want.version
+            || h.part_number != want.part
             || h.stripe != want.stripe
             || want.shard.is_some_and(|s| s != h.shard)
         {
@@ -200,19 +225,63 @@ impl ObjectReader {
         if self.pos >= self.end {
             return None;
         }
-        let stripe = self.pos / STRIPE_DATA as u64;
-        let (s_off, s_len) = stripe_range(self.entry.meta.size, stripe);
-        let lo = (self.pos - s_off) as usize;
-        let hi = (self.end.min(s_off + s_len as u64) - s_off) as usize;
-        match self.read_stripe(stripe as usize, s_len, lo, hi).await {
+        let at = match self.stripe_at(self.pos) {
+            Ok(at) => at,
+            Err(e) => {
+                self.pos = self.end;
+                return Some(Err(e));
+            }
+        };
+        let lo = (self.pos - at.start) as usize;
+        let hi = (self.end.min(at.start + at.len as u64) - at.start) as usize;
+        let next = at.start + hi as u64;
+        match self.read_stripe(at, lo, hi).await {
             Ok(parts) => {
-                self.pos = s_off + hi as u64;
+                self.pos = next;
                 self.ready.extend(parts);
                 self.ready.pop_front().map(Ok)
             }
             Err(e) => {
                 self.pos = self.end;
                 Some(Err(e))
+            }
+        }
+    }
+
+    /// The stripe holding byte `pos` (which is inside the object).
+    fn stripe_at(&self, pos: u64) -> Result<StripeAt<'_>> {
+        let meta = &self.entry.meta;
+        let missing =
+            |s: u64| EngineError::Internal(format!("stripe {s} missing from the index entry"));
+        match &meta.data {
+            DataLoc::Inline => Err(EngineError::Internal(
+                "striped read of an inline object".into(),
+            )),
+            DataLoc::Stripes(stripes) => {
+                let s = pos / STRIPE_DATA as u64;
+                let (start, len) = stripe_range(meta.size, s);
+                Ok(StripeAt {
+                    locs: stripes.get(s as usize).ok_or_else(|| missing(s))?,
+                    version: meta.version,
+                    part: 0,
+                    stripe: s as u32,
+                    start,
+                    len,
+                })
+            }
+            DataLoc::Parts { upload, parts } => {
+                let i = self.part_starts.partition_point(|&st| st <= pos) - 1;
+                let part = &parts[i];
+                let s = (pos - self.part_starts[i]) / STRIPE_DATA as u64;
+                let (start, len) = stripe_range(part.size, s);
+                Ok(StripeAt {
+                    locs: part.stripes.get(s as usize).ok_or_else(|| missing(s))?,
+                    version: *upload,
+                    part: part.number,
+                    stripe: s as u32,
+                    start: self.part_starts[i] + start,
+                    len,
+                })
             }
         }
     }
@@ -233,6 +302,7 @@ impl ObjectReader {
             bucket: &self.bucket,
             key: &self.key,
             version: self.entry.meta.version,
+            part: 0,
             stripe: 0,
             shard: None,
         };
@@ -257,26 +327,14 @@ impl ObjectReader {
         Err(EngineError::ReadQuorum { have: 0, need: 1 })
     }
 
-    /// Bytes `[lo, hi)` of stripe `s` (data length `s_len`).
-    async fn read_stripe(
-        &self,
-        s: usize,
-        s_len: usize,
-        lo: usize,
-        hi: usize,
-    ) -> Result<Vec<Bytes>> {
+    /// Bytes `[lo, hi)` of the stripe `at`.
+    async fn read_stripe(&self, at: StripeAt<'_>, lo: usize, hi: usize) -> Result<Vec<Bytes>> {
         let e = &self.engine;
         let (k, m) = self.entry.meta.layout;
         let layout = Layout { data: k, parity: m };
         let k = k as usize;
-        let DataLoc::Stripes(stripes) = &self.entry.meta.data else {
-            return Err(EngineError::Internal(
-                "striped read of an inline object".into(),
-            ));
-        };
-        let locs = stripes.get(s).ok_or_else(|| {
-            EngineError::Internal(format!("stripe {s} missing from the index entry"))
-        })?;
+        let locs = at.locs;
+        let s_len = at.len;
         let sl = layout.shard_len(s_len);
         // A shard missed at write time (its drive was away): heal it now
         // that a read passes by.
@@ -289,8 +347,9 @@ impl ObjectReader {
             kind: Kind::Shard,
             bucket: &self.bucket,
             key: &self.key,
-            version: self.entry.meta.version,
-            stripe: s as u32,
+            version: at.version,
+            part: at.part,
+            stripe: at.stripe,
             shard: Some(shard as u8),
         };
 

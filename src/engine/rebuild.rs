@@ -5,6 +5,10 @@
 //! do not each have at least k shard records on the drives (a write cut short
 //! by a crash) is skipped in favour of the next older one. Runs at start-up
 //! (blocking, before the executors) or from `cairn repair --rebuild-index`.
+//!
+//! Multipart uploads come back in progress unless an upload-end record or a
+//! commit of the completed object says they ended; each part number takes
+//! its newest part record.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -12,7 +16,10 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use super::index::{Mutation, PartitionIndex};
-use super::meta::{decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
+use super::meta::{
+    decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, PartEntry, PartMeta, RecordLoc,
+    Stripes, UploadEntry, UploadMeta,
+};
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
 
@@ -41,6 +48,30 @@ type Scanned = (RecordHeader, RecordLoc, Option<Vec<u8>>);
 
 /// Per (partition, bucket, key): sequence number -> the candidate and every copy's location.
 type Candidates = HashMap<(u16, String, String), HashMap<u64, (Candidate, Vec<RecordLoc>)>>;
+
+/// (partition, bucket, key, upload id).
+type UploadId = (u16, String, String, u128);
+
+/// What the scan found of multipart uploads.
+#[derive(Default)]
+struct Uploads {
+    begun: HashMap<UploadId, (UploadMeta, Vec<RecordLoc>)>,
+    /// Per upload and part number, the newest part record and its copies.
+    parts: HashMap<UploadId, HashMap<u32, (PartMeta, Vec<RecordLoc>)>>,
+    /// Upload end records: end time and copies.
+    ended: HashMap<UploadId, (u64, Vec<RecordLoc>)>,
+    /// Uploads a commit record completed (their end record may be gone).
+    completed: std::collections::HashSet<UploadId>,
+}
+
+/// The payload of an upload end record: when it ended.
+pub fn encode_upload_end(ended_ms: u64) -> [u8; 8] {
+    ended_ms.to_le_bytes()
+}
+
+fn decode_upload_end(p: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(p.try_into().ok()?))
+}
 
 /// One segment's records, in order.
 fn scan_segment(
@@ -87,6 +118,51 @@ fn scan_segment(
     Ok(out)
 }
 
+impl Uploads {
+    /// Takes an upload, part or upload-end record; false if its payload
+    /// does not decode.
+    fn add(&mut self, h: &RecordHeader, loc: RecordLoc, payload: &[u8]) -> bool {
+        let id = (h.partition, h.bucket.clone(), h.key.clone(), h.version);
+        match h.kind {
+            Kind::Upload => {
+                let Ok(meta) = postcard::from_bytes::<UploadMeta>(payload) else {
+                    return false;
+                };
+                self.begun
+                    .entry(id)
+                    .or_insert_with(|| (meta, Vec::new()))
+                    .1
+                    .push(loc);
+            }
+            Kind::Part => {
+                let Ok(meta) = postcard::from_bytes::<PartMeta>(payload) else {
+                    return false;
+                };
+                let slot = self.parts.entry(id).or_default();
+                match slot.get_mut(&meta.part.number) {
+                    Some((cur, copies)) if cur.seq == meta.seq => copies.push(loc),
+                    Some((cur, _)) if cur.seq > meta.seq => {}
+                    _ => {
+                        slot.insert(meta.part.number, (meta, vec![loc]));
+                    }
+                }
+            }
+            Kind::UploadEnd => {
+                let Some(ended_ms) = decode_upload_end(payload) else {
+                    return false;
+                };
+                self.ended
+                    .entry(id)
+                    .or_insert_with(|| (ended_ms, Vec::new()))
+                    .1
+                    .push(loc);
+            }
+            Kind::Shard | Kind::Commit | Kind::Tombstone => return false,
+        }
+        true
+    }
+}
+
 /// Rebuilds the indexes `idxs` (which must be empty) from the segments on
 /// `drives`, in one pass over every segment: records of other partitions are
 /// skipped.
@@ -107,9 +183,10 @@ pub fn rebuild_partitions(
     // Shard records found, by identity. Locations in commit records may be
     // stale (compaction moves shards without rewriting commits), so shards
     // are found by what they are, not where the commit said they were.
-    let mut shards: HashMap<(u128, u32, u8), RecordLoc> = HashMap::new();
+    let mut shards: HashMap<(u128, u32, u32, u8), RecordLoc> = HashMap::new();
     // Per key: seq -> (candidate, all commit copies with that seq).
     let mut keys: Candidates = HashMap::new();
+    let mut uploads = Uploads::default();
     for (drive, root) in drives {
         for seg in list_segments(root).map_err(|e| e.to_string())? {
             let file = File::open(segment_path(root, seg)).map_err(|e| e.to_string())?;
@@ -122,7 +199,17 @@ pub fn rebuild_partitions(
                 stats.records += 1;
                 match h.kind {
                     Kind::Shard => {
-                        shards.insert((h.version, h.stripe, h.shard), loc);
+                        shards.insert((h.version, h.part_number, h.stripe, h.shard), loc);
+                    }
+                    Kind::Upload | Kind::Part | Kind::UploadEnd => {
+                        let payload = body.as_deref().and_then(|rec| h.payload(rec).ok());
+                        let Some(payload) = payload else {
+                            stats.corrupt_blocks += 1;
+                            continue;
+                        };
+                        if !uploads.add(&h, loc, payload) {
+                            stats.corrupt_blocks += 1;
+                        }
                     }
                     Kind::Commit => {
                         let Some(rec) = body else { continue };
@@ -134,6 +221,14 @@ pub fn rebuild_partitions(
                             stats.corrupt_blocks += 1;
                             continue;
                         };
+                        if let DataLoc::Parts { upload, .. } = &meta.data {
+                            uploads.completed.insert((
+                                h.partition,
+                                h.bucket.clone(),
+                                h.key.clone(),
+                                *upload,
+                            ));
+                        }
                         let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();
                         slot.entry(h.seq)
                             .or_insert_with(|| (Candidate::Commit(Box::new(meta), loc), Vec::new()))
@@ -152,20 +247,34 @@ pub fn rebuild_partitions(
         }
     }
 
-    // The commit with its shard locations as found on the drives (those in
-    // the commit record may be stale: compaction moves shards), and whether
-    // every stripe still has k shards.
-    let locate = |mut meta: ObjectMeta| -> (ObjectMeta, bool) {
+    // Shard locations as found on the drives (those in commit and part
+    // records may be stale: compaction moves shards), and whether every
+    // stripe still has k shards.
+    let locate_stripes = |stripes: &mut Stripes, version: u128, part: u32, k: usize| -> bool {
         let mut whole = true;
-        if let DataLoc::Stripes(stripes) = &mut meta.data {
-            let k = meta.layout.0 as usize;
-            for (s, locs) in stripes.iter_mut().enumerate() {
-                for (i, l) in locs.iter_mut().enumerate() {
-                    *l = shards.get(&(meta.version, s as u32, i as u8)).copied();
-                }
-                whole &= locs.iter().flatten().count() >= k;
+        for (s, locs) in stripes.iter_mut().enumerate() {
+            for (i, l) in locs.iter_mut().enumerate() {
+                *l = shards.get(&(version, part, s as u32, i as u8)).copied();
             }
+            whole &= locs.iter().flatten().count() >= k;
         }
+        whole
+    };
+    let locate = |mut meta: ObjectMeta| -> (ObjectMeta, bool) {
+        let k = meta.layout.0 as usize;
+        let version = meta.version;
+        let whole = match &mut meta.data {
+            DataLoc::Inline => true,
+            DataLoc::Stripes(stripes) => locate_stripes(stripes, version, 0, k),
+            DataLoc::Parts { upload, parts } => {
+                // Every part is located, even after one falls short.
+                let mut whole = true;
+                for p in parts.iter_mut() {
+                    whole &= locate_stripes(&mut p.stripes, *upload, p.number, k);
+                }
+                whole
+            }
+        };
         (meta, whole)
     };
 
@@ -212,6 +321,45 @@ pub fn rebuild_partitions(
             idxs[i].apply(&batches[i]).map_err(|e| e.to_string())?;
             batches[i].clear();
         }
+    }
+    let Uploads {
+        begun,
+        mut parts,
+        ended,
+        completed,
+    } = uploads;
+    for (id, (meta, commits)) in begun {
+        if ended.contains_key(&id) || completed.contains(&id) {
+            continue;
+        }
+        let (p, bucket, key, _) = id.clone();
+        let i = wanted[&p];
+        batches[i].push(Mutation::CreateUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            entry: UploadEntry { meta, commits },
+        });
+        for (_, (mut meta, commits)) in parts.remove(&id).unwrap_or_default() {
+            let k = meta.layout.0 as usize;
+            if !locate_stripes(&mut meta.part.stripes, meta.upload, meta.part.number, k) {
+                stats.incomplete += 1;
+            }
+            batches[i].push(Mutation::PutPart {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                entry: PartEntry { meta, commits },
+            });
+        }
+    }
+    for ((p, bucket, key, upload), (ended_ms, records)) in ended {
+        batches[wanted[&p]].push(Mutation::EndUpload {
+            bucket,
+            key,
+            upload,
+            ended: records,
+            ended_ms,
+            object: None,
+        });
     }
     for (i, batch) in batches.iter().enumerate() {
         if !batch.is_empty() {

@@ -46,6 +46,13 @@ pub enum Kind {
     Commit = 2,
     /// A delete.
     Tombstone = 3,
+    /// A multipart upload began (version: the upload id).
+    Upload = 4,
+    /// A part of a multipart upload was stored: its metadata and shard
+    /// locations (version: the upload id; part_number set).
+    Part = 5,
+    /// A multipart upload was completed or aborted (version: the upload id).
+    UploadEnd = 6,
 }
 
 impl Kind {
@@ -54,6 +61,9 @@ impl Kind {
             1 => Some(Kind::Shard),
             2 => Some(Kind::Commit),
             3 => Some(Kind::Tombstone),
+            4 => Some(Kind::Upload),
+            5 => Some(Kind::Part),
+            6 => Some(Kind::UploadEnd),
             _ => None,
         }
     }

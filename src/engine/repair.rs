@@ -139,6 +139,7 @@ impl Engine {
                     bucket,
                     key,
                     version: meta.version,
+                    part: 0,
                     stripe: s as u32,
                     shard: Some(i as u8),
                 };

@@ -26,7 +26,7 @@ use crate::runtime::channel::oneshot;
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
 use super::layout::{Layout, STRIPE_DATA};
-use super::meta::{encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc};
+use super::meta::{encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc, Stripes};
 use super::record::{Kind, RecordHeader, FIXED_LEN};
 use super::segment::{Appended, Class};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
@@ -249,6 +249,19 @@ impl Drop for StripeBuilder {
 /// Where one stripe's shards landed.
 type StripeResult = Vec<Option<Appended>>;
 
+/// What the shard records of an upload belong to.
+pub(super) struct StripeTarget<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub partition: u16,
+    /// The object version, or the upload id for a part.
+    pub version: u128,
+    /// The part number; 0 for a whole object.
+    pub part: u32,
+    /// First drive of the shard rotation.
+    pub rotation: usize,
+}
+
 impl Engine {
     /// Drives holding an object's commit records: the first m+1 online drives
     /// in the object's rotation order.
@@ -269,7 +282,7 @@ impl Engine {
         (l.parity as usize + 1).min(l.write_quorum())
     }
 
-    fn check_write_quorum(&self) -> Result<()> {
+    pub(super) fn check_write_quorum(&self) -> Result<()> {
         let online = self.shared.online_drives().len();
         let needed = self.shared.layout.write_quorum();
         if online < needed {
@@ -326,18 +339,16 @@ impl Engine {
                 (head.len() as u64, DataLoc::Inline, Bytes::from(head))
             }
             Some(first) => {
+                let target = StripeTarget {
+                    bucket,
+                    key,
+                    partition,
+                    version,
+                    part: 0,
+                    rotation,
+                };
                 let (size, stripes, m) = self
-                    .write_stripes(
-                        bucket,
-                        key,
-                        partition,
-                        version,
-                        rotation,
-                        &head,
-                        first,
-                        body,
-                        hash.then_some(&mut md5),
-                    )
+                    .write_stripes(&target, &head, first, body, hash.then_some(&mut md5))
                     .await?;
                 caller_md5 = m;
                 (size, DataLoc::Stripes(stripes), Bytes::new())
@@ -371,21 +382,16 @@ impl Engine {
 
     /// Streams the body into erasure-coded stripes. Returns the size, the
     /// shard locations and the caller's MD5 if the body carried one.
-    #[allow(clippy::too_many_arguments)]
-    async fn write_stripes<B: BodySource>(
+    pub(super) async fn write_stripes<B: BodySource>(
         self: &Rc<Self>,
-        bucket: &str,
-        key: &str,
-        partition: u16,
-        version: u128,
-        rotation: usize,
+        t: &StripeTarget<'_>,
         head: &[u8],
         first: Bytes,
         body: &mut B,
         mut md5: Option<&mut Md5>,
-    ) -> Result<(u64, Vec<Vec<Option<RecordLoc>>>, Option<[u8; 16]>)> {
+    ) -> Result<(u64, Stripes, Option<[u8; 16]>)> {
         let layout = self.shared.layout;
-        let hdr = FIXED_LEN + bucket.len() + key.len();
+        let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
         let mut builder = StripeBuilder::new(layout, hdr);
         let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
             VecDeque::new();
@@ -431,18 +437,14 @@ impl Engine {
                         done.push(h.await?);
                     }
                     let (bufs, len, sl) = builder.take();
-                    inflight.push_back(self.spawn_stripe(
-                        bucket, key, partition, version, rotation, stripe, bufs, len, sl,
-                    ));
+                    inflight.push_back(self.spawn_stripe(t, stripe, bufs, len, sl));
                     stripe += 1;
                 }
             }
         }
         if builder.filled > 0 {
             let (bufs, len, sl) = builder.take();
-            inflight.push_back(self.spawn_stripe(
-                bucket, key, partition, version, rotation, stripe, bufs, len, sl,
-            ));
+            inflight.push_back(self.spawn_stripe(t, stripe, bufs, len, sl));
         }
         for h in inflight {
             done.push(h.await?);
@@ -500,14 +502,9 @@ impl Engine {
 
     /// Encodes one stripe and writes its shards to their drives concurrently
     /// in a task of its own.
-    #[allow(clippy::too_many_arguments)]
     fn spawn_stripe(
         self: &Rc<Self>,
-        bucket: &str,
-        key: &str,
-        partition: u16,
-        version: u128,
-        rotation: usize,
+        t: &StripeTarget<'_>,
         stripe: u32,
         mut bufs: Vec<AlignedBuf>,
         data_len: usize,
@@ -515,7 +512,8 @@ impl Engine {
     ) -> monoio::task::JoinHandle<Result<StripeResult>> {
         let layout = self.shared.layout;
         let k = layout.data as usize;
-        let hdr_len = FIXED_LEN + bucket.len() + key.len();
+        let hdr_len = FIXED_LEN + t.bucket.len() + t.key.len();
+        let rotation = t.rotation;
         let encoded = {
             let (data, parity) = bufs.split_at_mut(k);
             let data: Vec<&[u8]> = data
@@ -530,11 +528,11 @@ impl Engine {
         };
         let mut header = RecordHeader {
             kind: Kind::Shard,
-            partition,
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version,
-            part_number: 0,
+            partition: t.partition,
+            bucket: t.bucket.to_owned(),
+            key: t.key.to_owned(),
+            version: t.version,
+            part_number: t.part,
             stripe,
             shard: 0,
             layout,
@@ -575,7 +573,7 @@ impl Engine {
 
     /// Writes `payload` as a record of `kind` to the commit targets and waits
     /// until a quorum of copies is durable.
-    async fn write_replicated(
+    pub(super) async fn write_replicated(
         self: &Rc<Self>,
         mut header: RecordHeader,
         payload: &[u8],
@@ -643,10 +641,33 @@ impl Engine {
         bucket: &str,
         key: &str,
         partition: u16,
-        mut meta: ObjectMeta,
+        meta: ObjectMeta,
         inline: &[u8],
     ) -> Result<ObjectInfo> {
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let entry = self
+            .commit_record(bucket, key, partition, meta, inline)
+            .await?;
+        let info = ObjectInfo::of(&entry.meta);
+        let m = Mutation::Put {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry,
+        };
+        self.apply_index(partition, m).await?;
+        Ok(info)
+    }
+
+    /// Writes the commit record of a version (the caller holds the key lock)
+    /// and returns its index entry.
+    pub(super) async fn commit_record(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        mut meta: ObjectMeta,
+        inline: &[u8],
+    ) -> Result<IndexEntry> {
         meta.seq = self.seq.next(partition, self.shared.epoch);
         let payload = encode_commit_payload(&meta, inline);
         let header = RecordHeader {
@@ -667,19 +688,7 @@ impl Engine {
         let commits = self
             .write_replicated(header, &payload, meta.rotation as usize)
             .await?;
-        let info = ObjectInfo {
-            version: meta.version,
-            size: meta.size,
-            etag: meta.etag.clone(),
-            modified_ms: meta.modified_ms,
-        };
-        let m = Mutation::Put {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            entry: IndexEntry { meta, commits },
-        };
-        self.apply_index(partition, m).await?;
-        Ok(info)
+        Ok(IndexEntry { meta, commits })
     }
 
     /// Queues an index change and waits until it is committed. Changes that

@@ -368,6 +368,10 @@ impl From<EngineError> for S3Error {
                 format!("Invalid object key: {why}"),
             ),
             EngineError::InvalidBucketName => S3Code::InvalidBucketName.into(),
+            EngineError::NoSuchUpload => S3Code::NoSuchUpload.into(),
+            EngineError::InvalidPart(why) => S3Error::new(S3Code::InvalidPart, why),
+            EngineError::InvalidPartOrder => S3Code::InvalidPartOrder.into(),
+            EngineError::EntityTooSmall => S3Code::EntityTooSmall.into(),
             EngineError::WriteQuorum { online, needed } => {
                 S3Error::insufficient_drives(online, needed)
             }

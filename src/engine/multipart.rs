@@ -1,0 +1,576 @@
+//! Multipart uploads. An upload's state lives with the owner partition of
+//! its key: parts arriving on any core stream to the owner like a PUT. Each
+//! part is erasure coded into stripes of its own (shard records carry the
+//! upload id as version and the part number); completing writes one commit
+//! record whose data is the chosen parts' stripes, in place, never copied.
+//!
+//! Every change is a record first (fdatasync'd), then an index change, like
+//! any write: an upload record, part records (the newest per part number
+//! wins), and an end record when the upload is completed or aborted. The end
+//! records are kept until `upload_expiry` has passed, so a rebuild never
+//! brings an ended upload back from its leftover records.
+
+use std::rc::Rc;
+
+use md5::{Digest, Md5};
+
+use super::index::{object_key, Mutation, UploadListing};
+use super::meta::{DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadEntry, UploadMeta};
+use super::rebuild::encode_upload_end;
+use super::record::{Kind, RecordHeader};
+use super::write::{validate_key, StripeTarget};
+use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
+
+/// S3's limits.
+pub const MAX_PARTS: u32 = 10_000;
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+
+/// A part named by CompleteMultipartUpload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChosenPart {
+    pub number: u32,
+    /// Hex MD5, no quotes.
+    pub etag: String,
+}
+
+/// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
+pub fn multipart_etag<'a>(part_etags: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut h = Md5::new();
+    let mut n = 0;
+    for e in part_etags {
+        h.update(hex::decode(e).ok()?);
+        n += 1;
+    }
+    Some(format!("{}-{n}", hex::encode(h.finalize())))
+}
+
+impl ObjectMeta {
+    /// `(number of parts, byte range of part n)` of a multipart object; None
+    /// if it is not one or has no part n.
+    pub fn part_range(&self, n: u32) -> Option<(usize, u64, u64)> {
+        let DataLoc::Parts { parts, .. } = &self.data else {
+            return None;
+        };
+        let mut start = 0;
+        for p in parts {
+            if p.number == n {
+                return Some((parts.len(), start, start + p.size));
+            }
+            start += p.size;
+        }
+        None
+    }
+
+    /// How many parts a multipart object was assembled from.
+    pub fn parts_count(&self) -> Option<usize> {
+        match &self.data {
+            DataLoc::Parts { parts, .. } => Some(parts.len()),
+            _ => None,
+        }
+    }
+}
+
+impl Engine {
+    fn check_key(&self, bucket: &str, key: &str) -> Result<u16> {
+        validate_key(key)?;
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        Ok(self.shared.partition_of(bucket, key))
+    }
+
+    /// Begins an upload; returns its id.
+    pub async fn create_upload(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+    ) -> Result<u128> {
+        let p = self.check_key(bucket, key)?;
+        let owner = self.shared.owner_of(p);
+        if owner == self.core {
+            return self.create_upload_owned(bucket, key, opts).await;
+        }
+        let (tx, rx) = crate::runtime::channel::oneshot::channel();
+        self.send_to(
+            owner,
+            super::CoreMsg::CreateUpload {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                opts,
+                reply: tx,
+            },
+        )
+        .await?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    pub(super) async fn create_upload_owned(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+    ) -> Result<u128> {
+        self.check_write_quorum()?;
+        let partition = self.shared.partition_of(bucket, key);
+        let upload = self.new_version();
+        let l = self.shared.layout;
+        let meta = UploadMeta {
+            upload,
+            created_ms: now_ms(),
+            content_type: opts.content_type,
+            headers: opts.headers,
+            user_meta: opts.user_meta,
+            layout: (l.data, l.parity),
+            rotation: self.rotation_of(upload, 0) as u16,
+        };
+        let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
+        let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
+        let commits = self
+            .write_replicated(header, &payload, meta.rotation as usize)
+            .await?;
+        let m = Mutation::CreateUpload {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry: UploadEntry { meta, commits },
+        };
+        self.apply_index(partition, m).await?;
+        Ok(upload)
+    }
+
+    /// Stores one part (replacing an earlier upload of the same number).
+    /// `checksums` are the part's verified `x-amz-checksum-*` values.
+    pub async fn put_part<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        number: u32,
+        checksums: Vec<(String, String)>,
+        body: &mut B,
+    ) -> Result<PartData> {
+        let p = self.check_key(bucket, key)?;
+        if !(1..=MAX_PARTS).contains(&number) {
+            return Err(EngineError::InvalidPart(format!(
+                "part number {number} is outside 1..={MAX_PARTS}"
+            )));
+        }
+        let owner = self.shared.owner_of(p);
+        if owner == self.core {
+            return self
+                .put_part_owned(bucket, key, upload, number, checksums, body)
+                .await;
+        }
+        let (btx, brx) = crate::runtime::channel::bounded(super::BODY_DEPTH);
+        let (rtx, rrx) = crate::runtime::channel::oneshot::channel();
+        self.send_to(
+            owner,
+            super::CoreMsg::PutPart {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                upload,
+                number,
+                checksums,
+                body: brx,
+                supplies_md5: body.supplies_md5(),
+                reply: rtx,
+            },
+        )
+        .await?;
+        self.forward_body(body, btx).await;
+        rrx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    pub(super) async fn put_part_owned<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        number: u32,
+        checksums: Vec<(String, String)>,
+        body: &mut B,
+    ) -> Result<PartData> {
+        let partition = self.shared.partition_of(bucket, key);
+        if self.shared.indexes[partition as usize]
+            .get_upload(bucket, key, upload)?
+            .is_none()
+        {
+            return Err(EngineError::NoSuchUpload);
+        }
+        self.check_write_quorum()?;
+        let rotation = self.rotation_of(upload, number);
+        let hash = !body.supplies_md5();
+        let mut md5 = Md5::new();
+        let (size, stripes, caller_md5) = match body.next_chunk().await? {
+            BodyChunk::End(m) => (0, Vec::new(), m),
+            BodyChunk::Data(first) => {
+                let target = StripeTarget {
+                    bucket,
+                    key,
+                    partition,
+                    version: upload,
+                    part: number,
+                    rotation,
+                };
+                self.write_stripes(&target, &[], first, body, hash.then_some(&mut md5))
+                    .await?
+            }
+        };
+        if size > MAX_PART_SIZE {
+            return Err(EngineError::InvalidPart(format!(
+                "a part may be at most {MAX_PART_SIZE} bytes"
+            )));
+        }
+        let digest: [u8; 16] = match caller_md5 {
+            Some(d) => d,
+            None if hash => md5.finalize().into(),
+            None => {
+                return Err(EngineError::Body(
+                    "the body promised its MD5 but ended without one".into(),
+                ))
+            }
+        };
+        let l = self.shared.layout;
+        let part = PartData {
+            number,
+            size,
+            etag: hex::encode(digest),
+            checksums,
+            modified_ms: now_ms(),
+            rotation: rotation as u16,
+            stripes,
+        };
+        // Under the key lock: a part and the upload's completion or abort
+        // reach the index in the order their records were written.
+        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let meta = PartMeta {
+            upload,
+            seq: self.seq.next(partition, self.shared.epoch),
+            layout: (l.data, l.parity),
+            part,
+        };
+        let payload = postcard::to_allocvec(&meta).expect("part metadata serialises");
+        let mut header = self.upload_header(Kind::Part, bucket, key, partition, upload, number);
+        header.seq = meta.seq;
+        header.data_len = size;
+        let commits = self.write_replicated(header, &payload, rotation).await?;
+        let part = meta.part.clone();
+        let m = Mutation::PutPart {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry: PartEntry { meta, commits },
+        };
+        self.apply_index(partition, m).await?;
+        // The upload may have ended while the part was being written: then
+        // the index ignored it and the part is not part of anything.
+        if self.shared.indexes[partition as usize]
+            .get_upload(bucket, key, upload)?
+            .is_none()
+        {
+            return Err(EngineError::NoSuchUpload);
+        }
+        Ok(part)
+    }
+
+    /// Completes an upload from the chosen parts (ascending part numbers,
+    /// each but the last at least 5 MiB) into the key's current version.
+    pub async fn complete_upload(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        chosen: Vec<ChosenPart>,
+    ) -> Result<ObjectInfo> {
+        let p = self.check_key(bucket, key)?;
+        let owner = self.shared.owner_of(p);
+        if owner == self.core {
+            return self
+                .end_upload_owned(bucket, key, upload, Some(chosen))
+                .await?
+                .ok_or_else(|| EngineError::Internal("a completed upload made no object".into()));
+        }
+        let (tx, rx) = crate::runtime::channel::oneshot::channel();
+        self.send_to(
+            owner,
+            super::CoreMsg::EndUpload {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                upload,
+                complete: Some(chosen),
+                reply: tx,
+            },
+        )
+        .await?;
+        rx.await
+            .map_err(|_| EngineError::ShuttingDown)??
+            .ok_or_else(|| EngineError::Internal("a completed upload made no object".into()))
+    }
+
+    /// Aborts an upload; its parts become garbage for compaction.
+    pub async fn abort_upload(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+    ) -> Result<()> {
+        let p = self.check_key(bucket, key)?;
+        let owner = self.shared.owner_of(p);
+        if owner == self.core {
+            return self
+                .end_upload_owned(bucket, key, upload, None)
+                .await
+                .map(|_| ());
+        }
+        let (tx, rx) = crate::runtime::channel::oneshot::channel();
+        self.send_to(
+            owner,
+            super::CoreMsg::EndUpload {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                upload,
+                complete: None,
+                reply: tx,
+            },
+        )
+        .await?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?.map(|_| ())
+    }
+
+    /// Completes (`chosen` given) or aborts an upload on the owner core.
+    pub(super) async fn end_upload_owned(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        chosen: Option<Vec<ChosenPart>>,
+    ) -> Result<Option<ObjectInfo>> {
+        let partition = self.shared.partition_of(bucket, key);
+        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let idx = &self.shared.indexes[partition as usize];
+        let Some(up) = idx.get_upload(bucket, key, upload)? else {
+            return Err(EngineError::NoSuchUpload);
+        };
+        self.check_write_quorum()?;
+        let object = match chosen {
+            None => None,
+            Some(chosen) => {
+                let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
+                let meta = self.assemble(up.meta, parts, &chosen)?;
+                Some(
+                    self.commit_record(bucket, key, partition, meta, &[])
+                        .await?,
+                )
+            }
+        };
+        let ended_ms = now_ms();
+        let mut header = self.upload_header(Kind::UploadEnd, bucket, key, partition, upload, 0);
+        header.seq = self.seq.next(partition, self.shared.epoch);
+        let ended = self
+            .write_replicated(
+                header,
+                &encode_upload_end(ended_ms),
+                self.rotation_of(upload, 0),
+            )
+            .await?;
+        let info = object.as_ref().map(|e| ObjectInfo::of(&e.meta));
+        let m = Mutation::EndUpload {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload,
+            ended,
+            ended_ms,
+            object,
+        };
+        self.apply_index(partition, m).await?;
+        Ok(info)
+    }
+
+    /// The object version a completion makes, checked against S3's rules.
+    fn assemble(
+        &self,
+        upload_meta: UploadMeta,
+        mut stored: Vec<PartEntry>,
+        chosen: &[ChosenPart],
+    ) -> Result<ObjectMeta> {
+        if chosen.is_empty() {
+            return Err(EngineError::InvalidPart("the upload names no parts".into()));
+        }
+        if chosen.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(EngineError::InvalidPartOrder);
+        }
+        let mut parts = Vec::with_capacity(chosen.len());
+        for (i, c) in chosen.iter().enumerate() {
+            let pos = stored
+                .iter()
+                .position(|p| p.meta.part.number == c.number)
+                .ok_or_else(|| {
+                    EngineError::InvalidPart(format!("part {} was not uploaded", c.number))
+                })?;
+            let part = stored.swap_remove(pos).meta.part;
+            if !part.etag.eq_ignore_ascii_case(&c.etag) {
+                return Err(EngineError::InvalidPart(format!(
+                    "part {} has another ETag",
+                    c.number
+                )));
+            }
+            if i + 1 < chosen.len() && part.size < MIN_PART_SIZE {
+                return Err(EngineError::EntityTooSmall);
+            }
+            parts.push(part);
+        }
+        let size = parts.iter().map(|p| p.size).sum();
+        let etag = multipart_etag(parts.iter().map(|p| p.etag.as_str()))
+            .ok_or_else(|| EngineError::Internal("a stored part ETag is not hex".into()))?;
+        Ok(ObjectMeta {
+            version: self.new_version(),
+            seq: 0,
+            size,
+            etag,
+            modified_ms: now_ms(),
+            data: DataLoc::Parts {
+                upload: upload_meta.upload,
+                parts,
+            },
+            content_type: upload_meta.content_type,
+            headers: upload_meta.headers,
+            user_meta: upload_meta.user_meta,
+            layout: upload_meta.layout,
+            rotation: upload_meta.rotation,
+        })
+    }
+
+    /// An upload in progress, looked up on any core.
+    pub fn upload(&self, bucket: &str, key: &str, upload: u128) -> Result<UploadEntry> {
+        let p = self.check_key(bucket, key)?;
+        self.shared.indexes[p as usize]
+            .get_upload(bucket, key, upload)?
+            .ok_or(EngineError::NoSuchUpload)
+    }
+
+    /// Parts of an upload in progress after part number `after`, at most
+    /// `limit`, in order.
+    pub fn upload_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartData>> {
+        let p = self.check_key(bucket, key)?;
+        let idx = &self.shared.indexes[p as usize];
+        if idx.get_upload(bucket, key, upload)?.is_none() {
+            return Err(EngineError::NoSuchUpload);
+        }
+        Ok(idx
+            .upload_parts(bucket, key, upload, after, limit)?
+            .into_iter()
+            .map(|e| e.meta.part)
+            .collect())
+    }
+
+    /// Uploads in progress under `prefix`, after `(key, upload)`, in (key,
+    /// upload id) order across every partition; at most `limit`.
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, Option<u128>)>,
+        limit: usize,
+    ) -> Result<Vec<UploadListing>> {
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        let mut all = Vec::new();
+        for idx in &self.shared.indexes {
+            all.extend(idx.list_uploads(bucket, prefix, after, limit)?);
+        }
+        all.sort_by(|a, b| (&a.key, a.upload).cmp(&(&b.key, b.upload)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// Aborts this core's uploads begun more than `expiry` ago and forgets
+    /// upload ends older than that. Returns how many uploads it aborted.
+    pub async fn expire_uploads(self: &Rc<Self>, expiry: std::time::Duration) -> Result<usize> {
+        const BATCH: usize = 1000;
+        let cutoff = now_ms().saturating_sub(expiry.as_millis() as u64);
+        let mut aborted = 0;
+        for idx in &self.shared.indexes {
+            if self.shared.owner_of(idx.partition) != self.core {
+                continue;
+            }
+            let (open, ended) = idx.stale_uploads(cutoff, cutoff, BATCH)?;
+            for (bucket, key, upload) in open {
+                match self.end_upload_owned(&bucket, &key, upload, None).await {
+                    Ok(_) => aborted += 1,
+                    Err(EngineError::NoSuchUpload) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for (bucket, key, upload) in ended {
+                let m = Mutation::ForgetEnded {
+                    bucket,
+                    key,
+                    upload,
+                };
+                self.apply_index(idx.partition, m).await?;
+            }
+        }
+        Ok(aborted)
+    }
+
+    /// First drive of the shards of a part (or of an upload's records).
+    fn rotation_of(&self, upload: u128, part: u32) -> usize {
+        let mix =
+            (upload as u64) ^ ((upload >> 64) as u64) ^ (part as u64).wrapping_mul(0x9E37_79B9);
+        (mix % self.shared.set.drives.len() as u64) as usize
+    }
+
+    fn upload_header(
+        &self,
+        kind: Kind,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        upload: u128,
+        part: u32,
+    ) -> RecordHeader {
+        RecordHeader {
+            kind,
+            partition,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version: upload,
+            part_number: part,
+            stripe: 0,
+            shard: 0,
+            layout: self.shared.layout,
+            data_len: 0,
+            payload_len: 0,
+            seq: 0,
+            payload_crc: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_of_parts_is_md5_of_md5s() {
+        let a = hex::encode(Md5::digest(b"a"));
+        let b = hex::encode(Md5::digest(b"b"));
+        let mut joined = Vec::new();
+        joined.extend_from_slice(&Md5::digest(b"a"));
+        joined.extend_from_slice(&Md5::digest(b"b"));
+        let want = format!("{}-2", hex::encode(Md5::digest(&joined)));
+        assert_eq!(
+            multipart_etag([a.as_str(), b.as_str()].into_iter()).unwrap(),
+            want
+        );
+        assert!(multipart_etag(["zz"].into_iter()).is_none());
+    }
+}
