@@ -277,11 +277,15 @@ pub fn partition_dir(root: &Path, partition: u16) -> PathBuf {
 
 impl PartitionIndex {
     /// Opens or creates the environment and says whether it can be trusted
-    /// for a run following epoch `prev_epoch`. Blocking.
+    /// for a run following the runs `epochs`: from the last one that served
+    /// to the last one that started. Runs after the last that served died in
+    /// start-up without taking a write, so an index they marked (or rebuilt)
+    /// is as good as the served one; an index last used before the last
+    /// served run is a stale copy (another drive held the index). Blocking.
     pub fn open(
         dir: &Path,
         partition: u16,
-        prev_epoch: u32,
+        epochs: std::ops::RangeInclusive<u32>,
         online: &[u16],
     ) -> Result<(PartitionIndex, Trust), IndexError> {
         let existed = dir.join("data.mdb").exists();
@@ -346,9 +350,10 @@ impl PartitionIndex {
         } else {
             match idx.state()? {
                 None => Trust::Untrusted("no state record".into()),
-                Some(s) if s.epoch != prev_epoch => Trust::Untrusted(format!(
-                    "index last used in epoch {}, the node's last epoch is {prev_epoch}",
-                    s.epoch
+                Some(s) if !epochs.contains(&s.epoch) => Trust::Untrusted(format!(
+                    "index last used in epoch {}, the node last served in epoch {}",
+                    s.epoch,
+                    epochs.start()
                 )),
                 Some(s) if s.offline.iter().any(|d| online.contains(d)) => {
                     Trust::Untrusted(format!(

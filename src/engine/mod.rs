@@ -59,6 +59,11 @@ const INBOX_DEPTH: usize = 1024;
 /// Body chunks in flight from a receiving core to an owner core per upload.
 const BODY_DEPTH: usize = 4;
 
+/// Per drive: the epoch of the last run that started, and of the last that
+/// finished start-up (its index copy is the one to trust).
+const EPOCH_FILE: &str = "epoch";
+const SERVED_FILE: &str = "epoch.served";
+
 /// Start-up settings of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -409,16 +414,21 @@ impl Engine {
         if online.is_empty() {
             return Err("no drive is online".into());
         }
-        let prev_epoch = online
-            .iter()
-            .filter_map(|&d| std::fs::read_to_string(set.drives[d].meta_dir().join("epoch")).ok())
-            .filter_map(|s| s.trim().parse::<u32>().ok())
-            .max()
-            .unwrap_or(0);
+        // `epoch`: the last run that started; `epoch.served`: the last that
+        // got to serving (drives from before this file count as served).
+        let read_epoch = |name: &str| {
+            online
+                .iter()
+                .filter_map(|&d| std::fs::read_to_string(set.drives[d].meta_dir().join(name)).ok())
+                .filter_map(|s| s.trim().parse::<u32>().ok())
+                .max()
+        };
+        let prev_epoch = read_epoch(EPOCH_FILE).unwrap_or(0);
+        let served = read_epoch(SERVED_FILE).unwrap_or(prev_epoch).min(prev_epoch);
         let epoch = prev_epoch + 1;
         for &d in &online {
             crate::runtime::file::write_file_durable(
-                &set.drives[d].meta_dir().join("epoch"),
+                &set.drives[d].meta_dir().join(EPOCH_FILE),
                 epoch.to_string().as_bytes(),
             )
             .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
@@ -445,7 +455,7 @@ impl Engine {
         let mut untrusted = Vec::new();
         for p in 0..partitions {
             let dir = index::partition_dir(&index_root, p);
-            let (idx, trust) = PartitionIndex::open(&dir, p, prev_epoch, &online_ids)
+            let (idx, trust) = PartitionIndex::open(&dir, p, served..=prev_epoch, &online_ids)
                 .map_err(|e| format!("partition {p}: {e}"))?;
             if let Trust::Untrusted(why) = trust {
                 // With more than m drives away some objects have no record
@@ -477,6 +487,13 @@ impl Engine {
         for (p, idx) in indexes.iter().enumerate() {
             idx.mark_open(epoch, &offline)
                 .map_err(|e| format!("partition {p}: {e}"))?;
+        }
+        for &d in &online {
+            crate::runtime::file::write_file_durable(
+                &set.drives[d].meta_dir().join(SERVED_FILE),
+                epoch.to_string().as_bytes(),
+            )
+            .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
         }
         let initial_buckets =
             BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
