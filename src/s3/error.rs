@@ -409,7 +409,7 @@ impl From<S3Code> for S3Error {
 /// parsers normalise a literal CR to LF; other C0 controls (illegal in XML
 /// 1.0 even as references) are written as references so the bytes survive for
 /// lenient parsers, which is also what S3 does for such keys.
-pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &str) {
+pub fn push_escaped(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {

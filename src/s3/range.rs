@@ -36,6 +36,8 @@
 //!   numbers strictly and ignores the range otherwise). The unit is matched
 //!   case-insensitively, as RFC 9110 14.1 requires for range units.
 
+use std::cmp::Ordering;
+
 use super::error::{S3Code, S3Error};
 
 /// The one way a well-formed single range can fail.
@@ -97,7 +99,8 @@ pub fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, RangeE
     let Some(end) = parse_digits(last) else {
         return Ok(None);
     };
-    if start > end {
+    // Compared as written: past u64 both sides saturate to the same value.
+    if cmp_digits(first, last) == Ordering::Greater {
         // Syntactically invalid per RFC 9110, so ignored rather than 416.
         return Ok(None);
     }
@@ -108,8 +111,8 @@ pub fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, RangeE
 }
 
 /// Only ASCII digits (no sign, no spaces); values past u64 saturate, which
-/// keeps the ordering right (a huge start is unsatisfiable, a huge end or
-/// suffix clamps to the object).
+/// keeps the ordering against the object size right (a huge start is
+/// unsatisfiable, a huge end or suffix clamps to the object).
 fn parse_digits(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -117,6 +120,13 @@ fn parse_digits(s: &str) -> Option<u64> {
     Some(s.bytes().fold(0u64, |acc, b| {
         acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
     }))
+}
+
+/// Orders two digit strings by value, whatever their length.
+fn cmp_digits(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// `Content-Range` for a 206: `bytes {start}-{end_excl-1}/{size}`. An empty
@@ -235,6 +245,26 @@ mod tests {
         ] {
             assert_eq!(parse_range(h, 100), Ok(None), "{h:?}");
         }
+    }
+
+    #[test]
+    fn reversed_ranges_past_u64_are_ignored() {
+        // Both ends saturate to u64::MAX; found by fuzz/ (target `range`).
+        for h in [
+            "bytes=55555555555555555555555-5555555555555555555100",
+            "bytes=18446744073709551616-18446744073709551615",
+        ] {
+            assert_eq!(parse_range(h, 0), Ok(None), "{h}");
+            assert_eq!(parse_range(h, 100), Ok(None), "{h}");
+        }
+        assert_eq!(
+            parse_range("bytes=18446744073709551615-18446744073709551616", 100),
+            nr(100)
+        );
+        assert_eq!(
+            parse_range("bytes=000050-99999999999999999999999", 100),
+            Ok(Some((50, 100)))
+        );
     }
 
     #[test]
