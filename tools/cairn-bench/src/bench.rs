@@ -1,0 +1,1061 @@
+//! The modes: what each worker does, the phases a run goes through (set-up
+//! uploads, the measured load, clean-up), and the controller that times them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::Method;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outcome, Sink, Timed};
+use crate::data::{Payload, Verifier};
+use crate::sign::{amz_date, uri_encode, Signer};
+use crate::stats::{phase_report, stable, PhaseReport, Stats};
+use crate::{cpu, Args, Mode};
+
+/// Object ids: the worker slot in the low 16 bits, its object counter above.
+/// The key is `<prefix>/<slot>/<n>`.
+const SLOT_BITS: u32 = 16;
+
+fn object_id(slot: usize, n: u64) -> u64 {
+    n << SLOT_BITS | slot as u64
+}
+
+/// What the run shares between workers.
+struct Shared {
+    args: Args,
+    hosts: Vec<String>,
+    signer: Signer,
+    payload: Payload,
+    prefix: String,
+}
+
+impl Shared {
+    fn key(&self, id: u64) -> String {
+        format!(
+            "{}/{}/{}",
+            self.prefix,
+            id & ((1 << SLOT_BITS) - 1),
+            id >> SLOT_BITS
+        )
+    }
+
+    fn client(&self, worker: usize) -> Client {
+        Client::new(
+            &self.hosts[worker % self.hosts.len()],
+            self.signer.clone(),
+            &self.args.bucket,
+            self.args.unsigned_payload,
+        )
+    }
+}
+
+/// Objects in the mixed mode's pool: readers are counted so that a DELETE
+/// never takes an object a GET or STAT is reading (it would count as an error).
+#[derive(Default)]
+struct MixedPool {
+    live: Vec<u64>,
+    reading: HashMap<u64, u32>,
+}
+
+impl MixedPool {
+    fn start_read(&mut self, rng: &mut SmallRng) -> Option<u64> {
+        let id = *self.live.get(rng.gen_range(0..self.live.len().max(1)))?;
+        *self.reading.entry(id).or_default() += 1;
+        Some(id)
+    }
+
+    fn end_read(&mut self, id: u64) {
+        if let Some(n) = self.reading.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.reading.remove(&id);
+            }
+        }
+    }
+
+    /// Takes an object nobody reads out of the pool.
+    fn take_for_delete(&mut self, rng: &mut SmallRng) -> Option<u64> {
+        for _ in 0..8 {
+            let i = rng.gen_range(0..self.live.len().max(1));
+            match self.live.get(i) {
+                None => return None,
+                Some(id) if self.reading.contains_key(id) => continue,
+                Some(_) => return Some(self.live.swap_remove(i)),
+            }
+        }
+        None
+    }
+}
+
+/// What the workers of a phase do, one operation per step.
+#[derive(Clone)]
+enum Job {
+    Put,
+    /// Set-up: upload objects `0..count` (claimed through `next`).
+    Upload {
+        count: u64,
+        next: Arc<AtomicU64>,
+    },
+    Get(Arc<Vec<u64>>),
+    Stat(Arc<Vec<u64>>),
+    Delete(Arc<Mutex<Vec<u64>>>),
+    List {
+        expect: u64,
+    },
+    /// New objects get counters from `base` on (set-up used those below).
+    Mixed {
+        pool: Arc<Mutex<MixedPool>>,
+        base: u64,
+    },
+    UploadParts {
+        key: Arc<str>,
+        upload_id: Arc<str>,
+        next: Arc<AtomicU64>,
+        etags: Arc<Mutex<BTreeMap<u32, String>>>,
+    },
+    GetParts {
+        key: Arc<str>,
+        parts: u32,
+    },
+    /// Clean-up: delete these batches of keys.
+    Clean(Arc<Mutex<Vec<Vec<String>>>>),
+}
+
+/// One finished operation.
+struct Done {
+    op: &'static str,
+    timed: Timed,
+    /// Object bytes moved.
+    bytes: u64,
+    /// Objects listed or deleted.
+    objects: u64,
+    /// Failures inside a successful answer (a DeleteObjects key error, a
+    /// listing that came up short).
+    inner_errors: Vec<String>,
+}
+
+impl Done {
+    fn new(op: &'static str, timed: Timed) -> Self {
+        let bytes = match timed.outcome {
+            Outcome::Ok { bytes } => bytes,
+            _ => 0,
+        };
+        Done {
+            op,
+            timed,
+            bytes,
+            objects: 0,
+            inner_errors: vec![],
+        }
+    }
+}
+
+struct Worker {
+    slot: usize,
+    shared: Arc<Shared>,
+    client: Client,
+    rng: SmallRng,
+    /// Next object counter for new objects (put and mixed modes).
+    next_n: u64,
+    /// ListObjectsV2 position and keys seen in this pass.
+    list_token: Option<String>,
+    listed: u64,
+}
+
+impl Worker {
+    fn new(shared: &Arc<Shared>, slot: usize) -> Self {
+        Worker {
+            slot,
+            shared: shared.clone(),
+            client: shared.client(slot),
+            rng: SmallRng::seed_from_u64(slot as u64 ^ 0x5eed),
+            next_n: 0,
+            list_token: None,
+            listed: 0,
+        }
+    }
+
+    async fn put(&mut self, op: &'static str, id: u64) -> Done {
+        let sh = self.shared.clone();
+        let timed = self
+            .client
+            .exchange(
+                Method::PUT,
+                &sh.key(id),
+                "",
+                Body::Object(id),
+                &sh.payload,
+                &mut Sink::Discard,
+            )
+            .await;
+        let mut d = Done::new(op, timed);
+        d.bytes = if d.timed.outcome.is_ok() {
+            sh.payload.size() as u64
+        } else {
+            0
+        };
+        d
+    }
+
+    async fn get(&mut self, op: &'static str, key: &str, query: &str, id: u64) -> Done {
+        let sh = self.shared.clone();
+        let mut sink = if sh.args.verify {
+            Sink::Verify(Verifier::new(sh.payload.object(id)))
+        } else {
+            Sink::Discard
+        };
+        let timed = self
+            .client
+            .exchange(Method::GET, key, query, Body::Empty, &sh.payload, &mut sink)
+            .await;
+        Done::new(op, timed)
+    }
+
+    async fn stat(&mut self, id: u64) -> Done {
+        let sh = self.shared.clone();
+        let timed = self
+            .client
+            .exchange(
+                Method::HEAD,
+                &sh.key(id),
+                "",
+                Body::Empty,
+                &sh.payload,
+                &mut Sink::Discard,
+            )
+            .await;
+        let mut d = Done::new("STAT", timed);
+        if sh.args.verify
+            && d.timed.outcome.is_ok()
+            && d.timed.content_length != Some(sh.payload.size() as u64)
+        {
+            d.timed.outcome = Outcome::Corrupt;
+        }
+        d
+    }
+
+    async fn delete(&mut self, op: &'static str, keys: &[String]) -> Done {
+        let sh = self.shared.clone();
+        let mut xml = String::from("<Delete>");
+        for k in keys {
+            xml.push_str("<Object><Key>");
+            xml.push_str(&escape(k));
+            xml.push_str("</Key></Object>");
+        }
+        xml.push_str("</Delete>");
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self
+            .client
+            .exchange(
+                Method::POST,
+                "",
+                "delete=",
+                Body::Xml(Bytes::from(xml)),
+                &sh.payload,
+                &mut sink,
+            )
+            .await;
+        let mut d = Done::new(op, timed);
+        d.bytes = 0;
+        if let (Sink::Collect(body), true) = (&sink, d.timed.outcome.is_ok()) {
+            d.objects = xml_count(body, "Deleted") as u64;
+            d.inner_errors = xml_values(body, "Error")
+                .iter()
+                .map(|e| {
+                    format!(
+                        "key error {}",
+                        xml_value(e.as_bytes(), "Code").unwrap_or_default()
+                    )
+                })
+                .collect();
+        }
+        d
+    }
+
+    async fn list_page(&mut self, expect: u64) -> Done {
+        let sh = self.shared.clone();
+        let mut query = String::new();
+        if let Some(t) = &self.list_token {
+            query.push_str("continuation-token=");
+            query.push_str(&uri_encode(t, false));
+            query.push('&');
+        }
+        query.push_str(&format!(
+            "list-type=2&max-keys={}&prefix={}",
+            sh.args.max_keys,
+            uri_encode(&format!("{}/", sh.prefix), false)
+        ));
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self
+            .client
+            .exchange(Method::GET, "", &query, Body::Empty, &sh.payload, &mut sink)
+            .await;
+        let mut d = Done::new("LIST", timed);
+        d.bytes = 0;
+        let Sink::Collect(body) = &sink else {
+            unreachable!()
+        };
+        if !d.timed.outcome.is_ok() {
+            self.list_token = None;
+            self.listed = 0;
+            return d;
+        }
+        let keys = xml_count(body, "Key") as u64;
+        d.objects = keys;
+        self.listed += keys;
+        self.list_token = match xml_value(body, "IsTruncated").as_deref() {
+            Some("true") => xml_value(body, "NextContinuationToken"),
+            _ => None,
+        };
+        if self.list_token.is_none() {
+            if sh.args.verify && self.listed != expect {
+                d.inner_errors.push(format!(
+                    "verify: listed {} keys, expected {expect}",
+                    self.listed
+                ));
+            }
+            self.listed = 0;
+        }
+        d
+    }
+
+    /// One operation, or `None` when the job has no work left.
+    async fn step(&mut self, job: &Job) -> Option<Done> {
+        let sh = self.shared.clone();
+        Some(match job {
+            Job::Put => {
+                let id = object_id(self.slot, self.next_n);
+                self.next_n += 1;
+                self.put("PUT", id).await
+            }
+            Job::Upload { count, next } => {
+                let i = next.fetch_add(1, Relaxed);
+                if i >= *count {
+                    return None;
+                }
+                self.put("PUT", prepared_id(i, sh.args.concurrent)).await
+            }
+            Job::Get(ids) => {
+                let id = ids[self.rng.gen_range(0..ids.len())];
+                self.get("GET", &sh.key(id), "", id).await
+            }
+            Job::Stat(ids) => {
+                let id = ids[self.rng.gen_range(0..ids.len())];
+                self.stat(id).await
+            }
+            Job::Delete(pool) => {
+                let ids: Vec<u64> = {
+                    let mut p = pool.lock().expect("pool lock");
+                    let n = p.len().saturating_sub(sh.args.batch);
+                    p.split_off(n)
+                };
+                if ids.is_empty() {
+                    return None;
+                }
+                let keys: Vec<String> = ids.iter().map(|&id| sh.key(id)).collect();
+                self.delete("DELETE", &keys).await
+            }
+            Job::List { expect } => self.list_page(*expect).await,
+            Job::Mixed { pool, base } => self.mixed(pool, *base).await,
+            Job::UploadParts {
+                key,
+                upload_id,
+                next,
+                etags,
+            } => {
+                let n = next.fetch_add(1, Relaxed) + 1;
+                if n > u64::from(sh.args.parts) {
+                    return None;
+                }
+                let query = format!("partNumber={n}&uploadId={}", uri_encode(upload_id, false));
+                let timed = self
+                    .client
+                    .exchange(
+                        Method::PUT,
+                        key,
+                        &query,
+                        Body::Object(n),
+                        &sh.payload,
+                        &mut Sink::Discard,
+                    )
+                    .await;
+                let mut d = Done::new("PUT-PART", timed);
+                d.bytes = 0;
+                if d.timed.outcome.is_ok() {
+                    d.bytes = sh.payload.size() as u64;
+                    match d.timed.etag.take() {
+                        Some(etag) => {
+                            etags.lock().expect("etags lock").insert(n as u32, etag);
+                        }
+                        None => d.inner_errors.push("UploadPart answered no ETag".into()),
+                    }
+                }
+                d
+            }
+            Job::GetParts { key, parts } => {
+                let n = self.rng.gen_range(1..=*parts);
+                self.get("GET-PART", key, &format!("partNumber={n}"), u64::from(n))
+                    .await
+            }
+            Job::Clean(batches) => {
+                let keys = batches.lock().expect("batches lock").pop()?;
+                self.delete("CLEANUP", &keys).await
+            }
+        })
+    }
+
+    async fn mixed(&mut self, pool: &Mutex<MixedPool>, base: u64) -> Done {
+        let a = &self.shared.args;
+        let weights = [
+            a.get_distrib,
+            a.stat_distrib,
+            a.put_distrib,
+            a.delete_distrib,
+        ];
+        let mut pick = self
+            .rng
+            .gen_range(0.0..weights.iter().sum::<f64>().max(f64::MIN_POSITIVE));
+        let mut choice = 2;
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                choice = i;
+                break;
+            }
+            pick -= w;
+        }
+        match choice {
+            0 | 1 => {
+                let id = pool.lock().expect("pool lock").start_read(&mut self.rng);
+                if let Some(id) = id {
+                    let d = if choice == 0 {
+                        let key = self.shared.key(id);
+                        self.get("GET", &key, "", id).await
+                    } else {
+                        self.stat(id).await
+                    };
+                    pool.lock().expect("pool lock").end_read(id);
+                    return d;
+                }
+            }
+            3 => {
+                let id = pool
+                    .lock()
+                    .expect("pool lock")
+                    .take_for_delete(&mut self.rng);
+                if let Some(id) = id {
+                    let key = self.shared.key(id);
+                    let sh = self.shared.clone();
+                    let timed = self
+                        .client
+                        .exchange(
+                            Method::DELETE,
+                            &key,
+                            "",
+                            Body::Empty,
+                            &sh.payload,
+                            &mut Sink::Discard,
+                        )
+                        .await;
+                    return Done::new("DELETE", timed);
+                }
+            }
+            _ => {}
+        }
+        // PUT, or a read or delete with nothing to work on.
+        let id = object_id(self.slot, base + self.next_n);
+        self.next_n += 1;
+        let d = self.put("PUT", id).await;
+        if d.timed.outcome.is_ok() {
+            pool.lock().expect("pool lock").live.push(id);
+        }
+        d
+    }
+}
+
+/// The id of the `i`-th object uploaded at set-up, spread over the worker
+/// slots like the put mode's keys.
+fn prepared_id(i: u64, concurrent: usize) -> u64 {
+    let c = concurrent.max(1) as u64;
+    object_id((i % c) as usize, i / c)
+}
+
+/// Live counters for the progress bar and `--autoterm`.
+#[derive(Default)]
+struct Live {
+    ops: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    running: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// A phase's result.
+struct Phase {
+    stats: Stats,
+    duration: Duration,
+    /// Client and server CPU milliseconds over the measured time.
+    cpu: (cpu::Own, Option<f64>),
+}
+
+/// How a phase ends.
+enum Until {
+    /// After this much measured time (or earlier with `--autoterm`, or when
+    /// the job runs out of work).
+    Time(Duration),
+    /// When the job runs out of `n` units of work.
+    Work(u64),
+}
+
+fn progress_bar(args: &Args, len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if args.no_progress || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {elapsed} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
+fn server_ms(args: &Args) -> Option<f64> {
+    args.server_pid.and_then(|p| cpu::process_ms(p).ok())
+}
+
+/// Runs `job` on `--concurrent` workers (`workers` for clean-up) until
+/// `until`, measuring after `warmup`.
+async fn run_phase(
+    shared: &Arc<Shared>,
+    what: &str,
+    job: Job,
+    until: Until,
+    warmup: Duration,
+    workers: usize,
+) -> Phase {
+    let args = &shared.args;
+    let live = Arc::new(Live::default());
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let (bar, deadline) = match until {
+        Until::Time(d) => (
+            progress_bar(args, (warmup + d).as_millis() as u64, what),
+            Some(measure_from + d),
+        ),
+        Until::Work(n) => (progress_bar(args, n, what), None),
+    };
+    let mut cpu0 = (warmup.is_zero()).then(|| (cpu::own(), server_ms(args)));
+
+    let handles: Vec<_> = (0..workers)
+        .map(|slot| {
+            let mut w = Worker::new(shared, slot);
+            let (job, live) = (job.clone(), live.clone());
+            live.running.fetch_add(1, Relaxed);
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                let mut last_end = Instant::now();
+                while !live.stop.load(Relaxed) {
+                    let started = Instant::now();
+                    let Some(d) = w.step(&job).await else { break };
+                    let err = d.timed.outcome.error_key();
+                    live.ops.fetch_add(1, Relaxed);
+                    live.bytes.fetch_add(d.bytes, Relaxed);
+                    if err.is_some() || !d.inner_errors.is_empty() {
+                        live.errors.fetch_add(1, Relaxed);
+                    }
+                    if started < measure_from || live.stop.load(Relaxed) {
+                        continue;
+                    }
+                    last_end = Instant::now();
+                    let s = stats.op(d.op);
+                    match err {
+                        None => s.success(d.timed.total, d.timed.ttfb, d.bytes, d.objects),
+                        Some(e) => s.error(e),
+                    }
+                    for e in d.inner_errors {
+                        s.error(e);
+                    }
+                }
+                live.running.fetch_sub(1, Relaxed);
+                (stats, last_end)
+            })
+        })
+        .collect();
+
+    let tick = Duration::from_millis(100);
+    let mut samples: Vec<(f64, u64, u64)> = Vec::new();
+    let mut base = (0u64, 0u64);
+    let mut last_sample = measure_from;
+    let mut rate = (Instant::now(), 0u64, 0u64);
+    let (end, ran_out) = loop {
+        // Wake at the start of the measurement and at the deadline exactly.
+        let mut next = Instant::now() + tick;
+        if cpu0.is_none() {
+            next = next.min(measure_from);
+        }
+        if let Some(d) = deadline {
+            next = next.min(d);
+        }
+        tokio::time::sleep_until(next.into()).await;
+        let now = Instant::now();
+        let (ops, bytes, errors) = (
+            live.ops.load(Relaxed),
+            live.bytes.load(Relaxed),
+            live.errors.load(Relaxed),
+        );
+        if cpu0.is_none() && now >= measure_from {
+            cpu0 = Some((cpu::own(), server_ms(args)));
+            base = (ops, bytes);
+        }
+        match until {
+            Until::Time(_) => bar.set_position(now.duration_since(start).as_millis() as u64),
+            Until::Work(_) => bar.set_position(ops),
+        }
+        if now.duration_since(rate.0) >= Duration::from_secs(1) {
+            let secs = now.duration_since(rate.0).as_secs_f64();
+            bar.set_message(format!(
+                "{:.0} ops/s, {:.1} MiB/s, {errors} errors{}",
+                (ops - rate.1) as f64 / secs,
+                (bytes - rate.2) as f64 / secs / 1048576.0,
+                if now < measure_from { " (warm-up)" } else { "" }
+            ));
+            rate = (now, ops, bytes);
+        }
+        if live.running.load(Relaxed) == 0 {
+            break (now, true);
+        }
+        if deadline.is_some_and(|d| now >= d) {
+            break (now, false);
+        }
+        if args.autoterm
+            && now >= measure_from
+            && now.duration_since(last_sample) >= Duration::from_secs(1)
+        {
+            last_sample = now;
+            samples.push((
+                now.duration_since(measure_from).as_secs_f64(),
+                ops - base.0,
+                bytes - base.1,
+            ));
+            if stable(&samples, args.autoterm_pct, args.autoterm_dur) {
+                bar.suspend(|| {
+                    eprintln!("{what}: throughput stable, terminating early (--autoterm)")
+                });
+                break (now, false);
+            }
+        }
+    };
+    live.stop.store(true, Relaxed);
+    let (cpu0_client, cpu0_server) = cpu0.unwrap_or((cpu::own(), server_ms(args)));
+    let cpu = (
+        cpu::own() - cpu0_client,
+        server_ms(args).zip(cpu0_server).map(|(b, a)| b - a),
+    );
+    let mut stats = Stats::default();
+    let mut finished = measure_from;
+    for h in handles {
+        let (s, last) = h.await.expect("worker task");
+        stats.merge(&s);
+        finished = finished.max(last);
+    }
+    bar.finish_and_clear();
+    // A job that ran out of work ends with its last operation.
+    let end = if ran_out { finished.min(end) } else { end };
+    Phase {
+        stats,
+        duration: end.saturating_duration_since(measure_from),
+        cpu,
+    }
+}
+
+/// A phase that must not fail (set-up): its errors become the run's error.
+fn check(what: &str, phase: &Phase) -> Result<(), String> {
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for s in phase.stats.ops.values() {
+        for (k, n) in &s.errors {
+            *errors.entry(k.clone()).or_default() += n;
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = errors.iter().map(|(k, n)| format!("{n} x {k}")).collect();
+    Err(format!("{what} failed: {}", list.join(", ")))
+}
+
+/// One request outside any phase (bucket creation, multipart control).
+async fn single(
+    shared: &Shared,
+    method: Method,
+    key: &str,
+    query: &str,
+    body: Body,
+) -> (Outcome, Vec<u8>) {
+    let mut c = shared.client(0);
+    let mut sink = Sink::Collect(Vec::new());
+    let t = c
+        .exchange(method, key, query, body, &shared.payload, &mut sink)
+        .await;
+    let Sink::Collect(body) = sink else {
+        unreachable!()
+    };
+    (t.outcome, body)
+}
+
+async fn ensure_bucket(shared: &Shared) -> Result<(), String> {
+    match single(shared, Method::PUT, "", "", Body::Empty).await.0 {
+        Outcome::Ok { .. } => Ok(()),
+        Outcome::Status(409, Some(code)) if code == "BucketAlreadyOwnedByYou" => Ok(()),
+        o => Err(format!(
+            "creating bucket {}: {}",
+            shared.args.bucket,
+            o.error_key().unwrap_or_default()
+        )),
+    }
+}
+
+/// Uploads `count` objects (not measured).
+async fn upload(shared: &Arc<Shared>, count: u64) -> Result<Vec<u64>, String> {
+    eprintln!(
+        "uploading {count} objects of {} bytes...",
+        shared.payload.size()
+    );
+    let job = Job::Upload {
+        count,
+        next: Arc::new(AtomicU64::new(0)),
+    };
+    let phase = run_phase(
+        shared,
+        "upload",
+        job,
+        Until::Work(count),
+        Duration::ZERO,
+        shared.args.concurrent,
+    )
+    .await;
+    check("uploading objects", &phase)?;
+    Ok((0..count)
+        .map(|i| prepared_id(i, shared.args.concurrent))
+        .collect())
+}
+
+/// Deletes everything under the run's prefix (not measured).
+async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = String::new();
+        if let Some(t) = &token {
+            query = format!("continuation-token={}&", uri_encode(t, false));
+        }
+        query.push_str(&format!(
+            "list-type=2&max-keys=1000&prefix={}",
+            uri_encode(&format!("{}/", shared.prefix), false)
+        ));
+        let (o, body) = single(shared, Method::GET, "", &query, Body::Empty).await;
+        if !o.is_ok() {
+            return Err(format!(
+                "listing for clean-up: {}",
+                o.error_key().unwrap_or_default()
+            ));
+        }
+        keys.extend(xml_values(&body, "Key"));
+        token = match xml_value(&body, "IsTruncated").as_deref() {
+            Some("true") => xml_value(&body, "NextContinuationToken"),
+            _ => None,
+        };
+        if token.is_none() {
+            break;
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    eprintln!("removing {} objects...", keys.len());
+    let batches: Vec<Vec<String>> = keys.chunks(1000).map(<[String]>::to_vec).collect();
+    let n = batches.len() as u64;
+    let job = Job::Clean(Arc::new(Mutex::new(batches)));
+    let phase = run_phase(
+        shared,
+        "clean-up",
+        job,
+        Until::Work(n),
+        Duration::ZERO,
+        shared.args.concurrent.min(8),
+    )
+    .await;
+    check("clean-up", &phase)
+}
+
+/// Multipart: create, upload parts (measured), complete, GET parts (measured).
+async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Result<(), String> {
+    let key: Arc<str> = format!("{}/multipart", shared.prefix).into();
+    let (o, body) = single(shared, Method::POST, &key, "uploads=", Body::Empty).await;
+    let upload_id = match (&o, xml_value(&body, "UploadId")) {
+        (Outcome::Ok { .. }, Some(id)) => id,
+        _ => {
+            let msg = xml_value(&body, "Message")
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "CreateMultipartUpload: {}{msg}",
+                o.error_key()
+                    .unwrap_or_else(|| "no UploadId in the answer".into())
+            ));
+        }
+    };
+    let etags = Arc::new(Mutex::new(BTreeMap::new()));
+    let job = Job::UploadParts {
+        key: key.clone(),
+        upload_id: upload_id.as_str().into(),
+        next: Arc::new(AtomicU64::new(0)),
+        etags: etags.clone(),
+    };
+    let args = &shared.args;
+    let parts = run_phase(
+        shared,
+        "upload parts",
+        job,
+        Until::Work(u64::from(args.parts)),
+        Duration::ZERO,
+        args.concurrent,
+    )
+    .await;
+    reports.push(phase_report(
+        "upload parts",
+        &parts.stats,
+        parts.duration,
+        parts.cpu,
+    ));
+    let etags = std::mem::take(&mut *etags.lock().expect("etags lock"));
+    let query = format!("uploadId={}", uri_encode(&upload_id, false));
+    if etags.len() != args.parts as usize {
+        single(shared, Method::DELETE, &key, &query, Body::Empty).await;
+        return Err(format!(
+            "{} of {} parts uploaded; upload aborted",
+            etags.len(),
+            args.parts
+        ));
+    }
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (n, etag) in &etags {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+            escape(etag)
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    let (o, body) = single(
+        shared,
+        Method::POST,
+        &key,
+        &query,
+        Body::Xml(Bytes::from(xml)),
+    )
+    .await;
+    // S3 may answer 200 with an error document once the response has started.
+    if !o.is_ok() || xml_value(&body, "Code").is_some() {
+        single(shared, Method::DELETE, &key, &query, Body::Empty).await;
+        return Err(format!(
+            "CompleteMultipartUpload: {}",
+            o.error_key()
+                .or_else(|| xml_value(&body, "Code"))
+                .unwrap_or_default()
+        ));
+    }
+    let job = Job::GetParts {
+        key,
+        parts: args.parts,
+    };
+    let gets = run_phase(
+        shared,
+        "get parts",
+        job,
+        Until::Time(args.duration),
+        args.warmup.unwrap_or_default(),
+        args.concurrent,
+    )
+    .await;
+    reports.push(phase_report(
+        "get parts",
+        &gets.stats,
+        gets.duration,
+        gets.cpu,
+    ));
+    Ok(())
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Put => "put",
+        Mode::Get => "get",
+        Mode::Stat => "stat",
+        Mode::Delete => "delete",
+        Mode::List => "list",
+        Mode::Mixed => "mixed",
+        Mode::Multipart => "multipart",
+    }
+}
+
+#[derive(Serialize)]
+struct RunReport<'a> {
+    tool: &'static str,
+    mode: &'static str,
+    started: String,
+    hosts: &'a [String],
+    bucket: &'a str,
+    prefix: &'a str,
+    obj_size: u64,
+    concurrent: usize,
+    threads: usize,
+    payload: &'static str,
+    verify: bool,
+    phases: &'a [PhaseReport],
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let hosts: Vec<String> = args
+        .host
+        .split(',')
+        .map(|h| {
+            h.trim()
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.is_empty() || args.concurrent == 0 || args.concurrent >= 1 << SLOT_BITS {
+        return Err("need a --host and 1..65535 --concurrent".into());
+    }
+    if args.mode == Mode::Multipart && !(1..=10_000).contains(&args.parts) {
+        return Err("--parts must be 1..10000".into());
+    }
+    let size = if args.mode == Mode::Multipart {
+        args.part_size
+    } else {
+        args.obj_size
+    };
+    let prefix = args.prefix.clone().unwrap_or_else(|| {
+        let mut rng = SmallRng::seed_from_u64(started ^ u64::from(std::process::id()));
+        (0..8)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect()
+    });
+    let shared = Arc::new(Shared {
+        signer: Signer::new(&args.access_key, &args.secret_key, &args.region),
+        payload: Payload::new(size as usize, started, !args.unsigned_payload),
+        hosts,
+        prefix,
+        args,
+    });
+    let args = &shared.args;
+    ensure_bucket(&shared).await?;
+
+    let objects = args.objects.unwrap_or(match args.mode {
+        Mode::Delete => 25_000,
+        Mode::List => 10_000,
+        _ => 2_500,
+    });
+    let warmup = args.warmup.unwrap_or_default();
+    let mut reports = Vec::new();
+    let measured = async {
+        let job = match args.mode {
+            Mode::Multipart => return multipart(&shared, &mut reports).await,
+            Mode::Put => Job::Put,
+            Mode::Get => Job::Get(Arc::new(upload(&shared, objects.max(1)).await?)),
+            Mode::Stat => Job::Stat(Arc::new(upload(&shared, objects.max(1)).await?)),
+            Mode::Delete => {
+                let mut ids = upload(&shared, objects).await?;
+                ids.reverse();
+                Job::Delete(Arc::new(Mutex::new(ids)))
+            }
+            Mode::List => {
+                upload(&shared, objects).await?;
+                Job::List { expect: objects }
+            }
+            Mode::Mixed => {
+                let pool = MixedPool {
+                    live: upload(&shared, objects).await?,
+                    ..MixedPool::default()
+                };
+                Job::Mixed {
+                    pool: Arc::new(Mutex::new(pool)),
+                    base: objects.div_ceil(args.concurrent as u64),
+                }
+            }
+        };
+        let name = mode_name(args.mode);
+        let p = run_phase(
+            &shared,
+            name,
+            job,
+            Until::Time(args.duration),
+            warmup,
+            args.concurrent,
+        )
+        .await;
+        reports.push(phase_report(name, &p.stats, p.duration, p.cpu));
+        Ok(())
+    }
+    .await;
+
+    for r in &reports {
+        println!("{}", r.table());
+        let busy = r.cpu.client_cpu_ms / 1000.0 / r.duration_s.max(1e-9) / args.threads as f64;
+        if busy > 0.8 {
+            println!("  warning: the client kept its {} thread(s) {:.0}% busy: figures may be the client's limit (raise --threads)", args.threads, busy * 100.0);
+        }
+    }
+    if !reports.is_empty() {
+        let path = args.json.clone().unwrap_or_else(|| {
+            format!(
+                "cairn-bench-{}-{}.json",
+                mode_name(args.mode),
+                amz_date(started)
+            )
+            .into()
+        });
+        let report = RunReport {
+            tool: "cairn-bench",
+            mode: mode_name(args.mode),
+            started: amz_date(started),
+            hosts: &shared.hosts,
+            bucket: &args.bucket,
+            prefix: &shared.prefix,
+            obj_size: size,
+            concurrent: args.concurrent,
+            threads: args.threads,
+            payload: if args.unsigned_payload {
+                "UNSIGNED-PAYLOAD"
+            } else {
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+            },
+            verify: args.verify,
+            phases: &reports,
+        };
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("result: {}", path.display());
+    }
+    if !args.noclear {
+        clean(&shared).await?;
+    }
+    measured
+}

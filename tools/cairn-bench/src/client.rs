@@ -1,0 +1,389 @@
+//! One keep-alive HTTP/1.1 connection per worker (hyper's low-level client),
+//! reopened when the server closes it, and the S3 requests the modes send,
+//! signed as minio-go signs them over plain HTTP.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use md5::Md5;
+use sha2::Digest;
+use tokio::net::TcpStream;
+
+use crate::body::{aws_chunked_len, Chunked, ReqBody};
+use crate::data::{Payload, Verifier};
+use crate::sign::{
+    amz_date, sha256_hex, uri_encode, ChunkSigner, Signer, EMPTY_SHA256, STREAMING_PAYLOAD,
+    UNSIGNED_PAYLOAD,
+};
+
+/// What one request came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx; bytes of object data moved (sent or received).
+    Ok { bytes: u64 },
+    /// Not 2xx, with the S3 error code when the body had one.
+    Status(u16, Option<String>),
+    /// No answer: connect, write or read failed.
+    Transport(String),
+    /// 2xx, but the bytes were not the object's.
+    Corrupt,
+}
+
+impl Outcome {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok { .. })
+    }
+
+    /// The key under which a failure is counted, e.g. `404 NoSuchKey`.
+    pub fn error_key(&self) -> Option<String> {
+        match self {
+            Outcome::Ok { .. } => None,
+            Outcome::Status(s, Some(code)) => Some(format!("{s} {code}")),
+            Outcome::Status(s, None) => Some(s.to_string()),
+            Outcome::Transport(e) => Some(format!("transport: {e}")),
+            Outcome::Corrupt => Some("verify: wrong bytes".into()),
+        }
+    }
+}
+
+/// One request's outcome, its timings (to the response headers, TTFB, and
+/// to the end of the body) and the response headers the modes look at.
+pub struct Timed {
+    pub outcome: Outcome,
+    pub ttfb: Duration,
+    pub total: Duration,
+    pub etag: Option<String>,
+    pub content_length: Option<u64>,
+}
+
+/// What the body of a request is.
+pub enum Body {
+    Empty,
+    /// A small body signed with its SHA-256, sent with Content-MD5 (XML).
+    Xml(Bytes),
+    /// Object data of id `id`: streaming-signed, or UNSIGNED-PAYLOAD.
+    Object(u64),
+}
+
+pub struct Client {
+    host: String,
+    conn: Option<SendRequest<ReqBody>>,
+    signer: Signer,
+    bucket: String,
+    unsigned: bool,
+}
+
+impl Client {
+    pub fn new(host: &str, signer: Signer, bucket: &str, unsigned: bool) -> Self {
+        Client {
+            host: host.to_owned(),
+            conn: None,
+            signer,
+            bucket: bucket.to_owned(),
+            unsigned,
+        }
+    }
+
+    async fn connect(&mut self) -> Result<&mut SendRequest<ReqBody>, String> {
+        if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
+            let tcp = TcpStream::connect(&self.host)
+                .await
+                .map_err(|e| format!("connect {}: {e}", self.host))?;
+            // Headers and small bodies go out as separate writes.
+            tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+            let (send, conn) = http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            self.conn = Some(send);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// The request path for `key` (empty: the bucket).
+    fn path(&self, key: &str) -> String {
+        if key.is_empty() {
+            format!("/{}", uri_encode(&self.bucket, false))
+        } else {
+            format!(
+                "/{}/{}",
+                uri_encode(&self.bucket, false),
+                uri_encode(key, true)
+            )
+        }
+    }
+
+    /// Signs and sends a request (`query` canonical: sorted and encoded),
+    /// then reads the response body into `sink`.
+    pub async fn exchange(
+        &mut self,
+        method: Method,
+        key: &str,
+        query: &str,
+        body: Body,
+        payload: &Payload,
+        sink: &mut Sink,
+    ) -> Timed {
+        let start = Instant::now();
+        let resp = match self.send(method, key, query, body, payload).await {
+            Ok(r) => r,
+            Err(e) => return timed(start, start.elapsed(), Outcome::Transport(e)),
+        };
+        let ttfb = start.elapsed();
+        let status = resp.status();
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header(http::header::ETAG);
+        let content_length = header(http::header::CONTENT_LENGTH).and_then(|l| l.parse().ok());
+        let mut body = resp.into_body();
+        let mut received = 0u64;
+        let mut error_body = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    self.conn = None;
+                    return timed(start, ttfb, Outcome::Transport(e.to_string()));
+                }
+            };
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            received += data.len() as u64;
+            if !status.is_success() {
+                if error_body.len() < 64 * 1024 {
+                    error_body.extend_from_slice(data);
+                }
+                continue;
+            }
+            match sink {
+                Sink::Discard => {}
+                Sink::Verify(v) => v.feed(data),
+                Sink::Collect(buf) => buf.extend_from_slice(data),
+            }
+        }
+        let outcome = if !status.is_success() {
+            let code = xml_value(&error_body, "Code");
+            if let Sink::Collect(buf) = sink {
+                *buf = error_body;
+            }
+            Outcome::Status(status.as_u16(), code)
+        } else if matches!(sink, Sink::Verify(v) if !v.finish()) {
+            Outcome::Corrupt
+        } else {
+            Outcome::Ok { bytes: received }
+        };
+        Timed {
+            etag,
+            content_length,
+            ..timed(start, ttfb, outcome)
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        key: &str,
+        query: &str,
+        body: Body,
+        payload: &Payload,
+    ) -> Result<Response<Incoming>, String> {
+        let path = self.path(key);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let timestamp = amz_date(now);
+        let (payload_hash, length, extra) = match &body {
+            Body::Empty => (EMPTY_SHA256.to_owned(), None, vec![]),
+            Body::Xml(b) => {
+                use base64::Engine as _;
+                let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b));
+                (
+                    sha256_hex(b),
+                    Some(b.len() as u64),
+                    vec![("content-md5", md5)],
+                )
+            }
+            Body::Object(_) if self.unsigned => (
+                UNSIGNED_PAYLOAD.to_owned(),
+                Some(payload.size() as u64),
+                vec![],
+            ),
+            Body::Object(_) => {
+                let decoded = payload.size() as u64;
+                (
+                    STREAMING_PAYLOAD.to_owned(),
+                    Some(aws_chunked_len(decoded)),
+                    vec![
+                        ("content-encoding", "aws-chunked".to_owned()),
+                        ("x-amz-decoded-content-length", decoded.to_string()),
+                    ],
+                )
+            }
+        };
+        let length = length.map(|l| l.to_string());
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("host", &self.host),
+            ("x-amz-content-sha256", &payload_hash),
+            ("x-amz-date", &timestamp),
+        ];
+        if let Some(l) = &length {
+            headers.push(("content-length", l));
+        }
+        headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+        headers.sort_unstable_by_key(|(n, _)| *n);
+        let sig = self.signer.sign(
+            &timestamp,
+            method.as_str(),
+            &path,
+            query,
+            &headers,
+            &payload_hash,
+        );
+        let mut map = HeaderMap::with_capacity(headers.len() + 1);
+        for (n, v) in &headers {
+            map.insert(
+                HeaderName::from_static(n),
+                HeaderValue::from_str(v).map_err(|e| e.to_string())?,
+            );
+        }
+        map.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&sig.authorization).map_err(|e| e.to_string())?,
+        );
+        let req_body = match body {
+            Body::Empty => ReqBody::Empty,
+            Body::Xml(b) => ReqBody::Full(Some(b)),
+            Body::Object(id) if self.unsigned => ReqBody::Full(Some(payload.object(id))),
+            Body::Object(id) => ReqBody::Chunked(Chunked::new(
+                payload.object(id),
+                payload.chunk_hashes(id),
+                ChunkSigner::new(&sig, &timestamp),
+            )),
+        };
+        let uri = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut req = Request::new(req_body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        *req.headers_mut() = map;
+
+        // A connection the server closed since the last request is replaced.
+        if self.connect().await?.ready().await.is_err() {
+            self.conn = None;
+        }
+        let result = self.connect().await?.send_request(req).await;
+        result.map_err(|e| {
+            self.conn = None;
+            e.to_string()
+        })
+    }
+}
+
+/// Where a successful response body goes.
+pub enum Sink {
+    Discard,
+    Verify(Verifier),
+    Collect(Vec<u8>),
+}
+
+fn timed(start: Instant, ttfb: Duration, outcome: Outcome) -> Timed {
+    Timed {
+        outcome,
+        ttfb,
+        total: start.elapsed(),
+        etag: None,
+        content_length: None,
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`, entities decoded.
+pub fn xml_value(xml: &[u8], tag: &str) -> Option<String> {
+    xml_values(xml, tag).into_iter().next()
+}
+
+/// How many `<tag>` elements `xml` has.
+pub fn xml_count(xml: &[u8], tag: &str) -> usize {
+    String::from_utf8_lossy(xml)
+        .matches(&format!("<{tag}>"))
+        .count()
+}
+
+/// The text of every `<tag>…</tag>` in `xml`, entities decoded. S3's
+/// answers here are flat enough that no XML parser is needed.
+pub fn xml_values(xml: &[u8], tag: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(xml);
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut values = Vec::new();
+    let mut rest: &str = &text;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        values.push(unescape(&rest[..j]));
+        rest = &rest[j + close.len()..];
+    }
+    values
+}
+
+fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Escapes text for an XML element.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_values_are_found_and_unescaped() {
+        let x = b"<R><Key>a&amp;b</Key><Key>c</Key><Code>NoSuchKey</Code></R>";
+        assert_eq!(xml_values(x, "Key"), ["a&b", "c"]);
+        assert_eq!(xml_value(x, "Code").as_deref(), Some("NoSuchKey"));
+        assert_eq!(xml_value(x, "Missing"), None);
+        assert_eq!(xml_count(x, "Key"), 2);
+        assert_eq!(xml_count(x, "Ke"), 0);
+        assert_eq!(escape("a<&>"), "a&lt;&amp;&gt;");
+    }
+
+    #[test]
+    fn error_keys_name_status_and_code() {
+        assert_eq!(Outcome::Ok { bytes: 1 }.error_key(), None);
+        assert_eq!(
+            Outcome::Status(501, Some("NotImplemented".into()))
+                .error_key()
+                .as_deref(),
+            Some("501 NotImplemented")
+        );
+        assert_eq!(
+            Outcome::Status(404, None).error_key().as_deref(),
+            Some("404")
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! cairn-bench: a warp-style S3 load generator. Closed loop: `--concurrent`
+//! workers, each with one keep-alive connection, each sending its next
+//! request when the previous one finished.
+//!
+//! cairn-bench get --host 127.0.0.1:9000 --access-key K --secret-key S \
+//!     --obj.size 4KiB --concurrent 32 --duration 30s --verify
+
+mod bench;
+mod body;
+mod client;
+mod cpu;
+mod data;
+mod sign;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// PUT objects of --obj.size.
+    Put,
+    /// Upload --objects objects, then GET them at random.
+    Get,
+    /// Upload --objects objects, then HEAD them at random.
+    Stat,
+    /// Upload --objects objects, then delete them in --batch batches (POST ?delete).
+    Delete,
+    /// Upload --objects objects, then list them (ListObjectsV2 pages of --max-keys).
+    List,
+    /// GET, STAT, PUT and DELETE on a pool of --objects objects (--*-distrib).
+    Mixed,
+    /// Upload --parts parts of --part.size to one multipart upload, complete
+    /// it, then GET parts (?partNumber=N) at random.
+    Multipart,
+}
+
+#[derive(Parser, Clone, Debug)]
+#[command(name = "cairn-bench", version, about = "warp-style S3 load generator")]
+pub struct Args {
+    #[arg(value_enum)]
+    pub mode: Mode,
+    /// host:port of the server; several, comma-separated, are used round-robin.
+    #[arg(long, env = "WARP_HOST", default_value = "127.0.0.1:9000")]
+    pub host: String,
+    #[arg(long = "access-key", env = "WARP_ACCESS_KEY")]
+    pub access_key: String,
+    #[arg(long = "secret-key", env = "WARP_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: String,
+    #[arg(long, env = "WARP_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Created if missing.
+    #[arg(long, default_value = "warp-benchmark-bucket")]
+    pub bucket: String,
+    /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB.
+    #[arg(long = "obj.size", default_value = "10MiB", value_parser = parse_size)]
+    pub obj_size: u64,
+    /// Operations in flight (one connection each).
+    #[arg(long, default_value_t = 20)]
+    pub concurrent: usize,
+    /// Measured time, e.g. 30s, 1m, 1m30s.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Load before the measured time that is not counted.
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Objects uploaded before get, stat, delete, list and mixed (default
+    /// 2500; delete 25000; list 10000).
+    #[arg(long)]
+    pub objects: Option<u64>,
+    /// Keys per DeleteObjects request (delete mode).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Keys per ListObjectsV2 page (list mode).
+    #[arg(long = "max-keys", default_value_t = 1000)]
+    pub max_keys: usize,
+    #[arg(long = "get-distrib", default_value_t = 45.0)]
+    pub get_distrib: f64,
+    #[arg(long = "stat-distrib", default_value_t = 30.0)]
+    pub stat_distrib: f64,
+    #[arg(long = "put-distrib", default_value_t = 15.0)]
+    pub put_distrib: f64,
+    #[arg(long = "delete-distrib", default_value_t = 10.0)]
+    pub delete_distrib: f64,
+    /// Part size (multipart mode).
+    #[arg(long = "part.size", default_value = "5MiB", value_parser = parse_size)]
+    pub part_size: u64,
+    /// Parts to upload (multipart mode).
+    #[arg(long, default_value_t = 100)]
+    pub parts: u32,
+    /// Stop early once throughput is stable (as warp: within --autoterm.pct
+    /// over the last 7 of 25 segments, after at least --autoterm.dur).
+    #[arg(long)]
+    pub autoterm: bool,
+    #[arg(long = "autoterm.dur", default_value = "10s", value_parser = parse_duration)]
+    pub autoterm_dur: Duration,
+    #[arg(long = "autoterm.pct", default_value_t = 7.5)]
+    pub autoterm_pct: f64,
+    /// Check every GET's bytes (and HEAD's length, and LIST's key count).
+    #[arg(long)]
+    pub verify: bool,
+    /// Send object bodies as UNSIGNED-PAYLOAD instead of signed aws-chunked
+    /// (what minio-go does over TLS).
+    #[arg(long = "disable-sha256-payload")]
+    pub unsigned_payload: bool,
+    /// Key prefix (default: random, one per run).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Leave the objects in place after the run.
+    #[arg(long)]
+    pub noclear: bool,
+    /// Where to write the JSON result (default cairn-bench-<mode>-<time>.json).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No progress bar (it is off anyway when stderr is not a terminal).
+    #[arg(long = "no-progress")]
+    pub no_progress: bool,
+    /// Client threads (1: a single-threaded runtime, the cheapest).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Also measure the CPU time of this process (the server) per operation.
+    #[arg(long = "server-pid")]
+    pub server_pid: Option<u32>,
+}
+
+/// Bytes, with warp's units: KB = 1000, KiB = 1024, and so on.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "ki" | "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mi" | "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gi" | "gib" => 1 << 30,
+        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
+    };
+    Ok((n * mult as f64).round() as u64)
+}
+
+/// A duration such as 500ms, 15s, 1m, 1m30s, 2h (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("not a duration: {s:?} (e.g. 15s, 1m, 1m30s)");
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    let mut total = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let i = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..i].parse().map_err(|_| bad())?;
+        let unit_len = rest[i..]
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len() - i);
+        total += n * match &rest[i..i + unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[i + unit_len..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+fn main() {
+    let args = Args::parse();
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = rt.unwrap_or_else(|e| {
+        eprintln!("cairn-bench: runtime: {e}");
+        std::process::exit(2)
+    });
+    if let Err(e) = rt.block_on(bench::run(args)) {
+        eprintln!("cairn-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_warps_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4KiB"), Ok(4096));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("2gib"), Ok(2 << 30));
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn durations_like_go() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn flags_parse_with_dots() {
+        let a = Args::try_parse_from([
+            "cairn-bench",
+            "mixed",
+            "--access-key",
+            "a",
+            "--secret-key",
+            "b",
+            "--obj.size",
+            "4KiB",
+            "--duration",
+            "10s",
+            "--autoterm",
+        ])
+        .unwrap();
+        assert_eq!(a.mode, Mode::Mixed);
+        assert_eq!(a.obj_size, 4096);
+        assert_eq!(a.duration, Duration::from_secs(10));
+        assert!(a.autoterm);
+        assert_eq!(a.autoterm_dur, Duration::from_secs(10));
+    }
+}
