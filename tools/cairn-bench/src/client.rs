@@ -94,7 +94,8 @@ impl Client {
             let tcp = TcpStream::connect(&self.host)
                 .await
                 .map_err(|e| format!("connect {}: {e}", self.host))?;
-            // Headers and small bodies go out as separate writes.
+            // Nagle would hold a request's last small write back until the
+            // previous segment is acknowledged (delayed ACKs: up to 40 ms).
             tcp.set_nodelay(true).map_err(|e| e.to_string())?;
             let (send, conn) = http1::handshake(TokioIo::new(tcp))
                 .await
