@@ -25,7 +25,7 @@ use crate::sign::{
 /// What one request came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx; bytes of object data moved (sent or received).
+    /// 2xx, with the response body bytes received.
     Ok { bytes: u64 },
     /// Not 2xx, with the S3 error code when the body had one.
     Status(u16, Option<String>),
