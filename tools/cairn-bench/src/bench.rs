@@ -144,14 +144,10 @@ struct Done {
 
 impl Done {
     fn new(op: &'static str, timed: Timed) -> Self {
-        let bytes = match timed.outcome {
-            Outcome::Ok { bytes } => bytes,
-            _ => 0,
-        };
         Done {
             op,
             timed,
-            bytes,
+            bytes: 0,
             objects: 0,
             inner_errors: vec![],
         }
@@ -216,7 +212,11 @@ impl Worker {
             .client
             .exchange(Method::GET, key, query, Body::Empty, &sh.payload, &mut sink)
             .await;
-        Done::new(op, timed)
+        let mut d = Done::new(op, timed);
+        if let Outcome::Ok { bytes } = d.timed.outcome {
+            d.bytes = bytes;
+        }
+        d
     }
 
     async fn stat(&mut self, id: u64) -> Done {
@@ -264,7 +264,6 @@ impl Worker {
             )
             .await;
         let mut d = Done::new(op, timed);
-        d.bytes = 0;
         if let (Sink::Collect(body), true) = (&sink, d.timed.outcome.is_ok()) {
             d.objects = xml_count(body, "Deleted") as u64;
             d.inner_errors = xml_values(body, "Error")
@@ -299,7 +298,6 @@ impl Worker {
             .exchange(Method::GET, "", &query, Body::Empty, &sh.payload, &mut sink)
             .await;
         let mut d = Done::new("LIST", timed);
-        d.bytes = 0;
         let Sink::Collect(body) = &sink else {
             unreachable!()
         };
@@ -388,7 +386,6 @@ impl Worker {
                     )
                     .await;
                 let mut d = Done::new("PUT-PART", timed);
-                d.bytes = 0;
                 if d.timed.outcome.is_ok() {
                     d.bytes = sh.payload.size() as u64;
                     match d.timed.etag.take() {

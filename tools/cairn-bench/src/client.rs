@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use md5::Md5;
+use memchr::memmem;
 use sha2::Digest;
 use tokio::net::TcpStream;
 
@@ -24,7 +25,7 @@ use crate::sign::{
 /// What one request came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx; bytes of object data moved (sent or received).
+    /// 2xx, with the response body bytes received.
     Ok { bytes: u64 },
     /// Not 2xx, with the S3 error code when the body had one.
     Status(u16, Option<String>),
@@ -94,7 +95,8 @@ impl Client {
             let tcp = TcpStream::connect(&self.host)
                 .await
                 .map_err(|e| format!("connect {}: {e}", self.host))?;
-            // Headers and small bodies go out as separate writes.
+            // Nagle would hold a request's last small write back until the
+            // previous segment is acknowledged (delayed ACKs: up to 40 ms).
             tcp.set_nodelay(true).map_err(|e| e.to_string())?;
             let (send, conn) = http1::handshake(TokioIo::new(tcp))
                 .await
@@ -311,37 +313,41 @@ fn timed(start: Instant, ttfb: Duration, outcome: Outcome) -> Timed {
     }
 }
 
+/// The raw text of each `<tag>…</tag>` in `xml`. S3's answers here are flat
+/// enough that no XML parser is needed; the search is on bytes because a
+/// 1,000-key listing is large enough for UTF-8 validation to show.
+fn elements<'a>(xml: &'a [u8], tag: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let open = format!("<{tag}>").into_bytes();
+    let close = memmem::Finder::new(&format!("</{tag}>")).into_owned();
+    let mut rest = xml;
+    std::iter::from_fn(move || {
+        let i = memmem::find(rest, &open)? + open.len();
+        let j = close.find(&rest[i..])?;
+        let text = &rest[i..i + j];
+        rest = &rest[i + j + close.needle().len()..];
+        Some(text)
+    })
+}
+
 /// The text of the first `<tag>…</tag>` in `xml`, entities decoded.
 pub fn xml_value(xml: &[u8], tag: &str) -> Option<String> {
-    xml_values(xml, tag).into_iter().next()
+    elements(xml, tag).next().map(unescape)
 }
 
 /// How many `<tag>` elements `xml` has.
 pub fn xml_count(xml: &[u8], tag: &str) -> usize {
-    String::from_utf8_lossy(xml)
-        .matches(&format!("<{tag}>"))
-        .count()
+    memmem::find_iter(xml, format!("<{tag}>").as_bytes()).count()
 }
 
-/// The text of every `<tag>…</tag>` in `xml`, entities decoded. S3's
-/// answers here are flat enough that no XML parser is needed.
+/// The text of every `<tag>…</tag>` in `xml`, entities decoded.
 pub fn xml_values(xml: &[u8], tag: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(xml);
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut values = Vec::new();
-    let mut rest: &str = &text;
-    while let Some(i) = rest.find(&open) {
-        rest = &rest[i + open.len()..];
-        let Some(j) = rest.find(&close) else { break };
-        values.push(unescape(&rest[..j]));
-        rest = &rest[j + close.len()..];
-    }
-    values
+    elements(xml, tag).map(unescape).collect()
 }
 
-fn unescape(s: &str) -> String {
+fn unescape(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
     if !s.contains('&') {
-        return s.to_owned();
+        return s.into_owned();
     }
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -369,6 +375,7 @@ mod tests {
         assert_eq!(xml_value(x, "Missing"), None);
         assert_eq!(xml_count(x, "Key"), 2);
         assert_eq!(xml_count(x, "Ke"), 0);
+        assert_eq!(xml_values(b"<a><K>x</K><K>unclosed", "K"), ["x"]);
         assert_eq!(escape("a<&>"), "a&lt;&amp;&gt;");
     }
 
