@@ -424,7 +424,9 @@ impl Engine {
                 .max()
         };
         let prev_epoch = read_epoch(EPOCH_FILE).unwrap_or(0);
-        let served = read_epoch(SERVED_FILE).unwrap_or(prev_epoch).min(prev_epoch);
+        let served = read_epoch(SERVED_FILE)
+            .unwrap_or(prev_epoch)
+            .min(prev_epoch);
         let epoch = prev_epoch + 1;
         for &d in &online {
             crate::runtime::file::write_file_durable(
