@@ -90,7 +90,10 @@ pub fn get_location(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 
 pub fn get_versioning(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
-    Ok(xml(StatusCode::OK, x::versioning_empty()))
+    Ok(xml(
+        StatusCode::OK,
+        super::xml_versioning::versioning_configuration(None),
+    ))
 }
 
 /// A configuration GET on a bucket that has none of it.

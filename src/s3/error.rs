@@ -15,6 +15,9 @@ pub enum S3Code {
     AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError,
     BadDigest,
+    /// 400 with an operation-specific message; S3 uses it for tag sets over
+    /// their limit (observed, not in the error table).
+    BadRequest,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
@@ -85,6 +88,7 @@ impl S3Code {
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             AuthorizationQueryParametersError => "AuthorizationQueryParametersError",
             BadDigest => "BadDigest",
+            BadRequest => "BadRequest",
             BucketAlreadyExists => "BucketAlreadyExists",
             BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             BucketNotEmpty => "BucketNotEmpty",
@@ -152,6 +156,7 @@ impl S3Code {
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | BadDigest
+            | BadRequest
             | EntityTooLarge
             | EntityTooSmall
             | IllegalVersioningConfigurationException
@@ -217,6 +222,7 @@ impl S3Code {
                 "Error parsing the X-Amz-Credential parameter or other query authorization parameters."
             }
             BadDigest => "The Content-MD5 you specified did not match what we received.",
+            BadRequest => "Bad Request",
             BucketAlreadyExists => {
                 "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
             }
@@ -455,6 +461,7 @@ mod tests {
         S3Code::AuthorizationHeaderMalformed,
         S3Code::AuthorizationQueryParametersError,
         S3Code::BadDigest,
+        S3Code::BadRequest,
         S3Code::BucketAlreadyExists,
         S3Code::BucketAlreadyOwnedByYou,
         S3Code::BucketNotEmpty,
@@ -527,6 +534,7 @@ mod tests {
             (S3Code::AuthorizationHeaderMalformed, 400),
             (S3Code::AuthorizationQueryParametersError, 400),
             (S3Code::BadDigest, 400),
+            (S3Code::BadRequest, 400),
             (S3Code::BucketAlreadyExists, 409),
             (S3Code::BucketAlreadyOwnedByYou, 409),
             (S3Code::BucketNotEmpty, 409),

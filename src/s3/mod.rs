@@ -1,7 +1,9 @@
-//! The S3 protocol. Pure pieces: routing (`router`), errors, XML, ranges,
-//! conditional requests. On top of them the front end: `handler` (the entry
-//! point), `auth`, the request `body`, and one module per group of
-//! operations (`bucket`, `put`, `get`, `delete`, `copy`, `list`).
+//! The S3 protocol. Pure pieces: routing (`router`), errors, XML (`xml`, and
+//! `xml_multipart`, `xml_versioning`, `xml_tagging` for those features'
+//! documents), ranges, conditional requests. On top of them the front end:
+//! `handler` (the entry point), `auth`, the request `body`, and one module
+//! per group of operations (`bucket`, `put`, `get`, `delete`, `copy`,
+//! `list`).
 
 pub mod auth;
 pub mod body;
@@ -17,3 +19,6 @@ pub mod put;
 pub mod range;
 pub mod router;
 pub mod xml;
+pub mod xml_multipart;
+pub mod xml_tagging;
+pub mod xml_versioning;

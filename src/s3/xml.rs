@@ -26,18 +26,19 @@ const MAX_XML_DEPTH: usize = 32;
 // Writer helpers
 // ---------------------------------------------------------------------------
 
-struct W {
+/// The response writer shared by the `xml_*` modules.
+pub(super) struct W {
     buf: Vec<u8>,
 }
 
 impl W {
-    fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(DECL);
         W { buf }
     }
 
-    fn root(&mut self, name: &str) {
+    pub(super) fn root(&mut self, name: &str) {
         self.raw("<");
         self.raw(name);
         self.raw(" xmlns=\"");
@@ -45,23 +46,23 @@ impl W {
         self.raw("\">");
     }
 
-    fn open(&mut self, name: &str) {
+    pub(super) fn open(&mut self, name: &str) {
         self.raw("<");
         self.raw(name);
         self.raw(">");
     }
 
-    fn close(&mut self, name: &str) {
+    pub(super) fn close(&mut self, name: &str) {
         self.raw("</");
         self.raw(name);
         self.raw(">");
     }
 
-    fn raw(&mut self, s: &str) {
+    pub(super) fn raw(&mut self, s: &str) {
         self.buf.extend_from_slice(s.as_bytes());
     }
 
-    fn text(&mut self, name: &str, value: &str) {
+    pub(super) fn text(&mut self, name: &str, value: &str) {
         self.open(name);
         push_escaped(&mut self.buf, value);
         self.close(name);
@@ -69,7 +70,7 @@ impl W {
 
     /// Text that is URL-encoded first when the listing asked for
     /// `encoding-type=url`; the encoded form never needs XML escaping.
-    fn text_enc(&mut self, name: &str, value: &str, url: bool) {
+    pub(super) fn text_enc(&mut self, name: &str, value: &str, url: bool) {
         if url {
             self.open(name);
             push_s3_url_encoded(&mut self.buf, value);
@@ -79,23 +80,23 @@ impl W {
         }
     }
 
-    fn num(&mut self, name: &str, value: u64) {
+    pub(super) fn num(&mut self, name: &str, value: u64) {
         self.open(name);
         push_u64(&mut self.buf, value);
         self.close(name);
     }
 
-    fn boolean(&mut self, name: &str, value: bool) {
+    pub(super) fn boolean(&mut self, name: &str, value: bool) {
         self.text(name, if value { "true" } else { "false" });
     }
 
-    fn date(&mut self, name: &str, ms: u64) {
+    pub(super) fn date(&mut self, name: &str, ms: u64) {
         self.open(name);
         push_iso8601_ms(&mut self.buf, ms);
         self.close(name);
     }
 
-    fn etag(&mut self, name: &str, etag: &str) {
+    pub(super) fn etag(&mut self, name: &str, etag: &str) {
         self.open(name);
         if is_quoted(etag) {
             push_escaped(&mut self.buf, etag);
@@ -107,7 +108,16 @@ impl W {
         self.close(name);
     }
 
-    fn finish(self) -> Vec<u8> {
+    /// `<name><ID/><DisplayName/></name>`, the shape of every owner and
+    /// initiator element.
+    pub(super) fn owner(&mut self, name: &str, owner: &ListOwner) {
+        self.open(name);
+        self.text("ID", &owner.id);
+        self.text("DisplayName", &owner.display_name);
+        self.close(name);
+    }
+
+    pub(super) fn finish(self) -> Vec<u8> {
         self.buf
     }
 }
@@ -262,16 +272,13 @@ fn write_contents(w: &mut W, e: &ListEntry, url: bool, owner: Option<&ListOwner>
     w.etag("ETag", &e.etag);
     w.num("Size", e.size);
     if let Some(o) = owner {
-        w.open("Owner");
-        w.text("ID", &o.id);
-        w.text("DisplayName", &o.display_name);
-        w.close("Owner");
+        w.owner("Owner", o);
     }
     w.text("StorageClass", "STANDARD");
     w.close("Contents");
 }
 
-fn write_prefixes(w: &mut W, prefixes: &[String], url: bool) {
+pub(super) fn write_prefixes(w: &mut W, prefixes: &[String], url: bool) {
     for p in prefixes {
         w.open("CommonPrefixes");
         w.text_enc("Prefix", p, url);
@@ -361,15 +368,6 @@ pub fn location(region: &str) -> Vec<u8> {
     w.finish()
 }
 
-/// GetBucketVersioning for a bucket that never had versioning configured.
-pub fn versioning_empty() -> Vec<u8> {
-    let mut w = W::new(128);
-    w.raw("<VersioningConfiguration xmlns=\"");
-    w.raw(S3_XMLNS);
-    w.raw("\"/>");
-    w.finish()
-}
-
 /// CopyObjectResult (element order as in AWS's response syntax).
 pub fn copy_object_result(etag: &str, last_modified_ms: u64) -> Vec<u8> {
     let mut w = W::new(200);
@@ -424,7 +422,7 @@ pub fn delete_result(deleted: &[DeletedEntry], errors: &[DeleteError], quiet: bo
 // Request parsers
 // ---------------------------------------------------------------------------
 
-fn malformed() -> S3Error {
+pub(super) fn malformed() -> S3Error {
     S3Error::from_code(S3Code::MalformedXML)
 }
 
@@ -546,6 +544,42 @@ fn walk_xml(
 
 fn path_is(path: &[Vec<u8>], want: &[&[u8]]) -> bool {
     path.len() == want.len() && path.iter().zip(want).all(|(a, b)| a.as_slice() == *b)
+}
+
+/// [`walk_xml`] as one call per closed element with that element's own text
+/// (empty when it had none, e.g. `<a></a>`). A container's text is the
+/// white space between its children, for [`require_blank`] to check.
+pub(super) fn walk_elements(
+    body: &[u8],
+    root: &[u8],
+    mut on: impl FnMut(&[Vec<u8>], String) -> Result<(), S3Error>,
+) -> Result<(), S3Error> {
+    let mut text = String::new();
+    walk_xml(body, root, |node| match node {
+        // walk_xml reports a leaf's text right before the same element's end.
+        Node::Leaf(_, t) => {
+            text = t;
+            Ok(())
+        }
+        Node::End(path) => on(path, std::mem::take(&mut text)),
+    })
+}
+
+/// Text after a container's last child is mixed content, not in any schema.
+pub(super) fn require_blank(text: &str) -> Result<(), S3Error> {
+    if text.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(malformed())
+    }
+}
+
+/// Stores an element's value, refusing a second occurrence of the element.
+pub(super) fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), S3Error> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(malformed()),
+    }
 }
 
 /// CreateBucket body: `None` for an empty body or empty/absent
@@ -1025,7 +1059,7 @@ mod tests {
     }
 
     #[test]
-    fn location_and_versioning() {
+    fn location_shapes() {
         let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
         assert_eq!(
             s(location("us-east-1")),
@@ -1035,10 +1069,6 @@ mod tests {
         assert_eq!(
             s(location("eu-west-1")),
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint {ns}>eu-west-1</LocationConstraint>")
-        );
-        assert_eq!(
-            s(versioning_empty()),
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration {ns}/>")
         );
     }
 
