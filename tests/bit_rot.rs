@@ -351,6 +351,8 @@ fn payload_bytes_are_never_taken_for_records_when_a_header_rots() {
         size: forged_data.len() as u64,
         etag: md5_hex(&forged_data),
         modified_ms: 0,
+        null: true,
+        delete_marker: false,
         content_type: None,
         headers: vec![],
         user_meta: vec![],

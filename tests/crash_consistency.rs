@@ -103,7 +103,7 @@ async fn worker(e: Rc<Engine>, core: usize, w: usize, round: u64, started: Insta
         let gen = round * 1_000_000 + counter;
         if (rng >> 8) % 10 < 2 {
             say(&format!("BEGIN del {key} {gen}"));
-            if let Err(err) = e.delete(BUCKET, &key).await {
+            if let Err(err) = e.delete(BUCKET, &key, None).await {
                 say(&format!("FAIL del {key} {gen} {err}"));
                 std::process::exit(3);
             }

@@ -14,7 +14,7 @@ use common::*;
 use cairn::engine::index::{partition_dir, Mutation, PartitionIndex};
 use cairn::engine::layout::Layout;
 use cairn::engine::placement::partition_of;
-use cairn::engine::{EngineConfig, EngineError};
+use cairn::engine::{EngineConfig, EngineError, VersionSel};
 
 const LAYOUT: Layout = Layout { data: 4, parity: 2 };
 const PARTITIONS: u16 = 16;
@@ -120,7 +120,9 @@ fn populate(cfg: &EngineConfig, clean_last_run: bool) -> (Model, Vec<(String, St
             for (b, k, v) in plan {
                 match v {
                     Some((size, seed)) => put(&e, b, &k, &data(size, seed)).await,
-                    None => e.delete(b, &k).await.unwrap(),
+                    None => {
+                        e.delete(b, &k, None).await.unwrap();
+                    }
                 }
             }
         })
@@ -191,6 +193,7 @@ fn tamper_index(d: &Drives, model: &Model) {
         idx.apply(&[Mutation::Delete {
             bucket: b.clone(),
             key: k.clone(),
+            target: VersionSel::Null,
             tombstones: vec![],
         }])
         .unwrap();

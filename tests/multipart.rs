@@ -377,7 +377,7 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
         }
         let c = chosen(&[(1, &md5_hex(&p)), (2, &md5_hex(&q))]);
         e.complete_upload("bkt", "done", done, c).await.unwrap();
-        e.delete("bkt", "filler").await.unwrap();
+        e.delete("bkt", "filler", None).await.unwrap();
         let report = e.compact(0.0).await.unwrap();
         assert!(report.segments_removed > 0, "{report:?}");
         let whole = [p.clone(), q.clone()].concat();

@@ -13,9 +13,32 @@ use crate::runtime::file::write_file_durable;
 
 use super::format::META_DIR;
 
+/// A bucket's versioning state; once enabled it can only be suspended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    #[default]
+    Off,
+    Enabled,
+    Suspended,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketInfo {
     pub created_ms: u64,
+    #[serde(default)]
+    pub versioning: Versioning,
+    /// The bucket's tag set, when one is configured.
+    #[serde(default)]
+    pub tags: Option<Vec<(String, String)>>,
+}
+
+/// A change to the bucket table, made by core 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BucketChange {
+    Create,
+    Delete,
+    Versioning(Versioning),
+    Tags(Option<Vec<(String, String)>>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +86,10 @@ impl BucketTable {
 
     pub fn contains(&self, name: &str) -> bool {
         self.buckets.contains_key(name)
+    }
+
+    pub fn versioning(&self, name: &str) -> Option<Versioning> {
+        self.buckets.get(name).map(|b| b.versioning)
     }
 }
 
@@ -137,12 +164,23 @@ mod tests {
             generation: 1,
             ..Default::default()
         };
-        tab.buckets
-            .insert("one".into(), BucketInfo { created_ms: 1 });
+        tab.buckets.insert(
+            "one".into(),
+            BucketInfo {
+                created_ms: 1,
+                ..Default::default()
+            },
+        );
         tab.store(d.iter().map(|p| p.as_path()), 3).unwrap();
         tab.generation = 2;
-        tab.buckets
-            .insert("two".into(), BucketInfo { created_ms: 2 });
+        tab.buckets.insert(
+            "two".into(),
+            BucketInfo {
+                created_ms: 2,
+                versioning: Versioning::Enabled,
+                tags: Some(vec![("k".into(), "v".into())]),
+            },
+        );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
         let loaded = BucketTable::load(d.iter().map(|p| p.as_path()));
         assert_eq!(loaded, tab);

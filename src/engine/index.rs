@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{
     decode_entry, encode_entry, relocate_list, IndexEntry, PartEntry, RecordLoc, UploadEntry,
+    VersionSel,
 };
 
 /// Virtual map size per partition; LMDB only maps what it uses.
@@ -28,11 +29,16 @@ pub struct PartitionIndex {
     pub partition: u16,
     // Field order matters: the databases are handles into `env` and must not
     // outlive it (see `open`).
+    /// object key -> the key's latest version (perhaps a delete marker).
     objects: Database<'static, Bytes, Bytes>,
+    /// version key -> the key's noncurrent versions, newest first. A key
+    /// with noncurrent versions always has a latest one.
+    versions: Database<'static, Bytes, Bytes>,
     /// (drive u16 BE, segment u32 BE) -> live bytes u64 LE.
     segments: Database<'static, Bytes, Bytes>,
-    /// object key -> the latest delete's tombstone records, kept (and moved
-    /// by compaction) so older commit records cannot come back on a rebuild.
+    /// tombstone key -> the records of a delete of the key's null version
+    /// (object key) or of one version (`tombstone_key`), kept (and moved by
+    /// compaction) so older commit records cannot come back on a rebuild.
     tombstones: Database<'static, Bytes, Bytes>,
     /// upload key -> multipart uploads in progress.
     uploads: Database<'static, Bytes, Bytes>,
@@ -65,16 +71,21 @@ pub enum Trust {
 
 /// A change the owner core applies in one write transaction.
 pub enum Mutation {
-    /// Make `entry` the current version of the key.
+    /// Make `entry` the latest version of the key. A null version replaces
+    /// the key's null version (and its tombstone); any other latest version
+    /// becomes noncurrent.
     Put {
         bucket: String,
         key: String,
         entry: IndexEntry,
     },
-    /// Remove the key; `tombstones` are the delete's own records (kept live).
+    /// Remove one version for good (the newest noncurrent one becomes the
+    /// latest if it was the latest); `tombstones` are the delete's own
+    /// records (kept live).
     Delete {
         bucket: String,
         key: String,
+        target: VersionSel,
         tombstones: Vec<RecordLoc>,
     },
     /// Compaction moved records of `holder`: replace each `from` by `to`
@@ -116,7 +127,7 @@ pub enum Mutation {
         upload: u128,
     },
     /// Repair wrote new copies of shards (stripe, shard index) of `version`;
-    /// applies only if that version is still current.
+    /// applies only if that version still exists.
     Heal {
         bucket: String,
         key: String,
@@ -131,10 +142,10 @@ pub type SegmentId = (u16, u32);
 /// What keeps records alive, within one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Holder {
-    /// The key's current version.
+    /// A version of the key (latest or noncurrent).
     Object { version: u128 },
-    /// The key's tombstone.
-    Tombstone,
+    /// The tombstone of a delete of the null version or of one version.
+    Tombstone { target: VersionSel },
     /// An upload in progress (its upload record).
     Upload { upload: u128 },
     /// One part of an upload in progress, as of its sequence number.
@@ -166,6 +177,50 @@ pub fn upload_key(bucket: &str, key: &str, upload: u128) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&upload.to_be_bytes());
     k
+}
+
+/// `bucket \0 key \0 !seq(8, BE)`: a noncurrent version, the newest first.
+fn version_key(k: &[u8], seq: u64) -> Vec<u8> {
+    let mut vk = Vec::with_capacity(k.len() + 9);
+    vk.extend_from_slice(k);
+    vk.push(0);
+    vk.extend_from_slice(&(!seq).to_be_bytes());
+    vk
+}
+
+/// The prefix of every noncurrent version of an object key.
+fn versions_prefix(k: &[u8]) -> Vec<u8> {
+    let mut p = k.to_vec();
+    p.push(0);
+    p
+}
+
+/// The object key for the null version's delete; `object key \0 version(16,
+/// BE)` for one version's.
+fn tombstone_key(k: &[u8], target: VersionSel) -> Vec<u8> {
+    let mut tk = k.to_vec();
+    if let VersionSel::Id(v) = target {
+        tk.push(0);
+        tk.extend_from_slice(&v.to_be_bytes());
+    }
+    tk
+}
+
+/// (bucket, key, target) from a tombstone key.
+fn split_tombstone_key(k: &[u8]) -> Option<(String, String, VersionSel)> {
+    match split_upload_key(k) {
+        Some((bucket, key, v)) => Some((bucket, key, VersionSel::Id(v))),
+        None => split_key(k).map(|(b, key)| (b, key, VersionSel::Null)),
+    }
+}
+
+/// (bucket, key) from a version key.
+fn split_version_key(k: &[u8]) -> Option<(String, String)> {
+    let n = k.len().checked_sub(9)?;
+    if k[n] != 0 {
+        return None;
+    }
+    split_key(&k[..n])
 }
 
 /// `upload key ++ part number (4, BE)`.
@@ -263,6 +318,15 @@ pub struct ListEntry {
     pub size: u64,
     pub etag: String,
     pub modified_ms: u64,
+    pub null: bool,
+    pub delete_marker: bool,
+}
+
+/// One version in a listing of versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionListing {
+    pub latest: bool,
+    pub entry: ListEntry,
 }
 
 pub fn current_boot_id() -> String {
@@ -291,7 +355,7 @@ impl PartitionIndex {
         let existed = dir.join("data.mdb").exists();
         std::fs::create_dir_all(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(8);
+        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
         // SAFETY: one environment per directory per process (partition dirs
         // are distinct and opened once), as LMDB requires.
         let env = unsafe {
@@ -308,14 +372,15 @@ impl PartitionIndex {
                 let u = opener.create_database::<Bytes, Bytes>(wtxn, Some("uploads"))?;
                 let p = opener.create_database::<Bytes, Bytes>(wtxn, Some("parts"))?;
                 let e = opener.create_database::<Bytes, Bytes>(wtxn, Some("ended"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m, [u, p, e])))
+                let v = opener.create_database::<Bytes, Bytes>(wtxn, Some("versions"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m, [u, p, e, v])))
             })?
             .unwrap_commit();
         // SAFETY: a Database is an index number plus a lifetime tying it to
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended] = multipart.map(|d| unsafe {
+        let [uploads, parts, ended, versions] = multipart.map(|d| unsafe {
             std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
         });
         let (objects, segments, tombstones, meta) = unsafe {
@@ -337,6 +402,7 @@ impl PartitionIndex {
         let idx = PartitionIndex {
             partition,
             objects,
+            versions,
             segments,
             tombstones,
             uploads,
@@ -416,6 +482,7 @@ impl PartitionIndex {
     pub fn clear(&self) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
         self.objects.clear(&mut wtxn)?;
+        self.versions.clear(&mut wtxn)?;
         self.segments.clear(&mut wtxn)?;
         self.tombstones.clear(&mut wtxn)?;
         self.uploads.clear(&mut wtxn)?;
@@ -426,6 +493,7 @@ impl PartitionIndex {
         Ok(())
     }
 
+    /// The key's latest version, which may be a delete marker.
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<IndexEntry>, IndexError> {
         let rtxn = self.env.read_txn()?;
         match self.objects.get(&rtxn, &object_key(bucket, key))? {
@@ -434,6 +502,105 @@ impl PartitionIndex {
                 .map(Some)
                 .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}"))),
         }
+    }
+
+    /// One version of the key, latest or noncurrent.
+    pub fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        sel: VersionSel,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let k = object_key(bucket, key);
+        let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
+        if let Some(e) = self.object_at(&rtxn, &k, corrupt)? {
+            if e.meta.is(sel) {
+                return Ok(Some(e));
+            }
+        }
+        Ok(self
+            .versions_of(&rtxn, &k)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .find(|e| e.meta.is(sel)))
+    }
+
+    /// Every noncurrent version of an object key, newest first, with its
+    /// database key.
+    fn versions_of(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+    ) -> Result<Vec<(Vec<u8>, IndexEntry)>, IndexError> {
+        let prefix = versions_prefix(k);
+        let mut out = Vec::new();
+        for item in self.versions.prefix_iter(txn, &prefix)? {
+            let (vk, v) = item?;
+            if vk.len() != prefix.len() + 8 {
+                continue;
+            }
+            let e =
+                decode_entry(v).ok_or_else(|| IndexError::CorruptEntry("version entry".into()))?;
+            out.push((vk.to_vec(), e));
+        }
+        Ok(out)
+    }
+
+    /// Versions of `bucket`, per key from `from` in key order, the latest
+    /// first then the noncurrent ones newest first (at most `per_key` of
+    /// them): up to `limit` keys.
+    pub fn scan_versions(
+        &self,
+        bucket: &str,
+        from: &str,
+        limit: usize,
+        per_key: usize,
+    ) -> Result<Vec<(String, Vec<VersionListing>)>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let start = object_key(bucket, from);
+        let mut end = bucket.as_bytes().to_vec();
+        end.push(1);
+        let range = (
+            std::ops::Bound::Included(start.as_slice()),
+            std::ops::Bound::Excluded(end.as_slice()),
+        );
+        let bad = |key: &str| IndexError::CorruptEntry(format!("{bucket}/{key}"));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self.objects.range(&rtxn, &range)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let key = std::str::from_utf8(&k[bucket.len() + 1..])
+                .map_err(|_| bad("<non-utf8>"))?
+                .to_owned();
+            let (mut e, _): (ListEntry, _) = postcard::take_from_bytes(v).map_err(|_| bad(&key))?;
+            e.key = key.clone();
+            let mut versions = vec![VersionListing {
+                latest: true,
+                entry: e,
+            }];
+            let prefix = versions_prefix(k);
+            for item in self.versions.prefix_iter(&rtxn, &prefix)? {
+                if versions.len() >= per_key {
+                    break;
+                }
+                let (vk, v) = item?;
+                if vk.len() != prefix.len() + 8 {
+                    continue;
+                }
+                let (mut e, _): (ListEntry, _) =
+                    postcard::take_from_bytes(v).map_err(|_| bad(&key))?;
+                e.key = key.clone();
+                versions.push(VersionListing {
+                    latest: false,
+                    entry: e,
+                });
+            }
+            out.push((key, versions));
+        }
+        Ok(out)
     }
 
     /// Up to `limit` entries of `bucket` with key >= `from`, in key order.
@@ -517,42 +684,36 @@ impl PartitionIndex {
         let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
         match m {
             Mutation::Put { entry, .. } => self.put_object(wtxn, &k, entry, live, corrupt)?,
-            Mutation::Delete { tombstones, .. } => {
-                if let Some(old) = self.object_at(wtxn, &k, corrupt)? {
-                    live.sub(old.records());
-                }
-                if let Some(t) = self.tombstone_at(wtxn, &k, corrupt)? {
+            Mutation::Delete {
+                target, tombstones, ..
+            } => {
+                self.remove_version(wtxn, &k, *target, live, corrupt)?;
+                let tk = tombstone_key(&k, *target);
+                if let Some(t) = self.tombstone_at(wtxn, &tk, corrupt)? {
                     live.sub(t.into_iter());
                 }
                 live.add(tombstones.iter().copied());
-                self.objects.delete(wtxn, &k)?;
-                let t = postcard::to_allocvec(tombstones).expect("locations serialise");
-                self.tombstones.put(wtxn, &k, &t)?;
+                self.tombstones.put(wtxn, &tk, &encode(tombstones))?;
             }
             Mutation::Heal {
                 version, shards, ..
             } => {
-                let Some(mut e) = self.object_at(wtxn, &k, corrupt)? else {
-                    return Ok(());
-                };
-                if e.meta.version != *version {
-                    return Ok(());
-                }
-                if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
-                    for (s, i, loc) in shards {
-                        let Some(slot) = stripes
-                            .get_mut(*s as usize)
-                            .and_then(|st| st.get_mut(*i as usize))
-                        else {
-                            continue;
-                        };
-                        if let Some(prev) = slot.replace(*loc) {
-                            live.sub(std::iter::once(prev));
+                self.update_version(wtxn, &k, *version, corrupt, |e| {
+                    if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
+                        for (s, i, loc) in shards {
+                            let Some(slot) = stripes
+                                .get_mut(*s as usize)
+                                .and_then(|st| st.get_mut(*i as usize))
+                            else {
+                                continue;
+                            };
+                            if let Some(prev) = slot.replace(*loc) {
+                                live.sub(std::iter::once(prev));
+                            }
+                            live.add(std::iter::once(*loc));
                         }
-                        live.add(std::iter::once(*loc));
                     }
-                }
-                self.objects.put(wtxn, &k, &encode_entry(&e))?;
+                })?;
             }
             Mutation::Relocate { holder, moves, .. } => {
                 self.relocate(wtxn, bucket, key, *holder, moves, live, corrupt)?
@@ -626,16 +787,101 @@ impl PartitionIndex {
         live: &mut Live,
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
-        if let Some(old) = self.object_at(wtxn, k, corrupt)? {
-            live.sub(old.records());
+        let mut old = self.object_at(wtxn, k, corrupt)?;
+        if let Some(o) = &old {
+            debug_assert!(
+                o.meta.seq < entry.meta.seq,
+                "a key's versions reach the index in sequence order"
+            );
         }
-        if let Some(t) = self.tombstone_at(wtxn, k, corrupt)? {
-            live.sub(t.into_iter());
-            self.tombstones.delete(wtxn, k)?;
+        if entry.meta.null {
+            // A null version replaces the key's null version, wherever it is,
+            // and makes the delete of an older one moot.
+            match old.take_if(|o| o.meta.null) {
+                Some(o) => live.sub(o.records()),
+                None => {
+                    for (vk, v) in self.versions_of(wtxn, k)? {
+                        if v.meta.null {
+                            live.sub(v.records());
+                            self.versions.delete(wtxn, &vk)?;
+                        }
+                    }
+                }
+            }
+            if let Some(t) = self.tombstone_at(wtxn, k, corrupt)? {
+                live.sub(t.into_iter());
+                self.tombstones.delete(wtxn, k)?;
+            }
+        }
+        if let Some(o) = old {
+            let vk = version_key(k, o.meta.seq);
+            self.versions.put(wtxn, &vk, &encode_entry(&o))?;
         }
         live.add(entry.records());
         self.objects.put(wtxn, k, &encode_entry(entry))?;
         Ok(())
+    }
+
+    /// Removes one version of a key; if it was the latest, the newest
+    /// noncurrent version takes its place.
+    fn remove_version(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        target: VersionSel,
+        live: &mut Live,
+        corrupt: impl Fn() -> IndexError + Copy,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        if let Some(cur) = self.object_at(wtxn, k, corrupt)? {
+            if cur.meta.is(target) {
+                live.sub(cur.records());
+                match self.versions_of(wtxn, k)?.into_iter().next() {
+                    Some((vk, next)) => {
+                        self.versions.delete(wtxn, &vk)?;
+                        self.objects.put(wtxn, k, &encode_entry(&next))?;
+                    }
+                    None => {
+                        self.objects.delete(wtxn, k)?;
+                    }
+                }
+                return Ok(Some(cur));
+            }
+        }
+        for (vk, v) in self.versions_of(wtxn, k)? {
+            if v.meta.is(target) {
+                live.sub(v.records());
+                self.versions.delete(wtxn, &vk)?;
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies `f` to the version with internal id `version` (latest or
+    /// noncurrent) and stores it back; false if there is no such version.
+    fn update_version(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        version: u128,
+        corrupt: impl Fn() -> IndexError + Copy,
+        f: impl FnOnce(&mut IndexEntry),
+    ) -> Result<bool, IndexError> {
+        if let Some(mut e) = self.object_at(wtxn, k, corrupt)? {
+            if e.meta.version == version {
+                f(&mut e);
+                self.objects.put(wtxn, k, &encode_entry(&e))?;
+                return Ok(true);
+            }
+        }
+        for (vk, mut v) in self.versions_of(wtxn, k)? {
+            if v.meta.version == version {
+                f(&mut v);
+                self.versions.put(wtxn, &vk, &encode_entry(&v))?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Moves records of `holder` if it still holds them; only moves whose
@@ -668,26 +914,19 @@ impl PartitionIndex {
         };
         match holder {
             Holder::Object { version } => {
-                let Some(mut e) = self.object_at(wtxn, &k, corrupt)? else {
-                    return Ok(());
-                };
-                if e.meta.version != version {
-                    return Ok(());
-                }
-                let moves = held(&mut e.records(), live);
-                e.relocate(&moves);
-                self.objects.put(wtxn, &k, &encode_entry(&e))?;
+                self.update_version(wtxn, &k, version, corrupt, |e| {
+                    let moves = held(&mut e.records(), live);
+                    e.relocate(&moves);
+                })?;
             }
-            Holder::Tombstone => {
-                if self.objects.get(wtxn, &k)?.is_some() {
-                    return Ok(());
-                }
-                let Some(mut t) = self.tombstone_at(wtxn, &k, corrupt)? else {
+            Holder::Tombstone { target } => {
+                let tk = tombstone_key(&k, target);
+                let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? else {
                     return Ok(());
                 };
                 let moves = held(&mut t.iter().copied(), live);
                 relocate_list(&mut t, &moves);
-                self.tombstones.put(wtxn, &k, &encode(&t))?;
+                self.tombstones.put(wtxn, &tk, &encode(&t))?;
             }
             Holder::Upload { upload } => {
                 let uk = upload_key(bucket, key, upload);
@@ -927,12 +1166,21 @@ impl PartitionIndex {
             };
             push(bucket, key, holder, e.records().collect());
         }
+        for item in self.versions.iter(&rtxn)? {
+            let (k, v) = item?;
+            let (bucket, key) = split_version_key(k).ok_or_else(|| bad("version key"))?;
+            let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
+            let holder = Holder::Object {
+                version: e.meta.version,
+            };
+            push(bucket, key, holder, e.records().collect());
+        }
         for item in self.tombstones.iter(&rtxn)? {
             let (k, v) = item?;
-            let (bucket, key) = split_key(k).ok_or_else(|| bad("key"))?;
+            let (bucket, key, target) = split_tombstone_key(k).ok_or_else(|| bad("key"))?;
             let records: Vec<RecordLoc> =
                 postcard::from_bytes(v).map_err(|_| bad(&format!("{bucket}/{key}")))?;
-            push(bucket, key, Holder::Tombstone, records);
+            push(bucket, key, Holder::Tombstone { target }, records);
         }
         for item in self.uploads.iter(&rtxn)? {
             let (k, v) = item?;
@@ -990,7 +1238,7 @@ impl PartitionIndex {
         Ok(out)
     }
 
-    /// Every entry of the partition (for compaction and tests).
+    /// The latest version of every key of the partition.
     pub fn entries(&self) -> Result<Vec<(String, String, IndexEntry)>, IndexError> {
         let rtxn = self.env.read_txn()?;
         let mut out = Vec::new();

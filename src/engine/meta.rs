@@ -106,6 +106,12 @@ pub struct ObjectMeta {
     /// Hex MD5 of the content (no quotes).
     pub etag: String,
     pub modified_ms: u64,
+    /// S3's `null` version: written while the bucket's versioning was off or
+    /// suspended. A newer null version replaces it.
+    pub null: bool,
+    /// A delete marker: no data; while it is the latest version, the key
+    /// reads as absent.
+    pub delete_marker: bool,
     pub content_type: Option<String>,
     /// Stored system headers (content-encoding, cache-control, ...), lowercase names.
     pub headers: Vec<(String, String)>,
@@ -115,6 +121,32 @@ pub struct ObjectMeta {
     /// First drive of the object's shard rotation.
     pub rotation: u16,
     pub data: DataLoc,
+}
+
+/// Which version of a key a request names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VersionSel {
+    /// The `null` version.
+    Null,
+    Id(u128),
+}
+
+impl ObjectMeta {
+    pub fn is(&self, sel: VersionSel) -> bool {
+        match sel {
+            VersionSel::Null => self.null,
+            VersionSel::Id(v) => !self.null && self.version == v,
+        }
+    }
+
+    /// How a request names this version.
+    pub fn sel(&self) -> VersionSel {
+        if self.null {
+            VersionSel::Null
+        } else {
+            VersionSel::Id(self.version)
+        }
+    }
 }
 
 /// What the index keeps per key: the metadata and where its commit record
@@ -226,6 +258,8 @@ mod tests {
             size: 3,
             etag: "acbd18db4cc2f85cedef654fccc4a4d8".into(),
             modified_ms: 1,
+            null: true,
+            delete_marker: false,
             content_type: Some("text/plain".into()),
             headers: vec![("cache-control".into(), "no-cache".into())],
             user_meta: vec![("a".into(), "b".into())],

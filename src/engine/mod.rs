@@ -39,11 +39,13 @@ use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
 use crate::runtime::companion::Companion;
 use crate::runtime::CoreId;
 
-use buckets::BucketTable;
+pub use buckets::Versioning;
+use buckets::{BucketChange, BucketTable};
 pub use error::{EngineError, Result};
 use format::DriveSet;
 use index::{PartitionIndex, Trust};
 use layout::Layout;
+pub use meta::VersionSel;
 use segment::{ReadFiles, SegmentWriter};
 
 /// How often each core looks for segments worth compacting.
@@ -295,15 +297,27 @@ impl BodySource for ChannelBody {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub version: u128,
+    /// How requests name the version (`null` or its id).
+    pub sel: VersionSel,
     pub size: u64,
     pub etag: String,
     pub modified_ms: u64,
+}
+
+/// What a delete did: the version it created (a delete marker) or removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// A delete marker was created, or the removed version was one.
+    pub delete_marker: bool,
+    /// None when the bucket is unversioned or nothing was there to remove.
+    pub version: Option<VersionSel>,
 }
 
 impl ObjectInfo {
     pub fn of(meta: &meta::ObjectMeta) -> ObjectInfo {
         ObjectInfo {
             version: meta.version,
+            sel: meta.sel(),
             size: meta.size,
             etag: meta.etag.clone(),
             modified_ms: meta.modified_ms,
@@ -324,15 +338,13 @@ pub enum CoreMsg {
     Delete {
         bucket: String,
         key: String,
-        reply: oneshot::Sender<Result<()>>,
+        version: Option<VersionSel>,
+        reply: oneshot::Sender<Result<DeleteOutcome>>,
     },
     /// To core 0, the owner of the bucket table.
-    CreateBucket {
+    ChangeBucket {
         name: String,
-        reply: oneshot::Sender<Result<Arc<BucketTable>>>,
-    },
-    DeleteBucket {
-        name: String,
+        change: BucketChange,
         reply: oneshot::Sender<Result<Arc<BucketTable>>>,
     },
     CreateUpload {
@@ -611,14 +623,20 @@ impl Engine {
                     .await;
                 let _ = reply.send(r);
             }
-            CoreMsg::Delete { bucket, key, reply } => {
-                let _ = reply.send(self.delete_owned(&bucket, &key).await);
+            CoreMsg::Delete {
+                bucket,
+                key,
+                version,
+                reply,
+            } => {
+                let _ = reply.send(self.delete_owned(&bucket, &key, version).await);
             }
-            CoreMsg::CreateBucket { name, reply } => {
-                let _ = reply.send(self.change_buckets(name, true).await);
-            }
-            CoreMsg::DeleteBucket { name, reply } => {
-                let _ = reply.send(self.change_buckets(name, false).await);
+            CoreMsg::ChangeBucket {
+                name,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.change_buckets(name, change).await);
             }
             CoreMsg::CreateUpload {
                 bucket,
@@ -686,28 +704,56 @@ impl Engine {
         if !buckets::valid_bucket_name(name) {
             return Err(EngineError::InvalidBucketName);
         }
-        self.bucket_op(name, true).await
+        self.bucket_op(name, BucketChange::Create).await
     }
 
     pub async fn delete_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
-        self.bucket_op(name, false).await
+        self.bucket_op(name, BucketChange::Delete).await
     }
 
-    async fn bucket_op(self: &Rc<Self>, name: &str, create: bool) -> Result<()> {
+    /// The bucket's versioning state.
+    pub fn versioning(&self, bucket: &str) -> Result<Versioning> {
+        self.buckets
+            .borrow()
+            .versioning(bucket)
+            .ok_or(EngineError::NoSuchBucket)
+    }
+
+    /// Enables or suspends versioning (never back to off).
+    pub async fn set_versioning(self: &Rc<Self>, bucket: &str, v: Versioning) -> Result<()> {
+        if v == Versioning::Off {
+            return Err(EngineError::Internal(
+                "versioning cannot be turned off".into(),
+            ));
+        }
+        self.bucket_op(bucket, BucketChange::Versioning(v)).await
+    }
+
+    /// The bucket's tag set, if one is configured.
+    pub fn bucket_tags(&self, bucket: &str) -> Result<Option<Vec<(String, String)>>> {
+        let t = self.buckets.borrow();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok(b.tags.clone())
+    }
+
+    /// Replaces (Some) or removes (None) the bucket's tag set.
+    pub async fn set_bucket_tags(
+        self: &Rc<Self>,
+        bucket: &str,
+        tags: Option<Vec<(String, String)>>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Tags(tags)).await
+    }
+
+    async fn bucket_op(self: &Rc<Self>, name: &str, change: BucketChange) -> Result<()> {
         let table = if self.core == 0 {
-            self.change_buckets(name.to_owned(), create).await?
+            self.change_buckets(name.to_owned(), change).await?
         } else {
             let (tx, rx) = oneshot::channel();
-            let msg = if create {
-                CoreMsg::CreateBucket {
-                    name: name.to_owned(),
-                    reply: tx,
-                }
-            } else {
-                CoreMsg::DeleteBucket {
-                    name: name.to_owned(),
-                    reply: tx,
-                }
+            let msg = CoreMsg::ChangeBucket {
+                name: name.to_owned(),
+                change,
+                reply: tx,
             };
             self.send_to(0, msg).await?;
             rx.await.map_err(|_| EngineError::ShuttingDown)??
@@ -720,11 +766,11 @@ impl Engine {
     async fn change_buckets(
         self: &Rc<Self>,
         name: String,
-        create: bool,
+        change: BucketChange,
     ) -> Result<Arc<BucketTable>> {
         assert_eq!(self.core, 0, "the bucket table is owned by core 0");
         let mut table = (*self.buckets()).clone();
-        if create {
+        if change == BucketChange::Create {
             if table.contains(&name) {
                 return Err(EngineError::BucketExists);
             }
@@ -732,8 +778,21 @@ impl Engine {
                 name,
                 buckets::BucketInfo {
                     created_ms: now_ms(),
+                    ..Default::default()
                 },
             );
+        } else if let BucketChange::Versioning(v) = change {
+            let b = table
+                .buckets
+                .get_mut(&name)
+                .ok_or(EngineError::NoSuchBucket)?;
+            b.versioning = v;
+        } else if let BucketChange::Tags(tags) = change {
+            let b = table
+                .buckets
+                .get_mut(&name)
+                .ok_or(EngineError::NoSuchBucket)?;
+            b.tags = tags;
         } else {
             if !table.contains(&name) {
                 return Err(EngineError::NoSuchBucket);
@@ -844,15 +903,22 @@ impl Engine {
         }
     }
 
-    /// Deletes the current version of a key (idempotent).
-    pub async fn delete(self: &Rc<Self>, bucket: &str, key: &str) -> Result<()> {
+    /// Deletes a key (`version` None) or one version of it for good
+    /// (idempotent). Without a version, an unversioned bucket loses the key,
+    /// a versioned one gains a delete marker.
+    pub async fn delete(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+    ) -> Result<DeleteOutcome> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
         }
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
-            return self.delete_owned(bucket, key).await;
+            return self.delete_owned(bucket, key, version).await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
@@ -860,6 +926,7 @@ impl Engine {
             CoreMsg::Delete {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
+                version,
                 reply: tx,
             },
         )

@@ -356,7 +356,8 @@ impl Engine {
             None => None,
             Some(chosen) => {
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
-                let meta = self.assemble(up.meta, parts, &chosen)?;
+                let mut meta = self.assemble(up.meta, parts, &chosen)?;
+                meta.null = self.writes_null(bucket);
                 Some(
                     self.commit_record(bucket, key, partition, meta, &[])
                         .await?,
@@ -428,6 +429,8 @@ impl Engine {
             size,
             etag,
             modified_ms: now_ms(),
+            null: false,
+            delete_marker: false,
             data: DataLoc::Parts {
                 upload: upload_meta.upload,
                 parts,
@@ -522,12 +525,6 @@ impl Engine {
     }
 
     /// First drive of the shards of a part (or of an upload's records).
-    fn rotation_of(&self, upload: u128, part: u32) -> usize {
-        let mix =
-            (upload as u64) ^ ((upload >> 64) as u64) ^ (part as u64).wrapping_mul(0x9E37_79B9);
-        (mix % self.shared.set.drives.len() as u64) as usize
-    }
-
     fn upload_header(
         &self,
         kind: Kind,

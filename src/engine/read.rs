@@ -70,14 +70,30 @@ impl Engine {
     /// The current version's index entry. A read transaction on the
     /// receiving core; no message to the owner.
     pub fn head(&self, bucket: &str, key: &str) -> Result<IndexEntry> {
+        match self.lookup(bucket, key, None)? {
+            Some(e) if !e.meta.delete_marker => Ok(e),
+            _ => Err(EngineError::NoSuchKey),
+        }
+    }
+
+    /// The latest version (`version` None) or the named one, delete markers
+    /// included; None if there is no such version. A read transaction on the
+    /// receiving core.
+    pub fn lookup(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<super::VersionSel>,
+    ) -> Result<Option<IndexEntry>> {
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
         }
         super::write::validate_key(key)?;
-        let p = self.shared.partition_of(bucket, key);
-        self.shared.indexes[p as usize]
-            .get(bucket, key)?
-            .ok_or(EngineError::NoSuchKey)
+        let idx = &self.shared.indexes[self.shared.partition_of(bucket, key) as usize];
+        Ok(match version {
+            None => idx.get(bucket, key)?,
+            Some(sel) => idx.get_version(bucket, key, sel)?,
+        })
     }
 
     /// Registers a read on this core: take it before looking a version up

@@ -1,9 +1,12 @@
 //! Rebuilding a partition's index from the records on the drives alone.
 //!
-//! Every commit and tombstone record carries its key and a sequence number;
-//! per key the newest one wins, provided it is whole: a commit whose stripes
-//! do not each have at least k shard records on the drives (a write cut short
-//! by a crash) is skipped in favour of the next older one. Runs at start-up
+//! Every commit and tombstone record carries its key and a sequence number.
+//! Per key the records are replayed in sequence order, as the index applied
+//! them: a commit adds a version (a null one replaces the null version), a
+//! tombstone removes the null version or one version; the newest survivor is
+//! the latest. Commit records are written only after their shards are
+//! durable, so one whose stripes are short of k shards is still the answer
+//! (its drives are missing or rotten) and is reported. Runs at start-up
 //! (blocking, before the executors) or from `cairn repair --rebuild-index`.
 //!
 //! Multipart uploads come back in progress unless an upload-end record or a
@@ -18,7 +21,7 @@ use std::path::PathBuf;
 use super::index::{Mutation, PartitionIndex};
 use super::meta::{
     decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, PartEntry, PartMeta, RecordLoc,
-    Stripes, UploadEntry, UploadMeta,
+    Stripes, UploadEntry, UploadMeta, VersionSel,
 };
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
@@ -30,16 +33,34 @@ const APPLY_BATCH: usize = 1000;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RebuildStats {
     pub records: u64,
+    /// Versions brought back (latest and noncurrent).
     pub objects: u64,
     pub deleted: u64,
-    /// Newest versions with a stripe short of k shards on the drives read.
+    /// Versions with a stripe short of k shards on the drives read.
     pub incomplete: u64,
     pub corrupt_blocks: u64,
 }
 
 enum Candidate {
     Commit(Box<ObjectMeta>, RecordLoc),
-    Tombstone,
+    Tombstone(VersionSel),
+}
+
+/// The payload of a tombstone record: empty for a delete of the null
+/// version, the version id for a delete of one version.
+pub fn encode_tombstone(target: VersionSel) -> Vec<u8> {
+    match target {
+        VersionSel::Null => Vec::new(),
+        VersionSel::Id(v) => v.to_be_bytes().to_vec(),
+    }
+}
+
+fn decode_tombstone(p: &[u8]) -> Option<VersionSel> {
+    match p.len() {
+        0 => Some(VersionSel::Null),
+        16 => Some(VersionSel::Id(u128::from_be_bytes(p.try_into().ok()?))),
+        _ => None,
+    }
 }
 
 /// A record found by a scan: its header, where it is, and the whole record
@@ -163,6 +184,68 @@ impl Uploads {
     }
 }
 
+/// The index mutations that bring one key back from its records (sequence
+/// number -> record and copies): replayed in sequence order, then the
+/// surviving tombstones, then the surviving versions oldest first.
+fn replay_key(
+    partition: u16,
+    bucket: String,
+    key: String,
+    records: HashMap<u64, (Candidate, Vec<RecordLoc>)>,
+    stats: &mut RebuildStats,
+    locate: &impl Fn(ObjectMeta) -> (ObjectMeta, bool),
+) -> Vec<Mutation> {
+    let mut records: Vec<_> = records.into_iter().collect();
+    records.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut versions: Vec<(Box<ObjectMeta>, Vec<RecordLoc>)> = Vec::new();
+    let mut tombstones: Vec<(VersionSel, Vec<RecordLoc>)> = Vec::new();
+    for (_, (cand, mut copies)) in records {
+        match cand {
+            Candidate::Commit(meta, first) => {
+                if meta.null {
+                    versions.retain(|(v, _)| !v.null);
+                    tombstones.retain(|(t, _)| *t != VersionSel::Null);
+                }
+                if !copies.contains(&first) {
+                    copies.push(first);
+                }
+                versions.push((meta, copies));
+            }
+            Candidate::Tombstone(target) => {
+                versions.retain(|(v, _)| !v.is(target));
+                tombstones.retain(|(t, _)| *t != target);
+                tombstones.push((target, copies));
+            }
+        }
+    }
+    if versions.is_empty() {
+        stats.deleted += 1;
+    }
+    let mut out = Vec::with_capacity(tombstones.len() + versions.len());
+    for (target, copies) in tombstones {
+        out.push(Mutation::Delete {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            target,
+            tombstones: copies,
+        });
+    }
+    for (meta, commits) in versions {
+        let (meta, whole) = locate(*meta);
+        if !whole {
+            stats.incomplete += 1;
+            tracing::warn!(partition, bucket = %bucket, key = %key, version = meta.version, "a version has stripes short of k shards on the drives online");
+        }
+        stats.objects += 1;
+        out.push(Mutation::Put {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            entry: IndexEntry { meta, commits },
+        });
+    }
+    out
+}
+
 /// Rebuilds the indexes `idxs` (which must be empty) from the segments on
 /// `drives`, in one pass over every segment: records of other partitions are
 /// skipped.
@@ -236,9 +319,17 @@ pub fn rebuild_partitions(
                             .push(loc);
                     }
                     Kind::Tombstone => {
+                        let target = body
+                            .as_deref()
+                            .and_then(|rec| h.payload(rec).ok())
+                            .and_then(decode_tombstone);
+                        let Some(target) = target else {
+                            stats.corrupt_blocks += 1;
+                            continue;
+                        };
                         let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();
                         slot.entry(h.seq)
-                            .or_insert_with(|| (Candidate::Tombstone, Vec::new()))
+                            .or_insert_with(|| (Candidate::Tombstone(target), Vec::new()))
                             .1
                             .push(loc);
                     }
@@ -279,44 +370,9 @@ pub fn rebuild_partitions(
     };
 
     let mut batches: Vec<Vec<Mutation>> = idxs.iter().map(|_| Vec::new()).collect();
-    for ((p, bucket, key), versions) in keys {
-        // The newest record of the key is the answer.
-        let Some((_, (cand, copies))) = versions.into_iter().max_by_key(|(seq, _)| *seq) else {
-            continue;
-        };
-        let m = match cand {
-            Candidate::Tombstone => {
-                stats.deleted += 1;
-                Mutation::Delete {
-                    bucket,
-                    key,
-                    tombstones: copies,
-                }
-            }
-            Candidate::Commit(meta, first) => {
-                // A commit record is written only after its shards are
-                // durable, so a stripe short of k shards means drives are
-                // missing or rotten, never a torn write: the newest version
-                // stays the answer (reads report it), never an older one.
-                let (meta, whole) = locate(*meta);
-                if !whole {
-                    stats.incomplete += 1;
-                    tracing::warn!(partition = p, bucket = %bucket, key = %key, "newest version has stripes short of k shards on the drives online");
-                }
-                let mut commits = copies;
-                if !commits.contains(&first) {
-                    commits.push(first);
-                }
-                stats.objects += 1;
-                Mutation::Put {
-                    bucket,
-                    key,
-                    entry: IndexEntry { meta, commits },
-                }
-            }
-        };
+    for ((p, bucket, key), records) in keys {
         let i = wanted[&p];
-        batches[i].push(m);
+        batches[i].extend(replay_key(p, bucket, key, records, &mut stats, &locate));
         if batches[i].len() >= APPLY_BATCH {
             idxs[i].apply(&batches[i]).map_err(|e| e.to_string())?;
             batches[i].clear();

@@ -26,10 +26,16 @@ use crate::runtime::channel::oneshot;
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
 use super::layout::{Layout, STRIPE_DATA};
-use super::meta::{encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc, Stripes};
+use super::meta::{
+    encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc, Stripes, VersionSel,
+};
+use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN};
 use super::segment::{Appended, Class};
-use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
+use super::{
+    now_ms, BodyChunk, BodySource, DeleteOutcome, Engine, EngineError, ObjectInfo, PutOptions,
+    Result, Versioning,
+};
 
 /// Most index changes applied in one batch.
 const INDEX_BATCH_MAX: usize = 1024;
@@ -263,6 +269,20 @@ pub(super) struct StripeTarget<'a> {
 }
 
 impl Engine {
+    /// First drive of the shard rotation of a version (or of part `part` of
+    /// an upload): spreads them over the drives.
+    pub(super) fn rotation_of(&self, version: u128, part: u32) -> usize {
+        let mix =
+            (version as u64) ^ ((version >> 64) as u64) ^ (part as u64).wrapping_mul(0x9E37_79B9);
+        (mix % self.shared.set.drives.len() as u64) as usize
+    }
+
+    /// Whether a version written now is the bucket's `null` version (its
+    /// versioning is off or suspended).
+    pub(super) fn writes_null(&self, bucket: &str) -> bool {
+        self.buckets.borrow().versioning(bucket) != Some(super::Versioning::Enabled)
+    }
+
     /// Drives holding an object's commit records: the first m+1 online drives
     /// in the object's rotation order.
     fn commit_targets(&self, rotation: usize) -> Vec<usize> {
@@ -306,8 +326,7 @@ impl Engine {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
         let version = self.new_version();
-        let rotation =
-            (version as u64 ^ (version >> 64) as u64) as usize % self.shared.set.drives.len();
+        let rotation = self.rotation_of(version, 0);
         let mut md5 = Md5::new();
         let hash = !body.supplies_md5();
 
@@ -370,6 +389,8 @@ impl Engine {
             size,
             etag: hex::encode(digest),
             modified_ms: now_ms(),
+            null: self.writes_null(bucket),
+            delete_marker: false,
             content_type: opts.content_type,
             headers: opts.headers,
             user_meta: opts.user_meta,
@@ -645,6 +666,19 @@ impl Engine {
         inline: &[u8],
     ) -> Result<ObjectInfo> {
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.commit_locked(bucket, key, partition, meta, inline)
+            .await
+    }
+
+    /// `commit` for a caller that holds the key lock.
+    async fn commit_locked(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        meta: ObjectMeta,
+        inline: &[u8],
+    ) -> Result<ObjectInfo> {
         let entry = self
             .commit_record(bucket, key, partition, meta, inline)
             .await?;
@@ -756,14 +790,58 @@ impl Engine {
         }
     }
 
-    /// Deletes a key; the caller is its owner core. Deleting a missing key
-    /// succeeds without writing anything.
-    pub(crate) async fn delete_owned(self: &Rc<Self>, bucket: &str, key: &str) -> Result<()> {
+    /// Deletes a key or one version of it; the caller is its owner core.
+    /// Deleting what is not there succeeds without writing anything, except
+    /// in a versioned bucket, where a delete without a version always adds a
+    /// delete marker (as S3 does).
+    pub(crate) async fn delete_owned(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+    ) -> Result<DeleteOutcome> {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
-        let Some(current) = self.shared.indexes[partition as usize].get(bucket, key)? else {
-            return Ok(());
+        let idx = &self.shared.indexes[partition as usize];
+        let versioning = self.buckets.borrow().versioning(bucket);
+        let target = match (version, versioning) {
+            (_, None) => return Err(EngineError::NoSuchBucket),
+            (Some(sel), _) => sel,
+            (None, Some(Versioning::Off)) => VersionSel::Null,
+            (None, Some(v)) => {
+                self.check_write_quorum()?;
+                let version = self.new_version();
+                let l = self.shared.layout;
+                let meta = ObjectMeta {
+                    version,
+                    seq: 0,
+                    size: 0,
+                    etag: String::new(),
+                    modified_ms: now_ms(),
+                    null: v == Versioning::Suspended,
+                    delete_marker: true,
+                    content_type: None,
+                    headers: Vec::new(),
+                    user_meta: Vec::new(),
+                    layout: (l.data, l.parity),
+                    rotation: self.rotation_of(version, 0) as u16,
+                    data: DataLoc::Inline,
+                };
+                let info = self
+                    .commit_locked(bucket, key, partition, meta, &[])
+                    .await?;
+                return Ok(DeleteOutcome {
+                    delete_marker: true,
+                    version: Some(info.sel),
+                });
+            }
+        };
+        let Some(victim) = idx.get_version(bucket, key, target)? else {
+            return Ok(DeleteOutcome {
+                delete_marker: false,
+                version: version.map(|_| target),
+            });
         };
         self.check_write_quorum()?;
         let seq = self.seq.next(partition, self.shared.epoch);
@@ -772,7 +850,7 @@ impl Engine {
             partition,
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version: current.meta.version,
+            version: victim.meta.version,
             part_number: 0,
             stripe: 0,
             shard: 0,
@@ -783,14 +861,23 @@ impl Engine {
             payload_crc: 0,
         };
         let tombstones = self
-            .write_replicated(header, &[], current.meta.rotation as usize)
+            .write_replicated(
+                header,
+                &encode_tombstone(target),
+                victim.meta.rotation as usize,
+            )
             .await?;
         let m = Mutation::Delete {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
+            target,
             tombstones,
         };
-        self.apply_index(partition, m).await
+        self.apply_index(partition, m).await?;
+        Ok(DeleteOutcome {
+            delete_marker: victim.meta.delete_marker,
+            version: version.map(|_| target),
+        })
     }
 }
 

@@ -88,14 +88,6 @@ pub fn get_location(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     Ok(xml(StatusCode::OK, x::location(REGION)))
 }
 
-pub fn get_versioning(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
-    require_bucket(ctx, bucket)?;
-    Ok(xml(
-        StatusCode::OK,
-        super::xml_versioning::versioning_configuration(None),
-    ))
-}
-
 /// A configuration GET on a bucket that has none of it.
 pub fn not_configured(ctx: &Ctx<'_>, bucket: &str, code: S3Code) -> S3Result {
     require_bucket(ctx, bucket)?;

@@ -4,16 +4,17 @@
 
 use http::StatusCode;
 
+use crate::engine::meta::IndexEntry;
 use crate::engine::read::ObjectReader;
-use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions};
+use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
 
 use super::bucket::require_bucket;
 use super::conditional::{check_copy_source, Outcome};
 use super::error::{S3Code, S3Error};
-use super::get::check_version;
 use super::handler::{xml, Ctx, S3Result};
 use super::put::{check_write_preconditions, put_options};
 use super::router::CopySource;
+use super::versions::{add_version_header, parse_version_id, version_id};
 use super::xml::copy_object_result;
 
 /// The source object as a request body.
@@ -51,10 +52,10 @@ fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
 
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
-    check_version(source.version_id.as_deref())?;
+    let src_version = parse_version_id(source.version_id.as_deref())?;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let src = ctx.engine.head(&source.bucket, &source.key)?;
+    let src = copy_source(ctx, &source.bucket, &source.key, src_version)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -69,7 +70,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
             ))
         }
     };
-    if source.bucket == bucket && source.key == key && !replace {
+    if source.bucket == bucket && source.key == key && src_version.is_none() && !replace {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing \
@@ -100,8 +101,36 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         Ok(info) => info,
         Err(e) => return Err(body.error.take().unwrap_or_else(|| e.into())),
     };
-    Ok(xml(
+    let mut r = xml(
         StatusCode::OK,
         copy_object_result(&info.etag, info.modified_ms),
-    ))
+    );
+    add_version_header(ctx, &mut r, bucket, info.sel);
+    if let Some(v) = src_version {
+        if let Ok(h) = http::HeaderValue::from_str(&version_id(v)) {
+            r.headers_mut().insert("x-amz-copy-source-version-id", h);
+        }
+    }
+    Ok(r)
+}
+
+/// The version a copy reads: the latest or the named one. S3 answers a
+/// delete marker as the latest with NoSuchKey and a named one with
+/// InvalidRequest (a marker has no data to copy).
+pub fn copy_source(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+) -> Result<IndexEntry, S3Error> {
+    match ctx.engine.lookup(bucket, key, version)? {
+        None if version.is_some() => Err(S3Error::from_code(S3Code::NoSuchVersion)),
+        None => Err(S3Error::from_code(S3Code::NoSuchKey)),
+        Some(e) if e.meta.delete_marker && version.is_some() => Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "The source of a copy request may not specifically refer to a delete marker by version id.",
+        )),
+        Some(e) if e.meta.delete_marker => Err(S3Error::from_code(S3Code::NoSuchKey)),
+        Some(e) => Ok(e),
+    }
 }

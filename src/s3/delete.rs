@@ -9,8 +9,10 @@ use crate::auth::checksum::ChecksumAlgo;
 use super::body::RequestBody;
 use super::bucket::require_bucket;
 use super::error::{S3Code, S3Error};
-use super::get::check_version;
 use super::handler::{status_only, xml, Ctx, S3Result};
+use super::versions::{
+    add_delete_marker_header, add_version_header, parse_version_id, version_id as version_id_string,
+};
 use super::xml::{self as x, DeleteError, DeletedEntry};
 
 /// Longest DeleteObjects document accepted: 1,000 keys of up to 1,024 bytes,
@@ -28,13 +30,16 @@ pub async fn delete_object(
     version_id: Option<&str>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    match version_id {
-        None | Some("null") => {}
-        // No other version exists, so there is nothing to delete.
-        Some(_) => return Ok(status_only(StatusCode::NO_CONTENT)),
+    let sel = parse_version_id(version_id)?;
+    let out = ctx.engine.delete(bucket, key, sel).await?;
+    let mut r = status_only(StatusCode::NO_CONTENT);
+    if out.delete_marker {
+        add_delete_marker_header(&mut r);
     }
-    ctx.engine.delete(bucket, key).await?;
-    Ok(status_only(StatusCode::NO_CONTENT))
+    if let Some(v) = out.version {
+        add_version_header(ctx, &mut r, bucket, v);
+    }
+    Ok(r)
 }
 
 /// S3 requires an integrity check on this request: Content-MD5 or one of
@@ -69,12 +74,26 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
     let engine = ctx.engine;
     let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)
         .map(|(key, version_id)| async move {
-            let r = match check_version(version_id.as_deref()) {
-                Ok(()) => engine.delete(bucket, &key).await.map_err(S3Error::from),
-                Err(_) => Ok(()), // a version that never existed: nothing to delete
+            let r = match parse_version_id(version_id.as_deref()) {
+                Ok(sel) => engine
+                    .delete(bucket, &key, sel)
+                    .await
+                    .map_err(S3Error::from),
+                Err(e) => Err(e),
             };
             match r {
-                Ok(()) => Ok(DeletedEntry { key, version_id }),
+                Ok(out) => Ok(DeletedEntry {
+                    key,
+                    delete_marker: out.delete_marker,
+                    // A marker made by this delete is named apart; a removed
+                    // one is the version the request named.
+                    delete_marker_version_id: match (&version_id, out.delete_marker) {
+                        (None, true) => out.version.map(version_id_string),
+                        (Some(v), true) => Some(v.clone()),
+                        (_, false) => None,
+                    },
+                    version_id,
+                }),
                 Err(e) => Err(DeleteError {
                     key,
                     code: e.code,

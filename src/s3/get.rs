@@ -21,6 +21,7 @@ use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result}
 use super::put::quoted_etag;
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::query_get;
+use super::versions::{add_version_header, read_version};
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -34,14 +35,6 @@ const OVERRIDES: [(&str, HeaderName); 6] = [
     ("response-content-disposition", header::CONTENT_DISPOSITION),
     ("response-content-encoding", header::CONTENT_ENCODING),
 ];
-
-/// Only the null version exists until versioning lands.
-pub fn check_version(version_id: Option<&str>) -> Result<(), S3Error> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(S3Error::from_code(S3Code::NoSuchVersion)),
-    }
-}
 
 /// The headers describing a stored object (GET, HEAD, 304).
 fn object_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
@@ -107,10 +100,12 @@ pub async fn get_object(
     part_number: Option<u32>,
     head: bool,
 ) -> S3Result {
-    check_version(version_id)?;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let entry = ctx.engine.head(bucket, key)?;
+    let entry = match read_version(ctx, bucket, key, version_id)? {
+        Ok(e) => e,
+        Err(delete_marker) => return Ok(delete_marker),
+    };
     let size = entry.meta.size;
     // Every object is a single part until multipart lands.
     if part_number.is_some_and(|n| n > 1) {
@@ -122,6 +117,7 @@ pub async fn get_object(
         Outcome::NotModified => {
             let mut r = status_only(StatusCode::NOT_MODIFIED);
             object_headers(&mut r, &entry);
+            add_version_header(ctx, &mut r, bucket, entry.meta.sel());
             return Ok(r);
         }
         Outcome::PreconditionFailed => return Err(S3Error::from_code(S3Code::PreconditionFailed)),
@@ -170,6 +166,7 @@ pub async fn get_object(
     *r.status_mut() = status;
     object_headers(&mut r, &entry);
     content_headers(&mut r, &entry);
+    add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     apply_overrides(ctx, &mut r)?;
     let h = r.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

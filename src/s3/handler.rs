@@ -255,7 +255,7 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
-    use super::{bucket, copy, delete, get, list, put};
+    use super::{bucket, copy, delete, get, list, put, versions};
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(&ctx),
@@ -263,7 +263,9 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
         HeadBucket { bucket } => bucket::head_bucket(&ctx, &bucket),
         DeleteBucket { bucket } => bucket::delete_bucket(&ctx, &bucket).await,
         GetBucketLocation { bucket } => bucket::get_location(&ctx, &bucket),
-        GetBucketVersioning { bucket } => bucket::get_versioning(&ctx, &bucket),
+        GetBucketVersioning { bucket } => versions::get_versioning(&ctx, &bucket),
+        PutBucketVersioning { bucket } => versions::put_versioning(&ctx, &bucket, body).await,
+        ListObjectVersions { bucket } => versions::list_object_versions_handler(&ctx, &bucket),
         GetBucketObjectLockConfig { bucket } => {
             bucket::not_configured(&ctx, &bucket, S3Code::ObjectLockConfigurationNotFoundError)
         }

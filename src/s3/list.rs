@@ -18,7 +18,7 @@ pub const MAX_KEYS: usize = 1000;
 
 type EnginePage = Page<crate::engine::index::ListEntry>;
 
-fn max_keys(q: &[(String, String)]) -> Result<usize, S3Error> {
+pub(super) fn max_keys(q: &[(String, String)]) -> Result<usize, S3Error> {
     match query_get(q, "max-keys") {
         None | Some("") => Ok(MAX_KEYS),
         Some(v) => {
@@ -35,7 +35,7 @@ fn max_keys(q: &[(String, String)]) -> Result<usize, S3Error> {
     }
 }
 
-fn encoding_url(q: &[(String, String)]) -> Result<bool, S3Error> {
+pub(super) fn encoding_url(q: &[(String, String)]) -> Result<bool, S3Error> {
     match query_get(q, "encoding-type") {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),

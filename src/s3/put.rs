@@ -11,6 +11,7 @@ use super::body::{RequestBody, MAX_OBJECT_SIZE};
 use super::conditional;
 use super::error::{S3Code, S3Error};
 use super::handler::{status_only, Ctx, ResBody, S3Result};
+use super::versions::add_version_header;
 
 /// S3's limit on user metadata: keys plus values, in bytes.
 pub const MAX_USER_META: usize = 2048;
@@ -165,5 +166,6 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     };
     let mut r: Response<ResBody> = status_only(StatusCode::OK);
     r.headers_mut().insert(ETAG, quoted_etag(&info.etag));
+    add_version_header(ctx, &mut r, bucket, info.sel);
     Ok(r)
 }

@@ -383,6 +383,10 @@ pub fn copy_object_result(etag: &str, last_modified_ms: u64) -> Vec<u8> {
 pub struct DeletedEntry {
     pub key: String,
     pub version_id: Option<String>,
+    /// The delete made a delete marker, or removed one.
+    pub delete_marker: bool,
+    /// The marker's version id when the delete made one.
+    pub delete_marker_version_id: Option<String>,
 }
 
 /// A key that could not be deleted.
@@ -403,6 +407,12 @@ pub fn delete_result(deleted: &[DeletedEntry], errors: &[DeleteError], quiet: bo
             w.text("Key", &d.key);
             if let Some(v) = &d.version_id {
                 w.text("VersionId", v);
+            }
+            if d.delete_marker {
+                w.text("DeleteMarker", "true");
+            }
+            if let Some(v) = &d.delete_marker_version_id {
+                w.text("DeleteMarkerVersionId", v);
             }
             w.close("Deleted");
         }
@@ -1089,10 +1099,20 @@ mod tests {
             DeletedEntry {
                 key: "a&b".into(),
                 version_id: None,
+                delete_marker: false,
+                delete_marker_version_id: None,
             },
             DeletedEntry {
                 key: "c".into(),
                 version_id: Some("v1".into()),
+                delete_marker: false,
+                delete_marker_version_id: None,
+            },
+            DeletedEntry {
+                key: "e".into(),
+                version_id: None,
+                delete_marker: true,
+                delete_marker_version_id: Some("m1".into()),
             },
         ];
         let errors = [DeleteError {
@@ -1104,7 +1124,9 @@ mod tests {
         assert!(x.contains(
             "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              <Deleted><Key>a&amp;b</Key></Deleted><Deleted><Key>c</Key>\
-             <VersionId>v1</VersionId></Deleted><Error><Key>d</Key><Code>AccessDenied</Code>\
+             <VersionId>v1</VersionId></Deleted><Deleted><Key>e</Key><DeleteMarker>true</DeleteMarker>\
+             <DeleteMarkerVersionId>m1</DeleteMarkerVersionId></Deleted>\
+             <Error><Key>d</Key><Code>AccessDenied</Code>\
              <Message>Access Denied</Message></Error></DeleteResult>"
         ));
         let q = s(delete_result(&deleted, &errors, true));
