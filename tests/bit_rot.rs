@@ -359,6 +359,7 @@ fn payload_bytes_are_never_taken_for_records_when_a_header_rots() {
         layout: (4, 2),
         rotation: 0,
         data: DataLoc::Inline,
+        tags: vec![],
     };
     let payload = encode_commit_payload(&meta, &forged_data);
     let h = RecordHeader {

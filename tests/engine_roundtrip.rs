@@ -161,6 +161,7 @@ fn metadata_is_kept() {
             content_type: Some("image/png".into()),
             headers: vec![("cache-control".into(), "max-age=60".into())],
             user_meta: vec![("color".into(), "blue".into())],
+            tags: vec![("team".into(), "storage".into())],
         };
         e.put("meta", "x", opts, &mut MemBody::new(data(3 << 20, 1)))
             .await
@@ -172,6 +173,7 @@ fn metadata_is_kept() {
             vec![("color".to_string(), "blue".to_string())]
         );
         assert_eq!(h.meta.headers[0].1, "max-age=60");
+        assert_eq!(h.meta.tags, vec![("team".into(), "storage".into())]);
     });
 }
 

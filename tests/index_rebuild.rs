@@ -315,9 +315,18 @@ fn repair_rebuild_index_command_restores_the_index() {
     verify(&cfg, &model, &touched, "after cairn repair --rebuild-index");
 }
 
-/// (key, version, null, delete marker, latest, etag, md5 of the bytes) of
-/// every version in the bucket, in listing order.
-type History = Vec<(String, u128, bool, bool, bool, String, String)>;
+/// (key, version, null, delete marker, latest, etag, md5 of the bytes,
+/// tags) of every version in the bucket, in listing order.
+type History = Vec<(
+    String,
+    u128,
+    bool,
+    bool,
+    bool,
+    String,
+    String,
+    Vec<(String, String)>,
+)>;
 
 async fn history(e: &std::rc::Rc<cairn::engine::Engine>, bucket: &str) -> History {
     use cairn::engine::list::VersionItem;
@@ -340,6 +349,7 @@ async fn history(e: &std::rc::Rc<cairn::engine::Engine>, bucket: &str) -> Histor
                 .lookup(bucket, &v.entry.key, Some(sel))
                 .unwrap()
                 .expect("a listed version can be looked up");
+            let tags = entry.meta.tags.clone();
             let bytes = if entry.meta.delete_marker {
                 Vec::new()
             } else {
@@ -358,6 +368,7 @@ async fn history(e: &std::rc::Rc<cairn::engine::Engine>, bucket: &str) -> Histor
                 v.latest,
                 v.entry.etag.clone(),
                 md5_hex(&bytes),
+                tags,
             ));
         }
         if !page.is_truncated {
@@ -415,6 +426,17 @@ fn version_history_survives_compaction_and_a_lost_index() {
                 _ => {}
             }
         }
+        // Retagging rewrites a version's commit record in place: a
+        // noncurrent null version, and twice a latest one.
+        let tag = |t: &str| vec![("t".to_string(), t.to_string())];
+        let old = e.lookup("hist", "k3", None).unwrap().unwrap().meta.version;
+        e.set_tags("hist", "k7", Some(VersionSel::Null), tag("null"))
+            .await
+            .unwrap();
+        e.set_tags("hist", "k3", None, tag("latest")).await.unwrap();
+        e.set_tags("hist", "k3", Some(VersionSel::Id(old)), tag("again"))
+            .await
+            .unwrap();
         e.set_versioning("hist", Versioning::Suspended)
             .await
             .unwrap();
@@ -438,6 +460,11 @@ fn version_history_survives_compaction_and_a_lost_index() {
     assert!(before.iter().any(|v| v.2 && !v.3), "a null version");
     assert_eq!(before.iter().filter(|v| v.0 == "k0").count(), 5);
     assert_eq!(before.iter().filter(|v| v.0 == "k2").count(), 3);
+    let tagged: Vec<&str> = before
+        .iter()
+        .flat_map(|v| v.7.iter().map(|t| t.1.as_str()))
+        .collect();
+    assert_eq!(tagged, ["again", "null"]);
     for dir in index_dirs(&d) {
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -1345,7 +1345,7 @@ async fn not_implemented_and_bad_requests() {
     );
     assert_eq!(
         code(c.get_object_tagging().bucket("misc").key("k").send().await),
-        "NotImplemented"
+        "NoSuchKey"
     );
     let r = c
         .list_multipart_uploads()

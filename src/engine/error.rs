@@ -12,6 +12,11 @@ pub enum EngineError {
     BucketNotEmpty,
     #[error("the key does not exist")]
     NoSuchKey,
+    #[error("the version does not exist")]
+    NoSuchVersion,
+    /// The named version is a delete marker, which has no data or tags.
+    #[error("the version is a delete marker")]
+    DeleteMarker,
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
     #[error("invalid bucket name")]

@@ -79,6 +79,13 @@ pub enum Mutation {
         key: String,
         entry: IndexEntry,
     },
+    /// Replace a version (latest or noncurrent) by `entry`, a newer commit of
+    /// the same version (its tags changed); a no-op if the version is gone.
+    Update {
+        bucket: String,
+        key: String,
+        entry: IndexEntry,
+    },
     /// Remove one version for good (the newest noncurrent one becomes the
     /// latest if it was the latest); `tombstones` are the delete's own
     /// records (kept live).
@@ -672,6 +679,7 @@ impl PartitionIndex {
     ) -> Result<(), IndexError> {
         let (bucket, key) = match m {
             Mutation::Put { bucket, key, .. }
+            | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }
             | Mutation::Relocate { bucket, key, .. }
             | Mutation::Heal { bucket, key, .. }
@@ -684,6 +692,13 @@ impl PartitionIndex {
         let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
         match m {
             Mutation::Put { entry, .. } => self.put_object(wtxn, &k, entry, live, corrupt)?,
+            Mutation::Update { entry, .. } => {
+                self.update_version(wtxn, &k, entry.meta.version, corrupt, |e| {
+                    live.sub(e.records());
+                    live.add(entry.records());
+                    *e = entry.clone();
+                })?;
+            }
             Mutation::Delete {
                 target, tombstones, ..
             } => {

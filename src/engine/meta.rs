@@ -121,6 +121,9 @@ pub struct ObjectMeta {
     /// First drive of the object's shard rotation.
     pub rotation: u16,
     pub data: DataLoc,
+    /// The version's tag set (changed in place by a newer commit record of
+    /// the same version).
+    pub tags: Vec<(String, String)>,
 }
 
 /// Which version of a key a request names.
@@ -183,6 +186,8 @@ pub struct UploadMeta {
     pub user_meta: Vec<(String, String)>,
     pub layout: (u8, u8),
     pub rotation: u16,
+    /// The completed object's tag set.
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +271,7 @@ mod tests {
             layout: (4, 2),
             rotation: 3,
             data,
+            tags: vec![("t".into(), "1".into())],
         }
     }
 

@@ -213,6 +213,8 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
     pub user_meta: Vec<(String, String)>,
+    /// The object's tag set.
+    pub tags: Vec<(String, String)>,
 }
 
 /// One piece of a request body as it streams to the owner core.
@@ -370,6 +372,14 @@ pub enum CoreMsg {
         upload: u128,
         complete: Option<Vec<multipart::ChosenPart>>,
         reply: oneshot::Sender<Result<Option<ObjectInfo>>>,
+    },
+    /// Replace the tag set of a version.
+    SetTags {
+        bucket: String,
+        key: String,
+        version: Option<VersionSel>,
+        tags: Vec<(String, String)>,
+        reply: oneshot::Sender<Result<VersionSel>>,
     },
     /// To the owner core: a read found a bad shard of this object.
     Repair { bucket: String, key: String },
@@ -672,6 +682,16 @@ impl Engine {
                 let r = self.end_upload_owned(&bucket, &key, upload, complete).await;
                 let _ = reply.send(r);
             }
+            CoreMsg::SetTags {
+                bucket,
+                key,
+                version,
+                tags,
+                reply,
+            } => {
+                let r = self.set_tags_owned(&bucket, &key, version, tags).await;
+                let _ = reply.send(r);
+            }
             CoreMsg::Repair { bucket, key } => self.enqueue_repair(bucket, key),
             CoreMsg::Buckets { table, done } => {
                 *self.buckets.borrow_mut() = table;
@@ -927,6 +947,38 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 version,
+                reply: tx,
+            },
+        )
+        .await?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Replaces the tag set of the latest version (`version` None) or of the
+    /// named one, in place: no new version. Returns the version changed.
+    pub async fn set_tags(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        tags: Vec<(String, String)>,
+    ) -> Result<VersionSel> {
+        write::validate_key(key)?;
+        if !self.bucket_exists(bucket) {
+            return Err(EngineError::NoSuchBucket);
+        }
+        let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
+        if owner == self.core {
+            return self.set_tags_owned(bucket, key, version, tags).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send_to(
+            owner,
+            CoreMsg::SetTags {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                version,
+                tags,
                 reply: tx,
             },
         )

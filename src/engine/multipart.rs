@@ -124,6 +124,7 @@ impl Engine {
             user_meta: opts.user_meta,
             layout: (l.data, l.parity),
             rotation: self.rotation_of(upload, 0) as u16,
+            tags: opts.tags,
         };
         let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
@@ -440,6 +441,7 @@ impl Engine {
             user_meta: upload_meta.user_meta,
             layout: upload_meta.layout,
             rotation: upload_meta.rotation,
+            tags: upload_meta.tags,
         })
     }
 

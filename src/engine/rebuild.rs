@@ -2,8 +2,10 @@
 //!
 //! Every commit and tombstone record carries its key and a sequence number.
 //! Per key the records are replayed in sequence order, as the index applied
-//! them: a commit adds a version (a null one replaces the null version), a
-//! tombstone removes the null version or one version; the newest survivor is
+//! them: a commit adds a version (a null one replaces the null version) or,
+//! for a version already there, replaces its metadata (a retag); a tombstone
+//! removes the null version or one version. Survivors keep their place in
+//! the key's history (the sequence number in their metadata); the newest is
 //! the latest. Commit records are written only after their shards are
 //! durable, so one whose stripes are short of k shards is still the answer
 //! (its drives are missing or rotten) and is reported. Runs at start-up
@@ -202,14 +204,22 @@ fn replay_key(
     for (_, (cand, mut copies)) in records {
         match cand {
             Candidate::Commit(meta, first) => {
+                if !copies.contains(&first) {
+                    copies.push(first);
+                }
+                // A newer commit of an existing version changed its tags.
+                if let Some(v) = versions.iter_mut().find(|(v, _)| v.version == meta.version) {
+                    *v = (meta, copies);
+                    continue;
+                }
                 if meta.null {
                     versions.retain(|(v, _)| !v.null);
                     tombstones.retain(|(t, _)| *t != VersionSel::Null);
                 }
-                if !copies.contains(&first) {
-                    copies.push(first);
-                }
-                versions.push((meta, copies));
+                // In the version's own place in the history: when a retag
+                // superseded it, its first commit record may be gone.
+                let at = versions.partition_point(|(v, _)| v.seq < meta.seq);
+                versions.insert(at, (meta, copies));
             }
             Candidate::Tombstone(target) => {
                 versions.retain(|(v, _)| !v.is(target));

@@ -397,6 +397,7 @@ impl Engine {
             layout: (l.data, l.parity),
             rotation: rotation as u16,
             data,
+            tags: opts.tags,
         };
         self.commit(bucket, key, partition, meta, &inline).await
     }
@@ -703,6 +704,23 @@ impl Engine {
         inline: &[u8],
     ) -> Result<IndexEntry> {
         meta.seq = self.seq.next(partition, self.shared.epoch);
+        let seq = meta.seq;
+        self.write_commit(bucket, key, partition, meta, inline, seq)
+            .await
+    }
+
+    /// Writes a commit record with sequence number `seq` in its header; the
+    /// metadata's own `seq` (the version's place in the key's history) is
+    /// kept as given.
+    async fn write_commit(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        meta: ObjectMeta,
+        inline: &[u8],
+        seq: u64,
+    ) -> Result<IndexEntry> {
         let payload = encode_commit_payload(&meta, inline);
         let header = RecordHeader {
             kind: Kind::Commit,
@@ -716,13 +734,60 @@ impl Engine {
             layout: self.shared.layout,
             data_len: meta.size,
             payload_len: 0,
-            seq: meta.seq,
+            seq,
             payload_crc: 0,
         };
         let commits = self
             .write_replicated(header, &payload, meta.rotation as usize)
             .await?;
         Ok(IndexEntry { meta, commits })
+    }
+
+    /// Replaces a version's tag set: a newer commit record of the same
+    /// version (with its inline data, if any) supersedes the old ones.
+    pub(super) async fn set_tags_owned(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        tags: Vec<(String, String)>,
+    ) -> Result<VersionSel> {
+        let partition = self.shared.partition_of(bucket, key);
+        debug_assert_eq!(self.shared.owner_of(partition), self.core);
+        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let entry = match self.lookup(bucket, key, version)? {
+            None if version.is_some() => return Err(EngineError::NoSuchVersion),
+            Some(e) if e.meta.delete_marker && version.is_some() => {
+                return Err(EngineError::DeleteMarker)
+            }
+            Some(e) if !e.meta.delete_marker => e,
+            _ => return Err(EngineError::NoSuchKey),
+        };
+        self.check_write_quorum()?;
+        let inline = match entry.meta.data {
+            DataLoc::Inline => {
+                let guard = self.begin_read();
+                let mut r = self
+                    .open_reader(guard, bucket, key, entry.clone(), None)
+                    .await?;
+                r.read_all().await?
+            }
+            _ => Vec::new(),
+        };
+        let mut meta = entry.meta;
+        meta.tags = tags;
+        let sel = meta.sel();
+        let seq = self.seq.next(partition, self.shared.epoch);
+        let entry = self
+            .write_commit(bucket, key, partition, meta, &inline, seq)
+            .await?;
+        let m = Mutation::Update {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            entry,
+        };
+        self.apply_index(partition, m).await?;
+        Ok(sel)
     }
 
     /// Queues an index change and waits until it is committed. Changes that
@@ -827,6 +892,7 @@ impl Engine {
                     layout: (l.data, l.parity),
                     rotation: self.rotation_of(version, 0) as u16,
                     data: DataLoc::Inline,
+                    tags: Vec::new(),
                 };
                 let info = self
                     .commit_locked(bucket, key, partition, meta, &[])

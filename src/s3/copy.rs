@@ -14,6 +14,7 @@ use super::error::{S3Code, S3Error};
 use super::handler::{xml, Ctx, S3Result};
 use super::put::{check_write_preconditions, put_options};
 use super::router::CopySource;
+use super::tagging::tags_from_header;
 use super::versions::{add_version_header, parse_version_id, version_id};
 use super::xml::copy_object_result;
 
@@ -77,13 +78,25 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
              the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let opts = if replace {
+    let mut opts = if replace {
         put_options(ctx.headers())?
     } else {
         PutOptions {
             content_type: src.meta.content_type.clone(),
             headers: src.meta.headers.clone(),
             user_meta: src.meta.user_meta.clone(),
+            tags: Vec::new(),
+        }
+    };
+    opts.tags = match ctx.header("x-amz-tagging-directive") {
+        None => src.meta.tags.clone(),
+        Some(d) if d.eq_ignore_ascii_case("COPY") => src.meta.tags.clone(),
+        Some(d) if d.eq_ignore_ascii_case("REPLACE") => tags_from_header(ctx.headers())?,
+        Some(_) => {
+            return Err(S3Error::new(
+                S3Code::InvalidArgument,
+                "Unknown tagging directive.",
+            ))
         }
     };
     check_write_preconditions(ctx, bucket, key)?;

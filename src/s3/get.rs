@@ -21,6 +21,7 @@ use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result}
 use super::put::quoted_etag;
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::query_get;
+use super::tagging::add_tagging_count;
 use super::versions::{add_version_header, read_version};
 use super::xml::http_date;
 
@@ -167,6 +168,7 @@ pub async fn get_object(
     object_headers(&mut r, &entry);
     content_headers(&mut r, &entry);
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
+    add_tagging_count(r.headers_mut(), &entry.meta.tags);
     apply_overrides(ctx, &mut r)?;
     let h = r.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

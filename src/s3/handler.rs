@@ -255,7 +255,7 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
-    use super::{bucket, copy, delete, get, list, put, versions};
+    use super::{bucket, copy, delete, get, list, put, tagging, versions};
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(&ctx),
@@ -283,7 +283,24 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             &bucket,
             S3Code::ServerSideEncryptionConfigurationNotFoundError,
         ),
-        GetBucketTagging { bucket } => bucket::not_configured(&ctx, &bucket, S3Code::NoSuchTagSet),
+        GetBucketTagging { bucket } => tagging::get_bucket_tagging(&ctx, &bucket),
+        PutBucketTagging { bucket } => tagging::put_bucket_tagging(&ctx, &bucket, body).await,
+        DeleteBucketTagging { bucket } => tagging::delete_bucket_tagging(&ctx, &bucket).await,
+        GetObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => tagging::get_object_tagging(&ctx, &bucket, &key, version_id.as_deref()),
+        PutObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => tagging::put_object_tagging(&ctx, &bucket, &key, version_id.as_deref(), body).await,
+        DeleteObjectTagging {
+            bucket,
+            key,
+            version_id,
+        } => tagging::delete_object_tagging(&ctx, &bucket, &key, version_id.as_deref()).await,
         ListObjects { bucket } => list::list_objects_v1(&ctx, &bucket),
         ListObjectsV2 { bucket } => list::list_objects_v2(&ctx, &bucket),
         ListMultipartUploads { bucket } => list::list_multipart_uploads(&ctx, &bucket),
@@ -322,8 +339,8 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             version_id,
         } => delete::delete_object(&ctx, &bucket, &key, version_id.as_deref()).await,
-        // Not built yet: versioning changes, bucket configuration writes,
-        // tagging, ACLs, version listings, multipart, CORS preflight.
+        // Not built yet: bucket configuration writes, ACLs, multipart, CORS
+        // preflight.
         other => Err(S3Error::new(
             S3Code::NotImplemented,
             format!("{} is not implemented yet.", other.name()),
@@ -362,6 +379,11 @@ impl From<EngineError> for S3Error {
             EngineError::BucketExists => S3Code::BucketAlreadyOwnedByYou.into(),
             EngineError::BucketNotEmpty => S3Code::BucketNotEmpty.into(),
             EngineError::NoSuchKey => S3Code::NoSuchKey.into(),
+            EngineError::NoSuchVersion => S3Code::NoSuchVersion.into(),
+            EngineError::DeleteMarker => S3Error::new(
+                S3Code::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            ),
             EngineError::InvalidKey(why) if why.contains("longer") => {
                 S3Code::KeyTooLongError.into()
             }

@@ -3,7 +3,7 @@
 //! documents), ranges, conditional requests. On top of them the front end:
 //! `handler` (the entry point), `auth`, the request `body`, and one module
 //! per group of operations (`bucket`, `put`, `get`, `delete`, `copy`,
-//! `list`, `versions`).
+//! `list`, `versions`, `tagging`).
 
 pub mod auth;
 pub mod body;
@@ -18,6 +18,7 @@ pub mod list;
 pub mod put;
 pub mod range;
 pub mod router;
+pub mod tagging;
 pub mod versions;
 pub mod xml;
 pub mod xml_multipart;

@@ -11,6 +11,7 @@ use super::body::{RequestBody, MAX_OBJECT_SIZE};
 use super::conditional;
 use super::error::{S3Code, S3Error};
 use super::handler::{status_only, Ctx, ResBody, S3Result};
+use super::tagging::tags_from_header;
 use super::versions::add_version_header;
 
 /// S3's limit on user metadata: keys plus values, in bytes.
@@ -40,6 +41,7 @@ pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
             .get(http::header::CONTENT_TYPE)
             .map(text)
             .filter(|s| !s.is_empty()),
+        tags: tags_from_header(headers)?,
         ..Default::default()
     };
     for name in STORED_HEADERS {
