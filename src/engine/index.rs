@@ -1172,23 +1172,21 @@ impl PartitionIndex {
                 });
             }
         };
-        for item in self.objects.iter(&rtxn)? {
-            let (k, v) = item?;
-            let (bucket, key) = split_key(k).ok_or_else(|| bad("key"))?;
-            let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
-            let holder = Holder::Object {
-                version: e.meta.version,
-            };
-            push(bucket, key, holder, e.records().collect());
-        }
-        for item in self.versions.iter(&rtxn)? {
-            let (k, v) = item?;
-            let (bucket, key) = split_version_key(k).ok_or_else(|| bad("version key"))?;
-            let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
-            let holder = Holder::Object {
-                version: e.meta.version,
-            };
-            push(bucket, key, holder, e.records().collect());
+        type Split = fn(&[u8]) -> Option<(String, String)>;
+        let versions: [(&Database<'static, Bytes, Bytes>, Split); 2] = [
+            (&self.objects, split_key),
+            (&self.versions, split_version_key),
+        ];
+        for (db, split) in versions {
+            for item in db.iter(&rtxn)? {
+                let (k, v) = item?;
+                let (bucket, key) = split(k).ok_or_else(|| bad("key"))?;
+                let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
+                let holder = Holder::Object {
+                    version: e.meta.version,
+                };
+                push(bucket, key, holder, e.records().collect());
+            }
         }
         for item in self.tombstones.iter(&rtxn)? {
             let (k, v) = item?;
