@@ -797,7 +797,8 @@ async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
     check("clean-up", &phase)
 }
 
-/// Multipart: create, upload parts (measured), complete, GET parts (measured).
+/// Multipart: create, upload parts (measured), complete (timed), GET parts
+/// (measured).
 async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Result<(), String> {
     let key: Arc<str> = format!("{}/multipart", shared.prefix).into();
     let (o, body) = single(shared, Method::POST, &key, "uploads=", Body::Empty).await;
@@ -855,6 +856,8 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
         ));
     }
     xml.push_str("</CompleteMultipartUpload>");
+    let cpu0 = (cpu::own(), server_ms(args));
+    let started = Instant::now();
     let (o, body) = single(
         shared,
         Method::POST,
@@ -863,6 +866,11 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
         Body::Xml(Bytes::from(xml)),
     )
     .await;
+    let took = started.elapsed();
+    let cpu = (
+        cpu::own() - cpu0.0,
+        server_ms(args).zip(cpu0.1).map(|(b, a)| b - a),
+    );
     // S3 may answer 200 with an error document once the response has started.
     if !o.is_ok() || xml_value(&body, "Code").is_some() {
         single(shared, Method::DELETE, &key, &query, Body::Empty).await;
@@ -873,6 +881,13 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
                 .unwrap_or_default()
         ));
     }
+    // The completion's own latency: it must not copy data, so it stays
+    // small whatever the parts weigh.
+    let mut complete = Stats::default();
+    complete
+        .op("COMPLETE")
+        .success(took, took, 0, u64::from(args.parts));
+    reports.push(phase_report("complete", &complete, took, cpu));
     let job = Job::GetParts {
         key,
         parts: args.parts,
