@@ -712,7 +712,12 @@ async fn single(
     (t.outcome, body)
 }
 
+/// As warp does: HEAD the bucket, create it only when that fails (some
+/// servers answer a second create with BucketAlreadyExists).
 async fn ensure_bucket(shared: &Shared) -> Result<(), String> {
+    if let Outcome::Ok { .. } = single(shared, Method::HEAD, "", "", Body::Empty).await.0 {
+        return Ok(());
+    }
     match single(shared, Method::PUT, "", "", Body::Empty).await.0 {
         Outcome::Ok { .. } => Ok(()),
         Outcome::Status(409, Some(code)) if code == "BucketAlreadyOwnedByYou" => Ok(()),
@@ -978,7 +983,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         args,
     });
     let args = &shared.args;
-    ensure_bucket(&shared).await?;
+    let reuse = args.skip_upload && matches!(args.mode, Mode::Get | Mode::Stat);
+    if !reuse {
+        ensure_bucket(&shared).await?;
+    }
 
     let objects = args.objects.unwrap_or(match args.mode {
         Mode::Delete => 25_000,
@@ -991,6 +999,14 @@ pub async fn run(args: Args) -> Result<(), String> {
         let job = match args.mode {
             Mode::Multipart => return multipart(&shared, &mut reports).await,
             Mode::Put => Job::Put,
+            Mode::Get | Mode::Stat if reuse => {
+                let ids = Arc::new((0..objects.max(1)).map(|n| object_id(0, n)).collect());
+                if args.mode == Mode::Get {
+                    Job::Get(ids)
+                } else {
+                    Job::Stat(ids)
+                }
+            }
             Mode::Get => Job::Get(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Stat => Job::Stat(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Delete => {
@@ -1066,7 +1082,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         std::fs::write(&path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         println!("result: {}", path.display());
     }
-    if !args.noclear {
+    if !args.noclear && !reuse {
         clean(&shared).await?;
     }
     measured

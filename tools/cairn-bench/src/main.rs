@@ -111,6 +111,12 @@ pub struct Args {
     /// Leave the objects in place after the run.
     #[arg(long)]
     pub noclear: bool,
+    /// get and stat: read objects that are already there,
+    /// `<prefix>/0/0` to `<prefix>/0/<objects - 1>` (e.g. static files of
+    /// another web server, for a ceiling), instead of uploading them; the
+    /// bucket is neither created nor emptied. Needs --prefix.
+    #[arg(long = "skip-upload", requires = "prefix")]
+    pub skip_upload: bool,
     /// Where to write the JSON result (default cairn-bench-<mode>-<time>.json).
     #[arg(long)]
     pub json: Option<PathBuf>,
