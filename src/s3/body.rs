@@ -138,8 +138,33 @@ impl RequestBody {
         idle: std::time::Duration,
         max_len: u64,
     ) -> Result<RequestBody, S3Error> {
+        let checksum = header_checksum(headers)?;
+        Self::build(incoming, headers, auth, idle, max_len, checksum)
+    }
+
+    /// As [`RequestBody::new`] for a request whose `x-amz-checksum-*`
+    /// headers describe something else than its body (CompleteMultipartUpload:
+    /// the object).
+    pub fn ignoring_checksum_headers(
+        incoming: Incoming,
+        headers: &HeaderMap,
+        auth: &Verified,
+        idle: std::time::Duration,
+        max_len: u64,
+    ) -> Result<RequestBody, S3Error> {
+        Self::build(incoming, headers, auth, idle, max_len, None)
+    }
+
+    fn build(
+        incoming: Incoming,
+        headers: &HeaderMap,
+        auth: &Verified,
+        idle: std::time::Duration,
+        max_len: u64,
+        checksum: Option<ChecksumValue>,
+    ) -> Result<RequestBody, S3Error> {
         let content_md5 = content_md5(headers)?;
-        let checksums = header_checksum(headers)?
+        let checksums = checksum
             .into_iter()
             .map(|v| (Checksummer::new(v.algo()), Some(v)))
             .collect();

@@ -628,7 +628,7 @@ pub async fn complete_multipart_upload(
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
     let id = upload_id(upload)?;
-    let doc = RequestBody::new(
+    let doc = RequestBody::ignoring_checksum_headers(
         body,
         ctx.headers(),
         &ctx.auth,
