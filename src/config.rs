@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the node. With no drives: four drive directories under ./data (2+2).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Offline maintenance of a stopped node's drives.
     Repair(RepairArgs),
 }

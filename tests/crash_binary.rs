@@ -575,10 +575,23 @@ async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
 /// allows, and the kill timing means little when another test competes.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
-    use rand::Rng;
+fn one_at_a_time(test: impl std::future::Future<Output = ()>) {
     let _serial = lock(&SERIAL);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(test);
+}
+
+#[test]
+fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
+    one_at_a_time(puts_and_deletes());
+}
+
+async fn puts_and_deletes() {
+    use rand::Rng;
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();
@@ -1164,10 +1177,13 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
     (done, open, completing)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_multipart_uploads_loses_no_acknowledged_part() {
+#[test]
+fn kill_9_during_multipart_uploads_loses_no_acknowledged_part() {
+    one_at_a_time(multipart_uploads());
+}
+
+async fn multipart_uploads() {
     use rand::Rng;
-    let _serial = lock(&SERIAL);
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();

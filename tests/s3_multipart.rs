@@ -635,7 +635,7 @@ async fn list_multipart_uploads_pages_with_prefixes_and_markers() {
             .await
             .expect("page");
         for u in page.uploads() {
-            items.push(format!("{}", u.key().unwrap_or("")));
+            items.push(u.key().unwrap_or("").to_owned());
         }
         for p in page.common_prefixes() {
             items.push(format!("prefix {}", p.prefix().unwrap_or("")));

@@ -379,9 +379,7 @@ pub enum CoreMsg {
         bucket: String,
         key: String,
         upload: u128,
-        /// The chosen parts, and headers the object stores besides the
-        /// upload's.
-        complete: Option<(Vec<multipart::ChosenPart>, Vec<(String, String)>)>,
+        complete: Option<multipart::Completion>,
         reply: oneshot::Sender<Result<Option<ObjectInfo>>>,
     },
     /// To the owner core: a read found a bad shard of this object.

@@ -36,6 +36,13 @@ pub struct ChosenPart {
     pub etag: String,
 }
 
+/// What completes an upload: the chosen parts, and headers the object
+/// stores besides the upload's (its checksum).
+pub struct Completion {
+    pub parts: Vec<ChosenPart>,
+    pub headers: Vec<(String, String)>,
+}
+
 /// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
 pub fn multipart_etag<'a>(part_etags: impl Iterator<Item = &'a str>) -> Option<String> {
     let mut h = Md5::new();
@@ -289,7 +296,15 @@ impl Engine {
         let owner = self.shared.owner_of(p);
         if owner == self.core {
             return self
-                .end_upload_owned(bucket, key, upload, Some((chosen, headers)))
+                .end_upload_owned(
+                    bucket,
+                    key,
+                    upload,
+                    Some(Completion {
+                        parts: chosen,
+                        headers,
+                    }),
+                )
                 .await?
                 .ok_or_else(|| EngineError::Internal("a completed upload made no object".into()));
         }
@@ -300,7 +315,10 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 upload,
-                complete: Some((chosen, headers)),
+                complete: Some(Completion {
+                    parts: chosen,
+                    headers,
+                }),
                 reply: tx,
             },
         )
@@ -347,7 +365,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         upload: u128,
-        complete: Option<(Vec<ChosenPart>, Vec<(String, String)>)>,
+        complete: Option<Completion>,
     ) -> Result<Option<ObjectInfo>> {
         let partition = self.shared.partition_of(bucket, key);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
@@ -358,10 +376,10 @@ impl Engine {
         self.check_write_quorum()?;
         let object = match complete {
             None => None,
-            Some((chosen, headers)) => {
+            Some(c) => {
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
-                let mut meta = self.assemble(up.meta, parts, &chosen)?;
-                meta.headers.extend(headers);
+                let mut meta = self.assemble(up.meta, parts, &c.parts)?;
+                meta.headers.extend(c.headers);
                 Some(
                     self.commit_record(bucket, key, partition, meta, &[])
                         .await?,

@@ -1150,24 +1150,23 @@ mod tests {
     }
 
     /// The engine's contract, over a sorted list.
-    fn fake<'a>(
-        all: &'a [UploadListing],
-        prefix: &'a str,
-    ) -> impl FnMut(Option<(&str, Option<u128>)>, usize) -> Result<Vec<UploadListing>, ()> + 'a
-    {
-        move |after, limit| {
-            Ok(all
-                .iter()
-                .filter(|u| u.key.starts_with(prefix))
-                .filter(|u| match after {
-                    None => true,
-                    Some((k, Some(id))) => (u.key.as_str(), u.upload) > (k, id),
-                    Some((k, None)) => u.key.as_str() > k,
-                })
-                .take(limit)
-                .cloned()
-                .collect())
-        }
+    fn fetch(
+        all: &[UploadListing],
+        prefix: &str,
+        after: Option<(&str, Option<u128>)>,
+        limit: usize,
+    ) -> Result<Vec<UploadListing>, ()> {
+        Ok(all
+            .iter()
+            .filter(|u| u.key.starts_with(prefix))
+            .filter(|u| match after {
+                None => true,
+                Some((k, Some(id))) => (u.key.as_str(), u.upload) > (k, id),
+                Some((k, None)) => u.key.as_str() > k,
+            })
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     #[test]
@@ -1188,33 +1187,47 @@ mod tests {
                 .map(|u| format!("{}:{}", u.key, u.upload))
                 .collect()
         };
-        let p = uploads_page(fake(&all, ""), "", "/", None, 1000).unwrap();
+        let p = uploads_page(|a, l| fetch(&all, "", a, l), "", "/", None, 1000).unwrap();
         assert_eq!(keys(&p), ["a:1", "a:2", "e:6", "g:8"]);
         assert_eq!(p.prefixes, ["d/", "f/"]);
         assert!(!p.truncated);
         // Pages of three items, resuming as a client would.
-        let p = uploads_page(fake(&all, ""), "", "/", None, 3).unwrap();
+        let p = uploads_page(|a, l| fetch(&all, "", a, l), "", "/", None, 3).unwrap();
         assert_eq!(
             (keys(&p), p.prefixes.clone(), p.truncated),
             (vec!["a:1".into(), "a:2".into()], vec!["d/".into()], true)
         );
-        let p = uploads_page(fake(&all, ""), "", "/", start_after("d/", None, "", "/"), 3).unwrap();
+        let p = uploads_page(
+            |a, l| fetch(&all, "", a, l),
+            "",
+            "/",
+            start_after("d/", None, "", "/"),
+            3,
+        )
+        .unwrap();
         assert_eq!(
             (keys(&p), p.prefixes.clone(), p.truncated),
             (vec!["e:6".into(), "g:8".into()], vec!["f/".into()], false)
         );
         // Id markers, prefixes, no delimiter.
-        let p = uploads_page(fake(&all, ""), "", "", start_after("a", Some(1), "", ""), 2).unwrap();
+        let p = uploads_page(
+            |a, l| fetch(&all, "", a, l),
+            "",
+            "",
+            start_after("a", Some(1), "", ""),
+            2,
+        )
+        .unwrap();
         assert_eq!(
             (keys(&p), p.truncated),
             (vec!["a:2".into(), "d/1:3".into()], true)
         );
-        let p = uploads_page(fake(&all, "d/"), "d/", "/", None, 10).unwrap();
+        let p = uploads_page(|a, l| fetch(&all, "d/", a, l), "d/", "/", None, 10).unwrap();
         assert_eq!(keys(&p), ["d/1:3", "d/2:4", "d/3:5"]);
-        let p = uploads_page(fake(&all, ""), "", "/", None, 0).unwrap();
+        let p = uploads_page(|a, l| fetch(&all, "", a, l), "", "/", None, 0).unwrap();
         assert_eq!(p, UploadsPage::default());
         // Exactly a full page: not truncated.
-        let p = uploads_page(fake(&all, ""), "", "", None, all.len()).unwrap();
+        let p = uploads_page(|a, l| fetch(&all, "", a, l), "", "", None, all.len()).unwrap();
         assert!(!p.truncated && p.uploads.len() == all.len());
     }
 }
