@@ -20,9 +20,10 @@
 //! A second test does the same to multipart uploads: parts uploaded
 //! concurrently, Completes in flight (every other kill lands just after one
 //! was sent). After a restart an upload whose Complete was acknowledged is
-//! a byte-exact object; one whose Complete was in flight is either that or
-//! still listable with every acknowledged part and completable; any other is
-//! listable with every acknowledged part, then completed or aborted.
+//! a byte-exact object; one whose Complete was in flight is either that (and
+//! a retried Complete answers as the first would have) or still listable
+//! with every acknowledged part and completable; any other is listable with
+//! every acknowledged part, then completed or aborted.
 //!
 //! `CAIRN_TEST_LOG` sets the servers' log filter (default `info`);
 //! `CAIRN_CRASH_SEED` fixes the workload seed (the kill moments stay random);
@@ -1053,9 +1054,10 @@ async fn check_open(c: &Client, u: &MpUpload, round: u64) -> BTreeMap<i32, Strin
 
 /// After a restart: checks every upload of the round, then finishes the
 /// open ones (completing some, aborting others) and cleans up uploads whose
-/// Create was in flight. Returns (completed, open, complete in flight).
-async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u64, u64) {
-    let (mut done, mut open, mut completing) = (0, 0, 0);
+/// Create was in flight. Returns (completed, open, Complete in flight, of
+/// which applied).
+async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u64, u64, u64) {
+    let (mut done, mut open, mut completing, mut applied) = (0, 0, 0, 0);
     let known: BTreeSet<String> = uploads.iter().filter_map(|u| u.id.clone()).collect();
     for (i, u) in uploads.iter().enumerate() {
         if u.id.is_none() {
@@ -1072,7 +1074,36 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
                 completing += 1;
                 match c.head_object().bucket(BUCKET).key(&key).send().await {
                     Ok(_) => {
+                        applied += 1;
                         check_completed(c, u, round, "Complete in flight, applied").await;
+                        // The client's retry gets the answer it missed.
+                        let etags: Vec<(i32, String)> = u
+                            .part_state
+                            .iter()
+                            .filter_map(|(p, s)| match s {
+                                PartState::Acked(e) => Some((*p, e.clone())),
+                                PartState::InFlight => None,
+                            })
+                            .collect();
+                        let r = c
+                            .complete_multipart_upload()
+                            .bucket(BUCKET)
+                            .key(&key)
+                            .upload_id(u.id.as_deref().unwrap_or_default())
+                            .multipart_upload(completed(&etags))
+                            .send()
+                            .await
+                            .unwrap_or_else(|e| {
+                                panic!(
+                                    "round {round}: {key}: retried Complete: {}",
+                                    DisplayErrorContext(&e)
+                                )
+                            });
+                        assert_eq!(
+                            r.e_tag().map(|t| t.trim_matches('"')),
+                            Some(u.etag().as_str()),
+                            "round {round}: {key}: retried Complete"
+                        );
                         continue;
                     }
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
@@ -1174,7 +1205,7 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
             .await
             .expect("abort an orphan");
     }
-    (done, open, completing)
+    (done, open, completing, applied)
 }
 
 #[test]
@@ -1265,12 +1296,12 @@ async fn multipart_uploads() {
         drop(server);
         server = Server::start(&root, &drives, 100 + round);
         c = client(&server.endpoint());
-        let (done, open, completing) = check_uploads(&c, &uploads, round).await;
+        let (done, open, completing, applied) = check_uploads(&c, &uploads, round).await;
         total_parts_inflight += parts_inflight;
         total_completing += completing;
         eprintln!(
             "multipart round {round}: kill at {} ms: {acked} Completes acknowledged, {done} checked; {open} open and \
-             {completing} completing at the kill, {parts_inflight} parts in flight",
+             {completing} completing at the kill ({applied} applied), {parts_inflight} parts in flight",
             delay.as_millis()
         );
     }

@@ -22,8 +22,9 @@ use hyper::body::Incoming;
 
 use crate::auth::checksum::{checksum, crc_combine, ChecksumAlgo, ChecksumValue};
 use crate::engine::index::UploadListing;
-use crate::engine::meta::{PartData, UploadChecksum, UploadMeta};
+use crate::engine::meta::{DataLoc, PartData, UploadChecksum, UploadMeta};
 use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
+use crate::engine::EngineError;
 
 use super::body::RequestBody;
 use super::bucket::require_bucket;
@@ -637,7 +638,10 @@ pub async fn complete_multipart_upload(
     )?
     .read_to_end(MAX_COMPLETE_BODY)
     .await?;
-    let up = ctx.engine.upload(bucket, key, id)?;
+    let up = match ctx.engine.upload(bucket, key, id) {
+        Err(EngineError::NoSuchUpload) => return completed_before(ctx, bucket, key, id, &doc),
+        r => r?,
+    };
     let chosen = parse_complete_multipart_upload(&doc)?;
     check_write_preconditions(ctx, bucket, key)?;
     let stored = ctx
@@ -665,16 +669,65 @@ pub async fn complete_multipart_upload(
             etag: c.etag.clone(),
         })
         .collect();
-    let info = ctx
+    let info = match ctx
         .engine
         .complete_upload(bucket, key, id, parts, headers.clone())
-        .await?;
+        .await
+    {
+        // A concurrent Complete of the same upload won.
+        Err(EngineError::NoSuchUpload) => return completed_before(ctx, bucket, key, id, &doc),
+        r => r?,
+    };
     let checksum = declared
         .zip(headers.first())
         .map(|((algo, kind), (_, value))| (algo, value.as_str(), kind));
     Ok(xml(
         StatusCode::OK,
         x::complete_multipart_upload_result(&location(ctx), bucket, key, &info.etag, checksum),
+    ))
+}
+
+/// A Complete retried after it succeeded (its answer lost on the way, say)
+/// gets the same answer while the object it made is the key's current
+/// version; anything else about an upload that is gone is NoSuchUpload.
+fn completed_before(ctx: &Ctx<'_>, bucket: &str, key: &str, id: u128, doc: &[u8]) -> S3Result {
+    let gone = || S3Error::from_code(S3Code::NoSuchUpload);
+    let chosen = parse_complete_multipart_upload(doc).map_err(|_| gone())?;
+    let entry = ctx.engine.head(bucket, key).map_err(|_| gone())?;
+    let DataLoc::Parts { upload, parts, .. } = &entry.meta.data else {
+        return Err(gone());
+    };
+    let same = *upload == id
+        && parts.len() == chosen.len()
+        && parts
+            .iter()
+            .zip(&chosen)
+            .all(|(p, c)| p.number == c.part_number && p.etag.eq_ignore_ascii_case(&c.etag));
+    if !same {
+        return Err(gone());
+    }
+    let headers = &entry.meta.headers;
+    let kind = headers
+        .iter()
+        .find(|(n, _)| n == "x-amz-checksum-type")
+        .and_then(|(_, v)| match v.as_str() {
+            "COMPOSITE" => Some(ChecksumType::Composite),
+            "FULL_OBJECT" => Some(ChecksumType::FullObject),
+            _ => None,
+        });
+    let checksum = headers.iter().find_map(|(n, v)| {
+        let algo = ChecksumAlgo::from_header_name(n)?;
+        Some((algo, v.as_str(), kind?))
+    });
+    Ok(xml(
+        StatusCode::OK,
+        x::complete_multipart_upload_result(
+            &location(ctx),
+            bucket,
+            key,
+            &entry.meta.etag,
+            checksum,
+        ),
     ))
 }
 
