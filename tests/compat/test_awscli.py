@@ -130,6 +130,11 @@ def test_cp_100mib_multipart(aws, bucket, tmp_path):
     head = cp_both_ways(aws, bucket, tmp_path, 100 * 1024 * 1024)
     # The CLI's 8 MiB chunks: 13 parts.
     assert head["ETag"].endswith('-13"'), head
+    # Bucket to bucket: a multipart copy (UploadPartCopy with ranges).
+    aws("s3", "cp", f"s3://{bucket}/big", f"s3://{bucket}/copy")
+    copied = tmp_path / "copy.bin"
+    aws("s3", "cp", f"s3://{bucket}/copy", str(copied))
+    assert file_sha256(copied) == file_sha256(tmp_path / "up.bin")
 
 
 def test_cp_1gib_multipart(aws, bucket):
