@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the node. With no drives: four drive directories under ./data (2+2).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Offline maintenance of a stopped node's drives.
     Repair(RepairArgs),
 }
@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// listen backlog.
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Multipart uploads not completed this long after they began are
+    /// aborted and their parts reclaimed: seconds, or a number with s, m, h
+    /// or d (default 7d).
+    #[arg(long, env = "CAIRN_MULTIPART_EXPIRY")]
+    pub multipart_expiry: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -106,6 +111,7 @@ pub struct FileConfig {
     pub domain: Option<String>,
     pub idle_timeout: Option<u64>,
     pub max_connections: Option<usize>,
+    pub multipart_expiry: Option<String>,
 }
 
 /// Resolved settings.
@@ -124,6 +130,7 @@ pub struct Settings {
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub http: HttpSettings,
+    pub multipart_expiry: std::time::Duration,
 }
 
 /// What the HTTP front end needs besides the engine.
@@ -149,11 +156,39 @@ impl Default for HttpSettings {
 }
 
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
+pub const DEFAULT_MULTIPART_EXPIRY: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
 pub const EMBEDDED_DRIVES: usize = 4;
 const MIN_SEGMENT: u64 = 8 << 20;
+
+/// A duration: whole seconds, or a whole number with `s`, `m`, `h` or `d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration (like 90s, 30m, 12h or 7d)"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (like 90s, 30m, 12h or 7d)"))?;
+    n.checked_mul(scale)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
 
 fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
     match path {
@@ -289,6 +324,17 @@ impl ServeArgs {
         if max_connections == 0 {
             return Err("max-connections must be at least 1".into());
         }
+        let multipart_expiry = match self
+            .multipart_expiry
+            .as_deref()
+            .or(file.multipart_expiry.as_deref())
+        {
+            Some(s) => parse_duration(s).map_err(|e| format!("multipart-expiry: {e}"))?,
+            None => DEFAULT_MULTIPART_EXPIRY,
+        };
+        if multipart_expiry.is_zero() {
+            return Err("multipart-expiry must be at least one second".into());
+        }
         Ok(Settings {
             drives,
             embedded,
@@ -307,6 +353,7 @@ impl ServeArgs {
                 idle_timeout: std::time::Duration::from_secs(idle),
                 max_connections,
             },
+            multipart_expiry,
         })
     }
 }
@@ -377,6 +424,41 @@ mod tests {
         assert!(a.resolve().is_err());
         a.idle_timeout = None;
         a.domain = Some("host:9000".into());
+        assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn multipart_expiry_from_flag_file_or_default() {
+        use std::time::Duration;
+        let s = ServeArgs::default().resolve().unwrap();
+        assert_eq!(s.multipart_expiry, DEFAULT_MULTIPART_EXPIRY);
+        for (v, secs) in [
+            ("90", 90),
+            ("90s", 90),
+            ("30m", 1800),
+            ("12h", 43_200),
+            ("7d", 604_800),
+        ] {
+            assert_eq!(parse_duration(v), Ok(Duration::from_secs(secs)), "{v}");
+        }
+        for bad in ["", "d", "1w", "-1s", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "multipart_expiry = \"2h\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(
+            a.resolve().unwrap().multipart_expiry,
+            Duration::from_secs(7200)
+        );
+        a.multipart_expiry = Some("5s".into());
+        assert_eq!(
+            a.resolve().unwrap().multipart_expiry,
+            Duration::from_secs(5)
+        );
+        a.multipart_expiry = Some("0".into());
         assert!(a.resolve().is_err());
     }
 

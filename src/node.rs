@@ -104,6 +104,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let inboxes = Arc::new(inboxes);
     let stop_rx = Arc::new(stop_rx);
     let listen = s.listen;
+    let multipart_expiry = s.multipart_expiry;
     let core_shared = shared.clone();
     let core_creds = creds.clone();
     let (metric_peers, metric_inboxes) = crate::metrics::channels(s.cores);
@@ -124,6 +125,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
+            engine.start_upload_expiry(multipart_expiry);
             let listener = match crate::http::server::bind(listen) {
                 Ok(l) => l,
                 Err(e) => {

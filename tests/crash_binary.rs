@@ -17,6 +17,14 @@
 //! acknowledged operation" of a key is well defined and a kill leaves at most
 //! one candidate per key besides it.
 //!
+//! A second test does the same to multipart uploads: parts uploaded
+//! concurrently, Completes in flight (every other kill lands just after one
+//! was sent). After a restart an upload whose Complete was acknowledged is
+//! a byte-exact object; one whose Complete was in flight is either that (and
+//! a retried Complete answers as the first would have) or still listable
+//! with every acknowledged part and completable; any other is listable with
+//! every acknowledged part, then completed or aborted.
+//!
 //! `CAIRN_TEST_LOG` sets the servers' log filter (default `info`);
 //! `CAIRN_CRASH_SEED` fixes the workload seed (the kill moments stay random);
 //! `CAIRN_CRASH_KEEP=1` keeps the drives and server logs for a post-mortem.
@@ -35,6 +43,7 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use md5::Digest as _;
 
@@ -359,7 +368,7 @@ struct Journal {
     failures: Vec<String>,
 }
 
-fn lock(j: &Mutex<Journal>) -> std::sync::MutexGuard<'_, Journal> {
+fn lock<T>(j: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     j.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -563,8 +572,26 @@ async fn observe(c: &Client, keys: &[KeyState], round: u64) -> Vec<Val> {
 
 // ---------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
+/// One crash test at a time: each drives its server as hard as the machine
+/// allows, and the kill timing means little when another test competes.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time(test: impl std::future::Future<Output = ()>) {
+    let _serial = lock(&SERIAL);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(test);
+}
+
+#[test]
+fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
+    one_at_a_time(puts_and_deletes());
+}
+
+async fn puts_and_deletes() {
     use rand::Rng;
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -721,5 +748,571 @@ async fn kill_9_of_the_binary_never_loses_or_tears_a_write() {
     assert!(
         total_inflight >= ROUNDS,
         "the kills rarely hit an operation in flight: {total_inflight}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Multipart uploads under kill -9.
+
+const MP_ROUNDS: u64 = 8;
+/// Tasks uploading three parts (5 MiB, 5 MiB, small) concurrently per
+/// upload, and tasks looping over tiny single-part uploads (mostly Create
+/// and Complete).
+const MP_BIG_TASKS: usize = 2;
+const MP_TINY_TASKS: usize = 2;
+const MP_KILL_MS: std::ops::RangeInclusive<u64> = 300..=2500;
+
+/// The bytes of part `n` of upload number `u` (unique over the test).
+fn mp_part(u: u64, n: i32, parts: i32) -> Vec<u8> {
+    let h = mix(u ^ mix(n as u64));
+    let size = if n < parts {
+        5 << 20
+    } else {
+        1 + (h % (200 << 10)) as usize
+    };
+    let mut out = vec![0u8; size];
+    let mut x = h | 1;
+    for chunk in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    out
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PartState {
+    InFlight,
+    Acked(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Completion {
+    NotSent,
+    InFlight,
+    Acked,
+}
+
+#[derive(Clone, Debug)]
+struct MpUpload {
+    /// Unique number: names the key and seeds the content.
+    n: u64,
+    parts: i32,
+    /// None while the Create is in flight.
+    id: Option<String>,
+    part_state: BTreeMap<i32, PartState>,
+    completion: Completion,
+}
+
+impl MpUpload {
+    fn key(&self) -> String {
+        format!("mp-{:05}", self.n)
+    }
+
+    fn whole(&self) -> Vec<u8> {
+        (1..=self.parts)
+            .flat_map(|p| mp_part(self.n, p, self.parts))
+            .collect()
+    }
+
+    fn etag(&self) -> String {
+        let mut h = md5::Md5::new();
+        for p in 1..=self.parts {
+            h.update(md5::Md5::digest(mp_part(self.n, p, self.parts)));
+        }
+        format!("{}-{}", hex::encode(h.finalize()), self.parts)
+    }
+}
+
+#[derive(Default)]
+struct MpJournal {
+    uploads: Vec<MpUpload>,
+    failures: Vec<String>,
+    acked: u64,
+}
+
+struct MpRun {
+    c: Client,
+    journal: Arc<Mutex<MpJournal>>,
+    stop: Arc<AtomicBool>,
+    next: Arc<AtomicU64>,
+    /// Set when a Complete has just been sent (for kills aimed at it).
+    completing: Arc<AtomicBool>,
+}
+
+impl MpRun {
+    fn update(&self, i: usize, f: impl FnOnce(&mut MpUpload)) {
+        f(&mut lock(&self.journal).uploads[i]);
+    }
+
+    /// Records an error: a failure unless the kill caused it.
+    fn failed(&self, what: String) {
+        if !self.stop.load(Ordering::SeqCst) {
+            lock(&self.journal).failures.push(what);
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn mp_worker(run: Arc<MpRun>, parts: i32) {
+    while !run.stop.load(Ordering::SeqCst) {
+        let n = run.next.fetch_add(1, Ordering::SeqCst);
+        let i = {
+            let mut j = lock(&run.journal);
+            j.uploads.push(MpUpload {
+                n,
+                parts,
+                id: None,
+                part_state: BTreeMap::new(),
+                completion: Completion::NotSent,
+            });
+            j.uploads.len() - 1
+        };
+        let key = format!("mp-{n:05}");
+        let id = match run
+            .c
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(o) => o.upload_id().unwrap_or_default().to_owned(),
+            Err(e) => return run.failed(format!("create {key}: {}", DisplayErrorContext(&e))),
+        };
+        run.update(i, |u| u.id = Some(id.clone()));
+        let sends = (1..=parts).map(|p| {
+            let run = run.clone();
+            let (key, id) = (key.clone(), id.clone());
+            async move {
+                run.update(i, |u| {
+                    u.part_state.insert(p, PartState::InFlight);
+                });
+                let r = run
+                    .c
+                    .upload_part()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .upload_id(&id)
+                    .part_number(p)
+                    .body(ByteStream::from(mp_part(n, p, parts)))
+                    .send()
+                    .await;
+                match r {
+                    Ok(o) => {
+                        let etag = o.e_tag().unwrap_or_default().to_owned();
+                        run.update(i, |u| {
+                            u.part_state.insert(p, PartState::Acked(etag.clone()));
+                        });
+                        Some((p, etag))
+                    }
+                    Err(e) => {
+                        run.failed(format!("{key} part {p}: {}", DisplayErrorContext(&e)));
+                        None
+                    }
+                }
+            }
+        });
+        let Some(etags) = futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .collect::<Option<Vec<(i32, String)>>>()
+        else {
+            return;
+        };
+        if run.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        run.update(i, |u| u.completion = Completion::InFlight);
+        run.completing.store(true, Ordering::SeqCst);
+        let r = run
+            .c
+            .complete_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .upload_id(&id)
+            .multipart_upload(completed(&etags))
+            .send()
+            .await;
+        match r {
+            Ok(_) => {
+                run.update(i, |u| u.completion = Completion::Acked);
+                lock(&run.journal).acked += 1;
+            }
+            Err(e) => return run.failed(format!("complete {key}: {}", DisplayErrorContext(&e))),
+        }
+    }
+}
+
+fn completed(etags: &[(i32, String)]) -> CompletedMultipartUpload {
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            etags
+                .iter()
+                .map(|(p, e)| CompletedPart::builder().part_number(*p).e_tag(e).build())
+                .collect(),
+        ))
+        .build()
+}
+
+/// The object of a completed upload: present, byte-exact, its ETag the MD5
+/// of the parts' MD5s; and the upload gone.
+async fn check_completed(c: &Client, u: &MpUpload, round: u64, why: &str) {
+    let key = u.key();
+    let o = c
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "round {round}: {key} ({why}): GET: {}",
+                DisplayErrorContext(&e)
+            )
+        });
+    let etag = o.e_tag().map(|t| t.trim_matches('"').to_owned());
+    let body = o.body.collect().await.expect("body").into_bytes();
+    assert!(
+        body == u.whole(),
+        "round {round}: {key} ({why}): {} bytes that are not the upload's parts",
+        body.len()
+    );
+    assert_eq!(etag, Some(u.etag()), "round {round}: {key} ({why}): ETag");
+    let r = c
+        .list_parts()
+        .bucket(BUCKET)
+        .key(&key)
+        .upload_id(u.id.as_deref().unwrap_or_default())
+        .send()
+        .await;
+    assert_eq!(
+        r.err().and_then(|e| e.code().map(str::to_owned)).as_deref(),
+        Some("NoSuchUpload"),
+        "round {round}: {key} ({why}): the completed upload is still listed"
+    );
+}
+
+/// An upload not completed: still listed, with every acknowledged part (and
+/// in-flight parts either absent or whole). Returns the parts' ETags.
+async fn check_open(c: &Client, u: &MpUpload, round: u64) -> BTreeMap<i32, String> {
+    let key = u.key();
+    let id = u.id.as_deref().unwrap_or_default();
+    let listed = c
+        .list_parts()
+        .bucket(BUCKET)
+        .key(&key)
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "round {round}: {key}: an acknowledged upload is gone: {}; {u:?}",
+                DisplayErrorContext(&e)
+            )
+        });
+    let found: BTreeMap<i32, String> = listed
+        .parts()
+        .iter()
+        .map(|p| {
+            (
+                p.part_number().unwrap_or(0),
+                p.e_tag().unwrap_or("").trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    for (p, state) in &u.part_state {
+        let want = md5_hex(&mp_part(u.n, *p, u.parts));
+        match (state, found.get(p)) {
+            (PartState::Acked(_), None) => {
+                panic!("round {round}: {key}: acknowledged part {p} lost; {u:?}")
+            }
+            (_, Some(e)) => assert_eq!(e, &want, "round {round}: {key}: part {p} ETag"),
+            (PartState::InFlight, None) => {}
+        }
+    }
+    for p in found.keys() {
+        assert!(
+            u.part_state.contains_key(p),
+            "round {round}: {key}: part {p} was never sent"
+        );
+    }
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .prefix(&key)
+        .send()
+        .await
+        .expect("list uploads");
+    assert!(
+        uploads.uploads().iter().any(|x| x.upload_id() == Some(id)),
+        "round {round}: {key}: the upload is not in ListMultipartUploads"
+    );
+    found
+}
+
+/// After a restart: checks every upload of the round, then finishes the
+/// open ones (completing some, aborting others) and cleans up uploads whose
+/// Create was in flight. Returns (completed, open, Complete in flight, of
+/// which applied).
+async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u64, u64, u64) {
+    let (mut done, mut open, mut completing, mut applied) = (0, 0, 0, 0);
+    let known: BTreeSet<String> = uploads.iter().filter_map(|u| u.id.clone()).collect();
+    for (i, u) in uploads.iter().enumerate() {
+        if u.id.is_none() {
+            continue;
+        }
+        let key = u.key();
+        match u.completion {
+            Completion::Acked => {
+                done += 1;
+                check_completed(c, u, round, "Complete acknowledged").await;
+                continue;
+            }
+            Completion::InFlight => {
+                completing += 1;
+                match c.head_object().bucket(BUCKET).key(&key).send().await {
+                    Ok(_) => {
+                        applied += 1;
+                        check_completed(c, u, round, "Complete in flight, applied").await;
+                        // The client's retry gets the answer it missed.
+                        let etags: Vec<(i32, String)> = u
+                            .part_state
+                            .iter()
+                            .filter_map(|(p, s)| match s {
+                                PartState::Acked(e) => Some((*p, e.clone())),
+                                PartState::InFlight => None,
+                            })
+                            .collect();
+                        let r = c
+                            .complete_multipart_upload()
+                            .bucket(BUCKET)
+                            .key(&key)
+                            .upload_id(u.id.as_deref().unwrap_or_default())
+                            .multipart_upload(completed(&etags))
+                            .send()
+                            .await
+                            .unwrap_or_else(|e| {
+                                panic!(
+                                    "round {round}: {key}: retried Complete: {}",
+                                    DisplayErrorContext(&e)
+                                )
+                            });
+                        assert_eq!(
+                            r.e_tag().map(|t| t.trim_matches('"')),
+                            Some(u.etag().as_str()),
+                            "round {round}: {key}: retried Complete"
+                        );
+                        continue;
+                    }
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+                    Err(e) => panic!("round {round}: {key}: HEAD: {}", DisplayErrorContext(&e)),
+                }
+            }
+            Completion::NotSent => open += 1,
+        }
+        let found = check_open(c, u, round).await;
+        let id = u.id.as_deref().unwrap_or_default();
+        if i % 2 == 0 && u.completion == Completion::NotSent {
+            c.abort_multipart_upload()
+                .bucket(BUCKET)
+                .key(&key)
+                .upload_id(id)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("round {round}: {key}: abort: {}", DisplayErrorContext(&e))
+                });
+            assert!(
+                c.head_object()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .send()
+                    .await
+                    .is_err(),
+                "round {round}: {key}: an aborted upload made an object"
+            );
+            continue;
+        }
+        // Upload what is missing, then complete.
+        let mut etags = Vec::new();
+        for p in 1..=u.parts {
+            let e = match found.get(&p) {
+                Some(e) => e.clone(),
+                None => c
+                    .upload_part()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .upload_id(id)
+                    .part_number(p)
+                    .body(ByteStream::from(mp_part(u.n, p, u.parts)))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "round {round}: {key}: part {p}: {}",
+                            DisplayErrorContext(&e)
+                        )
+                    })
+                    .e_tag()
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_owned(),
+            };
+            etags.push((p, e));
+        }
+        c.complete_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .upload_id(id)
+            .multipart_upload(completed(&etags))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "round {round}: {key}: complete after restart: {}",
+                    DisplayErrorContext(&e)
+                )
+            });
+        check_completed(c, u, round, "completed after the restart").await;
+    }
+    // Uploads whose Create was in flight may exist; nothing else may.
+    let left = c
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("list uploads");
+    for x in left.uploads() {
+        let (key, id) = (
+            x.key().unwrap_or_default(),
+            x.upload_id().unwrap_or_default(),
+        );
+        assert!(
+            !known.contains(id),
+            "round {round}: {key}: a completed or aborted upload is still listed"
+        );
+        assert!(
+            uploads.iter().any(|u| u.id.is_none() && u.key() == key),
+            "round {round}: {key}: an upload nobody created"
+        );
+        c.abort_multipart_upload()
+            .bucket(BUCKET)
+            .key(key)
+            .upload_id(id)
+            .send()
+            .await
+            .expect("abort an orphan");
+    }
+    (done, open, completing, applied)
+}
+
+#[test]
+fn kill_9_during_multipart_uploads_loses_no_acknowledged_part() {
+    one_at_a_time(multipart_uploads());
+}
+
+async fn multipart_uploads() {
+    use rand::Rng;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let _dir = if std::env::var_os("CAIRN_CRASH_KEEP").is_some() {
+        let _ = dir.keep();
+        None
+    } else {
+        Some(dir)
+    };
+    let drives: Vec<PathBuf> = (0..DRIVES)
+        .map(|i| root.join(format!("drive{i}")))
+        .collect();
+    eprintln!("crash_binary multipart: drives under {}", root.display());
+    let mut server = Server::start(&root, &drives, 0);
+    let mut c = client(&server.endpoint());
+    c.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket: {}", DisplayErrorContext(&e)));
+    let next = Arc::new(AtomicU64::new(1));
+    let mut rng = rand::thread_rng();
+    let (mut total_parts_inflight, mut total_completing) = (0u64, 0u64);
+    for round in 1..=MP_ROUNDS {
+        let run = Arc::new(MpRun {
+            c: c.clone(),
+            journal: Arc::new(Mutex::new(MpJournal::default())),
+            stop: Arc::new(AtomicBool::new(false)),
+            next: next.clone(),
+            completing: Arc::new(AtomicBool::new(false)),
+        });
+        let tasks: Vec<_> = (0..MP_BIG_TASKS + MP_TINY_TASKS)
+            .map(|t| tokio::spawn(mp_worker(run.clone(), if t < MP_BIG_TASKS { 3 } else { 1 })))
+            .collect();
+        let delay = Duration::from_millis(rng.gen_range(MP_KILL_MS));
+        tokio::time::sleep(delay).await;
+        if round % 2 == 0 {
+            // Aim at a Complete: kill within a few milliseconds of one.
+            run.completing.store(false, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !run.completing.load(Ordering::SeqCst) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3000))).await;
+        }
+        run.stop.store(true, Ordering::SeqCst);
+        let status = server.kill9().await;
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                status.signal(),
+                Some(libc::SIGKILL),
+                "round {round}: cairn ended by itself ({status}) before the kill:\n{}",
+                server.log_tail(60)
+            );
+        }
+        let drain_deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        for t in tasks {
+            let abort = t.abort_handle();
+            match tokio::time::timeout_at(drain_deadline, t).await {
+                Ok(r) => r.expect("worker task panicked"),
+                Err(_) => abort.abort(),
+            }
+        }
+        let (uploads, acked) = {
+            let j = lock(&run.journal);
+            assert!(
+                j.failures.is_empty(),
+                "operations failed on a healthy server: {:#?}",
+                j.failures
+            );
+            (j.uploads.clone(), j.acked)
+        };
+        let parts_inflight = uploads
+            .iter()
+            .flat_map(|u| u.part_state.values())
+            .filter(|s| **s == PartState::InFlight)
+            .count() as u64;
+        drop(server);
+        server = Server::start(&root, &drives, 100 + round);
+        c = client(&server.endpoint());
+        let (done, open, completing, applied) = check_uploads(&c, &uploads, round).await;
+        total_parts_inflight += parts_inflight;
+        total_completing += completing;
+        eprintln!(
+            "multipart round {round}: kill at {} ms: {acked} Completes acknowledged, {done} checked; {open} open and \
+             {completing} completing at the kill ({applied} applied), {parts_inflight} parts in flight",
+            delay.as_millis()
+        );
+    }
+    drop(server);
+    eprintln!(
+        "crash_binary multipart: {MP_ROUNDS} kills, {total_parts_inflight} parts and {total_completing} Completes in \
+         flight at a kill; {:.1?}",
+        started.elapsed()
+    );
+    assert!(
+        total_parts_inflight > 0 && total_completing > 0,
+        "the kills never hit a part upload or a Complete in flight"
     );
 }

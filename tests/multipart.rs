@@ -34,7 +34,7 @@ fn parts_complete_into_one_object_read_back_exactly() {
             user_meta: vec![("who".into(), "test".into())],
             ..Default::default()
         };
-        let up = e.create_upload("bkt", "big/obj", opts).await.unwrap();
+        let up = e.create_upload("bkt", "big/obj", opts, None).await.unwrap();
         assert_eq!(e.upload("bkt", "big/obj", up).unwrap().meta.upload, up);
 
         // Sizes that are not stripe multiples, so every part ends in a short
@@ -45,14 +45,7 @@ fn parts_complete_into_one_object_read_back_exactly() {
         let p3 = data(777, 4);
         for (n, body) in [(1, &p1), (2, &p2_old), (2, &p2), (3, &p3)] {
             let part = e
-                .put_part(
-                    "bkt",
-                    "big/obj",
-                    up,
-                    n,
-                    vec![],
-                    &mut MemBody::new(body.clone()),
-                )
+                .put_part("bkt", "big/obj", up, n, &mut MemBody::new(body.clone()))
                 .await
                 .unwrap();
             assert_eq!(part.etag, md5_hex(body));
@@ -78,6 +71,7 @@ fn parts_complete_into_one_object_read_back_exactly() {
                 "big/obj",
                 up,
                 chosen(&[(1, &etags[0]), (2, &etags[1]), (3, &etags[2])]),
+                vec![],
             )
             .await
             .unwrap();
@@ -121,15 +115,8 @@ fn parts_complete_into_one_object_read_back_exactly() {
             Err(EngineError::NoSuchUpload)
         ));
         assert!(matches!(
-            e.put_part(
-                "bkt",
-                "big/obj",
-                up,
-                4,
-                vec![],
-                &mut MemBody::new(vec![1u8])
-            )
-            .await,
+            e.put_part("bkt", "big/obj", up, 4, &mut MemBody::new(vec![1u8]))
+                .await,
             Err(EngineError::NoSuchUpload)
         ));
         assert!(e.list_uploads("bkt", "", None, 100).unwrap().is_empty());
@@ -143,52 +130,58 @@ fn completion_enforces_s3_rules_and_abort_discards() {
     run(&cfg, |e| async move {
         e.create_bucket("bkt").await.unwrap();
         let up = e
-            .create_upload("bkt", "k", PutOptions::default())
+            .create_upload("bkt", "k", PutOptions::default(), None)
             .await
             .unwrap();
         let small = data(1000, 1);
         let big = data(MIN_PART_SIZE as usize, 2);
         for (n, b) in [(1, &small), (2, &big), (3, &small)] {
-            e.put_part("bkt", "k", up, n, vec![], &mut MemBody::new(b.clone()))
+            e.put_part("bkt", "k", up, n, &mut MemBody::new(b.clone()))
                 .await
                 .unwrap();
         }
         let (s, g) = (md5_hex(&small), md5_hex(&big));
         let fails = |r: Result<_, EngineError>| r.expect_err("must fail");
         let err = fails(
-            e.complete_upload("bkt", "k", up, chosen(&[(2, &g), (1, &s)]))
+            e.complete_upload("bkt", "k", up, chosen(&[(2, &g), (1, &s)]), vec![])
                 .await,
         );
         assert!(matches!(err, EngineError::InvalidPartOrder), "{err}");
         let err = fails(
-            e.complete_upload("bkt", "k", up, chosen(&[(1, &s), (2, &g)]))
+            e.complete_upload("bkt", "k", up, chosen(&[(1, &s), (2, &g)]), vec![])
                 .await,
         );
         assert!(matches!(err, EngineError::EntityTooSmall), "{err}");
-        let err = fails(e.complete_upload("bkt", "k", up, chosen(&[(2, &s)])).await);
+        let err = fails(
+            e.complete_upload("bkt", "k", up, chosen(&[(2, &s)]), vec![])
+                .await,
+        );
         assert!(
             matches!(err, EngineError::InvalidPart(_)),
             "wrong ETag: {err}"
         );
-        let err = fails(e.complete_upload("bkt", "k", up, chosen(&[(9, &s)])).await);
+        let err = fails(
+            e.complete_upload("bkt", "k", up, chosen(&[(9, &s)]), vec![])
+                .await,
+        );
         assert!(
             matches!(err, EngineError::InvalidPart(_)),
             "missing part: {err}"
         );
-        let err = fails(e.complete_upload("bkt", "k", up, vec![]).await);
+        let err = fails(e.complete_upload("bkt", "k", up, vec![], vec![]).await);
         assert!(
             matches!(err, EngineError::InvalidPart(_)),
             "no parts: {err}"
         );
         let err = e
-            .put_part("bkt", "k", up, 10_001, vec![], &mut MemBody::new(vec![1u8]))
+            .put_part("bkt", "k", up, 10_001, &mut MemBody::new(vec![1u8]))
             .await
             .expect_err("part number out of range");
         assert!(matches!(err, EngineError::InvalidPart(_)), "{err}");
         // Failed completions changed nothing: a valid subset completes, and
         // the last part may be small.
         let info = e
-            .complete_upload("bkt", "k", up, chosen(&[(2, &g), (3, &s)]))
+            .complete_upload("bkt", "k", up, chosen(&[(2, &g), (3, &s)]), vec![])
             .await
             .unwrap();
         assert_eq!(info.size, (big.len() + small.len()) as u64);
@@ -198,10 +191,10 @@ fn completion_enforces_s3_rules_and_abort_discards() {
         );
 
         let up2 = e
-            .create_upload("bkt", "k", PutOptions::default())
+            .create_upload("bkt", "k", PutOptions::default(), None)
             .await
             .unwrap();
-        e.put_part("bkt", "k", up2, 1, vec![], &mut MemBody::new(small.clone()))
+        e.put_part("bkt", "k", up2, 1, &mut MemBody::new(small.clone()))
             .await
             .unwrap();
         e.abort_upload("bkt", "k", up2).await.unwrap();
@@ -227,7 +220,7 @@ fn uploads_are_listed_in_key_and_upload_order() {
         let mut want = Vec::new();
         for key in ["b", "a/2", "a/1", "c", "a/1"] {
             let up = e
-                .create_upload("bkt", key, PutOptions::default())
+                .create_upload("bkt", key, PutOptions::default(), None)
                 .await
                 .unwrap();
             want.push((key.to_string(), up));
@@ -270,39 +263,34 @@ fn upload_state_survives_a_lost_index() {
         async move {
             e.create_bucket("bkt").await.unwrap();
             let open = e
-                .create_upload("bkt", "open", PutOptions::default())
+                .create_upload("bkt", "open", PutOptions::default(), None)
                 .await
                 .unwrap();
             for (n, b) in [(1, &p1), (2, &p2), (2, &p1)] {
-                e.put_part("bkt", "open", open, n, vec![], &mut MemBody::new(b.clone()))
+                e.put_part("bkt", "open", open, n, &mut MemBody::new(b.clone()))
                     .await
                     .unwrap();
             }
             let done = e
-                .create_upload("bkt", "done", PutOptions::default())
+                .create_upload("bkt", "done", PutOptions::default(), None)
                 .await
                 .unwrap();
             for (n, b) in [(1, &p1), (2, &p2)] {
-                e.put_part("bkt", "done", done, n, vec![], &mut MemBody::new(b.clone()))
+                e.put_part("bkt", "done", done, n, &mut MemBody::new(b.clone()))
                     .await
                     .unwrap();
             }
             let parts = chosen(&[(1, &md5_hex(&p1)), (2, &md5_hex(&p2))]);
-            e.complete_upload("bkt", "done", done, parts).await.unwrap();
-            let gone = e
-                .create_upload("bkt", "gone", PutOptions::default())
+            e.complete_upload("bkt", "done", done, parts, vec![])
                 .await
                 .unwrap();
-            e.put_part(
-                "bkt",
-                "gone",
-                gone,
-                1,
-                vec![],
-                &mut MemBody::new(p2.clone()),
-            )
-            .await
-            .unwrap();
+            let gone = e
+                .create_upload("bkt", "gone", PutOptions::default(), None)
+                .await
+                .unwrap();
+            e.put_part("bkt", "gone", gone, 1, &mut MemBody::new(p2.clone()))
+                .await
+                .unwrap();
             e.abort_upload("bkt", "gone", gone).await.unwrap();
             (open, done, gone)
         }
@@ -334,7 +322,9 @@ fn upload_state_survives_a_lost_index() {
             );
             // The rebuilt upload still completes.
             let c = chosen(&[(1, &md5_hex(&p1)), (2, &md5_hex(&p1))]);
-            e.complete_upload("bkt", "open", open, c).await.unwrap();
+            e.complete_upload("bkt", "open", open, c, vec![])
+                .await
+                .unwrap();
             assert_eq!(
                 get(&e, "bkt", "open").await.unwrap(),
                 [p1.clone(), p1.clone()].concat()
@@ -355,11 +345,11 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
         let p = data(MIN_PART_SIZE as usize, 5);
         let q = data(300_000, 6);
         let open = e
-            .create_upload("bkt", "open", PutOptions::default())
+            .create_upload("bkt", "open", PutOptions::default(), None)
             .await
             .unwrap();
         let done = e
-            .create_upload("bkt", "done", PutOptions::default())
+            .create_upload("bkt", "done", PutOptions::default(), None)
             .await
             .unwrap();
         // Replaced parts and overwritten filler leave dead records around
@@ -368,7 +358,7 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
             for (key, up) in [("open", open), ("done", done)] {
                 for n in 1..=2 {
                     let body = if n == 1 { p.clone() } else { q.clone() };
-                    e.put_part("bkt", key, up, n, vec![], &mut MemBody::new(body))
+                    e.put_part("bkt", key, up, n, &mut MemBody::new(body))
                         .await
                         .unwrap();
                 }
@@ -376,14 +366,18 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
             put(&e, "bkt", "filler", &data(3 * MIB, round)).await;
         }
         let c = chosen(&[(1, &md5_hex(&p)), (2, &md5_hex(&q))]);
-        e.complete_upload("bkt", "done", done, c).await.unwrap();
+        e.complete_upload("bkt", "done", done, c, vec![])
+            .await
+            .unwrap();
         e.delete("bkt", "filler", None).await.unwrap();
         let report = e.compact(0.0).await.unwrap();
         assert!(report.segments_removed > 0, "{report:?}");
         let whole = [p.clone(), q.clone()].concat();
         assert_eq!(get(&e, "bkt", "done").await.unwrap(), whole);
         let c = chosen(&[(1, &md5_hex(&p)), (2, &md5_hex(&q))]);
-        e.complete_upload("bkt", "open", open, c).await.unwrap();
+        e.complete_upload("bkt", "open", open, c, vec![])
+            .await
+            .unwrap();
         assert_eq!(get(&e, "bkt", "open").await.unwrap(), whole);
     });
 }
@@ -396,7 +390,7 @@ fn stale_uploads_expire() {
     run(&cfg, |e| async move {
         e.create_bucket("bkt").await.unwrap();
         let up = e
-            .create_upload("bkt", "k", PutOptions::default())
+            .create_upload("bkt", "k", PutOptions::default(), None)
             .await
             .unwrap();
         let week = std::time::Duration::from_secs(7 * 86400);

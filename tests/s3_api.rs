@@ -20,86 +20,6 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 mod binary;
 use binary::*;
 
-/// An aws-chunked STREAMING-AWS4-HMAC-SHA256-PAYLOAD body; the chunk at
-/// `corrupt` (if any) gets a wrong signature.
-fn signed_chunks(
-    s: &SignedRequest,
-    payload: &[u8],
-    chunk: usize,
-    corrupt: Option<usize>,
-) -> Vec<u8> {
-    let empty = sha256_hex(b"");
-    let mut prev = s.signature.clone();
-    let mut out = Vec::new();
-    let mut pieces: Vec<&[u8]> = payload.chunks(chunk).collect();
-    pieces.push(b"");
-    for (i, piece) in pieces.iter().enumerate() {
-        let sts = format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{prev}\n{empty}\n{}",
-            s.timestamp,
-            s.scope,
-            sha256_hex(piece)
-        );
-        let mut sig = hex::encode(hmac(&s.signing_key, sts.as_bytes()));
-        prev = sig.clone();
-        if corrupt == Some(i) {
-            let flipped = if sig.starts_with("0000") {
-                "1111"
-            } else {
-                "0000"
-            };
-            sig = format!("{flipped}{}", &sig[4..]);
-        }
-        out.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", piece.len()).as_bytes());
-        out.extend_from_slice(piece);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-fn streaming_put(
-    port: u16,
-    bucket: &str,
-    key: &str,
-    payload: &[u8],
-    corrupt: Option<usize>,
-) -> RawResponse {
-    let path = format!("/{bucket}/{key}");
-    let decoded = payload.len().to_string();
-    // The encoded length needs the body, which needs the seed signature,
-    // which covers Content-Length: compute it from the framing alone.
-    let chunk = 8192;
-    let encoded_len: usize = payload
-        .chunks(chunk)
-        .map(|c| format!("{:x}", c.len()).len() + 17 + 64 + 2 + c.len() + 2)
-        .sum::<usize>()
-        + 1
-        + 17
-        + 64
-        + 4;
-    let len = encoded_len.to_string();
-    let s = sign(
-        port,
-        "PUT",
-        &path,
-        &[
-            ("content-encoding", "aws-chunked"),
-            ("content-length", &len),
-            ("x-amz-decoded-content-length", &decoded),
-        ],
-        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        PASSWORD,
-        SystemTime::now(),
-    );
-    let body = signed_chunks(&s, payload, chunk, corrupt);
-    assert_eq!(body.len(), encoded_len, "framing length");
-    let mut headers = s.headers.clone();
-    if !headers.iter().any(|(k, _)| k == "content-length") {
-        headers.push(("content-length".into(), len));
-    }
-    raw_request(port, &request_bytes("PUT", &path, &headers, &body)).expect("request")
-}
-
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
@@ -1112,7 +1032,7 @@ async fn body_integrity_failures() {
 
     // A correct streaming upload, then one with a bad second chunk signature.
     let payload = data(40_000, 5);
-    let r = streaming_put(srv.port, "bodies", "stream-ok", &payload, None);
+    let r = streaming_put(srv.port, "/bodies/stream-ok", &payload, None);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(get_bytes(&c, "bodies", "stream-ok").await == payload);
     // Sent without a Content-Type: S3's default comes back.
@@ -1124,7 +1044,7 @@ async fn body_integrity_failures() {
         .await
         .expect("head");
     assert_eq!(h.content_type(), Some("binary/octet-stream"));
-    let r = streaming_put(srv.port, "bodies", "stream-bad", &payload, Some(1));
+    let r = streaming_put(srv.port, "/bodies/stream-bad", &payload, Some(1));
     assert_eq!(
         (r.status, r.code().as_str()),
         (403, "SignatureDoesNotMatch")
@@ -1140,7 +1060,7 @@ async fn body_integrity_failures() {
         "NoSuchKey"
     );
     // A bad signature on the final (empty) chunk also fails before commit.
-    let r = streaming_put(srv.port, "bodies", "stream-bad-last", &payload, Some(5));
+    let r = streaming_put(srv.port, "/bodies/stream-bad-last", &payload, Some(5));
     assert_eq!(
         (r.status, r.code().as_str()),
         (403, "SignatureDoesNotMatch")
@@ -1333,16 +1253,6 @@ async fn not_implemented_and_bad_requests() {
         .send()
         .await
         .expect("create");
-    assert_eq!(
-        code(
-            c.create_multipart_upload()
-                .bucket("misc")
-                .key("k")
-                .send()
-                .await
-        ),
-        "NotImplemented"
-    );
     assert_eq!(
         code(c.get_object_tagging().bucket("misc").key("k").send().await),
         "NoSuchKey"

@@ -204,6 +204,42 @@ pub fn checksum(algo: ChecksumAlgo, data: &[u8]) -> ChecksumValue {
     c.finalize()
 }
 
+impl ChecksumAlgo {
+    /// The CRCs: their values over consecutive pieces combine into the
+    /// value of the whole (multipart FULL_OBJECT checksums).
+    fn crc(self) -> Option<crc_fast::CrcAlgorithm> {
+        match self {
+            ChecksumAlgo::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            ChecksumAlgo::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            ChecksumAlgo::Crc64Nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            ChecksumAlgo::Sha1 | ChecksumAlgo::Sha256 => None,
+        }
+    }
+
+    pub fn is_crc(self) -> bool {
+        self.crc().is_some()
+    }
+}
+
+/// The CRC of `A ++ B` from the CRCs of `A` and `B` and the length of `B`;
+/// `None` unless both are the same CRC algorithm.
+pub fn crc_combine(a: ChecksumValue, b: ChecksumValue, b_len: u64) -> Option<ChecksumValue> {
+    let algo = a.algo();
+    let crc = algo.crc().filter(|_| b.algo() == algo)?;
+    let as_u64 = |v: &ChecksumValue| {
+        v.as_bytes()
+            .iter()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    };
+    let combined = if b_len == 0 {
+        as_u64(&a)
+    } else {
+        crc_fast::checksum_combine(crc, as_u64(&a), as_u64(&b), b_len)
+    };
+    let n = algo.digest_len();
+    ChecksumValue::from_raw(algo, &combined.to_be_bytes()[8 - n..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +390,37 @@ mod tests {
         assert_eq!(s.len(), 44);
         assert!(ChecksumValue::from_base64(ChecksumAlgo::Sha256, &s).is_some());
         assert!(ChecksumValue::from_raw(ChecksumAlgo::Sha1, &[0; 21]).is_none());
+    }
+
+    #[test]
+    fn crc_combine_equals_the_crc_of_the_concatenation() {
+        let data: Vec<u8> = (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for algo in [
+            ChecksumAlgo::Crc32,
+            ChecksumAlgo::Crc32c,
+            ChecksumAlgo::Crc64Nvme,
+        ] {
+            for split in [0, 1, 4096, 33_333, 69_999, 70_000] {
+                let (a, b) = data.split_at(split);
+                let whole = crc_combine(checksum(algo, a), checksum(algo, b), b.len() as u64);
+                assert_eq!(whole, Some(checksum(algo, &data)), "{algo:?} split {split}");
+            }
+        }
+        let want = REF_CRC64NVME.checksum(&data).to_be_bytes();
+        let (a, b) = data.split_at(12_345);
+        let v = crc_combine(
+            checksum(ChecksumAlgo::Crc64Nvme, a),
+            checksum(ChecksumAlgo::Crc64Nvme, b),
+            b.len() as u64,
+        );
+        assert_eq!(v.unwrap().as_bytes(), want, "against the crc crate");
+        let sha = checksum(ChecksumAlgo::Sha256, b"x");
+        assert!(crc_combine(sha, sha, 1).is_none());
+        let crc32 = checksum(ChecksumAlgo::Crc32, b"x");
+        let crc32c = checksum(ChecksumAlgo::Crc32c, b"x");
+        assert!(crc_combine(crc32, crc32c, 1).is_none(), "mixed algorithms");
     }
 
     #[test]

@@ -188,6 +188,17 @@ pub struct UploadMeta {
     pub rotation: u16,
     /// The completed object's tag set.
     pub tags: Vec<(String, String)>,
+    /// The checksum the object will carry, when the upload declared one.
+    pub checksum: Option<UploadChecksum>,
+}
+
+/// An upload's declared checksum: its S3 algorithm name (`CRC32`, ...) and
+/// whether the object's value will cover the whole object (FULL_OBJECT) or
+/// be a checksum of the parts' checksums (COMPOSITE).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChecksum {
+    pub algorithm: String,
+    pub full_object: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -232,6 +232,12 @@ pub trait BodySource {
     /// Whether `End` will carry the body's MD5. Then the engine does not hash
     /// (the receiving core already did: MD5 is most of a PUT's CPU cost).
     fn supplies_md5(&self) -> bool;
+
+    /// After `End`: the body's verified `x-amz-checksum-*` values as (header
+    /// name, base64). Trailers and server-side checksums are known only then.
+    fn checksums(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// A body held in memory (tests, tools, copies).
@@ -277,8 +283,16 @@ impl BodySource for MemBody {
     }
 }
 
-/// A body arriving from another core, and whether its sender supplies the MD5.
-pub struct ChannelBody(Receiver<Result<BodyChunk>>, bool);
+/// What a receiving core sends an owner core about a body: its chunks, and
+/// just before `End` its checksums.
+pub enum BodyPiece {
+    Chunk(Result<BodyChunk>),
+    Checksums(Vec<(String, String)>),
+}
+
+/// A body arriving from another core, whether its sender supplies the MD5,
+/// and the checksums it sent.
+pub struct ChannelBody(Receiver<BodyPiece>, bool, Vec<(String, String)>);
 
 impl BodySource for ChannelBody {
     fn supplies_md5(&self) -> bool {
@@ -286,12 +300,21 @@ impl BodySource for ChannelBody {
     }
 
     async fn next_chunk(&mut self) -> Result<BodyChunk> {
-        match self.0.recv().await {
-            Ok(r) => r,
-            Err(_) => Err(EngineError::Body(
-                "the receiving core dropped the body".into(),
-            )),
+        loop {
+            match self.0.recv().await {
+                Ok(BodyPiece::Chunk(r)) => return r,
+                Ok(BodyPiece::Checksums(c)) => self.2 = c,
+                Err(_) => {
+                    return Err(EngineError::Body(
+                        "the receiving core dropped the body".into(),
+                    ))
+                }
+            }
         }
+    }
+
+    fn checksums(&self) -> Vec<(String, String)> {
+        self.2.clone()
     }
 }
 
@@ -333,7 +356,7 @@ pub enum CoreMsg {
         bucket: String,
         key: String,
         opts: PutOptions,
-        body: Receiver<Result<BodyChunk>>,
+        body: Receiver<BodyPiece>,
         supplies_md5: bool,
         reply: oneshot::Sender<Result<ObjectInfo>>,
     },
@@ -353,6 +376,7 @@ pub enum CoreMsg {
         bucket: String,
         key: String,
         opts: PutOptions,
+        checksum: Option<meta::UploadChecksum>,
         reply: oneshot::Sender<Result<u128>>,
     },
     PutPart {
@@ -360,8 +384,7 @@ pub enum CoreMsg {
         key: String,
         upload: u128,
         number: u32,
-        checksums: Vec<(String, String)>,
-        body: Receiver<Result<BodyChunk>>,
+        body: Receiver<BodyPiece>,
         supplies_md5: bool,
         reply: oneshot::Sender<Result<meta::PartData>>,
     },
@@ -370,7 +393,7 @@ pub enum CoreMsg {
         bucket: String,
         key: String,
         upload: u128,
-        complete: Option<Vec<multipart::ChosenPart>>,
+        complete: Option<multipart::Completion>,
         reply: oneshot::Sender<Result<Option<ObjectInfo>>>,
     },
     /// Replace the tag set of a version.
@@ -628,9 +651,8 @@ impl Engine {
                 supplies_md5,
                 reply,
             } => {
-                let r = self
-                    .put_owned(&bucket, &key, opts, &mut ChannelBody(body, supplies_md5))
-                    .await;
+                let mut body = ChannelBody(body, supplies_md5, Vec::new());
+                let r = self.put_owned(&bucket, &key, opts, &mut body).await;
                 let _ = reply.send(r);
             }
             CoreMsg::Delete {
@@ -652,23 +674,26 @@ impl Engine {
                 bucket,
                 key,
                 opts,
+                checksum,
                 reply,
             } => {
-                let _ = reply.send(self.create_upload_owned(&bucket, &key, opts).await);
+                let r = self
+                    .create_upload_owned(&bucket, &key, opts, checksum)
+                    .await;
+                let _ = reply.send(r);
             }
             CoreMsg::PutPart {
                 bucket,
                 key,
                 upload,
                 number,
-                checksums,
                 body,
                 supplies_md5,
                 reply,
             } => {
-                let mut body = ChannelBody(body, supplies_md5);
+                let mut body = ChannelBody(body, supplies_md5, Vec::new());
                 let r = self
-                    .put_part_owned(&bucket, &key, upload, number, checksums, &mut body)
+                    .put_part_owned(&bucket, &key, upload, number, &mut body)
                     .await;
                 let _ = reply.send(r);
             }
@@ -912,12 +937,19 @@ impl Engine {
     async fn forward_body<B: BodySource>(
         &self,
         body: &mut B,
-        btx: crate::runtime::channel::Sender<Result<BodyChunk>>,
+        btx: crate::runtime::channel::Sender<BodyPiece>,
     ) {
         loop {
             let chunk = body.next_chunk().await;
+            if matches!(chunk, Ok(BodyChunk::End(_))) {
+                let checksums = body.checksums();
+                if !checksums.is_empty() && btx.send(BodyPiece::Checksums(checksums)).await.is_err()
+                {
+                    break;
+                }
+            }
             let end = !matches!(chunk, Ok(BodyChunk::Data(_)));
-            if btx.send(chunk).await.is_err() || end {
+            if btx.send(BodyPiece::Chunk(chunk)).await.is_err() || end {
                 break;
             }
         }

@@ -15,7 +15,9 @@ use std::rc::Rc;
 use md5::{Digest, Md5};
 
 use super::index::{object_key, Mutation, UploadListing};
-use super::meta::{DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadEntry, UploadMeta};
+use super::meta::{
+    DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum, UploadEntry, UploadMeta,
+};
 use super::rebuild::encode_upload_end;
 use super::record::{Kind, RecordHeader};
 use super::write::{validate_key, StripeTarget};
@@ -32,6 +34,13 @@ pub struct ChosenPart {
     pub number: u32,
     /// Hex MD5, no quotes.
     pub etag: String,
+}
+
+/// What completes an upload: the chosen parts, and headers the object
+/// stores besides the upload's (its checksum).
+pub struct Completion {
+    pub parts: Vec<ChosenPart>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
@@ -86,11 +95,12 @@ impl Engine {
         bucket: &str,
         key: &str,
         opts: PutOptions,
+        checksum: Option<UploadChecksum>,
     ) -> Result<u128> {
         let p = self.check_key(bucket, key)?;
         let owner = self.shared.owner_of(p);
         if owner == self.core {
-            return self.create_upload_owned(bucket, key, opts).await;
+            return self.create_upload_owned(bucket, key, opts, checksum).await;
         }
         let (tx, rx) = crate::runtime::channel::oneshot::channel();
         self.send_to(
@@ -99,6 +109,7 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 opts,
+                checksum,
                 reply: tx,
             },
         )
@@ -111,6 +122,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         opts: PutOptions,
+        checksum: Option<UploadChecksum>,
     ) -> Result<u128> {
         self.check_write_quorum()?;
         let partition = self.shared.partition_of(bucket, key);
@@ -125,6 +137,7 @@ impl Engine {
             layout: (l.data, l.parity),
             rotation: self.rotation_of(upload, 0) as u16,
             tags: opts.tags,
+            checksum,
         };
         let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
@@ -140,15 +153,14 @@ impl Engine {
         Ok(upload)
     }
 
-    /// Stores one part (replacing an earlier upload of the same number).
-    /// `checksums` are the part's verified `x-amz-checksum-*` values.
+    /// Stores one part (replacing an earlier upload of the same number),
+    /// with the checksums the body reports once it has ended.
     pub async fn put_part<B: BodySource>(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         upload: u128,
         number: u32,
-        checksums: Vec<(String, String)>,
         body: &mut B,
     ) -> Result<PartData> {
         let p = self.check_key(bucket, key)?;
@@ -159,9 +171,7 @@ impl Engine {
         }
         let owner = self.shared.owner_of(p);
         if owner == self.core {
-            return self
-                .put_part_owned(bucket, key, upload, number, checksums, body)
-                .await;
+            return self.put_part_owned(bucket, key, upload, number, body).await;
         }
         let (btx, brx) = crate::runtime::channel::bounded(super::BODY_DEPTH);
         let (rtx, rrx) = crate::runtime::channel::oneshot::channel();
@@ -172,7 +182,6 @@ impl Engine {
                 key: key.to_owned(),
                 upload,
                 number,
-                checksums,
                 body: brx,
                 supplies_md5: body.supplies_md5(),
                 reply: rtx,
@@ -189,7 +198,6 @@ impl Engine {
         key: &str,
         upload: u128,
         number: u32,
-        checksums: Vec<(String, String)>,
         body: &mut B,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
@@ -237,7 +245,7 @@ impl Engine {
             number,
             size,
             etag: hex::encode(digest),
-            checksums,
+            checksums: body.checksums(),
             modified_ms: now_ms(),
             rotation: rotation as u16,
             stripes,
@@ -275,19 +283,29 @@ impl Engine {
     }
 
     /// Completes an upload from the chosen parts (ascending part numbers,
-    /// each but the last at least 5 MiB) into the key's current version.
+    /// each but the last at least 5 MiB) into the key's current version,
+    /// which stores `headers` (the object's checksum) besides the upload's.
     pub async fn complete_upload(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         upload: u128,
         chosen: Vec<ChosenPart>,
+        headers: Vec<(String, String)>,
     ) -> Result<ObjectInfo> {
         let p = self.check_key(bucket, key)?;
         let owner = self.shared.owner_of(p);
         if owner == self.core {
             return self
-                .end_upload_owned(bucket, key, upload, Some(chosen))
+                .end_upload_owned(
+                    bucket,
+                    key,
+                    upload,
+                    Some(Completion {
+                        parts: chosen,
+                        headers,
+                    }),
+                )
                 .await?
                 .ok_or_else(|| EngineError::Internal("a completed upload made no object".into()));
         }
@@ -298,7 +316,10 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 upload,
-                complete: Some(chosen),
+                complete: Some(Completion {
+                    parts: chosen,
+                    headers,
+                }),
                 reply: tx,
             },
         )
@@ -338,13 +359,14 @@ impl Engine {
         rx.await.map_err(|_| EngineError::ShuttingDown)?.map(|_| ())
     }
 
-    /// Completes (`chosen` given) or aborts an upload on the owner core.
+    /// Completes (parts and extra headers given) or aborts an upload on the
+    /// owner core.
     pub(super) async fn end_upload_owned(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         upload: u128,
-        chosen: Option<Vec<ChosenPart>>,
+        complete: Option<Completion>,
     ) -> Result<Option<ObjectInfo>> {
         let partition = self.shared.partition_of(bucket, key);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
@@ -353,12 +375,13 @@ impl Engine {
             return Err(EngineError::NoSuchUpload);
         };
         self.check_write_quorum()?;
-        let object = match chosen {
+        let object = match complete {
             None => None,
-            Some(chosen) => {
+            Some(c) => {
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
-                let mut meta = self.assemble(up.meta, parts, &chosen)?;
+                let mut meta = self.assemble(up.meta, parts, &c.parts)?;
                 meta.null = self.writes_null(bucket);
+                meta.headers.extend(c.headers);
                 Some(
                     self.commit_record(bucket, key, partition, meta, &[])
                         .await?,
@@ -526,7 +549,32 @@ impl Engine {
         Ok(aborted)
     }
 
-    /// First drive of the shards of a part (or of an upload's records).
+    /// Aborts this core's abandoned uploads (see [`Engine::expire_uploads`])
+    /// every quarter of `expiry`, but at least every hour and at most every
+    /// second, for as long as the engine lives.
+    pub fn start_upload_expiry(self: &Rc<Self>, expiry: std::time::Duration) {
+        let every = (expiry / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(3600),
+        );
+        let weak = Rc::downgrade(self);
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(every).await;
+                let Some(e) = weak.upgrade() else { break };
+                match e.expire_uploads(expiry).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(core = e.core, aborted = n, "expired multipart uploads")
+                    }
+                    Err(err) => {
+                        tracing::warn!(core = e.core, error = %err, "multipart expiry failed")
+                    }
+                }
+            }
+        });
+    }
+
     fn upload_header(
         &self,
         kind: Kind,

@@ -40,8 +40,13 @@ pub struct RequestBody {
     sha256: Option<(Sha256, [u8; 32])>,
     md5: Md5,
     content_md5: Option<[u8; 16]>,
-    /// `x-amz-checksum-*` request headers to verify.
-    checksums: Vec<(Checksummer, ChecksumValue)>,
+    /// `x-amz-checksum-*` request headers to verify, and checksums computed
+    /// for the server's own use (no value to verify).
+    checksums: Vec<(Checksummer, Option<ChecksumValue>)>,
+    /// The `x-amz-trailer` checksum of an aws-chunked body.
+    trailer: Option<ChecksumAlgo>,
+    /// Every checksum of the body, once it has ended and passed its checks.
+    verified: Vec<ChecksumValue>,
     /// Content-Length of a plain body (hyper enforces it too).
     expected_len: Option<u64>,
     max_len: u64,
@@ -133,17 +138,43 @@ impl RequestBody {
         idle: std::time::Duration,
         max_len: u64,
     ) -> Result<RequestBody, S3Error> {
+        let checksum = header_checksum(headers)?;
+        Self::build(incoming, headers, auth, idle, max_len, checksum)
+    }
+
+    /// As [`RequestBody::new`] for a request whose `x-amz-checksum-*`
+    /// headers describe something else than its body (CompleteMultipartUpload:
+    /// the object).
+    pub fn ignoring_checksum_headers(
+        incoming: Incoming,
+        headers: &HeaderMap,
+        auth: &Verified,
+        idle: std::time::Duration,
+        max_len: u64,
+    ) -> Result<RequestBody, S3Error> {
+        Self::build(incoming, headers, auth, idle, max_len, None)
+    }
+
+    fn build(
+        incoming: Incoming,
+        headers: &HeaderMap,
+        auth: &Verified,
+        idle: std::time::Duration,
+        max_len: u64,
+        checksum: Option<ChecksumValue>,
+    ) -> Result<RequestBody, S3Error> {
         let content_md5 = content_md5(headers)?;
-        let checksums = header_checksum(headers)?
+        let checksums = checksum
             .into_iter()
-            .map(|v| (Checksummer::new(v.algo()), v))
+            .map(|v| (Checksummer::new(v.algo()), Some(v)))
             .collect();
         let too_large = |n: u64| n > max_len;
         let mut decoder = None;
+        let mut trailer = None;
         let mut sha256 = None;
         let mut expected_len = None;
         if let Some(mode) = auth.payload.chunk_mode() {
-            let trailer = match header_str(headers, "x-amz-trailer")? {
+            trailer = match header_str(headers, "x-amz-trailer")? {
                 None | Some("") => None,
                 Some(name) => Some(ChecksumAlgo::from_header_name(name).ok_or_else(|| {
                     S3Error::new(
@@ -178,6 +209,8 @@ impl RequestBody {
             md5: Md5::new(),
             content_md5,
             checksums,
+            trailer,
+            verified: Vec::new(),
             expected_len,
             max_len,
             idle,
@@ -186,6 +219,23 @@ impl RequestBody {
             ended: false,
             error: None,
         })
+    }
+
+    /// The checksum algorithm the client protects the body with (header or
+    /// trailer), if any.
+    pub fn declared_checksum(&self) -> Option<ChecksumAlgo> {
+        self.checksums
+            .iter()
+            .find_map(|(_, v)| v.map(|v| v.algo()))
+            .or(self.trailer)
+    }
+
+    /// Also computes `algo` over the body (unless the client sends it), for
+    /// [`BodySource::checksums`]. Call before reading.
+    pub fn compute(&mut self, algo: ChecksumAlgo) {
+        if self.declared_checksum() != Some(algo) {
+            self.checksums.push((Checksummer::new(algo), None));
+        }
     }
 
     /// Why the body failed, if it did (the engine only sees a generic error).
@@ -253,7 +303,7 @@ impl RequestBody {
     /// End-of-body checks; the MD5 of the content when all pass.
     fn finish(&mut self) -> Result<[u8; 16], S3Error> {
         if let Some(d) = self.decoder.take() {
-            d.finish()?;
+            self.verified.extend(d.finish()?.checksum);
         } else {
             if let Some(n) = self.expected_len {
                 if self.received != n {
@@ -273,16 +323,17 @@ impl RequestBody {
             }
         }
         for (c, want) in std::mem::take(&mut self.checksums) {
-            let algo = want.algo();
-            if c.finalize() != want {
+            let got = c.finalize();
+            if want.is_some_and(|w| w != got) {
                 return Err(S3Error::new(
                     S3Code::BadDigest,
                     format!(
                         "The {} you specified did not match the calculated checksum.",
-                        algo.algorithm_name()
+                        got.algo().algorithm_name()
                     ),
                 ));
             }
+            self.verified.push(got);
         }
         Ok(md5)
     }
@@ -329,6 +380,13 @@ impl RequestBody {
 impl BodySource for RequestBody {
     fn supplies_md5(&self) -> bool {
         true
+    }
+
+    fn checksums(&self) -> Vec<(String, String)> {
+        self.verified
+            .iter()
+            .map(|v| (v.algo().header_name().to_owned(), v.to_base64()))
+            .collect()
     }
 
     async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {

@@ -1,9 +1,10 @@
 //! CopyObject: the source streams from its reader into an ordinary engine
 //! write, so a copy is as durable as a PUT and never holds the object in
-//! memory.
+//! memory. UploadPartCopy uses the same body.
 
 use http::StatusCode;
 
+use crate::auth::checksum::{ChecksumAlgo, ChecksumValue, Checksummer};
 use crate::engine::meta::IndexEntry;
 use crate::engine::read::ObjectReader;
 use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
@@ -11,6 +12,7 @@ use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
 use super::bucket::require_bucket;
 use super::conditional::{check_copy_source, Outcome};
 use super::error::{S3Code, S3Error};
+use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
 use super::put::{check_write_preconditions, put_options};
 use super::router::CopySource;
@@ -18,13 +20,38 @@ use super::tagging::tags_from_header;
 use super::versions::{add_version_header, parse_version_id, version_id};
 use super::xml::copy_object_result;
 
-/// The source object as a request body.
-struct CopyBody {
+/// The source object (or a range of it) as a request body.
+pub(super) struct CopyBody {
     reader: ObjectReader,
     /// The source's ETag when it is a plain MD5 (single-part objects), so the
     /// copy does not hash the data again.
     md5: Option<[u8; 16]>,
+    /// A checksum to compute over what is copied (an upload's algorithm),
+    /// and its value once the copy ended.
+    sum: Option<Checksummer>,
+    done: Option<ChecksumValue>,
     error: Option<S3Error>,
+}
+
+impl CopyBody {
+    pub(super) fn new(
+        reader: ObjectReader,
+        md5: Option<[u8; 16]>,
+        checksum: Option<ChecksumAlgo>,
+    ) -> CopyBody {
+        CopyBody {
+            reader,
+            md5,
+            sum: checksum.map(Checksummer::new),
+            done: None,
+            error: None,
+        }
+    }
+
+    /// Why reading the source failed, if it did.
+    pub(super) fn take_error(&mut self) -> Option<S3Error> {
+        self.error.take()
+    }
 }
 
 impl BodySource for CopyBody {
@@ -32,10 +59,25 @@ impl BodySource for CopyBody {
         self.md5.is_some()
     }
 
+    fn checksums(&self) -> Vec<(String, String)> {
+        self.done
+            .iter()
+            .map(|v| (v.algo().header_name().to_owned(), v.to_base64()))
+            .collect()
+    }
+
     async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {
         match self.reader.next_chunk().await {
-            Some(Ok(b)) => Ok(BodyChunk::Data(b)),
-            None => Ok(BodyChunk::End(self.md5)),
+            Some(Ok(b)) => {
+                if let Some(s) = &mut self.sum {
+                    s.update(&b);
+                }
+                Ok(BodyChunk::Data(b))
+            }
+            None => {
+                self.done = self.sum.take().map(Checksummer::finalize);
+                Ok(BodyChunk::End(self.md5))
+            }
             Some(Err(e)) => {
                 let msg = e.to_string();
                 self.error = Some(e.into());
@@ -45,7 +87,7 @@ impl BodySource for CopyBody {
     }
 }
 
-fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
+pub(super) fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
     let mut out = [0u8; 16];
     hex::decode_to_slice(etag, &mut out).ok()?;
     Some(out)
@@ -83,7 +125,14 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     } else {
         PutOptions {
             content_type: src.meta.content_type.clone(),
-            headers: src.meta.headers.clone(),
+            // A multipart source's checksum does not describe the copy.
+            headers: src
+                .meta
+                .headers
+                .iter()
+                .filter(|(n, _)| !n.starts_with(CHECKSUM_PREFIX))
+                .cloned()
+                .collect(),
             user_meta: src.meta.user_meta.clone(),
             tags: Vec::new(),
         }
@@ -105,14 +154,10 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         .engine
         .open_reader(guard, &source.bucket, &source.key, src, None)
         .await?;
-    let mut body = CopyBody {
-        reader,
-        md5,
-        error: None,
-    };
+    let mut body = CopyBody::new(reader, md5, None);
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
         Ok(info) => info,
-        Err(e) => return Err(body.error.take().unwrap_or_else(|| e.into())),
+        Err(e) => return Err(body.take_error().unwrap_or_else(|| e.into())),
     };
     let mut r = xml(
         StatusCode::OK,

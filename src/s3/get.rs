@@ -1,5 +1,6 @@
-//! GetObject and HeadObject: object headers, ranges, conditional reads and
-//! a response body streamed from the engine's reader.
+//! GetObject and HeadObject: object headers, ranges, parts (`partNumber`),
+//! checksums (`x-amz-checksum-mode`), conditional reads and a response body
+//! streamed from the engine's reader.
 
 use std::future::Future;
 use std::io;
@@ -12,7 +13,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Frame, SizeHint};
 
-use crate::engine::meta::IndexEntry;
+use crate::engine::meta::{DataLoc, IndexEntry};
 use crate::engine::read::ObjectReader;
 
 use super::conditional::{check_read, Outcome};
@@ -26,6 +27,11 @@ use super::versions::{add_version_header, read_version};
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// Stored headers with this prefix are the object's checksum and its type,
+/// sent only in checksum mode (multipart objects store them at completion).
+pub const CHECKSUM_PREFIX: &str = "x-amz-checksum-";
+const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
 
 /// `response-*` query parameters and the header each one overrides.
 const OVERRIDES: [(&str, HeaderName); 6] = [
@@ -58,6 +64,9 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
     h.insert(header::CONTENT_TYPE, ct);
     for (name, value) in &meta.headers {
+        if name.starts_with(CHECKSUM_PREFIX) {
+            continue;
+        }
         // Stored values came from request headers; skip any that could not
         // be sent back rather than failing the read.
         if let (Ok(n), Ok(v)) = (
@@ -76,6 +85,48 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
             h.insert(n, v);
         }
     }
+}
+
+/// `x-amz-checksum-mode: ENABLED`.
+fn checksum_mode(ctx: &Ctx<'_>) -> Result<bool, S3Error> {
+    match ctx.headers().get("x-amz-checksum-mode") {
+        None => Ok(false),
+        Some(v) if v.as_bytes().eq_ignore_ascii_case(b"ENABLED") => Ok(true),
+        Some(_) => Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "Value for x-amz-checksum-mode header is invalid.",
+        )),
+    }
+}
+
+/// The checksum headers of a read in checksum mode: the object's own for
+/// the whole object, part `n`'s value of the same algorithm for a part.
+/// A range that is not the whole object has none, as on S3.
+fn checksum_headers(entry: &IndexEntry, part: Option<u32>) -> Vec<(String, String)> {
+    let stored = entry
+        .meta
+        .headers
+        .iter()
+        .filter(|(n, _)| n.starts_with(CHECKSUM_PREFIX));
+    let Some(n) = part else {
+        return stored.cloned().collect();
+    };
+    let DataLoc::Parts { parts, .. } = &entry.meta.data else {
+        return stored.cloned().collect();
+    };
+    let mut out = Vec::new();
+    for (name, value) in stored {
+        if name == CHECKSUM_TYPE {
+            out.push((name.clone(), value.clone()));
+        } else if let Some(c) = parts
+            .iter()
+            .find(|p| p.number == n)
+            .and_then(|p| p.checksums.iter().find(|(pn, _)| pn == name))
+        {
+            out.push(c.clone());
+        }
+    }
+    out
 }
 
 fn apply_overrides(ctx: &Ctx<'_>, r: &mut Response<ResBody>) -> Result<(), S3Error> {
@@ -101,6 +152,13 @@ pub async fn get_object(
     part_number: Option<u32>,
     head: bool,
 ) -> S3Result {
+    let checksums = checksum_mode(ctx)?;
+    if part_number.is_some() && ctx.headers().contains_key(header::RANGE) {
+        return Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
     let entry = match read_version(ctx, bucket, key, version_id)? {
@@ -108,10 +166,16 @@ pub async fn get_object(
         Err(delete_marker) => return Ok(delete_marker),
     };
     let size = entry.meta.size;
-    // Every object is a single part until multipart lands.
-    if part_number.is_some_and(|n| n > 1) {
-        return Err(S3Error::from_code(S3Code::InvalidPartNumber));
-    }
+    // A part is served as a range of the object; a single-part object has
+    // just part 1, the whole of it.
+    let part = match part_number {
+        None => None,
+        Some(n) => match entry.meta.part_range(n) {
+            Some((count, start, end)) => Some((start, end, Some(count))),
+            None if n == 1 && entry.meta.parts_count().is_none() => Some((0, size, None)),
+            None => return Err(S3Error::from_code(S3Code::InvalidPartNumber)),
+        },
+    };
 
     match check_read(ctx.headers(), &entry.meta.etag, entry.meta.modified_ms) {
         Outcome::Proceed => {}
@@ -124,13 +188,13 @@ pub async fn get_object(
         Outcome::PreconditionFailed => return Err(S3Error::from_code(S3Code::PreconditionFailed)),
     }
 
-    let range = match ctx
-        .header(header::RANGE.as_str())
-        .filter(|_| part_number.is_none())
-    {
-        None => None,
-        Some(h) => match parse_range(h, size) {
-            Ok(r) => r,
+    // What to read, and whether that is a 206 with a Content-Range.
+    let (span, partial) = match (part, ctx.header(header::RANGE.as_str())) {
+        // An empty part has no byte to name in a Content-Range.
+        (Some((start, end, _)), _) => (Some((start, end)), start < end),
+        (None, None) => (None, false),
+        (None, Some(h)) => match parse_range(h, size) {
+            Ok(r) => (r, r.is_some()),
             Err(_) => {
                 let e = S3Error::from_code(S3Code::InvalidRange)
                     .with_resource(format!("/{bucket}/{key}"));
@@ -142,9 +206,12 @@ pub async fn get_object(
             }
         },
     };
-    let (status, len) = match range {
-        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end.saturating_sub(start)),
-        None => (StatusCode::OK, size),
+    let (start, end) = span.unwrap_or((0, size));
+    let len = end.saturating_sub(start);
+    let status = if partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
     };
 
     let body = if head {
@@ -152,7 +219,7 @@ pub async fn get_object(
     } else {
         let mut reader = ctx
             .engine
-            .open_reader(guard, bucket, key, entry.clone(), range)
+            .open_reader(guard, bucket, key, entry.clone(), span)
             .await?;
         // Read the first piece before answering, so a read that fails at
         // once (drives missing) is a proper error, not a truncated 200.
@@ -172,9 +239,27 @@ pub async fn get_object(
     apply_overrides(ctx, &mut r)?;
     let h = r.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    if let Some((start, end)) = range {
+    if partial {
         if let Ok(v) = HeaderValue::from_str(&content_range(start, end, size)) {
             h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    if let Some(count) = part.and_then(|p| p.2) {
+        h.insert(
+            HeaderName::from_static("x-amz-mp-parts-count"),
+            HeaderValue::from(count),
+        );
+    }
+    let whole = start == 0 && end == size;
+    if checksums && (part_number.is_some() || whole) {
+        let part = part_number.filter(|_| part.is_some_and(|p| p.2.is_some()));
+        for (name, value) in checksum_headers(&entry, part) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(n, v);
+            }
         }
     }
     Ok(r)

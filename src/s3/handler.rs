@@ -67,6 +67,8 @@ pub struct S3Api {
     pub owner: ListOwner,
     /// Virtual-hosted-style requests are recognised under this domain.
     domain: Option<String>,
+    /// `http` or `https`, for URLs in responses.
+    pub scheme: &'static str,
     /// Longest wait for the next piece of a request body.
     pub idle_timeout: std::time::Duration,
     requests: Cell<u64>,
@@ -115,6 +117,7 @@ impl S3Api {
             auth: Authenticator::new(creds),
             owner,
             domain: http.domain.clone(),
+            scheme: if http.tls.is_some() { "https" } else { "http" },
             idle_timeout: http.idle_timeout,
             requests: Cell::new(0),
             metrics,
@@ -255,7 +258,7 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
-    use super::{bucket, copy, delete, get, list, put, tagging, versions};
+    use super::{bucket, copy, delete, get, list, multipart, put, tagging, versions};
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(&ctx),
@@ -303,7 +306,7 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
         } => tagging::delete_object_tagging(&ctx, &bucket, &key, version_id.as_deref()).await,
         ListObjects { bucket } => list::list_objects_v1(&ctx, &bucket),
         ListObjectsV2 { bucket } => list::list_objects_v2(&ctx, &bucket),
-        ListMultipartUploads { bucket } => list::list_multipart_uploads(&ctx, &bucket),
+        ListMultipartUploads { bucket } => multipart::list_multipart_uploads(&ctx, &bucket),
         DeleteObjects { bucket } => delete::delete_objects(&ctx, &bucket, body).await,
         PutObject { bucket, key } => put::put_object(&ctx, &bucket, &key, body).await,
         CopyObject {
@@ -339,8 +342,40 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             version_id,
         } => delete::delete_object(&ctx, &bucket, &key, version_id.as_deref()).await,
-        // Not built yet: bucket configuration writes, ACLs, multipart, CORS
-        // preflight.
+        CreateMultipartUpload { bucket, key } => {
+            multipart::create_multipart_upload(&ctx, &bucket, &key).await
+        }
+        UploadPart {
+            bucket,
+            key,
+            part_number,
+            upload_id,
+        } => multipart::upload_part(&ctx, &bucket, &key, part_number, &upload_id, body).await,
+        UploadPartCopy {
+            bucket,
+            key,
+            part_number,
+            upload_id,
+            source,
+        } => {
+            multipart::upload_part_copy(&ctx, &bucket, &key, part_number, &upload_id, &source).await
+        }
+        CompleteMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::complete_multipart_upload(&ctx, &bucket, &key, &upload_id, body).await,
+        AbortMultipartUpload {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::abort_multipart_upload(&ctx, &bucket, &key, &upload_id).await,
+        ListParts {
+            bucket,
+            key,
+            upload_id,
+        } => multipart::list_parts(&ctx, &bucket, &key, &upload_id),
+        // Not built yet: bucket configuration writes, ACLs, CORS preflight.
         other => Err(S3Error::new(
             S3Code::NotImplemented,
             format!("{} is not implemented yet.", other.name()),

@@ -1,5 +1,5 @@
 //! ListObjects (V1 and V2) over the engine's merged partition listing, and
-//! an always-empty ListMultipartUploads.
+//! the paging parameters the multipart listings share.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -7,26 +7,31 @@ use http::StatusCode;
 
 use crate::engine::merge::{Entry, ListParams, Page};
 
-use super::bucket::require_bucket;
-use super::error::{push_escaped, S3Code, S3Error};
+use super::error::{S3Code, S3Error};
 use super::handler::{xml, Ctx, S3Result};
 use super::router::query_get;
-use super::xml::{ListEntry, ListV1Response, ListV2Response, S3_XMLNS};
+use super::xml::{ListEntry, ListV1Response, ListV2Response};
 
-/// S3's default and largest page.
+/// S3's default and largest page (keys, parts, uploads).
 pub const MAX_KEYS: usize = 1000;
 
 type EnginePage = Page<crate::engine::index::ListEntry>;
 
 pub(super) fn max_keys(q: &[(String, String)]) -> Result<usize, S3Error> {
-    match query_get(q, "max-keys") {
+    max_param(q, "max-keys")
+}
+
+/// A page size parameter (`max-keys`, `max-parts`, `max-uploads`): at most
+/// 1,000, which is also the default.
+pub(super) fn max_param(q: &[(String, String)], name: &str) -> Result<usize, S3Error> {
+    match query_get(q, name) {
         None | Some("") => Ok(MAX_KEYS),
         Some(v) => {
             let v = v.trim();
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(S3Error::new(
                     S3Code::InvalidArgument,
-                    "Provided max-keys not an integer or within integer range",
+                    format!("Provided {name} not an integer or within integer range"),
                 ));
             }
             // Digit strings too long for usize are far above the cap anyway.
@@ -187,37 +192,6 @@ pub fn list_objects_v1(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
         common_prefixes,
     };
     Ok(xml(StatusCode::OK, super::xml::list_objects_v1(&r)))
-}
-
-/// No multipart uploads exist until multipart lands; tools that clean up
-/// stale uploads before a sync get an empty list instead of an error.
-pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
-    require_bucket(ctx, bucket)?;
-    let q = &ctx.query;
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(
-        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult xmlns=\"",
-    );
-    out.extend_from_slice(S3_XMLNS.as_bytes());
-    out.extend_from_slice(b"\"><Bucket>");
-    push_escaped(&mut out, bucket);
-    out.extend_from_slice(b"</Bucket><KeyMarker>");
-    push_escaped(&mut out, query_get(q, "key-marker").unwrap_or(""));
-    out.extend_from_slice(b"</KeyMarker><UploadIdMarker>");
-    push_escaped(&mut out, query_get(q, "upload-id-marker").unwrap_or(""));
-    out.extend_from_slice(b"</UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker>");
-    if let Some(p) = query_get(q, "prefix") {
-        out.extend_from_slice(b"<Prefix>");
-        push_escaped(&mut out, p);
-        out.extend_from_slice(b"</Prefix>");
-    }
-    if let Some(d) = query_get(q, "delimiter").filter(|d| !d.is_empty()) {
-        out.extend_from_slice(b"<Delimiter>");
-        push_escaped(&mut out, d);
-        out.extend_from_slice(b"</Delimiter>");
-    }
-    out.extend_from_slice(b"<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>");
-    Ok(xml(StatusCode::OK, out))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! documents), ranges, conditional requests. On top of them the front end:
 //! `handler` (the entry point), `auth`, the request `body`, and one module
 //! per group of operations (`bucket`, `put`, `get`, `delete`, `copy`,
-//! `list`, `versions`, `tagging`).
+//! `list`, `multipart`, `versions`, `tagging`).
 
 pub mod auth;
 pub mod body;
@@ -15,6 +15,7 @@ pub mod error;
 pub mod get;
 pub mod handler;
 pub mod list;
+pub mod multipart;
 pub mod put;
 pub mod range;
 pub mod router;

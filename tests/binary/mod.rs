@@ -386,3 +386,78 @@ pub fn request_bytes(
     out.extend_from_slice(body);
     out
 }
+
+/// An aws-chunked STREAMING-AWS4-HMAC-SHA256-PAYLOAD body; the chunk at
+/// `corrupt` (if any) gets a wrong signature.
+pub fn signed_chunks(
+    s: &SignedRequest,
+    payload: &[u8],
+    chunk: usize,
+    corrupt: Option<usize>,
+) -> Vec<u8> {
+    let empty = sha256_hex(b"");
+    let mut prev = s.signature.clone();
+    let mut out = Vec::new();
+    let mut pieces: Vec<&[u8]> = payload.chunks(chunk).collect();
+    pieces.push(b"");
+    for (i, piece) in pieces.iter().enumerate() {
+        let sts = format!(
+            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{prev}\n{empty}\n{}",
+            s.timestamp,
+            s.scope,
+            sha256_hex(piece)
+        );
+        let mut sig = hex::encode(hmac(&s.signing_key, sts.as_bytes()));
+        prev = sig.clone();
+        if corrupt == Some(i) {
+            let flipped = if sig.starts_with("0000") {
+                "1111"
+            } else {
+                "0000"
+            };
+            sig = format!("{flipped}{}", &sig[4..]);
+        }
+        out.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A PUT of `payload` to `path` (query included) with a
+/// STREAMING-AWS4-HMAC-SHA256-PAYLOAD body; see [`signed_chunks`].
+pub fn streaming_put(port: u16, path: &str, payload: &[u8], corrupt: Option<usize>) -> RawResponse {
+    let decoded = payload.len().to_string();
+    // The encoded length needs the body, which needs the seed signature,
+    // which covers Content-Length: compute it from the framing alone.
+    let chunk = 8192;
+    let encoded_len: usize = payload
+        .chunks(chunk)
+        .map(|c| format!("{:x}", c.len()).len() + 17 + 64 + 2 + c.len() + 2)
+        .sum::<usize>()
+        + 1
+        + 17
+        + 64
+        + 4;
+    let len = encoded_len.to_string();
+    let s = sign(
+        port,
+        "PUT",
+        path,
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &len),
+            ("x-amz-decoded-content-length", &decoded),
+        ],
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        PASSWORD,
+        SystemTime::now(),
+    );
+    let body = signed_chunks(&s, payload, chunk, corrupt);
+    assert_eq!(body.len(), encoded_len, "framing length");
+    let mut headers = s.headers.clone();
+    if !headers.iter().any(|(k, _)| k == "content-length") {
+        headers.push(("content-length".into(), len));
+    }
+    raw_request(port, &request_bytes("PUT", path, &headers, &body)).expect("request")
+}

@@ -162,7 +162,6 @@ def test_upload_fileobj_small(s3, bucket):
     assert out.getvalue() == body
 
 
-@pytest.mark.xfail(reason="multipart lands with issue 4", strict=False)
 def test_upload_fileobj_multipart(s3, bucket):
     body = os.urandom(20 * 1024 * 1024)
     s3.upload_fileobj(io.BytesIO(body), bucket, "multipart",
@@ -170,6 +169,70 @@ def test_upload_fileobj_multipart(s3, bucket):
     out = io.BytesIO()
     s3.download_fileobj(bucket, "multipart", out)
     assert out.getvalue() == body
+    assert s3.head_object(Bucket=bucket, Key="multipart")["ETag"].endswith('-3"')
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def test_upload_file_and_download_file_multipart(s3, bucket, tmp_path):
+    """The transfer manager at small thresholds: parts up (CRC32 composite
+    checksums, s3transfer's default) and ranged GETs down."""
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(23 * 1024 * 1024 + 12345))
+    cfg = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024,
+                         max_concurrency=4)
+    s3.upload_file(str(src), bucket, "dir/big.bin", Config=cfg)
+    head = s3.head_object(Bucket=bucket, Key="dir/big.bin", ChecksumMode="ENABLED")
+    assert head["ContentLength"] == src.stat().st_size
+    assert head["ETag"].endswith('-5"')
+    assert head["ChecksumType"] == "COMPOSITE" and head["ChecksumCRC32"].endswith("-5")
+    dst = tmp_path / "dst.bin"
+    s3.download_file(bucket, "dir/big.bin", str(dst), Config=cfg)
+    assert file_sha256(dst) == file_sha256(src)
+
+
+def test_multipart_api_full_object_crc32(s3, bucket):
+    """The low-level calls: a FULL_OBJECT CRC32 upload's checksum is the CRC32
+    of the whole object (which botocore also checks on GET), parts listed with
+    theirs, and uploads listed and aborted."""
+    import base64
+    import zlib
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(3 * 1024 * 1024 + 7)]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32",
+                                    ChecksumType="FULL_OBJECT")
+    assert (up["ChecksumAlgorithm"], up["ChecksumType"]) == ("CRC32", "FULL_OBJECT")
+    uid = up["UploadId"]
+    for n, body in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=bucket, Key="full", UploadId=uid, PartNumber=n, Body=body,
+                           ChecksumAlgorithm="CRC32")
+        assert r["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    listed = s3.list_parts(Bucket=bucket, Key="full", UploadId=uid)
+    assert [p["PartNumber"] for p in listed["Parts"]] == [1, 2]
+    assert listed["ChecksumAlgorithm"] == "CRC32"
+    other = s3.create_multipart_upload(Bucket=bucket, Key="other")["UploadId"]
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert sorted(u["Key"] for u in uploads) == ["full", "other"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="other", UploadId=other)
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket=bucket, Key="other", UploadId=other)
+    assert code(e) == "NoSuchUpload"
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="full", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"],
+                                    "ChecksumCRC32": p["ChecksumCRC32"]} for p in listed["Parts"]]})
+    whole = b"".join(parts)
+    assert done["ChecksumCRC32"] == base64.b64encode(zlib.crc32(whole).to_bytes(4, "big")).decode()
+    assert done["ChecksumType"] == "FULL_OBJECT"
+    got = s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert got["Body"].read() == whole
+    part2 = s3.get_object(Bucket=bucket, Key="full", PartNumber=2)
+    assert part2["PartsCount"] == 2 and part2["Body"].read() == parts[1]
 
 
 def test_wrong_secret(endpoint, credentials):
