@@ -543,3 +543,95 @@ async fn unversioned_buckets_send_no_version_headers() {
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "MalformedXML");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_multipart_upload_is_a_new_tagged_version() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("mpv").send().await.unwrap();
+    set_versioning(&c, "mpv", BucketVersioningStatus::Enabled).await;
+    let first = put(&c, "mpv", "big", b"small first").await.unwrap();
+    let up = c
+        .create_multipart_upload()
+        .bucket("mpv")
+        .key("big")
+        .tagging("from=multipart")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let body = data(6 << 20, 3);
+    let p1 = c
+        .upload_part()
+        .bucket("mpv")
+        .key("big")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(body[..5 << 20].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    // Part 2 copies from the first version by id.
+    let p2 = c
+        .upload_part_copy()
+        .bucket("mpv")
+        .key("big")
+        .upload_id(id)
+        .part_number(2)
+        .copy_source(format!("mpv/big?versionId={first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p2.copy_source_version_id(), Some(first.as_str()));
+    let done = c
+        .complete_multipart_upload()
+        .bucket("mpv")
+        .key("big")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(p1.e_tag().unwrap())
+                        .build(),
+                )
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(2)
+                        .e_tag(p2.copy_part_result().unwrap().e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = done
+        .version_id()
+        .expect("Complete names the new version")
+        .to_owned();
+    assert_ne!(v, first);
+    let mut want = body[..5 << 20].to_vec();
+    want.extend_from_slice(b"small first");
+    assert_eq!(get_bytes(&c, "mpv", "big").await, want);
+    assert_eq!(get_version(&c, "mpv", "big", &first).await, b"small first");
+    let tags = c
+        .get_object_tagging()
+        .bucket("mpv")
+        .key("big")
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tag_set()[0].key(), "from");
+    let listed = all_versions(&srv, &c, "mpv", 1000).await;
+    assert_eq!(
+        listed,
+        vec![
+            ("big".into(), v, true, false),
+            ("big".into(), first, false, false)
+        ]
+    );
+}
