@@ -101,3 +101,61 @@ fn shards_missing_since_the_write_are_written_once_their_drive_is_back() {
         assert_eq!(counter(&shared.stats.repaired_shards), before as u64);
     });
 }
+
+/// A noncurrent version is repaired like the latest one: its read names it,
+/// and the healed shard lands in that version's entry, not the latest's.
+#[test]
+fn a_rotten_shard_of_an_older_version_is_repaired_in_that_version() {
+    use cairn::engine::{VersionSel, Versioning};
+    let layout = Layout { data: 4, parity: 2 };
+    let d = drives(6);
+    let cfg = config(&d, Some(layout));
+    let old = data(2 << 20, 5);
+    let o2 = old.clone();
+    let version = run(&cfg, |e| async move {
+        e.create_bucket("vheal").await.unwrap();
+        e.set_versioning("vheal", Versioning::Enabled)
+            .await
+            .unwrap();
+        put(&e, "vheal", "obj", &o2).await;
+        let v = e.head("vheal", "obj").unwrap().meta.version;
+        put(&e, "vheal", "obj", &data(3 << 20, 6)).await;
+        v
+    });
+    let rotten = scan_records(&d.paths, 16)
+        .into_iter()
+        .find(|f| {
+            f.header.kind == Kind::Shard
+                && f.header.version == version
+                && f.header.stripe == 0
+                && f.header.shard == 0
+        })
+        .expect("shard 0 of the old version");
+    flip_byte(&rotten.path, rotten.payload_offset() + 10, 0x01);
+    run_with(&cfg, true, |e, shared| async move {
+        let sel = Some(VersionSel::Id(version));
+        let read = |e: std::rc::Rc<cairn::engine::Engine>| async move {
+            let entry = e.lookup("vheal", "obj", sel).unwrap().unwrap();
+            let guard = e.begin_read();
+            let mut r = e
+                .open_reader(guard, "vheal", "obj", entry, None)
+                .await
+                .unwrap();
+            r.read_all().await.unwrap()
+        };
+        assert_eq!(read(e.clone()).await, old);
+        e.quiesce().await;
+        assert_eq!(counter(&shared.stats.repaired_shards), 1);
+        let entry = e.lookup("vheal", "obj", sel).unwrap().unwrap();
+        let DataLoc::Stripes(stripes) = entry.meta.data else {
+            panic!("striped object expected");
+        };
+        let loc = stripes[0][0].expect("shard 0 located");
+        assert_ne!(
+            (loc.segment, loc.offset),
+            (rotten.segment, rotten.offset),
+            "the old version points at the repaired shard"
+        );
+        assert_eq!(read(e.clone()).await, old);
+    });
+}

@@ -405,7 +405,11 @@ pub enum CoreMsg {
         reply: oneshot::Sender<Result<VersionSel>>,
     },
     /// To the owner core: a read found a bad shard of this object.
-    Repair { bucket: String, key: String },
+    Repair {
+        bucket: String,
+        key: String,
+        version: VersionSel,
+    },
     /// From core 0 to every core: install this table.
     Buckets {
         table: Arc<BucketTable>,
@@ -717,7 +721,11 @@ impl Engine {
                 let r = self.set_tags_owned(&bucket, &key, version, tags).await;
                 let _ = reply.send(r);
             }
-            CoreMsg::Repair { bucket, key } => self.enqueue_repair(bucket, key),
+            CoreMsg::Repair {
+                bucket,
+                key,
+                version,
+            } => self.enqueue_repair(bucket, key, version),
             CoreMsg::Buckets { table, done } => {
                 *self.buckets.borrow_mut() = table;
                 let _ = done.send(());

@@ -355,7 +355,7 @@ impl ObjectReader {
         // A shard missed at write time (its drive was away): heal it now
         // that a read passes by.
         if locs.iter().any(|l| l.is_none()) {
-            e.queue_repair(&self.bucket, &self.key);
+            e.queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
         }
         let first = lo / sl;
         let last = (hi - 1) / sl;
@@ -417,7 +417,7 @@ impl ObjectReader {
 
         // Degraded: repair the object in the background, read the rest until
         // k shards verify, then reconstruct.
-        e.queue_repair(&self.bucket, &self.key);
+        e.queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
         let rest: Vec<usize> = (0..layout.total()).filter(|&i| !tried[i]).collect();
         let reads = rest.iter().map(|&i| read_shard(i));
         for (i, r) in join_all(reads).await {

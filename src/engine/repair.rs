@@ -14,7 +14,7 @@ use crate::runtime::buf::{align_up, AlignedBuf};
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
 use super::layout::{stripe_range, Layout};
-use super::meta::{DataLoc, RecordLoc};
+use super::meta::{DataLoc, RecordLoc, VersionSel};
 use super::read::Expect;
 use super::record::{Kind, RecordHeader, FIXED_LEN};
 use super::segment::Class;
@@ -30,10 +30,13 @@ const REPAIR_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Most remembered repair attempts per core.
 const REPAIR_RECENT_MAX: usize = 4096;
 
+/// A version of an object to repair: (bucket, key, version).
+type RepairId = (String, String, VersionSel);
+
 #[derive(Default)]
 pub struct RepairQueue {
-    pending: RefCell<VecDeque<(String, String)>>,
-    recent: RefCell<HashMap<(String, String), Instant>>,
+    pending: RefCell<VecDeque<RepairId>>,
+    recent: RefCell<HashMap<RepairId, Instant>>,
     busy: Cell<bool>,
 }
 
@@ -44,25 +47,32 @@ impl RepairQueue {
 }
 
 impl Engine {
-    /// Queues an object for repair on the owner core of its partition.
-    pub(crate) fn queue_repair(self: &Rc<Self>, bucket: &str, key: &str) {
+    /// Queues a version of an object for repair on the owner core of its
+    /// partition.
+    pub(crate) fn queue_repair(self: &Rc<Self>, bucket: &str, key: &str, version: VersionSel) {
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
-            self.enqueue_repair(bucket.to_owned(), key.to_owned());
+            self.enqueue_repair(bucket.to_owned(), key.to_owned(), version);
         } else {
             // Best effort: a full inbox drops the request, a later read
             // queues it again.
             let _ = self.shared.inboxes[owner].try_send(CoreMsg::Repair {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
+                version,
             });
         }
     }
 
-    pub(crate) fn enqueue_repair(self: &Rc<Self>, bucket: String, key: String) {
+    pub(crate) fn enqueue_repair(
+        self: &Rc<Self>,
+        bucket: String,
+        key: String,
+        version: VersionSel,
+    ) {
         {
             let mut recent = self.repairs.recent.borrow_mut();
-            let id = (bucket, key);
+            let id = (bucket, key, version);
             if recent
                 .get(&id)
                 .is_some_and(|t| t.elapsed() < REPAIR_RETRY_AFTER)
@@ -88,8 +98,10 @@ impl Engine {
             monoio::spawn(async move {
                 loop {
                     let next = me.repairs.pending.borrow_mut().pop_front();
-                    let Some((bucket, key)) = next else { break };
-                    match me.repair_object(&bucket, &key).await {
+                    let Some((bucket, key, version)) = next else {
+                        break;
+                    };
+                    match me.repair_object(&bucket, &key, version).await {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(bucket = %bucket, key = %key, shards = n, "repaired")
@@ -104,14 +116,20 @@ impl Engine {
         }
     }
 
-    /// Rewrites every missing or corrupt shard of the current version of a
-    /// key whose drive is online. Returns the number of shards rewritten.
-    /// Runs on the key's owner core.
-    pub async fn repair_object(self: &Rc<Self>, bucket: &str, key: &str) -> Result<u32> {
+    /// Rewrites every missing or corrupt shard of a version of a key whose
+    /// drive is online. Returns the number of shards rewritten. Runs on the
+    /// key's owner core. Multipart objects are not repaired yet (their reads
+    /// still reconstruct).
+    pub async fn repair_object(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: VersionSel,
+    ) -> Result<u32> {
         let p = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(p), self.core);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
-        let Some(entry) = self.shared.indexes[p as usize].get(bucket, key)? else {
+        let Some(entry) = self.shared.indexes[p as usize].get_version(bucket, key, version)? else {
             return Ok(0);
         };
         let meta = &entry.meta;
