@@ -87,7 +87,6 @@ fn list_xml(c: &mut Criterion) {
             last_modified_ms: 1_795_000_000_000 + i,
             etag: format!("{:032x}", i * 7919),
             size: 4096 + i,
-            ..Default::default()
         })
         .collect();
     let r = ListV2Response {
