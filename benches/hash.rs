@@ -6,7 +6,7 @@
 //! `cargo bench --bench hash`; bytes are message bytes (all lanes together).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn::auth::chunked::{ChunkMode, ChunkedDecoder, SigningContext};
@@ -62,9 +62,8 @@ fn md5(c: &mut Criterion) {
             });
         }
     }
-    // The batcher as RequestBody drives it: 8 uploads of 1 MiB arriving
-    // round-robin in 64 KiB pieces (plus the 8 bytes of framing that keep
-    // real pieces off block boundaries).
+    // The batcher as RequestBody drives it: 8 uploads of 1 MiB on one core,
+    // each a task feeding 64 KiB pieces, all waiting for the same flush.
     let uploads = 8;
     let pieces: Vec<Vec<Bytes>> = (0..uploads)
         .map(|u| {
@@ -74,14 +73,31 @@ fn md5(c: &mut Criterion) {
         .collect();
     group.throughput(Throughput::Bytes((uploads << 20) as u64));
     group.bench_function("batcher 8 uploads/1MiB", |b| {
-        b.iter(|| {
-            let mut lanes: Vec<Md5Lane> = (0..uploads).map(|_| Md5Lane::new()).collect();
-            for i in 0..16 {
-                for (lane, p) in lanes.iter_mut().zip(&pieces) {
-                    lane.update(p[i].clone());
+        b.iter_custom(|iters| {
+            cairn::runtime::block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let tasks: Vec<_> = pieces
+                        .iter()
+                        .map(|p| {
+                            let p = p.clone();
+                            cairn::runtime::spawn(async move {
+                                let mut lane = Md5Lane::new();
+                                for piece in p {
+                                    lane.update(piece);
+                                    lane.settle().await;
+                                }
+                                lane.finish().await
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        black_box(t.await);
+                    }
                 }
-            }
-            lanes.iter_mut().map(Md5Lane::finish).collect::<Vec<_>>()
+                start.elapsed()
+            })
+            .expect("io_uring runtime")
         })
     });
     group.finish();

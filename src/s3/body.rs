@@ -250,8 +250,8 @@ impl RequestBody {
         Ok(())
     }
 
-    /// End-of-body checks; the MD5 of the content when all pass.
-    fn finish(&mut self) -> Result<[u8; 16], S3Error> {
+    /// End-of-body checks of the content whose MD5 is `md5`.
+    fn finish(&mut self, md5: [u8; 16]) -> Result<[u8; 16], S3Error> {
         if let Some(d) = self.decoder.take() {
             d.finish()?;
         } else {
@@ -266,7 +266,6 @@ impl RequestBody {
                 }
             }
         }
-        let md5 = self.md5.finish();
         if let Some(want) = self.content_md5 {
             if want != md5 {
                 return Err(S3Error::from_code(S3Code::BadDigest));
@@ -348,7 +347,8 @@ impl BodySource for RequestBody {
             };
             match frame {
                 None => {
-                    return match self.finish() {
+                    let md5 = self.md5.finish().await;
+                    return match self.finish(md5) {
                         Ok(md5) => {
                             self.ended = true;
                             Ok(BodyChunk::End(Some(md5)))
@@ -367,6 +367,7 @@ impl BodySource for RequestBody {
                         if let Err(e) = self.accept(data) {
                             return Err(self.fail(e));
                         }
+                        self.md5.settle().await;
                     }
                 }
             }
