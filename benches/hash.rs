@@ -68,7 +68,9 @@ fn md5(c: &mut Criterion) {
     let pieces: Vec<Vec<Bytes>> = (0..uploads)
         .map(|u| {
             let d = Bytes::from(data(1 << 20, 100 + u as u64));
-            (0..16).map(|i| d.slice(i * 65536..(i + 1) * 65536)).collect()
+            (0..16)
+                .map(|i| d.slice(i * 65536..(i + 1) * 65536))
+                .collect()
         })
         .collect();
     group.throughput(Throughput::Bytes((uploads << 20) as u64));
@@ -137,7 +139,9 @@ fn sha256(c: &mut Criterion) {
     let mut group = c.benchmark_group("sha256");
     let chunk = data(64 << 10, 3);
     group.throughput(Throughput::Bytes(chunk.len() as u64));
-    group.bench_function("sha2/64KiB", |b| b.iter(|| Sha256::digest(black_box(&chunk))));
+    group.bench_function("sha2/64KiB", |b| {
+        b.iter(|| Sha256::digest(black_box(&chunk)))
+    });
 
     let ctx = SigningContext {
         signing_key: [7; 32],
@@ -153,7 +157,8 @@ fn sha256(c: &mut Criterion) {
             let mut d = ChunkedDecoder::new(ChunkMode::Signed, Some(ctx.clone()), None, None);
             let mut n = 0;
             for frame in body.chunks(64 << 10) {
-                d.feed(frame, &mut |s: &[u8]| n += s.len()).expect("valid body");
+                d.feed(frame, &mut |s: &[u8]| n += s.len())
+                    .expect("valid body");
             }
             d.finish().expect("valid body");
             n

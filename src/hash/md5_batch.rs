@@ -356,7 +356,8 @@ impl Md5Lane {
             b.drain(self.slot);
             match b.slots[self.slot].as_mut() {
                 Some(lane) => {
-                    let d = md5x::finish_scalar(lane.state, &lane.carry[..lane.carry_len], lane.len);
+                    let d =
+                        md5x::finish_scalar(lane.state, &lane.carry[..lane.carry_len], lane.len);
                     *lane = Lane::new();
                     d
                 }
@@ -417,7 +418,10 @@ mod tests {
     }
 
     fn bytes(rng: &mut Rng, len: usize) -> Bytes {
-        (0..len).map(|_| rng.next() as u8).collect::<Vec<u8>>().into()
+        (0..len)
+            .map(|_| rng.next() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
 
     fn run<F: Future>(f: F) -> F::Output {

@@ -572,7 +572,9 @@ mod tests {
 
     #[test]
     fn one_message_matches_md5_crate() {
-        for len in [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 4096, 65_537] {
+        for len in [
+            0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 4096, 65_537,
+        ] {
             let d = data(len, len as u64);
             assert_eq!(digest(&d), <[u8; 16]>::from(Md5::digest(&d)), "len {len}");
         }
