@@ -89,20 +89,32 @@ impl Kernel {
         }
     }
 
+    /// Whether this CPU runs the kernel (std caches the detection).
+    pub fn supported(self) -> bool {
+        match self {
+            Kernel::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2x8 => is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512x8 | Kernel::Avx512x16 => {
+                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
     /// The kernels this CPU can run, widest last.
     pub fn available() -> Vec<Kernel> {
-        let mut v = vec![Kernel::Scalar];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") {
-                v.push(Kernel::Avx2x8);
-            }
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
-                v.push(Kernel::Avx512x8);
-                v.push(Kernel::Avx512x16);
-            }
-        }
-        v
+        [
+            Kernel::Scalar,
+            Kernel::Avx2x8,
+            Kernel::Avx512x8,
+            Kernel::Avx512x16,
+        ]
+        .into_iter()
+        .filter(|k| k.supported())
+        .collect()
     }
 }
 
@@ -111,12 +123,11 @@ fn best() -> (Kernel, Kernel) {
     use std::sync::OnceLock;
     static BEST: OnceLock<(Kernel, Kernel)> = OnceLock::new();
     *BEST.get_or_init(|| {
-        let av = Kernel::available();
         let narrow = [Kernel::Avx512x8, Kernel::Avx2x8]
             .into_iter()
-            .find(|k| av.contains(k))
+            .find(|k| k.supported())
             .unwrap_or(Kernel::Scalar);
-        let wide = if av.contains(&Kernel::Avx512x16) {
+        let wide = if Kernel::Avx512x16.supported() {
             Kernel::Avx512x16
         } else {
             narrow
@@ -156,7 +167,7 @@ pub fn compress_many_with(kernel: Kernel, states: &mut [State], data: &[&[u8]]) 
     if n == 0 {
         return 0;
     }
-    let kernel = if Kernel::available().contains(&kernel) {
+    let kernel = if kernel.supported() {
         kernel
     } else {
         Kernel::Scalar
