@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod engine;
+pub mod hash;
 pub mod http;
 pub mod iam;
 pub mod metrics;

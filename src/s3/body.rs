@@ -1,7 +1,7 @@
 //! The request body as the engine pulls it ([`BodySource`]): decoded
 //! (aws-chunked), verified (payload SHA-256, chunk signatures, trailer and
 //! header checksums, Content-MD5) and MD5-hashed for the ETag on the
-//! receiving core.
+//! receiving core (batched with the core's other uploads: `hash::md5_batch`).
 //!
 //! Every check that can only be made at the end of the body is made before
 //! `End` is returned, so a body that fails never commits: the engine makes an
@@ -14,13 +14,13 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::auth::checksum::{ChecksumAlgo, ChecksumValue, Checksummer};
 use crate::auth::chunked::ChunkedDecoder;
 use crate::auth::sigv4::{PayloadMode, Verified};
 use crate::engine::{BodyChunk, BodySource, EngineError};
+use crate::hash::Md5Lane;
 
 use super::error::{S3Code, S3Error};
 
@@ -38,7 +38,7 @@ pub struct RequestBody {
     decoder: Option<ChunkedDecoder>,
     /// Whole-body SHA-256 the signature covers, when the client sent one.
     sha256: Option<(Sha256, [u8; 32])>,
-    md5: Md5,
+    md5: Md5Lane,
     content_md5: Option<[u8; 16]>,
     /// `x-amz-checksum-*` request headers to verify, and checksums computed
     /// for the server's own use (no value to verify).
@@ -206,7 +206,7 @@ impl RequestBody {
             incoming,
             decoder,
             sha256,
-            md5: Md5::new(),
+            md5: Md5Lane::new(),
             content_md5,
             checksums,
             trailer,
@@ -261,7 +261,7 @@ impl RequestBody {
             ..
         } = self;
         let mut emit = |piece: Bytes| {
-            md5.update(&piece);
+            md5.update(piece.clone());
             for (c, _) in checksums.iter_mut() {
                 c.update(&piece);
             }
@@ -300,8 +300,8 @@ impl RequestBody {
         Ok(())
     }
 
-    /// End-of-body checks; the MD5 of the content when all pass.
-    fn finish(&mut self) -> Result<[u8; 16], S3Error> {
+    /// End-of-body checks of the content whose MD5 is `md5`.
+    fn finish(&mut self, md5: [u8; 16]) -> Result<[u8; 16], S3Error> {
         if let Some(d) = self.decoder.take() {
             self.verified.extend(d.finish()?.checksum);
         } else {
@@ -316,7 +316,6 @@ impl RequestBody {
                 }
             }
         }
-        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
         if let Some(want) = self.content_md5 {
             if want != md5 {
                 return Err(S3Error::from_code(S3Code::BadDigest));
@@ -406,7 +405,8 @@ impl BodySource for RequestBody {
             };
             match frame {
                 None => {
-                    return match self.finish() {
+                    let md5 = self.md5.finish().await;
+                    return match self.finish(md5) {
                         Ok(md5) => {
                             self.ended = true;
                             Ok(BodyChunk::End(Some(md5)))
@@ -425,6 +425,7 @@ impl BodySource for RequestBody {
                         if let Err(e) = self.accept(data) {
                             return Err(self.fail(e));
                         }
+                        self.md5.settle().await;
                     }
                 }
             }
