@@ -24,6 +24,12 @@ STAMP="$(date -u +%Y-%m-%d)-$SHA"
 RESULTS="perf/results"
 RAW="$RESULTS/$STAMP"
 mkdir -p "$RAW"
+# The PUT modes write about 30 GB before compaction catches up.
+free_gb=$(df -P -BG /var/tmp | awk 'NR == 2 { sub("G", "", $4); print $4 }')
+if [ "$free_gb" -lt 40 ]; then
+  echo "perf/run.sh needs about 40 GB free under /var/tmp (has ${free_gb} GB)" >&2
+  exit 1
+fi
 WORK="$(mktemp -d /var/tmp/cairn-perf.XXXXXX)"
 PIDS=()
 cleanup() {
