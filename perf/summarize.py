@@ -42,10 +42,12 @@ def phase_figures(report):
     return out
 
 
-def headline(mode, figs):
-    """The figure a mode is judged by: listed or deleted objects per second
-    where a request carries many, ops/s for small objects and HEAD, else
-    MiB/s."""
+def headline(mode, figs, phase=""):
+    """The figure a mode is judged by: the latency of a one-off request
+    (Complete), listed or deleted objects per second where a request carries
+    many, ops/s for small objects and HEAD, else MiB/s."""
+    if phase == "complete":
+        return figs["p50_ms"], "ms"
     if figs.get("objects_per_s"):
         return figs["objects_per_s"], "objects/s"
     if "4KiB" in mode or mode.startswith("stat"):
@@ -111,16 +113,17 @@ def main():
         p = m["peer"] or {}
         for phase in c or p:
             cf, pf = c.get(phase), p.get(phase)
-            cv, unit = headline(name, cf) if cf else (None, "")
-            pv, punit = headline(name, pf) if pf else (None, unit)
+            cv, unit = headline(name, cf, phase) if cf else (None, "")
+            pv, punit = headline(name, pf, phase) if pf else (None, unit)
             unit = unit or punit
-            fmt = lambda v: "-" if v is None else f"{v:,.1f}"
+            fmt = lambda v, d=1: "-" if v is None else f"{v:,.{d}f}"
+            # For a latency, lower is better: the ratio is still cairn/peer.
             ratio = f"{cv / pv:.2f}" if cv and pv else "-"
             err = lambda f: f" ({f['errors']} errors)" if f and f["errors"] else ""
             lines.append(
                 f"| {name} | {phase} | {fmt(cv)} {unit}{err(cf)} | {fmt(pv)}{err(pf)} | {ratio} "
                 f"| {fmt(cf and cf['p99_ms'])} | {fmt(pf and pf['p99_ms'])} "
-                f"| {fmt(cf and cf['server_cpu_ms_per_op'])} | {fmt(pf and pf['server_cpu_ms_per_op'])} |"
+                f"| {fmt(cf and cf['server_cpu_ms_per_op'], 2)} | {fmt(pf and pf['server_cpu_ms_per_op'], 2)} |"
             )
     lines += ["", "## Ceilings", ""]
     f = ceilings["fio_mib_per_s"]
