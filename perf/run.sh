@@ -165,5 +165,5 @@ EOF
   fi
 fi
 
-python3 perf/summarize.py "$RAW" "$RESULTS/$STAMP" "$DUR"
+python3 perf/summarize.py "$RAW" "$RESULTS/$STAMP" "$DUR" "$(git rev-parse "$SHA")"
 echo "results: $RESULTS/$STAMP.json and $RESULTS/$STAMP.md"

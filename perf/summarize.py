@@ -4,7 +4,7 @@ output and nginx's) into <out>.json and a Markdown summary <out>.md: per mode
 cairn's and the peer's throughput, p99 latency and server CPU per operation,
 their ratio, and cairn against the machine's ceilings and issue 5's targets.
 
-    perf/summarize.py <raw dir> <out stem> <duration>
+    perf/summarize.py <raw dir> <out stem> <duration> [<commit measured>]
 """
 
 import glob
@@ -68,6 +68,8 @@ def fio(raw):
 
 def main():
     raw, stem, duration = sys.argv[1], sys.argv[2], sys.argv[3]
+    # The commit measured (the run's own, not HEAD when summarising later).
+    measured = sys.argv[4] if len(sys.argv) > 4 else None
     modes = {}
     for path in sorted(glob.glob(os.path.join(raw, "*.cairn.json"))):
         name = os.path.basename(path)[: -len(".cairn.json")]
@@ -82,7 +84,9 @@ def main():
         if r:
             nginx[label] = phase_figures(r)["get"]
     ceilings = {"fio_mib_per_s": fio(raw), "nginx_get": nginx}
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    sha = measured or subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     result = {
         "git": sha,
         "duration": duration,
