@@ -1083,34 +1083,7 @@ async fn body_integrity_failures() {
         if !good {
             crc ^= 1;
         }
-        let b64 = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            crc.to_be_bytes(),
-        );
-        let mut body = Vec::new();
-        for piece in payload.chunks(8192) {
-            body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            body.extend_from_slice(piece);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{b64}\r\n\r\n").as_bytes());
-        let path = format!("/bodies/{key}");
-        let s = sign(
-            srv.port,
-            "PUT",
-            &path,
-            &[
-                ("content-encoding", "aws-chunked"),
-                ("content-length", &body.len().to_string()),
-                ("x-amz-decoded-content-length", &payload.len().to_string()),
-                ("x-amz-trailer", "x-amz-checksum-crc32"),
-            ],
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-            PASSWORD,
-            SystemTime::now(),
-        );
-        let r = raw_request(srv.port, &request_bytes("PUT", &path, &s.headers, &body))
-            .expect("trailer put");
+        let r = unsigned_trailer_put(srv.port, &format!("/bodies/{key}"), &payload, 8192, crc);
         if good {
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             assert!(get_bytes(&c, "bodies", key).await == payload);

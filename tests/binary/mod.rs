@@ -461,3 +461,42 @@ pub fn streaming_put(port: u16, path: &str, payload: &[u8], corrupt: Option<usiz
     }
     raw_request(port, &request_bytes("PUT", path, &headers, &body)).expect("request")
 }
+
+/// A PUT of `payload` to `path` (query included) as
+/// STREAMING-UNSIGNED-PAYLOAD-TRAILER: unsigned chunks of `chunk` bytes and
+/// an `x-amz-checksum-crc32` trailer of `crc32` (the payload's CRC32, or a
+/// wrong one on purpose).
+pub fn unsigned_trailer_put(
+    port: u16,
+    path: &str,
+    payload: &[u8],
+    chunk: usize,
+    crc32: u32,
+) -> RawResponse {
+    let mut body = Vec::new();
+    for piece in payload.chunks(chunk) {
+        body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        body.extend_from_slice(piece);
+        body.extend_from_slice(b"\r\n");
+    }
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        crc32.to_be_bytes(),
+    );
+    body.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{b64}\r\n\r\n").as_bytes());
+    let s = sign(
+        port,
+        "PUT",
+        path,
+        &[
+            ("content-encoding", "aws-chunked"),
+            ("content-length", &body.len().to_string()),
+            ("x-amz-decoded-content-length", &payload.len().to_string()),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ],
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        PASSWORD,
+        SystemTime::now(),
+    );
+    raw_request(port, &request_bytes("PUT", path, &s.headers, &body)).expect("trailer put")
+}
