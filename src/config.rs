@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// or d (default 7d).
     #[arg(long, env = "CAIRN_MULTIPART_EXPIRY")]
     pub multipart_expiry: Option<String>,
+    /// Memory for recently read records, shared out among the cores: bytes,
+    /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
+    #[arg(long, env = "CAIRN_READ_CACHE")]
+    pub read_cache: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -112,6 +116,7 @@ pub struct FileConfig {
     pub idle_timeout: Option<u64>,
     pub max_connections: Option<usize>,
     pub multipart_expiry: Option<String>,
+    pub read_cache: Option<String>,
 }
 
 /// Resolved settings.
@@ -131,6 +136,8 @@ pub struct Settings {
     pub root_password: Option<String>,
     pub http: HttpSettings,
     pub multipart_expiry: std::time::Duration,
+    /// Bytes of the read cache over all cores.
+    pub read_cache: u64,
 }
 
 /// What the HTTP front end needs besides the engine.
@@ -158,6 +165,7 @@ impl Default for HttpSettings {
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
 pub const DEFAULT_MULTIPART_EXPIRY: std::time::Duration =
     std::time::Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_READ_CACHE: u64 = 1 << 30;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
@@ -188,6 +196,25 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     n.checked_mul(scale)
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// Parses a size: bytes, or a number with KiB, MiB, GiB or TiB (KB, MB, GB
+/// and TB mean the same here: memory is counted in powers of two).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?} is not a size (like 0, 512MiB or 4GiB)");
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(bad()),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -335,6 +362,10 @@ impl ServeArgs {
         if multipart_expiry.is_zero() {
             return Err("multipart-expiry must be at least one second".into());
         }
+        let read_cache = match self.read_cache.as_deref().or(file.read_cache.as_deref()) {
+            Some(s) => parse_size(s).map_err(|e| format!("read-cache: {e}"))?,
+            None => DEFAULT_READ_CACHE,
+        };
         Ok(Settings {
             drives,
             embedded,
@@ -354,6 +385,7 @@ impl ServeArgs {
                 max_connections,
             },
             multipart_expiry,
+            read_cache,
         })
     }
 }
@@ -459,6 +491,37 @@ mod tests {
             Duration::from_secs(5)
         );
         a.multipart_expiry = Some("0".into());
+        assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn read_cache_from_flag_file_or_default() {
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().read_cache,
+            DEFAULT_READ_CACHE
+        );
+        for (v, bytes) in [
+            ("0", 0),
+            ("4096", 4096),
+            ("512MiB", 512 << 20),
+            ("2 GiB", 2 << 30),
+            ("1g", 1 << 30),
+            ("64KB", 64 << 10),
+        ] {
+            assert_eq!(parse_size(v), Ok(bytes), "{v}");
+        }
+        for bad in ["", "MiB", "1.5GiB", "-1", "1PiB", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "read_cache = \"256MiB\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(a.resolve().unwrap().read_cache, 256 << 20);
+        a.read_cache = Some("0".into());
+        assert_eq!(a.resolve().unwrap().read_cache, 0);
+        a.read_cache = Some("lots".into());
         assert!(a.resolve().is_err());
     }
 

@@ -228,6 +228,8 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         ("cairn_missing_shards_total", &st.missing_shards),
         ("cairn_reconstructions_total", &st.reconstructions),
         ("cairn_repaired_shards_total", &st.repaired_shards),
+        ("cairn_read_cache_hits_total", &st.read_cache_hits),
+        ("cairn_read_cache_misses_total", &st.read_cache_misses),
     ] {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));

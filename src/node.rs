@@ -52,6 +52,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.partitions = s.partitions;
     cfg.inline_max = s.inline_max;
     cfg.segment_max = s.segment_size;
+    cfg.read_cache = s.read_cache;
     let (shared, inboxes) = Engine::open(&cfg)?;
     let online: Vec<_> = shared
         .online_drives()

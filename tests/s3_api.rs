@@ -1303,6 +1303,17 @@ async fn metrics_count_requests_on_every_core() {
         code(c.get_object().bucket("metered").key("nope").send().await),
         "NoSuchKey"
     );
+    // The second read of an object comes from the read cache.
+    for _ in 0..2 {
+        let got = c
+            .get_object()
+            .bucket("metered")
+            .key("k0")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.body.collect().await.unwrap().to_vec(), data(3000, 0));
+    }
     let port = srv.port;
     let r = tokio::task::spawn_blocking(move || {
         raw_request(
@@ -1328,6 +1339,15 @@ async fn metrics_count_requests_on_every_core() {
         "{text}"
     );
     assert!(text.contains("cairn_drive_online{drive=\"3\"} 1"), "{text}");
+    let counter = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line[name.len() + 1..].parse().expect("a count")
+    };
+    assert!(counter("cairn_read_cache_hits_total") >= 1, "{text}");
+    assert!(counter("cairn_read_cache_misses_total") >= 1, "{text}");
     // Signed, /metrics is the bucket "metrics", which does not exist.
     assert_eq!(
         code(c.list_objects_v2().bucket("metrics").send().await),

@@ -8,6 +8,7 @@
 //! them.
 
 pub mod buckets;
+pub mod cache;
 pub mod codec;
 pub mod compaction;
 pub mod error;
@@ -77,6 +78,8 @@ pub struct EngineConfig {
     /// Objects up to this size are stored inline in m+1 mirrored commit records.
     pub inline_max: usize,
     pub segment_max: u64,
+    /// Bytes of verified records kept in memory for reads, over all cores.
+    pub read_cache: u64,
 }
 
 impl EngineConfig {
@@ -88,6 +91,7 @@ impl EngineConfig {
             cores,
             inline_max: 64 << 10,
             segment_max: 256 << 20,
+            read_cache: 0,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct Stats {
     pub missing_shards: AtomicU64,
     pub reconstructions: AtomicU64,
     pub repaired_shards: AtomicU64,
+    pub read_cache_hits: AtomicU64,
+    pub read_cache_misses: AtomicU64,
     pub drive_errors: Vec<AtomicU64>,
 }
 
@@ -110,6 +116,8 @@ pub struct Shared {
     pub cores: usize,
     pub inline_max: usize,
     pub segment_max: u64,
+    /// Each core's share of `EngineConfig::read_cache`.
+    pub read_cache_per_core: usize,
     pub epoch: u32,
     pub indexes: Vec<PartitionIndex>,
     pub inboxes: Vec<Sender<CoreMsg>>,
@@ -424,6 +432,7 @@ pub struct Engine {
     pub companion: Companion,
     pub writer: Rc<SegmentWriter>,
     pub reads: ReadFiles,
+    cache: RefCell<cache::RecordCache>,
     buckets: RefCell<Arc<BucketTable>>,
     codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
     key_locks: write::KeyLocks,
@@ -564,6 +573,7 @@ impl Engine {
             cores: cfg.cores,
             inline_max: cfg.inline_max,
             segment_max: cfg.segment_max,
+            read_cache_per_core: (cfg.read_cache / cfg.cores as u64) as usize,
             epoch,
             indexes,
             inboxes,
@@ -601,6 +611,7 @@ impl Engine {
         );
         let engine = Rc::new(Engine {
             buckets: RefCell::new(Arc::new(shared.initial_buckets.clone())),
+            cache: RefCell::new(cache::RecordCache::new(shared.read_cache_per_core)),
             shared,
             core,
             companion,
