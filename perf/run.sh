@@ -58,6 +58,16 @@ CAIRN_PID=$!
 PIDS+=("$CAIRN_PID")
 wait_http "$CAIRN_PORT"
 
+# The same node with the read cache off, for the GET that reads the disk
+# (judged against fio's read, measured right after it).
+DISK_PORT="$(free_port)"
+CAIRN_ROOT_USER="$WARP_ACCESS_KEY" CAIRN_ROOT_PASSWORD="$WARP_SECRET_KEY" CAIRN_LOG=warn \
+  "$BIN/cairn" serve "$WORK/cairn-disk/d"{1..6} --layout 4+2 --read-cache 0 \
+  --listen "127.0.0.1:$DISK_PORT" >/dev/null 2>"$WORK/cairn-disk.log" &
+DISK_PID=$!
+PIDS+=("$DISK_PID")
+wait_http "$DISK_PORT"
+
 PEER_PID=""
 if [ "$PEER" = 1 ]; then
   S3S="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"
@@ -80,6 +90,8 @@ SUITE=(
   "get-4KiB|get --obj.size 4KiB --objects 2500"
   "put-1MiB|put --obj.size 1MiB"
   "get-1MiB|get --obj.size 1MiB --objects 500"
+  # Read cache off: every GET reads the disk. No peer; fio read follows.
+  "get-1MiB-disk|get --obj.size 1MiB --objects 500"
   "put-64MiB|put --obj.size 64MiB --concurrent 8"
   "get-64MiB|get --obj.size 64MiB --objects 16 --concurrent 8"
   "stat-4KiB|stat --obj.size 4KiB --objects 2500"
@@ -107,6 +119,13 @@ for entry in "${SUITE[@]}"; do
   name="${entry%%|*}"
   args="${entry#*|}"
   if [ -n "${MODES:-}" ] && [[ " $MODES " != *" $name "* ]]; then continue; fi
+  if [[ "$name" == *-disk ]]; then
+    bench cairn "$DISK_PORT" "$DISK_PID" "$name" "$args"
+    if [ "$CEILINGS" = 1 ]; then
+      perf/ceilings.sh /var/tmp read >"$RAW/fio-after-$name.txt" 2>&1 || echo "fio failed" >&2
+    fi
+    continue
+  fi
   bench cairn "$CAIRN_PORT" "$CAIRN_PID" "$name" "$args"
   if [ -n "$PEER_PID" ]; then
     bench peer "$PEER_PORT" "$PEER_PID" "$name" "$args"

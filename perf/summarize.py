@@ -55,10 +55,10 @@ def headline(mode, figs, phase=""):
     return figs["mib_per_s"], "MiB/s"
 
 
-def fio(raw):
+def fio(raw, name="fio.txt"):
     out = {}
     try:
-        text = open(os.path.join(raw, "fio.txt")).read()
+        text = open(os.path.join(raw, name)).read()
     except OSError:
         return out
     for rw, mbps in re.findall(r"sequential (\w+) .*?: (\d+) MB/s", text):
@@ -83,7 +83,11 @@ def main():
         r = load(os.path.join(raw, f"nginx-get-{label}.json"))
         if r:
             nginx[label] = phase_figures(r)["get"]
-    ceilings = {"fio_mib_per_s": fio(raw), "nginx_get": nginx}
+    ceilings = {
+        "fio_mib_per_s": fio(raw),
+        "fio_read_after_get_disk_mib_per_s": fio(raw, "fio-after-get-1MiB-disk.txt").get("read"),
+        "nginx_get": nginx,
+    }
     sha = measured or subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -144,6 +148,14 @@ def main():
         lines.append(
             f"\ncairn GET 1 MiB: {get1['mib_per_s']:,.1f} MiB/s = {get1['mib_per_s'] / floor:.0%} "
             f"of the lower of nginx and fio read ({floor:,.0f} MiB/s); target 80%."
+        )
+    disk = (modes.get("get-1MiB-disk", {}).get("cairn") or {}).get("get")
+    fio_after = ceilings["fio_read_after_get_disk_mib_per_s"]
+    if disk and fio_after:
+        lines.append(
+            f"\ncairn GET 1 MiB with the read cache off: {disk['mib_per_s']:,.1f} MiB/s = "
+            f"{disk['mib_per_s'] / fio_after:.0%} of fio's sequential read measured right after it "
+            f"({fio_after:,.0f} MiB/s); {disk['server_cpu_ms_per_op']:.2f} ms server CPU per GET."
         )
     lines += [
         "",
