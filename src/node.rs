@@ -31,6 +31,36 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
     sig
 }
 
+/// The secret is shown only the one time it is generated; a supplied or
+/// stored one is named, never printed.
+fn print_secret(origin: &crate::iam::root::Origin, secret: &str) {
+    use crate::iam::root::Origin;
+    match origin {
+        Origin::Generated { stored_in } => {
+            println!("   secret key: {secret}");
+            println!(
+                "   (generated now and shown only this once; kept in {}, mode 0600)",
+                stored_in.display()
+            );
+        }
+        Origin::Stored { path } => {
+            println!(
+                "   secret key: generated at first start, kept in {}",
+                path.display()
+            );
+        }
+        Origin::Supplied { removed_stale } => {
+            println!("   secret key: as supplied (CAIRN_ROOT_PASSWORD or the config file)");
+            if *removed_stale > 0 {
+                tracing::info!(
+                    files = removed_stale,
+                    "removed stale generated root credentials from the drives"
+                );
+            }
+        }
+    }
+}
+
 /// Runs the node until a shutdown signal. Returns after a clean shutdown.
 pub fn serve(s: Settings) -> Result<(), String> {
     let formatted = s.drives.iter().any(|d| {
@@ -59,11 +89,9 @@ pub fn serve(s: Settings) -> Result<(), String> {
         .iter()
         .map(|&d| shared.set.drives[d].path.clone())
         .collect();
-    let creds = Arc::new(crate::iam::root::resolve(
-        s.root_user.clone(),
-        s.root_password.clone(),
-        &online,
-    )?);
+    let (creds, origin) =
+        crate::iam::root::resolve(s.root_user.clone(), s.root_password.clone(), &online)?;
+    let creds = Arc::new(creds);
 
     let frontend = crate::http::server::Frontend::new(s.http.clone())?;
     println!(
@@ -75,7 +103,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
         println!("   virtual-hosted style: <bucket>.{d}");
     }
     println!("   access key: {}", creds.access_key);
-    println!("   secret key: {}", creds.secret_key);
+    print_secret(&origin, &creds.secret_key);
     for d in &shared.set.drives {
         if !d.online() {
             println!(

@@ -1,6 +1,6 @@
 //! The `cairn` binary's command line is a contract: drives and their ellipsis
 //! form, the embedded default under ./data, generated credentials kept and
-//! printed at every start, CAIRN_* variables, health endpoints, refusing a
+//! their secret printed only when generated, CAIRN_* variables, health endpoints, refusing a
 //! foreign drive, and a clean exit 0 on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -139,6 +139,14 @@ fn embedded_default_formats_data_and_keeps_credentials() {
     let t = tempfile::tempdir().unwrap();
     let s = Server::start(t.path(), &[], &[]);
     let key = s.line("access key:");
+    let secret = s.line("secret key:");
+    let secret = secret.trim_start().trim_start_matches("secret key:").trim();
+    assert_eq!(
+        secret.len(),
+        40,
+        "the generated secret is shown once: {:?}",
+        s.stdout
+    );
     assert!(s.line("drives:").contains("layout 2+2"), "{:?}", s.stdout);
     for i in 1..=4 {
         assert!(t
@@ -154,9 +162,62 @@ fn embedded_default_formats_data_and_keeps_credentials() {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    // The same credentials are printed at the next start.
+    let stored =
+        std::fs::read_to_string(t.path().join("data/disk1/.cairn/credentials.json")).unwrap();
+    assert!(stored.contains(secret));
+    // The next start uses the same credentials and names where the secret
+    // is kept, without printing it again.
+    let secret = secret.to_owned();
     let s = Server::start(t.path(), &[], &[]);
     assert_eq!(s.line("access key:"), key);
+    assert!(
+        s.line("secret key:").contains("generated at first start"),
+        "{:?}",
+        s.stdout
+    );
+    assert!(
+        s.stdout.iter().all(|l| !l.contains(&secret)),
+        "a stored secret is printed again: {:?}",
+        s.stdout
+    );
+    assert!(s.stop().success());
+}
+
+#[test]
+fn a_supplied_secret_is_never_printed_and_replaces_a_generated_file() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Server::start(t.path(), &[], &[]);
+    assert!(s.stop().success());
+    let files: Vec<_> = (1..=4)
+        .map(|i| {
+            t.path()
+                .join(format!("data/disk{i}/.cairn/credentials.json"))
+        })
+        .collect();
+    assert!(files.iter().all(|f| f.exists()));
+
+    let s = Server::start(
+        t.path(),
+        &[],
+        &[
+            ("CAIRN_ROOT_USER", "operator"),
+            ("CAIRN_ROOT_PASSWORD", "operator-secret-77"),
+        ],
+    );
+    assert!(s.line("access key:").ends_with("operator"));
+    assert!(
+        s.stdout.iter().all(|l| !l.contains("operator-secret-77")),
+        "a supplied secret is printed: {:?}",
+        s.stdout
+    );
+    assert!(s.line("secret key:").contains("as supplied"));
+    for f in &files {
+        assert!(
+            !f.exists(),
+            "stale generated credentials left in {}",
+            f.display()
+        );
+    }
     assert!(s.stop().success());
 }
 
