@@ -25,6 +25,7 @@ use monoio::time::Instant;
 /// [`Registry`].
 pub struct Conn {
     pub peer: SocketAddr,
+    accepted: Instant,
     /// The first request head must have arrived by then.
     first_deadline: Instant,
     /// Some request on it carried a valid signature.
@@ -46,6 +47,7 @@ impl Conn {
         let now = Instant::now();
         Conn {
             peer,
+            accepted: now,
             first_deadline: now + first_request_timeout,
             authenticated: Cell::new(false),
             requests: Cell::new(0),
@@ -119,6 +121,9 @@ impl Drop for Busy {
     }
 }
 
+/// How long a new connection is spared while it sends its first request.
+const NEW_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One core's open connections.
 #[derive(Default)]
 pub struct Registry {
@@ -159,19 +164,25 @@ impl Registry {
         }
     }
 
-    /// The connection that costs least to close: not serving a request,
-    /// never authenticated before authenticated, then the longest idle.
+    /// The connection that costs least to close, among those not serving a
+    /// request: one that has had `NEW_GRACE` to authenticate and has not,
+    /// else an authenticated one between requests (its client reconnects
+    /// on its next request and loses nothing), else one just accepted
+    /// (closing it may fail the request it is sending); within each, the
+    /// longest idle.
     fn victim(&self) -> Option<Rc<Conn>> {
+        let now = Instant::now();
+        let tier = |c: &Conn| match (c.authenticated.get(), now - c.accepted >= NEW_GRACE) {
+            (false, true) => 0,
+            (true, _) => 1,
+            (false, false) => 2,
+        };
         self.conns
             .borrow()
             .iter()
             .filter(|c| !c.evicted.get() && !c.is_busy())
-            .min_by_key(|c| (c.authenticated.get(), c.last_active.get()))
+            .min_by_key(|c| (tier(c), c.last_active.get()))
             .cloned()
-    }
-
-    pub fn has_victim(&self) -> bool {
-        self.victim().is_some()
     }
 
     /// Tells the cheapest connection to close (it no longer counts as
@@ -367,25 +378,26 @@ mod tests {
     }
 
     #[test]
-    fn eviction_prefers_idle_unauthenticated_then_least_recent() {
+    fn eviction_prefers_unauthenticated_then_idle_then_new_connections() {
         crate::runtime::block_on(async {
             let reg = Rc::new(Registry::default());
             let peer: SocketAddr = "127.0.0.1:1".parse().expect("addr");
             let conn = || Rc::new(Conn::new(peer, Duration::from_secs(60)));
             let (busy, authed_old, authed_new, anon) = (conn(), conn(), conn(), conn());
-            let _g: Vec<_> = [&busy, &authed_old, &authed_new, &anon]
-                .into_iter()
-                .map(|c| reg.add(c.clone()))
-                .collect();
             busy.set_authenticated();
             authed_old.set_authenticated();
             authed_new.set_authenticated();
             let _serving = busy.begin();
-            monoio::time::sleep(Duration::from_millis(5)).await;
+            monoio::time::sleep(NEW_GRACE).await;
+            let young = conn();
+            let _g: Vec<_> = [&busy, &authed_old, &authed_new, &anon, &young]
+                .into_iter()
+                .map(|c| reg.add(c.clone()))
+                .collect();
             drop(authed_new.begin());
-            assert_eq!(reg.live(), 4);
+            assert_eq!(reg.live(), 5);
 
-            let order = [&anon, &authed_old, &authed_new];
+            let order = [&anon, &authed_old, &authed_new, &young];
             for c in order {
                 assert!(pending(c.must_close()));
                 assert!(reg.evict_one());

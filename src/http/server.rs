@@ -105,14 +105,6 @@ pub async fn serve(
     let refusals = LogBudget::new();
     let max = frontend.settings.max_connections;
     loop {
-        if registry.live() >= max && !registry.has_victim() {
-            // Every slot is serving a request: leave new clients in the
-            // listen backlog until one finishes.
-            monoio::select! {
-                _ = monoio::time::sleep(Duration::from_millis(5)) => continue,
-                _ = stop.recv() => break,
-            }
-        }
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -127,10 +119,8 @@ pub async fn serve(
                         }
                         continue;
                     };
-                    if registry.live() >= max {
-                        // Make room by closing an idle connection, never
-                        // authenticated ones first.
-                        registry.evict_one();
+                    if !make_room(&registry, max, &stop).await {
+                        break;
                     }
                     let _ = stream.set_nodelay(true);
                     let conn = Rc::new(Conn::new(peer, frontend.settings.first_request_timeout));
@@ -158,6 +148,23 @@ pub async fn serve(
     while inflight.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// At the cap, closes the connection that costs least to close; when every
+/// connection is serving a request, waits for one to finish (the
+/// connection just accepted waits, and the ones after it wait in the listen
+/// backlog). False if `stop` fired meanwhile.
+async fn make_room(registry: &Registry, max: usize, stop: &Receiver<()>) -> bool {
+    while registry.live() >= max {
+        if registry.evict_one() {
+            continue;
+        }
+        monoio::select! {
+            _ = monoio::time::sleep(Duration::from_millis(5)) => {}
+            _ = stop.recv() => return false,
+        }
+    }
+    true
 }
 
 /// Decrements a per-core count when a request ends, however it ends.
