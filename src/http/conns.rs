@@ -169,7 +169,8 @@ impl Registry {
     /// else an authenticated one between requests (its client reconnects
     /// on its next request and loses nothing), else one just accepted
     /// (closing it may fail the request it is sending); within each, the
-    /// longest idle.
+    /// longest idle. A scan: only made at the cap, over at most
+    /// `--max-connections` entries.
     fn victim(&self) -> Option<Rc<Conn>> {
         let now = Instant::now();
         let tier = |c: &Conn| match (c.authenticated.get(), now - c.accepted >= NEW_GRACE) {
