@@ -77,6 +77,14 @@ pub struct ServeArgs {
     /// listen backlog.
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most open connections from one client address (an IPv6 /64) over
+    /// all cores; further connections from it are closed at once.
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a new connection has to finish its TLS handshake and send
+    /// its first request head (at most --idle-timeout).
+    #[arg(long, env = "CAIRN_FIRST_REQUEST_TIMEOUT")]
+    pub first_request_timeout: Option<u64>,
     /// Multipart uploads not completed this long after they began are
     /// aborted and their parts reclaimed: seconds, or a number with s, m, h
     /// or d (default 7d).
@@ -115,6 +123,8 @@ pub struct FileConfig {
     pub domain: Option<String>,
     pub idle_timeout: Option<u64>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub first_request_timeout: Option<u64>,
     pub multipart_expiry: Option<String>,
     pub read_cache: Option<String>,
 }
@@ -148,7 +158,12 @@ pub struct HttpSettings {
     /// Virtual-hosted-style requests are recognised under this domain.
     pub domain: Option<String>,
     pub idle_timeout: std::time::Duration,
+    /// Per core.
     pub max_connections: usize,
+    /// Per client address, over all cores.
+    pub max_connections_per_ip: usize,
+    /// From accept to the first request head (never above `idle_timeout`).
+    pub first_request_timeout: std::time::Duration,
 }
 
 impl Default for HttpSettings {
@@ -158,6 +173,8 @@ impl Default for HttpSettings {
             domain: None,
             idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            first_request_timeout: std::time::Duration::from_secs(DEFAULT_FIRST_REQUEST_TIMEOUT),
         }
     }
 }
@@ -167,6 +184,12 @@ pub const DEFAULT_MULTIPART_EXPIRY: std::time::Duration =
     std::time::Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_READ_CACHE: u64 = 1 << 30;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Above the connection pools of common clients (boto3 10, s5cmd 256
+/// workers) and benchmarks, well below a core's share of the slots.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1024;
+/// Enough for a TLS handshake and a request head over a slow link; short
+/// enough that silent connections cannot pile up.
+pub const DEFAULT_FIRST_REQUEST_TIMEOUT: u64 = 5;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
 pub const EMBEDDED_DRIVES: usize = 4;
@@ -351,6 +374,20 @@ impl ServeArgs {
         if max_connections == 0 {
             return Err("max-connections must be at least 1".into());
         }
+        let max_connections_per_ip = self
+            .max_connections_per_ip
+            .or(file.max_connections_per_ip)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_IP);
+        if max_connections_per_ip == 0 {
+            return Err("max-connections-per-ip must be at least 1".into());
+        }
+        let first_request = self
+            .first_request_timeout
+            .or(file.first_request_timeout)
+            .unwrap_or(DEFAULT_FIRST_REQUEST_TIMEOUT);
+        if first_request == 0 || first_request > 3600 {
+            return Err("first-request-timeout must be between 1 and 3600 seconds".into());
+        }
         let multipart_expiry = match self
             .multipart_expiry
             .as_deref()
@@ -383,6 +420,8 @@ impl ServeArgs {
                 domain,
                 idle_timeout: std::time::Duration::from_secs(idle),
                 max_connections,
+                max_connections_per_ip,
+                first_request_timeout: std::time::Duration::from_secs(first_request.min(idle)),
             },
             multipart_expiry,
             read_cache,
@@ -522,6 +561,43 @@ mod tests {
         a.read_cache = Some("0".into());
         assert_eq!(a.resolve().unwrap().read_cache, 0);
         a.read_cache = Some("lots".into());
+        assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn connection_limits_from_flag_file_or_default() {
+        use std::time::Duration;
+        let s = ServeArgs::default().resolve().unwrap().http;
+        assert_eq!(s.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP);
+        assert_eq!(
+            s.first_request_timeout,
+            Duration::from_secs(DEFAULT_FIRST_REQUEST_TIMEOUT)
+        );
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "max_connections_per_ip = 8\nfirst_request_timeout = 3\n",
+        )
+        .unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        let s = a.resolve().unwrap().http;
+        assert_eq!(s.max_connections_per_ip, 8);
+        assert_eq!(s.first_request_timeout, Duration::from_secs(3));
+        a.max_connections_per_ip = Some(2);
+        a.idle_timeout = Some(1);
+        let s = a.resolve().unwrap().http;
+        assert_eq!(s.max_connections_per_ip, 2, "the flag wins over the file");
+        assert_eq!(
+            s.first_request_timeout,
+            Duration::from_secs(1),
+            "never longer than the idle timeout"
+        );
+        a.max_connections_per_ip = Some(0);
+        assert!(a.resolve().is_err());
+        a.max_connections_per_ip = None;
+        a.first_request_timeout = Some(0);
         assert!(a.resolve().is_err());
     }
 

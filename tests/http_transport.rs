@@ -227,14 +227,33 @@ async fn idle_and_stalled_clients_are_cut_off() {
         "a half request was answered"
     );
 
-    // A keep-alive connection is closed once idle after its request.
+    // A keep-alive connection is closed once idle after its (signed)
+    // request.
+    let s = sign(
+        srv.port,
+        "GET",
+        "/",
+        &[],
+        "UNSIGNED-PAYLOAD",
+        PASSWORD,
+        SystemTime::now(),
+    );
+    let mut head = String::from("GET / HTTP/1.1\r\n");
+    for (k, v) in &s.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     let mut ka = connect();
-    ka.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("write");
+    ka.write_all(head.as_bytes()).expect("write");
+    let t = Instant::now();
     let r = read_until_closed(&mut ka, limit).expect("idle keep-alive closed");
     assert!(
         r.starts_with(b"HTTP/1.1 200"),
         "the request was served first"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "closed before it was idle"
     );
 
     // A body that stops arriving: RequestTimeout, and nothing stored.
@@ -305,21 +324,44 @@ async fn idle_and_stalled_clients_are_cut_off() {
     );
 }
 
-#[test]
-fn connections_beyond_the_cap_wait_for_a_free_slot() {
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_while_every_slot_serves_a_request() {
     let srv = Server::start_with(&["--cores", "1", "--max-connections", "2"]);
+    srv.client()
+        .create_bucket()
+        .bucket("cap")
+        .send()
+        .await
+        .expect("bucket");
     let connect = || TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
-    let request = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let a = connect();
-    let mut b = connect();
-    // Both are served, so both are accepted.
-    b.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    // Two requests in flight: bodies that stop after 10 of 100 bytes (an
+    // idle connection would be closed to make room instead).
+    let in_flight = || {
+        let s = sign(
+            srv.port,
+            "PUT",
+            "/cap/stalled",
+            &[("content-length", "100")],
+            "UNSIGNED-PAYLOAD",
+            PASSWORD,
+            SystemTime::now(),
+        );
+        let mut c = connect();
+        c.write_all(&request_bytes(
+            "PUT",
+            "/cap/stalled",
+            &s.headers,
+            &[b'x'; 10],
+        ))
         .expect("write");
-    let mut head = [0u8; 12];
-    b.read_exact(&mut head).expect("served");
-    assert_eq!(&head, b"HTTP/1.1 200");
+        c
+    };
+    let a = in_flight();
+    let _b = in_flight();
+    std::thread::sleep(Duration::from_millis(500));
 
-    // The third waits in the backlog while two are open...
+    // The third waits in the backlog while both are busy...
+    let request = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let mut c = connect();
     c.write_all(request).expect("write");
     assert_eq!(
@@ -327,7 +369,7 @@ fn connections_beyond_the_cap_wait_for_a_free_slot() {
         None,
         "served beyond the connection cap"
     );
-    // ...and is served once one of them closes.
+    // ...and is served once one of them ends.
     drop(a);
     let r = read_until_closed(&mut c, Duration::from_secs(5)).expect("served after a slot freed");
     assert!(

@@ -3,6 +3,8 @@
 //!
 //! - Idle keep-alive connections and slow request heads: hyper's header read
 //!   timeout, which runs from the moment hyper waits for a request head.
+//! - New connections: the first request head (and TLS handshake) within
+//!   the shorter `--first-request-timeout` (see `conns`).
 //! - Slow request bodies: `RequestBody` waits at most the idle timeout for
 //!   each piece of the body (`RequestTimeout`).
 //! - Clients that stop reading a response: [`WriteStall`] fails a write that

@@ -1,8 +1,10 @@
 //! HTTP on every core: one SO_REUSEPORT listener per core, hyper 1 HTTP/1.1
 //! over monoio's io_uring sockets (poll-io adapter), requests handled on the
 //! core that accepted them. HTTPS with rustls when a certificate is given;
-//! limits on idle and slow clients in `limits`.
+//! limits on idle and slow clients in `limits`, on who holds connection
+//! slots in `conns`.
 
+pub mod conns;
 pub mod health;
 pub mod limits;
 pub mod server;

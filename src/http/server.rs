@@ -3,9 +3,13 @@
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures_util::future::{select, Either};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -20,6 +24,7 @@ use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
 use crate::s3::handler::{ResBody, S3Api};
 
+use super::conns::{AddrLimiter, Busy, Conn, LogBudget, Registry};
 use super::limits::WriteStall;
 
 fn is_anonymous(req: &Request<Incoming>) -> bool {
@@ -29,7 +34,7 @@ fn is_anonymous(req: &Request<Incoming>) -> bool {
 
 /// How long in-flight requests may run after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most bytes of request headers (hyper's read buffer).
+/// Most bytes of a request head: request line and header fields.
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
 /// What every core's front end shares, built once at startup so that a bad
@@ -38,6 +43,8 @@ const MAX_HEADER_BYTES: usize = 64 << 10;
 pub struct Frontend {
     pub settings: HttpSettings,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Open connections per client address, shared by every core.
+    pub addr_limit: Arc<AddrLimiter>,
 }
 
 impl Frontend {
@@ -48,7 +55,12 @@ impl Frontend {
             )?)),
             None => None,
         };
-        Ok(Frontend { settings, tls })
+        let addr_limit = Arc::new(AddrLimiter::new(settings.max_connections_per_ip));
+        Ok(Frontend {
+            settings,
+            tls,
+            addr_limit,
+        })
     }
 
     pub fn scheme(&self) -> &'static str {
@@ -89,29 +101,37 @@ pub async fn serve(
     let metrics = Rc::new(metrics);
     let frontend = Rc::new(frontend);
     let inflight = Rc::new(Cell::new(0usize));
-    let open = Rc::new(Cell::new(0usize));
+    let registry = Rc::new(Registry::default());
+    let refusals = LogBudget::new();
+    let max = frontend.settings.max_connections;
     loop {
-        if open.get() >= frontend.settings.max_connections {
-            // At the cap: leave new clients in the listen backlog until one
-            // of ours closes.
-            monoio::select! {
-                _ = monoio::time::sleep(Duration::from_millis(5)) => continue,
-                _ = stop.recv() => break,
-            }
-        }
         monoio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
+                    let Some(addr_slot) = frontend.addr_limit.acquire(peer.ip()) else {
+                        if let Some(suppressed) = refusals.take(crate::engine::now_ms()) {
+                            tracing::info!(
+                                client = %peer.ip(),
+                                limit = frontend.settings.max_connections_per_ip,
+                                suppressed,
+                                "connection refused: too many open from this address"
+                            );
+                        }
+                        continue;
+                    };
+                    if !make_room(&registry, max, &stop).await {
+                        break;
+                    }
                     let _ = stream.set_nodelay(true);
+                    let conn = Rc::new(Conn::new(peer, frontend.settings.first_request_timeout));
+                    let registered = registry.add(conn.clone());
                     let api = api.clone();
                     let metrics = metrics.clone();
                     let inflight = inflight.clone();
                     let frontend = frontend.clone();
-                    open.set(open.get() + 1);
-                    let guard = CountGuard(open.clone());
                     monoio::spawn(async move {
-                        connection(stream, api, metrics, inflight, frontend).await;
-                        drop(guard);
+                        connection(stream, conn, api, metrics, inflight, frontend).await;
+                        drop((registered, addr_slot));
                     });
                 }
                 Err(e) => {
@@ -130,8 +150,24 @@ pub async fn serve(
     }
 }
 
-/// Decrements a per-core count when a request or connection ends, however
-/// it ends.
+/// At the cap, closes the connection that costs least to close; when every
+/// connection is serving a request, waits for one to finish (the
+/// connection just accepted waits, and the ones after it wait in the listen
+/// backlog). False if `stop` fired meanwhile.
+async fn make_room(registry: &Registry, max: usize, stop: &Receiver<()>) -> bool {
+    while registry.live() >= max {
+        if registry.evict_one() {
+            continue;
+        }
+        monoio::select! {
+            _ = monoio::time::sleep(Duration::from_millis(5)) => {}
+            _ = stop.recv() => return false,
+        }
+    }
+    true
+}
+
+/// Decrements a per-core count when a request ends, however it ends.
 struct CountGuard(Rc<Cell<usize>>);
 
 impl Drop for CountGuard {
@@ -140,8 +176,36 @@ impl Drop for CountGuard {
     }
 }
 
+/// A response body that keeps its connection marked busy (not to be
+/// evicted) until hyper has sent it and drops it.
+struct Tracked {
+    body: ResBody,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.get_mut().body.as_mut().poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 async fn connection(
     stream: monoio::net::TcpStream,
+    conn: Rc<Conn>,
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
     inflight: Rc<Cell<usize>>,
@@ -156,18 +220,34 @@ async fn connection(
         }
     };
     match &frontend.tls {
-        None => http1(MonoioIo::new(io), api, metrics, inflight, idle).await,
-        Some(acceptor) => match monoio::time::timeout(idle, acceptor.accept(io)).await {
-            Ok(Ok(tls)) => http1(MonoioIo::new(tls), api, metrics, inflight, idle).await,
-            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!("TLS handshake timed out"),
-        },
+        None => http1(MonoioIo::new(io), conn, api, metrics, inflight, idle).await,
+        Some(acceptor) => {
+            // The handshake counts against the first-request deadline.
+            let handshake = pin!(acceptor.accept(io));
+            let closing = pin!(conn.must_close());
+            match select(handshake, closing).await {
+                Either::Left((Ok(tls), _)) => {
+                    http1(
+                        MonoioIo::new(tls),
+                        conn.clone(),
+                        api,
+                        metrics,
+                        inflight,
+                        idle,
+                    )
+                    .await
+                }
+                Either::Left((Err(e), _)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Either::Right(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
     }
 }
 
 /// HTTP/1.1 on an established (plain or TLS) connection.
 async fn http1<I>(
     io: I,
+    conn: Rc<Conn>,
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
     inflight: Rc<Cell<usize>>,
@@ -175,29 +255,62 @@ async fn http1<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
+    let for_requests = conn.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let api = api.clone();
         let metrics = metrics.clone();
+        let conn = for_requests.clone();
+        let busy = conn.begin();
         inflight.set(inflight.get() + 1);
         let guard = CountGuard(inflight.clone());
         async move {
-            let r = route(req, &api, &metrics).await;
+            let mut r = route(req, &api, &metrics, &conn).await;
             drop(guard);
-            Ok::<_, Infallible>(r)
+            if !conn.is_authenticated() {
+                // Nothing signed has come over it: it keeps no slot.
+                r.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, Infallible>(r.map(|body| Tracked { body, _busy: busy }))
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
+    // hyper answers a head over MAX_HEADER_BYTES, or with more than 100
+    // fields (its default; setting it moves parsing to the heap), with
+    // 431 and closes the connection.
+    let served = hyper::server::conn::http1::Builder::new()
         .timer(MonoioTimer)
         .header_read_timeout(idle)
         .max_buf_size(MAX_HEADER_BYTES)
+        .max_header_size(MAX_HEADER_BYTES)
         .keep_alive(true)
         .serve_connection(io, service);
-    if let Err(e) = conn.await {
+    let served = pin!(served);
+    let closing = pin!(conn.must_close());
+    let result = match select(served, closing).await {
+        Either::Left((r, _)) => r,
+        Either::Right((_, mut served)) => {
+            if !conn.is_busy() {
+                tracing::debug!(peer = %conn.peer, "closing an idle connection");
+                return;
+            }
+            // Evicted while a request was starting: finish it, then close.
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
-async fn route(req: Request<Incoming>, api: &S3Api, metrics: &MetricsHub) -> Response<ResBody> {
+async fn route(
+    req: Request<Incoming>,
+    api: &S3Api,
+    metrics: &MetricsHub,
+    conn: &Conn,
+) -> Response<ResBody> {
     let boxed = |r: Response<http_body_util::Full<bytes::Bytes>>| {
         r.map(|b| Box::pin(b.map_err(|e: Infallible| -> std::io::Error { match e {} })) as ResBody)
     };
@@ -218,6 +331,6 @@ async fn route(req: Request<Incoming>, api: &S3Api, metrics: &MetricsHub) -> Res
             );
             boxed(r)
         }
-        _ => api.handle(req).await,
+        _ => api.handle(req, conn).await,
     }
 }

@@ -83,6 +83,19 @@ fn parse_len(headers: &HeaderMap, name: &str) -> Result<Option<u64>, S3Error> {
     }
 }
 
+/// S3 needs object data's length up front: a PutObject or UploadPart with
+/// neither Content-Length nor Transfer-Encoding (which HTTP reads as an
+/// empty body) is refused rather than stored as an empty object.
+pub fn require_length(headers: &HeaderMap) -> Result<(), S3Error> {
+    if headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING)
+    {
+        Ok(())
+    } else {
+        Err(S3Error::from_code(S3Code::MissingContentLength))
+    }
+}
+
 /// `Content-MD5`, if present: 16 bytes in base64, else InvalidDigest.
 pub fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
     let Some(v) = headers.get("content-md5") else {

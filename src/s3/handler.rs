@@ -24,6 +24,7 @@ use sha2::Digest;
 use crate::auth::chunked::ChunkError;
 use crate::auth::sigv4::{AuthError, Verified};
 use crate::engine::{Engine, EngineError};
+use crate::http::conns::{Conn, LogBudget};
 use crate::iam::root::RootCredentials;
 
 use super::auth::Authenticator;
@@ -73,6 +74,8 @@ pub struct S3Api {
     pub idle_timeout: std::time::Duration,
     requests: Cell<u64>,
     metrics: Rc<crate::metrics::CoreMetrics>,
+    /// Refused authentications logged at info, at a bounded rate.
+    refused_log: LogBudget,
 }
 
 /// What every operation gets: the request head, its query, who signed it.
@@ -121,6 +124,7 @@ impl S3Api {
             idle_timeout: http.idle_timeout,
             requests: Cell::new(0),
             metrics,
+            refused_log: LogBudget::new(),
         }
     }
 
@@ -137,9 +141,10 @@ impl S3Api {
         )
     }
 
-    /// Serves one request. Never fails: errors become S3 XML, and a panic in
-    /// an operation becomes a 500 without taking the core down.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResBody> {
+    /// Serves one request from `conn`. Never fails: errors become S3 XML,
+    /// and a panic in an operation becomes a 500 without taking the core
+    /// down.
+    pub async fn handle(&self, req: Request<Incoming>, conn: &Conn) -> Response<ResBody> {
         let started = Instant::now();
         let request_id = self.request_id();
         let method = req.method().clone();
@@ -147,7 +152,7 @@ impl S3Api {
         let bytes_in = content_length(req.headers());
         let op = Cell::new("Unauthenticated");
         let outcome = catch_panics(
-            self.dispatch(req, &request_id, &op),
+            self.dispatch(req, &request_id, &op, conn),
             &request_id,
             &method,
             &path,
@@ -188,9 +193,17 @@ impl S3Api {
         req: Request<Incoming>,
         request_id: &str,
         op: &Cell<&'static str>,
+        conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
-        let auth = self.auth.authenticate(&parts)?;
+        let auth = match self.auth.authenticate(&parts) {
+            Ok(a) => a,
+            Err(e) => {
+                self.log_refused(&parts, &e, request_id, conn);
+                return Err(e);
+            }
+        };
+        conn.set_authenticated();
         op.set("Unrouted");
         let raw_query = parts.uri.query().unwrap_or("");
         let query = parse_query(raw_query);
@@ -225,6 +238,40 @@ impl S3Api {
         })
     }
 }
+
+impl S3Api {
+    /// Refused authentication is what an operator looks for when a client
+    /// cannot get in, or someone is guessing keys: logged at info, at most
+    /// `LogBudget::PER_SECOND` lines a second per core. The claimed access
+    /// key is logged, never the signature.
+    fn log_refused(
+        &self,
+        parts: &http::request::Parts,
+        e: &S3Error,
+        request_id: &str,
+        conn: &Conn,
+    ) {
+        let Some(suppressed) = self.refused_log.take(crate::engine::now_ms()) else {
+            return;
+        };
+        let key = super::auth::claimed_access_key(parts);
+        let path = parts.uri.path();
+        let path = &path[..path.floor_char_boundary(MAX_LOGGED_PATH)];
+        tracing::info!(
+            request_id,
+            client = %conn.peer,
+            access_key = ?key.as_deref().unwrap_or("-"),
+            code = e.code.as_str(),
+            method = %parts.method,
+            path,
+            suppressed,
+            "authentication refused"
+        );
+    }
+}
+
+/// Longer paths are cut in log lines.
+const MAX_LOGGED_PATH: usize = 256;
 
 /// The Content-Length of a request or response head, 0 when absent (a
 /// streamed body is counted by its declared length only).
@@ -308,7 +355,10 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
         ListObjectsV2 { bucket } => list::list_objects_v2(&ctx, &bucket),
         ListMultipartUploads { bucket } => multipart::list_multipart_uploads(&ctx, &bucket),
         DeleteObjects { bucket } => delete::delete_objects(&ctx, &bucket, body).await,
-        PutObject { bucket, key } => put::put_object(&ctx, &bucket, &key, body).await,
+        PutObject { bucket, key } => {
+            super::body::require_length(ctx.headers())?;
+            put::put_object(&ctx, &bucket, &key, body).await
+        }
         CopyObject {
             bucket,
             key,
@@ -350,7 +400,10 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             part_number,
             upload_id,
-        } => multipart::upload_part(&ctx, &bucket, &key, part_number, &upload_id, body).await,
+        } => {
+            super::body::require_length(ctx.headers())?;
+            multipart::upload_part(&ctx, &bucket, &key, part_number, &upload_id, body).await
+        }
         UploadPartCopy {
             bucket,
             key,
