@@ -10,7 +10,7 @@ use crate::engine::read::ObjectReader;
 use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
 
 use super::bucket::require_bucket;
-use super::conditional::{check_copy_source, Outcome};
+use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::error::{S3Code, S3Error};
 use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
@@ -134,7 +134,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
                 .cloned()
                 .collect(),
             user_meta: src.meta.user_meta.clone(),
-            tags: Vec::new(),
+            ..Default::default()
         }
     };
     opts.tags = match ctx.header("x-amz-tagging-directive") {
@@ -149,6 +149,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         }
     };
     check_write_preconditions(ctx, bucket, key)?;
+    opts.condition = write_condition(ctx.headers());
     let md5 = md5_of_etag(&src.meta.etag);
     let reader = ctx
         .engine

@@ -190,7 +190,10 @@ impl S3Api {
         op: &Cell<&'static str>,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
-        let auth = self.auth.authenticate(&parts)?;
+        let auth = match self.auth.authenticate(&parts) {
+            Ok(a) => a,
+            Err(e) => return Err(self.anonymous_missing_bucket(&parts).unwrap_or(e)),
+        };
         op.set("Unrouted");
         let raw_query = parts.uri.query().unwrap_or("");
         let query = parse_query(raw_query);
@@ -226,6 +229,36 @@ impl S3Api {
     }
 }
 
+impl S3Api {
+    /// S3 answers an anonymous request for a bucket that does not exist
+    /// with 404 NoSuchBucket, not 403: no bucket policy could allow it.
+    fn anonymous_missing_bucket(&self, parts: &http::request::Parts) -> Option<S3Error> {
+        let raw_query = parts.uri.query().unwrap_or("");
+        if crate::auth::sigv4::detect(&parts.headers, raw_query)
+            != crate::auth::sigv4::AuthKind::Anonymous
+        {
+            return None;
+        }
+        let query = parse_query(raw_query);
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let endpoint = Endpoint::parse_with_query(
+            &parts.method,
+            parts.uri.path(),
+            &query,
+            host,
+            self.domain.as_deref(),
+            &parts.headers,
+        )
+        .ok()?;
+        let bucket = endpoint.bucket()?;
+        (!self.engine.bucket_exists(bucket))
+            .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(endpoint.resource()))
+    }
+}
+
 /// The Content-Length of a request or response head, 0 when absent (a
 /// streamed body is counted by its declared length only).
 fn content_length(h: &http::HeaderMap) -> u64 {
@@ -258,7 +291,7 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
-    use super::{bucket, copy, delete, get, list, multipart, put, tagging, versions};
+    use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions};
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(&ctx),
@@ -294,6 +327,11 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             version_id,
         } => tagging::get_object_tagging(&ctx, &bucket, &key, version_id.as_deref()),
+        GetObjectAttributes {
+            bucket,
+            key,
+            version_id,
+        } => attributes::get_object_attributes(&ctx, &bucket, &key, version_id.as_deref()),
         PutObjectTagging {
             bucket,
             key,
@@ -430,6 +468,7 @@ impl From<EngineError> for S3Error {
             EngineError::NoSuchUpload => S3Code::NoSuchUpload.into(),
             EngineError::InvalidPart(why) => S3Error::new(S3Code::InvalidPart, why),
             EngineError::InvalidPartOrder => S3Code::InvalidPartOrder.into(),
+            EngineError::ConditionConflict => S3Code::ConditionalRequestConflict.into(),
             EngineError::EntityTooSmall => S3Code::EntityTooSmall.into(),
             EngineError::WriteQuorum { online, needed } => {
                 S3Error::insufficient_drives(online, needed)

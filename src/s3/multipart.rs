@@ -28,7 +28,7 @@ use crate::engine::EngineError;
 
 use super::body::RequestBody;
 use super::bucket::require_bucket;
-use super::conditional::{check_copy_source, Outcome};
+use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::copy::copy_source;
 use super::copy::{md5_of_etag, CopyBody};
 use super::error::{S3Code, S3Error};
@@ -351,7 +351,7 @@ pub fn copy_range(value: &str, size: u64) -> Result<(u64, u64), S3Error> {
     }
     if last >= size {
         return Err(S3Error::new(
-            S3Code::InvalidArgument,
+            S3Code::InvalidRange,
             format!("Range specified is not valid for source object of size: {size}"),
         ));
     }
@@ -678,7 +678,14 @@ pub async fn complete_multipart_upload(
         .collect();
     let info = match ctx
         .engine
-        .complete_upload(bucket, key, id, parts, headers.clone())
+        .complete_upload_if(
+            bucket,
+            key,
+            id,
+            parts,
+            headers.clone(),
+            write_condition(ctx.headers()),
+        )
         .await
     {
         // A concurrent Complete of the same upload won.
@@ -1181,8 +1188,10 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let past = copy_range("bytes=0-10", 10).unwrap_err();
+        assert_eq!(past.code, S3Code::InvalidRange);
         assert_eq!(
-            copy_range("bytes=0-10", 10).unwrap_err().message,
+            past.message,
             "Range specified is not valid for source object of size: 10"
         );
         assert!(copy_range("bytes=0-99999999999999999999999", 10).is_err());
