@@ -278,7 +278,7 @@ pub fn completion_checksum(
         parts.push((c, p));
     }
     let Some((algo, kind)) = upload else {
-        return Ok(Vec::new());
+        return Ok(default_checksum(&parts));
     };
     if let Some(t) = headers.get("x-amz-checksum-type") {
         if !t
@@ -323,6 +323,27 @@ pub fn completion_checksum(
         (algo.header_name().to_owned(), value),
         ("x-amz-checksum-type".to_owned(), kind.as_str().to_owned()),
     ])
+}
+
+/// An upload without an algorithm completes to an object with S3's default
+/// checksum, a FULL_OBJECT CRC64NVME combined from its parts', when every
+/// part has one (parts are given one as they arrive).
+fn default_checksum(parts: &[(&CompletedPart, &PartData)]) -> Vec<(String, String)> {
+    let algo = ChecksumAlgo::Crc64Nvme;
+    let values: Option<Vec<(ChecksumValue, u64)>> = parts
+        .iter()
+        .map(|(_, p)| stored_checksum(p, algo).map(|v| (v, p.size)))
+        .collect();
+    match values.and_then(|v| object_checksum(algo, ChecksumType::FullObject, &v)) {
+        Some(value) => vec![
+            (algo.header_name().to_owned(), value),
+            (
+                "x-amz-checksum-type".to_owned(),
+                ChecksumType::FullObject.as_str().to_owned(),
+            ),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// `x-amz-copy-source-range: bytes=first-last` against a source of `size`
@@ -539,6 +560,10 @@ pub async fn upload_part(
     if let Some(algo) = compute {
         body.compute(algo);
     }
+    if declared_of(&up.meta).is_none() {
+        // For the object's default FULL_OBJECT CRC64NVME at completion.
+        body.compute(ChecksumAlgo::Crc64Nvme);
+    }
     match ctx
         .engine
         .put_part(bucket, key, id, number, &mut body)
@@ -592,7 +617,8 @@ pub async fn upload_part_copy(
         .engine
         .open_reader(guard, &source.bucket, &source.key, src, Some((start, end)))
         .await?;
-    let mut body = CopyBody::new(reader, md5, declared.map(|(a, _)| a));
+    let algo = declared.map_or(ChecksumAlgo::Crc64Nvme, |(a, _)| a);
+    let mut body = CopyBody::new(reader, md5, Some(algo));
     let part = match ctx
         .engine
         .put_part(bucket, key, id, number, &mut body)
@@ -693,6 +719,9 @@ pub async fn complete_multipart_upload(
         r => r?,
     };
     let checksum = declared
+        .or_else(|| {
+            (!headers.is_empty()).then_some((ChecksumAlgo::Crc64Nvme, ChecksumType::FullObject))
+        })
         .zip(headers.first())
         .map(|((algo, kind), (_, value))| (algo, value.as_str(), kind));
     let mut r = xml(
