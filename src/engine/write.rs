@@ -1026,6 +1026,35 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_conditions() {
+        let list = |v: &[&str]| Some(ETags::List(v.iter().map(|s| s.to_string()).collect()));
+        let none_star = WriteCondition {
+            if_none_match: Some(ETags::Any),
+            ..Default::default()
+        };
+        assert!(none_star.holds(None));
+        assert!(!none_star.holds(Some("a")));
+        let none_a = WriteCondition {
+            if_none_match: list(&["a", "b"]),
+            ..Default::default()
+        };
+        assert!(none_a.holds(None) && none_a.holds(Some("c")));
+        assert!(!none_a.holds(Some("b")));
+        let match_a = WriteCondition {
+            if_match: list(&["a"]),
+            ..Default::default()
+        };
+        assert!(match_a.holds(Some("a")));
+        assert!(!match_a.holds(Some("b")) && !match_a.holds(None));
+        let match_any = WriteCondition {
+            if_match: Some(ETags::Any),
+            ..Default::default()
+        };
+        assert!(match_any.holds(Some("x")) && !match_any.holds(None));
+        assert!(WriteCondition::default().holds(None));
+    }
+
     use super::*;
 
     #[test]

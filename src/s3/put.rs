@@ -240,3 +240,45 @@ pub fn add_checksum_headers(r: &mut Response<ResBody>, checksums: &[(String, Str
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_bytes_round_trip_through_text() {
+        let cases: [&[u8]; 6] = [
+            b"plain",
+            b"caf\xe9",
+            "café 日本".as_bytes(),
+            b"\xff\xfe\x80",
+            b"mixed \xc3\xa9 and \xe9",
+            b"",
+        ];
+        for raw in cases {
+            let t = header_text(raw);
+            assert_eq!(&*header_bytes(&t), raw, "{raw:?}");
+        }
+        // UTF-8 is stored as itself.
+        assert_eq!(header_text("café".as_bytes()), "café");
+    }
+
+    #[test]
+    fn content_encoding_keeps_what_was_sent() {
+        assert_eq!(
+            content_encoding("deflate, gzip").as_deref(),
+            Some("deflate, gzip")
+        );
+        assert_eq!(content_encoding("gzip").as_deref(), Some("gzip"));
+        assert_eq!(
+            content_encoding("aws-chunked, gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            content_encoding("deflate, aws-chunked,gzip").as_deref(),
+            Some("deflate,gzip")
+        );
+        assert_eq!(content_encoding("AWS-CHUNKED"), None);
+        assert_eq!(content_encoding(""), None);
+    }
+}
