@@ -698,6 +698,28 @@ async fn conditional_writes_with_etags() {
     assert_eq!(status_code(&e).as_deref(), Some("NoSuchKey"));
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
 
+    // CopyObject's destination: the same rules.
+    let e = c
+        .copy_object()
+        .bucket("cwrite")
+        .key("k")
+        .copy_source("cwrite/fresh")
+        .if_none_match("*")
+        .send()
+        .await
+        .expect_err("destination exists");
+    assert_eq!(status_code(&e).as_deref(), Some("PreconditionFailed"));
+    let e = c
+        .copy_object()
+        .bucket("cwrite")
+        .key("nothing-here")
+        .copy_source("cwrite/fresh")
+        .if_match(&etag)
+        .send()
+        .await
+        .expect_err("no destination");
+    assert_eq!(status_code(&e).as_deref(), Some("NoSuchKey"));
+
     // CompleteMultipartUpload: If-None-Match naming the current ETag.
     let current = c
         .head_object()
@@ -799,7 +821,7 @@ async fn racing_conditional_writes_have_one_winner() {
             .collect();
         // Both requests are past their start-of-request check (which needs
         // only the head) before either body is complete.
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_secs(3));
         for (s, b) in streams.iter_mut().zip(&bodies) {
             s.write_all(&b[b.len() / 2..]).expect("rest of body");
         }
