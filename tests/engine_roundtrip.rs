@@ -162,6 +162,7 @@ fn metadata_is_kept() {
             headers: vec![("cache-control".into(), "max-age=60".into())],
             user_meta: vec![("color".into(), "blue".into())],
             tags: vec![("team".into(), "storage".into())],
+            ..Default::default()
         };
         e.put("meta", "x", opts, &mut MemBody::new(data(3 << 20, 1)))
             .await

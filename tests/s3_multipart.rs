@@ -563,7 +563,7 @@ async fn upload_part_copy_with_ranges_and_conditions() {
     let past = format!("bytes=0-{}", single.len());
     assert_eq!(
         code(copy(4, "src/single", Some(&past)).send().await),
-        "InvalidArgument"
+        "InvalidRange"
     );
     assert_eq!(code(copy(4, "src/missing", None).send().await), "NoSuchKey");
 
@@ -685,8 +685,8 @@ async fn list_multipart_uploads_pages_with_prefixes_and_markers() {
         .await
         .expect("encoded");
     // The SDK leaves the encoding to the caller.
-    assert_eq!(enc.uploads()[0].key(), Some("e+f%2Bg"));
-    assert_eq!(enc.prefix(), Some("e+f"));
+    assert_eq!(enc.uploads()[0].key(), Some("e%20f%2Bg"));
+    assert_eq!(enc.prefix(), Some("e%20f"));
     // Past the second upload of "a" by key and id marker.
     let after = c
         .list_multipart_uploads()
@@ -1153,7 +1153,8 @@ async fn checksum_rules_refuse_what_s3_refuses() {
         .expect("complete");
 
     // No algorithm declared: the SDK's default CRC32 on each part is
-    // verified and kept, and the object has no checksum.
+    // verified and kept, and the object gets S3's default checksum, a
+    // FULL_OBJECT CRC64NVME (not the parts' CRC32).
     let id = create(&c, "rules", "plain").await;
     let o = c
         .upload_part()
@@ -1173,7 +1174,11 @@ async fn checksum_rules_refuse_what_s3_refuses() {
         .await
         .expect("complete");
     assert_eq!(done.checksum_crc32(), None);
-    assert_eq!(done.checksum_type(), None);
+    assert_eq!(
+        done.checksum_crc64_nvme(),
+        Some(b64(&crc_of(&ChecksumAlgorithm::Crc64Nvme, &body)).as_str())
+    );
+    assert_eq!(done.checksum_type(), Some(&ChecksumType::FullObject));
 }
 
 /// Every payload mode PutObject takes works for UploadPart too: signed

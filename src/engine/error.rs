@@ -45,6 +45,9 @@ pub enum EngineError {
     Index(#[from] super::index::IndexError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A conditional write's precondition no longer held at commit.
+    #[error("a conflicting write changed the key")]
+    ConditionConflict,
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

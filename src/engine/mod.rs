@@ -223,6 +223,8 @@ pub struct PutOptions {
     pub user_meta: Vec<(String, String)>,
     /// The object's tag set.
     pub tags: Vec<(String, String)>,
+    /// A conditional write's precondition, checked at commit.
+    pub condition: Option<write::WriteCondition>,
 }
 
 /// One piece of a request body as it streams to the owner core.

@@ -41,6 +41,7 @@ pub struct ChosenPart {
 pub struct Completion {
     pub parts: Vec<ChosenPart>,
     pub headers: Vec<(String, String)>,
+    pub condition: Option<super::write::WriteCondition>,
 }
 
 /// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
@@ -293,6 +294,21 @@ impl Engine {
         chosen: Vec<ChosenPart>,
         headers: Vec<(String, String)>,
     ) -> Result<ObjectInfo> {
+        self.complete_upload_if(bucket, key, upload, chosen, headers, None)
+            .await
+    }
+
+    /// [`Engine::complete_upload`] if `condition` holds at commit, else
+    /// [`EngineError::ConditionConflict`].
+    pub async fn complete_upload_if(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        chosen: Vec<ChosenPart>,
+        headers: Vec<(String, String)>,
+        condition: Option<super::write::WriteCondition>,
+    ) -> Result<ObjectInfo> {
         let p = self.check_key(bucket, key)?;
         let owner = self.shared.owner_of(p);
         if owner == self.core {
@@ -304,6 +320,7 @@ impl Engine {
                     Some(Completion {
                         parts: chosen,
                         headers,
+                        condition,
                     }),
                 )
                 .await?
@@ -319,6 +336,7 @@ impl Engine {
                 complete: Some(Completion {
                     parts: chosen,
                     headers,
+                    condition,
                 }),
                 reply: tx,
             },
@@ -378,6 +396,7 @@ impl Engine {
         let object = match complete {
             None => None,
             Some(c) => {
+                self.check_condition(bucket, key, partition, c.condition.as_ref())?;
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
                 let mut meta = self.assemble(up.meta, parts, &c.parts)?;
                 meta.null = self.writes_null(bucket);

@@ -55,6 +55,43 @@ impl IndexQueue {
     }
 }
 
+/// ETags a conditional write names: `*`, or a list (unquoted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ETags {
+    Any,
+    List(Vec<String>),
+}
+
+impl ETags {
+    fn matches(&self, etag: &str) -> bool {
+        match self {
+            ETags::Any => true,
+            ETags::List(l) => l.iter().any(|t| t == etag),
+        }
+    }
+}
+
+/// The precondition of a conditional write (PutObject, CopyObject,
+/// CompleteMultipartUpload), checked against the key's current version
+/// (a delete marker counts as none) under the key lock just before the
+/// commit record is written: of racing writes conditioned on the same state
+/// exactly one can win.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// `If-Match`: a current version whose ETag is listed.
+    pub if_match: Option<ETags>,
+    /// `If-None-Match`: no current version, or one whose ETag is not listed.
+    pub if_none_match: Option<ETags>,
+}
+
+impl WriteCondition {
+    pub fn holds(&self, current: Option<&str>) -> bool {
+        let matched = |set: &ETags| current.is_some_and(|e| set.matches(e));
+        self.if_match.as_ref().is_none_or(matched)
+            && !self.if_none_match.as_ref().is_some_and(matched)
+    }
+}
+
 /// Stripes of one upload being written while the next is filled.
 const STRIPES_IN_FLIGHT: usize = 2;
 
@@ -383,6 +420,13 @@ impl Engine {
             }
         };
         let l = self.shared.layout;
+        let mut headers = opts.headers;
+        let checksums = body.checksums();
+        if !checksums.is_empty() {
+            // A single-part object's checksum covers the whole object.
+            headers.extend(checksums);
+            headers.push(("x-amz-checksum-type".to_owned(), "FULL_OBJECT".to_owned()));
+        }
         let meta = ObjectMeta {
             version,
             seq: 0,
@@ -392,14 +436,22 @@ impl Engine {
             null: self.writes_null(bucket),
             delete_marker: false,
             content_type: opts.content_type,
-            headers: opts.headers,
+            headers,
             user_meta: opts.user_meta,
             layout: (l.data, l.parity),
             rotation: rotation as u16,
             data,
             tags: opts.tags,
         };
-        self.commit(bucket, key, partition, meta, &inline).await
+        self.commit(
+            bucket,
+            key,
+            partition,
+            meta,
+            &inline,
+            opts.condition.as_ref(),
+        )
+        .await
     }
 
     /// Streams the body into erasure-coded stripes. Returns the size, the
@@ -665,10 +717,35 @@ impl Engine {
         partition: u16,
         meta: ObjectMeta,
         inline: &[u8],
+        condition: Option<&WriteCondition>,
     ) -> Result<ObjectInfo> {
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.check_condition(bucket, key, partition, condition)?;
         self.commit_locked(bucket, key, partition, meta, inline)
             .await
+    }
+
+    /// A conditional write's check at commit time; the caller holds the key
+    /// lock, so every earlier commit of the key is in the index. A failure
+    /// here means another write or delete got in since the request began.
+    pub(super) fn check_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+        condition: Option<&WriteCondition>,
+    ) -> Result<()> {
+        let Some(c) = condition else {
+            return Ok(());
+        };
+        let current = self.shared.indexes[partition as usize]
+            .get(bucket, key)?
+            .filter(|e| !e.meta.delete_marker);
+        if c.holds(current.as_ref().map(|e| e.meta.etag.as_str())) {
+            Ok(())
+        } else {
+            Err(EngineError::ConditionConflict)
+        }
     }
 
     /// `commit` for a caller that holds the key lock.
@@ -949,6 +1026,35 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn write_conditions() {
+        let list = |v: &[&str]| Some(ETags::List(v.iter().map(|s| s.to_string()).collect()));
+        let none_star = WriteCondition {
+            if_none_match: Some(ETags::Any),
+            ..Default::default()
+        };
+        assert!(none_star.holds(None));
+        assert!(!none_star.holds(Some("a")));
+        let none_a = WriteCondition {
+            if_none_match: list(&["a", "b"]),
+            ..Default::default()
+        };
+        assert!(none_a.holds(None) && none_a.holds(Some("c")));
+        assert!(!none_a.holds(Some("b")));
+        let match_a = WriteCondition {
+            if_match: list(&["a"]),
+            ..Default::default()
+        };
+        assert!(match_a.holds(Some("a")));
+        assert!(!match_a.holds(Some("b")) && !match_a.holds(None));
+        let match_any = WriteCondition {
+            if_match: Some(ETags::Any),
+            ..Default::default()
+        };
+        assert!(match_any.holds(Some("x")) && !match_any.holds(None));
+        assert!(WriteCondition::default().holds(None));
+    }
+
     use super::*;
 
     #[test]

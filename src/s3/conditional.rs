@@ -23,6 +23,8 @@
 
 use http::header::{HeaderMap, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 
+use crate::engine::write::{ETags, WriteCondition};
+
 use super::error::{S3Code, S3Error};
 use super::xml::parse_http_date;
 
@@ -217,33 +219,28 @@ pub fn check_copy_source(headers: &HeaderMap, etag: &str, last_modified_ms: u64)
 
 /// Conditional writes (PutObject, CompleteMultipartUpload, and CopyObject's
 /// destination) given the current object's ETag, `None` if there is no
-/// current object (a delete marker counts as none).
+/// current object (a delete marker counts as none). This is the check at
+/// the start of the request; [`write_condition`] is checked again at commit.
 ///
-/// * `If-None-Match: *` with an existing object -> 412 PreconditionFailed.
-///   Any other If-None-Match value -> 501 NotImplemented: S3 only accepts
-///   `*` (PutObject page: "Expects the '*' (asterisk) character"; versitygw's
-///   EvaluateObjectPutPreconditions returns NotImplemented).
+/// * `If-None-Match`: `*` with an existing object, or a list naming the
+///   current ETag (weak comparison, as for reads) -> 412 PreconditionFailed.
 /// * `If-Match` with no current object -> 404 NoSuchKey (AWS conditional
 ///   writes guide: "If there's no current object version with the same name,
 ///   or if the current object version is a delete marker, the response is a
-///   404 Not Found error"; same in versitygw); ETag mismatch -> 412.
+///   404 Not Found error"); ETag mismatch -> 412.
 /// * Both headers together -> 501 NotImplemented (versitygw, matching AWS).
 pub fn check_write(headers: &HeaderMap, current: Option<&str>) -> Result<(), S3Error> {
     let if_match = header_list(headers, IF_MATCH.as_str());
     let if_none_match = header_list(headers, IF_NONE_MATCH.as_str());
-    let not_impl = || {
-        S3Error::new(
-            S3Code::NotImplemented,
-            "A header you provided implies functionality that is not implemented",
-        )
-    };
 
     if let Some(list) = &if_none_match {
-        let only_star = !list.is_empty() && list.iter().all(|m| *m == ETagMatcher::Any);
-        if if_match.is_some() || !only_star {
-            return Err(not_impl());
+        if if_match.is_some() {
+            return Err(S3Error::new(
+                S3Code::NotImplemented,
+                "A header you provided implies functionality that is not implemented",
+            ));
         }
-        if current.is_some() {
+        if current.is_some_and(|etag| matches_weak(list, etag)) {
             return Err(S3Error::from_code(S3Code::PreconditionFailed));
         }
     }
@@ -256,6 +253,31 @@ pub fn check_write(headers: &HeaderMap, current: Option<&str>) -> Result<(), S3E
         }
     }
     Ok(())
+}
+
+/// A write's If-Match / If-None-Match for the engine to check again under
+/// the key lock at commit; `None` without either header.
+pub fn write_condition(headers: &HeaderMap) -> Option<WriteCondition> {
+    let etags = |list: Vec<ETagMatcher>, strong: bool| {
+        if list.contains(&ETagMatcher::Any) {
+            return ETags::Any;
+        }
+        ETags::List(
+            list.into_iter()
+                .filter_map(|m| match m {
+                    // If-Match compares strongly: a weak tag never matches.
+                    ETagMatcher::Tag { weak, tag } if !(strong && weak) => Some(tag),
+                    _ => None,
+                })
+                .collect(),
+        )
+    };
+    let if_match = header_list(headers, IF_MATCH.as_str()).map(|l| etags(l, true));
+    let if_none_match = header_list(headers, IF_NONE_MATCH.as_str()).map(|l| etags(l, false));
+    (if_match.is_some() || if_none_match.is_some()).then_some(WriteCondition {
+        if_match,
+        if_none_match,
+    })
 }
 
 #[cfg(test)]
@@ -514,9 +536,15 @@ mod tests {
             code(&[("if-none-match", " * ")], Some(ETAG)),
             Err(S3Code::PreconditionFailed)
         );
+        assert_eq!(code(&[("if-none-match", ETAG)], None), Ok(()));
+        assert_eq!(code(&[("if-none-match", "\"other\"")], Some(ETAG)), Ok(()));
         assert_eq!(
-            code(&[("if-none-match", ETAG)], None),
-            Err(S3Code::NotImplemented)
+            code(&[("if-none-match", ETAG)], Some(ETAG)),
+            Err(S3Code::PreconditionFailed)
+        );
+        assert_eq!(
+            code(&[("if-none-match", "\"x\", W/\"abc123\"")], Some(ETAG)),
+            Err(S3Code::PreconditionFailed)
         );
         assert_eq!(code(&[("if-match", ETAG)], Some(ETAG)), Ok(()));
         assert_eq!(code(&[("if-match", "abc123")], Some(ETAG)), Ok(()));
@@ -536,6 +564,32 @@ mod tests {
         assert_eq!(e.status().as_u16(), 412);
         let e = check_write(&h(&[("if-match", ETAG)]), None).unwrap_err();
         assert_eq!(e.status().as_u16(), 404);
+    }
+
+    #[test]
+    fn write_conditions_agree_with_the_request_check() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("if-none-match", "*")],
+            &[("if-none-match", ETAG)],
+            &[("if-none-match", "W/\"abc123\"")],
+            &[("if-none-match", "\"other\", \"x\"")],
+            &[("if-match", "*")],
+            &[("if-match", ETAG)],
+            &[("if-match", "W/\"abc123\"")],
+            &[("if-match", "\"other\"")],
+        ];
+        for pairs in cases {
+            let m = h(pairs);
+            let c = write_condition(&m).unwrap();
+            for cur in [None, Some("abc123"), Some("zzz")] {
+                assert_eq!(
+                    c.holds(cur),
+                    check_write(&m, cur).is_ok(),
+                    "{pairs:?} against {cur:?}"
+                );
+            }
+        }
+        assert_eq!(write_condition(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::engine::read::ObjectReader;
 use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
 
 use super::bucket::require_bucket;
-use super::conditional::{check_copy_source, Outcome};
+use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::error::{S3Code, S3Error};
 use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
@@ -134,7 +134,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
                 .cloned()
                 .collect(),
             user_meta: src.meta.user_meta.clone(),
-            tags: Vec::new(),
+            ..Default::default()
         }
     };
     opts.tags = match ctx.header("x-amz-tagging-directive") {
@@ -149,12 +149,14 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         }
     };
     check_write_preconditions(ctx, bucket, key)?;
+    opts.condition = write_condition(ctx.headers());
     let md5 = md5_of_etag(&src.meta.etag);
+    let algo = copy_checksum_algo(&src);
     let reader = ctx
         .engine
         .open_reader(guard, &source.bucket, &source.key, src, None)
         .await?;
-    let mut body = CopyBody::new(reader, md5, None);
+    let mut body = CopyBody::new(reader, md5, Some(algo));
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
         Ok(info) => info,
         Err(e) => return Err(body.take_error().unwrap_or_else(|| e.into())),
@@ -170,6 +172,20 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         }
     }
     Ok(r)
+}
+
+/// The checksum a copy gets, computed as it is written: the source's
+/// algorithm when its checksum covers the whole object, else S3's default
+/// CRC64NVME (a COMPOSITE value describes the source's parts, not the copy).
+fn copy_checksum_algo(src: &IndexEntry) -> ChecksumAlgo {
+    let h = &src.meta.headers;
+    let full = h
+        .iter()
+        .any(|(n, v)| n == "x-amz-checksum-type" && v == "FULL_OBJECT");
+    h.iter()
+        .filter(|_| full)
+        .find_map(|(n, _)| ChecksumAlgo::from_header_name(n))
+        .unwrap_or(ChecksumAlgo::Crc64Nvme)
 }
 
 /// The version a copy reads: the latest or the named one. S3 answers a

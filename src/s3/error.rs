@@ -167,6 +167,7 @@ impl S3Code {
             | InvalidDigest
             | InvalidLocationConstraint
             | InvalidPart
+            | InvalidPartNumber
             | InvalidPartOrder
             | InvalidRequest
             | InvalidStorageClass
@@ -204,7 +205,7 @@ impl S3Code {
             | OperationAborted => StatusCode::CONFLICT,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
+            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -579,7 +580,7 @@ mod tests {
             (S3Code::InvalidChunkSizeError, 400),
             (S3Code::XMinioStorageFull, 507),
             (S3Code::ConditionalRequestConflict, 409),
-            (S3Code::InvalidPartNumber, 416),
+            (S3Code::InvalidPartNumber, 400),
         ];
         for (code, status) in cases {
             assert_eq!(code.status().as_u16(), status, "{code}");

@@ -19,7 +19,7 @@ use crate::engine::read::ObjectReader;
 use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
 use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result};
-use super::put::quoted_etag;
+use super::put::{header_bytes, quoted_etag};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::query_get;
 use super::tagging::add_tagging_count;
@@ -60,7 +60,7 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
     let ct = meta
         .content_type
         .as_deref()
-        .and_then(|c| HeaderValue::from_bytes(c.as_bytes()).ok())
+        .and_then(|c| HeaderValue::from_bytes(&header_bytes(c)).ok())
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
     h.insert(header::CONTENT_TYPE, ct);
     for (name, value) in &meta.headers {
@@ -71,7 +71,7 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
         // be sent back rather than failing the read.
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
+            HeaderValue::from_bytes(&header_bytes(value)),
         ) {
             h.insert(n, v);
         }
@@ -80,7 +80,7 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
         let full = format!("x-amz-meta-{name}");
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(full.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
+            HeaderValue::from_bytes(&header_bytes(value)),
         ) {
             h.insert(n, v);
         }

@@ -199,6 +199,9 @@ impl S3Api {
         let auth = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
+                if let Some(missing) = self.anonymous_missing_bucket(&parts) {
+                    return Err(missing);
+                }
                 self.log_refused(&parts, &e, request_id, conn);
                 return Err(e);
             }
@@ -268,6 +271,34 @@ impl S3Api {
             "authentication refused"
         );
     }
+
+    /// S3 answers an anonymous request for a bucket that does not exist
+    /// with 404 NoSuchBucket, not 403: no bucket policy could allow it.
+    fn anonymous_missing_bucket(&self, parts: &http::request::Parts) -> Option<S3Error> {
+        let raw_query = parts.uri.query().unwrap_or("");
+        if crate::auth::sigv4::detect(&parts.headers, raw_query)
+            != crate::auth::sigv4::AuthKind::Anonymous
+        {
+            return None;
+        }
+        let query = parse_query(raw_query);
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let endpoint = Endpoint::parse_with_query(
+            &parts.method,
+            parts.uri.path(),
+            &query,
+            host,
+            self.domain.as_deref(),
+            &parts.headers,
+        )
+        .ok()?;
+        let bucket = endpoint.bucket()?;
+        (!self.engine.bucket_exists(bucket))
+            .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(endpoint.resource()))
+    }
 }
 
 /// Longer paths are cut in log lines.
@@ -305,7 +336,7 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
-    use super::{bucket, copy, delete, get, list, multipart, put, tagging, versions};
+    use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions};
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(&ctx),
@@ -341,6 +372,11 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
             key,
             version_id,
         } => tagging::get_object_tagging(&ctx, &bucket, &key, version_id.as_deref()),
+        GetObjectAttributes {
+            bucket,
+            key,
+            version_id,
+        } => attributes::get_object_attributes(&ctx, &bucket, &key, version_id.as_deref()),
         PutObjectTagging {
             bucket,
             key,
@@ -483,6 +519,7 @@ impl From<EngineError> for S3Error {
             EngineError::NoSuchUpload => S3Code::NoSuchUpload.into(),
             EngineError::InvalidPart(why) => S3Error::new(S3Code::InvalidPart, why),
             EngineError::InvalidPartOrder => S3Code::InvalidPartOrder.into(),
+            EngineError::ConditionConflict => S3Code::ConditionalRequestConflict.into(),
             EngineError::EntityTooSmall => S3Code::EntityTooSmall.into(),
             EngineError::WriteQuorum { online, needed } => {
                 S3Error::insufficient_drives(online, needed)

@@ -121,7 +121,8 @@ pub fn list_objects_v2(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     let max = max_keys(q)?;
     let url = encoding_url(q)?;
     let fetch_owner = query_get(q, "fetch-owner").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let token = query_get(q, "continuation-token");
+    // An empty token is no token, as on S3 (clients send one on a first page).
+    let token = query_get(q, "continuation-token").filter(|t| !t.is_empty());
     let start_after = query_get(q, "start-after").filter(|s| !s.is_empty());
     // The token wins over start-after: it is already past it.
     let after = match token {

@@ -3,8 +3,9 @@
 //! documents), ranges, conditional requests. On top of them the front end:
 //! `handler` (the entry point), `auth`, the request `body`, and one module
 //! per group of operations (`bucket`, `put`, `get`, `delete`, `copy`,
-//! `list`, `multipart`, `versions`, `tagging`).
+//! `list`, `multipart`, `versions`, `tagging`, `attributes`).
 
+pub mod attributes;
 pub mod auth;
 pub mod body;
 pub mod bucket;

@@ -28,7 +28,7 @@ use crate::engine::EngineError;
 
 use super::body::RequestBody;
 use super::bucket::require_bucket;
-use super::conditional::{check_copy_source, Outcome};
+use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::copy::copy_source;
 use super::copy::{md5_of_etag, CopyBody};
 use super::error::{S3Code, S3Error};
@@ -278,7 +278,7 @@ pub fn completion_checksum(
         parts.push((c, p));
     }
     let Some((algo, kind)) = upload else {
-        return Ok(Vec::new());
+        return Ok(default_checksum(&parts));
     };
     if let Some(t) = headers.get("x-amz-checksum-type") {
         if !t
@@ -325,6 +325,27 @@ pub fn completion_checksum(
     ])
 }
 
+/// An upload without an algorithm completes to an object with S3's default
+/// checksum, a FULL_OBJECT CRC64NVME combined from its parts', when every
+/// part has one (parts are given one as they arrive).
+fn default_checksum(parts: &[(&CompletedPart, &PartData)]) -> Vec<(String, String)> {
+    let algo = ChecksumAlgo::Crc64Nvme;
+    let values: Option<Vec<(ChecksumValue, u64)>> = parts
+        .iter()
+        .map(|(_, p)| stored_checksum(p, algo).map(|v| (v, p.size)))
+        .collect();
+    match values.and_then(|v| object_checksum(algo, ChecksumType::FullObject, &v)) {
+        Some(value) => vec![
+            (algo.header_name().to_owned(), value),
+            (
+                "x-amz-checksum-type".to_owned(),
+                ChecksumType::FullObject.as_str().to_owned(),
+            ),
+        ],
+        None => Vec::new(),
+    }
+}
+
 /// `x-amz-copy-source-range: bytes=first-last` against a source of `size`
 /// bytes, as `[first, last + 1)`.
 pub fn copy_range(value: &str, size: u64) -> Result<(u64, u64), S3Error> {
@@ -351,7 +372,7 @@ pub fn copy_range(value: &str, size: u64) -> Result<(u64, u64), S3Error> {
     }
     if last >= size {
         return Err(S3Error::new(
-            S3Code::InvalidArgument,
+            S3Code::InvalidRange,
             format!("Range specified is not valid for source object of size: {size}"),
         ));
     }
@@ -539,6 +560,10 @@ pub async fn upload_part(
     if let Some(algo) = compute {
         body.compute(algo);
     }
+    if declared_of(&up.meta).is_none() {
+        // For the object's default FULL_OBJECT CRC64NVME at completion.
+        body.compute(ChecksumAlgo::Crc64Nvme);
+    }
     match ctx
         .engine
         .put_part(bucket, key, id, number, &mut body)
@@ -592,7 +617,8 @@ pub async fn upload_part_copy(
         .engine
         .open_reader(guard, &source.bucket, &source.key, src, Some((start, end)))
         .await?;
-    let mut body = CopyBody::new(reader, md5, declared.map(|(a, _)| a));
+    let algo = declared.map_or(ChecksumAlgo::Crc64Nvme, |(a, _)| a);
+    let mut body = CopyBody::new(reader, md5, Some(algo));
     let part = match ctx
         .engine
         .put_part(bucket, key, id, number, &mut body)
@@ -678,7 +704,14 @@ pub async fn complete_multipart_upload(
         .collect();
     let info = match ctx
         .engine
-        .complete_upload(bucket, key, id, parts, headers.clone())
+        .complete_upload_if(
+            bucket,
+            key,
+            id,
+            parts,
+            headers.clone(),
+            write_condition(ctx.headers()),
+        )
         .await
     {
         // A concurrent Complete of the same upload won.
@@ -686,6 +719,9 @@ pub async fn complete_multipart_upload(
         r => r?,
     };
     let checksum = declared
+        .or_else(|| {
+            (!headers.is_empty()).then_some((ChecksumAlgo::Crc64Nvme, ChecksumType::FullObject))
+        })
         .zip(headers.first())
         .map(|((algo, kind), (_, value))| (algo, value.as_str(), kind));
     let mut r = xml(
@@ -1181,8 +1217,10 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let past = copy_range("bytes=0-10", 10).unwrap_err();
+        assert_eq!(past.code, S3Code::InvalidRange);
         assert_eq!(
-            copy_range("bytes=0-10", 10).unwrap_err().message,
+            past.message,
             "Range specified is not valid for source object of size: 10"
         );
         assert!(copy_range("bytes=0-99999999999999999999999", 10).is_err());

@@ -150,6 +150,11 @@ pub enum Endpoint {
         key: String,
         version_id: Option<String>,
     },
+    GetObjectAttributes {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
     PutObjectTagging {
         bucket: String,
         key: String,
@@ -288,6 +293,7 @@ impl Endpoint {
             HeadObject { .. } => "HeadObject",
             DeleteObject { .. } => "DeleteObject",
             GetObjectTagging { .. } => "GetObjectTagging",
+            GetObjectAttributes { .. } => "GetObjectAttributes",
             PutObjectTagging { .. } => "PutObjectTagging",
             DeleteObjectTagging { .. } => "DeleteObjectTagging",
             GetObjectAcl { .. } => "GetObjectAcl",
@@ -343,6 +349,7 @@ impl Endpoint {
             | HeadObject { bucket, .. }
             | DeleteObject { bucket, .. }
             | GetObjectTagging { bucket, .. }
+            | GetObjectAttributes { bucket, .. }
             | PutObjectTagging { bucket, .. }
             | DeleteObjectTagging { bucket, .. }
             | GetObjectAcl { bucket, .. }
@@ -366,6 +373,7 @@ impl Endpoint {
             | HeadObject { key, .. }
             | DeleteObject { key, .. }
             | GetObjectTagging { key, .. }
+            | GetObjectAttributes { key, .. }
             | PutObjectTagging { key, .. }
             | DeleteObjectTagging { key, .. }
             | GetObjectAcl { key, .. }
@@ -734,6 +742,14 @@ fn object_endpoint(
     use Endpoint::*;
     let has = |name| query_has(q, name);
     let upload_id = query_get(q, "uploadId").map(str::to_string);
+    // `attributes` is unsupported on buckets only.
+    if *method == Method::GET && has("attributes") {
+        return Ok(GetObjectAttributes {
+            bucket,
+            key,
+            version_id: version_id(q)?,
+        });
+    }
     if has_unsupported(q) {
         return Ok(Unknown {
             bucket: Some(bucket),
@@ -1420,7 +1436,8 @@ mod tests {
         for (m, target) in [
             (Method::GET, "/bkt/k?retention"),
             (Method::GET, "/bkt/k?legal-hold"),
-            (Method::GET, "/bkt/k?attributes"),
+            (Method::HEAD, "/bkt/k?attributes"),
+            (Method::PUT, "/bkt/k?attributes"),
             (Method::GET, "/bkt/k?torrent"),
             (Method::PUT, "/bkt/k?acl"),
             (Method::PUT, "/bkt/k?retention"),
@@ -1432,6 +1449,25 @@ mod tests {
         ] {
             assert_eq!(ok(m.clone(), target), unknown, "{m} {target}");
         }
+    }
+
+    #[test]
+    fn object_attributes_route() {
+        assert_eq!(
+            ok(Method::GET, "/bkt/k?attributes&versionId=null"),
+            Endpoint::GetObjectAttributes {
+                bucket: b("bkt"),
+                key: b("k"),
+                version_id: Some(b("null")),
+            }
+        );
+        assert_eq!(
+            ok(Method::GET, "/bkt?attributes"),
+            Endpoint::Unknown {
+                bucket: Some(b("bkt")),
+                key: None,
+            }
+        );
     }
 
     #[test]

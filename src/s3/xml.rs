@@ -140,13 +140,12 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
-/// S3's `encoding-type=url` encoding. Measured against AWS (brekkylab/backlot
-/// issue #178, 2026-09-14): `a b.txt` -> `a+b.txt`, `a+b.txt` -> `a%2Bb.txt`,
-/// `100%.csv` -> `100%25.csv`, `한글/x.txt` -> `%ED%95%9C%EA%B8%80/x.txt`.
-/// That is Java's URLEncoder (space as '+', keeps `A-Za-z0-9 - _ . *`) with
-/// '/' also kept; MinIO's s3URLEncode (cmd/api-utils.go) encodes the same set,
-/// including '~' -> `%7E`. SDKs decode it with plus-aware unquoting (botocore
-/// `unquote_plus`, Go `url.QueryUnescape`, Java `URLDecoder`).
+/// S3's `encoding-type=url` encoding: every byte outside `A-Za-z0-9 - _ . *`
+/// and '/' percent-encoded as UTF-8, a space as `%20` (S3 never writes `+`;
+/// s3-tests' test_bucket_list_encoding_basic, checked against AWS, expects
+/// `quux%20ab/`), and `test_file(3).png` as `test_file%283%29.png` as the
+/// EncodingType documentation shows. Plus-aware decoders (botocore
+/// `unquote_plus`, Go `url.QueryUnescape`) read `%20` as a space too.
 pub fn s3_url_encode(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len());
     push_s3_url_encoded(&mut out, s);
@@ -161,7 +160,6 @@ fn push_s3_url_encoded(out: &mut Vec<u8>, s: &str) {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
                 out.push(b)
             }
-            b' ' => out.push(b'+'),
             _ => {
                 out.push(b'%');
                 out.push(HEX[(b >> 4) as usize]);
@@ -852,7 +850,8 @@ mod tests {
 
     #[test]
     fn url_encoding_matches_s3() {
-        assert_eq!(s3_url_encode("a b.txt"), "a+b.txt");
+        assert_eq!(s3_url_encode("a b.txt"), "a%20b.txt");
+        assert_eq!(s3_url_encode("test_file(3).png"), "test_file%283%29.png");
         assert_eq!(s3_url_encode("a+b.txt"), "a%2Bb.txt");
         assert_eq!(s3_url_encode("100%.csv"), "100%25.csv");
         assert_eq!(s3_url_encode("한글/x.txt"), "%ED%95%9C%EA%B8%80/x.txt");
@@ -967,12 +966,12 @@ mod tests {
         };
         let x = s(list_objects_v2(&r));
         assert!(x.contains("<Name>b&amp;c</Name>"));
-        assert!(x.contains("<Prefix>run+books/</Prefix>"));
+        assert!(x.contains("<Prefix>run%20books/</Prefix>"));
         assert!(x.contains("<ContinuationToken>x y</ContinuationToken>"));
         assert!(x.contains("<StartAfter>a%2Bb</StartAfter>"));
-        assert!(x.contains("<Delimiter>+</Delimiter><EncodingType>url</EncodingType>"));
-        assert!(x.contains("<Key>run+books/x%2By%25z%3C%0D%3E</Key>"));
-        assert!(x.contains("<Prefix>run+books/%ED%95%9C/</Prefix>"));
+        assert!(x.contains("<Delimiter>%20</Delimiter><EncodingType>url</EncodingType>"));
+        assert!(x.contains("<Key>run%20books/x%2By%25z%3C%0D%3E</Key>"));
+        assert!(x.contains("<Prefix>run%20books/%ED%95%9C/</Prefix>"));
     }
 
     #[test]
@@ -1010,7 +1009,7 @@ mod tests {
             encoding_type_url: true,
             ..r
         }));
-        assert!(enc.contains("<Marker>m+n</Marker><NextMarker>a%7E</NextMarker>"));
+        assert!(enc.contains("<Marker>m%20n</Marker><NextMarker>a%7E</NextMarker>"));
         assert!(enc.contains("<EncodingType>url</EncodingType>"));
     }
 

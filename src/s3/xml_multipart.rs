@@ -843,15 +843,15 @@ mod tests {
         };
         let x = s(list_multipart_uploads(&r));
         assert!(x.contains(
-            "<Bucket>b&amp;c</Bucket><KeyMarker>k+m</KeyMarker><UploadIdMarker>u+1 /</UploadIdMarker>\
+            "<Bucket>b&amp;c</Bucket><KeyMarker>k%20m</KeyMarker><UploadIdMarker>u+1 /</UploadIdMarker>\
              <NextKeyMarker>n%7E</NextKeyMarker><NextUploadIdMarker>v+2</NextUploadIdMarker>\
-             <Prefix>run+books/</Prefix><Delimiter>+</Delimiter>"
+             <Prefix>run%20books/</Prefix><Delimiter>%20</Delimiter>"
         ));
         assert!(x.contains(
-            "<Key>run+books/x%2By%25z%3C%0D%3E</Key><UploadId>id-run books/x+y%z&lt;&#xD;&gt;</UploadId>"
+            "<Key>run%20books/x%2By%25z%3C%0D%3E</Key><UploadId>id-run books/x+y%z&lt;&#xD;&gt;</UploadId>"
         ));
         assert!(x.ends_with(
-            "<CommonPrefixes><Prefix>run+books/%ED%95%9C/</Prefix></CommonPrefixes>\
+            "<CommonPrefixes><Prefix>run%20books/%ED%95%9C/</Prefix></CommonPrefixes>\
              <EncodingType>url</EncodingType></ListMultipartUploadsResult>"
         ));
     }

@@ -228,8 +228,13 @@ pub fn parse_tagging_header(value: &str) -> Result<Vec<(String, String)>, S3Erro
         }
         tags.push((k, v));
     }
+    // The header's count error is InvalidTag, unlike the Tagging body's
+    // BadRequest, as S3 answers an x-amz-tagging of 11 tags.
     if tags.len() > TagTarget::Object.max_tags() {
-        return Err(TagTarget::Object.too_many());
+        return Err(S3Error::new(
+            S3Code::InvalidTag,
+            "Object tags cannot be greater than 10",
+        ));
     }
     Ok(tags)
 }
@@ -567,7 +572,7 @@ mod tests {
         let e = header_err(&format!("{}&k10=v", ten.join("&")));
         assert_eq!(
             (e.code, e.message.as_str()),
-            (S3Code::BadRequest, "Object tags cannot be greater than 10")
+            (S3Code::InvalidTag, "Object tags cannot be greater than 10")
         );
     }
 

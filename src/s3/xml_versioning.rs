@@ -459,17 +459,17 @@ mod tests {
         };
         let x = s(list_object_versions(&r));
         assert!(x.contains(
-            "<Name>b&amp;c</Name><Prefix>run+books/</Prefix><KeyMarker>k+m</KeyMarker>\
+            "<Name>b&amp;c</Name><Prefix>run%20books/</Prefix><KeyMarker>k%20m</KeyMarker>\
              <VersionIdMarker>v+1 /</VersionIdMarker><NextKeyMarker>n%7E</NextKeyMarker>\
              <NextVersionIdMarker>w+2</NextVersionIdMarker><MaxKeys>0</MaxKeys>\
-             <Delimiter>+</Delimiter><IsTruncated>false</IsTruncated><EncodingType>url</EncodingType>"
+             <Delimiter>%20</Delimiter><IsTruncated>false</IsTruncated><EncodingType>url</EncodingType>"
         ));
         assert!(
-            x.contains("<Key>run+books/x%2By%25z%3C%0D%3E</Key><VersionId>id&amp;1</VersionId>")
+            x.contains("<Key>run%20books/x%2By%25z%3C%0D%3E</Key><VersionId>id&amp;1</VersionId>")
         );
-        assert!(x.contains("<DeleteMarker><Key>a+b</Key><VersionId>m 1</VersionId>"));
+        assert!(x.contains("<DeleteMarker><Key>a%20b</Key><VersionId>m 1</VersionId>"));
         assert!(
-            x.contains("<CommonPrefixes><Prefix>run+books/%ED%95%9C/</Prefix></CommonPrefixes>")
+            x.contains("<CommonPrefixes><Prefix>run%20books/%ED%95%9C/</Prefix></CommonPrefixes>")
         );
     }
 
