@@ -416,14 +416,17 @@ impl SegmentWriter {
             return Some(g.clone());
         }
         let alloc = seg.allocated.get();
-        if end * 2 < alloc || alloc >= self.segment_max {
+        let low = self.space.is_low(seg.drive as usize);
+        let ahead = if low { LOW_ALLOC / 2 } else { alloc / 2 };
+        if end + ahead <= alloc || alloc >= self.segment_max {
             return None;
         }
-        let target = if self.space.is_low(seg.drive as usize) {
-            (end + LOW_ALLOC).min(self.segment_max)
+        let target = if low {
+            alloc.max(end) + LOW_ALLOC
         } else {
-            (alloc * 2).max(end + INITIAL_ALLOC).min(self.segment_max)
-        };
+            (alloc * 2).max(end + INITIAL_ALLOC)
+        }
+        .min(self.segment_max);
         let s = seg.clone();
         let companion = self.companion.clone();
         let space = self.space.clone();
