@@ -212,6 +212,9 @@ impl Engine {
             })
             .await??;
         self.reads.forget(d, id);
+        self.shared
+            .segments_removed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 

@@ -52,8 +52,8 @@ use segment::{ReadFiles, SegmentWriter};
 
 /// How often each core looks for segments worth compacting.
 const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-/// How often a core with a full drive looks again after deletes: freeing
-/// space through the API must not wait a minute.
+/// How often a core with a drive low on space looks again after deletes:
+/// freeing space through the API must not wait a minute.
 const COMPACTION_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often core 0 re-reads the drives' free space; more often once a
 /// drive is low (writes must stop at the reserve, not at ENOSPC).
@@ -139,6 +139,9 @@ pub struct Shared {
     pub space: Arc<space::Space>,
     /// The drive holding the partition indexes.
     pub index_drive: usize,
+    /// Segments removed by compaction so far (each core then closes its
+    /// read descriptors, which would keep their space in use).
+    pub segments_removed: Arc<AtomicU64>,
     pub stats: Stats,
     /// Seed of every record header checksum of this set (see `record.rs`).
     pub record_key: u32,
@@ -618,6 +621,7 @@ impl Engine {
             drive_failed: (0..drive_count).map(|_| AtomicBool::new(false)).collect(),
             space,
             index_drive: online[0],
+            segments_removed: Arc::new(AtomicU64::new(0)),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -650,6 +654,7 @@ impl Engine {
             shared.first_segment_ids.clone(),
             shared.space.clone(),
         );
+        let reads = ReadFiles::new(drives, shared.segments_removed.clone());
         let engine = Rc::new(Engine {
             buckets: RefCell::new(Arc::new(shared.initial_buckets.clone())),
             cache: RefCell::new(cache::RecordCache::new(shared.read_cache_per_core)),
@@ -657,7 +662,7 @@ impl Engine {
             core,
             companion,
             writer,
-            reads: ReadFiles::new(drives),
+            reads,
             codecs: RefCell::new(HashMap::new()),
             key_locks: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
@@ -685,6 +690,7 @@ impl Engine {
             loop {
                 monoio::time::sleep(COMPACTION_TICK).await;
                 let Some(e) = weak.upgrade() else { break };
+                e.reads.drop_removed();
                 let space = e.shared.space.clone();
                 // A drive just became full: seal this core's segments on it,
                 // so what is deleted from now on can be reclaimed (active
@@ -699,8 +705,10 @@ impl Engine {
                     }
                 }
                 let deletes = e.deletes.get();
+                // Short of space, deletes are how it comes back: reclaim it
+                // now, not within the minute.
                 let due = last.elapsed() >= COMPACTION_INTERVAL
-                    || (space.any_full() && deletes != seen_deletes);
+                    || (space.any_low() && deletes != seen_deletes);
                 if !due {
                     continue;
                 }

@@ -544,17 +544,37 @@ pub struct Appended {
 pub struct ReadFiles {
     drives: Vec<PathBuf>,
     open: RefCell<HashMap<(u16, u32), Rc<DirectFile>>>,
+    /// Segments removed by compaction on any core, and the count this cache
+    /// last saw: an open descriptor keeps a removed file's space in use.
+    removed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    seen: Cell<u64>,
 }
 
 impl ReadFiles {
-    pub fn new(drives: Vec<PathBuf>) -> ReadFiles {
+    pub fn new(
+        drives: Vec<PathBuf>,
+        removed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> ReadFiles {
         ReadFiles {
             drives,
             open: RefCell::new(HashMap::new()),
+            removed,
+            seen: Cell::new(0),
+        }
+    }
+
+    /// Closes every descriptor if some segment was removed since the last
+    /// call (descriptors are cheap to reopen).
+    pub fn drop_removed(&self) {
+        let now = self.removed.load(std::sync::atomic::Ordering::Relaxed);
+        if now != self.seen.get() {
+            self.seen.set(now);
+            self.open.borrow_mut().clear();
         }
     }
 
     pub async fn get(&self, drive: u16, segment: u32) -> io::Result<Rc<DirectFile>> {
+        self.drop_removed();
         if let Some(f) = self.open.borrow().get(&(drive, segment)) {
             return Ok(f.clone());
         }
