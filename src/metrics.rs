@@ -250,5 +250,29 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             u8::from(shared.drive_online(d))
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP cairn_drive_full 1 while the drive's free space is below its reserve (new data refused)."
+    );
+    let _ = writeln!(out, "# TYPE cairn_drive_full gauge");
+    for d in 0..shared.set.drives.len() {
+        let _ = writeln!(
+            out,
+            "cairn_drive_full{{drive=\"{d}\"}} {}",
+            u8::from(shared.space.is_full(d))
+        );
+    }
+    for (name, value) in [
+        (
+            "cairn_drive_free_bytes",
+            &(|d| shared.space.free(d)) as &dyn Fn(usize) -> u64,
+        ),
+        ("cairn_drive_reserve_bytes", &|d| shared.space.reserve(d)),
+    ] {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for d in 0..shared.set.drives.len() {
+            let _ = writeln!(out, "{name}{{drive=\"{d}\"}} {}", value(d));
+        }
+    }
     out
 }

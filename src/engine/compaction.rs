@@ -64,19 +64,7 @@ impl Engine {
     /// removal.
     pub async fn compact(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
-        let shared = self.shared.clone();
-        let live: HashMap<(u16, u32), u64> = self
-            .companion
-            .run(move || -> Result<HashMap<(u16, u32), u64>> {
-                let mut live = HashMap::new();
-                for idx in &shared.indexes {
-                    for (seg, bytes) in idx.segment_live()? {
-                        *live.entry(seg).or_insert(0) += bytes;
-                    }
-                }
-                Ok(live)
-            })
-            .await??;
+        let mut sealed = Vec::new();
         for d in self.shared.online_drives() {
             let root = self.shared.set.drives[d].path.clone();
             let segs = self
@@ -90,20 +78,48 @@ impl Engine {
                 })
                 .await??;
             for (id, size) in segs {
-                if !self.compacts_stream(stream_of_segment(id))
-                    || !self.writer.is_sealed(d as u16, id, self.shared.cores)
+                if self.compacts_stream(stream_of_segment(id))
+                    && self.writer.is_sealed(d as u16, id, self.shared.cores)
                 {
-                    continue;
+                    sealed.push((d as u16, id, size));
                 }
-                let live_bytes = live.get(&(d as u16, id)).copied().unwrap_or(0);
-                let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
-                if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {
-                    continue;
+            }
+        }
+        if sealed.is_empty() {
+            return Ok(report);
+        }
+        // Writes register like reads: once those that began before this
+        // point are done, no record still on its way to a sealed segment can
+        // be mistaken for a dead one.
+        self.shared.wait_for_older_reads().await;
+        let shared = self.shared.clone();
+        let live: HashMap<(u16, u32), u64> = self
+            .companion
+            .run(move || -> Result<HashMap<(u16, u32), u64>> {
+                let mut live = HashMap::new();
+                for idx in &shared.indexes {
+                    for (seg, bytes) in idx.segment_live()? {
+                        *live.entry(seg).or_insert(0) += bytes;
+                    }
                 }
-                if self.compact_segment(d as u16, id, &mut report).await? {
-                    report.segments_removed += 1;
-                    report.bytes_reclaimed += size;
-                }
+                Ok(live)
+            })
+            .await??;
+        for (d, id, size) in sealed {
+            let live_bytes = live.get(&(d, id)).copied().unwrap_or(0);
+            let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
+            if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {
+                continue;
+            }
+            // Copies take space before the old segment gives it back: on a
+            // drive short of space, only segments whose live records fit
+            // well within what is left (the reserve included).
+            if live_bytes > self.shared.space.free(d as usize) / 2 {
+                continue;
+            }
+            if self.compact_segment(d, id, &mut report).await? {
+                report.segments_removed += 1;
+                report.bytes_reclaimed += size;
             }
         }
         Ok(report)
@@ -196,6 +212,9 @@ impl Engine {
             })
             .await??;
         self.reads.forget(d, id);
+        self.shared
+            .segments_removed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 

@@ -1,6 +1,10 @@
 //! The per-partition index: one LMDB environment per partition (heed).
 //!
-//! LMDB runs with NO_SYNC and WRITE_MAP: the segments are the write-ahead log.
+//! LMDB runs with NO_SYNC: the segments are the write-ahead log. Not with
+//! WRITE_MAP: a store into a page of the map that the filesystem cannot
+//! allocate is a SIGBUS (a full disk killed the node); without it LMDB
+//! writes its pages with pwrite, and ENOSPC aborts the transaction instead.
+//! The cost is measured in docs/ARCHITECTURE.md.
 //! A version is acknowledged only after its records are fdatasync'd and its
 //! index transaction is committed (to the page cache), so a process crash
 //! (kill -9) loses nothing: the committed pages survive in the page cache.
@@ -299,6 +303,25 @@ pub enum IndexError {
     Io(#[from] std::io::Error),
 }
 
+impl IndexError {
+    /// The index's drive had no space for the transaction (it was aborted).
+    pub fn is_enospc(&self) -> bool {
+        self.errno() == Some(libc::ENOSPC)
+    }
+
+    /// LMDB reports a short page write (ENOSPC part way through) as EIO.
+    pub fn is_eio(&self) -> bool {
+        self.errno() == Some(libc::EIO)
+    }
+
+    fn errno(&self) -> Option<i32> {
+        match self {
+            IndexError::Lmdb(heed::Error::Io(e)) | IndexError::Io(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
 pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
     k.extend_from_slice(bucket.as_bytes());
@@ -366,7 +389,7 @@ impl PartitionIndex {
         // SAFETY: one environment per directory per process (partition dirs
         // are distinct and opened once), as LMDB requires.
         let env = unsafe {
-            opts.flags(EnvFlags::NO_SYNC | EnvFlags::WRITE_MAP | EnvFlags::NO_READ_AHEAD)
+            opts.flags(EnvFlags::NO_SYNC | EnvFlags::NO_READ_AHEAD)
                 .open(dir)?
         };
         let wtxn = env.write_txn()?;

@@ -25,6 +25,7 @@ pub mod rebuild;
 pub mod record;
 pub mod repair;
 pub mod segment;
+pub mod space;
 pub mod write;
 
 use std::cell::RefCell;
@@ -51,6 +52,13 @@ use segment::{ReadFiles, SegmentWriter};
 
 /// How often each core looks for segments worth compacting.
 const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a core with a drive low on space looks again after deletes:
+/// freeing space through the API must not wait a minute.
+const COMPACTION_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often core 0 re-reads the drives' free space; more often once a
+/// drive is low (writes must stop at the reserve, not at ENOSPC).
+const SPACE_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+const SPACE_REFRESH_LOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// A sealed segment is compacted once at least this fraction of it is dead.
 const COMPACTION_MIN_DEAD: f64 = 0.5;
 
@@ -80,6 +88,9 @@ pub struct EngineConfig {
     pub segment_max: u64,
     /// Bytes of verified records kept in memory for reads, over all cores.
     pub read_cache: u64,
+    /// Free bytes per drive kept for deletes, index commits and compaction
+    /// (new object data is refused below it); 0: `space::default_reserve`.
+    pub space_reserve: u64,
 }
 
 impl EngineConfig {
@@ -92,6 +103,7 @@ impl EngineConfig {
             inline_max: 64 << 10,
             segment_max: 256 << 20,
             read_cache: 0,
+            space_reserve: 0,
         }
     }
 }
@@ -123,6 +135,13 @@ pub struct Shared {
     pub inboxes: Vec<Sender<CoreMsg>>,
     /// Drives that failed an I/O since start.
     pub drive_failed: Vec<AtomicBool>,
+    /// Free space and the full state of every drive.
+    pub space: Arc<space::Space>,
+    /// The drive holding the partition indexes.
+    pub index_drive: usize,
+    /// Segments removed by compaction so far (each core then closes its
+    /// read descriptors, which would keep their space in use).
+    pub segments_removed: Arc<AtomicU64>,
     pub stats: Stats,
     /// Seed of every record header checksum of this set (see `record.rs`).
     pub record_key: u32,
@@ -144,6 +163,21 @@ impl Shared {
         (0..self.set.drives.len())
             .filter(|&d| self.drive_online(d))
             .collect()
+    }
+
+    /// Whether new object data may go to drive `d`: online and not full.
+    pub fn drive_writable(&self, d: usize) -> bool {
+        self.drive_online(d) && !self.space.is_full(d)
+    }
+
+    /// A write to drive `d` failed: ENOSPC makes it full (logged once, and
+    /// not an error of the device); anything else is a drive error.
+    pub fn write_failed(&self, d: usize, e: &std::io::Error) {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            self.space.hit_enospc(d);
+        } else {
+            self.drive_error(d, e);
+        }
     }
 
     /// Counts an I/O error of drive `d`; an error that says the device itself
@@ -441,6 +475,8 @@ pub struct Engine {
     seq: write::Sequencer,
     index_queue: write::IndexQueue,
     compacting: std::cell::Cell<bool>,
+    /// Deletes done by this core (a full drive compacts after new ones).
+    deletes: std::cell::Cell<u64>,
     repairs: repair::RepairQueue,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
@@ -568,6 +604,11 @@ impl Engine {
         }
         let drive_count = set.drives.len();
         let record_key = record::header_key(&set.format.set_id);
+        let space = Arc::new(space::Space::new(
+            set.drives.iter().map(|d| d.path.clone()).collect(),
+            cfg.space_reserve,
+        ));
+        space.refresh(&online);
         let shared = Arc::new(Shared {
             set,
             layout,
@@ -580,6 +621,9 @@ impl Engine {
             indexes,
             inboxes,
             drive_failed: (0..drive_count).map(|_| AtomicBool::new(false)).collect(),
+            space,
+            index_drive: online[0],
+            segments_removed: Arc::new(AtomicU64::new(0)),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -610,7 +654,9 @@ impl Engine {
             shared.segment_max,
             companion.clone(),
             shared.first_segment_ids.clone(),
+            shared.space.clone(),
         );
+        let reads = ReadFiles::new(drives, shared.segments_removed.clone());
         let engine = Rc::new(Engine {
             buckets: RefCell::new(Arc::new(shared.initial_buckets.clone())),
             cache: RefCell::new(cache::RecordCache::new(shared.read_cache_per_core)),
@@ -618,12 +664,13 @@ impl Engine {
             core,
             companion,
             writer,
-            reads: ReadFiles::new(drives),
+            reads,
             codecs: RefCell::new(HashMap::new()),
             key_locks: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
             index_queue: write::IndexQueue::default(),
             compacting: std::cell::Cell::new(false),
+            deletes: std::cell::Cell::new(0),
             repairs: repair::RepairQueue::default(),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
@@ -640,21 +687,72 @@ impl Engine {
         });
         let weak = Rc::downgrade(&engine);
         monoio::spawn(async move {
+            let mut last = std::time::Instant::now();
+            let (mut seen_full, mut seen_deletes) = (0, 0);
             loop {
-                monoio::time::sleep(COMPACTION_INTERVAL).await;
+                monoio::time::sleep(COMPACTION_TICK).await;
                 let Some(e) = weak.upgrade() else { break };
+                e.reads.drop_removed();
+                let space = e.shared.space.clone();
+                // A drive just became full: seal this core's segments on it,
+                // so what is deleted from now on can be reclaimed (active
+                // segments are never compacted), and give back their
+                // preallocated tails.
+                if space.full_events() != seen_full {
+                    seen_full = space.full_events();
+                    for d in 0..e.shared.set.drives.len() {
+                        if space.is_full(d) {
+                            e.writer.seal_drive(d as u16).await;
+                        }
+                    }
+                }
+                let deletes = e.deletes.get();
+                // Short of space, deletes are how it comes back: reclaim it
+                // now, not within the minute.
+                let due = last.elapsed() >= COMPACTION_INTERVAL
+                    || (space.any_low() && deletes != seen_deletes);
+                if !due {
+                    continue;
+                }
+                (last, seen_deletes) = (std::time::Instant::now(), deletes);
                 e.compacting.set(true);
                 let r = e.compact(COMPACTION_MIN_DEAD).await;
                 e.compacting.set(false);
                 match r {
                     Ok(r) if r.segments_removed > 0 => {
-                        tracing::info!(core, report = ?r, "compaction")
+                        tracing::info!(core, report = ?r, "compaction");
+                        let shared = e.shared.clone();
+                        let _ = e
+                            .companion
+                            .run(move || shared.space.refresh(&shared.online_drives()))
+                            .await;
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(core, error = %err, "compaction failed"),
                 }
             }
         });
+        if core == 0 {
+            let weak = Rc::downgrade(&engine);
+            monoio::spawn(async move {
+                let mut pause = SPACE_REFRESH;
+                loop {
+                    monoio::time::sleep(pause).await;
+                    let Some(e) = weak.upgrade() else { break };
+                    pause = if e.shared.space.any_low() {
+                        SPACE_REFRESH_LOW
+                    } else {
+                        SPACE_REFRESH
+                    };
+                    let (shared, companion) = (e.shared.clone(), e.companion.clone());
+                    drop(e);
+                    let job = companion.run(move || shared.space.refresh(&shared.online_drives()));
+                    if job.await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         Ok(engine)
     }
 
@@ -756,6 +854,9 @@ impl Engine {
         {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        // The next run starts new segments: give back this run's
+        // preallocated tails, so a restart costs no space.
+        self.writer.seal_all().await;
     }
 
     pub fn buckets(&self) -> Arc<BucketTable> {

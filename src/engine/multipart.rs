@@ -125,7 +125,8 @@ impl Engine {
         opts: PutOptions,
         checksum: Option<UploadChecksum>,
     ) -> Result<u128> {
-        self.check_write_quorum()?;
+        self.check_data_space()?;
+        let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
         let upload = self.new_version();
         let l = self.shared.layout;
@@ -208,7 +209,8 @@ impl Engine {
         {
             return Err(EngineError::NoSuchUpload);
         }
-        self.check_write_quorum()?;
+        self.check_data_space()?;
+        let _writing = self.begin_read();
         let rotation = self.rotation_of(upload, number);
         let hash = !body.supplies_md5();
         let mut md5 = Md5::new();
@@ -393,6 +395,10 @@ impl Engine {
             return Err(EngineError::NoSuchUpload);
         };
         self.check_write_quorum()?;
+        let _writing = self.begin_read();
+        if complete.is_none() {
+            self.deletes.set(self.deletes.get() + 1);
+        }
         let object = match complete {
             None => None,
             Some(c) => {

@@ -129,6 +129,7 @@ impl Engine {
         let p = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(p), self.core);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let _writing = self.begin_read();
         let Some(entry) = self.shared.indexes[p as usize].get_version(bucket, key, version)? else {
             return Ok(0);
         };
@@ -168,7 +169,7 @@ impl Engine {
             let bad: Vec<usize> = (0..n)
                 .filter(|&i| {
                     raw[i].is_none()
-                        && self.shared.drive_online(layout.drive_of(
+                        && self.shared.drive_writable(layout.drive_of(
                             meta.rotation as usize,
                             i,
                             drives,

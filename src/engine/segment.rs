@@ -26,9 +26,13 @@ use crate::runtime::companion::Companion;
 use crate::runtime::file::{sync_dir, DirectFile};
 
 use super::format::META_DIR;
+use super::space::Space;
 
 /// First preallocation of a new segment; doubled as it fills.
 const INITIAL_ALLOC: u64 = 4 << 20;
+/// Preallocation steps on a drive low on space (see `Space::is_low`): take
+/// little more than what is written.
+const LOW_ALLOC: u64 = 256 << 10;
 /// Zero-fill write size for Small segments.
 const ZERO_CHUNK: usize = 1 << 20;
 /// Most read file descriptors a core keeps open.
@@ -210,6 +214,7 @@ pub struct SegmentWriter {
     slots: RefCell<HashMap<(Class, u16), Slot>>,
     /// First segment number this run may use, per (stream, drive).
     first_n: HashMap<(u32, u16), u32>,
+    space: std::sync::Arc<Space>,
 }
 
 impl SegmentWriter {
@@ -219,6 +224,7 @@ impl SegmentWriter {
         segment_max: u64,
         companion: Companion,
         first_n: HashMap<(u32, u16), u32>,
+        space: std::sync::Arc<Space>,
     ) -> Rc<SegmentWriter> {
         Rc::new(SegmentWriter {
             core,
@@ -227,7 +233,58 @@ impl SegmentWriter {
             companion,
             slots: RefCell::new(HashMap::new()),
             first_n,
+            space,
         })
+    }
+
+    /// The first preallocation of a segment on `drive`.
+    fn first_alloc(&self, drive: u16) -> u64 {
+        let step = if self.space.is_low(drive as usize) {
+            LOW_ALLOC
+        } else {
+            INITIAL_ALLOC
+        };
+        step.min(self.segment_max)
+    }
+
+    /// Seals this core's active segments on `drive`: later records go to new
+    /// segments, and these can be compacted. Their preallocated tails are
+    /// given back (truncated after the last record).
+    pub async fn seal_drive(&self, drive: u16) {
+        let taken: Vec<(Rc<SegmentFile>, u64)> = {
+            let mut slots = self.slots.borrow_mut();
+            slots
+                .iter_mut()
+                .filter(|((_, d), _)| *d == drive)
+                .filter_map(|(_, slot)| slot.active.take())
+                .collect()
+        };
+        for (seg, tail) in taken {
+            // A growth in flight would allocate again behind the truncation.
+            let growing = seg.growing.borrow().clone();
+            if let Some(g) = growing {
+                let _ = g.await;
+            }
+            let fd = seg.file.raw_fd();
+            let r = self
+                .companion
+                .run(move || crate::runtime::file::truncate_fd(fd, tail))
+                .await
+                .and_then(|r| r);
+            match r {
+                Ok(()) => seg.allocated.set(tail),
+                Err(e) => {
+                    tracing::warn!(drive, segment = seg.id, error = %e, "cannot trim a sealed segment")
+                }
+            }
+        }
+    }
+
+    /// Seals every active segment of this core (before it stops).
+    pub async fn seal_all(&self) {
+        for d in 0..self.drives.len() {
+            self.seal_drive(d as u16).await;
+        }
     }
 
     /// Reserves `len` bytes at the end of this core's `class` stream on
@@ -322,8 +379,9 @@ impl SegmentWriter {
                 .await??;
         }
         let file = DirectFile::open_rw(&path, true).await?;
-        let alloc = INITIAL_ALLOC.min(self.segment_max);
+        let alloc = self.first_alloc(drive);
         file.fallocate(&self.companion, 0, alloc).await?;
+        self.space.consumed(drive as usize, alloc);
         if class == Class::Small {
             zero_fill(&file, 0, alloc).await?;
         }
@@ -358,12 +416,20 @@ impl SegmentWriter {
             return Some(g.clone());
         }
         let alloc = seg.allocated.get();
-        if end * 2 < alloc || alloc >= self.segment_max {
+        let low = self.space.is_low(seg.drive as usize);
+        let ahead = if low { LOW_ALLOC / 2 } else { alloc / 2 };
+        if end + ahead <= alloc || alloc >= self.segment_max {
             return None;
         }
-        let target = (alloc * 2).max(end + INITIAL_ALLOC).min(self.segment_max);
+        let target = if low {
+            alloc.max(end) + LOW_ALLOC
+        } else {
+            (alloc * 2).max(end + INITIAL_ALLOC)
+        }
+        .min(self.segment_max);
         let s = seg.clone();
         let companion = self.companion.clone();
+        let space = self.space.clone();
         let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
             let mut r = s.file.fallocate(&companion, alloc, target - alloc).await;
             if r.is_ok() && s.class == Class::Small {
@@ -376,7 +442,13 @@ impl SegmentWriter {
             match r {
                 Ok(()) => {
                     s.allocated.set(target);
+                    space.consumed(s.drive as usize, target - alloc);
                     Ok(())
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    // Reported once, as the drive's transition to full.
+                    space.hit_enospc(s.drive as usize);
+                    Err(Rc::new(e))
                 }
                 Err(e) => {
                     tracing::warn!(drive = s.drive, segment = s.id, error = %e, "preallocation failed");
@@ -437,7 +509,9 @@ impl SegmentWriter {
             Some(slot) => match &slot.active {
                 Some((seg, _)) => id < seg.id,
                 // An opening segment has taken next_n - 1 already.
-                None => n + 1 < slot.next_n,
+                None if slot.opening.is_some() => n + 1 < slot.next_n,
+                // Sealed by `seal_drive`, nothing opened since.
+                None => n < slot.next_n,
             },
         }
     }
@@ -470,17 +544,37 @@ pub struct Appended {
 pub struct ReadFiles {
     drives: Vec<PathBuf>,
     open: RefCell<HashMap<(u16, u32), Rc<DirectFile>>>,
+    /// Segments removed by compaction on any core, and the count this cache
+    /// last saw: an open descriptor keeps a removed file's space in use.
+    removed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    seen: Cell<u64>,
 }
 
 impl ReadFiles {
-    pub fn new(drives: Vec<PathBuf>) -> ReadFiles {
+    pub fn new(
+        drives: Vec<PathBuf>,
+        removed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> ReadFiles {
         ReadFiles {
             drives,
             open: RefCell::new(HashMap::new()),
+            removed,
+            seen: Cell::new(0),
+        }
+    }
+
+    /// Closes every descriptor if some segment was removed since the last
+    /// call (descriptors are cheap to reopen).
+    pub fn drop_removed(&self) {
+        let now = self.removed.load(std::sync::atomic::Ordering::Relaxed);
+        if now != self.seen.get() {
+            self.seen.set(now);
+            self.open.borrow_mut().clear();
         }
     }
 
     pub async fn get(&self, drive: u16, segment: u32) -> io::Result<Rc<DirectFile>> {
+        self.drop_removed();
         if let Some(f) = self.open.borrow().get(&(drive, segment)) {
             return Ok(f.clone());
         }

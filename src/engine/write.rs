@@ -40,7 +40,15 @@ use super::{
 /// Most index changes applied in one batch.
 const INDEX_BATCH_MAX: usize = 1024;
 
-type IndexReply = oneshot::Sender<std::result::Result<(), String>>;
+type IndexReply = oneshot::Sender<std::result::Result<(), IndexFailure>>;
+
+/// Why an index batch failed, for every waiter of the batch.
+#[derive(Clone, Debug)]
+enum IndexFailure {
+    /// No space on the index's drive: the transaction was aborted.
+    Full(String),
+    Other(String),
+}
 
 /// Index changes waiting for the companion thread.
 #[derive(Default)]
@@ -348,6 +356,29 @@ impl Engine {
         Ok(())
     }
 
+    /// For writes that bring new data: a write quorum of drives must be
+    /// online and not full. Deletes and completions check only
+    /// `check_write_quorum`: they may use the reserve.
+    pub(super) fn check_data_space(&self) -> Result<()> {
+        self.check_write_quorum()?;
+        let needed = self.shared.layout.write_quorum();
+        let drives = self.shared.set.drives.len();
+        let writable = (0..drives)
+            .filter(|&d| self.shared.drive_writable(d))
+            .count();
+        if writable < needed {
+            return Err(self.storage_full());
+        }
+        Ok(())
+    }
+
+    pub(super) fn storage_full(&self) -> EngineError {
+        let full: Vec<usize> = (0..self.shared.set.drives.len())
+            .filter(|&d| self.shared.space.is_full(d))
+            .collect();
+        EngineError::StorageFull(format!("drives {full:?} are full"))
+    }
+
     /// Stores an object; the caller is the key's owner core.
     pub(crate) async fn put_owned<B: BodySource>(
         self: &Rc<Self>,
@@ -359,7 +390,8 @@ impl Engine {
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
         }
-        self.check_write_quorum()?;
+        self.check_data_space()?;
+        let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
         let version = self.new_version();
@@ -543,7 +575,7 @@ impl Engine {
         let mut failed_segs = Vec::new();
         for (seg, r) in syncs {
             if let Err(e) = r {
-                self.shared.drive_error(seg.drive as usize, &e);
+                self.shared.write_failed(seg.drive as usize, &e);
                 failed_segs.push(Rc::as_ptr(&seg));
             }
         }
@@ -564,9 +596,13 @@ impl Engine {
                 .collect();
             let ok = shards.iter().flatten().count();
             if ok < quorum {
-                return Err(EngineError::WriteQuorum {
-                    online: ok,
-                    needed: quorum,
+                return Err(if self.check_data_space().is_err() {
+                    self.storage_full()
+                } else {
+                    EngineError::WriteQuorum {
+                        online: ok,
+                        needed: quorum,
+                    }
                 });
             }
             locs.push(shards);
@@ -629,13 +665,14 @@ impl Engine {
                 let me = me.clone();
                 async move {
                     let drive = layout.drive_of(rotation, i, drives);
-                    if !me.shared.drive_online(drive) {
+                    // A full drive misses the shard like an offline one.
+                    if !me.shared.drive_writable(drive) {
                         return None;
                     }
                     match me.writer.append(Class::Bulk, drive as u16, b).await {
                         Ok(a) => Some(a),
                         Err(e) => {
-                            me.shared.drive_error(drive, &e);
+                            me.shared.write_failed(drive, &e);
                             None
                         }
                     }
@@ -670,12 +707,12 @@ impl Engine {
                 let a = match me.writer.append(Class::Small, drive as u16, buf).await {
                     Ok(a) => a,
                     Err(e) => {
-                        me.shared.drive_error(drive, &e);
+                        me.shared.write_failed(drive, &e);
                         return Err(EngineError::from_io(e));
                     }
                 };
                 if let Err(e) = a.seg.sync_upto(a.gen).await {
-                    me.shared.drive_error(drive, &e);
+                    me.shared.write_failed(drive, &e);
                     return Err(EngineError::from_io(e));
                 }
                 Ok(RecordLoc {
@@ -688,18 +725,19 @@ impl Engine {
         });
         let results = join_all(writes).await;
         let mut locs = Vec::new();
-        let mut last_err = None;
+        let mut full = None;
         for r in results {
             match r {
                 Ok(l) => locs.push(l),
-                Err(e) => last_err = Some(e),
+                Err(e @ EngineError::StorageFull(_)) => full = Some(e),
+                Err(_) => {}
             }
         }
         let quorum = self.commit_quorum();
         if locs.len() < quorum {
-            return Err(match last_err {
-                Some(e @ EngineError::StorageFull(_)) => e,
-                _ => EngineError::WriteQuorum {
+            return Err(match full {
+                Some(e) => e,
+                None => EngineError::WriteQuorum {
                     online: locs.len(),
                     needed: quorum,
                 },
@@ -840,7 +878,8 @@ impl Engine {
             Some(e) if !e.meta.delete_marker => e,
             _ => return Err(EngineError::NoSuchKey),
         };
-        self.check_write_quorum()?;
+        self.check_data_space()?;
+        let _writing = self.begin_read();
         let inline = match entry.meta.data {
             DataLoc::Inline => {
                 let guard = self.begin_read();
@@ -882,7 +921,9 @@ impl Engine {
             monoio::spawn(async move { me.drain_index_queue().await });
         }
         match rx.await {
-            Ok(r) => r.map_err(EngineError::Internal),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(IndexFailure::Full(e))) => Err(EngineError::StorageFull(e)),
+            Ok(Err(IndexFailure::Other(e))) => Err(EngineError::Internal(e)),
             Err(_) => Err(EngineError::Internal("index batch dropped".into())),
         }
     }
@@ -909,9 +950,18 @@ impl Engine {
                 }
                 let mut done = Vec::with_capacity(by_partition.len());
                 for (p, (muts, replies)) in by_partition {
-                    let r = shared.indexes[p as usize]
-                        .apply(&muts)
-                        .map_err(|e| e.to_string());
+                    let r = shared.indexes[p as usize].apply(&muts).map_err(|e| {
+                        let d = shared.index_drive;
+                        if e.is_eio() {
+                            shared.space.refresh(&[d]);
+                        }
+                        if e.is_enospc() || (e.is_eio() && shared.space.is_full(d)) {
+                            shared.space.hit_enospc(d);
+                            IndexFailure::Full(e.to_string())
+                        } else {
+                            IndexFailure::Other(e.to_string())
+                        }
+                    });
                     done.push((r, replies));
                 }
                 // Let go of the shared state before anyone is woken, so a
@@ -945,6 +995,8 @@ impl Engine {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let _writing = self.begin_read();
+        self.deletes.set(self.deletes.get() + 1);
         let idx = &self.shared.indexes[partition as usize];
         let versioning = self.buckets.borrow().versioning(bucket);
         let target = match (version, versioning) {

@@ -77,6 +77,15 @@ impl DirectFile {
     }
 }
 
+/// Blocking ftruncate(2): sets the file's size, releasing blocks past it.
+pub fn truncate_fd(fd: RawFd, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Blocking fallocate(2), mode 0 (allocate and extend the size).
 pub fn fallocate_fd(fd: RawFd, offset: u64, len: u64) -> io::Result<()> {
     loop {
