@@ -1054,9 +1054,15 @@ async fn check_open(c: &Client, u: &MpUpload, round: u64) -> BTreeMap<i32, Strin
 
 /// After a restart: checks every upload of the round, then finishes the
 /// open ones (completing some, aborting others) and cleans up uploads whose
-/// Create was in flight. Returns (completed, open, Complete in flight, of
-/// which applied).
-async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u64, u64, u64) {
+/// Create was in flight. Adds each upload it saw to `finished` (true when it
+/// ended as an object, false when aborted). Returns (completed, open,
+/// Complete in flight, of which applied).
+async fn check_uploads(
+    c: &Client,
+    uploads: &[MpUpload],
+    round: u64,
+    finished: &mut Vec<(MpUpload, bool)>,
+) -> (u64, u64, u64, u64) {
     let (mut done, mut open, mut completing, mut applied) = (0, 0, 0, 0);
     let known: BTreeSet<String> = uploads.iter().filter_map(|u| u.id.clone()).collect();
     for (i, u) in uploads.iter().enumerate() {
@@ -1068,6 +1074,7 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
             Completion::Acked => {
                 done += 1;
                 check_completed(c, u, round, "Complete acknowledged").await;
+                finished.push((u.clone(), true));
                 continue;
             }
             Completion::InFlight => {
@@ -1104,6 +1111,7 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
                             Some(u.etag().as_str()),
                             "round {round}: {key}: retried Complete"
                         );
+                        finished.push((u.clone(), true));
                         continue;
                     }
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
@@ -1133,6 +1141,7 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
                     .is_err(),
                 "round {round}: {key}: an aborted upload made an object"
             );
+            finished.push((u.clone(), false));
             continue;
         }
         // Upload what is missing, then complete.
@@ -1176,6 +1185,7 @@ async fn check_uploads(c: &Client, uploads: &[MpUpload], round: u64) -> (u64, u6
                 )
             });
         check_completed(c, u, round, "completed after the restart").await;
+        finished.push((u.clone(), true));
     }
     // Uploads whose Create was in flight may exist; nothing else may.
     let left = c
@@ -1238,6 +1248,8 @@ async fn multipart_uploads() {
     let next = Arc::new(AtomicU64::new(1));
     let mut rng = rand::thread_rng();
     let (mut total_parts_inflight, mut total_completing) = (0u64, 0u64);
+    // Uploads finished in earlier rounds: (upload, ended as an object).
+    let mut finished: Vec<(MpUpload, bool)> = Vec::new();
     for round in 1..=MP_ROUNDS {
         let run = Arc::new(MpRun {
             c: c.clone(),
@@ -1296,12 +1308,32 @@ async fn multipart_uploads() {
         drop(server);
         server = Server::start(&root, &drives, 100 + round);
         c = client(&server.endpoint());
-        let (done, open, completing, applied) = check_uploads(&c, &uploads, round).await;
+        // Everything finished in earlier rounds survived this kill too.
+        for (u, completed) in &finished {
+            if *completed {
+                check_completed(&c, u, round, "completed in an earlier round").await;
+            } else {
+                assert!(
+                    c.head_object()
+                        .bucket(BUCKET)
+                        .key(u.key())
+                        .send()
+                        .await
+                        .is_err(),
+                    "round {round}: {}: aborted in an earlier round, now an object",
+                    u.key()
+                );
+            }
+        }
+        let rechecked = finished.len();
+        let (done, open, completing, applied) =
+            check_uploads(&c, &uploads, round, &mut finished).await;
         total_parts_inflight += parts_inflight;
         total_completing += completing;
         eprintln!(
             "multipart round {round}: kill at {} ms: {acked} Completes acknowledged, {done} checked; {open} open and \
-             {completing} completing at the kill ({applied} applied), {parts_inflight} parts in flight",
+             {completing} completing at the kill ({applied} applied), {parts_inflight} parts in flight; \
+             {rechecked} uploads of earlier rounds checked again",
             delay.as_millis()
         );
     }

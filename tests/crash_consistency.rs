@@ -363,7 +363,7 @@ fn observe(
 #[test]
 fn kill_9_never_loses_or_tears_a_write() {
     use rand::Rng;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let root = dir.path().to_path_buf();
     for i in 0..DRIVES {
         std::fs::create_dir_all(root.join(format!("disk{i}"))).unwrap();
@@ -416,9 +416,8 @@ fn kill_9_never_loses_or_tears_a_write() {
     // as the state last observed. The one latitude: an operation that was in
     // flight at a kill, was not visible afterwards, and was never superseded
     // may surface now (its records are durable, only the index missed it).
-    for i in 0..DRIVES {
-        let _ = std::fs::remove_dir_all(root.join(format!("disk{i}/.cairn/index")));
-    }
+    let paths: Vec<PathBuf> = (0..DRIVES).map(|i| root.join(format!("disk{i}"))).collect();
+    lose_index(&paths);
     let allowed: BTreeMap<String, BTreeSet<Val>> = state
         .iter()
         .map(|(k, v)| {

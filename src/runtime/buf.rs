@@ -242,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic]
+    #[should_panic(expected = "assertion failed: len <= self.init")]
     fn a_read_buffer_cannot_claim_bytes_never_filled() {
         AlignedBuf::for_read(4096).set_len(1);
     }

@@ -15,14 +15,70 @@ pub struct Drives {
     pub paths: Vec<PathBuf>,
 }
 
-/// Drive directories under a fresh temporary directory, on the filesystem
-/// named by `CAIRN_TEST_DIR` when set (tests/run points it at an XFS mount to
-/// repeat the fault and crash tests there).
-pub fn drives(n: usize) -> Drives {
-    let dir = match std::env::var_os("CAIRN_TEST_DIR") {
-        Some(base) => tempfile::tempdir_in(base).expect("tempdir in CAIRN_TEST_DIR"),
-        None => tempfile::tempdir().expect("tempdir"),
+/// A fresh temporary directory for a test's drives, on the filesystem named
+/// by `CAIRN_TEST_DIR` when set (tests/run points it at an XFS mount to repeat
+/// the fault and crash tests there). Every test that tests/run repeats on XFS
+/// must make its drives here: under `CAIRN_TEST_DIR` the directory is checked
+/// to be on the filesystem `CAIRN_TEST_FS` names, and the test is noted in
+/// `CAIRN_TEST_DIR_LOG`, which tests/run compares with the tests that ran.
+pub fn test_dir() -> tempfile::TempDir {
+    let Some(base) = std::env::var_os("CAIRN_TEST_DIR") else {
+        return tempfile::tempdir().expect("tempdir");
     };
+    let dir = tempfile::tempdir_in(base).expect("tempdir in CAIRN_TEST_DIR");
+    if let Ok(fs) = std::env::var("CAIRN_TEST_FS") {
+        assert_eq!(
+            fs_type(dir.path()),
+            fs,
+            "{} is not on the filesystem CAIRN_TEST_FS names",
+            dir.path().display()
+        );
+    }
+    if let Some(log) = std::env::var_os("CAIRN_TEST_DIR_LOG") {
+        note_test(std::path::Path::new(&log));
+    }
+    dir
+}
+
+/// The filesystem `path` is on, by its statfs magic number.
+fn fs_type(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: statfs(2) fills the zeroed struct; `c` is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0, "statfs");
+    match st.f_type as i64 {
+        0x5846_5342 => "xfs".into(),
+        0xEF53 => "ext4".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x9123_683E => "btrfs".into(),
+        other => format!("{other:#x}"),
+    }
+}
+
+/// Appends "<test binary> <test name>" to the log (one short O_APPEND write,
+/// so tests running side by side do not interleave).
+fn note_test(log: &std::path::Path) {
+    use std::io::Write;
+    let exe = std::env::current_exe().expect("current exe");
+    let stem = exe.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+    // Cargo names test binaries "<target>-<hash>".
+    let binary = stem.rsplit_once('-').map_or(stem, |(b, _)| b);
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("?");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open CAIRN_TEST_DIR_LOG");
+    f.write_all(format!("{binary} {test}\n").as_bytes())
+        .expect("write CAIRN_TEST_DIR_LOG");
+}
+
+/// Drive directories `disk0..` under a fresh [`test_dir`].
+pub fn drives(n: usize) -> Drives {
+    let dir = test_dir();
     let paths: Vec<PathBuf> = (0..n)
         .map(|i| dir.path().join(format!("disk{i}")))
         .collect();
@@ -183,6 +239,22 @@ fn away(path: &std::path::Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".away");
     PathBuf::from(s)
+}
+
+/// Deletes the index wherever a drive holds one, so the next open must
+/// rebuild it from the segments. Fails when there was none to delete: a test
+/// that meant to force a rebuild would otherwise go on reading the old index.
+pub fn lose_index(drives: &[PathBuf]) {
+    let mut lost = 0;
+    for d in drives {
+        let idx = d.join(".cairn/index");
+        if idx.exists() {
+            std::fs::remove_dir_all(&idx)
+                .unwrap_or_else(|e| panic!("delete {}: {e}", idx.display()));
+            lost += 1;
+        }
+    }
+    assert!(lost > 0, "no index to lose on {drives:?}");
 }
 
 /// One record found on a drive by scanning its segment files.

@@ -16,6 +16,18 @@ from botocore.config import Config
 REGION = "us-east-1"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (CI=true) a skipped test is a failure: a missing tool must not
+    leave the run green. Locally a skip stays a skip, with its reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI (CI=true), which must run every test: {reason}"
+
+
 def _require(name):
     value = os.environ.get(name)
     if not value:

@@ -7,7 +7,8 @@
 #   CAIRN_VENV  the Python venv to use or create (default /var/tmp/cairn-venv).
 #
 # Extra arguments go to pytest. rclone comes from Debian's packages; when it
-# cannot be installed its tests are skipped with the reason.
+# cannot be installed its tests are skipped with the reason, except in CI
+# (CI=true), where any skipped test fails the run.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -36,6 +37,12 @@ if [ -z "$RCLONE" ]; then
     RCLONE="$(command -v rclone || true)"
   fi
   [ -n "$RCLONE" ] || RCLONE_SKIP="rclone is not installed and could not be installed with apt-get"
+fi
+# In CI (CI=true) nothing may be skipped: conftest.py turns skips into
+# failures; a missing rclone stops the run here already.
+if [ "${CI:-}" = true ] && [ -n "$RCLONE_SKIP" ]; then
+  echo "compat: FAILED (CI=true): $RCLONE_SKIP" >&2
+  exit 1
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cairn-compat.XXXXXX")"
