@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
     #[arg(long, env = "CAIRN_READ_CACHE")]
     pub read_cache: Option<String>,
+    /// Free space kept on each drive for deletes, tombstones and the index:
+    /// below it new object data is refused (507): bytes, or a number with
+    /// KiB, MiB or GiB (default 2% of the drive, 16 MiB to 1 GiB).
+    #[arg(long, env = "CAIRN_SPACE_RESERVE")]
+    pub space_reserve: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -127,6 +132,7 @@ pub struct FileConfig {
     pub first_request_timeout: Option<u64>,
     pub multipart_expiry: Option<String>,
     pub read_cache: Option<String>,
+    pub space_reserve: Option<String>,
 }
 
 /// Resolved settings.
@@ -148,6 +154,8 @@ pub struct Settings {
     pub multipart_expiry: std::time::Duration,
     /// Bytes of the read cache over all cores.
     pub read_cache: u64,
+    /// Free bytes kept per drive; 0: the engine's default share of each drive.
+    pub space_reserve: u64,
 }
 
 /// What the HTTP front end needs besides the engine.
@@ -403,6 +411,18 @@ impl ServeArgs {
             Some(s) => parse_size(s).map_err(|e| format!("read-cache: {e}"))?,
             None => DEFAULT_READ_CACHE,
         };
+        let space_reserve = match self
+            .space_reserve
+            .as_deref()
+            .or(file.space_reserve.as_deref())
+        {
+            Some(s) => match parse_size(s) {
+                Ok(0) => return Err("space-reserve must be more than 0".into()),
+                Ok(n) => n,
+                Err(e) => return Err(format!("space-reserve: {e}")),
+            },
+            None => 0,
+        };
         Ok(Settings {
             drives,
             embedded,
@@ -425,6 +445,7 @@ impl ServeArgs {
             },
             multipart_expiry,
             read_cache,
+            space_reserve,
         })
     }
 }
@@ -531,6 +552,23 @@ mod tests {
         );
         a.multipart_expiry = Some("0".into());
         assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn space_reserve_from_flag_file_or_the_engine_default() {
+        assert_eq!(ServeArgs::default().resolve().unwrap().space_reserve, 0);
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "space_reserve = \"64MiB\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(a.resolve().unwrap().space_reserve, 64 << 20);
+        a.space_reserve = Some("2GiB".into());
+        assert_eq!(a.resolve().unwrap().space_reserve, 2 << 30);
+        for bad in ["0", "plenty"] {
+            a.space_reserve = Some(bad.into());
+            assert!(a.resolve().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.inline_max = s.inline_max;
     cfg.segment_max = s.segment_size;
     cfg.read_cache = s.read_cache;
+    cfg.space_reserve = s.space_reserve;
     let (shared, inboxes) = Engine::open(&cfg)?;
     let online: Vec<_> = shared
         .online_drives()

@@ -135,6 +135,7 @@ impl Node {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--no-pin"])
             .args(["--cores", "2", "--partitions", "16"])
             .args(["--segment-size", &(16u64 << 20).to_string()])
+            .args(["--space-reserve", "20MiB"])
             .env("CAIRN_ROOT_USER", USER)
             .env("CAIRN_ROOT_PASSWORD", PASSWORD)
             .env("CAIRN_LOG", "info")
@@ -416,6 +417,12 @@ fn says_full(node: &Node) -> bool {
         && (0..4).all(|d| body.contains(&format!("drive {d}: full")))
         && (0..4).all(|d| metrics.contains(&format!("cairn_drive_full{{drive=\"{d}\"}} 1")))
         && (0..4).all(|d| metrics.contains(&format!("cairn_drive_online{{drive=\"{d}\"}} 1")))
+        && (0..4).all(|d| {
+            metrics.contains(&format!(
+                "cairn_drive_reserve_bytes{{drive=\"{d}\"}} {}",
+                20 << 20
+            ))
+        })
 }
 
 fn says_not_full(node: &Node) -> bool {
