@@ -365,6 +365,12 @@ fn kill_9_never_loses_or_tears_a_write() {
     use rand::Rng;
     let dir = test_dir();
     let root = dir.path().to_path_buf();
+    // CAIRN_CRASH_KEEP: keep the drives and every round's child log
+    // (round-N.log) for inspection.
+    let keep = std::env::var_os("CAIRN_CRASH_KEEP").is_some();
+    if keep {
+        eprintln!("crash test: drives kept in {}", dir.keep().display());
+    }
     for i in 0..DRIVES {
         std::fs::create_dir_all(root.join(format!("disk{i}"))).unwrap();
     }
@@ -379,6 +385,13 @@ fn kill_9_never_loses_or_tears_a_write() {
         let delay = Duration::from_millis(rng.gen_range(50..=800));
         delays.push(delay.as_millis());
         let log = run_child(&root, round, delay);
+        if keep {
+            std::fs::write(
+                root.join(format!("round-{round}.log")),
+                log.lines.join("\n"),
+            )
+            .unwrap();
+        }
         let allowed = allowed_after(&log, &state, &mut stats);
         let (seen, bucket) = observe(&root, &allowed, round);
         for (k, v) in &seen {
@@ -464,6 +477,68 @@ fn log_acked_last(log: &RoundLog, key: &str) -> bool {
         .rev()
         .find(|l| l.split(' ').nth(2) == Some(key))
         .is_none_or(|l| l.starts_with("ACK"))
+}
+
+/// A put cut off by a crash after its commit record was durable but before
+/// the index took it leaves a record no index entry refers to. A later
+/// acknowledged delete of the key (which then reads as absent) must outrank
+/// that record, or a rebuild brings the put back over the delete.
+#[test]
+fn a_rebuild_never_undoes_an_acknowledged_delete_with_a_put_cut_off_by_a_crash() {
+    let d = drives(4);
+    let cfg = config(&d, Some(Layout { data: 2, parity: 2 }));
+    let index = d.paths[0].join(".cairn/index");
+    let saved = d.dir.path().join("index-before-the-puts");
+    // One inline object, one striped.
+    let keys = ["inline", "striped"];
+    let size = |k: &str| if k == "inline" { 100 } else { 3 << 20 };
+    run(
+        &cfg,
+        |e| async move { e.create_bucket("cut").await.unwrap() },
+    );
+    // The crash: the index as it was before the puts (their index
+    // transactions were lost), their records durable on the drives.
+    run(&cfg, |e| {
+        let (index, saved) = (index.clone(), saved.clone());
+        async move {
+            copy_dir(&index, &saved);
+            for k in keys {
+                put(&e, "cut", k, &data(size(k), 1)).await;
+            }
+        }
+    });
+    std::fs::remove_dir_all(&index).unwrap();
+    copy_dir(&saved, &index);
+    run(&cfg, |e| async move {
+        for k in keys {
+            assert!(
+                matches!(get(&e, "cut", k).await, Err(EngineError::NoSuchKey)),
+                "{k}: the put the crash cut off is not visible"
+            );
+            e.delete("cut", k, None).await.unwrap();
+        }
+    });
+    lose_index(&d.paths);
+    run(&cfg, |e| async move {
+        for k in keys {
+            assert!(
+                matches!(get(&e, "cut", k).await, Err(EngineError::NoSuchKey)),
+                "{k}: the rebuild undid an acknowledged delete"
+            );
+        }
+    });
+}
+
+/// Copies a directory tree; holes stay holes (an LMDB file with WRITE_MAP
+/// is as long as its map).
+fn copy_dir(from: &Path, to: &Path) {
+    let st = std::process::Command::new("cp")
+        .args(["-a", "--sparse=always"])
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp {} {}", from.display(), to.display());
 }
 
 /// A crash while a drive is being formatted (the `.cairn` directory made,

@@ -983,9 +983,9 @@ impl Engine {
     }
 
     /// Deletes a key or one version of it; the caller is its owner core.
-    /// Deleting what is not there succeeds without writing anything, except
-    /// in a versioned bucket, where a delete without a version always adds a
-    /// delete marker (as S3 does).
+    /// Deleting what is not there succeeds; it still writes a tombstone for
+    /// the null version, and in a versioned bucket a delete without a version
+    /// always adds a delete marker (as S3 does).
     pub(crate) async fn delete_owned(
         self: &Rc<Self>,
         bucket: &str,
@@ -1032,20 +1032,33 @@ impl Engine {
                 });
             }
         };
-        let Some(victim) = idx.get_version(bucket, key, target)? else {
+        let victim = idx.get_version(bucket, key, target)?;
+        // A null delete writes its tombstone even when nothing is there: a
+        // put cut off by a crash may have left a durable commit record the
+        // index never took, and a rebuild must not bring it back over this
+        // acknowledged delete (the tombstone's sequence number is higher).
+        if victim.is_none() && target != VersionSel::Null {
             return Ok(DeleteOutcome {
                 delete_marker: false,
                 version: version.map(|_| target),
             });
-        };
+        }
         self.check_write_quorum()?;
+        let (victim_version, rotation, delete_marker) = match &victim {
+            Some(v) => (
+                v.meta.version,
+                v.meta.rotation as usize,
+                v.meta.delete_marker,
+            ),
+            None => (0, partition as usize, false),
+        };
         let seq = self.seq.next(partition, self.shared.epoch);
         let header = RecordHeader {
             kind: Kind::Tombstone,
             partition,
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version: victim.meta.version,
+            version: victim_version,
             part_number: 0,
             stripe: 0,
             shard: 0,
@@ -1056,11 +1069,7 @@ impl Engine {
             payload_crc: 0,
         };
         let tombstones = self
-            .write_replicated(
-                header,
-                &encode_tombstone(target),
-                victim.meta.rotation as usize,
-            )
+            .write_replicated(header, &encode_tombstone(target), rotation)
             .await?;
         let m = Mutation::Delete {
             bucket: bucket.to_owned(),
@@ -1070,7 +1079,7 @@ impl Engine {
         };
         self.apply_index(partition, m).await?;
         Ok(DeleteOutcome {
-            delete_marker: victim.meta.delete_marker,
+            delete_marker,
             version: version.map(|_| target),
         })
     }
