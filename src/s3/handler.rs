@@ -208,20 +208,8 @@ impl S3Api {
         };
         conn.set_authenticated();
         op.set("Unrouted");
-        let raw_query = parts.uri.query().unwrap_or("");
-        let query = parse_query(raw_query);
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let endpoint = Endpoint::parse_with_query(
-            &parts.method,
-            parts.uri.path(),
-            &query,
-            host,
-            self.domain.as_deref(),
-            &parts.headers,
-        )?;
+        let query = parse_query(parts.uri.query().unwrap_or(""));
+        let endpoint = self.endpoint(&parts, &query)?;
         op.set(endpoint.name());
         let resource = endpoint.resource();
         let ctx = Ctx {
@@ -272,6 +260,26 @@ impl S3Api {
         );
     }
 
+    /// The operation a request names (path or virtual-hosted style).
+    fn endpoint(
+        &self,
+        parts: &http::request::Parts,
+        query: &[(String, String)],
+    ) -> Result<Endpoint, S3Error> {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        Endpoint::parse_with_query(
+            &parts.method,
+            parts.uri.path(),
+            query,
+            host,
+            self.domain.as_deref(),
+            &parts.headers,
+        )
+    }
+
     /// S3 answers an anonymous request for a bucket that does not exist
     /// with 404 NoSuchBucket, not 403: no bucket policy could allow it.
     fn anonymous_missing_bucket(&self, parts: &http::request::Parts) -> Option<S3Error> {
@@ -281,20 +289,7 @@ impl S3Api {
         {
             return None;
         }
-        let query = parse_query(raw_query);
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let endpoint = Endpoint::parse_with_query(
-            &parts.method,
-            parts.uri.path(),
-            &query,
-            host,
-            self.domain.as_deref(),
-            &parts.headers,
-        )
-        .ok()?;
+        let endpoint = self.endpoint(parts, &parse_query(raw_query)).ok()?;
         let bucket = endpoint.bucket()?;
         (!self.engine.bucket_exists(bucket))
             .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(endpoint.resource()))
