@@ -54,28 +54,6 @@ fn is_open(mut s: &TcpStream) -> bool {
     open
 }
 
-/// Reads until the server closes the connection; the bytes read, or `None`
-/// if it was still open after `limit`.
-fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64 << 10];
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .expect("timeout");
-        match s.read(&mut buf) {
-            Ok(0) => return Some(got),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(got),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return None
-            }
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
 /// Reads one response with a Content-Length body from a keep-alive
 /// connection: its status line and header block (lower-cased), and body.
 fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {

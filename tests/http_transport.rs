@@ -2,7 +2,7 @@
 //! addressing under `--domain`, and the limits on idle, slow and greedy
 //! clients (`--idle-timeout`, `--max-connections`).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -178,28 +178,6 @@ async fn https_serves_virtual_hosted_and_path_style_requests() {
         .send()
         .await
         .expect("still serving after bad clients");
-}
-
-/// Reads until the server closes the connection; the bytes read, or `None`
-/// if it was still open after `limit`.
-fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64 << 10];
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .expect("timeout");
-        match s.read(&mut buf) {
-            Ok(0) => return Some(got),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(got),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return None
-            }
-            Err(e) => panic!("read: {e}"),
-        }
-    }
 }
 
 #[tokio::test]
