@@ -1,3 +1,6 @@
-//! Identities. For now: the root credentials.
+//! Identities and access: the root credentials, the action vocabulary
+//! policies are written in, and IAM's wildcard matching.
 
+pub mod action;
 pub mod root;
+pub mod wildcard;
