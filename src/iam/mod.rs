@@ -2,5 +2,6 @@
 //! policies are written in, and IAM's wildcard matching.
 
 pub mod action;
+pub mod api;
 pub mod root;
 pub mod wildcard;
