@@ -26,3 +26,5 @@ pub mod xml;
 pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;
+#[cfg(test)]
+mod xml_golden;
