@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod s3;
+pub mod xmlw;

@@ -241,7 +241,7 @@ fn keys_of_1024_bytes() {
                 &mut MemBody::new(vec![1u8])
             )
             .await,
-            Err(EngineError::InvalidKey(_))
+            Err(EngineError::KeyTooLong)
         ));
     });
 }

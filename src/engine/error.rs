@@ -19,6 +19,9 @@ pub enum EngineError {
     DeleteMarker,
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
+    /// Longer than S3's 1,024 bytes: its own variant, as S3 has its own code.
+    #[error("key longer than 1024 bytes")]
+    KeyTooLong,
     #[error("invalid bucket name")]
     InvalidBucketName,
     #[error("the multipart upload does not exist")]

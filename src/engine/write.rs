@@ -110,7 +110,7 @@ pub fn validate_key(key: &str) -> Result<()> {
         return Err(EngineError::InvalidKey("empty key"));
     }
     if key.len() > 1024 {
-        return Err(EngineError::InvalidKey("key longer than 1024 bytes"));
+        return Err(EngineError::KeyTooLong);
     }
     if key.as_bytes().contains(&0) {
         return Err(EngineError::InvalidKey("key contains NUL"));

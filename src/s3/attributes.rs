@@ -6,14 +6,15 @@ use http::header::{HeaderMap, HeaderValue, LAST_MODIFIED};
 use http::StatusCode;
 
 use crate::auth::checksum::ChecksumAlgo;
-use crate::engine::meta::{DataLoc, IndexEntry, PartData};
+use crate::engine::meta::{DataLoc, IndexEntry, ObjectMeta, PartData};
+use crate::xmlw::Writer;
 
 use super::error::{S3Code, S3Error};
 use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
 use super::list::MAX_KEYS;
 use super::versions::{add_version_header, read_version};
-use super::xml::{http_date, W};
+use super::xml::{http_date, response};
 
 const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
 
@@ -86,7 +87,7 @@ fn checksum_element(header: &str) -> Option<String> {
     ChecksumAlgo::from_header_name(header).map(|a| format!("Checksum{}", a.algorithm_name()))
 }
 
-fn write_checksums(w: &mut W, values: &[(String, String)]) {
+fn write_checksums(w: &mut Writer<'_>, values: &[(String, String)]) {
     for (name, value) in values {
         if let Some(el) = checksum_element(name) {
             w.text(&el, value);
@@ -98,14 +99,24 @@ fn write_checksums(w: &mut W, values: &[(String, String)]) {
 /// most `max_parts` parts.
 pub fn document(entry: &IndexEntry, want: Wanted, max_parts: usize, marker: u64) -> Vec<u8> {
     let meta = &entry.meta;
+    response("GetObjectAttributesResponse", 512, |w| {
+        write_document(w, meta, want, max_parts, marker)
+    })
+}
+
+fn write_document(
+    w: &mut Writer<'_>,
+    meta: &ObjectMeta,
+    want: Wanted,
+    max_parts: usize,
+    marker: u64,
+) {
     let stored: Vec<(String, String)> = meta
         .headers
         .iter()
         .filter(|(n, _)| n.starts_with(CHECKSUM_PREFIX))
         .cloned()
         .collect();
-    let mut w = W::new(512);
-    w.root("GetObjectAttributesResponse");
     if want.etag {
         // Unquoted here, unlike every other ETag S3 returns.
         w.text("ETag", &meta.etag);
@@ -116,15 +127,17 @@ pub fn document(entry: &IndexEntry, want: Wanted, max_parts: usize, marker: u64)
         .cloned()
         .collect();
     if want.checksum && !values.is_empty() {
-        w.open("Checksum");
-        write_checksums(&mut w, &values);
-        if let Some((_, t)) = stored.iter().find(|(n, _)| n == CHECKSUM_TYPE) {
-            w.text("ChecksumType", t);
-        }
-        w.close("Checksum");
+        w.element("Checksum", |w| {
+            write_checksums(w, &values);
+            if let Some((_, t)) = stored.iter().find(|(n, _)| n == CHECKSUM_TYPE) {
+                w.text("ChecksumType", t);
+            }
+        });
     }
     if let (true, DataLoc::Parts { parts, .. }) = (want.object_parts, &meta.data) {
-        write_parts(&mut w, parts, !values.is_empty(), max_parts, marker);
+        w.element("ObjectParts", |w| {
+            write_parts(w, parts, !values.is_empty(), max_parts, marker);
+        });
     }
     if want.storage_class {
         w.text("StorageClass", "STANDARD");
@@ -132,14 +145,11 @@ pub fn document(entry: &IndexEntry, want: Wanted, max_parts: usize, marker: u64)
     if want.object_size {
         w.num("ObjectSize", meta.size);
     }
-    w.close("GetObjectAttributesResponse");
-    w.finish()
 }
 
-/// `ObjectParts`; S3 lists the parts themselves only for an object with
-/// an additional checksum.
-fn write_parts(w: &mut W, parts: &[PartData], checksummed: bool, max: usize, marker: u64) {
-    w.open("ObjectParts");
+/// Inside `ObjectParts`; S3 lists the parts themselves only for an object
+/// with an additional checksum.
+fn write_parts(w: &mut Writer<'_>, parts: &[PartData], checksummed: bool, max: usize, marker: u64) {
     w.num("PartsCount", parts.len() as u64);
     w.num("PartNumberMarker", marker);
     let after: Vec<&PartData> = parts
@@ -155,14 +165,13 @@ fn write_parts(w: &mut W, parts: &[PartData], checksummed: bool, max: usize, mar
     w.boolean("IsTruncated", truncated);
     if checksummed {
         for p in page {
-            w.open("Part");
-            w.num("PartNumber", u64::from(p.number));
-            w.num("Size", p.size);
-            write_checksums(w, &p.checksums);
-            w.close("Part");
+            w.element("Part", |w| {
+                w.num("PartNumber", u64::from(p.number));
+                w.num("Size", p.size);
+                write_checksums(w, &p.checksums);
+            });
         }
     }
-    w.close("ObjectParts");
 }
 
 pub fn get_object_attributes(
@@ -175,10 +184,7 @@ pub fn get_object_attributes(
     let max_parts = int_header(ctx.headers(), "x-amz-max-parts")?
         .map_or(MAX_KEYS, |m| m.min(MAX_KEYS as u64) as usize);
     let marker = int_header(ctx.headers(), "x-amz-part-number-marker")?.unwrap_or(0);
-    let entry = match read_version(ctx, bucket, key, version_id)? {
-        Ok(e) => e,
-        Err(delete_marker) => return Ok(delete_marker),
-    };
+    let entry = read_version(ctx, bucket, key, version_id)?;
     let mut r = xml(StatusCode::OK, document(&entry, want, max_parts, marker));
     if let Ok(v) = HeaderValue::from_str(&http_date(entry.meta.modified_ms)) {
         r.headers_mut().insert(LAST_MODIFIED, v);

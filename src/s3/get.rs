@@ -18,7 +18,7 @@ use crate::engine::read::ObjectReader;
 
 use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
-use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result};
+use super::handler::{empty, status_only, Ctx, ResBody, S3Result};
 use super::put::{header_bytes, quoted_etag};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::query_get;
@@ -161,10 +161,7 @@ pub async fn get_object(
     }
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let entry = match read_version(ctx, bucket, key, version_id)? {
-        Ok(e) => e,
-        Err(delete_marker) => return Ok(delete_marker),
-    };
+    let entry = read_version(ctx, bucket, key, version_id)?;
     let size = entry.meta.size;
     // A part is served as a range of the object; a single-part object has
     // just part 1, the whole of it.
@@ -196,13 +193,12 @@ pub async fn get_object(
         (None, Some(h)) => match parse_range(h, size) {
             Ok(r) => (r, r.is_some()),
             Err(_) => {
-                let e = S3Error::from_code(S3Code::InvalidRange)
+                let mut e = S3Error::from_code(S3Code::InvalidRange)
                     .with_resource(format!("/{bucket}/{key}"));
-                let mut r = error_response(&e, ctx.request_id, &ctx.parts.method);
                 if let Ok(v) = HeaderValue::from_str(&content_range_unsatisfied(size)) {
-                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                    e = e.with_header(header::CONTENT_RANGE, v);
                 }
-                return Ok(r);
+                return Err(e);
             }
         },
     };

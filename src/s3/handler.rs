@@ -21,9 +21,8 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use sha2::Digest;
 
-use crate::auth::chunked::ChunkError;
-use crate::auth::sigv4::{AuthError, Verified};
-use crate::engine::{Engine, EngineError};
+use crate::auth::sigv4::Verified;
+use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
 use crate::iam::root::RootCredentials;
 
@@ -479,99 +478,16 @@ pub fn error_response(e: &S3Error, request_id: &str, method: &Method) -> Respons
             "server error"
         );
     }
-    if *method == Method::HEAD || !e.has_body() {
-        return status_only(status);
+    let mut r = if *method == Method::HEAD || !e.has_body() {
+        status_only(status)
+    } else {
+        let host_id = base64::engine::general_purpose::STANDARD.encode(request_id);
+        xml(status, e.to_xml(request_id, &host_id))
+    };
+    for (name, value) in &e.headers {
+        r.headers_mut().insert(name.clone(), value.clone());
     }
-    let host_id = base64::engine::general_purpose::STANDARD.encode(request_id);
-    xml(status, e.to_xml(request_id, &host_id))
-}
-
-// ---------------------------------------------------------------------------
-// Error mapping
-// ---------------------------------------------------------------------------
-
-impl From<EngineError> for S3Error {
-    fn from(e: EngineError) -> S3Error {
-        match e {
-            EngineError::NoSuchBucket => S3Code::NoSuchBucket.into(),
-            // Single tenant: every existing bucket is the caller's own.
-            EngineError::BucketExists => S3Code::BucketAlreadyOwnedByYou.into(),
-            EngineError::BucketNotEmpty => S3Code::BucketNotEmpty.into(),
-            EngineError::NoSuchKey => S3Code::NoSuchKey.into(),
-            EngineError::NoSuchVersion => S3Code::NoSuchVersion.into(),
-            EngineError::DeleteMarker => S3Error::new(
-                S3Code::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            ),
-            EngineError::InvalidKey(why) if why.contains("longer") => {
-                S3Code::KeyTooLongError.into()
-            }
-            EngineError::InvalidKey(why) => S3Error::new(
-                S3Code::InvalidArgument,
-                format!("Invalid object key: {why}"),
-            ),
-            EngineError::InvalidBucketName => S3Code::InvalidBucketName.into(),
-            EngineError::NoSuchUpload => S3Code::NoSuchUpload.into(),
-            EngineError::InvalidPart(why) => S3Error::new(S3Code::InvalidPart, why),
-            EngineError::InvalidPartOrder => S3Code::InvalidPartOrder.into(),
-            EngineError::ConditionConflict => S3Code::ConditionalRequestConflict.into(),
-            EngineError::EntityTooSmall => S3Code::EntityTooSmall.into(),
-            EngineError::WriteQuorum { online, needed } => {
-                S3Error::insufficient_drives(online, needed)
-            }
-            EngineError::ReadQuorum { have, need } => S3Error::insufficient_drives(have, need),
-            EngineError::StorageFull(_) => S3Code::XMinioStorageFull.into(),
-            // The request body's own failure is reported by the handler
-            // (see `RequestBody::take_error`); this is the fallback.
-            EngineError::Body(_) => S3Code::IncompleteBody.into(),
-            EngineError::ShuttingDown => S3Error::new(
-                S3Code::ServiceUnavailable,
-                "The server is shutting down. Please retry.",
-            ),
-            e @ (EngineError::Io(_) | EngineError::Index(_) | EngineError::Internal(_)) => {
-                tracing::error!(error = %e, "engine error");
-                S3Code::InternalError.into()
-            }
-        }
-    }
-}
-
-impl From<AuthError> for S3Error {
-    fn from(e: AuthError) -> S3Error {
-        let code = match e {
-            AuthError::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,
-            AuthError::InvalidAccessKeyId => S3Code::InvalidAccessKeyId,
-            AuthError::RequestTimeTooSkewed => S3Code::RequestTimeTooSkewed,
-            AuthError::RequestExpired
-            | AuthError::RequestNotYetValid
-            | AuthError::HeadersNotSigned
-            | AuthError::MissingDate
-            | AuthError::Anonymous => S3Code::AccessDenied,
-            AuthError::AuthorizationHeaderMalformed(_) => S3Code::AuthorizationHeaderMalformed,
-            AuthError::AuthorizationQueryParametersError(_) => {
-                S3Code::AuthorizationQueryParametersError
-            }
-            AuthError::MissingContentSha256 | AuthError::UnsupportedAuthMechanism => {
-                S3Code::InvalidRequest
-            }
-            AuthError::InvalidArgument(_) => S3Code::InvalidArgument,
-            AuthError::XAmzContentSHA256Mismatch => S3Code::XAmzContentSHA256Mismatch,
-        };
-        S3Error::new(code, e.message())
-    }
-}
-
-impl From<ChunkError> for S3Error {
-    fn from(e: ChunkError) -> S3Error {
-        let code = match e {
-            ChunkError::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,
-            ChunkError::Malformed(_) | ChunkError::IncompleteBody => S3Code::IncompleteBody,
-            ChunkError::BadDigest => S3Code::BadDigest,
-            ChunkError::InvalidTrailer(_) => S3Code::MalformedTrailerError,
-            ChunkError::InvalidChunkSize => S3Code::InvalidChunkSizeError,
-        };
-        S3Error::new(code, e.message())
-    }
+    r
 }
 
 #[cfg(test)]
@@ -599,61 +515,5 @@ mod tests {
         .now_or_never()
         .expect("ready");
         assert_eq!(ok.map(|r| r.status()).ok(), Some(StatusCode::OK));
-    }
-
-    #[test]
-    fn engine_errors_map_to_s3_codes() {
-        let c = |e: EngineError| S3Error::from(e).code;
-        assert_eq!(c(EngineError::NoSuchBucket), S3Code::NoSuchBucket);
-        assert_eq!(
-            c(EngineError::BucketExists),
-            S3Code::BucketAlreadyOwnedByYou
-        );
-        assert_eq!(c(EngineError::BucketNotEmpty), S3Code::BucketNotEmpty);
-        assert_eq!(
-            c(EngineError::InvalidKey("key longer than 1024 bytes")),
-            S3Code::KeyTooLongError
-        );
-        assert_eq!(
-            c(EngineError::InvalidKey("key contains NUL")),
-            S3Code::InvalidArgument
-        );
-        assert_eq!(
-            c(EngineError::WriteQuorum {
-                online: 1,
-                needed: 3
-            }),
-            S3Code::ServiceUnavailable
-        );
-        assert_eq!(
-            c(EngineError::StorageFull("x".into())),
-            S3Code::XMinioStorageFull
-        );
-        assert_eq!(c(EngineError::Internal("x".into())), S3Code::InternalError);
-    }
-
-    #[test]
-    fn auth_and_chunk_errors_keep_their_status() {
-        for e in [
-            AuthError::SignatureDoesNotMatch,
-            AuthError::InvalidAccessKeyId,
-            AuthError::RequestTimeTooSkewed,
-            AuthError::Anonymous,
-            AuthError::MissingContentSha256,
-            AuthError::XAmzContentSHA256Mismatch,
-        ] {
-            let s = S3Error::from(e);
-            assert_eq!(s.code.as_str(), e.code());
-            assert_eq!(s.status().as_u16(), e.http_status());
-        }
-        for e in [
-            ChunkError::SignatureDoesNotMatch,
-            ChunkError::IncompleteBody,
-            ChunkError::BadDigest,
-        ] {
-            let s = S3Error::from(e);
-            assert_eq!(s.code.as_str(), e.code());
-            assert_eq!(s.status().as_u16(), e.http_status());
-        }
     }
 }

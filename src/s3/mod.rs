@@ -23,6 +23,8 @@ pub mod router;
 pub mod tagging;
 pub mod versions;
 pub mod xml;
+#[cfg(test)]
+mod xml_golden;
 pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;

@@ -14,7 +14,7 @@ use crate::engine::{VersionSel, Versioning};
 use super::body::RequestBody;
 use super::bucket::require_bucket;
 use super::error::{S3Code, S3Error};
-use super::handler::{error_response, status_only, xml, Ctx, ResBody, S3Result};
+use super::handler::{status_only, xml, Ctx, ResBody, S3Result};
 use super::list::{encoding_url, max_keys};
 use super::router::query_get;
 use super::xml::http_date;
@@ -69,12 +69,17 @@ fn listed_id(e: &ListEntry) -> String {
 /// Adds `x-amz-version-id` to a response about a version of an object in
 /// `bucket`: S3 sends it once the bucket has had versioning set.
 pub fn add_version_header(ctx: &Ctx<'_>, r: &mut Response<ResBody>, bucket: &str, sel: VersionSel) {
-    if matches!(ctx.engine.versioning(bucket), Ok(Versioning::Off) | Err(_)) {
-        return;
-    }
-    if let Ok(v) = HeaderValue::from_str(&version_id(sel)) {
+    if let Some(v) = version_header(ctx, bucket, sel) {
         r.headers_mut().insert(VERSION_ID, v);
     }
+}
+
+/// The `x-amz-version-id` value, when the bucket has had versioning set.
+fn version_header(ctx: &Ctx<'_>, bucket: &str, sel: VersionSel) -> Option<HeaderValue> {
+    if matches!(ctx.engine.versioning(bucket), Ok(Versioning::Off) | Err(_)) {
+        return None;
+    }
+    HeaderValue::from_str(&version_id(sel)).ok()
 }
 
 pub fn add_delete_marker_header(r: &mut Response<ResBody>) {
@@ -83,39 +88,37 @@ pub fn add_delete_marker_header(r: &mut Response<ResBody>) {
 }
 
 /// The version a GET or HEAD reads: the latest or the named one. A delete
-/// marker answers 404 (as the latest) or 405 (when named) with its headers,
-/// returned as the inner `Err`.
+/// marker answers 404 (as the latest) or 405 (when named) with its headers.
 pub fn read_version(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
-) -> Result<Result<IndexEntry, Response<ResBody>>, S3Error> {
+) -> Result<IndexEntry, S3Error> {
     let sel = parse_version_id(version_id)?;
     match ctx.engine.lookup(bucket, key, sel)? {
         None if sel.is_some() => Err(S3Error::from_code(S3Code::NoSuchVersion)),
         None => Err(S3Error::from_code(S3Code::NoSuchKey)),
         Some(e) if e.meta.delete_marker => {
-            let err = if sel.is_some() {
-                S3Error::new(
-                    S3Code::MethodNotAllowed,
-                    "The specified method is not allowed against this resource.",
-                )
+            let code = if sel.is_some() {
+                S3Code::MethodNotAllowed
             } else {
-                S3Error::from_code(S3Code::NoSuchKey)
+                S3Code::NoSuchKey
             };
-            let err = err.with_resource(format!("/{bucket}/{key}"));
-            let mut r = error_response(&err, ctx.request_id, &ctx.parts.method);
-            add_delete_marker_header(&mut r);
-            add_version_header(ctx, &mut r, bucket, e.meta.sel());
+            let mut err = S3Error::from_code(code)
+                .with_resource(format!("/{bucket}/{key}"))
+                .with_header(DELETE_MARKER, HeaderValue::from_static("true"));
+            if let Some(v) = version_header(ctx, bucket, e.meta.sel()) {
+                err = err.with_header(VERSION_ID, v);
+            }
             if sel.is_some() {
                 if let Ok(v) = HeaderValue::from_str(&http_date(e.meta.modified_ms)) {
-                    r.headers_mut().insert(http::header::LAST_MODIFIED, v);
+                    err = err.with_header(http::header::LAST_MODIFIED, v);
                 }
             }
-            Ok(Err(r))
+            Err(err)
         }
-        Some(e) => Ok(Ok(e)),
+        Some(e) => Ok(e),
     }
 }
 

@@ -1,19 +1,20 @@
 //! S3 XML response builders, request-body parsers and date formatting.
 //!
-//! Builders write straight into a `Vec<u8>` with hand-rolled escaping: no
-//! intermediate tree, so a 1,000-key listing is a few hundred KB of memcpy.
-//! Element order follows AWS's response syntax pages (and, where those are
-//! silent, responses measured against real S3 and quoted in comments).
+//! Builders write through the scoped writer in [`crate::xmlw`]: elements
+//! balance by construction, and there is no intermediate tree, so a
+//! 1,000-key listing is a few hundred KB of memcpy. Element order follows
+//! AWS's response syntax pages (and, where those are silent, responses
+//! measured against real S3 and quoted in comments).
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::error::{push_escaped, S3Code, S3Error};
+use crate::xmlw::{self, push_s3_url_encoded, push_u64, Writer};
+
+use super::error::{S3Code, S3Error};
 
 /// The S3 XML namespace used on every response root.
 pub const S3_XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-
-const DECL: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// S3 caps DeleteObjects at 1,000 keys; more is reported as MalformedXML
 /// (observed from AWS: aws/aws-sdk-java#1293, boto/boto3#3297, ceph/ceph#23544).
@@ -26,99 +27,41 @@ const MAX_XML_DEPTH: usize = 32;
 // Writer helpers
 // ---------------------------------------------------------------------------
 
-/// The response writer shared by the `xml_*` modules.
-pub(super) struct W {
-    buf: Vec<u8>,
+/// An S3 response document: `root` in S3's namespace around what `body`
+/// writes. `capacity` is a guess of the size, to write without reallocating.
+pub(super) fn response(root: &str, capacity: usize, body: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
+    xmlw::document(root, Some(S3_XMLNS), capacity, body)
 }
 
-impl W {
-    pub(super) fn new(capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
-        buf.extend_from_slice(DECL);
-        W { buf }
-    }
-
-    pub(super) fn root(&mut self, name: &str) {
-        self.raw("<");
-        self.raw(name);
-        self.raw(" xmlns=\"");
-        self.raw(S3_XMLNS);
-        self.raw("\">");
-    }
-
-    pub(super) fn open(&mut self, name: &str) {
-        self.raw("<");
-        self.raw(name);
-        self.raw(">");
-    }
-
-    pub(super) fn close(&mut self, name: &str) {
-        self.raw("</");
-        self.raw(name);
-        self.raw(">");
-    }
-
-    pub(super) fn raw(&mut self, s: &str) {
-        self.buf.extend_from_slice(s.as_bytes());
-    }
-
-    pub(super) fn text(&mut self, name: &str, value: &str) {
-        self.open(name);
-        push_escaped(&mut self.buf, value);
-        self.close(name);
-    }
-
-    /// Text that is URL-encoded first when the listing asked for
-    /// `encoding-type=url`; the encoded form never needs XML escaping.
-    pub(super) fn text_enc(&mut self, name: &str, value: &str, url: bool) {
-        if url {
-            self.open(name);
-            push_s3_url_encoded(&mut self.buf, value);
-            self.close(name);
-        } else {
-            self.text(name, value);
-        }
-    }
-
-    pub(super) fn num(&mut self, name: &str, value: u64) {
-        self.open(name);
-        push_u64(&mut self.buf, value);
-        self.close(name);
-    }
-
-    pub(super) fn boolean(&mut self, name: &str, value: bool) {
-        self.text(name, if value { "true" } else { "false" });
-    }
-
-    pub(super) fn date(&mut self, name: &str, ms: u64) {
-        self.open(name);
-        push_iso8601_ms(&mut self.buf, ms);
-        self.close(name);
-    }
-
-    pub(super) fn etag(&mut self, name: &str, etag: &str) {
-        self.open(name);
-        if is_quoted(etag) {
-            push_escaped(&mut self.buf, etag);
-        } else {
-            self.buf.extend_from_slice(b"&quot;");
-            push_escaped(&mut self.buf, etag);
-            self.buf.extend_from_slice(b"&quot;");
-        }
-        self.close(name);
-    }
-
+/// The field shapes S3 documents share, on top of the generic writer.
+pub(super) trait S3Fields {
+    /// `2009-10-12T17:50:30.000Z`.
+    fn date(&mut self, name: &str, ms: u64);
+    /// An ETag, quoted (as `&quot;`) whether it came quoted or bare.
+    fn etag(&mut self, name: &str, etag: &str);
     /// `<name><ID/><DisplayName/></name>`, the shape of every owner and
     /// initiator element.
-    pub(super) fn owner(&mut self, name: &str, owner: &ListOwner) {
-        self.open(name);
-        self.text("ID", &owner.id);
-        self.text("DisplayName", &owner.display_name);
-        self.close(name);
+    fn owner(&mut self, name: &str, owner: &ListOwner);
+}
+
+impl S3Fields for Writer<'_> {
+    fn date(&mut self, name: &str, ms: u64) {
+        self.text_with(name, |buf| push_iso8601_ms(buf, ms));
     }
 
-    pub(super) fn finish(self) -> Vec<u8> {
-        self.buf
+    fn etag(&mut self, name: &str, etag: &str) {
+        if is_quoted(etag) {
+            self.text(name, etag);
+        } else {
+            self.text_concat(name, &["\"", etag, "\""]);
+        }
+    }
+
+    fn owner(&mut self, name: &str, owner: &ListOwner) {
+        self.element(name, |w| {
+            w.text("ID", &owner.id);
+            w.text("DisplayName", &owner.display_name);
+        });
     }
 }
 
@@ -126,47 +69,13 @@ fn is_quoted(etag: &str) -> bool {
     etag.len() >= 2 && etag.starts_with('"') && etag.ends_with('"')
 }
 
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
-
-/// S3's `encoding-type=url` encoding: every byte outside `A-Za-z0-9 - _ . *`
-/// and '/' percent-encoded as UTF-8, a space as `%20` (S3 never writes `+`;
-/// s3-tests' test_bucket_list_encoding_basic, checked against AWS, expects
-/// `quux%20ab/`), and `test_file(3).png` as `test_file%283%29.png` as the
-/// EncodingType documentation shows. Plus-aware decoders (botocore
-/// `unquote_plus`, Go `url.QueryUnescape`) read `%20` as a space too.
+/// S3's `encoding-type=url` encoding as a string (see
+/// [`xmlw::push_s3_url_encoded`]).
 pub fn s3_url_encode(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len());
     push_s3_url_encoded(&mut out, s);
     // Only ASCII is ever written, so this cannot fail.
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn push_s3_url_encoded(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                out.push(b)
-            }
-            _ => {
-                out.push(b'%');
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -179,22 +88,20 @@ pub fn list_buckets<S: AsRef<str>>(
     owner_name: &str,
     buckets: &[(S, u64)],
 ) -> Vec<u8> {
-    let mut w = W::new(256 + buckets.len() * 110);
-    w.root("ListAllMyBucketsResult");
-    w.open("Owner");
-    w.text("ID", owner_id);
-    w.text("DisplayName", owner_name);
-    w.close("Owner");
-    w.open("Buckets");
-    for (name, created) in buckets {
-        w.open("Bucket");
-        w.text("Name", name.as_ref());
-        w.date("CreationDate", *created);
-        w.close("Bucket");
-    }
-    w.close("Buckets");
-    w.close("ListAllMyBucketsResult");
-    w.finish()
+    response("ListAllMyBucketsResult", 256 + buckets.len() * 110, |w| {
+        w.element("Owner", |w| {
+            w.text("ID", owner_id);
+            w.text("DisplayName", owner_name);
+        });
+        w.element("Buckets", |w| {
+            for (name, created) in buckets {
+                w.element("Bucket", |w| {
+                    w.text("Name", name.as_ref());
+                    w.date("CreationDate", *created);
+                });
+            }
+        });
+    })
 }
 
 /// One `<Contents>` entry of a listing.
@@ -263,24 +170,29 @@ fn list_capacity(contents: &[ListEntry], prefixes: &[String]) -> usize {
     512 + keys * 3 + contents.len() * 320 + pfx * 3 + prefixes.len() * 48
 }
 
-fn write_contents(w: &mut W, e: &ListEntry, url: bool, owner: Option<&ListOwner>) {
-    w.open("Contents");
-    w.text_enc("Key", &e.key, url);
-    w.date("LastModified", e.last_modified_ms);
-    w.etag("ETag", &e.etag);
-    w.num("Size", e.size);
-    if let Some(o) = owner {
-        w.owner("Owner", o);
-    }
-    w.text("StorageClass", "STANDARD");
-    w.close("Contents");
+fn write_contents(w: &mut Writer<'_>, e: &ListEntry, url: bool, owner: Option<&ListOwner>) {
+    w.element("Contents", |w| {
+        w.text_enc("Key", &e.key, url);
+        w.date("LastModified", e.last_modified_ms);
+        w.etag("ETag", &e.etag);
+        w.num("Size", e.size);
+        if let Some(o) = owner {
+            w.owner("Owner", o);
+        }
+        w.text("StorageClass", "STANDARD");
+    });
 }
 
-pub(super) fn write_prefixes(w: &mut W, prefixes: &[String], url: bool) {
+pub(super) fn write_prefixes(w: &mut Writer<'_>, prefixes: &[String], url: bool) {
     for p in prefixes {
-        w.open("CommonPrefixes");
-        w.text_enc("Prefix", p, url);
-        w.close("CommonPrefixes");
+        w.element("CommonPrefixes", |w| w.text_enc("Prefix", p, url));
+    }
+}
+
+/// Delimiter, written only when the request had one (AWS omits it then).
+fn write_delimiter(w: &mut Writer<'_>, delimiter: &str, url: bool) {
+    if !delimiter.is_empty() {
+        w.text_enc("Delimiter", delimiter, url);
     }
 }
 
@@ -288,92 +200,77 @@ pub(super) fn write_prefixes(w: &mut W, prefixes: &[String], url: bool) {
 /// keys plus common prefixes returned.
 pub fn list_objects_v2(r: &ListV2Response) -> Vec<u8> {
     let url = r.encoding_type_url;
-    let mut w = W::new(list_capacity(&r.contents, &r.common_prefixes));
-    w.root("ListBucketResult");
-    w.text("Name", &r.name);
-    w.text_enc("Prefix", &r.prefix, url);
-    if let Some(t) = &r.continuation_token {
-        w.text("ContinuationToken", t);
-    }
-    if let Some(t) = &r.next_continuation_token {
-        w.text("NextContinuationToken", t);
-    }
-    if let Some(s) = &r.start_after {
-        w.text_enc("StartAfter", s, url);
-    }
-    w.num(
-        "KeyCount",
-        (r.contents.len() as u64).saturating_add(r.common_prefixes.len() as u64),
-    );
-    w.num("MaxKeys", r.max_keys);
-    if !r.delimiter.is_empty() {
-        w.text_enc("Delimiter", &r.delimiter, url);
-    }
-    if url {
-        w.text("EncodingType", "url");
-    }
-    w.boolean("IsTruncated", r.is_truncated);
-    let owner = r.fetch_owner.then_some(&r.owner);
-    for e in &r.contents {
-        write_contents(&mut w, e, url, owner);
-    }
-    write_prefixes(&mut w, &r.common_prefixes, url);
-    w.close("ListBucketResult");
-    w.finish()
+    let capacity = list_capacity(&r.contents, &r.common_prefixes);
+    response("ListBucketResult", capacity, |w| {
+        w.text("Name", &r.name);
+        w.text_enc("Prefix", &r.prefix, url);
+        w.text_opt("ContinuationToken", r.continuation_token.as_deref());
+        w.text_opt(
+            "NextContinuationToken",
+            r.next_continuation_token.as_deref(),
+        );
+        if let Some(s) = &r.start_after {
+            w.text_enc("StartAfter", s, url);
+        }
+        w.num(
+            "KeyCount",
+            (r.contents.len() as u64).saturating_add(r.common_prefixes.len() as u64),
+        );
+        w.num("MaxKeys", r.max_keys);
+        write_delimiter(w, &r.delimiter, url);
+        if url {
+            w.text("EncodingType", "url");
+        }
+        w.boolean("IsTruncated", r.is_truncated);
+        let owner = r.fetch_owner.then_some(&r.owner);
+        for e in &r.contents {
+            write_contents(w, e, url, owner);
+        }
+        write_prefixes(w, &r.common_prefixes, url);
+    })
 }
 
 /// ListObjects (V1) `ListBucketResult`.
 pub fn list_objects_v1(r: &ListV1Response) -> Vec<u8> {
     let url = r.encoding_type_url;
-    let mut w = W::new(list_capacity(&r.contents, &r.common_prefixes));
-    w.root("ListBucketResult");
-    w.text("Name", &r.name);
-    w.text_enc("Prefix", &r.prefix, url);
-    w.text_enc("Marker", &r.marker, url);
-    if let Some(m) = &r.next_marker {
-        w.text_enc("NextMarker", m, url);
-    }
-    w.num("MaxKeys", r.max_keys);
-    if !r.delimiter.is_empty() {
-        w.text_enc("Delimiter", &r.delimiter, url);
-    }
-    if url {
-        w.text("EncodingType", "url");
-    }
-    w.boolean("IsTruncated", r.is_truncated);
-    for e in &r.contents {
-        write_contents(&mut w, e, url, Some(&r.owner));
-    }
-    write_prefixes(&mut w, &r.common_prefixes, url);
-    w.close("ListBucketResult");
-    w.finish()
+    let capacity = list_capacity(&r.contents, &r.common_prefixes);
+    response("ListBucketResult", capacity, |w| {
+        w.text("Name", &r.name);
+        w.text_enc("Prefix", &r.prefix, url);
+        w.text_enc("Marker", &r.marker, url);
+        if let Some(m) = &r.next_marker {
+            w.text_enc("NextMarker", m, url);
+        }
+        w.num("MaxKeys", r.max_keys);
+        write_delimiter(w, &r.delimiter, url);
+        if url {
+            w.text("EncodingType", "url");
+        }
+        w.boolean("IsTruncated", r.is_truncated);
+        for e in &r.contents {
+            write_contents(w, e, url, Some(&r.owner));
+        }
+        write_prefixes(w, &r.common_prefixes, url);
+    })
 }
 
 /// GetBucketLocation: us-east-1 is reported as an empty element (AWS's
 /// documented quirk: "Buckets in Region us-east-1 have a LocationConstraint
 /// of null").
 pub fn location(region: &str) -> Vec<u8> {
-    let mut w = W::new(160);
     if region.is_empty() || region == "us-east-1" {
-        w.raw("<LocationConstraint xmlns=\"");
-        w.raw(S3_XMLNS);
-        w.raw("\"/>");
+        xmlw::empty_document("LocationConstraint", Some(S3_XMLNS))
     } else {
-        w.root("LocationConstraint");
-        push_escaped(&mut w.buf, region);
-        w.close("LocationConstraint");
+        response("LocationConstraint", 160, |w| w.content(region))
     }
-    w.finish()
 }
 
 /// CopyObjectResult (element order as in AWS's response syntax).
 pub fn copy_object_result(etag: &str, last_modified_ms: u64) -> Vec<u8> {
-    let mut w = W::new(200);
-    w.root("CopyObjectResult");
-    w.date("LastModified", last_modified_ms);
-    w.etag("ETag", etag);
-    w.close("CopyObjectResult");
-    w.finish()
+    response("CopyObjectResult", 200, |w| {
+        w.date("LastModified", last_modified_ms);
+        w.etag("ETag", etag);
+    })
 }
 
 /// A successfully deleted key in a DeleteObjects result.
@@ -397,33 +294,31 @@ pub struct DeleteError {
 
 /// DeleteObjects `DeleteResult`. In quiet mode AWS reports only errors.
 pub fn delete_result(deleted: &[DeletedEntry], errors: &[DeleteError], quiet: bool) -> Vec<u8> {
-    let mut w = W::new(128 + deleted.len() * 80 + errors.len() * 160);
-    w.root("DeleteResult");
-    if !quiet {
-        for d in deleted {
-            w.open("Deleted");
-            w.text("Key", &d.key);
-            if let Some(v) = &d.version_id {
-                w.text("VersionId", v);
+    let capacity = 128 + deleted.len() * 80 + errors.len() * 160;
+    response("DeleteResult", capacity, |w| {
+        if !quiet {
+            for d in deleted {
+                w.element("Deleted", |w| {
+                    w.text("Key", &d.key);
+                    w.text_opt("VersionId", d.version_id.as_deref());
+                    if d.delete_marker {
+                        w.text("DeleteMarker", "true");
+                    }
+                    w.text_opt(
+                        "DeleteMarkerVersionId",
+                        d.delete_marker_version_id.as_deref(),
+                    );
+                });
             }
-            if d.delete_marker {
-                w.text("DeleteMarker", "true");
-            }
-            if let Some(v) = &d.delete_marker_version_id {
-                w.text("DeleteMarkerVersionId", v);
-            }
-            w.close("Deleted");
         }
-    }
-    for e in errors {
-        w.open("Error");
-        w.text("Key", &e.key);
-        w.text("Code", e.code.as_str());
-        w.text("Message", &e.message);
-        w.close("Error");
-    }
-    w.close("DeleteResult");
-    w.finish()
+        for e in errors {
+            w.element("Error", |w| {
+                w.text("Key", &e.key);
+                w.text("Code", e.code.as_str());
+                w.text("Message", &e.message);
+            });
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------

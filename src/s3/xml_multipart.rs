@@ -12,7 +12,10 @@
 use crate::auth::checksum::ChecksumAlgo;
 
 use super::error::{S3Code, S3Error};
-use super::xml::{malformed, require_blank, set_once, walk_elements, write_prefixes, ListOwner, W};
+use super::xml::{
+    malformed, require_blank, response, set_once, walk_elements, write_prefixes, ListOwner,
+    S3Fields,
+};
 
 /// Highest part number S3 accepts ("a positive integer between 1 and 10,000").
 pub const MAX_PART_NUMBER: u32 = 10_000;
@@ -56,13 +59,12 @@ fn checksum_algo_of(element: &[u8]) -> Option<ChecksumAlgo> {
 
 /// `InitiateMultipartUploadResult`, CreateMultipartUpload's answer.
 pub fn initiate_multipart_upload(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
-    let mut w = W::new(200 + bucket.len() + key.len() * 2 + upload_id.len());
-    w.root("InitiateMultipartUploadResult");
-    w.text("Bucket", bucket);
-    w.text("Key", key);
-    w.text("UploadId", upload_id);
-    w.close("InitiateMultipartUploadResult");
-    w.finish()
+    let capacity = 200 + bucket.len() + key.len() * 2 + upload_id.len();
+    response("InitiateMultipartUploadResult", capacity, |w| {
+        w.text("Bucket", bucket);
+        w.text("Key", key);
+        w.text("UploadId", upload_id);
+    })
 }
 
 /// One `<Part>` of a CompleteMultipartUpload body.
@@ -185,18 +187,17 @@ pub fn complete_multipart_upload_result(
     etag: &str,
     checksum: Option<ObjectChecksum<'_>>,
 ) -> Vec<u8> {
-    let mut w = W::new(320 + location.len() + bucket.len() + key.len() * 2);
-    w.root("CompleteMultipartUploadResult");
-    w.text("Location", location);
-    w.text("Bucket", bucket);
-    w.text("Key", key);
-    w.etag("ETag", etag);
-    if let Some((algo, value, kind)) = checksum {
-        w.text(checksum_element(algo), value);
-        w.text("ChecksumType", kind.as_str());
-    }
-    w.close("CompleteMultipartUploadResult");
-    w.finish()
+    let capacity = 320 + location.len() + bucket.len() + key.len() * 2;
+    response("CompleteMultipartUploadResult", capacity, |w| {
+        w.text("Location", location);
+        w.text("Bucket", bucket);
+        w.text("Key", key);
+        w.etag("ETag", etag);
+        if let Some((algo, value, kind)) = checksum {
+            w.text(checksum_element(algo), value);
+            w.text("ChecksumType", kind.as_str());
+        }
+    })
 }
 
 /// `CopyPartResult`, UploadPartCopy's answer; `checksum` is the part's own,
@@ -207,15 +208,13 @@ pub fn copy_part_result(
     last_modified_ms: u64,
     checksum: Option<(ChecksumAlgo, &str)>,
 ) -> Vec<u8> {
-    let mut w = W::new(256);
-    w.root("CopyPartResult");
-    w.date("LastModified", last_modified_ms);
-    w.etag("ETag", etag);
-    if let Some((algo, value)) = checksum {
-        w.text(checksum_element(algo), value);
-    }
-    w.close("CopyPartResult");
-    w.finish()
+    response("CopyPartResult", 256, |w| {
+        w.date("LastModified", last_modified_ms);
+        w.etag("ETag", etag);
+        if let Some((algo, value)) = checksum {
+            w.text(checksum_element(algo), value);
+        }
+    })
 }
 
 /// One `<Part>` of a ListParts result.
@@ -255,37 +254,36 @@ pub struct ListPartsResponse {
 
 /// ListParts `ListPartsResult`.
 pub fn list_parts(r: &ListPartsResponse) -> Vec<u8> {
-    let mut w = W::new(512 + r.key.len() * 2 + r.parts.len() * 260);
-    w.root("ListPartsResult");
-    w.text("Bucket", &r.bucket);
-    w.text("Key", &r.key);
-    w.text("UploadId", &r.upload_id);
-    w.num("PartNumberMarker", r.part_number_marker.into());
-    w.num("NextPartNumberMarker", r.next_part_number_marker.into());
-    w.num("MaxParts", r.max_parts);
-    w.boolean("IsTruncated", r.is_truncated);
-    for p in &r.parts {
-        w.open("Part");
-        w.num("PartNumber", p.part_number.into());
-        w.date("LastModified", p.last_modified_ms);
-        w.etag("ETag", &p.etag);
-        w.num("Size", p.size);
-        if let Some((algo, value)) = &p.checksum {
-            w.text(checksum_element(*algo), value);
+    let capacity = 512 + r.key.len() * 2 + r.parts.len() * 260;
+    response("ListPartsResult", capacity, |w| {
+        w.text("Bucket", &r.bucket);
+        w.text("Key", &r.key);
+        w.text("UploadId", &r.upload_id);
+        w.num("PartNumberMarker", r.part_number_marker.into());
+        w.num("NextPartNumberMarker", r.next_part_number_marker.into());
+        w.num("MaxParts", r.max_parts);
+        w.boolean("IsTruncated", r.is_truncated);
+        for p in &r.parts {
+            w.element("Part", |w| {
+                w.num("PartNumber", p.part_number.into());
+                w.date("LastModified", p.last_modified_ms);
+                w.etag("ETag", &p.etag);
+                w.num("Size", p.size);
+                if let Some((algo, value)) = &p.checksum {
+                    w.text(checksum_element(*algo), value);
+                }
+            });
         }
-        w.close("Part");
-    }
-    w.owner("Initiator", &r.initiator);
-    w.owner("Owner", &r.owner);
-    w.text("StorageClass", "STANDARD");
-    if let Some(algo) = r.checksum_algorithm {
-        w.text("ChecksumAlgorithm", algo.algorithm_name());
-    }
-    if let Some(kind) = r.checksum_type {
-        w.text("ChecksumType", kind.as_str());
-    }
-    w.close("ListPartsResult");
-    w.finish()
+        w.owner("Initiator", &r.initiator);
+        w.owner("Owner", &r.owner);
+        w.text("StorageClass", "STANDARD");
+        if let Some(algo) = r.checksum_algorithm {
+            w.text("ChecksumAlgorithm", algo.algorithm_name());
+        }
+        if let Some(kind) = r.checksum_type {
+            w.text("ChecksumType", kind.as_str());
+        }
+    })
 }
 
 /// One `<Upload>` of a ListMultipartUploads result.
@@ -327,41 +325,40 @@ pub struct ListUploadsResponse {
 pub fn list_multipart_uploads(r: &ListUploadsResponse) -> Vec<u8> {
     let url = r.encoding_type_url;
     let keys: usize = r.uploads.iter().map(|u| u.key.len()).sum();
-    let mut w = W::new(512 + keys * 3 + r.uploads.len() * 420 + r.common_prefixes.len() * 64);
-    w.root("ListMultipartUploadsResult");
-    w.text("Bucket", &r.bucket);
-    w.text_enc("KeyMarker", &r.key_marker, url);
-    w.text("UploadIdMarker", &r.upload_id_marker);
-    w.text_enc("NextKeyMarker", &r.next_key_marker, url);
-    w.text("NextUploadIdMarker", &r.next_upload_id_marker);
-    w.text_enc("Prefix", &r.prefix, url);
-    if !r.delimiter.is_empty() {
-        w.text_enc("Delimiter", &r.delimiter, url);
-    }
-    w.num("MaxUploads", r.max_uploads);
-    w.boolean("IsTruncated", r.is_truncated);
-    for u in &r.uploads {
-        w.open("Upload");
-        w.text_enc("Key", &u.key, url);
-        w.text("UploadId", &u.upload_id);
-        w.owner("Initiator", &u.initiator);
-        w.owner("Owner", &u.owner);
-        w.text("StorageClass", "STANDARD");
-        w.date("Initiated", u.initiated_ms);
-        if let Some(algo) = u.checksum_algorithm {
-            w.text("ChecksumAlgorithm", algo.algorithm_name());
+    let capacity = 512 + keys * 3 + r.uploads.len() * 420 + r.common_prefixes.len() * 64;
+    response("ListMultipartUploadsResult", capacity, |w| {
+        w.text("Bucket", &r.bucket);
+        w.text_enc("KeyMarker", &r.key_marker, url);
+        w.text("UploadIdMarker", &r.upload_id_marker);
+        w.text_enc("NextKeyMarker", &r.next_key_marker, url);
+        w.text("NextUploadIdMarker", &r.next_upload_id_marker);
+        w.text_enc("Prefix", &r.prefix, url);
+        if !r.delimiter.is_empty() {
+            w.text_enc("Delimiter", &r.delimiter, url);
         }
-        if let Some(kind) = u.checksum_type {
-            w.text("ChecksumType", kind.as_str());
+        w.num("MaxUploads", r.max_uploads);
+        w.boolean("IsTruncated", r.is_truncated);
+        for u in &r.uploads {
+            w.element("Upload", |w| {
+                w.text_enc("Key", &u.key, url);
+                w.text("UploadId", &u.upload_id);
+                w.owner("Initiator", &u.initiator);
+                w.owner("Owner", &u.owner);
+                w.text("StorageClass", "STANDARD");
+                w.date("Initiated", u.initiated_ms);
+                if let Some(algo) = u.checksum_algorithm {
+                    w.text("ChecksumAlgorithm", algo.algorithm_name());
+                }
+                if let Some(kind) = u.checksum_type {
+                    w.text("ChecksumType", kind.as_str());
+                }
+            });
         }
-        w.close("Upload");
-    }
-    write_prefixes(&mut w, &r.common_prefixes, url);
-    if url {
-        w.text("EncodingType", "url");
-    }
-    w.close("ListMultipartUploadsResult");
-    w.finish()
+        write_prefixes(w, &r.common_prefixes, url);
+        if url {
+            w.text("EncodingType", "url");
+        }
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use super::error::{S3Code, S3Error};
-use super::xml::{malformed, require_blank, set_once, walk_elements, W};
+use super::xml::{malformed, require_blank, response, set_once, walk_elements};
 
 const MAX_KEY_UNITS: usize = 128;
 const MAX_VALUE_UNITS: usize = 256;
@@ -157,18 +157,16 @@ pub fn parse_tagging(body: &[u8], target: TagTarget) -> Result<Vec<(String, Stri
 
 /// The `Tagging` document GetObjectTagging and GetBucketTagging answer.
 pub fn tagging<K: AsRef<str>, V: AsRef<str>>(tags: &[(K, V)]) -> Vec<u8> {
-    let mut w = W::new(160 + tags.len() * 64);
-    w.root("Tagging");
-    w.open("TagSet");
-    for (key, value) in tags {
-        w.open("Tag");
-        w.text("Key", key.as_ref());
-        w.text("Value", value.as_ref());
-        w.close("Tag");
-    }
-    w.close("TagSet");
-    w.close("Tagging");
-    w.finish()
+    response("Tagging", 160 + tags.len() * 64, |w| {
+        w.element("TagSet", |w| {
+            for (key, value) in tags {
+                w.element("Tag", |w| {
+                    w.text("Key", key.as_ref());
+                    w.text("Value", value.as_ref());
+                });
+            }
+        });
+    })
 }
 
 fn bad_header() -> S3Error {

@@ -4,8 +4,11 @@
 use crate::auth::checksum::ChecksumAlgo;
 
 use super::error::{S3Code, S3Error};
+use crate::xmlw;
+
 use super::xml::{
-    malformed, require_blank, set_once, walk_elements, write_prefixes, ListOwner, S3_XMLNS, W,
+    malformed, require_blank, response, set_once, walk_elements, write_prefixes, ListOwner,
+    S3Fields, S3_XMLNS,
 };
 use super::xml_multipart::ChecksumType;
 
@@ -74,20 +77,12 @@ pub fn parse_versioning_configuration(body: &[u8]) -> Result<VersioningStatus, S
 /// empty element, as AWS documents. `MfaDelete` is only written for buckets
 /// configured with it, which cairn never has.
 pub fn versioning_configuration(status: Option<VersioningStatus>) -> Vec<u8> {
-    let mut w = W::new(160);
     match status {
-        None => {
-            w.raw("<VersioningConfiguration xmlns=\"");
-            w.raw(S3_XMLNS);
-            w.raw("\"/>");
-        }
-        Some(s) => {
-            w.root("VersioningConfiguration");
+        None => xmlw::empty_document("VersioningConfiguration", Some(S3_XMLNS)),
+        Some(s) => response("VersioningConfiguration", 160, |w| {
             w.text("Status", s.as_str());
-            w.close("VersioningConfiguration");
-        }
+        }),
     }
-    w.finish()
 }
 
 /// What a ListObjectVersions entry is.
@@ -152,64 +147,61 @@ pub struct ListVersionsResponse {
 pub fn list_object_versions(r: &ListVersionsResponse) -> Vec<u8> {
     let url = r.encoding_type_url;
     let keys: usize = r.entries.iter().map(|e| e.key.len()).sum();
-    let mut w = W::new(512 + keys * 3 + r.entries.len() * 400 + r.common_prefixes.len() * 64);
-    w.root("ListVersionsResult");
-    w.text("Name", &r.name);
-    w.text_enc("Prefix", &r.prefix, url);
-    w.text_enc("KeyMarker", &r.key_marker, url);
-    w.text("VersionIdMarker", &r.version_id_marker);
-    if let Some(m) = &r.next_key_marker {
-        w.text_enc("NextKeyMarker", m, url);
-    }
-    if let Some(m) = &r.next_version_id_marker {
-        w.text("NextVersionIdMarker", m);
-    }
-    w.num("MaxKeys", r.max_keys);
-    if !r.delimiter.is_empty() {
-        w.text_enc("Delimiter", &r.delimiter, url);
-    }
-    w.boolean("IsTruncated", r.is_truncated);
-    if url {
-        w.text("EncodingType", "url");
-    }
-    for e in &r.entries {
-        let name = match e.kind {
-            VersionKind::Object { .. } => "Version",
-            VersionKind::DeleteMarker => "DeleteMarker",
-        };
-        w.open(name);
-        w.text_enc("Key", &e.key, url);
-        w.text(
-            "VersionId",
-            e.version_id.as_deref().unwrap_or(NULL_VERSION_ID),
-        );
-        w.boolean("IsLatest", e.is_latest);
-        w.date("LastModified", e.last_modified_ms);
-        if let VersionKind::Object {
-            etag,
-            size,
-            checksum_algorithm,
-            checksum_type,
-        } = &e.kind
-        {
-            w.etag("ETag", etag);
-            if let Some(algo) = checksum_algorithm {
-                w.text("ChecksumAlgorithm", algo.algorithm_name());
-            }
-            if let Some(kind) = checksum_type {
-                w.text("ChecksumType", kind.as_str());
-            }
-            w.num("Size", *size);
-            w.owner("Owner", &r.owner);
-            w.text("StorageClass", "STANDARD");
-        } else {
-            w.owner("Owner", &r.owner);
+    let capacity = 512 + keys * 3 + r.entries.len() * 400 + r.common_prefixes.len() * 64;
+    response("ListVersionsResult", capacity, |w| {
+        w.text("Name", &r.name);
+        w.text_enc("Prefix", &r.prefix, url);
+        w.text_enc("KeyMarker", &r.key_marker, url);
+        w.text("VersionIdMarker", &r.version_id_marker);
+        if let Some(m) = &r.next_key_marker {
+            w.text_enc("NextKeyMarker", m, url);
         }
-        w.close(name);
-    }
-    write_prefixes(&mut w, &r.common_prefixes, url);
-    w.close("ListVersionsResult");
-    w.finish()
+        w.text_opt("NextVersionIdMarker", r.next_version_id_marker.as_deref());
+        w.num("MaxKeys", r.max_keys);
+        if !r.delimiter.is_empty() {
+            w.text_enc("Delimiter", &r.delimiter, url);
+        }
+        w.boolean("IsTruncated", r.is_truncated);
+        if url {
+            w.text("EncodingType", "url");
+        }
+        for e in &r.entries {
+            let name = match e.kind {
+                VersionKind::Object { .. } => "Version",
+                VersionKind::DeleteMarker => "DeleteMarker",
+            };
+            w.element(name, |w| {
+                w.text_enc("Key", &e.key, url);
+                w.text(
+                    "VersionId",
+                    e.version_id.as_deref().unwrap_or(NULL_VERSION_ID),
+                );
+                w.boolean("IsLatest", e.is_latest);
+                w.date("LastModified", e.last_modified_ms);
+                if let VersionKind::Object {
+                    etag,
+                    size,
+                    checksum_algorithm,
+                    checksum_type,
+                } = &e.kind
+                {
+                    w.etag("ETag", etag);
+                    if let Some(algo) = checksum_algorithm {
+                        w.text("ChecksumAlgorithm", algo.algorithm_name());
+                    }
+                    if let Some(kind) = checksum_type {
+                        w.text("ChecksumType", kind.as_str());
+                    }
+                    w.num("Size", *size);
+                    w.owner("Owner", &r.owner);
+                    w.text("StorageClass", "STANDARD");
+                } else {
+                    w.owner("Owner", &r.owner);
+                }
+            });
+        }
+        write_prefixes(w, &r.common_prefixes, url);
+    })
 }
 
 #[cfg(test)]
