@@ -7,11 +7,12 @@ use http::StatusCode;
 
 use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::{DataLoc, IndexEntry, PartData};
+use crate::engine::VersionSel;
 
 use super::error::{S3Code, S3Error};
 use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
-use super::list::MAX_KEYS;
+use super::router::MAX_KEYS;
 use super::versions::{add_version_header, read_version};
 use super::xml::{http_date, W};
 
@@ -169,13 +170,13 @@ pub fn get_object_attributes(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    version: Option<VersionSel>,
 ) -> S3Result {
     let want = wanted(ctx.headers())?;
     let max_parts = int_header(ctx.headers(), "x-amz-max-parts")?
         .map_or(MAX_KEYS, |m| m.min(MAX_KEYS as u64) as usize);
     let marker = int_header(ctx.headers(), "x-amz-part-number-marker")?.unwrap_or(0);
-    let entry = match read_version(ctx, bucket, key, version_id)? {
+    let entry = match read_version(ctx, bucket, key, version)? {
         Ok(e) => e,
         Err(delete_marker) => return Ok(delete_marker),
     };

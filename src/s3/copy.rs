@@ -15,9 +15,10 @@ use super::error::{S3Code, S3Error};
 use super::get::CHECKSUM_PREFIX;
 use super::handler::{xml, Ctx, S3Result};
 use super::put::{check_write_preconditions, put_options};
+use super::router::format_version_id;
 use super::router::CopySource;
 use super::tagging::tags_from_header;
-use super::versions::{add_version_header, parse_version_id, version_id};
+use super::versions::add_version_header;
 use super::xml::copy_object_result;
 
 /// The source object (or a range of it) as a request body.
@@ -95,7 +96,7 @@ pub(super) fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
 
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let src_version = parse_version_id(source.version_id.as_deref())?;
+    let src_version = source.version;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
     let src = copy_source(ctx, &source.bucket, &source.key, src_version)?;
@@ -167,7 +168,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
     if let Some(v) = src_version {
-        if let Ok(h) = http::HeaderValue::from_str(&version_id(v)) {
+        if let Ok(h) = http::HeaderValue::from_str(&format_version_id(v)) {
             r.headers_mut().insert("x-amz-copy-source-version-id", h);
         }
     }

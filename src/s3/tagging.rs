@@ -6,11 +6,13 @@ use http::header::HeaderValue;
 use http::{HeaderMap, StatusCode};
 use hyper::body::Incoming;
 
+use crate::engine::VersionSel;
+
 use super::body::RequestBody;
 use super::bucket::require_bucket;
 use super::error::{S3Code, S3Error};
 use super::handler::{status_only, xml, Ctx, S3Result};
-use super::versions::{add_version_header, parse_version_id};
+use super::versions::add_version_header;
 use super::xml_tagging::{parse_tagging, parse_tagging_header, tagging, TagTarget};
 
 /// Longest Tagging document accepted (50 tags at their longest, escaped).
@@ -60,10 +62,9 @@ pub fn get_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let entry = super::copy::copy_source(ctx, bucket, key, sel).map_err(|e| {
         if e.code == S3Code::InvalidRequest {
             S3Error::new(
@@ -83,11 +84,10 @@ pub async fn put_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
     body: Incoming,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let tags = read_tagging(ctx, body, TagTarget::Object).await?;
     let changed = ctx.engine.set_tags(bucket, key, sel, tags).await?;
     let mut r = status_only(StatusCode::OK);
@@ -99,10 +99,9 @@ pub async fn delete_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let changed = ctx.engine.set_tags(bucket, key, sel, Vec::new()).await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     add_version_header(ctx, &mut r, bucket, changed);

@@ -15,12 +15,11 @@ use super::body::RequestBody;
 use super::bucket::require_bucket;
 use super::error::{S3Code, S3Error};
 use super::handler::{error_response, status_only, xml, Ctx, ResBody, S3Result};
-use super::list::{encoding_url, max_keys};
-use super::router::query_get;
+use super::router::{format_version_id, ListVersionsParams};
 use super::xml::http_date;
 use super::xml_versioning::{
-    list_object_versions, parse_versioning_configuration, versioning_configuration,
-    ListVersionsResponse, VersionEntry, VersionKind, VersioningStatus, NULL_VERSION_ID,
+    parse_versioning_configuration, versioning_configuration, ListVersionsResponse, VersionEntry,
+    VersionKind, VersioningStatus, NULL_VERSION_ID,
 };
 
 /// Longest PutBucketVersioning document accepted.
@@ -29,40 +28,12 @@ const MAX_VERSIONING_BODY: usize = 64 << 10;
 pub const VERSION_ID: HeaderName = HeaderName::from_static("x-amz-version-id");
 pub const DELETE_MARKER: HeaderName = HeaderName::from_static("x-amz-delete-marker");
 
-/// How clients write a version: `null`, or 32 hex digits of the engine's
-/// time-ordered id (so ids sort by age).
-pub fn version_id(sel: VersionSel) -> String {
-    match sel {
-        VersionSel::Null => NULL_VERSION_ID.to_owned(),
-        VersionSel::Id(v) => format!("{v:032x}"),
-    }
-}
-
-/// A `versionId` (or `x-amz-copy-source` `versionId`) as the engine names it;
-/// anything that is not an id cairn could have made is InvalidArgument, as
-/// S3 answers a malformed one.
-pub fn parse_version_id(v: Option<&str>) -> Result<Option<VersionSel>, S3Error> {
-    let Some(v) = v else { return Ok(None) };
-    if v == NULL_VERSION_ID {
-        return Ok(Some(VersionSel::Null));
-    }
-    if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(id) = u128::from_str_radix(v, 16) {
-            return Ok(Some(VersionSel::Id(id)));
-        }
-    }
-    Err(S3Error::new(
-        S3Code::InvalidArgument,
-        "Invalid version id specified",
-    ))
-}
-
 /// The id of a listed version.
 fn listed_id(e: &ListEntry) -> String {
     if e.null {
         NULL_VERSION_ID.to_owned()
     } else {
-        version_id(VersionSel::Id(e.version))
+        format_version_id(VersionSel::Id(e.version))
     }
 }
 
@@ -72,7 +43,7 @@ pub fn add_version_header(ctx: &Ctx<'_>, r: &mut Response<ResBody>, bucket: &str
     if matches!(ctx.engine.versioning(bucket), Ok(Versioning::Off) | Err(_)) {
         return;
     }
-    if let Ok(v) = HeaderValue::from_str(&version_id(sel)) {
+    if let Ok(v) = HeaderValue::from_str(&format_version_id(sel)) {
         r.headers_mut().insert(VERSION_ID, v);
     }
 }
@@ -89,9 +60,8 @@ pub fn read_version(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> Result<Result<IndexEntry, Response<ResBody>>, S3Error> {
-    let sel = parse_version_id(version_id)?;
     match ctx.engine.lookup(bucket, key, sel)? {
         None if sel.is_some() => Err(S3Error::from_code(S3Code::NoSuchVersion)),
         None => Err(S3Error::from_code(S3Code::NoSuchKey)),
@@ -148,28 +118,17 @@ pub async fn put_versioning(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
     Ok(status_only(StatusCode::OK))
 }
 
-pub fn list_object_versions_handler(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+pub fn list_object_versions(ctx: &Ctx<'_>, bucket: &str, p: &ListVersionsParams) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let q = &ctx.query;
-    let prefix = query_get(q, "prefix").unwrap_or("");
-    let delimiter = query_get(q, "delimiter").unwrap_or("");
-    let key_marker = query_get(q, "key-marker").filter(|k| !k.is_empty());
-    let version_marker_raw = query_get(q, "version-id-marker").filter(|v| !v.is_empty());
-    if version_marker_raw.is_some() && key_marker.is_none() {
-        return Err(S3Error::new(
-            S3Code::InvalidArgument,
-            "A version-id marker cannot be specified without a key marker.",
-        ));
-    }
-    let version_marker = parse_version_id(version_marker_raw)?;
-    let max = max_keys(q)?;
-    let url = encoding_url(q)?;
+    let prefix = p.prefix.as_deref().unwrap_or("");
+    let delimiter = p.delimiter.as_deref().unwrap_or("");
+    let max = p.max_keys.limit;
     let page = ctx.engine.list_versions(
         bucket,
         prefix,
         Some(delimiter),
-        key_marker,
-        version_marker,
+        p.key_marker.as_deref(),
+        p.version_marker,
         max,
     )?;
     let mut entries = Vec::new();
@@ -202,49 +161,23 @@ pub fn list_object_versions_handler(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     let r = ListVersionsResponse {
         name: bucket.to_owned(),
         prefix: prefix.to_owned(),
-        key_marker: key_marker.unwrap_or("").to_owned(),
-        version_id_marker: version_marker_raw.unwrap_or("").to_owned(),
+        key_marker: p.key_marker.clone().unwrap_or_default(),
+        version_id_marker: p.version_id_marker.clone(),
         next_key_marker: page.next_key_marker.filter(|_| page.is_truncated),
         next_version_id_marker: page
             .next_version_marker
             .filter(|_| page.is_truncated)
-            .map(version_id),
+            .map(format_version_id),
         max_keys: max as u64,
         delimiter: delimiter.to_owned(),
         is_truncated: page.is_truncated,
-        encoding_type_url: url,
+        encoding_type_url: p.encoding_url,
         owner: ctx.api.owner.clone(),
         entries,
         common_prefixes,
     };
-    Ok(xml(StatusCode::OK, list_object_versions(&r)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_ids_round_trip_and_sort_by_age() {
-        let old = VersionSel::Id(5 << 64);
-        let new = VersionSel::Id((6 << 64) | 1);
-        assert_eq!(parse_version_id(Some(&version_id(old))).unwrap(), Some(old));
-        assert_eq!(
-            parse_version_id(Some("null")).unwrap(),
-            Some(VersionSel::Null)
-        );
-        assert_eq!(parse_version_id(None).unwrap(), None);
-        assert!(version_id(old) < version_id(new));
-        for bad in [
-            "",
-            "NULL",
-            "abc",
-            &"g".repeat(32),
-            &"0".repeat(33),
-            "+0000000000000000000000000000001",
-        ] {
-            let e = parse_version_id(Some(bad)).unwrap_err();
-            assert_eq!(e.code, S3Code::InvalidArgument, "{bad}");
-        }
-    }
+    Ok(xml(
+        StatusCode::OK,
+        super::xml_versioning::list_object_versions(&r),
+    ))
 }
