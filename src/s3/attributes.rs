@@ -9,14 +9,13 @@ use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::{DataLoc, IndexEntry, PartData};
 use crate::engine::VersionSel;
 
+use super::common::ctx::{Ctx, S3Result};
+use super::common::metadata::{CHECKSUM_PREFIX, CHECKSUM_TYPE};
+use super::common::response::xml;
+use super::common::version::{add_version_header, read_version};
 use super::error::{S3Code, S3Error};
-use super::get::CHECKSUM_PREFIX;
-use super::handler::{xml, Ctx, S3Result};
 use super::router::MAX_KEYS;
-use super::versions::{add_version_header, read_version};
 use super::xml::{http_date, W};
-
-const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
 
 /// The attributes `x-amz-object-attributes` may name.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

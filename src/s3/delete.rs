@@ -8,11 +8,11 @@ use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::VersionSel;
 
 use super::body::RequestBody;
-use super::bucket::require_bucket;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{status_only, xml};
+use super::common::version::{add_delete_marker_header, add_version_header};
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, S3Result};
 use super::router::{format_version_id, parse_version_id};
-use super::versions::{add_delete_marker_header, add_version_header};
 use super::xml::{self as x, DeleteError, DeletedEntry};
 
 /// Longest DeleteObjects document accepted: 1,000 keys of up to 1,024 bytes,

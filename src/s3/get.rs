@@ -17,22 +17,17 @@ use crate::engine::meta::{DataLoc, IndexEntry};
 use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
 
+use super::common::ctx::{Ctx, S3Result};
+use super::common::metadata::{add_tagging_count, header_bytes, CHECKSUM_PREFIX, CHECKSUM_TYPE};
+use super::common::response::{empty, error_response, quoted_etag, status_only, ResBody};
+use super::common::version::{add_version_header, read_version};
 use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
-use super::handler::{empty, error_response, status_only, Ctx, ResBody, S3Result};
-use super::put::{header_bytes, quoted_etag};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::ResponseOverrides;
-use super::tagging::add_tagging_count;
-use super::versions::{add_version_header, read_version};
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
-
-/// Stored headers with this prefix are the object's checksum and its type,
-/// sent only in checksum mode (multipart objects store them at completion).
-pub const CHECKSUM_PREFIX: &str = "x-amz-checksum-";
-const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
 
 /// The headers describing a stored object (GET, HEAD, 304).
 fn object_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {

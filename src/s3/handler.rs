@@ -4,102 +4,45 @@
 //! request counter belong to the core).
 
 use std::cell::Cell;
-use std::convert::Infallible;
-use std::io;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use futures_util::FutureExt;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use sha2::Digest;
 
 use crate::auth::chunked::ChunkError;
-use crate::auth::sigv4::{AuthError, Verified};
+use crate::auth::sigv4::AuthError;
 use crate::engine::{Engine, EngineError};
 use crate::http::conns::{Conn, LogBudget};
 use crate::iam::root::RootCredentials;
 
 use super::auth::Authenticator;
+use super::common::ctx::{ApiSettings, Ctx, S3Result};
+use super::common::response::error_response;
+pub use super::common::response::ResBody;
 use super::error::{S3Code, S3Error};
 use super::router::{Op, Route};
 use super::xml::ListOwner;
-
-/// Every response body: small documents and streamed objects alike. Not
-/// `Send`: object streams hold the core's `Rc<Engine>`.
-pub type ResBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = io::Error>>>;
-
-pub fn full(b: impl Into<Bytes>) -> ResBody {
-    Box::pin(Full::new(b.into()).map_err(|e: Infallible| match e {}))
-}
-
-pub fn empty() -> ResBody {
-    Box::pin(Empty::<Bytes>::new().map_err(|e: Infallible| match e {}))
-}
-
-/// A response with an XML document.
-pub fn xml(status: StatusCode, body: Vec<u8>) -> Response<ResBody> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-    r
-}
-
-/// A response without a body.
-pub fn status_only(status: StatusCode) -> Response<ResBody> {
-    let mut r = Response::new(empty());
-    *r.status_mut() = status;
-    r
-}
 
 /// One core's S3 front end.
 pub struct S3Api {
     pub engine: Rc<Engine>,
     pub auth: Authenticator,
-    /// What listings report as the owner of every object (single tenant).
-    pub owner: ListOwner,
+    /// What operations read: owner, scheme, idle timeout.
+    pub settings: ApiSettings,
     /// Virtual-hosted-style requests are recognised under this domain.
     domain: Option<String>,
-    /// `http` or `https`, for URLs in responses.
-    pub scheme: &'static str,
-    /// Longest wait for the next piece of a request body.
-    pub idle_timeout: std::time::Duration,
     requests: Cell<u64>,
     metrics: Rc<crate::metrics::CoreMetrics>,
     /// Refused authentications logged at info, at a bounded rate.
     refused_log: LogBudget,
 }
-
-/// What every operation gets: the request head and who signed it. What
-/// the query string says is in the operation's [`Op`].
-pub struct Ctx<'a> {
-    pub api: &'a S3Api,
-    pub engine: &'a Rc<Engine>,
-    pub parts: http::request::Parts,
-    pub auth: Verified,
-    pub request_id: &'a str,
-}
-
-impl Ctx<'_> {
-    pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
-    }
-
-    /// A request header as text; `None` when absent or not visible ASCII.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-pub type S3Result<T = Response<ResBody>> = Result<T, S3Error>;
 
 impl S3Api {
     pub fn new(
@@ -118,10 +61,12 @@ impl S3Api {
         S3Api {
             engine,
             auth: Authenticator::new(creds),
-            owner,
+            settings: ApiSettings {
+                owner,
+                scheme: if http.tls.is_some() { "https" } else { "http" },
+                idle_timeout: http.idle_timeout,
+            },
             domain: http.domain.clone(),
-            scheme: if http.tls.is_some() { "https" } else { "http" },
-            idle_timeout: http.idle_timeout,
             requests: Cell::new(0),
             metrics,
             refused_log: LogBudget::new(),
@@ -212,7 +157,7 @@ impl S3Api {
         op.set(route.name());
         let resource = route.error_resource();
         let ctx = Ctx {
-            api: self,
+            api: &self.settings,
             engine: &self.engine,
             parts,
             auth,
@@ -429,25 +374,6 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     }
 }
 
-/// The S3 error document (no body for HEAD and 304).
-pub fn error_response(e: &S3Error, request_id: &str, method: &Method) -> Response<ResBody> {
-    let status = e.status();
-    // 501 is the expected answer for what is not built yet, not a fault.
-    if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
-        tracing::warn!(
-            request_id,
-            code = e.code.as_str(),
-            message = e.message,
-            "server error"
-        );
-    }
-    if *method == Method::HEAD || !e.has_body() {
-        return status_only(status);
-    }
-    let host_id = base64::engine::general_purpose::STANDARD.encode(request_id);
-    xml(status, e.to_xml(request_id, &host_id))
-}
-
 // ---------------------------------------------------------------------------
 // Error mapping
 // ---------------------------------------------------------------------------
@@ -539,6 +465,7 @@ impl From<ChunkError> for S3Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::common::response::status_only;
 
     #[test]
     fn a_panicking_operation_becomes_internal_error() {

@@ -4,8 +4,9 @@ use http::StatusCode;
 
 use crate::engine::merge::{Entry, ListParams, Page};
 
+use super::common::ctx::{Ctx, S3Result};
+use super::common::response::xml;
 use super::error::S3Error;
-use super::handler::{xml, Ctx, S3Result};
 use super::router::{encode_token, ListV1Params, ListV2Params};
 use super::xml::{ListEntry, ListV1Response, ListV2Response};
 

@@ -25,15 +25,15 @@ use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
 use crate::engine::EngineError;
 
 use super::body::RequestBody;
-use super::bucket::require_bucket;
+use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::metadata::put_options;
+use super::common::preconditions::check_write_preconditions;
+use super::common::response::{quoted_etag, status_only, xml, ResBody};
+use super::common::version::add_version_header;
 use super::conditional::{check_copy_source, write_condition, Outcome};
-use super::copy::copy_source;
-use super::copy::{md5_of_etag, CopyBody};
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, ResBody, S3Result};
-use super::put::{check_write_preconditions, put_options, quoted_etag};
 use super::router::{format_version_id, CopySource, ListPartsParams, ListUploadsParams, UploadId};
-use super::versions::add_version_header;
 use super::xml_multipart::{
     self as x, parse_complete_multipart_upload, ChecksumType, CompletedPart, ListPartsResponse,
     ListUploadsResponse,
@@ -555,7 +555,7 @@ pub async fn upload_part_copy(
     let src_version = source.version;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let src = copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }

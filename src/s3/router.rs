@@ -460,8 +460,9 @@ pub enum ExtraChecks<'a> {
     /// One more: reading the copy source (CopyObject, UploadPartCopy), or
     /// `s3:GetObject`/`GetObjectVersion` beside GetObjectAttributes' own.
     Also(Check<'a>),
-    /// DeleteObjects: the keys are in the body, so the operation authorises
-    /// each one as it reads it, with [`delete_check`].
+    /// DeleteObjects: the keys are in the body, so the operation must
+    /// authorise each one as it reads it, with [`delete_check`] (a key
+    /// refused is an `AccessDenied` entry in the result, as on S3).
     EachDeletedKey,
 }
 
