@@ -7,16 +7,16 @@ use http::StatusCode;
 
 use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::{DataLoc, IndexEntry, ObjectMeta, PartData};
+use crate::engine::VersionSel;
 use crate::xmlw::Writer;
 
+use super::common::ctx::{Ctx, S3Result};
+use super::common::metadata::{CHECKSUM_PREFIX, CHECKSUM_TYPE};
+use super::common::response::xml;
+use super::common::version::{add_version_header, read_version};
 use super::error::{S3Code, S3Error};
-use super::get::CHECKSUM_PREFIX;
-use super::handler::{xml, Ctx, S3Result};
-use super::list::MAX_KEYS;
-use super::versions::{add_version_header, read_version};
+use super::router::MAX_KEYS;
 use super::xml::{http_date, response};
-
-const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
 
 /// The attributes `x-amz-object-attributes` may name.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -178,13 +178,13 @@ pub fn get_object_attributes(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    version: Option<VersionSel>,
 ) -> S3Result {
     let want = wanted(ctx.headers())?;
     let max_parts = int_header(ctx.headers(), "x-amz-max-parts")?
         .map_or(MAX_KEYS, |m| m.min(MAX_KEYS as u64) as usize);
     let marker = int_header(ctx.headers(), "x-amz-part-number-marker")?.unwrap_or(0);
-    let entry = read_version(ctx, bucket, key, version_id)?;
+    let entry = read_version(ctx, bucket, key, version)?;
     let mut r = xml(StatusCode::OK, document(&entry, want, max_parts, marker));
     if let Ok(v) = HeaderValue::from_str(&http_date(entry.meta.modified_ms)) {
         r.headers_mut().insert(LAST_MODIFIED, v);

@@ -6,8 +6,9 @@ use http::StatusCode;
 use hyper::body::Incoming;
 
 use super::body::RequestBody;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, S3Result};
 use super::xml as x;
 
 /// The region cairn reports for every bucket: one node, one region.
@@ -15,14 +16,6 @@ pub const REGION: &str = "us-east-1";
 
 /// Longest CreateBucket document accepted (a real one is ~200 bytes).
 const MAX_CREATE_BODY: usize = 64 << 10;
-
-pub fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<(), S3Error> {
-    if ctx.engine.bucket_exists(bucket) {
-        Ok(())
-    } else {
-        Err(S3Error::from_code(S3Code::NoSuchBucket))
-    }
-}
 
 pub fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
     let table = ctx.engine.buckets();

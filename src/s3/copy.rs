@@ -1,104 +1,30 @@
 //! CopyObject: the source streams from its reader into an ordinary engine
 //! write, so a copy is as durable as a PUT and never holds the object in
-//! memory. UploadPartCopy uses the same body.
+//! memory. UploadPartCopy uses the same body (`common::copy_source`).
 
 use http::StatusCode;
 
-use crate::auth::checksum::{ChecksumAlgo, ChecksumValue, Checksummer};
+use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::IndexEntry;
-use crate::engine::read::ObjectReader;
-use crate::engine::{BodyChunk, BodySource, EngineError, PutOptions, VersionSel};
+use crate::engine::PutOptions;
 
-use super::bucket::require_bucket;
+use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::metadata::{put_options, tags_from_header, CHECKSUM_PREFIX};
+use super::common::preconditions::check_write_preconditions;
+use super::common::response::xml;
+use super::common::version::add_version_header;
 use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::error::{S3Code, S3Error};
-use super::get::CHECKSUM_PREFIX;
-use super::handler::{xml, Ctx, S3Result};
-use super::put::{check_write_preconditions, put_options};
-use super::router::CopySource;
-use super::tagging::tags_from_header;
-use super::versions::{add_version_header, parse_version_id, version_id};
+use super::router::{format_version_id, CopySource};
 use super::xml::copy_object_result;
-
-/// The source object (or a range of it) as a request body.
-pub(super) struct CopyBody {
-    reader: ObjectReader,
-    /// The source's ETag when it is a plain MD5 (single-part objects), so the
-    /// copy does not hash the data again.
-    md5: Option<[u8; 16]>,
-    /// A checksum to compute over what is copied (an upload's algorithm),
-    /// and its value once the copy ended.
-    sum: Option<Checksummer>,
-    done: Option<ChecksumValue>,
-    error: Option<S3Error>,
-}
-
-impl CopyBody {
-    pub(super) fn new(
-        reader: ObjectReader,
-        md5: Option<[u8; 16]>,
-        checksum: Option<ChecksumAlgo>,
-    ) -> CopyBody {
-        CopyBody {
-            reader,
-            md5,
-            sum: checksum.map(Checksummer::new),
-            done: None,
-            error: None,
-        }
-    }
-
-    /// Why reading the source failed, if it did.
-    pub(super) fn take_error(&mut self) -> Option<S3Error> {
-        self.error.take()
-    }
-}
-
-impl BodySource for CopyBody {
-    fn supplies_md5(&self) -> bool {
-        self.md5.is_some()
-    }
-
-    fn checksums(&self) -> Vec<(String, String)> {
-        self.done
-            .iter()
-            .map(|v| (v.algo().header_name().to_owned(), v.to_base64()))
-            .collect()
-    }
-
-    async fn next_chunk(&mut self) -> crate::engine::Result<BodyChunk> {
-        match self.reader.next_chunk().await {
-            Some(Ok(b)) => {
-                if let Some(s) = &mut self.sum {
-                    s.update(&b);
-                }
-                Ok(BodyChunk::Data(b))
-            }
-            None => {
-                self.done = self.sum.take().map(Checksummer::finalize);
-                Ok(BodyChunk::End(self.md5))
-            }
-            Some(Err(e)) => {
-                let msg = e.to_string();
-                self.error = Some(e.into());
-                Err(EngineError::Body(format!("reading the copy source: {msg}")))
-            }
-        }
-    }
-}
-
-pub(super) fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
-    let mut out = [0u8; 16];
-    hex::decode_to_slice(etag, &mut out).ok()?;
-    Some(out)
-}
 
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let src_version = parse_version_id(source.version_id.as_deref())?;
+    let src_version = source.version;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let src = copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -167,7 +93,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
     if let Some(v) = src_version {
-        if let Ok(h) = http::HeaderValue::from_str(&version_id(v)) {
+        if let Ok(h) = http::HeaderValue::from_str(&format_version_id(v)) {
             r.headers_mut().insert("x-amz-copy-source-version-id", h);
         }
     }
@@ -186,25 +112,4 @@ fn copy_checksum_algo(src: &IndexEntry) -> ChecksumAlgo {
         .filter(|_| full)
         .find_map(|(n, _)| ChecksumAlgo::from_header_name(n))
         .unwrap_or(ChecksumAlgo::Crc64Nvme)
-}
-
-/// The version a copy reads: the latest or the named one. S3 answers a
-/// delete marker as the latest with NoSuchKey and a named one with
-/// InvalidRequest (a marker has no data to copy).
-pub fn copy_source(
-    ctx: &Ctx<'_>,
-    bucket: &str,
-    key: &str,
-    version: Option<VersionSel>,
-) -> Result<IndexEntry, S3Error> {
-    match ctx.engine.lookup(bucket, key, version)? {
-        None if version.is_some() => Err(S3Error::from_code(S3Code::NoSuchVersion)),
-        None => Err(S3Error::from_code(S3Code::NoSuchKey)),
-        Some(e) if e.meta.delete_marker && version.is_some() => Err(S3Error::new(
-            S3Code::InvalidRequest,
-            "The source of a copy request may not specifically refer to a delete marker by version id.",
-        )),
-        Some(e) if e.meta.delete_marker => Err(S3Error::from_code(S3Code::NoSuchKey)),
-        Some(e) => Ok(e),
-    }
 }

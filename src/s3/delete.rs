@@ -5,14 +5,14 @@ use http::StatusCode;
 use hyper::body::Incoming;
 
 use crate::auth::checksum::ChecksumAlgo;
+use crate::engine::VersionSel;
 
 use super::body::RequestBody;
-use super::bucket::require_bucket;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{status_only, xml};
+use super::common::version::{add_delete_marker_header, add_version_header};
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, S3Result};
-use super::versions::{
-    add_delete_marker_header, add_version_header, parse_version_id, version_id as version_id_string,
-};
+use super::router::{format_version_id, parse_version_id};
 use super::xml::{self as x, DeleteError, DeletedEntry};
 
 /// Longest DeleteObjects document accepted: 1,000 keys of up to 1,024 bytes,
@@ -27,10 +27,9 @@ pub async fn delete_object(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let out = ctx.engine.delete(bucket, key, sel).await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     if out.delete_marker {
@@ -74,7 +73,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
     let engine = ctx.engine;
     let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)
         .map(|(key, version_id)| async move {
-            let r = match parse_version_id(version_id.as_deref()) {
+            let r = match version_id.as_deref().map(parse_version_id).transpose() {
                 Ok(sel) => engine
                     .delete(bucket, &key, sel)
                     .await
@@ -88,7 +87,7 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
                     // A marker made by this delete is named apart; a removed
                     // one is the version the request named.
                     delete_marker_version_id: match (&version_id, out.delete_marker) {
-                        (None, true) => out.version.map(version_id_string),
+                        (None, true) => out.version.map(format_version_id),
                         (Some(v), true) => Some(v.clone()),
                         (_, false) => None,
                     },

@@ -15,33 +15,19 @@ use http_body::{Frame, SizeHint};
 
 use crate::engine::meta::{DataLoc, IndexEntry};
 use crate::engine::read::ObjectReader;
+use crate::engine::VersionSel;
 
+use super::common::ctx::{Ctx, S3Result};
+use super::common::metadata::{add_tagging_count, header_bytes, CHECKSUM_PREFIX, CHECKSUM_TYPE};
+use super::common::response::{empty, quoted_etag, status_only, ResBody};
+use super::common::version::{add_version_header, read_version};
 use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
-use super::handler::{empty, status_only, Ctx, ResBody, S3Result};
-use super::put::{header_bytes, quoted_etag};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
-use super::router::query_get;
-use super::tagging::add_tagging_count;
-use super::versions::{add_version_header, read_version};
+use super::router::ResponseOverrides;
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
-
-/// Stored headers with this prefix are the object's checksum and its type,
-/// sent only in checksum mode (multipart objects store them at completion).
-pub const CHECKSUM_PREFIX: &str = "x-amz-checksum-";
-const CHECKSUM_TYPE: &str = "x-amz-checksum-type";
-
-/// `response-*` query parameters and the header each one overrides.
-const OVERRIDES: [(&str, HeaderName); 6] = [
-    ("response-content-type", header::CONTENT_TYPE),
-    ("response-content-language", header::CONTENT_LANGUAGE),
-    ("response-expires", header::EXPIRES),
-    ("response-cache-control", header::CACHE_CONTROL),
-    ("response-content-disposition", header::CONTENT_DISPOSITION),
-    ("response-content-encoding", header::CONTENT_ENCODING),
-];
 
 /// The headers describing a stored object (GET, HEAD, 304).
 fn object_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
@@ -129,27 +115,13 @@ fn checksum_headers(entry: &IndexEntry, part: Option<u32>) -> Vec<(String, Strin
     out
 }
 
-fn apply_overrides(ctx: &Ctx<'_>, r: &mut Response<ResBody>) -> Result<(), S3Error> {
-    for (param, name) in OVERRIDES {
-        if let Some(v) = query_get(&ctx.query, param) {
-            let v = HeaderValue::from_str(v).map_err(|_| {
-                S3Error::new(
-                    S3Code::InvalidArgument,
-                    format!("Invalid value for {param}."),
-                )
-            })?;
-            r.headers_mut().insert(name, v);
-        }
-    }
-    Ok(())
-}
-
 pub async fn get_object(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    version: Option<VersionSel>,
     part_number: Option<u32>,
+    overrides: &ResponseOverrides,
     head: bool,
 ) -> S3Result {
     let checksums = checksum_mode(ctx)?;
@@ -161,7 +133,7 @@ pub async fn get_object(
     }
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let entry = read_version(ctx, bucket, key, version_id)?;
+    let entry = read_version(ctx, bucket, key, version)?;
     let size = entry.meta.size;
     // A part is served as a range of the object; a single-part object has
     // just part 1, the whole of it.
@@ -232,8 +204,10 @@ pub async fn get_object(
     content_headers(&mut r, &entry);
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     add_tagging_count(r.headers_mut(), &entry.meta.tags);
-    apply_overrides(ctx, &mut r)?;
     let h = r.headers_mut();
+    for (name, value) in &overrides.0 {
+        h.insert(name, value.clone());
+    }
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if partial {
         if let Ok(v) = HeaderValue::from_str(&content_range(start, end, size)) {

@@ -1,104 +1,46 @@
-//! The S3 entry point: authenticates a request, routes it through
-//! [`Endpoint`], runs the operation and turns every failure into an S3 XML
+//! The S3 entry point: authenticates a request, routes it to a [`Route`],
+//! runs the operation and turns every failure into an S3 XML
 //! error. One [`S3Api`] per core (no locks: the signing-key cache and the
 //! request counter belong to the core).
 
 use std::cell::Cell;
-use std::convert::Infallible;
-use std::io;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use futures_util::FutureExt;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use sha2::Digest;
 
-use crate::auth::sigv4::Verified;
 use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
 use crate::iam::root::RootCredentials;
 
 use super::auth::Authenticator;
+use super::common::ctx::{ApiSettings, Ctx, S3Result};
+use super::common::response::error_response;
+pub use super::common::response::ResBody;
 use super::error::{S3Code, S3Error};
-use super::router::{parse_query, Endpoint};
+use super::router::{Op, Route};
 use super::xml::ListOwner;
-
-/// Every response body: small documents and streamed objects alike. Not
-/// `Send`: object streams hold the core's `Rc<Engine>`.
-pub type ResBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = io::Error>>>;
-
-pub fn full(b: impl Into<Bytes>) -> ResBody {
-    Box::pin(Full::new(b.into()).map_err(|e: Infallible| match e {}))
-}
-
-pub fn empty() -> ResBody {
-    Box::pin(Empty::<Bytes>::new().map_err(|e: Infallible| match e {}))
-}
-
-/// A response with an XML document.
-pub fn xml(status: StatusCode, body: Vec<u8>) -> Response<ResBody> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-    r
-}
-
-/// A response without a body.
-pub fn status_only(status: StatusCode) -> Response<ResBody> {
-    let mut r = Response::new(empty());
-    *r.status_mut() = status;
-    r
-}
 
 /// One core's S3 front end.
 pub struct S3Api {
     pub engine: Rc<Engine>,
     pub auth: Authenticator,
-    /// What listings report as the owner of every object (single tenant).
-    pub owner: ListOwner,
+    /// What operations read: owner, scheme, idle timeout.
+    pub settings: ApiSettings,
     /// Virtual-hosted-style requests are recognised under this domain.
     domain: Option<String>,
-    /// `http` or `https`, for URLs in responses.
-    pub scheme: &'static str,
-    /// Longest wait for the next piece of a request body.
-    pub idle_timeout: std::time::Duration,
     requests: Cell<u64>,
     metrics: Rc<crate::metrics::CoreMetrics>,
     /// Refused authentications logged at info, at a bounded rate.
     refused_log: LogBudget,
 }
-
-/// What every operation gets: the request head, its query, who signed it.
-pub struct Ctx<'a> {
-    pub api: &'a S3Api,
-    pub engine: &'a Rc<Engine>,
-    pub parts: http::request::Parts,
-    pub query: Vec<(String, String)>,
-    pub auth: Verified,
-    pub request_id: &'a str,
-}
-
-impl Ctx<'_> {
-    pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
-    }
-
-    /// A request header as text; `None` when absent or not visible ASCII.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-pub type S3Result<T = Response<ResBody>> = Result<T, S3Error>;
 
 impl S3Api {
     pub fn new(
@@ -117,10 +59,12 @@ impl S3Api {
         S3Api {
             engine,
             auth: Authenticator::new(creds),
-            owner,
+            settings: ApiSettings {
+                owner,
+                scheme: if http.tls.is_some() { "https" } else { "http" },
+                idle_timeout: http.idle_timeout,
+            },
             domain: http.domain.clone(),
-            scheme: if http.tls.is_some() { "https" } else { "http" },
-            idle_timeout: http.idle_timeout,
             requests: Cell::new(0),
             metrics,
             refused_log: LogBudget::new(),
@@ -207,19 +151,17 @@ impl S3Api {
         };
         conn.set_authenticated();
         op.set("Unrouted");
-        let query = parse_query(parts.uri.query().unwrap_or(""));
-        let endpoint = self.endpoint(&parts, &query)?;
-        op.set(endpoint.name());
-        let resource = endpoint.resource();
+        let route = self.route(&parts)?;
+        op.set(route.name());
+        let resource = route.error_resource();
         let ctx = Ctx {
-            api: self,
+            api: &self.settings,
             engine: &self.engine,
             parts,
-            query,
             auth,
             request_id,
         };
-        run(ctx, endpoint, body).await.map_err(|e| {
+        run(ctx, route, body).await.map_err(|e| {
             if e.resource.is_none() {
                 e.with_resource(resource)
             } else {
@@ -260,19 +202,15 @@ impl S3Api {
     }
 
     /// The operation a request names (path or virtual-hosted style).
-    fn endpoint(
-        &self,
-        parts: &http::request::Parts,
-        query: &[(String, String)],
-    ) -> Result<Endpoint, S3Error> {
+    fn route(&self, parts: &http::request::Parts) -> Result<Route, S3Error> {
         let host = parts
             .headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok());
-        Endpoint::parse_with_query(
+        Route::parse(
             &parts.method,
             parts.uri.path(),
-            query,
+            parts.uri.query().unwrap_or(""),
             host,
             self.domain.as_deref(),
             &parts.headers,
@@ -288,10 +226,10 @@ impl S3Api {
         {
             return None;
         }
-        let endpoint = self.endpoint(parts, &parse_query(raw_query)).ok()?;
-        let bucket = endpoint.bucket()?;
+        let route = self.route(parts).ok()?;
+        let bucket = route.bucket.as_deref()?;
         (!self.engine.bucket_exists(bucket))
-            .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(endpoint.resource()))
+            .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(route.error_resource()))
     }
 }
 
@@ -329,170 +267,115 @@ async fn catch_panics(
     }
 }
 
-async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
+async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions};
-    use Endpoint::*;
-    match endpoint {
-        ListBuckets => bucket::list_buckets(&ctx),
-        CreateBucket { bucket } => bucket::create_bucket(&ctx, &bucket, body).await,
-        HeadBucket { bucket } => bucket::head_bucket(&ctx, &bucket),
-        DeleteBucket { bucket } => bucket::delete_bucket(&ctx, &bucket).await,
-        GetBucketLocation { bucket } => bucket::get_location(&ctx, &bucket),
-        GetBucketVersioning { bucket } => versions::get_versioning(&ctx, &bucket),
-        PutBucketVersioning { bucket } => versions::put_versioning(&ctx, &bucket, body).await,
-        ListObjectVersions { bucket } => versions::list_object_versions_handler(&ctx, &bucket),
-        GetBucketObjectLockConfig { bucket } => {
-            bucket::not_configured(&ctx, &bucket, S3Code::ObjectLockConfigurationNotFoundError)
+    use Op::*;
+    // The table guarantees the bucket for bucket operations and both for
+    // object operations (`Op::scope`), so the empty defaults are never used.
+    let Route { bucket, key, op } = route;
+    let (b, k) = (
+        bucket.as_deref().unwrap_or(""),
+        key.as_deref().unwrap_or(""),
+    );
+    let name = op.name();
+    match op {
+        ListBuckets {} => bucket::list_buckets(&ctx),
+        CreateBucket {} => bucket::create_bucket(&ctx, b, body).await,
+        HeadBucket {} => bucket::head_bucket(&ctx, b),
+        DeleteBucket {} => bucket::delete_bucket(&ctx, b).await,
+        GetBucketLocation {} => bucket::get_location(&ctx, b),
+        GetBucketVersioning {} => versions::get_versioning(&ctx, b),
+        PutBucketVersioning {} => versions::put_versioning(&ctx, b, body).await,
+        ListObjectVersions { params } => versions::list_object_versions(&ctx, b, &params),
+        GetBucketObjectLockConfig {} => {
+            bucket::not_configured(&ctx, b, S3Code::ObjectLockConfigurationNotFoundError)
         }
-        GetBucketCors { bucket } => {
-            bucket::not_configured(&ctx, &bucket, S3Code::NoSuchCORSConfiguration)
+        GetBucketCors {} => bucket::not_configured(&ctx, b, S3Code::NoSuchCORSConfiguration),
+        GetBucketLifecycle {} => {
+            bucket::not_configured(&ctx, b, S3Code::NoSuchLifecycleConfiguration)
         }
-        GetBucketLifecycle { bucket } => {
-            bucket::not_configured(&ctx, &bucket, S3Code::NoSuchLifecycleConfiguration)
+        GetBucketPolicy {} | GetBucketPolicyStatus {} => {
+            bucket::not_configured(&ctx, b, S3Code::NoSuchBucketPolicy)
         }
-        GetBucketPolicy { bucket } | GetBucketPolicyStatus { bucket } => {
-            bucket::not_configured(&ctx, &bucket, S3Code::NoSuchBucketPolicy)
-        }
-        GetBucketEncryption { bucket } => bucket::not_configured(
+        GetBucketEncryption {} => bucket::not_configured(
             &ctx,
-            &bucket,
+            b,
             S3Code::ServerSideEncryptionConfigurationNotFoundError,
         ),
-        GetBucketTagging { bucket } => tagging::get_bucket_tagging(&ctx, &bucket),
-        PutBucketTagging { bucket } => tagging::put_bucket_tagging(&ctx, &bucket, body).await,
-        DeleteBucketTagging { bucket } => tagging::delete_bucket_tagging(&ctx, &bucket).await,
-        GetObjectTagging {
-            bucket,
-            key,
-            version_id,
-        } => tagging::get_object_tagging(&ctx, &bucket, &key, version_id.as_deref()),
-        GetObjectAttributes {
-            bucket,
-            key,
-            version_id,
-        } => attributes::get_object_attributes(&ctx, &bucket, &key, version_id.as_deref()),
-        PutObjectTagging {
-            bucket,
-            key,
-            version_id,
-        } => tagging::put_object_tagging(&ctx, &bucket, &key, version_id.as_deref(), body).await,
-        DeleteObjectTagging {
-            bucket,
-            key,
-            version_id,
-        } => tagging::delete_object_tagging(&ctx, &bucket, &key, version_id.as_deref()).await,
-        ListObjects { bucket } => list::list_objects_v1(&ctx, &bucket),
-        ListObjectsV2 { bucket } => list::list_objects_v2(&ctx, &bucket),
-        ListMultipartUploads { bucket } => multipart::list_multipart_uploads(&ctx, &bucket),
-        DeleteObjects { bucket } => delete::delete_objects(&ctx, &bucket, body).await,
-        PutObject { bucket, key } => {
+        GetBucketTagging {} => tagging::get_bucket_tagging(&ctx, b),
+        PutBucketTagging {} => tagging::put_bucket_tagging(&ctx, b, body).await,
+        DeleteBucketTagging {} => tagging::delete_bucket_tagging(&ctx, b).await,
+        GetObjectTagging { version } => tagging::get_object_tagging(&ctx, b, k, version),
+        GetObjectAttributes { version } => attributes::get_object_attributes(&ctx, b, k, version),
+        PutObjectTagging { version } => {
+            tagging::put_object_tagging(&ctx, b, k, version, body).await
+        }
+        DeleteObjectTagging { version } => {
+            tagging::delete_object_tagging(&ctx, b, k, version).await
+        }
+        ListObjects { params } => list::list_objects_v1(&ctx, b, &params),
+        ListObjectsV2 { params } => list::list_objects_v2(&ctx, b, &params),
+        ListMultipartUploads { params } => multipart::list_multipart_uploads(&ctx, b, &params),
+        DeleteObjects {} => delete::delete_objects(&ctx, b, body).await,
+        PutObject {} => {
             super::body::require_length(ctx.headers())?;
-            put::put_object(&ctx, &bucket, &key, body).await
+            put::put_object(&ctx, b, k, body).await
         }
-        CopyObject {
-            bucket,
-            key,
-            source,
-        } => copy::copy_object(&ctx, &bucket, &key, &source).await,
+        CopyObject { source } => copy::copy_object(&ctx, b, k, &source).await,
         GetObject {
-            bucket,
-            key,
-            version_id,
+            version,
             part_number,
-        }
-        | HeadObject {
-            bucket,
-            key,
-            version_id,
+            overrides,
+        } => get::get_object(&ctx, b, k, version, part_number, &overrides, false).await,
+        HeadObject {
+            version,
             part_number,
-        } => {
-            let head = ctx.parts.method == Method::HEAD;
-            get::get_object(
-                &ctx,
-                &bucket,
-                &key,
-                version_id.as_deref(),
-                part_number,
-                head,
-            )
-            .await
-        }
-        DeleteObject {
-            bucket,
-            key,
-            version_id,
-        } => delete::delete_object(&ctx, &bucket, &key, version_id.as_deref()).await,
-        CreateMultipartUpload { bucket, key } => {
-            multipart::create_multipart_upload(&ctx, &bucket, &key).await
-        }
+            overrides,
+        } => get::get_object(&ctx, b, k, version, part_number, &overrides, true).await,
+        DeleteObject { version } => delete::delete_object(&ctx, b, k, version).await,
+        CreateMultipartUpload {} => multipart::create_multipart_upload(&ctx, b, k).await,
         UploadPart {
-            bucket,
-            key,
             part_number,
             upload_id,
         } => {
             super::body::require_length(ctx.headers())?;
-            multipart::upload_part(&ctx, &bucket, &key, part_number, &upload_id, body).await
+            multipart::upload_part(&ctx, b, k, part_number, upload_id, body).await
         }
         UploadPartCopy {
-            bucket,
-            key,
             part_number,
             upload_id,
             source,
-        } => {
-            multipart::upload_part_copy(&ctx, &bucket, &key, part_number, &upload_id, &source).await
+        } => multipart::upload_part_copy(&ctx, b, k, part_number, upload_id, &source).await,
+        CompleteMultipartUpload { upload_id } => {
+            multipart::complete_multipart_upload(&ctx, b, k, upload_id, body).await
         }
-        CompleteMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-        } => multipart::complete_multipart_upload(&ctx, &bucket, &key, &upload_id, body).await,
-        AbortMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-        } => multipart::abort_multipart_upload(&ctx, &bucket, &key, &upload_id).await,
-        ListParts {
-            bucket,
-            key,
-            upload_id,
-        } => multipart::list_parts(&ctx, &bucket, &key, &upload_id),
+        AbortMultipartUpload { upload_id } => {
+            multipart::abort_multipart_upload(&ctx, b, k, upload_id).await
+        }
+        ListParts { upload_id, params } => multipart::list_parts(&ctx, b, k, upload_id, &params),
         // Not built yet: bucket configuration writes, ACLs, CORS preflight.
-        other => Err(S3Error::new(
+        Options {}
+        | Unknown {}
+        | PutBucketCors {}
+        | DeleteBucketCors {}
+        | PutBucketLifecycle {}
+        | DeleteBucketLifecycle {}
+        | PutBucketPolicy {}
+        | DeleteBucketPolicy {}
+        | PutBucketEncryption {}
+        | DeleteBucketEncryption {}
+        | GetBucketAcl {}
+        | GetObjectAcl { .. } => Err(S3Error::new(
             S3Code::NotImplemented,
-            format!("{} is not implemented yet.", other.name()),
+            format!("{name} is not implemented yet."),
         )),
     }
-}
-
-/// The S3 error document (no body for HEAD and 304).
-pub fn error_response(e: &S3Error, request_id: &str, method: &Method) -> Response<ResBody> {
-    let status = e.status();
-    // 501 is the expected answer for what is not built yet, not a fault.
-    if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
-        tracing::warn!(
-            request_id,
-            code = e.code.as_str(),
-            message = e.message,
-            "server error"
-        );
-    }
-    let mut r = if *method == Method::HEAD || !e.has_body() {
-        status_only(status)
-    } else {
-        let host_id = base64::engine::general_purpose::STANDARD.encode(request_id);
-        xml(status, e.to_xml(request_id, &host_id))
-    };
-    for (name, value) in &e.headers {
-        r.headers_mut().insert(name.clone(), value.clone());
-    }
-    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::common::response::status_only;
 
     #[test]
     fn a_panicking_operation_becomes_internal_error() {

@@ -14,8 +14,6 @@
 //! with any (verified and kept, as SDKs send CRC32 by default) and its object
 //! has no checksum.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use http::header::{HeaderName, HeaderValue, ETAG};
 use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
@@ -27,16 +25,15 @@ use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
 use crate::engine::EngineError;
 
 use super::body::RequestBody;
-use super::bucket::require_bucket;
+use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::metadata::put_options;
+use super::common::preconditions::check_write_preconditions;
+use super::common::response::{quoted_etag, status_only, xml, ResBody};
+use super::common::version::add_version_header;
 use super::conditional::{check_copy_source, write_condition, Outcome};
-use super::copy::copy_source;
-use super::copy::{md5_of_etag, CopyBody};
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, ResBody, S3Result};
-use super::list::{encoding_url, max_param};
-use super::put::{check_write_preconditions, put_options, quoted_etag};
-use super::router::{query_get, CopySource};
-use super::versions::{add_version_header, parse_version_id, version_id};
+use super::router::{format_version_id, CopySource, ListPartsParams, ListUploadsParams, UploadId};
 use super::xml_multipart::{
     self as x, parse_complete_multipart_upload, ChecksumType, CompletedPart, ListPartsResponse,
     ListUploadsResponse,
@@ -45,25 +42,6 @@ use super::xml_multipart::{
 /// Largest CompleteMultipartUpload document read: 10,000 parts with a
 /// SHA-256 each, pretty-printed, fit in well under this.
 const MAX_COMPLETE_BODY: usize = 8 << 20;
-
-/// Upload ids on the wire: the engine's id, big-endian, base64url.
-pub fn encode_upload_id(id: u128) -> String {
-    URL_SAFE_NO_PAD.encode(id.to_be_bytes())
-}
-
-pub fn decode_upload_id(s: &str) -> Option<u128> {
-    let mut out = [0u8; 16];
-    // 22 characters are exactly 16 bytes; anything else is no id of ours.
-    if s.len() != 22 || URL_SAFE_NO_PAD.decode_slice(s, &mut out).ok()? != 16 {
-        return None;
-    }
-    Some(u128::from_be_bytes(out))
-}
-
-/// An id that is not one of ours names no upload.
-fn upload_id(s: &str) -> Result<u128, S3Error> {
-    decode_upload_id(s).ok_or_else(|| S3Error::from_code(S3Code::NoSuchUpload))
-}
 
 fn invalid_request(msg: impl Into<String>) -> S3Error {
     S3Error::new(S3Code::InvalidRequest, msg)
@@ -379,21 +357,6 @@ pub fn copy_range(value: &str, size: u64) -> Result<(u64, u64), S3Error> {
     Ok((first, last + 1))
 }
 
-/// A non-negative integer query parameter (a marker), 0 when absent.
-fn marker_param(q: &[(String, String)], name: &str) -> Result<u32, S3Error> {
-    match query_get(q, name).map(str::trim) {
-        None | Some("") => Ok(0),
-        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
-            // Beyond any part number: nothing follows it.
-            Ok(v.parse::<u32>().unwrap_or(u32::MAX))
-        }
-        Some(_) => Err(S3Error::new(
-            S3Code::InvalidArgument,
-            format!("Provided {name} not an integer or within integer range"),
-        )),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // ListMultipartUploads paging (pure over a fetch function)
 // ---------------------------------------------------------------------------
@@ -515,7 +478,7 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         .await?;
     let mut r = xml(
         StatusCode::OK,
-        x::initiate_multipart_upload(bucket, key, &encode_upload_id(id)),
+        x::initiate_multipart_upload(bucket, key, &UploadId(id).to_string()),
     );
     if let Some((algo, kind)) = declared {
         insert(&mut r, "x-amz-checksum-algorithm", algo.algorithm_name());
@@ -539,11 +502,11 @@ pub async fn upload_part(
     bucket: &str,
     key: &str,
     number: u32,
-    upload: &str,
+    upload: UploadId,
     body: Incoming,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let id = upload_id(upload)?;
+    let id = upload.0;
     let up = ctx.engine.upload(bucket, key, id)?;
     let mut body = RequestBody::new(
         body,
@@ -583,16 +546,16 @@ pub async fn upload_part_copy(
     bucket: &str,
     key: &str,
     number: u32,
-    upload: &str,
+    upload: UploadId,
     source: &CopySource,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let id = upload_id(upload)?;
+    let id = upload.0;
     let up = ctx.engine.upload(bucket, key, id)?;
-    let src_version = parse_version_id(source.version_id.as_deref())?;
+    let src_version = source.version;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
-    let src = copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -638,7 +601,7 @@ pub async fn upload_part_copy(
         ),
     );
     if let Some(v) = src_version {
-        if let Ok(h) = http::HeaderValue::from_str(&version_id(v)) {
+        if let Ok(h) = http::HeaderValue::from_str(&format_version_id(v)) {
             r.headers_mut().insert("x-amz-copy-source-version-id", h);
         }
     }
@@ -657,11 +620,11 @@ pub async fn complete_multipart_upload(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    upload: &str,
+    upload: UploadId,
     body: Incoming,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let id = upload_id(upload)?;
+    let id = upload.0;
     let doc = RequestBody::ignoring_checksum_headers(
         body,
         ctx.headers(),
@@ -780,21 +743,26 @@ pub async fn abort_multipart_upload(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    upload: &str,
+    upload: UploadId,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let id = upload_id(upload)?;
+    let id = upload.0;
     ctx.engine.abort_upload(bucket, key, id).await?;
     Ok(status_only(StatusCode::NO_CONTENT))
 }
 
-pub fn list_parts(ctx: &Ctx<'_>, bucket: &str, key: &str, upload: &str) -> S3Result {
+pub fn list_parts(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    upload: UploadId,
+    p: &ListPartsParams,
+) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let id = upload_id(upload)?;
+    let id = upload.0;
     let up = ctx.engine.upload(bucket, key, id)?;
-    let q = &ctx.query;
-    let marker = marker_param(q, "part-number-marker")?;
-    let max = max_param(q, "max-parts")?;
+    let marker = p.part_number_marker;
+    let max = p.max_parts.limit;
     let mut parts = if max == 0 {
         Vec::new()
     } else {
@@ -816,7 +784,7 @@ pub fn list_parts(ctx: &Ctx<'_>, bucket: &str, key: &str, upload: &str) -> S3Res
     let r = ListPartsResponse {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        upload_id: upload.to_owned(),
+        upload_id: upload.to_string(),
         part_number_marker: marker,
         next_part_number_marker: parts.last().map_or(marker, |p| p.number),
         max_parts: max as u64,
@@ -830,23 +798,13 @@ pub fn list_parts(ctx: &Ctx<'_>, bucket: &str, key: &str, upload: &str) -> S3Res
     Ok(xml(StatusCode::OK, x::list_parts(&r)))
 }
 
-pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let q = &ctx.query;
-    let prefix = query_get(q, "prefix").unwrap_or("");
-    let delimiter = query_get(q, "delimiter").unwrap_or("");
-    let key_marker = query_get(q, "key-marker").unwrap_or("");
-    let id_marker = query_get(q, "upload-id-marker").unwrap_or("");
-    let max = max_param(q, "max-uploads")?;
-    let url = encoding_url(q)?;
-    // S3 ignores upload-id-marker without key-marker.
-    let id_after =
-        match (key_marker.is_empty(), id_marker.is_empty()) {
-            (false, false) => Some(decode_upload_id(id_marker).ok_or_else(|| {
-                S3Error::new(S3Code::InvalidArgument, "Invalid upload-id-marker.")
-            })?),
-            _ => None,
-        };
+    let prefix = p.prefix.as_deref().unwrap_or("");
+    let delimiter = p.delimiter.as_deref().unwrap_or("");
+    let key_marker = p.key_marker.as_str();
+    let max = p.max_uploads.limit;
+    let id_after = p.after_upload.map(|u| u.0);
     let after = start_after(key_marker, id_after, prefix, delimiter);
     let page = uploads_page(
         |after, limit| ctx.engine.list_uploads(bucket, prefix, after, limit),
@@ -857,7 +815,7 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     )?;
     let (next_key, next_id) = match (page.uploads.last(), page.prefixes.last()) {
         (Some(u), Some(p)) if *p > u.key => (p.clone(), String::new()),
-        (Some(u), _) => (u.key.clone(), encode_upload_id(u.upload)),
+        (Some(u), _) => (u.key.clone(), UploadId(u.upload).to_string()),
         (None, Some(p)) => (p.clone(), String::new()),
         (None, None) => (String::new(), String::new()),
     };
@@ -871,7 +829,7 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
             .and_then(|e| declared_of(&e.meta));
         uploads.push(x::UploadEntry {
             key: u.key.clone(),
-            upload_id: encode_upload_id(u.upload),
+            upload_id: UploadId(u.upload).to_string(),
             initiator: ctx.api.owner.clone(),
             owner: ctx.api.owner.clone(),
             initiated_ms: u.created_ms,
@@ -882,18 +840,14 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     let r = ListUploadsResponse {
         bucket: bucket.to_owned(),
         key_marker: key_marker.to_owned(),
-        upload_id_marker: if key_marker.is_empty() {
-            String::new()
-        } else {
-            id_marker.to_owned()
-        },
+        upload_id_marker: p.upload_id_marker.clone(),
         next_key_marker: next_key,
         next_upload_id_marker: next_id,
         prefix: prefix.to_owned(),
         delimiter: delimiter.to_owned(),
         max_uploads: max as u64,
         is_truncated: page.truncated,
-        encoding_type_url: url,
+        encoding_type_url: p.encoding_url,
         uploads,
         common_prefixes: page.prefixes,
     };
@@ -918,33 +872,6 @@ mod tests {
     fn msg(r: Result<impl std::fmt::Debug, S3Error>) -> (S3Code, String) {
         let e = r.unwrap_err();
         (e.code, e.message)
-    }
-
-    #[test]
-    fn upload_ids_round_trip_and_reject_anything_else() {
-        for id in [
-            0u128,
-            1,
-            u128::MAX,
-            0x0123_4567_89ab_cdef_0011_2233_4455_6677,
-        ] {
-            let s = encode_upload_id(id);
-            assert_eq!(s.len(), 22);
-            assert!(s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-            assert_eq!(decode_upload_id(&s), Some(id));
-        }
-        for bad in [
-            "",
-            "x",
-            "AAAAAAAAAAAAAAAAAAAAAA=",
-            "AAAAAAAAAAAAAAAAAAAAA!",
-            "AAAAAAAAAAAAAAAAAAAAAAAA",
-        ] {
-            assert_eq!(decode_upload_id(bad), None, "{bad:?}");
-        }
-        assert_eq!(upload_id("nope").unwrap_err().code, S3Code::NoSuchUpload);
     }
 
     #[test]
@@ -1224,19 +1151,6 @@ mod tests {
             "Range specified is not valid for source object of size: 10"
         );
         assert!(copy_range("bytes=0-99999999999999999999999", 10).is_err());
-    }
-
-    #[test]
-    fn markers() {
-        let q = |v: &str| vec![("part-number-marker".to_owned(), v.to_owned())];
-        assert_eq!(marker_param(&[], "part-number-marker").unwrap(), 0);
-        assert_eq!(marker_param(&q("7"), "part-number-marker").unwrap(), 7);
-        assert_eq!(
-            marker_param(&q("99999999999"), "part-number-marker").unwrap(),
-            u32::MAX
-        );
-        assert!(marker_param(&q("-1"), "part-number-marker").is_err());
-        assert!(marker_param(&q("x"), "part-number-marker").is_err());
     }
 
     fn listing(keys: &[(&str, u128)]) -> Vec<UploadListing> {

@@ -1,43 +1,22 @@
 //! Object and bucket tagging: Put/Get/DeleteObjectTagging (with
-//! `versionId`), Put/Get/DeleteBucketTagging, and the `x-amz-tagging`
-//! header of writes.
+//! `versionId`) and Put/Get/DeleteBucketTagging. The `x-amz-tagging`
+//! header of writes is read in `common::metadata`.
 
-use http::header::HeaderValue;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use hyper::body::Incoming;
 
+use crate::engine::VersionSel;
+
 use super::body::RequestBody;
-use super::bucket::require_bucket;
+use super::common::copy_source::read_copy_source;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{status_only, xml};
+use super::common::version::add_version_header;
 use super::error::{S3Code, S3Error};
-use super::handler::{status_only, xml, Ctx, S3Result};
-use super::versions::{add_version_header, parse_version_id};
-use super::xml_tagging::{parse_tagging, parse_tagging_header, tagging, TagTarget};
+use super::xml_tagging::{parse_tagging, tagging, TagTarget};
 
 /// Longest Tagging document accepted (50 tags at their longest, escaped).
 const MAX_TAGGING_BODY: usize = 256 << 10;
-
-/// The `x-amz-tagging` header of a write; empty when absent.
-pub fn tags_from_header(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
-    match headers.get("x-amz-tagging") {
-        None => Ok(Vec::new()),
-        Some(v) => {
-            let v = v.to_str().map_err(|_| {
-                S3Error::new(
-                    S3Code::InvalidArgument,
-                    "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
-                )
-            })?;
-            parse_tagging_header(v)
-        }
-    }
-}
-
-/// `x-amz-tagging-count` on GET and HEAD of a tagged version.
-pub fn add_tagging_count(h: &mut HeaderMap, tags: &[(String, String)]) {
-    if !tags.is_empty() {
-        h.insert("x-amz-tagging-count", HeaderValue::from(tags.len()));
-    }
-}
 
 async fn read_tagging(
     ctx: &Ctx<'_>,
@@ -60,11 +39,10 @@ pub fn get_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
-    let entry = super::copy::copy_source(ctx, bucket, key, sel).map_err(|e| {
+    let entry = read_copy_source(ctx, bucket, key, sel).map_err(|e| {
         if e.code == S3Code::InvalidRequest {
             S3Error::new(
                 S3Code::MethodNotAllowed,
@@ -83,11 +61,10 @@ pub async fn put_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
     body: Incoming,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let tags = read_tagging(ctx, body, TagTarget::Object).await?;
     let changed = ctx.engine.set_tags(bucket, key, sel, tags).await?;
     let mut r = status_only(StatusCode::OK);
@@ -99,10 +76,9 @@ pub async fn delete_object_tagging(
     ctx: &Ctx<'_>,
     bucket: &str,
     key: &str,
-    version_id: Option<&str>,
+    sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let sel = parse_version_id(version_id)?;
     let changed = ctx.engine.set_tags(bucket, key, sel, Vec::new()).await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     add_version_header(ctx, &mut r, bucket, changed);

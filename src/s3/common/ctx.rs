@@ -1,0 +1,54 @@
+//! The context every operation runs in.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use crate::auth::sigv4::Verified;
+use crate::engine::Engine;
+
+use super::response::ResBody;
+use crate::s3::error::{S3Code, S3Error};
+use crate::s3::xml::ListOwner;
+
+/// The front end's settings that operations read.
+pub struct ApiSettings {
+    /// What listings report as the owner of every object (single tenant).
+    pub owner: ListOwner,
+    /// `http` or `https`, for URLs in responses.
+    pub scheme: &'static str,
+    /// Longest wait for the next piece of a request body.
+    pub idle_timeout: Duration,
+}
+
+pub type S3Result<T = http::Response<ResBody>> = Result<T, S3Error>;
+
+/// What every operation gets: the request head and who signed it. What
+/// the query string says is in the operation's `router::Op`.
+pub struct Ctx<'a> {
+    pub api: &'a ApiSettings,
+    pub engine: &'a Rc<Engine>,
+    pub parts: http::request::Parts,
+    pub auth: Verified,
+    pub request_id: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// A request header as text; `None` when absent or not visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<(), S3Error> {
+    if ctx.engine.bucket_exists(bucket) {
+        Ok(())
+    } else {
+        Err(S3Error::from_code(S3Code::NoSuchBucket))
+    }
+}
