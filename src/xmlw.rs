@@ -52,12 +52,14 @@ fn open_root(buf: &mut Vec<u8>, root: &str, xmlns: Option<&str>) {
     }
 }
 
+#[inline]
 fn open(buf: &mut Vec<u8>, name: &str) {
     buf.push(b'<');
     buf.extend_from_slice(name.as_bytes());
     buf.push(b'>');
 }
 
+#[inline]
 fn close(buf: &mut Vec<u8>, name: &str) {
     buf.extend_from_slice(b"</");
     buf.extend_from_slice(name.as_bytes());
@@ -72,6 +74,7 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     /// `<name>…</name>` around what `body` writes.
+    #[inline]
     pub fn element(&mut self, name: &str, body: impl FnOnce(&mut Writer<'_>)) {
         open(self.buf, name);
         body(self);
@@ -79,11 +82,13 @@ impl Writer<'_> {
     }
 
     /// Escaped text directly inside the current element.
+    #[inline]
     pub fn content(&mut self, value: &str) {
         push_escaped(self.buf, value);
     }
 
     /// `<name>value</name>`, `value` escaped.
+    #[inline]
     pub fn text(&mut self, name: &str, value: &str) {
         open(self.buf, name);
         push_escaped(self.buf, value);
@@ -92,6 +97,7 @@ impl Writer<'_> {
 
     /// `<name>` around the pieces, each escaped, with no `String` joining
     /// them first.
+    #[inline]
     pub fn text_concat(&mut self, name: &str, pieces: &[&str]) {
         open(self.buf, name);
         for p in pieces {
@@ -101,6 +107,7 @@ impl Writer<'_> {
     }
 
     /// [`Writer::text`] when there is a value; nothing otherwise.
+    #[inline]
     pub fn text_opt(&mut self, name: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.text(name, v);
@@ -109,6 +116,7 @@ impl Writer<'_> {
 
     /// Text that is URL-encoded instead when a listing asked for
     /// `encoding-type=url` (see [`push_s3_url_encoded`]).
+    #[inline]
     pub fn text_enc(&mut self, name: &str, value: &str, url: bool) {
         if url {
             open(self.buf, name);
@@ -120,6 +128,7 @@ impl Writer<'_> {
     }
 
     /// `<name>` and a decimal number.
+    #[inline]
     pub fn num(&mut self, name: &str, value: u64) {
         open(self.buf, name);
         push_u64(self.buf, value);
@@ -127,6 +136,7 @@ impl Writer<'_> {
     }
 
     /// `<name>true</name>` or `false`.
+    #[inline]
     pub fn boolean(&mut self, name: &str, value: bool) {
         self.text(name, if value { "true" } else { "false" });
     }
@@ -134,6 +144,7 @@ impl Writer<'_> {
     /// `<name>` around text a formatter (a date, say) appends to the buffer
     /// without a `String` in between. What it appends is checked and
     /// escaped if it needs to be, so a formatter cannot break the document.
+    #[inline]
     pub fn text_with(&mut self, name: &str, format: impl FnOnce(&mut Vec<u8>)) {
         open(self.buf, name);
         let start = self.buf.len();
@@ -146,6 +157,7 @@ impl Writer<'_> {
     }
 }
 
+#[inline]
 fn needs_escape(b: u8) -> bool {
     matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') || (b < 0x20 && b != b'\t' && b != b'\n')
 }
@@ -154,10 +166,12 @@ fn needs_escape(b: u8) -> bool {
 /// parsers normalise a literal CR to LF; other C0 controls (illegal in XML
 /// 1.0 even as references) are written as references so the bytes survive for
 /// lenient parsers, which is also what S3 does for such keys.
+#[inline]
 pub fn push_escaped(out: &mut Vec<u8>, s: &str) {
     push_escaped_bytes(out, s.as_bytes());
 }
 
+#[inline]
 fn push_escaped_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -195,6 +209,7 @@ fn push_char_ref(out: &mut Vec<u8>, b: u8) {
 }
 
 /// Decimal digits of `v`.
+#[inline]
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
@@ -215,6 +230,7 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 /// `quux%20ab/`), and `test_file(3).png` as `test_file%283%29.png` as the
 /// EncodingType documentation shows. Plus-aware decoders (botocore
 /// `unquote_plus`, Go `url.QueryUnescape`) read `%20` as a space too.
+#[inline]
 pub fn push_s3_url_encoded(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {

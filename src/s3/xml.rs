@@ -45,10 +45,12 @@ pub(super) trait S3Fields {
 }
 
 impl S3Fields for Writer<'_> {
+    #[inline]
     fn date(&mut self, name: &str, ms: u64) {
         self.text_with(name, |buf| push_iso8601_ms(buf, ms));
     }
 
+    #[inline]
     fn etag(&mut self, name: &str, etag: &str) {
         if is_quoted(etag) {
             self.text(name, etag);
@@ -57,6 +59,7 @@ impl S3Fields for Writer<'_> {
         }
     }
 
+    #[inline]
     fn owner(&mut self, name: &str, owner: &ListOwner) {
         self.element(name, |w| {
             w.text("ID", &owner.id);
