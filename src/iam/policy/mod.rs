@@ -758,3 +758,31 @@ pub fn evaluate(inputs: &Inputs<'_>) -> Decision {
         Decision::ImplicitDeny
     }
 }
+
+/// The benchmark's case (issue 12, "How fast"), shared with the unit test
+/// that checks its decisions: three identity policies of ten statements
+/// (allows, a conditional list, denies the request's action must be tested
+/// against) and a bucket policy with conditions.
+#[doc(hidden)]
+pub fn bench_policies() -> (Vec<String>, String) {
+    let identity = (0..3)
+        .map(|p| {
+            let statements: Vec<String> = (0..10)
+                .map(|i| match (p, i, i % 3) {
+                    (2, 9, _) => r#"{"Sid":"Home","Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::photos/home/${aws:username}/*","Condition":{"StringEquals":{"aws:PrincipalType":"User"}}}"#.to_string(),
+                    (1, 9, _) => r#"{"Sid":"NoForeignDeletes","Effect":"Deny","Action":"s3:Delete*","NotResource":"arn:aws:s3:::photos/home/${aws:username}/*"}"#.to_string(),
+                    (_, _, 0) => format!(r#"{{"Sid":"Read{p}x{i}","Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion"],"Resource":"arn:aws:s3:::data-{p}-{i}/*"}}"#),
+                    (_, _, 1) => format!(r#"{{"Sid":"List{p}x{i}","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::data-{p}-{i}","Condition":{{"StringLike":{{"s3:prefix":["home/${{aws:username}}/*"]}}}}}}"#),
+                    _ => format!(r#"{{"Sid":"Private{p}x{i}","Effect":"Deny","Action":"s3:*Object","Resource":"arn:aws:s3:::photos/private-{p}-{i}/*"}}"#),
+                })
+                .collect();
+            format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+        })
+        .collect();
+    let bucket = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"TlsOnly","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::photos","arn:aws:s3:::photos/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}},
+        {"Sid":"Offices","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::photos/*","Condition":{"NotIpAddress":{"aws:SourceIp":["203.0.113.0/24","2001:db8::/32"]}}},
+        {"Sid":"Alice","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/alice"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/home/*","Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}},
+        {"Sid":"Public","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}"#;
+    (identity, bucket.to_string())
+}
