@@ -8,9 +8,9 @@
 //!    do, and compiles it: actions to an [`ActionSet`] bitset (`NotAction`
 //!    to its complement), resources to [`pattern::Pattern`]s split into text
 //!    and `${…}` variables, conditions to (operator, key, typed values). A
-//!    [`PolicyError`] names the problem; `is_limit_exceeded` tells the size
-//!    limits apart (S3 `MalformedPolicy`/`PolicyTooLarge`-style answers, IAM
-//!    `MalformedPolicyDocument` vs `LimitExceeded`).
+//!    [`PolicyError`] names the problem (`message()` is the body for S3's
+//!    `MalformedPolicy` and IAM's `MalformedPolicyDocument`);
+//!    `is_limit_exceeded` tells the size limits apart (IAM's `LimitExceeded`).
 //! 2. A principal's identity policies (user inline, groups' inline, attached
 //!    managed) are merged once per change into one [`PolicySet`].
 //! 3. Per request, build a [`Request`] (action, resource ARN, principal, time,
