@@ -1,6 +1,11 @@
 //! Identities and access: the root credentials, the action vocabulary
-//! policies are written in, and IAM's wildcard matching.
+//! policies are written in, IAM's wildcard matching, and the identity store
+//! (model, sealed secrets, replicated storage, per-core snapshots).
 
 pub mod action;
+pub mod identities;
+pub mod model;
 pub mod root;
+pub mod seal;
+pub mod store;
 pub mod wildcard;

@@ -1,36 +1,50 @@
-//! Authentication glue: SigV4 (header or presigned) against the node's root
-//! credentials, with a per-core signing-key cache. Anonymous requests are
-//! refused: cairn has no public buckets yet.
+//! Authentication glue: SigV4 (header or presigned) against every key of
+//! this core's identity snapshot (root, users' keys, service accounts), with
+//! a per-core signing-key cache. Anonymous requests are refused: cairn has
+//! no public buckets yet.
+//!
+//! An unknown or inactive key, a disabled user's key and an expired key are
+//! all refused with `InvalidAccessKeyId` (403), as MinIO does for disabled
+//! and expired keys: a client is not told which of them it was.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::auth::sigv4::{self, AuthKind, Credentials, RequestParts, SigningKeyCache, Verified};
-use crate::iam::root::RootCredentials;
+use crate::auth::sigv4::{self, AuthKind, RequestParts, SigningKeyCache, Verified};
+use crate::iam::identities::{Identities, Principal, PrincipalKind};
 
 use super::error::{S3Code, S3Error};
 
 pub struct Authenticator {
-    secrets: Credentials,
+    ids: Rc<Identities>,
     /// Owned by this core; borrowed only for the synchronous verify call.
     cache: RefCell<SigningKeyCache>,
+    /// The snapshot generation the cache was filled under: a new snapshot
+    /// empties it, so no revoked key's derived key outlives a change.
+    cache_generation: Cell<u64>,
 }
 
 impl Authenticator {
-    pub fn new(root: Arc<RootCredentials>) -> Authenticator {
+    pub fn new(ids: Rc<Identities>) -> Authenticator {
         Authenticator {
-            secrets: Credentials {
-                access_key: root.access_key.clone(),
-                secret_key: root.secret_key.clone(),
-            },
+            cache_generation: Cell::new(ids.snapshot().generation),
+            ids,
             cache: RefCell::new(SigningKeyCache::default()),
         }
     }
 
+    pub fn identities(&self) -> &Rc<Identities> {
+        &self.ids
+    }
+
     /// Verifies the request's signature (the body, if signed, is checked
-    /// while it streams: see `body.rs`).
-    pub fn authenticate(&self, parts: &http::request::Parts) -> Result<Verified, S3Error> {
+    /// while it streams: see `body.rs`) and names who signed it.
+    pub fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<(Verified, Arc<Principal>), S3Error> {
         let raw_query = parts.uri.query().unwrap_or("");
         if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
             return Err(S3Error::from_code(S3Code::AccessDenied));
@@ -41,8 +55,32 @@ impl Authenticator {
             raw_query,
             headers: &parts.headers,
         };
+        let now = SystemTime::now();
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let snapshot = self.ids.snapshot();
         let mut cache = self.cache.borrow_mut();
-        sigv4::verify(&req, SystemTime::now(), &self.secrets, &mut cache).map_err(S3Error::from)
+        if snapshot.generation != self.cache_generation.get() {
+            *cache = SigningKeyCache::default();
+            self.cache_generation.set(snapshot.generation);
+        }
+        let signer = RefCell::new(None);
+        let lookup = |key: &str| -> Option<String> {
+            let (secret, principal) = snapshot.lookup(key, now_ms)?;
+            *signer.borrow_mut() = Some(principal.clone());
+            Some(secret.expose().to_owned())
+        };
+        let verified = sigv4::verify(&req, now, &lookup, &mut cache).map_err(S3Error::from)?;
+        let principal = signer
+            .into_inner()
+            .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
+        if principal.kind != PrincipalKind::Root {
+            self.ids
+                .note_used(&principal.access_key, "s3", &verified.region, now_ms);
+        }
+        Ok((verified, principal))
     }
 }
 

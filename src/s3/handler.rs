@@ -25,7 +25,7 @@ use crate::auth::chunked::ChunkError;
 use crate::auth::sigv4::{AuthError, Verified};
 use crate::engine::{Engine, EngineError};
 use crate::http::conns::{Conn, LogBudget};
-use crate::iam::root::RootCredentials;
+use crate::iam::identities::{Identities, Principal};
 
 use super::auth::Authenticator;
 use super::error::{S3Code, S3Error};
@@ -85,6 +85,8 @@ pub struct Ctx<'a> {
     pub parts: http::request::Parts,
     pub query: Vec<(String, String)>,
     pub auth: Verified,
+    /// Who signed the request (for authorisation).
+    pub principal: Arc<Principal>,
     pub request_id: &'a str,
 }
 
@@ -104,20 +106,21 @@ pub type S3Result<T = Response<ResBody>> = Result<T, S3Error>;
 impl S3Api {
     pub fn new(
         engine: Rc<Engine>,
-        creds: Arc<RootCredentials>,
+        ids: Rc<Identities>,
         metrics: Rc<crate::metrics::CoreMetrics>,
         http: &crate::config::HttpSettings,
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
-        let id = hex::encode(sha2::Sha256::digest(creds.access_key.as_bytes()));
+        let root = &ids.root().access_key;
+        let id = hex::encode(sha2::Sha256::digest(root.as_bytes()));
         let owner = ListOwner {
             id,
-            display_name: creds.access_key.clone(),
+            display_name: root.clone(),
         };
         S3Api {
             engine,
-            auth: Authenticator::new(creds),
+            auth: Authenticator::new(ids),
             owner,
             domain: http.domain.clone(),
             scheme: if http.tls.is_some() { "https" } else { "http" },
@@ -196,7 +199,7 @@ impl S3Api {
         conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
-        let auth = match self.auth.authenticate(&parts) {
+        let (auth, principal) = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
                 if let Some(missing) = self.anonymous_missing_bucket(&parts) {
@@ -218,6 +221,7 @@ impl S3Api {
             parts,
             query,
             auth,
+            principal,
             request_id,
         };
         run(ctx, endpoint, body).await.map_err(|e| {
