@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// KiB, MiB or GiB (default 2% of the drive, 16 MiB to 1 GiB).
     #[arg(long, env = "CAIRN_SPACE_RESERVE")]
     pub space_reserve: Option<String>,
+    /// File holding the master key that seals secrets at rest
+    /// (`name:base64(32 bytes)`); created with a new key if missing.
+    /// The key itself may instead be given in CAIRN_KMS_MASTER_KEY.
+    #[arg(long, env = "CAIRN_KMS_MASTER_KEY_FILE")]
+    pub kms_master_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -133,6 +138,7 @@ pub struct FileConfig {
     pub multipart_expiry: Option<String>,
     pub read_cache: Option<String>,
     pub space_reserve: Option<String>,
+    pub kms_master_key_file: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -156,6 +162,9 @@ pub struct Settings {
     pub read_cache: u64,
     /// Free bytes kept per drive; 0: the engine's default share of each drive.
     pub space_reserve: u64,
+    /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
+    pub kms_master_key: Option<crate::iam::seal::Secret>,
+    pub kms_master_key_file: Option<PathBuf>,
 }
 
 /// What the HTTP front end needs besides the engine.
@@ -446,6 +455,12 @@ impl ServeArgs {
             multipart_expiry,
             read_cache,
             space_reserve,
+            kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)
+                .map(crate::iam::seal::Secret::new),
+            kms_master_key_file: self
+                .kms_master_key_file
+                .clone()
+                .or(file.kms_master_key_file),
         })
     }
 }

@@ -45,7 +45,13 @@ fn print_secret(origin: &crate::iam::root::Origin, secret: &str) {
         }
         Origin::Stored { path } => {
             println!(
-                "   secret key: generated at first start, kept in {}",
+                "   secret key: generated at first start, kept sealed in {}",
+                path.display()
+            );
+        }
+        Origin::Migrated { path } => {
+            println!(
+                "   secret key: generated at an earlier start; {} now sealed",
                 path.display()
             );
         }
@@ -90,9 +96,32 @@ pub fn serve(s: Settings) -> Result<(), String> {
         .iter()
         .map(|&d| shared.set.drives[d].path.clone())
         .collect();
-    let (creds, origin) =
-        crate::iam::root::resolve(s.root_user.clone(), s.root_password.clone(), &online)?;
-    let creds = Arc::new(creds);
+    let (master, key_origin) = crate::iam::seal::MasterKey::resolve(
+        s.kms_master_key.as_ref().map(|k| k.expose().to_owned()),
+        s.kms_master_key_file.as_deref(),
+        &online,
+    )?;
+    let (creds, origin) = crate::iam::root::resolve(
+        s.root_user.clone(),
+        s.root_password.clone(),
+        &online,
+        &master,
+    )?;
+    let access_key = creds.access_key.clone();
+    let store = crate::iam::store::DriveStore::new(online.clone(), shared.layout.write_quorum());
+    let (home, report) =
+        crate::iam::identities::IamHome::open(Box::new(store), master, creds, s.cores)?;
+    for (path, why) in &report.skipped {
+        tracing::warn!(path = %path.display(), why, "identity store copy skipped (rewritten on the next change)");
+    }
+    tracing::info!(
+        generation = report.generation,
+        users = report.users,
+        keys = report.keys,
+        ?key_origin,
+        "identity store opened"
+    );
+    let home = Arc::new(home);
 
     let frontend = crate::http::server::Frontend::new(s.http.clone())?;
     println!(
@@ -103,8 +132,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
     if let Some(d) = &s.http.domain {
         println!("   virtual-hosted style: <bucket>.{d}");
     }
-    println!("   access key: {}", creds.access_key);
-    print_secret(&origin, &creds.secret_key);
+    println!("   access key: {access_key}");
+    print_secret(&origin, home.root().secret_key.expose());
     for d in &shared.set.drives {
         if !d.online() {
             println!(
@@ -136,14 +165,14 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let listen = s.listen;
     let multipart_expiry = s.multipart_expiry;
     let core_shared = shared.clone();
-    let core_creds = creds.clone();
+    let core_home = home.clone();
     let (metric_peers, metric_inboxes) = crate::metrics::channels(s.cores);
     let metric_inboxes = Arc::new(metric_inboxes);
     let handles = crate::runtime::start_cores(s.cores, s.pin, move |core| {
         let shared = core_shared.clone();
         let inbox = inboxes[core].clone();
         let stop = stop_rx[core].clone();
-        let creds = core_creds.clone();
+        let home = core_home.clone();
         let frontend = frontend.clone();
         let (metric_peers, metric_inbox) = (metric_peers.clone(), metric_inboxes[core].clone());
         async move {
@@ -156,6 +185,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
                 }
             };
             engine.start_upload_expiry(multipart_expiry);
+            let ids =
+                crate::iam::identities::Identities::start(core, home, engine.companion.clone());
             let listener = match crate::http::server::bind(listen) {
                 Ok(l) => l,
                 Err(e) => {
@@ -163,7 +194,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine.clone(), creds, metrics, frontend, stop)
+            crate::http::server::serve(listener, engine.clone(), ids, metrics, frontend, stop)
                 .await;
             engine.quiesce().await;
         }

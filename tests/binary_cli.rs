@@ -164,7 +164,10 @@ fn embedded_default_formats_data_and_keeps_credentials() {
     assert_eq!(mode & 0o777, 0o600);
     let stored =
         std::fs::read_to_string(t.path().join("data/disk1/.cairn/credentials.json")).unwrap();
-    assert!(stored.contains(secret));
+    assert!(
+        !stored.contains(secret),
+        "the stored secret must be sealed: {stored}"
+    );
     // The next start uses the same credentials and names where the secret
     // is kept, without printing it again.
     let secret = secret.to_owned();

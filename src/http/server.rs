@@ -19,7 +19,6 @@ use monoio_compat::hyper::{MonoioIo, MonoioTimer};
 
 use crate::config::HttpSettings;
 use crate::engine::Engine;
-use crate::iam::root::RootCredentials;
 use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
 use crate::s3::handler::{ResBody, S3Api};
@@ -87,14 +86,14 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     engine: Rc<Engine>,
-    creds: Arc<RootCredentials>,
+    ids: Rc<crate::iam::identities::Identities>,
     metrics: MetricsHub,
     frontend: Frontend,
     stop: Receiver<()>,
 ) {
     let api = Rc::new(S3Api::new(
         engine,
-        creds,
+        ids,
         metrics.own.clone(),
         &frontend.settings,
     ));

@@ -1,36 +1,50 @@
-//! Authentication glue: SigV4 (header or presigned) against the node's root
-//! credentials, with a per-core signing-key cache. Anonymous requests are
-//! refused: cairn has no public buckets yet.
+//! Authentication glue: SigV4 (header or presigned) against every key of
+//! this core's identity snapshot (root, users' keys, service accounts), with
+//! a per-core signing-key cache. Anonymous requests are refused: cairn has
+//! no public buckets yet.
+//!
+//! An unknown or inactive key, a disabled user's key and an expired key are
+//! all refused with `InvalidAccessKeyId` (403), as MinIO does for disabled
+//! and expired keys: a client is not told which of them it was.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::auth::sigv4::{self, AuthKind, Credentials, RequestParts, SigningKeyCache, Verified};
-use crate::iam::root::RootCredentials;
+use crate::auth::sigv4::{self, AuthKind, RequestParts, SigningKeyCache, Verified};
+use crate::iam::identities::{Identities, Principal, PrincipalKind};
 
 use super::error::{S3Code, S3Error};
 
 pub struct Authenticator {
-    secrets: Credentials,
+    ids: Rc<Identities>,
     /// Owned by this core; borrowed only for the synchronous verify call.
     cache: RefCell<SigningKeyCache>,
+    /// The snapshot generation the cache was filled under: a new snapshot
+    /// empties it, so no revoked key's derived key outlives a change.
+    cache_generation: Cell<u64>,
 }
 
 impl Authenticator {
-    pub fn new(root: Arc<RootCredentials>) -> Authenticator {
+    pub fn new(ids: Rc<Identities>) -> Authenticator {
         Authenticator {
-            secrets: Credentials {
-                access_key: root.access_key.clone(),
-                secret_key: root.secret_key.clone(),
-            },
+            cache_generation: Cell::new(ids.snapshot().generation),
+            ids,
             cache: RefCell::new(SigningKeyCache::default()),
         }
     }
 
+    pub fn identities(&self) -> &Rc<Identities> {
+        &self.ids
+    }
+
     /// Verifies the request's signature (the body, if signed, is checked
-    /// while it streams: see `body.rs`).
-    pub fn authenticate(&self, parts: &http::request::Parts) -> Result<Verified, S3Error> {
+    /// while it streams: see `body.rs`) and names who signed it.
+    pub fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<(Verified, Arc<Principal>), S3Error> {
         let raw_query = parts.uri.query().unwrap_or("");
         if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
             return Err(S3Error::from_code(S3Code::AccessDenied));
@@ -41,8 +55,32 @@ impl Authenticator {
             raw_query,
             headers: &parts.headers,
         };
+        let now = SystemTime::now();
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let snapshot = self.ids.snapshot();
         let mut cache = self.cache.borrow_mut();
-        sigv4::verify(&req, SystemTime::now(), &self.secrets, &mut cache).map_err(S3Error::from)
+        if snapshot.generation != self.cache_generation.get() {
+            *cache = SigningKeyCache::default();
+            self.cache_generation.set(snapshot.generation);
+        }
+        let signer = RefCell::new(None);
+        let lookup = |key: &str| -> Option<String> {
+            let (secret, principal) = snapshot.lookup(key, now_ms)?;
+            *signer.borrow_mut() = Some(principal.clone());
+            Some(secret.expose().to_owned())
+        };
+        let verified = sigv4::verify(&req, now, &lookup, &mut cache).map_err(S3Error::from)?;
+        let principal = signer
+            .into_inner()
+            .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
+        if principal.kind != PrincipalKind::Root {
+            self.ids
+                .note_used(&principal.access_key, "s3", &verified.region, now_ms);
+        }
+        Ok((verified, principal))
     }
 }
 
@@ -97,6 +135,182 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::identities::IamHome;
+    use crate::iam::model::{new_id, Change, KeyStatus};
+    use crate::iam::root::RootCredentials;
+    use crate::iam::seal::{MasterKey, Secret};
+    use crate::iam::store::DriveStore;
+    use crate::runtime::channel::{bounded, oneshot};
+    use crate::runtime::companion::Companion;
+
+    /// A GET signed now in the Authorization header.
+    fn signed(access: &str, secret: &str) -> http::request::Parts {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let identity =
+            aws_credential_types::Credentials::new(access, secret, None, None, "test").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let uri = "http://localhost/bucket";
+        let headers = [("host", "localhost")];
+        let signable = SignableRequest::new(
+            "GET",
+            uri,
+            headers.iter().copied(),
+            SignableBody::Bytes(b""),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("host", "localhost")
+            .body(())
+            .unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        req.into_parts().0
+    }
+
+    type Ask = (
+        http::request::Parts,
+        oneshot::Sender<Result<String, &'static str>>,
+    );
+
+    fn outcome(auth: &Authenticator, parts: &http::request::Parts) -> Result<String, &'static str> {
+        auth.authenticate(parts)
+            .map(|(_, p)| p.name.clone())
+            .map_err(|e| e.code.as_str())
+    }
+
+    #[test]
+    fn a_new_key_signs_on_every_core_and_a_revoked_one_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let drives: Vec<std::path::PathBuf> = (0..3)
+            .map(|i| {
+                let d = t.path().join(format!("d{i}"));
+                std::fs::create_dir_all(d.join(crate::engine::format::META_DIR)).unwrap();
+                d
+            })
+            .collect();
+        let master = MasterKey::generate("t");
+        let master_again = MasterKey::parse(&master.encode()).unwrap();
+        let root = RootCredentials {
+            access_key: "rootkey".into(),
+            secret_key: Secret::new("root-secret-1234".into()),
+        };
+        let store = DriveStore::new(drives.clone(), 2);
+        let (home, _) = IamHome::open(Box::new(store), master, root.clone(), 2).unwrap();
+        let home = Arc::new(home);
+
+        // Core 1 authenticates what core 0 sends it.
+        let (ask_tx, ask_rx) = bounded::<Ask>(1);
+        let home1 = home.clone();
+        let core1 = std::thread::spawn(move || {
+            crate::runtime::block_on(async move {
+                let companion = Companion::start("test-comp-1".into()).unwrap();
+                let auth = Authenticator::new(Identities::start(1, home1, companion));
+                while let Ok((parts, reply)) = ask_rx.recv().await {
+                    let _ = reply.send(outcome(&auth, &parts));
+                }
+            })
+            .unwrap()
+        });
+        let key_id = crate::runtime::block_on(async move {
+            let companion = Companion::start("test-comp-0".into()).unwrap();
+            let ids = Identities::start(0, home, companion);
+            let auth = Authenticator::new(ids.clone());
+            let on_core1 = |parts: http::request::Parts| {
+                let ask_tx = ask_tx.clone();
+                async move {
+                    let (tx, rx) = oneshot::channel();
+                    ask_tx.send((parts, tx)).await.unwrap();
+                    rx.await.unwrap()
+                }
+            };
+            let root_req = signed("rootkey", "root-secret-1234");
+            assert_eq!(on_core1(root_req.clone()).await, Ok("root".into()));
+
+            ids.change(Change::CreateUser {
+                name: "alice".into(),
+                path: "/".into(),
+                tags: vec![],
+                id: new_id("AIDA"),
+            })
+            .await
+            .unwrap();
+            let k = ids.new_access_key();
+            let req = signed(&k.id, k.secret.expose());
+            assert_eq!(on_core1(req.clone()).await, Err("InvalidAccessKeyId"));
+            ids.change(Change::CreateAccessKey {
+                user: "alice".into(),
+                id: k.id.clone(),
+                sealed: k.sealed.clone(),
+                description: String::new(),
+                expires_ms: None,
+                service: None,
+            })
+            .await
+            .unwrap();
+            // Acknowledged means installed everywhere: no waiting.
+            assert_eq!(on_core1(req.clone()).await, Ok("alice".into()));
+            assert_eq!(outcome(&auth, &req), Ok("alice".into()));
+            let wrong = signed(&k.id, "not-the-secret");
+            assert_eq!(on_core1(wrong).await, Err("SignatureDoesNotMatch"));
+
+            ids.change(Change::UpdateAccessKey {
+                user: Some("alice".into()),
+                id: k.id.clone(),
+                status: KeyStatus::Inactive,
+            })
+            .await
+            .unwrap();
+            // The cached signing key of both cores must not keep it working.
+            assert_eq!(on_core1(req.clone()).await, Err("InvalidAccessKeyId"));
+            assert_eq!(outcome(&auth, &req), Err("InvalidAccessKeyId"));
+            ids.change(Change::UpdateAccessKey {
+                user: None,
+                id: k.id.clone(),
+                status: KeyStatus::Active,
+            })
+            .await
+            .unwrap();
+            ids.change(Change::SetUserEnabled {
+                name: "alice".into(),
+                enabled: false,
+            })
+            .await
+            .unwrap();
+            assert_eq!(on_core1(req.clone()).await, Err("InvalidAccessKeyId"));
+            assert_eq!(on_core1(root_req).await, Ok("root".into()));
+            // A refused change leaves every core as it was.
+            let e = ids
+                .change(Change::DeleteUser {
+                    name: "nobody".into(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code, crate::iam::model::IamCode::NoSuchEntity);
+            assert_eq!(ids.snapshot().generation, 5);
+            k.id
+        })
+        .unwrap();
+        core1.join().unwrap();
+
+        // Durable: the next start finds the key, sealed, and opens it.
+        let store = DriveStore::new(drives.clone(), 2);
+        let (_, report) = IamHome::open(Box::new(store), master_again, root, 1).unwrap();
+        assert_eq!((report.generation, report.users, report.keys), (5, 1, 1));
+        let on_disk = std::fs::read(crate::iam::store::state_path(&drives[0])).unwrap();
+        assert!(String::from_utf8_lossy(&on_disk).contains(&key_id));
+    }
 
     fn parts(auth: Option<&str>, query: &str) -> http::request::Parts {
         let mut b = http::Request::builder().uri(format!("/b/k?{query}"));

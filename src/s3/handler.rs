@@ -6,7 +6,6 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -18,7 +17,7 @@ use sha2::Digest;
 
 use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
-use crate::iam::root::RootCredentials;
+use crate::iam::identities::Identities;
 
 use super::auth::Authenticator;
 use super::common::ctx::{ApiSettings, Ctx, S3Result};
@@ -45,20 +44,21 @@ pub struct S3Api {
 impl S3Api {
     pub fn new(
         engine: Rc<Engine>,
-        creds: Arc<RootCredentials>,
+        ids: Rc<Identities>,
         metrics: Rc<crate::metrics::CoreMetrics>,
         http: &crate::config::HttpSettings,
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
-        let id = hex::encode(sha2::Sha256::digest(creds.access_key.as_bytes()));
+        let root = &ids.root().access_key;
+        let id = hex::encode(sha2::Sha256::digest(root.as_bytes()));
         let owner = ListOwner {
             id,
-            display_name: creds.access_key.clone(),
+            display_name: root.clone(),
         };
         S3Api {
             engine,
-            auth: Authenticator::new(creds),
+            auth: Authenticator::new(ids),
             settings: ApiSettings {
                 owner,
                 scheme: if http.tls.is_some() { "https" } else { "http" },
@@ -139,7 +139,7 @@ impl S3Api {
         conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
-        let auth = match self.auth.authenticate(&parts) {
+        let (auth, principal) = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
                 if let Some(missing) = self.anonymous_missing_bucket(&parts) {
@@ -159,6 +159,7 @@ impl S3Api {
             engine: &self.engine,
             parts,
             auth,
+            principal,
             request_id,
         };
         run(ctx, route, body).await.map_err(|e| {

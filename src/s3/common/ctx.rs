@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub engine: &'a Rc<Engine>,
     pub parts: http::request::Parts,
     pub auth: Verified,
+    /// Who signed the request (for authorisation).
+    pub principal: std::sync::Arc<crate::iam::identities::Principal>,
     pub request_id: &'a str,
 }
 
