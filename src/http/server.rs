@@ -28,8 +28,8 @@ use super::conns::{AddrLimiter, Busy, Conn, LogBudget, Registry};
 use super::limits::WriteStall;
 
 fn is_anonymous(req: &Request<Incoming>) -> bool {
-    !req.headers().contains_key(http::header::AUTHORIZATION)
-        && !req.uri().query().unwrap_or("").contains("X-Amz-Signature")
+    let query = req.uri().query().unwrap_or("");
+    crate::auth::sigv4::detect(req.headers(), query) == crate::auth::sigv4::AuthKind::Anonymous
 }
 
 /// How long in-flight requests may run after a shutdown signal.

@@ -1,11 +1,12 @@
-//! Authentication glue: SigV4 (header or presigned) against the node's root
-//! credentials, with a per-core signing-key cache. Anonymous requests are
-//! refused: cairn has no public buckets yet.
+//! Authentication glue: SigV4 or SigV2 (header or presigned) against the
+//! node's root credentials, with a per-core signing-key cache for SigV4.
+//! Anonymous requests are refused: cairn has no public buckets yet.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::auth::sigv2;
 use crate::auth::sigv4::{self, AuthKind, Credentials, RequestParts, SigningKeyCache, Verified};
 use crate::iam::root::RootCredentials;
 
@@ -15,34 +16,47 @@ pub struct Authenticator {
     secrets: Credentials,
     /// Owned by this core; borrowed only for the synchronous verify call.
     cache: RefCell<SigningKeyCache>,
+    /// `--domain`: a SigV2 signature covers the bucket a Host names.
+    domain: Option<String>,
 }
 
 impl Authenticator {
-    pub fn new(root: Arc<RootCredentials>) -> Authenticator {
+    pub fn new(root: Arc<RootCredentials>, domain: Option<String>) -> Authenticator {
         Authenticator {
             secrets: Credentials {
                 access_key: root.access_key.clone(),
                 secret_key: root.secret_key.clone(),
             },
             cache: RefCell::new(SigningKeyCache::default()),
+            domain,
         }
     }
 
     /// Verifies the request's signature (the body, if signed, is checked
     /// while it streams: see `body.rs`).
     pub fn authenticate(&self, parts: &http::request::Parts) -> Result<Verified, S3Error> {
+        let now = SystemTime::now();
         let raw_query = parts.uri.query().unwrap_or("");
-        if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
-            return Err(S3Error::from_code(S3Code::AccessDenied));
-        }
         let req = RequestParts {
             method: parts.method.as_str(),
             raw_path: parts.uri.path(),
             raw_query,
             headers: &parts.headers,
         };
+        if sigv2::detect(&parts.headers, raw_query).is_some() {
+            let host = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let bucket = super::router::vhost_bucket(host, self.domain.as_deref());
+            return sigv2::verify(&req, bucket.as_deref(), now, &self.secrets)
+                .map_err(S3Error::from);
+        }
+        if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
+            return Err(S3Error::from_code(S3Code::AccessDenied));
+        }
         let mut cache = self.cache.borrow_mut();
-        sigv4::verify(&req, SystemTime::now(), &self.secrets, &mut cache).map_err(S3Error::from)
+        sigv4::verify(&req, now, &self.secrets, &mut cache).map_err(S3Error::from)
     }
 }
 
@@ -104,6 +118,52 @@ mod tests {
             b = b.header("authorization", a);
         }
         b.body(()).expect("request").into_parts().0
+    }
+
+    /// A SigV2 header request as boto3's `s3` signer sends it, now.
+    fn v2_request(
+        host: &str,
+        path: &str,
+        signed_resource: &str,
+        secret: &str,
+    ) -> http::request::Parts {
+        let date = super::super::xml::http_date(crate::engine::now_ms());
+        let sts = format!("GET\n\n\n{date}\n{signed_resource}");
+        let sig = sigv2::sign(secret, sts.as_bytes());
+        http::Request::builder()
+            .uri(path)
+            .header("host", host)
+            .header("date", date)
+            .header("authorization", format!("AWS root:{sig}"))
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn sigv2_requests_verify_with_the_bucket_a_virtual_host_names() {
+        let root = Arc::new(RootCredentials {
+            access_key: "root".into(),
+            secret_key: "secret".into(),
+        });
+        let auth = Authenticator::new(root, Some("s3.example.com".into()));
+        let ok = |p: &http::request::Parts| auth.authenticate(p).map(|v| v.access_key);
+        let path_style = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "secret");
+        assert_eq!(ok(&path_style).as_deref(), Ok("root"));
+        let vhost = v2_request("bkt.s3.example.com:9000", "/k", "/bkt/k", "secret");
+        assert_eq!(ok(&vhost).as_deref(), Ok("root"));
+        let vhost_unbucketed = v2_request("bkt.s3.example.com", "/k", "/k", "secret");
+        assert_eq!(
+            ok(&vhost_unbucketed).map_err(|e| e.code),
+            Err(S3Code::SignatureDoesNotMatch)
+        );
+        let wrong_secret = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "guess");
+        let e = auth.authenticate(&wrong_secret).unwrap_err();
+        assert_eq!(
+            (e.code, e.status().as_u16()),
+            (S3Code::SignatureDoesNotMatch, 403)
+        );
     }
 
     #[test]

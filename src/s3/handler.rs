@@ -117,7 +117,7 @@ impl S3Api {
         };
         S3Api {
             engine,
-            auth: Authenticator::new(creds),
+            auth: Authenticator::new(creds, http.domain.clone()),
             owner,
             domain: http.domain.clone(),
             scheme: if http.tls.is_some() { "https" } else { "http" },
