@@ -25,6 +25,7 @@ use crate::auth::chunked::ChunkError;
 use crate::auth::sigv4::{AuthError, Verified};
 use crate::engine::{Engine, EngineError};
 use crate::http::conns::{Conn, LogBudget};
+use crate::http::ratelimit::RateLimits;
 use crate::iam::root::RootCredentials;
 
 use super::auth::Authenticator;
@@ -76,6 +77,8 @@ pub struct S3Api {
     metrics: Rc<crate::metrics::CoreMetrics>,
     /// Refused authentications logged at info, at a bounded rate.
     refused_log: LogBudget,
+    /// Request-rate limits, shared by every core.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// What every operation gets: the request head, its query, who signed it.
@@ -107,6 +110,7 @@ impl S3Api {
         creds: Arc<RootCredentials>,
         metrics: Rc<crate::metrics::CoreMetrics>,
         http: &crate::config::HttpSettings,
+        rate_limits: Arc<RateLimits>,
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
@@ -125,6 +129,7 @@ impl S3Api {
             requests: Cell::new(0),
             metrics,
             refused_log: LogBudget::new(),
+            rate_limits,
         }
     }
 
@@ -196,6 +201,11 @@ impl S3Api {
         conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
+        // Before authentication: a flood of bad signatures costs an HMAC each.
+        if let Err(secs) = self.rate_limits.check_ip(conn.peer.ip()) {
+            op.set("RateLimited");
+            return Ok(slow_down(secs, request_id, &parts.method));
+        }
         let auth = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
@@ -206,6 +216,10 @@ impl S3Api {
                 return Err(e);
             }
         };
+        if let Err(secs) = self.rate_limits.check_key(&auth.access_key) {
+            op.set("RateLimited");
+            return Ok(slow_down(secs, request_id, &parts.method));
+        }
         conn.set_authenticated();
         op.set("Unrouted");
         let query = parse_query(parts.uri.query().unwrap_or(""));
@@ -484,6 +498,17 @@ pub fn error_response(e: &S3Error, request_id: &str, method: &Method) -> Respons
     }
     let host_id = base64::engine::general_purpose::STANDARD.encode(request_id);
     xml(status, e.to_xml(request_id, &host_id))
+}
+
+/// 503 SlowDown from a rate limit, with the whole seconds until the next
+/// request would be admitted (SDKs back off and retry on it).
+fn slow_down(retry_after_secs: u64, request_id: &str, method: &Method) -> Response<ResBody> {
+    let mut r = error_response(&S3Code::SlowDown.into(), request_id, method);
+    r.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs),
+    );
+    r
 }
 
 // ---------------------------------------------------------------------------
