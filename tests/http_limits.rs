@@ -567,7 +567,10 @@ fn an_address_over_its_request_rate_gets_slow_down_until_it_waits_and_others_are
 
     std::thread::sleep(Duration::from_secs(wait));
     let (head, _) = ask(noisy);
-    assert!(head.starts_with("http/1.1 404"), "after Retry-After: {head}");
+    assert!(
+        head.starts_with("http/1.1 404"),
+        "after Retry-After: {head}"
+    );
 }
 
 #[test]
@@ -575,12 +578,23 @@ fn an_access_key_over_its_request_rate_gets_slow_down_and_anonymous_requests_do_
     let srv = Server::start_with(&["--rate-limit-per-key", "0.2/3"]);
     let port = srv.port;
     let signed = || {
-        let s = sign(port, "GET", "/", &[], "UNSIGNED-PAYLOAD", PASSWORD, SystemTime::now());
+        let s = sign(
+            port,
+            "GET",
+            "/",
+            &[],
+            "UNSIGNED-PAYLOAD",
+            PASSWORD,
+            SystemTime::now(),
+        );
         raw_request(port, &request_bytes("GET", "/", &s.headers, b"")).expect("signed")
     };
     let anonymous = || {
-        raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("anonymous")
+        raw_request(
+            port,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("anonymous")
     };
     for i in 0..3 {
         assert_eq!(signed().status, 200, "request {i}");
