@@ -170,13 +170,12 @@ fn verify_header(
     let provided = decode_signature(signature);
     // With x-amz-date, AWS signs an empty Date line. MinIO signs the Date
     // header's value there, so clients written against it are accepted too.
-    let sts = string_to_sign(req, vhost_bucket, DateLine::Header, false);
-    let mut ok = signature_matches(&secret, &sts, provided.as_ref());
-    if !ok && amz_date.is_some() && date.is_some() {
-        let sts = string_to_sign(req, vhost_bucket, DateLine::DateHeaderAlways, false);
-        ok = signature_matches(&secret, &sts, provided.as_ref());
-    }
-    if !ok {
+    let dates: &[DateLine<'_>] = if amz_date.is_some() && date.is_some() {
+        &[DateLine::Header, DateLine::DateHeaderAlways]
+    } else {
+        &[DateLine::Header]
+    };
+    if !any_reading_matches(&secret, provided.as_ref(), req, vhost_bucket, dates, false) {
         return Err(AuthError::SignatureDoesNotMatch);
     }
     Ok(verified(AuthKind::Header, access_key, when, payload))
@@ -222,8 +221,8 @@ fn verify_presigned(
         .ok_or(AuthError::InvalidAccessKeyId)?;
     // A `+` left unencoded in the URL arrives as a space; base64 has none.
     let provided = decode_signature(&signature.replace(' ', "+"));
-    let sts = string_to_sign(req, vhost_bucket, DateLine::Expires(&expires), true);
-    if !signature_matches(&secret, &sts, provided.as_ref()) {
+    let dates = [DateLine::Expires(&expires)];
+    if !any_reading_matches(&secret, provided.as_ref(), req, vhost_bucket, &dates, true) {
         return Err(AuthError::SignatureDoesNotMatch);
     }
     Ok(verified(AuthKind::Presigned, &access_key, now, payload))
@@ -329,6 +328,37 @@ fn decode_signature(s: &str) -> Option<[u8; SIG_LEN]> {
     })
 }
 
+/// Whether the signature is that of the request read the way AWS
+/// documents, or one of the few ways common clients read it otherwise (an
+/// alternative is only computed after the one before it failed, so a
+/// correct request costs one HMAC): the Date line as MinIO fills it, and
+/// `/bucket/` for a path-style bucket request sent as `/bucket`, as
+/// botocore signs it (S3 names the resource from the parsed bucket).
+fn any_reading_matches(
+    secret: &str,
+    provided: Option<&[u8; SIG_LEN]>,
+    req: &RequestParts<'_>,
+    vhost_bucket: Option<&str>,
+    dates: &[DateLine<'_>],
+    presigned: bool,
+) -> bool {
+    let bucket_only = vhost_bucket.is_none()
+        && req.raw_path.len() > 1
+        && req.raw_path.starts_with('/')
+        && !req.raw_path[1..].contains('/');
+    let slashes: &[bool] = if bucket_only {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    dates.iter().any(|&date| {
+        slashes.iter().any(|&bucket_slash| {
+            let sts = string_to_sign(req, vhost_bucket, date, presigned, bucket_slash);
+            signature_matches(secret, &sts, provided)
+        })
+    })
+}
+
 fn signature_matches(secret: &str, sts: &[u8], provided: Option<&[u8; SIG_LEN]>) -> bool {
     let computed = hmac_sha1(secret.as_bytes(), sts);
     provided.is_some_and(|p| bool::from(computed.ct_eq(p)))
@@ -363,11 +393,13 @@ pub enum DateLine<'a> {
 /// AWS's StringToSign for `req`. `presigned` also takes `x-amz-*`,
 /// `Content-Type` and `Content-MD5` from the query, where presigning
 /// clients (botocore, the AWS SDKs) move the headers they signed.
+/// `bucket_slash` appends `/` to the path (see [`any_reading_matches`]).
 pub fn string_to_sign(
     req: &RequestParts<'_>,
     vhost_bucket: Option<&str>,
     date: DateLine<'_>,
     presigned: bool,
+    bucket_slash: bool,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(req.method.as_bytes());
@@ -395,7 +427,7 @@ pub fn string_to_sign(
     }
     out.push(b'\n');
     push_amz_headers(&mut out, req, presigned);
-    push_resource(&mut out, req, vhost_bucket);
+    push_resource(&mut out, req, vhost_bucket, bucket_slash);
     out
 }
 
@@ -439,7 +471,12 @@ fn push_amz_headers(out: &mut Vec<u8>, req: &RequestParts<'_>, presigned: bool) 
 /// as sent (not decoded, not normalised), then the sub-resources sorted by
 /// name, their values decoded, `name` alone when the value is empty (as
 /// MinIO and minio-go; botocore sends no `=` for those).
-fn push_resource(out: &mut Vec<u8>, req: &RequestParts<'_>, vhost_bucket: Option<&str>) {
+fn push_resource(
+    out: &mut Vec<u8>,
+    req: &RequestParts<'_>,
+    vhost_bucket: Option<&str>,
+    bucket_slash: bool,
+) {
     if let Some(b) = vhost_bucket {
         out.push(b'/');
         out.extend_from_slice(b.as_bytes());
@@ -448,6 +485,9 @@ fn push_resource(out: &mut Vec<u8>, req: &RequestParts<'_>, vhost_bucket: Option
         out.push(b'/');
     } else {
         out.extend_from_slice(req.raw_path.as_bytes());
+    }
+    if bucket_slash {
+        out.push(b'/');
     }
     let mut subs: Vec<(&'static str, Vec<u8>)> = sigv4::query_pairs(req.raw_query)
         .filter_map(|(k, v)| {
@@ -567,7 +607,8 @@ mod tests {
             } else {
                 DateLine::Header
             };
-            String::from_utf8(string_to_sign(&self.parts(), self.vhost, line, presigned)).unwrap()
+            let sts = string_to_sign(&self.parts(), self.vhost, line, presigned, false);
+            String::from_utf8(sts).unwrap()
         }
 
         /// Signs with `ak`'s secret as a client would.
@@ -928,6 +969,30 @@ mod tests {
     }
 
     #[test]
+    fn a_path_style_bucket_request_may_be_signed_with_a_trailing_slash() {
+        // botocore sends `GET /bkt?list-type=2` but signs `/bkt/`.
+        let t = date("Tue, 27 Mar 2007 19:36:42 GMT");
+        let hdrs = [("date", "Tue, 27 Mar 2007 19:36:42 GMT")];
+        let botocore = "GET\n\n\nTue, 27 Mar 2007 19:36:42 GMT\n/bkt/";
+        let r = with_auth(
+            Req::new("GET", "/bkt?list-type=2", &hdrs),
+            &format!("AWS {AK}:{}", sign(SK, botocore.as_bytes())),
+        );
+        assert!(r.verify_at(t).is_ok());
+        assert!(Req::new("GET", "/bkt", &hdrs)
+            .signed(AK)
+            .verify_at(t)
+            .is_ok());
+        // Only for a bucket: an object's path is signed as sent.
+        let obj = "GET\n\n\nTue, 27 Mar 2007 19:36:42 GMT\n/bkt/k/";
+        let r = with_auth(
+            Req::new("GET", "/bkt/k", &hdrs),
+            &format!("AWS {AK}:{}", sign(SK, obj.as_bytes())),
+        );
+        assert_eq!(r.verify_at(t), Err(AuthError::SignatureDoesNotMatch));
+    }
+
+    #[test]
     fn amz_headers_are_lowercased_trimmed_joined_and_sorted() {
         let r = Req::new(
             "GET",
@@ -965,6 +1030,7 @@ mod tests {
             &r.parts(),
             None,
             DateLine::DateHeaderAlways,
+            false,
             false,
         ))
         .unwrap();
