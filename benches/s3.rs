@@ -1,10 +1,13 @@
 //! The S3 front end's pure kernels per request: SigV4 verification of a
-//! header-signed request (signing key cached, as on a warm core) and the XML
-//! of a 1,000-key ListObjectsV2 page.
+//! header-signed request (signing key cached, as on a warm core), SigV2
+//! verification of the same request signed as boto3's `s3` signer does, the
+//! rate limiter's token take, and the XML of a 1,000-key ListObjectsV2 page.
 
 use std::time::{Duration, SystemTime};
 
+use cairn::auth::sigv2;
 use cairn::auth::sigv4::{verify, Credentials, RequestParts, SigningKeyCache};
+use cairn::http::ratelimit::{Rate, RateLimits};
 use cairn::s3::xml::{list_objects_v2, ListEntry, ListOwner, ListV2Response};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http::HeaderMap;
@@ -80,6 +83,76 @@ fn sigv4(c: &mut Criterion) {
     group.finish();
 }
 
+fn sigv2(c: &mut Criterion) {
+    let now = SystemTime::now();
+    let creds = Credentials {
+        access_key: ACCESS.into(),
+        secret_key: SECRET.into(),
+    };
+    let date = httpdate::fmt_http_date(now);
+    let path = "/bench/photos/2026/11/22/IMG_0001.jpg";
+    let query = "partNumber=1&versionId=null";
+    let mut headers = HeaderMap::new();
+    for (k, v) in [
+        ("host", "127.0.0.1:9000"),
+        (
+            "user-agent",
+            "Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 os/linux",
+        ),
+        ("accept-encoding", "identity"),
+        ("range", "bytes=0-1048575"),
+        ("date", date.as_str()),
+    ] {
+        headers.insert(k, v.parse().expect("header"));
+    }
+    let sts = format!("GET\n\n\n{date}\n{path}?partNumber=1&versionId=null");
+    let auth = format!("AWS {ACCESS}:{}", sigv2::sign(SECRET, sts.as_bytes()));
+    headers.insert("authorization", auth.parse().expect("header"));
+    let req = RequestParts {
+        method: "GET",
+        raw_path: path,
+        raw_query: query,
+        headers: &headers,
+    };
+    sigv2::verify(&req, None, now, &creds).expect("the signature verifies");
+    let mut group = c.benchmark_group("sigv2");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("header_get", |b| {
+        b.iter(|| sigv2::verify(&req, None, now, &creds).expect("verifies"))
+    });
+    group.finish();
+}
+
+fn rate_limit(c: &mut Criterion) {
+    // Limits high enough never to refuse: the cost of an admitted request.
+    let rate = Rate {
+        per_sec: 1e6,
+        burst: 1_000_000,
+    };
+    let limits = RateLimits::new(Some(rate), Some(rate));
+    let ips: Vec<std::net::IpAddr> = (0..256u32)
+        .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).into())
+        .collect();
+    let mut group = c.benchmark_group("ratelimit");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("ip_and_key_admitted", |b| {
+        b.iter(|| {
+            i = (i + 1) % ips.len();
+            limits.check_ip(ips[i]).expect("admitted");
+            limits.check_key(ACCESS).expect("admitted");
+        })
+    });
+    let off = RateLimits::new(None, None);
+    group.bench_function("off", |b| {
+        b.iter(|| {
+            off.check_ip(ips[0]).expect("admitted");
+            off.check_key(ACCESS).expect("admitted");
+        })
+    });
+    group.finish();
+}
+
 fn list_xml(c: &mut Criterion) {
     let contents: Vec<ListEntry> = (0..1000)
         .map(|i| ListEntry {
@@ -113,6 +186,6 @@ fn list_xml(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = sigv4, list_xml
+    targets = sigv4, sigv2, rate_limit, list_xml
 }
 criterion_main!(benches);

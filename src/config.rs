@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::engine::format::expand_ellipsis;
 use crate::engine::layout::Layout;
+use crate::http::ratelimit::Rate;
 
 #[derive(Parser, Debug)]
 #[command(name = "cairn", version, about = "S3-compatible object storage node")]
@@ -85,6 +86,14 @@ pub struct ServeArgs {
     /// its first request head (at most --idle-timeout).
     #[arg(long, env = "CAIRN_FIRST_REQUEST_TIMEOUT")]
     pub first_request_timeout: Option<u64>,
+    /// Requests per second from one client address (an IPv6 /64), as
+    /// RPS or RPS/BURST; beyond it, 503 SlowDown (default: no limit).
+    #[arg(long, env = "CAIRN_RATE_LIMIT_PER_IP")]
+    pub rate_limit_per_ip: Option<String>,
+    /// Requests per second per access key, as RPS or RPS/BURST; beyond
+    /// it, 503 SlowDown (default: no limit).
+    #[arg(long, env = "CAIRN_RATE_LIMIT_PER_KEY")]
+    pub rate_limit_per_key: Option<String>,
     /// Multipart uploads not completed this long after they began are
     /// aborted and their parts reclaimed: seconds, or a number with s, m, h
     /// or d (default 7d).
@@ -135,6 +144,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
     pub first_request_timeout: Option<u64>,
+    pub rate_limit_per_ip: Option<String>,
+    pub rate_limit_per_key: Option<String>,
     pub multipart_expiry: Option<String>,
     pub read_cache: Option<String>,
     pub space_reserve: Option<String>,
@@ -181,6 +192,9 @@ pub struct HttpSettings {
     pub max_connections_per_ip: usize,
     /// From accept to the first request head (never above `idle_timeout`).
     pub first_request_timeout: std::time::Duration,
+    /// Request-rate limits; `None`: off.
+    pub rate_limit_per_ip: Option<Rate>,
+    pub rate_limit_per_key: Option<Rate>,
 }
 
 impl Default for HttpSettings {
@@ -192,6 +206,8 @@ impl Default for HttpSettings {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             first_request_timeout: std::time::Duration::from_secs(DEFAULT_FIRST_REQUEST_TIMEOUT),
+            rate_limit_per_ip: None,
+            rate_limit_per_key: None,
         }
     }
 }
@@ -405,6 +421,22 @@ impl ServeArgs {
         if first_request == 0 || first_request > 3600 {
             return Err("first-request-timeout must be between 1 and 3600 seconds".into());
         }
+        let rate = |flag: &Option<String>, file: &Option<String>, name: &str| {
+            flag.as_deref()
+                .or(file.as_deref())
+                .map(|s| Rate::parse(s).map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        };
+        let rate_limit_per_ip = rate(
+            &self.rate_limit_per_ip,
+            &file.rate_limit_per_ip,
+            "rate-limit-per-ip",
+        )?;
+        let rate_limit_per_key = rate(
+            &self.rate_limit_per_key,
+            &file.rate_limit_per_key,
+            "rate-limit-per-key",
+        )?;
         let multipart_expiry = match self
             .multipart_expiry
             .as_deref()
@@ -451,6 +483,8 @@ impl ServeArgs {
                 max_connections,
                 max_connections_per_ip,
                 first_request_timeout: std::time::Duration::from_secs(first_request.min(idle)),
+                rate_limit_per_ip,
+                rate_limit_per_key,
             },
             multipart_expiry,
             read_cache,
@@ -652,6 +686,27 @@ mod tests {
         a.max_connections_per_ip = None;
         a.first_request_timeout = Some(0);
         assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_given_by_flag_or_file() {
+        let s = ServeArgs::default().resolve().unwrap().http;
+        assert_eq!((s.rate_limit_per_ip, s.rate_limit_per_key), (None, None));
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "rate_limit_per_ip = \"50/100\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        a.rate_limit_per_key = Some("20".into());
+        let s = a.resolve().unwrap().http;
+        let rate = |per_sec, burst| Some(Rate { per_sec, burst });
+        assert_eq!(s.rate_limit_per_ip, rate(50.0, 100));
+        assert_eq!(s.rate_limit_per_key, rate(20.0, 20));
+        a.rate_limit_per_ip = Some("5/1".into());
+        assert_eq!(a.resolve().unwrap().http.rate_limit_per_ip, rate(5.0, 1));
+        a.rate_limit_per_key = Some("fast".into());
+        let e = a.resolve().unwrap_err();
+        assert!(e.contains("rate-limit-per-key"), "{e}");
     }
 
     #[test]

@@ -519,3 +519,99 @@ fn refused_authentication_is_logged_with_who_and_without_the_signature() {
         "every refusal is logged or counted as suppressed"
     );
 }
+
+/// `Retry-After` of a lower-cased response head.
+fn retry_after(head: &str) -> u64 {
+    head.lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {head}"))
+}
+
+fn metrics(port: u16) -> String {
+    let r = raw_request(
+        port,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("metrics");
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+#[test]
+fn an_address_over_its_request_rate_gets_slow_down_until_it_waits_and_others_are_served() {
+    // One request per 5 s, 3 at once: the fourth within 5 s is refused.
+    let srv = Server::start_with(&["--rate-limit-per-ip", "0.2/3"]);
+    let ask = |src: Ipv4Addr| {
+        let mut s = connect_from(src, srv.port);
+        s.write_all(b"GET /nosuchbucket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        read_response(&mut s)
+    };
+    let noisy = Ipv4Addr::new(127, 0, 0, 2);
+    for i in 0..3 {
+        let (head, _) = ask(noisy);
+        assert!(head.starts_with("http/1.1 404"), "request {i}: {head}");
+    }
+    let (head, body) = ask(noisy);
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("x-amz-request-id:"), "{head}");
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("<Code>SlowDown</Code>"), "{body}");
+    assert!(body.contains("<RequestId>"), "{body}");
+    let wait = retry_after(&head);
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+
+    let (head, _) = ask(Ipv4Addr::new(127, 0, 0, 3));
+    assert!(head.starts_with("http/1.1 404"), "another address: {head}");
+    assert!(metrics(srv.port).contains("cairn_rate_limited_total{kind=\"ip\"} 1\n"));
+
+    std::thread::sleep(Duration::from_secs(wait));
+    let (head, _) = ask(noisy);
+    assert!(
+        head.starts_with("http/1.1 404"),
+        "after Retry-After: {head}"
+    );
+}
+
+#[test]
+fn an_access_key_over_its_request_rate_gets_slow_down_and_anonymous_requests_do_not() {
+    let srv = Server::start_with(&["--rate-limit-per-key", "0.2/3"]);
+    let port = srv.port;
+    let signed = || {
+        let s = sign(
+            port,
+            "GET",
+            "/",
+            &[],
+            "UNSIGNED-PAYLOAD",
+            PASSWORD,
+            SystemTime::now(),
+        );
+        raw_request(port, &request_bytes("GET", "/", &s.headers, b"")).expect("signed")
+    };
+    let anonymous = || {
+        raw_request(
+            port,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .expect("anonymous")
+    };
+    for i in 0..3 {
+        assert_eq!(signed().status, 200, "request {i}");
+    }
+    let r = signed();
+    assert_eq!((r.status, r.code()), (503, "SlowDown".into()));
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    // Without a key, the key's limit does not apply (it is refused as usual).
+    for _ in 0..5 {
+        let r = anonymous();
+        assert_eq!((r.status, r.code()), (403, "AccessDenied".into()));
+    }
+    assert!(metrics(port).contains("cairn_rate_limited_total{kind=\"key\"} 1\n"));
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(signed().status, 200, "after Retry-After");
+}

@@ -579,7 +579,7 @@ pub fn verify_presigned(
     })
 }
 
-const INVALID_CONTENT_SHA256: AuthError = AuthError::InvalidArgument(
+pub(crate) const INVALID_CONTENT_SHA256: AuthError = AuthError::InvalidArgument(
     "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, \
      STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, \
      or a valid sha256 value.",
@@ -796,7 +796,7 @@ fn check_all_amz_headers_signed(headers: &HeaderMap, signed: &[&str]) -> Result<
 }
 
 /// `None` if absent, `Some(None)` if present but unusable (repeated or not UTF-8).
-fn single_header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Option<&'a str>> {
+pub(crate) fn single_header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<Option<&'a str>> {
     let mut it = headers.get_all(name).iter();
     let first = it.next()?;
     if it.next().is_some() {
@@ -992,7 +992,7 @@ pub fn canonical_query(raw_query: &str, skip_signature: bool) -> String {
 }
 
 /// Splits a raw query into (raw name, raw value); empty pieces (`a&&b`) are skipped.
-fn query_pairs(raw_query: &str) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn query_pairs(raw_query: &str) -> impl Iterator<Item = (&str, &str)> {
     raw_query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -1000,7 +1000,7 @@ fn query_pairs(raw_query: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Decodes `%XX` escapes; a `%` not followed by two hex digits stays literal.
-fn percent_decode(s: &str, plus_is_space: bool) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -1050,7 +1050,7 @@ fn uri_encode_into(out: &mut String, bytes: &[u8]) {
 // Time
 // ---------------------------------------------------------------------------
 
-fn unix_secs(t: SystemTime) -> i64 {
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
@@ -1114,7 +1114,7 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
 }
 
 /// IMF-fixdate (`Fri, 24 May 2013 00:00:00 GMT`), the only `Date` form clients send.
-fn parse_http_date(s: &str) -> Option<i64> {
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     const MONTHS: [&[u8]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",

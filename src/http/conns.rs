@@ -242,17 +242,9 @@ impl AddrLimiter {
         }
     }
 
-    /// The two cells of a client: IPv4 by address, IPv6 by /64 (one host
-    /// usually has a whole /64 to pick source addresses from).
+    /// The two cells of a client (see [`client_key`]).
     fn cells(&self, ip: IpAddr) -> [usize; 2] {
-        let key: u128 = match ip {
-            IpAddr::V4(v4) => u128::from(u32::from(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => u128::from(u32::from(v4)),
-                None => (u128::from(v6) >> 64) | (1 << 64),
-            },
-        };
-        let h = self.hasher.hash_one(key);
+        let h = self.hasher.hash_one(client_key(ip));
         [
             (h as usize) % ADDR_CELLS,
             ADDR_CELLS + ((h >> 32) as usize) % ADDR_CELLS,
@@ -274,6 +266,18 @@ impl AddrLimiter {
         // Two cores racing for the last slot may both be refused: never
         // both admitted.
         (a.min(b) < self.limit).then_some(slot)
+    }
+}
+
+/// Who a client is, for limits: IPv4 by address, IPv6 by /64 (one host
+/// usually has a whole /64 to pick source addresses from).
+pub fn client_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => (u128::from(v6) >> 64) | (1 << 64),
+        },
     }
 }
 

@@ -2,10 +2,11 @@
 //! over monoio's io_uring sockets (poll-io adapter), requests handled on the
 //! core that accepted them. HTTPS with rustls when a certificate is given;
 //! limits on idle and slow clients in `limits`, on who holds connection
-//! slots in `conns`.
+//! slots in `conns`, on request rates in `ratelimit`.
 
 pub mod conns;
 pub mod health;
 pub mod limits;
+pub mod ratelimit;
 pub mod server;
 pub mod tls;

@@ -25,10 +25,11 @@ use crate::s3::handler::{ResBody, S3Api};
 
 use super::conns::{AddrLimiter, Busy, Conn, LogBudget, Registry};
 use super::limits::WriteStall;
+use super::ratelimit::RateLimits;
 
 fn is_anonymous(req: &Request<Incoming>) -> bool {
-    !req.headers().contains_key(http::header::AUTHORIZATION)
-        && !req.uri().query().unwrap_or("").contains("X-Amz-Signature")
+    let query = req.uri().query().unwrap_or("");
+    crate::auth::sigv4::detect(req.headers(), query) == crate::auth::sigv4::AuthKind::Anonymous
 }
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -44,6 +45,8 @@ pub struct Frontend {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Open connections per client address, shared by every core.
     pub addr_limit: Arc<AddrLimiter>,
+    /// Request rates per client address and access key, shared likewise.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl Frontend {
@@ -55,10 +58,15 @@ impl Frontend {
             None => None,
         };
         let addr_limit = Arc::new(AddrLimiter::new(settings.max_connections_per_ip));
+        let rate_limits = Arc::new(RateLimits::new(
+            settings.rate_limit_per_ip,
+            settings.rate_limit_per_key,
+        ));
         Ok(Frontend {
             settings,
             tls,
             addr_limit,
+            rate_limits,
         })
     }
 
@@ -96,6 +104,7 @@ pub async fn serve(
         ids,
         metrics.own.clone(),
         &frontend.settings,
+        frontend.rate_limits.clone(),
     ));
     let metrics = Rc::new(metrics);
     let frontend = Rc::new(frontend);
@@ -322,7 +331,8 @@ async fn route(
         // Prometheus scrapes are anonymous; a signed request for /metrics is
         // S3 (a bucket may be called "metrics").
         (&http::Method::GET, "/metrics") if is_anonymous(&req) => {
-            let body = metrics.render(&api.engine.shared).await;
+            let mut body = metrics.render(&api.engine.shared).await;
+            api.rate_limits.render(&mut body);
             let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -1,7 +1,7 @@
-//! Authentication glue: SigV4 (header or presigned) against every key of
-//! this core's identity snapshot (root, users' keys, service accounts), with
-//! a per-core signing-key cache. Anonymous requests are refused: cairn has
-//! no public buckets yet.
+//! Authentication glue: SigV4 or SigV2 (header or presigned) against every
+//! key of this core's identity snapshot (root, users' keys, service
+//! accounts), with a per-core signing-key cache for SigV4. Anonymous
+//! requests are refused: cairn has no public buckets yet.
 //!
 //! An unknown or inactive key, a disabled user's key and an expired key are
 //! all refused with `InvalidAccessKeyId` (403), as MinIO does for disabled
@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::auth::sigv2;
 use crate::auth::sigv4::{self, AuthKind, RequestParts, SigningKeyCache, Verified};
 use crate::iam::identities::{Identities, Principal, PrincipalKind};
 
@@ -24,14 +25,17 @@ pub struct Authenticator {
     /// The snapshot generation the cache was filled under: a new snapshot
     /// empties it, so no revoked key's derived key outlives a change.
     cache_generation: Cell<u64>,
+    /// `--domain`: a SigV2 signature covers the bucket a Host names.
+    domain: Option<String>,
 }
 
 impl Authenticator {
-    pub fn new(ids: Rc<Identities>) -> Authenticator {
+    pub fn new(ids: Rc<Identities>, domain: Option<String>) -> Authenticator {
         Authenticator {
             cache_generation: Cell::new(ids.snapshot().generation),
             ids,
             cache: RefCell::new(SigningKeyCache::default()),
+            domain,
         }
     }
 
@@ -46,9 +50,6 @@ impl Authenticator {
         parts: &http::request::Parts,
     ) -> Result<(Verified, Arc<Principal>), S3Error> {
         let raw_query = parts.uri.query().unwrap_or("");
-        if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
-            return Err(S3Error::from_code(S3Code::AccessDenied));
-        }
         let req = RequestParts {
             method: parts.method.as_str(),
             raw_path: parts.uri.path(),
@@ -61,18 +62,30 @@ impl Authenticator {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let snapshot = self.ids.snapshot();
-        let mut cache = self.cache.borrow_mut();
-        if snapshot.generation != self.cache_generation.get() {
-            *cache = SigningKeyCache::default();
-            self.cache_generation.set(snapshot.generation);
-        }
         let signer = RefCell::new(None);
         let lookup = |key: &str| -> Option<String> {
             let (secret, principal) = snapshot.lookup(key, now_ms)?;
             *signer.borrow_mut() = Some(principal.clone());
             Some(secret.expose().to_owned())
         };
-        let verified = sigv4::verify(&req, now, &lookup, &mut cache).map_err(S3Error::from)?;
+        let verified = if sigv2::detect(&parts.headers, raw_query).is_some() {
+            let host = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let bucket = super::router::vhost_bucket(host, self.domain.as_deref());
+            sigv2::verify(&req, bucket.as_deref(), now, &lookup).map_err(S3Error::from)?
+        } else {
+            if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
+                return Err(S3Error::from_code(S3Code::AccessDenied));
+            }
+            let mut cache = self.cache.borrow_mut();
+            if snapshot.generation != self.cache_generation.get() {
+                *cache = SigningKeyCache::default();
+                self.cache_generation.set(snapshot.generation);
+            }
+            sigv4::verify(&req, now, &lookup, &mut cache).map_err(S3Error::from)?
+        };
         let principal = signer
             .into_inner()
             .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
@@ -318,6 +331,52 @@ mod tests {
             b = b.header("authorization", a);
         }
         b.body(()).expect("request").into_parts().0
+    }
+
+    /// A SigV2 header request as boto3's `s3` signer sends it, now.
+    fn v2_request(
+        host: &str,
+        path: &str,
+        signed_resource: &str,
+        secret: &str,
+    ) -> http::request::Parts {
+        let date = super::super::xml::http_date(crate::engine::now_ms());
+        let sts = format!("GET\n\n\n{date}\n{signed_resource}");
+        let sig = sigv2::sign(secret, sts.as_bytes());
+        http::Request::builder()
+            .uri(path)
+            .header("host", host)
+            .header("date", date)
+            .header("authorization", format!("AWS root:{sig}"))
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn sigv2_requests_verify_with_the_bucket_a_virtual_host_names() {
+        let root = Arc::new(RootCredentials {
+            access_key: "root".into(),
+            secret_key: "secret".into(),
+        });
+        let auth = Authenticator::new(root, Some("s3.example.com".into()));
+        let ok = |p: &http::request::Parts| auth.authenticate(p).map(|v| v.access_key);
+        let path_style = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "secret");
+        assert_eq!(ok(&path_style).as_deref(), Ok("root"));
+        let vhost = v2_request("bkt.s3.example.com:9000", "/k", "/bkt/k", "secret");
+        assert_eq!(ok(&vhost).as_deref(), Ok("root"));
+        let vhost_unbucketed = v2_request("bkt.s3.example.com", "/k", "/k", "secret");
+        assert_eq!(
+            ok(&vhost_unbucketed).map_err(|e| e.code),
+            Err(S3Code::SignatureDoesNotMatch)
+        );
+        let wrong_secret = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "guess");
+        let e = auth.authenticate(&wrong_secret).unwrap_err();
+        assert_eq!(
+            (e.code, e.status().as_u16()),
+            (S3Code::SignatureDoesNotMatch, 403)
+        );
     }
 
     #[test]

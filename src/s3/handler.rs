@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -17,6 +18,7 @@ use sha2::Digest;
 
 use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
+use crate::http::ratelimit::RateLimits;
 use crate::iam::identities::Identities;
 
 use super::auth::Authenticator;
@@ -39,6 +41,8 @@ pub struct S3Api {
     metrics: Rc<crate::metrics::CoreMetrics>,
     /// Refused authentications logged at info, at a bounded rate.
     refused_log: LogBudget,
+    /// Request-rate limits, shared by every core.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl S3Api {
@@ -47,6 +51,7 @@ impl S3Api {
         ids: Rc<Identities>,
         metrics: Rc<crate::metrics::CoreMetrics>,
         http: &crate::config::HttpSettings,
+        rate_limits: Arc<RateLimits>,
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
@@ -58,7 +63,7 @@ impl S3Api {
         };
         S3Api {
             engine,
-            auth: Authenticator::new(ids),
+            auth: Authenticator::new(ids, http.domain.clone()),
             settings: ApiSettings {
                 owner,
                 scheme: if http.tls.is_some() { "https" } else { "http" },
@@ -68,6 +73,7 @@ impl S3Api {
             requests: Cell::new(0),
             metrics,
             refused_log: LogBudget::new(),
+            rate_limits,
         }
     }
 
@@ -139,6 +145,11 @@ impl S3Api {
         conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
+        // Before authentication: a flood of bad signatures costs an HMAC each.
+        if let Err(secs) = self.rate_limits.check_ip(conn.peer.ip()) {
+            op.set("RateLimited");
+            return Ok(slow_down(secs, request_id, &parts.method));
+        }
         let (auth, principal) = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
@@ -149,6 +160,10 @@ impl S3Api {
                 return Err(e);
             }
         };
+        if let Err(secs) = self.rate_limits.check_key(&auth.access_key) {
+            op.set("RateLimited");
+            return Ok(slow_down(secs, request_id, &parts.method));
+        }
         conn.set_authenticated();
         op.set("Unrouted");
         let route = self.route(&parts)?;
@@ -371,6 +386,16 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             format!("{name} is not implemented yet."),
         )),
     }
+}
+
+/// 503 SlowDown from a rate limit, with the whole seconds until the next
+/// request would be admitted (SDKs back off and retry on it).
+fn slow_down(retry_after_secs: u64, request_id: &str, method: &Method) -> Response<ResBody> {
+    let e = S3Error::from_code(S3Code::SlowDown).with_header(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs),
+    );
+    error_response(&e, request_id, method)
 }
 
 #[cfg(test)]

@@ -1063,7 +1063,7 @@ fn host_name(host: &str) -> String {
 }
 
 /// The bucket named by a virtual-hosted Host, if any.
-fn vhost_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
+pub(crate) fn vhost_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
     let domain = host_name(domain?.trim_start_matches('.'));
     if domain.is_empty() {
         return None;
