@@ -130,9 +130,11 @@ fn rate_limit(c: &mut Criterion) {
         burst: 1_000_000,
     };
     let limits = RateLimits::new(Some(rate), Some(rate));
-    let ips: Vec<std::net::IpAddr> = (0..256u32)
+    // Enough clients that none outruns its 1 µs interval between visits.
+    let ips: Vec<std::net::IpAddr> = (0..4096u32)
         .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).into())
         .collect();
+    let keys: Vec<String> = (0..4096).map(|i| format!("AKID{i:016}")).collect();
     let mut group = c.benchmark_group("ratelimit");
     group.throughput(Throughput::Elements(1));
     let mut i = 0;
@@ -140,7 +142,7 @@ fn rate_limit(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % ips.len();
             limits.check_ip(ips[i]).expect("admitted");
-            limits.check_key(ACCESS).expect("admitted");
+            limits.check_key(&keys[i]).expect("admitted");
         })
     });
     let off = RateLimits::new(None, None);
