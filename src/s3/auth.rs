@@ -44,6 +44,17 @@ impl Authenticator {
         let mut cache = self.cache.borrow_mut();
         sigv4::verify(&req, SystemTime::now(), &self.secrets, &mut cache).map_err(S3Error::from)
     }
+
+    /// Verifies a browser form's signature over its policy (`s3::post`);
+    /// `Ok(None)` when the form carries no credentials.
+    pub fn verify_post(
+        &self,
+        fields: &super::post::policy::Fields,
+        now: i64,
+    ) -> Result<Option<Verified>, S3Error> {
+        let mut cache = self.cache.borrow_mut();
+        super::post::policy::verify_signature(fields, now, &self.secrets, &mut cache)
+    }
 }
 
 /// Longest access key id kept for a log line.

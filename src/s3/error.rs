@@ -27,6 +27,8 @@ pub enum S3Code {
     EntityTooSmall,
     IllegalVersioningConfigurationException,
     IncompleteBody,
+    /// PostObject: the form has no `file` field, or more than one.
+    IncorrectNumberOfFilesInPostRequest,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
@@ -37,6 +39,8 @@ pub enum S3Code {
     InvalidLocationConstraint,
     InvalidPart,
     InvalidPartOrder,
+    /// PostObject: the `policy` field is not a valid policy document.
+    InvalidPolicyDocument,
     /// 416: GetObject `partNumber` beyond the object's part count.
     InvalidPartNumber,
     InvalidRange,
@@ -45,8 +49,12 @@ pub enum S3Code {
     InvalidTag,
     InvalidURI,
     KeyTooLongError,
+    /// PostObject: the body is not well-formed multipart/form-data.
+    MalformedPOSTRequest,
     MalformedXML,
     MalformedTrailerError,
+    /// PostObject: the fields before the file exceed AWS's 20 KB.
+    MaxPostPreDataLengthExceededError,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
@@ -97,6 +105,7 @@ impl S3Code {
             EntityTooSmall => "EntityTooSmall",
             IllegalVersioningConfigurationException => "IllegalVersioningConfigurationException",
             IncompleteBody => "IncompleteBody",
+            IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
@@ -106,6 +115,7 @@ impl S3Code {
             InvalidLocationConstraint => "InvalidLocationConstraint",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidPartNumber => "InvalidPartNumber",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
@@ -113,8 +123,10 @@ impl S3Code {
             InvalidTag => "InvalidTag",
             InvalidURI => "InvalidURI",
             KeyTooLongError => "KeyTooLongError",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedXML => "MalformedXML",
             MalformedTrailerError => "MalformedTrailerError",
+            MaxPostPreDataLengthExceededError => "MaxPostPreDataLengthExceededError",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
@@ -161,6 +173,7 @@ impl S3Code {
             | EntityTooSmall
             | IllegalVersioningConfigurationException
             | IncompleteBody
+            | IncorrectNumberOfFilesInPostRequest
             | InvalidArgument
             | InvalidBucketName
             | InvalidChunkSizeError
@@ -169,13 +182,16 @@ impl S3Code {
             | InvalidPart
             | InvalidPartNumber
             | InvalidPartOrder
+            | InvalidPolicyDocument
             | InvalidRequest
             | InvalidStorageClass
             | InvalidTag
             | InvalidURI
             | KeyTooLongError
+            | MalformedPOSTRequest
             | MalformedXML
             | MalformedTrailerError
+            | MaxPostPreDataLengthExceededError
             | MetadataTooLarge
             | MissingRequestBodyError
             | MissingSecurityHeader
@@ -242,6 +258,9 @@ impl S3Code {
             IncompleteBody => {
                 "You did not provide the number of bytes specified by the Content-Length HTTP header."
             }
+            IncorrectNumberOfFilesInPostRequest => {
+                "POST requires exactly one file upload per request."
+            }
             InternalError => "We encountered an internal error. Please try again.",
             InvalidAccessKeyId => {
                 "The AWS access key ID you provided does not exist in our records."
@@ -260,17 +279,26 @@ impl S3Code {
                 "The list of parts was not in ascending order. The parts list must be specified in order by part number."
             }
             InvalidPartNumber => "The requested partnumber is not satisfiable",
+            InvalidPolicyDocument => {
+                "The content of the form does not meet the conditions specified in the policy document."
+            }
             InvalidRange => "The requested range is not satisfiable",
             InvalidRequest => "Invalid Request",
             InvalidStorageClass => "The storage class you specified is not valid.",
             InvalidTag => "The tag provided was not a valid tag.",
             InvalidURI => "Couldn't parse the specified URI.",
             KeyTooLongError => "Your key is too long",
+            MalformedPOSTRequest => {
+                "The body of your POST request is not well-formed multipart/form-data."
+            }
             MalformedXML => {
                 "The XML you provided was not well-formed or did not validate against our published schema"
             }
             MalformedTrailerError => {
                 "The request contained trailing data that was not well-formed or did not conform to our published schema."
+            }
+            MaxPostPreDataLengthExceededError => {
+                "Your POST request fields preceding the upload file were too large."
             }
             MetadataTooLarge => "Your metadata headers exceed the maximum allowed metadata size.",
             MethodNotAllowed => "The specified method is not allowed against this resource.",

@@ -196,6 +196,16 @@ impl S3Api {
         conn: &Conn,
     ) -> S3Result {
         let (parts, body) = req.into_parts();
+        // A browser form carries its credentials in its fields.
+        if super::post::is_form_post(&parts) {
+            let query = parse_query(parts.uri.query().unwrap_or(""));
+            if let Ok(Endpoint::PostObject { bucket }) = self.endpoint(&parts, &query) {
+                op.set("PostObject");
+                return super::post::post_object(self, parts, &bucket, body, request_id, conn)
+                    .await
+                    .map_err(|e| e.with_resource(format!("/{bucket}")));
+            }
+        }
         let auth = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
@@ -386,6 +396,11 @@ async fn run(ctx: Ctx<'_>, endpoint: Endpoint, body: Incoming) -> S3Result {
         ListObjectsV2 { bucket } => list::list_objects_v2(&ctx, &bucket),
         ListMultipartUploads { bucket } => multipart::list_multipart_uploads(&ctx, &bucket),
         DeleteObjects { bucket } => delete::delete_objects(&ctx, &bucket, body).await,
+        // A form would have been served before authentication.
+        PostObject { .. } => Err(S3Error::new(
+            S3Code::PreconditionFailed,
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        )),
         PutObject { bucket, key } => {
             super::body::require_length(ctx.headers())?;
             put::put_object(&ctx, &bucket, &key, body).await

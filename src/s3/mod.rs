@@ -3,7 +3,8 @@
 //! documents), ranges, conditional requests. On top of them the front end:
 //! `handler` (the entry point), `auth`, the request `body`, and one module
 //! per group of operations (`bucket`, `put`, `get`, `delete`, `copy`,
-//! `list`, `multipart`, `versions`, `tagging`, `attributes`).
+//! `list`, `multipart`, `versions`, `tagging`, `attributes`, and `post` for
+//! browser form uploads).
 
 pub mod attributes;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod get;
 pub mod handler;
 pub mod list;
 pub mod multipart;
+pub mod post;
 pub mod put;
 pub mod range;
 pub mod router;

@@ -119,6 +119,10 @@ pub enum Endpoint {
     DeleteObjects {
         bucket: String,
     },
+    /// A browser form upload: the key is a form field.
+    PostObject {
+        bucket: String,
+    },
     PutObject {
         bucket: String,
         key: String,
@@ -287,6 +291,7 @@ impl Endpoint {
             ListObjectVersions { .. } => "ListObjectVersions",
             ListMultipartUploads { .. } => "ListMultipartUploads",
             DeleteObjects { .. } => "DeleteObjects",
+            PostObject { .. } => "PostObject",
             PutObject { .. } => "PutObject",
             CopyObject { .. } => "CopyObject",
             GetObject { .. } => "GetObject",
@@ -342,7 +347,8 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | ListMultipartUploads { bucket }
-            | DeleteObjects { bucket } => Some(bucket),
+            | DeleteObjects { bucket }
+            | PostObject { bucket } => Some(bucket),
             PutObject { bucket, .. }
             | CopyObject { bucket, .. }
             | GetObject { bucket, .. }
@@ -685,8 +691,9 @@ fn bucket_endpoint(method: &Method, bucket: String, q: &[(String, String)]) -> E
             }
         }
         // POST ?delete is DeleteObjects; a bare POST is a browser form
-        // upload (PostObject), which cairn does not implement.
+        // upload (PostObject, IAM action s3:PutObject).
         Method::POST if has("delete") => DeleteObjects { bucket },
+        Method::POST if q.is_empty() => PostObject { bucket },
         _ => unknown(bucket),
     }
 }
@@ -1104,6 +1111,8 @@ mod tests {
             ),
             (Method::POST, "/bkt?delete", DeleteObjects { bucket: bk() }),
             (Method::POST, "/bkt?delete=", DeleteObjects { bucket: bk() }),
+            (Method::POST, "/bkt", PostObject { bucket: bk() }),
+            (Method::POST, "/bkt/", PostObject { bucket: bk() }),
         ];
         for (m, target, want) in cases {
             assert_eq!(ok(m.clone(), target), want, "{m} {target}");
@@ -1130,7 +1139,7 @@ mod tests {
             (Method::PUT, "/bkt?object-lock"),
             (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
-            (Method::POST, "/bkt"),
+            (Method::POST, "/bkt?website"),
             (Method::PATCH, "/bkt"),
         ] {
             assert_eq!(ok(m.clone(), target), unknown, "{m} {target}");
