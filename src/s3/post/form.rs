@@ -506,3 +506,308 @@ pub fn is_form_content_type(value: &str) -> bool {
         .next()
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Field(String, Vec<u8>),
+        FileStart(Option<String>, Option<String>),
+        Data(Vec<u8>),
+        FileEnd,
+    }
+
+    /// Decodes `body` fed in `pieces`; consecutive file data merged.
+    fn decode(boundary: &str, pieces: &[&[u8]]) -> (Vec<Ev>, Result<(), FormError>) {
+        let mut d = FormDecoder::new(boundary).expect("boundary");
+        let mut evs: Vec<Ev> = Vec::new();
+        for p in pieces {
+            let r = d.feed(p, &mut |e| {
+                let ev = match e {
+                    FormEvent::Field { name, value } => Ev::Field(name.to_owned(), value.to_vec()),
+                    FormEvent::FileStart {
+                        filename,
+                        content_type,
+                    } => {
+                        Ev::FileStart(filename.map(str::to_owned), content_type.map(str::to_owned))
+                    }
+                    FormEvent::FileData(s) => {
+                        assert!(!s.is_empty(), "empty file data");
+                        if let Some(Ev::Data(prev)) = evs.last_mut() {
+                            prev.extend_from_slice(s);
+                            return;
+                        }
+                        Ev::Data(s.to_vec())
+                    }
+                    FormEvent::FileEnd => Ev::FileEnd,
+                };
+                evs.push(ev);
+            });
+            if r.is_err() {
+                return (evs, r);
+            }
+        }
+        let r = d.finish();
+        (evs, r)
+    }
+
+    fn whole(boundary: &str, body: &[u8]) -> (Vec<Ev>, Result<(), FormError>) {
+        decode(boundary, &[body])
+    }
+
+    const B: &str = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+
+    /// File content full of near-delimiters.
+    fn tricky_content() -> Vec<u8> {
+        let mut c = b"start\r\n\r\n--\r\n-".to_vec();
+        c.extend_from_slice(format!("\r\n--{}", &B[..B.len() - 1]).as_bytes());
+        c.extend_from_slice(b"X\r\r\n\r\n--");
+        c.extend_from_slice(&B.as_bytes()[..10]);
+        c.extend_from_slice(b"end\r\n");
+        c
+    }
+
+    fn sample_form(content: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(format!("--{B}\r\n").as_bytes());
+        f.extend_from_slice(b"Content-Disposition: form-data; name=\"key\"\r\n\r\n");
+        f.extend_from_slice(b"uploads/${filename}");
+        f.extend_from_slice(format!("\r\n--{B}\r\n").as_bytes());
+        f.extend_from_slice(b"content-disposition: form-data; name=\"X-Amz-Meta-Note\"\r\n\r\n");
+        f.extend_from_slice(b"line one\r\nline two");
+        f.extend_from_slice(format!("\r\n--{B}\r\n").as_bytes());
+        f.extend_from_slice(b"Content-Disposition: form-data; name=\"empty\"\r\n\r\n");
+        f.extend_from_slice(format!("\r\n--{B}\r\n").as_bytes());
+        f.extend_from_slice(
+            b"Content-Disposition: form-data; name=\"file\"; filename=\"C:\\\\dir\\\\a \\\"q\\\".txt\"\r\n",
+        );
+        f.extend_from_slice(b"Content-Type: text/plain\r\n\r\n");
+        f.extend_from_slice(content);
+        f.extend_from_slice(format!("\r\n--{B}\r\n").as_bytes());
+        f.extend_from_slice(b"Content-Disposition: form-data; name=\"after\"\r\n\r\nignored");
+        f.extend_from_slice(format!("\r\n--{B}--\r\n").as_bytes());
+        f
+    }
+
+    fn sample_events(content: &[u8]) -> Vec<Ev> {
+        vec![
+            Ev::Field("key".into(), b"uploads/${filename}".to_vec()),
+            Ev::Field("X-Amz-Meta-Note".into(), b"line one\r\nline two".to_vec()),
+            Ev::Field("empty".into(), Vec::new()),
+            Ev::FileStart(Some("a \"q\".txt".into()), Some("text/plain".into())),
+            Ev::Data(content.to_vec()),
+            Ev::FileEnd,
+            Ev::Field("after".into(), b"ignored".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn a_form_decodes_the_same_at_every_split_point() {
+        let content = tricky_content();
+        let body = sample_form(&content);
+        let want = sample_events(&content);
+        assert_eq!(whole(B, &body), (want.clone(), Ok(())));
+        for i in 0..=body.len() {
+            let (a, b) = body.split_at(i);
+            assert_eq!(decode(B, &[a, b]), (want.clone(), Ok(())), "split at {i}");
+        }
+        // Three pieces, with an empty one, around every point near the file.
+        for i in 0..body.len() {
+            let j = (i + 7).min(body.len());
+            let p = [&body[..i], &b""[..], &body[i..j], &body[j..]];
+            assert_eq!(decode(B, &p), (want.clone(), Ok(())), "split at {i},{j}");
+        }
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(decode(B, &bytes), (want, Ok(())), "byte by byte");
+    }
+
+    #[test]
+    fn file_data_is_streamed_not_buffered() {
+        // A file far beyond every form limit passes, in pieces no bigger than fed.
+        let content = vec![b'-'; 5 * MAX_FORM_BYTES];
+        let body = sample_form(&content);
+        let mut d = FormDecoder::new(B).expect("boundary");
+        let mut got = 0usize;
+        for piece in body.chunks(4096) {
+            d.feed(piece, &mut |e| {
+                if let FormEvent::FileData(s) = e {
+                    assert!(s.len() <= 4096 + B.len() + 4);
+                    got += s.len();
+                }
+            })
+            .expect("feed");
+        }
+        d.finish().expect("closed");
+        assert_eq!(got, content.len());
+        assert!(d.form_bytes() < 1024, "{}", d.form_bytes());
+    }
+
+    #[test]
+    fn preamble_padding_and_epilogue_are_ignored() {
+        let body = format!(
+            "preamble text\r\n--{B}  \t\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--{B}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nxyz\r\n--{B}--epilogue\r\nmore"
+        );
+        let (evs, r) = whole(B, body.as_bytes());
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            evs,
+            vec![
+                Ev::Field("a".into(), b"1".to_vec()),
+                Ev::FileStart(None, None),
+                Ev::Data(b"xyz".to_vec()),
+                Ev::FileEnd,
+            ]
+        );
+        // An empty file gives no data event.
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"FILE\"; filename=\"\"\r\n\r\n\r\n--{B}--"
+        );
+        assert_eq!(
+            whole(B, body.as_bytes()),
+            (
+                vec![Ev::FileStart(Some(String::new()), None), Ev::FileEnd],
+                Ok(())
+            )
+        );
+    }
+
+    fn malformed(body: &str) -> FormError {
+        let (_, r) = whole(B, body.as_bytes());
+        r.expect_err(body)
+    }
+
+    #[test]
+    fn malformed_forms_are_refused() {
+        let part = |h: &str| format!("--{B}\r\n{h}\r\n\r\nv\r\n--{B}--");
+        for body in [
+            String::new(),
+            format!("--{B}\r\nContent-Disposition: form-data; name=a\r\n\r\nv"),
+            format!("--{B}\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--{B}"),
+            format!("--{B}\r\nContent-Disposition: form-data; name=a\r\n"),
+            format!("--{B}x\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--{B}--"),
+            format!("--{B}-x\r\n"),
+            part("Content-Type: text/plain"),
+            part("Content-Disposition: attachment; name=a"),
+            part("Content-Disposition: form-data; filename=a"),
+            part("Content-Disposition: form-data; name=\"a"),
+            part("Content-Disposition: form-data; name"),
+            part("Content-Disposition form-data; name=a"),
+            part(
+                "Content-Disposition: form-data; name=a\r\nContent-Disposition: form-data; name=b",
+            ),
+            part(" Folded: x"),
+            format!("--{B}\r\nContent-Disposition: form-data; name=a\n\r\nv\r\n--{B}--"),
+        ] {
+            assert!(
+                matches!(malformed(&body), FormError::Malformed(_)),
+                "{body:?}"
+            );
+        }
+        let mut latin1 = format!("--{B}\r\nContent-Disposition: form-data; name=").into_bytes();
+        latin1.extend_from_slice(b"\xff\r\n\r\nv\r\n--");
+        latin1.extend_from_slice(B.as_bytes());
+        latin1.extend_from_slice(b"--");
+        assert!(matches!(whole(B, &latin1).1, Err(FormError::Malformed(_))));
+        for b in ["", &"x".repeat(MAX_BOUNDARY_LEN + 1), "a\r\nb"] {
+            assert!(FormDecoder::new(b).is_err(), "{b:?}");
+        }
+        assert!(FormDecoder::new(&"x".repeat(MAX_BOUNDARY_LEN)).is_ok());
+    }
+
+    #[test]
+    fn errors_are_sticky() {
+        let mut d = FormDecoder::new(B).expect("boundary");
+        let bad = format!("--{B}\r\nNo colon\r\n\r\n");
+        assert!(d.feed(bad.as_bytes(), &mut |_| {}).is_err());
+        let good = format!("\r\n--{B}--");
+        assert!(d.feed(good.as_bytes(), &mut |_| {}).is_err());
+        assert!(d.finish().is_err());
+    }
+
+    #[test]
+    fn form_limits_hold() {
+        // Too many parts.
+        let mut body = String::new();
+        for i in 0..=MAX_PARTS {
+            body.push_str(&format!(
+                "--{B}\r\nContent-Disposition: form-data; name=f{i}\r\n\r\n\r\n"
+            ));
+        }
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooManyParts));
+        // One field too long.
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=a\r\n\r\n{}\r\n--{B}--",
+            "v".repeat(MAX_FIELD_LEN + 1)
+        );
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        // One part's headers too long.
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=a\r\nX-Pad: {}\r\n\r\nv\r\n--{B}--",
+            "p".repeat(MAX_PART_HEADER_LEN)
+        );
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        // Fields each within limits, together over the form's.
+        let mut body = String::new();
+        for i in 0..3 {
+            body.push_str(&format!(
+                "--{B}\r\nContent-Disposition: form-data; name=f{i}\r\n\r\n{}\r\n",
+                "v".repeat(MAX_FORM_BYTES / 3)
+            ));
+        }
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        // A preamble or epilogue without end.
+        let body = "x".repeat(MAX_FORM_BYTES + 1);
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=file\r\n\r\n\r\n--{B}--{}",
+            "e".repeat(MAX_FORM_BYTES)
+        );
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        // Padding after a delimiter is bounded.
+        let body = format!("--{B}{}", " ".repeat(MAX_PADDING + 1));
+        assert!(matches!(
+            whole(B, body.as_bytes()).1,
+            Err(FormError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_boundary_comes_from_the_content_type() {
+        assert_eq!(
+            boundary_from_content_type("multipart/form-data; boundary=abc").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            boundary_from_content_type("Multipart/Form-Data;charset=utf-8; BOUNDARY=\"a b\"")
+                .as_deref(),
+            Some("a b")
+        );
+        assert_eq!(boundary_from_content_type("multipart/form-data"), None);
+        assert_eq!(
+            boundary_from_content_type("multipart/mixed; boundary=a"),
+            None
+        );
+        assert_eq!(boundary_from_content_type("text/plain"), None);
+        assert!(is_form_content_type("multipart/form-data"));
+        assert!(is_form_content_type(" MULTIPART/FORM-DATA ; boundary=x"));
+        assert!(!is_form_content_type("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn file_names_keep_their_last_segment() {
+        assert_eq!(last_segment("C:\\Program Files\\a.txt"), "a.txt");
+        assert_eq!(last_segment("dir/sub/b.png"), "b.png");
+        assert_eq!(last_segment("plain"), "plain");
+        assert_eq!(last_segment("trailing/"), "");
+        assert_eq!(
+            parse_disposition("form-data; name=\"f\\\"x\"; filename=\"a\\b\"").expect("ok"),
+            ("f\"x".to_owned(), Some("a\\b".to_owned()))
+        );
+        assert_eq!(
+            parse_disposition("FORM-DATA;name=k ;filename*=UTF-8''x").expect("ok"),
+            ("k".to_owned(), None)
+        );
+    }
+}

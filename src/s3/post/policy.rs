@@ -479,3 +479,250 @@ fn verify_v2(
         payload: PayloadMode::Unsigned,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sigv4::Credentials;
+
+    const AK: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    /// 2015-12-29T00:00:00Z, the date of AWS's POST example.
+    const T: i64 = 1_451_347_200;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in pairs {
+            f.insert(k, (*v).to_owned());
+        }
+        f
+    }
+
+    fn policy(conditions: &str) -> PostPolicy {
+        parse_policy(&b64(&format!(
+            "{{\"expiration\": \"2015-12-30T12:00:00.000Z\", \"conditions\": [{conditions}]}}"
+        )))
+        .expect("policy")
+    }
+
+    fn code(r: Result<impl std::fmt::Debug, S3Error>) -> (S3Code, String) {
+        let e = r.expect_err("an error");
+        (e.code, e.message)
+    }
+
+    #[test]
+    fn conditions_match_as_aws_documents_them() {
+        let p = policy(
+            r#"{"bucket": "sigv4examplebucket"},
+               ["starts-with", "$key", "user/user1/"],
+               {"acl": "public-read"},
+               {"success_action_redirect": "http://sigv4examplebucket.s3.amazonaws.com/successful_upload.html"},
+               ["starts-with", "$Content-Type", "image/"],
+               {"x-amz-meta-uuid": "14365123651274"},
+               ["starts-with", "$x-amz-meta-tag", ""],
+               {"x-amz-credential": "AKIAIOSFODNN7EXAMPLE/20151229/us-east-1/s3/aws4_request"},
+               {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+               {"x-amz-date": "20151229T000000Z"}"#,
+        );
+        let mut form = fields(&[
+            ("key", "user/user1/${filename}"),
+            ("acl", "public-read"),
+            (
+                "success_action_redirect",
+                "http://sigv4examplebucket.s3.amazonaws.com/successful_upload.html",
+            ),
+            ("Content-Type", "image/jpeg"),
+            ("x-amz-meta-uuid", "14365123651274"),
+            ("X-Amz-Meta-Tag", ""),
+            (
+                "X-Amz-Credential",
+                "AKIAIOSFODNN7EXAMPLE/20151229/us-east-1/s3/aws4_request",
+            ),
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Date", "20151229T000000Z"),
+            ("Policy", "ignored"),
+            ("X-Amz-Signature", "ignored"),
+            ("x-ignore-flash", "anything"),
+        ]);
+        form.expand_filename("photo.jpg");
+        assert_eq!(form.get("key"), Some("user/user1/photo.jpg"));
+        check(&p, &form, "sigv4examplebucket", T).expect("allowed");
+
+        let refused = |f: &Fields, bucket: &str| code(check(&p, f, bucket, T));
+        let (c, m) = refused(&form, "otherbucket");
+        assert_eq!(c, S3Code::AccessDenied);
+        assert_eq!(
+            m,
+            "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$bucket\", \"sigv4examplebucket\"]"
+        );
+        let mut f = form.clone();
+        f.0.insert("key".into(), "user/user2/photo.jpg".into());
+        assert!(refused(&f, "sigv4examplebucket")
+            .1
+            .contains("[\"starts-with\", \"$key\", \"user/user1/\"]"));
+        let mut f = form.clone();
+        f.0.insert("content-type".into(), "text/html".into());
+        assert!(refused(&f, "sigv4examplebucket")
+            .1
+            .contains("$content-type"));
+        let mut f = form.clone();
+        f.0.remove("acl");
+        assert!(refused(&f, "sigv4examplebucket")
+            .1
+            .contains("[\"eq\", \"$acl\", \"public-read\"]"));
+        let mut f = form.clone();
+        f.insert("x-amz-meta-extra", "1".into());
+        assert_eq!(
+            refused(&f, "sigv4examplebucket").1,
+            "Invalid according to Policy: Extra input fields: x-amz-meta-extra"
+        );
+        let (c, m) = code(check(&p, &form, "sigv4examplebucket", T + 2 * 86_400));
+        assert_eq!(c, S3Code::AccessDenied);
+        assert_eq!(m, "Invalid according to Policy: Policy expired.");
+    }
+
+    #[test]
+    fn repeated_fields_are_compared_joined() {
+        let p = policy(r#"{"x-amz-meta-tag": "Ninja,Stallman"}, ["starts-with", "$key", ""]"#);
+        let f = fields(&[
+            ("x-amz-meta-tag", "Ninja"),
+            ("X-AMZ-META-TAG", "Stallman"),
+            ("key", "k"),
+        ]);
+        check(&p, &f, "b", T).expect("joined values match");
+    }
+
+    #[test]
+    fn length_ranges_combine_and_bad_policies_are_refused() {
+        let p = policy(r#"["content-length-range", 1, 100], ["content-length-range", "10", 1000]"#);
+        assert_eq!(p.length_range(), Some((10, 100)));
+        assert_eq!(policy("").length_range(), None);
+        let invalid = |doc: &str| code(parse_policy(&b64(doc))).0;
+        let exp = "\"expiration\": \"2015-12-30T12:00:00Z\"";
+        for doc in [
+            "not json".to_owned(),
+            "[]".to_owned(),
+            "{\"conditions\": []}".to_owned(),
+            format!("{{{exp}}}"),
+            "{\"expiration\": \"tomorrow\", \"conditions\": []}".to_owned(),
+            "{\"expiration\": \"2015-12-30T12:00:00.Z\", \"conditions\": []}".to_owned(),
+            format!("{{{exp}, \"conditions\": {{}}}}"),
+            format!("{{{exp}, \"conditions\": [[\"content-length-range\", 10, 1]]}}"),
+            format!("{{{exp}, \"conditions\": [[\"content-length-range\", -1, 1]]}}"),
+            format!("{{{exp}, \"conditions\": [[\"content-length-range\", 1]]}}"),
+            format!("{{{exp}, \"conditions\": [[\"eq\", \"key\", \"x\"]]}}"),
+            format!("{{{exp}, \"conditions\": [[\"regex\", \"$key\", \"x\"]]}}"),
+            format!("{{{exp}, \"conditions\": [[\"eq\", \"$key\"]]}}"),
+            format!("{{{exp}, \"conditions\": [{{\"key\": [\"x\"]}}]}}"),
+            format!("{{{exp}, \"conditions\": [{{}}]}}"),
+            format!("{{{exp}, \"conditions\": [\"key\"]}}"),
+        ] {
+            assert_eq!(invalid(&doc), S3Code::InvalidPolicyDocument, "{doc}");
+        }
+        assert_eq!(code(parse_policy("%%%")).0, S3Code::InvalidPolicyDocument);
+        let p = parse_policy(&b64(&format!(
+            "{{{exp}, \"conditions\": [{{\"success_action_status\": 201}}]}}"
+        )))
+        .expect("numbers read as strings");
+        assert_eq!(p.expiration, T + 36 * 3600);
+        check(&p, &fields(&[("success_action_status", "201")]), "b", T).expect("ok");
+    }
+
+    #[test]
+    fn signatures_verify_with_the_credential_secret() {
+        let secrets = Credentials {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+        };
+        let mut cache = SigningKeyCache::default();
+        let doc = b64("{\"expiration\": \"2015-12-30T12:00:00.000Z\", \"conditions\": []}");
+        let key = sigv4::derive_signing_key(SK, "20151229", "us-east-1", "s3");
+        let sig = hex::encode(sigv4::hmac_sha256(&key, doc.as_bytes()));
+        let cred = format!("{AK}/20151229/us-east-1/s3/aws4_request");
+        let v4 = |sig: &str, cred: &str| {
+            fields(&[
+                ("policy", doc.as_str()),
+                ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+                ("x-amz-credential", cred),
+                ("x-amz-date", "20151229T000000Z"),
+                ("x-amz-signature", sig),
+            ])
+        };
+        let mut verify = |f: &Fields| verify_signature(f, T, &secrets, &mut cache);
+        let ok = verify(&v4(&sig, &cred)).expect("verifies").expect("signed");
+        assert_eq!(ok.access_key, AK);
+        assert_eq!(ok.kind, AuthKind::PostPolicy);
+        assert_eq!(ok.region, "us-east-1");
+        let mut wrong = sig.clone().into_bytes();
+        wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+        let wrong = String::from_utf8(wrong).expect("hex");
+        assert_eq!(
+            code(verify(&v4(&wrong, &cred))).0,
+            S3Code::SignatureDoesNotMatch
+        );
+        assert_eq!(
+            code(verify(&v4("zz", &cred))).0,
+            S3Code::SignatureDoesNotMatch
+        );
+        let other = format!("OTHERKEY/20151229/us-east-1/s3/aws4_request");
+        assert_eq!(
+            code(verify(&v4(&sig, &other))).0,
+            S3Code::InvalidAccessKeyId
+        );
+        let region = format!("{AK}/20151229/eu-west-1/s3/aws4_request");
+        assert_eq!(
+            code(verify(&v4(&sig, &region))).0,
+            S3Code::SignatureDoesNotMatch
+        );
+        for bad in [
+            format!("{AK}/20151229/us-east-1/iam/aws4_request"),
+            format!("{AK}/20151230/us-east-1/s3/aws4_request"),
+            "/20151229/us-east-1/s3/aws4_request".to_owned(),
+            "garbage".to_owned(),
+        ] {
+            assert_eq!(
+                code(verify(&v4(&sig, &bad))).0,
+                S3Code::InvalidArgument,
+                "{bad}"
+            );
+        }
+        let mut f = v4(&sig, &cred);
+        f.0.remove("x-amz-date");
+        assert_eq!(code(verify(&f)).0, S3Code::InvalidArgument);
+        let mut f = v4(&sig, &cred);
+        f.0.remove("policy");
+        assert_eq!(code(verify(&f)).0, S3Code::InvalidArgument);
+        let mut f = v4(&sig, &cred);
+        f.0.insert("x-amz-algorithm".into(), "AWS4-ECDSA-P256-SHA256".into());
+        assert_eq!(code(verify(&f)).0, S3Code::InvalidArgument);
+
+        // SigV2: base64 HMAC-SHA1 of the policy.
+        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SK.as_bytes()).expect("key");
+        mac.update(doc.as_bytes());
+        let sig2 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let v2 = |sig: &str, ak: &str| {
+            fields(&[
+                ("policy", doc.as_str()),
+                ("AWSAccessKeyId", ak),
+                ("signature", sig),
+            ])
+        };
+        let ok = verify(&v2(&sig2, AK)).expect("verifies").expect("signed");
+        assert_eq!(ok.access_key, AK);
+        assert_eq!(code(verify(&v2(&sig, AK))).0, S3Code::SignatureDoesNotMatch);
+        assert_eq!(
+            code(verify(&v2(&sig2, "NOPE"))).0,
+            S3Code::InvalidAccessKeyId
+        );
+
+        // No credentials: anonymous, whatever else the form holds.
+        assert_eq!(
+            verify(&fields(&[("policy", doc.as_str()), ("key", "k")])),
+            Ok(None)
+        );
+    }
+}
