@@ -7,10 +7,8 @@ fields come from the policy, a script in the page builds the file and
 submits them, and the SDK then checks what landed.
 """
 
-import base64
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,8 +16,10 @@ import threading
 import time
 import urllib.parse
 
+import boto3
 import pytest
 import urllib3
+from botocore.config import Config
 
 
 def _post(url, fields, content, filename="upload.bin"):
@@ -27,7 +27,20 @@ def _post(url, fields, content, filename="upload.bin"):
     return urllib3.request("POST", url, fields=body, retries=False, redirect=False)
 
 
-def test_boto3_presigned_post_uploads_and_its_conditions_hold(s3, bucket):
+@pytest.mark.parametrize("signature", ["default", "s3v4"])
+def test_boto3_presigned_post_uploads_and_its_conditions_hold(s3, bucket, endpoint, credentials, signature):
+    # At its defaults boto3 signs a us-east-1 POST policy with SigV2
+    # (AWSAccessKeyId, signature); s3v4 gives the x-amz-* fields.
+    if signature == "s3v4":
+        access, secret = credentials
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=access,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
     post = s3.generate_presigned_post(
         Bucket=bucket,
         Key="posted/${filename}",
@@ -40,7 +53,8 @@ def test_boto3_presigned_post_uploads_and_its_conditions_hold(s3, bucket):
         ],
         ExpiresIn=600,
     )
-    assert "x-amz-signature" in post["fields"], post["fields"]
+    want = "x-amz-signature" if signature == "s3v4" else "signature"
+    assert want in post["fields"], post["fields"]
     r = _post(post["url"], post["fields"], b"hello from boto3", "note.txt")
     assert r.status == 204, r.data
     head = s3.head_object(Bucket=bucket, Key="posted/note.txt")
@@ -114,7 +128,7 @@ def _chromium():
     return None
 
 
-def test_chromium_submits_a_policy_form_and_the_object_lands(s3, bucket):
+def test_chromium_submits_a_policy_form_and_the_object_lands(s3, bucket, endpoint, credentials):
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
@@ -142,7 +156,17 @@ def test_chromium_submits_a_policy_form_and_the_object_lands(s3, bucket):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     site = f"http://127.0.0.1:{srv.server_address[1]}"
     content = "Hello from Chromium \u2713"
-    good = s3.generate_presigned_post(
+    # A SigV4 policy, as browser apps get from the JS SDK's createPresignedPost.
+    access, secret = credentials
+    signer = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    good = signer.generate_presigned_post(
         Bucket=bucket,
         Key="browser/${filename}",
         Fields={
