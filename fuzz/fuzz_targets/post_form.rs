@@ -115,8 +115,16 @@ fuzz_target!(|input: Input| {
         .filter(|c| c.is_ascii_alphanumeric() || "'()+_,-./:=?".contains(*c))
         .take(70)
         .collect();
-    let boundary = if boundary.is_empty() { "b".to_owned() } else { boundary };
-    let splits: Vec<usize> = input.splits.iter().map(|&s| usize::from(s % 512) + 1).collect();
+    let boundary = if boundary.is_empty() {
+        "b".to_owned()
+    } else {
+        boundary
+    };
+    let splits: Vec<usize> = input
+        .splits
+        .iter()
+        .map(|&s| usize::from(s % 512) + 1)
+        .collect();
     let delimiter = format!("\r\n--{boundary}");
     let (body, want) = match input.body {
         Body::Raw(b) => (b, None),
@@ -136,7 +144,11 @@ fuzz_target!(|input: Input| {
                 let d = delimiter.as_bytes();
                 v.windows(d.len()).any(|w| w == d) || v.ends_with(&d[..2]) || v.starts_with(&d[2..])
             };
-            let mut part = |out: &mut Vec<u8>, want: &mut Vec<Ev>, name: &str, value: &[u8], file: Option<&Option<String>>| {
+            let part = |out: &mut Vec<u8>,
+                        want: &mut Vec<Ev>,
+                        name: &str,
+                        value: &[u8],
+                        file: Option<&Option<String>>| {
                 out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
                 match file {
                     Some(Some(f)) => {
@@ -146,11 +158,16 @@ fuzz_target!(|input: Input| {
                         want.push(Ev::FileStart(Some(last)));
                     }
                     Some(None) => {
-                        out.extend_from_slice(b"Content-Disposition: form-data; name=\"file\"\r\n\r\n");
+                        out.extend_from_slice(
+                            b"Content-Disposition: form-data; name=\"file\"\r\n\r\n",
+                        );
                         want.push(Ev::FileStart(None));
                     }
                     None => {
-                        out.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes());
+                        out.extend_from_slice(
+                            format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                                .as_bytes(),
+                        );
                     }
                 }
                 out.extend_from_slice(value);
@@ -179,7 +196,9 @@ fuzz_target!(|input: Input| {
                 part(&mut out, &mut want, &clean(n), v, None);
             }
             out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-            let flipped = flips.iter().any(|&(p, x)| x != 0 && usize::from(p) < out.len());
+            let flipped = flips
+                .iter()
+                .any(|&(p, x)| x != 0 && usize::from(p) < out.len());
             for (p, x) in flips {
                 if let Some(b) = out.get_mut(usize::from(p)) {
                     *b ^= x;

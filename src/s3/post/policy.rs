@@ -668,11 +668,8 @@ mod tests {
             code(verify(&v4("zz", &cred))).0,
             S3Code::SignatureDoesNotMatch
         );
-        let other = format!("OTHERKEY/20151229/us-east-1/s3/aws4_request");
-        assert_eq!(
-            code(verify(&v4(&sig, &other))).0,
-            S3Code::InvalidAccessKeyId
-        );
+        let other = "OTHERKEY/20151229/us-east-1/s3/aws4_request";
+        assert_eq!(code(verify(&v4(&sig, other))).0, S3Code::InvalidAccessKeyId);
         let region = format!("{AK}/20151229/eu-west-1/s3/aws4_request");
         assert_eq!(
             code(verify(&v4(&sig, &region))).0,
