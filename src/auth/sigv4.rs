@@ -98,6 +98,9 @@ pub enum AuthKind {
     Presigned,
     /// Neither: an anonymous request.
     Anonymous,
+    /// A browser form's signature over its POST policy (`s3::post`); never
+    /// returned by [`detect`].
+    PostPolicy,
 }
 
 /// How the body is protected, from `x-amz-content-sha256`.
@@ -408,7 +411,7 @@ pub fn verify(
             verify_header(req, now, secrets, cache)
         }
         AuthKind::Presigned => verify_presigned(req, now, secrets, cache),
-        AuthKind::Anonymous => Err(AuthError::Anonymous),
+        AuthKind::Anonymous | AuthKind::PostPolicy => Err(AuthError::Anonymous),
     }
 }
 

@@ -95,6 +95,38 @@ impl Authenticator {
         }
         Ok((verified, principal))
     }
+
+    /// Verifies a browser form's signature over its policy (`s3::post`)
+    /// and names who signed it; `Ok(None)` when the form carries no
+    /// credentials.
+    pub fn verify_post(
+        &self,
+        fields: &super::post::policy::Fields,
+        now: i64,
+    ) -> Result<Option<(Verified, Arc<Principal>)>, S3Error> {
+        let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+        let snapshot = self.ids.snapshot();
+        let signer = RefCell::new(None);
+        let lookup = |key: &str| -> Option<String> {
+            let (secret, principal) = snapshot.lookup(key, now_ms)?;
+            *signer.borrow_mut() = Some(principal.clone());
+            Some(secret.expose().to_owned())
+        };
+        let mut cache = self.cache.borrow_mut();
+        if snapshot.generation != self.cache_generation.get() {
+            *cache = SigningKeyCache::default();
+            self.cache_generation.set(snapshot.generation);
+        }
+        let Some(verified) =
+            super::post::policy::verify_signature(fields, now, &lookup, &mut cache)?
+        else {
+            return Ok(None);
+        };
+        let principal = signer
+            .into_inner()
+            .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
+        Ok(Some((verified, principal)))
+    }
 }
 
 /// Longest access key id kept for a log line.

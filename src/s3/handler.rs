@@ -150,6 +150,25 @@ impl S3Api {
             op.set("RateLimited");
             return Ok(slow_down(secs, request_id, &parts.method));
         }
+        // A browser form carries its credentials in its fields.
+        if super::post::is_form_post(&parts) {
+            if let Ok(Route {
+                bucket: Some(bucket),
+                op: Op::PostObject {},
+                ..
+            }) = self.route(&parts)
+            {
+                op.set("PostObject");
+                let api = super::post::PostApi {
+                    settings: &self.settings,
+                    engine: &self.engine,
+                    auth: &self.auth,
+                };
+                return super::post::post_object(&api, parts, &bucket, body, request_id, conn)
+                    .await
+                    .map_err(|e| e.with_resource(format!("/{bucket}")));
+            }
+        }
         let (auth, principal) = match self.auth.authenticate(&parts) {
             Ok(a) => a,
             Err(e) => {
@@ -333,6 +352,11 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         ListObjectsV2 { params } => list::list_objects_v2(&ctx, b, &params),
         ListMultipartUploads { params } => multipart::list_multipart_uploads(&ctx, b, &params),
         DeleteObjects {} => delete::delete_objects(&ctx, b, body).await,
+        // A form would have been served before authentication.
+        PostObject {} => Err(S3Error::new(
+            S3Code::PreconditionFailed,
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        )),
         PutObject {} => {
             super::body::require_length(ctx.headers())?;
             put::put_object(&ctx, b, k, body).await

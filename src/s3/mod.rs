@@ -4,7 +4,8 @@
 //! `xml_versioning`, `xml_tagging`), ranges, conditional requests, `auth`
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
-//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`), which
+//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, and
+//! `post` for browser form uploads), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`.
 
@@ -21,6 +22,7 @@ pub mod get;
 pub mod handler;
 pub mod list;
 pub mod multipart;
+pub mod post;
 pub mod put;
 pub mod range;
 pub mod router;
@@ -36,7 +38,7 @@ pub mod xml_versioning;
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 10] = [
+    const OPERATIONS: [(&str, &str); 13] = [
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
         ("copy", include_str!("copy.rs")),
@@ -44,6 +46,9 @@ mod tests {
         ("get", include_str!("get.rs")),
         ("list", include_str!("list.rs")),
         ("multipart", include_str!("multipart.rs")),
+        ("post", include_str!("post/mod.rs")),
+        ("post/form", include_str!("post/form.rs")),
+        ("post/policy", include_str!("post/policy.rs")),
         ("put", include_str!("put.rs")),
         ("tagging", include_str!("tagging.rs")),
         ("versions", include_str!("versions.rs")),

@@ -356,6 +356,8 @@ ops! {
     ListMultipartUploads { params: ListUploadsParams } Bucket => [S3ListBucketMultipartUploads];
     /// Authorised per key named in the body (see [`Route::extra_checks`]).
     DeleteObjects {} Bucket => [S3DeleteObject];
+    /// A browser form upload: the key and the credentials are form fields.
+    PostObject {} Bucket => [S3PutObject];
     PutObject {} Object => [S3PutObject];
     /// Also reads the source (see [`Route::extra_checks`]).
     CopyObject { source: CopySource } Object => [S3PutObject];
@@ -730,8 +732,9 @@ route_table! {
     DELETE Bucket   [AnyOf(&["acl", "versioning", "object-lock", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     DELETE Bucket   []                                  => DeleteBucket {},
-    // A bare POST is a browser form upload (PostObject), not served yet.
     POST   Bucket   [Has("delete")]                     => DeleteObjects {},
+    // A bare POST is a browser form upload.
+    POST   Bucket   []                                  => PostObject {},
 
     GET    Object   [Has("uploads")]
         => Refuse("Key is not expected for the GET method ?uploads subresource"),
@@ -1386,6 +1389,8 @@ mod tests {
             ),
             (Method::POST, "/bkt?delete", DeleteObjects {}),
             (Method::POST, "/bkt?delete=", DeleteObjects {}),
+            (Method::POST, "/bkt", PostObject {}),
+            (Method::POST, "/bkt/", PostObject {}),
         ];
         for (m, target, want) in cases {
             let r = ok(m.clone(), target);
@@ -1483,7 +1488,7 @@ mod tests {
             (Method::PUT, "/bkt?object-lock"),
             (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
-            (Method::POST, "/bkt"),
+            (Method::POST, "/bkt?website"),
             (Method::PATCH, "/bkt"),
         ] {
             let r = ok(m.clone(), target);
@@ -2173,6 +2178,7 @@ mod tests {
                 Some("s3:ListBucketMultipartUploads"),
             ),
             (DeleteObjects {}, Some("s3:DeleteObject")),
+            (PostObject {}, Some("s3:PutObject")),
             (PutObject {}, Some("s3:PutObject")),
             (CopyObject { source: src(v) }, Some("s3:PutObject")),
             (get_object(None, Some(1)), Some("s3:GetObject")),
