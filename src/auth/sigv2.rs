@@ -536,6 +536,22 @@ mod tests {
     use http::header::{HeaderName, HeaderValue};
     use std::time::{Duration, UNIX_EPOCH};
 
+    /// What a refusal looks like on the wire, through the one error table.
+    trait Wire {
+        fn code(&self) -> &'static str;
+        fn http_status(&self) -> u16;
+    }
+
+    impl Wire for AuthError {
+        fn code(&self) -> &'static str {
+            crate::s3::error::S3Error::from(*self).code.as_str()
+        }
+
+        fn http_status(&self) -> u16 {
+            crate::s3::error::S3Error::from(*self).status().as_u16()
+        }
+    }
+
     // The key pair of AWS's SigV2 header examples (RESTAuthentication,
     // 2007 edition, reproduced by most SigV2 libraries' tests).
     const AK: &str = "0PN5J17HBGZHT7JJ3X82";

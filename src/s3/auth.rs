@@ -261,7 +261,7 @@ mod tests {
         let core1 = std::thread::spawn(move || {
             crate::runtime::block_on(async move {
                 let companion = Companion::start("test-comp-1".into()).unwrap();
-                let auth = Authenticator::new(Identities::start(1, home1, companion));
+                let auth = Authenticator::new(Identities::start(1, home1, companion), None);
                 while let Ok((parts, reply)) = ask_rx.recv().await {
                     let _ = reply.send(outcome(&auth, &parts));
                 }
@@ -271,7 +271,7 @@ mod tests {
         let key_id = crate::runtime::block_on(async move {
             let companion = Companion::start("test-comp-0".into()).unwrap();
             let ids = Identities::start(0, home, companion);
-            let auth = Authenticator::new(ids.clone());
+            let auth = Authenticator::new(ids.clone(), None);
             let on_core1 = |parts: http::request::Parts| {
                 let ask_tx = ask_tx.clone();
                 async move {
@@ -386,29 +386,48 @@ mod tests {
             .0
     }
 
+    /// Runs `check` with an authenticator whose only key is `root:secret`,
+    /// on an executor (identities start their tasks there).
+    fn with_root_only(domain: Option<&str>, check: impl FnOnce(&Authenticator) + 'static) {
+        let t = tempfile::tempdir().unwrap();
+        let drive = t.path().join("d0");
+        std::fs::create_dir_all(drive.join(crate::engine::format::META_DIR)).unwrap();
+        let root = RootCredentials {
+            access_key: "root".into(),
+            secret_key: Secret::new("secret".into()),
+        };
+        let store = DriveStore::new(vec![drive], 1);
+        let (home, _) =
+            IamHome::open(Box::new(store), MasterKey::generate("t"), root, 1).unwrap();
+        let domain = domain.map(str::to_owned);
+        crate::runtime::block_on(async move {
+            let companion = Companion::start("test-comp-v2".into()).unwrap();
+            let ids = Identities::start(0, Arc::new(home), companion);
+            check(&Authenticator::new(ids, domain));
+        })
+        .unwrap();
+    }
+
     #[test]
     fn sigv2_requests_verify_with_the_bucket_a_virtual_host_names() {
-        let root = Arc::new(RootCredentials {
-            access_key: "root".into(),
-            secret_key: "secret".into(),
+        with_root_only(Some("s3.example.com"), |auth| {
+            let ok = |p: &http::request::Parts| auth.authenticate(p).map(|(v, _)| v.access_key);
+            let path_style = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "secret");
+            assert_eq!(ok(&path_style).as_deref(), Ok("root"));
+            let vhost = v2_request("bkt.s3.example.com:9000", "/k", "/bkt/k", "secret");
+            assert_eq!(ok(&vhost).as_deref(), Ok("root"));
+            let vhost_unbucketed = v2_request("bkt.s3.example.com", "/k", "/k", "secret");
+            assert_eq!(
+                ok(&vhost_unbucketed).map_err(|e| e.code),
+                Err(S3Code::SignatureDoesNotMatch)
+            );
+            let wrong_secret = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "guess");
+            let e = auth.authenticate(&wrong_secret).unwrap_err();
+            assert_eq!(
+                (e.code, e.status().as_u16()),
+                (S3Code::SignatureDoesNotMatch, 403)
+            );
         });
-        let auth = Authenticator::new(root, Some("s3.example.com".into()));
-        let ok = |p: &http::request::Parts| auth.authenticate(p).map(|v| v.access_key);
-        let path_style = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "secret");
-        assert_eq!(ok(&path_style).as_deref(), Ok("root"));
-        let vhost = v2_request("bkt.s3.example.com:9000", "/k", "/bkt/k", "secret");
-        assert_eq!(ok(&vhost).as_deref(), Ok("root"));
-        let vhost_unbucketed = v2_request("bkt.s3.example.com", "/k", "/k", "secret");
-        assert_eq!(
-            ok(&vhost_unbucketed).map_err(|e| e.code),
-            Err(S3Code::SignatureDoesNotMatch)
-        );
-        let wrong_secret = v2_request("s3.example.com", "/bkt/k", "/bkt/k", "guess");
-        let e = auth.authenticate(&wrong_secret).unwrap_err();
-        assert_eq!(
-            (e.code, e.status().as_u16()),
-            (S3Code::SignatureDoesNotMatch, 403)
-        );
     }
 
     #[test]
