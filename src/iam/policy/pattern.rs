@@ -26,8 +26,7 @@ impl Pattern {
     pub fn compile(s: &str, vars: bool) -> Pattern {
         let mut segs = Vec::new();
         let mut rest = s;
-        while vars {
-            let Some(start) = rest.find("${") else { break };
+        while let Some(start) = rest.find("${").filter(|_| vars) {
             let Some(len) = rest[start + 2..].find('}') else {
                 break;
             };

@@ -326,7 +326,8 @@ fn public_read_reaches_anonymous_callers_for_get_only() {
 fn condition_operators_decide_as_aws_documents() {
     // (operator block, request key set or not, expected condition result)
     let date = |s: &'static str| Value::Time(values::parse_date(s).unwrap());
-    let cases: Vec<(&str, Option<(KnownKey, Value<'static>)>, bool)> = vec![
+    type Case = (&'static str, Option<(KnownKey, Value<'static>)>, bool);
+    let cases: Vec<Case> = vec![
         (
             r#"{"StringEquals":{"s3:x-amz-acl":"bucket-owner-full-control"}}"#,
             Some((KnownKey::S3XAmzAcl, Value::Str("bucket-owner-full-control"))),
