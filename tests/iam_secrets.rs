@@ -245,11 +245,26 @@ fn a_wrong_master_key_stops_start_up_with_a_message_and_changes_nothing() {
     n.stop();
     let before = std::fs::read(drives(t.path())[0].join(".cairn/credentials.json")).unwrap();
     let other = "ops:IB8eHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";
-    let out = command(t.path(), free_port(), &[("CAIRN_KMS_MASTER_KEY", other)])
-        .output()
+    let mut child = command(t.path(), free_port(), &[("CAIRN_KMS_MASTER_KEY", other)])
+        .stdout(Stdio::null())
+        .spawn()
         .expect("cairn runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cairn kept running with the wrong master key");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr readable");
     assert!(err.contains("master key"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let after = std::fs::read(drives(t.path())[0].join(".cairn/credentials.json")).unwrap();
