@@ -912,7 +912,8 @@ mod tests {
             )
         };
         assert!(base().signed(AK).verify_at(t).is_ok());
-        let tampered: Vec<Box<dyn Fn(&mut Req)>> = vec![
+        type Tamper = Box<dyn Fn(&mut Req)>;
+        let tampered: Vec<Tamper> = vec![
             Box::new(|r| r.method = "POST"),
             Box::new(|r| r.path = "/b/k2".into()),
             Box::new(|r| r.path = "/b/%6B".into()),

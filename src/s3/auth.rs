@@ -397,8 +397,7 @@ mod tests {
             secret_key: Secret::new("secret".into()),
         };
         let store = DriveStore::new(vec![drive], 1);
-        let (home, _) =
-            IamHome::open(Box::new(store), MasterKey::generate("t"), root, 1).unwrap();
+        let (home, _) = IamHome::open(Box::new(store), MasterKey::generate("t"), root, 1).unwrap();
         let domain = domain.map(str::to_owned);
         crate::runtime::block_on(async move {
             let companion = Companion::start("test-comp-v2".into()).unwrap();
