@@ -649,6 +649,45 @@ async fn date_and_x_amz_date_together_are_accepted() {
 /// `If-None-Match` with ETags is evaluated as for reads on PutObject and
 /// CompleteMultipartUpload (412 when the current ETag is listed), and
 /// `If-Match` on a missing key is 404 NoSuchKey.
+/// A client that sent `Expect: 100-continue` sends no body after a final
+/// refusal (botocore does this), so the connection must close: kept open,
+/// the next request's first bytes would be read as the missing body (seen
+/// as a request line `UT /…` in the compat suite).
+#[tokio::test]
+async fn a_refusal_before_100_continue_closes_the_connection() {
+    let srv = Server::start();
+    make_bucket(&srv.client(), "expect").await;
+    let port = srv.port;
+    let headers = [
+        ("content-length", "1"),
+        ("expect", "100-continue"),
+        ("if-match", "\"0123456789abcdef0123456789abcdef\""),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ];
+    let s = sign(
+        port,
+        "PUT",
+        "/expect/missing",
+        &headers,
+        "UNSIGNED-PAYLOAD",
+        PASSWORD,
+        SystemTime::now(),
+    );
+    let mut head = "PUT /expect/missing HTTP/1.1\r\n".to_owned();
+    for (k, v) in &s.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.write_all(head.as_bytes()).expect("send head");
+    let got = read_until_closed(&mut conn, Duration::from_secs(10))
+        .expect("the connection stayed open after the refusal");
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 404"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(!text.contains("100 continue"), "{text}");
+}
+
 #[tokio::test]
 async fn conditional_writes_with_etags() {
     let srv = Server::start();

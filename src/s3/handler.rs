@@ -99,6 +99,10 @@ impl S3Api {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let op = Cell::new("Unauthenticated");
         let outcome = catch_panics(
             self.dispatch(req, &request_id, &op, conn),
@@ -122,6 +126,13 @@ impl S3Api {
         }
         h.insert(http::header::SERVER, HeaderValue::from_static("cairn"));
         let status = resp.status();
+        // A client that waits for 100 Continue sends no body after a final
+        // refusal, so the connection cannot tell where the next request
+        // starts (hyper would read its first bytes as the body): close it.
+        if expects_continue && !status.is_success() {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         self.metrics.record(
             op.get(),
             status.as_u16(),
