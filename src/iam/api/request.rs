@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::iam::action::Action;
+use crate::iam::model::KeyStatus;
 
 /// Forms larger than this are refused before parsing. IAM's largest
 /// parameter is a policy document (at most 131,072 characters for a
@@ -53,12 +54,6 @@ pub struct Tag {
 pub struct Page {
     pub marker: Option<String>,
     pub max_items: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    Inactive,
 }
 
 /// `ListPolicies`' `Scope`.
