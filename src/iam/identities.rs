@@ -15,8 +15,8 @@ use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
 use crate::runtime::companion::Companion;
 
 use super::model::{
-    key_aad, root_arn, Change, IamCode, IamError, IamState, KeyStatus, LastUsed, NewAccessKey,
-    Outcome, ACCOUNT_ID,
+    canonical_user_id, key_aad, root_arn, root_canonical_id, Change, IamCode, IamError, IamState,
+    KeyStatus, LastUsed, NewAccessKey, Outcome, ACCOUNT_ID,
 };
 use super::root::RootCredentials;
 use super::seal::{MasterKey, Secret};
@@ -55,6 +55,8 @@ pub struct Principal {
     /// The user's groups, by name as written.
     pub groups: Vec<String>,
     pub access_key: String,
+    /// S3's canonical user id: bucket and object owners, ACL grantees.
+    pub canonical_id: String,
 }
 
 struct KeyEntry {
@@ -107,6 +109,7 @@ impl Snapshot {
                 arn: user.arn.clone(),
                 groups,
                 access_key: k.id.clone(),
+                canonical_id: canonical_user_id(&user.id),
             });
             keys.insert(
                 k.id.clone(),
@@ -130,6 +133,7 @@ impl Snapshot {
                     arn: root_arn(),
                     groups: Vec::new(),
                     access_key: root.access_key.clone(),
+                    canonical_id: root_canonical_id(&root.access_key),
                 }),
                 usable: true,
                 expires_ms: None,

@@ -238,6 +238,20 @@ pub fn user_arn(path: &str, name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT_ID}:user{path}{name}")
 }
 
+/// A user's canonical id (64 hex digits, as S3's): derived from the user's
+/// unique id, so it survives renames and never repeats after a delete.
+pub fn canonical_user_id(user_id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("cairn-user:{user_id}")))
+}
+
+/// Root's canonical id: the owner every listing has shown since the first
+/// version (a digest of the root access key).
+pub fn root_canonical_id(root_access_key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(root_access_key.as_bytes()))
+}
+
 pub fn root_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT_ID}:root")
 }

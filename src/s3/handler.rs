@@ -14,7 +14,6 @@ use futures_util::FutureExt;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use sha2::Digest;
 
 use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
@@ -56,7 +55,7 @@ impl S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
         let root = &ids.root().access_key;
-        let id = hex::encode(sha2::Sha256::digest(root.as_bytes()));
+        let id = crate::iam::model::root_canonical_id(root);
         let owner = ListOwner {
             id,
             display_name: root.clone(),
