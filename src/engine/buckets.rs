@@ -30,15 +30,60 @@ pub struct BucketInfo {
     /// The bucket's tag set, when one is configured.
     #[serde(default)]
     pub tags: Option<Vec<(String, String)>>,
+    /// Who created it; `None` for buckets made before owners were kept,
+    /// which belong to root.
+    #[serde(default)]
+    pub owner: Option<BucketOwner>,
+    /// The bucket policy as the client sent it (checked when stored).
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// The principal that created a bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketOwner {
+    /// S3's canonical user id.
+    pub canonical_id: String,
+    pub arn: String,
+}
+
+/// A bucket's `PublicAccessBlockConfiguration`; absent flags are false.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// For the ACL code: a PUT of a public ACL (canned `public-read`,
+    /// `public-read-write`, `authenticated-read`, or a grant to AllUsers or
+    /// AuthenticatedUsers) must be refused with AccessDenied.
+    pub fn blocks_public_acls(&self) -> bool {
+        self.block_public_acls
+    }
+
+    /// For the ACL code: public grants in stored ACLs must be ignored when
+    /// access is evaluated.
+    pub fn ignores_public_acls(&self) -> bool {
+        self.ignore_public_acls
+    }
 }
 
 /// A change to the bucket table, made by core 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketChange {
-    Create,
+    /// `None`: owned by root.
+    Create(Option<BucketOwner>),
     Delete,
     Versioning(Versioning),
     Tags(Option<Vec<(String, String)>>),
+    /// Sets (Some) or deletes (None) the bucket policy.
+    Policy(Option<String>),
+    PublicAccessBlock(Option<PublicAccessBlock>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +131,10 @@ impl BucketTable {
 
     pub fn contains(&self, name: &str) -> bool {
         self.buckets.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&BucketInfo> {
+        self.buckets.get(name)
     }
 
     pub fn versioning(&self, name: &str) -> Option<Versioning> {
@@ -179,10 +228,31 @@ mod tests {
                 created_ms: 2,
                 versioning: Versioning::Enabled,
                 tags: Some(vec![("k".into(), "v".into())]),
+                owner: Some(BucketOwner {
+                    canonical_id: "c".into(),
+                    arn: "arn:aws:iam::000000000000:user/alice".into(),
+                }),
+                policy: Some("{}".into()),
+                public_access_block: Some(PublicAccessBlock {
+                    block_public_policy: true,
+                    ..Default::default()
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
         let loaded = BucketTable::load(d.iter().map(|p| p.as_path()));
         assert_eq!(loaded, tab);
+    }
+
+    #[test]
+    fn a_table_written_before_owners_and_policies_still_loads() {
+        let old = br#"{"generation":3,"buckets":{"b1":{"created_ms":5,"versioning":"Enabled"}}}"#;
+        let t: BucketTable = serde_json::from_slice(old).unwrap();
+        let b = t.get("b1").unwrap();
+        assert_eq!((b.created_ms, b.versioning), (5, Versioning::Enabled));
+        assert_eq!(
+            (&b.owner, &b.policy, b.public_access_block),
+            (&None, &None, None)
+        );
     }
 }

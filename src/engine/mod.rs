@@ -867,11 +867,41 @@ impl Engine {
         self.buckets.borrow().contains(name)
     }
 
+    /// Creates a bucket owned by root.
     pub async fn create_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
+        self.create_bucket_owned(name, None).await
+    }
+
+    /// Creates a bucket owned by `owner` (`None`: root).
+    pub async fn create_bucket_owned(
+        self: &Rc<Self>,
+        name: &str,
+        owner: Option<buckets::BucketOwner>,
+    ) -> Result<()> {
         if !buckets::valid_bucket_name(name) {
             return Err(EngineError::InvalidBucketName);
         }
-        self.bucket_op(name, BucketChange::Create).await
+        self.bucket_op(name, BucketChange::Create(owner)).await
+    }
+
+    /// Sets (Some) or deletes (None) the bucket policy; the caller has
+    /// checked it.
+    pub async fn set_bucket_policy(
+        self: &Rc<Self>,
+        bucket: &str,
+        policy: Option<String>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Policy(policy)).await
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's public access block.
+    pub async fn set_public_access_block(
+        self: &Rc<Self>,
+        bucket: &str,
+        block: Option<buckets::PublicAccessBlock>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::PublicAccessBlock(block))
+            .await
     }
 
     pub async fn delete_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
@@ -937,50 +967,54 @@ impl Engine {
     ) -> Result<Arc<BucketTable>> {
         assert_eq!(self.core, 0, "the bucket table is owned by core 0");
         let mut table = (*self.buckets()).clone();
-        if change == BucketChange::Create {
-            if table.contains(&name) {
-                return Err(EngineError::BucketExists);
+        fn existing<'t>(
+            table: &'t mut BucketTable,
+            name: &str,
+        ) -> Result<&'t mut buckets::BucketInfo> {
+            table.buckets.get_mut(name).ok_or(EngineError::NoSuchBucket)
+        }
+        match change {
+            BucketChange::Create(owner) => {
+                if table.contains(&name) {
+                    return Err(EngineError::BucketExists);
+                }
+                table.buckets.insert(
+                    name,
+                    buckets::BucketInfo {
+                        created_ms: now_ms(),
+                        owner,
+                        ..Default::default()
+                    },
+                );
             }
-            table.buckets.insert(
-                name,
-                buckets::BucketInfo {
-                    created_ms: now_ms(),
-                    ..Default::default()
-                },
-            );
-        } else if let BucketChange::Versioning(v) = change {
-            let b = table
-                .buckets
-                .get_mut(&name)
-                .ok_or(EngineError::NoSuchBucket)?;
-            b.versioning = v;
-        } else if let BucketChange::Tags(tags) = change {
-            let b = table
-                .buckets
-                .get_mut(&name)
-                .ok_or(EngineError::NoSuchBucket)?;
-            b.tags = tags;
-        } else {
-            if !table.contains(&name) {
-                return Err(EngineError::NoSuchBucket);
+            BucketChange::Versioning(v) => existing(&mut table, &name)?.versioning = v,
+            BucketChange::Tags(tags) => existing(&mut table, &name)?.tags = tags,
+            BucketChange::Policy(p) => existing(&mut table, &name)?.policy = p,
+            BucketChange::PublicAccessBlock(b) => {
+                existing(&mut table, &name)?.public_access_block = b
             }
-            let shared = self.shared.clone();
-            let n = name.clone();
-            let busy = self
-                .companion
-                .run(move || -> Result<bool> {
-                    for idx in &shared.indexes {
-                        if idx.bucket_has_objects(&n)? {
-                            return Ok(true);
+            BucketChange::Delete => {
+                if !table.contains(&name) {
+                    return Err(EngineError::NoSuchBucket);
+                }
+                let shared = self.shared.clone();
+                let n = name.clone();
+                let busy = self
+                    .companion
+                    .run(move || -> Result<bool> {
+                        for idx in &shared.indexes {
+                            if idx.bucket_has_objects(&n)? {
+                                return Ok(true);
+                            }
                         }
-                    }
-                    Ok(false)
-                })
-                .await??;
-            if busy {
-                return Err(EngineError::BucketNotEmpty);
+                        Ok(false)
+                    })
+                    .await??;
+                if busy {
+                    return Err(EngineError::BucketNotEmpty);
+                }
+                table.buckets.remove(&name);
             }
-            table.buckets.remove(&name);
         }
         table.generation += 1;
         let shared = self.shared.clone();

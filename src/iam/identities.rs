@@ -16,8 +16,9 @@ use crate::runtime::companion::Companion;
 
 use super::model::{
     canonical_user_id, key_aad, root_arn, root_canonical_id, Change, IamCode, IamError, IamState,
-    KeyStatus, LastUsed, NewAccessKey, Outcome, ACCOUNT_ID,
+    KeyStatus, LastUsed, NewAccessKey, Outcome, User, ACCOUNT_ID,
 };
+use super::policy::{Policy, PolicyKind, PolicySet};
 use super::root::RootCredentials;
 use super::seal::{MasterKey, Secret};
 use super::store::SystemStore;
@@ -41,7 +42,28 @@ pub enum PrincipalKind {
     ServiceAccount {
         policy: Option<String>,
     },
+    /// No signature: only a bucket policy can allow it.
+    Anonymous,
 }
+
+/// A principal's policies, compiled when the snapshot is built (once per
+/// identity change), so a request only evaluates them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompiledPolicies {
+    /// The user's inline and attached policies and those of each of its
+    /// groups, merged; shared by all the user's keys.
+    pub identity: Arc<PolicySet>,
+    /// A service account's narrowing policy: what it may do is what both
+    /// this and `identity` allow. `None`: it inherits the parent's.
+    pub session: Option<Arc<PolicySet>>,
+    /// A service account's own ARN for policy evaluation,
+    /// `arn:aws:iam::ACCOUNT:service-account/KEY`, so that a bucket policy
+    /// naming the parent user matches it as a related principal, narrowed
+    /// by `session` (as AWS narrows a role session named by its role).
+    pub service_account_arn: Option<String>,
+}
+
+impl Eq for CompiledPolicies {}
 
 /// The verified identity behind a request, for authorisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +79,73 @@ pub struct Principal {
     pub access_key: String,
     /// S3's canonical user id: bucket and object owners, ACL grantees.
     pub canonical_id: String,
+    /// Empty for root (it bypasses identity evaluation) and anonymous.
+    pub policies: CompiledPolicies,
+}
+
+impl Principal {
+    /// The caller of an unsigned request.
+    pub fn anonymous() -> Principal {
+        Principal {
+            kind: PrincipalKind::Anonymous,
+            name: String::new(),
+            id: String::new(),
+            arn: String::new(),
+            groups: Vec::new(),
+            access_key: String::new(),
+            canonical_id: String::new(),
+            policies: CompiledPolicies::default(),
+        }
+    }
+}
+
+/// A user's identity policies merged: its inline and attached policies,
+/// then each group's. A stored policy that no longer parses (a parser
+/// stricter than the one that accepted it) is skipped with a warning: the
+/// user loses what it allowed, and the node still starts.
+fn user_policies(state: &IamState, user: &User) -> PolicySet {
+    let mut docs: Vec<(&str, &str, &str)> = Vec::new();
+    docs.extend(
+        user.inline
+            .iter()
+            .map(|(n, d)| (user.arn.as_str(), n.as_str(), d.as_str())),
+    );
+    let managed = |arns: &'_ std::collections::BTreeSet<String>| {
+        arns.iter()
+            .filter_map(|arn| state.policies.get(arn))
+            .map(|p| (p.arn.as_str(), p.name.as_str(), p.document.as_str()))
+            .collect::<Vec<_>>()
+    };
+    docs.extend(managed(&user.attached));
+    for g in user.groups.iter().filter_map(|g| state.group(g)) {
+        docs.extend(
+            g.inline
+                .iter()
+                .map(|(n, d)| (g.arn.as_str(), n.as_str(), d.as_str())),
+        );
+        docs.extend(managed(&g.attached));
+    }
+    let mut set = PolicySet::default();
+    for (owner, name, doc) in docs {
+        match Policy::parse(doc.as_bytes(), PolicyKind::Identity) {
+            Ok(p) => set.extend(p.set()),
+            Err(e) => tracing::warn!(owner, policy = name, error = %e, "stored policy skipped"),
+        }
+    }
+    set
+}
+
+/// A service account's narrowing policy. One that does not parse narrows
+/// to nothing (an empty set allows nothing): a key meant to be limited must
+/// never get its parent's whole access.
+fn narrowing_policy(key: &str, doc: &str) -> Arc<PolicySet> {
+    match Policy::parse(doc.as_bytes(), PolicyKind::Identity) {
+        Ok(p) => Arc::new(p.set().clone()),
+        Err(e) => {
+            tracing::warn!(access_key = key, error = %e, "service account policy does not parse: it allows nothing");
+            Arc::new(PolicySet::default())
+        }
+    }
 }
 
 struct KeyEntry {
@@ -84,6 +173,8 @@ impl Snapshot {
         master: &MasterKey,
     ) -> Result<Snapshot, String> {
         let mut keys = HashMap::with_capacity(state.keys.len() + 1);
+        // Compiled once per user, shared by its keys.
+        let mut compiled: HashMap<&str, Arc<PolicySet>> = HashMap::new();
         for k in state.keys.values() {
             let secret = master
                 .open(&k.sealed, &key_aad(&k.id))
@@ -102,6 +193,15 @@ impl Snapshot {
                 },
                 None => PrincipalKind::User,
             };
+            let identity = compiled
+                .entry(user.name.as_str())
+                .or_insert_with(|| Arc::new(user_policies(&state, user)))
+                .clone();
+            let session = k
+                .service
+                .as_ref()
+                .and_then(|sa| sa.policy.as_deref())
+                .map(|doc| narrowing_policy(&k.id, doc));
             let principal = Arc::new(Principal {
                 kind,
                 name: user.name.clone(),
@@ -110,6 +210,14 @@ impl Snapshot {
                 groups,
                 access_key: k.id.clone(),
                 canonical_id: canonical_user_id(&user.id),
+                policies: CompiledPolicies {
+                    identity,
+                    session,
+                    service_account_arn: k
+                        .service
+                        .is_some()
+                        .then(|| format!("arn:aws:iam::{ACCOUNT_ID}:service-account/{}", k.id)),
+                },
             });
             keys.insert(
                 k.id.clone(),
@@ -134,6 +242,7 @@ impl Snapshot {
                     groups: Vec::new(),
                     access_key: root.access_key.clone(),
                     canonical_id: root_canonical_id(&root.access_key),
+                    policies: CompiledPolicies::default(),
                 }),
                 usable: true,
                 expires_ms: None,

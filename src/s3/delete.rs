@@ -74,6 +74,11 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
     let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)
         .map(|(key, version_id)| async move {
             let r = match version_id.as_deref().map(parse_version_id).transpose() {
+                // Each key is authorised on its own: a refused one is an
+                // AccessDenied entry, and the others are still deleted.
+                Ok(sel) if !ctx.authz.allows_delete(bucket, &key, sel, ctx.headers()) => {
+                    Err(S3Error::from_code(S3Code::AccessDenied))
+                }
                 Ok(sel) => engine
                     .delete(bucket, &key, sel)
                     .await

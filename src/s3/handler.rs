@@ -18,9 +18,10 @@ use hyper::body::Incoming;
 use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
 use crate::http::ratelimit::RateLimits;
-use crate::iam::identities::Identities;
+use crate::iam::identities::{Identities, Principal};
 
 use super::auth::Authenticator;
+use super::authorize::{Authorizer, BucketAccessCache};
 use super::common::ctx::{ApiSettings, Ctx, S3Result};
 use super::common::response::error_response;
 pub use super::common::response::ResBody;
@@ -42,6 +43,10 @@ pub struct S3Api {
     refused_log: LogBudget,
     /// Request-rate limits, shared by every core.
     pub rate_limits: Arc<RateLimits>,
+    /// This core's compiled bucket policies.
+    access: BucketAccessCache,
+    /// The principal of every unsigned request.
+    anonymous: Arc<Principal>,
 }
 
 impl S3Api {
@@ -73,6 +78,8 @@ impl S3Api {
             metrics,
             refused_log: LogBudget::new(),
             rate_limits,
+            access: BucketAccessCache::default(),
+            anonymous: Arc::new(Principal::anonymous()),
         }
     }
 
@@ -173,31 +180,62 @@ impl S3Api {
                     settings: &self.settings,
                     engine: &self.engine,
                     auth: &self.auth,
+                    access: &self.access,
                 };
                 return super::post::post_object(&api, parts, &bucket, body, request_id, conn)
                     .await
                     .map_err(|e| e.with_resource(format!("/{bucket}")));
             }
         }
-        let (auth, principal) = match self.auth.authenticate(&parts) {
-            Ok(a) => a,
-            Err(e) => {
-                if let Some(missing) = self.anonymous_missing_bucket(&parts) {
-                    return Err(missing);
+        let raw_query = parts.uri.query().unwrap_or("");
+        let anonymous = crate::auth::sigv4::detect(&parts.headers, raw_query)
+            == crate::auth::sigv4::AuthKind::Anonymous;
+        let (auth, principal) = if anonymous {
+            (
+                super::authorize::unsigned(&parts.headers),
+                self.anonymous.clone(),
+            )
+        } else {
+            match self.auth.authenticate(&parts) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.log_refused(&parts, &e, request_id, conn);
+                    return Err(e);
                 }
-                self.log_refused(&parts, &e, request_id, conn);
-                return Err(e);
             }
         };
-        if let Err(secs) = self.rate_limits.check_key(&auth.access_key) {
-            op.set("RateLimited");
-            return Ok(slow_down(secs, request_id, &parts.method));
+        if !anonymous {
+            if let Err(secs) = self.rate_limits.check_key(&auth.access_key) {
+                op.set("RateLimited");
+                return Ok(slow_down(secs, request_id, &parts.method));
+            }
+            conn.set_authenticated();
         }
-        conn.set_authenticated();
         op.set("Unrouted");
-        let route = self.route(&parts)?;
+        let route = match self.route(&parts) {
+            Ok(r) => r,
+            // Nothing is said to an unsigned request before it is allowed.
+            Err(_) if anonymous => return Err(S3Error::from_code(S3Code::AccessDenied)),
+            Err(e) => return Err(e),
+        };
         op.set(route.name());
         let resource = route.error_resource();
+        let table = self.engine.buckets();
+        // S3 answers an unsigned request for a bucket that does not exist
+        // with 404 NoSuchBucket: no bucket policy could allow it.
+        if anonymous && route.bucket.as_deref().is_some_and(|b| !table.contains(b)) {
+            return Err(S3Error::from_code(S3Code::NoSuchBucket).with_resource(resource));
+        }
+        let authz = Authorizer::new(
+            principal.clone(),
+            &self.access,
+            table,
+            conn.peer.ip(),
+            self.settings.scheme == "https",
+        );
+        authz
+            .authorize_route(&route, &parts.headers)
+            .map_err(|e| e.with_resource(resource.clone()))?;
         let ctx = Ctx {
             api: &self.settings,
             engine: &self.engine,
@@ -205,6 +243,7 @@ impl S3Api {
             auth,
             principal,
             request_id,
+            authz,
         };
         run(ctx, route, body).await.map_err(|e| {
             if e.resource.is_none() {
@@ -261,21 +300,6 @@ impl S3Api {
             &parts.headers,
         )
     }
-
-    /// S3 answers an anonymous request for a bucket that does not exist
-    /// with 404 NoSuchBucket, not 403: no bucket policy could allow it.
-    fn anonymous_missing_bucket(&self, parts: &http::request::Parts) -> Option<S3Error> {
-        let raw_query = parts.uri.query().unwrap_or("");
-        if crate::auth::sigv4::detect(&parts.headers, raw_query)
-            != crate::auth::sigv4::AuthKind::Anonymous
-        {
-            return None;
-        }
-        let route = self.route(parts).ok()?;
-        let bucket = route.bucket.as_deref()?;
-        (!self.engine.bucket_exists(bucket))
-            .then(|| S3Error::from_code(S3Code::NoSuchBucket).with_resource(route.error_resource()))
-    }
 }
 
 /// Longer paths are cut in log lines.
@@ -313,7 +337,10 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
-    use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions};
+    use super::{
+        attributes, bucket, bucket_policy, copy, delete, get, list, multipart, put, tagging,
+        versions,
+    };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
     // object operations (`Op::scope`), so the empty defaults are never used.
@@ -339,9 +366,13 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         GetBucketLifecycle {} => {
             bucket::not_configured(&ctx, b, S3Code::NoSuchLifecycleConfiguration)
         }
-        GetBucketPolicy {} | GetBucketPolicyStatus {} => {
-            bucket::not_configured(&ctx, b, S3Code::NoSuchBucketPolicy)
-        }
+        GetBucketPolicy {} => bucket_policy::get_policy(&ctx, b),
+        PutBucketPolicy {} => bucket_policy::put_policy(&ctx, b, body).await,
+        DeleteBucketPolicy {} => bucket_policy::delete_policy(&ctx, b).await,
+        GetBucketPolicyStatus {} => bucket_policy::get_policy_status(&ctx, b),
+        GetPublicAccessBlock {} => bucket_policy::get_public_access_block(&ctx, b),
+        PutPublicAccessBlock {} => bucket_policy::put_public_access_block(&ctx, b, body).await,
+        DeletePublicAccessBlock {} => bucket_policy::delete_public_access_block(&ctx, b).await,
         GetBucketEncryption {} => bucket::not_configured(
             &ctx,
             b,
@@ -410,8 +441,6 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         | DeleteBucketCors {}
         | PutBucketLifecycle {}
         | DeleteBucketLifecycle {}
-        | PutBucketPolicy {}
-        | DeleteBucketPolicy {}
         | PutBucketEncryption {}
         | DeleteBucketEncryption {}
         | GetBucketAcl {}

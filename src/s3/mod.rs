@@ -11,8 +11,10 @@
 
 pub mod attributes;
 pub mod auth;
+pub mod authorize;
 pub mod body;
 pub mod bucket;
+pub mod bucket_policy;
 pub mod common;
 pub mod conditional;
 pub mod copy;

@@ -349,6 +349,9 @@ ops! {
     PutBucketTagging {} Bucket => [S3PutBucketTagging];
     DeleteBucketTagging {} Bucket => [S3PutBucketTagging];
     GetBucketAcl {} Bucket => [S3GetBucketAcl];
+    GetPublicAccessBlock {} Bucket => [S3GetBucketPublicAccessBlock];
+    PutPublicAccessBlock {} Bucket => [S3PutBucketPublicAccessBlock];
+    DeletePublicAccessBlock {} Bucket => [S3PutBucketPublicAccessBlock];
     /// V1 listing (no `list-type`, or any value but 2).
     ListObjects { params: ListV1Params } Bucket => [S3ListBucket];
     ListObjectsV2 { params: ListV2Params } Bucket => [S3ListBucket];
@@ -696,6 +699,10 @@ route_table! {
     GET    Service  []                                  => ListBuckets {},
     // `attributes` is unsupported on buckets only.
     GET    Object   [Has("attributes")]                 => GetObjectAttributes { version },
+    // Before the unsupported list, which keeps it off objects.
+    GET    Bucket   [Has("publicAccessBlock")]          => GetPublicAccessBlock {},
+    PUT    Bucket   [Has("publicAccessBlock")]          => PutPublicAccessBlock {},
+    DELETE Bucket   [Has("publicAccessBlock")]          => DeletePublicAccessBlock {},
     ANY    Bucket   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
     ANY    Object   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
 
@@ -1260,6 +1267,21 @@ mod tests {
             (Method::PUT, "/bkt?policy", PutBucketPolicy {}),
             (Method::DELETE, "/bkt?policy", DeleteBucketPolicy {}),
             (Method::GET, "/bkt?policyStatus", GetBucketPolicyStatus {}),
+            (
+                Method::GET,
+                "/bkt?publicAccessBlock",
+                GetPublicAccessBlock {},
+            ),
+            (
+                Method::PUT,
+                "/bkt?publicAccessBlock",
+                PutPublicAccessBlock {},
+            ),
+            (
+                Method::DELETE,
+                "/bkt?publicAccessBlock",
+                DeletePublicAccessBlock {},
+            ),
             (Method::GET, "/bkt?encryption", GetBucketEncryption {}),
             (Method::PUT, "/bkt?encryption", PutBucketEncryption {}),
             (Method::DELETE, "/bkt?encryption", DeleteBucketEncryption {}),
@@ -1397,6 +1419,11 @@ mod tests {
             assert_eq!(r.op, want, "{m} {target}");
             assert_eq!((r.bucket.as_deref(), r.key), (Some("bkt"), None));
         }
+        // The bucket rows must not reach objects.
+        assert_eq!(
+            ok(Method::GET, "/bkt/k?publicAccessBlock").op,
+            Op::Unknown {}
+        );
     }
 
     #[test]
@@ -1477,7 +1504,7 @@ mod tests {
             (Method::GET, "/bkt?logging"),
             (Method::GET, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
-            (Method::GET, "/bkt?publicAccessBlock"),
+            (Method::POST, "/bkt?publicAccessBlock"),
             (Method::GET, "/bkt?ownershipControls"),
             (Method::GET, "/bkt?list-type=2&website"),
             (Method::GET, "/bkt?delete"),
@@ -2153,6 +2180,18 @@ mod tests {
             (PutBucketTagging {}, Some("s3:PutBucketTagging")),
             (DeleteBucketTagging {}, Some("s3:PutBucketTagging")),
             (GetBucketAcl {}, Some("s3:GetBucketAcl")),
+            (
+                GetPublicAccessBlock {},
+                Some("s3:GetBucketPublicAccessBlock"),
+            ),
+            (
+                PutPublicAccessBlock {},
+                Some("s3:PutBucketPublicAccessBlock"),
+            ),
+            (
+                DeletePublicAccessBlock {},
+                Some("s3:PutBucketPublicAccessBlock"),
+            ),
             (
                 ListObjects {
                     params: ListV1Params::default(),

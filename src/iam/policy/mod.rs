@@ -309,6 +309,17 @@ impl PolicySet {
         self.statements.len()
     }
 
+    /// Only the deny statements: what a bucket policy still does when its
+    /// grants are set aside (a public access block's
+    /// `RestrictPublicBuckets`).
+    pub fn denies_only(&self) -> PolicySet {
+        let mut set = PolicySet::default();
+        for s in self.statements.iter().filter(|s| s.effect == Effect::Deny) {
+            set.push(s.clone());
+        }
+        set
+    }
+
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty()
     }

@@ -31,9 +31,12 @@ pub struct Ctx<'a> {
     pub engine: &'a Rc<Engine>,
     pub parts: http::request::Parts,
     pub auth: Verified,
-    /// Who signed the request (for authorisation).
+    /// Who signed the request (anonymous when nobody did).
     pub principal: std::sync::Arc<crate::iam::identities::Principal>,
     pub request_id: &'a str,
+    /// For operations that authorise more as they go (DeleteObjects per
+    /// key, ListBuckets per bucket).
+    pub authz: crate::s3::authorize::Authorizer<'a>,
 }
 
 impl Ctx<'_> {

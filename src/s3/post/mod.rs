@@ -136,6 +136,7 @@ pub struct PostApi<'a> {
     pub settings: &'a ApiSettings,
     pub engine: &'a Rc<Engine>,
     pub auth: &'a Authenticator,
+    pub access: &'a crate::s3::authorize::BucketAccessCache,
 }
 
 pub async fn post_object(
@@ -191,6 +192,20 @@ async fn authorize_and_store(
         return Err(S3Error::from_code(S3Code::AccessDenied));
     };
     conn.set_authenticated();
+    let authz = crate::s3::authorize::Authorizer::new(
+        principal.clone(),
+        api.access,
+        api.engine.buckets(),
+        conn.peer.ip(),
+        api.settings.scheme == "https",
+    );
+    let put = crate::s3::router::Check {
+        action: crate::iam::action::Action::S3PutObject,
+        resource: crate::s3::router::Resource::Object { bucket, key: &key },
+    };
+    if !authz.allows(put, &parts.headers) {
+        return Err(S3Error::from_code(S3Code::AccessDenied));
+    }
     let policy = policy::parse_policy(fields.get("policy").unwrap_or(""))?;
     policy::check(&policy, &fields, bucket, now)?;
 
@@ -236,6 +251,7 @@ async fn authorize_and_store(
         auth,
         principal,
         request_id,
+        authz,
     };
     let etag = quoted_etag(&info.etag);
     let etag_text = etag.to_str().unwrap_or("").to_owned();

@@ -1,0 +1,229 @@
+//! Bucket policies (Put/Get/DeleteBucketPolicy, GetBucketPolicyStatus) and
+//! the bucket's public access block (Put/Get/DeletePublicAccessBlock). Both
+//! live in the bucket table; `authorize` compiles them once per change.
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::engine::buckets::PublicAccessBlock;
+use crate::iam::policy::{Policy, PolicyKind};
+use crate::xmlw;
+
+use super::body::RequestBody;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{full, status_only, xml};
+use super::error::{S3Code, S3Error};
+use super::xml::{malformed, require_blank, response, set_once, walk_elements};
+
+/// Longest PutBucketPolicy body read; the policy's own limit (20 KiB, as
+/// AWS) is the parser's, which names it in the MalformedPolicy message.
+const MAX_POLICY_BODY: usize = 64 << 10;
+/// Longest PutPublicAccessBlock document accepted (a real one is ~300
+/// bytes).
+const MAX_BLOCK_BODY: usize = 16 << 10;
+
+async fn read_body(ctx: &Ctx<'_>, body: Incoming, max: usize) -> Result<Vec<u8>, S3Error> {
+    RequestBody::new(
+        body,
+        ctx.headers(),
+        &ctx.auth,
+        ctx.api.idle_timeout,
+        max as u64,
+    )?
+    .read_to_end(max)
+    .await
+}
+
+fn stored_policy(ctx: &Ctx<'_>, bucket: &str) -> Result<String, S3Error> {
+    let table = ctx.engine.buckets();
+    let info = table
+        .get(bucket)
+        .ok_or_else(|| S3Error::from_code(S3Code::NoSuchBucket))?;
+    info.policy
+        .clone()
+        .ok_or_else(|| S3Error::from_code(S3Code::NoSuchBucketPolicy))
+}
+
+fn public_access_block(ctx: &Ctx<'_>, bucket: &str) -> Result<Option<PublicAccessBlock>, S3Error> {
+    let table = ctx.engine.buckets();
+    let info = table
+        .get(bucket)
+        .ok_or_else(|| S3Error::from_code(S3Code::NoSuchBucket))?;
+    Ok(info.public_access_block)
+}
+
+/// Checks the policy as S3 would (MalformedPolicy naming the problem) and
+/// refuses a public one while the bucket blocks public policies.
+pub async fn put_policy(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    let doc = read_body(ctx, body, MAX_POLICY_BODY).await?;
+    let policy = Policy::parse(&doc, PolicyKind::Resource)
+        .map_err(|e| S3Error::new(S3Code::MalformedPolicy, e.message()))?;
+    let blocks = public_access_block(ctx, bucket)?.is_some_and(|b| b.block_public_policy);
+    if blocks && policy.is_public() {
+        return Err(S3Error::new(
+            S3Code::AccessDenied,
+            "Access Denied: the bucket's public access block (BlockPublicPolicy) refuses public policies",
+        ));
+    }
+    // Parsing checked it is UTF-8.
+    let text = String::from_utf8(doc).map_err(|_| S3Error::from_code(S3Code::MalformedPolicy))?;
+    ctx.engine.set_bucket_policy(bucket, Some(text)).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+/// The policy as it was stored.
+pub fn get_policy(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    let text = stored_policy(ctx, bucket)?;
+    let mut r = Response::new(full(text));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+pub async fn delete_policy(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    ctx.engine.set_bucket_policy(bucket, None).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+pub fn get_policy_status(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    let text = stored_policy(ctx, bucket)?;
+    // A stored policy that no longer parses grants nothing: not public.
+    let public = Policy::parse(text.as_bytes(), PolicyKind::Resource).is_ok_and(|p| p.is_public());
+    Ok(xml(StatusCode::OK, policy_status(public)))
+}
+
+pub async fn put_public_access_block(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    let doc = read_body(ctx, body, MAX_BLOCK_BODY).await?;
+    let block = parse_public_access_block(&doc)?;
+    ctx.engine
+        .set_public_access_block(bucket, Some(block))
+        .await?;
+    Ok(status_only(StatusCode::OK))
+}
+
+pub fn get_public_access_block(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    let block = public_access_block(ctx, bucket)?
+        .ok_or_else(|| S3Error::from_code(S3Code::NoSuchPublicAccessBlockConfiguration))?;
+    Ok(xml(StatusCode::OK, public_access_block_document(&block)))
+}
+
+pub async fn delete_public_access_block(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    ctx.engine.set_public_access_block(bucket, None).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+const BLOCK_ROOT: &str = "PublicAccessBlockConfiguration";
+const BLOCK_FIELDS: [&str; 4] = [
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+];
+
+/// A `PublicAccessBlockConfiguration`: each flag at most once, `true` or
+/// `false`; an absent one is false. Anything else is MalformedXML.
+pub fn parse_public_access_block(body: &[u8]) -> Result<PublicAccessBlock, S3Error> {
+    let mut flags: [Option<bool>; 4] = [None; 4];
+    walk_elements(body, BLOCK_ROOT.as_bytes(), |path, text| match path {
+        [_] => require_blank(&text),
+        [_, field] => {
+            let i = BLOCK_FIELDS
+                .iter()
+                .position(|f| f.as_bytes() == field.as_slice())
+                .ok_or_else(malformed)?;
+            let value = match text.trim() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(malformed()),
+            };
+            set_once(&mut flags[i], value)
+        }
+        _ => Err(malformed()),
+    })?;
+    let [block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets] =
+        flags.map(|f| f.unwrap_or(false));
+    Ok(PublicAccessBlock {
+        block_public_acls,
+        ignore_public_acls,
+        block_public_policy,
+        restrict_public_buckets,
+    })
+}
+
+pub fn public_access_block_document(b: &PublicAccessBlock) -> Vec<u8> {
+    let values = [
+        b.block_public_acls,
+        b.ignore_public_acls,
+        b.block_public_policy,
+        b.restrict_public_buckets,
+    ];
+    response(BLOCK_ROOT, 256, |w| {
+        for (name, value) in BLOCK_FIELDS.iter().zip(values) {
+            w.boolean(name, value);
+        }
+    })
+}
+
+pub fn policy_status(public: bool) -> Vec<u8> {
+    response("PolicyStatus", 128, |w: &mut xmlw::Writer<'_>| {
+        w.boolean("IsPublic", public);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_access_block_documents_round_trip_and_absent_flags_are_false() {
+        let doc = br#"<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <BlockPublicAcls>true</BlockPublicAcls><RestrictPublicBuckets>true</RestrictPublicBuckets>
+        </PublicAccessBlockConfiguration>"#;
+        let b = parse_public_access_block(doc).expect("valid");
+        assert_eq!(
+            b,
+            PublicAccessBlock {
+                block_public_acls: true,
+                restrict_public_buckets: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            parse_public_access_block(&public_access_block_document(&b)),
+            Ok(b)
+        );
+        let text = String::from_utf8(public_access_block_document(&b)).expect("utf-8");
+        assert!(
+            text.contains("<IgnorePublicAcls>false</IgnorePublicAcls>"),
+            "{text}"
+        );
+        assert!(
+            String::from_utf8(policy_status(true))
+                .expect("utf-8")
+                .contains("<PolicyStatus xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsPublic>true</IsPublic></PolicyStatus>")
+        );
+    }
+
+    #[test]
+    fn malformed_public_access_blocks_are_refused() {
+        for bad in [
+            &b""[..],
+            b"<PublicAccessBlockConfiguration><BlockPublicAcls>yes</BlockPublicAcls></PublicAccessBlockConfiguration>",
+            b"<PublicAccessBlockConfiguration><Other>true</Other></PublicAccessBlockConfiguration>",
+            b"<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls><BlockPublicAcls>true</BlockPublicAcls></PublicAccessBlockConfiguration>",
+            b"<Wrong><BlockPublicAcls>true</BlockPublicAcls></Wrong>",
+        ] {
+            assert_eq!(
+                parse_public_access_block(bad).map_err(|e| e.code),
+                Err(S3Code::MalformedXML),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
