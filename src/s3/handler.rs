@@ -223,7 +223,10 @@ impl S3Api {
         let table = self.engine.buckets();
         // S3 answers an unsigned request for a bucket that does not exist
         // with 404 NoSuchBucket: no bucket policy could allow it.
-        if anonymous && route.bucket.as_deref().is_some_and(|b| !table.contains(b)) {
+        if anonymous
+            && !matches!(route.op, Op::CreateBucket {})
+            && route.bucket.as_deref().is_some_and(|b| !table.contains(b))
+        {
             return Err(S3Error::from_code(S3Code::NoSuchBucket).with_resource(resource));
         }
         let authz = Authorizer::new(
