@@ -1315,7 +1315,7 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
             ("PUT", "/nyi?replication"),
             ("PUT", "/nyi?lifecycle"),
             ("PUT", "/nyi?cors"),
-            ("PUT", "/nyi?policy"),
+            ("PUT", "/nyi?encryption"),
             ("DELETE", "/nyi?lifecycle"),
             ("GET", "/nyi/k?acl"),
             ("PUT", "/nyi/k?retention"),

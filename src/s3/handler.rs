@@ -199,7 +199,7 @@ impl S3Api {
             match self.auth.authenticate(&parts) {
                 Ok(a) => a,
                 Err(e) => {
-                    self.log_refused(&parts, &e, request_id, conn);
+                    self.log_refused(&parts, &e, request_id, conn, false);
                     return Err(e);
                 }
             }
@@ -215,7 +215,11 @@ impl S3Api {
         let route = match self.route(&parts) {
             Ok(r) => r,
             // Nothing is said to an unsigned request before it is allowed.
-            Err(_) if anonymous => return Err(S3Error::from_code(S3Code::AccessDenied)),
+            Err(_) if anonymous => {
+                let e = S3Error::from_code(S3Code::AccessDenied);
+                self.log_refused(&parts, &e, request_id, conn, true);
+                return Err(e);
+            }
             Err(e) => return Err(e),
         };
         op.set(route.name());
@@ -236,9 +240,10 @@ impl S3Api {
             conn.peer.ip(),
             self.settings.scheme == "https",
         );
-        authz
-            .authorize_route(&route, &parts.headers)
-            .map_err(|e| e.with_resource(resource.clone()))?;
+        if let Err(e) = authz.authorize_route(&route, &parts.headers) {
+            self.log_refused(&parts, &e, request_id, conn, true);
+            return Err(e.with_resource(resource));
+        }
         let ctx = Ctx {
             api: &self.settings,
             engine: &self.engine,
@@ -262,13 +267,15 @@ impl S3Api {
     /// Refused authentication is what an operator looks for when a client
     /// cannot get in, or someone is guessing keys: logged at info, at most
     /// `LogBudget::PER_SECOND` lines a second per core. The claimed access
-    /// key is logged, never the signature.
+    /// key is logged, never the signature. A request that a policy (or the
+    /// lack of one) refuses is logged the same way, as "access denied".
     fn log_refused(
         &self,
         parts: &http::request::Parts,
         e: &S3Error,
         request_id: &str,
         conn: &Conn,
+        by_policy: bool,
     ) {
         let Some(suppressed) = self.refused_log.take(crate::engine::now_ms()) else {
             return;
@@ -276,6 +283,19 @@ impl S3Api {
         let key = super::auth::claimed_access_key(parts);
         let path = parts.uri.path();
         let path = &path[..path.floor_char_boundary(MAX_LOGGED_PATH)];
+        if by_policy {
+            tracing::info!(
+                request_id,
+                client = %conn.peer,
+                access_key = ?key.as_deref().unwrap_or("-"),
+                code = e.code.as_str(),
+                method = %parts.method,
+                path,
+                suppressed,
+                "access denied"
+            );
+            return;
+        }
         tracing::info!(
             request_id,
             client = %conn.peer,
