@@ -683,6 +683,126 @@ mod tests {
         );
     }
 
+    /// Whether `p` may do `action` on `resource` by its compiled policies.
+    fn allowed(p: &Principal, action: crate::iam::action::Action, resource: &str) -> bool {
+        use crate::iam::policy::{evaluate, Inputs, Principal as Who, PrincipalType, Request};
+        let who = Who {
+            kind: PrincipalType::User,
+            account: ACCOUNT_ID,
+            arn: &p.arn,
+            other_arns: &[],
+            canonical_id: Some(&p.canonical_id),
+            username: Some(&p.name),
+            userid: Some(&p.id),
+        };
+        let req = Request::new(action, resource, who, 0);
+        evaluate(&Inputs {
+            request: &req,
+            identity: Some(&p.policies.identity),
+            resource: None,
+            session: p.policies.session.as_deref(),
+        })
+        .is_allowed()
+    }
+
+    #[test]
+    fn user_group_and_managed_policies_compile_into_each_principal() {
+        use crate::iam::action::Action::{S3DeleteObject, S3GetObject, S3PutObject};
+        use crate::iam::model::Target;
+        let allow = |action: &str, resource: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
+            )
+        };
+        let m = MasterKey::generate("t");
+        let (mut s, k) = state_with_key(&m, None);
+        let changes = [
+            Change::PutInlinePolicy {
+                target: Target::User("alice".into()),
+                name: "home".into(),
+                document: allow("s3:PutObject", "arn:aws:s3:::b/home/${aws:username}/*"),
+            },
+            Change::PutInlinePolicy {
+                target: Target::Group("devs".into()),
+                name: "read".into(),
+                document: allow("s3:GetObject", "arn:aws:s3:::b/*"),
+            },
+            Change::CreatePolicy {
+                name: "del".into(),
+                path: "/".into(),
+                description: String::new(),
+                document: allow("s3:DeleteObject", "arn:aws:s3:::b/tmp/*"),
+                id: new_id("ANPA"),
+            },
+            Change::AttachPolicy {
+                target: Target::Group("devs".into()),
+                arn: format!("arn:aws:iam::{ACCOUNT_ID}:policy/del"),
+            },
+        ];
+        for c in &changes {
+            s.apply(c, 1).unwrap();
+        }
+        // A stored policy this parser refuses: skipped, not fatal.
+        s.users
+            .get_mut("alice")
+            .unwrap()
+            .inline
+            .insert("broken".into(), "{not json".into());
+        let read_only = allow("s3:GetObject", "*");
+        let sa = NewAccessKey::generate(&m);
+        let broken_sa = NewAccessKey::generate(&m);
+        for (key, policy) in [(&sa, read_only.as_str()), (&broken_sa, "[]")] {
+            s.apply(
+                &Change::CreateAccessKey {
+                    user: "alice".into(),
+                    id: key.id.clone(),
+                    sealed: key.sealed.clone(),
+                    description: String::new(),
+                    expires_ms: None,
+                    service: Some(ServiceAccount {
+                        name: key.id.clone(),
+                        policy: Some(policy.into()),
+                    }),
+                },
+                1,
+            )
+            .unwrap();
+        }
+        let snap = Snapshot::build(1, Arc::new(s), &root(), &m).unwrap();
+        let (_, p) = snap.lookup(&k.id, 1).unwrap();
+        assert_eq!(p.policies.identity.len(), 3);
+        assert!(p.policies.session.is_none());
+        assert!(allowed(p, S3PutObject, "arn:aws:s3:::b/home/alice/f"));
+        assert!(!allowed(p, S3PutObject, "arn:aws:s3:::b/home/bob/f"));
+        assert!(
+            allowed(p, S3GetObject, "arn:aws:s3:::b/any"),
+            "group inline"
+        );
+        assert!(
+            allowed(p, S3DeleteObject, "arn:aws:s3:::b/tmp/x"),
+            "group attached"
+        );
+        assert!(!allowed(p, S3DeleteObject, "arn:aws:s3:::b/home/alice/f"));
+
+        let (_, p) = snap.lookup(&sa.id, 1).unwrap();
+        assert!(Arc::ptr_eq(
+            &p.policies.identity,
+            &snap.lookup(&k.id, 1).unwrap().1.policies.identity
+        ));
+        assert!(allowed(p, S3GetObject, "arn:aws:s3:::b/any"));
+        assert!(
+            !allowed(p, S3PutObject, "arn:aws:s3:::b/home/alice/f"),
+            "narrowed"
+        );
+        let (_, p) = snap.lookup(&broken_sa.id, 1).unwrap();
+        assert!(
+            !allowed(p, S3GetObject, "arn:aws:s3:::b/any"),
+            "narrowed to nothing"
+        );
+        let (_, r) = snap.lookup("rootkey", 1).unwrap();
+        assert!(r.policies.identity.is_empty());
+    }
+
     #[test]
     fn a_wrong_master_key_is_a_clear_error() {
         let m = MasterKey::generate("right");
