@@ -447,7 +447,8 @@ fn has_presign_params(raw_query: &str) -> bool {
     })
 }
 
-/// Verifies a request signed either way. Anonymous requests yield
+/// Verifies an S3 request signed either way (an `iam` or `sts` scope is
+/// refused: see [`verify_with_body`]). Anonymous requests yield
 /// [`AuthError::Anonymous`]: call [`detect`] first to serve them.
 pub fn verify(
     req: &RequestParts<'_>,
@@ -549,6 +550,7 @@ fn header(
 
     let (unix, timestamp) = request_time(req.headers)?;
     let scope = parse_scope(auth.credential).map_err(Malformed)?;
+    only_s3_without_body(&scope, body_sha256).map_err(Malformed)?;
     if scope.date != &timestamp[..8] {
         return Err(Malformed(
             "The authorization header is malformed; Invalid credential date. \
@@ -649,6 +651,7 @@ fn presigned(
     ))?;
     let expires = parse_expires(expires)?;
     let scope = parse_scope(credential).map_err(QErr)?;
+    only_s3_without_body(&scope, body_sha256).map_err(QErr)?;
     if scope.date != &date[..8] {
         return Err(QErr(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
@@ -709,6 +712,18 @@ fn presigned(
         seed_signature: hex::encode(signature),
         payload,
     })
+}
+
+/// S3 operations (verified without the body in hand) take only `s3`
+/// scopes, refused as S3 refuses another service's.
+fn only_s3_without_body(scope: &Scope<'_>, body_sha256: Option<&str>) -> Result<(), &'static str> {
+    match (scope.service, body_sha256) {
+        (Service::Iam, None) => Err("The authorization header is malformed; incorrect service \
+                                     \"iam\". This endpoint belongs to \"s3\"."),
+        (Service::Sts, None) => Err("The authorization header is malformed; incorrect service \
+                                     \"sts\". This endpoint belongs to \"s3\"."),
+        _ => Ok(()),
+    }
 }
 
 /// The body's hash as the payload hash, for an `iam` or `sts` scope when
@@ -1797,6 +1812,91 @@ mod tests {
             &format!("AWS4-HMAC-SHA256 Credential={AK}/20130524/eu-west-3/s3/aws4_request,SignedHeaders={sh},Signature={sig}"),
         );
         assert_eq!(r.verify(), Err(AuthError::SignatureDoesNotMatch));
+    }
+
+    /// A Query API form POST signed for `service` as the AWS SDKs sign it:
+    /// no `x-amz-content-sha256`, the body's hash in the signature.
+    fn query_api_request(service: &str, body: &[u8]) -> Req {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let identity = aws_credential_types::Credentials::new(AK, SK, None, None, "t").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(at(T0))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let headers = [
+            ("host", "iam.amazonaws.com"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            "https://iam.amazonaws.com/",
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("https://iam.amazonaws.com/");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let mut req = req.body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        let (parts, _) = req.into_parts();
+        Req {
+            method: "POST",
+            path: "/".into(),
+            query: String::new(),
+            headers: parts.headers,
+        }
+    }
+
+    #[test]
+    fn iam_and_sts_scopes_verify_with_the_body_and_never_as_s3() {
+        let body = b"Action=ListUsers&Version=2010-05-08";
+        let hash = hex::encode(Sha256::digest(body));
+        let mut cache = SigningKeyCache::default();
+        for (name, service) in [("iam", Service::Iam), ("sts", Service::Sts)] {
+            let r = query_api_request(name, body);
+            assert!(!r.headers.contains_key(CONTENT_SHA256));
+            let v = verify_with_body(&r.parts(), &hash, at(T0), &creds(), &mut cache).unwrap();
+            assert_eq!(v.service, service);
+            assert_eq!(v.scope(), format!("20130524/us-east-1/{name}/aws4_request"));
+            assert_eq!(v.payload, PayloadMode::Sha256(decode_hex32(&hash).unwrap()));
+            // Another body does not verify.
+            let other = hex::encode(Sha256::digest(b"Action=DeleteUser&UserName=x"));
+            assert_eq!(
+                verify_with_body(&r.parts(), &other, at(T0), &creds(), &mut cache),
+                Err(AuthError::SignatureDoesNotMatch)
+            );
+            // The S3 path refuses the scope, naming it, before the signature.
+            let mut r = r;
+            r.set(CONTENT_SHA256, &hash);
+            match r.verify_at(T0) {
+                Err(AuthError::AuthorizationHeaderMalformed(m)) => {
+                    assert!(m.contains(&format!("\"{name}\"")), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(claimed_service(&r.headers, ""), Some(service));
+        }
+        // The same cache keeps each service's key apart.
+        let s3 = cache.get_or_derive(AK, SK, "20130524", "us-east-1");
+        assert_ne!(
+            s3,
+            cache.get_or_derive_for(AK, SK, "20130524", "us-east-1", Service::Iam)
+        );
+        // An S3 request verified with a body hash stays an S3 request.
+        let r = aws_get_object();
+        let v = verify_with_body(&r.parts(), EMPTY_SHA, at(T0), &creds(), &mut cache).unwrap();
+        assert_eq!(v.service, Service::S3);
+        assert_eq!(claimed_service(&r.headers, ""), Some(Service::S3));
     }
 
     #[test]

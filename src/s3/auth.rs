@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::auth::sigv2;
-use crate::auth::sigv4::{self, AuthKind, RequestParts, Service, SigningKeyCache, Verified};
+use crate::auth::sigv4::{self, AuthKind, RequestParts, SigningKeyCache, Verified};
 use crate::iam::identities::{Identities, Principal, PrincipalKind};
 
 use super::error::{S3Code, S3Error};
@@ -45,24 +45,13 @@ impl Authenticator {
 
     /// Verifies the request's signature (the body, if signed, is checked
     /// while it streams: see `body.rs`) and names who signed it. A scope
-    /// for another service (`iam`, `sts`) is refused as S3 refuses it.
+    /// for another service (`iam`, `sts`) is refused as S3 refuses it
+    /// (`sigv4::verify`).
     pub fn authenticate(
         &self,
         parts: &http::request::Parts,
     ) -> Result<(Verified, Arc<Principal>), S3Error> {
         let (verified, principal, now_ms) = self.verify(parts, None)?;
-        if verified.service != Service::S3 {
-            let message = format!(
-                "The authorization header is malformed; incorrect service \"{}\". This \
-                 endpoint belongs to \"s3\".",
-                verified.service.as_str()
-            );
-            let code = match verified.kind {
-                AuthKind::Presigned => S3Code::AuthorizationQueryParametersError,
-                _ => S3Code::AuthorizationHeaderMalformed,
-            };
-            return Err(S3Error::new(code, message));
-        }
         self.note_used(&verified, &principal, now_ms);
         Ok((verified, principal))
     }

@@ -170,6 +170,11 @@ async fn call(
             "Request is missing Authentication Token",
         )));
     }
+    // A scope for S3 is refused before its signature is checked, as IAM
+    // does (an S3 scope also asks for a header the SDKs send only to S3).
+    if sigv4::claimed_service(&parts.headers, raw_query) == Some(Service::S3) {
+        return Err(iam(wrong_scope(&form.text)));
+    }
     let (verified, caller) = api
         .auth
         .authenticate_query_api(parts, &form.body_sha256)
@@ -205,18 +210,8 @@ async fn call(
         Service::Sts => {
             return serve_sts(&form.text, &caller, request_id).map_err(|e| (e, STS_XMLNS))
         }
-        // IAM's answer to a scope for another service.
-        Service::S3 => {
-            let wanted = match request::parse(&form.text) {
-                Ok(r) if r.action().service() == "sts" => "sts",
-                _ => "iam",
-            };
-            return Err(iam(ApiError::new(
-                403,
-                "SignatureDoesNotMatch",
-                format!("Credential should be scoped to correct service: '{wanted}'."),
-            )));
-        }
+        // SigV2, which names no service, is S3's alone.
+        Service::S3 => return Err(iam(wrong_scope(&form.text))),
     }
     let req = request::parse(&form.text).map_err(|e| iam(e.into()))?;
     op.set(req.name());
@@ -237,6 +232,19 @@ async fn call(
     }
     let ids = api.auth.identities();
     Ok(serve::serve(ids, &caller, req, request_id).await)
+}
+
+/// IAM's answer to a credential scope for another service.
+fn wrong_scope(form: &[u8]) -> ApiError {
+    let wanted = match request::parse(form) {
+        Ok(r) if r.action().service() == "sts" => "sts",
+        _ => "iam",
+    };
+    ApiError::new(
+        403,
+        "SignatureDoesNotMatch",
+        format!("Credential should be scoped to correct service: '{wanted}'."),
+    )
 }
 
 /// The STS Query API (`AssumeRole`, `GetCallerIdentity`), for requests
