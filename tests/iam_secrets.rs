@@ -1,7 +1,8 @@
 //! Secrets at rest, against the real binary: generated root credentials
 //! keep working across restarts, no secret is in clear in any file under the
 //! drives, a plaintext credentials file from an older version is migrated
-//! to a sealed one, and a wrong master key stops start-up with a message.
+//! to a sealed one, a wrong master key stops start-up with a message, and
+//! no secret key the IAM API handed out is in the log or on the drives.
 
 mod binary;
 
@@ -43,7 +44,19 @@ fn command(dir: &Path, port: u16, env: &[(&str, &str)]) -> Command {
 impl Node {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Node {
         let port = free_port();
-        let mut child = command(dir, port, env).spawn().expect("cairn starts");
+        Node::spawn(command(dir, port, env), port)
+    }
+
+    /// A node whose log (stderr) goes to `log`.
+    fn start_logging(dir: &Path, env: &[(&str, &str)], log: &Path) -> Node {
+        let port = free_port();
+        let mut cmd = command(dir, port, env);
+        cmd.stderr(std::fs::File::create(log).expect("log file"));
+        Node::spawn(cmd, port)
+    }
+
+    fn spawn(mut cmd: Command, port: u16) -> Node {
+        let mut child = cmd.spawn().expect("cairn starts");
         let mut banner = Vec::new();
         let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
         for _ in 0..20 {
@@ -273,4 +286,75 @@ fn a_wrong_master_key_stops_start_up_with_a_message_and_changes_nothing() {
     let n = Node::start(t.path(), &[("CAIRN_KMS_MASTER_KEY", kms)]);
     assert_eq!(n.value("access key:"), key);
     n.stop();
+}
+
+#[test]
+fn secret_keys_from_the_iam_api_are_in_no_log_line_and_no_file_on_the_drives() {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let t = tempfile::tempdir().unwrap();
+    let log = t.path().join("server.log");
+    let (root, root_secret) = ("secretsroot", "root-secret-for-the-grep-0000000000000000");
+    let n = Node::start_logging(
+        t.path(),
+        &[
+            ("CAIRN_ROOT_USER", root),
+            ("CAIRN_ROOT_PASSWORD", root_secret),
+            ("CAIRN_LOG", "debug"),
+        ],
+        &log,
+    );
+    let iam = |access: &str, secret: &str| {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(n.endpoint())
+            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    };
+    let mut secrets = vec![root_secret.to_owned()];
+    rt().block_on(async {
+        let c = iam(root, root_secret);
+        for u in ["ann", "ben"] {
+            c.create_user().user_name(u).send().await.unwrap();
+            for _ in 0..2 {
+                let k = c.create_access_key().user_name(u).send().await.unwrap();
+                let k = k.access_key().unwrap();
+                let (id, secret) = (k.access_key_id(), k.secret_access_key());
+                secrets.push(secret.to_owned());
+                // Every path a key takes: S3, the IAM API, a refusal.
+                client(&n.endpoint(), id, secret)
+                    .list_buckets()
+                    .send()
+                    .await
+                    .unwrap();
+                let denied = iam(id, secret).list_users().send().await;
+                assert!(denied.is_err());
+                c.update_access_key()
+                    .user_name(u)
+                    .access_key_id(id)
+                    .status(aws_sdk_iam::types::StatusType::Inactive)
+                    .send()
+                    .await
+                    .unwrap();
+                let refused = client(&n.endpoint(), id, secret)
+                    .list_buckets()
+                    .send()
+                    .await;
+                assert_eq!(binary::code(refused), "InvalidAccessKeyId");
+            }
+        }
+        // Let the cores record the keys' last use.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    });
+    n.stop();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("DEBUG"), "the log ran at debug");
+    for s in &secrets {
+        assert!(s.len() >= 40, "{s}");
+        assert!(!logged.contains(s.as_str()), "a secret key in the log");
+        let leaked = files_containing(t.path(), s.as_bytes());
+        assert!(leaked.is_empty(), "a secret key in clear in {leaked:?}");
+    }
 }

@@ -236,6 +236,7 @@ fn verified(kind: AuthKind, access_key: &str, when: i64, payload: PayloadMode) -
         // SigV2 names no region and derives no signing key; nothing signed
         // follows the head (no chunk signatures).
         region: String::new(),
+        service: sigv4::Service::S3,
         date: timestamp[..8.min(timestamp.len())].to_owned(),
         timestamp,
         signing_key: [0; 32],

@@ -33,7 +33,6 @@ pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 604_800;
 /// Default number of entries of a [`SigningKeyCache`].
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
-const SERVICE: &str = "s3";
 const TERMINATOR: &str = "aws4_request";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
@@ -143,6 +142,35 @@ impl PayloadMode {
     }
 }
 
+/// The service a credential scope names. One endpoint serves all three:
+/// S3 operations take only `s3` scopes, the IAM and STS Query APIs only
+/// their own (the caller checks, with the error each API gives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    S3,
+    Iam,
+    Sts,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::S3 => "s3",
+            Service::Iam => "iam",
+            Service::Sts => "sts",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Service> {
+        match s {
+            "s3" => Some(Service::S3),
+            "iam" => Some(Service::Iam),
+            "sts" => Some(Service::Sts),
+            _ => None,
+        }
+    }
+}
+
 /// A successfully verified request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -151,6 +179,8 @@ pub struct Verified {
     /// Region from the credential scope; any region is accepted here, the
     /// caller may restrict it.
     pub region: String,
+    /// Service from the credential scope.
+    pub service: Service,
     /// Scope date, `yyyymmdd`.
     pub date: String,
     /// Request timestamp in ISO 8601 basic form, `yyyymmddThhmmssZ`.
@@ -162,9 +192,14 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// Credential scope, `date/region/s3/aws4_request`.
+    /// Credential scope, `date/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{SERVICE}/{TERMINATOR}", self.date, self.region)
+        format!(
+            "{}/{}/{}/{TERMINATOR}",
+            self.date,
+            self.region,
+            self.service.as_str()
+        )
     }
 
     /// What the `aws-chunked` decoder needs to continue the signature chain.
@@ -185,6 +220,7 @@ impl fmt::Debug for Verified {
             .field("kind", &self.kind)
             .field("access_key", &self.access_key)
             .field("region", &self.region)
+            .field("service", &self.service)
             .field("date", &self.date)
             .field("timestamp", &self.timestamp)
             .field("signing_key", &"<redacted>")
@@ -285,7 +321,8 @@ struct CacheEntry {
     secret: String,
 }
 
-/// Bounded cache of derived signing keys, keyed by (access key, date, region).
+/// Bounded cache of derived signing keys, keyed by (access key, date,
+/// region, service).
 ///
 /// Owned by one core, so no locking. When full, the oldest inserted entry is
 /// evicted (FIFO): keys change daily, so recency matters little.
@@ -319,7 +356,8 @@ impl SigningKeyCache {
         self.map.is_empty()
     }
 
-    /// Returns the signing key for the scope, deriving and caching it on a miss.
+    /// Returns the S3 signing key for the scope, deriving and caching it on
+    /// a miss.
     pub fn get_or_derive(
         &mut self,
         access_key: &str,
@@ -327,18 +365,35 @@ impl SigningKeyCache {
         date: &str,
         region: &str,
     ) -> [u8; 32] {
-        // Length-prefixing the access key makes the flat string key unambiguous.
-        let id = format!("{}:{access_key}\n{date}\n{region}", access_key.len());
+        self.get_or_derive_for(access_key, secret, date, region, Service::S3)
+    }
+
+    /// [`SigningKeyCache::get_or_derive`] for any service's scope.
+    pub fn get_or_derive_for(
+        &mut self,
+        access_key: &str,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: Service,
+    ) -> [u8; 32] {
+        let service_name = service.as_str();
+        // Length-prefixing the access key makes the flat string key
+        // unambiguous; the service name has no newline.
+        let id = format!(
+            "{}:{access_key}\n{date}\n{region}\n{service_name}",
+            access_key.len()
+        );
         if let Some(e) = self.map.get_mut(&id) {
             if bool::from(e.secret.as_bytes().ct_eq(secret.as_bytes())) {
                 return e.key;
             }
             // Secret rotated: re-derive in place.
-            e.key = derive_signing_key(secret, date, region, SERVICE);
+            e.key = derive_signing_key(secret, date, region, service_name);
             e.secret = secret.to_owned();
             return e.key;
         }
-        let key = derive_signing_key(secret, date, region, SERVICE);
+        let key = derive_signing_key(secret, date, region, service_name);
         if self.capacity == 0 {
             return key;
         }
@@ -392,10 +447,48 @@ fn has_presign_params(raw_query: &str) -> bool {
     })
 }
 
-/// Verifies a request signed either way. Anonymous requests yield
+/// Verifies an S3 request signed either way (an `iam` or `sts` scope is
+/// refused: see [`verify_with_body`]). Anonymous requests yield
 /// [`AuthError::Anonymous`]: call [`detect`] first to serve them.
 pub fn verify(
     req: &RequestParts<'_>,
+    now: SystemTime,
+    secrets: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+) -> Result<Verified, AuthError> {
+    verify_any(req, None, now, secrets, cache)
+}
+
+/// [`verify`] for a request whose whole body is in hand (the IAM and STS
+/// Query APIs): AWS's SDKs sign those without `x-amz-content-sha256`, so
+/// for an `iam` or `sts` scope the payload hash is the body's, `body_sha256`
+/// (lowercase hex). The caller still checks the body against an explicit
+/// header ([`Verified::payload`]).
+pub fn verify_with_body(
+    req: &RequestParts<'_>,
+    body_sha256: &str,
+    now: SystemTime,
+    secrets: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+) -> Result<Verified, AuthError> {
+    verify_any(req, Some(body_sha256), now, secrets, cache)
+}
+
+/// The service a request's credential scope claims, before any check:
+/// which API a request is meant for.
+pub fn claimed_service(headers: &HeaderMap, raw_query: &str) -> Option<Service> {
+    let scope_service = |credential: &str| parse_scope(credential).ok().map(|s| s.service);
+    if let Some(h) = headers.get(http::header::AUTHORIZATION) {
+        let auth = parse_authorization(h.to_str().ok()?).ok()?;
+        return scope_service(auth.credential);
+    }
+    let p = PresignParams::collect(raw_query).ok()?;
+    scope_service(p.credential.as_deref()?)
+}
+
+fn verify_any(
+    req: &RequestParts<'_>,
+    body_sha256: Option<&str>,
     now: SystemTime,
     secrets: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
@@ -408,9 +501,9 @@ pub fn verify(
                      Signature query string parameter or the Authorization header should be specified",
                 ));
             }
-            verify_header(req, now, secrets, cache)
+            header(req, body_sha256, now, secrets, cache)
         }
-        AuthKind::Presigned => verify_presigned(req, now, secrets, cache),
+        AuthKind::Presigned => presigned(req, body_sha256, now, secrets, cache),
         AuthKind::Anonymous | AuthKind::PostPolicy => Err(AuthError::Anonymous),
     }
 }
@@ -418,6 +511,16 @@ pub fn verify(
 /// Verifies `Authorization: AWS4-HMAC-SHA256 …` header authentication.
 pub fn verify_header(
     req: &RequestParts<'_>,
+    now: SystemTime,
+    secrets: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+) -> Result<Verified, AuthError> {
+    header(req, None, now, secrets, cache)
+}
+
+fn header(
+    req: &RequestParts<'_>,
+    body_sha256: Option<&str>,
     now: SystemTime,
     secrets: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
@@ -437,13 +540,17 @@ pub fn verify_header(
     let auth = parse_authorization(value)?;
 
     // S3 refuses header auth without x-amz-content-sha256 (InvalidRequest).
-    let payload_str = single_header_str(req.headers, CONTENT_SHA256)
-        .ok_or(AuthError::MissingContentSha256)?
-        .ok_or(INVALID_CONTENT_SHA256)?;
+    let payload_str = match single_header_str(req.headers, CONTENT_SHA256) {
+        Some(v) => v.ok_or(INVALID_CONTENT_SHA256)?,
+        None => {
+            body_hash_for(auth.credential, body_sha256).ok_or(AuthError::MissingContentSha256)?
+        }
+    };
     let payload = PayloadMode::parse(payload_str).ok_or(INVALID_CONTENT_SHA256)?;
 
     let (unix, timestamp) = request_time(req.headers)?;
     let scope = parse_scope(auth.credential).map_err(Malformed)?;
+    only_s3_without_body(&scope, body_sha256).map_err(Malformed)?;
     if scope.date != &timestamp[..8] {
         return Err(Malformed(
             "The authorization header is malformed; Invalid credential date. \
@@ -460,7 +567,13 @@ pub fn verify_header(
     let secret = secrets
         .secret(scope.access_key)
         .ok_or(AuthError::InvalidAccessKeyId)?;
-    let signing_key = cache.get_or_derive(scope.access_key, &secret, scope.date, scope.region);
+    let signing_key = cache.get_or_derive_for(
+        scope.access_key,
+        &secret,
+        scope.date,
+        scope.region,
+        scope.service,
+    );
 
     let canonical = canonical_request(
         req,
@@ -476,6 +589,7 @@ pub fn verify_header(
         kind: AuthKind::Header,
         access_key: scope.access_key.to_owned(),
         region: scope.region.to_owned(),
+        service: scope.service,
         date: scope.date.to_owned(),
         timestamp,
         signing_key,
@@ -487,6 +601,16 @@ pub fn verify_header(
 /// Verifies a presigned URL (query-string authentication).
 pub fn verify_presigned(
     req: &RequestParts<'_>,
+    now: SystemTime,
+    secrets: &dyn SecretLookup,
+    cache: &mut SigningKeyCache,
+) -> Result<Verified, AuthError> {
+    presigned(req, None, now, secrets, cache)
+}
+
+fn presigned(
+    req: &RequestParts<'_>,
+    body_sha256: Option<&str>,
     now: SystemTime,
     secrets: &dyn SecretLookup,
     cache: &mut SigningKeyCache,
@@ -527,6 +651,7 @@ pub fn verify_presigned(
     ))?;
     let expires = parse_expires(expires)?;
     let scope = parse_scope(credential).map_err(QErr)?;
+    only_s3_without_body(&scope, body_sha256).map_err(QErr)?;
     if scope.date != &date[..8] {
         return Err(QErr(
             "Invalid credential date. Date is not the same as X-Amz-Date.",
@@ -551,14 +676,20 @@ pub fn verify_presigned(
         (Some(v), _) => v,
         (None, Some(Some(v))) => v,
         (None, Some(None)) => return Err(INVALID_CONTENT_SHA256),
-        (None, None) => UNSIGNED_PAYLOAD,
+        (None, None) => body_hash_for(credential, body_sha256).unwrap_or(UNSIGNED_PAYLOAD),
     };
     let payload = PayloadMode::parse(payload_str).ok_or(INVALID_CONTENT_SHA256)?;
 
     let secret = secrets
         .secret(scope.access_key)
         .ok_or(AuthError::InvalidAccessKeyId)?;
-    let signing_key = cache.get_or_derive(scope.access_key, &secret, scope.date, scope.region);
+    let signing_key = cache.get_or_derive_for(
+        scope.access_key,
+        &secret,
+        scope.date,
+        scope.region,
+        scope.service,
+    );
 
     let canonical = canonical_request(
         req,
@@ -574,12 +705,32 @@ pub fn verify_presigned(
         kind: AuthKind::Presigned,
         access_key: scope.access_key.to_owned(),
         region: scope.region.to_owned(),
+        service: scope.service,
         date: scope.date.to_owned(),
         timestamp: date.to_owned(),
         signing_key,
         seed_signature: hex::encode(signature),
         payload,
     })
+}
+
+/// S3 operations (verified without the body in hand) take only `s3`
+/// scopes, refused as S3 refuses another service's.
+fn only_s3_without_body(scope: &Scope<'_>, body_sha256: Option<&str>) -> Result<(), &'static str> {
+    match (scope.service, body_sha256) {
+        (Service::Iam, None) => Err("The authorization header is malformed; incorrect service \
+                                     \"iam\". This endpoint belongs to \"s3\"."),
+        (Service::Sts, None) => Err("The authorization header is malformed; incorrect service \
+                                     \"sts\". This endpoint belongs to \"s3\"."),
+        _ => Ok(()),
+    }
+}
+
+/// The body's hash as the payload hash, for an `iam` or `sts` scope when
+/// the caller has the body.
+fn body_hash_for<'a>(credential: &str, body_sha256: Option<&'a str>) -> Option<&'a str> {
+    let service = parse_scope(credential).ok()?.service;
+    (service != Service::S3).then_some(body_sha256).flatten()
 }
 
 pub(crate) const INVALID_CONTENT_SHA256: AuthError = AuthError::InvalidArgument(
@@ -625,9 +776,10 @@ fn compute_signature(
 
 fn string_to_sign(timestamp: &str, scope: &Scope<'_>, canonical_request: &[u8]) -> String {
     format!(
-        "{ALGORITHM}\n{timestamp}\n{}/{}/{SERVICE}/{TERMINATOR}\n{}",
+        "{ALGORITHM}\n{timestamp}\n{}/{}/{}/{TERMINATOR}\n{}",
         scope.date,
         scope.region,
+        scope.service.as_str(),
         hex::encode(Sha256::digest(canonical_request))
     )
 }
@@ -712,9 +864,11 @@ struct Scope<'a> {
     access_key: &'a str,
     date: &'a str,
     region: &'a str,
+    service: Service,
 }
 
-/// Parses `AK/yyyymmdd/region/s3/aws4_request`. Split from the right so the
+/// Parses `AK/yyyymmdd/region/service/aws4_request` (service `s3`, `iam`
+/// or `sts`). Split from the right so the
 /// fixed parts are found even if a (bogus) access key contained `/`.
 fn parse_scope(credential: &str) -> Result<Scope<'_>, &'static str> {
     let mut it = credential.rsplitn(5, '/');
@@ -741,10 +895,10 @@ fn parse_scope(credential: &str) -> Result<Scope<'_>, &'static str> {
     if region.is_empty() {
         return Err("The authorization header is malformed; the region is empty.");
     }
-    if service != SERVICE {
+    let Some(service) = Service::parse(service) else {
         return Err("The authorization header is malformed; incorrect service. \
                     This endpoint belongs to \"s3\".");
-    }
+    };
     if terminator != TERMINATOR {
         return Err(
             "The authorization header is malformed; incorrect terminal. \
@@ -755,6 +909,7 @@ fn parse_scope(credential: &str) -> Result<Scope<'_>, &'static str> {
         access_key,
         date,
         region,
+        service,
     })
 }
 
@@ -1659,6 +1814,91 @@ mod tests {
         assert_eq!(r.verify(), Err(AuthError::SignatureDoesNotMatch));
     }
 
+    /// A Query API form POST signed for `service` as the AWS SDKs sign it:
+    /// no `x-amz-content-sha256`, the body's hash in the signature.
+    fn query_api_request(service: &str, body: &[u8]) -> Req {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let identity = aws_credential_types::Credentials::new(AK, SK, None, None, "t").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name(service)
+            .time(at(T0))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let headers = [
+            ("host", "iam.amazonaws.com"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            "https://iam.amazonaws.com/",
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("https://iam.amazonaws.com/");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let mut req = req.body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut req);
+        let (parts, _) = req.into_parts();
+        Req {
+            method: "POST",
+            path: "/".into(),
+            query: String::new(),
+            headers: parts.headers,
+        }
+    }
+
+    #[test]
+    fn iam_and_sts_scopes_verify_with_the_body_and_never_as_s3() {
+        let body = b"Action=ListUsers&Version=2010-05-08";
+        let hash = hex::encode(Sha256::digest(body));
+        let mut cache = SigningKeyCache::default();
+        for (name, service) in [("iam", Service::Iam), ("sts", Service::Sts)] {
+            let r = query_api_request(name, body);
+            assert!(!r.headers.contains_key(CONTENT_SHA256));
+            let v = verify_with_body(&r.parts(), &hash, at(T0), &creds(), &mut cache).unwrap();
+            assert_eq!(v.service, service);
+            assert_eq!(v.scope(), format!("20130524/us-east-1/{name}/aws4_request"));
+            assert_eq!(v.payload, PayloadMode::Sha256(decode_hex32(&hash).unwrap()));
+            // Another body does not verify.
+            let other = hex::encode(Sha256::digest(b"Action=DeleteUser&UserName=x"));
+            assert_eq!(
+                verify_with_body(&r.parts(), &other, at(T0), &creds(), &mut cache),
+                Err(AuthError::SignatureDoesNotMatch)
+            );
+            // The S3 path refuses the scope, naming it, before the signature.
+            let mut r = r;
+            r.set(CONTENT_SHA256, &hash);
+            match r.verify_at(T0) {
+                Err(AuthError::AuthorizationHeaderMalformed(m)) => {
+                    assert!(m.contains(&format!("\"{name}\"")), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(claimed_service(&r.headers, ""), Some(service));
+        }
+        // The same cache keeps each service's key apart.
+        let s3 = cache.get_or_derive(AK, SK, "20130524", "us-east-1");
+        assert_ne!(
+            s3,
+            cache.get_or_derive_for(AK, SK, "20130524", "us-east-1", Service::Iam)
+        );
+        // An S3 request verified with a body hash stays an S3 request.
+        let r = aws_get_object();
+        let v = verify_with_body(&r.parts(), EMPTY_SHA, at(T0), &creds(), &mut cache).unwrap();
+        assert_eq!(v.service, Service::S3);
+        assert_eq!(claimed_service(&r.headers, ""), Some(Service::S3));
+    }
+
     #[test]
     fn signed_headers_rules() {
         let sig = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
@@ -1804,6 +2044,7 @@ mod tests {
             access_key: AK,
             date: "20130524",
             region: "us-east-1",
+            service: Service::S3,
         };
         let key = derive_signing_key(SK, "20130524", "us-east-1", "s3");
         let sig = hex::encode(compute_signature(&key, "20130524T000000Z", &scope, &creq));

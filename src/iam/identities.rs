@@ -25,6 +25,9 @@ use super::store::SystemStore;
 
 /// A key's last use is recorded at most this often per core.
 pub const LAST_USED_INTERVAL_MS: u64 = 60_000;
+/// How often a core sends the uses it noted (one store write when there are
+/// any): GetAccessKeyLastUsed shows a first use within seconds.
+const LAST_USED_FLUSH: Duration = Duration::from_secs(5);
 /// Bound on last-used entries a core holds between flushes.
 const MAX_PENDING_LAST_USED: usize = 10_000;
 /// Bound on changes waiting for core 0.
@@ -391,7 +394,7 @@ impl Identities {
         let weak = Rc::downgrade(&ids);
         monoio::spawn(async move {
             loop {
-                crate::runtime::sleep(Duration::from_millis(LAST_USED_INTERVAL_MS)).await;
+                crate::runtime::sleep(LAST_USED_FLUSH).await;
                 let Some(me) = weak.upgrade() else { break };
                 let entries = me.last_used.borrow_mut().take(crate::engine::now_ms());
                 if !entries.is_empty() {
@@ -667,9 +670,10 @@ mod tests {
     #[test]
     fn a_service_account_signs_as_its_parent_with_its_policy() {
         let m = MasterKey::generate("t");
+        let doc = r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
         let sa = ServiceAccount {
             name: "ci".into(),
-            policy: Some("{}".into()),
+            policy: Some(doc.into()),
         };
         let (s, k) = state_with_key(&m, Some(sa));
         let snap = Snapshot::build(1, Arc::new(s), &root(), &m).unwrap();
@@ -678,7 +682,7 @@ mod tests {
         assert_eq!(
             p.kind,
             PrincipalKind::ServiceAccount {
-                policy: Some("{}".into())
+                policy: Some(doc.into())
             }
         );
     }

@@ -146,17 +146,38 @@ fn invalid(msg: impl Into<String>) -> IamError {
     IamError::new(IamCode::ValidationError, msg)
 }
 
-/// Checks a policy document. Today only that it is JSON; the policy
-/// language's parser replaces this check when it lands.
+/// Checks an identity policy (inline, managed, a service account's) with
+/// the policy compiler: its message in `MalformedPolicyDocument`, a
+/// document past the managed-policy size in `LimitExceeded`.
 pub fn check_policy_document(doc: &str) -> R<()> {
-    serde_json::from_str::<serde_json::Value>(doc)
+    use crate::iam::policy::{Policy, PolicyKind};
+    Policy::parse(doc.as_bytes(), PolicyKind::Identity)
         .map(|_| ())
         .map_err(|e| {
-            IamError::new(
-                IamCode::MalformedPolicyDocument,
-                format!("The policy document is not valid JSON: {e}"),
-            )
+            let code = if e.is_limit_exceeded() {
+                IamCode::LimitExceeded
+            } else {
+                IamCode::MalformedPolicyDocument
+            };
+            IamError::new(code, e.message())
         })
+}
+
+/// A role's trust policy names principals and no resource, which neither
+/// policy kind of the compiler describes: checked as JSON here, judged by
+/// AssumeRole.
+fn check_trust_policy(doc: &str) -> R<()> {
+    match serde_json::from_str::<serde_json::Value>(doc) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(IamError::new(
+            IamCode::MalformedPolicyDocument,
+            "The trust policy must be a JSON object.",
+        )),
+        Err(e) => Err(IamError::new(
+            IamCode::MalformedPolicyDocument,
+            format!("The trust policy is not valid JSON: {e}"),
+        )),
+    }
 }
 
 fn policy_size(doc: &str) -> usize {
@@ -436,6 +457,13 @@ pub enum Change {
     DeleteUser {
         name: String,
     },
+    /// IAM's UpdateUser: a new name and/or path. Groups, keys and the ARN
+    /// follow the user.
+    UpdateUser {
+        name: String,
+        new_name: Option<String>,
+        new_path: Option<String>,
+    },
     /// MinIO's enable/disable: a disabled user's keys are refused.
     SetUserEnabled {
         name: String,
@@ -690,6 +718,39 @@ impl IamState {
                 }
                 self.users.remove(&lower(name));
                 Ok(Outcome::Done)
+            }
+            Change::UpdateUser {
+                name,
+                new_name,
+                new_path,
+            } => {
+                let old = self.user(name).ok_or_else(|| no_such("user", name))?;
+                let to = new_name.clone().unwrap_or_else(|| old.name.clone());
+                let path = new_path.clone().unwrap_or_else(|| old.path.clone());
+                check_name("newUserName", &to, MAX_USER_NAME)?;
+                check_path(&path)?;
+                if lower(&to) != lower(name) && self.users.contains_key(&lower(&to)) {
+                    return Err(exists("User", &to));
+                }
+                let mut u = old.clone();
+                let before = u.name.clone();
+                u.name = to.clone();
+                u.path = path;
+                u.arn = user_arn(&u.path, &u.name);
+                for g in &u.groups {
+                    if let Some(g) = self.groups.get_mut(g) {
+                        g.members.remove(&lower(&before));
+                        g.members.insert(lower(&to));
+                    }
+                }
+                for k in self.keys.values_mut() {
+                    if k.user.eq_ignore_ascii_case(&before) {
+                        k.user = to.clone();
+                    }
+                }
+                self.users.remove(&lower(&before));
+                self.users.insert(lower(&to), u.clone());
+                Ok(Outcome::User(u))
             }
             Change::SetUserEnabled { name, enabled } => {
                 let u = self.user_mut(name)?;
@@ -970,7 +1031,7 @@ impl IamState {
                 check_name("roleName", name, MAX_ROLE_NAME)?;
                 check_path(path)?;
                 check_description(description)?;
-                check_policy_document(trust_policy)?;
+                check_trust_policy(trust_policy)?;
                 if policy_size(trust_policy) > TRUST_POLICY_SIZE {
                     return Err(limit("AssumeRolePolicySizeQuota", TRUST_POLICY_SIZE));
                 }
@@ -1056,6 +1117,18 @@ mod tests {
             service: None,
         };
         (c, id)
+    }
+
+    /// A valid identity policy whose Sid is `sid_len` characters long.
+    fn doc_with_sid(sid_len: usize) -> String {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}]}}"#,
+            "x".repeat(sid_len)
+        )
+    }
+
+    fn valid_doc() -> String {
+        doc_with_sid(1)
     }
 
     fn code(r: R<Outcome>) -> IamCode {
@@ -1198,7 +1271,7 @@ mod tests {
             expires_ms: Some(T + 1000),
             service: Some(ServiceAccount {
                 name: "ci".into(),
-                policy: Some("{\"Version\":\"2012-10-17\"}".into()),
+                policy: Some(valid_doc()),
             }),
         };
         s.apply(&c, T).unwrap();
@@ -1364,12 +1437,19 @@ mod tests {
             code(s.apply(&put("p", "{not json".into()), T)),
             IamCode::MalformedPolicyDocument
         );
-        let doc = |n: usize| format!("{{\"Sid\":\"{}\"}}", "x".repeat(n));
+        // The compiler's message names the problem.
+        let e = s
+            .apply(&put("p", r#"{"Statement":[{"Effect":"Allow"}]}"#.into()), T)
+            .unwrap_err();
+        assert_eq!(e.code, IamCode::MalformedPolicyDocument);
+        assert!(e.message.contains("Action"), "{}", e.message);
+        let overhead = policy_size(&doc_with_sid(0));
+        let doc = |size: usize| doc_with_sid(size - overhead);
         s.apply(&put("p", doc(1000)), T).unwrap();
         // Replacing a policy counts its new size, not both.
         s.apply(&put("p", doc(1500)), T).unwrap();
         // Whitespace does not count.
-        s.apply(&put("q", format!("{}{}", " ".repeat(5000), doc(400))), T)
+        s.apply(&put("q", format!("{}{}", " ".repeat(5000), doc(500))), T)
             .unwrap();
         assert_eq!(
             code(s.apply(&put("r", doc(200)), T)),
@@ -1378,7 +1458,7 @@ mod tests {
         let missing = Change::PutInlinePolicy {
             target: Target::Role("nope".into()),
             name: "p".into(),
-            document: "{}".into(),
+            document: valid_doc(),
         };
         assert_eq!(code(s.apply(&missing, T)), IamCode::NoSuchEntity);
         let del = Change::DeleteInlinePolicy {
@@ -1397,7 +1477,7 @@ mod tests {
             name: n.into(),
             path: "/".into(),
             description: String::new(),
-            document: "{\"Version\":\"2012-10-17\",\"Statement\":[]}".into(),
+            document: valid_doc(),
             id: new_id("ANPA"),
         };
         let Outcome::Policy(p) = s.apply(&create("read"), T).unwrap() else {
@@ -1483,7 +1563,7 @@ mod tests {
         let put = Change::PutInlinePolicy {
             target: Target::Role("app".into()),
             name: "p".into(),
-            document: "{}".into(),
+            document: valid_doc(),
         };
         s.apply(&put, T).unwrap();
         let del = Change::DeleteRole { name: "app".into() };
@@ -1498,6 +1578,51 @@ mod tests {
         .unwrap();
         s.apply(&del, T).unwrap();
         assert_eq!(code(s.apply(&del, T)), IamCode::NoSuchEntity);
+    }
+
+    #[test]
+    fn a_renamed_user_keeps_its_groups_and_keys() {
+        let m = MasterKey::generate("t");
+        let mut s = IamState::default();
+        s.apply(&user("u"), T).unwrap();
+        s.apply(&user("taken"), T).unwrap();
+        s.apply(
+            &Change::CreateGroup {
+                name: "g".into(),
+                path: "/".into(),
+                id: new_id("AGPA"),
+            },
+            T,
+        )
+        .unwrap();
+        s.apply(
+            &Change::AddUserToGroup {
+                group: "g".into(),
+                user: "u".into(),
+            },
+            T,
+        )
+        .unwrap();
+        let (c, id) = key("u", &m);
+        s.apply(&c, T).unwrap();
+        let rename = |to: &str| Change::UpdateUser {
+            name: "u".into(),
+            new_name: Some(to.into()),
+            new_path: Some("/eng/".into()),
+        };
+        assert_eq!(
+            code(s.apply(&rename("TAKEN"), T)),
+            IamCode::EntityAlreadyExists
+        );
+        assert_eq!(code(s.apply(&rename("a b"), T)), IamCode::ValidationError);
+        let Outcome::User(u) = s.apply(&rename("w"), T).unwrap() else {
+            panic!()
+        };
+        assert_eq!(u.arn, "arn:aws:iam::000000000000:user/eng/w");
+        assert!(s.user("u").is_none());
+        assert_eq!(s.keys[&id].user, "w");
+        assert!(s.group("g").unwrap().members.contains("w"));
+        assert_eq!(s.keys_of("w").count(), 1);
     }
 
     #[test]

@@ -44,11 +44,47 @@ impl Authenticator {
     }
 
     /// Verifies the request's signature (the body, if signed, is checked
-    /// while it streams: see `body.rs`) and names who signed it.
+    /// while it streams: see `body.rs`) and names who signed it. A scope
+    /// for another service (`iam`, `sts`) is refused as S3 refuses it
+    /// (`sigv4::verify`).
     pub fn authenticate(
         &self,
         parts: &http::request::Parts,
     ) -> Result<(Verified, Arc<Principal>), S3Error> {
+        let (verified, principal, now_ms) = self.verify(parts, None)?;
+        self.note_used(&verified, &principal, now_ms);
+        Ok((verified, principal))
+    }
+
+    /// Verifies a Query API request (IAM, STS) whose whole body is in hand
+    /// (`body_sha256`, lowercase hex, stands in for an absent
+    /// `x-amz-content-sha256`). The caller checks the scope's service.
+    pub fn authenticate_query_api(
+        &self,
+        parts: &http::request::Parts,
+        body_sha256: &str,
+    ) -> Result<(Verified, Arc<Principal>), S3Error> {
+        let (verified, principal, now_ms) = self.verify(parts, Some(body_sha256))?;
+        self.note_used(&verified, &principal, now_ms);
+        Ok((verified, principal))
+    }
+
+    fn note_used(&self, verified: &Verified, principal: &Principal, now_ms: u64) {
+        if principal.kind != PrincipalKind::Root {
+            self.ids.note_used(
+                &principal.access_key,
+                verified.service.as_str(),
+                &verified.region,
+                now_ms,
+            );
+        }
+    }
+
+    fn verify(
+        &self,
+        parts: &http::request::Parts,
+        body_sha256: Option<&str>,
+    ) -> Result<(Verified, Arc<Principal>, u64), S3Error> {
         let raw_query = parts.uri.query().unwrap_or("");
         let req = RequestParts {
             method: parts.method.as_str(),
@@ -84,16 +120,16 @@ impl Authenticator {
                 *cache = SigningKeyCache::default();
                 self.cache_generation.set(snapshot.generation);
             }
-            sigv4::verify(&req, now, &lookup, &mut cache).map_err(S3Error::from)?
+            match body_sha256 {
+                Some(h) => sigv4::verify_with_body(&req, h, now, &lookup, &mut cache),
+                None => sigv4::verify(&req, now, &lookup, &mut cache),
+            }
+            .map_err(S3Error::from)?
         };
         let principal = signer
             .into_inner()
             .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
-        if principal.kind != PrincipalKind::Root {
-            self.ids
-                .note_used(&principal.access_key, "s3", &verified.region, now_ms);
-        }
-        Ok((verified, principal))
+        Ok((verified, principal, now_ms))
     }
 
     /// Verifies a browser form's signature over its policy (`s3::post`)

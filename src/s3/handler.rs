@@ -167,6 +167,21 @@ impl S3Api {
             op.set("RateLimited");
             return Ok(slow_down(secs, request_id, &parts.method));
         }
+        // IAM and STS calls share the endpoint; their own path serves them.
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let vhost = super::router::vhost_bucket(host, self.domain.as_deref());
+        if crate::iam::api::http::is_query_api(&parts, vhost.as_deref()) {
+            op.set("QueryApi");
+            let api = crate::iam::api::http::QueryApi {
+                auth: &self.auth,
+                rate_limits: &self.rate_limits,
+                idle_timeout: self.settings.idle_timeout,
+            };
+            return Ok(crate::iam::api::http::serve(&api, parts, body, request_id, conn, op).await);
+        }
         // A browser form carries its credentials in its fields.
         if super::post::is_form_post(&parts) {
             if let Ok(Route {

@@ -436,6 +436,7 @@ fn verify_v4(
         kind: AuthKind::PostPolicy,
         access_key: access_key.to_owned(),
         region: region.to_owned(),
+        service: sigv4::Service::S3,
         date: scope_date.to_owned(),
         timestamp: date.to_owned(),
         signing_key,
@@ -471,6 +472,7 @@ fn verify_v2(
         kind: AuthKind::PostPolicy,
         access_key: access_key.to_owned(),
         region: "us-east-1".to_owned(),
+        service: sigv4::Service::S3,
         date: timestamp[..8].to_owned(),
         timestamp,
         // SigV2 derives no signing key; nothing downstream chains from it.
