@@ -41,6 +41,23 @@ pub enum PrincipalKind {
     ServiceAccount {
         policy: Option<String>,
     },
+    /// STS temporary credentials without a role (MinIO's AssumeRole): they
+    /// act as root (`root`) or as the user `name`, narrowed by the session
+    /// policy when there is one (`iam::sts`).
+    Session {
+        root: bool,
+        policy: Option<String>,
+    },
+    /// An assumed role's session: the role's policies (role `role`, by
+    /// name as written), narrowed by the session policy. The principal's
+    /// `arn` is `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` and its
+    /// `id` `AROA…:SESSION`.
+    AssumedRole {
+        role: String,
+        role_arn: String,
+        session: String,
+        policy: Option<String>,
+    },
 }
 
 /// The verified identity behind a request, for authorisation.
@@ -302,6 +319,11 @@ impl Identities {
 
     pub fn root(&self) -> &RootCredentials {
         &self.home.root
+    }
+
+    /// The master key, for STS session tokens (`iam::sts`).
+    pub fn master(&self) -> &MasterKey {
+        &self.home.master
     }
 
     /// A fresh access key (id, secret, sealed secret) for a
