@@ -239,6 +239,7 @@ fn verified(kind: AuthKind, access_key: &str, when: i64, payload: PayloadMode) -
         date: timestamp[..8.min(timestamp.len())].to_owned(),
         timestamp,
         signing_key: [0; 32],
+        service: sigv4::SERVICE,
         seed_signature: String::new(),
         payload,
     }

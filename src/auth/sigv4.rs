@@ -33,7 +33,10 @@ pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 604_800;
 /// Default number of entries of a [`SigningKeyCache`].
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
-const SERVICE: &str = "s3";
+pub const SERVICE: &str = "s3";
+/// STS's Query API (AssumeRole) is served on the same endpoint; what a
+/// request may do is decided by [`Verified::service`].
+pub const STS_SERVICE: &str = "sts";
 const TERMINATOR: &str = "aws4_request";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
@@ -156,6 +159,8 @@ pub struct Verified {
     /// Request timestamp in ISO 8601 basic form, `yyyymmddThhmmssZ`.
     pub timestamp: String,
     pub signing_key: [u8; 32],
+    /// The credential scope's service: [`SERVICE`] or [`STS_SERVICE`].
+    pub service: &'static str,
     /// The request signature (lowercase hex): the seed of the chunk signature chain.
     pub seed_signature: String,
     pub payload: PayloadMode,
@@ -188,6 +193,7 @@ impl fmt::Debug for Verified {
             .field("date", &self.date)
             .field("timestamp", &self.timestamp)
             .field("signing_key", &"<redacted>")
+            .field("service", &self.service)
             .field("seed_signature", &self.seed_signature)
             .field("payload", &self.payload)
             .finish()
@@ -460,7 +466,7 @@ pub fn verify_header(
     let secret = secrets
         .secret(scope.access_key)
         .ok_or(AuthError::InvalidAccessKeyId)?;
-    let signing_key = cache.get_or_derive(scope.access_key, &secret, scope.date, scope.region);
+    let signing_key = signing_key(cache, &scope, &secret);
 
     let canonical = canonical_request(
         req,
@@ -479,6 +485,7 @@ pub fn verify_header(
         date: scope.date.to_owned(),
         timestamp,
         signing_key,
+        service: scope.service(),
         seed_signature: hex::encode(signature),
         payload,
     })
@@ -558,7 +565,7 @@ pub fn verify_presigned(
     let secret = secrets
         .secret(scope.access_key)
         .ok_or(AuthError::InvalidAccessKeyId)?;
-    let signing_key = cache.get_or_derive(scope.access_key, &secret, scope.date, scope.region);
+    let signing_key = signing_key(cache, &scope, &secret);
 
     let canonical = canonical_request(
         req,
@@ -577,6 +584,7 @@ pub fn verify_presigned(
         date: scope.date.to_owned(),
         timestamp: date.to_owned(),
         signing_key,
+        service: scope.service(),
         seed_signature: hex::encode(signature),
         payload,
     })
@@ -613,6 +621,16 @@ pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str)
     hmac_sha256(&k_service, TERMINATOR.as_bytes())
 }
 
+/// S3's keys go through the cache; an STS request (one per session) is
+/// derived directly.
+fn signing_key(cache: &mut SigningKeyCache, scope: &Scope<'_>, secret: &str) -> [u8; 32] {
+    if scope.service == SERVICE {
+        cache.get_or_derive(scope.access_key, secret, scope.date, scope.region)
+    } else {
+        derive_signing_key(secret, scope.date, scope.region, scope.service)
+    }
+}
+
 fn compute_signature(
     signing_key: &[u8; 32],
     timestamp: &str,
@@ -625,9 +643,10 @@ fn compute_signature(
 
 fn string_to_sign(timestamp: &str, scope: &Scope<'_>, canonical_request: &[u8]) -> String {
     format!(
-        "{ALGORITHM}\n{timestamp}\n{}/{}/{SERVICE}/{TERMINATOR}\n{}",
+        "{ALGORITHM}\n{timestamp}\n{}/{}/{}/{TERMINATOR}\n{}",
         scope.date,
         scope.region,
+        scope.service,
         hex::encode(Sha256::digest(canonical_request))
     )
 }
@@ -712,6 +731,17 @@ struct Scope<'a> {
     access_key: &'a str,
     date: &'a str,
     region: &'a str,
+    service: &'a str,
+}
+
+impl Scope<'_> {
+    fn service(&self) -> &'static str {
+        if self.service == STS_SERVICE {
+            STS_SERVICE
+        } else {
+            SERVICE
+        }
+    }
 }
 
 /// Parses `AK/yyyymmdd/region/s3/aws4_request`. Split from the right so the
@@ -741,7 +771,7 @@ fn parse_scope(credential: &str) -> Result<Scope<'_>, &'static str> {
     if region.is_empty() {
         return Err("The authorization header is malformed; the region is empty.");
     }
-    if service != SERVICE {
+    if service != SERVICE && service != STS_SERVICE {
         return Err("The authorization header is malformed; incorrect service. \
                     This endpoint belongs to \"s3\".");
     }
@@ -755,6 +785,7 @@ fn parse_scope(credential: &str) -> Result<Scope<'_>, &'static str> {
         access_key,
         date,
         region,
+        service,
     })
 }
 
@@ -1804,6 +1835,7 @@ mod tests {
             access_key: AK,
             date: "20130524",
             region: "us-east-1",
+            service: SERVICE,
         };
         let key = derive_signing_key(SK, "20130524", "us-east-1", "s3");
         let sig = hex::encode(compute_signature(&key, "20130524T000000Z", &scope, &creq));

@@ -160,6 +160,13 @@ impl S3Api {
             op.set("RateLimited");
             return Ok(slow_down(secs, request_id, &parts.method));
         }
+        if crate::iam::api::sts_http::is_sts(&parts) {
+            op.set("STS");
+            let idle = self.settings.idle_timeout;
+            return Ok(
+                crate::iam::api::sts_http::serve(&self.auth, parts, body, request_id, idle).await,
+            );
+        }
         // A browser form carries its credentials in its fields.
         if super::post::is_form_post(&parts) {
             if let Ok(Route {

@@ -2,3 +2,4 @@
 //! served on the S3 endpoint for requests signed for service `iam` or `sts`.
 
 pub mod request;
+pub mod sts_http;

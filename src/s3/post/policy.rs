@@ -439,6 +439,7 @@ fn verify_v4(
         date: scope_date.to_owned(),
         timestamp: date.to_owned(),
         signing_key,
+        service: sigv4::SERVICE,
         seed_signature: hex::encode(computed),
         payload: PayloadMode::Unsigned,
     })
@@ -475,6 +476,7 @@ fn verify_v2(
         timestamp,
         // SigV2 derives no signing key; nothing downstream chains from it.
         signing_key: [0; 32],
+        service: sigv4::SERVICE,
         seed_signature: hex::encode(computed),
         payload: PayloadMode::Unsigned,
     })
