@@ -344,3 +344,95 @@ fn a_signature_for_sts_does_not_serve_s3() {
         (400, "AuthorizationHeaderMalformed")
     );
 }
+
+fn v2_signature(secret: &str, string_to_sign: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("any key");
+    m.update(string_to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigv2_requests_carry_the_token_in_a_header_or_the_query() {
+    let server = Server::start();
+    let root = server.client();
+    root.create_bucket()
+        .bucket("sigv2")
+        .send()
+        .await
+        .expect("create");
+    root.put_object()
+        .bucket("sigv2")
+        .key("k")
+        .body(ByteStream::from_static(b"hello v2"))
+        .send()
+        .await
+        .expect("put");
+    let t = assume(&server, None, None).await;
+    let port = server.port;
+    let header_get = |token: &str| {
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let sts = format!("GET\n\n\n{date}\nx-amz-security-token:{token}\n/sigv2/k");
+        let sig = v2_signature(&t.secret, &sts);
+        raw_request(
+            port,
+            format!(
+                "GET /sigv2/k HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nDate: {date}\r\nx-amz-security-token: {token}\r\nAuthorization: AWS {}:{sig}\r\nConnection: close\r\n\r\n",
+                t.access
+            )
+            .as_bytes(),
+        )
+        .expect("v2 GET")
+    };
+    let r = header_get(&t.token);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello v2"[..]));
+    let r = header_get(&format!("{}x", t.token));
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidToken"));
+
+    let expires = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 300;
+    let sts = format!(
+        "GET\n\n\n{expires}\nx-amz-security-token:{}\n/sigv2/k",
+        t.token
+    );
+    let sig = url_encode(&v2_signature(&t.secret, &sts));
+    let presigned = |token: &str| {
+        raw_request(
+            port,
+            format!(
+                "GET /sigv2/k?AWSAccessKeyId={}&Expires={expires}&Signature={sig}&x-amz-security-token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n",
+                t.access
+            )
+            .as_bytes(),
+        )
+        .expect("v2 presigned GET")
+    };
+    let r = presigned(&t.token);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello v2"[..]));
+    // Without the token the key means nothing.
+    let r = raw_request(
+        port,
+        format!(
+            "GET /sigv2/k?AWSAccessKeyId={}&Expires={expires}&Signature={sig} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n",
+            t.access
+        )
+        .as_bytes(),
+    )
+    .expect("no token");
+    assert_eq!((r.status, r.code().as_str()), (403, "InvalidAccessKeyId"));
+}
