@@ -18,7 +18,7 @@ use super::model::{
     canonical_user_id, key_aad, root_arn, root_canonical_id, Change, IamCode, IamError, IamState,
     KeyStatus, LastUsed, NewAccessKey, Outcome, User, ACCOUNT_ID,
 };
-use super::policy::{Policy, PolicyKind, PolicySet};
+use super::policy::{self, Policy, PolicyKind, PolicySet};
 use super::root::RootCredentials;
 use super::seal::{MasterKey, Secret};
 use super::store::SystemStore;
@@ -47,6 +47,23 @@ pub enum PrincipalKind {
     },
     /// No signature: only a bucket policy can allow it.
     Anonymous,
+    /// STS temporary credentials without a role (MinIO's AssumeRole): they
+    /// act as root (`root`) or as the user `name`, narrowed by the session
+    /// policy when there is one (`iam::sts`).
+    Session {
+        root: bool,
+        policy: Option<String>,
+    },
+    /// An assumed role's session: the role's policies (role `role`, by
+    /// name as written), narrowed by the session policy. The principal's
+    /// `arn` is `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` and its
+    /// `id` `AROA…:SESSION`.
+    AssumedRole {
+        role: String,
+        role_arn: String,
+        session: String,
+        policy: Option<String>,
+    },
 }
 
 /// A principal's policies, compiled when the snapshot is built (once per
@@ -102,11 +119,50 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// How policy evaluation sees this principal, given to `f` (the view
+    /// borrows a local list of the ARNs it is also known by: a service
+    /// account's parent user, an assumed role's role).
+    pub fn with_policy_view<R>(&self, f: impl FnOnce(policy::Principal<'_>) -> R) -> R {
+        use policy::PrincipalType as T;
+        let (kind, arn, related): (T, &str, Option<&str>) = match &self.kind {
+            PrincipalKind::Anonymous => return f(policy::Principal::ANONYMOUS),
+            PrincipalKind::Root | PrincipalKind::Session { root: true, .. } => {
+                (T::Root, &self.arn, None)
+            }
+            PrincipalKind::User | PrincipalKind::Session { root: false, .. } => {
+                (T::User, &self.arn, None)
+            }
+            PrincipalKind::ServiceAccount { .. } => (
+                T::ServiceAccount,
+                self.policies
+                    .service_account_arn
+                    .as_deref()
+                    .unwrap_or(&self.arn),
+                Some(self.arn.as_str()),
+            ),
+            PrincipalKind::AssumedRole { role_arn, .. } => {
+                (T::AssumedRole, &self.arn, Some(role_arn.as_str()))
+            }
+        };
+        let related = related.map(|a| [a]);
+        f(policy::Principal {
+            kind,
+            account: ACCOUNT_ID,
+            arn,
+            other_arns: related.as_ref().map_or(&[][..], |a| &a[..]),
+            canonical_id: Some(&self.canonical_id),
+            username: matches!(kind, T::User | T::ServiceAccount).then_some(self.name.as_str()),
+            userid: Some(&self.id),
+        })
+    }
+}
+
 /// A user's identity policies merged: its inline and attached policies,
 /// then each group's. A stored policy that no longer parses (a parser
 /// stricter than the one that accepted it) is skipped with a warning: the
 /// user loses what it allowed, and the node still starts.
-fn user_policies(state: &IamState, user: &User) -> PolicySet {
+pub(crate) fn user_policies(state: &IamState, user: &User) -> PolicySet {
     let mut docs: Vec<(&str, &str, &str)> = Vec::new();
     docs.extend(
         user.inline
@@ -414,6 +470,11 @@ impl Identities {
 
     pub fn root(&self) -> &RootCredentials {
         &self.home.root
+    }
+
+    /// The master key, for STS session tokens (`iam::sts`).
+    pub fn master(&self) -> &MasterKey {
+        &self.home.master
     }
 
     /// A fresh access key (id, secret, sealed secret) for a

@@ -1,7 +1,7 @@
 //! Identities and access: the root credentials, the action vocabulary
 //! policies are written in, IAM's wildcard matching, the policy language
 //! and the identity store (model, sealed secrets, replicated storage,
-//! per-core snapshots).
+//! per-core snapshots, STS session tokens).
 
 pub mod action;
 pub mod api;
@@ -11,4 +11,5 @@ pub mod policy;
 pub mod root;
 pub mod seal;
 pub mod store;
+pub mod sts;
 pub mod wildcard;

@@ -61,6 +61,17 @@ impl fmt::Display for Secret {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed(Vec<u8>);
 
+impl Sealed {
+    /// The raw bytes, for a sealed value carried outside JSON (STS tokens).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Sealed {
+        Sealed(bytes)
+    }
+}
+
 impl fmt::Debug for Sealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Sealed({} bytes)", self.0.len())

@@ -6,6 +6,13 @@
 //! An unknown or inactive key, a disabled user's key and an expired key are
 //! all refused with `InvalidAccessKeyId` (403), as MinIO does for disabled
 //! and expired keys: a client is not told which of them it was.
+//!
+//! Temporary (`ASIA…`) keys carry their secret in the session token
+//! (`x-amz-security-token` header, `X-Amz-Security-Token` query parameter,
+//! form field), opened through a per-core cache (`iam::sts`): a token that
+//! does not open is `InvalidToken` (400), an expired one `ExpiredToken`
+//! (400); no token, or a session whose user or role is gone or disabled,
+//! `InvalidAccessKeyId`. A token sent with a long-term key is `InvalidToken`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,7 +21,8 @@ use std::time::SystemTime;
 
 use crate::auth::sigv2;
 use crate::auth::sigv4::{self, AuthKind, RequestParts, SigningKeyCache, Verified};
-use crate::iam::identities::{Identities, Principal, PrincipalKind};
+use crate::iam::identities::{Identities, Principal, PrincipalKind, Snapshot};
+use crate::iam::sts::{self, Refusal, SessionCache};
 
 use super::error::{S3Code, S3Error};
 
@@ -27,6 +35,8 @@ pub struct Authenticator {
     cache_generation: Cell<u64>,
     /// `--domain`: a SigV2 signature covers the bucket a Host names.
     domain: Option<String>,
+    /// Opened STS session tokens, this core's.
+    sessions: RefCell<SessionCache>,
 }
 
 impl Authenticator {
@@ -36,6 +46,7 @@ impl Authenticator {
             ids,
             cache: RefCell::new(SigningKeyCache::default()),
             domain,
+            sessions: RefCell::new(SessionCache::default()),
         }
     }
 
@@ -70,7 +81,12 @@ impl Authenticator {
     }
 
     fn note_used(&self, verified: &Verified, principal: &Principal, now_ms: u64) {
-        if principal.kind != PrincipalKind::Root {
+        // Long-term keys only: root's is not in the store, a session's
+        // is in its token.
+        if matches!(
+            principal.kind,
+            PrincipalKind::User | PrincipalKind::ServiceAccount { .. }
+        ) {
             self.ids.note_used(
                 &principal.access_key,
                 verified.service.as_str(),
@@ -99,18 +115,28 @@ impl Authenticator {
             .unwrap_or(0);
         let snapshot = self.ids.snapshot();
         let signer = RefCell::new(None);
+        let token = security_token(parts);
+        let refused = Cell::new(None);
         let lookup = |key: &str| -> Option<String> {
-            let (secret, principal) = snapshot.lookup(key, now_ms)?;
-            *signer.borrow_mut() = Some(principal.clone());
-            Some(secret.expose().to_owned())
+            match self.secret_of(&snapshot, key, token.as_deref(), now_ms) {
+                Ok((secret, principal)) => {
+                    *signer.borrow_mut() = Some(principal);
+                    Some(secret)
+                }
+                Err(code) => {
+                    refused.set(Some(code));
+                    None
+                }
+            }
         };
+        let refusal = |e| token_refusal(e, refused.get());
         let verified = if sigv2::detect(&parts.headers, raw_query).is_some() {
             let host = parts
                 .headers
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok());
             let bucket = super::router::vhost_bucket(host, self.domain.as_deref());
-            sigv2::verify(&req, bucket.as_deref(), now, &lookup).map_err(S3Error::from)?
+            sigv2::verify(&req, bucket.as_deref(), now, &lookup).map_err(refusal)?
         } else {
             if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
                 return Err(S3Error::from_code(S3Code::AccessDenied));
@@ -124,7 +150,7 @@ impl Authenticator {
                 Some(h) => sigv4::verify_with_body(&req, h, now, &lookup, &mut cache),
                 None => sigv4::verify(&req, now, &lookup, &mut cache),
             }
-            .map_err(S3Error::from)?
+            .map_err(refusal)?
         };
         let principal = signer
             .into_inner()
@@ -143,18 +169,32 @@ impl Authenticator {
         let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
         let snapshot = self.ids.snapshot();
         let signer = RefCell::new(None);
+        let token = fields.get("x-amz-security-token");
+        let refused = Cell::new(None);
         let lookup = |key: &str| -> Option<String> {
-            let (secret, principal) = snapshot.lookup(key, now_ms)?;
-            *signer.borrow_mut() = Some(principal.clone());
-            Some(secret.expose().to_owned())
+            match self.secret_of(&snapshot, key, token, now_ms) {
+                Ok((secret, principal)) => {
+                    *signer.borrow_mut() = Some(principal);
+                    Some(secret)
+                }
+                Err(code) => {
+                    refused.set(Some(code));
+                    None
+                }
+            }
         };
         let mut cache = self.cache.borrow_mut();
         if snapshot.generation != self.cache_generation.get() {
             *cache = SigningKeyCache::default();
             self.cache_generation.set(snapshot.generation);
         }
-        let Some(verified) =
-            super::post::policy::verify_signature(fields, now, &lookup, &mut cache)?
+        let Some(verified) = super::post::policy::verify_signature(
+            fields, now, &lookup, &mut cache,
+        )
+        .map_err(|e| match refused.get() {
+            Some(code) if e.code == S3Code::InvalidAccessKeyId => S3Error::from_code(code),
+            _ => e,
+        })?
         else {
             return Ok(None);
         };
@@ -163,6 +203,74 @@ impl Authenticator {
             .ok_or_else(|| S3Error::from_code(S3Code::InvalidAccessKeyId))?;
         Ok(Some((verified, principal)))
     }
+}
+
+impl Authenticator {
+    /// The secret and principal of `key`: a long-term key from the
+    /// snapshot, a temporary one from its session token.
+    fn secret_of(
+        &self,
+        snapshot: &Snapshot,
+        key: &str,
+        token: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(String, Arc<Principal>), S3Code> {
+        if sts::is_temporary(key) {
+            let (secret, principal) = self
+                .sessions
+                .borrow_mut()
+                .resolve(
+                    self.ids.master(),
+                    snapshot,
+                    &self.ids.root().access_key,
+                    key,
+                    token,
+                    now_ms,
+                )
+                .map_err(|r| match r {
+                    Refusal::MissingToken | Refusal::Revoked => S3Code::InvalidAccessKeyId,
+                    Refusal::InvalidToken => S3Code::InvalidToken,
+                    Refusal::Expired => S3Code::ExpiredToken,
+                })?;
+            return Ok((secret.expose().to_owned(), principal));
+        }
+        if token.is_some() {
+            return Err(S3Code::InvalidToken);
+        }
+        let (secret, principal) = snapshot
+            .lookup(key, now_ms)
+            .ok_or(S3Code::InvalidAccessKeyId)?;
+        Ok((secret.expose().to_owned(), principal.clone()))
+    }
+}
+
+/// A verifier's `InvalidAccessKeyId` is the token's refusal when the
+/// lookup refused a token.
+fn token_refusal(e: sigv4::AuthError, refused: Option<S3Code>) -> S3Error {
+    match (e, refused) {
+        (sigv4::AuthError::InvalidAccessKeyId, Some(code)) => S3Error::from_code(code),
+        (e, _) => S3Error::from(e),
+    }
+}
+
+/// Longest session token considered; longer ones are refused unopened.
+const MAX_TOKEN_HEADER: usize = sts::MAX_TOKEN_LEN + 1;
+
+/// The session token: the `x-amz-security-token` header, else the query
+/// parameter (`X-Amz-Security-Token` for SigV4, `x-amz-security-token`
+/// for SigV2 presigned URLs).
+fn security_token(parts: &http::request::Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get("x-amz-security-token") {
+        let v = &v.as_bytes()[..v.len().min(MAX_TOKEN_HEADER)];
+        return Some(String::from_utf8_lossy(v).into_owned());
+    }
+    let query = parts.uri.query().unwrap_or("");
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        let v = &v[..v.floor_char_boundary(3 * MAX_TOKEN_HEADER)];
+        k.eq_ignore_ascii_case("x-amz-security-token")
+            .then(|| percent_decode(v))
+    })
 }
 
 /// Longest access key id kept for a log line.

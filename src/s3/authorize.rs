@@ -21,10 +21,7 @@ use http::HeaderMap;
 use crate::auth::sigv4::{AuthKind, PayloadMode, Verified};
 use crate::engine::buckets::{BucketInfo, BucketOwner, BucketTable};
 use crate::iam::identities::{Principal, PrincipalKind};
-use crate::iam::model::ACCOUNT_ID;
-use crate::iam::policy::{
-    self, Decision, Inputs, KnownKey, Policy, PolicyKind, PolicySet, PrincipalType, Value,
-};
+use crate::iam::policy::{self, Decision, Inputs, KnownKey, Policy, PolicyKind, PolicySet, Value};
 
 use super::common::metadata::tags_from_header;
 use super::error::{S3Code, S3Error};
@@ -123,35 +120,35 @@ pub fn decide(
     request_tags: &[(&str, &str)],
 ) -> Decision {
     let arn = check.resource.to_string();
-    let parent = [who.arn.as_str()];
     let anonymous = who.kind == PrincipalKind::Anonymous;
-    let principal = match &who.kind {
-        PrincipalKind::Anonymous => policy::Principal::ANONYMOUS,
-        kind => {
-            let (kind, arn, other_arns): (_, &str, &[&str]) = match kind {
-                PrincipalKind::Root => (PrincipalType::Root, &who.arn, &[]),
-                PrincipalKind::ServiceAccount { .. } => (
-                    PrincipalType::ServiceAccount,
-                    who.policies
-                        .service_account_arn
-                        .as_deref()
-                        .unwrap_or(&who.arn),
-                    &parent,
-                ),
-                _ => (PrincipalType::User, &who.arn, &[]),
-            };
-            policy::Principal {
-                kind,
-                account: ACCOUNT_ID,
-                arn,
-                other_arns,
-                canonical_id: Some(&who.canonical_id),
-                username: (kind != PrincipalType::Root).then_some(who.name.as_str()),
-                userid: Some(&who.id),
-            }
-        }
-    };
-    let mut req = policy::Request::new(check.action, &arn, principal, env.now_ms);
+    who.with_policy_view(|principal| {
+        evaluate_as(
+            who,
+            principal,
+            check,
+            &arn,
+            bucket,
+            env,
+            cond,
+            request_tags,
+            anonymous,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_as(
+    who: &Principal,
+    principal: policy::Principal<'_>,
+    check: Check<'_>,
+    arn: &str,
+    bucket: Option<&BucketAccess>,
+    env: &Env<'_>,
+    cond: &ConditionValues<'_>,
+    request_tags: &[(&str, &str)],
+    anonymous: bool,
+) -> Decision {
+    let mut req = policy::Request::new(check.action, arn, principal, env.now_ms);
     req.set(KnownKey::SourceIp, Value::Ip(env.peer));
     req.set(KnownKey::SecureTransport, Value::Bool(env.secure));
     let from_headers = [
@@ -228,6 +225,7 @@ pub fn unsigned(headers: &HeaderMap) -> Verified {
         signing_key: [0; 32],
         seed_signature: String::new(),
         payload,
+        service: crate::auth::sigv4::Service::S3,
     }
 }
 

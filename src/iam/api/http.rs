@@ -15,7 +15,7 @@ use crate::auth::sigv4::{self, AuthKind, PayloadMode, Service};
 use crate::http::conns::Conn;
 use crate::http::ratelimit::RateLimits;
 use crate::iam::action::Action;
-use crate::iam::identities::{Principal, PrincipalKind};
+use crate::iam::identities::Principal;
 use crate::iam::model::{user_arn, ACCOUNT_ID};
 use crate::s3::auth::Authenticator;
 use crate::s3::common::response::{full, ResBody};
@@ -208,7 +208,9 @@ async fn call(
     match verified.service {
         Service::Iam => {}
         Service::Sts => {
-            return serve_sts(&form.text, &caller, request_id).map_err(|e| (e, STS_XMLNS))
+            op.set("STS");
+            return super::sts::serve(api.auth.identities(), &caller, &form.text, request_id)
+                .map_err(|e| (e, STS_XMLNS));
         }
         // SigV2, which names no service, is S3's alone.
         Service::S3 => return Err(iam(wrong_scope(&form.text))),
@@ -247,31 +249,21 @@ fn wrong_scope(form: &[u8]) -> ApiError {
     )
 }
 
-/// The STS Query API (`AssumeRole`, `GetCallerIdentity`), for requests
-/// signed for `sts`. Not served yet: every action is `InvalidAction` until
-/// the STS work fills this in.
-fn serve_sts(form: &[u8], _caller: &Principal, _request_id: &str) -> Result<Answer, ApiError> {
-    let name = match request::parse(form) {
-        Ok(r) => r.name().to_owned(),
-        Err(_) => form_action(form).unwrap_or_default(),
-    };
-    Err(ApiError::invalid_action(&name, "2011-06-15"))
-}
-
-fn form_action(form: &[u8]) -> Option<String> {
-    form_urlencoded::parse(form)
-        .find(|(k, _)| k == "Action")
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Whether a caller may perform an IAM action on a resource. Root always
-/// may; every other principal is refused for now. The lead wires this to
-/// the policy evaluator (the caller's compiled identity policies, with
-/// `iam:*` actions and IAM resource ARNs) when the authorisation work
-/// merges: this is the one place the IAM API asks.
+/// Whether a caller may perform an IAM action on a resource: root always;
+/// anyone else by its compiled identity policies (and session policy), as
+/// AWS evaluates IAM calls (no resource policy applies to IAM users).
 pub fn authorize_iam(principal: &Principal, action: Action, resource_arn: &str) -> bool {
-    let _ = (action, resource_arn);
-    principal.kind == PrincipalKind::Root
+    let now_ms = i64::try_from(crate::engine::now_ms()).unwrap_or(i64::MAX);
+    principal.with_policy_view(|who| {
+        let req = crate::iam::policy::Request::new(action, resource_arn, who, now_ms);
+        crate::iam::policy::evaluate(&crate::iam::policy::Inputs {
+            request: &req,
+            identity: Some(&principal.policies.identity),
+            resource: None,
+            session: principal.policies.session.as_deref(),
+        })
+        .is_allowed()
+    })
 }
 
 /// Calls any signed-in user may make about itself without a policy:

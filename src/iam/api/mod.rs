@@ -4,3 +4,4 @@
 pub mod http;
 pub mod request;
 pub mod serve;
+pub mod sts;
