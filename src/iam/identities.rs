@@ -60,6 +60,28 @@ pub enum PrincipalKind {
     },
 }
 
+impl PrincipalKind {
+    /// The policy that narrows this principal's identity permissions (a
+    /// service account's or an STS session's), for `Inputs::session`.
+    pub fn session_policy(&self) -> Option<&str> {
+        match self {
+            PrincipalKind::ServiceAccount { policy }
+            | PrincipalKind::Session { policy, .. }
+            | PrincipalKind::AssumedRole { policy, .. } => policy.as_deref(),
+            PrincipalKind::Root | PrincipalKind::User => None,
+        }
+    }
+
+    /// Root's key or root's temporary credentials: every identity
+    /// permission (the latter narrowed by its session policy).
+    pub fn acts_as_root(&self) -> bool {
+        matches!(
+            self,
+            PrincipalKind::Root | PrincipalKind::Session { root: true, .. }
+        )
+    }
+}
+
 /// The verified identity behind a request, for authorisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {

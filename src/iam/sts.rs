@@ -1194,6 +1194,8 @@ mod tests {
             ("alice", vec!["Devs".to_string()])
         );
         assert_eq!(p.access_key, key);
+        assert_eq!(p.kind.session_policy(), Some(READ_ONLY));
+        assert!(!p.kind.acts_as_root());
         let at =
             |cache: &mut SessionCache, snap: &Snapshot, token: Option<&str>, key: &str, now| {
                 cache
@@ -1285,6 +1287,18 @@ mod tests {
                 .is_ok());
         }
         assert_eq!(cache.len(), 2);
+        let root_session = Subject::Root {
+            canonical: root_canonical_id(ROOT_KEY),
+        };
+        let (s, t) = mint(&m, root_session, None, 900, NOW).unwrap();
+        let (_, p) = cache
+            .resolve(&m, &snap3, ROOT_KEY, &s.access_key, Some(&t), NOW)
+            .unwrap();
+        assert!(p.kind.acts_as_root() && p.kind.session_policy().is_none());
+        assert_eq!(
+            (p.arn.as_str(), p.id.as_str()),
+            (root_arn().as_str(), ACCOUNT_ID)
+        );
         // Root's sessions end when the root key changes.
         let (s, t) = mint(
             &m,
