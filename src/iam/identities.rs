@@ -85,6 +85,17 @@ pub struct CompiledPolicies {
 
 impl Eq for CompiledPolicies {}
 
+impl PrincipalKind {
+    /// Root's key or root's temporary credentials: every identity
+    /// permission (the latter narrowed by its session policy).
+    pub fn acts_as_root(&self) -> bool {
+        matches!(
+            self,
+            PrincipalKind::Root | PrincipalKind::Session { root: true, .. }
+        )
+    }
+}
+
 /// The verified identity behind a request, for authorisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {

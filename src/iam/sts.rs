@@ -957,6 +957,7 @@ mod tests {
             groups: vec!["Devs".into()],
             access_key: "AKIAALICE".into(),
             canonical_id: canonical_user_id(&u.id),
+            policies: CompiledPolicies::default(),
         }
     }
 
@@ -1222,6 +1223,10 @@ mod tests {
             ("alice", vec!["Devs".to_string()])
         );
         assert_eq!(p.access_key, key);
+        assert!(
+            matches!(&p.kind, PrincipalKind::Session { policy: Some(d), .. } if d == READ_ONLY)
+        );
+        assert!(!p.kind.acts_as_root());
         let at =
             |cache: &mut SessionCache, snap: &Snapshot, token: Option<&str>, key: &str, now| {
                 cache
@@ -1313,6 +1318,18 @@ mod tests {
                 .is_ok());
         }
         assert_eq!(cache.len(), 2);
+        let root_session = Subject::Root {
+            canonical: root_canonical_id(ROOT_KEY),
+        };
+        let (s, t) = mint(&m, root_session, None, 900, NOW).unwrap();
+        let (_, p) = cache
+            .resolve(&m, &snap3, ROOT_KEY, &s.access_key, Some(&t), NOW)
+            .unwrap();
+        assert!(p.kind.acts_as_root() && p.policies.session.is_none());
+        assert_eq!(
+            (p.arn.as_str(), p.id.as_str()),
+            (root_arn().as_str(), ACCOUNT_ID)
+        );
         // Root's sessions end when the root key changes.
         let (s, t) = mint(
             &m,

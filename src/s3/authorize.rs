@@ -195,14 +195,14 @@ fn evaluate_as(
 /// owners were recorded belong to root.
 pub fn owns(info: &BucketInfo, who: &Principal) -> bool {
     match &info.owner {
-        None => who.kind == PrincipalKind::Root,
+        None => who.kind.acts_as_root(),
         Some(o) => who.kind != PrincipalKind::Anonymous && o.canonical_id == who.canonical_id,
     }
 }
 
 /// The owner a bucket created by `who` records (`None`: root).
 pub fn owner_of_new_bucket(who: &Principal) -> Option<BucketOwner> {
-    (who.kind != PrincipalKind::Root).then(|| BucketOwner {
+    (!who.kind.acts_as_root()).then(|| BucketOwner {
         canonical_id: who.canonical_id.clone(),
         arn: who.arn.clone(),
     })
@@ -373,6 +373,7 @@ mod tests {
     use crate::engine::buckets::PublicAccessBlock;
     use crate::iam::action::Action;
     use crate::iam::identities::CompiledPolicies;
+    use crate::iam::model::ACCOUNT_ID;
     use crate::s3::router::Resource;
 
     fn set(json: &str) -> Arc<PolicySet> {

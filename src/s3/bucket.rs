@@ -8,7 +8,6 @@ use hyper::body::Incoming;
 use crate::engine::buckets::BucketInfo;
 use crate::engine::EngineError;
 use crate::iam::action::Action;
-use crate::iam::identities::PrincipalKind;
 
 use super::authorize::{owner_of_new_bucket, owns};
 use super::body::RequestBody;
@@ -31,7 +30,7 @@ const MAX_CREATE_BODY: usize = 64 << 10;
 pub fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
     let table = ctx.engine.buckets();
     let who = &ctx.principal;
-    let root = who.kind == PrincipalKind::Root;
+    let root = who.kind.acts_as_root();
     let visible = |name: &str, info: &BucketInfo| {
         root || owns(info, who)
             || ctx.authz.allows(
