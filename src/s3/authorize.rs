@@ -730,6 +730,24 @@ mod tests {
     }
 
     #[test]
+    fn buckets_belong_to_their_creator_and_old_ones_to_root() {
+        let alice = user("alice", &[], None);
+        let bob = user("bob", &[], None);
+        let old = BucketInfo::default();
+        assert!(owns(&old, &root()));
+        assert!(!owns(&old, &alice));
+        assert_eq!(owner_of_new_bucket(&root()), None);
+        let made = BucketInfo {
+            owner: owner_of_new_bucket(&alice),
+            ..BucketInfo::default()
+        };
+        assert!(owns(&made, &alice));
+        assert!(!owns(&made, &bob), "BucketAlreadyExists for anyone else");
+        assert!(!owns(&made, &root()));
+        assert!(!owns(&made, &Principal::anonymous()));
+    }
+
+    #[test]
     fn the_cache_recompiles_when_the_table_changes() {
         let cache = BucketAccessCache::default();
         let mut table = BucketTable::default();
