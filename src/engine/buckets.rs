@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::iam::acl::Acl;
 use crate::runtime::file::write_file_durable;
 
 use super::format::META_DIR;
@@ -22,6 +23,19 @@ pub enum Versioning {
     Suspended,
 }
 
+/// S3 Object Ownership: who owns the objects written to a bucket, and
+/// whether ACLs apply at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are off; the bucket owner owns every object.
+    BucketOwnerEnforced,
+    /// Objects written with `bucket-owner-full-control` belong to the
+    /// bucket owner, others to their writer.
+    BucketOwnerPreferred,
+    /// The writer owns each object.
+    ObjectWriter,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketInfo {
     pub created_ms: u64,
@@ -30,15 +44,28 @@ pub struct BucketInfo {
     /// The bucket's tag set, when one is configured.
     #[serde(default)]
     pub tags: Option<Vec<(String, String)>>,
+    /// The bucket's ACL; `None` is private to the bucket owner.
+    #[serde(default)]
+    pub acl: Option<Acl>,
+    /// The ownership controls; `None` (buckets made before they existed,
+    /// or after DeleteBucketOwnershipControls) behaves as ObjectWriter.
+    #[serde(default)]
+    pub ownership: Option<ObjectOwnership>,
 }
 
 /// A change to the bucket table, made by core 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketChange {
-    Create,
+    /// With the new bucket's ACL and ownership controls.
+    Create {
+        acl: Option<Acl>,
+        ownership: Option<ObjectOwnership>,
+    },
     Delete,
     Versioning(Versioning),
     Tags(Option<Vec<(String, String)>>),
+    Acl(Option<Acl>),
+    Ownership(Option<ObjectOwnership>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +206,8 @@ mod tests {
                 created_ms: 2,
                 versioning: Versioning::Enabled,
                 tags: Some(vec![("k".into(), "v".into())]),
+                acl: Some(crate::iam::acl::Acl::private("o")),
+                ownership: Some(ObjectOwnership::ObjectWriter),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();

@@ -6,6 +6,7 @@ use http::StatusCode;
 use hyper::body::Incoming;
 
 use super::body::RequestBody;
+use super::common::acl::new_bucket_access;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
@@ -53,7 +54,10 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
     // Any LocationConstraint is accepted: this node is its own region, and
     // clients configured for another region name still expect success.
     let _location = x::parse_create_bucket(&doc)?;
-    ctx.engine.create_bucket(bucket).await?;
+    let (acl, ownership) = new_bucket_access(ctx, bucket)?;
+    ctx.engine
+        .create_bucket_with(bucket, acl, Some(ownership))
+        .await?;
     let mut r = status_only(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
         r.headers_mut().insert(LOCATION, v);

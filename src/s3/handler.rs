@@ -62,9 +62,10 @@ impl S3Api {
         };
         S3Api {
             engine,
-            auth: Authenticator::new(ids, http.domain.clone()),
+            auth: Authenticator::new(ids.clone(), http.domain.clone()),
             settings: ApiSettings {
                 owner,
+                identities: ids,
                 scheme: if http.tls.is_some() { "https" } else { "http" },
                 idle_timeout: http.idle_timeout,
             },
@@ -313,7 +314,9 @@ async fn catch_panics(
 }
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
-    use super::{attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions};
+    use super::{
+        acl, attributes, bucket, copy, delete, get, list, multipart, put, tagging, versions,
+    };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
     // object operations (`Op::scope`), so the empty defaults are never used.
@@ -347,6 +350,13 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             b,
             S3Code::ServerSideEncryptionConfigurationNotFoundError,
         ),
+        GetBucketAcl {} => acl::get_bucket_acl(&ctx, b),
+        PutBucketAcl {} => acl::put_bucket_acl(&ctx, b, body).await,
+        GetObjectAcl { version } => acl::get_object_acl(&ctx, b, k, version),
+        PutObjectAcl { version } => acl::put_object_acl(&ctx, b, k, version, body).await,
+        GetBucketOwnershipControls {} => acl::get_ownership_controls(&ctx, b),
+        PutBucketOwnershipControls {} => acl::put_ownership_controls(&ctx, b, body).await,
+        DeleteBucketOwnershipControls {} => acl::delete_ownership_controls(&ctx, b).await,
         GetBucketTagging {} => tagging::get_bucket_tagging(&ctx, b),
         PutBucketTagging {} => tagging::put_bucket_tagging(&ctx, b, body).await,
         DeleteBucketTagging {} => tagging::delete_bucket_tagging(&ctx, b).await,
@@ -403,7 +413,7 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             multipart::abort_multipart_upload(&ctx, b, k, upload_id).await
         }
         ListParts { upload_id, params } => multipart::list_parts(&ctx, b, k, upload_id, &params),
-        // Not built yet: bucket configuration writes, ACLs, CORS preflight.
+        // Not built yet: bucket configuration writes, CORS preflight.
         Options {}
         | Unknown {}
         | PutBucketCors {}
@@ -413,9 +423,7 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         | PutBucketPolicy {}
         | DeleteBucketPolicy {}
         | PutBucketEncryption {}
-        | DeleteBucketEncryption {}
-        | GetBucketAcl {}
-        | GetObjectAcl { .. } => Err(S3Error::new(
+        | DeleteBucketEncryption {} => Err(S3Error::new(
             S3Code::NotImplemented,
             format!("{name} is not implemented yet."),
         )),

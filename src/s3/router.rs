@@ -349,6 +349,11 @@ ops! {
     PutBucketTagging {} Bucket => [S3PutBucketTagging];
     DeleteBucketTagging {} Bucket => [S3PutBucketTagging];
     GetBucketAcl {} Bucket => [S3GetBucketAcl];
+    PutBucketAcl {} Bucket => [S3PutBucketAcl];
+    GetBucketOwnershipControls {} Bucket => [S3GetBucketOwnershipControls];
+    PutBucketOwnershipControls {} Bucket => [S3PutBucketOwnershipControls];
+    /// AWS authorises the delete as `s3:PutBucketOwnershipControls`.
+    DeleteBucketOwnershipControls {} Bucket => [S3PutBucketOwnershipControls];
     /// V1 listing (no `list-type`, or any value but 2).
     ListObjects { params: ListV1Params } Bucket => [S3ListBucket];
     ListObjectsV2 { params: ListV2Params } Bucket => [S3ListBucket];
@@ -382,6 +387,7 @@ ops! {
     DeleteObjectTagging { version: Option<VersionSel> } Object
         => [S3DeleteObjectTagging | S3DeleteObjectVersionTagging];
     GetObjectAcl { version: Option<VersionSel> } Object => [S3GetObjectAcl | S3GetObjectVersionAcl];
+    PutObjectAcl { version: Option<VersionSel> } Object => [S3PutObjectAcl | S3PutObjectVersionAcl];
     CreateMultipartUpload {} Object => [S3PutObject];
     UploadPart { part_number: u32, upload_id: UploadId } Object => [S3PutObject];
     /// Also reads the source (see [`Route::extra_checks`]).
@@ -405,7 +411,8 @@ impl Op {
             | Op::GetObjectAttributes { version }
             | Op::PutObjectTagging { version }
             | Op::DeleteObjectTagging { version }
-            | Op::GetObjectAcl { version } => *version,
+            | Op::GetObjectAcl { version }
+            | Op::PutObjectAcl { version } => *version,
             _ => None,
         }
     }
@@ -645,7 +652,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "metadataTable",
     "metrics",
     "notification",
-    "ownershipControls",
     "publicAccessBlock",
     "renameObject",
     "replication",
@@ -698,6 +704,7 @@ route_table! {
     GET    Object   [Has("attributes")]                 => GetObjectAttributes { version },
     ANY    Bucket   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
     ANY    Object   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
+    ANY    Object   [Has("ownershipControls")]          => Unknown {},
 
     GET    Bucket   [Has("location")]                   => GetBucketLocation {},
     GET    Bucket   [Has("versioning")]                 => GetBucketVersioning {},
@@ -709,6 +716,7 @@ route_table! {
     GET    Bucket   [Has("encryption")]                 => GetBucketEncryption {},
     GET    Bucket   [Has("tagging")]                    => GetBucketTagging {},
     GET    Bucket   [Has("acl")]                        => GetBucketAcl {},
+    GET    Bucket   [Has("ownershipControls")]          => GetBucketOwnershipControls {},
     GET    Bucket   [Has("uploads")]                    => ListMultipartUploads { params: list_uploads },
     GET    Bucket   [Has("versions")]                   => ListObjectVersions { params: list_versions },
     GET    Bucket   [AnyOf(&["delete", "uploadId", "partNumber"])] => Unknown {},
@@ -721,7 +729,9 @@ route_table! {
     PUT    Bucket   [Has("policy")]                     => PutBucketPolicy {},
     PUT    Bucket   [Has("encryption")]                 => PutBucketEncryption {},
     PUT    Bucket   [Has("tagging")]                    => PutBucketTagging {},
-    PUT    Bucket   [AnyOf(&["acl", "object-lock", "location", "uploads", "uploadId", "delete"])]
+    PUT    Bucket   [Has("acl")]                        => PutBucketAcl {},
+    PUT    Bucket   [Has("ownershipControls")]          => PutBucketOwnershipControls {},
+    PUT    Bucket   [AnyOf(&["object-lock", "location", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     PUT    Bucket   []                                  => CreateBucket {},
     DELETE Bucket   [Has("cors")]                       => DeleteBucketCors {},
@@ -729,6 +739,7 @@ route_table! {
     DELETE Bucket   [Has("policy")]                     => DeleteBucketPolicy {},
     DELETE Bucket   [Has("encryption")]                 => DeleteBucketEncryption {},
     DELETE Bucket   [Has("tagging")]                    => DeleteBucketTagging {},
+    DELETE Bucket   [Has("ownershipControls")]          => DeleteBucketOwnershipControls {},
     DELETE Bucket   [AnyOf(&["acl", "versioning", "object-lock", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     DELETE Bucket   []                                  => DeleteBucket {},
@@ -750,7 +761,8 @@ route_table! {
     GET    Object   []                                  => GetObject { version, part_number, overrides },
     HEAD   Object   []                                  => HeadObject { version, part_number, overrides },
     PUT    Object   [Has("tagging")]                    => PutObjectTagging { version },
-    PUT    Object   [AnyOf(&["acl", "uploads"])]        => Unknown {},
+    PUT    Object   [Has("acl")]                        => PutObjectAcl { version },
+    PUT    Object   [Has("uploads")]                    => Unknown {},
     PUT    Object   [Has("uploadId"), Header(COPY_SOURCE)]
         => UploadPartCopy { part_number: part, source, upload_id },
     PUT    Object   [Has("uploadId")]                   => UploadPart { part_number: part, upload_id },
@@ -1267,6 +1279,22 @@ mod tests {
             (Method::PUT, "/bkt?tagging", PutBucketTagging {}),
             (Method::DELETE, "/bkt?tagging", DeleteBucketTagging {}),
             (Method::GET, "/bkt?acl", GetBucketAcl {}),
+            (Method::PUT, "/bkt?acl", PutBucketAcl {}),
+            (
+                Method::GET,
+                "/bkt?ownershipControls",
+                GetBucketOwnershipControls {},
+            ),
+            (
+                Method::PUT,
+                "/bkt?ownershipControls",
+                PutBucketOwnershipControls {},
+            ),
+            (
+                Method::DELETE,
+                "/bkt?ownershipControls",
+                DeleteBucketOwnershipControls {},
+            ),
             (Method::GET, "/bkt", ListObjects { params: v1.clone() }),
             (Method::GET, "/bkt/", ListObjects { params: v1.clone() }),
             (
@@ -1478,13 +1506,11 @@ mod tests {
             (Method::GET, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
             (Method::GET, "/bkt?publicAccessBlock"),
-            (Method::GET, "/bkt?ownershipControls"),
             (Method::GET, "/bkt?list-type=2&website"),
             (Method::GET, "/bkt?delete"),
             (Method::GET, "/bkt?attributes"),
             (Method::HEAD, "/bkt?website"),
             (Method::PUT, "/bkt?website"),
-            (Method::PUT, "/bkt?acl"),
             (Method::PUT, "/bkt?object-lock"),
             (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
@@ -1564,6 +1590,13 @@ mod tests {
                 Method::GET,
                 b("/bkt/dir/obj.txt?acl"),
                 GetObjectAcl { version: None },
+            ),
+            (
+                Method::PUT,
+                format!("/bkt/dir/obj.txt?acl&versionId={V1}"),
+                PutObjectAcl {
+                    version: Some(V1_SEL),
+                },
             ),
             (
                 Method::POST,
@@ -1871,7 +1904,8 @@ mod tests {
             (Method::HEAD, "/bkt/k?attributes"),
             (Method::PUT, "/bkt/k?attributes"),
             (Method::GET, "/bkt/k?torrent"),
-            (Method::PUT, "/bkt/k?acl"),
+            (Method::PUT, "/bkt/k?ownershipControls"),
+            (Method::GET, "/bkt/k?ownershipControls"),
             (Method::PUT, "/bkt/k?retention"),
             (Method::POST, "/bkt/k?restore"),
             (Method::POST, "/bkt/k?select&select-type=2"),
@@ -2153,6 +2187,19 @@ mod tests {
             (PutBucketTagging {}, Some("s3:PutBucketTagging")),
             (DeleteBucketTagging {}, Some("s3:PutBucketTagging")),
             (GetBucketAcl {}, Some("s3:GetBucketAcl")),
+            (PutBucketAcl {}, Some("s3:PutBucketAcl")),
+            (
+                GetBucketOwnershipControls {},
+                Some("s3:GetBucketOwnershipControls"),
+            ),
+            (
+                PutBucketOwnershipControls {},
+                Some("s3:PutBucketOwnershipControls"),
+            ),
+            (
+                DeleteBucketOwnershipControls {},
+                Some("s3:PutBucketOwnershipControls"),
+            ),
             (
                 ListObjects {
                     params: ListV1Params::default(),
@@ -2235,6 +2282,8 @@ mod tests {
             ),
             (GetObjectAcl { version: None }, Some("s3:GetObjectAcl")),
             (GetObjectAcl { version: v }, Some("s3:GetObjectVersionAcl")),
+            (PutObjectAcl { version: None }, Some("s3:PutObjectAcl")),
+            (PutObjectAcl { version: v }, Some("s3:PutObjectVersionAcl")),
             (CreateMultipartUpload {}, Some("s3:PutObject")),
             (
                 UploadPart {
