@@ -13,6 +13,7 @@ use http::HeaderMap;
 use crate::engine::meta::ObjectMeta;
 use crate::engine::ObjectOwnership;
 use crate::iam::acl::{Acl, Canned, Grant, Grantee, Group, Permission, MAX_GRANTS};
+use crate::iam::model::{canonical_user_id, IamState};
 use crate::s3::error::{S3Code, S3Error};
 use crate::s3::xml_acl::{parse_ownership_name, GranteeRef};
 
@@ -21,6 +22,9 @@ use super::ctx::Ctx;
 /// The stored header holding an object version's ACL (see the module
 /// comment). `:` is not a token character, so this is no header name.
 pub const ACL_HEADER: &str = ":acl";
+
+/// The user tag that holds a user's e-mail address, for e-mail grantees.
+pub const EMAIL_TAG: &str = "email";
 
 /// The `x-amz-grant-*` headers and the permission each grants.
 const GRANT_HEADERS: [(&str, Permission); 5] = [
@@ -140,17 +144,29 @@ fn split_outside_quotes(v: &str) -> Vec<&str> {
     parts
 }
 
-/// Turns grants as a request names them into an ACL owned by `owner`:
-/// canonical ids must be identities this node knows (InvalidArgument), an
-/// e-mail address is the user whose `email` tag it is
-/// (UnresolvableGrantByEmailAddress), a URI one of S3's groups.
+/// Turns grants as a request names them into an ACL owned by `owner`
+/// (see [`resolve_grants_in`]).
 pub fn resolve_grants(
     ctx: &Ctx<'_>,
     owner: &str,
     grants: &[(GranteeRef, Permission)],
 ) -> Result<Acl, S3Error> {
     let snapshot = ctx.api.identities.snapshot();
-    let state = &snapshot.state;
+    resolve_grants_in(&snapshot.state, &ctx.api.owner.id, owner, grants)
+}
+
+/// Grants resolved against the identities in `state` and root (`root_id`):
+/// canonical ids must be identities this node knows (InvalidArgument, as
+/// S3 answers an unknown id), an e-mail address is the user whose `email`
+/// tag it is, compared without case (IAM users have no e-mail of their
+/// own; UnresolvableGrantByEmailAddress when none has it), a URI one of
+/// S3's groups (InvalidArgument).
+pub fn resolve_grants_in(
+    state: &IamState,
+    root_id: &str,
+    owner: &str,
+    grants: &[(GranteeRef, Permission)],
+) -> Result<Acl, S3Error> {
     let mut acl = Acl {
         owner: owner.to_owned(),
         grants: Vec::with_capacity(grants.len()),
@@ -158,11 +174,11 @@ pub fn resolve_grants(
     for (g, permission) in grants {
         let grantee = match g {
             GranteeRef::Id(id) => {
-                let known = *id == ctx.api.owner.id
+                let known = id == root_id
                     || state
                         .users
                         .values()
-                        .any(|u| crate::iam::model::canonical_user_id(&u.id) == *id);
+                        .any(|u| canonical_user_id(&u.id) == *id);
                 if !known {
                     return Err(invalid("Invalid id"));
                 }
@@ -172,10 +188,10 @@ pub fn resolve_grants(
                 let user = state.users.values().find(|u| {
                     u.tags
                         .iter()
-                        .any(|(k, v)| k == "email" && v.eq_ignore_ascii_case(email))
+                        .any(|(k, v)| k == EMAIL_TAG && v.eq_ignore_ascii_case(email))
                 });
                 match user {
-                    Some(u) => Grantee::User(crate::iam::model::canonical_user_id(&u.id)),
+                    Some(u) => Grantee::User(canonical_user_id(&u.id)),
                     None => {
                         return Err(S3Error::from_code(S3Code::UnresolvableGrantByEmailAddress))
                     }
@@ -218,7 +234,7 @@ pub fn display_name(ctx: &Ctx<'_>, canonical_id: &str) -> Option<String> {
         .state
         .users
         .values()
-        .find(|u| crate::iam::model::canonical_user_id(&u.id) == canonical_id)
+        .find(|u| canonical_user_id(&u.id) == canonical_id)
         .map(|u| u.name.clone());
     name
 }
@@ -405,6 +421,85 @@ mod tests {
         assert_eq!(e.code, S3Code::InvalidRequest);
         let e = acl_from_headers(&headers(&[("x-amz-grant-write", "who=\"a\"")])).unwrap_err();
         assert_eq!(e.code, S3Code::InvalidArgument);
+    }
+
+    fn user(name: &str, id: &str, tags: &[(&str, &str)]) -> crate::iam::model::User {
+        crate::iam::model::User {
+            name: name.into(),
+            id: id.into(),
+            path: "/".into(),
+            arn: String::new(),
+            created_ms: 0,
+            enabled: true,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            groups: Default::default(),
+            inline: Default::default(),
+            attached: Default::default(),
+        }
+    }
+
+    #[test]
+    fn grantees_resolve_to_known_users_by_id_or_email_tag() {
+        let mut state = IamState::default();
+        state.users.insert(
+            "alice".into(),
+            user("alice", "AIDAALICE", &[("email", "Alice@Example.com")]),
+        );
+        state
+            .users
+            .insert("bob".into(), user("bob", "AIDABOB", &[("team", "x")]));
+        let alice = canonical_user_id("AIDAALICE");
+        let bob = canonical_user_id("AIDABOB");
+        let grants = [
+            (
+                GranteeRef::Email("alice@example.com".into()),
+                Permission::Read,
+            ),
+            (GranteeRef::Id(bob.clone()), Permission::WriteAcp),
+            (GranteeRef::Id("root".into()), Permission::FullControl),
+            (
+                GranteeRef::Uri(Group::AuthenticatedUsers.uri().into()),
+                Permission::Read,
+            ),
+        ];
+        let acl = resolve_grants_in(&state, "root", "root", &grants).unwrap();
+        assert_eq!(acl.owner, "root");
+        let got: Vec<_> = acl
+            .grants
+            .iter()
+            .map(|g| (g.grantee.clone(), g.permission))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Grantee::User(alice), Permission::Read),
+                (Grantee::User(bob), Permission::WriteAcp),
+                (Grantee::User("root".into()), Permission::FullControl),
+                (Grantee::Group(Group::AuthenticatedUsers), Permission::Read),
+            ]
+        );
+        let refused = |g: GranteeRef| {
+            resolve_grants_in(&state, "root", "root", &[(g, Permission::Read)])
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(
+            refused(GranteeRef::Email("bob@example.com".into())),
+            S3Code::UnresolvableGrantByEmailAddress
+        );
+        assert_eq!(
+            refused(GranteeRef::Id(canonical_user_id("AIDAGONE"))),
+            S3Code::InvalidArgument
+        );
+        assert_eq!(
+            refused(GranteeRef::Uri(
+                "http://acs.amazonaws.com/groups/global/Everyone".into()
+            )),
+            S3Code::InvalidArgument
+        );
     }
 
     fn meta_with(headers: Vec<(String, String)>) -> ObjectMeta {
