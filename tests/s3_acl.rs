@@ -25,6 +25,15 @@ fn root_id() -> String {
     hex::encode(sha2::Sha256::digest(USER.as_bytes()))
 }
 
+/// A refused request: path, headers, body, status, S3 error code.
+type Case = (
+    &'static str,
+    Vec<(String, String)>,
+    String,
+    u16,
+    &'static str,
+);
+
 /// A grant as (grantee, permission): `id:<canonical id>` or the group URI.
 type Flat = (String, String);
 
@@ -335,7 +344,7 @@ async fn malformed_and_conflicting_acls_get_s3_errors_and_change_nothing() {
         format!("<AccessControlPolicy><Owner><ID>{}</ID></Owner><AccessControlList>{grants}</AccessControlList></AccessControlPolicy>", root_id())
     };
     let h = |n: &str, v: &str| vec![(n.to_owned(), v.to_owned())];
-    let cases: Vec<(&str, Vec<(String, String)>, String, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/bad/k?acl", vec![], "<AccessControlPolicy>".into(), 400, "MalformedACLError"),
         ("/bad/k?acl", vec![], doc(grant(&format!("<URI>{ALL_USERS}</URI>"), "READ_EVERYTHING")), 400, "MalformedACLError"),
         ("/bad/k?acl", vec![], String::new(), 400, "MalformedACLError"),
