@@ -57,16 +57,14 @@ async fn acl_to_set(
         (AclRequest::None, false) => Err(malformed_acl()),
         (AclRequest::None, true) => {
             let policy = parse_access_control_policy(&doc)?;
-            resolve_grants(ctx, owner, &policy.grants)
+            resolve_grants(ctx.api, owner, &policy.grants)
         }
         (_, true) => Err(S3Error::new(
             S3Code::InvalidRequest,
             "Specifying both an ACL in the request body and in the request headers is not allowed",
         )),
-        (req, false) => {
-            Ok(requested_acl(ctx, &req, owner, bucket_owner)?
-                .unwrap_or_else(|| Acl::private(owner)))
-        }
+        (req, false) => Ok(requested_acl(ctx.api, &req, owner, bucket_owner)?
+            .unwrap_or_else(|| Acl::private(owner))),
     }
 }
 
@@ -94,13 +92,17 @@ fn acl_response(ctx: &Ctx<'_>, acl: &Acl) -> http::Response<super::common::respo
 
 pub fn get_bucket_acl(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     let (stored, ownership) = ctx.engine.bucket_access(bucket)?;
-    let acl = effective_bucket_acl(stored, &bucket_owner(ctx, bucket), ownership);
+    let acl = effective_bucket_acl(
+        stored,
+        &bucket_owner(ctx.api, ctx.engine, bucket),
+        ownership,
+    );
     Ok(acl_response(ctx, &acl))
 }
 
 pub async fn put_bucket_acl(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     let (_, ownership) = ctx.engine.bucket_access(bucket)?;
-    let owner = bucket_owner(ctx, bucket);
+    let owner = bucket_owner(ctx.api, ctx.engine, bucket);
     let acl = acl_to_set(ctx, body, &owner, &owner).await?;
     check_enforced(ownership, &acl, &owner)?;
     let keep = (acl != Acl::private(&owner)).then_some(acl);
@@ -127,7 +129,11 @@ fn target(ctx: &Ctx<'_>, bucket: &str, key: &str, sel: Option<VersionSel>) -> S3
 pub fn get_object_acl(ctx: &Ctx<'_>, bucket: &str, key: &str, sel: Option<VersionSel>) -> S3Result {
     let entry = target(ctx, bucket, key, sel)?;
     let (_, ownership) = ctx.engine.bucket_access(bucket)?;
-    let acl = effective_object_acl(&entry.meta, &bucket_owner(ctx, bucket), ownership);
+    let acl = effective_object_acl(
+        &entry.meta,
+        &bucket_owner(ctx.api, ctx.engine, bucket),
+        ownership,
+    );
     let mut r = acl_response(ctx, &acl);
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     Ok(r)
@@ -142,7 +148,7 @@ pub async fn put_object_acl(
 ) -> S3Result {
     let entry = target(ctx, bucket, key, sel)?;
     let (_, ownership) = ctx.engine.bucket_access(bucket)?;
-    let bucket_owner = bucket_owner(ctx, bucket);
+    let bucket_owner = bucket_owner(ctx.api, ctx.engine, bucket);
     // An ACL never changes who owns the object.
     let owner = effective_object_acl(&entry.meta, &bucket_owner, ownership).owner;
     let acl = acl_to_set(ctx, body, &owner, &bucket_owner).await?;
@@ -171,7 +177,7 @@ pub async fn put_ownership_controls(ctx: &Ctx<'_>, bucket: &str, body: Incoming)
     let (stored, _) = ctx.engine.bucket_access(bucket)?;
     // ACLs cannot be turned off while the bucket's ACL grants others
     // anything: those grants would silently stop working.
-    let owner = bucket_owner(ctx, bucket);
+    let owner = bucket_owner(ctx.api, ctx.engine, bucket);
     if o == ObjectOwnership::BucketOwnerEnforced
         && stored.is_some_and(|a| !a.only_owner_full_control(&owner))
     {

@@ -17,7 +17,8 @@ use crate::iam::model::{canonical_user_id, IamState};
 use crate::s3::error::{S3Code, S3Error};
 use crate::s3::xml_acl::{parse_ownership_name, GranteeRef};
 
-use super::ctx::Ctx;
+use super::ctx::{ApiSettings, Ctx};
+use crate::engine::Engine;
 
 /// The stored header holding an object version's ACL (see the module
 /// comment). `:` is not a token character, so this is no header name.
@@ -43,8 +44,8 @@ pub const NEW_BUCKET_OWNERSHIP: ObjectOwnership = ObjectOwnership::BucketOwnerEn
 
 /// The bucket's owner. Buckets do not record their creator yet, and every
 /// bucket so far was root's: the one place to change when they do.
-pub fn bucket_owner(ctx: &Ctx<'_>, _bucket: &str) -> String {
-    ctx.api.owner.id.clone()
+pub fn bucket_owner(api: &ApiSettings, _engine: &Engine, _bucket: &str) -> String {
+    api.owner.id.clone()
 }
 
 /// What a request says about the ACL of what it writes.
@@ -147,12 +148,12 @@ fn split_outside_quotes(v: &str) -> Vec<&str> {
 /// Turns grants as a request names them into an ACL owned by `owner`
 /// (see [`resolve_grants_in`]).
 pub fn resolve_grants(
-    ctx: &Ctx<'_>,
+    api: &ApiSettings,
     owner: &str,
     grants: &[(GranteeRef, Permission)],
 ) -> Result<Acl, S3Error> {
-    let snapshot = ctx.api.identities.snapshot();
-    resolve_grants_in(&snapshot.state, &ctx.api.owner.id, owner, grants)
+    let snapshot = api.identities.snapshot();
+    resolve_grants_in(&snapshot.state, &api.owner.id, owner, grants)
 }
 
 /// Grants resolved against the identities in `state` and root (`root_id`):
@@ -212,7 +213,7 @@ pub fn resolve_grants_in(
 /// The ACL a request asks for, for something owned by `owner` in a bucket
 /// owned by `bucket_owner`; `None` when it asks for none.
 pub fn requested_acl(
-    ctx: &Ctx<'_>,
+    api: &ApiSettings,
     req: &AclRequest,
     owner: &str,
     bucket_owner: &str,
@@ -220,7 +221,7 @@ pub fn requested_acl(
     Ok(match req {
         AclRequest::None => None,
         AclRequest::Canned(c) => Some(c.grants(owner, bucket_owner)),
-        AclRequest::Grants(g) => Some(resolve_grants(ctx, owner, g)?),
+        AclRequest::Grants(g) => Some(resolve_grants(api, owner, g)?),
     })
 }
 
@@ -253,19 +254,37 @@ pub fn acl_for_new_object(
     bucket: &str,
 ) -> Result<Option<(String, String)>, S3Error> {
     let req = acl_from_headers(ctx.headers())?;
-    let (_, ownership) = ctx.engine.bucket_access(bucket)?;
-    let bucket_owner = bucket_owner(ctx, bucket);
+    new_object_acl(
+        ctx.api,
+        ctx.engine,
+        &ctx.principal.canonical_id,
+        &req,
+        bucket,
+    )
+}
+
+/// [`acl_for_new_object`] for a request already read: written by
+/// `writer` (a canonical id), asking for `req`.
+pub fn new_object_acl(
+    api: &ApiSettings,
+    engine: &Engine,
+    writer: &str,
+    req: &AclRequest,
+    bucket: &str,
+) -> Result<Option<(String, String)>, S3Error> {
+    let (_, ownership) = engine.bucket_access(bucket)?;
+    let bucket_owner = bucket_owner(api, engine, bucket);
     let owner = match ownership {
         Some(ObjectOwnership::BucketOwnerEnforced) => bucket_owner.clone(),
         Some(ObjectOwnership::BucketOwnerPreferred)
-            if req == AclRequest::Canned(Canned::BucketOwnerFullControl) =>
+            if *req == AclRequest::Canned(Canned::BucketOwnerFullControl) =>
         {
             bucket_owner.clone()
         }
-        _ => ctx.principal.canonical_id.clone(),
+        _ => writer.to_owned(),
     };
     let acl =
-        requested_acl(ctx, &req, &owner, &bucket_owner)?.unwrap_or_else(|| Acl::private(&owner));
+        requested_acl(api, req, &owner, &bucket_owner)?.unwrap_or_else(|| Acl::private(&owner));
     if ownership == Some(ObjectOwnership::BucketOwnerEnforced) {
         if !acl.only_owner_full_control(&bucket_owner) {
             return Err(acls_disabled());
@@ -331,9 +350,9 @@ pub fn new_bucket_access(
             .and_then(parse_ownership_name)
             .ok_or_else(|| invalid("Invalid x-amz-object-ownership header"))?,
     };
-    let owner = bucket_owner(ctx, bucket);
+    let owner = bucket_owner(ctx.api, ctx.engine, bucket);
     let req = acl_from_headers(ctx.headers())?;
-    let acl = requested_acl(ctx, &req, &owner, &owner)?;
+    let acl = requested_acl(ctx.api, &req, &owner, &owner)?;
     if let Some(a) = &acl {
         if ownership == ObjectOwnership::BucketOwnerEnforced && !a.only_owner_full_control(&owner) {
             return Err(S3Error::from_code(
