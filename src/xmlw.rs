@@ -81,6 +81,28 @@ impl Writer<'_> {
         close(self.buf, name);
     }
 
+    /// [`Writer::element`] with attributes (`name="value"`, values
+    /// escaped), as the `xsi:type` of an ACL grantee.
+    pub fn element_attrs(
+        &mut self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        body: impl FnOnce(&mut Writer<'_>),
+    ) {
+        self.buf.push(b'<');
+        self.buf.extend_from_slice(name.as_bytes());
+        for (n, v) in attrs {
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(n.as_bytes());
+            self.buf.extend_from_slice(b"=\"");
+            push_escaped(self.buf, v);
+            self.buf.push(b'"');
+        }
+        self.buf.push(b'>');
+        body(self);
+        close(self.buf, name);
+    }
+
     /// Escaped text directly inside the current element.
     #[inline]
     pub fn content(&mut self, value: &str) {

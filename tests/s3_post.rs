@@ -225,6 +225,63 @@ async fn a_signed_form_upload_lands_with_its_metadata_and_tags() {
     assert_eq!(tags.tag_set()[0].value(), "photo");
 }
 
+/// A form's `acl` is the object's ACL, under the bucket's ownership
+/// controls as for PutObject: stored with ACLs on, refused with them off.
+#[tokio::test]
+async fn a_form_acl_is_stored_or_refused_by_the_buckets_ownership_controls() {
+    use aws_sdk_s3::types::ObjectOwnership;
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("form-acl")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .send()
+        .await
+        .expect("bucket");
+    c.create_bucket()
+        .bucket("form-enforced")
+        .send()
+        .await
+        .expect("bucket");
+    let upload = |bucket: &str| {
+        let mut fields = vec![kv("key", "pub"), kv("acl", "public-read")];
+        fields.extend(signed(&[
+            serde_json::json!({"bucket": bucket}),
+            serde_json::json!({"key": "pub"}),
+            serde_json::json!({"acl": "public-read"}),
+        ]));
+        post(&srv, bucket, &form(&fields, Some(("pub.txt", b"public"))))
+    };
+    let r = upload("form-acl");
+    assert_eq!(r.status, 204, "{}", text(&r));
+    let acl = c
+        .get_object_acl()
+        .bucket("form-acl")
+        .key("pub")
+        .send()
+        .await
+        .expect("acl");
+    let all_users = acl.grants().iter().any(|g| {
+        g.grantee().and_then(|w| w.uri()) == Some("http://acs.amazonaws.com/groups/global/AllUsers")
+            && g.permission().map(|p| p.as_str()) == Some("READ")
+    });
+    assert!(all_users, "{acl:?}");
+
+    let r = upload("form-enforced");
+    assert_eq!(r.status, 400, "{}", text(&r));
+    assert_eq!(r.code(), "AccessControlListNotSupported");
+    assert_eq!(
+        code(
+            c.head_object()
+                .bucket("form-enforced")
+                .key("pub")
+                .send()
+                .await
+        ),
+        "NotFound"
+    );
+}
+
 #[tokio::test]
 async fn success_action_status_and_redirect_answer_as_s3_does() {
     let srv = Server::start();

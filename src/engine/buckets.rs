@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::iam::acl::Acl;
 use crate::runtime::file::write_file_durable;
 
 use super::format::META_DIR;
@@ -20,6 +21,19 @@ pub enum Versioning {
     Off,
     Enabled,
     Suspended,
+}
+
+/// S3 Object Ownership: who owns the objects written to a bucket, and
+/// whether ACLs apply at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are off; the bucket owner owns every object.
+    BucketOwnerEnforced,
+    /// Objects written with `bucket-owner-full-control` belong to the
+    /// bucket owner, others to their writer.
+    BucketOwnerPreferred,
+    /// The writer owns each object.
+    ObjectWriter,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +53,13 @@ pub struct BucketInfo {
     pub policy: Option<String>,
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The bucket's ACL; `None` is private to the bucket owner.
+    #[serde(default)]
+    pub acl: Option<Acl>,
+    /// The ownership controls; `None` (buckets made before they existed,
+    /// or after DeleteBucketOwnershipControls) behaves as ObjectWriter.
+    #[serde(default)]
+    pub ownership: Option<ObjectOwnership>,
 }
 
 /// The principal that created a bucket.
@@ -76,14 +97,21 @@ impl PublicAccessBlock {
 /// A change to the bucket table, made by core 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketChange {
-    /// `None`: owned by root.
-    Create(Option<BucketOwner>),
+    /// `owner` `None`: owned by root; with the new bucket's ACL and
+    /// ownership controls.
+    Create {
+        owner: Option<BucketOwner>,
+        acl: Option<Acl>,
+        ownership: Option<ObjectOwnership>,
+    },
     Delete,
     Versioning(Versioning),
     Tags(Option<Vec<(String, String)>>),
     /// Sets (Some) or deletes (None) the bucket policy.
     Policy(Option<String>),
     PublicAccessBlock(Option<PublicAccessBlock>),
+    Acl(Option<Acl>),
+    Ownership(Option<ObjectOwnership>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +265,8 @@ mod tests {
                     block_public_policy: true,
                     ..Default::default()
                 }),
+                acl: Some(crate::iam::acl::Acl::private("o")),
+                ownership: Some(ObjectOwnership::ObjectWriter),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();

@@ -126,6 +126,30 @@ pub struct ObjectMeta {
     pub tags: Vec<(String, String)>,
 }
 
+/// A change to one version's metadata, written as a newer commit record of
+/// the same version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetaEdit {
+    /// Replace the tag set.
+    Tags(Vec<(String, String)>),
+    /// Set (Some) or remove (None) the stored header `name`.
+    Header { name: String, value: Option<String> },
+}
+
+impl MetaEdit {
+    pub fn apply(self, meta: &mut ObjectMeta) {
+        match self {
+            MetaEdit::Tags(tags) => meta.tags = tags,
+            MetaEdit::Header { name, value } => {
+                meta.headers.retain(|(n, _)| *n != name);
+                if let Some(v) = value {
+                    meta.headers.push((name, v));
+                }
+            }
+        }
+    }
+}
+
 /// Which version of a key a request names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum VersionSel {

@@ -41,13 +41,14 @@ use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
 use crate::runtime::companion::Companion;
 use crate::runtime::CoreId;
 
-pub use buckets::Versioning;
+use crate::iam::acl::Acl;
 use buckets::{BucketChange, BucketTable};
+pub use buckets::{ObjectOwnership, Versioning};
 pub use error::{EngineError, Result};
 use format::DriveSet;
 use index::{PartitionIndex, Trust};
 use layout::Layout;
-pub use meta::VersionSel;
+pub use meta::{MetaEdit, VersionSel};
 use segment::{ReadFiles, SegmentWriter};
 
 /// How often each core looks for segments worth compacting.
@@ -440,12 +441,12 @@ pub enum CoreMsg {
         complete: Option<multipart::Completion>,
         reply: oneshot::Sender<Result<Option<ObjectInfo>>>,
     },
-    /// Replace the tag set of a version.
-    SetTags {
+    /// Change a version's metadata in place (its tags, a stored header).
+    EditMeta {
         bucket: String,
         key: String,
         version: Option<VersionSel>,
-        tags: Vec<(String, String)>,
+        edit: MetaEdit,
         reply: oneshot::Sender<Result<VersionSel>>,
     },
     /// To the owner core: a read found a bad shard of this object.
@@ -822,14 +823,14 @@ impl Engine {
                 let r = self.end_upload_owned(&bucket, &key, upload, complete).await;
                 let _ = reply.send(r);
             }
-            CoreMsg::SetTags {
+            CoreMsg::EditMeta {
                 bucket,
                 key,
                 version,
-                tags,
+                edit,
                 reply,
             } => {
-                let r = self.set_tags_owned(&bucket, &key, version, tags).await;
+                let r = self.edit_meta_owned(&bucket, &key, version, edit).await;
                 let _ = reply.send(r);
             }
             CoreMsg::Repair {
@@ -869,19 +870,23 @@ impl Engine {
 
     /// Creates a bucket owned by root.
     pub async fn create_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
-        self.create_bucket_owned(name, None).await
+        self.create_bucket_with(name, None, None, None).await
     }
 
-    /// Creates a bucket owned by `owner` (`None`: root).
-    pub async fn create_bucket_owned(
+    /// Creates a bucket owned by `owner` (`None`: root), with its ACL and
+    /// ownership controls, in one change.
+    pub async fn create_bucket_with(
         self: &Rc<Self>,
         name: &str,
         owner: Option<buckets::BucketOwner>,
+        acl: Option<Acl>,
+        ownership: Option<ObjectOwnership>,
     ) -> Result<()> {
         if !buckets::valid_bucket_name(name) {
             return Err(EngineError::InvalidBucketName);
         }
-        self.bucket_op(name, BucketChange::Create(owner)).await
+        self.bucket_op(name, BucketChange::Create { owner, acl, ownership })
+            .await
     }
 
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
@@ -942,6 +947,29 @@ impl Engine {
         self.bucket_op(bucket, BucketChange::Tags(tags)).await
     }
 
+    /// The bucket's ACL (`None`: private to its owner) and ownership
+    /// controls.
+    pub fn bucket_access(&self, bucket: &str) -> Result<(Option<Acl>, Option<ObjectOwnership>)> {
+        let t = self.buckets.borrow();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok((b.acl.clone(), b.ownership))
+    }
+
+    /// Replaces the bucket's ACL (`None`: back to private).
+    pub async fn set_bucket_acl(self: &Rc<Self>, bucket: &str, acl: Option<Acl>) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Acl(acl)).await
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's ownership controls.
+    pub async fn set_bucket_ownership(
+        self: &Rc<Self>,
+        bucket: &str,
+        ownership: Option<ObjectOwnership>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Ownership(ownership))
+            .await
+    }
+
     async fn bucket_op(self: &Rc<Self>, name: &str, change: BucketChange) -> Result<()> {
         let table = if self.core == 0 {
             self.change_buckets(name.to_owned(), change).await?
@@ -974,7 +1002,11 @@ impl Engine {
             table.buckets.get_mut(name).ok_or(EngineError::NoSuchBucket)
         }
         match change {
-            BucketChange::Create(owner) => {
+            BucketChange::Create {
+                owner,
+                acl,
+                ownership,
+            } => {
                 if table.contains(&name) {
                     return Err(EngineError::BucketExists);
                 }
@@ -983,6 +1015,8 @@ impl Engine {
                     buckets::BucketInfo {
                         created_ms: now_ms(),
                         owner,
+                        acl,
+                        ownership,
                         ..Default::default()
                     },
                 );
@@ -990,6 +1024,8 @@ impl Engine {
             BucketChange::Versioning(v) => existing(&mut table, &name)?.versioning = v,
             BucketChange::Tags(tags) => existing(&mut table, &name)?.tags = tags,
             BucketChange::Policy(p) => existing(&mut table, &name)?.policy = p,
+            BucketChange::Acl(acl) => existing(&mut table, &name)?.acl = acl,
+            BucketChange::Ownership(o) => existing(&mut table, &name)?.ownership = o,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }
@@ -1151,22 +1187,50 @@ impl Engine {
         version: Option<VersionSel>,
         tags: Vec<(String, String)>,
     ) -> Result<VersionSel> {
+        self.edit_meta(bucket, key, version, MetaEdit::Tags(tags))
+            .await
+    }
+
+    /// Sets (Some) or removes (None) one stored header of a version, in
+    /// place, as [`Engine::set_tags`] changes its tags.
+    pub async fn set_stored_header(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<VersionSel> {
+        let edit = MetaEdit::Header {
+            name: name.to_owned(),
+            value,
+        };
+        self.edit_meta(bucket, key, version, edit).await
+    }
+
+    async fn edit_meta(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        edit: MetaEdit,
+    ) -> Result<VersionSel> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
         }
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
-            return self.set_tags_owned(bucket, key, version, tags).await;
+            return self.edit_meta_owned(bucket, key, version, edit).await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
             owner,
-            CoreMsg::SetTags {
+            CoreMsg::EditMeta {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 version,
-                tags,
+                edit,
                 reply: tx,
             },
         )

@@ -27,7 +27,8 @@ use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
 use super::layout::{Layout, STRIPE_DATA};
 use super::meta::{
-    encode_commit_payload, DataLoc, IndexEntry, ObjectMeta, RecordLoc, Stripes, VersionSel,
+    encode_commit_payload, DataLoc, IndexEntry, MetaEdit, ObjectMeta, RecordLoc, Stripes,
+    VersionSel,
 };
 use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN};
@@ -860,12 +861,12 @@ impl Engine {
 
     /// Replaces a version's tag set: a newer commit record of the same
     /// version (with its inline data, if any) supersedes the old ones.
-    pub(super) async fn set_tags_owned(
+    pub(super) async fn edit_meta_owned(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         version: Option<VersionSel>,
-        tags: Vec<(String, String)>,
+        edit: MetaEdit,
     ) -> Result<VersionSel> {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
@@ -891,7 +892,7 @@ impl Engine {
             _ => Vec::new(),
         };
         let mut meta = entry.meta;
-        meta.tags = tags;
+        edit.apply(&mut meta);
         let sel = meta.sel();
         let seq = self.seq.next(partition, self.shared.epoch);
         let entry = self

@@ -3,6 +3,7 @@
 //! and the identity store (model, sealed secrets, replicated storage,
 //! per-core snapshots, STS session tokens).
 
+pub mod acl;
 pub mod action;
 pub mod api;
 pub mod identities;

@@ -11,6 +11,7 @@ use crate::iam::action::Action;
 
 use super::authorize::{owner_of_new_bucket, owns};
 use super::body::RequestBody;
+use super::common::acl::new_bucket_access;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
@@ -80,8 +81,13 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
     // Any LocationConstraint is accepted: this node is its own region, and
     // clients configured for another region name still expect success.
     let _location = x::parse_create_bucket(&doc)?;
+    let (acl, ownership) = new_bucket_access(ctx, bucket)?;
     let owner = owner_of_new_bucket(&ctx.principal);
-    match ctx.engine.create_bucket_owned(bucket, owner).await {
+    match ctx
+        .engine
+        .create_bucket_with(bucket, owner, acl, Some(ownership))
+        .await
+    {
         Ok(()) => {}
         // Another principal's bucket: its name is taken, not the caller's.
         Err(EngineError::BucketExists)

@@ -8,6 +8,7 @@ use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::IndexEntry;
 use crate::engine::PutOptions;
 
+use super::common::acl::{acl_for_new_object, is_internal_header};
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::metadata::{put_options, tags_from_header, CHECKSUM_PREFIX};
@@ -56,7 +57,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
                 .meta
                 .headers
                 .iter()
-                .filter(|(n, _)| !n.starts_with(CHECKSUM_PREFIX))
+                .filter(|(n, _)| !n.starts_with(CHECKSUM_PREFIX) && !is_internal_header(n))
                 .cloned()
                 .collect(),
             user_meta: src.meta.user_meta.clone(),
@@ -74,6 +75,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
             ))
         }
     };
+    // The copy gets the request's ACL (private without one), never the
+    // source's, as on S3.
+    opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = write_condition(ctx.headers());
     let md5 = md5_of_etag(&src.meta.etag);

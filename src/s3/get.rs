@@ -17,6 +17,7 @@ use crate::engine::meta::{DataLoc, IndexEntry};
 use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
 
+use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::metadata::{add_tagging_count, header_bytes, CHECKSUM_PREFIX, CHECKSUM_TYPE};
 use super::common::response::{empty, quoted_etag, status_only, ResBody};
@@ -50,7 +51,7 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
     h.insert(header::CONTENT_TYPE, ct);
     for (name, value) in &meta.headers {
-        if name.starts_with(CHECKSUM_PREFIX) {
+        if name.starts_with(CHECKSUM_PREFIX) || is_internal_header(name) {
             continue;
         }
         // Stored values came from request headers; skip any that could not

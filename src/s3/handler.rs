@@ -67,9 +67,10 @@ impl S3Api {
         };
         S3Api {
             engine,
-            auth: Authenticator::new(ids, http.domain.clone()),
+            auth: Authenticator::new(ids.clone(), http.domain.clone()),
             settings: ApiSettings {
                 owner,
+                identities: ids,
                 scheme: if http.tls.is_some() { "https" } else { "http" },
                 idle_timeout: http.idle_timeout,
             },
@@ -376,7 +377,7 @@ async fn catch_panics(
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
-        attributes, bucket, bucket_policy, copy, delete, get, list, multipart, put, tagging,
+        acl, attributes, bucket, bucket_policy, copy, delete, get, list, multipart, put, tagging,
         versions,
     };
     use Op::*;
@@ -416,6 +417,13 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             b,
             S3Code::ServerSideEncryptionConfigurationNotFoundError,
         ),
+        GetBucketAcl {} => acl::get_bucket_acl(&ctx, b),
+        PutBucketAcl {} => acl::put_bucket_acl(&ctx, b, body).await,
+        GetObjectAcl { version } => acl::get_object_acl(&ctx, b, k, version),
+        PutObjectAcl { version } => acl::put_object_acl(&ctx, b, k, version, body).await,
+        GetBucketOwnershipControls {} => acl::get_ownership_controls(&ctx, b),
+        PutBucketOwnershipControls {} => acl::put_ownership_controls(&ctx, b, body).await,
+        DeleteBucketOwnershipControls {} => acl::delete_ownership_controls(&ctx, b).await,
         GetBucketTagging {} => tagging::get_bucket_tagging(&ctx, b),
         PutBucketTagging {} => tagging::put_bucket_tagging(&ctx, b, body).await,
         DeleteBucketTagging {} => tagging::delete_bucket_tagging(&ctx, b).await,
@@ -472,7 +480,7 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             multipart::abort_multipart_upload(&ctx, b, k, upload_id).await
         }
         ListParts { upload_id, params } => multipart::list_parts(&ctx, b, k, upload_id, &params),
-        // Not built yet: bucket configuration writes, ACLs, CORS preflight.
+        // Not built yet: bucket configuration writes, CORS preflight.
         Options {}
         | Unknown {}
         | PutBucketCors {}
@@ -480,9 +488,7 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         | PutBucketLifecycle {}
         | DeleteBucketLifecycle {}
         | PutBucketEncryption {}
-        | DeleteBucketEncryption {}
-        | GetBucketAcl {}
-        | GetObjectAcl { .. } => Err(S3Error::new(
+        | DeleteBucketEncryption {} => Err(S3Error::new(
             S3Code::NotImplemented,
             format!("{name} is not implemented yet."),
         )),

@@ -4,11 +4,12 @@
 //! `xml_versioning`, `xml_tagging`), ranges, conditional requests, `auth`
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
-//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, and
+//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`, and
 //! `post` for browser form uploads), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`.
 
+pub mod acl;
 pub mod attributes;
 pub mod auth;
 pub mod authorize;
@@ -31,6 +32,7 @@ pub mod router;
 pub mod tagging;
 pub mod versions;
 pub mod xml;
+pub mod xml_acl;
 #[cfg(test)]
 mod xml_golden;
 pub mod xml_multipart;
@@ -40,7 +42,8 @@ pub mod xml_versioning;
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 13] = [
+    const OPERATIONS: [(&str, &str); 14] = [
+        ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
         ("copy", include_str!("copy.rs")),
@@ -57,7 +60,7 @@ mod tests {
     ];
 
     /// Below the operations: protocol modules and the common layer.
-    const LOWER: [(&str, &str); 11] = [
+    const LOWER: [(&str, &str); 12] = [
         ("router", include_str!("router.rs")),
         ("body", include_str!("body.rs")),
         ("conditional", include_str!("conditional.rs")),
@@ -72,6 +75,7 @@ mod tests {
             include_str!("common/preconditions.rs"),
         ),
         ("common/copy_source", include_str!("common/copy_source.rs")),
+        ("common/acl", include_str!("common/acl.rs")),
     ];
 
     fn names_module(src: &str, module: &str) -> bool {

@@ -25,6 +25,7 @@ use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
 use crate::engine::EngineError;
 
 use super::body::RequestBody;
+use super::common::acl::acl_for_new_object;
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::metadata::put_options;
@@ -470,7 +471,9 @@ fn insert(r: &mut Response<ResBody>, name: &str, value: &str) {
 
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let opts = put_options(ctx.headers())?;
+    let mut opts = put_options(ctx.headers())?;
+    // Kept with the upload until Complete, which stores its headers.
+    opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     let declared = declared_checksum(ctx.headers())?;
     let id = ctx
         .engine

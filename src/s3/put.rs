@@ -10,6 +10,7 @@ use crate::auth::sigv4::PayloadMode;
 use crate::engine::BodySource;
 
 use super::body::{RequestBody, MAX_OBJECT_SIZE};
+use super::common::acl::acl_for_new_object;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::metadata::put_options;
 use super::common::preconditions::check_write_preconditions;
@@ -34,6 +35,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
         return Err(S3Code::NoSuchBucket.into());
     }
     let mut opts = put_options(ctx.headers())?;
+    opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = conditional::write_condition(ctx.headers());
     tracing::debug!(

@@ -352,6 +352,11 @@ ops! {
     GetPublicAccessBlock {} Bucket => [S3GetBucketPublicAccessBlock];
     PutPublicAccessBlock {} Bucket => [S3PutBucketPublicAccessBlock];
     DeletePublicAccessBlock {} Bucket => [S3PutBucketPublicAccessBlock];
+    PutBucketAcl {} Bucket => [S3PutBucketAcl];
+    GetBucketOwnershipControls {} Bucket => [S3GetBucketOwnershipControls];
+    PutBucketOwnershipControls {} Bucket => [S3PutBucketOwnershipControls];
+    /// AWS authorises the delete as `s3:PutBucketOwnershipControls`.
+    DeleteBucketOwnershipControls {} Bucket => [S3PutBucketOwnershipControls];
     /// V1 listing (no `list-type`, or any value but 2).
     ListObjects { params: ListV1Params } Bucket => [S3ListBucket];
     ListObjectsV2 { params: ListV2Params } Bucket => [S3ListBucket];
@@ -385,6 +390,7 @@ ops! {
     DeleteObjectTagging { version: Option<VersionSel> } Object
         => [S3DeleteObjectTagging | S3DeleteObjectVersionTagging];
     GetObjectAcl { version: Option<VersionSel> } Object => [S3GetObjectAcl | S3GetObjectVersionAcl];
+    PutObjectAcl { version: Option<VersionSel> } Object => [S3PutObjectAcl | S3PutObjectVersionAcl];
     CreateMultipartUpload {} Object => [S3PutObject];
     UploadPart { part_number: u32, upload_id: UploadId } Object => [S3PutObject];
     /// Also reads the source (see [`Route::extra_checks`]).
@@ -408,7 +414,8 @@ impl Op {
             | Op::GetObjectAttributes { version }
             | Op::PutObjectTagging { version }
             | Op::DeleteObjectTagging { version }
-            | Op::GetObjectAcl { version } => *version,
+            | Op::GetObjectAcl { version }
+            | Op::PutObjectAcl { version } => *version,
             _ => None,
         }
     }
@@ -648,7 +655,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "metadataTable",
     "metrics",
     "notification",
-    "ownershipControls",
     "publicAccessBlock",
     "renameObject",
     "replication",
@@ -705,6 +711,7 @@ route_table! {
     DELETE Bucket   [Has("publicAccessBlock")]          => DeletePublicAccessBlock {},
     ANY    Bucket   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
     ANY    Object   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
+    ANY    Object   [Has("ownershipControls")]          => Unknown {},
 
     GET    Bucket   [Has("location")]                   => GetBucketLocation {},
     GET    Bucket   [Has("versioning")]                 => GetBucketVersioning {},
@@ -716,6 +723,7 @@ route_table! {
     GET    Bucket   [Has("encryption")]                 => GetBucketEncryption {},
     GET    Bucket   [Has("tagging")]                    => GetBucketTagging {},
     GET    Bucket   [Has("acl")]                        => GetBucketAcl {},
+    GET    Bucket   [Has("ownershipControls")]          => GetBucketOwnershipControls {},
     GET    Bucket   [Has("uploads")]                    => ListMultipartUploads { params: list_uploads },
     GET    Bucket   [Has("versions")]                   => ListObjectVersions { params: list_versions },
     GET    Bucket   [AnyOf(&["delete", "uploadId", "partNumber"])] => Unknown {},
@@ -728,7 +736,9 @@ route_table! {
     PUT    Bucket   [Has("policy")]                     => PutBucketPolicy {},
     PUT    Bucket   [Has("encryption")]                 => PutBucketEncryption {},
     PUT    Bucket   [Has("tagging")]                    => PutBucketTagging {},
-    PUT    Bucket   [AnyOf(&["acl", "object-lock", "location", "uploads", "uploadId", "delete"])]
+    PUT    Bucket   [Has("acl")]                        => PutBucketAcl {},
+    PUT    Bucket   [Has("ownershipControls")]          => PutBucketOwnershipControls {},
+    PUT    Bucket   [AnyOf(&["object-lock", "location", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     PUT    Bucket   []                                  => CreateBucket {},
     DELETE Bucket   [Has("cors")]                       => DeleteBucketCors {},
@@ -736,6 +746,7 @@ route_table! {
     DELETE Bucket   [Has("policy")]                     => DeleteBucketPolicy {},
     DELETE Bucket   [Has("encryption")]                 => DeleteBucketEncryption {},
     DELETE Bucket   [Has("tagging")]                    => DeleteBucketTagging {},
+    DELETE Bucket   [Has("ownershipControls")]          => DeleteBucketOwnershipControls {},
     DELETE Bucket   [AnyOf(&["acl", "versioning", "object-lock", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     DELETE Bucket   []                                  => DeleteBucket {},
@@ -757,7 +768,8 @@ route_table! {
     GET    Object   []                                  => GetObject { version, part_number, overrides },
     HEAD   Object   []                                  => HeadObject { version, part_number, overrides },
     PUT    Object   [Has("tagging")]                    => PutObjectTagging { version },
-    PUT    Object   [AnyOf(&["acl", "uploads"])]        => Unknown {},
+    PUT    Object   [Has("acl")]                        => PutObjectAcl { version },
+    PUT    Object   [Has("uploads")]                    => Unknown {},
     PUT    Object   [Has("uploadId"), Header(COPY_SOURCE)]
         => UploadPartCopy { part_number: part, source, upload_id },
     PUT    Object   [Has("uploadId")]                   => UploadPart { part_number: part, upload_id },
@@ -1289,6 +1301,22 @@ mod tests {
             (Method::PUT, "/bkt?tagging", PutBucketTagging {}),
             (Method::DELETE, "/bkt?tagging", DeleteBucketTagging {}),
             (Method::GET, "/bkt?acl", GetBucketAcl {}),
+            (Method::PUT, "/bkt?acl", PutBucketAcl {}),
+            (
+                Method::GET,
+                "/bkt?ownershipControls",
+                GetBucketOwnershipControls {},
+            ),
+            (
+                Method::PUT,
+                "/bkt?ownershipControls",
+                PutBucketOwnershipControls {},
+            ),
+            (
+                Method::DELETE,
+                "/bkt?ownershipControls",
+                DeleteBucketOwnershipControls {},
+            ),
             (Method::GET, "/bkt", ListObjects { params: v1.clone() }),
             (Method::GET, "/bkt/", ListObjects { params: v1.clone() }),
             (
@@ -1505,13 +1533,11 @@ mod tests {
             (Method::GET, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
             (Method::POST, "/bkt?publicAccessBlock"),
-            (Method::GET, "/bkt?ownershipControls"),
             (Method::GET, "/bkt?list-type=2&website"),
             (Method::GET, "/bkt?delete"),
             (Method::GET, "/bkt?attributes"),
             (Method::HEAD, "/bkt?website"),
             (Method::PUT, "/bkt?website"),
-            (Method::PUT, "/bkt?acl"),
             (Method::PUT, "/bkt?object-lock"),
             (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
@@ -1591,6 +1617,13 @@ mod tests {
                 Method::GET,
                 b("/bkt/dir/obj.txt?acl"),
                 GetObjectAcl { version: None },
+            ),
+            (
+                Method::PUT,
+                format!("/bkt/dir/obj.txt?acl&versionId={V1}"),
+                PutObjectAcl {
+                    version: Some(V1_SEL),
+                },
             ),
             (
                 Method::POST,
@@ -1898,7 +1931,8 @@ mod tests {
             (Method::HEAD, "/bkt/k?attributes"),
             (Method::PUT, "/bkt/k?attributes"),
             (Method::GET, "/bkt/k?torrent"),
-            (Method::PUT, "/bkt/k?acl"),
+            (Method::PUT, "/bkt/k?ownershipControls"),
+            (Method::GET, "/bkt/k?ownershipControls"),
             (Method::PUT, "/bkt/k?retention"),
             (Method::POST, "/bkt/k?restore"),
             (Method::POST, "/bkt/k?select&select-type=2"),
@@ -2180,6 +2214,19 @@ mod tests {
             (PutBucketTagging {}, Some("s3:PutBucketTagging")),
             (DeleteBucketTagging {}, Some("s3:PutBucketTagging")),
             (GetBucketAcl {}, Some("s3:GetBucketAcl")),
+            (PutBucketAcl {}, Some("s3:PutBucketAcl")),
+            (
+                GetBucketOwnershipControls {},
+                Some("s3:GetBucketOwnershipControls"),
+            ),
+            (
+                PutBucketOwnershipControls {},
+                Some("s3:PutBucketOwnershipControls"),
+            ),
+            (
+                DeleteBucketOwnershipControls {},
+                Some("s3:PutBucketOwnershipControls"),
+            ),
             (
                 GetPublicAccessBlock {},
                 Some("s3:GetBucketPublicAccessBlock"),
@@ -2274,6 +2321,8 @@ mod tests {
             ),
             (GetObjectAcl { version: None }, Some("s3:GetObjectAcl")),
             (GetObjectAcl { version: v }, Some("s3:GetObjectVersionAcl")),
+            (PutObjectAcl { version: None }, Some("s3:PutObjectAcl")),
+            (PutObjectAcl { version: v }, Some("s3:PutObjectVersionAcl")),
             (CreateMultipartUpload {}, Some("s3:PutObject")),
             (
                 UploadPart {

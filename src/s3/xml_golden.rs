@@ -8,10 +8,12 @@ use std::path::PathBuf;
 
 use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::meta::{DataLoc, IndexEntry, ObjectMeta, PartData};
+use crate::iam::acl::{Acl, Canned, Grant, Grantee, Group, Permission};
 
 use super::attributes::{document as attributes_document, Wanted};
 use super::error::{S3Code, S3Error};
 use super::xml::*;
+use super::xml_acl::{access_control_policy, ownership_controls};
 use super::xml_multipart::*;
 use super::xml_tagging::tagging;
 use super::xml_versioning::*;
@@ -255,6 +257,25 @@ const ALL_ATTRS: Wanted = Wanted {
 };
 
 /// Every document, by golden file name.
+/// The owner (with a display name), another user (without), and each
+/// group.
+fn acl_with_every_grantee() -> Acl {
+    let mut acl = Canned::PublicReadWrite.grants(&owner().id, &owner().id);
+    acl.push(Grant {
+        grantee: Grantee::User(
+            "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be".into(),
+        ),
+        permission: Permission::ReadAcp,
+    });
+    for g in [Group::AuthenticatedUsers, Group::LogDelivery] {
+        acl.push(Grant {
+            grantee: Grantee::Group(g),
+            permission: Permission::WriteAcp,
+        });
+    }
+    acl
+}
+
 fn documents() -> Vec<(&'static str, Vec<u8>)> {
     let empty_prefixes: Vec<String> = Vec::new();
     let no_buckets: &[(&str, u64)] = &[];
@@ -339,6 +360,20 @@ fn documents() -> Vec<(&'static str, Vec<u8>)> {
             tagging(&[("k1", "v1"), (NASTY, NASTY), ("empty", "")]),
         ),
         ("tagging_empty", tagging::<&str, &str>(&[])),
+        (
+            "access_control_policy",
+            access_control_policy(&acl_with_every_grantee(), |id| {
+                (id == owner().id).then(|| NASTY.to_owned())
+            }),
+        ),
+        (
+            "access_control_policy_private",
+            access_control_policy(&Acl::private(&owner().id), |_| None),
+        ),
+        (
+            "ownership_controls",
+            ownership_controls(crate::engine::ObjectOwnership::BucketOwnerEnforced),
+        ),
         (
             "initiate_multipart_upload",
             initiate_multipart_upload("bucket", NASTY, "upload-id"),

@@ -30,6 +30,7 @@ pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
     tls: bool,
+    extra: Vec<String>,
 }
 
 impl Server {
@@ -41,48 +42,48 @@ impl Server {
     /// `--cores`; `--tls-cert` makes readiness a TCP connect, as a plain
     /// health probe cannot speak TLS).
     pub fn start_with(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let drives: Vec<PathBuf> = (0..4)
-            .map(|i| dir.path().join(format!("drive{i}")))
-            .collect();
+        Server::start_in(tempfile::tempdir().expect("tempdir"), extra)
+    }
+
+    /// A server on drives `dir/drive0` … `dir/drive3`, which may already
+    /// hold data (written by the engine API, say).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("serve")
-            .args(&drives)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--no-pin"])
-            .args(if extra.contains(&"--cores") {
-                &[][..]
-            } else {
-                &["--cores", "2"][..]
-            })
-            // Small segments and few partitions: quick to format, light on disk.
-            .args([
-                "--partitions",
-                "16",
-                "--segment-size",
-                &(16u64 << 20).to_string(),
-            ])
-            .args(extra)
-            .env("CAIRN_ROOT_USER", USER)
-            .env("CAIRN_ROOT_PASSWORD", PASSWORD)
-            .env(
-                "CAIRN_LOG",
-                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start cairn");
-        let tls = extra.contains(&"--tls-cert");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn(dir.path(), port, &extra);
+        let tls = extra.iter().any(|a| a == "--tls-cert");
         let mut s = Server {
             child,
             port,
             dir,
             tls,
+            extra,
         };
         s.wait_ready();
         s
+    }
+
+    /// Stops the server (SIGTERM, a clean shutdown) and starts it again on
+    /// the same drives and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.wait_ready();
+    }
+
+    fn stop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn wait_ready(&mut self) {
@@ -123,18 +124,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: signalling our own child by its PID.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         if std::thread::panicking() {
             let log = self.log();
             let tail: String = log
@@ -149,6 +139,44 @@ impl Drop for Server {
             eprintln!("--- cairn log (tail) ---\n{tail}");
         }
     }
+}
+
+/// Starts `cairn serve` on the four drives under `dir`, logging to
+/// `dir/server.log` (appended across restarts).
+fn spawn(dir: &std::path::Path, port: u16, extra: &[String]) -> Child {
+    let drives: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("drive{i}"))).collect();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("serve")
+        .args(&drives)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--no-pin"])
+        .args(if extra.iter().any(|a| a == "--cores") {
+            &[][..]
+        } else {
+            &["--cores", "2"][..]
+        })
+        // Small segments and few partitions: quick to format, light on disk.
+        .args([
+            "--partitions",
+            "16",
+            "--segment-size",
+            &(16u64 << 20).to_string(),
+        ])
+        .args(extra)
+        .env("CAIRN_ROOT_USER", USER)
+        .env("CAIRN_ROOT_PASSWORD", PASSWORD)
+        .env(
+            "CAIRN_LOG",
+            std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start cairn")
 }
 
 pub fn free_port() -> u16 {

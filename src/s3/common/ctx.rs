@@ -20,6 +20,8 @@ pub struct ApiSettings {
     pub scheme: &'static str,
     /// Longest wait for the next piece of a request body.
     pub idle_timeout: Duration,
+    /// Who exists: ACL grantees by canonical id or e-mail.
+    pub identities: Rc<crate::iam::identities::Identities>,
 }
 
 pub type S3Result<T = http::Response<ResBody>> = Result<T, S3Error>;

@@ -5,6 +5,7 @@
 //! never another operation; nothing here imports an operation. The handler
 //! sits on top and dispatches on the route's `Op`.
 
+pub mod acl;
 pub mod copy_source;
 pub mod ctx;
 pub mod metadata;

@@ -27,28 +27,19 @@ use crate::auth::checksum::{ChecksumAlgo, ChecksumValue, Checksummer};
 use crate::engine::{BodyChunk, BodySource, Engine, EngineError};
 use crate::hash::Md5Lane;
 use crate::http::conns::Conn;
+use crate::iam::acl::Canned;
 
 use self::form::{FormDecoder, FormError, FormEvent};
 use self::policy::{missing_field, Fields};
 use super::auth::Authenticator;
 use super::body::{header_checksum, MAX_OBJECT_SIZE};
+use super::common::acl::{new_object_acl, AclRequest};
 use super::common::ctx::{ApiSettings, Ctx, S3Result};
 use super::common::metadata::{header_bytes, header_text, put_options};
 use super::common::response::{add_checksum_headers, quoted_etag, status_only, xml, ResBody};
 use super::common::version::add_version_header;
 use super::error::{S3Code, S3Error};
 use super::xml_tagging::{parse_tagging, TagTarget};
-
-/// Canned ACLs a form may name (stored once ACLs land, issue 12 item 6).
-const CANNED_ACLS: [&str; 7] = [
-    "private",
-    "public-read",
-    "public-read-write",
-    "aws-exec-read",
-    "authenticated-read",
-    "bucket-owner-read",
-    "bucket-owner-full-control",
-];
 
 /// Storage classes S3 accepts; cairn has one class, as for PUT.
 const STORAGE_CLASSES: [&str; 11] = [
@@ -226,11 +217,22 @@ async fn authorize_and_store(
     if let Some(xml) = fields.get("tagging") {
         opts.tags = parse_tagging(xml.as_bytes(), TagTarget::Object)?;
     }
-    if let Some(acl) = fields.get("acl") {
-        if !CANNED_ACLS.contains(&acl) {
-            return Err(S3Error::new(S3Code::InvalidArgument, "Invalid canned ACL."));
-        }
-    }
+    // The form's canned `acl`, under the bucket's ownership controls as
+    // for PutObject.
+    let acl = match fields.get("acl") {
+        None => AclRequest::None,
+        Some(a) => AclRequest::Canned(
+            Canned::parse(a)
+                .ok_or_else(|| S3Error::new(S3Code::InvalidArgument, "Invalid canned ACL."))?,
+        ),
+    };
+    opts.headers.extend(new_object_acl(
+        api.settings,
+        api.engine,
+        &principal.canonical_id,
+        &acl,
+        bucket,
+    )?);
     if let Some(class) = fields.get("x-amz-storage-class") {
         if !STORAGE_CLASSES.contains(&class) {
             return Err(S3Code::InvalidStorageClass.into());
