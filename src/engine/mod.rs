@@ -885,8 +885,15 @@ impl Engine {
         if !buckets::valid_bucket_name(name) {
             return Err(EngineError::InvalidBucketName);
         }
-        self.bucket_op(name, BucketChange::Create { owner, acl, ownership })
-            .await
+        self.bucket_op(
+            name,
+            BucketChange::Create {
+                owner,
+                acl,
+                ownership,
+            },
+        )
+        .await
     }
 
     /// Sets (Some) or deletes (None) the bucket policy; the caller has

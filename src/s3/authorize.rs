@@ -20,13 +20,16 @@ use http::HeaderMap;
 
 use crate::auth::sigv4::{AuthKind, PayloadMode, Verified};
 use crate::engine::buckets::{BucketInfo, BucketOwner, BucketTable};
+use crate::engine::{Engine, VersionSel};
+use crate::iam::acl::{acl_allows, acl_permission, AclTarget, Caller, Grantee, Group};
 use crate::iam::identities::{Principal, PrincipalKind};
 use crate::iam::policy::{self, Decision, Inputs, KnownKey, Policy, PolicyKind, PolicySet, Value};
 
+use super::common::acl::{effective_bucket_acl, effective_object_acl};
 use super::common::metadata::tags_from_header;
 use super::error::{S3Code, S3Error};
 use super::router::{
-    delete_check, format_version_id, Check, ConditionValues, ExtraChecks, Op, Route,
+    delete_check, format_version_id, Check, ConditionValues, ExtraChecks, Op, Resource, Route,
 };
 
 /// A bucket's policy, compiled.
@@ -250,6 +253,10 @@ fn request_tags(route: &Route, headers: &HeaderMap) -> Vec<(String, String)> {
 /// (DeleteObjects per key, ListBuckets per bucket) call it through `Ctx`.
 pub struct Authorizer<'a> {
     principal: Arc<Principal>,
+    /// For object ACLs, read only when no policy decides.
+    engine: &'a Engine,
+    /// The owner of buckets that record none (root's canonical id).
+    root_owner: &'a str,
     cache: &'a BucketAccessCache,
     table: Arc<BucketTable>,
     peer: IpAddr,
@@ -260,6 +267,8 @@ pub struct Authorizer<'a> {
 impl<'a> Authorizer<'a> {
     pub fn new(
         principal: Arc<Principal>,
+        engine: &'a Engine,
+        root_owner: &'a str,
         cache: &'a BucketAccessCache,
         table: Arc<BucketTable>,
         peer: IpAddr,
@@ -267,6 +276,8 @@ impl<'a> Authorizer<'a> {
     ) -> Authorizer<'a> {
         Authorizer {
             principal,
+            engine,
+            root_owner,
             cache,
             table,
             peer,
@@ -306,11 +317,63 @@ impl<'a> Authorizer<'a> {
         )
     }
 
+    /// S3 evaluates ACLs beside policies: an explicit deny refuses, any
+    /// allow admits, and when no policy decides, a grant in the bucket's
+    /// or the object's ACL admits.
+    fn permitted(&self, check: Check<'_>, decision: Decision, version: Option<VersionSel>) -> bool {
+        match decision {
+            Decision::Allow => true,
+            Decision::ExplicitDeny => false,
+            Decision::ImplicitDeny => self.acl_grants(check, version),
+        }
+    }
+
+    fn acl_grants(&self, check: Check<'_>, version: Option<VersionSel>) -> bool {
+        let Some((target, wanted)) = acl_permission(check.action) else {
+            return false;
+        };
+        let (bucket, key) = match check.resource {
+            Resource::All => return false,
+            Resource::Bucket(b) => (b, None),
+            Resource::Object { bucket, key } => (bucket, Some(key)),
+        };
+        let Some(info) = self.table.buckets.get(bucket) else {
+            return false;
+        };
+        let owner = info
+            .owner
+            .as_ref()
+            .map_or(self.root_owner, |o| o.canonical_id.as_str());
+        let mut acl = match (target, key) {
+            (AclTarget::Object, Some(key)) => match self.engine.lookup(bucket, key, version) {
+                Ok(Some(e)) if !e.meta.delete_marker => {
+                    effective_object_acl(&e.meta, owner, info.ownership)
+                }
+                _ => return false,
+            },
+            (AclTarget::Object, None) => return false,
+            (AclTarget::Bucket, _) => effective_bucket_acl(info.acl.clone(), owner, info.ownership),
+        };
+        if info
+            .public_access_block
+            .is_some_and(|b| b.ignores_public_acls())
+        {
+            acl.grants
+                .retain(|g| !matches!(g.grantee, Grantee::Group(_)));
+        }
+        let anonymous = self.principal.kind == PrincipalKind::Anonymous;
+        let caller = Caller {
+            canonical_id: (!anonymous).then_some(self.principal.canonical_id.as_str()),
+            authenticated: !anonymous,
+        };
+        acl_allows(&acl, caller, wanted)
+    }
+
     /// Whether `check` is allowed, with no route condition values (a
     /// bucket in a listing, a key in DeleteObjects).
     pub fn allows(&self, check: Check<'_>, headers: &HeaderMap) -> bool {
-        self.decide(check, headers, &ConditionValues::default(), &[])
-            .is_allowed()
+        let d = self.decide(check, headers, &ConditionValues::default(), &[]);
+        self.permitted(check, d, None)
     }
 
     /// DeleteObjects: whether deleting `key` (or one version) is allowed.
@@ -326,7 +389,8 @@ impl<'a> Authorizer<'a> {
             version_id: version,
             ..ConditionValues::default()
         };
-        self.decide(check, headers, &cond, &[]).is_allowed()
+        let d = self.decide(check, headers, &cond, &[]);
+        self.permitted(check, d, version)
     }
 
     /// Authorises a routed request: its own check and any extra ones.
@@ -340,10 +404,12 @@ impl<'a> Authorizer<'a> {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                if !self
-                    .decide(check, headers, &route.conditions(), &tags)
-                    .is_allowed()
-                {
+                let cond = route.conditions();
+                let d = self.decide(check, headers, &cond, &tags);
+                if !self.permitted(check, d, cond.version_id) {
+                    return Err(denied());
+                }
+                if self.blocks_public_acl(check, headers) {
                     return Err(denied());
                 }
             }
@@ -365,6 +431,41 @@ impl<'a> Authorizer<'a> {
     pub fn principal(&self) -> &Principal {
         &self.principal
     }
+
+    /// `BlockPublicAcls`: a request that sets a public ACL by its headers
+    /// (a public canned ACL, or a grant to AllUsers or AuthenticatedUsers)
+    /// is refused.
+    fn blocks_public_acl(&self, check: Check<'_>, headers: &HeaderMap) -> bool {
+        let bucket = match check.resource {
+            Resource::Bucket(b) | Resource::Object { bucket: b, .. } => b,
+            Resource::All => return false,
+        };
+        let blocked = self
+            .table
+            .buckets
+            .get(bucket)
+            .and_then(|i| i.public_access_block)
+            .is_some_and(|b| b.blocks_public_acls());
+        blocked && sets_public_acl(headers)
+    }
+}
+
+/// Whether a request's ACL headers make what it writes public.
+fn sets_public_acl(headers: &HeaderMap) -> bool {
+    let canned = header(headers, "x-amz-acl").is_some_and(|v| {
+        matches!(
+            v.trim(),
+            "public-read" | "public-read-write" | "authenticated-read"
+        )
+    });
+    canned
+        || headers
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("x-amz-grant-"))
+            .filter_map(|(_, v)| v.to_str().ok())
+            .any(|v| {
+                v.contains(Group::AllUsers.uri()) || v.contains(Group::AuthenticatedUsers.uri())
+            })
 }
 
 #[cfg(test)]

@@ -251,6 +251,8 @@ impl S3Api {
         }
         let authz = Authorizer::new(
             principal.clone(),
+            &self.engine,
+            &self.settings.owner.id,
             &self.access,
             table,
             conn.peer.ip(),

@@ -42,10 +42,15 @@ const GRANT_HEADERS: [(&str, Permission); 5] = [
 /// and older SDKs do, still succeed under it.
 pub const NEW_BUCKET_OWNERSHIP: ObjectOwnership = ObjectOwnership::BucketOwnerEnforced;
 
-/// The bucket's owner. Buckets do not record their creator yet, and every
-/// bucket so far was root's: the one place to change when they do.
-pub fn bucket_owner(api: &ApiSettings, _engine: &Engine, _bucket: &str) -> String {
-    api.owner.id.clone()
+/// The bucket's owner: its creator, or root for buckets made before
+/// owners were recorded.
+pub fn bucket_owner(api: &ApiSettings, engine: &Engine, bucket: &str) -> String {
+    engine
+        .buckets()
+        .buckets
+        .get(bucket)
+        .and_then(|b| b.owner.as_ref().map(|o| o.canonical_id.clone()))
+        .unwrap_or_else(|| api.owner.id.clone())
 }
 
 /// What a request says about the ACL of what it writes.

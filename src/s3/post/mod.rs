@@ -185,6 +185,8 @@ async fn authorize_and_store(
     conn.set_authenticated();
     let authz = crate::s3::authorize::Authorizer::new(
         principal.clone(),
+        api.engine,
+        &api.settings.owner.id,
         api.access,
         api.engine.buckets(),
         conn.peer.ip(),
