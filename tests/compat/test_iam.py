@@ -15,7 +15,10 @@ from conftest import REGION
 
 POLICY = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"}],
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"},
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+    ],
 }
 
 
@@ -51,12 +54,14 @@ def test_boto3_manages_users_keys_and_policies(iam, endpoint):
     key = iam.create_access_key(UserName=name)["AccessKey"]
     assert key["Status"] == "Active" and len(key["SecretAccessKey"]) == 40
     s3 = client("s3", endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    s3.list_buckets()
+    # Signed and known, but no policy allows anything yet.
+    assert error_code(s3.list_buckets) == "AccessDenied"
     listed = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
     assert [k["AccessKeyId"] for k in listed] == [key["AccessKeyId"]]
     assert "SecretAccessKey" not in listed[0]
 
     iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps(POLICY))
+    s3.list_buckets()
     got = iam.get_user_policy(UserName=name, PolicyName="read")
     # boto3 decodes the URL-encoded document into a dict, as from AWS.
     assert got["PolicyDocument"] == POLICY
