@@ -36,6 +36,17 @@ async fn user(s: &Server, iam: &aws_sdk_iam::Client, name: &str) -> aws_sdk_s3::
     client(&s.endpoint(), key.access_key_id(), key.secret_access_key())
 }
 
+/// Puts an inline policy on `user`.
+async fn put_policy(iam: &aws_sdk_iam::Client, user: &str, name: &str, doc: &str) {
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
+        .expect("put user policy");
+}
+
 async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), String> {
     c.put_object()
         .bucket(bucket)
@@ -56,6 +67,9 @@ async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), Stri
         .map(|_| ())
         .map_err(|e| code(Err::<(), _>(e)))
 }
+
+const ALLOW_ALL_S3: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
 
 const HOME_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
   {"Effect":"Allow","Action":["s3:PutObject","s3:GetObject","s3:DeleteObject"],
@@ -79,13 +93,7 @@ async fn a_prefix_scoped_user_writes_its_home_and_nothing_else() {
         put(&alice, "shared", "home/alice/a").await,
         Err("AccessDenied".into())
     );
-    iam.put_user_policy()
-        .user_name("alice")
-        .policy_name("home")
-        .policy_document(HOME_POLICY)
-        .send()
-        .await
-        .expect("put policy");
+    put_policy(&iam, "alice", "home", HOME_POLICY).await;
     put(&alice, "shared", "home/alice/a")
         .await
         .expect("own home");
@@ -198,15 +206,7 @@ async fn a_deactivated_or_deleted_key_is_refused_at_once() {
         .send()
         .await
         .expect("user");
-    iam.put_user_policy()
-        .user_name("erin")
-        .policy_name("all")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .expect("policy");
+    put_policy(&iam, "erin", "all", ALLOW_ALL_S3).await;
     let key = iam
         .create_access_key()
         .user_name("erin")
@@ -260,15 +260,7 @@ async fn a_bucket_policy_deny_beats_an_identity_allow() {
         .expect("bucket");
     let iam = iam(&s);
     let frank = user(&s, &iam, "frank").await;
-    iam.put_user_policy()
-        .user_name("frank")
-        .policy_name("all")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .expect("policy");
+    put_policy(&iam, "frank", "all", ALLOW_ALL_S3).await;
     put(&frank, "guarded", "locked/a")
         .await
         .expect("allowed before the deny");
@@ -367,15 +359,7 @@ async fn acl_grants_admit_where_no_policy_decides_and_a_policy_deny_still_wins()
     // A user's own bucket: the creator owns it, its ACL gives it full control.
     let own = hank.create_bucket().bucket("hanks").send().await;
     assert_eq!(code(own), "AccessDenied", "creating needs s3:CreateBucket");
-    iam.put_user_policy()
-        .user_name("hank")
-        .policy_name("deny-public")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::acls/public"}]}"#,
-        )
-        .send()
-        .await
-        .expect("deny policy");
+    put_policy(&iam, "hank", "deny-public", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::acls/public"}]}"#).await;
     assert_eq!(
         get(&hank, "acls", "public").await,
         Err("AccessDenied".into())
@@ -411,15 +395,7 @@ async fn another_users_bucket_name_is_taken_and_a_user_may_use_its_own_bucket() 
     let ivy = user(&s, &iam, "ivy").await;
     let jon = user(&s, &iam, "jon").await;
     for name in ["ivy", "jon"] {
-        iam.put_user_policy()
-            .user_name(name)
-            .policy_name("create")
-            .policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:CreateBucket","s3:ListAllMyBuckets"],"Resource":"*"}]}"#,
-            )
-            .send()
-            .await
-            .expect("policy");
+        put_policy(&iam, name, "create", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:CreateBucket","s3:ListAllMyBuckets"],"Resource":"*"}]}"#).await;
     }
     ivy.create_bucket()
         .bucket("ivys")
@@ -458,16 +434,7 @@ async fn a_user_calls_the_iam_actions_its_policy_allows_and_no_others() {
         .send()
         .await
         .expect("user");
-    root_iam
-        .put_user_policy()
-        .user_name("kim")
-        .policy_name("read-iam")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser"],"Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .expect("policy");
+    put_policy(&root_iam, "kim", "read-iam", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListUsers","iam:GetUser"],"Resource":"*"}]}"#).await;
     let key = root_iam
         .create_access_key()
         .user_name("kim")
