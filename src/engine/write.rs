@@ -298,8 +298,13 @@ impl Drop for StripeBuilder {
     }
 }
 
-/// Where one stripe's shards landed.
-type StripeResult = Vec<Option<Appended>>;
+/// Where one stripe's shards landed, and whether a shard was missed because
+/// its drive was full (so a lost quorum is reported as `StorageFull` even if
+/// space came back before the caller looked).
+struct StripeResult {
+    shards: Vec<Option<Appended>>,
+    missed_full: bool,
+}
 
 /// What the shard records of an upload belong to.
 pub(super) struct StripeTarget<'a> {
@@ -562,7 +567,8 @@ impl Engine {
             *const super::segment::SegmentFile,
             (Rc<super::segment::SegmentFile>, u64),
         > = HashMap::new();
-        for a in done.iter().flatten().flatten() {
+        let mut missed_full = done.iter().any(|s| s.missed_full);
+        for a in done.iter().flat_map(|s| s.shards.iter()).flatten() {
             let e = by_seg
                 .entry(Rc::as_ptr(&a.seg))
                 .or_insert((a.seg.clone(), 0));
@@ -576,6 +582,7 @@ impl Engine {
         let mut failed_segs = Vec::new();
         for (seg, r) in syncs {
             if let Err(e) = r {
+                missed_full |= e.raw_os_error() == Some(libc::ENOSPC);
                 self.shared.write_failed(seg.drive as usize, &e);
                 failed_segs.push(Rc::as_ptr(&seg));
             }
@@ -584,6 +591,7 @@ impl Engine {
         let mut locs = Vec::with_capacity(done.len());
         for s in done {
             let shards: Vec<Option<RecordLoc>> = s
+                .shards
                 .into_iter()
                 .map(|a| {
                     a.filter(|a| !failed_segs.contains(&Rc::as_ptr(&a.seg)))
@@ -597,7 +605,7 @@ impl Engine {
                 .collect();
             let ok = shards.iter().flatten().count();
             if ok < quorum {
-                return Err(if self.check_data_space().is_err() {
+                return Err(if missed_full || self.check_data_space().is_err() {
                     self.storage_full()
                 } else {
                     EngineError::WriteQuorum {
@@ -668,18 +676,23 @@ impl Engine {
                     let drive = layout.drive_of(rotation, i, drives);
                     // A full drive misses the shard like an offline one.
                     if !me.shared.drive_writable(drive) {
-                        return None;
+                        return Err(me.shared.space.is_full(drive));
                     }
                     match me.writer.append(Class::Bulk, drive as u16, b).await {
-                        Ok(a) => Some(a),
+                        Ok(a) => Ok(a),
                         Err(e) => {
                             me.shared.write_failed(drive, &e);
-                            None
+                            Err(e.raw_os_error() == Some(libc::ENOSPC))
                         }
                     }
                 }
             });
-            Ok(join_all(writes).await)
+            let results = join_all(writes).await;
+            let missed_full = results.iter().any(|r| matches!(r, Err(true)));
+            Ok(StripeResult {
+                shards: results.into_iter().map(Result::ok).collect(),
+                missed_full,
+            })
         })
     }
 
