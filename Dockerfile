@@ -13,5 +13,8 @@ USER cairn
 VOLUME ["/data"]
 EXPOSE 9000
 ENV CAIRN_LISTEN=0.0.0.0:9000
+# `cairn health` asks the node's /health/ready on loopback (exit 0 when ready).
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/cairn", "health", "--timeout", "5"]
 ENTRYPOINT ["/usr/local/bin/cairn"]
 CMD ["serve", "/data/disk{1...4}"]

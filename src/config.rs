@@ -24,6 +24,19 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Offline maintenance of a stopped node's drives.
     Repair(RepairArgs),
+    /// Ask a node on this machine whether it is ready (exit 0) or not (exit
+    /// 1), for container and service health checks.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthArgs {
+    /// The node's listen address; a wildcard address is asked on loopback.
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "0.0.0.0:9000")]
+    pub listen: SocketAddr,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Args, Debug, Clone, Default)]

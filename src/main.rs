@@ -13,6 +13,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().and_then(cairn::node::serve),
+        Command::Health(args) => {
+            cairn::http::health::probe(args.listen, std::time::Duration::from_secs(args.timeout))
+                .map(|status| print!("{status}"))
+        }
         Command::Repair(args) => {
             if !args.rebuild_index {
                 Err("nothing to do: pass --rebuild-index".to_owned())

@@ -311,3 +311,49 @@ fn bad_settings_are_refused_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("layout 4+2 needs 6 drives"), "{err}");
 }
+
+fn health(listen: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["health", "--listen", listen, "--timeout", "5"])
+        .env_remove("CAIRN_LISTEN")
+        .output()
+        .expect("cairn health runs")
+}
+
+#[test]
+fn the_health_command_exits_zero_only_for_a_ready_node() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Server::start(t.path(), &[], &[]);
+    let port = s.port;
+    // A wildcard listen address is asked on loopback, as in the container.
+    for listen in [format!("127.0.0.1:{port}"), format!("0.0.0.0:{port}")] {
+        let out = health(&listen);
+        assert!(out.status.success(), "{listen}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("ready"));
+    }
+    assert!(s.stop().success());
+    let out = health(&format!("127.0.0.1:{port}"));
+    assert_eq!(out.status.code(), Some(1), "a stopped node: {out:?}");
+
+    // A node that answers but is not ready.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let answer = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut head = [0u8; 1024];
+        let _ = c.read(&mut head).unwrap();
+        let body = "not ready: 1 drives online, 3 needed\n";
+        let head = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        c.write_all(format!("{head}{body}").as_bytes()).unwrap();
+    });
+    let out = health(&addr.to_string());
+    answer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not ready (503)"),
+        "{out:?}"
+    );
+}

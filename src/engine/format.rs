@@ -135,6 +135,14 @@ pub fn open_set(
         .iter()
         .filter_map(|(_, f, _)| f.as_ref().ok().and_then(|f| f.as_ref()))
         .collect();
+    // A newer binary's drives are left alone: this one cannot know their
+    // records, and starting would hide them.
+    if let Some(f) = formats.iter().find(|f| f.format_version > FORMAT_VERSION) {
+        return Err(format!(
+            "the drives were formatted by a newer cairn (format version {}; this binary knows up to {FORMAT_VERSION}): run that version or later",
+            f.format_version
+        ));
+    }
     let reference = formats
         .iter()
         .max_by_key(|f| formats.iter().filter(|g| g.set_id == f.set_id).count())
@@ -338,6 +346,22 @@ mod tests {
         swapped.swap(0, 3);
         let s6 = open_set(&swapped, None, 16).unwrap();
         assert!(matches!(s6.drives[0].state, DriveState::Foreign(_)));
+    }
+
+    #[test]
+    fn drives_of_a_newer_format_are_refused_untouched() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &paths {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        open_set(&paths, None, 4).unwrap();
+        let mut f = read_format(&paths[0]).unwrap().unwrap();
+        f.format_version = FORMAT_VERSION + 1;
+        write_format(&paths[0], &f).unwrap();
+        let e = open_set(&paths, None, 4).expect_err("refused");
+        assert!(e.contains("newer cairn"), "{e}");
+        assert_eq!(read_format(&paths[0]).unwrap().unwrap(), f);
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! `/health/live` and `/health/ready`.
+//! `/health/live` and `/health/ready`, and the `cairn health` probe of them.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -55,6 +59,35 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
         "ready\n".to_owned()
     };
     text(StatusCode::OK, &format!("{head}{drives}"))
+}
+
+/// `cairn health`: GET `/health/ready` from the node listening on `listen`
+/// (plain HTTP; a TLS listener is asked through its own port by an HTTPS
+/// client instead). Returns the body when it answers 200.
+pub fn probe(listen: SocketAddr, timeout: Duration) -> Result<String, String> {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let fail = |e: std::io::Error| format!("{addr}: {e}");
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(fail)?;
+    s.set_read_timeout(Some(timeout)).map_err(fail)?;
+    s.set_write_timeout(Some(timeout)).map_err(fail)?;
+    s.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(fail)?;
+    // The answer is a few lines per drive; bound what is read all the same.
+    let mut out = Vec::new();
+    s.take(1 << 20).read_to_end(&mut out).map_err(fail)?;
+    let out = String::from_utf8_lossy(&out);
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    match head.split_whitespace().nth(1) {
+        Some("200") => Ok(body.to_owned()),
+        Some(code) => Err(format!("{addr}: not ready ({code}): {}", body.trim_end())),
+        None => Err(format!("{addr}: no HTTP answer")),
+    }
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
