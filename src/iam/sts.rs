@@ -1263,6 +1263,55 @@ mod tests {
     }
 
     #[test]
+    fn session_tokens_follow_awss_duration_bounds_and_expire() {
+        let m = MasterKey::generate("t");
+        let st = state();
+        let snap = snapshot(st.clone(), 1, &m);
+        let root = caller(&snap, ROOT_KEY);
+        let secs = |p: &Principal, d: Option<u32>| get_session_token(p, d).map(|g| g.duration_secs);
+        assert_eq!(secs(&alice(&st), None), Ok(DEFAULT_USER_SESSION_SECS));
+        assert_eq!(secs(&alice(&st), Some(900)), Ok(900));
+        assert_eq!(secs(&alice(&st), Some(129_600)), Ok(129_600));
+        for bad in [899, 129_601] {
+            assert_eq!(
+                get_session_token(&alice(&st), Some(bad)).map_err(|e| e.code),
+                Err(StsCode::ValidationError)
+            );
+        }
+        // Root: an hour at most, a longer request cut to an hour.
+        assert_eq!(secs(&root, None), Ok(MAX_ROOT_SESSION_SECS));
+        assert_eq!(secs(&root, Some(900)), Ok(900));
+        let g = get_session_token(&alice(&st), Some(900)).unwrap();
+        assert_eq!(
+            (g.subject.clone(), g.policy.clone()),
+            (user_subject(), None)
+        );
+
+        // The session acts as alice until it expires, then never again.
+        let (s, token) = mint(&m, g.subject, None, g.duration_secs, NOW).unwrap();
+        let mut cache = SessionCache::new(2);
+        let (_, p) = cache
+            .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), NOW)
+            .unwrap();
+        assert_eq!(p.name, "alice");
+        assert_eq!(
+            get_session_token(&p, None).map_err(|e| e.code),
+            Err(StsCode::AccessDenied),
+            "session credentials cannot get another session"
+        );
+        let end = NOW + 900_000;
+        assert!(cache
+            .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), end - 1)
+            .is_ok());
+        assert_eq!(
+            cache
+                .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), end + 1)
+                .err(),
+            Some(Refusal::Expired)
+        );
+    }
+
+    #[test]
     fn verification_follows_expiry_and_the_current_identity_state() {
         let m = MasterKey::generate("t");
         let mut st = state();

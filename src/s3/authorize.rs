@@ -898,6 +898,52 @@ mod tests {
     }
 
     #[test]
+    fn existing_object_tags_decide_only_where_a_compiled_policy_reads_them() {
+        let by_tag = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"public"}}}]}"#;
+        let reader = user("reader", &[by_tag], None);
+        assert!(reader.policies.identity.uses_existing_object_tags());
+        assert!(!user("alice", &[ALICE_HOME, GROUP_READ_ALL], None)
+            .policies
+            .identity
+            .uses_existing_object_tags());
+        assert!(!bucket(PUBLIC_READ, None).policy.uses_existing_object_tags());
+        let deny_secret = r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"secret"}}}]}"#;
+        assert!(bucket(deny_secret, None).policy.uses_existing_object_tags());
+
+        let c = Case::plain();
+        let env = Env {
+            headers: &c.headers,
+            peer: "127.0.0.1".parse().expect("ip"),
+            secure: false,
+            now_ms: 0,
+        };
+        let get = |existing: &[(&str, &str)]| {
+            let check = Check {
+                action: Action::S3GetObject,
+                resource: OBJ,
+            };
+            let tags = ObjectTags {
+                request: &[],
+                existing,
+            };
+            decide(
+                &reader,
+                check,
+                None,
+                &env,
+                &ConditionValues::default(),
+                tags,
+            )
+        };
+        assert_eq!(get(&[("classification", "public")]), Decision::Allow);
+        assert_eq!(get(&[("classification", "secret")]), Decision::ImplicitDeny);
+        assert_eq!(get(&[]), Decision::ImplicitDeny);
+        assert!(reads_existing_tags(Action::S3PutObjectAcl));
+        assert!(!reads_existing_tags(Action::S3PutObject));
+        assert!(!reads_existing_tags(Action::S3DeleteObject));
+    }
+
+    #[test]
     fn buckets_belong_to_their_creator_and_old_ones_to_root() {
         let alice = user("alice", &[], None);
         let bob = user("bob", &[], None);
