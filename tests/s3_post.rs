@@ -491,7 +491,8 @@ async fn each_violated_condition_refuses_the_upload_and_nothing_lands() {
     }
     refused(&srv, &form(&f, file), 403, "SignatureDoesNotMatch", "ok/9").await;
 
-    // No credentials at all: no public-write buckets yet.
+    // No credentials at all: an anonymous PutObject, which nothing here
+    // allows (tests/access_gaps.rs has the buckets that do).
     let anon = vec![kv("key", "ok/10"), kv("Content-Type", "text/plain")];
     refused(&srv, &form(&anon, file), 403, "AccessDenied", "ok/10").await;
 

@@ -84,6 +84,12 @@ impl Group {
     pub fn from_uri(uri: &str) -> Option<Group> {
         Group::ALL.into_iter().find(|g| g.uri() == uri)
     }
+    /// Whether a grant to this group makes a resource public (S3's
+    /// BlockPublicAcls and IgnorePublicAcls: AllUsers and
+    /// AuthenticatedUsers).
+    pub fn is_public(self) -> bool {
+        matches!(self, Group::AllUsers | Group::AuthenticatedUsers)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -216,6 +222,13 @@ impl Acl {
         self.grants.iter().all(|g| {
             g.grantee == Grantee::User(owner.to_owned()) && g.permission == Permission::FullControl
         })
+    }
+
+    /// Whether some grant goes to a public group ([`Group::is_public`]).
+    pub fn is_public(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| matches!(g.grantee, Grantee::Group(group) if group.is_public()))
     }
 
     /// The text form kept in the object's metadata.

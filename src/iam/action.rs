@@ -154,6 +154,7 @@ actions! {
     // sts
     StsAssumeRole => "sts:AssumeRole",
     StsGetCallerIdentity => "sts:GetCallerIdentity",
+    StsGetSessionToken => "sts:GetSessionToken",
 }
 
 /// How many actions there are; the width of an [`ActionSet`].

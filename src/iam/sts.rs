@@ -31,6 +31,12 @@ use super::seal::{MasterKey, Sealed, Secret};
 pub const MIN_DURATION_SECS: u32 = 900;
 pub const MAX_DURATION_SECS: u32 = 43_200;
 pub const DEFAULT_DURATION_SECS: u32 = 3_600;
+/// GetSessionToken's bounds (AWS's): an IAM user's session lasts 15
+/// minutes to 36 hours, 12 hours unless asked; root's at most an hour,
+/// a longer one being cut to an hour.
+pub const MAX_USER_SESSION_SECS: u32 = 129_600;
+pub const DEFAULT_USER_SESSION_SECS: u32 = 43_200;
+pub const MAX_ROOT_SESSION_SECS: u32 = 3_600;
 /// A role assumed with a role session's credentials (role chaining) lasts
 /// at most an hour, as in AWS.
 pub const MAX_CHAINED_SECS: u32 = 3_600;
@@ -442,6 +448,63 @@ pub fn assume_role(
         duration_secs: req.duration_secs,
         arn: assumed_role_arn(&role.name, session),
         assumed_id: format!("{}:{session}", role.id),
+    })
+}
+
+/// Decides GetSessionToken for `caller`: root or an IAM user, with its
+/// long-term key, gets a session that acts as itself with its own
+/// policies (no session policy). Temporary credentials and service
+/// accounts are refused, as AWS refuses session credentials.
+pub fn get_session_token(
+    caller: &Principal,
+    duration_secs: Option<u32>,
+) -> Result<Grant, StsError> {
+    if let Some(d) =
+        duration_secs.filter(|d| !(MIN_DURATION_SECS..=MAX_USER_SESSION_SECS).contains(d))
+    {
+        return Err(sts_error(
+            StsCode::ValidationError,
+            format!(
+                "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy \
+                 constraint: Member must have value between {MIN_DURATION_SECS} and \
+                 {MAX_USER_SESSION_SECS}"
+            ),
+        ));
+    }
+    let asked = duration_secs.unwrap_or(DEFAULT_USER_SESSION_SECS);
+    let (subject, secs) = match &caller.kind {
+        PrincipalKind::Root => (
+            Subject::Root {
+                canonical: caller.canonical_id.clone(),
+            },
+            asked.min(MAX_ROOT_SESSION_SECS),
+        ),
+        PrincipalKind::User => (
+            Subject::User {
+                name: caller.name.clone(),
+                id: caller.id.clone(),
+            },
+            asked,
+        ),
+        PrincipalKind::Session { .. } | PrincipalKind::AssumedRole { .. } => {
+            return Err(sts_error(
+                StsCode::AccessDenied,
+                "Cannot call GetSessionToken with session credentials",
+            ))
+        }
+        PrincipalKind::ServiceAccount { .. } | PrincipalKind::Anonymous => {
+            return Err(sts_error(
+                StsCode::AccessDenied,
+                "Service accounts cannot request temporary credentials.",
+            ))
+        }
+    };
+    Ok(Grant {
+        subject,
+        policy: None,
+        duration_secs: secs,
+        arn: caller.arn.clone(),
+        assumed_id: caller.id.clone(),
     })
 }
 
@@ -1197,6 +1260,55 @@ mod tests {
                 Some(StsCode::AccessDenied)
             );
         }
+    }
+
+    #[test]
+    fn session_tokens_follow_awss_duration_bounds_and_expire() {
+        let m = MasterKey::generate("t");
+        let st = state();
+        let snap = snapshot(st.clone(), 1, &m);
+        let root = caller(&snap, ROOT_KEY);
+        let secs = |p: &Principal, d: Option<u32>| get_session_token(p, d).map(|g| g.duration_secs);
+        assert_eq!(secs(&alice(&st), None), Ok(DEFAULT_USER_SESSION_SECS));
+        assert_eq!(secs(&alice(&st), Some(900)), Ok(900));
+        assert_eq!(secs(&alice(&st), Some(129_600)), Ok(129_600));
+        for bad in [899, 129_601] {
+            assert_eq!(
+                get_session_token(&alice(&st), Some(bad)).map_err(|e| e.code),
+                Err(StsCode::ValidationError)
+            );
+        }
+        // Root: an hour at most, a longer request cut to an hour.
+        assert_eq!(secs(&root, None), Ok(MAX_ROOT_SESSION_SECS));
+        assert_eq!(secs(&root, Some(900)), Ok(900));
+        let g = get_session_token(&alice(&st), Some(900)).unwrap();
+        assert_eq!(
+            (g.subject.clone(), g.policy.clone()),
+            (user_subject(), None)
+        );
+
+        // The session acts as alice until it expires, then never again.
+        let (s, token) = mint(&m, g.subject, None, g.duration_secs, NOW).unwrap();
+        let mut cache = SessionCache::new(2);
+        let (_, p) = cache
+            .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), NOW)
+            .unwrap();
+        assert_eq!(p.name, "alice");
+        assert_eq!(
+            get_session_token(&p, None).map_err(|e| e.code),
+            Err(StsCode::AccessDenied),
+            "session credentials cannot get another session"
+        );
+        let end = NOW + 900_000;
+        assert!(cache
+            .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), end - 1)
+            .is_ok());
+        assert_eq!(
+            cache
+                .resolve(&m, &snap, ROOT_KEY, &s.access_key, Some(&token), end + 1)
+                .err(),
+            Some(Refusal::Expired)
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::iam::acl::Acl;
 
 use super::body::RequestBody;
 use super::common::acl::{
-    acl_from_headers, bucket_owner, display_name, effective_bucket_acl, effective_object_acl,
-    requested_acl, resolve_grants, stored_entry, AclRequest, ACL_HEADER,
+    acl_from_headers, bucket_owner, check_public_acl, display_name, effective_bucket_acl,
+    effective_object_acl, requested_acl, resolve_grants, stored_entry, AclRequest, ACL_HEADER,
 };
 use super::common::copy_source::read_copy_source;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
@@ -43,10 +43,14 @@ async fn read_body(ctx: &Ctx<'_>, body: Incoming, limit: usize) -> S3Result<Vec<
 }
 
 /// The ACL a Put*Acl request sets, from its headers or its body (both is
-/// InvalidRequest, neither MalformedACLError), for something `owner` owns.
+/// InvalidRequest, neither MalformedACLError), for something `owner` owns
+/// in `bucket`. A public one is refused while the bucket blocks public
+/// ACLs (headers were checked before the body was read, by the same
+/// check).
 async fn acl_to_set(
     ctx: &Ctx<'_>,
     body: Incoming,
+    bucket: &str,
     owner: &str,
     bucket_owner: &str,
 ) -> S3Result<Acl> {
@@ -57,7 +61,9 @@ async fn acl_to_set(
         (AclRequest::None, false) => Err(malformed_acl()),
         (AclRequest::None, true) => {
             let policy = parse_access_control_policy(&doc)?;
-            resolve_grants(ctx.api, owner, &policy.grants)
+            let acl = resolve_grants(ctx.api, owner, &policy.grants)?;
+            check_public_acl(&ctx.engine.buckets(), bucket, acl.is_public())?;
+            Ok(acl)
         }
         (_, true) => Err(S3Error::new(
             S3Code::InvalidRequest,
@@ -103,7 +109,7 @@ pub fn get_bucket_acl(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 pub async fn put_bucket_acl(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     let (_, ownership) = ctx.engine.bucket_access(bucket)?;
     let owner = bucket_owner(ctx.api, ctx.engine, bucket);
-    let acl = acl_to_set(ctx, body, &owner, &owner).await?;
+    let acl = acl_to_set(ctx, body, bucket, &owner, &owner).await?;
     check_enforced(ownership, &acl, &owner)?;
     let keep = (acl != Acl::private(&owner)).then_some(acl);
     ctx.engine.set_bucket_acl(bucket, keep).await?;
@@ -151,7 +157,7 @@ pub async fn put_object_acl(
     let bucket_owner = bucket_owner(ctx.api, ctx.engine, bucket);
     // An ACL never changes who owns the object.
     let owner = effective_object_acl(&entry.meta, &bucket_owner, ownership).owner;
-    let acl = acl_to_set(ctx, body, &owner, &bucket_owner).await?;
+    let acl = acl_to_set(ctx, body, bucket, &owner, &bucket_owner).await?;
     check_enforced(ownership, &acl, &bucket_owner)?;
     let value = stored_entry(&acl, &bucket_owner).map(|(_, v)| v);
     let changed = ctx

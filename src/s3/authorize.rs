@@ -7,8 +7,10 @@
 //!
 //! The decision itself ([`decide`]) is a pure function of the principal,
 //! the check, the compiled bucket policy and the request's environment.
-//! `s3:ExistingObjectTag/*` is never supplied (always absent): it would
-//! cost an index read before every object request.
+//! `s3:ExistingObjectTag/*` costs an index read, so the object's tags are
+//! looked up only for the actions S3 supplies the key for, and only when a
+//! policy that applies (identity, session, bucket) mentions the key
+//! ([`PolicySet::uses_existing_object_tags`], known when compiled).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,11 +23,14 @@ use http::HeaderMap;
 use crate::auth::sigv4::{AuthKind, PayloadMode, Verified};
 use crate::engine::buckets::{BucketInfo, BucketOwner, BucketTable};
 use crate::engine::{Engine, VersionSel};
-use crate::iam::acl::{acl_allows, acl_permission, AclTarget, Caller, Grantee, Group};
+use crate::iam::acl::{acl_allows, acl_permission, AclTarget, Caller, Grantee};
+use crate::iam::action::Action;
 use crate::iam::identities::{Principal, PrincipalKind};
 use crate::iam::policy::{self, Decision, Inputs, KnownKey, Policy, PolicyKind, PolicySet, Value};
 
-use super::common::acl::{effective_bucket_acl, effective_object_acl};
+use super::common::acl::{
+    acl_from_headers, check_public_acl, effective_bucket_acl, effective_object_acl,
+};
 use super::common::metadata::tags_from_header;
 use super::error::{S3Code, S3Error};
 use super::router::{
@@ -111,30 +116,31 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The tags a request sets and the tags its object already has.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObjectTags<'a> {
+    /// `s3:RequestObjectTag/<key>`, `s3:RequestObjectTagKeys`.
+    pub request: &'a [(&'a str, &'a str)],
+    /// `s3:ExistingObjectTag/<key>`.
+    pub existing: &'a [(&'a str, &'a str)],
+}
+
 /// AWS's decision for `check` by `who`, with `bucket`'s compiled policy
 /// (the bucket the check's resource is in), the request's environment, the
-/// condition values of its route and the tags it sets.
+/// condition values of its route and the object's tags.
 pub fn decide(
     who: &Principal,
     check: Check<'_>,
     bucket: Option<&BucketAccess>,
     env: &Env<'_>,
     cond: &ConditionValues<'_>,
-    request_tags: &[(&str, &str)],
+    tags: ObjectTags<'_>,
 ) -> Decision {
     let arn = check.resource.to_string();
     let anonymous = who.kind == PrincipalKind::Anonymous;
     who.with_policy_view(|principal| {
         evaluate_as(
-            who,
-            principal,
-            check,
-            &arn,
-            bucket,
-            env,
-            cond,
-            request_tags,
-            anonymous,
+            who, principal, check, &arn, bucket, env, cond, tags, anonymous,
         )
     })
 }
@@ -148,7 +154,7 @@ fn evaluate_as(
     bucket: Option<&BucketAccess>,
     env: &Env<'_>,
     cond: &ConditionValues<'_>,
-    request_tags: &[(&str, &str)],
+    tags: ObjectTags<'_>,
     anonymous: bool,
 ) -> Decision {
     let mut req = policy::Request::new(check.action, arn, principal, env.now_ms);
@@ -184,7 +190,8 @@ fn evaluate_as(
     if let Some(v) = &version {
         req.set(KnownKey::S3VersionId, Value::Str(v));
     }
-    req.request_object_tags = request_tags;
+    req.request_object_tags = tags.request;
+    req.existing_object_tags = tags.existing;
     let session = who.policies.session.as_deref();
     policy::evaluate(&Inputs {
         request: &req,
@@ -230,6 +237,28 @@ pub fn unsigned(headers: &HeaderMap) -> Verified {
         payload,
         service: crate::auth::sigv4::Service::S3,
     }
+}
+
+/// The actions S3 supplies `s3:ExistingObjectTag/<key>` for: reads of an
+/// object and of its tags and ACL, and changes to those (never PutObject
+/// or DeleteObject, as S3's user guide says).
+fn reads_existing_tags(action: Action) -> bool {
+    use Action::*;
+    matches!(
+        action,
+        S3GetObject
+            | S3GetObjectVersion
+            | S3GetObjectTagging
+            | S3GetObjectVersionTagging
+            | S3PutObjectTagging
+            | S3PutObjectVersionTagging
+            | S3DeleteObjectTagging
+            | S3DeleteObjectVersionTagging
+            | S3GetObjectAcl
+            | S3GetObjectVersionAcl
+            | S3PutObjectAcl
+            | S3PutObjectVersionAcl
+    )
 }
 
 fn denied() -> S3Error {
@@ -300,12 +329,21 @@ impl<'a> Authorizer<'a> {
         check: Check<'_>,
         headers: &HeaderMap,
         cond: &ConditionValues<'_>,
-        tags: &[(&str, &str)],
+        request_tags: &[(&str, &str)],
     ) -> Decision {
         let bucket = match check.resource {
             super::router::Resource::All => None,
             super::router::Resource::Bucket(b)
             | super::router::Resource::Object { bucket: b, .. } => self.cache.get(&self.table, b),
+        };
+        let owned = self.existing_tags(check, bucket.as_deref(), cond.version_id);
+        let existing: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let tags = ObjectTags {
+            request: request_tags,
+            existing: &existing,
         };
         decide(
             &self.principal,
@@ -315,6 +353,37 @@ impl<'a> Authorizer<'a> {
             cond,
             tags,
         )
+    }
+
+    /// The object's tags, when the action is one S3 supplies
+    /// `s3:ExistingObjectTag/*` for and some policy that applies reads it;
+    /// otherwise none, without touching the index.
+    fn existing_tags(
+        &self,
+        check: Check<'_>,
+        bucket: Option<&BucketAccess>,
+        version: Option<VersionSel>,
+    ) -> Vec<(String, String)> {
+        let Resource::Object { bucket: name, key } = check.resource else {
+            return Vec::new();
+        };
+        if !reads_existing_tags(check.action) {
+            return Vec::new();
+        }
+        let p = &self.principal.policies;
+        let anonymous = self.principal.kind == PrincipalKind::Anonymous;
+        let wanted = bucket.is_some_and(|b| b.policy.uses_existing_object_tags())
+            || (!anonymous && p.identity.uses_existing_object_tags())
+            || p.session
+                .as_ref()
+                .is_some_and(|s| s.uses_existing_object_tags());
+        if !wanted {
+            return Vec::new();
+        }
+        match self.engine.lookup(name, key, version) {
+            Ok(Some(e)) if !e.meta.delete_marker => e.meta.tags,
+            _ => Vec::new(),
+        }
     }
 
     /// S3 evaluates ACLs beside policies: an explicit deny refuses, any
@@ -376,6 +445,18 @@ impl<'a> Authorizer<'a> {
         self.permitted(check, d, None)
     }
 
+    /// Whether `check` is allowed for a write that sets `tags` (a POST
+    /// form's `tagging` field), with condition values from `headers`.
+    pub fn allows_with_tags(
+        &self,
+        check: Check<'_>,
+        headers: &HeaderMap,
+        tags: &[(&str, &str)],
+    ) -> bool {
+        let d = self.decide(check, headers, &ConditionValues::default(), tags);
+        self.permitted(check, d, None)
+    }
+
     /// DeleteObjects: whether deleting `key` (or one version) is allowed.
     pub fn allows_delete(
         &self,
@@ -432,40 +513,18 @@ impl<'a> Authorizer<'a> {
         &self.principal
     }
 
-    /// `BlockPublicAcls`: a request that sets a public ACL by its headers
-    /// (a public canned ACL, or a grant to AllUsers or AuthenticatedUsers)
-    /// is refused.
+    /// `BlockPublicAcls` for an ACL set by headers (a public canned ACL,
+    /// or a grant to AllUsers or AuthenticatedUsers); ACL bodies and form
+    /// fields go through the same [`check_public_acl`]. Malformed ACL
+    /// headers are left to the operation to refuse.
     fn blocks_public_acl(&self, check: Check<'_>, headers: &HeaderMap) -> bool {
         let bucket = match check.resource {
             Resource::Bucket(b) | Resource::Object { bucket: b, .. } => b,
             Resource::All => return false,
         };
-        let blocked = self
-            .table
-            .buckets
-            .get(bucket)
-            .and_then(|i| i.public_access_block)
-            .is_some_and(|b| b.blocks_public_acls());
-        blocked && sets_public_acl(headers)
+        let public = acl_from_headers(headers).is_ok_and(|r| r.is_public());
+        check_public_acl(&self.table, bucket, public).is_err()
     }
-}
-
-/// Whether a request's ACL headers make what it writes public.
-fn sets_public_acl(headers: &HeaderMap) -> bool {
-    let canned = header(headers, "x-amz-acl").is_some_and(|v| {
-        matches!(
-            v.trim(),
-            "public-read" | "public-read-write" | "authenticated-read"
-        )
-    });
-    canned
-        || headers
-            .iter()
-            .filter(|(n, _)| n.as_str().starts_with("x-amz-grant-"))
-            .filter_map(|(_, v)| v.to_str().ok())
-            .any(|v| {
-                v.contains(Group::AllUsers.uri()) || v.contains(Group::AuthenticatedUsers.uri())
-            })
 }
 
 #[cfg(test)]
@@ -571,7 +630,7 @@ mod tests {
                 bucket,
                 &env,
                 &ConditionValues::default(),
-                &[],
+                ObjectTags::default(),
             )
         }
     }
@@ -812,6 +871,10 @@ mod tests {
                 action: Action::S3ListBucket,
                 resource: Resource::Bucket("b"),
             };
+            let tags = ObjectTags {
+                request: tags,
+                existing: &[],
+            };
             decide(&alice, check, None, &env, &cond, tags)
         };
         assert_eq!(list(Some("home/alice/docs"), &[]), Decision::Allow);
@@ -824,10 +887,60 @@ mod tests {
                 action: Action::S3PutObject,
                 resource: OBJ,
             };
+            let tags = ObjectTags {
+                request: tags,
+                existing: &[],
+            };
             decide(&alice, check, None, &env, &ConditionValues::default(), tags)
         };
         assert_eq!(put(&[("team", "blue")]), Decision::Allow);
         assert_eq!(put(&[("team", "red")]), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn existing_object_tags_decide_only_where_a_compiled_policy_reads_them() {
+        let by_tag = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"public"}}}]}"#;
+        let reader = user("reader", &[by_tag], None);
+        assert!(reader.policies.identity.uses_existing_object_tags());
+        assert!(!user("alice", &[ALICE_HOME, GROUP_READ_ALL], None)
+            .policies
+            .identity
+            .uses_existing_object_tags());
+        assert!(!bucket(PUBLIC_READ, None).policy.uses_existing_object_tags());
+        let deny_secret = r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"secret"}}}]}"#;
+        assert!(bucket(deny_secret, None).policy.uses_existing_object_tags());
+
+        let c = Case::plain();
+        let env = Env {
+            headers: &c.headers,
+            peer: "127.0.0.1".parse().expect("ip"),
+            secure: false,
+            now_ms: 0,
+        };
+        let get = |existing: &[(&str, &str)]| {
+            let check = Check {
+                action: Action::S3GetObject,
+                resource: OBJ,
+            };
+            let tags = ObjectTags {
+                request: &[],
+                existing,
+            };
+            decide(
+                &reader,
+                check,
+                None,
+                &env,
+                &ConditionValues::default(),
+                tags,
+            )
+        };
+        assert_eq!(get(&[("classification", "public")]), Decision::Allow);
+        assert_eq!(get(&[("classification", "secret")]), Decision::ImplicitDeny);
+        assert_eq!(get(&[]), Decision::ImplicitDeny);
+        assert!(reads_existing_tags(Action::S3PutObjectAcl));
+        assert!(!reads_existing_tags(Action::S3PutObject));
+        assert!(!reads_existing_tags(Action::S3DeleteObject));
     }
 
     #[test]

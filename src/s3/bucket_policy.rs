@@ -60,6 +60,7 @@ pub async fn put_policy(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result
     let doc = read_body(ctx, body, MAX_POLICY_BODY).await?;
     let policy = Policy::parse(&doc, PolicyKind::Resource)
         .map_err(|e| S3Error::new(S3Code::MalformedPolicy, e.message()))?;
+    check_scope(&doc, bucket)?;
     let blocks = public_access_block(ctx, bucket)?.is_some_and(|b| b.block_public_policy);
     if blocks && policy.is_public() {
         return Err(S3Error::new(
@@ -71,6 +72,76 @@ pub async fn put_policy(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result
     let text = String::from_utf8(doc).map_err(|_| S3Error::from_code(S3Code::MalformedPolicy))?;
     ctx.engine.set_bucket_policy(bucket, Some(text)).await?;
     Ok(status_only(StatusCode::NO_CONTENT))
+}
+
+/// What S3 checks beyond the policy language: every action is an S3 one
+/// (`s3:Name`, wildcards allowed, or `*`) and every resource is this
+/// bucket or objects in it, with S3's messages. S3 action names cairn
+/// does not serve are accepted (they never match), as in identity
+/// policies, so policies written for AWS still load.
+fn check_scope(doc: &[u8], bucket: &str) -> Result<(), S3Error> {
+    use serde_json::Value as Json;
+    let refuse = |msg: &str| S3Error::new(S3Code::MalformedPolicy, msg);
+    // Parsed once already; a failure here cannot happen.
+    let json: Json = serde_json::from_slice(doc).map_err(|_| refuse("Policy is not valid JSON"))?;
+    let statements: Vec<&Json> = match json.get("Statement") {
+        Some(Json::Array(list)) => list.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    let texts = |s: &'_ Json, names: [&str; 2]| -> Vec<String> {
+        names
+            .iter()
+            .filter_map(|n| s.get(*n))
+            .flat_map(|v| match v {
+                Json::String(t) => vec![t.clone()],
+                Json::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    for s in statements {
+        if !texts(s, ["Action", "NotAction"])
+            .iter()
+            .all(|a| is_s3_action(a))
+        {
+            return Err(refuse("Policy has invalid action"));
+        }
+        if !texts(s, ["Resource", "NotResource"])
+            .iter()
+            .all(|r| in_bucket(r, bucket))
+        {
+            return Err(refuse("Policy has invalid resource"));
+        }
+    }
+    Ok(())
+}
+
+fn is_s3_action(a: &str) -> bool {
+    if a == "*" {
+        return true;
+    }
+    let Some((service, name)) = a.split_once(':') else {
+        return false;
+    };
+    service.eq_ignore_ascii_case("s3")
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
+}
+
+/// `arn:aws:s3:::BUCKET` or `arn:aws:s3:::BUCKET/…`, where BUCKET may be
+/// a wildcard pattern that matches this bucket's name.
+fn in_bucket(resource: &str, bucket: &str) -> bool {
+    let Some(rest) = resource.strip_prefix("arn:aws:s3:::") else {
+        return false;
+    };
+    let name = rest.split_once('/').map_or(rest, |(b, _)| b);
+    !name.is_empty() && crate::iam::wildcard::matches(name, bucket)
 }
 
 /// The policy as it was stored.
@@ -207,6 +278,50 @@ mod tests {
                 .expect("utf-8")
                 .contains("<PolicyStatus xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsPublic>true</IsPublic></PolicyStatus>")
         );
+    }
+
+    #[test]
+    fn bucket_policies_name_only_s3_actions_on_their_own_bucket() {
+        let doc = |action: &str, resource: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":{action},"Resource":{resource}}}]}}"#
+            )
+        };
+        let check = |action: &str, resource: &str| {
+            check_scope(doc(action, resource).as_bytes(), "photos").map_err(|e| e.message)
+        };
+        assert_eq!(
+            check(r#""s3:GetObject""#, r#""arn:aws:s3:::photos/*""#),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                r#"["s3:List*","*"]"#,
+                r#"["arn:aws:s3:::photos","arn:aws:s3:::pho*/home/*"]"#
+            ),
+            Ok(())
+        );
+        let invalid_resource = Err("Policy has invalid resource".to_owned());
+        for r in [
+            r#""arn:aws:s3:::otherbucket/*""#,
+            r#""*""#,
+            r#"["arn:aws:s3:::photos/*","arn:aws:s3:::photosx"]"#,
+            r#""arn:aws:iam::000000000000:user/x""#,
+        ] {
+            assert_eq!(check(r#""s3:GetObject""#, r), invalid_resource, "{r}");
+        }
+        let invalid_action = Err("Policy has invalid action".to_owned());
+        for a in [
+            r#""iam:CreateUser""#,
+            r#"["s3:GetObject","ec2:*"]"#,
+            r#""s3:Get Object""#,
+        ] {
+            assert_eq!(
+                check(a, r#""arn:aws:s3:::photos/*""#),
+                invalid_action,
+                "{a}"
+            );
+        }
     }
 
     #[test]

@@ -317,7 +317,8 @@ fn resource_arn(req: &IamRequest, caller: &Principal) -> String {
         | R::ListPolicies { .. }
         | R::ListRoles { .. }
         | R::AssumeRole { .. }
-        | R::GetCallerIdentity => "*".to_owned(),
+        | R::GetCallerIdentity
+        | R::GetSessionToken { .. } => "*".to_owned(),
     }
 }
 

@@ -233,6 +233,10 @@ pub enum IamRequest {
         policy: Option<String>,
     },
     GetCallerIdentity,
+    GetSessionToken {
+        /// `None`: the default, which depends on the caller.
+        duration_secs: Option<u32>,
+    },
 }
 
 impl IamRequest {
@@ -306,6 +310,7 @@ impl IamRequest {
             R::DeleteRole { .. } => Action::IamDeleteRole,
             R::AssumeRole { .. } => Action::StsAssumeRole,
             R::GetCallerIdentity => Action::StsGetCallerIdentity,
+            R::GetSessionToken { .. } => Action::StsGetSessionToken,
         }
     }
 
@@ -678,6 +683,13 @@ pub fn parse(form: &[u8]) -> Result<IamRequest, RequestError> {
             policy: f.opt("Policy"),
         },
         "GetCallerIdentity" => R::GetCallerIdentity,
+        "GetSessionToken" => R::GetSessionToken {
+            duration_secs: f.u32_in(
+                "DurationSeconds",
+                crate::iam::sts::MIN_DURATION_SECS,
+                crate::iam::sts::MAX_USER_SESSION_SECS,
+            )?,
+        },
         other => {
             return Err(RequestError {
                 code: "InvalidAction",

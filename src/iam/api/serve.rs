@@ -599,7 +599,7 @@ async fn answer(ids: &Identities, caller: &Principal, req: IamRequest) -> Result
             None
         }
         // STS's actions, signed for `iam`: IAM has no such operation.
-        R::AssumeRole { .. } | R::GetCallerIdentity => {
+        R::AssumeRole { .. } | R::GetCallerIdentity | R::GetSessionToken { .. } => {
             return Err(ApiError::invalid_action(name, "2010-05-08"))
         }
     })

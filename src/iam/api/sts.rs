@@ -1,4 +1,5 @@
-//! The STS Query API's answers (`AssumeRole`, `GetCallerIdentity`), for
+//! The STS Query API's answers (`AssumeRole`, `GetSessionToken`,
+//! `GetCallerIdentity`), for
 //! calls `http.rs` has read, verified and found signed for `sts`. The
 //! sessions themselves are `iam::sts`.
 
@@ -38,26 +39,64 @@ pub fn serve(
                 policy,
             };
             let grant = sts::assume_role(&ids.snapshot().state, caller, &ask, now_ms)?;
-            let (session, token) = sts::mint(
-                ids.master(),
-                grant.subject,
-                grant.policy,
-                grant.duration_secs,
-                now_ms,
-            )
-            .ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    "PackedPolicyTooLarge",
-                    "The session policy and names are too large for a session token.",
-                )
-            })?;
-            assume_role_result(&session, &token, &grant.arn, &grant.assumed_id, request_id)
+            let arn = grant.arn.clone();
+            let assumed_id = grant.assumed_id.clone();
+            let (session, token) = mint(ids, grant, now_ms)?;
+            assume_role_result(&session, &token, &arn, &assumed_id, request_id)
+        }
+        IamRequest::GetSessionToken { duration_secs } => {
+            let now_ms = crate::engine::now_ms();
+            let grant = sts::get_session_token(caller, duration_secs)?;
+            let (session, token) = mint(ids, grant, now_ms)?;
+            session_token_result(&session, &token, request_id)
         }
         IamRequest::GetCallerIdentity => caller_identity(caller, request_id),
         other => return Err(ApiError::invalid_action(other.name(), "2011-06-15")),
     };
     Ok(Answer { status: 200, body })
+}
+
+fn mint(
+    ids: &Identities,
+    grant: sts::Grant,
+    now_ms: u64,
+) -> Result<(sts::Session, String), ApiError> {
+    sts::mint(
+        ids.master(),
+        grant.subject,
+        grant.policy,
+        grant.duration_secs,
+        now_ms,
+    )
+    .ok_or_else(|| {
+        ApiError::new(
+            400,
+            "PackedPolicyTooLarge",
+            "The session policy and names are too large for a session token.",
+        )
+    })
+}
+
+fn credentials(w: &mut crate::xmlw::Writer<'_>, s: &sts::Session, token: &str) {
+    let expiration = crate::s3::xml::iso8601_ms(s.expires_ms);
+    w.element("Credentials", |w| {
+        w.text("AccessKeyId", &s.access_key);
+        w.text("SecretAccessKey", s.secret.expose());
+        w.text("SessionToken", token);
+        w.text("Expiration", &expiration);
+    });
+}
+
+fn session_token_result(s: &sts::Session, token: &str, request_id: &str) -> Vec<u8> {
+    crate::xmlw::document(
+        "GetSessionTokenResponse",
+        Some(STS_XMLNS),
+        512 + token.len(),
+        |w| {
+            w.element("GetSessionTokenResult", |w| credentials(w, s, token));
+            w.element("ResponseMetadata", |w| w.text("RequestId", request_id));
+        },
+    )
 }
 
 fn assume_role_result(
@@ -67,19 +106,13 @@ fn assume_role_result(
     assumed_id: &str,
     request_id: &str,
 ) -> Vec<u8> {
-    let expiration = crate::s3::xml::iso8601_ms(s.expires_ms);
     crate::xmlw::document(
         "AssumeRoleResponse",
         Some(STS_XMLNS),
         512 + token.len(),
         |w| {
             w.element("AssumeRoleResult", |w| {
-                w.element("Credentials", |w| {
-                    w.text("AccessKeyId", &s.access_key);
-                    w.text("SecretAccessKey", s.secret.expose());
-                    w.text("SessionToken", token);
-                    w.text("Expiration", &expiration);
-                });
+                credentials(w, s, token);
                 w.element("AssumedRoleUser", |w| {
                     w.text("Arn", arn);
                     w.text("AssumedRoleId", assumed_id);

@@ -269,6 +269,9 @@ pub struct PolicySet {
     /// request for any other action skips the set with one bit test.
     allow: ActionSet,
     deny: ActionSet,
+    /// Some statement's condition reads `s3:ExistingObjectTag/*`: only
+    /// then does a request look up the object's tags.
+    existing_tags: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -294,6 +297,7 @@ impl PolicySet {
         self.statements.extend(other.statements.iter().cloned());
         self.allow = self.allow.union(&other.allow);
         self.deny = self.deny.union(&other.deny);
+        self.existing_tags |= other.existing_tags;
     }
 
     fn push(&mut self, s: Statement) {
@@ -302,7 +306,18 @@ impl PolicySet {
             Effect::Deny => &mut self.deny,
         };
         *set = set.union(&s.actions);
+        self.existing_tags |= s
+            .conditions
+            .iter()
+            .any(|c| matches!(c.key, Key::ExistingObjectTag(_)));
         self.statements.push(s);
+    }
+
+    /// Whether evaluation may read `s3:ExistingObjectTag/<key>` (computed
+    /// when compiled, so requests that cannot need the tags never read
+    /// them).
+    pub fn uses_existing_object_tags(&self) -> bool {
+        self.existing_tags
     }
 
     pub fn len(&self) -> usize {

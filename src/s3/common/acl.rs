@@ -10,6 +10,7 @@
 
 use http::HeaderMap;
 
+use crate::engine::buckets::BucketTable;
 use crate::engine::meta::ObjectMeta;
 use crate::engine::ObjectOwnership;
 use crate::iam::acl::{Acl, Canned, Grant, Grantee, Group, Permission, MAX_GRANTS};
@@ -59,6 +60,38 @@ pub enum AclRequest {
     None,
     Canned(Canned),
     Grants(Vec<(GranteeRef, Permission)>),
+}
+
+impl AclRequest {
+    /// Whether the ACL asked for grants AllUsers or AuthenticatedUsers
+    /// anything (judged as [`Acl::is_public`] judges a stored ACL).
+    pub fn is_public(&self) -> bool {
+        match self {
+            AclRequest::None => false,
+            AclRequest::Canned(c) => c.grants("", "").is_public(),
+            AclRequest::Grants(g) => g.iter().any(|(r, _)| {
+                matches!(r, GranteeRef::Uri(uri) if Group::from_uri(uri).is_some_and(Group::is_public))
+            }),
+        }
+    }
+}
+
+/// S3's `BlockPublicAcls`: an ACL that is `public` (from headers, a body
+/// or a form field) is refused with 403 AccessDenied while `bucket`'s
+/// public access block says so. The one check every way of setting an
+/// ACL goes through.
+pub fn check_public_acl(table: &BucketTable, bucket: &str, public: bool) -> Result<(), S3Error> {
+    let blocked = table
+        .get(bucket)
+        .and_then(|i| i.public_access_block)
+        .is_some_and(|b| b.blocks_public_acls());
+    if public && blocked {
+        return Err(S3Error::new(
+            S3Code::AccessDenied,
+            "Access Denied: the bucket's public access block (BlockPublicAcls) refuses public ACLs",
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(msg: impl Into<String>) -> S3Error {

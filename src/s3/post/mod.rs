@@ -1,7 +1,10 @@
 //! PostObject: browser uploads with a POST policy (`POST /bucket`,
 //! `multipart/form-data`). The form carries its own credentials (the
 //! signature over the `policy` field), so it is served before header
-//! authentication; the IAM action it needs is `s3:PutObject`.
+//! authentication; the IAM action it needs is `s3:PutObject`, with the
+//! form's `acl`, `tagging` and encryption fields as the condition values a
+//! PutObject's headers would give. A form without credentials is an
+//! anonymous PutObject: a bucket policy or ACL must let everyone write.
 //!
 //! The fields before `file` are read whole (bounded by `form`'s limits) and
 //! checked against the policy; the file then streams into the engine like a
@@ -15,6 +18,7 @@ pub mod policy;
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,12 +32,15 @@ use crate::engine::{BodyChunk, BodySource, Engine, EngineError};
 use crate::hash::Md5Lane;
 use crate::http::conns::Conn;
 use crate::iam::acl::Canned;
+use crate::iam::action::Action;
+use crate::iam::identities::Principal;
 
 use self::form::{FormDecoder, FormError, FormEvent};
 use self::policy::{missing_field, Fields};
 use super::auth::Authenticator;
+use super::authorize::{unsigned, Authorizer};
 use super::body::{header_checksum, MAX_OBJECT_SIZE};
-use super::common::acl::{new_object_acl, AclRequest};
+use super::common::acl::{check_public_acl, new_object_acl, AclRequest};
 use super::common::ctx::{ApiSettings, Ctx, S3Result};
 use super::common::metadata::{header_bytes, header_text, put_options};
 use super::common::response::{add_checksum_headers, quoted_etag, status_only, xml, ResBody};
@@ -178,12 +185,15 @@ async fn authorize_and_store(
         .ok_or_else(|| missing_field("key"))?
         .to_owned();
     let now = (crate::engine::now_ms() / 1000) as i64;
-    let Some((auth, principal)) = api.auth.verify_post(&fields, now)? else {
-        // No public-write buckets yet: a form without credentials is refused.
-        return Err(S3Error::from_code(S3Code::AccessDenied));
+    let (auth, principal) = match api.auth.verify_post(&fields, now)? {
+        Some(signed) => {
+            conn.set_authenticated();
+            signed
+        }
+        None => (unsigned(&parts.headers), Arc::new(Principal::anonymous())),
     };
-    conn.set_authenticated();
-    let authz = crate::s3::authorize::Authorizer::new(
+    let anonymous = auth.kind == crate::auth::sigv4::AuthKind::Anonymous;
+    let authz = Authorizer::new(
         principal.clone(),
         api.engine,
         &api.settings.owner.id,
@@ -193,14 +203,28 @@ async fn authorize_and_store(
         api.settings.scheme == "https",
     );
     let put = crate::s3::router::Check {
-        action: crate::iam::action::Action::S3PutObject,
+        action: Action::S3PutObject,
         resource: crate::s3::router::Resource::Object { bucket, key: &key },
     };
-    if !authz.allows(put, &parts.headers) {
+    // A malformed `tagging` field is refused below, once allowed.
+    let tags = fields
+        .get("tagging")
+        .and_then(|xml| parse_tagging(xml.as_bytes(), TagTarget::Object).ok())
+        .unwrap_or_default();
+    let tag_refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if !authz.allows_with_tags(put, &condition_headers(&parts.headers, &fields), &tag_refs) {
         return Err(S3Error::from_code(S3Code::AccessDenied));
     }
-    let policy = policy::parse_policy(fields.get("policy").unwrap_or(""))?;
-    policy::check(&policy, &fields, bucket, now)?;
+    // An anonymous form to a publicly writable bucket needs no policy
+    // (AWS: "required if the bucket is not publicly writable"); one it
+    // does carry is still enforced.
+    let policy = match fields.get("policy") {
+        None if anonymous => None,
+        p => Some(policy::parse_policy(p.unwrap_or(""))?),
+    };
+    if let Some(policy) = &policy {
+        policy::check(policy, &fields, bucket, now)?;
+    }
 
     let mut headers = HeaderMap::new();
     for (name, value) in fields.iter().filter(|(n, _)| is_header_field(n)) {
@@ -228,6 +252,7 @@ async fn authorize_and_store(
                 .ok_or_else(|| S3Error::new(S3Code::InvalidArgument, "Invalid canned ACL."))?,
         ),
     };
+    check_public_acl(&api.engine.buckets(), bucket, acl.is_public())?;
     opts.headers.extend(new_object_acl(
         api.settings,
         api.engine,
@@ -241,7 +266,10 @@ async fn authorize_and_store(
         }
     }
     let answer = answer(&fields);
-    let (min, max) = policy.length_range().unwrap_or((0, MAX_OBJECT_SIZE));
+    let (min, max) = policy
+        .as_ref()
+        .and_then(|p| p.length_range())
+        .unwrap_or((0, MAX_OBJECT_SIZE));
     body.begin(min, max.min(MAX_OBJECT_SIZE), checksum)?;
 
     let info = match api.engine.put(bucket, &key, opts, body).await {
@@ -297,6 +325,35 @@ async fn authorize_and_store(
     add_checksum_headers(&mut r, &body.checksums());
     add_version_header(&ctx, &mut r, bucket, info.sel);
     Ok(r)
+}
+
+/// The headers policy conditions read, as a PutObject would send them:
+/// the browser's `Referer` and `User-Agent`, and the form's `acl` and
+/// encryption fields in place of `x-amz-acl` and
+/// `x-amz-server-side-encryption`.
+fn condition_headers(request: &HeaderMap, fields: &Fields) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for name in [http::header::REFERER, http::header::USER_AGENT] {
+        if let Some(v) = request.get(&name) {
+            h.insert(name, v.clone());
+        }
+    }
+    let from_fields = [
+        ("x-amz-acl", "acl"),
+        (
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption",
+        ),
+    ];
+    for (header, field) in from_fields {
+        if let Some(v) = fields
+            .get(field)
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert(HeaderName::from_static(header), v);
+        }
+    }
+    h
 }
 
 /// The `PostResponse` document of `success_action_status` 201.
