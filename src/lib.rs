@@ -6,6 +6,7 @@
 //! the receiving core, writes on the partition's owner core) -> `runtime`
 //! (io_uring, O_DIRECT, companion threads).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod engine;

@@ -151,6 +151,46 @@ actions! {
     IamGetRole => "iam:GetRole",
     IamListRoles => "iam:ListRoles",
     IamDeleteRole => "iam:DeleteRole",
+    // admin: cairn's admin API (`/_cairn/admin/v1/`), named as MinIO names
+    // its admin actions so MinIO admin policies carry over.
+    AdminServerInfo => "admin:ServerInfo",
+    AdminStorageInfo => "admin:StorageInfo",
+    AdminDataUsageInfo => "admin:DataUsageInfo",
+    AdminServerTrace => "admin:ServerTrace",
+    AdminConsoleLog => "admin:ConsoleLog",
+    AdminPrometheus => "admin:Prometheus",
+    AdminHeal => "admin:Heal",
+    AdminConfigUpdate => "admin:ConfigUpdate",
+    AdminServiceRestart => "admin:ServiceRestart",
+    AdminServiceStop => "admin:ServiceStop",
+    AdminCreateUser => "admin:CreateUser",
+    AdminDeleteUser => "admin:DeleteUser",
+    AdminListUsers => "admin:ListUsers",
+    AdminEnableUser => "admin:EnableUser",
+    AdminDisableUser => "admin:DisableUser",
+    AdminGetUser => "admin:GetUser",
+    AdminAddUserToGroup => "admin:AddUserToGroup",
+    AdminRemoveUserFromGroup => "admin:RemoveUserFromGroup",
+    AdminGetGroup => "admin:GetGroup",
+    AdminListGroups => "admin:ListGroups",
+    AdminEnableGroup => "admin:EnableGroup",
+    AdminDisableGroup => "admin:DisableGroup",
+    AdminCreateServiceAccount => "admin:CreateServiceAccount",
+    AdminUpdateServiceAccount => "admin:UpdateServiceAccount",
+    AdminRemoveServiceAccount => "admin:RemoveServiceAccount",
+    AdminListServiceAccounts => "admin:ListServiceAccounts",
+    AdminListTemporaryAccounts => "admin:ListTemporaryAccounts",
+    AdminCreatePolicy => "admin:CreatePolicy",
+    AdminDeletePolicy => "admin:DeletePolicy",
+    AdminGetPolicy => "admin:GetPolicy",
+    AdminAttachUserOrGroupPolicy => "admin:AttachUserOrGroupPolicy",
+    AdminUpdatePolicyAssociation => "admin:UpdatePolicyAssociation",
+    AdminListUserPolicies => "admin:ListUserPolicies",
+    AdminSetBucketQuota => "admin:SetBucketQuota",
+    AdminGetBucketQuota => "admin:GetBucketQuota",
+    AdminBucketInfo => "admin:BucketInfo",
+    AdminExportIam => "admin:ExportIAM",
+    AdminImportIam => "admin:ImportIAM",
     // sts
     StsAssumeRole => "sts:AssumeRole",
     StsGetCallerIdentity => "sts:GetCallerIdentity",
@@ -172,7 +212,7 @@ impl Action {
             .find(|a| a.as_str().eq_ignore_ascii_case(name))
     }
 
-    /// The service prefix (`s3`, `iam`, `sts`).
+    /// The service prefix (`s3`, `iam`, `sts`, `admin`).
     pub fn service(self) -> &'static str {
         let name = self.as_str();
         name.split_once(':').map_or(name, |(service, _)| service)
@@ -245,7 +285,7 @@ mod tests {
                 1,
                 "{a} named twice"
             );
-            assert!(matches!(a.service(), "s3" | "iam" | "sts"), "{a}");
+            assert!(matches!(a.service(), "s3" | "iam" | "sts" | "admin"), "{a}");
         }
     }
 
@@ -276,6 +316,15 @@ mod tests {
         assert!(!one.contains(Action::IamCreateUser));
 
         assert!(ActionSet::matching("ec2:*").is_empty());
+
+        let admin = ActionSet::matching("admin:*");
+        assert!(admin.contains(Action::AdminServerInfo));
+        assert!(admin.contains(Action::AdminHeal));
+        assert!(!admin.contains(Action::IamCreateUser));
+        assert!(!s3.contains(Action::AdminListUsers));
+        let read = ActionSet::matching("admin:List*");
+        assert!(read.contains(Action::AdminListUsers));
+        assert!(!read.contains(Action::AdminCreateUser));
         assert!(ActionSet::matching("s3:GetObject")
             .union(&one)
             .contains(Action::IamGetUser));

@@ -496,6 +496,17 @@ pub enum Change {
         user: Option<String>,
         id: String,
     },
+    /// The admin API's edit of a key: each `Some` (or `clear_*`) changes
+    /// one field; a policy only on a service account's key.
+    EditAccessKey {
+        id: String,
+        status: Option<KeyStatus>,
+        description: Option<String>,
+        expires_ms: Option<u64>,
+        clear_expiry: bool,
+        policy: Option<String>,
+        clear_policy: bool,
+    },
     /// Last-used times batched by the cores; unknown keys are skipped.
     RecordLastUsed {
         entries: Vec<(String, LastUsed)>,
@@ -833,6 +844,58 @@ impl IamState {
                 self.key_of_mut(user.as_deref(), id)?;
                 self.keys.remove(id);
                 Ok(Outcome::Done)
+            }
+            Change::EditAccessKey {
+                id,
+                status,
+                description,
+                expires_ms,
+                clear_expiry,
+                policy,
+                clear_policy,
+            } => {
+                if let Some(d) = description {
+                    check_description(d)?;
+                }
+                if expires_ms.is_some_and(|e| e <= now_ms) {
+                    return Err(invalid("The expiration must be in the future."));
+                }
+                if let Some(p) = policy {
+                    check_policy_document(p)?;
+                    if policy_size(p) > MANAGED_POLICY_SIZE {
+                        return Err(limit("policy size", MANAGED_POLICY_SIZE));
+                    }
+                }
+                let k = self.key_of_mut(None, id)?;
+                if (policy.is_some() || *clear_policy) && k.service.is_none() {
+                    return Err(IamError::new(
+                        IamCode::InvalidInput,
+                        "Only a service account's key has a policy of its own.",
+                    ));
+                }
+                let mut edited = k.clone();
+                if let Some(s) = status {
+                    edited.status = *s;
+                }
+                if let Some(d) = description {
+                    edited.description = d.clone();
+                }
+                if *clear_expiry {
+                    edited.expires_ms = None;
+                }
+                if expires_ms.is_some() {
+                    edited.expires_ms = *expires_ms;
+                }
+                if let Some(sa) = &mut edited.service {
+                    if *clear_policy {
+                        sa.policy = None;
+                    }
+                    if policy.is_some() {
+                        sa.policy = policy.clone();
+                    }
+                }
+                *k = edited.clone();
+                Ok(Outcome::AccessKey(edited))
             }
             Change::RecordLastUsed { entries } => {
                 for (id, used) in entries {
@@ -1231,6 +1294,90 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.user("u").unwrap().tags, vec![tag("b", "2")]);
+    }
+
+    #[test]
+    fn an_edit_changes_only_the_fields_it_names_and_a_policy_only_on_a_service_account() {
+        let m = MasterKey::generate("t");
+        let mut s = IamState::default();
+        s.apply(&user("u"), T).unwrap();
+        let (c, plain) = key("u", &m);
+        s.apply(&c, T).unwrap();
+        let sa = NewAccessKey::generate(&m);
+        let sa_id = sa.id.clone();
+        s.apply(
+            &Change::CreateAccessKey {
+                user: "u".into(),
+                id: sa.id,
+                sealed: sa.sealed,
+                description: "ci".into(),
+                expires_ms: Some(T + 1000),
+                service: Some(ServiceAccount {
+                    name: "ci".into(),
+                    policy: None,
+                }),
+            },
+            T,
+        )
+        .unwrap();
+        let edit = |id: &str| Change::EditAccessKey {
+            id: id.into(),
+            status: None,
+            description: None,
+            expires_ms: None,
+            clear_expiry: false,
+            policy: None,
+            clear_policy: false,
+        };
+        let with_policy = |id: &str| Change::EditAccessKey {
+            id: id.into(),
+            status: Some(KeyStatus::Inactive),
+            description: None,
+            expires_ms: None,
+            clear_expiry: false,
+            policy: Some(valid_doc()),
+            clear_policy: false,
+        };
+        assert_eq!(
+            code(s.apply(&with_policy(&plain), T)),
+            IamCode::InvalidInput
+        );
+        assert_eq!(s.keys[&plain].status, KeyStatus::Active, "unchanged");
+        let Outcome::AccessKey(k) = s.apply(&with_policy(&sa_id), T).unwrap() else {
+            panic!()
+        };
+        assert_eq!(k.status, KeyStatus::Inactive);
+        assert_eq!(k.description, "ci");
+        assert_eq!(k.expires_ms, Some(T + 1000));
+        assert_eq!(k.service.unwrap().policy, Some(valid_doc()));
+        let clear = Change::EditAccessKey {
+            id: sa_id.clone(),
+            status: None,
+            description: Some("nightly".into()),
+            expires_ms: None,
+            clear_expiry: true,
+            policy: None,
+            clear_policy: true,
+        };
+        s.apply(&clear, T).unwrap();
+        let k = &s.keys[&sa_id];
+        assert_eq!(k.description, "nightly");
+        assert_eq!(k.expires_ms, None);
+        assert_eq!(k.service.as_ref().unwrap().policy, None);
+        let past = Change::EditAccessKey {
+            id: sa_id.clone(),
+            status: None,
+            description: None,
+            expires_ms: Some(T - 1),
+            clear_expiry: false,
+            policy: None,
+            clear_policy: false,
+        };
+        assert_eq!(code(s.apply(&past, T)), IamCode::ValidationError);
+        assert_eq!(
+            code(s.apply(&edit("AKIANOSUCHKEY0000000"), T)),
+            IamCode::NoSuchEntity
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ impl S3Api {
     ) -> S3Api {
         // A stable, canonical-user-ID-shaped owner derived from the key, so
         // listings look the same on every core and across restarts.
+        // Uptime (admin API) counts from the first front end built.
+        crate::admin::started_ms();
         let root = &ids.root().access_key;
         let id = crate::iam::model::root_canonical_id(root);
         let owner = ListOwner {
@@ -174,6 +176,15 @@ impl S3Api {
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok());
         let vhost = super::router::vhost_bucket(host, self.domain.as_deref());
+        if vhost.is_none() && crate::admin::is_admin_path(parts.uri.path()) {
+            let api = crate::admin::AdminApi {
+                auth: &self.auth,
+                engine: &self.engine,
+                rate_limits: &self.rate_limits,
+                idle_timeout: self.settings.idle_timeout,
+            };
+            return Ok(crate::admin::serve(&api, parts, body, request_id, conn, op).await);
+        }
         if crate::iam::api::http::is_query_api(&parts, vhost.as_deref()) {
             op.set("QueryApi");
             let api = crate::iam::api::http::QueryApi {

@@ -1,0 +1,311 @@
+//! The admin API: HTTP+JSON under `/_cairn/admin/v1/` on the S3 port (no
+//! bucket name starts with `_`, so no bucket is shadowed). Requests are
+//! SigV4-signed for service `s3`, as MinIO's admin API is, with the body's
+//! real SHA-256 as the payload hash; each endpoint is authorised by one
+//! admin action (`admin:CreateUser` …) in the caller's identity policies,
+//! evaluated on the resource `arn:aws:s3:::*` (root may do everything).
+//! Endpoints live in [`router::table`]; docs/ADMIN_API.md describes them.
+
+pub mod error;
+pub mod groups;
+pub mod info;
+pub mod keys;
+pub mod policies;
+pub mod router;
+pub mod users;
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use crate::auth::sigv4::{self, AuthKind, PayloadMode};
+use crate::engine::Engine;
+use crate::http::conns::Conn;
+use crate::http::ratelimit::RateLimits;
+use crate::s3::auth::Authenticator;
+use crate::s3::common::response::{full, ResBody};
+
+use error::AdminError;
+use router::{Call, Found};
+
+/// Every admin path starts with this.
+pub const PREFIX: &str = "/_cairn/admin/";
+/// The current version's prefix.
+pub const V1: &str = "/_cairn/admin/v1/";
+/// Largest request body: a policy document is at most 6144 characters.
+pub const MAX_BODY: usize = 64 << 10;
+/// The resource every admin action is evaluated on: what `"Resource": "*"`
+/// and `"Resource": "arn:aws:s3:::*"` match, and a bucket's ARN does not.
+pub const ADMIN_RESOURCE: &str = "arn:aws:s3:::*";
+
+/// Whether a path-style request is for the admin API.
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with(PREFIX) || path == PREFIX.trim_end_matches('/')
+}
+
+/// When this process started serving, for uptime.
+pub fn started_ms() -> u64 {
+    static STARTED: OnceLock<u64> = OnceLock::new();
+    *STARTED.get_or_init(crate::engine::now_ms)
+}
+
+/// What the admin API borrows from the core's S3 front end.
+pub struct AdminApi<'a> {
+    pub auth: &'a Authenticator,
+    pub engine: &'a Engine,
+    pub rate_limits: &'a RateLimits,
+    /// Longest wait for the next piece of the body.
+    pub idle_timeout: Duration,
+}
+
+/// Serves one admin request; never fails (errors are JSON). `op` names the
+/// endpoint for the metrics once it is known.
+pub async fn serve(
+    api: &AdminApi<'_>,
+    parts: http::request::Parts,
+    body: Incoming,
+    request_id: &str,
+    conn: &Conn,
+    op: &Cell<&'static str>,
+) -> Response<ResBody> {
+    match call(api, &parts, body, conn, op).await {
+        Ok(Some(v)) => respond(
+            StatusCode::OK,
+            serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        ),
+        Ok(None) => respond(StatusCode::NO_CONTENT, Vec::new()),
+        Err(e) => {
+            if e.status == StatusCode::FORBIDDEN {
+                tracing::info!(
+                    request_id,
+                    client = %conn.peer,
+                    access_key = crate::s3::auth::claimed_access_key(&parts).as_deref().unwrap_or("-"),
+                    code = e.code,
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    "admin request refused"
+                );
+            }
+            let mut r = respond(e.status, e.body(request_id));
+            if parts.method == Method::HEAD {
+                *r.body_mut() = full(Vec::new());
+            }
+            r
+        }
+    }
+}
+
+async fn call(
+    api: &AdminApi<'_>,
+    parts: &http::request::Parts,
+    body: Incoming,
+    conn: &Conn,
+    op: &Cell<&'static str>,
+) -> Result<Option<serde_json::Value>, AdminError> {
+    op.set("Admin");
+    let raw_query = parts.uri.query().unwrap_or("");
+    if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
+        return Err(AdminError::access_denied(
+            "Admin requests must be signed (AWS Signature Version 4, service s3).",
+        ));
+    }
+    let body = read_body(parts, body, api.idle_timeout).await?;
+    let (verified, caller) = api.auth.authenticate(parts)?;
+    // The body is the whole request's meaning: its hash must be signed.
+    match verified.payload {
+        PayloadMode::Sha256(h) if h[..] == Sha256::digest(&body)[..] => {}
+        PayloadMode::Sha256(_) => {
+            return Err(AdminError::bad_request(
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ))
+        }
+        _ => {
+            return Err(AdminError::access_denied(
+                "Admin requests must sign their body: x-amz-content-sha256 must be its SHA-256.",
+            ))
+        }
+    }
+    if let Err(secs) = api.rate_limits.check_key(&verified.access_key) {
+        return Err(AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            format!("Rate exceeded; retry in {secs} s."),
+        ));
+    }
+    conn.set_authenticated();
+    let path = parts.uri.path();
+    let Some(rest) = path.strip_prefix(V1) else {
+        return Err(AdminError::not_found(
+            "NoSuchVersion",
+            format!("{path}: this node serves the admin API at {V1}."),
+        ));
+    };
+    let (endpoint, params) = match router::find(&parts.method, rest) {
+        Found::Endpoint(e, p) => (e, p),
+        Found::WrongMethod => {
+            return Err(AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("{} is not allowed on {path}.", parts.method),
+            ))
+        }
+        Found::NotFound => {
+            return Err(AdminError::not_found(
+                "NoSuchEndpoint",
+                format!("{path} is not an admin endpoint."),
+            ))
+        }
+    };
+    op.set(endpoint.name);
+    if !crate::iam::api::http::authorize_iam(&caller, endpoint.action, ADMIN_RESOURCE) {
+        return Err(AdminError::access_denied(format!(
+            "{} is not allowed to perform {}.",
+            caller.arn,
+            endpoint.action.as_str()
+        )));
+    }
+    let ids = api.auth.identities();
+    let c = Call {
+        ids,
+        engine: api.engine,
+        caller: &caller,
+        params,
+        raw_query,
+        body: &body,
+    };
+    let v = (endpoint.handler)(&c).await?;
+    Ok((!v.is_null()).then_some(v))
+}
+
+/// The whole body, bounded by [`MAX_BODY`] and the idle timeout.
+async fn read_body(
+    parts: &http::request::Parts,
+    mut body: Incoming,
+    idle: Duration,
+) -> Result<Vec<u8>, AdminError> {
+    let too_large = || {
+        AdminError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            format!("An admin request body is at most {MAX_BODY} bytes."),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    loop {
+        let frame = crate::runtime::timeout(idle, body.frame())
+            .await
+            .map_err(|_| {
+                AdminError::bad_request(
+                    "RequestTimeout",
+                    "The request body did not arrive in time.",
+                )
+            })?;
+        match frame {
+            None => return Ok(bytes),
+            Some(Ok(f)) => {
+                if let Some(d) = f.data_ref() {
+                    if bytes.len() + d.len() > MAX_BODY {
+                        return Err(too_large());
+                    }
+                    bytes.extend_from_slice(d);
+                }
+            }
+            Some(Err(_)) => {
+                return Err(AdminError::bad_request(
+                    "IncompleteBody",
+                    "The request body ended early.",
+                ))
+            }
+        }
+    }
+}
+
+fn respond(status: StatusCode, body: Vec<u8>) -> Response<ResBody> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    if status != StatusCode::NO_CONTENT {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    r
+}
+
+/// A time in milliseconds as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: u64) -> String {
+    crate::s3::xml::iso8601_ms(ms)
+}
+
+/// Parses an RFC 3339 UTC time (`2026-01-02T03:04:05Z`, fraction allowed)
+/// into milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let (main, frac_ms) = match s.strip_suffix('Z')?.split_once('.') {
+        Some((m, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = &f[..f.len().min(3)];
+            let ms: u64 = format!("{digits:0<3}").parse().ok()?;
+            (m, ms)
+        }
+        Some(_) => return None,
+        None => (s.strip_suffix('Z')?, 0),
+    };
+    let b = main.as_bytes();
+    let shaped = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shaped {
+        return None;
+    }
+    let compact: String = main.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let secs = sigv4::parse_amz_date(&format!("{compact}Z"))?;
+    u64::try_from(secs)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(frac_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_round_trip_and_bad_ones_are_refused() {
+        let ms = parse_rfc3339("2026-12-05T08:34:35Z").expect("parses");
+        assert_eq!(rfc3339(ms), "2026-12-05T08:34:35.000Z");
+        assert_eq!(parse_rfc3339("2026-12-05T08:34:35.25Z"), Some(ms + 250));
+        for bad in [
+            "",
+            "2026-12-05",
+            "2026-12-05T08:34:35",
+            "x",
+            "2026-13-05T08:34:35Z",
+            "2026-12-05T08:34:35.Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_reserved_prefix_is_admin() {
+        assert!(is_admin_path("/_cairn/admin/v1/users"));
+        assert!(is_admin_path("/_cairn/admin"));
+        assert!(!is_admin_path("/_cairn"));
+        assert!(!is_admin_path("/bucket/_cairn/admin/v1/users"));
+    }
+}
