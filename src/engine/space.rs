@@ -117,6 +117,11 @@ impl Space {
         self.drives[d].free.load(Ordering::Relaxed)
     }
 
+    /// The drive's filesystem size as of the last statvfs (0 before one).
+    pub fn total(&self, d: usize) -> u64 {
+        self.drives[d].total.load(Ordering::Relaxed)
+    }
+
     pub fn full_events(&self) -> u64 {
         self.full_events.load(Ordering::Relaxed)
     }
