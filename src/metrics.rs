@@ -276,3 +276,12 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
     }
     out
 }
+
+/// Appends the usage series (`cairn_bucket_*` per bucket, drive capacity):
+/// the counters of every partition index, summed (no object is read).
+pub fn render_usage(out: &mut String, engine: &crate::engine::Engine) {
+    match engine.usage() {
+        Ok(report) => crate::engine::usage::render_metrics(out, &report),
+        Err(e) => tracing::warn!(error = %e, "usage metrics unavailable"),
+    }
+}

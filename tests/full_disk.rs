@@ -582,7 +582,7 @@ fn index_commits_on_a_full_filesystem_fail_cleanly() {
     let err = loop {
         let batch: Vec<Mutation> = (n..n + 64).map(put).collect();
         match idx.apply(&batch) {
-            Ok(()) => n += 64,
+            Ok(_) => n += 64,
             Err(e) => break e,
         }
         assert!(n < 1_000_000, "the index never met the full filesystem");

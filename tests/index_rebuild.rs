@@ -149,6 +149,23 @@ fn verify(cfg: &EngineConfig, model: &Model, touched: &[(String, String)], what:
                 .map(|((_, k), &(size, seed))| (k.clone(), size as u64, md5_hex(&data(size, seed))))
                 .collect();
             assert_eq!(listed, want, "{what}: listing of {bucket}");
+            // The usage counters are rebuilt with the index.
+            let u = e.bucket_usage(bucket).expect("usage").usage;
+            let bytes: u64 = want.iter().map(|(_, size, _)| size).sum();
+            assert_eq!(
+                (u.objects, u.bytes),
+                (want.len() as u64, bytes),
+                "{what}: usage of {bucket}"
+            );
+        }
+        for idx in &e.shared.indexes {
+            let kept: std::collections::BTreeMap<_, _> = idx.usage().unwrap().into_iter().collect();
+            assert_eq!(
+                kept,
+                idx.count_usage().unwrap(),
+                "{what}: partition {}",
+                idx.partition
+            );
         }
         for (b, k) in &touched {
             match model.get(&(b.clone(), k.clone())) {

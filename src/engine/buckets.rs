@@ -60,6 +60,9 @@ pub struct BucketInfo {
     /// or after DeleteBucketOwnershipControls) behaves as ObjectWriter.
     #[serde(default)]
     pub ownership: Option<ObjectOwnership>,
+    /// Hard quota on the bytes of all the bucket's versions (see `usage.rs`).
+    #[serde(default)]
+    pub quota: Option<u64>,
 }
 
 /// The principal that created a bucket.
@@ -112,12 +115,17 @@ pub enum BucketChange {
     PublicAccessBlock(Option<PublicAccessBlock>),
     Acl(Option<Acl>),
     Ownership(Option<ObjectOwnership>),
+    /// Sets (Some) or clears (None) the hard quota in bytes.
+    Quota(Option<u64>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketTable {
     pub generation: u64,
     pub buckets: BTreeMap<String, BucketInfo>,
+    /// Each bucket's quota ledger (in memory only).
+    #[serde(skip)]
+    pub ledgers: super::usage::Ledgers,
 }
 
 fn table_path(drive: &Path) -> std::path::PathBuf {
@@ -267,6 +275,7 @@ mod tests {
                 }),
                 acl: Some(crate::iam::acl::Acl::private("o")),
                 ownership: Some(ObjectOwnership::ObjectWriter),
+                quota: Some(1 << 30),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();

@@ -48,6 +48,9 @@ pub enum EngineError {
     Index(#[from] super::index::IndexError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The write would take the bucket past its hard quota.
+    #[error("the bucket's quota is exceeded")]
+    QuotaExceeded,
     /// A conditional write's precondition no longer held at commit.
     #[error("a conflicting write changed the key")]
     ConditionConflict,

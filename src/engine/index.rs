@@ -23,11 +23,17 @@ use super::meta::{
     decode_entry, encode_entry, relocate_list, IndexEntry, PartEntry, RecordLoc, UploadEntry,
     VersionSel,
 };
+use super::usage::{BucketUsage, Deltas};
 
 /// Virtual map size per partition; LMDB only maps what it uses.
 const MAP_SIZE: usize = 64 << 30;
 /// Concurrent read transactions per partition, across all cores.
 const MAX_READERS: u32 = 2048;
+/// `meta` key saying the `usage` rows count this index (and in which
+/// encoding): an index without it (made before usage accounting) is
+/// recounted when opened.
+const USAGE_MARK: &str = "usage";
+const USAGE_VERSION: &[u8] = &[1];
 
 pub struct PartitionIndex {
     pub partition: u16,
@@ -51,6 +57,9 @@ pub struct PartitionIndex {
     /// upload key -> (end time, the records saying the upload ended), kept
     /// while the upload's own records could still bring it back on a rebuild.
     ended: Database<'static, Bytes, Bytes>,
+    /// bucket -> `BucketUsage` of the bucket's entries in this partition,
+    /// changed in the transaction that changes them (see `usage.rs`).
+    usage: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
     env: Env<WithoutTls>,
 }
@@ -403,14 +412,21 @@ impl PartitionIndex {
                 let p = opener.create_database::<Bytes, Bytes>(wtxn, Some("parts"))?;
                 let e = opener.create_database::<Bytes, Bytes>(wtxn, Some("ended"))?;
                 let v = opener.create_database::<Bytes, Bytes>(wtxn, Some("versions"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((o, s, t, m, [u, p, e, v])))
+                let c = opener.create_database::<Bytes, Bytes>(wtxn, Some("usage"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    o,
+                    s,
+                    t,
+                    m,
+                    [u, p, e, v, c],
+                )))
             })?
             .unwrap_commit();
         // SAFETY: a Database is an index number plus a lifetime tying it to
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended, versions] = multipart.map(|d| unsafe {
+        let [uploads, parts, ended, versions, usage] = multipart.map(|d| unsafe {
             std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
         });
         let (objects, segments, tombstones, meta) = unsafe {
@@ -438,6 +454,7 @@ impl PartitionIndex {
             uploads,
             parts,
             ended,
+            usage,
             meta,
             env,
         };
@@ -466,6 +483,10 @@ impl PartitionIndex {
                 }
             }
         };
+        if trust == Trust::Trusted && !idx.usage_counted()? {
+            tracing::info!(partition, "counting the usage of an index made without it");
+            idx.recount_usage()?;
+        }
         Ok((idx, trust))
     }
 
@@ -518,7 +539,10 @@ impl PartitionIndex {
         self.uploads.clear(&mut wtxn)?;
         self.parts.clear(&mut wtxn)?;
         self.ended.clear(&mut wtxn)?;
+        self.usage.clear(&mut wtxn)?;
         self.meta.clear(&mut wtxn)?;
+        // Empty counters count an empty index.
+        self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
         wtxn.commit()?;
         Ok(())
     }
@@ -670,12 +694,26 @@ impl PartitionIndex {
     }
 
     /// Applies mutations in one write transaction and keeps the per-segment
-    /// live bytes. Blocking: companion thread only.
-    pub fn apply(&self, muts: &[Mutation]) -> Result<(), IndexError> {
+    /// live bytes and the buckets' usage counters; returns the counters'
+    /// changes. Blocking: companion thread only.
+    pub fn apply(&self, muts: &[Mutation]) -> Result<Deltas, IndexError> {
         let mut wtxn = self.env.write_txn()?;
         let mut live = Live::default();
+        let mut usage = Deltas::default();
         for m in muts {
-            self.apply_one(&mut wtxn, m, &mut live)?;
+            self.apply_one(&mut wtxn, m, &mut live, &mut usage)?;
+        }
+        for (bucket, d) in &usage.0 {
+            if d.is_zero() {
+                continue;
+            }
+            let mut u = self.usage_at(&wtxn, bucket)?.unwrap_or_default();
+            u.apply(d);
+            if u.is_empty() {
+                self.usage.delete(&mut wtxn, bucket)?;
+            } else {
+                self.usage.put(&mut wtxn, bucket, &encode(&u))?;
+            }
         }
         for ((drive, seg), delta) in live.0 {
             if delta == 0 {
@@ -691,7 +729,7 @@ impl PartitionIndex {
             self.segments.put(&mut wtxn, &sk, &next.to_le_bytes())?;
         }
         wtxn.commit()?;
-        Ok(())
+        Ok(usage)
     }
 
     fn apply_one(
@@ -699,6 +737,7 @@ impl PartitionIndex {
         wtxn: &mut heed::RwTxn<'_>,
         m: &Mutation,
         live: &mut Live,
+        usage: &mut Deltas,
     ) -> Result<(), IndexError> {
         let (bucket, key) = match m {
             Mutation::Put { bucket, key, .. }
@@ -714,9 +753,11 @@ impl PartitionIndex {
         let k = object_key(bucket, key);
         let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
         match m {
-            Mutation::Put { entry, .. } => self.put_object(wtxn, &k, entry, live, corrupt)?,
+            Mutation::Put { entry, .. } => {
+                self.put_object(wtxn, &k, entry, live, usage, corrupt)?
+            }
             Mutation::Update { entry, .. } => {
-                self.update_version(wtxn, &k, entry.meta.version, corrupt, |e| {
+                self.update_version(wtxn, &k, entry.meta.version, usage, corrupt, |e| {
                     live.sub(e.records());
                     live.add(entry.records());
                     *e = entry.clone();
@@ -725,7 +766,7 @@ impl PartitionIndex {
             Mutation::Delete {
                 target, tombstones, ..
             } => {
-                self.remove_version(wtxn, &k, *target, live, corrupt)?;
+                self.remove_version(wtxn, &k, *target, live, usage, corrupt)?;
                 let tk = tombstone_key(&k, *target);
                 if let Some(t) = self.tombstone_at(wtxn, &tk, corrupt)? {
                     live.sub(t.into_iter());
@@ -736,7 +777,7 @@ impl PartitionIndex {
             Mutation::Heal {
                 version, shards, ..
             } => {
-                self.update_version(wtxn, &k, *version, corrupt, |e| {
+                self.update_version(wtxn, &k, *version, usage, corrupt, |e| {
                     if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
                         for (s, i, loc) in shards {
                             let Some(slot) = stripes
@@ -754,11 +795,18 @@ impl PartitionIndex {
                 })?;
             }
             Mutation::Relocate { holder, moves, .. } => {
-                self.relocate(wtxn, bucket, key, *holder, moves, live, corrupt)?
+                self.relocate(wtxn, bucket, key, *holder, moves, live, usage, corrupt)?
             }
             Mutation::CreateUpload { entry, .. } => {
                 let uk = upload_key(bucket, key, entry.meta.upload);
+                if let Some(old) =
+                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
+                {
+                    live.sub(old.commits.iter().copied());
+                    usage.of(&k).upload(&old, -1);
+                }
                 live.add(entry.commits.iter().copied());
+                usage.of(&k).upload(entry, 1);
                 self.uploads.put(wtxn, &uk, &encode(entry))?;
             }
             Mutation::PutPart { entry, .. } => {
@@ -776,8 +824,10 @@ impl PartitionIndex {
                         return Ok(());
                     }
                     live.sub(old.records());
+                    usage.of(&k).part(&old, -1);
                 }
                 live.add(entry.records());
+                usage.of(&k).part(entry, 1);
                 self.parts.put(wtxn, &pk, &encode(entry))?;
             }
             Mutation::EndUpload {
@@ -789,15 +839,17 @@ impl PartitionIndex {
             } => {
                 let uk = upload_key(bucket, key, *upload);
                 if let Some(u) = self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)? {
+                    usage.of(&k).upload(&u, -1);
                     live.sub(u.commits.into_iter());
                     self.uploads.delete(wtxn, &uk)?;
                 }
                 for (pk, part) in self.parts_under(wtxn, &uk)? {
+                    usage.of(&k).part(&part, -1);
                     live.sub(part.records());
                     self.parts.delete(wtxn, &pk)?;
                 }
                 if let Some(entry) = object {
-                    self.put_object(wtxn, &k, entry, live, corrupt)?;
+                    self.put_object(wtxn, &k, entry, live, usage, corrupt)?;
                 }
                 live.add(ended.iter().copied());
                 let e = Ended {
@@ -823,6 +875,7 @@ impl PartitionIndex {
         k: &[u8],
         entry: &IndexEntry,
         live: &mut Live,
+        usage: &mut Deltas,
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
         let mut old = self.object_at(wtxn, k, corrupt)?;
@@ -836,11 +889,15 @@ impl PartitionIndex {
             // A null version replaces the key's null version, wherever it is,
             // and makes the delete of an older one moot.
             match old.take_if(|o| o.meta.null) {
-                Some(o) => live.sub(o.records()),
+                Some(o) => {
+                    live.sub(o.records());
+                    usage.of(k).version(&o, true, -1);
+                }
                 None => {
                     for (vk, v) in self.versions_of(wtxn, k)? {
                         if v.meta.null {
                             live.sub(v.records());
+                            usage.of(k).version(&v, false, -1);
                             self.versions.delete(wtxn, &vk)?;
                         }
                     }
@@ -852,10 +909,12 @@ impl PartitionIndex {
             }
         }
         if let Some(o) = old {
+            usage.of(k).demote(&o);
             let vk = version_key(k, o.meta.seq);
             self.versions.put(wtxn, &vk, &encode_entry(&o))?;
         }
         live.add(entry.records());
+        usage.of(k).version(entry, true, 1);
         self.objects.put(wtxn, k, &encode_entry(entry))?;
         Ok(())
     }
@@ -868,13 +927,18 @@ impl PartitionIndex {
         k: &[u8],
         target: VersionSel,
         live: &mut Live,
+        usage: &mut Deltas,
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<Option<IndexEntry>, IndexError> {
         if let Some(cur) = self.object_at(wtxn, k, corrupt)? {
             if cur.meta.is(target) {
                 live.sub(cur.records());
+                usage.of(k).version(&cur, true, -1);
                 match self.versions_of(wtxn, k)?.into_iter().next() {
                     Some((vk, next)) => {
+                        let u = usage.of(k);
+                        u.version(&next, false, -1);
+                        u.version(&next, true, 1);
                         self.versions.delete(wtxn, &vk)?;
                         self.objects.put(wtxn, k, &encode_entry(&next))?;
                     }
@@ -888,6 +952,7 @@ impl PartitionIndex {
         for (vk, v) in self.versions_of(wtxn, k)? {
             if v.meta.is(target) {
                 live.sub(v.records());
+                usage.of(k).version(&v, false, -1);
                 self.versions.delete(wtxn, &vk)?;
                 return Ok(Some(v));
             }
@@ -902,19 +967,24 @@ impl PartitionIndex {
         wtxn: &mut heed::RwTxn<'_>,
         k: &[u8],
         version: u128,
+        usage: &mut Deltas,
         corrupt: impl Fn() -> IndexError + Copy,
         f: impl FnOnce(&mut IndexEntry),
     ) -> Result<bool, IndexError> {
         if let Some(mut e) = self.object_at(wtxn, k, corrupt)? {
             if e.meta.version == version {
+                usage.of(k).version(&e, true, -1);
                 f(&mut e);
+                usage.of(k).version(&e, true, 1);
                 self.objects.put(wtxn, k, &encode_entry(&e))?;
                 return Ok(true);
             }
         }
         for (vk, mut v) in self.versions_of(wtxn, k)? {
             if v.meta.version == version {
+                usage.of(k).version(&v, false, -1);
                 f(&mut v);
+                usage.of(k).version(&v, false, 1);
                 self.versions.put(wtxn, &vk, &encode_entry(&v))?;
                 return Ok(true);
             }
@@ -934,6 +1004,7 @@ impl PartitionIndex {
         holder: Holder,
         moves: &[(RecordLoc, Option<RecordLoc>)],
         live: &mut Live,
+        usage: &mut Deltas,
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
         let k = object_key(bucket, key);
@@ -952,7 +1023,7 @@ impl PartitionIndex {
         };
         match holder {
             Holder::Object { version } => {
-                self.update_version(wtxn, &k, version, corrupt, |e| {
+                self.update_version(wtxn, &k, version, usage, corrupt, |e| {
                     let moves = held(&mut e.records(), live);
                     e.relocate(&moves);
                 })?;
@@ -973,8 +1044,10 @@ impl PartitionIndex {
                 else {
                     return Ok(());
                 };
+                usage.of(&k).upload(&u, -1);
                 let moves = held(&mut u.commits.iter().copied(), live);
                 relocate_list(&mut u.commits, &moves);
+                usage.of(&k).upload(&u, 1);
                 self.uploads.put(wtxn, &uk, &encode(&u))?;
             }
             Holder::Part {
@@ -990,8 +1063,10 @@ impl PartitionIndex {
                 if p.meta.seq != seq {
                     return Ok(());
                 }
+                usage.of(&k).part(&p, -1);
                 let moves = held(&mut p.records(), live);
                 p.relocate(&moves);
+                usage.of(&k).part(&p, 1);
                 self.parts.put(wtxn, &pk, &encode(&p))?;
             }
             Holder::Ended { upload } => {
@@ -1272,6 +1347,110 @@ impl PartitionIndex {
             }
         }
         Ok(out)
+    }
+
+    fn usage_at(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        bucket: &[u8],
+    ) -> Result<Option<BucketUsage>, IndexError> {
+        let bad =
+            || IndexError::CorruptEntry(format!("usage of {}", String::from_utf8_lossy(bucket)));
+        self.decode_at(&self.usage, txn, bucket, bad)
+    }
+
+    /// Whether the `usage` rows count this index.
+    fn usage_counted(&self) -> Result<bool, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.meta.get(&rtxn, USAGE_MARK)? == Some(USAGE_VERSION))
+    }
+
+    /// Every bucket's counters in this partition.
+    pub fn usage(&self) -> Result<Vec<(String, BucketUsage)>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.usage.iter(&rtxn)? {
+            let (k, v) = item?;
+            let bucket = String::from_utf8_lossy(k).into_owned();
+            let u = postcard::from_bytes(v)
+                .map_err(|_| IndexError::CorruptEntry(format!("usage of {bucket}")))?;
+            out.push((bucket, u));
+        }
+        Ok(out)
+    }
+
+    /// One bucket's counters in this partition.
+    pub fn usage_of(&self, bucket: &str) -> Result<Option<BucketUsage>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        self.usage_at(&rtxn, bucket.as_bytes())
+    }
+
+    /// Counts every bucket's usage by walking the whole partition (what the
+    /// `usage` rows must always equal).
+    pub fn count_usage(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, BucketUsage>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        self.count_usage_in(&rtxn)
+    }
+
+    fn count_usage_in(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+    ) -> Result<std::collections::BTreeMap<String, BucketUsage>, IndexError> {
+        let bad = |what: &str| IndexError::CorruptEntry(what.to_owned());
+        let mut deltas = Deltas::default();
+        for (db, latest) in [(&self.objects, true), (&self.versions, false)] {
+            for item in db.iter(txn)? {
+                let (k, v) = item?;
+                let e = decode_entry(v).ok_or_else(|| bad("version entry"))?;
+                deltas.of(k).version(&e, latest, 1);
+            }
+        }
+        for item in self.uploads.iter(txn)? {
+            let (k, v) = item?;
+            let u: UploadEntry = postcard::from_bytes(v).map_err(|_| bad("upload entry"))?;
+            deltas.of(k).upload(&u, 1);
+        }
+        for item in self.parts.iter(txn)? {
+            let (k, v) = item?;
+            let p: PartEntry = postcard::from_bytes(v).map_err(|_| bad("part entry"))?;
+            deltas.of(k).part(&p, 1);
+        }
+        Ok(deltas
+            .0
+            .into_iter()
+            .map(|(b, d)| {
+                let mut u = BucketUsage::default();
+                u.apply(&d);
+                (String::from_utf8_lossy(&b).into_owned(), u)
+            })
+            .filter(|(_, u)| !u.is_empty())
+            .collect())
+    }
+
+    /// Replaces the `usage` rows by a count of the partition. Blocking.
+    pub fn recount_usage(&self) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        let counted = self.count_usage_in(&wtxn)?;
+        self.usage.clear(&mut wtxn)?;
+        for (bucket, u) in &counted {
+            self.usage.put(&mut wtxn, bucket.as_bytes(), &encode(u))?;
+        }
+        self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Drops the counters and their mark, as an index made before usage
+    /// accounting has them.
+    #[cfg(test)]
+    pub fn forget_usage_for_test(&self) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.usage.clear(&mut wtxn)?;
+        self.meta.delete(&mut wtxn, USAGE_MARK)?;
+        wtxn.commit()?;
+        Ok(())
     }
 
     /// The latest version of every key of the partition.

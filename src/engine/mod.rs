@@ -26,6 +26,7 @@ pub mod record;
 pub mod repair;
 pub mod segment;
 pub mod space;
+pub mod usage;
 pub mod write;
 
 use std::cell::RefCell;
@@ -594,8 +595,24 @@ impl Engine {
             )
             .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
         }
-        let initial_buckets =
+        let mut initial_buckets =
             BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
+        let mut committed: HashMap<String, u64> = HashMap::new();
+        for (p, idx) in indexes.iter().enumerate() {
+            for (bucket, u) in idx.usage().map_err(|e| format!("partition {p}: {e}"))? {
+                *committed.entry(bucket).or_default() += u.version_bytes;
+            }
+        }
+        initial_buckets.ledgers = usage::Ledgers(Arc::new(
+            initial_buckets
+                .buckets
+                .keys()
+                .map(|name| {
+                    let bytes = committed.get(name).copied().unwrap_or(0);
+                    (name.clone(), Arc::new(usage::Ledger::new(bytes)))
+                })
+                .collect(),
+        ));
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..cfg.cores {
@@ -1017,6 +1034,7 @@ impl Engine {
                 if table.contains(&name) {
                     return Err(EngineError::BucketExists);
                 }
+                table.ledgers = table.ledgers.with(&name, 0);
                 table.buckets.insert(
                     name,
                     buckets::BucketInfo {
@@ -1033,6 +1051,7 @@ impl Engine {
             BucketChange::Policy(p) => existing(&mut table, &name)?.policy = p,
             BucketChange::Acl(acl) => existing(&mut table, &name)?.acl = acl,
             BucketChange::Ownership(o) => existing(&mut table, &name)?.ownership = o,
+            BucketChange::Quota(q) => existing(&mut table, &name)?.quota = q,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }
@@ -1057,6 +1076,7 @@ impl Engine {
                     return Err(EngineError::BucketNotEmpty);
                 }
                 table.buckets.remove(&name);
+                table.ledgers = table.ledgers.without(&name);
             }
         }
         table.generation += 1;

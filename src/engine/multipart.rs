@@ -210,6 +210,7 @@ impl Engine {
             return Err(EngineError::NoSuchUpload);
         }
         self.check_data_space()?;
+        drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
         let rotation = self.rotation_of(upload, number);
         let hash = !body.supplies_md5();
@@ -234,6 +235,9 @@ impl Engine {
                 "a part may be at most {MAX_PART_SIZE} bytes"
             )));
         }
+        // As MinIO: a part is refused if the bucket's versions plus the part
+        // would pass the quota (parts themselves are not what it limits).
+        drop(self.reserve_quota(bucket, size)?);
         let digest: [u8; 16] = match caller_md5 {
             Some(d) => d,
             None if hash => md5.finalize().into(),
@@ -399,6 +403,8 @@ impl Engine {
         if complete.is_none() {
             self.deletes.set(self.deletes.get() + 1);
         }
+        // A completion holds its object's bytes until the index has them.
+        let mut quota = None;
         let object = match complete {
             None => None,
             Some(c) => {
@@ -407,6 +413,7 @@ impl Engine {
                 let mut meta = self.assemble(up.meta, parts, &c.parts)?;
                 meta.null = self.writes_null(bucket);
                 meta.headers.extend(c.headers);
+                quota = self.reserve_quota(bucket, meta.size)?;
                 Some(
                     self.commit_record(bucket, key, partition, meta, &[])
                         .await?,
@@ -433,6 +440,7 @@ impl Engine {
             object,
         };
         self.apply_index(partition, m).await?;
+        drop(quota);
         Ok(info)
     }
 

@@ -397,6 +397,8 @@ impl Engine {
             return Err(EngineError::NoSuchBucket);
         }
         self.check_data_space()?;
+        // A bucket already at its quota refuses before any data is written.
+        drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
@@ -481,6 +483,8 @@ impl Engine {
             data,
             tags: opts.tags,
         };
+        // Held until the version is in the index (and so in the ledger).
+        let _quota = self.reserve_quota(bucket, size)?;
         self.commit(
             bucket,
             key,
@@ -954,6 +958,9 @@ impl Engine {
                 return;
             }
             let shared = self.shared.clone();
+            // Every bucket written has a ledger in this core's table: a write
+            // starts only once its bucket is in the table of its owner core.
+            let ledgers = self.buckets().ledgers.clone();
             let job = self.companion.run(move || {
                 let mut by_partition: HashMap<u16, (Vec<Mutation>, Vec<IndexReply>)> =
                     HashMap::new();
@@ -964,7 +971,12 @@ impl Engine {
                 }
                 let mut done = Vec::with_capacity(by_partition.len());
                 for (p, (muts, replies)) in by_partition {
-                    let r = shared.indexes[p as usize].apply(&muts).map_err(|e| {
+                    let r = shared.indexes[p as usize].apply(&muts);
+                    // Before any waiter wakes and releases its quota reservation.
+                    if let Ok(d) = &r {
+                        ledgers.count_committed(d);
+                    }
+                    let r = r.map(|_| ()).map_err(|e| {
                         let d = shared.index_drive;
                         if e.is_eio() {
                             shared.space.refresh(&[d]);

@@ -333,6 +333,7 @@ async fn route(
         (&http::Method::GET, "/metrics") if is_anonymous(&req) => {
             let mut body = metrics.render(&api.engine.shared).await;
             api.rate_limits.render(&mut body);
+            crate::metrics::render_usage(&mut body, &api.engine);
             let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

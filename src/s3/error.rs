@@ -195,6 +195,9 @@ s3_codes! {
     /// from the signed one.
     XAmzContentSHA256Mismatch = BAD_REQUEST,
         "The provided 'x-amz-content-sha256' header does not match what was computed.";
+    /// MinIO's answer to a write that would pass the bucket's hard quota
+    /// (its S3 layer maps `BucketQuotaExceeded` to this admin code, 400).
+    XMinioAdminBucketQuotaExceeded = BAD_REQUEST, "Bucket quota exceeded";
     /// MinIO's 507 for a full backend; clients treat it as retryable.
     XMinioStorageFull = INSUFFICIENT_STORAGE,
         "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.";
@@ -356,6 +359,7 @@ impl From<EngineError> for S3Error {
             }
             EngineError::ReadQuorum { have, need } => S3Error::insufficient_drives(have, need),
             EngineError::StorageFull(_) => S3Code::XMinioStorageFull.into(),
+            EngineError::QuotaExceeded => S3Code::XMinioAdminBucketQuotaExceeded.into(),
             // The request body's own failure is reported by the handler
             // (see `RequestBody::take_error`); this is the fallback.
             EngineError::Body(_) => S3Code::IncompleteBody.into(),
@@ -479,6 +483,7 @@ mod tests {
         ("ServerSideEncryptionConfigurationNotFoundError", 404),
         ("XAmzContentSHA256Mismatch", 400),
         ("XMinioStorageFull", 507),
+        ("XMinioAdminBucketQuotaExceeded", 400),
     ];
 
     #[test]

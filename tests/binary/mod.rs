@@ -71,6 +71,17 @@ impl Server {
         self.wait_ready();
     }
 
+    /// Kills the server with SIGKILL (no shutdown at all) and starts it
+    /// again on the same drives and port.
+    pub fn kill9_restart(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child (not yet reaped) by its PID.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.wait_ready();
+    }
+
     fn stop(&mut self) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signalling our own child by its PID.
