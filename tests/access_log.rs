@@ -402,11 +402,13 @@ fn request_spans_arrive_at_an_otlp_collector() {
 
 #[test]
 fn requests_in_flight_are_counted_until_they_end() {
-    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("access.log");
+    let s = Server::start_with(&["--access-log", log.to_str().expect("utf-8")]);
     rt().block_on(async {
         s.client()
             .create_bucket()
-            .bucket("b")
+            .bucket("inflight")
             .send()
             .await
             .expect("create");
@@ -416,7 +418,7 @@ fn requests_in_flight_are_counted_until_they_end() {
     let signed = sign(
         s.port,
         "PUT",
-        "/b/slow",
+        "/inflight/slow",
         &[
             ("content-length", "1048576"),
             ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
@@ -429,7 +431,7 @@ fn requests_in_flight_are_counted_until_they_end() {
     stream
         .write_all(&request_bytes(
             "PUT",
-            "/b/slow",
+            "/inflight/slow",
             &signed.headers,
             &[0u8; 4096],
         ))
@@ -450,6 +452,12 @@ fn requests_in_flight_are_counted_until_they_end() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The abandoned upload is logged: the body ended early.
+    let lines = wait_lines(&log, |l| find(l, "PutObject", Some("slow")).is_some());
+    let slow = find(&lines, "PutObject", Some("slow")).expect("line");
+    assert_eq!(slow["status"], 400);
+    assert_eq!(slow["error"], "IncompleteBody");
+    assert_eq!(slow["bytes_in"], 1_048_576, "as declared");
     // The activity counters are exported (they move in tests/compaction.rs
     // and tests/repair.rs, which run the passes).
     let text = String::from_utf8_lossy(
@@ -521,4 +529,29 @@ fn cairn_log_format_json_makes_the_server_log_json() {
         .unwrap_or_else(|| panic!("no serving line in {text}"));
     assert_eq!(serving["level"], "INFO");
     assert!(serving["timestamp"].is_string());
+}
+
+#[test]
+fn sighup_reopens_the_access_log_after_a_rename() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("access.log");
+    let s = Server::start_with(&["--access-log", log.to_str().expect("utf-8")]);
+    let get = |key: &str| {
+        let req = format!("GET /nobucket/{key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        raw_request(s.port, req.as_bytes()).expect("request");
+    };
+    get("before");
+    wait_lines(&log, |l| find(l, "GetObject", Some("before")).is_some());
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    // SAFETY: signalling our own child by its PID.
+    unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGHUP) };
+    get("after");
+    let lines = wait_lines(&log, |l| find(l, "GetObject", Some("after")).is_some());
+    assert!(find(&lines, "GetObject", Some("before")).is_none());
+    let old = std::fs::read_to_string(&rotated).expect("rotated");
+    assert!(!old.contains("\"after\""), "written to the old file: {old}");
+    // The signal did not stop the node.
+    get("still");
+    wait_lines(&log, |l| find(l, "GetObject", Some("still")).is_some());
 }
