@@ -208,8 +208,19 @@ mod tests {
     fn a_batch_becomes_one_valid_otlp_document() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
         let collector = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().expect("accept");
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("nothing was posted: {e}"),
+                }
+            };
+            s.set_nonblocking(false).expect("blocking");
             let mut req = Vec::new();
             let mut buf = [0u8; 4096];
             loop {
