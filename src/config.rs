@@ -126,6 +126,18 @@ pub struct ServeArgs {
     /// The key itself may instead be given in CAIRN_KMS_MASTER_KEY.
     #[arg(long, env = "CAIRN_KMS_MASTER_KEY_FILE")]
     pub kms_master_key_file: Option<PathBuf>,
+    /// Write a JSON access log line per request to this file (`-`:
+    /// standard output); reopened on SIGHUP. Off by default.
+    #[arg(long, env = "CAIRN_ACCESS_LOG")]
+    pub access_log: Option<String>,
+    /// Write a JSON audit line per identity or admin change (and refused
+    /// attempt) to this file (`-`: standard output); reopened on SIGHUP.
+    #[arg(long, env = "CAIRN_AUDIT_LOG")]
+    pub audit_log: Option<String>,
+    /// Export request spans over OTLP/HTTP (JSON) to this collector, as
+    /// `http://host:4318`. Off by default.
+    #[arg(long, env = "CAIRN_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -163,6 +175,9 @@ pub struct FileConfig {
     pub read_cache: Option<String>,
     pub space_reserve: Option<String>,
     pub kms_master_key_file: Option<PathBuf>,
+    pub access_log: Option<String>,
+    pub audit_log: Option<String>,
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Resolved settings.
@@ -189,6 +204,7 @@ pub struct Settings {
     /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
     pub kms_master_key: Option<crate::iam::seal::Secret>,
     pub kms_master_key_file: Option<PathBuf>,
+    pub logs: crate::logs::LogSettings,
 }
 
 /// What the HTTP front end needs besides the engine.
@@ -294,6 +310,11 @@ fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
             toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
         }
     }
+}
+
+/// An empty flag or variable (`CAIRN_ACCESS_LOG=`) means unset.
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.is_empty())
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -508,6 +529,11 @@ impl ServeArgs {
                 .kms_master_key_file
                 .clone()
                 .or(file.kms_master_key_file),
+            logs: crate::logs::LogSettings {
+                access_log: nonempty(self.access_log.clone()).or(file.access_log),
+                audit_log: nonempty(self.audit_log.clone()).or(file.audit_log),
+                otlp_endpoint: nonempty(self.otlp_endpoint.clone()).or(file.otlp_endpoint),
+            },
         })
     }
 }

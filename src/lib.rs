@@ -13,6 +13,7 @@ pub mod engine;
 pub mod hash;
 pub mod http;
 pub mod iam;
+pub mod logs;
 pub mod metrics;
 pub mod node;
 pub mod runtime;

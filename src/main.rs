@@ -3,13 +3,23 @@ use clap::Parser;
 use cairn::config::{Cli, Command};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into())
+    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match std::env::var("CAIRN_LOG_FORMAT").as_deref() {
+        Ok("json") => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter())
+            .init(),
+        Ok("text" | "") | Err(_) => builder.with_env_filter(filter()).init(),
+        Ok(other) => {
+            eprintln!("cairn: CAIRN_LOG_FORMAT must be json or text, not {other:?}");
+            std::process::exit(1);
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.resolve().and_then(cairn::node::serve),

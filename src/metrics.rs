@@ -26,6 +26,10 @@ pub struct CoreMetrics {
     latency: RefCell<BTreeMap<&'static str, Histogram<u64>>>,
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
+    /// Requests from head received to response body sent (or dropped).
+    in_flight: Cell<u64>,
+    /// Refused authentication and authorisation, by S3 error code.
+    auth_failures: RefCell<BTreeMap<&'static str, u64>>,
 }
 
 /// What a core sends for a scrape.
@@ -34,6 +38,18 @@ pub struct Snapshot {
     latency: Vec<(&'static str, Histogram<u64>)>,
     bytes_in: u64,
     bytes_out: u64,
+    in_flight: u64,
+    auth_failures: Vec<(&'static str, u64)>,
+}
+
+/// Counts a request in flight until dropped.
+pub struct InFlight(Rc<CoreMetrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let n = &self.0.in_flight;
+        n.set(n.get().saturating_sub(1));
+    }
 }
 
 type Request = oneshot::Sender<Snapshot>;
@@ -66,7 +82,21 @@ impl CoreMetrics {
             latency: RefCell::new(BTreeMap::new()),
             bytes_in: Cell::new(0),
             bytes_out: Cell::new(0),
+            in_flight: Cell::new(0),
+            auth_failures: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// A request began; it is in flight until the guard is dropped.
+    pub fn begin(self: &Rc<Self>) -> InFlight {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self.clone())
+    }
+
+    /// A request refused for its credentials or by a policy (`code` is the
+    /// S3 error code it was answered with).
+    pub fn auth_failure(&self, code: &'static str) {
+        *self.auth_failures.borrow_mut().entry(code).or_insert(0) += 1;
     }
 
     /// Records one finished request.
@@ -112,6 +142,13 @@ impl CoreMetrics {
                 .collect(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
+            in_flight: self.in_flight.get(),
+            auth_failures: self
+                .auth_failures
+                .borrow()
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
         }
     }
 }
@@ -169,8 +206,13 @@ impl MetricsHub {
 fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
     let mut requests: BTreeMap<(&'static str, u16), u64> = BTreeMap::new();
     let mut latency: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
-    let (mut bytes_in, mut bytes_out) = (0, 0);
+    let (mut bytes_in, mut bytes_out, mut in_flight) = (0, 0, 0);
+    let mut auth_failures: BTreeMap<&'static str, u64> = BTreeMap::new();
     for s in snaps {
+        in_flight += s.in_flight;
+        for (code, n) in s.auth_failures {
+            *auth_failures.entry(code).or_insert(0) += n;
+        }
         for (k, v) in s.requests {
             *requests.entry(k).or_insert(0) += v;
         }
@@ -222,6 +264,20 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
     let _ = writeln!(out, "cairn_bytes_received_total {bytes_in}");
     let _ = writeln!(out, "# TYPE cairn_bytes_sent_total counter");
     let _ = writeln!(out, "cairn_bytes_sent_total {bytes_out}");
+    let _ = writeln!(
+        out,
+        "# HELP cairn_requests_in_flight S3 requests received and not yet fully answered."
+    );
+    let _ = writeln!(out, "# TYPE cairn_requests_in_flight gauge");
+    let _ = writeln!(out, "cairn_requests_in_flight {in_flight}");
+    let _ = writeln!(
+        out,
+        "# HELP cairn_auth_failures_total Requests refused for their credentials or by policy, by S3 error code."
+    );
+    let _ = writeln!(out, "# TYPE cairn_auth_failures_total counter");
+    for (code, n) in &auth_failures {
+        let _ = writeln!(out, "cairn_auth_failures_total{{reason=\"{code}\"}} {n}");
+    }
     let st = &shared.stats;
     for (name, v) in [
         ("cairn_corrupt_records_total", &st.corrupt_records),
@@ -230,6 +286,23 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         ("cairn_repaired_shards_total", &st.repaired_shards),
         ("cairn_read_cache_hits_total", &st.read_cache_hits),
         ("cairn_read_cache_misses_total", &st.read_cache_misses),
+        ("cairn_compaction_runs_total", &st.compaction_runs),
+        ("cairn_compaction_failures_total", &st.compaction_failures),
+        (
+            "cairn_compaction_segments_removed_total",
+            &st.compaction_segments_removed,
+        ),
+        (
+            "cairn_compaction_bytes_reclaimed_total",
+            &st.compaction_bytes_reclaimed,
+        ),
+        (
+            "cairn_compaction_bytes_moved_total",
+            &st.compaction_bytes_moved,
+        ),
+        ("cairn_repair_runs_total", &st.repair_runs),
+        ("cairn_repair_failures_total", &st.repair_failures),
+        ("cairn_repaired_bytes_total", &st.repaired_bytes),
     ] {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
@@ -274,6 +347,7 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             let _ = writeln!(out, "{name}{{drive=\"{d}\"}} {}", value(d));
         }
     }
+    crate::logs::render_metrics(&mut out);
     out
 }
 

@@ -19,6 +19,7 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -124,6 +125,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let home = Arc::new(home);
 
     let frontend = crate::http::server::Frontend::new(s.http.clone())?;
+    let log_writers = crate::logs::init(&s.logs)?;
     println!(
         "cairn {} — S3-compatible object storage",
         env!("CARGO_PKG_VERSION")
@@ -176,6 +178,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
         let frontend = frontend.clone();
         let (metric_peers, metric_inbox) = (metric_peers.clone(), metric_inboxes[core].clone());
         async move {
+            crate::logs::start_core();
             let metrics = crate::metrics::MetricsHub::start(core, metric_peers, metric_inbox);
             let engine = match Engine::start_core(shared, core, inbox) {
                 Ok(e) => e,
@@ -197,12 +200,19 @@ pub fn serve(s: Settings) -> Result<(), String> {
             crate::http::server::serve(listener, engine.clone(), ids, metrics, frontend, stop)
                 .await;
             engine.quiesce().await;
+            crate::logs::finish_core();
         }
     })
     .map_err(|e| format!("cannot start executor threads: {e}"))?;
     tracing::info!(listen = %s.listen, "serving");
 
-    let sig = wait_signal(&sigset);
+    // SIGHUP (logrotate) reopens the log files; anything else stops.
+    let sig = loop {
+        match wait_signal(&sigset) {
+            libc::SIGHUP => crate::logs::reopen(),
+            sig => break sig,
+        }
+    };
     tracing::info!(
         signal = sig,
         "shutting down: no new connections, finishing requests in flight"
@@ -218,6 +228,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
+    log_writers.finish();
     shared
         .close()
         .map_err(|e| format!("closing the index: {e}"))?;

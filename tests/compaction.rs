@@ -83,6 +83,11 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
     };
     let report = run(&cfg, |e| async move {
         let r = e.compact(0.3).await.unwrap();
+        // The pass is counted for /metrics.
+        let st = &e.shared.stats;
+        assert!(counter(&st.compaction_runs) >= 1);
+        assert!(counter(&st.compaction_segments_removed) >= r.segments_removed);
+        assert!(counter(&st.compaction_bytes_reclaimed) >= r.bytes_reclaimed);
         check(e).await;
         r
     });

@@ -44,6 +44,9 @@ fn a_read_that_meets_a_rotten_shard_repairs_it() {
         // the index can be checked.
         e.quiesce().await;
         assert_eq!(counter(&shared.stats.repaired_shards), 1);
+        // Counted for /metrics: one repair run, one shard's bytes.
+        assert_eq!(counter(&shared.stats.repair_runs), 1);
+        assert!(counter(&shared.stats.repaired_bytes) > 0);
         let DataLoc::Stripes(stripes) = e.head("heal", "obj").unwrap().meta.data else {
             panic!("striped object expected");
         };

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 use futures_util::future::join_all;
 
@@ -61,8 +62,28 @@ impl Engine {
 
     /// Compacts every sealed segment this core is responsible for whose dead
     /// fraction is at least `min_dead`, waiting for older reads before each
-    /// removal.
+    /// removal. Counted in the node's metrics.
     pub async fn compact(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
+        let r = self.compact_sealed(min_dead).await;
+        let st = &self.shared.stats;
+        st.compaction_runs.fetch_add(1, Ordering::Relaxed);
+        match &r {
+            Ok(rep) => {
+                st.compaction_segments_removed
+                    .fetch_add(rep.segments_removed, Ordering::Relaxed);
+                st.compaction_bytes_reclaimed
+                    .fetch_add(rep.bytes_reclaimed, Ordering::Relaxed);
+                st.compaction_bytes_moved
+                    .fetch_add(rep.bytes_moved, Ordering::Relaxed);
+            }
+            Err(_) => {
+                st.compaction_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    async fn compact_sealed(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
         let mut sealed = Vec::new();
         for d in self.shared.online_drives() {

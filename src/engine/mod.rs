@@ -120,6 +120,18 @@ pub struct Stats {
     pub read_cache_hits: AtomicU64,
     pub read_cache_misses: AtomicU64,
     pub drive_errors: Vec<AtomicU64>,
+    /// Compaction passes (each core's, background or asked for), failed
+    /// passes, and what the passes did.
+    pub compaction_runs: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub compaction_segments_removed: AtomicU64,
+    pub compaction_bytes_reclaimed: AtomicU64,
+    pub compaction_bytes_moved: AtomicU64,
+    /// Background repairs of an object version, failed ones, and the shard
+    /// bytes they rewrote.
+    pub repair_runs: AtomicU64,
+    pub repair_failures: AtomicU64,
+    pub repaired_bytes: AtomicU64,
 }
 
 /// State every core shares read-only, plus the core inboxes.

@@ -101,7 +101,13 @@ impl Engine {
                     let Some((bucket, key, version)) = next else {
                         break;
                     };
-                    match me.repair_object(&bucket, &key, version).await {
+                    let r = me.repair_object(&bucket, &key, version).await;
+                    let st = &me.shared.stats;
+                    st.repair_runs.fetch_add(1, Ordering::Relaxed);
+                    if r.is_err() {
+                        st.repair_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match r {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::info!(bucket = %bucket, key = %key, shards = n, "repaired")
@@ -145,6 +151,7 @@ impl Engine {
         let drives = self.shared.set.drives.len();
         let mut healed: Vec<(u32, u8, RecordLoc)> = Vec::new();
         let mut appended = Vec::new();
+        let mut bytes_healed = 0u64;
         for (s, locs) in stripes.iter().enumerate() {
             let (_, s_len) = stripe_range(meta.size, s as u64);
             let sl = layout.shard_len(s_len);
@@ -237,6 +244,7 @@ impl Engine {
                     },
                 ));
                 appended.push(a);
+                bytes_healed += sl as u64;
             }
         }
         for a in &appended {
@@ -258,6 +266,10 @@ impl Engine {
                 .stats
                 .repaired_shards
                 .fetch_add(n_healed as u64, Ordering::Relaxed);
+            self.shared
+                .stats
+                .repaired_bytes
+                .fetch_add(bytes_healed, Ordering::Relaxed);
         }
         Ok(n_healed)
     }

@@ -7,7 +7,6 @@ use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use base64::Engine as _;
 use futures_util::FutureExt;
@@ -19,6 +18,7 @@ use crate::engine::Engine;
 use crate::http::conns::{Conn, LogBudget};
 use crate::http::ratelimit::RateLimits;
 use crate::iam::identities::{Identities, Principal};
+use crate::logs::access::RequestLog;
 
 use super::auth::Authenticator;
 use super::authorize::{Authorizer, BucketAccessCache};
@@ -103,31 +103,48 @@ impl S3Api {
     /// and a panic in an operation becomes a 500 without taking the core
     /// down.
     pub async fn handle(&self, req: Request<Incoming>, conn: &Conn) -> Response<ResBody> {
-        let started = Instant::now();
-        let request_id = self.request_id();
+        use tracing::Instrument as _;
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
+        // The access log and trace record; written when the response is sent.
+        let log = RequestLog::begin(
+            self.request_id(),
+            method.clone(),
+            conn.peer.ip(),
+            req.headers(),
+            bytes_in,
+            self.metrics.begin(),
+        );
+        let request_id = log.request_id();
         let expects_continue = req
             .headers()
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let op = Cell::new("Unauthenticated");
+        let span = tracing::debug_span!("request", request_id, trace_id = %log.trace().trace_hex());
         let outcome = catch_panics(
-            self.dispatch(req, &request_id, &op, conn),
-            &request_id,
+            self.dispatch(req, conn, &log).instrument(span),
+            request_id,
             &method,
             &path,
         )
         .await;
+        let error = outcome.as_ref().err().map(|e| e.code);
+        if let Some(code) = error.filter(|&c| is_auth_failure(c)) {
+            self.metrics.auth_failure(code.as_str());
+        }
         let mut resp = match outcome {
             Ok(r) => r,
-            Err(e) => error_response(&e, &request_id, &method),
+            Err(e) => error_response(&e, request_id, &method),
         };
         let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             h.insert(HeaderName::from_static("x-amz-request-id"), v);
         }
+        h.insert(
+            crate::logs::trace::TRACERESPONSE,
+            log.trace().header_value(),
+        );
         let id2 = base64::engine::general_purpose::STANDARD
             .encode(format!("cairn/{}/{request_id}", self.engine.core));
         if let Ok(v) = HeaderValue::from_str(&id2) {
@@ -142,33 +159,32 @@ impl S3Api {
             resp.headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
+        let took = log.started().elapsed();
         self.metrics.record(
-            op.get(),
+            log.op.get(),
             status.as_u16(),
-            started.elapsed(),
+            took,
             bytes_in,
             content_length(resp.headers()),
         );
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
-            tracing::warn!(request_id, %method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request failed");
+            tracing::warn!(request_id, trace_id = %log.trace().trace_hex(), %method, path, status = status.as_u16(), ms = took.as_millis() as u64, "request failed");
         } else {
-            tracing::debug!(request_id, %method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+            tracing::debug!(request_id, trace_id = %log.trace().trace_hex(), %method, path, status = status.as_u16(), ms = took.as_millis() as u64, "request");
         }
-        resp
+        log.finish(resp, error.map(S3Code::as_str))
     }
 
-    async fn dispatch(
-        &self,
-        req: Request<Incoming>,
-        request_id: &str,
-        op: &Cell<&'static str>,
-        conn: &Conn,
-    ) -> S3Result {
+    async fn dispatch(&self, req: Request<Incoming>, conn: &Conn, log: &RequestLog) -> S3Result {
+        let (request_id, op) = (log.request_id(), &log.op);
         let (parts, body) = req.into_parts();
+        if log.wants_detail() {
+            log.set_claimed_key(super::auth::claimed_access_key(&parts));
+        }
         // Before authentication: a flood of bad signatures costs an HMAC each.
         if let Err(secs) = self.rate_limits.check_ip(conn.peer.ip()) {
             op.set("RateLimited");
-            return Ok(slow_down(secs, request_id, &parts.method));
+            return Err(slow_down(secs));
         }
         // IAM and STS calls share the endpoint; their own path serves them.
         let host = parts
@@ -203,6 +219,7 @@ impl S3Api {
             }) = self.route(&parts)
             {
                 op.set("PostObject");
+                log.set_target(Some(&bucket), None);
                 let api = super::post::PostApi {
                     settings: &self.settings,
                     engine: &self.engine,
@@ -231,10 +248,11 @@ impl S3Api {
                 }
             }
         };
+        log.set_principal(&principal);
         if !anonymous {
             if let Err(secs) = self.rate_limits.check_key(&auth.access_key) {
                 op.set("RateLimited");
-                return Ok(slow_down(secs, request_id, &parts.method));
+                return Err(slow_down(secs));
             }
             conn.set_authenticated();
         }
@@ -250,6 +268,7 @@ impl S3Api {
             Err(e) => return Err(e),
         };
         op.set(route.name());
+        log.set_target(route.bucket.as_deref(), route.key.as_deref());
         let resource = route.error_resource();
         let table = self.engine.buckets();
         // S3 answers an unsigned request for a bucket that does not exist
@@ -510,12 +529,29 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
 
 /// 503 SlowDown from a rate limit, with the whole seconds until the next
 /// request would be admitted (SDKs back off and retry on it).
-fn slow_down(retry_after_secs: u64, request_id: &str, method: &Method) -> Response<ResBody> {
-    let e = S3Error::from_code(S3Code::SlowDown).with_header(
+fn slow_down(retry_after_secs: u64) -> S3Error {
+    S3Error::from_code(S3Code::SlowDown).with_header(
         http::header::RETRY_AFTER,
         HeaderValue::from(retry_after_secs),
-    );
-    error_response(&e, request_id, method)
+    )
+}
+
+/// Refusals counted as authentication failures: bad or unknown
+/// credentials, a clock too far off, expired or invalid session tokens, and
+/// what a policy (or the lack of one) denies.
+fn is_auth_failure(code: S3Code) -> bool {
+    matches!(
+        code,
+        S3Code::AccessDenied
+            | S3Code::InvalidAccessKeyId
+            | S3Code::SignatureDoesNotMatch
+            | S3Code::RequestTimeTooSkewed
+            | S3Code::ExpiredToken
+            | S3Code::InvalidToken
+            | S3Code::AuthorizationHeaderMalformed
+            | S3Code::AuthorizationQueryParametersError
+            | S3Code::MissingSecurityHeader
+    )
 }
 
 #[cfg(test)]

@@ -217,23 +217,38 @@ async fn call(
     }
     let req = request::parse(&form.text).map_err(|e| iam(e.into()))?;
     op.set(req.name());
-    if !self_service(&req) {
-        let action = req.action();
-        let resource = resource_arn(&req, &caller);
-        if !authorize_iam(&caller, action, &resource) {
-            return Err(iam(ApiError::new(
-                403,
-                "AccessDenied",
-                format!(
-                    "User: {} is not authorized to perform: {} on resource: {resource}",
-                    caller.arn,
-                    action.as_str()
-                ),
-            )));
+    let action = req.action();
+    let resource = resource_arn(&req, &caller);
+    let audit = |status: u16, error: Option<&str>| {
+        if crate::logs::audit::is_change(action.as_str()) {
+            crate::logs::audit::record(&crate::logs::audit::AuditEvent {
+                request_id,
+                principal: &caller,
+                remote: Some(conn.peer.ip()),
+                action: action.as_str(),
+                target: &resource,
+                detail: None,
+                status,
+                error,
+            });
         }
+    };
+    if !self_service(&req) && !authorize_iam(&caller, action, &resource) {
+        audit(403, Some("AccessDenied"));
+        return Err(iam(ApiError::new(
+            403,
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: {} on resource: {resource}",
+                caller.arn,
+                action.as_str()
+            ),
+        )));
     }
     let ids = api.auth.identities();
-    Ok(serve::serve(ids, &caller, req, request_id).await)
+    let answer = serve::serve(ids, &caller, req, request_id).await;
+    audit(answer.status, answer.error);
+    Ok(answer)
 }
 
 /// IAM's answer to a credential scope for another service.

@@ -21,6 +21,8 @@ pub const STS_XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The error code of a failure (for the audit log).
+    pub error: Option<&'static str>,
 }
 
 /// An error as the Query APIs answer it: `ErrorResponse/Error/Code`.
@@ -69,6 +71,7 @@ impl ApiError {
         Answer {
             status: self.status,
             body,
+            error: Some(self.code),
         }
     }
 }
@@ -98,6 +101,7 @@ pub async fn serve(
         Ok(result) => Answer {
             status: 200,
             body: response(name, IAM_XMLNS, request_id, result),
+            error: None,
         },
         Err(e) => e.answer(IAM_XMLNS, request_id),
     }

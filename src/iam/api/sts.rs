@@ -53,7 +53,11 @@ pub fn serve(
         IamRequest::GetCallerIdentity => caller_identity(caller, request_id),
         other => return Err(ApiError::invalid_action(other.name(), "2011-06-15")),
     };
-    Ok(Answer { status: 200, body })
+    Ok(Answer {
+        status: 200,
+        body,
+        error: None,
+    })
 }
 
 fn mint(
