@@ -975,3 +975,141 @@ fn every_answer_carries_a_request_id() {
     let r = Admin::root(&s).call("GET", "users/none", None);
     assert_eq!(r.body["RequestId"].as_str(), r.request_id.as_deref());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_usage_and_a_quota_set_through_the_admin_api_govern_writes() {
+    let s = Server::start();
+    let root = Admin::root(&s);
+    let c = s.client();
+    c.create_bucket().bucket("quota").send().await.unwrap();
+    for (i, len) in [1000usize, 2000, 3000].iter().enumerate() {
+        c.put_object()
+            .bucket("quota")
+            .key(format!("k{i}"))
+            .body(vec![7u8; *len].into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let b = root.ok("GET", "buckets/quota", None);
+    assert_eq!(b["usage"]["objects"], 3, "{b}");
+    assert_eq!(b["usage"]["bytes"], 6000, "{b}");
+    assert!(b["quotaBytes"].is_null(), "{b}");
+    assert!(
+        b["owner"].as_str().is_some_and(|a| a.ends_with(":root")),
+        "{b}"
+    );
+    let all = root.ok("GET", "buckets", None);
+    assert_eq!(names(&all, "buckets"), vec!["quota"]);
+    let usage = root.ok("GET", "usage", None);
+    assert_eq!(usage["total"]["bytes"], 6000, "{usage}");
+    assert_eq!(usage["drives"].as_array().map(Vec::len), Some(4), "{usage}");
+
+    root.ok(
+        "PUT",
+        "buckets/quota/quota",
+        Some(json!({"quotaBytes": 7000})),
+    );
+    assert_eq!(
+        root.ok("GET", "buckets/quota/quota", None)["quotaBytes"],
+        7000
+    );
+    let over = c
+        .put_object()
+        .bucket("quota")
+        .key("big")
+        .body(vec![1u8; 1500].into())
+        .send()
+        .await;
+    assert_eq!(code(over), "XMinioAdminBucketQuotaExceeded");
+    c.put_object()
+        .bucket("quota")
+        .key("small")
+        .body(vec![1u8; 500].into())
+        .send()
+        .await
+        .expect("within the quota");
+    root.ok(
+        "PUT",
+        "buckets/quota/quota",
+        Some(json!({"quotaBytes": null})),
+    );
+    c.put_object()
+        .bucket("quota")
+        .key("big")
+        .body(vec![1u8; 1500].into())
+        .send()
+        .await
+        .expect("no quota any more");
+
+    root.fails("GET", "buckets/nope", None, 404, "NoSuchBucket");
+    root.fails(
+        "PUT",
+        "buckets/quota/quota",
+        Some(json!({"quota": 1})),
+        400,
+        "MalformedJSON",
+    );
+    // A read-only operator sees usage but cannot set a quota.
+    root.ok(
+        "POST",
+        "policies",
+        Some(json!({"name": "ro", "document": allow(&["admin:Get*", "admin:BucketInfo", "admin:DataUsageInfo"], "*")})),
+    );
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "op", "policies": ["ro"]})),
+    );
+    let (k, sk) = root.key("op", json!({}));
+    let op = Admin::of(&s, &k, &sk);
+    op.ok("GET", "usage", None);
+    op.ok("GET", "buckets/quota/quota", None);
+    op.fails(
+        "PUT",
+        "buckets/quota/quota",
+        Some(json!({"quotaBytes": 1})),
+        403,
+        "AccessDenied",
+    );
+}
+
+#[test]
+fn admin_changes_and_refused_attempts_are_audited_and_reads_are_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.log");
+    let s = Server::start_with(&["--audit-log", audit.to_str().expect("utf-8")]);
+    let root = Admin::root(&s);
+    root.ok("POST", "users", Some(json!({"name": "dave"})));
+    root.ok("GET", "users", None);
+    let (k, sk) = root.key("dave", json!({}));
+    // Dave has no admin action: his attempt is refused, and audited too.
+    Admin::of(&s, &k, &sk).fails("POST", "users/dave/disable", None, 403, "AccessDenied");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lines: Vec<Value> = loop {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        if lines.len() >= 3 {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "audit lines never came: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), 3, "reads are not audited: {lines:?}");
+    assert_eq!(lines[0]["action"], "admin:CreateUser");
+    assert_eq!(lines[0]["user"], "root");
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[1]["action"], "admin:CreateServiceAccount");
+    assert_eq!(lines[2]["action"], "admin:DisableUser");
+    assert_eq!(lines[2]["target"], "users/dave/disable");
+    assert_eq!(lines[2]["user"], "dave");
+    assert_eq!(lines[2]["access_key"], k.as_str());
+    assert_eq!(lines[2]["error"], "AccessDenied");
+    assert!(
+        !std::fs::read_to_string(&audit).unwrap().contains(&sk),
+        "a secret reached the audit log"
+    );
+}

@@ -6,6 +6,7 @@
 //! evaluated on the resource `arn:aws:s3:::*` (root may do everything).
 //! Endpoints live in [`router::table`]; docs/ADMIN_API.md describes them.
 
+pub mod buckets;
 pub mod error;
 pub mod groups;
 pub mod info;
@@ -15,6 +16,7 @@ pub mod router;
 pub mod users;
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -58,7 +60,7 @@ pub fn started_ms() -> u64 {
 /// What the admin API borrows from the core's S3 front end.
 pub struct AdminApi<'a> {
     pub auth: &'a Authenticator,
-    pub engine: &'a Engine,
+    pub engine: &'a Rc<Engine>,
     pub rate_limits: &'a RateLimits,
     /// Longest wait for the next piece of the body.
     pub idle_timeout: Duration,
@@ -74,7 +76,7 @@ pub async fn serve(
     conn: &Conn,
     op: &Cell<&'static str>,
 ) -> Response<ResBody> {
-    match call(api, &parts, body, conn, op).await {
+    match call(api, &parts, body, request_id, conn, op).await {
         Ok(Some(v)) => respond(
             StatusCode::OK,
             serde_json::to_vec_pretty(&v).unwrap_or_default(),
@@ -105,6 +107,7 @@ async fn call(
     api: &AdminApi<'_>,
     parts: &http::request::Parts,
     body: Incoming,
+    request_id: &str,
     conn: &Conn,
     op: &Cell<&'static str>,
 ) -> Result<Option<serde_json::Value>, AdminError> {
@@ -164,12 +167,29 @@ async fn call(
         }
     };
     op.set(endpoint.name);
+    // Every change, done or refused, goes to the audit log; reads do not.
+    let audit = |outcome: Result<(), &AdminError>| {
+        if endpoint.method != Method::GET {
+            crate::logs::audit::record(&crate::logs::audit::AuditEvent {
+                request_id,
+                principal: &caller,
+                remote: Some(conn.peer.ip()),
+                action: endpoint.action.as_str(),
+                target: rest,
+                detail: None,
+                status: outcome.map_or_else(|e| e.status.as_u16(), |()| 200),
+                error: outcome.err().map(|e| e.code),
+            });
+        }
+    };
     if !crate::iam::api::http::authorize_iam(&caller, endpoint.action, ADMIN_RESOURCE) {
-        return Err(AdminError::access_denied(format!(
+        let e = AdminError::access_denied(format!(
             "{} is not allowed to perform {}.",
             caller.arn,
             endpoint.action.as_str()
-        )));
+        ));
+        audit(Err(&e));
+        return Err(e);
     }
     let ids = api.auth.identities();
     let c = Call {
@@ -180,7 +200,9 @@ async fn call(
         raw_query,
         body: &body,
     };
-    let v = (endpoint.handler)(&c).await?;
+    let v = (endpoint.handler)(&c).await;
+    audit(v.as_ref().map(|_| ()));
+    let v = v?;
     Ok((!v.is_null()).then_some(v))
 }
 

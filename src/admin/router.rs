@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use http::Method;
 use serde::de::DeserializeOwned;
@@ -15,12 +16,12 @@ use crate::iam::action::Action;
 use crate::iam::identities::{Identities, Principal};
 
 use super::error::AdminError;
-use super::{groups, info, keys, policies, users};
+use super::{buckets, groups, info, keys, policies, users};
 
 /// What a handler sees of its request.
 pub struct Call<'a> {
     pub ids: &'a Identities,
-    pub engine: &'a Engine,
+    pub engine: &'a Rc<Engine>,
     pub caller: &'a Principal,
     /// The path's `{}` segments, percent-decoded, in order.
     pub params: Vec<String>,
@@ -86,6 +87,12 @@ endpoints! {
     DELETE "policies/{}" => AdminDeletePolicy, "AdminDeletePolicy", policies::remove;
     POST "policies/{}/attach" => AdminAttachUserOrGroupPolicy, "AdminAttachPolicy", policies::attach;
     POST "policies/{}/detach" => AdminAttachUserOrGroupPolicy, "AdminDetachPolicy", policies::detach;
+
+    GET "usage" => AdminDataUsageInfo, "AdminUsage", buckets::usage;
+    GET "buckets" => AdminBucketInfo, "AdminListBuckets", buckets::list;
+    GET "buckets/{}" => AdminBucketInfo, "AdminBucketInfo", buckets::get;
+    GET "buckets/{}/quota" => AdminGetBucketQuota, "AdminGetBucketQuota", buckets::get_quota;
+    PUT "buckets/{}/quota" => AdminSetBucketQuota, "AdminSetBucketQuota", buckets::set_quota;
 }
 
 /// How a path under the prefix matched the table.
