@@ -442,6 +442,78 @@ async fn an_existing_object_tag_condition_decides_reads_by_the_objects_current_t
     );
 }
 
+/// A copy reads the source version it names: its tags, not the latest
+/// version's, are what `s3:ExistingObjectTag` sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_an_older_version_is_decided_by_that_versions_tags() {
+    let srv = Server::start();
+    let c = srv.client();
+    let iam = iam_with(&srv.endpoint(), plain_http());
+    bucket(&c, "vtagged", None).await;
+    c.put_bucket_versioning()
+        .bucket("vtagged")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let mut versions = Vec::new();
+    for class in ["public", "secret"] {
+        let out = c
+            .put_object()
+            .bucket("vtagged")
+            .key("doc")
+            .tagging(format!("classification={class}"))
+            .body(ByteStream::from(class.as_bytes().to_vec()))
+            .send()
+            .await
+            .expect("put");
+        versions.push(out.version_id().expect("version id").to_owned());
+    }
+    let (ak, sk) = user(&iam, "copier").await;
+    user_policy(
+        &iam,
+        "copier",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:GetObjectVersion"],"Resource":"arn:aws:s3:::vtagged/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/classification":"public"}}},
+            {"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::vtagged/*"}]}"#,
+    )
+    .await;
+    let copier = client(&srv.endpoint(), &ak, &sk);
+    let copy = |source: String, to: &'static str| {
+        let copier = copier.clone();
+        async move {
+            copier
+                .copy_object()
+                .bucket("vtagged")
+                .key(to)
+                .copy_source(source)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.code().unwrap_or("none").to_owned())
+        }
+    };
+    assert_eq!(
+        copy(format!("vtagged/doc?versionId={}", versions[0]), "old").await,
+        Ok(())
+    );
+    assert_eq!(
+        copy("vtagged/doc".to_owned(), "latest").await,
+        Err("AccessDenied".into())
+    );
+    assert_eq!(
+        copy(format!("vtagged/doc?versionId={}", versions[1]), "new").await,
+        Err("AccessDenied".into())
+    );
+    let old = c.get_object().bucket("vtagged").key("old").send().await;
+    let body = old.expect("copied").body.collect().await.expect("body");
+    assert_eq!(body.into_bytes().as_ref(), b"public");
+}
+
 // ---------------------------------------------------------------------------
 // BlockPublicAcls for bodies and grant headers
 // ---------------------------------------------------------------------------

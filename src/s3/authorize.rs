@@ -501,8 +501,13 @@ impl<'a> Authorizer<'a> {
             }
             None => {}
         }
-        if let ExtraChecks::Also(check) = route.extra_checks() {
-            if !self.allows(check, headers) {
+        if let ExtraChecks::Also(check, version) = route.extra_checks() {
+            let cond = ConditionValues {
+                version_id: version,
+                ..ConditionValues::default()
+            };
+            let d = self.decide(check, headers, &cond, &[]);
+            if !self.permitted(check, d, version) {
                 return Err(denied());
             }
         }

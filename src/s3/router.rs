@@ -470,8 +470,10 @@ pub struct Check<'a> {
 pub enum ExtraChecks<'a> {
     None,
     /// One more: reading the copy source (CopyObject, UploadPartCopy), or
-    /// `s3:GetObject`/`GetObjectVersion` beside GetObjectAttributes' own.
-    Also(Check<'a>),
+    /// `s3:GetObject`/`GetObjectVersion` beside GetObjectAttributes' own;
+    /// with the version read (its tags and `s3:VersionId` are what the
+    /// policy sees).
+    Also(Check<'a>, Option<VersionSel>),
     /// DeleteObjects: the keys are in the body, so the operation must
     /// authorise each one as it reads it, with [`delete_check`] (a key
     /// refused is an `AccessDenied` entry in the result, as on S3).
@@ -588,19 +590,23 @@ impl Route {
             }
         };
         match &self.op {
-            Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => {
-                ExtraChecks::Also(Check {
+            Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => ExtraChecks::Also(
+                Check {
                     action: read(source.version),
                     resource: Resource::Object {
                         bucket: &source.bucket,
                         key: &source.key,
                     },
-                })
-            }
-            Op::GetObjectAttributes { version } => ExtraChecks::Also(Check {
-                action: read(*version),
-                resource: self.resource(),
-            }),
+                },
+                source.version,
+            ),
+            Op::GetObjectAttributes { version } => ExtraChecks::Also(
+                Check {
+                    action: read(*version),
+                    resource: self.resource(),
+                },
+                *version,
+            ),
             Op::DeleteObjects {} => ExtraChecks::EachDeletedKey,
             _ => ExtraChecks::None,
         }
@@ -2393,7 +2399,7 @@ mod tests {
         ] {
             let r = route_h(Method::PUT, &target, &h).unwrap();
             assert_eq!(r.check().map(|c| c.action), Some(Action::S3PutObject));
-            let ExtraChecks::Also(c) = r.extra_checks() else {
+            let ExtraChecks::Also(c, Some(_)) = r.extra_checks() else {
                 panic!("{target}: {:?}", r.extra_checks());
             };
             assert_eq!(c.action, Action::S3GetObjectVersion);
@@ -2401,7 +2407,7 @@ mod tests {
         }
         let r = route_h(Method::PUT, "/bkt/k", &copy_headers("/src/k")).unwrap();
         assert!(
-            matches!(r.extra_checks(), ExtraChecks::Also(c) if c.action == Action::S3GetObject)
+            matches!(r.extra_checks(), ExtraChecks::Also(c, None) if c.action == Action::S3GetObject)
         );
 
         // GetObjectAttributes needs the read permission beside its own.
@@ -2412,13 +2418,16 @@ mod tests {
         );
         assert_eq!(
             r.extra_checks(),
-            ExtraChecks::Also(Check {
-                action: Action::S3GetObjectVersion,
-                resource: Resource::Object {
-                    bucket: "bkt",
-                    key: "k"
-                }
-            })
+            ExtraChecks::Also(
+                Check {
+                    action: Action::S3GetObjectVersion,
+                    resource: Resource::Object {
+                        bucket: "bkt",
+                        key: "k"
+                    }
+                },
+                Some(VersionSel::Null)
+            )
         );
 
         // DeleteObjects is authorised per key, as the body is read.
