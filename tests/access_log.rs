@@ -267,6 +267,38 @@ fn an_iam_change_writes_an_audit_line_naming_the_caller() {
         .contains("SecretAccessKey"));
 }
 
+#[test]
+fn iam_refusals_are_counted_as_auth_failures() {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let s = Server::start();
+    let iam = |access: &str, secret: &str| {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(s.endpoint())
+            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    };
+    rt().block_on(async {
+        let forged = iam(USER, "not-the-secret");
+        assert_eq!(
+            code(forged.list_users().send().await),
+            "SignatureDoesNotMatch"
+        );
+        let unknown = iam("AKIAUNKNOWNKEY000000", "x");
+        assert_eq!(
+            code(unknown.list_users().send().await),
+            "InvalidClientTokenId"
+        );
+    });
+    for reason in ["SignatureDoesNotMatch", "InvalidClientTokenId"] {
+        let name = format!("cairn_auth_failures_total{{reason=\"{reason}\"}}");
+        assert_eq!(metric(s.port, &name), 1, "{name}");
+    }
+}
+
 /// A collector that answers 200 to every POST and passes its JSON on.
 fn fake_collector() -> (u16, mpsc::Receiver<(String, Value)>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -207,6 +207,7 @@ impl S3Api {
                 auth: &self.auth,
                 rate_limits: &self.rate_limits,
                 idle_timeout: self.settings.idle_timeout,
+                metrics: &self.metrics,
             };
             return Ok(crate::iam::api::http::serve(&api, parts, body, request_id, conn, op).await);
         }

@@ -62,6 +62,24 @@ pub struct QueryApi<'a> {
     pub rate_limits: &'a RateLimits,
     /// Longest wait for the next piece of the body.
     pub idle_timeout: Duration,
+    /// Where refused credentials are counted (`cairn_auth_failures_total`).
+    pub metrics: &'a crate::metrics::CoreMetrics,
+}
+
+/// The IAM and STS codes that count as authentication failures, as the
+/// S3 path counts its own: bad, unknown or expired credentials, and what no
+/// policy allows.
+fn is_auth_failure(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignature"
+            | "MissingAuthenticationToken"
+            | "ExpiredToken"
+            | "RequestExpired"
+    )
 }
 
 /// Serves one Query API call; never fails (errors are the API's XML).
@@ -80,7 +98,12 @@ pub async fn serve(
     };
     let answer = match call(api, &parts, &form, request_id, conn, op).await {
         Ok(a) => a,
-        Err((e, xmlns)) => e.answer(xmlns, request_id),
+        Err((e, xmlns)) => {
+            if is_auth_failure(e.code) {
+                api.metrics.auth_failure(e.code);
+            }
+            e.answer(xmlns, request_id)
+        }
     };
     respond(answer, request_id)
 }
