@@ -27,6 +27,9 @@ pub enum Command {
     /// Ask a node on this machine whether it is ready (exit 0) or not (exit
     /// 1), for container and service health checks.
     Health(HealthArgs),
+    /// The client: manage a node (users, keys, policies, buckets, usage …)
+    /// and copy objects, over HTTP(S). See docs/CLI.md.
+    Admin(crate::cli::AdminArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -22,6 +22,7 @@ fn main() {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Admin(args) => std::process::exit(cairn::cli::run(args)),
         Command::Serve(args) => args.resolve().and_then(cairn::node::serve),
         Command::Health(args) => {
             cairn::http::health::probe(args.listen, std::time::Duration::from_secs(args.timeout))

@@ -10,6 +10,10 @@ mod body;
 mod client;
 mod cpu;
 mod data;
+// The one client-side signer, shared with `cairn admin` (still independent of
+// the server's verifier). Presigning is the CLI's alone.
+#[allow(dead_code)]
+#[path = "../../../src/cli/sign.rs"]
 mod sign;
 mod stats;
 

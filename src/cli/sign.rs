@@ -1,6 +1,7 @@
 //! Client-side AWS Signature Version 4, as minio-go signs over plain HTTP:
-//! the `Authorization` header, and the chunk signature chain of
-//! `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` bodies.
+//! the `Authorization` header, presigned URLs, and the chunk signature chain
+//! of `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` bodies. Used by `cairn admin` and,
+//! by path, by tools/cairn-bench (which keeps no dependency on the server).
 
 use std::fmt::Write as _;
 
@@ -181,6 +182,50 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Query-string authentication (a presigned URL) signing only `host`:
+    /// the canonical query to append to `path`, `X-Amz-Signature` last.
+    /// `extra` pairs (already unencoded) are signed with it.
+    pub fn presign(
+        &mut self,
+        timestamp: &str,
+        method: &str,
+        path: &str,
+        host: &str,
+        expires_secs: u64,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let day = &timestamp[..8];
+        let key = self.key_for(day);
+        let scope = format!("{day}/{}/s3/aws4_request", self.region);
+        let credential = format!("{}/{scope}", self.access_key);
+        let expires = expires_secs.to_string();
+        let mut pairs: Vec<(String, String)> = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            ("X-Amz-Credential", credential.as_str()),
+            ("X-Amz-Date", timestamp),
+            ("X-Amz-Expires", expires.as_str()),
+            ("X-Amz-SignedHeaders", "host"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
+        .collect();
+        pairs.sort();
+        let query = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let creq = canonical_request(method, path, &query, &[("host", host)], UNSIGNED_PAYLOAD);
+        let signature = to_hex(&hmac_sha256(
+            &key,
+            string_to_sign(timestamp, &scope, &creq).as_bytes(),
+        ));
+        format!("{query}&X-Amz-Signature={signature}")
+    }
+}
+
 /// Continues the signature chain of an aws-chunked body, one chunk at a time.
 pub struct ChunkSigner {
     key: [u8; 32],
@@ -343,6 +388,27 @@ mod tests {
         {
             assert_eq!(chain.next(&Sha256::digest(chunk).into()), want);
         }
+    }
+
+    /// "Authenticating Requests: Using Query Parameters": GET test.txt for
+    /// 86400 seconds.
+    #[test]
+    fn aws_example_presigned_get() {
+        let q = signer().presign(
+            T,
+            "GET",
+            "/test.txt",
+            "examplebucket.s3.amazonaws.com",
+            86_400,
+            &[],
+        );
+        assert_eq!(
+            q,
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request\
+             &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
+             &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+        );
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! `cairn admin compaction status|run` and `repair status`: the node's
+//! background work (`GET background/{compaction,repair}`).
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::client::Client;
+use super::output::{self, fields, num, s};
+use super::{CliError, Ctx};
+
+#[derive(Subcommand, Debug)]
+pub enum CompactionCommand {
+    /// State, runs, failures and the last run.
+    Status { alias: String },
+    /// Start a compaction pass now.
+    Run { alias: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// State, runs, failures and the last run.
+    Status { alias: String },
+}
+
+pub fn compaction(ctx: &Ctx, cmd: CompactionCommand) -> Result<(), CliError> {
+    match cmd {
+        CompactionCommand::Status { alias } => status(ctx, &alias, "compaction"),
+        CompactionCommand::Run { alias } => {
+            let v = Client::connect(ctx, &alias)?.admin(
+                "POST",
+                "background/compaction/run",
+                &[],
+                None,
+            )?;
+            if ctx.json {
+                output::json(&v);
+            } else {
+                println!("Compaction started.");
+                if !v.is_null() {
+                    show(&v);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn repair(ctx: &Ctx, cmd: RepairCommand) -> Result<(), CliError> {
+    match cmd {
+        RepairCommand::Status { alias } => status(ctx, &alias, "repair"),
+    }
+}
+
+fn status(ctx: &Ctx, alias: &str, what: &str) -> Result<(), CliError> {
+    let v = Client::connect(ctx, alias)?.admin("GET", &format!("background/{what}"), &[], None)?;
+    if ctx.json {
+        output::json(&v);
+    } else {
+        show(&v);
+    }
+    Ok(())
+}
+
+/// The documented fields first, then whatever else the status holds.
+fn show(v: &Value) {
+    const KNOWN: [(&str, &str); 5] = [
+        ("state", "State"),
+        ("runs", "Runs"),
+        ("failures", "Failures"),
+        ("lastRunAt", "Last run"),
+        ("lastError", "Last error"),
+    ];
+    let mut f: Vec<(&str, String)> = KNOWN
+        .iter()
+        .map(|(k, label)| {
+            let val = if v[*k].is_u64() { num(v, k) } else { s(v, k) };
+            (*label, val)
+        })
+        .collect();
+    if let Some(obj) = v.as_object() {
+        for (k, x) in obj {
+            if !KNOWN.iter().any(|(n, _)| n == k) {
+                let val = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
+                f.push((k.as_str(), val));
+            }
+        }
+    }
+    fields(&f);
+}

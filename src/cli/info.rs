@@ -1,0 +1,65 @@
+//! `cairn admin info ALIAS`: the node and its drives.
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::output::{self, bytes_field, fields, num, s, Table};
+use super::{CliError, Ctx};
+
+pub fn run(ctx: &Ctx, alias: &str) -> Result<(), CliError> {
+    let v = Client::connect(ctx, alias)?.admin("GET", "info", &[], None)?;
+    if ctx.json {
+        output::json(&v);
+        return Ok(());
+    }
+    let layout = &v["layout"];
+    fields(&[
+        ("Version", s(&v, "version")),
+        (
+            "Uptime",
+            v["uptimeSecs"]
+                .as_u64()
+                .map_or_else(|| "-".into(), output::duration),
+        ),
+        ("Cores", num(&v, "cores")),
+        ("Partitions", num(&v, "partitions")),
+        (
+            "Layout",
+            format!(
+                "{}+{} (write quorum {})",
+                num(layout, "data"),
+                num(layout, "parity"),
+                num(layout, "writeQuorum")
+            ),
+        ),
+        (
+            "Drives online",
+            format!(
+                "{} of {}",
+                num(&v, "drivesOnline"),
+                v["drives"].as_array().map_or(0, Vec::len)
+            ),
+        ),
+    ]);
+    println!();
+    drives_table(&v["drives"]).print();
+    Ok(())
+}
+
+pub fn drives_table(drives: &Value) -> Table {
+    let mut t = Table::new(&[
+        "DRIVE", "PATH", "STATE", "CAPACITY", "FREE", "RESERVE", "ERRORS",
+    ]);
+    for d in drives.as_array().into_iter().flatten() {
+        t.row(vec![
+            num(d, "index"),
+            s(d, "path"),
+            s(d, "state"),
+            bytes_field(d, "capacityBytes"),
+            bytes_field(d, "freeBytes"),
+            bytes_field(d, "reserveBytes"),
+            num(d, "errors"),
+        ]);
+    }
+    t
+}
