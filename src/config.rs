@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CAIRN_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// A second address serving only the admin API, /health and /metrics
+    /// (the admin API stays on --listen too).
+    #[arg(long, env = "CAIRN_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Executor cores (default: every CPU).
     #[arg(long, env = "CAIRN_CORES")]
     pub cores: Option<usize>,
@@ -155,6 +159,7 @@ pub struct RepairArgs {
 pub struct FileConfig {
     pub drives: Option<Vec<String>>,
     pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
     pub cores: Option<usize>,
     pub layout: Option<String>,
     pub partitions: Option<u16>,
@@ -187,6 +192,8 @@ pub struct Settings {
     /// True when no drive was given and ./data is used.
     pub embedded: bool,
     pub listen: SocketAddr,
+    /// Serves only the admin API, /health and /metrics.
+    pub admin_listen: Option<SocketAddr>,
     pub cores: usize,
     pub layout: Option<Layout>,
     pub partitions: u16,
@@ -498,10 +505,15 @@ impl ServeArgs {
             },
             None => 0,
         };
+        let admin_listen = self.admin_listen.or(file.admin_listen);
+        if admin_listen == Some(listen) {
+            return Err("admin-listen must differ from listen".into());
+        }
         Ok(Settings {
             drives,
             embedded,
             listen,
+            admin_listen,
             cores,
             layout,
             partitions,

@@ -10,7 +10,9 @@ pub mod access;
 pub mod audit;
 pub mod json;
 pub mod otlp;
+pub mod level;
 pub mod sink;
+pub mod tap;
 pub mod trace;
 
 use std::cell::RefCell;
