@@ -740,6 +740,21 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_is_off_unless_given_and_never_the_s3_address() {
+        assert_eq!(ServeArgs::default().resolve().unwrap().admin_listen, None);
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "admin_listen = \"127.0.0.1:9001\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(a.resolve().unwrap().admin_listen.unwrap().port(), 9001);
+        a.admin_listen = Some("127.0.0.1:9002".parse().unwrap());
+        assert_eq!(a.resolve().unwrap().admin_listen.unwrap().port(), 9002);
+        a.listen = Some("127.0.0.1:9002".parse().unwrap());
+        assert!(a.resolve().unwrap_err().contains("admin-listen"));
+    }
+
+    #[test]
     fn rate_limits_are_off_unless_given_by_flag_or_file() {
         let s = ServeArgs::default().resolve().unwrap().http;
         assert_eq!((s.rate_limit_per_ip, s.rate_limit_per_key), (None, None));

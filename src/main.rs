@@ -4,9 +4,8 @@ use cairn::config::{Cli, Command};
 
 fn main() {
     let start = std::env::var("CAIRN_LOG").unwrap_or_else(|_| "info".into());
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_new(&start).unwrap_or_else(|_| "info".into())
-    };
+    let filter =
+        || tracing_subscriber::EnvFilter::try_new(&start).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     // The filter is reloadable: the admin API's `log.level` setting.
     macro_rules! init_reloadable {
@@ -25,10 +24,9 @@ fn main() {
         }};
     }
     match std::env::var("CAIRN_LOG_FORMAT").as_deref() {
-        Ok("json") => init_reloadable!(builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)),
+        Ok("json") => {
+            init_reloadable!(builder.json().with_current_span(true).with_span_list(false))
+        }
         Ok("text" | "") | Err(_) => init_reloadable!(builder),
         Ok(other) => {
             eprintln!("cairn: CAIRN_LOG_FORMAT must be json or text, not {other:?}");

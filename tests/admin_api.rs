@@ -1152,8 +1152,16 @@ fn three_callers(s: &Server) -> (Admin, Admin, Admin) {
         "policies",
         Some(json!({"name": "operator", "document": OPERATOR})),
     );
-    root.ok("POST", "users", Some(json!({"name": "dev", "policies": ["s3-only"]})));
-    root.ok("POST", "users", Some(json!({"name": "op", "policies": ["operator"]})));
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "dev", "policies": ["s3-only"]})),
+    );
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "op", "policies": ["operator"]})),
+    );
     let (k, sk) = root.key("dev", json!({}));
     let dev = Admin::of(s, &k, &sk);
     let (k, sk) = root.key("op", json!({}));
@@ -1186,8 +1194,14 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
         for f in ["runs", "failures"].iter().chain(fields) {
             assert!(j[f].is_u64(), "{w}.{f} in {all}");
         }
-        assert!(j.get("lastRunAt").is_some() && j.get("lastError").is_some(), "{all}");
-        assert_eq!(root.ok("GET", &format!("background/{w}"), None)["state"], "idle");
+        assert!(
+            j.get("lastRunAt").is_some() && j.get("lastError").is_some(),
+            "{all}"
+        );
+        assert_eq!(
+            root.ok("GET", &format!("background/{w}"), None)["state"],
+            "idle"
+        );
     }
     root.fails("GET", "background/scrub", None, 404, "NoSuchEndpoint");
 
@@ -1195,7 +1209,11 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
     let runs0 = all["compaction"]["runs"].as_u64().unwrap();
     let r = root.call("POST", "background/compaction/run", None);
     assert_eq!(r.status, 202, "{}", r.body);
-    assert!(r.body["runs"].is_u64() && r.body["state"].is_string(), "{}", r.body);
+    assert!(
+        r.body["runs"].is_u64() && r.body["state"].is_string(),
+        "{}",
+        r.body
+    );
     poll("two compaction passes", Duration::from_secs(30), || {
         let c = root.ok("GET", "background/compaction", None);
         c["runs"].as_u64().unwrap() >= runs0 + 2 && c["lastRunAt"].is_string()
@@ -1204,22 +1222,52 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
     // Paused until resumed; a run is refused meanwhile.
     let p = root.ok("POST", "background/compaction/pause", None);
     assert_eq!(p["state"], "paused", "{p}");
-    assert_eq!(root.ok("GET", "background", None)["compaction"]["state"], "paused");
-    root.fails("POST", "background/compaction/run", None, 409, "BackgroundPaused");
+    assert_eq!(
+        root.ok("GET", "background", None)["compaction"]["state"],
+        "paused"
+    );
+    root.fails(
+        "POST",
+        "background/compaction/run",
+        None,
+        409,
+        "BackgroundPaused",
+    );
     let p = root.ok("POST", "background/compaction/resume", None);
     assert_ne!(p["state"], "paused", "{p}");
     let p = root.ok("POST", "background/repair/pause", None);
     assert_eq!(p["state"], "paused", "{p}");
-    assert_eq!(root.ok("GET", "background", None)["repair"]["state"], "paused");
-    assert_ne!(root.ok("POST", "background/repair/resume", None)["state"], "paused");
+    assert_eq!(
+        root.ok("GET", "background", None)["repair"]["state"],
+        "paused"
+    );
+    assert_ne!(
+        root.ok("POST", "background/repair/resume", None)["state"],
+        "paused"
+    );
 
     // admin:ServerInfo reads, admin:Heal controls.
     dev.fails("GET", "background", None, 403, "AccessDenied");
     dev.fails("POST", "background/repair/pause", None, 403, "AccessDenied");
     op.ok("GET", "background", None);
-    op.fails("POST", "background/compaction/pause", None, 403, "AccessDenied");
-    op.fails("POST", "background/compaction/run", None, 403, "AccessDenied");
-    assert_eq!(root.ok("GET", "background/compaction", None)["state"], "idle");
+    op.fails(
+        "POST",
+        "background/compaction/pause",
+        None,
+        403,
+        "AccessDenied",
+    );
+    op.fails(
+        "POST",
+        "background/compaction/run",
+        None,
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(
+        root.ok("GET", "background/compaction", None)["state"],
+        "idle"
+    );
 }
 
 fn client_without_retries(port: u16, access: &str, secret: &str) -> aws_sdk_s3::Client {
@@ -1322,9 +1370,15 @@ async fn settings_change_the_running_node_at_once_and_each_change_is_kept_in_his
     assert_eq!(root.ok("GET", "config/log.level", None)["value"], "debug");
     assert_eq!(root.ok("GET", "config/log.level", None)["default"], "info");
     c.list_buckets().send().await.unwrap();
-    poll("a debug line", Duration::from_secs(10), || s.log().contains("DEBUG"));
+    poll("a debug line", Duration::from_secs(10), || {
+        s.log().contains("DEBUG")
+    });
     root.ok("PUT", "config/log.level", Some(json!({"value": "info"})));
-    let c2 = root.ok("PUT", "config/cache.readBytes", Some(json!({"value": "1MiB"})));
+    let c2 = root.ok(
+        "PUT",
+        "config/cache.readBytes",
+        Some(json!({"value": "1MiB"})),
+    );
     assert_eq!(c2["value"], "1048576");
 
     let h = root.ok("GET", "config/history", None);
@@ -1352,7 +1406,9 @@ async fn settings_change_the_running_node_at_once_and_each_change_is_kept_in_his
     );
     assert_eq!(changes[0]["user"], "root");
     assert_eq!(changes[0]["accessKey"], USER);
-    assert!(changes[0]["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(changes[0]["time"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
 
     // admin:ServerInfo reads, admin:ConfigUpdate changes.
     dev.fails("GET", "config", None, 403, "AccessDenied");
@@ -1384,8 +1440,17 @@ async fn the_admin_listener_serves_the_admin_api_health_and_metrics_but_never_s3
     }
     // S3, signed or not, is not served there.
     for path in ["/", "/some-bucket?location"] {
-        let signed = admin.sent("GET", path, &admin.headers("GET", path, "", Signing::Good), "");
-        assert_eq!((signed.status, signed.code()), (404, "NoSuchEndpoint"), "{path}");
+        let signed = admin.sent(
+            "GET",
+            path,
+            &admin.headers("GET", path, "", Signing::Good),
+            "",
+        );
+        assert_eq!(
+            (signed.status, signed.code()),
+            (404, "NoSuchEndpoint"),
+            "{path}"
+        );
     }
     let r = raw_request(
         admin_port,
@@ -1398,8 +1463,16 @@ async fn the_admin_listener_serves_the_admin_api_health_and_metrics_but_never_s3
     assert_eq!(body["Code"], "NoSuchEndpoint");
     assert_eq!(body["RequestId"].as_str(), r.header("x-amz-request-id"));
     // The S3 port keeps both.
-    s.client().create_bucket().bucket("b").send().await.unwrap();
-    assert_eq!(Admin::root(&s).ok("GET", "buckets", None)["buckets"][0]["name"], "b");
+    s.client()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Admin::root(&s).ok("GET", "buckets", None)["buckets"][0]["name"],
+        "bkt"
+    );
 }
 
 /// A trace subscription read over a raw socket.
@@ -1417,7 +1490,8 @@ impl TraceStream {
         let mut sock = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
         sock.write_all(&request_bytes("GET", &path, &headers, b""))
             .unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];
         let end = loop {
@@ -1433,7 +1507,10 @@ impl TraceStream {
             drop(sock);
             return Err(a.call("GET", &format!("trace{query}"), None));
         }
-        assert!(head.contains("content-type: application/x-ndjson"), "{head}");
+        assert!(
+            head.contains("content-type: application/x-ndjson"),
+            "{head}"
+        );
         assert!(head.contains("transfer-encoding: chunked"), "{head}");
         let raw = raw[end + 4..].to_vec();
         Ok(TraceStream { sock, raw })
@@ -1504,8 +1581,15 @@ async fn the_trace_streams_each_request_made_while_subscribed_through_its_filter
         .send()
         .await
         .unwrap();
-    for (b, k) in [("traced", "a/missing"), ("traced", "b/missing"), ("other", "a/missing")] {
-        assert_eq!(code(c.get_object().bucket(b).key(k).send().await), "NoSuchKey");
+    for (b, k) in [
+        ("traced", "a/missing"),
+        ("traced", "b/missing"),
+        ("other", "a/missing"),
+    ] {
+        assert_eq!(
+            code(c.get_object().bucket(b).key(k).send().await),
+            "NoSuchKey"
+        );
     }
     let (dk, dsk) = root.key("dev", json!({}));
     binary::client(&s.endpoint(), &dk, &dsk)
@@ -1544,7 +1628,10 @@ async fn the_trace_streams_each_request_made_while_subscribed_through_its_filter
         .expect("the PUT");
     assert_eq!(put["operation"], "PutObject");
     assert_eq!(put["user"], "root");
-    assert!(put["request_id"].is_string() && put["total_ms"].is_number(), "{put}");
+    assert!(
+        put["request_id"].is_string() && put["total_ms"].is_number(),
+        "{put}"
+    );
     assert_eq!(
         keys_of(&by_bucket.lines(Duration::from_millis(100))),
         vec!["traced/a/missing 404", "traced/b/missing 404"]
@@ -1633,7 +1720,11 @@ async fn walk(c: &aws_sdk_s3::Client, bucket: &str) -> Walked {
             break;
         }
     }
-    assert_eq!((n, b), (w.objects, w.bytes), "{bucket}: ListObjectsV2 and versions agree");
+    assert_eq!(
+        (n, b),
+        (w.objects, w.bytes),
+        "{bucket}: ListObjectsV2 and versions agree"
+    );
     let uploads = c
         .list_multipart_uploads()
         .bucket(bucket)
@@ -1709,13 +1800,28 @@ async fn usage_figures_equal_a_full_client_walk_after_a_mixed_workload_and_kill_
     for (k, len) in [("a", 100), ("a", 250), ("b", 70_000), ("c", 1), ("d", 0)] {
         put(&c, "plain", k, len).await;
     }
-    c.delete_object().bucket("plain").key("c").send().await.unwrap();
-    c.delete_object().bucket("plain").key("never").send().await.unwrap();
+    c.delete_object()
+        .bucket("plain")
+        .key("c")
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("plain")
+        .key("never")
+        .send()
+        .await
+        .unwrap();
     // Versioned: versions pile up, delete markers hide, version deletes remove.
     for (k, len) in [("x", 10), ("x", 20), ("x", 30), ("y", 80_000), ("z", 5)] {
         put(&c, "versioned", k, len).await;
     }
-    c.delete_object().bucket("versioned").key("x").send().await.unwrap();
+    c.delete_object()
+        .bucket("versioned")
+        .key("x")
+        .send()
+        .await
+        .unwrap();
     let y2 = put(&c, "versioned", "y", 40).await.expect("version id");
     c.delete_object()
         .bucket("versioned")
@@ -1741,7 +1847,12 @@ async fn usage_figures_equal_a_full_client_walk_after_a_mixed_workload_and_kill_
         .send()
         .await
         .unwrap();
-    c.delete_object().bucket("versioned").key("gone").send().await.unwrap();
+    c.delete_object()
+        .bucket("versioned")
+        .key("gone")
+        .send()
+        .await
+        .unwrap();
     // Suspended: the null version is replaced, older versions stay.
     put(&c, "suspended", "s", 11).await;
     c.put_bucket_versioning()
@@ -1756,7 +1867,12 @@ async fn usage_figures_equal_a_full_client_walk_after_a_mixed_workload_and_kill_
         .unwrap();
     put(&c, "suspended", "s", 22).await;
     put(&c, "suspended", "s", 33).await;
-    c.delete_object().bucket("suspended").key("s").send().await.unwrap();
+    c.delete_object()
+        .bucket("suspended")
+        .key("s")
+        .send()
+        .await
+        .unwrap();
     put(&c, "suspended", "t", 44).await;
     // Multipart: completed, aborted, in progress (with a part replaced).
     for (b, key, end) in [
@@ -1841,13 +1957,20 @@ async fn usage_figures_equal_a_full_client_walk_after_a_mixed_workload_and_kill_
         total.upload_bytes += walked.upload_bytes;
     }
     // The workload left every kind of figure above zero.
-    assert!(total.delete_markers >= 2 && total.uploads == 2 && total.upload_parts == 4, "{total:?}");
+    assert!(
+        total.delete_markers >= 2 && total.uploads == 2 && total.upload_parts == 4,
+        "{total:?}"
+    );
     assert!(total.versions > total.objects, "{total:?}");
     let usage = root.ok("GET", "usage", None);
     assert_eq!(reported(&usage["total"]), total, "GET usage's total");
     let listed = root.ok("GET", "buckets", None);
     for b in listed["buckets"].as_array().unwrap() {
         let name = b["name"].as_str().unwrap();
-        assert_eq!(reported(&b["usage"]), walk(&c, name).await, "GET buckets: {name}");
+        assert_eq!(
+            reported(&b["usage"]),
+            walk(&c, name).await,
+            "GET buckets: {name}"
+        );
     }
 }

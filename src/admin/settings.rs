@@ -151,7 +151,9 @@ fn core_gone(e: crate::engine::EngineError) -> AdminError {
 pub async fn list(c: &Call<'_>) -> Result<Value, AdminError> {
     let settings = c
         .engine
-        .run_on(0, |_| with_state(|s| (0..KEYS.len()).map(|i| s.setting(i)).collect::<Vec<_>>()))
+        .run_on(0, |_| {
+            with_state(|s| (0..KEYS.len()).map(|i| s.setting(i)).collect::<Vec<_>>())
+        })
         .await
         .map_err(core_gone)?;
     Ok(json!({ "settings": settings }))
@@ -237,7 +239,9 @@ fn apply(e: &Engine, limits: &RateLimits, key: Key, v: Checked) -> Result<(), St
             for (core, inbox) in e.shared.inboxes.iter().enumerate() {
                 inbox
                     .try_send(CoreMsg::SetReadCache(per_core))
-                    .map_err(|_| format!("core {core} is too busy to take the change; try again"))?;
+                    .map_err(|_| {
+                        format!("core {core} is too busy to take the change; try again")
+                    })?;
             }
         }
     }
@@ -292,7 +296,10 @@ mod tests {
         assert_eq!(ok(Key::RateIp, " 100 ").as_deref(), Ok("100/100"));
         assert_eq!(ok(Key::RateKey, "2/5").as_deref(), Ok("2/5"));
         assert_eq!(ok(Key::CacheBytes, "1MiB").as_deref(), Ok("1048576"));
-        assert_eq!(ok(Key::LogLevel, "cairn=debug").as_deref(), Ok("cairn=debug"));
+        assert_eq!(
+            ok(Key::LogLevel, "cairn=debug").as_deref(),
+            Ok("cairn=debug")
+        );
         for (k, bad) in [
             (Key::RateIp, "-1"),
             (Key::RateIp, "fast"),

@@ -124,10 +124,8 @@ impl Buckets {
     pub fn set_rate(&self, rate: Rate) {
         let interval = rate.interval_us();
         self.interval.store(interval, Ordering::Relaxed);
-        self.tolerance.store(
-            (rate.burst - 1).saturating_mul(interval),
-            Ordering::Relaxed,
-        );
+        self.tolerance
+            .store((rate.burst - 1).saturating_mul(interval), Ordering::Relaxed);
     }
 
     fn cells_of(&self, key: impl Hash) -> [usize; 2] {

@@ -9,8 +9,8 @@
 pub mod access;
 pub mod audit;
 pub mod json;
-pub mod otlp;
 pub mod level;
+pub mod otlp;
 pub mod sink;
 pub mod tap;
 pub mod trace;

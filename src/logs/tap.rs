@@ -96,9 +96,10 @@ impl Filter {
         };
         eq(&self.bucket, &m.bucket)
             && eq(&self.user, &m.user)
-            && self.prefix.as_ref().is_none_or(|p| {
-                m.key.as_deref().is_some_and(|k| k.starts_with(p.as_str()))
-            })
+            && self
+                .prefix
+                .as_ref()
+                .is_none_or(|p| m.key.as_deref().is_some_and(|k| k.starts_with(p.as_str())))
             && self.status.is_none_or(|s| s.matches(m.status))
             && (!self.errors || m.status >= 400)
     }
