@@ -38,31 +38,31 @@ pub fn set_start(s: Start) {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Key {
+enum Setting {
     RateIp,
     RateKey,
     LogLevel,
     CacheBytes,
 }
 
-const KEYS: [(Key, &str, &str); 4] = [
+const KEYS: [(Setting, &str, &str); 4] = [
     (
-        Key::RateIp,
+        Setting::RateIp,
         "ratelimit.requestsPerSecondPerIp",
         "Requests a second per client address (its /64 for IPv6), as RPS or RPS/BURST; 0 is off.",
     ),
     (
-        Key::RateKey,
+        Setting::RateKey,
         "ratelimit.requestsPerSecondPerKey",
         "Requests a second per access key, as RPS or RPS/BURST; 0 is off.",
     ),
     (
-        Key::LogLevel,
+        Setting::LogLevel,
         "log.level",
         "The log filter, as CAIRN_LOG: a level (info, debug) or directives (cairn=debug,hyper=warn).",
     ),
     (
-        Key::CacheBytes,
+        Setting::CacheBytes,
         "cache.readBytes",
         "Bytes of verified records kept in memory for reads, over all cores (512MiB, 4GiB, 0 for none).",
     ),
@@ -208,18 +208,18 @@ enum Checked {
     Cache(u64),
 }
 
-fn check(key: Key, raw: &str) -> Result<(String, Checked), String> {
+fn check(key: Setting, raw: &str) -> Result<(String, Checked), String> {
     let v = raw.trim();
     if v.is_empty() || v.len() > MAX_VALUE {
         return Err(format!("a value is 1 to {MAX_VALUE} characters"));
     }
     Ok(match key {
-        Key::RateIp | Key::RateKey => {
+        Setting::RateIp | Setting::RateKey => {
             let r = Rate::parse_or_off(v)?;
             (rate_text(r), Checked::Rate(r))
         }
-        Key::LogLevel => (v.to_owned(), Checked::Log(v.to_owned())),
-        Key::CacheBytes => {
+        Setting::LogLevel => (v.to_owned(), Checked::Log(v.to_owned())),
+        Setting::CacheBytes => {
             let n = crate::config::parse_size(v)?;
             (n.to_string(), Checked::Cache(n))
         }
@@ -229,9 +229,9 @@ fn check(key: Key, raw: &str) -> Result<(String, Checked), String> {
 /// Applies a checked value on core 0; every core sees it from its next
 /// request (rate limits and the log filter are shared; each core resizes
 /// its own read cache on a message).
-fn apply(e: &Engine, limits: &RateLimits, key: Key, v: Checked) -> Result<(), String> {
+fn apply(e: &Engine, limits: &RateLimits, key: Setting, v: Checked) -> Result<(), String> {
     match v {
-        Checked::Rate(r) if key == Key::RateIp => limits.per_ip.set(r),
+        Checked::Rate(r) if key == Setting::RateIp => limits.per_ip.set(r),
         Checked::Rate(r) => limits.per_key.set(r),
         Checked::Log(f) => crate::logs::level::set(&f)?,
         Checked::Cache(total) => {
@@ -292,24 +292,24 @@ mod tests {
     #[test]
     fn values_are_checked_and_made_canonical() {
         let ok = |k, v| check(k, v).map(|(t, _)| t);
-        assert_eq!(ok(Key::RateIp, "0").as_deref(), Ok("0"));
-        assert_eq!(ok(Key::RateIp, " 100 ").as_deref(), Ok("100/100"));
-        assert_eq!(ok(Key::RateKey, "2/5").as_deref(), Ok("2/5"));
-        assert_eq!(ok(Key::CacheBytes, "1MiB").as_deref(), Ok("1048576"));
+        assert_eq!(ok(Setting::RateIp, "0").as_deref(), Ok("0"));
+        assert_eq!(ok(Setting::RateIp, " 100 ").as_deref(), Ok("100/100"));
+        assert_eq!(ok(Setting::RateKey, "2/5").as_deref(), Ok("2/5"));
+        assert_eq!(ok(Setting::CacheBytes, "1MiB").as_deref(), Ok("1048576"));
         assert_eq!(
-            ok(Key::LogLevel, "cairn=debug").as_deref(),
+            ok(Setting::LogLevel, "cairn=debug").as_deref(),
             Ok("cairn=debug")
         );
         for (k, bad) in [
-            (Key::RateIp, "-1"),
-            (Key::RateIp, "fast"),
-            (Key::RateKey, ""),
-            (Key::CacheBytes, "lots"),
-            (Key::LogLevel, " "),
+            (Setting::RateIp, "-1"),
+            (Setting::RateIp, "fast"),
+            (Setting::RateKey, ""),
+            (Setting::CacheBytes, "lots"),
+            (Setting::LogLevel, " "),
         ] {
             assert!(check(k, bad).is_err(), "{bad:?}");
         }
-        assert!(check(Key::LogLevel, &"x".repeat(MAX_VALUE + 1)).is_err());
+        assert!(check(Setting::LogLevel, &"x".repeat(MAX_VALUE + 1)).is_err());
     }
 
     #[test]
