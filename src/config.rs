@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CAIRN_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// A second address serving only the admin API, /health and /metrics
+    /// (the admin API stays on --listen too).
+    #[arg(long, env = "CAIRN_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Executor cores (default: every CPU).
     #[arg(long, env = "CAIRN_CORES")]
     pub cores: Option<usize>,
@@ -158,6 +162,7 @@ pub struct RepairArgs {
 pub struct FileConfig {
     pub drives: Option<Vec<String>>,
     pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
     pub cores: Option<usize>,
     pub layout: Option<String>,
     pub partitions: Option<u16>,
@@ -190,6 +195,8 @@ pub struct Settings {
     /// True when no drive was given and ./data is used.
     pub embedded: bool,
     pub listen: SocketAddr,
+    /// Serves only the admin API, /health and /metrics.
+    pub admin_listen: Option<SocketAddr>,
     pub cores: usize,
     pub layout: Option<Layout>,
     pub partitions: u16,
@@ -501,10 +508,15 @@ impl ServeArgs {
             },
             None => 0,
         };
+        let admin_listen = self.admin_listen.or(file.admin_listen);
+        if admin_listen == Some(listen) {
+            return Err("admin-listen must differ from listen".into());
+        }
         Ok(Settings {
             drives,
             embedded,
             listen,
+            admin_listen,
             cores,
             layout,
             partitions,
@@ -728,6 +740,21 @@ mod tests {
         a.max_connections_per_ip = None;
         a.first_request_timeout = Some(0);
         assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn the_admin_listener_is_off_unless_given_and_never_the_s3_address() {
+        assert_eq!(ServeArgs::default().resolve().unwrap().admin_listen, None);
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "admin_listen = \"127.0.0.1:9001\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(a.resolve().unwrap().admin_listen.unwrap().port(), 9001);
+        a.admin_listen = Some("127.0.0.1:9002".parse().unwrap());
+        assert_eq!(a.resolve().unwrap().admin_listen.unwrap().port(), 9002);
+        a.listen = Some("127.0.0.1:9002".parse().unwrap());
+        assert!(a.resolve().unwrap_err().contains("admin-listen"));
     }
 
     #[test]

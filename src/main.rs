@@ -3,18 +3,31 @@ use clap::Parser;
 use cairn::config::{Cli, Command};
 
 fn main() {
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into())
-    };
+    let start = std::env::var("CAIRN_LOG").unwrap_or_else(|_| "info".into());
+    let filter =
+        || tracing_subscriber::EnvFilter::try_new(&start).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // The filter is reloadable: the admin API's `log.level` setting.
+    macro_rules! init_reloadable {
+        ($b:expr) => {{
+            let b = $b.with_env_filter(filter()).with_filter_reloading();
+            let handle = b.reload_handle();
+            cairn::logs::level::install(
+                start.clone(),
+                Box::new(move |f: &str| {
+                    let filter = tracing_subscriber::EnvFilter::try_new(f)
+                        .map_err(|e| format!("{f:?} is not a log filter: {e}"))?;
+                    handle.reload(filter).map_err(|e| e.to_string())
+                }),
+            );
+            b.init()
+        }};
+    }
     match std::env::var("CAIRN_LOG_FORMAT").as_deref() {
-        Ok("json") => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter())
-            .init(),
-        Ok("text" | "") | Err(_) => builder.with_env_filter(filter()).init(),
+        Ok("json") => {
+            init_reloadable!(builder.json().with_current_span(true).with_span_list(false))
+        }
+        Ok("text" | "") | Err(_) => init_reloadable!(builder),
         Ok(other) => {
             eprintln!("cairn: CAIRN_LOG_FORMAT must be json or text, not {other:?}");
             std::process::exit(1);

@@ -125,12 +125,20 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let home = Arc::new(home);
 
     let frontend = crate::http::server::Frontend::new(s.http.clone())?;
+    crate::admin::settings::set_start(crate::admin::settings::Start {
+        rate_limit_per_ip: s.http.rate_limit_per_ip,
+        rate_limit_per_key: s.http.rate_limit_per_key,
+        read_cache: s.read_cache,
+    });
     let log_writers = crate::logs::init(&s.logs)?;
     println!(
         "cairn {} — S3-compatible object storage",
         env!("CARGO_PKG_VERSION")
     );
     println!("   endpoint: {}://{}", frontend.scheme(), s.listen);
+    if let Some(a) = s.admin_listen {
+        println!("   admin API: {}://{a}", frontend.scheme());
+    }
     if let Some(d) = &s.http.domain {
         println!("   virtual-hosted style: <bucket>.{d}");
     }
@@ -165,6 +173,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let inboxes = Arc::new(inboxes);
     let stop_rx = Arc::new(stop_rx);
     let listen = s.listen;
+    let admin_listen = s.admin_listen;
     let multipart_expiry = s.multipart_expiry;
     let core_shared = shared.clone();
     let core_home = home.clone();
@@ -197,14 +206,29 @@ pub fn serve(s: Settings) -> Result<(), String> {
                     std::process::exit(1);
                 }
             };
-            crate::http::server::serve(listener, engine.clone(), ids, metrics, frontend, stop)
-                .await;
+            let admin = admin_listen.map(|a| match crate::http::server::bind(a) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("core {core}: cannot listen on {a} (admin): {e}");
+                    std::process::exit(1);
+                }
+            });
+            crate::http::server::serve(
+                listener,
+                admin,
+                engine.clone(),
+                ids,
+                metrics,
+                frontend,
+                stop,
+            )
+            .await;
             engine.quiesce().await;
             crate::logs::finish_core();
         }
     })
     .map_err(|e| format!("cannot start executor threads: {e}"))?;
-    tracing::info!(listen = %s.listen, "serving");
+    tracing::info!(listen = %s.listen, admin_listen = ?s.admin_listen, "serving");
 
     // SIGHUP (logrotate) reopens the log files; anything else stops.
     let sig = loop {

@@ -59,12 +59,19 @@ impl Admin {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&Value>, how: Signing) -> Reply {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let path = format!("{V1}/{path}");
+        let headers = self.headers(method, &path, &body, how);
+        self.sent(method, &path, &headers, &body)
+    }
+
+    /// The headers of a request for `path` (with its query), signed as
+    /// `how` says.
+    fn headers(&self, method: &str, path: &str, body: &str, how: Signing) -> Vec<(String, String)> {
         use aws_sigv4::http_request::{
             sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
             SigningSettings,
         };
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let path = format!("{V1}/{path}");
         let host = format!("127.0.0.1:{}", self.port);
         let len = body.len().to_string();
         let mut headers: Vec<(String, String)> = vec![
@@ -122,9 +129,13 @@ impl Admin {
                 .map(|(k, v)| (k.as_str().to_owned(), v.to_str().expect("ascii").to_owned()))
                 .collect();
         }
+        headers
+    }
+
+    fn sent(&self, method: &str, path: &str, headers: &[(String, String)], body: &str) -> Reply {
         let r = raw_request(
             self.port,
-            &request_bytes(method, &path, &headers, body.as_bytes()),
+            &request_bytes(method, path, headers, body.as_bytes()),
         )
         .expect("admin request");
         let parsed = if r.body.is_empty() {
@@ -1112,4 +1123,854 @@ fn admin_changes_and_refused_attempts_are_audited_and_reads_are_not() {
         !std::fs::read_to_string(&audit).unwrap().contains(&sk),
         "a secret reached the audit log"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Background work, run-time settings, the admin listener, the live trace
+// ---------------------------------------------------------------------------
+
+impl Admin {
+    fn on_port(port: u16, access: &str, secret: &str) -> Admin {
+        Admin {
+            port,
+            access: access.to_owned(),
+            secret: secret.to_owned(),
+        }
+    }
+}
+
+/// Root, a user with S3 rights only, and a read-only operator.
+fn three_callers(s: &Server) -> (Admin, Admin, Admin) {
+    let root = Admin::root(s);
+    root.ok(
+        "POST",
+        "policies",
+        Some(json!({"name": "s3-only", "document": allow(&["s3:*"], "*")})),
+    );
+    root.ok(
+        "POST",
+        "policies",
+        Some(json!({"name": "operator", "document": OPERATOR})),
+    );
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "dev", "policies": ["s3-only"]})),
+    );
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "op", "policies": ["operator"]})),
+    );
+    let (k, sk) = root.key("dev", json!({}));
+    let dev = Admin::of(s, &k, &sk);
+    let (k, sk) = root.key("op", json!({}));
+    let op = Admin::of(s, &k, &sk);
+    (root, dev, op)
+}
+
+fn poll(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
+    let s = Server::start();
+    let (root, dev, op) = three_callers(&s);
+    let all = root.ok("GET", "background", None);
+    for (w, fields) in [
+        (
+            "compaction",
+            &["segmentsRemoved", "bytesReclaimed", "bytesMoved"][..],
+        ),
+        ("repair", &["shardsRepaired", "objectsQueued"][..]),
+    ] {
+        let j = &all[w];
+        assert_eq!(j["state"], "idle", "{all}");
+        for f in ["runs", "failures"].iter().chain(fields) {
+            assert!(j[f].is_u64(), "{w}.{f} in {all}");
+        }
+        assert!(
+            j.get("lastRunAt").is_some() && j.get("lastError").is_some(),
+            "{all}"
+        );
+        assert_eq!(
+            root.ok("GET", &format!("background/{w}"), None)["state"],
+            "idle"
+        );
+    }
+    root.fails("GET", "background/scrub", None, 404, "NoSuchEndpoint");
+
+    // Run now: every core (two) makes a pass.
+    let runs0 = all["compaction"]["runs"].as_u64().unwrap();
+    let r = root.call("POST", "background/compaction/run", None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(
+        r.body["runs"].is_u64() && r.body["state"].is_string(),
+        "{}",
+        r.body
+    );
+    poll("two compaction passes", Duration::from_secs(30), || {
+        let c = root.ok("GET", "background/compaction", None);
+        c["runs"].as_u64().unwrap() >= runs0 + 2 && c["lastRunAt"].is_string()
+    });
+
+    // Paused until resumed; a run is refused meanwhile.
+    let p = root.ok("POST", "background/compaction/pause", None);
+    assert_eq!(p["state"], "paused", "{p}");
+    assert_eq!(
+        root.ok("GET", "background", None)["compaction"]["state"],
+        "paused"
+    );
+    root.fails(
+        "POST",
+        "background/compaction/run",
+        None,
+        409,
+        "BackgroundPaused",
+    );
+    let p = root.ok("POST", "background/compaction/resume", None);
+    assert_ne!(p["state"], "paused", "{p}");
+    let p = root.ok("POST", "background/repair/pause", None);
+    assert_eq!(p["state"], "paused", "{p}");
+    assert_eq!(
+        root.ok("GET", "background", None)["repair"]["state"],
+        "paused"
+    );
+    assert_ne!(
+        root.ok("POST", "background/repair/resume", None)["state"],
+        "paused"
+    );
+
+    // admin:ServerInfo reads, admin:Heal controls.
+    dev.fails("GET", "background", None, 403, "AccessDenied");
+    dev.fails("POST", "background/repair/pause", None, 403, "AccessDenied");
+    op.ok("GET", "background", None);
+    op.fails(
+        "POST",
+        "background/compaction/pause",
+        None,
+        403,
+        "AccessDenied",
+    );
+    op.fails(
+        "POST",
+        "background/compaction/run",
+        None,
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(
+        root.ok("GET", "background/compaction", None)["state"],
+        "idle"
+    );
+}
+
+fn client_without_retries(port: u16, access: &str, secret: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{retry::RetryConfig, BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(binary::REGION))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .force_path_style(true)
+        .retry_config(RetryConfig::disabled())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_change_the_running_node_at_once_and_each_change_is_kept_in_history() {
+    let s = Server::start_with(&["--read-cache", "64MiB"]);
+    let (root, dev, op) = three_callers(&s);
+    let list = root.ok("GET", "config", None);
+    let names = names(&list, "settings");
+    for n in [
+        "ratelimit.requestsPerSecondPerIp",
+        "ratelimit.requestsPerSecondPerKey",
+        "log.level",
+        "cache.readBytes",
+    ] {
+        assert!(names.contains(&n.to_owned()), "{n} in {list}");
+    }
+    let cache = root.ok("GET", "config/cache.readBytes", None);
+    assert_eq!(cache["value"], (64u64 << 20).to_string(), "{cache}");
+    assert_eq!(cache["default"], cache["value"]);
+    assert!(cache["description"].as_str().is_some_and(|d| !d.is_empty()));
+    root.fails("GET", "config/nope", None, 404, "NoSuchConfigKey");
+    root.fails(
+        "PUT",
+        "config/nope",
+        Some(json!({"value": "1"})),
+        404,
+        "NoSuchConfigKey",
+    );
+    for (name, bad) in [
+        ("ratelimit.requestsPerSecondPerKey", "fast"),
+        ("ratelimit.requestsPerSecondPerIp", "-3"),
+        ("cache.readBytes", "lots"),
+        ("log.level", "cairn=loudest"),
+    ] {
+        root.fails(
+            "PUT",
+            &format!("config/{name}"),
+            Some(json!({"value": bad})),
+            400,
+            "InvalidArgument",
+        );
+    }
+    root.fails(
+        "PUT",
+        "config/log.level",
+        Some(json!({"value": 3})),
+        400,
+        "MalformedJSON",
+    );
+
+    // A per-key limit turned on: the next requests over it get 503 SlowDown.
+    let (k, sk) = root.key("dev", json!({}));
+    let c = client_without_retries(s.port, &k, &sk);
+    c.list_buckets().send().await.expect("no limit yet");
+    let set = root.ok(
+        "PUT",
+        "config/ratelimit.requestsPerSecondPerKey",
+        Some(json!({"value": "1/2"})),
+    );
+    assert_eq!(set["value"], "1/2", "{set}");
+    let mut refused = None;
+    for _ in 0..20 {
+        if let Err(e) = c.list_buckets().send().await {
+            refused = Some(code(Err::<(), _>(e)));
+            break;
+        }
+    }
+    assert_eq!(refused.as_deref(), Some("SlowDown"), "the limit never bit");
+    // Off again (root's own key is limited too: wait for its token).
+    poll("the limit turned off", Duration::from_secs(10), || {
+        root.call(
+            "PUT",
+            "config/ratelimit.requestsPerSecondPerKey",
+            Some(json!({"value": "0"})),
+        )
+        .status
+            == 200
+    });
+    for _ in 0..10 {
+        c.list_buckets().send().await.expect("the limit is off");
+    }
+
+    // The log filter: read back, and debug lines appear.
+    let l = root.ok("PUT", "config/log.level", Some(json!({"value": "debug"})));
+    assert_eq!(l["value"], "debug");
+    assert_eq!(root.ok("GET", "config/log.level", None)["value"], "debug");
+    assert_eq!(root.ok("GET", "config/log.level", None)["default"], "info");
+    c.list_buckets().send().await.unwrap();
+    poll("a debug line", Duration::from_secs(10), || {
+        s.log().contains("DEBUG")
+    });
+    root.ok("PUT", "config/log.level", Some(json!({"value": "info"})));
+    let c2 = root.ok(
+        "PUT",
+        "config/cache.readBytes",
+        Some(json!({"value": "1MiB"})),
+    );
+    assert_eq!(c2["value"], "1048576");
+
+    let h = root.ok("GET", "config/history", None);
+    let changes = h["changes"].as_array().expect("changes");
+    let seen: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["old"].as_str().unwrap(),
+                c["new"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("cache.readBytes", "67108864", "1048576"),
+            ("log.level", "debug", "info"),
+            ("log.level", "info", "debug"),
+            ("ratelimit.requestsPerSecondPerKey", "1/2", "0"),
+            ("ratelimit.requestsPerSecondPerKey", "0", "1/2"),
+        ],
+        "newest first, refused changes not kept: {h}"
+    );
+    assert_eq!(changes[0]["user"], "root");
+    assert_eq!(changes[0]["accessKey"], USER);
+    assert!(changes[0]["time"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    // admin:ServerInfo reads, admin:ConfigUpdate changes.
+    dev.fails("GET", "config", None, 403, "AccessDenied");
+    op.ok("GET", "config", None);
+    op.ok("GET", "config/history", None);
+    op.fails(
+        "PUT",
+        "config/log.level",
+        Some(json!({"value": "debug"})),
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(root.ok("GET", "config/log.level", None)["value"], "info");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_serves_the_admin_api_health_and_metrics_but_never_s3() {
+    let admin_port = binary::free_port();
+    let s = Server::start_with(&["--admin-listen", &format!("127.0.0.1:{admin_port}")]);
+    let admin = Admin::on_port(admin_port, USER, PASSWORD);
+    assert_eq!(admin.ok("GET", "info", None)["cores"], 2);
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        let r = raw_request(
+            admin_port,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{path}");
+    }
+    // S3, signed or not, is not served there.
+    for path in ["/", "/some-bucket?location"] {
+        let signed = admin.sent(
+            "GET",
+            path,
+            &admin.headers("GET", path, "", Signing::Good),
+            "",
+        );
+        assert_eq!(
+            (signed.status, signed.code()),
+            (404, "NoSuchEndpoint"),
+            "{path}"
+        );
+    }
+    let r = raw_request(
+        admin_port,
+        b"GET /some-bucket/key HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let body: Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(body["Code"], "NoSuchEndpoint");
+    assert_eq!(body["RequestId"].as_str(), r.header("x-amz-request-id"));
+    // The S3 port keeps both.
+    s.client()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Admin::root(&s).ok("GET", "buckets", None)["buckets"][0]["name"],
+        "bkt"
+    );
+}
+
+/// A trace subscription read over a raw socket.
+struct TraceStream {
+    sock: std::net::TcpStream,
+    raw: Vec<u8>,
+}
+
+impl TraceStream {
+    /// Subscribes; the answer's head has come when this returns.
+    fn open(a: &Admin, query: &str) -> Result<TraceStream, Reply> {
+        use std::io::{Read, Write};
+        let path = format!("{V1}/trace{query}");
+        let headers = a.headers("GET", &path, "", Signing::Good);
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+        sock.write_all(&request_bytes("GET", &path, &headers, b""))
+            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let n = sock.read(&mut buf).expect("trace head");
+            assert!(n > 0, "closed before the head");
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+        if !head.starts_with("http/1.1 200") {
+            drop(sock);
+            return Err(a.call("GET", &format!("trace{query}"), None));
+        }
+        assert!(
+            head.contains("content-type: application/x-ndjson"),
+            "{head}"
+        );
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        let raw = raw[end + 4..].to_vec();
+        Ok(TraceStream { sock, raw })
+    }
+
+    /// Every line so far (reads what has arrived, waiting at most `wait`).
+    fn lines(&mut self, wait: Duration) -> Vec<Value> {
+        use std::io::Read;
+        self.sock.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = self.sock.read(&mut buf) {
+            self.raw.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(binary::dechunk(&self.raw))
+            .expect("UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+fn keys_of(lines: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{}/{} {}",
+                l["bucket"].as_str().unwrap_or("-"),
+                l["key"].as_str().unwrap_or("-"),
+                l["status"]
+            )
+        })
+        .collect();
+    k.sort();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_streams_each_request_made_while_subscribed_through_its_filters() {
+    let s = Server::start();
+    let (root, dev, _op) = three_callers(&s);
+    let c = s.client();
+    c.create_bucket().bucket("traced").send().await.unwrap();
+    c.create_bucket().bucket("other").send().await.unwrap();
+    c.put_object()
+        .bucket("traced")
+        .key("a/before")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let mut all = TraceStream::open(&root, "").ok().expect("subscribed");
+    let mut by_bucket = TraceStream::open(&root, "?bucket=traced&status=4xx")
+        .ok()
+        .expect("subscribed");
+    let mut by_prefix = TraceStream::open(&root, "?prefix=a%2F&errors=true")
+        .ok()
+        .expect("subscribed");
+    let mut by_user = TraceStream::open(&root, "?user=dev&status=200")
+        .ok()
+        .expect("subscribed");
+
+    c.put_object()
+        .bucket("traced")
+        .key("a/1")
+        .body(b"one".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    for (b, k) in [
+        ("traced", "a/missing"),
+        ("traced", "b/missing"),
+        ("other", "a/missing"),
+    ] {
+        assert_eq!(
+            code(c.get_object().bucket(b).key(k).send().await),
+            "NoSuchKey"
+        );
+    }
+    let (dk, dsk) = root.key("dev", json!({}));
+    binary::client(&s.endpoint(), &dk, &dsk)
+        .head_object()
+        .bucket("traced")
+        .key("a/1")
+        .send()
+        .await
+        .unwrap();
+
+    let want_all = "other/a/missing 404";
+    poll("the lines", Duration::from_secs(15), || {
+        keys_of(&all.lines(Duration::from_millis(100))).contains(&want_all.to_owned())
+            && by_bucket.lines(Duration::from_millis(100)).len() >= 2
+            && by_prefix.lines(Duration::from_millis(100)).len() >= 2
+            && !by_user.lines(Duration::from_millis(100)).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let all = all.lines(Duration::from_millis(100));
+    let seen = keys_of(&all);
+    for want in [
+        "traced/a/1 200",
+        "traced/a/missing 404",
+        "traced/b/missing 404",
+        "other/a/missing 404",
+    ] {
+        assert!(seen.contains(&want.to_owned()), "{want} in {seen:?}");
+    }
+    assert!(
+        !seen.iter().any(|k| k.contains("a/before")),
+        "a request before the subscription: {seen:?}"
+    );
+    let put = all
+        .iter()
+        .find(|l| l["key"] == "a/1" && l["method"] == "PUT")
+        .expect("the PUT");
+    assert_eq!(put["operation"], "PutObject");
+    assert_eq!(put["user"], "root");
+    assert!(
+        put["request_id"].is_string() && put["total_ms"].is_number(),
+        "{put}"
+    );
+    assert_eq!(
+        keys_of(&by_bucket.lines(Duration::from_millis(100))),
+        vec!["traced/a/missing 404", "traced/b/missing 404"]
+    );
+    assert_eq!(
+        keys_of(&by_prefix.lines(Duration::from_millis(100))),
+        vec!["other/a/missing 404", "traced/a/missing 404"]
+    );
+    assert_eq!(
+        keys_of(&by_user.lines(Duration::from_millis(100))),
+        vec!["traced/a/1 200"]
+    );
+
+    // Bad filters, a caller without admin:ServerTrace, the 17th subscriber.
+    for q in ["?status=6xx", "?errors=maybe", "?colour=red"] {
+        root.fails("GET", &format!("trace{q}"), None, 400, "InvalidArgument");
+    }
+    let refused = TraceStream::open(&dev, "").err().expect("refused");
+    assert_eq!((refused.status, refused.code()), (403, "AccessDenied"));
+    let mut more = Vec::new();
+    for _ in 4..16 {
+        more.push(TraceStream::open(&root, "").ok().expect("subscribed"));
+    }
+    let full = TraceStream::open(&root, "").err().expect("refused");
+    assert_eq!((full.status, full.code()), (503, "SlowDown"));
+}
+
+/// A bucket's figures by a full walk, as a client would count them.
+#[derive(Debug, Default, PartialEq)]
+struct Walked {
+    objects: u64,
+    bytes: u64,
+    versions: u64,
+    version_bytes: u64,
+    delete_markers: u64,
+    uploads: u64,
+    upload_parts: u64,
+    upload_bytes: u64,
+}
+
+async fn walk(c: &aws_sdk_s3::Client, bucket: &str) -> Walked {
+    let mut w = Walked::default();
+    let (mut km, mut vm) = (None::<String>, None::<String>);
+    loop {
+        let page = c
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(7)
+            .set_key_marker(km.clone())
+            .set_version_id_marker(vm.clone())
+            .send()
+            .await
+            .unwrap();
+        for v in page.versions() {
+            w.versions += 1;
+            w.version_bytes += v.size().unwrap_or(0) as u64;
+            if v.is_latest() == Some(true) {
+                w.objects += 1;
+                w.bytes += v.size().unwrap_or(0) as u64;
+            }
+        }
+        w.delete_markers += page.delete_markers().len() as u64;
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        km = page.next_key_marker().map(str::to_owned);
+        vm = page.next_version_id_marker().map(str::to_owned);
+    }
+    // The current objects again, as ListObjectsV2 sees them.
+    let (mut n, mut b, mut token) = (0u64, 0u64, None::<String>);
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(5)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        for o in page.contents() {
+            n += 1;
+            b += o.size().unwrap_or(0) as u64;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        (n, b),
+        (w.objects, w.bytes),
+        "{bucket}: ListObjectsV2 and versions agree"
+    );
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    for u in uploads.uploads() {
+        w.uploads += 1;
+        let parts = c
+            .list_parts()
+            .bucket(bucket)
+            .key(u.key().unwrap())
+            .upload_id(u.upload_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        for p in parts.parts() {
+            w.upload_parts += 1;
+            w.upload_bytes += p.size().unwrap_or(0) as u64;
+        }
+    }
+    w
+}
+
+fn reported(u: &Value) -> Walked {
+    let n = |f: &str| u[f].as_u64().unwrap_or_else(|| panic!("{f} in {u}"));
+    Walked {
+        objects: n("objects"),
+        bytes: n("bytes"),
+        versions: n("versions"),
+        version_bytes: n("versionBytes"),
+        delete_markers: n("deleteMarkers"),
+        uploads: n("uploads"),
+        upload_parts: n("uploadParts"),
+        upload_bytes: n("uploadBytes"),
+    }
+}
+
+async fn put(c: &aws_sdk_s3::Client, b: &str, k: &str, len: usize) -> Option<String> {
+    c.put_object()
+        .bucket(b)
+        .key(k)
+        .body(binary::data(len, len as u64).into())
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_figures_equal_a_full_client_walk_after_a_mixed_workload_and_kill_9() {
+    use aws_sdk_s3::types::{
+        BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
+    };
+    let mut s = Server::start();
+    let c = s.client();
+    for b in ["plain", "versioned", "suspended"] {
+        c.create_bucket().bucket(b).send().await.unwrap();
+    }
+    for (b, st) in [
+        ("versioned", BucketVersioningStatus::Enabled),
+        ("suspended", BucketVersioningStatus::Enabled),
+    ] {
+        c.put_bucket_versioning()
+            .bucket(b)
+            .versioning_configuration(VersioningConfiguration::builder().status(st).build())
+            .send()
+            .await
+            .unwrap();
+    }
+    // Unversioned: overwrites replace, deletes remove.
+    for (k, len) in [("a", 100), ("a", 250), ("b", 70_000), ("c", 1), ("d", 0)] {
+        put(&c, "plain", k, len).await;
+    }
+    c.delete_object()
+        .bucket("plain")
+        .key("c")
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("plain")
+        .key("never")
+        .send()
+        .await
+        .unwrap();
+    // Versioned: versions pile up, delete markers hide, version deletes remove.
+    for (k, len) in [("x", 10), ("x", 20), ("x", 30), ("y", 80_000), ("z", 5)] {
+        put(&c, "versioned", k, len).await;
+    }
+    c.delete_object()
+        .bucket("versioned")
+        .key("x")
+        .send()
+        .await
+        .unwrap();
+    let y2 = put(&c, "versioned", "y", 40).await.expect("version id");
+    c.delete_object()
+        .bucket("versioned")
+        .key("y")
+        .version_id(y2)
+        .send()
+        .await
+        .unwrap();
+    let marker = c
+        .delete_object()
+        .bucket("versioned")
+        .key("z")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .map(str::to_owned)
+        .expect("a marker");
+    c.delete_object()
+        .bucket("versioned")
+        .key("z")
+        .version_id(marker)
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("versioned")
+        .key("gone")
+        .send()
+        .await
+        .unwrap();
+    // Suspended: the null version is replaced, older versions stay.
+    put(&c, "suspended", "s", 11).await;
+    c.put_bucket_versioning()
+        .bucket("suspended")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put(&c, "suspended", "s", 22).await;
+    put(&c, "suspended", "s", 33).await;
+    c.delete_object()
+        .bucket("suspended")
+        .key("s")
+        .send()
+        .await
+        .unwrap();
+    put(&c, "suspended", "t", 44).await;
+    // Multipart: completed, aborted, in progress (with a part replaced).
+    for (b, key, end) in [
+        ("plain", "mp-done", "complete"),
+        ("versioned", "mp-aborted", "abort"),
+        ("plain", "mp-open", "none"),
+        ("versioned", "mp-open", "none"),
+    ] {
+        let id = c
+            .create_multipart_upload()
+            .bucket(b)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_owned();
+        let mut parts = Vec::new();
+        for (n, len) in [(1, 5 << 20), (2, 3000), (2, 1234)] {
+            let p = c
+                .upload_part()
+                .bucket(b)
+                .key(key)
+                .upload_id(&id)
+                .part_number(n)
+                .body(binary::data(len, n as u64).into())
+                .send()
+                .await
+                .unwrap();
+            parts.retain(|p: &CompletedPart| p.part_number() != Some(n));
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(p.e_tag().unwrap())
+                    .build(),
+            );
+        }
+        match end {
+            "complete" => {
+                c.complete_multipart_upload()
+                    .bucket(b)
+                    .key(key)
+                    .upload_id(&id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            "abort" => {
+                c.abort_multipart_upload()
+                    .bucket(b)
+                    .key(key)
+                    .upload_id(&id)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+
+    s.kill9_restart();
+    let c = s.client();
+    let root = Admin::root(&s);
+    let mut total = Walked::default();
+    for b in ["plain", "suspended", "versioned"] {
+        let walked = walk(&c, b).await;
+        let got = reported(&root.ok("GET", &format!("buckets/{b}"), None)["usage"]);
+        assert_eq!(got, walked, "{b}: GET buckets/{b} against the walk");
+        total.objects += walked.objects;
+        total.bytes += walked.bytes;
+        total.versions += walked.versions;
+        total.version_bytes += walked.version_bytes;
+        total.delete_markers += walked.delete_markers;
+        total.uploads += walked.uploads;
+        total.upload_parts += walked.upload_parts;
+        total.upload_bytes += walked.upload_bytes;
+    }
+    // The workload left every kind of figure above zero.
+    assert!(
+        total.delete_markers >= 2 && total.uploads == 2 && total.upload_parts == 4,
+        "{total:?}"
+    );
+    assert!(total.versions > total.objects, "{total:?}");
+    let usage = root.ok("GET", "usage", None);
+    assert_eq!(reported(&usage["total"]), total, "GET usage's total");
+    let listed = root.ok("GET", "buckets", None);
+    for b in listed["buckets"].as_array().unwrap() {
+        let name = b["name"].as_str().unwrap();
+        assert_eq!(
+            reported(&b["usage"]),
+            walk(&c, name).await,
+            "GET buckets: {name}"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! evaluated on the resource `arn:aws:s3:::*` (root may do everything).
 //! Endpoints live in [`router::table`]; docs/ADMIN_API.md describes them.
 
+pub mod background;
 pub mod buckets;
 pub mod error;
 pub mod groups;
@@ -13,6 +14,8 @@ pub mod info;
 pub mod keys;
 pub mod policies;
 pub mod router;
+pub mod settings;
+pub mod trace;
 pub mod users;
 
 use std::cell::Cell;
@@ -34,7 +37,7 @@ use crate::s3::auth::Authenticator;
 use crate::s3::common::response::{full, ResBody};
 
 use error::AdminError;
-use router::{Call, Found};
+use router::{Answer, Call, Found};
 
 /// Every admin path starts with this.
 pub const PREFIX: &str = "/_cairn/admin/";
@@ -61,7 +64,7 @@ pub fn started_ms() -> u64 {
 pub struct AdminApi<'a> {
     pub auth: &'a Authenticator,
     pub engine: &'a Rc<Engine>,
-    pub rate_limits: &'a RateLimits,
+    pub rate_limits: &'a std::sync::Arc<RateLimits>,
     /// Longest wait for the next piece of the body.
     pub idle_timeout: Duration,
 }
@@ -77,11 +80,16 @@ pub async fn serve(
     op: &Cell<&'static str>,
 ) -> Response<ResBody> {
     match call(api, &parts, body, request_id, conn, op).await {
-        Ok(Some(v)) => respond(
-            StatusCode::OK,
-            serde_json::to_vec_pretty(&v).unwrap_or_default(),
-        ),
-        Ok(None) => respond(StatusCode::NO_CONTENT, Vec::new()),
+        Ok(Answer::Json(status, v)) => {
+            respond(status, serde_json::to_vec_pretty(&v).unwrap_or_default())
+        }
+        Ok(Answer::NoContent) => respond(StatusCode::NO_CONTENT, Vec::new()),
+        Ok(Answer::Stream(body, content_type)) => {
+            let mut r = Response::new(body);
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
         Err(e) => {
             if e.status == StatusCode::FORBIDDEN {
                 tracing::info!(
@@ -110,7 +118,7 @@ async fn call(
     request_id: &str,
     conn: &Conn,
     op: &Cell<&'static str>,
-) -> Result<Option<serde_json::Value>, AdminError> {
+) -> Result<Answer, AdminError> {
     op.set("Admin");
     let raw_query = parts.uri.query().unwrap_or("");
     if sigv4::detect(&parts.headers, raw_query) == AuthKind::Anonymous {
@@ -168,7 +176,7 @@ async fn call(
     };
     op.set(endpoint.name);
     // Every change, done or refused, goes to the audit log; reads do not.
-    let audit = |outcome: Result<(), &AdminError>| {
+    let audit = |outcome: Result<(), &AdminError>, detail: Option<&str>| {
         if endpoint.method != Method::GET {
             crate::logs::audit::record(&crate::logs::audit::AuditEvent {
                 request_id,
@@ -176,7 +184,7 @@ async fn call(
                 remote: Some(conn.peer.ip()),
                 action: endpoint.action.as_str(),
                 target: rest,
-                detail: None,
+                detail,
                 status: outcome.map_or_else(|e| e.status.as_u16(), |()| 200),
                 error: outcome.err().map(|e| e.code),
             });
@@ -188,7 +196,7 @@ async fn call(
             caller.arn,
             endpoint.action.as_str()
         ));
-        audit(Err(&e));
+        audit(Err(&e), None);
         return Err(e);
     }
     let ids = api.auth.identities();
@@ -196,14 +204,26 @@ async fn call(
         ids,
         engine: api.engine,
         caller: &caller,
+        rate_limits: api.rate_limits,
+        request_id,
+        remote: conn.peer.ip(),
         params,
         raw_query,
         body: &body,
+        audit_detail: Default::default(),
     };
     let v = (endpoint.handler)(&c).await;
-    audit(v.as_ref().map(|_| ()));
-    let v = v?;
-    Ok((!v.is_null()).then_some(v))
+    audit(v.as_ref().map(|_| ()), c.audit_detail.borrow().as_deref());
+    v
+}
+
+/// The answer to an S3 request on the admin-only listener.
+pub fn no_such_endpoint(path: &str, request_id: &str) -> Response<ResBody> {
+    let e = AdminError::not_found(
+        "NoSuchEndpoint",
+        format!("{path}: this address serves only the admin API."),
+    );
+    respond(e.status, e.body(request_id))
 }
 
 /// The whole body, bounded by [`MAX_BODY`] and the idle timeout.

@@ -12,25 +12,54 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::engine::Engine;
+use crate::http::ratelimit::RateLimits;
 use crate::iam::action::Action;
 use crate::iam::identities::{Identities, Principal};
+use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
-use super::{buckets, groups, info, keys, policies, users};
+use super::{background, buckets, groups, info, keys, policies, settings, trace, users};
 
 /// What a handler sees of its request.
 pub struct Call<'a> {
     pub ids: &'a Identities,
     pub engine: &'a Rc<Engine>,
     pub caller: &'a Principal,
+    pub rate_limits: &'a std::sync::Arc<RateLimits>,
+    pub request_id: &'a str,
+    /// The caller's address, for the audit log.
+    pub remote: std::net::IpAddr,
     /// The path's `{}` segments, percent-decoded, in order.
     pub params: Vec<String>,
     pub raw_query: &'a str,
     pub body: &'a [u8],
+    /// What the audit line of a change should say besides its target (an
+    /// old and new value); never a secret.
+    pub audit_detail: std::cell::RefCell<Option<String>>,
 }
 
-/// A handler's answer: a JSON document (200), or `Value::Null` for 204.
-pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<Value, AdminError>> + 'a>>;
+/// A handler's answer.
+pub enum Answer {
+    /// A JSON document with its status.
+    Json(http::StatusCode, Value),
+    /// 204, no body.
+    NoContent,
+    /// A body streamed until the client goes away, with its content type.
+    Stream(ResBody, &'static str),
+}
+
+/// A JSON document is 200; `Value::Null` is 204.
+impl From<Value> for Answer {
+    fn from(v: Value) -> Answer {
+        if v.is_null() {
+            Answer::NoContent
+        } else {
+            Answer::Json(http::StatusCode::OK, v)
+        }
+    }
+}
+
+pub type Reply<'a> = Pin<Box<dyn Future<Output = Result<Answer, AdminError>> + 'a>>;
 pub type Handler = for<'a> fn(&'a Call<'a>) -> Reply<'a>;
 
 pub struct Endpoint {
@@ -52,7 +81,7 @@ macro_rules! endpoints {
                 path: $path,
                 action: Action::$action,
                 name: $name,
-                handler: |c| Box::pin($handler(c)),
+                handler: |c| Box::pin(async move { $handler(c).await.map(Answer::from) }),
             },)*])
         }
     };
@@ -93,6 +122,20 @@ endpoints! {
     GET "buckets/{}" => AdminBucketInfo, "AdminBucketInfo", buckets::get;
     GET "buckets/{}/quota" => AdminGetBucketQuota, "AdminGetBucketQuota", buckets::get_quota;
     PUT "buckets/{}/quota" => AdminSetBucketQuota, "AdminSetBucketQuota", buckets::set_quota;
+
+    GET "background" => AdminServerInfo, "AdminBackground", background::all;
+    GET "background/{}" => AdminServerInfo, "AdminBackgroundJob", background::one;
+    POST "background/compaction/run" => AdminHeal, "AdminRunCompaction", background::run_compaction;
+    POST "background/{}/pause" => AdminHeal, "AdminPauseBackground", background::pause;
+    POST "background/{}/resume" => AdminHeal, "AdminResumeBackground", background::resume;
+
+    // Before `config/{}`: the first row that matches serves.
+    GET "config/history" => AdminServerInfo, "AdminConfigHistory", settings::history;
+    GET "config" => AdminServerInfo, "AdminListConfig", settings::list;
+    GET "config/{}" => AdminServerInfo, "AdminGetConfig", settings::get;
+    PUT "config/{}" => AdminConfigUpdate, "AdminSetConfig", settings::set;
+
+    GET "trace" => AdminServerTrace, "AdminTrace", trace::trace;
 }
 
 /// How a path under the prefix matched the table.

@@ -56,6 +56,18 @@ impl RecordCache {
         debug_assert!(self.bytes <= self.cap);
     }
 
+    /// Changes the capacity at run time, evicting the least recently used
+    /// entries down to it (0 empties the cache and keeps nothing new).
+    pub fn set_capacity(&mut self, cap: usize) {
+        self.cap = cap;
+        while self.bytes > self.cap {
+            let Some((_, evicted)) = self.entries.pop_lru() else {
+                break;
+            };
+            self.bytes -= evicted.len();
+        }
+    }
+
     /// Drops one entry (a hit that did not match what its reader expected).
     pub fn remove(&mut self, loc: &RecordLoc) {
         if let Some(old) = self.entries.pop(loc) {
@@ -118,5 +130,25 @@ mod tests {
         none.insert(loc(0), Bytes::from(vec![0; 4096]));
         assert_eq!(none.bytes(), 0);
         assert!(none.get(&loc(0)).is_none());
+    }
+
+    #[test]
+    fn a_smaller_capacity_at_run_time_evicts_down_to_it() {
+        let mut c = RecordCache::new(64 * 4096);
+        for i in 0..8 {
+            c.insert(loc(i * 4096), Bytes::from(vec![0u8; 4096]));
+        }
+        assert_eq!(c.bytes(), 8 * 4096);
+        c.set_capacity(3 * 4096);
+        assert_eq!(c.bytes(), 3 * 4096);
+        assert!(c.get(&loc(7 * 4096)).is_some(), "the newest stay");
+        assert!(c.get(&loc(0)).is_none(), "the oldest go");
+        c.set_capacity(0);
+        assert_eq!(c.bytes(), 0);
+        c.insert(loc(0), Bytes::from(vec![0u8; 4096]));
+        assert_eq!(c.bytes(), 0, "a cache of 0 keeps nothing");
+        c.set_capacity(64 * 4096);
+        c.insert(loc(0), Bytes::from(vec![0u8; 4096]));
+        assert_eq!(c.bytes(), 4096);
     }
 }

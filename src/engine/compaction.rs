@@ -80,6 +80,10 @@ impl Engine {
                 st.compaction_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
+        self.background_ended(
+            super::background::Work::Compaction,
+            r.as_ref().err().map(ToString::to_string),
+        );
         r
     }
 
@@ -127,6 +131,11 @@ impl Engine {
             })
             .await??;
         for (d, id, size) in sealed {
+            // A pause takes effect between segments: at most one segment's
+            // live records are moved after it.
+            if self.shared.background.compaction.paused() {
+                break;
+            }
             let live_bytes = live.get(&(d, id)).copied().unwrap_or(0);
             let dead = 1.0 - live_bytes as f64 / size.max(1) as f64;
             if (live_bytes > 0 && size < MIN_SEGMENT_BYTES) || dead < min_dead {

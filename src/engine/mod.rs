@@ -7,6 +7,7 @@
 //! core, a message otherwise); reads are served by whichever core received
 //! them.
 
+pub mod background;
 pub mod buckets;
 pub mod cache;
 pub mod codec;
@@ -157,6 +158,8 @@ pub struct Shared {
     /// read descriptors, which would keep their space in use).
     pub segments_removed: Arc<AtomicU64>,
     pub stats: Stats,
+    /// Background work's state: paused, running, last run.
+    pub background: background::Background,
     /// Seed of every record header checksum of this set (see `record.rs`).
     pub record_key: u32,
     /// Read epochs (see `ReadGuard`): compaction removes a segment only after
@@ -468,6 +471,13 @@ pub enum CoreMsg {
         key: String,
         version: VersionSel,
     },
+    /// To every core: start or resume background work.
+    Background(background::BackgroundMsg),
+    /// To every core: its share of the read cache, in bytes.
+    SetReadCache(usize),
+    /// Work for this core's engine (the admin API's settings and reads of
+    /// state a core owns).
+    Run(background::CoreJob),
     /// From core 0 to every core: install this table.
     Buckets {
         table: Arc<BucketTable>,
@@ -492,6 +502,8 @@ pub struct Engine {
     /// Deletes done by this core (a full drive compacts after new ones).
     deletes: std::cell::Cell<u64>,
     repairs: repair::RepairQueue,
+    /// This core's last failure of compaction and of repair.
+    last_errors: RefCell<background::LastErrors>,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
 }
@@ -654,6 +666,7 @@ impl Engine {
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
+            background: background::Background::default(),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -702,6 +715,7 @@ impl Engine {
             compacting: std::cell::Cell::new(false),
             deletes: std::cell::Cell::new(0),
             repairs: repair::RepairQueue::default(),
+            last_errors: RefCell::new(Default::default()),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
         });
@@ -745,21 +759,7 @@ impl Engine {
                     continue;
                 }
                 (last, seen_deletes) = (std::time::Instant::now(), deletes);
-                e.compacting.set(true);
-                let r = e.compact(COMPACTION_MIN_DEAD).await;
-                e.compacting.set(false);
-                match r {
-                    Ok(r) if r.segments_removed > 0 => {
-                        tracing::info!(core, report = ?r, "compaction");
-                        let shared = e.shared.clone();
-                        let _ = e
-                            .companion
-                            .run(move || shared.space.refresh(&shared.online_drives()))
-                            .await;
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(core, error = %err, "compaction failed"),
-                }
+                e.compaction_pass().await;
             }
         });
         if core == 0 {
@@ -867,6 +867,9 @@ impl Engine {
                 key,
                 version,
             } => self.enqueue_repair(bucket, key, version),
+            CoreMsg::Background(m) => self.on_background(m),
+            CoreMsg::SetReadCache(bytes) => self.cache.borrow_mut().set_capacity(bytes),
+            CoreMsg::Run(job) => job(&self),
             CoreMsg::Buckets { table, done } => {
                 *self.buckets.borrow_mut() = table;
                 let _ = done.send(());

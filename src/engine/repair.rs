@@ -91,35 +91,58 @@ impl Engine {
             }
             recent.insert(id.clone(), Instant::now());
             q.push_back(id);
+            self.shared
+                .background
+                .repair_queued
+                .fetch_add(1, Ordering::Relaxed);
         }
-        if !self.repairs.busy.get() {
-            self.repairs.busy.set(true);
-            let me = self.clone();
-            monoio::spawn(async move {
-                loop {
-                    let next = me.repairs.pending.borrow_mut().pop_front();
-                    let Some((bucket, key, version)) = next else {
-                        break;
-                    };
-                    let r = me.repair_object(&bucket, &key, version).await;
-                    let st = &me.shared.stats;
-                    st.repair_runs.fetch_add(1, Ordering::Relaxed);
-                    if r.is_err() {
-                        st.repair_failures.fetch_add(1, Ordering::Relaxed);
+        self.start_repairs();
+    }
+
+    /// Drains this core's repair queue in a task of its own, unless one is
+    /// draining it or repair is paused (a pause takes effect between
+    /// objects; the queue is kept for the resume).
+    pub(crate) fn start_repairs(self: &Rc<Self>) {
+        let job = &self.shared.background.repair;
+        if self.repairs.busy.get() || job.paused() || self.repairs.pending.borrow().is_empty() {
+            return;
+        }
+        self.repairs.busy.set(true);
+        let me = self.clone();
+        monoio::spawn(async move {
+            let bg = &me.shared.background;
+            let running = bg.repair.begin();
+            // Bounded: the queue holds at most REPAIR_QUEUE_MAX and each
+            // object is taken once.
+            while !bg.repair.paused() {
+                let next = me.repairs.pending.borrow_mut().pop_front();
+                let Some((bucket, key, version)) = next else {
+                    break;
+                };
+                bg.repair_queued.fetch_sub(1, Ordering::Relaxed);
+                let r = me.repair_object(&bucket, &key, version).await;
+                let st = &me.shared.stats;
+                st.repair_runs.fetch_add(1, Ordering::Relaxed);
+                if r.is_err() {
+                    st.repair_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                me.background_ended(
+                    super::background::Work::Repair,
+                    r.as_ref().err().map(|e| format!("{bucket}/{key}: {e}")),
+                );
+                match r {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(bucket = %bucket, key = %key, shards = n, "repaired")
                     }
-                    match r {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(bucket = %bucket, key = %key, shards = n, "repaired")
-                        }
-                        Err(e) => {
-                            tracing::warn!(bucket = %bucket, key = %key, error = %e, "repair failed")
-                        }
+                    Err(e) => {
+                        tracing::warn!(bucket = %bucket, key = %key, error = %e, "repair failed")
                     }
                 }
-                me.repairs.busy.set(false);
-            });
-        }
+            }
+            drop(running);
+            me.repairs.busy.set(false);
+        });
     }
 
     /// Rewrites every missing or corrupt shard of a version of a key whose

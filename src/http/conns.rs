@@ -40,6 +40,8 @@ pub struct Conn {
     waker: Cell<Option<Waker>>,
     /// Index in the registry's table.
     slot: Cell<usize>,
+    /// Accepted on the admin-only listener: S3 requests are not served.
+    pub admin_only: Cell<bool>,
 }
 
 impl Conn {
@@ -56,6 +58,7 @@ impl Conn {
             evicted: Cell::new(false),
             waker: Cell::new(None),
             slot: Cell::new(usize::MAX),
+            admin_only: Cell::new(false),
         }
     }
 

@@ -19,7 +19,8 @@ use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::conns::client_key;
@@ -70,15 +71,32 @@ impl Rate {
     fn interval_us(&self) -> u64 {
         ((1e6 / self.per_sec).round() as u64).max(1)
     }
+
+    /// `0` (off) or a rate as [`Rate::parse`] reads it: the admin API's
+    /// run-time form of a limit.
+    pub fn parse_or_off(s: &str) -> Result<Option<Rate>, String> {
+        if s.trim() == "0" {
+            Ok(None)
+        } else {
+            Rate::parse(s).map(Some)
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.per_sec, self.burst)
+    }
 }
 
 /// One limit's buckets.
 pub struct Buckets {
-    /// µs per request at the sustained rate.
-    interval: u64,
+    /// µs per request at the sustained rate (changed at run time by the
+    /// admin API, hence atomic).
+    interval: AtomicU64,
     /// How far ahead of now a bucket's arrival time may run and still
     /// admit: `(burst - 1) * interval`.
-    tolerance: u64,
+    tolerance: AtomicU64,
     hasher: RandomState,
     /// Per cell: the theoretical arrival time, µs on the limiter's clock.
     cells: Box<[AtomicU64]>,
@@ -93,12 +111,21 @@ impl Buckets {
     fn with_cells(rate: Rate, row: usize) -> Buckets {
         let interval = rate.interval_us();
         Buckets {
-            interval,
-            tolerance: (rate.burst - 1).saturating_mul(interval),
+            interval: AtomicU64::new(interval),
+            tolerance: AtomicU64::new((rate.burst - 1).saturating_mul(interval)),
             hasher: RandomState::new(),
             cells: (0..2 * row).map(|_| AtomicU64::new(0)).collect(),
             row,
         }
+    }
+
+    /// A new rate for every client from now on; what clients have used is
+    /// kept (a lower rate makes a busy client wait at once).
+    pub fn set_rate(&self, rate: Rate) {
+        let interval = rate.interval_us();
+        self.interval.store(interval, Ordering::Relaxed);
+        self.tolerance
+            .store((rate.burst - 1).saturating_mul(interval), Ordering::Relaxed);
     }
 
     fn cells_of(&self, key: impl Hash) -> [usize; 2] {
@@ -115,6 +142,10 @@ impl Buckets {
     /// sustained rate.
     pub fn take(&self, key: impl Hash, now_us: u64) -> Result<(), u64> {
         let idx = self.cells_of(key);
+        let (interval, tolerance) = (
+            self.interval.load(Ordering::Relaxed),
+            self.tolerance.load(Ordering::Relaxed),
+        );
         // Relaxed: each cell is only read-modify-written; nothing else is
         // published through it.
         let backlog = idx
@@ -122,12 +153,12 @@ impl Buckets {
             .map(|&i| self.cells[i].load(Ordering::Relaxed).saturating_sub(now_us))
             .min()
             .unwrap_or(0);
-        if backlog > self.tolerance {
-            return Err(backlog - self.tolerance);
+        if backlog > tolerance {
+            return Err(backlog - tolerance);
         }
         for i in idx {
             let _ = self.cells[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                Some(charge(tat, now_us, self.interval, self.tolerance))
+                Some(charge(tat, now_us, interval, tolerance))
             });
         }
         Ok(())
@@ -147,11 +178,46 @@ pub fn retry_after_secs(wait_us: u64) -> u64 {
     wait_us.div_ceil(1_000_000).max(1)
 }
 
+/// One limit that the admin API may turn on, change or turn off while
+/// requests run: off costs one atomic load; the cells are allocated the
+/// first time it is on and kept.
+#[derive(Default)]
+pub struct Limit {
+    on: AtomicBool,
+    buckets: OnceLock<Buckets>,
+}
+
+impl Limit {
+    fn new(rate: Option<Rate>) -> Limit {
+        let l = Limit::default();
+        l.set(rate);
+        l
+    }
+
+    pub fn set(&self, rate: Option<Rate>) {
+        match rate {
+            Some(r) => {
+                self.buckets.get_or_init(|| Buckets::new(r)).set_rate(r);
+                self.on.store(true, Ordering::Release);
+            }
+            None => self.on.store(false, Ordering::Release),
+        }
+    }
+
+    fn get(&self) -> Option<&Buckets> {
+        if self.on.load(Ordering::Acquire) {
+            self.buckets.get()
+        } else {
+            None
+        }
+    }
+}
+
 /// The node's limits, shared by every core.
 pub struct RateLimits {
     start: Instant,
-    per_ip: Option<Buckets>,
-    per_key: Option<Buckets>,
+    pub per_ip: Limit,
+    pub per_key: Limit,
     refused_ip: AtomicU64,
     refused_key: AtomicU64,
 }
@@ -160,8 +226,8 @@ impl RateLimits {
     pub fn new(per_ip: Option<Rate>, per_key: Option<Rate>) -> RateLimits {
         RateLimits {
             start: Instant::now(),
-            per_ip: per_ip.map(Buckets::new),
-            per_key: per_key.map(Buckets::new),
+            per_ip: Limit::new(per_ip),
+            per_key: Limit::new(per_key),
             refused_ip: AtomicU64::new(0),
             refused_key: AtomicU64::new(0),
         }
@@ -173,7 +239,7 @@ impl RateLimits {
 
     /// `Err(seconds to wait)` when `ip` (its /64 for IPv6) is over its rate.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(b) = &self.per_ip else {
+        let Some(b) = self.per_ip.get() else {
             return Ok(());
         };
         b.take(client_key(ip), self.now_us()).map_err(|wait| {
@@ -184,7 +250,7 @@ impl RateLimits {
 
     /// `Err(seconds to wait)` when the access key is over its rate.
     pub fn check_key(&self, access_key: &str) -> Result<(), u64> {
-        let Some(b) = &self.per_key else {
+        let Some(b) = self.per_key.get() else {
             return Ok(());
         };
         b.take(access_key, self.now_us()).map_err(|wait| {
@@ -364,5 +430,25 @@ mod tests {
             assert_eq!(off.check_ip(a), Ok(()));
             assert_eq!(off.check_key("root"), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_limit_turned_on_changed_and_off_at_run_time_applies_at_once() {
+        let l = RateLimits::new(None, None);
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(l.check_ip(a), Ok(()));
+        l.per_ip.set(Some(rate(1.0, 1)));
+        assert_eq!(l.check_ip(a), Ok(()));
+        assert_eq!(l.check_ip(a), Err(1), "on");
+        l.per_ip.set(Some(rate(1000.0, 1000)));
+        assert_eq!(l.check_key("k"), Ok(()), "the key limit stays off");
+        l.per_ip.set(None);
+        for _ in 0..100 {
+            assert_eq!(l.check_ip(a), Ok(()), "off");
+        }
+        assert_eq!(Rate::parse_or_off("0"), Ok(None));
+        assert_eq!(Rate::parse_or_off("5/10"), Ok(Some(rate(5.0, 10))));
+        assert!(Rate::parse_or_off("-1").is_err());
+        assert_eq!(rate(2.5, 3).to_string(), "2.5/3");
     }
 }

@@ -90,9 +90,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves connections until `stop` fires, then waits (bounded) for in-flight
-/// requests to finish.
+/// requests to finish. `admin`, when given, is a second listener that
+/// serves only the admin API, /health and /metrics.
 pub async fn serve(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     engine: Rc<Engine>,
     ids: Rc<crate::iam::identities::Identities>,
     metrics: MetricsHub,
@@ -106,18 +108,54 @@ pub async fn serve(
         &frontend.settings,
         frontend.rate_limits.clone(),
     ));
-    let metrics = Rc::new(metrics);
-    let frontend = Rc::new(frontend);
-    let inflight = Rc::new(Cell::new(0usize));
-    let registry = Rc::new(Registry::default());
-    let refusals = LogBudget::new();
+    let core = Core {
+        api,
+        metrics: Rc::new(metrics),
+        frontend: Rc::new(frontend),
+        inflight: Rc::new(Cell::new(0usize)),
+        registry: Rc::new(Registry::default()),
+        refusals: LogBudget::new(),
+    };
+    // One stop signal for both loops: the signal's receiver closes this
+    // channel, which every loop sees.
+    let (closing, closed) = crate::runtime::channel::bounded::<()>(1);
+    monoio::spawn(async move {
+        let _ = stop.recv().await;
+        drop(closing);
+    });
+    let s3 = accept_loop(&core, listener, false, &closed);
+    match admin {
+        Some(admin) => {
+            futures_util::future::join(s3, accept_loop(&core, admin, true, &closed)).await;
+        }
+        None => s3.await,
+    }
+    core.metrics.close();
+    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
+    while core.inflight.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What a core's listeners share.
+struct Core {
+    api: Rc<S3Api>,
+    metrics: Rc<MetricsHub>,
+    frontend: Rc<Frontend>,
+    inflight: Rc<Cell<usize>>,
+    registry: Rc<Registry>,
+    refusals: LogBudget,
+}
+
+async fn accept_loop(core: &Core, listener: TcpListener, admin_only: bool, stop: &Receiver<()>) {
+    let frontend = &core.frontend;
     let max = frontend.settings.max_connections;
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let Some(addr_slot) = frontend.addr_limit.acquire(peer.ip()) else {
-                        if let Some(suppressed) = refusals.take(crate::engine::now_ms()) {
+                        if let Some(suppressed) = core.refusals.take(crate::engine::now_ms()) {
                             tracing::info!(
                                 client = %peer.ip(),
                                 limit = frontend.settings.max_connections_per_ip,
@@ -127,15 +165,16 @@ pub async fn serve(
                         }
                         continue;
                     };
-                    if !make_room(&registry, max, &stop).await {
+                    if !make_room(&core.registry, max, stop).await {
                         break;
                     }
                     let _ = stream.set_nodelay(true);
                     let conn = Rc::new(Conn::new(peer, frontend.settings.first_request_timeout));
-                    let registered = registry.add(conn.clone());
-                    let api = api.clone();
-                    let metrics = metrics.clone();
-                    let inflight = inflight.clone();
+                    conn.admin_only.set(admin_only);
+                    let registered = core.registry.add(conn.clone());
+                    let api = core.api.clone();
+                    let metrics = core.metrics.clone();
+                    let inflight = core.inflight.clone();
                     let frontend = frontend.clone();
                     monoio::spawn(async move {
                         connection(stream, conn, api, metrics, inflight, frontend).await;
@@ -149,12 +188,6 @@ pub async fn serve(
             },
             _ = stop.recv() => break,
         }
-    }
-    drop(listener);
-    metrics.close();
-    let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
-    while inflight.get() > 0 && std::time::Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

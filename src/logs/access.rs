@@ -34,8 +34,10 @@ pub struct RequestLog {
     received: SystemTime,
     started: Instant,
     bytes_in: u64,
-    /// Some log wants the details below.
+    /// Some log, or a trace subscriber, wants the details below.
     detail: bool,
+    /// A trace subscriber was there when the request began.
+    tapped: bool,
     principal: RefCell<Option<Arc<Principal>>>,
     /// The access key a refused request named.
     claimed_key: RefCell<Option<String>>,
@@ -57,6 +59,8 @@ impl RequestLog {
         bytes_in: u64,
         in_flight: InFlight,
     ) -> RequestLog {
+        // The one atomic load a request pays for the live trace.
+        let tapped = super::tap::active();
         RequestLog {
             op: Cell::new("Unauthenticated"),
             request_id,
@@ -66,7 +70,8 @@ impl RequestLog {
             received: SystemTime::now(),
             started: Instant::now(),
             bytes_in,
-            detail: super::wanted(),
+            detail: tapped || super::wanted(),
+            tapped,
             principal: RefCell::new(None),
             claimed_key: RefCell::new(None),
             bucket: RefCell::new(None),
@@ -291,6 +296,15 @@ impl Drop for RequestLog {
                 }
             }
         });
+        if self.tapped && super::tap::active() {
+            let meta = super::tap::Meta {
+                bucket: self.bucket.borrow().clone(),
+                key: self.key.borrow().clone(),
+                user: self.user(),
+                status: self.status(),
+            };
+            super::tap::publish(meta, |out| self.write_line(out, total));
+        }
     }
 }
 

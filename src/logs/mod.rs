@@ -9,8 +9,10 @@
 pub mod access;
 pub mod audit;
 pub mod json;
+pub mod level;
 pub mod otlp;
 pub mod sink;
+pub mod tap;
 pub mod trace;
 
 use std::cell::RefCell;

@@ -192,7 +192,12 @@ impl S3Api {
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok());
         let vhost = super::router::vhost_bucket(host, self.domain.as_deref());
-        if vhost.is_none() && crate::admin::is_admin_path(parts.uri.path()) {
+        let admin = vhost.is_none() && crate::admin::is_admin_path(parts.uri.path());
+        if conn.admin_only.get() && !admin {
+            op.set("NotAdmin");
+            return Ok(crate::admin::no_such_endpoint(parts.uri.path(), request_id));
+        }
+        if admin {
             let api = crate::admin::AdminApi {
                 auth: &self.auth,
                 engine: &self.engine,

@@ -1,0 +1,30 @@
+# Shared by perf/admin_usage.sh and perf/list_pages.sh: builds the release
+# binary, starts it on temporary drives (6 at 4+2) and stops it on exit.
+# Sets PORT, ENDPOINT, ROOT_KEY, ROOT_SECRET, PID, WORK, SHA, CAIRN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
+# CAIRN_BIN: an already built binary (say, a dev build when a release
+# build is too slow for the machine); the figures then say which.
+if [ -n "${CAIRN_BIN:-}" ]; then
+  CAIRN="$CAIRN_BIN"
+else
+  cargo build --release -q -p cairn --bin cairn
+  CAIRN="$CARGO_TARGET_DIR/release/cairn"
+fi
+SHA="$(git rev-parse --short HEAD)"
+WORK="$(mktemp -d /var/tmp/cairn-admin-perf.XXXXXX)"
+PID=""
+cleanup() {
+  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+ROOT_KEY=bench ROOT_SECRET=bench-secret-key
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+ENDPOINT="http://127.0.0.1:$PORT"
+CAIRN_ROOT_USER="$ROOT_KEY" CAIRN_ROOT_PASSWORD="$ROOT_SECRET" CAIRN_LOG=warn \
+  "$CAIRN" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
+  >/dev/null 2>"$WORK/cairn.log" &
+PID=$!
+for _ in $(seq 1 200); do curl -s -o /dev/null "$ENDPOINT/health/ready" && break; sleep 0.1; done

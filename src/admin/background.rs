@@ -1,0 +1,120 @@
+//! Background work: compaction and repair, their state and counters
+//! (`engine::background`, `engine::Stats`: read without a scan), and
+//! pausing, resuming or starting them.
+
+use std::sync::atomic::Ordering;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::engine::background::{BackgroundMsg, Work};
+
+use super::error::AdminError;
+use super::router::{Answer, Call};
+
+fn work(name: &str) -> Result<Work, AdminError> {
+    match name {
+        "compaction" => Ok(Work::Compaction),
+        "repair" => Ok(Work::Repair),
+        other => Err(AdminError::not_found(
+            "NoSuchEndpoint",
+            format!("{other:?} is not background work: compaction or repair."),
+        )),
+    }
+}
+
+/// The newest failure of `w` on any core.
+async fn last_error(c: &Call<'_>, w: Work) -> Option<String> {
+    let mut newest: Option<(u64, String)> = None;
+    for core in 0..c.engine.shared.cores {
+        let Ok(errors) = c.engine.run_on(core, |e| e.last_errors()).await else {
+            continue;
+        };
+        if let Some((t, e)) = errors[w as usize].clone() {
+            if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                newest = Some((t, e));
+            }
+        }
+    }
+    newest.map(|(_, e)| e)
+}
+
+async fn status(c: &Call<'_>, w: Work) -> Value {
+    let shared = &c.engine.shared;
+    let job = shared.background.job(w);
+    let st = &shared.stats;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut v = json!({
+        "state": job.state().as_str(),
+        "lastRunAt": job.last_run_ms().map(super::rfc3339),
+        "lastError": last_error(c, w).await,
+    });
+    let extra = match w {
+        Work::Compaction => json!({
+            "runs": n(&st.compaction_runs),
+            "failures": n(&st.compaction_failures),
+            "segmentsRemoved": n(&st.compaction_segments_removed),
+            "bytesReclaimed": n(&st.compaction_bytes_reclaimed),
+            "bytesMoved": n(&st.compaction_bytes_moved),
+        }),
+        Work::Repair => json!({
+            "runs": n(&st.repair_runs),
+            "failures": n(&st.repair_failures),
+            "shardsRepaired": n(&st.repaired_shards),
+            "bytesRepaired": n(&st.repaired_bytes),
+            "objectsQueued": n(&shared.background.repair_queued),
+        }),
+    };
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v
+}
+
+/// `GET background`.
+pub async fn all(c: &Call<'_>) -> Result<Value, AdminError> {
+    Ok(json!({
+        "compaction": status(c, Work::Compaction).await,
+        "repair": status(c, Work::Repair).await,
+    }))
+}
+
+/// `GET background/{compaction|repair}`.
+pub async fn one(c: &Call<'_>) -> Result<Value, AdminError> {
+    Ok(status(c, work(c.param(0))?).await)
+}
+
+/// `POST background/compaction/run`: a pass on every core now (a core
+/// already compacting keeps its pass: the request is coalesced with it).
+pub async fn run_compaction(c: &Call<'_>) -> Result<Answer, AdminError> {
+    if c.engine.shared.background.compaction.paused() {
+        return Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "BackgroundPaused",
+            "Compaction is paused: resume it first.",
+        ));
+    }
+    c.engine.tell_every_core(BackgroundMsg::Compact);
+    Ok(Answer::Json(
+        StatusCode::ACCEPTED,
+        status(c, Work::Compaction).await,
+    ))
+}
+
+/// `POST background/{w}/pause`: the work stops at its next safe point
+/// (between segments, between objects) until resumed or the node restarts.
+pub async fn pause(c: &Call<'_>) -> Result<Value, AdminError> {
+    let w = work(c.param(0))?;
+    c.engine.shared.background.job(w).set_paused(true);
+    Ok(status(c, w).await)
+}
+
+/// `POST background/{w}/resume`.
+pub async fn resume(c: &Call<'_>) -> Result<Value, AdminError> {
+    let w = work(c.param(0))?;
+    c.engine.shared.background.job(w).set_paused(false);
+    if w == Work::Repair {
+        c.engine.tell_every_core(BackgroundMsg::ResumeRepair);
+    }
+    Ok(status(c, w).await)
+}
