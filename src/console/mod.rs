@@ -65,7 +65,10 @@ pub fn serve(method: &Method, path: &str, headers: &HeaderMap) -> Response<Full<
     let mut r = answer(method, path, headers);
     let h = r.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     // Presigned share links must not leak through Referer.
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
@@ -106,7 +109,8 @@ fn answer(method: &Method, path: &str, headers: &HeaderMap) -> Response<Full<Byt
         r
     } else if method == Method::HEAD {
         let mut r = Response::new(Full::new(Bytes::new()));
-        r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        r.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         r
     } else {
         Response::new(Full::new(Bytes::from_static(body)))
@@ -128,8 +132,8 @@ mod tests {
 
     #[test]
     fn the_built_console_is_embedded_with_its_hashed_assets() {
-        let index = std::str::from_utf8(asset("index.html").expect("index.html embedded"))
-            .expect("utf-8");
+        let index =
+            std::str::from_utf8(asset("index.html").expect("index.html embedded")).expect("utf-8");
         // No inline script: the page works under script-src 'self'.
         assert!(!index.contains("<script>") && !index.contains("<script type=\"module\">"));
         let script = index
@@ -137,7 +141,10 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split('"').next())
             .expect("index.html loads a script from the console");
-        assert!(script.starts_with("assets/") && script.ends_with(".js"), "{script}");
+        assert!(
+            script.starts_with("assets/") && script.ends_with(".js"),
+            "{script}"
+        );
         assert!(asset(script).is_some(), "{script} is embedded");
     }
 
@@ -173,7 +180,10 @@ mod tests {
             .find(|(p, _)| p.starts_with("assets/") && p.ends_with(".js"))
             .expect("a built script");
         let r = serve(&Method::GET, &format!("{PREFIX}{}", js.0), &h);
-        assert_eq!(r.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable");
+        assert_eq!(
+            r.headers()[CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
         assert_eq!(r.headers()[CONTENT_TYPE], "text/javascript; charset=utf-8");
         assert_eq!(
             serve(&Method::GET, "/_cairn/console/../Cargo.toml", &h).status(),
