@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod hash;
 pub mod http;

@@ -374,6 +374,12 @@ async fn route(
             );
             boxed(r)
         }
+        // The web console's files; its pages sign their own S3 requests.
+        (method, path)
+            if crate::console::is_console_path(path) && !api.is_virtual_hosted(req.headers()) =>
+        {
+            boxed(crate::console::serve(method, path, req.headers()))
+        }
         _ => api.handle(req, conn).await,
     }
 }

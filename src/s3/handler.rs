@@ -86,6 +86,15 @@ impl S3Api {
         }
     }
 
+    /// Whether a request names its bucket in the host (under `--domain`):
+    /// its whole path is then an object key.
+    pub fn is_virtual_hosted(&self, headers: &http::HeaderMap) -> bool {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        super::router::vhost_bucket(host, self.domain.as_deref()).is_some()
+    }
+
     /// Unique per request on this node: time, core, per-core counter.
     fn request_id(&self) -> String {
         let n = self.requests.get().wrapping_add(1);
