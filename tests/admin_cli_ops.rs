@@ -1,7 +1,5 @@
-//! `cairn admin compaction|repair|config|trace` against the real binary.
-//! These call the background, configuration and trace endpoints, built on
-//! another branch at the same time: ignored until both are merged
-//! (`cargo test --test admin_cli_ops -- --ignored`).
+//! `cairn admin compaction|repair|config|trace` against the real binary:
+//! the background, configuration and trace endpoints through the client.
 
 mod binary;
 
@@ -53,7 +51,6 @@ impl Cli {
 }
 
 #[test]
-#[ignore = "needs the ops endpoints"]
 fn compaction_and_repair_status_show_the_state_and_a_run_starts() {
     let s = Server::start();
     let cli = Cli::for_server(&s);
@@ -84,7 +81,6 @@ fn compaction_and_repair_status_show_the_state_and_a_run_starts() {
 }
 
 #[test]
-#[ignore = "needs the ops endpoints"]
 fn config_set_changes_a_setting_and_history_names_who() {
     let s = Server::start();
     let cli = Cli::for_server(&s);
@@ -98,9 +94,9 @@ fn config_set_changes_a_setting_and_history_names_who() {
     assert_eq!(one["name"], name.as_str());
 
     // The log level is a setting every node has.
-    cli.ok(&["config", "set", "local", "log_level", "debug"]);
+    cli.ok(&["config", "set", "local", "log.level", "debug"]);
     assert_eq!(
-        cli.json(&["config", "get", "local", "log_level"])["value"],
+        cli.json(&["config", "get", "local", "log.level"])["value"],
         "debug"
     );
     let h = cli.json(&["config", "history", "local"]);
@@ -108,12 +104,12 @@ fn config_set_changes_a_setting_and_history_names_who() {
         .as_array()
         .and_then(|c| c.last())
         .expect("a change");
-    assert_eq!(last["name"], "log_level");
+    assert_eq!(last["name"], "log.level");
     assert_eq!(last["new"], "debug");
     assert_eq!(last["accessKey"], USER);
     assert!(cli
         .ok(&["config", "history", "local"])
-        .contains("log_level"));
+        .contains("log.level"));
     let o = cli
         .command(&["config", "set", "local", "no_such_setting", "1"])
         .output()
@@ -122,7 +118,6 @@ fn config_set_changes_a_setting_and_history_names_who() {
 }
 
 #[test]
-#[ignore = "needs the ops endpoints"]
 fn trace_prints_one_line_per_request_matching_the_filter() {
     let s = Server::start();
     let cli = Cli::for_server(&s);
