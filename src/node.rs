@@ -136,6 +136,11 @@ pub fn serve(s: Settings) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     println!("   endpoint: {}://{}", frontend.scheme(), s.listen);
+    println!(
+        "   console: {}://{}/_cairn/console/",
+        frontend.scheme(),
+        s.listen
+    );
     if let Some(a) = s.admin_listen {
         println!("   admin API: {}://{a}", frontend.scheme());
     }
