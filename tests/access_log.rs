@@ -206,22 +206,24 @@ fn traceparent_is_kept_returned_and_logged() {
     );
 }
 
+fn iam_client(endpoint: &str, access: &str, secret: &str) -> aws_sdk_iam::Client {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_iam::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_iam::Client::from_conf(conf)
+}
+
 #[test]
 fn an_iam_change_writes_an_audit_line_naming_the_caller() {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.log");
     let s = Server::start_with(&["--audit-log", audit.to_str().expect("utf-8")]);
-    let iam = |access: &str, secret: &str| {
-        let conf = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(s.endpoint())
-            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
-    };
+    let iam = |access: &str, secret: &str| iam_client(&s.endpoint(), access, secret);
     let alice_key = rt().block_on(async {
         let root = iam(USER, PASSWORD);
         root.create_user()
@@ -269,18 +271,8 @@ fn an_iam_change_writes_an_audit_line_naming_the_caller() {
 
 #[test]
 fn iam_refusals_are_counted_as_auth_failures() {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     let s = Server::start();
-    let iam = |access: &str, secret: &str| {
-        let conf = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(s.endpoint())
-            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
-    };
+    let iam = |access: &str, secret: &str| iam_client(&s.endpoint(), access, secret);
     rt().block_on(async {
         let forged = iam(USER, "not-the-secret");
         assert_eq!(
