@@ -33,10 +33,13 @@ fn main() {
             .expect("walked under dist")
             .to_string_lossy()
             .replace('\\', "/");
+        // Relative to the manifest when the crate compiles, not where this
+        // script last ran: a target dir shared by two checkouts would
+        // otherwise keep pointing at the first.
         let _ = writeln!(
             table,
-            "    ({rel:?}, include_bytes!({:?})),",
-            f.display().to_string()
+            "    ({rel:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/console/dist/{rel}")
         );
     }
     table.push_str("];\n");

@@ -5,9 +5,11 @@ perf/list_pages.sh).
   admin_load.py usage ENDPOINT AK SK BUCKETS OBJECTS REPEATS
       makes OBJECTS empty-ish objects spread over BUCKETS buckets, then
       times GET /_cairn/admin/v1/usage REPEATS times.
-  admin_load.py list ENDPOINT AK SK KEYS
-      makes KEYS keys under one prefix, then walks every ListObjectsV2 page
-      of 1000 with delimiter '/', timing each.
+  admin_load.py list ENDPOINT AK SK BUCKET PREFIX KEYS
+      adds a sub-"directory" every 100 keys to the KEYS keys already under
+      PREFIX (perf/list_pages.sh loads those with cairn-bench, far faster
+      than boto3), then walks every ListObjectsV2 page of 1000 with
+      delimiter '/', timing each.
 
 Prints one JSON document of figures. Objects are 16 bytes: the figures
 are about the index and the counters, not the data path.
@@ -101,19 +103,15 @@ def usage(endpoint, ak, sk, buckets, objects, repeats):
     }
 
 
-def listing(endpoint, ak, sk, keys):
+def listing(endpoint, ak, sk, bucket, prefix, keys):
     c = client(endpoint, ak, sk)
-    bucket = "list-pages"
-    c.create_bucket(Bucket=bucket)
-    # One prefix; a second level every 100 keys so the delimiter has
-    # common prefixes to roll up as well as keys.
-    pairs = [
-        (bucket, f"big/{i:08d}" if i % 100 else f"big/dir{i:08d}/x") for i in range(keys)
-    ]
-    load_s = put_all(c, pairs)
+    # A second level every 100 keys, so the delimiter has common prefixes
+    # to roll up as well as keys.
+    dirs = [(bucket, f"{prefix}dir{i:08d}/x") for i in range(0, keys, 100)]
+    load_s = put_all(c, dirs)
     times, pages, seen, token = [], 0, 0, None
     while True:
-        args = {"Bucket": bucket, "Prefix": "big/", "Delimiter": "/", "MaxKeys": 1000}
+        args = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": 1000}
         if token:
             args["ContinuationToken"] = token
         start = time.monotonic()
@@ -124,13 +122,15 @@ def listing(endpoint, ak, sk, keys):
         token = r.get("NextContinuationToken")
         if not token:
             break
-    assert seen == keys, (seen, keys)
+    assert seen == keys + len(dirs), (seen, keys, len(dirs))
     return {
         "keys": keys,
-        "load_seconds": round(load_s, 1),
+        "common_prefixes": len(dirs),
+        "dirs_load_seconds": round(load_s, 1),
         "pages": pages,
         "page_ms": {
             "p50": round(pct(times, 50), 2),
+            "p90": round(pct(times, 90), 2),
             "p99": round(pct(times, 99), 2),
             "max": round(max(times), 2),
         },
@@ -142,7 +142,7 @@ def main():
     if mode == "usage":
         out = usage(endpoint, ak, sk, int(rest[0]), int(rest[1]), int(rest[2]))
     elif mode == "list":
-        out = listing(endpoint, ak, sk, int(rest[0]))
+        out = listing(endpoint, ak, sk, rest[0], rest[1], int(rest[2]))
     else:
         sys.exit(f"unknown mode {mode}")
     print(json.dumps(out, indent=2))

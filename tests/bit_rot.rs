@@ -330,7 +330,7 @@ fn rot_beyond_m_fails_the_read_and_never_serves_wrong_bytes() {
 fn payload_bytes_are_never_taken_for_records_when_a_header_rots() {
     use cairn::engine::meta::{encode_commit_payload, DataLoc, ObjectMeta};
     use cairn::engine::placement::partition_of;
-    use cairn::engine::record::{RecordHeader, FIXED_LEN};
+    use cairn::engine::record::{RecordHeader, FIXED_LEN, FORMAT_VERSION};
 
     let layout = Layout { data: 4, parity: 2 };
     let d = drives(6);
@@ -358,9 +358,11 @@ fn payload_bytes_are_never_taken_for_records_when_a_header_rots() {
         rotation: 0,
         data: DataLoc::Inline,
         tags: vec![],
+        attrs: Vec::new(),
     };
     let payload = encode_commit_payload(&meta, &forged_data);
     let h = RecordHeader {
+        format: FORMAT_VERSION,
         kind: Kind::Commit,
         partition: p,
         bucket: victim.0.into(),

@@ -560,6 +560,7 @@ fn index_commits_on_a_full_filesystem_fail_cleanly() {
                 rotation: 0,
                 data: DataLoc::Inline,
                 tags: Vec::new(),
+                attrs: Vec::new(),
             },
             commits: vec![RecordLoc {
                 drive: 0,

@@ -34,6 +34,11 @@ const MAX_READERS: u32 = 2048;
 /// recounted when opened.
 const USAGE_MARK: &str = "usage";
 const USAGE_VERSION: &[u8] = &[1];
+/// `meta` key giving the record format of the entries' encoding: an index
+/// without it (entries of format 1, before `meta::Attr`) is rebuilt from
+/// the drives, whose records say their own format.
+const ENTRY_MARK: &str = "entries";
+const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
 
 pub struct PartitionIndex {
     pub partition: u16,
@@ -460,6 +465,8 @@ impl PartitionIndex {
         };
         let trust = if !existed {
             Trust::Untrusted("new index".into())
+        } else if !idx.entries_current()? {
+            Trust::Untrusted("entries in an older format".into())
         } else {
             match idx.state()? {
                 None => Trust::Untrusted("no state record".into()),
@@ -543,6 +550,7 @@ impl PartitionIndex {
         self.meta.clear(&mut wtxn)?;
         // Empty counters count an empty index.
         self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
+        self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
         wtxn.commit()?;
         Ok(())
     }
@@ -1360,6 +1368,20 @@ impl PartitionIndex {
     }
 
     /// Whether the `usage` rows count this index.
+    fn entries_current(&self) -> Result<bool, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.meta.get(&rtxn, ENTRY_MARK)? == Some(ENTRY_FORMAT))
+    }
+
+    /// Drops the entry format mark, as an index of format 1 lacks it.
+    #[cfg(test)]
+    pub fn forget_entry_format_for_test(&self) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.meta.delete(&mut wtxn, ENTRY_MARK)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
     fn usage_counted(&self) -> Result<bool, IndexError> {
         let rtxn = self.env.read_txn()?;
         Ok(self.meta.get(&rtxn, USAGE_MARK)? == Some(USAGE_VERSION))
@@ -1466,5 +1488,29 @@ impl PartitionIndex {
             out.push((bucket, key, e));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_of_older_entries_is_not_trusted_and_so_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (idx, trust) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            assert_eq!(trust, Trust::Untrusted("new index".into()));
+            idx.clear().unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        {
+            let (idx, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+            assert_eq!(trust, Trust::Trusted);
+            idx.forget_entry_format_for_test().unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+        assert_eq!(trust, Trust::Untrusted("entries in an older format".into()));
     }
 }

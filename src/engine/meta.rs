@@ -124,6 +124,86 @@ pub struct ObjectMeta {
     /// The version's tag set (changed in place by a newer commit record of
     /// the same version).
     pub tags: Vec<(String, String)>,
+    /// Attributes added since record format 1 (see [`Attr`]).
+    pub attrs: Vec<Attr>,
+}
+
+/// An attribute of a version or an upload that format 1 did not have. A
+/// list of tagged values rather than more fields, so that a later kind is
+/// one more variant and old records still decode: each kind at most once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Attr {
+    /// Object lock retention.
+    Retention(Retention),
+    /// Object lock legal hold, ON while present.
+    LegalHold,
+}
+
+/// S3 object lock retention modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may shorten or remove it,
+    /// or delete the version, by asking to bypass.
+    Governance,
+    /// Nobody, root included, may shorten it or delete the version before
+    /// its date.
+    Compliance,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: LockMode,
+    /// Milliseconds since the epoch.
+    pub until_ms: u64,
+}
+
+/// The object lock state of a version (or of the object an upload makes).
+pub trait Locked {
+    fn attrs(&self) -> &[Attr];
+    fn attrs_mut(&mut self) -> &mut Vec<Attr>;
+
+    fn retention(&self) -> Option<Retention> {
+        self.attrs().iter().find_map(|a| match a {
+            Attr::Retention(r) => Some(*r),
+            _ => None,
+        })
+    }
+
+    fn legal_hold(&self) -> bool {
+        self.attrs().iter().any(|a| matches!(a, Attr::LegalHold))
+    }
+
+    fn set_retention(&mut self, r: Option<Retention>) {
+        let attrs = self.attrs_mut();
+        attrs.retain(|a| !matches!(a, Attr::Retention(_)));
+        attrs.extend(r.map(Attr::Retention));
+    }
+
+    fn set_legal_hold(&mut self, on: bool) {
+        let attrs = self.attrs_mut();
+        attrs.retain(|a| !matches!(a, Attr::LegalHold));
+        if on {
+            attrs.push(Attr::LegalHold);
+        }
+    }
+}
+
+impl Locked for ObjectMeta {
+    fn attrs(&self) -> &[Attr] {
+        &self.attrs
+    }
+    fn attrs_mut(&mut self) -> &mut Vec<Attr> {
+        &mut self.attrs
+    }
+}
+
+impl Locked for UploadMeta {
+    fn attrs(&self) -> &[Attr] {
+        &self.attrs
+    }
+    fn attrs_mut(&mut self) -> &mut Vec<Attr> {
+        &mut self.attrs
+    }
 }
 
 /// A change to one version's metadata, written as a newer commit record of
@@ -133,7 +213,16 @@ pub enum MetaEdit {
     /// Replace the tag set.
     Tags(Vec<(String, String)>),
     /// Set (Some) or remove (None) the stored header `name`.
-    Header { name: String, value: Option<String> },
+    Header {
+        name: String,
+        value: Option<String>,
+    },
+    /// Set or remove the retention; the engine checks the change is allowed.
+    Retention {
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    },
+    LegalHold(bool),
 }
 
 impl MetaEdit {
@@ -146,6 +235,8 @@ impl MetaEdit {
                     meta.headers.push((name, v));
                 }
             }
+            MetaEdit::Retention { retention, .. } => meta.set_retention(retention),
+            MetaEdit::LegalHold(on) => meta.set_legal_hold(on),
         }
     }
 }
@@ -214,6 +305,8 @@ pub struct UploadMeta {
     pub tags: Vec<(String, String)>,
     /// The checksum the object will carry, when the upload declared one.
     pub checksum: Option<UploadChecksum>,
+    /// The completed object's attributes (see [`Attr`]).
+    pub attrs: Vec<Attr>,
 }
 
 /// An upload's declared checksum: its S3 algorithm name (`CRC32`, ...) and
@@ -271,12 +364,32 @@ pub fn encode_commit_payload(meta: &ObjectMeta, inline: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Splits a commit payload into metadata and inline data.
-pub fn decode_commit_payload(p: &[u8]) -> Option<(ObjectMeta, &[u8])> {
+/// Splits a commit payload into its encoded metadata and inline data,
+/// without decoding the metadata (the read path wants only the data).
+pub fn split_commit_payload(p: &[u8]) -> Option<(&[u8], &[u8])> {
     let len = u32::from_le_bytes(p.get(0..4)?.try_into().ok()?) as usize;
     let m = p.get(4..4 + len)?;
-    let meta = postcard::from_bytes(m).ok()?;
-    Some((meta, &p[4 + len..]))
+    Some((m, &p[4 + len..]))
+}
+
+/// Decodes a commit payload written in record format `format`.
+pub fn decode_commit_payload(p: &[u8], format: u16) -> Option<(ObjectMeta, &[u8])> {
+    let (m, data) = split_commit_payload(p)?;
+    let meta = match format {
+        1 => postcard::from_bytes::<v1::ObjectMeta>(m).ok()?.into(),
+        _ => postcard::from_bytes(m).ok()?,
+    };
+    Some((meta, data))
+}
+
+/// Decodes an upload record's payload written in record format `format`.
+pub fn decode_upload_payload(p: &[u8], format: u16) -> Option<UploadMeta> {
+    match format {
+        1 => postcard::from_bytes::<v1::UploadMeta>(p)
+            .ok()
+            .map(Into::into),
+        _ => postcard::from_bytes(p).ok(),
+    }
 }
 
 pub fn encode_entry(e: &IndexEntry) -> Vec<u8> {
@@ -287,9 +400,88 @@ pub fn decode_entry(b: &[u8]) -> Option<IndexEntry> {
     postcard::from_bytes(b).ok()
 }
 
+/// Record format 1's metadata, frozen: what records written before
+/// [`Attr`] carry. Rebuild reads them; nothing writes them.
+mod v1 {
+    use serde::Deserialize;
+
+    use super::{DataLoc, UploadChecksum};
+
+    #[derive(Deserialize)]
+    pub struct ObjectMeta {
+        version: u128,
+        seq: u64,
+        size: u64,
+        etag: String,
+        modified_ms: u64,
+        null: bool,
+        delete_marker: bool,
+        content_type: Option<String>,
+        headers: Vec<(String, String)>,
+        user_meta: Vec<(String, String)>,
+        layout: (u8, u8),
+        rotation: u16,
+        data: DataLoc,
+        tags: Vec<(String, String)>,
+    }
+
+    impl From<ObjectMeta> for super::ObjectMeta {
+        fn from(m: ObjectMeta) -> super::ObjectMeta {
+            super::ObjectMeta {
+                version: m.version,
+                seq: m.seq,
+                size: m.size,
+                etag: m.etag,
+                modified_ms: m.modified_ms,
+                null: m.null,
+                delete_marker: m.delete_marker,
+                content_type: m.content_type,
+                headers: m.headers,
+                user_meta: m.user_meta,
+                layout: m.layout,
+                rotation: m.rotation,
+                data: m.data,
+                tags: m.tags,
+                attrs: Vec::new(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct UploadMeta {
+        upload: u128,
+        created_ms: u64,
+        content_type: Option<String>,
+        headers: Vec<(String, String)>,
+        user_meta: Vec<(String, String)>,
+        layout: (u8, u8),
+        rotation: u16,
+        tags: Vec<(String, String)>,
+        checksum: Option<UploadChecksum>,
+    }
+
+    impl From<UploadMeta> for super::UploadMeta {
+        fn from(m: UploadMeta) -> super::UploadMeta {
+            super::UploadMeta {
+                upload: m.upload,
+                created_ms: m.created_ms,
+                content_type: m.content_type,
+                headers: m.headers,
+                user_meta: m.user_meta,
+                layout: m.layout,
+                rotation: m.rotation,
+                tags: m.tags,
+                checksum: m.checksum,
+                attrs: Vec::new(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::record::FORMAT_VERSION as FORMAT;
 
     fn meta(data: DataLoc) -> ObjectMeta {
         ObjectMeta {
@@ -307,6 +499,7 @@ mod tests {
             rotation: 3,
             data,
             tags: vec![("t".into(), "1".into())],
+            attrs: vec![Attr::LegalHold],
         }
     }
 
@@ -314,11 +507,43 @@ mod tests {
     fn commit_payload_round_trip() {
         let m = meta(DataLoc::Inline);
         let p = encode_commit_payload(&m, b"foo");
-        let (m2, data) = decode_commit_payload(&p).unwrap();
+        let (m2, data) = decode_commit_payload(&p, FORMAT).unwrap();
         assert_eq!(m2, m);
         assert_eq!(data, b"foo");
-        assert!(decode_commit_payload(&p[..3]).is_none());
-        assert!(decode_commit_payload(&[255, 255, 255, 255, 0]).is_none());
+        assert!(decode_commit_payload(&p[..3], FORMAT).is_none());
+        assert!(decode_commit_payload(&[255, 255, 255, 255, 0], FORMAT).is_none());
+    }
+
+    #[test]
+    fn a_format_1_commit_record_still_decodes_without_attributes() {
+        let mut m = meta(DataLoc::Inline);
+        m.attrs.clear();
+        let mut p = encode_commit_payload(&m, b"foo");
+        // Format 1 ended the metadata at the tags: drop the empty list.
+        let len = u32::from_le_bytes(p[0..4].try_into().unwrap());
+        assert_eq!(p.remove(4 + len as usize - 1), 0);
+        p[0..4].copy_from_slice(&(len - 1).to_le_bytes());
+        let (m1, data) = decode_commit_payload(&p, 1).unwrap();
+        assert_eq!((m1, data), (m, &b"foo"[..]));
+    }
+
+    #[test]
+    fn lock_state_is_kept_once_per_kind() {
+        let mut m = meta(DataLoc::Inline);
+        let r = Retention {
+            mode: LockMode::Compliance,
+            until_ms: 5,
+        };
+        m.set_retention(Some(r));
+        m.set_retention(Some(r));
+        m.set_legal_hold(true);
+        assert_eq!(
+            (m.retention(), m.legal_hold(), m.attrs.len()),
+            (Some(r), true, 2)
+        );
+        m.set_legal_hold(false);
+        m.set_retention(None);
+        assert!(m.attrs.is_empty());
     }
 
     #[test]

@@ -276,6 +276,8 @@ pub struct PutOptions {
     pub tags: Vec<(String, String)>,
     /// A conditional write's precondition, checked at commit.
     pub condition: Option<write::WriteCondition>,
+    /// The new version's attributes (object lock).
+    pub attrs: Vec<meta::Attr>,
 }
 
 /// One piece of a request body as it streams to the owner core.

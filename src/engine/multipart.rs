@@ -19,7 +19,7 @@ use super::meta::{
     DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum, UploadEntry, UploadMeta,
 };
 use super::rebuild::encode_upload_end;
-use super::record::{Kind, RecordHeader};
+use super::record::{Kind, RecordHeader, FORMAT_VERSION};
 use super::write::{validate_key, StripeTarget};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
 
@@ -140,6 +140,7 @@ impl Engine {
             rotation: self.rotation_of(upload, 0) as u16,
             tags: opts.tags,
             checksum,
+            attrs: opts.attrs,
         };
         let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
@@ -498,6 +499,7 @@ impl Engine {
             layout: upload_meta.layout,
             rotation: upload_meta.rotation,
             tags: upload_meta.tags,
+            attrs: upload_meta.attrs,
         })
     }
 
@@ -618,6 +620,7 @@ impl Engine {
         part: u32,
     ) -> RecordHeader {
         RecordHeader {
+            format: FORMAT_VERSION,
             kind,
             partition,
             bucket: bucket.to_owned(),

@@ -17,7 +17,7 @@ use crate::runtime::buf::AlignedBuf;
 
 use super::codec::ErasureCodec;
 use super::layout::{stripe_range, Layout, STRIPE_DATA};
-use super::meta::{decode_commit_payload, DataLoc, IndexEntry, RecordLoc};
+use super::meta::{split_commit_payload, DataLoc, IndexEntry, RecordLoc};
 use super::record::{Kind, RecordHeader};
 use super::{Engine, EngineError, Result};
 
@@ -352,7 +352,7 @@ impl ObjectReader {
             match e.read_record(self.partition, *loc, &want).await {
                 Ok(v) => {
                     let p = &v.record[v.payload.clone()];
-                    let Some((_, data)) = decode_commit_payload(p) else {
+                    let Some((_, data)) = split_commit_payload(p) else {
                         e.note_fail(&ReadFail::Corrupt(*loc));
                         continue;
                     };

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use super::index::{Mutation, PartitionIndex};
 use super::meta::{
-    decode_commit_payload, DataLoc, IndexEntry, ObjectMeta, PartEntry, PartMeta, RecordLoc,
-    Stripes, UploadEntry, UploadMeta, VersionSel,
+    decode_commit_payload, decode_upload_payload, DataLoc, IndexEntry, ObjectMeta, PartEntry,
+    PartMeta, RecordLoc, Stripes, UploadEntry, UploadMeta, VersionSel,
 };
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
@@ -148,7 +148,7 @@ impl Uploads {
         let id = (h.partition, h.bucket.clone(), h.key.clone(), h.version);
         match h.kind {
             Kind::Upload => {
-                let Ok(meta) = postcard::from_bytes::<UploadMeta>(payload) else {
+                let Some(meta) = decode_upload_payload(payload, h.format) else {
                     return false;
                 };
                 self.begun
@@ -310,7 +310,7 @@ pub fn rebuild_partitions(
                             stats.corrupt_blocks += 1;
                             continue;
                         };
-                        let Some((meta, _)) = decode_commit_payload(payload) else {
+                        let Some((meta, _)) = decode_commit_payload(payload, h.format) else {
                             stats.corrupt_blocks += 1;
                             continue;
                         };

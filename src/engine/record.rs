@@ -31,7 +31,9 @@ pub fn header_key(set_id: &str) -> u32 {
         set_id.as_bytes(),
     )
 }
-pub const FORMAT_VERSION: u16 = 1;
+/// 2: commit and upload payloads end with a list of attributes (object
+/// lock; `meta::Attr`). Format 1 records still decode.
+pub const FORMAT_VERSION: u16 = 2;
 pub const FIXED_LEN: usize = 72;
 /// Longest header: fixed part, a 63-byte bucket name and a 1,024-byte key.
 pub const MAX_HEADER_LEN: usize = FIXED_LEN + 255 + 1024;
@@ -71,6 +73,9 @@ impl Kind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordHeader {
+    /// The record format: what writes is always [`FORMAT_VERSION`]; a
+    /// decoded header says which format its payload uses.
+    pub format: u16,
     pub kind: Kind,
     pub partition: u16,
     pub bucket: String,
@@ -116,6 +121,10 @@ impl RecordHeader {
         let hl = self.header_len();
         assert!(out.len() >= hl, "header buffer too small");
         assert!(self.bucket.len() <= 255 && self.key.len() <= u16::MAX as usize);
+        assert_eq!(
+            self.format, FORMAT_VERSION,
+            "records are written in the current format"
+        );
         let h = &mut out[..hl];
         h[0..4].copy_from_slice(&MAGIC);
         h[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -156,7 +165,8 @@ impl RecordHeader {
         let u16_at = |o: usize| u16::from_le_bytes([buf[o], buf[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes(buf[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(buf[o..o + 8].try_into().expect("8 bytes"));
-        if u16_at(4) != FORMAT_VERSION {
+        let format = u16_at(4);
+        if !(1..=FORMAT_VERSION).contains(&format) {
             return Err(RecordError::Corrupt("unknown format version"));
         }
         let hl = u16_at(8) as usize;
@@ -183,6 +193,7 @@ impl RecordHeader {
             .map_err(|_| RecordError::Corrupt("key not utf-8"))?
             .to_owned();
         Ok(RecordHeader {
+            format,
             kind,
             partition: u16_at(16),
             bucket,
@@ -225,6 +236,7 @@ mod tests {
 
     fn header() -> RecordHeader {
         RecordHeader {
+            format: FORMAT_VERSION,
             kind: Kind::Shard,
             partition: 17,
             bucket: "photos".into(),

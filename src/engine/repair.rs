@@ -16,7 +16,7 @@ use super::index::{object_key, Mutation};
 use super::layout::{stripe_range, Layout};
 use super::meta::{DataLoc, RecordLoc, VersionSel};
 use super::read::Expect;
-use super::record::{Kind, RecordHeader, FIXED_LEN};
+use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
 use super::segment::Class;
 use super::{CoreMsg, Engine, Result};
 
@@ -234,6 +234,7 @@ impl Engine {
                     continue;
                 };
                 let header = RecordHeader {
+                    format: FORMAT_VERSION,
                     kind: Kind::Shard,
                     partition: p,
                     bucket: bucket.to_owned(),

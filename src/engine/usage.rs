@@ -504,6 +504,7 @@ mod tests {
                 rotation: 0,
                 data: DataLoc::Stripes(vec![vec![Some(loc(8192)), None, Some(loc(8192))]]),
                 tags: vec![],
+                attrs: Vec::new(),
             },
             commits: vec![loc(4096), loc(4096)],
         }
@@ -560,6 +561,7 @@ mod tests {
                 rotation: 0,
                 tags: vec![],
                 checksum: None,
+                attrs: Vec::new(),
             },
             commits: vec![loc(4096)],
         };
@@ -812,6 +814,7 @@ mod tests {
                                     rotation: 0,
                                     tags: vec![],
                                     checksum: None,
+                                    attrs: Vec::new(),
                                 },
                                 commits: vec![],
                             };

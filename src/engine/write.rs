@@ -31,7 +31,7 @@ use super::meta::{
     VersionSel,
 };
 use super::rebuild::encode_tombstone;
-use super::record::{Kind, RecordHeader, FIXED_LEN};
+use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
 use super::segment::{Appended, Class};
 use super::{
     now_ms, BodyChunk, BodySource, DeleteOutcome, Engine, EngineError, ObjectInfo, PutOptions,
@@ -482,6 +482,7 @@ impl Engine {
             rotation: rotation as u16,
             data,
             tags: opts.tags,
+            attrs: opts.attrs,
         };
         // Held until the version is in the index (and so in the ledger).
         let _quota = self.reserve_quota(bucket, size)?;
@@ -650,6 +651,7 @@ impl Engine {
             self.with_codec(layout, |c| c.encode(&data, &mut parity))
         };
         let mut header = RecordHeader {
+            format: FORMAT_VERSION,
             kind: Kind::Shard,
             partition: t.partition,
             bucket: t.bucket.to_owned(),
@@ -856,6 +858,7 @@ impl Engine {
     ) -> Result<IndexEntry> {
         let payload = encode_commit_payload(&meta, inline);
         let header = RecordHeader {
+            format: FORMAT_VERSION,
             kind: Kind::Commit,
             partition,
             bucket: bucket.to_owned(),
@@ -1048,6 +1051,7 @@ impl Engine {
                     rotation: self.rotation_of(version, 0) as u16,
                     data: DataLoc::Inline,
                     tags: Vec::new(),
+                    attrs: Vec::new(),
                 };
                 let info = self
                     .commit_locked(bucket, key, partition, meta, &[])
@@ -1080,6 +1084,7 @@ impl Engine {
         };
         let seq = self.seq.next(partition, self.shared.epoch);
         let header = RecordHeader {
+            format: FORMAT_VERSION,
             kind: Kind::Tombstone,
             partition,
             bucket: bucket.to_owned(),

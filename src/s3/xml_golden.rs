@@ -228,6 +228,7 @@ fn meta(data: DataLoc, headers: &[(&str, &str)]) -> IndexEntry {
             rotation: 0,
             data,
             tags: vec![],
+            attrs: Vec::new(),
         },
         commits: vec![],
     }

@@ -575,6 +575,7 @@ mod tests {
             rotation: 0,
             data: crate::engine::meta::DataLoc::Inline,
             tags: vec![],
+            attrs: Vec::new(),
         }
     }
 
