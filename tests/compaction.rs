@@ -50,7 +50,9 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
             }
         }
         for k in [1u64, 5] {
-            e.delete("cmp", &format!("k{k}"), None).await.unwrap();
+            e.delete("cmp", &format!("k{k}"), None, false)
+                .await
+                .unwrap();
         }
     });
     let before = disk_usage(&d);

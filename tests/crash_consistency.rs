@@ -103,7 +103,7 @@ async fn worker(e: Rc<Engine>, core: usize, w: usize, round: u64, started: Insta
         let gen = round * 1_000_000 + counter;
         if (rng >> 8) % 10 < 2 {
             say(&format!("BEGIN del {key} {gen}"));
-            if let Err(err) = e.delete(BUCKET, &key, None).await {
+            if let Err(err) = e.delete(BUCKET, &key, None, false).await {
                 say(&format!("FAIL del {key} {gen} {err}"));
                 std::process::exit(3);
             }
@@ -515,7 +515,7 @@ fn a_rebuild_never_undoes_an_acknowledged_delete_with_a_put_cut_off_by_a_crash()
                 matches!(get(&e, "cut", k).await, Err(EngineError::NoSuchKey)),
                 "{k}: the put the crash cut off is not visible"
             );
-            e.delete("cut", k, None).await.unwrap();
+            e.delete("cut", k, None, false).await.unwrap();
         }
     });
     lose_index(&d.paths);

@@ -141,8 +141,8 @@ fn overwrite_delete_and_missing() {
             e.delete_bucket("bk1").await,
             Err(EngineError::BucketNotEmpty)
         ));
-        e.delete("bk1", "k", None).await.unwrap();
-        e.delete("bk1", "k", None).await.unwrap();
+        e.delete("bk1", "k", None, false).await.unwrap();
+        e.delete("bk1", "k", None, false).await.unwrap();
         assert!(matches!(
             e.get("bk1", "k", None).await,
             Err(EngineError::NoSuchKey)
@@ -342,7 +342,7 @@ fn restart_keeps_everything() {
             .await
             .unwrap();
         }
-        e.delete("keep", "k1", None).await.unwrap();
+        e.delete("keep", "k1", None, false).await.unwrap();
     });
     run(&cfg, |e| async move {
         assert!(e.bucket_exists("keep"));

@@ -121,7 +121,7 @@ fn populate(cfg: &EngineConfig, clean_last_run: bool) -> (Model, Vec<(String, St
                 match v {
                     Some((size, seed)) => put(&e, b, &k, &data(size, seed)).await,
                     None => {
-                        e.delete(b, &k, None).await.unwrap();
+                        e.delete(b, &k, None, false).await.unwrap();
                     }
                 }
             }
@@ -427,16 +427,16 @@ fn version_history_survives_compaction_and_a_lost_index() {
             }
             match i % 4 {
                 0 => {
-                    e.delete("hist", &key, None).await.unwrap();
+                    e.delete("hist", &key, None, false).await.unwrap();
                 }
                 1 => {
                     let v = e.lookup("hist", &key, None).unwrap().unwrap().meta.version;
-                    e.delete("hist", &key, Some(VersionSel::Id(v)))
+                    e.delete("hist", &key, Some(VersionSel::Id(v)), false)
                         .await
                         .unwrap();
                 }
                 2 => {
-                    e.delete("hist", &key, Some(VersionSel::Null))
+                    e.delete("hist", &key, Some(VersionSel::Null), false)
                         .await
                         .unwrap();
                 }
@@ -459,7 +459,7 @@ fn version_history_survives_compaction_and_a_lost_index() {
             .unwrap();
         put(&e, "hist", "k3", &data(5000, 7)).await;
         put(&e, "hist", "k3", &data(100, 8)).await;
-        e.delete("hist", "k5", None).await.unwrap();
+        e.delete("hist", "k5", None, false).await.unwrap();
         history(&e, "hist").await
     });
     // Compaction runs on sealed segments: those of the run before.

@@ -369,7 +369,7 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
         e.complete_upload("bkt", "done", done, c, vec![])
             .await
             .unwrap();
-        e.delete("bkt", "filler", None).await.unwrap();
+        e.delete("bkt", "filler", None, false).await.unwrap();
         let report = e.compact(0.0).await.unwrap();
         assert!(report.segments_removed > 0, "{report:?}");
         let whole = [p.clone(), q.clone()].concat();

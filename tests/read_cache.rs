@@ -78,7 +78,7 @@ fn a_second_read_is_a_hit_and_overwrites_deletes_and_compaction_are_never_stale(
                 "size {size}: wrong bytes after compaction"
             );
         }
-        e.delete("rcache", "k0", None).await.unwrap();
+        e.delete("rcache", "k0", None, false).await.unwrap();
         assert!(matches!(
             get(&e, "rcache", "k0").await,
             Err(EngineError::NoSuchKey)

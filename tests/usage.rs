@@ -412,7 +412,7 @@ fn a_write_past_the_quota_is_refused_and_deletes_make_room() {
             try_put(&e, "quota-q", "a", 10).await,
             Err(EngineError::QuotaExceeded)
         ));
-        e.delete("quota-q", "a", None).await.unwrap();
+        e.delete("quota-q", "a", None, false).await.unwrap();
         try_put(&e, "quota-q", "c", 60_000).await.unwrap();
         let u = e.bucket_usage("quota-q").unwrap();
         assert_eq!((u.usage.objects, u.usage.version_bytes), (2, 100_000));
@@ -430,7 +430,7 @@ fn a_write_past_the_quota_is_refused_and_deletes_make_room() {
             try_put(&e, "quota-v", "k", 30_000).await,
             Err(EngineError::QuotaExceeded)
         ));
-        e.delete("quota-v", "k", None).await.unwrap();
+        e.delete("quota-v", "k", None, false).await.unwrap();
         assert!(
             matches!(
                 try_put(&e, "quota-v", "k", 30_000).await,
@@ -438,7 +438,7 @@ fn a_write_past_the_quota_is_refused_and_deletes_make_room() {
             ),
             "a delete marker frees nothing"
         );
-        e.delete("quota-v", "k", Some(VersionSel::Id(old)))
+        e.delete("quota-v", "k", Some(VersionSel::Id(old)), false)
             .await
             .unwrap();
         try_put(&e, "quota-v", "k", 30_000).await.unwrap();

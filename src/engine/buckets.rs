@@ -13,6 +13,7 @@ use crate::iam::acl::Acl;
 use crate::runtime::file::write_file_durable;
 
 use super::format::META_DIR;
+use super::meta::{LockMode, Retention};
 
 /// A bucket's versioning state; once enabled it can only be suspended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +64,43 @@ pub struct BucketInfo {
     /// Hard quota on the bytes of all the bucket's versions (see `usage.rs`).
     #[serde(default)]
     pub quota: Option<u64>,
+    /// Object lock, once enabled never disabled (versioning stays on).
+    #[serde(default)]
+    pub object_lock: Option<ObjectLockConfig>,
+}
+
+/// A bucket's object lock configuration: present means enabled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    /// Applied to new versions written without retention of their own.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: LockMode,
+    pub period: RetentionPeriod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionPeriod {
+    Days(u32),
+    Years(u32),
+}
+
+impl DefaultRetention {
+    /// The retention a version written at `now_ms` gets. A year is 365
+    /// days, as S3 counts it.
+    pub fn from(&self, now_ms: u64) -> Retention {
+        let days = match self.period {
+            RetentionPeriod::Days(d) => u64::from(d),
+            RetentionPeriod::Years(y) => u64::from(y) * 365,
+        };
+        Retention {
+            mode: self.mode,
+            until_ms: now_ms.saturating_add(days * 86_400_000),
+        }
+    }
 }
 
 /// The principal that created a bucket.
@@ -101,11 +139,12 @@ impl PublicAccessBlock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BucketChange {
     /// `owner` `None`: owned by root; with the new bucket's ACL and
-    /// ownership controls.
+    /// ownership controls; `object_lock` also turns versioning on.
     Create {
         owner: Option<BucketOwner>,
         acl: Option<Acl>,
         ownership: Option<ObjectOwnership>,
+        object_lock: bool,
     },
     Delete,
     Versioning(Versioning),
@@ -117,6 +156,8 @@ pub enum BucketChange {
     Ownership(Option<ObjectOwnership>),
     /// Sets (Some) or clears (None) the hard quota in bytes.
     Quota(Option<u64>),
+    /// Enables object lock or replaces its configuration.
+    ObjectLock(ObjectLockConfig),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +317,12 @@ mod tests {
                 acl: Some(crate::iam::acl::Acl::private("o")),
                 ownership: Some(ObjectOwnership::ObjectWriter),
                 quota: Some(1 << 30),
+                object_lock: Some(ObjectLockConfig {
+                    default_retention: Some(DefaultRetention {
+                        mode: LockMode::Governance,
+                        period: RetentionPeriod::Years(1),
+                    }),
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();

@@ -54,6 +54,12 @@ pub enum EngineError {
     /// A conditional write's precondition no longer held at commit.
     #[error("a conflicting write changed the key")]
     ConditionConflict,
+    /// The bucket's state forbids the change (S3's InvalidBucketState).
+    #[error("{0}")]
+    InvalidBucketState(&'static str),
+    /// Object lock protects the version from the change.
+    #[error("the version is protected by object lock: {0:?}")]
+    ObjectLocked(super::lock::LockDenial),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -32,6 +32,9 @@ struct PartitionSource<'a, T> {
     /// Where the next batch starts; None once the partition is exhausted.
     from: Option<String>,
     batch: usize,
+    /// The batch a fresh position starts with: after a seek past a common
+    /// prefix the source reads small again, as the next prefix may be near.
+    first_batch: usize,
     error: Option<IndexError>,
 }
 
@@ -42,6 +45,7 @@ impl<'a, T> PartitionSource<'a, T> {
             buf: VecDeque::new(),
             from: Some(from.to_owned()),
             batch,
+            first_batch: batch,
             error: None,
         }
     }
@@ -83,6 +87,7 @@ impl<T> SortedSource<T> for &mut PartitionSource<'_, T> {
             if let Some(f) = &self.from {
                 if f.as_str() < key {
                     self.from = Some(key.to_owned());
+                    self.batch = self.first_batch;
                 }
             }
         }
@@ -275,6 +280,45 @@ fn take_group(page: &mut VersionPage, key: &str, group: Vec<VersionListing>, max
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    /// Rolling up a directory of many keys must not read them: after a
+    /// seek past the prefix the source starts again with a small batch.
+    #[test]
+    fn a_seek_past_a_common_prefix_reads_a_small_batch() {
+        // 100 "directories" of 5,000 keys each.
+        let keys: Vec<String> = (0..100)
+            .flat_map(|d| (0..5000).map(move |k| format!("d{d:03}/{k:05}")))
+            .collect();
+        let read = Cell::new(0usize);
+        let fetch: Fetch<()> = Box::new(|from: &str, n: usize| {
+            let at = keys.partition_point(|k| k.as_str() < from);
+            let got: Vec<_> = keys[at..]
+                .iter()
+                .take(n)
+                .map(|k| (k.clone(), Some(())))
+                .collect();
+            read.set(read.get() + got.len());
+            Ok(got)
+        });
+        let mut src = PartitionSource::new(fetch, "", FIRST_BATCH);
+        let mut s = &mut src;
+        for d in 0..100 {
+            let (k, ()) = s.next().expect("a key");
+            assert_eq!(k, format!("d{d:03}/00000"));
+            // Drain a few so the batch would have grown.
+            for _ in 0..40 {
+                s.next();
+            }
+            s.seek(&format!("d{d:03}0"));
+        }
+        assert!(s.next().is_none());
+        assert!(
+            read.get() < 100 * 200,
+            "read {} keys to roll up 100 prefixes",
+            read.get()
+        );
+    }
 
     fn listing(version: u128, null: bool) -> VersionListing {
         VersionListing {

@@ -17,6 +17,7 @@ pub mod format;
 pub mod index;
 pub mod layout;
 pub mod list;
+pub mod lock;
 pub mod merge;
 pub mod meta;
 pub mod multipart;
@@ -427,6 +428,7 @@ pub enum CoreMsg {
         bucket: String,
         key: String,
         version: Option<VersionSel>,
+        bypass_governance: bool,
         reply: oneshot::Sender<Result<DeleteOutcome>>,
     },
     /// To core 0, the owner of the bucket table.
@@ -806,9 +808,13 @@ impl Engine {
                 bucket,
                 key,
                 version,
+                bypass_governance,
                 reply,
             } => {
-                let _ = reply.send(self.delete_owned(&bucket, &key, version).await);
+                let r = self
+                    .delete_owned(&bucket, &key, version, bypass_governance)
+                    .await;
+                let _ = reply.send(r);
             }
             CoreMsg::ChangeBucket {
                 name,
@@ -904,7 +910,7 @@ impl Engine {
 
     /// Creates a bucket owned by root.
     pub async fn create_bucket(self: &Rc<Self>, name: &str) -> Result<()> {
-        self.create_bucket_with(name, None, None, None).await
+        self.create_bucket_with(name, None, None, None, false).await
     }
 
     /// Creates a bucket owned by `owner` (`None`: root), with its ACL and
@@ -915,6 +921,7 @@ impl Engine {
         owner: Option<buckets::BucketOwner>,
         acl: Option<Acl>,
         ownership: Option<ObjectOwnership>,
+        object_lock: bool,
     ) -> Result<()> {
         if !buckets::valid_bucket_name(name) {
             return Err(EngineError::InvalidBucketName);
@@ -925,9 +932,28 @@ impl Engine {
                 owner,
                 acl,
                 ownership,
+                object_lock,
             },
         )
         .await
+    }
+
+    /// The bucket's object lock configuration (`None`: not enabled).
+    pub fn object_lock(&self, bucket: &str) -> Result<Option<buckets::ObjectLockConfig>> {
+        let t = self.buckets.borrow();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok(b.object_lock)
+    }
+
+    /// Enables object lock (versioning must be on) or replaces its
+    /// configuration.
+    pub async fn set_object_lock(
+        self: &Rc<Self>,
+        bucket: &str,
+        config: buckets::ObjectLockConfig,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::ObjectLock(config))
+            .await
     }
 
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
@@ -1047,6 +1073,7 @@ impl Engine {
                 owner,
                 acl,
                 ownership,
+                object_lock,
             } => {
                 if table.contains(&name) {
                     return Err(EngineError::BucketExists);
@@ -1059,11 +1086,34 @@ impl Engine {
                         owner,
                         acl,
                         ownership,
+                        versioning: if object_lock {
+                            Versioning::Enabled
+                        } else {
+                            Versioning::Off
+                        },
+                        object_lock: object_lock.then(buckets::ObjectLockConfig::default),
                         ..Default::default()
                     },
                 );
             }
-            BucketChange::Versioning(v) => existing(&mut table, &name)?.versioning = v,
+            BucketChange::Versioning(v) => {
+                let b = existing(&mut table, &name)?;
+                if b.object_lock.is_some() && v != Versioning::Enabled {
+                    return Err(EngineError::InvalidBucketState(
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                    ));
+                }
+                b.versioning = v
+            }
+            BucketChange::ObjectLock(c) => {
+                let b = existing(&mut table, &name)?;
+                if b.versioning != Versioning::Enabled {
+                    return Err(EngineError::InvalidBucketState(
+                        "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+                    ));
+                }
+                b.object_lock = Some(c)
+            }
             BucketChange::Tags(tags) => existing(&mut table, &name)?.tags = tags,
             BucketChange::Policy(p) => existing(&mut table, &name)?.policy = p,
             BucketChange::Acl(acl) => existing(&mut table, &name)?.acl = acl,
@@ -1193,12 +1243,15 @@ impl Engine {
 
     /// Deletes a key (`version` None) or one version of it for good
     /// (idempotent). Without a version, an unversioned bucket loses the key,
-    /// a versioned one gains a delete marker.
+    /// a versioned one gains a delete marker. A version under object lock
+    /// stays (`ObjectLocked`), unless its lock is GOVERNANCE retention and
+    /// the caller may and does bypass it.
     pub async fn delete(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         version: Option<VersionSel>,
+        bypass_governance: bool,
     ) -> Result<DeleteOutcome> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
@@ -1206,7 +1259,9 @@ impl Engine {
         }
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
-            return self.delete_owned(bucket, key, version).await;
+            return self
+                .delete_owned(bucket, key, version, bypass_governance)
+                .await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
@@ -1215,6 +1270,7 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 version,
+                bypass_governance,
                 reply: tx,
             },
         )
@@ -1250,6 +1306,35 @@ impl Engine {
             value,
         };
         self.edit_meta(bucket, key, version, edit).await
+    }
+
+    /// Sets (Some) or removes (None) a version's object lock retention, in
+    /// place; refused (`ObjectLocked`) where the rules of `lock.rs` forbid.
+    pub async fn set_retention(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        retention: Option<meta::Retention>,
+        bypass_governance: bool,
+    ) -> Result<VersionSel> {
+        let edit = MetaEdit::Retention {
+            retention,
+            bypass_governance,
+        };
+        self.edit_meta(bucket, key, version, edit).await
+    }
+
+    /// Turns a version's legal hold on or off, in place.
+    pub async fn set_legal_hold(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        on: bool,
+    ) -> Result<VersionSel> {
+        self.edit_meta(bucket, key, version, MetaEdit::LegalHold(on))
+            .await
     }
 
     async fn edit_meta(

@@ -26,8 +26,9 @@ use crate::runtime::channel::oneshot;
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
 use super::layout::{Layout, STRIPE_DATA};
+use super::lock;
 use super::meta::{
-    encode_commit_payload, DataLoc, IndexEntry, MetaEdit, ObjectMeta, RecordLoc, Stripes,
+    encode_commit_payload, DataLoc, IndexEntry, Locked, MetaEdit, ObjectMeta, RecordLoc, Stripes,
     VersionSel,
 };
 use super::rebuild::encode_tombstone;
@@ -815,6 +816,19 @@ impl Engine {
         meta: ObjectMeta,
         inline: &[u8],
     ) -> Result<ObjectInfo> {
+        if meta.null
+            && self
+                .buckets
+                .borrow()
+                .get(bucket)
+                .is_some_and(|b| b.object_lock.is_some())
+        {
+            // A new null version replaces the old one for good.
+            let idx = &self.shared.indexes[partition as usize];
+            if let Some(old) = idx.get_version(bucket, key, VersionSel::Null)? {
+                lock::may_remove(&old.meta, now_ms(), false).map_err(EngineError::ObjectLocked)?;
+            }
+        }
         let entry = self
             .commit_record(bucket, key, partition, meta, inline)
             .await?;
@@ -911,6 +925,19 @@ impl Engine {
             }
             _ => Vec::new(),
         };
+        if let MetaEdit::Retention {
+            retention,
+            bypass_governance,
+        } = &edit
+        {
+            lock::may_change_retention(
+                entry.meta.retention(),
+                *retention,
+                now_ms(),
+                *bypass_governance,
+            )
+            .map_err(EngineError::ObjectLocked)?;
+        }
         let mut meta = entry.meta;
         edit.apply(&mut meta);
         let sel = meta.sel();
@@ -1020,6 +1047,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         version: Option<VersionSel>,
+        bypass_governance: bool,
     ) -> Result<DeleteOutcome> {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
@@ -1063,6 +1091,10 @@ impl Engine {
             }
         };
         let victim = idx.get_version(bucket, key, target)?;
+        if let Some(v) = &victim {
+            lock::may_remove(&v.meta, now_ms(), bypass_governance)
+                .map_err(EngineError::ObjectLocked)?;
+        }
         // A null delete writes its tombstone even when nothing is there: a
         // put cut off by a crash may have left a durable commit record the
         // index never took, and a rebuild must not bring it back over this

@@ -60,15 +60,9 @@ pub fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
 }
 
 pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
-    if ctx
+    let object_lock = ctx
         .header("x-amz-bucket-object-lock-enabled")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        return Err(S3Error::new(
-            S3Code::NotImplemented,
-            "Object Lock is not supported yet.",
-        ));
-    }
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let doc = RequestBody::new(
         body,
         ctx.headers(),
@@ -85,7 +79,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
     let owner = owner_of_new_bucket(&ctx.principal);
     match ctx
         .engine
-        .create_bucket_with(bucket, owner, acl, Some(ownership))
+        .create_bucket_with(bucket, owner, acl, Some(ownership), object_lock)
         .await
     {
         Ok(()) => {}

@@ -78,6 +78,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     // The copy gets the request's ACL (private without one), never the
     // source's, as on S3.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
+    // The copy's lock comes from the request (or the bucket), never the source.
+    opts.attrs =
+        super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = write_condition(ctx.headers());
     let md5 = md5_of_etag(&src.meta.etag);

@@ -4,7 +4,6 @@ use futures_util::stream::{self, StreamExt};
 use http::StatusCode;
 use hyper::body::Incoming;
 
-use crate::auth::checksum::ChecksumAlgo;
 use crate::engine::VersionSel;
 
 use super::body::RequestBody;
@@ -30,7 +29,8 @@ pub async fn delete_object(
     sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let out = ctx.engine.delete(bucket, key, sel).await?;
+    let bypass = sel.is_some() && super::lock::bypass_governance(ctx, bucket, key);
+    let out = ctx.engine.delete(bucket, key, sel, bypass).await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     if out.delete_marker {
         add_delete_marker_header(&mut r);
@@ -41,20 +41,9 @@ pub async fn delete_object(
     Ok(r)
 }
 
-/// S3 requires an integrity check on this request: Content-MD5 or one of
-/// the additional checksums (in a header or announced as a trailer).
-fn has_integrity_header(ctx: &Ctx<'_>) -> bool {
-    let h = ctx.headers();
-    h.contains_key("content-md5")
-        || h.contains_key("x-amz-trailer")
-        || ChecksumAlgo::ALL
-            .iter()
-            .any(|a| h.contains_key(a.header_name()))
-}
-
 pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    if !has_integrity_header(ctx) {
+    if !ctx.has_integrity_header() {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
             "Missing required header for this request: Content-MD5",
@@ -79,10 +68,13 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
                 Ok(sel) if !ctx.authz.allows_delete(bucket, &key, sel, ctx.headers()) => {
                     Err(S3Error::from_code(S3Code::AccessDenied))
                 }
-                Ok(sel) => engine
-                    .delete(bucket, &key, sel)
-                    .await
-                    .map_err(S3Error::from),
+                Ok(sel) => {
+                    let bypass = sel.is_some() && super::lock::bypass_governance(ctx, bucket, &key);
+                    engine
+                        .delete(bucket, &key, sel, bypass)
+                        .await
+                        .map_err(S3Error::from)
+                }
                 Err(e) => Err(e),
             };
             match r {

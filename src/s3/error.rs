@@ -98,6 +98,7 @@ s3_codes! {
     InvalidBucketAclWithObjectOwnership = BAD_REQUEST,
         "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting";
     InvalidBucketName = BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidBucketState = CONFLICT, "The request is not valid with the current state of the bucket.";
     /// Not in AWS's list. 400, the status cairn has always sent; the
     /// aws-chunked decoder once claimed 403 without a source.
     InvalidChunkSizeError = BAD_REQUEST,
@@ -148,6 +149,10 @@ s3_codes! {
     NoSuchCORSConfiguration = NOT_FOUND, "The CORS configuration does not exist";
     NoSuchKey = NOT_FOUND, "The specified key does not exist.";
     NoSuchLifecycleConfiguration = NOT_FOUND, "The lifecycle configuration does not exist";
+    /// Not in AWS's list; 404 as GetObjectRetention answers a version
+    /// without retention.
+    NoSuchObjectLockConfiguration = NOT_FOUND,
+        "The specified object does not have a ObjectLock configuration";
     /// Not in AWS's list; 404 as GetPublicAccessBlock answers a bucket
     /// without one.
     NoSuchPublicAccessBlockConfiguration = NOT_FOUND,
@@ -360,6 +365,12 @@ impl From<EngineError> for S3Error {
             EngineError::ReadQuorum { have, need } => S3Error::insufficient_drives(have, need),
             EngineError::StorageFull(_) => S3Code::XMinioStorageFull.into(),
             EngineError::QuotaExceeded => S3Code::XMinioAdminBucketQuotaExceeded.into(),
+            EngineError::InvalidBucketState(why) => S3Error::new(S3Code::InvalidBucketState, why),
+            // AWS's wording: the refusal names object lock, not who asked.
+            EngineError::ObjectLocked(_) => S3Error::new(
+                S3Code::AccessDenied,
+                "Access Denied because object protected by object lock.",
+            ),
             // The request body's own failure is reported by the handler
             // (see `RequestBody::take_error`); this is the fallback.
             EngineError::Body(_) => S3Code::IncompleteBody.into(),
@@ -420,6 +431,7 @@ mod tests {
         ("InvalidAccessKeyId", 403),
         ("InvalidArgument", 400),
         ("InvalidBucketName", 400),
+        ("InvalidBucketState", 409),
         ("InvalidDigest", 400),
         ("InvalidLocationConstraint", 400),
         ("InvalidPart", 400),
@@ -476,6 +488,7 @@ mod tests {
         ("InvalidTag", 400),
         ("MalformedTrailerError", 400),
         ("NoSuchCORSConfiguration", 404),
+        ("NoSuchObjectLockConfiguration", 404),
         ("NoSuchPublicAccessBlockConfiguration", 404),
         ("NoSuchTagSet", 404),
         ("ObjectLockConfigurationNotFoundError", 404),

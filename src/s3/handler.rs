@@ -424,8 +424,8 @@ async fn catch_panics(
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
-        acl, attributes, bucket, bucket_policy, copy, delete, get, list, multipart, put, tagging,
-        versions,
+        acl, attributes, bucket, bucket_policy, copy, delete, get, list, lock, multipart, put,
+        tagging, versions,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -445,9 +445,8 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         GetBucketVersioning {} => versions::get_versioning(&ctx, b),
         PutBucketVersioning {} => versions::put_versioning(&ctx, b, body).await,
         ListObjectVersions { params } => versions::list_object_versions(&ctx, b, &params),
-        GetBucketObjectLockConfig {} => {
-            bucket::not_configured(&ctx, b, S3Code::ObjectLockConfigurationNotFoundError)
-        }
+        GetBucketObjectLockConfig {} => lock::get_lock_config(&ctx, b),
+        PutBucketObjectLockConfig {} => lock::put_lock_config(&ctx, b, body).await,
         GetBucketCors {} => bucket::not_configured(&ctx, b, S3Code::NoSuchCORSConfiguration),
         GetBucketLifecycle {} => {
             bucket::not_configured(&ctx, b, S3Code::NoSuchLifecycleConfiguration)
@@ -468,6 +467,10 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         PutBucketAcl {} => acl::put_bucket_acl(&ctx, b, body).await,
         GetObjectAcl { version } => acl::get_object_acl(&ctx, b, k, version),
         PutObjectAcl { version } => acl::put_object_acl(&ctx, b, k, version, body).await,
+        GetObjectRetention { version } => lock::get_retention(&ctx, b, k, version),
+        PutObjectRetention { version } => lock::put_retention(&ctx, b, k, version, body).await,
+        GetObjectLegalHold { version } => lock::get_legal_hold(&ctx, b, k, version),
+        PutObjectLegalHold { version } => lock::put_legal_hold(&ctx, b, k, version, body).await,
         GetBucketOwnershipControls {} => acl::get_ownership_controls(&ctx, b),
         PutBucketOwnershipControls {} => acl::put_ownership_controls(&ctx, b, body).await,
         DeleteBucketOwnershipControls {} => acl::delete_ownership_controls(&ctx, b).await,

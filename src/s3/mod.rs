@@ -24,6 +24,7 @@ pub mod error;
 pub mod get;
 pub mod handler;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod post;
 pub mod put;
@@ -35,6 +36,7 @@ pub mod xml;
 pub mod xml_acl;
 #[cfg(test)]
 mod xml_golden;
+pub mod xml_lock;
 pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;

@@ -474,6 +474,8 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
     let mut opts = put_options(ctx.headers())?;
     // Kept with the upload until Complete, which stores its headers.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
+    opts.attrs =
+        super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     let declared = declared_checksum(ctx.headers())?;
     let id = ctx
         .engine

@@ -36,6 +36,13 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     }
     let mut opts = put_options(ctx.headers())?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
+    opts.attrs = super::lock::write_attrs(
+        ctx.engine,
+        &ctx.authz,
+        ctx.headers(),
+        (bucket, key),
+        ctx.has_integrity_header(),
+    )?;
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = conditional::write_condition(ctx.headers());
     tracing::debug!(

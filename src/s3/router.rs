@@ -332,6 +332,7 @@ ops! {
     GetBucketVersioning {} Bucket => [S3GetBucketVersioning];
     PutBucketVersioning {} Bucket => [S3PutBucketVersioning];
     GetBucketObjectLockConfig {} Bucket => [S3GetBucketObjectLockConfiguration];
+    PutBucketObjectLockConfig {} Bucket => [S3PutBucketObjectLockConfiguration];
     GetBucketCors {} Bucket => [S3GetBucketCors];
     PutBucketCors {} Bucket => [S3PutBucketCors];
     DeleteBucketCors {} Bucket => [S3PutBucketCors];
@@ -391,6 +392,12 @@ ops! {
         => [S3DeleteObjectTagging | S3DeleteObjectVersionTagging];
     GetObjectAcl { version: Option<VersionSel> } Object => [S3GetObjectAcl | S3GetObjectVersionAcl];
     PutObjectAcl { version: Option<VersionSel> } Object => [S3PutObjectAcl | S3PutObjectVersionAcl];
+    GetObjectRetention { version: Option<VersionSel> } Object => [S3GetObjectRetention];
+    /// Shortening or removing GOVERNANCE retention also needs
+    /// `s3:BypassGovernanceRetention` (checked by the handler).
+    PutObjectRetention { version: Option<VersionSel> } Object => [S3PutObjectRetention];
+    GetObjectLegalHold { version: Option<VersionSel> } Object => [S3GetObjectLegalHold];
+    PutObjectLegalHold { version: Option<VersionSel> } Object => [S3PutObjectLegalHold];
     CreateMultipartUpload {} Object => [S3PutObject];
     UploadPart { part_number: u32, upload_id: UploadId } Object => [S3PutObject];
     /// Also reads the source (see [`Route::extra_checks`]).
@@ -415,7 +422,11 @@ impl Op {
             | Op::PutObjectTagging { version }
             | Op::DeleteObjectTagging { version }
             | Op::GetObjectAcl { version }
-            | Op::PutObjectAcl { version } => *version,
+            | Op::PutObjectAcl { version }
+            | Op::GetObjectRetention { version }
+            | Op::PutObjectRetention { version }
+            | Op::GetObjectLegalHold { version }
+            | Op::PutObjectLegalHold { version } => *version,
             _ => None,
         }
     }
@@ -648,14 +659,13 @@ enum Cond {
 
 /// Subresources S3 has but cairn does not implement: their presence must
 /// never fall through to a default operation (a GET `?website` must not
-/// answer with a listing, a PUT `?retention` must not overwrite the object).
+/// answer with a listing, a PUT `?restore` must not overwrite the object).
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "analytics",
     "attributes",
     "intelligent-tiering",
     "inventory",
-    "legal-hold",
     "logging",
     "metadataConfiguration",
     "metadataTable",
@@ -666,7 +676,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "replication",
     "requestPayment",
     "restore",
-    "retention",
     "select",
     "session",
     "torrent",
@@ -744,7 +753,10 @@ route_table! {
     PUT    Bucket   [Has("tagging")]                    => PutBucketTagging {},
     PUT    Bucket   [Has("acl")]                        => PutBucketAcl {},
     PUT    Bucket   [Has("ownershipControls")]          => PutBucketOwnershipControls {},
-    PUT    Bucket   [AnyOf(&["object-lock", "location", "uploads", "uploadId", "delete"])]
+    PUT    Bucket   [Has("object-lock")]                => PutBucketObjectLockConfig {},
+    // Retention and legal hold are object subresources only.
+    ANY    Bucket   [AnyOf(&["retention", "legal-hold"])] => Unknown {},
+    PUT    Bucket   [AnyOf(&["location", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     PUT    Bucket   []                                  => CreateBucket {},
     DELETE Bucket   [Has("cors")]                       => DeleteBucketCors {},
@@ -768,13 +780,17 @@ route_table! {
         => Refuse("There is no such thing as the ?versions sub-resource for a key"),
     GET    Object   [Has("tagging")]                    => GetObjectTagging { version },
     GET    Object   [Has("acl")]                        => GetObjectAcl { version },
+    GET    Object   [Has("retention")]                  => GetObjectRetention { version },
+    GET    Object   [Has("legal-hold")]                 => GetObjectLegalHold { version },
     GET    Object   [Has("uploadId")]                   => ListParts { upload_id, params: list_parts },
     // HEAD on a subresource is not an S3 operation.
-    HEAD   Object   [AnyOf(&["tagging", "acl", "uploadId"])] => Unknown {},
+    HEAD   Object   [AnyOf(&["tagging", "acl", "uploadId", "retention", "legal-hold"])] => Unknown {},
     GET    Object   []                                  => GetObject { version, part_number, overrides },
     HEAD   Object   []                                  => HeadObject { version, part_number, overrides },
     PUT    Object   [Has("tagging")]                    => PutObjectTagging { version },
     PUT    Object   [Has("acl")]                        => PutObjectAcl { version },
+    PUT    Object   [Has("retention")]                  => PutObjectRetention { version },
+    PUT    Object   [Has("legal-hold")]                 => PutObjectLegalHold { version },
     PUT    Object   [Has("uploads")]                    => Unknown {},
     PUT    Object   [Has("uploadId"), Header(COPY_SOURCE)]
         => UploadPartCopy { part_number: part, source, upload_id },
@@ -785,7 +801,7 @@ route_table! {
     PUT    Object   []                                  => PutObject {},
     DELETE Object   [Has("tagging")]                    => DeleteObjectTagging { version },
     DELETE Object   [Has("uploadId")]                   => AbortMultipartUpload { upload_id },
-    DELETE Object   [AnyOf(&["acl", "uploads"])]        => Unknown {},
+    DELETE Object   [AnyOf(&["acl", "uploads", "retention", "legal-hold"])] => Unknown {},
     DELETE Object   []                                  => DeleteObject { version },
     POST   Object   [Has("uploads")]                    => CreateMultipartUpload {},
     POST   Object   [Has("uploadId")]                   => CompleteMultipartUpload { upload_id },
@@ -1275,6 +1291,11 @@ mod tests {
                 "/bkt?object-lock",
                 GetBucketObjectLockConfig {},
             ),
+            (
+                Method::PUT,
+                "/bkt?object-lock",
+                PutBucketObjectLockConfig {},
+            ),
             (Method::GET, "/bkt?cors", GetBucketCors {}),
             (Method::PUT, "/bkt?cors", PutBucketCors {}),
             (Method::DELETE, "/bkt?cors", DeleteBucketCors {}),
@@ -1544,7 +1565,6 @@ mod tests {
             (Method::GET, "/bkt?attributes"),
             (Method::HEAD, "/bkt?website"),
             (Method::PUT, "/bkt?website"),
-            (Method::PUT, "/bkt?object-lock"),
             (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
             (Method::POST, "/bkt?website"),
@@ -1623,6 +1643,30 @@ mod tests {
                 Method::GET,
                 b("/bkt/dir/obj.txt?acl"),
                 GetObjectAcl { version: None },
+            ),
+            (
+                Method::GET,
+                format!("/bkt/k?retention&versionId={V1}"),
+                GetObjectRetention {
+                    version: Some(V1_SEL),
+                },
+            ),
+            (
+                Method::PUT,
+                b("/bkt/k?retention"),
+                PutObjectRetention { version: None },
+            ),
+            (
+                Method::GET,
+                b("/bkt/k?legal-hold"),
+                GetObjectLegalHold { version: None },
+            ),
+            (
+                Method::PUT,
+                format!("/bkt/k?legal-hold&versionId={V1}"),
+                PutObjectLegalHold {
+                    version: Some(V1_SEL),
+                },
             ),
             (
                 Method::PUT,
@@ -1932,14 +1976,15 @@ mod tests {
             S3Code::InvalidArgument
         );
         for (m, target) in [
-            (Method::GET, "/bkt/k?retention"),
-            (Method::GET, "/bkt/k?legal-hold"),
+            (Method::HEAD, "/bkt/k?retention"),
+            (Method::DELETE, "/bkt/k?legal-hold"),
+            (Method::GET, "/bkt?retention"),
+            (Method::PUT, "/bkt?legal-hold"),
             (Method::HEAD, "/bkt/k?attributes"),
             (Method::PUT, "/bkt/k?attributes"),
             (Method::GET, "/bkt/k?torrent"),
             (Method::PUT, "/bkt/k?ownershipControls"),
             (Method::GET, "/bkt/k?ownershipControls"),
-            (Method::PUT, "/bkt/k?retention"),
             (Method::POST, "/bkt/k?restore"),
             (Method::POST, "/bkt/k?select&select-type=2"),
             (Method::POST, "/bkt/k"),
@@ -2191,6 +2236,10 @@ mod tests {
                 GetBucketObjectLockConfig {},
                 Some("s3:GetBucketObjectLockConfiguration"),
             ),
+            (
+                PutBucketObjectLockConfig {},
+                Some("s3:PutBucketObjectLockConfiguration"),
+            ),
             (GetBucketCors {}, Some("s3:GetBucketCORS")),
             (PutBucketCors {}, Some("s3:PutBucketCORS")),
             (DeleteBucketCors {}, Some("s3:PutBucketCORS")),
@@ -2328,6 +2377,22 @@ mod tests {
             (GetObjectAcl { version: None }, Some("s3:GetObjectAcl")),
             (GetObjectAcl { version: v }, Some("s3:GetObjectVersionAcl")),
             (PutObjectAcl { version: None }, Some("s3:PutObjectAcl")),
+            (
+                GetObjectRetention { version: v },
+                Some("s3:GetObjectRetention"),
+            ),
+            (
+                PutObjectRetention { version: None },
+                Some("s3:PutObjectRetention"),
+            ),
+            (
+                GetObjectLegalHold { version: None },
+                Some("s3:GetObjectLegalHold"),
+            ),
+            (
+                PutObjectLegalHold { version: v },
+                Some("s3:PutObjectLegalHold"),
+            ),
             (PutObjectAcl { version: v }, Some("s3:PutObjectVersionAcl")),
             (CreateMultipartUpload {}, Some("s3:PutObject")),
             (

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use crate::engine::VersionSel;
 
 use super::body::RequestBody;
-use super::common::copy_source::read_copy_source;
+use super::common::copy_source::read_version;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::common::version::add_version_header;
@@ -42,16 +42,7 @@ pub fn get_object_tagging(
     sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let entry = read_copy_source(ctx, bucket, key, sel).map_err(|e| {
-        if e.code == S3Code::InvalidRequest {
-            S3Error::new(
-                S3Code::MethodNotAllowed,
-                "The specified method is not allowed against this resource.",
-            )
-        } else {
-            e
-        }
-    })?;
+    let entry = read_version(ctx, bucket, key, sel)?;
     let mut r = xml(StatusCode::OK, tagging(&entry.meta.tags));
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     Ok(r)

@@ -39,6 +39,9 @@ mod pattern;
 mod request;
 mod values;
 
+/// ISO 8601 dates as the date operators read them (object lock reuses it).
+pub use values::parse_date;
+
 #[cfg(test)]
 mod tests;
 

@@ -85,6 +85,26 @@ pub fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
 /// The version a copy reads: the latest or the named one. S3 answers a
 /// delete marker as the latest with NoSuchKey and a named one with
 /// InvalidRequest (a marker has no data to copy).
+/// The version a subresource request (tagging, retention, legal hold)
+/// names; a delete marker has none of those (405, as S3 answers).
+pub fn read_version(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    version: Option<VersionSel>,
+) -> Result<IndexEntry, S3Error> {
+    read_copy_source(ctx, bucket, key, version).map_err(|e| {
+        if e.code == S3Code::InvalidRequest {
+            S3Error::new(
+                S3Code::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            )
+        } else {
+            e
+        }
+    })
+}
+
 pub fn read_copy_source(
     ctx: &Ctx<'_>,
     bucket: &str,

@@ -50,6 +50,18 @@ impl Ctx<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.parts.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// Whether the request carries an integrity check S3 requires on some
+    /// requests: Content-MD5 or one of the additional checksums (in a
+    /// header or announced as a trailer).
+    pub fn has_integrity_header(&self) -> bool {
+        let h = self.headers();
+        h.contains_key("content-md5")
+            || h.contains_key("x-amz-trailer")
+            || crate::auth::checksum::ChecksumAlgo::ALL
+                .iter()
+                .any(|a| h.contains_key(a.header_name()))
+    }
 }
 
 pub fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<(), S3Error> {

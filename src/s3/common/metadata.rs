@@ -126,11 +126,11 @@ pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
 }
 
 /// Headers that promise something cairn does not do yet: refusing them is
-/// better than storing data the client believes is encrypted or locked.
+/// better than storing data the client believes is encrypted.
 fn reject_unsupported(headers: &HeaderMap) -> Result<(), S3Error> {
     for name in headers.keys() {
         let n = name.as_str();
-        if n.starts_with("x-amz-server-side-encryption") || n.starts_with("x-amz-object-lock-") {
+        if n.starts_with("x-amz-server-side-encryption") {
             return Err(S3Error::new(
                 S3Code::NotImplemented,
                 format!("The {n} header is not supported yet."),

@@ -260,6 +260,7 @@ async fn authorize_and_store(
         &acl,
         bucket,
     )?);
+    opts.attrs = crate::s3::lock::write_attrs(api.engine, &authz, &headers, (bucket, &key), true)?;
     if let Some(class) = fields.get("x-amz-storage-class") {
         if !STORAGE_CLASSES.contains(&class) {
             return Err(S3Code::InvalidStorageClass.into());

@@ -287,10 +287,19 @@ impl Worker {
             query.push_str(&uri_encode(t, false));
             query.push('&');
         }
+        if let Some(d) = &sh.args.delimiter {
+            query.push_str("delimiter=");
+            query.push_str(&uri_encode(d, false));
+            query.push('&');
+        }
+        let prefix = match &sh.args.list_prefix {
+            Some(p) => p.clone(),
+            None => format!("{}/", sh.prefix),
+        };
         query.push_str(&format!(
             "list-type=2&max-keys={}&prefix={}",
             sh.args.max_keys,
-            uri_encode(&format!("{}/", sh.prefix), false)
+            uri_encode(&prefix, false)
         ));
         let mut sink = Sink::Collect(Vec::new());
         let timed = self
@@ -306,7 +315,7 @@ impl Worker {
             self.listed = 0;
             return d;
         }
-        let keys = xml_count(body, "Key") as u64;
+        let keys = (xml_count(body, "Key") + xml_count(body, "CommonPrefixes")) as u64;
         d.objects = keys;
         self.listed += keys;
         self.list_token = match xml_value(body, "IsTruncated").as_deref() {
@@ -983,7 +992,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         args,
     });
     let args = &shared.args;
-    let reuse = args.skip_upload && matches!(args.mode, Mode::Get | Mode::Stat);
+    let reuse = args.skip_upload && matches!(args.mode, Mode::Get | Mode::Stat | Mode::List);
     if !reuse {
         ensure_bucket(&shared).await?;
     }
@@ -1015,7 +1024,9 @@ pub async fn run(args: Args) -> Result<(), String> {
                 Job::Delete(Arc::new(Mutex::new(ids)))
             }
             Mode::List => {
-                upload(&shared, objects).await?;
+                if !reuse {
+                    upload(&shared, objects).await?;
+                }
                 Job::List { expect: objects }
             }
             Mode::Mixed => {

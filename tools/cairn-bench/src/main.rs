@@ -80,6 +80,13 @@ pub struct Args {
     /// Keys per ListObjectsV2 page (list mode).
     #[arg(long = "max-keys", default_value_t = 1000)]
     pub max_keys: usize,
+    /// list: the `delimiter` of each ListObjectsV2 page (none by default);
+    /// common prefixes count as listed entries.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// list: the prefix listed (default `<prefix>/`, the run's keys).
+    #[arg(long = "list-prefix")]
+    pub list_prefix: Option<String>,
     #[arg(long = "get-distrib", default_value_t = 45.0)]
     pub get_distrib: f64,
     #[arg(long = "stat-distrib", default_value_t = 30.0)]
@@ -117,8 +124,9 @@ pub struct Args {
     pub noclear: bool,
     /// get and stat: read objects that are already there,
     /// `<prefix>/0/0` to `<prefix>/0/<objects - 1>` (e.g. static files of
-    /// another web server, for a ceiling), instead of uploading them; the
-    /// bucket is neither created nor emptied. Needs --prefix.
+    /// another web server, for a ceiling), instead of uploading them; list:
+    /// list the --objects keys already there. The bucket is neither
+    /// created nor emptied. Needs --prefix.
     #[arg(long = "skip-upload", requires = "prefix")]
     pub skip_upload: bool,
     /// Where to write the JSON result (default cairn-bench-<mode>-<time>.json).
