@@ -1,15 +1,9 @@
 #!/usr/bin/env python3
-"""Loads a running cairn and times admin/list requests (perf/admin_usage.sh,
-perf/list_pages.sh).
+"""Loads a running cairn and times admin requests (perf/admin_usage.sh).
 
   admin_load.py usage ENDPOINT AK SK BUCKETS OBJECTS REPEATS
       makes OBJECTS empty-ish objects spread over BUCKETS buckets, then
       times GET /_cairn/admin/v1/usage REPEATS times.
-  admin_load.py list ENDPOINT AK SK BUCKET PREFIX KEYS
-      adds a sub-"directory" every 100 keys to the KEYS keys already under
-      PREFIX (perf/list_pages.sh loads those with cairn-bench, far faster
-      than boto3), then walks every ListObjectsV2 page of 1000 with
-      delimiter '/', timing each.
 
 Prints one JSON document of figures. Objects are 16 bytes: the figures
 are about the index and the counters, not the data path.
@@ -103,46 +97,10 @@ def usage(endpoint, ak, sk, buckets, objects, repeats):
     }
 
 
-def listing(endpoint, ak, sk, bucket, prefix, keys):
-    c = client(endpoint, ak, sk)
-    # A second level every 100 keys, so the delimiter has common prefixes
-    # to roll up as well as keys.
-    dirs = [(bucket, f"{prefix}dir{i:08d}/x") for i in range(0, keys, 100)]
-    load_s = put_all(c, dirs)
-    times, pages, seen, token = [], 0, 0, None
-    while True:
-        args = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": 1000}
-        if token:
-            args["ContinuationToken"] = token
-        start = time.monotonic()
-        r = c.list_objects_v2(**args)
-        times.append((time.monotonic() - start) * 1000)
-        pages += 1
-        seen += len(r.get("Contents", [])) + len(r.get("CommonPrefixes", []))
-        token = r.get("NextContinuationToken")
-        if not token:
-            break
-    assert seen == keys + len(dirs), (seen, keys, len(dirs))
-    return {
-        "keys": keys,
-        "common_prefixes": len(dirs),
-        "dirs_load_seconds": round(load_s, 1),
-        "pages": pages,
-        "page_ms": {
-            "p50": round(pct(times, 50), 2),
-            "p90": round(pct(times, 90), 2),
-            "p99": round(pct(times, 99), 2),
-            "max": round(max(times), 2),
-        },
-    }
-
-
 def main():
     mode, endpoint, ak, sk, *rest = sys.argv[1:]
     if mode == "usage":
         out = usage(endpoint, ak, sk, int(rest[0]), int(rest[1]), int(rest[2]))
-    elif mode == "list":
-        out = listing(endpoint, ak, sk, rest[0], rest[1], int(rest[2]))
     else:
         sys.exit(f"unknown mode {mode}")
     print(json.dumps(out, indent=2))
