@@ -11,7 +11,10 @@ use crate::runtime::file::write_file_durable;
 
 use super::layout::Layout;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the drives may hold records of record format 2 (`record.rs`), which
+/// a binary of format 1 cannot read; drives of format 1 are raised to 2
+/// when this binary opens them, so that such a binary refuses them.
+pub const FORMAT_VERSION: u32 = 2;
 pub const META_DIR: &str = ".cairn";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -191,6 +194,8 @@ pub fn open_set(
         }
     };
     let layout = Layout::parse(&format.layout)?;
+    let mut format = format;
+    format.format_version = FORMAT_VERSION;
 
     let mut drives = Vec::with_capacity(paths.len());
     for (i, (path, f, exists)) in found.into_iter().enumerate() {
@@ -205,6 +210,18 @@ pub fn open_set(
                         "is drive {} of this set but was given in position {i}",
                         df.drive_index
                     ))
+                } else if df.format_version < FORMAT_VERSION {
+                    let raised = DriveFormat {
+                        format_version: FORMAT_VERSION,
+                        ..df
+                    };
+                    match write_format(&path, &raised) {
+                        Ok(()) => {
+                            tracing::info!(drive = i, "drive format raised to {FORMAT_VERSION}");
+                            DriveState::Online
+                        }
+                        Err(e) => DriveState::Missing(format!("cannot raise its format: {e}")),
+                    }
                 } else {
                     DriveState::Online
                 }
@@ -236,7 +253,6 @@ pub fn open_set(
             state,
         });
     }
-    let mut format = format;
     format.drive_index = 0;
     Ok(DriveSet {
         format,
@@ -362,6 +378,29 @@ mod tests {
         let e = open_set(&paths, None, 4).expect_err("refused");
         assert!(e.contains("newer cairn"), "{e}");
         assert_eq!(read_format(&paths[0]).unwrap().unwrap(), f);
+    }
+
+    #[test]
+    fn drives_of_an_older_format_are_raised_so_older_binaries_refuse_them() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &paths {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        open_set(&paths, None, 4).unwrap();
+        for p in &paths {
+            let mut f = read_format(p).unwrap().unwrap();
+            f.format_version = 1;
+            write_format(p, &f).unwrap();
+        }
+        let set = open_set(&paths, None, 4).unwrap();
+        assert!(set.drives.iter().all(Drive::online));
+        for p in &paths {
+            assert_eq!(
+                read_format(p).unwrap().unwrap().format_version,
+                FORMAT_VERSION
+            );
+        }
     }
 
     #[test]
