@@ -172,7 +172,7 @@ function Chart({ title, points, pick, unit }: { title: string; points: Point[]; 
   return (
     <figure className="chart">
       <figcaption>
-        {title}: <strong data-testid={`chart-${title}`}>{last === null ? "no requests" : unit(last)}</strong>{" "}
+        {title}: <strong data-testid={`chart-${title}`}>{values.length === 0 ? "…" : last === null ? "no requests" : unit(last)}</strong>{" "}
         {known.length > 0 && <span className="muted small">(max {unit(max)})</span>}
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${title} over the last ${(KEEP * POLL_MS) / 1000} s`}>
