@@ -464,10 +464,10 @@ def test_live_charts_show_the_request_rate_and_the_latency_of_each_interval(page
     latency = p99.inner_text()
     assert re.fullmatch(r"\d+\.\d+ ms", latency), latency
     assert re.fullmatch(r"\d+\.\d+ ms", p.get_by_test_id("chart-Latency p50").inner_text())
+    page.screenshot("metrics")
     # Once the traffic stops, the next intervals have no latency again: the
     # figure is of each interval, not of everything since the node started.
     p99.filter(has_text="no requests").wait_for(timeout=15_000)
-    page.screenshot("metrics")
 
 
 def test_the_console_is_served_with_a_strict_content_security_policy(node):

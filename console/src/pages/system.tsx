@@ -167,7 +167,10 @@ function Chart({ title, points, pick, unit }: { title: string; points: Point[]; 
     if (v === null) return;
     const x = ((i + KEEP - values.length) / (KEEP - 1)) * W;
     const y = H - (v / max) * (H - 4) - 2;
-    path += `${i && values[i - 1] !== null ? "L" : "M"}${x},${y} `;
+    const joined = i > 0 && values[i - 1] !== null;
+    const alone = !joined && (i === values.length - 1 || values[i + 1] === null);
+    // A point with no neighbour is a dot (a round cap on a zero-length line).
+    path += `${joined ? "L" : "M"}${x},${y}${alone ? " h0" : ""} `;
   });
   return (
     <figure className="chart">
@@ -177,7 +180,7 @@ function Chart({ title, points, pick, unit }: { title: string; points: Point[]; 
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${title} over the last ${(KEEP * POLL_MS) / 1000} s`}>
         <line x1="0" y1={H - 1} x2={W} y2={H - 1} className="axis" />
-        {known.length > 1 && <path d={path.trim()} className="line" />}
+        {known.length > 0 && <path d={path.trim()} className="line" />}
       </svg>
     </figure>
   );
