@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// Do not pin executor threads to CPUs.
     #[arg(long, env = "CAIRN_NO_PIN")]
     pub no_pin: bool,
+    /// Do not serve the web console: /_cairn/console/ is then an unknown
+    /// path like any other.
+    #[arg(long, env = "CAIRN_NO_CONSOLE")]
+    pub no_console: bool,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
     #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -186,6 +190,8 @@ pub struct FileConfig {
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
     pub otlp_endpoint: Option<String>,
+    /// `false` turns the web console off, as `--no-console` does.
+    pub console: Option<bool>,
 }
 
 /// Resolved settings.
@@ -234,6 +240,8 @@ pub struct HttpSettings {
     /// Request-rate limits; `None`: off.
     pub rate_limit_per_ip: Option<Rate>,
     pub rate_limit_per_key: Option<Rate>,
+    /// Serve the web console under `/_cairn/console/`.
+    pub console: bool,
 }
 
 impl Default for HttpSettings {
@@ -247,6 +255,7 @@ impl Default for HttpSettings {
             first_request_timeout: std::time::Duration::from_secs(DEFAULT_FIRST_REQUEST_TIMEOUT),
             rate_limit_per_ip: None,
             rate_limit_per_key: None,
+            console: true,
         }
     }
 }
@@ -534,6 +543,7 @@ impl ServeArgs {
                 first_request_timeout: std::time::Duration::from_secs(first_request.min(idle)),
                 rate_limit_per_ip,
                 rate_limit_per_key,
+                console: !self.no_console && file.console.unwrap_or(true),
             },
             multipart_expiry,
             read_cache,
@@ -755,6 +765,22 @@ mod tests {
         assert_eq!(a.resolve().unwrap().admin_listen.unwrap().port(), 9002);
         a.listen = Some("127.0.0.1:9002".parse().unwrap());
         assert!(a.resolve().unwrap_err().contains("admin-listen"));
+    }
+
+    #[test]
+    fn the_console_is_on_unless_the_flag_or_the_file_turns_it_off() {
+        assert!(ServeArgs::default().resolve().unwrap().http.console);
+        let mut a = ServeArgs {
+            no_console: true,
+            ..ServeArgs::default()
+        };
+        assert!(!a.resolve().unwrap().http.console);
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "console = false\n").unwrap();
+        a.no_console = false;
+        a.store.config = Some(cfg);
+        assert!(!a.resolve().unwrap().http.console);
     }
 
     #[test]

@@ -17,6 +17,13 @@ use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
 
 /// Latencies are kept in microseconds, up to 10 minutes, 3 significant digits.
 const LATENCY_MAX_US: u64 = 600_000_000;
+/// Upper bounds (seconds) of the latency histogram's buckets: the console
+/// takes quantiles of a poll window from the difference of two scrapes,
+/// which a summary's quantiles since start cannot give.
+const LATENCY_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
 /// How long a core waits for the others' snapshots.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -260,6 +267,35 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             h.len()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP cairn_request_latency_seconds S3 request latency by operation, as cumulative buckets."
+    );
+    let _ = writeln!(out, "# TYPE cairn_request_latency_seconds histogram");
+    for (op, h) in &latency {
+        for (le, n) in LATENCY_BUCKETS.iter().zip(cumulative_buckets(h)) {
+            let _ = writeln!(
+                out,
+                "cairn_request_latency_seconds_bucket{{op=\"{op}\",le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "cairn_request_latency_seconds_bucket{{op=\"{op}\",le=\"+Inf\"}} {}",
+            h.len()
+        );
+        // From the histogram's recorded values (3 significant digits).
+        let sum = h.mean() * h.len() as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "cairn_request_latency_seconds_sum{{op=\"{op}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "cairn_request_latency_seconds_count{{op=\"{op}\"}} {}",
+            h.len()
+        );
+    }
     let _ = writeln!(out, "# TYPE cairn_bytes_received_total counter");
     let _ = writeln!(out, "cairn_bytes_received_total {bytes_in}");
     let _ = writeln!(out, "# TYPE cairn_bytes_sent_total counter");
@@ -351,11 +387,52 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
     out
 }
 
+/// How many recorded latencies are at or below each of `LATENCY_BUCKETS`
+/// (a value counts at the low end of its histogram bucket).
+fn cumulative_buckets(h: &Histogram<u64>) -> [u64; LATENCY_BUCKETS.len()] {
+    let mut per = [0u64; LATENCY_BUCKETS.len()];
+    for v in h.iter_recorded() {
+        let us = h.lowest_equivalent(v.value_iterated_to());
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|le| us as f64 <= le * 1e6) {
+            per[i] += v.count_at_value();
+        }
+    }
+    let mut total = 0;
+    for n in per.iter_mut() {
+        total += *n;
+        *n = total;
+    }
+    per
+}
+
 /// Appends the usage series (`cairn_bucket_*` per bucket, drive capacity):
 /// the counters of every partition index, summed (no object is read).
 pub fn render_usage(out: &mut String, engine: &crate::engine::Engine) {
     match engine.usage() {
         Ok(report) => crate::engine::usage::render_metrics(out, &report),
         Err(e) => tracing::warn!(error = %e, "usage metrics unavailable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_cumulative_and_bounds_are_inclusive() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, LATENCY_MAX_US, 3).unwrap();
+        h.record(50).unwrap(); // 0.05 ms
+        h.record(1_000).unwrap(); // exactly 1 ms
+        h.record_n(20_000, 3).unwrap(); // 20 ms
+        h.record(120_000_000).unwrap(); // 2 min: past the last bound
+        let b = cumulative_buckets(&h);
+        let at = |le: f64| b[LATENCY_BUCKETS.iter().position(|x| *x == le).unwrap()];
+        assert_eq!(at(0.0001), 1);
+        assert_eq!(at(0.0005), 1);
+        assert_eq!(at(0.001), 2);
+        assert_eq!(at(0.01), 2);
+        assert_eq!(at(0.025), 5);
+        assert_eq!(at(60.0), 5);
+        assert_eq!(h.len(), 6);
     }
 }

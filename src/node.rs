@@ -136,11 +136,13 @@ pub fn serve(s: Settings) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     println!("   endpoint: {}://{}", frontend.scheme(), s.listen);
-    println!(
-        "   console: {}://{}/_cairn/console/",
-        frontend.scheme(),
-        s.listen
-    );
+    if s.http.console {
+        println!(
+            "   console: {}://{}/_cairn/console/",
+            frontend.scheme(),
+            s.listen
+        );
+    }
     if let Some(a) = s.admin_listen {
         println!("   admin API: {}://{a}", frontend.scheme());
     }

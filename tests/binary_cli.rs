@@ -357,3 +357,39 @@ fn the_health_command_exits_zero_only_for_a_ready_node() {
         "{out:?}"
     );
 }
+
+#[test]
+fn the_console_turned_off_answers_like_any_unknown_path() {
+    let t = tempfile::tempdir().unwrap();
+    let on = Server::start(t.path(), &["d1"], &[]);
+    assert!(on.line("console:").ends_with("/_cairn/console/"));
+    let (code, body) = get(on.port, "/_cairn/console/").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("<script"), "{body}");
+    assert!(on.stop().success());
+
+    for (args, env) in [
+        (&["d1", "--no-console"][..], &[][..]),
+        (&["d1"][..], &[("CAIRN_NO_CONSOLE", "true")][..]),
+    ] {
+        let off = Server::start(t.path(), args, env);
+        assert!(
+            !off.stdout.iter().any(|l| l.contains("console:")),
+            "{:?}",
+            off.stdout
+        );
+        let (unknown, _) = get(off.port, "/_cairn/unknown/").unwrap();
+        assert_eq!(unknown, 404);
+        for path in [
+            "/_cairn/console/",
+            "/_cairn/console",
+            "/_cairn/console/index.html",
+            "/_cairn/console/favicon.svg",
+        ] {
+            let (code, body) = get(off.port, path).unwrap();
+            assert_eq!(code, 404, "{path} with {args:?} {env:?}: {body}");
+            assert!(body.contains("<Code>NoSuchBucket</Code>"), "{body}");
+        }
+        assert!(off.stop().success());
+    }
+}

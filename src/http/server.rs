@@ -375,8 +375,11 @@ async fn route(
             boxed(r)
         }
         // The web console's files; its pages sign their own S3 requests.
+        // Turned off, its path is S3's like any other.
         (method, path)
-            if crate::console::is_console_path(path) && !api.is_virtual_hosted(req.headers()) =>
+            if api.console
+                && crate::console::is_console_path(path)
+                && !api.is_virtual_hosted(req.headers()) =>
         {
             boxed(crate::console::serve(method, path, req.headers()))
         }

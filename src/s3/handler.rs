@@ -37,6 +37,8 @@ pub struct S3Api {
     pub settings: ApiSettings,
     /// Virtual-hosted-style requests are recognised under this domain.
     domain: Option<String>,
+    /// Whether `/_cairn/console/` serves the web console.
+    pub console: bool,
     requests: Cell<u64>,
     metrics: Rc<crate::metrics::CoreMetrics>,
     /// Refused authentications logged at info, at a bounded rate.
@@ -77,6 +79,7 @@ impl S3Api {
                 idle_timeout: http.idle_timeout,
             },
             domain: http.domain.clone(),
+            console: http.console,
             requests: Cell::new(0),
             metrics,
             refused_log: LogBudget::new(),

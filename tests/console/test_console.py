@@ -19,7 +19,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROOT_KEY, ROOT_SECRET, Node, Page
+from conftest import ROOT_KEY, ROOT_SECRET, Node, Page, empty_and_delete
 
 
 def rows(p, selector):
@@ -201,6 +201,116 @@ def test_a_user_made_in_the_page_signs_in_and_sees_only_what_its_policy_allows(p
         s3.delete_bucket(Bucket=b)
 
 
+def create_policy(page, name, statements):
+    p = page.page
+    page.goto("#/policies")
+    p.get_by_label("Name").fill(name)
+    p.get_by_label("Document (JSON)").fill(json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    p.get_by_role("button", name="Create policy").click()
+    p.get_by_role("link", name=name).wait_for()
+
+
+def create_user(page, name):
+    p = page.page
+    page.goto("#/users")
+    p.get_by_label("New user").fill(name)
+    p.get_by_role("button", name="Create user").click()
+    p.locator(f"tr[data-user='{name}']").wait_for()
+
+
+def new_key(page):
+    """The access key and secret the page shows once after Create key."""
+    p = page.page
+    access = p.get_by_test_id("new-access-key").inner_text().strip()
+    secret = p.get_by_test_id("new-secret-key").inner_text().strip()
+    assert access and secret
+    return access, secret
+
+
+def denied(f):
+    with pytest.raises(ClientError) as e:
+        f()
+    return e.value.response["Error"]["Code"]
+
+
+def test_a_group_made_in_the_page_gives_its_members_its_policy(page, node, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"for the group")
+    suffix = uuid.uuid4().hex[:6]
+    user, group, policy = f"gu{suffix}", f"g{suffix}", f"gp{suffix}"
+    page.sign_in()
+    p = page.page
+    create_policy(page, policy, [{"Effect": "Allow", "Action": "s3:GetObject",
+                                  "Resource": f"arn:aws:s3:::{bucket}/*"}])
+    create_user(page, user)
+    page.goto(f"#/users/{user}")
+    p.get_by_role("button", name="Create key").click()
+    member = node.client(*new_key(page))
+    get = lambda: member.get_object(Bucket=bucket, Key="shared.txt")["Body"].read()
+    assert denied(get) == "AccessDenied"
+
+    page.goto("#/groups")
+    p.get_by_label("New group").fill(group)
+    p.get_by_label("New group").press("Enter")
+    p.get_by_role("link", name=group).click()
+    p.get_by_role("heading", name=f"Group {group}").wait_for()
+    p.get_by_label("User", exact=True).fill(user)
+    p.get_by_role("button", name="Add member").click()
+    p.get_by_role("listitem").get_by_role("link", name=user).wait_for()
+    assert denied(get) == "AccessDenied", "a member of a group without policies"
+    p.locator("select[name=attach]").select_option(policy)
+    p.get_by_role("button", name="Attach").click()
+    p.get_by_role("button", name="Detach").wait_for()
+    assert get() == b"for the group"
+    page.screenshot("group")
+
+    page.goto("#/groups")
+    row = p.locator(f"tr[data-group='{group}']")
+    row.filter(has_text=user).filter(has_text=policy).wait_for()
+    # Out of the group, the member loses what only the group gave.
+    page.goto(f"#/groups/{group}")
+    p.get_by_role("listitem").filter(has_text=user).get_by_role("button", name="Remove").click()
+    p.get_by_role("listitem").filter(has_text="none").first.wait_for()
+    assert denied(get) == "AccessDenied"
+
+
+def test_an_access_key_made_on_the_keys_page_is_disabled_enabled_and_deleted(page, node, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k.txt", Body=b"key")
+    suffix = uuid.uuid4().hex[:6]
+    user, policy = f"ku{suffix}", f"kp{suffix}"
+    page.sign_in()
+    p = page.page
+    create_policy(page, policy, [{"Effect": "Allow", "Action": "s3:GetObject",
+                                  "Resource": f"arn:aws:s3:::{bucket}/*"}])
+    page.goto("#/users")
+    p.get_by_label("New user").fill(user)
+    p.get_by_label("Policies (comma-separated)").fill(policy)
+    p.get_by_role("button", name="Create user").click()
+    p.locator(f"tr[data-user='{user}']").wait_for()
+
+    page.goto("#/keys")
+    p.get_by_label("User", exact=True).fill(user)
+    p.get_by_label("Description").fill("made on the keys page")
+    p.get_by_role("button", name="Create key").click()
+    access, secret = new_key(page)
+    row = p.locator(f"tr[data-key='{access}']")
+    row.filter(has_text="made on the keys page").filter(has_text="Active").wait_for()
+    c = node.client(access, secret)
+    get = lambda: c.get_object(Bucket=bucket, Key="k.txt")["Body"].read()
+    assert get() == b"key"
+    page.screenshot("keys")
+
+    row.get_by_role("button", name="Deactivate").click()
+    row.filter(has_text="Inactive").wait_for()
+    assert denied(get) == "InvalidAccessKeyId"
+    row.get_by_role("button", name="Activate").click()
+    row.filter(has_text="Active").get_by_role("button", name="Deactivate").wait_for()
+    assert get() == b"key"
+    row.get_by_role("button", name="Delete", exact=True).click()
+    row.get_by_role("button", name=f"Delete {access}").click()
+    row.wait_for(state="detached")
+    assert denied(get) == "InvalidAccessKeyId"
+
+
 def test_object_details_tags_share_link_and_restoring_a_version(page, s3, bucket):
     page.sign_in()
     p = page.page
@@ -247,36 +357,103 @@ def test_quota_set_in_the_page_refuses_a_write_past_it(page, s3, bucket):
 
 PAGES = ["buckets", "users", "groups", "keys", "policies", "drives", "usage", "metrics"]
 
+# Every table on the page fits its box (no scrolling inside it), and no
+# button, link or field in a table, or button anywhere, reaches past the
+# table's box or the viewport.
+OVERFLOWS = """() => {
+  const out = [];
+  const text = (e) => (e.textContent || e.getAttribute("name") || "").trim().slice(0, 40);
+  document.querySelectorAll(".table-wrap").forEach((w, i) => {
+    const box = w.getBoundingClientRect();
+    if (w.scrollWidth > w.clientWidth + 1)
+      out.push(`table ${i} is ${w.scrollWidth - w.clientWidth}px wider than its box`);
+    w.querySelectorAll("button, a, input, select, meter").forEach((e) => {
+      const r = e.getBoundingClientRect();
+      if (r.width && (r.left < box.left - 1 || r.right > box.right + 1))
+        out.push(`${e.tagName} "${text(e)}" in table ${i} spans ${Math.round(r.left)}-${Math.round(r.right)}px, its box ${Math.round(box.left)}-${Math.round(box.right)}px`);
+    });
+  });
+  document.querySelectorAll("button").forEach((e) => {
+    const r = e.getBoundingClientRect();
+    if (r.width && (r.left < -1 || r.right > window.innerWidth + 1))
+      out.push(`button "${text(e)}" spans ${Math.round(r.left)}-${Math.round(r.right)}px of ${window.innerWidth}px`);
+  });
+  return { tables: document.querySelectorAll(".table-wrap").length, out };
+}"""
+
+
+@pytest.fixture(scope="module")
+def furnished(s3, node, browser):
+    """A bucket with a versioned object, a policy, a user with a key in a
+    group: a row in every table of every page."""
+    suffix = uuid.uuid4().hex[:6]
+    b, user, group = f"con-view-{suffix}", f"view-user-{suffix}", f"view-group-{suffix}"
+    s3.create_bucket(Bucket=b)
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"one", b"two"):
+        s3.put_object(Bucket=b, Key="folder/a-rather-long-object-name-for-a-narrow-screen.txt", Body=body)
+    s3.put_object(Bucket=b, Key="top.txt", Body=b"top")
+    p = Page(browser, node, viewport={"width": 1280, "height": 800})
+    try:
+        p.sign_in()
+        create_policy(p, f"view-policy-{suffix}", [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                    "Resource": f"arn:aws:s3:::{b}/*"}])
+        create_user(p, user)
+        p.goto(f"#/users/{user}")
+        p.page.get_by_role("button", name="Create key").click()
+        p.page.get_by_test_id("new-access-key").wait_for()
+        p.goto("#/groups")
+        p.page.get_by_label("New group").fill(group)
+        p.page.get_by_label("Members (comma-separated)").fill(user)
+        p.page.get_by_role("button", name="Create group").click()
+        p.page.locator(f"tr[data-group='{group}']").wait_for()
+    finally:
+        p.context.close()
+    yield {"bucket": b, "user": user, "group": group}
+    empty_and_delete(s3, b)
+
 
 @pytest.mark.parametrize("width", [1280, 375])
-def test_every_page_renders_without_errors_and_fits_the_width(browser, node, s3, width):
-    s3.create_bucket(Bucket=f"con-view-{width}")
+def test_every_page_renders_without_errors_and_its_tables_fit_the_width(browser, node, furnished, width):
+    b, user, group = furnished["bucket"], furnished["user"], furnished["group"]
+    obj = f"b/{b}/object?key=folder%2Fa-rather-long-object-name-for-a-narrow-screen.txt"
+    routes = [*PAGES, f"b/{b}", f"b/{b}?prefix=folder%2F", obj, f"users/{user}", f"groups/{group}"]
+    # Pages with a table (with a row in it, from `furnished`).
+    tabled = {"buckets", "users", "groups", "keys", "policies", "drives", "usage", f"b/{b}",
+              f"b/{b}?prefix=folder%2F", obj, f"users/{user}"}
     p = Page(browser, node, viewport={"width": width, "height": 800})
     try:
         p.sign_in()
-        for route in PAGES:
+        for route in routes:
             p.goto(f"#/{route}")
             p.page.get_by_role("heading", level=1).wait_for()
             # The page's CSP forbids eval, so no wait_for_function: wait here.
             p.page.get_by_text("Loading").first.wait_for(state="detached", timeout=15_000)
+            if route in tabled:
+                p.page.locator("table tbody tr").first.wait_for()
             overflow = p.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{route} is {overflow}px wider than a {width}px viewport"
+            found = p.page.evaluate(OVERFLOWS)
+            assert found["out"] == [], f"{route} at {width}px: {found['out']}"
+            assert route not in tabled or found["tables"] >= 1, f"{route}: no table"
             assert not p.page.get_by_role("alert").count(), f"{route}: {p.page.get_by_role('alert').all_inner_texts()}"
-            if width == 1280 and route != "metrics":
+            if width == 1280 and route in PAGES and route != "metrics":
                 p.screenshot(route)
-            if width == 375 and route == "buckets":
-                p.screenshot("narrow-buckets")
+            if width == 375 and route in ("buckets", "keys", f"b/{b}"):
+                p.screenshot({"buckets": "narrow-buckets", "keys": "narrow-keys"}.get(route, "narrow-objects"))
         assert not p.errors, p.errors
     finally:
         p.context.close()
-        s3.delete_bucket(Bucket=f"con-view-{width}")
 
 
-def test_live_charts_show_the_request_rate(page, s3, bucket):
+def test_live_charts_show_the_request_rate_and_the_latency_of_each_interval(page, s3, bucket):
     page.sign_in()
     page.goto("#/metrics")
     p = page.page
-    p.locator("[data-testid='chart-Requests']").wait_for()
+    p99 = p.get_by_test_id("chart-Latency p99")
+    # The page's own polls of /metrics are not S3 requests: an interval
+    # without S3 traffic has no latency to show.
+    p99.filter(has_text="no requests").wait_for(timeout=15_000)
     for i in range(40):
         s3.put_object(Bucket=bucket, Key=f"m{i}", Body=b"m")
     rate = p.get_by_test_id("chart-Requests")
@@ -284,8 +461,13 @@ def test_live_charts_show_the_request_rate(page, s3, bucket):
     while float(rate.inner_text().split("/")[0]) == 0:
         assert time.time() < deadline, "the request rate stayed 0"
         p.wait_for_timeout(500)
-    p.wait_for_timeout(2500)
+    latency = p99.inner_text()
+    assert re.fullmatch(r"\d+\.\d+ ms", latency), latency
+    assert re.fullmatch(r"\d+\.\d+ ms", p.get_by_test_id("chart-Latency p50").inner_text())
     page.screenshot("metrics")
+    # Once the traffic stops, the next intervals have no latency again: the
+    # figure is of each interval, not of everything since the node started.
+    p99.filter(has_text="no requests").wait_for(timeout=15_000)
 
 
 def test_the_console_is_served_with_a_strict_content_security_policy(node):

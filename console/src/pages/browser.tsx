@@ -1,7 +1,7 @@
 import { useRef, useState } from "react";
 import { type Session, objectPath, presignGet, s3, s3Xml, upload, xkids, xtext } from "../api";
 import { href } from "../app";
-import { ErrorBox, Loading, fmtBytes, fmtTime, useAction, useLoad } from "../ui";
+import { ErrorBox, Loading, Table, fmtBytes, fmtTime, useAction, useLoad } from "../ui";
 
 const PAGE_SIZE = 1000;
 
@@ -80,30 +80,18 @@ export function BrowserPage({ s, bucket, prefix }: { s: Session; bucket: string;
             </span>
           </div>
           {data.folders.length === 0 && data.objects.length === 0 && <p>Nothing here{prefix ? " under this prefix" : ""}.</p>}
-          <div className="table-wrap">
-            <table className="objects">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th className="num">Size</th>
-                  <th>Modified</th>
-                  <th>Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.folders.map((f) => (
-                  <tr key={f} className="folder">
-                    <td colSpan={4}>
-                      <a href={href(["b", bucket], { prefix: f })}>{f.slice(prefix.length)}</a>
-                    </td>
-                  </tr>
-                ))}
-                {data.objects.map((o) => (
-                  <ObjectLine key={o.key} s={s} bucket={bucket} prefix={prefix} o={o} onChange={reload} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table head={["Name", ["Size", "num"], "Modified", "Actions"]}>
+            {data.folders.map((f) => (
+              <tr key={f} className="folder">
+                <td colSpan={4}>
+                  <a href={href(["b", bucket], { prefix: f })}>{f.slice(prefix.length)}</a>
+                </td>
+              </tr>
+            ))}
+            {data.objects.map((o) => (
+              <ObjectLine key={o.key} s={s} bucket={bucket} prefix={prefix} o={o} onChange={reload} />
+            ))}
+          </Table>
         </>
       )}
     </section>

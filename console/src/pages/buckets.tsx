@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { type Session, ApiError, admin, objectPath, s3, s3Xml, xtext } from "../api";
 import { href } from "../app";
-import { ErrorBox, Form, Loading, fmtBytes, useAction, useLoad } from "../ui";
+import { ErrorBox, Form, Loading, Table, fmtBytes, useAction, useLoad } from "../ui";
 
 interface Usage {
   objects: number;
@@ -87,25 +87,11 @@ export function BucketsPage({ s }: { s: Session }) {
       {!data && !error && <Loading what="buckets" />}
       {data && data.rows.length === 0 && <p>No buckets yet.</p>}
       {data && data.rows.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th className="num">Objects</th>
-                <th className="num">Size</th>
-                <th>Versioning</th>
-                <th>Quota</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.rows.map((b) => (
-                <BucketLine key={b.name} s={s} b={b} isAdmin={data.admin} onChange={reload} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={["Name", ["Objects", "num"], ["Size", "num"], "Versioning", "Quota", "Actions"]}>
+          {data.rows.map((b) => (
+            <BucketLine key={b.name} s={s} b={b} isAdmin={data.admin} onChange={reload} />
+          ))}
+        </Table>
       )}
       {data && !data.admin && <p className="muted small">Object counts, sizes and quotas need the admin permission admin:BucketInfo.</p>}
     </section>

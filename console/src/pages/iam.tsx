@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { type Session, admin } from "../api";
 import { href } from "../app";
-import { ErrorBox, Form, Loading, fmtTime, useAction, useLoad } from "../ui";
+import { ErrorBox, FieldForm, Loading, Table, fmtTime, useAction, useLoad } from "../ui";
 import { checkPolicy } from "./policy";
 
 interface User {
@@ -71,75 +71,48 @@ function DeleteButton({ what, onDelete, busy }: { what: string; onDelete: () => 
 
 export function UsersPage({ s }: { s: Session }) {
   const users = useLoad(() => admin<{ users: User[] }>(s, "GET", "users"), [s]);
-  const [name, setName] = useState("");
-  const [policies, setPolicies] = useState("");
   const act = useAction();
   return (
     <section>
       <h1>Users</h1>
-      <Form
+      <FieldForm
         label="Create user"
-        onSubmit={() =>
-          act.run(async () => {
-            await admin(s, "POST", "users", { name: name.trim(), policies: list(policies) });
-            setName("");
-            setPolicies("");
-            users.reload();
-          })
-        }
-      >
-        <label>
-          New user
-          <input name="user" value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label>
-          Policies (comma-separated)
-          <input name="policies" value={policies} onChange={(e) => setPolicies(e.target.value)} />
-        </label>
-        <button type="submit" disabled={act.busy}>
-          Create user
-        </button>
-      </Form>
+        submit="Create user"
+        fields={[
+          { name: "user", label: "New user", required: true },
+          { name: "policies", label: "Policies (comma-separated)" },
+        ]}
+        onSubmit={async (v) => {
+          await admin(s, "POST", "users", { name: v.user.trim(), policies: list(v.policies) });
+          users.reload();
+        }}
+      />
       <ErrorBox error={act.error ?? users.error} />
       {!users.data && !users.error && <Loading what="users" />}
       {users.data && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Status</th>
-                <th>Groups</th>
-                <th>Policies</th>
-                <th>Created</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.users.map((u) => (
-                <tr key={u.name} data-user={u.name}>
-                  <td>
-                    <a href={href(["users", u.name])}>{u.name}</a>
-                  </td>
-                  <td>{u.enabled ? "enabled" : "disabled"}</td>
-                  <td>{u.groups.join(", ") || "–"}</td>
-                  <td>{u.policies.join(", ") || "–"}</td>
-                  <td>{fmtTime(u.createdAt)}</td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      disabled={act.busy}
-                      onClick={() => act.run(async () => (await admin(s, "POST", `users/${enc(u.name)}/${u.enabled ? "disable" : "enable"}`), users.reload()))}
-                    >
-                      {u.enabled ? "Disable" : "Enable"}
-                    </button>{" "}
-                    <DeleteButton what={u.name} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `users/${enc(u.name)}`), users.reload()))} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={["Name", "Status", "Groups", "Policies", "Created", "Actions"]}>
+          {users.data.users.map((u) => (
+            <tr key={u.name} data-user={u.name}>
+              <td>
+                <a href={href(["users", u.name])}>{u.name}</a>
+              </td>
+              <td>{u.enabled ? "enabled" : "disabled"}</td>
+              <td>{u.groups.join(", ") || "–"}</td>
+              <td>{u.policies.join(", ") || "–"}</td>
+              <td>{fmtTime(u.createdAt)}</td>
+              <td className="actions">
+                <button
+                  type="button"
+                  disabled={act.busy}
+                  onClick={() => act.run(async () => (await admin(s, "POST", `users/${enc(u.name)}/${u.enabled ? "disable" : "enable"}`), users.reload()))}
+                >
+                  {u.enabled ? "Disable" : "Enable"}
+                </button>{" "}
+                <DeleteButton what={u.name} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `users/${enc(u.name)}`), users.reload()))} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
@@ -148,7 +121,6 @@ export function UsersPage({ s }: { s: Session }) {
 /** Attach and detach managed policies to a user or group. */
 function PolicyAttachments({ s, kind, name, attached, onChange }: { s: Session; kind: "users" | "groups"; name: string; attached: string[]; onChange: () => void }) {
   const all = useLoad(() => admin<{ policies: Policy[] }>(s, "GET", "policies"), [s]);
-  const [pick, setPick] = useState("");
   const act = useAction();
   const free = (all.data?.policies ?? []).map((p) => p.name).filter((p) => !attached.includes(p));
   return (
@@ -165,22 +137,15 @@ function PolicyAttachments({ s, kind, name, attached, onChange }: { s: Session; 
         ))}
         {attached.length === 0 && <li className="muted">none</li>}
       </ul>
-      <Form label="Attach policy" onSubmit={() => pick && act.run(async () => (await admin(s, "POST", `policies/${enc(pick)}/attach`, { [kind]: [name] }), setPick(""), onChange()))}>
-        <label>
-          Policy
-          <select name="attach" value={pick} onChange={(e) => setPick(e.target.value)}>
-            <option value="">choose…</option>
-            {free.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="submit" disabled={act.busy || !pick}>
-          Attach
-        </button>
-      </Form>
+      <FieldForm
+        label="Attach policy"
+        submit="Attach"
+        fields={[{ name: "attach", label: "Policy", required: true, options: [["", "choose…"], ...free.map((p): [string, string] => [p, p])] }]}
+        onSubmit={async (v) => {
+          await admin(s, "POST", `policies/${enc(v.attach)}/attach`, { [kind]: [name] });
+          onChange();
+        }}
+      />
       <ErrorBox error={act.error ?? all.error} />
     </>
   );
@@ -239,102 +204,62 @@ function KeyTable({ s, keys, onChange, showUser }: { s: Session; keys: AccessKey
   return (
     <>
       <ErrorBox error={act.error} />
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th>Access key</th>
-              {showUser && <th>User</th>}
-              <th>Type</th>
-              <th>Status</th>
-              <th>Description</th>
-              <th>Last used</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((k) => (
-              <tr key={k.accessKey} data-key={k.accessKey}>
-                <td className="mono">{k.accessKey}</td>
-                {showUser && (
-                  <td>
-                    <a href={href(["users", k.user])}>{k.user}</a>
-                  </td>
-                )}
-                <td>{k.type === "serviceAccount" ? `service account${k.name ? ` ${k.name}` : ""}` : "access key"}</td>
-                <td>{k.expired ? "expired" : k.status}</td>
-                <td>{k.description || "–"}</td>
-                <td>{fmtTime(k.lastUsed?.at)}</td>
-                <td className="actions">
-                  <button
-                    type="button"
-                    disabled={act.busy}
-                    onClick={() =>
-                      act.run(async () => (await admin(s, "PUT", `accesskeys/${enc(k.accessKey)}`, { status: k.status === "Active" ? "Inactive" : "Active" }), onChange()))
-                    }
-                  >
-                    {k.status === "Active" ? "Deactivate" : "Activate"}
-                  </button>{" "}
-                  <DeleteButton what={k.accessKey} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `accesskeys/${enc(k.accessKey)}`), onChange()))} />
-                </td>
-              </tr>
-            ))}
-            {keys.length === 0 && (
-              <tr>
-                <td colSpan={showUser ? 7 : 6} className="muted">
-                  No keys.
-                </td>
-              </tr>
+      <Table head={["Access key", ...(showUser ? ["User"] : []), "Type", "Status", "Description", "Last used", "Actions"]}>
+        {keys.map((k) => (
+          <tr key={k.accessKey} data-key={k.accessKey}>
+            <td className="mono">{k.accessKey}</td>
+            {showUser && (
+              <td>
+                <a href={href(["users", k.user])}>{k.user}</a>
+              </td>
             )}
-          </tbody>
-        </table>
-      </div>
+            <td>{k.type === "serviceAccount" ? `service account${k.name ? ` ${k.name}` : ""}` : "access key"}</td>
+            <td>{k.expired ? "expired" : k.status}</td>
+            <td>{k.description || "–"}</td>
+            <td>{fmtTime(k.lastUsed?.at)}</td>
+            <td className="actions">
+              <button
+                type="button"
+                disabled={act.busy}
+                onClick={() => act.run(async () => (await admin(s, "PUT", `accesskeys/${enc(k.accessKey)}`, { status: k.status === "Active" ? "Inactive" : "Active" }), onChange()))}
+              >
+                {k.status === "Active" ? "Deactivate" : "Activate"}
+              </button>{" "}
+              <DeleteButton what={k.accessKey} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `accesskeys/${enc(k.accessKey)}`), onChange()))} />
+            </td>
+          </tr>
+        ))}
+        {keys.length === 0 && (
+          <tr>
+            <td colSpan={showUser ? 7 : 6} className="muted">
+              No keys.
+            </td>
+          </tr>
+        )}
+      </Table>
     </>
   );
 }
 
 function CreateKey({ s, user, onCreated }: { s: Session; user?: string; onCreated: () => void }) {
-  const [owner, setOwner] = useState(user ?? "");
-  const [type, setType] = useState("accessKey");
-  const [description, setDescription] = useState("");
   const [made, setMade] = useState<AccessKey | null>(null);
-  const act = useAction();
   return (
     <>
-      <Form
+      <FieldForm
         label="Create access key"
-        onSubmit={() =>
-          act.run(async () => {
-            const body: Record<string, string> = { user: owner.trim(), type };
-            if (description) body.description = description;
-            setMade(await admin<AccessKey>(s, "POST", "accesskeys", body));
-            setDescription("");
-            onCreated();
-          })
-        }
-      >
-        {user === undefined && (
-          <label>
-            User
-            <input name="keyUser" value={owner} onChange={(e) => setOwner(e.target.value)} required />
-          </label>
-        )}
-        <label>
-          Type
-          <select name="keyType" value={type} onChange={(e) => setType(e.target.value)}>
-            <option value="accessKey">access key</option>
-            <option value="serviceAccount">service account</option>
-          </select>
-        </label>
-        <label>
-          Description
-          <input name="description" value={description} onChange={(e) => setDescription(e.target.value)} />
-        </label>
-        <button type="submit" disabled={act.busy}>
-          Create key
-        </button>
-      </Form>
-      <ErrorBox error={act.error} />
+        submit="Create key"
+        fields={[
+          ...(user === undefined ? [{ name: "keyUser", label: "User", required: true, keep: true }] : []),
+          { name: "keyType", label: "Type", initial: "accessKey", keep: true, options: [["accessKey", "access key"], ["serviceAccount", "service account"]] },
+          { name: "description", label: "Description" },
+        ]}
+        onSubmit={async (v) => {
+          const body: Record<string, string> = { user: (user ?? v.keyUser).trim(), type: v.keyType };
+          if (v.description) body.description = v.description;
+          setMade(await admin<AccessKey>(s, "POST", "accesskeys", body));
+          onCreated();
+        }}
+      />
       {made && <NewKey k={made} />}
     </>
   );
@@ -365,71 +290,46 @@ export function KeysPage({ s }: { s: Session }) {
 
 export function GroupsPage({ s }: { s: Session }) {
   const groups = useLoad(() => admin<{ groups: Group[] }>(s, "GET", "groups"), [s]);
-  const [name, setName] = useState("");
-  const [members, setMembers] = useState("");
   const act = useAction();
   return (
     <section>
       <h1>Groups</h1>
-      <Form
+      <FieldForm
         label="Create group"
-        onSubmit={() =>
-          act.run(async () => {
-            await admin(s, "POST", "groups", { name: name.trim(), members: list(members) });
-            setName("");
-            setMembers("");
-            groups.reload();
-          })
-        }
-      >
-        <label>
-          New group
-          <input name="group" value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label>
-          Members (comma-separated)
-          <input name="members" value={members} onChange={(e) => setMembers(e.target.value)} />
-        </label>
-        <button type="submit" disabled={act.busy}>
-          Create group
-        </button>
-      </Form>
+        submit="Create group"
+        fields={[
+          { name: "group", label: "New group", required: true },
+          { name: "members", label: "Members (comma-separated)" },
+        ]}
+        onSubmit={async (v) => {
+          await admin(s, "POST", "groups", { name: v.group.trim(), members: list(v.members) });
+          groups.reload();
+        }}
+      />
       <ErrorBox error={act.error ?? groups.error} />
       {!groups.data && !groups.error && <Loading what="groups" />}
       {groups.data && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Members</th>
-                <th>Policies</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {groups.data.groups.map((g) => (
-                <tr key={g.name} data-group={g.name}>
-                  <td>
-                    <a href={href(["groups", g.name])}>{g.name}</a>
-                  </td>
-                  <td>{g.members.join(", ") || "–"}</td>
-                  <td>{g.policies.join(", ") || "–"}</td>
-                  <td>
-                    <DeleteButton what={g.name} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `groups/${enc(g.name)}`), groups.reload()))} />
-                  </td>
-                </tr>
-              ))}
-              {groups.data.groups.length === 0 && (
-                <tr>
-                  <td colSpan={4} className="muted">
-                    No groups.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
+        <Table head={["Name", "Members", "Policies", "Actions"]}>
+          {groups.data.groups.map((g) => (
+            <tr key={g.name} data-group={g.name}>
+              <td>
+                <a href={href(["groups", g.name])}>{g.name}</a>
+              </td>
+              <td>{g.members.join(", ") || "–"}</td>
+              <td>{g.policies.join(", ") || "–"}</td>
+              <td className="actions">
+                <DeleteButton what={g.name} busy={act.busy} onDelete={() => act.run(async () => (await admin(s, "DELETE", `groups/${enc(g.name)}`), groups.reload()))} />
+              </td>
+            </tr>
+          ))}
+          {groups.data.groups.length === 0 && (
+            <tr>
+              <td colSpan={4} className="muted">
+                No groups.
+              </td>
+            </tr>
+          )}
+        </Table>
       )}
     </section>
   );
@@ -437,7 +337,6 @@ export function GroupsPage({ s }: { s: Session }) {
 
 export function GroupPage({ s, name }: { s: Session; name: string }) {
   const group = useLoad(() => admin<Group>(s, "GET", `groups/${enc(name)}`), [s, name]);
-  const [user, setUser] = useState("");
   const act = useAction();
   return (
     <section>
@@ -460,15 +359,15 @@ export function GroupPage({ s, name }: { s: Session; name: string }) {
             ))}
             {group.data.members.length === 0 && <li className="muted">none</li>}
           </ul>
-          <Form label="Add member" onSubmit={() => act.run(async () => (await admin(s, "POST", `groups/${enc(name)}/members`, { users: [user.trim()] }), setUser(""), group.reload()))}>
-            <label>
-              User
-              <input name="member" value={user} onChange={(e) => setUser(e.target.value)} required />
-            </label>
-            <button type="submit" disabled={act.busy}>
-              Add member
-            </button>
-          </Form>
+          <FieldForm
+            label="Add member"
+            submit="Add member"
+            fields={[{ name: "member", label: "User", required: true }]}
+            onSubmit={async (v) => {
+              await admin(s, "POST", `groups/${enc(name)}/members`, { users: [v.member.trim()] });
+              group.reload();
+            }}
+          />
           <PolicyAttachments s={s} kind="groups" name={name} attached={group.data.policies} onChange={group.reload} />
         </>
       )}
@@ -484,72 +383,38 @@ const POLICY_TEMPLATE = JSON.stringify(
 
 export function PoliciesPage({ s }: { s: Session }) {
   const policies = useLoad(() => admin<{ policies: Policy[] }>(s, "GET", "policies"), [s]);
-  const [name, setName] = useState("");
-  const [doc, setDoc] = useState(POLICY_TEMPLATE);
-  const act = useAction();
-  const problem = checkPolicy(doc);
   return (
     <section>
       <h1>Policies</h1>
       <ErrorBox error={policies.error} />
       {!policies.data && !policies.error && <Loading what="policies" />}
       {policies.data && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Description</th>
-                <th className="num">Attached to</th>
-                <th>Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {policies.data.policies.map((p) => (
-                <tr key={p.name} data-policy={p.name}>
-                  <td>
-                    <a href={href(["policies", p.name])}>{p.name}</a>
-                  </td>
-                  <td>{p.description || "–"}</td>
-                  <td className="num">{p.attachments}</td>
-                  <td>{fmtTime(p.updatedAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={["Name", "Description", ["Attached to", "num"], "Updated"]}>
+          {policies.data.policies.map((p) => (
+            <tr key={p.name} data-policy={p.name}>
+              <td>
+                <a href={href(["policies", p.name])}>{p.name}</a>
+              </td>
+              <td>{p.description || "–"}</td>
+              <td className="num">{p.attachments}</td>
+              <td>{fmtTime(p.updatedAt)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       <h2>New policy</h2>
-      <form
-        aria-label="Create policy"
-        onSubmit={(e) => {
-          e.preventDefault();
-          if (problem) return;
-          act.run(async () => {
-            await admin(s, "POST", "policies", { name: name.trim(), document: doc });
-            setName("");
-            policies.reload();
-          });
+      <FieldForm
+        label="Create policy"
+        submit="Create policy"
+        fields={[
+          { name: "policyName", label: "Name", required: true },
+          { name: "document", label: "Document (JSON)", code: true, initial: POLICY_TEMPLATE, keep: true, check: checkPolicy },
+        ]}
+        onSubmit={async (v) => {
+          await admin(s, "POST", "policies", { name: v.policyName.trim(), document: v.document });
+          policies.reload();
         }}
-      >
-        <label>
-          Name
-          <input name="policyName" value={name} onChange={(e) => setName(e.target.value)} required />
-        </label>
-        <label className="block">
-          Document (JSON)
-          <textarea name="document" className="code" rows={12} spellCheck={false} value={doc} onChange={(e) => setDoc(e.target.value)} aria-invalid={problem ? true : undefined} />
-        </label>
-        {problem && (
-          <p className="error" role="alert">
-            {problem}
-          </p>
-        )}
-        <button type="submit" disabled={act.busy || !!problem}>
-          Create policy
-        </button>
-        <ErrorBox error={act.error} />
-      </form>
+      />
     </section>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from "react";
 import { type Session, objectPath, presignGet, s3, s3Xml, xtext } from "../api";
 import { href } from "../app";
 import { uriEncode } from "../sigv4";
-import { ErrorBox, Form, Loading, fmtBytes, fmtTime, useAction, useLoad } from "../ui";
+import { ErrorBox, Form, Loading, Table, fmtBytes, fmtTime, useAction, useLoad } from "../ui";
 import { Crumbs } from "./browser";
 
 const META_HEADERS = ["content-type", "content-length", "etag", "last-modified", "cache-control", "content-disposition", "content-encoding", "x-amz-version-id", "x-amz-storage-class"];
@@ -161,50 +161,38 @@ function Versions({ s, bucket, objectKey, onRestored }: { s: Session; bucket: st
       <h2>Versions</h2>
       <ErrorBox error={v.error ?? act.error} />
       {v.data && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Version</th>
-                <th className="num">Size</th>
-                <th>Modified</th>
-                <th>Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {v.data.map((x) => (
-                <tr key={x.id} data-version={x.id}>
-                  <td className="mono">
-                    {x.id}
-                    {x.latest ? " (latest)" : ""}
-                    {x.deleteMarker ? " (delete marker)" : ""}
-                  </td>
-                  <td className="num">{x.deleteMarker ? "–" : fmtBytes(x.size)}</td>
-                  <td>{fmtTime(x.modified)}</td>
-                  <td>
-                    {!x.latest && !x.deleteMarker && (
-                      <button
-                        type="button"
-                        disabled={act.busy}
-                        onClick={() =>
-                          act.run(async () => {
-                            // Restoring copies the old version over the latest.
-                            const source = `/${uriEncode(bucket)}/${uriEncode(objectKey, true)}?versionId=${uriEncode(x.id)}`;
-                            await s3(s, "PUT", objectPath(bucket, objectKey), { headers: { "x-amz-copy-source": source } });
-                            v.reload();
-                            onRestored();
-                          })
-                        }
-                      >
-                        Restore
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={["Version", ["Size", "num"], "Modified", "Actions"]}>
+          {v.data.map((x) => (
+            <tr key={x.id} data-version={x.id}>
+              <td className="mono">
+                {x.id}
+                {x.latest ? " (latest)" : ""}
+                {x.deleteMarker ? " (delete marker)" : ""}
+              </td>
+              <td className="num">{x.deleteMarker ? "–" : fmtBytes(x.size)}</td>
+              <td>{fmtTime(x.modified)}</td>
+              <td>
+                {!x.latest && !x.deleteMarker && (
+                  <button
+                    type="button"
+                    disabled={act.busy}
+                    onClick={() =>
+                      act.run(async () => {
+                        // Restoring copies the old version over the latest.
+                        const source = `/${uriEncode(bucket)}/${uriEncode(objectKey, true)}?versionId=${uriEncode(x.id)}`;
+                        await s3(s, "PUT", objectPath(bucket, objectKey), { headers: { "x-amz-copy-source": source } });
+                        v.reload();
+                        onRestored();
+                      })
+                    }
+                  >
+                    Restore
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <p>
         <a href={href(["b", bucket], { prefix: objectKey.slice(0, objectKey.lastIndexOf("/") + 1) })}>Back to the listing</a>

@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 import { type Session, admin } from "../api";
 import { type Point, type Scrape, parseMetrics, rate, summarise } from "../metrics";
-import { ErrorBox, Loading, fmtBytes, useLoad } from "../ui";
+import { ErrorBox, Loading, Table, fmtBytes, useLoad } from "../ui";
 
 interface Drive {
   index: number;
@@ -50,42 +50,27 @@ export function DrivesPage({ s }: { s: Session }) {
               {i.drivesOnline} of {i.drives.length} drives online.
             </strong>
           </p>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th className="num">#</th>
-                  <th>Path</th>
-                  <th>State</th>
-                  <th>Used</th>
-                  <th className="num">Free</th>
-                  <th className="num">Capacity</th>
-                  <th className="num">Errors</th>
-                </tr>
-              </thead>
-              <tbody>
-                {i.drives.map((d) => (
-                  <tr key={d.index} data-drive={d.index} className={`drive-${d.state}`}>
-                    <td className="num">{d.index}</td>
-                    <td className="mono break">{d.path}</td>
-                    <td>
-                      <span className={`badge ${d.state}`}>{d.state}</span>
-                    </td>
-                    <td>
-                      {d.capacityBytes ? (
-                        <meter min={0} max={d.capacityBytes} value={d.capacityBytes - (d.freeBytes ?? 0)} aria-label={`Drive ${d.index} used`} />
-                      ) : (
-                        "–"
-                      )}
-                    </td>
-                    <td className="num">{fmtBytes(d.freeBytes)}</td>
-                    <td className="num">{fmtBytes(d.capacityBytes)}</td>
-                    <td className="num">{d.errors}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table head={[["#", "num"], "Path", "State", "Used", ["Free", "num"], ["Capacity", "num"], ["Errors", "num"]]}>
+            {i.drives.map((d) => (
+              <tr key={d.index} data-drive={d.index} className={`drive-${d.state}`}>
+                <td className="num">{d.index}</td>
+                <td className="mono break">{d.path}</td>
+                <td>
+                  <span className={`badge ${d.state}`}>{d.state}</span>
+                </td>
+                <td>
+                  {d.capacityBytes ? (
+                    <meter min={0} max={d.capacityBytes} value={d.capacityBytes - (d.freeBytes ?? 0)} aria-label={`Drive ${d.index} used`} />
+                  ) : (
+                    "–"
+                  )}
+                </td>
+                <td className="num">{fmtBytes(d.freeBytes)}</td>
+                <td className="num">{fmtBytes(d.capacityBytes)}</td>
+                <td className="num">{d.errors}</td>
+              </tr>
+            ))}
+          </Table>
         </>
       )}
     </section>
@@ -144,36 +129,22 @@ export function UsagePage({ s }: { s: Session }) {
               </dd>
             </div>
           </dl>
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Bucket</th>
-                  <th className="num">Objects</th>
-                  <th className="num">Size</th>
-                  <th className="num">All versions</th>
-                  <th>Quota</th>
-                  <th className="bar-col">Share</th>
-                </tr>
-              </thead>
-              <tbody>
-                {u.buckets.map((b) => (
-                  <tr key={b.name} data-bucket={b.name}>
-                    <td>{b.name}</td>
-                    <td className="num">{b.usage.objects.toLocaleString("en")}</td>
-                    <td className="num">{fmtBytes(b.usage.bytes)}</td>
-                    <td className="num">{fmtBytes(b.usage.versionBytes)}</td>
-                    <td>{b.quotaBytes ? `${fmtBytes(b.quotaBytes)} (${Math.round((b.usage.versionBytes / b.quotaBytes) * 100)}%)` : "none"}</td>
-                    <td className="bar-col">
-                      <svg viewBox="0 0 100 8" preserveAspectRatio="none" className="bar" role="img" aria-label={`${Math.round((b.usage.versionBytes / max) * 100)}% of the largest bucket`}>
-                        <rect x="0" y="0" width={(b.usage.versionBytes / max) * 100} height="8" />
-                      </svg>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table head={["Bucket", ["Objects", "num"], ["Size", "num"], ["All versions", "num"], "Quota", ["Share", "bar-col"]]}>
+            {u.buckets.map((b) => (
+              <tr key={b.name} data-bucket={b.name}>
+                <td>{b.name}</td>
+                <td className="num">{b.usage.objects.toLocaleString("en")}</td>
+                <td className="num">{fmtBytes(b.usage.bytes)}</td>
+                <td className="num">{fmtBytes(b.usage.versionBytes)}</td>
+                <td>{b.quotaBytes ? `${fmtBytes(b.quotaBytes)} (${Math.round((b.usage.versionBytes / b.quotaBytes) * 100)}%)` : "none"}</td>
+                <td className="bar-col">
+                  <svg viewBox="0 0 100 8" preserveAspectRatio="none" className="bar" role="img" aria-label={`${Math.round((b.usage.versionBytes / max) * 100)}% of the largest bucket`}>
+                    <rect x="0" y="0" width={(b.usage.versionBytes / max) * 100} height="8" />
+                  </svg>
+                </td>
+              </tr>
+            ))}
+          </Table>
         </>
       )}
     </section>
@@ -183,23 +154,33 @@ export function UsagePage({ s }: { s: Session }) {
 const POLL_MS = 2000;
 const KEEP = 90;
 
-function Chart({ title, points, pick, unit }: { title: string; points: Point[]; pick: (p: Point) => number; unit: (v: number) => string }) {
+/** A line over the last KEEP polls; a null value (nothing to measure in that window) leaves a gap. */
+function Chart({ title, points, pick, unit }: { title: string; points: Point[]; pick: (p: Point) => number | null; unit: (v: number) => string }) {
   const W = 300;
   const H = 100;
   const values = points.map(pick);
-  const max = Math.max(...values, 1e-9);
-  const last = values.length ? values[values.length - 1] : 0;
-  const path = values
-    .map((v, i) => `${i ? "L" : "M"}${((i + KEEP - values.length) / (KEEP - 1)) * W},${H - (v / max) * (H - 4) - 2}`)
-    .join(" ");
+  const known = values.filter((v): v is number => v !== null);
+  const max = Math.max(...known, 1e-9);
+  const last = values.length ? values[values.length - 1] : null;
+  let path = "";
+  values.forEach((v, i) => {
+    if (v === null) return;
+    const x = ((i + KEEP - values.length) / (KEEP - 1)) * W;
+    const y = H - (v / max) * (H - 4) - 2;
+    const joined = i > 0 && values[i - 1] !== null;
+    const alone = !joined && (i === values.length - 1 || values[i + 1] === null);
+    // A point with no neighbour is a dot (a round cap on a zero-length line).
+    path += `${joined ? "L" : "M"}${x},${y}${alone ? " h0" : ""} `;
+  });
   return (
     <figure className="chart">
       <figcaption>
-        {title}: <strong data-testid={`chart-${title}`}>{unit(last)}</strong> <span className="muted small">(max {unit(max)})</span>
+        {title}: <strong data-testid={`chart-${title}`}>{values.length === 0 ? "…" : last === null ? "no requests" : unit(last)}</strong>{" "}
+        {known.length > 0 && <span className="muted small">(max {unit(max)})</span>}
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${title} over the last ${(KEEP * POLL_MS) / 1000} s`}>
         <line x1="0" y1={H - 1} x2={W} y2={H - 1} className="axis" />
-        {values.length > 1 && <path d={path} className="line" />}
+        {known.length > 0 && <path d={path.trim()} className="line" />}
       </svg>
     </figure>
   );
@@ -235,10 +216,11 @@ export function MetricsPage() {
   }, []);
   const perSec = (v: number) => `${v.toFixed(v < 10 ? 1 : 0)}/s`;
   const bytes = (v: number) => `${fmtBytes(Math.round(v))}/s`;
+  const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
   return (
     <section>
       <h1>Metrics</h1>
-      <p className="muted">From /metrics every {POLL_MS / 1000} s; rates are computed in this page.</p>
+      <p className="muted">From /metrics every {POLL_MS / 1000} s; rates, and the latency of the requests that ended in each interval, are computed in this page.</p>
       <ErrorBox error={error} />
       {points.length === 0 && !error && <Loading what="the first two samples" />}
       <div className="charts">
@@ -246,7 +228,8 @@ export function MetricsPage() {
         <Chart title="Errors (5xx)" points={points} pick={(p) => p.errPerSec} unit={perSec} />
         <Chart title="Received" points={points} pick={(p) => p.inBytesPerSec} unit={bytes} />
         <Chart title="Sent" points={points} pick={(p) => p.outBytesPerSec} unit={bytes} />
-        <Chart title="Latency p99" points={points} pick={(p) => p.p99Ms} unit={(v) => `${v.toFixed(1)} ms`} />
+        <Chart title="Latency p50" points={points} pick={(p) => p.p50Ms} unit={ms} />
+        <Chart title="Latency p99" points={points} pick={(p) => p.p99Ms} unit={ms} />
       </div>
     </section>
   );
