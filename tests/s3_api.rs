@@ -1315,7 +1315,7 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
             ("PUT", "/nyi?cors"),
             ("PUT", "/nyi?encryption"),
             ("DELETE", "/nyi?lifecycle"),
-            ("PUT", "/nyi/k?retention"),
+            ("PUT", "/nyi/k?torrent"),
             ("POST", "/nyi/k?restore"),
         ]
         .into_iter()

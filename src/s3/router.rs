@@ -725,6 +725,8 @@ route_table! {
     PUT    Bucket   [Has("publicAccessBlock")]          => PutPublicAccessBlock {},
     DELETE Bucket   [Has("publicAccessBlock")]          => DeletePublicAccessBlock {},
     ANY    Bucket   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
+    // Retention and legal hold are object subresources only.
+    ANY    Bucket   [AnyOf(&["retention", "legal-hold"])] => Unknown {},
     ANY    Object   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
     ANY    Object   [Has("ownershipControls")]          => Unknown {},
 
@@ -754,8 +756,6 @@ route_table! {
     PUT    Bucket   [Has("acl")]                        => PutBucketAcl {},
     PUT    Bucket   [Has("ownershipControls")]          => PutBucketOwnershipControls {},
     PUT    Bucket   [Has("object-lock")]                => PutBucketObjectLockConfig {},
-    // Retention and legal hold are object subresources only.
-    ANY    Bucket   [AnyOf(&["retention", "legal-hold"])] => Unknown {},
     PUT    Bucket   [AnyOf(&["location", "uploads", "uploadId", "delete"])]
                                                         => Unknown {},
     PUT    Bucket   []                                  => CreateBucket {},
@@ -1556,6 +1556,8 @@ mod tests {
     fn unsupported_bucket_subresources_are_unknown() {
         for (m, target) in [
             (Method::GET, "/bkt?website"),
+            (Method::GET, "/bkt?retention"),
+            (Method::PUT, "/bkt?legal-hold"),
             (Method::GET, "/bkt?logging"),
             (Method::GET, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
@@ -1646,24 +1648,24 @@ mod tests {
             ),
             (
                 Method::GET,
-                format!("/bkt/k?retention&versionId={V1}"),
+                format!("/bkt/dir/obj.txt?retention&versionId={V1}"),
                 GetObjectRetention {
                     version: Some(V1_SEL),
                 },
             ),
             (
                 Method::PUT,
-                b("/bkt/k?retention"),
+                b("/bkt/dir/obj.txt?retention"),
                 PutObjectRetention { version: None },
             ),
             (
                 Method::GET,
-                b("/bkt/k?legal-hold"),
+                b("/bkt/dir/obj.txt?legal-hold"),
                 GetObjectLegalHold { version: None },
             ),
             (
                 Method::PUT,
-                format!("/bkt/k?legal-hold&versionId={V1}"),
+                format!("/bkt/dir/obj.txt?legal-hold&versionId={V1}"),
                 PutObjectLegalHold {
                     version: Some(V1_SEL),
                 },
@@ -1978,8 +1980,6 @@ mod tests {
         for (m, target) in [
             (Method::HEAD, "/bkt/k?retention"),
             (Method::DELETE, "/bkt/k?legal-hold"),
-            (Method::GET, "/bkt?retention"),
-            (Method::PUT, "/bkt?legal-hold"),
             (Method::HEAD, "/bkt/k?attributes"),
             (Method::PUT, "/bkt/k?attributes"),
             (Method::GET, "/bkt/k?torrent"),
