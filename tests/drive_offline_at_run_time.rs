@@ -224,3 +224,33 @@ async fn an_unreadable_drive_goes_offline_while_the_node_runs_and_comes_back() {
     assert_eq!(binary::get_bytes(&c, "health", "after").await, before);
     assert_eq!(binary::get_bytes(&c, "health", "during-3").await, during);
 }
+
+/// The first writes after a drive fails, before anything has taken it
+/// offline, still succeed: a commit copy whose drive refuses it is written
+/// to the next online drive instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_just_after_a_drive_becomes_unreadable_succeed() {
+    let n = Node::start();
+    let c = client(&format!("http://127.0.0.1:{}", n.port), USER, PASSWORD);
+    c.create_bucket().bucket("health").send().await.unwrap();
+    // No object written yet: each core must open new segments on drive 3,
+    // and the open fails there (an open segment would still take writes).
+    chmod(&n.drives[3], 0o000);
+    for i in 0..8 {
+        let key = format!("k{i}");
+        c.put_object()
+            .bucket("health")
+            .key(&key)
+            .body(binary::data(1000 + i, i as u64).into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+    }
+    for i in 0..8 {
+        assert_eq!(
+            binary::get_bytes(&c, "health", &format!("k{i}")).await,
+            binary::data(1000 + i, i as u64)
+        );
+    }
+    chmod(&n.drives[3], 0o755);
+}
