@@ -351,6 +351,18 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             v.load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP cairn_drive_offline_events_total Times the drive went offline at run time (an I/O error of the drive, or a failed probe)."
+    );
+    let _ = writeln!(out, "# TYPE cairn_drive_offline_events_total counter");
+    for (d, h) in shared.drive_health.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "cairn_drive_offline_events_total{{drive=\"{d}\"}} {}",
+            h.offline_events()
+        );
+    }
     let _ = writeln!(out, "# TYPE cairn_drive_online gauge");
     for d in 0..shared.set.drives.len() {
         let _ = writeln!(

@@ -92,6 +92,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.read_cache = s.read_cache;
     cfg.space_reserve = s.space_reserve;
     let (shared, inboxes) = Engine::open(&cfg)?;
+    crate::engine::health::start_probes(&shared, crate::engine::health::PROBE_INTERVAL)
+        .map_err(|e| format!("cannot start the drive probes: {e}"))?;
     let online: Vec<_> = shared
         .online_drives()
         .iter()
@@ -124,12 +126,31 @@ pub fn serve(s: Settings) -> Result<(), String> {
     );
     let home = Arc::new(home);
 
-    let frontend = crate::http::server::Frontend::new(s.http.clone())?;
-    crate::admin::settings::set_start(crate::admin::settings::Start {
-        rate_limit_per_ip: s.http.rate_limit_per_ip,
-        rate_limit_per_key: s.http.rate_limit_per_key,
-        read_cache: s.read_cache,
-    });
+    // Settings changed through the admin API outlive a restart.
+    let settings_store = crate::iam::store::DriveStore::named(
+        online.clone(),
+        shared.layout.write_quorum(),
+        crate::admin::settings::STORE_FILE,
+    );
+    let run_with = crate::admin::settings::open(
+        crate::admin::settings::Start {
+            rate_limit_per_ip: s.http.rate_limit_per_ip,
+            rate_limit_per_key: s.http.rate_limit_per_key,
+            read_cache: s.read_cache,
+        },
+        Box::new(settings_store),
+    )?;
+    if run_with.read_cache != s.read_cache {
+        let per_core = usize::try_from(run_with.read_cache / s.cores as u64).unwrap_or(usize::MAX);
+        for inbox in &shared.inboxes {
+            // Queued before the cores run: their inboxes are empty.
+            let _ = inbox.try_send(crate::engine::CoreMsg::SetReadCache(per_core));
+        }
+    }
+    let mut http = s.http.clone();
+    http.rate_limit_per_ip = run_with.rate_limit_per_ip;
+    http.rate_limit_per_key = run_with.rate_limit_per_key;
+    let frontend = crate::http::server::Frontend::new(http)?;
     let log_writers = crate::logs::init(&s.logs)?;
     println!(
         "cairn {} — S3-compatible object storage",

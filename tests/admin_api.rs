@@ -626,7 +626,7 @@ fn unsigned_badly_signed_and_body_unsigned_requests_are_refused() {
     // A body larger than any admin request is refused unread.
     let big = json!({ "name": "x".repeat(70 << 10) });
     let r = root.call("POST", "users", Some(big));
-    assert_eq!((r.status, r.code()), (413, "EntityTooLarge"));
+    assert_eq!((r.status, r.code()), (400, "EntityTooLarge"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1657,6 +1657,131 @@ async fn the_trace_streams_each_request_made_while_subscribed_through_its_filter
     }
     let full = TraceStream::open(&root, "").err().expect("refused");
     assert_eq!((full.status, full.code()), (503, "SlowDown"));
+}
+
+#[test]
+fn admin_requests_in_the_trace_name_their_user_and_access_key() {
+    let s = Server::start();
+    let (root, _dev, op) = three_callers(&s);
+    let mut all = TraceStream::open(&root, "?user=op")
+        .ok()
+        .expect("subscribed");
+    op.ok("GET", "info", None);
+    op.fails(
+        "PUT",
+        "config/log.level",
+        Some(json!({"value": "debug"})),
+        403,
+        "AccessDenied",
+    );
+    let mut lines = Vec::new();
+    poll("op's two admin lines", Duration::from_secs(15), || {
+        lines = all.lines(Duration::from_millis(100));
+        lines.len() >= 2
+    });
+    let ops: Vec<(&str, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["operation"].as_str().unwrap(),
+                l["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        vec![("AdminServerInfo", 200), ("AdminSetConfig", 403)],
+        "{lines:?}"
+    );
+    for l in &lines {
+        assert_eq!(l["user"], "op", "{l}");
+        assert_eq!(l["access_key"], op.access, "{l}");
+    }
+}
+
+#[test]
+fn a_trace_subscriber_that_disconnects_frees_its_slot_without_waiting_for_a_line() {
+    let s = Server::start();
+    let root = Admin::root(&s);
+    // A filter nothing matches: no line is ever sent to these subscribers,
+    // so only their disconnecting can free their slots.
+    let quiet = "?bucket=nothing-matches-this";
+    let subs: Vec<TraceStream> = (0..16)
+        .map(|_| TraceStream::open(&root, quiet).ok().expect("subscribed"))
+        .collect();
+    let full = TraceStream::open(&root, quiet).err().expect("refused");
+    assert_eq!((full.status, full.code()), (503, "SlowDown"));
+    drop(subs);
+    let t = Instant::now();
+    let mut back = Vec::new();
+    poll("16 slots free again", Duration::from_secs(15), || {
+        match TraceStream::open(&root, quiet) {
+            Ok(sub) => back.push(sub),
+            Err(r) => assert_eq!(r.code(), "SlowDown", "{}", r.body),
+        }
+        back.len() == 16
+    });
+    println!(
+        "16 slots freed {:?} after their clients closed",
+        t.elapsed()
+    );
+    let full = TraceStream::open(&root, quiet).err().expect("refused");
+    assert_eq!((full.status, full.code()), (503, "SlowDown"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_their_history_survive_kill_9_and_a_changed_flag_wins() {
+    let s = Server::start_with(&["--read-cache", "4MiB"]);
+    let root = Admin::root(&s);
+    root.ok("PUT", "config/log.level", Some(json!({"value": "debug"})));
+    root.ok(
+        "PUT",
+        "config/ratelimit.requestsPerSecondPerIp",
+        Some(json!({"value": "5000/9000"})),
+    );
+    root.ok(
+        "PUT",
+        "config/cache.readBytes",
+        Some(json!({"value": "1MiB"})),
+    );
+    let before = root.ok("GET", "config/history", None);
+    let mut s = s;
+    let logged = s.log().len();
+    s.kill9_restart();
+    let root = Admin::root(&s);
+    let value = |name: &str| root.ok("GET", &format!("config/{name}"), None);
+    assert_eq!(value("log.level")["value"], "debug");
+    assert_eq!(value("log.level")["default"], "info");
+    assert_eq!(
+        value("ratelimit.requestsPerSecondPerIp")["value"],
+        "5000/9000"
+    );
+    assert_eq!(value("cache.readBytes")["value"], "1048576");
+    assert_eq!(root.ok("GET", "config/history", None), before);
+    assert_eq!(before["changes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(before["changes"][0]["user"], "root");
+    // The kept filter is in effect in the new process, not only reported.
+    s.client().list_buckets().send().await.unwrap();
+    poll(
+        "a debug line after the restart",
+        Duration::from_secs(10),
+        || s.log()[logged..].contains("DEBUG"),
+    );
+
+    // Started again with another --read-cache: the flag wins over the kept
+    // value; the others stay, and so does the history.
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let s = Server::start_in(dir, &["--read-cache", "8MiB"]);
+    let root = Admin::root(&s);
+    let cache = root.ok("GET", "config/cache.readBytes", None);
+    assert_eq!(cache["value"], (8u64 << 20).to_string(), "{cache}");
+    assert_eq!(cache["default"], cache["value"]);
+    assert_eq!(
+        root.ok("GET", "config/ratelimit.requestsPerSecondPerIp", None)["value"],
+        "5000/9000"
+    );
+    assert_eq!(root.ok("GET", "config/history", None), before);
 }
 
 /// A bucket's figures by a full walk, as a client would count them.

@@ -2,6 +2,9 @@
 
 use serde_json::{json, Value};
 
+use crate::engine::format::DriveState;
+use crate::engine::health::LastError;
+
 use super::error::AdminError;
 use super::router::Call;
 
@@ -21,6 +24,15 @@ pub async fn server_info(c: &Call<'_>) -> Result<Value, AdminError> {
             } else {
                 "ok"
             };
+            // A drive start-up refused says why; one that failed later, its
+            // last error (kept after it came back, for the operator).
+            let last_error = match &drive.state {
+                DriveState::Online => shared.drive_health[d].last_error(),
+                DriveState::Missing(why) | DriveState::Foreign(why) => Some(LastError {
+                    time_ms: super::started_ms(),
+                    message: format!("at start: {why}"),
+                }),
+            };
             // Space is known once the drive has been measured.
             let total = shared.space.total(d);
             let measured = total > 0;
@@ -36,6 +48,11 @@ pub async fn server_info(c: &Call<'_>) -> Result<Value, AdminError> {
                     .drive_errors
                     .get(d)
                     .map_or(0, |e| e.load(std::sync::atomic::Ordering::Relaxed)),
+                "offlineEvents": shared.drive_health[d].offline_events(),
+                "lastError": last_error.map(|e| json!({
+                    "time": super::rfc3339(e.time_ms),
+                    "message": e.message,
+                })),
             })
         })
         .collect();

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
@@ -67,6 +66,8 @@ pub struct AdminApi<'a> {
     pub rate_limits: &'a std::sync::Arc<RateLimits>,
     /// Longest wait for the next piece of the body.
     pub idle_timeout: Duration,
+    /// The request's access-log record: it names the caller once known.
+    pub log: &'a crate::logs::access::RequestLog,
 }
 
 /// Serves one admin request; never fails (errors are JSON). `op` names the
@@ -126,8 +127,10 @@ async fn call(
             "Admin requests must be signed (AWS Signature Version 4, service s3).",
         ));
     }
-    let body = read_body(parts, body, api.idle_timeout).await?;
+    let body =
+        crate::http::body::read_bounded(&parts.headers, body, MAX_BODY, api.idle_timeout).await?;
     let (verified, caller) = api.auth.authenticate(parts)?;
+    api.log.set_principal(&caller);
     // The body is the whole request's meaning: its hash must be signed.
     match verified.payload {
         PayloadMode::Sha256(h) if h[..] == Sha256::digest(&body)[..] => {}
@@ -224,57 +227,6 @@ pub fn no_such_endpoint(path: &str, request_id: &str) -> Response<ResBody> {
         format!("{path}: this address serves only the admin API."),
     );
     respond(e.status, e.body(request_id))
-}
-
-/// The whole body, bounded by [`MAX_BODY`] and the idle timeout.
-async fn read_body(
-    parts: &http::request::Parts,
-    mut body: Incoming,
-    idle: Duration,
-) -> Result<Vec<u8>, AdminError> {
-    let too_large = || {
-        AdminError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "EntityTooLarge",
-            format!("An admin request body is at most {MAX_BODY} bytes."),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    loop {
-        let frame = crate::runtime::timeout(idle, body.frame())
-            .await
-            .map_err(|_| {
-                AdminError::bad_request(
-                    "RequestTimeout",
-                    "The request body did not arrive in time.",
-                )
-            })?;
-        match frame {
-            None => return Ok(bytes),
-            Some(Ok(f)) => {
-                if let Some(d) = f.data_ref() {
-                    if bytes.len() + d.len() > MAX_BODY {
-                        return Err(too_large());
-                    }
-                    bytes.extend_from_slice(d);
-                }
-            }
-            Some(Err(_)) => {
-                return Err(AdminError::bad_request(
-                    "IncompleteBody",
-                    "The request body ended early.",
-                ))
-            }
-        }
-    }
 }
 
 fn respond(status: StatusCode, body: Vec<u8>) -> Response<ResBody> {

@@ -1,26 +1,33 @@
 //! Run-time settings: named values (as strings, validated) that change the
 //! running node on every core without a restart, and the history of
 //! changes. The state belongs to core 0 (other cores reach it by message),
-//! so changes are applied and recorded in one order. Changes last until
-//! the node stops; flags and the config file set the values it starts with.
+//! so changes are applied and recorded in one order. Each change is made
+//! durable in the system store (`.cairn/settings.state` on every drive,
+//! kept as the identity state is) before it is acknowledged, so values and
+//! history outlive a restart. A kept value is used at start only while the
+//! flag or config value it replaced is unchanged: a new flag wins.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::engine::{CoreMsg, Engine};
 use crate::http::ratelimit::{Rate, RateLimits};
+use crate::iam::store::SystemStore;
 
 use super::error::AdminError;
 use super::router::Call;
 
-/// Changes kept in memory for `GET config/history`.
+/// Changes kept (in memory and in the store) for `GET config/history`.
 pub const HISTORY_MAX: usize = 1000;
 /// Longest value accepted.
 const MAX_VALUE: usize = 1024;
+/// The file in each drive's `.cairn` that keeps the settings.
+pub const STORE_FILE: &str = "settings.state";
 
 /// What each setting starts as: flags, the config file or built in.
 #[derive(Clone, Debug)]
@@ -31,10 +38,65 @@ pub struct Start {
 }
 
 static START: OnceLock<Start> = OnceLock::new();
+/// Where changes are kept; without one (a library user) they last until
+/// the process ends.
+static STORE: OnceLock<Box<dyn SystemStore>> = OnceLock::new();
+/// The state `open` restored, taken by core 0 on first use.
+static RESTORED: OnceLock<State> = OnceLock::new();
 
-/// Called once at start, before the cores run.
-pub fn set_start(s: Start) {
-    let _ = START.set(s);
+/// Called once at start, before the cores run: loads the kept settings
+/// and history from `store` (changes go there from now on), puts the log
+/// filter into effect, and returns the values to start with. Blocking.
+pub fn open(start: Start, store: Box<dyn SystemStore>) -> Result<Start, String> {
+    let loaded = store
+        .load()
+        .map_err(|e| format!("cannot read the settings store: {e}"))?;
+    for (path, why) in &loaded.skipped {
+        tracing::warn!(path = %path.display(), why, "settings store copy skipped (rewritten on the next change)");
+    }
+    let (generation, saved) = match loaded.newest {
+        Some((g, payload)) => (
+            g,
+            serde_json::from_slice::<Saved>(&payload)
+                .map_err(|e| format!("the settings store is unreadable: {e}"))?,
+        ),
+        None => (0, Saved::default()),
+    };
+    let _ = START.set(start.clone());
+    let mut state = State::new();
+    state.generation = generation;
+    let mut run = start;
+    for v in saved.values {
+        let Ok(i) = index(&v.name) else {
+            tracing::warn!(setting = %v.name, "a kept setting this version does not know is ignored");
+            continue;
+        };
+        if v.default != state.defaults[i] {
+            tracing::info!(setting = %v.name, kept = %v.value, "the flag or config value changed since the setting was changed: it wins");
+            continue;
+        }
+        let key = KEYS[i].0;
+        let applied = check(key, &v.value).and_then(|(text, checked)| {
+            match checked {
+                Checked::Rate(r) if key == Setting::RateIp => run.rate_limit_per_ip = r,
+                Checked::Rate(r) => run.rate_limit_per_key = r,
+                Checked::Log(f) => crate::logs::level::set(&f)?,
+                Checked::Cache(n) => run.read_cache = n,
+            }
+            Ok(text)
+        });
+        match applied {
+            Ok(text) => state.values[i] = text,
+            Err(e) => {
+                tracing::warn!(setting = %v.name, value = %v.value, error = %e, "a kept setting cannot be used; the start value stays")
+            }
+        }
+    }
+    let skip = saved.history.len().saturating_sub(HISTORY_MAX);
+    state.history = saved.history.into_iter().skip(skip).collect();
+    let _ = RESTORED.set(state);
+    let _ = STORE.set(store);
+    Ok(run)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,23 +134,46 @@ fn rate_text(r: Option<Rate>) -> String {
     r.map_or_else(|| "0".to_owned(), |r| r.to_string())
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Change {
     time_ms: u64,
     access_key: String,
     user: String,
-    name: &'static str,
+    name: String,
     old: String,
     new: String,
 }
 
+/// A setting as kept: its value and the start value it replaced.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedValue {
+    name: String,
+    value: String,
+    default: String,
+}
+
+/// What the store keeps: the changed settings and the history.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    values: Vec<SavedValue>,
+    history: Vec<Change>,
+}
+
+#[derive(Clone)]
 struct State {
     values: [String; 4],
     defaults: [String; 4],
     history: VecDeque<Change>,
+    /// Of the last change kept in the store.
+    generation: u64,
 }
 
 impl State {
     fn new() -> State {
+        if let Some(s) = RESTORED.get() {
+            return s.clone();
+        }
         let start = START.get().cloned().unwrap_or(Start {
             rate_limit_per_ip: None,
             rate_limit_per_key: None,
@@ -104,6 +189,22 @@ impl State {
             values: defaults.clone(),
             defaults,
             history: VecDeque::new(),
+            generation: 0,
+        }
+    }
+
+    /// What the store keeps of this state: values changed from the start.
+    fn saved(&self) -> Saved {
+        Saved {
+            values: (0..KEYS.len())
+                .filter(|&i| self.values[i] != self.defaults[i])
+                .map(|i| SavedValue {
+                    name: KEYS[i].1.to_owned(),
+                    value: self.values[i].clone(),
+                    default: self.defaults[i].clone(),
+                })
+                .collect(),
+            history: self.history.iter().cloned().collect(),
         }
     }
 
@@ -121,6 +222,8 @@ impl State {
 thread_local! {
     /// Core 0's settings.
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    /// Held by the change being applied and stored on core 0, one at a time.
+    static CHANGING: Rc<futures_util::lock::Mutex<()>> = Rc::new(futures_util::lock::Mutex::new(()));
 }
 
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
@@ -256,33 +359,89 @@ pub async fn set(c: &Call<'_>) -> Result<Value, AdminError> {
     let (text, checked) =
         check(key, &body.value).map_err(|e| AdminError::invalid(format!("{name}: {e}")))?;
     let limits: Arc<RateLimits> = c.rate_limits.clone();
-    let (access_key, user) = (c.caller.access_key.clone(), c.caller.name.clone());
-    let outcome = c
+    let who = (c.caller.access_key.clone(), c.caller.name.clone());
+    let done = c
         .engine
         .run_on(0, move |e| {
-            apply(e, &limits, key, checked)?;
-            Ok::<_, String>(with_state(|s| {
-                let old = std::mem::replace(&mut s.values[i], text.clone());
-                if s.history.len() >= HISTORY_MAX {
-                    s.history.pop_front();
-                }
-                s.history.push_back(Change {
-                    time_ms: crate::engine::now_ms(),
-                    access_key,
-                    user,
-                    name,
-                    old: old.clone(),
-                    new: text,
-                });
-                (old, s.setting(i))
-            }))
+            let (tx, rx) = futures_channel::oneshot::channel();
+            let e = e.clone();
+            monoio::spawn(async move {
+                let _ = tx.send(change(&e, &limits, i, text, checked, who).await);
+            });
+            rx
         })
         .await
         .map_err(core_gone)?;
-    let (old, setting) = outcome.map_err(|e| AdminError::invalid(format!("{name}: {e}")))?;
+    let (old, setting) = done.await.map_err(|_| {
+        core_gone(crate::engine::EngineError::Internal(
+            "core 0 stopped".into(),
+        ))
+    })??;
     *c.audit_detail.borrow_mut() = Some(format!("{name}: {old} -> {}", setting["value"]));
     tracing::info!(setting = name, old = %old, new = %setting["value"], user = %c.caller.name, "setting changed");
     Ok(setting)
+}
+
+/// On core 0, one change at a time: puts the value into effect, keeps the
+/// new state in the store, and only then records it; a change that cannot
+/// be stored is undone.
+async fn change(
+    e: &Rc<Engine>,
+    limits: &RateLimits,
+    i: usize,
+    text: String,
+    checked: Checked,
+    (access_key, user): (String, String),
+) -> Result<(String, Value), AdminError> {
+    let lock = CHANGING.with(Rc::clone);
+    let _one_at_a_time = lock.lock().await;
+    let (key, name, _) = KEYS[i];
+    apply(e, limits, key, checked).map_err(|e| AdminError::invalid(format!("{name}: {e}")))?;
+    let mut next = with_state(|s| s.clone());
+    let old = std::mem::replace(&mut next.values[i], text.clone());
+    if next.history.len() >= HISTORY_MAX {
+        next.history.pop_front();
+    }
+    next.history.push_back(Change {
+        time_ms: crate::engine::now_ms(),
+        access_key,
+        user,
+        name: name.to_owned(),
+        old: old.clone(),
+        new: text,
+    });
+    next.generation += 1;
+    if let Some(store) = STORE.get() {
+        let payload = serde_json::to_vec(&next.saved()).map_err(|e| {
+            AdminError::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            )
+        })?;
+        let generation = next.generation;
+        let stored = e
+            .companion
+            .run(move || store.store(generation, &payload))
+            .await
+            .and_then(|r| r);
+        if let Err(err) = stored {
+            // Put the old value back; it was in effect a moment ago.
+            if let Ok((_, undo)) = check(key, &old) {
+                if let Err(u) = apply(e, limits, key, undo) {
+                    tracing::error!(setting = name, error = %u, "cannot undo a setting that was not stored");
+                }
+            }
+            return Err(AdminError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("{name}: the change could not be stored, so it was not made: {err}"),
+            ));
+        }
+    }
+    let setting = next.setting(i);
+    with_state(|s| *s = next);
+    Ok((old, setting))
 }
 
 #[cfg(test)]

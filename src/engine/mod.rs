@@ -14,6 +14,7 @@ pub mod codec;
 pub mod compaction;
 pub mod error;
 pub mod format;
+pub mod health;
 pub mod index;
 pub mod layout;
 pub mod list;
@@ -35,7 +36,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -149,8 +150,8 @@ pub struct Shared {
     pub epoch: u32,
     pub indexes: Vec<PartitionIndex>,
     pub inboxes: Vec<Sender<CoreMsg>>,
-    /// Drives that failed an I/O since start.
-    pub drive_failed: Vec<AtomicBool>,
+    /// Each drive's run-time state (see `health`).
+    pub drive_health: Vec<health::DriveHealth>,
     /// Free space and the full state of every drive.
     pub space: Arc<space::Space>,
     /// The drive holding the partition indexes.
@@ -174,7 +175,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn drive_online(&self, d: usize) -> bool {
-        self.set.drives[d].online() && !self.drive_failed[d].load(Ordering::Relaxed)
+        self.set.drives[d].online() && !self.drive_health[d].is_failed()
     }
 
     pub fn online_drives(&self) -> Vec<usize> {
@@ -198,17 +199,17 @@ impl Shared {
         }
     }
 
-    /// Counts an I/O error of drive `d`; an error that says the device itself
-    /// failed takes the drive out of service for the rest of the run.
+    /// Counts an I/O error of drive `d`; an error that says the drive itself
+    /// cannot be used takes it offline until its probe passes again.
     pub fn drive_error(&self, d: usize, e: &std::io::Error) {
         self.stats.drive_errors[d].fetch_add(1, Ordering::Relaxed);
-        if matches!(
-            e.raw_os_error(),
-            Some(libc::EIO | libc::ENXIO | libc::ENODEV | libc::EROFS)
-        ) {
-            self.drive_failed[d].store(true, Ordering::Relaxed);
+        let health = &self.drive_health[d];
+        if health::takes_drive_offline(e) && health.fail(format!("I/O: {e}")) {
+            tracing::error!(drive = d, path = %self.set.drives[d].path.display(), error = %e, "drive offline: I/O error");
+        } else {
+            health.note(format!("I/O: {e}"));
+            tracing::error!(drive = d, path = %self.set.drives[d].path.display(), error = %e, "drive I/O error");
         }
-        tracing::error!(drive = d, path = %self.set.drives[d].path.display(), error = %e, "drive I/O error");
     }
 
     pub fn partition_of(&self, bucket: &str, key: &str) -> u16 {
@@ -666,7 +667,7 @@ impl Engine {
             epoch,
             indexes,
             inboxes,
-            drive_failed: (0..drive_count).map(|_| AtomicBool::new(false)).collect(),
+            drive_health: (0..drive_count).map(|_| Default::default()).collect(),
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),

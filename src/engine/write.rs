@@ -704,7 +704,9 @@ impl Engine {
     }
 
     /// Writes `payload` as a record of `kind` to the commit targets and waits
-    /// until a quorum of copies is durable.
+    /// until a quorum of copies is durable. A copy whose drive fails is
+    /// written once more to the next online drive not yet tried (the failure
+    /// has usually just taken its drive offline), keeping its copy number.
     pub(super) async fn write_replicated(
         self: &Rc<Self>,
         mut header: RecordHeader,
@@ -713,46 +715,40 @@ impl Engine {
     ) -> Result<Vec<RecordLoc>> {
         header.payload_len = payload.len() as u32;
         header.payload_crc = crc32c::crc32c(payload);
-        let hl = header.header_len();
         let targets = self.commit_targets(rotation);
-        let writes = targets.iter().enumerate().map(|(copy, &drive)| {
-            let mut h = header.clone();
-            h.shard = copy as u8;
-            let mut buf = AlignedBuf::pooled(hl + payload.len());
-            h.encode_into(buf.full_mut(), self.shared.record_key);
-            buf.full_mut()[hl..hl + payload.len()].copy_from_slice(payload);
-            buf.full_mut()[hl + payload.len()..].fill(0);
-            buf.set_len(align_up(hl + payload.len()));
-            let me = self.clone();
-            async move {
-                let a = match me.writer.append(Class::Small, drive as u16, buf).await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        me.shared.write_failed(drive, &e);
-                        return Err(EngineError::from_io(e));
-                    }
-                };
-                if let Err(e) = a.seg.sync_upto(a.gen).await {
-                    me.shared.write_failed(drive, &e);
-                    return Err(EngineError::from_io(e));
-                }
-                Ok(RecordLoc {
-                    drive: drive as u16,
-                    segment: a.seg.id,
-                    offset: a.offset,
-                    len: a.len,
-                })
-            }
-        });
-        let results = join_all(writes).await;
+        let mut tried = targets.clone();
+        let mut round: Vec<(usize, usize)> = targets.into_iter().enumerate().collect();
         let mut locs = Vec::new();
         let mut full = None;
-        for r in results {
-            match r {
-                Ok(l) => locs.push(l),
-                Err(e @ EngineError::StorageFull(_)) => full = Some(e),
-                Err(_) => {}
+        for retry in [false, true] {
+            let results = join_all(
+                round
+                    .iter()
+                    .map(|&(copy, drive)| self.write_copy(&header, payload, copy, drive)),
+            )
+            .await;
+            let mut failed = Vec::new();
+            for (r, &(copy, _)) in results.into_iter().zip(&round) {
+                match r {
+                    Ok(l) => locs.push(l),
+                    Err(e @ EngineError::StorageFull(_)) => {
+                        full = Some(e);
+                        failed.push(copy);
+                    }
+                    Err(_) => failed.push(copy),
+                }
             }
+            if retry || failed.is_empty() {
+                break;
+            }
+            let d = self.shared.set.drives.len();
+            let spare: Vec<usize> = (0..d)
+                .map(|i| (rotation + i) % d)
+                .filter(|&i| self.shared.drive_online(i) && !tried.contains(&i))
+                .take(failed.len())
+                .collect();
+            tried.extend(&spare);
+            round = failed.into_iter().zip(spare).collect();
         }
         let quorum = self.commit_quorum();
         if locs.len() < quorum {
@@ -765,6 +761,41 @@ impl Engine {
             });
         }
         Ok(locs)
+    }
+
+    /// One durable copy of a replicated record on `drive`.
+    async fn write_copy(
+        self: &Rc<Self>,
+        header: &RecordHeader,
+        payload: &[u8],
+        copy: usize,
+        drive: usize,
+    ) -> Result<RecordLoc> {
+        let hl = header.header_len();
+        let mut h = header.clone();
+        h.shard = copy as u8;
+        let mut buf = AlignedBuf::pooled(hl + payload.len());
+        h.encode_into(buf.full_mut(), self.shared.record_key);
+        buf.full_mut()[hl..hl + payload.len()].copy_from_slice(payload);
+        buf.full_mut()[hl + payload.len()..].fill(0);
+        buf.set_len(align_up(hl + payload.len()));
+        let a = match self.writer.append(Class::Small, drive as u16, buf).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.shared.write_failed(drive, &e);
+                return Err(EngineError::from_io(e));
+            }
+        };
+        if let Err(e) = a.seg.sync_upto(a.gen).await {
+            self.shared.write_failed(drive, &e);
+            return Err(EngineError::from_io(e));
+        }
+        Ok(RecordLoc {
+            drive: drive as u16,
+            segment: a.seg.id,
+            offset: a.offset,
+            len: a.len,
+        })
     }
 
     /// Step 3 and 4: the commit record, then the index. Holds the key lock so

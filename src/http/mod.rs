@@ -4,6 +4,7 @@
 //! limits on idle and slow clients in `limits`, on who holds connection
 //! slots in `conns`, on request rates in `ratelimit`.
 
+pub mod body;
 pub mod conns;
 pub mod health;
 pub mod limits;

@@ -42,19 +42,35 @@ pub struct Loaded {
 pub struct DriveStore {
     drives: Vec<PathBuf>,
     quorum: usize,
+    /// The file in each drive's `.cairn`.
+    file: &'static str,
 }
 
+/// The identity state's file.
+pub const IAM_FILE: &str = "iam.state";
+
 pub fn state_path(drive: &Path) -> PathBuf {
-    drive.join(META_DIR).join("iam.state")
+    drive.join(META_DIR).join(IAM_FILE)
 }
 
 impl DriveStore {
-    /// Copies on every drive of `drives`; a write needs `quorum` of them.
+    /// Identity state copies on every drive of `drives`; a write needs
+    /// `quorum` of them.
     pub fn new(drives: Vec<PathBuf>, quorum: usize) -> DriveStore {
+        DriveStore::named(drives, quorum, IAM_FILE)
+    }
+
+    /// Another system record kept the same way, in `.cairn/<file>`.
+    pub fn named(drives: Vec<PathBuf>, quorum: usize, file: &'static str) -> DriveStore {
         DriveStore {
             drives,
             quorum: quorum.max(1),
+            file,
         }
+    }
+
+    fn path(&self, drive: &Path) -> PathBuf {
+        drive.join(META_DIR).join(self.file)
     }
 
     pub fn encode(generation: u64, payload: &[u8]) -> Vec<u8> {
@@ -101,7 +117,7 @@ impl SystemStore for DriveStore {
         let mut loaded = Loaded::default();
         let mut valid = Vec::new();
         for d in &self.drives {
-            let path = state_path(d);
+            let path = self.path(d);
             match std::fs::read(&path) {
                 Ok(b) => match DriveStore::decode(&b) {
                     Ok((g, p)) => valid.push((g, p.to_vec())),
@@ -135,7 +151,7 @@ impl SystemStore for DriveStore {
         let mut ok = 0;
         let mut last_err = None;
         for d in &self.drives {
-            match write_file_durable(&state_path(d), &bytes) {
+            match write_file_durable(&self.path(d), &bytes) {
                 Ok(()) => ok += 1,
                 Err(e) => last_err = Some(e),
             }

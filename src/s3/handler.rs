@@ -215,6 +215,7 @@ impl S3Api {
                 engine: &self.engine,
                 rate_limits: &self.rate_limits,
                 idle_timeout: self.settings.idle_timeout,
+                log,
             };
             return Ok(crate::admin::serve(&api, parts, body, request_id, conn, op).await);
         }
@@ -225,6 +226,7 @@ impl S3Api {
                 rate_limits: &self.rate_limits,
                 idle_timeout: self.settings.idle_timeout,
                 metrics: &self.metrics,
+                log,
             };
             return Ok(crate::iam::api::http::serve(&api, parts, body, request_id, conn, op).await);
         }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
@@ -64,6 +63,8 @@ pub struct QueryApi<'a> {
     pub idle_timeout: Duration,
     /// Where refused credentials are counted (`cairn_auth_failures_total`).
     pub metrics: &'a crate::metrics::CoreMetrics,
+    /// The request's access-log record: it names the caller once known.
+    pub log: &'a crate::logs::access::RequestLog,
 }
 
 /// The IAM and STS codes that count as authentication failures, as the
@@ -117,54 +118,12 @@ struct Form {
 
 async fn read_form(
     parts: &http::request::Parts,
-    mut body: Incoming,
+    body: Incoming,
     idle: Duration,
 ) -> Result<Form, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "RequestEntityTooLarge",
-            format!("The request body is larger than {MAX_FORM_BYTES} bytes."),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_FORM_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    loop {
-        let frame = crate::runtime::timeout(idle, body.frame())
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    400,
-                    "RequestTimeout",
-                    "The request body did not arrive in time.",
-                )
-            })?;
-        match frame {
-            None => break,
-            Some(Ok(f)) => {
-                if let Some(d) = f.data_ref() {
-                    if bytes.len() + d.len() > MAX_FORM_BYTES {
-                        return Err(too_large());
-                    }
-                    bytes.extend_from_slice(d);
-                }
-            }
-            Some(Err(_)) => {
-                return Err(ApiError::new(
-                    400,
-                    "IncompleteBody",
-                    "The request body ended early.",
-                ))
-            }
-        }
-    }
+    let bytes = crate::http::body::read_bounded(&parts.headers, body, MAX_FORM_BYTES, idle)
+        .await
+        .map_err(|e| ApiError::new(e.status().as_u16(), e.code.as_str(), e.message))?;
     let body_sha256 = hex::encode(Sha256::digest(&bytes));
     let text = if parts.method == Method::GET {
         parts.uri.query().unwrap_or("").as_bytes().to_vec()
@@ -202,6 +161,7 @@ async fn call(
         .auth
         .authenticate_query_api(parts, &form.body_sha256)
         .map_err(|e| iam(auth_error(e)))?;
+    api.log.set_principal(&caller);
     // An explicit payload hash is signed, so the body must match it.
     match verified.payload {
         PayloadMode::Sha256(h) if hex::encode(h) == form.body_sha256 => {}
