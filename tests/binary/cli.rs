@@ -2,6 +2,7 @@
 //! own ~/.cairn/config.toml), standard input not a terminal.
 
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -81,28 +82,40 @@ impl Cli {
     }
 
     /// Runs a command to its end: its exit code, standard error and the
-    /// most memory it held (peak RSS in bytes, from wait4's rusage, so
-    /// this one process and none other).
+    /// most memory it held (peak RSS in bytes). Read as VmHWM from /proc
+    /// while it runs: the rusage of a spawned child would count the test
+    /// process's own memory, which the child shares until it execs.
     pub fn run_peak_rss(&self, args: &[&str]) -> (i32, String, u64) {
         let err = self.path("peak-rss.stderr");
-        let child = self
+        let mut child = self
             .command(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&err).expect("stderr file"))
             .spawn()
             .expect("spawn cairn admin");
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: zeroed rusage is valid; wait4 reaps our own child by PID
-        // and fills both out-parameters.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-        let code = if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let status = loop {
+            // VmHWM only grows; the last read before exit is the peak
+            // unless the process grew in its last few milliseconds.
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cairn admin {args:?} never ended"
+            );
+            std::thread::sleep(Duration::from_millis(5));
         };
         let stderr = std::fs::read_to_string(&err).unwrap_or_default();
-        (code, stderr, usage.ru_maxrss as u64 * 1024)
+        (status.code().unwrap_or(-1), stderr, peak_kib * 1024)
     }
 }
