@@ -3,7 +3,9 @@
 //! alias file, every admin command in `--json` (parsed) and as tables, the
 //! exit codes scripts rely on, refusals of destructive commands without
 //! `--force`, object commands round-tripping files (one multipart),
-//! presigned URLs, HTTPS with `--insecure`, and completion scripts.
+//! presigned URLs, HTTPS with `--insecure`, completion scripts, `rm -r`
+//! through DeleteObjects with a refused key, `rm --versions`, `cp` between
+//! two nodes, and `alias set` checking the keys.
 
 mod binary;
 

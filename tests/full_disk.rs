@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 
 mod binary;
-use binary::{data, free_port, raw_request, s3_config, PASSWORD, USER};
+use binary::{data, free_port, raw_request, PASSWORD, REGION, USER};
 
 const IMAGE_MIB: u64 = 320;
 const BUCKET: &str = "fill";
@@ -174,22 +175,23 @@ impl Node {
     }
 
     fn client(&self) -> Client {
-        let conf = s3_config(
-            &format!("http://127.0.0.1:{}", self.port),
-            USER,
-            PASSWORD,
-            None,
-        )
-        // Every refusal is seen as it is, not hidden by retries.
-        .retry_config(RetryConfig::disabled())
-        // A node that stops answering fails the test instead of hanging it.
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .build();
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(format!("http://127.0.0.1:{}", self.port))
+            .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
+            .force_path_style(true)
+            // Every refusal is seen as it is, not hidden by retries.
+            .retry_config(RetryConfig::disabled())
+            // A node that stops answering fails the test instead of hanging it.
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
         Client::from_conf(conf)
     }
 
