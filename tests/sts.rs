@@ -9,7 +9,6 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sts::error::ProvideErrorMetadata;
 
 mod binary;
 use binary::*;
