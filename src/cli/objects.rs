@@ -310,20 +310,17 @@ fn upload(ctx: &Ctx, src: &Path, mut dst: Remote) -> Result<(), CliError> {
         multipart(&mut c, &dst, from, size, &[], &bar)?
     };
     bar.finish_and_clear();
-    if ctx.json {
-        output::json(
-            &json!({"source": src.display().to_string(), "target": dst.display(),
-            "size": size, "etag": etag}),
-        );
-    } else {
-        println!(
-            "{} -> {} ({})",
-            src.display(),
-            dst.display(),
-            output::bytes(size)
-        );
-    }
+    uploaded(ctx, &src.display().to_string(), &dst, size, &etag);
     Ok(())
+}
+
+/// What an upload or a copy between aliases prints when done.
+fn uploaded(ctx: &Ctx, src: &str, dst: &Remote, size: u64, etag: &str) {
+    if ctx.json {
+        output::json(&json!({"source": src, "target": dst.display(), "size": size, "etag": etag}));
+    } else {
+        println!("{src} -> {} ({})", dst.display(), output::bytes(size));
+    }
 }
 
 fn header(head: &ureq::http::Response<()>, name: &str) -> String {
@@ -608,17 +605,7 @@ fn stream_copy(ctx: &Ctx, src: Remote, dst: Remote) -> Result<(), CliError> {
         multipart(&mut to, &dst, source, size, &headers, &bar)?
     };
     bar.finish_and_clear();
-    if ctx.json {
-        output::json(&json!({"source": src.display(), "target": dst.display(),
-            "size": size, "etag": etag}));
-    } else {
-        println!(
-            "{} -> {} ({})",
-            src.display(),
-            dst.display(),
-            output::bytes(size)
-        );
-    }
+    uploaded(ctx, &src.display(), &dst, size, &etag);
     Ok(())
 }
 

@@ -159,9 +159,10 @@ fn delete_batch(
         .collect();
     for (key, version, code, message) in &refused {
         report.failed += 1;
-        let shown = match version {
-            v if v.is_empty() => format!("{}/{}/{key}", r.alias, r.bucket),
-            v => format!("{}/{}/{key} (version {v})", r.alias, r.bucket),
+        let shown = if version.is_empty() {
+            format!("{}/{}/{key}", r.alias, r.bucket)
+        } else {
+            format!("{}/{}/{key} (version {version})", r.alias, r.bucket)
         };
         if !ctx.json {
             eprintln!("cairn: {shown}: {code}: {message}");
