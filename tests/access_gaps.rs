@@ -26,21 +26,12 @@ use binary::*;
 // Clients
 // ---------------------------------------------------------------------------
 
-fn plain_http() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().build_http()
-}
-
 fn iam_with(endpoint: &str, http: SharedHttpClient) -> aws_sdk_iam::Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-        .region(aws_sdk_iam::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_iam::config::Credentials::new(
-            USER, PASSWORD, None, None, "test",
-        ))
-        .http_client(http)
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
+    aws_sdk_iam::Client::from_conf(
+        iam_config(endpoint, USER, PASSWORD)
+            .http_client(http)
+            .build(),
+    )
 }
 
 fn s3_with(
@@ -50,38 +41,11 @@ fn s3_with(
     secret: &str,
     token: Option<&str>,
 ) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            access,
-            secret,
-            token.map(str::to_owned),
-            None,
-            "test",
-        ))
-        .force_path_style(true)
-        .http_client(http)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
-fn sts(endpoint: &str, access: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            access,
-            secret,
-            token.map(str::to_owned),
-            None,
-            "test",
-        ))
-        .http_client(plain_http())
-        .build();
-    aws_sdk_sts::Client::from_conf(conf)
+    aws_sdk_s3::Client::from_conf(
+        s3_config(endpoint, access, secret, token)
+            .http_client(http)
+            .build(),
+    )
 }
 
 /// Creates `name` with one key: (access key id, secret).
@@ -721,12 +685,6 @@ fn near(d: Duration, secs: u64) -> bool {
     d > Duration::from_secs(secs - 30) && d < Duration::from_secs(secs + 60)
 }
 
-fn sts_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> String {
-    code(r)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
     let srv = Server::start();
@@ -741,7 +699,7 @@ async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":"arn:aws:s3:::shared/home/${aws:username}/*"}]}"#,
     )
     .await;
-    let alice = sts(&srv.endpoint(), &ak, &sk, None);
+    let alice = sts_client(&srv.endpoint(), &ak, &sk, None);
 
     let asked = SystemTime::now();
     let out = alice.get_session_token().send().await.expect("default");
@@ -756,7 +714,7 @@ async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
     assert!(near(lasts(out.credentials().expect("c"), asked), 129_600));
     for bad in [899, 129_601] {
         assert_eq!(
-            sts_code(alice.get_session_token().duration_seconds(bad).send().await),
+            code(alice.get_session_token().duration_seconds(bad).send().await),
             "ValidationError",
             "{bad}"
         );
@@ -789,7 +747,7 @@ async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
         get(&temp, "shared", "other/x").await,
         Err("AccessDenied".into())
     );
-    let temp_sts = sts(
+    let temp_sts = sts_client(
         &srv.endpoint(),
         t.access_key_id(),
         t.secret_access_key(),
@@ -798,7 +756,7 @@ async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
     let who = temp_sts.get_caller_identity().send().await.expect("who");
     assert_eq!(who.arn(), Some("arn:aws:iam::000000000000:user/alice"));
     assert_eq!(
-        sts_code(temp_sts.get_session_token().send().await),
+        code(temp_sts.get_session_token().send().await),
         "AccessDenied",
         "session credentials cannot get another session"
     );
@@ -827,7 +785,7 @@ async fn session_tokens_act_with_the_users_own_policies_for_their_duration() {
     );
 
     // Root's sessions last at most an hour.
-    let root = sts(&srv.endpoint(), USER, PASSWORD, None);
+    let root = sts_client(&srv.endpoint(), USER, PASSWORD, None);
     let asked = SystemTime::now();
     let out = root
         .get_session_token()

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
-use binary::{client, code, raw_request, request_bytes, sign, Server, PASSWORD, USER};
+use binary::{client, code, iam_client, raw_request, request_bytes, sign, Server, PASSWORD, USER};
 use serde_json::Value;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -204,18 +204,6 @@ fn traceparent_is_kept_returned_and_logged() {
         find(&lines, "GetObject", Some("untraced")).expect("line")["trace_id"],
         fresh[3..35]
     );
-}
-
-fn iam_client(endpoint: &str, access: &str, secret: &str) -> aws_sdk_iam::Client {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
 }
 
 #[test]

@@ -1271,17 +1271,12 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
 }
 
 fn client_without_retries(port: u16, access: &str, secret: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{retry::RetryConfig, BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(binary::REGION))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-        .force_path_style(true)
-        .retry_config(RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    let endpoint = format!("http://127.0.0.1:{port}");
+    aws_sdk_s3::Client::from_conf(
+        binary::s3_config(&endpoint, access, secret, None)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

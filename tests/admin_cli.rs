@@ -3,85 +3,17 @@
 //! alias file, every admin command in `--json` (parsed) and as tables, the
 //! exit codes scripts rely on, refusals of destructive commands without
 //! `--force`, object commands round-tripping files (one multipart),
-//! presigned URLs, HTTPS with `--insecure`, and completion scripts.
+//! presigned URLs, HTTPS with `--insecure`, completion scripts, `rm -r`
+//! through DeleteObjects with a refused key, `rm --versions`, `cp` between
+//! two nodes, and `alias set` checking the keys.
 
 mod binary;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 
+use binary::cli::Cli;
 use binary::{data, free_port, md5_hex, raw_request, Server, PASSWORD, USER};
 use serde_json::Value;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The client with its own HOME (and so its own ~/.cairn/config.toml).
-struct Cli {
-    home: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        Cli {
-            home: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    /// A client with alias `local` for the server as root.
-    fn for_server(s: &Server) -> Cli {
-        let cli = Cli::new();
-        cli.ok(&["alias", "set", "local", &s.endpoint(), USER, PASSWORD]);
-        cli
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        let o = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("admin")
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("CAIRN_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cairn admin");
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    /// Runs a command that must succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(
-            o.code, 0,
-            "cairn admin {args:?} failed:\nstdout: {}\nstderr: {}",
-            o.stdout, o.stderr
-        );
-        o.stdout
-    }
-
-    /// Runs a command with `--json`; its output parsed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.ok(&a);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.home
-            .path()
-            .join(name)
-            .to_str()
-            .expect("utf-8")
-            .to_owned()
-    }
-}
 
 fn names(v: &Value, list: &str) -> Vec<String> {
     v[list]
@@ -103,6 +35,7 @@ fn alias_set_keeps_the_secret_in_a_0600_file_and_list_never_prints_it() {
         "https://s3.example.com:9000/",
         "AKIAPROD",
         secret,
+        "--no-check",
     ]);
     let dir = cli.home.path().join(".cairn");
     let file = dir.join("config.toml");
@@ -157,6 +90,7 @@ fn exit_codes_tell_usage_errors_refusals_and_unreachable_servers_apart() {
         &s.endpoint(),
         USER,
         "not-the-password",
+        "--no-check",
     ]);
     let o = cli.run(&["info", "wrong"]);
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -179,11 +113,19 @@ fn exit_codes_tell_usage_errors_refusals_and_unreachable_servers_apart() {
 
     // 3: nothing listens there, or TLS to a plain HTTP port.
     let closed = format!("http://127.0.0.1:{}", free_port());
-    cli.ok(&["alias", "set", "down", &closed, USER, PASSWORD]);
+    cli.ok(&[
+        "alias",
+        "set",
+        "down",
+        &closed,
+        USER,
+        PASSWORD,
+        "--no-check",
+    ]);
     let o = cli.run(&["info", "down"]);
     assert_eq!(o.code, 3, "{}", o.stderr);
     let tls = format!("https://127.0.0.1:{}", s.port);
-    cli.ok(&["alias", "set", "tls", &tls, USER, PASSWORD]);
+    cli.ok(&["alias", "set", "tls", &tls, USER, PASSWORD, "--no-check"]);
     assert_eq!(cli.run(&["info", "tls"]).code, 3);
     assert_eq!(cli.run(&["info", "tls", "--insecure"]).code, 3);
 }
@@ -203,7 +145,7 @@ fn https_needs_a_trusted_certificate_unless_insecure() {
     ]);
     let cli = Cli::new();
     let url = format!("https://127.0.0.1:{}", s.port);
-    cli.ok(&["alias", "set", "tls", &url, USER, PASSWORD]);
+    cli.ok(&["alias", "set", "tls", &url, USER, PASSWORD, "--insecure"]);
     let o = cli.run(&["info", "tls"]);
     assert_eq!(
         o.code, 3,
@@ -598,7 +540,7 @@ fn object_commands_round_trip_files_and_presigned_urls_work() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("BucketNotEmpty"), "{}", o.stderr);
     let v = cli.json(&["rm", "--recursive", "--force", "local/files/"]);
-    assert_eq!(v["keys"].as_array().map(Vec::len), Some(3), "{v}");
+    assert_eq!(v["removed"], 3, "{v}");
     assert!(cli.json(&["ls", "-r", "local/files"])["objects"]
         .as_array()
         .is_some_and(Vec::is_empty));
@@ -618,4 +560,329 @@ fn completion_scripts_are_generated_for_each_shell() {
         assert!(script.contains("accesskey"), "{shell}: admin subcommands");
     }
     assert_eq!(cli.run(&["completion", "tcsh"]).code, 2);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// S3 requests of operation `op` the node has answered (any status).
+fn requests_of(s: &Server, op: &str) -> u64 {
+    let r = raw_request(
+        s.port,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("metrics");
+    let label = format!("cairn_requests_total{{op=\"{op}\",");
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .filter(|l| l.starts_with(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Puts `keys` (one byte each), sixteen at a time.
+fn put_many(s: &Server, bucket: &str, keys: Vec<String>) {
+    let c = s.client();
+    block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in keys.chunks(keys.len().div_ceil(16)) {
+            let (c, chunk, bucket) = (c.clone(), chunk.to_vec(), bucket.to_owned());
+            tasks.spawn(async move {
+                for k in chunk {
+                    c.put_object()
+                        .bucket(&bucket)
+                        .key(&k)
+                        .body(b"x".to_vec().into())
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("put {k}: {e:?}"));
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.expect("put task");
+        }
+    });
+}
+
+fn keys_under(cli: &Cli, target: &str) -> Vec<String> {
+    cli.json(&["ls", "-r", target])["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn rm_recursive_deletes_in_batches_of_a_thousand_and_reports_each_refused_key() {
+    let s = Server::start();
+    let cli = Cli::for_server(&s);
+    cli.ok(&["mb", "local/many"]);
+    let mut keys: Vec<String> = (0..2500).map(|i| format!("dir/k{i:04}")).collect();
+    keys.push("dir/keep-me".into());
+    keys.push("other/x".into());
+    put_many(&s, "many", keys);
+
+    // A user who may do anything but delete dir/keep-me.
+    let doc = cli.path("nodelete.json");
+    std::fs::write(
+        &doc,
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:*","Resource":"*"},
+            {"Effect":"Deny","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::many/dir/keep-me"}]}"#,
+    )
+    .expect("write policy");
+    cli.ok(&["policy", "create", "local", "nodelete", &doc]);
+    cli.ok(&["user", "add", "local", "dana", "--policy", "nodelete"]);
+    let key = cli.json(&[
+        "accesskey",
+        "create",
+        "local",
+        "--user",
+        "dana",
+        "--type",
+        "access-key",
+    ]);
+    let (ak, sk) = (
+        key["accessKey"].as_str().expect("accessKey"),
+        key["secretKey"].as_str().expect("secretKey"),
+    );
+    cli.ok(&["alias", "set", "dana", &s.endpoint(), ak, sk]);
+
+    let (singles, batches) = (
+        requests_of(&s, "DeleteObject"),
+        requests_of(&s, "DeleteObjects"),
+    );
+    let o = cli.run(&["rm", "-r", "--force", "dana/many/dir/", "--json"]);
+    assert_eq!(o.code, 1, "a refused key fails the command: {}", o.stderr);
+    assert!(
+        o.stderr.contains("1 of 2501 not removed"),
+        "summary: {}",
+        o.stderr
+    );
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON report");
+    assert_eq!(v["status"], "partial", "{v}");
+    assert_eq!(v["removed"], 2500, "{v}");
+    assert_eq!(v["failed"], 1, "{v}");
+    assert_eq!(v["errors"][0]["key"], "dir/keep-me", "{v}");
+    assert_eq!(v["errors"][0]["code"], "AccessDenied", "{v}");
+    // Three pages of at most 1,000 keys: three DeleteObjects, no DELETEs.
+    assert_eq!(requests_of(&s, "DeleteObjects") - batches, 3);
+    assert_eq!(requests_of(&s, "DeleteObject"), singles);
+    assert_eq!(keys_under(&cli, "local/many"), ["dir/keep-me", "other/x"]);
+
+    // Without --json the refused key is named on standard error.
+    let o = cli.run(&["rm", "-r", "--force", "dana/many/dir/"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("dana/many/dir/keep-me: AccessDenied"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stdout.contains("Removed"), "{}", o.stdout);
+    let o = cli.run(&["rm", "-r", "--force", "local/many/none/"]);
+    assert_eq!(o.code, 1, "nothing under the prefix: {}", o.stderr);
+}
+
+#[test]
+fn rm_versions_removes_every_version_and_delete_marker() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let s = Server::start();
+    let cli = Cli::for_server(&s);
+    cli.ok(&["mb", "local/ver"]);
+    let c = s.client();
+    let versions = |prefix: &'static str| {
+        let c = c.clone();
+        block_on(async move {
+            let out = c
+                .list_object_versions()
+                .bucket("ver")
+                .prefix(prefix)
+                .send()
+                .await
+                .expect("list versions");
+            out.versions().len() + out.delete_markers().len()
+        })
+    };
+    block_on(async {
+        c.put_bucket_versioning()
+            .bucket("ver")
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("versioning");
+        for (k, n) in [("v/a", 3), ("v/b", 1), ("keep/c", 2), ("keep/cc", 1)] {
+            for i in 0..n {
+                c.put_object()
+                    .bucket("ver")
+                    .key(k)
+                    .body(format!("{k} {i}").into_bytes().into())
+                    .send()
+                    .await
+                    .expect("put");
+            }
+        }
+        c.delete_object()
+            .bucket("ver")
+            .key("v/b")
+            .send()
+            .await
+            .expect("delete marker");
+    });
+    assert_eq!(versions("v/"), 5);
+
+    // Without --versions a versioned bucket keeps them: a marker each.
+    assert_eq!(
+        cli.json(&["rm", "-r", "--force", "local/ver/v/"])["removed"],
+        1
+    );
+    assert_eq!(versions("v/"), 6);
+    let v = cli.json(&["rm", "-r", "--versions", "--force", "local/ver/v/"]);
+    assert_eq!(v["removed"], 6, "{v}");
+    assert_eq!(versions("v/"), 0);
+
+    // One key's versions, and not those of a key it prefixes.
+    let v = cli.json(&["rm", "--versions", "--force", "local/ver/keep/c"]);
+    assert_eq!(v["removed"], 2, "{v}");
+    assert_eq!(versions("keep/"), 1);
+    let o = cli.run(&["rm", "--versions", "local/ver/keep/cc"]);
+    assert_eq!(o.code, 2, "asks first: {}", o.stderr);
+    assert_eq!(versions("keep/"), 1);
+}
+
+#[test]
+fn cp_between_aliases_streams_from_one_node_to_another_keeping_type_and_metadata() {
+    let (a, b) = (Server::start(), Server::start());
+    let cli = Cli::for_server(&a);
+    cli.ok(&["alias", "set", "b", &b.endpoint(), USER, PASSWORD]);
+    // The same node under a second name is another alias too.
+    cli.ok(&["alias", "set", "again", &a.endpoint(), USER, PASSWORD]);
+    cli.ok(&["mb", "local/src"]);
+    cli.ok(&["mb", "b/dst"]);
+    let small = data(300_000, 11);
+    let large = data((80 << 20) + 4321, 12);
+    let (ca, cb) = (a.client(), b.client());
+    block_on(async {
+        for (key, body, ty) in [
+            ("t/small.csv", &small, "text/csv"),
+            ("t/large.tar", &large, "application/x-tar"),
+        ] {
+            ca.put_object()
+                .bucket("src")
+                .key(key)
+                .content_type(ty)
+                .cache_control("max-age=60")
+                .metadata("owner", "ops")
+                .metadata("batch", "7")
+                .body(body.clone().into())
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+
+    let v = cli.json(&["cp", "local/src/t/small.csv", "b/dst/copy.csv"]);
+    assert_eq!(v["size"], small.len(), "{v}");
+    cli.ok(&["cp", "local/src/t/small.csv", "again/src/copy.csv"]);
+    let (code, stderr, peak) = cli.run_peak_rss(&["cp", "local/src/t/large.tar", "b/dst/"]);
+    assert_eq!(code, 0, "{stderr}");
+    // A 80 MiB object through parts of 16 MiB, never whole in memory.
+    assert!(peak < 60 << 20, "peak RSS {peak} bytes");
+
+    let check = |c: aws_sdk_s3::Client, bucket: &str, key: &str, body: &Vec<u8>, ty: &str| {
+        block_on(async move {
+            let o = c
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("get the copy");
+            assert_eq!(o.content_type(), Some(ty), "{key}");
+            assert_eq!(o.cache_control(), Some("max-age=60"), "{key}");
+            let meta = o.metadata().cloned().unwrap_or_default();
+            assert_eq!(meta.get("owner").map(String::as_str), Some("ops"), "{key}");
+            assert_eq!(meta.get("batch").map(String::as_str), Some("7"), "{key}");
+            let etag = o.e_tag().unwrap_or("").to_owned();
+            let got = o.body.collect().await.expect("body").into_bytes();
+            assert_eq!(md5_hex(&got), md5_hex(body), "{key}");
+            etag
+        })
+    };
+    check(cb.clone(), "dst", "copy.csv", &small, "text/csv");
+    check(ca.clone(), "src", "copy.csv", &small, "text/csv");
+    let etag = check(cb, "dst", "large.tar", &large, "application/x-tar");
+    assert!(etag.ends_with("-6\""), "a multipart copy: {etag}");
+}
+
+#[test]
+fn alias_set_checks_the_keys_with_the_server_and_saves_nothing_they_fail() {
+    let s = Server::start();
+    let cli = Cli::new();
+    let o = cli.run(&["alias", "set", "bad", &s.endpoint(), USER, "wrong-secret"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("SignatureDoesNotMatch") && o.stderr.contains("not saved"),
+        "{}",
+        o.stderr
+    );
+    let o = cli.run(&["alias", "set", "bad", &s.endpoint(), "NOSUCHKEY", PASSWORD]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("InvalidAccessKeyId"), "{}", o.stderr);
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let o = cli.run(&["alias", "set", "bad", &closed, USER, PASSWORD]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(o.stderr.contains("--no-check"), "{}", o.stderr);
+    assert!(
+        !cli.home.path().join(".cairn/config.toml").exists(),
+        "nothing saved"
+    );
+
+    // Right keys are saved; a user with no policy at all (refused the
+    // listing, not the signature) too.
+    cli.ok(&["alias", "set", "local", &s.endpoint(), USER, PASSWORD]);
+    cli.ok(&["user", "add", "local", "nopolicy"]);
+    let key = cli.json(&[
+        "accesskey",
+        "create",
+        "local",
+        "--user",
+        "nopolicy",
+        "--type",
+        "access-key",
+    ]);
+    let (ak, sk) = (
+        key["accessKey"].as_str().expect("accessKey"),
+        key["secretKey"].as_str().expect("secretKey"),
+    );
+    cli.ok(&["alias", "set", "np", &s.endpoint(), ak, sk]);
+    // --no-check saves what the server would refuse.
+    cli.ok(&[
+        "alias",
+        "set",
+        "bad",
+        &s.endpoint(),
+        USER,
+        "wrong-secret",
+        "--no-check",
+    ]);
+    let list = cli.json(&["alias", "list"]);
+    let names: Vec<&str> = list["aliases"]
+        .as_array()
+        .expect("aliases")
+        .iter()
+        .map(|a| a["alias"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["bad", "local", "np"]);
 }

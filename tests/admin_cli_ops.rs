@@ -4,51 +4,12 @@
 mod binary;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use binary::{Server, PASSWORD, USER};
+use binary::cli::Cli;
+use binary::{Server, USER};
 use serde_json::Value;
-
-struct Cli {
-    home: tempfile::TempDir,
-}
-
-impl Cli {
-    fn for_server(s: &Server) -> Cli {
-        let cli = Cli {
-            home: tempfile::tempdir().expect("tempdir"),
-        };
-        cli.ok(&["alias", "set", "local", &s.endpoint(), USER, PASSWORD]);
-        cli
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        c.arg("admin")
-            .args(args)
-            .env("HOME", self.home.path())
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.command(args).output().expect("run");
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.ok(&a);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-}
 
 #[test]
 fn compaction_and_repair_status_show_the_state_and_a_run_starts() {

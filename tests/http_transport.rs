@@ -6,7 +6,6 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
@@ -73,11 +72,7 @@ fn https_client(endpoint: &str, trusted_pem: Option<&str>, path_style: bool) -> 
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(ctx)
         .build_with_resolver(Loopback);
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
+    let conf = s3_config(endpoint, USER, PASSWORD, None)
         .force_path_style(path_style)
         .http_client(http)
         .build();

@@ -4,19 +4,11 @@
 
 mod binary;
 
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use binary::{client, code, Server, PASSWORD, USER};
+use binary::{client, code, iam_client, Server, PASSWORD, USER};
 
 fn iam(s: &Server) -> aws_sdk_iam::Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(s.endpoint())
-        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
+    iam_client(&s.endpoint(), USER, PASSWORD)
 }
 
 /// Creates `name` with a key; returns an S3 client signing as it.
@@ -442,20 +434,7 @@ async fn a_user_calls_the_iam_actions_its_policy_allows_and_no_others() {
         .await
         .expect("key");
     let key = key.access_key().expect("key");
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(s.endpoint())
-        .credentials_provider(Credentials::new(
-            key.access_key_id(),
-            key.secret_access_key(),
-            None,
-            None,
-            "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    let kim = aws_sdk_iam::Client::from_conf(conf);
+    let kim = iam_client(&s.endpoint(), key.access_key_id(), key.secret_access_key());
     let users = kim.list_users().send().await.expect("allowed: ListUsers");
     assert_eq!(users.users().len(), 1);
     let denied = kim.create_user().user_name("eve").send().await;

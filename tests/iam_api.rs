@@ -8,22 +8,10 @@ mod binary;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::{PolicyScopeType, StatusType, Tag};
 use aws_sdk_iam::Client;
-use binary::{raw_request, request_bytes, Server, PASSWORD, USER};
-
-fn iam(endpoint: &str, access: &str, secret: &str) -> Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(conf)
-}
+use binary::{iam_client as iam, raw_request, request_bytes, Server, PASSWORD, USER};
 
 fn root_iam(s: &Server) -> Client {
     iam(&s.endpoint(), USER, PASSWORD)

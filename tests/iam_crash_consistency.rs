@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::config::retry::RetryConfig;
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_iam::Client;
-use binary::{free_port, raw_request, PASSWORD, USER};
+use binary::{free_port, iam_config, raw_request, PASSWORD, USER};
 
 const ROUNDS: usize = 3;
 const TASKS: usize = 4;
@@ -86,14 +85,9 @@ impl Drop for Node {
 }
 
 fn iam(endpoint: &str) -> Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
+    let conf = iam_config(endpoint, USER, PASSWORD)
         // A call cut by the kill must fail, not land on the next server.
         .retry_config(RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(conf)
 }

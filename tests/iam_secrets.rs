@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use binary::{client, free_port, raw_request};
+use binary::{client, free_port, iam_client, raw_request};
 
 struct Node {
     child: Child,
@@ -290,7 +290,6 @@ fn a_wrong_master_key_stops_start_up_with_a_message_and_changes_nothing() {
 
 #[test]
 fn secret_keys_from_the_iam_api_are_in_no_log_line_and_no_file_on_the_drives() {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     let t = tempfile::tempdir().unwrap();
     let log = t.path().join("server.log");
     let (root, root_secret) = ("secretsroot", "root-secret-for-the-grep-0000000000000000");
@@ -303,16 +302,7 @@ fn secret_keys_from_the_iam_api_are_in_no_log_line_and_no_file_on_the_drives() {
         ],
         &log,
     );
-    let iam = |access: &str, secret: &str| {
-        let conf = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(n.endpoint())
-            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_iam::Client::from_conf(conf)
-    };
+    let iam = |access: &str, secret: &str| iam_client(&n.endpoint(), access, secret);
     let mut secrets = vec![root_secret.to_owned()];
     rt().block_on(async {
         let c = iam(root, root_secret);

@@ -7,7 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
@@ -310,12 +309,8 @@ async fn a_secure_transport_deny_lets_the_tls_listener_through() {
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(ctx)
         .build_with_resolver(Loopback);
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(format!("https://localhost:{}", srv.port))
-        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
-        .force_path_style(true)
+    let endpoint = format!("https://localhost:{}", srv.port);
+    let conf = s3_config(&endpoint, USER, PASSWORD, None)
         .http_client(http)
         .build();
     let c = Client::from_conf(conf);

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
@@ -24,14 +24,8 @@ const MIB: usize = 1 << 20;
 /// A client that sends no checksum unless an operation requires one, as
 /// older SDKs and most other clients do.
 fn plain_client(srv: &Server) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(srv.endpoint())
-        .credentials_provider(Credentials::new(USER, PASSWORD, None, None, "test"))
-        .force_path_style(true)
+    let conf = s3_config(&srv.endpoint(), USER, PASSWORD, None)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(conf)
 }

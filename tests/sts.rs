@@ -8,9 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sts::error::ProvideErrorMetadata;
 
 mod binary;
 use binary::*;
@@ -19,39 +17,8 @@ use binary::*;
 const PLACEHOLDER_ARN: &str = "arn:xxx:xxx:xxx:xxxx";
 const ROOT_ARN: &str = "arn:aws:iam::000000000000:root";
 
-fn sts(endpoint: &str, access: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            access,
-            secret,
-            token.map(str::to_owned),
-            None,
-            "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_sts::Client::from_conf(conf)
-}
-
 fn s3(endpoint: &str, access: &str, secret: &str, token: Option<&str>) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            access,
-            secret,
-            token.map(str::to_owned),
-            None,
-            "test",
-        ))
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    aws_sdk_s3::Client::from_conf(s3_config(endpoint, access, secret, token).build())
 }
 
 struct Temp {
@@ -62,7 +29,7 @@ struct Temp {
 }
 
 async fn assume(server: &Server, secs: Option<i32>, policy: Option<&str>) -> Temp {
-    let out = sts(&server.endpoint(), USER, PASSWORD, None)
+    let out = sts_client(&server.endpoint(), USER, PASSWORD, None)
         .assume_role()
         .role_arn(PLACEHOLDER_ARN)
         .role_session_name("test")
@@ -77,18 +44,6 @@ async fn assume(server: &Server, secs: Option<i32>, policy: Option<&str>) -> Tem
         secret: c.secret_access_key,
         token: c.session_token,
         expiration: SystemTime::try_from(c.expiration).expect("expiration"),
-    }
-}
-
-fn sts_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> String {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e
-            .code()
-            .unwrap_or_else(|| panic!("no code in {e:?}"))
-            .to_owned(),
     }
 }
 
@@ -157,14 +112,14 @@ async fn assumed_credentials_put_and_get_until_their_expiration() {
     assert_eq!(r.body, body);
 
     // The session names root (MinIO's AssumeRole without a role).
-    let who = sts(&server.endpoint(), &t.access, &t.secret, Some(&t.token))
+    let who = sts_client(&server.endpoint(), &t.access, &t.secret, Some(&t.token))
         .get_caller_identity()
         .send()
         .await
         .expect("GetCallerIdentity");
     assert_eq!(who.arn(), Some(ROOT_ARN));
     assert_eq!(who.account(), Some("000000000000"));
-    let root = sts(&server.endpoint(), USER, PASSWORD, None)
+    let root = sts_client(&server.endpoint(), USER, PASSWORD, None)
         .get_caller_identity()
         .send()
         .await
@@ -224,27 +179,27 @@ async fn a_missing_tampered_or_borrowed_token_is_refused() {
 async fn sts_refuses_bad_requests_with_sts_codes() {
     let server = Server::start();
     let ep = server.endpoint();
-    let root = sts(&ep, USER, PASSWORD, None);
+    let root = sts_client(&ep, USER, PASSWORD, None);
     let ask = || {
         root.assume_role()
             .role_arn(PLACEHOLDER_ARN)
             .role_session_name("test")
     };
     assert_eq!(
-        sts_code(ask().duration_seconds(899).send().await),
+        code(ask().duration_seconds(899).send().await),
         "ValidationError"
     );
     assert_eq!(
-        sts_code(ask().duration_seconds(43_201).send().await),
+        code(ask().duration_seconds(43_201).send().await),
         "ValidationError"
     );
     assert_eq!(
-        sts_code(ask().policy("{not json").send().await),
+        code(ask().policy("{not json").send().await),
         "MalformedPolicyDocument"
     );
     // A role of cairn's account that does not exist: AWS's AccessDenied.
     assert_eq!(
-        sts_code(
+        code(
             root.assume_role()
                 .role_arn("arn:aws:iam::000000000000:role/nobody")
                 .role_session_name("test")
@@ -254,8 +209,8 @@ async fn sts_refuses_bad_requests_with_sts_codes() {
         "AccessDenied"
     );
     assert_eq!(
-        sts_code(
-            sts(&ep, USER, "wrong-secret", None)
+        code(
+            sts_client(&ep, USER, "wrong-secret", None)
                 .get_caller_identity()
                 .send()
                 .await
@@ -263,8 +218,8 @@ async fn sts_refuses_bad_requests_with_sts_codes() {
         "SignatureDoesNotMatch"
     );
     assert_eq!(
-        sts_code(
-            sts(&ep, "AKIANOBODY", "wrong-secret", None)
+        code(
+            sts_client(&ep, "AKIANOBODY", "wrong-secret", None)
                 .get_caller_identity()
                 .send()
                 .await
@@ -274,8 +229,8 @@ async fn sts_refuses_bad_requests_with_sts_codes() {
     // Temporary credentials get no further temporary credentials.
     let t = assume(&server, None, Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#)).await;
     assert_eq!(
-        sts_code(
-            sts(&ep, &t.access, &t.secret, Some(&t.token))
+        code(
+            sts_client(&ep, &t.access, &t.secret, Some(&t.token))
                 .assume_role()
                 .role_arn(PLACEHOLDER_ARN)
                 .role_session_name("again")

@@ -10,6 +10,7 @@ use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::client::{Client, Payload};
 use super::output::{self, Table};
 use super::{CliError, Ctx};
 
@@ -22,6 +23,10 @@ pub enum AliasCommand {
         url: String,
         access_key: String,
         secret_key: String,
+        /// Save without asking the server whether the keys work (it may be
+        /// down, or not yet there).
+        #[arg(long)]
+        no_check: bool,
     },
     /// List the aliases (never their secrets).
     List,
@@ -135,6 +140,32 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// Signs one cheap request (ListBuckets) with the alias's keys before it
+/// is saved, so a wrong secret is found now rather than at first use.
+/// AccessDenied passes: the server checked the signature before refusing,
+/// so the keys are right, only not allowed to list buckets.
+fn check_keys(ctx: &Ctx, name: &str, alias: &Alias) -> Result<(), CliError> {
+    let not_saved = format!("alias {name} not saved (--no-check saves it without asking)");
+    let mut c = Client::new(alias, ctx.insecure)?;
+    match c.s3("GET", "/", &[], &[], Payload::Empty) {
+        Ok(_) => Ok(()),
+        Err(CliError::Refused { code, .. }) if code == "AccessDenied" => Ok(()),
+        Err(CliError::Refused {
+            status,
+            code,
+            message,
+            request_id,
+        }) => Err(CliError::Refused {
+            status,
+            code,
+            message: format!("{message} The server refused the keys: {not_saved}."),
+            request_id,
+        }),
+        Err(CliError::Connect(m)) => Err(CliError::Connect(format!("{m}; {not_saved}"))),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn run(ctx: &Ctx, cmd: AliasCommand) -> Result<(), CliError> {
     match cmd {
         AliasCommand::Set {
@@ -142,6 +173,7 @@ pub fn run(ctx: &Ctx, cmd: AliasCommand) -> Result<(), CliError> {
             url,
             access_key,
             secret_key,
+            no_check,
         } => {
             if !valid_name(&name) {
                 return Err(CliError::Usage(format!(
@@ -151,14 +183,15 @@ pub fn run(ctx: &Ctx, cmd: AliasCommand) -> Result<(), CliError> {
             check_url(&url).map_err(CliError::Usage)?;
             let mut cfg = load()?;
             let url = url.trim_end_matches('/').to_owned();
-            cfg.aliases.insert(
-                name.clone(),
-                Alias {
-                    url: url.clone(),
-                    access_key: access_key.clone(),
-                    secret_key,
-                },
-            );
+            let alias = Alias {
+                url: url.clone(),
+                access_key: access_key.clone(),
+                secret_key,
+            };
+            if !no_check {
+                check_keys(ctx, &name, &alias)?;
+            }
+            cfg.aliases.insert(name.clone(), alias);
             store(&cfg)?;
             if ctx.json {
                 output::json(&json!({"alias": name, "url": url, "accessKey": access_key}));

@@ -16,6 +16,7 @@ pub mod info;
 pub mod objects;
 pub mod output;
 pub mod policy;
+pub mod remove;
 pub mod sign;
 pub mod trace;
 pub mod usage;
@@ -92,11 +93,13 @@ pub enum AdminCommand {
     Trace(trace::TraceArgs),
     /// List buckets, or objects under ALIAS/BUCKET[/PREFIX].
     Ls(objects::LsArgs),
-    /// Copy a file to ALIAS/BUCKET/KEY, or an object to a file.
+    /// Copy a file to ALIAS/BUCKET/KEY, an object to a file, or an object
+    /// to another (on the same alias or another).
     Cp(objects::CpArgs),
     /// Write an object to standard output.
     Cat(objects::CatArgs),
-    /// Remove an object, or every object under a prefix (--recursive).
+    /// Remove an object, or every object under a prefix (--recursive),
+    /// optionally with every version (--versions).
     Rm(objects::RmArgs),
     /// Make a bucket.
     Mb(objects::MbArgs),
@@ -207,7 +210,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Ls(a) => objects::ls(ctx, a),
         AdminCommand::Cp(a) => objects::cp(ctx, a),
         AdminCommand::Cat(a) => objects::cat(ctx, a),
-        AdminCommand::Rm(a) => objects::rm(ctx, a),
+        AdminCommand::Rm(a) => remove::rm(ctx, a),
         AdminCommand::Mb(a) => objects::mb(ctx, a),
         AdminCommand::Rb(a) => objects::rb(ctx, a),
         AdminCommand::Presign(a) => objects::presign(ctx, a),

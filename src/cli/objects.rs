@@ -24,7 +24,7 @@ const PART_SIZE: u64 = 16 << 20;
 /// S3's most parts in one upload.
 const MAX_PARTS: u64 = 10_000;
 /// Most list pages followed (1,000 keys each).
-const MAX_LIST_PAGES: usize = 1_000_000;
+pub const MAX_LIST_PAGES: usize = 1_000_000;
 /// Longest a presigned URL may live (SigV4's limit).
 const MAX_PRESIGN_SECS: u64 = 7 * 86_400;
 
@@ -58,6 +58,10 @@ pub struct RmArgs {
     /// Remove every object under the prefix.
     #[arg(long, short)]
     pub recursive: bool,
+    /// Remove every version and delete marker too (of the key, or with
+    /// --recursive of every key under the prefix).
+    #[arg(long)]
+    pub versions: bool,
     /// Do not ask.
     #[arg(long)]
     pub force: bool,
@@ -105,11 +109,11 @@ impl Remote {
         }
     }
 
-    fn bucket_path(&self) -> String {
+    pub fn bucket_path(&self) -> String {
         format!("/{}", uri_encode(&self.bucket, false))
     }
 
-    fn object_path(&self) -> String {
+    pub fn object_path(&self) -> String {
         format!(
             "/{}/{}",
             uri_encode(&self.bucket, false),
@@ -117,18 +121,18 @@ impl Remote {
         )
     }
 
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         format!("{}/{}/{}", self.alias, self.bucket, self.key)
     }
 
-    fn need_bucket(&self) -> Result<(), CliError> {
+    pub fn need_bucket(&self) -> Result<(), CliError> {
         if self.bucket.is_empty() {
             return Err(CliError::Usage(format!("{}: name a bucket", self.alias)));
         }
         Ok(())
     }
 
-    fn need_key(&self) -> Result<(), CliError> {
+    pub fn need_key(&self) -> Result<(), CliError> {
         self.need_bucket()?;
         if self.key.is_empty() {
             return Err(CliError::Usage(format!(
@@ -148,7 +152,7 @@ fn is_remote(s: &str) -> bool {
     alias::exists(s.split('/').next().unwrap_or(""))
 }
 
-fn remote(s: &str) -> Result<Remote, CliError> {
+pub fn remote(s: &str) -> Result<Remote, CliError> {
     if !is_remote(s) {
         // Let the alias lookup name the known aliases.
         alias::get(s.split('/').next().unwrap_or(""))?;
@@ -298,23 +302,25 @@ fn upload(ctx: &Ctx, src: &Path, mut dst: Remote) -> Result<(), CliError> {
         bar.inc(size);
         header(&head, "etag")
     } else {
-        multipart(&mut c, &dst, &mut file, src, size, &bar)?
+        let error = |e: std::io::Error| local_err(src, e);
+        let from = Source {
+            reader: &mut file,
+            error: &error,
+        };
+        multipart(&mut c, &dst, from, size, &[], &bar)?
     };
     bar.finish_and_clear();
-    if ctx.json {
-        output::json(
-            &json!({"source": src.display().to_string(), "target": dst.display(),
-            "size": size, "etag": etag}),
-        );
-    } else {
-        println!(
-            "{} -> {} ({})",
-            src.display(),
-            dst.display(),
-            output::bytes(size)
-        );
-    }
+    uploaded(ctx, &src.display().to_string(), &dst, size, &etag);
     Ok(())
+}
+
+/// What an upload or a copy between aliases prints when done.
+fn uploaded(ctx: &Ctx, src: &str, dst: &Remote, size: u64, etag: &str) {
+    if ctx.json {
+        output::json(&json!({"source": src, "target": dst.display(), "size": size, "etag": etag}));
+    } else {
+        println!("{src} -> {} ({})", dst.display(), output::bytes(size));
+    }
 }
 
 fn header(head: &ureq::http::Response<()>, name: &str) -> String {
@@ -325,23 +331,31 @@ fn header(head: &ureq::http::Response<()>, name: &str) -> String {
         .to_owned()
 }
 
-/// Uploads `file` in parts; aborts the upload if any step fails.
+/// Where a multipart upload's bytes come from: a reader, and how its
+/// failures are told (a local file's are exit 1, a download's exit 3).
+struct Source<'a> {
+    reader: &'a mut dyn Read,
+    error: &'a dyn Fn(std::io::Error) -> CliError,
+}
+
+/// Uploads `size` bytes of `src` in parts, `headers` (content type, user
+/// metadata) on the upload; aborts the upload if any step fails.
 fn multipart(
     c: &mut Client,
     dst: &Remote,
-    file: &mut File,
-    src: &Path,
+    src: Source<'_>,
     size: u64,
+    headers: &[(&str, &str)],
     bar: &ProgressBar,
 ) -> Result<String, CliError> {
     let path = dst.object_path();
-    let (_, doc) = c.s3("POST", &path, &[("uploads", "")], &[], Payload::Empty)?;
+    let (_, doc) = c.s3("POST", &path, &[("uploads", "")], headers, Payload::Empty)?;
     let upload_id = doc
         .as_ref()
         .map(|d| d.text_of("UploadId").to_owned())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| CliError::Failed("the server gave no UploadId".into()))?;
-    let result = send_parts(c, &path, &upload_id, file, src, size, bar);
+    let result = send_parts(c, &path, &upload_id, src, size, bar);
     if result.is_err() {
         // Best effort: the node also expires abandoned uploads.
         let _ = c.s3(
@@ -359,12 +373,12 @@ fn send_parts(
     c: &mut Client,
     path: &str,
     upload_id: &str,
-    file: &mut File,
-    src: &Path,
+    src: Source<'_>,
     size: u64,
     bar: &ProgressBar,
 ) -> Result<String, CliError> {
     let part_size = PART_SIZE.max(size.div_ceil(MAX_PARTS));
+    // The one buffer: memory stays at a part whatever the object's size.
     let mut buf = vec![0u8; part_size as usize];
     let mut complete = String::from("<CompleteMultipartUpload>");
     let mut sent = 0u64;
@@ -372,8 +386,7 @@ fn send_parts(
     while sent < size {
         number += 1;
         let len = part_size.min(size - sent) as usize;
-        file.read_exact(&mut buf[..len])
-            .map_err(|e| local_err(src, e))?;
+        src.reader.read_exact(&mut buf[..len]).map_err(src.error)?;
         let n = number.to_string();
         let (head, _) = c.s3(
             "PUT",
@@ -403,11 +416,14 @@ fn send_parts(
         .unwrap_or_default())
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes text for an XML element; CR as a reference, as XML parsers
+/// would otherwise turn it into LF.
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\r', "&#13;")
 }
 
 fn download(ctx: &Ctx, src: Remote, dst: &Path) -> Result<(), CliError> {
@@ -484,18 +500,17 @@ fn copy_with(
     }
 }
 
-/// A server-side copy (CopyObject) within one alias.
+/// An object to another: CopyObject on the server within one alias, else
+/// streamed from one alias to the other.
 fn copy(ctx: &Ctx, src: Remote, mut dst: Remote) -> Result<(), CliError> {
     src.need_key()?;
     dst.need_bucket()?;
-    if src.alias != dst.alias {
-        return Err(CliError::Usage(
-            "copying between aliases is not supported: cp to a file, then up".into(),
-        ));
-    }
     if dst.key.is_empty() || dst.key.ends_with('/') {
         dst.key
             .push_str(src.key.rsplit('/').next().unwrap_or(&src.key));
+    }
+    if src.alias != dst.alias {
+        return stream_copy(ctx, src, dst);
     }
     let source = src.object_path();
     let mut c = Client::connect(ctx, &dst.alias)?;
@@ -514,6 +529,86 @@ fn copy(ctx: &Ctx, src: Remote, mut dst: Remote) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Response headers an object keeps when copied between aliases: what
+/// PutObject takes back (user metadata and the content headers).
+fn kept_header(name: &str) -> bool {
+    name.starts_with("x-amz-meta-")
+        || matches!(
+            name,
+            "content-type"
+                | "content-encoding"
+                | "content-disposition"
+                | "content-language"
+                | "cache-control"
+                | "expires"
+        )
+}
+
+/// Copies between two aliases (two nodes, or one under two keys): a GET
+/// on the source read straight into a PUT, or into parts for a large
+/// object, so memory stays bounded by one part.
+fn stream_copy(ctx: &Ctx, src: Remote, dst: Remote) -> Result<(), CliError> {
+    let mut from = Client::connect(ctx, &src.alias)?;
+    let mut to = Client::connect(ctx, &dst.alias)?;
+    let resp =
+        super::client::check(from.send("GET", &src.object_path(), &[], &[], Payload::Empty)?)?;
+    let size: u64 = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| CliError::Failed(format!("{}: no Content-Length", src.display())))?;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (name, value) in resp.headers() {
+        if !kept_header(name.as_str()) {
+            continue;
+        }
+        let value = value.to_str().map_err(|_| {
+            CliError::Failed(format!(
+                "{}: header {name} is not ASCII and cannot be signed",
+                src.display()
+            ))
+        })?;
+        kept.push((name.as_str().to_owned(), value.to_owned()));
+    }
+    let headers: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let bar = progress(size, ctx.json);
+    let mut body = resp.into_body().into_reader();
+    let error = |e: std::io::Error| CliError::Connect(format!("reading {}: {e}", src.display()));
+    let etag = if size <= MULTIPART_THRESHOLD {
+        let mut buf = Vec::with_capacity(size as usize);
+        (&mut body)
+            .take(size)
+            .read_to_end(&mut buf)
+            .map_err(error)?;
+        if buf.len() as u64 != size {
+            return Err(CliError::Connect(format!(
+                "{}: the download ended after {} of {size} bytes",
+                src.display(),
+                buf.len()
+            )));
+        }
+        let (head, _) = to.s3(
+            "PUT",
+            &dst.object_path(),
+            &[],
+            &headers,
+            Payload::Bytes(&buf),
+        )?;
+        bar.inc(size);
+        header(&head, "etag")
+    } else {
+        let source = Source {
+            reader: &mut body,
+            error: &error,
+        };
+        multipart(&mut to, &dst, source, size, &headers, &bar)?
+    };
+    bar.finish_and_clear();
+    uploaded(ctx, &src.display(), &dst, size, &etag);
+    Ok(())
+}
+
 pub fn cat(ctx: &Ctx, a: CatArgs) -> Result<(), CliError> {
     let r = remote(&a.object)?;
     r.need_key()?;
@@ -527,48 +622,6 @@ pub fn cat(ctx: &Ctx, a: CatArgs) -> Result<(), CliError> {
         &ProgressBar::hidden(),
         Path::new("standard output"),
     )?;
-    Ok(())
-}
-
-pub fn rm(ctx: &Ctx, a: RmArgs) -> Result<(), CliError> {
-    let r = remote(&a.target)?;
-    r.need_bucket()?;
-    let mut c = Client::connect(ctx, &r.alias)?;
-    let keys: Vec<String> = if a.recursive {
-        let (objects, _) = list(&mut c, &r, None)?;
-        let keys: Vec<String> = objects
-            .iter()
-            .filter_map(|o| o["key"].as_str().map(str::to_owned))
-            .collect();
-        if keys.is_empty() {
-            return Err(CliError::Failed(format!(
-                "no objects under {}",
-                r.display()
-            )));
-        }
-        confirm(
-            a.force,
-            &format!("Remove {} objects under {}", keys.len(), r.display()),
-        )?;
-        keys
-    } else {
-        r.need_key()?;
-        vec![r.key.clone()]
-    };
-    for key in &keys {
-        let one = Remote {
-            alias: r.alias.clone(),
-            bucket: r.bucket.clone(),
-            key: key.clone(),
-        };
-        c.s3("DELETE", &one.object_path(), &[], &[], Payload::Empty)?;
-        if !ctx.json {
-            println!("Removed {}", one.display());
-        }
-    }
-    if ctx.json {
-        output::json(&json!({"status": "removed", "bucket": r.bucket, "keys": keys}));
-    }
     Ok(())
 }
 

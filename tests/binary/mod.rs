@@ -1,8 +1,11 @@
 //! Shared by the tests that drive the real `cairn` binary: a server on a
 //! free loopback port with temporary drives (killed by PID when dropped,
-//! printing its log tail if the test failed), an SDK client, and raw HTTP.
+//! printing its log tail if the test failed), the SDK clients (S3, IAM,
+//! STS), `cairn admin` (`cli`), and raw HTTP.
 
 #![allow(dead_code)]
+
+pub mod cli;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -195,16 +198,76 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-pub fn client(endpoint: &str, access: &str, secret: &str) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
+/// Plain HTTP to the loopback node: no TLS stack to set up.
+pub fn plain_http() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_http()
+}
+
+/// The S3 client settings every test shares (latest behaviour, the test
+/// region, these keys, path-style addressing, plain HTTP), as a builder a
+/// test may change further (retries, timeouts, checksums, TLS).
+pub fn s3_config(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .credentials_provider(Credentials::new(
+            access,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        ))
         .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .http_client(plain_http())
+}
+
+pub fn client(endpoint: &str, access: &str, secret: &str) -> Client {
+    Client::from_conf(s3_config(endpoint, access, secret, None).build())
+}
+
+/// The IAM client settings every test shares; see [`s3_config`].
+pub fn iam_config(endpoint: &str, access: &str, secret: &str) -> aws_sdk_iam::config::Builder {
+    aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            access, secret, None, None, "test",
+        ))
+        .http_client(plain_http())
+}
+
+pub fn iam_client(endpoint: &str, access: &str, secret: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(iam_config(endpoint, access, secret).build())
+}
+
+/// An STS client with these keys (and session token, for temporary ones).
+pub fn sts_client(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_sdk_sts::Client {
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            access,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        ))
+        .http_client(plain_http())
         .build();
-    Client::from_conf(conf)
+    aws_sdk_sts::Client::from_conf(conf)
 }
 
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
