@@ -42,6 +42,8 @@ pub struct Loaded {
 pub struct DriveStore {
     drives: Vec<PathBuf>,
     quorum: usize,
+    /// The file in each drive's meta directory.
+    file: &'static str,
 }
 
 pub fn state_path(drive: &Path) -> PathBuf {
@@ -51,10 +53,21 @@ pub fn state_path(drive: &Path) -> PathBuf {
 impl DriveStore {
     /// Copies on every drive of `drives`; a write needs `quorum` of them.
     pub fn new(drives: Vec<PathBuf>, quorum: usize) -> DriveStore {
+        DriveStore::with_file(drives, quorum, "iam.state")
+    }
+
+    /// The same store in another file of the meta directory, for state
+    /// kept apart from the identities (the built-in KMS's keys).
+    pub fn with_file(drives: Vec<PathBuf>, quorum: usize, file: &'static str) -> DriveStore {
         DriveStore {
             drives,
             quorum: quorum.max(1),
+            file,
         }
+    }
+
+    fn path(&self, drive: &Path) -> PathBuf {
+        drive.join(META_DIR).join(self.file)
     }
 
     pub fn encode(generation: u64, payload: &[u8]) -> Vec<u8> {
@@ -101,7 +114,7 @@ impl SystemStore for DriveStore {
         let mut loaded = Loaded::default();
         let mut valid = Vec::new();
         for d in &self.drives {
-            let path = state_path(d);
+            let path = self.path(d);
             match std::fs::read(&path) {
                 Ok(b) => match DriveStore::decode(&b) {
                     Ok((g, p)) => valid.push((g, p.to_vec())),
@@ -135,7 +148,7 @@ impl SystemStore for DriveStore {
         let mut ok = 0;
         let mut last_err = None;
         for d in &self.drives {
-            match write_file_durable(&state_path(d), &bytes) {
+            match write_file_durable(&self.path(d), &bytes) {
                 Ok(()) => ok += 1,
                 Err(e) => last_err = Some(e),
             }
