@@ -309,7 +309,7 @@ mod tests {
             let key = parse(&h, which, SECURE).unwrap().unwrap();
             assert_eq!(key.key_md5(), m);
             assert_eq!(*key.key, [7u8; 32]);
-            assert!(!format!("{key:?}").contains(&k));
+            assert!(!format!("{key:?}").contains(k));
         }
         // The copy source's headers are not the object's, and the reverse.
         let h = headers(Which::CopySource, Some("AES256"), Some(k), Some(m));
@@ -324,7 +324,14 @@ mod tests {
         let (k, m) = good();
         let short: &str = B64.encode([7u8; 31]).leak();
         let short_md5: &str = B64.encode(Md5::digest([7u8; 31])).leak();
-        let cases: [(Option<&str>, Option<&str>, Option<&str>, SseCError, &str); 9] = [
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            SseCError,
+            &'a str,
+        );
+        let cases: [Case<'_>; 9] = [
             (
                 None,
                 Some(k),
