@@ -12,12 +12,15 @@
 //!   keys sealed under the node's master key, kept in the system store).
 //! - [`customer`]: SSE-C headers, their S3 errors, and the salted HMAC kept
 //!   to recognise a customer key.
+//! - [`service`]: the built-in KMS in a running node: one owner thread,
+//!   a handle on every core.
 
 pub mod customer;
 pub mod header;
 pub mod key;
 pub mod kms;
 pub mod package;
+pub mod service;
 
 /// Why sealing, opening or decoding failed. Opening failures say nothing
 /// more than "does not open": which check failed is not the caller's to know.
