@@ -20,4 +20,5 @@ pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod s3;
+pub mod sse;
 pub mod xmlw;

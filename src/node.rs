@@ -111,6 +111,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
         &master,
     )?;
     let access_key = creds.access_key.clone();
+    let kms = crate::sse::service::open_node(&online, shared.layout.write_quorum(), &master)?;
     let store = crate::iam::store::DriveStore::new(online.clone(), shared.layout.write_quorum());
     let (home, report) =
         crate::iam::identities::IamHome::open(Box::new(store), master, creds, s.cores)?;
@@ -205,6 +206,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     let multipart_expiry = s.multipart_expiry;
     let core_shared = shared.clone();
     let core_home = home.clone();
+    let core_kms = kms.clone();
     let (metric_peers, metric_inboxes) = crate::metrics::channels(s.cores);
     let metric_inboxes = Arc::new(metric_inboxes);
     let handles = crate::runtime::start_cores(s.cores, s.pin, move |core| {
@@ -212,10 +214,12 @@ pub fn serve(s: Settings) -> Result<(), String> {
         let inbox = inboxes[core].clone();
         let stop = stop_rx[core].clone();
         let home = core_home.clone();
+        let kms = core_kms.clone();
         let frontend = frontend.clone();
         let (metric_peers, metric_inbox) = (metric_peers.clone(), metric_inboxes[core].clone());
         async move {
             crate::logs::start_core();
+            crate::sse::service::install(kms);
             let metrics = crate::metrics::MetricsHub::start(core, metric_peers, metric_inbox);
             let engine = match Engine::start_core(shared, core, inbox) {
                 Ok(e) => e,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod groups;
 pub mod info;
 pub mod keys;
+pub mod kms;
 pub mod policies;
 pub mod router;
 pub mod settings;

@@ -18,7 +18,7 @@ use crate::iam::identities::{Identities, Principal};
 use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
-use super::{background, buckets, groups, info, keys, policies, settings, trace, users};
+use super::{background, buckets, groups, info, keys, kms, policies, settings, trace, users};
 
 /// What a handler sees of its request.
 pub struct Call<'a> {
@@ -136,6 +136,13 @@ endpoints! {
     PUT "config/{}" => AdminConfigUpdate, "AdminSetConfig", settings::set;
 
     GET "trace" => AdminServerTrace, "AdminTrace", trace::trace;
+
+    GET "kms/keys" => AdminKmsListKeys, "AdminKMSListKeys", kms::list;
+    POST "kms/keys" => AdminKmsCreateKey, "AdminKMSCreateKey", kms::create;
+    GET "kms/keys/{}" => AdminKmsKeyStatus, "AdminKMSKeyStatus", kms::info;
+    POST "kms/keys/{}/rotate" => AdminKmsRotateKey, "AdminKMSRotateKey", kms::rotate;
+    POST "kms/keys/{}/disable" => AdminKmsDisableKey, "AdminKMSDisableKey", kms::disable;
+    POST "kms/keys/{}/enable" => AdminKmsEnableKey, "AdminKMSEnableKey", kms::enable;
 }
 
 /// How a path under the prefix matched the table.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod group;
 pub mod info;
+pub mod kms;
 pub mod objects;
 pub mod output;
 pub mod policy;
@@ -74,6 +75,11 @@ pub enum AdminCommand {
     },
     /// Usage of every bucket and drive.
     Usage { alias: String },
+    /// The built-in KMS's keys.
+    Kms {
+        #[command(subcommand)]
+        cmd: kms::KmsCommand,
+    },
     /// Background compaction.
     Compaction {
         #[command(subcommand)]
@@ -203,6 +209,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Policy { cmd } => policy::run(ctx, cmd),
         AdminCommand::Bucket { cmd } => bucket::run(ctx, cmd),
         AdminCommand::Usage { alias } => usage::run(ctx, &alias),
+        AdminCommand::Kms { cmd } => kms::run(ctx, cmd),
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),
         AdminCommand::Config { cmd } => config::run(ctx, cmd),

@@ -191,6 +191,12 @@ actions! {
     AdminBucketInfo => "admin:BucketInfo",
     AdminExportIam => "admin:ExportIAM",
     AdminImportIam => "admin:ImportIAM",
+    AdminKmsCreateKey => "admin:KMSCreateKey",
+    AdminKmsListKeys => "admin:KMSListKeys",
+    AdminKmsKeyStatus => "admin:KMSKeyStatus",
+    AdminKmsRotateKey => "admin:KMSRotateKey",
+    AdminKmsDisableKey => "admin:KMSDisableKey",
+    AdminKmsEnableKey => "admin:KMSEnableKey",
     // sts
     StsAssumeRole => "sts:AssumeRole",
     StsGetCallerIdentity => "sts:GetCallerIdentity",

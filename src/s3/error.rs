@@ -104,6 +104,8 @@ s3_codes! {
     InvalidChunkSizeError = BAD_REQUEST,
         "Only the last chunk is allowed to have a size less than 8192 bytes";
     InvalidDigest = BAD_REQUEST, "The Content-MD5 you specified is not valid.";
+    InvalidEncryptionAlgorithmError = BAD_REQUEST,
+        "The Encryption request you specified is not valid. Supported value: AES256.";
     InvalidLocationConstraint = BAD_REQUEST, "The specified location constraint is not valid.";
     InvalidPart = BAD_REQUEST,
         "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
@@ -433,6 +435,7 @@ mod tests {
         ("InvalidBucketName", 400),
         ("InvalidBucketState", 409),
         ("InvalidDigest", 400),
+        ("InvalidEncryptionAlgorithmError", 400),
         ("InvalidLocationConstraint", 400),
         ("InvalidPart", 400),
         ("InvalidPartOrder", 400),
