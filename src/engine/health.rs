@@ -1,6 +1,6 @@
 //! Drive health at run time. A drive that start-up found online goes
 //! offline when an I/O on it fails with an error that says the drive itself
-//! is gone or unusable (EIO, EACCES, EROFS, ENOENT …), or when its probe
+//! is unusable (EIO, EACCES, EROFS …), or when its probe
 //! fails; a later good probe brings it back. Requests only load one atomic
 //! per drive ([`DriveHealth::is_failed`]); the probes run on a thread of
 //! their own per drive, so a hung drive stalls only its own probe.
@@ -82,8 +82,11 @@ impl DriveHealth {
     }
 }
 
-/// Whether an I/O error says the drive cannot be used (gone, unmounted,
+/// Whether an I/O error says the drive cannot be used (unmounted,
 /// unreadable, read-only, failing), rather than something about one request.
+/// A missing file is not one: a replaced drive lacks the segments its
+/// shards were in until repair rewrites them; a drive whose directory is
+/// gone is caught by its probe.
 pub fn takes_drive_offline(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -94,8 +97,6 @@ pub fn takes_drive_offline(e: &std::io::Error) -> bool {
                 | libc::EROFS
                 | libc::EACCES
                 | libc::EPERM
-                | libc::ENOENT
-                | libc::ENOTDIR
                 | libc::ESTALE
         )
     )
@@ -173,12 +174,19 @@ mod tests {
 
     #[test]
     fn only_errors_of_the_drive_take_it_offline() {
-        for errno in [libc::EIO, libc::EACCES, libc::EROFS, libc::ENOENT] {
+        for errno in [libc::EIO, libc::EACCES, libc::EROFS] {
             assert!(takes_drive_offline(&std::io::Error::from_raw_os_error(
                 errno
             )));
         }
-        for errno in [libc::ENOSPC, libc::EINTR, libc::EAGAIN, libc::EINVAL] {
+        for errno in [
+            libc::ENOSPC,
+            libc::EINTR,
+            libc::EAGAIN,
+            libc::EINVAL,
+            libc::ENOENT,
+            libc::ENOTDIR,
+        ] {
             assert!(!takes_drive_offline(&std::io::Error::from_raw_os_error(
                 errno
             )));
