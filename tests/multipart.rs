@@ -45,7 +45,14 @@ fn parts_complete_into_one_object_read_back_exactly() {
         let p3 = data(777, 4);
         for (n, body) in [(1, &p1), (2, &p2_old), (2, &p2), (3, &p3)] {
             let part = e
-                .put_part("bkt", "big/obj", up, n, &mut MemBody::new(body.clone()))
+                .put_part(
+                    "bkt",
+                    "big/obj",
+                    up,
+                    n,
+                    &mut MemBody::new(body.clone()),
+                    None,
+                )
                 .await
                 .unwrap();
             assert_eq!(part.etag, md5_hex(body));
@@ -115,7 +122,7 @@ fn parts_complete_into_one_object_read_back_exactly() {
             Err(EngineError::NoSuchUpload)
         ));
         assert!(matches!(
-            e.put_part("bkt", "big/obj", up, 4, &mut MemBody::new(vec![1u8]))
+            e.put_part("bkt", "big/obj", up, 4, &mut MemBody::new(vec![1u8]), None)
                 .await,
             Err(EngineError::NoSuchUpload)
         ));
@@ -136,7 +143,7 @@ fn completion_enforces_s3_rules_and_abort_discards() {
         let small = data(1000, 1);
         let big = data(MIN_PART_SIZE as usize, 2);
         for (n, b) in [(1, &small), (2, &big), (3, &small)] {
-            e.put_part("bkt", "k", up, n, &mut MemBody::new(b.clone()))
+            e.put_part("bkt", "k", up, n, &mut MemBody::new(b.clone()), None)
                 .await
                 .unwrap();
         }
@@ -174,7 +181,7 @@ fn completion_enforces_s3_rules_and_abort_discards() {
             "no parts: {err}"
         );
         let err = e
-            .put_part("bkt", "k", up, 10_001, &mut MemBody::new(vec![1u8]))
+            .put_part("bkt", "k", up, 10_001, &mut MemBody::new(vec![1u8]), None)
             .await
             .expect_err("part number out of range");
         assert!(matches!(err, EngineError::InvalidPart(_)), "{err}");
@@ -194,7 +201,7 @@ fn completion_enforces_s3_rules_and_abort_discards() {
             .create_upload("bkt", "k", PutOptions::default(), None)
             .await
             .unwrap();
-        e.put_part("bkt", "k", up2, 1, &mut MemBody::new(small.clone()))
+        e.put_part("bkt", "k", up2, 1, &mut MemBody::new(small.clone()), None)
             .await
             .unwrap();
         e.abort_upload("bkt", "k", up2).await.unwrap();
@@ -267,7 +274,7 @@ fn upload_state_survives_a_lost_index() {
                 .await
                 .unwrap();
             for (n, b) in [(1, &p1), (2, &p2), (2, &p1)] {
-                e.put_part("bkt", "open", open, n, &mut MemBody::new(b.clone()))
+                e.put_part("bkt", "open", open, n, &mut MemBody::new(b.clone()), None)
                     .await
                     .unwrap();
             }
@@ -276,7 +283,7 @@ fn upload_state_survives_a_lost_index() {
                 .await
                 .unwrap();
             for (n, b) in [(1, &p1), (2, &p2)] {
-                e.put_part("bkt", "done", done, n, &mut MemBody::new(b.clone()))
+                e.put_part("bkt", "done", done, n, &mut MemBody::new(b.clone()), None)
                     .await
                     .unwrap();
             }
@@ -288,7 +295,7 @@ fn upload_state_survives_a_lost_index() {
                 .create_upload("bkt", "gone", PutOptions::default(), None)
                 .await
                 .unwrap();
-            e.put_part("bkt", "gone", gone, 1, &mut MemBody::new(p2.clone()))
+            e.put_part("bkt", "gone", gone, 1, &mut MemBody::new(p2.clone()), None)
                 .await
                 .unwrap();
             e.abort_upload("bkt", "gone", gone).await.unwrap();
@@ -358,7 +365,7 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
             for (key, up) in [("open", open), ("done", done)] {
                 for n in 1..=2 {
                     let body = if n == 1 { p.clone() } else { q.clone() };
-                    e.put_part("bkt", key, up, n, &mut MemBody::new(body))
+                    e.put_part("bkt", key, up, n, &mut MemBody::new(body), None)
                         .await
                         .unwrap();
                 }

@@ -27,7 +27,7 @@ async fn read_version(
         .unwrap()
         .expect("the version is there");
     let mut r = e
-        .open_reader(guard, bucket, key, entry.clone(), None)
+        .open_reader(guard, bucket, key, entry.clone(), None, None)
         .await
         .unwrap();
     (entry, r.read_all().await.unwrap())

@@ -469,6 +469,7 @@ fn multipart_parts_and_completions_are_held_to_the_quota() {
                     up,
                     n,
                     &mut MemBody::new(common::data(5 << 20, n as u64)),
+                    None,
                 )
                 .await
                 .unwrap();
@@ -497,6 +498,7 @@ fn multipart_parts_and_completions_are_held_to_the_quota() {
                 up,
                 1,
                 &mut MemBody::new(common::data(4 << 20, 9)),
+                None,
             )
             .await;
         assert!(
@@ -509,6 +511,7 @@ fn multipart_parts_and_completions_are_held_to_the_quota() {
             up,
             1,
             &mut MemBody::new(common::data(1 << 20, 9)),
+            None,
         )
         .await
         .unwrap();

@@ -14,7 +14,8 @@ use super::layout::Layout;
 /// 2: the drives may hold records of record format 2 (`record.rs`), which
 /// a binary of format 1 cannot read; drives of format 1 are raised to 2
 /// when this binary opens them, so that such a binary refuses them.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: record format 3 (part attributes), raised the same way.
+pub const FORMAT_VERSION: u32 = 3;
 pub const META_DIR: &str = ".cairn";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sse::header::SseHeader;
+use crate::sse::SseError;
+
 /// Where one record lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RecordLoc {
@@ -137,6 +140,22 @@ pub enum Attr {
     Retention(Retention),
     /// Object lock legal hold, ON while present.
     LegalHold,
+    /// Encryption at rest: the object's `sse::header::SseHeader`, encoded
+    /// (its own versioned format). The data is sealed packages.
+    Sse(Vec<u8>),
+    /// A part's own nonce base (part records): re-uploading a part number
+    /// must never reuse a nonce under the upload's data key.
+    NonceBase([u8; 12]),
+    /// A completed multipart object's parts' nonce bases, by part number.
+    PartNonces(Vec<(u32, [u8; 12])>),
+}
+
+/// The encryption header among `attrs`, if the version is encrypted.
+pub fn sse_header(attrs: &[Attr]) -> Option<Result<SseHeader, SseError>> {
+    attrs.iter().find_map(|a| match a {
+        Attr::Sse(b) => Some(SseHeader::decode(b)),
+        _ => None,
+    })
 }
 
 /// S3 object lock retention modes.
@@ -332,6 +351,8 @@ pub struct PartMeta {
     pub seq: u64,
     pub layout: (u8, u8),
     pub part: PartData,
+    /// Added in record format 3 (see [`Attr`]).
+    pub attrs: Vec<Attr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +409,14 @@ pub fn decode_upload_payload(p: &[u8], format: u16) -> Option<UploadMeta> {
         1 => postcard::from_bytes::<v1::UploadMeta>(p)
             .ok()
             .map(Into::into),
+        _ => postcard::from_bytes(p).ok(),
+    }
+}
+
+/// Decodes a part record's payload written in record format `format`.
+pub fn decode_part_payload(p: &[u8], format: u16) -> Option<PartMeta> {
+    match format {
+        1 | 2 => postcard::from_bytes::<v2::PartMeta>(p).ok().map(Into::into),
         _ => postcard::from_bytes(p).ok(),
     }
 }
@@ -472,6 +501,33 @@ mod v1 {
                 rotation: m.rotation,
                 tags: m.tags,
                 checksum: m.checksum,
+                attrs: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Record formats 1 and 2's part metadata, frozen: parts before [`Attr`].
+mod v2 {
+    use serde::Deserialize;
+
+    use super::PartData;
+
+    #[derive(Deserialize)]
+    pub struct PartMeta {
+        upload: u128,
+        seq: u64,
+        layout: (u8, u8),
+        part: PartData,
+    }
+
+    impl From<PartMeta> for super::PartMeta {
+        fn from(m: PartMeta) -> super::PartMeta {
+            super::PartMeta {
+                upload: m.upload,
+                seq: m.seq,
+                layout: m.layout,
+                part: m.part,
                 attrs: Vec::new(),
             }
         }

@@ -27,6 +27,7 @@ pub mod read;
 pub mod rebuild;
 pub mod record;
 pub mod repair;
+pub mod sealing;
 pub mod segment;
 pub mod space;
 pub mod usage;
@@ -280,6 +281,8 @@ pub struct PutOptions {
     pub condition: Option<write::WriteCondition>,
     /// The new version's attributes (object lock).
     pub attrs: Vec<meta::Attr>,
+    /// Encrypt the data at rest (for an upload: the header its parts use).
+    pub seal: Option<sealing::Seal>,
 }
 
 /// One piece of a request body as it streams to the owner core.
@@ -302,6 +305,12 @@ pub trait BodySource {
     /// name, base64). Trailers and server-side checksums are known only then.
     fn checksums(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// After `End`, for a body that transforms what it was given (sealing):
+    /// how many bytes it was given.
+    fn plain_len(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -452,6 +461,7 @@ pub enum CoreMsg {
         number: u32,
         body: Receiver<BodyPiece>,
         supplies_md5: bool,
+        unseal: Option<crate::sse::key::DataKey>,
         reply: oneshot::Sender<Result<meta::PartData>>,
     },
     /// Complete (with the chosen parts) or abort an upload.
@@ -843,11 +853,12 @@ impl Engine {
                 number,
                 body,
                 supplies_md5,
+                unseal,
                 reply,
             } => {
                 let mut body = ChannelBody(body, supplies_md5, Vec::new());
                 let r = self
-                    .put_part_owned(&bucket, &key, upload, number, &mut body)
+                    .put_part_owned(&bucket, &key, upload, number, &mut body, unseal)
                     .await;
                 let _ = reply.send(r);
             }

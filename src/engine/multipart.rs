@@ -16,12 +16,16 @@ use md5::{Digest, Md5};
 
 use super::index::{object_key, Mutation, UploadListing};
 use super::meta::{
-    DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum, UploadEntry, UploadMeta,
+    sse_header, Attr, DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum,
+    UploadEntry, UploadMeta,
 };
 use super::rebuild::encode_upload_end;
 use super::record::{Kind, RecordHeader, FORMAT_VERSION};
+use super::sealing::{self, object_id, SealingBody};
 use super::write::{validate_key, StripeTarget};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
+use crate::sse::header::Mode;
+use crate::sse::key::{DataKey, NONCE_LEN};
 
 /// S3's limits.
 pub const MAX_PARTS: u32 = 10_000;
@@ -140,7 +144,7 @@ impl Engine {
             rotation: self.rotation_of(upload, 0) as u16,
             tags: opts.tags,
             checksum,
-            attrs: opts.attrs,
+            attrs: sealing::with_header(opts.attrs, opts.seal.as_ref()),
         };
         let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
@@ -165,6 +169,7 @@ impl Engine {
         upload: u128,
         number: u32,
         body: &mut B,
+        unseal: Option<DataKey>,
     ) -> Result<PartData> {
         let p = self.check_key(bucket, key)?;
         if !(1..=MAX_PARTS).contains(&number) {
@@ -174,7 +179,9 @@ impl Engine {
         }
         let owner = self.shared.owner_of(p);
         if owner == self.core {
-            return self.put_part_owned(bucket, key, upload, number, body).await;
+            return self
+                .put_part_owned(bucket, key, upload, number, body, unseal)
+                .await;
         }
         let (btx, brx) = crate::runtime::channel::bounded(super::BODY_DEPTH);
         let (rtx, rrx) = crate::runtime::channel::oneshot::channel();
@@ -187,6 +194,7 @@ impl Engine {
                 number,
                 body: brx,
                 supplies_md5: body.supplies_md5(),
+                unseal,
                 reply: rtx,
             },
         )
@@ -195,6 +203,8 @@ impl Engine {
         rrx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
+    /// Stores a part on the owner core; a part of an encrypted upload is
+    /// sealed with the upload's data key and a nonce base of its own.
     pub(super) async fn put_part_owned<B: BodySource>(
         self: &Rc<Self>,
         bucket: &str,
@@ -202,14 +212,54 @@ impl Engine {
         upload: u128,
         number: u32,
         body: &mut B,
+        unseal: Option<DataKey>,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
-        if self.shared.indexes[partition as usize]
-            .get_upload(bucket, key, upload)?
-            .is_none()
-        {
+        let Some(up) = self.shared.indexes[partition as usize].get_upload(bucket, key, upload)?
+        else {
             return Err(EngineError::NoSuchUpload);
+        };
+        match (sse_header(&up.meta.attrs), unseal) {
+            (None, None) => {
+                self.store_part(bucket, key, upload, number, body, None)
+                    .await
+            }
+            (Some(Ok(h)), Some(k)) => {
+                let nonce_base = crate::sse::key::nonce_base();
+                let id = upload.to_be_bytes();
+                let mut sealed = SealingBody::new(
+                    body,
+                    &k,
+                    &nonce_base,
+                    &object_id(bucket, key, &id),
+                    number,
+                    h.layout,
+                );
+                let how = (h.mode, k, nonce_base);
+                self.store_part(bucket, key, upload, number, &mut sealed, Some(how))
+                    .await
+            }
+            (Some(Err(e)), _) => Err(EngineError::Internal(format!("encryption header: {e}"))),
+            (Some(Ok(_)), None) => Err(EngineError::Internal(
+                "a part of an encrypted upload sent without its data key".into(),
+            )),
+            (None, Some(_)) => Err(EngineError::Internal(
+                "a data key given for an upload stored in the clear".into(),
+            )),
         }
+    }
+
+    /// Writes a part's (possibly sealed) body and records it.
+    async fn store_part<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        upload: u128,
+        number: u32,
+        body: &mut B,
+        sealed: Option<(Mode, DataKey, [u8; NONCE_LEN])>,
+    ) -> Result<PartData> {
+        let partition = self.shared.partition_of(bucket, key);
         self.check_data_space()?;
         drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
@@ -231,6 +281,7 @@ impl Engine {
                     .await?
             }
         };
+        let size = body.plain_len().unwrap_or(size);
         if size > MAX_PART_SIZE {
             return Err(EngineError::InvalidPart(format!(
                 "a part may be at most {MAX_PART_SIZE} bytes"
@@ -249,10 +300,17 @@ impl Engine {
             }
         };
         let l = self.shared.layout;
+        let (etag, attrs) = match &sealed {
+            None => (hex::encode(digest), Vec::new()),
+            Some((mode, k, nonce)) => (
+                sealing::etag(*mode, k, digest),
+                vec![Attr::NonceBase(*nonce)],
+            ),
+        };
         let part = PartData {
             number,
             size,
-            etag: hex::encode(digest),
+            etag,
             checksums: body.checksums(),
             modified_ms: now_ms(),
             rotation: rotation as u16,
@@ -266,6 +324,7 @@ impl Engine {
             seq: self.seq.next(partition, self.shared.epoch),
             layout: (l.data, l.parity),
             part,
+            attrs,
         };
         let payload = postcard::to_allocvec(&meta).expect("part metadata serialises");
         let mut header = self.upload_header(Kind::Part, bucket, key, partition, upload, number);
@@ -459,6 +518,7 @@ impl Engine {
             return Err(EngineError::InvalidPartOrder);
         }
         let mut parts = Vec::with_capacity(chosen.len());
+        let mut nonces = Vec::new();
         for (i, c) in chosen.iter().enumerate() {
             let pos = stored
                 .iter()
@@ -466,7 +526,12 @@ impl Engine {
                 .ok_or_else(|| {
                     EngineError::InvalidPart(format!("part {} was not uploaded", c.number))
                 })?;
-            let part = stored.swap_remove(pos).meta.part;
+            let chosen_part = stored.swap_remove(pos).meta;
+            nonces.extend(chosen_part.attrs.iter().find_map(|a| match a {
+                Attr::NonceBase(n) => Some((c.number, *n)),
+                _ => None,
+            }));
+            let part = chosen_part.part;
             if !part.etag.eq_ignore_ascii_case(&c.etag) {
                 return Err(EngineError::InvalidPart(format!(
                     "part {} has another ETag",
@@ -481,6 +546,15 @@ impl Engine {
         let size = parts.iter().map(|p| p.size).sum();
         let etag = multipart_etag(parts.iter().map(|p| p.etag.as_str()))
             .ok_or_else(|| EngineError::Internal("a stored part ETag is not hex".into()))?;
+        let mut attrs = upload_meta.attrs;
+        if sse_header(&attrs).is_some() {
+            if nonces.len() != parts.len() {
+                return Err(EngineError::Internal(
+                    "a part of an encrypted upload has no nonce base".into(),
+                ));
+            }
+            attrs.push(Attr::PartNonces(nonces));
+        }
         Ok(ObjectMeta {
             version: self.new_version(),
             seq: 0,
@@ -499,7 +573,7 @@ impl Engine {
             layout: upload_meta.layout,
             rotation: upload_meta.rotation,
             tags: upload_meta.tags,
-            attrs: upload_meta.attrs,
+            attrs,
         })
     }
 

@@ -19,7 +19,10 @@ use super::codec::ErasureCodec;
 use super::layout::{stripe_range, Layout, STRIPE_DATA};
 use super::meta::{split_commit_payload, DataLoc, IndexEntry, RecordLoc};
 use super::record::{Kind, RecordHeader};
+use super::sealing::{layout_of, stored_len, Unsealer};
 use super::{Engine, EngineError, Result};
+use crate::sse::key::DataKey;
+use crate::sse::package::Layout as SealLayout;
 
 /// A record read back and verified: the whole record, and where its payload is.
 pub(crate) struct Verified {
@@ -60,8 +63,13 @@ pub struct ObjectReader {
     pub entry: IndexEntry,
     pos: u64,
     end: u64,
-    /// Offset of each part in the object (multipart objects).
+    /// Offset of each part's stored bytes (multipart objects).
     part_starts: Vec<u64>,
+    /// The package layout of an encrypted version: positions above are
+    /// then in its stored (sealed) bytes.
+    sealed: Option<SealLayout>,
+    /// Opens what an encrypted version's read fetches.
+    unseal: Option<Unsealer>,
     ready: VecDeque<Bytes>,
     _guard: super::ReadGuard,
 }
@@ -102,8 +110,8 @@ impl Engine {
         self.shared.begin_read(self.core)
     }
 
-    /// Opens a reader over `[start, end)` of the object (the whole object when
-    /// `range` is None).
+    /// Opens a reader over `[start, end)` of an unencrypted object (the
+    /// whole object when `range` is None).
     pub async fn get(
         self: &Rc<Self>,
         bucket: &str,
@@ -112,13 +120,16 @@ impl Engine {
     ) -> Result<ObjectReader> {
         let guard = self.begin_read();
         let entry = self.head(bucket, key)?;
-        self.open_reader(guard, bucket, key, entry, range).await
+        self.open_reader(guard, bucket, key, entry, range, None)
+            .await
     }
 
     /// Opens a reader on a version the caller already looked up with
     /// [`Engine::head`] after taking `guard`, so the headers it answered with
     /// and the bytes it streams belong to the same version even if a write
     /// lands in between. A range outside the object is an `Internal` error.
+    /// An encrypted version needs its data key (`unseal`): the range is of
+    /// its plaintext, and only the packages it touches are read and opened.
     pub async fn open_reader(
         self: &Rc<Self>,
         guard: super::ReadGuard,
@@ -126,6 +137,7 @@ impl Engine {
         key: &str,
         entry: IndexEntry,
         range: Option<(u64, u64)>,
+        unseal: Option<DataKey>,
     ) -> Result<ObjectReader> {
         let (start, end) = range.unwrap_or((0, entry.meta.size));
         if start > end || end > entry.meta.size {
@@ -134,15 +146,66 @@ impl Engine {
                 entry.meta.size
             )));
         }
+        let sealed = layout_of(&entry.meta)?;
+        let (unseal, (pos, end)) = match (sealed, unseal) {
+            (None, None) => (None, (start, end)),
+            (Some(_), Some(_)) if start == end => (None, (0, 0)),
+            (Some(_), Some(k)) => {
+                let (u, span) = Unsealer::new(&entry.meta, bucket, key, k, (start, end))?;
+                (Some(u), span)
+            }
+            (Some(_), None) => {
+                return Err(EngineError::Internal(
+                    "an encrypted version read without its data key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(EngineError::Internal(
+                    "a data key given for a version stored in the clear".into(),
+                ))
+            }
+        };
+        self.reader(guard, bucket, key, entry, sealed, unseal, (pos, end))
+            .await
+    }
+
+    /// A reader of a version's stored bytes as they are, sealed or not
+    /// (rewriting a commit record keeps its inline data as stored).
+    pub(crate) async fn open_stored(
+        self: &Rc<Self>,
+        guard: super::ReadGuard,
+        bucket: &str,
+        key: &str,
+        entry: IndexEntry,
+    ) -> Result<ObjectReader> {
+        let sealed = layout_of(&entry.meta)?;
+        let span = (0, stored_len(sealed, entry.meta.size));
+        self.reader(guard, bucket, key, entry, sealed, None, span)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn reader(
+        self: &Rc<Self>,
+        guard: super::ReadGuard,
+        bucket: &str,
+        key: &str,
+        entry: IndexEntry,
+        sealed: Option<SealLayout>,
+        unseal: Option<Unsealer>,
+        (pos, end): (u64, u64),
+    ) -> Result<ObjectReader> {
         let mut r = ObjectReader {
             engine: self.clone(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             partition: self.shared.partition_of(bucket, key),
             entry,
-            pos: start,
+            pos,
             end,
             part_starts: Vec::new(),
+            sealed,
+            unseal,
             ready: VecDeque::new(),
             _guard: guard,
         };
@@ -150,13 +213,13 @@ impl Engine {
             let mut at = 0;
             for p in parts {
                 r.part_starts.push(at);
-                at += p.size;
+                at += stored_len(sealed, p.size);
             }
         }
         if matches!(r.entry.meta.data, DataLoc::Inline) {
             let data = r.read_inline().await?;
-            if start < end {
-                r.ready.push_back(data.slice(start as usize..end as usize));
+            if pos < end {
+                r.ready.push_back(data.slice(pos as usize..end as usize));
             }
             r.pos = end;
         }
@@ -261,6 +324,59 @@ impl ObjectReader {
 
     /// The next piece of the object, or None at the end.
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes>> {
+        if self.unseal.is_none() {
+            return self.next_stored().await;
+        }
+        let r = self.next_plain().await;
+        if r.as_ref().is_some_and(|r| r.is_err()) {
+            self.unseal = None;
+            self.pos = self.end;
+            self.ready.clear();
+        }
+        r
+    }
+
+    /// The next piece of an encrypted version's plaintext: stored bytes are
+    /// fetched until the next package is complete, then it is opened.
+    async fn next_plain(&mut self) -> Option<Result<Bytes>> {
+        loop {
+            let u = self.unseal.as_mut()?;
+            match u.next() {
+                Ok(Some(p)) if p.is_empty() => continue,
+                Ok(Some(p)) => return Some(Ok(p)),
+                Ok(None) => {}
+                Err(e) => {
+                    // Shards that verify but do not open: what was sealed
+                    // is not what is stored. Repair rewrites from parity
+                    // what it can; never return these bytes.
+                    self.engine
+                        .queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
+                    return Some(Err(e));
+                }
+            }
+            match u.done() {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            match self.next_stored().await {
+                Some(Ok(b)) => {
+                    if let Some(u) = self.unseal.as_mut() {
+                        u.push(&b);
+                    }
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None => {
+                    return Some(Err(EngineError::Internal(
+                        "stored bytes of an encrypted object end early".into(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The next piece of the stored bytes.
+    async fn next_stored(&mut self) -> Option<Result<Bytes>> {
         if let Some(b) = self.ready.pop_front() {
             return Some(Ok(b));
         }
@@ -301,7 +417,7 @@ impl ObjectReader {
             )),
             DataLoc::Stripes(stripes) => {
                 let s = pos / STRIPE_DATA as u64;
-                let (start, len) = stripe_range(meta.size, s);
+                let (start, len) = stripe_range(stored_len(self.sealed, meta.size), s);
                 Ok(StripeAt {
                     locs: stripes.get(s as usize).ok_or_else(|| missing(s))?,
                     version: meta.version,
@@ -315,7 +431,7 @@ impl ObjectReader {
                 let i = self.part_starts.partition_point(|&st| st <= pos) - 1;
                 let part = &parts[i];
                 let s = (pos - self.part_starts[i]) / STRIPE_DATA as u64;
-                let (start, len) = stripe_range(part.size, s);
+                let (start, len) = stripe_range(stored_len(self.sealed, part.size), s);
                 Ok(StripeAt {
                     locs: part.stripes.get(s as usize).ok_or_else(|| missing(s))?,
                     version: *upload,
@@ -357,7 +473,7 @@ impl ObjectReader {
                         continue;
                     };
                     let start = v.payload.start + (p.len() - data.len());
-                    if data.len() as u64 != self.entry.meta.size {
+                    if data.len() as u64 != stored_len(self.sealed, self.entry.meta.size) {
                         e.note_fail(&ReadFail::Corrupt(*loc));
                         continue;
                     }

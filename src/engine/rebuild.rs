@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use super::index::{Mutation, PartitionIndex};
 use super::meta::{
-    decode_commit_payload, decode_upload_payload, DataLoc, IndexEntry, ObjectMeta, PartEntry,
-    PartMeta, RecordLoc, Stripes, UploadEntry, UploadMeta, VersionSel,
+    decode_commit_payload, decode_part_payload, decode_upload_payload, DataLoc, IndexEntry,
+    ObjectMeta, PartEntry, PartMeta, RecordLoc, Stripes, UploadEntry, UploadMeta, VersionSel,
 };
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
@@ -158,7 +158,7 @@ impl Uploads {
                     .push(loc);
             }
             Kind::Part => {
-                let Ok(meta) = postcard::from_bytes::<PartMeta>(payload) else {
+                let Some(meta) = decode_part_payload(payload, h.format) else {
                     return false;
                 };
                 let slot = self.parts.entry(id).or_default();

@@ -175,8 +175,9 @@ impl Engine {
         let mut healed: Vec<(u32, u8, RecordLoc)> = Vec::new();
         let mut appended = Vec::new();
         let mut bytes_healed = 0u64;
+        let stored = super::sealing::stored_len(super::sealing::layout_of(meta)?, meta.size);
         for (s, locs) in stripes.iter().enumerate() {
-            let (_, s_len) = stripe_range(meta.size, s as u64);
+            let (_, s_len) = stripe_range(stored, s as u64);
             let sl = layout.shard_len(s_len);
             let mut raw: Vec<Option<Vec<u8>>> = vec![None; n];
             for (i, slot) in raw.iter_mut().enumerate() {

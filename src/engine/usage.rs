@@ -579,6 +579,7 @@ mod tests {
                     rotation: 0,
                     stripes: vec![vec![Some(loc(4096))]],
                 },
+                attrs: vec![],
             },
             commits: vec![loc(4096)],
         };
@@ -847,6 +848,7 @@ mod tests {
                                     seq: g.seq,
                                     layout: (2, 1),
                                     part,
+                                    attrs: vec![],
                                 },
                                 commits: vec![g.loc()],
                             };

@@ -33,11 +33,13 @@ use super::meta::{
 };
 use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
+use super::sealing::{self, object_id, SealingBody};
 use super::segment::{Appended, Class};
 use super::{
     now_ms, BodyChunk, BodySource, DeleteOutcome, Engine, EngineError, ObjectInfo, PutOptions,
     Result, Versioning,
 };
+use crate::sse::package::SINGLE_PART;
 
 /// Most index changes applied in one batch.
 const INDEX_BATCH_MAX: usize = 1024;
@@ -386,12 +388,13 @@ impl Engine {
         EngineError::StorageFull(format!("drives {full:?} are full"))
     }
 
-    /// Stores an object; the caller is the key's owner core.
+    /// Stores an object; the caller is the key's owner core. An encrypted
+    /// object is sealed here, where its version id is known.
     pub(crate) async fn put_owned<B: BodySource>(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
-        opts: PutOptions,
+        mut opts: PutOptions,
         body: &mut B,
     ) -> Result<ObjectInfo> {
         if !self.bucket_exists(bucket) {
@@ -401,9 +404,38 @@ impl Engine {
         // A bucket already at its quota refuses before any data is written.
         drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
+        let version = self.new_version();
+        let Some(seal) = opts.seal.take() else {
+            return self.put_version(bucket, key, opts, body, version).await;
+        };
+        let id = version.to_be_bytes();
+        let h = &seal.header;
+        let mut sealed = SealingBody::new(
+            body,
+            &seal.key,
+            &h.nonce_base,
+            &object_id(bucket, key, &id),
+            SINGLE_PART,
+            h.layout,
+        );
+        opts.attrs = sealing::with_header(opts.attrs, Some(&seal));
+        opts.seal = Some(seal);
+        self.put_version(bucket, key, opts, &mut sealed, version)
+            .await
+    }
+
+    /// Writes one version's body and commits it. `opts.seal` is set when
+    /// `body` seals (its ETag then depends on the mode).
+    async fn put_version<B: BodySource>(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+        body: &mut B,
+        version: u128,
+    ) -> Result<ObjectInfo> {
         let partition = self.shared.partition_of(bucket, key);
         debug_assert_eq!(self.shared.owner_of(partition), self.core);
-        let version = self.new_version();
         let rotation = self.rotation_of(version, 0);
         let mut md5 = Md5::new();
         let hash = !body.supplies_md5();
@@ -460,6 +492,11 @@ impl Engine {
                 ))
             }
         };
+        let size = body.plain_len().unwrap_or(size);
+        let etag = match &opts.seal {
+            None => hex::encode(digest),
+            Some(s) => sealing::etag(s.header.mode, &s.key, digest),
+        };
         let l = self.shared.layout;
         let mut headers = opts.headers;
         let checksums = body.checksums();
@@ -472,7 +509,7 @@ impl Engine {
             version,
             seq: 0,
             size,
-            etag: hex::encode(digest),
+            etag,
             modified_ms: now_ms(),
             null: self.writes_null(bucket),
             delete_marker: false,
@@ -949,9 +986,7 @@ impl Engine {
         let inline = match entry.meta.data {
             DataLoc::Inline => {
                 let guard = self.begin_read();
-                let mut r = self
-                    .open_reader(guard, bucket, key, entry.clone(), None)
-                    .await?;
+                let mut r = self.open_stored(guard, bucket, key, entry.clone()).await?;
                 r.read_all().await?
             }
             _ => Vec::new(),

@@ -87,7 +87,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     let algo = copy_checksum_algo(&src);
     let reader = ctx
         .engine
-        .open_reader(guard, &source.bucket, &source.key, src, None)
+        .open_reader(guard, &source.bucket, &source.key, src, None, None)
         .await?;
     let mut body = CopyBody::new(reader, md5, Some(algo));
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {

@@ -188,7 +188,7 @@ pub async fn get_object(
     } else {
         let mut reader = ctx
             .engine
-            .open_reader(guard, bucket, key, entry.clone(), span)
+            .open_reader(guard, bucket, key, entry.clone(), span, None)
             .await?;
         // Read the first piece before answering, so a read that fails at
         // once (drives missing) is a proper error, not a truncated 200.

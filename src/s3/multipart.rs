@@ -534,7 +534,7 @@ pub async fn upload_part(
     }
     match ctx
         .engine
-        .put_part(bucket, key, id, number, &mut body)
+        .put_part(bucket, key, id, number, &mut body, None)
         .await
     {
         Ok(part) => Ok(part_response(&part)),
@@ -583,13 +583,20 @@ pub async fn upload_part_copy(
     let declared = declared_of(&up.meta);
     let reader = ctx
         .engine
-        .open_reader(guard, &source.bucket, &source.key, src, Some((start, end)))
+        .open_reader(
+            guard,
+            &source.bucket,
+            &source.key,
+            src,
+            Some((start, end)),
+            None,
+        )
         .await?;
     let algo = declared.map_or(ChecksumAlgo::Crc64Nvme, |(a, _)| a);
     let mut body = CopyBody::new(reader, md5, Some(algo));
     let part = match ctx
         .engine
-        .put_part(bucket, key, id, number, &mut body)
+        .put_part(bucket, key, id, number, &mut body, None)
         .await
     {
         Ok(p) => p,

@@ -1,0 +1,386 @@
+//! Encryption at rest inside the engine: a PUT or a part is sealed as it
+//! streams to the stripes (on the owner core, where the version id is
+//! known), and a read opens only the packages its range needs. The engine
+//! stores ciphertext and knows plaintext sizes; the S3 layer decides who
+//! gets which data key (`s3::sse`). Formats: `sse::package`, docs/ENCRYPTION.md.
+
+use bytes::{Bytes, BytesMut};
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+use crate::sse::header::{Mode, SseHeader};
+use crate::sse::key::{DataKey, NONCE_LEN};
+use crate::sse::package::{Layout, ObjectId, Opener, PackageRange, Sealer, SINGLE_PART};
+
+use super::meta::{sse_header, Attr, DataLoc, ObjectMeta};
+use super::{BodyChunk, BodySource, EngineError, Result};
+
+/// How a new object is encrypted: its data key in the clear (never stored)
+/// and the header its record keeps (mode, wrapped key, nonce base).
+#[derive(Clone, Debug)]
+pub struct Seal {
+    pub key: DataKey,
+    pub header: SseHeader,
+}
+
+/// A new version's (or upload's) attributes with its encryption header.
+pub fn with_header(mut attrs: Vec<Attr>, seal: Option<&Seal>) -> Vec<Attr> {
+    attrs.retain(|a| !matches!(a, Attr::Sse(_)));
+    attrs.extend(seal.map(|s| Attr::Sse(s.header.encode())));
+    attrs
+}
+
+/// Sealed packages gathered before they go to the stripes as one chunk: one
+/// allocation per this many packages, none per package.
+const BATCH: usize = 16;
+
+/// The identity every package of a version (or of an upload's part) is
+/// bound to: bucket, key and the version id (the upload id for parts).
+pub fn object_id<'a>(bucket: &'a str, key: &'a str, version: &'a [u8; 16]) -> ObjectId<'a> {
+    ObjectId {
+        bucket: bucket.as_bytes(),
+        key: key.as_bytes(),
+        version,
+    }
+}
+
+/// The ETag of sealed content: the plaintext's MD5, as S3 gives SSE-S3 and
+/// SSE-KMS objects; for SSE-C a value keyed by the data key, so a record
+/// never holds a hash of plaintext the server may not know.
+pub fn etag(mode: Mode, key: &DataKey, md5: [u8; 16]) -> String {
+    if mode != Mode::Customer {
+        return hex::encode(md5);
+    }
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+        .expect("HMAC takes a key of any length");
+    m.update(b"cairn-ssec-etag-v1");
+    m.update(&md5);
+    hex::encode(&m.finalize().into_bytes()[..16])
+}
+
+/// A body sealed as it is read: the engine writes what this yields
+/// (ciphertext) and asks it for the plaintext's length and MD5.
+pub struct SealingBody<'b, B: BodySource> {
+    inner: &'b mut B,
+    sealer: Sealer,
+    layout: Layout,
+    /// Plaintext of the package being filled.
+    filling: BytesMut,
+    /// Sealed packages not yet handed out.
+    sealed: BytesMut,
+    md5: Option<Md5>,
+    /// The plaintext's MD5 once the body has ended.
+    end_md5: Option<[u8; 16]>,
+    plain_len: u64,
+    ended: bool,
+}
+
+impl<'b, B: BodySource> SealingBody<'b, B> {
+    pub fn new(
+        inner: &'b mut B,
+        key: &DataKey,
+        nonce_base: &[u8; NONCE_LEN],
+        object: &ObjectId<'_>,
+        part: u32,
+        layout: Layout,
+    ) -> SealingBody<'b, B> {
+        let md5 = (!inner.supplies_md5()).then(Md5::new);
+        SealingBody {
+            inner,
+            sealer: Sealer::new(key, nonce_base, object, part, layout),
+            layout,
+            filling: BytesMut::with_capacity(layout.sealed_package_size()),
+            sealed: BytesMut::new(),
+            md5,
+            end_md5: None,
+            plain_len: 0,
+            ended: false,
+        }
+    }
+
+    /// Seals the package being filled into `sealed`.
+    fn seal_filling(&mut self, last: bool) -> Result<()> {
+        if self.sealed.capacity() - self.sealed.len() < self.layout.sealed_package_size() {
+            self.sealed
+                .reserve(BATCH * self.layout.sealed_package_size());
+        }
+        let n = self.filling.len();
+        self.filling.resize(n + crate::sse::key::TAG_LEN, 0);
+        self.sealer
+            .seal(&mut self.filling, n, last)
+            .map_err(|e| EngineError::Internal(format!("sealing: {e}")))?;
+        self.sealed.extend_from_slice(&self.filling);
+        self.filling.clear();
+        Ok(())
+    }
+}
+
+impl<B: BodySource> BodySource for SealingBody<'_, B> {
+    async fn next_chunk(&mut self) -> Result<BodyChunk> {
+        let size = self.layout.package_size();
+        let batch = BATCH * self.layout.sealed_package_size();
+        loop {
+            if self.sealed.len() >= batch || (self.ended && !self.sealed.is_empty()) {
+                let n = self.sealed.len();
+                return Ok(BodyChunk::Data(self.sealed.split_to(n).freeze()));
+            }
+            if self.ended {
+                return Ok(BodyChunk::End(self.end_md5));
+            }
+            match self.inner.next_chunk().await? {
+                BodyChunk::Data(b) => {
+                    if let Some(h) = self.md5.as_mut() {
+                        h.update(&b);
+                    }
+                    self.plain_len += b.len() as u64;
+                    let mut rest = &b[..];
+                    while !rest.is_empty() {
+                        if self.filling.len() == size {
+                            self.seal_filling(false)?;
+                        }
+                        let take = (size - self.filling.len()).min(rest.len());
+                        self.filling.extend_from_slice(&rest[..take]);
+                        rest = &rest[take..];
+                    }
+                }
+                BodyChunk::End(m) => {
+                    // A full package waits until the body ends: the last
+                    // one is sealed as last, so a truncation shows.
+                    self.seal_filling(true)?;
+                    self.ended = true;
+                    let own = self.md5.take().map(|h| h.finalize().into());
+                    self.end_md5 = m.or(own);
+                }
+            }
+        }
+    }
+
+    fn supplies_md5(&self) -> bool {
+        true
+    }
+
+    fn checksums(&self) -> Vec<(String, String)> {
+        self.inner.checksums()
+    }
+
+    fn plain_len(&self) -> Option<u64> {
+        Some(self.plain_len)
+    }
+}
+
+/// The sealed layout of a version's data: its header's package layout, or
+/// None when the version is stored in the clear.
+pub fn layout_of(meta: &ObjectMeta) -> Result<Option<Layout>> {
+    match sse_header(&meta.attrs) {
+        None => Ok(None),
+        Some(Ok(h)) => Ok(Some(h.layout)),
+        Some(Err(e)) => Err(EngineError::Internal(format!("encryption header: {e}"))),
+    }
+}
+
+/// Bytes stored for `plain` bytes of one stream (an object or a part).
+pub fn stored_len(layout: Option<Layout>, plain: u64) -> u64 {
+    layout.map_or(plain, |l| l.ciphertext_len(plain))
+}
+
+/// One sealed stream of a version: the whole object, or one part.
+struct Stream {
+    part: u32,
+    plain_len: u64,
+    nonce_base: [u8; NONCE_LEN],
+    /// Offset of its first stored byte in the version's stored bytes.
+    stored_start: u64,
+    /// Offset of its first plaintext byte in the object.
+    plain_start: u64,
+}
+
+/// Opens the packages a read of `[start, end)` of the plaintext needs, in
+/// the order the reader fetches their stored bytes.
+pub struct Unsealer {
+    key: DataKey,
+    layout: Layout,
+    /// The version id (single PUT) or the upload id (parts) as bytes.
+    id: [u8; 16],
+    bucket: String,
+    object_key: String,
+    streams: Vec<Stream>,
+    start: u64,
+    end: u64,
+    /// The stream being opened, its range and the next package.
+    at: usize,
+    opener: Option<(Opener, PackageRange, u64)>,
+    /// Stored bytes fetched and not yet opened.
+    buf: BytesMut,
+}
+
+impl Unsealer {
+    /// For `meta` read over plaintext `[start, end)` (non-empty) with its
+    /// data key. Returns it and the stored span the reader must fetch.
+    pub fn new(
+        meta: &ObjectMeta,
+        bucket: &str,
+        object_key: &str,
+        key: DataKey,
+        (start, end): (u64, u64),
+    ) -> Result<(Unsealer, (u64, u64))> {
+        let header = match sse_header(&meta.attrs) {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => return Err(EngineError::Internal(format!("encryption header: {e}"))),
+            None => return Err(EngineError::Internal("unsealing a plain version".into())),
+        };
+        let layout = header.layout;
+        let mut streams = Vec::new();
+        let id = match &meta.data {
+            DataLoc::Parts { upload, parts } => {
+                let nonces = meta
+                    .attrs
+                    .iter()
+                    .find_map(|a| match a {
+                        Attr::PartNonces(n) => Some(n),
+                        _ => None,
+                    })
+                    .ok_or_else(|| EngineError::Internal("sealed parts without nonces".into()))?;
+                let (mut stored, mut plain) = (0, 0);
+                for p in parts {
+                    let nonce_base = nonces
+                        .iter()
+                        .find(|(n, _)| *n == p.number)
+                        .map(|(_, b)| *b)
+                        .ok_or_else(|| {
+                            EngineError::Internal(format!("part {} has no nonce", p.number))
+                        })?;
+                    streams.push(Stream {
+                        part: p.number,
+                        plain_len: p.size,
+                        nonce_base,
+                        stored_start: stored,
+                        plain_start: plain,
+                    });
+                    stored += layout.ciphertext_len(p.size);
+                    plain += p.size;
+                }
+                upload.to_be_bytes()
+            }
+            _ => {
+                streams.push(Stream {
+                    part: SINGLE_PART,
+                    plain_len: meta.size,
+                    nonce_base: header.nonce_base,
+                    stored_start: 0,
+                    plain_start: 0,
+                });
+                meta.version.to_be_bytes()
+            }
+        };
+        debug_assert!(start < end && end <= meta.size);
+        let first = streams
+            .iter()
+            .rposition(|s| s.plain_start <= start)
+            .unwrap_or(0);
+        let last = streams
+            .iter()
+            .rposition(|s| s.plain_start < end)
+            .unwrap_or(first);
+        let span = |s: &Stream, a: u64, b: u64| -> Result<PackageRange> {
+            layout
+                .range(s.plain_len, a - s.plain_start, b - s.plain_start)
+                .map_err(|e| EngineError::Internal(format!("sealed range: {e}")))
+        };
+        let f = &streams[first];
+        let l = &streams[last];
+        let stored_start =
+            f.stored_start + span(f, start, end.min(f.plain_start + f.plain_len))?.cipher_start;
+        let stored_end = l.stored_start + span(l, start.max(l.plain_start), end)?.cipher_end;
+        let u = Unsealer {
+            key,
+            layout,
+            id,
+            bucket: bucket.to_owned(),
+            object_key: object_key.to_owned(),
+            streams,
+            start,
+            end,
+            at: first,
+            opener: None,
+            buf: BytesMut::new(),
+        };
+        Ok((u, (stored_start, stored_end)))
+    }
+
+    /// The next package's sealed length, opening the next stream as needed;
+    /// None when the range is done.
+    fn next_package(&mut self) -> Result<Option<usize>> {
+        loop {
+            if let Some((o, r, i)) = &self.opener {
+                if *i < r.end {
+                    return Ok(o.sealed_len(*i));
+                }
+                self.opener = None;
+                self.at += 1;
+            }
+            let Some(s) = self.streams.get(self.at) else {
+                return Ok(None);
+            };
+            if s.plain_start >= self.end {
+                return Ok(None);
+            }
+            let a = self.start.max(s.plain_start) - s.plain_start;
+            let b = self.end.min(s.plain_start + s.plain_len) - s.plain_start;
+            let range = self
+                .layout
+                .range(s.plain_len, a, b)
+                .map_err(|e| EngineError::Internal(format!("sealed range: {e}")))?;
+            let id = object_id(&self.bucket, &self.object_key, &self.id);
+            let opener = Opener::new(
+                &self.key,
+                &s.nonce_base,
+                &id,
+                s.part,
+                self.layout,
+                s.plain_len,
+            );
+            self.opener = Some((opener, range, range.first));
+        }
+    }
+
+    /// Takes stored bytes in, in the order of the span [`Unsealer::new`] gave.
+    pub fn push(&mut self, stored: &[u8]) {
+        if self.buf.capacity() - self.buf.len() < stored.len() {
+            self.buf
+                .reserve((BATCH * self.layout.sealed_package_size()).max(stored.len()));
+        }
+        self.buf.extend_from_slice(stored);
+    }
+
+    /// The next package's plaintext (the part the range wants) when its
+    /// stored bytes are all in; `Ok(None)` when more are needed or the range
+    /// is done (see [`Unsealer::done`]). `Err` when a package does not open:
+    /// the stored bytes are not what was sealed.
+    pub fn next(&mut self) -> Result<Option<Bytes>> {
+        let Some(n) = self.next_package()? else {
+            return Ok(None);
+        };
+        if self.buf.len() < n {
+            return Ok(None);
+        }
+        let (opener, range, i) = self.opener.as_mut().expect("next_package set it");
+        let mut pkg = self.buf.split_to(n);
+        let plain_len = opener
+            .open(*i, &mut pkg[..])
+            .map_err(|e| EngineError::Internal(format!("stored data of an encrypted object: {e}")))?
+            .len();
+        let size = self.layout.package_size() as u64;
+        let from = if *i == range.first { range.skip } else { 0 };
+        // Where the range ends, relative to this package's first byte.
+        let range_end = range.first * size + range.skip as u64 + range.len;
+        let until = (range_end.saturating_sub(*i * size) as usize).min(plain_len);
+        *i += 1;
+        Ok(Some(pkg.freeze().slice(from..until.max(from))))
+    }
+
+    /// True once every package of the range has been opened.
+    pub fn done(&mut self) -> Result<bool> {
+        Ok(self.next_package()?.is_none())
+    }
+}
