@@ -141,7 +141,7 @@ fn a_rotten_shard_of_an_older_version_is_repaired_in_that_version() {
             let entry = e.lookup("vheal", "obj", sel).unwrap().unwrap();
             let guard = e.begin_read();
             let mut r = e
-                .open_reader(guard, "vheal", "obj", entry, None)
+                .open_reader(guard, "vheal", "obj", entry, None, None)
                 .await
                 .unwrap();
             r.read_all().await.unwrap()
