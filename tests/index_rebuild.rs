@@ -372,7 +372,7 @@ async fn history(e: &std::rc::Rc<cairn::engine::Engine>, bucket: &str) -> Histor
             } else {
                 let guard = e.begin_read();
                 let mut r = e
-                    .open_reader(guard, bucket, &v.entry.key, entry, None)
+                    .open_reader(guard, bucket, &v.entry.key, entry, None, None)
                     .await
                     .unwrap();
                 r.read_all().await.unwrap()
