@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::sse::header::{Mode, SseHeader};
-use crate::sse::key::{DataKey, NONCE_LEN};
+use crate::sse::key::{DataKey, NONCE_LEN, TAG_LEN};
 use crate::sse::package::{Layout, ObjectId, Opener, PackageRange, Sealer, SINGLE_PART};
 
 use super::meta::{sse_header, Attr, DataLoc, ObjectMeta};
@@ -31,7 +31,7 @@ pub fn with_header(mut attrs: Vec<Attr>, seal: Option<&Seal>) -> Vec<Attr> {
     attrs
 }
 
-/// Sealed packages gathered before they go to the stripes as one chunk: one
+/// Sealed packages handed to the stripes (or opened) as one chunk: one
 /// allocation per this many packages, none per package.
 const BATCH: usize = 16;
 
@@ -60,15 +60,16 @@ pub fn etag(mode: Mode, key: &DataKey, md5: [u8; 16]) -> String {
 }
 
 /// A body sealed as it is read: the engine writes what this yields
-/// (ciphertext) and asks it for the plaintext's length and MD5.
+/// (ciphertext) and asks it for the plaintext's length and MD5. Plaintext is
+/// copied once, into the buffer where it is sealed in place.
 pub struct SealingBody<'b, B: BodySource> {
     inner: &'b mut B,
     sealer: Sealer,
     layout: Layout,
-    /// Plaintext of the package being filled.
-    filling: BytesMut,
-    /// Sealed packages not yet handed out.
-    sealed: BytesMut,
+    /// Sealed packages, then the plaintext of the package being filled.
+    buf: BytesMut,
+    /// Where the package being filled starts in `buf`.
+    open: usize,
     md5: Option<Md5>,
     /// The plaintext's MD5 once the body has ended.
     end_md5: Option<[u8; 16]>,
@@ -90,8 +91,8 @@ impl<'b, B: BodySource> SealingBody<'b, B> {
             inner,
             sealer: Sealer::new(key, nonce_base, object, part, layout),
             layout,
-            filling: BytesMut::with_capacity(layout.sealed_package_size()),
-            sealed: BytesMut::new(),
+            buf: BytesMut::new(),
+            open: 0,
             md5,
             end_md5: None,
             plain_len: 0,
@@ -99,31 +100,44 @@ impl<'b, B: BodySource> SealingBody<'b, B> {
         }
     }
 
-    /// Seals the package being filled into `sealed`.
-    fn seal_filling(&mut self, last: bool) -> Result<()> {
-        if self.sealed.capacity() - self.sealed.len() < self.layout.sealed_package_size() {
-            self.sealed
-                .reserve(BATCH * self.layout.sealed_package_size());
-        }
-        let n = self.filling.len();
-        self.filling.resize(n + crate::sse::key::TAG_LEN, 0);
+    /// Seals the package being filled, in place.
+    fn seal_open(&mut self, last: bool) -> Result<()> {
+        let n = self.buf.len() - self.open;
+        self.buf.resize(self.buf.len() + TAG_LEN, 0);
         self.sealer
-            .seal(&mut self.filling, n, last)
+            .seal(&mut self.buf[self.open..], n, last)
             .map_err(|e| EngineError::Internal(format!("sealing: {e}")))?;
-        self.sealed.extend_from_slice(&self.filling);
-        self.filling.clear();
+        self.open = self.buf.len();
+        Ok(())
+    }
+
+    /// Appends plaintext, sealing each package once the next one begins (the
+    /// last is sealed as last when the body ends, so a truncation shows).
+    fn take(&mut self, mut rest: &[u8]) -> Result<()> {
+        let size = self.layout.package_size();
+        while !rest.is_empty() {
+            if self.buf.len() - self.open == size {
+                self.seal_open(false)?;
+            }
+            if self.buf.capacity() - self.buf.len() < size + TAG_LEN {
+                self.buf.reserve(BATCH * self.layout.sealed_package_size());
+            }
+            let n = (size - (self.buf.len() - self.open)).min(rest.len());
+            self.buf.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
         Ok(())
     }
 }
 
 impl<B: BodySource> BodySource for SealingBody<'_, B> {
     async fn next_chunk(&mut self) -> Result<BodyChunk> {
-        let size = self.layout.package_size();
         let batch = BATCH * self.layout.sealed_package_size();
         loop {
-            if self.sealed.len() >= batch || (self.ended && !self.sealed.is_empty()) {
-                let n = self.sealed.len();
-                return Ok(BodyChunk::Data(self.sealed.split_to(n).freeze()));
+            if self.open >= batch || (self.ended && self.open > 0) {
+                let n = self.open;
+                self.open = 0;
+                return Ok(BodyChunk::Data(self.buf.split_to(n).freeze()));
             }
             if self.ended {
                 return Ok(BodyChunk::End(self.end_md5));
@@ -134,20 +148,10 @@ impl<B: BodySource> BodySource for SealingBody<'_, B> {
                         h.update(&b);
                     }
                     self.plain_len += b.len() as u64;
-                    let mut rest = &b[..];
-                    while !rest.is_empty() {
-                        if self.filling.len() == size {
-                            self.seal_filling(false)?;
-                        }
-                        let take = (size - self.filling.len()).min(rest.len());
-                        self.filling.extend_from_slice(&rest[..take]);
-                        rest = &rest[take..];
-                    }
+                    self.take(&b)?;
                 }
                 BodyChunk::End(m) => {
-                    // A full package waits until the body ends: the last
-                    // one is sealed as last, so a truncation shows.
-                    self.seal_filling(true)?;
+                    self.seal_open(true)?;
                     self.ended = true;
                     let own = self.md5.take().map(|h| h.finalize().into());
                     self.end_md5 = m.or(own);
