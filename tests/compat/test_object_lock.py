@@ -79,7 +79,9 @@ def test_a_lock_bucket_keeps_versioning_and_applies_its_default_retention(s3, lo
         s3.get_object_lock_configuration(Bucket=bucket)
     assert code(e) == "ObjectLockConfigurationNotFoundError"
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=in_days(1))
+        s3.put_object(
+            Bucket=bucket, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=in_days(1)
+        )
     assert code(e) == "InvalidRequest"
 
 
@@ -95,12 +97,18 @@ def test_governance_retention_blocks_deletes_until_bypassed(s3, locked):
     # Shortening needs the bypass; extending does not.
     with pytest.raises(ClientError) as e:
         s3.put_object_retention(
-            Bucket=locked, Key="gov", VersionId=vid, Retention={"Mode": "GOVERNANCE", "RetainUntilDate": in_days(1)}
+            Bucket=locked,
+            Key="gov",
+            VersionId=vid,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": in_days(1)},
         )
     assert code(e) == "AccessDenied"
     later = in_days(3)
-    s3.put_object_retention(Bucket=locked, Key="gov", VersionId=vid, Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later})
-    assert s3.get_object_retention(Bucket=locked, Key="gov", VersionId=vid)["Retention"]["RetainUntilDate"] == later
+    s3.put_object_retention(
+        Bucket=locked, Key="gov", VersionId=vid, Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later}
+    )
+    got = s3.get_object_retention(Bucket=locked, Key="gov", VersionId=vid)["Retention"]
+    assert got["RetainUntilDate"] == later
     s3.put_object_retention(
         Bucket=locked,
         Key="gov",
@@ -130,7 +138,8 @@ def test_a_legal_hold_blocks_deletes_even_with_bypass_until_removed(s3, locked):
         assert code(e) == "AccessDenied"
 
     s3.put_object_legal_hold(Bucket=locked, Key="held", VersionId=vid, LegalHold={"Status": "OFF"})
-    assert s3.get_object_legal_hold(Bucket=locked, Key="held", VersionId=vid)["LegalHold"] == {"Status": "OFF"}
+    hold = s3.get_object_legal_hold(Bucket=locked, Key="held", VersionId=vid)["LegalHold"]
+    assert hold == {"Status": "OFF"}
     s3.delete_object(Bucket=locked, Key="held", VersionId=vid)
 
     # A hold set afterwards on an unlocked version, through the API.
@@ -161,5 +170,8 @@ def test_compliance_retention_is_never_shortened_or_bypassed(s3, locked):
             )
         assert code(e) == "AccessDenied"
     later = in_days(2)
-    s3.put_object_retention(Bucket=locked, Key="comp", VersionId=vid, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": later})
-    assert s3.get_object_retention(Bucket=locked, Key="comp", VersionId=vid)["Retention"]["RetainUntilDate"] == later
+    s3.put_object_retention(
+        Bucket=locked, Key="comp", VersionId=vid, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": later}
+    )
+    got = s3.get_object_retention(Bucket=locked, Key="comp", VersionId=vid)["Retention"]
+    assert got["RetainUntilDate"] == later
