@@ -1313,7 +1313,6 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
             ("PUT", "/nyi?replication"),
             ("PUT", "/nyi?lifecycle"),
             ("PUT", "/nyi?cors"),
-            ("PUT", "/nyi?encryption"),
             ("DELETE", "/nyi?lifecycle"),
             ("PUT", "/nyi/k?torrent"),
             ("POST", "/nyi/k?restore"),

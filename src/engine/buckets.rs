@@ -67,6 +67,27 @@ pub struct BucketInfo {
     /// Object lock, once enabled never disabled (versioning stays on).
     #[serde(default)]
     pub object_lock: Option<ObjectLockConfig>,
+    /// The default encryption of new objects (PutBucketEncryption);
+    /// `None`: objects are stored as their writes ask.
+    #[serde(default)]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption: what a write without SSE headers gets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    pub algorithm: BucketSse,
+    /// As the client sent it (a bare id or a key ARN); S3 does not check it
+    /// when the configuration is stored, only when a write uses it.
+    pub kms_key_id: Option<String>,
+    pub bucket_key_enabled: bool,
+}
+
+/// `SSEAlgorithm`: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BucketSse {
+    Aes256,
+    Kms,
 }
 
 /// A bucket's object lock configuration: present means enabled.
@@ -158,6 +179,8 @@ pub enum BucketChange {
     Quota(Option<u64>),
     /// Enables object lock or replaces its configuration.
     ObjectLock(ObjectLockConfig),
+    /// Sets (Some) or deletes (None) the default encryption.
+    Encryption(Option<BucketEncryption>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +346,11 @@ mod tests {
                         period: RetentionPeriod::Years(1),
                     }),
                 }),
+                encryption: Some(BucketEncryption {
+                    algorithm: BucketSse::Kms,
+                    kms_key_id: Some("arn:aws:kms:us-east-1:000000000000:key/k1".into()),
+                    bucket_key_enabled: true,
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -340,5 +368,6 @@ mod tests {
             (&b.owner, &b.policy, b.public_access_block),
             (&None, &None, None)
         );
+        assert_eq!(b.encryption, None);
     }
 }

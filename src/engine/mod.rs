@@ -968,6 +968,23 @@ impl Engine {
             .await
     }
 
+    /// The bucket's default encryption (`None`: none configured).
+    pub fn bucket_encryption(&self, bucket: &str) -> Result<Option<buckets::BucketEncryption>> {
+        let t = self.buckets.borrow();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok(b.encryption.clone())
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's default encryption.
+    pub async fn set_bucket_encryption(
+        self: &Rc<Self>,
+        bucket: &str,
+        encryption: Option<buckets::BucketEncryption>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Encryption(encryption))
+            .await
+    }
+
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
     /// checked it.
     pub async fn set_bucket_policy(
@@ -1131,6 +1148,7 @@ impl Engine {
             BucketChange::Acl(acl) => existing(&mut table, &name)?.acl = acl,
             BucketChange::Ownership(o) => existing(&mut table, &name)?.ownership = o,
             BucketChange::Quota(q) => existing(&mut table, &name)?.quota = q,
+            BucketChange::Encryption(e) => existing(&mut table, &name)?.encryption = e,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

@@ -168,6 +168,10 @@ fn evaluate_as(
             KnownKey::S3XAmzServerSideEncryption,
             "x-amz-server-side-encryption",
         ),
+        (
+            KnownKey::S3XAmzServerSideEncryptionAwsKmsKeyId,
+            "x-amz-server-side-encryption-aws-kms-key-id",
+        ),
     ];
     for (key, name) in from_headers {
         if let Some(v) = header(env.headers, name) {

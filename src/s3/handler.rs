@@ -429,8 +429,8 @@ async fn catch_panics(
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
-        acl, attributes, bucket, bucket_policy, copy, delete, get, list, lock, multipart, put,
-        tagging, versions,
+        acl, attributes, bucket, bucket_policy, copy, delete, encryption, get, list, lock,
+        multipart, put, tagging, versions,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -463,11 +463,9 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         GetPublicAccessBlock {} => bucket_policy::get_public_access_block(&ctx, b),
         PutPublicAccessBlock {} => bucket_policy::put_public_access_block(&ctx, b, body).await,
         DeletePublicAccessBlock {} => bucket_policy::delete_public_access_block(&ctx, b).await,
-        GetBucketEncryption {} => bucket::not_configured(
-            &ctx,
-            b,
-            S3Code::ServerSideEncryptionConfigurationNotFoundError,
-        ),
+        GetBucketEncryption {} => encryption::get_bucket_encryption(&ctx, b),
+        PutBucketEncryption {} => encryption::put_bucket_encryption(&ctx, b, body).await,
+        DeleteBucketEncryption {} => encryption::delete_bucket_encryption(&ctx, b).await,
         GetBucketAcl {} => acl::get_bucket_acl(&ctx, b),
         PutBucketAcl {} => acl::put_bucket_acl(&ctx, b, body).await,
         GetObjectAcl { version } => acl::get_object_acl(&ctx, b, k, version),
@@ -541,9 +539,7 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         | PutBucketCors {}
         | DeleteBucketCors {}
         | PutBucketLifecycle {}
-        | DeleteBucketLifecycle {}
-        | PutBucketEncryption {}
-        | DeleteBucketEncryption {} => Err(S3Error::new(
+        | DeleteBucketLifecycle {} => Err(S3Error::new(
             S3Code::NotImplemented,
             format!("{name} is not implemented yet."),
         )),

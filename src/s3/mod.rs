@@ -20,6 +20,7 @@ pub mod common;
 pub mod conditional;
 pub mod copy;
 pub mod delete;
+pub mod encryption;
 pub mod error;
 pub mod get;
 pub mod handler;
@@ -34,6 +35,7 @@ pub mod tagging;
 pub mod versions;
 pub mod xml;
 pub mod xml_acl;
+pub mod xml_encryption;
 #[cfg(test)]
 mod xml_golden;
 pub mod xml_lock;

@@ -74,6 +74,15 @@ impl Server {
         self.wait_ready();
     }
 
+    /// Stops the server cleanly, runs `between` on its directory (the
+    /// drives are `drive0` … `drive3` in it), and starts it again.
+    pub fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
+        self.stop();
+        between(self.dir.path());
+        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.wait_ready();
+    }
+
     /// Kills the server with SIGKILL (no shutdown at all) and starts it
     /// again on the same drives and port.
     pub fn kill9_restart(&mut self) {

@@ -516,7 +516,6 @@ fn pins_caller(c: &Condition) -> bool {
         "aws:sourceowner",
         "aws:sourceaccount",
         "aws:principalorgid",
-        "s3:x-amz-server-side-encryption-aws-kms-key-id",
     ];
     let key = match &c.key {
         Key::Known(k) => matches!(
@@ -525,6 +524,7 @@ fn pins_caller(c: &Condition) -> bool {
                 | KnownKey::Userid
                 | KnownKey::PrincipalArn
                 | KnownKey::PrincipalAccount
+                | KnownKey::S3XAmzServerSideEncryptionAwsKmsKeyId
         ),
         Key::Other(name) => OTHER_KEYS.contains(&&**name),
         _ => false,

@@ -46,6 +46,7 @@ keys! {
     S3MaxKeys => "s3:max-keys",
     S3XAmzAcl => "s3:x-amz-acl",
     S3XAmzServerSideEncryption => "s3:x-amz-server-side-encryption",
+    S3XAmzServerSideEncryptionAwsKmsKeyId => "s3:x-amz-server-side-encryption-aws-kms-key-id",
     S3RequestObjectTagKeys => "s3:RequestObjectTagKeys",
     S3VersionId => "s3:VersionId",
     S3ObjectLockMode => "s3:object-lock-mode",

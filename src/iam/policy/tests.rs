@@ -511,6 +511,19 @@ fn condition_operators_decide_as_aws_documents() {
             true,
         ),
         (
+            r#"{"StringEquals":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"k1"}}"#,
+            Some((
+                KnownKey::S3XAmzServerSideEncryptionAwsKmsKeyId,
+                Value::Str("k1"),
+            )),
+            true,
+        ),
+        (
+            r#"{"StringEquals":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"k1"}}"#,
+            None,
+            false,
+        ),
+        (
             r#"{"IpAddress":{"aws:SourceIp":["2001:DB8:1234:5678::/64","203.0.113.0/24"]}}"#,
             Some((
                 KnownKey::SourceIp,
@@ -1217,6 +1230,16 @@ fn public_policy_status_follows_s3_rules() {
         (
             r#""*""#,
             r#"{"StringEquals":{"s3:x-amz-acl":"private"}}"#,
+            true,
+        ),
+        (
+            r#""*""#,
+            r#"{"StringEquals":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"arn:aws:kms:us-east-1:123456789012:key/k1"}}"#,
+            false,
+        ),
+        (
+            r#""*""#,
+            r#"{"StringLike":{"s3:x-amz-server-side-encryption-aws-kms-key-id":"*"}}"#,
             true,
         ),
     ];

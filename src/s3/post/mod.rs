@@ -330,8 +330,8 @@ async fn authorize_and_store(
 
 /// The headers policy conditions read, as a PutObject would send them:
 /// the browser's `Referer` and `User-Agent`, and the form's `acl` and
-/// encryption fields in place of `x-amz-acl` and
-/// `x-amz-server-side-encryption`.
+/// encryption fields in place of `x-amz-acl`,
+/// `x-amz-server-side-encryption` and its KMS key id.
 fn condition_headers(request: &HeaderMap, fields: &Fields) -> HeaderMap {
     let mut h = HeaderMap::new();
     for name in [http::header::REFERER, http::header::USER_AGENT] {
@@ -344,6 +344,10 @@ fn condition_headers(request: &HeaderMap, fields: &Fields) -> HeaderMap {
         (
             "x-amz-server-side-encryption",
             "x-amz-server-side-encryption",
+        ),
+        (
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-server-side-encryption-aws-kms-key-id",
         ),
     ];
     for (header, field) in from_fields {

@@ -1,0 +1,56 @@
+//! Bucket default encryption: Put/Get/DeleteBucketEncryption. Only the
+//! configuration lives here; the write path applies it to new objects.
+
+use http::StatusCode;
+use hyper::body::Incoming;
+
+use super::body::RequestBody;
+use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::response::{status_only, xml};
+use super::error::{S3Code, S3Error};
+use super::xml_encryption::{encryption_document, parse_encryption};
+
+/// Longest configuration accepted (one rule is a few hundred bytes).
+const MAX_ENCRYPTION_BODY: usize = 16 << 10;
+
+pub fn get_bucket_encryption(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    match ctx.engine.bucket_encryption(bucket)? {
+        Some(e) => Ok(xml(StatusCode::OK, encryption_document(&e))),
+        None => Err(S3Error::from_code(
+            S3Code::ServerSideEncryptionConfigurationNotFoundError,
+        )),
+    }
+}
+
+/// S3 requires an integrity check on this body (Content-MD5 or a checksum,
+/// which the body reader then verifies).
+pub async fn put_bucket_encryption(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    if !ctx.has_integrity_header() {
+        return Err(S3Error::new(
+            S3Code::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
+    let doc = RequestBody::new(
+        body,
+        ctx.headers(),
+        &ctx.auth,
+        ctx.api.idle_timeout,
+        MAX_ENCRYPTION_BODY as u64,
+    )?
+    .read_to_end(MAX_ENCRYPTION_BODY)
+    .await?;
+    let config = parse_encryption(&doc)?;
+    ctx.engine
+        .set_bucket_encryption(bucket, Some(config))
+        .await?;
+    Ok(status_only(StatusCode::OK))
+}
+
+pub async fn delete_bucket_encryption(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
+    require_bucket(ctx, bucket)?;
+    ctx.engine.set_bucket_encryption(bucket, None).await?;
+    Ok(status_only(StatusCode::NO_CONTENT))
+}
