@@ -341,7 +341,7 @@ impl ObjectReader {
     async fn next_plain(&mut self) -> Option<Result<Bytes>> {
         loop {
             let u = self.unseal.as_mut()?;
-            match u.next() {
+            match u.next_plain() {
                 Ok(Some(p)) if p.is_empty() => continue,
                 Ok(Some(p)) => return Some(Ok(p)),
                 Ok(None) => {}

@@ -361,7 +361,7 @@ impl Unsealer {
     /// stored bytes are all in; `Ok(None)` when more are needed or the range
     /// is done (see [`Unsealer::done`]). `Err` when a package does not open:
     /// the stored bytes are not what was sealed.
-    pub fn next(&mut self) -> Result<Option<Bytes>> {
+    pub fn next_plain(&mut self) -> Result<Option<Bytes>> {
         let Some(n) = self.next_package()? else {
             return Ok(None);
         };
