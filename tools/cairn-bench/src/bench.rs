@@ -53,6 +53,7 @@ impl Shared {
             self.signer.clone(),
             &self.args.bucket,
             self.args.unsigned_payload,
+            self.args.sse_s3,
         )
     }
 }

@@ -77,16 +77,20 @@ pub struct Client {
     signer: Signer,
     bucket: String,
     unsigned: bool,
+    sse_s3: bool,
 }
 
 impl Client {
-    pub fn new(host: &str, signer: Signer, bucket: &str, unsigned: bool) -> Self {
+    /// `sse_s3`: ask for SSE-S3 on every object written (PutObject and
+    /// CreateMultipartUpload; parts inherit it).
+    pub fn new(host: &str, signer: Signer, bucket: &str, unsigned: bool, sse_s3: bool) -> Self {
         Client {
             host: host.to_owned(),
             conn: None,
             signer,
             bucket: bucket.to_owned(),
             unsigned,
+            sse_s3,
         }
     }
 
@@ -204,7 +208,7 @@ impl Client {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let timestamp = amz_date(now);
-        let (payload_hash, length, extra) = match &body {
+        let (payload_hash, length, mut extra) = match &body {
             Body::Empty => (EMPTY_SHA256.to_owned(), None, vec![]),
             Body::Xml(b) => {
                 use base64::Engine as _;
@@ -232,6 +236,13 @@ impl Client {
                 )
             }
         };
+        let creates = match &body {
+            Body::Object(_) => method == Method::PUT && query.is_empty(),
+            _ => method == Method::POST && query == "uploads=",
+        };
+        if self.sse_s3 && creates {
+            extra.push(("x-amz-server-side-encryption", "AES256".to_owned()));
+        }
         let length = length.map(|l| l.to_string());
         let mut headers: Vec<(&str, &str)> = vec![
             ("host", &self.host),

@@ -116,6 +116,10 @@ pub struct Args {
     /// (what minio-go does over TLS).
     #[arg(long = "disable-sha256-payload")]
     pub unsigned_payload: bool,
+    /// Ask for SSE-S3 (`x-amz-server-side-encryption: AES256`) on every
+    /// object written, as warp's flag of the same name.
+    #[arg(long = "sse-s3-encrypt")]
+    pub sse_s3: bool,
     /// Key prefix (default: random, one per run).
     #[arg(long)]
     pub prefix: Option<String>,
