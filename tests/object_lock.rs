@@ -554,3 +554,69 @@ async fn locks_set_on_copies_and_multipart_uploads_and_bad_headers_are_refused()
         .await;
     assert_eq!(code(half), "InvalidArgument");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_headers_reach_only_callers_who_may_read_the_lock() {
+    let s = Server::start();
+    let c = s.client();
+    locked_bucket(&c, "lock-see").await;
+    let v = put_locked(&c, "lock-see", "k", ObjectLockMode::Governance, 3).await;
+    c.put_object_legal_hold()
+        .bucket("lock-see")
+        .key("k")
+        .version_id(&v)
+        .legal_hold(
+            ObjectLockLegalHold::builder()
+                .status(ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let head = |c: Client| async move {
+        let h = c
+            .head_object()
+            .bucket("lock-see")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+        (
+            h.object_lock_mode().cloned(),
+            h.object_lock_retain_until_date().is_some(),
+            h.object_lock_legal_hold_status().cloned(),
+        )
+    };
+    assert_eq!(
+        head(c.clone()).await,
+        (
+            Some(ObjectLockMode::Governance),
+            true,
+            Some(ObjectLockLegalHoldStatus::On)
+        )
+    );
+    // Denied the retention, the caller sees the hold only; denied both,
+    // neither (a policy's Deny binds root too).
+    for (actions, want) in [
+        (
+            r#""s3:GetObjectRetention""#,
+            (None, false, Some(ObjectLockLegalHoldStatus::On)),
+        ),
+        (
+            r#"["s3:GetObjectRetention","s3:GetObjectLegalHold"]"#,
+            (None, false, None),
+        ),
+    ] {
+        let deny = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*",
+            "Action":{actions},"Resource":"arn:aws:s3:::lock-see/*"}}]}}"#
+        );
+        c.put_bucket_policy()
+            .bucket("lock-see")
+            .policy(deny)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head(c.clone()).await, want, "{actions}");
+    }
+}

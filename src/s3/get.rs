@@ -205,7 +205,7 @@ pub async fn get_object(
     content_headers(&mut r, &entry);
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     add_tagging_count(r.headers_mut(), &entry.meta.tags);
-    super::lock::add_lock_headers(r.headers_mut(), &entry.meta);
+    super::lock::add_lock_headers(ctx, r.headers_mut(), &entry.meta, (bucket, key));
     let h = r.headers_mut();
     for (name, value) in &overrides.0 {
         h.insert(name, value.clone());

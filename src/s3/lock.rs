@@ -173,15 +173,25 @@ pub fn write_attrs(
     Ok(attrs)
 }
 
-/// The `x-amz-object-lock-*` headers of a GET or HEAD.
-pub fn add_lock_headers(h: &mut HeaderMap, meta: &ObjectMeta) {
+/// The `x-amz-object-lock-*` headers of a GET or HEAD: as on S3, only for
+/// a caller who may read the retention (`s3:GetObjectRetention`) or the
+/// legal hold (`s3:GetObjectLegalHold`).
+pub fn add_lock_headers(
+    ctx: &Ctx<'_>,
+    h: &mut HeaderMap,
+    meta: &ObjectMeta,
+    (bucket, key): (&str, &str),
+) {
+    let may = |a: Action| allows(&ctx.authz, ctx.headers(), a, bucket, key);
     if let Some(r) = meta.retention() {
-        h.insert(MODE, HeaderValue::from_static(mode_name(r.mode)));
-        if let Ok(v) = HeaderValue::from_str(&iso8601_ms(r.until_ms)) {
-            h.insert(UNTIL, v);
+        if may(Action::S3GetObjectRetention) {
+            h.insert(MODE, HeaderValue::from_static(mode_name(r.mode)));
+            if let Ok(v) = HeaderValue::from_str(&iso8601_ms(r.until_ms)) {
+                h.insert(UNTIL, v);
+            }
         }
     }
-    if meta.legal_hold() {
+    if meta.legal_hold() && may(Action::S3GetObjectLegalHold) {
         h.insert(HOLD, HeaderValue::from_static("ON"));
     }
 }
