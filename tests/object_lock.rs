@@ -401,6 +401,21 @@ async fn a_legal_hold_blocks_deletion_until_it_is_removed() {
     let s = Server::start();
     let c = s.client();
     locked_bucket(&c, "lock-hold").await;
+    // A version whose hold was never set has none to show, as on S3.
+    c.put_object()
+        .bucket("lock-hold")
+        .key("never")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let none = c
+        .get_object_legal_hold()
+        .bucket("lock-hold")
+        .key("never")
+        .send()
+        .await;
+    assert_eq!(code(none), "NoSuchObjectLockConfiguration");
     let v = c
         .put_object()
         .bucket("lock-hold")

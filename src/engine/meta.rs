@@ -148,6 +148,9 @@ pub enum Attr {
     NonceBase([u8; 12]),
     /// A completed multipart object's parts' nonce bases, by part number.
     PartNonces(Vec<(u32, [u8; 12])>),
+    /// Object lock legal hold set OFF (S3 then answers OFF; a version whose
+    /// hold was never set has no legal hold to show).
+    LegalHoldOff,
 }
 
 /// The encryption header among `attrs`, if the version is encrypted.
@@ -192,6 +195,13 @@ pub trait Locked {
         self.attrs().iter().any(|a| matches!(a, Attr::LegalHold))
     }
 
+    /// Whether a legal hold was ever set, ON or OFF.
+    fn legal_hold_set(&self) -> bool {
+        self.attrs()
+            .iter()
+            .any(|a| matches!(a, Attr::LegalHold | Attr::LegalHoldOff))
+    }
+
     fn set_retention(&mut self, r: Option<Retention>) {
         let attrs = self.attrs_mut();
         attrs.retain(|a| !matches!(a, Attr::Retention(_)));
@@ -200,10 +210,12 @@ pub trait Locked {
 
     fn set_legal_hold(&mut self, on: bool) {
         let attrs = self.attrs_mut();
-        attrs.retain(|a| !matches!(a, Attr::LegalHold));
-        if on {
-            attrs.push(Attr::LegalHold);
-        }
+        attrs.retain(|a| !matches!(a, Attr::LegalHold | Attr::LegalHoldOff));
+        attrs.push(if on {
+            Attr::LegalHold
+        } else {
+            Attr::LegalHoldOff
+        });
     }
 }
 
@@ -586,6 +598,8 @@ mod tests {
     #[test]
     fn lock_state_is_kept_once_per_kind() {
         let mut m = meta(DataLoc::Inline);
+        m.attrs.clear();
+        assert!(!m.legal_hold_set());
         let r = Retention {
             mode: LockMode::Compliance,
             until_ms: 5,
@@ -599,7 +613,8 @@ mod tests {
         );
         m.set_legal_hold(false);
         m.set_retention(None);
-        assert!(m.attrs.is_empty());
+        assert_eq!(m.attrs, vec![Attr::LegalHoldOff]);
+        assert!(!m.legal_hold() && m.legal_hold_set());
     }
 
     #[test]

@@ -166,9 +166,11 @@ pub fn write_attrs(
         if !allows(authz, headers, Action::S3PutObjectLegalHold, bucket, key) {
             return Err(denied());
         }
-        if on {
-            attrs.push(Attr::LegalHold);
-        }
+        attrs.push(if on {
+            Attr::LegalHold
+        } else {
+            Attr::LegalHoldOff
+        });
     }
     Ok(attrs)
 }
@@ -252,6 +254,12 @@ pub fn get_legal_hold(ctx: &Ctx<'_>, bucket: &str, key: &str, sel: Option<Versio
     require_bucket(ctx, bucket)?;
     require_lock(ctx, bucket)?;
     let entry = read_version(ctx, bucket, key, sel)?;
+    if !entry.meta.legal_hold_set() {
+        return Err(S3Error::new(
+            S3Code::NoSuchObjectLockConfiguration,
+            "The specified object does not have a ObjectLock configuration",
+        ));
+    }
     let mut r = xml(StatusCode::OK, legal_hold(entry.meta.legal_hold()));
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     Ok(r)
