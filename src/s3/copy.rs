@@ -23,16 +23,16 @@ use super::xml::copy_object_result;
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
     let src_version = source.version;
-    // Registered before the lookup: compaction keeps what it points to.
-    let guard = ctx.engine.begin_read();
-    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
-    let access = super::sse::check_read(
+    let requested = super::sse::parse_write(ctx.headers(), ctx.transport())?;
+    let source_key = super::sse::parse_read(
         ctx.headers(),
         crate::sse::customer::Which::CopySource,
         ctx.transport(),
-        &src.meta.attrs,
     )?;
-    let requested = super::sse::parse_write(ctx.headers(), ctx.transport())?;
+    // Registered before the lookup: compaction keeps what it points to.
+    let guard = ctx.engine.begin_read();
+    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let access = super::sse::check_read(source_key, &src.meta.attrs)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }

@@ -127,6 +127,11 @@ pub async fn get_object(
 ) -> S3Result {
     let checksums = checksum_mode(ctx)?;
     super::sse::reject_mode_headers(ctx.headers())?;
+    let supplied = super::sse::parse_read(
+        ctx.headers(),
+        crate::sse::customer::Which::Object,
+        ctx.transport(),
+    )?;
     if part_number.is_some() && ctx.headers().contains_key(header::RANGE) {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
@@ -137,12 +142,7 @@ pub async fn get_object(
     let guard = ctx.engine.begin_read();
     let entry = read_version(ctx, bucket, key, version)?;
     // A version under SSE-C is not described, even by HEAD, without its key.
-    let access = super::sse::check_read(
-        ctx.headers(),
-        crate::sse::customer::Which::Object,
-        ctx.transport(),
-        &entry.meta.attrs,
-    )?;
+    let access = super::sse::check_read(supplied, &entry.meta.attrs)?;
     let size = entry.meta.size;
     // A part is served as a range of the object; a single-part object has
     // just part 1, the whole of it.

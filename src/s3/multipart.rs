@@ -593,15 +593,15 @@ pub async fn upload_part_copy(
     let supplied = super::sse::parse_part(ctx.headers(), ctx.transport())?;
     let up = ctx.engine.upload(bucket, key, id)?;
     let src_version = source.version;
-    // Registered before the lookup: compaction keeps what it points to.
-    let guard = ctx.engine.begin_read();
-    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
-    let access = super::sse::check_read(
+    let source_key = super::sse::parse_read(
         ctx.headers(),
         crate::sse::customer::Which::CopySource,
         ctx.transport(),
-        &src.meta.attrs,
     )?;
+    // Registered before the lookup: compaction keeps what it points to.
+    let guard = ctx.engine.begin_read();
+    let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let access = super::sse::check_read(source_key, &src.meta.attrs)?;
     let (seal_key, echo) = part_key(bucket, key, &up.meta, supplied).await?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));

@@ -416,15 +416,19 @@ pub struct ReadAccess {
     customer: Option<CustomerKey>,
 }
 
-/// Checks the request's SSE-C headers (`which`: the object's own, or a
-/// copy source's) against the version's header, with S3's errors.
-pub fn check_read(
+/// The SSE-C headers of a read (`which`: the object's own, or a copy
+/// source's), checked before the object is looked up.
+pub fn parse_read(
     h: &HeaderMap,
     which: Which,
     transport: Transport,
-    attrs: &[Attr],
-) -> Result<ReadAccess, S3Error> {
-    let supplied = customer::parse(h, which, transport)?;
+) -> Result<Option<CustomerKey>, S3Error> {
+    Ok(customer::parse(h, which, transport)?)
+}
+
+/// Checks the SSE-C key a read supplied against the version's header,
+/// with S3's errors.
+pub fn check_read(supplied: Option<CustomerKey>, attrs: &[Attr]) -> Result<ReadAccess, S3Error> {
     let header = stored_header(attrs)?;
     let stored = header.as_ref().and_then(|h| match &h.key {
         KeySource::Customer { fingerprint, .. } => Some(fingerprint),
@@ -774,34 +778,33 @@ mod tests {
             },
         };
         let attrs = vec![Attr::Sse(hdr.encode())];
-        assert!(check_read(&hv(&ssec([1; 32])), Which::Object, TLS, &attrs).is_ok());
+        let read = |h: &HeaderMap, w| parse_read(h, w, TLS).unwrap();
+        assert!(check_read(read(&hv(&ssec([1; 32])), Which::Object), &attrs).is_ok());
         let code = |r: Result<ReadAccess, S3Error>| {
             let e = r.err().expect("refused");
             (e.code.as_str().to_owned(), e.status().as_u16())
         };
         assert_eq!(
-            code(check_read(&hv(&ssec([2; 32])), Which::Object, TLS, &attrs)),
+            code(check_read(read(&hv(&ssec([2; 32])), Which::Object), &attrs)),
             ("AccessDenied".into(), 403)
         );
         assert_eq!(
-            code(check_read(&h(&[]), Which::Object, TLS, &attrs)),
+            code(check_read(read(&h(&[]), Which::Object), &attrs)),
             ("InvalidRequest".into(), 400)
         );
         // A copy source's key goes in the copy-source headers.
         assert_eq!(
             code(check_read(
-                &hv(&ssec([1; 32])),
-                Which::CopySource,
-                TLS,
+                read(&hv(&ssec([1; 32])), Which::CopySource),
                 &attrs
             )),
             ("InvalidRequest".into(), 400)
         );
         assert_eq!(
-            code(check_read(&hv(&ssec([1; 32])), Which::Object, TLS, &[])),
+            code(check_read(read(&hv(&ssec([1; 32])), Which::Object), &[])),
             ("InvalidRequest".into(), 400)
         );
-        assert!(check_read(&h(&[]), Which::Object, TLS, &[])
+        assert!(check_read(read(&h(&[]), Which::Object), &[])
             .unwrap()
             .header()
             .is_none());
