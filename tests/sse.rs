@@ -5,7 +5,7 @@
 //! across package and part boundaries come back byte for byte, every
 //! response carries the SSE headers S3 returns, copies go between every
 //! pair of modes, SSE-C without the right key is refused (and over plain
-//! HTTP unless allowed), KMS key rotation and disabling take effect on
+//! HTTP unless allowed, while HTTPS needs no flag), KMS key rotation and disabling take effect on
 //! every core at once, and no plaintext of an encrypted object reaches the
 //! drives.
 
@@ -946,4 +946,56 @@ async fn kms_rotation_and_disabling_take_effect_on_every_core_at_once() {
     for _ in 0..6 {
         assert!(get_all(&s.client(), "bkt", "old", M::Kms(Some("rot"))).await == v1);
     }
+}
+
+#[tokio::test]
+async fn ssec_over_https_needs_no_flag() {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).expect("write cert");
+    std::fs::write(&key, c.signing_key.serialize_pem()).expect("write key");
+    let s = Server::start_with(&[
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    let ctx = TlsContext::builder()
+        .with_trust_store(
+            TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(c.cert.pem().as_bytes()),
+        )
+        .build()
+        .expect("tls context");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(ctx)
+        .build_https();
+    let endpoint = format!("https://localhost:{}", s.port);
+    let c = Client::from_conf(
+        s3_config(&endpoint, USER, PASSWORD, None)
+            .http_client(http)
+            .build(),
+    );
+    c.create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("bucket");
+    let data = bytes(PKG + 9, 5);
+    let put = with_mode!(
+        c.put_object()
+            .bucket("bkt")
+            .key("k")
+            .body(ByteStream::from(data.clone())),
+        M::Customer(KEY_A)
+    )
+    .send()
+    .await
+    .expect("SSE-C over TLS");
+    assert_eq!(seen!(put), expected(M::Customer(KEY_A)));
+    assert!(get_all(&c, "bkt", "k", M::Customer(KEY_A)).await == data);
 }
