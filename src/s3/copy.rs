@@ -23,7 +23,7 @@ use super::xml::copy_object_result;
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
     let src_version = source.version;
-    let requested = super::sse::parse_write(ctx.headers(), ctx.transport())?;
+    let requested = super::sse::for_write(ctx, bucket)?;
     let source_key = super::sse::parse_read(
         ctx.headers(),
         crate::sse::customer::Which::CopySource,
@@ -48,7 +48,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         }
     };
     // Naming an encryption is a change: S3 lets a copy onto itself re-encrypt.
-    let same_encryption = matches!(requested, super::sse::Requested::Plain);
+    let same_encryption = !super::sse::names_encryption(ctx.headers());
     if source.bucket == bucket
         && source.key == key
         && src_version.is_none()

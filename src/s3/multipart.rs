@@ -472,7 +472,7 @@ fn insert(r: &mut Response<ResBody>, name: &str, value: &str) {
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
     let mut opts = put_options(ctx.headers())?;
-    let requested = super::sse::parse_write(ctx.headers(), ctx.transport())?;
+    let requested = super::sse::for_write(ctx, bucket)?;
     // Kept with the upload until Complete, which stores its headers.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     opts.attrs =

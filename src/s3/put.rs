@@ -35,7 +35,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
         return Err(S3Code::NoSuchBucket.into());
     }
     let mut opts = put_options(ctx.headers())?;
-    let requested = super::sse::parse_write(ctx.headers(), ctx.transport())?;
+    let requested = super::sse::for_write(ctx, bucket)?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     opts.attrs = super::lock::write_attrs(
         ctx.engine,

@@ -141,6 +141,20 @@ pub fn with_bucket_default(req: Requested, default: Option<Requested>) -> Reques
     }
 }
 
+/// What a write (PutObject, CreateMultipartUpload, CopyObject's target)
+/// asks for: its headers, else the bucket's default encryption.
+pub fn for_write(ctx: &super::common::ctx::Ctx<'_>, _bucket: &str) -> Result<Requested, S3Error> {
+    let req = parse_write(ctx.headers(), ctx.transport())?;
+    // PutBucketEncryption's rule for `_bucket` goes here once it is stored.
+    Ok(with_bucket_default(req, None))
+}
+
+/// Whether a request names an encryption (a copy onto itself may then
+/// proceed: it changes the object's encryption).
+pub fn names_encryption(h: &HeaderMap) -> bool {
+    h.keys().any(|n| n.as_str().starts_with(SSE))
+}
+
 /// UploadPart: only the SSE-C headers (the upload's key, repeated).
 pub fn parse_part(h: &HeaderMap, transport: Transport) -> Result<Option<CustomerKey>, S3Error> {
     reject_mode_headers(h)?;
