@@ -422,6 +422,20 @@ async fn ssec_objects_need_their_key_and_give_no_bytes_without_it() {
         .await
         .unwrap_err();
     assert_eq!(status(&e), 403);
+    // Nor are its attributes described without it.
+    let attrs = || {
+        c.get_object_attributes()
+            .bucket("bkt")
+            .key("sec")
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+    };
+    let e = attrs().send().await.unwrap_err();
+    assert_eq!((e.code(), status(&e)), (Some("InvalidRequest"), 400));
+    let a = with_key!(attrs(), M::Customer(KEY_A))
+        .send()
+        .await
+        .expect("attributes with the key");
+    assert_eq!(a.object_size(), Some(data.len() as i64));
     // A ranged GET is no way around it.
     let e = c
         .get_object()
