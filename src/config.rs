@@ -149,6 +149,10 @@ pub struct ServeArgs {
     /// `http://host:4318`. Off by default.
     #[arg(long, env = "CAIRN_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Accept SSE-C keys over plain HTTP (refused by default: the key would
+    /// cross the network in the clear). For tests and TLS-terminating proxies.
+    #[arg(long, env = "CAIRN_SSE_C_ALLOW_HTTP")]
+    pub sse_c_allow_http: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -192,6 +196,7 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// `false` turns the web console off, as `--no-console` does.
     pub console: Option<bool>,
+    pub sse_c_allow_http: Option<bool>,
 }
 
 /// Resolved settings.
@@ -242,6 +247,8 @@ pub struct HttpSettings {
     pub rate_limit_per_key: Option<Rate>,
     /// Serve the web console under `/_cairn/console/`.
     pub console: bool,
+    /// Accept SSE-C headers on plain HTTP requests.
+    pub sse_c_allow_http: bool,
 }
 
 impl Default for HttpSettings {
@@ -256,6 +263,7 @@ impl Default for HttpSettings {
             rate_limit_per_ip: None,
             rate_limit_per_key: None,
             console: true,
+            sse_c_allow_http: false,
         }
     }
 }
@@ -544,6 +552,7 @@ impl ServeArgs {
                 rate_limit_per_ip,
                 rate_limit_per_key,
                 console: !self.no_console && file.console.unwrap_or(true),
+                sse_c_allow_http: self.sse_c_allow_http || file.sse_c_allow_http.unwrap_or(false),
             },
             multipart_expiry,
             read_cache,

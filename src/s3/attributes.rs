@@ -184,7 +184,14 @@ pub fn get_object_attributes(
     let max_parts = int_header(ctx.headers(), "x-amz-max-parts")?
         .map_or(MAX_KEYS, |m| m.min(MAX_KEYS as u64) as usize);
     let marker = int_header(ctx.headers(), "x-amz-part-number-marker")?.unwrap_or(0);
+    let supplied = super::sse::parse_read(
+        ctx.headers(),
+        crate::sse::customer::Which::Object,
+        ctx.transport(),
+    )?;
     let entry = read_version(ctx, bucket, key, version)?;
+    // As S3: an SSE-C object's attributes need its key.
+    super::sse::check_read(supplied, &entry.meta.attrs)?;
     let mut r = xml(StatusCode::OK, document(&entry, want, max_parts, marker));
     if let Ok(v) = HeaderValue::from_str(&http_date(entry.meta.modified_ms)) {
         r.headers_mut().insert(LAST_MODIFIED, v);

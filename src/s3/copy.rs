@@ -23,9 +23,16 @@ use super::xml::copy_object_result;
 pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySource) -> S3Result {
     require_bucket(ctx, bucket)?;
     let src_version = source.version;
+    let requested = super::sse::for_write(ctx, bucket)?;
+    let source_key = super::sse::parse_read(
+        ctx.headers(),
+        crate::sse::customer::Which::CopySource,
+        ctx.transport(),
+    )?;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
     let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let access = super::sse::check_read(source_key, &src.meta.attrs)?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -40,7 +47,14 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
             ))
         }
     };
-    if source.bucket == bucket && source.key == key && src_version.is_none() && !replace {
+    // Naming an encryption is a change: S3 lets a copy onto itself re-encrypt.
+    let same_encryption = !super::sse::names_encryption(ctx.headers());
+    if source.bucket == bucket
+        && source.key == key
+        && src_version.is_none()
+        && !replace
+        && same_encryption
+    {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing \
@@ -57,7 +71,12 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
                 .meta
                 .headers
                 .iter()
-                .filter(|(n, _)| !n.starts_with(CHECKSUM_PREFIX) && !is_internal_header(n))
+                // Nor does its encryption: the copy's is its own.
+                .filter(|(n, _)| {
+                    !n.starts_with(CHECKSUM_PREFIX)
+                        && !is_internal_header(n)
+                        && !n.starts_with(super::sse::SSE)
+                })
                 .cloned()
                 .collect(),
             user_meta: src.meta.user_meta.clone(),
@@ -83,11 +102,20 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = write_condition(ctx.headers());
-    let md5 = md5_of_etag(&src.meta.etag);
+    let sealed = super::sse::seal_for(bucket, key, &requested).await?;
+    let echo = sealed.as_ref().map(|s| s.echo.clone());
+    if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
+        opts.headers
+            .push((super::sse::BUCKET_KEY.to_owned(), e.bucket_key.to_string()));
+    }
+    opts.seal = sealed.map(|s| s.seal);
+    // An SSE-C source's ETag is keyed, not its MD5: the copy hashes.
+    let md5 = md5_of_etag(&src.meta.etag).filter(|_| !access.is_customer());
     let algo = copy_checksum_algo(&src);
+    let unseal = access.data_key(&source.bucket, &source.key).await?;
     let reader = ctx
         .engine
-        .open_reader(guard, &source.bucket, &source.key, src, None, None)
+        .open_reader(guard, &source.bucket, &source.key, src, None, unseal)
         .await?;
     let mut body = CopyBody::new(reader, md5, Some(algo));
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
@@ -99,6 +127,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         copy_object_result(&info.etag, info.modified_ms),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
+    if let Some(e) = &echo {
+        e.add_to(r.headers_mut(), true);
+    }
     if let Some(v) = src_version {
         if let Ok(h) = http::HeaderValue::from_str(&format_version_id(v)) {
             r.headers_mut().insert("x-amz-copy-source-version-id", h);

@@ -18,8 +18,12 @@ use crate::engine::EngineError;
 
 /// Writes the [`S3Code`] enum and its three lookups from one table: a
 /// variant's name is its `<Code>`, then its status and stock message.
+/// A variant's `<Code>` is its name unless given in brackets (codes with a
+/// dot, such as `KMS.NotFoundException`).
 macro_rules! s3_codes {
-    ($( $(#[$doc:meta])* $code:ident = $status:ident, $message:expr; )+) => {
+    (@name $code:ident) => { stringify!($code) };
+    (@name $code:ident $name:literal) => { $name };
+    ($( $(#[$doc:meta])* $code:ident $([$name:literal])? = $status:ident, $message:expr; )+) => {
         /// An S3 error code. `as_str()` is the exact `<Code>` text clients match on.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum S3Code {
@@ -33,7 +37,7 @@ macro_rules! s3_codes {
             /// The `<Code>` string.
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(S3Code::$code => stringify!($code),)+
+                    $(S3Code::$code => s3_codes!(@name $code $($name)?),)+
                 }
             }
 
@@ -123,6 +127,10 @@ s3_codes! {
     InvalidStorageClass = BAD_REQUEST, "The storage class you specified is not valid.";
     /// Not in AWS's list; 400 in the tagging error list.
     InvalidTag = BAD_REQUEST, "The tag provided was not a valid tag.";
+    /// 400: an SSE-KMS key that is disabled (S3 passes KMS's error on).
+    KMSDisabledException["KMS.DisabledException"] = BAD_REQUEST, "The KMS key is disabled.";
+    /// 400: an SSE-KMS key that does not exist (S3 passes KMS's error on).
+    KMSNotFoundException["KMS.NotFoundException"] = BAD_REQUEST, "Invalid keyId";
     InvalidToken = BAD_REQUEST, "The provided token is malformed or otherwise invalid.";
     InvalidURI = BAD_REQUEST, "Couldn't parse the specified URI.";
     KeyTooLongError = BAD_REQUEST, "Your key is too long";
@@ -399,7 +407,8 @@ mod tests {
     fn code_strings_match_variant_names() {
         let mut seen = std::collections::HashSet::new();
         for code in S3Code::ALL {
-            assert_eq!(code.as_str(), format!("{code:?}"));
+            // `KMS.X` codes are variants `KMSX`.
+            assert_eq!(code.as_str().replace("KMS.", "KMS"), format!("{code:?}"));
             assert_eq!(code.to_string(), code.as_str());
             assert!(!code.default_message().is_empty());
             assert!(seen.insert(code.as_str()), "{code} twice");
@@ -489,6 +498,8 @@ mod tests {
         ("InvalidChunkSizeError", 400),
         ("InvalidPartNumber", 400),
         ("InvalidTag", 400),
+        ("KMS.DisabledException", 400),
+        ("KMS.NotFoundException", 400),
         ("MalformedTrailerError", 400),
         ("NoSuchCORSConfiguration", 404),
         ("NoSuchObjectLockConfiguration", 404),

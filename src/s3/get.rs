@@ -126,6 +126,12 @@ pub async fn get_object(
     head: bool,
 ) -> S3Result {
     let checksums = checksum_mode(ctx)?;
+    super::sse::reject_mode_headers(ctx.headers())?;
+    let supplied = super::sse::parse_read(
+        ctx.headers(),
+        crate::sse::customer::Which::Object,
+        ctx.transport(),
+    )?;
     if part_number.is_some() && ctx.headers().contains_key(header::RANGE) {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
@@ -135,6 +141,8 @@ pub async fn get_object(
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
     let entry = read_version(ctx, bucket, key, version)?;
+    // A version under SSE-C is not described, even by HEAD, without its key.
+    let access = super::sse::check_read(supplied, &entry.meta.attrs)?;
     let size = entry.meta.size;
     // A part is served as a range of the object; a single-part object has
     // just part 1, the whole of it.
@@ -186,9 +194,10 @@ pub async fn get_object(
     let body = if head {
         empty()
     } else {
+        let unseal = access.data_key(bucket, key).await?;
         let mut reader = ctx
             .engine
-            .open_reader(guard, bucket, key, entry.clone(), span, None)
+            .open_reader(guard, bucket, key, entry.clone(), span, unseal)
             .await?;
         // Read the first piece before answering, so a read that fails at
         // once (drives missing) is a proper error, not a truncated 200.
@@ -206,6 +215,9 @@ pub async fn get_object(
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     add_tagging_count(r.headers_mut(), &entry.meta.tags);
     super::lock::add_lock_headers(ctx, r.headers_mut(), &entry.meta, (bucket, key));
+    if let Some(e) = access.echo(super::sse::stored_bucket_key(&entry.meta.headers)) {
+        e.add_to(r.headers_mut(), false);
+    }
     let h = r.headers_mut();
     for (name, value) in &overrides.0 {
         h.insert(name, value.clone());

@@ -77,6 +77,7 @@ impl S3Api {
                 identities: ids,
                 scheme: if http.tls.is_some() { "https" } else { "http" },
                 idle_timeout: http.idle_timeout,
+                sse_c_allow_http: http.sse_c_allow_http,
             },
             domain: http.domain.clone(),
             console: http.console,

@@ -31,6 +31,7 @@ pub mod post;
 pub mod put;
 pub mod range;
 pub mod router;
+pub mod sse;
 pub mod tagging;
 pub mod versions;
 pub mod xml;

@@ -472,11 +472,20 @@ fn insert(r: &mut Response<ResBody>, name: &str, value: &str) {
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
     let mut opts = put_options(ctx.headers())?;
+    let requested = super::sse::for_write(ctx, bucket)?;
     // Kept with the upload until Complete, which stores its headers.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     opts.attrs =
         super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     let declared = declared_checksum(ctx.headers())?;
+    // The upload's data key: its parts are sealed with it.
+    let sealed = super::sse::seal_for(bucket, key, &requested).await?;
+    let echo = sealed.as_ref().map(|s| s.echo.clone());
+    if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
+        opts.headers
+            .push((super::sse::BUCKET_KEY.to_owned(), e.bucket_key.to_string()));
+    }
+    opts.seal = sealed.map(|s| s.seal);
     let id = ctx
         .engine
         .create_upload(bucket, key, opts, declared.map(to_engine))
@@ -489,7 +498,24 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         insert(&mut r, "x-amz-checksum-algorithm", algo.algorithm_name());
         insert(&mut r, "x-amz-checksum-type", kind.as_str());
     }
+    if let Some(e) = &echo {
+        e.add_to(r.headers_mut(), true);
+    }
     Ok(r)
+}
+
+/// The upload's data key for a part, and the part's SSE response headers.
+async fn part_key(
+    bucket: &str,
+    key: &str,
+    up: &UploadMeta,
+    supplied: Option<crate::sse::customer::CustomerKey>,
+) -> Result<(Option<crate::sse::key::DataKey>, Option<super::sse::Echo>), S3Error> {
+    let (dk, mut echo) = super::sse::upload_key(bucket, key, &up.attrs, supplied).await?;
+    if let Some(e) = echo.as_mut() {
+        e.bucket_key = super::sse::stored_bucket_key(&up.headers);
+    }
+    Ok((dk, echo))
 }
 
 /// The response to a stored part: its ETag and checksums.
@@ -512,7 +538,9 @@ pub async fn upload_part(
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
     let id = upload.0;
+    let supplied = super::sse::parse_part(ctx.headers(), ctx.transport())?;
     let up = ctx.engine.upload(bucket, key, id)?;
+    let (unseal, echo) = part_key(bucket, key, &up.meta, supplied).await?;
     let mut body = RequestBody::new(
         body,
         ctx.headers(),
@@ -534,10 +562,16 @@ pub async fn upload_part(
     }
     match ctx
         .engine
-        .put_part(bucket, key, id, number, &mut body, None)
+        .put_part(bucket, key, id, number, &mut body, unseal)
         .await
     {
-        Ok(part) => Ok(part_response(&part)),
+        Ok(part) => {
+            let mut r = part_response(&part);
+            if let Some(e) = &echo {
+                e.add_to(r.headers_mut(), false);
+            }
+            Ok(r)
+        }
         Err(e) => {
             let err = body.take_error().unwrap_or_else(|| e.into());
             body.drain().await;
@@ -556,11 +590,19 @@ pub async fn upload_part_copy(
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
     let id = upload.0;
+    let supplied = super::sse::parse_part(ctx.headers(), ctx.transport())?;
     let up = ctx.engine.upload(bucket, key, id)?;
     let src_version = source.version;
+    let source_key = super::sse::parse_read(
+        ctx.headers(),
+        crate::sse::customer::Which::CopySource,
+        ctx.transport(),
+    )?;
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
     let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
+    let access = super::sse::check_read(source_key, &src.meta.attrs)?;
+    let (seal_key, echo) = part_key(bucket, key, &up.meta, supplied).await?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -577,10 +619,12 @@ pub async fn upload_part_copy(
     }
     // The source's MD5 is the part's only when the whole of a single-part
     // object is copied.
-    let md5 = (start == 0 && end == size)
+    // (An SSE-C source's ETag is keyed, not its MD5.)
+    let md5 = (start == 0 && end == size && !access.is_customer())
         .then(|| md5_of_etag(&src.meta.etag))
         .flatten();
     let declared = declared_of(&up.meta);
+    let unseal = access.data_key(&source.bucket, &source.key).await?;
     let reader = ctx
         .engine
         .open_reader(
@@ -589,14 +633,14 @@ pub async fn upload_part_copy(
             &source.key,
             src,
             Some((start, end)),
-            None,
+            unseal,
         )
         .await?;
     let algo = declared.map_or(ChecksumAlgo::Crc64Nvme, |(a, _)| a);
     let mut body = CopyBody::new(reader, md5, Some(algo));
     let part = match ctx
         .engine
-        .put_part(bucket, key, id, number, &mut body, None)
+        .put_part(bucket, key, id, number, &mut body, seal_key)
         .await
     {
         Ok(p) => p,
@@ -616,6 +660,9 @@ pub async fn upload_part_copy(
         if let Ok(h) = http::HeaderValue::from_str(&format_version_id(v)) {
             r.headers_mut().insert("x-amz-copy-source-version-id", h);
         }
+    }
+    if let Some(e) = &echo {
+        e.add_to(r.headers_mut(), false);
     }
     Ok(r)
 }
@@ -704,6 +751,7 @@ pub async fn complete_multipart_upload(
         x::complete_multipart_upload_result(&location(ctx), bucket, key, &info.etag, checksum),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
+    super::sse::add_completion_headers(r.headers_mut(), &up.meta.attrs, &up.meta.headers)?;
     Ok(r)
 }
 
@@ -739,7 +787,7 @@ fn completed_before(ctx: &Ctx<'_>, bucket: &str, key: &str, id: u128, doc: &[u8]
         let algo = ChecksumAlgo::from_header_name(n)?;
         Some((algo, v.as_str(), kind?))
     });
-    Ok(xml(
+    let mut r = xml(
         StatusCode::OK,
         x::complete_multipart_upload_result(
             &location(ctx),
@@ -748,7 +796,9 @@ fn completed_before(ctx: &Ctx<'_>, bucket: &str, key: &str, id: u128, doc: &[u8]
             &entry.meta.etag,
             checksum,
         ),
-    ))
+    );
+    super::sse::add_completion_headers(r.headers_mut(), &entry.meta.attrs, &entry.meta.headers)?;
+    Ok(r)
 }
 
 pub async fn abort_multipart_upload(

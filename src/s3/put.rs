@@ -35,6 +35,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
         return Err(S3Code::NoSuchBucket.into());
     }
     let mut opts = put_options(ctx.headers())?;
+    let requested = super::sse::for_write(ctx, bucket)?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     opts.attrs = super::lock::write_attrs(
         ctx.engine,
@@ -45,6 +46,13 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     )?;
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = conditional::write_condition(ctx.headers());
+    let sealed = super::sse::seal_for(bucket, key, &requested).await?;
+    let echo = sealed.as_ref().map(|s| s.echo.clone());
+    if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
+        opts.headers
+            .push((super::sse::BUCKET_KEY.to_owned(), e.bucket_key.to_string()));
+    }
+    opts.seal = sealed.map(|s| s.seal);
     tracing::debug!(
         payload = payload_name(&ctx.auth.payload),
         request_id = ctx.request_id,
@@ -73,5 +81,8 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     r.headers_mut().insert(ETAG, quoted_etag(&info.etag));
     add_checksum_headers(&mut r, &body.checksums());
     add_version_header(ctx, &mut r, bucket, info.sel);
+    if let Some(e) = &echo {
+        e.add_to(r.headers_mut(), true);
+    }
     Ok(r)
 }

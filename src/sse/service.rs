@@ -6,6 +6,7 @@
 //! the core starts.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::kms::{BuiltinKms, DataKeys, KeyInfo, Kms, KmsError, STATE_FILE};
@@ -42,6 +43,10 @@ struct Request {
 #[derive(Clone)]
 pub struct KmsService {
     requests: async_channel::Sender<Request>,
+    /// Bumped by the owner thread after every change to the keys, before
+    /// it answers: a core compares it with its cached snapshot's, one
+    /// atomic load per request instead of a round trip to the thread.
+    generation: Arc<AtomicU64>,
 }
 
 fn stopped() -> KmsError {
@@ -64,17 +69,34 @@ impl KmsService {
     /// Starts the owner thread; it ends when the last handle is dropped.
     pub fn start(kms: BuiltinKms) -> Result<KmsService, String> {
         let (tx, rx) = async_channel::bounded::<Request>(QUEUE);
+        let generation = Arc::new(AtomicU64::new(0));
+        let bump = generation.clone();
         std::thread::Builder::new()
             .name("cairn-kms".into())
             .spawn(move || {
                 let mut kms = kms;
                 while let Ok(req) = rx.recv_blocking() {
+                    let changes = matches!(
+                        req.op,
+                        Op::Create(_) | Op::SetEnabled(..) | Op::Rotate(_) | Op::EnsureDefault
+                    );
                     let r = apply(&mut kms, req.op, crate::engine::now_ms());
+                    if changes && r.is_ok() {
+                        bump.fetch_add(1, Ordering::Release);
+                    }
                     let _ = req.reply.send(r);
                 }
             })
             .map_err(|e| format!("starting the KMS thread: {e}"))?;
-        Ok(KmsService { requests: tx })
+        Ok(KmsService {
+            requests: tx,
+            generation,
+        })
+    }
+
+    /// How many changes the keys have seen (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub async fn call(&self, op: Op) -> Result<Reply, KmsError> {
@@ -95,18 +117,64 @@ impl KmsService {
     }
 }
 
+/// A core's KMS handle and its snapshot of the keys, with the generation
+/// it was taken at.
+struct Installed {
+    service: KmsService,
+    snapshot: Option<(u64, Arc<dyn DataKeys>)>,
+}
+
 thread_local! {
-    static CURRENT: RefCell<Option<KmsService>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Installed>> = const { RefCell::new(None) };
 }
 
 /// Makes `s` this core's KMS (at core start).
 pub fn install(s: KmsService) {
-    CURRENT.with(|c| *c.borrow_mut() = Some(s));
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Installed {
+            service: s,
+            snapshot: None,
+        })
+    });
 }
 
 /// This core's KMS; `None` where none was installed.
 pub fn current() -> Option<KmsService> {
-    CURRENT.with(|c| c.borrow().clone())
+    CURRENT.with(|c| c.borrow().as_ref().map(|i| i.service.clone()))
+}
+
+/// This core's snapshot of the keys for the data path: cached, and fetched
+/// from the KMS thread only when the keys changed since (a change answered
+/// to its caller is seen by the next request on every core).
+pub async fn data_keys() -> Result<Arc<dyn DataKeys>, KmsError> {
+    enum Cached {
+        Fresh(Arc<dyn DataKeys>),
+        Stale(KmsService, u64),
+    }
+    let cached = CURRENT.with(|c| {
+        let c = c.borrow();
+        let i = c.as_ref().ok_or_else(stopped)?;
+        let generation = i.service.generation();
+        Ok::<_, KmsError>(match &i.snapshot {
+            Some((g, keys)) if *g == generation => Cached::Fresh(keys.clone()),
+            _ => Cached::Stale(i.service.clone(), generation),
+        })
+    })?;
+    let (service, generation) = match cached {
+        Cached::Fresh(keys) => return Ok(keys),
+        Cached::Stale(s, g) => (s, g),
+    };
+    // Asked after reading the generation: the snapshot is at least as new.
+    let keys = match service.call(Op::DataKeys).await? {
+        Reply::DataKeys(k) => k,
+        _ => return Err(KmsError::Store("unexpected KMS reply".into())),
+    };
+    CURRENT.with(|c| {
+        if let Some(i) = c.borrow_mut().as_mut() {
+            i.snapshot = Some((generation, keys.clone()));
+        }
+    });
+    Ok(keys)
 }
 
 /// Opens the built-in KMS on the node's drives (`.cairn/kms.state`, key
@@ -164,6 +232,42 @@ mod tests {
                 panic!("a list")
             };
             assert_eq!(keys.len(), 1);
+        })
+        .expect("runtime");
+    }
+
+    #[test]
+    fn a_cores_snapshot_is_reused_until_the_keys_change_then_refreshed() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d0");
+        std::fs::create_dir_all(d.join(crate::engine::format::META_DIR)).unwrap();
+        let store: Box<dyn SystemStore> = Box::new(DriveStore::named(vec![d], 1, STATE_FILE));
+        let (kms, _) = BuiltinKms::open(store, Arc::new(MasterKey::generate("t"))).unwrap();
+        let s = KmsService::start(kms).unwrap();
+        install(s.clone());
+        let ctx = crate::sse::kms::Context::new();
+        crate::runtime::block_on(async {
+            let before = data_keys().await.unwrap();
+            assert!(Arc::ptr_eq(&before, &data_keys().await.unwrap()), "cached");
+            assert!(matches!(
+                before.generate_data_key("app", &ctx),
+                Err(KmsError::NotFound(_))
+            ));
+            let g = s.generation();
+            s.key(Op::Create("app".into())).await.unwrap();
+            assert_eq!(s.generation(), g + 1);
+            let after = data_keys().await.unwrap();
+            assert!(!Arc::ptr_eq(&before, &after), "refreshed after a change");
+            let k = after.generate_data_key("app", &ctx).unwrap();
+            assert_eq!(k.key_version, 1);
+            // A refused change is no change.
+            assert!(s.key(Op::Create("app".into())).await.is_err());
+            assert_eq!(s.generation(), g + 1);
+            s.key(Op::SetEnabled("app".into(), false)).await.unwrap();
+            assert!(matches!(
+                data_keys().await.unwrap().decrypt(&k.wrapped, &ctx),
+                Err(KmsError::Disabled(_))
+            ));
         })
         .expect("runtime");
     }

@@ -22,6 +22,8 @@ pub struct ApiSettings {
     pub idle_timeout: Duration,
     /// Who exists: ACL grantees by canonical id or e-mail.
     pub identities: Rc<crate::iam::identities::Identities>,
+    /// `--sse-c-allow-http`: SSE-C keys accepted without TLS.
+    pub sse_c_allow_http: bool,
 }
 
 pub type S3Result<T = http::Response<ResBody>> = Result<T, S3Error>;
@@ -42,6 +44,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// How the request arrived, for the SSE-C transport rule.
+    pub fn transport(&self) -> crate::sse::customer::Transport {
+        crate::sse::customer::Transport {
+            secure: self.api.scheme == "https",
+            allow_plain_http: self.api.sse_c_allow_http,
+        }
+    }
+
     pub fn headers(&self) -> &HeaderMap {
         &self.parts.headers
     }

@@ -78,7 +78,6 @@ fn content_encoding(value: &str) -> Option<String> {
 
 /// Content-Type, stored system headers and `x-amz-meta-*` from a request.
 pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
-    reject_unsupported(headers)?;
     let mut opts = PutOptions {
         content_type: headers
             .get(http::header::CONTENT_TYPE)
@@ -125,9 +124,9 @@ pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
     Ok(opts)
 }
 
-/// Headers that promise something cairn does not do yet: refusing them is
-/// better than storing data the client believes is encrypted.
-fn reject_unsupported(headers: &HeaderMap) -> Result<(), S3Error> {
+/// Encryption fields of a POST form: not wired there yet, and refusing them
+/// is better than storing data the client believes is encrypted.
+pub fn reject_sse(headers: &HeaderMap) -> Result<(), S3Error> {
     for name in headers.keys() {
         let n = name.as_str();
         if n.starts_with("x-amz-server-side-encryption") {

@@ -238,6 +238,7 @@ async fn authorize_and_store(
         let v = HeaderValue::from_bytes(&header_bytes(value)).map_err(|_| invalid())?;
         headers.insert(n, v);
     }
+    super::common::metadata::reject_sse(&headers)?;
     let mut opts = put_options(&headers)?;
     let checksum = header_checksum(&headers)?;
     if let Some(xml) = fields.get("tagging") {
