@@ -17,6 +17,7 @@ use base64::Engine as _;
 use md5::Digest as _;
 
 mod binary;
+use binary::cli::Cli;
 use binary::*;
 
 fn config(
@@ -558,4 +559,157 @@ async fn sse_condition_keys_decide_in_bucket_and_identity_policies() {
         passed_policy(&ok),
         "the identity policy allows AES256: {ok:?}"
     );
+}
+
+/// (x-amz-server-side-encryption, key id) of a HEAD.
+async fn head_sse(c: &Client, bucket: &str, key: &str) -> (Option<String>, Option<String>) {
+    let h = c
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("head");
+    (
+        h.server_side_encryption().map(|s| s.as_str().to_owned()),
+        h.ssekms_key_id().map(str::to_owned),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_default_encrypts_every_new_object_that_asks_for_nothing() {
+    let s = Server::start();
+    let c = s.client();
+    let cli = Cli::for_server(&s);
+    cli.json(&["kms", "key", "create", "local", "app"]);
+    for b in ["dflt-s3", "dflt-kms"] {
+        c.create_bucket().bucket(b).send().await.expect("bucket");
+    }
+    c.put_object()
+        .bucket("dflt-s3")
+        .key("before")
+        .body(ByteStream::from_static(b"written before the default"))
+        .send()
+        .await
+        .unwrap();
+    put_config(
+        &c,
+        "dflt-s3",
+        config(ServerSideEncryption::Aes256, None, None),
+    )
+    .await
+    .unwrap();
+    put_config(
+        &c,
+        "dflt-kms",
+        config(ServerSideEncryption::AwsKms, Some("app"), Some(true)),
+    )
+    .await
+    .unwrap();
+    let arn = "arn:aws:kms:us-east-1:000000000000:key/app".to_owned();
+    let body = vec![7u8; 200_000];
+    for (bucket, want) in [
+        ("dflt-s3", (Some("AES256".to_owned()), None)),
+        ("dflt-kms", (Some("aws:kms".to_owned()), Some(arn.clone()))),
+    ] {
+        // PutObject, CopyObject and a multipart upload, none asking.
+        let put = c
+            .put_object()
+            .bucket(bucket)
+            .key("put")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            put.server_side_encryption().map(|s| s.as_str().to_owned()),
+            want.0
+        );
+        c.copy_object()
+            .bucket(bucket)
+            .key("copy")
+            .copy_source("dflt-s3/before")
+            .send()
+            .await
+            .unwrap();
+        let up = c
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key("mp")
+            .send()
+            .await
+            .unwrap();
+        let id = up.upload_id().unwrap();
+        let part = c
+            .upload_part()
+            .bucket(bucket)
+            .key("mp")
+            .upload_id(id)
+            .part_number(1)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        c.complete_multipart_upload()
+            .bucket(bucket)
+            .key("mp")
+            .upload_id(id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .parts(
+                        aws_sdk_s3::types::CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(part.e_tag().unwrap())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        for key in ["put", "copy", "mp"] {
+            assert_eq!(head_sse(&c, bucket, key).await, want, "{bucket}/{key}");
+        }
+        let got = c
+            .get_object()
+            .bucket(bucket)
+            .key("mp")
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        assert!(got[..] == body[..], "{bucket}/mp reads back");
+    }
+    // What was there before stays as it was; a request's own choice wins.
+    assert_eq!(head_sse(&c, "dflt-s3", "before").await, (None, None));
+    c.put_object()
+        .bucket("dflt-kms")
+        .key("own")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head_sse(&c, "dflt-kms", "own").await,
+        (Some("AES256".to_owned()), None)
+    );
+    // Deleted, the default no longer applies.
+    c.delete_bucket_encryption()
+        .bucket("dflt-s3")
+        .send()
+        .await
+        .unwrap();
+    c.put_object()
+        .bucket("dflt-s3")
+        .key("after")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head_sse(&c, "dflt-s3", "after").await, (None, None));
 }

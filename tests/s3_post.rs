@@ -718,3 +718,92 @@ async fn sigv2_chunked_and_virtual_hosted_forms_are_served() {
         text(&r)
     );
 }
+
+/// A form may ask for SSE-S3 (a field, signed like any other); without
+/// one, the bucket's default encryption applies, as for PutObject.
+#[tokio::test]
+async fn a_form_upload_is_encrypted_as_it_asks_or_as_its_bucket_says() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("forms")
+        .send()
+        .await
+        .expect("bucket");
+    let content = data(100_000, 3);
+    let upload = |key: &str, sse: Option<&str>| {
+        let mut fields = vec![kv("key", key)];
+        let mut conditions = vec![
+            serde_json::json!({"bucket": "forms"}),
+            serde_json::json!({"key": key}),
+        ];
+        if let Some(v) = sse {
+            fields.push(kv("x-amz-server-side-encryption", v));
+            conditions.push(serde_json::json!({"x-amz-server-side-encryption": v}));
+        }
+        fields.extend(signed(&conditions));
+        post(&srv, "forms", &form(&fields, Some(("f", &content))))
+    };
+    let sse_of = |key: &'static str| {
+        let c = c.clone();
+        async move {
+            let h = c
+                .head_object()
+                .bucket("forms")
+                .key(key)
+                .send()
+                .await
+                .expect("head");
+            h.server_side_encryption().map(|s| s.as_str().to_owned())
+        }
+    };
+    let r = upload("asked", Some("AES256"));
+    assert_eq!(r.status, 204, "{}", text(&r));
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("AES256"));
+    assert_eq!(sse_of("asked").await.as_deref(), Some("AES256"));
+    let r = upload("plain", None);
+    assert_eq!(r.status, 204, "{}", text(&r));
+    assert_eq!(sse_of("plain").await, None);
+    let r = upload("bad", Some("DES"));
+    assert_eq!(r.status, 400, "{}", text(&r));
+
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::Aes256)
+        .build()
+        .unwrap();
+    c.put_bucket_encryption()
+        .bucket("forms")
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(by_default)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = upload("defaulted", None);
+    assert_eq!(r.status, 204, "{}", text(&r));
+    assert_eq!(sse_of("defaulted").await.as_deref(), Some("AES256"));
+    let got = c
+        .get_object()
+        .bucket("forms")
+        .key("defaulted")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(got == content, "an encrypted form upload reads back");
+}

@@ -12,8 +12,10 @@ use base64::Engine as _;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
+use crate::engine::buckets::BucketSse;
 use crate::engine::meta::{sse_header, Attr};
 use crate::engine::sealing::Seal;
+use crate::engine::Engine;
 use crate::sse::customer::{self, CustomerKey, SseCError, Transport, Which};
 use crate::sse::header::{KeySource, Mode, SseHeader, MAX_CONTEXT};
 use crate::sse::key::{nonce_base, DataKey};
@@ -141,12 +143,43 @@ pub fn with_bucket_default(req: Requested, default: Option<Requested>) -> Reques
     }
 }
 
+/// The bucket's default encryption (PutBucketEncryption) as a request.
+pub fn bucket_default(engine: &Engine, bucket: &str) -> Result<Option<Requested>, S3Error> {
+    Ok(engine
+        .bucket_encryption(bucket)?
+        .map(|e| match e.algorithm {
+            BucketSse::Aes256 => Requested::S3,
+            BucketSse::Kms => Requested::Kms {
+                key_id: e
+                    .kms_key_id
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| kms::key_id_from_request(s).to_owned()),
+                context: None,
+                bucket_key: e.bucket_key_enabled,
+            },
+        }))
+}
+
+/// What a write asks for: its headers (or a POST form's fields), else the
+/// bucket's default encryption.
+pub fn for_headers(
+    engine: &Engine,
+    bucket: &str,
+    h: &HeaderMap,
+    transport: Transport,
+) -> Result<Requested, S3Error> {
+    let req = parse_write(h, transport)?;
+    if !matches!(req, Requested::Plain) {
+        return Ok(req);
+    }
+    Ok(with_bucket_default(req, bucket_default(engine, bucket)?))
+}
+
 /// What a write (PutObject, CreateMultipartUpload, CopyObject's target)
 /// asks for: its headers, else the bucket's default encryption.
-pub fn for_write(ctx: &super::common::ctx::Ctx<'_>, _bucket: &str) -> Result<Requested, S3Error> {
-    let req = parse_write(ctx.headers(), ctx.transport())?;
-    // PutBucketEncryption's rule for `_bucket` goes here once it is stored.
-    Ok(with_bucket_default(req, None))
+pub fn for_write(ctx: &super::common::ctx::Ctx<'_>, bucket: &str) -> Result<Requested, S3Error> {
+    for_headers(ctx.engine, bucket, ctx.headers(), ctx.transport())
 }
 
 /// Whether a request names an encryption (a copy onto itself may then

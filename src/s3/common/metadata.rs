@@ -124,21 +124,6 @@ pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
     Ok(opts)
 }
 
-/// Encryption fields of a POST form: not wired there yet, and refusing them
-/// is better than storing data the client believes is encrypted.
-pub fn reject_sse(headers: &HeaderMap) -> Result<(), S3Error> {
-    for name in headers.keys() {
-        let n = name.as_str();
-        if n.starts_with("x-amz-server-side-encryption") {
-            return Err(S3Error::new(
-                S3Code::NotImplemented,
-                format!("The {n} header is not supported yet."),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The `x-amz-tagging` header of a write; empty when absent.
 pub fn tags_from_header(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
     match headers.get("x-amz-tagging") {

@@ -238,7 +238,11 @@ async fn authorize_and_store(
         let v = HeaderValue::from_bytes(&header_bytes(value)).map_err(|_| invalid())?;
         headers.insert(n, v);
     }
-    super::common::metadata::reject_sse(&headers)?;
+    let transport = crate::sse::customer::Transport {
+        secure: api.settings.scheme == "https",
+        allow_plain_http: api.settings.sse_c_allow_http,
+    };
+    let requested = crate::s3::sse::for_headers(api.engine, bucket, &headers, transport)?;
     let mut opts = put_options(&headers)?;
     let checksum = header_checksum(&headers)?;
     if let Some(xml) = fields.get("tagging") {
@@ -273,6 +277,15 @@ async fn authorize_and_store(
         .and_then(|p| p.length_range())
         .unwrap_or((0, MAX_OBJECT_SIZE));
     body.begin(min, max.min(MAX_OBJECT_SIZE), checksum)?;
+    let sealed = crate::s3::sse::seal_for(bucket, &key, &requested).await?;
+    let echo = sealed.as_ref().map(|s| s.echo.clone());
+    if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
+        opts.headers.push((
+            crate::s3::sse::BUCKET_KEY.to_owned(),
+            e.bucket_key.to_string(),
+        ));
+    }
+    opts.seal = sealed.map(|s| s.seal);
 
     let info = match api.engine.put(bucket, &key, opts, body).await {
         Ok(info) => info,
@@ -326,6 +339,9 @@ async fn authorize_and_store(
     r.headers_mut().insert(ETAG, etag);
     add_checksum_headers(&mut r, &body.checksums());
     add_version_header(&ctx, &mut r, bucket, info.sel);
+    if let Some(e) = echo {
+        e.add_to(r.headers_mut(), true);
+    }
     Ok(r)
 }
 
