@@ -337,40 +337,35 @@ impl ObjectReader {
     }
 
     /// The next piece of an encrypted version's plaintext: stored bytes are
-    /// fetched until the next package is complete, then it is opened.
+    /// fetched and opened a package at a time as they complete.
     async fn next_plain(&mut self) -> Option<Result<Bytes>> {
         loop {
             let u = self.unseal.as_mut()?;
-            match u.next_plain() {
-                Ok(Some(p)) if p.is_empty() => continue,
-                Ok(Some(p)) => return Some(Ok(p)),
-                Ok(None) => {}
-                Err(e) => {
-                    // Shards that verify but do not open: what was sealed
-                    // is not what is stored. Repair rewrites from parity
-                    // what it can; never return these bytes.
-                    self.engine
-                        .queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
-                    return Some(Err(e));
-                }
+            if let Some(p) = u.take_ready() {
+                return Some(Ok(p));
             }
             match u.done() {
                 Ok(true) => return None,
                 Ok(false) => {}
                 Err(e) => return Some(Err(e)),
             }
-            match self.next_stored().await {
-                Some(Ok(b)) => {
-                    if let Some(u) = self.unseal.as_mut() {
-                        u.push(&b);
-                    }
-                }
+            let stored = match self.next_stored().await {
+                Some(Ok(b)) => b,
                 Some(Err(e)) => return Some(Err(e)),
                 None => {
                     return Some(Err(EngineError::Internal(
                         "stored bytes of an encrypted object end early".into(),
                     )))
                 }
+            };
+            let u = self.unseal.as_mut()?;
+            if let Err(e) = u.push(&stored) {
+                // Shards that verify but do not open: what was sealed is
+                // not what is stored. Repair rewrites from parity what it
+                // can; never return these bytes.
+                self.engine
+                    .queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
+                return Some(Err(e));
             }
         }
     }

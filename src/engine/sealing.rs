@@ -200,7 +200,10 @@ struct Stream {
 }
 
 /// Opens the packages a read of `[start, end)` of the plaintext needs, in
-/// the order the reader fetches their stored bytes.
+/// the order the reader fetches their stored bytes. Ciphertext is copied
+/// once (the fetched records are shared with the read cache) into a buffer
+/// where it is opened in place with its tag held apart, so the plaintext of
+/// consecutive packages is contiguous and goes out in large pieces.
 pub struct Unsealer {
     key: DataKey,
     layout: Layout,
@@ -214,8 +217,12 @@ pub struct Unsealer {
     /// The stream being opened, its range and the next package.
     at: usize,
     opener: Option<(Opener, PackageRange, u64)>,
-    /// Stored bytes fetched and not yet opened.
-    buf: BytesMut,
+    /// Opened plaintext not yet handed out, then the ciphertext of the
+    /// package being gathered (from `pkg_at`).
+    out: BytesMut,
+    pkg_at: usize,
+    tag: [u8; TAG_LEN],
+    tag_len: usize,
 }
 
 impl Unsealer {
@@ -307,7 +314,10 @@ impl Unsealer {
             end,
             at: first,
             opener: None,
-            buf: BytesMut::new(),
+            out: BytesMut::new(),
+            pkg_at: 0,
+            tag: [0; TAG_LEN],
+            tag_len: 0,
         };
         Ok((u, (stored_start, stored_end)))
     }
@@ -348,39 +358,73 @@ impl Unsealer {
         }
     }
 
-    /// Takes stored bytes in, in the order of the span [`Unsealer::new`] gave.
-    pub fn push(&mut self, stored: &[u8]) {
-        if self.buf.capacity() - self.buf.len() < stored.len() {
-            self.buf
-                .reserve((BATCH * self.layout.sealed_package_size()).max(stored.len()));
+    /// Takes stored bytes in, in the order of the span [`Unsealer::new`]
+    /// gave, opening each package once all of it is here. `Err` when one
+    /// does not open: the stored bytes are not what was sealed.
+    pub fn push(&mut self, mut stored: &[u8]) -> Result<()> {
+        while !stored.is_empty() {
+            let Some(n) = self.next_package()? else {
+                return Err(EngineError::Internal(
+                    "more stored bytes than the encrypted range".into(),
+                ));
+            };
+            let cipher_len = n - TAG_LEN;
+            let have = self.out.len() - self.pkg_at;
+            if have < cipher_len {
+                let take = (cipher_len - have).min(stored.len());
+                if self.out.capacity() - self.out.len() < take {
+                    let batch = BATCH * self.layout.package_size();
+                    self.out.reserve(batch.max(cipher_len));
+                }
+                self.out.extend_from_slice(&stored[..take]);
+                stored = &stored[take..];
+                continue;
+            }
+            let take = (TAG_LEN - self.tag_len).min(stored.len());
+            self.tag[self.tag_len..self.tag_len + take].copy_from_slice(&stored[..take]);
+            self.tag_len += take;
+            stored = &stored[take..];
+            if self.tag_len == TAG_LEN {
+                self.open_package(cipher_len)?;
+            }
         }
-        self.buf.extend_from_slice(stored);
+        Ok(())
     }
 
-    /// The next package's plaintext (the part the range wants) when its
-    /// stored bytes are all in; `Ok(None)` when more are needed or the range
-    /// is done (see [`Unsealer::done`]). `Err` when a package does not open:
-    /// the stored bytes are not what was sealed.
-    pub fn next_plain(&mut self) -> Result<Option<Bytes>> {
-        let Some(n) = self.next_package()? else {
-            return Ok(None);
-        };
-        if self.buf.len() < n {
-            return Ok(None);
-        }
+    /// Opens the gathered package and keeps the part of it the range wants.
+    fn open_package(&mut self, cipher_len: usize) -> Result<()> {
         let (opener, range, i) = self.opener.as_mut().expect("next_package set it");
-        let mut pkg = self.buf.split_to(n);
-        let plain_len = opener
-            .open(*i, &mut pkg[..])
-            .map_err(|e| EngineError::Internal(format!("stored data of an encrypted object: {e}")))?
-            .len();
+        let at = self.pkg_at;
+        opener
+            .open_detached(*i, &mut self.out[at..at + cipher_len], self.tag)
+            .map_err(|e| {
+                EngineError::Internal(format!("stored data of an encrypted object: {e}"))
+            })?;
         let size = self.layout.package_size() as u64;
         let from = if *i == range.first { range.skip } else { 0 };
         // Where the range ends, relative to this package's first byte.
         let range_end = range.first * size + range.skip as u64 + range.len;
-        let until = (range_end.saturating_sub(*i * size) as usize).min(plain_len);
+        let until = (range_end.saturating_sub(*i * size) as usize)
+            .min(cipher_len)
+            .max(from);
+        if from > 0 {
+            self.out.copy_within(at + from..at + until, at);
+        }
+        self.out.truncate(at + until - from);
+        self.pkg_at = self.out.len();
+        self.tag_len = 0;
         *i += 1;
-        Ok(Some(pkg.freeze().slice(from..until.max(from))))
+        Ok(())
+    }
+
+    /// The plaintext opened so far and not yet handed out.
+    pub fn take_ready(&mut self) -> Option<Bytes> {
+        if self.pkg_at == 0 {
+            return None;
+        }
+        let n = self.pkg_at;
+        self.pkg_at = 0;
+        Some(self.out.split_to(n).freeze())
     }
 
     /// True once every package of the range has been opened.
