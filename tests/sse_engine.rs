@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use common::*;
 
-use cairn::engine::meta::{sse_header, IndexEntry, VersionSel};
+use cairn::engine::meta::{sse_header, DataLoc, IndexEntry, VersionSel};
 use cairn::engine::multipart::ChosenPart;
 use cairn::engine::sealing::Seal;
 use cairn::engine::{Engine, MemBody, PutOptions};
@@ -92,6 +92,7 @@ fn sealed_objects_read_back_exactly_over_every_range() {
             PACKAGE - 1,
             PACKAGE,
             PACKAGE + 1,
+            1 << 20,
             (1 << 20) + 3,
             3 * (1 << 20) + 5,
         ];
@@ -109,6 +110,12 @@ fn sealed_objects_read_back_exactly_over_every_range() {
                 .await
                 .unwrap();
             assert_eq!(entry.meta.size, size, "{key}: the plaintext size");
+            // A stripe holds 16 whole sealed packages: a 1 MiB object is
+            // one stripe, its tags do not spill into a second.
+            if let DataLoc::Stripes(stripes) = &entry.meta.data {
+                let packages = size.div_ceil(PACKAGE).max(1);
+                assert_eq!(stripes.len() as u64, packages.div_ceil(16), "{key}");
+            }
             assert_eq!(all, body, "{key}");
             assert_eq!(sse_header(&entry.meta.attrs), Some(Ok(s.header.clone())));
             for (a, b) in sealed_ranges(size) {
@@ -411,4 +418,59 @@ fn sealed_versions_survive_compaction_restart_and_rebuild() {
     });
     lose_index(&d.paths);
     run(&cfg, move |e| check(e, s, cases, mp));
+}
+
+#[test]
+fn a_rotten_shard_of_a_sealed_object_is_read_around_and_repaired() {
+    let layout = cairn::engine::layout::Layout { data: 4, parity: 2 };
+    let d = drives(6);
+    let cfg = config(&d, Some(layout));
+    let body = data((2 << 20) + 77, 41);
+    let s = seal(Mode::S3);
+    let (b2, s2) = (body.clone(), s.clone());
+    let version = run(&cfg, move |e| async move {
+        e.create_bucket("heal").await.unwrap();
+        e.put("heal", "obj", sealed(&s2), &mut MemBody::new(b2))
+            .await
+            .unwrap();
+        e.head("heal", "obj").unwrap().meta.version
+    });
+    let shard = scan_records(&d.paths, cfg.partitions)
+        .into_iter()
+        .find(|f| {
+            f.header.kind == cairn::engine::record::Kind::Shard
+                && f.header.version == version
+                && f.header.stripe == 1
+                && f.header.shard == 0
+        })
+        .expect("shard 0 of stripe 1");
+    flip_byte(&shard.path, shard.payload_offset() + 10, 0x01);
+    let (b3, s3) = (body.clone(), s.clone());
+    run_with(&cfg, true, move |e, shared| async move {
+        let (_, got) = read(&e, "heal", "obj", None, None, Some(&s3.key))
+            .await
+            .unwrap();
+        assert!(got == b3, "read around the rotten shard");
+        e.quiesce().await;
+        assert_eq!(counter(&shared.stats.repaired_shards), 1);
+    });
+    // The repaired shard is what was sealed: with two more shards of that
+    // stripe rotten, the object still opens.
+    for f in scan_records(&d.paths, cfg.partitions)
+        .into_iter()
+        .filter(|f| {
+            f.header.kind == cairn::engine::record::Kind::Shard
+                && f.header.version == version
+                && f.header.stripe == 1
+                && (f.header.shard == 1 || f.header.shard == 4)
+        })
+    {
+        flip_byte(&f.path, f.payload_offset() + 10, 0x01);
+    }
+    run(&cfg, move |e| async move {
+        let (_, got) = read(&e, "heal", "obj", None, None, Some(&s.key))
+            .await
+            .unwrap();
+        assert!(got == body, "the repaired shard holds the sealed bytes");
+    });
 }

@@ -122,9 +122,15 @@ pub fn stripe_count(object_len: u64) -> u64 {
 /// stripe may be shorter than [`STRIPE_DATA`]; a stripe past the end has
 /// length 0.
 pub fn stripe_range(object_len: u64, stripe: u64) -> (u64, usize) {
-    let offset = stripe.saturating_mul(STRIPE_DATA as u64);
-    let len = object_len.saturating_sub(offset).min(STRIPE_DATA as u64);
-    // len <= STRIPE_DATA, so it fits in usize.
+    stripe_range_of(object_len, stripe, STRIPE_DATA)
+}
+
+/// [`stripe_range`] for stripes of `stripe_data` bytes (sealed objects use
+/// a whole number of sealed packages, `engine::sealing::stripe_data`).
+pub fn stripe_range_of(object_len: u64, stripe: u64, stripe_data: usize) -> (u64, usize) {
+    let offset = stripe.saturating_mul(stripe_data as u64);
+    let len = object_len.saturating_sub(offset).min(stripe_data as u64);
+    // len <= stripe_data, so it fits in usize.
     (offset, len as usize)
 }
 

@@ -26,6 +26,7 @@ use super::write::{validate_key, StripeTarget};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
 use crate::sse::header::Mode;
 use crate::sse::key::{DataKey, NONCE_LEN};
+use crate::sse::package::Layout;
 
 /// S3's limits.
 pub const MAX_PARTS: u32 = 10_000;
@@ -235,7 +236,7 @@ impl Engine {
                     number,
                     h.layout,
                 );
-                let how = (h.mode, k, nonce_base);
+                let how = (h.mode, h.layout, k, nonce_base);
                 self.store_part(bucket, key, upload, number, &mut sealed, Some(how))
                     .await
             }
@@ -257,7 +258,7 @@ impl Engine {
         upload: u128,
         number: u32,
         body: &mut B,
-        sealed: Option<(Mode, DataKey, [u8; NONCE_LEN])>,
+        sealed: Option<(Mode, Layout, DataKey, [u8; NONCE_LEN])>,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
         self.check_data_space()?;
@@ -276,6 +277,7 @@ impl Engine {
                     version: upload,
                     part: number,
                     rotation,
+                    stripe_data: sealing::stripe_data(sealed.as_ref().map(|s| s.1)),
                 };
                 self.write_stripes(&target, &[], first, body, hash.then_some(&mut md5))
                     .await?
@@ -302,7 +304,7 @@ impl Engine {
         let l = self.shared.layout;
         let (etag, attrs) = match &sealed {
             None => (hex::encode(digest), Vec::new()),
-            Some((mode, k, nonce)) => (
+            Some((mode, _, k, nonce)) => (
                 sealing::etag(*mode, k, digest),
                 vec![Attr::NonceBase(*nonce)],
             ),

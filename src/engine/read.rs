@@ -16,10 +16,10 @@ use futures_util::future::join_all;
 use crate::runtime::buf::AlignedBuf;
 
 use super::codec::ErasureCodec;
-use super::layout::{stripe_range, Layout, STRIPE_DATA};
+use super::layout::{stripe_range_of, Layout};
 use super::meta::{split_commit_payload, DataLoc, IndexEntry, RecordLoc};
 use super::record::{Kind, RecordHeader};
-use super::sealing::{layout_of, stored_len, Unsealer};
+use super::sealing::{layout_of, stored_len, stripe_data, Unsealer};
 use super::{Engine, EngineError, Result};
 use crate::sse::key::DataKey;
 use crate::sse::package::Layout as SealLayout;
@@ -411,8 +411,9 @@ impl ObjectReader {
                 "striped read of an inline object".into(),
             )),
             DataLoc::Stripes(stripes) => {
-                let s = pos / STRIPE_DATA as u64;
-                let (start, len) = stripe_range(stored_len(self.sealed, meta.size), s);
+                let sd = stripe_data(self.sealed);
+                let s = pos / sd as u64;
+                let (start, len) = stripe_range_of(stored_len(self.sealed, meta.size), s, sd);
                 Ok(StripeAt {
                     locs: stripes.get(s as usize).ok_or_else(|| missing(s))?,
                     version: meta.version,
@@ -425,8 +426,9 @@ impl ObjectReader {
             DataLoc::Parts { upload, parts } => {
                 let i = self.part_starts.partition_point(|&st| st <= pos) - 1;
                 let part = &parts[i];
-                let s = (pos - self.part_starts[i]) / STRIPE_DATA as u64;
-                let (start, len) = stripe_range(stored_len(self.sealed, part.size), s);
+                let sd = stripe_data(self.sealed);
+                let s = (pos - self.part_starts[i]) / sd as u64;
+                let (start, len) = stripe_range_of(stored_len(self.sealed, part.size), s, sd);
                 Ok(StripeAt {
                     locs: part.stripes.get(s as usize).ok_or_else(|| missing(s))?,
                     version: *upload,

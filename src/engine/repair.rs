@@ -13,7 +13,7 @@ use crate::runtime::buf::{align_up, AlignedBuf};
 
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
-use super::layout::{stripe_range, Layout};
+use super::layout::{stripe_range_of, Layout};
 use super::meta::{DataLoc, RecordLoc, VersionSel};
 use super::read::Expect;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
@@ -175,9 +175,11 @@ impl Engine {
         let mut healed: Vec<(u32, u8, RecordLoc)> = Vec::new();
         let mut appended = Vec::new();
         let mut bytes_healed = 0u64;
-        let stored = super::sealing::stored_len(super::sealing::layout_of(meta)?, meta.size);
+        let sealed = super::sealing::layout_of(meta)?;
+        let stored = super::sealing::stored_len(sealed, meta.size);
+        let sd = super::sealing::stripe_data(sealed);
         for (s, locs) in stripes.iter().enumerate() {
-            let (_, s_len) = stripe_range(stored, s as u64);
+            let (_, s_len) = stripe_range_of(stored, s as u64, sd);
             let sl = layout.shard_len(s_len);
             let mut raw: Vec<Option<Vec<u8>>> = vec![None; n];
             for (i, slot) in raw.iter_mut().enumerate() {

@@ -13,6 +13,7 @@ use crate::sse::header::{Mode, SseHeader};
 use crate::sse::key::{DataKey, NONCE_LEN, TAG_LEN};
 use crate::sse::package::{Layout, ObjectId, Opener, PackageRange, Sealer, SINGLE_PART};
 
+use super::layout::STRIPE_DATA;
 use super::meta::{sse_header, Attr, DataLoc, ObjectMeta};
 use super::{BodyChunk, BodySource, EngineError, Result};
 
@@ -180,6 +181,17 @@ pub fn layout_of(meta: &ObjectMeta) -> Result<Option<Layout>> {
         None => Ok(None),
         Some(Ok(h)) => Ok(Some(h.layout)),
         Some(Err(e)) => Err(EngineError::Internal(format!("encryption header: {e}"))),
+    }
+}
+
+/// Stored bytes per stripe: [`STRIPE_DATA`] in the clear; for a sealed
+/// stream the same number of packages, sealed, so a stripe holds whole
+/// packages and a 1 MiB object is still one stripe (not a second one for
+/// its tags).
+pub fn stripe_data(layout: Option<Layout>) -> usize {
+    match layout {
+        None => STRIPE_DATA,
+        Some(l) => (STRIPE_DATA / l.package_size()).max(1) * l.sealed_package_size(),
     }
 }
 

@@ -25,7 +25,7 @@ use crate::runtime::channel::oneshot;
 
 use super::codec::ErasureCodec;
 use super::index::{object_key, Mutation};
-use super::layout::{Layout, STRIPE_DATA};
+use super::layout::Layout;
 use super::lock;
 use super::meta::{
     encode_commit_payload, DataLoc, IndexEntry, Locked, MetaEdit, ObjectMeta, RecordLoc, Stripes,
@@ -196,17 +196,20 @@ impl Sequencer {
 struct StripeBuilder {
     layout: Layout,
     hdr: usize,
+    /// Bytes per stripe.
+    stripe_data: usize,
     shard_len: usize,
     bufs: Vec<AlignedBuf>,
     filled: usize,
 }
 
 impl StripeBuilder {
-    fn new(layout: Layout, hdr: usize) -> StripeBuilder {
-        let shard_len = layout.shard_len(STRIPE_DATA);
+    fn new(layout: Layout, hdr: usize, stripe_data: usize) -> StripeBuilder {
+        let shard_len = layout.shard_len(stripe_data);
         StripeBuilder {
             layout,
             hdr,
+            stripe_data,
             shard_len,
             bufs: Self::pooled(layout, hdr, shard_len),
             filled: 0,
@@ -231,12 +234,12 @@ impl StripeBuilder {
     /// Copies as much of `data` as fits; returns the bytes taken.
     fn push(&mut self, data: &[u8]) -> usize {
         let mut taken = 0;
-        while taken < data.len() && self.filled < STRIPE_DATA {
+        while taken < data.len() && self.filled < self.stripe_data {
             let shard = self.filled / self.shard_len;
             let off = self.filled % self.shard_len;
             let n = (data.len() - taken)
                 .min(self.shard_len - off)
-                .min(STRIPE_DATA - self.filled);
+                .min(self.stripe_data - self.filled);
             let dst = self.hdr + off;
             self.bufs[shard].full_mut()[dst..dst + n].copy_from_slice(&data[taken..taken + n]);
             self.filled += n;
@@ -246,7 +249,7 @@ impl StripeBuilder {
     }
 
     fn is_full(&self) -> bool {
-        self.filled == STRIPE_DATA
+        self.filled == self.stripe_data
     }
 
     /// Hands over the filled buffers (re-laid out to the shorter shard length
@@ -320,6 +323,8 @@ pub(super) struct StripeTarget<'a> {
     pub part: u32,
     /// First drive of the shard rotation.
     pub rotation: usize,
+    /// Bytes per stripe (`sealing::stripe_data`).
+    pub stripe_data: usize,
 }
 
 impl Engine {
@@ -475,6 +480,7 @@ impl Engine {
                     version,
                     part: 0,
                     rotation,
+                    stripe_data: sealing::stripe_data(opts.seal.as_ref().map(|s| s.header.layout)),
                 };
                 let (size, stripes, m) = self
                     .write_stripes(&target, &head, first, body, hash.then_some(&mut md5))
@@ -547,7 +553,7 @@ impl Engine {
     ) -> Result<(u64, Stripes, Option<[u8; 16]>)> {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
-        let mut builder = StripeBuilder::new(layout, hdr);
+        let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data);
         let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
             VecDeque::new();
         let mut done: Vec<StripeResult> = Vec::new();
@@ -1246,6 +1252,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::engine::layout::STRIPE_DATA;
 
     #[test]
     fn keys() {
@@ -1268,7 +1275,7 @@ mod tests {
     fn stripe_builder_lays_out_and_relays_short_stripes() {
         let layout = Layout { data: 4, parity: 2 };
         let hdr = 100;
-        let mut b = StripeBuilder::new(layout, hdr);
+        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA);
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
         assert_eq!(b.push(&data), data.len());
         let (bufs, len, sl) = b.take();
@@ -1295,7 +1302,7 @@ mod tests {
             b.full_mut().fill(0xff);
             b.recycle();
         }
-        let mut b = StripeBuilder::new(layout, hdr);
+        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA);
         assert_eq!(b.push(&vec![7u8; STRIPE_DATA]), STRIPE_DATA);
         let (bufs, len, got_sl) = b.take();
         assert_eq!((len, got_sl), (STRIPE_DATA, sl));
@@ -1316,7 +1323,7 @@ mod tests {
     #[test]
     fn stripe_builder_stops_at_a_full_stripe() {
         let layout = Layout { data: 3, parity: 2 };
-        let mut b = StripeBuilder::new(layout, 72);
+        let mut b = StripeBuilder::new(layout, 72, STRIPE_DATA);
         let data = vec![1u8; STRIPE_DATA + 10];
         assert_eq!(b.push(&data), STRIPE_DATA);
         assert!(b.is_full());
