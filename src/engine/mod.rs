@@ -445,7 +445,7 @@ pub enum CoreMsg {
     ChangeBucket {
         name: String,
         change: BucketChange,
-        reply: oneshot::Sender<Result<Arc<BucketTable>>>,
+        reply: oneshot::Sender<Result<()>>,
     },
     CreateUpload {
         bucket: String,
@@ -511,6 +511,9 @@ pub struct Engine {
     buckets: RefCell<Arc<BucketTable>>,
     codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
     key_locks: write::KeyLocks,
+    /// Core 0: bucket changes one at a time (each starts from the table the
+    /// one before installed; requests run as concurrent tasks).
+    bucket_changes: write::KeyLocks,
     seq: write::Sequencer,
     index_queue: write::IndexQueue,
     compacting: std::cell::Cell<bool>,
@@ -725,6 +728,7 @@ impl Engine {
             reads,
             codecs: RefCell::new(HashMap::new()),
             key_locks: write::KeyLocks::default(),
+            bucket_changes: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
             index_queue: write::IndexQueue::default(),
             compacting: std::cell::Cell::new(false),
@@ -1066,9 +1070,12 @@ impl Engine {
             .await
     }
 
+    /// A bucket change, made by core 0, which installs the new table on
+    /// every core before answering. The caller does not install the table
+    /// it gets back: a later change may already have replaced it here.
     async fn bucket_op(self: &Rc<Self>, name: &str, change: BucketChange) -> Result<()> {
-        let table = if self.core == 0 {
-            self.change_buckets(name.to_owned(), change).await?
+        if self.core == 0 {
+            self.change_buckets(name.to_owned(), change).await?;
         } else {
             let (tx, rx) = oneshot::channel();
             let msg = CoreMsg::ChangeBucket {
@@ -1077,19 +1084,15 @@ impl Engine {
                 reply: tx,
             };
             self.send_to(0, msg).await?;
-            rx.await.map_err(|_| EngineError::ShuttingDown)??
-        };
-        *self.buckets.borrow_mut() = table;
+            rx.await.map_err(|_| EngineError::ShuttingDown)??;
+        }
         Ok(())
     }
 
     /// Core 0 only: changes the table, persists it, installs it on every core.
-    async fn change_buckets(
-        self: &Rc<Self>,
-        name: String,
-        change: BucketChange,
-    ) -> Result<Arc<BucketTable>> {
+    async fn change_buckets(self: &Rc<Self>, name: String, change: BucketChange) -> Result<()> {
         assert_eq!(self.core, 0, "the bucket table is owned by core 0");
+        let _serial = self.bucket_changes.lock(Vec::new()).await;
         let mut table = (*self.buckets()).clone();
         fn existing<'t>(
             table: &'t mut BucketTable,
@@ -1204,7 +1207,7 @@ impl Engine {
             .await?;
             let _ = rx.await;
         }
-        Ok(table)
+        Ok(())
     }
 
     async fn send_to(&self, core: CoreId, msg: CoreMsg) -> Result<()> {
