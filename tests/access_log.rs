@@ -409,7 +409,16 @@ fn request_spans_arrive_at_an_otlp_collector() {
         .expect("traced span");
     assert_eq!(traced["parentSpanId"], "00f067aa0ba902b7");
     assert_eq!(attr(traced, "http.response.status_code")["intValue"], "403");
-    assert!(metric(s.port, "cairn_otlp_spans_exported_total") >= 2);
+    // The exporter counts a batch once the collector has answered, which
+    // may be just after the collector has handed the spans to this test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(s.port, "cairn_otlp_spans_exported_total") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exported spans not counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

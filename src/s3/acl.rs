@@ -9,7 +9,6 @@ use crate::engine::meta::IndexEntry;
 use crate::engine::{ObjectOwnership, VersionSel};
 use crate::iam::acl::Acl;
 
-use super::body::RequestBody;
 use super::common::acl::{
     acl_from_headers, bucket_owner, check_public_acl, display_name, effective_bucket_acl,
     effective_object_acl, requested_acl, resolve_grants, stored_entry, AclRequest, ACL_HEADER,
@@ -30,18 +29,6 @@ const MAX_ACL_BODY: usize = 64 << 10;
 /// Longest OwnershipControls document accepted (a real one is ~150 bytes).
 const MAX_OWNERSHIP_BODY: usize = 4 << 10;
 
-async fn read_body(ctx: &Ctx<'_>, body: Incoming, limit: usize) -> S3Result<Vec<u8>> {
-    RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        limit as u64,
-    )?
-    .read_to_end(limit)
-    .await
-}
-
 /// The ACL a Put*Acl request sets, from its headers or its body (both is
 /// InvalidRequest, neither MalformedACLError), for something `owner` owns
 /// in `bucket`. A public one is refused while the bucket blocks public
@@ -55,7 +42,7 @@ async fn acl_to_set(
     bucket_owner: &str,
 ) -> S3Result<Acl> {
     let req = acl_from_headers(ctx.headers())?;
-    let doc = read_body(ctx, body, MAX_ACL_BODY).await?;
+    let doc = ctx.read_document(body, MAX_ACL_BODY).await?;
     let has_body = !doc.iter().all(u8::is_ascii_whitespace);
     match (req, has_body) {
         (AclRequest::None, false) => Err(malformed_acl()),
@@ -178,7 +165,7 @@ pub fn get_ownership_controls(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 
 pub async fn put_ownership_controls(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let doc = read_body(ctx, body, MAX_OWNERSHIP_BODY).await?;
+    let doc = ctx.read_document(body, MAX_OWNERSHIP_BODY).await?;
     let o = parse_ownership_controls(&doc)?;
     let (stored, _) = ctx.engine.bucket_access(bucket)?;
     // ACLs cannot be turned off while the bucket's ACL grants others

@@ -10,7 +10,6 @@ use crate::engine::EngineError;
 use crate::iam::action::Action;
 
 use super::authorize::{owner_of_new_bucket, owns};
-use super::body::RequestBody;
 use super::common::acl::new_bucket_access;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
@@ -63,15 +62,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
     let object_lock = ctx
         .header("x-amz-bucket-object-lock-enabled")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let doc = RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_CREATE_BODY as u64,
-    )?
-    .read_to_end(MAX_CREATE_BODY)
-    .await?;
+    let doc = ctx.read_document(body, MAX_CREATE_BODY).await?;
     // Any LocationConstraint is accepted: this node is its own region, and
     // clients configured for another region name still expect success.
     let _location = x::parse_create_bucket(&doc)?;

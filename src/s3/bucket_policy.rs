@@ -10,7 +10,6 @@ use crate::engine::buckets::PublicAccessBlock;
 use crate::iam::policy::{Policy, PolicyKind};
 use crate::xmlw;
 
-use super::body::RequestBody;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{full, status_only, xml};
 use super::error::{S3Code, S3Error};
@@ -22,18 +21,6 @@ const MAX_POLICY_BODY: usize = 64 << 10;
 /// Longest PutPublicAccessBlock document accepted (a real one is ~300
 /// bytes).
 const MAX_BLOCK_BODY: usize = 16 << 10;
-
-async fn read_body(ctx: &Ctx<'_>, body: Incoming, max: usize) -> Result<Vec<u8>, S3Error> {
-    RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        max as u64,
-    )?
-    .read_to_end(max)
-    .await
-}
 
 fn stored_policy(ctx: &Ctx<'_>, bucket: &str) -> Result<String, S3Error> {
     let table = ctx.engine.buckets();
@@ -57,7 +44,7 @@ fn public_access_block(ctx: &Ctx<'_>, bucket: &str) -> Result<Option<PublicAcces
 /// refuses a public one while the bucket blocks public policies.
 pub async fn put_policy(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let doc = read_body(ctx, body, MAX_POLICY_BODY).await?;
+    let doc = ctx.read_document(body, MAX_POLICY_BODY).await?;
     let policy = Policy::parse(&doc, PolicyKind::Resource)
         .map_err(|e| S3Error::new(S3Code::MalformedPolicy, e.message()))?;
     check_scope(&doc, bucket)?;
@@ -168,7 +155,7 @@ pub fn get_policy_status(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 
 pub async fn put_public_access_block(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let doc = read_body(ctx, body, MAX_BLOCK_BODY).await?;
+    let doc = ctx.read_document(body, MAX_BLOCK_BODY).await?;
     let block = parse_public_access_block(&doc)?;
     ctx.engine
         .set_public_access_block(bucket, Some(block))

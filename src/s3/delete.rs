@@ -6,7 +6,6 @@ use hyper::body::Incoming;
 
 use crate::engine::VersionSel;
 
-use super::body::RequestBody;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::common::version::{add_delete_marker_header, add_version_header};
@@ -43,21 +42,8 @@ pub async fn delete_object(
 
 pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    if !ctx.has_integrity_header() {
-        return Err(S3Error::new(
-            S3Code::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        ));
-    }
-    let doc = RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_DELETE_BODY as u64,
-    )?
-    .read_to_end(MAX_DELETE_BODY)
-    .await?;
+    ctx.require_content_md5()?;
+    let doc = ctx.read_document(body, MAX_DELETE_BODY).await?;
     let req = x::parse_delete_objects(&doc)?;
     let engine = ctx.engine;
     let results: Vec<Result<DeletedEntry, DeleteError>> = stream::iter(req.objects)

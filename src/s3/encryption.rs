@@ -4,7 +4,6 @@
 use http::StatusCode;
 use hyper::body::Incoming;
 
-use super::body::RequestBody;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
@@ -27,21 +26,8 @@ pub fn get_bucket_encryption(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 /// which the body reader then verifies).
 pub async fn put_bucket_encryption(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    if !ctx.has_integrity_header() {
-        return Err(S3Error::new(
-            S3Code::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        ));
-    }
-    let doc = RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_ENCRYPTION_BODY as u64,
-    )?
-    .read_to_end(MAX_ENCRYPTION_BODY)
-    .await?;
+    ctx.require_content_md5()?;
+    let doc = ctx.read_document(body, MAX_ENCRYPTION_BODY).await?;
     let config = parse_encryption(&doc)?;
     ctx.engine
         .set_bucket_encryption(bucket, Some(config))

@@ -11,7 +11,6 @@ use crate::engine::{now_ms, Engine, VersionSel};
 use crate::iam::action::Action;
 
 use super::authorize::Authorizer;
-use super::body::RequestBody;
 use super::common::copy_source::read_version;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
@@ -93,18 +92,6 @@ fn integrity_missing(what: &str) -> S3Error {
         S3Code::InvalidRequest,
         format!("Content-MD5 OR x-amz-checksum- HTTP header is required for {what} requests with Object Lock parameters"),
     )
-}
-
-async fn read_doc(ctx: &Ctx<'_>, body: Incoming) -> S3Result<Vec<u8>> {
-    RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_LOCK_BODY as u64,
-    )?
-    .read_to_end(MAX_LOCK_BODY)
-    .await
 }
 
 /// The lock a new version gets from a write's `headers` (PUT, POST form,
@@ -211,7 +198,7 @@ pub fn get_lock_config(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 pub async fn put_lock_config(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
     require_integrity(ctx, "PutObjectLockConfiguration")?;
-    let config = parse_object_lock_config(&read_doc(ctx, body).await?)?;
+    let config = parse_object_lock_config(&ctx.read_document(body, MAX_LOCK_BODY).await?)?;
     ctx.engine.set_object_lock(bucket, config).await?;
     Ok(status_only(StatusCode::OK))
 }
@@ -239,7 +226,7 @@ pub async fn put_retention(
     require_bucket(ctx, bucket)?;
     require_lock(ctx, bucket)?;
     require_integrity(ctx, "PutObjectRetention")?;
-    let next = parse_retention(&read_doc(ctx, body).await?, now_ms())?;
+    let next = parse_retention(&ctx.read_document(body, MAX_LOCK_BODY).await?, now_ms())?;
     let bypass = bypass_governance(ctx, bucket, key);
     let changed = ctx
         .engine
@@ -275,7 +262,7 @@ pub async fn put_legal_hold(
     require_bucket(ctx, bucket)?;
     require_lock(ctx, bucket)?;
     require_integrity(ctx, "PutObjectLegalHold")?;
-    let on = parse_legal_hold(&read_doc(ctx, body).await?)?;
+    let on = parse_legal_hold(&ctx.read_document(body, MAX_LOCK_BODY).await?)?;
     let changed = ctx.engine.set_legal_hold(bucket, key, sel, on).await?;
     let mut r = status_only(StatusCode::OK);
     add_version_header(ctx, &mut r, bucket, changed);

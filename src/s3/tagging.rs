@@ -7,7 +7,6 @@ use hyper::body::Incoming;
 
 use crate::engine::VersionSel;
 
-use super::body::RequestBody;
 use super::common::copy_source::read_version;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
@@ -23,15 +22,7 @@ async fn read_tagging(
     body: Incoming,
     target: TagTarget,
 ) -> S3Result<Vec<(String, String)>> {
-    let doc = RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_TAGGING_BODY as u64,
-    )?
-    .read_to_end(MAX_TAGGING_BODY)
-    .await?;
+    let doc = ctx.read_document(body, MAX_TAGGING_BODY).await?;
     parse_tagging(&doc, target)
 }
 

@@ -9,7 +9,6 @@ use crate::engine::index::ListEntry;
 use crate::engine::list::VersionItem;
 use crate::engine::{VersionSel, Versioning};
 
-use super::body::RequestBody;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::router::{format_version_id, ListVersionsParams};
@@ -42,15 +41,7 @@ pub fn get_versioning(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
 
 pub async fn put_versioning(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let doc = RequestBody::new(
-        body,
-        ctx.headers(),
-        &ctx.auth,
-        ctx.api.idle_timeout,
-        MAX_VERSIONING_BODY as u64,
-    )?
-    .read_to_end(MAX_VERSIONING_BODY)
-    .await?;
+    let doc = ctx.read_document(body, MAX_VERSIONING_BODY).await?;
     let v = match parse_versioning_configuration(&doc)? {
         VersioningStatus::Enabled => Versioning::Enabled,
         VersioningStatus::Suspended => Versioning::Suspended,

@@ -44,6 +44,37 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A small request body read whole (an XML or JSON document), verified
+    /// like any other body, refused past `limit` bytes.
+    pub async fn read_document(
+        &self,
+        body: hyper::body::Incoming,
+        limit: usize,
+    ) -> S3Result<Vec<u8>> {
+        crate::s3::body::RequestBody::new(
+            body,
+            self.headers(),
+            &self.auth,
+            self.api.idle_timeout,
+            limit as u64,
+        )?
+        .read_to_end(limit)
+        .await
+    }
+
+    /// Operations whose body S3 requires an integrity check for
+    /// (DeleteObjects, PutBucketEncryption): Content-MD5 or a checksum.
+    pub fn require_content_md5(&self) -> Result<(), S3Error> {
+        if self.has_integrity_header() {
+            Ok(())
+        } else {
+            Err(S3Error::new(
+                S3Code::InvalidRequest,
+                "Missing required header for this request: Content-MD5",
+            ))
+        }
+    }
+
     /// How the request arrived, for the SSE-C transport rule.
     pub fn transport(&self) -> crate::sse::customer::Transport {
         crate::sse::customer::Transport {
