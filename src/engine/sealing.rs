@@ -405,7 +405,9 @@ impl Unsealer {
 
     /// Opens the gathered package and keeps the part of it the range wants.
     fn open_package(&mut self, cipher_len: usize) -> Result<()> {
-        let (opener, range, i) = self.opener.as_mut().expect("next_package set it");
+        let Some((opener, range, i)) = self.opener.as_mut() else {
+            return Err(EngineError::Internal("no package being opened".into()));
+        };
         let at = self.pkg_at;
         opener
             .open_detached(*i, &mut self.out[at..at + cipher_len], self.tag)
