@@ -322,6 +322,10 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         ("cairn_repaired_shards_total", &st.repaired_shards),
         ("cairn_read_cache_hits_total", &st.read_cache_hits),
         ("cairn_read_cache_misses_total", &st.read_cache_misses),
+        (
+            "cairn_read_cache_plaintext_hits_total",
+            &st.read_cache_plaintext_hits,
+        ),
         ("cairn_compaction_runs_total", &st.compaction_runs),
         ("cairn_compaction_failures_total", &st.compaction_failures),
         (

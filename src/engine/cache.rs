@@ -1,51 +1,154 @@
-//! Per-core cache of verified records, so that hot objects are served from
-//! memory instead of O_DIRECT reads (the data path has no page cache).
+//! Per-core read cache, so that hot objects are served from memory instead
+//! of O_DIRECT reads (the data path has no page cache). It holds two kinds
+//! of entries under one byte budget and one LRU order:
 //!
-//! Keyed by where a record lives: records are never rewritten in place and
-//! a segment number is never reused within a run (segment.rs), so a
-//! location names the same bytes for the life of the process. A hit is
-//! still checked against its header by the reader, so a logic error cannot
-//! serve another record. Entries are whole records as read (header,
-//! payload, padding); a reader keeps its slice alive after eviction.
+//! - verified records, keyed by where they live: records are never
+//!   rewritten in place and a segment number is never reused within a run
+//!   (segment.rs), so a location names the same bytes for the life of the
+//!   process. A hit is still checked against its header by the reader, so a
+//!   logic error cannot serve another record. Entries are whole records as
+//!   read (header, payload, padding); a reader keeps its slice alive after
+//!   eviction.
+//! - the opened plaintext of an encrypted version read whole, keyed by its
+//!   first commit record and version id, so a hot encrypted object costs
+//!   what a plain one does instead of an AES-GCM pass per GET. It is memory
+//!   only, like everything here, and is given out only to a reader holding
+//!   the same data key: the S3 layer has already checked the caller's right
+//!   to it (KMS key enabled, SSE-C key matching) before the engine is asked.
+
+use std::rc::Rc;
 
 use bytes::Bytes;
 use lru::LruCache;
+use subtle::ConstantTimeEq;
 
 use super::meta::RecordLoc;
+use crate::sse::key::DataKey;
 
 /// Entries larger than this share of the capacity are not kept: one large
 /// shard must not flush a small cache.
 const MAX_ENTRY_SHARE: usize = 8;
 
-pub struct RecordCache {
-    entries: LruCache<RecordLoc, Bytes>,
+/// Names an encrypted version's plaintext: its first commit record (a
+/// location is never reused within a run) and its version id.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct PlainId {
+    pub commit: RecordLoc,
+    pub version: u128,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+enum Key {
+    Record(RecordLoc),
+    Plain(PlainId),
+}
+
+/// An encrypted version's whole plaintext, in the pieces it was opened in.
+pub struct Plaintext {
+    key: DataKey,
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Plaintext {
+    pub fn new(key: DataKey, chunks: Vec<Bytes>) -> Plaintext {
+        let len = chunks.iter().map(Bytes::len).sum();
+        Plaintext { key, chunks, len }
+    }
+
+    /// Bytes `[start, end)` as slices of the pieces, copying nothing.
+    pub fn slices(&self, start: u64, end: u64) -> Vec<Bytes> {
+        debug_assert!(start <= end && end <= self.len as u64);
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        for c in &self.chunks {
+            let (lo, hi) = (at, at + c.len() as u64);
+            at = hi;
+            if hi <= start || lo >= end || start == end {
+                continue;
+            }
+            let a = start.max(lo) - lo;
+            let b = end.min(hi) - lo;
+            out.push(c.slice(a as usize..b as usize));
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+enum Entry {
+    Record(Bytes),
+    Plain(Rc<Plaintext>),
+}
+
+impl Entry {
+    fn len(&self) -> usize {
+        match self {
+            Entry::Record(b) => b.len(),
+            Entry::Plain(p) => p.len,
+        }
+    }
+}
+
+pub struct ReadCache {
+    entries: LruCache<Key, Entry>,
     /// Sum of the entries' lengths; never above `cap` between calls.
     bytes: usize,
     cap: usize,
 }
 
-impl RecordCache {
-    /// A cache holding at most `cap` bytes of records (0: none).
-    pub fn new(cap: usize) -> RecordCache {
-        RecordCache {
+impl ReadCache {
+    /// A cache holding at most `cap` bytes (0: none).
+    pub fn new(cap: usize) -> ReadCache {
+        ReadCache {
             entries: LruCache::unbounded(),
             bytes: 0,
             cap,
         }
     }
 
+    /// The largest entry it would keep now.
+    pub fn max_entry(&self) -> usize {
+        self.cap / MAX_ENTRY_SHARE
+    }
+
     pub fn get(&mut self, loc: &RecordLoc) -> Option<Bytes> {
-        self.entries.get(loc).cloned()
+        match self.entries.get(&Key::Record(*loc)) {
+            Some(Entry::Record(b)) => Some(b.clone()),
+            _ => None,
+        }
     }
 
     /// Keeps a record that has just been read and verified, evicting the
-    /// least recently used ones to make room.
+    /// least recently used entries to make room.
     pub fn insert(&mut self, loc: RecordLoc, record: Bytes) {
-        let len = record.len();
-        if len == 0 || len > self.cap / MAX_ENTRY_SHARE {
+        self.put(Key::Record(loc), Entry::Record(record));
+    }
+
+    /// The plaintext of `id`, if kept and opened with `key`.
+    pub fn get_plain(&mut self, id: &PlainId, key: &DataKey) -> Option<Rc<Plaintext>> {
+        match self.entries.get(&Key::Plain(*id)) {
+            Some(Entry::Plain(p)) if bool::from(p.key.expose().ct_eq(key.expose())) => {
+                Some(p.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps the plaintext of a version just read whole and opened.
+    pub fn insert_plain(&mut self, id: PlainId, plain: Plaintext) {
+        self.put(Key::Plain(id), Entry::Plain(Rc::new(plain)));
+    }
+
+    fn put(&mut self, key: Key, entry: Entry) {
+        let len = entry.len();
+        if len == 0 || len > self.max_entry() {
             return;
         }
-        if let Some(old) = self.entries.put(loc, record) {
+        if let Some(old) = self.entries.put(key, entry) {
             self.bytes -= old.len();
         }
         self.bytes += len;
@@ -68,9 +171,9 @@ impl RecordCache {
         }
     }
 
-    /// Drops one entry (a hit that did not match what its reader expected).
+    /// Drops one record (a hit that did not match what its reader expected).
     pub fn remove(&mut self, loc: &RecordLoc) {
-        if let Some(old) = self.entries.pop(loc) {
+        if let Some(old) = self.entries.pop(&Key::Record(*loc)) {
             self.bytes -= old.len();
         }
     }
@@ -95,7 +198,7 @@ mod tests {
 
     #[test]
     fn stays_within_its_capacity_evicting_least_recently_used() {
-        let mut c = RecordCache::new(8 * 4096);
+        let mut c = ReadCache::new(8 * 4096);
         for i in 0..8 {
             c.insert(loc(i * 4096), Bytes::from(vec![i as u8; 4096]));
         }
@@ -111,7 +214,7 @@ mod tests {
 
     #[test]
     fn replacing_and_removing_keep_the_byte_count_exact() {
-        let mut c = RecordCache::new(64 * 1024);
+        let mut c = ReadCache::new(64 * 1024);
         c.insert(loc(0), Bytes::from(vec![1; 4096]));
         c.insert(loc(0), Bytes::from(vec![2; 8192]));
         assert_eq!(c.bytes(), 8192);
@@ -123,10 +226,10 @@ mod tests {
 
     #[test]
     fn refuses_entries_too_large_for_its_size_and_a_zero_cache_keeps_nothing() {
-        let mut c = RecordCache::new(8 * 4096);
+        let mut c = ReadCache::new(8 * 4096);
         c.insert(loc(0), Bytes::from(vec![0; 2 * 4096]));
         assert!(c.get(&loc(0)).is_none());
-        let mut none = RecordCache::new(0);
+        let mut none = ReadCache::new(0);
         none.insert(loc(0), Bytes::from(vec![0; 4096]));
         assert_eq!(none.bytes(), 0);
         assert!(none.get(&loc(0)).is_none());
@@ -134,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_smaller_capacity_at_run_time_evicts_down_to_it() {
-        let mut c = RecordCache::new(64 * 4096);
+        let mut c = ReadCache::new(64 * 4096);
         for i in 0..8 {
             c.insert(loc(i * 4096), Bytes::from(vec![0u8; 4096]));
         }
@@ -150,5 +253,29 @@ mod tests {
         c.set_capacity(64 * 4096);
         c.insert(loc(0), Bytes::from(vec![0u8; 4096]));
         assert_eq!(c.bytes(), 4096);
+    }
+
+    #[test]
+    fn plaintext_goes_only_to_its_key_and_is_cut_without_copies() {
+        let key = DataKey::generate();
+        let id = PlainId {
+            commit: loc(0),
+            version: 7,
+        };
+        let chunks = vec![Bytes::from(vec![1u8; 100]), Bytes::from(vec![2u8; 50])];
+        let mut c = ReadCache::new(64 * 1024);
+        c.insert_plain(id, Plaintext::new(key.clone(), chunks));
+        assert_eq!(c.bytes(), 150);
+        assert!(c.get_plain(&id, &DataKey::generate()).is_none());
+        let other = PlainId { version: 8, ..id };
+        assert!(c.get_plain(&other, &key).is_none());
+        let p = c.get_plain(&id, &key).expect("kept");
+        let cut: Vec<u8> = p.slices(90, 120).concat();
+        assert_eq!(cut, [vec![1u8; 10], vec![2u8; 20]].concat());
+        assert_eq!(p.slices(100, 150).len(), 1);
+        assert!(p.slices(40, 40).is_empty());
+        // Records and plaintext share one budget.
+        c.set_capacity(100);
+        assert_eq!(c.bytes(), 0);
     }
 }

@@ -123,6 +123,9 @@ pub struct Stats {
     pub repaired_shards: AtomicU64,
     pub read_cache_hits: AtomicU64,
     pub read_cache_misses: AtomicU64,
+    /// Hits (counted in `read_cache_hits` too) that served an encrypted
+    /// version's opened plaintext.
+    pub read_cache_plaintext_hits: AtomicU64,
     pub drive_errors: Vec<AtomicU64>,
     /// Compaction passes (each core's, background or asked for), failed
     /// passes, and what the passes did.
@@ -507,7 +510,7 @@ pub struct Engine {
     pub companion: Companion,
     pub writer: Rc<SegmentWriter>,
     pub reads: ReadFiles,
-    cache: RefCell<cache::RecordCache>,
+    cache: RefCell<cache::ReadCache>,
     buckets: RefCell<Arc<BucketTable>>,
     codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
     key_locks: write::KeyLocks,
@@ -720,7 +723,7 @@ impl Engine {
         let reads = ReadFiles::new(drives, shared.segments_removed.clone());
         let engine = Rc::new(Engine {
             buckets: RefCell::new(Arc::new(shared.initial_buckets.clone())),
-            cache: RefCell::new(cache::RecordCache::new(shared.read_cache_per_core)),
+            cache: RefCell::new(cache::ReadCache::new(shared.read_cache_per_core)),
             shared,
             core,
             companion,

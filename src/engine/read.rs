@@ -15,6 +15,7 @@ use futures_util::future::join_all;
 
 use crate::runtime::buf::AlignedBuf;
 
+use super::cache::{PlainId, Plaintext};
 use super::codec::ErasureCodec;
 use super::layout::{stripe_range_of, Layout};
 use super::meta::{split_commit_payload, DataLoc, IndexEntry, RecordLoc};
@@ -70,8 +71,17 @@ pub struct ObjectReader {
     sealed: Option<SealLayout>,
     /// Opens what an encrypted version's read fetches.
     unseal: Option<Unsealer>,
+    /// A whole encrypted version being read: its plaintext, kept for the
+    /// read cache once all of it has opened.
+    fill: Option<PlainFill>,
     ready: VecDeque<Bytes>,
     _guard: super::ReadGuard,
+}
+
+struct PlainFill {
+    id: PlainId,
+    key: DataKey,
+    chunks: Vec<Bytes>,
 }
 
 impl Engine {
@@ -147,10 +157,34 @@ impl Engine {
             )));
         }
         let sealed = layout_of(&entry.meta)?;
+        let mut fill = None;
         let (unseal, (pos, end)) = match (sealed, unseal) {
             (None, None) => (None, (start, end)),
             (Some(_), Some(_)) if start == end => (None, (0, 0)),
             (Some(_), Some(k)) => {
+                let id = entry.commits.first().map(|&commit| PlainId {
+                    commit,
+                    version: entry.meta.version,
+                });
+                if let Some(id) = id {
+                    let hit = self.cache.borrow_mut().get_plain(&id, &k);
+                    if let Some(plain) = hit {
+                        let st = &self.shared.stats;
+                        st.read_cache_hits.fetch_add(1, Ordering::Relaxed);
+                        st.read_cache_plaintext_hits.fetch_add(1, Ordering::Relaxed);
+                        let mut r = self.reader_over(guard, bucket, key, entry, sealed, (end, end));
+                        r.ready.extend(plain.slices(start, end));
+                        return Ok(r);
+                    }
+                    let whole = start == 0 && end == entry.meta.size;
+                    if whole && end <= self.cache.borrow().max_entry() as u64 {
+                        fill = Some(PlainFill {
+                            id,
+                            key: k.clone(),
+                            chunks: Vec::new(),
+                        });
+                    }
+                }
                 let (u, span) = Unsealer::new(&entry.meta, bucket, key, k, (start, end))?;
                 (Some(u), span)
             }
@@ -165,8 +199,11 @@ impl Engine {
                 ))
             }
         };
-        self.reader(guard, bucket, key, entry, sealed, unseal, (pos, end))
-            .await
+        let mut r = self
+            .reader(guard, bucket, key, entry, sealed, unseal, (pos, end))
+            .await?;
+        r.fill = fill;
+        Ok(r)
     }
 
     /// A reader of a version's stored bytes as they are, sealed or not
@@ -195,20 +232,8 @@ impl Engine {
         unseal: Option<Unsealer>,
         (pos, end): (u64, u64),
     ) -> Result<ObjectReader> {
-        let mut r = ObjectReader {
-            engine: self.clone(),
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            partition: self.shared.partition_of(bucket, key),
-            entry,
-            pos,
-            end,
-            part_starts: Vec::new(),
-            sealed,
-            unseal,
-            ready: VecDeque::new(),
-            _guard: guard,
-        };
+        let mut r = self.reader_over(guard, bucket, key, entry, sealed, (pos, end));
+        r.unseal = unseal;
         if let DataLoc::Parts { parts, .. } = &r.entry.meta.data {
             let mut at = 0;
             for p in parts {
@@ -224,6 +249,33 @@ impl Engine {
             r.pos = end;
         }
         Ok(r)
+    }
+
+    /// A reader of stored bytes `[pos, end)`, with nothing fetched yet.
+    fn reader_over(
+        self: &Rc<Self>,
+        guard: super::ReadGuard,
+        bucket: &str,
+        key: &str,
+        entry: IndexEntry,
+        sealed: Option<SealLayout>,
+        (pos, end): (u64, u64),
+    ) -> ObjectReader {
+        ObjectReader {
+            engine: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            partition: self.shared.partition_of(bucket, key),
+            entry,
+            pos,
+            end,
+            part_starts: Vec::new(),
+            sealed,
+            unseal: None,
+            fill: None,
+            ready: VecDeque::new(),
+            _guard: guard,
+        }
     }
 
     pub(crate) async fn read_record(
@@ -328,10 +380,25 @@ impl ObjectReader {
             return self.next_stored().await;
         }
         let r = self.next_plain().await;
-        if r.as_ref().is_some_and(|r| r.is_err()) {
-            self.unseal = None;
-            self.pos = self.end;
-            self.ready.clear();
+        match &r {
+            Some(Ok(p)) => {
+                if let Some(f) = &mut self.fill {
+                    f.chunks.push(p.clone());
+                }
+            }
+            Some(Err(_)) => {
+                self.unseal = None;
+                self.fill = None;
+                self.pos = self.end;
+                self.ready.clear();
+            }
+            None => {
+                if let Some(f) = self.fill.take() {
+                    let plain = Plaintext::new(f.key, f.chunks);
+                    debug_assert_eq!(plain.len() as u64, self.entry.meta.size);
+                    self.engine.cache.borrow_mut().insert_plain(f.id, plain);
+                }
+            }
         }
         r
     }

@@ -235,6 +235,9 @@ pub struct Unsealer {
     pkg_at: usize,
     tag: [u8; TAG_LEN],
     tag_len: usize,
+    /// Stored bytes of the span not pushed yet: a small read reserves no
+    /// more than it needs (opened pieces may outlive it in the read cache).
+    left: u64,
 }
 
 impl Unsealer {
@@ -330,6 +333,7 @@ impl Unsealer {
             pkg_at: 0,
             tag: [0; TAG_LEN],
             tag_len: 0,
+            left: stored_end - stored_start,
         };
         Ok((u, (stored_start, stored_end)))
     }
@@ -386,13 +390,16 @@ impl Unsealer {
                 let take = (cipher_len - have).min(stored.len());
                 if self.out.capacity() - self.out.len() < take {
                     let batch = BATCH * self.layout.package_size();
-                    self.out.reserve(batch.max(cipher_len));
+                    let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+                    self.out.reserve(batch.min(left).max(take));
                 }
                 self.out.extend_from_slice(&stored[..take]);
                 stored = &stored[take..];
+                self.left = self.left.saturating_sub(take as u64);
                 continue;
             }
             let take = (TAG_LEN - self.tag_len).min(stored.len());
+            self.left = self.left.saturating_sub(take as u64);
             self.tag[self.tag_len..self.tag_len + take].copy_from_slice(&stored[..take]);
             self.tag_len += take;
             stored = &stored[take..];
