@@ -242,6 +242,7 @@ fn verified(kind: AuthKind, access_key: &str, when: i64, payload: PayloadMode) -
         signing_key: [0; 32],
         seed_signature: String::new(),
         payload,
+        sigv2: true,
     }
 }
 

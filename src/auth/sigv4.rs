@@ -189,6 +189,9 @@ pub struct Verified {
     /// The request signature (lowercase hex): the seed of the chunk signature chain.
     pub seed_signature: String,
     pub payload: PayloadMode,
+    /// Signed with SigV2 (header, query string or POST form), which S3
+    /// refuses for SSE-KMS.
+    pub sigv2: bool,
 }
 
 impl Verified {
@@ -595,6 +598,7 @@ fn header(
         signing_key,
         seed_signature: hex::encode(signature),
         payload,
+        sigv2: false,
     })
 }
 
@@ -711,6 +715,7 @@ fn presigned(
         signing_key,
         seed_signature: hex::encode(signature),
         payload,
+        sigv2: false,
     })
 }
 

@@ -199,11 +199,8 @@ impl Engine {
                 ))
             }
         };
-        let mut r = self
-            .reader(guard, bucket, key, entry, sealed, unseal, (pos, end))
-            .await?;
-        r.fill = fill;
-        Ok(r)
+        self.reader(guard, bucket, key, entry, sealed, (unseal, fill), (pos, end))
+            .await
     }
 
     /// A reader of a version's stored bytes as they are, sealed or not
@@ -217,7 +214,7 @@ impl Engine {
     ) -> Result<ObjectReader> {
         let sealed = layout_of(&entry.meta)?;
         let span = (0, stored_len(sealed, entry.meta.size));
-        self.reader(guard, bucket, key, entry, sealed, None, span)
+        self.reader(guard, bucket, key, entry, sealed, (None, None), span)
             .await
     }
 
@@ -229,11 +226,12 @@ impl Engine {
         key: &str,
         entry: IndexEntry,
         sealed: Option<SealLayout>,
-        unseal: Option<Unsealer>,
+        (unseal, fill): (Option<Unsealer>, Option<PlainFill>),
         (pos, end): (u64, u64),
     ) -> Result<ObjectReader> {
         let mut r = self.reader_over(guard, bucket, key, entry, sealed, (pos, end));
         r.unseal = unseal;
+        r.fill = fill;
         if let DataLoc::Parts { parts, .. } = &r.entry.meta.data {
             let mut at = 0;
             for p in parts {
@@ -278,11 +276,15 @@ impl Engine {
         }
     }
 
+    /// A record, verified, from the read cache or the drive; one read from
+    /// the drive is kept in the cache when `keep` (not when the reader
+    /// keeps what it becomes instead: an encrypted version's plaintext).
     pub(crate) async fn read_record(
         &self,
         partition: u16,
         loc: RecordLoc,
         want: &Expect<'_>,
+        keep: bool,
     ) -> std::result::Result<Verified, ReadFail> {
         let cached = self.cache.borrow_mut().get(&loc);
         if let Some(record) = cached {
@@ -320,7 +322,9 @@ impl Engine {
         }
         let payload = h.header_len()..h.header_len() + h.payload_len as usize;
         let record = buf.into_bytes();
-        self.cache.borrow_mut().insert(loc, record.clone());
+        if keep {
+            self.cache.borrow_mut().insert(loc, record.clone());
+        }
         Ok(Verified { record, payload })
     }
 
@@ -529,7 +533,8 @@ impl ObjectReader {
             shard: None,
         };
         for loc in &self.entry.commits {
-            match e.read_record(self.partition, *loc, &want).await {
+            let keep = self.fill.is_none();
+            match e.read_record(self.partition, *loc, &want, keep).await {
                 Ok(v) => {
                     let p = &v.record[v.payload.clone()];
                     let Some((_, data)) = split_commit_payload(p) else {
@@ -578,13 +583,16 @@ impl ObjectReader {
         let mut shards: Vec<Option<Verified>> = (0..layout.total()).map(|_| None).collect();
         let mut tried = vec![false; layout.total()];
         // Shard i, verified; Err(None) when the index has no record for it.
+        let keep = self.fill.is_none();
         let read_shard = |i: usize| {
             let w = want(i);
             async move {
                 match locs.get(i).copied().flatten() {
                     Some(loc) => (
                         i,
-                        e.read_record(self.partition, loc, &w).await.map_err(Some),
+                        e.read_record(self.partition, loc, &w, keep)
+                            .await
+                            .map_err(Some),
                     ),
                     None => (i, Err(None)),
                 }

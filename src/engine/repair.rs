@@ -195,7 +195,7 @@ impl Engine {
                     stripe: s as u32,
                     shard: Some(i as u8),
                 };
-                if let Ok(v) = self.read_record(p, loc, &want).await {
+                if let Ok(v) = self.read_record(p, loc, &want, true).await {
                     *slot = Some(v.record[v.payload.clone()].to_vec());
                 }
             }

@@ -240,6 +240,7 @@ pub fn unsigned(headers: &HeaderMap) -> Verified {
         seed_signature: String::new(),
         payload,
         service: crate::auth::sigv4::Service::S3,
+        sigv2: false,
     }
 }
 

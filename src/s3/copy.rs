@@ -112,7 +112,9 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     // An SSE-C source's ETag is keyed, not its MD5: the copy hashes.
     let md5 = md5_of_etag(&src.meta.etag).filter(|_| !access.is_customer());
     let algo = copy_checksum_algo(&src);
-    let unseal = access.data_key(&source.bucket, &source.key).await?;
+    let unseal = access
+        .data_key(&source.bucket, &source.key, ctx.auth.sigv2)
+        .await?;
     let reader = ctx
         .engine
         .open_reader(guard, &source.bucket, &source.key, src, None, unseal)

@@ -194,7 +194,7 @@ pub async fn get_object(
     let body = if head {
         empty()
     } else {
-        let unseal = access.data_key(bucket, key).await?;
+        let unseal = access.data_key(bucket, key, ctx.auth.sigv2).await?;
         let mut reader = ctx
             .engine
             .open_reader(guard, bucket, key, entry.clone(), span, unseal)

@@ -510,8 +510,9 @@ async fn part_key(
     key: &str,
     up: &UploadMeta,
     supplied: Option<crate::sse::customer::CustomerKey>,
+    sigv2: bool,
 ) -> Result<(Option<crate::sse::key::DataKey>, Option<super::sse::Echo>), S3Error> {
-    let (dk, mut echo) = super::sse::upload_key(bucket, key, &up.attrs, supplied).await?;
+    let (dk, mut echo) = super::sse::upload_key(bucket, key, &up.attrs, supplied, sigv2).await?;
     if let Some(e) = echo.as_mut() {
         e.bucket_key = super::sse::stored_bucket_key(&up.headers);
     }
@@ -540,7 +541,7 @@ pub async fn upload_part(
     let id = upload.0;
     let supplied = super::sse::parse_part(ctx.headers(), ctx.transport())?;
     let up = ctx.engine.upload(bucket, key, id)?;
-    let (unseal, echo) = part_key(bucket, key, &up.meta, supplied).await?;
+    let (unseal, echo) = part_key(bucket, key, &up.meta, supplied, ctx.auth.sigv2).await?;
     let mut body = RequestBody::new(
         body,
         ctx.headers(),
@@ -602,7 +603,7 @@ pub async fn upload_part_copy(
     let guard = ctx.engine.begin_read();
     let src = read_copy_source(ctx, &source.bucket, &source.key, src_version)?;
     let access = super::sse::check_read(source_key, &src.meta.attrs)?;
-    let (seal_key, echo) = part_key(bucket, key, &up.meta, supplied).await?;
+    let (seal_key, echo) = part_key(bucket, key, &up.meta, supplied, ctx.auth.sigv2).await?;
     if check_copy_source(ctx.headers(), &src.meta.etag, src.meta.modified_ms) != Outcome::Proceed {
         return Err(S3Error::from_code(S3Code::PreconditionFailed));
     }
@@ -624,7 +625,9 @@ pub async fn upload_part_copy(
         .then(|| md5_of_etag(&src.meta.etag))
         .flatten();
     let declared = declared_of(&up.meta);
-    let unseal = access.data_key(&source.bucket, &source.key).await?;
+    let unseal = access
+        .data_key(&source.bucket, &source.key, ctx.auth.sigv2)
+        .await?;
     let reader = ctx
         .engine
         .open_reader(

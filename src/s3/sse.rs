@@ -168,18 +168,35 @@ pub fn for_headers(
     bucket: &str,
     h: &HeaderMap,
     transport: Transport,
+    sigv2: bool,
 ) -> Result<Requested, S3Error> {
-    let req = parse_write(h, transport)?;
-    if !matches!(req, Requested::Plain) {
-        return Ok(req);
+    let mut req = parse_write(h, transport)?;
+    if matches!(req, Requested::Plain) {
+        req = with_bucket_default(req, bucket_default(engine, bucket)?);
     }
-    Ok(with_bucket_default(req, bucket_default(engine, bucket)?))
+    if sigv2 && matches!(req, Requested::Kms { .. }) {
+        return Err(kms_needs_sigv4());
+    }
+    Ok(req)
 }
 
 /// What a write (PutObject, CreateMultipartUpload, CopyObject's target)
 /// asks for: its headers, else the bucket's default encryption.
 pub fn for_write(ctx: &super::common::ctx::Ctx<'_>, bucket: &str) -> Result<Requested, S3Error> {
-    for_headers(ctx.engine, bucket, ctx.headers(), ctx.transport())
+    for_headers(
+        ctx.engine,
+        bucket,
+        ctx.headers(),
+        ctx.transport(),
+        ctx.auth.sigv2,
+    )
+}
+
+/// S3 serves SSE-KMS objects only to SigV4 requests.
+fn kms_needs_sigv4() -> S3Error {
+    invalid(
+        "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.",
+    )
 }
 
 /// Whether a request names an encryption (a copy onto itself may then
@@ -506,11 +523,20 @@ impl ReadAccess {
     }
 
     /// The data key of the version stored at `bucket/key`; `None` when it
-    /// is stored in the clear.
-    pub async fn data_key(&self, bucket: &str, key: &str) -> Result<Option<DataKey>, S3Error> {
+    /// is stored in the clear. An SSE-KMS version's needs a SigV4 request
+    /// (`sigv2` false), as S3 requires.
+    pub async fn data_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        sigv2: bool,
+    ) -> Result<Option<DataKey>, S3Error> {
         let Some(h) = &self.header else {
             return Ok(None);
         };
+        if sigv2 && h.mode == Mode::Kms {
+            return Err(kms_needs_sigv4());
+        }
         match &h.key {
             KeySource::Customer {
                 fingerprint,
@@ -546,6 +572,7 @@ pub async fn upload_key(
     key: &str,
     upload_attrs: &[Attr],
     supplied: Option<CustomerKey>,
+    sigv2: bool,
 ) -> Result<(Option<DataKey>, Option<Echo>), S3Error> {
     let header = stored_header(upload_attrs)?;
     let Some(h) = header else {
@@ -577,7 +604,7 @@ pub async fn upload_key(
         header: Some(h),
         customer: supplied,
     };
-    let dk = access.data_key(bucket, key).await?;
+    let dk = access.data_key(bucket, key, sigv2).await?;
     Ok((dk, access.echo(false)))
 }
 

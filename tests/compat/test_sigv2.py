@@ -115,3 +115,34 @@ def test_signature_version_s3_with_a_wrong_secret_is_refused(endpoint, credentia
         c.list_objects_v2(Bucket=bucket)
     assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_sse_kms_needs_sigv4_as_s3_requires(endpoint, credentials, s3, bucket):
+    v2 = client(endpoint, credentials, signature_version="s3")
+
+    def refused(call, **kw):
+        with pytest.raises(ClientError) as e:
+            call(Bucket=bucket, **kw)
+        err = e.value.response
+        assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) == ("InvalidArgument", 400)
+        assert "Signature Version 4" in err["Error"]["Message"]
+
+    refused(v2.put_object, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+    s3.put_object(Bucket=bucket, Key="kms", Body=b"sealed under kms", ServerSideEncryption="aws:kms")
+    refused(v2.get_object, Key="kms")
+    refused(v2.copy_object, Key="copy", CopySource={"Bucket": bucket, "Key": "kms"})
+    # HEAD reads no data: it answers, with the object's encryption.
+    assert v2.head_object(Bucket=bucket, Key="kms")["ServerSideEncryption"] == "aws:kms"
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == b"sealed under kms"
+    # A SigV2 presigned URL (boto3's default) is refused too; SigV4's works.
+    url = client(endpoint, credentials).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "kms"})
+    assert "AWSAccessKeyId=" in url
+    status, body = fetch(url)
+    assert status == 400 and b"<Code>InvalidArgument</Code>" in body
+    v4 = client(endpoint, credentials, signature_version="s3v4")
+    url = v4.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "kms"})
+    assert fetch(url) == (200, b"sealed under kms")
+    # SSE-S3 has no such rule.
+    v2.put_object(Bucket=bucket, Key="sse-s3", Body=b"plain v2", ServerSideEncryption="AES256")
+    got = v2.get_object(Bucket=bucket, Key="sse-s3")
+    assert (got["ServerSideEncryption"], got["Body"].read()) == ("AES256", b"plain v2")

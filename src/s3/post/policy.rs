@@ -442,6 +442,7 @@ fn verify_v4(
         signing_key,
         seed_signature: hex::encode(computed),
         payload: PayloadMode::Unsigned,
+        sigv2: false,
     })
 }
 
@@ -479,6 +480,7 @@ fn verify_v2(
         signing_key: [0; 32],
         seed_signature: hex::encode(computed),
         payload: PayloadMode::Unsigned,
+        sigv2: true,
     })
 }
 

@@ -126,9 +126,25 @@ enum Job {
         key: Arc<str>,
         parts: u32,
     },
-    /// Clean-up: delete these batches of keys.
-    Clean(Arc<Mutex<Vec<Vec<String>>>>),
+    /// Set-up: upload versions `0..count` (claimed through `next`), each
+    /// object's `versions` in a row, keeping their ids.
+    UploadVersions {
+        count: u64,
+        versions: u64,
+        next: Arc<AtomicU64>,
+        uploaded: Arc<Mutex<Vec<(u64, String)>>>,
+    },
+    /// Set GOVERNANCE retention on these (object, version id) at random.
+    Retention(Arc<Vec<(u64, String)>>),
+    /// Clean-up: delete these batches of keys (and versions).
+    Clean(Arc<Mutex<Vec<Vec<Target>>>>),
 }
+
+/// A key to delete, and which of its versions (None: the latest).
+type Target = (String, Option<String>);
+
+/// Asks to bypass GOVERNANCE retention (allowed to the root user).
+const BYPASS: (&str, &str) = ("x-amz-bypass-governance-retention", "true");
 
 /// One finished operation.
 struct Done {
@@ -243,25 +259,21 @@ impl Worker {
         d
     }
 
-    async fn delete(&mut self, op: &'static str, keys: &[String]) -> Done {
+    async fn delete(&mut self, op: &'static str, targets: &[Target]) -> Done {
         let sh = self.shared.clone();
-        let mut xml = String::from("<Delete>");
-        for k in keys {
-            xml.push_str("<Object><Key>");
-            xml.push_str(&escape(k));
-            xml.push_str("</Key></Object>");
-        }
-        xml.push_str("</Delete>");
+        let bypass = sh.args.mode == Mode::Retention;
+        let xml = delete_xml(targets);
         let mut sink = Sink::Collect(Vec::new());
         let timed = self
             .client
-            .exchange(
+            .exchange_with(
                 Method::POST,
                 "",
                 "delete=",
                 Body::Xml(Bytes::from(xml)),
                 &sh.payload,
                 &mut sink,
+                if bypass { &[BYPASS] } else { &[] },
             )
             .await;
         let mut d = Done::new(op, timed);
@@ -368,7 +380,7 @@ impl Worker {
                 if ids.is_empty() {
                     return None;
                 }
-                let keys: Vec<String> = ids.iter().map(|&id| sh.key(id)).collect();
+                let keys: Vec<Target> = ids.iter().map(|&id| (sh.key(id), None)).collect();
                 self.delete("DELETE", &keys).await
             }
             Job::List { expect } => self.list_page(*expect).await,
@@ -411,6 +423,49 @@ impl Worker {
                 let n = self.rng.gen_range(1..=*parts);
                 self.get("GET-PART", key, &format!("partNumber={n}"), u64::from(n))
                     .await
+            }
+            Job::UploadVersions {
+                count,
+                versions,
+                next,
+                uploaded,
+            } => {
+                let i = next.fetch_add(1, Relaxed);
+                if i >= *count {
+                    return None;
+                }
+                let id = prepared_id(i / versions, sh.args.concurrent);
+                let mut d = self.put("PUT", id).await;
+                if d.timed.outcome.is_ok() {
+                    match d.timed.version_id.take() {
+                        Some(v) => uploaded.lock().expect("versions lock").push((id, v)),
+                        None => d.inner_errors.push(
+                            "PutObject answered no version id (is the bucket versioned?)".into(),
+                        ),
+                    }
+                }
+                d
+            }
+            Job::Retention(versions) => {
+                let (id, version) = &versions[self.rng.gen_range(0..versions.len())];
+                let until = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    + 86_400;
+                let query = format!("retention=&versionId={}", uri_encode(version, false));
+                let timed = self
+                    .client
+                    .exchange_with(
+                        Method::PUT,
+                        &sh.key(*id),
+                        &query,
+                        Body::Xml(Bytes::from(retention_xml(until))),
+                        &sh.payload,
+                        &mut Sink::Discard,
+                        &[BYPASS],
+                    )
+                    .await;
+                Done::new("RETENTION", timed)
             }
             Job::Clean(batches) => {
                 let keys = batches.lock().expect("batches lock").pop()?;
@@ -492,6 +547,39 @@ impl Worker {
 fn prepared_id(i: u64, concurrent: usize) -> u64 {
     let c = concurrent.max(1) as u64;
     object_id((i % c) as usize, i / c)
+}
+
+/// A DeleteObjects request for `targets`.
+fn delete_xml(targets: &[Target]) -> String {
+    let mut xml = String::from("<Delete>");
+    for (k, v) in targets {
+        xml.push_str("<Object><Key>");
+        xml.push_str(&escape(k));
+        xml.push_str("</Key>");
+        if let Some(v) = v {
+            xml.push_str("<VersionId>");
+            xml.push_str(&escape(v));
+            xml.push_str("</VersionId>");
+        }
+        xml.push_str("</Object>");
+    }
+    xml.push_str("</Delete>");
+    xml
+}
+
+/// A PutObjectRetention body: GOVERNANCE until `until` (Unix seconds).
+fn retention_xml(until: u64) -> String {
+    let d = amz_date(until);
+    format!(
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode>\
+         <RetainUntilDate>{}-{}-{}T{}:{}:{}Z</RetainUntilDate></Retention>",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    )
 }
 
 /// Live counters for the progress bar and `--autoterm`.
@@ -711,10 +799,21 @@ async fn single(
     query: &str,
     body: Body,
 ) -> (Outcome, Vec<u8>) {
+    single_with(shared, method, key, query, body, &[]).await
+}
+
+async fn single_with(
+    shared: &Shared,
+    method: Method,
+    key: &str,
+    query: &str,
+    body: Body,
+    headers: &[(&'static str, &str)],
+) -> (Outcome, Vec<u8>) {
     let mut c = shared.client(0);
     let mut sink = Sink::Collect(Vec::new());
     let t = c
-        .exchange(method, key, query, body, &shared.payload, &mut sink)
+        .exchange_with(method, key, query, body, &shared.payload, &mut sink, headers)
         .await;
     let Sink::Collect(body) = sink else {
         unreachable!()
@@ -723,12 +822,18 @@ async fn single(
 }
 
 /// As warp does: HEAD the bucket, create it only when that fails (some
-/// servers answer a second create with BucketAlreadyExists).
+/// servers answer a second create with BucketAlreadyExists). Retention
+/// creates it with object lock (which turns versioning on).
 async fn ensure_bucket(shared: &Shared) -> Result<(), String> {
     if let Outcome::Ok { .. } = single(shared, Method::HEAD, "", "", Body::Empty).await.0 {
         return Ok(());
     }
-    match single(shared, Method::PUT, "", "", Body::Empty).await.0 {
+    let lock: &[(&'static str, &str)] = if shared.args.mode == Mode::Retention {
+        &[("x-amz-bucket-object-lock-enabled", "true")]
+    } else {
+        &[]
+    };
+    match single_with(shared, Method::PUT, "", "", Body::Empty, lock).await.0 {
         Outcome::Ok { .. } => Ok(()),
         Outcome::Status(409, Some(code)) if code == "BucketAlreadyOwnedByYou" => Ok(()),
         o => Err(format!(
@@ -764,8 +869,114 @@ async fn upload(shared: &Arc<Shared>, count: u64) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-/// Deletes everything under the run's prefix (not measured).
+/// Uploads `objects` objects of `versions` versions each (not measured);
+/// returns each version's object and version id.
+async fn upload_versions(
+    shared: &Arc<Shared>,
+    objects: u64,
+    versions: u64,
+) -> Result<Vec<(u64, String)>, String> {
+    let count = objects * versions;
+    eprintln!(
+        "uploading {objects} objects with {versions} versions each of {} bytes...",
+        shared.payload.size()
+    );
+    let uploaded = Arc::new(Mutex::new(Vec::with_capacity(count as usize)));
+    let job = Job::UploadVersions {
+        count,
+        versions,
+        next: Arc::new(AtomicU64::new(0)),
+        uploaded: uploaded.clone(),
+    };
+    let phase = run_phase(
+        shared,
+        "upload",
+        job,
+        Until::Work(count),
+        Duration::ZERO,
+        shared.args.concurrent,
+    )
+    .await;
+    check("uploading versions", &phase)?;
+    let v = std::mem::take(&mut *uploaded.lock().expect("versions lock"));
+    Ok(v)
+}
+
+/// Every version and delete marker under the run's prefix.
+async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
+    let mut out = Vec::new();
+    let mut marker: Option<(String, String)> = None;
+    loop {
+        let mut query = String::new();
+        if let Some((k, _)) = &marker {
+            query = format!("key-marker={}&", uri_encode(k, false));
+        }
+        query.push_str(&format!(
+            "max-keys=1000&prefix={}&",
+            uri_encode(&format!("{}/", shared.prefix), false)
+        ));
+        if let Some((_, v)) = &marker {
+            query.push_str(&format!("version-id-marker={}&", uri_encode(v, false)));
+        }
+        query.push_str("versions=");
+        let (o, body) = single(shared, Method::GET, "", &query, Body::Empty).await;
+        if !o.is_ok() {
+            return Err(format!(
+                "listing versions for clean-up: {}",
+                o.error_key().unwrap_or_default()
+            ));
+        }
+        for tag in ["Version", "DeleteMarker"] {
+            for entry in xml_values(&body, tag) {
+                if let Some(k) = xml_value(entry.as_bytes(), "Key") {
+                    out.push((k, xml_value(entry.as_bytes(), "VersionId")));
+                }
+            }
+        }
+        marker = match xml_value(&body, "IsTruncated").as_deref() {
+            Some("true") => xml_value(&body, "NextKeyMarker")
+                .zip(xml_value(&body, "NextVersionIdMarker")),
+            _ => None,
+        };
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Deletes everything under the run's prefix (not measured): every version,
+/// bypassing governance retention, after a retention run.
 async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
+    let targets = if shared.args.mode == Mode::Retention {
+        list_versions(shared).await?
+    } else {
+        list_keys(shared)
+            .await?
+            .into_iter()
+            .map(|k| (k, None))
+            .collect()
+    };
+    if targets.is_empty() {
+        return Ok(());
+    }
+    eprintln!("removing {} objects...", targets.len());
+    let batches: Vec<Vec<Target>> = targets.chunks(1000).map(<[Target]>::to_vec).collect();
+    let n = batches.len() as u64;
+    let job = Job::Clean(Arc::new(Mutex::new(batches)));
+    let phase = run_phase(
+        shared,
+        "clean-up",
+        job,
+        Until::Work(n),
+        Duration::ZERO,
+        shared.args.concurrent.min(8),
+    )
+    .await;
+    check("clean-up", &phase)
+}
+
+/// Every key under the run's prefix.
+async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -790,26 +1001,9 @@ async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
             _ => None,
         };
         if token.is_none() {
-            break;
+            return Ok(keys);
         }
     }
-    if keys.is_empty() {
-        return Ok(());
-    }
-    eprintln!("removing {} objects...", keys.len());
-    let batches: Vec<Vec<String>> = keys.chunks(1000).map(<[String]>::to_vec).collect();
-    let n = batches.len() as u64;
-    let job = Job::Clean(Arc::new(Mutex::new(batches)));
-    let phase = run_phase(
-        shared,
-        "clean-up",
-        job,
-        Until::Work(n),
-        Duration::ZERO,
-        shared.args.concurrent.min(8),
-    )
-    .await;
-    check("clean-up", &phase)
 }
 
 /// Multipart: create, upload parts (measured), complete (timed), GET parts
@@ -934,6 +1128,7 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::List => "list",
         Mode::Mixed => "mixed",
         Mode::Multipart => "multipart",
+        Mode::Retention => "retention",
     }
 }
 
@@ -999,7 +1194,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
 
     let objects = args.objects.unwrap_or(match args.mode {
-        Mode::Delete => 25_000,
+        Mode::Delete | Mode::Retention => 25_000,
         Mode::List => 10_000,
         _ => 2_500,
     });
@@ -1029,6 +1224,13 @@ pub async fn run(args: Args) -> Result<(), String> {
                     upload(&shared, objects).await?;
                 }
                 Job::List { expect: objects }
+            }
+            Mode::Retention => {
+                if args.versions == 0 {
+                    return Err("--versions must be at least 1".into());
+                }
+                let v = upload_versions(&shared, objects.max(1), args.versions).await?;
+                Job::Retention(Arc::new(v))
             }
             Mode::Mixed => {
                 let pool = MixedPool {
@@ -1098,4 +1300,31 @@ pub async fn run(args: Args) -> Result<(), String> {
         clean(&shared).await?;
     }
     measured
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_asks_for_governance_until_an_iso_date() {
+        assert_eq!(
+            retention_xml(951_827_696),
+            "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode>\
+             <RetainUntilDate>2000-02-29T12:34:56Z</RetainUntilDate></Retention>"
+        );
+    }
+
+    #[test]
+    fn deletes_name_versions_when_given_and_escape_keys() {
+        let xml = delete_xml(&[
+            ("a&b".into(), None),
+            ("c".into(), Some("v<1".into())),
+        ]);
+        assert_eq!(
+            xml,
+            "<Delete><Object><Key>a&amp;b</Key></Object>\
+             <Object><Key>c</Key><VersionId>v&lt;1</VersionId></Object></Delete>"
+        );
+    }
 }

@@ -60,6 +60,8 @@ pub struct Timed {
     pub total: Duration,
     pub etag: Option<String>,
     pub content_length: Option<u64>,
+    /// `x-amz-version-id` (a PUT to a versioned bucket).
+    pub version_id: Option<String>,
 }
 
 /// What the body of a request is.
@@ -135,8 +137,25 @@ impl Client {
         payload: &Payload,
         sink: &mut Sink,
     ) -> Timed {
+        self.exchange_with(method, key, query, body, payload, sink, &[])
+            .await
+    }
+
+    /// As [`Client::exchange`], with more (signed) headers: lower-case
+    /// names.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exchange_with(
+        &mut self,
+        method: Method,
+        key: &str,
+        query: &str,
+        body: Body,
+        payload: &Payload,
+        sink: &mut Sink,
+        headers: &[(&'static str, &str)],
+    ) -> Timed {
         let start = Instant::now();
-        let resp = match self.send(method, key, query, body, payload).await {
+        let resp = match self.send(method, key, query, body, payload, headers).await {
             Ok(r) => r,
             Err(e) => return timed(start, start.elapsed(), Outcome::Transport(e)),
         };
@@ -149,6 +168,7 @@ impl Client {
                 .map(str::to_owned)
         };
         let etag = header(http::header::ETAG);
+        let version_id = header(HeaderName::from_static("x-amz-version-id"));
         let content_length = header(http::header::CONTENT_LENGTH).and_then(|l| l.parse().ok());
         let mut body = resp.into_body();
         let mut received = 0u64;
@@ -191,6 +211,7 @@ impl Client {
         Timed {
             etag,
             content_length,
+            version_id,
             ..timed(start, ttfb, outcome)
         }
     }
@@ -202,6 +223,7 @@ impl Client {
         query: &str,
         body: Body,
         payload: &Payload,
+        more: &[(&'static str, &str)],
     ) -> Result<Response<Incoming>, String> {
         let path = self.path(key);
         let now = SystemTime::now()
@@ -243,6 +265,7 @@ impl Client {
         if self.sse_s3 && creates {
             extra.push(("x-amz-server-side-encryption", "AES256".to_owned()));
         }
+        extra.extend(more.iter().map(|(n, v)| (*n, (*v).to_owned())));
         let length = length.map(|l| l.to_string());
         let mut headers: Vec<(&str, &str)> = vec![
             ("host", &self.host),
@@ -321,6 +344,7 @@ fn timed(start: Instant, ttfb: Duration, outcome: Outcome) -> Timed {
         total: start.elapsed(),
         etag: None,
         content_length: None,
+        version_id: None,
     }
 }
 

@@ -39,6 +39,10 @@ pub enum Mode {
     /// Upload --parts parts of --part.size to one multipart upload, complete
     /// it, then GET parts (?partNumber=N) at random.
     Multipart,
+    /// As warp's: to a bucket created with object lock, upload --objects
+    /// objects of --versions versions each, then set GOVERNANCE retention
+    /// (a day ahead, bypassing governance) on versions at random.
+    Retention,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -70,10 +74,13 @@ pub struct Args {
     /// Load before the measured time that is not counted.
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Objects uploaded before get, stat, delete, list and mixed (default
-    /// 2500; delete 25000; list 10000).
+    /// Objects uploaded before get, stat, delete, list, mixed and retention
+    /// (default 2500; delete and retention 25000; list 10000).
     #[arg(long)]
     pub objects: Option<u64>,
+    /// Versions uploaded of each object (retention mode).
+    #[arg(long, default_value_t = 5)]
+    pub versions: u64,
     /// Keys per DeleteObjects request (delete mode).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
