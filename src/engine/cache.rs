@@ -73,10 +73,6 @@ impl Plaintext {
         }
         out
     }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
 }
 
 enum Entry {

@@ -82,6 +82,8 @@ struct PlainFill {
     id: PlainId,
     key: DataKey,
     chunks: Vec<Bytes>,
+    /// Bytes in `chunks`.
+    len: u64,
 }
 
 impl Engine {
@@ -182,6 +184,7 @@ impl Engine {
                             id,
                             key: k.clone(),
                             chunks: Vec::new(),
+                            len: 0,
                         });
                     }
                 }
@@ -386,8 +389,18 @@ impl ObjectReader {
         let r = self.next_plain().await;
         match &r {
             Some(Ok(p)) => {
-                if let Some(f) = &mut self.fill {
+                // Kept once the last byte is out: a client that got all it
+                // asked for asks for no end.
+                let size = self.entry.meta.size;
+                let whole = self.fill.as_mut().is_some_and(|f| {
+                    f.len += p.len() as u64;
                     f.chunks.push(p.clone());
+                    f.len == size
+                });
+                if whole {
+                    let f = self.fill.take().expect("filled above");
+                    let plain = Plaintext::new(f.key, f.chunks);
+                    self.engine.cache.borrow_mut().insert_plain(f.id, plain);
                 }
             }
             Some(Err(_)) => {
@@ -396,13 +409,7 @@ impl ObjectReader {
                 self.pos = self.end;
                 self.ready.clear();
             }
-            None => {
-                if let Some(f) = self.fill.take() {
-                    let plain = Plaintext::new(f.key, f.chunks);
-                    debug_assert_eq!(plain.len() as u64, self.entry.meta.size);
-                    self.engine.cache.borrow_mut().insert_plain(f.id, plain);
-                }
-            }
+            None => debug_assert!(self.fill.is_none(), "a whole read ended short"),
         }
         r
     }
