@@ -479,18 +479,27 @@ fn a_rotten_shard_of_a_sealed_object_is_read_around_and_repaired() {
 fn a_hot_sealed_object_is_served_from_its_opened_plaintext_only_to_its_data_key() {
     use std::sync::atomic::Ordering;
     let d = drives(6);
-    let mut cfg = config(&d, Some(cairn::engine::layout::Layout { data: 4, parity: 2 }));
+    let mut cfg = config(
+        &d,
+        Some(cairn::engine::layout::Layout { data: 4, parity: 2 }),
+    );
     cfg.read_cache = 64 << 20;
     let s = seal(Mode::S3);
     run_with(&cfg, true, move |e, shared| async move {
         let counts = || {
             (
-                shared.stats.read_cache_plaintext_hits.load(Ordering::Relaxed),
+                shared
+                    .stats
+                    .read_cache_plaintext_hits
+                    .load(Ordering::Relaxed),
                 shared.stats.read_cache_misses.load(Ordering::Relaxed),
             )
         };
         e.create_bucket("hot").await.unwrap();
-        for (i, size) in [10_000usize, 1 << 20, (2 << 20) + 77].into_iter().enumerate() {
+        for (i, size) in [10_000usize, 1 << 20, (2 << 20) + 77]
+            .into_iter()
+            .enumerate()
+        {
             let key = format!("k{i}");
             let body = data(size, 60 + i as u64);
             e.put("hot", &key, sealed(&s), &mut MemBody::new(body.clone()))
@@ -524,7 +533,10 @@ fn a_hot_sealed_object_is_served_from_its_opened_plaintext_only_to_its_data_key(
                 assert!(got == body[a as usize..b as usize], "size {size} {a}..{b}");
             }
             let after = counts();
-            assert_eq!(after.1, before.1, "size {size}: a hot read went to the drives");
+            assert_eq!(
+                after.1, before.1,
+                "size {size}: a hot read went to the drives"
+            );
             let reads = 1 + sealed_ranges(size as u64).len() as u64;
             assert_eq!(after.0 - before.0, reads, "size {size}: not served opened");
 
@@ -542,7 +554,10 @@ fn a_hot_sealed_object_is_served_from_its_opened_plaintext_only_to_its_data_key(
             let (_, got) = read(&e, "hot", &key, None, None, Some(&s.key))
                 .await
                 .unwrap();
-            assert!(got == next, "size {size}: stale plaintext after an overwrite");
+            assert!(
+                got == next,
+                "size {size}: stale plaintext after an overwrite"
+            );
         }
     });
 }

@@ -202,8 +202,16 @@ impl Engine {
                 ))
             }
         };
-        self.reader(guard, bucket, key, entry, sealed, (unseal, fill), (pos, end))
-            .await
+        self.reader(
+            guard,
+            bucket,
+            key,
+            entry,
+            sealed,
+            (unseal, fill),
+            (pos, end),
+        )
+        .await
     }
 
     /// A reader of a version's stored bytes as they are, sealed or not

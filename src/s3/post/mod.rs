@@ -242,7 +242,8 @@ async fn authorize_and_store(
         secure: api.settings.scheme == "https",
         allow_plain_http: api.settings.sse_c_allow_http,
     };
-    let requested = crate::s3::sse::for_headers(api.engine, bucket, &headers, transport, auth.sigv2)?;
+    let requested =
+        crate::s3::sse::for_headers(api.engine, bucket, &headers, transport, auth.sigv2)?;
     let mut opts = put_options(&headers)?;
     let checksum = header_checksum(&headers)?;
     if let Some(xml) = fields.get("tagging") {

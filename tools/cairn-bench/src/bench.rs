@@ -813,7 +813,15 @@ async fn single_with(
     let mut c = shared.client(0);
     let mut sink = Sink::Collect(Vec::new());
     let t = c
-        .exchange_with(method, key, query, body, &shared.payload, &mut sink, headers)
+        .exchange_with(
+            method,
+            key,
+            query,
+            body,
+            &shared.payload,
+            &mut sink,
+            headers,
+        )
         .await;
     let Sink::Collect(body) = sink else {
         unreachable!()
@@ -833,7 +841,10 @@ async fn ensure_bucket(shared: &Shared) -> Result<(), String> {
     } else {
         &[]
     };
-    match single_with(shared, Method::PUT, "", "", Body::Empty, lock).await.0 {
+    match single_with(shared, Method::PUT, "", "", Body::Empty, lock)
+        .await
+        .0
+    {
         Outcome::Ok { .. } => Ok(()),
         Outcome::Status(409, Some(code)) if code == "BucketAlreadyOwnedByYou" => Ok(()),
         o => Err(format!(
@@ -934,8 +945,9 @@ async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
             }
         }
         marker = match xml_value(&body, "IsTruncated").as_deref() {
-            Some("true") => xml_value(&body, "NextKeyMarker")
-                .zip(xml_value(&body, "NextVersionIdMarker")),
+            Some("true") => {
+                xml_value(&body, "NextKeyMarker").zip(xml_value(&body, "NextVersionIdMarker"))
+            }
             _ => None,
         };
         if marker.is_none() {
@@ -1317,10 +1329,7 @@ mod tests {
 
     #[test]
     fn deletes_name_versions_when_given_and_escape_keys() {
-        let xml = delete_xml(&[
-            ("a&b".into(), None),
-            ("c".into(), Some("v<1".into())),
-        ]);
+        let xml = delete_xml(&[("a&b".into(), None), ("c".into(), Some("v<1".into()))]);
         assert_eq!(
             xml,
             "<Delete><Object><Key>a&amp;b</Key></Object>\
