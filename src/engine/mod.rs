@@ -309,12 +309,6 @@ pub trait BodySource {
     fn checksums(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-
-    /// After `End`, for a body that transforms what it was given (sealing):
-    /// how many bytes it was given.
-    fn plain_len(&self) -> Option<u64> {
-        None
-    }
 }
 
 /// A body held in memory (tests, tools, copies).

@@ -21,7 +21,7 @@ use super::meta::{
 };
 use super::rebuild::encode_upload_end;
 use super::record::{Kind, RecordHeader, FORMAT_VERSION};
-use super::sealing::{self, object_id, SealingBody};
+use super::sealing::{self, StreamSealer};
 use super::write::{validate_key, StripeTarget};
 use super::{now_ms, BodyChunk, BodySource, Engine, EngineError, ObjectInfo, PutOptions, Result};
 use crate::sse::header::Mode;
@@ -226,18 +226,8 @@ impl Engine {
                     .await
             }
             (Some(Ok(h)), Some(k)) => {
-                let nonce_base = crate::sse::key::nonce_base();
-                let id = upload.to_be_bytes();
-                let mut sealed = SealingBody::new(
-                    body,
-                    &k,
-                    &nonce_base,
-                    &object_id(bucket, key, &id),
-                    number,
-                    h.layout,
-                );
-                let how = (h.mode, h.layout, k, nonce_base);
-                self.store_part(bucket, key, upload, number, &mut sealed, Some(how))
+                let how = (h.mode, h.layout, k, crate::sse::key::nonce_base());
+                self.store_part(bucket, key, upload, number, body, Some(how))
                     .await
             }
             (Some(Err(e)), _) => Err(EngineError::Internal(format!("encryption header: {e}"))),
@@ -267,23 +257,46 @@ impl Engine {
         let rotation = self.rotation_of(upload, number);
         let hash = !body.supplies_md5();
         let mut md5 = Md5::new();
-        let (size, stripes, caller_md5) = match body.next_chunk().await? {
-            BodyChunk::End(m) => (0, Vec::new(), m),
-            BodyChunk::Data(first) => {
-                let target = StripeTarget {
-                    bucket,
-                    key,
-                    partition,
-                    version: upload,
-                    part: number,
-                    rotation,
-                    stripe_data: sealing::stripe_data(sealed.as_ref().map(|s| s.1)),
-                };
-                self.write_stripes(&target, &[], first, body, hash.then_some(&mut md5))
+        let target = StripeTarget {
+            bucket,
+            key,
+            partition,
+            version: upload,
+            part: number,
+            rotation,
+            stripe_data: sealing::stripe_data(sealed.as_ref().map(|s| s.1)),
+        };
+        let seal = sealed.as_ref().map(|(_, layout, k, nonce)| {
+            StreamSealer::new(sealing::sealer(
+                k,
+                nonce,
+                (bucket, key, upload),
+                number,
+                *layout,
+            ))
+        });
+        let (size, stripes, caller_md5) = match (body.next_chunk().await?, seal) {
+            (BodyChunk::End(m), None) => (0, Vec::new(), m),
+            // An empty sealed part still stores its one (empty) package.
+            (BodyChunk::End(m), Some(seal)) => {
+                let mut ended = super::MemBody::new(bytes::Bytes::new());
+                let (size, stripes, _) = self
+                    .write_stripes(
+                        &target,
+                        &[],
+                        bytes::Bytes::new(),
+                        &mut ended,
+                        None,
+                        Some(seal),
+                    )
+                    .await?;
+                (size, stripes, m)
+            }
+            (BodyChunk::Data(first), seal) => {
+                self.write_stripes(&target, &[], first, body, hash.then_some(&mut md5), seal)
                     .await?
             }
         };
-        let size = body.plain_len().unwrap_or(size);
         if size > MAX_PART_SIZE {
             return Err(EngineError::InvalidPart(format!(
                 "a part may be at most {MAX_PART_SIZE} bytes"

@@ -6,7 +6,6 @@
 
 use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use crate::sse::header::{Mode, SseHeader};
@@ -15,7 +14,7 @@ use crate::sse::package::{Layout, ObjectId, Opener, PackageRange, Sealer, SINGLE
 
 use super::layout::STRIPE_DATA;
 use super::meta::{sse_header, Attr, DataLoc, ObjectMeta};
-use super::{BodyChunk, BodySource, EngineError, Result};
+use super::{EngineError, Result};
 
 /// How a new object is encrypted: its data key in the clear (never stored)
 /// and the header its record keeps (mode, wrapped key, nonce base).
@@ -32,8 +31,8 @@ pub fn with_header(mut attrs: Vec<Attr>, seal: Option<&Seal>) -> Vec<Attr> {
     attrs
 }
 
-/// Sealed packages handed to the stripes (or opened) as one chunk: one
-/// allocation per this many packages, none per package.
+/// Packages opened into one buffer: one allocation per this many packages,
+/// none per package.
 const BATCH: usize = 16;
 
 /// The identity every package of a version (or of an upload's part) is
@@ -60,117 +59,107 @@ pub fn etag(mode: Mode, key: &DataKey, md5: [u8; 16]) -> String {
     hex::encode(&m.finalize().into_bytes()[..16])
 }
 
-/// A body sealed as it is read: the engine writes what this yields
-/// (ciphertext) and asks it for the plaintext's length and MD5. Plaintext is
-/// copied once, into the buffer where it is sealed in place.
-pub struct SealingBody<'b, B: BodySource> {
-    inner: &'b mut B,
+/// Seals a stream a package at a time where the stripe builder lays it
+/// out (`write::StripeBuilder`), in place: it tracks where the package being
+/// filled starts in the stripe and how much of it has arrived. A package is
+/// sealed once the next one begins or the body ends, since only then is it
+/// known whether it is the last.
+pub struct StreamSealer {
     sealer: Sealer,
+    /// Plaintext bytes per package.
+    size: usize,
+    /// Where the package being filled starts in the stripe, and its
+    /// plaintext bytes so far.
+    at: usize,
+    fill: usize,
+    /// For a package that straddles two shard buffers; kept for reuse.
+    scratch: Vec<u8>,
+}
+
+/// The sealer of one stream: a version (`id` its version id, `part`
+/// [`SINGLE_PART`]) or an upload's part (`id` the upload id).
+pub fn sealer(
+    key: &DataKey,
+    nonce_base: &[u8; NONCE_LEN],
+    (bucket, object_key, id): (&str, &str, u128),
+    part: u32,
     layout: Layout,
-    /// Sealed packages, then the plaintext of the package being filled.
-    buf: BytesMut,
-    /// Where the package being filled starts in `buf`.
-    open: usize,
-    md5: Option<Md5>,
-    /// The plaintext's MD5 once the body has ended.
-    end_md5: Option<[u8; 16]>,
-    plain_len: u64,
-    ended: bool,
+) -> Sealer {
+    let id = id.to_be_bytes();
+    Sealer::new(
+        key,
+        nonce_base,
+        &object_id(bucket, object_key, &id),
+        part,
+        layout,
+    )
 }
 
-impl<'b, B: BodySource> SealingBody<'b, B> {
-    pub fn new(
-        inner: &'b mut B,
-        key: &DataKey,
-        nonce_base: &[u8; NONCE_LEN],
-        object: &ObjectId<'_>,
-        part: u32,
-        layout: Layout,
-    ) -> SealingBody<'b, B> {
-        let md5 = (!inner.supplies_md5()).then(Md5::new);
-        SealingBody {
-            inner,
-            sealer: Sealer::new(key, nonce_base, object, part, layout),
-            layout,
-            buf: BytesMut::new(),
-            open: 0,
-            md5,
-            end_md5: None,
-            plain_len: 0,
-            ended: false,
+impl StreamSealer {
+    pub fn new(sealer: Sealer) -> StreamSealer {
+        StreamSealer {
+            size: sealer.layout().package_size(),
+            sealer,
+            at: 0,
+            fill: 0,
+            scratch: Vec::new(),
         }
     }
 
-    /// Seals the package being filled, in place.
-    fn seal_open(&mut self, last: bool) -> Result<()> {
-        let n = self.buf.len() - self.open;
-        self.buf.resize(self.buf.len() + TAG_LEN, 0);
-        self.sealer
-            .seal(&mut self.buf[self.open..], n, last)
+    pub fn sealed_package_size(&self) -> usize {
+        self.size + TAG_LEN
+    }
+
+    pub fn package_full(&self) -> bool {
+        self.fill == self.size
+    }
+
+    /// True once the last package is sealed.
+    pub fn finished(&self) -> bool {
+        self.sealer.finished()
+    }
+
+    /// Of `n` plaintext bytes offered, how many the package being filled
+    /// takes (counted as arrived).
+    pub fn take(&mut self, n: usize) -> usize {
+        let n = n.min(self.size - self.fill);
+        self.fill += n;
+        n
+    }
+
+    /// Where the package being filled starts in the stripe, and its length.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.at, self.fill)
+    }
+
+    /// Seals the package being filled in `buf` (its plaintext, then room for
+    /// the tag); returns where the next one starts in the stripe.
+    pub fn seal(&mut self, buf: &mut [u8], last: bool) -> Result<usize> {
+        let n = self
+            .sealer
+            .seal(buf, self.fill, last)
             .map_err(|e| EngineError::Internal(format!("sealing: {e}")))?;
-        self.open = self.buf.len();
-        Ok(())
+        self.at += n;
+        self.fill = 0;
+        Ok(self.at)
     }
 
-    /// Appends plaintext, sealing each package once the next one begins (the
-    /// last is sealed as last when the body ends, so a truncation shows).
-    fn take(&mut self, mut rest: &[u8]) -> Result<()> {
-        let size = self.layout.package_size();
-        while !rest.is_empty() {
-            if self.buf.len() - self.open == size {
-                self.seal_open(false)?;
-            }
-            if self.buf.capacity() - self.buf.len() < size + TAG_LEN {
-                self.buf.reserve(BATCH * self.layout.sealed_package_size());
-            }
-            let n = (size - (self.buf.len() - self.open)).min(rest.len());
-            self.buf.extend_from_slice(&rest[..n]);
-            rest = &rest[n..];
-        }
-        Ok(())
-    }
-}
-
-impl<B: BodySource> BodySource for SealingBody<'_, B> {
-    async fn next_chunk(&mut self) -> Result<BodyChunk> {
-        let batch = BATCH * self.layout.sealed_package_size();
-        loop {
-            if self.open >= batch || (self.ended && self.open > 0) {
-                let n = self.open;
-                self.open = 0;
-                return Ok(BodyChunk::Data(self.buf.split_to(n).freeze()));
-            }
-            if self.ended {
-                return Ok(BodyChunk::End(self.end_md5));
-            }
-            match self.inner.next_chunk().await? {
-                BodyChunk::Data(b) => {
-                    if let Some(h) = self.md5.as_mut() {
-                        h.update(&b);
-                    }
-                    self.plain_len += b.len() as u64;
-                    self.take(&b)?;
-                }
-                BodyChunk::End(m) => {
-                    self.seal_open(true)?;
-                    self.ended = true;
-                    let own = self.md5.take().map(|h| h.finalize().into());
-                    self.end_md5 = m.or(own);
-                }
-            }
-        }
+    /// A buffer of `n` plaintext bytes and a tag's room.
+    pub fn scratch(&mut self, n: usize) -> Vec<u8> {
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        v.resize(n + TAG_LEN, 0);
+        v
     }
 
-    fn supplies_md5(&self) -> bool {
-        true
+    pub fn keep_scratch(&mut self, v: Vec<u8>) {
+        self.scratch = v;
     }
 
-    fn checksums(&self) -> Vec<(String, String)> {
-        self.inner.checksums()
-    }
-
-    fn plain_len(&self) -> Option<u64> {
-        Some(self.plain_len)
+    /// The stripe was handed over: the next package starts the next one.
+    pub fn next_stripe(&mut self) {
+        debug_assert_eq!(self.fill, 0, "a package split across stripes");
+        self.at = 0;
     }
 }
 

@@ -33,12 +33,13 @@ use super::meta::{
 };
 use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
-use super::sealing::{self, object_id, SealingBody};
+use super::sealing::{self, StreamSealer};
 use super::segment::{Appended, Class};
 use super::{
     now_ms, BodyChunk, BodySource, DeleteOutcome, Engine, EngineError, ObjectInfo, PutOptions,
     Result, Versioning,
 };
+use crate::sse::key::TAG_LEN;
 use crate::sse::package::SINGLE_PART;
 
 /// Most index changes applied in one batch.
@@ -192,7 +193,9 @@ impl Sequencer {
 }
 
 /// Fills one stripe's shard record buffers straight from the body: data byte
-/// j of the stripe goes to shard j / shard_len, so no intermediate copy.
+/// j of the stripe goes to shard j / shard_len, so no intermediate copy. An
+/// encrypted body is sealed there too, a package at a time, in place: its
+/// plaintext is copied once, as a clear body is.
 struct StripeBuilder {
     layout: Layout,
     hdr: usize,
@@ -201,11 +204,20 @@ struct StripeBuilder {
     shard_len: usize,
     bufs: Vec<AlignedBuf>,
     filled: usize,
+    seal: Option<StreamSealer>,
 }
 
 impl StripeBuilder {
-    fn new(layout: Layout, hdr: usize, stripe_data: usize) -> StripeBuilder {
+    fn new(
+        layout: Layout,
+        hdr: usize,
+        stripe_data: usize,
+        seal: Option<StreamSealer>,
+    ) -> StripeBuilder {
         let shard_len = layout.shard_len(stripe_data);
+        debug_assert!(seal
+            .as_ref()
+            .is_none_or(|s| stripe_data.is_multiple_of(s.sealed_package_size())));
         StripeBuilder {
             layout,
             hdr,
@@ -213,6 +225,7 @@ impl StripeBuilder {
             shard_len,
             bufs: Self::pooled(layout, hdr, shard_len),
             filled: 0,
+            seal,
         }
     }
 
@@ -231,21 +244,67 @@ impl StripeBuilder {
             .collect()
     }
 
-    /// Copies as much of `data` as fits; returns the bytes taken.
-    fn push(&mut self, data: &[u8]) -> usize {
+    /// Copies as much of `data` as fits; returns the bytes taken. A sealed
+    /// stream's package is sealed once the next one's first byte arrives
+    /// (only then is it known not to be the last).
+    fn push(&mut self, data: &[u8]) -> Result<usize> {
         let mut taken = 0;
-        while taken < data.len() && self.filled < self.stripe_data {
+        while taken < data.len() {
+            if self.seal.as_ref().is_some_and(StreamSealer::package_full) {
+                self.seal_package(false)?;
+            }
+            if self.filled == self.stripe_data {
+                break;
+            }
             let shard = self.filled / self.shard_len;
             let off = self.filled % self.shard_len;
-            let n = (data.len() - taken)
+            let mut n = (data.len() - taken)
                 .min(self.shard_len - off)
                 .min(self.stripe_data - self.filled);
+            if let Some(s) = self.seal.as_mut() {
+                n = s.take(n);
+            }
             let dst = self.hdr + off;
             self.bufs[shard].full_mut()[dst..dst + n].copy_from_slice(&data[taken..taken + n]);
             self.filled += n;
             taken += n;
         }
-        taken
+        Ok(taken)
+    }
+
+    /// The body ended: seals a sealed stream's last package.
+    fn finish(&mut self) -> Result<()> {
+        if self.seal.as_ref().is_some_and(|s| !s.finished()) {
+            self.seal_package(true)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the package being filled where it lies in the shard buffers,
+    /// through a scratch copy only when it straddles two of them.
+    fn seal_package(&mut self, last: bool) -> Result<()> {
+        let (hdr, sl) = (self.hdr, self.shard_len);
+        let bufs = &mut self.bufs;
+        let s = self.seal.as_mut().expect("a sealed stream");
+        let (at, n) = s.pending();
+        debug_assert_eq!(self.filled, at + n);
+        let (shard, off) = (at / sl, at % sl);
+        let end = if off + n + TAG_LEN <= sl {
+            s.seal(
+                &mut bufs[shard].full_mut()[hdr + off..hdr + off + n + TAG_LEN],
+                last,
+            )?
+        } else {
+            let mut scratch = s.scratch(n);
+            stripe_copy(bufs, hdr, sl, at, &mut scratch[..n], false);
+            let end = s.seal(&mut scratch, last)?;
+            stripe_copy(bufs, hdr, sl, at, &mut scratch, true);
+            s.keep_scratch(scratch);
+            end
+        };
+        debug_assert!(end <= self.stripe_data);
+        self.filled = end;
+        Ok(())
     }
 
     fn is_full(&self) -> bool {
@@ -261,6 +320,9 @@ impl StripeBuilder {
         let fresh = Self::pooled(self.layout, self.hdr, self.shard_len);
         let mut bufs = std::mem::replace(&mut self.bufs, fresh);
         self.filled = 0;
+        if let Some(s) = self.seal.as_mut() {
+            s.next_stripe();
+        }
         if sl == self.shard_len {
             // Recycled buffers: zero what data did not fill (the last data
             // shard's tail when k * shard_len > a stripe) and the padding.
@@ -293,6 +355,30 @@ impl StripeBuilder {
             return (short, len, sl);
         }
         (bufs, len, sl)
+    }
+}
+
+/// Copies between `bytes` and the stripe's data from byte `at` on (its data
+/// shards' payloads laid end to end): into the stripe when `into`.
+fn stripe_copy(
+    bufs: &mut [AlignedBuf],
+    hdr: usize,
+    sl: usize,
+    at: usize,
+    bytes: &mut [u8],
+    into: bool,
+) {
+    let mut j = 0;
+    while j < bytes.len() {
+        let (shard, off) = ((at + j) / sl, (at + j) % sl);
+        let n = (sl - off).min(bytes.len() - j);
+        let stripe = &mut bufs[shard].full_mut()[hdr + off..hdr + off + n];
+        if into {
+            stripe.copy_from_slice(&bytes[j..j + n]);
+        } else {
+            bytes[j..j + n].copy_from_slice(stripe);
+        }
+        j += n;
     }
 }
 
@@ -410,27 +496,12 @@ impl Engine {
         drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
         let version = self.new_version();
-        let Some(seal) = opts.seal.take() else {
-            return self.put_version(bucket, key, opts, body, version).await;
-        };
-        let id = version.to_be_bytes();
-        let h = &seal.header;
-        let mut sealed = SealingBody::new(
-            body,
-            &seal.key,
-            &h.nonce_base,
-            &object_id(bucket, key, &id),
-            SINGLE_PART,
-            h.layout,
-        );
-        opts.attrs = sealing::with_header(opts.attrs, Some(&seal));
-        opts.seal = Some(seal);
-        self.put_version(bucket, key, opts, &mut sealed, version)
-            .await
+        opts.attrs = sealing::with_header(opts.attrs, opts.seal.as_ref());
+        self.put_version(bucket, key, opts, body, version).await
     }
 
-    /// Writes one version's body and commits it. `opts.seal` is set when
-    /// `body` seals (its ETag then depends on the mode).
+    /// Writes one version's body and commits it, sealed with `opts.seal`
+    /// when set (its ETag then depends on the mode).
     async fn put_version<B: BodySource>(
         self: &Rc<Self>,
         bucket: &str,
@@ -445,13 +516,27 @@ impl Engine {
         let mut md5 = Md5::new();
         let hash = !body.supplies_md5();
 
+        let layout = opts.seal.as_ref().map(|s| s.header.layout);
+        let sealer = || {
+            opts.seal.as_ref().map(|s| {
+                let h = &s.header;
+                sealing::sealer(
+                    &s.key,
+                    &h.nonce_base,
+                    (bucket, key, version),
+                    SINGLE_PART,
+                    h.layout,
+                )
+            })
+        };
         let mut head: Vec<u8> = Vec::new();
         let mut overflow: Option<Bytes> = None;
         let mut caller_md5 = None;
         loop {
             match body.next_chunk().await? {
                 BodyChunk::Data(b) => {
-                    if head.len() + b.len() <= self.shared.inline_max {
+                    let stored = sealing::stored_len(layout, (head.len() + b.len()) as u64);
+                    if stored <= self.shared.inline_max as u64 {
                         head.extend_from_slice(&b);
                     } else {
                         overflow = Some(b);
@@ -470,7 +555,12 @@ impl Engine {
                 if hash {
                     md5.update(&head);
                 }
-                (head.len() as u64, DataLoc::Inline, Bytes::from(head))
+                let size = head.len() as u64;
+                let stored = match sealer() {
+                    None => head,
+                    Some(s) => s.seal_all(&head),
+                };
+                (size, DataLoc::Inline, Bytes::from(stored))
             }
             Some(first) => {
                 let target = StripeTarget {
@@ -483,7 +573,14 @@ impl Engine {
                     stripe_data: sealing::stripe_data(opts.seal.as_ref().map(|s| s.header.layout)),
                 };
                 let (size, stripes, m) = self
-                    .write_stripes(&target, &head, first, body, hash.then_some(&mut md5))
+                    .write_stripes(
+                        &target,
+                        &head,
+                        first,
+                        body,
+                        hash.then_some(&mut md5),
+                        sealer().map(StreamSealer::new),
+                    )
                     .await?;
                 caller_md5 = m;
                 (size, DataLoc::Stripes(stripes), Bytes::new())
@@ -498,7 +595,6 @@ impl Engine {
                 ))
             }
         };
-        let size = body.plain_len().unwrap_or(size);
         let etag = match &opts.seal {
             None => hex::encode(digest),
             Some(s) => sealing::etag(s.header.mode, &s.key, digest),
@@ -541,8 +637,9 @@ impl Engine {
         .await
     }
 
-    /// Streams the body into erasure-coded stripes. Returns the size, the
-    /// shard locations and the caller's MD5 if the body carried one.
+    /// Streams the body into erasure-coded stripes, sealed by `seal` when
+    /// given. Returns the (plaintext) size, the shard locations and the
+    /// caller's MD5 if the body carried one.
     pub(super) async fn write_stripes<B: BodySource>(
         self: &Rc<Self>,
         t: &StripeTarget<'_>,
@@ -550,10 +647,11 @@ impl Engine {
         first: Bytes,
         body: &mut B,
         mut md5: Option<&mut Md5>,
+        seal: Option<StreamSealer>,
     ) -> Result<(u64, Stripes, Option<[u8; 16]>)> {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
-        let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data);
+        let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data, seal);
         let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
             VecDeque::new();
         let mut done: Vec<StripeResult> = Vec::new();
@@ -591,7 +689,15 @@ impl Engine {
             size += chunk.len() as u64;
             let mut off = 0;
             while off < chunk.len() {
-                off += builder.push(&chunk[off..]);
+                off += match builder.push(&chunk[off..]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        for h in inflight {
+                            let _ = h.await;
+                        }
+                        return Err(e);
+                    }
+                };
                 if builder.is_full() {
                     if inflight.len() >= STRIPES_IN_FLIGHT {
                         let h = inflight.pop_front().expect("non-empty");
@@ -602,6 +708,12 @@ impl Engine {
                     stripe += 1;
                 }
             }
+        }
+        if let Err(e) = builder.finish() {
+            for h in inflight {
+                let _ = h.await;
+            }
+            return Err(e);
         }
         if builder.filled > 0 {
             let (bufs, len, sl) = builder.take();
@@ -1275,9 +1387,9 @@ mod tests {
     fn stripe_builder_lays_out_and_relays_short_stripes() {
         let layout = Layout { data: 4, parity: 2 };
         let hdr = 100;
-        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA);
+        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA, None);
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
-        assert_eq!(b.push(&data), data.len());
+        assert_eq!(b.push(&data).unwrap(), data.len());
         let (bufs, len, sl) = b.take();
         assert_eq!(len, data.len());
         assert_eq!(sl, layout.shard_len(data.len()));
@@ -1302,8 +1414,8 @@ mod tests {
             b.full_mut().fill(0xff);
             b.recycle();
         }
-        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA);
-        assert_eq!(b.push(&vec![7u8; STRIPE_DATA]), STRIPE_DATA);
+        let mut b = StripeBuilder::new(layout, hdr, STRIPE_DATA, None);
+        assert_eq!(b.push(&vec![7u8; STRIPE_DATA]).unwrap(), STRIPE_DATA);
         let (bufs, len, got_sl) = b.take();
         assert_eq!((len, got_sl), (STRIPE_DATA, sl));
         let tail_start = hdr + (STRIPE_DATA - 2 * sl);
@@ -1323,12 +1435,68 @@ mod tests {
     #[test]
     fn stripe_builder_stops_at_a_full_stripe() {
         let layout = Layout { data: 3, parity: 2 };
-        let mut b = StripeBuilder::new(layout, 72, STRIPE_DATA);
+        let mut b = StripeBuilder::new(layout, 72, STRIPE_DATA, None);
         let data = vec![1u8; STRIPE_DATA + 10];
-        assert_eq!(b.push(&data), STRIPE_DATA);
+        assert_eq!(b.push(&data).unwrap(), STRIPE_DATA);
         assert!(b.is_full());
         let (_, len, sl) = b.take();
         assert_eq!((len, sl), (STRIPE_DATA, layout.shard_len(STRIPE_DATA)));
-        assert_eq!(b.push(&data[..10]), 10);
+        assert_eq!(b.push(&data[..10]).unwrap(), 10);
+    }
+
+    /// The stored stream of a sealed body, built stripe by stripe the way
+    /// `write_stripes` does, from chunks of `chunk` bytes.
+    fn sealed_through_builder(layout: Layout, plain: &[u8], chunk: usize) -> Vec<u8> {
+        use crate::sse::key::{nonce_base, DataKey};
+        use crate::sse::package::Layout as Packages;
+        let hdr = 64;
+        let key = DataKey::generate();
+        let nonce = nonce_base();
+        let sealer = || sealing::sealer(&key, &nonce, ("b", "k", 7), 3, Packages::DEFAULT);
+        let sd = sealing::stripe_data(Some(Packages::DEFAULT));
+        let mut b = StripeBuilder::new(layout, hdr, sd, Some(StreamSealer::new(sealer())));
+        let mut stored = Vec::new();
+        let mut keep = |(bufs, len, sl): (Vec<AlignedBuf>, usize, usize)| {
+            let mut joined = Vec::new();
+            for buf in &bufs[..layout.data as usize] {
+                joined.extend_from_slice(&buf.as_slice()[hdr..hdr + sl]);
+            }
+            stored.extend_from_slice(&joined[..len]);
+        };
+        for c in plain.chunks(chunk.max(1)) {
+            let mut off = 0;
+            while off < c.len() {
+                off += b.push(&c[off..]).unwrap();
+                if b.is_full() {
+                    keep(b.take());
+                }
+            }
+        }
+        b.finish().unwrap();
+        if b.filled > 0 {
+            keep(b.take());
+        }
+        assert_eq!(
+            stored.len() as u64,
+            Packages::DEFAULT.ciphertext_len(plain.len() as u64)
+        );
+        assert!(
+            stored == sealer().seal_all(plain),
+            "differs from sealing the whole stream"
+        );
+        stored
+    }
+
+    #[test]
+    fn sealing_in_the_stripe_buffers_stores_what_sealing_the_stream_does() {
+        let p = 64 << 10;
+        for layout in [Layout { data: 4, parity: 2 }, Layout { data: 3, parity: 2 }] {
+            for size in [0, 1, p - 1, p, p + 1, 16 * p, 16 * p + 1, 40 * p + 77] {
+                let plain: Vec<u8> = (0..size as u32).map(|i| (i * 13 + 5) as u8).collect();
+                for chunk in [1000, p, 3 * p + 7] {
+                    sealed_through_builder(layout, &plain, chunk);
+                }
+            }
+        }
     }
 }
