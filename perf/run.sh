@@ -92,6 +92,10 @@ SUITE=(
   "get-1MiB|get --obj.size 1MiB --objects 500"
   # Read cache off: every GET reads the disk. No peer; fio read follows.
   "get-1MiB-disk|get --obj.size 1MiB --objects 500"
+  # SSE-S3 on every object written (issue 14's budget: against put-1MiB and
+  # get-1MiB; perf/sse.sh alternates the two for a closer comparison). No peer.
+  "put-1MiB-sse|put --obj.size 1MiB --sse-s3-encrypt"
+  "get-1MiB-sse|get --obj.size 1MiB --objects 500 --sse-s3-encrypt"
   "put-64MiB|put --obj.size 64MiB --concurrent 8"
   "get-64MiB|get --obj.size 64MiB --objects 16 --concurrent 8"
   "stat-4KiB|stat --obj.size 4KiB --objects 2500"
@@ -127,7 +131,7 @@ for entry in "${SUITE[@]}"; do
     continue
   fi
   bench cairn "$CAIRN_PORT" "$CAIRN_PID" "$name" "$args"
-  if [ -n "$PEER_PID" ]; then
+  if [ -n "$PEER_PID" ] && [[ "$name" != *-sse ]]; then
     bench peer "$PEER_PORT" "$PEER_PID" "$name" "$args"
   fi
 done

@@ -157,6 +157,15 @@ def main():
             f"{disk['mib_per_s'] / fio_after:.0%} of fio's sequential read measured right after it "
             f"({fio_after:,.0f} MiB/s); {disk['server_cpu_ms_per_op']:.2f} ms server CPU per GET."
         )
+    for op in ("put", "get"):
+        clear = (modes.get(f"{op}-1MiB", {}).get("cairn") or {}).get(op)
+        sse = (modes.get(f"{op}-1MiB-sse", {}).get("cairn") or {}).get(op)
+        if clear and sse and clear.get("server_cpu_ms_per_op") and sse.get("server_cpu_ms_per_op"):
+            lines.append(
+                f"\ncairn {op.upper()} 1 MiB with SSE-S3: {sse['ops_per_s'] / clear['ops_per_s'] - 1:+.1%} ops/s, "
+                f"{sse['server_cpu_ms_per_op'] / clear['server_cpu_ms_per_op']:.2f}x server CPU per op "
+                "against the clear run (issue 14: within 10% and 1.25x)."
+            )
     lines += [
         "",
         "## Targets (issue 5)",

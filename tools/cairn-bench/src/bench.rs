@@ -865,16 +865,7 @@ async fn upload(shared: &Arc<Shared>, count: u64) -> Result<Vec<u64>, String> {
         count,
         next: Arc::new(AtomicU64::new(0)),
     };
-    let phase = run_phase(
-        shared,
-        "upload",
-        job,
-        Until::Work(count),
-        Duration::ZERO,
-        shared.args.concurrent,
-    )
-    .await;
-    check("uploading objects", &phase)?;
+    set_up(shared, "uploading objects", job, count).await?;
     Ok((0..count)
         .map(|i| prepared_id(i, shared.args.concurrent))
         .collect())
@@ -899,6 +890,14 @@ async fn upload_versions(
         next: Arc::new(AtomicU64::new(0)),
         uploaded: uploaded.clone(),
     };
+    set_up(shared, "uploading versions", job, count).await?;
+    let v = std::mem::take(&mut *uploaded.lock().expect("versions lock"));
+    Ok(v)
+}
+
+/// Runs an upload job of `count` operations (not measured); its errors are
+/// the run's.
+async fn set_up(shared: &Arc<Shared>, what: &str, job: Job, count: u64) -> Result<(), String> {
     let phase = run_phase(
         shared,
         "upload",
@@ -908,9 +907,7 @@ async fn upload_versions(
         shared.args.concurrent,
     )
     .await;
-    check("uploading versions", &phase)?;
-    let v = std::mem::take(&mut *uploaded.lock().expect("versions lock"));
-    Ok(v)
+    check(what, &phase)
 }
 
 /// Every version and delete marker under the run's prefix.
