@@ -405,8 +405,7 @@ impl ObjectReader {
                     f.chunks.push(p.clone());
                     f.len == size
                 });
-                if whole {
-                    let f = self.fill.take().expect("filled above");
+                if let Some(f) = self.fill.take_if(|_| whole) {
                     let plain = Plaintext::new(f.key, f.chunks);
                     self.engine.cache.borrow_mut().insert_plain(f.id, plain);
                 }

@@ -285,7 +285,11 @@ impl StripeBuilder {
     fn seal_package(&mut self, last: bool) -> Result<()> {
         let (hdr, sl) = (self.hdr, self.shard_len);
         let bufs = &mut self.bufs;
-        let s = self.seal.as_mut().expect("a sealed stream");
+        let Some(s) = self.seal.as_mut() else {
+            return Err(EngineError::Internal(
+                "sealing a stream in the clear".into(),
+            ));
+        };
         let (at, n) = s.pending();
         debug_assert_eq!(self.filled, at + n);
         let (shard, off) = (at / sl, at % sl);
