@@ -123,6 +123,15 @@ pub struct ServeArgs {
     /// or d (default 7d).
     #[arg(long, env = "CAIRN_MULTIPART_EXPIRY")]
     pub multipart_expiry: Option<String>,
+    /// Time between the starts of each partition's scrub passes (every
+    /// record read back and verified, and repaired if bad): seconds, or a
+    /// number with s, m, h or d; 0 turns scrubbing off (default 7d).
+    #[arg(long, env = "CAIRN_SCRUB_INTERVAL")]
+    pub scrub_interval: Option<String>,
+    /// What the scrubber may read from each drive per second: bytes, or a
+    /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
+    #[arg(long, env = "CAIRN_SCRUB_RATE")]
+    pub scrub_rate: Option<String>,
     /// Memory for recently read records, shared out among the cores: bytes,
     /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
     #[arg(long, env = "CAIRN_READ_CACHE")]
@@ -190,6 +199,8 @@ pub struct FileConfig {
     pub multipart_expiry: Option<String>,
     pub read_cache: Option<String>,
     pub space_reserve: Option<String>,
+    pub scrub_interval: Option<String>,
+    pub scrub_rate: Option<String>,
     pub kms_master_key_file: Option<PathBuf>,
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
@@ -222,6 +233,10 @@ pub struct Settings {
     pub read_cache: u64,
     /// Free bytes kept per drive; 0: the engine's default share of each drive.
     pub space_reserve: u64,
+    /// Between a partition's scrub passes; zero: off.
+    pub scrub_interval: std::time::Duration,
+    /// Scrub reads per drive per second; 0: no limit.
+    pub scrub_rate: u64,
     /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
     pub kms_master_key: Option<crate::iam::seal::Secret>,
     pub kms_master_key_file: Option<PathBuf>,
@@ -509,6 +524,18 @@ impl ServeArgs {
         if multipart_expiry.is_zero() {
             return Err("multipart-expiry must be at least one second".into());
         }
+        let scrub_interval = match self
+            .scrub_interval
+            .as_deref()
+            .or(file.scrub_interval.as_deref())
+        {
+            Some(s) => parse_duration(s).map_err(|e| format!("scrub-interval: {e}"))?,
+            None => crate::engine::scrub::DEFAULT_INTERVAL,
+        };
+        let scrub_rate = match self.scrub_rate.as_deref().or(file.scrub_rate.as_deref()) {
+            Some(s) => parse_size(s).map_err(|e| format!("scrub-rate: {e}"))?,
+            None => crate::engine::scrub::DEFAULT_RATE,
+        };
         let read_cache = match self.read_cache.as_deref().or(file.read_cache.as_deref()) {
             Some(s) => parse_size(s).map_err(|e| format!("read-cache: {e}"))?,
             None => DEFAULT_READ_CACHE,
@@ -557,6 +584,8 @@ impl ServeArgs {
             multipart_expiry,
             read_cache,
             space_reserve,
+            scrub_interval,
+            scrub_rate,
             kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)
                 .map(crate::iam::seal::Secret::new),
             kms_master_key_file: self

@@ -343,9 +343,50 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         ("cairn_repair_runs_total", &st.repair_runs),
         ("cairn_repair_failures_total", &st.repair_failures),
         ("cairn_repaired_bytes_total", &st.repaired_bytes),
+        ("cairn_repair_lost_records_total", &st.repair_lost),
+        (
+            "cairn_scrub_records_total",
+            &shared.background.scrub.records,
+        ),
+        ("cairn_scrub_bytes_total", &shared.background.scrub.bytes),
+        ("cairn_scrub_problems_total", &shared.background.scrub.bad),
+        (
+            "cairn_scrub_repaired_total",
+            &shared.background.scrub.repaired,
+        ),
+        ("cairn_scrub_lost_total", &shared.background.scrub.lost),
+        (
+            "cairn_scrub_partition_passes_total",
+            &shared.background.scrub.passes,
+        ),
     ] {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+    }
+    if let Ok(p) = shared.scrub_progress() {
+        let _ = writeln!(
+            out,
+            "# HELP cairn_scrub_progress_ratio Share of the partitions' current scrub round done."
+        );
+        let _ = writeln!(out, "# TYPE cairn_scrub_progress_ratio gauge");
+        let _ = writeln!(out, "cairn_scrub_progress_ratio {:.4}", p.progress);
+        if let Some(t) = p.oldest_pass_ms {
+            let _ = writeln!(
+                out,
+                "# HELP cairn_scrub_oldest_pass_age_seconds Since the least recently scrubbed partition's last pass began: everything older was verified since."
+            );
+            let _ = writeln!(out, "# TYPE cairn_scrub_oldest_pass_age_seconds gauge");
+            let age = crate::engine::now_ms().saturating_sub(t) / 1000;
+            let _ = writeln!(out, "cairn_scrub_oldest_pass_age_seconds {age}");
+        }
+    }
+    if let Ok(n) = shared.repairs_remembered() {
+        let _ = writeln!(
+            out,
+            "# HELP cairn_repair_remembered Repairs waiting in the indexes (for a drive to come back, or their turn)."
+        );
+        let _ = writeln!(out, "# TYPE cairn_repair_remembered gauge");
+        let _ = writeln!(out, "cairn_repair_remembered {n}");
     }
     let _ = writeln!(out, "# TYPE cairn_drive_errors_total counter");
     for (d, v) in st.drive_errors.iter().enumerate() {

@@ -91,6 +91,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.segment_max = s.segment_size;
     cfg.read_cache = s.read_cache;
     cfg.space_reserve = s.space_reserve;
+    cfg.scrub_interval = s.scrub_interval;
+    cfg.scrub_rate = s.scrub_rate;
     let (shared, inboxes) = Engine::open(&cfg)?;
     crate::engine::health::start_probes(&shared, crate::engine::health::PROBE_INTERVAL)
         .map_err(|e| format!("cannot start the drive probes: {e}"))?;

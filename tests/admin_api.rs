@@ -1185,13 +1185,32 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
     for (w, fields) in [
         (
             "compaction",
-            &["segmentsRemoved", "bytesReclaimed", "bytesMoved"][..],
+            &[
+                "runs",
+                "failures",
+                "segmentsRemoved",
+                "bytesReclaimed",
+                "bytesMoved",
+            ][..],
         ),
-        ("repair", &["shardsRepaired", "objectsQueued"][..]),
+        (
+            "repair",
+            &[
+                "runs",
+                "failures",
+                "recordsRepaired",
+                "queued",
+                "remembered",
+            ][..],
+        ),
+        (
+            "scrub",
+            &["partitionPasses", "recordsChecked", "problemsFound"][..],
+        ),
     ] {
         let j = &all[w];
         assert_eq!(j["state"], "idle", "{all}");
-        for f in ["runs", "failures"].iter().chain(fields) {
+        for f in fields {
             assert!(j[f].is_u64(), "{w}.{f} in {all}");
         }
         assert!(
@@ -1203,7 +1222,7 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
             "idle"
         );
     }
-    root.fails("GET", "background/scrub", None, 404, "NoSuchEndpoint");
+    root.fails("GET", "background/defrag", None, 404, "NoSuchEndpoint");
 
     // Run now: every core (two) makes a pass.
     let runs0 = all["compaction"]["runs"].as_u64().unwrap();
@@ -1218,6 +1237,30 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
         let c = root.ok("GET", "background/compaction", None);
         c["runs"].as_u64().unwrap() >= runs0 + 2 && c["lastRunAt"].is_string()
     });
+
+    // A scrub pass of every partition now; refused while paused.
+    let r = root.call("POST", "background/scrub/run", None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    poll(
+        "a scrub pass of every partition",
+        Duration::from_secs(30),
+        || {
+            let sc = root.ok("GET", "background/scrub", None);
+            sc["partitionPasses"].as_u64().unwrap() >= 16 && sc["progress"].as_f64() == Some(1.0)
+        },
+    );
+    assert_eq!(
+        root.ok("POST", "background/scrub/pause", None)["state"],
+        "paused"
+    );
+    root.fails(
+        "POST",
+        "background/scrub/run",
+        None,
+        409,
+        "BackgroundPaused",
+    );
+    root.ok("POST", "background/scrub/resume", None);
 
     // Paused until resumed; a run is refused meanwhile.
     let p = root.ok("POST", "background/compaction/pause", None);

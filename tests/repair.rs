@@ -162,3 +162,55 @@ fn a_rotten_shard_of_an_older_version_is_repaired_in_that_version() {
         assert_eq!(read(e.clone()).await, old);
     });
 }
+
+/// A write taken while a drive was away is remembered for repair in the
+/// index; after a restart with the drive back it regains every shard with
+/// no read asking for it, and nothing stays remembered.
+#[test]
+fn a_write_taken_while_a_drive_was_away_is_repaired_once_it_is_back_without_a_read() {
+    let layout = Layout { data: 2, parity: 2 };
+    let d = drives(4);
+    let cfg = config(&d, Some(layout));
+    let body = data((2 << 20) + 5, 9);
+    let b2 = body.clone();
+    pull_drive(&d.paths[1]);
+    run_with(&cfg, true, |e, shared| async move {
+        e.create_bucket("away").await.unwrap();
+        put(&e, "away", "obj", &b2).await;
+        e.quiesce().await;
+        assert_eq!(
+            shared.repairs_remembered().unwrap(),
+            1,
+            "the short write is remembered"
+        );
+    });
+    return_drive(&d.paths[1]);
+    let missing = |e: &cairn::engine::Engine| match e.head("away", "obj").unwrap().meta.data {
+        DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
+        DataLoc::Inline | DataLoc::Parts { .. } => 0,
+    };
+    run_with(&cfg, true, |e, shared| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while missing(&e) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not repaired in 30 s: {} runs, {} failures, {:?}, {} remembered",
+                counter(&shared.stats.repair_runs),
+                counter(&shared.stats.repair_failures),
+                e.last_errors(),
+                shared.repairs_remembered().unwrap()
+            );
+            monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        e.quiesce().await;
+        assert!(counter(&shared.stats.repaired_shards) > 0);
+        assert_eq!(counter(&shared.stats.reconstructions), 0, "no read ran");
+        assert_eq!(shared.repairs_remembered().unwrap(), 0, "nothing left");
+    });
+    // Full redundancy again: two drives can go and the object still reads.
+    pull_drive(&d.paths[2]);
+    pull_drive(&d.paths[3]);
+    run(&cfg, |e| async move {
+        assert_eq!(get(&e, "away", "obj").await.unwrap(), body);
+    });
+}

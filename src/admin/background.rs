@@ -1,4 +1,4 @@
-//! Background work: compaction and repair, their state and counters
+//! Background work: compaction, repair and scrubbing, their state and counters
 //! (`engine::background`, `engine::Stats`: read without a scan), and
 //! pausing, resuming or starting them.
 
@@ -16,9 +16,10 @@ fn work(name: &str) -> Result<Work, AdminError> {
     match name {
         "compaction" => Ok(Work::Compaction),
         "repair" => Ok(Work::Repair),
+        "scrub" => Ok(Work::Scrub),
         other => Err(AdminError::not_found(
             "NoSuchEndpoint",
-            format!("{other:?} is not background work: compaction or repair."),
+            format!("{other:?} is not background work: compaction, repair or scrub."),
         )),
     }
 }
@@ -60,10 +61,31 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
         Work::Repair => json!({
             "runs": n(&st.repair_runs),
             "failures": n(&st.repair_failures),
-            "shardsRepaired": n(&st.repaired_shards),
+            "recordsRepaired": n(&st.repaired_shards),
             "bytesRepaired": n(&st.repaired_bytes),
-            "objectsQueued": n(&shared.background.repair_queued),
+            "recordsLost": n(&st.repair_lost),
+            "queued": n(&shared.background.repair_queued),
+            "remembered": shared.repairs_remembered().ok(),
         }),
+        Work::Scrub => {
+            let sc = &shared.background.scrub;
+            let p = shared.scrub_progress().ok();
+            json!({
+                "intervalSeconds": sc.interval().as_secs(),
+                "rateBytesPerSecond": n(&sc.rate),
+                "progress": p.as_ref().map(|p| p.progress),
+                "partitionsScrubbing": p.as_ref().map(|p| p.scrubbing),
+                "oldestPassStartedAt": p.as_ref().and_then(|p| p.oldest_pass_ms).map(super::rfc3339),
+                "lastPassEndedAt": p.as_ref().and_then(|p| p.last_ended_ms).map(super::rfc3339),
+                "partitionPasses": n(&sc.passes),
+                "holdersChecked": n(&sc.holders),
+                "recordsChecked": n(&sc.records),
+                "bytesChecked": n(&sc.bytes),
+                "problemsFound": n(&sc.bad),
+                "recordsRepaired": n(&sc.repaired),
+                "recordsLost": n(&sc.lost),
+            })
+        }
     };
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
         o.extend(e);
@@ -76,10 +98,11 @@ pub async fn all(c: &Call<'_>) -> Result<Value, AdminError> {
     Ok(json!({
         "compaction": status(c, Work::Compaction).await,
         "repair": status(c, Work::Repair).await,
+        "scrub": status(c, Work::Scrub).await,
     }))
 }
 
-/// `GET background/{compaction|repair}`.
+/// `GET background/{compaction|repair|scrub}`.
 pub async fn one(c: &Call<'_>) -> Result<Value, AdminError> {
     Ok(status(c, work(c.param(0))?).await)
 }
@@ -98,6 +121,23 @@ pub async fn run_compaction(c: &Call<'_>) -> Result<Answer, AdminError> {
     Ok(Answer::Json(
         StatusCode::ACCEPTED,
         status(c, Work::Compaction).await,
+    ))
+}
+
+/// `POST background/scrub/run`: every partition starts a pass now (one
+/// in progress goes on).
+pub async fn run_scrub(c: &Call<'_>) -> Result<Answer, AdminError> {
+    if c.engine.shared.background.scrub_job.paused() {
+        return Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "BackgroundPaused",
+            "Scrubbing is paused: resume it first.",
+        ));
+    }
+    c.engine.tell_every_core(BackgroundMsg::Scrub);
+    Ok(Answer::Json(
+        StatusCode::ACCEPTED,
+        status(c, Work::Scrub).await,
     ))
 }
 

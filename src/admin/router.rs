@@ -126,6 +126,7 @@ endpoints! {
     GET "background" => AdminServerInfo, "AdminBackground", background::all;
     GET "background/{}" => AdminServerInfo, "AdminBackgroundJob", background::one;
     POST "background/compaction/run" => AdminHeal, "AdminRunCompaction", background::run_compaction;
+    POST "background/scrub/run" => AdminHeal, "AdminRunScrub", background::run_scrub;
     POST "background/{}/pause" => AdminHeal, "AdminPauseBackground", background::pause;
     POST "background/{}/resume" => AdminHeal, "AdminResumeBackground", background::resume;
 

@@ -1,5 +1,6 @@
-//! `cairn admin compaction status|run` and `repair status`: the node's
-//! background work (`GET background/{compaction,repair}`).
+//! `cairn admin compaction status|run`, `repair status` and `scrub
+//! status|run|pause|resume`: the node's background work
+//! (`GET background/{compaction,repair,scrub}`).
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -22,27 +23,54 @@ pub enum RepairCommand {
     Status { alias: String },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ScrubCommand {
+    /// Progress, what was checked and found, and the settings.
+    Status {
+        alias: String,
+    },
+    /// Start a pass of every partition now.
+    Run {
+        alias: String,
+    },
+    /// Stop scrubbing (between batches) until resumed or restarted.
+    Pause {
+        alias: String,
+    },
+    Resume {
+        alias: String,
+    },
+}
+
 pub fn compaction(ctx: &Ctx, cmd: CompactionCommand) -> Result<(), CliError> {
     match cmd {
         CompactionCommand::Status { alias } => status(ctx, &alias, "compaction"),
         CompactionCommand::Run { alias } => {
-            let v = Client::connect(ctx, &alias)?.admin(
-                "POST",
-                "background/compaction/run",
-                &[],
-                None,
-            )?;
-            if ctx.json {
-                output::json(&v);
-            } else {
-                println!("Compaction started.");
-                if !v.is_null() {
-                    show(&v);
-                }
-            }
-            Ok(())
+            post(ctx, &alias, "compaction/run", "Compaction started.")
         }
     }
+}
+
+pub fn scrub(ctx: &Ctx, cmd: ScrubCommand) -> Result<(), CliError> {
+    match cmd {
+        ScrubCommand::Status { alias } => status(ctx, &alias, "scrub"),
+        ScrubCommand::Run { alias } => post(ctx, &alias, "scrub/run", "Scrub started."),
+        ScrubCommand::Pause { alias } => post(ctx, &alias, "scrub/pause", "Scrub paused."),
+        ScrubCommand::Resume { alias } => post(ctx, &alias, "scrub/resume", "Scrub resumed."),
+    }
+}
+
+fn post(ctx: &Ctx, alias: &str, path: &str, done: &str) -> Result<(), CliError> {
+    let v = Client::connect(ctx, alias)?.admin("POST", &format!("background/{path}"), &[], None)?;
+    if ctx.json {
+        output::json(&v);
+    } else {
+        println!("{done}");
+        if !v.is_null() {
+            show(&v);
+        }
+    }
+    Ok(())
 }
 
 pub fn repair(ctx: &Ctx, cmd: RepairCommand) -> Result<(), CliError> {

@@ -90,6 +90,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: background::RepairCommand,
     },
+    /// The background scrubber: every record read back and verified.
+    Scrub {
+        #[command(subcommand)]
+        cmd: background::ScrubCommand,
+    },
     /// Settings that change at run time, and who changed them.
     Config {
         #[command(subcommand)]
@@ -212,6 +217,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Kms { cmd } => kms::run(ctx, cmd),
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),
+        AdminCommand::Scrub { cmd } => background::scrub(ctx, cmd),
         AdminCommand::Config { cmd } => config::run(ctx, cmd),
         AdminCommand::Trace(a) => trace::run(ctx, a),
         AdminCommand::Ls(a) => objects::ls(ctx, a),

@@ -1,5 +1,5 @@
 //! Background work's state, node-wide (atomics, no locks): whether
-//! compaction and repair are paused, how many cores are running each, when
+//! compaction, repair and scrubbing are paused, how many cores are running each, when
 //! each last ran; and per core, how its last run failed. The admin API
 //! reads it and pauses, resumes or starts the work; the counters of what
 //! the work did are in [`super::Stats`].
@@ -29,10 +29,11 @@ pub struct Job {
 pub enum Work {
     Compaction,
     Repair,
+    Scrub,
 }
 
 /// A core's last failure of each kind of work: (when, what).
-pub type LastErrors = [Option<(u64, String)>; 2];
+pub type LastErrors = [Option<(u64, String)>; 3];
 
 /// Work run on another core with its engine handle (the admin API's way
 /// to reach state a core owns).
@@ -96,19 +97,31 @@ impl Drop for Running<'_> {
 }
 
 /// The node's background work.
-#[derive(Default)]
 pub struct Background {
     pub compaction: Job,
     pub repair: Job,
-    /// Object versions waiting for repair, over all cores.
+    /// Holders waiting for repair in the cores' memory queues.
     pub repair_queued: AtomicU64,
+    pub scrub_job: Job,
+    pub scrub: super::scrub::ScrubStats,
 }
 
 impl Background {
+    pub fn new(scrub_interval: std::time::Duration, scrub_rate: u64) -> Background {
+        Background {
+            compaction: Job::default(),
+            repair: Job::default(),
+            repair_queued: AtomicU64::new(0),
+            scrub_job: Job::default(),
+            scrub: super::scrub::ScrubStats::new(scrub_interval, scrub_rate),
+        }
+    }
+
     pub fn job(&self, w: Work) -> &Job {
         match w {
             Work::Compaction => &self.compaction,
             Work::Repair => &self.repair,
+            Work::Scrub => &self.scrub_job,
         }
     }
 }
@@ -131,6 +144,10 @@ pub enum BackgroundMsg {
     Compact,
     /// Repair was resumed: drain the queue.
     ResumeRepair,
+    /// A drive is back: take up the repairs that wait for it.
+    DriveBack,
+    /// Start a scrub pass of every partition now.
+    Scrub,
 }
 
 impl Engine {
@@ -198,6 +215,8 @@ impl Engine {
                 }
             }
             BackgroundMsg::ResumeRepair => self.start_repairs(),
+            BackgroundMsg::DriveBack => self.reload_repairs(true),
+            BackgroundMsg::Scrub => self.scrub_now(),
         }
     }
 

@@ -156,6 +156,14 @@ fn probe_loop(shared: Weak<Shared>, d: usize, path: PathBuf, set_id: String, eve
             Ok(()) => {
                 if health.recover() {
                     tracing::warn!(drive = d, path = %path.display(), "drive back online: its probe passed");
+                    // Writes taken while it was away wait for it (best
+                    // effort: a core with a full inbox catches up at its
+                    // next periodic look).
+                    for inbox in &shared.inboxes {
+                        let _ = inbox.try_send(super::CoreMsg::Background(
+                            super::background::BackgroundMsg::DriveBack,
+                        ));
+                    }
                 }
             }
             Err(why) => {

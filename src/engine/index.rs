@@ -66,6 +66,9 @@ pub struct PartitionIndex {
     /// changed in the transaction that changes them (see `usage.rs`).
     usage: Database<'static, Bytes, Bytes>,
     meta: Database<'static, Str, Bytes>,
+    /// repair key -> `RepairNote`: repairs not yet done, kept across
+    /// restarts (see `repair.rs`).
+    repairs: Database<'static, Bytes, Bytes>,
     env: Env<WithoutTls>,
 }
 
@@ -151,21 +154,110 @@ pub enum Mutation {
         key: String,
         upload: u128,
     },
-    /// Repair wrote new copies of shards (stripe, shard index) of `version`;
-    /// applies only if that version still exists.
+    /// Repair rewrote records of `holder`: shard records into their slots
+    /// (only where the slot still holds what repair found there), and
+    /// replicated copies (bad ones dropped, new ones added). A no-op for a
+    /// holder that is gone.
     Heal {
         bucket: String,
         key: String,
-        version: u128,
-        shards: Vec<(u32, u8, RecordLoc)>,
+        holder: Holder,
+        shards: Vec<ShardFill>,
+        drop_copies: Vec<RecordLoc>,
+        add_copies: Vec<RecordLoc>,
     },
+    /// Remembers a repair still to do (`Some`) or forgets it (`None`).
+    NoteRepair {
+        bucket: String,
+        key: String,
+        holder: Holder,
+        note: Option<RepairNote>,
+    },
+    /// Where this partition's scrub is.
+    Scrub { state: ScrubState },
 }
+
+/// A shard record written by repair: which stripe set (the part's position
+/// for a completed multipart object, else 0), stripe and shard index, what
+/// the slot held when repair read it, and the new record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardFill {
+    pub set: u32,
+    pub stripe: u32,
+    pub shard: u8,
+    pub old: Option<RecordLoc>,
+    pub loc: RecordLoc,
+}
+
+/// A repair not yet done: when it was first asked for, and the drives it
+/// waits for (none: due at the next look).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairNote {
+    pub queued_ms: u64,
+    pub waiting_for: Vec<u16>,
+}
+
+/// A place in a partition's index, in scrub order: which database (see
+/// `SCRUB_DBS`) and the last key taken from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubPos {
+    pub db: u8,
+    pub key: Vec<u8>,
+}
+
+/// A partition's scrub, persisted so a pass resumes after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubState {
+    /// The pass in progress: when it began, where it is, holders done.
+    pub pass: Option<ScrubPass>,
+    /// When the last finished pass began and ended (ms; 0: never).
+    pub last_started_ms: u64,
+    pub last_ended_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubPass {
+    pub started_ms: u64,
+    pub at: Option<ScrubPos>,
+    pub done: u64,
+}
+
+/// What one holder keeps on the drives, as the index has it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Replicated copies of its record (commit, tombstone, upload, part or
+    /// end record).
+    pub copies: Vec<RecordLoc>,
+    /// Its erasure-coded data, per stripe set.
+    pub sets: Vec<StripeSet>,
+    /// First drive of its placement.
+    pub rotation: u16,
+}
+
+/// Stripes whose shard records share one identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StripeSet {
+    /// What the shard records say they belong to.
+    pub version: u128,
+    pub part: u32,
+    pub layout: (u8, u8),
+    pub rotation: u16,
+    pub stripes: super::meta::Stripes,
+}
+
+/// A holder of records and its key: (bucket, key, holder).
+pub type HolderOf = (String, String, Holder);
+
+/// The `meta` key of the scrub state.
+const SCRUB_MARK: &str = "scrub";
+/// The databases a scrub walks, in order.
+const SCRUB_DBS: u8 = 6;
 
 /// (drive, segment id).
 pub type SegmentId = (u16, u32);
 
 /// What keeps records alive, within one key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Holder {
     /// A version of the key (latest or noncurrent).
     Object { version: u128 },
@@ -246,6 +338,64 @@ fn split_version_key(k: &[u8]) -> Option<(String, String)> {
         return None;
     }
     split_key(&k[..n])
+}
+
+/// `object key \0 postcard(holder)`: a remembered repair.
+fn repair_key(bucket: &str, key: &str, holder: Holder) -> Vec<u8> {
+    let mut rk = object_key(bucket, key);
+    rk.push(0);
+    rk.extend_from_slice(&encode(&holder));
+    rk
+}
+
+/// (bucket, key, holder) from a repair key (bucket and key hold no NUL).
+fn split_repair_key(rk: &[u8]) -> Option<(String, String, Holder)> {
+    let b = rk.iter().position(|&c| c == 0)?;
+    let k = b + 1 + rk[b + 1..].iter().position(|&c| c == 0)?;
+    let (bucket, key) = split_key(&rk[..k])?;
+    Some((bucket, key, postcard::from_bytes(&rk[k + 1..]).ok()?))
+}
+
+/// The edit of a `Mutation::Heal`.
+struct HealEdit<'a> {
+    shards: &'a [ShardFill],
+    drop_copies: &'a [RecordLoc],
+    add_copies: &'a [RecordLoc],
+}
+
+impl HealEdit<'_> {
+    fn copies(&self, copies: &mut Vec<RecordLoc>, live: &mut Live) {
+        for d in self.drop_copies {
+            if let Some(i) = copies.iter().position(|c| c == d) {
+                copies.remove(i);
+                live.sub(std::iter::once(*d));
+            }
+        }
+        for a in self.add_copies {
+            if !copies.contains(a) {
+                copies.push(*a);
+                live.add(std::iter::once(*a));
+            }
+        }
+    }
+
+    fn shards(&self, set: u32, stripes: &mut super::meta::Stripes, live: &mut Live) {
+        for f in self.shards.iter().filter(|f| f.set == set) {
+            let Some(slot) = stripes
+                .get_mut(f.stripe as usize)
+                .and_then(|s| s.get_mut(f.shard as usize))
+            else {
+                continue;
+            };
+            if *slot != f.old {
+                continue;
+            }
+            if let Some(prev) = slot.replace(f.loc) {
+                live.sub(std::iter::once(prev));
+            }
+            live.add(std::iter::once(f.loc));
+        }
+    }
 }
 
 /// `upload key ++ part number (4, BE)`.
@@ -418,12 +568,13 @@ impl PartitionIndex {
                 let e = opener.create_database::<Bytes, Bytes>(wtxn, Some("ended"))?;
                 let v = opener.create_database::<Bytes, Bytes>(wtxn, Some("versions"))?;
                 let c = opener.create_database::<Bytes, Bytes>(wtxn, Some("usage"))?;
+                let r = opener.create_database::<Bytes, Bytes>(wtxn, Some("repairs"))?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     o,
                     s,
                     t,
                     m,
-                    [u, p, e, v, c],
+                    [u, p, e, v, c, r],
                 )))
             })?
             .unwrap_commit();
@@ -431,7 +582,7 @@ impl PartitionIndex {
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended, versions, usage] = multipart.map(|d| unsafe {
+        let [uploads, parts, ended, versions, usage, repairs] = multipart.map(|d| unsafe {
             std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
         });
         let (objects, segments, tombstones, meta) = unsafe {
@@ -461,6 +612,7 @@ impl PartitionIndex {
             ended,
             usage,
             meta,
+            repairs,
             env,
         };
         let trust = if !existed {
@@ -548,6 +700,7 @@ impl PartitionIndex {
         self.ended.clear(&mut wtxn)?;
         self.usage.clear(&mut wtxn)?;
         self.meta.clear(&mut wtxn)?;
+        self.repairs.clear(&mut wtxn)?;
         // Empty counters count an empty index.
         self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
         self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
@@ -748,11 +901,16 @@ impl PartitionIndex {
         usage: &mut Deltas,
     ) -> Result<(), IndexError> {
         let (bucket, key) = match m {
+            Mutation::Scrub { state } => {
+                self.meta.put(wtxn, SCRUB_MARK, &encode(state))?;
+                return Ok(());
+            }
             Mutation::Put { bucket, key, .. }
             | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }
             | Mutation::Relocate { bucket, key, .. }
             | Mutation::Heal { bucket, key, .. }
+            | Mutation::NoteRepair { bucket, key, .. }
             | Mutation::CreateUpload { bucket, key, .. }
             | Mutation::PutPart { bucket, key, .. }
             | Mutation::EndUpload { bucket, key, .. }
@@ -783,24 +941,29 @@ impl PartitionIndex {
                 self.tombstones.put(wtxn, &tk, &encode(tombstones))?;
             }
             Mutation::Heal {
-                version, shards, ..
+                holder,
+                shards,
+                drop_copies,
+                add_copies,
+                ..
             } => {
-                self.update_version(wtxn, &k, *version, usage, corrupt, |e| {
-                    if let super::meta::DataLoc::Stripes(stripes) = &mut e.meta.data {
-                        for (s, i, loc) in shards {
-                            let Some(slot) = stripes
-                                .get_mut(*s as usize)
-                                .and_then(|st| st.get_mut(*i as usize))
-                            else {
-                                continue;
-                            };
-                            if let Some(prev) = slot.replace(*loc) {
-                                live.sub(std::iter::once(prev));
-                            }
-                            live.add(std::iter::once(*loc));
-                        }
+                let fix = HealEdit {
+                    shards,
+                    drop_copies,
+                    add_copies,
+                };
+                self.heal(wtxn, bucket, key, *holder, &fix, live, usage, corrupt)?;
+            }
+            // Applied above: it names no key.
+            Mutation::Scrub { .. } => {}
+            Mutation::NoteRepair { holder, note, .. } => {
+                let rk = repair_key(bucket, key, *holder);
+                match note {
+                    Some(n) => self.repairs.put(wtxn, &rk, &encode(n))?,
+                    None => {
+                        self.repairs.delete(wtxn, &rk)?;
                     }
-                })?;
+                }
             }
             Mutation::Relocate { holder, moves, .. } => {
                 self.relocate(wtxn, bucket, key, *holder, moves, live, usage, corrupt)?
@@ -1329,6 +1492,372 @@ impl PartitionIndex {
             push(bucket, key, Holder::Ended { upload }, e.records);
         }
         Ok(out)
+    }
+
+    /// What `holder` keeps on the drives now; None if it is gone.
+    pub fn held(
+        &self,
+        bucket: &str,
+        key: &str,
+        holder: Holder,
+    ) -> Result<Option<Held>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let k = object_key(bucket, key);
+        let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
+        let copies_only = |copies: Vec<RecordLoc>| Held {
+            copies,
+            sets: Vec::new(),
+            rotation: self.partition,
+        };
+        Ok(match holder {
+            Holder::Object { version } => {
+                self.version_by_id(&rtxn, &k, version, corrupt)?.map(|e| {
+                    let (layout, rotation) = (e.meta.layout, e.meta.rotation);
+                    let sets = match e.meta.data {
+                        super::meta::DataLoc::Inline => Vec::new(),
+                        super::meta::DataLoc::Stripes(stripes) => vec![StripeSet {
+                            version,
+                            part: 0,
+                            layout,
+                            rotation,
+                            stripes,
+                        }],
+                        super::meta::DataLoc::Parts { upload, parts } => parts
+                            .into_iter()
+                            .map(|p| StripeSet {
+                                version: upload,
+                                part: p.number,
+                                layout,
+                                rotation: p.rotation,
+                                stripes: p.stripes,
+                            })
+                            .collect(),
+                    };
+                    Held {
+                        copies: e.commits,
+                        sets,
+                        rotation,
+                    }
+                })
+            }
+            Holder::Tombstone { target } => self
+                .tombstone_at(&rtxn, &tombstone_key(&k, target), corrupt)?
+                .map(copies_only),
+            Holder::Upload { upload } => self
+                .decode_at::<UploadEntry>(
+                    &self.uploads,
+                    &rtxn,
+                    &upload_key(bucket, key, upload),
+                    corrupt,
+                )?
+                .map(|u| Held {
+                    copies: u.commits,
+                    sets: Vec::new(),
+                    rotation: u.meta.rotation,
+                }),
+            Holder::Part {
+                upload,
+                number,
+                seq,
+            } => self
+                .decode_at::<PartEntry>(
+                    &self.parts,
+                    &rtxn,
+                    &part_key(bucket, key, upload, number),
+                    corrupt,
+                )?
+                .filter(|p| p.meta.seq == seq)
+                .map(|p| Held {
+                    copies: p.commits,
+                    rotation: p.meta.part.rotation,
+                    sets: vec![StripeSet {
+                        version: upload,
+                        part: number,
+                        layout: p.meta.layout,
+                        rotation: p.meta.part.rotation,
+                        stripes: p.meta.part.stripes,
+                    }],
+                }),
+            Holder::Ended { upload } => self
+                .decode_at::<Ended>(
+                    &self.ended,
+                    &rtxn,
+                    &upload_key(bucket, key, upload),
+                    corrupt,
+                )?
+                .map(|e| copies_only(e.records)),
+        })
+    }
+
+    /// The version with internal id `version`, latest or noncurrent.
+    fn version_by_id(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+        version: u128,
+        corrupt: impl Fn() -> IndexError + Copy,
+    ) -> Result<Option<IndexEntry>, IndexError> {
+        if let Some(e) = self.object_at(txn, k, corrupt)? {
+            if e.meta.version == version {
+                return Ok(Some(e));
+            }
+        }
+        Ok(self
+            .versions_of(txn, k)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .find(|e| e.meta.version == version))
+    }
+
+    /// Applies a repair's edit to `holder` if it still exists.
+    #[allow(clippy::too_many_arguments)]
+    fn heal(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        bucket: &str,
+        key: &str,
+        holder: Holder,
+        fix: &HealEdit<'_>,
+        live: &mut Live,
+        usage: &mut Deltas,
+        corrupt: impl Fn() -> IndexError + Copy,
+    ) -> Result<(), IndexError> {
+        let k = object_key(bucket, key);
+        match holder {
+            Holder::Object { version } => {
+                self.update_version(wtxn, &k, version, usage, corrupt, |e| {
+                    fix.copies(&mut e.commits, live);
+                    match &mut e.meta.data {
+                        super::meta::DataLoc::Inline => {}
+                        super::meta::DataLoc::Stripes(s) => fix.shards(0, s, live),
+                        super::meta::DataLoc::Parts { parts, .. } => {
+                            for (i, p) in parts.iter_mut().enumerate() {
+                                fix.shards(i as u32, &mut p.stripes, live);
+                            }
+                        }
+                    }
+                })?;
+            }
+            Holder::Tombstone { target } => {
+                let tk = tombstone_key(&k, target);
+                if let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? {
+                    fix.copies(&mut t, live);
+                    self.tombstones.put(wtxn, &tk, &encode(&t))?;
+                }
+            }
+            Holder::Upload { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                if let Some(mut u) =
+                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
+                {
+                    usage.of(&k).upload(&u, -1);
+                    fix.copies(&mut u.commits, live);
+                    usage.of(&k).upload(&u, 1);
+                    self.uploads.put(wtxn, &uk, &encode(&u))?;
+                }
+            }
+            Holder::Part {
+                upload,
+                number,
+                seq,
+            } => {
+                let pk = part_key(bucket, key, upload, number);
+                if let Some(mut p) = self
+                    .decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)?
+                    .filter(|p| p.meta.seq == seq)
+                {
+                    usage.of(&k).part(&p, -1);
+                    fix.copies(&mut p.commits, live);
+                    fix.shards(0, &mut p.meta.part.stripes, live);
+                    usage.of(&k).part(&p, 1);
+                    self.parts.put(wtxn, &pk, &encode(&p))?;
+                }
+            }
+            Holder::Ended { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                if let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
+                    fix.copies(&mut e.records, live);
+                    self.ended.put(wtxn, &uk, &encode(&e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Repairs remembered in this partition, at most `limit`, in key order.
+    pub fn repairs(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, String, Holder, RepairNote)>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.repairs.iter(&rtxn)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (rk, v) = item?;
+            let bad = || IndexError::CorruptEntry("repair entry".into());
+            let (bucket, key, holder) = split_repair_key(rk).ok_or_else(bad)?;
+            let note: RepairNote = postcard::from_bytes(v).map_err(|_| bad())?;
+            out.push((bucket, key, holder, note));
+        }
+        Ok(out)
+    }
+
+    /// How many repairs are remembered in this partition.
+    pub fn repairs_len(&self) -> Result<u64, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.repairs.len(&rtxn)?)
+    }
+
+    /// This partition's scrub state (default: never scrubbed).
+    pub fn scrub_state(&self) -> Result<ScrubState, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self
+            .meta
+            .get(&rtxn, SCRUB_MARK)?
+            .and_then(|b| postcard::from_bytes(b).ok())
+            .unwrap_or_default())
+    }
+
+    /// Holders that keep records, in scrub order, after `after` (from the
+    /// start when None): at most `limit`, and where the last one is (None
+    /// once the walk has reached the end).
+    pub fn scrub_next(
+        &self,
+        after: Option<&ScrubPos>,
+        limit: usize,
+    ) -> Result<(Vec<HolderOf>, Option<ScrubPos>), IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let bad = |what: &str| IndexError::CorruptEntry(format!("scrub: {what}"));
+        let mut out = Vec::new();
+        let first = after.map_or(0, |a| a.db);
+        for db in first..SCRUB_DBS {
+            let table = match db {
+                0 => &self.objects,
+                1 => &self.versions,
+                2 => &self.tombstones,
+                3 => &self.uploads,
+                4 => &self.parts,
+                _ => &self.ended,
+            };
+            let from = match after {
+                Some(a) if a.db == db => std::ops::Bound::Excluded(a.key.as_slice()),
+                _ => std::ops::Bound::Unbounded,
+            };
+            let range = (from, std::ops::Bound::<&[u8]>::Unbounded);
+            for item in table.range(&rtxn, &range)? {
+                let (k, v) = item?;
+                let (bucket, key, holder) = match db {
+                    0 | 1 => {
+                        let (b, key) = if db == 0 {
+                            split_key(k)
+                        } else {
+                            split_version_key(k)
+                        }
+                        .ok_or_else(|| bad("object key"))?;
+                        let e = decode_entry(v).ok_or_else(|| bad("object entry"))?;
+                        (
+                            b,
+                            key,
+                            Holder::Object {
+                                version: e.meta.version,
+                            },
+                        )
+                    }
+                    2 => {
+                        let (b, key, target) =
+                            split_tombstone_key(k).ok_or_else(|| bad("tombstone key"))?;
+                        (b, key, Holder::Tombstone { target })
+                    }
+                    3 => {
+                        let (b, key, upload) =
+                            split_upload_key(k).ok_or_else(|| bad("upload key"))?;
+                        (b, key, Holder::Upload { upload })
+                    }
+                    4 => {
+                        let (b, key, upload) = k
+                            .len()
+                            .checked_sub(4)
+                            .and_then(|n| split_upload_key(&k[..n]))
+                            .ok_or_else(|| bad("part key"))?;
+                        let p: PartEntry =
+                            postcard::from_bytes(v).map_err(|_| bad("part entry"))?;
+                        let holder = Holder::Part {
+                            upload,
+                            number: p.meta.part.number,
+                            seq: p.meta.seq,
+                        };
+                        (b, key, holder)
+                    }
+                    _ => {
+                        let (b, key, upload) =
+                            split_upload_key(k).ok_or_else(|| bad("ended key"))?;
+                        (b, key, Holder::Ended { upload })
+                    }
+                };
+                out.push((bucket, key, holder));
+                if out.len() >= limit {
+                    return Ok((
+                        out,
+                        Some(ScrubPos {
+                            db,
+                            key: k.to_vec(),
+                        }),
+                    ));
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Remembers a repair for every holder short of full redundancy
+    /// (fewer than `want` copies, or a shard slot empty): after a rebuild,
+    /// which forgets the remembered repairs with the rest of the index.
+    /// Returns how many. Blocking: companion thread or start-up only.
+    pub fn note_short_holders(&self, want: usize, now_ms: u64) -> Result<u64, IndexError> {
+        let mut short = Vec::new();
+        let mut after: Option<ScrubPos> = None;
+        loop {
+            let (batch, next) = self.scrub_next(after.as_ref(), 1024)?;
+            for (bucket, key, holder) in batch {
+                let Some(h) = self.held(&bucket, &key, holder)? else {
+                    continue;
+                };
+                let empty_slot = h
+                    .sets
+                    .iter()
+                    .any(|s| s.stripes.iter().flatten().any(|l| l.is_none()));
+                if h.copies.len() < want || empty_slot {
+                    short.push(repair_key(&bucket, &key, holder));
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let note = encode(&RepairNote {
+            queued_ms: now_ms,
+            waiting_for: Vec::new(),
+        });
+        let mut wtxn = self.env.write_txn()?;
+        for rk in &short {
+            self.repairs.put(&mut wtxn, rk, &note)?;
+        }
+        wtxn.commit()?;
+        Ok(short.len() as u64)
+    }
+
+    /// Entries a scrub walks in this partition (for its progress).
+    pub fn scrub_total(&self) -> Result<u64, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.objects.len(&rtxn)?
+            + self.versions.len(&rtxn)?
+            + self.tombstones.len(&rtxn)?
+            + self.uploads.len(&rtxn)?
+            + self.parts.len(&rtxn)?
+            + self.ended.len(&rtxn)?)
     }
 
     /// Forgets a removed segment's accounting.

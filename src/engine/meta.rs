@@ -62,6 +62,18 @@ impl DataLoc {
         }
     }
 
+    /// Every shard slot, of every stripe (of every part); `None` where a
+    /// shard was not written (its drive was away).
+    pub fn shard_slots(&self) -> Box<dyn Iterator<Item = &Option<RecordLoc>> + '_> {
+        match self {
+            DataLoc::Inline => Box::new(std::iter::empty()),
+            DataLoc::Stripes(s) => Box::new(s.iter().flatten()),
+            DataLoc::Parts { parts, .. } => {
+                Box::new(parts.iter().flat_map(|p| p.stripes.iter().flatten()))
+            }
+        }
+    }
+
     /// Replaces each moved shard record by its copy (None drops it).
     pub fn relocate(&mut self, moves: &[(RecordLoc, Option<RecordLoc>)]) {
         match self {

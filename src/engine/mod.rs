@@ -27,9 +27,11 @@ pub mod read;
 pub mod rebuild;
 pub mod record;
 pub mod repair;
+pub mod scrub;
 pub mod sealing;
 pub mod segment;
 pub mod space;
+pub mod sysfiles;
 pub mod usage;
 pub mod write;
 
@@ -61,6 +63,8 @@ const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// How often a core with a drive low on space looks again after deletes:
 /// freeing space through the API must not wait a minute.
 const COMPACTION_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often each core takes up remembered repairs that are due again.
+const REPAIR_RELOAD: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often core 0 re-reads the drives' free space; more often once a
 /// drive is low (writes must stop at the reserve, not at ENOSPC).
 const SPACE_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -97,6 +101,10 @@ pub struct EngineConfig {
     /// Free bytes per drive kept for deletes, index commits and compaction
     /// (new object data is refused below it); 0: `space::default_reserve`.
     pub space_reserve: u64,
+    /// Time between the starts of a partition's scrub passes; zero: off.
+    pub scrub_interval: std::time::Duration,
+    /// Bytes per second the scrubber reads from each drive; 0: no limit.
+    pub scrub_rate: u64,
 }
 
 impl EngineConfig {
@@ -110,6 +118,8 @@ impl EngineConfig {
             segment_max: 256 << 20,
             read_cache: 0,
             space_reserve: 0,
+            scrub_interval: scrub::DEFAULT_INTERVAL,
+            scrub_rate: scrub::DEFAULT_RATE,
         }
     }
 }
@@ -120,7 +130,10 @@ pub struct Stats {
     pub corrupt_records: AtomicU64,
     pub missing_shards: AtomicU64,
     pub reconstructions: AtomicU64,
+    /// Records repair rewrote (shards and replicated copies).
     pub repaired_shards: AtomicU64,
+    /// Records found bad with too few good ones left to rebuild them.
+    pub repair_lost: AtomicU64,
     pub read_cache_hits: AtomicU64,
     pub read_cache_misses: AtomicU64,
     /// Hits (counted in `read_cache_hits` too) that served an encrypted
@@ -233,6 +246,14 @@ impl Shared {
             core,
             slot,
         }
+    }
+
+    /// Whether reads or writes are in flight on `core` (the scrubber gives
+    /// way to them).
+    pub fn core_busy(&self, core: CoreId) -> bool {
+        self.readers[core]
+            .iter()
+            .any(|r| r.load(Ordering::Relaxed) > 0)
     }
 
     /// Waits until every read that started before this call has finished:
@@ -481,7 +502,7 @@ pub enum CoreMsg {
     Repair {
         bucket: String,
         key: String,
-        version: VersionSel,
+        holder: index::Holder,
     },
     /// To every core: start or resume background work.
     Background(background::BackgroundMsg),
@@ -517,7 +538,12 @@ pub struct Engine {
     /// Deletes done by this core (a full drive compacts after new ones).
     deletes: std::cell::Cell<u64>,
     repairs: repair::RepairQueue,
-    /// This core's last failure of compaction and of repair.
+    /// The scrub state of this core's partitions (see `scrub.rs`).
+    scrub_states: RefCell<HashMap<u16, index::ScrubState>>,
+    /// A scrub batch is running; `stopping`: none may start (shutdown).
+    scrubbing: std::cell::Cell<bool>,
+    stopping: std::cell::Cell<bool>,
+    /// This core's last failure of compaction, repair and scrubbing.
     last_errors: RefCell<background::LastErrors>,
     version_counter: std::cell::Cell<u64>,
     inbox: Receiver<CoreMsg>,
@@ -622,6 +648,21 @@ impl Engine {
             let targets: Vec<&PartitionIndex> = untrusted.iter().map(|&p| &indexes[p]).collect();
             rebuild::rebuild_partitions(&targets, &drives, record::header_key(&set.format.set_id))
                 .map_err(|e| format!("index rebuild: {e}"))?;
+            // A rebuild forgets the remembered repairs: find what is short
+            // of redundancy again (writes taken while a drive was away).
+            let want = (usize::from(layout.parity) + 1).min(set.drives.len());
+            for &p in &untrusted {
+                let n = indexes[p]
+                    .note_short_holders(want, now_ms())
+                    .map_err(|e| format!("partition {p}: {e}"))?;
+                if n > 0 {
+                    tracing::info!(
+                        partition = p,
+                        holders = n,
+                        "rebuilt index: short of redundancy, queued for repair"
+                    );
+                }
+            }
         }
         for (p, idx) in indexes.iter().enumerate() {
             idx.mark_open(epoch, &offline)
@@ -681,7 +722,7 @@ impl Engine {
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
-            background: background::Background::default(),
+            background: background::Background::new(cfg.scrub_interval, cfg.scrub_rate),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -731,6 +772,9 @@ impl Engine {
             compacting: std::cell::Cell::new(false),
             deletes: std::cell::Cell::new(0),
             repairs: repair::RepairQueue::default(),
+            scrub_states: RefCell::new(HashMap::new()),
+            scrubbing: std::cell::Cell::new(false),
+            stopping: std::cell::Cell::new(false),
             last_errors: RefCell::new(Default::default()),
             version_counter: std::cell::Cell::new(0),
             inbox: inbox.clone(),
@@ -745,14 +789,21 @@ impl Engine {
                 monoio::spawn(async move { e.handle(msg).await });
             }
         });
+        engine.reload_repairs(false);
+        engine.start_scrubber();
         let weak = Rc::downgrade(&engine);
         monoio::spawn(async move {
             let mut last = std::time::Instant::now();
+            let mut last_reload = std::time::Instant::now();
             let (mut seen_full, mut seen_deletes) = (0, 0);
             loop {
                 monoio::time::sleep(COMPACTION_TICK).await;
                 let Some(e) = weak.upgrade() else { break };
                 e.reads.drop_removed();
+                if last_reload.elapsed() >= REPAIR_RELOAD {
+                    last_reload = std::time::Instant::now();
+                    e.reload_repairs(false);
+                }
                 let space = e.shared.space.clone();
                 // A drive just became full: seal this core's segments on it,
                 // so what is deleted from now on can be reclaimed (active
@@ -886,8 +937,8 @@ impl Engine {
             CoreMsg::Repair {
                 bucket,
                 key,
-                version,
-            } => self.enqueue_repair(bucket, key, version),
+                holder,
+            } => self.enqueue_repair(bucket, key, holder),
             CoreMsg::Background(m) => self.on_background(m),
             CoreMsg::SetReadCache(bytes) => self.cache.borrow_mut().set_capacity(bytes),
             CoreMsg::Run(job) => job(&self),
@@ -899,11 +950,16 @@ impl Engine {
     }
 
     /// Waits (bounded) until this core's background work (index batches,
-    /// compaction) is idle, so that dropping the engine afterwards releases
-    /// everything: call before a core stops.
+    /// compaction, repair, a scrub batch) is idle, and stops the scrubber,
+    /// so that dropping the engine afterwards releases everything: call
+    /// before a core stops.
     pub async fn quiesce(&self) {
         let deadline = std::time::Instant::now() + QUIESCE_LIMIT;
-        while (self.index_queue.busy() || self.compacting.get() || self.repairs.busy())
+        self.stopping.set(true);
+        while (self.index_queue.busy()
+            || self.compacting.get()
+            || self.repairs.busy()
+            || self.scrubbing.get())
             && std::time::Instant::now() < deadline
         {
             monoio::time::sleep(std::time::Duration::from_millis(1)).await;

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use md5::{Digest, Md5};
 
-use super::index::{object_key, Mutation, UploadListing};
+use super::index::{object_key, Holder, Mutation, UploadListing};
 use super::meta::{
     sse_header, Attr, DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum,
     UploadEntry, UploadMeta,
@@ -152,12 +152,16 @@ impl Engine {
         let commits = self
             .write_replicated(header, &payload, meta.rotation as usize)
             .await?;
+        let short = self.short_of_redundancy(&commits, std::iter::empty());
         let m = Mutation::CreateUpload {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             entry: UploadEntry { meta, commits },
         };
         self.apply_index(partition, m).await?;
+        if short {
+            self.note_degraded(bucket, key, Holder::Upload { upload });
+        }
         Ok(upload)
     }
 
@@ -347,12 +351,21 @@ impl Engine {
         header.data_len = size;
         let commits = self.write_replicated(header, &payload, rotation).await?;
         let part = meta.part.clone();
+        let short = self.short_of_redundancy(&commits, part.stripes.iter().flatten());
+        let holder = Holder::Part {
+            upload,
+            number,
+            seq: meta.seq,
+        };
         let m = Mutation::PutPart {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             entry: PartEntry { meta, commits },
         };
         self.apply_index(partition, m).await?;
+        if short {
+            self.note_degraded(bucket, key, holder);
+        }
         // The upload may have ended while the part was being written: then
         // the index ignored it and the part is not part of anything.
         if self.shared.indexes[partition as usize]
@@ -506,6 +519,13 @@ impl Engine {
             )
             .await?;
         let info = object.as_ref().map(|e| ObjectInfo::of(&e.meta));
+        let short_object = object
+            .as_ref()
+            .filter(|e| self.short_of_redundancy(&e.commits, e.meta.data.shard_slots()))
+            .map(|e| Holder::Object {
+                version: e.meta.version,
+            });
+        let short_end = self.short_of_redundancy(&ended, std::iter::empty());
         let m = Mutation::EndUpload {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -516,6 +536,12 @@ impl Engine {
         };
         self.apply_index(partition, m).await?;
         drop(quota);
+        if let Some(holder) = short_object {
+            self.note_degraded(bucket, key, holder);
+        }
+        if short_end {
+            self.note_degraded(bucket, key, Holder::Ended { upload });
+        }
         Ok(info)
     }
 

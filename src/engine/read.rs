@@ -314,17 +314,7 @@ impl Engine {
             .stats
             .read_cache_misses
             .fetch_add(1, Ordering::Relaxed);
-        let file = self
-            .reads
-            .get(loc.drive, loc.segment)
-            .await
-            .map_err(|e| ReadFail::Io(loc.drive, e))?;
-        let buf = AlignedBuf::for_read(loc.len as usize);
-        let (res, buf) = file.read_exact_at(buf, loc.offset).await;
-        if let Err(e) = res {
-            self.reads.forget(loc.drive, loc.segment);
-            return Err(ReadFail::Io(loc.drive, e));
-        }
+        let buf = self.read_raw(loc).await?;
         let h = self
             .expected_header(buf.as_slice(), partition, want)
             .ok_or(ReadFail::Corrupt(loc))?;
@@ -339,9 +329,28 @@ impl Engine {
         Ok(Verified { record, payload })
     }
 
+    /// The bytes at `loc` from its drive, unchecked (never from the cache).
+    pub(crate) async fn read_raw(
+        &self,
+        loc: RecordLoc,
+    ) -> std::result::Result<AlignedBuf, ReadFail> {
+        let file = self
+            .reads
+            .get(loc.drive, loc.segment)
+            .await
+            .map_err(|e| ReadFail::Io(loc.drive, e))?;
+        let buf = AlignedBuf::for_read(loc.len as usize);
+        let (res, buf) = file.read_exact_at(buf, loc.offset).await;
+        if let Err(e) = res {
+            self.reads.forget(loc.drive, loc.segment);
+            return Err(ReadFail::Io(loc.drive, e));
+        }
+        Ok(buf)
+    }
+
     /// The header of `record` if it is sound, names what the reader expects
     /// and its payload lies within `record`.
-    fn expected_header(
+    pub(crate) fn expected_header(
         &self,
         record: &[u8],
         partition: u16,
@@ -360,7 +369,7 @@ impl Engine {
         expected.then_some(h)
     }
 
-    fn note_fail(&self, f: &ReadFail) {
+    pub(crate) fn note_fail(&self, f: &ReadFail) {
         match f {
             ReadFail::Io(d, e) => self.shared.drive_error(*d as usize, e),
             ReadFail::Corrupt(loc) => {
@@ -449,7 +458,7 @@ impl ObjectReader {
                 // not what is stored. Repair rewrites from parity what it
                 // can; never return these bytes.
                 self.engine
-                    .queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
+                    .queue_repair(&self.bucket, &self.key, self.holder());
                 return Some(Err(e));
             }
         }
@@ -535,6 +544,13 @@ impl ObjectReader {
         Ok(out)
     }
 
+    /// What repair calls the version this reader reads.
+    fn holder(&self) -> super::index::Holder {
+        super::index::Holder::Object {
+            version: self.entry.meta.version,
+        }
+    }
+
     async fn read_inline(&self) -> Result<Bytes> {
         let e = &self.engine;
         let want = Expect {
@@ -562,7 +578,10 @@ impl ObjectReader {
                     }
                     return Ok(v.record.slice(start..start + data.len()));
                 }
-                Err(f) => e.note_fail(&f),
+                Err(f) => {
+                    e.note_fail(&f);
+                    e.queue_repair(&self.bucket, &self.key, self.holder());
+                }
             }
         }
         Err(EngineError::ReadQuorum { have: 0, need: 1 })
@@ -580,7 +599,7 @@ impl ObjectReader {
         // A shard missed at write time (its drive was away): heal it now
         // that a read passes by.
         if locs.iter().any(|l| l.is_none()) {
-            e.queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
+            e.queue_repair(&self.bucket, &self.key, self.holder());
         }
         let first = lo / sl;
         let last = (hi - 1) / sl;
@@ -645,7 +664,7 @@ impl ObjectReader {
 
         // Degraded: repair the object in the background, read the rest until
         // k shards verify, then reconstruct.
-        e.queue_repair(&self.bucket, &self.key, self.entry.meta.sel());
+        e.queue_repair(&self.bucket, &self.key, self.holder());
         let rest: Vec<usize> = (0..layout.total()).filter(|&i| !tried[i]).collect();
         let reads = rest.iter().map(|&i| read_shard(i));
         for (i, r) in join_all(reads).await {

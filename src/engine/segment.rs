@@ -373,9 +373,15 @@ impl SegmentWriter {
         let dir = segments_dir(&root);
         let path = segment_path(&root, id);
         {
+            // Only `seg` itself: a drive whose directory vanished (unmounted,
+            // pulled) must fail the write, not come back as an empty
+            // directory on whatever filesystem holds its parent.
             let dir = dir.clone();
             self.companion
-                .run(move || std::fs::create_dir_all(dir))
+                .run(move || match std::fs::create_dir(&dir) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                    r => r,
+                })
                 .await??;
         }
         let file = DirectFile::open_rw(&path, true).await?;

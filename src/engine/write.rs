@@ -24,7 +24,7 @@ use crate::runtime::buf::{align_up, AlignedBuf};
 use crate::runtime::channel::oneshot;
 
 use super::codec::ErasureCodec;
-use super::index::{object_key, Mutation};
+use super::index::{object_key, Holder, Mutation};
 use super::layout::Layout;
 use super::lock;
 use super::meta::{
@@ -49,7 +49,7 @@ type IndexReply = oneshot::Sender<std::result::Result<(), IndexFailure>>;
 
 /// Why an index batch failed, for every waiter of the batch.
 #[derive(Clone, Debug)]
-enum IndexFailure {
+pub(crate) enum IndexFailure {
     /// No space on the index's drive: the transaction was aborted.
     Full(String),
     Other(String),
@@ -923,7 +923,7 @@ impl Engine {
     }
 
     /// One durable copy of a replicated record on `drive`.
-    async fn write_copy(
+    pub(super) async fn write_copy(
         self: &Rc<Self>,
         header: &RecordHeader,
         payload: &[u8],
@@ -1023,12 +1023,19 @@ impl Engine {
             .commit_record(bucket, key, partition, meta, inline)
             .await?;
         let info = ObjectInfo::of(&entry.meta);
+        let short = self.short_of_redundancy(&entry.commits, entry.meta.data.shard_slots());
+        let holder = Holder::Object {
+            version: entry.meta.version,
+        };
         let m = Mutation::Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             entry,
         };
         self.apply_index(partition, m).await?;
+        if short {
+            self.note_degraded(bucket, key, holder);
+        }
         Ok(info)
     }
 
@@ -1146,6 +1153,22 @@ impl Engine {
     /// queue up while a batch is being applied go together in the next one
     /// (one write transaction per partition per batch): group commit.
     pub(crate) async fn apply_index(self: &Rc<Self>, partition: u16, m: Mutation) -> Result<()> {
+        let rx = self.queue_index(partition, m);
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(IndexFailure::Full(e))) => Err(EngineError::StorageFull(e)),
+            Ok(Err(IndexFailure::Other(e))) => Err(EngineError::Internal(e)),
+            Err(_) => Err(EngineError::Internal("index batch dropped".into())),
+        }
+    }
+
+    /// Queues an index change now (changes are applied in the order they
+    /// are queued); the receiver says when it is committed.
+    pub(crate) fn queue_index(
+        self: &Rc<Self>,
+        partition: u16,
+        m: Mutation,
+    ) -> oneshot::Receiver<std::result::Result<(), IndexFailure>> {
         let (tx, rx) = oneshot::channel();
         self.index_queue
             .pending
@@ -1156,12 +1179,7 @@ impl Engine {
             let me = self.clone();
             monoio::spawn(async move { me.drain_index_queue().await });
         }
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(IndexFailure::Full(e))) => Err(EngineError::StorageFull(e)),
-            Ok(Err(IndexFailure::Other(e))) => Err(EngineError::Internal(e)),
-            Err(_) => Err(EngineError::Internal("index batch dropped".into())),
-        }
+        rx
     }
 
     async fn drain_index_queue(self: Rc<Self>) {
@@ -1322,6 +1340,7 @@ impl Engine {
         let tombstones = self
             .write_replicated(header, &encode_tombstone(target), rotation)
             .await?;
+        let short = self.short_of_redundancy(&tombstones, std::iter::empty());
         let m = Mutation::Delete {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -1329,6 +1348,9 @@ impl Engine {
             tombstones,
         };
         self.apply_index(partition, m).await?;
+        if short {
+            self.note_degraded(bucket, key, Holder::Tombstone { target });
+        }
         Ok(DeleteOutcome {
             delete_marker,
             version: version.map(|_| target),
