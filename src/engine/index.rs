@@ -400,8 +400,10 @@ impl PartitionIndex {
         std::fs::create_dir_all(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
-        // SAFETY: one environment per directory per process (partition dirs
-        // are distinct and opened once), as LMDB requires.
+        // SAFETY: heed's contract for a memory map: one environment per
+        // directory per process (partition dirs are distinct and each opened
+        // once per engine), and no one else truncates or rewrites the files
+        // under the map (the index directory is the node's own).
         let env = unsafe {
             opts.flags(EnvFlags::NO_SYNC | EnvFlags::NO_READ_AHEAD)
                 .open(dir)?
@@ -434,6 +436,7 @@ impl PartitionIndex {
         let [uploads, parts, ended, versions, usage] = multipart.map(|d| unsafe {
             std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
         });
+        // SAFETY: as for the multipart databases just above.
         let (objects, segments, tombstones, meta) = unsafe {
             (
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(

@@ -76,7 +76,9 @@ pub fn block_on<Fut: Future>(fut: Fut) -> io::Result<Fut::Output> {
 
 /// CPUs this process may run on, in order.
 pub fn available_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    // SAFETY: cpu_set_t is a bit array, for which all zeroes (the empty set) is
+    // valid; sched_getaffinity writes at most the size it is given into it,
+    // and CPU_ISSET reads bits below CPU_SETSIZE only.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
