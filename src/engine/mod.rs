@@ -245,7 +245,7 @@ impl Shared {
                 .iter()
                 .any(|r| r[old].load(Ordering::SeqCst) > 0)
             {
-                monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+                crate::runtime::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
     }
@@ -739,18 +739,18 @@ impl Engine {
         // index environments) is dropped when its last user lets go, even
         // while this loop waits for a message.
         let weak = Rc::downgrade(&engine);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             while let Ok(msg) = inbox.recv().await {
                 let Some(e) = weak.upgrade() else { break };
-                monoio::spawn(async move { e.handle(msg).await });
+                crate::runtime::spawn(async move { e.handle(msg).await });
             }
         });
         let weak = Rc::downgrade(&engine);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             let mut last = std::time::Instant::now();
             let (mut seen_full, mut seen_deletes) = (0, 0);
             loop {
-                monoio::time::sleep(COMPACTION_TICK).await;
+                crate::runtime::sleep(COMPACTION_TICK).await;
                 let Some(e) = weak.upgrade() else { break };
                 e.reads.drop_removed();
                 let space = e.shared.space.clone();
@@ -780,10 +780,10 @@ impl Engine {
         });
         if core == 0 {
             let weak = Rc::downgrade(&engine);
-            monoio::spawn(async move {
+            crate::runtime::spawn(async move {
                 let mut pause = SPACE_REFRESH;
                 loop {
-                    monoio::time::sleep(pause).await;
+                    crate::runtime::sleep(pause).await;
                     let Some(e) = weak.upgrade() else { break };
                     pause = if e.shared.space.any_low() {
                         SPACE_REFRESH_LOW
@@ -906,7 +906,7 @@ impl Engine {
         while (self.index_queue.busy() || self.compacting.get() || self.repairs.busy())
             && std::time::Instant::now() < deadline
         {
-            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+            crate::runtime::sleep(std::time::Duration::from_millis(1)).await;
         }
         // The next run starts new segments: give back this run's
         // preallocated tails, so a restart costs no space.

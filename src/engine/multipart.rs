@@ -682,9 +682,9 @@ impl Engine {
             std::time::Duration::from_secs(3600),
         );
         let weak = Rc::downgrade(self);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             loop {
-                monoio::time::sleep(every).await;
+                crate::runtime::sleep(every).await;
                 let Some(e) = weak.upgrade() else { break };
                 match e.expire_uploads(expiry).await {
                     Ok(0) => {}

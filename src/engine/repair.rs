@@ -109,7 +109,7 @@ impl Engine {
         }
         self.repairs.busy.set(true);
         let me = self.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             let bg = &me.shared.background;
             let running = bg.repair.begin();
             // Bounded: the queue holds at most REPAIR_QUEUE_MAX and each

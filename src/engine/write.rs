@@ -656,7 +656,7 @@ impl Engine {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
         let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data, seal);
-        let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
+        let mut inflight: VecDeque<crate::runtime::JoinHandle<Result<StripeResult>>> =
             VecDeque::new();
         let mut done: Vec<StripeResult> = Vec::new();
         let mut size = 0u64;
@@ -793,7 +793,7 @@ impl Engine {
         mut bufs: Vec<AlignedBuf>,
         data_len: usize,
         shard_len: usize,
-    ) -> monoio::task::JoinHandle<Result<StripeResult>> {
+    ) -> crate::runtime::JoinHandle<Result<StripeResult>> {
         let layout = self.shared.layout;
         let k = layout.data as usize;
         let hdr_len = FIXED_LEN + t.bucket.len() + t.key.len();
@@ -833,7 +833,7 @@ impl Engine {
             b.set_len(align_up(hdr_len + shard_len));
         }
         let me = self.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             encoded.map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
             let drives = me.shared.set.drives.len();
             let writes = bufs.into_iter().enumerate().map(|(i, b)| {
@@ -1154,7 +1154,7 @@ impl Engine {
         if !self.index_queue.busy.get() {
             self.index_queue.busy.set(true);
             let me = self.clone();
-            monoio::spawn(async move { me.drain_index_queue().await });
+            crate::runtime::spawn(async move { me.drain_index_queue().await });
         }
         match rx.await {
             Ok(Ok(())) => Ok(()),
