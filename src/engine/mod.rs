@@ -16,6 +16,7 @@ pub mod error;
 pub mod format;
 pub mod health;
 pub mod index;
+pub mod invariant;
 pub mod layout;
 pub mod list;
 pub mod lock;
@@ -1088,7 +1089,11 @@ impl Engine {
 
     /// Core 0 only: changes the table, persists it, installs it on every core.
     async fn change_buckets(self: &Rc<Self>, name: String, change: BucketChange) -> Result<()> {
-        assert_eq!(self.core, 0, "the bucket table is owned by core 0");
+        invariant::invariant!(
+            self.core == 0,
+            "the bucket table is changed only by core 0, not by core {}",
+            self.core
+        );
         let _serial = self.bucket_changes.lock(Vec::new()).await;
         let mut table = (*self.buckets()).clone();
         fn existing<'t>(

@@ -133,6 +133,7 @@ impl Engine {
         self.check_data_space()?;
         let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
+        self.assert_owner(partition);
         let upload = self.new_version();
         let l = self.shared.layout;
         let meta = UploadMeta {
@@ -216,6 +217,7 @@ impl Engine {
         unseal: Option<DataKey>,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
+        self.assert_owner(partition);
         let Some(up) = self.shared.indexes[partition as usize].get_upload(bucket, key, upload)?
         else {
             return Err(EngineError::NoSuchUpload);
@@ -333,10 +335,10 @@ impl Engine {
         };
         // Under the key lock: a part and the upload's completion or abort
         // reach the index in the order their records were written.
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let meta = PartMeta {
             upload,
-            seq: self.seq.next(partition, self.shared.epoch),
+            seq: self.next_seq(&guard, bucket, key, partition),
             layout: (l.data, l.parity),
             part,
             attrs,
@@ -468,7 +470,8 @@ impl Engine {
         complete: Option<Completion>,
     ) -> Result<Option<ObjectInfo>> {
         let partition = self.shared.partition_of(bucket, key);
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.assert_owner(partition);
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let idx = &self.shared.indexes[partition as usize];
         let Some(up) = idx.get_upload(bucket, key, upload)? else {
             return Err(EngineError::NoSuchUpload);
@@ -490,14 +493,14 @@ impl Engine {
                 meta.headers.extend(c.headers);
                 quota = self.reserve_quota(bucket, meta.size)?;
                 Some(
-                    self.commit_record(bucket, key, partition, meta, &[])
+                    self.commit_record(&guard, bucket, key, partition, meta, &[])
                         .await?,
                 )
             }
         };
         let ended_ms = now_ms();
         let mut header = self.upload_header(Kind::UploadEnd, bucket, key, partition, upload, 0);
-        header.seq = self.seq.next(partition, self.shared.epoch);
+        header.seq = self.next_seq(&guard, bucket, key, partition);
         let ended = self
             .write_replicated(
                 header,

@@ -156,7 +156,7 @@ impl Engine {
         version: VersionSel,
     ) -> Result<u32> {
         let p = self.shared.partition_of(bucket, key);
-        debug_assert_eq!(self.shared.owner_of(p), self.core);
+        self.assert_owner(p);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
         let _writing = self.begin_read();
         let Some(entry) = self.shared.indexes[p as usize].get_version(bucket, key, version)? else {
