@@ -73,13 +73,13 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
                     e.create_bucket("bench").await.expect("bucket");
                 }
                 while !e.bucket_exists("bench") {
-                    monoio::time::sleep(Duration::from_millis(1)).await;
+                    cairn::runtime::sleep(Duration::from_millis(1)).await;
                 }
                 let key = |i: u64| format!("c{core}/o{}", i % 64.max(per_core / 4 + 1));
                 let warmers: Vec<_> = (0..16u64)
                     .map(|w| {
                         let (e, warm) = (e.clone(), warm.clone());
-                        monoio::spawn(async move {
+                        cairn::runtime::spawn(async move {
                             for i in 0..WARMUP_PUTS / 16 {
                                 let k = format!("warm/c{core}/{w}/{i}");
                                 e.put(
@@ -111,14 +111,14 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
                 }
                 ready.fetch_add(1, Ordering::SeqCst);
                 while ready.load(Ordering::SeqCst) < cores {
-                    monoio::time::sleep(Duration::from_micros(200)).await;
+                    cairn::runtime::sleep(Duration::from_micros(200)).await;
                 }
                 let start = Instant::now();
                 let next = std::rc::Rc::new(std::cell::Cell::new(0u64));
                 let workers: Vec<_> = (0..conc)
                     .map(|_| {
                         let (e, next, payload) = (e.clone(), next.clone(), payload.clone());
-                        monoio::spawn(async move {
+                        cairn::runtime::spawn(async move {
                             loop {
                                 let i = next.get();
                                 if i >= per_core {
@@ -151,7 +151,7 @@ fn workload(cores: usize, size: usize, conc: usize, iters: u64, get: bool) -> Du
                 times.lock().expect("times").push(start.elapsed());
                 done.fetch_add(1, Ordering::SeqCst);
                 while done.load(Ordering::SeqCst) < cores {
-                    monoio::time::sleep(Duration::from_micros(200)).await;
+                    cairn::runtime::sleep(Duration::from_micros(200)).await;
                 }
             }
         }

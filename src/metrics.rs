@@ -170,7 +170,7 @@ impl MetricsHub {
         let own = Rc::new(CoreMetrics::new());
         let me = Rc::downgrade(&own);
         let rx = inbox.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             while let Ok(reply) = rx.recv().await {
                 let Some(m) = me.upgrade() else { break };
                 let _ = reply.send(m.snapshot());
@@ -202,7 +202,7 @@ impl MetricsHub {
             if peer.try_send(tx).is_err() {
                 continue;
             }
-            if let Ok(Ok(s)) = monoio::time::timeout(GATHER_TIMEOUT, rx).await {
+            if let Ok(Ok(s)) = crate::runtime::timeout(GATHER_TIMEOUT, rx).await {
                 snaps.push(s);
             }
         }

@@ -13,7 +13,9 @@ use crate::runtime::channel::bounded;
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
 
 fn block_signals() -> libc::sigset_t {
-    // SAFETY: plain libc signal-mask calls on a zeroed set.
+    // SAFETY: sigset_t is plain data (zeroed, then sigemptyset initialises it
+    // as POSIX asks); each call gets a valid pointer to it, and
+    // pthread_sigmask accepts a null pointer for the old mask.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -27,7 +29,8 @@ fn block_signals() -> libc::sigset_t {
 
 fn wait_signal(set: &libc::sigset_t) -> i32 {
     let mut sig = 0;
-    // SAFETY: set is initialised; sig is a valid out pointer.
+    // SAFETY: `set` is an initialised sigset_t (from block_signals) and `sig`
+    // a valid place for sigwait to write the signal number.
     unsafe { libc::sigwait(set, &mut sig) };
     sig
 }

@@ -163,7 +163,7 @@ fn crash_child_entry() {
             }
             assert!(e.bucket_exists(BUCKET));
             let tasks: Vec<_> = (0..WORKERS_PER_CORE)
-                .map(|w| monoio::spawn(worker(e.clone(), core, w, round, started)))
+                .map(|w| cairn::runtime::spawn(worker(e.clone(), core, w, round, started)))
                 .collect();
             for t in tasks {
                 t.await;

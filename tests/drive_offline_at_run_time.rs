@@ -30,6 +30,7 @@ struct Node {
 
 impl Node {
     fn start() -> Node {
+        // SAFETY: geteuid(2) takes no argument and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let work = tempfile::Builder::new()
             .prefix("cairn-drive-health-")
@@ -140,6 +141,8 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // SAFETY: kill(2) takes no pointer; the PID is this test's child,
+        // not reaped yet, so it names no other process.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL) };
         let _ = self.child.wait();
         for d in &self.drives {

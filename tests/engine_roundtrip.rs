@@ -397,13 +397,13 @@ fn two_cores_write_through_each_other() {
                     e.create_bucket("shared").await.map_err(|e| e.to_string())?;
                 } else {
                     while !e.bucket_exists("shared") {
-                        monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        cairn::runtime::sleep(std::time::Duration::from_millis(1)).await;
                     }
                 }
                 let tasks: Vec<_> = (0..24)
                     .map(|i| {
                         let e = e.clone();
-                        monoio::spawn(async move {
+                        cairn::runtime::spawn(async move {
                             let size = [100usize, 70_000, 1_500_000][i % 3];
                             let key = format!("c{core}/o{i}");
                             let body = data(size, (core * 100 + i) as u64);
@@ -437,7 +437,7 @@ fn two_cores_write_through_each_other() {
             done.fetch_add(1, Ordering::SeqCst);
             // Keep serving the other core's writes until both are done.
             while done.load(Ordering::SeqCst) < 2 {
-                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                cairn::runtime::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
     })
@@ -531,7 +531,7 @@ fn buckets_created_from_two_cores_at_once_are_seen_by_both() {
                 .try_for_each(|x| x.map_err(|e| e.to_string()));
             created.fetch_add(1, Ordering::SeqCst);
             while created.load(Ordering::SeqCst) < 2 {
-                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                cairn::runtime::sleep(std::time::Duration::from_millis(1)).await;
             }
             for c in 0..2 {
                 for i in 0..10 {
@@ -544,7 +544,7 @@ fn buckets_created_from_two_cores_at_once_are_seen_by_both() {
             tx.send(r).unwrap();
             checked.fetch_add(1, Ordering::SeqCst);
             while checked.load(Ordering::SeqCst) < 2 {
-                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                cairn::runtime::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
     })

@@ -43,7 +43,7 @@ impl LoopFs {
     }
 
     fn create_mib(mib: u64) -> Result<LoopFs, String> {
-        // SAFETY: a plain getter.
+        // SAFETY: geteuid(2) takes no argument and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Err("not root (a loop mount needs root)".into());
         }

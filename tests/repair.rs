@@ -200,7 +200,7 @@ fn a_write_taken_while_a_drive_was_away_is_repaired_once_it_is_back_without_a_re
                 e.last_errors(),
                 shared.repairs_remembered().unwrap()
             );
-            monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+            cairn::runtime::sleep(std::time::Duration::from_millis(20)).await;
         }
         e.quiesce().await;
         assert!(counter(&shared.stats.repaired_shards) > 0);

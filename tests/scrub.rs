@@ -173,7 +173,7 @@ fn the_scrubber_finds_and_repairs_every_rotten_record_within_one_pass() {
                 "no full pass in 60 s: {} partition passes",
                 counter(&sc.passes)
             );
-            monoio::time::sleep(Duration::from_millis(50)).await;
+            cairn::runtime::sleep(Duration::from_millis(50)).await;
         }
         e.quiesce().await;
         assert_eq!(counter(&sc.bad), rotted, "problems found");

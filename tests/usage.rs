@@ -528,7 +528,9 @@ fn writes_in_flight_cannot_pass_the_quota_together() {
         let tasks: Vec<_> = (0..20)
             .map(|i| {
                 let e = e.clone();
-                monoio::spawn(async move { try_put(&e, "quota-c", &format!("k{i}"), 10_000).await })
+                cairn::runtime::spawn(async move {
+                    try_put(&e, "quota-c", &format!("k{i}"), 10_000).await
+                })
             })
             .collect();
         let mut ok = 0;

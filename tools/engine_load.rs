@@ -73,7 +73,7 @@ fn main() -> Result<(), String> {
                 .map(|_| {
                     let (e, next, payload) = (e.clone(), next.clone(), payload.clone());
                     let (ops, get, engine_md5) = (a.ops, a.get && round > 0, a.engine_md5);
-                    monoio::spawn(async move {
+                    cairn::runtime::spawn(async move {
                         loop {
                             let i = next.get();
                             if i >= ops {

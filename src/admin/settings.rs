@@ -365,7 +365,7 @@ pub async fn set(c: &Call<'_>) -> Result<Value, AdminError> {
         .run_on(0, move |e| {
             let (tx, rx) = futures_channel::oneshot::channel();
             let e = e.clone();
-            monoio::spawn(async move {
+            crate::runtime::spawn(async move {
                 let _ = tx.send(change(&e, &limits, i, text, checked, who).await);
             });
             rx

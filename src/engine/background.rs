@@ -211,7 +211,7 @@ impl Engine {
             BackgroundMsg::Compact => {
                 if !self.compacting.get() && !self.shared.background.compaction.paused() {
                     let me = self.clone();
-                    monoio::spawn(async move { me.compaction_pass().await });
+                    crate::runtime::spawn(async move { me.compaction_pass().await });
                 }
             }
             BackgroundMsg::ResumeRepair => self.start_repairs(),

@@ -550,8 +550,10 @@ impl PartitionIndex {
         std::fs::create_dir_all(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
-        // SAFETY: one environment per directory per process (partition dirs
-        // are distinct and opened once), as LMDB requires.
+        // SAFETY: heed's contract for a memory map: one environment per
+        // directory per process (partition dirs are distinct and each opened
+        // once per engine), and no one else truncates or rewrites the files
+        // under the map (the index directory is the node's own).
         let env = unsafe {
             opts.flags(EnvFlags::NO_SYNC | EnvFlags::NO_READ_AHEAD)
                 .open(dir)?
@@ -585,6 +587,7 @@ impl PartitionIndex {
         let [uploads, parts, ended, versions, usage, repairs] = multipart.map(|d| unsafe {
             std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
         });
+        // SAFETY: as for the multipart databases just above.
         let (objects, segments, tombstones, meta) = unsafe {
             (
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
@@ -1051,9 +1054,13 @@ impl PartitionIndex {
     ) -> Result<(), IndexError> {
         let mut old = self.object_at(wtxn, k, corrupt)?;
         if let Some(o) = &old {
-            debug_assert!(
+            super::invariant::invariant!(
                 o.meta.seq < entry.meta.seq,
-                "a key's versions reach the index in sequence order"
+                "a key's versions reach the index in sequence order (partition {}: \
+                 sequence {} after {})",
+                self.partition,
+                entry.meta.seq,
+                o.meta.seq
             );
         }
         if entry.meta.null {
@@ -2023,6 +2030,57 @@ impl PartitionIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::meta::{DataLoc, ObjectMeta};
+
+    fn version(seq: u64) -> IndexEntry {
+        IndexEntry {
+            meta: ObjectMeta {
+                version: seq as u128,
+                seq,
+                size: 0,
+                etag: String::new(),
+                modified_ms: 0,
+                null: false,
+                delete_marker: false,
+                content_type: None,
+                headers: Vec::new(),
+                user_meta: Vec::new(),
+                layout: (1, 0),
+                rotation: 0,
+                data: DataLoc::Inline,
+                tags: Vec::new(),
+                attrs: Vec::new(),
+            },
+            commits: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_version_older_than_the_latest_stops_the_process() {
+        const NAME: &str =
+            "engine::index::tests::a_version_older_than_the_latest_stops_the_process";
+        let put = |seq| Mutation::Put {
+            bucket: "b".into(),
+            key: "k".into(),
+            entry: version(seq),
+        };
+        if crate::engine::invariant::child::is(NAME) {
+            let dir = tempfile::tempdir().unwrap();
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            idx.apply(&[put(7), put(10)]).unwrap();
+            println!("applied in order");
+            let r = idx.apply(&[put(5)]);
+            println!("applied out of order: {:?}", r.is_ok());
+            return;
+        }
+        let out = crate::engine::invariant::child::run(NAME);
+        crate::engine::invariant::child::assert_aborted(
+            &out,
+            "sequence order (partition 0: sequence 5 after 10)",
+            "applied out of order",
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("applied in order"));
+    }
 
     #[test]
     fn an_index_of_older_entries_is_not_trusted_and_so_rebuilt() {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod format;
 pub mod health;
 pub mod index;
+pub mod invariant;
 pub mod layout;
 pub mod list;
 pub mod lock;
@@ -266,7 +267,7 @@ impl Shared {
                 .iter()
                 .any(|r| r[old].load(Ordering::SeqCst) > 0)
             {
-                monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+                crate::runtime::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
     }
@@ -783,21 +784,21 @@ impl Engine {
         // index environments) is dropped when its last user lets go, even
         // while this loop waits for a message.
         let weak = Rc::downgrade(&engine);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             while let Ok(msg) = inbox.recv().await {
                 let Some(e) = weak.upgrade() else { break };
-                monoio::spawn(async move { e.handle(msg).await });
+                crate::runtime::spawn(async move { e.handle(msg).await });
             }
         });
         engine.reload_repairs(false);
         engine.start_scrubber();
         let weak = Rc::downgrade(&engine);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             let mut last = std::time::Instant::now();
             let mut last_reload = std::time::Instant::now();
             let (mut seen_full, mut seen_deletes) = (0, 0);
             loop {
-                monoio::time::sleep(COMPACTION_TICK).await;
+                crate::runtime::sleep(COMPACTION_TICK).await;
                 let Some(e) = weak.upgrade() else { break };
                 e.reads.drop_removed();
                 if last_reload.elapsed() >= REPAIR_RELOAD {
@@ -831,10 +832,10 @@ impl Engine {
         });
         if core == 0 {
             let weak = Rc::downgrade(&engine);
-            monoio::spawn(async move {
+            crate::runtime::spawn(async move {
                 let mut pause = SPACE_REFRESH;
                 loop {
-                    monoio::time::sleep(pause).await;
+                    crate::runtime::sleep(pause).await;
                     let Some(e) = weak.upgrade() else { break };
                     pause = if e.shared.space.any_low() {
                         SPACE_REFRESH_LOW
@@ -962,7 +963,7 @@ impl Engine {
             || self.scrubbing.get())
             && std::time::Instant::now() < deadline
         {
-            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+            crate::runtime::sleep(std::time::Duration::from_millis(1)).await;
         }
         // The next run starts new segments: give back this run's
         // preallocated tails, so a restart costs no space.
@@ -1144,7 +1145,11 @@ impl Engine {
 
     /// Core 0 only: changes the table, persists it, installs it on every core.
     async fn change_buckets(self: &Rc<Self>, name: String, change: BucketChange) -> Result<()> {
-        assert_eq!(self.core, 0, "the bucket table is owned by core 0");
+        invariant::invariant!(
+            self.core == 0,
+            "the bucket table is changed only by core 0, not by core {}",
+            self.core
+        );
         let _serial = self.bucket_changes.lock(Vec::new()).await;
         let mut table = (*self.buckets()).clone();
         fn existing<'t>(

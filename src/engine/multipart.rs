@@ -133,6 +133,7 @@ impl Engine {
         self.check_data_space()?;
         let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
+        self.assert_owner(partition);
         let upload = self.new_version();
         let l = self.shared.layout;
         let meta = UploadMeta {
@@ -220,6 +221,7 @@ impl Engine {
         unseal: Option<DataKey>,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
+        self.assert_owner(partition);
         let Some(up) = self.shared.indexes[partition as usize].get_upload(bucket, key, upload)?
         else {
             return Err(EngineError::NoSuchUpload);
@@ -337,10 +339,10 @@ impl Engine {
         };
         // Under the key lock: a part and the upload's completion or abort
         // reach the index in the order their records were written.
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let meta = PartMeta {
             upload,
-            seq: self.seq.next(partition, self.shared.epoch),
+            seq: self.next_seq(&guard, bucket, key, partition),
             layout: (l.data, l.parity),
             part,
             attrs,
@@ -481,7 +483,8 @@ impl Engine {
         complete: Option<Completion>,
     ) -> Result<Option<ObjectInfo>> {
         let partition = self.shared.partition_of(bucket, key);
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.assert_owner(partition);
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let idx = &self.shared.indexes[partition as usize];
         let Some(up) = idx.get_upload(bucket, key, upload)? else {
             return Err(EngineError::NoSuchUpload);
@@ -503,14 +506,14 @@ impl Engine {
                 meta.headers.extend(c.headers);
                 quota = self.reserve_quota(bucket, meta.size)?;
                 Some(
-                    self.commit_record(bucket, key, partition, meta, &[])
+                    self.commit_record(&guard, bucket, key, partition, meta, &[])
                         .await?,
                 )
             }
         };
         let ended_ms = now_ms();
         let mut header = self.upload_header(Kind::UploadEnd, bucket, key, partition, upload, 0);
-        header.seq = self.seq.next(partition, self.shared.epoch);
+        header.seq = self.next_seq(&guard, bucket, key, partition);
         let ended = self
             .write_replicated(
                 header,
@@ -708,9 +711,9 @@ impl Engine {
             std::time::Duration::from_secs(3600),
         );
         let weak = Rc::downgrade(self);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             loop {
-                monoio::time::sleep(every).await;
+                crate::runtime::sleep(every).await;
                 let Some(e) = weak.upgrade() else { break };
                 match e.expire_uploads(expiry).await {
                     Ok(0) => {}

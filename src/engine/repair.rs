@@ -252,7 +252,7 @@ impl Engine {
         }
         self.repairs.busy.set(true);
         let me = self.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             let bg = &me.shared.background;
             let running = bg.repair.begin();
             // Bounded: the queue holds at most REPAIR_QUEUE_MAX and each
@@ -316,11 +316,7 @@ impl Engine {
         holder: Holder,
     ) -> Result<Checked> {
         let p = self.shared.partition_of(bucket, key);
-        assert_eq!(
-            self.shared.owner_of(p),
-            self.core,
-            "repair runs on the partition's owner core"
-        );
+        self.assert_owner(p);
         let _guard = self.key_locks.lock(object_key(bucket, key)).await;
         let _writing = self.begin_read();
         let mut c = Checked::new(self.shared.set.drives.len());

@@ -134,7 +134,7 @@ impl Engine {
     /// Starts this core's scrubber.
     pub(crate) fn start_scrubber(self: &Rc<Self>) {
         let weak = Rc::downgrade(self);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             loop {
                 let Some(e) = weak.upgrade() else { break };
                 if e.stopping.get() {
@@ -152,7 +152,7 @@ impl Engine {
                     }
                 };
                 drop(e);
-                monoio::time::sleep(wait).await;
+                crate::runtime::sleep(wait).await;
             }
         });
     }
@@ -278,7 +278,7 @@ impl Engine {
             if !self.shared.core_busy(self.core) {
                 return;
             }
-            monoio::time::sleep(YIELD).await;
+            crate::runtime::sleep(YIELD).await;
         }
     }
 
@@ -316,7 +316,7 @@ impl Engine {
             .map(|d| self.shared.set.drives[d].path.clone())
             .collect();
         let me = self.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             let job = me.companion.run(move || super::sysfiles::check(&drives));
             if let Ok(c) = job.await {
                 let st = &me.shared.background.scrub;

@@ -465,7 +465,7 @@ impl SegmentWriter {
         let f = fut.shared();
         *seg.growing.borrow_mut() = Some(f.clone());
         // Run it now even if nobody waits on it yet.
-        monoio::spawn(f.clone());
+        crate::runtime::spawn(f.clone());
         Some(f)
     }
 

@@ -30,8 +30,11 @@ pub fn statvfs(path: &Path) -> std::io::Result<(u64, u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::other("drive path contains NUL"))?;
-    // SAFETY: a valid C string and a zeroed out-parameter.
+    // SAFETY: statvfs is a C struct of integers, for which all zeroes is a
+    // valid value.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated string that outlives the call, and `s`
+    // is a valid, writable statvfs for the kernel to fill.
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -25,6 +25,7 @@ use crate::runtime::channel::oneshot;
 
 use super::codec::ErasureCodec;
 use super::index::{object_key, Holder, Mutation};
+use super::invariant::invariant;
 use super::layout::Layout;
 use super::lock;
 use super::meta::{
@@ -160,6 +161,18 @@ impl KeyLocks {
     }
 }
 
+impl KeyGuard<'_> {
+    /// Whether this is the lock of `bucket`/`key` (`object_key` of them),
+    /// compared in place.
+    pub fn covers(&self, bucket: &str, key: &str) -> bool {
+        let (b, k) = (bucket.as_bytes(), key.as_bytes());
+        self.key.len() == b.len() + 1 + k.len()
+            && self.key.starts_with(b)
+            && self.key[b.len()] == 0
+            && self.key.ends_with(k)
+    }
+}
+
 impl Drop for KeyGuard<'_> {
     fn drop(&mut self) {
         let mut held = self.locks.held.borrow_mut();
@@ -185,9 +198,12 @@ impl Sequencer {
     pub fn next(&self, partition: u16, epoch: u32) -> u64 {
         let mut m = self.next.borrow_mut();
         let c = m.entry(partition).or_insert(0);
-        *c = c
-            .checked_add(1)
-            .expect("sequence space of one run exhausted");
+        // 2^32 numbers per partition per run; a restart takes the next epoch.
+        invariant!(
+            *c < u32::MAX,
+            "partition {partition} used up its sequence numbers of epoch {epoch}"
+        );
+        *c += 1;
         ((epoch as u64) << 32) | *c as u64
     }
 }
@@ -515,7 +531,7 @@ impl Engine {
         version: u128,
     ) -> Result<ObjectInfo> {
         let partition = self.shared.partition_of(bucket, key);
-        debug_assert_eq!(self.shared.owner_of(partition), self.core);
+        self.assert_owner(partition);
         let rotation = self.rotation_of(version, 0);
         let mut md5 = Md5::new();
         let hash = !body.supplies_md5();
@@ -656,7 +672,7 @@ impl Engine {
         let layout = self.shared.layout;
         let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
         let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data, seal);
-        let mut inflight: VecDeque<monoio::task::JoinHandle<Result<StripeResult>>> =
+        let mut inflight: VecDeque<crate::runtime::JoinHandle<Result<StripeResult>>> =
             VecDeque::new();
         let mut done: Vec<StripeResult> = Vec::new();
         let mut size = 0u64;
@@ -793,7 +809,7 @@ impl Engine {
         mut bufs: Vec<AlignedBuf>,
         data_len: usize,
         shard_len: usize,
-    ) -> monoio::task::JoinHandle<Result<StripeResult>> {
+    ) -> crate::runtime::JoinHandle<Result<StripeResult>> {
         let layout = self.shared.layout;
         let k = layout.data as usize;
         let hdr_len = FIXED_LEN + t.bucket.len() + t.key.len();
@@ -833,7 +849,7 @@ impl Engine {
             b.set_len(align_up(hdr_len + shard_len));
         }
         let me = self.clone();
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             encoded.map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
             let drives = me.shared.set.drives.len();
             let writes = bufs.into_iter().enumerate().map(|(i, b)| {
@@ -968,9 +984,9 @@ impl Engine {
         inline: &[u8],
         condition: Option<&WriteCondition>,
     ) -> Result<ObjectInfo> {
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         self.check_condition(bucket, key, partition, condition)?;
-        self.commit_locked(bucket, key, partition, meta, inline)
+        self.commit_locked(&guard, bucket, key, partition, meta, inline)
             .await
     }
 
@@ -1000,6 +1016,7 @@ impl Engine {
     /// `commit` for a caller that holds the key lock.
     async fn commit_locked(
         self: &Rc<Self>,
+        held: &KeyGuard<'_>,
         bucket: &str,
         key: &str,
         partition: u16,
@@ -1020,7 +1037,7 @@ impl Engine {
             }
         }
         let entry = self
-            .commit_record(bucket, key, partition, meta, inline)
+            .commit_record(held, bucket, key, partition, meta, inline)
             .await?;
         let info = ObjectInfo::of(&entry.meta);
         let short = self.short_of_redundancy(&entry.commits, entry.meta.data.shard_slots());
@@ -1043,16 +1060,35 @@ impl Engine {
     /// and returns its index entry.
     pub(super) async fn commit_record(
         self: &Rc<Self>,
+        held: &KeyGuard<'_>,
         bucket: &str,
         key: &str,
         partition: u16,
         mut meta: ObjectMeta,
         inline: &[u8],
     ) -> Result<IndexEntry> {
-        meta.seq = self.seq.next(partition, self.shared.epoch);
+        meta.seq = self.next_seq(held, bucket, key, partition);
         let seq = meta.seq;
         self.write_commit(bucket, key, partition, meta, inline, seq)
             .await
+    }
+
+    /// The next sequence number of `partition`, for a change to
+    /// `bucket`/`key`: taken under the key's lock (`held`), so the key's
+    /// changes reach the index in the order of their numbers.
+    #[track_caller]
+    pub(super) fn next_seq(
+        &self,
+        held: &KeyGuard<'_>,
+        bucket: &str,
+        key: &str,
+        partition: u16,
+    ) -> u64 {
+        invariant!(
+            held.covers(bucket, key),
+            "a sequence number of {bucket:?}/{key:?} is taken under its own key lock"
+        );
+        self.seq.next(partition, self.shared.epoch)
     }
 
     /// Writes a commit record with sequence number `seq` in its header; the
@@ -1100,8 +1136,8 @@ impl Engine {
         edit: MetaEdit,
     ) -> Result<VersionSel> {
         let partition = self.shared.partition_of(bucket, key);
-        debug_assert_eq!(self.shared.owner_of(partition), self.core);
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.assert_owner(partition);
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let entry = match self.lookup(bucket, key, version)? {
             None if version.is_some() => return Err(EngineError::NoSuchVersion),
             Some(e) if e.meta.delete_marker && version.is_some() => {
@@ -1136,7 +1172,7 @@ impl Engine {
         let mut meta = entry.meta;
         edit.apply(&mut meta);
         let sel = meta.sel();
-        let seq = self.seq.next(partition, self.shared.epoch);
+        let seq = self.next_seq(&guard, bucket, key, partition);
         let entry = self
             .write_commit(bucket, key, partition, meta, &inline, seq)
             .await?;
@@ -1169,6 +1205,7 @@ impl Engine {
         partition: u16,
         m: Mutation,
     ) -> oneshot::Receiver<std::result::Result<(), IndexFailure>> {
+        self.assert_owner(partition);
         let (tx, rx) = oneshot::channel();
         self.index_queue
             .pending
@@ -1177,7 +1214,7 @@ impl Engine {
         if !self.index_queue.busy.get() {
             self.index_queue.busy.set(true);
             let me = self.clone();
-            monoio::spawn(async move { me.drain_index_queue().await });
+            crate::runtime::spawn(async move { me.drain_index_queue().await });
         }
         rx
     }
@@ -1256,8 +1293,8 @@ impl Engine {
         bypass_governance: bool,
     ) -> Result<DeleteOutcome> {
         let partition = self.shared.partition_of(bucket, key);
-        debug_assert_eq!(self.shared.owner_of(partition), self.core);
-        let _guard = self.key_locks.lock(object_key(bucket, key)).await;
+        self.assert_owner(partition);
+        let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let _writing = self.begin_read();
         self.deletes.set(self.deletes.get() + 1);
         let idx = &self.shared.indexes[partition as usize];
@@ -1288,7 +1325,7 @@ impl Engine {
                     attrs: Vec::new(),
                 };
                 let info = self
-                    .commit_locked(bucket, key, partition, meta, &[])
+                    .commit_locked(&guard, bucket, key, partition, meta, &[])
                     .await?;
                 return Ok(DeleteOutcome {
                     delete_marker: true,
@@ -1320,7 +1357,7 @@ impl Engine {
             ),
             None => (0, partition as usize, false),
         };
-        let seq = self.seq.next(partition, self.shared.epoch);
+        let seq = self.next_seq(&guard, bucket, key, partition);
         let header = RecordHeader {
             format: FORMAT_VERSION,
             kind: Kind::Tombstone,
@@ -1399,6 +1436,42 @@ mod tests {
         assert!(validate_key("").is_err());
         assert!(validate_key(&"k".repeat(1025)).is_err());
         assert!(validate_key("a\0b").is_err());
+    }
+
+    #[test]
+    fn a_key_lock_covers_only_its_own_key() {
+        use futures_util::FutureExt;
+        let locks = KeyLocks::default();
+        let g = locks
+            .lock(object_key("a", "bc"))
+            .now_or_never()
+            .expect("free");
+        assert!(g.covers("a", "bc"));
+        assert!(!g.covers("ab", "c"), "the bucket ends at the NUL");
+        assert!(!g.covers("a", "b") && !g.covers("a", "bcd") && !g.covers("b", "bc"));
+    }
+
+    #[test]
+    fn a_sequence_number_taken_under_another_key_lock_stops_the_process() {
+        use crate::engine::invariant::child;
+        const NAME: &str = "engine::write::tests::\
+                            a_sequence_number_taken_under_another_key_lock_stops_the_process";
+        if child::is(NAME) {
+            child::on_core_0_of_2(|e| async move {
+                let key = child::key_owned_by(&e, "b", 0);
+                let p = e.shared.partition_of("b", &key);
+                let other = e.key_locks.lock(object_key("b", "other")).await;
+                let seq = e.next_seq(&other, "b", &key, p);
+                println!("took {seq} under the wrong lock");
+            });
+            return;
+        }
+        let out = child::run(NAME);
+        child::assert_aborted(
+            &out,
+            "is taken under its own key lock",
+            "under the wrong lock",
+        );
     }
 
     #[test]

@@ -180,12 +180,17 @@ pub fn compress_many_with(kernel: Kernel, states: &mut [State], data: &[&[u8]]) 
                     compress_scalar(s, &d[..n * BLOCK]);
                 }
             }
-            // SAFETY: the kernel was detected on this CPU; every lane holds at
-            // least `n` whole blocks and a chunk has at most `width` lanes.
+            // SAFETY: `kernel.supported()` said this
+            // CPU has the kernel's features (else it is Scalar by now); `st`
+            // and `d` are chunks of `width` lanes of equally long slices, so
+            // they are as long as each other and at most the kernel's width;
+            // `n` is the fewest whole blocks of any lane.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2x8 => unsafe { x86::avx2_x8(st, d, n) },
+            // SAFETY: as for the AVX2 arm.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512x8 => unsafe { x86::avx512_x8(st, d, n) },
+            // SAFETY: as for the AVX2 arm.
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512x16 => unsafe { x86::avx512_x16(st, d, n) },
             #[cfg(not(target_arch = "x86_64"))]
@@ -353,10 +358,11 @@ mod x86 {
         }
 
         for _ in 0..n {
-            // SAFETY: each pointer is valid for 64 bytes (a lane's next
-            // block, or the zero block).
             let mut r = [_mm512_setzero_si512(); 16];
             for ((r, p), step) in r.iter_mut().zip(ptrs.iter_mut()).zip(steps) {
+                // SAFETY: `p` is valid for 64 bytes: a real lane's block
+                // number < n (the caller's contract: every lane holds n
+                // blocks), or the zero block, which never advances.
                 *r = unsafe { _mm512_loadu_si512(p.cast()) };
                 *p = p.wrapping_add(step);
             }
@@ -455,14 +461,16 @@ mod x86 {
             }
             let [mut a, mut b, mut c, mut d] = v;
             for _ in 0..$n {
-                // SAFETY: each pointer is valid for 64 bytes (a lane's next
-                // block, or the zero block).
                 let mut lo = [_mm256_setzero_si256(); 8];
                 let mut hi = [_mm256_setzero_si256(); 8];
                 for (((lo, hi), p), step) in
                     lo.iter_mut().zip(hi.iter_mut()).zip(ptrs.iter_mut()).zip(steps)
                 {
+                    // SAFETY: `p` is valid for 64 bytes: a real lane's block
+                    // number < n (the caller's contract: every lane holds n
+                    // blocks), or the zero block, which never advances.
                     *lo = unsafe { _mm256_loadu_si256(p.cast()) };
+                    // SAFETY: the same block's second half (32 + 32 <= 64).
                     *hi = unsafe { _mm256_loadu_si256(p.add(32).cast()) };
                     *p = p.wrapping_add(step);
                 }

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
+use crate::runtime::Instant;
 use futures_util::future::{select, Either};
-use monoio::time::Instant;
 
 /// One accepted connection, shared by its task, its requests and the core's
 /// [`Registry`].
@@ -95,7 +95,7 @@ impl Conn {
         });
         let mut evicted = pin!(evicted);
         if self.requests.get() == 0 {
-            let first = pin!(monoio::time::sleep_until(self.first_deadline));
+            let first = pin!(crate::runtime::sleep_until(self.first_deadline));
             match select(first, evicted.as_mut()).await {
                 Either::Left(_) if self.requests.get() == 0 => return,
                 Either::Left(_) => {}
@@ -396,7 +396,7 @@ mod tests {
             authed_old.set_authenticated();
             authed_new.set_authenticated();
             let _serving = busy.begin();
-            monoio::time::sleep(NEW_GRACE).await;
+            crate::runtime::sleep(NEW_GRACE).await;
             let young = conn();
             let _g: Vec<_> = [&busy, &authed_old, &authed_new, &anon, &young]
                 .into_iter()
@@ -431,7 +431,7 @@ mod tests {
             let talker = Rc::new(Conn::new(peer, Duration::from_millis(30)));
             drop(talker.begin());
             let closing = talker.must_close();
-            let r = monoio::time::timeout(Duration::from_millis(100), closing).await;
+            let r = crate::runtime::timeout(Duration::from_millis(100), closing).await;
             assert!(
                 r.is_err(),
                 "a connection that sent a request outlived the deadline"

@@ -19,8 +19,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use monoio::io::poll_io::{AsyncRead, AsyncWrite, ReadBuf};
-use monoio::time::{Instant, Sleep};
+use crate::runtime::net::{AsyncRead, AsyncWrite, ReadBuf};
+use crate::runtime::{Instant, Sleep};
 
 /// Wraps a socket so that a write stalled for longer than `limit` fails with
 /// `TimedOut`. Reads pass through untouched (hyper times request heads and
@@ -47,7 +47,7 @@ impl<T> WriteStall<T> {
         let limit = self.limit;
         let timer = self
             .timer
-            .get_or_insert_with(|| Box::pin(monoio::time::sleep_until(Instant::now() + limit)));
+            .get_or_insert_with(|| Box::pin(crate::runtime::sleep_until(Instant::now() + limit)));
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -174,7 +174,7 @@ mod tests {
             })
             .await;
             assert!(first && w.timer.is_some());
-            monoio::time::sleep(Duration::from_millis(25)).await;
+            crate::runtime::sleep(Duration::from_millis(25)).await;
             open.set(true);
             assert_eq!(write_once(&mut w).await.unwrap(), 1);
             assert!(w.timer.is_none(), "progress disarms the clock");

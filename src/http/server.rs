@@ -14,13 +14,12 @@ use futures_util::future::{select, Either};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use monoio::net::{ListenerOpts, TcpListener};
-use monoio_compat::hyper::{MonoioIo, MonoioTimer};
 
 use crate::config::HttpSettings;
 use crate::engine::Engine;
 use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
+use crate::runtime::net::{HyperIo, HyperTimer, TcpListener, TcpStream};
 use crate::s3::handler::{ResBody, S3Api};
 
 use super::conns::{AddrLimiter, Busy, Conn, LogBudget, Registry};
@@ -36,6 +35,9 @@ fn is_anonymous(req: &Request<Incoming>) -> bool {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes of a request head: request line and header fields.
 const MAX_HEADER_BYTES: usize = 64 << 10;
+/// Connections the kernel holds for a core that is not accepting (at its
+/// connection cap, every connection busy).
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// What every core's front end shares, built once at startup so that a bad
 /// certificate is reported before anything listens.
@@ -79,14 +81,9 @@ impl Frontend {
     }
 }
 
+/// This core's listener on `addr`: every core binds it (SO_REUSEPORT).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind_with_config(
-        addr,
-        &ListenerOpts::new()
-            .reuse_port(true)
-            .reuse_addr(true)
-            .backlog(1024),
-    )
+    crate::runtime::net::listen_reuseport(addr, LISTEN_BACKLOG)
 }
 
 /// Serves connections until `stop` fires, then waits (bounded) for in-flight
@@ -119,7 +116,7 @@ pub async fn serve(
     // One stop signal for both loops: the signal's receiver closes this
     // channel, which every loop sees.
     let (closing, closed) = crate::runtime::channel::bounded::<()>(1);
-    monoio::spawn(async move {
+    crate::runtime::spawn(async move {
         let _ = stop.recv().await;
         drop(closing);
     });
@@ -133,7 +130,7 @@ pub async fn serve(
     core.metrics.close();
     let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
     while core.inflight.get() > 0 && std::time::Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(5)).await;
+        crate::runtime::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -151,42 +148,45 @@ async fn accept_loop(core: &Core, listener: TcpListener, admin_only: bool, stop:
     let frontend = &core.frontend;
     let max = frontend.settings.max_connections;
     loop {
-        monoio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Some(addr_slot) = frontend.addr_limit.acquire(peer.ip()) else {
-                        if let Some(suppressed) = core.refusals.take(crate::engine::now_ms()) {
-                            tracing::info!(
-                                client = %peer.ip(),
-                                limit = frontend.settings.max_connections_per_ip,
-                                suppressed,
-                                "connection refused: too many open from this address"
-                            );
-                        }
-                        continue;
-                    };
-                    if !make_room(&core.registry, max, stop).await {
-                        break;
+        // The stop signal is polled first, so a flood of connections cannot
+        // keep a core from seeing it.
+        let accepted = match select(pin!(stop.recv()), pin!(listener.accept())).await {
+            Either::Left(_) => break,
+            Either::Right((accepted, _)) => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Some(addr_slot) = frontend.addr_limit.acquire(peer.ip()) else {
+                    if let Some(suppressed) = core.refusals.take(crate::engine::now_ms()) {
+                        tracing::info!(
+                            client = %peer.ip(),
+                            limit = frontend.settings.max_connections_per_ip,
+                            suppressed,
+                            "connection refused: too many open from this address"
+                        );
                     }
-                    let _ = stream.set_nodelay(true);
-                    let conn = Rc::new(Conn::new(peer, frontend.settings.first_request_timeout));
-                    conn.admin_only.set(admin_only);
-                    let registered = core.registry.add(conn.clone());
-                    let api = core.api.clone();
-                    let metrics = core.metrics.clone();
-                    let inflight = core.inflight.clone();
-                    let frontend = frontend.clone();
-                    monoio::spawn(async move {
-                        connection(stream, conn, api, metrics, inflight, frontend).await;
-                        drop((registered, addr_slot));
-                    });
+                    continue;
+                };
+                if !make_room(&core.registry, max, stop).await {
+                    break;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            _ = stop.recv() => break,
+                let _ = stream.set_nodelay(true);
+                let conn = Rc::new(Conn::new(peer, frontend.settings.first_request_timeout));
+                conn.admin_only.set(admin_only);
+                let registered = core.registry.add(conn.clone());
+                let api = core.api.clone();
+                let metrics = core.metrics.clone();
+                let inflight = core.inflight.clone();
+                let frontend = frontend.clone();
+                crate::runtime::spawn(async move {
+                    connection(stream, conn, api, metrics, inflight, frontend).await;
+                    drop((registered, addr_slot));
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                crate::runtime::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }
@@ -200,9 +200,9 @@ async fn make_room(registry: &Registry, max: usize, stop: &Receiver<()>) -> bool
         if registry.evict_one() {
             continue;
         }
-        monoio::select! {
-            _ = monoio::time::sleep(Duration::from_millis(5)) => {}
-            _ = stop.recv() => return false,
+        let pause = pin!(crate::runtime::sleep(Duration::from_millis(5)));
+        if let Either::Left(_) = select(pin!(stop.recv()), pause).await {
+            return false;
         }
     }
     true
@@ -245,7 +245,7 @@ impl http_body::Body for Tracked {
 }
 
 async fn connection(
-    stream: monoio::net::TcpStream,
+    stream: TcpStream,
     conn: Rc<Conn>,
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
@@ -261,7 +261,7 @@ async fn connection(
         }
     };
     match &frontend.tls {
-        None => http1(MonoioIo::new(io), conn, api, metrics, inflight, idle).await,
+        None => http1(HyperIo::new(io), conn, api, metrics, inflight, idle).await,
         Some(acceptor) => {
             // The handshake counts against the first-request deadline.
             let handshake = pin!(acceptor.accept(io));
@@ -269,7 +269,7 @@ async fn connection(
             match select(handshake, closing).await {
                 Either::Left((Ok(tls), _)) => {
                     http1(
-                        MonoioIo::new(tls),
+                        HyperIo::new(tls),
                         conn.clone(),
                         api,
                         metrics,
@@ -321,7 +321,7 @@ async fn http1<I>(
     // fields (its default; setting it moves parsing to the heap), with
     // 431 and closes the connection.
     let served = hyper::server::conn::http1::Builder::new()
-        .timer(MonoioTimer)
+        .timer(HyperTimer)
         .header_read_timeout(idle)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_header_size(MAX_HEADER_BYTES)

@@ -448,7 +448,7 @@ impl Identities {
         });
         let installs = home.installs[core].1.clone();
         let weak = Rc::downgrade(&ids);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             while let Ok(i) = installs.recv().await {
                 let Some(me) = weak.upgrade() else { break };
                 *me.snapshot.borrow_mut() = i.snapshot;
@@ -456,10 +456,10 @@ impl Identities {
             }
         });
         if core == 0 {
-            monoio::spawn(own(home, Rc::downgrade(&ids), companion));
+            crate::runtime::spawn(own(home, Rc::downgrade(&ids), companion));
         }
         let weak = Rc::downgrade(&ids);
-        monoio::spawn(async move {
+        crate::runtime::spawn(async move {
             loop {
                 crate::runtime::sleep(LAST_USED_FLUSH).await;
                 let Some(me) = weak.upgrade() else { break };

@@ -129,9 +129,9 @@ pub fn start_core() {
             spans: logs.spans.clone().map(Batcher::new),
         })
     });
-    monoio::spawn(async {
+    crate::runtime::spawn(async {
         loop {
-            monoio::time::sleep(sink::FLUSH_INTERVAL).await;
+            crate::runtime::sleep(sink::FLUSH_INTERVAL).await;
             if !flush_core() {
                 break;
             }

@@ -36,8 +36,12 @@ pub struct AlignedBuf {
     init: usize,
 }
 
-// SAFETY: AlignedBuf owns its allocation exclusively, like Vec<u8>.
+// SAFETY: AlignedBuf owns its allocation exclusively, like Vec<u8>, so moving
+// it to another thread moves the only access to it.
 unsafe impl Send for AlignedBuf {}
+// SAFETY: through `&AlignedBuf` the bytes can only be read (`as_slice`,
+// `read_ptr`); every write takes `&mut self`. Shared reads are safe, as for
+// `&Vec<u8>`.
 unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
@@ -57,7 +61,9 @@ impl AlignedBuf {
     fn allocate(cap: usize, zero: bool) -> Self {
         let cap = align_up(cap.max(1));
         let layout = Layout::from_size_align(cap, ALIGN).expect("aligned layout");
-        // SAFETY: layout has non-zero size.
+        // SAFETY: the layout's size is at least ALIGN (`cap.max(1)` rounded
+        // up), never zero as `alloc` requires; a null result is handled
+        // below.
         let ptr = unsafe {
             if zero {
                 alloc_zeroed(layout)
@@ -129,12 +135,14 @@ impl AlignedBuf {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: ptr is valid for cap bytes and len <= init.
+        // SAFETY: ptr is valid for cap bytes while self lives, and len <=
+        // init <= cap (set_len and set_init keep it), so every byte is
+        // initialised.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and we hold &mut self.
+        // SAFETY: as in as_slice; `&mut self` makes this the only access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
@@ -169,7 +177,8 @@ impl AsRef<[u8]> for AlignedBuf {
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
         let layout = Layout::from_size_align(self.cap, ALIGN).expect("aligned layout");
-        // SAFETY: allocated in `zeroed` or `for_read` with this exact layout.
+        // SAFETY: allocated by `allocate` with this exact layout (cap is never
+        // changed), and freed only here, once.
         unsafe { dealloc(self.ptr.as_ptr(), layout) }
     }
 }

@@ -79,7 +79,8 @@ impl DirectFile {
 
 /// Blocking ftruncate(2): sets the file's size, releasing blocks past it.
 pub fn truncate_fd(fd: RawFd, len: u64) -> io::Result<()> {
-    // SAFETY: plain syscall on a valid fd.
+    // SAFETY: ftruncate(2) takes no pointer; a stale fd is an EBADF return,
+    // not memory unsafety.
     if unsafe { libc::ftruncate(fd, len as libc::off_t) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -89,7 +90,8 @@ pub fn truncate_fd(fd: RawFd, len: u64) -> io::Result<()> {
 /// Blocking fallocate(2), mode 0 (allocate and extend the size).
 pub fn fallocate_fd(fd: RawFd, offset: u64, len: u64) -> io::Result<()> {
     loop {
-        // SAFETY: plain syscall on a valid fd.
+        // SAFETY: fallocate(2) takes no pointer; a stale fd is an EBADF
+        // return, not memory unsafety.
         let r = unsafe { libc::fallocate(fd, 0, offset as libc::off_t, len as libc::off_t) };
         if r == 0 {
             return Ok(());

@@ -44,8 +44,10 @@ pub fn test_dir() -> tempfile::TempDir {
 fn fs_type(path: &std::path::Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-    // SAFETY: statfs(2) fills the zeroed struct; `c` is a valid C string.
+    // SAFETY: statfs is a C struct of integers; all zeroes is a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated string alive for the call; statfs(2)
+    // writes only into `st`, a valid statfs.
     assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0, "statfs");
     match st.f_type as i64 {
         0x5846_5342 => "xfs".into(),

@@ -18,8 +18,9 @@ impl std::ops::Sub for Own {
 }
 
 pub fn own() -> Own {
-    // SAFETY: getrusage only writes into the struct it is given.
+    // SAFETY: rusage is a C struct of integers; all zeroes is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct it is given, a valid one.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
         return Own::default();
     }
