@@ -170,6 +170,11 @@ fn mount(
     let mut m = model
         .lock()
         .map_err(|_| "the model's lock is poisoned".to_owned())?;
+    if m.frozen() {
+        // Cut: the image is written. The kernel may end a detached session
+        // with ECONNABORTED rather than ENODEV; either is the end.
+        return Ok(());
+    }
     m.finish_clean()
         .map_err(|e| format!("writing the image back: {e}"))?;
     run.map_err(|e| format!("session: {e}"))
