@@ -583,7 +583,7 @@ impl PartitionIndex {
             }
         }
         let existed = dir.join("data.mdb").exists();
-        std::fs::create_dir_all(dir)?;
+        crate::runtime::file::create_dir_durable(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
         // SAFETY: heed's contract for a memory map: one environment per

@@ -670,6 +670,14 @@ def run(args, work, rng, stats, wl, phases, live):
     for round_no in range(args.cuts + 1):
         live.clear()
         mount = live["mount"] = Mount(args, work)
+        if round_no == 0:
+            # The drives are there before cairn (mount points in a real
+            # machine): made durably here, in either metadata model.
+            for i in range(DRIVES):
+                os.makedirs(os.path.join(mount.mnt, "d%d" % i), exist_ok=True)
+            fd = os.open(mount.mnt, os.O_RDONLY | os.O_DIRECTORY)
+            os.fsync(fd)
+            os.close(fd)
         cairn = live["cairn"] = Cairn(args, work, mount.mnt, round_no)
         s3, iam = cairn.s3(), cairn.iam()
         if round_no == 0:
