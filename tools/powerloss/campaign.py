@@ -659,8 +659,9 @@ def print_summary(args, stats, started):
     print("  the cuts: data writes applied %d, dropped %d, torn %d; namespace changes applied %d, dropped %d" % (
         c["cut_data_applied"], c["cut_data_dropped"], c["cut_data_torn"], c["cut_meta_applied"], c["cut_meta_dropped"]))
     bad = {k: c[k] for k in ("lost", "torn", "resurrected", "unreadable", "listing_mismatches", "order_mismatches", "errors_before_cut")}
-    print("  lost %(lost)d, torn %(torn)d, resurrected %(resurrected)d, listing mismatches %(listing_mismatches)d, "
-          "order mismatches %(order_mismatches)d, errors before a cut %(errors_before_cut)d" % bad)
+    print("  lost %(lost)d, torn %(torn)d, resurrected %(resurrected)d, unreadable %(unreadable)d, "
+          "listing mismatches %(listing_mismatches)d, order mismatches %(order_mismatches)d, "
+          "errors before a cut %(errors_before_cut)d" % bad)
     for f in stats.findings[:50]:
         print("  " + f)
     return any(v for k, v in bad.items() if k != "errors_before_cut")

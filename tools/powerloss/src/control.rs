@@ -34,18 +34,8 @@ pub fn serve(listener: UnixListener, model: Arc<Mutex<Model>>, mountpoint: PathB
 fn read_command(conn: &UnixStream) -> std::io::Result<String> {
     let mut line = String::new();
     // A command is one short line.
-    BufReader::new(conn.take_ref()).read_line(&mut line)?;
+    BufReader::new(std::io::Read::take(conn, 256)).read_line(&mut line)?;
     Ok(line.trim().to_owned())
-}
-
-trait TakeRef {
-    fn take_ref(&self) -> std::io::Take<&UnixStream>;
-}
-
-impl TakeRef for UnixStream {
-    fn take_ref(&self) -> std::io::Take<&UnixStream> {
-        std::io::Read::take(self, 256)
-    }
 }
 
 /// The answer, and whether to unmount after sending it.
