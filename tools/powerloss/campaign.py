@@ -145,20 +145,36 @@ class Cairn:
         boot = os.path.join(work, "boot_id")
         with open(boot, "w") as f:
             f.write("powerloss-%d-%d\n" % (args.seed, round_no))
-        log = open(os.path.join(work, "cairn.log"), "ab")
+        self.log_path = os.path.join(work, "cairn.log")
+        log = open(self.log_path, "ab")
         log.write(("\n===== round %d =====\n" % round_no).encode())
         log.flush()
         env = dict(os.environ, CAIRN_BOOT_ID_FILE=boot, CAIRN_ROOT_USER=USER,
                    CAIRN_ROOT_PASSWORD=SECRET, CAIRN_LOG=os.environ.get("CAIRN_LOG", "info"))
         drives = [os.path.join(mnt, "d%d" % i) for i in range(DRIVES)]
-        self.proc = subprocess.Popen(
-            [args.cairn_bin, "serve", *drives, "--layout", "4+2", "--listen",
-             "127.0.0.1:%d" % self.port, "--cores", "2", "--no-pin", "--partitions", "16",
-             "--segment-size", str(16 << 20)],
-            env=env, stdout=subprocess.DEVNULL, stderr=log)
+        cmd = [args.cairn_bin, "serve", *drives, "--layout", "4+2", "--listen",
+               "127.0.0.1:%d" % self.port, "--cores", "2", "--no-pin", "--partitions", "16",
+               "--segment-size", str(16 << 20)]
+        self.retries = 0
+        start = log.tell()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.time() + args.start_timeout
         while True:
             if self.proc.poll() is not None:
+                # io_uring_setup's ENOMEM (no contiguous memory for a ring
+                # with the page cache full) is the machine's, not a finding:
+                # start again, a few times.
+                with open(self.log_path, "rb") as f:
+                    f.seek(start)
+                    said = f.read().decode(errors="replace")
+                if "io_uring runtime failed to start" in said and self.retries < 5:
+                    self.retries += 1
+                    print("note: cairn's io_uring could not start (%s); starting it again" % self.proc.returncode,
+                          flush=True)
+                    time.sleep(2)
+                    start = log.tell()
+                    self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+                    continue
                 raise Failure("cairn exited during start-up (%s; see cairn.log)" % self.proc.returncode)
             try:
                 with urllib.request.urlopen(self.endpoint + "/health/ready", timeout=1) as r:
