@@ -80,7 +80,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
     });
     if s.embedded || !formatted {
         for d in &s.drives {
-            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            crate::runtime::file::create_dir_durable(d)
+                .map_err(|e| format!("{}: {e}", d.display()))?;
         }
     }
     // Signals are handled by this thread alone: block them before any other

@@ -89,7 +89,7 @@ pub fn record_key_of_drive(drive: &Path) -> Option<u32> {
 }
 
 fn write_format(drive: &Path, f: &DriveFormat) -> io::Result<()> {
-    std::fs::create_dir_all(drive.join(META_DIR))?;
+    crate::runtime::file::create_dir_durable(&drive.join(META_DIR))?;
     let json = serde_json::to_vec_pretty(f).map_err(io::Error::other)?;
     write_file_durable(&format_path(drive), &json)
 }

@@ -11,6 +11,11 @@
 //! After a possible power loss (another boot id) or a run that used another
 //! index copy (epoch mismatch), an environment that was not closed cleanly is
 //! not trusted: it is rebuilt from the segments (see `rebuild.rs`).
+//! After a power loss the environment may be torn (NO_SYNC: pages and meta
+//! pages reach the disk in any order), and LMDB may crash on it (SIGSEGV in
+//! a read or in the freelist of a `clear`): so while in use an environment
+//! has an `opened-on` file beside it naming the boot, and one left by
+//! another boot is removed with its environment before LMDB opens it.
 //! Write transactions run only on the owning core's companion thread.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +44,11 @@ const USAGE_VERSION: &[u8] = &[1];
 /// the drives, whose records say their own format.
 const ENTRY_MARK: &str = "entries";
 const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
+/// Beside the environment from `mark_open` to `mark_clean`: the boot id of
+/// the run using it. Found naming another boot, the environment may be torn
+/// and is deleted unread (found by the power-loss simulator: a torn
+/// environment crashed `clear`).
+const OPENED_ON: &str = "opened-on";
 
 pub struct PartitionIndex {
     pub partition: u16,
@@ -70,6 +80,7 @@ pub struct PartitionIndex {
     /// restarts (see `repair.rs`).
     repairs: Database<'static, Bytes, Bytes>,
     env: Env<WithoutTls>,
+    dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -523,8 +534,18 @@ pub struct VersionListing {
     pub entry: ListEntry,
 }
 
+/// Names a file read instead of the kernel's boot id: a test hook. The
+/// power-loss simulator (tools/powerloss) drops unsynced writes without a
+/// reboot, so its harness gives each restart after a cut a new boot id, as
+/// a real power loss would.
+pub const BOOT_ID_FILE_ENV: &str = "CAIRN_BOOT_ID_FILE";
+
+/// The machine's boot id (empty if unreadable: never trusted).
 pub fn current_boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+    let path = std::env::var_os(BOOT_ID_FILE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/proc/sys/kernel/random/boot_id"));
+    std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
 }
@@ -546,8 +567,23 @@ impl PartitionIndex {
         epochs: std::ops::RangeInclusive<u32>,
         online: &[u16],
     ) -> Result<(PartitionIndex, Trust), IndexError> {
+        let torn = match std::fs::read_to_string(dir.join(OPENED_ON)) {
+            Ok(boot) => boot.trim().is_empty() || boot.trim() != current_boot_id(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        if torn {
+            // Kept until `mark_open` names this boot: a crash before that
+            // (during the rebuild) deletes the half-rebuilt environment too.
+            for f in ["data.mdb", "lock.mdb"] {
+                match std::fs::remove_file(dir.join(f)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
         let existed = dir.join("data.mdb").exists();
-        std::fs::create_dir_all(dir)?;
+        crate::runtime::file::create_dir_durable(dir)?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
         // SAFETY: heed's contract for a memory map: one environment per
@@ -617,8 +653,14 @@ impl PartitionIndex {
             meta,
             repairs,
             env,
+            dir: dir.to_owned(),
         };
-        let trust = if !existed {
+        let trust = if torn {
+            Trust::Untrusted(
+                "in use when the machine went down (another boot): deleted unread, it may be torn"
+                    .into(),
+            )
+        } else if !existed {
             Trust::Untrusted("new index".into())
         } else if !idx.entries_current()? {
             Trust::Untrusted("entries in an older format".into())
@@ -671,6 +713,10 @@ impl PartitionIndex {
 
     /// Marks the index in use by this run with `offline` drives (durably).
     pub fn mark_open(&self, epoch: u32, offline: &[u16]) -> Result<(), IndexError> {
+        crate::runtime::file::write_file_durable(
+            &self.dir.join(OPENED_ON),
+            current_boot_id().as_bytes(),
+        )?;
         self.put_state(&State {
             clean: false,
             boot_id: current_boot_id(),
@@ -688,7 +734,13 @@ impl PartitionIndex {
             boot_id: current_boot_id(),
             epoch,
             offline,
-        })
+        })?;
+        match std::fs::remove_file(self.dir.join(OPENED_ON)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        crate::runtime::file::sync_dir(&self.dir)?;
+        Ok(())
     }
 
     /// Removes every entry (before a rebuild).

@@ -380,7 +380,10 @@ impl SegmentWriter {
             self.companion
                 .run(move || match std::fs::create_dir(&dir) {
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-                    r => r,
+                    Err(e) => Err(e),
+                    // A new `seg` must outlive a power loss with the
+                    // segments then synced into it: fsync its parent.
+                    Ok(()) => dir.parent().map_or(Ok(()), sync_dir),
                 })
                 .await??;
         }

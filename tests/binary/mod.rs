@@ -94,6 +94,18 @@ impl Server {
         self.wait_ready();
     }
 
+    /// Kills the server with SIGKILL, runs `between` on its directory, and
+    /// starts it again.
+    pub fn kill9_restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child (not yet reaped) by its PID.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        between(self.dir.path());
+        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.wait_ready();
+    }
+
     fn stop(&mut self) {
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: signalling our own child by its PID.
