@@ -11,9 +11,9 @@
 //!
 //! The drives were written once by `regenerate_golden_drive_set` (ignored;
 //! `cargo test --test golden_drive_set -- --ignored regenerate`) and are
-//! committed as bytes. Regenerating replaces them with what the current
-//! binary writes, which defeats their purpose: add a new set beside them
-//! instead when a format changes (see docs/TESTING.md).
+//! committed as bytes. It refuses to write over a committed set: rewritten,
+//! the set would only show that a binary reads what it writes itself. Add
+//! a new set beside it instead when a format changes (docs/TESTING.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -439,7 +439,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rewrites tests/golden/disk/driveset: run only to add a new golden set"]
+#[ignore = "writes tests/golden/disk/driveset when absent: run only to add a golden set"]
 async fn regenerate_golden_drive_set() {
     let t = tempfile::tempdir().expect("tempdir");
     for i in 0..DRIVES {
@@ -465,10 +465,13 @@ async fn regenerate_golden_drive_set() {
         env!("CARGO_PKG_VERSION")
     ));
 
+    // The committed set is the evidence: never rewritten in place.
     let golden = golden_dir();
-    if golden.exists() {
-        std::fs::remove_dir_all(&golden).unwrap();
-    }
+    assert!(
+        !golden.exists(),
+        "{} exists: add a new set beside it instead (docs/TESTING.md)",
+        golden.display()
+    );
     for i in 0..DRIVES {
         let d = format!("drive{i}");
         copy_tree(&t.path().join(&d), &golden.join(&d));
@@ -853,4 +856,110 @@ async fn a_drive_set_written_by_an_earlier_cairn_reads_back_after_an_index_rebui
     );
     check_everything(&n, &manifest()).await;
     n.stop();
+}
+
+/// Starts `cairn serve` on `dir` and waits for it to exit (it must not get
+/// to serving); its log.
+fn start_must_fail(dir: &Path) -> String {
+    let port = free_port();
+    let drives: Vec<PathBuf> = (0..DRIVES).map(|i| dir.join(format!("drive{i}"))).collect();
+    let log_path = dir.join("refused.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("serve")
+        .args(&drives)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--no-pin"])
+        .args(["--cores", "1", "--partitions", "4", "--sse-c-allow-http"])
+        .env_remove("CAIRN_ROOT_USER")
+        .env_remove("CAIRN_ROOT_PASSWORD")
+        .env_remove("CAIRN_KMS_MASTER_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start cairn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cairn kept running on a set it cannot read");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{log}");
+    log
+}
+
+/// Raises the `"format"` member of a JSON document (1 when absent).
+fn raised_json(bytes: &[u8]) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(bytes).expect("json");
+    let f = v.get("format").and_then(Value::as_u64).unwrap_or(1);
+    v["format"] = json!(f + 1);
+    serde_json::to_vec_pretty(&v).unwrap()
+}
+
+#[test]
+fn a_drive_set_holding_a_file_of_a_newer_format_is_refused_at_start_up_and_the_file_kept() {
+    use cairn::iam::store::DriveStore;
+    type Raise = fn(&[u8]) -> Vec<u8>;
+    let cases: [(&str, Raise, &str); 5] = [
+        (
+            "buckets.json",
+            raised_json,
+            "buckets.json was written by a newer cairn",
+        ),
+        (
+            "credentials.json",
+            raised_json,
+            "credentials.json was written by a newer cairn",
+        ),
+        (
+            "iam.state",
+            |b| {
+                let mut b = b.to_vec();
+                b[7] += 1;
+                b
+            },
+            "system store file was written by a newer cairn",
+        ),
+        (
+            "settings.state",
+            |b| {
+                let (g, p) = DriveStore::decode(b).expect("a frame");
+                DriveStore::encode(g, &raised_json(p))
+            },
+            "settings.state was written by a newer cairn",
+        ),
+        (
+            "kms.state",
+            |b| {
+                let (g, p) = DriveStore::decode(b).expect("a frame");
+                DriveStore::encode(g, &raised_json(p))
+            },
+            "kms.state was written by a newer cairn",
+        ),
+    ];
+    for (file, raise, says) in cases {
+        let t = copy_of_golden_set();
+        let mut raised = Vec::new();
+        for i in 0..DRIVES {
+            let p = t.path().join(format!("drive{i}/.cairn/{file}"));
+            let b = raise(&std::fs::read(&p).unwrap());
+            std::fs::write(&p, &b).unwrap();
+            raised.push((p, b));
+        }
+        let log = start_must_fail(t.path());
+        assert!(log.contains(says), "{file}: {log}");
+        for (p, b) in raised {
+            assert!(
+                std::fs::read(&p).unwrap() == b,
+                "{} was changed",
+                p.display()
+            );
+        }
+    }
 }

@@ -610,11 +610,26 @@ fn drives(t: &tempfile::TempDir, n: usize) -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "rewrites tests/golden/disk/payloads: run only to add the files of a new format"]
+#[ignore = "writes the golden files that do not exist yet: run only to add the files of a new format"]
 fn regenerate_golden_payloads() {
     let out = dir();
     std::fs::create_dir_all(&out).unwrap();
-    let write = |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).unwrap();
+    // A committed file is the evidence that its format stays readable:
+    // only files that do not exist yet are written.
+    let write = |name: &str, bytes: &[u8]| {
+        use std::io::Write;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out.join(name))
+        {
+            Ok(mut f) => f.write_all(bytes).unwrap(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                eprintln!("{name} exists: kept as it is")
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+    };
     for (name, h, payload) in records() {
         write(name, &encode_record(h, &payload));
     }
@@ -1120,6 +1135,63 @@ fn files_written_before_formats_were_named_decode_as_format_1() {
 // Where a newer record surfaces: a rebuild refuses, start-up with it
 // ---------------------------------------------------------------------------
 
+/// Rewrites one record on a drive as a cairn of the next format would have
+/// written it (same frame, resealed checksum).
+fn raise_record_on_drive(d: &common::Drives, r: &common::FoundRecord) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&r.path)
+        .unwrap();
+    let mut block = vec![0u8; 4096];
+    f.read_exact_at(&mut block, r.offset).unwrap();
+    let rkey = cairn::engine::format::record_key_of_drive(&d.paths[r.drive]).unwrap();
+    let hl = r.header.header_len();
+    block[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    block[68..72].fill(0);
+    let crc = crc32c::crc32c_append(rkey, &block[..hl]);
+    block[68..72].copy_from_slice(&crc.to_le_bytes());
+    f.write_all_at(&block, r.offset).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn a_read_that_meets_a_record_of_a_newer_format_uses_another_copy_and_counts_no_corruption() {
+    let d = common::drives(4);
+    let cfg = common::config(&d, None);
+    common::run(&cfg, |e| async move {
+        e.create_bucket("bkt").await.unwrap();
+        common::put(&e, "bkt", "small", b"hello").await;
+    });
+    let copies: Vec<_> = common::scan_records(&d.paths, cfg.partitions)
+        .into_iter()
+        .filter(|r| r.header.kind == Kind::Commit)
+        .collect();
+    assert_eq!(copies.len(), 3, "m+1 copies of the commit record");
+    let read = || {
+        common::run_with(&cfg, true, |e, shared| async move {
+            let got = common::get(&e, "bkt", "small").await;
+            (got, common::counter(&shared.stats.corrupt_records))
+        })
+    };
+    // Two copies raised: the third serves the read.
+    for r in &copies[..2] {
+        raise_record_on_drive(&d, r);
+    }
+    let (got, corrupt) = read();
+    assert_eq!(got.unwrap(), b"hello");
+    assert_eq!(corrupt, 0, "a record of a newer format is not corruption");
+    // All three: no copy this binary reads, and still none counted corrupt.
+    raise_record_on_drive(&d, &copies[2]);
+    let (got, corrupt) = read();
+    assert!(
+        matches!(got, Err(cairn::engine::EngineError::ReadQuorum { .. })),
+        "{got:?}"
+    );
+    assert_eq!(corrupt, 0, "a record of a newer format is not corruption");
+}
+
 #[test]
 fn a_rebuild_that_meets_a_record_of_a_newer_format_refuses_to_start() {
     use cairn::engine::Engine;
@@ -1134,22 +1206,7 @@ fn a_rebuild_that_meets_a_record_of_a_newer_format_refuses_to_start() {
         .into_iter()
         .find(|r| r.header.kind == Kind::Commit && r.header.key == "large")
         .expect("a commit record of bkt/large");
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&commit.path)
-        .unwrap();
-    use std::os::unix::fs::FileExt;
-    let mut block = vec![0u8; 4096];
-    f.read_exact_at(&mut block, commit.offset).unwrap();
-    let rkey = cairn::engine::format::record_key_of_drive(&d.paths[commit.drive]).unwrap();
-    let hl = commit.header.header_len();
-    block[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-    block[68..72].fill(0);
-    let crc = crc32c::crc32c_append(rkey, &block[..hl]);
-    block[68..72].copy_from_slice(&crc.to_le_bytes());
-    f.write_all_at(&block, commit.offset).unwrap();
-    f.sync_all().unwrap();
+    raise_record_on_drive(&d, &commit);
     common::lose_index(&d.paths);
     let e = Engine::open(&cfg).err().expect("start-up must refuse");
     assert!(

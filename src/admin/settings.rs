@@ -58,8 +58,7 @@ pub fn open(start: Start, store: Box<dyn SystemStore>) -> Result<Start, String> 
     let (generation, saved) = match loaded.newest {
         Some((g, payload)) => (
             g,
-            Saved::decode(&payload)
-                .map_err(|e| format!("the settings store is unreadable: {e}"))?,
+            Saved::decode(&payload).map_err(|e| format!("settings store generation {g}: {e}"))?,
         ),
         None => (0, Saved::default()),
     };
