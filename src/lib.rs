@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod engine;
+pub mod format_version;
 pub mod hash;
 pub mod http;
 pub mod iam;

@@ -30,6 +30,9 @@ fn error(e: KmsError) -> AdminError {
         KmsError::Store(_) => {
             AdminError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", msg)
         }
+        KmsError::Newer(_) => {
+            AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", msg)
+        }
     }
 }
 

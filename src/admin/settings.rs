@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::engine::{CoreMsg, Engine};
+use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::http::ratelimit::{Rate, RateLimits};
 use crate::iam::store::SystemStore;
 
@@ -57,8 +58,7 @@ pub fn open(start: Start, store: Box<dyn SystemStore>) -> Result<Start, String> 
     let (generation, saved) = match loaded.newest {
         Some((g, payload)) => (
             g,
-            serde_json::from_slice::<Saved>(&payload)
-                .map_err(|e| format!("the settings store is unreadable: {e}"))?,
+            Saved::decode(&payload).map_err(|e| format!("settings store generation {g}: {e}"))?,
         ),
         None => (0, Saved::default()),
     };
@@ -134,30 +134,47 @@ fn rate_text(r: Option<Rate>) -> String {
     r.map_or_else(|| "0".to_owned(), |r| r.to_string())
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One change, as the history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Change {
-    time_ms: u64,
-    access_key: String,
-    user: String,
-    name: String,
-    old: String,
-    new: String,
+pub struct Change {
+    pub time_ms: u64,
+    pub access_key: String,
+    pub user: String,
+    pub name: String,
+    pub old: String,
+    pub new: String,
 }
 
 /// A setting as kept: its value and the start value it replaced.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedValue {
-    name: String,
-    value: String,
-    default: String,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedValue {
+    pub name: String,
+    pub value: String,
+    pub default: String,
 }
 
 /// What the store keeps: the changed settings and the history.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Saved {
-    values: Vec<SavedValue>,
-    history: Vec<Change>,
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    pub values: Vec<SavedValue>,
+    pub history: Vec<Change>,
+}
+
+/// The format of the settings store's JSON this binary writes (and the
+/// newest it reads); a payload without `"format"` is format 1.
+pub const STORE_FORMAT: u32 = 1;
+
+impl Saved {
+    /// Decodes the system store's payload (any format this binary reads).
+    pub fn decode(payload: &[u8]) -> Result<Saved, JsonError> {
+        decode_json("settings.state", payload, STORE_FORMAT).map(|(_, s)| s)
+    }
+
+    /// The system store's payload as this binary writes it.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        encode_json(STORE_FORMAT, self, false)
+    }
 }
 
 #[derive(Clone)]
@@ -412,7 +429,7 @@ async fn change(
     });
     next.generation += 1;
     if let Some(store) = STORE.get() {
-        let payload = serde_json::to_vec(&next.saved()).map_err(|e| {
+        let payload = next.saved().encode().map_err(|e| {
             AdminError::new(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalError",
@@ -469,6 +486,21 @@ mod tests {
             assert!(check(k, bad).is_err(), "{bad:?}");
         }
         assert!(check(Setting::LogLevel, &"x".repeat(MAX_VALUE + 1)).is_err());
+    }
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused_as_newer() {
+        let newer = format!(r#"{{"format":{},"settings":{{}}}}"#, STORE_FORMAT + 1);
+        let e = Saved::decode(newer.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "settings.state was written by a newer cairn: format 2, this binary reads up to 1"
+            ),
+            "{e}"
+        );
+        let old =
+            br#"{"values":[{"name":"log.level","value":"debug","default":"info"}],"history":[]}"#;
+        assert_eq!(Saved::decode(old).unwrap().values[0].value, "debug");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The bucket table: small, global, owned by core 0 and copied to every core
 //! on change, so bucket lookups never leave the receiving core. Persisted as
 //! `buckets.json` on every drive (atomic rename + fsync), the copy with the
-//! highest generation winning at start-up.
+//! highest generation winning at start-up. The file names its format
+//! ([`TABLE_FORMAT`]; none means 1); a copy of a newer format stops
+//! start-up rather than be passed over for an older copy.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -9,6 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::iam::acl::Acl;
 use crate::runtime::file::write_file_durable;
 
@@ -196,14 +199,41 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
     drive.join(META_DIR).join("buckets.json")
 }
 
+/// The format of `buckets.json` this binary writes (and the newest it reads).
+pub const TABLE_FORMAT: u32 = 1;
+
 impl BucketTable {
-    /// Loads the newest copy among the drives. Blocking.
-    pub fn load<'a>(drives: impl Iterator<Item = &'a Path>) -> BucketTable {
-        drives
-            .filter_map(|d| std::fs::read(table_path(d)).ok())
-            .filter_map(|b| serde_json::from_slice::<BucketTable>(&b).ok())
-            .max_by_key(|t| t.generation)
-            .unwrap_or_default()
+    /// Loads the newest copy among the drives; a copy that does not decode
+    /// is passed over, one of a newer format is an error. Blocking.
+    pub fn load<'a>(drives: impl Iterator<Item = &'a Path>) -> Result<BucketTable, String> {
+        let mut newest: Option<BucketTable> = None;
+        for d in drives {
+            let path = table_path(d);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            match BucketTable::decode(&bytes) {
+                Ok(t) if newest.as_ref().is_none_or(|n| t.generation > n.generation) => {
+                    newest = Some(t)
+                }
+                Ok(_) => {}
+                Err(JsonError::Newer(n)) => return Err(format!("{}: {n}", path.display())),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "bucket table copy skipped (rewritten on the next change)")
+                }
+            }
+        }
+        Ok(newest.unwrap_or_default())
+    }
+
+    /// Decodes a `buckets.json` of any format this binary reads.
+    pub fn decode(bytes: &[u8]) -> Result<BucketTable, JsonError> {
+        decode_json("buckets.json", bytes, TABLE_FORMAT).map(|(_, t)| t)
+    }
+
+    /// `buckets.json` as this binary writes it.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        encode_json(TABLE_FORMAT, self, true)
     }
 
     /// Writes this table to every drive; succeeds if at least `quorum` copies
@@ -213,7 +243,7 @@ impl BucketTable {
         drives: impl Iterator<Item = &'a Path>,
         quorum: usize,
     ) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        let json = self.encode().map_err(io::Error::other)?;
         let mut ok = 0;
         let mut last_err = None;
         for d in drives {
@@ -354,14 +384,45 @@ mod tests {
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
-        let loaded = BucketTable::load(d.iter().map(|p| p.as_path()));
+        let loaded = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap();
         assert_eq!(loaded, tab);
+    }
+
+    #[test]
+    fn a_copy_of_a_newer_format_stops_the_load() {
+        let t = tempfile::tempdir().unwrap();
+        let d: Vec<_> = (0..2).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &d {
+            std::fs::create_dir_all(p.join(META_DIR)).unwrap();
+        }
+        BucketTable {
+            generation: 4,
+            ..Default::default()
+        }
+        .store(d.iter().map(|p| p.as_path()), 2)
+        .unwrap();
+        let newer = format!(
+            r#"{{"format":{},"generation":1,"tables":[]}}"#,
+            TABLE_FORMAT + 1
+        );
+        std::fs::write(table_path(&d[1]), newer).unwrap();
+        let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
+        assert!(
+            e.contains(
+                "buckets.json was written by a newer cairn: format 2, this binary reads up to 1"
+            ),
+            "{e}"
+        );
+        // A copy that is merely damaged is passed over.
+        std::fs::write(table_path(&d[1]), b"{ torn").unwrap();
+        let loaded = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap();
+        assert_eq!(loaded.generation, 4);
     }
 
     #[test]
     fn a_table_written_before_owners_and_policies_still_loads() {
         let old = br#"{"generation":3,"buckets":{"b1":{"created_ms":5,"versioning":"Enabled"}}}"#;
-        let t: BucketTable = serde_json::from_slice(old).unwrap();
+        let t = BucketTable::decode(old).unwrap();
         let b = t.get("b1").unwrap();
         assert_eq!((b.created_ms, b.versioning), (5, Versioning::Enabled));
         assert_eq!(

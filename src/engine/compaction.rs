@@ -14,11 +14,11 @@ use crate::runtime::buf::AlignedBuf;
 
 use super::index::{Mutation, SegmentRef};
 use super::meta::RecordLoc;
-use super::record::{Kind, RecordHeader};
+use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{
     core_of_stream, list_segments, segment_path, stream_of_segment, Appended, Class,
 };
-use super::{Engine, Result};
+use super::{Engine, EngineError, Result};
 
 /// Segments smaller than this are left alone unless entirely dead.
 const MIN_SEGMENT_BYTES: u64 = 1 << 20;
@@ -250,7 +250,8 @@ impl Engine {
 
     /// Copies one record to this core's stream of its class on the same
     /// drive. Ok(None): the record is corrupt and is dropped (redundancy
-    /// covers it).
+    /// covers it). A record of a newer format is not corrupt: the segment
+    /// is left as it is.
     async fn copy_record(self: &Rc<Self>, loc: RecordLoc) -> Result<Option<Appended>> {
         let file = self.reads.get(loc.drive, loc.segment).await?;
         let buf = AlignedBuf::zeroed(loc.len as usize);
@@ -263,6 +264,12 @@ impl Engine {
                 } else {
                     Class::Small
                 }
+            }
+            Err(RecordError::Newer(n)) => {
+                return Err(EngineError::Internal(format!(
+                    "compaction of drive {} segment {:08x} stopped at offset {}: {n}",
+                    loc.drive, loc.segment, loc.offset
+                )))
             }
             _ => {
                 self.shared

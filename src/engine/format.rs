@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::format_version::NewerFormat;
 use crate::runtime::file::write_file_durable;
 
 use super::layout::Layout;
@@ -71,12 +72,37 @@ fn format_path(drive: &Path) -> PathBuf {
 
 fn read_format(drive: &Path) -> Result<Option<DriveFormat>, String> {
     match std::fs::read(format_path(drive)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("unreadable format.json: {e}")),
+        Ok(bytes) => decode_format(&bytes).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read format.json: {e}")),
     }
+}
+
+/// A drive's `format.json` written by a newer cairn. Only its version is
+/// read: the rest of a newer format may no longer parse as this one.
+fn newer_format(drive: &Path) -> Option<NewerFormat> {
+    #[derive(Deserialize)]
+    struct Probe {
+        format_version: u32,
+    }
+    let bytes = std::fs::read(format_path(drive)).ok()?;
+    let probe: Probe = serde_json::from_slice(&bytes).ok()?;
+    NewerFormat::check("format.json", probe.format_version, FORMAT_VERSION).err()
+}
+
+/// Decodes a `format.json` this binary reads (format up to
+/// [`FORMAT_VERSION`]).
+pub fn decode_format(bytes: &[u8]) -> Result<DriveFormat, String> {
+    let f: DriveFormat =
+        serde_json::from_slice(bytes).map_err(|e| format!("unreadable format.json: {e}"))?;
+    NewerFormat::check("format.json", f.format_version, FORMAT_VERSION)
+        .map_err(|e| e.to_string())?;
+    Ok(f)
+}
+
+/// Encodes a `format.json` as this binary writes it.
+pub fn encode_format(f: &DriveFormat) -> Vec<u8> {
+    serde_json::to_vec_pretty(f).expect("a drive format serialises")
 }
 
 /// The record header checksum key of the set a drive belongs to (tools and
@@ -90,8 +116,7 @@ pub fn record_key_of_drive(drive: &Path) -> Option<u32> {
 
 fn write_format(drive: &Path, f: &DriveFormat) -> io::Result<()> {
     crate::runtime::file::create_dir_durable(&drive.join(META_DIR))?;
-    let json = serde_json::to_vec_pretty(f).map_err(io::Error::other)?;
-    write_file_durable(&format_path(drive), &json)
+    write_file_durable(&format_path(drive), &encode_format(f))
 }
 
 fn random_id() -> String {
@@ -141,11 +166,8 @@ pub fn open_set(
         .collect();
     // A newer binary's drives are left alone: this one cannot know their
     // records, and starting would hide them.
-    if let Some(f) = formats.iter().find(|f| f.format_version > FORMAT_VERSION) {
-        return Err(format!(
-            "the drives were formatted by a newer cairn (format version {}; this binary knows up to {FORMAT_VERSION}): run that version or later",
-            f.format_version
-        ));
+    if let Some((p, n)) = paths.iter().find_map(|p| newer_format(p).map(|n| (p, n))) {
+        return Err(format!("drive {}: {n}", p.display()));
     }
     let reference = formats
         .iter()
@@ -378,7 +400,23 @@ mod tests {
         write_format(&paths[0], &f).unwrap();
         let e = open_set(&paths, None, 4).expect_err("refused");
         assert!(e.contains("newer cairn"), "{e}");
-        assert_eq!(read_format(&paths[0]).unwrap().unwrap(), f);
+        let on_disk = std::fs::read(format_path(&paths[0])).unwrap();
+        assert_eq!(on_disk, encode_format(&f));
+        // Refused as newer even when the rest no longer parses as ours.
+        let other_shape = format!(r#"{{"format_version":{},"set":{{}}}}"#, FORMAT_VERSION + 1);
+        std::fs::write(format_path(&paths[0]), &other_shape).unwrap();
+        let e = open_set(&paths, None, 4).expect_err("refused");
+        assert!(
+            e.contains(&format!(
+                "format.json was written by a newer cairn: format {}, this binary reads up to {FORMAT_VERSION}",
+                FORMAT_VERSION + 1
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read(format_path(&paths[0])).unwrap(),
+            other_shape.as_bytes()
+        );
     }
 
     #[test]

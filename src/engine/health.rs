@@ -113,8 +113,8 @@ pub fn probe(path: &Path, set_id: &str, index: usize, write: bool) -> Result<(),
     }
     let format = path.join(META_DIR).join("format.json");
     let bytes = std::fs::read(&format).map_err(|e| format!("read {}: {e}", format.display()))?;
-    let f: super::format::DriveFormat = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{}: unreadable: {e}", format.display()))?;
+    let f =
+        super::format::decode_format(&bytes).map_err(|e| format!("{}: {e}", format.display()))?;
     if f.set_id != set_id || f.drive_index != index {
         return Err(format!(
             "{} now holds drive {} of set {}, not drive {index} of this set",

@@ -662,8 +662,8 @@ impl PartitionIndex {
             )
         } else if !existed {
             Trust::Untrusted("new index".into())
-        } else if !idx.entries_current()? {
-            Trust::Untrusted("entries in an older format".into())
+        } else if let Some(why) = idx.entries_not_current()? {
+            Trust::Untrusted(why)
         } else {
             match idx.state()? {
                 None => Trust::Untrusted("no state record".into()),
@@ -1956,9 +1956,33 @@ impl PartitionIndex {
     }
 
     /// Whether the `usage` rows count this index.
-    fn entries_current(&self) -> Result<bool, IndexError> {
+    /// Why the entries cannot be used as they are, if they cannot: encoded
+    /// in an older format, or in a newer one (a newer cairn's index). Either
+    /// way the index is rebuilt from the drives, which hold all it holds
+    /// (and a record the rebuild cannot read stops it: see `rebuild.rs`).
+    fn entries_not_current(&self) -> Result<Option<String>, IndexError> {
         let rtxn = self.env.read_txn()?;
-        Ok(self.meta.get(&rtxn, ENTRY_MARK)? == Some(ENTRY_FORMAT))
+        Ok(match self.meta.get(&rtxn, ENTRY_MARK)? {
+            Some(m) if m == ENTRY_FORMAT => None,
+            Some(&[a, b]) if u16::from_le_bytes([a, b]) > super::record::FORMAT_VERSION => {
+                Some(format!(
+                    "entries written by a newer cairn (format {}, this binary reads up to {})",
+                    u16::from_le_bytes([a, b]),
+                    super::record::FORMAT_VERSION
+                ))
+            }
+            _ => Some("entries in an older format".into()),
+        })
+    }
+
+    /// Marks the entries as encoded in `format` (tests of other formats).
+    #[cfg(test)]
+    pub fn set_entry_format_for_test(&self, format: u16) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.meta
+            .put(&mut wtxn, ENTRY_MARK, &format.to_le_bytes())?;
+        wtxn.commit()?;
+        Ok(())
     }
 
     /// Drops the entry format mark, as an index of format 1 lacks it.
@@ -2151,5 +2175,26 @@ mod tests {
         }
         let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
         assert_eq!(trust, Trust::Untrusted("entries in an older format".into()));
+    }
+
+    #[test]
+    fn an_index_of_newer_entries_is_not_trusted_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            idx.clear().unwrap();
+            idx.set_entry_format_for_test(super::super::record::FORMAT_VERSION + 1)
+                .unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+        let v = super::super::record::FORMAT_VERSION;
+        assert_eq!(
+            trust,
+            Trust::Untrusted(format!(
+                "entries written by a newer cairn (format {}, this binary reads up to {v})",
+                v + 1
+            ))
+        );
     }
 }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::sse::header::SseHeader;
 use crate::sse::SseError;
 
+use super::record::FORMAT_VERSION;
+
 /// Where one record lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RecordLoc {
@@ -417,14 +419,27 @@ pub fn split_commit_payload(p: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((m, &p[4 + len..]))
 }
 
-/// Decodes a commit payload written in record format `format`.
+/// Decodes a commit payload written in record format `format` (the
+/// header's: [`RecordHeader::decode`](super::record::RecordHeader::decode)
+/// has refused formats it does not know, and so does this).
 pub fn decode_commit_payload(p: &[u8], format: u16) -> Option<(ObjectMeta, &[u8])> {
     let (m, data) = split_commit_payload(p)?;
     let meta = match format {
         1 => postcard::from_bytes::<v1::ObjectMeta>(m).ok()?.into(),
-        _ => postcard::from_bytes(m).ok()?,
+        2..=FORMAT_VERSION => postcard::from_bytes(m).ok()?,
+        _ => return None,
     };
     Some((meta, data))
+}
+
+/// Encodes an upload record's payload.
+pub fn encode_upload_payload(meta: &UploadMeta) -> Vec<u8> {
+    postcard::to_allocvec(meta).expect("upload metadata serialises")
+}
+
+/// Encodes a part record's payload.
+pub fn encode_part_payload(meta: &PartMeta) -> Vec<u8> {
+    postcard::to_allocvec(meta).expect("part metadata serialises")
 }
 
 /// Decodes an upload record's payload written in record format `format`.
@@ -433,7 +448,8 @@ pub fn decode_upload_payload(p: &[u8], format: u16) -> Option<UploadMeta> {
         1 => postcard::from_bytes::<v1::UploadMeta>(p)
             .ok()
             .map(Into::into),
-        _ => postcard::from_bytes(p).ok(),
+        2..=FORMAT_VERSION => postcard::from_bytes(p).ok(),
+        _ => None,
     }
 }
 
@@ -441,7 +457,8 @@ pub fn decode_upload_payload(p: &[u8], format: u16) -> Option<UploadMeta> {
 pub fn decode_part_payload(p: &[u8], format: u16) -> Option<PartMeta> {
     match format {
         1 | 2 => postcard::from_bytes::<v2::PartMeta>(p).ok().map(Into::into),
-        _ => postcard::from_bytes(p).ok(),
+        3..=FORMAT_VERSION => postcard::from_bytes(p).ok(),
+        _ => None,
     }
 }
 

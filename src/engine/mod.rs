@@ -578,6 +578,10 @@ impl Engine {
         if online.is_empty() {
             return Err("no drive is online".into());
         }
+        // Read before anything is written: a table of a newer format stops
+        // start-up with the drives as they were.
+        let mut initial_buckets =
+            BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()))?;
         // `epoch`: the last run that started; `epoch.served`: the last that
         // got to serving (drives from before this file count as served).
         let read_epoch = |name: &str| {
@@ -676,8 +680,6 @@ impl Engine {
             )
             .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
         }
-        let mut initial_buckets =
-            BucketTable::load(online.iter().map(|&d| set.drives[d].path.as_path()));
         let mut committed: HashMap<String, u64> = HashMap::new();
         for (p, idx) in indexes.iter().enumerate() {
             for (bucket, u) in idx.usage().map_err(|e| format!("partition {p}: {e}"))? {

@@ -148,7 +148,7 @@ impl Engine {
             checksum,
             attrs: sealing::with_header(opts.attrs, opts.seal.as_ref()),
         };
-        let payload = postcard::to_allocvec(&meta).expect("upload metadata serialises");
+        let payload = super::meta::encode_upload_payload(&meta);
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
         let commits = self
             .write_replicated(header, &payload, meta.rotation as usize)
@@ -347,7 +347,7 @@ impl Engine {
             part,
             attrs,
         };
-        let payload = postcard::to_allocvec(&meta).expect("part metadata serialises");
+        let payload = super::meta::encode_part_payload(&meta);
         let mut header = self.upload_header(Kind::Part, bucket, key, partition, upload, number);
         header.seq = meta.seq;
         header.data_len = size;

@@ -13,13 +13,14 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use futures_util::future::join_all;
 
+use crate::format_version::NewerFormat;
 use crate::runtime::buf::AlignedBuf;
 
 use super::cache::{PlainId, Plaintext};
 use super::codec::ErasureCodec;
 use super::layout::{stripe_range_of, Layout};
 use super::meta::{split_commit_payload, DataLoc, IndexEntry, RecordLoc};
-use super::record::{Kind, RecordHeader};
+use super::record::{Kind, RecordError, RecordHeader};
 use super::sealing::{layout_of, stored_len, stripe_data, Unsealer};
 use super::{Engine, EngineError, Result};
 use crate::sse::key::DataKey;
@@ -315,9 +316,9 @@ impl Engine {
             .read_cache_misses
             .fetch_add(1, Ordering::Relaxed);
         let buf = self.read_raw(loc).await?;
-        let h = self
-            .expected_header(buf.as_slice(), partition, want)
-            .ok_or(ReadFail::Corrupt(loc))?;
+        let Some(h) = self.expected_header(buf.as_slice(), partition, want) else {
+            return Err(self.unexpected(buf.as_slice(), loc));
+        };
         if h.payload(buf.as_slice()).is_err() {
             return Err(ReadFail::Corrupt(loc));
         }
@@ -369,9 +370,24 @@ impl Engine {
         expected.then_some(h)
     }
 
+    /// Why a record is not the one expected: written by a newer cairn (not
+    /// damage, though this binary cannot use it), or corrupt.
+    pub(crate) fn unexpected(&self, record: &[u8], loc: RecordLoc) -> ReadFail {
+        match RecordHeader::decode(record, self.shared.record_key) {
+            Err(RecordError::Newer(n)) => ReadFail::Newer(loc, n),
+            _ => ReadFail::Corrupt(loc),
+        }
+    }
+
     pub(crate) fn note_fail(&self, f: &ReadFail) {
         match f {
             ReadFail::Io(d, e) => self.shared.drive_error(*d as usize, e),
+            ReadFail::Newer(loc, n) => tracing::error!(
+                drive = loc.drive,
+                segment = loc.segment,
+                offset = loc.offset,
+                "{n}; served from redundancy if it allows"
+            ),
             ReadFail::Corrupt(loc) => {
                 self.shared
                     .stats
@@ -391,6 +407,8 @@ impl Engine {
 pub(crate) enum ReadFail {
     Io(u16, std::io::Error),
     Corrupt(RecordLoc),
+    /// A sound record of a format this binary does not read.
+    Newer(RecordLoc, NewerFormat),
 }
 
 impl ObjectReader {

@@ -14,6 +14,10 @@
 //! Multipart uploads come back in progress unless an upload-end record or a
 //! commit of the completed object says they ended; each part number takes
 //! its newest part record.
+//!
+//! A record of a format newer than this binary reads stops the rebuild with
+//! that error (and start-up with it): rebuilding without it would forget
+//! what it holds, and the next rebuild by the right binary could not tell.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -57,7 +61,8 @@ pub fn encode_tombstone(target: VersionSel) -> Vec<u8> {
     }
 }
 
-fn decode_tombstone(p: &[u8]) -> Option<VersionSel> {
+/// The inverse of [`encode_tombstone`] (the same in every record format).
+pub fn decode_tombstone(p: &[u8]) -> Option<VersionSel> {
     match p.len() {
         0 => Some(VersionSel::Null),
         16 => Some(VersionSel::Id(u128::from_be_bytes(p.try_into().ok()?))),
@@ -92,7 +97,8 @@ pub fn encode_upload_end(ended_ms: u64) -> [u8; 8] {
     ended_ms.to_le_bytes()
 }
 
-fn decode_upload_end(p: &[u8]) -> Option<u64> {
+/// The inverse of [`encode_upload_end`] (the same in every record format).
+pub fn decode_upload_end(p: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(p.try_into().ok()?))
 }
 
@@ -132,6 +138,15 @@ fn scan_segment(
                 pos += rl;
             }
             Err(RecordError::NotARecord) => pos += BLOCK,
+            // Not damage: the index cannot be rebuilt without the records
+            // this binary cannot read, so the rebuild is refused rather
+            // than made without them.
+            Err(RecordError::Newer(n)) => {
+                return Err(std::io::Error::other(format!(
+                    "drive {drive} segment {segment:08x} offset {pos}: {n}; the index cannot be \
+                     rebuilt without its records"
+                )))
+            }
             Err(_) => {
                 stats.corrupt_blocks += 1;
                 pos += BLOCK;

@@ -13,7 +13,16 @@
 //! 64 payload crc32c   68 header crc32c, keyed (see below)
 //! 72 bucket bytes, key bytes
 //! ```
+//!
+//! The frame every format keeps, so that a record of a newer format is
+//! known as such and not taken for damage: the magic, the format at 4, the
+//! header length at 8 (the header fits in the record's first 4 KiB) and the
+//! keyed crc32c at 68 over the header with its own four bytes zeroed. A
+//! record that passes that check but names a format above
+//! [`FORMAT_VERSION`] is [`RecordError::Newer`]; everything after the
+//! format may change from one format to the next.
 
+use crate::format_version::NewerFormat;
 use crate::runtime::buf::align_up;
 
 use super::layout::Layout;
@@ -38,6 +47,9 @@ pub const FORMAT_VERSION: u16 = 3;
 pub const FIXED_LEN: usize = 72;
 /// Longest header: fixed part, a 63-byte bucket name and a 1,024-byte key.
 pub const MAX_HEADER_LEN: usize = FIXED_LEN + 255 + 1024;
+/// Longest header of any format (the frame's bound): one 4 KiB block, so a
+/// scan that reads a block at a time always holds a whole header.
+pub const FRAME_MAX_HEADER_LEN: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -96,14 +108,21 @@ pub struct RecordHeader {
     pub payload_crc: u32,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
     /// No record starts here (zeroes of preallocated space, or foreign bytes).
+    #[error("no record here")]
     NotARecord,
     /// A record starts here but its header fails its checksum or bounds.
+    #[error("corrupt record: {0}")]
     Corrupt(&'static str),
     /// The buffer holds less than the header says.
+    #[error("truncated record: {need} bytes needed")]
     Truncated { need: usize },
+    /// A sound record of a format this binary does not know: written by a
+    /// newer cairn, not damaged.
+    #[error(transparent)]
+    Newer(NewerFormat),
 }
 
 impl RecordHeader {
@@ -166,14 +185,11 @@ impl RecordHeader {
         let u16_at = |o: usize| u16::from_le_bytes([buf[o], buf[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes(buf[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(buf[o..o + 8].try_into().expect("8 bytes"));
+        // The frame first (see the module docs): only a header whose keyed
+        // checksum holds may say it is of a newer format.
         let format = u16_at(4);
-        if !(1..=FORMAT_VERSION).contains(&format) {
-            return Err(RecordError::Corrupt("unknown format version"));
-        }
         let hl = u16_at(8) as usize;
-        let bl = buf[10] as usize;
-        let kl = u16_at(12) as usize;
-        if hl != FIXED_LEN + bl + kl || hl > MAX_HEADER_LEN {
+        if !(FIXED_LEN..=FRAME_MAX_HEADER_LEN).contains(&hl) {
             return Err(RecordError::Corrupt("header length"));
         }
         if buf.len() < hl {
@@ -185,6 +201,16 @@ impl RecordHeader {
         crc = crc32c::crc32c_append(crc, &buf[FIXED_LEN..hl]);
         if crc != stored_crc {
             return Err(RecordError::Corrupt("header checksum"));
+        }
+        if format == 0 {
+            return Err(RecordError::Corrupt("format version 0"));
+        }
+        NewerFormat::check("record", u32::from(format), u32::from(FORMAT_VERSION))
+            .map_err(RecordError::Newer)?;
+        let bl = buf[10] as usize;
+        let kl = u16_at(12) as usize;
+        if hl != FIXED_LEN + bl + kl || hl > MAX_HEADER_LEN {
+            return Err(RecordError::Corrupt("header length"));
         }
         let kind = Kind::from_u8(buf[6]).ok_or(RecordError::Corrupt("unknown kind"))?;
         let bucket = std::str::from_utf8(&buf[FIXED_LEN..FIXED_LEN + bl])
@@ -293,6 +319,46 @@ mod tests {
             Err(RecordError::Corrupt("header checksum"))
         );
         assert_ne!(header_key("a"), header_key("b"));
+    }
+
+    /// Rewrites the header's format and reseals its checksum, as a newer
+    /// cairn writing the same frame would.
+    fn with_format(buf: &mut [u8], format: u16, hl: usize) {
+        buf[4..6].copy_from_slice(&format.to_le_bytes());
+        buf[68..72].fill(0);
+        let crc = crc32c::crc32c_append(KEY, &buf[..hl]);
+        buf[68..72].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn a_sound_record_of_a_newer_format_is_newer_not_corrupt() {
+        let mut h = header();
+        let mut buf = record(&mut h, b"payload");
+        let hl = h.header_len();
+        with_format(&mut buf, FORMAT_VERSION + 1, hl);
+        let e = RecordHeader::decode(&buf, KEY).unwrap_err();
+        assert_eq!(
+            e,
+            RecordError::Newer(NewerFormat {
+                what: "record",
+                found: u32::from(FORMAT_VERSION) + 1,
+                known: u32::from(FORMAT_VERSION),
+            })
+        );
+        assert!(e.to_string().contains("written by a newer cairn"), "{e}");
+        // Its checksum is still checked first: a rotten newer header is corrupt.
+        buf[20] ^= 1;
+        assert_eq!(
+            RecordHeader::decode(&buf, KEY),
+            Err(RecordError::Corrupt("header checksum"))
+        );
+        // Format 0 was never written.
+        let mut buf = record(&mut h, b"payload");
+        with_format(&mut buf, 0, hl);
+        assert_eq!(
+            RecordHeader::decode(&buf, KEY),
+            Err(RecordError::Corrupt("format version 0"))
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::codec::ErasureCodec;
 use super::index::{object_key, Held, Holder, Mutation, RepairNote, ShardFill, StripeSet};
 use super::layout::Layout;
 use super::meta::RecordLoc;
-use super::read::{Expect, ReadFail};
+use super::read::Expect;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
 use super::segment::{Appended, Class};
 use super::{now_ms, CoreMsg, Engine, EngineError, Result};
@@ -407,7 +407,7 @@ impl Engine {
                             good.get_or_insert((h, buf));
                         }
                         None => {
-                            self.note_fail(&ReadFail::Corrupt(loc));
+                            self.note_fail(&self.unexpected(buf.as_slice(), loc));
                             bad.push(loc);
                         }
                     }
@@ -526,7 +526,7 @@ impl Engine {
                                     Some(buf.as_slice()[at..at + h.payload_len as usize].to_vec());
                             }
                             None => {
-                                self.note_fail(&ReadFail::Corrupt(loc));
+                                self.note_fail(&self.unexpected(buf.as_slice(), loc));
                                 bad.push(i);
                             }
                         }

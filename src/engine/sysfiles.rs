@@ -9,22 +9,46 @@ use std::path::{Path, PathBuf};
 
 use super::buckets::BucketTable;
 use super::format::META_DIR;
-use crate::iam::store::DriveStore;
+use crate::format_version::JsonError;
+use crate::iam::store::{DriveStore, FrameError};
 
 /// A system file and how to tell a valid copy's generation.
 struct SysFile {
     name: &'static str,
-    generation: fn(&[u8]) -> Option<u64>,
+    generation: fn(&[u8]) -> Generation,
 }
 
-fn store_generation(b: &[u8]) -> Option<u64> {
-    DriveStore::decode(b).ok().map(|(g, _)| g)
+/// What a copy is.
+enum Generation {
+    Valid(u64),
+    Invalid,
+    /// Written by a newer cairn: neither a source nor something to rewrite.
+    Newer(String),
 }
 
-fn table_generation(b: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<BucketTable>(b)
-        .ok()
-        .map(|t| t.generation)
+impl Generation {
+    fn valid(&self) -> Option<u64> {
+        match self {
+            Generation::Valid(g) => Some(*g),
+            _ => None,
+        }
+    }
+}
+
+fn store_generation(b: &[u8]) -> Generation {
+    match DriveStore::decode(b) {
+        Ok((g, _)) => Generation::Valid(g),
+        Err(FrameError::Newer(n)) => Generation::Newer(n.to_string()),
+        Err(FrameError::Damaged(_)) => Generation::Invalid,
+    }
+}
+
+fn table_generation(b: &[u8]) -> Generation {
+    match BucketTable::decode(b) {
+        Ok(t) => Generation::Valid(t.generation),
+        Err(JsonError::Newer(n)) => Generation::Newer(n.to_string()),
+        Err(JsonError::Malformed { .. }) => Generation::Invalid,
+    }
 }
 
 const FILES: [SysFile; 4] = [
@@ -59,7 +83,8 @@ pub struct SysCheck {
 
 /// Checks every system file on `drives` (the online ones) and rewrites each
 /// bad copy from the newest valid one. A file no drive has a valid copy of
-/// is left alone (it may simply not exist yet).
+/// is left alone (it may simply not exist yet), and so is a file with a
+/// copy of a newer format: rewriting it from an older one would lose it.
 pub fn check(drives: &[PathBuf]) -> SysCheck {
     let mut out = SysCheck::default();
     for f in &FILES {
@@ -67,19 +92,29 @@ pub fn check(drives: &[PathBuf]) -> SysCheck {
             .iter()
             .map(|d| (d, std::fs::read(path(d, f.name)).ok()))
             .collect();
-        let newest = copies
-            .iter()
-            .filter_map(|(_, b)| {
-                let b = b.as_ref()?;
-                Some(((f.generation)(b)?, b))
-            })
-            .max_by_key(|(g, _)| *g);
         for (_, b) in &copies {
             if let Some(b) = b {
                 out.copies += 1;
                 out.bytes += b.len() as u64;
             }
         }
+        let newer = copies
+            .iter()
+            .find_map(|(d, b)| match (f.generation)(b.as_deref()?) {
+                Generation::Newer(why) => Some((path(d, f.name), why)),
+                _ => None,
+            });
+        if let Some((p, why)) = newer {
+            tracing::error!(file = %p.display(), "{why}; no copy of it is rewritten");
+            continue;
+        }
+        let newest = copies
+            .iter()
+            .filter_map(|(_, b)| {
+                let b = b.as_ref()?;
+                Some(((f.generation)(b).valid()?, b))
+            })
+            .max_by_key(|(g, _)| *g);
         let Some((gen, good)) = newest else {
             continue;
         };
@@ -87,7 +122,7 @@ pub fn check(drives: &[PathBuf]) -> SysCheck {
         for (d, b) in &copies {
             let fine = b
                 .as_deref()
-                .and_then(f.generation)
+                .and_then(|b| (f.generation)(b).valid())
                 .is_some_and(|g| g == gen);
             if fine {
                 continue;
@@ -172,6 +207,28 @@ mod tests {
         let back: BucketTable =
             serde_json::from_slice(&std::fs::read(path(&d[1], "buckets.json")).unwrap()).unwrap();
         assert_eq!(back.generation, 3);
+    }
+
+    #[test]
+    fn a_file_with_a_copy_of_a_newer_format_is_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let d = drives(&t, 3);
+        let iam = |d: &PathBuf| path(d, crate::iam::store::IAM_FILE);
+        let ours = DriveStore::encode(7, b"state seven");
+        let mut newer = DriveStore::encode(8, b"state eight");
+        newer[7] = b'2';
+        std::fs::write(iam(&d[0]), &ours).unwrap();
+        std::fs::write(iam(&d[1]), &newer).unwrap();
+        let newer_table = br#"{"format":2,"generation":9}"#;
+        std::fs::write(path(&d[0], "buckets.json"), newer_table).unwrap();
+        let c = check(&d);
+        assert_eq!((c.bad, c.repaired), (0, 0), "{c:?}");
+        assert_eq!(std::fs::read(iam(&d[1])).unwrap(), newer);
+        assert!(!iam(&d[2]).exists());
+        assert_eq!(
+            std::fs::read(path(&d[0], "buckets.json")).unwrap(),
+            newer_table
+        );
     }
 
     #[test]

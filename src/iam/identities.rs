@@ -380,7 +380,7 @@ impl IamHome {
             .map_err(|e| format!("reading the identity store: {e}"))?;
         let (generation, state) = match loaded.newest {
             Some((g, payload)) => {
-                let state: IamState = serde_json::from_slice(&payload)
+                let state = IamState::decode(&payload)
                     .map_err(|e| format!("identity store generation {g}: {e}"))?;
                 (g, state)
             }
@@ -558,7 +558,7 @@ async fn persist(
     generation: u64,
     state: &IamState,
 ) -> Result<(), String> {
-    let payload = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    let payload = state.encode().map_err(|e| e.to_string())?;
     let h = home.clone();
     companion
         .run(move || h.store.store(generation, &payload))
@@ -635,7 +635,7 @@ impl LastUsedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iam::model::{new_id, ServiceAccount};
+    use crate::iam::model::{new_id, ServiceAccount, STATE_FORMAT};
 
     fn root() -> RootCredentials {
         RootCredentials {
@@ -915,6 +915,25 @@ mod tests {
         .unwrap();
         assert_eq!((report.generation, report.users, report.keys), (4, 1, 1));
         assert_eq!(home.initial_snapshot.generation, 4);
+    }
+
+    #[test]
+    fn a_state_of_a_newer_format_stops_the_open() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d0");
+        std::fs::create_dir_all(d.join(crate::engine::format::META_DIR)).unwrap();
+        let store = super::super::store::DriveStore::new(vec![d.clone()], 1);
+        let newer = format!(r#"{{"format":{},"principals":[]}}"#, STATE_FORMAT + 1);
+        store.store(2, newer.as_bytes()).unwrap();
+        let e = IamHome::open(Box::new(store), MasterKey::generate("k"), root(), 1)
+            .err()
+            .expect("a newer state must not open");
+        assert!(
+            e.contains(
+                "iam.state was written by a newer cairn: format 2, this binary reads up to 1"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

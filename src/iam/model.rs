@@ -14,6 +14,8 @@ use std::fmt;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::format_version::{decode_json, encode_json, JsonError};
+
 use super::seal::{MasterKey, Sealed, Secret};
 
 /// cairn's one account: the 12-digit id in every ARN. The all-zero id is
@@ -590,7 +592,21 @@ pub struct IamState {
     pub roles: BTreeMap<String, Role>,
 }
 
+/// The format of the identity state's JSON this binary writes (and the
+/// newest it reads); a state without `"format"` is format 1.
+pub const STATE_FORMAT: u32 = 1;
+
 impl IamState {
+    /// Decodes the system store's payload (any format this binary reads).
+    pub fn decode(payload: &[u8]) -> Result<IamState, JsonError> {
+        decode_json("iam.state", payload, STATE_FORMAT).map(|(_, s)| s)
+    }
+
+    /// The system store's payload as this binary writes it.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        encode_json(STATE_FORMAT, self, false)
+    }
+
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(&lower(name))
     }

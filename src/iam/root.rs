@@ -16,6 +16,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::format::META_DIR;
+use crate::format_version::{encode_json, json_format, JsonError};
 use crate::runtime::file::write_file_durable;
 
 use super::seal::{MasterKey, Sealed, Secret};
@@ -46,21 +47,30 @@ fn root_aad(access_key: &str) -> Vec<u8> {
     format!("cairn-root-credentials:{access_key}").into_bytes()
 }
 
+/// The format of `credentials.json` this binary writes (and the newest it
+/// reads): 1 is the sealed file, with or without `"format"`; the plaintext
+/// file of versions before sealing has neither and is read as before.
+pub const CREDENTIALS_FORMAT: u32 = 1;
+
 fn sealed_json(c: &RootCredentials, master: &MasterKey) -> Result<Vec<u8>, String> {
     let f = SealedFile {
         access_key: c.access_key.clone(),
         master_key: master.name().to_owned(),
         secret_sealed: master.seal(c.secret_key.expose().as_bytes(), &root_aad(&c.access_key)),
     };
-    serde_json::to_vec_pretty(&f).map_err(|e| e.to_string())
+    encode_json(CREDENTIALS_FORMAT, &f, true).map_err(|e| e.to_string())
 }
 
 /// Reads one drive's file: `Ok(None)` when absent or unreadable as either
-/// format; an error when it is sealed but does not open.
+/// format; an error when it is sealed but does not open, or was written by
+/// a newer cairn (a new secret must not replace one this binary cannot read).
 fn read_stored(path: &Path, master: &MasterKey) -> Result<Option<(RootCredentials, bool)>, String> {
     let Ok(b) = std::fs::read(path) else {
         return Ok(None);
     };
+    if let Err(JsonError::Newer(n)) = json_format("credentials.json", &b, CREDENTIALS_FORMAT) {
+        return Err(format!("{}: {n}", path.display()));
+    }
     if let Ok(f) = serde_json::from_slice::<SealedFile>(&b) {
         let secret = master
             .open(&f.secret_sealed, &root_aad(&f.access_key))
@@ -278,6 +288,25 @@ mod tests {
         )
         .unwrap();
         assert!(resolve(None, None, &drives, &m).is_err());
+    }
+
+    #[test]
+    fn a_newer_file_stops_start_up_and_is_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let drives = drives(&t);
+        let m = MasterKey::generate("t");
+        resolve(None, None, &drives, &m).unwrap();
+        let newer = format!(r#"{{"format":{},"principal":"x"}}"#, CREDENTIALS_FORMAT + 1);
+        std::fs::write(cred_path(&drives[0]), &newer).unwrap();
+        let e = resolve(None, None, &drives, &m).unwrap_err();
+        assert!(
+            e.contains("credentials.json was written by a newer cairn: format 2, this binary reads up to 1"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cred_path(&drives[0])).unwrap(),
+            newer
+        );
     }
 
     #[test]

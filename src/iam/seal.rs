@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::engine::format::META_DIR;
+use crate::format_version::NewerFormat;
 use crate::runtime::file::write_file_durable;
 
 pub const MASTER_KEY_ENV: &str = "CAIRN_KMS_MASTER_KEY";
@@ -26,7 +27,7 @@ const GENERATED_NAME: &str = "cairn-generated";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// First byte of every sealed value: the format, so it can change later.
-const SEAL_V1: u8 = 1;
+pub const SEAL_V1: u8 = 1;
 const MAX_NAME: usize = 64;
 
 /// A secret in memory: never printed, wiped when dropped.
@@ -96,6 +97,9 @@ impl<'de> Deserialize<'de> for Sealed {
 pub enum SealError {
     #[error("sealed value is malformed")]
     Malformed,
+    /// Sealed by a newer cairn, in a format this binary does not open.
+    #[error(transparent)]
+    Newer(NewerFormat),
     /// Wrong master key, or the value was altered or moved to another record.
     #[error("sealed value does not open with master key {0:?} (wrong key, or altered)")]
     DoesNotOpen(String),
@@ -209,7 +213,12 @@ impl MasterKey {
     /// Opens a sealed UTF-8 secret bound to `aad`.
     pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Secret, SealError> {
         let b = &sealed.0;
-        if b.len() < 1 + NONCE_LEN + TAG_LEN || b[0] != SEAL_V1 {
+        match b.first() {
+            None | Some(0) => return Err(SealError::Malformed),
+            Some(&v) => NewerFormat::check("sealed value", u32::from(v), u32::from(SEAL_V1))
+                .map_err(SealError::Newer)?,
+        }
+        if b.len() < 1 + NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed);
         }
         let nonce = Nonce::try_assume_unique_for_key(&b[1..1 + NONCE_LEN])
@@ -356,6 +365,16 @@ mod tests {
             assert!(k.open(&t, b"key:AKIAONE").is_err(), "bit in byte {i}");
         }
         assert_eq!(k.open(&Sealed(vec![1, 2]), b""), Err(SealError::Malformed));
+        // A format this binary does not know is newer, not malformed.
+        let mut newer = s.clone();
+        newer.0[0] = SEAL_V1 + 1;
+        let e = k.open(&newer, b"key:AKIAONE").unwrap_err();
+        assert!(matches!(e, SealError::Newer(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("sealed value was written by a newer cairn"),
+            "{e}"
+        );
         // Random nonces: the same secret seals differently each time.
         assert_ne!(k.seal(b"x", b"a"), k.seal(b"x", b"a"));
     }

@@ -8,14 +8,24 @@
 //! fsync) and succeeds only when a quorum of copies is durable. At start the
 //! newest valid copy wins; a torn, corrupt or older copy is skipped, and
 //! rewritten by the next write.
+//!
+//! The magic's last byte is the frame's format, an ASCII digit (`CAIRNSY1`).
+//! A copy of a newer frame is not skipped as damage but fails the load:
+//! passing over it for an older copy would bring back old state and then
+//! overwrite the newer one. What the payload holds has a format of its own
+//! (its owner's: `"format"` in the JSON).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::engine::format::META_DIR;
+use crate::format_version::NewerFormat;
 use crate::runtime::file::write_file_durable;
 
-const MAGIC: &[u8; 8] = b"CAIRNSY1";
+/// The magic without its format digit.
+const MAGIC_PREFIX: &[u8; 7] = b"CAIRNSY";
+/// The frame format this binary writes (and the newest it reads).
+pub const FRAME_FORMAT: u8 = 1;
 const HEADER: usize = 8 + 8 + 8 + 8;
 /// Far above any real state (5000 users with 10 keys each is a few MB).
 const MAX_STATE: u64 = 256 << 20;
@@ -75,7 +85,8 @@ impl DriveStore {
 
     pub fn encode(generation: u64, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER + payload.len());
-        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(MAGIC_PREFIX);
+        out.push(b'0' + FRAME_FORMAT);
         out.extend_from_slice(&generation.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         let sum = checksum(generation, payload);
@@ -84,24 +95,46 @@ impl DriveStore {
         out
     }
 
-    pub fn decode(b: &[u8]) -> Result<(u64, &[u8]), String> {
-        if b.len() < HEADER || &b[..8] != MAGIC {
-            return Err("not a system state file (short or wrong magic)".into());
+    pub fn decode(b: &[u8]) -> Result<(u64, &[u8]), FrameError> {
+        if b.len() < 8 || &b[..7] != MAGIC_PREFIX || !(b'1'..=b'9').contains(&b[7]) {
+            return Err(FrameError::Damaged(
+                "not a system state file (short or wrong magic)".into(),
+            ));
+        }
+        NewerFormat::check(
+            "system store file",
+            u32::from(b[7] - b'0'),
+            u32::from(FRAME_FORMAT),
+        )
+        .map_err(FrameError::Newer)?;
+        if b.len() < HEADER {
+            return Err(FrameError::Damaged("torn: shorter than its header".into()));
         }
         let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let (generation, len, sum) = (word(8), word(16), word(24));
         if len > MAX_STATE || b.len() as u64 != HEADER as u64 + len {
-            return Err(format!(
+            return Err(FrameError::Damaged(format!(
                 "torn: header says {len} bytes, file has {}",
                 b.len() - HEADER
-            ));
+            )));
         }
         let payload = &b[HEADER..];
         if checksum(generation, payload) != sum {
-            return Err("checksum mismatch".into());
+            return Err(FrameError::Damaged("checksum mismatch".into()));
         }
         Ok((generation, payload))
     }
+}
+
+/// Why a copy did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Torn, corrupt or not a state file: skipped, rewritten by the next write.
+    #[error("{0}")]
+    Damaged(String),
+    /// Written by a newer cairn: the load fails.
+    #[error(transparent)]
+    Newer(NewerFormat),
 }
 
 fn checksum(generation: u64, payload: &[u8]) -> u64 {
@@ -121,7 +154,10 @@ impl SystemStore for DriveStore {
             match std::fs::read(&path) {
                 Ok(b) => match DriveStore::decode(&b) {
                     Ok((g, p)) => valid.push((g, p.to_vec())),
-                    Err(why) => loaded.skipped.push((path, why)),
+                    Err(FrameError::Newer(n)) => {
+                        return Err(io::Error::other(format!("{}: {n}", path.display())))
+                    }
+                    Err(FrameError::Damaged(why)) => loaded.skipped.push((path, why)),
                 },
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => loaded.skipped.push((path, e.to_string())),
@@ -229,6 +265,31 @@ mod tests {
         let l = s.load().unwrap();
         assert!(l.skipped.is_empty() && l.stale == 0);
         assert_eq!(l.newest, Some((3, b"third".to_vec())));
+    }
+
+    #[test]
+    fn a_copy_of_a_newer_frame_fails_the_load_instead_of_being_skipped() {
+        let t = tempfile::tempdir().unwrap();
+        let d = drives(&t, 2);
+        let s = DriveStore::new(d.clone(), 1);
+        s.store(3, b"state").unwrap();
+        let mut b = std::fs::read(state_path(&d[1])).unwrap();
+        assert_eq!(&b[..8], b"CAIRNSY1");
+        b[7] = b'0' + FRAME_FORMAT + 1;
+        std::fs::write(state_path(&d[1]), &b).unwrap();
+        let e = s.load().unwrap_err().to_string();
+        assert!(
+            e.contains("system store file was written by a newer cairn: format 2, this binary reads up to 1"),
+            "{e}"
+        );
+        // Not a digit: damage, skipped.
+        b[7] = b'x';
+        std::fs::write(state_path(&d[1]), &b).unwrap();
+        let l = s.load().unwrap();
+        assert_eq!(
+            (l.newest, l.skipped.len()),
+            (Some((3, b"state".to_vec())), 1)
+        );
     }
 
     #[test]

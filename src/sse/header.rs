@@ -22,6 +22,7 @@ use super::customer::{KeyFingerprint, SALT_LEN};
 use super::key::{NONCE_LEN, WRAPPED_LEN};
 use super::package::Layout;
 use super::SseError;
+use crate::format_version::NewerFormat;
 
 pub const HEADER_V1: u8 = 1;
 pub const MAX_KEY_ID: usize = 255;
@@ -133,8 +134,10 @@ impl SseHeader {
 
     pub fn decode(b: &[u8]) -> Result<SseHeader, SseError> {
         let mut r = Reader { b, at: 0 };
-        if r.u8()? != HEADER_V1 {
-            return Err(SseError::Malformed("unknown header version"));
+        match r.u8()? {
+            0 => return Err(SseError::Malformed("header version 0")),
+            v => NewerFormat::check("encryption header", u32::from(v), u32::from(HEADER_V1))
+                .map_err(SseError::Newer)?,
         }
         let mode = match r.u8()? {
             1 => Mode::S3,
@@ -279,6 +282,14 @@ mod tests {
             t[at] = v;
             assert!(SseHeader::decode(&t).is_err(), "byte {at} = {v}");
         }
+        // Version 2 is not damage: a newer cairn wrote it.
+        let mut t = good.clone();
+        t[0] = HEADER_V1 + 1;
+        assert!(
+            matches!(SseHeader::decode(&t), Err(SseError::Newer(ref n)) if n.found == 2),
+            "{:?}",
+            SseHeader::decode(&t)
+        );
         // A KMS header read as SSE-C (or the reverse) does not decode.
         let mut t = good.clone();
         t[1] = 3;

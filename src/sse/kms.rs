@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::key::{self, DataKey, KEY_LEN, WRAPPED_LEN};
+use crate::format_version::{decode_json, JsonError, NewerFormat};
 use crate::iam::seal::{MasterKey, Sealed};
 use crate::iam::store::SystemStore;
 
@@ -41,8 +42,10 @@ pub const STATE_FILE: &str = "kms.state";
 pub const MAX_KEYS: usize = 10_000;
 pub const MAX_VERSIONS: usize = 1_000;
 const MAX_KEY_ID: usize = 64;
-const WRAP_V1: u8 = 1;
-const STATE_V1: u32 = 1;
+/// The wrapped data key's format (its first byte).
+pub const WRAP_V1: u8 = 1;
+/// The format of `kms.state`'s JSON this binary writes (and the newest it reads).
+pub const STATE_V1: u32 = 1;
 
 /// An encryption context: AWS's string map, kept sorted so its bytes are
 /// canonical.
@@ -104,6 +107,9 @@ pub enum KmsError {
     Limit(&'static str),
     #[error("the KMS change could not be stored: {0}")]
     Store(String),
+    /// A wrapped data key of a format this binary does not read.
+    #[error(transparent)]
+    Newer(NewerFormat),
 }
 
 /// A fresh data key: use `key`, store `wrapped` (and the id and version, for
@@ -153,11 +159,24 @@ pub trait Kms: DataKeys {
     fn ensure_default_key(&mut self, now_ms: u64) -> Result<String, KmsError>;
 }
 
-/// The durable state: key material only sealed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct KmsState {
-    format: u32,
-    keys: BTreeMap<String, StoredKey>,
+/// The durable state: key material only sealed. It has named its format
+/// (`"format"`) from the start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsState {
+    pub format: u32,
+    pub keys: BTreeMap<String, StoredKey>,
+}
+
+impl KmsState {
+    /// Decodes the system store's payload (any format this binary reads).
+    pub fn decode(payload: &[u8]) -> Result<KmsState, JsonError> {
+        decode_json("kms.state", payload, STATE_V1).map(|(_, s)| s)
+    }
+
+    /// The system store's payload as this binary writes it.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
+    }
 }
 
 impl Default for KmsState {
@@ -169,19 +188,20 @@ impl Default for KmsState {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct StoredKey {
-    created_ms: u64,
-    enabled: bool,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub created_ms: u64,
+    pub enabled: bool,
     /// Oldest first; the last is current.
-    versions: Vec<StoredVersion>,
+    pub versions: Vec<StoredVersion>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct StoredVersion {
-    version: u32,
-    created_ms: u64,
-    material: Sealed,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredVersion {
+    pub version: u32,
+    pub created_ms: u64,
+    /// 32 random bytes, base64, sealed under the master key.
+    pub material: Sealed,
 }
 
 impl StoredKey {
@@ -246,9 +266,14 @@ fn encode_wrapped(id: &str, version: u32, sealed: &[u8; WRAPPED_LEN]) -> Vec<u8>
 
 fn decode_wrapped(b: &[u8]) -> Result<(&str, u32, &[u8]), KmsError> {
     let (&v, rest) = b.split_first().ok_or(KmsError::Malformed)?;
+    if v == 0 {
+        return Err(KmsError::Malformed);
+    }
+    NewerFormat::check("wrapped data key", u32::from(v), u32::from(WRAP_V1))
+        .map_err(KmsError::Newer)?;
     let (&n, rest) = rest.split_first().ok_or(KmsError::Malformed)?;
     let n = n as usize;
-    if v != WRAP_V1 || rest.len() != n + 4 + WRAPPED_LEN {
+    if rest.len() != n + 4 + WRAPPED_LEN {
         return Err(KmsError::Malformed);
     }
     let id = std::str::from_utf8(&rest[..n]).map_err(|_| KmsError::Malformed)?;
@@ -368,14 +393,8 @@ impl BuiltinKms {
             .map_err(|e| format!("reading the KMS store: {e}"))?;
         let (generation, state) = match loaded.newest {
             Some((g, payload)) => {
-                let state: KmsState = serde_json::from_slice(&payload)
+                let state = KmsState::decode(&payload)
                     .map_err(|e| format!("KMS store generation {g}: {e}"))?;
-                if state.format != STATE_V1 {
-                    return Err(format!(
-                        "KMS store generation {g}: format {} is newer than this node reads",
-                        state.format
-                    ));
-                }
                 (g, state)
             }
             None => (0, KmsState::default()),
@@ -413,7 +432,7 @@ impl BuiltinKms {
     /// some drives).
     fn commit(&mut self, next: KmsState) -> Result<(), KmsError> {
         let keyring = Keyring::build(&next, &self.master).map_err(KmsError::Store)?;
-        let payload = serde_json::to_vec(&next).map_err(|e| KmsError::Store(e.to_string()))?;
+        let payload = next.encode().map_err(|e| KmsError::Store(e.to_string()))?;
         self.generation += 1;
         self.store
             .store(self.generation, &payload)
@@ -710,6 +729,33 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("master key"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_state_or_wrapped_key_is_refused_as_newer() {
+        let t = tempfile::tempdir().unwrap();
+        let (mut k, d, master) = kms(&t);
+        k.create_key("app", 1).unwrap();
+        let mut g = k.generate_data_key("app", &Context::new()).unwrap();
+        g.wrapped[0] = WRAP_V1 + 1;
+        let e = k.decrypt(&g.wrapped, &Context::new()).unwrap_err();
+        assert!(matches!(e, KmsError::Newer(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("wrapped data key was written by a newer cairn"),
+            "{e}"
+        );
+        drop(k);
+
+        let newer = format!(r#"{{"format":{},"keyring":[]}}"#, STATE_V1 + 1);
+        store(&d).store(9, newer.as_bytes()).unwrap();
+        let e = BuiltinKms::open(store(&d), master).err().unwrap();
+        assert!(
+            e.contains(
+                "kms.state was written by a newer cairn: format 2, this binary reads up to 1"
+            ),
+            "{e}"
+        );
     }
 
     struct FailingStore;

@@ -36,6 +36,9 @@ pub enum SseError {
     /// A stored header or wrapped key that does not decode.
     #[error("malformed encryption record: {0}")]
     Malformed(&'static str),
+    /// A stored header of a format this binary does not read.
+    #[error(transparent)]
+    Newer(crate::format_version::NewerFormat),
     /// A ciphertext length no plaintext length maps to, or a range outside
     /// the object.
     #[error("invalid length or range: {0}")]
