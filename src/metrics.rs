@@ -408,6 +408,19 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             h.offline_events()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP cairn_drive_held Whether the drive is held out of service: 1 by the operator, 2 by the node because it kept failing."
+    );
+    let _ = writeln!(out, "# TYPE cairn_drive_held gauge");
+    for (d, h) in shared.drive_health.iter().enumerate() {
+        let v = match h.held() {
+            None => 0,
+            Some(crate::engine::drive_service::HoldKind::Offline) => 1,
+            Some(crate::engine::drive_service::HoldKind::OutOfService) => 2,
+        };
+        let _ = writeln!(out, "cairn_drive_held{{drive=\"{d}\"}} {v}");
+    }
     let _ = writeln!(out, "# TYPE cairn_drive_online gauge");
     for d in 0..shared.set.drives.len() {
         let _ = writeln!(

@@ -429,7 +429,7 @@ fn says_not_full(node: &Node) -> bool {
     let (status, body) = node.get("/health/ready");
     let (_, metrics) = node.get("/metrics");
     status == 200
-        && body.starts_with("ready\n")
+        && body.starts_with("ready: ok\n")
         && (0..4).all(|d| metrics.contains(&format!("cairn_drive_full{{drive=\"{d}\"}} 0")))
 }
 

@@ -25,6 +25,7 @@ use cairn::engine::buckets::{
     ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod, Versioning,
     TABLE_FORMAT,
 };
+use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
@@ -589,6 +590,25 @@ fn settings() -> Saved {
     }
 }
 
+fn drive_holds() -> DriveHolds {
+    DriveHolds {
+        holds: vec![
+            Hold {
+                drive: 2,
+                kind: HoldKind::Offline,
+                since_ms: 1_796_512_399_000,
+                reason: "new cable".into(),
+            },
+            Hold {
+                drive: 5,
+                kind: HoldKind::OutOfService,
+                since_ms: 1_796_512_399_500,
+                reason: "went offline 3 times within 60 minutes".into(),
+            },
+        ],
+    }
+}
+
 const SEALED_SECRET: &str = "golden sealed secret";
 const SEALED_AAD: &[u8] = b"cairn-golden:sealed";
 const KMS_CREATED_MS: u64 = 1_796_512_398_500;
@@ -665,6 +685,7 @@ fn regenerate_golden_payloads() {
     let sealed = m.seal(USER_SECRET.as_bytes(), &key_aad(USER_KEY_ID));
     write("iam.state.v1.json", &iam_state(sealed).encode().unwrap());
     write("settings.state.v1.json", &settings().encode().unwrap());
+    write("drives.state.v1.json", &drive_holds().encode().unwrap());
 
     // The KMS state and a data key it wrapped, by the built-in KMS itself.
     let t = tempfile::tempdir().unwrap();
@@ -827,6 +848,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         settings()
     );
     assert_eq!(
+        DriveHolds::decode(&read("drives.state.v1.json")).unwrap(),
+        drive_holds()
+    );
+    assert_eq!(
         MasterKey::parse(std::str::from_utf8(&read("master.key")).unwrap())
             .unwrap()
             .encode(),
@@ -931,6 +956,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     );
     same("master.key", master().encode().as_bytes().to_vec());
     same("settings.state.v1.json", settings().encode().unwrap());
+    same("drives.state.v1.json", drive_holds().encode().unwrap());
     // Values sealed with a random nonce: decoded, then encoded again.
     let iam = IamState::decode(&read("iam.state.v1.json")).unwrap();
     same("iam.state.v1.json", iam.encode().unwrap());
@@ -1005,6 +1031,10 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     }
     match Saved::decode(&raise_json(&read("settings.state.v1.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("settings.state", &n),
+        other => panic!("{other:?}"),
+    }
+    match DriveHolds::decode(&raise_json(&read("drives.state.v1.json"), "format")) {
+        Err(JsonError::Newer(n)) => is_newer("drives.state", &n),
         other => panic!("{other:?}"),
     }
     match KmsState::decode(&raise_json(&read("kms.state.v1.json"), "format")) {

@@ -18,7 +18,9 @@ use crate::iam::identities::{Identities, Principal};
 use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
-use super::{background, buckets, groups, info, keys, kms, policies, settings, trace, users};
+use super::{
+    background, buckets, drives, groups, info, keys, kms, policies, settings, trace, users,
+};
 
 /// What a handler sees of its request.
 pub struct Call<'a> {
@@ -89,6 +91,9 @@ macro_rules! endpoints {
 
 endpoints! {
     GET "info" => AdminServerInfo, "AdminServerInfo", info::server_info;
+    GET "drives" => AdminStorageInfo, "AdminListDrives", drives::list;
+    POST "drives/{}/offline" => AdminHeal, "AdminDriveOffline", drives::offline;
+    POST "drives/{}/online" => AdminHeal, "AdminDriveOnline", drives::online;
 
     GET "users" => AdminListUsers, "AdminListUsers", users::list;
     POST "users" => AdminCreateUser, "AdminCreateUser", users::create;

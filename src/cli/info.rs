@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx, alias: &str) -> Result<(), CliError> {
                 num(layout, "writeQuorum")
             ),
         ),
+        ("Health", s(&v, "health")),
         (
             "Drives online",
             format!(
@@ -48,7 +49,7 @@ pub fn run(ctx: &Ctx, alias: &str) -> Result<(), CliError> {
 
 pub fn drives_table(drives: &Value) -> Table {
     let mut t = Table::new(&[
-        "DRIVE", "PATH", "STATE", "CAPACITY", "FREE", "RESERVE", "ERRORS",
+        "DRIVE", "PATH", "STATE", "CAPACITY", "FREE", "RESERVE", "ERRORS", "HOLD",
     ]);
     for d in drives.as_array().into_iter().flatten() {
         t.row(vec![
@@ -59,6 +60,7 @@ pub fn drives_table(drives: &Value) -> Table {
             bytes_field(d, "freeBytes"),
             bytes_field(d, "reserveBytes"),
             num(d, "errors"),
+            d["hold"]["reason"].as_str().unwrap_or("-").to_owned(),
         ]);
     }
     t

@@ -11,6 +11,7 @@ pub mod background;
 pub mod bucket;
 pub mod client;
 pub mod config;
+pub mod drive;
 pub mod group;
 pub mod info;
 pub mod kms;
@@ -79,6 +80,11 @@ pub enum AdminCommand {
     Kms {
         #[command(subcommand)]
         cmd: kms::KmsCommand,
+    },
+    /// The drives: their states, and taking one offline for planned work.
+    Drive {
+        #[command(subcommand)]
+        cmd: drive::DriveCommand,
     },
     /// Background compaction.
     Compaction {
@@ -215,6 +221,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Bucket { cmd } => bucket::run(ctx, cmd),
         AdminCommand::Usage { alias } => usage::run(ctx, &alias),
         AdminCommand::Kms { cmd } => kms::run(ctx, cmd),
+        AdminCommand::Drive { cmd } => drive::run(ctx, cmd),
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),
         AdminCommand::Scrub { cmd } => background::scrub(ctx, cmd),

@@ -6,10 +6,11 @@
 //! their own per drive, so a hung drive stalls only its own probe.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use super::drive_service::{FlapLog, HoldKind};
 use super::format::META_DIR;
 use super::Shared;
 
@@ -33,6 +34,11 @@ pub struct DriveHealth {
     offline_events: AtomicU64,
     /// Written only when something fails (never on a good request).
     last_error: Mutex<Option<LastError>>,
+    /// A hold (see `drive_service`): 0 none, else `HoldKind` + 1.
+    held: AtomicU8,
+    /// Recent offline events, to tell a drive that keeps failing.
+    flaps: FlapLog,
+    keeps_failing: AtomicBool,
 }
 
 impl DriveHealth {
@@ -72,8 +78,41 @@ impl DriveHealth {
         let went = !self.failed.swap(true, Ordering::Relaxed);
         if went {
             self.offline_events.fetch_add(1, Ordering::Relaxed);
+            if self.flaps.note(super::now_ms()) {
+                self.keeps_failing.store(true, Ordering::Relaxed);
+            }
         }
         went
+    }
+
+    /// Whether the drive went offline too often lately (its probe then
+    /// takes it out of service).
+    pub fn keeps_failing(&self) -> bool {
+        self.keeps_failing.load(Ordering::Relaxed)
+    }
+
+    /// The hold in effect, if any.
+    pub fn held(&self) -> Option<HoldKind> {
+        match self.held.load(Ordering::Relaxed) {
+            1 => Some(HoldKind::Offline),
+            2 => Some(HoldKind::OutOfService),
+            _ => None,
+        }
+    }
+
+    /// Puts a hold into effect (after it was stored), or lifts it; lifting
+    /// forgets the recent failures too: the operator has looked.
+    pub fn set_held(&self, hold: Option<HoldKind>) {
+        let v = match hold {
+            None => 0,
+            Some(HoldKind::Offline) => 1,
+            Some(HoldKind::OutOfService) => 2,
+        };
+        if hold.is_none() {
+            self.flaps.clear();
+            self.keeps_failing.store(false, Ordering::Relaxed);
+        }
+        self.held.store(v, Ordering::Relaxed);
     }
 
     /// A good probe; true when it brought the drive back just now.
@@ -131,8 +170,9 @@ pub fn probe(path: &Path, set_id: &str, index: usize, write: bool) -> Result<(),
     Ok(())
 }
 
-/// Starts one probe thread per drive start-up found online. Each ends when
-/// the shared state is dropped.
+/// Starts one probe thread per drive start-up found online (held ones too:
+/// their probes keep their health known). Each ends when the shared state
+/// is dropped.
 pub fn start_probes(shared: &Arc<Shared>, every: Duration) -> std::io::Result<()> {
     for d in shared.set.drives.iter().filter(|d| d.online()) {
         let weak = Arc::downgrade(shared);
@@ -152,18 +192,26 @@ fn probe_loop(shared: Weak<Shared>, d: usize, path: PathBuf, set_id: String, eve
             return;
         };
         let health = &shared.drive_health[d];
+        if health.keeps_failing() && health.held().is_none() {
+            let why = format!(
+                "went offline {} times within {} minutes",
+                super::drive_service::FLAP_LIMIT,
+                super::drive_service::FLAP_WINDOW_MS / 60_000
+            );
+            match shared.hold_drive(d, HoldKind::OutOfService, why.clone()) {
+                Ok(()) => {
+                    tracing::error!(drive = d, path = %path.display(), "drive taken out of service: it {why}; `cairn admin drive online` returns it")
+                }
+                Err(e) => {
+                    tracing::error!(drive = d, error = %e, "drive keeps failing but could not be taken out of service")
+                }
+            }
+        }
         match probe(&path, &set_id, d, health.is_failed()) {
             Ok(()) => {
-                if health.recover() {
+                if health.recover() && health.held().is_none() {
                     tracing::warn!(drive = d, path = %path.display(), "drive back online: its probe passed");
-                    // Writes taken while it was away wait for it (best
-                    // effort: a core with a full inbox catches up at its
-                    // next periodic look).
-                    for inbox in &shared.inboxes {
-                        let _ = inbox.try_send(super::CoreMsg::Background(
-                            super::background::BackgroundMsg::DriveBack,
-                        ));
-                    }
+                    shared.announce_drive_back();
                 }
             }
             Err(why) => {

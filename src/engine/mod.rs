@@ -12,6 +12,7 @@ pub mod buckets;
 pub mod cache;
 pub mod codec;
 pub mod compaction;
+pub mod drive_service;
 pub mod error;
 pub mod format;
 pub mod health;
@@ -170,6 +171,8 @@ pub struct Shared {
     pub inboxes: Vec<Sender<CoreMsg>>,
     /// Each drive's run-time state (see `health`).
     pub drive_health: Vec<health::DriveHealth>,
+    /// Drives held out of service, as kept on the drives.
+    pub holds: drive_service::Holds,
     /// Free space and the full state of every drive.
     pub space: Arc<space::Space>,
     /// The drive holding the partition indexes.
@@ -193,7 +196,70 @@ pub struct Shared {
 
 impl Shared {
     pub fn drive_online(&self, d: usize) -> bool {
-        self.set.drives[d].online() && !self.drive_health[d].is_failed()
+        let h = &self.drive_health[d];
+        self.set.drives[d].online() && !h.is_failed() && h.held().is_none()
+    }
+
+    /// Holds drive `d` out of service, durably, then stops using it (writes
+    /// meanwhile are remembered for repair). Blocking.
+    pub fn hold_drive(
+        &self,
+        d: usize,
+        kind: drive_service::HoldKind,
+        reason: String,
+    ) -> std::result::Result<(), String> {
+        self.holds.set(d, Some((kind, reason)))?;
+        self.drive_health[d].set_held(Some(kind));
+        Ok(())
+    }
+
+    /// Lifts drive `d`'s hold, durably; writes taken while it was held are
+    /// repaired onto it. Blocking.
+    pub fn release_drive(&self, d: usize) -> std::result::Result<(), String> {
+        self.holds.set(d, None)?;
+        self.drive_health[d].set_held(None);
+        if self.drive_online(d) {
+            self.announce_drive_back();
+        }
+        Ok(())
+    }
+
+    /// What drive `d` is doing, one word: `ok`, `full`, `offline` (failed),
+    /// `held` (by the operator), `outOfService` (by the node), `missing` or
+    /// `refused` (at start).
+    pub fn drive_state(&self, d: usize) -> &'static str {
+        match &self.set.drives[d].state {
+            format::DriveState::Missing(_) => return "missing",
+            format::DriveState::Foreign(_) => return "refused",
+            format::DriveState::Online => {}
+        }
+        match self.drive_health[d].held() {
+            Some(drive_service::HoldKind::Offline) => "held",
+            Some(drive_service::HoldKind::OutOfService) => "outOfService",
+            None if !self.drive_online(d) => "offline",
+            None if self.space.is_full(d) => "full",
+            None => "ok",
+        }
+    }
+
+    /// The drive set's health in a few words: `ok`, or `degraded: N
+    /// drives` when some are not online (failed, held, missing, refused).
+    pub fn health_summary(&self) -> String {
+        let away = self.set.drives.len() - self.online_drives().len();
+        match away {
+            0 => "ok".to_owned(),
+            1 => "degraded: 1 drive".to_owned(),
+            n => format!("degraded: {n} drives"),
+        }
+    }
+
+    /// Tells every core a drive is back: the repairs waiting for it run
+    /// (best effort: a core with a full inbox catches up at its next
+    /// periodic look).
+    pub fn announce_drive_back(&self) {
+        for inbox in &self.inboxes {
+            let _ = inbox.try_send(CoreMsg::Background(background::BackgroundMsg::DriveBack));
+        }
     }
 
     pub fn online_drives(&self) -> Vec<usize> {
@@ -569,10 +635,23 @@ impl Engine {
         assert!(cfg.cores > 0);
         let set = format::open_set(&cfg.drives, cfg.layout, cfg.partitions)?;
         let layout = set.layout;
+        let holds = drive_service::load(
+            &set.drives
+                .iter()
+                .map(|d| d.path.clone())
+                .collect::<Vec<_>>(),
+            layout.write_quorum(),
+        )?;
+        let held = holds.current();
+        for h in &held.holds {
+            tracing::warn!(drive = h.drive, state = h.kind.as_str(), reason = %h.reason, "drive held out of service: left out as a missing drive is, until `cairn admin drive online`");
+        }
+        // A held drive is left out at start as a missing one is: the index
+        // is not placed on it, nor rebuilt from it.
         let online: Vec<usize> = set
             .drives
             .iter()
-            .filter(|d| d.online())
+            .filter(|d| d.online() && held.hold(d.index).is_none())
             .map(|d| d.index)
             .collect();
         if online.is_empty() {
@@ -620,6 +699,24 @@ impl Engine {
             any_segments |= !ids.is_empty();
             for (stream, n) in segment::next_numbers(&ids) {
                 first_segment_ids.insert((stream, d as u16), n);
+            }
+        }
+        // Held drives too, where they can be read, so that one released at
+        // run time appends after its segments (a new segment never reuses
+        // a name in any case).
+        for h in &held.holds {
+            let Some(drive) = set.drives.get(h.drive).filter(|d| d.online()) else {
+                continue;
+            };
+            match segment::list_segments(&drive.path) {
+                Ok(ids) => {
+                    for (stream, n) in segment::next_numbers(&ids) {
+                        first_segment_ids.insert((stream, h.drive as u16), n);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(drive = h.drive, error = %e, "held drive's segments cannot be listed")
+                }
             }
         }
         let mut untrusted = Vec::new();
@@ -721,7 +818,14 @@ impl Engine {
             epoch,
             indexes,
             inboxes,
-            drive_health: (0..drive_count).map(|_| Default::default()).collect(),
+            drive_health: (0..drive_count)
+                .map(|d| {
+                    let h = health::DriveHealth::default();
+                    h.set_held(held.hold(d).map(|h| h.kind));
+                    h
+                })
+                .collect(),
+            holds,
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
@@ -968,8 +1072,11 @@ impl Engine {
             crate::runtime::sleep(std::time::Duration::from_millis(1)).await;
         }
         // The next run starts new segments: give back this run's
-        // preallocated tails, so a restart costs no space.
-        self.writer.seal_all().await;
+        // preallocated tails, so a restart costs no space. A drive not
+        // online (failed or held for planned work) is left untouched.
+        for d in self.shared.online_drives() {
+            self.writer.seal_drive(d as u16).await;
+        }
     }
 
     pub fn buckets(&self) -> Arc<BucketTable> {

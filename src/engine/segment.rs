@@ -65,6 +65,9 @@ pub fn stream_of_segment(id: u32) -> u32 {
     id >> STREAM_SHIFT
 }
 
+/// Existing segments a new one steps over before giving up.
+const MAX_STEP_OVER: u32 = 4096;
+
 fn segment_id(stream: u32, n: u32) -> u32 {
     assert!(
         stream < (1 << (32 - STREAM_SHIFT)) && n < (1 << STREAM_SHIFT),
@@ -280,13 +283,6 @@ impl SegmentWriter {
         }
     }
 
-    /// Seals every active segment of this core (before it stops).
-    pub async fn seal_all(&self) {
-        for d in 0..self.drives.len() {
-            self.seal_drive(d as u16).await;
-        }
-    }
-
     /// Reserves `len` bytes at the end of this core's `class` stream on
     /// `drive`, opening a new segment when the active one is full.
     pub async fn reserve(
@@ -347,14 +343,28 @@ impl SegmentWriter {
         if let Some(f) = &slot.opening {
             return f.clone();
         }
-        let id = segment_id(stream, slot.next_n);
+        let first = slot.next_n;
         slot.next_n += 1;
         let me = self.clone();
         let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
-            let r = me.open_segment(class, drive, id).await;
+            // A segment is only ever created new: one that exists (a drive
+            // that joined after start-up listed the others) is stepped over.
+            let mut n = first;
+            let r = loop {
+                match me.open_segment(class, drive, segment_id(stream, n)).await {
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists
+                            && n - first < MAX_STEP_OVER =>
+                    {
+                        n += 1
+                    }
+                    r => break r,
+                }
+            };
             let mut slots = me.slots.borrow_mut();
             let slot = slots.get_mut(&(class, drive)).expect("slot exists");
             slot.opening = None;
+            slot.next_n = slot.next_n.max(n + 1);
             match r {
                 Ok(seg) => {
                     slot.active = Some((Rc::new(seg), 0));

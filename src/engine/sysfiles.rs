@@ -51,7 +51,7 @@ fn table_generation(b: &[u8]) -> Generation {
     }
 }
 
-const FILES: [SysFile; 4] = [
+const FILES: [SysFile; 5] = [
     SysFile {
         name: "buckets.json",
         generation: table_generation,
@@ -66,6 +66,10 @@ const FILES: [SysFile; 4] = [
     },
     SysFile {
         name: crate::sse::kms::STATE_FILE,
+        generation: store_generation,
+    },
+    SysFile {
+        name: super::drive_service::STATE_FILE,
         generation: store_generation,
     },
 ];

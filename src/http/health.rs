@@ -18,7 +18,8 @@ pub fn live() -> Response<Full<Bytes>> {
 /// of drives is online. A full drive is not an offline one: the node stays
 /// ready (reads and deletes are served, and deletes are how space comes
 /// back), and the body says which drives are full and that new data is
-/// refused.
+/// refused. The first line names the set's health: `ready: ok`, `ready:
+/// degraded: 2 drives`.
 pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let shared = &engine.shared;
     let online = shared.online_drives().len();
@@ -26,14 +27,10 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let mut drives = String::new();
     let mut full = Vec::new();
     for d in 0..shared.set.drives.len() {
-        let state = if !shared.drive_online(d) {
-            "offline"
-        } else if shared.space.is_full(d) {
+        let state = shared.drive_state(d);
+        if state == "full" {
             full.push(d);
-            "full"
-        } else {
-            "ok"
-        };
+        }
         drives.push_str(&format!(
             "drive {d}: {state}, {} bytes free, reserve {}\n",
             shared.space.free(d),
@@ -49,14 +46,15 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let writable = (0..shared.set.drives.len())
         .filter(|&d| shared.drive_writable(d))
         .count();
+    let health = shared.health_summary();
     let head = if writable < needed {
         format!(
-            "ready, storage full: drives {full:?} are full; new object data is refused (507), reads and deletes are served\n"
+            "ready: {health}; storage full: drives {full:?} are full; new object data is refused (507), reads and deletes are served\n"
         )
     } else if !full.is_empty() {
-        format!("ready, drives {full:?} full\n")
+        format!("ready: {health}; drives {full:?} full\n")
     } else {
-        "ready\n".to_owned()
+        format!("ready: {health}\n")
     };
     text(StatusCode::OK, &format!("{head}{drives}"))
 }

@@ -15,12 +15,13 @@ pub struct DirectFile {
 }
 
 impl DirectFile {
-    /// Opens (creating if asked) for reading and writing.
-    pub async fn open_rw(path: &Path, create: bool) -> io::Result<DirectFile> {
+    /// Opens for reading and writing; with `create_new`, creates the file
+    /// and fails with `AlreadyExists` if it is there.
+    pub async fn open_rw(path: &Path, create_new: bool) -> io::Result<DirectFile> {
         let inner = monoio::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(create)
+            .create_new(create_new)
             .mode(0o600)
             .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
             .open(path)

@@ -485,6 +485,44 @@ def test_the_console_is_served_with_a_strict_content_security_policy(node):
     assert e.value.code == 404
 
 
+def test_a_drive_is_held_offline_from_the_page_with_a_reason_and_brought_back(browser, tmp_path):
+    n = Node(tmp_path)
+    for d in n.drives:
+        d.mkdir()
+    n.start()
+    p = Page(browser, n, viewport={"width": 1400, "height": 800})
+    try:
+        p.sign_in()
+        p.goto("#/drives")
+        p.page.get_by_text("4 of 4 drives online").wait_for()
+        assert p.page.locator("[data-health]").inner_text() == "ok"
+        # The drive holding the index has no button; the last one does.
+        row = p.page.locator("tr[data-drive='3']")
+        row.get_by_role("button", name="Take offline").click()
+        row.get_by_label("Why drive 3 goes offline").fill("swap the cable")
+        row.get_by_role("button", name="Take drive 3 offline").click()
+        p.page.get_by_text("3 of 4 drives online").wait_for(timeout=30_000)
+        assert row.locator(".badge").inner_text() == "held"
+        assert p.page.locator("[data-health]").inner_text() == "degraded: 1 drive"
+        assert "swap the cable" in row.inner_text()
+        p.screenshot("drives-held")
+        # The node says so too, and keeps taking writes at quorum.
+        body = urllib.request.urlopen(f"{n.endpoint}/health/ready", timeout=10).read().decode()
+        assert body.startswith("ready: degraded: 1 drive\n"), body
+        assert "drive 3: held" in body
+        c = n.client()
+        c.create_bucket(Bucket="held")
+        c.put_object(Bucket="held", Key="k", Body=b"y" * 100_000)
+        row.get_by_role("button", name="Bring online").click()
+        p.page.get_by_text("4 of 4 drives online").wait_for(timeout=30_000)
+        assert row.locator(".badge").inner_text() == "ok"
+        assert c.get_object(Bucket="held", Key="k")["Body"].read() == b"y" * 100_000
+        assert not p.errors, p.errors
+    finally:
+        p.context.close()
+        n.stop()
+
+
 def test_a_drive_made_unreadable_is_shown_offline(browser):
     # chmod 000 stops only an unprivileged process: as root the node runs
     # as nobody, over drives it owns (outside pytest's private tmp).

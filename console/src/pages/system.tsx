@@ -1,8 +1,9 @@
-// Drives (GET info), usage (GET usage) and live charts from /metrics.
+// Drives (GET info; holds through POST drives/N/offline|online), usage
+// (GET usage) and live charts from /metrics.
 import { useEffect, useState } from "react";
 import { type Session, admin } from "../api";
 import { type Point, type Scrape, parseMetrics, rate, summarise } from "../metrics";
-import { ErrorBox, Loading, Table, fmtBytes, useLoad } from "../ui";
+import { ErrorBox, Loading, Table, fmtBytes, fmtTime, useAction, useLoad } from "../ui";
 
 interface Drive {
   index: number;
@@ -12,6 +13,8 @@ interface Drive {
   freeBytes: number | null;
   reserveBytes: number | null;
   errors: number;
+  holdsIndex: boolean;
+  hold: { kind: string; since: string; reason: string } | null;
 }
 interface Info {
   version: string;
@@ -20,6 +23,7 @@ interface Info {
   partitions: number;
   layout: { data: number; parity: number; writeQuorum: number };
   drivesOnline: number;
+  health: string;
   drives: Drive[];
 }
 
@@ -28,6 +32,46 @@ function fmtUptime(secs: number): string {
   const h = Math.floor((secs % 86400) / 3600);
   const m = Math.floor((secs % 3600) / 60);
   return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min ${secs % 60} s`;
+}
+
+/** Holds a drive offline (two steps, with a reason) or brings it back. */
+function HoldButton({ s, d, onChange }: { s: Session; d: Drive; onChange: () => void }) {
+  const act = useAction();
+  const [asking, setAsking] = useState(false);
+  const [reason, setReason] = useState("");
+  const run = (f: () => Promise<unknown>) => act.run(async () => (await f(), setAsking(false), onChange()));
+  let body;
+  if (d.hold)
+    body = (
+      <button type="button" disabled={act.busy} onClick={() => run(() => admin(s, "POST", `drives/${d.index}/online`))}>
+        Bring online
+      </button>
+    );
+  else if (d.state === "missing" || d.state === "refused" || d.holdsIndex) body = null;
+  else if (!asking)
+    body = (
+      <button type="button" className="danger" onClick={() => setAsking(true)}>
+        Take offline
+      </button>
+    );
+  else
+    body = (
+      <>
+        <input aria-label={`Why drive ${d.index} goes offline`} placeholder="Reason" value={reason} onChange={(e) => setReason(e.target.value)} />{" "}
+        <button type="button" className="danger" disabled={act.busy} onClick={() => run(() => admin(s, "POST", `drives/${d.index}/offline`, reason.trim() ? { reason: reason.trim() } : {}))}>
+          Take drive {d.index} offline
+        </button>{" "}
+        <button type="button" onClick={() => setAsking(false)}>
+          Cancel
+        </button>
+      </>
+    );
+  return (
+    <>
+      {body}
+      <ErrorBox error={act.error} />
+    </>
+  );
 }
 
 export function DrivesPage({ s }: { s: Session }) {
@@ -48,13 +92,17 @@ export function DrivesPage({ s }: { s: Session }) {
             cairn {i.version}, up {fmtUptime(i.uptimeSecs)}; {i.cores} cores, {i.partitions} partitions; erasure coding {i.layout.data}+{i.layout.parity} (writes need {i.layout.writeQuorum} drives).{" "}
             <strong className={i.drivesOnline < i.drives.length ? "warn" : ""}>
               {i.drivesOnline} of {i.drives.length} drives online.
-            </strong>
+            </strong>{" "}
+            Health: <strong className={i.health === "ok" ? "" : "warn"} data-health>{i.health}</strong>
           </p>
-          <Table head={[["#", "num"], "Path", "State", "Used", ["Free", "num"], ["Capacity", "num"], ["Errors", "num"]]}>
+          <Table head={[["#", "num"], "Path", "State", "Used", ["Free", "num"], ["Capacity", "num"], ["Errors", "num"], "Hold", "Actions"]}>
             {i.drives.map((d) => (
               <tr key={d.index} data-drive={d.index} className={`drive-${d.state}`}>
                 <td className="num">{d.index}</td>
-                <td className="mono break">{d.path}</td>
+                <td className="mono break">
+                  {d.path}
+                  {d.holdsIndex && " (index)"}
+                </td>
                 <td>
                   <span className={`badge ${d.state}`}>{d.state}</span>
                 </td>
@@ -68,6 +116,10 @@ export function DrivesPage({ s }: { s: Session }) {
                 <td className="num">{fmtBytes(d.freeBytes)}</td>
                 <td className="num">{fmtBytes(d.capacityBytes)}</td>
                 <td className="num">{d.errors}</td>
+                <td>{d.hold ? `${d.hold.reason} (since ${fmtTime(d.hold.since)})` : "–"}</td>
+                <td className="actions">
+                  <HoldButton s={s} d={d} onChange={info.reload} />
+                </td>
               </tr>
             ))}
           </Table>
