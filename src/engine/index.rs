@@ -49,6 +49,9 @@ const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
 /// and is deleted unread (found by the power-loss simulator: a torn
 /// environment crashed `clear`).
 const OPENED_ON: &str = "opened-on";
+/// What `opened-on` says of an environment not yet marked open: never a
+/// boot id, so a start that finds it deletes the environment.
+const NEW_ENV: &str = "new";
 
 pub struct PartitionIndex {
     pub partition: u16,
@@ -584,6 +587,12 @@ impl PartitionIndex {
         }
         let existed = dir.join("data.mdb").exists();
         crate::runtime::file::create_dir_durable(dir)?;
+        if !existed {
+            // A new environment is filled by a rebuild before `mark_open`:
+            // a power cut meanwhile can leave it torn (unopenable), so it
+            // names no boot until then and is deleted at the next start.
+            crate::runtime::file::write_file_durable(&dir.join(OPENED_ON), NEW_ENV.as_bytes())?;
+        }
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
         // SAFETY: heed's contract for a memory map: one environment per
@@ -2195,6 +2204,31 @@ mod tests {
                 "entries written by a newer cairn (format {}, this binary reads up to {v})",
                 v + 1
             ))
+        );
+    }
+
+    #[test]
+    fn a_new_environment_torn_before_it_was_marked_open_is_deleted_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p000");
+        let (idx, _) = PartitionIndex::open(&p, 0, 0..=0, &[]).unwrap();
+        idx.apply(&[Mutation::Put {
+            bucket: "b".into(),
+            key: "k".into(),
+            entry: version(1),
+        }])
+        .unwrap();
+        drop(idx);
+        // The power went during the rebuild that fills a new environment:
+        // its file is torn, and nothing has marked it open yet.
+        let len = std::fs::metadata(p.join("data.mdb")).unwrap().len() as usize;
+        std::fs::write(p.join("data.mdb"), vec![0xa5; len]).unwrap();
+        let (idx, trust) = PartitionIndex::open(&p, 0, 0..=0, &[]).unwrap();
+        assert!(matches!(trust, Trust::Untrusted(_)));
+        idx.mark_open(1, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(p.join(OPENED_ON)).unwrap(),
+            current_boot_id()
         );
     }
 }

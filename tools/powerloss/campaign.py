@@ -139,7 +139,7 @@ def free_port():
 
 
 class Cairn:
-    def __init__(self, args, work, mnt, round_no):
+    def __init__(self, args, work, mnt, round_no, wait=True):
         self.port = free_port()
         self.endpoint = "http://127.0.0.1:%d" % self.port
         boot = os.path.join(work, "boot_id")
@@ -159,7 +159,7 @@ class Cairn:
         start = log.tell()
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.time() + args.start_timeout
-        while True:
+        while wait:
             if self.proc.poll() is not None:
                 # io_uring_setup's ENOMEM (no contiguous memory for a ring
                 # with the page cache full) is the machine's, not a finding:
@@ -238,6 +238,7 @@ class Stats:
             "order_mismatches", "checked_keys", "checked_versions", "checked_users",
             "cut_data_applied", "cut_data_dropped", "cut_data_torn", "cut_meta_applied",
             "cut_meta_dropped")}
+        self.c.update({"phase_" + p: 0 for p in PHASES})
         self.by_op = {}
         self.findings = []
 
@@ -584,20 +585,37 @@ class Workload:
 
 
 # ---------------------------------------------------------------------------
-# Phases: what runs just before a cut (a later increment adds compaction,
-# repair, healing and index rebuilds).
+# Phases: what runs in the middle of a round's workload, just before the
+# cut. `rebuild` is a round of its own: the index is removed and the power
+# cut while start-up rebuilds it from the drives.
 # ---------------------------------------------------------------------------
 
+# The drive held for `repair` (never drive 0: the index is there).
+HELD = DRIVES - 1
 
-def phase_none(cairn):
+
+def phase_none(cairn, rng):
     pass
 
 
-def phase_compaction(cairn):
+def phase_compaction(cairn, rng):
     cairn.admin_post("background/compaction/run")
 
 
-PHASES = {"none": phase_none, "compaction": phase_compaction}
+def phase_scrub(cairn, rng):
+    cairn.admin_post("background/scrub/run")
+
+
+def phase_repair(cairn, rng):
+    """Writes taken while a drive is held are remembered for repair; the
+    drive comes back and repair runs into the cut."""
+    cairn.admin_post("drives/%d/offline" % HELD)
+    time.sleep(rng.uniform(0.3, 1.0))
+    cairn.admin_post("drives/%d/online" % HELD)
+
+
+PHASES = {"none": phase_none, "compaction": phase_compaction, "scrub": phase_scrub,
+          "repair": phase_repair, "rebuild": None}
 
 
 def main():
@@ -619,7 +637,10 @@ def main():
     p.add_argument("--cairn-bin", default=os.environ.get("CAIRN_BIN", os.path.join(target, "debug", "cairn")))
     p.add_argument("--powerloss-bin", default=os.environ.get("POWERLOSS_BIN", os.path.join(target, "debug", "cairn-powerloss")))
     args = p.parse_args()
-    phases = [PHASES[x] for x in args.phases.split(",")]
+    phases = args.phases.split(",")
+    unknown = [x for x in phases if x not in PHASES]
+    if unknown:
+        p.error("unknown phases %s: %s" % (unknown, ",".join(PHASES)))
     work = args.work or tempfile.mkdtemp(prefix="cairn-powerloss.", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
     rng = random.Random(args.seed)
@@ -666,6 +687,8 @@ def print_summary(args, stats, started):
     c = stats.c
     print("campaign: seed %d, %d cuts in %.0f s (metadata %s)" % (
         args.seed, c["cuts"], time.time() - started, args.metadata))
+    print("  phases: " + ", ".join("%s %d" % (k[len("phase_"):], v) for k, v in sorted(c.items())
+                                   if k.startswith("phase_")))
     print("  acknowledged %d: %s" % (c["acknowledged"], ", ".join(
         "%s %d" % kv for kv in sorted(stats.by_op.items()))))
     print("  in flight at a cut %d: resolved applied %d, not applied %d" % (
@@ -695,8 +718,21 @@ def run(args, work, rng, stats, wl, phases, live):
             fd = os.open(mount.mnt, os.O_RDONLY | os.O_DIRECTORY)
             os.fsync(fd)
             os.close(fd)
+        phase = rng.choice(phases) if 0 < round_no < args.cuts else "none"
+        if phase == "rebuild":
+            # Through the mount, so that the removal is itself a change the
+            # cut may keep or drop.
+            shutil.rmtree(os.path.join(mount.mnt, "d0", ".cairn", "index"), ignore_errors=True)
+            cairn = live["cairn"] = Cairn(args, work, mount.mnt, round_no, wait=False)
+            run_for = rng.uniform(0.05, 1.5)
+            time.sleep(run_for)
+            cut(stats, mount, cairn, rng, round_no, run_for, "rebuild", [])
+            continue
         cairn = live["cairn"] = Cairn(args, work, mount.mnt, round_no)
         s3, iam = cairn.s3(), cairn.iam()
+        if round_no > 0:
+            # A hold a cut kept would leave the drive out for good.
+            cairn.admin_post("drives/%d/online" % HELD)
         if round_no == 0:
             s3.create_bucket(Bucket=PLAIN)
             s3.create_bucket(Bucket=VERSIONED)
@@ -716,24 +752,30 @@ def run(args, work, rng, stats, wl, phases, live):
         for t in threads:
             t.start()
         run_for = rng.uniform(args.min_run, args.max_run)
-        phase = rng.choice(phases)
         time.sleep(run_for / 2)
-        phase(cairn)
+        PHASES[phase](cairn, rng)
         time.sleep(run_for / 2)
         wl.cut_at = time.time()
-        report = mount.cut(rng.randrange(1 << 63))
+        cut(stats, mount, cairn, rng, round_no, run_for, phase, threads, stop)
+
+
+def cut(stats, mount, cairn, rng, round_no, run_for, phase, threads, stop=None):
+    """Cuts the power, ends cairn and the clients, and counts what the cut did."""
+    report = mount.cut(rng.randrange(1 << 63))
+    if stop:
         stop.set()
-        cairn.kill9()
-        for t in threads:
-            t.join(timeout=120)
-            if t.is_alive():
-                raise Failure("a client thread did not end after the cut")
-        mount.wait()
-        stats.add("cuts")
-        for k in ("data_applied", "data_dropped", "data_torn", "meta_applied", "meta_dropped"):
-            stats.add("cut_" + k, report[k])
-        print("cut %d after %.1f s: %s; acknowledged so far %d" % (
-            round_no + 1, run_for, json.dumps(report), stats.c["acknowledged"]), flush=True)
+    cairn.kill9()
+    for t in threads:
+        t.join(timeout=120)
+        if t.is_alive():
+            raise Failure("a client thread did not end after the cut")
+    mount.wait()
+    stats.add("cuts")
+    stats.add("phase_" + phase)
+    for k in ("data_applied", "data_dropped", "data_torn", "meta_applied", "meta_dropped"):
+        stats.add("cut_" + k, report[k])
+    print("cut %d (%s) after %.1f s: %s; acknowledged so far %d" % (
+        round_no + 1, phase, run_for, json.dumps(report), stats.c["acknowledged"]), flush=True)
 
 
 if __name__ == "__main__":
