@@ -1,6 +1,7 @@
 # Shared by perf/admin_usage.sh and perf/list_pages.sh: builds the release
 # binary, starts it on temporary drives (6 at 4+2) and stops it on exit.
 # Sets PORT, ENDPOINT, ROOT_KEY, ROOT_SECRET, PID, WORK, SHA, CAIRN.
+# CAIRN_SERVE_ARGS: more `serve` flags (word-split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
@@ -24,7 +25,7 @@ ROOT_KEY=bench ROOT_SECRET=bench-secret-key
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 ENDPOINT="http://127.0.0.1:$PORT"
 CAIRN_ROOT_USER="$ROOT_KEY" CAIRN_ROOT_PASSWORD="$ROOT_SECRET" CAIRN_LOG=warn \
-  "$CAIRN" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
+  "$CAIRN" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" ${CAIRN_SERVE_ARGS:-} \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
 for _ in $(seq 1 200); do curl -s -o /dev/null "$ENDPOINT/health/ready" && break; sleep 0.1; done
