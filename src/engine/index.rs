@@ -49,6 +49,10 @@ const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
 /// before them) is rebuilt from the drives, which recovers both.
 const REFS_MARK: &str = "refs";
 const REFS_FORMAT: &[u8] = &[1];
+/// `meta` key naming the drives a rebuild of this index could not read
+/// (postcard `Vec<u16>`): their commit records are unknown, so no tombstone
+/// is forgotten until a rebuild with them (which a drive's return forces).
+const UNSEEN_MARK: &str = "unseen";
 /// Beside the environment from `mark_open` to `mark_clean`: the boot id of
 /// the run using it. Found naming another boot, the environment may be torn
 /// and is deleted unread (found by the power-loss simulator: a torn
@@ -1818,6 +1822,9 @@ impl PartitionIndex {
     ) -> Result<Vec<Forgettable>, IndexError> {
         let rtxn = self.env.read_txn()?;
         let mut out = Vec::new();
+        if self.meta.get(&rtxn, UNSEEN_MARK)?.is_some() {
+            return Ok(out);
+        }
         for item in self.stale.iter(&rtxn)? {
             if out.len() >= limit {
                 break;
@@ -1902,6 +1909,18 @@ impl PartitionIndex {
     ) -> Result<(), IndexError> {
         self.stale
             .delete(wtxn, &tombstone_key(k, VersionSel::Id(version)))?;
+        Ok(())
+    }
+
+    /// Notes the drives a rebuild just made could not read (none: all seen).
+    pub fn mark_rebuilt_without(&self, unseen: &[u16]) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        if unseen.is_empty() {
+            self.meta.delete(&mut wtxn, UNSEEN_MARK)?;
+        } else {
+            self.meta.put(&mut wtxn, UNSEEN_MARK, &encode(&unseen))?;
+        }
+        wtxn.commit()?;
         Ok(())
     }
 
