@@ -27,6 +27,7 @@ use cairn::engine::buckets::{
 };
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
+use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
     decode_commit_payload, decode_entry, decode_part_payload, decode_upload_payload,
@@ -627,6 +628,25 @@ fn drives(t: &tempfile::TempDir, n: usize) -> Vec<PathBuf> {
 
 // ---------------------------------------------------------------------------
 // Writing the golden files (once per format)
+/// A `stale` row of the index: segments that may hold commit records.
+fn stale_segments() -> Vec<(u16, u32)> {
+    vec![(0, 0x0010_0003), (5, 0x0030_0001)]
+}
+
+/// A reverse-map key: a part's records in one segment.
+fn ref_key() -> Vec<u8> {
+    segment_ref_key(
+        (2, 0x0020_0007),
+        "bkt",
+        "dir/key",
+        Holder::Part {
+            upload: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+            number: 3,
+            seq: 0x0000_0001_0000_0009,
+        },
+    )
+}
+
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -669,6 +689,8 @@ fn regenerate_golden_payloads() {
         "index-usage.v1.bin",
         &postcard::to_allocvec(&usage()).unwrap(),
     );
+    write("index-stale.v1.bin", &encode_stale(&stale_segments()));
+    write("index-ref-key.v1.bin", &ref_key());
     write("format.v3.json", &encode_format(&drive_format()));
     write("buckets.v1.json", &bucket_table().encode().unwrap());
     write(
@@ -827,6 +849,10 @@ fn golden_index_values_decode_to_their_values() {
         postcard::from_bytes::<BucketUsage>(&read("index-usage.v1.bin")).unwrap(),
         usage()
     );
+    assert_eq!(
+        decode_stale(&read("index-stale.v1.bin")),
+        Some(stale_segments())
+    );
 }
 
 #[test]
@@ -948,6 +974,9 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         "index-usage.v1.bin",
         postcard::to_allocvec(&usage()).unwrap(),
     );
+    same("index-stale.v1.bin", encode_stale(&stale_segments()));
+    // The reverse map is found by prefix: its key layout is its format.
+    same("index-ref-key.v1.bin", ref_key());
     same("format.v3.json", encode_format(&drive_format()));
     same("buckets.v1.json", bucket_table().encode().unwrap());
     same(

@@ -3,8 +3,14 @@
 //! copies its live records to its active segments, switches the index entries
 //! to the copies (only if the key has not changed meanwhile), and removes the
 //! old segment once every read that could still use it has finished.
+//! What refers to a segment comes from each index's reverse map.
+//!
+//! After a pass, tombstones of versions deleted by id are forgotten once no
+//! commit record of their version is left on any drive (a rebuild could no
+//! longer bring the version back); their own records are then dead and a
+//! later pass reclaims them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -12,7 +18,7 @@ use futures_util::future::join_all;
 
 use crate::runtime::buf::AlignedBuf;
 
-use super::index::{Mutation, SegmentRef};
+use super::index::{Mutation, SegmentId, SegmentRef};
 use super::meta::RecordLoc;
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{
@@ -22,6 +28,8 @@ use super::{Engine, EngineError, Result};
 
 /// Segments smaller than this are left alone unless entirely dead.
 const MIN_SEGMENT_BYTES: u64 = 1 << 20;
+/// Tombstones forgotten per partition per pass: bounds one pass's work.
+const FORGET_BATCH: usize = 1024;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CompactionReport {
@@ -29,6 +37,9 @@ pub struct CompactionReport {
     pub bytes_moved: u64,
     pub bytes_reclaimed: u64,
     pub corrupt_dropped: u64,
+    /// Tombstones of deleted versions forgotten (no commit record of the
+    /// version left on any drive).
+    pub tombstones_forgotten: u64,
 }
 
 impl Engine {
@@ -88,6 +99,79 @@ impl Engine {
     }
 
     async fn compact_sealed(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
+        let mut report = self.compact_segments(min_dead).await?;
+        report.tombstones_forgotten = self.forget_tombstones().await?;
+        Ok(report)
+    }
+
+    /// The segments of every drive, as sets; None for an offline drive
+    /// (everything on it may still be there). Blocking.
+    fn segments_present(shared: &super::Shared) -> Result<Vec<Option<HashSet<u32>>>> {
+        (0..shared.set.drives.len())
+            .map(|d| {
+                if !shared.drive_online(d) {
+                    return Ok(None);
+                }
+                let ids = list_segments(&shared.set.drives[d].path)?;
+                Ok(Some(ids.into_iter().collect()))
+            })
+            .collect()
+    }
+
+    /// Forgets the by-id tombstones of this core's partitions whose version
+    /// has no commit record left: every segment that may hold one is gone
+    /// from its drive. Returns how many.
+    async fn forget_tombstones(self: &Rc<Self>) -> Result<u64> {
+        let shared = self.shared.clone();
+        let core = self.core;
+        let found = self
+            .companion
+            .run(move || -> Result<Vec<(u16, Mutation)>> {
+                let gone = |present: &[Option<HashSet<u32>>], (d, id): SegmentId| {
+                    present
+                        .get(d as usize)
+                        .is_some_and(|p| p.as_ref().is_some_and(|p| !p.contains(&id)))
+                };
+                let before = Self::segments_present(&shared)?;
+                let mut found = Vec::new();
+                for idx in &shared.indexes {
+                    if shared.owner_of(idx.partition) != core {
+                        continue;
+                    }
+                    let cands = idx.forgettable_tombstones(|s| !gone(&before, s), FORGET_BATCH)?;
+                    found.extend(cands.into_iter().map(|(bucket, key, version, segs)| {
+                        (idx.partition, bucket, key, version, segs)
+                    }));
+                }
+                // A segment missing from a listing taken before its row was
+                // read may not have existed yet: only one missing from a
+                // listing taken after is known to be removed.
+                let after = Self::segments_present(&shared)?;
+                Ok(found
+                    .into_iter()
+                    .filter(|(.., segs)| segs.iter().all(|&s| gone(&after, s)))
+                    .map(|(p, bucket, key, version, gone)| {
+                        (
+                            p,
+                            Mutation::ForgetTombstone {
+                                bucket,
+                                key,
+                                version,
+                                gone,
+                            },
+                        )
+                    })
+                    .collect())
+            })
+            .await??;
+        let n = found.len() as u64;
+        for (p, m) in found {
+            self.apply_index(p, m).await?;
+        }
+        Ok(n)
+    }
+
+    async fn compact_segments(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
         let mut sealed = Vec::new();
         for d in self.shared.online_drives() {

@@ -44,6 +44,15 @@ const USAGE_VERSION: &[u8] = &[1];
 /// the drives, whose records say their own format.
 const ENTRY_MARK: &str = "entries";
 const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
+/// `meta` key saying the index keeps the reverse map and the stale commit
+/// segments (`refs`, `stale`), in which format: an index without it (made
+/// before them) is rebuilt from the drives, which recovers both.
+const REFS_MARK: &str = "refs";
+const REFS_FORMAT: &[u8] = &[1];
+/// `meta` key naming the drives a rebuild of this index could not read
+/// (postcard `Vec<u16>`): their commit records are unknown, so no tombstone
+/// is forgotten until a rebuild with them (which a drive's return forces).
+const UNSEEN_MARK: &str = "unseen";
 /// Beside the environment from `mark_open` to `mark_clean`: the boot id of
 /// the run using it. Found naming another boot, the environment may be torn
 /// and is deleted unread (found by the power-loss simulator: a torn
@@ -82,6 +91,16 @@ pub struct PartitionIndex {
     /// repair key -> `RepairNote`: repairs not yet done, kept across
     /// restarts (see `repair.rs`).
     repairs: Database<'static, Bytes, Bytes>,
+    /// The reverse map: `ref_key` (segment, holder) -> how many of the
+    /// holder's records are in the segment (u32 LE). Changed in the
+    /// transaction that changes the holder; compaction reads it.
+    refs: Database<'static, Bytes, Bytes>,
+    /// tombstone key of a version -> the segments (postcard
+    /// `Vec<SegmentId>`) that may still hold commit records of the version
+    /// the index no longer points to: superseded, moved or dropped copies,
+    /// and every copy once the version is deleted. The version's tombstone
+    /// is kept until all of them are removed from their drives.
+    stale: Database<'static, Bytes, Bytes>,
     env: Env<WithoutTls>,
     dir: PathBuf,
 }
@@ -189,6 +208,22 @@ pub enum Mutation {
     },
     /// Where this partition's scrub is.
     Scrub { state: ScrubState },
+    /// `segments` may hold commit records of `version` that the index does
+    /// not point to (a rebuild found them superseded or deleted).
+    Stale {
+        bucket: String,
+        key: String,
+        version: u128,
+        segments: Vec<SegmentId>,
+    },
+    /// Forgets the tombstone of a delete of `version` if every segment that
+    /// may hold a commit record of it is in `gone` (removed from its drive).
+    ForgetTombstone {
+        bucket: String,
+        key: String,
+        version: u128,
+        gone: Vec<SegmentId>,
+    },
 }
 
 /// A shard record written by repair: which stripe set (the part's position
@@ -269,6 +304,10 @@ const SCRUB_DBS: u8 = 6;
 
 /// (drive, segment id).
 pub type SegmentId = (u16, u32);
+
+/// A tombstone that may be forgotten: (bucket, key, version, the segments
+/// that held commit records of the version).
+pub type Forgettable = (String, String, u128, Vec<SegmentId>);
 
 /// What keeps records alive, within one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,10 +395,7 @@ fn split_version_key(k: &[u8]) -> Option<(String, String)> {
 
 /// `object key \0 postcard(holder)`: a remembered repair.
 fn repair_key(bucket: &str, key: &str, holder: Holder) -> Vec<u8> {
-    let mut rk = object_key(bucket, key);
-    rk.push(0);
-    rk.extend_from_slice(&encode(&holder));
-    rk
+    holder_key(&object_key(bucket, key), holder)
 }
 
 /// (bucket, key, holder) from a repair key (bucket and key hold no NUL).
@@ -378,22 +414,22 @@ struct HealEdit<'a> {
 }
 
 impl HealEdit<'_> {
-    fn copies(&self, copies: &mut Vec<RecordLoc>, live: &mut Live) {
+    fn copies(&self, h: &[u8], copies: &mut Vec<RecordLoc>, live: &mut Live) {
         for d in self.drop_copies {
             if let Some(i) = copies.iter().position(|c| c == d) {
                 copies.remove(i);
-                live.sub(std::iter::once(*d));
+                live.sub(h, std::iter::once(*d));
             }
         }
         for a in self.add_copies {
             if !copies.contains(a) {
                 copies.push(*a);
-                live.add(std::iter::once(*a));
+                live.add(h, std::iter::once(*a));
             }
         }
     }
 
-    fn shards(&self, set: u32, stripes: &mut super::meta::Stripes, live: &mut Live) {
+    fn shards(&self, h: &[u8], set: u32, stripes: &mut super::meta::Stripes, live: &mut Live) {
         for f in self.shards.iter().filter(|f| f.set == set) {
             let Some(slot) = stripes
                 .get_mut(f.stripe as usize)
@@ -405,9 +441,9 @@ impl HealEdit<'_> {
                 continue;
             }
             if let Some(prev) = slot.replace(f.loc) {
-                live.sub(std::iter::once(prev));
+                live.sub(h, std::iter::once(prev));
             }
-            live.add(std::iter::once(f.loc));
+            live.add(h, std::iter::once(f.loc));
         }
     }
 }
@@ -434,22 +470,82 @@ fn split_upload_key(k: &[u8]) -> Option<(String, String, u128)> {
     ))
 }
 
-/// Live-byte changes per (drive, segment) within one transaction.
+/// Changes within one transaction: live bytes per (drive, segment), and
+/// records per (holder, segment) for the reverse map. `h` is a holder's
+/// `holder_key`.
 #[derive(Default)]
-struct Live(std::collections::HashMap<(u16, u32), i64>);
+struct Live {
+    bytes: std::collections::HashMap<SegmentId, i64>,
+    refs: std::collections::HashMap<Vec<u8>, std::collections::HashMap<SegmentId, i64>>,
+}
 
 impl Live {
-    fn add(&mut self, locs: impl Iterator<Item = RecordLoc>) {
-        for r in locs {
-            *self.0.entry((r.drive, r.segment)).or_default() += r.len as i64;
-        }
+    fn add(&mut self, h: &[u8], locs: impl Iterator<Item = RecordLoc>) {
+        self.change(h, locs, 1);
     }
 
-    fn sub(&mut self, locs: impl Iterator<Item = RecordLoc>) {
+    fn sub(&mut self, h: &[u8], locs: impl Iterator<Item = RecordLoc>) {
+        self.change(h, locs, -1);
+    }
+
+    fn change(&mut self, h: &[u8], locs: impl Iterator<Item = RecordLoc>, sign: i64) {
+        if !self.refs.contains_key(h) {
+            self.refs.insert(h.to_vec(), Default::default());
+        }
+        let Some(refs) = self.refs.get_mut(h) else {
+            return;
+        };
         for r in locs {
-            *self.0.entry((r.drive, r.segment)).or_default() -= r.len as i64;
+            *self.bytes.entry((r.drive, r.segment)).or_default() += sign * r.len as i64;
+            *refs.entry((r.drive, r.segment)).or_default() += sign;
         }
     }
+}
+
+/// `object key \0 postcard(holder)`: names a holder in the reverse map (the
+/// same bytes as its repair key).
+fn holder_key(k: &[u8], holder: Holder) -> Vec<u8> {
+    let mut hk = k.to_vec();
+    hk.push(0);
+    hk.extend_from_slice(&encode(&holder));
+    hk
+}
+
+/// A `stale` row (format `REFS_FORMAT`).
+pub fn encode_stale(segs: &[SegmentId]) -> Vec<u8> {
+    encode(&segs)
+}
+
+pub fn decode_stale(b: &[u8]) -> Option<Vec<SegmentId>> {
+    postcard::from_bytes(b).ok()
+}
+
+/// The reverse-map key of a holder's records in a segment (format
+/// `REFS_FORMAT`).
+pub fn segment_ref_key(seg: SegmentId, bucket: &str, key: &str, holder: Holder) -> Vec<u8> {
+    ref_key(seg, &repair_key(bucket, key, holder))
+}
+
+/// `(drive, segment) ++ holder key`: a reverse-map key.
+fn ref_key(seg: SegmentId, hk: &[u8]) -> Vec<u8> {
+    let mut rk = seg_key(seg.0, seg.1).to_vec();
+    rk.extend_from_slice(hk);
+    rk
+}
+
+fn object_holder(k: &[u8], version: u128) -> Vec<u8> {
+    holder_key(k, Holder::Object { version })
+}
+
+fn part_holder(k: &[u8], p: &PartEntry) -> Vec<u8> {
+    holder_key(
+        k,
+        Holder::Part {
+            upload: p.meta.upload,
+            number: p.meta.part.number,
+            seq: p.meta.seq,
+        },
+    )
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -594,7 +690,7 @@ impl PartitionIndex {
             crate::runtime::file::write_file_durable(&dir.join(OPENED_ON), NEW_ENV.as_bytes())?;
         }
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(12);
+        opts.map_size(MAP_SIZE).max_readers(MAX_READERS).max_dbs(16);
         // SAFETY: heed's contract for a memory map: one environment per
         // directory per process (partition dirs are distinct and each opened
         // once per engine), and no one else truncates or rewrites the files
@@ -616,12 +712,14 @@ impl PartitionIndex {
                 let v = opener.create_database::<Bytes, Bytes>(wtxn, Some("versions"))?;
                 let c = opener.create_database::<Bytes, Bytes>(wtxn, Some("usage"))?;
                 let r = opener.create_database::<Bytes, Bytes>(wtxn, Some("repairs"))?;
+                let f = opener.create_database::<Bytes, Bytes>(wtxn, Some("refs"))?;
+                let g = opener.create_database::<Bytes, Bytes>(wtxn, Some("stale"))?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     o,
                     s,
                     t,
                     m,
-                    [u, p, e, v, c, r],
+                    [u, p, e, v, c, r, f, g],
                 )))
             })?
             .unwrap_commit();
@@ -629,9 +727,12 @@ impl PartitionIndex {
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended, versions, usage, repairs] = multipart.map(|d| unsafe {
-            std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(d)
-        });
+        let [uploads, parts, ended, versions, usage, repairs, refs, stale] =
+            multipart.map(|d| unsafe {
+                std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
+                    d,
+                )
+            });
         // SAFETY: as for the multipart databases just above.
         let (objects, segments, tombstones, meta) = unsafe {
             (
@@ -661,6 +762,8 @@ impl PartitionIndex {
             usage,
             meta,
             repairs,
+            refs,
+            stale,
             env,
             dir: dir.to_owned(),
         };
@@ -673,6 +776,8 @@ impl PartitionIndex {
             Trust::Untrusted("new index".into())
         } else if let Some(why) = idx.entries_not_current()? {
             Trust::Untrusted(why)
+        } else if !idx.refs_kept()? {
+            Trust::Untrusted("made before the reverse map of segments".into())
         } else {
             match idx.state()? {
                 None => Trust::Untrusted("no state record".into()),
@@ -765,9 +870,12 @@ impl PartitionIndex {
         self.usage.clear(&mut wtxn)?;
         self.meta.clear(&mut wtxn)?;
         self.repairs.clear(&mut wtxn)?;
+        self.refs.clear(&mut wtxn)?;
+        self.stale.clear(&mut wtxn)?;
         // Empty counters count an empty index.
         self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
         self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
+        self.meta.put(&mut wtxn, REFS_MARK, REFS_FORMAT)?;
         wtxn.commit()?;
         Ok(())
     }
@@ -940,7 +1048,27 @@ impl PartitionIndex {
                 self.usage.put(&mut wtxn, bucket, &encode(&u))?;
             }
         }
-        for ((drive, seg), delta) in live.0 {
+        for (hk, segs) in &live.refs {
+            for (&seg, &delta) in segs {
+                if delta == 0 {
+                    continue;
+                }
+                let rk = ref_key(seg, hk);
+                let cur = self
+                    .refs
+                    .get(&wtxn, &rk)?
+                    .and_then(|b| b.try_into().ok().map(u32::from_le_bytes))
+                    .unwrap_or(0);
+                let next = i64::from(cur) + delta;
+                if next > 0 {
+                    self.refs
+                        .put(&mut wtxn, &rk, &(next as u32).to_le_bytes())?;
+                } else {
+                    self.refs.delete(&mut wtxn, &rk)?;
+                }
+            }
+        }
+        for ((drive, seg), delta) in live.bytes {
             if delta == 0 {
                 continue;
             }
@@ -978,7 +1106,9 @@ impl PartitionIndex {
             | Mutation::CreateUpload { bucket, key, .. }
             | Mutation::PutPart { bucket, key, .. }
             | Mutation::EndUpload { bucket, key, .. }
-            | Mutation::ForgetEnded { bucket, key, .. } => (bucket, key),
+            | Mutation::ForgetEnded { bucket, key, .. }
+            | Mutation::Stale { bucket, key, .. }
+            | Mutation::ForgetTombstone { bucket, key, .. } => (bucket, key),
         };
         let k = object_key(bucket, key);
         let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
@@ -987,22 +1117,59 @@ impl PartitionIndex {
                 self.put_object(wtxn, &k, entry, live, usage, corrupt)?
             }
             Mutation::Update { entry, .. } => {
+                let h = object_holder(&k, entry.meta.version);
+                let mut superseded = Vec::new();
                 self.update_version(wtxn, &k, entry.meta.version, usage, corrupt, |e| {
-                    live.sub(e.records());
-                    live.add(entry.records());
+                    live.sub(&h, e.records());
+                    live.add(&h, entry.records());
+                    superseded = e
+                        .commits
+                        .iter()
+                        .filter(|c| !entry.commits.contains(c))
+                        .copied()
+                        .collect();
                     *e = entry.clone();
                 })?;
+                self.add_stale(wtxn, &k, entry.meta.version, &superseded)?;
             }
             Mutation::Delete {
                 target, tombstones, ..
             } => {
-                self.remove_version(wtxn, &k, *target, live, usage, corrupt)?;
-                let tk = tombstone_key(&k, *target);
-                if let Some(t) = self.tombstone_at(wtxn, &tk, corrupt)? {
-                    live.sub(t.into_iter());
+                let removed = self.remove_version(wtxn, &k, *target, live, usage, corrupt)?;
+                if let VersionSel::Id(v) = *target {
+                    // Its commit records are dead but on the drives until
+                    // compaction removes their segments: the tombstone must
+                    // outlive them (see `forgettable_tombstones`).
+                    let commits = removed.map(|e| e.commits).unwrap_or_default();
+                    self.add_stale(wtxn, &k, v, &commits)?;
                 }
-                live.add(tombstones.iter().copied());
+                let tk = tombstone_key(&k, *target);
+                let h = holder_key(&k, Holder::Tombstone { target: *target });
+                if let Some(t) = self.tombstone_at(wtxn, &tk, corrupt)? {
+                    live.sub(&h, t.into_iter());
+                }
+                live.add(&h, tombstones.iter().copied());
                 self.tombstones.put(wtxn, &tk, &encode(tombstones))?;
+            }
+            Mutation::Stale {
+                version, segments, ..
+            } => {
+                self.add_stale_segments(wtxn, &k, *version, segments)?;
+            }
+            Mutation::ForgetTombstone { version, gone, .. } => {
+                let tk = tombstone_key(&k, VersionSel::Id(*version));
+                let Some(stale) = self.stale_at(wtxn, &tk)? else {
+                    return Ok(());
+                };
+                if stale.iter().any(|s| !gone.contains(s)) {
+                    return Ok(());
+                }
+                if let Some(t) = self.tombstone_at(wtxn, &tk, corrupt)? {
+                    let target = VersionSel::Id(*version);
+                    live.sub(&holder_key(&k, Holder::Tombstone { target }), t.into_iter());
+                    self.tombstones.delete(wtxn, &tk)?;
+                }
+                self.stale.delete(wtxn, &tk)?;
             }
             Mutation::Heal {
                 holder,
@@ -1017,6 +1184,10 @@ impl PartitionIndex {
                     add_copies,
                 };
                 self.heal(wtxn, bucket, key, *holder, &fix, live, usage, corrupt)?;
+                if let Holder::Object { version } = holder {
+                    // A dropped copy may still be on its drive.
+                    self.add_stale(wtxn, &k, *version, drop_copies)?;
+                }
             }
             // Applied above: it names no key.
             Mutation::Scrub { .. } => {}
@@ -1034,13 +1205,19 @@ impl PartitionIndex {
             }
             Mutation::CreateUpload { entry, .. } => {
                 let uk = upload_key(bucket, key, entry.meta.upload);
+                let h = holder_key(
+                    &k,
+                    Holder::Upload {
+                        upload: entry.meta.upload,
+                    },
+                );
                 if let Some(old) =
                     self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
                 {
-                    live.sub(old.commits.iter().copied());
+                    live.sub(&h, old.commits.iter().copied());
                     usage.of(&k).upload(&old, -1);
                 }
-                live.add(entry.commits.iter().copied());
+                live.add(&h, entry.commits.iter().copied());
                 usage.of(&k).upload(entry, 1);
                 self.uploads.put(wtxn, &uk, &encode(entry))?;
             }
@@ -1058,10 +1235,10 @@ impl PartitionIndex {
                     if old.meta.seq > entry.meta.seq {
                         return Ok(());
                     }
-                    live.sub(old.records());
+                    live.sub(&part_holder(&k, &old), old.records());
                     usage.of(&k).part(&old, -1);
                 }
-                live.add(entry.records());
+                live.add(&part_holder(&k, entry), entry.records());
                 usage.of(&k).part(entry, 1);
                 self.parts.put(wtxn, &pk, &encode(entry))?;
             }
@@ -1075,18 +1252,23 @@ impl PartitionIndex {
                 let uk = upload_key(bucket, key, *upload);
                 if let Some(u) = self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)? {
                     usage.of(&k).upload(&u, -1);
-                    live.sub(u.commits.into_iter());
+                    let h = holder_key(&k, Holder::Upload { upload: *upload });
+                    live.sub(&h, u.commits.into_iter());
                     self.uploads.delete(wtxn, &uk)?;
                 }
                 for (pk, part) in self.parts_under(wtxn, &uk)? {
                     usage.of(&k).part(&part, -1);
-                    live.sub(part.records());
+                    live.sub(&part_holder(&k, &part), part.records());
                     self.parts.delete(wtxn, &pk)?;
                 }
                 if let Some(entry) = object {
                     self.put_object(wtxn, &k, entry, live, usage, corrupt)?;
                 }
-                live.add(ended.iter().copied());
+                let h = holder_key(&k, Holder::Ended { upload: *upload });
+                if let Some(e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
+                    live.sub(&h, e.records.into_iter());
+                }
+                live.add(&h, ended.iter().copied());
                 let e = Ended {
                     ended_ms: *ended_ms,
                     records: ended.clone(),
@@ -1096,7 +1278,8 @@ impl PartitionIndex {
             Mutation::ForgetEnded { upload, .. } => {
                 let uk = upload_key(bucket, key, *upload);
                 if let Some(e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
-                    live.sub(e.records.into_iter());
+                    let h = holder_key(&k, Holder::Ended { upload: *upload });
+                    live.sub(&h, e.records.into_iter());
                     self.ended.delete(wtxn, &uk)?;
                 }
             }
@@ -1127,23 +1310,28 @@ impl PartitionIndex {
         if entry.meta.null {
             // A null version replaces the key's null version, wherever it is,
             // and makes the delete of an older one moot.
+            // (A replaced null version needs no tombstone: the newer null
+            // commit replaces it in a rebuild too.)
             match old.take_if(|o| o.meta.null) {
                 Some(o) => {
-                    live.sub(o.records());
+                    live.sub(&object_holder(k, o.meta.version), o.records());
                     usage.of(k).version(&o, true, -1);
+                    self.forget_stale(wtxn, k, o.meta.version)?;
                 }
                 None => {
                     for (vk, v) in self.versions_of(wtxn, k)? {
                         if v.meta.null {
-                            live.sub(v.records());
+                            live.sub(&object_holder(k, v.meta.version), v.records());
                             usage.of(k).version(&v, false, -1);
                             self.versions.delete(wtxn, &vk)?;
+                            self.forget_stale(wtxn, k, v.meta.version)?;
                         }
                     }
                 }
             }
             if let Some(t) = self.tombstone_at(wtxn, k, corrupt)? {
-                live.sub(t.into_iter());
+                let target = VersionSel::Null;
+                live.sub(&holder_key(k, Holder::Tombstone { target }), t.into_iter());
                 self.tombstones.delete(wtxn, k)?;
             }
         }
@@ -1152,7 +1340,7 @@ impl PartitionIndex {
             let vk = version_key(k, o.meta.seq);
             self.versions.put(wtxn, &vk, &encode_entry(&o))?;
         }
-        live.add(entry.records());
+        live.add(&object_holder(k, entry.meta.version), entry.records());
         usage.of(k).version(entry, true, 1);
         self.objects.put(wtxn, k, &encode_entry(entry))?;
         Ok(())
@@ -1171,7 +1359,10 @@ impl PartitionIndex {
     ) -> Result<Option<IndexEntry>, IndexError> {
         if let Some(cur) = self.object_at(wtxn, k, corrupt)? {
             if cur.meta.is(target) {
-                live.sub(cur.records());
+                live.sub(&object_holder(k, cur.meta.version), cur.records());
+                if target == VersionSel::Null {
+                    self.forget_stale(wtxn, k, cur.meta.version)?;
+                }
                 usage.of(k).version(&cur, true, -1);
                 match self.versions_of(wtxn, k)?.into_iter().next() {
                     Some((vk, next)) => {
@@ -1190,7 +1381,10 @@ impl PartitionIndex {
         }
         for (vk, v) in self.versions_of(wtxn, k)? {
             if v.meta.is(target) {
-                live.sub(v.records());
+                live.sub(&object_holder(k, v.meta.version), v.records());
+                if target == VersionSel::Null {
+                    self.forget_stale(wtxn, k, v.meta.version)?;
+                }
                 usage.of(k).version(&v, false, -1);
                 self.versions.delete(wtxn, &vk)?;
                 return Ok(Some(v));
@@ -1247,6 +1441,7 @@ impl PartitionIndex {
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
         let k = object_key(bucket, key);
+        let h = holder_key(&k, holder);
         let held = |records: &mut dyn Iterator<Item = RecordLoc>, live: &mut Live| {
             let held: Vec<RecordLoc> = records.collect();
             let moves: Vec<(RecordLoc, Option<RecordLoc>)> = moves
@@ -1255,17 +1450,25 @@ impl PartitionIndex {
                 .copied()
                 .collect();
             for (from, to) in &moves {
-                live.sub(std::iter::once(*from));
-                live.add(to.iter().copied());
+                live.sub(&h, std::iter::once(*from));
+                live.add(&h, to.iter().copied());
             }
             moves
         };
         match holder {
             Holder::Object { version } => {
+                let mut moved_commits = Vec::new();
                 self.update_version(wtxn, &k, version, usage, corrupt, |e| {
                     let moves = held(&mut e.records(), live);
+                    moved_commits = moves
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .filter(|f| e.commits.contains(f))
+                        .collect();
                     e.relocate(&moves);
                 })?;
+                // Until its segment is removed, the old copy is on the drive.
+                self.add_stale(wtxn, &k, version, &moved_commits)?;
             }
             Holder::Tombstone { target } => {
                 let tk = tombstone_key(&k, target);
@@ -1493,21 +1696,21 @@ impl PartitionIndex {
         Ok((open, ended))
     }
 
-    /// Every holder with a record in (drive, segment).
-    pub fn refs_in_segment(&self, drive: u16, segment: u32) -> Result<Vec<SegmentRef>, IndexError> {
-        let rtxn = self.env.read_txn()?;
-        let on = |l: &RecordLoc| l.drive == drive && l.segment == segment;
+    /// Every holder of the partition and its records, by a walk of every
+    /// database (what the reverse map must always agree with).
+    fn all_holders(
+        &self,
+        rtxn: &heed::RoTxn<'_, WithoutTls>,
+    ) -> Result<Vec<SegmentRef>, IndexError> {
         let bad = |what: &str| IndexError::CorruptEntry(what.to_owned());
         let mut out = Vec::new();
         let mut push = |bucket: String, key: String, holder: Holder, records: Vec<RecordLoc>| {
-            if records.iter().any(on) {
-                out.push(SegmentRef {
-                    bucket,
-                    key,
-                    holder,
-                    records,
-                });
-            }
+            out.push(SegmentRef {
+                bucket,
+                key,
+                holder,
+                records,
+            });
         };
         type Split = fn(&[u8]) -> Option<(String, String)>;
         let versions: [(&Database<'static, Bytes, Bytes>, Split); 2] = [
@@ -1515,7 +1718,7 @@ impl PartitionIndex {
             (&self.versions, split_version_key),
         ];
         for (db, split) in versions {
-            for item in db.iter(&rtxn)? {
+            for item in db.iter(rtxn)? {
                 let (k, v) = item?;
                 let (bucket, key) = split(k).ok_or_else(|| bad("key"))?;
                 let e = decode_entry(v).ok_or_else(|| bad(&format!("{bucket}/{key}")))?;
@@ -1525,20 +1728,20 @@ impl PartitionIndex {
                 push(bucket, key, holder, e.records().collect());
             }
         }
-        for item in self.tombstones.iter(&rtxn)? {
+        for item in self.tombstones.iter(rtxn)? {
             let (k, v) = item?;
             let (bucket, key, target) = split_tombstone_key(k).ok_or_else(|| bad("key"))?;
             let records: Vec<RecordLoc> =
                 postcard::from_bytes(v).map_err(|_| bad(&format!("{bucket}/{key}")))?;
             push(bucket, key, Holder::Tombstone { target }, records);
         }
-        for item in self.uploads.iter(&rtxn)? {
+        for item in self.uploads.iter(rtxn)? {
             let (k, v) = item?;
             let (bucket, key, upload) = split_upload_key(k).ok_or_else(|| bad("upload key"))?;
             let u: UploadEntry = postcard::from_bytes(v).map_err(|_| bad("upload entry"))?;
             push(bucket, key, Holder::Upload { upload }, u.commits);
         }
-        for item in self.parts.iter(&rtxn)? {
+        for item in self.parts.iter(rtxn)? {
             let (k, v) = item?;
             let (bucket, key, upload) = k
                 .len()
@@ -1553,13 +1756,186 @@ impl PartitionIndex {
             };
             push(bucket, key, holder, p.records().collect());
         }
-        for item in self.ended.iter(&rtxn)? {
+        for item in self.ended.iter(rtxn)? {
             let (k, v) = item?;
             let (bucket, key, upload) = split_upload_key(k).ok_or_else(|| bad("ended key"))?;
             let e: Ended = postcard::from_bytes(v).map_err(|_| bad("ended entry"))?;
             push(bucket, key, Holder::Ended { upload }, e.records);
         }
         Ok(out)
+    }
+
+    /// Every holder with a record in (drive, segment), from the reverse map.
+    pub fn refs_in_segment(&self, drive: u16, segment: u32) -> Result<Vec<SegmentRef>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let bad = || IndexError::CorruptEntry(format!("reverse map of {drive}/{segment:08x}"));
+        let mut out = Vec::new();
+        for item in self.refs.prefix_iter(&rtxn, &seg_key(drive, segment))? {
+            let (rk, _) = item?;
+            let (bucket, key, holder) = split_repair_key(&rk[6..]).ok_or_else(bad)?;
+            let Some(h) = self.held_in(&rtxn, &bucket, &key, holder)? else {
+                return Err(bad());
+            };
+            let records = h
+                .copies
+                .into_iter()
+                .chain(
+                    h.sets
+                        .into_iter()
+                        .flat_map(|s| s.stripes.into_iter().flatten().flatten()),
+                )
+                .collect();
+            out.push(SegmentRef {
+                bucket,
+                key,
+                holder,
+                records,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Differences between the reverse map and a walk of the partition
+    /// (empty when they agree): a check for tests and `cairn repair`.
+    pub fn refs_mismatch(&self) -> Result<Vec<String>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut want: std::collections::BTreeMap<Vec<u8>, u32> = Default::default();
+        for r in self.all_holders(&rtxn)? {
+            let hk = repair_key(&r.bucket, &r.key, r.holder);
+            for l in r.records {
+                *want.entry(ref_key((l.drive, l.segment), &hk)).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for item in self.refs.iter(&rtxn)? {
+            let (rk, v) = item?;
+            let have = v.try_into().ok().map(u32::from_le_bytes);
+            match want.remove(rk) {
+                Some(n) if Some(n) == have => {}
+                n => out.push(format!("{rk:?}: map says {have:?}, the walk finds {n:?}")),
+            }
+        }
+        for (rk, n) in want {
+            out.push(format!("{rk:?}: missing from the map, the walk finds {n}"));
+        }
+        Ok(out)
+    }
+
+    /// By-id tombstones whose version has no commit record left: every
+    /// segment that may hold one is absent (`exists` false), at most
+    /// `limit`, as (bucket, key, version, those segments).
+    pub fn forgettable_tombstones(
+        &self,
+        exists: impl Fn(SegmentId) -> bool,
+        limit: usize,
+    ) -> Result<Vec<Forgettable>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        if self.meta.get(&rtxn, UNSEEN_MARK)?.is_some() {
+            return Ok(out);
+        }
+        for item in self.stale.iter(&rtxn)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (tk, v) = item?;
+            if self.tombstones.get(&rtxn, tk)?.is_none() {
+                continue;
+            }
+            let Some((bucket, key, VersionSel::Id(version))) = split_tombstone_key(tk) else {
+                continue;
+            };
+            let segs = decode_stale(v)
+                .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key} stale")))?;
+            if segs.iter().all(|&s| !exists(s)) {
+                out.push((bucket, key, version, segs));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many tombstones the partition keeps.
+    pub fn tombstones_len(&self) -> Result<u64, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.tombstones.len(&rtxn)?)
+    }
+
+    fn stale_at(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        tk: &[u8],
+    ) -> Result<Option<Vec<SegmentId>>, IndexError> {
+        match self.stale.get(txn, tk)? {
+            Some(b) => decode_stale(b)
+                .map(Some)
+                .ok_or_else(|| IndexError::CorruptEntry("stale segments".into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Notes the segments of `commits` as possibly holding commit records of
+    /// `version`. A by-id tombstone of it gets a row even with none.
+    fn add_stale(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        version: u128,
+        commits: &[RecordLoc],
+    ) -> Result<(), IndexError> {
+        let segs: Vec<SegmentId> = commits.iter().map(|c| (c.drive, c.segment)).collect();
+        self.add_stale_segments(wtxn, k, version, &segs)
+    }
+
+    fn add_stale_segments(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        version: u128,
+        segs: &[SegmentId],
+    ) -> Result<(), IndexError> {
+        let tk = tombstone_key(k, VersionSel::Id(version));
+        let mut cur = self.stale_at(wtxn, &tk)?;
+        if cur.is_some() && segs.is_empty() {
+            return Ok(());
+        }
+        let row = cur.get_or_insert_with(Vec::new);
+        for s in segs {
+            if !row.contains(s) {
+                row.push(*s);
+            }
+        }
+        self.stale.put(wtxn, &tk, &encode_stale(row))?;
+        Ok(())
+    }
+
+    /// A version gone without a by-id tombstone (a null version replaced
+    /// or deleted) needs no stale row.
+    fn forget_stale(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        k: &[u8],
+        version: u128,
+    ) -> Result<(), IndexError> {
+        self.stale
+            .delete(wtxn, &tombstone_key(k, VersionSel::Id(version)))?;
+        Ok(())
+    }
+
+    /// Notes the drives a rebuild just made could not read (none: all seen).
+    pub fn mark_rebuilt_without(&self, unseen: &[u16]) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        if unseen.is_empty() {
+            self.meta.delete(&mut wtxn, UNSEEN_MARK)?;
+        } else {
+            self.meta.put(&mut wtxn, UNSEEN_MARK, &encode(&unseen))?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn refs_kept(&self) -> Result<bool, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.meta.get(&rtxn, REFS_MARK)? == Some(REFS_FORMAT))
     }
 
     /// What `holder` keeps on the drives now; None if it is gone.
@@ -1570,6 +1946,16 @@ impl PartitionIndex {
         holder: Holder,
     ) -> Result<Option<Held>, IndexError> {
         let rtxn = self.env.read_txn()?;
+        self.held_in(&rtxn, bucket, key, holder)
+    }
+
+    fn held_in(
+        &self,
+        rtxn: &heed::RoTxn<'_, WithoutTls>,
+        bucket: &str,
+        key: &str,
+        holder: Holder,
+    ) -> Result<Option<Held>, IndexError> {
         let k = object_key(bucket, key);
         let corrupt = || IndexError::CorruptEntry(format!("{bucket}/{key}"));
         let copies_only = |copies: Vec<RecordLoc>| Held {
@@ -1579,7 +1965,7 @@ impl PartitionIndex {
         };
         Ok(match holder {
             Holder::Object { version } => {
-                self.version_by_id(&rtxn, &k, version, corrupt)?.map(|e| {
+                self.version_by_id(rtxn, &k, version, corrupt)?.map(|e| {
                     let (layout, rotation) = (e.meta.layout, e.meta.rotation);
                     let sets = match e.meta.data {
                         super::meta::DataLoc::Inline => Vec::new(),
@@ -1609,12 +1995,12 @@ impl PartitionIndex {
                 })
             }
             Holder::Tombstone { target } => self
-                .tombstone_at(&rtxn, &tombstone_key(&k, target), corrupt)?
+                .tombstone_at(rtxn, &tombstone_key(&k, target), corrupt)?
                 .map(copies_only),
             Holder::Upload { upload } => self
                 .decode_at::<UploadEntry>(
                     &self.uploads,
-                    &rtxn,
+                    rtxn,
                     &upload_key(bucket, key, upload),
                     corrupt,
                 )?
@@ -1630,7 +2016,7 @@ impl PartitionIndex {
             } => self
                 .decode_at::<PartEntry>(
                     &self.parts,
-                    &rtxn,
+                    rtxn,
                     &part_key(bucket, key, upload, number),
                     corrupt,
                 )?
@@ -1647,12 +2033,7 @@ impl PartitionIndex {
                     }],
                 }),
             Holder::Ended { upload } => self
-                .decode_at::<Ended>(
-                    &self.ended,
-                    &rtxn,
-                    &upload_key(bucket, key, upload),
-                    corrupt,
-                )?
+                .decode_at::<Ended>(&self.ended, rtxn, &upload_key(bucket, key, upload), corrupt)?
                 .map(|e| copies_only(e.records)),
         })
     }
@@ -1691,16 +2072,17 @@ impl PartitionIndex {
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
         let k = object_key(bucket, key);
+        let h = holder_key(&k, holder);
         match holder {
             Holder::Object { version } => {
                 self.update_version(wtxn, &k, version, usage, corrupt, |e| {
-                    fix.copies(&mut e.commits, live);
+                    fix.copies(&h, &mut e.commits, live);
                     match &mut e.meta.data {
                         super::meta::DataLoc::Inline => {}
-                        super::meta::DataLoc::Stripes(s) => fix.shards(0, s, live),
+                        super::meta::DataLoc::Stripes(s) => fix.shards(&h, 0, s, live),
                         super::meta::DataLoc::Parts { parts, .. } => {
                             for (i, p) in parts.iter_mut().enumerate() {
-                                fix.shards(i as u32, &mut p.stripes, live);
+                                fix.shards(&h, i as u32, &mut p.stripes, live);
                             }
                         }
                     }
@@ -1709,7 +2091,7 @@ impl PartitionIndex {
             Holder::Tombstone { target } => {
                 let tk = tombstone_key(&k, target);
                 if let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? {
-                    fix.copies(&mut t, live);
+                    fix.copies(&h, &mut t, live);
                     self.tombstones.put(wtxn, &tk, &encode(&t))?;
                 }
             }
@@ -1719,7 +2101,7 @@ impl PartitionIndex {
                     self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
                 {
                     usage.of(&k).upload(&u, -1);
-                    fix.copies(&mut u.commits, live);
+                    fix.copies(&h, &mut u.commits, live);
                     usage.of(&k).upload(&u, 1);
                     self.uploads.put(wtxn, &uk, &encode(&u))?;
                 }
@@ -1735,8 +2117,8 @@ impl PartitionIndex {
                     .filter(|p| p.meta.seq == seq)
                 {
                     usage.of(&k).part(&p, -1);
-                    fix.copies(&mut p.commits, live);
-                    fix.shards(0, &mut p.meta.part.stripes, live);
+                    fix.copies(&h, &mut p.commits, live);
+                    fix.shards(&h, 0, &mut p.meta.part.stripes, live);
                     usage.of(&k).part(&p, 1);
                     self.parts.put(wtxn, &pk, &encode(&p))?;
                 }
@@ -1744,7 +2126,7 @@ impl PartitionIndex {
             Holder::Ended { upload } => {
                 let uk = upload_key(bucket, key, upload);
                 if let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
-                    fix.copies(&mut e.records, live);
+                    fix.copies(&h, &mut e.records, live);
                     self.ended.put(wtxn, &uk, &encode(&e))?;
                 }
             }

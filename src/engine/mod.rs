@@ -750,6 +750,10 @@ impl Engine {
             let targets: Vec<&PartitionIndex> = untrusted.iter().map(|&p| &indexes[p]).collect();
             rebuild::rebuild_partitions(&targets, &drives, record::header_key(&set.format.set_id))
                 .map_err(|e| format!("index rebuild: {e}"))?;
+            for idx in &targets {
+                idx.mark_rebuilt_without(&offline)
+                    .map_err(|e| format!("partition {}: {e}", idx.partition))?;
+            }
             // A rebuild forgets the remembered repairs: find what is short
             // of redundancy again (writes taken while a drive was away).
             let want = (usize::from(layout.parity) + 1).min(set.drives.len());

@@ -216,12 +216,18 @@ fn replay_key(
     records.sort_unstable_by_key(|(seq, _)| *seq);
     let mut versions: Vec<(Box<ObjectMeta>, Vec<RecordLoc>)> = Vec::new();
     let mut tombstones: Vec<(VersionSel, Vec<RecordLoc>)> = Vec::new();
+    // Every commit record found per version: those the index will not point
+    // to are its stale records (a tombstone of it must outlive them).
+    let mut seen: HashMap<u128, Vec<RecordLoc>> = HashMap::new();
     for (_, (cand, mut copies)) in records {
         match cand {
             Candidate::Commit(meta, first) => {
                 if !copies.contains(&first) {
                     copies.push(first);
                 }
+                seen.entry(meta.version)
+                    .or_default()
+                    .extend(copies.iter().copied());
                 // A newer commit of an existing version changed its tags.
                 if let Some(v) = versions.iter_mut().find(|(v, _)| v.version == meta.version) {
                     *v = (meta, copies);
@@ -246,7 +252,19 @@ fn replay_key(
     if versions.is_empty() {
         stats.deleted += 1;
     }
-    let mut out = Vec::with_capacity(tombstones.len() + versions.len());
+    let mut out = Vec::with_capacity(2 * (tombstones.len() + versions.len()));
+    let stale = |version: u128, live: &[RecordLoc]| -> Vec<(u16, u32)> {
+        let mut segs: Vec<(u16, u32)> = seen
+            .get(&version)
+            .into_iter()
+            .flatten()
+            .filter(|l| !live.contains(l))
+            .map(|l| (l.drive, l.segment))
+            .collect();
+        segs.sort_unstable();
+        segs.dedup();
+        segs
+    };
     for (target, copies) in tombstones {
         out.push(Mutation::Delete {
             bucket: bucket.clone(),
@@ -254,8 +272,25 @@ fn replay_key(
             target,
             tombstones: copies,
         });
+        if let VersionSel::Id(version) = target {
+            out.push(Mutation::Stale {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version,
+                segments: stale(version, &[]),
+            });
+        }
     }
     for (meta, commits) in versions {
+        let segments = stale(meta.version, &commits);
+        if !segments.is_empty() {
+            out.push(Mutation::Stale {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version: meta.version,
+                segments,
+            });
+        }
         let (meta, whole) = locate(*meta);
         if !whole {
             stats.incomplete += 1;

@@ -685,7 +685,7 @@ mod tests {
                 self.offset += 4096;
                 RecordLoc {
                     drive: self.rng.gen_range(0..3),
-                    segment: 1,
+                    segment: self.rng.gen_range(1..4),
                     offset: self.offset,
                     len: 4096 * self.rng.gen_range(1..4),
                 }
@@ -729,7 +729,7 @@ mod tests {
         }
 
         #[test]
-        fn counters_equal_a_count_of_the_index_after_any_mutations() {
+        fn counters_and_the_reverse_map_equal_a_walk_of_the_index_after_any_mutations() {
             let dir = tempfile::tempdir().unwrap();
             let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
             idx.clear().unwrap();
@@ -882,6 +882,8 @@ mod tests {
                     kept, counted,
                     "round {round}: counters drifted from the index"
                 );
+                let drift = idx.refs_mismatch().unwrap();
+                assert!(drift.is_empty(), "round {round}: reverse map: {drift:?}");
                 // What `apply` returns (the quota ledgers' input) is the change.
                 for (b, d) in &deltas.0 {
                     let b = String::from_utf8(b.clone()).unwrap();

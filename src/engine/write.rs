@@ -449,15 +449,18 @@ impl Engine {
     }
 
     /// Drives holding an object's commit records: the first m+1 online drives
-    /// in the object's rotation order.
+    /// in the object's rotation order, those that are not full first (a
+    /// full drive's reserve is kept for deletes).
     fn commit_targets(&self, rotation: usize) -> Vec<usize> {
         let d = self.shared.set.drives.len();
         let want = self.shared.layout.parity as usize + 1;
-        (0..d)
+        let mut online: Vec<usize> = (0..d)
             .map(|i| (rotation + i) % d)
             .filter(|&i| self.shared.drive_online(i))
-            .take(want)
-            .collect()
+            .collect();
+        online.sort_by_key(|&i| self.shared.space.is_full(i));
+        online.truncate(want);
+        online
     }
 
     /// Commit copies that must be durable: m+1, but never more than the write
@@ -852,10 +855,16 @@ impl Engine {
         crate::runtime::spawn(async move {
             encoded.map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
             let drives = me.shared.set.drives.len();
-            let writes = bufs.into_iter().enumerate().map(|(i, b)| {
+            let targets = super::placement::shard_drives(
+                layout,
+                rotation,
+                drives,
+                |d| me.shared.drive_online(d) && me.shared.space.is_full(d),
+                |d| me.shared.drive_writable(d),
+            );
+            let writes = bufs.into_iter().zip(targets).map(|(b, drive)| {
                 let me = me.clone();
                 async move {
-                    let drive = layout.drive_of(rotation, i, drives);
                     // A full drive misses the shard like an offline one.
                     if !me.shared.drive_writable(drive) {
                         return Err(me.shared.space.is_full(drive));

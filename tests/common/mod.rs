@@ -10,6 +10,8 @@ use std::sync::Arc;
 use cairn::engine::layout::Layout;
 use cairn::engine::{Engine, EngineConfig, Shared};
 
+pub mod small_fs;
+
 pub struct Drives {
     pub dir: tempfile::TempDir,
     pub paths: Vec<PathBuf>,
