@@ -106,3 +106,51 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
     lose_index(&d.paths);
     run(&cfg, check);
 }
+
+/// Not run by default: the figures in perf/ENGINE.md ("Compaction and the
+/// reverse map"). One partition of `CAIRN_COMPACT_OBJECTS` (default 40,000)
+/// small objects, half deleted, then one compaction pass timed.
+#[test]
+#[ignore = "a measurement: cargo test --test compaction compaction_time -- --ignored --nocapture"]
+fn compaction_time_on_a_partition_with_many_objects() {
+    let n: u64 = std::env::var("CAIRN_COMPACT_OBJECTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40_000);
+    let d = drives(4);
+    let mut cfg = config(&d, None);
+    cfg.partitions = 1;
+    cfg.segment_max = 4 << 20;
+    let started = std::time::Instant::now();
+    run(&cfg, |e| async move {
+        e.create_bucket("many").await.unwrap();
+        for i in 0..n {
+            let body = MemBody::new(data(100, i));
+            e.put("many", &format!("k{i:07}"), PutOptions::default(), &mut {
+                body
+            })
+            .await
+            .unwrap();
+        }
+        for i in (0..n).step_by(2) {
+            e.delete("many", &format!("k{i:07}"), None, false)
+                .await
+                .unwrap();
+        }
+    });
+    eprintln!(
+        "{n} objects written, half deleted in {:?}",
+        started.elapsed()
+    );
+    run(&cfg, |e| async move {
+        let t = std::time::Instant::now();
+        let r = e.compact(0.3).await.unwrap();
+        eprintln!(
+            "compaction of {n} objects: {:?}, {} segments removed, {} MiB moved",
+            t.elapsed(),
+            r.segments_removed,
+            r.bytes_moved >> 20
+        );
+        assert!(r.segments_removed > 0, "{r:?}");
+    });
+}

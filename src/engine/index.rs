@@ -53,6 +53,11 @@ const REFS_FORMAT: &[u8] = &[1];
 /// (postcard `Vec<u16>`): their commit records are unknown, so no tombstone
 /// is forgotten until a rebuild with them (which a drive's return forces).
 const UNSEEN_MARK: &str = "unseen";
+/// `meta` key: the epoch of the last state this binary's kind wrote (with
+/// the state). A binary from before the reverse map writes the state but
+/// not this, and changes entries without keeping `refs` and `stale`: a
+/// mismatch means such a run used the index, so it is rebuilt.
+const REFS_EPOCH: &str = "refs-epoch";
 /// Beside the environment from `mark_open` to `mark_clean`: the boot id of
 /// the run using it. Found naming another boot, the environment may be torn
 /// and is deleted unread (found by the power-loss simulator: a torn
@@ -776,8 +781,8 @@ impl PartitionIndex {
             Trust::Untrusted("new index".into())
         } else if let Some(why) = idx.entries_not_current()? {
             Trust::Untrusted(why)
-        } else if !idx.refs_kept()? {
-            Trust::Untrusted("made before the reverse map of segments".into())
+        } else if let Some(why) = idx.refs_not_kept()? {
+            Trust::Untrusted(why.into())
         } else {
             match idx.state()? {
                 None => Trust::Untrusted("no state record".into()),
@@ -820,6 +825,8 @@ impl PartitionIndex {
         let mut wtxn = self.env.write_txn()?;
         let b = postcard::to_allocvec(s).expect("state serialises");
         self.meta.put(&mut wtxn, "state", &b)?;
+        self.meta
+            .put(&mut wtxn, REFS_EPOCH, &s.epoch.to_le_bytes())?;
         wtxn.commit()?;
         self.env.force_sync()?;
         Ok(())
@@ -1933,9 +1940,23 @@ impl PartitionIndex {
         Ok(())
     }
 
-    fn refs_kept(&self) -> Result<bool, IndexError> {
+    /// Why the reverse map and the stale rows cannot be trusted, if so.
+    fn refs_not_kept(&self) -> Result<Option<&'static str>, IndexError> {
         let rtxn = self.env.read_txn()?;
-        Ok(self.meta.get(&rtxn, REFS_MARK)? == Some(REFS_FORMAT))
+        if self.meta.get(&rtxn, REFS_MARK)? != Some(REFS_FORMAT) {
+            return Ok(Some("made before the reverse map of segments"));
+        }
+        let state_epoch = self
+            .meta
+            .get(&rtxn, "state")?
+            .and_then(|b| postcard::from_bytes::<State>(b).ok())
+            .map(|s| s.epoch);
+        let refs_epoch = self
+            .meta
+            .get(&rtxn, REFS_EPOCH)?
+            .and_then(|b| b.try_into().ok().map(u32::from_le_bytes));
+        Ok((state_epoch.is_some() && state_epoch != refs_epoch)
+            .then_some("used by a binary that does not keep the reverse map of segments"))
     }
 
     /// What `holder` keeps on the drives now; None if it is gone.
@@ -2566,6 +2587,39 @@ mod tests {
         }
         let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
         assert_eq!(trust, Trust::Untrusted("entries in an older format".into()));
+    }
+
+    #[test]
+    fn an_index_used_by_a_binary_without_the_reverse_map_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            idx.clear().unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        {
+            let (idx, trust) = PartitionIndex::open(dir.path(), 0, 1..=2, &[]).unwrap();
+            assert_eq!(trust, Trust::Trusted);
+            // What an older binary's run does: its state, not the mark.
+            let mut wtxn = idx.env.write_txn().unwrap();
+            let s = State {
+                clean: true,
+                boot_id: current_boot_id(),
+                epoch: 2,
+                offline: Vec::new(),
+            };
+            idx.meta
+                .put(&mut wtxn, "state", &postcard::to_allocvec(&s).unwrap())
+                .unwrap();
+            wtxn.commit().unwrap();
+        }
+        let (_, trust) = PartitionIndex::open(dir.path(), 0, 2..=2, &[]).unwrap();
+        assert_eq!(
+            trust,
+            Trust::Untrusted(
+                "used by a binary that does not keep the reverse map of segments".into()
+            )
+        );
     }
 
     #[test]
