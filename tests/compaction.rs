@@ -82,6 +82,10 @@ fn compaction_reclaims_dead_space_and_keeps_live_data() {
             )
             .unwrap();
         assert_eq!(page.entries.len(), 10);
+        for idx in &e.shared.indexes {
+            let drift = idx.refs_mismatch().unwrap();
+            assert!(drift.is_empty(), "partition {}: {drift:?}", idx.partition);
+        }
     };
     let report = run(&cfg, |e| async move {
         let r = e.compact(0.3).await.unwrap();
@@ -143,6 +147,25 @@ fn compaction_time_on_a_partition_with_many_objects() {
         started.elapsed()
     );
     run(&cfg, |e| async move {
+        // What compaction asks per segment: who refers to it.
+        let idx = &e.shared.indexes[0];
+        let segs: Vec<(u16, u32)> = idx
+            .segment_live()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        let t = std::time::Instant::now();
+        let refs: usize = segs
+            .iter()
+            .map(|&(d, id)| idx.refs_in_segment(d, id).unwrap().len())
+            .sum();
+        let per = t.elapsed() / segs.len().max(1) as u32;
+        eprintln!(
+            "refs of {} segments ({refs} holders): {:?}, {per:?} per segment",
+            segs.len(),
+            t.elapsed()
+        );
         let t = std::time::Instant::now();
         let r = e.compact(0.3).await.unwrap();
         eprintln!(

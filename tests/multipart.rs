@@ -386,6 +386,11 @@ fn compaction_keeps_uploads_and_multipart_objects_whole() {
             .await
             .unwrap();
         assert_eq!(get(&e, "bkt", "open").await.unwrap(), whole);
+        // Parts, completions and the moves kept the reverse map exact.
+        for idx in &e.shared.indexes {
+            let drift = idx.refs_mismatch().unwrap();
+            assert!(drift.is_empty(), "partition {}: {drift:?}", idx.partition);
+        }
     });
 }
 
