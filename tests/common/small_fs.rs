@@ -71,6 +71,22 @@ impl SmallFs {
     pub fn mnt(&self) -> PathBuf {
         self.dir.path().join("mnt")
     }
+
+    /// Takes all but `left` free bytes with a ballast file beside the
+    /// drive, so the drive stays full whatever it gives back.
+    pub fn leave_free(&self, left: u64) {
+        use std::os::fd::AsRawFd;
+        let free = cairn::engine::space::statvfs(&self.mnt())
+            .expect("statvfs")
+            .0;
+        let f = std::fs::File::create(self.mnt().join("ballast")).expect("ballast");
+        let len = free.saturating_sub(left) as libc::off_t;
+        // SAFETY: fallocate(2) on a file this function opened and keeps
+        // open for the call.
+        let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) };
+        assert_eq!(r, 0, "fallocate {len}: {}", std::io::Error::last_os_error());
+        f.sync_all().expect("sync ballast");
+    }
 }
 
 impl Drop for SmallFs {
