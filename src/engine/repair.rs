@@ -71,12 +71,17 @@ pub struct Checked {
     pub lost: u64,
     /// Drives that a bad record belongs on but that cannot take it now.
     pub waiting_for: Vec<u16>,
+    /// Records and bytes written back, per drive.
+    pub written_records: Vec<u64>,
+    pub written_bytes: Vec<u64>,
 }
 
 impl Checked {
     fn new(drives: usize) -> Checked {
         Checked {
             drive_bytes: vec![0; drives],
+            written_records: vec![0; drives],
+            written_bytes: vec![0; drives],
             ..Checked::default()
         }
     }
@@ -84,6 +89,17 @@ impl Checked {
     fn read(&mut self, loc: RecordLoc) {
         self.records += 1;
         if let Some(b) = self.drive_bytes.get_mut(loc.drive as usize) {
+            *b += u64::from(loc.len);
+        }
+    }
+
+    fn wrote(&mut self, loc: RecordLoc) {
+        let d = loc.drive as usize;
+        if let (Some(r), Some(b)) = (
+            self.written_records.get_mut(d),
+            self.written_bytes.get_mut(d),
+        ) {
+            *r += 1;
             *b += u64::from(loc.len);
         }
     }
@@ -461,6 +477,7 @@ impl Engine {
             {
                 Ok(loc) => {
                     numbers.push(number);
+                    c.wrote(loc);
                     edit.add_copies.push(loc);
                     c.repaired += 1;
                     missing -= 1;
@@ -623,17 +640,19 @@ impl Engine {
                         continue;
                     }
                 };
+                let loc = RecordLoc {
+                    drive: drive as u16,
+                    segment: a.seg.id,
+                    offset: a.offset,
+                    len: a.len,
+                };
+                c.wrote(loc);
                 edit.shards.push(ShardFill {
                     set: set_no,
                     stripe: s as u32,
                     shard: i as u8,
                     old: locs.get(i).copied().flatten(),
-                    loc: RecordLoc {
-                        drive: drive as u16,
-                        segment: a.seg.id,
-                        offset: a.offset,
-                        len: a.len,
-                    },
+                    loc,
                 });
                 edit.appended.push(a);
                 c.repaired += 1;
