@@ -259,14 +259,13 @@ fn a_drive_wiped_while_the_node_was_down_is_healed_and_the_node_then_survives_lo
 }
 
 #[test]
-fn two_drives_wiped_on_a_layout_with_two_parity_drives_are_healed_index_drive_included() {
+fn two_drives_wiped_on_a_layout_with_two_parity_drives_are_healed() {
     let layout = Layout { data: 4, parity: 2 };
     let d = drives(6);
     let cfg = heal_config(&d, layout, 16 * MIB as u64);
     let m = run(&cfg, fill);
-    // Drive 0 holds the index: it is rebuilt from the others.
-    wipe(&d.paths[0]);
-    wipe(&d.paths[3]);
+    wipe(&d.paths[2]);
+    wipe(&d.paths[4]);
     let model = m.clone();
     let more = run_with(&cfg, true, |e, shared| async move {
         assert_eq!(
@@ -276,10 +275,30 @@ fn two_drives_wiped_on_a_layout_with_two_parity_drives_are_healed_index_drive_in
         );
         let (wrote, during) = client_until_healed(&e, &shared, &model, "two").await;
         assert!(during > 0, "the client never ran during the heal");
-        assert_healed_quietly(&shared, &[0, 3]);
+        assert_healed_quietly(&shared, &[2, 4]);
         wrote
     });
-    survive_losing(&cfg, &d, &[1, 5], &m, &more);
+    // Drive 0 holds the index: losing it rebuilds the index from the
+    // drives, healed ones included.
+    survive_losing(&cfg, &d, &[0, 5], &m, &more);
+}
+
+#[test]
+fn the_index_drive_wiped_is_healed_from_an_index_rebuilt_from_the_others() {
+    let layout = Layout { data: 3, parity: 1 };
+    let d = drives(4);
+    let cfg = heal_config(&d, layout, 16 * MIB as u64);
+    let m = run(&cfg, fill);
+    wipe(&d.paths[0]);
+    let model = m.clone();
+    let more = run_with(&cfg, true, |e, shared| async move {
+        assert_eq!(shared.heal.heals().len(), 1, "the empty drive is healing");
+        let (wrote, _) = client_until_healed(&e, &shared, &model, "index").await;
+        assert_eq!(counter(&shared.stats.corrupt_records), 0);
+        assert_eq!(counter(&shared.heal.lost), 0);
+        wrote
+    });
+    survive_losing(&cfg, &d, &[3], &m, &more);
 }
 
 #[test]
