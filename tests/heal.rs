@@ -248,6 +248,10 @@ fn a_drive_wiped_while_the_node_was_down_is_healed_and_the_node_then_survives_lo
         assert_healed_quietly(&shared, &[2]);
         wrote
     });
+    assert!(
+        d.paths[2].join(".cairn/buckets.json").exists(),
+        "the healed drive lacks the system files"
+    );
     // The heal's end survives a restart.
     run_with(&cfg, true, |_, shared| async move {
         assert!(
@@ -320,6 +324,14 @@ fn a_drive_wiped_while_the_node_runs_is_formatted_into_its_slot_and_healed() {
         assert!(during > 0, "the client never ran during the heal");
         assert_healed_quietly(&shared, &[]);
         assert!(shared.drive_online(2), "the healed drive is back online");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !wiped.join(".cairn/buckets.json").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the healed drive lacks the system files"
+            );
+            cairn::runtime::sleep(Duration::from_millis(20)).await;
+        }
         wrote
     });
     survive_losing(&cfg, &d, &[1], &m, &more);

@@ -468,6 +468,7 @@ impl Engine {
                 p,
                 pass.at.as_ref(),
                 BATCH,
+                Some(&drives),
                 |bucket, key, holder| {
                     Ok(idx
                         .held(bucket, key, holder)?
@@ -587,6 +588,8 @@ impl Engine {
             );
         }
         self.persist_heals();
+        // The system files' copies, which live outside the index.
+        self.check_system_store();
     }
 
     /// Core 0: writes the heal file in the background (on the companion).
@@ -657,6 +660,12 @@ pub fn at_start(online: &[&Path], reformatted: &[usize]) -> std::result::Result<
     file.generation += 1;
     let paths: Vec<PathBuf> = online.iter().map(|p| p.to_path_buf()).collect();
     store(&paths, &file).map_err(|e| format!("cannot write the heal file: {e}"))?;
+    // The system files first: they are few and small.
+    let c = super::sysfiles::check(&paths);
+    tracing::info!(
+        copies = c.repaired,
+        "system files copied to the drives being healed"
+    );
     Ok(file)
 }
 

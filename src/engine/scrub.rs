@@ -194,6 +194,7 @@ impl Engine {
                 p,
                 pass.at.as_ref(),
                 BATCH,
+                None,
                 |_, _, _| Ok(true),
                 |c| {
                     st.records.fetch_add(c.records, Ordering::Relaxed);
@@ -231,7 +232,8 @@ impl Engine {
 
     /// One batch of a walk of partition `p`'s holders after `at` (the
     /// scrubber's and the healer's): up to `limit` holders from the index;
-    /// each that `pick` keeps is checked and repaired (`repair_holder`)
+    /// each that `pick` keeps is checked and repaired (`repair_holder`, on
+    /// the `suspect` drives only if given)
     /// behind client requests, and `seen` gets what was found. A repair
     /// that waits for a drive is remembered.
     pub(crate) async fn walk_batch(
@@ -239,6 +241,7 @@ impl Engine {
         p: u16,
         at: Option<&ScrubPos>,
         limit: usize,
+        suspect: Option<&[u16]>,
         mut pick: impl FnMut(&str, &str, Holder) -> Result<bool>,
         mut seen: impl FnMut(&Checked),
     ) -> Result<Walked> {
@@ -255,7 +258,7 @@ impl Engine {
                 continue;
             }
             self.yield_to_clients().await;
-            let c = self.repair_holder(&bucket, &key, holder).await?;
+            let c = self.repair_holder(&bucket, &key, holder, suspect).await?;
             seen(&c);
             for (t, b) in w.drive_bytes.iter_mut().zip(&c.drive_bytes) {
                 *t += b;
@@ -359,7 +362,7 @@ impl Engine {
 
     /// Checks the system store's copies on every online drive (on the
     /// companion thread: plain file I/O) and counts what it found.
-    fn check_system_store(self: &Rc<Self>) {
+    pub(crate) fn check_system_store(self: &Rc<Self>) {
         let drives: Vec<std::path::PathBuf> = self
             .shared
             .online_drives()
