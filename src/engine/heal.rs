@@ -136,8 +136,8 @@ pub struct Healing {
     /// Heals finished.
     pub finished: AtomicU64,
     generation: AtomicU64,
-    /// When this run began healing, and `bytes` summed then, for the rate.
-    started: Instant,
+    /// When this run started (ms): `bytes` count from then.
+    started_ms: u64,
 }
 
 impl Healing {
@@ -154,7 +154,7 @@ impl Healing {
             not_yet_healed: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             generation: AtomicU64::new(file.generation),
-            started: Instant::now(),
+            started_ms: now_ms(),
         };
         for id in &file.drives {
             if let Some(s) = h.since.get(id.drive as usize) {
@@ -342,7 +342,6 @@ impl Shared {
             states.push((idx.heal_state()?, idx.scrub_total()?));
         }
         let now = now_ms();
-        let secs = self.heal.started.elapsed().as_secs_f64().max(1e-3);
         Ok(heals
             .into_iter()
             .map(|h| {
@@ -359,6 +358,8 @@ impl Shared {
                 };
                 let bytes = self.heal.bytes[d].load(Ordering::Relaxed);
                 let elapsed = now.saturating_sub(h.since_ms) as f64 / 1000.0;
+                // This run's bytes over this run's share of the heal.
+                let secs = now.saturating_sub(h.since_ms.max(self.heal.started_ms)) as f64 / 1000.0;
                 let eta = (fraction > 0.0)
                     .then(|| (elapsed * (1.0 - fraction) / fraction).round() as u64);
                 HealProgress {
@@ -369,7 +370,7 @@ impl Shared {
                     fraction,
                     records: self.heal.records[d].load(Ordering::Relaxed),
                     bytes,
-                    rate: bytes as f64 / secs,
+                    rate: bytes as f64 / secs.max(1e-3),
                     eta_seconds: eta,
                     online: self.drive_online(d),
                 }
