@@ -62,7 +62,7 @@ wait_healed() {
     if grep -q "drive healed" "$log"; then
       local t1 bytes
       t1="$(date +%s.%N)"
-      bytes="$(grep "drive healed" "$log" | head -1 | sed -E 's/.*bytes=([0-9]+).*/\1/')"
+      bytes="$(grep "drive healed" "$log" | head -1 | sed -E 's/\x1b\[[0-9;]*m//g; s/.*bytes=([0-9]+).*/\1/')"
       echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $bytes"
       return
     fi

@@ -10,6 +10,8 @@
 //! settings) is checked by core 0 once per pass of its first partition.
 
 use std::rc::Rc;
+
+use futures_util::future::join_all;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -194,6 +196,7 @@ impl Engine {
                 p,
                 pass.at.as_ref(),
                 BATCH,
+                1,
                 None,
                 |_, _, _| Ok(true),
                 |c| {
@@ -235,12 +238,14 @@ impl Engine {
     /// each that `pick` keeps is checked and repaired (`repair_holder`, on
     /// the `suspect` drives only if given)
     /// behind client requests, and `seen` gets what was found. A repair
-    /// that waits for a drive is remembered.
+    /// that waits for a drive is remembered. Up to `parallel` holders are
+    /// checked at once (their reads, syncs and index changes overlap).
     pub(crate) async fn walk_batch(
         self: &Rc<Self>,
         p: u16,
         at: Option<&ScrubPos>,
         limit: usize,
+        parallel: usize,
         suspect: Option<&[u16]>,
         mut pick: impl FnMut(&str, &str, Holder) -> Result<bool>,
         mut seen: impl FnMut(&Checked),
@@ -253,21 +258,30 @@ impl Engine {
             drive_bytes: vec![0; drives],
             written: vec![0; drives],
         };
-        for (bucket, key, holder) in holders {
-            if !pick(&bucket, &key, holder)? {
-                continue;
+        let mut picked = Vec::with_capacity(holders.len());
+        for h in holders {
+            if pick(&h.0, &h.1, h.2)? {
+                picked.push(h);
             }
+        }
+        for group in picked.chunks(parallel.max(1)) {
             self.yield_to_clients().await;
-            let c = self.repair_holder(&bucket, &key, holder, suspect).await?;
-            seen(&c);
-            for (t, b) in w.drive_bytes.iter_mut().zip(&c.drive_bytes) {
-                *t += b;
-            }
-            for (t, b) in w.written.iter_mut().zip(&c.written_bytes) {
-                *t += b;
-            }
-            if !c.waiting_for.is_empty() {
-                self.remember_repair(&bucket, &key, holder, c.waiting_for);
+            let checks = group
+                .iter()
+                .map(|(bucket, key, holder)| self.repair_holder(bucket, key, *holder, suspect));
+            let checked = join_all(checks).await;
+            for ((bucket, key, holder), c) in group.iter().zip(checked) {
+                let c = c?;
+                seen(&c);
+                for (t, b) in w.drive_bytes.iter_mut().zip(&c.drive_bytes) {
+                    *t += b;
+                }
+                for (t, b) in w.written.iter_mut().zip(&c.written_bytes) {
+                    *t += b;
+                }
+                if !c.waiting_for.is_empty() {
+                    self.remember_repair(bucket, key, *holder, c.waiting_for);
+                }
             }
         }
         Ok(w)
