@@ -471,9 +471,11 @@ impl Engine {
             .walk_batch(
                 p,
                 pass.at.as_ref(),
-                BATCH,
-                PARALLEL,
-                Some(&drives),
+                super::scrub::Walk {
+                    limit: BATCH,
+                    parallel: PARALLEL,
+                    suspect: Some(&drives),
+                },
                 |bucket, key, holder| {
                     Ok(idx
                         .held(bucket, key, holder)?

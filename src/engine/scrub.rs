@@ -71,6 +71,14 @@ impl ScrubStats {
     }
 }
 
+/// How a walk goes: holders taken from the index per batch, checked at
+/// once, and on which drives only (see `Engine::repair_holder`).
+pub(crate) struct Walk<'a> {
+    pub limit: usize,
+    pub parallel: usize,
+    pub suspect: Option<&'a [u16]>,
+}
+
 /// What one batch of a walk did.
 pub(crate) struct Walked {
     /// Where the walk is (None: it reached the end).
@@ -195,9 +203,11 @@ impl Engine {
             .walk_batch(
                 p,
                 pass.at.as_ref(),
-                BATCH,
-                1,
-                None,
+                Walk {
+                    limit: BATCH,
+                    parallel: 1,
+                    suspect: None,
+                },
                 |_, _, _| Ok(true),
                 |c| {
                     st.records.fetch_add(c.records, Ordering::Relaxed);
@@ -244,14 +254,12 @@ impl Engine {
         self: &Rc<Self>,
         p: u16,
         at: Option<&ScrubPos>,
-        limit: usize,
-        parallel: usize,
-        suspect: Option<&[u16]>,
+        how: Walk<'_>,
         mut pick: impl FnMut(&str, &str, Holder) -> Result<bool>,
         mut seen: impl FnMut(&Checked),
     ) -> Result<Walked> {
         let drives = self.shared.set.drives.len();
-        let (holders, next) = self.shared.indexes[p as usize].scrub_next(at, limit)?;
+        let (holders, next) = self.shared.indexes[p as usize].scrub_next(at, how.limit)?;
         let mut w = Walked {
             next,
             holders: holders.len() as u64,
@@ -264,11 +272,11 @@ impl Engine {
                 picked.push(h);
             }
         }
-        for group in picked.chunks(parallel.max(1)) {
+        for group in picked.chunks(how.parallel.max(1)) {
             self.yield_to_clients().await;
             let checks = group
                 .iter()
-                .map(|(bucket, key, holder)| self.repair_holder(bucket, key, *holder, suspect));
+                .map(|(bucket, key, holder)| self.repair_holder(bucket, key, *holder, how.suspect));
             let checked = join_all(checks).await;
             for ((bucket, key, holder), c) in group.iter().zip(checked) {
                 let c = c?;
