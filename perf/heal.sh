@@ -13,7 +13,7 @@
 #    its bytes written back (the log line's), for MB/s;
 # 5. the same heal again with no client (idle heal speed).
 #
-# Writes perf/results/<date>-<sha>-heal.md.
+# Writes perf/results/<date>-<sha>-heal-rate<RATE>.md.
 #
 #   perf/heal.sh [GiB] [heal-rate] [get duration]   default 2, 0 (no limit), 10s
 set -euo pipefail
@@ -27,7 +27,7 @@ cargo build --release -q -p cairn --bin cairn
 cargo build --release -q -p cairn-bench
 
 SHA="$(git rev-parse --short HEAD)"
-OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-heal"
+OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-heal-rate$RATE"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-heal.XXXXXX)"
 PID=""
