@@ -27,11 +27,11 @@ use cairn::engine::buckets::{
 };
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
-use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
 use cairn::engine::heal::{
     HealFile, HealId, HealPass, PartitionHeal, HEAL_FORMAT, PARTITION_HEAL_FORMAT,
 };
 use cairn::engine::index::ScrubPos;
+use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
     decode_commit_payload, decode_entry, decode_part_payload, decode_upload_payload,
