@@ -132,6 +132,11 @@ pub struct ServeArgs {
     /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
     #[arg(long, env = "CAIRN_SCRUB_RATE")]
     pub scrub_rate: Option<String>,
+    /// What healing (refilling a drive that came back empty) may read or
+    /// write per drive per second: bytes, or a number with KiB, MiB or GiB;
+    /// 0 for no limit (default 1GiB).
+    #[arg(long, env = "CAIRN_HEAL_RATE")]
+    pub heal_rate: Option<String>,
     /// Memory for recently read records, shared out among the cores: bytes,
     /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
     #[arg(long, env = "CAIRN_READ_CACHE")]
@@ -201,6 +206,7 @@ pub struct FileConfig {
     pub space_reserve: Option<String>,
     pub scrub_interval: Option<String>,
     pub scrub_rate: Option<String>,
+    pub heal_rate: Option<String>,
     pub kms_master_key_file: Option<PathBuf>,
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
@@ -237,6 +243,8 @@ pub struct Settings {
     pub scrub_interval: std::time::Duration,
     /// Scrub reads per drive per second; 0: no limit.
     pub scrub_rate: u64,
+    /// Heal reads or writes per drive per second; 0: no limit.
+    pub heal_rate: u64,
     /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
     pub kms_master_key: Option<crate::iam::seal::Secret>,
     pub kms_master_key_file: Option<PathBuf>,
@@ -536,6 +544,10 @@ impl ServeArgs {
             Some(s) => parse_size(s).map_err(|e| format!("scrub-rate: {e}"))?,
             None => crate::engine::scrub::DEFAULT_RATE,
         };
+        let heal_rate = match self.heal_rate.as_deref().or(file.heal_rate.as_deref()) {
+            Some(s) => parse_size(s).map_err(|e| format!("heal-rate: {e}"))?,
+            None => crate::engine::heal::DEFAULT_RATE,
+        };
         let read_cache = match self.read_cache.as_deref().or(file.read_cache.as_deref()) {
             Some(s) => parse_size(s).map_err(|e| format!("read-cache: {e}"))?,
             None => DEFAULT_READ_CACHE,
@@ -586,6 +598,7 @@ impl ServeArgs {
             space_reserve,
             scrub_interval,
             scrub_rate,
+            heal_rate,
             kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)
                 .map(crate::iam::seal::Secret::new),
             kms_master_key_file: self

@@ -359,6 +359,17 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             "cairn_scrub_partition_passes_total",
             &shared.background.scrub.passes,
         ),
+        ("cairn_heal_holders_total", &shared.heal.holders),
+        (
+            "cairn_heal_holders_healed_total",
+            &shared.heal.holders_healed,
+        ),
+        ("cairn_heal_lost_records_total", &shared.heal.lost),
+        (
+            "cairn_heal_reads_not_yet_healed_total",
+            &shared.heal.not_yet_healed,
+        ),
+        ("cairn_heal_finished_total", &shared.heal.finished),
     ] {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
@@ -379,6 +390,45 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             let age = crate::engine::now_ms().saturating_sub(t) / 1000;
             let _ = writeln!(out, "cairn_scrub_oldest_pass_age_seconds {age}");
         }
+    }
+    if let Ok(heals) = shared.heal_progress() {
+        let _ = writeln!(
+            out,
+            "# HELP cairn_heal_progress_ratio Share of a healing drive's heal done (one series per drive being healed)."
+        );
+        let _ = writeln!(out, "# TYPE cairn_heal_progress_ratio gauge");
+        for h in &heals {
+            let _ = writeln!(
+                out,
+                "cairn_heal_progress_ratio{{drive=\"{}\"}} {:.4}",
+                h.drive, h.fraction
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cairn_heal_bytes_total Bytes healing wrote back to a drive in this run."
+        );
+        let _ = writeln!(out, "# TYPE cairn_heal_bytes_total counter");
+        for h in &heals {
+            let _ = writeln!(
+                out,
+                "cairn_heal_bytes_total{{drive=\"{}\"}} {}",
+                h.drive, h.bytes
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cairn_heal_eta_seconds Estimated time left of a drive's heal."
+        );
+        let _ = writeln!(out, "# TYPE cairn_heal_eta_seconds gauge");
+        for h in &heals {
+            if let Some(eta) = h.eta_seconds {
+                let _ = writeln!(out, "cairn_heal_eta_seconds{{drive=\"{}\"}} {eta}", h.drive);
+            }
+        }
+        let _ = writeln!(out, "# HELP cairn_heal_drives Drives being healed.");
+        let _ = writeln!(out, "# TYPE cairn_heal_drives gauge");
+        let _ = writeln!(out, "cairn_heal_drives {}", heals.len());
     }
     if let Ok(n) = shared.repairs_remembered() {
         let _ = writeln!(

@@ -97,6 +97,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.space_reserve = s.space_reserve;
     cfg.scrub_interval = s.scrub_interval;
     cfg.scrub_rate = s.scrub_rate;
+    cfg.heal_rate = s.heal_rate;
     let (shared, inboxes) = Engine::open(&cfg)?;
     crate::engine::health::start_probes(&shared, crate::engine::health::PROBE_INTERVAL)
         .map_err(|e| format!("cannot start the drive probes: {e}"))?;

@@ -1207,6 +1207,10 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
             "scrub",
             &["partitionPasses", "recordsChecked", "problemsFound"][..],
         ),
+        (
+            "heal",
+            &["holdersWalked", "holdersHealed", "rateBytesPerSecond"][..],
+        ),
     ] {
         let j = &all[w];
         assert_eq!(j["state"], "idle", "{all}");
@@ -1223,6 +1227,11 @@ fn background_work_reports_its_state_and_is_paused_resumed_and_run_on_demand() {
         );
     }
     root.fails("GET", "background/defrag", None, 404, "NoSuchEndpoint");
+    assert_eq!(
+        root.ok("GET", "background/heal", None)["drives"],
+        serde_json::json!([]),
+        "no drive is healing"
+    );
 
     // Run now: every core (two) makes a pass.
     let runs0 = all["compaction"]["runs"].as_u64().unwrap();

@@ -27,6 +27,10 @@ use cairn::engine::buckets::{
 };
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
+use cairn::engine::heal::{
+    HealFile, HealId, HealPass, PartitionHeal, HEAL_FORMAT, PARTITION_HEAL_FORMAT,
+};
+use cairn::engine::index::ScrubPos;
 use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
@@ -422,6 +426,33 @@ fn usage() -> BucketUsage {
     }
 }
 
+fn heal_file() -> HealFile {
+    HealFile {
+        format: 1,
+        generation: 3,
+        drives: vec![HealId {
+            drive: 2,
+            since_ms: 1_764_000_000_000,
+        }],
+    }
+}
+
+fn partition_heal() -> PartitionHeal {
+    let h = |drive, since_ms| HealId { drive, since_ms };
+    PartitionHeal {
+        format: 1,
+        pass: Some(HealPass {
+            heals: vec![h(2, 1_764_000_000_000)],
+            at: Some(ScrubPos {
+                db: 1,
+                key: b"bkt\0key".to_vec(),
+            }),
+            walked: 42,
+        }),
+        done: vec![h(1, 1_763_000_000_000)],
+    }
+}
+
 fn drive_format() -> DriveFormat {
     DriveFormat {
         format_version: 3,
@@ -692,6 +723,8 @@ fn regenerate_golden_payloads() {
     write("index-stale.v1.bin", &encode_stale(&stale_segments()));
     write("index-ref-key.v1.bin", &ref_key());
     write("format.v3.json", &encode_format(&drive_format()));
+    write("heal.v1.json", &heal_file().encode());
+    write("index-heal.v1.bin", &partition_heal().encode());
     write("buckets.v1.json", &bucket_table().encode().unwrap());
     write(
         "system-store.v1.bin",
@@ -853,6 +886,10 @@ fn golden_index_values_decode_to_their_values() {
         decode_stale(&read("index-stale.v1.bin")),
         Some(stale_segments())
     );
+    assert_eq!(
+        PartitionHeal::decode(&read("index-heal.v1.bin")).unwrap(),
+        partition_heal()
+    );
 }
 
 #[test]
@@ -860,6 +897,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
     assert_eq!(
         decode_format(&read("format.v3.json")).unwrap(),
         drive_format()
+    );
+    assert_eq!(
+        HealFile::decode(&read("heal.v1.json")).unwrap(),
+        heal_file()
     );
     assert_eq!(
         BucketTable::decode(&read("buckets.v1.json")).unwrap(),
@@ -978,6 +1019,13 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     // The reverse map is found by prefix: its key layout is its format.
     same("index-ref-key.v1.bin", ref_key());
     same("format.v3.json", encode_format(&drive_format()));
+    same("heal.v1.json", heal_file().encode());
+    same("index-heal.v1.bin", partition_heal().encode());
+    assert_eq!(
+        (HEAL_FORMAT, PARTITION_HEAL_FORMAT),
+        (1, 1),
+        "a heal format changed: add its golden files, keep the old ones"
+    );
     same("buckets.v1.json", bucket_table().encode().unwrap());
     same(
         "system-store.v1.bin",
@@ -1070,6 +1118,17 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
         Err(JsonError::Newer(n)) => is_newer("kms.state", &n),
         other => panic!("{other:?}"),
     }
+    match HealFile::decode(&raise_json(&read("heal.v1.json"), "format")) {
+        Err(JsonError::Newer(n)) => is_newer("heal.json", &n),
+        other => panic!("{other:?}"),
+    }
+    // A partition's heal state in its index: its first byte.
+    let mut heal = read("index-heal.v1.bin");
+    heal[0] += 1;
+    is_newer(
+        "partition heal state",
+        &PartitionHeal::decode(&heal).unwrap_err(),
+    );
     // The system store's frame.
     let mut frame = read("system-store.v1.bin");
     frame[7] += 1;

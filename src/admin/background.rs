@@ -1,4 +1,4 @@
-//! Background work: compaction, repair and scrubbing, their state and counters
+//! Background work: compaction, repair, scrubbing and healing, their state and counters
 //! (`engine::background`, `engine::Stats`: read without a scan), and
 //! pausing, resuming or starting them.
 
@@ -17,9 +17,10 @@ fn work(name: &str) -> Result<Work, AdminError> {
         "compaction" => Ok(Work::Compaction),
         "repair" => Ok(Work::Repair),
         "scrub" => Ok(Work::Scrub),
+        "heal" => Ok(Work::Heal),
         other => Err(AdminError::not_found(
             "NoSuchEndpoint",
-            format!("{other:?} is not background work: compaction, repair or scrub."),
+            format!("{other:?} is not background work: compaction, repair, scrub or heal."),
         )),
     }
 }
@@ -86,6 +87,38 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
                 "recordsLost": n(&sc.lost),
             })
         }
+        Work::Heal => {
+            let h = &shared.heal;
+            let drives: Vec<Value> = shared
+                .heal_progress()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| {
+                    json!({
+                        "drive": p.drive,
+                        "path": shared.set.drives[p.drive as usize].path.display().to_string(),
+                        "online": p.online,
+                        "startedAt": super::rfc3339(p.since_ms),
+                        "progress": p.fraction,
+                        "partitionsDone": p.partitions_done,
+                        "partitions": p.partitions,
+                        "recordsHealed": p.records,
+                        "bytesHealed": p.bytes,
+                        "bytesPerSecond": p.rate.round() as u64,
+                        "etaSeconds": p.eta_seconds,
+                    })
+                })
+                .collect();
+            json!({
+                "rateBytesPerSecond": n(&h.rate),
+                "drives": drives,
+                "holdersWalked": n(&h.holders),
+                "holdersHealed": n(&h.holders_healed),
+                "recordsLost": n(&h.lost),
+                "readsNotYetHealed": n(&h.not_yet_healed),
+                "healsFinished": n(&h.finished),
+            })
+        }
     };
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
         o.extend(e);
@@ -99,10 +132,11 @@ pub async fn all(c: &Call<'_>) -> Result<Value, AdminError> {
         "compaction": status(c, Work::Compaction).await,
         "repair": status(c, Work::Repair).await,
         "scrub": status(c, Work::Scrub).await,
+        "heal": status(c, Work::Heal).await,
     }))
 }
 
-/// `GET background/{compaction|repair|scrub}`.
+/// `GET background/{compaction|repair|scrub|heal}`.
 pub async fn one(c: &Call<'_>) -> Result<Value, AdminError> {
     Ok(status(c, work(c.param(0))?).await)
 }

@@ -1,6 +1,6 @@
-//! `cairn admin compaction status|run`, `repair status` and `scrub
-//! status|run|pause|resume`: the node's background work
-//! (`GET background/{compaction,repair,scrub}`).
+//! `cairn admin compaction status|run`, `repair status`, `scrub
+//! status|run|pause|resume` and `heal status|pause|resume`: the node's
+//! background work (`GET background/{compaction,repair,scrub,heal}`).
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -40,6 +40,71 @@ pub enum ScrubCommand {
     Resume {
         alias: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HealCommand {
+    /// Each healing drive's progress, rate and time left.
+    Status {
+        alias: String,
+    },
+    /// Stop healing (between batches) until resumed or restarted.
+    Pause {
+        alias: String,
+    },
+    Resume {
+        alias: String,
+    },
+}
+
+pub fn heal(ctx: &Ctx, cmd: HealCommand) -> Result<(), CliError> {
+    match cmd {
+        HealCommand::Status { alias } => {
+            let v = Client::connect(ctx, &alias)?.admin("GET", "background/heal", &[], None)?;
+            if ctx.json {
+                output::json(&v);
+            } else {
+                show_heal(&v);
+            }
+            Ok(())
+        }
+        HealCommand::Pause { alias } => post(ctx, &alias, "heal/pause", "Healing paused."),
+        HealCommand::Resume { alias } => post(ctx, &alias, "heal/resume", "Healing resumed."),
+    }
+}
+
+/// One line per healing drive, then the counters.
+fn show_heal(v: &Value) {
+    let drives = v["drives"].as_array().cloned().unwrap_or_default();
+    if drives.is_empty() {
+        println!("No drive is healing.");
+    }
+    for d in &drives {
+        let pct = (d["progress"].as_f64().unwrap_or(0.0) * 100.0).floor();
+        let eta = match d["etaSeconds"].as_u64() {
+            Some(s) => format!("about {s} s left"),
+            None => "time left not known yet".into(),
+        };
+        let waiting = if d["online"].as_bool() == Some(false) {
+            " (offline: waits for it)"
+        } else {
+            ""
+        };
+        println!(
+            "drive {} {}: healing {pct}%{waiting}, {}/{} partitions, {} bytes healed at {} B/s, {eta}",
+            num(d, "drive"),
+            s(d, "path"),
+            num(d, "partitionsDone"),
+            num(d, "partitions"),
+            num(d, "bytesHealed"),
+            num(d, "bytesPerSecond"),
+        );
+    }
+    let mut rest = v.clone();
+    if let Some(o) = rest.as_object_mut() {
+        o.remove("drives");
+    }
+    show(&rest);
 }
 
 pub fn compaction(ctx: &Ctx, cmd: CompactionCommand) -> Result<(), CliError> {

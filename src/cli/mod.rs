@@ -101,6 +101,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: background::ScrubCommand,
     },
+    /// Healing: drives that came back empty, refilled from the others.
+    Heal {
+        #[command(subcommand)]
+        cmd: background::HealCommand,
+    },
     /// Settings that change at run time, and who changed them.
     Config {
         #[command(subcommand)]
@@ -225,6 +230,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),
         AdminCommand::Scrub { cmd } => background::scrub(ctx, cmd),
+        AdminCommand::Heal { cmd } => background::heal(ctx, cmd),
         AdminCommand::Config { cmd } => config::run(ctx, cmd),
         AdminCommand::Trace(a) => trace::run(ctx, a),
         AdminCommand::Ls(a) => objects::ls(ctx, a),

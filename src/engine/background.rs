@@ -1,5 +1,5 @@
 //! Background work's state, node-wide (atomics, no locks): whether
-//! compaction, repair and scrubbing are paused, how many cores are running each, when
+//! compaction, repair, scrubbing and healing are paused, how many cores are running each, when
 //! each last ran; and per core, how its last run failed. The admin API
 //! reads it and pauses, resumes or starts the work; the counters of what
 //! the work did are in [`super::Stats`].
@@ -30,10 +30,11 @@ pub enum Work {
     Compaction,
     Repair,
     Scrub,
+    Heal,
 }
 
 /// A core's last failure of each kind of work: (when, what).
-pub type LastErrors = [Option<(u64, String)>; 3];
+pub type LastErrors = [Option<(u64, String)>; 4];
 
 /// Work run on another core with its engine handle (the admin API's way
 /// to reach state a core owns).
@@ -104,6 +105,7 @@ pub struct Background {
     pub repair_queued: AtomicU64,
     pub scrub_job: Job,
     pub scrub: super::scrub::ScrubStats,
+    pub heal_job: Job,
 }
 
 impl Background {
@@ -114,6 +116,7 @@ impl Background {
             repair_queued: AtomicU64::new(0),
             scrub_job: Job::default(),
             scrub: super::scrub::ScrubStats::new(scrub_interval, scrub_rate),
+            heal_job: Job::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl Background {
             Work::Compaction => &self.compaction,
             Work::Repair => &self.repair,
             Work::Scrub => &self.scrub_job,
+            Work::Heal => &self.heal_job,
         }
     }
 }
@@ -148,6 +152,9 @@ pub enum BackgroundMsg {
     DriveBack,
     /// Start a scrub pass of every partition now.
     Scrub,
+    /// This drive was formatted into its slot at run time (it came back
+    /// empty): forget its old segments; it is healed once back online.
+    DriveFormatted(u16),
 }
 
 impl Engine {
@@ -217,6 +224,7 @@ impl Engine {
             BackgroundMsg::ResumeRepair => self.start_repairs(),
             BackgroundMsg::DriveBack => self.reload_repairs(true),
             BackgroundMsg::Scrub => self.scrub_now(),
+            BackgroundMsg::DriveFormatted(d) => self.drive_formatted(d),
         }
     }
 

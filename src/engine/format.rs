@@ -64,6 +64,9 @@ pub struct DriveSet {
     pub format: DriveFormat,
     pub layout: Layout,
     pub drives: Vec<Drive>,
+    /// Drives of an existing set that start-up found empty and formatted
+    /// into their slots: they are to be healed.
+    pub reformatted: Vec<usize>,
 }
 
 fn format_path(drive: &Path) -> PathBuf {
@@ -174,6 +177,7 @@ pub fn open_set(
         .max_by_key(|f| formats.iter().filter(|g| g.set_id == f.set_id).count())
         .map(|f| (*f).clone());
 
+    let existing = reference.is_some();
     let format = match reference {
         Some(r) => {
             if r.drive_count != paths.len() {
@@ -221,6 +225,7 @@ pub fn open_set(
     format.format_version = FORMAT_VERSION;
 
     let mut drives = Vec::with_capacity(paths.len());
+    let mut reformatted = Vec::new();
     for (i, (path, f, exists)) in found.into_iter().enumerate() {
         let state = match (exists, f) {
             (false, _) => DriveState::Missing("directory does not exist".into()),
@@ -253,7 +258,12 @@ pub fn open_set(
                 let mut df = format.clone();
                 df.drive_index = i;
                 match write_format(&path, &df) {
-                    Ok(()) => DriveState::Online,
+                    Ok(()) => {
+                        if existing {
+                            reformatted.push(i);
+                        }
+                        DriveState::Online
+                    }
                     Err(e) => DriveState::Missing(format!("cannot format: {e}")),
                 }
             }
@@ -281,7 +291,29 @@ pub fn open_set(
         format,
         layout,
         drives,
+        reformatted,
     })
+}
+
+/// At run time: formats `path` into slot `index` of the set of `format` if
+/// it is an empty directory (a drive wiped or replaced while the node
+/// runs: a new filesystem's `lost+found` is allowed); true if it did.
+/// Anything else in it, and it is left alone. Blocking.
+pub fn format_if_blank(path: &Path, format: &DriveFormat, index: usize) -> io::Result<bool> {
+    let blank = std::fs::read_dir(path)?.filter_map(|e| e.ok()).all(|e| {
+        e.file_name() == "lost+found"
+            || (e.file_name() == META_DIR && dir_is_empty_or_absent_meta(path))
+    });
+    if !blank {
+        return Ok(false);
+    }
+    let df = DriveFormat {
+        format_version: FORMAT_VERSION,
+        drive_index: index,
+        ..format.clone()
+    };
+    write_format(path, &df)?;
+    Ok(true)
 }
 
 /// Expands MinIO's ellipsis form: `/mnt/disk{1...4}` → disk1..disk4, with
@@ -325,6 +357,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_empty_directory_is_formatted_at_run_time() {
+        let t = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2).map(|i| t.path().join(format!("d{i}"))).collect();
+        for p in &paths {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        let s = open_set(&paths, None, 4).unwrap();
+        assert!(
+            !format_if_blank(&paths[1], &s.format, 1).unwrap(),
+            "formatted"
+        );
+        std::fs::remove_dir_all(&paths[1]).unwrap();
+        assert!(format_if_blank(&paths[1], &s.format, 1).is_err(), "gone");
+        std::fs::create_dir(&paths[1]).unwrap();
+        std::fs::write(paths[1].join("data"), b"x").unwrap();
+        assert!(
+            !format_if_blank(&paths[1], &s.format, 1).unwrap(),
+            "not empty"
+        );
+        std::fs::remove_file(paths[1].join("data")).unwrap();
+        std::fs::create_dir_all(paths[1].join("lost+found")).unwrap();
+        assert!(format_if_blank(&paths[1], &s.format, 1).unwrap());
+        let f = read_format(&paths[1]).unwrap().unwrap();
+        assert_eq!((f.drive_index, &f.set_id), (1, &s.format.set_id));
+    }
+
+    #[test]
     fn ellipsis() {
         assert_eq!(expand_ellipsis("/d").unwrap(), vec!["/d"]);
         assert_eq!(
@@ -365,6 +424,8 @@ mod tests {
         std::fs::create_dir_all(&paths[1]).unwrap();
         let s4 = open_set(&paths, None, 16).unwrap();
         assert!(s4.drives[1].online());
+        assert_eq!(s4.reformatted, vec![1], "to be healed");
+        assert!(s.reformatted.is_empty(), "a new set is not healed");
         assert_eq!(read_format(&paths[1]).unwrap().unwrap().drive_index, 1);
 
         // A drive from another set is refused and left untouched.

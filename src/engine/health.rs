@@ -1,7 +1,9 @@
 //! Drive health at run time. A drive that start-up found online goes
 //! offline when an I/O on it fails with an error that says the drive itself
 //! is unusable (EIO, EACCES, EROFS …), or when its probe
-//! fails; a later good probe brings it back. Requests only load one atomic
+//! fails; a later good probe brings it back. A drive whose directory is
+//! found empty (wiped, or a new drive in its place; one missing at start
+//! too) is formatted into its slot and healed (`heal.rs`). Requests only load one atomic
 //! per drive ([`DriveHealth::is_failed`]); the probes run on a thread of
 //! their own per drive, so a hung drive stalls only its own probe.
 
@@ -42,6 +44,15 @@ pub struct DriveHealth {
 }
 
 impl DriveHealth {
+    /// The state of a drive start-up found online or not (one that was not
+    /// is failed until its probe brings it in).
+    pub fn starting(online: bool) -> DriveHealth {
+        DriveHealth {
+            failed: AtomicBool::new(!online),
+            ..DriveHealth::default()
+        }
+    }
+
     pub fn is_failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
@@ -170,22 +181,53 @@ pub fn probe(path: &Path, set_id: &str, index: usize, write: bool) -> Result<(),
     Ok(())
 }
 
-/// Starts one probe thread per drive start-up found online (held ones too:
-/// their probes keep their health known). Each ends when the shared state
-/// is dropped.
+/// Starts one probe thread per drive of this set (not for one of another
+/// set; held ones too: their probes keep their health known). Each ends
+/// when the shared state is dropped.
 pub fn start_probes(shared: &Arc<Shared>, every: Duration) -> std::io::Result<()> {
-    for d in shared.set.drives.iter().filter(|d| d.online()) {
+    for d in shared
+        .set
+        .drives
+        .iter()
+        .filter(|d| !matches!(d.state, super::format::DriveState::Foreign(_)))
+    {
         let weak = Arc::downgrade(shared);
-        let (index, path) = (d.index, d.path.clone());
+        let (index, path, online) = (d.index, d.path.clone(), d.online());
         let set_id = shared.set.format.set_id.clone();
         std::thread::Builder::new()
             .name(format!("cairn-probe-{index}"))
-            .spawn(move || probe_loop(weak, index, path, set_id, every))?;
+            .spawn(move || probe_loop(weak, index, path, set_id, online, every))?;
     }
     Ok(())
 }
 
-fn probe_loop(shared: Weak<Shared>, d: usize, path: PathBuf, set_id: String, every: Duration) {
+/// Sends `msg` to every core, waiting a little for room in a full inbox:
+/// a message lost here would leave a core unaware of a drive.
+fn tell_every_core(shared: &Shared, msg: super::background::BackgroundMsg) {
+    for inbox in &shared.inboxes {
+        for _ in 0..100 {
+            if inbox.try_send(super::CoreMsg::Background(msg)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// One drive's probe. `admitted`: the drive may come (back) online: it
+/// was online at start or this loop formatted it. A drive missing at start
+/// that comes back with data waits for a restart: this run's segment
+/// numbers and index do not know what it holds.
+fn probe_loop(
+    shared: Weak<Shared>,
+    d: usize,
+    path: PathBuf,
+    set_id: String,
+    mut admitted: bool,
+    every: Duration,
+) {
+    let mut formatted_here = false;
+    let mut told_restart = false;
     loop {
         std::thread::sleep(every);
         let Some(shared) = shared.upgrade() else {
@@ -208,7 +250,17 @@ fn probe_loop(shared: Weak<Shared>, d: usize, path: PathBuf, set_id: String, eve
             }
         }
         match probe(&path, &set_id, d, health.is_failed()) {
+            Ok(()) if !admitted => {
+                if !told_restart {
+                    told_restart = true;
+                    tracing::warn!(drive = d, path = %path.display(), "drive is back with data this run never saw: restart the node to use it");
+                }
+            }
+            // Every core must have left its old segments on the drive
+            // before it takes records again.
+            Ok(()) if formatted_here && shared.heal.sealed(d) < shared.cores => {}
             Ok(()) => {
+                formatted_here = false;
                 if health.recover() && health.held().is_none() {
                     tracing::warn!(drive = d, path = %path.display(), "drive back online: its probe passed");
                     shared.announce_drive_back();
@@ -218,6 +270,22 @@ fn probe_loop(shared: Weak<Shared>, d: usize, path: PathBuf, set_id: String, eve
                 if health.fail(format!("probe: {why}")) {
                     shared.stats.drive_errors[d].fetch_add(1, Ordering::Relaxed);
                     tracing::error!(drive = d, path = %path.display(), error = %why, "drive offline: its probe failed");
+                }
+                // An empty directory in its place: the drive was wiped or
+                // replaced. It is formatted into its slot and healed.
+                match super::format::format_if_blank(&path, &shared.set.format, d) {
+                    Ok(true) => {
+                        let heal = shared.heal.begin(d, super::now_ms());
+                        tracing::warn!(drive = d, path = %path.display(), since_ms = heal.since_ms, "drive came back empty: formatted into its slot, healing it");
+                        (admitted, formatted_here) = (true, true);
+                        tell_every_core(
+                            &shared,
+                            super::background::BackgroundMsg::DriveFormatted(d as u16),
+                        );
+                    }
+                    Ok(false) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => health.note(format!("cannot format an empty drive: {e}")),
                 }
             }
         }

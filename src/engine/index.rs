@@ -229,6 +229,8 @@ pub enum Mutation {
         version: u128,
         gone: Vec<SegmentId>,
     },
+    /// Where this partition's heal is (see `heal.rs`).
+    HealWalk { state: super::heal::PartitionHeal },
 }
 
 /// A shard record written by repair: which stripe set (the part's position
@@ -304,6 +306,8 @@ pub type HolderOf = (String, String, Holder);
 
 /// The `meta` key of the scrub state.
 const SCRUB_MARK: &str = "scrub";
+/// The `meta` key of the heal state.
+const HEAL_MARK: &str = "heal";
 /// The databases a scrub walks, in order.
 const SCRUB_DBS: u8 = 6;
 
@@ -1104,6 +1108,10 @@ impl PartitionIndex {
                 self.meta.put(wtxn, SCRUB_MARK, &encode(state))?;
                 return Ok(());
             }
+            Mutation::HealWalk { state } => {
+                self.meta.put(wtxn, HEAL_MARK, &state.encode())?;
+                return Ok(());
+            }
             Mutation::Put { bucket, key, .. }
             | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }
@@ -1196,8 +1204,8 @@ impl PartitionIndex {
                     self.add_stale(wtxn, &k, *version, drop_copies)?;
                 }
             }
-            // Applied above: it names no key.
-            Mutation::Scrub { .. } => {}
+            // Applied above: they name no key.
+            Mutation::Scrub { .. } | Mutation::HealWalk { .. } => {}
             Mutation::NoteRepair { holder, note, .. } => {
                 let rk = repair_key(bucket, key, *holder);
                 match note {
@@ -2189,6 +2197,16 @@ impl PartitionIndex {
             .get(&rtxn, SCRUB_MARK)?
             .and_then(|b| postcard::from_bytes(b).ok())
             .unwrap_or_default())
+    }
+
+    /// This partition's heal state (default: no heal walked it). One of a
+    /// newer format is an error: this binary cannot tell what it says.
+    pub fn heal_state(&self) -> Result<super::heal::PartitionHeal, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        match self.meta.get(&rtxn, HEAL_MARK)? {
+            None => Ok(Default::default()),
+            Some(b) => super::heal::PartitionHeal::decode(b).map_err(IndexError::CorruptEntry),
+        }
     }
 
     /// Holders that keep records, in scrub order, after `after` (from the

@@ -15,6 +15,7 @@ pub mod compaction;
 pub mod drive_service;
 pub mod error;
 pub mod format;
+pub mod heal;
 pub mod health;
 pub mod index;
 pub mod invariant;
@@ -107,6 +108,8 @@ pub struct EngineConfig {
     pub scrub_interval: std::time::Duration,
     /// Bytes per second the scrubber reads from each drive; 0: no limit.
     pub scrub_rate: u64,
+    /// Bytes per second healing reads or writes per drive; 0: no limit.
+    pub heal_rate: u64,
 }
 
 impl EngineConfig {
@@ -122,6 +125,7 @@ impl EngineConfig {
             space_reserve: 0,
             scrub_interval: scrub::DEFAULT_INTERVAL,
             scrub_rate: scrub::DEFAULT_RATE,
+            heal_rate: heal::DEFAULT_RATE,
         }
     }
 }
@@ -183,6 +187,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Background work's state: paused, running, last run.
     pub background: background::Background,
+    /// The drives being healed and what healing did (see `heal`).
+    pub heal: heal::Healing,
     /// Seed of every record header checksum of this set (see `record.rs`).
     pub record_key: u32,
     /// Read epochs (see `ReadGuard`): compaction removes a segment only after
@@ -195,9 +201,13 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// A drive missing at start is failed until its probe brings it in
+    /// (see `health`); one of another set never is online.
     pub fn drive_online(&self, d: usize) -> bool {
         let h = &self.drive_health[d];
-        self.set.drives[d].online() && !h.is_failed() && h.held().is_none()
+        !matches!(self.set.drives[d].state, format::DriveState::Foreign(_))
+            && !h.is_failed()
+            && h.held().is_none()
     }
 
     /// Holds drive `d` out of service, durably, then stops using it (writes
@@ -229,9 +239,9 @@ impl Shared {
     /// `refused` (at start).
     pub fn drive_state(&self, d: usize) -> &'static str {
         match &self.set.drives[d].state {
-            format::DriveState::Missing(_) => return "missing",
+            format::DriveState::Missing(_) if self.drive_health[d].is_failed() => return "missing",
             format::DriveState::Foreign(_) => return "refused",
-            format::DriveState::Online => {}
+            _ => {}
         }
         match self.drive_health[d].held() {
             Some(drive_service::HoldKind::Offline) => "held",
@@ -609,6 +619,10 @@ pub struct Engine {
     scrub_states: RefCell<HashMap<u16, index::ScrubState>>,
     /// A scrub batch is running; `stopping`: none may start (shutdown).
     scrubbing: std::cell::Cell<bool>,
+    /// The heal state of this core's partitions, and a heal batch is
+    /// running (see `heal.rs`).
+    heal_states: RefCell<HashMap<u16, heal::PartitionHeal>>,
+    healing: std::cell::Cell<bool>,
     stopping: std::cell::Cell<bool>,
     /// This core's last failure of compaction, repair and scrubbing.
     last_errors: RefCell<background::LastErrors>,
@@ -781,6 +795,26 @@ impl Engine {
             )
             .map_err(|e| format!("drive {d}: cannot write epoch: {e}"))?;
         }
+        // Drives `open_set` formatted into their slots are healed; so are
+        // those an earlier run was healing.
+        let online_paths: Vec<&std::path::Path> = online
+            .iter()
+            .map(|&d| set.drives[d].path.as_path())
+            .collect();
+        let heal_file = heal::at_start(&online_paths, &set.reformatted)?;
+        // A drive that came back empty must not get segment numbers that
+        // the index still gives its lost records: start past them.
+        for (p, idx) in indexes.iter().enumerate() {
+            for ((d, seg), _) in idx
+                .segment_live()
+                .map_err(|e| format!("partition {p}: {e}"))?
+            {
+                let key = (segment::stream_of_segment(seg), d);
+                let next = segment::number_of_segment(seg) + 1;
+                let e = first_segment_ids.entry(key).or_insert(0);
+                *e = (*e).max(next);
+            }
+        }
         let mut committed: HashMap<String, u64> = HashMap::new();
         for (p, idx) in indexes.iter().enumerate() {
             for (bucket, u) in idx.usage().map_err(|e| format!("partition {p}: {e}"))? {
@@ -811,6 +845,15 @@ impl Engine {
             cfg.space_reserve,
         ));
         space.refresh(&online);
+        let drive_health = set
+            .drives
+            .iter()
+            .map(|d| {
+                let h = health::DriveHealth::starting(d.online());
+                h.set_held(held.hold(d.index).map(|h| h.kind));
+                h
+            })
+            .collect();
         let shared = Arc::new(Shared {
             set,
             layout,
@@ -822,18 +865,13 @@ impl Engine {
             epoch,
             indexes,
             inboxes,
-            drive_health: (0..drive_count)
-                .map(|d| {
-                    let h = health::DriveHealth::default();
-                    h.set_held(held.hold(d).map(|h| h.kind));
-                    h
-                })
-                .collect(),
+            drive_health,
             holds,
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
             background: background::Background::new(cfg.scrub_interval, cfg.scrub_rate),
+            heal: heal::Healing::new(drive_count, cfg.heal_rate, &heal_file),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -885,6 +923,8 @@ impl Engine {
             repairs: repair::RepairQueue::default(),
             scrub_states: RefCell::new(HashMap::new()),
             scrubbing: std::cell::Cell::new(false),
+            heal_states: RefCell::new(HashMap::new()),
+            healing: std::cell::Cell::new(false),
             stopping: std::cell::Cell::new(false),
             last_errors: RefCell::new(Default::default()),
             version_counter: std::cell::Cell::new(0),
@@ -902,6 +942,7 @@ impl Engine {
         });
         engine.reload_repairs(false);
         engine.start_scrubber();
+        engine.start_healer();
         let weak = Rc::downgrade(&engine);
         crate::runtime::spawn(async move {
             let mut last = std::time::Instant::now();
@@ -1070,7 +1111,8 @@ impl Engine {
         while (self.index_queue.busy()
             || self.compacting.get()
             || self.repairs.busy()
-            || self.scrubbing.get())
+            || self.scrubbing.get()
+            || self.healing.get())
             && std::time::Instant::now() < deadline
         {
             crate::runtime::sleep(std::time::Duration::from_millis(1)).await;

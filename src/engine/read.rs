@@ -381,6 +381,8 @@ impl Engine {
 
     pub(crate) fn note_fail(&self, f: &ReadFail) {
         match f {
+            // Not damage: a healing drive lacks what it has not got back.
+            ReadFail::Io(d, e) if self.not_yet_healed(*d, e) => {}
             ReadFail::Io(d, e) => self.shared.drive_error(*d as usize, e),
             ReadFail::Newer(loc, n) => tracing::error!(
                 drive = loc.drive,

@@ -71,12 +71,17 @@ pub struct Checked {
     pub lost: u64,
     /// Drives that a bad record belongs on but that cannot take it now.
     pub waiting_for: Vec<u16>,
+    /// Records and bytes written back, per drive.
+    pub written_records: Vec<u64>,
+    pub written_bytes: Vec<u64>,
 }
 
 impl Checked {
     fn new(drives: usize) -> Checked {
         Checked {
             drive_bytes: vec![0; drives],
+            written_records: vec![0; drives],
+            written_bytes: vec![0; drives],
             ..Checked::default()
         }
     }
@@ -84,6 +89,17 @@ impl Checked {
     fn read(&mut self, loc: RecordLoc) {
         self.records += 1;
         if let Some(b) = self.drive_bytes.get_mut(loc.drive as usize) {
+            *b += u64::from(loc.len);
+        }
+    }
+
+    fn wrote(&mut self, loc: RecordLoc) {
+        let d = loc.drive as usize;
+        if let (Some(r), Some(b)) = (
+            self.written_records.get_mut(d),
+            self.written_bytes.get_mut(d),
+        ) {
+            *r += 1;
             *b += u64::from(loc.len);
         }
     }
@@ -278,7 +294,7 @@ impl Engine {
     async fn run_repair(self: &Rc<Self>, bucket: &str, key: &str, holder: Holder) -> Result<()> {
         let st = &self.shared.stats;
         st.repair_runs.fetch_add(1, Ordering::Relaxed);
-        let r = self.repair_holder(bucket, key, holder).await;
+        let r = self.repair_holder(bucket, key, holder, None).await;
         let note = match &r {
             Ok(c) if c.finished() => None,
             Ok(c) => Some(c.waiting_for.clone()),
@@ -309,11 +325,18 @@ impl Engine {
     /// Reads every record `holder` keeps, rewrites those missing or corrupt
     /// where their drive can take them, and says what it found and did.
     /// Runs on the key's owner core, under the key's lock.
+    ///
+    /// `suspect` (healing): only shards on these drives, or never written,
+    /// are checked; a stripe with none is not read at all, and one with
+    /// some reads only enough of the others to rebuild them (the others are
+    /// taken for good: the scrubber checks them). Replicated copies are
+    /// small and always all read.
     pub async fn repair_holder(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         holder: Holder,
+        suspect: Option<&[u16]>,
     ) -> Result<Checked> {
         let p = self.shared.partition_of(bucket, key);
         self.assert_owner(p);
@@ -327,7 +350,7 @@ impl Engine {
         self.check_copies(p, bucket, key, holder, &held, &mut c, &mut edit)
             .await?;
         for (i, set) in held.sets.iter().enumerate() {
-            self.check_stripes(p, bucket, key, i as u32, set, &mut c, &mut edit)
+            self.check_stripes(p, bucket, key, i as u32, set, suspect, &mut c, &mut edit)
                 .await?;
         }
         for a in &edit.appended {
@@ -461,6 +484,7 @@ impl Engine {
             {
                 Ok(loc) => {
                     numbers.push(number);
+                    c.wrote(loc);
                     edit.add_copies.push(loc);
                     c.repaired += 1;
                     missing -= 1;
@@ -484,6 +508,7 @@ impl Engine {
         key: &str,
         set_no: u32,
         set: &StripeSet,
+        suspect: Option<&[u16]>,
         c: &mut Checked,
         edit: &mut Edit,
     ) -> Result<()> {
@@ -498,8 +523,25 @@ impl Engine {
             let mut data_len = None;
             let mut bad: Vec<usize> = Vec::new();
             let mut unknown = false;
-            for (i, slot) in raw.iter_mut().enumerate() {
-                let Some(loc) = locs.get(i).copied().flatten() else {
+            let slot_of = |i: usize| locs.get(i).copied().flatten();
+            let suspected = |i: usize| {
+                suspect.is_none_or(|ds| slot_of(i).is_none_or(|l| ds.contains(&l.drive)))
+            };
+            if !(0..n).any(suspected) {
+                continue;
+            }
+            // The suspects first, then the others (data shards first)
+            // until k are good.
+            let order: Vec<usize> = (0..n)
+                .filter(|&i| suspected(i))
+                .chain((0..n).filter(|&i| !suspected(i)))
+                .collect();
+            for i in order {
+                if !suspected(i) && (bad.is_empty() || raw.iter().flatten().count() >= k) {
+                    break;
+                }
+                let slot = &mut raw[i];
+                let Some(loc) = slot_of(i) else {
                     bad.push(i);
                     continue;
                 };
@@ -623,17 +665,19 @@ impl Engine {
                         continue;
                     }
                 };
+                let loc = RecordLoc {
+                    drive: drive as u16,
+                    segment: a.seg.id,
+                    offset: a.offset,
+                    len: a.len,
+                };
+                c.wrote(loc);
                 edit.shards.push(ShardFill {
                     set: set_no,
                     stripe: s as u32,
                     shard: i as u8,
                     old: locs.get(i).copied().flatten(),
-                    loc: RecordLoc {
-                        drive: drive as u16,
-                        segment: a.seg.id,
-                        offset: a.offset,
-                        len: a.len,
-                    },
+                    loc,
                 });
                 edit.appended.push(a);
                 c.repaired += 1;

@@ -10,10 +10,13 @@
 //! settings) is checked by core 0 once per pass of its first partition.
 
 use std::rc::Rc;
+
+use futures_util::future::join_all;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::index::{Holder, Mutation, RepairNote, ScrubPass, ScrubState};
+use super::index::{Holder, Mutation, RepairNote, ScrubPass, ScrubPos, ScrubState};
+use super::repair::Checked;
 use super::{now_ms, Engine, Result, Shared};
 
 /// A full pass of every partition once a week, as the issue asks.
@@ -66,6 +69,25 @@ impl ScrubStats {
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
     }
+}
+
+/// How a walk goes: holders taken from the index per batch, checked at
+/// once, and on which drives only (see `Engine::repair_holder`).
+pub(crate) struct Walk<'a> {
+    pub limit: usize,
+    pub parallel: usize,
+    pub suspect: Option<&'a [u16]>,
+}
+
+/// What one batch of a walk did.
+pub(crate) struct Walked {
+    /// Where the walk is (None: it reached the end).
+    pub next: Option<ScrubPos>,
+    /// Holders taken from the index (checked or not).
+    pub holders: u64,
+    /// Bytes read from, and written to, each drive.
+    pub drive_bytes: Vec<u64>,
+    pub written: Vec<u64>,
 }
 
 /// Where the node's scrub is, from every partition's state.
@@ -176,28 +198,30 @@ impl Engine {
         });
         let _running = bg.scrub_job.begin();
         let began = Instant::now();
-        let (holders, next) =
-            self.shared.indexes[p as usize].scrub_next(pass.at.as_ref(), BATCH)?;
-        let mut drive_bytes = vec![0u64; self.shared.set.drives.len()];
-        for (bucket, key, holder) in holders {
-            self.yield_to_clients().await;
-            let c = self.repair_holder(&bucket, &key, holder).await?;
-            let st = &bg.scrub;
-            st.holders.fetch_add(1, Ordering::Relaxed);
-            st.records.fetch_add(c.records, Ordering::Relaxed);
-            st.bytes
-                .fetch_add(c.drive_bytes.iter().sum(), Ordering::Relaxed);
-            st.bad.fetch_add(c.bad, Ordering::Relaxed);
-            st.repaired.fetch_add(c.repaired, Ordering::Relaxed);
-            st.lost.fetch_add(c.lost, Ordering::Relaxed);
-            for (t, b) in drive_bytes.iter_mut().zip(&c.drive_bytes) {
-                *t += b;
-            }
-            if !c.waiting_for.is_empty() {
-                self.remember_repair(&bucket, &key, holder, c.waiting_for);
-            }
-            pass.done += 1;
-        }
+        let st = &bg.scrub;
+        let walked = self
+            .walk_batch(
+                p,
+                pass.at.as_ref(),
+                Walk {
+                    limit: BATCH,
+                    parallel: 1,
+                    suspect: None,
+                },
+                |_, _, _| Ok(true),
+                |c| {
+                    st.records.fetch_add(c.records, Ordering::Relaxed);
+                    st.bytes
+                        .fetch_add(c.drive_bytes.iter().sum(), Ordering::Relaxed);
+                    st.bad.fetch_add(c.bad, Ordering::Relaxed);
+                    st.repaired.fetch_add(c.repaired, Ordering::Relaxed);
+                    st.lost.fetch_add(c.lost, Ordering::Relaxed);
+                },
+            )
+            .await?;
+        st.holders.fetch_add(walked.holders, Ordering::Relaxed);
+        pass.done += walked.holders;
+        let (next, drive_bytes) = (walked.next, walked.drive_bytes);
         pass.at = next;
         if pass.at.is_none() {
             state.last_started_ms = pass.started_ms;
@@ -217,6 +241,58 @@ impl Engine {
             self.shared.cores,
             began.elapsed(),
         ))
+    }
+
+    /// One batch of a walk of partition `p`'s holders after `at` (the
+    /// scrubber's and the healer's): up to `limit` holders from the index;
+    /// each that `pick` keeps is checked and repaired (`repair_holder`, on
+    /// the `suspect` drives only if given)
+    /// behind client requests, and `seen` gets what was found. A repair
+    /// that waits for a drive is remembered. Up to `parallel` holders are
+    /// checked at once (their reads, syncs and index changes overlap).
+    pub(crate) async fn walk_batch(
+        self: &Rc<Self>,
+        p: u16,
+        at: Option<&ScrubPos>,
+        how: Walk<'_>,
+        mut pick: impl FnMut(&str, &str, Holder) -> Result<bool>,
+        mut seen: impl FnMut(&Checked),
+    ) -> Result<Walked> {
+        let drives = self.shared.set.drives.len();
+        let (holders, next) = self.shared.indexes[p as usize].scrub_next(at, how.limit)?;
+        let mut w = Walked {
+            next,
+            holders: holders.len() as u64,
+            drive_bytes: vec![0; drives],
+            written: vec![0; drives],
+        };
+        let mut picked = Vec::with_capacity(holders.len());
+        for h in holders {
+            if pick(&h.0, &h.1, h.2)? {
+                picked.push(h);
+            }
+        }
+        for group in picked.chunks(how.parallel.max(1)) {
+            self.yield_to_clients().await;
+            let checks = group
+                .iter()
+                .map(|(bucket, key, holder)| self.repair_holder(bucket, key, *holder, how.suspect));
+            let checked = join_all(checks).await;
+            for ((bucket, key, holder), c) in group.iter().zip(checked) {
+                let c = c?;
+                seen(&c);
+                for (t, b) in w.drive_bytes.iter_mut().zip(&c.drive_bytes) {
+                    *t += b;
+                }
+                for (t, b) in w.written.iter_mut().zip(&c.written_bytes) {
+                    *t += b;
+                }
+                if !c.waiting_for.is_empty() {
+                    self.remember_repair(bucket, key, *holder, c.waiting_for);
+                }
+            }
+        }
+        Ok(w)
     }
 
     /// The partition of this core to scrub now, if one is due. A partition
@@ -308,7 +384,7 @@ impl Engine {
 
     /// Checks the system store's copies on every online drive (on the
     /// companion thread: plain file I/O) and counts what it found.
-    fn check_system_store(self: &Rc<Self>) {
+    pub(crate) fn check_system_store(self: &Rc<Self>) {
         let drives: Vec<std::path::PathBuf> = self
             .shared
             .online_drives()

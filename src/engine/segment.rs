@@ -68,6 +68,11 @@ pub fn stream_of_segment(id: u32) -> u32 {
 /// Existing segments a new one steps over before giving up.
 const MAX_STEP_OVER: u32 = 4096;
 
+/// A segment's number within its stream.
+pub fn number_of_segment(id: u32) -> u32 {
+    id & ((1 << STREAM_SHIFT) - 1)
+}
+
 fn segment_id(stream: u32, n: u32) -> u32 {
     assert!(
         stream < (1 << (32 - STREAM_SHIFT)) && n < (1 << STREAM_SHIFT),
@@ -615,6 +620,12 @@ impl ReadFiles {
     /// Forgets a file (after compaction removed it, or after an I/O error).
     pub fn forget(&self, drive: u16, segment: u32) {
         self.open.borrow_mut().remove(&(drive, segment));
+    }
+
+    /// Closes every descriptor on `drive` (its files were replaced: an old
+    /// descriptor would still read the deleted ones).
+    pub fn forget_drive(&self, drive: u16) {
+        self.open.borrow_mut().retain(|(d, _), _| *d != drive);
     }
 }
 

@@ -26,13 +26,19 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let needed = shared.layout.write_quorum();
     let mut drives = String::new();
     let mut full = Vec::new();
+    let heals = shared.heal_progress().unwrap_or_default();
     for d in 0..shared.set.drives.len() {
         let state = shared.drive_state(d);
         if state == "full" {
             full.push(d);
         }
+        let healing = heals
+            .iter()
+            .find(|h| usize::from(h.drive) == d)
+            .map(|h| format!(", healing {}%", percent(h.fraction)))
+            .unwrap_or_default();
         drives.push_str(&format!(
-            "drive {d}: {state}, {} bytes free, reserve {}\n",
+            "drive {d}: {state}{healing}, {} bytes free, reserve {}\n",
             shared.space.free(d),
             shared.space.reserve(d)
         ));
@@ -56,7 +62,19 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     } else {
         format!("ready: {health}\n")
     };
-    text(StatusCode::OK, &format!("{head}{drives}"))
+    // The least advanced heal: redundancy is full again only after it.
+    let healing = heals
+        .iter()
+        .map(|h| h.fraction)
+        .min_by(f64::total_cmp)
+        .map(|f| format!("healing {}%\n", percent(f)))
+        .unwrap_or_default();
+    text(StatusCode::OK, &format!("{head}{healing}{drives}"))
+}
+
+/// A share as a whole percentage, never 100 before it is done.
+fn percent(f: f64) -> u32 {
+    ((f * 100.0).floor() as u32).min(if f < 1.0 { 99 } else { 100 })
 }
 
 /// `cairn health`: GET `/health/ready` from the node listening on `listen`

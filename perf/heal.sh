@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Healing speed and its cost to clients (issue 15, "How fast": rebuilding
+# one drive of a 4+2 set at no less than 50% of the slowest drive's write
+# bandwidth measured by fio, and client p99 during healing within +20% of
+# idle). One release node, 6 drive directories at 4+2:
+#
+# 1. fill it with about N GiB of 4 MiB objects (cairn-bench put), then a
+#    set of 64 KiB objects the GET runs read;
+# 2. idle baseline: cairn-bench get of the 64 KiB objects, p99;
+# 3. stop, wipe drive 3 (its directory made again, empty), start with
+#    --heal-rate RATE, and at once run the same GET while it heals: p99;
+# 4. time the heal from the start to the log's "drive healed" line, and
+#    its bytes written back (the log line's), for MB/s;
+# 5. the same heal again with no client (idle heal speed).
+#
+# Writes perf/results/<date>-<sha>-heal-rate<RATE>.md.
+#
+#   perf/heal.sh [GiB] [heal-rate] [get duration]   default 2, 0 (no limit), 10s
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
+GIB="${1:-2}"
+RATE="${2:-0}"
+DUR="${3:-10s}"
+BIN="$CARGO_TARGET_DIR/release"
+cargo build --release -q -p cairn --bin cairn
+cargo build --release -q -p cairn-bench
+
+SHA="$(git rev-parse --short HEAD)"
+OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-heal-rate$RATE"
+mkdir -p "$OUT"
+WORK="$(mktemp -d /var/tmp/cairn-heal.XXXXXX)"
+PID=""
+stop() {
+  if [ -n "$PID" ]; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=""
+  fi
+}
+cleanup() {
+  stop
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+start() {
+  CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=info \
+    "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
+    --scrub-interval 0 --heal-rate "$RATE" >/dev/null 2>"$WORK/cairn.$1.log" &
+  PID=$!
+  for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+}
+bench() {
+  "$BIN/cairn-bench" "$@" --host "127.0.0.1:$PORT" --access-key bench \
+    --secret-key bench-secret-key --no-progress
+}
+# Seconds from the heal's start to the "drive healed" line, and its bytes.
+wait_healed() {
+  local log="$1" t0="$2"
+  for _ in $(seq 1 36000); do
+    if grep -q "drive healed" "$log"; then
+      local t1 bytes
+      t1="$(date +%s.%N)"
+      bytes="$(grep "drive healed" "$log" | head -1 | sed -E 's/\x1b\[[0-9;]*m//g; s/.*bytes=([0-9]+).*/\1/')"
+      echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $bytes"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "heal did not finish" >&2
+  exit 1
+}
+start fill
+# 4 MiB objects until about GIB GiB of object data are stored (4+2: 1.5x
+# that on the drives).
+WANT=$((GIB * 3 * 1024 * 1024 * 1024 / 2))
+i=0
+while [ "$(du -sb "$WORK" | cut -f1)" -lt "$WANT" ]; do
+  i=$((i + 1))
+  bench put --obj.size 4MiB --bucket fill --prefix "f$i" --noclear --concurrent 8 \
+    --duration 15s >>"$OUT/fill.txt" 2>&1
+done
+bench get --obj.size 64KiB --bucket small --prefix s --noclear --objects 500 --concurrent 16 \
+  --duration 1s >"$OUT/prepare.txt" 2>&1
+GET=(get --obj.size 64KiB --bucket small --prefix s --skip-upload --noclear --objects 500 --concurrent 16)
+bench "${GET[@]}" --warmup 2s --duration "$DUR" --json "$OUT/idle.json" >"$OUT/idle.txt" 2>&1
+stop
+STORED="$(du -sb "$WORK/d3" | cut -f1)"
+
+# Heal with a client reading.
+rm -rf "$WORK/d3" && mkdir "$WORK/d3"
+T0="$(date +%s.%N)"
+start busy
+bench "${GET[@]}" --duration "$DUR" --json "$OUT/healing.json" >"$OUT/healing.txt" 2>&1
+read -r BUSY_S BUSY_B < <(wait_healed "$WORK/cairn.busy.log" "$T0")
+stop
+
+# Heal with no client.
+rm -rf "$WORK/d3" && mkdir "$WORK/d3"
+T0="$(date +%s.%N)"
+start idle
+read -r IDLE_S IDLE_B < <(wait_healed "$WORK/cairn.idle.log" "$T0")
+stop
+cp "$WORK"/cairn.*.log "$OUT/" 2>/dev/null || true
+
+python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$SHA" >"$OUT.md" <<'EOF'
+import json, sys, os
+out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, sha = sys.argv[1:]
+def p99(name):
+    """The p99 of the run's total (cairn-bench's JSON: phases of ops)."""
+    try:
+        d = json.load(open(os.path.join(out, name)))
+    except Exception:
+        return None
+    def find(v):
+        if isinstance(v, dict):
+            if "total" in v and "latency_ms" in v["total"]:
+                return v["total"]["latency_ms"]["p99"]
+            for x in v.values():
+                r = find(x)
+                if r is not None:
+                    return r
+        if isinstance(v, list):
+            for x in v:
+                r = find(x)
+                if r is not None:
+                    return r
+        return None
+    return find(d)
+fio = 2.69e9  # /work/shared/MEASURED.md: fio sequential write 1 MiB, iodepth 32
+idle_rate = int(idle_b) / float(idle_s)
+busy_rate = int(busy_b) / float(busy_s)
+load = open("/proc/loadavg").read().split()[:3]
+print(f"# Healing one drive of a 4+2 set ({sha})\n")
+print(f"Command: `perf/heal.sh {gib} {rate} {dur}`. Release build; one node, 6 drive")
+print("directories on one ext4 virtio disk, 4+2; drive 3 wiped and healed.")
+print(f"Load average when it ended: {' '.join(load)} (2 vCPUs, shared with other builds).\n")
+print(f"Stored on the wiped drive before the wipe: {int(stored)/1e9:.2f} GB.\n")
+print("| heal | seconds | bytes written back | MB/s | share of fio's 2.69 GB/s |")
+print("|---|---|---|---|---|")
+print(f"| idle node | {idle_s} | {int(idle_b)} | {idle_rate/1e6:.0f} | {100*idle_rate/fio:.1f}% |")
+print(f"| with a GET client | {busy_s} | {int(busy_b)} | {busy_rate/1e6:.0f} | {100*busy_rate/fio:.1f}% |")
+i, h = p99("idle.json"), p99("healing.json")
+print("\n| 64 KiB GET, 16 concurrent | p99 ms |")
+print("|---|---|")
+print(f"| idle | {i} |")
+print(f"| during the heal | {h} |")
+if i and h:
+    print(f"\nClient p99 during the heal: {100*(h/i-1):+.0f}% of idle (goal: at most +20%).")
+EOF
+cat "$OUT.md"
