@@ -1,6 +1,8 @@
 //! Erasure codec behind a small trait, so the backend can be swapped later.
 //! [`RsCodec`] is the reed-solomon-simd implementation.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
@@ -88,6 +90,46 @@ impl RsCodec {
             usize::from(self.layout.parity),
         )
     }
+}
+
+thread_local! {
+    /// The codecs of a thread that rebuilds stripes, one per layout.
+    static CODECS: RefCell<HashMap<Layout, RsCodec>> = RefCell::new(HashMap::new());
+}
+
+/// Rebuilds the missing data shards of one stripe and, with `parity`, its
+/// missing parity shards too, using this thread's codec for `layout` (the
+/// background thread's: repair decodes off the executor).
+pub fn rebuild_stripe(
+    layout: Layout,
+    shards: &mut [Option<Vec<u8>>],
+    shard_len: usize,
+    parity: bool,
+) -> Result<(), CodecError> {
+    CODECS.with_borrow_mut(|codecs| {
+        let codec = codecs.entry(layout).or_insert_with(|| RsCodec::new(layout));
+        let known: Vec<bool> = shards.iter().map(Option::is_some).collect();
+        codec.reconstruct(shards, shard_len)?;
+        if !parity {
+            return Ok(());
+        }
+        let k = usize::from(layout.data);
+        let mut rebuilt = vec![vec![0u8; shard_len]; usize::from(layout.parity)];
+        {
+            let data: Vec<&[u8]> = shards[..k]
+                .iter()
+                .map(|s| s.as_deref().unwrap_or(&[]))
+                .collect();
+            let mut refs: Vec<&mut [u8]> = rebuilt.iter_mut().map(|v| v.as_mut_slice()).collect();
+            codec.encode(&data, &mut refs)?;
+        }
+        for (j, shard) in rebuilt.into_iter().enumerate() {
+            if !known[k + j] {
+                shards[k + j] = Some(shard);
+            }
+        }
+        Ok(())
+    })
 }
 
 fn backend(e: reed_solomon_simd::Error) -> CodecError {
@@ -321,6 +363,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_rebuilt_stripe_has_every_shard_back_with_parity_asked_for() {
+        let mut rng = StdRng::seed_from_u64(12);
+        for (d, p) in LAYOUTS.into_iter().filter(|&(_, p)| p > 0) {
+            let l = layout(d, p);
+            let data = random_shards(&mut rng, usize::from(d), 4096);
+            let all = encode_all(&mut RsCodec::new(l), &data);
+            for &mask in &missing_sets(l.total(), usize::from(p)) {
+                let mut shards = with_missing(&all, mask);
+                rebuild_stripe(l, &mut shards, 4096, true).unwrap();
+                for (i, want) in all.iter().enumerate() {
+                    assert_eq!(
+                        shards[i].as_ref(),
+                        Some(want),
+                        "{l} missing {mask:b}: shard {i}"
+                    );
+                }
+                // Without parity asked for, missing parity stays missing.
+                let mut shards = with_missing(&all, mask);
+                rebuild_stripe(l, &mut shards, 4096, false).unwrap();
+                for (i, slot) in shards.iter().enumerate().skip(usize::from(d)) {
+                    assert_eq!(slot.is_some(), mask & (1 << i) == 0);
+                }
+            }
+        }
+        let mut too_few = vec![None; 6];
+        assert!(matches!(
+            rebuild_stripe(layout(4, 2), &mut too_few, 4096, true),
+            Err(CodecError::TooFewShards { .. })
+        ));
     }
 
     #[test]

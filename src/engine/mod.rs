@@ -25,6 +25,7 @@ pub mod lock;
 pub mod merge;
 pub mod meta;
 pub mod multipart;
+mod pace;
 pub mod placement;
 pub mod read;
 pub mod rebuild;
@@ -595,11 +596,19 @@ pub enum CoreMsg {
     },
 }
 
+/// The CPU priority of each core's background thread: at nice 10 the
+/// kernel gives it about a tenth of a CPU that client work wants, so
+/// decoding during a heal costs clients little, and all of an idle one.
+const BACKGROUND_NICE: i32 = 10;
+
 /// One core's handle on the engine.
 pub struct Engine {
     pub shared: Arc<Shared>,
     pub core: CoreId,
     pub companion: Companion,
+    /// A thread at a lower CPU priority for the erasure decoding of
+    /// repair, scrubbing and healing (see `BACKGROUND_NICE`).
+    background_cpu: Companion,
     pub writer: Rc<SegmentWriter>,
     pub reads: ReadFiles,
     cache: RefCell<cache::ReadCache>,
@@ -623,6 +632,9 @@ pub struct Engine {
     /// running (see `heal.rs`).
     heal_states: RefCell<HashMap<u16, heal::PartitionHeal>>,
     healing: std::cell::Cell<bool>,
+    /// The clocks that space the scrubber's and the healer's holders.
+    scrub_pacer: pace::Pacer,
+    heal_pacer: pace::Pacer,
     stopping: std::cell::Cell<bool>,
     /// This core's last failure of compaction, repair and scrubbing.
     last_errors: RefCell<background::LastErrors>,
@@ -895,6 +907,7 @@ impl Engine {
         inbox: Receiver<CoreMsg>,
     ) -> std::io::Result<Rc<Engine>> {
         let companion = Companion::start(format!("cairn-comp-{core}"))?;
+        let background_cpu = Companion::start_niced(format!("cairn-bg-{core}"), BACKGROUND_NICE)?;
         let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
         let writer = SegmentWriter::new(
             core,
@@ -911,6 +924,7 @@ impl Engine {
             shared,
             core,
             companion,
+            background_cpu,
             writer,
             reads,
             codecs: RefCell::new(HashMap::new()),
@@ -925,6 +939,8 @@ impl Engine {
             scrubbing: std::cell::Cell::new(false),
             heal_states: RefCell::new(HashMap::new()),
             healing: std::cell::Cell::new(false),
+            scrub_pacer: pace::Pacer::default(),
+            heal_pacer: pace::Pacer::default(),
             stopping: std::cell::Cell::new(false),
             last_errors: RefCell::new(Default::default()),
             version_counter: std::cell::Cell::new(0),

@@ -18,9 +18,11 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
+
 use crate::runtime::buf::{align_up, AlignedBuf};
 
-use super::codec::ErasureCodec;
+use super::codec;
 use super::index::{object_key, Held, Holder, Mutation, RepairNote, ShardFill, StripeSet};
 use super::layout::Layout;
 use super::meta::RecordLoc;
@@ -530,59 +532,68 @@ impl Engine {
             if !(0..n).any(suspected) {
                 continue;
             }
-            // The suspects first, then the others (data shards first)
-            // until k are good.
-            let order: Vec<usize> = (0..n)
-                .filter(|&i| suspected(i))
-                .chain((0..n).filter(|&i| !suspected(i)))
-                .collect();
-            for i in order {
-                if !suspected(i) && (bad.is_empty() || raw.iter().flatten().count() >= k) {
+            // The suspects first, all at once; then, if one is bad, as many
+            // of the others (data shards first) as k good ones still need,
+            // at once: a heal's reads keep every drive busy.
+            let mut round: Vec<usize> = (0..n).filter(|&i| suspected(i)).collect();
+            let mut others = (0..n).filter(|&i| !suspected(i));
+            while !round.is_empty() {
+                let reads = round.iter().map(|&i| async move {
+                    match slot_of(i) {
+                        Some(loc) => (i, Some((loc, self.read_raw(loc).await))),
+                        None => (i, None),
+                    }
+                });
+                for (i, read) in join_all(reads).await {
+                    let Some((loc, read)) = read else {
+                        bad.push(i);
+                        continue;
+                    };
+                    let want = Expect {
+                        kind: Kind::Shard,
+                        bucket,
+                        key,
+                        version: set.version,
+                        part: set.part,
+                        stripe: s as u32,
+                        shard: Some(i as u8),
+                    };
+                    match read {
+                        Ok(buf) => {
+                            c.read(loc);
+                            let h = self
+                                .expected_header(buf.as_slice(), p, &want)
+                                .filter(|h| h.payload(buf.as_slice()).is_ok());
+                            match h {
+                                Some(h) => {
+                                    data_len = Some(h.data_len);
+                                    let at = h.header_len();
+                                    raw[i] = Some(
+                                        buf.as_slice()[at..at + h.payload_len as usize].to_vec(),
+                                    );
+                                }
+                                None => {
+                                    self.note_fail(&self.unexpected(buf.as_slice(), loc));
+                                    bad.push(i);
+                                }
+                            }
+                        }
+                        Err(f) => {
+                            self.note_fail(&f);
+                            if self.shared.drive_online(loc.drive as usize) {
+                                bad.push(i);
+                            } else {
+                                unknown = true;
+                                c.wait_for(loc.drive as usize);
+                            }
+                        }
+                    }
+                }
+                let good = raw.iter().flatten().count();
+                if bad.is_empty() || good >= k {
                     break;
                 }
-                let slot = &mut raw[i];
-                let Some(loc) = slot_of(i) else {
-                    bad.push(i);
-                    continue;
-                };
-                let want = Expect {
-                    kind: Kind::Shard,
-                    bucket,
-                    key,
-                    version: set.version,
-                    part: set.part,
-                    stripe: s as u32,
-                    shard: Some(i as u8),
-                };
-                match self.read_raw(loc).await {
-                    Ok(buf) => {
-                        c.read(loc);
-                        let h = self
-                            .expected_header(buf.as_slice(), p, &want)
-                            .filter(|h| h.payload(buf.as_slice()).is_ok());
-                        match h {
-                            Some(h) => {
-                                data_len = Some(h.data_len);
-                                let at = h.header_len();
-                                *slot =
-                                    Some(buf.as_slice()[at..at + h.payload_len as usize].to_vec());
-                            }
-                            None => {
-                                self.note_fail(&self.unexpected(buf.as_slice(), loc));
-                                bad.push(i);
-                            }
-                        }
-                    }
-                    Err(f) => {
-                        self.note_fail(&f);
-                        if self.shared.drive_online(loc.drive as usize) {
-                            bad.push(i);
-                        } else {
-                            unknown = true;
-                            c.wait_for(loc.drive as usize);
-                        }
-                    }
-                }
+                round = others.by_ref().take(k - good).collect();
             }
             c.bad += bad.len() as u64;
             if bad.is_empty() {
@@ -611,25 +622,13 @@ impl Engine {
             if now.is_empty() {
                 continue;
             }
-            let known: Vec<bool> = raw.iter().map(|r| r.is_some()).collect();
-            self.with_codec(layout, |codec| codec.reconstruct(&mut raw, sl))
+            let parity = now.iter().any(|&i| i >= k);
+            raw = self
+                .background_cpu
+                .run(move || codec::rebuild_stripe(layout, &mut raw, sl, parity).map(|()| raw))
+                .await
+                .map_err(|e| EngineError::Internal(format!("repair: {e}")))?
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?;
-            if now.iter().any(|&i| i >= k) {
-                let data: Vec<&[u8]> = raw[..k]
-                    .iter()
-                    .map(|r| r.as_deref().unwrap_or(&[]))
-                    .collect();
-                let mut parity = vec![vec![0u8; sl]; n - k];
-                let mut parity_refs: Vec<&mut [u8]> =
-                    parity.iter_mut().map(|v| v.as_mut_slice()).collect();
-                self.with_codec(layout, |codec| codec.encode(&data, &mut parity_refs))
-                    .map_err(|e| EngineError::Internal(format!("repair: {e}")))?;
-                for (j, shard) in parity.into_iter().enumerate() {
-                    if !known[k + j] {
-                        raw[k + j] = Some(shard);
-                    }
-                }
-            }
             for i in now {
                 let Some(payload) = raw[i].as_deref() else {
                     continue;

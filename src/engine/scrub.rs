@@ -11,11 +11,14 @@
 
 use std::rc::Rc;
 
-use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::index::{Holder, Mutation, RepairNote, ScrubPass, ScrubPos, ScrubState};
+use crate::runtime::Instant;
+
+use super::index::{Held, Holder, Mutation, RepairNote, ScrubPass, ScrubPos, ScrubState};
+use super::pace::{busiest_drive_bytes, core_share, Pacer};
 use super::repair::Checked;
 use super::{now_ms, Engine, Result, Shared};
 
@@ -77,6 +80,10 @@ pub(crate) struct Walk<'a> {
     pub limit: usize,
     pub parallel: usize,
     pub suspect: Option<&'a [u16]>,
+    /// Bytes a second per drive over all cores (0: no limit), and this
+    /// core's clock that spaces the holders at that rate.
+    pub rate: u64,
+    pub pacer: &'a Pacer,
 }
 
 /// What one batch of a walk did.
@@ -85,9 +92,6 @@ pub(crate) struct Walked {
     pub next: Option<ScrubPos>,
     /// Holders taken from the index (checked or not).
     pub holders: u64,
-    /// Bytes read from, and written to, each drive.
-    pub drive_bytes: Vec<u64>,
-    pub written: Vec<u64>,
 }
 
 /// Where the node's scrub is, from every partition's state.
@@ -197,7 +201,6 @@ impl Engine {
             done: 0,
         });
         let _running = bg.scrub_job.begin();
-        let began = Instant::now();
         let st = &bg.scrub;
         let walked = self
             .walk_batch(
@@ -207,8 +210,10 @@ impl Engine {
                     limit: BATCH,
                     parallel: 1,
                     suspect: None,
+                    rate: st.rate.load(Ordering::Relaxed),
+                    pacer: &self.scrub_pacer,
                 },
-                |_, _, _| Ok(true),
+                |_| true,
                 |c| {
                     st.records.fetch_add(c.records, Ordering::Relaxed);
                     st.bytes
@@ -221,8 +226,7 @@ impl Engine {
             .await?;
         st.holders.fetch_add(walked.holders, Ordering::Relaxed);
         pass.done += walked.holders;
-        let (next, drive_bytes) = (walked.next, walked.drive_bytes);
-        pass.at = next;
+        pass.at = walked.next;
         if pass.at.is_none() {
             state.last_started_ms = pass.started_ms;
             state.last_ended_ms = now_ms();
@@ -235,12 +239,7 @@ impl Engine {
         }
         self.set_scrub_state(p, state);
         self.background_ended(super::background::Work::Scrub, None);
-        Ok(pace(
-            &drive_bytes,
-            bg.scrub.rate.load(Ordering::Relaxed),
-            self.shared.cores,
-            began.elapsed(),
-        ))
+        Ok(Duration::ZERO)
     }
 
     /// One batch of a walk of partition `p`'s holders after `at` (the
@@ -255,44 +254,66 @@ impl Engine {
         p: u16,
         at: Option<&ScrubPos>,
         how: Walk<'_>,
-        mut pick: impl FnMut(&str, &str, Holder) -> Result<bool>,
+        mut pick: impl FnMut(&Held) -> bool,
         mut seen: impl FnMut(&Checked),
     ) -> Result<Walked> {
-        let drives = self.shared.set.drives.len();
-        let (holders, next) = self.shared.indexes[p as usize].scrub_next(at, how.limit)?;
-        let mut w = Walked {
+        let idx = &self.shared.indexes[p as usize];
+        let (holders, next) = idx.scrub_next(at, how.limit)?;
+        let w = Walked {
             next,
             holders: holders.len() as u64,
-            drive_bytes: vec![0; drives],
-            written: vec![0; drives],
         };
-        let mut picked = Vec::with_capacity(holders.len());
-        for h in holders {
-            if pick(&h.0, &h.1, h.2)? {
-                picked.push(h);
+        let share = core_share(how.rate, self.shared.cores);
+        let suspect = how.suspect;
+        let mut queue = holders.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut failed = None;
+        loop {
+            // Holders start in index order, each at its booked turn.
+            while failed.is_none() && running.len() < how.parallel.max(1) {
+                let Some((bucket, key, holder)) = queue.next() else {
+                    break;
+                };
+                let held = match idx.held(&bucket, &key, holder) {
+                    Ok(Some(held)) if pick(&held) => held,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        failed = Some(e.into());
+                        break;
+                    }
+                };
+                let bytes = busiest_drive_bytes(&held, suspect);
+                let start = how.pacer.book(bytes, share, Instant::now());
+                running.push(async move {
+                    if start > Instant::now() {
+                        crate::runtime::sleep_until(start).await;
+                    }
+                    self.yield_to_clients().await;
+                    let c = self.repair_holder(&bucket, &key, holder, suspect).await;
+                    (bucket, key, holder, c)
+                });
+            }
+            // Each one started is awaited, even after a failure: a repair
+            // dropped halfway would leave its records unsynced.
+            let Some((bucket, key, holder, c)) = running.next().await else {
+                break;
+            };
+            let c = match c {
+                Ok(c) => c,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                    continue;
+                }
+            };
+            seen(&c);
+            if !c.waiting_for.is_empty() {
+                self.remember_repair(&bucket, &key, holder, c.waiting_for);
             }
         }
-        for group in picked.chunks(how.parallel.max(1)) {
-            self.yield_to_clients().await;
-            let checks = group
-                .iter()
-                .map(|(bucket, key, holder)| self.repair_holder(bucket, key, *holder, how.suspect));
-            let checked = join_all(checks).await;
-            for ((bucket, key, holder), c) in group.iter().zip(checked) {
-                let c = c?;
-                seen(&c);
-                for (t, b) in w.drive_bytes.iter_mut().zip(&c.drive_bytes) {
-                    *t += b;
-                }
-                for (t, b) in w.written.iter_mut().zip(&c.written_bytes) {
-                    *t += b;
-                }
-                if !c.waiting_for.is_empty() {
-                    self.remember_repair(bucket, key, *holder, c.waiting_for);
-                }
-            }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(w),
         }
-        Ok(w)
     }
 
     /// The partition of this core to scrub now, if one is due. A partition
@@ -443,33 +464,9 @@ impl Shared {
     }
 }
 
-/// How long to wait after a batch that read `drive_bytes` in `took`, so
-/// that each drive is read at no more than its share (`rate / cores`).
-pub fn pace(drive_bytes: &[u64], rate: u64, cores: usize, took: Duration) -> Duration {
-    if rate == 0 {
-        return Duration::ZERO;
-    }
-    let share = (rate / cores.max(1) as u64).max(1);
-    let most = drive_bytes.iter().copied().max().unwrap_or(0);
-    Duration::from_secs_f64(most as f64 / share as f64).saturating_sub(took)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacing_holds_each_drive_to_its_share_of_the_rate() {
-        let mib = 1 << 20;
-        // 8 MiB from the busiest drive at 16 MiB/s over 2 cores: 1 s.
-        let w = pace(&[mib, 8 * mib, 0], 16 * mib, 2, Duration::ZERO);
-        assert_eq!(w, Duration::from_secs(1));
-        // Time already spent counts.
-        let w = pace(&[8 * mib], 16 * mib, 2, Duration::from_millis(400));
-        assert_eq!(w, Duration::from_millis(600));
-        assert_eq!(pace(&[8 * mib], 0, 2, Duration::ZERO), Duration::ZERO);
-        assert_eq!(pace(&[], 16 * mib, 2, Duration::ZERO), Duration::ZERO);
-    }
 
     #[test]
     fn a_partition_is_due_one_interval_after_its_last_pass_began() {

@@ -18,8 +18,28 @@ pub struct Companion {
 impl Companion {
     /// Starts the thread. It exits when every handle has been dropped.
     pub fn start(name: String) -> std::io::Result<Companion> {
+        Companion::start_niced(name, 0)
+    }
+
+    /// Starts a thread at CPU priority `nice` (Linux keeps it per thread):
+    /// background work such as healing's erasure decoding runs there, and
+    /// the kernel gives the executors (client requests) the CPU first.
+    pub fn start_niced(name: String, nice: i32) -> std::io::Result<Companion> {
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new().name(name).spawn(move || {
+            if nice != 0 {
+                // SAFETY: setpriority and gettid only read their integer
+                // arguments; the thread id is this thread's own.
+                let r = unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice)
+                };
+                if r != 0 {
+                    tracing::warn!(
+                        error = %std::io::Error::last_os_error(),
+                        "cannot lower a background thread's priority"
+                    );
+                }
+            }
             while let Ok(job) = rx.recv() {
                 job();
             }
