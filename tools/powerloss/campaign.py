@@ -896,8 +896,11 @@ def run(args, work, rng, stats, wl, phases, live):
             s3, iam = cairn.s3(), cairn.iam()
             if not wait_healing(cairn, at_start, 15):
                 raise Failure("drive %d wiped while the node was down is not healing" % at_start)
-            # Served from the others while the drive heals.
+            # Served from the others while the drive heals (paused
+            # meanwhile, so that the cut still finds it running).
+            cairn.admin_post("background/heal/pause")
             wl.exact(s3, iam, round_no, "while drive %d heals" % at_start)
+            cairn.admin_post("background/heal/resume")
             stats.add("heal_at_start")
         elif phase == "heal":
             stats.add("heal_at_run_time")
@@ -914,6 +917,9 @@ def run(args, work, rng, stats, wl, phases, live):
         for t in threads:
             t.start()
         run_for = rng.uniform(args.min_run, args.max_run)
+        if at_start is not None:
+            # The heal started with the node: cut soon.
+            run_for = rng.uniform(0.2, args.min_run)
         time.sleep(run_for / 2)
         if at_start is None:
             PHASES[phase](cairn, rng)
