@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+use cairn::engine::drive_service::HoldKind;
 use cairn::engine::layout::Layout;
 use cairn::engine::multipart::ChosenPart;
 use cairn::engine::{Engine, EngineConfig, MemBody, PutOptions, Shared, VersionSel, Versioning};
@@ -390,4 +391,68 @@ fn a_restart_in_the_middle_of_a_heal_resumes_it_where_it_was() {
         );
     });
     survive_losing(&cfg, &d, &[3], &m, &[]);
+}
+
+#[test]
+fn of_two_drives_healing_one_held_offline_keeps_its_heal_while_the_other_finishes() {
+    let layout = Layout { data: 4, parity: 2 };
+    let d = drives(6);
+    let cfg = heal_config(&d, layout, (2 * MIB) as u64);
+    let m = run(&cfg, fill);
+    wipe(&d.paths[2]);
+    wipe(&d.paths[4]);
+    run_with(&cfg, true, |_, shared| async move {
+        assert_eq!(
+            shared.heal.heals().len(),
+            2,
+            "both empty drives are healing"
+        );
+        // Held in the middle of the walks: some partitions are walked for
+        // both, some not yet.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let of = |d: u16| {
+            let p = shared.heal_progress().unwrap();
+            p.into_iter().find(|p| p.drive == d)
+        };
+        while of(4).unwrap().partitions_done < 2 {
+            assert!(Instant::now() < deadline, "no progress in 60 s");
+            cairn::runtime::sleep(Duration::from_millis(10)).await;
+        }
+        shared
+            .hold_drive(4, HoldKind::Offline, "test".to_owned())
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while shared.heal.heals().len() > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "drive 2's heal not over in 120 s"
+            );
+            cairn::runtime::sleep(Duration::from_millis(20)).await;
+        }
+        let left = shared.heal.heals();
+        assert_eq!(
+            left.iter().map(|h| h.drive).collect::<Vec<_>>(),
+            vec![4],
+            "the held drive's heal was marked done without it"
+        );
+        let p = of(4).unwrap();
+        assert!(!p.online && p.fraction < 1.0, "drive 4: {p:?}");
+        assert_eq!(counter(&shared.heal.lost), 0, "records lost");
+        // Idle meanwhile, the held drive's heal stays.
+        cairn::runtime::sleep(Duration::from_secs(2)).await;
+        assert_eq!(shared.heal.heals(), left, "the held drive's heal ended");
+        shared.release_drive(4).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !shared.heal.heals().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "drive 4's heal not over in 120 s"
+            );
+            cairn::runtime::sleep(Duration::from_millis(20)).await;
+        }
+        assert_healed_quietly(&shared, &[2, 4]);
+    });
+    // Both healed drives hold their shares again: the node survives losing
+    // the two others it may lose.
+    survive_losing(&cfg, &d, &[1, 5], &m, &[]);
 }

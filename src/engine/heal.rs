@@ -115,6 +115,42 @@ impl PartitionHeal {
     pub fn finished(&self, heal: HealId) -> bool {
         self.done.contains(&heal)
     }
+
+    /// The walk to go on with for the heals `ready` now (their drive is
+    /// online): the one in progress, for those of its heals still ready (a
+    /// drive that went offline missed what is walked meanwhile and is not
+    /// done here), or a new one from the start when a heal began or came
+    /// back since (the part already walked has not looked for its drive).
+    pub fn next_pass(&mut self, ready: &[HealId]) -> HealPass {
+        let due: Vec<HealId> = ready
+            .iter()
+            .copied()
+            .filter(|h| !self.finished(*h))
+            .collect();
+        match self.pass.take() {
+            Some(mut pass) if due.iter().all(|h| pass.heals.contains(h)) => {
+                pass.heals.retain(|h| due.contains(h));
+                pass
+            }
+            _ => HealPass {
+                heals: due,
+                at: None,
+                walked: 0,
+            },
+        }
+    }
+
+    /// The walk `pass` reached the end: its heals are done here (and only
+    /// those of `current` heals stay recorded).
+    pub fn finish(&mut self, pass: HealPass, current: &[HealId]) {
+        self.done.retain(|h| current.contains(h));
+        for h in pass.heals {
+            if !self.done.contains(&h) {
+                self.done.push(h);
+            }
+        }
+        self.pass = None;
+    }
 }
 
 /// The node's heals (atomics; `heal.json` is written by core 0 only).
@@ -441,26 +477,7 @@ impl Engine {
         let Some((p, mut state)) = self.heal_due(&heals)? else {
             return Ok(IDLE);
         };
-        let mut pass = match state.pass.take() {
-            // A heal that began since restarts the walk: the part already
-            // walked has not looked for its drive.
-            Some(pass)
-                if heals
-                    .iter()
-                    .all(|h| pass.heals.contains(h) || state.finished(*h)) =>
-            {
-                pass
-            }
-            _ => HealPass {
-                heals: heals
-                    .iter()
-                    .copied()
-                    .filter(|h| !state.finished(*h))
-                    .collect(),
-                at: None,
-                walked: 0,
-            },
-        };
+        let mut pass = state.next_pass(&heals);
         let _running = bg.heal_job.begin();
         let drives: Vec<u16> = pass.heals.iter().map(|h| h.drive).collect();
         let want = (usize::from(self.shared.layout.parity) + 1).min(self.shared.set.drives.len());
@@ -494,12 +511,12 @@ impl Engine {
         heal.holders.fetch_add(walked.holders, Ordering::Relaxed);
         pass.walked += walked.holders;
         pass.at = walked.next;
+        // A drive that went offline during the batch missed some of it.
+        let ready = self.heals_ready();
+        pass.heals.retain(|h| ready.contains(h));
         let finished = pass.at.is_none();
         if finished {
-            let current = self.shared.heal.heals();
-            state.done.retain(|h| current.contains(h));
-            state.done.extend(pass.heals.iter().copied());
-            state.done.dedup();
+            state.finish(pass, &self.shared.heal.heals());
         } else {
             state.pass = Some(pass);
         }
@@ -522,10 +539,12 @@ impl Engine {
         let mut fresh = None;
         for p in (0..self.shared.partitions).filter(|&p| self.shared.owner_of(p) == self.core) {
             let state = self.heal_state_of(p)?;
-            if state.pass.is_some() {
+            // A walk only for heals whose drive is offline waits for it.
+            let due = heals.iter().any(|h| !state.finished(*h));
+            if state.pass.is_some() && due {
                 return Ok(Some((p, state)));
             }
-            if fresh.is_none() && heals.iter().any(|h| !state.finished(*h)) {
+            if fresh.is_none() && due {
                 fresh = Some((p, state));
             }
         }
@@ -789,5 +808,38 @@ mod tests {
             since_ms: 6,
         };
         assert_eq!(partition_fraction(&done, other, 10), 0.0, "another heal");
+    }
+
+    #[test]
+    fn a_heal_whose_drive_went_offline_during_a_walk_is_not_marked_done() {
+        let (a, b) = (
+            HealId {
+                drive: 2,
+                since_ms: 1,
+            },
+            HealId {
+                drive: 4,
+                since_ms: 1,
+            },
+        );
+        let mut state = PartitionHeal {
+            format: 1,
+            pass: Some(HealPass {
+                heals: vec![a, b],
+                at: Some(ScrubPos::default()),
+                walked: 64,
+            }),
+            done: vec![],
+        };
+        // Drive 4 is offline: the walk goes on for drive 2 only.
+        let pass = state.next_pass(&[a]);
+        assert_eq!(pass.walked, 64, "the walk in progress goes on");
+        assert_eq!(pass.heals, vec![a]);
+        state.finish(pass, &[a, b]);
+        assert!(state.finished(a));
+        assert!(!state.finished(b), "drive 4 missed the walk yet is done");
+        // Back online, drive 4's walk starts over from the beginning.
+        let pass = state.next_pass(&[a, b]);
+        assert_eq!((pass.heals, pass.at, pass.walked), (vec![b], None, 0));
     }
 }

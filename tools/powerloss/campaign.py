@@ -140,6 +140,8 @@ def free_port():
 
 class Cairn:
     def __init__(self, args, work, mnt, round_no, wait=True):
+        self.mnt = mnt
+        self.wiped = None
         self.port = free_port()
         self.endpoint = "http://127.0.0.1:%d" % self.port
         boot = os.path.join(work, "boot_id")
@@ -154,7 +156,7 @@ class Cairn:
         drives = [os.path.join(mnt, "d%d" % i) for i in range(DRIVES)]
         cmd = [args.cairn_bin, "serve", *drives, "--layout", "4+2", "--listen",
                "127.0.0.1:%d" % self.port, "--cores", "2", "--no-pin", "--partitions", "16",
-               "--segment-size", str(16 << 20)]
+               "--segment-size", str(16 << 20), "--heal-rate", args.heal_rate]
         self.retries = 0
         start = log.tell()
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -213,6 +215,20 @@ class Cairn:
             aws_secret_access_key=SECRET, region_name="us-east-1",
             config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60))
 
+    def admin_get(self, path):
+        """A signed GET of the admin API, its JSON answer."""
+        url = self.endpoint + "/_cairn/admin/v1/" + path
+        req = AWSRequest(method="GET", url=url,
+                         headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+        SigV4Auth(Credentials(USER, SECRET), "s3", "us-east-1").add_auth(req)
+        r = urllib.request.Request(url, method="GET", headers=dict(req.headers))
+        with urllib.request.urlopen(r, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def healing(self):
+        """The drives being healed (GET background/heal), with their progress."""
+        return self.admin_get("background/heal")["drives"]
+
     def admin_post(self, path):
         """A signed POST to the admin API (for phase hooks)."""
         url = self.endpoint + "/_cairn/admin/v1/" + path
@@ -237,7 +253,8 @@ class Stats:
             "resolved_not_applied", "lost", "torn", "resurrected", "unreadable", "listing_mismatches",
             "order_mismatches", "checked_keys", "checked_versions", "checked_users",
             "cut_data_applied", "cut_data_dropped", "cut_data_torn", "cut_meta_applied",
-            "cut_meta_dropped")}
+            "cut_meta_dropped", "heal_at_run_time", "heal_at_start", "heal_running_at_cut",
+            "heals_finished_after_cut", "heal_checks_exact", "heal_checks_without_m")}
         self.c.update({"phase_" + p: 0 for p in PHASES})
         self.by_op = {}
         self.findings = []
@@ -566,6 +583,36 @@ class Workload:
         k.maybe_deleted = {v for v in k.maybe_deleted if v in got_ids}
         return want_latest != MARKER
 
+    def exact(self, s3, iam, round_no, what):
+        """Everything reads back exactly as last verified (no in-flight
+        operation left to resolve): every key, every version in order,
+        every user. A difference is a finding."""
+        st = self.stats
+        for k in (k for ks in self.plain for k in ks):
+            got = self.read(s3, PLAIN, k.name, None, round_no)
+            if got != k.acked and got is not UNREADABLE:
+                st.finding("lost", "round %d %s: %s/%s is %s, was %s" % (
+                    round_no, what, PLAIN, k.name, got, k.acked))
+        for k in (k for ks in self.versioned for k in ks):
+            got = []
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED, Prefix=k.name):
+                vs = [(v["LastModified"], v["VersionId"], v["IsLatest"], False)
+                      for v in page.get("Versions", []) if v["Key"] == k.name]
+                vs += [(v["LastModified"], v["VersionId"], v["IsLatest"], True)
+                       for v in page.get("DeleteMarkers", []) if v["Key"] == k.name]
+                got.extend(vs)
+            got.sort(key=lambda v: (v[2], v[0], v[1]), reverse=True)
+            got = [(vid, MARKER if marker else self.read(s3, VERSIONED, k.name, vid, round_no))
+                   for _, vid, _, marker in got]
+            if got != k.versions:
+                st.finding("lost", "round %d %s: %s/%s versions %s, were %s" % (
+                    round_no, what, VERSIONED, k.name, got, k.versions))
+        for u in self.users:
+            got = self.iam_state(iam, u)
+            if got != u.acked:
+                st.finding("lost", "round %d %s: IAM user %s is %s, was %s" % (
+                    round_no, what, u.name, got, u.acked))
+
     def iam_state(self, iam, u):
         try:
             iam.get_user(UserName=u.name)
@@ -614,8 +661,48 @@ def phase_repair(cairn, rng):
     cairn.admin_post("drives/%d/online" % HELD)
 
 
+def wipe(mnt, d):
+    """Wipes drive `d` through the mount, durably (an fsync of the mount's
+    root commits it in either metadata model): what cairn writes to the new
+    drive afterwards is what the cut may drop or tear."""
+    path = os.path.join(mnt, "d%d" % d)
+    gone = path + ".wiped"
+    # Out of the way at once (cairn keeps writing into it), then deleted.
+    os.rename(path, gone)
+    os.makedirs(path)
+    for p in (path, mnt):
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(fd)
+        os.close(fd)
+    for _ in range(20):
+        shutil.rmtree(gone, ignore_errors=True)
+        if not os.path.exists(gone):
+            break
+        time.sleep(0.1)
+
+
+def wait_healing(cairn, d, timeout):
+    """Waits until drive `d` is being healed; False if it never was."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(h["drive"] == d for h in cairn.healing()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def phase_heal(cairn, rng):
+    """A drive wiped while cairn runs: its probe formats it into its slot
+    and the heal runs into the cut."""
+    d = rng.randrange(1, DRIVES)
+    wipe(cairn.mnt, d)
+    if not wait_healing(cairn, d, 15):
+        raise Failure("drive %d wiped at run time was not healing within 15 s" % d)
+    cairn.wiped = d
+
+
 PHASES = {"none": phase_none, "compaction": phase_compaction, "scrub": phase_scrub,
-          "repair": phase_repair, "rebuild": None}
+          "repair": phase_repair, "rebuild": None, "heal": phase_heal}
 
 
 def main():
@@ -633,6 +720,12 @@ def main():
     p.add_argument("--phases", default="none", help="comma-separated phases drawn per round: " + ",".join(PHASES))
     p.add_argument("--no-multipart", action="store_true")
     p.add_argument("--start-timeout", type=float, default=120)
+    p.add_argument("--heal-rate", default="8MiB",
+                   help="cairn's --heal-rate: slow enough that cuts land in a heal")
+    p.add_argument("--heal-timeout", type=float, default=300,
+                   help="seconds a resumed heal may take to finish")
+    p.add_argument("--no-lose-m", action="store_true",
+                   help="after a heal, skip the start with two other drives moved away")
     p.add_argument("--work", help="keep everything here (default: a temporary directory, removed on success)")
     p.add_argument("--cairn-bin", default=os.environ.get("CAIRN_BIN", os.path.join(target, "debug", "cairn")))
     p.add_argument("--powerloss-bin", default=os.environ.get("POWERLOSS_BIN", os.path.join(target, "debug", "cairn-powerloss")))
@@ -670,6 +763,8 @@ def main():
 def cleanup(live):
     """Ends what a failed round left running: cairn by PID, then a clean
     unmount (the backing directory gets its files back)."""
+    if live.get("stop"):
+        live["stop"].set()
     if live.get("cairn"):
         live["cairn"].kill9()
     m = live.get("mount")
@@ -698,6 +793,10 @@ def print_summary(args, stats, started):
     print("  the cuts: data writes applied %d, dropped %d, torn %d; namespace changes applied %d, dropped %d" % (
         c["cut_data_applied"], c["cut_data_dropped"], c["cut_data_torn"], c["cut_meta_applied"], c["cut_meta_dropped"]))
     bad = {k: c[k] for k in ("lost", "torn", "resurrected", "unreadable", "listing_mismatches", "order_mismatches", "errors_before_cut")}
+    print("  heal: wiped at run time %d, at start %d; running at the cut %d; resumed heals finished %d; "
+          "exact after the heal %d, and with 2 other drives away %d" % (
+              c["heal_at_run_time"], c["heal_at_start"], c["heal_running_at_cut"],
+              c["heals_finished_after_cut"], c["heal_checks_exact"], c["heal_checks_without_m"]))
     print("  lost %(lost)d, torn %(torn)d, resurrected %(resurrected)d, unreadable %(unreadable)d, "
           "listing mismatches %(listing_mismatches)d, order mismatches %(order_mismatches)d, "
           "errors before a cut %(errors_before_cut)d" % bad)
@@ -706,7 +805,50 @@ def print_summary(args, stats, started):
     return any(v for k, v in bad.items() if k != "errors_before_cut")
 
 
+def after_heal(args, work, rng, stats, wl, live, round_no, healed):
+    """A heal a cut interrupted resumes and finishes; then everything reads
+    back exactly, also with two other drives moved away (so the healed one
+    holds its share). Returns the cairn serving afterwards."""
+    cairn = live["cairn"]
+    deadline = time.time() + args.heal_timeout
+    while cairn.healing():
+        if time.time() > deadline:
+            stats.finding("lost", "round %d: the heal did not finish in %.0f s: %s" % (
+                round_no, args.heal_timeout, cairn.healing()))
+            return cairn
+        time.sleep(0.2)
+    stats.add("heals_finished_after_cut")
+    s3, iam = cairn.s3(), cairn.iam()
+    wl.exact(s3, iam, round_no, "after the heal of drive %d" % healed)
+    stats.add("heal_checks_exact")
+    if args.no_lose_m:
+        return cairn
+    # Drive 0 holds the index and HELD is brought online by every start.
+    away = rng.sample([x for x in range(1, HELD) if x != healed], 2)
+    mnt = live["mount"].mnt
+
+    def move(a, b):
+        for x in away:
+            os.rename(os.path.join(mnt, a % x), os.path.join(mnt, b % x))
+        fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(fd)
+        os.close(fd)
+
+    cairn.stop()
+    move("d%d", "d%d.away")
+    cairn = live["cairn"] = Cairn(args, work, mnt, round_no)
+    wl.exact(cairn.s3(), cairn.iam(), round_no,
+             "after the heal of drive %d, drives %s away" % (healed, away))
+    stats.add("heal_checks_without_m")
+    cairn.stop()
+    move("d%d.away", "d%d")
+    cairn = live["cairn"] = Cairn(args, work, mnt, round_no)
+    cairn.admin_post("drives/%d/online" % HELD)
+    return cairn
+
+
 def run(args, work, rng, stats, wl, phases, live):
+    healed = None  # the drive whose heal the last cut interrupted
     for round_no in range(args.cuts + 1):
         live.clear()
         mount = live["mount"] = Mount(args, work)
@@ -728,6 +870,9 @@ def run(args, work, rng, stats, wl, phases, live):
             time.sleep(run_for)
             cut(stats, mount, cairn, rng, round_no, run_for, "rebuild", [])
             continue
+        # The heal phase wipes a drive while the node runs, or while it is
+        # down (then the heal starts at start-up).
+        at_start = rng.randrange(1, DRIVES) if phase == "heal" and rng.random() < 0.5 else None
         cairn = live["cairn"] = Cairn(args, work, mount.mnt, round_no)
         s3, iam = cairn.s3(), cairn.iam()
         if round_no > 0:
@@ -739,22 +884,50 @@ def run(args, work, rng, stats, wl, phases, live):
             s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
         else:
             wl.verify(s3, iam, round_no)
+        if healed is not None:
+            cairn = after_heal(args, work, rng, stats, wl, live, round_no, healed)
+            s3, iam = cairn.s3(), cairn.iam()
+            healed = None
+        if at_start is not None:
+            cairn.stop()
+            wipe(mount.mnt, at_start)
+            cairn = live["cairn"] = Cairn(args, work, mount.mnt, round_no)
+            cairn.wiped = at_start
+            s3, iam = cairn.s3(), cairn.iam()
+            if not wait_healing(cairn, at_start, 15):
+                raise Failure("drive %d wiped while the node was down is not healing" % at_start)
+            # Served from the others while the drive heals (paused
+            # meanwhile, so that the cut still finds it running).
+            cairn.admin_post("background/heal/pause")
+            wl.exact(s3, iam, round_no, "while drive %d heals" % at_start)
+            cairn.admin_post("background/heal/resume")
+            stats.add("heal_at_start")
+        elif phase == "heal":
+            stats.add("heal_at_run_time")
         if round_no == args.cuts:
             cairn.stop()
             mount.unmount()
             mount.wait()
             return
         wl.cut_at = None
-        stop = threading.Event()
+        stop = live["stop"] = threading.Event()
         threads = [threading.Thread(target=wl.s3_worker, args=(w, cairn.s3(), stop, rng.random()))
                    for w in range(args.workers)]
         threads.append(threading.Thread(target=wl.iam_worker, args=(cairn.iam(), stop, rng.random())))
         for t in threads:
             t.start()
         run_for = rng.uniform(args.min_run, args.max_run)
+        if at_start is not None:
+            # The heal started with the node: cut soon.
+            run_for = rng.uniform(0.2, args.min_run)
         time.sleep(run_for / 2)
-        PHASES[phase](cairn, rng)
+        if at_start is None:
+            PHASES[phase](cairn, rng)
         time.sleep(run_for / 2)
+        if cairn.wiped is not None:
+            healed = cairn.wiped
+            if any(h["drive"] == healed for h in cairn.healing()):
+                stats.add("heal_running_at_cut")
         wl.cut_at = time.time()
         cut(stats, mount, cairn, rng, round_no, run_for, phase, threads, stop)
 
