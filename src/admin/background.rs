@@ -100,6 +100,7 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
                         "online": p.online,
                         "startedAt": super::rfc3339(p.since_ms),
                         "progress": p.fraction,
+                        "percent": p.percent(),
                         "partitionsDone": p.partitions_done,
                         "partitions": p.partitions,
                         "recordsHealed": p.records,

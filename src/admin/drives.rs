@@ -8,13 +8,15 @@ use serde_json::{json, Value};
 
 use crate::engine::format::DriveState;
 use crate::engine::health::LastError;
+use crate::engine::set_health::SetHealth;
 use crate::engine::{drive_service::HoldKind, Shared};
 
 use super::error::AdminError;
 use super::router::Call;
 
-/// One drive as `GET info` and `GET drives` show it.
-pub fn describe(shared: &Shared, d: usize) -> Value {
+/// One drive as `GET info` and `GET drives` show it; `health` says
+/// whether it is being healed.
+pub fn describe(shared: &Shared, health: &SetHealth, d: usize) -> Value {
     let drive = &shared.set.drives[d];
     // A drive start-up refused says why; one that failed later, its last
     // error (kept after it came back, for the operator).
@@ -52,18 +54,29 @@ pub fn describe(shared: &Shared, d: usize) -> Value {
             "since": super::rfc3339(h.since_ms),
             "reason": h.reason,
         })),
+        "heal": health.heal_of(d).map(|h| json!({
+            "progress": h.fraction,
+            "percent": h.percent(),
+            "etaSeconds": h.eta_seconds,
+        })),
     })
+}
+
+/// Every drive as `describe` shows it.
+pub fn describe_all(shared: &Shared, health: &SetHealth) -> Vec<Value> {
+    (0..shared.set.drives.len())
+        .map(|d| describe(shared, health, d))
+        .collect()
 }
 
 /// `GET drives`.
 pub async fn list(c: &Call<'_>) -> Result<Value, AdminError> {
     let shared = &c.engine.shared;
-    let drives: Vec<Value> = (0..shared.set.drives.len())
-        .map(|d| describe(shared, d))
-        .collect();
+    let health = shared.set_health();
     Ok(json!({
-        "health": shared.health_summary(),
-        "drives": drives,
+        "health": health.summary(),
+        "healingPercent": health.healing_percent(),
+        "drives": describe_all(shared, &health),
     }))
 }
 
@@ -109,7 +122,7 @@ pub async fn offline(c: &Call<'_>) -> Result<Value, AdminError> {
         ));
     }
     if shared.drive_health[d].held() == Some(HoldKind::Offline) {
-        return Ok(describe(&shared, d));
+        return Ok(describe(&shared, &shared.set_health(), d));
     }
     let online_after = shared
         .online_drives()
@@ -138,7 +151,7 @@ pub async fn offline(c: &Call<'_>) -> Result<Value, AdminError> {
         .map_err(unavailable)?
         .map_err(unavailable)?;
     tracing::warn!(drive = d, "drive taken offline by the operator");
-    Ok(describe(&shared, d))
+    Ok(describe(&shared, &shared.set_health(), d))
 }
 
 /// `POST drives/{n}/online`: lifts a hold (the operator's or the node's);
@@ -154,7 +167,7 @@ pub async fn online(c: &Call<'_>) -> Result<Value, AdminError> {
         ));
     }
     if shared.drive_health[d].held().is_none() {
-        return Ok(describe(&shared, d));
+        return Ok(describe(&shared, &shared.set_health(), d));
     }
     *c.audit_detail.borrow_mut() = Some(format!("drive {d}: online"));
     let s = shared.clone();
@@ -165,7 +178,7 @@ pub async fn online(c: &Call<'_>) -> Result<Value, AdminError> {
         .map_err(unavailable)?
         .map_err(unavailable)?;
     tracing::warn!(drive = d, "drive brought back by the operator");
-    Ok(describe(&shared, d))
+    Ok(describe(&shared, &shared.set_health(), d))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> AdminError {

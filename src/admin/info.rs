@@ -8,9 +8,7 @@ use super::router::Call;
 pub async fn server_info(c: &Call<'_>) -> Result<Value, AdminError> {
     let shared = &c.engine.shared;
     let now = crate::engine::now_ms();
-    let drives: Vec<Value> = (0..shared.set.drives.len())
-        .map(|d| super::drives::describe(shared, d))
-        .collect();
+    let health = shared.set_health();
     let online = (0..shared.set.drives.len())
         .filter(|&d| shared.drive_online(d))
         .count();
@@ -25,7 +23,8 @@ pub async fn server_info(c: &Call<'_>) -> Result<Value, AdminError> {
             "writeQuorum": shared.layout.write_quorum(),
         },
         "drivesOnline": online,
-        "health": shared.health_summary(),
-        "drives": drives,
+        "health": health.summary(),
+        "healingPercent": health.healing_percent(),
+        "drives": super::drives::describe_all(shared, &health),
     }))
 }

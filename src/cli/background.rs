@@ -80,7 +80,7 @@ fn show_heal(v: &Value) {
         println!("No drive is healing.");
     }
     for d in &drives {
-        let pct = (d["progress"].as_f64().unwrap_or(0.0) * 100.0).floor();
+        let pct = num(d, "percent");
         let eta = match d["etaSeconds"].as_u64() {
             Some(s) => format!("about {s} s left"),
             None => "time left not known yet".into(),

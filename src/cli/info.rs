@@ -49,13 +49,14 @@ pub fn run(ctx: &Ctx, alias: &str) -> Result<(), CliError> {
 
 pub fn drives_table(drives: &Value) -> Table {
     let mut t = Table::new(&[
-        "DRIVE", "PATH", "STATE", "CAPACITY", "FREE", "RESERVE", "ERRORS", "HOLD",
+        "DRIVE", "PATH", "STATE", "HEALING", "CAPACITY", "FREE", "RESERVE", "ERRORS", "HOLD",
     ]);
     for d in drives.as_array().into_iter().flatten() {
         t.row(vec![
             num(d, "index"),
             s(d, "path"),
             s(d, "state"),
+            healing(&d["heal"]),
             bytes_field(d, "capacityBytes"),
             bytes_field(d, "freeBytes"),
             bytes_field(d, "reserveBytes"),
@@ -64,4 +65,15 @@ pub fn drives_table(drives: &Value) -> Table {
         ]);
     }
     t
+}
+
+/// A drive's heal as `42%, about 30 s left`, or `-`.
+fn healing(heal: &Value) -> String {
+    let Some(pct) = heal["percent"].as_u64() else {
+        return "-".into();
+    };
+    match heal["etaSeconds"].as_u64() {
+        Some(eta) => format!("{pct}%, about {eta} s left"),
+        None => format!("{pct}%"),
+    }
 }

@@ -34,6 +34,7 @@ pub mod repair;
 pub mod scrub;
 pub mod sealing;
 pub mod segment;
+pub mod set_health;
 pub mod space;
 pub mod sysfiles;
 pub mod usage;
@@ -250,17 +251,6 @@ impl Shared {
             None if !self.drive_online(d) => "offline",
             None if self.space.is_full(d) => "full",
             None => "ok",
-        }
-    }
-
-    /// The drive set's health in a few words: `ok`, or `degraded: N
-    /// drives` when some are not online (failed, held, missing, refused).
-    pub fn health_summary(&self) -> String {
-        let away = self.set.drives.len() - self.online_drives().len();
-        match away {
-            0 => "ok".to_owned(),
-            1 => "degraded: 1 drive".to_owned(),
-            n => format!("degraded: {n} drives"),
         }
     }
 

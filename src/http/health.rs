@@ -18,24 +18,23 @@ pub fn live() -> Response<Full<Bytes>> {
 /// of drives is online. A full drive is not an offline one: the node stays
 /// ready (reads and deletes are served, and deletes are how space comes
 /// back), and the body says which drives are full and that new data is
-/// refused. The first line names the set's health: `ready: ok`, `ready:
-/// degraded: 2 drives`.
+/// refused. The first line names the set's health (`SetHealth::summary`):
+/// `ready: ok`, `ready: degraded: 2 drives`, `ready: ok, healing 42%`.
 pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let shared = &engine.shared;
     let online = shared.online_drives().len();
     let needed = shared.layout.write_quorum();
     let mut drives = String::new();
     let mut full = Vec::new();
-    let heals = shared.heal_progress().unwrap_or_default();
+    let health = shared.set_health();
     for d in 0..shared.set.drives.len() {
         let state = shared.drive_state(d);
         if state == "full" {
             full.push(d);
         }
-        let healing = heals
-            .iter()
-            .find(|h| usize::from(h.drive) == d)
-            .map(|h| format!(", healing {}%", percent(h.fraction)))
+        let healing = health
+            .heal_of(d)
+            .map(|h| format!(", healing {}%", h.percent()))
             .unwrap_or_default();
         drives.push_str(&format!(
             "drive {d}: {state}{healing}, {} bytes free, reserve {}\n",
@@ -52,7 +51,7 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     let writable = (0..shared.set.drives.len())
         .filter(|&d| shared.drive_writable(d))
         .count();
-    let health = shared.health_summary();
+    let health = health.summary();
     let head = if writable < needed {
         format!(
             "ready: {health}; storage full: drives {full:?} are full; new object data is refused (507), reads and deletes are served\n"
@@ -62,19 +61,7 @@ pub fn ready(engine: &Engine) -> Response<Full<Bytes>> {
     } else {
         format!("ready: {health}\n")
     };
-    // The least advanced heal: redundancy is full again only after it.
-    let healing = heals
-        .iter()
-        .map(|h| h.fraction)
-        .min_by(f64::total_cmp)
-        .map(|f| format!("healing {}%\n", percent(f)))
-        .unwrap_or_default();
-    text(StatusCode::OK, &format!("{head}{healing}{drives}"))
-}
-
-/// A share as a whole percentage, never 100 before it is done.
-fn percent(f: f64) -> u32 {
-    ((f * 100.0).floor() as u32).min(if f < 1.0 { 99 } else { 100 })
+    text(StatusCode::OK, &format!("{head}{drives}"))
 }
 
 /// `cairn health`: GET `/health/ready` from the node listening on `listen`

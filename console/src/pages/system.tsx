@@ -15,6 +15,8 @@ interface Drive {
   errors: number;
   holdsIndex: boolean;
   hold: { kind: string; since: string; reason: string } | null;
+  /** While the drive is being healed (refilled from the others). */
+  heal: { progress: number; percent: number; etaSeconds: number | null } | null;
 }
 interface Info {
   version: string;
@@ -23,7 +25,9 @@ interface Info {
   partitions: number;
   layout: { data: number; parity: number; writeQuorum: number };
   drivesOnline: number;
+  /** `ok`, `degraded: N drives`, and `, healing 42%` while a heal runs. */
   health: string;
+  healingPercent: number | null;
   drives: Drive[];
 }
 
@@ -32,6 +36,17 @@ function fmtUptime(secs: number): string {
   const h = Math.floor((secs % 86400) / 3600);
   const m = Math.floor((secs % 3600) / 60);
   return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min ${secs % 60} s`;
+}
+
+/** A drive's heal: `healing 42%`, with a bar and the time left. */
+function Healing({ d }: { d: Drive }) {
+  if (!d.heal) return <>–</>;
+  const left = d.heal.etaSeconds === null ? "" : `, about ${fmtUptime(d.heal.etaSeconds)} left`;
+  return (
+    <span data-healing={d.heal.percent}>
+      <meter min={0} max={100} value={d.heal.percent} aria-label={`Drive ${d.index} healed`} /> healing {d.heal.percent}%{left}
+    </span>
+  );
 }
 
 /** Holds a drive offline (two steps, with a reason) or brings it back. */
@@ -95,7 +110,7 @@ export function DrivesPage({ s }: { s: Session }) {
             </strong>{" "}
             Health: <strong className={i.health === "ok" ? "" : "warn"} data-health>{i.health}</strong>
           </p>
-          <Table head={[["#", "num"], "Path", "State", "Used", ["Free", "num"], ["Capacity", "num"], ["Errors", "num"], "Hold", "Actions"]}>
+          <Table head={[["#", "num"], "Path", "State", "Healing", "Used", ["Free", "num"], ["Capacity", "num"], ["Errors", "num"], "Hold", "Actions"]}>
             {i.drives.map((d) => (
               <tr key={d.index} data-drive={d.index} className={`drive-${d.state}`}>
                 <td className="num">{d.index}</td>
@@ -105,6 +120,9 @@ export function DrivesPage({ s }: { s: Session }) {
                 </td>
                 <td>
                   <span className={`badge ${d.state}`}>{d.state}</span>
+                </td>
+                <td>
+                  <Healing d={d} />
                 </td>
                 <td>
                   {d.capacityBytes ? (
