@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::engine::heal::HealProgress;
 use crate::engine::Shared;
 use crate::runtime::channel::{bounded, oneshot, Receiver, Sender};
 
@@ -392,40 +393,33 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         }
     }
     if let Ok(heals) = shared.heal_progress() {
-        let _ = writeln!(
-            out,
-            "# HELP cairn_heal_progress_ratio Share of a healing drive's heal done (one series per drive being healed)."
+        // One series per drive being healed.
+        let healing = |f: fn(&HealProgress) -> Option<String>| {
+            heals
+                .iter()
+                .filter_map(move |h| f(h).map(|v| (usize::from(h.drive), v)))
+        };
+        per_drive(
+            &mut out,
+            "cairn_heal_progress_ratio",
+            "gauge",
+            Some("Share of a healing drive's heal done (one series per drive being healed)."),
+            healing(|h| Some(format!("{:.4}", h.fraction))),
         );
-        let _ = writeln!(out, "# TYPE cairn_heal_progress_ratio gauge");
-        for h in &heals {
-            let _ = writeln!(
-                out,
-                "cairn_heal_progress_ratio{{drive=\"{}\"}} {:.4}",
-                h.drive, h.fraction
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP cairn_heal_bytes_total Bytes healing wrote back to a drive in this run."
+        per_drive(
+            &mut out,
+            "cairn_heal_bytes_total",
+            "counter",
+            Some("Bytes healing wrote back to a drive in this run."),
+            healing(|h| Some(h.bytes.to_string())),
         );
-        let _ = writeln!(out, "# TYPE cairn_heal_bytes_total counter");
-        for h in &heals {
-            let _ = writeln!(
-                out,
-                "cairn_heal_bytes_total{{drive=\"{}\"}} {}",
-                h.drive, h.bytes
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP cairn_heal_eta_seconds Estimated time left of a drive's heal."
+        per_drive(
+            &mut out,
+            "cairn_heal_eta_seconds",
+            "gauge",
+            Some("Estimated time left of a drive's heal."),
+            healing(|h| h.eta_seconds.map(|e| e.to_string())),
         );
-        let _ = writeln!(out, "# TYPE cairn_heal_eta_seconds gauge");
-        for h in &heals {
-            if let Some(eta) = h.eta_seconds {
-                let _ = writeln!(out, "cairn_heal_eta_seconds{{drive=\"{}\"}} {eta}", h.drive);
-            }
-        }
         let _ = writeln!(out, "# HELP cairn_heal_drives Drives being healed.");
         let _ = writeln!(out, "# TYPE cairn_heal_drives gauge");
         let _ = writeln!(out, "cairn_heal_drives {}", heals.len());
@@ -438,73 +432,83 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         let _ = writeln!(out, "# TYPE cairn_repair_remembered gauge");
         let _ = writeln!(out, "cairn_repair_remembered {n}");
     }
-    let _ = writeln!(out, "# TYPE cairn_drive_errors_total counter");
-    for (d, v) in st.drive_errors.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "cairn_drive_errors_total{{drive=\"{d}\"}} {}",
-            v.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP cairn_drive_offline_events_total Times the drive went offline at run time (an I/O error of the drive, or a failed probe)."
+    let drives = || 0..shared.set.drives.len();
+    per_drive(
+        &mut out,
+        "cairn_drive_errors_total",
+        "counter",
+        None,
+        drives().map(|d| (d, st.drive_errors[d].load(Ordering::Relaxed))),
     );
-    let _ = writeln!(out, "# TYPE cairn_drive_offline_events_total counter");
-    for (d, h) in shared.drive_health.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "cairn_drive_offline_events_total{{drive=\"{d}\"}} {}",
-            h.offline_events()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP cairn_drive_held Whether the drive is held out of service: 1 by the operator, 2 by the node because it kept failing."
+    per_drive(
+        &mut out,
+        "cairn_drive_offline_events_total",
+        "counter",
+        Some("Times the drive went offline at run time (an I/O error of the drive, or a failed probe)."),
+        drives().map(|d| (d, shared.drive_health[d].offline_events())),
     );
-    let _ = writeln!(out, "# TYPE cairn_drive_held gauge");
-    for (d, h) in shared.drive_health.iter().enumerate() {
-        let v = match h.held() {
-            None => 0,
-            Some(crate::engine::drive_service::HoldKind::Offline) => 1,
-            Some(crate::engine::drive_service::HoldKind::OutOfService) => 2,
-        };
-        let _ = writeln!(out, "cairn_drive_held{{drive=\"{d}\"}} {v}");
-    }
-    let _ = writeln!(out, "# TYPE cairn_drive_online gauge");
-    for d in 0..shared.set.drives.len() {
-        let _ = writeln!(
-            out,
-            "cairn_drive_online{{drive=\"{d}\"}} {}",
-            u8::from(shared.drive_online(d))
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP cairn_drive_full 1 while the drive's free space is below its reserve (new data refused)."
+    per_drive(
+        &mut out,
+        "cairn_drive_held",
+        "gauge",
+        Some("Whether the drive is held out of service: 1 by the operator, 2 by the node because it kept failing."),
+        drives().map(|d| {
+            let held = match shared.drive_health[d].held() {
+                None => 0,
+                Some(crate::engine::drive_service::HoldKind::Offline) => 1,
+                Some(crate::engine::drive_service::HoldKind::OutOfService) => 2,
+            };
+            (d, held)
+        }),
     );
-    let _ = writeln!(out, "# TYPE cairn_drive_full gauge");
-    for d in 0..shared.set.drives.len() {
-        let _ = writeln!(
-            out,
-            "cairn_drive_full{{drive=\"{d}\"}} {}",
-            u8::from(shared.space.is_full(d))
-        );
-    }
-    for (name, value) in [
-        (
-            "cairn_drive_free_bytes",
-            &(|d| shared.space.free(d)) as &dyn Fn(usize) -> u64,
-        ),
-        ("cairn_drive_reserve_bytes", &|d| shared.space.reserve(d)),
-    ] {
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for d in 0..shared.set.drives.len() {
-            let _ = writeln!(out, "{name}{{drive=\"{d}\"}} {}", value(d));
-        }
-    }
+    per_drive(
+        &mut out,
+        "cairn_drive_online",
+        "gauge",
+        None,
+        drives().map(|d| (d, u8::from(shared.drive_online(d)))),
+    );
+    per_drive(
+        &mut out,
+        "cairn_drive_full",
+        "gauge",
+        Some("1 while the drive's free space is below its reserve (new data refused)."),
+        drives().map(|d| (d, u8::from(shared.space.is_full(d)))),
+    );
+    per_drive(
+        &mut out,
+        "cairn_drive_free_bytes",
+        "gauge",
+        None,
+        drives().map(|d| (d, shared.space.free(d))),
+    );
+    per_drive(
+        &mut out,
+        "cairn_drive_reserve_bytes",
+        "gauge",
+        None,
+        drives().map(|d| (d, shared.space.reserve(d))),
+    );
     crate::logs::render_metrics(&mut out);
     out
+}
+
+/// One metric family with a series per drive: its `# HELP` (when given)
+/// and `# TYPE` lines, then `name{drive="d"} value` for each of `series`.
+fn per_drive<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: Option<&str>,
+    series: impl Iterator<Item = (usize, V)>,
+) {
+    if let Some(help) = help {
+        let _ = writeln!(out, "# HELP {name} {help}");
+    }
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (d, v) in series {
+        let _ = writeln!(out, "{name}{{drive=\"{d}\"}} {v}");
+    }
 }
 
 /// How many recorded latencies are at or below each of `LATENCY_BUCKETS`

@@ -24,98 +24,13 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 
 mod binary;
+mod common;
 use binary::{data, free_port, raw_request, PASSWORD, REGION, USER};
+use common::small_fs::SmallFs;
 
 const IMAGE_MIB: u64 = 320;
 const BUCKET: &str = "fill";
 const MIB: usize = 1 << 20;
-
-/// A loop-mounted ext4 image, unmounted and detached when dropped (also
-/// when the test panics).
-struct LoopFs {
-    dir: tempfile::TempDir,
-    dev: String,
-}
-
-impl LoopFs {
-    fn mnt(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-
-    fn create_mib(mib: u64) -> Result<LoopFs, String> {
-        // SAFETY: geteuid(2) takes no argument and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not root (a loop mount needs root)".into());
-        }
-        if !Path::new("/dev/loop-control").exists() {
-            return Err("no /dev/loop-control".into());
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("cairn-full-")
-            .tempdir_in("/var/tmp")
-            .map_err(|e| e.to_string())?;
-        let img = dir.path().join("fs.img");
-        run("truncate", &["-s", &format!("{mib}M"), path(&img)])?;
-        run("mkfs.ext4", &["-q", path(&img)])?;
-        let dev = run("losetup", &["-f", "--show", path(&img)])?;
-        let fs = LoopFs { dir, dev };
-        std::fs::create_dir_all(fs.mnt()).map_err(|e| e.to_string())?;
-        run("mount", &[&fs.dev, path(&fs.mnt())])?;
-        Ok(fs)
-    }
-
-    /// Free bytes as an unprivileged writer sees them (what cairn uses).
-    fn free(&self) -> u64 {
-        cairn::engine::space::statvfs(&self.mnt())
-            .expect("statvfs")
-            .0
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        let mnt = self.mnt();
-        for _ in 0..50 {
-            if run("umount", &[path(&mnt)]).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = run("losetup", &["-d", &self.dev]);
-    }
-}
-
-/// The loop filesystem, or the reason to skip (a failure under CI=true).
-fn loop_fs(mib: u64) -> Option<LoopFs> {
-    match LoopFs::create_mib(mib) {
-        Ok(fs) => Some(fs),
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("full_disk needs root and loop devices under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED full_disk: {why}");
-            None
-        }
-    }
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
 
 /// The node on the loop filesystem, killed by PID when dropped.
 struct Node {
@@ -125,7 +40,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(fs: &LoopFs, log_dir: &Path) -> Node {
+    fn start(fs: &SmallFs, log_dir: &Path) -> Node {
         let drives: Vec<PathBuf> = (0..4).map(|i| fs.mnt().join(format!("d{i}"))).collect();
         let port = free_port();
         let log = log_dir.join(format!("server-{port}.log"));
@@ -144,15 +59,14 @@ impl Node {
             .spawn()
             .expect("start cairn");
         let mut n = Node { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            n.assert_alive();
-            if n.get("/health/ready").0 == 200 {
-                return n;
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", n.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        binary::wait_ready(
+            &mut n.child,
+            port,
+            Duration::from_secs(60),
+            &n.log,
+            binary::ready,
+        );
+        n
     }
 
     fn log(&self) -> String {
@@ -435,7 +349,7 @@ fn says_not_full(node: &Node) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_new_data_with_507_keeps_serving_and_recovers_through_delete() {
-    let Some(fs) = loop_fs(IMAGE_MIB) else {
+    let Some(fs) = SmallFs::create(IMAGE_MIB) else {
         return;
     };
     let logs = tempfile::tempdir().expect("log dir");
@@ -536,7 +450,7 @@ fn index_commits_on_a_full_filesystem_fail_cleanly() {
     use cairn::engine::index::{Mutation, PartitionIndex};
     use cairn::engine::meta::{DataLoc, IndexEntry, ObjectMeta, RecordLoc};
 
-    let Some(fs) = loop_fs(16) else {
+    let Some(fs) = SmallFs::create(16) else {
         return;
     };
     let (idx, _) =

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 
 mod binary;
 use binary::cli::Cli;
-use binary::{client, code, data, free_port, iam_client, md5_hex, raw_request};
+use binary::{client, code, data, free_port, iam_client, md5_hex};
 
 /// Where the committed drive set lives.
 fn golden_dir() -> PathBuf {
@@ -105,22 +105,14 @@ impl Node {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("cairn exited during start-up ({status}):\n{}", self.log());
-            }
-            if let Ok(r) = raw_request(
-                self.port,
-                b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            ) {
-                if r.status == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("cairn did not become ready:\n{}", self.log());
+        let log = self.dir.join("server.log");
+        binary::wait_ready(
+            &mut self.child,
+            self.port,
+            Duration::from_secs(60),
+            &log,
+            binary::ready,
+        );
     }
 
     fn log(&self) -> String {

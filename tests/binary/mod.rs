@@ -122,26 +122,21 @@ impl Server {
     }
 
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("cairn exited during start-up ({status}):\n{}", self.log());
-            }
-            if self.tls {
-                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
+        let tls = self.tls;
+        let log = self.dir.path().join("server.log");
+        wait_ready(
+            &mut self.child,
+            self.port,
+            Duration::from_secs(30),
+            &log,
+            |port| {
+                if tls {
+                    TcpStream::connect(("127.0.0.1", port)).is_ok()
+                } else {
+                    ready(port)
                 }
-            } else if let Ok(r) = raw_request(
-                self.port,
-                b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            ) {
-                if r.status == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("cairn did not become ready:\n{}", self.log());
+            },
+        );
     }
 
     pub fn log(&self) -> String {
@@ -178,6 +173,38 @@ impl Drop for Server {
 
 /// Starts `cairn serve` on the four drives under `dir`, logging to
 /// `dir/server.log` (appended across restarts).
+/// Whether the node on `port` answers 200 on `/health/ready`.
+pub fn ready(port: u16) -> bool {
+    raw_request(
+        port,
+        b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .is_ok_and(|r| r.status == 200)
+}
+
+/// Waits until `is_ready(port)` says the node `child` started is ready;
+/// panics with its log (`log`) if it exits first or `limit` passes.
+pub fn wait_ready(
+    child: &mut Child,
+    port: u16,
+    limit: Duration,
+    log: &std::path::Path,
+    is_ready: impl Fn(u16) -> bool,
+) {
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("cairn exited during start-up ({status}):\n{}", log());
+        }
+        if is_ready(port) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("cairn did not become ready:\n{}", log());
+}
+
 fn spawn(dir: &std::path::Path, port: u16, extra: &[String]) -> Child {
     let drives: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("drive{i}"))).collect();
     let log = std::fs::OpenOptions::new()

@@ -72,13 +72,18 @@ impl SmallFs {
         self.dir.path().join("mnt")
     }
 
+    /// Free bytes as an unprivileged writer sees them (what cairn uses).
+    pub fn free(&self) -> u64 {
+        cairn::engine::space::statvfs(&self.mnt())
+            .expect("statvfs")
+            .0
+    }
+
     /// Takes all but `left` free bytes with a ballast file beside the
     /// drive, so the drive stays full whatever it gives back.
     pub fn leave_free(&self, left: u64) {
         use std::os::fd::AsRawFd;
-        let free = cairn::engine::space::statvfs(&self.mnt())
-            .expect("statvfs")
-            .0;
+        let free = self.free();
         let f = std::fs::File::create(self.mnt().join("ballast")).expect("ballast");
         let len = free.saturating_sub(left) as libc::off_t;
         // SAFETY: fallocate(2) on a file this function opened and keeps

@@ -46,7 +46,7 @@ def free_port():
 class Node:
     """One cairn process over `drives`; stop() and start() keep the drives."""
 
-    def __init__(self, work, drives=4, user=None):
+    def __init__(self, work, drives=4, user=None, extra=()):
         self.binary = os.environ.get("CAIRN_BIN")
         if not self.binary:
             pytest.skip("CAIRN_BIN is not set: run through tests/console/run.sh")
@@ -55,12 +55,13 @@ class Node:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.user = user
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
         env = dict(os.environ, CAIRN_ROOT_USER=ROOT_KEY, CAIRN_ROOT_PASSWORD=ROOT_SECRET, CAIRN_LOG="info")
         cmd = [self.binary, "serve", *map(str, self.drives), "--listen", f"127.0.0.1:{self.port}",
-               "--cores", "2", "--no-pin", "--partitions", "8", "--segment-size", str(64 << 20)]
+               "--cores", "2", "--no-pin", "--partitions", "8", "--segment-size", str(64 << 20), *self.extra]
         if self.user:
             cmd = ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups", *cmd]
         self.log = open(self.work / "server.log", "a")

@@ -10,6 +10,7 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -517,6 +518,69 @@ def test_a_drive_is_held_offline_from_the_page_with_a_reason_and_brought_back(br
         p.page.get_by_text("4 of 4 drives online").wait_for(timeout=30_000)
         assert row.locator(".badge").inner_text() == "ok"
         assert c.get_object(Bucket="held", Key="k")["Body"].read() == b"y" * 100_000
+        assert not p.errors, p.errors
+    finally:
+        p.context.close()
+        n.stop()
+
+
+def test_a_drive_being_healed_shows_its_percentage_per_drive_and_overall(browser, tmp_path):
+    # A slow heal, paused part-way through `cairn admin heal pause` (the real
+    # CLI), so the page is read at a still point.
+    n = Node(tmp_path, extra=["--heal-rate", "1MiB"])
+    for d in n.drives:
+        d.mkdir()
+    n.start()
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def cli(*args):
+        out = subprocess.run([n.binary, "admin", *args, "--json"], env=dict(os.environ, HOME=str(home)),
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def healing():
+        return cli("heal", "status", "local")["drives"]
+
+    cli("alias", "set", "local", n.endpoint, ROOT_KEY, ROOT_SECRET)
+    c = n.client()
+    c.create_bucket(Bucket="heal")
+    for i in range(24):
+        c.put_object(Bucket="heal", Key=f"k{i}", Body=bytes([i]) * 400_000)
+    p = Page(browser, n, viewport={"width": 1400, "height": 800})
+    try:
+        p.sign_in()
+        p.goto("#/drives")
+        p.page.get_by_text("4 of 4 drives online").wait_for()
+        assert p.page.locator("tr[data-drive='3'] [data-healing]").count() == 0
+        shutil.rmtree(n.drives[3])
+        n.drives[3].mkdir()
+        deadline = time.time() + 120
+        while not healing() or healing()[0]["progress"] == 0:
+            assert time.time() < deadline, "no heal under way"
+            time.sleep(0.2)
+        cli("heal", "pause", "local")
+        # The batch in flight when paused ends; then progress stands still.
+        last = None
+        while (now := healing()[0]["progress"]) != last:
+            assert time.time() < deadline, "the paused heal kept moving"
+            last = now
+            time.sleep(1.5)
+        pct = healing()[0]["percent"]
+        assert 0 < pct < 100
+        row = p.page.locator("tr[data-drive='3'] [data-healing]")
+        row.wait_for(timeout=30_000)
+        p.page.wait_for_function(
+            f"document.querySelector(\"tr[data-drive='3'] [data-healing]\").dataset.healing == '{pct}'",
+            timeout=30_000)
+        assert f"healing {pct}%" in row.inner_text()
+        assert p.page.locator("[data-health]").inner_text() == f"ok, healing {pct}%"
+        assert p.page.locator("[data-healing]").count() == 1, "only the wiped drive heals"
+        p.screenshot("drives-healing")
+        cli("heal", "resume", "local")
+        p.page.wait_for_function("document.querySelector('[data-health]').innerText == 'ok'", timeout=120_000)
+        assert p.page.locator("[data-healing]").count() == 0
         assert not p.errors, p.errors
     finally:
         p.context.close()
