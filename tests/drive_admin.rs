@@ -8,7 +8,7 @@ mod binary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use binary::cli::Cli;
 use binary::{raw_request, Server};
@@ -53,19 +53,8 @@ fn drives(cli: &Cli) -> Value {
     cli.json(&["drive", "list", "local"])
 }
 
-fn wait_for(what: &str, s: &Server, mut f: impl FnMut() -> Option<Value>) -> Value {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t.elapsed() < SEEN_WITHIN,
-            "{what}: not seen within {SEEN_WITHIN:?}\n{}",
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_for(what: &str, s: &Server, f: impl FnMut() -> Option<Value>) -> Value {
+    s.wait_for(what, SEEN_WITHIN, f)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

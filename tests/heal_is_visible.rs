@@ -6,7 +6,7 @@
 
 mod binary;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use binary::cli::Cli;
 use binary::{raw_request, Server};
@@ -26,19 +26,8 @@ fn ready(s: &Server) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
-fn wait_for<T>(what: &str, s: &Server, mut f: impl FnMut() -> Option<T>) -> T {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t.elapsed() < SEEN_WITHIN,
-            "{what}: not seen within {SEEN_WITHIN:?}\n{}",
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for<T>(what: &str, s: &Server, f: impl FnMut() -> Option<T>) -> T {
+    s.wait_for(what, SEEN_WITHIN, f)
 }
 
 /// The healing drive's share done, as `GET background/heal` says it.

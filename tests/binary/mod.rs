@@ -37,6 +37,23 @@ pub struct Server {
 }
 
 impl Server {
+    /// Polls `f` every 100 ms until it gives a value; fails with the
+    /// server's log once `within` has passed.
+    pub fn wait_for<T>(&self, what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let t = Instant::now();
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                t.elapsed() < within,
+                "{what}: not seen within {within:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn start() -> Server {
         Server::start_with(&[])
     }
