@@ -11,7 +11,11 @@
 #    --heal-rate RATE, and at once run the same GET while it heals: p99;
 # 4. time the heal from the start to the log's "drive healed" line, and
 #    its bytes written back (the log line's), for MB/s;
-# 5. the same heal again with no client (idle heal speed).
+# 5. the same heal again with no client (idle heal speed);
+# 6. fio on the same filesystem: sequential write, and the heal's own I/O
+#    pattern (4 readers and 1 writer at once, perf/ceilings.sh heal): a
+#    fifth of its total is the most a heal can write back when every drive
+#    is a directory of one disk.
 #
 # Writes perf/results/<date>-<sha>-heal-rate<RATE>.md.
 #
@@ -103,10 +107,13 @@ start idle
 read -r IDLE_S IDLE_B < <(wait_healed "$WORK/cairn.idle.log" "$T0")
 stop
 cp "$WORK"/cairn.*.log "$OUT/" 2>/dev/null || true
+perf/ceilings.sh /var/tmp write heal >"$OUT/fio.txt" 2>&1
+FIO_W="$(sed -nE 's/.*sequential write.*: ([0-9]+) MB\/s/\1/p' "$OUT/fio.txt")"
+FIO_HEAL="$(sed -nE 's/.*heal pattern.*: write ([0-9]+) MB\/s, reads ([0-9]+) MB\/s.*/\1 \2/p' "$OUT/fio.txt")"
 
-python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$SHA" >"$OUT.md" <<'EOF'
+python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$SHA" "$FIO_W" $FIO_HEAL >"$OUT.md" <<'EOF'
 import json, sys, os
-out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, sha = sys.argv[1:]
+out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, sha, fio_w, fio_hw, fio_hr = sys.argv[1:]
 def p99(name):
     """The p99 of the run's total (cairn-bench's JSON: phases of ops)."""
     try:
@@ -128,19 +135,25 @@ def p99(name):
                     return r
         return None
     return find(d)
-fio = 2.69e9  # /work/shared/MEASURED.md: fio sequential write 1 MiB, iodepth 32
+fio = float(fio_w) * 1e6
+# A heal of one drive of 4+2 reads 4 bytes for each it writes: with the
+# disk's mixed bandwidth shared out that way, the writer would get a fifth.
+ceiling = (float(fio_hw) + float(fio_hr)) * 1e6 / 5
 idle_rate = int(idle_b) / float(idle_s)
 busy_rate = int(busy_b) / float(busy_s)
 load = open("/proc/loadavg").read().split()[:3]
 print(f"# Healing one drive of a 4+2 set ({sha})\n")
 print(f"Command: `perf/heal.sh {gib} {rate} {dur}`. Release build; one node, 6 drive")
 print("directories on one ext4 virtio disk, 4+2; drive 3 wiped and healed.")
-print(f"Load average when it ended: {' '.join(load)} (2 vCPUs, shared with other builds).\n")
+print(f"Load average when it ended: {' '.join(load)} (2 vCPUs).\n")
 print(f"Stored on the wiped drive before the wipe: {int(stored)/1e9:.2f} GB.\n")
-print("| heal | seconds | bytes written back | MB/s | share of fio's 2.69 GB/s |")
-print("|---|---|---|---|---|")
-print(f"| idle node | {idle_s} | {int(idle_b)} | {idle_rate/1e6:.0f} | {100*idle_rate/fio:.1f}% |")
-print(f"| with a GET client | {busy_s} | {int(busy_b)} | {busy_rate/1e6:.0f} | {100*busy_rate/fio:.1f}% |")
+print(f"fio right after (fio.txt): sequential write {fio/1e6:.0f} MB/s; the heal's pattern,")
+print(f"4 readers and 1 writer at once: write {fio_hw} MB/s, reads {fio_hr} MB/s; a heal")
+print(f"reading 4 bytes per byte written back can write at most a fifth of that, {ceiling/1e6:.0f} MB/s.\n")
+print("| heal | seconds | bytes written back | MB/s | of fio's write | of the heal's bound here |")
+print("|---|---|---|---|---|---|")
+for name, s_, b_, r_ in (("idle node", idle_s, idle_b, idle_rate), ("with a GET client", busy_s, busy_b, busy_rate)):
+    print(f"| {name} | {s_} | {int(b_)} | {r_/1e6:.0f} | {100*r_/fio:.1f}% | {100*r_/ceiling:.0f}% |")
 i, h = p99("idle.json"), p99("healing.json")
 print("\n| 64 KiB GET, 16 concurrent | p99 ms |")
 print("|---|---|")

@@ -3,23 +3,26 @@
 # on 6 drive directories at 4+2 is filled with OBJECTS objects of SIZE
 # (cairn-bench get's upload, kept with --noclear), then
 #   1. GET at random for DUR with nothing else running (the baseline),
-#   2. the same GETs while a scrub pass runs with no rate limit
-#      (--scrub-rate 0; it still gives way to client requests),
+#   2. the same GETs while a scrub pass runs at RATE per drive (0: no
+#      limit; it still gives way to client requests),
 #   3. a scrub pass alone: bytes read and verified per second, against the
 #      drives' sequential read figure in ../shared/MEASURED.md.
-# Writes perf/results/<date>-<sha>-scrub.{txt,json} (the GET runs' JSON).
+# Writes perf/results/<date>-<sha>-scrub[-RATE].{txt,json} (the GET runs'
+# JSON) and prints the p99 of both GET runs.
 #
-#   perf/scrub.sh [objects] [size] [duration]   default 2000 1MiB 20s
+#   perf/scrub.sh [objects] [size] [duration] [rate]   default 2000 1MiB 20s 0
 set -euo pipefail
 OBJECTS="${1:-2000}"
 SIZE="${2:-1MiB}"
 DUR="${3:-20s}"
-CAIRN_SERVE_ARGS="--scrub-rate 0"
+RATE="${4:-0}"
+CAIRN_SERVE_ARGS="--scrub-rate $RATE"
 # shellcheck source=perf/admin_common.sh
 source "$(dirname "$0")/admin_common.sh"
 cargo build --release -q -p cairn-bench
 BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
 OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-scrub"
+[ "$RATE" = 0 ] || OUT="$OUT-$RATE"
 export HOME="$WORK/home"
 mkdir -p "$HOME"
 "$CAIRN" admin alias set local "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" >/dev/null
@@ -37,7 +40,7 @@ bench() {
   bench --concurrent 1 --duration 1s --json "$WORK/fill.json" >/dev/null
   echo "## 1. GET, nothing else running"
   bench --skip-upload --concurrent 8 --duration "$DUR" --json "$OUT-idle.json"
-  echo "## 2. GET while a scrub pass runs (no rate limit)"
+  echo "## 2. GET while a scrub pass runs (--scrub-rate $RATE)"
   "$CAIRN" admin scrub run local >/dev/null
   bench --skip-upload --concurrent 8 --duration "$DUR" --json "$OUT-during.json"
   echo "scrub during the GETs: $(status | python3 -c 'import json,sys; s=json.load(sys.stdin); print("progress", s["progress"], "bytes", s["bytesChecked"], "problems", s["problemsFound"])')"
@@ -52,4 +55,25 @@ bench() {
   b1=$(status | field bytesChecked)
   python3 -c "b=$b1-$b0; t=$t1-$t0; print(f'scrub pass alone: {b/2**20:.0f} MiB read and verified in {t:.1f} s: {b/2**20/t:.0f} MiB/s over 6 drives ({b/2**20/t/6:.0f} MiB/s per drive)')"
   echo "problems found: $(status | field problemsFound)"
+  python3 - "$OUT-idle.json" "$OUT-during.json" <<'EOF2'
+import json, sys
+def p99(path):
+    def find(v):
+        if isinstance(v, dict):
+            if "total" in v and "latency_ms" in v["total"]:
+                return v["total"]["latency_ms"]["p99"]
+            for x in v.values():
+                r = find(x)
+                if r is not None:
+                    return r
+        if isinstance(v, list):
+            for x in v:
+                r = find(x)
+                if r is not None:
+                    return r
+        return None
+    return find(json.load(open(path)))
+i, d = p99(sys.argv[1]), p99(sys.argv[2])
+print(f"GET p99: alone {i} ms, during the scrub {d} ms ({100 * (d / i - 1):+.0f}%; goal: at most +20%)")
+EOF2
 } 2>&1 | tee "$OUT.txt"
