@@ -114,27 +114,10 @@ FIO_HEAL="$(sed -nE 's/.*heal pattern.*: write ([0-9]+) MB\/s, reads ([0-9]+) MB
 python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$SHA" "$FIO_W" $FIO_HEAL >"$OUT.md" <<'EOF'
 import json, sys, os
 out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, sha, fio_w, fio_hw, fio_hr = sys.argv[1:]
+sys.path.insert(0, "perf")
+from p99 import p99 as p99_of
 def p99(name):
-    """The p99 of the run's total (cairn-bench's JSON: phases of ops)."""
-    try:
-        d = json.load(open(os.path.join(out, name)))
-    except Exception:
-        return None
-    def find(v):
-        if isinstance(v, dict):
-            if "total" in v and "latency_ms" in v["total"]:
-                return v["total"]["latency_ms"]["p99"]
-            for x in v.values():
-                r = find(x)
-                if r is not None:
-                    return r
-        if isinstance(v, list):
-            for x in v:
-                r = find(x)
-                if r is not None:
-                    return r
-        return None
-    return find(d)
+    return p99_of(os.path.join(out, name))
 fio = float(fio_w) * 1e6
 # A heal of one drive of 4+2 reads 4 bytes for each it writes: with the
 # disk's mixed bandwidth shared out that way, the writer would get a fifth.

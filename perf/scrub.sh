@@ -55,25 +55,6 @@ bench() {
   b1=$(status | field bytesChecked)
   python3 -c "b=$b1-$b0; t=$t1-$t0; print(f'scrub pass alone: {b/2**20:.0f} MiB read and verified in {t:.1f} s: {b/2**20/t:.0f} MiB/s over 6 drives ({b/2**20/t/6:.0f} MiB/s per drive)')"
   echo "problems found: $(status | field problemsFound)"
-  python3 - "$OUT-idle.json" "$OUT-during.json" <<'EOF2'
-import json, sys
-def p99(path):
-    def find(v):
-        if isinstance(v, dict):
-            if "total" in v and "latency_ms" in v["total"]:
-                return v["total"]["latency_ms"]["p99"]
-            for x in v.values():
-                r = find(x)
-                if r is not None:
-                    return r
-        if isinstance(v, list):
-            for x in v:
-                r = find(x)
-                if r is not None:
-                    return r
-        return None
-    return find(json.load(open(path)))
-i, d = p99(sys.argv[1]), p99(sys.argv[2])
-print(f"GET p99: alone {i} ms, during the scrub {d} ms ({100 * (d / i - 1):+.0f}%; goal: at most +20%)")
-EOF2
+  i="$(python3 perf/p99.py "$OUT-idle.json")" d="$(python3 perf/p99.py "$OUT-during.json")"
+  python3 -c "i, d = $i, $d; print(f'GET p99: alone {i} ms, during the scrub {d} ms ({100 * (d / i - 1):+.0f}%; goal: at most +20%)')"
 } 2>&1 | tee "$OUT.txt"
