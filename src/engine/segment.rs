@@ -404,8 +404,9 @@ impl SegmentWriter {
         }
         let file = DirectFile::open_rw(&path, true).await?;
         let alloc = self.first_alloc(drive);
+        let booking = self.space.book(drive as usize, alloc);
         file.fallocate(&self.companion, 0, alloc).await?;
-        self.space.consumed(drive as usize, alloc);
+        drop(booking);
         if class == Class::Small {
             zero_fill(&file, 0, alloc).await?;
         }
@@ -455,7 +456,9 @@ impl SegmentWriter {
         let companion = self.companion.clone();
         let space = self.space.clone();
         let fut: Pin<Box<dyn Future<Output = Result<(), Rc<io::Error>>>>> = Box::pin(async move {
+            let booking = space.book(s.drive as usize, target - alloc);
             let mut r = s.file.fallocate(&companion, alloc, target - alloc).await;
+            drop(booking);
             if r.is_ok() && s.class == Class::Small {
                 r = zero_fill(&s.file, alloc, target).await;
                 if r.is_ok() {
@@ -466,7 +469,6 @@ impl SegmentWriter {
             match r {
                 Ok(()) => {
                     s.allocated.set(target);
-                    space.consumed(s.drive as usize, target - alloc);
                     Ok(())
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {

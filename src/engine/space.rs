@@ -8,10 +8,15 @@
 //! is back above the reserve plus a margin (no flapping). Free space comes
 //! from statvfs (refreshed every second and after every ENOSPC), lowered
 //! between refreshes by what the segment writers preallocate, so a burst of
-//! writes cannot run past the reserve unseen.
+//! writes cannot run past the reserve unseen. A preallocation is booked
+//! before its fallocate and stays booked until the call returns, so a
+//! statvfs racing it counts it at most twice for an instant, never as free
+//! space, and never twice for longer (that once made a drive flap between
+//! full and not with megabytes free).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Free bytes above the reserve needed to leave the full state.
 fn leave_margin(reserve: u64) -> u64 {
@@ -70,6 +75,25 @@ pub struct DriveSpace {
     free: AtomicU64,
     total: AtomicU64,
     full: AtomicBool,
+    /// Bytes of preallocations on this drive whose fallocate has not yet
+    /// returned: statvfs may not show them yet.
+    booked: AtomicU64,
+}
+
+/// A preallocation in flight, booked against its drive's filesystem until
+/// dropped (right after its fallocate returns).
+pub struct Booking {
+    space: Arc<Space>,
+    drive: usize,
+    bytes: u64,
+}
+
+impl Drop for Booking {
+    fn drop(&mut self) {
+        self.space.drives[self.drive]
+            .booked
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// Every drive's space (atomics: read by every core, no lock).
@@ -93,6 +117,7 @@ impl Space {
                     free: AtomicU64::new(u64::MAX),
                     total: AtomicU64::new(0),
                     full: AtomicBool::new(false),
+                    booked: AtomicU64::new(0),
                 })
                 .collect(),
             reserve,
@@ -139,21 +164,43 @@ impl Space {
         (0..self.drives.len()).any(|d| self.is_low(d))
     }
 
-    /// Sets a drive's free and total bytes (from statvfs) and moves its
-    /// full state; returns the transition, if any, to its one caller.
+    /// Sets a drive's free and total bytes (from a statvfs that has just
+    /// returned) and moves its full state; returns the transition, if any,
+    /// to its one caller. Preallocations still booked on the filesystem are
+    /// taken off: read after the statvfs, they include every one it missed.
     pub fn update(&self, d: usize, free: u64, total: u64, fs: u64) -> Option<Transition> {
         let s = &self.drives[d];
         s.fs.store(fs, Ordering::Relaxed);
         s.total.store(total, Ordering::Relaxed);
+        let booked: u64 = self
+            .drives
+            .iter()
+            .filter(|o| o.fs.load(Ordering::Relaxed) == fs)
+            .map(|o| o.booked.load(Ordering::Relaxed))
+            .sum();
+        let free = free.saturating_sub(booked);
         s.free.store(free, Ordering::Relaxed);
         let was = s.full.load(Ordering::Relaxed);
         let now = next_full(was, free, self.reserve(d));
         self.set_full(d, now)
     }
 
-    /// Space was taken (preallocation) on drive `d` since the last statvfs:
-    /// less is free on every drive of its filesystem.
-    pub fn consumed(&self, d: usize, bytes: u64) {
+    /// A preallocation of `bytes` on drive `d` is about to start: less is
+    /// free on every drive of its filesystem from now on, and statvfs
+    /// readings are lowered by it until the booking is dropped.
+    pub fn book(self: &Arc<Self>, d: usize, bytes: u64) -> Booking {
+        self.drives[d].booked.fetch_add(bytes, Ordering::Relaxed);
+        self.consumed(d, bytes);
+        Booking {
+            space: self.clone(),
+            drive: d,
+            bytes,
+        }
+    }
+
+    /// Space was taken on drive `d` since the last statvfs: less is free on
+    /// every drive of its filesystem.
+    fn consumed(&self, d: usize, bytes: u64) {
         let fs = self.drives[d].fs.load(Ordering::Relaxed);
         for (i, s) in self.drives.iter().enumerate() {
             if s.fs.load(Ordering::Relaxed) != fs {
@@ -251,17 +298,17 @@ mod tests {
 
     #[test]
     fn preallocation_and_enospc_make_every_drive_of_the_filesystem_full_before_the_next_statvfs() {
-        let s = Space::new(paths(3), 16 * MIB);
+        let s = Arc::new(Space::new(paths(3), 16 * MIB));
         s.update(0, 20 * MIB, 256 * MIB, 7);
         s.update(1, 20 * MIB, 256 * MIB, 7);
         s.update(2, 20 * MIB, 256 * MIB, 8);
-        s.consumed(0, 2 * MIB);
+        drop(s.book(0, 2 * MIB));
         assert_eq!(
             (s.free(0), s.free(1), s.free(2)),
             (18 * MIB, 18 * MIB, 20 * MIB)
         );
         assert!(!s.any_full());
-        s.consumed(1, 4 * MIB);
+        drop(s.book(1, 4 * MIB));
         assert!(s.is_full(0) && s.is_full(1) && !s.is_full(2));
         assert_eq!(s.full_events(), 2);
         assert_eq!(
@@ -272,6 +319,27 @@ mod tests {
         assert!(s.is_full(2) && !s.is_full(0));
         assert_eq!(s.free(2), 0);
         assert_eq!(s.full_events(), 3);
+    }
+
+    #[test]
+    fn a_preallocation_racing_a_statvfs_is_counted_once_it_returns_and_never_as_free() {
+        let s = Arc::new(Space::new(paths(2), 16 * MIB));
+        s.update(0, 40 * MIB, 256 * MIB, 7);
+        s.update(1, 40 * MIB, 256 * MIB, 7);
+        let booking = s.book(1, 8 * MIB);
+        // A statvfs from before the fallocate landed: still counted.
+        s.update(0, 40 * MIB, 256 * MIB, 7);
+        assert_eq!(s.free(0), 32 * MIB);
+        // One from after it landed, while still booked: counted twice, for
+        // as long as the fallocate takes to return.
+        s.update(0, 32 * MIB, 256 * MIB, 7);
+        assert_eq!(s.free(0), 24 * MIB);
+        drop(booking);
+        // The next statvfs counts it once: no full drive with space free.
+        s.update(0, 32 * MIB, 256 * MIB, 7);
+        s.update(1, 32 * MIB, 256 * MIB, 7);
+        assert_eq!((s.free(0), s.free(1)), (32 * MIB, 32 * MIB));
+        assert!(!s.any_full());
     }
 
     #[test]
