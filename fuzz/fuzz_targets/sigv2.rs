@@ -105,11 +105,16 @@ fn pairs(q: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
+/// A query parameter's name as the verifier reads it: `+` is a space
+/// (values keep theirs).
+fn decode_name(k: &str) -> Vec<u8> {
+    decode(k).into_iter().map(|b| if b == b'+' { b' ' } else { b }).collect()
+}
+
 /// Query parameter names that make a request presigned (or refuse it).
 fn is_auth_param(k: &[u8]) -> bool {
-    let k: Vec<u8> = k.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
     matches!(
-        k.as_slice(),
+        k,
         b"AWSAccessKeyId"
             | b"Signature"
             | b"Expires"
@@ -142,7 +147,7 @@ fn reference(
         if let Some(v) = headers.get(name) {
             s.extend_from_slice(trim(v.as_bytes()));
         } else if presigned {
-            if let Some((_, v)) = pairs(query).find(|(k, _)| decode(k).eq_ignore_ascii_case(name.as_bytes())) {
+            if let Some((_, v)) = pairs(query).find(|(k, _)| decode_name(k).eq_ignore_ascii_case(name.as_bytes())) {
                 s.extend_from_slice(trim(&decode(v)));
             }
         }
@@ -160,7 +165,7 @@ fn reference(
     }
     if presigned {
         for (k, v) in pairs(query) {
-            let k = decode(k).to_ascii_lowercase();
+            let k = decode_name(k).to_ascii_lowercase();
             if k.starts_with(b"x-amz-") {
                 amz.entry(k).or_default().push(trim(&decode(v)).to_vec());
             }
@@ -181,7 +186,7 @@ fn reference(
         s.push(b'/');
     }
     let mut subs: Vec<(Vec<u8>, Vec<u8>)> = pairs(query)
-        .map(|(k, v)| (decode(k), decode(v)))
+        .map(|(k, v)| (decode_name(k), decode(v)))
         .filter(|(k, _)| SUB_RESOURCES.iter().any(|s| s.as_bytes() == k.as_slice()))
         .collect();
     subs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -260,7 +265,7 @@ fuzz_target!(|input: Input| {
         }
         Auth::Header { signed, date_style } => {
             query = pairs(&query)
-                .filter(|(k, _)| !is_auth_param(&decode(k)))
+                .filter(|(k, _)| !is_auth_param(&decode_name(k)))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("&");
@@ -302,7 +307,7 @@ fuzz_target!(|input: Input| {
         }
         Auth::Presigned { signed, expires_in } => {
             query = pairs(&query)
-                .filter(|(k, _)| !is_auth_param(&decode(k)))
+                .filter(|(k, _)| !is_auth_param(&decode_name(k)))
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("&");
