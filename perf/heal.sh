@@ -19,14 +19,18 @@
 #
 # Writes perf/results/<date>-<sha>-heal-rate<RATE>.md.
 #
-#   perf/heal.sh [GiB] [heal-rate] [get duration]   default 2, 0 (no limit), 10s
+#   perf/heal.sh [GiB] [heal-rate] [get duration]   default 2, default, 10s
+# (heal-rate: the server's --heal-rate, the rate while clients are served;
+# "default" leaves it out; 0 is no limit.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 GIB="${1:-2}"
-RATE="${2:-0}"
+RATE="${2:-default}"
 DUR="${3:-10s}"
 BIN="$CARGO_TARGET_DIR/release"
+RATE_ARG=()
+[ "$RATE" = default ] || RATE_ARG=(--heal-rate "$RATE")
 cargo build --release -q -p cairn --bin cairn
 cargo build --release -q -p cairn-bench
 
@@ -51,7 +55,7 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 start() {
   CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=info \
     "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
-    --scrub-interval 0 --heal-rate "$RATE" >/dev/null 2>"$WORK/cairn.$1.log" &
+    --scrub-interval 0 ${RATE_ARG[@]+"${RATE_ARG[@]}"} >/dev/null 2>"$WORK/cairn.$1.log" &
   PID=$!
   for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
 }
@@ -97,6 +101,10 @@ rm -rf "$WORK/d3" && mkdir "$WORK/d3"
 T0="$(date +%s.%N)"
 start busy
 bench "${GET[@]}" --duration "$DUR" --json "$OUT/healing.json" >"$OUT/healing.txt" 2>&1
+# What it wrote back while the client ran (drive 3 is index 2).
+DURING_S="$(python3 -c "import time; print(f'{time.time() - $T0:.2f}')")"
+DURING_B="$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^cairn_heal_bytes_total\{drive="2"\} ([0-9]+)$/\1/p')"
+DURING_B="${DURING_B:-0}"
 read -r BUSY_S BUSY_B < <(wait_healed "$WORK/cairn.busy.log" "$T0")
 stop
 
@@ -111,9 +119,9 @@ perf/ceilings.sh /var/tmp write heal >"$OUT/fio.txt" 2>&1
 FIO_W="$(sed -nE 's/.*sequential write.*: ([0-9]+) MB\/s/\1/p' "$OUT/fio.txt")"
 FIO_HEAL="$(sed -nE 's/.*heal pattern.*: write ([0-9]+) MB\/s, reads ([0-9]+) MB\/s.*/\1 \2/p' "$OUT/fio.txt")"
 
-python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$SHA" "$FIO_W" $FIO_HEAL >"$OUT.md" <<'EOF'
+python3 - "$OUT" "$GIB" "$RATE" "$DUR" "$STORED" "$BUSY_S" "$BUSY_B" "$IDLE_S" "$IDLE_B" "$DURING_S" "$DURING_B" "$SHA" "$FIO_W" $FIO_HEAL >"$OUT.md" <<'EOF'
 import json, sys, os
-out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, sha, fio_w, fio_hw, fio_hr = sys.argv[1:]
+out, gib, rate, dur, stored, busy_s, busy_b, idle_s, idle_b, during_s, during_b, sha, fio_w, fio_hw, fio_hr = sys.argv[1:]
 sys.path.insert(0, "perf")
 from p99 import p99 as p99_of
 def p99(name):
@@ -124,6 +132,7 @@ fio = float(fio_w) * 1e6
 ceiling = (float(fio_hw) + float(fio_hr)) * 1e6 / 5
 idle_rate = int(idle_b) / float(idle_s)
 busy_rate = int(busy_b) / float(busy_s)
+during_rate = int(during_b) / float(during_s)
 load = open("/proc/loadavg").read().split()[:3]
 print(f"# Healing one drive of a 4+2 set ({sha})\n")
 print(f"Command: `perf/heal.sh {gib} {rate} {dur}`. Release build; one node, 6 drive")
@@ -135,7 +144,12 @@ print(f"4 readers and 1 writer at once: write {fio_hw} MB/s, reads {fio_hr} MB/s
 print(f"reading 4 bytes per byte written back can write at most a fifth of that, {ceiling/1e6:.0f} MB/s.\n")
 print("| heal | seconds | bytes written back | MB/s | of fio's write | of the heal's bound here |")
 print("|---|---|---|---|---|---|")
-for name, s_, b_, r_ in (("idle node", idle_s, idle_b, idle_rate), ("with a GET client", busy_s, busy_b, busy_rate)):
+rows = (
+    ("idle node", idle_s, idle_b, idle_rate),
+    ("while the GET client ran", during_s, during_b, during_rate),
+    ("all of the heal with the client (it goes on after)", busy_s, busy_b, busy_rate),
+)
+for name, s_, b_, r_ in rows:
     print(f"| {name} | {s_} | {int(b_)} | {r_/1e6:.0f} | {100*r_/fio:.1f}% | {100*r_/ceiling:.0f}% |")
 i, h = p99("idle.json"), p99("healing.json")
 print("\n| 64 KiB GET, 16 concurrent | p99 ms |")

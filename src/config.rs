@@ -133,10 +133,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_SCRUB_RATE")]
     pub scrub_rate: Option<String>,
     /// What healing (refilling a drive that came back empty) may read or
-    /// write per drive per second: bytes, or a number with KiB, MiB or GiB;
-    /// 0 for no limit (default 1GiB).
+    /// write per drive per second while clients are served: bytes, or a
+    /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
     #[arg(long, env = "CAIRN_HEAL_RATE")]
     pub heal_rate: Option<String>,
+    /// The same once no client request has come for half a second: 0 for
+    /// no limit, the drives' speed (default 0).
+    #[arg(long, env = "CAIRN_HEAL_IDLE_RATE")]
+    pub heal_idle_rate: Option<String>,
     /// Memory for recently read records, shared out among the cores: bytes,
     /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
     #[arg(long, env = "CAIRN_READ_CACHE")]
@@ -207,6 +211,7 @@ pub struct FileConfig {
     pub scrub_interval: Option<String>,
     pub scrub_rate: Option<String>,
     pub heal_rate: Option<String>,
+    pub heal_idle_rate: Option<String>,
     pub kms_master_key_file: Option<PathBuf>,
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
@@ -243,8 +248,10 @@ pub struct Settings {
     pub scrub_interval: std::time::Duration,
     /// Scrub reads per drive per second; 0: no limit.
     pub scrub_rate: u64,
-    /// Heal reads or writes per drive per second; 0: no limit.
+    /// Heal reads or writes per drive per second while clients are
+    /// served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
+    pub heal_idle_rate: u64,
     /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
     pub kms_master_key: Option<crate::iam::seal::Secret>,
     pub kms_master_key_file: Option<PathBuf>,
@@ -548,6 +555,14 @@ impl ServeArgs {
             Some(s) => parse_size(s).map_err(|e| format!("heal-rate: {e}"))?,
             None => crate::engine::heal::DEFAULT_RATE,
         };
+        let heal_idle_rate = match self
+            .heal_idle_rate
+            .as_deref()
+            .or(file.heal_idle_rate.as_deref())
+        {
+            Some(s) => parse_size(s).map_err(|e| format!("heal-idle-rate: {e}"))?,
+            None => 0,
+        };
         let read_cache = match self.read_cache.as_deref().or(file.read_cache.as_deref()) {
             Some(s) => parse_size(s).map_err(|e| format!("read-cache: {e}"))?,
             None => DEFAULT_READ_CACHE,
@@ -599,6 +614,7 @@ impl ServeArgs {
             scrub_interval,
             scrub_rate,
             heal_rate,
+            heal_idle_rate,
             kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)
                 .map(crate::iam::seal::Secret::new),
             kms_master_key_file: self

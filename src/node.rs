@@ -98,6 +98,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.scrub_interval = s.scrub_interval;
     cfg.scrub_rate = s.scrub_rate;
     cfg.heal_rate = s.heal_rate;
+    cfg.heal_idle_rate = s.heal_idle_rate;
     let (shared, inboxes) = Engine::open(&cfg)?;
     crate::engine::health::start_probes(&shared, crate::engine::health::PROBE_INTERVAL)
         .map_err(|e| format!("cannot start the drive probes: {e}"))?;

@@ -230,7 +230,8 @@ fn survive_losing(
 fn heal_config(d: &Drives, layout: Layout, rate: u64) -> EngineConfig {
     let mut cfg = config(d, Some(layout));
     cfg.scrub_interval = Duration::ZERO;
-    cfg.heal_rate = rate;
+    // The engine alone has no HTTP clients: its node is always quiet.
+    (cfg.heal_rate, cfg.heal_idle_rate) = (rate, rate);
     cfg
 }
 
@@ -360,7 +361,7 @@ fn a_restart_in_the_middle_of_a_heal_resumes_it_where_it_was() {
         e.quiesce().await;
         shared.heal_progress().unwrap()[0].partitions_done
     });
-    cfg.heal_rate = 0;
+    (cfg.heal_rate, cfg.heal_idle_rate) = (0, 0);
     let total: u64 = {
         let (shared, _) = Engine::open(&cfg).unwrap();
         let p = shared.heal_progress().unwrap();

@@ -38,7 +38,7 @@ fn heal_progress(cli: &Cli) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_heal_shows_the_same_percentage_in_every_view_and_ok_once_done() {
     // Slow enough that the heal is caught part-way.
-    let mut s = Server::start_with(&["--heal-rate", "2MiB"]);
+    let mut s = Server::start_with(&["--heal-rate", "2MiB", "--heal-idle-rate", "2MiB"]);
     let cli = Cli::for_server(&s);
     let c = s.client();
     c.create_bucket().bucket("vis").send().await.unwrap();

@@ -112,6 +112,7 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
                 .collect();
             json!({
                 "rateBytesPerSecond": n(&h.rate),
+                "idleRateBytesPerSecond": n(&h.idle_rate),
                 "drives": drives,
                 "holdersWalked": n(&h.holders),
                 "holdersHealed": n(&h.holders_healed),

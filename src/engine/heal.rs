@@ -33,15 +33,15 @@ pub const HEAL_FILE: &str = "heal.json";
 pub const HEAL_FORMAT: u32 = 1;
 /// Format of a partition's heal state (`PartitionHeal`) in its index.
 pub const PARTITION_HEAL_FORMAT: u8 = 1;
-/// 1 GiB/s per drive: above what a drive here takes (fio: 2.7 GB/s
-/// sequential writes, but healing reads k records per one it writes), so
-/// an idle node heals as fast as it can; lower it to favour clients.
-pub const DEFAULT_RATE: u64 = 1 << 30;
+/// Per drive while clients are served: 32 MiB/s cost a busy client's p99
+/// 20% here (perf/heal.sh). A node with no clients heals flat out.
+pub const DEFAULT_RATE: u64 = 32 << 20;
 /// Holders taken from the index per batch: most of a walk skips holders
 /// with nothing on the healing drives, which costs one index read each.
 const BATCH: usize = 64;
-/// Holders a core heals at once: one at a time, each waits for its reads,
-/// its fdatasync and its index change in turn (26 MB/s measured here).
+/// Holders a core heals at once on a quiet node: one at a time, each
+/// waits for its reads, its fdatasync and its index change in turn (26
+/// MB/s measured here).
 const PARALLEL: usize = 16;
 /// How long a core waits when it has nothing to heal.
 const IDLE: Duration = Duration::from_millis(500);
@@ -163,8 +163,10 @@ pub struct Healing {
     /// Per drive: records and bytes healing wrote back.
     records: Vec<AtomicU64>,
     bytes: Vec<AtomicU64>,
-    /// Bytes per second healing reads or writes per drive; 0: no limit.
+    /// Bytes per second healing reads or writes per drive while clients
+    /// are served, and on a quiet node; 0: no limit.
     pub rate: AtomicU64,
+    pub idle_rate: AtomicU64,
     /// Holders walked, and those that had something to heal.
     pub holders: AtomicU64,
     pub holders_healed: AtomicU64,
@@ -180,13 +182,15 @@ pub struct Healing {
 }
 
 impl Healing {
-    pub fn new(drives: usize, rate: u64, file: &HealFile) -> Healing {
+    /// `rates`: per drive while clients are served, and on a quiet node.
+    pub fn new(drives: usize, rates: (u64, u64), file: &HealFile) -> Healing {
         let h = Healing {
             since: (0..drives).map(|_| AtomicU64::new(0)).collect(),
             sealed: (0..drives).map(|_| AtomicUsize::new(0)).collect(),
             records: (0..drives).map(|_| AtomicU64::new(0)).collect(),
             bytes: (0..drives).map(|_| AtomicU64::new(0)).collect(),
-            rate: AtomicU64::new(rate),
+            rate: AtomicU64::new(rates.0),
+            idle_rate: AtomicU64::new(rates.1),
             holders: AtomicU64::new(0),
             holders_healed: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -488,10 +492,10 @@ impl Engine {
                 pass.at.as_ref(),
                 super::scrub::Walk {
                     limit: BATCH,
-                    parallel: PARALLEL,
                     suspect: Some(&drives),
                     rate: heal.rate.load(Ordering::Relaxed),
                     pacer: &self.heal_pacer,
+                    when_quiet: Some((PARALLEL, heal.idle_rate.load(Ordering::Relaxed))),
                 },
                 |held| touches(held, &drives, want),
                 |c| {

@@ -10,6 +10,7 @@
 pub mod background;
 pub mod buckets;
 pub mod cache;
+pub mod clients;
 pub mod codec;
 pub mod compaction;
 pub mod drive_service;
@@ -110,8 +111,10 @@ pub struct EngineConfig {
     pub scrub_interval: std::time::Duration,
     /// Bytes per second the scrubber reads from each drive; 0: no limit.
     pub scrub_rate: u64,
-    /// Bytes per second healing reads or writes per drive; 0: no limit.
+    /// Bytes per second healing reads or writes per drive while clients
+    /// are served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
+    pub heal_idle_rate: u64,
 }
 
 impl EngineConfig {
@@ -128,6 +131,7 @@ impl EngineConfig {
             scrub_interval: scrub::DEFAULT_INTERVAL,
             scrub_rate: scrub::DEFAULT_RATE,
             heal_rate: heal::DEFAULT_RATE,
+            heal_idle_rate: 0,
         }
     }
 }
@@ -197,6 +201,8 @@ pub struct Shared {
     /// every read that could have seen its old index entries has finished.
     read_epoch: AtomicU64,
     readers: Vec<[AtomicU64; 2]>,
+    /// Client requests per core, counted by the HTTP front end.
+    pub clients: Arc<clients::ClientLoad>,
     pub initial_buckets: BucketTable,
     /// Next segment number per (stream, drive) at start-up.
     first_segment_ids: HashMap<(u32, u16), u32>,
@@ -873,7 +879,7 @@ impl Engine {
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
             background: background::Background::new(cfg.scrub_interval, cfg.scrub_rate),
-            heal: heal::Healing::new(drive_count, cfg.heal_rate, &heal_file),
+            heal: heal::Healing::new(drive_count, (cfg.heal_rate, cfg.heal_idle_rate), &heal_file),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
                 ..Default::default()
@@ -883,6 +889,7 @@ impl Engine {
             readers: (0..cfg.cores)
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
                 .collect(),
+            clients: Arc::new(clients::ClientLoad::new(cfg.cores)),
             initial_buckets,
             first_segment_ids,
         });

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::runtime::Instant;
 
+use super::clients::Quiet;
 use super::index::Held;
 use super::layout::Layout;
 
@@ -17,6 +18,8 @@ use super::layout::Layout;
 pub(crate) struct Pacer {
     /// When the next piece of work may start; None before the first.
     next: Cell<Option<Instant>>,
+    /// Whether the node has clients, as this walker last saw it.
+    pub quiet: Quiet,
 }
 
 impl Pacer {

@@ -78,12 +78,15 @@ impl ScrubStats {
 /// once, and on which drives only (see `Engine::repair_holder`).
 pub(crate) struct Walk<'a> {
     pub limit: usize,
-    pub parallel: usize,
     pub suspect: Option<&'a [u16]>,
     /// Bytes a second per drive over all cores (0: no limit), and this
-    /// core's clock that spaces the holders at that rate.
+    /// core's clock that spaces the holders at that rate, one at a time.
     pub rate: u64,
     pub pacer: &'a Pacer,
+    /// Holders at once and their rate while the node has no clients (see
+    /// `clients::Quiet`): healing refills a drive at the drives' speed
+    /// when nobody waits. None: `rate` always (scrubbing).
+    pub when_quiet: Option<(usize, u64)>,
 }
 
 /// What one batch of a walk did.
@@ -208,10 +211,10 @@ impl Engine {
                 pass.at.as_ref(),
                 Walk {
                     limit: BATCH,
-                    parallel: 1,
                     suspect: None,
                     rate: st.rate.load(Ordering::Relaxed),
                     pacer: &self.scrub_pacer,
+                    when_quiet: None,
                 },
                 |_| true,
                 |c| {
@@ -263,14 +266,22 @@ impl Engine {
             next,
             holders: holders.len() as u64,
         };
-        let share = core_share(how.rate, self.shared.cores);
         let suspect = how.suspect;
         let mut queue = holders.into_iter();
         let mut running = FuturesUnordered::new();
         let mut failed = None;
         loop {
             // Holders start in index order, each at its booked turn.
-            while failed.is_none() && running.len() < how.parallel.max(1) {
+            loop {
+                let now = Instant::now();
+                let quiet = how
+                    .when_quiet
+                    .filter(|_| how.pacer.quiet.is_quiet(&self.shared.clients, now));
+                let (rate, parallel) = quiet.map_or((how.rate, 1), |(p, r)| (r, p.max(1)));
+                let share = core_share(rate, self.shared.cores);
+                if failed.is_some() || running.len() >= parallel {
+                    break;
+                }
                 let Some((bucket, key, holder)) = queue.next() else {
                     break;
                 };
@@ -283,7 +294,7 @@ impl Engine {
                     }
                 };
                 let bytes = busiest_drive_bytes(&held, suspect);
-                let start = how.pacer.book(bytes, share, Instant::now());
+                let start = how.pacer.book(bytes, share, now);
                 running.push(async move {
                     if start > Instant::now() {
                         crate::runtime::sleep_until(start).await;

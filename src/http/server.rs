@@ -1,6 +1,5 @@
 //! The per-core accept loop and connection handling.
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -16,6 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::config::HttpSettings;
+use crate::engine::clients::CoreClients;
 use crate::engine::Engine;
 use crate::metrics::MetricsHub;
 use crate::runtime::channel::Receiver;
@@ -98,6 +98,7 @@ pub async fn serve(
     frontend: Frontend,
     stop: Receiver<()>,
 ) {
+    let clients = CoreClients::new(engine.shared.clients.clone(), engine.core);
     let api = Rc::new(S3Api::new(
         engine,
         ids,
@@ -109,7 +110,7 @@ pub async fn serve(
         api,
         metrics: Rc::new(metrics),
         frontend: Rc::new(frontend),
-        inflight: Rc::new(Cell::new(0usize)),
+        clients,
         registry: Rc::new(Registry::default()),
         refusals: LogBudget::new(),
     };
@@ -129,7 +130,7 @@ pub async fn serve(
     }
     core.metrics.close();
     let deadline = std::time::Instant::now() + DRAIN_TIMEOUT;
-    while core.inflight.get() > 0 && std::time::Instant::now() < deadline {
+    while core.clients.inflight() > 0 && std::time::Instant::now() < deadline {
         crate::runtime::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -139,7 +140,7 @@ struct Core {
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
     frontend: Rc<Frontend>,
-    inflight: Rc<Cell<usize>>,
+    clients: Rc<CoreClients>,
     registry: Rc<Registry>,
     refusals: LogBudget,
 }
@@ -176,10 +177,10 @@ async fn accept_loop(core: &Core, listener: TcpListener, admin_only: bool, stop:
                 let registered = core.registry.add(conn.clone());
                 let api = core.api.clone();
                 let metrics = core.metrics.clone();
-                let inflight = core.inflight.clone();
+                let clients = core.clients.clone();
                 let frontend = frontend.clone();
                 crate::runtime::spawn(async move {
-                    connection(stream, conn, api, metrics, inflight, frontend).await;
+                    connection(stream, conn, api, metrics, clients, frontend).await;
                     drop((registered, addr_slot));
                 });
             }
@@ -206,15 +207,6 @@ async fn make_room(registry: &Registry, max: usize, stop: &Receiver<()>) -> bool
         }
     }
     true
-}
-
-/// Decrements a per-core count when a request ends, however it ends.
-struct CountGuard(Rc<Cell<usize>>);
-
-impl Drop for CountGuard {
-    fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
-    }
 }
 
 /// A response body that keeps its connection marked busy (not to be
@@ -249,7 +241,7 @@ async fn connection(
     conn: Rc<Conn>,
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
-    inflight: Rc<Cell<usize>>,
+    clients: Rc<CoreClients>,
     frontend: Rc<Frontend>,
 ) {
     let idle = frontend.settings.idle_timeout;
@@ -261,22 +253,14 @@ async fn connection(
         }
     };
     match &frontend.tls {
-        None => http1(HyperIo::new(io), conn, api, metrics, inflight, idle).await,
+        None => http1(HyperIo::new(io), conn, api, metrics, clients, idle).await,
         Some(acceptor) => {
             // The handshake counts against the first-request deadline.
             let handshake = pin!(acceptor.accept(io));
             let closing = pin!(conn.must_close());
             match select(handshake, closing).await {
                 Either::Left((Ok(tls), _)) => {
-                    http1(
-                        HyperIo::new(tls),
-                        conn.clone(),
-                        api,
-                        metrics,
-                        inflight,
-                        idle,
-                    )
-                    .await
+                    http1(HyperIo::new(tls), conn.clone(), api, metrics, clients, idle).await
                 }
                 Either::Left((Err(e), _)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Either::Right(_) => tracing::debug!("TLS handshake timed out"),
@@ -291,7 +275,7 @@ async fn http1<I>(
     conn: Rc<Conn>,
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
-    inflight: Rc<Cell<usize>>,
+    clients: Rc<CoreClients>,
     idle: Duration,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
@@ -302,8 +286,7 @@ async fn http1<I>(
         let metrics = metrics.clone();
         let conn = for_requests.clone();
         let busy = conn.begin();
-        inflight.set(inflight.get() + 1);
-        let guard = CountGuard(inflight.clone());
+        let guard = clients.begin();
         async move {
             let mut r = route(req, &api, &metrics, &conn).await;
             drop(guard);

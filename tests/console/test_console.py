@@ -528,7 +528,7 @@ def test_a_drive_is_held_offline_from_the_page_with_a_reason_and_brought_back(br
 def test_a_drive_being_healed_shows_its_percentage_per_drive_and_overall(browser, tmp_path):
     # A slow heal, paused part-way through `cairn admin heal pause` (the real
     # CLI), so the page is read at a still point.
-    n = Node(tmp_path, extra=["--heal-rate", "1MiB"])
+    n = Node(tmp_path, extra=["--heal-rate", "1MiB", "--heal-idle-rate", "1MiB"])
     for d in n.drives:
         d.mkdir()
     n.start()

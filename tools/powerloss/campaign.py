@@ -156,7 +156,8 @@ class Cairn:
         drives = [os.path.join(mnt, "d%d" % i) for i in range(DRIVES)]
         cmd = [args.cairn_bin, "serve", *drives, "--layout", "4+2", "--listen",
                "127.0.0.1:%d" % self.port, "--cores", "2", "--no-pin", "--partitions", "16",
-               "--segment-size", str(16 << 20), "--heal-rate", args.heal_rate]
+               "--segment-size", str(16 << 20), "--heal-rate", args.heal_rate,
+               "--heal-idle-rate", args.heal_rate]
         self.retries = 0
         start = log.tell()
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -721,7 +722,7 @@ def main():
     p.add_argument("--no-multipart", action="store_true")
     p.add_argument("--start-timeout", type=float, default=120)
     p.add_argument("--heal-rate", default="8MiB",
-                   help="cairn's --heal-rate: slow enough that cuts land in a heal")
+                   help="cairn's --heal-rate and --heal-idle-rate: slow enough that cuts land in a heal")
     p.add_argument("--heal-timeout", type=float, default=300,
                    help="seconds a resumed heal may take to finish")
     p.add_argument("--no-lose-m", action="store_true",
