@@ -4,8 +4,11 @@
 //! reads it and pauses, resumes or starts the work; the counters of what
 //! the work did are in [`super::Stats`].
 
+use std::cell::Cell;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::runtime::channel::oneshot;
 
@@ -31,6 +34,18 @@ pub enum Work {
     Repair,
     Scrub,
     Heal,
+}
+
+impl Work {
+    /// The work's name in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Work::Compaction => "compaction",
+            Work::Repair => "repair",
+            Work::Scrub => "scrub",
+            Work::Heal => "heal",
+        }
+    }
 }
 
 /// A core's last failure of each kind of work: (when, what).
@@ -169,6 +184,45 @@ impl Engine {
         if let Some(e) = error {
             self.last_errors.borrow_mut()[w as usize] = Some((now, clip(e)));
         }
+    }
+
+    /// Runs `step` over and over in a task of this core, for as long as
+    /// the engine lives and is not stopping, sleeping between steps as long
+    /// as the step says (`idle` after a failure, which is noted as `w`'s).
+    /// `busy` is the flag `quiesce` waits on while a step runs.
+    pub(crate) fn spawn_background_loop<S, F>(
+        self: &Rc<Self>,
+        w: Work,
+        busy: fn(&Engine) -> &Cell<bool>,
+        idle: Duration,
+        step: S,
+    ) where
+        S: Fn(Rc<Engine>) -> F + 'static,
+        F: Future<Output = Result<Duration>>,
+    {
+        let weak = Rc::downgrade(self);
+        crate::runtime::spawn(async move {
+            loop {
+                let Some(e) = weak.upgrade() else { break };
+                if e.stopping.get() {
+                    break;
+                }
+                busy(&e).set(true);
+                let r = step(e.clone()).await;
+                busy(&e).set(false);
+                let wait = match r {
+                    Ok(wait) => wait,
+                    Err(err) => {
+                        e.background_ended(w, Some(err.to_string()));
+                        tracing::warn!(core = e.core, error = %err, "{} failed", w.as_str());
+                        idle
+                    }
+                };
+                // Not held while asleep: the engine may be dropped meanwhile.
+                drop(e);
+                crate::runtime::sleep(wait).await;
+            }
+        });
     }
 
     /// This core's last failures.

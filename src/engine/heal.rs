@@ -436,28 +436,12 @@ impl Shared {
 impl Engine {
     /// Starts this core's healer.
     pub(crate) fn start_healer(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        crate::runtime::spawn(async move {
-            loop {
-                let Some(e) = weak.upgrade() else { break };
-                if e.stopping.get() {
-                    break;
-                }
-                e.healing.set(true);
-                let r = e.heal_step().await;
-                e.healing.set(false);
-                let wait = match r {
-                    Ok(w) => w,
-                    Err(err) => {
-                        e.background_ended(super::background::Work::Heal, Some(err.to_string()));
-                        tracing::warn!(core = e.core, error = %err, "heal failed");
-                        IDLE
-                    }
-                };
-                drop(e);
-                crate::runtime::sleep(wait).await;
-            }
-        });
+        self.spawn_background_loop(
+            super::background::Work::Heal,
+            |e| &e.healing,
+            IDLE,
+            |e| async move { e.heal_step().await },
+        );
     }
 
     /// The heals that can go on now: their drive is online.

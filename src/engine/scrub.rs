@@ -162,28 +162,12 @@ fn due(state: &ScrubState, interval_ms: u64, now: u64) -> bool {
 impl Engine {
     /// Starts this core's scrubber.
     pub(crate) fn start_scrubber(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        crate::runtime::spawn(async move {
-            loop {
-                let Some(e) = weak.upgrade() else { break };
-                if e.stopping.get() {
-                    break;
-                }
-                e.scrubbing.set(true);
-                let r = e.scrub_step().await;
-                e.scrubbing.set(false);
-                let wait = match r {
-                    Ok(w) => w,
-                    Err(err) => {
-                        e.background_ended(super::background::Work::Scrub, Some(err.to_string()));
-                        tracing::warn!(core = e.core, error = %err, "scrub failed");
-                        IDLE
-                    }
-                };
-                drop(e);
-                crate::runtime::sleep(wait).await;
-            }
-        });
+        self.spawn_background_loop(
+            super::background::Work::Scrub,
+            |e| &e.scrubbing,
+            IDLE,
+            |e| async move { e.scrub_step().await },
+        );
     }
 
     /// One batch of the current pass (starting one if a partition is due);
