@@ -415,6 +415,17 @@ fn split_repair_key(rk: &[u8]) -> Option<(String, String, Holder)> {
     Some((bucket, key, postcard::from_bytes(&rk[k + 1..]).ok()?))
 }
 
+/// What a holder stores, open for an edit (see `PartitionIndex::edit_holder`).
+enum Stored<'a> {
+    /// A version of the object.
+    Version(&'a mut IndexEntry),
+    /// A part of an upload.
+    Part(&'a mut PartEntry),
+    /// A bare list of record copies: a tombstone's, an upload's commit
+    /// copies, an ended upload's records.
+    Copies(&'a mut Vec<RecordLoc>),
+}
+
 /// The edit of a `Mutation::Heal`.
 struct HealEdit<'a> {
     shards: &'a [ShardFill],
@@ -1440,6 +1451,72 @@ impl PartitionIndex {
         Ok(false)
     }
 
+    /// Applies `edit` to what `holder` stores, if it still exists (a part
+    /// only with the same `seq`), and stores it back with its usage counted
+    /// again: the per-holder walk of `heal` and `relocate`.
+    #[allow(clippy::too_many_arguments)]
+    fn edit_holder(
+        &self,
+        wtxn: &mut heed::RwTxn<'_>,
+        bucket: &str,
+        key: &str,
+        holder: Holder,
+        usage: &mut Deltas,
+        corrupt: impl Fn() -> IndexError + Copy,
+        edit: impl FnOnce(Stored<'_>),
+    ) -> Result<(), IndexError> {
+        let k = object_key(bucket, key);
+        match holder {
+            Holder::Object { version } => {
+                self.update_version(wtxn, &k, version, usage, corrupt, |e| {
+                    edit(Stored::Version(e))
+                })?;
+            }
+            Holder::Tombstone { target } => {
+                let tk = tombstone_key(&k, target);
+                if let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? {
+                    edit(Stored::Copies(&mut t));
+                    self.tombstones.put(wtxn, &tk, &encode(&t))?;
+                }
+            }
+            Holder::Upload { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                if let Some(mut u) =
+                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
+                {
+                    usage.of(&k).upload(&u, -1);
+                    edit(Stored::Copies(&mut u.commits));
+                    usage.of(&k).upload(&u, 1);
+                    self.uploads.put(wtxn, &uk, &encode(&u))?;
+                }
+            }
+            Holder::Part {
+                upload,
+                number,
+                seq,
+            } => {
+                let pk = part_key(bucket, key, upload, number);
+                if let Some(mut p) = self
+                    .decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)?
+                    .filter(|p| p.meta.seq == seq)
+                {
+                    usage.of(&k).part(&p, -1);
+                    edit(Stored::Part(&mut p));
+                    usage.of(&k).part(&p, 1);
+                    self.parts.put(wtxn, &pk, &encode(&p))?;
+                }
+            }
+            Holder::Ended { upload } => {
+                let uk = upload_key(bucket, key, upload);
+                if let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
+                    edit(Stored::Copies(&mut e.records));
+                    self.ended.put(wtxn, &uk, &encode(&e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves records of `holder` if it still holds them; only moves whose
     /// source is still referenced count (the key may have changed since
     /// compaction looked).
@@ -1470,71 +1547,30 @@ impl PartitionIndex {
             }
             moves
         };
-        match holder {
-            Holder::Object { version } => {
-                let mut moved_commits = Vec::new();
-                self.update_version(wtxn, &k, version, usage, corrupt, |e| {
-                    let moves = held(&mut e.records(), live);
-                    moved_commits = moves
-                        .iter()
-                        .map(|(f, _)| *f)
-                        .filter(|f| e.commits.contains(f))
-                        .collect();
-                    e.relocate(&moves);
-                })?;
-                // Until its segment is removed, the old copy is on the drive.
-                self.add_stale(wtxn, &k, version, &moved_commits)?;
+        let mut moved_commits = Vec::new();
+        let edit = |stored: Stored<'_>| match stored {
+            Stored::Version(e) => {
+                let moves = held(&mut e.records(), live);
+                moved_commits = moves
+                    .iter()
+                    .map(|(f, _)| *f)
+                    .filter(|f| e.commits.contains(f))
+                    .collect();
+                e.relocate(&moves);
             }
-            Holder::Tombstone { target } => {
-                let tk = tombstone_key(&k, target);
-                let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? else {
-                    return Ok(());
-                };
-                let moves = held(&mut t.iter().copied(), live);
-                relocate_list(&mut t, &moves);
-                self.tombstones.put(wtxn, &tk, &encode(&t))?;
-            }
-            Holder::Upload { upload } => {
-                let uk = upload_key(bucket, key, upload);
-                let Some(mut u) =
-                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
-                else {
-                    return Ok(());
-                };
-                usage.of(&k).upload(&u, -1);
-                let moves = held(&mut u.commits.iter().copied(), live);
-                relocate_list(&mut u.commits, &moves);
-                usage.of(&k).upload(&u, 1);
-                self.uploads.put(wtxn, &uk, &encode(&u))?;
-            }
-            Holder::Part {
-                upload,
-                number,
-                seq,
-            } => {
-                let pk = part_key(bucket, key, upload, number);
-                let Some(mut p) = self.decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)?
-                else {
-                    return Ok(());
-                };
-                if p.meta.seq != seq {
-                    return Ok(());
-                }
-                usage.of(&k).part(&p, -1);
+            Stored::Part(p) => {
                 let moves = held(&mut p.records(), live);
                 p.relocate(&moves);
-                usage.of(&k).part(&p, 1);
-                self.parts.put(wtxn, &pk, &encode(&p))?;
             }
-            Holder::Ended { upload } => {
-                let uk = upload_key(bucket, key, upload);
-                let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? else {
-                    return Ok(());
-                };
-                let moves = held(&mut e.records.iter().copied(), live);
-                relocate_list(&mut e.records, &moves);
-                self.ended.put(wtxn, &uk, &encode(&e))?;
+            Stored::Copies(c) => {
+                let moves = held(&mut c.iter().copied(), live);
+                relocate_list(c, &moves);
             }
+        };
+        self.edit_holder(wtxn, bucket, key, holder, usage, corrupt, edit)?;
+        if let Holder::Object { version } = holder {
+            // Until its segment is removed, the old copy is on the drive.
+            self.add_stale(wtxn, &k, version, &moved_commits)?;
         }
         Ok(())
     }
@@ -2100,67 +2136,27 @@ impl PartitionIndex {
         usage: &mut Deltas,
         corrupt: impl Fn() -> IndexError + Copy,
     ) -> Result<(), IndexError> {
-        let k = object_key(bucket, key);
-        let h = holder_key(&k, holder);
-        match holder {
-            Holder::Object { version } => {
-                self.update_version(wtxn, &k, version, usage, corrupt, |e| {
-                    fix.copies(&h, &mut e.commits, live);
-                    match &mut e.meta.data {
-                        super::meta::DataLoc::Inline => {}
-                        super::meta::DataLoc::Stripes(s) => fix.shards(&h, 0, s, live),
-                        super::meta::DataLoc::Parts { parts, .. } => {
-                            for (i, p) in parts.iter_mut().enumerate() {
-                                fix.shards(&h, i as u32, &mut p.stripes, live);
-                            }
+        let h = holder_key(&object_key(bucket, key), holder);
+        let edit = |stored: Stored<'_>| match stored {
+            Stored::Version(e) => {
+                fix.copies(&h, &mut e.commits, live);
+                match &mut e.meta.data {
+                    super::meta::DataLoc::Inline => {}
+                    super::meta::DataLoc::Stripes(s) => fix.shards(&h, 0, s, live),
+                    super::meta::DataLoc::Parts { parts, .. } => {
+                        for (i, p) in parts.iter_mut().enumerate() {
+                            fix.shards(&h, i as u32, &mut p.stripes, live);
                         }
                     }
-                })?;
-            }
-            Holder::Tombstone { target } => {
-                let tk = tombstone_key(&k, target);
-                if let Some(mut t) = self.tombstone_at(wtxn, &tk, corrupt)? {
-                    fix.copies(&h, &mut t, live);
-                    self.tombstones.put(wtxn, &tk, &encode(&t))?;
                 }
             }
-            Holder::Upload { upload } => {
-                let uk = upload_key(bucket, key, upload);
-                if let Some(mut u) =
-                    self.decode_at::<UploadEntry>(&self.uploads, wtxn, &uk, corrupt)?
-                {
-                    usage.of(&k).upload(&u, -1);
-                    fix.copies(&h, &mut u.commits, live);
-                    usage.of(&k).upload(&u, 1);
-                    self.uploads.put(wtxn, &uk, &encode(&u))?;
-                }
+            Stored::Part(p) => {
+                fix.copies(&h, &mut p.commits, live);
+                fix.shards(&h, 0, &mut p.meta.part.stripes, live);
             }
-            Holder::Part {
-                upload,
-                number,
-                seq,
-            } => {
-                let pk = part_key(bucket, key, upload, number);
-                if let Some(mut p) = self
-                    .decode_at::<PartEntry>(&self.parts, wtxn, &pk, corrupt)?
-                    .filter(|p| p.meta.seq == seq)
-                {
-                    usage.of(&k).part(&p, -1);
-                    fix.copies(&h, &mut p.commits, live);
-                    fix.shards(&h, 0, &mut p.meta.part.stripes, live);
-                    usage.of(&k).part(&p, 1);
-                    self.parts.put(wtxn, &pk, &encode(&p))?;
-                }
-            }
-            Holder::Ended { upload } => {
-                let uk = upload_key(bucket, key, upload);
-                if let Some(mut e) = self.decode_at::<Ended>(&self.ended, wtxn, &uk, corrupt)? {
-                    fix.copies(&h, &mut e.records, live);
-                    self.ended.put(wtxn, &uk, &encode(&e))?;
-                }
-            }
-        }
-        Ok(())
+            Stored::Copies(c) => fix.copies(&h, c, live),
+        };
+        self.edit_holder(wtxn, bucket, key, holder, usage, corrupt, edit)
     }
 
     /// Repairs remembered in this partition, at most `limit`, in key order.
