@@ -18,7 +18,6 @@ use common::*;
 
 use cairn::engine::drive_service::HoldKind;
 use cairn::engine::layout::Layout;
-use cairn::engine::multipart::ChosenPart;
 use cairn::engine::{Engine, EngineConfig, MemBody, PutOptions, Shared, VersionSel, Versioning};
 
 const MIB: usize = 1 << 20;
@@ -54,40 +53,10 @@ async fn fill(e: Rc<Engine>) -> Model {
     put(&e, "vbk", "obj", &new).await;
     objects.push(("vbk".to_owned(), "obj".to_owned(), new));
     let (p1, p2) = (data(5 * MIB, 102), data(MIB + 3, 103));
-    let up = e
-        .create_upload("bkt", "mp", PutOptions::default(), None)
-        .await
-        .unwrap();
-    let mut chosen = Vec::new();
-    for (n, body) in [(1, &p1), (2, &p2)] {
-        let part = e
-            .put_part("bkt", "mp", up, n, &mut MemBody::new(body.clone()), None)
-            .await
-            .unwrap();
-        chosen.push(ChosenPart {
-            number: n,
-            etag: part.etag,
-        });
-    }
-    e.complete_upload("bkt", "mp", up, chosen, vec![])
-        .await
-        .unwrap();
+    put_multipart(&e, "bkt", "mp", &[&p1, &p2]).await;
     objects.push(("bkt".to_owned(), "mp".to_owned(), [p1, p2].concat()));
     let open_part = data(MIB + 9, 104);
-    let open = e
-        .create_upload("bkt", "open", PutOptions::default(), None)
-        .await
-        .unwrap();
-    e.put_part(
-        "bkt",
-        "open",
-        open,
-        1,
-        &mut MemBody::new(open_part.clone()),
-        None,
-    )
-    .await
-    .unwrap();
+    let open = put_open_upload(&e, "bkt", "open", &open_part).await;
     Model {
         objects,
         old: (old_version, old),
@@ -114,20 +83,7 @@ async fn check(e: &Rc<Engine>, m: &Model) {
         .unwrap();
     assert!(r.read_all().await.unwrap() == m.old.1, "noncurrent version");
     let (upload, part) = &m.upload;
-    let parts = e.upload_parts("bkt", "open", *upload, 0, 10).unwrap();
-    assert_eq!(parts.len(), 1, "the open upload's part");
-    e.complete_upload(
-        "bkt",
-        "open",
-        *upload,
-        vec![ChosenPart {
-            number: 1,
-            etag: parts[0].etag.clone(),
-        }],
-        vec![],
-    )
-    .await
-    .unwrap();
+    complete_open_upload(e, "bkt", "open", *upload).await;
     assert!(get(e, "bkt", "open").await.unwrap() == *part, "open upload");
 }
 

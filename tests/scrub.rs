@@ -12,9 +12,8 @@ use std::time::Duration;
 use common::*;
 
 use cairn::engine::layout::Layout;
-use cairn::engine::multipart::ChosenPart;
 use cairn::engine::record::Kind;
-use cairn::engine::{MemBody, PutOptions, Versioning};
+use cairn::engine::Versioning;
 
 const MIB: usize = 1 << 20;
 
@@ -71,31 +70,8 @@ fn the_scrubber_finds_and_repairs_every_rotten_record_within_one_pass() {
         put(&e, "vbk", "obj", &old).await;
         let old_version = e.head("vbk", "obj").unwrap().meta.version;
         put(&e, "vbk", "obj", &new).await;
-        let up = e
-            .create_upload("bkt", "mp", PutOptions::default(), None)
-            .await
-            .unwrap();
-        let mut chosen = Vec::new();
-        for (n, body) in [(1, &p1), (2, &p2)] {
-            let part = e
-                .put_part("bkt", "mp", up, n, &mut MemBody::new(body.clone()), None)
-                .await
-                .unwrap();
-            chosen.push(ChosenPart {
-                number: n,
-                etag: part.etag,
-            });
-        }
-        e.complete_upload("bkt", "mp", up, chosen, vec![])
-            .await
-            .unwrap();
-        let open = e
-            .create_upload("bkt", "open", PutOptions::default(), None)
-            .await
-            .unwrap();
-        e.put_part("bkt", "open", open, 1, &mut MemBody::new(open_part), None)
-            .await
-            .unwrap();
+        put_multipart(&e, "bkt", "mp", &[&p1, &p2]).await;
+        let open = put_open_upload(&e, "bkt", "open", &open_part).await;
         (old_version, open)
     });
 
@@ -224,20 +200,7 @@ fn the_scrubber_finds_and_repairs_every_rotten_record_within_one_pass() {
             .await
             .unwrap();
         assert_eq!(r.read_all().await.unwrap(), old);
-        let parts = e.upload_parts("bkt", "open", open_upload, 0, 10).unwrap();
-        assert_eq!(parts.len(), 1, "the open upload's part survived");
-        e.complete_upload(
-            "bkt",
-            "open",
-            open_upload,
-            vec![ChosenPart {
-                number: 1,
-                etag: parts[0].etag.clone(),
-            }],
-            vec![],
-        )
-        .await
-        .unwrap();
+        complete_open_upload(&e, "bkt", "open", open_upload).await;
         assert_eq!(get(&e, "bkt", "open").await.unwrap(), open_part);
     });
 }

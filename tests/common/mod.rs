@@ -152,6 +152,7 @@ pub fn md5_hex(b: &[u8]) -> String {
 
 use cairn::engine::index::ListEntry;
 use cairn::engine::merge::{Entry, ListParams};
+use cairn::engine::multipart::ChosenPart;
 use cairn::engine::record::{RecordError, RecordHeader};
 use cairn::engine::{EngineError, MemBody, PutOptions};
 
@@ -165,6 +166,56 @@ pub async fn put(e: &Rc<Engine>, bucket: &str, key: &str, body: &[u8]) {
     )
     .await
     .unwrap_or_else(|err| panic!("put {bucket}/{key} ({} bytes): {err}", body.len()));
+}
+
+/// Stores `parts` as one multipart object under `key` (part numbers from
+/// 1), panicking on failure.
+pub async fn put_multipart(e: &Rc<Engine>, bucket: &str, key: &str, parts: &[&[u8]]) {
+    let up = e
+        .create_upload(bucket, key, PutOptions::default(), None)
+        .await
+        .unwrap();
+    let mut chosen = Vec::new();
+    for (n, body) in (1..).zip(parts) {
+        let part = e
+            .put_part(bucket, key, up, n, &mut MemBody::new(body.to_vec()), None)
+            .await
+            .unwrap();
+        chosen.push(ChosenPart {
+            number: n,
+            etag: part.etag,
+        });
+    }
+    e.complete_upload(bucket, key, up, chosen, vec![])
+        .await
+        .unwrap();
+}
+
+/// Starts an upload of `key` with `part` as its part 1 and leaves it open;
+/// returns its id.
+pub async fn put_open_upload(e: &Rc<Engine>, bucket: &str, key: &str, part: &[u8]) -> u128 {
+    let up = e
+        .create_upload(bucket, key, PutOptions::default(), None)
+        .await
+        .unwrap();
+    e.put_part(bucket, key, up, 1, &mut MemBody::new(part.to_vec()), None)
+        .await
+        .unwrap();
+    up
+}
+
+/// Completes an upload `put_open_upload` left open, from the one part it
+/// must still hold.
+pub async fn complete_open_upload(e: &Rc<Engine>, bucket: &str, key: &str, upload: u128) {
+    let parts = e.upload_parts(bucket, key, upload, 0, 10).unwrap();
+    assert_eq!(parts.len(), 1, "the open upload's part survived");
+    let chosen = vec![ChosenPart {
+        number: 1,
+        etag: parts[0].etag.clone(),
+    }];
+    e.complete_upload(bucket, key, upload, chosen, vec![])
+        .await
+        .unwrap();
 }
 
 /// The whole object, or the engine's error (from opening or from any chunk).
