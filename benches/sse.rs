@@ -123,7 +123,9 @@ fn packages(c: &mut Criterion) {
                 .expect("seals")
         })
     });
-    let one = Sealer::new(&key, &nonce, &OBJECT, 1, layout).seal_all(&data(PACKAGE_SIZE));
+    let one = Sealer::new(&key, &nonce, &OBJECT, 1, layout)
+        .seal_all(&data(PACKAGE_SIZE))
+        .unwrap();
     let opener = Opener::new(&key, &nonce, &OBJECT, 1, layout, PACKAGE_SIZE as u64);
     g.bench_function("open/64KiB package", |b| {
         b.iter_batched_ref(
@@ -141,7 +143,9 @@ fn packages(c: &mut Criterion) {
     // A whole 1 MiB object: key schedule, identity digest, 16 packages.
     g.throughput(Throughput::Bytes(MIB as u64));
     let plain = data(MIB);
-    let sealed = Sealer::new(&key, &nonce, &OBJECT, 0, layout).seal_all(&plain);
+    let sealed = Sealer::new(&key, &nonce, &OBJECT, 0, layout)
+        .seal_all(&plain)
+        .unwrap();
     // The plaintext laid out at package offsets, as the PUT path fills it.
     let mut laid_out = vec![0u8; sealed.len()];
     for (i, chunk) in plain.chunks(PACKAGE_SIZE).enumerate() {

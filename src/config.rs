@@ -310,7 +310,8 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1024;
 /// enough that silent connections cannot pile up.
 pub const DEFAULT_FIRST_REQUEST_TIMEOUT: u64 = 5;
 
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:9000";
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9000);
 pub const EMBEDDED_DRIVES: usize = 4;
 const MIN_SEGMENT: u64 = 8 << 20;
 
@@ -447,10 +448,7 @@ impl ServeArgs {
             layout,
             partitions,
         } = self.store.resolve()?;
-        let listen = match self.listen.or(file.listen) {
-            Some(l) => l,
-            None => DEFAULT_LISTEN.parse().expect("valid default address"),
-        };
+        let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
         let cores = self
             .cores
             .or(file.cores)

@@ -228,8 +228,12 @@ impl Healing {
     /// Drive `d` starts healing now (it was just formatted into its slot).
     pub fn begin(&self, d: usize, now_ms: u64) -> HealId {
         self.sealed[d].store(0, Ordering::Relaxed);
-        self.since[d].store(now_ms.max(1), Ordering::Relaxed);
-        self.of(d).expect("just set")
+        let since_ms = now_ms.max(1);
+        self.since[d].store(since_ms, Ordering::Relaxed);
+        HealId {
+            drive: d as u16,
+            since_ms,
+        }
     }
 
     /// A core sealed its segments on drive `d`; returns how many have.

@@ -838,8 +838,7 @@ impl PartitionIndex {
 
     fn put_state(&self, s: &State) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
-        let b = postcard::to_allocvec(s).expect("state serialises");
-        self.meta.put(&mut wtxn, "state", &b)?;
+        self.meta.put(&mut wtxn, "state", &encode(s))?;
         self.meta
             .put(&mut wtxn, REFS_EPOCH, &s.epoch.to_le_bytes())?;
         wtxn.commit()?;

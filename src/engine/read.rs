@@ -674,7 +674,9 @@ impl ObjectReader {
         if healthy {
             return Ok((first..=last)
                 .map(|i| {
-                    let v = shards[i].take().expect("read above");
+                    let v = shards[i]
+                        .take()
+                        .expect("healthy: every shard of the range was read");
                     let a = if i == first { lo - i * sl } else { 0 };
                     let b = if i == last { hi - i * sl } else { sl };
                     v.record.slice(v.payload.start + a..v.payload.start + b)

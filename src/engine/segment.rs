@@ -367,7 +367,9 @@ impl SegmentWriter {
                 }
             };
             let mut slots = me.slots.borrow_mut();
-            let slot = slots.get_mut(&(class, drive)).expect("slot exists");
+            let slot = slots
+                .get_mut(&(class, drive))
+                .expect("a slot is never removed once made");
             slot.opening = None;
             slot.next_n = slot.next_n.max(n + 1);
             match r {

@@ -581,7 +581,9 @@ impl Engine {
                 let size = head.len() as u64;
                 let stored = match sealer() {
                     None => head,
-                    Some(s) => s.seal_all(&head),
+                    Some(s) => s
+                        .seal_all(&head)
+                        .map_err(|e| EngineError::Internal(format!("sealing: {e}")))?,
                 };
                 (size, DataLoc::Inline, Bytes::from(stored))
             }
@@ -723,7 +725,9 @@ impl Engine {
                 };
                 if builder.is_full() {
                     if inflight.len() >= STRIPES_IN_FLIGHT {
-                        let h = inflight.pop_front().expect("non-empty");
+                        let h = inflight
+                            .pop_front()
+                            .expect("STRIPES_IN_FLIGHT (> 0) are in flight");
                         done.push(h.await?);
                     }
                     let (bufs, len, sl) = builder.take();
@@ -1589,7 +1593,7 @@ mod tests {
             Packages::DEFAULT.ciphertext_len(plain.len() as u64)
         );
         assert!(
-            stored == sealer().seal_all(plain),
+            stored == sealer().seal_all(plain).unwrap(),
             "differs from sealing the whole stream"
         );
         stored

@@ -299,27 +299,25 @@ impl Sealer {
         self.finished
     }
 
-    /// Seals a whole stream into a new buffer (copies, small objects, tests).
-    pub fn seal_all(mut self, plain: &[u8]) -> Vec<u8> {
+    /// Seals a whole stream into a new buffer (copies, small objects, tests);
+    /// fails as `seal` does on a sealer that already sealed packages.
+    pub fn seal_all(mut self, plain: &[u8]) -> Result<Vec<u8>, SseError> {
         let layout = self.key.layout;
         let mut out = vec![0u8; layout.ciphertext_len(plain.len() as u64) as usize];
         let size = layout.package_size();
         let mut chunks = plain.chunks(size).peekable();
         let mut at = 0;
         if chunks.peek().is_none() {
-            self.seal(&mut out, 0, true)
-                .expect("an empty stream seals as one package");
-            return out;
+            self.seal(&mut out, 0, true)?;
+            return Ok(out);
         }
         while let Some(chunk) = chunks.next() {
             let last = chunks.peek().is_none();
             let room = &mut out[at..at + chunk.len() + TAG_LEN];
             room[..chunk.len()].copy_from_slice(chunk);
-            at += self
-                .seal(room, chunk.len(), last)
-                .expect("chunks are full but the last");
+            at += self.seal(room, chunk.len(), last)?;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -481,7 +479,9 @@ mod tests {
         let key = DataKey::generate();
         let nonce = nonce_base();
         let plain = data(n);
-        let sealed = Sealer::new(&key, &nonce, &OBJ, part, Layout::DEFAULT).seal_all(&plain);
+        let sealed = Sealer::new(&key, &nonce, &OBJ, part, Layout::DEFAULT)
+            .seal_all(&plain)
+            .unwrap();
         Stream {
             key,
             nonce,
@@ -492,6 +492,19 @@ mod tests {
 
     fn opener(s: &Stream, object: &ObjectId<'_>, part: u32, plain_len: u64) -> Opener {
         Opener::new(&s.key, &s.nonce, object, part, Layout::DEFAULT, plain_len)
+    }
+
+    #[test]
+    fn sealing_a_whole_stream_with_a_used_sealer_is_an_error_not_a_panic() {
+        let (key, nonce) = (DataKey::generate(), nonce_base());
+        let sealer = || Sealer::new(&key, &nonce, &OBJ, 0, Layout::DEFAULT);
+        let mut done = sealer();
+        done.seal(&mut [0u8; TAG_LEN], 0, true).unwrap();
+        assert!(matches!(done.seal_all(&data(10)), Err(SseError::Misuse(_))));
+        let mut begun = sealer();
+        let mut full = vec![0u8; PACKAGE_SIZE + TAG_LEN];
+        begun.seal(&mut full, PACKAGE_SIZE, false).unwrap();
+        assert!(matches!(begun.seal_all(&[]), Err(SseError::Misuse(_))));
     }
 
     #[test]
@@ -673,7 +686,9 @@ mod tests {
         let nonce = nonce_base();
         let plain = data(n);
         let seal_as = |obj: &ObjectId<'_>, part| {
-            Sealer::new(&key, &nonce, obj, part, Layout::DEFAULT).seal_all(&plain)
+            Sealer::new(&key, &nonce, obj, part, Layout::DEFAULT)
+                .seal_all(&plain)
+                .unwrap()
         };
         let a = seal_as(&OBJ, 1);
         let open_as = |obj: &ObjectId<'_>, part, c: &[u8]| {
