@@ -60,7 +60,8 @@ impl AlignedBuf {
 
     fn allocate(cap: usize, zero: bool) -> Self {
         let cap = align_up(cap.max(1));
-        let layout = Layout::from_size_align(cap, ALIGN).expect("aligned layout");
+        let layout = Layout::from_size_align(cap, ALIGN)
+            .expect("ALIGN is a power of two; buffers are far below isize::MAX");
         // SAFETY: the layout's size is at least ALIGN (`cap.max(1)` rounded
         // up), never zero as `alloc` requires; a null result is handled
         // below.
@@ -176,7 +177,8 @@ impl AsRef<[u8]> for AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.cap, ALIGN).expect("aligned layout");
+        let layout = Layout::from_size_align(self.cap, ALIGN)
+            .expect("the layout `allocate` made from this cap");
         // SAFETY: allocated by `allocate` with this exact layout (cap is never
         // changed), and freed only here, once.
         unsafe { dealloc(self.ptr.as_ptr(), layout) }
