@@ -592,18 +592,14 @@ pub enum CoreMsg {
     },
 }
 
-/// The CPU priority of each core's background thread: at nice 10 the
-/// kernel gives it about a tenth of a CPU that client work wants, so
-/// decoding during a heal costs clients little, and all of an idle one.
-const BACKGROUND_NICE: i32 = 10;
-
 /// One core's handle on the engine.
 pub struct Engine {
     pub shared: Arc<Shared>,
     pub core: CoreId,
     pub companion: Companion,
-    /// A thread at a lower CPU priority for the erasure decoding of
-    /// repair, scrubbing and healing (see `BACKGROUND_NICE`).
+    /// A thread that runs only on CPU time clients leave, for the erasure
+    /// decoding of repair, scrubbing and healing
+    /// ([`Companion::start_background`]).
     background_cpu: Companion,
     pub writer: Rc<SegmentWriter>,
     pub reads: ReadFiles,
@@ -904,7 +900,7 @@ impl Engine {
         inbox: Receiver<CoreMsg>,
     ) -> std::io::Result<Rc<Engine>> {
         let companion = Companion::start(format!("cairn-comp-{core}"))?;
-        let background_cpu = Companion::start_niced(format!("cairn-bg-{core}"), BACKGROUND_NICE)?;
+        let background_cpu = Companion::start_background(format!("cairn-bg-{core}"))?;
         let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
         let writer = SegmentWriter::new(
             core,
