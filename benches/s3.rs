@@ -1,12 +1,15 @@
 //! The S3 front end's pure kernels per request: SigV4 verification of a
 //! header-signed request (signing key cached, as on a warm core), SigV2
 //! verification of the same request signed as boto3's `s3` signer does, the
-//! rate limiter's token take, and the XML of a 1,000-key ListObjectsV2 page.
+//! rate limiter's token take, the count of requests started and in flight
+//! that background work reads (`engine/clients.rs`), and the XML of a
+//! 1,000-key ListObjectsV2 page.
 
 use std::time::{Duration, SystemTime};
 
 use cairn::auth::sigv2;
 use cairn::auth::sigv4::{verify, Credentials, RequestParts, SigningKeyCache};
+use cairn::engine::clients::{ClientLoad, CoreClients};
 use cairn::http::ratelimit::{Rate, RateLimits};
 use cairn::s3::xml::{list_objects_v2, ListEntry, ListOwner, ListV2Response};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -155,6 +158,16 @@ fn rate_limit(c: &mut Criterion) {
     group.finish();
 }
 
+fn client_counting(c: &mut Criterion) {
+    let clients = CoreClients::new(std::sync::Arc::new(ClientLoad::new(2)), 1);
+    let mut group = c.benchmark_group("clients");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("request_counted", |b| {
+        b.iter(|| drop(std::hint::black_box(clients.begin())))
+    });
+    group.finish();
+}
+
 fn list_xml(c: &mut Criterion) {
     let contents: Vec<ListEntry> = (0..1000)
         .map(|i| ListEntry {
@@ -188,6 +201,6 @@ fn list_xml(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = sigv4, sigv2, rate_limit, list_xml
+    targets = sigv4, sigv2, rate_limit, client_counting, list_xml
 }
 criterion_main!(benches);
