@@ -625,7 +625,17 @@ impl Engine {
             let parity = now.iter().any(|&i| i >= k);
             raw = self
                 .background_cpu
-                .run(move || codec::rebuild_stripe(layout, &mut raw, sl, parity).map(|()| raw))
+                .run(move || {
+                    codec::rebuild_stripe_in_pieces(
+                        layout,
+                        &mut raw,
+                        sl,
+                        parity,
+                        REBUILD_PIECE,
+                        std::thread::yield_now,
+                    )
+                    .map(|()| raw)
+                })
                 .await
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?;
@@ -686,6 +696,10 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Shard bytes the background thread rebuilds between two yields of its
+/// CPU: a client request whose CPU it holds waits at most for one piece.
+const REBUILD_PIECE: usize = 32 << 10;
 
 fn note_repair(bucket: &str, key: &str, holder: Holder, note: Option<RepairNote>) -> Mutation {
     Mutation::NoteRepair {
