@@ -625,17 +625,7 @@ impl Engine {
             let parity = now.iter().any(|&i| i >= k);
             raw = self
                 .background_cpu
-                .run(move || {
-                    codec::rebuild_stripe_in_pieces(
-                        layout,
-                        &mut raw,
-                        sl,
-                        parity,
-                        REBUILD_PIECE,
-                        std::thread::yield_now,
-                    )
-                    .map(|()| raw)
-                })
+                .run(move || codec::rebuild_stripe(layout, &mut raw, sl, parity).map(|()| raw))
                 .await
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?;
@@ -696,13 +686,6 @@ impl Engine {
         Ok(())
     }
 }
-
-/// Shard bytes the background thread rebuilds between two yields of its
-/// CPU: a client request whose CPU it holds waits for one piece, not for a
-/// time slice. Measured (perf/heal.sh, 2026-12-06): whole stripes under
-/// SCHED_IDLE cost clients +17% p99 and starved the heal to 71-92% of its
-/// rate; pieces at normal priority cost +7% at the full rate.
-const REBUILD_PIECE: usize = 32 << 10;
 
 fn note_repair(bucket: &str, key: &str, holder: Holder, note: Option<RepairNote>) -> Mutation {
     Mutation::NoteRepair {
