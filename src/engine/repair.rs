@@ -715,8 +715,8 @@ impl Engine {
 /// cost per decode (about 0.2 ms), so a stripe in pieces takes 3.3 times
 /// the CPU (benches/codec.rs `rebuild`), which a quiet node does not pay.
 /// Measured (perf/heal.sh, 2026-12-06) at the default rate with a client
-/// filling both CPUs: whole stripes, client p99 +31%; pieces, +7% and +21%
-/// in two runs.
+/// filling both CPUs: whole stripes, client p99 +31%; pieces, +18% over
+/// twelve rounds (docs/PERFORMANCE.md).
 const REBUILD_PIECE: usize = 32 << 10;
 
 fn note_repair(bucket: &str, key: &str, holder: Holder, note: Option<RepairNote>) -> Mutation {
