@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cairn::engine::codec::{ErasureCodec, RsCodec};
+use cairn::engine::codec::{self, ErasureCodec, RsCodec};
 use cairn::engine::layout::{Layout, STRIPE_DATA};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::rngs::StdRng;
@@ -49,6 +49,48 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
+/// A heal's rebuild of one stripe of 4+2 with one data shard lost: whole,
+/// and in the 32 KiB pieces the background thread works in (what the
+/// pieces cost on an idle node, where no client needs the CPU back).
+fn rebuild(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rebuild");
+    group.throughput(Throughput::Bytes(STRIPE_DATA as u64));
+    let layout = Layout { data: 4, parity: 2 };
+    let shard_len = layout.shard_len(STRIPE_DATA);
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut template: Vec<Option<Vec<u8>>> = (0..6)
+        .map(|i| {
+            let mut v = vec![0u8; shard_len];
+            if i < 4 {
+                rng.fill(&mut v[..]);
+            }
+            Some(v)
+        })
+        .collect();
+    template[4] = None;
+    template[5] = None;
+    codec::rebuild_stripe(layout, &mut template, shard_len, true).unwrap();
+    template[2] = None;
+    group.bench_function("whole/4+2", |b| {
+        b.iter_batched_ref(
+            || template.clone(),
+            |shards| codec::rebuild_stripe(layout, shards, shard_len, true).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("pieces_32KiB/4+2", |b| {
+        b.iter_batched_ref(
+            || template.clone(),
+            |shards| {
+                codec::rebuild_stripe_in_pieces(layout, shards, shard_len, true, 32 << 10, || {})
+                    .unwrap()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 /// The per-byte kernels of a PUT besides erasure coding: MD5 (the ETag, on
 /// the receiving core) and crc32c (every record), 1 MiB and 64 KiB buffers.
 fn hashes(c: &mut Criterion) {
@@ -73,6 +115,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = codec, hashes
+    targets = codec, rebuild, hashes
 }
 criterion_main!(benches);

@@ -132,6 +132,55 @@ pub fn rebuild_stripe(
     })
 }
 
+/// [`rebuild_stripe`] `piece` bytes of every shard at a time, calling
+/// `between` after each piece: a background thread yields its CPU there,
+/// so it never holds one for longer than a piece.
+///
+/// # Panics
+/// If `piece` is not a non-zero multiple of `SHARD_ALIGN`.
+pub fn rebuild_stripe_in_pieces(
+    layout: Layout,
+    shards: &mut [Option<Vec<u8>>],
+    shard_len: usize,
+    parity: bool,
+    piece: usize,
+    mut between: impl FnMut(),
+) -> Result<(), CodecError> {
+    assert!(
+        piece > 0 && piece.is_multiple_of(SHARD_ALIGN),
+        "piece {piece}"
+    );
+    if shard_len <= piece {
+        return rebuild_stripe(layout, shards, shard_len, parity);
+    }
+    let k = usize::from(layout.data);
+    let targets: Vec<usize> = (0..shards.len())
+        .filter(|&i| shards[i].is_none() && (i < k || parity))
+        .collect();
+    let mut rebuilt: Vec<Vec<u8>> = targets.iter().map(|_| vec![0u8; shard_len]).collect();
+    let mut off = 0;
+    while off < shard_len {
+        let len = piece.min(shard_len - off);
+        let mut part: Vec<Option<Vec<u8>>> = shards
+            .iter()
+            .map(|s| s.as_ref().map(|s| s[off..off + len].to_vec()))
+            .collect();
+        rebuild_stripe(layout, &mut part, len, parity)?;
+        for (out, &i) in rebuilt.iter_mut().zip(&targets) {
+            let got = part[i]
+                .as_deref()
+                .ok_or_else(|| CodecError::Backend(format!("shard {i} was not rebuilt")))?;
+            out[off..off + len].copy_from_slice(got);
+        }
+        off += len;
+        between();
+    }
+    for (out, i) in rebuilt.into_iter().zip(targets) {
+        shards[i] = Some(out);
+    }
+    Ok(())
+}
+
 fn backend(e: reed_solomon_simd::Error) -> CodecError {
     CodecError::Backend(e.to_string())
 }
@@ -294,6 +343,38 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+
+    #[test]
+    fn a_stripe_rebuilt_in_pieces_is_the_stripe_rebuilt_whole() {
+        let layout = Layout { data: 4, parity: 2 };
+        let piece = 4096;
+        for sl in [3 * piece + 2 * SHARD_ALIGN, SHARD_ALIGN] {
+            let mut full: Vec<Option<Vec<u8>>> = (0..4)
+                .map(|i| Some((0..sl).map(|b| (b * 31 + i * 7 + b / 997) as u8).collect()))
+                .collect();
+            full.extend([None, None]);
+            rebuild_stripe(layout, &mut full, sl, true).unwrap();
+            for (lost, parity) in [(vec![0, 5], true), (vec![1, 3], false), (vec![4], true)] {
+                let mut whole = full.clone();
+                let mut pieces = full.clone();
+                for &i in &lost {
+                    whole[i] = None;
+                    pieces[i] = None;
+                }
+                rebuild_stripe(layout, &mut whole, sl, parity).unwrap();
+                let mut turns = 0;
+                rebuild_stripe_in_pieces(layout, &mut pieces, sl, parity, piece, || turns += 1)
+                    .unwrap();
+                assert_eq!(pieces, whole, "shard length {sl}, lost {lost:?}");
+                assert_eq!(turns, if sl > piece { sl.div_ceil(piece) } else { 0 });
+                for &i in &lost {
+                    if i < 4 || parity {
+                        assert_eq!(pieces[i], full[i], "shard {i} rebuilt as it was");
+                    }
+                }
+            }
+        }
+    }
 
     const LAYOUTS: [(u8, u8); 7] = [(1, 0), (1, 1), (1, 2), (2, 2), (4, 2), (8, 4), (12, 4)];
     const SHARD_LENS: [usize; 3] = [64, 4096 + 64, 262_144];

@@ -597,9 +597,10 @@ pub struct Engine {
     pub shared: Arc<Shared>,
     pub core: CoreId,
     pub companion: Companion,
-    /// A thread that runs only on CPU time clients leave, for the erasure
-    /// decoding of repair, scrubbing and healing
-    /// ([`Companion::start_background`]).
+    /// A thread for the erasure decoding of repair, scrubbing and healing,
+    /// apart from `companion` so a long rebuild never delays a commit. It
+    /// runs at the executors' priority and yields its CPU every piece of a
+    /// stripe (`repair::REBUILD_PIECE`); the heal's rate bounds its share.
     background_cpu: Companion,
     pub writer: Rc<SegmentWriter>,
     pub reads: ReadFiles,
@@ -900,7 +901,7 @@ impl Engine {
         inbox: Receiver<CoreMsg>,
     ) -> std::io::Result<Rc<Engine>> {
         let companion = Companion::start(format!("cairn-comp-{core}"))?;
-        let background_cpu = Companion::start_background(format!("cairn-bg-{core}"))?;
+        let background_cpu = Companion::start(format!("cairn-bg-{core}"))?;
         let drives: Vec<PathBuf> = shared.set.drives.iter().map(|d| d.path.clone()).collect();
         let writer = SegmentWriter::new(
             core,

@@ -296,7 +296,7 @@ impl Engine {
     async fn run_repair(self: &Rc<Self>, bucket: &str, key: &str, holder: Holder) -> Result<()> {
         let st = &self.shared.stats;
         st.repair_runs.fetch_add(1, Ordering::Relaxed);
-        let r = self.repair_holder(bucket, key, holder, None).await;
+        let r = self.repair_holder(bucket, key, holder, None, false).await;
         let note = match &r {
             Ok(c) if c.finished() => None,
             Ok(c) => Some(c.waiting_for.clone()),
@@ -333,12 +333,17 @@ impl Engine {
     /// some reads only enough of the others to rebuild them (the others are
     /// taken for good: the scrubber checks them). Replicated copies are
     /// small and always all read.
+    ///
+    /// `quiet`: the node has no clients, so stripes are rebuilt whole;
+    /// otherwise in pieces (`REBUILD_PIECE`), which costs more CPU in all
+    /// but never holds a client's CPU for long.
     pub async fn repair_holder(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         holder: Holder,
         suspect: Option<&[u16]>,
+        quiet: bool,
     ) -> Result<Checked> {
         let p = self.shared.partition_of(bucket, key);
         self.assert_owner(p);
@@ -352,8 +357,10 @@ impl Engine {
         self.check_copies(p, bucket, key, holder, &held, &mut c, &mut edit)
             .await?;
         for (i, set) in held.sets.iter().enumerate() {
-            self.check_stripes(p, bucket, key, i as u32, set, suspect, &mut c, &mut edit)
-                .await?;
+            self.check_stripes(
+                p, bucket, key, i as u32, set, suspect, quiet, &mut c, &mut edit,
+            )
+            .await?;
         }
         for a in &edit.appended {
             a.seg.sync_upto(a.gen).await?;
@@ -511,6 +518,7 @@ impl Engine {
         set_no: u32,
         set: &StripeSet,
         suspect: Option<&[u16]>,
+        quiet: bool,
         c: &mut Checked,
         edit: &mut Edit,
     ) -> Result<()> {
@@ -625,7 +633,21 @@ impl Engine {
             let parity = now.iter().any(|&i| i >= k);
             raw = self
                 .background_cpu
-                .run(move || codec::rebuild_stripe(layout, &mut raw, sl, parity).map(|()| raw))
+                .run(move || {
+                    let r = if quiet {
+                        codec::rebuild_stripe(layout, &mut raw, sl, parity)
+                    } else {
+                        codec::rebuild_stripe_in_pieces(
+                            layout,
+                            &mut raw,
+                            sl,
+                            parity,
+                            REBUILD_PIECE,
+                            std::thread::yield_now,
+                        )
+                    };
+                    r.map(|()| raw)
+                })
                 .await
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?
                 .map_err(|e| EngineError::Internal(format!("repair: {e}")))?;
@@ -686,6 +708,16 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Shard bytes the background thread rebuilds between two yields of its
+/// CPU while clients are served: a request whose CPU it holds waits for one
+/// piece, not a whole stripe. Each piece pays reed-solomon-simd's fixed
+/// cost per decode (about 0.2 ms), so a stripe in pieces takes 3.3 times
+/// the CPU (benches/codec.rs `rebuild`), which a quiet node does not pay.
+/// Measured (perf/heal.sh, 2026-12-06) at the default rate with a client
+/// filling both CPUs: whole stripes, client p99 +31%; pieces, +18% over
+/// twelve rounds (docs/PERFORMANCE.md).
+const REBUILD_PIECE: usize = 32 << 10;
 
 fn note_repair(bucket: &str, key: &str, holder: Holder, note: Option<RepairNote>) -> Mutation {
     Mutation::NoteRepair {

@@ -262,6 +262,7 @@ impl Engine {
                     .when_quiet
                     .filter(|_| how.pacer.quiet.is_quiet(&self.shared.clients, now));
                 let (rate, parallel) = quiet.map_or((how.rate, 1), |(p, r)| (r, p.max(1)));
+                let is_quiet = quiet.is_some();
                 let share = core_share(rate, self.shared.cores);
                 if failed.is_some() || running.len() >= parallel {
                     break;
@@ -284,7 +285,9 @@ impl Engine {
                         crate::runtime::sleep_until(start).await;
                     }
                     self.yield_to_clients().await;
-                    let c = self.repair_holder(&bucket, &key, holder, suspect).await;
+                    let c = self
+                        .repair_holder(&bucket, &key, holder, suspect, is_quiet)
+                        .await;
                     (bucket, key, holder, c)
                 });
             }

@@ -18,28 +18,8 @@ pub struct Companion {
 impl Companion {
     /// Starts the thread. It exits when every handle has been dropped.
     pub fn start(name: String) -> std::io::Result<Companion> {
-        Companion::spawn(name, false)
-    }
-
-    /// Starts a thread for background work (healing's erasure decoding)
-    /// under the kernel's SCHED_IDLE policy: it runs on CPU time no other
-    /// thread wants, and a waking executor takes its CPU at once. A nice
-    /// level is not enough: the kernel still runs a niced thread for a
-    /// whole time slice, and a client request whose CPU it holds waits the
-    /// slice out (client p99 during a heal: +44-56% at nice 10, +13-21%
-    /// under SCHED_IDLE; perf/results, 2026-12-06). On a node whose CPUs
-    /// clients keep full it still gets a sliver, so the work slows down
-    /// but does not stop.
-    pub fn start_background(name: String) -> std::io::Result<Companion> {
-        Companion::spawn(name, true)
-    }
-
-    fn spawn(name: String, background: bool) -> std::io::Result<Companion> {
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new().name(name).spawn(move || {
-            if background {
-                lower_priority();
-            }
             while let Ok(job) = rx.recv() {
                 job();
             }
@@ -63,45 +43,5 @@ impl Companion {
             .map_err(|_| std::io::Error::other("companion thread stopped"))?;
         rx.await
             .map_err(|_| std::io::Error::other("companion job panicked"))
-    }
-}
-
-/// Puts the calling thread under SCHED_IDLE, or at nice 19 where the
-/// kernel refuses that policy.
-fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param for the call's duration; pid 0
-    // names the calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-        return;
-    }
-    let idle_error = std::io::Error::last_os_error();
-    // SAFETY: setpriority and gettid only read their integer arguments;
-    // the thread id is this thread's own.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
-    tracing::warn!(
-        error = %idle_error,
-        nice_error = ?(r != 0).then(std::io::Error::last_os_error),
-        "background thread not under SCHED_IDLE; at nice 19 instead"
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy_of(c: &Companion) -> libc::c_int {
-        // SAFETY: sched_getscheduler only reads its pid; 0 is the caller.
-        super::super::block_on(c.run(|| unsafe { libc::sched_getscheduler(0) }))
-            .unwrap()
-            .unwrap()
-    }
-
-    #[test]
-    fn background_work_runs_only_on_cpu_time_others_leave() {
-        let bg = Companion::start_background("test-bg".into()).unwrap();
-        assert_eq!(policy_of(&bg), libc::SCHED_IDLE);
-        let fg = Companion::start("test-fg".into()).unwrap();
-        assert_eq!(policy_of(&fg), libc::SCHED_OTHER);
     }
 }
