@@ -333,7 +333,13 @@ async fn a_request_with_origin_gets_cors_headers_on_success_and_on_error() {
     );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(r.header("access-control-expose-headers"), Some("ETag"));
-    assert_eq!(r.header("vary"), Some("Origin"));
+    // The rule's methods and max age, as S3 sends on an actual request too.
+    assert_eq!(r.header("access-control-allow-methods"), Some("PUT, GET"));
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+    assert_eq!(
+        r.header("vary"),
+        Some("Origin, Access-Control-Request-Headers, Access-Control-Request-Method")
+    );
 
     // A 404 carries them too, so the page can read S3's error.
     let r = signed(p, "GET", "/web/missing", &origin, b"");
@@ -342,7 +348,10 @@ async fn a_request_with_origin_gets_cors_headers_on_success_and_on_error() {
         r.header("access-control-allow-origin"),
         Some("http://a.app.test")
     );
-    assert_eq!(r.header("vary"), Some("Origin"));
+    assert_eq!(
+        r.header("vary"),
+        Some("Origin, Access-Control-Request-Headers, Access-Control-Request-Method")
+    );
 
     // So does a refused signature.
     let r = unsigned(p, "GET", "/web/k", &[("Origin", "http://other.org")]);

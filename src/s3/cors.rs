@@ -149,9 +149,10 @@ fn joined(items: &[String]) -> Option<HeaderValue> {
     }
 }
 
-/// `Access-Control-Allow-Origin`, `-Allow-Credentials` and
-/// `-Expose-Headers` for a matched rule.
-fn set_origin_headers(h: &mut HeaderMap, m: Matched<'_>, origin: &HeaderValue) {
+/// The headers S3 answers a matched rule with, preflight or not:
+/// `Access-Control-Allow-Origin`, `-Allow-Credentials`, `-Allow-Methods`,
+/// `-Expose-Headers`, `-Max-Age` and `Vary`.
+fn set_rule_headers(h: &mut HeaderMap, m: Matched<'_>, origin: &HeaderValue) {
     if m.any_origin {
         h.insert(ALLOW_ORIGIN, HeaderValue::from_static("*"));
     } else {
@@ -161,9 +162,21 @@ fn set_origin_headers(h: &mut HeaderMap, m: Matched<'_>, origin: &HeaderValue) {
             HeaderValue::from_static("true"),
         );
     }
+    if let Some(v) = joined(&m.rule.allowed_methods) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
     if let Some(v) = joined(&m.rule.expose_headers) {
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
     }
+    if let Some(s) = m.rule.max_age_seconds {
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(s));
+    }
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    );
 }
 
 /// The answer to `OPTIONS` on `bucket` (or an object in it), from its CORS
@@ -214,24 +227,12 @@ pub fn preflight(engine: &Engine, bucket: Option<&str>, headers: &HeaderMap) -> 
     let m = match_rule(cors, origin_text, method, &names).ok_or_else(refused)?;
     let mut r = status_only(StatusCode::OK);
     let h = r.headers_mut();
-    set_origin_headers(h, m, origin);
-    if let Some(v) = joined(&m.rule.allowed_methods) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
-    }
+    set_rule_headers(h, m, origin);
     if !names.is_empty() {
         if let Some(v) = value(&names.join(", ")) {
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
         }
     }
-    if let Some(s) = m.rule.max_age_seconds {
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(s));
-    }
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static(
-            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
-        ),
-    );
     Ok(r)
 }
 
@@ -254,8 +255,7 @@ pub fn add_response_headers(
         return;
     };
     if let Some(m) = match_rule(cors, origin_text, method.as_str(), &[]) {
-        set_origin_headers(h, m, origin);
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        set_rule_headers(h, m, origin);
     }
 }
 
