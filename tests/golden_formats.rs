@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use cairn::admin::settings::{Change, Saved, SavedValue, STORE_FORMAT};
 use cairn::engine::buckets::{
-    BucketEncryption, BucketInfo, BucketOwner, BucketSse, BucketTable, DefaultRetention,
-    ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod, Versioning,
-    TABLE_FORMAT,
+    BucketCors, BucketEncryption, BucketInfo, BucketOwner, BucketSse, BucketTable, CorsRule,
+    DefaultRetention, ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod,
+    Versioning, TABLE_FORMAT,
 };
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
@@ -508,8 +508,35 @@ fn bucket_table() -> BucketTable {
                 kms_key_id: Some("golden-key".into()),
                 bucket_key_enabled: true,
             }),
+            cors: None,
         },
     );
+    t
+}
+
+/// Format 2: the table of format 1 with CORS rules on "everything".
+fn bucket_table_v2() -> BucketTable {
+    let mut t = bucket_table();
+    if let Some(b) = t.buckets.get_mut("everything") {
+        b.cors = Some(BucketCors {
+            rules: vec![
+                CorsRule {
+                    id: Some("app".into()),
+                    allowed_origins: vec!["https://*.example.com".into()],
+                    allowed_methods: vec!["GET".into(), "PUT".into()],
+                    allowed_headers: vec!["*".into()],
+                    expose_headers: vec!["ETag".into()],
+                    max_age_seconds: Some(3000),
+                },
+                CorsRule {
+                    id: None,
+                    allowed_origins: vec!["*".into()],
+                    allowed_methods: vec!["HEAD".into()],
+                    ..Default::default()
+                },
+            ],
+        });
+    }
     t
 }
 
@@ -725,7 +752,7 @@ fn regenerate_golden_payloads() {
     write("format.v3.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v1.json", &bucket_table().encode().unwrap());
+    write("buckets.v2.json", &bucket_table_v2().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -907,6 +934,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v2.json")).unwrap(),
+        bucket_table_v2()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1026,7 +1057,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v1.json", bucket_table().encode().unwrap());
+    same("buckets.v2.json", bucket_table_v2().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1053,7 +1084,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 1, 1, 1, 1),
+        (3, 2, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1098,7 +1129,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v1.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v2.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

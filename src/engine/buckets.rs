@@ -74,6 +74,29 @@ pub struct BucketInfo {
     /// `None`: objects are stored as their writes ask.
     #[serde(default)]
     pub encryption: Option<BucketEncryption>,
+    /// The CORS rules browsers are answered from (PutBucketCors); `None`:
+    /// cross-origin requests get no CORS headers. Since format 2.
+    #[serde(default)]
+    pub cors: Option<BucketCors>,
+}
+
+/// A bucket's CORS configuration: rules tried in order, the first that
+/// matches a request answers it (checked when stored, see `s3/xml_cors.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketCors {
+    pub rules: Vec<CorsRule>,
+}
+
+/// One `CORSRule`. Origins and headers may hold one `*` each; methods are
+/// among GET, PUT, POST, DELETE and HEAD.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<u32>,
 }
 
 /// A bucket's default encryption: what a write without SSE headers gets.
@@ -184,6 +207,8 @@ pub enum BucketChange {
     ObjectLock(ObjectLockConfig),
     /// Sets (Some) or deletes (None) the default encryption.
     Encryption(Option<BucketEncryption>),
+    /// Sets (Some) or deletes (None) the CORS configuration.
+    Cors(Option<BucketCors>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,7 +225,8 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 }
 
 /// The format of `buckets.json` this binary writes (and the newest it reads).
-pub const TABLE_FORMAT: u32 = 1;
+/// 2 added `BucketInfo::cors`; a format 1 file reads as having none.
+pub const TABLE_FORMAT: u32 = 2;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -381,6 +407,13 @@ mod tests {
                     kms_key_id: Some("arn:aws:kms:us-east-1:000000000000:key/k1".into()),
                     bucket_key_enabled: true,
                 }),
+                cors: Some(BucketCors {
+                    rules: vec![CorsRule {
+                        allowed_origins: vec!["*".into()],
+                        allowed_methods: vec!["GET".into()],
+                        ..Default::default()
+                    }],
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -409,7 +442,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 2, this binary reads up to 1"
+                "buckets.json was written by a newer cairn: format 3, this binary reads up to 2"
             ),
             "{e}"
         );

@@ -1208,6 +1208,22 @@ impl Engine {
             .await
     }
 
+    /// The bucket's CORS configuration (`None`: none configured).
+    pub fn bucket_cors(&self, bucket: &str) -> Result<Option<buckets::BucketCors>> {
+        let t = self.buckets.borrow();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok(b.cors.clone())
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's CORS configuration.
+    pub async fn set_bucket_cors(
+        self: &Rc<Self>,
+        bucket: &str,
+        cors: Option<buckets::BucketCors>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Cors(cors)).await
+    }
+
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
     /// checked it.
     pub async fn set_bucket_policy(
@@ -1375,6 +1391,7 @@ impl Engine {
             BucketChange::Ownership(o) => existing(&mut table, &name)?.ownership = o,
             BucketChange::Quota(q) => existing(&mut table, &name)?.quota = q,
             BucketChange::Encryption(e) => existing(&mut table, &name)?.encryption = e,
+            BucketChange::Cors(c) => existing(&mut table, &name)?.cors = c,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

@@ -62,6 +62,9 @@ s3_codes! {
     /// 400: the bucket's ownership controls are `BucketOwnerEnforced` (user
     /// guide, "Troubleshooting" for Object Ownership).
     AccessControlListNotSupported = BAD_REQUEST, "The bucket does not allow ACLs";
+    /// 403: a CORS preflight no rule allows (observed: S3 answers a refused
+    /// `OPTIONS` with it; not in the error table).
+    AccessForbidden = FORBIDDEN, "CORSResponse: This CORS request is not allowed.";
     AccessDenied = FORBIDDEN, "Access Denied";
     AccountProblem = FORBIDDEN,
         "There is a problem with your AWS account that prevents the action from completing successfully.";
@@ -493,6 +496,7 @@ mod tests {
     /// (the variant's comment says where) or chosen by cairn.
     const ELSEWHERE: &[(&str, u16)] = &[
         ("AccessControlListNotSupported", 400),
+        ("AccessForbidden", 403),
         ("BadRequest", 400),
         ("InvalidBucketAclWithObjectOwnership", 400),
         ("InvalidChunkSizeError", 400),

@@ -120,6 +120,13 @@ impl S3Api {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
+        // CORS headers are added after the operation, for its answer and
+        // for any error; without `Origin` this lookup is all it costs.
+        let cors = req
+            .headers()
+            .get(http::header::ORIGIN)
+            .filter(|_| method != Method::OPTIONS)
+            .map(|o| (o.clone(), req.headers().get(http::header::HOST).cloned()));
         // The access log and trace record; written when the response is sent.
         let log = RequestLog::begin(
             self.request_id(),
@@ -150,6 +157,18 @@ impl S3Api {
             Ok(r) => r,
             Err(e) => error_response(&e, request_id, &method),
         };
+        if let Some((origin, host)) = cors {
+            let host = host.as_ref().and_then(|h| h.to_str().ok());
+            if let Some(bucket) = super::router::bucket_of(&path, host, self.domain.as_deref()) {
+                super::cors::add_response_headers(
+                    &self.engine,
+                    &bucket,
+                    &method,
+                    &origin,
+                    resp.headers_mut(),
+                );
+            }
+        }
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(request_id) {
             h.insert(HeaderName::from_static("x-amz-request-id"), v);
@@ -230,6 +249,15 @@ impl S3Api {
                 log,
             };
             return Ok(crate::iam::api::http::serve(&api, parts, body, request_id, conn, op).await);
+        }
+        // A CORS preflight carries no credentials: answered from the
+        // bucket's rules, limited per IP (above) only.
+        if parts.method == Method::OPTIONS {
+            op.set("Options");
+            let route = self.route(&parts)?;
+            log.set_target(route.bucket.as_deref(), route.key.as_deref());
+            return super::cors::preflight(&self.engine, route.bucket.as_deref(), &parts.headers)
+                .map_err(|e| e.with_resource(route.error_resource()));
         }
         // A browser form carries its credentials in its fields.
         if super::post::is_form_post(&parts) {
@@ -432,7 +460,7 @@ async fn catch_panics(
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
-        acl, attributes, bucket, bucket_policy, copy, delete, encryption, get, list, lock,
+        acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, list, lock,
         multipart, put, tagging, versions,
     };
     use Op::*;
@@ -455,7 +483,9 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         ListObjectVersions { params } => versions::list_object_versions(&ctx, b, &params),
         GetBucketObjectLockConfig {} => lock::get_lock_config(&ctx, b),
         PutBucketObjectLockConfig {} => lock::put_lock_config(&ctx, b, body).await,
-        GetBucketCors {} => bucket::not_configured(&ctx, b, S3Code::NoSuchCORSConfiguration),
+        GetBucketCors {} => cors::get_bucket_cors(&ctx, b),
+        PutBucketCors {} => cors::put_bucket_cors(&ctx, b, body).await,
+        DeleteBucketCors {} => cors::delete_bucket_cors(&ctx, b).await,
         GetBucketLifecycle {} => {
             bucket::not_configured(&ctx, b, S3Code::NoSuchLifecycleConfiguration)
         }
@@ -536,16 +566,14 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             multipart::abort_multipart_upload(&ctx, b, k, upload_id).await
         }
         ListParts { upload_id, params } => multipart::list_parts(&ctx, b, k, upload_id, &params),
-        // Not built yet: bucket configuration writes, CORS preflight.
-        Options {}
-        | Unknown {}
-        | PutBucketCors {}
-        | DeleteBucketCors {}
-        | PutBucketLifecycle {}
-        | DeleteBucketLifecycle {} => Err(S3Error::new(
-            S3Code::NotImplemented,
-            format!("{name} is not implemented yet."),
-        )),
+        // Not built yet: lifecycle configuration writes. OPTIONS is answered
+        // before authentication (`S3Api::dispatch`) and never gets here.
+        Options {} | Unknown {} | PutBucketLifecycle {} | DeleteBucketLifecycle {} => {
+            Err(S3Error::new(
+                S3Code::NotImplemented,
+                format!("{name} is not implemented yet."),
+            ))
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod bucket_policy;
 pub mod common;
 pub mod conditional;
 pub mod copy;
+pub mod cors;
 pub mod delete;
 pub mod encryption;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod tagging;
 pub mod versions;
 pub mod xml;
 pub mod xml_acl;
+pub mod xml_cors;
 pub mod xml_encryption;
 #[cfg(test)]
 mod xml_golden;

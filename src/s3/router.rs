@@ -1141,6 +1141,12 @@ fn decode_key(raw: &str) -> Result<String, S3Error> {
 
 /// `(bucket, key)` from the path and Host. An empty key means a bucket-level
 /// request (`/bucket` and `/bucket/` are the same resource to S3).
+/// The bucket a request names (path or virtual-hosted style), `None` when
+/// it names none or not a well-formed one.
+pub fn bucket_of(raw_path: &str, host: Option<&str>, domain: Option<&str>) -> Option<String> {
+    split_path(raw_path, host, domain).ok()?.0
+}
+
 fn split_path(
     raw_path: &str,
     host: Option<&str>,
