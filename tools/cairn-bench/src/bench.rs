@@ -18,7 +18,7 @@ use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outc
 use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
-use crate::{cpu, Args, Mode};
+use crate::{cpu, ranges, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -106,6 +106,8 @@ enum Job {
         next: Arc<AtomicU64>,
     },
     Get(Arc<Vec<u64>>),
+    /// GET these (object, version id) at random.
+    GetVersions(Arc<Vec<(u64, String)>>),
     Stat(Arc<Vec<u64>>),
     Delete(Arc<Mutex<Vec<u64>>>),
     List {
@@ -219,15 +221,42 @@ impl Worker {
     }
 
     async fn get(&mut self, op: &'static str, key: &str, query: &str, id: u64) -> Done {
+        self.get_range(op, key, query, id, None).await
+    }
+
+    /// A GET of bytes `range` (first, last) of object `id`, or all of it.
+    async fn get_range(
+        &mut self,
+        op: &'static str,
+        key: &str,
+        query: &str,
+        id: u64,
+        range: Option<(u64, u64)>,
+    ) -> Done {
         let sh = self.shared.clone();
         let mut sink = if sh.args.verify {
-            Sink::Verify(Verifier::new(sh.payload.object(id)))
+            let object = sh.payload.object(id);
+            Sink::Verify(Verifier::new(match range {
+                Some((a, b)) => object.slice(a as usize..=b as usize),
+                None => object,
+            }))
         } else {
             Sink::Discard
         };
+        let header = range.map(|(a, b)| format!("bytes={a}-{b}"));
+        let headers: Vec<(&'static str, &str)> =
+            header.iter().map(|h| ("range", h.as_str())).collect();
         let timed = self
             .client
-            .exchange(Method::GET, key, query, Body::Empty, &sh.payload, &mut sink)
+            .exchange_with(
+                Method::GET,
+                key,
+                query,
+                Body::Empty,
+                &sh.payload,
+                &mut sink,
+                &headers,
+            )
             .await;
         let mut d = Done::new(op, timed);
         if let Outcome::Ok { bytes } = d.timed.outcome {
@@ -347,6 +376,19 @@ impl Worker {
         d
     }
 
+    /// The range of the next GET (`--range`, `--range-size`), or None.
+    fn range(&mut self) -> Option<(u64, u64)> {
+        let a = &self.shared.args;
+        if !a.range && a.range_size.is_none() {
+            return None;
+        }
+        ranges::pick(
+            &mut self.rng,
+            self.shared.payload.size() as u64,
+            a.range_size,
+        )
+    }
+
     /// One operation, or `None` when the job has no work left.
     async fn step(&mut self, job: &Job) -> Option<Done> {
         let sh = self.shared.clone();
@@ -365,7 +407,15 @@ impl Worker {
             }
             Job::Get(ids) => {
                 let id = ids[self.rng.gen_range(0..ids.len())];
-                self.get("GET", &sh.key(id), "", id).await
+                let range = self.range();
+                self.get_range("GET", &sh.key(id), "", id, range).await
+            }
+            Job::GetVersions(versions) => {
+                let (id, version) = &versions[self.rng.gen_range(0..versions.len())];
+                let query = format!("versionId={}", uri_encode(version, false));
+                let range = self.range();
+                self.get_range("GET", &sh.key(*id), &query, *id, range)
+                    .await
             }
             Job::Stat(ids) => {
                 let id = ids[self.rng.gen_range(0..ids.len())];
@@ -956,7 +1006,7 @@ async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
 /// Deletes everything under the run's prefix (not measured): every version,
 /// bypassing governance retention, after a retention run.
 async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
-    let targets = if shared.args.mode == Mode::Retention {
+    let targets = if versioned(&shared.args) {
         list_versions(shared).await?
     } else {
         list_keys(shared)
@@ -1128,6 +1178,40 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
     Ok(())
 }
 
+/// Whether the run writes versions (its clean-up removes every version).
+fn versioned(args: &Args) -> bool {
+    args.mode == Mode::Retention || versions(args) > 1
+}
+
+/// `--versions`, or the mode's default (warp's: 5 for retention, else 1).
+fn versions(args: &Args) -> u64 {
+    args.versions
+        .unwrap_or(if args.mode == Mode::Retention { 5 } else { 1 })
+}
+
+/// PutBucketVersioning: Enabled.
+async fn enable_versioning(shared: &Shared) -> Result<(), String> {
+    let xml = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+               <Status>Enabled</Status></VersioningConfiguration>";
+    let (o, body) = single(
+        shared,
+        Method::PUT,
+        "",
+        "versioning=",
+        Body::Xml(Bytes::from_static(xml.as_bytes())),
+    )
+    .await;
+    match o.error_key() {
+        None => Ok(()),
+        Some(e) => Err(format!(
+            "PutBucketVersioning: {e}{}",
+            xml_value(&body, "Message")
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 fn mode_name(m: Mode) -> &'static str {
     match m {
         Mode::Put => "put",
@@ -1221,6 +1305,11 @@ pub async fn run(args: Args) -> Result<(), String> {
                     Job::Stat(ids)
                 }
             }
+            Mode::Get if versions(args) > 1 => {
+                enable_versioning(&shared).await?;
+                let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
+                Job::GetVersions(Arc::new(v))
+            }
             Mode::Get => Job::Get(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Stat => Job::Stat(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Delete => {
@@ -1235,10 +1324,10 @@ pub async fn run(args: Args) -> Result<(), String> {
                 Job::List { expect: objects }
             }
             Mode::Retention => {
-                if args.versions == 0 {
+                if versions(args) == 0 {
                     return Err("--versions must be at least 1".into());
                 }
-                let v = upload_versions(&shared, objects.max(1), args.versions).await?;
+                let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
                 Job::Retention(Arc::new(v))
             }
             Mode::Mixed => {

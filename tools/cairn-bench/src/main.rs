@@ -10,6 +10,7 @@ mod body;
 mod client;
 mod cpu;
 mod data;
+mod ranges;
 // The one client-side signer, shared with `cairn admin` (still independent of
 // the server's verifier). Presigning is the CLI's alone.
 #[allow(dead_code)]
@@ -26,7 +27,9 @@ use clap::{Parser, ValueEnum};
 pub enum Mode {
     /// PUT objects of --obj.size.
     Put,
-    /// Upload --objects objects, then GET them at random.
+    /// Upload --objects objects (each --versions times, to a versioned
+    /// bucket), then GET them (a random version; a random range with
+    /// --range or --range-size) at random.
     Get,
     /// Upload --objects objects, then HEAD them at random.
     Stat,
@@ -78,9 +81,18 @@ pub struct Args {
     /// (default 2500; delete and retention 25000; list 10000).
     #[arg(long)]
     pub objects: Option<u64>,
-    /// Versions uploaded of each object (retention mode).
-    #[arg(long, default_value_t = 5)]
-    pub versions: u64,
+    /// Versions uploaded of each object: retention (default 5); get (default
+    /// 1; more turns versioning on and GETs random versions).
+    #[arg(long)]
+    pub versions: Option<u64>,
+    /// get: ranged GETs, random offset and length (warp's exponential
+    /// length distribution).
+    #[arg(long)]
+    pub range: bool,
+    /// get: ranged GETs of this fixed length at random offsets (implies
+    /// --range).
+    #[arg(long = "range-size", value_parser = parse_size)]
+    pub range_size: Option<u64>,
     /// Keys per DeleteObjects request (delete mode).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
