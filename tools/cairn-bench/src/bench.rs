@@ -18,7 +18,7 @@ use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outc
 use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
-use crate::{cpu, ranges, Args, Mode};
+use crate::{cpu, post, ranges, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -220,6 +220,34 @@ impl Worker {
         d
     }
 
+    /// A PostObject upload of object `id` (warp counts it as POST).
+    async fn post(&mut self, id: u64) -> Done {
+        let sh = self.shared.clone();
+        let a = &sh.args;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let creds = post::Credentials {
+            access_key: &a.access_key,
+            secret_key: &a.secret_key,
+            region: &a.region,
+        };
+        let form = post::form(
+            &creds,
+            &a.bucket,
+            &sh.key(id),
+            sh.payload.object(id),
+            now,
+            a.sse_s3,
+        );
+        let timed = self.client.post_form(form, &mut Sink::Discard).await;
+        let mut d = Done::new("POST", timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.payload.size() as u64;
+        }
+        d
+    }
+
     async fn get(&mut self, op: &'static str, key: &str, query: &str, id: u64) -> Done {
         self.get_range(op, key, query, id, None).await
     }
@@ -396,7 +424,11 @@ impl Worker {
             Job::Put => {
                 let id = object_id(self.slot, self.next_n);
                 self.next_n += 1;
-                self.put("PUT", id).await
+                if sh.args.post {
+                    self.post(id).await
+                } else {
+                    self.put("PUT", id).await
+                }
             }
             Job::Upload { count, next } => {
                 let i = next.fetch_add(1, Relaxed);

@@ -10,6 +10,7 @@ mod body;
 mod client;
 mod cpu;
 mod data;
+mod post;
 mod ranges;
 // The one client-side signer, shared with `cairn admin` (still independent of
 // the server's verifier). Presigning is the CLI's alone.
@@ -25,7 +26,7 @@ use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// PUT objects of --obj.size.
+    /// PUT objects of --obj.size (PostObject form uploads with --post).
     Put,
     /// Upload --objects objects (each --versions times, to a versioned
     /// bucket), then GET them (a random version; a random range with
@@ -85,6 +86,10 @@ pub struct Args {
     /// 1; more turns versioning on and GETs random versions).
     #[arg(long)]
     pub versions: Option<u64>,
+    /// put: upload with PostObject (a form with a signed policy) instead
+    /// of PutObject, as warp's `put --post`.
+    #[arg(long)]
+    pub post: bool,
     /// get: ranged GETs, random offset and length (warp's exponential
     /// length distribution).
     #[arg(long)]

@@ -190,3 +190,13 @@ fn get_versions_reads_random_versions() {
     assert_clean(&v, &text);
     assert!(ops(&v, "GET") > 0);
 }
+
+#[test]
+fn put_post_uploads_forms_the_server_accepts() {
+    let Some((v, text)) = run("put", &["--obj.size", "64KiB", "--post"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "POST") > 0, "{text}");
+    assert_eq!(ops(&v, "PUT"), 0);
+}
