@@ -182,6 +182,8 @@ struct Worker {
     next_n: u64,
     /// ListObjectsV2 position and keys seen in this pass.
     list_token: Option<String>,
+    /// ListObjectVersions position (key marker, version id marker).
+    version_marker: Option<(String, String)>,
     listed: u64,
 }
 
@@ -194,6 +196,7 @@ impl Worker {
             rng: SmallRng::seed_from_u64(slot as u64 ^ 0x5eed),
             next_n: 0,
             list_token: None,
+            version_marker: None,
             listed: 0,
         }
     }
@@ -351,6 +354,9 @@ impl Worker {
 
     async fn list_page(&mut self, expect: u64) -> Done {
         let sh = self.shared.clone();
+        if versions(&sh.args) > 1 {
+            return self.list_versions_page(expect).await;
+        }
         let mut query = String::new();
         if let Some(t) = &self.list_token {
             query.push_str("continuation-token=");
@@ -366,11 +372,11 @@ impl Worker {
             Some(p) => p.clone(),
             None => format!("{}/", sh.prefix),
         };
-        query.push_str(&format!(
-            "list-type=2&max-keys={}&prefix={}",
-            sh.args.max_keys,
-            uri_encode(&prefix, false)
-        ));
+        query.push_str(&format!("list-type=2&max-keys={}&", sh.args.max_keys));
+        if sh.args.metadata {
+            query.push_str("metadata=true&");
+        }
+        query.push_str(&format!("prefix={}", uri_encode(&prefix, false)));
         let mut sink = Sink::Collect(Vec::new());
         let timed = self
             .client
@@ -396,6 +402,57 @@ impl Worker {
             if sh.args.verify && self.listed != expect {
                 d.inner_errors.push(format!(
                     "verify: listed {} keys, expected {expect}",
+                    self.listed
+                ));
+            }
+            self.listed = 0;
+        }
+        d
+    }
+
+    /// One ListObjectVersions page (`list --versions N`): every version
+    /// counts as a listed entry.
+    async fn list_versions_page(&mut self, expect: u64) -> Done {
+        let sh = self.shared.clone();
+        let prefix = match &sh.args.list_prefix {
+            Some(p) => p.clone(),
+            None => format!("{}/", sh.prefix),
+        };
+        let query = versions_query(
+            self.version_marker.as_ref(),
+            sh.args.delimiter.as_deref(),
+            sh.args.max_keys,
+            &prefix,
+        );
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self
+            .client
+            .exchange(Method::GET, "", &query, Body::Empty, &sh.payload, &mut sink)
+            .await;
+        let mut d = Done::new("LIST", timed);
+        let Sink::Collect(body) = &sink else {
+            unreachable!()
+        };
+        if !d.timed.outcome.is_ok() {
+            self.version_marker = None;
+            self.listed = 0;
+            return d;
+        }
+        let entries = (xml_count(body, "Version")
+            + xml_count(body, "DeleteMarker")
+            + xml_count(body, "CommonPrefixes")) as u64;
+        d.objects = entries;
+        self.listed += entries;
+        self.version_marker = match xml_value(body, "IsTruncated").as_deref() {
+            Some("true") => {
+                xml_value(body, "NextKeyMarker").zip(xml_value(body, "NextVersionIdMarker"))
+            }
+            _ => None,
+        };
+        if self.version_marker.is_none() {
+            if sh.args.verify && self.listed != expect {
+                d.inner_errors.push(format!(
+                    "verify: listed {} versions, expected {expect}",
                     self.listed
                 ));
             }
@@ -992,6 +1049,31 @@ async fn set_up(shared: &Arc<Shared>, what: &str, job: Job, count: u64) -> Resul
     check(what, &phase)
 }
 
+/// The canonical query of a ListObjectVersions page after `marker`.
+fn versions_query(
+    marker: Option<&(String, String)>,
+    delimiter: Option<&str>,
+    max_keys: usize,
+    prefix: &str,
+) -> String {
+    let mut query = String::new();
+    if let Some(d) = delimiter {
+        query.push_str(&format!("delimiter={}&", uri_encode(d, false)));
+    }
+    if let Some((k, _)) = marker {
+        query.push_str(&format!("key-marker={}&", uri_encode(k, false)));
+    }
+    query.push_str(&format!(
+        "max-keys={max_keys}&prefix={}&",
+        uri_encode(prefix, false)
+    ));
+    if let Some((_, v)) = marker {
+        query.push_str(&format!("version-id-marker={}&", uri_encode(v, false)));
+    }
+    query.push_str("versions=");
+    query
+}
+
 /// Every version and delete marker under the run's prefix.
 async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
@@ -1349,6 +1431,15 @@ pub async fn run(args: Args) -> Result<(), String> {
                 ids.reverse();
                 Job::Delete(Arc::new(Mutex::new(ids)))
             }
+            Mode::List if versions(args) > 1 => {
+                if !reuse {
+                    enable_versioning(&shared).await?;
+                    upload_versions(&shared, objects, versions(args)).await?;
+                }
+                Job::List {
+                    expect: objects * versions(args),
+                }
+            }
             Mode::List => {
                 if !reuse {
                     upload(&shared, objects).await?;
@@ -1442,6 +1533,19 @@ mod tests {
             retention_xml(951_827_696),
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode>\
              <RetainUntilDate>2000-02-29T12:34:56Z</RetainUntilDate></Retention>"
+        );
+    }
+
+    #[test]
+    fn version_listings_are_canonical_and_carry_both_markers() {
+        assert_eq!(
+            versions_query(None, None, 1000, "p/"),
+            "max-keys=1000&prefix=p%2F&versions="
+        );
+        assert_eq!(
+            versions_query(Some(&("p/0/1".into(), "v 2".into())), Some("/"), 5, "p/"),
+            "delimiter=%2F&key-marker=p%2F0%2F1&max-keys=5&prefix=p%2F&\
+             version-id-marker=v%202&versions="
         );
     }
 

@@ -36,7 +36,8 @@ pub enum Mode {
     Stat,
     /// Upload --objects objects, then delete them in --batch batches (POST ?delete).
     Delete,
-    /// Upload --objects objects, then list them (ListObjectsV2 pages of --max-keys).
+    /// Upload --objects objects, then list them (ListObjectsV2 pages of
+    /// --max-keys; ListObjectVersions with --versions above 1).
     List,
     /// GET, STAT, PUT and DELETE on a pool of --objects objects (--*-distrib).
     Mixed,
@@ -82,8 +83,9 @@ pub struct Args {
     /// (default 2500; delete and retention 25000; list 10000).
     #[arg(long)]
     pub objects: Option<u64>,
-    /// Versions uploaded of each object: retention (default 5); get (default
-    /// 1; more turns versioning on and GETs random versions).
+    /// Versions uploaded of each object: retention (default 5); get and list
+    /// (default 1; more turns versioning on, GETs random versions, lists
+    /// with ListObjectVersions).
     #[arg(long)]
     pub versions: Option<u64>,
     /// put: upload with PostObject (a form with a signed policy) instead
@@ -108,6 +110,10 @@ pub struct Args {
     /// common prefixes count as listed entries.
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// list: ask ListObjectsV2 for each object's metadata (`metadata=true`,
+    /// MinIO's extension that warp's `list --metadata` uses).
+    #[arg(long)]
+    pub metadata: bool,
     /// list: the prefix listed (default `<prefix>/`, the run's keys).
     #[arg(long = "list-prefix")]
     pub list_prefix: Option<String>,

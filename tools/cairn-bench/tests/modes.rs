@@ -200,3 +200,44 @@ fn put_post_uploads_forms_the_server_accepts() {
     assert!(ops(&v, "POST") > 0, "{text}");
     assert_eq!(ops(&v, "PUT"), 0);
 }
+
+#[test]
+fn list_versions_counts_every_version() {
+    let Some((v, text)) = run(
+        "list",
+        &[
+            "--obj.size",
+            "1KiB",
+            "--objects",
+            "30",
+            "--versions",
+            "3",
+            "--max-keys",
+            "40",
+        ],
+    ) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "LIST") > 0);
+}
+
+#[test]
+fn list_metadata_lists_every_key() {
+    let Some((v, text)) = run(
+        "list",
+        &[
+            "--obj.size",
+            "1KiB",
+            "--objects",
+            "50",
+            "--metadata",
+            "--max-keys",
+            "20",
+        ],
+    ) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "LIST") > 0);
+}
