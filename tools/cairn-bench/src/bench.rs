@@ -1379,7 +1379,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let size = if args.mode == Mode::Multipart {
         args.part_size
     } else {
-        args.obj_size
+        args.obj_size()
     };
     let prefix = args.prefix.clone().unwrap_or_else(|| {
         let mut rng = SmallRng::seed_from_u64(started ^ u64::from(std::process::id()));
@@ -1400,11 +1400,15 @@ pub async fn run(args: Args) -> Result<(), String> {
         ensure_bucket(&shared).await?;
     }
 
-    let objects = args.objects.unwrap_or(match args.mode {
-        Mode::Delete | Mode::Retention => 25_000,
-        Mode::List => 10_000,
-        _ => 2_500,
-    });
+    let objects = args.objects();
+    // As warp: fewer would run out before the measurement means anything.
+    let want = (args.batch * args.concurrent * 4) as u64;
+    if args.mode == Mode::Delete && objects < want {
+        return Err(format!(
+            "too few objects: with --batch {} and --concurrent {}, use at least --objects {want}",
+            args.batch, args.concurrent
+        ));
+    }
     let warmup = args.warmup.unwrap_or_default();
     let mut reports = Vec::new();
     let measured = async {

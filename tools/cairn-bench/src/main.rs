@@ -67,9 +67,10 @@ pub struct Args {
     /// Created if missing.
     #[arg(long, default_value = "warp-benchmark-bucket")]
     pub bucket: String,
-    /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB.
-    #[arg(long = "obj.size", default_value = "10MiB", value_parser = parse_size)]
-    pub obj_size: u64,
+    /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB (warp's
+    /// defaults: 10MiB; delete 1KiB; stat 1KB).
+    #[arg(long = "obj.size", value_parser = parse_size)]
+    pub obj_size: Option<u64>,
     /// Operations in flight (one connection each).
     #[arg(long, default_value_t = 20)]
     pub concurrent: usize,
@@ -80,7 +81,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
     /// Objects uploaded before get, stat, delete, list, mixed and retention
-    /// (default 2500; delete and retention 25000; list 10000).
+    /// (default 2500; delete and retention 25000; list and stat 10000).
     #[arg(long)]
     pub objects: Option<u64>,
     /// Versions uploaded of each object: retention (default 5); get and list
@@ -175,6 +176,26 @@ pub struct Args {
     /// Also measure the CPU time of this process (the server) per operation.
     #[arg(long = "server-pid")]
     pub server_pid: Option<u32>,
+}
+
+impl Args {
+    /// `--obj.size`, or warp's default for the mode.
+    pub fn obj_size(&self) -> u64 {
+        self.obj_size.unwrap_or(match self.mode {
+            Mode::Delete => 1 << 10,
+            Mode::Stat => 1000,
+            _ => 10 << 20,
+        })
+    }
+
+    /// `--objects`, or warp's default for the mode.
+    pub fn objects(&self) -> u64 {
+        self.objects.unwrap_or(match self.mode {
+            Mode::Delete | Mode::Retention => 25_000,
+            Mode::List | Mode::Stat => 10_000,
+            _ => 2_500,
+        })
+    }
 }
 
 /// Bytes, with warp's units: KB = 1000, KiB = 1024, and so on.
@@ -293,9 +314,29 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.mode, Mode::Mixed);
-        assert_eq!(a.obj_size, 4096);
+        assert_eq!(a.obj_size(), 4096);
         assert_eq!(a.duration, Duration::from_secs(10));
         assert!(a.autoterm);
         assert_eq!(a.autoterm_dur, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn stat_and_delete_default_to_warps_sizes_and_counts() {
+        let parse = |mode| {
+            Args::try_parse_from([
+                "cairn-bench",
+                mode,
+                "--access-key",
+                "a",
+                "--secret-key",
+                "b",
+            ])
+            .unwrap()
+        };
+        let (stat, delete, get) = (parse("stat"), parse("delete"), parse("get"));
+        assert_eq!((stat.obj_size(), stat.objects()), (1000, 10_000));
+        assert_eq!((delete.obj_size(), delete.objects()), (1024, 25_000));
+        assert_eq!(delete.batch, 100);
+        assert_eq!((get.obj_size(), get.objects()), (10 << 20, 2_500));
     }
 }

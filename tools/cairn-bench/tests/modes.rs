@@ -241,3 +241,21 @@ fn list_metadata_lists_every_key() {
     assert_clean(&v, &text);
     assert!(ops(&v, "LIST") > 0);
 }
+
+#[test]
+fn stat_heads_every_object_it_uploaded() {
+    let Some((v, text)) = run("stat", &["--objects", "50"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "STAT") > 0);
+}
+
+#[test]
+fn delete_batches_delete_every_key() {
+    let Some((v, text)) = run("delete", &["--objects", "400", "--batch", "10"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "DELETE") > 0);
+}
