@@ -18,7 +18,7 @@ use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outc
 use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
-use crate::{cpu, Args, Mode};
+use crate::{cpu, post, ranges, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -106,6 +106,8 @@ enum Job {
         next: Arc<AtomicU64>,
     },
     Get(Arc<Vec<u64>>),
+    /// GET these (object, version id) at random.
+    GetVersions(Arc<Vec<(u64, String)>>),
     Stat(Arc<Vec<u64>>),
     Delete(Arc<Mutex<Vec<u64>>>),
     List {
@@ -180,6 +182,8 @@ struct Worker {
     next_n: u64,
     /// ListObjectsV2 position and keys seen in this pass.
     list_token: Option<String>,
+    /// ListObjectVersions position (key marker, version id marker).
+    version_marker: Option<(String, String)>,
     listed: u64,
 }
 
@@ -192,6 +196,7 @@ impl Worker {
             rng: SmallRng::seed_from_u64(slot as u64 ^ 0x5eed),
             next_n: 0,
             list_token: None,
+            version_marker: None,
             listed: 0,
         }
     }
@@ -218,16 +223,71 @@ impl Worker {
         d
     }
 
+    /// A PostObject upload of object `id` (warp counts it as POST).
+    async fn post(&mut self, id: u64) -> Done {
+        let sh = self.shared.clone();
+        let a = &sh.args;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let creds = post::Credentials {
+            access_key: &a.access_key,
+            secret_key: &a.secret_key,
+            region: &a.region,
+        };
+        let form = post::form(
+            &creds,
+            &a.bucket,
+            &sh.key(id),
+            sh.payload.object(id),
+            now,
+            a.sse_s3,
+        );
+        let timed = self.client.post_form(form, &mut Sink::Discard).await;
+        let mut d = Done::new("POST", timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.payload.size() as u64;
+        }
+        d
+    }
+
     async fn get(&mut self, op: &'static str, key: &str, query: &str, id: u64) -> Done {
+        self.get_range(op, key, query, id, None).await
+    }
+
+    /// A GET of bytes `range` (first, last) of object `id`, or all of it.
+    async fn get_range(
+        &mut self,
+        op: &'static str,
+        key: &str,
+        query: &str,
+        id: u64,
+        range: Option<(u64, u64)>,
+    ) -> Done {
         let sh = self.shared.clone();
         let mut sink = if sh.args.verify {
-            Sink::Verify(Verifier::new(sh.payload.object(id)))
+            let object = sh.payload.object(id);
+            Sink::Verify(Verifier::new(match range {
+                Some((a, b)) => object.slice(a as usize..=b as usize),
+                None => object,
+            }))
         } else {
             Sink::Discard
         };
+        let header = range.map(|(a, b)| format!("bytes={a}-{b}"));
+        let headers: Vec<(&'static str, &str)> =
+            header.iter().map(|h| ("range", h.as_str())).collect();
         let timed = self
             .client
-            .exchange(Method::GET, key, query, Body::Empty, &sh.payload, &mut sink)
+            .exchange_with(
+                Method::GET,
+                key,
+                query,
+                Body::Empty,
+                &sh.payload,
+                &mut sink,
+                &headers,
+            )
             .await;
         let mut d = Done::new(op, timed);
         if let Outcome::Ok { bytes } = d.timed.outcome {
@@ -294,6 +354,9 @@ impl Worker {
 
     async fn list_page(&mut self, expect: u64) -> Done {
         let sh = self.shared.clone();
+        if versions(&sh.args) > 1 {
+            return self.list_versions_page(expect).await;
+        }
         let mut query = String::new();
         if let Some(t) = &self.list_token {
             query.push_str("continuation-token=");
@@ -309,11 +372,11 @@ impl Worker {
             Some(p) => p.clone(),
             None => format!("{}/", sh.prefix),
         };
-        query.push_str(&format!(
-            "list-type=2&max-keys={}&prefix={}",
-            sh.args.max_keys,
-            uri_encode(&prefix, false)
-        ));
+        query.push_str(&format!("list-type=2&max-keys={}&", sh.args.max_keys));
+        if sh.args.metadata {
+            query.push_str("metadata=true&");
+        }
+        query.push_str(&format!("prefix={}", uri_encode(&prefix, false)));
         let mut sink = Sink::Collect(Vec::new());
         let timed = self
             .client
@@ -347,6 +410,70 @@ impl Worker {
         d
     }
 
+    /// One ListObjectVersions page (`list --versions N`): every version
+    /// counts as a listed entry.
+    async fn list_versions_page(&mut self, expect: u64) -> Done {
+        let sh = self.shared.clone();
+        let prefix = match &sh.args.list_prefix {
+            Some(p) => p.clone(),
+            None => format!("{}/", sh.prefix),
+        };
+        let query = versions_query(
+            self.version_marker.as_ref(),
+            sh.args.delimiter.as_deref(),
+            sh.args.max_keys,
+            &prefix,
+        );
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self
+            .client
+            .exchange(Method::GET, "", &query, Body::Empty, &sh.payload, &mut sink)
+            .await;
+        let mut d = Done::new("LIST", timed);
+        let Sink::Collect(body) = &sink else {
+            unreachable!()
+        };
+        if !d.timed.outcome.is_ok() {
+            self.version_marker = None;
+            self.listed = 0;
+            return d;
+        }
+        let entries = (xml_count(body, "Version")
+            + xml_count(body, "DeleteMarker")
+            + xml_count(body, "CommonPrefixes")) as u64;
+        d.objects = entries;
+        self.listed += entries;
+        self.version_marker = match xml_value(body, "IsTruncated").as_deref() {
+            Some("true") => {
+                xml_value(body, "NextKeyMarker").zip(xml_value(body, "NextVersionIdMarker"))
+            }
+            _ => None,
+        };
+        if self.version_marker.is_none() {
+            if sh.args.verify && self.listed != expect {
+                d.inner_errors.push(format!(
+                    "verify: listed {} versions, expected {expect}",
+                    self.listed
+                ));
+            }
+            self.listed = 0;
+        }
+        d
+    }
+
+    /// The range of the next GET (`--range`, `--range-size`), or None.
+    fn range(&mut self) -> Option<(u64, u64)> {
+        let a = &self.shared.args;
+        if !a.range && a.range_size.is_none() {
+            return None;
+        }
+        ranges::pick(
+            &mut self.rng,
+            self.shared.payload.size() as u64,
+            a.range_size,
+        )
+    }
+
     /// One operation, or `None` when the job has no work left.
     async fn step(&mut self, job: &Job) -> Option<Done> {
         let sh = self.shared.clone();
@@ -354,7 +481,11 @@ impl Worker {
             Job::Put => {
                 let id = object_id(self.slot, self.next_n);
                 self.next_n += 1;
-                self.put("PUT", id).await
+                if sh.args.post {
+                    self.post(id).await
+                } else {
+                    self.put("PUT", id).await
+                }
             }
             Job::Upload { count, next } => {
                 let i = next.fetch_add(1, Relaxed);
@@ -365,7 +496,15 @@ impl Worker {
             }
             Job::Get(ids) => {
                 let id = ids[self.rng.gen_range(0..ids.len())];
-                self.get("GET", &sh.key(id), "", id).await
+                let range = self.range();
+                self.get_range("GET", &sh.key(id), "", id, range).await
+            }
+            Job::GetVersions(versions) => {
+                let (id, version) = &versions[self.rng.gen_range(0..versions.len())];
+                let query = format!("versionId={}", uri_encode(version, false));
+                let range = self.range();
+                self.get_range("GET", &sh.key(*id), &query, *id, range)
+                    .await
             }
             Job::Stat(ids) => {
                 let id = ids[self.rng.gen_range(0..ids.len())];
@@ -910,6 +1049,31 @@ async fn set_up(shared: &Arc<Shared>, what: &str, job: Job, count: u64) -> Resul
     check(what, &phase)
 }
 
+/// The canonical query of a ListObjectVersions page after `marker`.
+fn versions_query(
+    marker: Option<&(String, String)>,
+    delimiter: Option<&str>,
+    max_keys: usize,
+    prefix: &str,
+) -> String {
+    let mut query = String::new();
+    if let Some(d) = delimiter {
+        query.push_str(&format!("delimiter={}&", uri_encode(d, false)));
+    }
+    if let Some((k, _)) = marker {
+        query.push_str(&format!("key-marker={}&", uri_encode(k, false)));
+    }
+    query.push_str(&format!(
+        "max-keys={max_keys}&prefix={}&",
+        uri_encode(prefix, false)
+    ));
+    if let Some((_, v)) = marker {
+        query.push_str(&format!("version-id-marker={}&", uri_encode(v, false)));
+    }
+    query.push_str("versions=");
+    query
+}
+
 /// Every version and delete marker under the run's prefix.
 async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
@@ -956,7 +1120,7 @@ async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
 /// Deletes everything under the run's prefix (not measured): every version,
 /// bypassing governance retention, after a retention run.
 async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
-    let targets = if shared.args.mode == Mode::Retention {
+    let targets = if versioned(&shared.args) {
         list_versions(shared).await?
     } else {
         list_keys(shared)
@@ -1128,6 +1292,40 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
     Ok(())
 }
 
+/// Whether the run writes versions (its clean-up removes every version).
+fn versioned(args: &Args) -> bool {
+    args.mode == Mode::Retention || versions(args) > 1
+}
+
+/// `--versions`, or the mode's default (warp's: 5 for retention, else 1).
+fn versions(args: &Args) -> u64 {
+    args.versions
+        .unwrap_or(if args.mode == Mode::Retention { 5 } else { 1 })
+}
+
+/// PutBucketVersioning: Enabled.
+async fn enable_versioning(shared: &Shared) -> Result<(), String> {
+    let xml = "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+               <Status>Enabled</Status></VersioningConfiguration>";
+    let (o, body) = single(
+        shared,
+        Method::PUT,
+        "",
+        "versioning=",
+        Body::Xml(Bytes::from_static(xml.as_bytes())),
+    )
+    .await;
+    match o.error_key() {
+        None => Ok(()),
+        Some(e) => Err(format!(
+            "PutBucketVersioning: {e}{}",
+            xml_value(&body, "Message")
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 fn mode_name(m: Mode) -> &'static str {
     match m {
         Mode::Put => "put",
@@ -1181,7 +1379,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let size = if args.mode == Mode::Multipart {
         args.part_size
     } else {
-        args.obj_size
+        args.obj_size()
     };
     let prefix = args.prefix.clone().unwrap_or_else(|| {
         let mut rng = SmallRng::seed_from_u64(started ^ u64::from(std::process::id()));
@@ -1202,11 +1400,15 @@ pub async fn run(args: Args) -> Result<(), String> {
         ensure_bucket(&shared).await?;
     }
 
-    let objects = args.objects.unwrap_or(match args.mode {
-        Mode::Delete | Mode::Retention => 25_000,
-        Mode::List => 10_000,
-        _ => 2_500,
-    });
+    let objects = args.objects();
+    // As warp: fewer would run out before the measurement means anything.
+    let want = (args.batch * args.concurrent * 4) as u64;
+    if args.mode == Mode::Delete && objects < want {
+        return Err(format!(
+            "too few objects: with --batch {} and --concurrent {}, use at least --objects {want}",
+            args.batch, args.concurrent
+        ));
+    }
     let warmup = args.warmup.unwrap_or_default();
     let mut reports = Vec::new();
     let measured = async {
@@ -1221,12 +1423,26 @@ pub async fn run(args: Args) -> Result<(), String> {
                     Job::Stat(ids)
                 }
             }
+            Mode::Get if versions(args) > 1 => {
+                enable_versioning(&shared).await?;
+                let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
+                Job::GetVersions(Arc::new(v))
+            }
             Mode::Get => Job::Get(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Stat => Job::Stat(Arc::new(upload(&shared, objects.max(1)).await?)),
             Mode::Delete => {
                 let mut ids = upload(&shared, objects).await?;
                 ids.reverse();
                 Job::Delete(Arc::new(Mutex::new(ids)))
+            }
+            Mode::List if versions(args) > 1 => {
+                if !reuse {
+                    enable_versioning(&shared).await?;
+                    upload_versions(&shared, objects, versions(args)).await?;
+                }
+                Job::List {
+                    expect: objects * versions(args),
+                }
             }
             Mode::List => {
                 if !reuse {
@@ -1235,10 +1451,10 @@ pub async fn run(args: Args) -> Result<(), String> {
                 Job::List { expect: objects }
             }
             Mode::Retention => {
-                if args.versions == 0 {
+                if versions(args) == 0 {
                     return Err("--versions must be at least 1".into());
                 }
-                let v = upload_versions(&shared, objects.max(1), args.versions).await?;
+                let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
                 Job::Retention(Arc::new(v))
             }
             Mode::Mixed => {
@@ -1321,6 +1537,19 @@ mod tests {
             retention_xml(951_827_696),
             "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode>\
              <RetainUntilDate>2000-02-29T12:34:56Z</RetainUntilDate></Retention>"
+        );
+    }
+
+    #[test]
+    fn version_listings_are_canonical_and_carry_both_markers() {
+        assert_eq!(
+            versions_query(None, None, 1000, "p/"),
+            "max-keys=1000&prefix=p%2F&versions="
+        );
+        assert_eq!(
+            versions_query(Some(&("p/0/1".into(), "v 2".into())), Some("/"), 5, "p/"),
+            "delimiter=%2F&key-marker=p%2F0%2F1&max-keys=5&prefix=p%2F&\
+             version-id-marker=v%202&versions="
         );
     }
 

@@ -38,6 +38,9 @@ pub fn aws_chunked_len(decoded: u64) -> u64 {
 pub enum ReqBody {
     Empty,
     Full(Option<Bytes>),
+    /// Buffers sent one after the other (a POST form around an object,
+    /// which is not copied).
+    Pieces(std::collections::VecDeque<Bytes>),
     Chunked(Chunked),
 }
 
@@ -106,6 +109,7 @@ impl http_body::Body for ReqBody {
         let next = match self.get_mut() {
             ReqBody::Empty => None,
             ReqBody::Full(b) => b.take(),
+            ReqBody::Pieces(p) => p.pop_front(),
             ReqBody::Chunked(c) => c.next_frame(),
         };
         Poll::Ready(next.map(|b| Ok(Frame::data(b))))
@@ -115,6 +119,7 @@ impl http_body::Body for ReqBody {
         match self {
             ReqBody::Empty => true,
             ReqBody::Full(b) => b.is_none(),
+            ReqBody::Pieces(p) => p.is_empty(),
             ReqBody::Chunked(c) => c.done && c.next_data.is_none(),
         }
     }
@@ -123,6 +128,7 @@ impl http_body::Body for ReqBody {
         match self {
             ReqBody::Empty => SizeHint::with_exact(0),
             ReqBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            ReqBody::Pieces(p) => SizeHint::with_exact(p.iter().map(|b| b.len() as u64).sum()),
             // Only asked before the first frame.
             ReqBody::Chunked(c) => SizeHint::with_exact(aws_chunked_len(c.data.len() as u64)),
         }

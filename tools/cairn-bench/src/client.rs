@@ -155,7 +155,52 @@ impl Client {
         headers: &[(&'static str, &str)],
     ) -> Timed {
         let start = Instant::now();
-        let resp = match self.send(method, key, query, body, payload, headers).await {
+        let resp = self.send(method, key, query, body, payload, headers).await;
+        self.receive(start, resp, sink).await
+    }
+
+    /// A PostObject upload: a `multipart/form-data` body POSTed to the
+    /// bucket, authenticated by its own fields (no Authorization header).
+    pub async fn post_form(&mut self, form: crate::post::Form, sink: &mut Sink) -> Timed {
+        let start = Instant::now();
+        let resp = self.send_form(form).await;
+        self.receive(start, resp, sink).await
+    }
+
+    async fn send_form(&mut self, form: crate::post::Form) -> Result<Response<Incoming>, String> {
+        let mut map = HeaderMap::with_capacity(3);
+        let value = |v: &str| HeaderValue::from_str(v).map_err(|e| e.to_string());
+        map.insert(http::header::HOST, value(&self.host)?);
+        map.insert(http::header::CONTENT_TYPE, value(&form.content_type)?);
+        map.insert(
+            http::header::CONTENT_LENGTH,
+            value(
+                &form
+                    .pieces
+                    .iter()
+                    .map(Bytes::len)
+                    .sum::<usize>()
+                    .to_string(),
+            )?,
+        );
+        let mut req = Request::new(ReqBody::Pieces(form.pieces));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self
+            .path("")
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        *req.headers_mut() = map;
+        self.dispatch(req).await
+    }
+
+    /// Reads the response to a request started at `start` into `sink`.
+    async fn receive(
+        &mut self,
+        start: Instant,
+        resp: Result<Response<Incoming>, String>,
+        sink: &mut Sink,
+    ) -> Timed {
+        let resp = match resp {
             Ok(r) => r,
             Err(e) => return timed(start, start.elapsed(), Outcome::Transport(e)),
         };
@@ -317,7 +362,11 @@ impl Client {
             .parse()
             .map_err(|e: http::uri::InvalidUri| e.to_string())?;
         *req.headers_mut() = map;
+        self.dispatch(req).await
+    }
 
+    /// Sends `req` on the connection, reopening it when the server closed it.
+    async fn dispatch(&mut self, req: Request<ReqBody>) -> Result<Response<Incoming>, String> {
         // A connection the server closed since the last request is replaced.
         if self.connect().await?.ready().await.is_err() {
             self.conn = None;

@@ -10,6 +10,8 @@ mod body;
 mod client;
 mod cpu;
 mod data;
+mod post;
+mod ranges;
 // The one client-side signer, shared with `cairn admin` (still independent of
 // the server's verifier). Presigning is the CLI's alone.
 #[allow(dead_code)]
@@ -24,15 +26,18 @@ use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// PUT objects of --obj.size.
+    /// PUT objects of --obj.size (PostObject form uploads with --post).
     Put,
-    /// Upload --objects objects, then GET them at random.
+    /// Upload --objects objects (each --versions times, to a versioned
+    /// bucket), then GET them (a random version; a random range with
+    /// --range or --range-size) at random.
     Get,
     /// Upload --objects objects, then HEAD them at random.
     Stat,
     /// Upload --objects objects, then delete them in --batch batches (POST ?delete).
     Delete,
-    /// Upload --objects objects, then list them (ListObjectsV2 pages of --max-keys).
+    /// Upload --objects objects, then list them (ListObjectsV2 pages of
+    /// --max-keys; ListObjectVersions with --versions above 1).
     List,
     /// GET, STAT, PUT and DELETE on a pool of --objects objects (--*-distrib).
     Mixed,
@@ -62,9 +67,10 @@ pub struct Args {
     /// Created if missing.
     #[arg(long, default_value = "warp-benchmark-bucket")]
     pub bucket: String,
-    /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB.
-    #[arg(long = "obj.size", default_value = "10MiB", value_parser = parse_size)]
-    pub obj_size: u64,
+    /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB (warp's
+    /// defaults: 10MiB; delete 1KiB; stat 1KB).
+    #[arg(long = "obj.size", value_parser = parse_size)]
+    pub obj_size: Option<u64>,
     /// Operations in flight (one connection each).
     #[arg(long, default_value_t = 20)]
     pub concurrent: usize,
@@ -75,12 +81,26 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
     /// Objects uploaded before get, stat, delete, list, mixed and retention
-    /// (default 2500; delete and retention 25000; list 10000).
+    /// (default 2500; delete and retention 25000; list and stat 10000).
     #[arg(long)]
     pub objects: Option<u64>,
-    /// Versions uploaded of each object (retention mode).
-    #[arg(long, default_value_t = 5)]
-    pub versions: u64,
+    /// Versions uploaded of each object: retention (default 5); get and list
+    /// (default 1; more turns versioning on, GETs random versions, lists
+    /// with ListObjectVersions).
+    #[arg(long)]
+    pub versions: Option<u64>,
+    /// put: upload with PostObject (a form with a signed policy) instead
+    /// of PutObject, as warp's `put --post`.
+    #[arg(long)]
+    pub post: bool,
+    /// get: ranged GETs, random offset and length (warp's exponential
+    /// length distribution).
+    #[arg(long)]
+    pub range: bool,
+    /// get: ranged GETs of this fixed length at random offsets (implies
+    /// --range).
+    #[arg(long = "range-size", value_parser = parse_size)]
+    pub range_size: Option<u64>,
     /// Keys per DeleteObjects request (delete mode).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -91,6 +111,10 @@ pub struct Args {
     /// common prefixes count as listed entries.
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// list: ask ListObjectsV2 for each object's metadata (`metadata=true`,
+    /// MinIO's extension that warp's `list --metadata` uses).
+    #[arg(long)]
+    pub metadata: bool,
     /// list: the prefix listed (default `<prefix>/`, the run's keys).
     #[arg(long = "list-prefix")]
     pub list_prefix: Option<String>,
@@ -152,6 +176,26 @@ pub struct Args {
     /// Also measure the CPU time of this process (the server) per operation.
     #[arg(long = "server-pid")]
     pub server_pid: Option<u32>,
+}
+
+impl Args {
+    /// `--obj.size`, or warp's default for the mode.
+    pub fn obj_size(&self) -> u64 {
+        self.obj_size.unwrap_or(match self.mode {
+            Mode::Delete => 1 << 10,
+            Mode::Stat => 1000,
+            _ => 10 << 20,
+        })
+    }
+
+    /// `--objects`, or warp's default for the mode.
+    pub fn objects(&self) -> u64 {
+        self.objects.unwrap_or(match self.mode {
+            Mode::Delete | Mode::Retention => 25_000,
+            Mode::List | Mode::Stat => 10_000,
+            _ => 2_500,
+        })
+    }
 }
 
 /// Bytes, with warp's units: KB = 1000, KiB = 1024, and so on.
@@ -270,9 +314,29 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.mode, Mode::Mixed);
-        assert_eq!(a.obj_size, 4096);
+        assert_eq!(a.obj_size(), 4096);
         assert_eq!(a.duration, Duration::from_secs(10));
         assert!(a.autoterm);
         assert_eq!(a.autoterm_dur, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn stat_and_delete_default_to_warps_sizes_and_counts() {
+        let parse = |mode| {
+            Args::try_parse_from([
+                "cairn-bench",
+                mode,
+                "--access-key",
+                "a",
+                "--secret-key",
+                "b",
+            ])
+            .unwrap()
+        };
+        let (stat, delete, get) = (parse("stat"), parse("delete"), parse("get"));
+        assert_eq!((stat.obj_size(), stat.objects()), (1000, 10_000));
+        assert_eq!((delete.obj_size(), delete.objects()), (1024, 25_000));
+        assert_eq!(delete.batch, 100);
+        assert_eq!((get.obj_size(), get.objects()), (10 << 20, 2_500));
     }
 }
