@@ -269,9 +269,15 @@ impl ChunkedDecoder {
     /// data (several at once, `hash::sha256x::digest_many`) and checks them
     /// with [`Self::verify_pending`]. [`Self::finish`] fails while any is
     /// unchecked.
+    /// No effect on an unsigned body (no chunk is signed).
     pub fn defer_chunk_hashes(mut self) -> Self {
-        self.deferred = true;
+        self.deferred = self.mode.signed();
         self
+    }
+
+    /// Whether ended chunks wait for the caller ([`Self::take_pending`]).
+    pub fn defers_chunk_hashes(&self) -> bool {
+        self.deferred
     }
 
     /// The oldest ended chunk waiting for its data's hash (deferred mode).
@@ -781,15 +787,19 @@ mod tests {
         let mut hashed = 0usize;
         let mut waiting = Vec::new();
         let mut rest = body;
-        let check = |d: &mut ChunkedDecoder, waiting: &mut Vec<(PendingChunk, usize)>, out: &[u8]| {
-            let msgs: Vec<[&[u8]; 1]> = waiting.iter().map(|(c, at)| [&out[*at..*at + c.len as usize]]).collect();
-            let refs: Vec<&[&[u8]]> = msgs.iter().map(|m| &m[..]).collect();
-            let digests = crate::hash::sha256x::digest_many(&refs);
-            for ((c, _), h) in waiting.drain(..).zip(digests).rev() {
-                d.verify_pending(c, &h)?;
-            }
-            Ok(())
-        };
+        let check =
+            |d: &mut ChunkedDecoder, waiting: &mut Vec<(PendingChunk, usize)>, out: &[u8]| {
+                let msgs: Vec<[&[u8]; 1]> = waiting
+                    .iter()
+                    .map(|(c, at)| [&out[*at..*at + c.len as usize]])
+                    .collect();
+                let refs: Vec<&[&[u8]]> = msgs.iter().map(|m| &m[..]).collect();
+                let digests = crate::hash::sha256x::digest_many(&refs);
+                for ((c, _), h) in waiting.drain(..).zip(digests).rev() {
+                    d.verify_pending(c, &h)?;
+                }
+                Ok(())
+            };
         while !rest.is_empty() {
             let n = sizes().clamp(1, rest.len());
             let (frag, r) = rest.split_at(n);
@@ -922,7 +932,11 @@ mod tests {
         let want: Vec<u8> = chunks.concat();
         for frag in [usize::MAX, 1, 700, 8192, 65_536] {
             let (out, r) = decode_deferred(signed(SEED, None), &body, &mut || frag);
-            assert_eq!(r.map(|t| t.decoded_len), Ok(want.len() as u64), "fragments of {frag}");
+            assert_eq!(
+                r.map(|t| t.decoded_len),
+                Ok(want.len() as u64),
+                "fragments of {frag}"
+            );
             assert_eq!(out, want);
         }
         // One byte of chunk 30 changed: its check fails, wherever it falls
@@ -937,7 +951,11 @@ mod tests {
         assert_eq!(r, Err(ChunkError::SignatureDoesNotMatch));
         // The AWS vectors, and a wrong seed or swapped signatures.
         let aws = aws_body(SIGS, "\r\n");
-        assert!(decode_deferred(signed(SEED, Some(66560)), &aws, &mut || 1000).1.is_ok());
+        assert!(
+            decode_deferred(signed(SEED, Some(66560)), &aws, &mut || 1000)
+                .1
+                .is_ok()
+        );
         let (_, r) = decode_deferred(signed(TRAILER_SEED, None), &aws, &mut || 1000);
         assert_eq!(r, Err(ChunkError::SignatureDoesNotMatch));
         let swapped = aws_body([SIGS[1], SIGS[0], SIGS[2]], "\r\n");
