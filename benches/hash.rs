@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cairn::auth::chunked::{ChunkMode, ChunkedDecoder, SigningContext};
 use cairn::hash::md5x::{self, Kernel, INIT};
+use cairn::hash::sha256x;
 use cairn::hash::Md5Lane;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hmac::{Hmac, Mac};
@@ -28,6 +29,38 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// SHA-256 of 64 KiB chunks: SHA-NI one stream (`sha2`) against the
+/// 16-lane AVX-512 kernel (`hash::sha256x`) with 8 and 16 chunks at once.
+fn sha256_lanes(c: &mut Criterion) {
+    let len = 64usize << 10;
+    let blocks = len / sha256x::BLOCK;
+    let mut group = c.benchmark_group("sha256");
+    let one = data(len, 1);
+    group.throughput(Throughput::Bytes(len as u64));
+    group.bench_function("sha2 one stream/64KiB", |b| {
+        b.iter(|| {
+            let mut s = sha256x::INIT;
+            sha256x::compress_scalar(&mut s, black_box(&one));
+            s
+        })
+    });
+    if sha256x::x16_supported() {
+        for lanes in [8usize, 16] {
+            let msgs: Vec<Vec<u8>> = (0..lanes).map(|l| data(len, l as u64 + 2)).collect();
+            let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+            group.throughput(Throughput::Bytes((len * lanes) as u64));
+            group.bench_function(format!("avx512 x16, {lanes} lanes/64KiB"), |b| {
+                b.iter(|| {
+                    let mut states = vec![sha256x::INIT; lanes];
+                    sha256x::compress_x16(&mut states, black_box(&refs), blocks);
+                    states
+                })
+            });
+        }
+    }
+    group.finish();
 }
 
 fn md5(c: &mut Criterion) {
@@ -209,6 +242,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = md5, sha256, crc32c, crc64nvme
+    targets = sha256_lanes, md5, sha256, crc32c, crc64nvme
 }
 criterion_main!(benches);

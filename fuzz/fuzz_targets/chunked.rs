@@ -1,7 +1,8 @@
 //! `ChunkedDecoder` in every mode: the result must not depend on how the body
 //! is split across `feed` calls, output never exceeds input, and correctly
 //! encoded bodies (signed with an independent encoder) decode to exactly
-//! their payload.
+//! their payload. With chunk hashes deferred to the caller, a body is
+//! accepted exactly when it is accepted with them checked inline.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -21,6 +22,9 @@ struct Input {
     trailer: Option<u8>,
     decoded_len: Option<u16>,
     min_chunk: Option<u16>,
+    /// Chunk hashes left to the caller: checked after every `feed`, or
+    /// all of them only before `finish`.
+    deferred: Option<bool>,
     seed: [u8; 32],
     body: Body,
     /// Fragment lengths for `feed`, cycled.
@@ -75,7 +79,11 @@ fuzz_target!(|input: Input| {
                 );
                 d.with_min_chunk_size(input.min_chunk.map_or(0, u64::from))
             };
-            let _ = decode_all_ways(&new, &body, &input.splits);
+            let (_, r) = decode_all_ways(&new, &body, &input.splits);
+            if let Some(late) = input.deferred {
+                let (_, rd) = decode_deferred_all_ways(&new, &body, &input.splits, late);
+                assert_eq!(r.is_ok(), rd.is_ok(), "deferred checks disagree");
+            }
         }
         Body::Valid {
             payload,
@@ -124,12 +132,26 @@ fuzz_target!(|input: Input| {
                     assert_eq!(out, payload);
                     assert_eq!(t.checksum, algo.map(|a| checksum(a, &payload)));
                 }
+                if let Some(late) = input.deferred {
+                    let (dout, rd) = decode_deferred_all_ways(&new, &body, &input.splits, late);
+                    assert_eq!(r.is_ok(), rd.is_ok(), "deferred checks disagree");
+                    if rd.is_ok() {
+                        assert_eq!(dout, payload);
+                    }
+                }
             } else {
                 for (pos, x) in flips {
                     let i = usize::from(pos) % body.len();
                     body[i] ^= x;
                 }
-                let _ = decode_all_ways(&new, &body, &input.splits);
+                let (out, r) = decode_all_ways(&new, &body, &input.splits);
+                if let Some(late) = input.deferred {
+                    let (dout, rd) = decode_deferred_all_ways(&new, &body, &input.splits, late);
+                    assert_eq!(r.is_ok(), rd.is_ok(), "deferred checks disagree");
+                    if rd.is_ok() {
+                        assert_eq!(dout, out);
+                    }
+                }
             }
         }
     }
@@ -156,6 +178,81 @@ fn decode_all_ways(
     let bytes = decode(new(), body, &mut || 1);
     assert_eq!(whole, bytes, "byte-by-byte feed differs");
     whole
+}
+
+/// The deferred mode in the same three fragmentings. Where a chunk's bad
+/// signature is found depends on when its hash is checked, so only the
+/// outcome, and the output of an accepted body, must agree.
+fn decode_deferred_all_ways(
+    new: &dyn Fn() -> ChunkedDecoder,
+    body: &[u8],
+    splits: &[u16],
+    late: bool,
+) -> (Vec<u8>, Result<Trailer, ChunkError>) {
+    let whole = decode_deferred(new(), body, &mut || usize::MAX, late);
+    let mut i = 0;
+    let mut next = || {
+        let n = splits
+            .get(i % splits.len().max(1))
+            .map_or(usize::MAX, |&n| usize::from(n).max(1));
+        i += 1;
+        n
+    };
+    let split = decode_deferred(new(), body, &mut next, late);
+    let bytes = decode_deferred(new(), body, &mut || 1, late);
+    for other in [&split, &bytes] {
+        assert_eq!(whole.1.is_ok(), other.1.is_ok(), "fragmented feed differs");
+        if whole.1.is_ok() {
+            assert_eq!(whole.0, other.0);
+        }
+    }
+    whole
+}
+
+/// Feeds `body`, hashing each ended chunk's data from the output and
+/// checking it after every fragment, or (`late`) all at once at the end.
+fn decode_deferred(
+    d: ChunkedDecoder,
+    body: &[u8],
+    sizes: &mut dyn FnMut() -> usize,
+    late: bool,
+) -> (Vec<u8>, Result<Trailer, ChunkError>) {
+    let mut d = d.defer_chunk_hashes();
+    let mut out = Vec::new();
+    let mut checked = 0usize;
+    let mut rest = body;
+    let mut check = |d: &mut ChunkedDecoder, out: &[u8]| -> Result<(), ChunkError> {
+        while let Some(p) = d.take_pending() {
+            let end = checked + usize::try_from(p.len).expect("chunk fits memory");
+            assert!(end <= out.len(), "pending chunk past the output");
+            let h: [u8; 32] = Sha256::digest(&out[checked..end]).into();
+            checked = end;
+            d.verify_pending(p, &h)?;
+        }
+        Ok(())
+    };
+    while !rest.is_empty() {
+        let n = sizes().min(rest.len());
+        let (frag, r) = rest.split_at(n);
+        rest = r;
+        let mut res = d.feed(frag, &mut |s: &[u8]| out.extend_from_slice(s));
+        if res.is_ok() && !late {
+            res = check(&mut d, &out);
+        }
+        if let Err(e) = res {
+            assert_eq!(d.finish(), Err(e));
+            return (out, Err(e));
+        }
+    }
+    if let Err(e) = check(&mut d, &out) {
+        assert_eq!(d.finish(), Err(e));
+        return (out, Err(e));
+    }
+    let r = d.finish();
+    if let Ok(t) = &r {
+        assert_eq!(t.decoded_len, out.len() as u64);
+    }
+    (out, r)
 }
 
 fn decode(

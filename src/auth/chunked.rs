@@ -187,8 +187,30 @@ pub struct ChunkedDecoder {
     trailer_canon: Vec<u8>,
     trailer_checksum: Option<ChecksumValue>,
     trailer_sig: Option<[u8; 32]>,
+    /// Deferred mode: chunk data is not hashed here; each signed chunk
+    /// waits in `pending` for the caller to hash and check it.
+    deferred: bool,
+    pending: std::collections::VecDeque<PendingChunk>,
+    /// Chunks ended and not yet checked (in `pending` or with the caller).
+    unverified: u64,
     /// Sticky: once failed, every later call reports the same error.
     error: Option<ChunkError>,
+}
+
+/// A signed chunk whose data the caller hashes (deferred mode, see
+/// [`ChunkedDecoder::defer_chunk_hashes`]). A chunk's signature covers the
+/// previous chunk's signature and its own data's SHA-256; the previous
+/// signature is taken as claimed, since that claim is checked in its own
+/// turn. So the chunks of one body can be checked in any order, and their
+/// data hashed together.
+/// Not `Clone`: each is checked once, by value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingChunk {
+    /// The chunk's decoded bytes: the next `len` bytes `feed` emitted
+    /// after the previous pending chunk's.
+    pub len: u64,
+    prev_sig: String,
+    claimed: [u8; 32],
 }
 
 impl ChunkedDecoder {
@@ -235,8 +257,55 @@ impl ChunkedDecoder {
             trailer_canon: Vec::new(),
             trailer_checksum: None,
             trailer_sig: None,
+            deferred: false,
+            pending: std::collections::VecDeque::new(),
+            unverified: 0,
             error,
         }
+    }
+
+    /// Leaves the SHA-256 of each signed chunk's data to the caller, which
+    /// takes the ended chunks with [`Self::take_pending`], hashes their
+    /// data (several at once, `hash::sha256x::digest_many`) and checks them
+    /// with [`Self::verify_pending`]. [`Self::finish`] fails while any is
+    /// unchecked.
+    /// No effect on an unsigned body (no chunk is signed).
+    pub fn defer_chunk_hashes(mut self) -> Self {
+        self.deferred = self.mode.signed();
+        self
+    }
+
+    /// Whether ended chunks wait for the caller ([`Self::take_pending`]).
+    pub fn defers_chunk_hashes(&self) -> bool {
+        self.deferred
+    }
+
+    /// The oldest ended chunk waiting for its data's hash (deferred mode).
+    /// Take them after every `feed`: one fragment may end many chunks.
+    pub fn take_pending(&mut self) -> Option<PendingChunk> {
+        self.pending.pop_front()
+    }
+
+    /// Checks `chunk`'s claimed signature against its data's SHA-256.
+    pub fn verify_pending(
+        &mut self,
+        chunk: PendingChunk,
+        data_sha256: &[u8; 32],
+    ) -> Result<(), ChunkError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let computed = chunk_signature(self.ctx()?, &chunk.prev_sig, &hex::encode(data_sha256));
+        if !bool::from(computed.ct_eq(&chunk.claimed)) {
+            self.error = Some(ChunkError::SignatureDoesNotMatch);
+            return Err(ChunkError::SignatureDoesNotMatch);
+        }
+        // A chunk of another body would find none waiting here.
+        self.unverified = self
+            .unverified
+            .checked_sub(1)
+            .ok_or(ChunkError::SignatureDoesNotMatch)?;
+        Ok(())
     }
 
     /// Enforces S3's rule that every chunk but the last carries at least
@@ -275,6 +344,9 @@ impl ChunkedDecoder {
     pub fn finish(mut self) -> Result<Trailer, ChunkError> {
         if let Some(e) = self.error {
             return Err(e);
+        }
+        if self.unverified > 0 {
+            return Err(ChunkError::SignatureDoesNotMatch);
         }
         match self.state {
             State::Done => {}
@@ -325,7 +397,7 @@ impl ChunkedDecoder {
                     let n = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
                     let (data, rest) = input.split_at(n);
                     input = rest;
-                    if self.mode.signed() {
+                    if self.mode.signed() && !self.deferred {
                         self.hasher.update(data);
                     }
                     if let Some(c) = self.checksummer.as_mut() {
@@ -337,7 +409,9 @@ impl ChunkedDecoder {
                     let remaining = remaining - n as u64;
                     self.state = State::Data { remaining };
                     if remaining == 0 {
-                        if self.mode.signed() {
+                        if self.mode.signed() && self.deferred {
+                            self.defer_chunk();
+                        } else if self.mode.signed() {
                             let digest = self.hasher.finalize_reset();
                             self.verify_chunk(&hex::encode(digest))?;
                         }
@@ -476,17 +550,25 @@ impl ChunkedDecoder {
 
     /// Checks the claimed signature of the chunk whose data hashes to `data_hash_hex`.
     fn verify_chunk(&mut self, data_hash_hex: &str) -> Result<(), ChunkError> {
-        let ctx = self.ctx()?;
-        let sts = format!(
-            "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256_HEX}\n{data_hash_hex}",
-            ctx.timestamp, ctx.scope, self.prev_sig
-        );
-        let computed = hmac_sha256(&ctx.signing_key, sts.as_bytes());
+        let computed = chunk_signature(self.ctx()?, &self.prev_sig, data_hash_hex);
         if !bool::from(computed.ct_eq(&self.chunk_sig)) {
             return Err(ChunkError::SignatureDoesNotMatch);
         }
         self.prev_sig = hex::encode(computed);
         Ok(())
+    }
+
+    /// Queues the chunk just ended for the caller to check, and goes on
+    /// from its claimed signature.
+    fn defer_chunk(&mut self) {
+        let claimed = self.chunk_sig;
+        let prev_sig = std::mem::replace(&mut self.prev_sig, hex::encode(claimed));
+        self.pending.push_back(PendingChunk {
+            len: self.last_chunk_size.unwrap_or(0),
+            prev_sig,
+            claimed,
+        });
+        self.unverified += 1;
     }
 
     fn on_trailer_line(&mut self) -> Result<(), ChunkError> {
@@ -610,6 +692,16 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end]
 }
 
+/// The signature of a chunk whose data hashes to `data_hash_hex`, after
+/// the one whose signature is `prev_sig` (lowercase hex).
+fn chunk_signature(ctx: &SigningContext, prev_sig: &str, data_hash_hex: &str) -> [u8; 32] {
+    let sts = format!(
+        "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{prev_sig}\n{EMPTY_SHA256_HEX}\n{data_hash_hex}",
+        ctx.timestamp, ctx.scope
+    );
+    hmac_sha256(&ctx.signing_key, sts.as_bytes())
+}
+
 fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
         Ok(m) => m,
@@ -678,6 +770,57 @@ mod tests {
                 assert_eq!(d.finish(), Err(e));
                 return (out, Err(e));
             }
+        }
+        (out, d.finish())
+    }
+
+    /// [`decode_with`] in deferred mode: the caller's part done as
+    /// `s3::body` does it, the ended chunks' data hashed together and
+    /// checked last first (order must not matter).
+    fn decode_deferred(
+        d: ChunkedDecoder,
+        body: &[u8],
+        sizes: &mut dyn FnMut() -> usize,
+    ) -> (Vec<u8>, Result<Trailer, ChunkError>) {
+        let mut d = d.defer_chunk_hashes();
+        let mut out = Vec::new();
+        let mut hashed = 0usize;
+        let mut waiting = Vec::new();
+        let mut rest = body;
+        let check =
+            |d: &mut ChunkedDecoder, waiting: &mut Vec<(PendingChunk, usize)>, out: &[u8]| {
+                let msgs: Vec<[&[u8]; 1]> = waiting
+                    .iter()
+                    .map(|(c, at)| [&out[*at..*at + c.len as usize]])
+                    .collect();
+                let refs: Vec<&[&[u8]]> = msgs.iter().map(|m| &m[..]).collect();
+                let digests = crate::hash::sha256x::digest_many(&refs);
+                for ((c, _), h) in waiting.drain(..).zip(digests).rev() {
+                    d.verify_pending(c, &h)?;
+                }
+                Ok(())
+            };
+        while !rest.is_empty() {
+            let n = sizes().clamp(1, rest.len());
+            let (frag, r) = rest.split_at(n);
+            rest = r;
+            let fed = d.feed(frag, &mut |s: &[u8]| out.extend_from_slice(s));
+            while let Some(c) = d.take_pending() {
+                let len = c.len as usize;
+                waiting.push((c, hashed));
+                hashed += len;
+                if waiting.len() == 16 {
+                    if let Err(e) = check(&mut d, &mut waiting, &out) {
+                        return (out, Err(e));
+                    }
+                }
+            }
+            if let Err(e) = fed {
+                return (out, Err(e));
+            }
+        }
+        if let Err(e) = check(&mut d, &mut waiting, &out) {
+            return (out, Err(e));
         }
         (out, d.finish())
     }
@@ -779,6 +922,62 @@ mod tests {
     }
 
     // -- AWS documented examples ---------------------------------------------
+
+    #[test]
+    fn deferred_chunk_hashes_accept_and_refuse_exactly_what_inline_ones_do() {
+        let c = ctx(SEED);
+        let chunks: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 8192 + i * 61]).collect();
+        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        let body = encode_signed(&c, &refs, None);
+        let want: Vec<u8> = chunks.concat();
+        for frag in [usize::MAX, 1, 700, 8192, 65_536] {
+            let (out, r) = decode_deferred(signed(SEED, None), &body, &mut || frag);
+            assert_eq!(
+                r.map(|t| t.decoded_len),
+                Ok(want.len() as u64),
+                "fragments of {frag}"
+            );
+            assert_eq!(out, want);
+        }
+        // One byte of chunk 30 changed: its check fails, wherever it falls
+        // in a batch.
+        let mut bad = body.clone();
+        let at = body
+            .windows(100)
+            .position(|w| w.iter().all(|&b| b == 30))
+            .expect("chunk 30's data");
+        bad[at + 50] ^= 1;
+        let (_, r) = decode_deferred(signed(SEED, None), &bad, &mut || 4096);
+        assert_eq!(r, Err(ChunkError::SignatureDoesNotMatch));
+        // The AWS vectors, and a wrong seed or swapped signatures.
+        let aws = aws_body(SIGS, "\r\n");
+        assert!(
+            decode_deferred(signed(SEED, Some(66560)), &aws, &mut || 1000)
+                .1
+                .is_ok()
+        );
+        let (_, r) = decode_deferred(signed(TRAILER_SEED, None), &aws, &mut || 1000);
+        assert_eq!(r, Err(ChunkError::SignatureDoesNotMatch));
+        let swapped = aws_body([SIGS[1], SIGS[0], SIGS[2]], "\r\n");
+        let (_, r) = decode_deferred(signed(SEED, None), &swapped, &mut || 1000);
+        assert_eq!(r, Err(ChunkError::SignatureDoesNotMatch));
+    }
+
+    #[test]
+    fn a_deferred_body_is_not_finished_until_every_chunk_is_checked() {
+        let c = ctx(SEED);
+        let body = encode_signed(&c, &[&[1u8; 9000][..], &[2u8; 100][..]], None);
+        let mut d = signed(SEED, None).defer_chunk_hashes();
+        d.feed(&body, &mut |_: &[u8]| {}).unwrap();
+        let first = d.take_pending().expect("chunk 1");
+        assert_eq!(first.len, 9000);
+        let h: [u8; 32] = Sha256::digest([1u8; 9000]).into();
+        d.verify_pending(first, &h).unwrap();
+        // Chunk 2 taken but never checked: finishing fails closed.
+        assert_eq!(d.take_pending().map(|c| c.len), Some(100));
+        assert!(d.take_pending().is_none());
+        assert_eq!(d.finish(), Err(ChunkError::SignatureDoesNotMatch));
+    }
 
     #[test]
     fn aws_example_streaming_signed_payload() {

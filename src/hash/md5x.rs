@@ -283,7 +283,7 @@ pub fn digest(data: &[u8]) -> [u8; 16] {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(in crate::hash) mod x86 {
     //! The SIMD kernels. Each takes at most its width of lanes, every lane
     //! holding at least `n` blocks; lanes left over read a zero block that
     //! never advances and their results are dropped.
@@ -388,7 +388,7 @@ mod x86 {
 
     /// Rows (one lane's 16 words each) to columns (one word of 16 lanes each).
     #[target_feature(enable = "avx512f")]
-    fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
+    pub(in crate::hash) fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
         // Within 128-bit chunks: 32-bit then 64-bit interleaves give, for
         // each group g of 4 lanes and j in 0..4, x[4g + j] whose chunk c is
         // word 4c + j of lanes 4g..4g+4.

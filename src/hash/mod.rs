@@ -6,5 +6,6 @@
 
 pub mod md5_batch;
 pub mod md5x;
+pub mod sha256x;
 
 pub use md5_batch::Md5Lane;

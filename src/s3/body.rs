@@ -17,10 +17,10 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use crate::auth::checksum::{ChecksumAlgo, ChecksumValue, Checksummer};
-use crate::auth::chunked::ChunkedDecoder;
+use crate::auth::chunked::{ChunkError, ChunkedDecoder, PendingChunk};
 use crate::auth::sigv4::{PayloadMode, Verified};
 use crate::engine::{BodyChunk, BodySource, EngineError};
-use crate::hash::Md5Lane;
+use crate::hash::{sha256x, Md5Lane};
 
 use super::error::{S3Code, S3Error};
 
@@ -36,6 +36,8 @@ pub struct RequestBody {
     incoming: Incoming,
     /// Some for the aws-chunked payload modes.
     decoder: Option<ChunkedDecoder>,
+    /// Its signed chunks' data, hashed 16 chunks at a time.
+    chunk_hashes: ChunkHashes,
     /// Whole-body SHA-256 the signature covers, when the client sent one.
     sha256: Option<(Sha256, [u8; 32])>,
     md5: Md5Lane,
@@ -57,6 +59,54 @@ pub struct RequestBody {
     ready: VecDeque<Bytes>,
     ended: bool,
     error: Option<S3Error>,
+}
+
+/// The signed chunks of an aws-chunked body whose data is not hashed yet
+/// (the decoder's deferred mode): the chunks of one body are independent
+/// messages, so 16 of them go through the 16-lane SHA-256 kernel together
+/// (`hash::sha256x::digest_many`) instead of one SHA-NI stream each. Holds
+/// at most 16 chunks' data, refcounted, not copied.
+#[derive(Default)]
+struct ChunkHashes {
+    /// Data emitted since the last chunk taken.
+    loose: VecDeque<Bytes>,
+    waiting: Vec<(PendingChunk, Vec<Bytes>)>,
+}
+
+impl ChunkHashes {
+    /// Gives `chunk` its data (the first `chunk.len` loose bytes: the
+    /// decoder never emits a slice across two chunks) and checks the
+    /// waiting chunks once there are 16.
+    fn take(&mut self, chunk: PendingChunk, d: &mut ChunkedDecoder) -> Result<(), S3Error> {
+        let mut want = chunk.len;
+        let mut pieces = Vec::new();
+        while want > 0 {
+            let Some(mut p) = self.loose.pop_front() else {
+                // Fewer bytes than the chunk's: a decoder bug; fail closed.
+                return Err(ChunkError::SignatureDoesNotMatch.into());
+            };
+            if p.len() as u64 > want {
+                self.loose.push_front(p.split_off(want as usize));
+            }
+            want -= p.len() as u64;
+            pieces.push(p);
+        }
+        self.waiting.push((chunk, pieces));
+        if self.waiting.len() == sha256x::MAX_LANES {
+            self.check(d)?;
+        }
+        Ok(())
+    }
+
+    /// Hashes the waiting chunks together and checks each one.
+    fn check(&mut self, d: &mut ChunkedDecoder) -> Result<(), S3Error> {
+        let messages: Vec<&[Bytes]> = self.waiting.iter().map(|(_, p)| p.as_slice()).collect();
+        let digests = sha256x::digest_many(&messages);
+        for ((chunk, _), h) in self.waiting.drain(..).zip(digests) {
+            d.verify_pending(chunk, &h)?;
+        }
+        Ok(())
+    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, S3Error> {
@@ -205,7 +255,8 @@ impl RequestBody {
                 PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer
             )
             .then(|| auth.signing_context());
-            decoder = Some(ChunkedDecoder::new(mode, ctx, trailer, decoded_len));
+            decoder =
+                Some(ChunkedDecoder::new(mode, ctx, trailer, decoded_len).defer_chunk_hashes());
         } else {
             expected_len = parse_len(headers, http::header::CONTENT_LENGTH.as_str())?;
             if expected_len.is_some_and(too_large) {
@@ -218,6 +269,7 @@ impl RequestBody {
         Ok(RequestBody {
             incoming,
             decoder,
+            chunk_hashes: ChunkHashes::default(),
             sha256,
             md5: Md5Lane::new(),
             content_md5,
@@ -266,6 +318,7 @@ impl RequestBody {
     fn accept(&mut self, data: Bytes) -> Result<(), S3Error> {
         let RequestBody {
             decoder,
+            chunk_hashes,
             sha256,
             md5,
             checksums,
@@ -284,7 +337,8 @@ impl RequestBody {
         match decoder {
             Some(d) => {
                 let base = data.as_ptr() as usize;
-                d.feed(&data, &mut |s: &[u8]| {
+                let defers = d.defers_chunk_hashes();
+                let fed = d.feed(&data, &mut |s: &[u8]| {
                     // The decoder hands out slices of its input: share the
                     // buffer instead of copying (copy if that ever changes).
                     let off = (s.as_ptr() as usize).wrapping_sub(base);
@@ -294,9 +348,16 @@ impl RequestBody {
                         Bytes::copy_from_slice(s)
                     };
                     if !piece.is_empty() {
+                        if defers {
+                            chunk_hashes.loose.push_back(piece.clone());
+                        }
                         emit(piece);
                     }
-                })?;
+                });
+                while let Some(c) = d.take_pending() {
+                    chunk_hashes.take(c, d)?;
+                }
+                fed?;
             }
             None => {
                 if let Some((h, _)) = sha256 {
@@ -315,7 +376,8 @@ impl RequestBody {
 
     /// End-of-body checks of the content whose MD5 is `md5`.
     fn finish(&mut self, md5: [u8; 16]) -> Result<[u8; 16], S3Error> {
-        if let Some(d) = self.decoder.take() {
+        if let Some(mut d) = self.decoder.take() {
+            self.chunk_hashes.check(&mut d)?;
             self.verified.extend(d.finish()?.checksum);
         } else {
             if let Some(n) = self.expected_len {

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A/B of two cairn builds under the same load: PUT (and GET) 1 MiB with
+# streaming chunk signatures, 16 in flight, over loopback, on 6 drive
+# directories at 4+2. Each run starts a fresh node of one build; runs
+# alternate A B, B A, ... so drift on a shared machine falls on both.
+#
+#   perf/ab.sh A_DIR B_DIR NAME [duration] [rounds] [modes]
+#              default 20s, 4, "put"
+#
+# A_DIR and B_DIR each hold a release `cairn` and `cairn-bench` (copy them
+# out of target/release after building each side). Writes
+# perf/results/<date>-NAME/ and perf/results/<date>-NAME.md
+# (perf/ab_summary.py: ops/s and server CPU per op, medians, B against A).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A="$1"
+B="$2"
+NAME="$3"
+DUR="${4:-20s}"
+ROUNDS="${5:-4}"
+MODES="${6:-put}"
+OUT="perf/results/$(date -u +%Y-%m-%d)-$NAME"
+mkdir -p "$OUT"
+WORK="$(mktemp -d /var/tmp/cairn-ab.XXXXXX)"
+PID=""
+stop() {
+  if [ -n "$PID" ]; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=""
+  fi
+  rm -rf "$WORK"/d*
+}
+trap 'stop; rm -rf "$WORK"' EXIT
+run() { # side dir round
+  local side="$1" dir="$2" round="$3"
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=warn \
+    "$dir/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$port" \
+    >/dev/null 2>"$OUT/cairn.$side.$round.log" &
+  PID=$!
+  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  for mode in $MODES; do
+    local args=("$mode" --obj.size 1MiB)
+    [ "$mode" = get ] && args+=(--objects 200)
+    echo "== round $round $mode $side" >&2
+    "$dir/cairn-bench" "${args[@]}" --host "127.0.0.1:$port" --access-key bench \
+      --secret-key bench-secret-key --bucket ab-bench --concurrent 16 --warmup 3s --duration "$DUR" \
+      --no-progress --server-pid "$PID" --json "$OUT/$mode.$side.$round.json" \
+      >"$OUT/$mode.$side.$round.txt" 2>&1
+  done
+  stop
+}
+for round in $(seq 1 "$ROUNDS"); do
+  if [ $((round % 2)) = 1 ]; then
+    run A "$A" "$round"; run B "$B" "$round"
+  else
+    run B "$B" "$round"; run A "$A" "$round"
+  fi
+done
+python3 perf/ab_summary.py "$OUT" \
+  "A/B: $NAME ($DUR per run, $ROUNDS rounds)" \
+  "Command: \`perf/ab.sh A B $NAME $DUR $ROUNDS \"$MODES\"\`. A: $(cat "$A/REV" 2>/dev/null || echo "$A"); B: $(cat "$B/REV" 2>/dev/null || echo "$B"). One node per run, 6 drive directories at 4+2, 16 in flight." \
+  A B 1MiB >"$OUT.md"
+cat "$OUT.md"
