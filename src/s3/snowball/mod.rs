@@ -261,11 +261,10 @@ pub async fn put_extract(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Resul
         base,
     };
     let requested = super::sse::for_write(ctx, bucket)?;
-    let dir = ctx
-        .engine
-        .shared
-        .spool_dir()
-        .ok_or_else(|| S3Error::from(EngineError::StorageFull("no drive takes new data".into())))?;
+    let dir =
+        ctx.engine.shared.spool_dir().ok_or_else(|| {
+            S3Error::from(EngineError::StorageFull("no drive takes new data".into()))
+        })?;
     let mut body = RequestBody::new(
         body,
         headers,
@@ -273,9 +272,13 @@ pub async fn put_extract(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Resul
         ctx.api.idle_timeout,
         MAX_OBJECT_SIZE,
     )?;
-    let mut spool = Spool::new(&dir, &format!("{}.snowball", ctx.request_id), MAX_OBJECT_SIZE)
-        .await
-        .map_err(spool_error)?;
+    let mut spool = Spool::new(
+        &dir,
+        &format!("{}.snowball", ctx.request_id),
+        MAX_OBJECT_SIZE,
+    )
+    .await
+    .map_err(spool_error)?;
     let checked = check(ctx, bucket, &plan, &mut body, &mut spool).await;
     if let Err(e) = checked {
         body.drain().await;

@@ -73,9 +73,19 @@ enum State {
     Header,
     /// `then_skip`: data after the member that is not its own (a
     /// directory header with a size).
-    Data { left: u64, pad: usize, then_skip: u64 },
-    Extended { what: Extension, left: u64, pad: usize },
-    Skip { left: u64 },
+    Data {
+        left: u64,
+        pad: usize,
+        then_skip: u64,
+    },
+    Extended {
+        what: Extension,
+        left: u64,
+        pad: usize,
+    },
+    Skip {
+        left: u64,
+    },
     End,
 }
 
@@ -255,7 +265,11 @@ impl TarParser {
     fn apply_extension(&mut self, what: Extension) -> Result<(), TarError> {
         match what {
             Extension::LongName => {
-                let end = self.ext.iter().position(|&b| b == 0).unwrap_or(self.ext.len());
+                let end = self
+                    .ext
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(self.ext.len());
                 self.next_name = Some(self.ext[..end].to_vec());
             }
             Extension::Pax => {
@@ -325,7 +339,10 @@ fn number(field: &[u8]) -> Result<u64, TarError> {
             None => return Ok(0),
             Some(s) => {
                 let f = &field[s..];
-                let end = f.iter().position(|&b| b == b' ' || b == 0).unwrap_or(f.len());
+                let end = f
+                    .iter()
+                    .position(|&b| b == b' ' || b == 0)
+                    .unwrap_or(f.len());
                 // After the digits only spaces and NULs may follow.
                 if f[end..].iter().any(|&b| b != b' ' && b != 0) {
                     return Err(TarError::Number);
@@ -374,7 +391,10 @@ fn pax_records(mut buf: &[u8]) -> Result<(Option<Vec<u8>>, Option<u64>), TarErro
     let (mut path, mut size) = (None, None);
     // Bounded: every record consumes at least its length digits.
     while !buf.is_empty() {
-        let sp = buf.iter().position(|&b| b == b' ').ok_or(TarError::Extended)?;
+        let sp = buf
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(TarError::Extended)?;
         let len: usize = std::str::from_utf8(&buf[..sp])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -383,7 +403,10 @@ fn pax_records(mut buf: &[u8]) -> Result<(Option<Vec<u8>>, Option<u64>), TarErro
             return Err(TarError::Extended);
         }
         let record = &buf[sp + 1..len - 1];
-        let eq = record.iter().position(|&b| b == b'=').ok_or(TarError::Extended)?;
+        let eq = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or(TarError::Extended)?;
         let (key, value) = (&record[..eq], &record[eq + 1..]);
         match key {
             b"path" => path = Some(value.to_vec()),
@@ -429,7 +452,12 @@ mod tests {
             }
             format!("{n}{body}")
         };
-        let buf = format!("{}{}{}", rec("mtime", "1.5"), rec("path", "a/b c"), rec("size", "42"));
+        let buf = format!(
+            "{}{}{}",
+            rec("mtime", "1.5"),
+            rec("path", "a/b c"),
+            rec("size", "42")
+        );
         assert_eq!(
             pax_records(buf.as_bytes()),
             Ok((Some(b"a/b c".to_vec()), Some(42)))

@@ -155,7 +155,9 @@ mod tests {
     type Out = (String, Kind, Vec<u8>);
 
     fn data(n: usize, seed: u8) -> Vec<u8> {
-        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
     /// An archive from the `tar` crate: sizes around the block, a GNU long
@@ -181,7 +183,8 @@ mod tests {
         h.set_entry_type(::tar::EntryType::Directory);
         h.set_size(0);
         h.set_mode(0o755);
-        b.append_data(&mut h, "empty-dir/", std::io::empty()).unwrap();
+        b.append_data(&mut h, "empty-dir/", std::io::empty())
+            .unwrap();
         want.push(("empty-dir".to_owned(), Kind::Dir, Vec::new()));
         let mut h = ::tar::Header::new_gnu();
         h.set_entry_type(::tar::EntryType::Symlink);
