@@ -109,10 +109,12 @@ impl Decoder {
             Inner::Gzip(d) => {
                 if self.at_boundary && d.total_in() > 0 {
                     // Another gzip member (concatenated gzip is one
-                    // stream), or the NULs some writers pad with.
-                    if input.iter().all(|&b| b == 0) {
+                    // stream), or the NULs some writers pad with: those
+                    // are skipped first, however the input is split.
+                    let nuls = input.iter().take_while(|&&b| b == 0).count();
+                    if nuls > 0 {
                         return Ok(Decoded {
-                            used: input.len(),
+                            used: nuls,
                             produced: 0,
                         });
                     }

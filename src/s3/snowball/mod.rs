@@ -246,8 +246,9 @@ impl Plan {
 pub async fn put_extract(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     let headers = ctx.headers();
     let mut base = put_options(headers)?;
-    // A member's type is its own, not the archive's.
+    // A member's type and encoding are its own, not the archive's.
     base.content_type = None;
+    base.headers.retain(|(k, _)| k != "content-encoding");
     base.user_meta
         .retain(|(k, _)| !CONTROL_META.iter().any(|c| k.starts_with(c)));
     base.headers.extend(acl_for_new_object(ctx, bucket)?);
