@@ -18,6 +18,7 @@ use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outc
 use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
+use crate::versioned::{self, Pool, Version};
 use crate::{cpu, post, ranges, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
@@ -37,14 +38,31 @@ struct Shared {
     prefix: String,
 }
 
+/// The key of object `id`: `<prefix>/<slot>/<n>`.
+fn key_of(prefix: &str, id: u64) -> String {
+    format!(
+        "{prefix}/{}/{}",
+        id & ((1 << SLOT_BITS) - 1),
+        id >> SLOT_BITS
+    )
+}
+
+/// The object id a key of this run names (the inverse of [`key_of`]).
+fn id_of(prefix: &str, key: &str) -> Option<u64> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (slot, n) = rest.split_once('/')?;
+    let slot: u64 = slot.parse().ok().filter(|s| *s < 1 << SLOT_BITS)?;
+    Some(n.parse::<u64>().ok()? << SLOT_BITS | slot)
+}
+
+/// The user metadata `list --metadata` uploads with each object (its id),
+/// which `--verify` expects back in each listed entry's `<UserMetadata>`.
+const META_HEADER: &str = "x-amz-meta-obj";
+const META_ELEMENT: &str = "X-Amz-Meta-Obj";
+
 impl Shared {
     fn key(&self, id: u64) -> String {
-        format!(
-            "{}/{}/{}",
-            self.prefix,
-            id & ((1 << SLOT_BITS) - 1),
-            id >> SLOT_BITS
-        )
+        key_of(&self.prefix, id)
     }
 
     fn client(&self, worker: usize) -> Client {
@@ -138,8 +156,43 @@ enum Job {
     },
     /// Set GOVERNANCE retention on these (object, version id) at random.
     Retention(Arc<Vec<(u64, String)>>),
+    /// warp's versioned mode: walk `ops` (from `next`) over the versions
+    /// in `pool`; new versions get contents from `base` on.
+    Versioned {
+        pool: Arc<Mutex<Pool>>,
+        ops: Arc<[versioned::Op]>,
+        next: Arc<AtomicUsize>,
+        base: u64,
+    },
+    /// warp's multipart-put: `--concurrent` groups of `--part.concurrent`
+    /// workers, each group uploading one object of `--parts` parts at a
+    /// time (created, its parts shared out, completed by whoever ends the
+    /// last part; only the parts are measured, as warp).
+    MultipartPut {
+        groups: Arc<[UploadGroup]>,
+    },
     /// Clean-up: delete these batches of keys (and versions).
     Clean(Arc<Mutex<Vec<Vec<Target>>>>),
+}
+
+/// One multipart-put group's current upload.
+#[derive(Default)]
+struct UploadGroup {
+    current: tokio::sync::Mutex<GroupUpload>,
+    /// Woken when the upload completes (workers that found every part
+    /// taken wait for the next upload, as warp's thread does).
+    completed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct GroupUpload {
+    /// (key, upload id) while one is open.
+    open: Option<(String, String)>,
+    /// Uploads this group started (the next key's counter).
+    started: u64,
+    next_part: u32,
+    finished: u32,
+    etags: BTreeMap<u32, String>,
 }
 
 /// A key to delete, and which of its versions (None: the latest).
@@ -203,15 +256,22 @@ impl Worker {
 
     async fn put(&mut self, op: &'static str, id: u64) -> Done {
         let sh = self.shared.clone();
+        let tag = id.to_string();
+        let meta: &[(&'static str, &str)] = if sh.args.mode == Mode::List && sh.args.metadata {
+            &[(META_HEADER, &tag)]
+        } else {
+            &[]
+        };
         let timed = self
             .client
-            .exchange(
+            .exchange_with(
                 Method::PUT,
                 &sh.key(id),
                 "",
                 Body::Object(id),
                 &sh.payload,
                 &mut Sink::Discard,
+                meta,
             )
             .await;
         let mut d = Done::new(op, timed);
@@ -297,13 +357,19 @@ impl Worker {
     }
 
     async fn stat(&mut self, id: u64) -> Done {
+        let key = self.shared.key(id);
+        self.stat_at(&key, "").await
+    }
+
+    /// A HEAD of `key` (`query`: a version).
+    async fn stat_at(&mut self, key: &str, query: &str) -> Done {
         let sh = self.shared.clone();
         let timed = self
             .client
             .exchange(
                 Method::HEAD,
-                &sh.key(id),
-                "",
+                key,
+                query,
                 Body::Empty,
                 &sh.payload,
                 &mut Sink::Discard,
@@ -393,6 +459,11 @@ impl Worker {
         }
         let keys = (xml_count(body, "Key") + xml_count(body, "CommonPrefixes")) as u64;
         d.objects = keys;
+        if sh.args.metadata && sh.args.verify {
+            if let Some(e) = metadata_mismatch(&sh.prefix, body) {
+                d.inner_errors.push(e);
+            }
+        }
         self.listed += keys;
         self.list_token = match xml_value(body, "IsTruncated").as_deref() {
             Some("true") => xml_value(body, "NextContinuationToken"),
@@ -606,11 +677,233 @@ impl Worker {
                     .await;
                 Done::new("RETENTION", timed)
             }
+            Job::Versioned {
+                pool,
+                ops,
+                next,
+                base,
+            } => {
+                let op = ops[next.fetch_add(1, Relaxed) % ops.len()];
+                self.versioned(op, pool, *base).await
+            }
+            Job::MultipartPut { groups } => {
+                let per = sh.args.part_concurrent.max(1);
+                let g = self.slot / per;
+                return self.multipart_put(&groups[g], g).await;
+            }
             Job::Clean(batches) => {
                 let keys = batches.lock().expect("batches lock").pop()?;
                 self.delete("CLEANUP", &keys).await
             }
         })
+    }
+
+    /// One operation of warp's versioned mode. With no version free (all
+    /// being read or deleted), it PUTs a new object instead.
+    async fn versioned(&mut self, op: versioned::Op, pool: &Mutex<Pool>, base: u64) -> Done {
+        let sh = self.shared.clone();
+        let taken = pool.lock().expect("pool lock").take(&mut self.rng);
+        let content = object_id(self.slot, base + self.next_n);
+        let Some((object, v)) = taken else {
+            self.next_n += 1;
+            let mut d = self.put("PUT", content).await;
+            match d.timed.version_id.take() {
+                Some(id) => pool
+                    .lock()
+                    .expect("pool lock")
+                    .put_back(content, Version { id, content }),
+                None if d.timed.outcome.is_ok() => d
+                    .inner_errors
+                    .push("PutObject answered no version id".into()),
+                None => {}
+            }
+            return d;
+        };
+        let key = sh.key(object);
+        let query = format!("versionId={}", uri_encode(&v.id, false));
+        let d = match op {
+            versioned::Op::Get => self.get("GET", &key, &query, v.content).await,
+            versioned::Op::Stat => {
+                let mut d = self.stat_at(&key, &query).await;
+                if sh.args.verify
+                    && d.timed.outcome.is_ok()
+                    && d.timed.content_length != Some(sh.payload.size() as u64)
+                {
+                    d.timed.outcome = Outcome::Corrupt;
+                }
+                d
+            }
+            versioned::Op::Put => {
+                // A new version of the object (its version held meanwhile,
+                // as warp's newVersion).
+                self.next_n += 1;
+                let mut d = self.put_version("PUT", &key, content).await;
+                match d.timed.version_id.take() {
+                    Some(id) => pool
+                        .lock()
+                        .expect("pool lock")
+                        .put_back(object, Version { id, content }),
+                    None if d.timed.outcome.is_ok() => d
+                        .inner_errors
+                        .push("PutObject answered no version id".into()),
+                    None => {}
+                }
+                d
+            }
+            versioned::Op::Delete => {
+                let timed = self
+                    .client
+                    .exchange(
+                        Method::DELETE,
+                        &key,
+                        &query,
+                        Body::Empty,
+                        &sh.payload,
+                        &mut Sink::Discard,
+                    )
+                    .await;
+                if !timed.outcome.is_ok() {
+                    pool.lock().expect("pool lock").put_back(object, v);
+                }
+                return Done::new("DELETE", timed);
+            }
+        };
+        pool.lock().expect("pool lock").put_back(object, v);
+        d
+    }
+
+    /// One part of the group's upload (creating the upload first if none
+    /// is open; completing it after its last part).
+    async fn multipart_put(&mut self, group: &UploadGroup, index: usize) -> Option<Done> {
+        let sh = self.shared.clone();
+        let parts = sh.args.parts;
+        // Each pass takes a part, or waits for one upload to complete.
+        loop {
+            let mut cur = group.current.lock().await;
+            if cur.open.is_none() {
+                let key = sh.key(object_id(index, cur.started));
+                cur.started += 1;
+                let mut sink = Sink::Collect(Vec::new());
+                let timed = self
+                    .client
+                    .exchange(
+                        Method::POST,
+                        &key,
+                        "uploads=",
+                        Body::Empty,
+                        &sh.payload,
+                        &mut sink,
+                    )
+                    .await;
+                let Sink::Collect(body) = &sink else {
+                    unreachable!()
+                };
+                match xml_value(body, "UploadId") {
+                    Some(id) if timed.outcome.is_ok() => {
+                        *cur = GroupUpload {
+                            open: Some((key, id)),
+                            started: cur.started,
+                            next_part: 1,
+                            ..GroupUpload::default()
+                        };
+                    }
+                    _ => return Some(Done::new("CREATE", timed)),
+                }
+            }
+            if cur.next_part > parts {
+                let completed = group.completed.notified();
+                drop(cur);
+                completed.await;
+                continue;
+            }
+            let n = cur.next_part;
+            cur.next_part += 1;
+            let (key, upload) = cur.open.clone()?;
+            drop(cur);
+            let query = format!("partNumber={n}&uploadId={}", uri_encode(&upload, false));
+            let timed = self
+                .client
+                .exchange(
+                    Method::PUT,
+                    &key,
+                    &query,
+                    Body::Object(u64::from(n)),
+                    &sh.payload,
+                    &mut Sink::Discard,
+                )
+                .await;
+            let mut d = Done::new("PUT", timed);
+            let mut cur = group.current.lock().await;
+            if d.timed.outcome.is_ok() {
+                d.bytes = sh.payload.size() as u64;
+                match d.timed.etag.take() {
+                    Some(etag) => {
+                        cur.etags.insert(n, etag);
+                    }
+                    None => d.inner_errors.push("UploadPart answered no ETag".into()),
+                }
+            }
+            cur.finished += 1;
+            if cur.finished == parts {
+                if let Err(e) = self.end_upload(&key, &upload, &cur.etags, parts).await {
+                    d.inner_errors.push(e);
+                }
+                cur.open = None;
+                group.completed.notify_waiters();
+            }
+            return Some(d);
+        }
+    }
+
+    /// Completes an upload whose parts all have ETags, else aborts it.
+    async fn end_upload(
+        &mut self,
+        key: &str,
+        upload: &str,
+        etags: &BTreeMap<u32, String>,
+        parts: u32,
+    ) -> Result<(), String> {
+        let sh = self.shared.clone();
+        let query = format!("uploadId={}", uri_encode(upload, false));
+        let (method, body) = if etags.len() == parts as usize {
+            (Method::POST, Body::Xml(Bytes::from(complete_xml(etags))))
+        } else {
+            (Method::DELETE, Body::Empty)
+        };
+        let mut sink = Sink::Collect(Vec::new());
+        let t = self
+            .client
+            .exchange(method, key, &query, body, &sh.payload, &mut sink)
+            .await;
+        let Sink::Collect(answer) = &sink else {
+            unreachable!()
+        };
+        // S3 may answer 200 with an error document once the response started.
+        match t.outcome.error_key().or_else(|| xml_value(answer, "Code")) {
+            Some(e) => Err(format!("CompleteMultipartUpload: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// A PUT of content `content` to `key` (a new version of another object).
+    async fn put_version(&mut self, op: &'static str, key: &str, content: u64) -> Done {
+        let sh = self.shared.clone();
+        let timed = self
+            .client
+            .exchange(
+                Method::PUT,
+                key,
+                "",
+                Body::Object(content),
+                &sh.payload,
+                &mut Sink::Discard,
+            )
+            .await;
+        let mut d = Done::new(op, timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.payload.size() as u64;
+        }
+        d
     }
 
     async fn mixed(&mut self, pool: &Mutex<MixedPool>, base: u64) -> Done {
@@ -681,6 +974,22 @@ impl Worker {
     }
 }
 
+/// `list --metadata --verify`: the first entry of a ListObjectsV2 page
+/// whose `<UserMetadata>` does not name its own object, if any.
+fn metadata_mismatch(prefix: &str, page: &[u8]) -> Option<String> {
+    xml_values(page, "Contents").into_iter().find_map(|entry| {
+        let key = xml_value(entry.as_bytes(), "Key").unwrap_or_default();
+        let want = id_of(prefix, &key).map(|id| id.to_string());
+        let got = xml_value(entry.as_bytes(), META_ELEMENT);
+        (want.is_none() || got != want).then(|| {
+            format!(
+                "verify: metadata of {key}: {META_ELEMENT} {}",
+                got.as_deref().unwrap_or("missing")
+            )
+        })
+    })
+}
+
 /// The id of the `i`-th object uploaded at set-up, spread over the worker
 /// slots like the put mode's keys.
 fn prepared_id(i: u64, concurrent: usize) -> u64 {
@@ -703,6 +1012,19 @@ fn delete_xml(targets: &[Target]) -> String {
         xml.push_str("</Object>");
     }
     xml.push_str("</Delete>");
+    xml
+}
+
+/// A CompleteMultipartUpload body naming every part.
+fn complete_xml(etags: &BTreeMap<u32, String>) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (n, etag) in etags {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+            escape(etag)
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
     xml
 }
 
@@ -1120,6 +1442,9 @@ async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
 /// Deletes everything under the run's prefix (not measured): every version,
 /// bypassing governance retention, after a retention run.
 async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
+    if shared.args.mode == Mode::MultipartPut {
+        abort_uploads(shared).await?;
+    }
     let targets = if versioned(&shared.args) {
         list_versions(shared).await?
     } else {
@@ -1146,6 +1471,33 @@ async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
     )
     .await;
     check("clean-up", &phase)
+}
+
+/// Aborts the uploads left open under the run's prefix (a multipart-put
+/// run stops between parts), one page of up to 1,000.
+async fn abort_uploads(shared: &Shared) -> Result<(), String> {
+    let query = format!(
+        "prefix={}&uploads=",
+        uri_encode(&format!("{}/", shared.prefix), false)
+    );
+    let (o, body) = single(shared, Method::GET, "", &query, Body::Empty).await;
+    if let Some(e) = o.error_key() {
+        return Err(format!("listing uploads for clean-up: {e}"));
+    }
+    for upload in xml_values(&body, "Upload") {
+        let (Some(key), Some(id)) = (
+            xml_value(upload.as_bytes(), "Key"),
+            xml_value(upload.as_bytes(), "UploadId"),
+        ) else {
+            continue;
+        };
+        let q = format!("uploadId={}", uri_encode(&id, false));
+        let (o, _) = single(shared, Method::DELETE, &key, &q, Body::Empty).await;
+        if let Some(e) = o.error_key() {
+            return Err(format!("aborting an upload of {key}: {e}"));
+        }
+    }
+    Ok(())
 }
 
 /// Every key under the run's prefix.
@@ -1230,14 +1582,7 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
             args.parts
         ));
     }
-    let mut xml = String::from("<CompleteMultipartUpload>");
-    for (n, etag) in &etags {
-        xml.push_str(&format!(
-            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
-            escape(etag)
-        ));
-    }
-    xml.push_str("</CompleteMultipartUpload>");
+    let xml = complete_xml(&etags);
     let cpu0 = (cpu::own(), server_ms(args));
     let started = Instant::now();
     let (o, body) = single(
@@ -1294,7 +1639,7 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
 
 /// Whether the run writes versions (its clean-up removes every version).
 fn versioned(args: &Args) -> bool {
-    args.mode == Mode::Retention || versions(args) > 1
+    matches!(args.mode, Mode::Retention | Mode::Versioned) || versions(args) > 1
 }
 
 /// `--versions`, or the mode's default (warp's: 5 for retention, else 1).
@@ -1336,6 +1681,8 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Mixed => "mixed",
         Mode::Multipart => "multipart",
         Mode::Retention => "retention",
+        Mode::Versioned => "versioned",
+        Mode::MultipartPut => "multipart-put",
     }
 }
 
@@ -1373,10 +1720,15 @@ pub async fn run(args: Args) -> Result<(), String> {
     if hosts.is_empty() || args.concurrent == 0 || args.concurrent >= 1 << SLOT_BITS {
         return Err("need a --host and 1..65535 --concurrent".into());
     }
-    if args.mode == Mode::Multipart && !(1..=10_000).contains(&args.parts) {
+    let parted = matches!(args.mode, Mode::Multipart | Mode::MultipartPut);
+    if parted && !(1..=10_000).contains(&args.parts) {
         return Err("--parts must be 1..10000".into());
     }
-    let size = if args.mode == Mode::Multipart {
+    if args.mode == Mode::MultipartPut && !(1..=args.parts as usize).contains(&args.part_concurrent)
+    {
+        return Err("--part.concurrent must be 1..--parts".into());
+    }
+    let size = if parted {
         args.part_size
     } else {
         args.obj_size()
@@ -1457,6 +1809,34 @@ pub async fn run(args: Args) -> Result<(), String> {
                 let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
                 Job::Retention(Arc::new(v))
             }
+            Mode::MultipartPut => Job::MultipartPut {
+                groups: (0..args.concurrent)
+                    .map(|_| UploadGroup::default())
+                    .collect(),
+            },
+            Mode::Versioned => {
+                // As warp: fewer would leave workers without a version.
+                if objects <= args.concurrent as u64 {
+                    return Err(format!(
+                        "versioned needs more --objects than --concurrent ({})",
+                        args.concurrent
+                    ));
+                }
+                let ops = versioned::sequence(
+                    args.get_distrib,
+                    args.stat_distrib,
+                    args.put_distrib,
+                    args.delete_distrib,
+                )?;
+                enable_versioning(&shared).await?;
+                let v = upload_versions(&shared, objects, 1).await?;
+                Job::Versioned {
+                    pool: Arc::new(Mutex::new(Pool::new(v))),
+                    ops: ops.into(),
+                    next: Arc::new(AtomicUsize::new(0)),
+                    base: objects.div_ceil(args.concurrent as u64),
+                }
+            }
             Mode::Mixed => {
                 let pool = MixedPool {
                     live: upload(&shared, objects).await?,
@@ -1469,13 +1849,17 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
         };
         let name = mode_name(args.mode);
+        let workers = match args.mode {
+            Mode::MultipartPut => args.concurrent * args.part_concurrent,
+            _ => args.concurrent,
+        };
         let p = run_phase(
             &shared,
             name,
             job,
             Until::Time(args.duration),
             warmup,
-            args.concurrent,
+            workers,
         )
         .await;
         reports.push(phase_report(name, &p.stats, p.duration, p.cpu));
@@ -1551,6 +1935,31 @@ mod tests {
             "delimiter=%2F&key-marker=p%2F0%2F1&max-keys=5&prefix=p%2F&\
              version-id-marker=v%202&versions="
         );
+    }
+
+    #[test]
+    fn keys_name_their_object_ids() {
+        for id in [0, 5, object_id(3, 7), object_id(65_535, 1 << 40)] {
+            assert_eq!(id_of("p", &key_of("p", id)), Some(id));
+        }
+        assert_eq!(id_of("p", "q/1/2"), None);
+        assert_eq!(id_of("p", "p/1"), None);
+        assert_eq!(id_of("p", "p/65536/2"), None);
+    }
+
+    #[test]
+    fn listed_metadata_must_name_each_entrys_object() {
+        let entry = |key: &str, meta: &str| {
+            format!("<Contents><Key>{key}</Key><UserMetadata>{meta}</UserMetadata></Contents>")
+        };
+        let id = object_id(2, 9);
+        let good = entry("p/2/9", &format!("<X-Amz-Meta-Obj>{id}</X-Amz-Meta-Obj>"));
+        assert_eq!(metadata_mismatch("p", good.as_bytes()), None);
+        let other =
+            good.clone() + &entry("p/1/9", &format!("<X-Amz-Meta-Obj>{id}</X-Amz-Meta-Obj>"));
+        assert!(metadata_mismatch("p", other.as_bytes()).is_some_and(|e| e.contains("p/1/9")));
+        let missing = good + &entry("p/1/1", "");
+        assert!(metadata_mismatch("p", missing.as_bytes()).is_some_and(|e| e.contains("missing")));
     }
 
     #[test]

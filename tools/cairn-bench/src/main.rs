@@ -18,6 +18,7 @@ mod ranges;
 #[path = "../../../src/cli/sign.rs"]
 mod sign;
 mod stats;
+mod versioned;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +49,16 @@ pub enum Mode {
     /// objects of --versions versions each, then set GOVERNANCE retention
     /// (a day ahead, bypassing governance) on versions at random.
     Retention,
+    /// As warp's: to a versioned bucket, upload --objects objects, then
+    /// GET, STAT (a random version each), PUT (a new version of an object)
+    /// and DELETE (one version, for good) in warp's fixed sequence of the
+    /// --*-distrib proportions.
+    Versioned,
+    /// As warp's: --concurrent uploads at a time, each of --parts parts of
+    /// --part.size sent --part.concurrent at a time, then completed and the
+    /// next one started; the parts are the operations measured (PUT).
+    #[value(name = "multipart-put")]
+    MultipartPut,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -80,8 +91,9 @@ pub struct Args {
     /// Load before the measured time that is not counted.
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Objects uploaded before get, stat, delete, list, mixed and retention
-    /// (default 2500; delete and retention 25000; list and stat 10000).
+    /// Objects uploaded before get, stat, delete, list, mixed, retention and
+    /// versioned (default 2500; delete and retention 25000; list and stat
+    /// 10000; versioned 250).
     #[arg(long)]
     pub objects: Option<u64>,
     /// Versions uploaded of each object: retention (default 5); get and list
@@ -126,12 +138,16 @@ pub struct Args {
     pub put_distrib: f64,
     #[arg(long = "delete-distrib", default_value_t = 10.0)]
     pub delete_distrib: f64,
-    /// Part size (multipart mode).
+    /// Part size (multipart and multipart-put modes).
     #[arg(long = "part.size", default_value = "5MiB", value_parser = parse_size)]
     pub part_size: u64,
-    /// Parts to upload (multipart mode).
+    /// Parts to upload (multipart and multipart-put modes).
     #[arg(long, default_value_t = 100)]
     pub parts: u32,
+    /// multipart-put: parts of one upload in flight at a time (at most
+    /// --parts).
+    #[arg(long = "part.concurrent", default_value_t = 20)]
+    pub part_concurrent: usize,
     /// Stop early once throughput is stable (as warp: within --autoterm.pct
     /// over the last 7 of 25 segments, after at least --autoterm.dur).
     #[arg(long)]
@@ -193,6 +209,7 @@ impl Args {
         self.objects.unwrap_or(match self.mode {
             Mode::Delete | Mode::Retention => 25_000,
             Mode::List | Mode::Stat => 10_000,
+            Mode::Versioned => 250,
             _ => 2_500,
         })
     }
@@ -321,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn stat_and_delete_default_to_warps_sizes_and_counts() {
+    fn modes_default_to_warps_sizes_counts_and_weights() {
         let parse = |mode| {
             Args::try_parse_from([
                 "cairn-bench",
@@ -334,6 +351,23 @@ mod tests {
             .unwrap()
         };
         let (stat, delete, get) = (parse("stat"), parse("delete"), parse("get"));
+        let mpp = parse("multipart-put");
+        assert_eq!(mpp.mode, Mode::MultipartPut);
+        assert_eq!(
+            (mpp.parts, mpp.part_size, mpp.part_concurrent),
+            (100, 5 << 20, 20)
+        );
+        let versioned = parse("versioned");
+        assert_eq!((versioned.obj_size(), versioned.objects()), (10 << 20, 250));
+        assert_eq!(
+            (
+                versioned.get_distrib,
+                versioned.stat_distrib,
+                versioned.put_distrib,
+                versioned.delete_distrib
+            ),
+            (45.0, 30.0, 15.0, 10.0)
+        );
         assert_eq!((stat.obj_size(), stat.objects()), (1000, 10_000));
         assert_eq!((delete.obj_size(), delete.objects()), (1024, 25_000));
         assert_eq!(delete.batch, 100);

@@ -259,3 +259,37 @@ fn delete_batches_delete_every_key() {
     assert_clean(&v, &text);
     assert!(ops(&v, "DELETE") > 0);
 }
+
+#[test]
+fn versioned_reads_writes_and_deletes_versions() {
+    let Some((v, text)) = run("versioned", &["--obj.size", "4KiB", "--objects", "40"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    for op in ["GET", "STAT", "PUT", "DELETE"] {
+        assert!(ops(&v, op) > 0, "no {op}:\n{text}");
+    }
+}
+
+#[test]
+fn multipart_put_uploads_and_completes_objects() {
+    let Some((v, text)) = run(
+        "multipart-put",
+        &[
+            // S3's smallest part but the last: smaller ones fail at
+            // completion (400 EntityTooSmall, counted as errors).
+            "--part.size",
+            "5MiB",
+            "--parts",
+            "2",
+            "--part.concurrent",
+            "2",
+        ],
+    ) else {
+        return;
+    };
+    // Zero errors: every upload's parts got ETags and every completion
+    // was accepted.
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") >= 2, "{text}");
+}
