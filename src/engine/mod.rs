@@ -37,6 +37,7 @@ pub mod sealing;
 pub mod segment;
 pub mod set_health;
 pub mod space;
+pub mod spool;
 pub mod sysfiles;
 pub mod usage;
 pub mod write;
@@ -267,6 +268,14 @@ impl Shared {
         for inbox in &self.inboxes {
             let _ = inbox.try_send(CoreMsg::Background(background::BackgroundMsg::DriveBack));
         }
+    }
+
+    /// Where request bodies are spooled ([`spool`]): the first drive that
+    /// takes new data.
+    pub fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        (0..self.set.drives.len())
+            .find(|&d| self.drive_writable(d))
+            .map(|d| self.set.drives[d].meta_dir().join(spool::SPOOL_DIR))
     }
 
     pub fn online_drives(&self) -> Vec<usize> {
@@ -675,6 +684,10 @@ impl Engine {
             .collect();
         if online.is_empty() {
             return Err("no drive is online".into());
+        }
+        for &d in &online {
+            let meta = set.drives[d].meta_dir();
+            spool::clear(&meta).map_err(|e| format!("{}: {e}", meta.display()))?;
         }
         // Read before anything is written: a table of a newer format stops
         // start-up with the drives as they were.

@@ -32,6 +32,7 @@ pub mod post;
 pub mod put;
 pub mod range;
 pub mod router;
+pub mod snowball;
 pub mod sse;
 pub mod tagging;
 pub mod versions;

@@ -34,6 +34,9 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     if !ctx.engine.bucket_exists(bucket) {
         return Err(S3Code::NoSuchBucket.into());
     }
+    if super::snowball::requested(ctx.headers()) {
+        return super::snowball::put_extract(ctx, bucket, body).await;
+    }
     let mut opts = put_options(ctx.headers())?;
     let requested = super::sse::for_write(ctx, bucket)?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
