@@ -19,7 +19,7 @@ use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
 use crate::versioned::{self, Pool, Version};
-use crate::{cpu, post, ranges, Args, Mode};
+use crate::{cpu, post, ranges, snowball, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -45,6 +45,43 @@ fn key_of(prefix: &str, id: u64) -> String {
         id & ((1 << SLOT_BITS) - 1),
         id >> SLOT_BITS
     )
+}
+
+/// The body of a snowball whose members are the objects `members` of
+/// worker `slot`: the tar, compressed with `--compress`.
+fn snowball_body(
+    sh: &Shared,
+    slot: usize,
+    members: &[u64],
+    zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+) -> Result<Body, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let files: Vec<(String, Bytes)> = members
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let id = object_id(slot, n);
+            (snowball::member_name(&sh.key(id), i), sh.payload.object(id))
+        })
+        .collect();
+    let mut data = snowball::archive(&files, now)?;
+    if sh.args.compress {
+        let c = match zstd {
+            Some(c) => c,
+            None => zstd.insert(snowball::compressor(snowball::window_log(
+                sh.payload.size() as u64,
+            )?)?),
+        };
+        data = c.compress(&data).map_err(|e| format!("zstd: {e}"))?;
+    }
+    let hashes = if sh.args.unsigned_payload {
+        Arc::from([])
+    } else {
+        snowball::chunk_hashes(&data)
+    };
+    Ok(Body::Data(Bytes::from(data), hashes))
 }
 
 /// The object id a key of this run names (the inverse of [`key_of`]).
@@ -171,6 +208,10 @@ enum Job {
     MultipartPut {
         groups: Arc<[UploadGroup]>,
     },
+    /// warp's snowball: PUT archives of `--objs.per` objects for the server
+    /// to extract; each successful one is recorded (worker slot, first
+    /// object counter) for `--verify`.
+    Snowball(Arc<Mutex<Vec<(usize, u64)>>>),
     /// Clean-up: delete these batches of keys (and versions).
     Clean(Arc<Mutex<Vec<Vec<Target>>>>),
 }
@@ -238,6 +279,8 @@ struct Worker {
     /// ListObjectVersions position (key marker, version id marker).
     version_marker: Option<(String, String)>,
     listed: u64,
+    /// snowball --compress: this worker's encoder (warp keeps one each).
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl Worker {
@@ -251,6 +294,7 @@ impl Worker {
             list_token: None,
             version_marker: None,
             listed: 0,
+            zstd: None,
         }
     }
 
@@ -691,11 +735,59 @@ impl Worker {
                 let g = self.slot / per;
                 return self.multipart_put(&groups[g], g).await;
             }
+            Job::Snowball(balls) => self.snowball(balls).await,
             Job::Clean(batches) => {
                 let keys = batches.lock().expect("batches lock").pop()?;
                 self.delete("CLEANUP", &keys).await
             }
         })
+    }
+
+    /// One snowball: the archive is built (and compressed) off the runtime
+    /// and before the clock starts, as warp builds it before timing the
+    /// PUT; the operation moves `--objs.per` objects.
+    async fn snowball(&mut self, balls: &Mutex<Vec<(usize, u64)>>) -> Done {
+        let sh = self.shared.clone();
+        let first = self.next_n;
+        let layout = snowball::layout(first, sh.args.objs_per, sh.args.compress);
+        self.next_n += layout.used;
+        let key = format!("{}.tar", sh.key(object_id(self.slot, layout.key)));
+        let (slot, mut zstd, build) = (self.slot, self.zstd.take(), sh.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            let body = snowball_body(&build, slot, &layout.members, &mut zstd);
+            (body, zstd)
+        })
+        .await;
+        let body = match built {
+            Ok((body, zstd)) => {
+                self.zstd = zstd;
+                body
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => return Done::new("PUT", Timed::unsent(e)),
+        };
+        let timed = self
+            .client
+            .exchange_with(
+                Method::PUT,
+                &key,
+                "",
+                body,
+                &sh.payload,
+                &mut Sink::Discard,
+                &[snowball::EXTRACT],
+            )
+            .await;
+        let mut d = Done::new("PUT", timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.args.objs_per * sh.payload.size() as u64;
+            d.objects = sh.args.objs_per;
+            balls.lock().expect("balls lock").push((self.slot, first));
+        }
+        d
     }
 
     /// One operation of warp's versioned mode. With no version free (all
@@ -1448,10 +1540,10 @@ async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
     let targets = if versioned(&shared.args) {
         list_versions(shared).await?
     } else {
-        list_keys(shared)
+        list_objects(shared)
             .await?
             .into_iter()
-            .map(|k| (k, None))
+            .map(|(k, _)| (k, None))
             .collect()
     };
     if targets.is_empty() {
@@ -1500,8 +1592,8 @@ async fn abort_uploads(shared: &Shared) -> Result<(), String> {
     Ok(())
 }
 
-/// Every key under the run's prefix.
-async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
+/// Every key under the run's prefix, with its size.
+async fn list_objects(shared: &Shared) -> Result<Vec<(String, Option<u64>)>, String> {
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -1520,7 +1612,13 @@ async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
                 o.error_key().unwrap_or_default()
             ));
         }
-        keys.extend(xml_values(&body, "Key"));
+        keys.extend(xml_values(&body, "Contents").into_iter().filter_map(|c| {
+            let key = xml_value(c.as_bytes(), "Key")?;
+            Some((
+                key,
+                xml_value(c.as_bytes(), "Size").and_then(|s| s.parse().ok()),
+            ))
+        }));
         token = match xml_value(&body, "IsTruncated").as_deref() {
             Some("true") => xml_value(&body, "NextContinuationToken"),
             _ => None,
@@ -1529,6 +1627,55 @@ async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
             return Ok(keys);
         }
     }
+}
+
+/// snowball --verify: every member of every archive the server accepted
+/// is listed with its size, and a few read back with their bytes.
+async fn verify_snowball(shared: &Shared, balls: &[(usize, u64)]) -> Result<String, String> {
+    let a = &shared.args;
+    let size = shared.payload.size() as u64;
+    let listed: HashMap<String, Option<u64>> = list_objects(shared).await?.into_iter().collect();
+    let mut members = Vec::new();
+    for &(slot, first) in balls {
+        let layout = snowball::layout(first, a.objs_per, a.compress);
+        for (i, &n) in layout.members.iter().enumerate() {
+            let id = object_id(slot, n);
+            members.push((snowball::member_name(&shared.key(id), i), id));
+        }
+    }
+    let wrong: Vec<String> = members
+        .iter()
+        .filter_map(|(k, _)| match listed.get(k) {
+            Some(Some(s)) if *s == size => None,
+            Some(s) => Some(format!("{k} listed with {s:?} bytes")),
+            None => Some(format!("{k} not listed")),
+        })
+        .collect();
+    if let Some(first) = wrong.first() {
+        return Err(format!(
+            "snowball --verify: {} of {} members not listed with their {size} bytes (first: {first})",
+            wrong.len(),
+            members.len()
+        ));
+    }
+    const READS: usize = 8;
+    let step = (members.len() / READS).max(1);
+    let mut read = 0;
+    for (key, id) in members.iter().step_by(step).take(READS) {
+        let (o, body) = single(shared, Method::GET, key, "", Body::Empty).await;
+        if let Some(e) = o.error_key() {
+            return Err(format!("snowball --verify: GET {key}: {e}"));
+        }
+        if body != shared.payload.object(*id) {
+            return Err(format!("snowball --verify: GET {key}: wrong bytes"));
+        }
+        read += 1;
+    }
+    Ok(format!(
+        "verify: {} members of {} archives listed with their size, {read} read back",
+        members.len(),
+        balls.len()
+    ))
 }
 
 /// Multipart: create, upload parts (measured), complete (timed), GET parts
@@ -1683,6 +1830,7 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Retention => "retention",
         Mode::Versioned => "versioned",
         Mode::MultipartPut => "multipart-put",
+        Mode::Snowball => "snowball",
     }
 }
 
@@ -1728,6 +1876,20 @@ pub async fn run(args: Args) -> Result<(), String> {
     {
         return Err("--part.concurrent must be 1..--parts".into());
     }
+    if args.mode == Mode::Snowball {
+        if args.objs_per == 0 {
+            return Err("--objs.per must be at least 1".into());
+        }
+        snowball::check_sizes(
+            args.obj_size(),
+            args.objs_per,
+            args.concurrent,
+            args.compress,
+        )?;
+        if args.compress {
+            snowball::window_log(args.obj_size())?;
+        }
+    }
     let size = if parted {
         args.part_size
     } else {
@@ -1741,7 +1903,12 @@ pub async fn run(args: Args) -> Result<(), String> {
     });
     let shared = Arc::new(Shared {
         signer: Signer::new(&args.access_key, &args.secret_key, &args.region),
-        payload: Payload::new(size as usize, started, !args.unsigned_payload),
+        // Snowball archives are hashed whole, not object by object.
+        payload: Payload::new(
+            size as usize,
+            started,
+            !args.unsigned_payload && args.mode != Mode::Snowball,
+        ),
         hosts,
         prefix,
         args,
@@ -1763,6 +1930,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let warmup = args.warmup.unwrap_or_default();
     let mut reports = Vec::new();
+    let balls = Arc::new(Mutex::new(Vec::new()));
     let measured = async {
         let job = match args.mode {
             Mode::Multipart => return multipart(&shared, &mut reports).await,
@@ -1837,6 +2005,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                     base: objects.div_ceil(args.concurrent as u64),
                 }
             }
+            Mode::Snowball => Job::Snowball(balls.clone()),
             Mode::Mixed => {
                 let pool = MixedPool {
                     live: upload(&shared, objects).await?,
@@ -1863,6 +2032,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         )
         .await;
         reports.push(phase_report(name, &p.stats, p.duration, p.cpu));
+        if args.mode == Mode::Snowball && args.verify {
+            let balls = std::mem::take(&mut *balls.lock().expect("balls lock"));
+            println!("{}", verify_snowball(&shared, &balls).await?);
+        }
         Ok(())
     }
     .await;

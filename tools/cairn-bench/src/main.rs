@@ -17,6 +17,7 @@ mod ranges;
 #[allow(dead_code)]
 #[path = "../../../src/cli/sign.rs"]
 mod sign;
+mod snowball;
 mod stats;
 mod versioned;
 
@@ -59,6 +60,10 @@ pub enum Mode {
     /// next one started; the parts are the operations measured (PUT).
     #[value(name = "multipart-put")]
     MultipartPut,
+    /// As warp's: PUT tar archives of --objs.per objects (zstd with
+    /// --compress) that the server extracts into objects
+    /// (`x-amz-meta-snowball-auto-extract`).
+    Snowball,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -79,7 +84,7 @@ pub struct Args {
     #[arg(long, default_value = "warp-benchmark-bucket")]
     pub bucket: String,
     /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB (warp's
-    /// defaults: 10MiB; delete 1KiB; stat 1KB).
+    /// defaults: 10MiB; delete 1KiB; stat 1KB; snowball 512KiB).
     #[arg(long = "obj.size", value_parser = parse_size)]
     pub obj_size: Option<u64>,
     /// Operations in flight (one connection each).
@@ -148,6 +153,13 @@ pub struct Args {
     /// --parts).
     #[arg(long = "part.concurrent", default_value_t = 20)]
     pub part_concurrent: usize,
+    /// snowball: objects per archive.
+    #[arg(long = "objs.per", default_value_t = 50)]
+    pub objs_per: u64,
+    /// snowball: zstd-compress each archive (as warp, its members are then
+    /// all the same object).
+    #[arg(long)]
+    pub compress: bool,
     /// Stop early once throughput is stable (as warp: within --autoterm.pct
     /// over the last 7 of 25 segments, after at least --autoterm.dur).
     #[arg(long)]
@@ -200,6 +212,7 @@ impl Args {
         self.obj_size.unwrap_or(match self.mode {
             Mode::Delete => 1 << 10,
             Mode::Stat => 1000,
+            Mode::Snowball => 512 << 10,
             _ => 10 << 20,
         })
     }
@@ -372,5 +385,10 @@ mod tests {
         assert_eq!((delete.obj_size(), delete.objects()), (1024, 25_000));
         assert_eq!(delete.batch, 100);
         assert_eq!((get.obj_size(), get.objects()), (10 << 20, 2_500));
+        let snowball = parse("snowball");
+        assert_eq!(
+            (snowball.obj_size(), snowball.objs_per, snowball.compress),
+            (512 << 10, 50, false)
+        );
     }
 }

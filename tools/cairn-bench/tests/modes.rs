@@ -293,3 +293,40 @@ fn multipart_put_uploads_and_completes_objects() {
     assert_clean(&v, &text);
     assert!(ops(&v, "PUT") >= 2, "{text}");
 }
+
+/// The run's `--verify` line: every member listed with its size.
+fn assert_members_verified(text: &str) {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("verify: "))
+        .unwrap_or_else(|| panic!("no verify line:\n{text}"));
+    let members: u64 = line["verify: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(members > 0, "{line}");
+}
+
+#[test]
+fn snowball_members_are_extracted_with_their_bytes() {
+    let Some((v, text)) = run("snowball", &["--obj.size", "4KiB", "--objs.per", "10"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") > 0, "{text}");
+    assert_members_verified(&text);
+}
+
+#[test]
+fn snowball_compressed_members_are_extracted_with_their_bytes() {
+    let Some((v, text)) = run(
+        "snowball",
+        &["--obj.size", "64KiB", "--objs.per", "10", "--compress"],
+    ) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") > 0, "{text}");
+    assert_members_verified(&text);
+}
