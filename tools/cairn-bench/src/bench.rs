@@ -19,7 +19,7 @@ use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
 use crate::versioned::{self, Pool, Version};
-use crate::{cpu, post, ranges, snowball, Args, Mode};
+use crate::{cpu, post, ranges, snowball, zip, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -82,6 +82,100 @@ fn snowball_body(
         snowball::chunk_hashes(&data)
     };
     Ok(Body::Data(Bytes::from(data), hashes))
+}
+
+/// What minio-go's `PutObjectFanOut` accepts: one JSON line per copy,
+/// none with an `error`.
+fn fanout_answer(body: &[u8], copies: u64) -> Result<(), String> {
+    let mut n = 0u64;
+    let mut failed = Vec::new();
+    for line in body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|e| format!("fanout: an answer line is not JSON: {e}"))?;
+        n += 1;
+        match &v["error"] {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(e) if e.is_empty() => {}
+            e => failed.push(e.to_string()),
+        }
+    }
+    if let Some(first) = failed.first() {
+        return Err(format!(
+            "fanout: {} copies failed, first: {first}",
+            failed.len()
+        ));
+    }
+    if n != copies {
+        return Err(format!(
+            "fanout: short upload: want {copies} copies, got {n}"
+        ));
+    }
+    Ok(())
+}
+
+/// The header asking MinIO to read a member out of a zip.
+const ZIP_EXTRACT: (&str, &str) = ("x-minio-extract", "true");
+
+/// The key GETs of member `i` of the zip at `key` name.
+fn zip_member(key: &str, i: u64) -> String {
+    format!("{key}/{}", zip_name(i))
+}
+
+fn zip_name(i: u64) -> String {
+    format!("{i}.obj")
+}
+
+/// warp zip's set-up: one zip of `--files` objects PUT as
+/// `<prefix>/<unix nanoseconds>.zip` (not measured), then one GET of its
+/// first member through `x-minio-extract`, which warp requires; cairn-bench
+/// reports its failure and measures the GETs anyway, so a server without
+/// the extension shows it in the run's errors.
+async fn zip_upload(shared: &Shared) -> Result<Arc<str>, String> {
+    let files = shared.args.files;
+    if files == 0 {
+        return Err("--files must be at least 1".into());
+    }
+    let members: Vec<(String, Bytes)> = (0..files)
+        .map(|i| (zip_name(i), shared.payload.object(i)))
+        .collect();
+    let data = zip::archive(&members)?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let key = format!("{}/{nanos}.zip", shared.prefix);
+    eprintln!(
+        "uploading {key} with {files} files of {} bytes ({} bytes)...",
+        shared.payload.size(),
+        data.len()
+    );
+    let hashes = if shared.args.unsigned_payload {
+        Arc::from([])
+    } else {
+        snowball::chunk_hashes(&data)
+    };
+    let body = Body::Data(Bytes::from(data), hashes);
+    let (o, _) = single(shared, Method::PUT, &key, "", body).await;
+    if let Some(e) = o.error_key() {
+        return Err(format!("uploading {key}: {e}"));
+    }
+    let first = zip_member(&key, 0);
+    let (o, body) = single_with(shared, Method::GET, &first, "", Body::Empty, &[ZIP_EXTRACT]).await;
+    match o.error_key() {
+        Some(e) => eprintln!(
+            "zip: GET {first} with x-minio-extract: {e}: the server does not read \
+             zip members (warp stops here; the GETs below measure the failure)"
+        ),
+        None if body.len() != shared.payload.size() => eprintln!(
+            "zip: GET {first} with x-minio-extract: {} bytes, not {}",
+            body.len(),
+            shared.payload.size()
+        ),
+        None => {}
+    }
+    Ok(key.into())
 }
 
 /// The object id a key of this run names (the inverse of [`key_of`]).
@@ -212,6 +306,14 @@ enum Job {
     /// to extract; each successful one is recorded (worker slot, first
     /// object counter) for `--verify`.
     Snowball(Arc<Mutex<Vec<(usize, u64)>>>),
+    /// warp's fanout: POST each object as `--copies` objects.
+    Fanout,
+    /// warp's zip: GET `<key>/<i>.obj` of the zip at `key` (`i` below
+    /// `files`) with `x-minio-extract`.
+    Zip {
+        key: Arc<str>,
+        files: u64,
+    },
     /// Clean-up: delete these batches of keys (and versions).
     Clean(Arc<Mutex<Vec<Vec<Target>>>>),
 }
@@ -736,6 +838,11 @@ impl Worker {
                 return self.multipart_put(&groups[g], g).await;
             }
             Job::Snowball(balls) => self.snowball(balls).await,
+            Job::Fanout => self.fanout().await,
+            Job::Zip { key, files } => {
+                let i = self.rng.gen_range(0..*files);
+                self.zip_get(key, i).await
+            }
             Job::Clean(batches) => {
                 let keys = batches.lock().expect("batches lock").pop()?;
                 self.delete("CLEANUP", &keys).await
@@ -786,6 +893,85 @@ impl Worker {
             d.bytes = sh.args.objs_per * sh.payload.size() as u64;
             d.objects = sh.args.objs_per;
             balls.lock().expect("balls lock").push((self.slot, first));
+        }
+        d
+    }
+
+    /// One fanout POST, counted as warp counts it: `--copies` objects and
+    /// their bytes; an answer other than one JSON line per copy without an
+    /// error fails it.
+    async fn fanout(&mut self) -> Done {
+        let sh = self.shared.clone();
+        let a = &sh.args;
+        let id = object_id(self.slot, self.next_n);
+        self.next_n += 1;
+        let keys: Vec<String> = (0..a.copies)
+            .map(|i| format!("{}/copy-{i}.ext", sh.key(id)))
+            .collect();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let creds = post::Credentials {
+            access_key: &a.access_key,
+            secret_key: &a.secret_key,
+            region: &a.region,
+        };
+        let form = post::fanout_form(
+            &creds,
+            &a.bucket,
+            &keys,
+            sh.payload.object(id),
+            since.as_secs(),
+            since.as_nanos(),
+        );
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self.client.post_form(form, &mut sink).await;
+        let mut d = Done::new("POST", timed);
+        if d.timed.outcome.is_ok() {
+            let Sink::Collect(body) = sink else {
+                unreachable!()
+            };
+            match fanout_answer(&body, a.copies) {
+                Ok(()) => {
+                    d.bytes = a.copies * sh.payload.size() as u64;
+                    d.objects = a.copies;
+                }
+                Err(e) => d.inner_errors.push(e),
+            }
+        }
+        d
+    }
+
+    /// A GET of member `i` of the zip at `key` through `x-minio-extract`;
+    /// a body of another length fails it, as warp's.
+    async fn zip_get(&mut self, key: &str, i: u64) -> Done {
+        let sh = self.shared.clone();
+        let mut sink = if sh.args.verify {
+            Sink::Verify(Verifier::new(sh.payload.object(i)))
+        } else {
+            Sink::Discard
+        };
+        let timed = self
+            .client
+            .exchange_with(
+                Method::GET,
+                &zip_member(key, i),
+                "",
+                Body::Empty,
+                &sh.payload,
+                &mut sink,
+                &[ZIP_EXTRACT],
+            )
+            .await;
+        let mut d = Done::new("GET", timed);
+        if let Outcome::Ok { bytes } = d.timed.outcome {
+            d.bytes = bytes;
+            if bytes != sh.payload.size() as u64 {
+                d.inner_errors.push(format!(
+                    "unexpected download size: want {}, got {bytes}",
+                    sh.payload.size()
+                ));
+            }
         }
         d
     }
@@ -1831,6 +2017,8 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Versioned => "versioned",
         Mode::MultipartPut => "multipart-put",
         Mode::Snowball => "snowball",
+        Mode::Fanout => "fanout",
+        Mode::Zip => "zip",
     }
 }
 
@@ -1907,7 +2095,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         payload: Payload::new(
             size as usize,
             started,
-            !args.unsigned_payload && args.mode != Mode::Snowball,
+            !args.unsigned_payload && !matches!(args.mode, Mode::Snowball | Mode::Zip),
         ),
         hosts,
         prefix,
@@ -2006,6 +2194,16 @@ pub async fn run(args: Args) -> Result<(), String> {
                 }
             }
             Mode::Snowball => Job::Snowball(balls.clone()),
+            Mode::Fanout => {
+                if args.copies == 0 {
+                    return Err("--copies must be at least 1".into());
+                }
+                Job::Fanout
+            }
+            Mode::Zip => Job::Zip {
+                key: zip_upload(&shared).await?,
+                files: args.files,
+            },
             Mode::Mixed => {
                 let pool = MixedPool {
                     live: upload(&shared, objects).await?,
@@ -2143,5 +2341,25 @@ mod tests {
             "<Delete><Object><Key>a&amp;b</Key></Object>\
              <Object><Key>c</Key><VersionId>v&lt;1</VersionId></Object></Delete>"
         );
+    }
+
+    #[test]
+    fn fanout_answers_need_one_clean_line_per_copy() {
+        let ok = b"{\"key\":\"a\",\"etag\":\"x\"}\n{\"key\":\"b\",\"error\":\"\"}\n";
+        assert_eq!(fanout_answer(ok, 2), Ok(()));
+        // A 204 with no body (a PostObject that ignored the list).
+        assert!(fanout_answer(b"", 2)
+            .unwrap_err()
+            .contains("want 2 copies, got 0"));
+        let failed = b"{\"key\":\"a\"}\n{\"key\":\"b\",\"error\":\"disk full\"}\n";
+        assert!(fanout_answer(failed, 2)
+            .unwrap_err()
+            .contains("1 copies failed"));
+        assert!(fanout_answer(b"<Error/>", 1).is_err());
+    }
+
+    #[test]
+    fn zip_members_are_read_under_the_zips_key() {
+        assert_eq!(zip_member("p/1700.zip", 7), "p/1700.zip/7.obj");
     }
 }

@@ -20,6 +20,7 @@ mod sign;
 mod snowball;
 mod stats;
 mod versioned;
+mod zip;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +65,14 @@ pub enum Mode {
     /// --compress) that the server extracts into objects
     /// (`x-amz-meta-snowball-auto-extract`).
     Snowball,
+    /// As warp's: each operation POSTs one object for the server to store
+    /// as --copies objects (MinIO's `x-minio-fanout-list` form, which cairn
+    /// does not serve).
+    Fanout,
+    /// As warp's: upload one zip of --files objects, then GET its members
+    /// with `x-minio-extract: true` (MinIO's extension, which cairn does
+    /// not serve).
+    Zip,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -84,7 +93,8 @@ pub struct Args {
     #[arg(long, default_value = "warp-benchmark-bucket")]
     pub bucket: String,
     /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB (warp's
-    /// defaults: 10MiB; delete 1KiB; stat 1KB; snowball 512KiB).
+    /// defaults: 10MiB; delete 1KiB; stat 1KB; snowball 512KiB; fanout
+    /// 1MiB; zip 10KiB).
     #[arg(long = "obj.size", value_parser = parse_size)]
     pub obj_size: Option<u64>,
     /// Operations in flight (one connection each).
@@ -160,6 +170,12 @@ pub struct Args {
     /// all the same object).
     #[arg(long)]
     pub compress: bool,
+    /// fanout: objects each POST makes.
+    #[arg(long, default_value_t = 100)]
+    pub copies: u64,
+    /// zip: files in the zip.
+    #[arg(long, default_value_t = 10_000)]
+    pub files: u64,
     /// Stop early once throughput is stable (as warp: within --autoterm.pct
     /// over the last 7 of 25 segments, after at least --autoterm.dur).
     #[arg(long)]
@@ -213,6 +229,8 @@ impl Args {
             Mode::Delete => 1 << 10,
             Mode::Stat => 1000,
             Mode::Snowball => 512 << 10,
+            Mode::Fanout => 1 << 20,
+            Mode::Zip => 10 << 10,
             _ => 10 << 20,
         })
     }
@@ -390,5 +408,8 @@ mod tests {
             (snowball.obj_size(), snowball.objs_per, snowball.compress),
             (512 << 10, 50, false)
         );
+        let (fanout, zip) = (parse("fanout"), parse("zip"));
+        assert_eq!((fanout.obj_size(), fanout.copies), (1 << 20, 100));
+        assert_eq!((zip.obj_size(), zip.files), (10 << 10, 10_000));
     }
 }
