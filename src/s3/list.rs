@@ -3,22 +3,30 @@
 use http::StatusCode;
 
 use crate::engine::merge::{Entry, ListParams, Page};
+use crate::engine::meta::{sse_header, ObjectMeta};
+use crate::iam::action::Action;
+use crate::sse::header::Mode as SseMode;
 
+use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
+use super::common::metadata::CHECKSUM_PREFIX;
 use super::common::response::xml;
 use super::error::S3Error;
-use super::router::{encode_token, ListV1Params, ListV2Params};
-use super::xml::{ListEntry, ListV1Response, ListV2Response};
+use super::router::{encode_token, Check, ListV1Params, ListV2Params, Resource};
+use super::xml::{s3_url_encode, EntryMetadata, ListEntry, ListV1Response, ListV2Response};
 
 type EnginePage = Page<crate::engine::index::ListEntry>;
 
-/// Splits a page into contents and common prefixes.
-fn split(page: EnginePage) -> (Vec<ListEntry>, Vec<String>) {
+/// Splits a page into contents and common prefixes; with `metadata` (the
+/// bucket of a `metadata=true` listing), each entry gets its metadata.
+fn split(page: EnginePage, metadata: Option<(&Ctx<'_>, &str)>) -> (Vec<ListEntry>, Vec<String>) {
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
     for e in page.entries {
         match e {
             Entry::Object(key, v) => contents.push(ListEntry {
+                metadata: metadata
+                    .map(|(ctx, bucket)| entry_metadata(ctx, bucket, &key, v.version)),
                 key,
                 last_modified_ms: v.modified_ms,
                 etag: v.etag,
@@ -28,6 +36,88 @@ fn split(page: EnginePage) -> (Vec<ListEntry>, Vec<String>) {
         }
     }
     (contents, prefixes)
+}
+
+/// MinIO's `metadata=true` for one listed version: its stored headers and
+/// `x-amz-meta-*` as MinIO names them (`content-type`, `X-Amz-Meta-Color`),
+/// its encryption, and its shard layout if the caller may GetObject it; its
+/// tags if it may GetObjectTagging, as MinIO checks per key. One index read
+/// on this core (a page holds at most 1,000 entries, and metadata is bounded
+/// at PUT); a version replaced since the page was read gets nothing.
+fn entry_metadata(ctx: &Ctx<'_>, bucket: &str, key: &str, version: u128) -> Box<EntryMetadata> {
+    let mut out = Box::<EntryMetadata>::default();
+    let meta = match ctx.engine.lookup(bucket, key, None) {
+        Ok(Some(e)) if e.meta.version == version && !e.meta.delete_marker => e.meta,
+        _ => return out,
+    };
+    let may = |action| {
+        let check = Check {
+            action,
+            resource: Resource::Object { bucket, key },
+        };
+        ctx.authz.allows(check, ctx.headers())
+    };
+    if may(Action::S3GetObjectTagging) && !meta.tags.is_empty() {
+        out.tags = Some(tag_query(&meta.tags));
+    }
+    if may(Action::S3GetObject) {
+        out.user = Some(user_metadata(&meta));
+        out.layout = Some(meta.layout);
+    }
+    out
+}
+
+/// `<UserMetadata>`'s pairs, in MinIO's names.
+fn user_metadata(meta: &ObjectMeta) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(2 + meta.headers.len() + meta.user_meta.len());
+    if let Some(ct) = &meta.content_type {
+        out.push(("content-type".to_owned(), ct.clone()));
+    }
+    for (name, value) in &meta.headers {
+        if !name.starts_with(CHECKSUM_PREFIX) && !is_internal_header(name) {
+            out.push((name.clone(), value.clone()));
+        }
+    }
+    if let Some(Ok(h)) = sse_header(&meta.attrs) {
+        out.push(match h.mode {
+            SseMode::S3 => ("X-Amz-Server-Side-Encryption".into(), "AES256".into()),
+            SseMode::Kms => ("X-Amz-Server-Side-Encryption".into(), "aws:kms".into()),
+            SseMode::Customer => (
+                "X-Amz-Server-Side-Encryption-Customer-Algorithm".into(),
+                "AES256".into(),
+            ),
+        });
+    }
+    for (name, value) in &meta.user_meta {
+        out.push((format!("X-Amz-Meta-{}", canonical(name)), value.clone()));
+    }
+    out
+}
+
+/// A header name as Go's `CanonicalHeaderKey` writes it (MinIO's form):
+/// upper case at the start and after each `-`, lower case elsewhere.
+fn canonical(name: &str) -> String {
+    let mut up = true;
+    name.chars()
+        .map(|c| {
+            let c2 = if up {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            up = c == '-';
+            c2
+        })
+        .collect()
+}
+
+/// A tag set in URL query form, as `x-amz-tagging` carries it.
+fn tag_query(tags: &[(String, String)]) -> String {
+    let pairs: Vec<String> = tags
+        .iter()
+        .map(|(k, v)| format!("{}={}", s3_url_encode(k), s3_url_encode(v)))
+        .collect();
+    pairs.join("&")
 }
 
 fn list(
@@ -68,7 +158,7 @@ pub fn list_objects_v2(ctx: &Ctx<'_>, bucket: &str, p: &ListV2Params) -> S3Resul
         None
     };
     let is_truncated = page.is_truncated && next.is_some();
-    let (contents, common_prefixes) = split(page);
+    let (contents, common_prefixes) = split(page, p.metadata.then_some((ctx, bucket)));
     let r = ListV2Response {
         name: bucket.to_owned(),
         prefix: prefix.to_owned(),
@@ -108,7 +198,7 @@ pub fn list_objects_v1(ctx: &Ctx<'_>, bucket: &str, p: &ListV1Params) -> S3Resul
         None
     };
     let is_truncated = page.is_truncated;
-    let (contents, common_prefixes) = split(page);
+    let (contents, common_prefixes) = split(page, None);
     let r = ListV1Response {
         name: bucket.to_owned(),
         prefix: prefix.to_owned(),

@@ -210,6 +210,9 @@ pub struct ListV2Params {
     pub start_after: Option<String>,
     pub encoding_url: bool,
     pub fetch_owner: bool,
+    /// MinIO's `metadata=true` (minio-go's `WithMetadata`, warp's `list
+    /// --metadata`): each entry also carries the object's metadata and tags.
+    pub metadata: bool,
 }
 
 /// ListObjectVersions.
@@ -998,6 +1001,9 @@ impl Req<'_> {
             fetch_owner: self
                 .get("fetch-owner")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            metadata: self
+                .get("metadata")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -1388,6 +1394,16 @@ mod tests {
                         prefix: Some(b("")),
                         encoding_url: true,
                         fetch_owner: true,
+                        ..v2.clone()
+                    },
+                },
+            ),
+            (
+                Method::GET,
+                "/bkt?list-type=2&metadata=true",
+                ListObjectsV2 {
+                    params: ListV2Params {
+                        metadata: true,
                         ..v2.clone()
                     },
                 },

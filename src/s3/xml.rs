@@ -115,6 +115,35 @@ pub struct ListEntry {
     /// Quoted or bare; written quoted either way.
     pub etag: String,
     pub size: u64,
+    /// Only with MinIO's `metadata=true` (boxed: a plain listing pays one
+    /// pointer per entry).
+    pub metadata: Option<Box<EntryMetadata>>,
+}
+
+/// What MinIO's `metadata=true` adds to a `<Contents>` entry, each part
+/// only when the caller may read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMetadata {
+    /// `<UserMetadata>` children, (element name, value); a name that is
+    /// not an XML name ([`is_xml_name`]) is left out when written. None
+    /// without `s3:GetObject`.
+    pub user: Option<Vec<(String, String)>>,
+    /// `<UserTags>`, the tag set in URL query form (`k=v&k2=v2`). None
+    /// without `s3:GetObjectTagging` or without tags.
+    pub tags: Option<String>,
+    /// `<Internal><K/><M/></Internal>`: data and parity shards (with
+    /// `user`, as MinIO).
+    pub layout: Option<(u8, u8)>,
+}
+
+/// Whether `name` can be written as an element name as it is: ASCII
+/// letters, digits, `-`, `_` and `.`, starting with a letter or `_`.
+pub fn is_xml_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Owner written into `<Contents><Owner>`.
@@ -183,7 +212,31 @@ fn write_contents(w: &mut Writer<'_>, e: &ListEntry, url: bool, owner: Option<&L
             w.owner("Owner", o);
         }
         w.text("StorageClass", "STANDARD");
+        if let Some(m) = &e.metadata {
+            write_entry_metadata(w, m);
+        }
     });
+}
+
+/// MinIO's order: UserMetadata, UserTags, Internal.
+fn write_entry_metadata(w: &mut Writer<'_>, m: &EntryMetadata) {
+    if let Some(user) = &m.user {
+        w.element("UserMetadata", |w| {
+            for (name, value) in user {
+                // Element names are written unescaped.
+                if is_xml_name(name) {
+                    w.text(name, value);
+                }
+            }
+        });
+    }
+    w.text_opt("UserTags", m.tags.as_deref());
+    if let Some((k, m)) = m.layout {
+        w.element("Internal", |w| {
+            w.num("K", u64::from(k));
+            w.num("M", u64::from(m));
+        });
+    }
 }
 
 pub(super) fn write_prefixes(w: &mut Writer<'_>, prefixes: &[String], url: bool) {
@@ -780,6 +833,7 @@ mod tests {
             last_modified_ms: T,
             etag: "abc".into(),
             size: 42,
+            metadata: None,
         }
     }
 
@@ -820,6 +874,50 @@ mod tests {
              </Contents><CommonPrefixes><Prefix>p/d/</Prefix></CommonPrefixes>\
              </ListBucketResult>"
         );
+    }
+
+    #[test]
+    fn list_v2_metadata_follows_minios_shape_and_skips_names_that_are_not_xml() {
+        let r = ListV2Response {
+            name: "b".into(),
+            contents: vec![
+                ListEntry {
+                    metadata: Some(Box::new(EntryMetadata {
+                        user: Some(vec![
+                            ("content-type".into(), "text/plain".into()),
+                            ("X-Amz-Meta-Color".into(), "a<b".into()),
+                            ("X-Amz-Meta-a/b>".into(), "dropped".into()),
+                        ]),
+                        tags: Some("k=v&k2=v%202".into()),
+                        layout: Some((2, 2)),
+                    })),
+                    ..entry("k")
+                },
+                ListEntry {
+                    metadata: Some(Box::default()),
+                    ..entry("denied")
+                },
+            ],
+            ..Default::default()
+        };
+        let x = s(list_objects_v2(&r));
+        assert!(
+            x.contains(
+                "<StorageClass>STANDARD</StorageClass><UserMetadata>\
+                 <content-type>text/plain</content-type><X-Amz-Meta-Color>a&lt;b</X-Amz-Meta-Color>\
+                 </UserMetadata><UserTags>k=v&amp;k2=v%202</UserTags>\
+                 <Internal><K>2</K><M>2</M></Internal></Contents>"
+            ),
+            "{x}"
+        );
+        assert!(!x.contains("dropped"));
+        // Nothing readable: the entry is a plain one.
+        assert!(x.contains(
+            "<Key>denied</Key><LastModified>2009-10-12T17:50:30.000Z</LastModified>\
+             <ETag>&quot;abc&quot;</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        ));
+        assert!(is_xml_name("X-Amz-Meta-a.b_c"));
+        assert!(!is_xml_name("1abc") && !is_xml_name("") && !is_xml_name("a b"));
     }
 
     #[test]
@@ -922,6 +1020,7 @@ mod tests {
                     last_modified_ms: T + i,
                     etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
                     size: i * 1000,
+                    metadata: None,
                 })
                 .collect(),
             ..Default::default()

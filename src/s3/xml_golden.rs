@@ -39,12 +39,14 @@ fn entries() -> Vec<ListEntry> {
             last_modified_ms: T,
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             size: 0,
+            metadata: None,
         },
         ListEntry {
             key: NASTY.into(),
             last_modified_ms: 0,
             etag: "\"9b2cf535f27731c974343645a3985328-3\"".into(),
             size: u64::MAX,
+            metadata: None,
         },
     ]
 }

@@ -18,7 +18,8 @@ use crate::client::{escape, xml_count, xml_value, xml_values, Body, Client, Outc
 use crate::data::{Payload, Verifier};
 use crate::sign::{amz_date, uri_encode, Signer};
 use crate::stats::{phase_report, stable, PhaseReport, Stats};
-use crate::{cpu, post, ranges, Args, Mode};
+use crate::versioned::{self, Pool, Version};
+use crate::{cpu, post, ranges, snowball, zip, Args, Mode};
 
 /// Object ids: the worker slot in the low 16 bits, its object counter above.
 /// The key is `<prefix>/<slot>/<n>`.
@@ -37,14 +38,162 @@ struct Shared {
     prefix: String,
 }
 
+/// The key of object `id`: `<prefix>/<slot>/<n>`.
+fn key_of(prefix: &str, id: u64) -> String {
+    format!(
+        "{prefix}/{}/{}",
+        id & ((1 << SLOT_BITS) - 1),
+        id >> SLOT_BITS
+    )
+}
+
+/// The body of a snowball whose members are the objects `members` of
+/// worker `slot`: the tar, compressed with `--compress`.
+fn snowball_body(
+    sh: &Shared,
+    slot: usize,
+    members: &[u64],
+    zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+) -> Result<Body, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let files: Vec<(String, Bytes)> = members
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let id = object_id(slot, n);
+            (snowball::member_name(&sh.key(id), i), sh.payload.object(id))
+        })
+        .collect();
+    let mut data = snowball::archive(&files, now)?;
+    if sh.args.compress {
+        let c = match zstd {
+            Some(c) => c,
+            None => zstd.insert(snowball::compressor(snowball::window_log(
+                sh.payload.size() as u64,
+            )?)?),
+        };
+        data = c.compress(&data).map_err(|e| format!("zstd: {e}"))?;
+    }
+    let hashes = if sh.args.unsigned_payload {
+        Arc::from([])
+    } else {
+        snowball::chunk_hashes(&data)
+    };
+    Ok(Body::Data(Bytes::from(data), hashes))
+}
+
+/// What minio-go's `PutObjectFanOut` accepts: one JSON line per copy,
+/// none with an `error`.
+fn fanout_answer(body: &[u8], copies: u64) -> Result<(), String> {
+    let mut n = 0u64;
+    let mut failed = Vec::new();
+    for line in body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|e| format!("fanout: an answer line is not JSON: {e}"))?;
+        n += 1;
+        match &v["error"] {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(e) if e.is_empty() => {}
+            e => failed.push(e.to_string()),
+        }
+    }
+    if let Some(first) = failed.first() {
+        return Err(format!(
+            "fanout: {} copies failed, first: {first}",
+            failed.len()
+        ));
+    }
+    if n != copies {
+        return Err(format!(
+            "fanout: short upload: want {copies} copies, got {n}"
+        ));
+    }
+    Ok(())
+}
+
+/// The header asking MinIO to read a member out of a zip.
+const ZIP_EXTRACT: (&str, &str) = ("x-minio-extract", "true");
+
+/// The key GETs of member `i` of the zip at `key` name.
+fn zip_member(key: &str, i: u64) -> String {
+    format!("{key}/{}", zip_name(i))
+}
+
+fn zip_name(i: u64) -> String {
+    format!("{i}.obj")
+}
+
+/// warp zip's set-up: one zip of `--files` objects PUT as
+/// `<prefix>/<unix nanoseconds>.zip` (not measured), then one GET of its
+/// first member through `x-minio-extract`, which warp requires; cairn-bench
+/// reports its failure and measures the GETs anyway, so a server without
+/// the extension shows it in the run's errors.
+async fn zip_upload(shared: &Shared) -> Result<Arc<str>, String> {
+    let files = shared.args.files;
+    if files == 0 {
+        return Err("--files must be at least 1".into());
+    }
+    let members: Vec<(String, Bytes)> = (0..files)
+        .map(|i| (zip_name(i), shared.payload.object(i)))
+        .collect();
+    let data = zip::archive(&members)?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let key = format!("{}/{nanos}.zip", shared.prefix);
+    eprintln!(
+        "uploading {key} with {files} files of {} bytes ({} bytes)...",
+        shared.payload.size(),
+        data.len()
+    );
+    let hashes = if shared.args.unsigned_payload {
+        Arc::from([])
+    } else {
+        snowball::chunk_hashes(&data)
+    };
+    let body = Body::Data(Bytes::from(data), hashes);
+    let (o, _) = single(shared, Method::PUT, &key, "", body).await;
+    if let Some(e) = o.error_key() {
+        return Err(format!("uploading {key}: {e}"));
+    }
+    let first = zip_member(&key, 0);
+    let (o, body) = single_with(shared, Method::GET, &first, "", Body::Empty, &[ZIP_EXTRACT]).await;
+    match o.error_key() {
+        Some(e) => eprintln!(
+            "zip: GET {first} with x-minio-extract: {e}: the server does not read \
+             zip members (warp stops here; the GETs below measure the failure)"
+        ),
+        None if body.len() != shared.payload.size() => eprintln!(
+            "zip: GET {first} with x-minio-extract: {} bytes, not {}",
+            body.len(),
+            shared.payload.size()
+        ),
+        None => {}
+    }
+    Ok(key.into())
+}
+
+/// The object id a key of this run names (the inverse of [`key_of`]).
+fn id_of(prefix: &str, key: &str) -> Option<u64> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (slot, n) = rest.split_once('/')?;
+    let slot: u64 = slot.parse().ok().filter(|s| *s < 1 << SLOT_BITS)?;
+    Some(n.parse::<u64>().ok()? << SLOT_BITS | slot)
+}
+
+/// The user metadata `list --metadata` uploads with each object (its id),
+/// which `--verify` expects back in each listed entry's `<UserMetadata>`.
+const META_HEADER: &str = "x-amz-meta-obj";
+const META_ELEMENT: &str = "X-Amz-Meta-Obj";
+
 impl Shared {
     fn key(&self, id: u64) -> String {
-        format!(
-            "{}/{}/{}",
-            self.prefix,
-            id & ((1 << SLOT_BITS) - 1),
-            id >> SLOT_BITS
-        )
+        key_of(&self.prefix, id)
     }
 
     fn client(&self, worker: usize) -> Client {
@@ -138,8 +287,55 @@ enum Job {
     },
     /// Set GOVERNANCE retention on these (object, version id) at random.
     Retention(Arc<Vec<(u64, String)>>),
+    /// warp's versioned mode: walk `ops` (from `next`) over the versions
+    /// in `pool`; new versions get contents from `base` on.
+    Versioned {
+        pool: Arc<Mutex<Pool>>,
+        ops: Arc<[versioned::Op]>,
+        next: Arc<AtomicUsize>,
+        base: u64,
+    },
+    /// warp's multipart-put: `--concurrent` groups of `--part.concurrent`
+    /// workers, each group uploading one object of `--parts` parts at a
+    /// time (created, its parts shared out, completed by whoever ends the
+    /// last part; only the parts are measured, as warp).
+    MultipartPut {
+        groups: Arc<[UploadGroup]>,
+    },
+    /// warp's snowball: PUT archives of `--objs.per` objects for the server
+    /// to extract; each successful one is recorded (worker slot, first
+    /// object counter) for `--verify`.
+    Snowball(Arc<Mutex<Vec<(usize, u64)>>>),
+    /// warp's fanout: POST each object as `--copies` objects.
+    Fanout,
+    /// warp's zip: GET `<key>/<i>.obj` of the zip at `key` (`i` below
+    /// `files`) with `x-minio-extract`.
+    Zip {
+        key: Arc<str>,
+        files: u64,
+    },
     /// Clean-up: delete these batches of keys (and versions).
     Clean(Arc<Mutex<Vec<Vec<Target>>>>),
+}
+
+/// One multipart-put group's current upload.
+#[derive(Default)]
+struct UploadGroup {
+    current: tokio::sync::Mutex<GroupUpload>,
+    /// Woken when the upload completes (workers that found every part
+    /// taken wait for the next upload, as warp's thread does).
+    completed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct GroupUpload {
+    /// (key, upload id) while one is open.
+    open: Option<(String, String)>,
+    /// Uploads this group started (the next key's counter).
+    started: u64,
+    next_part: u32,
+    finished: u32,
+    etags: BTreeMap<u32, String>,
 }
 
 /// A key to delete, and which of its versions (None: the latest).
@@ -185,6 +381,8 @@ struct Worker {
     /// ListObjectVersions position (key marker, version id marker).
     version_marker: Option<(String, String)>,
     listed: u64,
+    /// snowball --compress: this worker's encoder (warp keeps one each).
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl Worker {
@@ -198,20 +396,28 @@ impl Worker {
             list_token: None,
             version_marker: None,
             listed: 0,
+            zstd: None,
         }
     }
 
     async fn put(&mut self, op: &'static str, id: u64) -> Done {
         let sh = self.shared.clone();
+        let tag = id.to_string();
+        let meta: &[(&'static str, &str)] = if sh.args.mode == Mode::List && sh.args.metadata {
+            &[(META_HEADER, &tag)]
+        } else {
+            &[]
+        };
         let timed = self
             .client
-            .exchange(
+            .exchange_with(
                 Method::PUT,
                 &sh.key(id),
                 "",
                 Body::Object(id),
                 &sh.payload,
                 &mut Sink::Discard,
+                meta,
             )
             .await;
         let mut d = Done::new(op, timed);
@@ -297,13 +503,19 @@ impl Worker {
     }
 
     async fn stat(&mut self, id: u64) -> Done {
+        let key = self.shared.key(id);
+        self.stat_at(&key, "").await
+    }
+
+    /// A HEAD of `key` (`query`: a version).
+    async fn stat_at(&mut self, key: &str, query: &str) -> Done {
         let sh = self.shared.clone();
         let timed = self
             .client
             .exchange(
                 Method::HEAD,
-                &sh.key(id),
-                "",
+                key,
+                query,
                 Body::Empty,
                 &sh.payload,
                 &mut Sink::Discard,
@@ -393,6 +605,11 @@ impl Worker {
         }
         let keys = (xml_count(body, "Key") + xml_count(body, "CommonPrefixes")) as u64;
         d.objects = keys;
+        if sh.args.metadata && sh.args.verify {
+            if let Some(e) = metadata_mismatch(&sh.prefix, body) {
+                d.inner_errors.push(e);
+            }
+        }
         self.listed += keys;
         self.list_token = match xml_value(body, "IsTruncated").as_deref() {
             Some("true") => xml_value(body, "NextContinuationToken"),
@@ -606,11 +823,365 @@ impl Worker {
                     .await;
                 Done::new("RETENTION", timed)
             }
+            Job::Versioned {
+                pool,
+                ops,
+                next,
+                base,
+            } => {
+                let op = ops[next.fetch_add(1, Relaxed) % ops.len()];
+                self.versioned(op, pool, *base).await
+            }
+            Job::MultipartPut { groups } => {
+                let per = sh.args.part_concurrent.max(1);
+                let g = self.slot / per;
+                return self.multipart_put(&groups[g], g).await;
+            }
+            Job::Snowball(balls) => self.snowball(balls).await,
+            Job::Fanout => self.fanout().await,
+            Job::Zip { key, files } => {
+                let i = self.rng.gen_range(0..*files);
+                self.zip_get(key, i).await
+            }
             Job::Clean(batches) => {
                 let keys = batches.lock().expect("batches lock").pop()?;
                 self.delete("CLEANUP", &keys).await
             }
         })
+    }
+
+    /// One snowball: the archive is built (and compressed) off the runtime
+    /// and before the clock starts, as warp builds it before timing the
+    /// PUT; the operation moves `--objs.per` objects.
+    async fn snowball(&mut self, balls: &Mutex<Vec<(usize, u64)>>) -> Done {
+        let sh = self.shared.clone();
+        let first = self.next_n;
+        let layout = snowball::layout(first, sh.args.objs_per, sh.args.compress);
+        self.next_n += layout.used;
+        let key = format!("{}.tar", sh.key(object_id(self.slot, layout.key)));
+        let (slot, mut zstd, build) = (self.slot, self.zstd.take(), sh.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            let body = snowball_body(&build, slot, &layout.members, &mut zstd);
+            (body, zstd)
+        })
+        .await;
+        let body = match built {
+            Ok((body, zstd)) => {
+                self.zstd = zstd;
+                body
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => return Done::new("PUT", Timed::unsent(e)),
+        };
+        let timed = self
+            .client
+            .exchange_with(
+                Method::PUT,
+                &key,
+                "",
+                body,
+                &sh.payload,
+                &mut Sink::Discard,
+                &[snowball::EXTRACT],
+            )
+            .await;
+        let mut d = Done::new("PUT", timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.args.objs_per * sh.payload.size() as u64;
+            d.objects = sh.args.objs_per;
+            balls.lock().expect("balls lock").push((self.slot, first));
+        }
+        d
+    }
+
+    /// One fanout POST, counted as warp counts it: `--copies` objects and
+    /// their bytes; an answer other than one JSON line per copy without an
+    /// error fails it.
+    async fn fanout(&mut self) -> Done {
+        let sh = self.shared.clone();
+        let a = &sh.args;
+        let id = object_id(self.slot, self.next_n);
+        self.next_n += 1;
+        let keys: Vec<String> = (0..a.copies)
+            .map(|i| format!("{}/copy-{i}.ext", sh.key(id)))
+            .collect();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let creds = post::Credentials {
+            access_key: &a.access_key,
+            secret_key: &a.secret_key,
+            region: &a.region,
+        };
+        let form = post::fanout_form(
+            &creds,
+            &a.bucket,
+            &keys,
+            sh.payload.object(id),
+            since.as_secs(),
+            since.as_nanos(),
+        );
+        let mut sink = Sink::Collect(Vec::new());
+        let timed = self.client.post_form(form, &mut sink).await;
+        let mut d = Done::new("POST", timed);
+        if d.timed.outcome.is_ok() {
+            let Sink::Collect(body) = sink else {
+                unreachable!()
+            };
+            match fanout_answer(&body, a.copies) {
+                Ok(()) => {
+                    d.bytes = a.copies * sh.payload.size() as u64;
+                    d.objects = a.copies;
+                }
+                Err(e) => d.inner_errors.push(e),
+            }
+        }
+        d
+    }
+
+    /// A GET of member `i` of the zip at `key` through `x-minio-extract`;
+    /// a body of another length fails it, as warp's.
+    async fn zip_get(&mut self, key: &str, i: u64) -> Done {
+        let sh = self.shared.clone();
+        let mut sink = if sh.args.verify {
+            Sink::Verify(Verifier::new(sh.payload.object(i)))
+        } else {
+            Sink::Discard
+        };
+        let timed = self
+            .client
+            .exchange_with(
+                Method::GET,
+                &zip_member(key, i),
+                "",
+                Body::Empty,
+                &sh.payload,
+                &mut sink,
+                &[ZIP_EXTRACT],
+            )
+            .await;
+        let mut d = Done::new("GET", timed);
+        if let Outcome::Ok { bytes } = d.timed.outcome {
+            d.bytes = bytes;
+            if bytes != sh.payload.size() as u64 {
+                d.inner_errors.push(format!(
+                    "unexpected download size: want {}, got {bytes}",
+                    sh.payload.size()
+                ));
+            }
+        }
+        d
+    }
+
+    /// One operation of warp's versioned mode. With no version free (all
+    /// being read or deleted), it PUTs a new object instead.
+    async fn versioned(&mut self, op: versioned::Op, pool: &Mutex<Pool>, base: u64) -> Done {
+        let sh = self.shared.clone();
+        let taken = pool.lock().expect("pool lock").take(&mut self.rng);
+        let content = object_id(self.slot, base + self.next_n);
+        let Some((object, v)) = taken else {
+            self.next_n += 1;
+            let mut d = self.put("PUT", content).await;
+            match d.timed.version_id.take() {
+                Some(id) => pool
+                    .lock()
+                    .expect("pool lock")
+                    .put_back(content, Version { id, content }),
+                None if d.timed.outcome.is_ok() => d
+                    .inner_errors
+                    .push("PutObject answered no version id".into()),
+                None => {}
+            }
+            return d;
+        };
+        let key = sh.key(object);
+        let query = format!("versionId={}", uri_encode(&v.id, false));
+        let d = match op {
+            versioned::Op::Get => self.get("GET", &key, &query, v.content).await,
+            versioned::Op::Stat => {
+                let mut d = self.stat_at(&key, &query).await;
+                if sh.args.verify
+                    && d.timed.outcome.is_ok()
+                    && d.timed.content_length != Some(sh.payload.size() as u64)
+                {
+                    d.timed.outcome = Outcome::Corrupt;
+                }
+                d
+            }
+            versioned::Op::Put => {
+                // A new version of the object (its version held meanwhile,
+                // as warp's newVersion).
+                self.next_n += 1;
+                let mut d = self.put_version("PUT", &key, content).await;
+                match d.timed.version_id.take() {
+                    Some(id) => pool
+                        .lock()
+                        .expect("pool lock")
+                        .put_back(object, Version { id, content }),
+                    None if d.timed.outcome.is_ok() => d
+                        .inner_errors
+                        .push("PutObject answered no version id".into()),
+                    None => {}
+                }
+                d
+            }
+            versioned::Op::Delete => {
+                let timed = self
+                    .client
+                    .exchange(
+                        Method::DELETE,
+                        &key,
+                        &query,
+                        Body::Empty,
+                        &sh.payload,
+                        &mut Sink::Discard,
+                    )
+                    .await;
+                if !timed.outcome.is_ok() {
+                    pool.lock().expect("pool lock").put_back(object, v);
+                }
+                return Done::new("DELETE", timed);
+            }
+        };
+        pool.lock().expect("pool lock").put_back(object, v);
+        d
+    }
+
+    /// One part of the group's upload (creating the upload first if none
+    /// is open; completing it after its last part).
+    async fn multipart_put(&mut self, group: &UploadGroup, index: usize) -> Option<Done> {
+        let sh = self.shared.clone();
+        let parts = sh.args.parts;
+        // Each pass takes a part, or waits for one upload to complete.
+        loop {
+            let mut cur = group.current.lock().await;
+            if cur.open.is_none() {
+                let key = sh.key(object_id(index, cur.started));
+                cur.started += 1;
+                let mut sink = Sink::Collect(Vec::new());
+                let timed = self
+                    .client
+                    .exchange(
+                        Method::POST,
+                        &key,
+                        "uploads=",
+                        Body::Empty,
+                        &sh.payload,
+                        &mut sink,
+                    )
+                    .await;
+                let Sink::Collect(body) = &sink else {
+                    unreachable!()
+                };
+                match xml_value(body, "UploadId") {
+                    Some(id) if timed.outcome.is_ok() => {
+                        *cur = GroupUpload {
+                            open: Some((key, id)),
+                            started: cur.started,
+                            next_part: 1,
+                            ..GroupUpload::default()
+                        };
+                    }
+                    _ => return Some(Done::new("CREATE", timed)),
+                }
+            }
+            if cur.next_part > parts {
+                let completed = group.completed.notified();
+                drop(cur);
+                completed.await;
+                continue;
+            }
+            let n = cur.next_part;
+            cur.next_part += 1;
+            let (key, upload) = cur.open.clone()?;
+            drop(cur);
+            let query = format!("partNumber={n}&uploadId={}", uri_encode(&upload, false));
+            let timed = self
+                .client
+                .exchange(
+                    Method::PUT,
+                    &key,
+                    &query,
+                    Body::Object(u64::from(n)),
+                    &sh.payload,
+                    &mut Sink::Discard,
+                )
+                .await;
+            let mut d = Done::new("PUT", timed);
+            let mut cur = group.current.lock().await;
+            if d.timed.outcome.is_ok() {
+                d.bytes = sh.payload.size() as u64;
+                match d.timed.etag.take() {
+                    Some(etag) => {
+                        cur.etags.insert(n, etag);
+                    }
+                    None => d.inner_errors.push("UploadPart answered no ETag".into()),
+                }
+            }
+            cur.finished += 1;
+            if cur.finished == parts {
+                if let Err(e) = self.end_upload(&key, &upload, &cur.etags, parts).await {
+                    d.inner_errors.push(e);
+                }
+                cur.open = None;
+                group.completed.notify_waiters();
+            }
+            return Some(d);
+        }
+    }
+
+    /// Completes an upload whose parts all have ETags, else aborts it.
+    async fn end_upload(
+        &mut self,
+        key: &str,
+        upload: &str,
+        etags: &BTreeMap<u32, String>,
+        parts: u32,
+    ) -> Result<(), String> {
+        let sh = self.shared.clone();
+        let query = format!("uploadId={}", uri_encode(upload, false));
+        let (method, body) = if etags.len() == parts as usize {
+            (Method::POST, Body::Xml(Bytes::from(complete_xml(etags))))
+        } else {
+            (Method::DELETE, Body::Empty)
+        };
+        let mut sink = Sink::Collect(Vec::new());
+        let t = self
+            .client
+            .exchange(method, key, &query, body, &sh.payload, &mut sink)
+            .await;
+        let Sink::Collect(answer) = &sink else {
+            unreachable!()
+        };
+        // S3 may answer 200 with an error document once the response started.
+        match t.outcome.error_key().or_else(|| xml_value(answer, "Code")) {
+            Some(e) => Err(format!("CompleteMultipartUpload: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// A PUT of content `content` to `key` (a new version of another object).
+    async fn put_version(&mut self, op: &'static str, key: &str, content: u64) -> Done {
+        let sh = self.shared.clone();
+        let timed = self
+            .client
+            .exchange(
+                Method::PUT,
+                key,
+                "",
+                Body::Object(content),
+                &sh.payload,
+                &mut Sink::Discard,
+            )
+            .await;
+        let mut d = Done::new(op, timed);
+        if d.timed.outcome.is_ok() {
+            d.bytes = sh.payload.size() as u64;
+        }
+        d
     }
 
     async fn mixed(&mut self, pool: &Mutex<MixedPool>, base: u64) -> Done {
@@ -681,6 +1252,22 @@ impl Worker {
     }
 }
 
+/// `list --metadata --verify`: the first entry of a ListObjectsV2 page
+/// whose `<UserMetadata>` does not name its own object, if any.
+fn metadata_mismatch(prefix: &str, page: &[u8]) -> Option<String> {
+    xml_values(page, "Contents").into_iter().find_map(|entry| {
+        let key = xml_value(entry.as_bytes(), "Key").unwrap_or_default();
+        let want = id_of(prefix, &key).map(|id| id.to_string());
+        let got = xml_value(entry.as_bytes(), META_ELEMENT);
+        (want.is_none() || got != want).then(|| {
+            format!(
+                "verify: metadata of {key}: {META_ELEMENT} {}",
+                got.as_deref().unwrap_or("missing")
+            )
+        })
+    })
+}
+
 /// The id of the `i`-th object uploaded at set-up, spread over the worker
 /// slots like the put mode's keys.
 fn prepared_id(i: u64, concurrent: usize) -> u64 {
@@ -703,6 +1290,19 @@ fn delete_xml(targets: &[Target]) -> String {
         xml.push_str("</Object>");
     }
     xml.push_str("</Delete>");
+    xml
+}
+
+/// A CompleteMultipartUpload body naming every part.
+fn complete_xml(etags: &BTreeMap<u32, String>) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (n, etag) in etags {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+            escape(etag)
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
     xml
 }
 
@@ -1120,13 +1720,16 @@ async fn list_versions(shared: &Shared) -> Result<Vec<Target>, String> {
 /// Deletes everything under the run's prefix (not measured): every version,
 /// bypassing governance retention, after a retention run.
 async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
+    if shared.args.mode == Mode::MultipartPut {
+        abort_uploads(shared).await?;
+    }
     let targets = if versioned(&shared.args) {
         list_versions(shared).await?
     } else {
-        list_keys(shared)
+        list_objects(shared)
             .await?
             .into_iter()
-            .map(|k| (k, None))
+            .map(|(k, _)| (k, None))
             .collect()
     };
     if targets.is_empty() {
@@ -1148,8 +1751,35 @@ async fn clean(shared: &Arc<Shared>) -> Result<(), String> {
     check("clean-up", &phase)
 }
 
-/// Every key under the run's prefix.
-async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
+/// Aborts the uploads left open under the run's prefix (a multipart-put
+/// run stops between parts), one page of up to 1,000.
+async fn abort_uploads(shared: &Shared) -> Result<(), String> {
+    let query = format!(
+        "prefix={}&uploads=",
+        uri_encode(&format!("{}/", shared.prefix), false)
+    );
+    let (o, body) = single(shared, Method::GET, "", &query, Body::Empty).await;
+    if let Some(e) = o.error_key() {
+        return Err(format!("listing uploads for clean-up: {e}"));
+    }
+    for upload in xml_values(&body, "Upload") {
+        let (Some(key), Some(id)) = (
+            xml_value(upload.as_bytes(), "Key"),
+            xml_value(upload.as_bytes(), "UploadId"),
+        ) else {
+            continue;
+        };
+        let q = format!("uploadId={}", uri_encode(&id, false));
+        let (o, _) = single(shared, Method::DELETE, &key, &q, Body::Empty).await;
+        if let Some(e) = o.error_key() {
+            return Err(format!("aborting an upload of {key}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every key under the run's prefix, with its size.
+async fn list_objects(shared: &Shared) -> Result<Vec<(String, Option<u64>)>, String> {
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -1168,7 +1798,13 @@ async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
                 o.error_key().unwrap_or_default()
             ));
         }
-        keys.extend(xml_values(&body, "Key"));
+        keys.extend(xml_values(&body, "Contents").into_iter().filter_map(|c| {
+            let key = xml_value(c.as_bytes(), "Key")?;
+            Some((
+                key,
+                xml_value(c.as_bytes(), "Size").and_then(|s| s.parse().ok()),
+            ))
+        }));
         token = match xml_value(&body, "IsTruncated").as_deref() {
             Some("true") => xml_value(&body, "NextContinuationToken"),
             _ => None,
@@ -1177,6 +1813,55 @@ async fn list_keys(shared: &Shared) -> Result<Vec<String>, String> {
             return Ok(keys);
         }
     }
+}
+
+/// snowball --verify: every member of every archive the server accepted
+/// is listed with its size, and a few read back with their bytes.
+async fn verify_snowball(shared: &Shared, balls: &[(usize, u64)]) -> Result<String, String> {
+    let a = &shared.args;
+    let size = shared.payload.size() as u64;
+    let listed: HashMap<String, Option<u64>> = list_objects(shared).await?.into_iter().collect();
+    let mut members = Vec::new();
+    for &(slot, first) in balls {
+        let layout = snowball::layout(first, a.objs_per, a.compress);
+        for (i, &n) in layout.members.iter().enumerate() {
+            let id = object_id(slot, n);
+            members.push((snowball::member_name(&shared.key(id), i), id));
+        }
+    }
+    let wrong: Vec<String> = members
+        .iter()
+        .filter_map(|(k, _)| match listed.get(k) {
+            Some(Some(s)) if *s == size => None,
+            Some(s) => Some(format!("{k} listed with {s:?} bytes")),
+            None => Some(format!("{k} not listed")),
+        })
+        .collect();
+    if let Some(first) = wrong.first() {
+        return Err(format!(
+            "snowball --verify: {} of {} members not listed with their {size} bytes (first: {first})",
+            wrong.len(),
+            members.len()
+        ));
+    }
+    const READS: usize = 8;
+    let step = (members.len() / READS).max(1);
+    let mut read = 0;
+    for (key, id) in members.iter().step_by(step).take(READS) {
+        let (o, body) = single(shared, Method::GET, key, "", Body::Empty).await;
+        if let Some(e) = o.error_key() {
+            return Err(format!("snowball --verify: GET {key}: {e}"));
+        }
+        if body != shared.payload.object(*id) {
+            return Err(format!("snowball --verify: GET {key}: wrong bytes"));
+        }
+        read += 1;
+    }
+    Ok(format!(
+        "verify: {} members of {} archives listed with their size, {read} read back",
+        members.len(),
+        balls.len()
+    ))
 }
 
 /// Multipart: create, upload parts (measured), complete (timed), GET parts
@@ -1230,14 +1915,7 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
             args.parts
         ));
     }
-    let mut xml = String::from("<CompleteMultipartUpload>");
-    for (n, etag) in &etags {
-        xml.push_str(&format!(
-            "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
-            escape(etag)
-        ));
-    }
-    xml.push_str("</CompleteMultipartUpload>");
+    let xml = complete_xml(&etags);
     let cpu0 = (cpu::own(), server_ms(args));
     let started = Instant::now();
     let (o, body) = single(
@@ -1294,7 +1972,7 @@ async fn multipart(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Resu
 
 /// Whether the run writes versions (its clean-up removes every version).
 fn versioned(args: &Args) -> bool {
-    args.mode == Mode::Retention || versions(args) > 1
+    matches!(args.mode, Mode::Retention | Mode::Versioned) || versions(args) > 1
 }
 
 /// `--versions`, or the mode's default (warp's: 5 for retention, else 1).
@@ -1336,6 +2014,11 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Mixed => "mixed",
         Mode::Multipart => "multipart",
         Mode::Retention => "retention",
+        Mode::Versioned => "versioned",
+        Mode::MultipartPut => "multipart-put",
+        Mode::Snowball => "snowball",
+        Mode::Fanout => "fanout",
+        Mode::Zip => "zip",
     }
 }
 
@@ -1373,10 +2056,29 @@ pub async fn run(args: Args) -> Result<(), String> {
     if hosts.is_empty() || args.concurrent == 0 || args.concurrent >= 1 << SLOT_BITS {
         return Err("need a --host and 1..65535 --concurrent".into());
     }
-    if args.mode == Mode::Multipart && !(1..=10_000).contains(&args.parts) {
+    let parted = matches!(args.mode, Mode::Multipart | Mode::MultipartPut);
+    if parted && !(1..=10_000).contains(&args.parts) {
         return Err("--parts must be 1..10000".into());
     }
-    let size = if args.mode == Mode::Multipart {
+    if args.mode == Mode::MultipartPut && !(1..=args.parts as usize).contains(&args.part_concurrent)
+    {
+        return Err("--part.concurrent must be 1..--parts".into());
+    }
+    if args.mode == Mode::Snowball {
+        if args.objs_per == 0 {
+            return Err("--objs.per must be at least 1".into());
+        }
+        snowball::check_sizes(
+            args.obj_size(),
+            args.objs_per,
+            args.concurrent,
+            args.compress,
+        )?;
+        if args.compress {
+            snowball::window_log(args.obj_size())?;
+        }
+    }
+    let size = if parted {
         args.part_size
     } else {
         args.obj_size()
@@ -1389,7 +2091,12 @@ pub async fn run(args: Args) -> Result<(), String> {
     });
     let shared = Arc::new(Shared {
         signer: Signer::new(&args.access_key, &args.secret_key, &args.region),
-        payload: Payload::new(size as usize, started, !args.unsigned_payload),
+        // Snowball archives are hashed whole, not object by object.
+        payload: Payload::new(
+            size as usize,
+            started,
+            !args.unsigned_payload && !matches!(args.mode, Mode::Snowball | Mode::Zip),
+        ),
         hosts,
         prefix,
         args,
@@ -1411,6 +2118,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let warmup = args.warmup.unwrap_or_default();
     let mut reports = Vec::new();
+    let balls = Arc::new(Mutex::new(Vec::new()));
     let measured = async {
         let job = match args.mode {
             Mode::Multipart => return multipart(&shared, &mut reports).await,
@@ -1457,6 +2165,45 @@ pub async fn run(args: Args) -> Result<(), String> {
                 let v = upload_versions(&shared, objects.max(1), versions(args)).await?;
                 Job::Retention(Arc::new(v))
             }
+            Mode::MultipartPut => Job::MultipartPut {
+                groups: (0..args.concurrent)
+                    .map(|_| UploadGroup::default())
+                    .collect(),
+            },
+            Mode::Versioned => {
+                // As warp: fewer would leave workers without a version.
+                if objects <= args.concurrent as u64 {
+                    return Err(format!(
+                        "versioned needs more --objects than --concurrent ({})",
+                        args.concurrent
+                    ));
+                }
+                let ops = versioned::sequence(
+                    args.get_distrib,
+                    args.stat_distrib,
+                    args.put_distrib,
+                    args.delete_distrib,
+                )?;
+                enable_versioning(&shared).await?;
+                let v = upload_versions(&shared, objects, 1).await?;
+                Job::Versioned {
+                    pool: Arc::new(Mutex::new(Pool::new(v))),
+                    ops: ops.into(),
+                    next: Arc::new(AtomicUsize::new(0)),
+                    base: objects.div_ceil(args.concurrent as u64),
+                }
+            }
+            Mode::Snowball => Job::Snowball(balls.clone()),
+            Mode::Fanout => {
+                if args.copies == 0 {
+                    return Err("--copies must be at least 1".into());
+                }
+                Job::Fanout
+            }
+            Mode::Zip => Job::Zip {
+                key: zip_upload(&shared).await?,
+                files: args.files,
+            },
             Mode::Mixed => {
                 let pool = MixedPool {
                     live: upload(&shared, objects).await?,
@@ -1469,16 +2216,24 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
         };
         let name = mode_name(args.mode);
+        let workers = match args.mode {
+            Mode::MultipartPut => args.concurrent * args.part_concurrent,
+            _ => args.concurrent,
+        };
         let p = run_phase(
             &shared,
             name,
             job,
             Until::Time(args.duration),
             warmup,
-            args.concurrent,
+            workers,
         )
         .await;
         reports.push(phase_report(name, &p.stats, p.duration, p.cpu));
+        if args.mode == Mode::Snowball && args.verify {
+            let balls = std::mem::take(&mut *balls.lock().expect("balls lock"));
+            println!("{}", verify_snowball(&shared, &balls).await?);
+        }
         Ok(())
     }
     .await;
@@ -1554,6 +2309,31 @@ mod tests {
     }
 
     #[test]
+    fn keys_name_their_object_ids() {
+        for id in [0, 5, object_id(3, 7), object_id(65_535, 1 << 40)] {
+            assert_eq!(id_of("p", &key_of("p", id)), Some(id));
+        }
+        assert_eq!(id_of("p", "q/1/2"), None);
+        assert_eq!(id_of("p", "p/1"), None);
+        assert_eq!(id_of("p", "p/65536/2"), None);
+    }
+
+    #[test]
+    fn listed_metadata_must_name_each_entrys_object() {
+        let entry = |key: &str, meta: &str| {
+            format!("<Contents><Key>{key}</Key><UserMetadata>{meta}</UserMetadata></Contents>")
+        };
+        let id = object_id(2, 9);
+        let good = entry("p/2/9", &format!("<X-Amz-Meta-Obj>{id}</X-Amz-Meta-Obj>"));
+        assert_eq!(metadata_mismatch("p", good.as_bytes()), None);
+        let other =
+            good.clone() + &entry("p/1/9", &format!("<X-Amz-Meta-Obj>{id}</X-Amz-Meta-Obj>"));
+        assert!(metadata_mismatch("p", other.as_bytes()).is_some_and(|e| e.contains("p/1/9")));
+        let missing = good + &entry("p/1/1", "");
+        assert!(metadata_mismatch("p", missing.as_bytes()).is_some_and(|e| e.contains("missing")));
+    }
+
+    #[test]
     fn deletes_name_versions_when_given_and_escape_keys() {
         let xml = delete_xml(&[("a&b".into(), None), ("c".into(), Some("v<1".into()))]);
         assert_eq!(
@@ -1561,5 +2341,25 @@ mod tests {
             "<Delete><Object><Key>a&amp;b</Key></Object>\
              <Object><Key>c</Key><VersionId>v&lt;1</VersionId></Object></Delete>"
         );
+    }
+
+    #[test]
+    fn fanout_answers_need_one_clean_line_per_copy() {
+        let ok = b"{\"key\":\"a\",\"etag\":\"x\"}\n{\"key\":\"b\",\"error\":\"\"}\n";
+        assert_eq!(fanout_answer(ok, 2), Ok(()));
+        // A 204 with no body (a PostObject that ignored the list).
+        assert!(fanout_answer(b"", 2)
+            .unwrap_err()
+            .contains("want 2 copies, got 0"));
+        let failed = b"{\"key\":\"a\"}\n{\"key\":\"b\",\"error\":\"disk full\"}\n";
+        assert!(fanout_answer(failed, 2)
+            .unwrap_err()
+            .contains("1 copies failed"));
+        assert!(fanout_answer(b"<Error/>", 1).is_err());
+    }
+
+    #[test]
+    fn zip_members_are_read_under_the_zips_key() {
+        assert_eq!(zip_member("p/1700.zip", 7), "p/1700.zip/7.obj");
     }
 }

@@ -2,6 +2,7 @@
 //! reopened when the server closes it, and the S3 requests the modes send,
 //! signed as minio-go signs them over plain HTTP.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -33,6 +34,8 @@ pub enum Outcome {
     Transport(String),
     /// 2xx, but the bytes were not the object's.
     Corrupt,
+    /// Not sent: the client could not build the request.
+    Client(String),
 }
 
 impl Outcome {
@@ -48,6 +51,7 @@ impl Outcome {
             Outcome::Status(s, None) => Some(s.to_string()),
             Outcome::Transport(e) => Some(format!("transport: {e}")),
             Outcome::Corrupt => Some("verify: wrong bytes".into()),
+            Outcome::Client(e) => Some(format!("client: {e}")),
         }
     }
 }
@@ -64,6 +68,13 @@ pub struct Timed {
     pub version_id: Option<String>,
 }
 
+impl Timed {
+    /// A request that was never sent.
+    pub fn unsent(why: String) -> Self {
+        timed(Instant::now(), Duration::ZERO, Outcome::Client(why))
+    }
+}
+
 /// What the body of a request is.
 pub enum Body {
     Empty,
@@ -71,6 +82,9 @@ pub enum Body {
     Xml(Bytes),
     /// Object data of id `id`: streaming-signed, or UNSIGNED-PAYLOAD.
     Object(u64),
+    /// Any other data (a snowball archive), sent as objects are, with the
+    /// SHA-256 of each chunk (unused when unsigned).
+    Data(Bytes, Arc<[[u8; 32]]>),
 }
 
 pub struct Client {
@@ -286,13 +300,13 @@ impl Client {
                     vec![("content-md5", md5)],
                 )
             }
-            Body::Object(_) if self.unsigned => (
+            Body::Object(_) | Body::Data(..) if self.unsigned => (
                 UNSIGNED_PAYLOAD.to_owned(),
-                Some(payload.size() as u64),
+                Some(body_len(&body, payload)),
                 vec![],
             ),
-            Body::Object(_) => {
-                let decoded = payload.size() as u64;
+            Body::Object(_) | Body::Data(..) => {
+                let decoded = body_len(&body, payload);
                 (
                     STREAMING_PAYLOAD.to_owned(),
                     Some(aws_chunked_len(decoded)),
@@ -304,7 +318,7 @@ impl Client {
             }
         };
         let creates = match &body {
-            Body::Object(_) => method == Method::PUT && query.is_empty(),
+            Body::Object(_) | Body::Data(..) => method == Method::PUT && query.is_empty(),
             _ => method == Method::POST && query == "uploads=",
         };
         if self.sse_s3 && creates {
@@ -350,6 +364,12 @@ impl Client {
                 payload.chunk_hashes(id),
                 ChunkSigner::new(&sig, &timestamp),
             )),
+            Body::Data(data, _) if self.unsigned => ReqBody::Full(Some(data)),
+            Body::Data(data, hashes) => ReqBody::Chunked(Chunked::new(
+                data,
+                hashes,
+                ChunkSigner::new(&sig, &timestamp),
+            )),
         };
         let uri = if query.is_empty() {
             path
@@ -376,6 +396,14 @@ impl Client {
             self.conn = None;
             e.to_string()
         })
+    }
+}
+
+/// The decoded length of an object body.
+fn body_len(body: &Body, payload: &Payload) -> u64 {
+    match body {
+        Body::Data(d, _) => d.len() as u64,
+        _ => payload.size() as u64,
     }
 }
 

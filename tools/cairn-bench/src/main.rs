@@ -17,7 +17,10 @@ mod ranges;
 #[allow(dead_code)]
 #[path = "../../../src/cli/sign.rs"]
 mod sign;
+mod snowball;
 mod stats;
+mod versioned;
+mod zip;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +51,28 @@ pub enum Mode {
     /// objects of --versions versions each, then set GOVERNANCE retention
     /// (a day ahead, bypassing governance) on versions at random.
     Retention,
+    /// As warp's: to a versioned bucket, upload --objects objects, then
+    /// GET, STAT (a random version each), PUT (a new version of an object)
+    /// and DELETE (one version, for good) in warp's fixed sequence of the
+    /// --*-distrib proportions.
+    Versioned,
+    /// As warp's: --concurrent uploads at a time, each of --parts parts of
+    /// --part.size sent --part.concurrent at a time, then completed and the
+    /// next one started; the parts are the operations measured (PUT).
+    #[value(name = "multipart-put")]
+    MultipartPut,
+    /// As warp's: PUT tar archives of --objs.per objects (zstd with
+    /// --compress) that the server extracts into objects
+    /// (`x-amz-meta-snowball-auto-extract`).
+    Snowball,
+    /// As warp's: each operation POSTs one object for the server to store
+    /// as --copies objects (MinIO's `x-minio-fanout-list` form, which cairn
+    /// does not serve).
+    Fanout,
+    /// As warp's: upload one zip of --files objects, then GET its members
+    /// with `x-minio-extract: true` (MinIO's extension, which cairn does
+    /// not serve).
+    Zip,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -68,7 +93,8 @@ pub struct Args {
     #[arg(long, default_value = "warp-benchmark-bucket")]
     pub bucket: String,
     /// Object size: bytes, or with KB, KiB, MB, MiB, GB, GiB (warp's
-    /// defaults: 10MiB; delete 1KiB; stat 1KB).
+    /// defaults: 10MiB; delete 1KiB; stat 1KB; snowball 512KiB; fanout
+    /// 1MiB; zip 10KiB).
     #[arg(long = "obj.size", value_parser = parse_size)]
     pub obj_size: Option<u64>,
     /// Operations in flight (one connection each).
@@ -80,8 +106,9 @@ pub struct Args {
     /// Load before the measured time that is not counted.
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
-    /// Objects uploaded before get, stat, delete, list, mixed and retention
-    /// (default 2500; delete and retention 25000; list and stat 10000).
+    /// Objects uploaded before get, stat, delete, list, mixed, retention and
+    /// versioned (default 2500; delete and retention 25000; list and stat
+    /// 10000; versioned 250).
     #[arg(long)]
     pub objects: Option<u64>,
     /// Versions uploaded of each object: retention (default 5); get and list
@@ -126,12 +153,29 @@ pub struct Args {
     pub put_distrib: f64,
     #[arg(long = "delete-distrib", default_value_t = 10.0)]
     pub delete_distrib: f64,
-    /// Part size (multipart mode).
+    /// Part size (multipart and multipart-put modes).
     #[arg(long = "part.size", default_value = "5MiB", value_parser = parse_size)]
     pub part_size: u64,
-    /// Parts to upload (multipart mode).
+    /// Parts to upload (multipart and multipart-put modes).
     #[arg(long, default_value_t = 100)]
     pub parts: u32,
+    /// multipart-put: parts of one upload in flight at a time (at most
+    /// --parts).
+    #[arg(long = "part.concurrent", default_value_t = 20)]
+    pub part_concurrent: usize,
+    /// snowball: objects per archive.
+    #[arg(long = "objs.per", default_value_t = 50)]
+    pub objs_per: u64,
+    /// snowball: zstd-compress each archive (as warp, its members are then
+    /// all the same object).
+    #[arg(long)]
+    pub compress: bool,
+    /// fanout: objects each POST makes.
+    #[arg(long, default_value_t = 100)]
+    pub copies: u64,
+    /// zip: files in the zip.
+    #[arg(long, default_value_t = 10_000)]
+    pub files: u64,
     /// Stop early once throughput is stable (as warp: within --autoterm.pct
     /// over the last 7 of 25 segments, after at least --autoterm.dur).
     #[arg(long)]
@@ -184,6 +228,9 @@ impl Args {
         self.obj_size.unwrap_or(match self.mode {
             Mode::Delete => 1 << 10,
             Mode::Stat => 1000,
+            Mode::Snowball => 512 << 10,
+            Mode::Fanout => 1 << 20,
+            Mode::Zip => 10 << 10,
             _ => 10 << 20,
         })
     }
@@ -193,6 +240,7 @@ impl Args {
         self.objects.unwrap_or(match self.mode {
             Mode::Delete | Mode::Retention => 25_000,
             Mode::List | Mode::Stat => 10_000,
+            Mode::Versioned => 250,
             _ => 2_500,
         })
     }
@@ -321,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn stat_and_delete_default_to_warps_sizes_and_counts() {
+    fn modes_default_to_warps_sizes_counts_and_weights() {
         let parse = |mode| {
             Args::try_parse_from([
                 "cairn-bench",
@@ -334,9 +382,34 @@ mod tests {
             .unwrap()
         };
         let (stat, delete, get) = (parse("stat"), parse("delete"), parse("get"));
+        let mpp = parse("multipart-put");
+        assert_eq!(mpp.mode, Mode::MultipartPut);
+        assert_eq!(
+            (mpp.parts, mpp.part_size, mpp.part_concurrent),
+            (100, 5 << 20, 20)
+        );
+        let versioned = parse("versioned");
+        assert_eq!((versioned.obj_size(), versioned.objects()), (10 << 20, 250));
+        assert_eq!(
+            (
+                versioned.get_distrib,
+                versioned.stat_distrib,
+                versioned.put_distrib,
+                versioned.delete_distrib
+            ),
+            (45.0, 30.0, 15.0, 10.0)
+        );
         assert_eq!((stat.obj_size(), stat.objects()), (1000, 10_000));
         assert_eq!((delete.obj_size(), delete.objects()), (1024, 25_000));
         assert_eq!(delete.batch, 100);
         assert_eq!((get.obj_size(), get.objects()), (10 << 20, 2_500));
+        let snowball = parse("snowball");
+        assert_eq!(
+            (snowball.obj_size(), snowball.objs_per, snowball.compress),
+            (512 << 10, 50, false)
+        );
+        let (fanout, zip) = (parse("fanout"), parse("zip"));
+        assert_eq!((fanout.obj_size(), fanout.copies), (1 << 20, 100));
+        assert_eq!((zip.obj_size(), zip.files), (10 << 10, 10_000));
     }
 }

@@ -54,33 +54,105 @@ pub fn form(
     now: u64,
     sse_s3: bool,
 ) -> Form {
+    let mut fields: Vec<(&str, String)> = vec![
+        ("bucket", bucket.to_owned()),
+        ("key", key.to_owned()),
+        ("Content-Type", CONTENT_TYPE.to_owned()),
+    ];
+    if sse_s3 {
+        fields.push(("x-amz-server-side-encryption", "AES256".to_owned()));
+    }
+    let len = object.len();
+    let name = key.rsplit('/').next().unwrap_or(key);
+    signed(
+        creds,
+        fields,
+        &[format!("[\"content-length-range\",{len},{len}]")],
+        now + 86_400,
+        &[],
+        name,
+        object,
+        now,
+    )
+}
+
+/// minio-go's `PutObjectFanOut` (`warp fanout`): a form whose policy pins
+/// only the bucket, a key (the time in hex nanoseconds) and the signing
+/// fields, expiring 15 minutes later, plus `x-minio-fanout-list` (one
+/// JSON entry per copy's key, as Go's encoder writes them; not in the
+/// policy) and the file `fanout-content`.
+pub fn fanout_form(
+    creds: &Credentials<'_>,
+    bucket: &str,
+    keys: &[String],
+    object: Bytes,
+    now: u64,
+    nanos: u128,
+) -> Form {
+    let fields = vec![("bucket", bucket.to_owned()), ("key", format!("{nanos:x}"))];
+    let list: String = keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{{\"key\":{},\"contentType\":{}}}\n",
+                json(k),
+                json(CONTENT_TYPE)
+            )
+        })
+        .collect();
+    signed(
+        creds,
+        fields,
+        &[],
+        now + 15 * 60,
+        &[("x-minio-fanout-list", list)],
+        "fanout-content",
+        object,
+        now,
+    )
+}
+
+/// A form of `fields` and the signing fields, all pinned by an `eq`
+/// condition, plus `conditions`, expiring at `expires`; then `unpinned`
+/// fields, then the file.
+#[allow(clippy::too_many_arguments)]
+fn signed<'a>(
+    creds: &Credentials<'_>,
+    mut fields: Vec<(&'a str, String)>,
+    conditions: &[String],
+    expires: u64,
+    unpinned: &[(&'a str, String)],
+    filename: &str,
+    object: Bytes,
+    now: u64,
+) -> Form {
     let date = amz_date(now);
     let day = &date[..8];
     let credential = format!(
         "{}/{day}/{}/s3/aws4_request",
         creds.access_key, creds.region
     );
-    let mut fields: Vec<(&str, String)> = vec![
-        ("bucket", bucket.to_owned()),
-        ("key", key.to_owned()),
-        ("Content-Type", CONTENT_TYPE.to_owned()),
-        ("x-amz-date", date.clone()),
-        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_owned()),
-        ("x-amz-credential", credential),
-    ];
-    if sse_s3 {
-        fields.push(("x-amz-server-side-encryption", "AES256".to_owned()));
-    }
-    let mut conditions: Vec<String> = fields
+    let at = fields
+        .iter()
+        .position(|(k, _)| k.starts_with("x-amz-server-side"))
+        .unwrap_or(fields.len());
+    fields.splice(
+        at..at,
+        [
+            ("x-amz-date", date.clone()),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_owned()),
+            ("x-amz-credential", credential),
+        ],
+    );
+    let mut pinned: Vec<String> = fields
         .iter()
         .map(|(k, v)| format!("[\"eq\",{},{}]", json(&format!("${k}")), json(v)))
         .collect();
-    let len = object.len();
-    conditions.push(format!("[\"content-length-range\",{len},{len}]"));
+    pinned.extend_from_slice(conditions);
     let policy = format!(
         "{{\"expiration\":\"{}\",\"conditions\":[{}]}}",
-        iso(now + 86_400),
-        conditions.join(",")
+        iso(expires),
+        pinned.join(",")
     );
     let policy = base64::engine::general_purpose::STANDARD.encode(policy);
     let k = hmac_sha256(
@@ -93,9 +165,11 @@ pub fn form(
     let signature = to_hex(&hmac_sha256(&k, policy.as_bytes()));
     fields.push(("policy", policy));
     fields.push(("x-amz-signature", signature));
+    fields.extend(unpinned.iter().map(|(k, v)| (*k, v.clone())));
 
     // The object's bytes are random: a boundary from the time and length
     // cannot be told apart from them in practice, as Go's random one.
+    let len = object.len();
     let boundary = format!(
         "cairnbench{now:x}{len:x}{:016x}",
         crate::data::mix(now ^ len as u64)
@@ -106,9 +180,8 @@ pub fn form(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
         ));
     }
-    let name = key.rsplit('/').next().unwrap_or(key);
     head.push_str(&format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
          Content-Type: {CONTENT_TYPE}\r\n\r\n"
     ));
     Form {
@@ -191,5 +264,45 @@ mod tests {
             field(&body, "x-amz-signature"),
             Some(to_hex(&hmac_sha256(&k, policy.as_bytes())).as_str())
         );
+    }
+
+    #[test]
+    fn fanout_forms_carry_the_copies_outside_the_policy() {
+        let creds = Credentials {
+            access_key: "AK",
+            secret_key: "SK",
+            region: "us-east-1",
+        };
+        let keys = ["p/0/1/copy-0.ext".to_owned(), "p/0/1/copy-1.ext".to_owned()];
+        let f = fanout_form(
+            &creds,
+            "b",
+            &keys,
+            Bytes::from_static(b"hi"),
+            951_827_696,
+            0xabc,
+        );
+        let body: Vec<u8> = f.pieces.iter().flat_map(|p| p.to_vec()).collect();
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(field(&body, "key"), Some("abc"));
+        assert!(body.contains("name=\"file\"; filename=\"fanout-content\"\r\n"));
+        let marker = "name=\"x-minio-fanout-list\"\r\n\r\n";
+        let list = &body[body.find(marker).unwrap() + marker.len()..];
+        let lines: Vec<serde_json::Value> = list
+            .lines()
+            .take(2)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["key"], "p/0/1/copy-0.ext");
+        assert_eq!(lines[1]["contentType"], CONTENT_TYPE);
+        let doc = base64::engine::general_purpose::STANDARD
+            .decode(field(&body, "policy").unwrap())
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        // 15 minutes, as minio-go; only the bucket, key and signing fields.
+        assert_eq!(doc["expiration"], "2000-02-29T12:49:56.000Z");
+        let conds = doc["conditions"].as_array().unwrap();
+        assert_eq!(conds.len(), 5, "{conds:?}");
+        assert!(!conds.iter().any(|c| c[1] == "$x-minio-fanout-list"));
     }
 }

@@ -259,3 +259,118 @@ fn delete_batches_delete_every_key() {
     assert_clean(&v, &text);
     assert!(ops(&v, "DELETE") > 0);
 }
+
+#[test]
+fn versioned_reads_writes_and_deletes_versions() {
+    let Some((v, text)) = run("versioned", &["--obj.size", "4KiB", "--objects", "40"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    for op in ["GET", "STAT", "PUT", "DELETE"] {
+        assert!(ops(&v, op) > 0, "no {op}:\n{text}");
+    }
+}
+
+#[test]
+fn multipart_put_uploads_and_completes_objects() {
+    let Some((v, text)) = run(
+        "multipart-put",
+        &[
+            // S3's smallest part but the last: smaller ones fail at
+            // completion (400 EntityTooSmall, counted as errors).
+            "--part.size",
+            "5MiB",
+            "--parts",
+            "2",
+            "--part.concurrent",
+            "2",
+        ],
+    ) else {
+        return;
+    };
+    // Zero errors: every upload's parts got ETags and every completion
+    // was accepted.
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") >= 2, "{text}");
+}
+
+/// The run's `--verify` line: every member listed with its size.
+fn assert_members_verified(text: &str) {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("verify: "))
+        .unwrap_or_else(|| panic!("no verify line:\n{text}"));
+    let members: u64 = line["verify: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(members > 0, "{line}");
+}
+
+#[test]
+fn snowball_members_are_extracted_with_their_bytes() {
+    let Some((v, text)) = run("snowball", &["--obj.size", "4KiB", "--objs.per", "10"]) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") > 0, "{text}");
+    assert_members_verified(&text);
+}
+
+#[test]
+fn snowball_compressed_members_are_extracted_with_their_bytes() {
+    let Some((v, text)) = run(
+        "snowball",
+        &["--obj.size", "64KiB", "--objs.per", "10", "--compress"],
+    ) else {
+        return;
+    };
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") > 0, "{text}");
+    assert_members_verified(&text);
+}
+
+/// The run's errors (by key) over every phase.
+fn errors(v: &serde_json::Value) -> Vec<(String, u64)> {
+    v["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["total"]["errors"].as_object().unwrap().clone())
+        .map(|(k, n)| (k, n.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn fanout_reports_that_cairn_refuses_the_fanout_list() {
+    let Some((v, text)) = run("fanout", &["--obj.size", "4KiB", "--copies", "5"]) else {
+        return;
+    };
+    // cairn takes the POST as a PostObject form, whose policy does not
+    // name x-minio-fanout-list: every operation fails, and says why.
+    let errs = errors(&v);
+    assert!(
+        errs.iter().any(|(k, n)| k == "403 AccessDenied" && *n > 0),
+        "{errs:?}\n{text}"
+    );
+    assert!(text.contains("403 AccessDenied"), "{text}");
+    assert_eq!(ops(&v, "POST"), 0, "no fanout succeeds:\n{text}");
+}
+
+#[test]
+fn zip_reports_that_cairn_does_not_read_zip_members() {
+    let Some((v, text)) = run("zip", &["--obj.size", "1KiB", "--files", "50"]) else {
+        return;
+    };
+    let errs = errors(&v);
+    assert!(
+        errs.iter().any(|(k, n)| k == "404 NoSuchKey" && *n > 0),
+        "{errs:?}\n{text}"
+    );
+    assert!(
+        text.contains("the server does not read zip members"),
+        "{text}"
+    );
+    assert!(text.contains("404 NoSuchKey"), "{text}");
+}
