@@ -316,6 +316,18 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         let _ = writeln!(out, "cairn_auth_failures_total{{reason=\"{code}\"}} {n}");
     }
     let st = &shared.stats;
+    let _ = writeln!(
+        out,
+        "# HELP cairn_core_object_messages_total Object writes a core was handed by another, for the partitions it owns."
+    );
+    let _ = writeln!(out, "# TYPE cairn_core_object_messages_total counter");
+    for (core, n) in st.object_messages.iter().enumerate() {
+        let n = n.0.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "cairn_core_object_messages_total{{core=\"{core}\"}} {n}"
+        );
+    }
     for (name, v) in [
         ("cairn_corrupt_records_total", &st.corrupt_records),
         ("cairn_missing_shards_total", &st.missing_shards),

@@ -165,7 +165,18 @@ pub struct Stats {
     pub repair_runs: AtomicU64,
     pub repair_failures: AtomicU64,
     pub repaired_bytes: AtomicU64,
+    /// Object writes each core was handed by another (PUT, DELETE,
+    /// multipart, metadata edits): only ever for partitions it owns, so a
+    /// core is touched by the load on its own keys and nothing else (the
+    /// test `core_locality.rs` checks core 0 in particular).
+    pub object_messages: Vec<CoreCounter>,
 }
+
+/// A counter on its own cache line, written by one core only: counting
+/// costs no cache-line transfer between cores.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct CoreCounter(pub AtomicU64);
 
 /// State every core shares read-only, plus the core inboxes.
 pub struct Shared {
@@ -601,6 +612,21 @@ pub enum CoreMsg {
     },
 }
 
+impl CoreMsg {
+    /// An object write handed to the key's owner core.
+    fn is_object_write(&self) -> bool {
+        matches!(
+            self,
+            CoreMsg::Put { .. }
+                | CoreMsg::Delete { .. }
+                | CoreMsg::CreateUpload { .. }
+                | CoreMsg::PutPart { .. }
+                | CoreMsg::EndUpload { .. }
+                | CoreMsg::EditMeta { .. }
+        )
+    }
+}
+
 /// One core's handle on the engine.
 pub struct Engine {
     pub shared: Arc<Shared>,
@@ -892,6 +918,7 @@ impl Engine {
             heal: heal::Healing::new(drive_count, (cfg.heal_rate, cfg.heal_idle_rate), &heal_file),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
+                object_messages: (0..cfg.cores).map(|_| CoreCounter::default()).collect(),
                 ..Default::default()
             },
             record_key,
@@ -1029,6 +1056,11 @@ impl Engine {
     }
 
     async fn handle(self: Rc<Self>, msg: CoreMsg) {
+        if msg.is_object_write() {
+            if let Some(c) = self.shared.stats.object_messages.get(self.core) {
+                c.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         match msg {
             CoreMsg::Put {
                 bucket,
