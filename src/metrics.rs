@@ -318,15 +318,12 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
     let st = &shared.stats;
     let _ = writeln!(
         out,
-        "# HELP cairn_core_object_messages_total Object writes a core was handed by another, for the partitions it owns."
+        "# HELP cairn_core_handed_total Work a core was handed by another: object writes for the partitions it owns, jobs run on it."
     );
-    let _ = writeln!(out, "# TYPE cairn_core_object_messages_total counter");
-    for (core, n) in st.object_messages.iter().enumerate() {
+    let _ = writeln!(out, "# TYPE cairn_core_handed_total counter");
+    for (core, n) in st.handed.iter().enumerate() {
         let n = n.0.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "cairn_core_object_messages_total{{core=\"{core}\"}} {n}"
-        );
+        let _ = writeln!(out, "cairn_core_handed_total{{core=\"{core}\"}} {n}");
     }
     for (name, v) in [
         ("cairn_corrupt_records_total", &st.corrupt_records),

@@ -1,10 +1,10 @@
 //! Cores touch only their own keys: object operations on keys that core 1
 //! owns (PUT, GET, HEAD, listing, tagging, DELETE, a multipart upload),
 //! sent over many connections so that the kernel spreads them over both
-//! cores' listeners, hand core 0 no work at all; core 1 is handed the
-//! writes that arrived on core 0. The same load on core 0's keys is the
+//! cores' listeners, hand core 0 no work at all (no write, no job run on
+//! it); core 1 is handed the writes that arrived on core 0. The same load on core 0's keys is the
 //! control: then core 0 is handed work. Counted by the server itself
-//! (`cairn_core_object_messages_total`).
+//! (`cairn_core_handed_total`).
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
@@ -32,7 +32,7 @@ fn keys_of(core: usize, prefix: &str, partitions: u16, n: usize) -> Vec<String> 
         .collect()
 }
 
-/// Object writes each core has been handed, from `/metrics`.
+/// Work each core has been handed, from `/metrics`.
 fn handed(srv: &Server) -> [u64; 2] {
     let r = raw_request(
         srv.port,
@@ -42,7 +42,7 @@ fn handed(srv: &Server) -> [u64; 2] {
     let text = String::from_utf8_lossy(&r.body).into_owned();
     let mut out = [0u64; 2];
     for (core, slot) in out.iter_mut().enumerate() {
-        let name = format!("cairn_core_object_messages_total{{core=\"{core}\"}} ");
+        let name = format!("cairn_core_handed_total{{core=\"{core}\"}} ");
         let line = text
             .lines()
             .find(|l| l.starts_with(&name))

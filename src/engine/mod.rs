@@ -165,11 +165,13 @@ pub struct Stats {
     pub repair_runs: AtomicU64,
     pub repair_failures: AtomicU64,
     pub repaired_bytes: AtomicU64,
-    /// Object writes each core was handed by another (PUT, DELETE,
-    /// multipart, metadata edits): only ever for partitions it owns, so a
-    /// core is touched by the load on its own keys and nothing else (the
-    /// test `core_locality.rs` checks core 0 in particular).
-    pub object_messages: Vec<CoreCounter>,
+    /// Work each core was handed by another: object writes (PUT, DELETE,
+    /// multipart, metadata edits), only ever for partitions it owns, and
+    /// jobs run on it (admin calls, healing). Broadcasts (bucket tables,
+    /// background ticks) are not counted. So a core is touched by the load
+    /// on its own keys and nothing else (`tests/core_locality.rs` checks
+    /// core 0 in particular).
+    pub handed: Vec<CoreCounter>,
 }
 
 /// A counter on its own cache line, written by one core only: counting
@@ -613,11 +615,13 @@ pub enum CoreMsg {
 }
 
 impl CoreMsg {
-    /// An object write handed to the key's owner core.
-    fn is_object_write(&self) -> bool {
+    /// Work handed to this core in particular: an object write to the
+    /// key's owner, or a job run here.
+    fn is_handed_work(&self) -> bool {
         matches!(
             self,
-            CoreMsg::Put { .. }
+            CoreMsg::Run(_)
+                | CoreMsg::Put { .. }
                 | CoreMsg::Delete { .. }
                 | CoreMsg::CreateUpload { .. }
                 | CoreMsg::PutPart { .. }
@@ -918,7 +922,7 @@ impl Engine {
             heal: heal::Healing::new(drive_count, (cfg.heal_rate, cfg.heal_idle_rate), &heal_file),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
-                object_messages: (0..cfg.cores).map(|_| CoreCounter::default()).collect(),
+                handed: (0..cfg.cores).map(|_| CoreCounter::default()).collect(),
                 ..Default::default()
             },
             record_key,
@@ -1056,8 +1060,8 @@ impl Engine {
     }
 
     async fn handle(self: Rc<Self>, msg: CoreMsg) {
-        if msg.is_object_write() {
-            if let Some(c) = self.shared.stats.object_messages.get(self.core) {
+        if msg.is_handed_work() {
+            if let Some(c) = self.shared.stats.handed.get(self.core) {
                 c.0.fetch_add(1, Ordering::Relaxed);
             }
         }
