@@ -9,6 +9,9 @@
 #                              (default 15s)
 #   PEER=0 CEILINGS=0          skip the peer / the ceilings
 #   MODES="put-1MiB get-1MiB"  run only these modes
+#   CORES=N                    cairn on N cores (default: all); perf/scaling.sh
+#                              runs the suite for each N
+#   SUFFIX=name                appended to the results' name
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
@@ -20,7 +23,9 @@ cargo build --release -q -p cairn --bin cairn
 cargo build --release -q -p cairn-bench
 
 SHA="$(git rev-parse --short HEAD)"
-STAMP="$(date -u +%Y-%m-%d)-$SHA"
+STAMP="$(date -u +%Y-%m-%d)-$SHA${SUFFIX:+-$SUFFIX}"
+CORE_ARGS=()
+[ -n "${CORES:-}" ] && CORE_ARGS=(--cores "$CORES")
 RESULTS="perf/results"
 RAW="$RESULTS/$STAMP"
 mkdir -p "$RAW"
@@ -52,7 +57,7 @@ wait_http() {
 
 CAIRN_PORT="$(free_port)"
 CAIRN_ROOT_USER="$WARP_ACCESS_KEY" CAIRN_ROOT_PASSWORD="$WARP_SECRET_KEY" CAIRN_LOG=warn \
-  "$BIN/cairn" serve "$WORK/cairn/d"{1..6} --layout 4+2 --listen "127.0.0.1:$CAIRN_PORT" \
+  "$BIN/cairn" serve "$WORK/cairn/d"{1..6} --layout 4+2 "${CORE_ARGS[@]}" --listen "127.0.0.1:$CAIRN_PORT" \
   >/dev/null 2>"$WORK/cairn.log" &
 CAIRN_PID=$!
 PIDS+=("$CAIRN_PID")
@@ -62,7 +67,7 @@ wait_http "$CAIRN_PORT"
 # (judged against fio's read, measured right after it).
 DISK_PORT="$(free_port)"
 CAIRN_ROOT_USER="$WARP_ACCESS_KEY" CAIRN_ROOT_PASSWORD="$WARP_SECRET_KEY" CAIRN_LOG=warn \
-  "$BIN/cairn" serve "$WORK/cairn-disk/d"{1..6} --layout 4+2 --read-cache 0 \
+  "$BIN/cairn" serve "$WORK/cairn-disk/d"{1..6} --layout 4+2 --read-cache 0 "${CORE_ARGS[@]}" \
   --listen "127.0.0.1:$DISK_PORT" >/dev/null 2>"$WORK/cairn-disk.log" &
 DISK_PID=$!
 PIDS+=("$DISK_PID")

@@ -316,17 +316,31 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         let _ = writeln!(out, "cairn_auth_failures_total{{reason=\"{code}\"}} {n}");
     }
     let st = &shared.stats;
+    let _ = writeln!(
+        out,
+        "# HELP cairn_core_handed_total Work a core was handed by another: object writes for the partitions it owns, jobs run on it."
+    );
+    let _ = writeln!(out, "# TYPE cairn_core_handed_total counter");
+    for core in 0..st.handed.cores() {
+        let n = st.handed.get(core);
+        let _ = writeln!(out, "cairn_core_handed_total{{core=\"{core}\"}} {n}");
+    }
     for (name, v) in [
-        ("cairn_corrupt_records_total", &st.corrupt_records),
-        ("cairn_missing_shards_total", &st.missing_shards),
-        ("cairn_reconstructions_total", &st.reconstructions),
-        ("cairn_repaired_shards_total", &st.repaired_shards),
         ("cairn_read_cache_hits_total", &st.read_cache_hits),
         ("cairn_read_cache_misses_total", &st.read_cache_misses),
         (
             "cairn_read_cache_plaintext_hits_total",
             &st.read_cache_plaintext_hits,
         ),
+    ] {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", v.sum());
+    }
+    for (name, v) in [
+        ("cairn_corrupt_records_total", &st.corrupt_records),
+        ("cairn_missing_shards_total", &st.missing_shards),
+        ("cairn_reconstructions_total", &st.reconstructions),
+        ("cairn_repaired_shards_total", &st.repaired_shards),
         ("cairn_compaction_runs_total", &st.compaction_runs),
         ("cairn_compaction_failures_total", &st.compaction_failures),
         (

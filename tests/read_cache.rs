@@ -15,8 +15,8 @@ const SIZES: &[usize] = &[4096, 1 << 20, (3 << 20) + 17];
 
 fn counts(s: &Shared) -> (u64, u64) {
     (
-        s.stats.read_cache_hits.load(Ordering::Relaxed),
-        s.stats.read_cache_misses.load(Ordering::Relaxed),
+        s.stats.read_cache_hits.sum(),
+        s.stats.read_cache_misses.sum(),
     )
 }
 

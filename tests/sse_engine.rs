@@ -488,11 +488,8 @@ fn a_hot_sealed_object_is_served_from_its_opened_plaintext_only_to_its_data_key(
     run_with(&cfg, true, move |e, shared| async move {
         let counts = || {
             (
-                shared
-                    .stats
-                    .read_cache_plaintext_hits
-                    .load(Ordering::Relaxed),
-                shared.stats.read_cache_misses.load(Ordering::Relaxed),
+                shared.stats.read_cache_plaintext_hits.sum(),
+                shared.stats.read_cache_misses.sum(),
             )
         };
         e.create_bucket("hot").await.unwrap();

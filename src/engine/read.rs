@@ -173,8 +173,8 @@ impl Engine {
                     let hit = self.cache.borrow_mut().get_plain(&id, &k);
                     if let Some(plain) = hit {
                         let st = &self.shared.stats;
-                        st.read_cache_hits.fetch_add(1, Ordering::Relaxed);
-                        st.read_cache_plaintext_hits.fetch_add(1, Ordering::Relaxed);
+                        st.read_cache_hits.add(self.core, 1);
+                        st.read_cache_plaintext_hits.add(self.core, 1);
                         let mut r = self.reader_over(guard, bucket, key, entry, sealed, (end, end));
                         r.ready.extend(plain.slices(start, end));
                         return Ok(r);
@@ -302,19 +302,13 @@ impl Engine {
         if let Some(record) = cached {
             // Verified when it was read: only the header is checked again.
             if let Some(h) = self.expected_header(&record, partition, want) {
-                self.shared
-                    .stats
-                    .read_cache_hits
-                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.stats.read_cache_hits.add(self.core, 1);
                 let payload = h.header_len()..h.header_len() + h.payload_len as usize;
                 return Ok(Verified { record, payload });
             }
             self.cache.borrow_mut().remove(&loc);
         }
-        self.shared
-            .stats
-            .read_cache_misses
-            .fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.read_cache_misses.add(self.core, 1);
         let buf = self.read_raw(loc).await?;
         let Some(h) = self.expected_header(buf.as_slice(), partition, want) else {
             return Err(self.unexpected(buf.as_slice(), loc));
