@@ -41,11 +41,12 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 per = int(sys.argv[3]) if sys.argv[2].startswith("snowball") else 1
 for ph in r["phases"]:
-    ops = ph.get("ops_per_s") or 0
-    cpu = ph.get("server_cpu_ms_per_op")
-    errs = ph.get("errors", 0)
+    t = ph["total"]
+    ops = t["ops_per_s"] or 0
+    cpu = ph["cpu"].get("server_cpu_ms_per_op")
+    errs = sum(t["errors"].values())
     cpu_obj = f"{cpu / per:.3f}" if cpu is not None else "-"
-    print(f"| {sys.argv[2]} | {ops * per:,.0f} | {ph.get('p99_ms', 0):.1f} | {cpu_obj} | {errs} |")
+    print(f"| {sys.argv[2]} | {ops * per:,.0f} | {t['latency_ms']['p99']:.1f} | {cpu_obj} | {errs} |")
 PY
 }
 {

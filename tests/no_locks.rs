@@ -65,7 +65,9 @@ fn no_lock_outside_the_listed_off_request_places() {
             let code = line.split("//").next().unwrap_or("");
             for lock in LOCKS {
                 if names(code, lock)
-                    && !ALLOWED.iter().any(|(file, l, _)| *file == rel && *l == lock)
+                    && !ALLOWED
+                        .iter()
+                        .any(|(file, l, _)| *file == rel && *l == lock)
                 {
                     found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
                 }

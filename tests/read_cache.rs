@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-
 use common::*;
 
 use cairn::engine::layout::Layout;

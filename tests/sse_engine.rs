@@ -477,7 +477,6 @@ fn a_rotten_shard_of_a_sealed_object_is_read_around_and_repaired() {
 
 #[test]
 fn a_hot_sealed_object_is_served_from_its_opened_plaintext_only_to_its_data_key() {
-    use std::sync::atomic::Ordering;
     let d = drives(6);
     let mut cfg = config(
         &d,
