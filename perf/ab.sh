@@ -6,6 +6,7 @@
 #
 #   perf/ab.sh A_DIR B_DIR NAME [duration] [rounds] [modes]
 #              default 20s, 4, "put"
+#   SIZE=4KiB CONC=32   object size and requests in flight (default 1MiB, 16)
 #
 # A_DIR and B_DIR each hold a release `cairn` and `cairn-bench` (copy them
 # out of target/release after building each side). Writes
@@ -19,6 +20,8 @@ NAME="$3"
 DUR="${4:-20s}"
 ROUNDS="${5:-4}"
 MODES="${6:-put}"
+SIZE="${SIZE:-1MiB}"
+CONC="${CONC:-16}"
 OUT="perf/results/$(date -u +%Y-%m-%d)-$NAME"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-ab.XXXXXX)"
@@ -42,11 +45,11 @@ run() { # side dir round
   PID=$!
   for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   for mode in $MODES; do
-    local args=("$mode" --obj.size 1MiB)
+    local args=("$mode" --obj.size "$SIZE")
     [ "$mode" = get ] && args+=(--objects 200)
     echo "== round $round $mode $side" >&2
     "$dir/cairn-bench" "${args[@]}" --host "127.0.0.1:$port" --access-key bench \
-      --secret-key bench-secret-key --bucket ab-bench --concurrent 16 --warmup 3s --duration "$DUR" \
+      --secret-key bench-secret-key --bucket ab-bench --concurrent "$CONC" --warmup 3s --duration "$DUR" \
       --no-progress --server-pid "$PID" --json "$OUT/$mode.$side.$round.json" \
       >"$OUT/$mode.$side.$round.txt" 2>&1
   done
@@ -61,6 +64,6 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 python3 perf/ab_summary.py "$OUT" \
   "A/B: $NAME ($DUR per run, $ROUNDS rounds)" \
-  "Command: \`perf/ab.sh A B $NAME $DUR $ROUNDS \"$MODES\"\`. A: $(cat "$A/REV" 2>/dev/null || echo "$A"); B: $(cat "$B/REV" 2>/dev/null || echo "$B"). One node per run, 6 drive directories at 4+2, 16 in flight." \
-  A B 1MiB >"$OUT.md"
+  "Command: \`SIZE=$SIZE CONC=$CONC perf/ab.sh A B $NAME $DUR $ROUNDS \"$MODES\"\`. A: $(cat "$A/REV" 2>/dev/null || echo "$A"); B: $(cat "$B/REV" 2>/dev/null || echo "$B"). One node per run, 6 drive directories at 4+2, $CONC in flight." \
+  A B "$SIZE" >"$OUT.md"
 cat "$OUT.md"

@@ -1561,6 +1561,7 @@ impl Engine {
         }
         let (btx, brx) = bounded(BODY_DEPTH);
         let (rtx, rrx) = oneshot::channel();
+        let done = Self::prefill_body(body, &btx).await;
         self.send_to(
             owner,
             CoreMsg::Put {
@@ -1573,31 +1574,54 @@ impl Engine {
             },
         )
         .await?;
-        self.forward_body(body, btx).await;
+        if !done {
+            self.forward_body(body, btx).await;
+        }
         rrx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
-    /// Streams a body to the owner core until it ends or the owner stops
-    /// reading (its reply then says why).
+    /// Queues what a body has ready before its owner is told of it, while
+    /// the channel keeps room for the body's end (its checksums and `End`):
+    /// a small body then travels with its request, and the owner is woken
+    /// once instead of once per piece. Returns whether the body is done.
+    pub(crate) async fn prefill_body<B: BodySource>(
+        body: &mut B,
+        btx: &crate::runtime::channel::Sender<BodyPiece>,
+    ) -> bool {
+        for _ in 0..BODY_DEPTH - 2 {
+            if !Self::forward_piece(body, btx).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Streams the rest of a body to the owner core until it ends or the
+    /// owner stops reading (its reply then says why).
     async fn forward_body<B: BodySource>(
         &self,
         body: &mut B,
         btx: crate::runtime::channel::Sender<BodyPiece>,
     ) {
-        loop {
-            let chunk = body.next_chunk().await;
-            if matches!(chunk, Ok(BodyChunk::End(_))) {
-                let checksums = body.checksums();
-                if !checksums.is_empty() && btx.send(BodyPiece::Checksums(checksums)).await.is_err()
-                {
-                    break;
-                }
-            }
-            let end = !matches!(chunk, Ok(BodyChunk::Data(_)));
-            if btx.send(BodyPiece::Chunk(chunk)).await.is_err() || end {
-                break;
+        // Bounded by the body: every turn takes one of its pieces.
+        while Self::forward_piece(body, &btx).await {}
+    }
+
+    /// Sends the body's next piece (at its end, the checksums first);
+    /// false once the body is done or the owner stopped reading.
+    async fn forward_piece<B: BodySource>(
+        body: &mut B,
+        btx: &crate::runtime::channel::Sender<BodyPiece>,
+    ) -> bool {
+        let chunk = body.next_chunk().await;
+        if matches!(chunk, Ok(BodyChunk::End(_))) {
+            let checksums = body.checksums();
+            if !checksums.is_empty() && btx.send(BodyPiece::Checksums(checksums)).await.is_err() {
+                return false;
             }
         }
+        let more = matches!(chunk, Ok(BodyChunk::Data(_)));
+        btx.send(BodyPiece::Chunk(chunk)).await.is_ok() && more
     }
 
     /// Deletes a key (`version` None) or one version of it for good

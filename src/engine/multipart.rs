@@ -191,6 +191,7 @@ impl Engine {
         }
         let (btx, brx) = crate::runtime::channel::bounded(super::BODY_DEPTH);
         let (rtx, rrx) = crate::runtime::channel::oneshot::channel();
+        let done = Self::prefill_body(body, &btx).await;
         self.send_to(
             owner,
             super::CoreMsg::PutPart {
@@ -205,7 +206,9 @@ impl Engine {
             },
         )
         .await?;
-        self.forward_body(body, btx).await;
+        if !done {
+            self.forward_body(body, btx).await;
+        }
         rrx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
