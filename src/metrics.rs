@@ -325,6 +325,24 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
         let n = st.handed.get(core);
         let _ = writeln!(out, "cairn_core_handed_total{{core=\"{core}\"}} {n}");
     }
+    for (name, help, v) in [
+        (
+            "cairn_segment_flushes_total",
+            "Segment fdatasyncs (group commits) by core.",
+            &st.flushes.flushes,
+        ),
+        (
+            "cairn_segment_flushed_writes_total",
+            "Record writes made durable by those fdatasyncs: writes per flush is what group commit shares.",
+            &st.flushes.writes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for core in 0..v.cores() {
+            let _ = writeln!(out, "{name}{{core=\"{core}\"}} {}", v.get(core));
+        }
+    }
     for (name, v) in [
         ("cairn_read_cache_hits_total", &st.read_cache_hits),
         ("cairn_read_cache_misses_total", &st.read_cache_misses),

@@ -174,6 +174,8 @@ pub struct Stats {
     /// on its own keys and nothing else (`tests/core_locality.rs` checks
     /// core 0 in particular).
     pub handed: PerCore,
+    /// Segment fdatasyncs and the writes each made durable.
+    pub flushes: Arc<segment::FlushCounts>,
 }
 
 /// A counter on its own cache line (128 bytes: adjacent-line prefetch
@@ -964,6 +966,10 @@ impl Engine {
                 read_cache_hits: PerCore::new(cfg.cores),
                 read_cache_misses: PerCore::new(cfg.cores),
                 read_cache_plaintext_hits: PerCore::new(cfg.cores),
+                flushes: Arc::new(segment::FlushCounts {
+                    flushes: PerCore::new(cfg.cores),
+                    writes: PerCore::new(cfg.cores),
+                }),
                 ..Default::default()
             },
             record_key,
@@ -993,6 +999,7 @@ impl Engine {
             companion.clone(),
             shared.first_segment_ids.clone(),
             shared.space.clone(),
+            shared.stats.flushes.clone(),
         );
         let reads = ReadFiles::new(drives, shared.segments_removed.clone());
         let engine = Rc::new(Engine {

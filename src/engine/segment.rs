@@ -27,6 +27,7 @@ use crate::runtime::file::{sync_dir, DirectFile};
 
 use super::format::META_DIR;
 use super::space::Space;
+use super::PerCore;
 
 /// First preallocation of a new segment; doubled as it fills.
 const INITIAL_ALLOC: u64 = 4 << 20;
@@ -134,12 +135,22 @@ struct SyncState {
     failed: bool,
 }
 
+/// Segment fdatasyncs and the record writes they made durable, per core:
+/// writes per flush is what group commit achieves under the load.
+#[derive(Default)]
+pub struct FlushCounts {
+    pub flushes: PerCore,
+    pub writes: PerCore,
+}
+
 /// An open segment being appended to.
 pub struct SegmentFile {
     pub drive: u16,
     pub id: u32,
     pub file: DirectFile,
     sync: RefCell<SyncState>,
+    core: usize,
+    counts: std::sync::Arc<FlushCounts>,
     /// Bytes preallocated (Bulk) or zero-filled (Small) from the start.
     allocated: Cell<u64>,
     growing: RefCell<Option<SharedResult>>,
@@ -184,6 +195,10 @@ impl SegmentFile {
                                 s.inflight = None;
                                 match r {
                                     Ok(()) => {
+                                        me.counts.flushes.add(me.core, 1);
+                                        me.counts
+                                            .writes
+                                            .add(me.core, target.saturating_sub(s.synced));
                                         s.synced = s.synced.max(target);
                                         Ok(())
                                     }
@@ -223,6 +238,7 @@ pub struct SegmentWriter {
     /// First segment number this run may use, per (stream, drive).
     first_n: HashMap<(u32, u16), u32>,
     space: std::sync::Arc<Space>,
+    counts: std::sync::Arc<FlushCounts>,
 }
 
 impl SegmentWriter {
@@ -233,6 +249,7 @@ impl SegmentWriter {
         companion: Companion,
         first_n: HashMap<(u32, u16), u32>,
         space: std::sync::Arc<Space>,
+        counts: std::sync::Arc<FlushCounts>,
     ) -> Rc<SegmentWriter> {
         Rc::new(SegmentWriter {
             core,
@@ -242,6 +259,7 @@ impl SegmentWriter {
             slots: RefCell::new(HashMap::new()),
             first_n,
             space,
+            counts,
         })
     }
 
@@ -426,6 +444,8 @@ impl SegmentWriter {
                 inflight: None,
                 failed: false,
             }),
+            core: self.core,
+            counts: self.counts.clone(),
             allocated: Cell::new(alloc),
             growing: RefCell::new(None),
             class,

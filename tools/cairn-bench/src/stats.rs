@@ -98,6 +98,7 @@ pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
+    pub p999: f64,
     pub max: f64,
     pub mean: f64,
 }
@@ -109,6 +110,7 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
         p50: ms(h.value_at_quantile(0.50)),
         p90: ms(h.value_at_quantile(0.90)),
         p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
         max: ms(h.max()),
         mean: h.mean() / 1000.0,
     }
@@ -214,8 +216,8 @@ impl PhaseReport {
         let _ = writeln!(t, "{} ({:.1} s):", self.name, self.duration_s);
         let _ = writeln!(
             t,
-            "  {:<10} {:>9} {:>10} {:>9} {:>10} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
-            "op", "ops", "ops/s", "MiB/s", "objs/s", "lat p50", "p90", "p99", "max", "ttfb p50", "p90", "p99", "max"
+            "  {:<10} {:>9} {:>10} {:>9} {:>10} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
+            "op", "ops", "ops/s", "MiB/s", "objs/s", "lat p50", "p90", "p99", "p99.9", "max", "ttfb p50", "p90", "p99", "max"
         );
         let rows = self
             .ops
@@ -229,8 +231,8 @@ impl PhaseReport {
                 .map_or_else(|| "-".into(), |o| format!("{o:.0}"));
             let _ = writeln!(
                 t,
-                "  {:<10} {:>9} {:>10.1} {:>9.2} {:>10} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
-                r.op, r.ops, r.ops_per_s, r.mib_per_s, objs, l.p50, l.p90, l.p99, l.max, f.p50, f.p90, f.p99, f.max
+                "  {:<10} {:>9} {:>10.1} {:>9.2} {:>10} | {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                r.op, r.ops, r.ops_per_s, r.mib_per_s, objs, l.p50, l.p90, l.p99, l.p999, l.max, f.p50, f.p90, f.p99, f.max
             );
         }
         let _ = writeln!(t, "  (latencies in ms; TTFB = time to response headers)");
@@ -343,6 +345,7 @@ mod tests {
         assert!((r.latency_ms.p50 - 50.0).abs() < 0.1, "{:?}", r.latency_ms);
         assert!((r.latency_ms.p90 - 90.0).abs() < 0.1);
         assert!((r.latency_ms.p99 - 99.0).abs() < 0.1);
+        assert!((r.latency_ms.p999 - 100.0).abs() < 0.1);
         assert!((r.latency_ms.max - 100.0).abs() < 0.1);
         assert!((r.ttfb_ms.max - 2.0).abs() < 0.01);
         assert!((r.ttfb_ms.p50 - 1.0).abs() < 0.01);
