@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 
+use futures_channel::oneshot;
 use futures_util::future::{FutureExt, Shared};
 
 use crate::runtime::buf::AlignedBuf;
@@ -36,6 +37,16 @@ const INITIAL_ALLOC: u64 = 4 << 20;
 const LOW_ALLOC: u64 = 256 << 10;
 /// Zero-fill write size for Small segments.
 const ZERO_CHUNK: usize = 1 << 20;
+/// A Small segment's zero-fill: this much at a time, started when less than
+/// `SMALL_AHEAD` is left ahead of the tail. Every flush of the drive has to
+/// carry the zeroes written since the last one, so doubling steps (up to half
+/// a segment at once) made a flush take 100 ms and more now and then; small
+/// steps spread the same bytes out.
+const SMALL_STEP: u64 = 4 << 20;
+const SMALL_AHEAD: u64 = 8 << 20;
+/// Longest a flush waits for writes to its file already under way, so that
+/// it covers them too (about one 4 KiB O_DIRECT write's time, with room).
+const FLUSH_GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 /// Most read file descriptors a core keeps open.
 const READ_CACHE_MAX: usize = 4096;
 /// Segment ids are `stream << STREAM_SHIFT | n`.
@@ -129,6 +140,11 @@ struct SyncState {
     completed: u64,
     /// Writes known durable.
     synced: u64,
+    /// Writes submitted, and those of them ended (completed or failed).
+    started: u64,
+    ended: u64,
+    /// Flushes waiting until `ended` reaches a count.
+    gathering: Vec<(u64, oneshot::Sender<()>)>,
     inflight: Option<SharedResult>,
     /// A failed fdatasync poisons the file: the kernel may have dropped the
     /// dirty pages, so no later sync can vouch for earlier writes.
@@ -158,10 +174,23 @@ pub struct SegmentFile {
 }
 
 impl SegmentFile {
-    /// Records a completed write; returns its generation for [`Self::sync_upto`].
-    pub fn note_written(&self) -> u64 {
+    /// Records a write submitted to the file.
+    fn note_started(&self) {
+        self.sync.borrow_mut().started += 1;
+    }
+
+    /// Records the end of a write that [`Self::note_started`] counted;
+    /// returns its generation for [`Self::sync_upto`] if it succeeded.
+    fn note_ended(&self, ok: bool) -> u64 {
         let mut s = self.sync.borrow_mut();
-        s.completed += 1;
+        s.ended += 1;
+        if ok {
+            s.completed += 1;
+        }
+        let ended = s.ended;
+        for (_, w) in s.gathering.extract_if(.., |(upto, _)| *upto <= ended) {
+            let _ = w.send(());
+        }
         s.completed
     }
 
@@ -172,6 +201,7 @@ impl SegmentFile {
     /// Waits until write generation `gen` is durable, sharing fdatasyncs with
     /// concurrent writers.
     pub async fn sync_upto(self: &Rc<Self>, gen: u64) -> io::Result<()> {
+        let mut gathered = false;
         loop {
             let wait = {
                 let mut s = self.sync.borrow_mut();
@@ -185,6 +215,19 @@ impl SegmentFile {
                 }
                 match &s.inflight {
                     Some(f) => f.clone(),
+                    // Writes to this file already under way would need a
+                    // flush of their own right after this one: let this one
+                    // cover them (a bounded wait, once).
+                    None if s.started > s.ended && !gathered => {
+                        let (tx, rx) = oneshot::channel();
+                        let upto = s.started;
+                        s.gathering.push((upto, tx));
+                        drop(s);
+                        gathered = true;
+                        let pause = std::pin::pin!(crate::runtime::sleep(FLUSH_GATHER));
+                        let _ = futures_util::future::select(rx, pause).await;
+                        continue;
+                    }
                     None => {
                         let target = s.completed;
                         let me = self.clone();
@@ -225,6 +268,10 @@ impl SegmentFile {
 struct Slot {
     active: Option<(Rc<SegmentFile>, u64)>,
     opening: Option<SharedResult>,
+    /// The next segment, opened (created, preallocated, zero-filled,
+    /// synced) while the active one still had a quarter left, so that
+    /// writes move on to it without waiting.
+    ready: Option<Rc<SegmentFile>>,
     next_n: u32,
 }
 
@@ -282,7 +329,10 @@ impl SegmentWriter {
             slots
                 .iter_mut()
                 .filter(|((_, d), _)| *d == drive)
-                .filter_map(|(_, slot)| slot.active.take())
+                .flat_map(|(_, slot)| {
+                    let ready = slot.ready.take().map(|seg| (seg, 0));
+                    slot.active.take().into_iter().chain(ready)
+                })
                 .collect()
         };
         for (seg, tail) in taken {
@@ -323,16 +373,31 @@ impl SegmentWriter {
                 let slot = slots.entry((class, drive)).or_insert(Slot {
                     active: None,
                     opening: None,
+                    ready: None,
                     next_n: first,
                 });
                 let usable = slot
                     .active
                     .as_ref()
                     .is_some_and(|(seg, tail)| !seg.poisoned() && *tail + len <= self.segment_max);
+                if !usable && slot.opening.is_none() {
+                    if let Some(next) = slot.ready.take().filter(|s| !s.poisoned()) {
+                        slot.active = Some((next, 0));
+                        continue;
+                    }
+                }
                 if usable {
                     let (seg, tail) = slot.active.as_mut().expect("checked above");
                     let end = *tail + len;
                     let grow = self.grow(seg, end);
+                    if end > self.segment_max - self.segment_max / 4
+                        && slot.ready.is_none()
+                        && slot.opening.is_none()
+                    {
+                        // Run it now even if nobody waits on it yet.
+                        crate::runtime::spawn(self.open_next(slot, class, drive, stream));
+                    }
+                    let (seg, tail) = slot.active.as_mut().expect("checked above");
                     // A Small segment is zero-filled ahead of the tail: a
                     // record must not land where zeroes are still to come.
                     if seg.class == Class::Bulk || end <= seg.allocated.get() {
@@ -391,6 +456,12 @@ impl SegmentWriter {
             slot.opening = None;
             slot.next_n = slot.next_n.max(n + 1);
             match r {
+                // Opened ahead of need: the active segment stays until a
+                // write finds it full.
+                Ok(seg) if slot.active.as_ref().is_some_and(|(a, _)| !a.poisoned()) => {
+                    slot.ready = Some(Rc::new(seg));
+                    Ok(())
+                }
                 Ok(seg) => {
                     slot.active = Some((Rc::new(seg), 0));
                     Ok(())
@@ -441,6 +512,9 @@ impl SegmentWriter {
             sync: RefCell::new(SyncState {
                 completed: 0,
                 synced: 0,
+                started: 0,
+                ended: 0,
+                gathering: Vec::new(),
                 inflight: None,
                 failed: false,
             }),
@@ -452,8 +526,10 @@ impl SegmentWriter {
         })
     }
 
-    /// Extends a segment's preallocation once half of it is used, in the
-    /// background. Bulk segments are fallocated: writes past the region stay
+    /// Extends a segment's preallocation in the background: a Bulk segment's
+    /// doubles once half of it is used, a Small segment's grows by
+    /// [`SMALL_STEP`] when less than [`SMALL_AHEAD`] is left. Bulk segments
+    /// are fallocated: writes past the region stay
     /// correct meanwhile (they extend the file). Small segments are also
     /// zero-filled, so their extents are already written and an fdatasync
     /// after a small record is a plain cache flush instead of a journal commit
@@ -464,16 +540,15 @@ impl SegmentWriter {
         }
         let alloc = seg.allocated.get();
         let low = self.space.is_low(seg.drive as usize);
-        let ahead = if low { LOW_ALLOC / 2 } else { alloc / 2 };
+        let (ahead, target) = match (low, seg.class) {
+            (true, _) => (LOW_ALLOC / 2, alloc.max(end) + LOW_ALLOC),
+            (false, Class::Small) => (SMALL_AHEAD, alloc.max(end) + SMALL_STEP),
+            (false, Class::Bulk) => (alloc / 2, (alloc * 2).max(end + INITIAL_ALLOC)),
+        };
         if end + ahead <= alloc || alloc >= self.segment_max {
             return None;
         }
-        let target = if low {
-            alloc.max(end) + LOW_ALLOC
-        } else {
-            (alloc * 2).max(end + INITIAL_ALLOC)
-        }
-        .min(self.segment_max);
+        let target = target.min(self.segment_max);
         let s = seg.clone();
         let companion = self.companion.clone();
         let space = self.space.clone();
@@ -521,10 +596,11 @@ impl SegmentWriter {
     ) -> io::Result<Appended> {
         let len = buf.len() as u64;
         let (seg, offset) = self.reserve(class, drive, len).await?;
+        seg.note_started();
         let (res, buf) = seg.file.write_all_at(buf, offset).await;
         buf.recycle();
+        let gen = seg.note_ended(res.is_ok());
         res?;
-        let gen = seg.note_written();
         Ok(Appended {
             seg,
             offset,
