@@ -23,7 +23,7 @@ fn flushed(e: &Engine) -> (u64, u64) {
 
 async fn put(e: &Rc<Engine>, i: usize) {
     e.put(
-        "gc",
+        "group",
         &format!("k{i}"),
         PutOptions::default(),
         &mut MemBody::new(data(SIZE, i as u64)),
@@ -37,7 +37,7 @@ fn flushes_per_write_fall_as_writes_overlap() {
     let d = drives(4);
     let cfg = config(&d, None);
     let (alone, together) = run(&cfg, |e| async move {
-        e.create_bucket("gc").await.unwrap();
+        e.create_bucket("group").await.unwrap();
         let before = flushed(&e);
         for i in 0..32 {
             put(&e, i).await;
@@ -63,7 +63,7 @@ fn flushes_per_write_fall_as_writes_overlap() {
     );
     run(&cfg, |e| async move {
         for i in 0..288 {
-            let got = e.get("gc", &format!("k{i}"), None).await.unwrap();
+            let mut got = e.get("group", &format!("k{i}"), None).await.unwrap();
             assert_eq!(got.read_all().await.unwrap(), data(SIZE, i as u64));
         }
     });
