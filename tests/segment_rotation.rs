@@ -86,7 +86,12 @@ fn next_segment_is_ready_before_the_active_one_fills() {
     let check = |e: std::rc::Rc<cairn::engine::Engine>| async move {
         for i in (0..OBJECTS).step_by(7) {
             let mut got = e.get("rot", &key(i), None).await.unwrap();
-            assert_eq!(got.read_all().await.unwrap(), data(SIZE, i as u64), "{}", key(i));
+            assert_eq!(
+                got.read_all().await.unwrap(),
+                data(SIZE, i as u64),
+                "{}",
+                key(i)
+            );
         }
         assert_eq!(list_all(&e, "rot").len(), OBJECTS);
     };

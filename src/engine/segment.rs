@@ -38,7 +38,7 @@ const LOW_ALLOC: u64 = 256 << 10;
 /// Zero-fill write size for Small segments.
 const ZERO_CHUNK: usize = 1 << 20;
 /// A Small segment's zero-fill: this much at a time, started when less than
-/// `SMALL_AHEAD` is left ahead of the tail. Every flush of the drive has to
+/// `SMALL_AHEAD` (or half the segment so far) is left ahead of the tail. Every flush of the drive has to
 /// carry the zeroes written since the last one, so doubling steps (up to half
 /// a segment at once) made a flush take 100 ms and more now and then; small
 /// steps spread the same bytes out.
@@ -528,7 +528,7 @@ impl SegmentWriter {
 
     /// Extends a segment's preallocation in the background: a Bulk segment's
     /// doubles once half of it is used, a Small segment's grows by
-    /// [`SMALL_STEP`] when less than [`SMALL_AHEAD`] is left. Bulk segments
+    /// [`SMALL_STEP`] when less than [`SMALL_AHEAD`] (or half) is left. Bulk segments
     /// are fallocated: writes past the region stay
     /// correct meanwhile (they extend the file). Small segments are also
     /// zero-filled, so their extents are already written and an fdatasync
@@ -542,7 +542,10 @@ impl SegmentWriter {
         let low = self.space.is_low(seg.drive as usize);
         let (ahead, target) = match (low, seg.class) {
             (true, _) => (LOW_ALLOC / 2, alloc.max(end) + LOW_ALLOC),
-            (false, Class::Small) => (SMALL_AHEAD, alloc.max(end) + SMALL_STEP),
+            // A young segment keeps half of itself ahead, as a Bulk one:
+            // a stream that takes one record after a restart on a nearly
+            // full drive must not zero-fill megabytes for it.
+            (false, Class::Small) => (SMALL_AHEAD.min(alloc / 2), alloc.max(end) + SMALL_STEP),
             (false, Class::Bulk) => (alloc / 2, (alloc * 2).max(end + INITIAL_ALLOC)),
         };
         if end + ahead <= alloc || alloc >= self.segment_max {
