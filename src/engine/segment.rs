@@ -214,7 +214,7 @@ impl SegmentFile {
                     return Ok(());
                 }
                 match &s.inflight {
-                    Some(f) => f.clone(),
+                    Some(f) => Ok(f.clone()),
                     // Writes to this file already under way would need a
                     // flush of their own right after this one: let this one
                     // cover them (a bounded wait, once).
@@ -222,11 +222,7 @@ impl SegmentFile {
                         let (tx, rx) = oneshot::channel();
                         let upto = s.started;
                         s.gathering.push((upto, tx));
-                        drop(s);
-                        gathered = true;
-                        let pause = std::pin::pin!(crate::runtime::sleep(FLUSH_GATHER));
-                        let _ = futures_util::future::select(rx, pause).await;
-                        continue;
+                        Err(rx)
                     }
                     None => {
                         let target = s.completed;
@@ -253,12 +249,21 @@ impl SegmentFile {
                             });
                         let f = fut.shared();
                         s.inflight = Some(f.clone());
-                        f
+                        Ok(f)
                     }
                 }
             };
-            if let Err(e) = wait.await {
-                return Err(io::Error::new(e.kind(), e.to_string()));
+            match wait {
+                Ok(flush) => {
+                    if let Err(e) = flush.await {
+                        return Err(io::Error::new(e.kind(), e.to_string()));
+                    }
+                }
+                Err(gathering) => {
+                    gathered = true;
+                    let pause = std::pin::pin!(crate::runtime::sleep(FLUSH_GATHER));
+                    let _ = futures_util::future::select(gathering, pause).await;
+                }
             }
         }
     }
