@@ -37,12 +37,14 @@ sleep 8
 LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
 perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$PID" -o perf.data -- sleep "$SECS" 2>/dev/null
 wait "$BENCH"
+# head closes the pipes early: no pipefail here.
+set +o pipefail
 {
   echo "perf/tls_profile.sh $TAG $SECS; load average at start: $LOAD"
   grep -h -o 'kTLS[^\[]*' server.log | head -1
   grep -E "^  GET|server CPU" bench.txt
   echo
-  perf report -i perf.data --no-children --sort sym --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -40
+  perf report -i perf.data --no-children --sort sym --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | head -40
   echo
   perf report -i perf.data --no-children --sort sym --stdio -G -S __memmove_avx512_unaligned_erms 2>/dev/null |
     grep -E "[0-9]+\.[0-9]+%--" | head -20
