@@ -300,7 +300,7 @@ type TlsSession = tokio_rustls::server::TlsStream<Cork<Socket>>;
 
 /// Who encrypts a session after its handshake.
 enum Encrypted {
-    User(TlsSession),
+    User(Box<TlsSession>),
     Kernel(KernelTls<Socket>),
 }
 
@@ -327,7 +327,7 @@ fn hand_over(
     fd: std::os::fd::RawFd,
 ) -> std::io::Result<Encrypted> {
     let Some(version) = kernel else {
-        return Ok(Encrypted::User(session));
+        return Ok(Encrypted::User(Box::new(session)));
     };
     let (io, mut state) = session.into_inner();
     match std::io::Read::read_to_end(&mut state.reader(), &mut early) {
