@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Keep TLS encryption in user space (rustls) even where the kernel
+    /// offers kernel TLS.
+    #[arg(long, env = "CAIRN_NO_KTLS")]
+    pub no_ktls: bool,
     /// Domain for virtual-hosted-style requests (Host: bucket.<domain>).
     #[arg(long, env = "CAIRN_DOMAIN")]
     pub domain: Option<String>,
@@ -218,6 +222,8 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// `false` turns the web console off, as `--no-console` does.
     pub console: Option<bool>,
+    /// `false` keeps TLS in user space, as `--no-ktls` does.
+    pub ktls: Option<bool>,
     pub sse_c_allow_http: Option<bool>,
 }
 
@@ -263,6 +269,8 @@ pub struct Settings {
 pub struct HttpSettings {
     /// `(certificate chain, private key)` PEM files: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Hand each TLS session's keys to the kernel (kTLS) where it can.
+    pub ktls: bool,
     /// Virtual-hosted-style requests are recognised under this domain.
     pub domain: Option<String>,
     pub idle_timeout: std::time::Duration,
@@ -285,6 +293,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             tls: None,
+            ktls: true,
             domain: None,
             idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -596,6 +605,7 @@ impl ServeArgs {
             root_password: env_nonempty("CAIRN_ROOT_PASSWORD").or(file.root_password),
             http: HttpSettings {
                 tls,
+                ktls: !self.no_ktls && file.ktls.unwrap_or(true),
                 domain,
                 idle_timeout: std::time::Duration::from_secs(idle),
                 max_connections,
@@ -846,6 +856,22 @@ mod tests {
         a.no_console = false;
         a.store.config = Some(cfg);
         assert!(!a.resolve().unwrap().http.console);
+    }
+
+    #[test]
+    fn ktls_is_on_unless_the_flag_or_the_file_turns_it_off() {
+        assert!(ServeArgs::default().resolve().unwrap().http.ktls);
+        let mut a = ServeArgs {
+            no_ktls: true,
+            ..ServeArgs::default()
+        };
+        assert!(!a.resolve().unwrap().http.ktls);
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "ktls = false\n").unwrap();
+        a.no_ktls = false;
+        a.store.config = Some(cfg);
+        assert!(!a.resolve().unwrap().http.ktls);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::runtime::net::{HyperIo, HyperTimer, TcpListener, TcpStream};
 use crate::s3::handler::{ResBody, S3Api};
 
 use super::conns::{AddrLimiter, Busy, Conn, LogBudget, Registry};
+use super::ktls::{Cork, KernelTls};
 use super::limits::WriteStall;
 use super::ratelimit::RateLimits;
 
@@ -44,7 +45,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 #[derive(Clone)]
 pub struct Frontend {
     pub settings: HttpSettings,
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub tls: Option<Arc<super::tls::Tls>>,
     /// Open connections per client address, shared by every core.
     pub addr_limit: Arc<AddrLimiter>,
     /// Request rates per client address and access key, shared likewise.
@@ -54,9 +55,7 @@ pub struct Frontend {
 impl Frontend {
     pub fn new(settings: HttpSettings) -> Result<Frontend, String> {
         let tls = match &settings.tls {
-            Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(super::tls::load(
-                cert, key,
-            )?)),
+            Some((cert, key)) => Some(Arc::new(super::tls::Tls::new(cert, key, settings.ktls)?)),
             None => None,
         };
         let addr_limit = Arc::new(AddrLimiter::new(settings.max_connections_per_ip));
@@ -244,29 +243,106 @@ async fn connection(
     clients: Rc<CoreClients>,
     frontend: Rc<Frontend>,
 ) {
-    let idle = frontend.settings.idle_timeout;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let io = match stream.try_into_poll_io() {
-        Ok(s) => WriteStall::new(s, idle),
+        Ok(s) => WriteStall::new(s, frontend.settings.idle_timeout),
         Err((e, _)) => {
             tracing::warn!(error = %e, "socket conversion failed");
             return;
         }
     };
-    match &frontend.tls {
-        None => http1(HyperIo::new(io), conn, api, metrics, clients, idle).await,
-        Some(acceptor) => {
-            // The handshake counts against the first-request deadline.
-            let handshake = pin!(acceptor.accept(io));
-            let closing = pin!(conn.must_close());
-            match select(handshake, closing).await {
-                Either::Left((Ok(tls), _)) => {
-                    http1(HyperIo::new(tls), conn.clone(), api, metrics, clients, idle).await
-                }
-                Either::Left((Err(e), _)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                Either::Right(_) => tracing::debug!("TLS handshake timed out"),
-            }
-        }
+    let Some(tls) = frontend.tls.clone() else {
+        return http1(HyperIo::new(io), conn, api, metrics, clients, frontend).await;
+    };
+    // Corked only when the session may go to the kernel (see `ktls`).
+    let mut io = Cork::new(io);
+    if tls.kernel.is_none() {
+        io.uncork();
     }
+    // The handshake counts against the first-request deadline.
+    let (session, kernel, early) = {
+        let handshake = pin!(async {
+            let mut session = tls.acceptor.accept(io).await?;
+            let mut early = Vec::new();
+            let kernel = kernel_takes(&session, &tls);
+            match kernel {
+                Some(_) => {
+                    let corked = |s: &TlsSession| s.get_ref().0.mid_record();
+                    super::ktls::drain(&mut session, corked, &mut early).await?;
+                }
+                None => session.get_mut().0.uncork(),
+            }
+            Ok::<_, std::io::Error>((session, kernel, early))
+        });
+        let closing = pin!(conn.must_close());
+        match select(handshake, closing).await {
+            Either::Left((Ok(done), _)) => done,
+            Either::Left((Err(e), _)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+            Either::Right(_) => return tracing::debug!("TLS handshake timed out"),
+        }
+    };
+    match hand_over(session, kernel, early, fd) {
+        Ok(Encrypted::User(s)) => {
+            tls.served(false);
+            http1(HyperIo::new(s), conn, api, metrics, clients, frontend).await
+        }
+        Ok(Encrypted::Kernel(s)) => {
+            tls.served(true);
+            http1(HyperIo::new(s), conn, api, metrics, clients, frontend).await
+        }
+        // The session is gone (its keys taken from rustls): close.
+        Err(e) => tracing::warn!(error = %e, "kTLS hand-over failed; connection closed"),
+    }
+}
+
+type Socket = WriteStall<crate::runtime::net::TcpStreamPoll>;
+type TlsSession = tokio_rustls::server::TlsStream<Cork<Socket>>;
+
+/// Who encrypts a session after its handshake.
+enum Encrypted {
+    User(Box<TlsSession>),
+    Kernel(KernelTls<Socket>),
+}
+
+/// The kernel's version number when it takes the session's suite.
+fn kernel_takes(session: &TlsSession, tls: &super::tls::Tls) -> Option<u16> {
+    let (_, state) = session.get_ref();
+    let version = state
+        .protocol_version()
+        .and_then(super::ktls::kernel_version)?;
+    let cipher = state
+        .negotiated_cipher_suite()
+        .and_then(|s| super::ktls::kernel_cipher(s.suite()))?;
+    tls.kernel?.contains(version, cipher).then_some(version)
+}
+
+/// Gives a finished session to the kernel when it takes it (`kernel`:
+/// the version), or leaves it in rustls. On the kernel's stream, what
+/// rustls already decrypted comes first: `early` (read to finish the
+/// record the handshake started) and what rustls still holds.
+fn hand_over(
+    session: TlsSession,
+    kernel: Option<u16>,
+    mut early: Vec<u8>,
+    fd: std::os::fd::RawFd,
+) -> std::io::Result<Encrypted> {
+    let Some(version) = kernel else {
+        return Ok(Encrypted::User(Box::new(session)));
+    };
+    let (io, mut state) = session.into_inner();
+    match std::io::Read::read_to_end(&mut state.reader(), &mut early) {
+        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return Err(e),
+        _ => {}
+    }
+    let secrets = state
+        .dangerous_extract_secrets()
+        .map_err(std::io::Error::other)?;
+    super::ktls::install(fd, version, secrets)?;
+    Ok(Encrypted::Kernel(KernelTls::new(
+        io.into_inner(),
+        fd,
+        early,
+    )))
 }
 
 /// HTTP/1.1 on an established (plain or TLS) connection.
@@ -276,19 +352,21 @@ async fn http1<I>(
     api: Rc<S3Api>,
     metrics: Rc<MetricsHub>,
     clients: Rc<CoreClients>,
-    idle: Duration,
+    frontend: Rc<Frontend>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
+    let idle = frontend.settings.idle_timeout;
     let for_requests = conn.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let api = api.clone();
         let metrics = metrics.clone();
+        let tls = frontend.tls.clone();
         let conn = for_requests.clone();
         let busy = conn.begin();
         let guard = clients.begin();
         async move {
-            let mut r = route(req, &api, &metrics, &conn).await;
+            let mut r = route(req, &api, &metrics, tls.as_deref(), &conn).await;
             drop(guard);
             if !conn.is_authenticated() {
                 // Nothing signed has come over it: it keeps no slot.
@@ -333,6 +411,7 @@ async fn route(
     req: Request<Incoming>,
     api: &S3Api,
     metrics: &MetricsHub,
+    tls: Option<&super::tls::Tls>,
     conn: &Conn,
 ) -> Response<ResBody> {
     let boxed = |r: Response<http_body_util::Full<bytes::Bytes>>| {
@@ -349,6 +428,9 @@ async fn route(
         (&http::Method::GET, "/metrics") if is_anonymous(&req) => {
             let mut body = metrics.render(&api.engine.shared).await;
             api.rate_limits.render(&mut body);
+            if let Some(tls) = tls {
+                tls.render(&mut body);
+            }
             crate::metrics::render_usage(&mut body, &api.engine);
             let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
             r.headers_mut().insert(

@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use monoio::io::poll_io::{AsyncRead, AsyncWrite, ReadBuf};
+pub use monoio::net::tcp::stream_poll::TcpStreamPoll;
 pub use monoio::net::{TcpListener, TcpStream};
 pub use monoio_compat::hyper::{MonoioIo as HyperIo, MonoioTimer as HyperTimer};
 

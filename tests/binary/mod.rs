@@ -411,6 +411,12 @@ pub fn raw_request(port: u16, req: &[u8]) -> std::io::Result<RawResponse> {
     s.write_all(req)?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
+    parse_response(&buf)
+}
+
+/// A whole HTTP/1.1 response as read off the wire (chunked bodies
+/// decoded).
+pub fn parse_response(buf: &[u8]) -> std::io::Result<RawResponse> {
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

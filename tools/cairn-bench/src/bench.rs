@@ -36,6 +36,7 @@ struct Shared {
     signer: Signer,
     payload: Payload,
     prefix: String,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// The key of object `id`: `<prefix>/<slot>/<n>`.
@@ -203,6 +204,7 @@ impl Shared {
             &self.args.bucket,
             self.args.unsigned_payload,
             self.args.sse_s3,
+            self.tls.clone(),
         )
     }
 }
@@ -2089,7 +2091,16 @@ pub async fn run(args: Args) -> Result<(), String> {
             .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
             .collect()
     });
+    let tls = if args.tls {
+        Some(crate::tls::connector(
+            args.tls_ca.as_deref(),
+            args.insecure,
+        )?)
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
+        tls,
         signer: Signer::new(&args.access_key, &args.secret_key, &args.region),
         // Snowball archives are hashed whole, not object by object.
         payload: Payload::new(

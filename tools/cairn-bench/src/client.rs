@@ -1,6 +1,6 @@
-//! One keep-alive HTTP/1.1 connection per worker (hyper's low-level client),
-//! reopened when the server closes it, and the S3 requests the modes send,
-//! signed as minio-go signs them over plain HTTP.
+//! One keep-alive HTTP/1.1 connection per worker (hyper's low-level client,
+//! over TLS with `--tls`), reopened when the server closes it, and the S3
+//! requests the modes send, signed as minio-go signs them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -94,12 +94,21 @@ pub struct Client {
     bucket: String,
     unsigned: bool,
     sse_s3: bool,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Client {
     /// `sse_s3`: ask for SSE-S3 on every object written (PutObject and
     /// CreateMultipartUpload; parts inherit it).
-    pub fn new(host: &str, signer: Signer, bucket: &str, unsigned: bool, sse_s3: bool) -> Self {
+    /// `tls`: connect with HTTPS.
+    pub fn new(
+        host: &str,
+        signer: Signer,
+        bucket: &str,
+        unsigned: bool,
+        sse_s3: bool,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> Self {
         Client {
             host: host.to_owned(),
             conn: None,
@@ -107,6 +116,7 @@ impl Client {
             bucket: bucket.to_owned(),
             unsigned,
             sse_s3,
+            tls,
         }
     }
 
@@ -118,10 +128,27 @@ impl Client {
             // Nagle would hold a request's last small write back until the
             // previous segment is acknowledged (delayed ACKs: up to 40 ms).
             tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-            let (send, conn) = http1::handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|e| e.to_string())?;
-            tokio::spawn(conn);
+            let send = match &self.tls {
+                None => {
+                    let (send, conn) = http1::handshake(TokioIo::new(tcp))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::spawn(conn);
+                    send
+                }
+                Some(tls) => {
+                    let name = crate::tls::server_name(&self.host)?;
+                    let stream = tls
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| format!("TLS handshake with {}: {e}", self.host))?;
+                    let (send, conn) = http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::spawn(conn);
+                    send
+                }
+            };
             self.conn = Some(send);
         }
         Ok(self.conn.as_mut().expect("connected above"))

@@ -19,6 +19,7 @@ mod ranges;
 mod sign;
 mod snowball;
 mod stats;
+mod tls;
 mod versioned;
 mod zip;
 
@@ -187,6 +188,17 @@ pub struct Args {
     /// Check every GET's bytes (and HEAD's length, and LIST's key count).
     #[arg(long)]
     pub verify: bool,
+    /// Connect with HTTPS (as warp's flag).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: trust the certificates in this PEM file instead of the
+    /// system's roots.
+    #[arg(long = "tls-ca", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+    /// With --tls: accept any server certificate (as warp's flag; for
+    /// self-signed test nodes).
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
     /// Send object bodies as UNSIGNED-PAYLOAD instead of signed aws-chunked
     /// (what minio-go does over TLS).
     #[arg(long = "disable-sha256-payload")]

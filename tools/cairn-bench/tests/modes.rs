@@ -38,6 +38,11 @@ impl Drop for Node {
 }
 
 fn start() -> Option<Node> {
+    start_with(&[])
+}
+
+/// A node started with `extra` arguments after the usual ones.
+fn start_with(extra: &[&str]) -> Option<Node> {
     let Some(bin) = cairn_bin() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -66,6 +71,7 @@ fn start() -> Option<Node> {
         .arg("serve")
         .args(&drives)
         .args(["--listen", &addr, "--cores", "1", "--partitions", "4"])
+        .args(extra)
         .env("CAIRN_ROOT_USER", USER)
         .env("CAIRN_ROOT_PASSWORD", SECRET)
         .stdout(Stdio::null())
@@ -85,6 +91,15 @@ fn start() -> Option<Node> {
 /// its JSON result and output, panicking on a failed run.
 fn run(mode: &str, args: &[&str]) -> Option<(serde_json::Value, String)> {
     let node = start()?;
+    let (out, text, json) = bench(&node, mode, args);
+    assert!(out.status.success(), "cairn-bench {mode} failed:\n{text}");
+    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    Some((v, text))
+}
+
+/// Runs `cairn-bench MODE ARGS` for a second against `node`: its exit, its
+/// output and where its JSON result is.
+fn bench(node: &Node, mode: &str, args: &[&str]) -> (std::process::Output, String, PathBuf) {
     let json = node.dir.join("result.json");
     let out = Command::new(env!("CARGO_BIN_EXE_cairn-bench"))
         .arg(mode)
@@ -112,9 +127,7 @@ fn run(mode: &str, args: &[&str]) -> Option<(serde_json::Value, String)> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "cairn-bench {mode} failed:\n{text}");
-    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    Some((v, text))
+    (out, text, json)
 }
 
 /// Every phase of the result ran operations and none failed; returns the
@@ -373,4 +386,67 @@ fn zip_reports_that_cairn_does_not_read_zip_members() {
         "{text}"
     );
     assert!(text.contains("404 NoSuchKey"), "{text}");
+}
+
+/// A self-signed certificate for 127.0.0.1 in `dir`: (cert.pem, key.pem).
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let c =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    (s(cert), s(key))
+}
+
+#[test]
+fn tls_get_and_unsigned_put_reach_an_https_node() {
+    let certs = std::env::temp_dir().join(format!("cairn-bench-tls-{}", std::process::id()));
+    let (cert, key) = self_signed(&certs);
+    let Some(node) = start_with(&["--tls-cert", &cert, "--tls-key", &key]) else {
+        return;
+    };
+    // Verified against the node's certificate, every byte read checked.
+    let get = [
+        "--tls",
+        "--tls-ca",
+        &cert,
+        "--obj.size",
+        "64KiB",
+        "--objects",
+        "20",
+    ];
+    let (out, text, json) = bench(&node, "get", &get);
+    assert!(out.status.success(), "get over TLS failed:\n{text}");
+    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_clean(&v, &text);
+    assert!(ops(&v, "GET") > 0);
+    // UNSIGNED-PAYLOAD, as warp sends over TLS, with --insecure.
+    let put = [
+        "--tls",
+        "--insecure",
+        "--obj.size",
+        "64KiB",
+        "--disable-sha256-payload",
+    ];
+    let (out, text, json) = bench(&node, "put", &put);
+    assert!(out.status.success(), "put over TLS failed:\n{text}");
+    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_clean(&v, &text);
+    assert!(ops(&v, "PUT") > 0);
+    // Another certificate is not trusted, and plain HTTP gets no answer.
+    let other = self_signed(&certs.join("other")).0;
+    let (out, text, _) = bench(&node, "put", &["--tls", "--tls-ca", &other]);
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate was accepted:\n{text}"
+    );
+    assert!(text.contains("TLS"), "{text}");
+    let (out, text, _) = bench(&node, "put", &["--obj.size", "4KiB"]);
+    assert!(
+        !out.status.success(),
+        "plain HTTP to the TLS port succeeded:\n{text}"
+    );
+    std::fs::remove_dir_all(&certs).unwrap();
 }
