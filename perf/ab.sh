@@ -29,12 +29,9 @@ OUT="perf/results/$(date -u +%Y-%m-%d)-$NAME"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-ab.XXXXXX)"
 PID=""
+. perf/lib.sh
 stop() {
-  if [ -n "$PID" ]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=""
-  fi
+  stop_node
   rm -rf "$WORK"/d*
 }
 trap 'stop; rm -rf "$WORK"' EXIT
@@ -51,7 +48,7 @@ fi
 run() { # side dir round
   local side="$1" dir="$2" round="$3"
   local port
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=warn \
     "$dir/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$port" "${SERVE_TLS[@]}" \
     >/dev/null 2>"$OUT/cairn.$side.$round.log" &

@@ -26,7 +26,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. perf/lib.sh
 
 declare -A PORT PID
 for side in nolog log; do
@@ -38,7 +38,7 @@ for side in nolog log; do
     >/dev/null 2>"$WORK/$side.log" &
   PID[$side]=$!
   PIDS+=("$!")
-  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:${PORT[$side]}/" && break; sleep 0.1; done
+  wait_http "${PORT[$side]}"
 done
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -7,17 +7,18 @@
 #   perf/access_log_profile.sh          (needs /usr/bin/perf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 cargo build --release -q -p cairn --bin cairn
 cargo build --release -q -p cairn-bench
 BIN="$CARGO_TARGET_DIR/release"
 WORK="$(mktemp -d /var/tmp/cairn-logprof.XXXXXX)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=warn CAIRN_LOG_FORMAT=json \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" --access-log "$WORK/access.log" >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 for mode in put get; do
   args=($mode --obj.size 4KiB); [ $mode = get ] && args+=(--objects 2500)
   "$BIN/cairn-bench" "${args[@]}" --host "127.0.0.1:$PORT" --access-key bench --secret-key bench-secret-key \

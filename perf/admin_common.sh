@@ -4,6 +4,7 @@
 # CAIRN_SERVE_ARGS: more `serve` flags (word-split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 # CAIRN_BIN: an already built binary (say, a dev build when a release
 # build is too slow for the machine); the figures then say which.
@@ -22,10 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 ROOT_KEY=bench ROOT_SECRET=bench-secret-key
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 ENDPOINT="http://127.0.0.1:$PORT"
 CAIRN_ROOT_USER="$ROOT_KEY" CAIRN_ROOT_PASSWORD="$ROOT_SECRET" CAIRN_LOG=warn \
   "$CAIRN" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" ${CAIRN_SERVE_ARGS:-} \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "$ENDPOINT/health/ready" && break; sleep 0.1; done
+wait_http "$PORT" /health/ready

@@ -30,25 +30,13 @@ OUT="perf/results/$(date -u +%Y-%m-%d)-$REV-$NAME"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-commit.XXXXXX)"
 PID=""
+. perf/lib.sh
 stop() {
-  if [ -n "$PID" ]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=""
-  fi
+  stop_node
   rm -rf "${WORK:?}"/*
 }
 trap 'stop; rm -rf "$WORK"' EXIT
 export WARP_ACCESS_KEY=bench WARP_SECRET_KEY=bench-secret-key
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-    sleep 0.1
-  done
-  echo "nothing answers on port $1" >&2
-  return 1
-}
 S3S=""
 if [ "$PEER" = 1 ]; then
   S3S="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"

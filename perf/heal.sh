@@ -46,19 +46,13 @@ OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-heal-rate$RATE"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-heal.XXXXXX)"
 PID=""
-stop() {
-  if [ -n "$PID" ]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=""
-  fi
-}
+. perf/lib.sh
 cleanup() {
-  stop
+  stop_node
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 start() {
   CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=info \
     "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
@@ -99,7 +93,7 @@ done
 bench get --obj.size 64KiB --bucket small --prefix s --noclear --objects 500 --concurrent 1 \
   --duration 1s >"$OUT/prepare.txt" 2>&1
 GET=(get --obj.size 64KiB --bucket small --prefix s --skip-upload --noclear --objects 500 --concurrent 16)
-stop
+stop_node
 STORED="$(du -sb "$WORK/d3" | cut -f1)"
 
 : >"$OUT/rounds.txt"
@@ -107,7 +101,7 @@ for r in $(seq 1 "$ROUNDS"); do
   start "restarted$r"
   bench "${GET[@]}" --warmup 2s --duration "$DUR" --json "$OUT/restarted$r.json" \
     >"$OUT/restarted$r.txt" 2>&1
-  stop
+  stop_node
   rm -rf "$WORK/d3" && mkdir "$WORK/d3"
   T0="$(date +%s.%N)"
   start "busy$r"
@@ -117,7 +111,7 @@ for r in $(seq 1 "$ROUNDS"); do
   during_s="$(python3 -c "import time; print(f'{time.time() - $T0:.2f}')")"
   during_b="$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -nE 's/^cairn_heal_bytes_total\{drive="2"\} ([0-9]+)$/\1/p')"
   read -r busy_s busy_b < <(wait_healed "$WORK/cairn.busy$r.log" "$T0")
-  stop
+  stop_node
   echo "$r $during_s ${during_b:-0} $busy_s $busy_b" >>"$OUT/rounds.txt"
 done
 
@@ -126,7 +120,7 @@ rm -rf "$WORK/d3" && mkdir "$WORK/d3"
 T0="$(date +%s.%N)"
 start idle
 read -r IDLE_S IDLE_B < <(wait_healed "$WORK/cairn.idle.log" "$T0")
-stop
+stop_node
 cp "$WORK"/cairn.*.log "$OUT/" 2>/dev/null || true
 perf/ceilings.sh /var/tmp write heal >"$OUT/fio.txt" 2>&1
 FIO_W="$(sed -nE 's/.*sequential write.*: ([0-9]+) MB\/s/\1/p' "$OUT/fio.txt")"

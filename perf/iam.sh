@@ -8,6 +8,7 @@
 #   perf/iam.sh [duration] [rounds]   default 10s per run, 3 rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 DUR="${1:-10s}"
 ROUNDS="${2:-3}"
@@ -30,12 +31,12 @@ cleanup() {
 trap cleanup EXIT
 
 ROOT_KEY=bench ROOT_SECRET=bench-secret-key
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER="$ROOT_KEY" CAIRN_ROOT_PASSWORD="$ROOT_SECRET" CAIRN_LOG=warn \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 
 # The user, its policies and the bucket policy; prints "KEY SECRET".
 read -r USER_KEY USER_SECRET < <(ENDPOINT="http://127.0.0.1:$PORT" AK="$ROOT_KEY" SK="$ROOT_SECRET" \

@@ -10,13 +10,14 @@
 #   perf/multipart.sh [rounds]        (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 ROUNDS="${1:-3}"
 cargo build --release -q -p cairn --bin cairn && cargo build --release -q -p cairn-bench
 BIN="$CARGO_TARGET_DIR/release"
 WORK="$(mktemp -d /var/tmp/cairn-mp.XXXXXX)"
 OUT="${OUT:-$WORK}"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret CAIRN_LOG=warn \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" >/dev/null 2>"$WORK/server.log" &
 PID=$!

@@ -11,6 +11,7 @@
 #   perf/retention.sh [duration] [objects] [versions]   default 30s 25000 5 (warp's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 DUR="${1:-30s}"
 OBJECTS="${2:-25000}"
@@ -31,12 +32,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=warn \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 
 "$BIN/cairn-bench" retention --obj.size 1KiB --objects "$OBJECTS" --versions "$VERSIONS" \
   --host "127.0.0.1:$PORT" --access-key bench --secret-key bench-secret-key \

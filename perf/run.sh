@@ -45,15 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 export WARP_ACCESS_KEY=bench WARP_SECRET_KEY=bench-secret-key
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-    sleep 0.1
-  done
-  echo "nothing answers on port $1" >&2
-  return 1
-}
+. perf/lib.sh
 
 CAIRN_PORT="$(free_port)"
 CAIRN_ROOT_USER="$WARP_ACCESS_KEY" CAIRN_ROOT_PASSWORD="$WARP_SECRET_KEY" CAIRN_LOG=warn \

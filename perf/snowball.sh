@@ -8,6 +8,7 @@
 # Writes perf/results/<date>-<sha>-snowball.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 SIZE="${1:-4KiB}"
 PER="${2:-50}"
@@ -25,12 +26,12 @@ cleanup() {
 }
 trap cleanup EXIT
 export WARP_ACCESS_KEY=bench WARP_SECRET_KEY=bench-secret-key
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER="$WARP_ACCESS_KEY" CAIRN_ROOT_PASSWORD="$WARP_SECRET_KEY" CAIRN_LOG=warn \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 run() { # label args...
   local label=$1
   shift

@@ -10,6 +10,7 @@
 #   perf/sse.sh [duration] [rounds]   default 10s per run, 5 rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 DUR="${1:-10s}"
 ROUNDS="${2:-5}"
@@ -30,12 +31,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=warn \
   "$BIN/cairn" serve "$WORK/d"{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
-for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+wait_http "$PORT"
 
 for round in $(seq 1 "$ROUNDS"); do
   for mode in put get; do

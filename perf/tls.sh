@@ -31,12 +31,9 @@ OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-$NAME"
 mkdir -p "$OUT"
 WORK="$(mktemp -d /var/tmp/cairn-tls.XXXXXX)"
 PID=""
+. perf/lib.sh
 stop() {
-  if [ -n "$PID" ]; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=""
-  fi
+  stop_node
   rm -rf "$WORK"/d*
 }
 trap 'stop; rm -rf "$WORK"' EXIT
@@ -49,7 +46,7 @@ export WARP_ACCESS_KEY=bench WARP_SECRET_KEY=bench-secret-key
 node() { # scheme round variant
   local scheme="$1" round="$2" v="$3" port args=()
   rm -rf "$WORK"/d*
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   if [ "$scheme" = https ]; then
     # shellcheck disable=SC2206
     args=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" $SERVE_ARGS)

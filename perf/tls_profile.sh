@@ -12,6 +12,7 @@
 # figures, the load average, and memmove's callers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 TAG="${1:?perf/tls_profile.sh TAG [seconds]}"
 SECS="${2:-8}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-/var/tmp/cairn-target}/release}"
@@ -21,7 +22,7 @@ cd "$WORK"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem \
   -out cert.pem -days 2 -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
   -addext "basicConstraints=critical,CA:FALSE" 2>/dev/null
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 CAIRN_ROOT_USER=bench CAIRN_ROOT_PASSWORD=bench-secret-key CAIRN_LOG=info "$BIN/cairn" serve \
   d{1..6} --layout 4+2 --listen "127.0.0.1:$PORT" --tls-cert cert.pem --tls-key key.pem \
   >/dev/null 2>server.log &
