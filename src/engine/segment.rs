@@ -384,17 +384,17 @@ impl SegmentWriter {
                 let usable = slot
                     .active
                     .as_ref()
-                    .is_some_and(|(seg, tail)| !seg.poisoned() && *tail + len <= self.segment_max);
-                if !usable && slot.opening.is_none() {
+                    .filter(|(seg, tail)| !seg.poisoned() && *tail + len <= self.segment_max)
+                    .map(|(seg, tail)| (seg.clone(), *tail));
+                if usable.is_none() && slot.opening.is_none() {
                     if let Some(next) = slot.ready.take().filter(|s| !s.poisoned()) {
                         slot.active = Some((next, 0));
                         continue;
                     }
                 }
-                if usable {
-                    let (seg, tail) = slot.active.as_mut().expect("checked above");
-                    let end = *tail + len;
-                    let grow = self.grow(seg, end);
+                if let Some((seg, off)) = usable {
+                    let end = off + len;
+                    let grow = self.grow(&seg, end);
                     if end > self.segment_max - self.segment_max / 4
                         && slot.ready.is_none()
                         && slot.opening.is_none()
@@ -402,13 +402,13 @@ impl SegmentWriter {
                         // Run it now even if nobody waits on it yet.
                         crate::runtime::spawn(self.open_next(slot, class, drive, stream));
                     }
-                    let (seg, tail) = slot.active.as_mut().expect("checked above");
                     // A Small segment is zero-filled ahead of the tail: a
                     // record must not land where zeroes are still to come.
                     if seg.class == Class::Bulk || end <= seg.allocated.get() {
-                        let off = *tail;
-                        *tail = end;
-                        return Ok((seg.clone(), off));
+                        if let Some((_, tail)) = slot.active.as_mut() {
+                            *tail = end;
+                        }
+                        return Ok((seg, off));
                     }
                     match grow {
                         Some(g) => g,
