@@ -251,7 +251,8 @@ impl MixedPool {
 #[derive(Clone)]
 enum Job {
     Put,
-    /// Set-up: upload objects `0..count` (claimed through `next`).
+    /// Set-up and fill: upload objects `next..count` (claimed through
+    /// `next`).
     Upload {
         count: u64,
         next: Arc<AtomicU64>,
@@ -711,7 +712,7 @@ impl Worker {
                 if i >= *count {
                     return None;
                 }
-                self.put("PUT", prepared_id(i, sh.args.concurrent)).await
+                self.put("PUT", prepared_id(i, sh.args.slots())).await
             }
             Job::Get(ids) => {
                 let id = ids[self.rng.gen_range(0..ids.len())];
@@ -792,7 +793,7 @@ impl Worker {
                 if i >= *count {
                     return None;
                 }
-                let id = prepared_id(i / versions, sh.args.concurrent);
+                let id = prepared_id(i / versions, sh.args.slots());
                 let mut d = self.put("PUT", id).await;
                 if d.timed.outcome.is_ok() {
                     match d.timed.version_id.take() {
@@ -1270,10 +1271,10 @@ fn metadata_mismatch(prefix: &str, page: &[u8]) -> Option<String> {
     })
 }
 
-/// The id of the `i`-th object uploaded at set-up, spread over the worker
-/// slots like the put mode's keys.
-fn prepared_id(i: u64, concurrent: usize) -> u64 {
-    let c = concurrent.max(1) as u64;
+/// The id of the `i`-th object uploaded at set-up, spread over `slots`
+/// worker slots like the put mode's keys.
+fn prepared_id(i: u64, slots: usize) -> u64 {
+    let c = slots.max(1) as u64;
     object_id((i % c) as usize, i / c)
 }
 
@@ -1608,8 +1609,29 @@ async fn upload(shared: &Arc<Shared>, count: u64) -> Result<Vec<u64>, String> {
     };
     set_up(shared, "uploading objects", job, count).await?;
     Ok((0..count)
-        .map(|i| prepared_id(i, shared.args.concurrent))
+        .map(|i| prepared_id(i, shared.args.slots()))
         .collect())
+}
+
+/// Uploads objects `--from..--from + --objects`, measured as PUT.
+async fn fill(shared: &Arc<Shared>, reports: &mut Vec<PhaseReport>) -> Result<(), String> {
+    let args = &shared.args;
+    let count = args.objects();
+    let job = Job::Upload {
+        count: args.from + count,
+        next: Arc::new(AtomicU64::new(args.from)),
+    };
+    let p = run_phase(
+        shared,
+        "fill",
+        job,
+        Until::Work(count),
+        Duration::ZERO,
+        args.concurrent,
+    )
+    .await;
+    reports.push(phase_report("fill", &p.stats, p.duration, p.cpu));
+    check("filling", &p)
 }
 
 /// Uploads `objects` objects of `versions` versions each (not measured);
@@ -2021,6 +2043,7 @@ fn mode_name(m: Mode) -> &'static str {
         Mode::Snowball => "snowball",
         Mode::Fanout => "fanout",
         Mode::Zip => "zip",
+        Mode::Fill => "fill",
     }
 }
 
@@ -2133,9 +2156,11 @@ pub async fn run(args: Args) -> Result<(), String> {
     let measured = async {
         let job = match args.mode {
             Mode::Multipart => return multipart(&shared, &mut reports).await,
+            Mode::Fill => return fill(&shared, &mut reports).await,
             Mode::Put => Job::Put,
             Mode::Get | Mode::Stat if reuse => {
-                let ids = Arc::new((0..objects.max(1)).map(|n| object_id(0, n)).collect());
+                let slots = args.slots();
+                let ids = Arc::new((0..objects.max(1)).map(|i| prepared_id(i, slots)).collect());
                 if args.mode == Mode::Get {
                     Job::Get(ids)
                 } else {
@@ -2287,7 +2312,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         std::fs::write(&path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         println!("result: {}", path.display());
     }
-    if !args.noclear && !reuse {
+    if !args.noclear && !reuse && args.mode != Mode::Fill {
         clean(&shared).await?;
     }
     measured
@@ -2317,6 +2342,13 @@ mod tests {
             "delimiter=%2F&key-marker=p%2F0%2F1&max-keys=5&prefix=p%2F&\
              version-id-marker=v%202&versions="
         );
+    }
+
+    #[test]
+    fn fills_spread_objects_over_their_slots() {
+        assert_eq!(key_of("p", prepared_id(0, 100)), "p/0/0");
+        assert_eq!(key_of("p", prepared_id(1234, 100)), "p/34/12");
+        assert_eq!(key_of("p", prepared_id(7, 1)), "p/0/7");
     }
 
     #[test]

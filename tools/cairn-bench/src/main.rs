@@ -74,6 +74,10 @@ pub enum Mode {
     /// with `x-minio-extract: true` (MinIO's extension, which cairn does
     /// not serve).
     Zip,
+    /// Upload objects --from to --from + --objects - 1, named as the
+    /// set-up's uploads, measured as PUT, and keep them: successive fills
+    /// grow one node step by step (perf/scale.sh).
+    Fill,
 }
 
 #[derive(Parser, Clone, Debug)]
@@ -210,6 +214,14 @@ pub struct Args {
     /// Key prefix (default: random, one per run).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// The worker slots set-up and fill keys are spread over:
+    /// `<prefix>/<i % slots>/<i / slots>` for the i-th object (default:
+    /// --concurrent; with --skip-upload, 1).
+    #[arg(long)]
+    pub slots: Option<usize>,
+    /// fill: the first object uploaded (where an earlier fill stopped).
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
     /// Leave the objects in place after the run.
     #[arg(long)]
     pub noclear: bool,
@@ -245,6 +257,13 @@ impl Args {
             Mode::Zip => 10 << 10,
             _ => 10 << 20,
         })
+    }
+
+    /// `--slots`, or the default: the workers that uploaded the objects, or
+    /// one slot for objects another tool put there.
+    pub fn slots(&self) -> usize {
+        self.slots
+            .unwrap_or(if self.skip_upload { 1 } else { self.concurrent })
     }
 
     /// `--objects`, or warp's default for the mode.
@@ -381,6 +400,28 @@ mod tests {
     }
 
     #[test]
+    fn reads_of_objects_already_there_find_the_fills_keys() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "cairn-bench",
+                "get",
+                "--access-key",
+                "a",
+                "--secret-key",
+                "b",
+            ];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).unwrap()
+        };
+        assert_eq!(parse(&["--prefix", "p", "--skip-upload"]).slots(), 1);
+        assert_eq!(
+            parse(&["--prefix", "p", "--skip-upload", "--slots", "100"]).slots(),
+            100
+        );
+        assert_eq!(parse(&["--concurrent", "64"]).slots(), 64);
+    }
+
+    #[test]
     fn modes_default_to_warps_sizes_counts_and_weights() {
         let parse = |mode| {
             Args::try_parse_from([
@@ -420,6 +461,8 @@ mod tests {
             (snowball.obj_size(), snowball.objs_per, snowball.compress),
             (512 << 10, 50, false)
         );
+        let fill = parse("fill");
+        assert_eq!((fill.mode, fill.slots(), fill.from), (Mode::Fill, 20, 0));
         let (fanout, zip) = (parse("fanout"), parse("zip"));
         assert_eq!((fanout.obj_size(), fanout.copies), (1 << 20, 100));
         assert_eq!((zip.obj_size(), zip.files), (10 << 10, 10_000));
