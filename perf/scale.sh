@@ -34,8 +34,6 @@ REBUILD_MAX="${REBUILD_MAX:-$OBJECTS}"
 CHECKPOINTS="${CHECKPOINTS:-10000 100000 1000000 3000000 10000000}"
 cargo build --release -q -p cairn --bin cairn
 cargo build --release -q -p cairn-bench
-CAIRN="$CARGO_TARGET_DIR/release/cairn"
-BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
 SHA="$(git rev-parse --short HEAD)"
 OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-scale"
 mkdir -p "$OUT"
@@ -62,6 +60,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Copies: a build during the hours of the run must not change the binaries.
+mkdir "$WORK/bin"
+cp "$CARGO_TARGET_DIR/release/cairn" "$CARGO_TARGET_DIR/release/cairn-bench" "$WORK/bin/"
+CAIRN="$WORK/bin/cairn"
+BENCH="$WORK/bin/cairn-bench"
 KEY=bench SECRET=bench-secret-key
 PORT="$(free_port)"
 DRIVES=("$WORK"/d{1..6})
