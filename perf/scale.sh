@@ -17,7 +17,9 @@
 #     stopped) and the start-up after it.
 # Writes perf/results/<date>-<sha>-scale.{md,jsonl} (perf/scale_summary.py).
 #
-#   perf/scale.sh [objects] [size] [duration]   default 10000000 1KiB 10s
+#   perf/scale.sh [objects] [size] [duration]   default 10000000 512 10s
+#   (10 million objects need about 130 GB; a smaller disk states its
+#   maximum: 3000000 on the 64 GB this was written on)
 #   CHECKPOINTS="10000 100000 ..."   default: 10k, 100k, 1M, 3M, 10M (up
 #                                    to OBJECTS)
 #   REBUILD_MAX=N                    skip the rebuild above N objects
@@ -28,7 +30,7 @@ cd "$(dirname "$0")/.."
 . perf/lib.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/cairn-target}"
 OBJECTS="${1:-10000000}"
-SIZE="${2:-1KiB}"
+SIZE="${2:-512}"
 DUR="${3:-10s}"
 REBUILD_MAX="${REBUILD_MAX:-$OBJECTS}"
 CHECKPOINTS="${CHECKPOINTS:-10000 100000 1000000 3000000 10000000}"
@@ -44,9 +46,11 @@ size_bytes=$(python3 -c "
 import re, sys
 m = re.fullmatch(r'(\d+)(KiB|MiB|)', '$SIZE')
 print(int(m[1]) * {'KiB': 1024, 'MiB': 1 << 20, '': 1}[m[2]] if m else sys.exit('SIZE: bytes, KiB or MiB'))")
-# Three copies of each small object (4+2 keeps m + 1), record headers, the
-# index, the PUT and compaction runs' objects, and room to spare.
-need_gb=$(( (OBJECTS * (3 * (size_bytes + 256) + 1024)) / 1000000000 + 8 ))
+# Three copies of each small object (4+2 keeps m + 1), each a record padded
+# to 4 KiB blocks; about 1 KB of index; 6 GB for the PUT and compaction
+# runs' objects and room to spare.
+record=$(( (size_bytes + 256 + 4095) / 4096 * 4096 ))
+need_gb=$(( OBJECTS * (3 * record + 1024) / 1000000000 + 6 ))
 free_gb=$(df -P -BG /var/tmp | awk 'NR == 2 { sub("G", "", $4); print $4 }')
 if [ "$free_gb" -lt "$need_gb" ]; then
   echo "perf/scale.sh: $OBJECTS objects of $SIZE need about $need_gb GB under /var/tmp (has $free_gb GB)" >&2
