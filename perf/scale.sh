@@ -5,14 +5,17 @@
 # grow together, as a day's or a host's logs do). At each checkpoint:
 #   - the fill's own PUT rate since the last checkpoint (64 in flight);
 #   - PUT 4 KiB for DUR, 32 in flight, new keys (kept);
-#   - GET for DUR, 32 in flight, of fill objects at random over all of them;
+#   - GET for DUR, 32 in flight, of fill objects at random over all of them
+#     (past the 1 GiB read cache most read the drive), and of the first
+#     10,000 (a hot set the cache holds at any size: the index's cost alone);
 #   - listing throughput, 4 listers: from the bucket root (pages of 1000) and
 #     at a deep prefix, `logs/42/` (pages of 100: at 10,000 objects it holds
 #     one full page);
 #   - index bytes per object (the LMDB files on the drives), the node's
 #     resident memory per core (anonymous and file-backed);
 #   - a compaction pass after 20,000 4 KiB objects were written and deleted:
-#     its wall time, the node's CPU and what it reclaimed;
+#     its wall time, the node's CPU and what it reclaimed (they sit in
+#     segments still being written, so it measures the pass's fixed cost);
 #   - start-up after a clean stop, `cairn repair --rebuild-index` (node
 #     stopped) and the start-up after it.
 # Writes perf/results/<date>-<sha>-scale.{md,jsonl} (perf/scale_summary.py).
@@ -101,6 +104,7 @@ bench() {
     --bucket scale --no-progress --server-pid "$PID"
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+majflt() { awk '{ print $12 }' "/proc/$PID/stat"; }
 compaction() { "$CAIRN" admin compaction status local --json; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
@@ -120,8 +124,13 @@ for cp in $CHECKPOINTS; do
   lock
   bench put --obj.size 4KiB --concurrent 32 --duration "$DUR" --prefix "put-$cp" \
     --noclear --json "$OUT/put-$cp.json" >>"$OUT/log.txt"
+  # Major page faults: index pages read from the drive on an executor.
+  f0=$(majflt)
   bench get --skip-upload --slots 100 --prefix logs --objects "$cp" --concurrent 32 \
     --duration "$DUR" --json "$OUT/get-$cp.json" >>"$OUT/log.txt"
+  f1=$(majflt)
+  bench get --skip-upload --slots 100 --prefix logs --objects 10000 --concurrent 32 \
+    --duration "$DUR" --warmup 3s --json "$OUT/get-hot-$cp.json" >>"$OUT/log.txt"
   bench list --skip-upload --prefix logs --list-prefix "" --max-keys 1000 --objects "$cp" \
     --concurrent 4 --duration "$DUR" --json "$OUT/list-root-$cp.json" >>"$OUT/log.txt"
   bench list --skip-upload --prefix logs --list-prefix logs/42/ --max-keys 100 \
@@ -170,7 +179,8 @@ print(json.dumps({
     "objects": int(cp),
     "fill": {"ops_per_s": total("fill")["ops_per_s"], "p99_ms": total("fill")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("fill")},
     "put_4k": {"ops": total("put")["ops"], "ops_per_s": total("put")["ops_per_s"], "p99_ms": total("put")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("put")},
-    "get": {"ops_per_s": total("get")["ops_per_s"], "p99_ms": total("get")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("get")},
+    "get": {"ops_per_s": total("get")["ops_per_s"], "p99_ms": total("get")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("get"), "major_faults": $f1 - $f0},
+    "get_hot": {"ops_per_s": total("get-hot")["ops_per_s"], "p99_ms": total("get-hot")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("get-hot")},
     "list_root_keys_per_s": total("list-root")["objects_per_s"],
     "list_deep_keys_per_s": total("list-deep")["objects_per_s"],
     "index_bytes": $index_bytes,
