@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use crate::auth::checksum::ChecksumAlgo;
 use crate::auth::sigv4::PayloadMode;
 use crate::engine::BodySource;
+use crate::lifecycle::ObjectFacts;
 
 use super::body::{RequestBody, MAX_OBJECT_SIZE};
 use super::common::acl::acl_for_new_object;
@@ -18,6 +19,7 @@ use super::common::response::{add_checksum_headers, quoted_etag, status_only, Re
 use super::common::version::add_version_header;
 use super::conditional;
 use super::error::S3Code;
+use super::lifecycle::add_expiration;
 
 /// How the client protects the body, for logs (which clients send what).
 fn payload_name(p: &PayloadMode) -> &'static str {
@@ -56,6 +58,10 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
             .push((super::sse::BUCKET_KEY.to_owned(), e.bucket_key.to_string()));
     }
     opts.seal = sealed.map(|s| s.seal);
+    // The tags a lifecycle filter may ask about, kept only when it can.
+    let lifecycle_tags = ctx
+        .engine
+        .with_bucket_lifecycle(bucket, |_| opts.tags.clone());
     tracing::debug!(
         payload = payload_name(&ctx.auth.payload),
         request_id = ctx.request_id,
@@ -84,6 +90,14 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     r.headers_mut().insert(ETAG, quoted_etag(&info.etag));
     add_checksum_headers(&mut r, &body.checksums());
     add_version_header(ctx, &mut r, bucket, info.sel);
+    if let Some(tags) = &lifecycle_tags {
+        let facts = ObjectFacts {
+            key,
+            size: info.size,
+            tags,
+        };
+        add_expiration(ctx, r.headers_mut(), bucket, &facts, info.modified_ms);
+    }
     if let Some(e) = &echo {
         e.add_to(r.headers_mut(), true);
     }
