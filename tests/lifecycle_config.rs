@@ -152,21 +152,21 @@ const EXPIRE: &str = "<Expiration><Days>1</Days></Expiration>";
 async fn configuration_round_trips_survives_restart_and_deletes() {
     let mut srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("lc").send().await.expect("create");
+    c.create_bucket().bucket("rules").send().await.expect("create");
 
     assert_eq!(
         code(
             c.get_bucket_lifecycle_configuration()
-                .bucket("lc")
+                .bucket("rules")
                 .send()
                 .await
         ),
         "NoSuchLifecycleConfiguration"
     );
-    put_rules(&c, "lc", rules()).await.expect("put");
+    put_rules(&c, "rules", rules()).await.expect("put");
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("get");
@@ -176,7 +176,7 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
     let c = srv.client();
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("get after restart");
@@ -187,11 +187,11 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
     let body = doc(&format!(
         "<Rule><Prefix>old/</Prefix><Status>Enabled</Status>{EXPIRE}</Rule>"
     ));
-    let r = raw_put(srv.port, "lc", &body, true);
+    let r = raw_put(srv.port, "rules", &body, true);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("get");
@@ -206,14 +206,14 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
     assert!(!id.is_empty() && id.len() <= 255, "{id}");
 
     c.delete_bucket_lifecycle()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("delete");
     assert_eq!(
         code(
             c.get_bucket_lifecycle_configuration()
-                .bucket("lc")
+                .bucket("rules")
                 .send()
                 .await
         ),
@@ -223,7 +223,7 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
     let s = sign(
         srv.port,
         "DELETE",
-        "/lc?lifecycle",
+        "/rules?lifecycle",
         &[],
         "UNSIGNED-PAYLOAD",
         PASSWORD,
@@ -231,7 +231,7 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
     );
     let r = raw_request(
         srv.port,
-        &request_bytes("DELETE", "/lc?lifecycle", &s.headers, b""),
+        &request_bytes("DELETE", "/rules?lifecycle", &s.headers, b""),
     )
     .expect("raw delete");
     assert_eq!(r.status, 204);
@@ -254,8 +254,8 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
 async fn bad_configurations_get_s3s_errors_and_change_nothing() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("lc").send().await.expect("create");
-    put_rules(&c, "lc", rules()).await.expect("put");
+    c.create_bucket().bucket("rules").send().await.expect("create");
+    put_rules(&c, "rules", rules()).await.expect("put");
 
     let status = "<Status>Enabled</Status>";
     let one = |inner: &str| doc(&format!("<Rule>{inner}</Rule>"));
@@ -355,7 +355,7 @@ async fn bad_configurations_get_s3s_errors_and_change_nothing() {
         cases
             .into_iter()
             .map(|(what, body, want)| {
-                let r = raw_put(port, "lc", &body, true);
+                let r = raw_put(port, "rules", &body, true);
                 (what, want, r.status, r.code())
             })
             .collect::<Vec<_>>()
@@ -367,14 +367,14 @@ async fn bad_configurations_get_s3s_errors_and_change_nothing() {
     }
     // S3 requires Content-MD5 (or a checksum) on this body.
     let body = doc(&format!("<Rule><Filter></Filter>{status}{EXPIRE}</Rule>"));
-    let r = tokio::task::spawn_blocking(move || raw_put(port, "lc", &body, false))
+    let r = tokio::task::spawn_blocking(move || raw_put(port, "rules", &body, false))
         .await
         .expect("join");
     assert_eq!((r.status, r.code().as_str()), (400, "InvalidRequest"));
 
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("get");
@@ -402,8 +402,8 @@ fn expected_after_days(written_s: u64, days: u64, rule: &str) -> Vec<String> {
 async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("lc").send().await.expect("create");
-    put_rules(&c, "lc", rules()).await.expect("put");
+    c.create_bucket().bucket("rules").send().await.expect("create");
+    put_rules(&c, "rules", rules()).await.expect("put");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -417,7 +417,7 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
         let c = c.clone();
         async move {
             c.put_object()
-                .bucket("lc")
+                .bucket("rules")
                 .key(key)
                 .set_tagging(tagging.map(str::to_owned))
                 .body(ByteStream::from_static(body))
@@ -458,7 +458,7 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
         let on_put = put(key, body, tagging).await;
         let on_get = c
             .get_object()
-            .bucket("lc")
+            .bucket("rules")
             .key(key)
             .send()
             .await
@@ -467,7 +467,7 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
             .map(str::to_owned);
         let on_head = c
             .head_object()
-            .bucket("lc")
+            .bucket("rules")
             .key(key)
             .send()
             .await
@@ -485,13 +485,13 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
 
     // Without the configuration the header goes away.
     c.delete_bucket_lifecycle()
-        .bucket("lc")
+        .bucket("rules")
         .send()
         .await
         .expect("delete");
     let head = c
         .head_object()
-        .bucket("lc")
+        .bucket("rules")
         .key("logs/a")
         .send()
         .await
