@@ -1149,7 +1149,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v2.json", bucket_table_v2().encode().unwrap());
+    same("buckets.v3.json", bucket_table_v3().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
