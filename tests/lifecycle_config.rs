@@ -498,3 +498,74 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
         .expect("head");
     assert_eq!(head.expiration(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_needs_get_lifecycle_and_put_and_delete_need_put_lifecycle() {
+    let srv = Server::start();
+    let root = srv.client();
+    root.create_bucket()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("create");
+    let iam = iam_client(&srv.endpoint(), USER, PASSWORD);
+    iam.create_user()
+        .user_name("reader")
+        .send()
+        .await
+        .expect("create user");
+    let key = iam
+        .create_access_key()
+        .user_name("reader")
+        .send()
+        .await
+        .expect("create key");
+    let key = key.access_key().expect("key");
+    let reader = client(&srv.endpoint(), key.access_key_id(), key.secret_access_key());
+    let allow = |action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"arn:aws:s3:::rules"}}]}}"#
+        )
+    };
+    iam.put_user_policy()
+        .user_name("reader")
+        .policy_name("get")
+        .policy_document(allow("s3:GetLifecycleConfiguration"))
+        .send()
+        .await
+        .expect("policy");
+    put_rules(&root, "rules", rules()).await.expect("root put");
+
+    let got = reader
+        .get_bucket_lifecycle_configuration()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("get with s3:GetLifecycleConfiguration");
+    assert_eq!(got.rules(), rules().as_slice());
+    assert_eq!(
+        put_rules(&reader, "rules", rules()).await,
+        Err("AccessDenied".into())
+    );
+    assert_eq!(
+        code(reader.delete_bucket_lifecycle().bucket("rules").send().await),
+        "AccessDenied"
+    );
+
+    iam.put_user_policy()
+        .user_name("reader")
+        .policy_name("put")
+        .policy_document(allow("s3:PutLifecycleConfiguration"))
+        .send()
+        .await
+        .expect("policy");
+    put_rules(&reader, "rules", rules())
+        .await
+        .expect("put with s3:PutLifecycleConfiguration");
+    reader
+        .delete_bucket_lifecycle()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("delete with s3:PutLifecycleConfiguration");
+}
