@@ -152,7 +152,11 @@ const EXPIRE: &str = "<Expiration><Days>1</Days></Expiration>";
 async fn configuration_round_trips_survives_restart_and_deletes() {
     let mut srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("rules").send().await.expect("create");
+    c.create_bucket()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("create");
 
     assert_eq!(
         code(
@@ -254,7 +258,11 @@ async fn configuration_round_trips_survives_restart_and_deletes() {
 async fn bad_configurations_get_s3s_errors_and_change_nothing() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("rules").send().await.expect("create");
+    c.create_bucket()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("create");
     put_rules(&c, "rules", rules()).await.expect("put");
 
     let status = "<Status>Enabled</Status>";
@@ -398,11 +406,24 @@ fn expected_after_days(written_s: u64, days: u64, rule: &str) -> Vec<String> {
         .collect()
 }
 
+/// A key, its body and tagging, and the `x-amz-expiration` values it may
+/// get (`None`: no header).
+type HeaderCase = (
+    &'static str,
+    &'static [u8],
+    Option<&'static str>,
+    Option<Vec<String>>,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("rules").send().await.expect("create");
+    c.create_bucket()
+        .bucket("rules")
+        .send()
+        .await
+        .expect("create");
     put_rules(&c, "rules", rules()).await.expect("put");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -428,7 +449,7 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
                 .map(str::to_owned)
         }
     };
-    let cases: Vec<(&str, &[u8], Option<&str>, Option<Vec<String>>)> = vec![
+    let cases: Vec<HeaderCase> = vec![
         (
             "logs/a",
             b"x",
@@ -521,7 +542,11 @@ async fn get_needs_get_lifecycle_and_put_and_delete_need_put_lifecycle() {
         .await
         .expect("create key");
     let key = key.access_key().expect("key");
-    let reader = client(&srv.endpoint(), key.access_key_id(), key.secret_access_key());
+    let reader = client(
+        &srv.endpoint(),
+        key.access_key_id(),
+        key.secret_access_key(),
+    );
     let allow = |action: &str| {
         format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"arn:aws:s3:::rules"}}]}}"#
@@ -548,7 +573,13 @@ async fn get_needs_get_lifecycle_and_put_and_delete_need_put_lifecycle() {
         Err("AccessDenied".into())
     );
     assert_eq!(
-        code(reader.delete_bucket_lifecycle().bucket("rules").send().await),
+        code(
+            reader
+                .delete_bucket_lifecycle()
+                .bucket("rules")
+                .send()
+                .await
+        ),
         "AccessDenied"
     );
 
