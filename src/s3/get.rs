@@ -20,12 +20,12 @@ use crate::lifecycle::ObjectFacts;
 
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
+use super::common::expiration::add_expiration;
 use super::common::metadata::{add_tagging_count, header_bytes, CHECKSUM_PREFIX, CHECKSUM_TYPE};
 use super::common::response::{empty, quoted_etag, status_only, ResBody};
 use super::common::version::{add_version_header, read_version};
 use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
-use super::lifecycle::add_expiration;
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::ResponseOverrides;
 use super::xml::http_date;

@@ -13,13 +13,13 @@ use crate::lifecycle::ObjectFacts;
 use super::body::{RequestBody, MAX_OBJECT_SIZE};
 use super::common::acl::acl_for_new_object;
 use super::common::ctx::{Ctx, S3Result};
+use super::common::expiration::add_expiration;
 use super::common::metadata::put_options;
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::{add_checksum_headers, quoted_etag, status_only, ResBody};
 use super::common::version::add_version_header;
 use super::conditional;
 use super::error::S3Code;
-use super::lifecycle::add_expiration;
 
 /// How the client protects the body, for logs (which clients send what).
 fn payload_name(p: &PayloadMode) -> &'static str {
