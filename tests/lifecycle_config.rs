@@ -318,6 +318,13 @@ async fn bad_configurations_get_s3s_errors_and_change_nothing() {
             "InvalidArgument",
         ),
         (
+            "ExpiredObjectDeleteMarker on objects chosen by tag",
+            one(&format!(
+                "<Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter>{status}<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>"
+            )),
+            "InvalidRequest",
+        ),
+        (
             "NoncurrentDays 0",
             one(&format!(
                 "<Filter></Filter>{status}<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>"

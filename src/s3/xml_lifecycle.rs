@@ -108,7 +108,9 @@ fn invalid_request(message: &str) -> S3Error {
 /// than one predicate, an `Expiration` with none or both of `Days` and
 /// `Date`. InvalidRequest (S3's error table): no rule, more than 1,000, a
 /// rule with no action, `ObjectSizeLessThan` not above
-/// `ObjectSizeGreaterThan`, a tag key twice in an `And`. InvalidArgument: an
+/// `ObjectSizeGreaterThan`, a tag key twice in an `And`,
+/// `ExpiredObjectDeleteMarker` or `AbortIncompleteMultipartUpload` in a rule
+/// that filters by tags. InvalidArgument: an
 /// ID over 255 characters or on two rules, a count of days below 1, a
 /// `Date` not at midnight UTC, `ExpiredObjectDeleteMarker` with `Days` or
 /// `Date`. InvalidStorageClass: any transition (cairn has no class to move
@@ -379,6 +381,23 @@ fn check_rule(r: &RawRule) -> Result<Rule, S3Error> {
             "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer",
         )?),
     };
+    // The user guide: neither action can be taken on objects chosen by
+    // their tags (a delete marker and an upload have none).
+    let by_tags = match &scope {
+        Scope::Filter(Some(Filter::Tag(_))) => true,
+        Scope::Filter(Some(Filter::And(a))) => !a.tags.is_empty(),
+        _ => false,
+    };
+    if by_tags && matches!(expiration, Some(Expiration::ExpiredObjectDeleteMarker(_))) {
+        return Err(invalid_request(
+            "ExpiredObjectDeleteMarker cannot be specified with Tags.",
+        ));
+    }
+    if by_tags && abort_incomplete_upload_days.is_some() {
+        return Err(invalid_request(
+            "AbortIncompleteMultipartUpload cannot be specified with Tags.",
+        ));
+    }
     check_transitions(r)?;
     Ok(Rule {
         id: r.id.clone().unwrap_or_default(),
@@ -544,9 +563,9 @@ mod tests {
             <Tag><Key>k1</Key><Value>v1</Value></Tag><Tag><Key>k2</Key><Value></Value></Tag>\
             <ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>20</ObjectSizeLessThan>\
           </And></Filter><Status>Enabled</Status>\
-          <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>\
+          <Expiration><Days>5</Days></Expiration></Rule>\
         <Rule><ID>all</ID><Filter></Filter><Status>Enabled</Status>\
-          <Expiration><ExpiredObjectDeleteMarker>false</ExpiredObjectDeleteMarker></Expiration></Rule>\
+          <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>\
         <Rule><ID>tag</ID><Filter><Tag><Key>t</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status>\
           <Expiration><Days>2</Days></Expiration></Rule>\
         <Rule><ID>big</ID><Filter><ObjectSizeGreaterThan>0</ObjectSizeGreaterThan></Filter><Status>Enabled</Status>\
@@ -606,13 +625,13 @@ mod tests {
                         size_greater_than: Some(10),
                         size_less_than: Some(20),
                     }))),
-                    Some(Expiration::ExpiredObjectDeleteMarker(true)),
+                    Some(Expiration::Days(5)),
                 ),
                 r(
                     "all",
                     true,
                     Scope::Filter(None),
-                    Some(Expiration::ExpiredObjectDeleteMarker(false)),
+                    Some(Expiration::ExpiredObjectDeleteMarker(true)),
                 ),
                 r(
                     "tag",
@@ -730,6 +749,17 @@ mod tests {
                 ok_rule("<Filter><And><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>a</Key><Value>2</Value></Tag></And></Filter>"),
                 InvalidRequest,
                 Some("Duplicate Tag Keys are not allowed."),
+            ),
+            // Actions on objects without tags, chosen by tags.
+            (
+                rule("<Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>"),
+                InvalidRequest,
+                Some("ExpiredObjectDeleteMarker cannot be specified with Tags."),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter><And><Prefix>p</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>"),
+                InvalidRequest,
+                Some("AbortIncompleteMultipartUpload cannot be specified with Tags."),
             ),
             // No action.
             (
