@@ -51,6 +51,10 @@ use cairn::iam::model::{
 };
 use cairn::iam::seal::{MasterKey, SealError, Sealed};
 use cairn::iam::store::{DriveStore, FrameError, SystemStore, FRAME_FORMAT};
+use cairn::lifecycle::{
+    And, Expiration, Filter as LifecycleFilter, Lifecycle, NoncurrentExpiration,
+    Rule as LifecycleRule, Scope, Tag,
+};
 use cairn::sse::header::{KeySource, Mode, SseHeader};
 use cairn::sse::kms::{BuiltinKms, Context, DataKeys, Kms, KmsError, KmsState, STATE_FILE};
 use cairn::sse::SseError;
@@ -509,6 +513,7 @@ fn bucket_table() -> BucketTable {
                 bucket_key_enabled: true,
             }),
             cors: None,
+            lifecycle: None,
         },
     );
     t
@@ -533,6 +538,89 @@ fn bucket_table_v2() -> BucketTable {
                     allowed_origins: vec!["*".into()],
                     allowed_methods: vec!["HEAD".into()],
                     ..Default::default()
+                },
+            ],
+        });
+    }
+    t
+}
+
+/// Format 3: the table of format 2 with lifecycle rules on "everything",
+/// one of each scope form and action cairn stores.
+fn bucket_table_v3() -> BucketTable {
+    let mut t = bucket_table_v2();
+    if let Some(b) = t.buckets.get_mut("everything") {
+        b.lifecycle = Some(Lifecycle {
+            rules: vec![
+                LifecycleRule {
+                    id: "logs".into(),
+                    enabled: true,
+                    scope: Scope::Prefix("logs/".into()),
+                    expiration: Some(Expiration::Days(30)),
+                    noncurrent_expiration: Some(NoncurrentExpiration {
+                        noncurrent_days: 7,
+                        newer_noncurrent_versions: Some(3),
+                    }),
+                    abort_incomplete_upload_days: Some(2),
+                },
+                LifecycleRule {
+                    id: "dated".into(),
+                    enabled: false,
+                    scope: Scope::Filter(Some(LifecycleFilter::And(And {
+                        prefix: Some("tmp/".into()),
+                        tags: vec![Tag {
+                            key: "class".into(),
+                            value: "scratch".into(),
+                        }],
+                        size_greater_than: Some(1),
+                        size_less_than: Some(1 << 20),
+                    }))),
+                    expiration: Some(Expiration::DateMs(1_356_220_800_000)),
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: None,
+                },
+                LifecycleRule {
+                    id: "markers".into(),
+                    enabled: true,
+                    scope: Scope::Filter(None),
+                    expiration: Some(Expiration::ExpiredObjectDeleteMarker(true)),
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: None,
+                },
+                LifecycleRule {
+                    id: "tagged".into(),
+                    enabled: true,
+                    scope: Scope::Filter(Some(LifecycleFilter::Tag(Tag {
+                        key: "k".into(),
+                        value: "v".into(),
+                    }))),
+                    expiration: Some(Expiration::Days(1)),
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: None,
+                },
+                LifecycleRule {
+                    id: "sizes".into(),
+                    enabled: true,
+                    scope: Scope::Filter(Some(LifecycleFilter::SizeGreaterThan(5))),
+                    expiration: None,
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: Some(1),
+                },
+                LifecycleRule {
+                    id: "small".into(),
+                    enabled: true,
+                    scope: Scope::Filter(Some(LifecycleFilter::SizeLessThan(5))),
+                    expiration: Some(Expiration::Days(9)),
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: None,
+                },
+                LifecycleRule {
+                    id: "prefix".into(),
+                    enabled: true,
+                    scope: Scope::Filter(Some(LifecycleFilter::Prefix("p/".into()))),
+                    expiration: Some(Expiration::Days(4)),
+                    noncurrent_expiration: None,
+                    abort_incomplete_upload_days: None,
                 },
             ],
         });
@@ -752,7 +840,7 @@ fn regenerate_golden_payloads() {
     write("format.v3.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v2.json", &bucket_table_v2().encode().unwrap());
+    write("buckets.v3.json", &bucket_table_v3().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -938,6 +1026,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v2()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v3.json")).unwrap(),
+        bucket_table_v3()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1057,7 +1149,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v2.json", bucket_table_v2().encode().unwrap());
+    same("buckets.v3.json", bucket_table_v3().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1084,7 +1176,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 2, 1, 1, 1),
+        (3, 3, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1129,7 +1221,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v2.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v3.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

@@ -1332,8 +1332,6 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
         [
             ("PUT", "/nyi?website"),
             ("PUT", "/nyi?replication"),
-            ("PUT", "/nyi?lifecycle"),
-            ("DELETE", "/nyi?lifecycle"),
             ("PUT", "/nyi/k?torrent"),
             ("POST", "/nyi/k?restore"),
         ]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::iam::acl::Acl;
+use crate::lifecycle::Lifecycle;
 use crate::runtime::file::write_file_durable;
 
 use super::format::META_DIR;
@@ -78,6 +79,10 @@ pub struct BucketInfo {
     /// cross-origin requests get no CORS headers. Since format 2.
     #[serde(default)]
     pub cors: Option<BucketCors>,
+    /// The lifecycle rules (PutBucketLifecycleConfiguration); `None`: none
+    /// configured. Since format 3.
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
 }
 
 /// A bucket's CORS configuration: rules tried in order, the first that
@@ -209,6 +214,8 @@ pub enum BucketChange {
     Encryption(Option<BucketEncryption>),
     /// Sets (Some) or deletes (None) the CORS configuration.
     Cors(Option<BucketCors>),
+    /// Sets (Some) or deletes (None) the lifecycle configuration.
+    Lifecycle(Option<Lifecycle>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,8 +232,9 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 }
 
 /// The format of `buckets.json` this binary writes (and the newest it reads).
-/// 2 added `BucketInfo::cors`; a format 1 file reads as having none.
-pub const TABLE_FORMAT: u32 = 2;
+/// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`; a file of an
+/// older format reads as having none.
+pub const TABLE_FORMAT: u32 = 3;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -414,6 +422,16 @@ mod tests {
                         ..Default::default()
                     }],
                 }),
+                lifecycle: Some(Lifecycle {
+                    rules: vec![crate::lifecycle::Rule {
+                        id: "expire logs".into(),
+                        enabled: true,
+                        scope: crate::lifecycle::Scope::Prefix("logs/".into()),
+                        expiration: Some(crate::lifecycle::Expiration::Days(7)),
+                        noncurrent_expiration: None,
+                        abort_incomplete_upload_days: Some(2),
+                    }],
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -442,7 +460,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 3, this binary reads up to 2"
+                "buckets.json was written by a newer cairn: format 4, this binary reads up to 3"
             ),
             "{e}"
         );

@@ -1317,6 +1317,28 @@ impl Engine {
         self.bucket_op(bucket, BucketChange::Cors(cors)).await
     }
 
+    /// Runs `f` on the bucket's lifecycle configuration without copying it
+    /// (PUT, GET and HEAD ask on every request); `None` when the bucket has
+    /// none or does not exist.
+    pub fn with_bucket_lifecycle<R>(
+        &self,
+        bucket: &str,
+        f: impl FnOnce(&crate::lifecycle::Lifecycle) -> R,
+    ) -> Option<R> {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket)?.lifecycle.as_ref().map(f)
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's lifecycle configuration.
+    pub async fn set_bucket_lifecycle(
+        self: &Rc<Self>,
+        bucket: &str,
+        lifecycle: Option<crate::lifecycle::Lifecycle>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Lifecycle(lifecycle))
+            .await
+    }
+
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
     /// checked it.
     pub async fn set_bucket_policy(
@@ -1485,6 +1507,7 @@ impl Engine {
             BucketChange::Quota(q) => existing(&mut table, &name)?.quota = q,
             BucketChange::Encryption(e) => existing(&mut table, &name)?.encryption = e,
             BucketChange::Cors(c) => existing(&mut table, &name)?.cors = c,
+            BucketChange::Lifecycle(l) => existing(&mut table, &name)?.lifecycle = l,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

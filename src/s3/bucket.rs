@@ -112,9 +112,3 @@ pub fn get_location(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
     Ok(xml(StatusCode::OK, x::location(REGION)))
 }
-
-/// A configuration GET on a bucket that has none of it.
-pub fn not_configured(ctx: &Ctx<'_>, bucket: &str, code: S3Code) -> S3Result {
-    require_bucket(ctx, bucket)?;
-    Err(S3Error::from_code(code))
-}

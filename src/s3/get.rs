@@ -16,9 +16,11 @@ use http_body::{Frame, SizeHint};
 use crate::engine::meta::{DataLoc, IndexEntry};
 use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
+use crate::lifecycle::ObjectFacts;
 
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
+use super::common::expiration::add_expiration;
 use super::common::metadata::{add_tagging_count, header_bytes, CHECKSUM_PREFIX, CHECKSUM_TYPE};
 use super::common::response::{empty, quoted_etag, status_only, ResBody};
 use super::common::version::{add_version_header, read_version};
@@ -140,6 +142,7 @@ pub async fn get_object(
     }
     // Registered before the lookup: compaction keeps what it points to.
     let guard = ctx.engine.begin_read();
+    let by_version = version.is_some();
     let entry = read_version(ctx, bucket, key, version)?;
     // A version under SSE-C is not described, even by HEAD, without its key.
     let access = super::sse::check_read(supplied, &entry.meta.attrs)?;
@@ -214,6 +217,16 @@ pub async fn get_object(
     content_headers(&mut r, &entry);
     add_version_header(ctx, &mut r, bucket, entry.meta.sel());
     add_tagging_count(r.headers_mut(), &entry.meta.tags);
+    // Expiration rules act on current versions: a read by version id gets
+    // no header.
+    if !by_version {
+        let facts = ObjectFacts {
+            key,
+            size,
+            tags: &entry.meta.tags,
+        };
+        add_expiration(ctx, r.headers_mut(), bucket, &facts, entry.meta.modified_ms);
+    }
     super::lock::add_lock_headers(ctx, r.headers_mut(), &entry.meta, (bucket, key));
     if let Some(e) = access.echo(super::sse::stored_bucket_key(&entry.meta.headers)) {
         e.add_to(r.headers_mut(), false);

@@ -460,8 +460,8 @@ async fn catch_panics(
 
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
-        acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, list, lock,
-        multipart, put, tagging, versions,
+        acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, lifecycle,
+        list, lock, multipart, put, tagging, versions,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -486,9 +486,9 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         GetBucketCors {} => cors::get_bucket_cors(&ctx, b),
         PutBucketCors {} => cors::put_bucket_cors(&ctx, b, body).await,
         DeleteBucketCors {} => cors::delete_bucket_cors(&ctx, b).await,
-        GetBucketLifecycle {} => {
-            bucket::not_configured(&ctx, b, S3Code::NoSuchLifecycleConfiguration)
-        }
+        GetBucketLifecycle {} => lifecycle::get_bucket_lifecycle(&ctx, b),
+        PutBucketLifecycle {} => lifecycle::put_bucket_lifecycle(&ctx, b, body).await,
+        DeleteBucketLifecycle {} => lifecycle::delete_bucket_lifecycle(&ctx, b).await,
         GetBucketPolicy {} => bucket_policy::get_policy(&ctx, b),
         PutBucketPolicy {} => bucket_policy::put_policy(&ctx, b, body).await,
         DeleteBucketPolicy {} => bucket_policy::delete_policy(&ctx, b).await,
@@ -566,14 +566,12 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             multipart::abort_multipart_upload(&ctx, b, k, upload_id).await
         }
         ListParts { upload_id, params } => multipart::list_parts(&ctx, b, k, upload_id, &params),
-        // Not built yet: lifecycle configuration writes. OPTIONS is answered
-        // before authentication (`S3Api::dispatch`) and never gets here.
-        Options {} | Unknown {} | PutBucketLifecycle {} | DeleteBucketLifecycle {} => {
-            Err(S3Error::new(
-                S3Code::NotImplemented,
-                format!("{name} is not implemented yet."),
-            ))
-        }
+        // OPTIONS is answered before authentication (`S3Api::dispatch`)
+        // and never gets here.
+        Options {} | Unknown {} => Err(S3Error::new(
+            S3Code::NotImplemented,
+            format!("{name} is not implemented yet."),
+        )),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod encryption;
 pub mod error;
 pub mod get;
 pub mod handler;
+pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod multipart;
@@ -42,6 +43,7 @@ pub mod xml_cors;
 pub mod xml_encryption;
 #[cfg(test)]
 mod xml_golden;
+pub mod xml_lifecycle;
 pub mod xml_lock;
 pub mod xml_multipart;
 pub mod xml_tagging;

@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod copy_source;
 pub mod ctx;
+pub mod expiration;
 pub mod metadata;
 pub mod preconditions;
 pub mod response;
