@@ -223,14 +223,17 @@ mod tests {
         newer[7] = b'2';
         std::fs::write(iam(&d[0]), &ours).unwrap();
         std::fs::write(iam(&d[1]), &newer).unwrap();
-        let newer_table = br#"{"format":2,"generation":9}"#;
-        std::fs::write(path(&d[0], "buckets.json"), newer_table).unwrap();
+        let newer_table = format!(
+            r#"{{"format":{},"generation":9}}"#,
+            crate::engine::buckets::TABLE_FORMAT + 1
+        );
+        std::fs::write(path(&d[0], "buckets.json"), &newer_table).unwrap();
         let c = check(&d);
         assert_eq!((c.bad, c.repaired), (0, 0), "{c:?}");
         assert_eq!(std::fs::read(iam(&d[1])).unwrap(), newer);
         assert!(!iam(&d[2]).exists());
         assert_eq!(
-            std::fs::read(path(&d[0], "buckets.json")).unwrap(),
+            std::fs::read_to_string(path(&d[0], "buckets.json")).unwrap(),
             newer_table
         );
     }
