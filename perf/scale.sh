@@ -28,6 +28,9 @@
 #   REBUILD_MAX=N                    skip the rebuild above N objects
 #   LOCK=FILE                        hold `flock -x FILE` while measuring
 #                                    (not while filling)
+#   SETTLE=1                         `sync` before measuring: the fill's
+#                                    dirty pages written back first (the
+#                                    seconds it took are recorded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . perf/lib.sh
@@ -122,6 +125,14 @@ for cp in $CHECKPOINTS; do
     --obj.size "$SIZE" --concurrent 64 --json "$OUT/fill-$cp.json" >>"$OUT/log.txt"
   have=$cp
   lock
+  # What the kernel still has to write back of the fill, in KiB.
+  dirty=$(awk '/^Dirty:/ { d = $2 } /^Writeback:/ { w = $2 } END { print d + w }' /proc/meminfo)
+  settle=null
+  if [ "${SETTLE:-0}" = 1 ]; then
+    t0=$(date +%s.%N)
+    sync
+    settle=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+  fi
   bench put --obj.size 4KiB --concurrent 32 --duration "$DUR" --prefix "put-$cp" \
     --noclear --json "$OUT/put-$cp.json" >>"$OUT/log.txt"
   # Major page faults: index pages read from the drive on an executor.
@@ -183,6 +194,7 @@ print(json.dumps({
     "get_hot": {"ops_per_s": total("get-hot")["ops_per_s"], "p99_ms": total("get-hot")["latency_ms"]["p99"], "server_cpu_ms_per_op": cpu("get-hot")},
     "list_root_keys_per_s": total("list-root")["objects_per_s"],
     "list_deep_keys_per_s": total("list-deep")["objects_per_s"],
+    "dirty_kib_before": $dirty, "settle_s": $settle,
     "index_bytes": $index_bytes,
     "rss_kib": {"total": $rss, "anon": $anon, "file": $file},
     "compaction": {"seconds": round($t1 - $t0, 2), "server_cpu_s": ($k1 - $k0) / $(getconf CLK_TCK),

@@ -23,14 +23,18 @@ def main():
         "| objects | fill PUT/s | PUT 4 KiB/s (p99 ms, CPU ms) | GET/s (p99 ms, CPU ms) "
         "| GET major faults | GET hot 10k/s (p99 ms, CPU ms) "
         "| list root keys/s | list deep keys/s | index B/object | RSS MiB/core (anon, file) "
-        "| compaction s (CPU s, MiB reclaimed) | start-up s | rebuild s | start-up after rebuild s |"
+        "| compaction s (CPU s, MiB reclaimed) | start-up s | rebuild s | start-up after rebuild s "
+        "| dirty MiB before (sync s) |"
     )
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
     stored = 0
     for r in rows:
         stored_now = r["objects"] + stored + r["put_4k"]["ops"]
         c = r["compaction"]
         rss = r["rss_kib"]
+        dirty = (
+            f"{r['dirty_kib_before'] / 1024:.0f} ({r['settle_s']})" if "dirty_kib_before" in r else "-"
+        )
 
         def mib(kib):
             return f"{kib / 1024 / cores:.0f}"
@@ -46,7 +50,7 @@ def main():
             f"| {r['index_bytes'] / stored_now:,.0f} "
             f"| {mib(rss['total'])} ({mib(rss['anon'])}, {mib(rss['file'])}) "
             f"| {c['seconds']:.1f} ({c['server_cpu_s']:.1f}, {c['bytes_reclaimed'] / 2**20:.0f}) "
-            f"| {r['startup_s']} | {r['rebuild_s']} | {r['startup_after_rebuild_s']} |"
+            f"| {r['startup_s']} | {r['rebuild_s']} | {r['startup_after_rebuild_s']} | {dirty} |"
         )
         stored += r["put_4k"]["ops"]
     first, last = rows[0], rows[-1]
