@@ -180,6 +180,7 @@ for cp in $CHECKPOINTS; do
   unlock
   python3 - "$OUT" "$cp" <<EOF >>"$LINES"
 import json, sys
+null = None  # what the shell writes for a figure not measured
 out, cp = sys.argv[1], sys.argv[2]
 def total(name):
     return json.load(open(f"{out}/{name}-{cp}.json"))["phases"][-1]["total"]
