@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
     #[arg(long, env = "CAIRN_SCRUB_RATE")]
     pub scrub_rate: Option<String>,
+    /// How many keys per second the lifecycle worker may examine, over all
+    /// cores; 0 for no limit (default 20000).
+    #[arg(long, env = "CAIRN_LIFECYCLE_RATE")]
+    pub lifecycle_rate: Option<u64>,
     /// What healing (refilling a drive that came back empty) may read or
     /// write per drive per second while clients are served: bytes, or a
     /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
@@ -214,6 +218,7 @@ pub struct FileConfig {
     pub space_reserve: Option<String>,
     pub scrub_interval: Option<String>,
     pub scrub_rate: Option<String>,
+    pub lifecycle_rate: Option<u64>,
     pub heal_rate: Option<String>,
     pub heal_idle_rate: Option<String>,
     pub kms_master_key_file: Option<PathBuf>,
@@ -254,6 +259,8 @@ pub struct Settings {
     pub scrub_interval: std::time::Duration,
     /// Scrub reads per drive per second; 0: no limit.
     pub scrub_rate: u64,
+    /// Keys the lifecycle worker examines per second; 0: no limit.
+    pub lifecycle_rate: u64,
     /// Heal reads or writes per drive per second while clients are
     /// served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
@@ -621,6 +628,10 @@ impl ServeArgs {
             space_reserve,
             scrub_interval,
             scrub_rate,
+            lifecycle_rate: self
+                .lifecycle_rate
+                .or(file.lifecycle_rate)
+                .unwrap_or(crate::engine::lifecycle::DEFAULT_RATE),
             heal_rate,
             heal_idle_rate,
             kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)

@@ -1,9 +1,10 @@
 //! A bucket's lifecycle configuration (issue 17): the rules as stored in the
 //! bucket table (`BucketInfo::lifecycle`, `buckets.json` format 3) and the
-//! pure functions that say which rules apply to an object and when it
-//! expires. No I/O: the S3 side (`s3/xml_lifecycle.rs`) parses and checks
-//! the document, and the expiry worker, once it exists, asks the same
-//! [`Rule::matches`] the `x-amz-expiration` header uses.
+//! pure functions that say which rules apply to an object, when it
+//! expires, and what the worker (`engine/lifecycle.rs`) does to a key's
+//! versions on a given day. No I/O and no clock: the S3 side
+//! (`s3/xml_lifecycle.rs`) parses and checks the document, and the worker
+//! asks the same [`Rule::matches`] the `x-amz-expiration` header uses.
 
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +159,195 @@ pub fn current_expiry<'r>(
         best = Some((at, r.id.as_str()));
     }
     best
+}
+
+/// One version of a key as the worker sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct VersionFacts<'a> {
+    pub created_ms: u64,
+    pub size: u64,
+    pub tags: &'a [(String, String)],
+    pub delete_marker: bool,
+}
+
+/// What the worker does to one key's versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Delete the latest version as a DELETE without a version id would:
+    /// gone in an unversioned bucket, behind a new delete marker in a
+    /// versioned one.
+    ExpireCurrent,
+    /// Remove the latest version, a delete marker with no noncurrent
+    /// version left behind it.
+    RemoveDeleteMarker,
+    /// Remove the noncurrent version at this place (0: the newest).
+    RemoveNoncurrent(usize),
+}
+
+/// What the enabled rules do at `now_ms` to a key whose latest version is
+/// `latest` and whose noncurrent versions, newest first, are `noncurrent`.
+/// Object lock is not looked at here: the engine refuses to remove a
+/// locked version, whatever the plan says.
+pub fn plan(
+    lc: &Lifecycle,
+    key: &str,
+    latest: &VersionFacts<'_>,
+    noncurrent: &[VersionFacts<'_>],
+    now_ms: u64,
+) -> Vec<Action> {
+    fn facts<'a>(key: &'a str, v: &VersionFacts<'a>) -> ObjectFacts<'a> {
+        ObjectFacts {
+            key,
+            size: v.size,
+            tags: v.tags,
+        }
+    }
+    let mut out = Vec::new();
+    if !latest.delete_marker {
+        if current_expiry(lc, &facts(key, latest), latest.created_ms)
+            .is_some_and(|(at, _)| at <= now_ms)
+        {
+            out.push(Action::ExpireCurrent);
+        }
+    } else if noncurrent.is_empty() && delete_marker_expired(lc, key, latest.created_ms, now_ms) {
+        out.push(Action::RemoveDeleteMarker);
+    }
+    for (i, v) in noncurrent.iter().enumerate() {
+        // Noncurrent since its successor was written.
+        let since = if i == 0 {
+            latest.created_ms
+        } else {
+            noncurrent[i - 1].created_ms
+        };
+        let expired = lc.rules.iter().filter(|r| r.enabled).any(|r| {
+            r.noncurrent_expiration.is_some_and(|n| {
+                i >= n.newer_noncurrent_versions.unwrap_or(0) as usize
+                    && expiry_after_days(since, n.noncurrent_days) <= now_ms
+                    && r.matches(&facts(key, v))
+            })
+        });
+        if expired {
+            out.push(Action::RemoveNoncurrent(i));
+        }
+    }
+    out
+}
+
+/// Whether a delete marker written at `created_ms`, the key's only version,
+/// is removed at `now_ms`: by `ExpiredObjectDeleteMarker`, or by an
+/// `Expiration` by `Days` or `Date` once the marker itself is that old (S3
+/// removes such markers under those rules too). A marker has no size and
+/// no tags.
+fn delete_marker_expired(lc: &Lifecycle, key: &str, created_ms: u64, now_ms: u64) -> bool {
+    let facts = ObjectFacts {
+        key,
+        size: 0,
+        tags: &[],
+    };
+    lc.rules.iter().filter(|r| r.enabled).any(|r| {
+        let due = match r.expiration {
+            Some(Expiration::ExpiredObjectDeleteMarker(on)) => on,
+            Some(Expiration::Days(d)) => expiry_after_days(created_ms, d) <= now_ms,
+            Some(Expiration::DateMs(ms)) => ms <= now_ms,
+            None => false,
+        };
+        due && r.matches(&facts)
+    })
+}
+
+/// Whether a multipart upload of `key` begun at `created_ms` is aborted at
+/// `now_ms` by an enabled `AbortIncompleteMultipartUpload` (such rules
+/// filter by prefix only: an upload has no size and its tags are not the
+/// object's yet).
+pub fn upload_expired(lc: &Lifecycle, key: &str, created_ms: u64, now_ms: u64) -> bool {
+    let facts = ObjectFacts {
+        key,
+        size: 0,
+        tags: &[],
+    };
+    lc.rules.iter().filter(|r| r.enabled).any(|r| {
+        r.abort_incomplete_upload_days
+            .is_some_and(|d| expiry_after_days(created_ms, d) <= now_ms)
+            && r.matches(&facts)
+    })
+}
+
+impl Lifecycle {
+    /// Whether any rule is enabled: a bucket without one is not walked.
+    pub fn any_enabled(&self) -> bool {
+        self.rules.iter().any(|r| r.enabled)
+    }
+
+    /// The key prefixes the enabled rules can name, none inside another,
+    /// in order: the worker walks only these ranges of a bucket. `[""]`
+    /// when some rule names keys by something other than a prefix alone
+    /// would bound (no prefix at all).
+    pub fn walk_prefixes(&self) -> Vec<String> {
+        let mut ps: Vec<String> = Vec::new();
+        for r in self.rules.iter().filter(|r| r.enabled) {
+            let p = match &r.scope {
+                Scope::Prefix(p) | Scope::Filter(Some(Filter::Prefix(p))) => p.as_str(),
+                Scope::Filter(Some(Filter::And(a))) => a.prefix.as_deref().unwrap_or(""),
+                Scope::Filter(_) => "",
+            };
+            ps.push(p.to_owned());
+        }
+        ps.sort();
+        ps.dedup();
+        let mut out: Vec<String> = Vec::with_capacity(ps.len());
+        for p in ps {
+            // Sorted: a prefix of `p` sorts before it, so it is the last kept.
+            if out.last().is_none_or(|q| !p.starts_with(q.as_str())) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// Where a walk of a bucket's keys stands, between batches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cursor {
+    /// Go on after this key (done).
+    After(String),
+    /// Go on from this key (not yet seen).
+    From(String),
+}
+
+/// Where the next batch of a walk over the ranges of `prefixes` (see
+/// [`Lifecycle::walk_prefixes`]) begins: the first key to take (after it
+/// when `exclusive`), and the prefix of the range it is in. None when the
+/// walk is past every range. `cursor` None: the walk begins.
+pub fn next_range<'p>(
+    prefixes: &'p [String],
+    cursor: Option<&Cursor>,
+) -> Option<(String, bool, &'p str)> {
+    let (at, exclusive) = match cursor {
+        None => return prefixes.first().map(|p| (p.clone(), false, p.as_str())),
+        Some(Cursor::After(k)) => (k, true),
+        Some(Cursor::From(k)) => (k, false),
+    };
+    if let Some(p) = prefixes.iter().find(|p| at.starts_with(p.as_str())) {
+        return Some((at.clone(), exclusive, p.as_str()));
+    }
+    // Keys under a prefix sort before any later prefix that is not one of
+    // them, so the next range is the first prefix past `at`.
+    prefixes
+        .iter()
+        .find(|p| p.as_str() > at.as_str())
+        .map(|p| (p.clone(), false, p.as_str()))
+}
+
+/// The cursor after a range under `prefix` is walked to its end: the next
+/// range's start, or None when it was the last.
+pub fn past_range(prefixes: &[String], prefix: &str) -> Option<Cursor> {
+    if prefix.is_empty() {
+        return None;
+    }
+    prefixes
+        .iter()
+        .find(|p| p.as_str() > prefix && !p.starts_with(prefix))
+        .map(|p| Cursor::From(p.clone()))
 }
 
 #[cfg(test)]
@@ -340,5 +530,183 @@ mod tests {
             tags: &t,
         };
         assert_eq!(current_expiry(&lc, &o, JAN15_1030), Some((JAN19, "a")));
+    }
+
+    fn v(created_ms: u64, delete_marker: bool) -> VersionFacts<'static> {
+        VersionFacts {
+            created_ms,
+            size: 10,
+            tags: &[],
+            delete_marker,
+        }
+    }
+
+    fn noncurrent_rule(days: u32, keep: Option<u32>) -> Rule {
+        let mut r = rule("nc", Scope::Filter(None), None);
+        r.noncurrent_expiration = Some(NoncurrentExpiration {
+            noncurrent_days: days,
+            newer_noncurrent_versions: keep,
+        });
+        r
+    }
+
+    #[test]
+    fn the_current_version_expires_at_its_midnight_and_not_before() {
+        let lc = Lifecycle {
+            rules: vec![rule(
+                "r",
+                Scope::Prefix("logs/".into()),
+                Some(Expiration::Days(3)),
+            )],
+        };
+        let written = v(JAN15_1030, false);
+        assert!(plan(&lc, "logs/a", &written, &[], JAN19 - 1).is_empty());
+        assert_eq!(
+            plan(&lc, "logs/a", &written, &[], JAN19),
+            vec![Action::ExpireCurrent]
+        );
+        // Outside the rule's prefix, or the rule disabled: never.
+        assert!(plan(&lc, "keep/a", &written, &[], u64::MAX).is_empty());
+        let mut off = lc.clone();
+        off.rules[0].enabled = false;
+        assert!(plan(&off, "logs/a", &written, &[], u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn noncurrent_versions_expire_from_when_they_were_replaced_keeping_the_newest() {
+        let lc = Lifecycle {
+            rules: vec![noncurrent_rule(1, Some(1))],
+        };
+        // Written a day apart; the latest on day 3, so the newest
+        // noncurrent one (day 2) became noncurrent on day 3.
+        let d = |n: u64| JAN15_1030 + n * DAY_MS;
+        let latest = v(d(3), false);
+        let old = [v(d(2), false), v(d(1), false), v(d(0), true)];
+        // Day 1 + 1 day, rounded to midnight: the oldest (replaced on day 1)
+        // expires at the midnight after day 2. The newest noncurrent one is
+        // kept by NewerNoncurrentVersions whatever its age.
+        let at = expiry_after_days(d(1), 1);
+        assert_eq!(
+            plan(&lc, "k", &latest, &old, at),
+            vec![Action::RemoveNoncurrent(2)]
+        );
+        assert!(plan(&lc, "k", &latest, &old, at - 1).is_empty());
+        assert_eq!(
+            plan(&lc, "k", &latest, &old, u64::MAX),
+            vec![Action::RemoveNoncurrent(1), Action::RemoveNoncurrent(2)]
+        );
+        // Without NewerNoncurrentVersions every old one goes.
+        let all = Lifecycle {
+            rules: vec![noncurrent_rule(1, None)],
+        };
+        assert_eq!(plan(&all, "k", &latest, &old, u64::MAX).len(), 3);
+    }
+
+    #[test]
+    fn a_lone_delete_marker_is_removed_by_the_rules_that_say_so() {
+        let marker = v(JAN15_1030, true);
+        let flag = Lifecycle {
+            rules: vec![rule(
+                "m",
+                Scope::Filter(None),
+                Some(Expiration::ExpiredObjectDeleteMarker(true)),
+            )],
+        };
+        assert_eq!(
+            plan(&flag, "k", &marker, &[], JAN15_1030),
+            vec![Action::RemoveDeleteMarker]
+        );
+        // Not while a noncurrent version is behind it.
+        let behind = [v(JAN15_1030 - DAY_MS, false)];
+        assert!(plan(&flag, "k", &marker, &behind, u64::MAX).is_empty());
+        // Off: never.
+        let off = Lifecycle {
+            rules: vec![rule(
+                "m",
+                Scope::Filter(None),
+                Some(Expiration::ExpiredObjectDeleteMarker(false)),
+            )],
+        };
+        assert!(plan(&off, "k", &marker, &[], u64::MAX).is_empty());
+        // By Days once the marker is that old; a tag filter never names it.
+        let days = Lifecycle {
+            rules: vec![rule("d", Scope::Filter(None), Some(Expiration::Days(3)))],
+        };
+        assert!(plan(&days, "k", &marker, &[], JAN19 - 1).is_empty());
+        assert_eq!(
+            plan(&days, "k", &marker, &[], JAN19),
+            vec![Action::RemoveDeleteMarker]
+        );
+        let tagged = Lifecycle {
+            rules: vec![rule(
+                "t",
+                Scope::Filter(Some(Filter::Tag(tag("a", "b")))),
+                Some(Expiration::Days(1)),
+            )],
+        };
+        assert!(plan(&tagged, "k", &marker, &[], u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn an_upload_is_aborted_days_after_it_began_under_its_rule_prefix() {
+        let mut r = rule("u", Scope::Prefix("tmp/".into()), None);
+        r.abort_incomplete_upload_days = Some(3);
+        let lc = Lifecycle { rules: vec![r] };
+        assert!(!upload_expired(&lc, "tmp/a", JAN15_1030, JAN19 - 1));
+        assert!(upload_expired(&lc, "tmp/a", JAN15_1030, JAN19));
+        assert!(!upload_expired(&lc, "other", JAN15_1030, u64::MAX));
+    }
+
+    #[test]
+    fn the_walk_covers_each_rule_prefix_once_and_nothing_else() {
+        let with = |scopes: Vec<Scope>| Lifecycle {
+            rules: scopes
+                .into_iter()
+                .map(|s| rule("r", s, Some(Expiration::Days(1))))
+                .collect(),
+        };
+        let lc = with(vec![
+            Scope::Prefix("logs/b".into()),
+            Scope::Filter(Some(Filter::Prefix("logs/".into()))),
+            Scope::Filter(Some(Filter::And(And {
+                prefix: Some("tmp/".into()),
+                ..And::default()
+            }))),
+        ]);
+        let ps = lc.walk_prefixes();
+        assert_eq!(ps, ["logs/", "tmp/"]);
+        // Any rule without a prefix: the whole bucket.
+        let tag = Scope::Filter(Some(Filter::Tag(tag("a", "b"))));
+        assert_eq!(
+            with(vec![Scope::Prefix("x".into()), tag]).walk_prefixes(),
+            [""]
+        );
+
+        assert_eq!(
+            next_range(&ps, None),
+            Some(("logs/".into(), false, "logs/"))
+        );
+        let after = |k: &str| Cursor::After(k.into());
+        assert_eq!(
+            next_range(&ps, Some(&after("logs/7"))),
+            Some(("logs/7".into(), true, "logs/"))
+        );
+        // Between ranges, or before the first: the next range's start.
+        assert_eq!(
+            next_range(&ps, Some(&after("m"))),
+            Some(("tmp/".into(), false, "tmp/"))
+        );
+        assert_eq!(
+            next_range(&ps, Some(&after("a"))),
+            Some(("logs/".into(), false, "logs/"))
+        );
+        assert_eq!(next_range(&ps, Some(&after("u"))), None);
+        assert_eq!(past_range(&ps, "logs/"), Some(Cursor::From("tmp/".into())));
+        assert_eq!(
+            next_range(&ps, Some(&Cursor::From("tmp/".into()))),
+            Some(("tmp/".into(), false, "tmp/"))
+        );
+        assert_eq!(past_range(&ps, "tmp/"), None);
+        assert_eq!(past_range(&[String::new()], ""), None);
     }
 }

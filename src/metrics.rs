@@ -403,6 +403,38 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             &shared.heal.not_yet_healed,
         ),
         ("cairn_heal_finished_total", &shared.heal.finished),
+        (
+            "cairn_lifecycle_partition_passes_total",
+            &shared.background.lifecycle.passes,
+        ),
+        (
+            "cairn_lifecycle_keys_examined_total",
+            &shared.background.lifecycle.keys,
+        ),
+        (
+            "cairn_lifecycle_expired_total",
+            &shared.background.lifecycle.expired,
+        ),
+        (
+            "cairn_lifecycle_noncurrent_removed_total",
+            &shared.background.lifecycle.noncurrent_removed,
+        ),
+        (
+            "cairn_lifecycle_delete_markers_removed_total",
+            &shared.background.lifecycle.delete_markers_removed,
+        ),
+        (
+            "cairn_lifecycle_uploads_aborted_total",
+            &shared.background.lifecycle.uploads_aborted,
+        ),
+        (
+            "cairn_lifecycle_kept_by_lock_total",
+            &shared.background.lifecycle.locked,
+        ),
+        (
+            "cairn_lifecycle_failures_total",
+            &shared.background.lifecycle.failures,
+        ),
     ] {
         let _ = writeln!(out, "# TYPE {name} counter");
         let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));

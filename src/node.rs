@@ -97,6 +97,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.space_reserve = s.space_reserve;
     cfg.scrub_interval = s.scrub_interval;
     cfg.scrub_rate = s.scrub_rate;
+    cfg.lifecycle_rate = s.lifecycle_rate;
     cfg.heal_rate = s.heal_rate;
     cfg.heal_idle_rate = s.heal_idle_rate;
     let (shared, inboxes) = Engine::open(&cfg)?;

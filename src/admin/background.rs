@@ -1,4 +1,4 @@
-//! Background work: compaction, repair, scrubbing and healing, their state and counters
+//! Background work: compaction, repair, scrubbing, healing and lifecycle, their state and counters
 //! (`engine::background`, `engine::Stats`: read without a scan), and
 //! pausing, resuming or starting them.
 
@@ -18,9 +18,12 @@ fn work(name: &str) -> Result<Work, AdminError> {
         "repair" => Ok(Work::Repair),
         "scrub" => Ok(Work::Scrub),
         "heal" => Ok(Work::Heal),
+        "lifecycle" => Ok(Work::Lifecycle),
         other => Err(AdminError::not_found(
             "NoSuchEndpoint",
-            format!("{other:?} is not background work: compaction, repair, scrub or heal."),
+            format!(
+                "{other:?} is not background work: compaction, repair, scrub, heal or lifecycle."
+            ),
         )),
     }
 }
@@ -87,6 +90,22 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
                 "recordsLost": n(&sc.lost),
             })
         }
+        Work::Lifecycle => {
+            let lc = &shared.background.lifecycle;
+            json!({
+                "rateKeysPerSecond": n(&lc.rate),
+                "clock": super::rfc3339(lc.now_ms()),
+                "partitionsPending": c.engine.lifecycle_pending().ok(),
+                "partitionPasses": n(&lc.passes),
+                "keysExamined": n(&lc.keys),
+                "expired": n(&lc.expired),
+                "noncurrentRemoved": n(&lc.noncurrent_removed),
+                "deleteMarkersRemoved": n(&lc.delete_markers_removed),
+                "uploadsAborted": n(&lc.uploads_aborted),
+                "keptByObjectLock": n(&lc.locked),
+                "failures": n(&lc.failures),
+            })
+        }
         Work::Heal => {
             let h = &shared.heal;
             let drives: Vec<Value> = shared
@@ -135,10 +154,11 @@ pub async fn all(c: &Call<'_>) -> Result<Value, AdminError> {
         "repair": status(c, Work::Repair).await,
         "scrub": status(c, Work::Scrub).await,
         "heal": status(c, Work::Heal).await,
+        "lifecycle": status(c, Work::Lifecycle).await,
     }))
 }
 
-/// `GET background/{compaction|repair|scrub|heal}`.
+/// `GET background/{compaction|repair|scrub|heal|lifecycle}`.
 pub async fn one(c: &Call<'_>) -> Result<Value, AdminError> {
     Ok(status(c, work(c.param(0))?).await)
 }
@@ -174,6 +194,23 @@ pub async fn run_scrub(c: &Call<'_>) -> Result<Answer, AdminError> {
     Ok(Answer::Json(
         StatusCode::ACCEPTED,
         status(c, Work::Scrub).await,
+    ))
+}
+
+/// `POST background/lifecycle/run`: every partition starts a pass now,
+/// even one walked today (one in progress goes on).
+pub async fn run_lifecycle(c: &Call<'_>) -> Result<Answer, AdminError> {
+    if c.engine.shared.background.lifecycle_job.paused() {
+        return Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "BackgroundPaused",
+            "The lifecycle worker is paused: resume it first.",
+        ));
+    }
+    c.engine.tell_every_core(BackgroundMsg::Lifecycle);
+    Ok(Answer::Json(
+        StatusCode::ACCEPTED,
+        status(c, Work::Lifecycle).await,
     ))
 }
 

@@ -132,6 +132,7 @@ endpoints! {
     GET "background/{}" => AdminServerInfo, "AdminBackgroundJob", background::one;
     POST "background/compaction/run" => AdminHeal, "AdminRunCompaction", background::run_compaction;
     POST "background/scrub/run" => AdminHeal, "AdminRunScrub", background::run_scrub;
+    POST "background/lifecycle/run" => AdminHeal, "AdminRunLifecycle", background::run_lifecycle;
     POST "background/{}/pause" => AdminHeal, "AdminPauseBackground", background::pause;
     POST "background/{}/resume" => AdminHeal, "AdminResumeBackground", background::resume;
 

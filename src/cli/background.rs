@@ -1,6 +1,7 @@
 //! `cairn admin compaction status|run`, `repair status`, `scrub
-//! status|run|pause|resume` and `heal status|pause|resume`: the node's
-//! background work (`GET background/{compaction,repair,scrub,heal}`).
+//! status|run|pause|resume`, `lifecycle status|run|pause|resume` and `heal
+//! status|pause|resume`: the node's background work (`GET
+//! background/{compaction,repair,scrub,heal,lifecycle}`).
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -24,8 +25,8 @@ pub enum RepairCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ScrubCommand {
-    /// Progress, what was checked and found, and the settings.
+pub enum PassCommand {
+    /// Progress, what the passes did, and the settings.
     Status {
         alias: String,
     },
@@ -33,7 +34,7 @@ pub enum ScrubCommand {
     Run {
         alias: String,
     },
-    /// Stop scrubbing (between batches) until resumed or restarted.
+    /// Stop the passes (between batches) until resumed or restarted.
     Pause {
         alias: String,
     },
@@ -116,13 +117,20 @@ pub fn compaction(ctx: &Ctx, cmd: CompactionCommand) -> Result<(), CliError> {
     }
 }
 
-pub fn scrub(ctx: &Ctx, cmd: ScrubCommand) -> Result<(), CliError> {
-    match cmd {
-        ScrubCommand::Status { alias } => status(ctx, &alias, "scrub"),
-        ScrubCommand::Run { alias } => post(ctx, &alias, "scrub/run", "Scrub started."),
-        ScrubCommand::Pause { alias } => post(ctx, &alias, "scrub/pause", "Scrub paused."),
-        ScrubCommand::Resume { alias } => post(ctx, &alias, "scrub/resume", "Scrub resumed."),
-    }
+/// `scrub` or `lifecycle`: work done in passes over the partitions.
+pub fn passes(ctx: &Ctx, what: &str, cmd: PassCommand) -> Result<(), CliError> {
+    let (alias, verb, done) = match cmd {
+        PassCommand::Status { alias } => return status(ctx, &alias, what),
+        PassCommand::Run { alias } => (alias, "run", "started"),
+        PassCommand::Pause { alias } => (alias, "pause", "paused"),
+        PassCommand::Resume { alias } => (alias, "resume", "resumed"),
+    };
+    post(
+        ctx,
+        &alias,
+        &format!("{what}/{verb}"),
+        &format!("{what}: {done}."),
+    )
 }
 
 fn post(ctx: &Ctx, alias: &str, path: &str, done: &str) -> Result<(), CliError> {

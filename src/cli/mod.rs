@@ -99,7 +99,12 @@ pub enum AdminCommand {
     /// The background scrubber: every record read back and verified.
     Scrub {
         #[command(subcommand)]
-        cmd: background::ScrubCommand,
+        cmd: background::PassCommand,
+    },
+    /// The lifecycle worker: buckets' lifecycle rules applied once a day.
+    Lifecycle {
+        #[command(subcommand)]
+        cmd: background::PassCommand,
     },
     /// Healing: drives that came back empty, refilled from the others.
     Heal {
@@ -229,7 +234,8 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Drive { cmd } => drive::run(ctx, cmd),
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),
-        AdminCommand::Scrub { cmd } => background::scrub(ctx, cmd),
+        AdminCommand::Scrub { cmd } => background::passes(ctx, "scrub", cmd),
+        AdminCommand::Lifecycle { cmd } => background::passes(ctx, "lifecycle", cmd),
         AdminCommand::Heal { cmd } => background::heal(ctx, cmd),
         AdminCommand::Config { cmd } => config::run(ctx, cmd),
         AdminCommand::Trace(a) => trace::run(ctx, a),

@@ -1,5 +1,5 @@
 //! Background work's state, node-wide (atomics, no locks): whether
-//! compaction, repair, scrubbing and healing are paused, how many cores are running each, when
+//! compaction, repair, scrubbing, healing and the lifecycle worker are paused, how many cores are running each, when
 //! each last ran; and per core, how its last run failed. The admin API
 //! reads it and pauses, resumes or starts the work; the counters of what
 //! the work did are in [`super::Stats`].
@@ -34,6 +34,7 @@ pub enum Work {
     Repair,
     Scrub,
     Heal,
+    Lifecycle,
 }
 
 impl Work {
@@ -44,12 +45,13 @@ impl Work {
             Work::Repair => "repair",
             Work::Scrub => "scrub",
             Work::Heal => "heal",
+            Work::Lifecycle => "lifecycle",
         }
     }
 }
 
 /// A core's last failure of each kind of work: (when, what).
-pub type LastErrors = [Option<(u64, String)>; 4];
+pub type LastErrors = [Option<(u64, String)>; 5];
 
 /// Work run on another core with its engine handle (the admin API's way
 /// to reach state a core owns).
@@ -121,10 +123,16 @@ pub struct Background {
     pub scrub_job: Job,
     pub scrub: super::scrub::ScrubStats,
     pub heal_job: Job,
+    pub lifecycle_job: Job,
+    pub lifecycle: super::lifecycle::LifecycleStats,
 }
 
 impl Background {
-    pub fn new(scrub_interval: std::time::Duration, scrub_rate: u64) -> Background {
+    pub fn new(
+        scrub_interval: std::time::Duration,
+        scrub_rate: u64,
+        lifecycle_rate: u64,
+    ) -> Background {
         Background {
             compaction: Job::default(),
             repair: Job::default(),
@@ -132,6 +140,8 @@ impl Background {
             scrub_job: Job::default(),
             scrub: super::scrub::ScrubStats::new(scrub_interval, scrub_rate),
             heal_job: Job::default(),
+            lifecycle_job: Job::default(),
+            lifecycle: super::lifecycle::LifecycleStats::new(lifecycle_rate),
         }
     }
 
@@ -141,6 +151,7 @@ impl Background {
             Work::Repair => &self.repair,
             Work::Scrub => &self.scrub_job,
             Work::Heal => &self.heal_job,
+            Work::Lifecycle => &self.lifecycle_job,
         }
     }
 }
@@ -167,6 +178,8 @@ pub enum BackgroundMsg {
     DriveBack,
     /// Start a scrub pass of every partition now.
     Scrub,
+    /// Start a lifecycle pass of every partition now.
+    Lifecycle,
     /// This drive was formatted into its slot at run time (it came back
     /// empty): forget its old segments; it is healed once back online.
     DriveFormatted(u16),
@@ -278,6 +291,7 @@ impl Engine {
             BackgroundMsg::ResumeRepair => self.start_repairs(),
             BackgroundMsg::DriveBack => self.reload_repairs(true),
             BackgroundMsg::Scrub => self.scrub_now(),
+            BackgroundMsg::Lifecycle => self.lifecycle_now(),
             BackgroundMsg::DriveFormatted(d) => self.drive_formatted(d),
         }
     }

@@ -213,6 +213,10 @@ pub enum Mutation {
     },
     /// Where this partition's scrub is.
     Scrub { state: ScrubState },
+    /// Where this partition's lifecycle pass is.
+    Lifecycle {
+        state: super::lifecycle::LifecycleState,
+    },
     /// `segments` may hold commit records of `version` that the index does
     /// not point to (a rebuild found them superseded or deleted).
     Stale {
@@ -306,6 +310,8 @@ pub type HolderOf = (String, String, Holder);
 
 /// The `meta` key of the scrub state.
 const SCRUB_MARK: &str = "scrub";
+/// Meta key of the partition's lifecycle state.
+const LIFECYCLE_MARK: &str = "lifecycle";
 /// The `meta` key of the heal state.
 const HEAL_MARK: &str = "heal";
 /// The databases a scrub walks, in order.
@@ -1011,6 +1017,52 @@ impl PartitionIndex {
         Ok(out)
     }
 
+    /// The lifecycle worker's batch: up to `limit` keys of `bucket` from
+    /// `from` (after it when `exclusive`) while they start with `within`,
+    /// each with its latest version and its noncurrent ones, newest first.
+    /// True with them when the range under `within` has no more keys.
+    #[allow(clippy::type_complexity)]
+    pub fn lifecycle_scan(
+        &self,
+        bucket: &str,
+        from: &str,
+        exclusive: bool,
+        within: &str,
+        limit: usize,
+    ) -> Result<(Vec<(String, IndexEntry, Vec<IndexEntry>)>, bool), IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let start = object_key(bucket, from);
+        let mut end = bucket.as_bytes().to_vec();
+        end.push(1);
+        let first = if exclusive {
+            std::ops::Bound::Excluded(start.as_slice())
+        } else {
+            std::ops::Bound::Included(start.as_slice())
+        };
+        let range = (first, std::ops::Bound::Excluded(end.as_slice()));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self.objects.range(&rtxn, &range)? {
+            if out.len() >= limit {
+                return Ok((out, false));
+            }
+            let (k, v) = item?;
+            let key = std::str::from_utf8(&k[bucket.len() + 1..])
+                .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/<non-utf8>")))?;
+            if !key.starts_with(within) {
+                break;
+            }
+            let latest = decode_entry(v)
+                .ok_or_else(|| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
+            let noncurrent = self
+                .versions_of(&rtxn, k)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
+            out.push((key.to_owned(), latest, noncurrent));
+        }
+        Ok((out, true))
+    }
+
     /// Up to `limit` entries of `bucket` with key >= `from`, in key order.
     pub fn scan(
         &self,
@@ -1122,6 +1174,10 @@ impl PartitionIndex {
                 self.meta.put(wtxn, HEAL_MARK, &state.encode())?;
                 return Ok(());
             }
+            Mutation::Lifecycle { state } => {
+                self.meta.put(wtxn, LIFECYCLE_MARK, &state.encode())?;
+                return Ok(());
+            }
             Mutation::Put { bucket, key, .. }
             | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }
@@ -1215,7 +1271,7 @@ impl PartitionIndex {
                 }
             }
             // Applied above: they name no key.
-            Mutation::Scrub { .. } | Mutation::HealWalk { .. } => {}
+            Mutation::Scrub { .. } | Mutation::HealWalk { .. } | Mutation::Lifecycle { .. } => {}
             Mutation::NoteRepair { holder, note, .. } => {
                 let rk = repair_key(bucket, key, *holder);
                 match note {
@@ -2192,6 +2248,18 @@ impl PartitionIndex {
             .get(&rtxn, SCRUB_MARK)?
             .and_then(|b| postcard::from_bytes(b).ok())
             .unwrap_or_default())
+    }
+
+    /// This partition's lifecycle state (default: never walked). One of a
+    /// newer format is an error, as a heal state's is.
+    pub fn lifecycle_state(&self) -> Result<super::lifecycle::LifecycleState, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        match self.meta.get(&rtxn, LIFECYCLE_MARK)? {
+            None => Ok(Default::default()),
+            Some(b) => {
+                super::lifecycle::LifecycleState::decode(b).map_err(IndexError::CorruptEntry)
+            }
+        }
     }
 
     /// This partition's heal state (default: no heal walked it). One of a

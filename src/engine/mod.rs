@@ -21,6 +21,7 @@ pub mod health;
 pub mod index;
 pub mod invariant;
 pub mod layout;
+pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod merge;
@@ -112,6 +113,8 @@ pub struct EngineConfig {
     pub scrub_interval: std::time::Duration,
     /// Bytes per second the scrubber reads from each drive; 0: no limit.
     pub scrub_rate: u64,
+    /// Keys per second the lifecycle worker examines; 0: no limit.
+    pub lifecycle_rate: u64,
     /// Bytes per second healing reads or writes per drive while clients
     /// are served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
@@ -131,6 +134,7 @@ impl EngineConfig {
             space_reserve: 0,
             scrub_interval: scrub::DEFAULT_INTERVAL,
             scrub_rate: scrub::DEFAULT_RATE,
+            lifecycle_rate: lifecycle::DEFAULT_RATE,
             heal_rate: heal::DEFAULT_RATE,
             heal_idle_rate: 0,
         }
@@ -700,6 +704,10 @@ pub struct Engine {
     scrub_states: RefCell<HashMap<u16, index::ScrubState>>,
     /// A scrub batch is running; `stopping`: none may start (shutdown).
     scrubbing: std::cell::Cell<bool>,
+    /// The lifecycle state of this core's partitions, and a lifecycle
+    /// batch is running (see `lifecycle.rs`).
+    lifecycle_states: RefCell<HashMap<u16, lifecycle::LifecycleState>>,
+    lifecycling: std::cell::Cell<bool>,
     /// The heal state of this core's partitions, and a heal batch is
     /// running (see `heal.rs`).
     heal_states: RefCell<HashMap<u16, heal::PartitionHeal>>,
@@ -958,7 +966,11 @@ impl Engine {
             space,
             index_drive: online[0],
             segments_removed: Arc::new(AtomicU64::new(0)),
-            background: background::Background::new(cfg.scrub_interval, cfg.scrub_rate),
+            background: background::Background::new(
+                cfg.scrub_interval,
+                cfg.scrub_rate,
+                cfg.lifecycle_rate,
+            ),
             heal: heal::Healing::new(drive_count, (cfg.heal_rate, cfg.heal_idle_rate), &heal_file),
             stats: Stats {
                 drive_errors: (0..drive_count).map(|_| AtomicU64::new(0)).collect(),
@@ -1021,6 +1033,8 @@ impl Engine {
             repairs: repair::RepairQueue::default(),
             scrub_states: RefCell::new(HashMap::new()),
             scrubbing: std::cell::Cell::new(false),
+            lifecycle_states: RefCell::new(HashMap::new()),
+            lifecycling: std::cell::Cell::new(false),
             heal_states: RefCell::new(HashMap::new()),
             healing: std::cell::Cell::new(false),
             scrub_pacer: pace::Pacer::default(),
@@ -1043,6 +1057,7 @@ impl Engine {
         engine.reload_repairs(false);
         engine.start_scrubber();
         engine.start_healer();
+        engine.start_lifecycle();
         let weak = Rc::downgrade(&engine);
         crate::runtime::spawn(async move {
             let mut last = std::time::Instant::now();
@@ -1130,7 +1145,7 @@ impl Engine {
                 reply,
             } => {
                 let r = self
-                    .delete_owned(&bucket, &key, version, bypass_governance)
+                    .delete_owned(&bucket, &key, version, bypass_governance, None)
                     .await;
                 let _ = reply.send(r);
             }
@@ -1215,7 +1230,8 @@ impl Engine {
             || self.compacting.get()
             || self.repairs.busy()
             || self.scrubbing.get()
-            || self.healing.get())
+            || self.healing.get()
+            || self.lifecycling.get())
             && std::time::Instant::now() < deadline
         {
             crate::runtime::sleep(std::time::Duration::from_millis(1)).await;
@@ -1673,7 +1689,7 @@ impl Engine {
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
             return self
-                .delete_owned(bucket, key, version, bypass_governance)
+                .delete_owned(bucket, key, version, bypass_governance, None)
                 .await;
         }
         let (tx, rx) = oneshot::channel();

@@ -368,7 +368,7 @@ impl Engine {
 
     /// Waits while client requests are in flight on this core, a little
     /// at a time and not forever.
-    async fn yield_to_clients(&self) {
+    pub(super) async fn yield_to_clients(&self) {
         for _ in 0..YIELD_MAX {
             if !self.shared.core_busy(self.core) {
                 return;

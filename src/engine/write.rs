@@ -1297,20 +1297,30 @@ impl Engine {
     /// Deletes a key or one version of it; the caller is its owner core.
     /// Deleting what is not there succeeds; it still writes a tombstone for
     /// the null version, and in a versioned bucket a delete without a version
-    /// always adds a delete marker (as S3 does).
+    /// always adds a delete marker (as S3 does). With `if_latest`, only
+    /// while that version is the key's latest (`ConditionConflict` once a
+    /// write replaced it): the lifecycle worker's delete.
     pub(crate) async fn delete_owned(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         version: Option<VersionSel>,
         bypass_governance: bool,
+        if_latest: Option<u128>,
     ) -> Result<DeleteOutcome> {
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
         let guard = self.key_locks.lock(object_key(bucket, key)).await;
         let _writing = self.begin_read();
-        self.deletes.set(self.deletes.get() + 1);
         let idx = &self.shared.indexes[partition as usize];
+        if let Some(v) = if_latest {
+            // Under the key's lock: no write can come between this and the
+            // delete.
+            if idx.get(bucket, key)?.is_none_or(|e| e.meta.version != v) {
+                return Err(EngineError::ConditionConflict);
+            }
+        }
+        self.deletes.set(self.deletes.get() + 1);
         let versioning = self.buckets.borrow().versioning(bucket);
         let target = match (version, versioning) {
             (_, None) => return Err(EngineError::NoSuchBucket),

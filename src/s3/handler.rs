@@ -641,7 +641,7 @@ mod tests {
                 // An engine bug: a delete run on a core that does not own
                 // the key's partition.
                 let op = async {
-                    e.delete_owned("b", &key, None, false).await?;
+                    e.delete_owned("b", &key, None, false, None).await?;
                     Ok(status_only(StatusCode::NO_CONTENT))
                 };
                 let r = catch_panics(op, "id", &Method::DELETE, "/b/k").await;

@@ -34,6 +34,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     tls: bool,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -68,9 +69,19 @@ impl Server {
     /// A server on drives `dir/drive0` … `dir/drive3`, which may already
     /// hold data (written by the engine API, say).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::start_env(dir, extra, &[])
+    }
+
+    /// A server as `start_in` makes it, with these variables set in its
+    /// environment.
+    pub fn start_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = spawn(dir.path(), port, &extra);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn(dir.path(), port, &extra, &env);
         let tls = extra.iter().any(|a| a == "--tls-cert");
         let mut s = Server {
             child,
@@ -78,6 +89,7 @@ impl Server {
             dir,
             tls,
             extra,
+            env,
         };
         s.wait_ready();
         s
@@ -87,7 +99,7 @@ impl Server {
     /// the same drives and port.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.child = spawn(self.dir.path(), self.port, &self.extra, &self.env);
         self.wait_ready();
     }
 
@@ -96,7 +108,7 @@ impl Server {
     pub fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
         self.stop();
         between(self.dir.path());
-        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.child = spawn(self.dir.path(), self.port, &self.extra, &self.env);
         self.wait_ready();
     }
 
@@ -107,7 +119,7 @@ impl Server {
         // SAFETY: signalling our own child (not yet reaped) by its PID.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let _ = self.child.wait();
-        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.child = spawn(self.dir.path(), self.port, &self.extra, &self.env);
         self.wait_ready();
     }
 
@@ -119,7 +131,7 @@ impl Server {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let _ = self.child.wait();
         between(self.dir.path());
-        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.child = spawn(self.dir.path(), self.port, &self.extra, &self.env);
         self.wait_ready();
     }
 
@@ -222,7 +234,7 @@ pub fn wait_ready(
     panic!("cairn did not become ready:\n{}", log());
 }
 
-fn spawn(dir: &std::path::Path, port: u16, extra: &[String]) -> Child {
+fn spawn(dir: &std::path::Path, port: u16, extra: &[String], env: &[(String, String)]) -> Child {
     let drives: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("drive{i}"))).collect();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -246,6 +258,7 @@ fn spawn(dir: &std::path::Path, port: u16, extra: &[String]) -> Child {
             &(16u64 << 20).to_string(),
         ])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("CAIRN_ROOT_USER", USER)
         .env("CAIRN_ROOT_PASSWORD", PASSWORD)
         .env(
