@@ -1,9 +1,10 @@
-//! Bucket lifecycle configuration against the real binary (issue 17, the
-//! API without the worker): Put/Get/DeleteBucketLifecycleConfiguration with
-//! aws-sdk-s3 (every form read back as sent, kept across a restart, 404 when
-//! none, 204 on delete), every validation error S3 gives (raw documents
-//! where the SDK cannot build them), and `x-amz-expiration` on PUT, GET and
-//! HEAD of objects an Expiration rule names, none on others.
+//! Bucket lifecycle configuration against the real binary (issue 17; the
+//! worker is `tests/lifecycle.rs`): Put/Get/DeleteBucketLifecycleConfiguration
+//! with aws-sdk-s3 (every form read back as sent, kept across a restart, 404
+//! when none, 204 on delete), every validation error S3 gives (raw documents
+//! where the SDK cannot build them), and `x-amz-expiration` on PUT,
+//! CopyObject, CompleteMultipartUpload, GET and HEAD of objects an
+//! Expiration rule names, none on others.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -423,7 +424,7 @@ type HeaderCase = (
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
+async fn expiration_header_on_writes_and_reads_of_named_objects_only() {
     let srv = Server::start();
     let c = srv.client();
     c.create_bucket()
@@ -510,6 +511,76 @@ async fn expiration_header_on_put_get_and_head_of_named_objects_only() {
             }
         }
     }
+
+    // A copy and a completed upload answer it for the version they made
+    // (the upload's tags from CreateMultipartUpload).
+    let copy = |to: &'static str| {
+        let c = c.clone();
+        async move {
+            c.copy_object()
+                .bucket("rules")
+                .key(to)
+                .copy_source("rules/other/plain")
+                .send()
+                .await
+                .expect("copy")
+                .expiration()
+                .map(str::to_owned)
+        }
+    };
+    let logs = expected_after_days(now, 3, "logs");
+    let got = copy("logs/copied").await.expect("copy into logs/");
+    assert!(logs.contains(&got), "copy: {got} not in {logs:?}");
+    assert_eq!(copy("other/copied").await, None);
+    let complete = |key: &'static str, tagging: Option<&'static str>| {
+        let c = c.clone();
+        async move {
+            let up = c
+                .create_multipart_upload()
+                .bucket("rules")
+                .key(key)
+                .set_tagging(tagging.map(str::to_owned))
+                .send()
+                .await
+                .expect("create upload");
+            let id = up.upload_id().expect("upload id").to_owned();
+            let part = c
+                .upload_part()
+                .bucket("rules")
+                .key(key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from_static(b"xy"))
+                .send()
+                .await
+                .expect("part");
+            c.complete_multipart_upload()
+                .bucket("rules")
+                .key(key)
+                .upload_id(&id)
+                .multipart_upload(
+                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .parts(
+                            aws_sdk_s3::types::CompletedPart::builder()
+                                .part_number(1)
+                                .e_tag(part.e_tag().expect("etag"))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("complete")
+                .expiration()
+                .map(str::to_owned)
+        }
+    };
+    let tmp = expected_after_days(now, 1, "tmp-tagged");
+    let got = complete("tmp/mp", Some("class=scratch"))
+        .await
+        .expect("complete under tmp/ with the tag");
+    assert!(tmp.contains(&got), "complete: {got} not in {tmp:?}");
+    assert_eq!(complete("tmp/untagged", None).await, None);
 
     // Without the configuration the header goes away.
     c.delete_bucket_lifecycle()

@@ -11,6 +11,7 @@ use crate::engine::PutOptions;
 use super::common::acl::{acl_for_new_object, is_internal_header};
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::expiration::{add_written_expiration, tags_for_expiration};
 use super::common::metadata::{put_options, tags_from_header, CHECKSUM_PREFIX};
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::xml;
@@ -120,6 +121,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         .open_reader(guard, &source.bucket, &source.key, src, None, unseal)
         .await?;
     let mut body = CopyBody::new(reader, md5, Some(algo));
+    let lifecycle_tags = tags_for_expiration(ctx, bucket, &opts.tags);
     let info = match ctx.engine.put(bucket, key, opts, &mut body).await {
         Ok(info) => info,
         Err(e) => return Err(body.take_error().unwrap_or_else(|| e.into())),
@@ -129,6 +131,13 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         copy_object_result(&info.etag, info.modified_ms),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
+    add_written_expiration(
+        ctx,
+        r.headers_mut(),
+        (bucket, key),
+        &info,
+        lifecycle_tags.as_deref(),
+    );
     if let Some(e) = &echo {
         e.add_to(r.headers_mut(), true);
     }

@@ -28,6 +28,7 @@ use super::body::RequestBody;
 use super::common::acl::acl_for_new_object;
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
+use super::common::expiration::add_written_expiration;
 use super::common::metadata::put_options;
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::{quoted_etag, status_only, xml, ResBody};
@@ -754,6 +755,13 @@ pub async fn complete_multipart_upload(
         x::complete_multipart_upload_result(&location(ctx), bucket, key, &info.etag, checksum),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
+    add_written_expiration(
+        ctx,
+        r.headers_mut(),
+        (bucket, key),
+        &info,
+        Some(&up.meta.tags),
+    );
     super::sse::add_completion_headers(r.headers_mut(), &up.meta.attrs, &up.meta.headers)?;
     Ok(r)
 }

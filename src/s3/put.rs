@@ -8,12 +8,11 @@ use hyper::body::Incoming;
 use crate::auth::checksum::ChecksumAlgo;
 use crate::auth::sigv4::PayloadMode;
 use crate::engine::BodySource;
-use crate::lifecycle::ObjectFacts;
 
 use super::body::{RequestBody, MAX_OBJECT_SIZE};
 use super::common::acl::acl_for_new_object;
 use super::common::ctx::{Ctx, S3Result};
-use super::common::expiration::add_expiration;
+use super::common::expiration::{add_written_expiration, tags_for_expiration};
 use super::common::metadata::put_options;
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::{add_checksum_headers, quoted_etag, status_only, ResBody};
@@ -59,9 +58,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     }
     opts.seal = sealed.map(|s| s.seal);
     // The tags a lifecycle filter may ask about, kept only when it can.
-    let lifecycle_tags = ctx
-        .engine
-        .with_bucket_lifecycle(bucket, |_| opts.tags.clone());
+    let lifecycle_tags = tags_for_expiration(ctx, bucket, &opts.tags);
     tracing::debug!(
         payload = payload_name(&ctx.auth.payload),
         request_id = ctx.request_id,
@@ -90,14 +87,13 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     r.headers_mut().insert(ETAG, quoted_etag(&info.etag));
     add_checksum_headers(&mut r, &body.checksums());
     add_version_header(ctx, &mut r, bucket, info.sel);
-    if let Some(tags) = &lifecycle_tags {
-        let facts = ObjectFacts {
-            key,
-            size: info.size,
-            tags,
-        };
-        add_expiration(ctx, r.headers_mut(), bucket, &facts, info.modified_ms);
-    }
+    add_written_expiration(
+        ctx,
+        r.headers_mut(),
+        (bucket, key),
+        &info,
+        lifecycle_tags.as_deref(),
+    );
     if let Some(e) = &echo {
         e.add_to(r.headers_mut(), true);
     }

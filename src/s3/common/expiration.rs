@@ -1,10 +1,12 @@
-//! `x-amz-expiration` on PUT, GET and HEAD of an object that an enabled
-//! `Expiration` rule of its bucket names (issue 17). The rules are matched
-//! by the pure `crate::lifecycle`; no worker acts on the date yet.
+//! `x-amz-expiration` on PUT, POST, CopyObject, CompleteMultipartUpload,
+//! GET and HEAD of an object that an enabled `Expiration` rule of its
+//! bucket names (issue 17). The rules are matched by the pure
+//! `crate::lifecycle`, as the worker (`engine/lifecycle.rs`) matches them.
 
 use http::header::HeaderValue;
 use http::HeaderMap;
 
+use crate::engine::ObjectInfo;
 use crate::lifecycle::{current_expiry, ObjectFacts};
 use crate::s3::xml::http_date;
 
@@ -37,6 +39,35 @@ pub fn add_expiration(
     });
     if let Some(v) = v.flatten() {
         h.insert("x-amz-expiration", v);
+    }
+}
+
+/// The tags a lifecycle filter may ask about of a version being written:
+/// a copy only when the bucket has rules.
+pub fn tags_for_expiration(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    tags: &[(String, String)],
+) -> Option<Vec<(String, String)>> {
+    ctx.engine.with_bucket_lifecycle(bucket, |_| tags.to_vec())
+}
+
+/// [`add_expiration`] for the version a write just made, with its tags
+/// (None: the bucket had no rules when [`tags_for_expiration`] looked).
+pub fn add_written_expiration(
+    ctx: &Ctx<'_>,
+    h: &mut HeaderMap,
+    (bucket, key): (&str, &str),
+    info: &ObjectInfo,
+    tags: Option<&[(String, String)]>,
+) {
+    if let Some(tags) = tags {
+        let facts = ObjectFacts {
+            key,
+            size: info.size,
+            tags,
+        };
+        add_expiration(ctx, h, bucket, &facts, info.modified_ms);
     }
 }
 
