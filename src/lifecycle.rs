@@ -255,21 +255,35 @@ fn delete_marker_expired(lc: &Lifecycle, key: &str, created_ms: u64, now_ms: u64
     })
 }
 
-/// Whether a multipart upload of `key` begun at `created_ms` is aborted at
-/// `now_ms` by an enabled `AbortIncompleteMultipartUpload` (such rules
-/// filter by prefix only: an upload has no size and its tags are not the
-/// object's yet).
-pub fn upload_expired(lc: &Lifecycle, key: &str, created_ms: u64, now_ms: u64) -> bool {
+/// When a multipart upload of `key` begun at `created_ms` may be aborted,
+/// and by which rule: the earliest enabled `AbortIncompleteMultipartUpload`
+/// that names the key (such rules filter by prefix only: an upload has no
+/// size and its tags are not the object's yet). S3 answers it as
+/// `x-amz-abort-date` and `x-amz-abort-rule-id`.
+pub fn upload_abort<'r>(lc: &'r Lifecycle, key: &str, created_ms: u64) -> Option<(u64, &'r str)> {
     let facts = ObjectFacts {
         key,
         size: 0,
         tags: &[],
     };
-    lc.rules.iter().filter(|r| r.enabled).any(|r| {
-        r.abort_incomplete_upload_days
-            .is_some_and(|d| expiry_after_days(created_ms, d) <= now_ms)
-            && r.matches(&facts)
-    })
+    let mut best: Option<(u64, &'r str)> = None;
+    for r in lc.rules.iter().filter(|r| r.enabled) {
+        let Some(days) = r.abort_incomplete_upload_days else {
+            continue;
+        };
+        let at = expiry_after_days(created_ms, days);
+        if best.is_some_and(|(b, _)| b <= at) || !r.matches(&facts) {
+            continue;
+        }
+        best = Some((at, r.id.as_str()));
+    }
+    best
+}
+
+/// Whether a multipart upload of `key` begun at `created_ms` is aborted at
+/// `now_ms` (see [`upload_abort`]).
+pub fn upload_expired(lc: &Lifecycle, key: &str, created_ms: u64, now_ms: u64) -> bool {
+    upload_abort(lc, key, created_ms).is_some_and(|(at, _)| at <= now_ms)
 }
 
 impl Lifecycle {
@@ -655,6 +669,17 @@ mod tests {
         assert!(!upload_expired(&lc, "tmp/a", JAN15_1030, JAN19 - 1));
         assert!(upload_expired(&lc, "tmp/a", JAN15_1030, JAN19));
         assert!(!upload_expired(&lc, "other", JAN15_1030, u64::MAX));
+        // The earliest of two rules that name it is the one answered.
+        let mut sooner = rule("soon", Scope::Prefix("tmp/a".into()), None);
+        sooner.abort_incomplete_upload_days = Some(1);
+        let lc = Lifecycle {
+            rules: vec![lc.rules[0].clone(), sooner],
+        };
+        assert_eq!(
+            upload_abort(&lc, "tmp/a", JAN15_1030),
+            Some((JAN19 - 2 * DAY_MS, "soon"))
+        );
+        assert_eq!(upload_abort(&lc, "tmp/b", JAN15_1030), Some((JAN19, "u")));
     }
 
     #[test]

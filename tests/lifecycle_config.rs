@@ -4,7 +4,8 @@
 //! when none, 204 on delete), every validation error S3 gives (raw documents
 //! where the SDK cannot build them), and `x-amz-expiration` on PUT,
 //! CopyObject, CompleteMultipartUpload, GET and HEAD of objects an
-//! Expiration rule names, none on others.
+//! Expiration rule names, none on others; `x-amz-abort-date` and
+//! `x-amz-abort-rule-id` on CreateMultipartUpload and ListParts.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -581,6 +582,38 @@ async fn expiration_header_on_writes_and_reads_of_named_objects_only() {
         .expect("complete under tmp/ with the tag");
     assert!(tmp.contains(&got), "complete: {got} not in {tmp:?}");
     assert_eq!(complete("tmp/untagged", None).await, None);
+
+    // An upload an abort rule names is told when it may be aborted, on
+    // CreateMultipartUpload and ListParts ("logs" aborts after 1 day).
+    let abort_at = |t: u64| (t / DAY_S + 2) * DAY_S;
+    let up = c
+        .create_multipart_upload()
+        .bucket("rules")
+        .key("logs/up")
+        .send()
+        .await
+        .expect("create upload");
+    let at = up.abort_date().expect("x-amz-abort-date").secs() as u64;
+    assert!(at == abort_at(now) || at == abort_at(now + 2), "{at}");
+    assert_eq!(up.abort_rule_id(), Some("logs"));
+    let parts = c
+        .list_parts()
+        .bucket("rules")
+        .key("logs/up")
+        .upload_id(up.upload_id().expect("id"))
+        .send()
+        .await
+        .expect("list parts");
+    assert_eq!(parts.abort_date().map(|d| d.secs() as u64), Some(at));
+    assert_eq!(parts.abort_rule_id(), Some("logs"));
+    let other = c
+        .create_multipart_upload()
+        .bucket("rules")
+        .key("other/up")
+        .send()
+        .await
+        .expect("create upload");
+    assert_eq!((other.abort_date(), other.abort_rule_id()), (None, None));
 
     // Without the configuration the header goes away.
     c.delete_bucket_lifecycle()

@@ -28,7 +28,7 @@ use super::body::RequestBody;
 use super::common::acl::acl_for_new_object;
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
-use super::common::expiration::add_written_expiration;
+use super::common::expiration::{add_abort_date, add_written_expiration};
 use super::common::metadata::put_options;
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::{quoted_etag, status_only, xml, ResBody};
@@ -495,6 +495,12 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         StatusCode::OK,
         x::initiate_multipart_upload(bucket, key, &UploadId(id).to_string()),
     );
+    // The date counts from the start the worker will count from (an index
+    // read, only when the bucket has rules).
+    if ctx.engine.with_bucket_lifecycle(bucket, |_| ()).is_some() {
+        let up = ctx.engine.upload(bucket, key, id)?;
+        add_abort_date(ctx, r.headers_mut(), bucket, key, up.meta.created_ms);
+    }
     if let Some((algo, kind)) = declared {
         insert(&mut r, "x-amz-checksum-algorithm", algo.algorithm_name());
         insert(&mut r, "x-amz-checksum-type", kind.as_str());
@@ -868,7 +874,9 @@ pub fn list_parts(
         checksum_algorithm: declared.map(|d| d.0),
         checksum_type: declared.map(|d| d.1),
     };
-    Ok(xml(StatusCode::OK, x::list_parts(&r)))
+    let mut out = xml(StatusCode::OK, x::list_parts(&r));
+    add_abort_date(ctx, out.headers_mut(), bucket, key, up.meta.created_ms);
+    Ok(out)
 }
 
 pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams) -> S3Result {

@@ -1,13 +1,14 @@
-//! `x-amz-expiration` on PUT, POST, CopyObject, CompleteMultipartUpload,
-//! GET and HEAD of an object that an enabled `Expiration` rule of its
-//! bucket names (issue 17). The rules are matched by the pure
+//! `x-amz-expiration` on PUT, CopyObject, CompleteMultipartUpload, GET and
+//! HEAD of an object that an enabled `Expiration` rule of its bucket names,
+//! and `x-amz-abort-date` on CreateMultipartUpload and ListParts of an
+//! upload an `AbortIncompleteMultipartUpload` rule names (issue 17). The rules are matched by the pure
 //! `crate::lifecycle`, as the worker (`engine/lifecycle.rs`) matches them.
 
 use http::header::HeaderValue;
 use http::HeaderMap;
 
 use crate::engine::ObjectInfo;
-use crate::lifecycle::{current_expiry, ObjectFacts};
+use crate::lifecycle::{current_expiry, upload_abort, ObjectFacts};
 use crate::s3::xml::http_date;
 
 use super::ctx::Ctx;
@@ -39,6 +40,23 @@ pub fn add_expiration(
     });
     if let Some(v) = v.flatten() {
         h.insert("x-amz-expiration", v);
+    }
+}
+
+/// Adds `x-amz-abort-date` and `x-amz-abort-rule-id` when an enabled
+/// `AbortIncompleteMultipartUpload` rule names an upload of `key` begun at
+/// `created_ms` (CreateMultipartUpload and ListParts answer them).
+pub fn add_abort_date(ctx: &Ctx<'_>, h: &mut HeaderMap, bucket: &str, key: &str, created_ms: u64) {
+    let v = ctx.engine.with_bucket_lifecycle(bucket, |lc| {
+        let (at, id) = upload_abort(lc, key, created_ms)?;
+        Some((
+            HeaderValue::from_str(&http_date(at)).ok()?,
+            HeaderValue::from_str(id).ok()?,
+        ))
+    });
+    if let Some((date, id)) = v.flatten() {
+        h.insert("x-amz-abort-date", date);
+        h.insert("x-amz-abort-rule-id", id);
     }
 }
 
