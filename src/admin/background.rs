@@ -163,55 +163,47 @@ pub async fn one(c: &Call<'_>) -> Result<Value, AdminError> {
     Ok(status(c, work(c.param(0))?).await)
 }
 
-/// `POST background/compaction/run`: a pass on every core now (a core
-/// already compacting keeps its pass: the request is coalesced with it).
-pub async fn run_compaction(c: &Call<'_>) -> Result<Answer, AdminError> {
-    if c.engine.shared.background.compaction.paused() {
+/// Starts `w` now with `msg` to every core and answers `202` with its
+/// status; `409` while `w` (`what`, for the message) is paused.
+async fn start(
+    c: &Call<'_>,
+    w: Work,
+    msg: BackgroundMsg,
+    what: &str,
+) -> Result<Answer, AdminError> {
+    if c.engine.shared.background.job(w).paused() {
         return Err(AdminError::new(
             StatusCode::CONFLICT,
             "BackgroundPaused",
-            "Compaction is paused: resume it first.",
+            format!("{what} is paused: resume it first."),
         ));
     }
-    c.engine.tell_every_core(BackgroundMsg::Compact);
-    Ok(Answer::Json(
-        StatusCode::ACCEPTED,
-        status(c, Work::Compaction).await,
-    ))
+    c.engine.tell_every_core(msg);
+    Ok(Answer::Json(StatusCode::ACCEPTED, status(c, w).await))
+}
+
+/// `POST background/compaction/run`: a pass on every core now (a core
+/// already compacting keeps its pass: the request is coalesced with it).
+pub async fn run_compaction(c: &Call<'_>) -> Result<Answer, AdminError> {
+    start(c, Work::Compaction, BackgroundMsg::Compact, "Compaction").await
 }
 
 /// `POST background/scrub/run`: every partition starts a pass now (one
 /// in progress goes on).
 pub async fn run_scrub(c: &Call<'_>) -> Result<Answer, AdminError> {
-    if c.engine.shared.background.scrub_job.paused() {
-        return Err(AdminError::new(
-            StatusCode::CONFLICT,
-            "BackgroundPaused",
-            "Scrubbing is paused: resume it first.",
-        ));
-    }
-    c.engine.tell_every_core(BackgroundMsg::Scrub);
-    Ok(Answer::Json(
-        StatusCode::ACCEPTED,
-        status(c, Work::Scrub).await,
-    ))
+    start(c, Work::Scrub, BackgroundMsg::Scrub, "Scrubbing").await
 }
 
 /// `POST background/lifecycle/run`: every partition starts a pass now,
 /// even one walked today (one in progress goes on).
 pub async fn run_lifecycle(c: &Call<'_>) -> Result<Answer, AdminError> {
-    if c.engine.shared.background.lifecycle_job.paused() {
-        return Err(AdminError::new(
-            StatusCode::CONFLICT,
-            "BackgroundPaused",
-            "The lifecycle worker is paused: resume it first.",
-        ));
-    }
-    c.engine.tell_every_core(BackgroundMsg::Lifecycle);
-    Ok(Answer::Json(
-        StatusCode::ACCEPTED,
-        status(c, Work::Lifecycle).await,
-    ))
+    start(
+        c,
+        Work::Lifecycle,
+        BackgroundMsg::Lifecycle,
+        "The lifecycle worker",
+    )
+    .await
 }
 
 /// `POST background/{w}/pause`: the work stops at its next safe point
