@@ -71,8 +71,8 @@ fn bucket_error(code: S3Code, bucket: &str) -> S3Error {
 fn redirect(r: Redirection) -> S3Result {
     let mut resp =
         status_only(StatusCode::from_u16(r.code).unwrap_or(StatusCode::MOVED_PERMANENTLY));
-    // A key is percent-encoded into the location; a host that cannot be a
-    // header value was refused when the configuration was stored.
+    // Keys are percent-encoded into the location, but a configured host
+    // is stored as sent: one that is not header text cannot be sent to.
     let location = HeaderValue::from_str(&r.location)
         .map_err(|_| S3Error::new(S3Code::InvalidRequest, "Invalid redirect location"))?;
     resp.headers_mut().insert(header::LOCATION, location);
