@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Domain for virtual-hosted-style requests (Host: bucket.<domain>).
     #[arg(long, env = "CAIRN_DOMAIN")]
     pub domain: Option<String>,
+    /// Serve buckets as static websites (PutBucketWebsite) to requests
+    /// whose Host is `<bucket>.<this domain>`: anonymous GET and HEAD only.
+    #[arg(long, env = "CAIRN_WEBSITE_DOMAIN")]
+    pub website_domain: Option<String>,
     /// Seconds a connection may sit idle, or stall a request or response,
     /// before it is closed.
     #[arg(long, env = "CAIRN_IDLE_TIMEOUT")]
@@ -207,6 +211,7 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub domain: Option<String>,
+    pub website_domain: Option<String>,
     pub idle_timeout: Option<u64>,
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
@@ -280,6 +285,9 @@ pub struct HttpSettings {
     pub ktls: bool,
     /// Virtual-hosted-style requests are recognised under this domain.
     pub domain: Option<String>,
+    /// Website requests (`Host: bucket.<website_domain>`) are recognised
+    /// under this domain.
+    pub website_domain: Option<String>,
     pub idle_timeout: std::time::Duration,
     /// Per core.
     pub max_connections: usize,
@@ -302,6 +310,7 @@ impl Default for HttpSettings {
             tls: None,
             ktls: true,
             domain: None,
+            website_domain: None,
             idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
@@ -488,16 +497,24 @@ impl ServeArgs {
             (None, None) => None,
             _ => return Err("tls-cert and tls-key must be given together".into()),
         };
-        let domain = match self.domain.clone().or(file.domain.clone()) {
+        let dns_name = |d: Option<String>, what: &str| match d {
             Some(d) => {
                 let d = d.trim().trim_start_matches('.').to_ascii_lowercase();
                 if d.is_empty() || d.contains('/') || d.contains(':') {
-                    return Err(format!("domain {d:?} is not a DNS name"));
+                    return Err(format!("{what} {d:?} is not a DNS name"));
                 }
-                Some(d)
+                Ok(Some(d))
             }
-            None => None,
+            None => Ok(None),
         };
+        let domain = dns_name(self.domain.clone().or(file.domain.clone()), "domain")?;
+        let website_domain = dns_name(
+            self.website_domain.clone().or(file.website_domain.clone()),
+            "website-domain",
+        )?;
+        if website_domain.is_some() && website_domain == domain {
+            return Err("website-domain must differ from domain".into());
+        }
         let idle = self
             .idle_timeout
             .or(file.idle_timeout)
@@ -614,6 +631,7 @@ impl ServeArgs {
                 tls,
                 ktls: !self.no_ktls && file.ktls.unwrap_or(true),
                 domain,
+                website_domain,
                 idle_timeout: std::time::Duration::from_secs(idle),
                 max_connections,
                 max_connections_per_ip,
@@ -716,6 +734,23 @@ mod tests {
         a.idle_timeout = None;
         a.domain = Some("host:9000".into());
         assert!(a.resolve().is_err());
+    }
+
+    #[test]
+    fn website_domain_is_a_dns_name_apart_from_the_s3_domain() {
+        let mut a = ServeArgs {
+            domain: Some("s3.example.com".into()),
+            website_domain: Some(".Web.Example.com".into()),
+            ..Default::default()
+        };
+        let s = a.resolve().unwrap();
+        assert_eq!(s.http.website_domain.as_deref(), Some("web.example.com"));
+        a.website_domain = Some("S3.example.com".into());
+        assert!(a.resolve().is_err(), "the S3 domain again");
+        a.website_domain = Some("web.test:8080".into());
+        assert!(a.resolve().is_err());
+        a.website_domain = None;
+        assert_eq!(a.resolve().unwrap().http.website_domain, None);
     }
 
     #[test]

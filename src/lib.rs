@@ -23,4 +23,5 @@ pub mod node;
 pub mod runtime;
 pub mod s3;
 pub mod sse;
+pub mod website;
 pub mod xmlw;

@@ -58,6 +58,9 @@ use cairn::lifecycle::{
 use cairn::sse::header::{KeySource, Mode, SseHeader};
 use cairn::sse::kms::{BuiltinKms, Context, DataKeys, Kms, KmsError, KmsState, STATE_FILE};
 use cairn::sse::SseError;
+use cairn::website::{
+    Condition, Protocol, Redirect, RedirectAll, Replace, RoutingRule, Site, Website,
+};
 
 mod common;
 
@@ -514,6 +517,7 @@ fn bucket_table() -> BucketTable {
             }),
             cors: None,
             lifecycle: None,
+            website: None,
         },
     );
     t
@@ -624,6 +628,57 @@ fn bucket_table_v3() -> BucketTable {
                 },
             ],
         });
+    }
+    t
+}
+
+/// Format 4: the table of format 3 with a website on "everything" (index
+/// and error documents, a routing rule of each form) and a redirect of
+/// every request on "plain".
+fn bucket_table_v4() -> BucketTable {
+    let mut t = bucket_table_v3();
+    if let Some(b) = t.buckets.get_mut("everything") {
+        b.website = Some(Website::Site(Site {
+            index_suffix: "index.html".into(),
+            error_key: Some("errors/404.html".into()),
+            rules: vec![
+                RoutingRule {
+                    condition: Some(Condition {
+                        key_prefix: Some("docs/".into()),
+                        error_code: None,
+                    }),
+                    redirect: Redirect {
+                        replace: Some(Replace::Prefix("documents/".into())),
+                        ..Default::default()
+                    },
+                },
+                RoutingRule {
+                    condition: Some(Condition {
+                        key_prefix: Some("old/".into()),
+                        error_code: Some(404),
+                    }),
+                    redirect: Redirect {
+                        host: Some("archive.example.com".into()),
+                        protocol: Some(Protocol::Https),
+                        code: Some(302),
+                        replace: Some(Replace::Key("gone.html".into())),
+                    },
+                },
+                RoutingRule {
+                    condition: None,
+                    redirect: Redirect {
+                        protocol: Some(Protocol::Http),
+                        ..Default::default()
+                    },
+                },
+            ],
+        }));
+    }
+    if let Some(b) = t.buckets.get_mut("plain") {
+        b.website = Some(Website::RedirectAll(RedirectAll {
+            host: "www.example.com".into(),
+            protocol: None,
+        }));
     }
     t
 }
@@ -840,7 +895,7 @@ fn regenerate_golden_payloads() {
     write("format.v3.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v3.json", &bucket_table_v3().encode().unwrap());
+    write("buckets.v4.json", &bucket_table_v4().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1030,6 +1085,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v3()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v4.json")).unwrap(),
+        bucket_table_v4()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1149,7 +1208,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v3.json", bucket_table_v3().encode().unwrap());
+    same("buckets.v4.json", bucket_table_v4().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1176,7 +1235,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 3, 1, 1, 1),
+        (3, 4, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1221,7 +1280,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v3.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v4.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

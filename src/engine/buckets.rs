@@ -15,6 +15,7 @@ use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::iam::acl::Acl;
 use crate::lifecycle::Lifecycle;
 use crate::runtime::file::write_file_durable;
+use crate::website::Website;
 
 use super::format::META_DIR;
 use super::meta::{LockMode, Retention};
@@ -83,6 +84,11 @@ pub struct BucketInfo {
     /// configured. Since format 3.
     #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
+    /// The website configuration (PutBucketWebsite) that requests to
+    /// `<bucket>.<--website-domain>` are served by; `None`: not a website.
+    /// Since format 4.
+    #[serde(default)]
+    pub website: Option<Website>,
 }
 
 /// A bucket's CORS configuration: rules tried in order, the first that
@@ -216,6 +222,8 @@ pub enum BucketChange {
     Cors(Option<BucketCors>),
     /// Sets (Some) or deletes (None) the lifecycle configuration.
     Lifecycle(Option<Lifecycle>),
+    /// Sets (Some) or deletes (None) the website configuration.
+    Website(Option<Website>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,9 +240,9 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 }
 
 /// The format of `buckets.json` this binary writes (and the newest it reads).
-/// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`; a file of an
-/// older format reads as having none.
-pub const TABLE_FORMAT: u32 = 3;
+/// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
+/// `BucketInfo::website`; a file of an older format reads as having none.
+pub const TABLE_FORMAT: u32 = 4;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -432,6 +440,11 @@ mod tests {
                         abort_incomplete_upload_days: Some(2),
                     }],
                 }),
+                website: Some(Website::Site(crate::website::Site {
+                    index_suffix: "index.html".into(),
+                    error_key: Some("404.html".into()),
+                    rules: Vec::new(),
+                })),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -460,7 +473,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 4, this binary reads up to 3"
+                "buckets.json was written by a newer cairn: format 5, this binary reads up to 4"
             ),
             "{e}"
         );

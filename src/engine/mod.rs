@@ -1355,6 +1355,22 @@ impl Engine {
             .await
     }
 
+    /// The bucket's website configuration; `None` when it has none or does
+    /// not exist.
+    pub fn bucket_website(&self, bucket: &str) -> Option<crate::website::Website> {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket)?.website.clone()
+    }
+
+    /// Sets (Some) or deletes (None) the bucket's website configuration.
+    pub async fn set_bucket_website(
+        self: &Rc<Self>,
+        bucket: &str,
+        website: Option<crate::website::Website>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Website(website)).await
+    }
+
     /// Sets (Some) or deletes (None) the bucket policy; the caller has
     /// checked it.
     pub async fn set_bucket_policy(
@@ -1524,6 +1540,7 @@ impl Engine {
             BucketChange::Encryption(e) => existing(&mut table, &name)?.encryption = e,
             BucketChange::Cors(c) => existing(&mut table, &name)?.cors = c,
             BucketChange::Lifecycle(l) => existing(&mut table, &name)?.lifecycle = l,
+            BucketChange::Website(w) => existing(&mut table, &name)?.website = w,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

@@ -418,6 +418,8 @@ async fn route(
         r.map(|b| Box::pin(b.map_err(|e: Infallible| -> std::io::Error { match e {} })) as ResBody)
     };
     match (req.method(), req.uri().path()) {
+        // A website's paths are its keys, whatever they are.
+        _ if api.website_bucket(req.headers()).is_some() => api.handle(req, conn).await,
         // Unauthenticated probes for load balancers and orchestrators.
         (&http::Method::GET | &http::Method::HEAD, "/health/live") => boxed(super::health::live()),
         (&http::Method::GET | &http::Method::HEAD, "/health/ready") => {

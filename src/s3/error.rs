@@ -175,6 +175,10 @@ s3_codes! {
     NoSuchUpload = NOT_FOUND,
         "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NoSuchVersion = NOT_FOUND, "The specified version does not exist.";
+    /// Not in AWS's list; 404 as GetBucketWebsite (and the website
+    /// endpoint) answers a bucket without a website configuration.
+    NoSuchWebsiteConfiguration = NOT_FOUND,
+        "The specified bucket does not have a website configuration";
     NotImplemented = NOT_IMPLEMENTED,
         "A header you provided implies functionality that is not implemented.";
     /// 304. Carries no body: see [`S3Error::has_body`].
@@ -509,6 +513,7 @@ mod tests {
         ("NoSuchObjectLockConfiguration", 404),
         ("NoSuchPublicAccessBlockConfiguration", 404),
         ("NoSuchTagSet", 404),
+        ("NoSuchWebsiteConfiguration", 404),
         ("ObjectLockConfigurationNotFoundError", 404),
         ("OwnershipControlsNotFoundError", 404),
         ("ServerSideEncryptionConfigurationNotFoundError", 404),

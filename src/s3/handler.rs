@@ -37,6 +37,8 @@ pub struct S3Api {
     pub settings: ApiSettings,
     /// Virtual-hosted-style requests are recognised under this domain.
     domain: Option<String>,
+    /// Website requests (`Host: bucket.<website_domain>`) under this one.
+    website_domain: Option<String>,
     /// Whether `/_cairn/console/` serves the web console.
     pub console: bool,
     requests: Cell<u64>,
@@ -80,6 +82,7 @@ impl S3Api {
                 sse_c_allow_http: http.sse_c_allow_http,
             },
             domain: http.domain.clone(),
+            website_domain: http.website_domain.clone(),
             console: http.console,
             requests: Cell::new(0),
             metrics,
@@ -97,6 +100,24 @@ impl S3Api {
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok());
         super::router::vhost_bucket(host, self.domain.as_deref()).is_some()
+    }
+
+    /// The bucket whose website a request asks for: its Host is
+    /// `<bucket>.<--website-domain>`. A Host under both domains belongs to
+    /// the longer one, whose operator meant it.
+    pub fn website_bucket(&self, headers: &http::HeaderMap) -> Option<String> {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let bucket = super::router::vhost_bucket(host, self.website_domain.as_deref())?;
+        let s3_is_longer = match (&self.domain, &self.website_domain) {
+            (Some(d), Some(w)) => d.len() > w.len(),
+            _ => false,
+        };
+        if s3_is_longer && super::router::vhost_bucket(host, self.domain.as_deref()).is_some() {
+            return None;
+        }
+        Some(bucket)
     }
 
     /// Unique per request on this node: time, core, per-core counter.
@@ -119,6 +140,7 @@ impl S3Api {
         use tracing::Instrument as _;
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let website = self.website_bucket(req.headers());
         let bytes_in = content_length(req.headers());
         // CORS headers are added after the operation, for its answer and
         // for any error; without `Origin` this lookup is all it costs.
@@ -143,7 +165,8 @@ impl S3Api {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let span = tracing::debug_span!("request", request_id, trace_id = %log.trace().trace_hex());
         let outcome = catch_panics(
-            self.dispatch(req, conn, &log).instrument(span),
+            self.dispatch(req, conn, &log, website.as_deref())
+                .instrument(span),
             request_id,
             &method,
             &path,
@@ -155,11 +178,17 @@ impl S3Api {
         }
         let mut resp = match outcome {
             Ok(r) => r,
+            // A browser is reading a website: S3's HTML page.
+            Err(e) if website.is_some() => super::website_host::error_page(&e, request_id, &method),
             Err(e) => error_response(&e, request_id, &method),
         };
         if let Some((origin, host)) = cors {
             let host = host.as_ref().and_then(|h| h.to_str().ok());
-            if let Some(bucket) = super::router::bucket_of(&path, host, self.domain.as_deref()) {
+            let bucket = match &website {
+                Some(b) => Some(b.clone()),
+                None => super::router::bucket_of(&path, host, self.domain.as_deref()),
+            };
+            if let Some(bucket) = bucket {
                 super::cors::add_response_headers(
                     &self.engine,
                     &bucket,
@@ -207,7 +236,13 @@ impl S3Api {
         log.finish(resp, error.map(S3Code::as_str))
     }
 
-    async fn dispatch(&self, req: Request<Incoming>, conn: &Conn, log: &RequestLog) -> S3Result {
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        conn: &Conn,
+        log: &RequestLog,
+        website: Option<&str>,
+    ) -> S3Result {
         let (request_id, op) = (log.request_id(), &log.op);
         let (parts, body) = req.into_parts();
         if log.wants_detail() {
@@ -217,6 +252,24 @@ impl S3Api {
         if let Err(secs) = self.rate_limits.check_ip(conn.peer.ip()) {
             op.set("RateLimited");
             return Err(slow_down(secs));
+        }
+        if let Some(bucket) = website {
+            if conn.admin_only.get() {
+                op.set("NotAdmin");
+                return Ok(crate::admin::no_such_endpoint(parts.uri.path(), request_id));
+            }
+            op.set("Website");
+            log.set_principal(&self.anonymous);
+            log.set_target(Some(bucket), None);
+            let host = super::website_host::Host {
+                settings: &self.settings,
+                engine: &self.engine,
+                access: &self.access,
+                anonymous: self.anonymous.clone(),
+                peer: conn.peer.ip(),
+                request_id,
+            };
+            return super::website_host::serve(host, parts, bucket).await;
         }
         // IAM and STS calls share the endpoint; their own path serves them.
         let host = parts
@@ -461,7 +514,7 @@ async fn catch_panics(
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
         acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, lifecycle,
-        list, lock, multipart, put, tagging, versions,
+        list, lock, multipart, put, tagging, versions, website,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -489,6 +542,9 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         GetBucketLifecycle {} => lifecycle::get_bucket_lifecycle(&ctx, b),
         PutBucketLifecycle {} => lifecycle::put_bucket_lifecycle(&ctx, b, body).await,
         DeleteBucketLifecycle {} => lifecycle::delete_bucket_lifecycle(&ctx, b).await,
+        GetBucketWebsite {} => website::get_bucket_website(&ctx, b),
+        PutBucketWebsite {} => website::put_bucket_website(&ctx, b, body).await,
+        DeleteBucketWebsite {} => website::delete_bucket_website(&ctx, b).await,
         GetBucketPolicy {} => bucket_policy::get_policy(&ctx, b),
         PutBucketPolicy {} => bucket_policy::put_policy(&ctx, b, body).await,
         DeleteBucketPolicy {} => bucket_policy::delete_policy(&ctx, b).await,

@@ -4,10 +4,11 @@
 //! `xml_versioning`, `xml_tagging`), ranges, conditional requests, `auth`
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
-//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`, and
-//! `post` for browser form uploads), which
+//! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`,
+//! `website`, and `post` for browser form uploads), which
 //! import the layers below and never each other; `handler`, the entry
-//! point, dispatches on the `Op`.
+//! point, dispatches on the `Op`, and `website_host`, the entry point of
+//! website requests, serves them with GetObject's code.
 
 pub mod acl;
 pub mod attributes;
@@ -37,6 +38,8 @@ pub mod snowball;
 pub mod sse;
 pub mod tagging;
 pub mod versions;
+pub mod website;
+pub mod website_host;
 pub mod xml;
 pub mod xml_acl;
 pub mod xml_cors;
@@ -48,11 +51,12 @@ pub mod xml_lock;
 pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;
+pub mod xml_website;
 
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 14] = [
+    const OPERATIONS: [(&str, &str); 15] = [
         ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
@@ -67,6 +71,7 @@ mod tests {
         ("put", include_str!("put.rs")),
         ("tagging", include_str!("tagging.rs")),
         ("versions", include_str!("versions.rs")),
+        ("website", include_str!("website.rs")),
     ];
 
     /// Below the operations: protocol modules and the common layer.
@@ -102,7 +107,7 @@ mod tests {
         let above: Vec<&str> = OPERATIONS
             .iter()
             .map(|(m, _)| *m)
-            .chain(["handler"])
+            .chain(["handler", "website_host"])
             .collect();
         for (name, src) in OPERATIONS.iter().chain(LOWER.iter()) {
             for m in &above {

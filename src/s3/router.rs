@@ -342,6 +342,9 @@ ops! {
     GetBucketLifecycle {} Bucket => [S3GetLifecycleConfiguration];
     PutBucketLifecycle {} Bucket => [S3PutLifecycleConfiguration];
     DeleteBucketLifecycle {} Bucket => [S3PutLifecycleConfiguration];
+    GetBucketWebsite {} Bucket => [S3GetBucketWebsite];
+    PutBucketWebsite {} Bucket => [S3PutBucketWebsite];
+    DeleteBucketWebsite {} Bucket => [S3DeleteBucketWebsite];
     GetBucketPolicy {} Bucket => [S3GetBucketPolicy];
     PutBucketPolicy {} Bucket => [S3PutBucketPolicy];
     DeleteBucketPolicy {} Bucket => [S3DeleteBucketPolicy];
@@ -661,7 +664,7 @@ enum Cond {
 }
 
 /// Subresources S3 has but cairn does not implement: their presence must
-/// never fall through to a default operation (a GET `?website` must not
+/// never fall through to a default operation (a GET `?logging` must not
 /// answer with a listing, a PUT `?restore` must not overwrite the object).
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
@@ -682,7 +685,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "select",
     "session",
     "torrent",
-    "website",
 ];
 
 /// The route table: rows are tried in order and the first whose method,
@@ -732,6 +734,10 @@ route_table! {
     ANY    Bucket   [AnyOf(&["retention", "legal-hold"])] => Unknown {},
     ANY    Object   [AnyOf(UNSUPPORTED_SUBRESOURCES)]   => Unknown {},
     ANY    Object   [Has("ownershipControls")]          => Unknown {},
+    GET    Bucket   [Has("website")]                    => GetBucketWebsite {},
+    PUT    Bucket   [Has("website")]                    => PutBucketWebsite {},
+    DELETE Bucket   [Has("website")]                    => DeleteBucketWebsite {},
+    ANY    Any      [Has("website")]                    => Unknown {},
 
     GET    Bucket   [Has("location")]                   => GetBucketLocation {},
     GET    Bucket   [Has("versioning")]                 => GetBucketVersioning {},
@@ -1136,7 +1142,7 @@ fn decode_bucket(raw: &str) -> Result<String, S3Error> {
 }
 
 /// Decodes a key, checking S3's length limit on the decoded bytes.
-fn decode_key(raw: &str) -> Result<String, S3Error> {
+pub(crate) fn decode_key(raw: &str) -> Result<String, S3Error> {
     let bytes: Vec<u8> = percent_decode_str(raw).collect();
     if bytes.len() > MAX_KEY_LEN {
         return Err(S3Error::from_code(S3Code::KeyTooLongError));
@@ -1314,6 +1320,10 @@ mod tests {
             (Method::GET, "/bkt?lifecycle", GetBucketLifecycle {}),
             (Method::PUT, "/bkt?lifecycle", PutBucketLifecycle {}),
             (Method::DELETE, "/bkt?lifecycle", DeleteBucketLifecycle {}),
+            (Method::GET, "/bkt?website", GetBucketWebsite {}),
+            (Method::GET, "/bkt?list-type=2&website", GetBucketWebsite {}),
+            (Method::PUT, "/bkt?website", PutBucketWebsite {}),
+            (Method::DELETE, "/bkt?website", DeleteBucketWebsite {}),
             (Method::GET, "/bkt?policy", GetBucketPolicy {}),
             (Method::PUT, "/bkt?policy", PutBucketPolicy {}),
             (Method::DELETE, "/bkt?policy", DeleteBucketPolicy {}),
@@ -1577,19 +1587,15 @@ mod tests {
     #[test]
     fn unsupported_bucket_subresources_are_unknown() {
         for (m, target) in [
-            (Method::GET, "/bkt?website"),
             (Method::GET, "/bkt?retention"),
             (Method::PUT, "/bkt?legal-hold"),
             (Method::GET, "/bkt?logging"),
             (Method::GET, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
             (Method::POST, "/bkt?publicAccessBlock"),
-            (Method::GET, "/bkt?list-type=2&website"),
             (Method::GET, "/bkt?delete"),
             (Method::GET, "/bkt?attributes"),
             (Method::HEAD, "/bkt?website"),
-            (Method::PUT, "/bkt?website"),
-            (Method::DELETE, "/bkt?website"),
             (Method::DELETE, "/bkt?versioning"),
             (Method::POST, "/bkt?website"),
             (Method::PATCH, "/bkt"),
@@ -2271,6 +2277,9 @@ mod tests {
                 DeleteBucketLifecycle {},
                 Some("s3:PutLifecycleConfiguration"),
             ),
+            (GetBucketWebsite {}, Some("s3:GetBucketWebsite")),
+            (PutBucketWebsite {}, Some("s3:PutBucketWebsite")),
+            (DeleteBucketWebsite {}, Some("s3:DeleteBucketWebsite")),
             (GetBucketPolicy {}, Some("s3:GetBucketPolicy")),
             (PutBucketPolicy {}, Some("s3:PutBucketPolicy")),
             (DeleteBucketPolicy {}, Some("s3:DeleteBucketPolicy")),

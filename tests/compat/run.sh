@@ -48,6 +48,8 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cairn-compat.XXXXXX")"
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 USER_KEY="compatadmin"
+# Buckets' websites are served as <bucket>.$WEBSITE_DOMAIN (test_website.py).
+WEBSITE_DOMAIN="web.compat.test"
 SECRET_KEY="compat-secret-$$-$RANDOM"
 PID=""
 
@@ -65,6 +67,7 @@ trap cleanup EXIT
 CAIRN_ROOT_USER="$USER_KEY" CAIRN_ROOT_PASSWORD="$SECRET_KEY" CAIRN_LOG="${CAIRN_LOG:-info}" \
   "$BIN" serve "$WORK/d1" "$WORK/d2" "$WORK/d3" "$WORK/d4" \
   --listen "127.0.0.1:$PORT" --cores 2 --no-pin --partitions 16 --segment-size $((64 << 20)) \
+  --website-domain "$WEBSITE_DOMAIN" \
   >"$WORK/server.out" 2>"$WORK/server.log" &
 PID=$!
 
@@ -89,6 +92,7 @@ export CAIRN_ENDPOINT="http://127.0.0.1:$PORT"
 export CAIRN_ACCESS_KEY="$USER_KEY"
 export CAIRN_SECRET_KEY="$SECRET_KEY"
 export CAIRN_BIN="$BIN"
+export CAIRN_WEBSITE_DOMAIN="$WEBSITE_DOMAIN"
 export CAIRN_RCLONE="$RCLONE"
 export CAIRN_RCLONE_SKIP="$RCLONE_SKIP"
 status=0
