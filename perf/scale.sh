@@ -27,7 +27,9 @@
 #                                    to OBJECTS)
 #   REBUILD_MAX=N                    skip the rebuild above N objects
 #   LOCK=FILE                        hold `flock -x FILE` while measuring
-#                                    (not while filling)
+#                                    (not while filling), through the gate
+#                                    FILE.gate (builds should take
+#                                    `flock -s FILE.gate true` first)
 #   SETTLE=1                         `sync` before measuring: the fill's
 #                                    dirty pages written back first (the
 #                                    seconds it took are recorded)
@@ -111,7 +113,9 @@ majflt() { awk '{ print $12 }' "/proc/$PID/stat"; }
 compaction() { "$CAIRN" admin compaction status local --json; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
-lock() { [ -z "${LOCK:-}" ] || { exec 9>"$LOCK"; flock -x 9; }; }
+# Holding "$LOCK.gate" while waiting stops new shared holders (builds that
+# pass the gate first) from starving the exclusive lock.
+lock() { [ -z "${LOCK:-}" ] || { exec 8>"$LOCK.gate" 9>"$LOCK"; flock -x 8; flock -x 9; flock -u 8; }; }
 unlock() { [ -z "${LOCK:-}" ] || flock -u 9; }
 
 start_node
