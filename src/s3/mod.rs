@@ -5,7 +5,8 @@
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
 //! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`, and
-//! `post` for browser form uploads), which
+//! `post` for browser form uploads, `zip` for MinIO's reads of zip
+//! members), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`.
 
@@ -48,11 +49,12 @@ pub mod xml_lock;
 pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;
+pub mod zip;
 
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 14] = [
+    const OPERATIONS: [(&str, &str); 17] = [
         ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
@@ -64,9 +66,12 @@ mod tests {
         ("post", include_str!("post/mod.rs")),
         ("post/form", include_str!("post/form.rs")),
         ("post/policy", include_str!("post/policy.rs")),
+        ("post/fanout", include_str!("post/fanout.rs")),
         ("put", include_str!("put.rs")),
         ("tagging", include_str!("tagging.rs")),
         ("versions", include_str!("versions.rs")),
+        ("zip", include_str!("zip/mod.rs")),
+        ("zip/dir", include_str!("zip/dir.rs")),
     ];
 
     /// Below the operations: protocol modules and the common layer.
