@@ -126,8 +126,11 @@ fn post(srv: &Server, bucket: &str, body: &[u8]) -> RawResponse {
         ),
         ("Content-Length".to_owned(), body.len().to_string()),
     ];
-    raw_request(srv.port, &request_bytes("POST", &format!("/{bucket}"), &headers, body))
-        .expect("POST")
+    raw_request(
+        srv.port,
+        &request_bytes("POST", &format!("/{bucket}"), &headers, body),
+    )
+    .expect("POST")
 }
 
 /// The answer's lines, parsed.
@@ -174,7 +177,11 @@ async fn keys(c: &Client, bucket: &str) -> Vec<String> {
 async fn a_fanout_form_stores_every_copy_and_answers_a_line_for_each() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("fan").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("fan")
+        .send()
+        .await
+        .expect("bucket");
     let file = data(300_000, 7);
     let n = 12;
     let mut list = String::new();
@@ -223,7 +230,9 @@ async fn a_fanout_form_stores_every_copy_and_answers_a_line_for_each() {
     assert_eq!(head.content_type(), Some("text/plain"));
     assert_eq!(head.cache_control(), Some("no-cache"));
     assert_eq!(
-        head.metadata().and_then(|m| m.get("color")).map(String::as_str),
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
         Some("red")
     );
     let tags = c
@@ -254,7 +263,11 @@ async fn a_fanout_form_stores_every_copy_and_answers_a_line_for_each() {
     let r = post(
         &srv,
         "fan",
-        &fanout_form(&fields, "{\"key\":\"v/a\"}\n{\"key\":\"v/b\"}\n", b"versioned"),
+        &fanout_form(
+            &fields,
+            "{\"key\":\"v/a\"}\n{\"key\":\"v/b\"}\n",
+            b"versioned",
+        ),
     );
     assert_eq!(r.status, 200, "{}", text(&r));
     for l in lines(&r) {
@@ -276,9 +289,18 @@ async fn a_fanout_form_stores_every_copy_and_answers_a_line_for_each() {
 async fn fanout_copies_outside_the_signers_policy_fail_alone() {
     let srv = Server::start();
     let admin = srv.client();
-    admin.create_bucket().bucket("fan").send().await.expect("bucket");
+    admin
+        .create_bucket()
+        .bucket("fan")
+        .send()
+        .await
+        .expect("bucket");
     let iam = iam_client(&srv.endpoint(), USER, PASSWORD);
-    iam.create_user().user_name("fanner").send().await.expect("user");
+    iam.create_user()
+        .user_name("fanner")
+        .send()
+        .await
+        .expect("user");
     let key = iam
         .create_access_key()
         .user_name("fanner")
@@ -323,11 +345,19 @@ async fn fanout_copies_outside_the_signers_policy_fail_alone() {
 async fn bad_fanout_forms_are_refused_whole_and_store_nothing() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("fan").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("fan")
+        .send()
+        .await
+        .expect("bucket");
     let refused = |body: Vec<u8>, status: u16, code: &str| {
         let r = post(&srv, "fan", &body);
         assert_eq!(r.status, status, "{}", text(&r));
-        assert!(text(&r).contains(&format!("<Code>{code}</Code>")), "{}", text(&r));
+        assert!(
+            text(&r).contains(&format!("<Code>{code}</Code>")),
+            "{}",
+            text(&r)
+        );
     };
     let fields = || fanout_fields("fan", USER, PASSWORD, &[], false);
     // Not JSON, or JSON of the wrong shape.
@@ -342,8 +372,14 @@ async fn bad_fanout_forms_are_refused_whole_and_store_nothing() {
         "MalformedPOSTRequest",
     );
     // More copies than allowed.
-    let many: String = (0..1001).map(|i| format!("{{\"key\":\"k{i}\"}}\n")).collect();
-    refused(fanout_form(&fields(), &many, b"x"), 400, "MalformedPOSTRequest");
+    let many: String = (0..1001)
+        .map(|i| format!("{{\"key\":\"k{i}\"}}\n"))
+        .collect();
+    refused(
+        fanout_form(&fields(), &many, b"x"),
+        400,
+        "MalformedPOSTRequest",
+    );
     // A file over the fan-out limit (16 MiB).
     refused(
         fanout_form(&fields(), "{\"key\":\"big\"}", &vec![1u8; (16 << 20) + 1]),
@@ -367,15 +403,27 @@ async fn bad_fanout_forms_are_refused_whole_and_store_nothing() {
             *v = "0".repeat(64);
         }
     }
-    refused(fanout_form(&forged, "{\"key\":\"a\"}", b"x"), 403, "SignatureDoesNotMatch");
+    refused(
+        fanout_form(&forged, "{\"key\":\"a\"}", b"x"),
+        403,
+        "SignatureDoesNotMatch",
+    );
     assert_eq!(keys(&c, "fan").await, Vec::<String>::new());
     // Pinned in the policy, the extra field is fine and reaches every copy.
     let fields = fanout_fields("fan", USER, PASSWORD, &[("x-amz-meta-extra", "1")], true);
     let r = post(&srv, "fan", &fanout_form(&fields, "{\"key\":\"a\"}", b"x"));
     assert_eq!(r.status, 200, "{}", text(&r));
-    let head = c.head_object().bucket("fan").key("a").send().await.expect("a");
+    let head = c
+        .head_object()
+        .bucket("fan")
+        .key("a")
+        .send()
+        .await
+        .expect("a");
     assert_eq!(
-        head.metadata().and_then(|m| m.get("extra")).map(String::as_str),
+        head.metadata()
+            .and_then(|m| m.get("extra"))
+            .map(String::as_str),
         Some("1")
     );
 }
@@ -402,7 +450,11 @@ fn zip(members: &[ZipMember<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for m in members {
-        let stored = if m.deflate { deflate(m.data) } else { m.data.to_vec() };
+        let stored = if m.deflate {
+            deflate(m.data)
+        } else {
+            m.data.to_vec()
+        };
         let method: u16 = if m.deflate { 8 } else { 0 };
         let crc = crc32fast::hash(m.data);
         let offset = out.len() as u32;
@@ -503,15 +555,37 @@ async fn extract(
 async fn zip_members_are_read_stored_and_deflated_with_ranges() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("zips").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("zips")
+        .send()
+        .await
+        .expect("bucket");
     let small = b"hello, zip".to_vec();
-    let big: Vec<u8> = (0..(1 << 20) + 333).map(|i| (i % 251) as u8 ^ (i / 4096) as u8).collect();
+    let big: Vec<u8> = (0..(1 << 20) + 333)
+        .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+        .collect();
     let noise = data(200_000, 3);
     let archive = zip(&[
-        ZipMember { name: "a.txt", data: &small, deflate: false },
-        ZipMember { name: "dir/big.bin", data: &big, deflate: true },
-        ZipMember { name: "dir/noise", data: &noise, deflate: false },
-        ZipMember { name: "empty", data: b"", deflate: true },
+        ZipMember {
+            name: "a.txt",
+            data: &small,
+            deflate: false,
+        },
+        ZipMember {
+            name: "dir/big.bin",
+            data: &big,
+            deflate: true,
+        },
+        ZipMember {
+            name: "dir/noise",
+            data: &noise,
+            deflate: false,
+        },
+        ZipMember {
+            name: "empty",
+            data: b"",
+            deflate: true,
+        },
     ]);
     put(&c, "zips", "set/files.zip", archive.clone()).await;
     let zip_modified = c
@@ -524,27 +598,44 @@ async fn zip_members_are_read_stored_and_deflated_with_ranges() {
         .last_modified()
         .map(|t| t.secs().to_string());
 
-    let (body, len, modified, _) = extract(&c, "zips", "set/files.zip/a.txt", None).await.unwrap();
+    let (body, len, modified, _) = extract(&c, "zips", "set/files.zip/a.txt", None)
+        .await
+        .unwrap();
     assert_eq!((body, len), (small.clone(), Some(small.len() as i64)));
     assert_eq!(modified, zip_modified);
-    let (body, len, _, _) = extract(&c, "zips", "set/files.zip/dir/big.bin", None).await.unwrap();
+    let (body, len, _, _) = extract(&c, "zips", "set/files.zip/dir/big.bin", None)
+        .await
+        .unwrap();
     assert_eq!(len, Some(big.len() as i64));
     assert!(body == big, "the deflated member differs");
-    let (body, _, _, _) = extract(&c, "zips", "set/files.zip/dir/noise", None).await.unwrap();
+    let (body, _, _, _) = extract(&c, "zips", "set/files.zip/dir/noise", None)
+        .await
+        .unwrap();
     assert!(body == noise);
-    let (body, len, _, _) = extract(&c, "zips", "set/files.zip/empty", None).await.unwrap();
+    let (body, len, _, _) = extract(&c, "zips", "set/files.zip/empty", None)
+        .await
+        .unwrap();
     assert_eq!((body.len(), len), (0, Some(0)));
 
     // Ranges, of a stored and of a deflated member.
-    let (body, _, _, cr) = extract(&c, "zips", "set/files.zip/dir/noise", Some("bytes=1000-1999"))
-        .await
-        .unwrap();
+    let (body, _, _, cr) = extract(
+        &c,
+        "zips",
+        "set/files.zip/dir/noise",
+        Some("bytes=1000-1999"),
+    )
+    .await
+    .unwrap();
     assert_eq!(body, &noise[1000..2000]);
     assert_eq!(cr.as_deref(), Some("bytes 1000-1999/200000"));
-    let (body, _, _, _) =
-        extract(&c, "zips", "set/files.zip/dir/big.bin", Some("bytes=700000-"))
-            .await
-            .unwrap();
+    let (body, _, _, _) = extract(
+        &c,
+        "zips",
+        "set/files.zip/dir/big.bin",
+        Some("bytes=700000-"),
+    )
+    .await
+    .unwrap();
     assert!(body == big[700_000..]);
     let (body, _, _, _) = extract(&c, "zips", "set/files.zip/dir/big.bin", Some("bytes=-10"))
         .await
@@ -567,11 +658,15 @@ async fn zip_members_are_read_stored_and_deflated_with_ranges() {
 
     // A member the zip does not have, and the path without the header.
     assert_eq!(
-        extract(&c, "zips", "set/files.zip/nope", None).await.unwrap_err(),
+        extract(&c, "zips", "set/files.zip/nope", None)
+            .await
+            .unwrap_err(),
         (404, "NoSuchKey".to_owned())
     );
     assert_eq!(
-        extract(&c, "zips", "set/files.zip/dir", None).await.unwrap_err(),
+        extract(&c, "zips", "set/files.zip/dir", None)
+            .await
+            .unwrap_err(),
         (404, "NoSuchKey".to_owned())
     );
     assert!(c
@@ -583,14 +678,22 @@ async fn zip_members_are_read_stored_and_deflated_with_ranges() {
         .is_err());
     // No such zip.
     assert_eq!(
-        extract(&c, "zips", "set/other.zip/a.txt", None).await.unwrap_err(),
+        extract(&c, "zips", "set/other.zip/a.txt", None)
+            .await
+            .unwrap_err(),
         (404, "NoSuchKey".to_owned())
     );
     // A new version of the zip is read, not the directory cached for the
     // old one.
-    let again = zip(&[ZipMember { name: "a.txt", data: b"v2", deflate: false }]);
+    let again = zip(&[ZipMember {
+        name: "a.txt",
+        data: b"v2",
+        deflate: false,
+    }]);
     put(&c, "zips", "set/files.zip", again).await;
-    let (body, _, _, _) = extract(&c, "zips", "set/files.zip/a.txt", None).await.unwrap();
+    let (body, _, _, _) = extract(&c, "zips", "set/files.zip/a.txt", None)
+        .await
+        .unwrap();
     assert_eq!(body, b"v2");
 }
 
@@ -598,7 +701,11 @@ async fn zip_members_are_read_stored_and_deflated_with_ranges() {
 async fn corrupt_and_unsupported_zips_are_refused_cleanly() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("zips").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("zips")
+        .send()
+        .await
+        .expect("bucket");
     put(&c, "zips", "junk.zip", data(100_000, 9)).await;
     assert_eq!(
         extract(&c, "zips", "junk.zip/a", None).await.unwrap_err(),
@@ -612,14 +719,22 @@ async fn corrupt_and_unsupported_zips_are_refused_cleanly() {
     // Deflate data that is not deflate (a reserved block type), and a
     // stored member whose CRC-32 does not match: the directory reads, the
     // member does not.
-    let mut bad = zip(&[ZipMember { name: "m", data: &[b'z'; 1000], deflate: true }]);
+    let mut bad = zip(&[ZipMember {
+        name: "m",
+        data: &[b'z'; 1000],
+        deflate: true,
+    }]);
     bad[30 + 1] = 0x07;
     put(&c, "zips", "bad.zip", bad).await;
     assert_eq!(
         extract(&c, "zips", "bad.zip/m", None).await.unwrap_err(),
         (400, "InvalidRequest".to_owned())
     );
-    let mut crc = zip(&[ZipMember { name: "m", data: b"stored", deflate: false }]);
+    let mut crc = zip(&[ZipMember {
+        name: "m",
+        data: b"stored",
+        deflate: false,
+    }]);
     let dir = u32::from_le_bytes(crc[crc.len() - 6..crc.len() - 2].try_into().unwrap()) as usize;
     crc[dir + 16] ^= 1;
     put(&c, "zips", "crc.zip", crc).await;
@@ -628,7 +743,11 @@ async fn corrupt_and_unsupported_zips_are_refused_cleanly() {
         (400, "InvalidRequest".to_owned())
     );
     // zip64 and encrypted members are not read.
-    let mut z64 = zip(&[ZipMember { name: "m", data: b"x", deflate: false }]);
+    let mut z64 = zip(&[ZipMember {
+        name: "m",
+        data: b"x",
+        deflate: false,
+    }]);
     let end = z64.len() - 22;
     z64[end + 16..end + 20].copy_from_slice(&u32::MAX.to_le_bytes());
     put(&c, "zips", "z64.zip", z64).await;
@@ -636,7 +755,11 @@ async fn corrupt_and_unsupported_zips_are_refused_cleanly() {
         extract(&c, "zips", "z64.zip/m", None).await.unwrap_err(),
         (501, "NotImplemented".to_owned())
     );
-    let mut enc = zip(&[ZipMember { name: "m", data: b"x", deflate: false }]);
+    let mut enc = zip(&[ZipMember {
+        name: "m",
+        data: b"x",
+        deflate: false,
+    }]);
     let dir = u32::from_le_bytes(enc[enc.len() - 6..enc.len() - 2].try_into().unwrap()) as usize;
     enc[dir + 8] |= 1;
     put(&c, "zips", "enc.zip", enc).await;
@@ -652,23 +775,40 @@ async fn corrupt_and_unsupported_zips_are_refused_cleanly() {
 async fn zip_members_are_authorised_as_reads_of_the_zip() {
     let srv = Server::start();
     let admin = srv.client();
-    admin.create_bucket().bucket("zips").send().await.expect("bucket");
+    admin
+        .create_bucket()
+        .bucket("zips")
+        .send()
+        .await
+        .expect("bucket");
     put(
         &admin,
         "zips",
         "pub/a.zip",
-        zip(&[ZipMember { name: "m", data: b"member", deflate: false }]),
+        zip(&[ZipMember {
+            name: "m",
+            data: b"member",
+            deflate: false,
+        }]),
     )
     .await;
     put(
         &admin,
         "zips",
         "priv/b.zip",
-        zip(&[ZipMember { name: "m", data: b"member", deflate: false }]),
+        zip(&[ZipMember {
+            name: "m",
+            data: b"member",
+            deflate: false,
+        }]),
     )
     .await;
     let iam = iam_client(&srv.endpoint(), USER, PASSWORD);
-    iam.create_user().user_name("reader").send().await.expect("user");
+    iam.create_user()
+        .user_name("reader")
+        .send()
+        .await
+        .expect("user");
     let key = iam
         .create_access_key()
         .user_name("reader")
@@ -686,11 +826,18 @@ async fn zip_members_are_authorised_as_reads_of_the_zip() {
         .send()
         .await
         .expect("policy");
-    let reader = client(&srv.endpoint(), key.access_key_id(), key.secret_access_key());
+    let reader = client(
+        &srv.endpoint(),
+        key.access_key_id(),
+        key.secret_access_key(),
+    );
     let (body, _, _, _) = extract(&reader, "zips", "pub/a.zip/m", None).await.unwrap();
     assert_eq!(body, b"member");
     assert_eq!(
-        extract(&reader, "zips", "priv/b.zip/m", None).await.unwrap_err().1,
+        extract(&reader, "zips", "priv/b.zip/m", None)
+            .await
+            .unwrap_err()
+            .1,
         "AccessDenied"
     );
 }

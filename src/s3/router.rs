@@ -2538,11 +2538,16 @@ mod tests {
     fn extract_reads_of_zip_paths_route_to_the_zip_and_its_member() {
         let mut h = HeaderMap::new();
         h.insert("x-minio-extract", HeaderValue::from_static("true"));
-        let r = route_h(Method::GET, "/bkt/p/a.zip/dir/x.zip/m.txt?versionId=null", &h).unwrap();
+        let r = route_h(
+            Method::GET,
+            "/bkt/p/a.zip/dir/x.zip/m.txt?versionId=null",
+            &h,
+        )
+        .unwrap();
         assert_eq!(r.key.as_deref(), Some("p/a.zip"));
         assert_eq!(
             r.op,
-            GetZipMember {
+            Op::GetZipMember {
                 member: b("dir/x.zip/m.txt"),
                 version: Some(VersionSel::Null),
                 overrides: ResponseOverrides::default(),
@@ -2550,17 +2555,32 @@ mod tests {
         );
         assert_eq!(r.resource().to_string(), "arn:aws:s3:::bkt/p/a.zip");
         let r = route_h(Method::HEAD, "/bkt/a.zip/m", &h).unwrap();
-        assert_eq!((r.key.as_deref(), r.name()), (Some("a.zip"), "HeadZipMember"));
+        assert_eq!(
+            (r.key.as_deref(), r.name()),
+            (Some("a.zip"), "HeadZipMember")
+        );
         // Without the header, another value, another method or no `.zip/`:
         // the key is an ordinary object's.
         assert_eq!(ok(Method::GET, "/bkt/a.zip/m").name(), "GetObject");
         let mut no = HeaderMap::new();
         no.insert("x-minio-extract", HeaderValue::from_static("false"));
-        assert_eq!(route_h(Method::GET, "/bkt/a.zip/m", &no).unwrap().name(), "GetObject");
-        assert_eq!(route_h(Method::GET, "/bkt/a.zipx/m", &h).unwrap().name(), "GetObject");
-        assert_eq!(route_h(Method::GET, "/bkt/a.zip", &h).unwrap().name(), "GetObject");
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zip/m", &no).unwrap().name(),
+            "GetObject"
+        );
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zipx/m", &h).unwrap().name(),
+            "GetObject"
+        );
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zip", &h).unwrap().name(),
+            "GetObject"
+        );
         let del = route_h(Method::DELETE, "/bkt/a.zip/m", &h).unwrap();
-        assert_eq!((del.key.as_deref(), del.name()), (Some("a.zip/m"), "DeleteObject"));
+        assert_eq!(
+            (del.key.as_deref(), del.name()),
+            (Some("a.zip/m"), "DeleteObject")
+        );
         let tags = route_h(Method::GET, "/bkt/a.zip/m?tagging", &h).unwrap();
         assert_eq!(tags.name(), "GetObjectTagging");
     }

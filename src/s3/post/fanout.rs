@@ -67,9 +67,7 @@ pub struct Entry {
 fn malformed(why: impl std::fmt::Display) -> S3Error {
     S3Error::new(
         S3Code::MalformedPOSTRequest,
-        format!(
-            "The body of your POST request is not well-formed multipart/form-data. ({why})"
-        ),
+        format!("The body of your POST request is not well-formed multipart/form-data. ({why})"),
     )
 }
 
@@ -287,7 +285,12 @@ async fn store_one(
 
 /// Stores every copy, [`IN_FLIGHT`] at a time; the answer's lines in
 /// list order.
-pub async fn store(api: &PostApi<'_>, plan: &Plan<'_, '_>, file: &File, entries: &[Entry]) -> String {
+pub async fn store(
+    api: &PostApi<'_>,
+    plan: &Plan<'_, '_>,
+    file: &File,
+    entries: &[Entry],
+) -> String {
     let versioned = !matches!(
         api.engine.versioning(plan.bucket),
         Ok(Versioning::Off) | Err(_)
@@ -349,12 +352,22 @@ mod tests {
             let e = parse_list(bad).unwrap_err();
             assert_eq!(e.code, S3Code::MalformedPOSTRequest, "{bad}");
         }
-        let many: String = (0..=MAX_ENTRIES).map(|i| format!("{{\"key\":\"k{i}\"}}\n")).collect();
-        assert_eq!(parse_list(&many).unwrap_err().code, S3Code::MalformedPOSTRequest);
-        let fits: String = (0..MAX_ENTRIES).map(|i| format!("{{\"key\":\"k{i}\"}}\n")).collect();
+        let many: String = (0..=MAX_ENTRIES)
+            .map(|i| format!("{{\"key\":\"k{i}\"}}\n"))
+            .collect();
+        assert_eq!(
+            parse_list(&many).unwrap_err().code,
+            S3Code::MalformedPOSTRequest
+        );
+        let fits: String = (0..MAX_ENTRIES)
+            .map(|i| format!("{{\"key\":\"k{i}\"}}\n"))
+            .collect();
         assert_eq!(parse_list(&fits).unwrap().len(), MAX_ENTRIES);
         let long = format!("{{\"key\":\"{}\"}}", "x".repeat(MAX_LIST_BYTES));
-        assert_eq!(parse_list(&long).unwrap_err().code, S3Code::MalformedPOSTRequest);
+        assert_eq!(
+            parse_list(&long).unwrap_err().code,
+            S3Code::MalformedPOSTRequest
+        );
     }
 
     #[test]
@@ -403,7 +416,10 @@ mod tests {
         let opts = put_options(&h).unwrap();
         assert_eq!(
             opts.tags,
-            [("a b".to_owned(), "c&d".to_owned()), ("e".to_owned(), String::new())]
+            [
+                ("a b".to_owned(), "c&d".to_owned()),
+                ("e".to_owned(), String::new())
+            ]
         );
         // A value no header can carry is the entry's error.
         let bad = Entry {
@@ -411,7 +427,10 @@ mod tests {
             content_type: Some("a\nb".into()),
             ..Entry::default()
         };
-        assert_eq!(entry_headers(&form, &bad).unwrap_err().code, S3Code::InvalidArgument);
+        assert_eq!(
+            entry_headers(&form, &bad).unwrap_err().code,
+            S3Code::InvalidArgument
+        );
     }
 
     #[test]

@@ -629,11 +629,7 @@ impl PostBody {
                         checksums: self.checksums(),
                     });
                 }
-                Err(e) => {
-                    return Err(self
-                        .take_error()
-                        .unwrap_or_else(|| S3Error::from(e)))
-                }
+                Err(e) => return Err(self.take_error().unwrap_or_else(|| S3Error::from(e))),
             }
         }
     }

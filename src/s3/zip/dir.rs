@@ -88,13 +88,9 @@ pub fn find_end(tail: &[u8], total: u64) -> Result<EndRecord, ZipError> {
     let (disk, dir_disk) = (u16_at(e, 4), u16_at(e, 6));
     let (on_disk, entries) = (u16_at(e, 8), u16_at(e, 10));
     let (dir_size, dir_offset) = (u32_at(e, 12), u32_at(e, 16));
-    let zip64_locator = at >= ZIP64_LOCATOR_LEN
-        && u32_at(tail, at - ZIP64_LOCATOR_LEN) == ZIP64_LOCATOR_SIG;
-    if zip64_locator
-        || entries == u16::MAX
-        || dir_size == u32::MAX
-        || dir_offset == u32::MAX
-    {
+    let zip64_locator =
+        at >= ZIP64_LOCATOR_LEN && u32_at(tail, at - ZIP64_LOCATOR_LEN) == ZIP64_LOCATOR_SIG;
+    if zip64_locator || entries == u16::MAX || dir_size == u32::MAX || dir_offset == u32::MAX {
         return Err(ZipError::Unsupported("zip64"));
     }
     if disk != 0 || dir_disk != 0 || on_disk != entries {
@@ -108,9 +104,7 @@ pub fn find_end(tail: &[u8], total: u64) -> Result<EndRecord, ZipError> {
         ));
     }
     if dir_size > MAX_DIRECTORY {
-        return Err(ZipError::Unsupported(
-            "a central directory over 64 MiB",
-        ));
+        return Err(ZipError::Unsupported("a central directory over 64 MiB"));
     }
     Ok(EndRecord {
         dir_offset,
@@ -147,9 +141,7 @@ impl Member {
             ));
         }
         if self.method == STORED && self.compressed != self.size {
-            return Err(ZipError::Corrupt(
-                "a stored member whose sizes differ",
-            ));
+            return Err(ZipError::Corrupt("a stored member whose sizes differ"));
         }
         Ok(())
     }
@@ -214,11 +206,14 @@ pub fn parse_directory(dir: &[u8], end: &EndRecord) -> Result<Directory, ZipErro
             return Err(ZipError::Unsupported("zip64"));
         }
         let name_at = at + CENTRAL_LEN;
-        let next = name_at + usize::from(name_len) + usize::from(extra_len) + usize::from(comment_len);
+        let next =
+            name_at + usize::from(name_len) + usize::from(extra_len) + usize::from(comment_len);
         let name = dir
             .get(name_at..name_at + usize::from(name_len))
             .filter(|_| next <= dir.len())
-            .ok_or(ZipError::Corrupt("a central directory entry runs past its end"))?;
+            .ok_or(ZipError::Corrupt(
+                "a central directory entry runs past its end",
+            ))?;
         let member = Member {
             method,
             flags,
@@ -334,7 +329,10 @@ pub mod tests {
     fn open(zip: &[u8]) -> Result<Directory, ZipError> {
         let from = zip.len().saturating_sub(END_SEARCH as usize);
         let end = find_end(&zip[from..], zip.len() as u64)?;
-        let (a, b) = (end.dir_offset as usize, (end.dir_offset + end.dir_size) as usize);
+        let (a, b) = (
+            end.dir_offset as usize,
+            (end.dir_offset + end.dir_size) as usize,
+        );
         parse_directory(&zip[a..b], &end)
     }
 
@@ -385,7 +383,10 @@ pub mod tests {
         );
         assert!(open(b"PK").is_err());
         // Truncated: the end record is gone.
-        assert!(matches!(open(&good[..good.len() - 5]), Err(ZipError::Corrupt(_))));
+        assert!(matches!(
+            open(&good[..good.len() - 5]),
+            Err(ZipError::Corrupt(_))
+        ));
         // A central directory entry's signature damaged.
         let end = find_end(&good, good.len() as u64).unwrap();
         let mut bad = good.clone();

@@ -129,7 +129,14 @@ impl Source<'_, '_> {
         Ok(self
             .ctx
             .engine
-            .open_reader(guard, self.bucket, self.key, self.entry.clone(), Some(span), self.unseal.clone())
+            .open_reader(
+                guard,
+                self.bucket,
+                self.key,
+                self.entry.clone(),
+                Some(span),
+                self.unseal.clone(),
+            )
             .await?)
     }
 
@@ -154,7 +161,9 @@ impl Source<'_, '_> {
             return Ok(c);
         }
         let size = self.entry.meta.size;
-        let tail = self.read((size.saturating_sub(dir::END_SEARCH), size)).await?;
+        let tail = self
+            .read((size.saturating_sub(dir::END_SEARCH), size))
+            .await?;
         let (bucket, key) = (self.bucket, self.key);
         let bad = |e| zip_error(e, bucket, key);
         let end = dir::find_end(&tail, size).map_err(bad)?;
@@ -177,7 +186,8 @@ impl Source<'_, '_> {
         let at = m.header_offset;
         let want = (at + dir::LOCAL_LEN as u64).min(end.dir_offset);
         let header = self.read((at, want)).await?;
-        let len = dir::local_header_len(&header).map_err(|e| zip_error(e, self.bucket, self.key))?;
+        let len =
+            dir::local_header_len(&header).map_err(|e| zip_error(e, self.bucket, self.key))?;
         let start = at + len;
         if start + m.compressed > end.dir_offset {
             return Err(zip_error(
@@ -227,9 +237,8 @@ pub async fn get_member(
         guards,
     };
     let cached = src.directory().await?;
-    let missing = || {
-        S3Error::from_code(S3Code::NoSuchKey).with_resource(format!("/{bucket}/{key}/{member}"))
-    };
+    let missing =
+        || S3Error::from_code(S3Code::NoSuchKey).with_resource(format!("/{bucket}/{key}/{member}"));
     let m = cached.dir.get(member).ok_or_else(missing)?.clone();
     m.check_supported().map_err(|e| zip_error(e, bucket, key))?;
     let size = m.size;
@@ -345,7 +354,9 @@ impl MemberStream {
             }
             let piece = match self.step().await {
                 Ok(Some(p)) => p,
-                Ok(None) => return Some(Err(ZipError::Corrupt("a member's data ends early").into())),
+                Ok(None) => {
+                    return Some(Err(ZipError::Corrupt("a member's data ends early").into()))
+                }
                 Err(e) => return Some(Err(e)),
             };
             // Bytes before the span (a range of a deflated member) are
