@@ -399,7 +399,7 @@ mod tests {
                 ("X-Amz-Meta-Size".into(), "big".into()),
             ])),
             tags: Some(BTreeMap::from([
-                ("a b".into(), "c&d".into()),
+                ("a b".into(), "c+d/e".into()),
                 ("e".into(), "".into()),
             ])),
             retention: Some("COMPLIANCE".into()),
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(
             opts.tags,
             [
-                ("a b".to_owned(), "c&d".to_owned()),
+                ("a b".to_owned(), "c+d/e".to_owned()),
                 ("e".to_owned(), String::new())
             ]
         );

@@ -24,9 +24,6 @@ pub const END_SEARCH: u64 = (END_LEN + u16::MAX as usize) as u64;
 /// Most central directory bytes read (MinIO reads at most 100 MiB; 64 MiB
 /// holds about 1.4 million members).
 pub const MAX_DIRECTORY: u64 = 64 << 20;
-/// A local header is at most this long: 30 bytes, a name and an extra
-/// field of up to 65,535 bytes each.
-pub const MAX_LOCAL_HEADER: u64 = (LOCAL_LEN + 2 * u16::MAX as usize) as u64;
 
 /// Compression methods served.
 pub const STORED: u16 = 0;
@@ -75,14 +72,18 @@ pub fn find_end(tail: &[u8], total: u64) -> Result<EndRecord, ZipError> {
     let tail_start = total
         .checked_sub(tail.len() as u64)
         .ok_or(ZipError::Corrupt("more tail than archive"))?;
-    // The last signature whose comment fits: a comment may itself hold
-    // the signature's bytes, so search from the end backwards.
-    let at = (0..=tail.len() - END_LEN)
-        .rev()
-        .find(|&i| {
-            u32_at(tail, i) == END_SIG
-                && i + END_LEN + usize::from(u16_at(tail, i + 20)) <= tail.len()
-        })
+    // A comment may itself hold the signature's bytes: the record is the
+    // one whose comment ends the archive exactly, else (as Go's reader
+    // accepts trailing bytes) the last whose comment fits.
+    let fits = |i: usize| {
+        (u32_at(tail, i) == END_SIG)
+            .then(|| i + END_LEN + usize::from(u16_at(tail, i + 20)))
+            .filter(|&end| end <= tail.len())
+    };
+    let candidates = || (0..=tail.len() - END_LEN).rev();
+    let at = candidates()
+        .find(|&i| fits(i) == Some(tail.len()))
+        .or_else(|| candidates().find(|&i| fits(i).is_some()))
         .ok_or(ZipError::Corrupt("no end of central directory record"))?;
     let e = &tail[at..at + END_LEN];
     let (disk, dir_disk) = (u16_at(e, 4), u16_at(e, 6));
@@ -123,10 +124,6 @@ pub struct Member {
     pub size: u64,
     /// Offset of its local header in the archive.
     pub header_offset: u64,
-    /// Its name and extra field lengths in the central directory (the
-    /// local header usually repeats them).
-    pub name_len: u16,
-    pub extra_len: u16,
 }
 
 impl Member {
@@ -144,12 +141,6 @@ impl Member {
             return Err(ZipError::Corrupt("a stored member whose sizes differ"));
         }
         Ok(())
-    }
-
-    /// Bytes of the archive from its local header to its data's end, if
-    /// the local header repeats the central directory's lengths.
-    pub fn likely_span(&self) -> u64 {
-        LOCAL_LEN as u64 + u64::from(self.name_len) + u64::from(self.extra_len) + self.compressed
     }
 }
 
@@ -221,8 +212,6 @@ pub fn parse_directory(dir: &[u8], end: &EndRecord) -> Result<Directory, ZipErro
             compressed: u64::from(compressed),
             size: u64::from(size),
             header_offset: u64::from(header_offset),
-            name_len,
-            extra_len,
         };
         if member.header_offset + LOCAL_LEN as u64 + member.compressed > end.dir_offset {
             return Err(ZipError::Corrupt(
@@ -296,8 +285,8 @@ pub mod tests {
             central.extend_from_slice(&m.size.to_le_bytes());
             central.extend_from_slice(&(m.name.len() as u16).to_le_bytes());
             central.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-            central.extend_from_slice(&[0; 8]);
-            central.extend_from_slice(&[0; 4]);
+            // Comment length, disk, internal and external attributes.
+            central.extend_from_slice(&[0; 10]);
             central.extend_from_slice(&offset.to_le_bytes());
             central.extend_from_slice(m.name);
             central.extend_from_slice(&extra);
@@ -353,7 +342,6 @@ pub mod tests {
         let at = b.header_offset as usize;
         let data = at + local_header_len(&zip[at..]).unwrap() as usize;
         assert_eq!(&zip[data..data + 1000], &[7u8; 1000][..]);
-        assert_eq!(b.likely_span() as usize, data + 1000 - at);
         assert!(d.get("dir/").is_none() && d.get("missing").is_none());
         assert_eq!(d.get("empty").unwrap().size, 0);
     }
@@ -410,7 +398,8 @@ pub mod tests {
         assert!(matches!(open(&far), Err(ZipError::Corrupt(_))));
         // A member's offset points into the directory.
         let mut off = good.clone();
-        let second = end.dir_offset as usize + CENTRAL_LEN + 1;
+        // After the first entry: its header, 1-byte name, 9-byte extra.
+        let second = end.dir_offset as usize + CENTRAL_LEN + 1 + 9;
         off[second + 42] = 0x70;
         assert_eq!(
             open(&off).unwrap_err(),

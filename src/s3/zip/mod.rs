@@ -201,7 +201,6 @@ impl Source<'_, '_> {
 }
 
 /// GET (or HEAD, `head`) of `member` of the zip at `bucket`/`key`.
-#[allow(clippy::too_many_arguments)]
 pub async fn get_member(
     ctx: &Ctx<'_>,
     bucket: &str,
