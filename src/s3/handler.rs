@@ -514,7 +514,7 @@ async fn catch_panics(
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
         acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, lifecycle,
-        list, lock, multipart, put, tagging, versions, website,
+        list, lock, multipart, put, tagging, versions, website, zip,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -601,6 +601,16 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
             part_number,
             overrides,
         } => get::get_object(&ctx, b, k, version, part_number, &overrides, true).await,
+        GetZipMember {
+            member,
+            version,
+            overrides,
+        } => zip::get_member(&ctx, b, k, &member, version, &overrides, false).await,
+        HeadZipMember {
+            member,
+            version,
+            overrides,
+        } => zip::get_member(&ctx, b, k, &member, version, &overrides, true).await,
         DeleteObject { version } => delete::delete_object(&ctx, b, k, version).await,
         CreateMultipartUpload {} => multipart::create_multipart_upload(&ctx, b, k).await,
         UploadPart {

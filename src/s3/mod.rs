@@ -5,7 +5,8 @@
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
 //! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`,
-//! `website`, and `post` for browser form uploads), which
+//! `website`, `post` for browser form uploads, `zip` for MinIO's reads of zip
+//! members), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`, and `website_host`, the entry point of
 //! website requests, serves them with GetObject's code.
@@ -52,11 +53,12 @@ pub mod xml_multipart;
 pub mod xml_tagging;
 pub mod xml_versioning;
 pub mod xml_website;
+pub mod zip;
 
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 15] = [
+    const OPERATIONS: [(&str, &str); 18] = [
         ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
@@ -68,10 +70,13 @@ mod tests {
         ("post", include_str!("post/mod.rs")),
         ("post/form", include_str!("post/form.rs")),
         ("post/policy", include_str!("post/policy.rs")),
+        ("post/fanout", include_str!("post/fanout.rs")),
         ("put", include_str!("put.rs")),
         ("tagging", include_str!("tagging.rs")),
         ("versions", include_str!("versions.rs")),
         ("website", include_str!("website.rs")),
+        ("zip", include_str!("zip/mod.rs")),
+        ("zip/dir", include_str!("zip/dir.rs")),
     ];
 
     /// Below the operations: protocol modules and the common layer.

@@ -386,6 +386,18 @@ ops! {
         part_number: Option<u32>,
         overrides: ResponseOverrides,
     } Object => [S3GetObject | S3GetObjectVersion];
+    /// MinIO's `x-minio-extract`: `member` of the zip at the route's key
+    /// (see [`zip_member`]); authorised as a read of the zip.
+    GetZipMember {
+        member: String,
+        version: Option<VersionSel>,
+        overrides: ResponseOverrides,
+    } Object => [S3GetObject | S3GetObjectVersion];
+    HeadZipMember {
+        member: String,
+        version: Option<VersionSel>,
+        overrides: ResponseOverrides,
+    } Object => [S3GetObject | S3GetObjectVersion];
     DeleteObject { version: Option<VersionSel> } Object => [S3DeleteObject | S3DeleteObjectVersion];
     GetObjectTagging { version: Option<VersionSel> } Object
         => [S3GetObjectTagging | S3GetObjectVersionTagging];
@@ -422,6 +434,8 @@ impl Op {
         match self {
             Op::GetObject { version, .. }
             | Op::HeadObject { version, .. }
+            | Op::GetZipMember { version, .. }
+            | Op::HeadZipMember { version, .. }
             | Op::DeleteObject { version }
             | Op::GetObjectTagging { version }
             | Op::GetObjectAttributes { version }
@@ -558,6 +572,7 @@ impl Route {
             headers,
         };
         let op = route_op(&req)?;
+        let (key, op) = zip_member(key, op, headers);
         Ok(Route { bucket, key, op })
     }
 
@@ -643,6 +658,49 @@ impl Route {
                 ..ConditionValues::default()
             },
         }
+    }
+}
+
+/// MinIO's zip extension: a GET or HEAD with `x-minio-extract: true` of a
+/// key holding `.zip/` reads the member after the first `.zip/` of the zip
+/// before it (whether or not an object has the whole key, as MinIO), so
+/// the route's key becomes the zip's.
+fn zip_member(key: Option<String>, op: Op, headers: &HeaderMap) -> (Option<String>, Op) {
+    const MARK: &str = ".zip/";
+    let extract = headers
+        .get("x-minio-extract")
+        .is_some_and(|v| v.as_bytes() == b"true");
+    let at = key
+        .as_deref()
+        .filter(|_| extract && matches!(op, Op::GetObject { .. } | Op::HeadObject { .. }))
+        .and_then(|k| k.find(MARK));
+    let (Some(at), Some(k)) = (at, key.as_deref()) else {
+        return (key, op);
+    };
+    let zip = Some(k[..at + MARK.len() - 1].to_owned());
+    let member = k[at + MARK.len()..].to_owned();
+    match op {
+        Op::GetObject {
+            version, overrides, ..
+        } => (
+            zip,
+            Op::GetZipMember {
+                member,
+                version,
+                overrides,
+            },
+        ),
+        Op::HeadObject {
+            version, overrides, ..
+        } => (
+            zip,
+            Op::HeadZipMember {
+                member,
+                version,
+                overrides,
+            },
+        ),
+        op => (key, op),
     }
 }
 
@@ -2371,6 +2429,22 @@ mod tests {
                 },
                 Some("s3:GetObjectVersion"),
             ),
+            (
+                GetZipMember {
+                    member: "m".into(),
+                    version: None,
+                    overrides: ResponseOverrides::default(),
+                },
+                Some("s3:GetObject"),
+            ),
+            (
+                HeadZipMember {
+                    member: "m".into(),
+                    version: v,
+                    overrides: ResponseOverrides::default(),
+                },
+                Some("s3:GetObjectVersion"),
+            ),
             (DeleteObject { version: None }, Some("s3:DeleteObject")),
             (DeleteObject { version: v }, Some("s3:DeleteObjectVersion")),
             (
@@ -2467,6 +2541,57 @@ mod tests {
                 "{name} has no expected action"
             );
         }
+    }
+
+    #[test]
+    fn extract_reads_of_zip_paths_route_to_the_zip_and_its_member() {
+        let mut h = HeaderMap::new();
+        h.insert("x-minio-extract", HeaderValue::from_static("true"));
+        let r = route_h(
+            Method::GET,
+            "/bkt/p/a.zip/dir/x.zip/m.txt?versionId=null",
+            &h,
+        )
+        .unwrap();
+        assert_eq!(r.key.as_deref(), Some("p/a.zip"));
+        assert_eq!(
+            r.op,
+            Op::GetZipMember {
+                member: b("dir/x.zip/m.txt"),
+                version: Some(VersionSel::Null),
+                overrides: ResponseOverrides::default(),
+            }
+        );
+        assert_eq!(r.resource().to_string(), "arn:aws:s3:::bkt/p/a.zip");
+        let r = route_h(Method::HEAD, "/bkt/a.zip/m", &h).unwrap();
+        assert_eq!(
+            (r.key.as_deref(), r.name()),
+            (Some("a.zip"), "HeadZipMember")
+        );
+        // Without the header, another value, another method or no `.zip/`:
+        // the key is an ordinary object's.
+        assert_eq!(ok(Method::GET, "/bkt/a.zip/m").name(), "GetObject");
+        let mut no = HeaderMap::new();
+        no.insert("x-minio-extract", HeaderValue::from_static("false"));
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zip/m", &no).unwrap().name(),
+            "GetObject"
+        );
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zipx/m", &h).unwrap().name(),
+            "GetObject"
+        );
+        assert_eq!(
+            route_h(Method::GET, "/bkt/a.zip", &h).unwrap().name(),
+            "GetObject"
+        );
+        let del = route_h(Method::DELETE, "/bkt/a.zip/m", &h).unwrap();
+        assert_eq!(
+            (del.key.as_deref(), del.name()),
+            (Some("a.zip/m"), "DeleteObject")
+        );
+        let tags = route_h(Method::GET, "/bkt/a.zip/m?tagging", &h).unwrap();
+        assert_eq!(tags.name(), "GetObjectTagging");
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub const MAX_PARTS: usize = 128;
 pub const MAX_PART_HEADER_LEN: usize = 2 * 1024;
 /// Longest single field value (the policy is the long one).
 pub const MAX_FIELD_LEN: usize = 16 * 1024;
+/// MinIO's fan-out list (`fanout`): read apart from the form's values, as
+/// MinIO does, so it may be longer than any field and does not count
+/// against [`MAX_FORM_BYTES`].
+pub const FANOUT_FIELD: &str = "x-minio-fanout-list";
+/// Longest fan-out list: a thousand entries with some metadata each.
+pub const MAX_FANOUT_LIST_LEN: usize = 1 << 20;
 /// What may follow a delimiter before its CRLF (RFC 2046 transport padding).
 const MAX_PADDING: usize = 64;
 
@@ -102,6 +108,8 @@ pub struct FormDecoder {
     disposition_seen: bool,
     /// The current field's value.
     value: Vec<u8>,
+    /// The current field is the fan-out list.
+    fanout: bool,
     /// Bytes outside the file so far.
     form_bytes: usize,
     parts: usize,
@@ -133,6 +141,7 @@ impl FormDecoder {
             content_type: None,
             disposition_seen: false,
             value: Vec::new(),
+            fanout: false,
             form_bytes: 0,
             parts: 0,
         })
@@ -302,6 +311,7 @@ impl FormDecoder {
             });
             self.state = State::Scan(Sink::File);
         } else {
+            self.fanout = name.eq_ignore_ascii_case(FANOUT_FIELD);
             self.value.clear();
             self.state = State::Scan(Sink::Field);
         }
@@ -399,10 +409,17 @@ impl FormDecoder {
                 Ok(())
             }
             Sink::Field => {
-                if self.value.len() + data.len() > MAX_FIELD_LEN {
+                let max = if self.fanout {
+                    MAX_FANOUT_LIST_LEN
+                } else {
+                    MAX_FIELD_LEN
+                };
+                if self.value.len() + data.len() > max {
                     return Err(FormError::TooLarge);
                 }
-                self.count(data.len())?;
+                if !self.fanout {
+                    self.count(data.len())?;
+                }
                 self.value.extend_from_slice(data);
                 Ok(())
             }
@@ -771,6 +788,30 @@ mod tests {
             whole(B, body.as_bytes()).1,
             Err(FormError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn the_fanout_list_has_its_own_limit_outside_the_forms() {
+        let list = "v".repeat(MAX_FORM_BYTES * 2);
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=key\r\n\r\nk\r\n\
+             --{B}\r\nContent-Disposition: form-data; name=X-Minio-Fanout-List\r\n\r\n{list}\r\n\
+             --{B}\r\nContent-Disposition: form-data; name=file\r\n\r\nF\r\n--{B}--"
+        );
+        let (evs, r) = whole(B, body.as_bytes());
+        assert_eq!(r, Ok(()));
+        assert!(evs.contains(&Ev::Field("X-Minio-Fanout-List".into(), list.into_bytes())));
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=x-minio-fanout-list\r\n\r\n{}\r\n--{B}--",
+            "v".repeat(MAX_FANOUT_LIST_LEN + 1)
+        );
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
+        // Any other field keeps the ordinary limit.
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=x-minio-fanout\r\n\r\n{}\r\n--{B}--",
+            "v".repeat(MAX_FIELD_LEN + 1)
+        );
+        assert_eq!(whole(B, body.as_bytes()).1, Err(FormError::TooLarge));
     }
 
     #[test]

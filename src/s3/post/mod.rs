@@ -13,6 +13,7 @@
 //! checked before the body reports its end, so a refused upload never
 //! becomes visible.
 
+pub mod fanout;
 pub mod form;
 pub mod policy;
 
@@ -43,7 +44,7 @@ use super::body::{header_checksum, MAX_OBJECT_SIZE};
 use super::common::acl::{check_public_acl, new_object_acl, AclRequest};
 use super::common::ctx::{ApiSettings, Ctx, S3Result};
 use super::common::metadata::{header_bytes, header_text, put_options};
-use super::common::response::{add_checksum_headers, quoted_etag, status_only, xml, ResBody};
+use super::common::response::{add_checksum_headers, full, quoted_etag, status_only, xml, ResBody};
 use super::common::version::add_version_header;
 use super::error::{S3Code, S3Error};
 use super::xml_tagging::{parse_tagging, TagTarget};
@@ -178,6 +179,7 @@ async fn authorize_and_store(
     conn: &Conn,
 ) -> S3Result {
     let mut fields = std::mem::take(&mut body.fields);
+    let fanout = fanout::take_list(&mut fields)?;
     fields.expand_filename(body.filename.as_deref().unwrap_or(""));
     let key = fields
         .get("key")
@@ -212,7 +214,11 @@ async fn authorize_and_store(
         .and_then(|xml| parse_tagging(xml.as_bytes(), TagTarget::Object).ok())
         .unwrap_or_default();
     let tag_refs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    if !authz.allows_with_tags(put, &condition_headers(&parts.headers, &fields), &tag_refs) {
+    // A fan-out form stores nothing at its own key: each copy is
+    // authorised on its key.
+    if fanout.is_none()
+        && !authz.allows_with_tags(put, &condition_headers(&parts.headers, &fields), &tag_refs)
+    {
         return Err(S3Error::from_code(S3Code::AccessDenied));
     }
     // An anonymous form to a publicly writable bucket needs no policy
@@ -259,24 +265,42 @@ async fn authorize_and_store(
         ),
     };
     check_public_acl(&api.engine.buckets(), bucket, acl.is_public())?;
-    opts.headers.extend(new_object_acl(
+    let acl_headers = new_object_acl(
         api.settings,
         api.engine,
         &principal.canonical_id,
         &acl,
         bucket,
-    )?);
-    opts.attrs = crate::s3::lock::write_attrs(api.engine, &authz, &headers, (bucket, &key), true)?;
+    )?;
     if let Some(class) = fields.get("x-amz-storage-class") {
         if !STORAGE_CLASSES.contains(&class) {
             return Err(S3Code::InvalidStorageClass.into());
         }
     }
-    let answer = answer(&fields);
     let (min, max) = policy
         .as_ref()
         .and_then(|p| p.length_range())
         .unwrap_or((0, MAX_OBJECT_SIZE));
+    if let Some(entries) = fanout {
+        body.begin(min, max.min(fanout::MAX_FILE), checksum)?;
+        let file = body.read_whole().await?;
+        let plan = fanout::Plan {
+            bucket,
+            conditions: condition_headers(&parts.headers, &fields),
+            headers,
+            acl: acl_headers,
+            requested,
+            authz: &authz,
+        };
+        let lines = fanout::store(api, &plan, &file, &entries).await;
+        let mut r = Response::new(full(lines));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(r);
+    }
+    opts.headers.extend(acl_headers);
+    opts.attrs = crate::s3::lock::write_attrs(api.engine, &authz, &headers, (bucket, &key), true)?;
+    let answer = answer(&fields);
     body.begin(min, max.min(MAX_OBJECT_SIZE), checksum)?;
     let sealed = crate::s3::sse::seal_for(bucket, &key, &requested).await?;
     let echo = sealed.as_ref().map(|s| s.echo.clone());
@@ -588,6 +612,26 @@ impl PostBody {
         }
         self.md5 = Some(md5);
         self.check_max()
+    }
+
+    /// The whole file (after [`PostBody::begin`], which bounds it), with
+    /// its MD5 and checksums: a fan-out stores it many times.
+    async fn read_whole(&mut self) -> Result<fanout::File, S3Error> {
+        let mut chunks = Vec::new();
+        loop {
+            match self.next_chunk().await {
+                Ok(BodyChunk::Data(b)) => chunks.push(b),
+                Ok(BodyChunk::End(md5)) => {
+                    let md5 = md5.ok_or_else(|| S3Error::from_code(S3Code::InternalError))?;
+                    return Ok(fanout::File {
+                        chunks,
+                        md5,
+                        checksums: self.checksums(),
+                    });
+                }
+                Err(e) => return Err(self.take_error().unwrap_or_else(|| S3Error::from(e))),
+            }
+        }
     }
 
     fn take_error(&mut self) -> Option<S3Error> {

@@ -40,6 +40,11 @@ impl Fields {
         }
     }
 
+    /// Takes a field out, by its lower-case name.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
     /// The value of a field, by its lower-case name.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)

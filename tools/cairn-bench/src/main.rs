@@ -67,12 +67,10 @@ pub enum Mode {
     /// (`x-amz-meta-snowball-auto-extract`).
     Snowball,
     /// As warp's: each operation POSTs one object for the server to store
-    /// as --copies objects (MinIO's `x-minio-fanout-list` form, which cairn
-    /// does not serve).
+    /// as --copies objects (MinIO's `x-minio-fanout-list` form).
     Fanout,
     /// As warp's: upload one zip of --files objects, then GET its members
-    /// with `x-minio-extract: true` (MinIO's extension, which cairn does
-    /// not serve).
+    /// with `x-minio-extract: true` (MinIO's extension).
     Zip,
     /// Upload objects --from to --from + --objects - 1, named as the
     /// set-up's uploads, measured as PUT, and keep them: successive fills
