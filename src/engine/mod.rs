@@ -1362,6 +1362,22 @@ impl Engine {
         t.buckets.get(bucket)?.website.clone()
     }
 
+    /// The bucket's event notification rules; `None` when it has none or
+    /// does not exist.
+    pub fn bucket_notifications(&self, bucket: &str) -> Option<crate::notify::Notifications> {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket)?.notifications.clone()
+    }
+
+    /// Sets the bucket's event notification rules (None: none).
+    pub async fn set_bucket_notifications(
+        self: &Rc<Self>,
+        bucket: &str,
+        n: Option<crate::notify::Notifications>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Notifications(n)).await
+    }
+
     /// Sets (Some) or deletes (None) the bucket's website configuration.
     pub async fn set_bucket_website(
         self: &Rc<Self>,
@@ -1541,6 +1557,7 @@ impl Engine {
             BucketChange::Cors(c) => existing(&mut table, &name)?.cors = c,
             BucketChange::Lifecycle(l) => existing(&mut table, &name)?.lifecycle = l,
             BucketChange::Website(w) => existing(&mut table, &name)?.website = w,
+            BucketChange::Notifications(n) => existing(&mut table, &name)?.notifications = n,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }
