@@ -42,7 +42,7 @@ pub const EVENTS: [&str; 27] = [
 
 /// The element a rule came in, answered back in the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
+pub enum RuleKind {
     /// `TopicConfiguration` (`Topic`).
     Topic,
     /// `QueueConfiguration` (`Queue`).
@@ -62,7 +62,7 @@ pub struct Notifications {
 pub struct NotifyRule {
     /// The client's `Id`, or one made up when it sent none (as S3 does).
     pub id: String,
-    pub kind: Kind,
+    pub kind: RuleKind,
     /// The destination's ARN, naming one of the operator's targets.
     pub arn: String,
     /// Event types as sent, each in [`EVENTS`].
@@ -128,7 +128,11 @@ impl Notifications {
     }
 
     /// The rules `event` on `key` reaches, in configuration order.
-    pub fn reached<'a>(&'a self, event: &'a str, key: &'a str) -> impl Iterator<Item = &'a NotifyRule> {
+    pub fn reached<'a>(
+        &'a self,
+        event: &'a str,
+        key: &'a str,
+    ) -> impl Iterator<Item = &'a NotifyRule> {
         self.rules.iter().filter(move |r| r.matches(event, key))
     }
 }
@@ -140,7 +144,7 @@ mod tests {
     fn rule(events: &[&str], prefix: &str, suffix: &str) -> NotifyRule {
         NotifyRule {
             id: "r".into(),
-            kind: Kind::Queue,
+            kind: RuleKind::Queue,
             arn: "arn:cairn:sqs::hook:webhook".into(),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
             prefix: prefix.into(),
@@ -155,8 +159,14 @@ mod tests {
             "s3:ObjectCreated:*",
             "s3:ObjectCreated:CompleteMultipartUpload"
         ));
-        assert!(!event_matches("s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"));
-        assert!(event_matches("s3:ObjectRemoved:Delete", "s3:ObjectRemoved:Delete"));
+        assert!(!event_matches(
+            "s3:ObjectCreated:*",
+            "s3:ObjectRemoved:Delete"
+        ));
+        assert!(event_matches(
+            "s3:ObjectRemoved:Delete",
+            "s3:ObjectRemoved:Delete"
+        ));
         assert!(!event_matches(
             "s3:ObjectRemoved:Delete",
             "s3:ObjectRemoved:DeleteMarkerCreated"
@@ -193,7 +203,9 @@ mod tests {
         };
         let (a, b) = cfg.overlapping().expect("overlap");
         assert_eq!((a, b), (&cfg.rules[0], &cfg.rules[2]));
-        let reached: Vec<_> = cfg.reached("s3:ObjectCreated:Copy", "images/x.jpg").collect();
+        let reached: Vec<_> = cfg
+            .reached("s3:ObjectCreated:Copy", "images/x.jpg")
+            .collect();
         assert_eq!(reached.len(), 2);
     }
 }

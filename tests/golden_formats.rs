@@ -55,7 +55,7 @@ use cairn::lifecycle::{
     And, Expiration, Filter as LifecycleFilter, Lifecycle, NoncurrentExpiration,
     Rule as LifecycleRule, Scope, Tag,
 };
-use cairn::notify::{Kind, NotifyRule, Notifications};
+use cairn::notify::{Notifications, NotifyRule, RuleKind};
 use cairn::sse::header::{KeySource, Mode, SseHeader};
 use cairn::sse::kms::{BuiltinKms, Context, DataKeys, Kms, KmsError, KmsState, STATE_FILE};
 use cairn::sse::SseError;
@@ -689,20 +689,21 @@ fn bucket_table_v4() -> BucketTable {
 /// "everything" (one of each kind, a prefix and a suffix filter).
 fn bucket_table_v5() -> BucketTable {
     let mut t = bucket_table_v4();
-    let rule = |id: &str, kind, arn: &str, events: &[&str], prefix: &str, suffix: &str| NotifyRule {
-        id: id.into(),
-        kind,
-        arn: arn.into(),
-        events: events.iter().map(|e| (*e).to_owned()).collect(),
-        prefix: prefix.into(),
-        suffix: suffix.into(),
-    };
+    let rule =
+        |id: &str, kind, arn: &str, events: &[&str], prefix: &str, suffix: &str| NotifyRule {
+            id: id.into(),
+            kind,
+            arn: arn.into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+        };
     if let Some(b) = t.buckets.get_mut("everything") {
         b.notifications = Some(Notifications {
             rules: vec![
                 rule(
                     "images",
-                    Kind::Queue,
+                    RuleKind::Queue,
                     "arn:cairn:sqs::hook:webhook",
                     &["s3:ObjectCreated:*"],
                     "images/",
@@ -710,15 +711,18 @@ fn bucket_table_v5() -> BucketTable {
                 ),
                 rule(
                     "removed",
-                    Kind::Topic,
+                    RuleKind::Topic,
                     "arn:cairn:sns::hook:webhook",
-                    &["s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated"],
+                    &[
+                        "s3:ObjectRemoved:Delete",
+                        "s3:ObjectRemoved:DeleteMarkerCreated",
+                    ],
                     "",
                     "",
                 ),
                 rule(
                     "tags",
-                    Kind::Function,
+                    RuleKind::Function,
                     "arn:cairn:lambda::hook:webhook",
                     &["s3:ObjectTagging:*"],
                     "logs/",

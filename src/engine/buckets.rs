@@ -456,7 +456,7 @@ mod tests {
                 notifications: Some(crate::notify::Notifications {
                     rules: vec![crate::notify::NotifyRule {
                         id: "images".into(),
-                        kind: crate::notify::Kind::Queue,
+                        kind: crate::notify::RuleKind::Queue,
                         arn: "arn:cairn:sqs::hook:webhook".into(),
                         events: vec!["s3:ObjectCreated:*".into()],
                         prefix: "images/".into(),

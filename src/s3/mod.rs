@@ -48,9 +48,9 @@ pub mod xml_encryption;
 #[cfg(test)]
 mod xml_golden;
 pub mod xml_lifecycle;
-pub mod xml_notification;
 pub mod xml_lock;
 pub mod xml_multipart;
+pub mod xml_notification;
 pub mod xml_tagging;
 pub mod xml_versioning;
 pub mod xml_website;

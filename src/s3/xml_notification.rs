@@ -7,7 +7,7 @@
 //! every rule. Pure: parsing and checking, no I/O; whether each ARN names
 //! one of the operator's targets is the caller's question.
 
-use crate::notify::{Kind, Notifications, NotifyRule, EVENTS};
+use crate::notify::{Notifications, NotifyRule, RuleKind, EVENTS};
 
 use super::error::{S3Code, S3Error};
 use super::xml::{malformed, require_blank, response, set_once, walk_elements};
@@ -38,11 +38,11 @@ struct Raw {
 }
 
 /// The element names of each kind: the container and its ARN.
-fn kind_of(container: &[u8]) -> Option<(Kind, &'static [u8])> {
+fn kind_of(container: &[u8]) -> Option<(RuleKind, &'static [u8])> {
     match container {
-        b"TopicConfiguration" => Some((Kind::Topic, b"Topic")),
-        b"QueueConfiguration" => Some((Kind::Queue, b"Queue")),
-        b"CloudFunctionConfiguration" => Some((Kind::Function, b"CloudFunction")),
+        b"TopicConfiguration" => Some((RuleKind::Topic, b"Topic")),
+        b"QueueConfiguration" => Some((RuleKind::Queue, b"Queue")),
+        b"CloudFunctionConfiguration" => Some((RuleKind::Function, b"CloudFunction")),
         _ => None,
     }
 }
@@ -111,13 +111,19 @@ pub fn parse_notifications(
     Ok(n)
 }
 
-fn finish(raw: Raw, kind: Kind, new_id: &mut impl FnMut() -> String) -> Result<NotifyRule, S3Error> {
+fn finish(
+    raw: Raw,
+    kind: RuleKind,
+    new_id: &mut impl FnMut() -> String,
+) -> Result<NotifyRule, S3Error> {
     let arn = raw.arn.filter(|a| !a.is_empty()).ok_or_else(malformed)?;
     if raw.events.is_empty() {
         return Err(malformed());
     }
     if let Some(e) = raw.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(invalid(&format!("The event '{e}' is not supported for notifications.")));
+        return Err(invalid(&format!(
+            "The event '{e}' is not supported for notifications."
+        )));
     }
     let id = match raw.id {
         Some(id) if id.len() > MAX_ID_LEN => return Err(invalid("The ID is too long.")),
@@ -157,11 +163,11 @@ fn finish(raw: Raw, kind: Kind, new_id: &mut impl FnMut() -> String) -> Result<N
 /// functions).
 pub fn notifications_document(n: &Notifications) -> Vec<u8> {
     response(ROOT, 64 + 256 * n.rules.len(), |w| {
-        for kind in [Kind::Topic, Kind::Queue, Kind::Function] {
+        for kind in [RuleKind::Topic, RuleKind::Queue, RuleKind::Function] {
             let (container, arn) = match kind {
-                Kind::Topic => ("TopicConfiguration", "Topic"),
-                Kind::Queue => ("QueueConfiguration", "Queue"),
-                Kind::Function => ("CloudFunctionConfiguration", "CloudFunction"),
+                RuleKind::Topic => ("TopicConfiguration", "Topic"),
+                RuleKind::Queue => ("QueueConfiguration", "Queue"),
+                RuleKind::Function => ("CloudFunctionConfiguration", "CloudFunction"),
             };
             for r in n.rules.iter().filter(|r| r.kind == kind) {
                 w.element(container, |w| {
@@ -173,7 +179,8 @@ pub fn notifications_document(n: &Notifications) -> Vec<u8> {
                     if !r.prefix.is_empty() || !r.suffix.is_empty() {
                         w.element("Filter", |w| {
                             w.element("S3Key", |w| {
-                                for (name, value) in [("prefix", &r.prefix), ("suffix", &r.suffix)] {
+                                for (name, value) in [("prefix", &r.prefix), ("suffix", &r.suffix)]
+                                {
                                     if !value.is_empty() {
                                         w.element("FilterRule", |w| {
                                             w.text("Name", name);
@@ -214,7 +221,10 @@ mod tests {
     }
 
     fn queue(id: &str, events: &[&str], filter: &str) -> String {
-        let events: String = events.iter().map(|e| format!("<Event>{e}</Event>")).collect();
+        let events: String = events
+            .iter()
+            .map(|e| format!("<Event>{e}</Event>"))
+            .collect();
         format!(
             "<QueueConfiguration>{id}<Queue>arn:cairn:sqs::hook:webhook</Queue>{events}{filter}</QueueConfiguration>"
         )
@@ -245,15 +255,18 @@ mod tests {
             n.rules[0],
             NotifyRule {
                 id: "images".into(),
-                kind: Kind::Queue,
+                kind: RuleKind::Queue,
                 arn: "arn:cairn:sqs::hook:webhook".into(),
                 events: vec!["s3:ObjectCreated:*".into()],
                 prefix: "images/".into(),
                 suffix: ".jpg".into(),
             }
         );
-        assert_eq!((n.rules[1].id.as_str(), n.rules[1].kind), ("made-1", Kind::Topic));
-        assert_eq!(n.rules[2].kind, Kind::Function);
+        assert_eq!(
+            (n.rules[1].id.as_str(), n.rules[1].kind),
+            ("made-1", RuleKind::Topic)
+        );
+        assert_eq!(n.rules[2].kind, RuleKind::Function);
         // The answer parses back to the same rules (in S3's kind order).
         let back = parse(std::str::from_utf8(&notifications_document(&n)).unwrap()).unwrap();
         let mut want = n.rules.clone();
@@ -281,16 +294,31 @@ mod tests {
         }
         let invalid = [
             (queue("", &["s3:ObjectCreated:Bogus"], ""), "not supported"),
-            (queue("", &["s3:ObjectCreated:*"], &filter(&[("middle", "x")])), "prefix or suffix"),
             (
-                queue("", &["s3:ObjectCreated:*"], &filter(&[("prefix", "a"), ("Prefix", "b")])),
+                queue("", &["s3:ObjectCreated:*"], &filter(&[("middle", "x")])),
+                "prefix or suffix",
+            ),
+            (
+                queue(
+                    "",
+                    &["s3:ObjectCreated:*"],
+                    &filter(&[("prefix", "a"), ("Prefix", "b")]),
+                ),
                 "more than one prefix",
             ),
             (
                 format!(
                     "{}{}",
-                    queue("", &["s3:ObjectCreated:*"], &filter(&[("prefix", "images/")])),
-                    queue("", &["s3:ObjectCreated:Put"], &filter(&[("suffix", ".jpg")]))
+                    queue(
+                        "",
+                        &["s3:ObjectCreated:*"],
+                        &filter(&[("prefix", "images/")])
+                    ),
+                    queue(
+                        "",
+                        &["s3:ObjectCreated:Put"],
+                        &filter(&[("suffix", ".jpg")])
+                    )
                 ),
                 "Configurations overlap",
             ),
