@@ -1,10 +1,17 @@
-//! A bucket's event notification configuration (issue 17 part 3): the rules
-//! as stored in the bucket table and the pure functions that say which
-//! rules an event reaches and whether two rules overlap. No I/O: the S3
-//! side (`s3/xml_notification.rs`) parses the document and checks each
-//! destination against the operator's targets.
+//! Event notifications (issue 17 part 3). Here, a bucket's rules as the
+//! bucket table keeps them and the pure functions that say which rules an
+//! event reaches and whether two rules overlap; `event`, an event and the
+//! message a target receives; `targets`, the operator's targets;
+//! `deliver`, the threads that send. The S3 side
+//! (`s3/xml_notification.rs`) parses the document and checks each
+//! destination against the targets; the engine writes events in the
+//! transaction of their change (`engine/outbox.rs`).
 
 use serde::{Deserialize, Serialize};
+
+pub mod deliver;
+pub mod event;
+pub mod targets;
 
 /// The event types a rule may name: S3's list (wildcards are the `:*`
 /// forms). cairn raises the `ObjectCreated`, `ObjectRemoved`,
@@ -49,6 +56,17 @@ pub enum RuleKind {
     Queue,
     /// `CloudFunctionConfiguration` (`CloudFunction`).
     Function,
+}
+
+impl RuleKind {
+    /// The service its ARNs name.
+    pub fn service(self) -> &'static str {
+        match self {
+            RuleKind::Topic => "sns",
+            RuleKind::Queue => "sqs",
+            RuleKind::Function => "lambda",
+        }
+    }
 }
 
 /// The rules of one bucket, in the order the client sent them.
