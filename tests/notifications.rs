@@ -7,10 +7,8 @@
 //! across a `kill -9` of the node, and arrive exactly once afterwards.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -20,108 +18,13 @@ use aws_sdk_s3::types::{
     S3KeyFilter, Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
-use serde_json::Value;
-
 mod binary;
 use binary::cli::Cli;
+use binary::webhook::Receiver;
 use binary::*;
 
 const TOKEN: &str = "hook-secret";
 const ARN: &str = "arn:cairn:sqs::hook:webhook";
-
-/// What the receiver got: each POST's Authorization header and body.
-type Received = Mutex<Vec<(Option<String>, Value)>>;
-
-/// A webhook receiver: every POST's JSON body and Authorization header,
-/// answered 200, or 503 while `down`.
-struct Receiver {
-    port: u16,
-    got: Arc<Received>,
-    down: Arc<AtomicBool>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let down = Arc::new(AtomicBool::new(false));
-        let (g, d) = (got.clone(), down.clone());
-        std::thread::spawn(move || {
-            for conn in l.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (g, d) = (g.clone(), d.clone());
-                std::thread::spawn(move || serve(conn, &g, &d));
-            }
-        });
-        Receiver { port, got, down }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/events", self.port)
-    }
-
-    /// The events received so far: (event name, key).
-    fn events(&self) -> Vec<(String, String)> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|(_, v)| {
-                let r = &v["Records"][0];
-                (
-                    r["eventName"].as_str().unwrap_or("").to_owned(),
-                    r["s3"]["object"]["key"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect()
-    }
-}
-
-/// Keep-alive HTTP/1.1: requests with Content-Length bodies.
-fn serve(conn: std::net::TcpStream, got: &Received, down: &AtomicBool) {
-    let mut w = conn.try_clone().expect("clone");
-    let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut len = 0usize;
-        let mut auth = None;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (name, value) = h.split_once(':').unwrap_or((h, ""));
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => len = value.trim().parse().unwrap_or(0),
-                "authorization" => auth = Some(value.trim().to_owned()),
-                _ => {}
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let status = if down.load(Ordering::SeqCst) {
-            "503 Service Unavailable"
-        } else {
-            let v: Value = serde_json::from_slice(&body).expect("event JSON");
-            got.lock().expect("lock").push((auth, v));
-            "200 OK"
-        };
-        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
-        if w.write_all(reply.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
 
 fn rule(id: &str, events: &[Event], prefix: &str, suffix: &str) -> QueueConfiguration {
     let mut rules = Vec::new();
@@ -496,4 +399,147 @@ async fn events_wait_for_a_receiver_that_is_down_and_survive_kill_9() {
     });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(rx.events().len(), N, "nothing is sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_falls_behind_is_bounded_counted_and_logged() {
+    let s = Server::start();
+    let rx = Receiver::start();
+    let cli = Cli::for_server(&s);
+    // One event per partition (the limit is split over the 16 partitions).
+    cli.ok(&[
+        "notify",
+        "add",
+        "local",
+        "hook",
+        &rx.url(),
+        "--queue-limit",
+        "1",
+    ]);
+    let c = s.client();
+    c.create_bucket()
+        .bucket("full")
+        .send()
+        .await
+        .expect("bucket");
+    set_rules(
+        &c,
+        "full",
+        vec![rule("all", &[Event::S3ObjectCreated], "", "")],
+    )
+    .await
+    .expect("rules");
+    rx.down.store(true, Ordering::SeqCst);
+    const N: u64 = 40;
+    for i in 0..N {
+        c.put_object()
+            .bucket("full")
+            .key(format!("k{i:03}"))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("every PUT succeeds, whatever the target's state");
+    }
+    let t = &cli.json(&["notify", "list", "local"])["targets"][0];
+    let (pending, dropped) = (
+        t["pending"].as_u64().expect("pending"),
+        t["dropped"].as_u64().expect("dropped"),
+    );
+    assert!(pending <= 16, "at most one waiting per partition: {t}");
+    assert_eq!(pending + dropped, N, "{t}");
+    assert!(s.log().contains("queue is full"), "the drop is logged");
+    let metrics = metrics_text(&s);
+    assert!(
+        metrics.contains(&format!(
+            "cairn_notify_events_dropped_total{{target=\"hook\"}} {dropped}"
+        )),
+        "{metrics}"
+    );
+    rx.down.store(false, Ordering::SeqCst);
+    let got = wait_events(&s, &rx, pending as usize);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(got.len() as u64, pending);
+    assert_eq!(rx.events().len() as u64, pending, "the kept ones, once");
+}
+
+/// `/metrics` as root sees it.
+fn metrics_text(s: &Server) -> String {
+    let r = raw_request(
+        s.port,
+        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .expect("metrics");
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_target_is_verified_against_its_ca_or_the_systems_roots() {
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let key =
+        rustls_pki_types::PrivateKeyDer::try_from(c.signing_key.serialize_der()).expect("key");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![c.cert.der().clone()], key)
+    .expect("server config");
+    let rx = Receiver::start_tls(Some(Arc::new(cfg)));
+    let url = format!("https://127.0.0.1:{}/events", rx.port);
+    let s = Server::start();
+    let cli = Cli::for_server(&s);
+    let ca = s.dir.path().join("hook-ca.pem");
+    std::fs::write(&ca, c.cert.pem()).expect("write ca");
+    let ca = ca.to_str().expect("utf-8");
+    cli.ok(&["notify", "add", "local", "trusted", &url, "--ca-cert", ca]);
+    cli.ok(&["notify", "add", "local", "untrusted", &url]);
+    let c3 = s.client();
+    for (bucket, target) in [("tls-ok", "trusted"), ("tls-bad", "untrusted")] {
+        c3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("bucket");
+        let mut r = rule("all", &[Event::S3ObjectCreated], "", "");
+        r.queue_arn = format!("arn:cairn:sqs::{target}:webhook");
+        set_rules(&c3, bucket, vec![r]).await.expect("rules");
+        c3.put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+    }
+    let got = wait_events(&s, &rx, 1);
+    assert_eq!(got, vec![("ObjectCreated:Put".to_owned(), "k".to_owned())]);
+    let untrusted = s.wait_for(
+        "the untrusted target to fail",
+        Duration::from_secs(30),
+        || {
+            let all = cli.json(&["notify", "list", "local"]);
+            let t = all["targets"]
+                .as_array()?
+                .iter()
+                .find(|t| t["name"] == "untrusted")?
+                .clone();
+            (t["failed"].as_u64() > Some(0)).then_some(t)
+        },
+    );
+    assert_eq!(untrusted["online"], false, "{untrusted}");
+    assert_eq!(untrusted["pending"], 1, "the event waits: {untrusted}");
+    let why = untrusted["lastError"]
+        .as_str()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(
+        why.contains("certificate") || why.contains("issuer"),
+        "{why}"
+    );
+    assert_eq!(
+        rx.events().len(),
+        1,
+        "nothing arrived from the untrusted target"
+    );
 }

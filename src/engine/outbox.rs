@@ -35,8 +35,6 @@ pub const BATCH_MAX: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Queued {
     pub target: String,
-    /// The most events this partition keeps for the target.
-    pub limit: u64,
     pub row: EventRow,
 }
 
@@ -121,10 +119,15 @@ impl PartitionIndex {
     }
 
     /// Adds one event to the outbox, or drops it when the target's share
-    /// of this partition is full. Inside the change's transaction.
+    /// of this partition is full; nothing for a target that was removed.
+    /// Inside the change's transaction, on the companion thread (the
+    /// targets' limits are behind a lock no executor takes).
     pub(super) fn enqueue_event(&self, wtxn: &mut RwTxn<'_>, q: &Queued) -> Result<(), IndexError> {
+        let Some(limit) = partition_limit(&q.target) else {
+            return Ok(());
+        };
         let mut c = self.counts_in(wtxn, &q.target)?;
-        if c.pending >= q.limit {
+        if c.pending >= limit {
             c.dropped += 1;
             // Once at the first drop and at every power of ten after it:
             // a target that stays down must not flood the log.
@@ -133,7 +136,7 @@ impl PartitionIndex {
                     target_name = %q.target,
                     partition = self.partition,
                     dropped = c.dropped,
-                    limit = q.limit,
+                    limit,
                     "notification target is behind: its queue is full and new events are dropped"
                 );
             }
@@ -253,8 +256,8 @@ pub(super) struct Change<'a> {
 
 impl Engine {
     /// The outbox entries of a change on `bucket`/`key` made for `origin`:
-    /// one per rule of the bucket the event reaches whose target exists.
-    /// None (nothing to write) is the common case and costs one lookup.
+    /// one per rule of the bucket the event reaches. None (nothing to
+    /// write) is the common case and costs one lookup in the core's table.
     pub(super) fn events_of(
         &self,
         bucket: &str,
@@ -273,12 +276,8 @@ impl Engine {
             let Some(target) = target_of_arn(&r.arn, r.kind.service()) else {
                 continue;
             };
-            let Some(limit) = partition_limit(target) else {
-                continue;
-            };
             events.push(Queued {
                 target: target.to_owned(),
-                limit,
                 row: EventRow {
                     name: name.to_owned(),
                     time_ms: now_ms(),

@@ -56,6 +56,9 @@ pub struct Notifier {
     store: Box<dyn SystemStore>,
     shared: Arc<Shared>,
     state: Mutex<State>,
+    /// Held through a whole change (put, remove), which lets `state` go
+    /// while an old thread finishes.
+    changing: Mutex<()>,
     /// Target name -> queue limit per partition, read on every write that
     /// has events.
     limits: RwLock<HashMap<String, u64>>,
@@ -83,6 +86,7 @@ pub fn open(store: Box<dyn SystemStore>, shared: Arc<Shared>) -> Result<usize, S
             generation,
             workers: Vec::new(),
         }),
+        changing: Mutex::new(()),
         limits: RwLock::new(HashMap::new()),
     });
     let count = saved.targets.len();
@@ -113,15 +117,12 @@ pub fn partition_limit(name: &str) -> Option<u64> {
 /// Stops every delivery thread (before the node closes its indexes).
 pub fn stop() {
     if let Some(n) = NOTIFIER.get() {
-        let mut st = n.lock();
-        for w in &mut st.workers {
+        let workers = std::mem::take(&mut n.lock().workers);
+        for w in &workers {
             w.stop.store(true, Ordering::SeqCst);
         }
-        n.shared.outbox_wake.notify();
-        for w in &mut st.workers {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
-            }
+        for w in workers {
+            finish(w, &n.shared);
         }
     }
 }
@@ -177,21 +178,27 @@ impl Notifier {
         Ok(())
     }
 
-    /// Every target with its counters.
+    /// Every target with its counters (read from the outbox after the
+    /// lock is let go).
     pub fn list(&self) -> Vec<View> {
-        let st = self.lock();
-        st.workers
+        let targets: Vec<(Target, Arc<Stats>)> = self
+            .lock()
+            .workers
             .iter()
-            .map(|w| View {
-                target: w.target.clone(),
-                counts: self.counts(&w.target.name),
-                stats: w.stats.clone(),
+            .map(|w| (w.target.clone(), w.stats.clone()))
+            .collect();
+        targets
+            .into_iter()
+            .map(|(target, stats)| View {
+                counts: self.counts(&target.name),
+                target,
+                stats,
             })
             .collect()
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.lock().workers.iter().any(|w| w.target.name == name)
+        partition_limit(name).is_some()
     }
 
     fn counts(&self, name: &str) -> Counts {
@@ -208,6 +215,7 @@ impl Notifier {
     /// Adds or replaces a target, stored before it is used. Blocking.
     pub fn put(&self, target: Target) -> Result<bool, String> {
         target.check()?;
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = self.lock();
         let existed = st.workers.iter().any(|w| w.target.name == target.name);
         if !existed && st.workers.len() >= MAX_TARGETS {
@@ -221,13 +229,17 @@ impl Notifier {
             .collect();
         targets.push(target.clone());
         self.save(&mut st, targets)?;
-        if let Some(i) = st.workers.iter().position(|w| w.target.name == target.name) {
-            let mut old = st.workers.remove(i);
-            old.stop.store(true, Ordering::SeqCst);
-            self.shared.outbox_wake.notify();
-            if let Some(t) = old.thread.take() {
-                let _ = t.join();
-            }
+        let old = st
+            .workers
+            .iter()
+            .position(|w| w.target.name == target.name)
+            .map(|i| st.workers.remove(i));
+        // The old thread stops (its send in flight may take CALL_TIMEOUT)
+        // before the new one starts: never two senders for one target.
+        if let Some(old) = old {
+            drop(st);
+            finish(old, &self.shared);
+            st = self.lock();
         }
         let w = self.spawn(target);
         st.workers.push(w);
@@ -237,6 +249,7 @@ impl Notifier {
 
     /// Removes a target and the events it had waiting. Blocking.
     pub fn remove(&self, name: &str) -> Result<Option<u64>, String> {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = self.lock();
         let Some(i) = st.workers.iter().position(|w| w.target.name == name) else {
             return Ok(None);
@@ -248,18 +261,24 @@ impl Notifier {
             .filter(|t| t.name != name)
             .collect();
         self.save(&mut st, targets)?;
-        let mut w = st.workers.remove(i);
+        let w = st.workers.remove(i);
         self.publish(&st);
-        w.stop.store(true, Ordering::SeqCst);
-        self.shared.outbox_wake.notify();
-        if let Some(t) = w.thread.take() {
-            let _ = t.join();
-        }
+        drop(st);
+        finish(w, &self.shared);
         let mut purged = 0;
         for idx in &self.shared.indexes {
             purged += idx.events_purge(name).map_err(|e| e.to_string())?;
         }
         Ok(Some(purged))
+    }
+}
+
+/// Stops a worker's thread and waits for it.
+fn finish(mut w: Worker, shared: &Shared) {
+    w.stop.store(true, Ordering::SeqCst);
+    shared.outbox_wake.notify();
+    if let Some(t) = w.thread.take() {
+        let _ = t.join();
     }
 }
 
@@ -402,6 +421,58 @@ fn run(shared: &Shared, target: &Target, stop: &AtomicBool, stats: &Stats) {
                     shared.outbox_wake.wait(seen, IDLE_WAIT);
                 }
             }
+        }
+    }
+}
+
+/// `cairn_notify_*` in `/metrics`: per target, what was sent, refused,
+/// is waiting and was dropped, and whether it answers.
+pub fn render_metrics(out: &mut String) {
+    use std::fmt::Write;
+    let Some(n) = NOTIFIER.get() else {
+        return;
+    };
+    let views = n.list();
+    if views.is_empty() {
+        return;
+    }
+    let series: [(&str, &str, &str, fn(&View) -> u64); 5] = [
+        (
+            "cairn_notify_events_sent_total",
+            "counter",
+            "Events the target took (2xx) since start.",
+            |v| v.stats.sent.load(Ordering::Relaxed),
+        ),
+        (
+            "cairn_notify_send_failures_total",
+            "counter",
+            "Deliveries the target refused or did not answer since start (each is retried).",
+            |v| v.stats.failed.load(Ordering::Relaxed),
+        ),
+        (
+            "cairn_notify_events_pending",
+            "gauge",
+            "Events waiting for the target in the outbox.",
+            |v| v.counts.pending,
+        ),
+        (
+            "cairn_notify_events_dropped_total",
+            "counter",
+            "Events dropped because the target's queue was full.",
+            |v| v.counts.dropped,
+        ),
+        (
+            "cairn_notify_target_online",
+            "gauge",
+            "1 while the target takes events, 0 while deliveries fail.",
+            |v| u64::from(v.stats.online.load(Ordering::Relaxed)),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for v in &views {
+            let _ = writeln!(out, "{name}{{target=\"{}\"}} {}", v.target.name, value(v));
         }
     }
 }
