@@ -425,6 +425,9 @@ fn run(shared: &Shared, target: &Target, stop: &AtomicBool, stats: &Stats) {
     }
 }
 
+/// A metric: name, type, help, and its value for a target.
+type Series = (&'static str, &'static str, &'static str, fn(&View) -> u64);
+
 /// `cairn_notify_*` in `/metrics`: per target, what was sent, refused,
 /// is waiting and was dropped, and whether it answers.
 pub fn render_metrics(out: &mut String) {
@@ -436,7 +439,7 @@ pub fn render_metrics(out: &mut String) {
     if views.is_empty() {
         return;
     }
-    let series: [(&str, &str, &str, fn(&View) -> u64); 5] = [
+    let series: [Series; 5] = [
         (
             "cairn_notify_events_sent_total",
             "counter",
