@@ -92,6 +92,32 @@ fn node() -> (Server, Receiver, Cli) {
     (s, rx, cli)
 }
 
+/// A bucket whose every created object is an event, and `n` PUTs to it
+/// (the receiver down): each must succeed whatever the target's state.
+async fn put_while_down(c: &Client, bucket: &str, n: usize) {
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket");
+    set_rules(
+        c,
+        bucket,
+        vec![rule("all", &[Event::S3ObjectCreated], "", "")],
+    )
+    .await
+    .expect("rules");
+    for i in 0..n {
+        c.put_object()
+            .bucket(bucket)
+            .key(format!("k{i:03}"))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("every PUT succeeds, whatever the target's state");
+    }
+}
+
 fn wait_events(s: &Server, rx: &Receiver, n: usize) -> Vec<(String, String)> {
     s.wait_for("the events", Duration::from_secs(30), || {
         let e = rx.events();
@@ -351,29 +377,9 @@ async fn each_change_a_rule_takes_arrives_once_as_s3s_event_in_key_order() {
 async fn events_wait_for_a_receiver_that_is_down_and_survive_kill_9() {
     let (mut s, rx, cli) = node();
     let c = s.client();
-    c.create_bucket()
-        .bucket("que")
-        .send()
-        .await
-        .expect("bucket");
-    set_rules(
-        &c,
-        "que",
-        vec![rule("all", &[Event::S3ObjectCreated], "", "")],
-    )
-    .await
-    .expect("rules");
-    rx.down.store(true, Ordering::SeqCst);
     const N: usize = 40;
-    for i in 0..N {
-        c.put_object()
-            .bucket("que")
-            .key(format!("k{i:03}"))
-            .body(ByteStream::from(vec![b'x'; 100]))
-            .send()
-            .await
-            .expect("put");
-    }
+    rx.down.store(true, Ordering::SeqCst);
+    put_while_down(&c, "que", N).await;
     // Tried and refused: the target shows as down with its events waiting.
     s.wait_for(
         "the target to be seen down",
@@ -417,29 +423,9 @@ async fn a_target_that_falls_behind_is_bounded_counted_and_logged() {
         "1",
     ]);
     let c = s.client();
-    c.create_bucket()
-        .bucket("full")
-        .send()
-        .await
-        .expect("bucket");
-    set_rules(
-        &c,
-        "full",
-        vec![rule("all", &[Event::S3ObjectCreated], "", "")],
-    )
-    .await
-    .expect("rules");
-    rx.down.store(true, Ordering::SeqCst);
     const N: u64 = 40;
-    for i in 0..N {
-        c.put_object()
-            .bucket("full")
-            .key(format!("k{i:03}"))
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await
-            .expect("every PUT succeeds, whatever the target's state");
-    }
+    rx.down.store(true, Ordering::SeqCst);
+    put_while_down(&c, "full", N as usize).await;
     let t = &cli.json(&["notify", "list", "local"])["targets"][0];
     let (pending, dropped) = (
         t["pending"].as_u64().expect("pending"),

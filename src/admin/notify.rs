@@ -24,6 +24,20 @@ fn service() -> Result<&'static Notifier, AdminError> {
     })
 }
 
+/// Runs `f` (blocking: the drives, a sender's thread) off the executor.
+async fn blocking<T: Send + 'static>(
+    c: &Call<'_>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AdminError> {
+    c.engine.companion.run(f).await.map_err(|_| {
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "The node is shutting down.",
+        )
+    })
+}
+
 fn view(v: &View) -> Value {
     let t = &v.target;
     let last_error = v
@@ -51,18 +65,7 @@ fn view(v: &View) -> Value {
 
 pub async fn list(c: &Call<'_>) -> Result<Value, AdminError> {
     let n = service()?;
-    let views = c
-        .engine
-        .companion
-        .run(move || n.list())
-        .await
-        .map_err(|_| {
-            AdminError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "shutting down",
-            )
-        })?;
+    let views = blocking(c, move || n.list()).await?;
     Ok(json!({ "targets": views.iter().map(view).collect::<Vec<_>>() }))
 }
 
@@ -89,18 +92,8 @@ pub async fn put(c: &Call<'_>) -> Result<super::router::Answer, AdminError> {
     target.check().map_err(AdminError::invalid)?;
     *c.audit_detail.borrow_mut() = Some(format!("endpoint {}", target.endpoint));
     let shown = json!({ "name": target.name, "arn": target.arn("sqs") });
-    let existed = c
-        .engine
-        .companion
-        .run(move || n.put(target))
-        .await
-        .map_err(|_| {
-            AdminError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "shutting down",
-            )
-        })?
+    let existed = blocking(c, move || n.put(target))
+        .await?
         .map_err(|e| AdminError::new(StatusCode::CONFLICT, "TargetNotSaved", e))?;
     let status = if existed {
         StatusCode::OK
@@ -114,18 +107,8 @@ pub async fn remove(c: &Call<'_>) -> Result<Value, AdminError> {
     let n = service()?;
     let name = c.param(0).to_owned();
     let shown = name.clone();
-    let purged = c
-        .engine
-        .companion
-        .run(move || n.remove(&name))
-        .await
-        .map_err(|_| {
-            AdminError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "shutting down",
-            )
-        })?
+    let purged = blocking(c, move || n.remove(&name))
+        .await?
         .map_err(|e| AdminError::new(StatusCode::CONFLICT, "TargetNotSaved", e))?;
     match purged {
         None => Err(AdminError::not_found(

@@ -1115,9 +1115,14 @@ impl PartitionIndex {
         let mut wtxn = self.env.write_txn()?;
         let mut live = Live::default();
         let mut usage = Deltas::default();
+        let mut events = Vec::new();
         for m in muts {
-            self.apply_one(&mut wtxn, m, &mut live, &mut usage)?;
+            match m {
+                Mutation::Events { events: e } => events.extend(e),
+                m => self.apply_one(&mut wtxn, m, &mut live, &mut usage)?,
+            }
         }
+        self.enqueue_events(&mut wtxn, &events)?;
         for (bucket, d) in &usage.0 {
             if d.is_zero() {
                 continue;
@@ -1187,12 +1192,8 @@ impl PartitionIndex {
                 self.meta.put(wtxn, LIFECYCLE_MARK, &state.encode())?;
                 return Ok(());
             }
-            Mutation::Events { events } => {
-                for q in events {
-                    self.enqueue_event(wtxn, q)?;
-                }
-                return Ok(());
-            }
+            // All of a transaction's events at once, by `apply`.
+            Mutation::Events { .. } => return Ok(()),
             Mutation::Put { bucket, key, .. }
             | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }

@@ -118,38 +118,55 @@ impl PartitionIndex {
         Ok(())
     }
 
-    /// Adds one event to the outbox, or drops it when the target's share
-    /// of this partition is full; nothing for a target that was removed.
-    /// Inside the change's transaction, on the companion thread (the
-    /// targets' limits are behind a lock no executor takes).
-    pub(super) fn enqueue_event(&self, wtxn: &mut RwTxn<'_>, q: &Queued) -> Result<(), IndexError> {
-        let Some(limit) = partition_limit(&q.target) else {
-            return Ok(());
-        };
-        let mut c = self.counts_in(wtxn, &q.target)?;
-        if c.pending >= limit {
-            c.dropped += 1;
-            // Once at the first drop and at every power of ten after it:
-            // a target that stays down must not flood the log.
-            if is_power_of_ten(c.dropped) {
-                tracing::warn!(
-                    target_name = %q.target,
-                    partition = self.partition,
-                    dropped = c.dropped,
-                    limit,
-                    "notification target is behind: its queue is full and new events are dropped"
-                );
+    /// Adds a transaction's events to the outbox, dropping those beyond a
+    /// target's share of this partition, and nothing for a target that was
+    /// removed. Each target's counters are read and written once. On the
+    /// companion thread (the targets' limits are behind a lock no executor
+    /// takes).
+    pub(super) fn enqueue_events(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        events: &[&Queued],
+    ) -> Result<(), IndexError> {
+        let mut counts: Vec<(&str, u64, Counts)> = Vec::new();
+        for q in events {
+            let i = match counts.iter().position(|(t, ..)| *t == q.target) {
+                Some(i) => i,
+                None => {
+                    let Some(limit) = partition_limit(&q.target) else {
+                        continue;
+                    };
+                    counts.push((&q.target, limit, self.counts_in(wtxn, &q.target)?));
+                    counts.len() - 1
+                }
+            };
+            let (_, limit, c) = &mut counts[i];
+            if c.pending >= *limit {
+                c.dropped += 1;
+                // Once at the first drop and at every power of ten after it:
+                // a target that stays down must not flood the log.
+                if is_power_of_ten(c.dropped) {
+                    tracing::warn!(
+                        target_name = %q.target,
+                        partition = self.partition,
+                        dropped = c.dropped,
+                        limit = *limit,
+                        "notification target is behind: its queue is full and new events are dropped"
+                    );
+                }
+                continue;
             }
-        } else {
             let row = postcard::to_allocvec(&q.row)
                 .map_err(|e| IndexError::CorruptEntry(format!("event: {e}")))?;
-            let key = row_key(&q.target, q.row.seq);
-            if self.events.get(wtxn, &key)?.is_none() {
-                c.pending += 1;
-            }
-            self.events.put(wtxn, &key, &row)?;
+            // Sequence numbers are unique in a partition: a key is new.
+            self.events
+                .put(wtxn, &row_key(&q.target, q.row.seq), &row)?;
+            c.pending += 1;
         }
-        self.put_counts(wtxn, &q.target, c)
+        for (target, _, c) in counts {
+            self.put_counts(wtxn, target, c)?;
+        }
+        Ok(())
     }
 
     /// Up to `max` of `target`'s oldest events, with their keys. A row that
