@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
 pub mod node;
+pub mod notify;
 pub mod runtime;
 pub mod s3;
 pub mod sse;

@@ -456,6 +456,7 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             let _ = writeln!(out, "cairn_scrub_oldest_pass_age_seconds {age}");
         }
     }
+    crate::notify::deliver::render_metrics(&mut out);
     if let Ok(heals) = shared.heal_progress() {
         // One series per drive being healed.
         let healing = |f: fn(&HealProgress) -> Option<String>| {

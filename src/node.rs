@@ -150,6 +150,14 @@ pub fn serve(s: Settings) -> Result<(), String> {
         },
         Box::new(settings_store),
     )?;
+    // Notification targets, and their delivery threads.
+    let notify_store = crate::iam::store::DriveStore::named(
+        online.clone(),
+        shared.layout.write_quorum(),
+        crate::notify::targets::STORE_FILE,
+    );
+    let targets = crate::notify::deliver::open(Box::new(notify_store), shared.clone())?;
+    tracing::info!(targets, "notification targets opened");
     if run_with.read_cache != s.read_cache {
         let per_core = usize::try_from(run_with.read_cache / s.cores as u64).unwrap_or(usize::MAX);
         for inbox in &shared.inboxes {
@@ -293,6 +301,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
+    crate::notify::deliver::stop();
     log_writers.finish();
     shared
         .close()

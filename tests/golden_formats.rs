@@ -55,6 +55,7 @@ use cairn::lifecycle::{
     And, Expiration, Filter as LifecycleFilter, Lifecycle, NoncurrentExpiration,
     Rule as LifecycleRule, Scope, Tag,
 };
+use cairn::notify::{Notifications, NotifyRule, RuleKind};
 use cairn::sse::header::{KeySource, Mode, SseHeader};
 use cairn::sse::kms::{BuiltinKms, Context, DataKeys, Kms, KmsError, KmsState, STATE_FILE};
 use cairn::sse::SseError;
@@ -518,6 +519,7 @@ fn bucket_table() -> BucketTable {
             cors: None,
             lifecycle: None,
             website: None,
+            notifications: None,
         },
     );
     t
@@ -679,6 +681,55 @@ fn bucket_table_v4() -> BucketTable {
             host: "www.example.com".into(),
             protocol: None,
         }));
+    }
+    t
+}
+
+/// Format 5: the table of format 4 with event notification rules on
+/// "everything" (one of each kind, a prefix and a suffix filter).
+fn bucket_table_v5() -> BucketTable {
+    let mut t = bucket_table_v4();
+    let rule =
+        |id: &str, kind, arn: &str, events: &[&str], prefix: &str, suffix: &str| NotifyRule {
+            id: id.into(),
+            kind,
+            arn: arn.into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+        };
+    if let Some(b) = t.buckets.get_mut("everything") {
+        b.notifications = Some(Notifications {
+            rules: vec![
+                rule(
+                    "images",
+                    RuleKind::Queue,
+                    "arn:cairn:sqs::hook:webhook",
+                    &["s3:ObjectCreated:*"],
+                    "images/",
+                    ".jpg",
+                ),
+                rule(
+                    "removed",
+                    RuleKind::Topic,
+                    "arn:cairn:sns::hook:webhook",
+                    &[
+                        "s3:ObjectRemoved:Delete",
+                        "s3:ObjectRemoved:DeleteMarkerCreated",
+                    ],
+                    "",
+                    "",
+                ),
+                rule(
+                    "tags",
+                    RuleKind::Function,
+                    "arn:cairn:lambda::hook:webhook",
+                    &["s3:ObjectTagging:*"],
+                    "logs/",
+                    "",
+                ),
+            ],
+        });
     }
     t
 }
@@ -895,7 +946,7 @@ fn regenerate_golden_payloads() {
     write("format.v3.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v4.json", &bucket_table_v4().encode().unwrap());
+    write("buckets.v5.json", &bucket_table_v5().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1089,6 +1140,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v4()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v5.json")).unwrap(),
+        bucket_table_v5()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1208,7 +1263,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v4.json", bucket_table_v4().encode().unwrap());
+    same("buckets.v5.json", bucket_table_v5().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1235,7 +1290,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 4, 1, 1, 1),
+        (3, 5, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1280,7 +1335,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v4.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v5.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

@@ -447,11 +447,13 @@ fn version_history_survives_compaction_and_a_lost_index() {
         // noncurrent null version, and twice a latest one.
         let tag = |t: &str| vec![("t".to_string(), t.to_string())];
         let old = e.lookup("hist", "k3", None).unwrap().unwrap().meta.version;
-        e.set_tags("hist", "k7", Some(VersionSel::Null), tag("null"))
+        e.set_tags("hist", "k7", Some(VersionSel::Null), tag("null"), None)
             .await
             .unwrap();
-        e.set_tags("hist", "k3", None, tag("latest")).await.unwrap();
-        e.set_tags("hist", "k3", Some(VersionSel::Id(old)), tag("again"))
+        e.set_tags("hist", "k3", None, tag("latest"), None)
+            .await
+            .unwrap();
+        e.set_tags("hist", "k3", Some(VersionSel::Id(old)), tag("again"), None)
             .await
             .unwrap();
         e.set_versioning("hist", Versioning::Suspended)

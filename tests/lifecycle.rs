@@ -7,7 +7,8 @@
 //! beyond the newest N go; lone delete markers and old uploads go; a
 //! version under legal hold stays until the hold is lifted; a pass cut by
 //! `kill -9` resumes where it was rather than starting again; the counters
-//! reach the admin API and `/metrics`.
+//! reach the admin API and `/metrics`; an expiration reaches the bucket's
+//! notification target as a `LifecycleExpiration:Delete` event.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -428,4 +429,56 @@ async fn a_pass_cut_by_kill_9_resumes_where_it_was() {
     let v = status(&cli);
     assert_eq!(n(&v, "partitionsPending"), 0, "{v}");
     assert_eq!(n(&v, "keysExamined"), 0, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiration_is_an_event_for_the_buckets_notification_rules() {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let (s, clock, cli) = node(&[]);
+    let rx = binary::webhook::Receiver::start();
+    cli.ok(&["notify", "add", "local", "hook", &rx.url()]);
+    let c = s.client();
+    c.create_bucket()
+        .bucket("lc-ev")
+        .send()
+        .await
+        .expect("bucket");
+    set_rules(
+        &c,
+        "lc-ev",
+        vec![rule("old", "")
+            .expiration(LifecycleExpiration::builder().days(1).build())
+            .build()
+            .expect("rule")],
+    )
+    .await;
+    c.put_bucket_notification_configuration()
+        .bucket("lc-ev")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn("arn:cairn:sqs::hook:webhook")
+                        .events(Event::from("s3:LifecycleExpiration:*"))
+                        .build()
+                        .expect("queue"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("notification rules");
+    put(&c, "lc-ev", "a", "x").await;
+    clock.days_ahead(3);
+    pass(&s, &cli);
+    let got = s.wait_for("the expiration's event", Duration::from_secs(30), || {
+        let e = rx.events();
+        (!e.is_empty()).then_some(e)
+    });
+    assert_eq!(
+        got,
+        vec![("LifecycleExpiration:Delete".to_owned(), "a".to_owned())]
+    );
+    let body = &rx.got.lock().expect("lock")[0].1;
+    assert_eq!(body["Records"][0]["userIdentity"]["principalId"], "cairn");
 }

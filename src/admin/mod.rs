@@ -14,6 +14,7 @@ pub mod groups;
 pub mod info;
 pub mod keys;
 pub mod kms;
+pub mod notify;
 pub mod policies;
 pub mod router;
 pub mod settings;

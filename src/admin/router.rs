@@ -19,7 +19,7 @@ use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
 use super::{
-    background, buckets, drives, groups, info, keys, kms, policies, settings, trace, users,
+    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, trace, users,
 };
 
 /// What a handler sees of its request.
@@ -150,6 +150,10 @@ endpoints! {
     POST "kms/keys/{}/rotate" => AdminKmsRotateKey, "AdminKMSRotateKey", kms::rotate;
     POST "kms/keys/{}/disable" => AdminKmsDisableKey, "AdminKMSDisableKey", kms::disable;
     POST "kms/keys/{}/enable" => AdminKmsEnableKey, "AdminKMSEnableKey", kms::enable;
+
+    GET "notify/targets" => AdminServerInfo, "AdminListNotifyTargets", notify::list;
+    PUT "notify/targets/{}" => AdminConfigUpdate, "AdminSetNotifyTarget", notify::put;
+    DELETE "notify/targets/{}" => AdminConfigUpdate, "AdminRemoveNotifyTarget", notify::remove;
 }
 
 /// How a path under the prefix matched the table.

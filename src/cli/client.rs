@@ -211,7 +211,7 @@ impl Client {
 
 /// The system's trusted roots (so a private CA installed on the machine
 /// works), or Mozilla's (webpki-roots) where the system has none.
-fn system_roots() -> RootCerts {
+pub(crate) fn system_roots() -> RootCerts {
     let found = rustls_native_certs::load_native_certs();
     let certs: Vec<Certificate<'static>> = found
         .certs

@@ -15,6 +15,7 @@ pub mod drive;
 pub mod group;
 pub mod info;
 pub mod kms;
+pub mod notify;
 pub mod objects;
 pub mod output;
 pub mod policy;
@@ -76,6 +77,11 @@ pub enum AdminCommand {
     },
     /// Usage of every bucket and drive.
     Usage { alias: String },
+    /// Notification targets (webhooks) for bucket event rules.
+    Notify {
+        #[command(subcommand)]
+        cmd: notify::NotifyCommand,
+    },
     /// The built-in KMS's keys.
     Kms {
         #[command(subcommand)]
@@ -231,6 +237,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Bucket { cmd } => bucket::run(ctx, cmd),
         AdminCommand::Usage { alias } => usage::run(ctx, &alias),
         AdminCommand::Kms { cmd } => kms::run(ctx, cmd),
+        AdminCommand::Notify { cmd } => notify::run(ctx, cmd),
         AdminCommand::Drive { cmd } => drive::run(ctx, cmd),
         AdminCommand::Compaction { cmd } => background::compaction(ctx, cmd),
         AdminCommand::Repair { cmd } => background::repair(ctx, cmd),

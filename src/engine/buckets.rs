@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::iam::acl::Acl;
 use crate::lifecycle::Lifecycle;
+use crate::notify::Notifications;
 use crate::runtime::file::write_file_durable;
 use crate::website::Website;
 
@@ -89,6 +90,10 @@ pub struct BucketInfo {
     /// Since format 4.
     #[serde(default)]
     pub website: Option<Website>,
+    /// The event notification rules (PutBucketNotificationConfiguration);
+    /// `None`: none. Since format 5.
+    #[serde(default)]
+    pub notifications: Option<Notifications>,
 }
 
 /// A bucket's CORS configuration: rules tried in order, the first that
@@ -224,6 +229,8 @@ pub enum BucketChange {
     Lifecycle(Option<Lifecycle>),
     /// Sets (Some) or deletes (None) the website configuration.
     Website(Option<Website>),
+    /// Sets the event notification rules (None or no rule: none).
+    Notifications(Option<Notifications>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,8 +248,9 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 
 /// The format of `buckets.json` this binary writes (and the newest it reads).
 /// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
-/// `BucketInfo::website`; a file of an older format reads as having none.
-pub const TABLE_FORMAT: u32 = 4;
+/// `BucketInfo::website`, 5 `BucketInfo::notifications`; a file of an older
+/// format reads as having none.
+pub const TABLE_FORMAT: u32 = 5;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -445,6 +453,16 @@ mod tests {
                     error_key: Some("404.html".into()),
                     rules: Vec::new(),
                 })),
+                notifications: Some(crate::notify::Notifications {
+                    rules: vec![crate::notify::NotifyRule {
+                        id: "images".into(),
+                        kind: crate::notify::RuleKind::Queue,
+                        arn: "arn:cairn:sqs::hook:webhook".into(),
+                        events: vec!["s3:ObjectCreated:*".into()],
+                        prefix: "images/".into(),
+                        suffix: String::new(),
+                    }],
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -473,7 +491,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 5, this binary reads up to 4"
+                "buckets.json was written by a newer cairn: format 6, this binary reads up to 5"
             ),
             "{e}"
         );

@@ -106,7 +106,11 @@ pub struct PartitionIndex {
     /// and every copy once the version is deleted. The version's tombstone
     /// is kept until all of them are removed from their drives.
     stale: Database<'static, Bytes, Bytes>,
-    env: Env<WithoutTls>,
+    /// The notification outbox (see `outbox.rs`): per target, its counters
+    /// and the events it has not received yet, in sequence order. Not
+    /// cleared by a rebuild: the events are of changes already made.
+    pub(super) events: Database<'static, Bytes, Bytes>,
+    pub(super) env: Env<WithoutTls>,
     dir: PathBuf,
 }
 
@@ -235,6 +239,9 @@ pub enum Mutation {
     },
     /// Where this partition's heal is (see `heal.rs`).
     HealWalk { state: super::heal::PartitionHeal },
+    /// Events of the change queued just before, for the notification
+    /// outbox: queued with it, so the same transaction writes both.
+    Events { events: Vec<super::outbox::Queued> },
 }
 
 /// A shard record written by repair: which stripe set (the part's position
@@ -740,12 +747,13 @@ impl PartitionIndex {
                 let r = opener.create_database::<Bytes, Bytes>(wtxn, Some("repairs"))?;
                 let f = opener.create_database::<Bytes, Bytes>(wtxn, Some("refs"))?;
                 let g = opener.create_database::<Bytes, Bytes>(wtxn, Some("stale"))?;
+                let n = opener.create_database::<Bytes, Bytes>(wtxn, Some("events"))?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     o,
                     s,
                     t,
                     m,
-                    [u, p, e, v, c, r, f, g],
+                    [u, p, e, v, c, r, f, g, n],
                 )))
             })?
             .unwrap_commit();
@@ -753,7 +761,7 @@ impl PartitionIndex {
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended, versions, usage, repairs, refs, stale] =
+        let [uploads, parts, ended, versions, usage, repairs, refs, stale, events] =
             multipart.map(|d| unsafe {
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
                     d,
@@ -790,6 +798,7 @@ impl PartitionIndex {
             repairs,
             refs,
             stale,
+            events,
             env,
             dir: dir.to_owned(),
         };
@@ -1106,9 +1115,14 @@ impl PartitionIndex {
         let mut wtxn = self.env.write_txn()?;
         let mut live = Live::default();
         let mut usage = Deltas::default();
+        let mut events = Vec::new();
         for m in muts {
-            self.apply_one(&mut wtxn, m, &mut live, &mut usage)?;
+            match m {
+                Mutation::Events { events: e } => events.extend(e),
+                m => self.apply_one(&mut wtxn, m, &mut live, &mut usage)?,
+            }
         }
+        self.enqueue_events(&mut wtxn, &events)?;
         for (bucket, d) in &usage.0 {
             if d.is_zero() {
                 continue;
@@ -1178,6 +1192,8 @@ impl PartitionIndex {
                 self.meta.put(wtxn, LIFECYCLE_MARK, &state.encode())?;
                 return Ok(());
             }
+            // All of a transaction's events at once, by `apply`.
+            Mutation::Events { .. } => return Ok(()),
             Mutation::Put { bucket, key, .. }
             | Mutation::Update { bucket, key, .. }
             | Mutation::Delete { bucket, key, .. }
@@ -1271,7 +1287,10 @@ impl PartitionIndex {
                 }
             }
             // Applied above: they name no key.
-            Mutation::Scrub { .. } | Mutation::HealWalk { .. } | Mutation::Lifecycle { .. } => {}
+            Mutation::Scrub { .. }
+            | Mutation::HealWalk { .. }
+            | Mutation::Lifecycle { .. }
+            | Mutation::Events { .. } => {}
             Mutation::NoteRepair { holder, note, .. } => {
                 let rk = repair_key(bucket, key, *holder);
                 match note {

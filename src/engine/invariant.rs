@@ -183,7 +183,7 @@ mod tests {
         if child::is(NAME) {
             child::on_core_0_of_2(|e| async move {
                 let key = child::key_owned_by(&e, "b", 1);
-                let r = e.delete_owned("b", &key, None, false, None).await;
+                let r = e.delete_owned("b", &key, None, false, None, None).await;
                 println!("core 0 deleted on core 1's partition: {:?}", r.is_ok());
             });
             return;

@@ -27,6 +27,7 @@ use super::index::{Mutation, UploadListing};
 use super::meta::IndexEntry;
 use super::{lock, now_ms, Engine, EngineError, Result};
 use crate::format_version::NewerFormat;
+use crate::notify::event::{Action as EventAction, Origin};
 
 /// Format of a partition's lifecycle state in its index.
 pub const STATE_FORMAT: u8 = 1;
@@ -328,10 +329,12 @@ impl Engine {
     ) -> Result<()> {
         let older: Vec<VersionFacts<'_>> = noncurrent.iter().map(facts).collect();
         let st = &self.shared.background.lifecycle;
+        let origin = Some(Origin::node(EventAction::Expire));
+        let origin = origin.as_ref();
         for action in lifecycle::plan(lc, key, &facts(latest), &older, now) {
             let (r, counter) = match action {
                 Action::ExpireCurrent => (
-                    self.delete_owned(bucket, key, None, false, Some(latest.meta.version))
+                    self.delete_owned(bucket, key, None, false, Some(latest.meta.version), origin)
                         .await,
                     &st.expired,
                 ),
@@ -342,6 +345,7 @@ impl Engine {
                         Some(latest.meta.sel()),
                         false,
                         Some(latest.meta.version),
+                        origin,
                     )
                     .await,
                     &st.delete_markers_removed,
@@ -353,7 +357,7 @@ impl Engine {
                         continue;
                     }
                     (
-                        self.delete_owned(bucket, key, Some(meta.sel()), false, None)
+                        self.delete_owned(bucket, key, Some(meta.sel()), false, None, origin)
                             .await,
                         &st.noncurrent_removed,
                     )

@@ -27,6 +27,7 @@ pub mod lock;
 pub mod merge;
 pub mod meta;
 pub mod multipart;
+pub mod outbox;
 mod pace;
 pub mod placement;
 pub mod read;
@@ -261,6 +262,8 @@ pub struct Shared {
     /// Client requests per core, counted by the HTTP front end.
     pub clients: Arc<clients::ClientLoad>,
     pub initial_buckets: BucketTable,
+    /// Rung when an index transaction wrote notification events.
+    pub outbox_wake: outbox::Wake,
     /// Next segment number per (stream, drive) at start-up.
     first_segment_ids: HashMap<(u32, u16), u32>,
 }
@@ -447,6 +450,8 @@ pub struct PutOptions {
     pub attrs: Vec<meta::Attr>,
     /// Encrypt the data at rest (for an upload: the header its parts use).
     pub seal: Option<sealing::Seal>,
+    /// Who asked, for the bucket's event notifications (None: no events).
+    pub event: Option<crate::notify::event::Origin>,
 }
 
 /// One piece of a request body as it streams to the owner core.
@@ -597,6 +602,7 @@ pub enum CoreMsg {
         key: String,
         version: Option<VersionSel>,
         bypass_governance: bool,
+        origin: Option<crate::notify::event::Origin>,
         reply: oneshot::Sender<Result<DeleteOutcome>>,
     },
     /// To core 0, the owner of the bucket table.
@@ -636,6 +642,7 @@ pub enum CoreMsg {
         key: String,
         version: Option<VersionSel>,
         edit: MetaEdit,
+        origin: Option<crate::notify::event::Origin>,
         reply: oneshot::Sender<Result<VersionSel>>,
     },
     /// To the owner core: a read found a bad shard of this object.
@@ -989,6 +996,7 @@ impl Engine {
             readers: (0..cfg.cores).map(|_| ReaderSlots::default()).collect(),
             clients: Arc::new(clients::ClientLoad::new(cfg.cores)),
             initial_buckets,
+            outbox_wake: outbox::Wake::default(),
             first_segment_ids,
         });
         Ok((shared, receivers))
@@ -1142,10 +1150,18 @@ impl Engine {
                 key,
                 version,
                 bypass_governance,
+                origin,
                 reply,
             } => {
                 let r = self
-                    .delete_owned(&bucket, &key, version, bypass_governance, None)
+                    .delete_owned(
+                        &bucket,
+                        &key,
+                        version,
+                        bypass_governance,
+                        None,
+                        origin.as_ref(),
+                    )
                     .await;
                 let _ = reply.send(r);
             }
@@ -1199,9 +1215,12 @@ impl Engine {
                 key,
                 version,
                 edit,
+                origin,
                 reply,
             } => {
-                let r = self.edit_meta_owned(&bucket, &key, version, edit).await;
+                let r = self
+                    .edit_meta_owned(&bucket, &key, version, edit, origin.as_ref())
+                    .await;
                 let _ = reply.send(r);
             }
             CoreMsg::Repair {
@@ -1360,6 +1379,32 @@ impl Engine {
     pub fn bucket_website(&self, bucket: &str) -> Option<crate::website::Website> {
         let t = self.buckets.borrow();
         t.buckets.get(bucket)?.website.clone()
+    }
+
+    /// The bucket's event notification rules; `None` when it has none or
+    /// does not exist.
+    pub fn bucket_notifications(&self, bucket: &str) -> Option<crate::notify::Notifications> {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket)?.notifications.clone()
+    }
+
+    /// Whether the bucket has event notification rules (read on every write).
+    pub fn has_notifications(&self, bucket: &str) -> bool {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket).is_some_and(|b| {
+            b.notifications
+                .as_ref()
+                .is_some_and(|n| !n.rules.is_empty())
+        })
+    }
+
+    /// Sets the bucket's event notification rules (None: none).
+    pub async fn set_bucket_notifications(
+        self: &Rc<Self>,
+        bucket: &str,
+        n: Option<crate::notify::Notifications>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Notifications(n)).await
     }
 
     /// Sets (Some) or deletes (None) the bucket's website configuration.
@@ -1541,6 +1586,7 @@ impl Engine {
             BucketChange::Cors(c) => existing(&mut table, &name)?.cors = c,
             BucketChange::Lifecycle(l) => existing(&mut table, &name)?.lifecycle = l,
             BucketChange::Website(w) => existing(&mut table, &name)?.website = w,
+            BucketChange::Notifications(n) => existing(&mut table, &name)?.notifications = n,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }
@@ -1699,6 +1745,20 @@ impl Engine {
         version: Option<VersionSel>,
         bypass_governance: bool,
     ) -> Result<DeleteOutcome> {
+        self.delete_for(bucket, key, version, bypass_governance, None)
+            .await
+    }
+
+    /// [`Engine::delete`] for `origin`, whose events the bucket's
+    /// notification rules may take.
+    pub async fn delete_for(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionSel>,
+        bypass_governance: bool,
+        origin: Option<crate::notify::event::Origin>,
+    ) -> Result<DeleteOutcome> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
@@ -1706,7 +1766,14 @@ impl Engine {
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
             return self
-                .delete_owned(bucket, key, version, bypass_governance, None)
+                .delete_owned(
+                    bucket,
+                    key,
+                    version,
+                    bypass_governance,
+                    None,
+                    origin.as_ref(),
+                )
                 .await;
         }
         let (tx, rx) = oneshot::channel();
@@ -1717,6 +1784,7 @@ impl Engine {
                 key: key.to_owned(),
                 version,
                 bypass_governance,
+                origin,
                 reply: tx,
             },
         )
@@ -1732,8 +1800,9 @@ impl Engine {
         key: &str,
         version: Option<VersionSel>,
         tags: Vec<(String, String)>,
+        origin: Option<crate::notify::event::Origin>,
     ) -> Result<VersionSel> {
-        self.edit_meta(bucket, key, version, MetaEdit::Tags(tags))
+        self.edit_meta(bucket, key, version, MetaEdit::Tags(tags), origin)
             .await
     }
 
@@ -1744,14 +1813,14 @@ impl Engine {
         bucket: &str,
         key: &str,
         version: Option<VersionSel>,
-        name: &str,
-        value: Option<String>,
+        (name, value): (&str, Option<String>),
+        origin: Option<crate::notify::event::Origin>,
     ) -> Result<VersionSel> {
         let edit = MetaEdit::Header {
             name: name.to_owned(),
             value,
         };
-        self.edit_meta(bucket, key, version, edit).await
+        self.edit_meta(bucket, key, version, edit, origin).await
     }
 
     /// Sets (Some) or removes (None) a version's object lock retention, in
@@ -1768,7 +1837,7 @@ impl Engine {
             retention,
             bypass_governance,
         };
-        self.edit_meta(bucket, key, version, edit).await
+        self.edit_meta(bucket, key, version, edit, None).await
     }
 
     /// Turns a version's legal hold on or off, in place.
@@ -1779,7 +1848,7 @@ impl Engine {
         version: Option<VersionSel>,
         on: bool,
     ) -> Result<VersionSel> {
-        self.edit_meta(bucket, key, version, MetaEdit::LegalHold(on))
+        self.edit_meta(bucket, key, version, MetaEdit::LegalHold(on), None)
             .await
     }
 
@@ -1789,6 +1858,7 @@ impl Engine {
         key: &str,
         version: Option<VersionSel>,
         edit: MetaEdit,
+        origin: Option<crate::notify::event::Origin>,
     ) -> Result<VersionSel> {
         write::validate_key(key)?;
         if !self.bucket_exists(bucket) {
@@ -1796,7 +1866,9 @@ impl Engine {
         }
         let owner = self.shared.owner_of(self.shared.partition_of(bucket, key));
         if owner == self.core {
-            return self.edit_meta_owned(bucket, key, version, edit).await;
+            return self
+                .edit_meta_owned(bucket, key, version, edit, origin.as_ref())
+                .await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
@@ -1806,6 +1878,7 @@ impl Engine {
                 key: key.to_owned(),
                 version,
                 edit,
+                origin,
                 reply: tx,
             },
         )

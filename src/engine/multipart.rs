@@ -19,6 +19,7 @@ use super::meta::{
     sse_header, Attr, DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum,
     UploadEntry, UploadMeta,
 };
+use super::outbox::Change;
 use super::rebuild::encode_upload_end;
 use super::record::{Kind, RecordHeader, FORMAT_VERSION};
 use super::sealing::{self, StreamSealer};
@@ -47,6 +48,8 @@ pub struct Completion {
     pub parts: Vec<ChosenPart>,
     pub headers: Vec<(String, String)>,
     pub condition: Option<super::write::WriteCondition>,
+    /// Who asked, for event notifications.
+    pub origin: Option<crate::notify::event::Origin>,
 }
 
 /// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
@@ -393,35 +396,29 @@ impl Engine {
         chosen: Vec<ChosenPart>,
         headers: Vec<(String, String)>,
     ) -> Result<ObjectInfo> {
-        self.complete_upload_if(bucket, key, upload, chosen, headers, None)
-            .await
+        let c = Completion {
+            parts: chosen,
+            headers,
+            condition: None,
+            origin: None,
+        };
+        self.complete_upload_with(bucket, key, upload, c).await
     }
 
-    /// [`Engine::complete_upload`] if `condition` holds at commit, else
-    /// [`EngineError::ConditionConflict`].
-    pub async fn complete_upload_if(
+    /// [`Engine::complete_upload`] with a condition (checked at commit,
+    /// else [`EngineError::ConditionConflict`]) and an origin for events.
+    pub async fn complete_upload_with(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         upload: u128,
-        chosen: Vec<ChosenPart>,
-        headers: Vec<(String, String)>,
-        condition: Option<super::write::WriteCondition>,
+        c: Completion,
     ) -> Result<ObjectInfo> {
         let p = self.check_key(bucket, key)?;
         let owner = self.shared.owner_of(p);
         if owner == self.core {
             return self
-                .end_upload_owned(
-                    bucket,
-                    key,
-                    upload,
-                    Some(Completion {
-                        parts: chosen,
-                        headers,
-                        condition,
-                    }),
-                )
+                .end_upload_owned(bucket, key, upload, Some(c))
                 .await?
                 .ok_or_else(|| EngineError::Internal("a completed upload made no object".into()));
         }
@@ -432,11 +429,7 @@ impl Engine {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 upload,
-                complete: Some(Completion {
-                    parts: chosen,
-                    headers,
-                    condition,
-                }),
+                complete: Some(c),
                 reply: tx,
             },
         )
@@ -499,9 +492,11 @@ impl Engine {
         }
         // A completion holds its object's bytes until the index has them.
         let mut quota = None;
+        let mut origin = None;
         let object = match complete {
             None => None,
             Some(c) => {
+                origin = c.origin;
                 self.check_condition(bucket, key, partition, c.condition.as_ref())?;
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
                 let mut meta = self.assemble(up.meta, parts, &c.parts)?;
@@ -532,6 +527,15 @@ impl Engine {
                 version: e.meta.version,
             });
         let short_end = self.short_of_redundancy(&ended, std::iter::empty());
+        let events = object.as_ref().and_then(|e| {
+            let change = Change {
+                marker: false,
+                version: e.meta.sel(),
+                created: Some(&e.meta),
+                seq: e.meta.seq,
+            };
+            self.events_of(bucket, key, origin.as_ref(), change)
+        });
         let m = Mutation::EndUpload {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -540,7 +544,7 @@ impl Engine {
             ended_ms,
             object,
         };
-        self.apply_index(partition, m).await?;
+        self.apply_index_with(partition, m, events).await?;
         drop(quota);
         if let Some(holder) = short_object {
             self.note_degraded(bucket, key, holder);

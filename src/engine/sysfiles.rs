@@ -51,7 +51,7 @@ fn table_generation(b: &[u8]) -> Generation {
     }
 }
 
-const FILES: [SysFile; 5] = [
+const FILES: [SysFile; 6] = [
     SysFile {
         name: "buckets.json",
         generation: table_generation,
@@ -70,6 +70,10 @@ const FILES: [SysFile; 5] = [
     },
     SysFile {
         name: super::drive_service::STATE_FILE,
+        generation: store_generation,
+    },
+    SysFile {
+        name: crate::notify::targets::STORE_FILE,
         generation: store_generation,
     },
 ];

@@ -32,6 +32,7 @@ use super::meta::{
     encode_commit_payload, DataLoc, IndexEntry, Locked, MetaEdit, ObjectMeta, RecordLoc, Stripes,
     VersionSel,
 };
+use super::outbox::Change;
 use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
 use super::sealing::{self, StreamSealer};
@@ -40,6 +41,7 @@ use super::{
     now_ms, BodyChunk, BodySource, DeleteOutcome, Engine, EngineError, ObjectInfo, PutOptions,
     Result, Versioning,
 };
+use crate::notify::event::Origin;
 use crate::sse::key::TAG_LEN;
 use crate::sse::package::SINGLE_PART;
 
@@ -657,7 +659,7 @@ impl Engine {
             partition,
             meta,
             &inline,
-            opts.condition.as_ref(),
+            (opts.condition.as_ref(), opts.event.as_ref()),
         )
         .await
     }
@@ -995,11 +997,11 @@ impl Engine {
         partition: u16,
         meta: ObjectMeta,
         inline: &[u8],
-        condition: Option<&WriteCondition>,
+        (condition, origin): (Option<&WriteCondition>, Option<&Origin>),
     ) -> Result<ObjectInfo> {
         let guard = self.key_locks.lock(object_key(bucket, key)).await;
         self.check_condition(bucket, key, partition, condition)?;
-        self.commit_locked(&guard, bucket, key, partition, meta, inline)
+        self.commit_locked(&guard, bucket, key, partition, meta, inline, origin)
             .await
     }
 
@@ -1027,6 +1029,7 @@ impl Engine {
     }
 
     /// `commit` for a caller that holds the key lock.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_locked(
         self: &Rc<Self>,
         held: &KeyGuard<'_>,
@@ -1035,6 +1038,7 @@ impl Engine {
         partition: u16,
         meta: ObjectMeta,
         inline: &[u8],
+        origin: Option<&Origin>,
     ) -> Result<ObjectInfo> {
         if meta.null
             && self
@@ -1057,12 +1061,20 @@ impl Engine {
         let holder = Holder::Object {
             version: entry.meta.version,
         };
+        let marker = entry.meta.delete_marker;
+        let change = Change {
+            marker,
+            version: entry.meta.sel(),
+            created: (!marker).then_some(&entry.meta),
+            seq: entry.meta.seq,
+        };
+        let events = self.events_of(bucket, key, origin, change);
         let m = Mutation::Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             entry,
         };
-        self.apply_index(partition, m).await?;
+        self.apply_index_with(partition, m, events).await?;
         if short {
             self.note_degraded(bucket, key, holder);
         }
@@ -1147,6 +1159,7 @@ impl Engine {
         key: &str,
         version: Option<VersionSel>,
         edit: MetaEdit,
+        origin: Option<&Origin>,
     ) -> Result<VersionSel> {
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
@@ -1189,12 +1202,19 @@ impl Engine {
         let entry = self
             .write_commit(bucket, key, partition, meta, &inline, seq)
             .await?;
+        let change = Change {
+            marker: false,
+            version: sel,
+            created: None,
+            seq,
+        };
+        let events = self.events_of(bucket, key, origin, change);
         let m = Mutation::Update {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             entry,
         };
-        self.apply_index(partition, m).await?;
+        self.apply_index_with(partition, m, events).await?;
         Ok(sel)
     }
 
@@ -1203,6 +1223,14 @@ impl Engine {
     /// (one write transaction per partition per batch): group commit.
     pub(crate) async fn apply_index(self: &Rc<Self>, partition: u16, m: Mutation) -> Result<()> {
         let rx = self.queue_index(partition, m);
+        self.await_index(rx).await
+    }
+
+    /// Waits for a queued index change to commit.
+    pub(super) async fn await_index(
+        &self,
+        rx: oneshot::Receiver<std::result::Result<(), IndexFailure>>,
+    ) -> Result<()> {
         match rx.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(IndexFailure::Full(e))) => Err(EngineError::StorageFull(e)),
@@ -1236,9 +1264,20 @@ impl Engine {
         loop {
             let batch: Vec<_> = {
                 let mut q = self.index_queue.pending.borrow_mut();
-                let n = q.len().min(INDEX_BATCH_MAX);
+                let mut n = q.len().min(INDEX_BATCH_MAX);
+                // A change's events go in its transaction.
+                if matches!(q.get(n), Some((_, Mutation::Events { .. }, _))) {
+                    n += 1;
+                }
                 q.drain(..n).collect()
             };
+            debug_assert!(
+                !matches!(batch.first(), Some((_, Mutation::Events { .. }, _))),
+                "events are queued right after their change"
+            );
+            let evented = batch
+                .iter()
+                .any(|(_, m, _)| matches!(m, Mutation::Events { .. }));
             if batch.is_empty() {
                 self.index_queue.busy.set(false);
                 return;
@@ -1276,6 +1315,9 @@ impl Engine {
                     });
                     done.push((r, replies));
                 }
+                if evented {
+                    shared.outbox_wake.notify();
+                }
                 // Let go of the shared state before anyone is woken, so a
                 // caller that finishes and drops the engine really closes it.
                 drop(shared);
@@ -1307,6 +1349,7 @@ impl Engine {
         version: Option<VersionSel>,
         bypass_governance: bool,
         if_latest: Option<u128>,
+        origin: Option<&Origin>,
     ) -> Result<DeleteOutcome> {
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
@@ -1348,7 +1391,7 @@ impl Engine {
                     attrs: Vec::new(),
                 };
                 let info = self
-                    .commit_locked(&guard, bucket, key, partition, meta, &[])
+                    .commit_locked(&guard, bucket, key, partition, meta, &[], origin)
                     .await?;
                 return Ok(DeleteOutcome {
                     delete_marker: true,
@@ -1401,13 +1444,23 @@ impl Engine {
             .write_replicated(header, &encode_tombstone(target), rotation)
             .await?;
         let short = self.short_of_redundancy(&tombstones, std::iter::empty());
+        // Only a delete that removed something is an event.
+        let events = victim.as_ref().and_then(|_| {
+            let change = Change {
+                marker: false,
+                version: target,
+                created: None,
+                seq,
+            };
+            self.events_of(bucket, key, origin, change)
+        });
         let m = Mutation::Delete {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             target,
             tombstones,
         };
-        self.apply_index(partition, m).await?;
+        self.apply_index_with(partition, m, events).await?;
         if short {
             self.note_degraded(bucket, key, Holder::Tombstone { target });
         }

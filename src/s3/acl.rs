@@ -149,7 +149,13 @@ pub async fn put_object_acl(
     let value = stored_entry(&acl, &bucket_owner).map(|(_, v)| v);
     let changed = ctx
         .engine
-        .set_stored_header(bucket, key, Some(entry.meta.sel()), ACL_HEADER, value)
+        .set_stored_header(
+            bucket,
+            key,
+            Some(entry.meta.sel()),
+            (ACL_HEADER, value),
+            ctx.origin(bucket, crate::notify::event::Action::PutAcl),
+        )
         .await?;
     let mut r = status_only(StatusCode::OK);
     add_version_header(ctx, &mut r, bucket, changed);

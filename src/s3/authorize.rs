@@ -12,6 +12,7 @@
 //! policy that applies (identity, session, bucket) mentions the key
 //! ([`PolicySet::uses_existing_object_tags`], known when compiled).
 
+use crate::notify::event::{Action as EventAction, Origin};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -318,6 +319,24 @@ impl<'a> Authorizer<'a> {
             secure,
             now_ms: i64::try_from(crate::engine::now_ms()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// Who a change is, for the bucket's event notifications; None when
+    /// the bucket has no rules (the common case, which allocates nothing).
+    pub fn origin(&self, request_id: &str, bucket: &str, action: EventAction) -> Option<Origin> {
+        if !self.engine.has_notifications(bucket) {
+            return None;
+        }
+        let principal = match self.principal.access_key.as_str() {
+            "" => "anonymous".to_owned(),
+            key => key.to_owned(),
+        };
+        Some(Origin {
+            action,
+            principal,
+            source_ip: self.peer.to_string(),
+            request_id: request_id.to_owned(),
+        })
     }
 
     fn env<'h>(&self, headers: &'h HeaderMap) -> Env<'h> {

@@ -98,6 +98,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     // The copy gets the request's ACL (private without one), never the
     // source's, as on S3.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
+    opts.event = ctx.origin(bucket, crate::notify::event::Action::Copy);
     // The copy's lock comes from the request (or the bucket), never the source.
     opts.attrs =
         super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;

@@ -1,5 +1,6 @@
 //! DeleteObject and DeleteObjects (`POST ?delete`).
 
+use crate::notify::event::Action as EventAction;
 use futures_util::stream::{self, StreamExt};
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -29,7 +30,11 @@ pub async fn delete_object(
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
     let bypass = sel.is_some() && super::lock::bypass_governance(ctx, bucket, key);
-    let out = ctx.engine.delete(bucket, key, sel, bypass).await?;
+    let origin = ctx.origin(bucket, EventAction::Delete);
+    let out = ctx
+        .engine
+        .delete_for(bucket, key, sel, bypass, origin)
+        .await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     if out.delete_marker {
         add_delete_marker_header(&mut r);
@@ -56,8 +61,9 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
                 }
                 Ok(sel) => {
                     let bypass = sel.is_some() && super::lock::bypass_governance(ctx, bucket, &key);
+                    let origin = ctx.origin(bucket, EventAction::Delete);
                     engine
-                        .delete(bucket, &key, sel, bypass)
+                        .delete_for(bucket, &key, sel, bypass, origin)
                         .await
                         .map_err(S3Error::from)
                 }

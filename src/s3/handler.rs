@@ -514,7 +514,7 @@ async fn catch_panics(
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
         acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, lifecycle,
-        list, lock, multipart, put, tagging, versions, website, zip,
+        list, lock, multipart, notification, put, tagging, versions, website, zip,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -543,6 +543,10 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         PutBucketLifecycle {} => lifecycle::put_bucket_lifecycle(&ctx, b, body).await,
         DeleteBucketLifecycle {} => lifecycle::delete_bucket_lifecycle(&ctx, b).await,
         GetBucketWebsite {} => website::get_bucket_website(&ctx, b),
+        GetBucketNotificationConfiguration {} => notification::get_bucket_notification(&ctx, b),
+        PutBucketNotificationConfiguration {} => {
+            notification::put_bucket_notification(&ctx, b, body).await
+        }
         PutBucketWebsite {} => website::put_bucket_website(&ctx, b, body).await,
         DeleteBucketWebsite {} => website::delete_bucket_website(&ctx, b).await,
         GetBucketPolicy {} => bucket_policy::get_policy(&ctx, b),
@@ -707,7 +711,7 @@ mod tests {
                 // An engine bug: a delete run on a core that does not own
                 // the key's partition.
                 let op = async {
-                    e.delete_owned("b", &key, None, false, None).await?;
+                    e.delete_owned("b", &key, None, false, None, None).await?;
                     Ok(status_only(StatusCode::NO_CONTENT))
                 };
                 let r = catch_panics(op, "id", &Method::DELETE, "/b/k").await;

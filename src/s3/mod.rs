@@ -5,7 +5,7 @@
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
 //! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`,
-//! `website`, `post` for browser form uploads, `zip` for MinIO's reads of zip
+//! `website`, `notification`, `post` for browser form uploads, `zip` for MinIO's reads of zip
 //! members), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`, and `website_host`, the entry point of
@@ -31,6 +31,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod multipart;
+pub mod notification;
 pub mod post;
 pub mod put;
 pub mod range;
@@ -50,6 +51,7 @@ mod xml_golden;
 pub mod xml_lifecycle;
 pub mod xml_lock;
 pub mod xml_multipart;
+pub mod xml_notification;
 pub mod xml_tagging;
 pub mod xml_versioning;
 pub mod xml_website;
@@ -58,7 +60,7 @@ pub mod zip;
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 18] = [
+    const OPERATIONS: [(&str, &str); 19] = [
         ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
@@ -67,6 +69,7 @@ mod tests {
         ("get", include_str!("get.rs")),
         ("list", include_str!("list.rs")),
         ("multipart", include_str!("multipart.rs")),
+        ("notification", include_str!("notification.rs")),
         ("post", include_str!("post/mod.rs")),
         ("post/form", include_str!("post/form.rs")),
         ("post/policy", include_str!("post/policy.rs")),

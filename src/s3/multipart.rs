@@ -40,6 +40,8 @@ use super::xml_multipart::{
     self as x, parse_complete_multipart_upload, ChecksumType, CompletedPart, ListPartsResponse,
     ListUploadsResponse,
 };
+use crate::engine::multipart::Completion;
+use crate::notify::event::Action as EventAction;
 
 /// Largest CompleteMultipartUpload document read: 10,000 parts with a
 /// SHA-256 each, pretty-printed, fit in well under this.
@@ -736,13 +738,16 @@ pub async fn complete_multipart_upload(
         .collect();
     let info = match ctx
         .engine
-        .complete_upload_if(
+        .complete_upload_with(
             bucket,
             key,
             id,
-            parts,
-            headers.clone(),
-            write_condition(ctx.headers()),
+            Completion {
+                parts,
+                headers: headers.clone(),
+                condition: write_condition(ctx.headers()),
+                origin: ctx.origin(bucket, EventAction::CompleteMultipartUpload),
+            },
         )
         .await
     {

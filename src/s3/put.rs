@@ -19,6 +19,7 @@ use super::common::response::{add_checksum_headers, quoted_etag, status_only, Re
 use super::common::version::add_version_header;
 use super::conditional;
 use super::error::S3Code;
+use crate::notify::event::Action as EventAction;
 
 /// How the client protects the body, for logs (which clients send what).
 fn payload_name(p: &PayloadMode) -> &'static str {
@@ -39,6 +40,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
         return super::snowball::put_extract(ctx, bucket, body).await;
     }
     let mut opts = put_options(ctx.headers())?;
+    opts.event = ctx.origin(bucket, EventAction::Put);
     let requested = super::sse::for_write(ctx, bucket)?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
     opts.attrs = super::lock::write_attrs(

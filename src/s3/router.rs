@@ -345,6 +345,8 @@ ops! {
     GetBucketWebsite {} Bucket => [S3GetBucketWebsite];
     PutBucketWebsite {} Bucket => [S3PutBucketWebsite];
     DeleteBucketWebsite {} Bucket => [S3DeleteBucketWebsite];
+    GetBucketNotificationConfiguration {} Bucket => [S3GetBucketNotification];
+    PutBucketNotificationConfiguration {} Bucket => [S3PutBucketNotification];
     GetBucketPolicy {} Bucket => [S3GetBucketPolicy];
     PutBucketPolicy {} Bucket => [S3PutBucketPolicy];
     DeleteBucketPolicy {} Bucket => [S3DeleteBucketPolicy];
@@ -734,7 +736,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "metadataConfiguration",
     "metadataTable",
     "metrics",
-    "notification",
     "publicAccessBlock",
     "renameObject",
     "replication",
@@ -796,6 +797,9 @@ route_table! {
     PUT    Bucket   [Has("website")]                    => PutBucketWebsite {},
     DELETE Bucket   [Has("website")]                    => DeleteBucketWebsite {},
     ANY    Any      [Has("website")]                    => Unknown {},
+    GET    Bucket   [Has("notification")]               => GetBucketNotificationConfiguration {},
+    PUT    Bucket   [Has("notification")]               => PutBucketNotificationConfiguration {},
+    ANY    Any      [Has("notification")]               => Unknown {},
 
     GET    Bucket   [Has("location")]                   => GetBucketLocation {},
     GET    Bucket   [Has("versioning")]                 => GetBucketVersioning {},
@@ -1382,6 +1386,16 @@ mod tests {
             (Method::GET, "/bkt?list-type=2&website", GetBucketWebsite {}),
             (Method::PUT, "/bkt?website", PutBucketWebsite {}),
             (Method::DELETE, "/bkt?website", DeleteBucketWebsite {}),
+            (
+                Method::GET,
+                "/bkt?notification",
+                GetBucketNotificationConfiguration {},
+            ),
+            (
+                Method::PUT,
+                "/bkt?notification",
+                PutBucketNotificationConfiguration {},
+            ),
             (Method::GET, "/bkt?policy", GetBucketPolicy {}),
             (Method::PUT, "/bkt?policy", PutBucketPolicy {}),
             (Method::DELETE, "/bkt?policy", DeleteBucketPolicy {}),
@@ -1648,7 +1662,7 @@ mod tests {
             (Method::GET, "/bkt?retention"),
             (Method::PUT, "/bkt?legal-hold"),
             (Method::GET, "/bkt?logging"),
-            (Method::GET, "/bkt?notification"),
+            (Method::DELETE, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
             (Method::POST, "/bkt?publicAccessBlock"),
             (Method::GET, "/bkt?delete"),
@@ -2338,6 +2352,14 @@ mod tests {
             (GetBucketWebsite {}, Some("s3:GetBucketWebsite")),
             (PutBucketWebsite {}, Some("s3:PutBucketWebsite")),
             (DeleteBucketWebsite {}, Some("s3:DeleteBucketWebsite")),
+            (
+                GetBucketNotificationConfiguration {},
+                Some("s3:GetBucketNotification"),
+            ),
+            (
+                PutBucketNotificationConfiguration {},
+                Some("s3:PutBucketNotification"),
+            ),
             (GetBucketPolicy {}, Some("s3:GetBucketPolicy")),
             (PutBucketPolicy {}, Some("s3:PutBucketPolicy")),
             (DeleteBucketPolicy {}, Some("s3:DeleteBucketPolicy")),

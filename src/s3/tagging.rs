@@ -2,6 +2,7 @@
 //! `versionId`) and Put/Get/DeleteBucketTagging. The `x-amz-tagging`
 //! header of writes is read in `common::metadata`.
 
+use crate::notify::event::Action as EventAction;
 use http::StatusCode;
 use hyper::body::Incoming;
 
@@ -48,7 +49,8 @@ pub async fn put_object_tagging(
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
     let tags = read_tagging(ctx, body, TagTarget::Object).await?;
-    let changed = ctx.engine.set_tags(bucket, key, sel, tags).await?;
+    let origin = ctx.origin(bucket, EventAction::PutTagging);
+    let changed = ctx.engine.set_tags(bucket, key, sel, tags, origin).await?;
     let mut r = status_only(StatusCode::OK);
     add_version_header(ctx, &mut r, bucket, changed);
     Ok(r)
@@ -61,7 +63,11 @@ pub async fn delete_object_tagging(
     sel: Option<VersionSel>,
 ) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let changed = ctx.engine.set_tags(bucket, key, sel, Vec::new()).await?;
+    let origin = ctx.origin(bucket, EventAction::DeleteTagging);
+    let changed = ctx
+        .engine
+        .set_tags(bucket, key, sel, Vec::new(), origin)
+        .await?;
     let mut r = status_only(StatusCode::NO_CONTENT);
     add_version_header(ctx, &mut r, bucket, changed);
     Ok(r)

@@ -1,11 +1,13 @@
 //! Shared by the tests that drive the real `cairn` binary: a server on a
 //! free loopback port with temporary drives (killed by PID when dropped,
 //! printing its log tail if the test failed), the SDK clients (S3, IAM,
-//! STS), `cairn admin` (`cli`), and raw HTTP.
+//! STS), `cairn admin` (`cli`), a webhook receiver (`webhook`), and raw
+//! HTTP.
 
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod webhook;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -44,6 +44,15 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// This request as the origin of a change, for event notifications.
+    pub fn origin(
+        &self,
+        bucket: &str,
+        action: crate::notify::event::Action,
+    ) -> Option<crate::notify::event::Origin> {
+        self.authz.origin(self.request_id, bucket, action)
+    }
+
     /// A small request body read whole (an XML or JSON document), verified
     /// like any other body, refused past `limit` bytes.
     pub async fn read_document(

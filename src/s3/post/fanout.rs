@@ -213,6 +213,8 @@ pub struct Plan<'a, 'z> {
     pub acl: Option<(String, String)>,
     pub requested: crate::s3::sse::Requested,
     pub authz: &'a Authorizer<'z>,
+    /// Who posted, for event notifications (each copy is a Post event).
+    pub origin: Option<crate::notify::event::Origin>,
 }
 
 /// The file, read once.
@@ -258,6 +260,7 @@ async fn store_one(
     crate::engine::write::validate_key(key)?;
     let headers = entry_headers(&plan.headers, e)?;
     let mut opts = put_options(&headers)?;
+    opts.event = plan.origin.clone();
     let tags: Vec<(&str, &str)> = opts
         .tags
         .iter()

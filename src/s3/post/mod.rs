@@ -281,6 +281,7 @@ async fn authorize_and_store(
         .as_ref()
         .and_then(|p| p.length_range())
         .unwrap_or((0, MAX_OBJECT_SIZE));
+    let origin = authz.origin(request_id, bucket, crate::notify::event::Action::Post);
     if let Some(entries) = fanout {
         body.begin(min, max.min(fanout::MAX_FILE), checksum)?;
         let file = body.read_whole().await?;
@@ -291,6 +292,7 @@ async fn authorize_and_store(
             acl: acl_headers,
             requested,
             authz: &authz,
+            origin,
         };
         let lines = fanout::store(api, &plan, &file, &entries).await;
         let mut r = Response::new(full(lines));
@@ -311,6 +313,7 @@ async fn authorize_and_store(
         ));
     }
     opts.seal = sealed.map(|s| s.seal);
+    opts.event = origin;
 
     let info = match api.engine.put(bucket, &key, opts, body).await {
         Ok(info) => info,

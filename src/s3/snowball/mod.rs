@@ -252,6 +252,7 @@ pub async fn put_extract(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Resul
     base.user_meta
         .retain(|(k, _)| !CONTROL_META.iter().any(|c| k.starts_with(c)));
     base.headers.extend(acl_for_new_object(ctx, bucket)?);
+    base.event = ctx.origin(bucket, crate::notify::event::Action::Put);
     let plan = Plan {
         prefix: headers
             .get(PREFIX_HEADER)

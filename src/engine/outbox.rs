@@ -1,0 +1,336 @@
+//! The notification outbox: events are written by the index transaction
+//! of the change that causes them (`Mutation::Events`, queued right after
+//! the change and never split from it), so an acknowledged change always
+//! has its events and a change that did not happen has none. Delivery
+//! threads (`notify::deliver`) read each target's events in sequence
+//! order per partition and delete them once the target took them.
+//!
+//! Layout in each partition's `events` database, per target name `t`
+//! (letters, digits, `-`, `_`, so `\0` ends it):
+//! - `t \0 \0` -> the target's counters (pending u64 LE, dropped u64 LE);
+//! - `t \0 \x01 seq` (u64 BE) -> the `EventRow` (postcard).
+//!
+//! Bounded: a partition holds at most `limit` events per target (the
+//! target's queue limit over the partitions); beyond it an event is
+//! dropped, counted and logged, so a dead target cannot fill the disk.
+
+use std::rc::Rc;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use heed::RwTxn;
+
+use super::buckets::Versioning;
+use super::index::{IndexError, Mutation, PartitionIndex};
+use super::meta::{ObjectMeta, VersionSel};
+use super::{now_ms, Engine, Result};
+use crate::notify::deliver::partition_limit;
+use crate::notify::event::{EventRow, Origin};
+use crate::notify::targets::target_of_arn;
+
+/// Most events one read returns.
+pub const BATCH_MAX: usize = 256;
+
+/// One event for one target, as a change queues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    pub target: String,
+    pub row: EventRow,
+}
+
+/// An event waiting in the outbox: its key, and the event (None if it
+/// does not decode).
+pub type Pending = (Vec<u8>, Option<EventRow>);
+
+/// A target's counters in one partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: u64,
+    pub dropped: u64,
+}
+
+fn counts_key(target: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(target.len() + 2);
+    k.extend_from_slice(target.as_bytes());
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+fn rows_prefix(target: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(target.len() + 10);
+    k.extend_from_slice(target.as_bytes());
+    k.extend_from_slice(&[0, 1]);
+    k
+}
+
+fn row_key(target: &str, seq: u64) -> Vec<u8> {
+    let mut k = rows_prefix(target);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn decode_counts(b: &[u8]) -> Counts {
+    let word = |i: usize| {
+        b.get(i..i + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    Counts {
+        pending: word(0),
+        dropped: word(8),
+    }
+}
+
+fn encode_counts(c: Counts) -> [u8; 16] {
+    let mut b = [0; 16];
+    b[..8].copy_from_slice(&c.pending.to_le_bytes());
+    b[8..].copy_from_slice(&c.dropped.to_le_bytes());
+    b
+}
+
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
+impl PartitionIndex {
+    fn counts_in(
+        &self,
+        txn: &heed::RoTxn<'_, heed::WithoutTls>,
+        target: &str,
+    ) -> Result<Counts, IndexError> {
+        Ok(self
+            .events
+            .get(txn, &counts_key(target))?
+            .map(decode_counts)
+            .unwrap_or_default())
+    }
+
+    fn put_counts(&self, wtxn: &mut RwTxn<'_>, target: &str, c: Counts) -> Result<(), IndexError> {
+        if c == Counts::default() {
+            self.events.delete(wtxn, &counts_key(target))?;
+        } else {
+            self.events
+                .put(wtxn, &counts_key(target), &encode_counts(c))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a transaction's events to the outbox, dropping those beyond a
+    /// target's share of this partition, and nothing for a target that was
+    /// removed. Each target's counters are read and written once. On the
+    /// companion thread (the targets' limits are behind a lock no executor
+    /// takes).
+    pub(super) fn enqueue_events(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        events: &[&Queued],
+    ) -> Result<(), IndexError> {
+        let mut counts: Vec<(&str, u64, Counts)> = Vec::new();
+        for q in events {
+            let i = match counts.iter().position(|(t, ..)| *t == q.target) {
+                Some(i) => i,
+                None => {
+                    let Some(limit) = partition_limit(&q.target) else {
+                        continue;
+                    };
+                    counts.push((&q.target, limit, self.counts_in(wtxn, &q.target)?));
+                    counts.len() - 1
+                }
+            };
+            let (_, limit, c) = &mut counts[i];
+            if c.pending >= *limit {
+                c.dropped += 1;
+                // Once at the first drop and at every power of ten after it:
+                // a target that stays down must not flood the log.
+                if is_power_of_ten(c.dropped) {
+                    tracing::warn!(
+                        target_name = %q.target,
+                        partition = self.partition,
+                        dropped = c.dropped,
+                        limit = *limit,
+                        "notification target is behind: its queue is full and new events are dropped"
+                    );
+                }
+                continue;
+            }
+            let row = postcard::to_allocvec(&q.row)
+                .map_err(|e| IndexError::CorruptEntry(format!("event: {e}")))?;
+            // Sequence numbers are unique in a partition: a key is new.
+            self.events
+                .put(wtxn, &row_key(&q.target, q.row.seq), &row)?;
+            c.pending += 1;
+        }
+        for (target, _, c) in counts {
+            self.put_counts(wtxn, target, c)?;
+        }
+        Ok(())
+    }
+
+    /// Up to `max` of `target`'s oldest events, with their keys. A row that
+    /// does not decode is returned as None (the caller drops it).
+    pub fn events_pending(&self, target: &str, max: usize) -> Result<Vec<Pending>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.events.prefix_iter(&rtxn, &rows_prefix(target))? {
+            let (k, v) = item?;
+            out.push((k.to_vec(), postcard::from_bytes(v).ok()));
+            if out.len() == max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets events the target received (or that were dropped as
+    /// corrupt: `corrupt` of them count as dropped).
+    pub fn events_delivered(
+        &self,
+        target: &str,
+        keys: &[Vec<u8>],
+        corrupt: u64,
+    ) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        let mut c = self.counts_in(&wtxn, target)?;
+        for k in keys {
+            if self.events.delete(&mut wtxn, k)? {
+                c.pending = c.pending.saturating_sub(1);
+            }
+        }
+        c.dropped += corrupt;
+        self.put_counts(&mut wtxn, target, c)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Removes a target's events and counters (the target was removed).
+    pub fn events_purge(&self, target: &str) -> Result<u64, IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        let mut n = 0;
+        let mut it = self
+            .events
+            .prefix_iter_mut(&mut wtxn, &rows_prefix(target))?;
+        while it.next().transpose()?.is_some() {
+            // SAFETY: heed's contract for deleting under a cursor: the
+            // entry's key and value are not held past this call.
+            unsafe { it.del_current()? };
+            n += 1;
+        }
+        drop(it);
+        self.events.delete(&mut wtxn, &counts_key(target))?;
+        wtxn.commit()?;
+        Ok(n)
+    }
+
+    /// A target's counters in this partition.
+    pub fn event_counts(&self, target: &str) -> Result<Counts, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        self.counts_in(&rtxn, target)
+    }
+}
+
+/// Wakes delivery threads when a transaction wrote events.
+#[derive(Default)]
+pub struct Wake {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g += 1;
+        self.cond.notify_all();
+    }
+
+    /// The current generation, to wait on.
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the generation is past `seen` or `timeout` passes.
+    pub fn wait(&self, seen: u64, timeout: Duration) {
+        let g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .cond
+            .wait_timeout_while(g, timeout, |g| *g == seen)
+            .map_err(|e| e.into_inner());
+    }
+}
+
+/// What a change did, for the events it makes.
+pub(super) struct Change<'a> {
+    /// It made a delete marker.
+    pub marker: bool,
+    pub version: VersionSel,
+    /// The version it created (size and ETag go in the event).
+    pub created: Option<&'a ObjectMeta>,
+    /// The change's record's sequence number (unique in its partition).
+    pub seq: u64,
+}
+
+impl Engine {
+    /// The outbox entries of a change on `bucket`/`key` made for `origin`:
+    /// one per rule of the bucket the event reaches. None (nothing to
+    /// write) is the common case and costs one lookup in the core's table.
+    pub(super) fn events_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        origin: Option<&Origin>,
+        c: Change<'_>,
+    ) -> Option<Mutation> {
+        let origin = origin?;
+        let buckets = self.buckets.borrow();
+        let info = buckets.buckets.get(bucket)?;
+        let rules = info.notifications.as_ref()?;
+        let name = origin.action.event_name(c.marker);
+        let typed = format!("s3:{name}");
+        let mut events = Vec::new();
+        for r in rules.reached(&typed, key) {
+            let Some(target) = target_of_arn(&r.arn, r.kind.service()) else {
+                continue;
+            };
+            events.push(Queued {
+                target: target.to_owned(),
+                row: EventRow {
+                    name: name.to_owned(),
+                    time_ms: now_ms(),
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version_id: (info.versioning != Versioning::Off).then(|| match c.version {
+                        VersionSel::Null => "null".to_owned(),
+                        VersionSel::Id(v) => format!("{v:032x}"),
+                    }),
+                    size: c.created.map(|m| m.size),
+                    etag: c.created.map(|m| m.etag.clone()),
+                    seq: c.seq,
+                    config_id: r.id.clone(),
+                    principal: origin.principal.clone(),
+                    source_ip: origin.source_ip.clone(),
+                    request_id: origin.request_id.clone(),
+                },
+            });
+        }
+        (!events.is_empty()).then_some(Mutation::Events { events })
+    }
+
+    /// `apply_index` of a change and its events, in one transaction.
+    pub(super) async fn apply_index_with(
+        self: &Rc<Self>,
+        partition: u16,
+        m: Mutation,
+        events: Option<Mutation>,
+    ) -> Result<()> {
+        let Some(events) = events else {
+            return self.apply_index(partition, m).await;
+        };
+        // Queued together, with no await between: the drain never splits
+        // a change from the events queued right after it.
+        let change = self.queue_index(partition, m);
+        drop(self.queue_index(partition, events));
+        self.await_index(change).await
+    }
+}
