@@ -179,6 +179,11 @@ pub struct ServeArgs {
     /// `http://host:4318`. Off by default.
     #[arg(long, env = "CAIRN_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Longest a bucket's server access log lines wait before they are
+    /// written as a log object into its target bucket (PutBucketLogging):
+    /// seconds, or a number with s, m, h or d (default 300s).
+    #[arg(long, env = "CAIRN_BUCKET_LOG_INTERVAL")]
+    pub bucket_log_interval: Option<String>,
     /// Accept SSE-C keys over plain HTTP (refused by default: the key would
     /// cross the network in the clear). For tests and TLS-terminating proxies.
     #[arg(long, env = "CAIRN_SSE_C_ALLOW_HTTP")]
@@ -230,6 +235,7 @@ pub struct FileConfig {
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
     pub otlp_endpoint: Option<String>,
+    pub bucket_log_interval: Option<String>,
     /// `false` turns the web console off, as `--no-console` does.
     pub console: Option<bool>,
     /// `false` keeps TLS in user space, as `--no-ktls` does.
@@ -578,6 +584,17 @@ impl ServeArgs {
             Some(s) => parse_duration(s).map_err(|e| format!("scrub-interval: {e}"))?,
             None => crate::engine::scrub::DEFAULT_INTERVAL,
         };
+        let bucket_log_interval = match self
+            .bucket_log_interval
+            .as_deref()
+            .or(file.bucket_log_interval.as_deref())
+        {
+            Some(s) => parse_duration(s).map_err(|e| format!("bucket-log-interval: {e}"))?,
+            None => crate::logs::bucket::DEFAULT_INTERVAL,
+        };
+        if bucket_log_interval.is_zero() {
+            return Err("bucket-log-interval must be at least one second".into());
+        }
         let scrub_rate = match self.scrub_rate.as_deref().or(file.scrub_rate.as_deref()) {
             Some(s) => parse_size(s).map_err(|e| format!("scrub-rate: {e}"))?,
             None => crate::engine::scrub::DEFAULT_RATE,
@@ -662,6 +679,7 @@ impl ServeArgs {
                 access_log: nonempty(self.access_log.clone()).or(file.access_log),
                 audit_log: nonempty(self.audit_log.clone()).or(file.audit_log),
                 otlp_endpoint: nonempty(self.otlp_endpoint.clone()).or(file.otlp_endpoint),
+                bucket_log_interval,
             },
         })
     }

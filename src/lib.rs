@@ -16,6 +16,7 @@ pub mod format_version;
 pub mod hash;
 pub mod http;
 pub mod iam;
+pub mod bucket_logging;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;

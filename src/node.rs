@@ -246,6 +246,10 @@ pub fn serve(s: Settings) -> Result<(), String> {
                 }
             };
             engine.start_upload_expiry(multipart_expiry);
+            crate::logs::bucket::start_core(
+                engine.clone(),
+                crate::iam::model::root_canonical_id(&home.root().access_key),
+            );
             let ids =
                 crate::iam::identities::Identities::start(core, home, engine.companion.clone());
             let listener = match crate::http::server::bind(listen) {
@@ -272,6 +276,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
                 stop,
             )
             .await;
+            crate::logs::bucket::finish_core().await;
             engine.quiesce().await;
             crate::logs::finish_core();
         }

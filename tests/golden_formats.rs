@@ -734,6 +734,35 @@ fn bucket_table_v5() -> BucketTable {
     t
 }
 
+/// Format 6: the table of format 5 with server access logging on
+/// "everything" (partitioned keys by event time, one grant) and on
+/// "plain" (simple keys, no grant, no key format sent).
+fn bucket_table_v6() -> BucketTable {
+    use cairn::bucket_logging::{BucketLogging, DateSource, KeyFormat};
+    use cairn::iam::acl::{Grant, Grantee, Group, Permission};
+    let mut t = bucket_table_v5();
+    if let Some(b) = t.buckets.get_mut("everything") {
+        b.logging = Some(BucketLogging {
+            target_bucket: "plain".into(),
+            target_prefix: "logs/everything/".into(),
+            target_grants: vec![Grant {
+                grantee: Grantee::Group(Group::AuthenticatedUsers),
+                permission: Permission::Read,
+            }],
+            key_format: Some(KeyFormat::Partitioned(DateSource::EventTime)),
+        });
+    }
+    if let Some(b) = t.buckets.get_mut("plain") {
+        b.logging = Some(BucketLogging {
+            target_bucket: "plain".into(),
+            target_prefix: String::new(),
+            target_grants: Vec::new(),
+            key_format: None,
+        });
+    }
+    t
+}
+
 const USER_KEY_ID: &str = "AKIAGOLDENUSERKEY001";
 const USER_SECRET: &str = "golden-user-secret-0123456789abcdefghij";
 
@@ -946,7 +975,7 @@ fn regenerate_golden_payloads() {
     write("format.v3.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v5.json", &bucket_table_v5().encode().unwrap());
+    write("buckets.v6.json", &bucket_table_v6().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1144,6 +1173,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v5()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v6.json")).unwrap(),
+        bucket_table_v6()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1263,7 +1296,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v5.json", bucket_table_v5().encode().unwrap());
+    same("buckets.v6.json", bucket_table_v6().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1335,7 +1368,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v5.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v6.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

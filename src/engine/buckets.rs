@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::format_version::{decode_json, encode_json, JsonError};
+use crate::bucket_logging::BucketLogging;
 use crate::iam::acl::Acl;
 use crate::lifecycle::Lifecycle;
 use crate::notify::Notifications;
@@ -94,6 +95,10 @@ pub struct BucketInfo {
     /// `None`: none. Since format 5.
     #[serde(default)]
     pub notifications: Option<Notifications>,
+    /// Where its server access log goes (PutBucketLogging); `None`: not
+    /// logged. Since format 6.
+    #[serde(default)]
+    pub logging: Option<BucketLogging>,
 }
 
 /// A bucket's CORS configuration: rules tried in order, the first that
@@ -231,6 +236,8 @@ pub enum BucketChange {
     Website(Option<Website>),
     /// Sets the event notification rules (None or no rule: none).
     Notifications(Option<Notifications>),
+    /// Sets (Some) or turns off (None) server access logging.
+    Logging(Option<BucketLogging>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,9 +255,9 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 
 /// The format of `buckets.json` this binary writes (and the newest it reads).
 /// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
-/// `BucketInfo::website`, 5 `BucketInfo::notifications`; a file of an older
-/// format reads as having none.
-pub const TABLE_FORMAT: u32 = 5;
+/// `BucketInfo::website`, 5 `BucketInfo::notifications`, 6
+/// `BucketInfo::logging`; a file of an older format reads as having none.
+pub const TABLE_FORMAT: u32 = 6;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -463,6 +470,19 @@ mod tests {
                         suffix: String::new(),
                     }],
                 }),
+                logging: Some(BucketLogging {
+                    target_bucket: "one".into(),
+                    target_prefix: "logs/".into(),
+                    target_grants: vec![crate::iam::acl::Grant {
+                        grantee: crate::iam::acl::Grantee::Group(
+                            crate::iam::acl::Group::AuthenticatedUsers,
+                        ),
+                        permission: crate::iam::acl::Permission::Read,
+                    }],
+                    key_format: Some(crate::bucket_logging::KeyFormat::Partitioned(
+                        crate::bucket_logging::DateSource::EventTime,
+                    )),
+                }),
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -491,7 +511,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 6, this binary reads up to 5"
+                "buckets.json was written by a newer cairn: format 7, this binary reads up to 6"
             ),
             "{e}"
         );

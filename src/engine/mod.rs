@@ -1407,6 +1407,21 @@ impl Engine {
         self.bucket_op(bucket, BucketChange::Notifications(n)).await
     }
 
+    /// The bucket's server access logging; `None` when off or no bucket.
+    pub fn bucket_logging(&self, bucket: &str) -> Option<crate::bucket_logging::BucketLogging> {
+        let t = self.buckets.borrow();
+        t.buckets.get(bucket)?.logging.clone()
+    }
+
+    /// Sets (Some) or turns off (None) the bucket's server access logging.
+    pub async fn set_bucket_logging(
+        self: &Rc<Self>,
+        bucket: &str,
+        l: Option<crate::bucket_logging::BucketLogging>,
+    ) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Logging(l)).await
+    }
+
     /// Sets (Some) or deletes (None) the bucket's website configuration.
     pub async fn set_bucket_website(
         self: &Rc<Self>,
@@ -1587,6 +1602,7 @@ impl Engine {
             BucketChange::Lifecycle(l) => existing(&mut table, &name)?.lifecycle = l,
             BucketChange::Website(w) => existing(&mut table, &name)?.website = w,
             BucketChange::Notifications(n) => existing(&mut table, &name)?.notifications = n,
+            BucketChange::Logging(l) => existing(&mut table, &name)?.logging = l,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

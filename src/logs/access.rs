@@ -47,6 +47,9 @@ pub struct RequestLog {
     error: Option<&'static str>,
     ttfb: Duration,
     bytes_out: u64,
+    /// The server access log line's own fields, while some bucket has
+    /// logging on (see `logs::bucket`).
+    server: Option<Box<super::bucket::ServerLog>>,
     _in_flight: InFlight,
 }
 
@@ -58,6 +61,7 @@ impl RequestLog {
         headers: &HeaderMap,
         bytes_in: u64,
         in_flight: InFlight,
+        server: Option<Box<super::bucket::ServerLog>>,
     ) -> RequestLog {
         // The one atomic load a request pays for the live trace.
         let tapped = super::tap::active();
@@ -70,7 +74,7 @@ impl RequestLog {
             received: SystemTime::now(),
             started: Instant::now(),
             bytes_in,
-            detail: tapped || super::wanted(),
+            detail: tapped || server.is_some() || super::wanted(),
             tapped,
             principal: RefCell::new(None),
             claimed_key: RefCell::new(None),
@@ -80,6 +84,7 @@ impl RequestLog {
             error: None,
             ttfb: Duration::ZERO,
             bytes_out: 0,
+            server,
             _in_flight: in_flight,
         }
     }
@@ -117,6 +122,29 @@ impl RequestLog {
         if self.detail {
             *self.bucket.borrow_mut() = bucket.map(str::to_owned);
             *self.key.borrow_mut() = key.map(str::to_owned);
+        }
+    }
+
+    /// The bucket and key the request named, if the handler set them.
+    pub fn target(&self) -> (Option<String>, Option<String>) {
+        (self.bucket.borrow().clone(), self.key.borrow().clone())
+    }
+
+    /// Whether a server access log line may be wanted for this request.
+    pub fn wants_server_line(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Sets (or, with `None`, clears: the bucket is not logged) where the
+    /// request's server access log line goes.
+    pub fn set_server_target(&mut self, t: Option<super::bucket::Target>) {
+        match t {
+            Some(t) => {
+                if let Some(s) = &mut self.server {
+                    s.target = Some(t);
+                }
+            }
+            None => self.server = None,
         }
     }
 
@@ -296,6 +324,33 @@ impl Drop for RequestLog {
                 }
             }
         });
+        if let Some(s) = &self.server {
+            let p = self.principal.borrow();
+            let requester = p.as_ref().map_or("", |p| {
+                if !p.arn.is_empty() {
+                    p.arn.as_str()
+                } else {
+                    p.canonical_id.as_str()
+                }
+            });
+            let mut ip = [0u8; 45];
+            super::bucket::record(
+                s,
+                &super::bucket::Line {
+                    time_ms: self.unix_ms(),
+                    remote_ip: ip_str(self.remote, &mut ip),
+                    requester,
+                    request_id: &self.request_id,
+                    method: self.method.as_str(),
+                    op: self.op.get(),
+                    status: self.status(),
+                    error_code: self.error,
+                    bytes_sent: self.bytes_out,
+                    total,
+                    turnaround: self.ttfb,
+                },
+            );
+        }
         if self.tapped && super::tap::active() {
             let meta = super::tap::Meta {
                 bucket: self.bucket.borrow().clone(),

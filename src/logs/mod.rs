@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod bucket;
 pub mod json;
 pub mod level;
 pub mod otlp;
@@ -28,6 +29,8 @@ pub struct LogSettings {
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
     pub otlp_endpoint: Option<String>,
+    /// How long server access log lines wait for their log object.
+    pub bucket_log_interval: std::time::Duration,
 }
 
 /// The node's sinks, set once by [`init`].
@@ -60,6 +63,7 @@ impl Writers {
 /// Opens the logs and starts their writer threads. Call once, before the
 /// cores start; a second call changes nothing.
 pub fn init(s: &LogSettings) -> Result<Writers, String> {
+    bucket::init(s.bucket_log_interval);
     let mut writers = Vec::new();
     let mut file = |name: &'static str, path: &Option<String>, queue: usize| {
         let Some(p) = path else {
@@ -169,6 +173,7 @@ fn with_core(f: impl FnOnce(&mut CoreLogs)) {
 
 /// The logs' own figures for `/metrics`.
 pub fn render_metrics(out: &mut String) {
+    bucket::render_metrics(out);
     let Some(logs) = LOGS.get() else { return };
     let _ = writeln!(
         out,

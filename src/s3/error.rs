@@ -134,6 +134,8 @@ s3_codes! {
     KMSDisabledException["KMS.DisabledException"] = BAD_REQUEST, "The KMS key is disabled.";
     /// 400: an SSE-KMS key that does not exist (S3 passes KMS's error on).
     KMSNotFoundException["KMS.NotFoundException"] = BAD_REQUEST, "Invalid keyId";
+    InvalidTargetBucketForLogging = BAD_REQUEST,
+        "The target bucket for logging does not exist, is not owned by you, or does not have the appropriate grants for the log-delivery group.";
     InvalidToken = BAD_REQUEST, "The provided token is malformed or otherwise invalid.";
     InvalidURI = BAD_REQUEST, "Couldn't parse the specified URI.";
     KeyTooLongError = BAD_REQUEST, "Your key is too long";
@@ -460,6 +462,7 @@ mod tests {
         ("InvalidRequest", 400),
         ("InvalidSecurity", 403),
         ("InvalidStorageClass", 400),
+        ("InvalidTargetBucketForLogging", 400),
         ("InvalidToken", 400),
         ("InvalidURI", 400),
         ("KeyTooLongError", 400),

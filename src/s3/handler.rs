@@ -19,6 +19,7 @@ use crate::http::conns::{Conn, LogBudget};
 use crate::http::ratelimit::RateLimits;
 use crate::iam::identities::{Identities, Principal};
 use crate::logs::access::RequestLog;
+use crate::logs::bucket::ServerLog;
 
 use super::auth::Authenticator;
 use super::authorize::{Authorizer, BucketAccessCache};
@@ -51,6 +52,9 @@ pub struct S3Api {
     access: BucketAccessCache,
     /// The principal of every unsigned request.
     anonymous: Arc<Principal>,
+    /// Whether some bucket has logging on, for the bucket table of this
+    /// generation.
+    bucket_logs: Cell<Option<(u64, bool)>>,
 }
 
 impl S3Api {
@@ -90,6 +94,7 @@ impl S3Api {
             rate_limits,
             access: BucketAccessCache::default(),
             anonymous: Arc::new(Principal::anonymous()),
+            bucket_logs: Cell::new(None),
         }
     }
 
@@ -149,14 +154,26 @@ impl S3Api {
             .get(http::header::ORIGIN)
             .filter(|_| method != Method::OPTIONS)
             .map(|o| (o.clone(), req.headers().get(http::header::HOST).cloned()));
+        // Server access logs (PutBucketLogging) need more of the head,
+        // kept while any bucket has logging on.
+        let server = self
+            .bucket_logs_on()
+            .then(|| ServerLog::begin(&method, req.uri(), req.headers()));
+        let raw_host = server.as_ref().and_then(|_| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
         // The access log and trace record; written when the response is sent.
-        let log = RequestLog::begin(
+        let mut log = RequestLog::begin(
             self.request_id(),
             method.clone(),
             conn.peer.ip(),
             req.headers(),
             bytes_in,
             self.metrics.begin(),
+            server,
         );
         let request_id = log.request_id();
         let expects_continue = req
@@ -232,6 +249,16 @@ impl S3Api {
             tracing::warn!(request_id, trace_id = %log.trace().trace_hex(), %method, path, status = status.as_u16(), ms = took.as_millis() as u64, "request failed");
         } else {
             tracing::debug!(request_id, trace_id = %log.trace().trace_hex(), %method, path, status = status.as_u16(), ms = took.as_millis() as u64, "request");
+        }
+        if log.wants_server_line() {
+            let target = self.server_target(
+                &log,
+                (&path, raw_host.as_deref(), website.as_deref()),
+                resp.headers(),
+                &id2,
+                (&method, bytes_in, status),
+            );
+            log.set_server_target(target);
         }
         log.finish(resp, error.map(S3Code::as_str))
     }
@@ -414,6 +441,76 @@ impl S3Api {
 }
 
 impl S3Api {
+    /// Whether any bucket has logging on: rechecked once per bucket table.
+    fn bucket_logs_on(&self) -> bool {
+        let table = self.engine.buckets();
+        match self.bucket_logs.get() {
+            Some((g, on)) if g == table.generation => on,
+            _ => {
+                let on = table.buckets.values().any(|b| b.logging.is_some());
+                self.bucket_logs.set(Some((table.generation, on)));
+                on
+            }
+        }
+    }
+
+    /// Where a request's server access log line goes: its bucket's
+    /// logging target, with what the line needs from the response; `None`
+    /// when the bucket (or the request) has none. `at` is the path, Host
+    /// and website bucket; `req` the method, declared body length and the
+    /// answer's status.
+    fn server_target(
+        &self,
+        log: &RequestLog,
+        at: (&str, Option<&str>, Option<&str>),
+        resp: &http::HeaderMap,
+        host_id: &str,
+        req: (&Method, u64, StatusCode),
+    ) -> Option<crate::logs::bucket::Target> {
+        let (path, host, website) = at;
+        let (bucket, key) = match (log.target(), website) {
+            ((Some(b), k), _) => (b, k),
+            ((None, _), Some(b)) => (b.to_owned(), None),
+            ((None, _), None) => {
+                let (b, k) = super::router::target_of(path, host, self.domain.as_deref())?;
+                (b?, k)
+            }
+        };
+        let table = self.engine.buckets();
+        let info = table.get(&bucket)?;
+        let config = info.logging.clone()?;
+        let owner = info
+            .owner
+            .as_ref()
+            .map_or_else(|| self.settings.owner.id.clone(), |o| o.canonical_id.clone());
+        let header = |name: &str| resp.get(name).and_then(|v| v.to_str().ok());
+        // A range's total, a whole object's length, or what a PUT sent.
+        let (method, bytes_in, status) = req;
+        let object_size = header("content-range")
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse().ok())
+            .or_else(|| {
+                match *method {
+                    Method::GET | Method::HEAD if key.is_some() => {
+                        header("content-length").and_then(|v| v.parse().ok())
+                    }
+                    Method::PUT if key.is_some() && bytes_in > 0 => Some(bytes_in),
+                    _ => None,
+                }
+            })
+            .filter(|_| status.is_success());
+        Some(crate::logs::bucket::Target {
+            source: bucket,
+            owner,
+            config,
+            key,
+            website: website.is_some(),
+            object_size,
+            version_id: header("x-amz-version-id").map(str::to_owned),
+            host_id: host_id.to_owned(),
+        })
+    }
+
     /// Refused authentication is what an operator looks for when a client
     /// cannot get in, or someone is guessing keys: logged at info, at most
     /// `LogBudget::PER_SECOND` lines a second per core. The claimed access
@@ -514,7 +611,7 @@ async fn catch_panics(
 async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
     use super::{
         acl, attributes, bucket, bucket_policy, copy, cors, delete, encryption, get, lifecycle,
-        list, lock, multipart, notification, put, tagging, versions, website, zip,
+        list, lock, logging, multipart, notification, put, tagging, versions, website, zip,
     };
     use Op::*;
     // The table guarantees the bucket for bucket operations and both for
@@ -547,6 +644,8 @@ async fn run(ctx: Ctx<'_>, route: Route, body: Incoming) -> S3Result {
         PutBucketNotificationConfiguration {} => {
             notification::put_bucket_notification(&ctx, b, body).await
         }
+        GetBucketLogging {} => logging::get_bucket_logging(&ctx, b),
+        PutBucketLogging {} => logging::put_bucket_logging(&ctx, b, body).await,
         PutBucketWebsite {} => website::put_bucket_website(&ctx, b, body).await,
         DeleteBucketWebsite {} => website::delete_bucket_website(&ctx, b).await,
         GetBucketPolicy {} => bucket_policy::get_policy(&ctx, b),

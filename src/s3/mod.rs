@@ -5,7 +5,7 @@
 //! and the request `body`. Then `common`, what operations share. Then one
 //! leaf module per group of operations (`bucket`, `put`, `get`, `delete`,
 //! `copy`, `list`, `multipart`, `versions`, `tagging`, `attributes`, `acl`,
-//! `website`, `notification`, `post` for browser form uploads, `zip` for MinIO's reads of zip
+//! `website`, `notification`, `logging`, `post` for browser form uploads, `zip` for MinIO's reads of zip
 //! members), which
 //! import the layers below and never each other; `handler`, the entry
 //! point, dispatches on the `Op`, and `website_host`, the entry point of
@@ -30,6 +30,7 @@ pub mod handler;
 pub mod lifecycle;
 pub mod list;
 pub mod lock;
+pub mod logging;
 pub mod multipart;
 pub mod notification;
 pub mod post;
@@ -50,6 +51,7 @@ pub mod xml_encryption;
 mod xml_golden;
 pub mod xml_lifecycle;
 pub mod xml_lock;
+pub mod xml_logging;
 pub mod xml_multipart;
 pub mod xml_notification;
 pub mod xml_tagging;
@@ -60,7 +62,7 @@ pub mod zip;
 #[cfg(test)]
 mod tests {
     /// Operation modules, by file, with their source.
-    const OPERATIONS: [(&str, &str); 19] = [
+    const OPERATIONS: [(&str, &str); 20] = [
         ("acl", include_str!("acl.rs")),
         ("attributes", include_str!("attributes.rs")),
         ("bucket", include_str!("bucket.rs")),
@@ -68,6 +70,7 @@ mod tests {
         ("delete", include_str!("delete.rs")),
         ("get", include_str!("get.rs")),
         ("list", include_str!("list.rs")),
+        ("logging", include_str!("logging.rs")),
         ("multipart", include_str!("multipart.rs")),
         ("notification", include_str!("notification.rs")),
         ("post", include_str!("post/mod.rs")),

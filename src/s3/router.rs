@@ -347,6 +347,8 @@ ops! {
     DeleteBucketWebsite {} Bucket => [S3DeleteBucketWebsite];
     GetBucketNotificationConfiguration {} Bucket => [S3GetBucketNotification];
     PutBucketNotificationConfiguration {} Bucket => [S3PutBucketNotification];
+    GetBucketLogging {} Bucket => [S3GetBucketLogging];
+    PutBucketLogging {} Bucket => [S3PutBucketLogging];
     GetBucketPolicy {} Bucket => [S3GetBucketPolicy];
     PutBucketPolicy {} Bucket => [S3PutBucketPolicy];
     DeleteBucketPolicy {} Bucket => [S3DeleteBucketPolicy];
@@ -724,7 +726,7 @@ enum Cond {
 }
 
 /// Subresources S3 has but cairn does not implement: their presence must
-/// never fall through to a default operation (a GET `?logging` must not
+/// never fall through to a default operation (a GET `?inventory` must not
 /// answer with a listing, a PUT `?restore` must not overwrite the object).
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
@@ -732,7 +734,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "attributes",
     "intelligent-tiering",
     "inventory",
-    "logging",
     "metadataConfiguration",
     "metadataTable",
     "metrics",
@@ -800,6 +801,9 @@ route_table! {
     GET    Bucket   [Has("notification")]               => GetBucketNotificationConfiguration {},
     PUT    Bucket   [Has("notification")]               => PutBucketNotificationConfiguration {},
     ANY    Any      [Has("notification")]               => Unknown {},
+    GET    Bucket   [Has("logging")]                    => GetBucketLogging {},
+    PUT    Bucket   [Has("logging")]                    => PutBucketLogging {},
+    ANY    Any      [Has("logging")]                    => Unknown {},
 
     GET    Bucket   [Has("location")]                   => GetBucketLocation {},
     GET    Bucket   [Has("versioning")]                 => GetBucketVersioning {},
@@ -1221,6 +1225,16 @@ pub fn bucket_of(raw_path: &str, host: Option<&str>, domain: Option<&str>) -> Op
     split_path(raw_path, host, domain).ok()?.0
 }
 
+/// The bucket and key a request's path (and Host) name, without routing
+/// it: for records of requests refused before they were routed.
+pub fn target_of(
+    raw_path: &str,
+    host: Option<&str>,
+    domain: Option<&str>,
+) -> Option<(Option<String>, Option<String>)> {
+    split_path(raw_path, host, domain).ok()
+}
+
 fn split_path(
     raw_path: &str,
     host: Option<&str>,
@@ -1396,6 +1410,8 @@ mod tests {
                 "/bkt?notification",
                 PutBucketNotificationConfiguration {},
             ),
+            (Method::GET, "/bkt?logging", GetBucketLogging {}),
+            (Method::PUT, "/bkt?logging", PutBucketLogging {}),
             (Method::GET, "/bkt?policy", GetBucketPolicy {}),
             (Method::PUT, "/bkt?policy", PutBucketPolicy {}),
             (Method::DELETE, "/bkt?policy", DeleteBucketPolicy {}),
@@ -1661,7 +1677,7 @@ mod tests {
         for (m, target) in [
             (Method::GET, "/bkt?retention"),
             (Method::PUT, "/bkt?legal-hold"),
-            (Method::GET, "/bkt?logging"),
+            (Method::DELETE, "/bkt?logging"),
             (Method::DELETE, "/bkt?notification"),
             (Method::GET, "/bkt?replication"),
             (Method::POST, "/bkt?publicAccessBlock"),
@@ -2360,6 +2376,8 @@ mod tests {
                 PutBucketNotificationConfiguration {},
                 Some("s3:PutBucketNotification"),
             ),
+            (GetBucketLogging {}, Some("s3:GetBucketLogging")),
+            (PutBucketLogging {}, Some("s3:PutBucketLogging")),
             (GetBucketPolicy {}, Some("s3:GetBucketPolicy")),
             (PutBucketPolicy {}, Some("s3:PutBucketPolicy")),
             (DeleteBucketPolicy {}, Some("s3:DeleteBucketPolicy")),
