@@ -109,7 +109,7 @@ impl BucketLogging {
 }
 
 /// UTC calendar fields of Unix milliseconds.
-fn civil(ms: u64) -> (i64, u32, u32, u64, u64, u64) {
+fn civil(ms: u64) -> (i64, i64, i64, u64, u64, u64) {
     let secs = ms / 1000;
     let (y, m, d) = crate::auth::sigv4::civil_from_days((secs / 86_400) as i64);
     let s = secs % 86_400;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_s3::operation::RequestId;
+use aws_sdk_s3::operation::RequestIdExt;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLoggingStatus, DefaultRetention, Grantee, LoggingEnabled, ObjectLockConfiguration,

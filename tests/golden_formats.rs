@@ -520,6 +520,7 @@ fn bucket_table() -> BucketTable {
             lifecycle: None,
             website: None,
             notifications: None,
+            logging: None,
         },
     );
     t
@@ -1323,7 +1324,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 5, 1, 1, 1),
+        (3, 6, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }

@@ -24,7 +24,8 @@ use std::time::Duration;
 use http::{HeaderMap, Method, Uri};
 
 use crate::bucket_logging::{Auth, BucketLogging};
-use crate::engine::{BucketSse, Engine, MemBody, PutOptions};
+use crate::engine::buckets::BucketSse;
+use crate::engine::{Engine, MemBody, PutOptions};
 use crate::iam::acl::Acl;
 
 /// `--bucket-log-interval`'s default: S3 delivers within a few hours; five
@@ -326,7 +327,7 @@ async fn write_object(
         }
         Err(error) => {
             STATS.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(source, target, key, error, "server access log object not written");
+            tracing::warn!(%source, %target, %key, %error, "server access log object not written");
         }
     }
     pending.set(pending.get().saturating_sub(size));

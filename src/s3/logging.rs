@@ -11,7 +11,8 @@ use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
 use super::xml_logging::{logging_document, parse_logging, LoggingRequest};
 use crate::bucket_logging::BucketLogging;
-use crate::engine::{BucketSse, ObjectOwnership};
+use crate::engine::buckets::BucketSse;
+use crate::engine::ObjectOwnership;
 
 /// A `BucketLoggingStatus` with 100 grants is a few tens of KiB.
 const MAX_LOGGING_BODY: usize = 64 << 10;
