@@ -125,9 +125,13 @@ const MONTHS: [&str; 12] = [
 pub enum Auth {
     Anonymous,
     /// SigV4 (`true`) or SigV2 in the `Authorization` header.
-    Header { v4: bool },
+    Header {
+        v4: bool,
+    },
     /// A presigned URL.
-    Query { v4: bool },
+    Query {
+        v4: bool,
+    },
     /// A browser form (PostObject).
     Form,
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bucket_logging;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -16,7 +17,6 @@ pub mod format_version;
 pub mod hash;
 pub mod http;
 pub mod iam;
-pub mod bucket_logging;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;

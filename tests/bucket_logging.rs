@@ -15,8 +15,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLoggingStatus, DefaultRetention, Grantee, LoggingEnabled, ObjectLockConfiguration,
     ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, ObjectOwnership,
-    PartitionDateSource, PartitionedPrefix, SimplePrefix, TargetGrant,
-    TargetObjectKeyFormat, Type,
+    PartitionDateSource, PartitionedPrefix, SimplePrefix, TargetGrant, TargetObjectKeyFormat, Type,
 };
 use aws_sdk_s3::Client;
 mod binary;
@@ -42,7 +41,11 @@ fn enabled(target: &str, prefix: &str) -> aws_sdk_s3::types::builders::LoggingEn
 async fn set_logging(c: &Client, bucket: &str, l: Option<LoggingEnabled>) -> Result<(), String> {
     c.put_bucket_logging()
         .bucket(bucket)
-        .bucket_logging_status(BucketLoggingStatus::builder().set_logging_enabled(l).build())
+        .bucket_logging_status(
+            BucketLoggingStatus::builder()
+                .set_logging_enabled(l)
+                .build(),
+        )
         .send()
         .await
         .map(|_| ())
@@ -381,9 +384,21 @@ async fn every_request_becomes_a_line_of_s3s_format_in_the_target_bucket() {
     for (id, op, key, status, error) in [
         (&put_id, "REST.PUT.OBJECT", "dir/a%20b.txt", "200", "-"),
         (&get_id, "REST.GET.OBJECT", "dir/a%20b.txt", "200", "-"),
-        (&missing_id, "REST.GET.OBJECT", "missing", "404", "NoSuchKey"),
+        (
+            &missing_id,
+            "REST.GET.OBJECT",
+            "missing",
+            "404",
+            "NoSuchKey",
+        ),
         (&list_id, "REST.GET.BUCKET", "-", "200", "-"),
-        (&anon_id, "REST.GET.OBJECT", "dir/a%20b.txt", "403", "AccessDenied"),
+        (
+            &anon_id,
+            "REST.GET.OBJECT",
+            "dir/a%20b.txt",
+            "403",
+            "AccessDenied",
+        ),
     ] {
         let (key_name, f) = &lines[id.as_str()];
         assert_eq!(
@@ -441,13 +456,20 @@ async fn every_request_becomes_a_line_of_s3s_format_in_the_target_bucket() {
     // Two flush intervals and a marker request on a bucket still logged
     // into the same place: once its line is there, "after" would be too.
     bucket(&c, "other", None).await;
-    set_logging(&c, "other", Some(enabled("logs", "access/").build().unwrap()))
-        .await
-        .unwrap();
+    set_logging(
+        &c,
+        "other",
+        Some(enabled("logs", "access/").build().unwrap()),
+    )
+    .await
+    .unwrap();
     let marker = c.list_objects_v2().bucket("other").send().await.unwrap();
     let marker_id = marker.request_id().unwrap().to_owned();
     let lines = wait_for_lines(&c, "logs", "access/", &[&marker_id]).await;
-    assert!(!lines.contains_key(&after_id), "logged after logging was off");
+    assert!(
+        !lines.contains_key(&after_id),
+        "logged after logging was off"
+    );
 
     // The log objects belong to the target's owner and count in /metrics.
     let objects = metric(s.port, "cairn_bucket_log_objects_total ");
@@ -517,7 +539,10 @@ async fn a_bucket_logging_into_itself_logs_only_its_clients_requests() {
     for (_, l) in &all {
         let f = parse_line(l);
         if f["operation"] == "REST.PUT.OBJECT" {
-            assert!(ours.contains(&f["request_id"]), "a log write was logged: {l}");
+            assert!(
+                ours.contains(&f["request_id"]),
+                "a log write was logged: {l}"
+            );
         }
         assert_ne!(f["requester"], "-", "{l}");
     }

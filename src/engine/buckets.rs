@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::bucket_logging::BucketLogging;
+use crate::format_version::{decode_json, encode_json, JsonError};
 use crate::iam::acl::Acl;
 use crate::lifecycle::Lifecycle;
 use crate::notify::Notifications;

@@ -142,8 +142,7 @@ pub struct Line<'a> {
 /// to this core's batch.
 pub fn record(s: &ServerLog, l: &Line<'_>) {
     let Some(t) = &s.target else { return };
-    let operation =
-        crate::bucket_logging::operation(l.method, l.op, t.key.is_some(), t.website);
+    let operation = crate::bucket_logging::operation(l.method, l.op, t.key.is_some(), t.website);
     let r = crate::bucket_logging::Record {
         bucket_owner: &t.owner,
         bucket: &t.source,

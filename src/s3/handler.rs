@@ -479,24 +479,22 @@ impl S3Api {
         let table = self.engine.buckets();
         let info = table.get(&bucket)?;
         let config = info.logging.clone()?;
-        let owner = info
-            .owner
-            .as_ref()
-            .map_or_else(|| self.settings.owner.id.clone(), |o| o.canonical_id.clone());
+        let owner = info.owner.as_ref().map_or_else(
+            || self.settings.owner.id.clone(),
+            |o| o.canonical_id.clone(),
+        );
         let header = |name: &str| resp.get(name).and_then(|v| v.to_str().ok());
         // A range's total, a whole object's length, or what a PUT sent.
         let (method, bytes_in, status) = req;
         let object_size = header("content-range")
             .and_then(|r| r.rsplit_once('/'))
             .and_then(|(_, total)| total.parse().ok())
-            .or_else(|| {
-                match *method {
-                    Method::GET | Method::HEAD if key.is_some() => {
-                        header("content-length").and_then(|v| v.parse().ok())
-                    }
-                    Method::PUT if key.is_some() && bytes_in > 0 => Some(bytes_in),
-                    _ => None,
+            .or_else(|| match *method {
+                Method::GET | Method::HEAD if key.is_some() => {
+                    header("content-length").and_then(|v| v.parse().ok())
                 }
+                Method::PUT if key.is_some() && bytes_in > 0 => Some(bytes_in),
+                _ => None,
             })
             .filter(|_| status.is_success());
         Some(crate::logs::bucket::Target {

@@ -48,7 +48,9 @@ fn invalid_target(message: &str) -> S3Error {
 fn checked(ctx: &Ctx<'_>, bucket: &str, req: LoggingRequest) -> Result<BucketLogging, S3Error> {
     let table = ctx.engine.buckets();
     let Some(target) = table.get(&req.target_bucket) else {
-        return Err(invalid_target("The target bucket for logging does not exist"));
+        return Err(invalid_target(
+            "The target bucket for logging does not exist",
+        ));
     };
     let owner = bucket_owner(ctx.api, ctx.engine, bucket);
     if bucket_owner(ctx.api, ctx.engine, &req.target_bucket) != owner {

@@ -133,7 +133,8 @@ pub fn parse_logging(body: &[u8]) -> Result<Option<LoggingRequest>, S3Error> {
                 let src = o.date_source.take().unwrap_or(DateSource::EventTime);
                 set_once(&mut o.key_format, KeyFormat::Partitioned(src))
             }
-            [_, b"LoggingEnabled", b"TargetObjectKeyFormat", b"PartitionedPrefix", b"PartitionDateSource"] => {
+            [_, b"LoggingEnabled", b"TargetObjectKeyFormat", b"PartitionedPrefix", b"PartitionDateSource"] =>
+            {
                 let src = DateSource::parse(text.trim()).ok_or_else(malformed)?;
                 set_once(&mut o.date_source, src)
             }
@@ -236,7 +237,11 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(
-            (r.target_bucket.as_str(), r.target_prefix.as_str(), r.key_format),
+            (
+                r.target_bucket.as_str(),
+                r.target_prefix.as_str(),
+                r.key_format
+            ),
             ("logs", "a/", None)
         );
         let r = parse_logging(&doc(
@@ -317,15 +322,16 @@ mod tests {
                 }],
                 key_format,
             };
-            let back = parse_logging(&logging_document(Some(&l)))
-                .unwrap()
-                .unwrap();
+            let back = parse_logging(&logging_document(Some(&l))).unwrap().unwrap();
             assert_eq!(back.target_bucket, l.target_bucket);
             assert_eq!(back.target_prefix, l.target_prefix);
             assert_eq!(back.key_format, l.key_format);
             assert_eq!(
                 back.grants,
-                vec![(GranteeRef::Uri(Group::AllUsers.uri().into()), Permission::Write)]
+                vec![(
+                    GranteeRef::Uri(Group::AllUsers.uri().into()),
+                    Permission::Write
+                )]
             );
         }
         assert_eq!(parse_logging(&logging_document(None)).unwrap(), None);
