@@ -807,6 +807,26 @@ mod tests {
     }
 
     #[test]
+    fn bucket_log_interval_from_flag_file_or_default() {
+        use std::time::Duration;
+        let interval = |a: &ServeArgs| a.resolve().map(|s| s.logs.bucket_log_interval);
+        assert_eq!(
+            interval(&ServeArgs::default()),
+            Ok(crate::logs::bucket::DEFAULT_INTERVAL)
+        );
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "bucket_log_interval = \"1m\"\n").unwrap();
+        let mut a = ServeArgs::default();
+        a.store.config = Some(cfg);
+        assert_eq!(interval(&a), Ok(Duration::from_secs(60)));
+        a.bucket_log_interval = Some("2s".into());
+        assert_eq!(interval(&a), Ok(Duration::from_secs(2)));
+        a.bucket_log_interval = Some("0".into());
+        assert!(interval(&a).is_err());
+    }
+
+    #[test]
     fn space_reserve_from_flag_file_or_the_engine_default() {
         assert_eq!(ServeArgs::default().resolve().unwrap().space_reserve, 0);
         let t = tempfile::tempdir().unwrap();

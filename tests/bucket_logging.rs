@@ -18,6 +18,7 @@ use aws_sdk_s3::types::{
     PartitionDateSource, PartitionedPrefix, SimplePrefix, TargetGrant, TargetObjectKeyFormat, Type,
 };
 use aws_sdk_s3::Client;
+use base64::Engine as _;
 mod binary;
 use binary::*;
 
@@ -161,6 +162,46 @@ async fn configurations_are_stored_answered_and_refused_as_s3_does() {
                 .await
         ),
         "NoSuchBucket"
+    );
+    // A document outside the schema, and one without an integrity check.
+    let port = s.port;
+    let raw = tokio::task::spawn_blocking(move || {
+        let put = |body: &[u8], md5: bool| {
+            let len = body.len().to_string();
+            let digest = base64::engine::general_purpose::STANDARD
+                .encode(<md5::Md5 as md5::Digest>::digest(body));
+            let mut headers = vec![("content-length", len.as_str())];
+            if md5 {
+                headers.push(("content-md5", digest.as_str()));
+            }
+            let signed = sign(
+                port,
+                "PUT",
+                "/src?logging",
+                &headers,
+                "UNSIGNED-PAYLOAD",
+                PASSWORD,
+                std::time::SystemTime::now(),
+            );
+            raw_request(
+                port,
+                &request_bytes("PUT", "/src?logging", &signed.headers, body),
+            )
+            .expect("raw put")
+        };
+        let no_prefix = b"<BucketLoggingStatus><LoggingEnabled><TargetBucket>logs</TargetBucket></LoggingEnabled></BucketLoggingStatus>";
+        let fine = b"<BucketLoggingStatus/>";
+        [put(no_prefix, true), put(b"<BucketLoggingStatus>", true), put(fine, false)]
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        raw.iter().map(|r| (r.status, r.code())).collect::<Vec<_>>(),
+        vec![
+            (400, "MalformedXML".to_owned()),
+            (400, "MalformedXML".to_owned()),
+            (400, "InvalidRequest".to_owned())
+        ]
     );
     // Another owner's bucket.
     let iam = iam_client(&s.endpoint(), USER, PASSWORD);

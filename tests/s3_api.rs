@@ -1330,7 +1330,7 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
     let port = srv.port;
     let answers = tokio::task::spawn_blocking(move || {
         [
-            ("PUT", "/nyi?logging"),
+            ("PUT", "/nyi?inventory"),
             ("PUT", "/nyi?replication"),
             ("PUT", "/nyi/k?torrent"),
             ("POST", "/nyi/k?restore"),
@@ -1374,7 +1374,7 @@ async fn unsupported_operations_answer_501_not_implemented_with_an_s3_error() {
     }
     // The SDK sees the code; nothing was changed.
     assert_eq!(
-        code(c.get_bucket_logging().bucket("nyi").send().await),
+        code(c.get_bucket_replication().bucket("nyi").send().await),
         "NotImplemented"
     );
     assert_eq!(
