@@ -32,6 +32,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// event (about 2,000 events/s on loopback, below the node's PUT rate);
 /// four keep up with it while leaving a slow target's load bounded.
 pub const SENDERS: usize = 4;
+/// How often the delivery mark is brought forward and stored (`mark.rs`):
+/// events delivered since it was stored are sent again after a power loss.
+const MARK_EVERY: Duration = Duration::from_secs(2);
 /// An idle thread still looks this often (a wake-up may be missed while it
 /// was sending).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -79,13 +82,21 @@ pub struct Notifier {
     /// Target name -> queue limit per partition, read on every write that
     /// has events.
     limits: RwLock<HashMap<String, u64>>,
+    /// The delivery mark as last stored (ms), and its thread.
+    mark_ms: AtomicU64,
+    mark_stop: AtomicBool,
+    mark_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 static NOTIFIER: OnceLock<Notifier> = OnceLock::new();
 
-/// Loads the kept targets and starts their threads. Once, at start.
-/// Blocking.
-pub fn open(store: Box<dyn SystemStore>, shared: Arc<Shared>) -> Result<usize, String> {
+/// Loads the kept targets and starts their threads, and the thread that
+/// keeps the delivery mark in `mark_store`. Once, at start. Blocking.
+pub fn open(
+    store: Box<dyn SystemStore>,
+    mark_store: Box<dyn SystemStore>,
+    shared: Arc<Shared>,
+) -> Result<usize, String> {
     let loaded = store
         .load()
         .map_err(|e| format!("cannot read the notification targets: {e}"))?;
@@ -105,14 +116,88 @@ pub fn open(store: Box<dyn SystemStore>, shared: Arc<Shared>) -> Result<usize, S
         }),
         changing: Mutex::new(()),
         limits: RwLock::new(HashMap::new()),
+        mark_ms: AtomicU64::new(0),
+        mark_stop: AtomicBool::new(false),
+        mark_thread: Mutex::new(None),
     });
+    // A rebuilt index gets back every event its records carry since the
+    // mark, those of targets removed meanwhile too: they go.
+    for idx in &n.shared.indexes {
+        let present = idx.event_targets().map_err(|e| format!("outbox: {e}"))?;
+        for name in present {
+            if !saved.targets.iter().any(|t| t.name == name) {
+                idx.events_purge(&name)
+                    .map_err(|e| format!("outbox: {e}"))?;
+            }
+        }
+    }
     let count = saved.targets.len();
     let mut st = n.lock();
     for t in saved.targets {
         st.workers.push(n.spawn(t));
     }
     n.publish(&st);
+    drop(st);
+    let thread = std::thread::Builder::new()
+        .name("notify-mark".into())
+        .spawn(move || keep_mark(n, mark_store))
+        .map_err(|e| format!("cannot start the delivery mark's thread: {e}"))?;
+    *n.mark_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
     Ok(count)
+}
+
+/// The mark's thread: brings it forward every MARK_EVERY while there are
+/// targets, storing it when it moved.
+fn keep_mark(n: &Notifier, store: Box<dyn SystemStore>) {
+    let mut generation = match store.load() {
+        Ok(l) => {
+            let newest = l.newest.as_ref();
+            let ms = newest
+                .and_then(|(_, p)| super::mark::decode(p))
+                .unwrap_or(0);
+            n.mark_ms.store(ms, Ordering::Relaxed);
+            newest.map_or(0, |(g, _)| *g)
+        }
+        Err(_) => 0,
+    };
+    while !n.mark_stop.load(Ordering::SeqCst) {
+        pause(&n.mark_stop, MARK_EVERY);
+        let names: Vec<String> = n
+            .lock()
+            .workers
+            .iter()
+            .map(|w| w.target.name.clone())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let ms = super::mark::current(&n.shared, &names);
+        if ms <= n.mark_ms.load(Ordering::Relaxed) {
+            continue;
+        }
+        match store.store(generation + 1, &super::mark::encode(ms)) {
+            Ok(()) => {
+                generation += 1;
+                n.mark_ms.store(ms, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store the notification delivery mark (retried)")
+            }
+        }
+    }
+}
+
+/// The delivery mark now (see `mark.rs`); None when there is no target,
+/// so no event waits. Blocking.
+pub fn undelivered_since() -> Option<u64> {
+    let n = NOTIFIER.get()?;
+    let names: Vec<String> = n
+        .lock()
+        .workers
+        .iter()
+        .map(|w| w.target.name.clone())
+        .collect();
+    (!names.is_empty()).then(|| super::mark::current(&n.shared, &names))
 }
 
 /// The node's notifier, once `open` ran.
@@ -134,6 +219,15 @@ pub fn partition_limit(name: &str) -> Option<u64> {
 /// Stops every delivery thread (before the node closes its indexes).
 pub fn stop() {
     if let Some(n) = NOTIFIER.get() {
+        n.mark_stop.store(true, Ordering::SeqCst);
+        let mark = n
+            .mark_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = mark {
+            let _ = t.join();
+        }
         let workers = std::mem::take(&mut n.lock().workers);
         for w in &workers {
             w.stop.store(true, Ordering::SeqCst);
@@ -467,6 +561,15 @@ pub fn render_metrics(out: &mut String) {
     if views.is_empty() {
         return;
     }
+    let _ = writeln!(out, "# HELP cairn_notify_delivery_mark_seconds Every event made before this time was delivered (or dropped); a power loss sends again only what came after.");
+    let _ = writeln!(out, "# TYPE cairn_notify_delivery_mark_seconds gauge");
+    let mark = n.mark_ms.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "cairn_notify_delivery_mark_seconds {}.{:03}",
+        mark / 1000,
+        mark % 1000
+    );
     let series: [Series; 5] = [
         (
             "cairn_notify_events_sent_total",
