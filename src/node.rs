@@ -156,7 +156,13 @@ pub fn serve(s: Settings) -> Result<(), String> {
         shared.layout.write_quorum(),
         crate::notify::targets::STORE_FILE,
     );
-    let targets = crate::notify::deliver::open(Box::new(notify_store), shared.clone())?;
+    let mark_store = crate::iam::store::DriveStore::named(
+        online.clone(),
+        shared.layout.write_quorum(),
+        crate::notify::mark::MARK_FILE,
+    );
+    let targets =
+        crate::notify::deliver::open(Box::new(notify_store), Box::new(mark_store), shared.clone())?;
     tracing::info!(targets, "notification targets opened");
     if run_with.read_cache != s.read_cache {
         let per_core = usize::try_from(run_with.read_cache / s.cores as u64).unwrap_or(usize::MAX);

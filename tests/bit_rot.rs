@@ -360,7 +360,7 @@ fn payload_bytes_are_never_taken_for_records_when_a_header_rots() {
         tags: vec![],
         attrs: Vec::new(),
     };
-    let payload = encode_commit_payload(&meta, &forged_data);
+    let payload = encode_commit_payload(&meta, b"", &forged_data);
     let h = RecordHeader {
         format: FORMAT_VERSION,
         kind: Kind::Commit,

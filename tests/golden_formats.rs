@@ -34,11 +34,12 @@ use cairn::engine::index::ScrubPos;
 use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
-    decode_commit_payload, decode_entry, decode_part_payload, decode_upload_payload,
+    decode_commit_parts, decode_entry, decode_part_payload, decode_upload_payload,
     encode_commit_payload, encode_entry, encode_part_payload, encode_upload_payload, Attr, DataLoc,
     IndexEntry, LockMode, ObjectMeta, PartData, PartEntry, PartMeta, RecordLoc, Retention,
     UploadChecksum, UploadEntry, UploadMeta, VersionSel,
 };
+use cairn::engine::outbox::{decode_events, encode_events, Queued};
 use cairn::engine::rebuild::{
     decode_tombstone, decode_upload_end, encode_tombstone, encode_upload_end,
 };
@@ -55,6 +56,7 @@ use cairn::lifecycle::{
     And, Expiration, Filter as LifecycleFilter, Lifecycle, NoncurrentExpiration,
     Rule as LifecycleRule, Scope, Tag,
 };
+use cairn::notify::event::EventRow;
 use cairn::notify::{Notifications, NotifyRule, RuleKind};
 use cairn::sse::header::{KeySource, Mode, SseHeader};
 use cairn::sse::kms::{BuiltinKms, Context, DataKeys, Kms, KmsError, KmsState, STATE_FILE};
@@ -277,53 +279,91 @@ const ENDED_MS: u64 = 1_796_512_400_123;
 /// payload, as today's writer makes them.
 fn records() -> Vec<(&'static str, RecordHeader, Vec<u8>)> {
     let v = FORMAT_VERSION;
-    assert_eq!(v, 3, "a new record format needs its own golden files");
+    assert_eq!(v, 4, "a new record format needs its own golden files");
     vec![
         (
-            "record-shard.v3.bin",
+            "record-shard.v4.bin",
             header(Kind::Shard, 0, 1, 2, 1 << 20),
             (0..=255u8).cycle().take(5000).collect(),
         ),
         (
-            "record-commit-inline.v3.bin",
+            "record-commit-inline.v4.bin",
             header(Kind::Commit, 0, 0, 1, 11),
-            encode_commit_payload(&inline_meta(), INLINE_DATA),
+            encode_commit_payload(&inline_meta(), b"", INLINE_DATA),
         ),
         (
-            "record-commit-stripes.v3.bin",
+            "record-commit-stripes.v4.bin",
             header(Kind::Commit, 0, 0, 0, 300_000),
-            encode_commit_payload(&stripes_meta(), b""),
+            encode_commit_payload(&stripes_meta(), b"", b""),
         ),
         (
-            "record-commit-parts.v3.bin",
+            "record-commit-parts.v4.bin",
             header(Kind::Commit, 0, 0, 2, 300_000),
-            encode_commit_payload(&parts_meta(), b""),
+            encode_commit_payload(&parts_meta(), b"", b""),
         ),
         (
-            "record-tombstone-null.v3.bin",
+            "record-tombstone-null.v4.bin",
             header(Kind::Tombstone, 0, 0, 0, 0),
-            encode_tombstone(VersionSel::Null),
+            encode_tombstone(VersionSel::Null, b""),
         ),
         (
-            "record-tombstone-version.v3.bin",
+            "record-tombstone-version.v4.bin",
             header(Kind::Tombstone, 0, 0, 1, 0),
-            encode_tombstone(VersionSel::Id(VERSION)),
+            encode_tombstone(VersionSel::Id(VERSION), b""),
         ),
         (
-            "record-upload.v3.bin",
+            "record-commit-events.v4.bin",
+            header(Kind::Commit, 0, 0, 0, 300_000),
+            encode_commit_payload(&stripes_meta(), &encode_events(&events()), b""),
+        ),
+        (
+            "record-tombstone-events.v4.bin",
+            header(Kind::Tombstone, 0, 0, 1, 0),
+            encode_tombstone(VersionSel::Id(VERSION), &encode_events(&events())),
+        ),
+        (
+            "record-upload.v4.bin",
             header(Kind::Upload, 0, 0, 0, 0),
             encode_upload_payload(&upload_meta()),
         ),
         (
-            "record-part.v3.bin",
+            "record-part.v4.bin",
             header(Kind::Part, 2, 0, 1, 150 << 10),
             encode_part_payload(&part_meta()),
         ),
         (
-            "record-upload-end.v3.bin",
+            "record-upload-end.v4.bin",
             header(Kind::UploadEnd, 0, 0, 0, 0),
             encode_upload_end(ENDED_MS).to_vec(),
         ),
+    ]
+}
+
+/// The notification events a change's record carries (format 4).
+fn events() -> Vec<Queued> {
+    let row = |name: &str, seq: u64| EventRow {
+        name: name.into(),
+        time_ms: ENDED_MS,
+        bucket: "photos".into(),
+        key: "2024/cat.jpg".into(),
+        version_id: Some(format!("{VERSION:032x}")),
+        size: Some(300_000),
+        etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+        seq,
+        config_id: "new-photos".into(),
+        principal: "AKIAGOLDEN".into(),
+        source_ip: "192.0.2.7".into(),
+        request_id: "1809A6D4B5C2E001".into(),
+    };
+    vec![
+        Queued {
+            target: "orders".into(),
+            row: row("ObjectCreated:Put", 7),
+        },
+        Queued {
+            target: "audit-hook".into(),
+            row: row("ObjectCreated:Put", 7),
+        },
     ]
 }
 
@@ -362,7 +402,7 @@ fn without_attrs(mut b: Vec<u8>) -> Vec<u8> {
 fn older_records() -> Vec<(&'static str, Vec<u8>)> {
     let mut commit = stripes_meta();
     commit.attrs.clear();
-    let mut p = encode_commit_payload(&commit, b"");
+    let mut p = encode_commit_payload(&commit, b"", b"");
     let len = u32::from_le_bytes(p[0..4].try_into().unwrap()) as usize;
     let m = without_attrs(p[4..4 + len].to_vec());
     p = [&(m.len() as u32).to_le_bytes()[..], &m].concat();
@@ -1022,6 +1062,16 @@ fn regenerate_golden_payloads() {
 // Today's decoders read every golden file to its values
 // ---------------------------------------------------------------------------
 
+/// A record's encoded events: those of `events()` in the files named so,
+/// none in the others.
+fn check_events(name: &str, encoded: &[u8]) {
+    if name.contains("-events") {
+        assert_eq!(decode_events(encoded), Some(events()), "{name}");
+    } else {
+        assert!(encoded.is_empty(), "{name} carries no events");
+    }
+}
+
 /// The kind-specific payload of a record, decoded and checked.
 fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
     match h.kind {
@@ -1031,11 +1081,12 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             "{name}"
         ),
         Kind::Commit => {
-            let (meta, data) = decode_commit_payload(payload, h.format).expect(name);
+            let (meta, events, data) = decode_commit_parts(payload, h.format).expect(name);
+            check_events(name, events);
             let mut want = match name {
                 n if n.starts_with("record-commit-inline") => inline_meta(),
-                n if n.starts_with("record-commit-stripes") => stripes_meta(),
-                _ => parts_meta(),
+                n if n.starts_with("record-commit-parts") => parts_meta(),
+                _ => stripes_meta(),
             };
             if h.format == 1 {
                 want.attrs.clear();
@@ -1059,7 +1110,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             } else {
                 VersionSel::Id(VERSION)
             };
-            assert_eq!(decode_tombstone(payload), Some(want), "{name}");
+            let (target, events) = decode_tombstone(payload).expect(name);
+            assert_eq!(target, want, "{name}");
+            check_events(name, events);
         }
         Kind::Upload => {
             let mut want = upload_meta();
@@ -1089,14 +1142,25 @@ fn golden_records_of_every_kind_and_format_decode_to_their_values() {
         ("record-commit-stripes.v1.bin", 1),
         ("record-upload.v1.bin", 1),
         ("record-part.v2.bin", 2),
+        ("record-shard.v3.bin", 3),
+        ("record-commit-inline.v3.bin", 3),
+        ("record-commit-stripes.v3.bin", 3),
+        ("record-commit-parts.v3.bin", 3),
+        ("record-tombstone-null.v3.bin", 3),
+        ("record-tombstone-version.v3.bin", 3),
+        ("record-upload.v3.bin", 3),
+        ("record-part.v3.bin", 3),
+        ("record-upload-end.v3.bin", 3),
     ];
+    let unversioned =
+        |n: &str| (1..=FORMAT_VERSION).fold(n.to_owned(), |n, v| n.replace(&format!(".v{v}"), ""));
     let all = records()
         .into_iter()
         .map(|(n, h, _)| (n, h))
         .chain(older.iter().map(|&(n, f)| {
             let (_, mut h, _) = records()
                 .into_iter()
-                .find(|(c, _, _)| c.replace(".v3", "") == n.replace(".v1", "").replace(".v2", ""))
+                .find(|(c, _, _)| unversioned(c) == unversioned(n))
                 .expect("the same record in the current format");
             h.format = f;
             (n, h)
@@ -1324,7 +1388,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 6, 1, 1, 1),
+        (4, 6, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }

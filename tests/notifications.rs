@@ -407,6 +407,119 @@ async fn events_wait_for_a_receiver_that_is_down_and_survive_kill_9() {
     assert_eq!(rx.events().len(), N, "nothing is sent twice");
 }
 
+/// The delivery mark in `/metrics`, in ms (0 before one is stored).
+fn delivery_mark_ms(s: &Server) -> u64 {
+    metrics_text(s)
+        .lines()
+        .find_map(|l| l.strip_prefix("cairn_notify_delivery_mark_seconds "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| (v * 1000.0) as u64)
+}
+
+/// A power loss costs the index (rebuilt from the drives once the boot id
+/// changed), and the outbox with it: the records carry their events, so
+/// those not yet delivered come back and arrive once; those delivered
+/// before the delivery mark was stored are not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_events_survive_a_power_loss_and_delivered_ones_are_not_sent_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let boot = dir.path().join("boot_id");
+    std::fs::write(&boot, "boot-one\n").expect("boot id");
+    let boot_env = boot.to_str().expect("utf-8 path").to_owned();
+    let mut s = Server::start_env(
+        dir,
+        &[],
+        &[(cairn::engine::index::BOOT_ID_FILE_ENV, boot_env.as_str())],
+    );
+    let rx = Receiver::start();
+    let cli = Cli::for_server(&s);
+    cli.ok(&["notify", "add", "local", "hook", &rx.url()]);
+    let c = s.client();
+    c.create_bucket()
+        .bucket("plost")
+        .send()
+        .await
+        .expect("bucket");
+    let all = [Event::S3ObjectCreated, Event::S3ObjectRemoved];
+    set_rules(&c, "plost", vec![rule("all", &all, "", "")])
+        .await
+        .expect("rules");
+    let put = |key: String| {
+        let c = c.clone();
+        async move {
+            c.put_object()
+                .bucket("plost")
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .expect("put");
+        }
+    };
+    const EARLY: usize = 10;
+    for i in 0..EARLY {
+        put(format!("early-{i:02}")).await;
+    }
+    wait_events(&s, &rx, EARLY);
+    let delivered_by = cairn::engine::now_ms();
+    s.wait_for(
+        "the delivery mark to pass the delivered events",
+        Duration::from_secs(30),
+        || (delivery_mark_ms(&s) > delivered_by).then_some(()),
+    );
+
+    rx.down.store(true, Ordering::SeqCst);
+    const LATE: usize = 20;
+    for i in 0..LATE {
+        put(format!("late-{i:02}")).await;
+    }
+    c.delete_object()
+        .bucket("plost")
+        .key("early-00")
+        .send()
+        .await
+        .expect("delete");
+    s.wait_for("the late events to wait", Duration::from_secs(30), || {
+        let t = cli.json(&["notify", "list", "local"]);
+        (t["targets"][0]["pending"] == (LATE + 1) as u64).then_some(())
+    });
+
+    // The power goes: the process dies and the machine boots again.
+    s.kill9_restart_after(|_| std::fs::write(&boot, "boot-two\n").expect("boot id"));
+    assert!(
+        s.log().contains("deleted unread, it may be torn"),
+        "the index was rebuilt from the drives"
+    );
+    rx.down.store(false, Ordering::SeqCst);
+    let got = wait_events(&s, &rx, EARLY + LATE + 1);
+    s.wait_for("the outbox to empty", Duration::from_secs(30), || {
+        let t = cli.json(&["notify", "list", "local"]);
+        (t["targets"][0]["pending"] == 0).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let got_now = rx.events();
+    assert_eq!(got_now.len(), got.len(), "nothing more arrives");
+    let mut count: HashMap<(String, String), usize> = HashMap::new();
+    for e in got_now {
+        *count.entry(e).or_default() += 1;
+    }
+    for ((name, key), n) in &count {
+        assert_eq!(*n, 1, "{name} {key} arrived {n} times");
+    }
+    let late_after_loss = (0..LATE)
+        .filter(|i| count.contains_key(&("ObjectCreated:Put".to_owned(), format!("late-{i:02}"))))
+        .count();
+    assert_eq!(
+        late_after_loss, LATE,
+        "every acknowledged PUT's event: {count:?}"
+    );
+    assert!(
+        count.contains_key(&("ObjectRemoved:Delete".to_owned(), "early-00".to_owned())),
+        "the delete's event: {count:?}"
+    );
+    assert_eq!(count.len(), EARLY + LATE + 1, "{count:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_falls_behind_is_bounded_counted_and_logged() {
     let s = Server::start();

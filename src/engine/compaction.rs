@@ -25,6 +25,7 @@ use super::segment::{
     core_of_stream, list_segments, segment_path, stream_of_segment, Appended, Class,
 };
 use super::{Engine, EngineError, Result};
+use crate::notify::mark::may_hold_undelivered;
 
 /// Segments smaller than this are left alone unless entirely dead.
 const MIN_SEGMENT_BYTES: u64 = 1 << 20;
@@ -174,19 +175,35 @@ impl Engine {
     async fn compact_segments(self: &Rc<Self>, min_dead: f64) -> Result<CompactionReport> {
         let mut report = CompactionReport::default();
         let mut sealed = Vec::new();
+        // A segment written since the notification delivery mark may hold
+        // the record of an event not yet delivered, which an index rebuilt
+        // after a power loss would need: it stays (notify/mark.rs).
+        let mark = self
+            .companion
+            .run(crate::notify::deliver::undelivered_since)
+            .await?;
         for d in self.shared.online_drives() {
             let root = self.shared.set.drives[d].path.clone();
             let segs = self
                 .companion
-                .run(move || -> std::io::Result<Vec<(u32, u64)>> {
+                .run(move || -> std::io::Result<Vec<(u32, u64, u64)>> {
                     let mut out = Vec::new();
                     for id in list_segments(&root)? {
-                        out.push((id, std::fs::metadata(segment_path(&root, id))?.len()));
+                        let m = std::fs::metadata(segment_path(&root, id))?;
+                        let modified_ms = m
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(u64::MAX, |d| d.as_millis() as u64);
+                        out.push((id, m.len(), modified_ms));
                     }
                     Ok(out)
                 })
                 .await??;
-            for (id, size) in segs {
+            for (id, size, modified_ms) in segs {
+                if mark.is_some_and(|mark| may_hold_undelivered(modified_ms, mark)) {
+                    continue;
+                }
                 if self.compacts_stream(stream_of_segment(id))
                     && self.writer.is_sealed(d as u16, id, self.shared.cores)
                 {

@@ -401,12 +401,16 @@ impl PartEntry {
     }
 }
 
-/// Encodes a commit record payload: u32 metadata length, metadata, inline data.
-pub fn encode_commit_payload(meta: &ObjectMeta, inline: &[u8]) -> Vec<u8> {
+/// Encodes a commit record payload: u32 length, metadata and the change's
+/// encoded notification events (format 4; none for most changes), inline
+/// data. The events sit inside the length so that the read path's split
+/// stays the same in every format.
+pub fn encode_commit_payload(meta: &ObjectMeta, events: &[u8], inline: &[u8]) -> Vec<u8> {
     let m = postcard::to_allocvec(meta).expect("metadata serialises");
-    let mut out = Vec::with_capacity(4 + m.len() + inline.len());
-    out.extend_from_slice(&(m.len() as u32).to_le_bytes());
+    let mut out = Vec::with_capacity(4 + m.len() + events.len() + inline.len());
+    out.extend_from_slice(&((m.len() + events.len()) as u32).to_le_bytes());
     out.extend_from_slice(&m);
+    out.extend_from_slice(events);
     out.extend_from_slice(inline);
     out
 }
@@ -423,13 +427,24 @@ pub fn split_commit_payload(p: &[u8]) -> Option<(&[u8], &[u8])> {
 /// header's: [`RecordHeader::decode`](super::record::RecordHeader::decode)
 /// has refused formats it does not know, and so does this).
 pub fn decode_commit_payload(p: &[u8], format: u16) -> Option<(ObjectMeta, &[u8])> {
+    let (meta, _events, data) = decode_commit_parts(p, format)?;
+    Some((meta, data))
+}
+
+/// [`decode_commit_payload`] with the change's encoded notification events
+/// (empty when it had none, and in formats before 4).
+pub fn decode_commit_parts(p: &[u8], format: u16) -> Option<(ObjectMeta, &[u8], &[u8])> {
     let (m, data) = split_commit_payload(p)?;
-    let meta = match format {
-        1 => postcard::from_bytes::<v1::ObjectMeta>(m).ok()?.into(),
-        2..=FORMAT_VERSION => postcard::from_bytes(m).ok()?,
+    let (meta, events) = match format {
+        1 => (
+            postcard::from_bytes::<v1::ObjectMeta>(m).ok()?.into(),
+            &[][..],
+        ),
+        2 | 3 => (postcard::from_bytes(m).ok()?, &[][..]),
+        4..=FORMAT_VERSION => postcard::take_from_bytes(m).ok()?,
         _ => return None,
     };
-    Some((meta, data))
+    Some((meta, events, data))
 }
 
 /// Encodes an upload record's payload.
@@ -603,10 +618,16 @@ mod tests {
     #[test]
     fn commit_payload_round_trip() {
         let m = meta(DataLoc::Inline);
-        let p = encode_commit_payload(&m, b"foo");
+        let p = encode_commit_payload(&m, b"", b"foo");
         let (m2, data) = decode_commit_payload(&p, FORMAT).unwrap();
         assert_eq!(m2, m);
         assert_eq!(data, b"foo");
+        let p = encode_commit_payload(&m, b"events", b"foo");
+        assert_eq!(
+            decode_commit_parts(&p, FORMAT),
+            Some((m.clone(), &b"events"[..], &b"foo"[..]))
+        );
+        assert_eq!(split_commit_payload(&p).unwrap().1, b"foo");
         assert!(decode_commit_payload(&p[..3], FORMAT).is_none());
         assert!(decode_commit_payload(&[255, 255, 255, 255, 0], FORMAT).is_none());
     }
@@ -615,7 +636,7 @@ mod tests {
     fn a_format_1_commit_record_still_decodes_without_attributes() {
         let mut m = meta(DataLoc::Inline);
         m.attrs.clear();
-        let mut p = encode_commit_payload(&m, b"foo");
+        let mut p = encode_commit_payload(&m, b"", b"foo");
         // Format 1 ended the metadata at the tags: drop the empty list.
         let len = u32::from_le_bytes(p[0..4].try_into().unwrap());
         assert_eq!(p.remove(4 + len as usize - 1), 0);

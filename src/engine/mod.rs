@@ -264,6 +264,9 @@ pub struct Shared {
     pub initial_buckets: BucketTable,
     /// Rung when an index transaction wrote notification events.
     pub outbox_wake: outbox::Wake,
+    /// Per core: when its oldest change whose events are not yet in the
+    /// outbox made them (u64::MAX: none), for the delivery mark.
+    pub events_in_flight: Vec<AtomicU64>,
     /// Next segment number per (stream, drive) at start-up.
     first_segment_ids: HashMap<(u32, u16), u32>,
 }
@@ -702,6 +705,9 @@ pub struct Engine {
     /// one before installed; requests run as concurrent tasks).
     bucket_changes: write::KeyLocks,
     seq: write::Sequencer,
+    /// This core's changes whose events are not yet in the outbox: when
+    /// they were made -> how many (see `outbox::ChangeEvents`).
+    events_in_flight: RefCell<std::collections::BTreeMap<u64, u32>>,
     index_queue: write::IndexQueue,
     compacting: std::cell::Cell<bool>,
     /// Deletes done by this core (a full drive compacts after new ones).
@@ -865,8 +871,16 @@ impl Engine {
                 .map(|&d| (d as u16, set.drives[d].path.clone()))
                 .collect();
             let targets: Vec<&PartitionIndex> = untrusted.iter().map(|&p| &indexes[p]).collect();
-            rebuild::rebuild_partitions(&targets, &drives, record::header_key(&set.format.set_id))
-                .map_err(|e| format!("index rebuild: {e}"))?;
+            // Events made since the delivery mark may not have been
+            // delivered: the rebuild puts them back in the outbox.
+            let mark = crate::notify::mark::load(drives.iter().map(|(_, p)| p.clone()).collect());
+            rebuild::rebuild_partitions(
+                &targets,
+                &drives,
+                record::header_key(&set.format.set_id),
+                mark,
+            )
+            .map_err(|e| format!("index rebuild: {e}"))?;
             for idx in &targets {
                 idx.mark_rebuilt_without(&offline)
                     .map_err(|e| format!("partition {}: {e}", idx.partition))?;
@@ -997,6 +1011,7 @@ impl Engine {
             clients: Arc::new(clients::ClientLoad::new(cfg.cores)),
             initial_buckets,
             outbox_wake: outbox::Wake::default(),
+            events_in_flight: (0..cfg.cores).map(|_| AtomicU64::new(u64::MAX)).collect(),
             first_segment_ids,
         });
         Ok((shared, receivers))
@@ -1035,6 +1050,7 @@ impl Engine {
             key_locks: write::KeyLocks::default(),
             bucket_changes: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
+            events_in_flight: RefCell::default(),
             index_queue: write::IndexQueue::default(),
             compacting: std::cell::Cell::new(false),
             deletes: std::cell::Cell::new(0),

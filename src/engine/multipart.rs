@@ -19,7 +19,6 @@ use super::meta::{
     sse_header, Attr, DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum,
     UploadEntry, UploadMeta,
 };
-use super::outbox::Change;
 use super::rebuild::encode_upload_end;
 use super::record::{Kind, RecordHeader, FORMAT_VERSION};
 use super::sealing::{self, StreamSealer};
@@ -492,21 +491,21 @@ impl Engine {
         }
         // A completion holds its object's bytes until the index has them.
         let mut quota = None;
-        let mut origin = None;
+        let mut events = None;
         let object = match complete {
             None => None,
             Some(c) => {
-                origin = c.origin;
                 self.check_condition(bucket, key, partition, c.condition.as_ref())?;
                 let parts = idx.upload_parts(bucket, key, upload, 0, MAX_PARTS as usize)?;
                 let mut meta = self.assemble(up.meta, parts, &c.parts)?;
                 meta.null = self.writes_null(bucket);
                 meta.headers.extend(c.headers);
                 quota = self.reserve_quota(bucket, meta.size)?;
-                Some(
-                    self.commit_record(&guard, bucket, key, partition, meta, &[])
-                        .await?,
-                )
+                let (entry, made) = self
+                    .commit_record(&guard, bucket, key, partition, meta, &[], c.origin.as_ref())
+                    .await?;
+                events = Some(made);
+                Some(entry)
             }
         };
         let ended_ms = now_ms();
@@ -527,15 +526,6 @@ impl Engine {
                 version: e.meta.version,
             });
         let short_end = self.short_of_redundancy(&ended, std::iter::empty());
-        let events = object.as_ref().and_then(|e| {
-            let change = Change {
-                marker: false,
-                version: e.meta.sel(),
-                created: Some(&e.meta),
-                seq: e.meta.seq,
-            };
-            self.events_of(bucket, key, origin.as_ref(), change)
-        });
         let m = Mutation::EndUpload {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -544,7 +534,10 @@ impl Engine {
             ended_ms,
             object,
         };
-        self.apply_index_with(partition, m, events).await?;
+        match events {
+            Some(events) => self.apply_index_with(partition, m, events).await?,
+            None => self.apply_index(partition, m).await?,
+        }
         drop(quota);
         if let Some(holder) = short_object {
             self.note_degraded(bucket, key, holder);

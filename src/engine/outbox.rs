@@ -15,10 +15,12 @@
 //! dropped, counted and logged, so a dead target cannot fill the disk.
 
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use heed::RwTxn;
+use serde::{Deserialize, Serialize};
 
 use super::buckets::Versioning;
 use super::index::{IndexError, Mutation, PartitionIndex};
@@ -32,10 +34,23 @@ use crate::notify::targets::target_of_arn;
 pub const BATCH_MAX: usize = 256;
 
 /// One event for one target, as a change queues it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queued {
     pub target: String,
     pub row: EventRow,
+}
+
+/// A change's events as its record carries them (postcard); empty when it
+/// has none, so a record without events is as before.
+pub fn encode_events(events: &[Queued]) -> Vec<u8> {
+    if events.is_empty() {
+        return Vec::new();
+    }
+    postcard::to_allocvec(events).expect("events serialise")
+}
+
+pub fn decode_events(b: &[u8]) -> Option<Vec<Queued>> {
+    postcard::from_bytes(b).ok()
 }
 
 /// An event waiting in the outbox: its key, and the event (None if it
@@ -224,6 +239,65 @@ impl PartitionIndex {
         Ok(n)
     }
 
+    /// Puts back events found in the records after the index was rebuilt
+    /// (`rebuild.rs`): a row already there (same target and sequence
+    /// number) is left as it is and not counted twice. No limit: these
+    /// were within the limit when first queued.
+    pub fn restore_events(&self, events: &[Queued]) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        let mut counts: Vec<(&str, Counts)> = Vec::new();
+        for q in events {
+            let key = row_key(&q.target, q.row.seq);
+            if self.events.get(&wtxn, &key)?.is_some() {
+                continue;
+            }
+            let row = postcard::to_allocvec(&q.row)
+                .map_err(|e| IndexError::CorruptEntry(format!("event: {e}")))?;
+            self.events.put(&mut wtxn, &key, &row)?;
+            let i = match counts.iter().position(|(t, _)| *t == q.target) {
+                Some(i) => i,
+                None => {
+                    counts.push((&q.target, self.counts_in(&wtxn, &q.target)?));
+                    counts.len() - 1
+                }
+            };
+            counts[i].1.pending += 1;
+        }
+        for (target, c) in counts {
+            self.put_counts(&mut wtxn, target, c)?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// When the oldest event waiting for `target` was made (None: none
+    /// waits). Rows are in sequence order, which is the order in which the
+    /// owner core made them.
+    pub fn oldest_event_ms(&self, target: &str) -> Result<Option<u64>, IndexError> {
+        Ok(self
+            .events_pending(target, 1)?
+            .into_iter()
+            .next()
+            .map(|(_, row)| row.map_or(0, |r| r.time_ms)))
+    }
+
+    /// The targets with events or counters in this partition.
+    pub fn event_targets(&self) -> Result<Vec<String>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        // One lookup per target: from a target's first key, skip past all
+        // of its keys (they share `name \0`, and no key byte after is 0xff).
+        let mut next = self.events.first(&rtxn)?;
+        while let Some((k, _)) = next {
+            let end = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            out.push(String::from_utf8_lossy(&k[..end]).into_owned());
+            let mut past = k[..end].to_vec();
+            past.extend_from_slice(&[0, 0xff]);
+            next = self.events.get_greater_than_or_equal_to(&rtxn, &past)?;
+        }
+        Ok(out)
+    }
+
     /// A target's counters in this partition.
     pub fn event_counts(&self, target: &str) -> Result<Counts, IndexError> {
         let rtxn = self.env.read_txn()?;
@@ -273,19 +347,47 @@ pub(super) struct Change<'a> {
 
 impl Engine {
     /// The outbox entries of a change on `bucket`/`key` made for `origin`:
-    /// one per rule of the bucket the event reaches. None (nothing to
-    /// write) is the common case and costs one lookup in the core's table.
+    /// one per rule of the bucket the event reaches, made before the
+    /// change's record is written (the record carries them). None is the
+    /// common case and costs one lookup in the core's table. They count as
+    /// in flight until the returned value is dropped, after the index
+    /// transaction that queues them.
     pub(super) fn events_of(
         &self,
         bucket: &str,
         key: &str,
         origin: Option<&Origin>,
         c: Change<'_>,
-    ) -> Option<Mutation> {
-        let origin = origin?;
+    ) -> ChangeEvents<'_> {
+        let events = self.make_events(bucket, key, origin, c);
+        let since = events.first().map(|q| q.row.time_ms);
+        if let Some(ms) = since {
+            self.note_in_flight(ms, true);
+        }
+        ChangeEvents {
+            engine: self,
+            since,
+            events,
+        }
+    }
+
+    fn make_events(
+        &self,
+        bucket: &str,
+        key: &str,
+        origin: Option<&Origin>,
+        c: Change<'_>,
+    ) -> Vec<Queued> {
+        let Some(origin) = origin else {
+            return Vec::new();
+        };
         let buckets = self.buckets.borrow();
-        let info = buckets.buckets.get(bucket)?;
-        let rules = info.notifications.as_ref()?;
+        let Some(info) = buckets.buckets.get(bucket) else {
+            return Vec::new();
+        };
+        let Some(rules) = info.notifications.as_ref() else {
+            return Vec::new();
+        };
         let name = origin.action.event_name(c.marker);
         let typed = format!("s3:{name}");
         let mut events = Vec::new();
@@ -314,7 +416,23 @@ impl Engine {
                 },
             });
         }
-        (!events.is_empty()).then_some(Mutation::Events { events })
+        events
+    }
+
+    /// Counts (`add`) or forgets an in-flight change's events made at `ms`,
+    /// and publishes this core's oldest for the delivery mark.
+    fn note_in_flight(&self, ms: u64, add: bool) {
+        let mut m = self.events_in_flight.borrow_mut();
+        if add {
+            *m.entry(ms).or_insert(0) += 1;
+        } else if let Some(n) = m.get_mut(&ms) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ms);
+            }
+        }
+        let oldest = m.first_key_value().map_or(u64::MAX, |(ms, _)| *ms);
+        self.shared.events_in_flight[self.core].store(oldest, Ordering::SeqCst);
     }
 
     /// `apply_index` of a change and its events, in one transaction.
@@ -322,15 +440,43 @@ impl Engine {
         self: &Rc<Self>,
         partition: u16,
         m: Mutation,
-        events: Option<Mutation>,
+        mut events: ChangeEvents<'_>,
     ) -> Result<()> {
-        let Some(events) = events else {
+        if events.events.is_empty() {
             return self.apply_index(partition, m).await;
+        }
+        let queued = Mutation::Events {
+            events: std::mem::take(&mut events.events),
         };
         // Queued together, with no await between: the drain never splits
         // a change from the events queued right after it.
         let change = self.queue_index(partition, m);
-        drop(self.queue_index(partition, events));
-        self.await_index(change).await
+        drop(self.queue_index(partition, queued));
+        let done = self.await_index(change).await;
+        drop(events);
+        done
+    }
+}
+
+/// A change's events (see [`Engine::events_of`]).
+pub(super) struct ChangeEvents<'a> {
+    engine: &'a Engine,
+    /// When they were made, while they count as in flight.
+    since: Option<u64>,
+    pub events: Vec<Queued>,
+}
+
+impl ChangeEvents<'_> {
+    /// As the change's record carries them.
+    pub fn encoded(&self) -> Vec<u8> {
+        encode_events(&self.events)
+    }
+}
+
+impl Drop for ChangeEvents<'_> {
+    fn drop(&mut self) {
+        if let Some(ms) = self.since {
+            self.engine.note_in_flight(ms, false);
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! that error (and start-up with it): rebuilding without it would forget
 //! what it holds, and the next rebuild by the right binary could not tell.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -27,11 +27,13 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 
 use super::index::{Mutation, PartitionIndex};
 use super::meta::{
-    decode_commit_payload, decode_part_payload, decode_upload_payload, DataLoc, IndexEntry,
+    decode_commit_parts, decode_part_payload, decode_upload_payload, DataLoc, IndexEntry,
     ObjectMeta, PartEntry, PartMeta, RecordLoc, Stripes, UploadEntry, UploadMeta, VersionSel,
 };
+use super::outbox::{decode_events, Queued};
 use super::record::{Kind, RecordError, RecordHeader};
 use super::segment::{list_segments, segment_path};
+use crate::notify::event::EventRow;
 use crate::runtime::buf::AlignedBuf;
 
 const BLOCK: u64 = 4096;
@@ -47,6 +49,45 @@ pub struct RebuildStats {
     /// Versions with a stripe short of k shards on the drives read.
     pub incomplete: u64,
     pub corrupt_blocks: u64,
+    /// Notification events put back in the outbox (not yet delivered when
+    /// the index was lost).
+    pub events: u64,
+}
+
+/// Events restored per partition: the newest this many of each, which
+/// bounds a rebuild's memory when the delivery mark was lost (every event
+/// still in a record then counts as undelivered).
+const RESTORED_MAX: usize = 100_000;
+
+/// The events found in records, per partition, by target and sequence
+/// number (a record has copies on several drives).
+#[derive(Default)]
+struct Restored {
+    by_partition: HashMap<u16, BTreeMap<(String, u64), EventRow>>,
+}
+
+impl Restored {
+    /// Keeps the events of `encoded` made at `from_ms` or later: older ones
+    /// were delivered before the index was lost.
+    fn add(&mut self, partition: u16, encoded: &[u8], from_ms: u64) {
+        if encoded.is_empty() {
+            return;
+        }
+        let Some(events) = decode_events(encoded) else {
+            tracing::warn!(
+                partition,
+                "a record's notification events do not decode: not restored"
+            );
+            return;
+        };
+        let rows = self.by_partition.entry(partition).or_default();
+        for q in events.into_iter().filter(|q| q.row.time_ms >= from_ms) {
+            rows.insert((q.target, q.row.seq), q.row);
+            if rows.len() > RESTORED_MAX {
+                rows.pop_first();
+            }
+        }
+    }
 }
 
 enum Candidate {
@@ -55,21 +96,41 @@ enum Candidate {
 }
 
 /// The payload of a tombstone record: empty for a delete of the null
-/// version, the version id for a delete of one version.
-pub fn encode_tombstone(target: VersionSel) -> Vec<u8> {
-    match target {
+/// version, the version id for a delete of one version; from format 4
+/// followed by the change's encoded notification events and their u32
+/// length, when it has any. Encoded events are longer than 12 bytes, so a
+/// payload of 0 or 16 bytes never has events.
+pub fn encode_tombstone(target: VersionSel, events: &[u8]) -> Vec<u8> {
+    let mut out = match target {
         VersionSel::Null => Vec::new(),
         VersionSel::Id(v) => v.to_be_bytes().to_vec(),
+    };
+    if !events.is_empty() {
+        assert!(events.len() > 12, "encoded events are never this short");
+        out.extend_from_slice(events);
+        out.extend_from_slice(&(events.len() as u32).to_le_bytes());
     }
+    out
 }
 
-/// The inverse of [`encode_tombstone`] (the same in every record format).
-pub fn decode_tombstone(p: &[u8]) -> Option<VersionSel> {
-    match p.len() {
-        0 => Some(VersionSel::Null),
-        16 => Some(VersionSel::Id(u128::from_be_bytes(p.try_into().ok()?))),
-        _ => None,
-    }
+/// The inverse of [`encode_tombstone`]: the deleted version and the encoded
+/// events (empty when none).
+pub fn decode_tombstone(p: &[u8]) -> Option<(VersionSel, &[u8])> {
+    let (target, events) = match p.len() {
+        0 | 16 => (p, &[][..]),
+        n if n > 16 => {
+            let len = u32::from_le_bytes(p[n - 4..].try_into().ok()?) as usize;
+            let start = (n - 4).checked_sub(len)?;
+            (&p[..start], &p[start..n - 4])
+        }
+        _ => return None,
+    };
+    let target = match target.len() {
+        0 => VersionSel::Null,
+        16 => VersionSel::Id(u128::from_be_bytes(target.try_into().ok()?)),
+        _ => return None,
+    };
+    Some((target, events))
 }
 
 /// A record found by a scan: its header, where it is, and the whole record
@@ -393,6 +454,7 @@ pub fn rebuild_partitions(
     idxs: &[&PartitionIndex],
     drives: &[(u16, PathBuf)],
     key: u32,
+    events_from_ms: u64,
 ) -> Result<RebuildStats, String> {
     let wanted: HashMap<u16, usize> = idxs
         .iter()
@@ -410,6 +472,7 @@ pub fn rebuild_partitions(
     // Per key: seq -> (candidate, all commit copies with that seq).
     let mut keys: Candidates = HashMap::new();
     let mut uploads = Uploads::default();
+    let mut restored = Restored::default();
     // One scanner per drive (drives are independent devices); the merge
     // takes their batches in whatever order they come: records are placed
     // by sequence number and identity, not by the order they were read.
@@ -453,10 +516,11 @@ pub fn rebuild_partitions(
                             stats.corrupt_blocks += 1;
                             continue;
                         };
-                        let Some((meta, _)) = decode_commit_payload(payload, h.format) else {
+                        let Some((meta, events, _)) = decode_commit_parts(payload, h.format) else {
                             stats.corrupt_blocks += 1;
                             continue;
                         };
+                        restored.add(h.partition, events, events_from_ms);
                         if let DataLoc::Parts { upload, .. } = &meta.data {
                             uploads.completed.insert((
                                 h.partition,
@@ -472,14 +536,12 @@ pub fn rebuild_partitions(
                             .push(loc);
                     }
                     Kind::Tombstone => {
-                        let target = body
-                            .as_deref()
-                            .and_then(|rec| h.payload(rec).ok())
-                            .and_then(decode_tombstone);
-                        let Some(target) = target else {
+                        let payload = body.as_deref().and_then(|rec| h.payload(rec).ok());
+                        let Some((target, events)) = payload.and_then(decode_tombstone) else {
                             stats.corrupt_blocks += 1;
                             continue;
                         };
+                        restored.add(h.partition, events, events_from_ms);
                         let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();
                         slot.entry(h.seq)
                             .or_insert_with(|| (Candidate::Tombstone(target), Vec::new()))
@@ -575,6 +637,16 @@ pub fn rebuild_partitions(
         if !batch.is_empty() {
             idxs[i].apply(batch).map_err(|e| e.to_string())?;
         }
+    }
+    for (p, events) in restored.by_partition {
+        let rows: Vec<Queued> = events
+            .into_iter()
+            .map(|((target, _), row)| Queued { target, row })
+            .collect();
+        stats.events += rows.len() as u64;
+        idxs[wanted[&p]]
+            .restore_events(&rows)
+            .map_err(|e| e.to_string())?;
     }
     if stats.records > 0 {
         tracing::info!(

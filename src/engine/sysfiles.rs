@@ -51,7 +51,7 @@ fn table_generation(b: &[u8]) -> Generation {
     }
 }
 
-const FILES: [SysFile; 6] = [
+const FILES: [SysFile; 7] = [
     SysFile {
         name: "buckets.json",
         generation: table_generation,
@@ -74,6 +74,10 @@ const FILES: [SysFile; 6] = [
     },
     SysFile {
         name: crate::notify::targets::STORE_FILE,
+        generation: store_generation,
+    },
+    SysFile {
+        name: crate::notify::mark::MARK_FILE,
         generation: store_generation,
     },
 ];

@@ -32,7 +32,7 @@ use super::meta::{
     encode_commit_payload, DataLoc, IndexEntry, Locked, MetaEdit, ObjectMeta, RecordLoc, Stripes,
     VersionSel,
 };
-use super::outbox::Change;
+use super::outbox::{Change, ChangeEvents};
 use super::rebuild::encode_tombstone;
 use super::record::{Kind, RecordHeader, FIXED_LEN, FORMAT_VERSION};
 use super::sealing::{self, StreamSealer};
@@ -1053,22 +1053,14 @@ impl Engine {
                 lock::may_remove(&old.meta, now_ms(), false).map_err(EngineError::ObjectLocked)?;
             }
         }
-        let entry = self
-            .commit_record(held, bucket, key, partition, meta, inline)
+        let (entry, events) = self
+            .commit_record(held, bucket, key, partition, meta, inline, origin)
             .await?;
         let info = ObjectInfo::of(&entry.meta);
         let short = self.short_of_redundancy(&entry.commits, entry.meta.data.shard_slots());
         let holder = Holder::Object {
             version: entry.meta.version,
         };
-        let marker = entry.meta.delete_marker;
-        let change = Change {
-            marker,
-            version: entry.meta.sel(),
-            created: (!marker).then_some(&entry.meta),
-            seq: entry.meta.seq,
-        };
-        let events = self.events_of(bucket, key, origin, change);
         let m = Mutation::Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -1083,6 +1075,7 @@ impl Engine {
 
     /// Writes the commit record of a version (the caller holds the key lock)
     /// and returns its index entry.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn commit_record(
         self: &Rc<Self>,
         held: &KeyGuard<'_>,
@@ -1091,11 +1084,22 @@ impl Engine {
         partition: u16,
         mut meta: ObjectMeta,
         inline: &[u8],
-    ) -> Result<IndexEntry> {
+        origin: Option<&Origin>,
+    ) -> Result<(IndexEntry, ChangeEvents<'_>)> {
         meta.seq = self.next_seq(held, bucket, key, partition);
         let seq = meta.seq;
-        self.write_commit(bucket, key, partition, meta, inline, seq)
-            .await
+        let marker = meta.delete_marker;
+        let change = Change {
+            marker,
+            version: meta.sel(),
+            created: (!marker).then_some(&meta),
+            seq,
+        };
+        let events = self.events_of(bucket, key, origin, change);
+        let entry = self
+            .write_commit(bucket, key, partition, meta, &events.encoded(), inline, seq)
+            .await?;
+        Ok((entry, events))
     }
 
     /// The next sequence number of `partition`, for a change to
@@ -1119,16 +1123,18 @@ impl Engine {
     /// Writes a commit record with sequence number `seq` in its header; the
     /// metadata's own `seq` (the version's place in the key's history) is
     /// kept as given.
+    #[allow(clippy::too_many_arguments)]
     async fn write_commit(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
         partition: u16,
         meta: ObjectMeta,
+        events: &[u8],
         inline: &[u8],
         seq: u64,
     ) -> Result<IndexEntry> {
-        let payload = encode_commit_payload(&meta, inline);
+        let payload = encode_commit_payload(&meta, events, inline);
         let header = RecordHeader {
             format: FORMAT_VERSION,
             kind: Kind::Commit,
@@ -1199,9 +1205,6 @@ impl Engine {
         edit.apply(&mut meta);
         let sel = meta.sel();
         let seq = self.next_seq(&guard, bucket, key, partition);
-        let entry = self
-            .write_commit(bucket, key, partition, meta, &inline, seq)
-            .await?;
         let change = Change {
             marker: false,
             version: sel,
@@ -1209,6 +1212,17 @@ impl Engine {
             seq,
         };
         let events = self.events_of(bucket, key, origin, change);
+        let entry = self
+            .write_commit(
+                bucket,
+                key,
+                partition,
+                meta,
+                &events.encoded(),
+                &inline,
+                seq,
+            )
+            .await?;
         let m = Mutation::Update {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -1424,6 +1438,14 @@ impl Engine {
             None => (0, partition as usize, false),
         };
         let seq = self.next_seq(&guard, bucket, key, partition);
+        // Only a delete that removed something is an event.
+        let change = Change {
+            marker: false,
+            version: target,
+            created: None,
+            seq,
+        };
+        let events = self.events_of(bucket, key, origin.filter(|_| victim.is_some()), change);
         let header = RecordHeader {
             format: FORMAT_VERSION,
             kind: Kind::Tombstone,
@@ -1441,19 +1463,13 @@ impl Engine {
             payload_crc: 0,
         };
         let tombstones = self
-            .write_replicated(header, &encode_tombstone(target), rotation)
+            .write_replicated(
+                header,
+                &encode_tombstone(target, &events.encoded()),
+                rotation,
+            )
             .await?;
         let short = self.short_of_redundancy(&tombstones, std::iter::empty());
-        // Only a delete that removed something is an event.
-        let events = victim.as_ref().and_then(|_| {
-            let change = Change {
-                marker: false,
-                version: target,
-                created: None,
-                seq,
-            };
-            self.events_of(bucket, key, origin, change)
-        });
         let m = Mutation::Delete {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
