@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use cairn::admin::settings::{Change, Saved, SavedValue, STORE_FORMAT};
+use cairn::engine::class::ClassAttr;
 use cairn::engine::buckets::{
     BucketCors, BucketEncryption, BucketInfo, BucketOwner, BucketSse, BucketTable, CorsRule,
     DefaultRetention, ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod,
@@ -201,8 +202,21 @@ fn stripes_meta() -> ObjectMeta {
                 Some(loc(0, 0x0010_0000, 8192)),
             ],
         ]),
-        vec![Attr::LegalHoldOff],
+        vec![Attr::LegalHoldOff, cold_attr(0x0000_0007_0000_0029)],
     )
+}
+
+/// Record format 4's storage class attribute.
+fn cold_attr(data_gen: u64) -> Attr {
+    Attr::StorageClass(ClassAttr {
+        name: "COLD".into(),
+        data_gen,
+    })
+}
+
+/// A value as a format before storage classes holds it.
+fn without_class(attrs: &mut Vec<Attr>) {
+    attrs.retain(|a| !matches!(a, Attr::StorageClass(_)));
 }
 
 fn part_data(number: u32) -> PartData {
@@ -257,6 +271,7 @@ fn upload_meta() -> UploadMeta {
                 until_ms: 4_102_444_800_000,
             }),
             sse_attr(),
+            cold_attr(0),
         ],
     }
 }
@@ -267,7 +282,7 @@ fn part_meta() -> PartMeta {
         seq: 0x0000_0007_0000_0031,
         layout: (2, 2),
         part: part_data(2),
-        attrs: vec![Attr::NonceBase([0x22; 12])],
+        attrs: vec![Attr::NonceBase([0x22; 12]), cold_attr(0)],
     }
 }
 
@@ -277,50 +292,50 @@ const ENDED_MS: u64 = 1_796_512_400_123;
 /// payload, as today's writer makes them.
 fn records() -> Vec<(&'static str, RecordHeader, Vec<u8>)> {
     let v = FORMAT_VERSION;
-    assert_eq!(v, 3, "a new record format needs its own golden files");
+    assert_eq!(v, 4, "a new record format needs its own golden files");
     vec![
         (
-            "record-shard.v3.bin",
+            "record-shard.v4.bin",
             header(Kind::Shard, 0, 1, 2, 1 << 20),
             (0..=255u8).cycle().take(5000).collect(),
         ),
         (
-            "record-commit-inline.v3.bin",
+            "record-commit-inline.v4.bin",
             header(Kind::Commit, 0, 0, 1, 11),
             encode_commit_payload(&inline_meta(), INLINE_DATA),
         ),
         (
-            "record-commit-stripes.v3.bin",
+            "record-commit-stripes.v4.bin",
             header(Kind::Commit, 0, 0, 0, 300_000),
             encode_commit_payload(&stripes_meta(), b""),
         ),
         (
-            "record-commit-parts.v3.bin",
+            "record-commit-parts.v4.bin",
             header(Kind::Commit, 0, 0, 2, 300_000),
             encode_commit_payload(&parts_meta(), b""),
         ),
         (
-            "record-tombstone-null.v3.bin",
+            "record-tombstone-null.v4.bin",
             header(Kind::Tombstone, 0, 0, 0, 0),
             encode_tombstone(VersionSel::Null),
         ),
         (
-            "record-tombstone-version.v3.bin",
+            "record-tombstone-version.v4.bin",
             header(Kind::Tombstone, 0, 0, 1, 0),
             encode_tombstone(VersionSel::Id(VERSION)),
         ),
         (
-            "record-upload.v3.bin",
+            "record-upload.v4.bin",
             header(Kind::Upload, 0, 0, 0, 0),
             encode_upload_payload(&upload_meta()),
         ),
         (
-            "record-part.v3.bin",
+            "record-part.v4.bin",
             header(Kind::Part, 2, 0, 1, 150 << 10),
             encode_part_payload(&part_meta()),
         ),
         (
-            "record-upload-end.v3.bin",
+            "record-upload-end.v4.bin",
             header(Kind::UploadEnd, 0, 0, 0, 0),
             encode_upload_end(ENDED_MS).to_vec(),
         ),
@@ -462,8 +477,14 @@ fn partition_heal() -> PartitionHeal {
 }
 
 fn drive_format() -> DriveFormat {
+    drive_format_of(4)
+}
+
+/// The drive format file of `format_version` (from 2 on, only the
+/// number changes: it says which record formats the drives may hold).
+fn drive_format_of(format_version: u32) -> DriveFormat {
     DriveFormat {
-        format_version: 3,
+        format_version,
         node_id: "00112233445566778899aabbccddeeff".into(),
         set_id: SET_ID.into(),
         drive_index: 1,
@@ -928,13 +949,13 @@ fn regenerate_golden_payloads() {
     for (name, bytes) in older_records() {
         write(name, &bytes);
     }
-    write("index-entry.v3.bin", &encode_entry(&index_entry()));
+    write("index-entry.v4.bin", &encode_entry(&index_entry()));
     write(
-        "index-upload.v3.bin",
+        "index-upload.v4.bin",
         &postcard::to_allocvec(&upload_entry()).unwrap(),
     );
     write(
-        "index-part.v3.bin",
+        "index-part.v4.bin",
         &postcard::to_allocvec(&part_entry()).unwrap(),
     );
     write(
@@ -943,7 +964,7 @@ fn regenerate_golden_payloads() {
     );
     write("index-stale.v1.bin", &encode_stale(&stale_segments()));
     write("index-ref-key.v1.bin", &ref_key());
-    write("format.v3.json", &encode_format(&drive_format()));
+    write("format.v4.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
     write("buckets.v5.json", &bucket_table_v5().encode().unwrap());
@@ -1010,6 +1031,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format == 1 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(meta, want, "{name}");
             let want_data: &[u8] = if meta.data == DataLoc::Inline {
                 INLINE_DATA
@@ -1036,6 +1060,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format == 1 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(
                 decode_upload_payload(payload, h.format),
                 Some(want),
@@ -1047,6 +1074,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format < 3 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(decode_part_payload(payload, h.format), Some(want), "{name}");
         }
         Kind::UploadEnd => assert_eq!(decode_upload_end(payload), Some(ENDED_MS), "{name}"),
@@ -1055,18 +1085,27 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
 
 #[test]
 fn golden_records_of_every_kind_and_format_decode_to_their_values() {
-    let older: Vec<(&str, u16)> = vec![
+    let mut older: Vec<(&str, u16)> = vec![
         ("record-commit-stripes.v1.bin", 1),
         ("record-upload.v1.bin", 1),
         ("record-part.v2.bin", 2),
     ];
+    // Every kind of format 3: the same values less their class.
+    let v3: Vec<String> = records()
+        .iter()
+        .map(|(n, _, _)| n.replace(".v4", ".v3"))
+        .collect();
+    older.extend(v3.iter().map(|n| (n.as_str(), 3)));
     let all = records()
         .into_iter()
         .map(|(n, h, _)| (n, h))
         .chain(older.iter().map(|&(n, f)| {
             let (_, mut h, _) = records()
                 .into_iter()
-                .find(|(c, _, _)| c.replace(".v3", "") == n.replace(".v1", "").replace(".v2", ""))
+                .find(|(c, _, _)| {
+                    c.replace(".v4", "")
+                        == n.replace(".v1", "").replace(".v2", "").replace(".v3", "")
+                })
                 .expect("the same record in the current format");
             h.format = f;
             (n, h)
@@ -1088,16 +1127,32 @@ fn golden_records_of_every_kind_and_format_decode_to_their_values() {
 #[test]
 fn golden_index_values_decode_to_their_values() {
     assert_eq!(
-        decode_entry(&read("index-entry.v3.bin")),
+        decode_entry(&read("index-entry.v4.bin")),
         Some(index_entry())
     );
     assert_eq!(
-        postcard::from_bytes::<UploadEntry>(&read("index-upload.v3.bin")).unwrap(),
+        postcard::from_bytes::<UploadEntry>(&read("index-upload.v4.bin")).unwrap(),
         upload_entry()
     );
     assert_eq!(
-        postcard::from_bytes::<PartEntry>(&read("index-part.v3.bin")).unwrap(),
+        postcard::from_bytes::<PartEntry>(&read("index-part.v4.bin")).unwrap(),
         part_entry()
+    );
+    // Entries a format-3 node wrote: the same values less their class.
+    let mut e = index_entry();
+    without_class(&mut e.meta.attrs);
+    assert_eq!(decode_entry(&read("index-entry.v3.bin")), Some(e));
+    let mut u = upload_entry();
+    without_class(&mut u.meta.attrs);
+    assert_eq!(
+        postcard::from_bytes::<UploadEntry>(&read("index-upload.v3.bin")).unwrap(),
+        u
+    );
+    let mut p = part_entry();
+    without_class(&mut p.meta.attrs);
+    assert_eq!(
+        postcard::from_bytes::<PartEntry>(&read("index-part.v3.bin")).unwrap(),
+        p
     );
     assert_eq!(
         postcard::from_bytes::<BucketUsage>(&read("index-usage.v1.bin")).unwrap(),
@@ -1117,6 +1172,10 @@ fn golden_index_values_decode_to_their_values() {
 fn golden_drive_and_system_files_decode_to_their_values() {
     assert_eq!(
         decode_format(&read("format.v3.json")).unwrap(),
+        drive_format_of(3)
+    );
+    assert_eq!(
+        decode_format(&read("format.v4.json")).unwrap(),
         drive_format()
     );
     assert_eq!(
@@ -1239,13 +1298,13 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             String::from_utf8_lossy(&bytes)
         );
     };
-    same("index-entry.v3.bin", encode_entry(&index_entry()));
+    same("index-entry.v4.bin", encode_entry(&index_entry()));
     same(
-        "index-upload.v3.bin",
+        "index-upload.v4.bin",
         postcard::to_allocvec(&upload_entry()).unwrap(),
     );
     same(
-        "index-part.v3.bin",
+        "index-part.v4.bin",
         postcard::to_allocvec(&part_entry()).unwrap(),
     );
     same(
@@ -1255,7 +1314,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     same("index-stale.v1.bin", encode_stale(&stale_segments()));
     // The reverse map is found by prefix: its key layout is its format.
     same("index-ref-key.v1.bin", ref_key());
-    same("format.v3.json", encode_format(&drive_format()));
+    same("format.v4.json", encode_format(&drive_format()));
     same("heal.v1.json", heal_file().encode());
     same("index-heal.v1.bin", partition_heal().encode());
     assert_eq!(
@@ -1290,7 +1349,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (3, 5, 1, 1, 1),
+        (4, 5, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1332,7 +1391,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
         }
     }
     // format.json.
-    let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
+    let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
     match BucketTable::decode(&raise_json(&read("buckets.v5.json"), "format")) {

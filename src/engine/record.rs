@@ -43,7 +43,9 @@ pub fn header_key(set_id: &str) -> u32 {
 /// 2: commit and upload payloads end with a list of attributes (object
 /// lock; `meta::Attr`). Format 1 records still decode.
 /// 3: part payloads end with attributes too (a part's nonce base).
-pub const FORMAT_VERSION: u16 = 3;
+/// 4: attributes may name a storage class (`Attr::StorageClass`), and a
+/// shard's `seq` is its version's data generation (`class::ClassAttr`).
+pub const FORMAT_VERSION: u16 = 4;
 pub const FIXED_LEN: usize = 72;
 /// Longest header: fixed part, a 63-byte bucket name and a 1,024-byte key.
 pub const MAX_HEADER_LEN: usize = FIXED_LEN + 255 + 1024;

@@ -115,6 +115,8 @@ pub struct ListEntry {
     /// Quoted or bare; written quoted either way.
     pub etag: String,
     pub size: u64,
+    /// The storage class; None: STANDARD.
+    pub class: Option<String>,
     /// Only with MinIO's `metadata=true` (boxed: a plain listing pays one
     /// pointer per entry).
     pub metadata: Option<Box<EntryMetadata>>,
@@ -211,7 +213,10 @@ fn write_contents(w: &mut Writer<'_>, e: &ListEntry, url: bool, owner: Option<&L
         if let Some(o) = owner {
             w.owner("Owner", o);
         }
-        w.text("StorageClass", "STANDARD");
+        w.text(
+            "StorageClass",
+            e.class.as_deref().unwrap_or(crate::engine::class::STANDARD),
+        );
         if let Some(m) = &e.metadata {
             write_entry_metadata(w, m);
         }

@@ -120,6 +120,7 @@ fn versions(url: bool) -> ListVersionsResponse {
                     size: 42,
                     checksum_algorithm: Some(ChecksumAlgo::Crc64Nvme),
                     checksum_type: Some(ChecksumType::FullObject),
+                    class: None,
                 },
             },
             VersionEntry {
@@ -132,6 +133,7 @@ fn versions(url: bool) -> ListVersionsResponse {
                     size: 0,
                     checksum_algorithm: None,
                     checksum_type: None,
+                    class: None,
                 },
             },
         ],
