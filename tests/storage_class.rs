@@ -69,7 +69,7 @@ fn shard_homes(records: &[FoundRecord], key: &str) -> (Vec<usize>, Vec<Layout>) 
 async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
     let srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("b").send().await.expect("bucket");
+    c.create_bucket().bucket("bkt").send().await.expect("bucket");
     let classes = [
         ("std", None, "STANDARD"),
         ("rrs", Some("REDUCED_REDUNDANCY"), "REDUCED_REDUNDANCY"),
@@ -80,23 +80,23 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
         let body = binary::data(BIG, i as u64);
         let mut put = c
             .put_object()
-            .bucket("b")
+            .bucket("bkt")
             .key(*key)
             .body(ByteStream::from(body.clone()));
         if let Some(class) = class {
             put = put.storage_class(Sc::from(*class));
         }
         put.send().await.expect("put");
-        assert!(get_bytes(&c, "b", key).await == body, "{key}: bytes differ");
+        assert!(get_bytes(&c, "bkt", key).await == body, "{key}: bytes differ");
     }
     for (key, _, shown) in classes {
-        let h = c.head_object().bucket("b").key(key).send().await.expect("head");
+        let h = c.head_object().bucket("bkt").key(key).send().await.expect("head");
         // S3 sends the header for every class but STANDARD.
         let want = (shown != "STANDARD").then_some(shown);
         assert_eq!(h.storage_class().map(|s| s.as_str()), want, "{key}");
         let a = c
             .get_object_attributes()
-            .bucket("b")
+            .bucket("bkt")
             .key(key)
             .object_attributes(ObjectAttributes::StorageClass)
             .send()
@@ -104,7 +104,7 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             .expect("attributes");
         assert_eq!(a.storage_class().map(|s| s.as_str()), Some(shown), "{key}");
     }
-    let list = c.list_objects_v2().bucket("b").send().await.expect("list");
+    let list = c.list_objects_v2().bucket("bkt").send().await.expect("list");
     let listed: Vec<(&str, &str)> = list
         .contents()
         .iter()
@@ -119,22 +119,22 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             ("std", "STANDARD")
         ]
     );
-    let v1 = c.list_objects().bucket("b").send().await.expect("list v1");
+    let v1 = c.list_objects().bucket("bkt").send().await.expect("list v1");
     assert_eq!(v1.contents()[0].storage_class().unwrap().as_str(), "COLD");
-    let versions = c.list_object_versions().bucket("b").send().await.expect("versions");
+    let versions = c.list_object_versions().bucket("bkt").send().await.expect("versions");
     assert_eq!(versions.versions()[0].storage_class().unwrap().as_str(), "COLD");
 
     // Multipart: the upload's class is its parts' and the object's.
     let up = c
         .create_multipart_upload()
-        .bucket("b")
+        .bucket("bkt")
         .key("mp")
         .storage_class(Sc::from("COLD"))
         .send()
         .await
         .expect("create upload");
     let id = up.upload_id().unwrap();
-    let uploads = c.list_multipart_uploads().bucket("b").send().await.expect("uploads");
+    let uploads = c.list_multipart_uploads().bucket("bkt").send().await.expect("uploads");
     assert_eq!(uploads.uploads()[0].storage_class().unwrap().as_str(), "COLD");
     let parts_data = [binary::data(5 << 20, 40), binary::data(BIG, 41)];
     let mut done = Vec::new();
@@ -142,7 +142,7 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
         let n = n as i32 + 1;
         let r = c
             .upload_part()
-            .bucket("b")
+            .bucket("bkt")
             .key("mp")
             .upload_id(id)
             .part_number(n)
@@ -152,40 +152,40 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             .expect("part");
         done.push(CompletedPart::builder().part_number(n).e_tag(r.e_tag().unwrap()).build());
     }
-    let parts = c.list_parts().bucket("b").key("mp").upload_id(id).send().await.expect("parts");
+    let parts = c.list_parts().bucket("bkt").key("mp").upload_id(id).send().await.expect("parts");
     assert_eq!(parts.storage_class().unwrap().as_str(), "COLD");
     c.complete_multipart_upload()
-        .bucket("b")
+        .bucket("bkt")
         .key("mp")
         .upload_id(id)
         .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
         .send()
         .await
         .expect("complete");
-    let h = c.head_object().bucket("b").key("mp").send().await.expect("head mp");
+    let h = c.head_object().bucket("bkt").key("mp").send().await.expect("head mp");
     assert_eq!(h.storage_class().map(|s| s.as_str()), Some("COLD"));
-    assert!(get_bytes(&c, "b", "mp").await == parts_data.concat());
+    assert!(get_bytes(&c, "bkt", "mp").await == parts_data.concat());
 
     // CopyObject takes the request's class, else STANDARD (as S3).
     c.copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("copy-cold")
-        .copy_source("b/std")
+        .copy_source("bkt/std")
         .storage_class(Sc::from("COLD"))
         .send()
         .await
         .expect("copy into COLD");
     c.copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("copy-plain")
-        .copy_source("b/cold")
+        .copy_source("bkt/cold")
         .send()
         .await
         .expect("copy without a class");
     let class_of = |key: &'static str| {
         let c = c.clone();
         async move {
-            let h = c.head_object().bucket("b").key(key).send().await.expect("head");
+            let h = c.head_object().bucket("bkt").key(key).send().await.expect("head");
             h.storage_class().map(|s| s.as_str().to_owned())
         }
     };
@@ -193,28 +193,28 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
     assert_eq!(class_of("copy-plain").await, None);
     // Naming a class makes a copy onto itself a change S3 allows.
     c.copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("std")
-        .copy_source("b/std")
+        .copy_source("bkt/std")
         .storage_class(Sc::from("REDUCED_REDUNDANCY"))
         .send()
         .await
         .expect("copy onto itself into another class");
     assert_eq!(class_of("std").await.as_deref(), Some("REDUCED_REDUNDANCY"));
-    assert!(get_bytes(&c, "b", "std").await == binary::data(BIG, 0));
+    assert!(get_bytes(&c, "bkt", "std").await == binary::data(BIG, 0));
 }
 
 #[tokio::test]
 async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
     let srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("b").send().await.expect("bucket");
-    c.put_object().bucket("b").key("src").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    c.create_bucket().bucket("bkt").send().await.expect("bucket");
+    c.put_object().bucket("bkt").key("src").body(ByteStream::from_static(b"x")).send().await.unwrap();
     // S3's classes cairn does not have, and names nobody defined.
     for class in ["GLACIER", "STANDARD_IA", "DEEP_ARCHIVE", "cold", "NOPE"] {
         let put = c
             .put_object()
-            .bucket("b")
+            .bucket("bkt")
             .key("k")
             .storage_class(Sc::from(class))
             .body(ByteStream::from_static(b"data"))
@@ -223,7 +223,7 @@ async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
         assert_eq!(code(put), "InvalidStorageClass", "{class}");
         let mp = c
             .create_multipart_upload()
-            .bucket("b")
+            .bucket("bkt")
             .key("k")
             .storage_class(Sc::from(class))
             .send()
@@ -231,17 +231,17 @@ async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
         assert_eq!(code(mp), "InvalidStorageClass", "{class}");
         let copy = c
             .copy_object()
-            .bucket("b")
+            .bucket("bkt")
             .key("k")
-            .copy_source("b/src")
+            .copy_source("bkt/src")
             .storage_class(Sc::from(class))
             .send()
             .await;
         assert_eq!(code(copy), "InvalidStorageClass", "{class}");
     }
-    let list = c.list_objects_v2().bucket("b").send().await.expect("list");
+    let list = c.list_objects_v2().bucket("bkt").send().await.expect("list");
     assert_eq!(list.key_count(), Some(1), "only src is stored");
-    let uploads = c.list_multipart_uploads().bucket("b").send().await.expect("uploads");
+    let uploads = c.list_multipart_uploads().bucket("bkt").send().await.expect("uploads");
     assert!(uploads.uploads().is_empty());
 }
 
@@ -249,10 +249,10 @@ async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
 async fn a_custom_class_puts_its_shards_only_on_its_drives() {
     let mut srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("b").send().await.expect("bucket");
+    c.create_bucket().bucket("bkt").send().await.expect("bucket");
     let body = binary::data(3 << 20, 5);
     for (key, class) in [("cold", Some("COLD")), ("standard", None)] {
-        let mut put = c.put_object().bucket("b").key(key).body(ByteStream::from(body.clone()));
+        let mut put = c.put_object().bucket("bkt").key(key).body(ByteStream::from(body.clone()));
         if let Some(class) = class {
             put = put.storage_class(Sc::from(class));
         }
@@ -264,7 +264,7 @@ async fn a_custom_class_puts_its_shards_only_on_its_drives() {
     assert_eq!(shard_homes(&records, "cold"), (vec![4, 5], vec![one_one]));
     let four_two = Layout { data: 4, parity: 2 };
     assert_eq!(shard_homes(&records, "standard"), ((0..6).collect(), vec![four_two]));
-    assert!(get_bytes(&c, "b", "cold").await == body);
+    assert!(get_bytes(&c, "bkt", "cold").await == body);
 }
 
 // ---------------------------------------------------------------------------
@@ -301,27 +301,27 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
     let (etag, version) = run(&cfg, |e| {
         let (big, parts, small) = (big.clone(), parts.clone(), small.clone());
         async move {
-            e.create_bucket("b").await.unwrap();
-            e.set_versioning("b", Versioning::Enabled).await.unwrap();
-            common::put(&e, "b", "big", &big).await;
+            e.create_bucket("bkt").await.unwrap();
+            e.set_versioning("bkt", Versioning::Enabled).await.unwrap();
+            common::put(&e, "bkt", "big", &big).await;
             let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-            common::put_multipart(&e, "b", "mp", &p).await;
-            common::put(&e, "b", "small", &small).await;
-            e.set_tags("b", "big", None, vec![("t".into(), "1".into())], None)
+            common::put_multipart(&e, "bkt", "mp", &p).await;
+            common::put(&e, "bkt", "small", &small).await;
+            e.set_tags("bkt", "big", None, vec![("t".into(), "1".into())], None)
                 .await
                 .unwrap();
-            let before = e.head("b", "big").unwrap();
+            let before = e.head("bkt", "big").unwrap();
             // A read opened before the transition streams the old data to
             // its end: compaction keeps it until the read is done.
             let guard = e.begin_read();
-            let old = e.head("b", "big").unwrap();
-            let mut during = e.open_reader(guard, "b", "big", old, None, None).await.unwrap();
+            let old = e.head("bkt", "big").unwrap();
+            let mut during = e.open_reader(guard, "bkt", "big", old, None, None).await.unwrap();
             for key in ["big", "mp", "small"] {
-                let r = e.transition("b", key, None, "COLD").await.unwrap();
+                let r = e.transition("bkt", key, None, "COLD").await.unwrap();
                 assert_eq!(r, TransitionOutcome::Moved, "{key}");
             }
             assert!(during.read_all().await.unwrap() == big, "a read across the transition");
-            let after = e.head("b", "big").unwrap();
+            let after = e.head("bkt", "big").unwrap();
             assert_eq!(
                 (after.meta.version, &after.meta.etag, &after.meta.tags, after.meta.size),
                 (before.meta.version, &before.meta.etag, &before.meta.tags, before.meta.size),
@@ -329,39 +329,43 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
             );
             assert_eq!(after.meta.layout, (1, 1));
             assert_eq!(cairn::engine::class::class_name(&after.meta.attrs), "COLD");
-            assert!(common::get(&e, "b", "big").await.unwrap() == big);
-            assert!(common::get(&e, "b", "mp").await.unwrap() == parts.concat());
-            assert!(common::get(&e, "b", "small").await.unwrap() == small);
-            let again = e.transition("b", "big", None, "COLD").await.unwrap();
+            assert!(common::get(&e, "bkt", "big").await.unwrap() == big);
+            assert!(common::get(&e, "bkt", "mp").await.unwrap() == parts.concat());
+            assert!(common::get(&e, "bkt", "small").await.unwrap() == small);
+            let again = e.transition("bkt", "big", None, "COLD").await.unwrap();
             assert_eq!(again, TransitionOutcome::Already);
             (after.meta.etag, after.meta.version)
         }
     });
     // The moved bytes are on the COLD drives only, in its layout.
-    let gen = run(&cfg, |e| async move {
-        let h = e.head("b", "big").unwrap();
-        assert!(common::get(&e, "b", "big").await.unwrap() == big, "after a restart");
-        cairn::engine::class::data_gen(&h.meta.attrs)
+    let gens = run(&cfg, |e| {
+        let big = big.clone();
+        async move {
+            assert!(common::get(&e, "bkt", "big").await.unwrap() == big, "after a restart");
+            let gen = |key| cairn::engine::class::data_gen(&e.head("bkt", key).unwrap().meta.attrs);
+            [gen("big"), gen("mp")]
+        }
     });
-    assert!(gen > 0);
     let one_one = Layout { data: 1, parity: 1 };
-    assert_eq!(shards_of_gen(&d.paths, "big", gen), (vec![4, 5], vec![one_one]));
-    assert_eq!(shards_of_gen(&d.paths, "mp", gen).0, vec![4, 5]);
+    for (key, gen) in [("big", gens[0]), ("mp", gens[1])] {
+        assert!(gen > 0, "{key}");
+        assert_eq!(shards_of_gen(&d.paths, key, gen), (vec![4, 5], vec![one_one]), "{key}");
+    }
 
     // A rebuilt index finds the moved data, not the old shards that share
     // its identity.
     lose_index(&d.paths);
     run(&cfg, |e| async move {
-        let h = e.head("b", "big").unwrap();
+        let h = e.head("bkt", "big").unwrap();
         assert_eq!((h.meta.etag.as_str(), h.meta.version), (etag.as_str(), version));
         assert_eq!(cairn::engine::class::class_name(&h.meta.attrs), "COLD");
-        assert!(common::get(&e, "b", "big").await.unwrap() == big, "after a rebuild");
-        assert!(common::get(&e, "b", "mp").await.unwrap() == parts.concat());
-        assert!(common::get(&e, "b", "small").await.unwrap() == small);
+        assert!(common::get(&e, "bkt", "big").await.unwrap() == big, "after a rebuild");
+        assert!(common::get(&e, "bkt", "mp").await.unwrap() == parts.concat());
+        assert!(common::get(&e, "bkt", "small").await.unwrap() == small);
         // And back: a transition to STANDARD spreads it over every drive.
-        let r = e.transition("b", "big", None, "STANDARD").await.unwrap();
+        let r = e.transition("bkt", "big", None, "STANDARD").await.unwrap();
         assert_eq!(r, TransitionOutcome::Moved);
-        assert!(common::get(&e, "b", "big").await.unwrap() == big);
+        assert!(common::get(&e, "bkt", "big").await.unwrap() == big);
     });
 }
 
@@ -370,30 +374,30 @@ fn a_transition_names_a_version_the_node_has_and_a_class_it_defines() {
     let d = drives(6);
     let cfg = cold_config(&d);
     run(&cfg, |e| async move {
-        e.create_bucket("b").await.unwrap();
-        e.set_versioning("b", Versioning::Enabled).await.unwrap();
-        common::put(&e, "b", "k", &common::data(200_000, 1)).await;
-        let first = e.head("b", "k").unwrap().meta.sel();
-        common::put(&e, "b", "k", &common::data(200_000, 2)).await;
+        e.create_bucket("bkt").await.unwrap();
+        e.set_versioning("bkt", Versioning::Enabled).await.unwrap();
+        common::put(&e, "bkt", "k", &common::data(200_000, 1)).await;
+        let first = e.head("bkt", "k").unwrap().meta.sel();
+        common::put(&e, "bkt", "k", &common::data(200_000, 2)).await;
         // A noncurrent version moves; the latest stays.
-        let r = e.transition("b", "k", Some(first), "COLD").await.unwrap();
+        let r = e.transition("bkt", "k", Some(first), "COLD").await.unwrap();
         assert_eq!(r, TransitionOutcome::Moved);
-        assert!(common::get(&e, "b", "k").await.unwrap() == common::data(200_000, 2));
+        assert!(common::get(&e, "bkt", "k").await.unwrap() == common::data(200_000, 2));
         assert_eq!(
-            cairn::engine::class::class_name(&e.head("b", "k").unwrap().meta.attrs),
+            cairn::engine::class::class_name(&e.head("bkt", "k").unwrap().meta.attrs),
             "STANDARD"
         );
-        let err = e.transition("b", "k", None, "GLACIER").await.unwrap_err();
+        let err = e.transition("bkt", "k", None, "GLACIER").await.unwrap_err();
         assert!(matches!(err, EngineError::InvalidStorageClass(_)), "{err:?}");
-        let err = e.transition("b", "nope", None, "COLD").await.unwrap_err();
+        let err = e.transition("bkt", "nope", None, "COLD").await.unwrap_err();
         assert!(matches!(err, EngineError::NoSuchKey), "{err:?}");
         let err = e
-            .transition("b", "k", Some(VersionSel::Id(7)), "COLD")
+            .transition("bkt", "k", Some(VersionSel::Id(7)), "COLD")
             .await
             .unwrap_err();
         assert!(matches!(err, EngineError::NoSuchVersion), "{err:?}");
-        e.delete("b", "k", None, false).await.unwrap();
-        let err = e.transition("b", "k", None, "COLD").await.unwrap_err();
+        e.delete("bkt", "k", None, false).await.unwrap();
+        let err = e.transition("bkt", "k", None, "COLD").await.unwrap_err();
         assert!(matches!(err, EngineError::DeleteMarker), "{err:?}");
     });
 }
@@ -406,9 +410,9 @@ fn a_transitioned_index_survives_cairn_repair_rebuild_index() {
     run(&cfg, |e| {
         let body = body.clone();
         async move {
-            e.create_bucket("b").await.unwrap();
-            common::put(&e, "b", "k", &body).await;
-            let r = e.transition("b", "k", None, "COLD").await.unwrap();
+            e.create_bucket("bkt").await.unwrap();
+            common::put(&e, "bkt", "k", &body).await;
+            let r = e.transition("bkt", "k", None, "COLD").await.unwrap();
             assert_eq!(r, TransitionOutcome::Moved);
         }
     });
@@ -421,8 +425,8 @@ fn a_transitioned_index_survives_cairn_repair_rebuild_index() {
         .expect("run cairn repair");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     run(&cfg, |e| async move {
-        let h = e.head("b", "k").unwrap();
+        let h = e.head("bkt", "k").unwrap();
         assert_eq!(cairn::engine::class::class_name(&h.meta.attrs), "COLD");
-        assert!(common::get(&e, "b", "k").await.unwrap() == body);
+        assert!(common::get(&e, "bkt", "k").await.unwrap() == body);
     });
 }
