@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use cairn::admin::settings::{Change, Saved, SavedValue, STORE_FORMAT};
-use cairn::engine::class::ClassAttr;
 use cairn::engine::buckets::{
     BucketCors, BucketEncryption, BucketInfo, BucketOwner, BucketSse, BucketTable, CorsRule,
     DefaultRetention, ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod,
     Versioning, TABLE_FORMAT,
 };
+use cairn::engine::class::ClassAttr;
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
 use cairn::engine::heal::{

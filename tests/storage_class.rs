@@ -53,7 +53,10 @@ fn node_drives(dir: &Path) -> Vec<PathBuf> {
 fn shard_homes(records: &[FoundRecord], key: &str) -> (Vec<usize>, Vec<Layout>) {
     let mut drives: Vec<usize> = Vec::new();
     let mut layouts: Vec<Layout> = Vec::new();
-    for r in records.iter().filter(|r| r.header.kind == Kind::Shard && r.header.key == key) {
+    for r in records
+        .iter()
+        .filter(|r| r.header.kind == Kind::Shard && r.header.key == key)
+    {
         if !drives.contains(&r.drive) {
             drives.push(r.drive);
         }
@@ -69,7 +72,11 @@ fn shard_homes(records: &[FoundRecord], key: &str) -> (Vec<usize>, Vec<Layout>) 
 async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
     let srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("bkt").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("bucket");
     let classes = [
         ("std", None, "STANDARD"),
         ("rrs", Some("REDUCED_REDUNDANCY"), "REDUCED_REDUNDANCY"),
@@ -87,10 +94,19 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             put = put.storage_class(Sc::from(*class));
         }
         put.send().await.expect("put");
-        assert!(get_bytes(&c, "bkt", key).await == body, "{key}: bytes differ");
+        assert!(
+            get_bytes(&c, "bkt", key).await == body,
+            "{key}: bytes differ"
+        );
     }
     for (key, _, shown) in classes {
-        let h = c.head_object().bucket("bkt").key(key).send().await.expect("head");
+        let h = c
+            .head_object()
+            .bucket("bkt")
+            .key(key)
+            .send()
+            .await
+            .expect("head");
         // S3 sends the header for every class but STANDARD.
         let want = (shown != "STANDARD").then_some(shown);
         assert_eq!(h.storage_class().map(|s| s.as_str()), want, "{key}");
@@ -104,7 +120,12 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             .expect("attributes");
         assert_eq!(a.storage_class().map(|s| s.as_str()), Some(shown), "{key}");
     }
-    let list = c.list_objects_v2().bucket("bkt").send().await.expect("list");
+    let list = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("list");
     let listed: Vec<(&str, &str)> = list
         .contents()
         .iter()
@@ -119,10 +140,23 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             ("std", "STANDARD")
         ]
     );
-    let v1 = c.list_objects().bucket("bkt").send().await.expect("list v1");
+    let v1 = c
+        .list_objects()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("list v1");
     assert_eq!(v1.contents()[0].storage_class().unwrap().as_str(), "COLD");
-    let versions = c.list_object_versions().bucket("bkt").send().await.expect("versions");
-    assert_eq!(versions.versions()[0].storage_class().unwrap().as_str(), "COLD");
+    let versions = c
+        .list_object_versions()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(
+        versions.versions()[0].storage_class().unwrap().as_str(),
+        "COLD"
+    );
 
     // Multipart: the upload's class is its parts' and the object's.
     let up = c
@@ -134,8 +168,16 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
         .await
         .expect("create upload");
     let id = up.upload_id().unwrap();
-    let uploads = c.list_multipart_uploads().bucket("bkt").send().await.expect("uploads");
-    assert_eq!(uploads.uploads()[0].storage_class().unwrap().as_str(), "COLD");
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("uploads");
+    assert_eq!(
+        uploads.uploads()[0].storage_class().unwrap().as_str(),
+        "COLD"
+    );
     let parts_data = [binary::data(5 << 20, 40), binary::data(BIG, 41)];
     let mut done = Vec::new();
     for (n, p) in parts_data.iter().enumerate() {
@@ -150,19 +192,41 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
             .send()
             .await
             .expect("part");
-        done.push(CompletedPart::builder().part_number(n).e_tag(r.e_tag().unwrap()).build());
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
     }
-    let parts = c.list_parts().bucket("bkt").key("mp").upload_id(id).send().await.expect("parts");
+    let parts = c
+        .list_parts()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .send()
+        .await
+        .expect("parts");
     assert_eq!(parts.storage_class().unwrap().as_str(), "COLD");
     c.complete_multipart_upload()
         .bucket("bkt")
         .key("mp")
         .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
         .send()
         .await
         .expect("complete");
-    let h = c.head_object().bucket("bkt").key("mp").send().await.expect("head mp");
+    let h = c
+        .head_object()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .expect("head mp");
     assert_eq!(h.storage_class().map(|s| s.as_str()), Some("COLD"));
     assert!(get_bytes(&c, "bkt", "mp").await == parts_data.concat());
 
@@ -185,7 +249,13 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
     let class_of = |key: &'static str| {
         let c = c.clone();
         async move {
-            let h = c.head_object().bucket("bkt").key(key).send().await.expect("head");
+            let h = c
+                .head_object()
+                .bucket("bkt")
+                .key(key)
+                .send()
+                .await
+                .expect("head");
             h.storage_class().map(|s| s.as_str().to_owned())
         }
     };
@@ -208,8 +278,18 @@ async fn each_class_round_trips_and_shows_in_head_listings_and_attributes() {
 async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
     let srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("bkt").send().await.expect("bucket");
-    c.put_object().bucket("bkt").key("src").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    c.create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("bucket");
+    c.put_object()
+        .bucket("bkt")
+        .key("src")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     // S3's classes cairn does not have, and names nobody defined.
     for class in ["GLACIER", "STANDARD_IA", "DEEP_ARCHIVE", "cold", "NOPE"] {
         let put = c
@@ -239,9 +319,19 @@ async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
             .await;
         assert_eq!(code(copy), "InvalidStorageClass", "{class}");
     }
-    let list = c.list_objects_v2().bucket("bkt").send().await.expect("list");
+    let list = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("list");
     assert_eq!(list.key_count(), Some(1), "only src is stored");
-    let uploads = c.list_multipart_uploads().bucket("bkt").send().await.expect("uploads");
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("uploads");
     assert!(uploads.uploads().is_empty());
 }
 
@@ -249,10 +339,18 @@ async fn an_unknown_class_is_invalid_storage_class_and_nothing_is_stored() {
 async fn a_custom_class_puts_its_shards_only_on_its_drives() {
     let mut srv = start_node();
     let c = srv.client();
-    c.create_bucket().bucket("bkt").send().await.expect("bucket");
+    c.create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .expect("bucket");
     let body = binary::data(3 << 20, 5);
     for (key, class) in [("cold", Some("COLD")), ("standard", None)] {
-        let mut put = c.put_object().bucket("bkt").key(key).body(ByteStream::from(body.clone()));
+        let mut put = c
+            .put_object()
+            .bucket("bkt")
+            .key(key)
+            .body(ByteStream::from(body.clone()));
         if let Some(class) = class {
             put = put.storage_class(Sc::from(class));
         }
@@ -263,7 +361,10 @@ async fn a_custom_class_puts_its_shards_only_on_its_drives() {
     let one_one = Layout { data: 1, parity: 1 };
     assert_eq!(shard_homes(&records, "cold"), (vec![4, 5], vec![one_one]));
     let four_two = Layout { data: 4, parity: 2 };
-    assert_eq!(shard_homes(&records, "standard"), ((0..6).collect(), vec![four_two]));
+    assert_eq!(
+        shard_homes(&records, "standard"),
+        ((0..6).collect(), vec![four_two])
+    );
     assert!(get_bytes(&c, "bkt", "cold").await == body);
 }
 
@@ -315,16 +416,32 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
             // its end: compaction keeps it until the read is done.
             let guard = e.begin_read();
             let old = e.head("bkt", "big").unwrap();
-            let mut during = e.open_reader(guard, "bkt", "big", old, None, None).await.unwrap();
+            let mut during = e
+                .open_reader(guard, "bkt", "big", old, None, None)
+                .await
+                .unwrap();
             for key in ["big", "mp", "small"] {
                 let r = e.transition("bkt", key, None, "COLD").await.unwrap();
                 assert_eq!(r, TransitionOutcome::Moved, "{key}");
             }
-            assert!(during.read_all().await.unwrap() == big, "a read across the transition");
+            assert!(
+                during.read_all().await.unwrap() == big,
+                "a read across the transition"
+            );
             let after = e.head("bkt", "big").unwrap();
             assert_eq!(
-                (after.meta.version, &after.meta.etag, &after.meta.tags, after.meta.size),
-                (before.meta.version, &before.meta.etag, &before.meta.tags, before.meta.size),
+                (
+                    after.meta.version,
+                    &after.meta.etag,
+                    &after.meta.tags,
+                    after.meta.size
+                ),
+                (
+                    before.meta.version,
+                    &before.meta.etag,
+                    &before.meta.tags,
+                    before.meta.size
+                ),
                 "same version, ETag, tags and size"
             );
             assert_eq!(after.meta.layout, (1, 1));
@@ -341,7 +458,10 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
     let gens = run(&cfg, |e| {
         let big = big.clone();
         async move {
-            assert!(common::get(&e, "bkt", "big").await.unwrap() == big, "after a restart");
+            assert!(
+                common::get(&e, "bkt", "big").await.unwrap() == big,
+                "after a restart"
+            );
             let gen = |key| cairn::engine::class::data_gen(&e.head("bkt", key).unwrap().meta.attrs);
             [gen("big"), gen("mp")]
         }
@@ -349,7 +469,11 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
     let one_one = Layout { data: 1, parity: 1 };
     for (key, gen) in [("big", gens[0]), ("mp", gens[1])] {
         assert!(gen > 0, "{key}");
-        assert_eq!(shards_of_gen(&d.paths, key, gen), (vec![4, 5], vec![one_one]), "{key}");
+        assert_eq!(
+            shards_of_gen(&d.paths, key, gen),
+            (vec![4, 5], vec![one_one]),
+            "{key}"
+        );
     }
 
     // A rebuilt index finds the moved data, not the old shards that share
@@ -357,9 +481,15 @@ fn a_transition_to_a_cold_class_moves_the_bytes_and_get_stays_exact() {
     lose_index(&d.paths);
     run(&cfg, |e| async move {
         let h = e.head("bkt", "big").unwrap();
-        assert_eq!((h.meta.etag.as_str(), h.meta.version), (etag.as_str(), version));
+        assert_eq!(
+            (h.meta.etag.as_str(), h.meta.version),
+            (etag.as_str(), version)
+        );
         assert_eq!(cairn::engine::class::class_name(&h.meta.attrs), "COLD");
-        assert!(common::get(&e, "bkt", "big").await.unwrap() == big, "after a rebuild");
+        assert!(
+            common::get(&e, "bkt", "big").await.unwrap() == big,
+            "after a rebuild"
+        );
         assert!(common::get(&e, "bkt", "mp").await.unwrap() == parts.concat());
         assert!(common::get(&e, "bkt", "small").await.unwrap() == small);
         // And back: a transition to STANDARD spreads it over every drive.
@@ -388,7 +518,10 @@ fn a_transition_names_a_version_the_node_has_and_a_class_it_defines() {
             "STANDARD"
         );
         let err = e.transition("bkt", "k", None, "GLACIER").await.unwrap_err();
-        assert!(matches!(err, EngineError::InvalidStorageClass(_)), "{err:?}");
+        assert!(
+            matches!(err, EngineError::InvalidStorageClass(_)),
+            "{err:?}"
+        );
         let err = e.transition("bkt", "nope", None, "COLD").await.unwrap_err();
         assert!(matches!(err, EngineError::NoSuchKey), "{err:?}");
         let err = e
@@ -417,13 +550,24 @@ fn a_transitioned_index_survives_cairn_repair_rebuild_index() {
         }
     });
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["repair", "--rebuild-index", "--partitions", "16", "--layout", "4+2"])
+        .args([
+            "repair",
+            "--rebuild-index",
+            "--partitions",
+            "16",
+            "--layout",
+            "4+2",
+        ])
         .args(&d.paths)
         .env_remove("CAIRN_CONFIG")
         .env_remove("CAIRN_DRIVES")
         .output()
         .expect("run cairn repair");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     run(&cfg, |e| async move {
         let h = e.head("bkt", "k").unwrap();
         assert_eq!(cairn::engine::class::class_name(&h.meta.attrs), "COLD");

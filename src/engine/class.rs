@@ -145,12 +145,10 @@ impl Classes {
     ) -> Result<Classes, String> {
         let all: Vec<usize> = (0..drives.len()).collect();
         let p = match rrs_parity {
-            Some(p) if p > layout.parity => {
-                return Err(format!(
-                    "reduced-redundancy-parity {p} is more than STANDARD's {} parity shards ({layout})",
-                    layout.parity
-                ))
-            }
+            Some(p) if p > layout.parity => return Err(format!(
+                "reduced-redundancy-parity {p} is more than STANDARD's {} parity shards ({layout})",
+                layout.parity
+            )),
             Some(p) => p,
             None if layout.parity >= 2 => 1,
             None => layout.parity,
@@ -224,7 +222,11 @@ impl Classes {
     }
 }
 
-fn check_spec(s: &ClassSpec, drives: &[PathBuf], known: &[StorageClass]) -> Result<StorageClass, String> {
+fn check_spec(
+    s: &ClassSpec,
+    drives: &[PathBuf],
+    known: &[StorageClass],
+) -> Result<StorageClass, String> {
     let name = s.name.as_str();
     let valid = !name.is_empty()
         && name.len() <= 64
@@ -288,7 +290,9 @@ mod tests {
     use super::*;
 
     fn paths(n: usize) -> Vec<PathBuf> {
-        (0..n).map(|i| PathBuf::from(format!("/mnt/d{i}"))).collect()
+        (0..n)
+            .map(|i| PathBuf::from(format!("/mnt/d{i}")))
+            .collect()
     }
 
     fn spec(name: &str, drives: Vec<DriveRef>, layout: &str) -> ClassSpec {
@@ -325,7 +329,10 @@ mod tests {
         let c = Classes::build(Layout { data: 4, parity: 2 }, &d, None, &[cold]).unwrap();
         let id = c.id_of("COLD").unwrap();
         let cold = c.get(id);
-        assert_eq!((cold.drives.clone(), cold.layout), (vec![4, 5], Layout { data: 1, parity: 1 }));
+        assert_eq!(
+            (cold.drives.clone(), cold.layout),
+            (vec![4, 5], Layout { data: 1, parity: 1 })
+        );
         // Shards rotate over the members only.
         assert_eq!((cold.drive_of(0, 0), cold.drive_of(0, 1)), (4, 5));
         assert_eq!((cold.drive_of(7, 0), cold.drive_of(7, 1)), (5, 4));
@@ -341,10 +348,22 @@ mod tests {
             let e = Classes::build(l, &d, None, &[s]).unwrap_err();
             assert!(e.contains(why), "{e}");
         };
-        bad(spec("HOT", vec![DriveRef::Index(4)], "1+0"), "not one of the node's 4 drives");
-        bad(spec("HOT", vec![DriveRef::Path("/x".into())], "1+0"), "not in the node's drive list");
-        bad(spec("HOT", vec![DriveRef::Index(0)], "1+1"), "needs 2 drives");
-        bad(spec("HOT", vec![DriveRef::Index(0), DriveRef::Index(0)], "1+0"), "named twice");
+        bad(
+            spec("HOT", vec![DriveRef::Index(4)], "1+0"),
+            "not one of the node's 4 drives",
+        );
+        bad(
+            spec("HOT", vec![DriveRef::Path("/x".into())], "1+0"),
+            "not in the node's drive list",
+        );
+        bad(
+            spec("HOT", vec![DriveRef::Index(0)], "1+1"),
+            "needs 2 drives",
+        );
+        bad(
+            spec("HOT", vec![DriveRef::Index(0), DriveRef::Index(0)], "1+0"),
+            "named twice",
+        );
         bad(spec("GLACIER", vec![DriveRef::Index(0)], "1+0"), "taken");
         bad(spec("STANDARD", vec![DriveRef::Index(0)], "1+0"), "taken");
         bad(spec("hot", vec![DriveRef::Index(0)], "1+0"), "A-Z");
@@ -353,7 +372,9 @@ mod tests {
             spec("HOT", vec![DriveRef::Index(0)], "1+0"),
             spec("HOT", vec![DriveRef::Index(1)], "1+0"),
         ];
-        assert!(Classes::build(l, &d, None, &two).unwrap_err().contains("taken"));
+        assert!(Classes::build(l, &d, None, &two)
+            .unwrap_err()
+            .contains("taken"));
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub enum EngineError {
     InvalidBucketState(&'static str),
     /// Object lock protects the version from the change.
     #[error("the version is protected by object lock: {0:?}")]
-    ObjectLocked(super::lock::LockDenial),    /// A storage class the node does not define (any more).
+    ObjectLocked(super::lock::LockDenial),
+    /// A storage class the node does not define (any more).
     #[error("invalid storage class: {0}")]
     InvalidStorageClass(String),
 }

@@ -9,8 +9,8 @@
 
 pub mod background;
 pub mod buckets;
-pub mod class;
 pub mod cache;
+pub mod class;
 pub mod clients;
 pub mod codec;
 pub mod compaction;
@@ -461,7 +461,8 @@ pub struct PutOptions {
     /// Encrypt the data at rest (for an upload: the header its parts use).
     pub seal: Option<sealing::Seal>,
     /// Who asked, for the bucket's event notifications (None: no events).
-    pub event: Option<crate::notify::event::Origin>,    /// The storage class of the data (an upload's: its parts').
+    pub event: Option<crate::notify::event::Origin>,
+    /// The storage class of the data (an upload's: its parts').
     pub class: class::ClassId,
 }
 

@@ -498,16 +498,19 @@ pub fn rebuild_partitions(
     // Shard locations as found on the drives (those in commit and part
     // records may be stale: compaction moves shards), and whether every
     // stripe still has k shards.
-    let locate_stripes = |stripes: &mut Stripes, (version, part, gen): (u128, u32, u64), k: usize| -> bool {
-        let mut whole = true;
-        for (s, locs) in stripes.iter_mut().enumerate() {
-            for (i, l) in locs.iter_mut().enumerate() {
-                *l = shards.get(&(version, part, s as u32, i as u8, gen)).copied();
+    let locate_stripes =
+        |stripes: &mut Stripes, (version, part, gen): (u128, u32, u64), k: usize| -> bool {
+            let mut whole = true;
+            for (s, locs) in stripes.iter_mut().enumerate() {
+                for (i, l) in locs.iter_mut().enumerate() {
+                    *l = shards
+                        .get(&(version, part, s as u32, i as u8, gen))
+                        .copied();
+                }
+                whole &= locs.iter().flatten().count() >= k;
             }
-            whole &= locs.iter().flatten().count() >= k;
-        }
-        whole
-    };
+            whole
+        };
     let locate = |mut meta: ObjectMeta| -> (ObjectMeta, bool) {
         let k = meta.layout.0 as usize;
         let version = meta.version;
@@ -555,7 +558,11 @@ pub fn rebuild_partitions(
         });
         for (_, (mut meta, commits)) in parts.remove(&id).unwrap_or_default() {
             let k = meta.layout.0 as usize;
-            let id = (meta.upload, meta.part.number, super::class::data_gen(&meta.attrs));
+            let id = (
+                meta.upload,
+                meta.part.number,
+                super::class::data_gen(&meta.attrs),
+            );
             if !locate_stripes(&mut meta.part.stripes, id, k) {
                 stats.incomplete += 1;
             }

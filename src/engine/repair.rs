@@ -623,9 +623,8 @@ impl Engine {
                 .shared
                 .classes
                 .members_for(set.class.as_deref(), layout);
-            let drive_of = |i: usize| {
-                members[layout.drive_of(usize::from(set.rotation), i, members.len())]
-            };
+            let drive_of =
+                |i: usize| members[layout.drive_of(usize::from(set.rotation), i, members.len())];
             let (now, later): (Vec<usize>, Vec<usize>) = bad
                 .into_iter()
                 .partition(|&i| self.shared.drive_writable(drive_of(i)));

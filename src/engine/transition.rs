@@ -132,7 +132,14 @@ impl Engine {
             DataLoc::Inline => {
                 // Inline bytes live in the commit records, whatever the
                 // class: only the record changes.
-                let mut r = self.open_stored_span(bucket, key, entry.clone(), (0, sealing::stored_len(sealed, entry.meta.size))).await?;
+                let mut r = self
+                    .open_stored_span(
+                        bucket,
+                        key,
+                        entry.clone(),
+                        (0, sealing::stored_len(sealed, entry.meta.size)),
+                    )
+                    .await?;
                 (DataLoc::Inline, r.read_all().await?)
             }
             DataLoc::Stripes(_) => {

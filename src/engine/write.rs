@@ -500,11 +500,19 @@ impl Engine {
         if class != ClassId::STANDARD {
             let c = self.shared.classes.get(class);
             let needed = c.layout.write_quorum();
-            let online = c.drives.iter().filter(|&&d| self.shared.drive_online(d)).count();
+            let online = c
+                .drives
+                .iter()
+                .filter(|&&d| self.shared.drive_online(d))
+                .count();
             if online < needed {
                 return Err(EngineError::WriteQuorum { online, needed });
             }
-            let writable = c.drives.iter().filter(|&&d| self.shared.drive_writable(d)).count();
+            let writable = c
+                .drives
+                .iter()
+                .filter(|&&d| self.shared.drive_writable(d))
+                .count();
             if writable < needed {
                 let full: Vec<usize> = c
                     .drives
