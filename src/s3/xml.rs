@@ -838,6 +838,7 @@ mod tests {
             last_modified_ms: T,
             etag: "abc".into(),
             size: 42,
+            class: None,
             metadata: None,
         }
     }
@@ -1025,6 +1026,7 @@ mod tests {
                     last_modified_ms: T + i,
                     etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
                     size: i * 1000,
+                    class: None,
                     metadata: None,
                 })
                 .collect(),

@@ -39,6 +39,7 @@ fn entries() -> Vec<ListEntry> {
             last_modified_ms: T,
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             size: 0,
+            class: None,
             metadata: None,
         },
         ListEntry {
@@ -46,6 +47,7 @@ fn entries() -> Vec<ListEntry> {
             last_modified_ms: 0,
             etag: "\"9b2cf535f27731c974343645a3985328-3\"".into(),
             size: u64::MAX,
+            class: None,
             metadata: None,
         },
     ]
@@ -173,6 +175,7 @@ fn parts() -> ListPartsResponse {
         owner: owner(),
         checksum_algorithm: Some(ChecksumAlgo::Sha256),
         checksum_type: Some(ChecksumType::Composite),
+        class: None,
     }
 }
 
@@ -197,6 +200,7 @@ fn uploads(url: bool) -> ListUploadsResponse {
                 initiated_ms: T,
                 checksum_algorithm: Some(ChecksumAlgo::Crc32c),
                 checksum_type: Some(ChecksumType::Composite),
+                class: None,
             },
             UploadEntry {
                 key: "plain".into(),
@@ -206,6 +210,7 @@ fn uploads(url: bool) -> ListUploadsResponse {
                 initiated_ms: 0,
                 checksum_algorithm: None,
                 checksum_type: None,
+                class: None,
             },
         ],
         common_prefixes: prefixes(),
