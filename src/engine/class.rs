@@ -145,10 +145,12 @@ impl Classes {
     ) -> Result<Classes, String> {
         let all: Vec<usize> = (0..drives.len()).collect();
         let p = match rrs_parity {
-            Some(p) if p > layout.parity => return Err(format!(
+            Some(p) if p > layout.parity => {
+                return Err(format!(
                 "reduced-redundancy-parity {p} is more than STANDARD's {} parity shards ({layout})",
                 layout.parity
-            )),
+            ))
+            }
             Some(p) => p,
             None if layout.parity >= 2 => 1,
             None => layout.parity,

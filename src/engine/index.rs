@@ -44,6 +44,10 @@ const USAGE_VERSION: &[u8] = &[1];
 /// the drives, whose records say their own format.
 const ENTRY_MARK: &str = "entries";
 const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
+/// The oldest entry format used as it is (its mark raised to today's):
+/// format 4 only added a variant, `Attr::StorageClass`, that no entry of
+/// format 3 holds, so an upgrade need not rebuild every index for it.
+const ENTRY_FORMAT_READ_AS_IS: u16 = 3;
 /// `meta` key saying the index keeps the reverse map and the stale commit
 /// segments (`refs`, `stale`), in which format: an index without it (made
 /// before them) is rebuilt from the drives, which recovers both.
@@ -2578,6 +2582,18 @@ impl PartitionIndex {
         let rtxn = self.env.read_txn()?;
         Ok(match self.meta.get(&rtxn, ENTRY_MARK)? {
             Some(m) if m == ENTRY_FORMAT => None,
+            Some(&[a, b])
+                if (ENTRY_FORMAT_READ_AS_IS..super::record::FORMAT_VERSION)
+                    .contains(&u16::from_le_bytes([a, b])) =>
+            {
+                // Raised before anything of today's format is written, so
+                // that a binary of the older format rebuilds it.
+                drop(rtxn);
+                let mut wtxn = self.env.write_txn()?;
+                self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
+                wtxn.commit()?;
+                None
+            }
             Some(&[a, b]) if u16::from_le_bytes([a, b]) > super::record::FORMAT_VERSION => {
                 Some(format!(
                     "entries written by a newer cairn (format {}, this binary reads up to {})",
@@ -2822,6 +2838,31 @@ mod tests {
                 "used by a binary that does not keep the reverse map of segments".into()
             )
         );
+    }
+
+    #[test]
+    fn an_index_of_format_3_entries_is_used_as_it_is_and_marked_as_today() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            idx.clear().unwrap();
+            idx.set_entry_format_for_test(3).unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        {
+            let (idx, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+            assert_eq!(trust, Trust::Trusted);
+            assert_eq!(idx.entries_not_current().unwrap(), None);
+            let rtxn = idx.env.read_txn().unwrap();
+            assert_eq!(idx.meta.get(&rtxn, ENTRY_MARK).unwrap(), Some(ENTRY_FORMAT));
+        }
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+            idx.set_entry_format_for_test(2).unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+        assert_eq!(trust, Trust::Untrusted("entries in an older format".into()));
     }
 
     #[test]
