@@ -175,6 +175,7 @@ fn list_xml(c: &mut Criterion) {
             last_modified_ms: 1_795_000_000_000 + i,
             etag: format!("{:032x}", i * 7919),
             size: 4096 + i,
+            class: None,
             metadata: None,
         })
         .collect();

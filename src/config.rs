@@ -153,6 +153,10 @@ pub struct ServeArgs {
     /// no limit, the drives' speed (default 0).
     #[arg(long, env = "CAIRN_HEAL_IDLE_RATE")]
     pub heal_idle_rate: Option<String>,
+    /// Parity shards of the REDUCED_REDUNDANCY storage class, at most
+    /// STANDARD's (default 1 when STANDARD has 2 or more, else STANDARD's).
+    #[arg(long, env = "CAIRN_REDUCED_REDUNDANCY_PARITY")]
+    pub reduced_redundancy_parity: Option<u8>,
     /// Memory for recently read records, shared out among the cores: bytes,
     /// or a number with KiB, MiB or GiB; 0 turns it off (default 1GiB).
     #[arg(long, env = "CAIRN_READ_CACHE")]
@@ -231,6 +235,9 @@ pub struct FileConfig {
     pub lifecycle_rate: Option<u64>,
     pub heal_rate: Option<String>,
     pub heal_idle_rate: Option<String>,
+    pub reduced_redundancy_parity: Option<u8>,
+    /// `[[storage_class]]` tables: the operator's storage classes.
+    pub storage_class: Option<Vec<crate::engine::class::ClassSpec>>,
     pub kms_master_key_file: Option<PathBuf>,
     pub access_log: Option<String>,
     pub audit_log: Option<String>,
@@ -276,6 +283,8 @@ pub struct Settings {
     /// served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
     pub heal_idle_rate: u64,
+    pub reduced_redundancy_parity: Option<u8>,
+    pub storage_classes: Vec<crate::engine::class::ClassSpec>,
     /// `CAIRN_KMS_MASTER_KEY` (only from the environment: never a flag).
     pub kms_master_key: Option<crate::iam::seal::Secret>,
     pub kms_master_key_file: Option<PathBuf>,
@@ -669,6 +678,10 @@ impl ServeArgs {
                 .unwrap_or(crate::engine::lifecycle::DEFAULT_RATE),
             heal_rate,
             heal_idle_rate,
+            reduced_redundancy_parity: self
+                .reduced_redundancy_parity
+                .or(file.reduced_redundancy_parity),
+            storage_classes: file.storage_class.clone().unwrap_or_default(),
             kms_master_key: env_nonempty(crate::iam::seal::MASTER_KEY_ENV)
                 .map(crate::iam::seal::Secret::new),
             kms_master_key_file: self

@@ -100,6 +100,8 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.lifecycle_rate = s.lifecycle_rate;
     cfg.heal_rate = s.heal_rate;
     cfg.heal_idle_rate = s.heal_idle_rate;
+    cfg.reduced_redundancy_parity = s.reduced_redundancy_parity;
+    cfg.storage_classes = s.storage_classes.clone();
     let (shared, inboxes) = Engine::open(&cfg)?;
     crate::engine::health::start_probes(&shared, crate::engine::health::PROBE_INTERVAL)
         .map_err(|e| format!("cannot start the drive probes: {e}"))?;

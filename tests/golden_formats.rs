@@ -25,6 +25,7 @@ use cairn::engine::buckets::{
     DefaultRetention, ObjectLockConfig, ObjectOwnership, PublicAccessBlock, RetentionPeriod,
     Versioning, TABLE_FORMAT,
 };
+use cairn::engine::class::ClassAttr;
 use cairn::engine::drive_service::{Hold, HoldKind, Saved as DriveHolds};
 use cairn::engine::format::{decode_format, encode_format, DriveFormat};
 use cairn::engine::heal::{
@@ -203,8 +204,21 @@ fn stripes_meta() -> ObjectMeta {
                 Some(loc(0, 0x0010_0000, 8192)),
             ],
         ]),
-        vec![Attr::LegalHoldOff],
+        vec![Attr::LegalHoldOff, cold_attr(0x0000_0007_0000_0029)],
     )
+}
+
+/// Record format 4's storage class attribute.
+fn cold_attr(data_gen: u64) -> Attr {
+    Attr::StorageClass(ClassAttr {
+        name: "COLD".into(),
+        data_gen,
+    })
+}
+
+/// A value as a format before storage classes holds it.
+fn without_class(attrs: &mut Vec<Attr>) {
+    attrs.retain(|a| !matches!(a, Attr::StorageClass(_)));
 }
 
 fn part_data(number: u32) -> PartData {
@@ -259,6 +273,7 @@ fn upload_meta() -> UploadMeta {
                 until_ms: 4_102_444_800_000,
             }),
             sse_attr(),
+            cold_attr(0),
         ],
     }
 }
@@ -269,7 +284,7 @@ fn part_meta() -> PartMeta {
         seq: 0x0000_0007_0000_0031,
         layout: (2, 2),
         part: part_data(2),
-        attrs: vec![Attr::NonceBase([0x22; 12])],
+        attrs: vec![Attr::NonceBase([0x22; 12]), cold_attr(0)],
     }
 }
 
@@ -502,8 +517,14 @@ fn partition_heal() -> PartitionHeal {
 }
 
 fn drive_format() -> DriveFormat {
+    drive_format_of(4)
+}
+
+/// The drive format file of `format_version` (from 2 on, only the
+/// number changes: it says which record formats the drives may hold).
+fn drive_format_of(format_version: u32) -> DriveFormat {
     DriveFormat {
-        format_version: 3,
+        format_version,
         node_id: "00112233445566778899aabbccddeeff".into(),
         set_id: SET_ID.into(),
         drive_index: 1,
@@ -998,13 +1019,13 @@ fn regenerate_golden_payloads() {
     for (name, bytes) in older_records() {
         write(name, &bytes);
     }
-    write("index-entry.v3.bin", &encode_entry(&index_entry()));
+    write("index-entry.v4.bin", &encode_entry(&index_entry()));
     write(
-        "index-upload.v3.bin",
+        "index-upload.v4.bin",
         &postcard::to_allocvec(&upload_entry()).unwrap(),
     );
     write(
-        "index-part.v3.bin",
+        "index-part.v4.bin",
         &postcard::to_allocvec(&part_entry()).unwrap(),
     );
     write(
@@ -1013,7 +1034,7 @@ fn regenerate_golden_payloads() {
     );
     write("index-stale.v1.bin", &encode_stale(&stale_segments()));
     write("index-ref-key.v1.bin", &ref_key());
-    write("format.v3.json", &encode_format(&drive_format()));
+    write("format.v4.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
     write("buckets.v6.json", &bucket_table_v6().encode().unwrap());
@@ -1091,6 +1112,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format == 1 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(meta, want, "{name}");
             let want_data: &[u8] = if meta.data == DataLoc::Inline {
                 INLINE_DATA
@@ -1119,6 +1143,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format == 1 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(
                 decode_upload_payload(payload, h.format),
                 Some(want),
@@ -1130,6 +1157,9 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             if h.format < 3 {
                 want.attrs.clear();
             }
+            if h.format < 4 {
+                without_class(&mut want.attrs);
+            }
             assert_eq!(decode_part_payload(payload, h.format), Some(want), "{name}");
         }
         Kind::UploadEnd => assert_eq!(decode_upload_end(payload), Some(ENDED_MS), "{name}"),
@@ -1138,7 +1168,7 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
 
 #[test]
 fn golden_records_of_every_kind_and_format_decode_to_their_values() {
-    let older: Vec<(&str, u16)> = vec![
+    let mut older: Vec<(&str, u16)> = vec![
         ("record-commit-stripes.v1.bin", 1),
         ("record-upload.v1.bin", 1),
         ("record-part.v2.bin", 2),
@@ -1182,16 +1212,32 @@ fn golden_records_of_every_kind_and_format_decode_to_their_values() {
 #[test]
 fn golden_index_values_decode_to_their_values() {
     assert_eq!(
-        decode_entry(&read("index-entry.v3.bin")),
+        decode_entry(&read("index-entry.v4.bin")),
         Some(index_entry())
     );
     assert_eq!(
-        postcard::from_bytes::<UploadEntry>(&read("index-upload.v3.bin")).unwrap(),
+        postcard::from_bytes::<UploadEntry>(&read("index-upload.v4.bin")).unwrap(),
         upload_entry()
     );
     assert_eq!(
-        postcard::from_bytes::<PartEntry>(&read("index-part.v3.bin")).unwrap(),
+        postcard::from_bytes::<PartEntry>(&read("index-part.v4.bin")).unwrap(),
         part_entry()
+    );
+    // Entries a format-3 node wrote: the same values less their class.
+    let mut e = index_entry();
+    without_class(&mut e.meta.attrs);
+    assert_eq!(decode_entry(&read("index-entry.v3.bin")), Some(e));
+    let mut u = upload_entry();
+    without_class(&mut u.meta.attrs);
+    assert_eq!(
+        postcard::from_bytes::<UploadEntry>(&read("index-upload.v3.bin")).unwrap(),
+        u
+    );
+    let mut p = part_entry();
+    without_class(&mut p.meta.attrs);
+    assert_eq!(
+        postcard::from_bytes::<PartEntry>(&read("index-part.v3.bin")).unwrap(),
+        p
     );
     assert_eq!(
         postcard::from_bytes::<BucketUsage>(&read("index-usage.v1.bin")).unwrap(),
@@ -1211,6 +1257,10 @@ fn golden_index_values_decode_to_their_values() {
 fn golden_drive_and_system_files_decode_to_their_values() {
     assert_eq!(
         decode_format(&read("format.v3.json")).unwrap(),
+        drive_format_of(3)
+    );
+    assert_eq!(
+        decode_format(&read("format.v4.json")).unwrap(),
         drive_format()
     );
     assert_eq!(
@@ -1337,13 +1387,13 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             String::from_utf8_lossy(&bytes)
         );
     };
-    same("index-entry.v3.bin", encode_entry(&index_entry()));
+    same("index-entry.v4.bin", encode_entry(&index_entry()));
     same(
-        "index-upload.v3.bin",
+        "index-upload.v4.bin",
         postcard::to_allocvec(&upload_entry()).unwrap(),
     );
     same(
-        "index-part.v3.bin",
+        "index-part.v4.bin",
         postcard::to_allocvec(&part_entry()).unwrap(),
     );
     same(
@@ -1353,7 +1403,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     same("index-stale.v1.bin", encode_stale(&stale_segments()));
     // The reverse map is found by prefix: its key layout is its format.
     same("index-ref-key.v1.bin", ref_key());
-    same("format.v3.json", encode_format(&drive_format()));
+    same("format.v4.json", encode_format(&drive_format()));
     same("heal.v1.json", heal_file().encode());
     same("index-heal.v1.bin", partition_heal().encode());
     assert_eq!(
@@ -1430,7 +1480,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
         }
     }
     // format.json.
-    let e = decode_format(&raise_json(&read("format.v3.json"), "format_version")).unwrap_err();
+    let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
     match BucketTable::decode(&raise_json(&read("buckets.v6.json"), "format")) {

@@ -225,6 +225,57 @@ async fn a_signed_form_upload_lands_with_its_metadata_and_tags() {
     assert_eq!(tags.tag_set()[0].value(), "photo");
 }
 
+/// A form's `x-amz-storage-class` is the object's class, as PutObject's
+/// header is; a class the node does not define is InvalidStorageClass and
+/// nothing lands.
+#[tokio::test]
+async fn a_form_upload_takes_its_storage_class_or_is_refused_for_an_unknown_one() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("forms")
+        .send()
+        .await
+        .expect("bucket");
+    let content = data(200_000, 9);
+    let upload = |key: &str, class: &str| {
+        let mut fields = vec![kv("key", key), kv("x-amz-storage-class", class)];
+        fields.extend(signed(&[
+            serde_json::json!({"bucket": "forms"}),
+            serde_json::json!(["starts-with", "$key", ""]),
+            serde_json::json!(["starts-with", "$x-amz-storage-class", ""]),
+        ]));
+        post(&srv, "forms", &form(&fields, Some(("f.bin", &content))))
+    };
+    let r = upload("rrs", "REDUCED_REDUNDANCY");
+    assert_eq!(r.status, 204, "{}", text(&r));
+    let h = c
+        .head_object()
+        .bucket("forms")
+        .key("rrs")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        h.storage_class().map(|s| s.as_str()),
+        Some("REDUCED_REDUNDANCY")
+    );
+    assert!(get_bytes(&c, "forms", "rrs").await == content);
+    for class in ["GLACIER", "NOPE"] {
+        let r = upload("refused", class);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "InvalidStorageClass"),
+            "{}",
+            text(&r)
+        );
+    }
+    assert!(
+        !exists(&c, "forms", "refused").await,
+        "a refused form landed"
+    );
+}
+
 /// A form's `acl` is the object's ACL, under the bucket's ownership
 /// controls as for PutObject: stored with ACLs on, refused with them off.
 #[tokio::test]

@@ -60,6 +60,9 @@ pub enum EngineError {
     /// Object lock protects the version from the change.
     #[error("the version is protected by object lock: {0:?}")]
     ObjectLocked(super::lock::LockDenial),
+    /// A storage class the node does not define (any more).
+    #[error("invalid storage class: {0}")]
+    InvalidStorageClass(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -16,7 +16,8 @@ use super::layout::Layout;
 /// a binary of format 1 cannot read; drives of format 1 are raised to 2
 /// when this binary opens them, so that such a binary refuses them.
 /// 3: record format 3 (part attributes), raised the same way.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: record format 4 (storage classes), raised the same way.
+pub const FORMAT_VERSION: u32 = 4;
 pub const META_DIR: &str = ".cairn";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

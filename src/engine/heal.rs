@@ -707,6 +707,8 @@ mod tests {
                 layout: (2, 2),
                 rotation: 0,
                 stripes: vec![slots],
+                class: None,
+                data_gen: 0,
             }],
             rotation: 0,
         };

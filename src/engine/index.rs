@@ -44,6 +44,10 @@ const USAGE_VERSION: &[u8] = &[1];
 /// the drives, whose records say their own format.
 const ENTRY_MARK: &str = "entries";
 const ENTRY_FORMAT: &[u8] = &super::record::FORMAT_VERSION.to_le_bytes();
+/// The oldest entry format used as it is (its mark raised to today's):
+/// format 4 only added a variant, `Attr::StorageClass`, that no entry of
+/// format 3 holds, so an upgrade need not rebuild every index for it.
+const ENTRY_FORMAT_READ_AS_IS: u16 = 3;
 /// `meta` key saying the index keeps the reverse map and the stale commit
 /// segments (`refs`, `stale`), in which format: an index without it (made
 /// before them) is rebuilt from the drives, which recovers both.
@@ -310,6 +314,10 @@ pub struct StripeSet {
     pub layout: (u8, u8),
     pub rotation: u16,
     pub stripes: super::meta::Stripes,
+    /// The storage class its attributes name (None: STANDARD), and the
+    /// data generation its shard records carry.
+    pub class: Option<String>,
+    pub data_gen: u64,
 }
 
 /// A holder of records and its key: (bucket, key, holder).
@@ -657,6 +665,91 @@ pub struct ListEntry {
     pub modified_ms: u64,
     pub null: bool,
     pub delete_marker: bool,
+    /// The storage class when not STANDARD (read from the entry's tail by
+    /// [`listed_class`]).
+    #[serde(skip)]
+    pub class: Option<String>,
+}
+
+/// The class named by the rest of an index entry after its [`ListEntry`]
+/// front (None: STANDARD, or a tail that does not decode). Walks the shard
+/// locations without keeping them: no allocation for them.
+pub fn listed_class(rest: &[u8]) -> Option<String> {
+    let (tail, _): (list_tail::Tail<'_>, _) = postcard::take_from_bytes(rest).ok()?;
+    super::class::class_attr(&tail.attrs).map(|c| c.name.clone())
+}
+
+/// `ObjectMeta` from `content_type` on, as postcard lays it out, with the
+/// data locations walked and dropped.
+mod list_tail {
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use crate::engine::meta::{Attr, RecordLoc};
+
+    #[derive(Deserialize)]
+    pub struct Tail<'a> {
+        #[serde(borrow)]
+        _content_type: Option<&'a str>,
+        #[serde(borrow)]
+        _headers: Skip<(&'a str, &'a str)>,
+        #[serde(borrow)]
+        _user_meta: Skip<(&'a str, &'a str)>,
+        _layout: (u8, u8),
+        _rotation: u16,
+        #[serde(borrow)]
+        _data: Data<'a>,
+        #[serde(borrow)]
+        _tags: Skip<(&'a str, &'a str)>,
+        pub attrs: Vec<Attr>,
+    }
+
+    /// `DataLoc`, variant for variant.
+    #[derive(Deserialize)]
+    enum Data<'a> {
+        Inline,
+        Stripes(Skip<Skip<Option<RecordLoc>>>),
+        Parts {
+            _upload: u128,
+            #[serde(borrow)]
+            _parts: Skip<Part<'a>>,
+        },
+    }
+
+    /// `PartData`, field for field.
+    #[derive(Deserialize)]
+    struct Part<'a> {
+        _number: u32,
+        _size: u64,
+        _etag: &'a str,
+        #[serde(borrow)]
+        _checksums: Skip<(&'a str, &'a str)>,
+        _modified_ms: u64,
+        _rotation: u16,
+        _stripes: Skip<Skip<Option<RecordLoc>>>,
+    }
+
+    /// A sequence read element by element and dropped.
+    struct Skip<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Skip<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = Skip<T>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a sequence")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip<T>, A::Error> {
+                    while seq.next_element::<T>()?.is_some() {}
+                    Ok(Skip(PhantomData))
+                }
+            }
+            d.deserialize_seq(V(PhantomData))
+        }
+    }
 }
 
 /// One version in a listing of versions.
@@ -998,8 +1091,10 @@ impl PartitionIndex {
             let key = std::str::from_utf8(&k[bucket.len() + 1..])
                 .map_err(|_| bad("<non-utf8>"))?
                 .to_owned();
-            let (mut e, _): (ListEntry, _) = postcard::take_from_bytes(v).map_err(|_| bad(&key))?;
+            let (mut e, rest): (ListEntry, _) =
+                postcard::take_from_bytes(v).map_err(|_| bad(&key))?;
             e.key = key.clone();
+            e.class = listed_class(rest);
             let mut versions = vec![VersionListing {
                 latest: true,
                 entry: e,
@@ -1013,9 +1108,10 @@ impl PartitionIndex {
                 if vk.len() != prefix.len() + 8 {
                     continue;
                 }
-                let (mut e, _): (ListEntry, _) =
+                let (mut e, rest): (ListEntry, _) =
                     postcard::take_from_bytes(v).map_err(|_| bad(&key))?;
                 e.key = key.clone();
+                e.class = listed_class(rest);
                 versions.push(VersionListing {
                     latest: false,
                     entry: e,
@@ -1095,9 +1191,10 @@ impl PartitionIndex {
             let (k, v) = item?;
             let key = std::str::from_utf8(&k[bucket.len() + 1..])
                 .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/<non-utf8>")))?;
-            let (mut e, _): (ListEntry, _) = postcard::take_from_bytes(v)
+            let (mut e, rest): (ListEntry, _) = postcard::take_from_bytes(v)
                 .map_err(|_| IndexError::CorruptEntry(format!("{bucket}/{key}")))?;
             e.key = key.to_owned();
+            e.class = listed_class(rest);
             out.push(e);
         }
         Ok(out)
@@ -2106,6 +2203,9 @@ impl PartitionIndex {
             Holder::Object { version } => {
                 self.version_by_id(rtxn, &k, version, corrupt)?.map(|e| {
                     let (layout, rotation) = (e.meta.layout, e.meta.rotation);
+                    let class = super::class::class_attr(&e.meta.attrs);
+                    let data_gen = class.map_or(0, |c| c.data_gen);
+                    let class = class.map(|c| c.name.clone());
                     let sets = match e.meta.data {
                         super::meta::DataLoc::Inline => Vec::new(),
                         super::meta::DataLoc::Stripes(stripes) => vec![StripeSet {
@@ -2114,6 +2214,8 @@ impl PartitionIndex {
                             layout,
                             rotation,
                             stripes,
+                            class,
+                            data_gen,
                         }],
                         super::meta::DataLoc::Parts { upload, parts } => parts
                             .into_iter()
@@ -2123,6 +2225,8 @@ impl PartitionIndex {
                                 layout,
                                 rotation: p.rotation,
                                 stripes: p.stripes,
+                                class: class.clone(),
+                                data_gen,
                             })
                             .collect(),
                     };
@@ -2168,6 +2272,8 @@ impl PartitionIndex {
                         part: number,
                         layout: p.meta.layout,
                         rotation: p.meta.part.rotation,
+                        class: super::class::class_attr(&p.meta.attrs).map(|c| c.name.clone()),
+                        data_gen: super::class::data_gen(&p.meta.attrs),
                         stripes: p.meta.part.stripes,
                     }],
                 }),
@@ -2476,6 +2582,18 @@ impl PartitionIndex {
         let rtxn = self.env.read_txn()?;
         Ok(match self.meta.get(&rtxn, ENTRY_MARK)? {
             Some(m) if m == ENTRY_FORMAT => None,
+            Some(&[a, b])
+                if (ENTRY_FORMAT_READ_AS_IS..super::record::FORMAT_VERSION)
+                    .contains(&u16::from_le_bytes([a, b])) =>
+            {
+                // Raised before anything of today's format is written, so
+                // that a binary of the older format rebuilds it.
+                drop(rtxn);
+                let mut wtxn = self.env.write_txn()?;
+                self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
+                wtxn.commit()?;
+                None
+            }
             Some(&[a, b]) if u16::from_le_bytes([a, b]) > super::record::FORMAT_VERSION => {
                 Some(format!(
                     "entries written by a newer cairn (format {}, this binary reads up to {})",
@@ -2720,6 +2838,31 @@ mod tests {
                 "used by a binary that does not keep the reverse map of segments".into()
             )
         );
+    }
+
+    #[test]
+    fn an_index_of_format_3_entries_is_used_as_it_is_and_marked_as_today() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 0..=0, &[]).unwrap();
+            idx.clear().unwrap();
+            idx.set_entry_format_for_test(3).unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        {
+            let (idx, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+            assert_eq!(trust, Trust::Trusted);
+            assert_eq!(idx.entries_not_current().unwrap(), None);
+            let rtxn = idx.env.read_txn().unwrap();
+            assert_eq!(idx.meta.get(&rtxn, ENTRY_MARK).unwrap(), Some(ENTRY_FORMAT));
+        }
+        {
+            let (idx, _) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+            idx.set_entry_format_for_test(2).unwrap();
+            idx.mark_clean(1).unwrap();
+        }
+        let (_, trust) = PartitionIndex::open(dir.path(), 0, 1..=1, &[]).unwrap();
+        assert_eq!(trust, Trust::Untrusted("entries in an older format".into()));
     }
 
     #[test]

@@ -332,6 +332,7 @@ mod tests {
                 modified_ms: 0,
                 null,
                 delete_marker: false,
+                class: None,
             },
         }
     }

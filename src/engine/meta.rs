@@ -165,6 +165,9 @@ pub enum Attr {
     /// Object lock legal hold set OFF (S3 then answers OFF; a version whose
     /// hold was never set has no legal hold to show).
     LegalHoldOff,
+    /// The storage class and data generation (record format 4; absent:
+    /// STANDARD, generation 0). See `class::ClassAttr`.
+    StorageClass(super::class::ClassAttr),
 }
 
 /// The encryption header among `attrs`, if the version is encrypted.

@@ -10,6 +10,7 @@
 pub mod background;
 pub mod buckets;
 pub mod cache;
+pub mod class;
 pub mod clients;
 pub mod codec;
 pub mod compaction;
@@ -41,6 +42,7 @@ pub mod set_health;
 pub mod space;
 pub mod spool;
 pub mod sysfiles;
+pub mod transition;
 pub mod usage;
 pub mod write;
 
@@ -120,6 +122,10 @@ pub struct EngineConfig {
     /// are served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
     pub heal_idle_rate: u64,
+    /// Parity shards of REDUCED_REDUNDANCY (None: `class::Classes::build`'s default).
+    pub reduced_redundancy_parity: Option<u8>,
+    /// The operator's storage classes.
+    pub storage_classes: Vec<class::ClassSpec>,
 }
 
 impl EngineConfig {
@@ -138,6 +144,8 @@ impl EngineConfig {
             lifecycle_rate: lifecycle::DEFAULT_RATE,
             heal_rate: heal::DEFAULT_RATE,
             heal_idle_rate: 0,
+            reduced_redundancy_parity: None,
+            storage_classes: Vec::new(),
         }
     }
 }
@@ -228,6 +236,8 @@ struct ReaderSlots([AtomicU64; 2]);
 pub struct Shared {
     pub set: DriveSet,
     pub layout: Layout,
+    /// The storage classes; STANDARD is `layout` over every drive.
+    pub classes: class::Classes,
     pub partitions: u16,
     pub cores: usize,
     pub inline_max: usize,
@@ -455,6 +465,8 @@ pub struct PutOptions {
     pub seal: Option<sealing::Seal>,
     /// Who asked, for the bucket's event notifications (None: no events).
     pub event: Option<crate::notify::event::Origin>,
+    /// The storage class of the data (an upload's: its parts').
+    pub class: class::ClassId,
 }
 
 /// One piece of a request body as it streams to the owner core.
@@ -648,6 +660,14 @@ pub enum CoreMsg {
         origin: Option<crate::notify::event::Origin>,
         reply: oneshot::Sender<Result<VersionSel>>,
     },
+    /// To the owner core: move a version's data to another class.
+    Transition {
+        bucket: String,
+        key: String,
+        version: Option<VersionSel>,
+        class: class::ClassId,
+        reply: oneshot::Sender<Result<transition::TransitionOutcome>>,
+    },
     /// To the owner core: a read found a bad shard of this object.
     Repair {
         bucket: String,
@@ -681,6 +701,7 @@ impl CoreMsg {
                 | CoreMsg::PutPart { .. }
                 | CoreMsg::EndUpload { .. }
                 | CoreMsg::EditMeta { .. }
+                | CoreMsg::Transition { .. }
         )
     }
 }
@@ -754,6 +775,12 @@ impl Engine {
         assert!(cfg.cores > 0);
         let set = format::open_set(&cfg.drives, cfg.layout, cfg.partitions)?;
         let layout = set.layout;
+        let classes = class::Classes::build(
+            layout,
+            &cfg.drives,
+            cfg.reduced_redundancy_parity,
+            &cfg.storage_classes,
+        )?;
         let holds = drive_service::load(
             &set.drives
                 .iter()
@@ -974,6 +1001,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             set,
             layout,
+            classes,
             partitions,
             cores: cfg.cores,
             inline_max: cfg.inline_max,
@@ -1237,6 +1265,16 @@ impl Engine {
                 let r = self
                     .edit_meta_owned(&bucket, &key, version, edit, origin.as_ref())
                     .await;
+                let _ = reply.send(r);
+            }
+            CoreMsg::Transition {
+                bucket,
+                key,
+                version,
+                class,
+                reply,
+            } => {
+                let r = self.transition_owned(&bucket, &key, version, class).await;
                 let _ = reply.send(r);
             }
             CoreMsg::Repair {

@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use md5::{Digest, Md5};
 
+use super::class::ClassId;
 use super::index::{object_key, Holder, Mutation, UploadListing};
 use super::meta::{
     sse_header, Attr, DataLoc, ObjectMeta, PartData, PartEntry, PartMeta, UploadChecksum,
@@ -132,12 +133,17 @@ impl Engine {
         opts: PutOptions,
         checksum: Option<UploadChecksum>,
     ) -> Result<u128> {
-        self.check_data_space()?;
+        self.check_class_space(opts.class)?;
         let _writing = self.begin_read();
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
         let upload = self.new_version();
-        let l = self.shared.layout;
+        let class = self.shared.classes.get(opts.class);
+        let l = class.layout;
+        let mut attrs = sealing::with_header(opts.attrs, opts.seal.as_ref());
+        if opts.class != ClassId::STANDARD {
+            super::class::set_class(&mut attrs, &class.name, 0);
+        }
         let meta = UploadMeta {
             upload,
             created_ms: now_ms(),
@@ -148,7 +154,7 @@ impl Engine {
             rotation: self.rotation_of(upload, 0) as u16,
             tags: opts.tags,
             checksum,
-            attrs: sealing::with_header(opts.attrs, opts.seal.as_ref()),
+            attrs,
         };
         let payload = super::meta::encode_upload_payload(&meta);
         let header = self.upload_header(Kind::Upload, bucket, key, partition, upload, 0);
@@ -231,15 +237,28 @@ impl Engine {
         else {
             return Err(EngineError::NoSuchUpload);
         };
+        // Every part takes the upload's class (and so its layout, which the
+        // completed object's reads use for every part).
+        let name = super::class::class_name(&up.meta.attrs);
+        let class = self
+            .shared
+            .classes
+            .id_of(name)
+            .filter(|&c| {
+                let l = self.shared.classes.get(c).layout;
+                (l.data, l.parity) == up.meta.layout
+            })
+            .ok_or_else(|| {
+                EngineError::InvalidStorageClass(format!(
+                    "the upload's storage class {name} is no longer defined as it was"
+                ))
+            })?;
+        let target = (upload, number, class);
         match (sse_header(&up.meta.attrs), unseal) {
-            (None, None) => {
-                self.store_part(bucket, key, upload, number, body, None)
-                    .await
-            }
+            (None, None) => self.store_part(bucket, key, target, body, None).await,
             (Some(Ok(h)), Some(k)) => {
                 let how = (h.mode, h.layout, k, crate::sse::key::nonce_base());
-                self.store_part(bucket, key, upload, number, body, Some(how))
-                    .await
+                self.store_part(bucket, key, target, body, Some(how)).await
             }
             (Some(Err(e)), _) => Err(EngineError::Internal(format!("encryption header: {e}"))),
             (Some(Ok(_)), None) => Err(EngineError::Internal(
@@ -256,13 +275,12 @@ impl Engine {
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
-        upload: u128,
-        number: u32,
+        (upload, number, class): (u128, u32, ClassId),
         body: &mut B,
         sealed: Option<(Mode, Layout, DataKey, [u8; NONCE_LEN])>,
     ) -> Result<PartData> {
         let partition = self.shared.partition_of(bucket, key);
-        self.check_data_space()?;
+        self.check_class_space(class)?;
         drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
         let rotation = self.rotation_of(upload, number);
@@ -276,6 +294,8 @@ impl Engine {
             part: number,
             rotation,
             stripe_data: sealing::stripe_data(sealed.as_ref().map(|s| s.1)),
+            class,
+            data_gen: 0,
         };
         let seal = sealed.as_ref().map(|(_, layout, k, nonce)| {
             StreamSealer::new(sealing::sealer(
@@ -325,14 +345,16 @@ impl Engine {
                 ))
             }
         };
-        let l = self.shared.layout;
-        let (etag, attrs) = match &sealed {
+        let class = self.shared.classes.get(class);
+        let l = class.layout;
+        let (etag, mut attrs) = match &sealed {
             None => (hex::encode(digest), Vec::new()),
             Some((mode, _, k, nonce)) => (
                 sealing::etag(*mode, k, digest),
                 vec![Attr::NonceBase(*nonce)],
             ),
         };
+        super::class::set_class(&mut attrs, &class.name, 0);
         let part = PartData {
             number,
             size,

@@ -147,6 +147,8 @@ mod tests {
                 layout: (4, 2),
                 rotation: 0,
                 stripes: vec![stripe(0), stripe(1), stripe(2)],
+                class: None,
+                data_gen: 0,
             }],
             rotation: 0,
         };

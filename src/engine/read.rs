@@ -230,6 +230,21 @@ impl Engine {
             .await
     }
 
+    /// A reader of stored bytes `[pos, end)` of a version as they are (a
+    /// transition copies a part's at a time).
+    pub(super) async fn open_stored_span(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        entry: IndexEntry,
+        span: (u64, u64),
+    ) -> Result<ObjectReader> {
+        let sealed = layout_of(&entry.meta)?;
+        let guard = self.begin_read();
+        self.reader(guard, bucket, key, entry, sealed, (None, None), span)
+            .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn reader(
         self: &Rc<Self>,

@@ -468,7 +468,10 @@ pub fn rebuild_partitions(
     // Shard records found, by identity. Locations in commit records may be
     // stale (compaction moves shards without rewriting commits), so shards
     // are found by what they are, not where the commit said they were.
-    let mut shards: HashMap<(u128, u32, u32, u8), RecordLoc> = HashMap::new();
+    // Keyed by identity and data generation (the header's seq): a transition
+    // rewrites a version's shards under the same identity, and its commit
+    // record names the generation it means (`class::ClassAttr`).
+    let mut shards: HashMap<(u128, u32, u32, u8, u64), RecordLoc> = HashMap::new();
     // Per key: seq -> (candidate, all commit copies with that seq).
     let mut keys: Candidates = HashMap::new();
     let mut uploads = Uploads::default();
@@ -498,7 +501,7 @@ pub fn rebuild_partitions(
                 stats.records += 1;
                 match h.kind {
                     Kind::Shard => {
-                        shards.insert((h.version, h.part_number, h.stripe, h.shard), loc);
+                        shards.insert((h.version, h.part_number, h.stripe, h.shard, h.seq), loc);
                     }
                     Kind::Upload | Kind::Part | Kind::UploadEnd => {
                         let payload = body.as_deref().and_then(|rec| h.payload(rec).ok());
@@ -557,27 +560,31 @@ pub fn rebuild_partitions(
     // Shard locations as found on the drives (those in commit and part
     // records may be stale: compaction moves shards), and whether every
     // stripe still has k shards.
-    let locate_stripes = |stripes: &mut Stripes, version: u128, part: u32, k: usize| -> bool {
-        let mut whole = true;
-        for (s, locs) in stripes.iter_mut().enumerate() {
-            for (i, l) in locs.iter_mut().enumerate() {
-                *l = shards.get(&(version, part, s as u32, i as u8)).copied();
+    let locate_stripes =
+        |stripes: &mut Stripes, (version, part, gen): (u128, u32, u64), k: usize| -> bool {
+            let mut whole = true;
+            for (s, locs) in stripes.iter_mut().enumerate() {
+                for (i, l) in locs.iter_mut().enumerate() {
+                    *l = shards
+                        .get(&(version, part, s as u32, i as u8, gen))
+                        .copied();
+                }
+                whole &= locs.iter().flatten().count() >= k;
             }
-            whole &= locs.iter().flatten().count() >= k;
-        }
-        whole
-    };
+            whole
+        };
     let locate = |mut meta: ObjectMeta| -> (ObjectMeta, bool) {
         let k = meta.layout.0 as usize;
         let version = meta.version;
+        let gen = super::class::data_gen(&meta.attrs);
         let whole = match &mut meta.data {
             DataLoc::Inline => true,
-            DataLoc::Stripes(stripes) => locate_stripes(stripes, version, 0, k),
+            DataLoc::Stripes(stripes) => locate_stripes(stripes, (version, 0, gen), k),
             DataLoc::Parts { upload, parts } => {
                 // Every part is located, even after one falls short.
                 let mut whole = true;
                 for p in parts.iter_mut() {
-                    whole &= locate_stripes(&mut p.stripes, *upload, p.number, k);
+                    whole &= locate_stripes(&mut p.stripes, (*upload, p.number, gen), k);
                 }
                 whole
             }
@@ -613,7 +620,12 @@ pub fn rebuild_partitions(
         });
         for (_, (mut meta, commits)) in parts.remove(&id).unwrap_or_default() {
             let k = meta.layout.0 as usize;
-            if !locate_stripes(&mut meta.part.stripes, meta.upload, meta.part.number, k) {
+            let id = (
+                meta.upload,
+                meta.part.number,
+                super::class::data_gen(&meta.attrs),
+            );
+            if !locate_stripes(&mut meta.part.stripes, id, k) {
                 stats.incomplete += 1;
             }
             batches[i].push(Mutation::PutPart {

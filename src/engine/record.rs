@@ -43,7 +43,9 @@ pub fn header_key(set_id: &str) -> u32 {
 /// 2: commit and upload payloads end with a list of attributes (object
 /// lock; `meta::Attr`). Format 1 records still decode.
 /// 3: part payloads end with attributes too (a part's nonce base).
-/// 4: commit and tombstone payloads carry the change's notification events
+/// 4: attributes may name a storage class (`Attr::StorageClass`), a
+/// shard's `seq` is its version's data generation (`class::ClassAttr`), and
+/// commit and tombstone payloads carry the change's notification events
 /// (`outbox::encode_events`), so an index rebuilt after a power loss gets
 /// back the events not yet delivered.
 pub const FORMAT_VERSION: u16 = 4;

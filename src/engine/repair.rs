@@ -527,7 +527,6 @@ impl Engine {
             parity: set.layout.1,
         };
         let (k, n) = (usize::from(layout.data), layout.total());
-        let drives = self.shared.set.drives.len();
         for (s, locs) in set.stripes.iter().enumerate() {
             let mut raw: Vec<Option<Vec<u8>>> = vec![None; n];
             let mut data_len = None;
@@ -620,7 +619,12 @@ impl Engine {
                     "repair: shards of {bucket}/{key} stripe {s} disagree on their length"
                 )));
             }
-            let drive_of = |i: usize| layout.drive_of(usize::from(set.rotation), i, drives);
+            let members = self
+                .shared
+                .classes
+                .members_for(set.class.as_deref(), layout);
+            let drive_of =
+                |i: usize| members[layout.drive_of(usize::from(set.rotation), i, members.len())];
             let (now, later): (Vec<usize>, Vec<usize>) = bad
                 .into_iter()
                 .partition(|&i| self.shared.drive_writable(drive_of(i)));
@@ -668,7 +672,7 @@ impl Engine {
                     layout,
                     data_len,
                     payload_len: sl as u32,
-                    seq: 0,
+                    seq: set.data_gen,
                     payload_crc: crc32c::crc32c(payload),
                 };
                 let hl = FIXED_LEN + bucket.len() + key.len();

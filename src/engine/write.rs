@@ -23,6 +23,7 @@ use md5::{Digest, Md5};
 use crate::runtime::buf::{align_up, AlignedBuf};
 use crate::runtime::channel::oneshot;
 
+use super::class::{self, ClassId};
 use super::codec::ErasureCodec;
 use super::index::{object_key, Holder, Mutation};
 use super::invariant::invariant;
@@ -433,6 +434,10 @@ pub(super) struct StripeTarget<'a> {
     pub rotation: usize,
     /// Bytes per stripe (`sealing::stripe_data`).
     pub stripe_data: usize,
+    /// The storage class: its drives and layout.
+    pub class: ClassId,
+    /// Written in each shard header's `seq` (`class::ClassAttr::data_gen`).
+    pub data_gen: u64,
 }
 
 impl Engine {
@@ -485,6 +490,43 @@ impl Engine {
     /// online and not full. Deletes and completions check only
     /// `check_write_quorum`: they may use the reserve.
     pub(super) fn check_data_space(&self) -> Result<()> {
+        self.check_class_space(ClassId::STANDARD)
+    }
+
+    /// `check_data_space` for data of `class`: STANDARD as ever over
+    /// every drive; another class needs its own write quorum of its own
+    /// drives online and not full.
+    pub(super) fn check_class_space(&self, class: ClassId) -> Result<()> {
+        if class != ClassId::STANDARD {
+            let c = self.shared.classes.get(class);
+            let needed = c.layout.write_quorum();
+            let online = c
+                .drives
+                .iter()
+                .filter(|&&d| self.shared.drive_online(d))
+                .count();
+            if online < needed {
+                return Err(EngineError::WriteQuorum { online, needed });
+            }
+            let writable = c
+                .drives
+                .iter()
+                .filter(|&&d| self.shared.drive_writable(d))
+                .count();
+            if writable < needed {
+                let full: Vec<usize> = c
+                    .drives
+                    .iter()
+                    .copied()
+                    .filter(|&d| self.shared.space.is_full(d))
+                    .collect();
+                return Err(EngineError::StorageFull(format!(
+                    "storage class {}: drives {full:?} are full",
+                    c.name
+                )));
+            }
+            return Ok(());
+        }
         self.check_write_quorum()?;
         let needed = self.shared.layout.write_quorum();
         let drives = self.shared.set.drives.len();
@@ -516,7 +558,7 @@ impl Engine {
         if !self.bucket_exists(bucket) {
             return Err(EngineError::NoSuchBucket);
         }
-        self.check_data_space()?;
+        self.check_class_space(opts.class)?;
         // A bucket already at its quota refuses before any data is written.
         drop(self.reserve_quota(bucket, 0)?);
         let _writing = self.begin_read();
@@ -598,6 +640,8 @@ impl Engine {
                     part: 0,
                     rotation,
                     stripe_data: sealing::stripe_data(opts.seal.as_ref().map(|s| s.header.layout)),
+                    class: opts.class,
+                    data_gen: 0,
                 };
                 let (size, stripes, m) = self
                     .write_stripes(
@@ -626,7 +670,12 @@ impl Engine {
             None => hex::encode(digest),
             Some(s) => sealing::etag(s.header.mode, &s.key, digest),
         };
-        let l = self.shared.layout;
+        let l = self.shared.classes.get(opts.class).layout;
+        let mut attrs = opts.attrs;
+        if opts.class != ClassId::STANDARD {
+            let name = &self.shared.classes.get(opts.class).name;
+            class::set_class(&mut attrs, name, 0);
+        }
         let mut headers = opts.headers;
         let checksums = body.checksums();
         if !checksums.is_empty() {
@@ -649,7 +698,7 @@ impl Engine {
             rotation: rotation as u16,
             data,
             tags: opts.tags,
-            attrs: opts.attrs,
+            attrs,
         };
         // Held until the version is in the index (and so in the ledger).
         let _quota = self.reserve_quota(bucket, size)?;
@@ -676,7 +725,7 @@ impl Engine {
         mut md5: Option<&mut Md5>,
         seal: Option<StreamSealer>,
     ) -> Result<(u64, Stripes, Option<[u8; 16]>)> {
-        let layout = self.shared.layout;
+        let layout = self.shared.classes.get(t.class).layout;
         let hdr = FIXED_LEN + t.bucket.len() + t.key.len();
         let mut builder = StripeBuilder::new(layout, hdr, t.stripe_data, seal);
         let mut inflight: VecDeque<crate::runtime::JoinHandle<Result<StripeResult>>> =
@@ -795,8 +844,12 @@ impl Engine {
                 .collect();
             let ok = shards.iter().flatten().count();
             if ok < quorum {
-                return Err(if missed_full || self.check_data_space().is_err() {
-                    self.storage_full()
+                let space = self.check_class_space(t.class);
+                return Err(if missed_full || space.is_err() {
+                    match space {
+                        Err(e @ EngineError::StorageFull(_)) => e,
+                        _ => self.storage_full(),
+                    }
                 } else {
                     EngineError::WriteQuorum {
                         online: ok,
@@ -819,7 +872,8 @@ impl Engine {
         data_len: usize,
         shard_len: usize,
     ) -> crate::runtime::JoinHandle<Result<StripeResult>> {
-        let layout = self.shared.layout;
+        let class = t.class;
+        let layout = self.shared.classes.get(class).layout;
         let k = layout.data as usize;
         let hdr_len = FIXED_LEN + t.bucket.len() + t.key.len();
         let rotation = t.rotation;
@@ -848,7 +902,7 @@ impl Engine {
             layout,
             data_len: data_len as u64,
             payload_len: shard_len as u32,
-            seq: 0,
+            seq: t.data_gen,
             payload_crc: 0,
         };
         for (i, b) in bufs.iter_mut().enumerate() {
@@ -860,14 +914,19 @@ impl Engine {
         let me = self.clone();
         crate::runtime::spawn(async move {
             encoded.map_err(|e| EngineError::Internal(format!("erasure coding: {e}")))?;
-            let drives = me.shared.set.drives.len();
-            let targets = super::placement::shard_drives(
+            // Placement over the class's drives: STANDARD's are every drive
+            // in order, so its member i is drive i.
+            let members = &me.shared.classes.get(class).drives;
+            let mut targets = super::placement::shard_drives(
                 layout,
                 rotation,
-                drives,
-                |d| me.shared.drive_online(d) && me.shared.space.is_full(d),
-                |d| me.shared.drive_writable(d),
+                members.len(),
+                |i| me.shared.drive_online(members[i]) && me.shared.space.is_full(members[i]),
+                |i| me.shared.drive_writable(members[i]),
             );
+            for d in &mut targets {
+                *d = members[*d];
+            }
             let writes = bufs.into_iter().zip(targets).map(|(b, drive)| {
                 let me = me.clone();
                 async move {
@@ -1124,7 +1183,7 @@ impl Engine {
     /// metadata's own `seq` (the version's place in the key's history) is
     /// kept as given.
     #[allow(clippy::too_many_arguments)]
-    async fn write_commit(
+    pub(super) async fn write_commit(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,

@@ -140,7 +140,10 @@ fn write_document(
         });
     }
     if want.storage_class {
-        w.text("StorageClass", "STANDARD");
+        w.text(
+            "StorageClass",
+            crate::engine::class::class_name(&meta.attrs),
+        );
     }
     if want.object_size {
         w.num("ObjectSize", meta.size);

@@ -12,7 +12,7 @@ use super::common::acl::{acl_for_new_object, is_internal_header};
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::expiration::{add_written_expiration, tags_for_expiration};
-use super::common::metadata::{put_options, tags_from_header, CHECKSUM_PREFIX};
+use super::common::metadata::{put_options, storage_class, tags_from_header, CHECKSUM_PREFIX};
 use super::common::preconditions::check_write_preconditions;
 use super::common::response::xml;
 use super::common::version::add_version_header;
@@ -50,11 +50,14 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
     };
     // Naming an encryption is a change: S3 lets a copy onto itself re-encrypt.
     let same_encryption = !super::sse::names_encryption(ctx.headers());
+    // So is naming a storage class (S3's way to change an object's class).
+    let class = storage_class(ctx.headers(), &ctx.engine.shared.classes)?;
     if source.bucket == bucket
         && source.key == key
         && src_version.is_none()
         && !replace
         && same_encryption
+        && ctx.header("x-amz-storage-class").is_none()
     {
         return Err(S3Error::new(
             S3Code::InvalidRequest,
@@ -63,7 +66,7 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
         ));
     }
     let mut opts = if replace {
-        put_options(ctx.headers())?
+        put_options(ctx.headers(), &ctx.engine.shared.classes)?
     } else {
         PutOptions {
             content_type: src.meta.content_type.clone(),
@@ -81,6 +84,8 @@ pub async fn copy_object(ctx: &Ctx<'_>, bucket: &str, key: &str, source: &CopySo
                 .cloned()
                 .collect(),
             user_meta: src.meta.user_meta.clone(),
+            // The copy takes the request's class, else STANDARD, as on S3.
+            class,
             ..Default::default()
         }
     };

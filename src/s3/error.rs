@@ -385,6 +385,7 @@ impl From<EngineError> for S3Error {
             EngineError::StorageFull(_) => S3Code::XMinioStorageFull.into(),
             EngineError::QuotaExceeded => S3Code::XMinioAdminBucketQuotaExceeded.into(),
             EngineError::InvalidBucketState(why) => S3Error::new(S3Code::InvalidBucketState, why),
+            EngineError::InvalidStorageClass(why) => S3Error::new(S3Code::InvalidStorageClass, why),
             // AWS's wording: the refusal names object lock, not who asked.
             EngineError::ObjectLocked(_) => S3Error::new(
                 S3Code::AccessDenied,

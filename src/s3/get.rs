@@ -52,6 +52,13 @@ fn content_headers(r: &mut Response<ResBody>, entry: &IndexEntry) {
         .and_then(|c| HeaderValue::from_bytes(&header_bytes(c)).ok())
         .unwrap_or_else(|| HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
     h.insert(header::CONTENT_TYPE, ct);
+    // As S3: sent for every class but STANDARD.
+    let class = crate::engine::class::class_name(&meta.attrs);
+    if class != crate::engine::class::STANDARD {
+        if let Ok(v) = HeaderValue::from_str(class) {
+            h.insert("x-amz-storage-class", v);
+        }
+    }
     for (name, value) in &meta.headers {
         if name.starts_with(CHECKSUM_PREFIX) || is_internal_header(name) {
             continue;

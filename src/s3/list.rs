@@ -31,6 +31,7 @@ fn split(page: EnginePage, metadata: Option<(&Ctx<'_>, &str)>) -> (Vec<ListEntry
                 last_modified_ms: v.modified_ms,
                 etag: v.etag,
                 size: v.size,
+                class: v.class,
             }),
             Entry::CommonPrefix(p) => prefixes.push(p),
         }

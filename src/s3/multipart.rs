@@ -474,7 +474,7 @@ fn insert(r: &mut Response<ResBody>, name: &str, value: &str) {
 
 pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let mut opts = put_options(ctx.headers())?;
+    let mut opts = put_options(ctx.headers(), &ctx.engine.shared.classes)?;
     let requested = super::sse::for_write(ctx, bucket)?;
     // Kept with the upload until Complete, which stores its headers.
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);
@@ -878,10 +878,16 @@ pub fn list_parts(
         owner: ctx.api.owner.clone(),
         checksum_algorithm: declared.map(|d| d.0),
         checksum_type: declared.map(|d| d.1),
+        class: listed_class(&up.meta.attrs),
     };
     let mut out = xml(StatusCode::OK, x::list_parts(&r));
     add_abort_date(ctx, out.headers_mut(), bucket, key, up.meta.created_ms);
     Ok(out)
+}
+
+/// An upload's class for a listing: None for STANDARD.
+fn listed_class(attrs: &[crate::engine::meta::Attr]) -> Option<String> {
+    crate::engine::class::class_attr(attrs).map(|c| c.name.clone())
 }
 
 pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams) -> S3Result {
@@ -907,12 +913,10 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams
     };
     let mut uploads = Vec::with_capacity(page.uploads.len());
     for u in &page.uploads {
-        // The listing has no checksum; the upload record does.
-        let declared = ctx
-            .engine
-            .upload(bucket, &u.key, u.upload)
-            .ok()
-            .and_then(|e| declared_of(&e.meta));
+        // The listing has no checksum or class; the upload record does.
+        let up = ctx.engine.upload(bucket, &u.key, u.upload).ok();
+        let declared = up.as_ref().and_then(|e| declared_of(&e.meta));
+        let class = up.as_ref().and_then(|e| listed_class(&e.meta.attrs));
         uploads.push(x::UploadEntry {
             key: u.key.clone(),
             upload_id: UploadId(u.upload).to_string(),
@@ -921,6 +925,7 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams
             initiated_ms: u.created_ms,
             checksum_algorithm: declared.map(|d| d.0),
             checksum_type: declared.map(|d| d.1),
+            class,
         });
     }
     let r = ListUploadsResponse {

@@ -39,7 +39,7 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     if super::snowball::requested(ctx.headers()) {
         return super::snowball::put_extract(ctx, bucket, body).await;
     }
-    let mut opts = put_options(ctx.headers())?;
+    let mut opts = put_options(ctx.headers(), &ctx.engine.shared.classes)?;
     opts.event = ctx.origin(bucket, EventAction::Put);
     let requested = super::sse::for_write(ctx, bucket)?;
     opts.headers.extend(acl_for_new_object(ctx, bucket)?);

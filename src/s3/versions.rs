@@ -78,6 +78,7 @@ pub fn list_object_versions(ctx: &Ctx<'_>, bucket: &str, p: &ListVersionsParams)
                         size: e.size,
                         checksum_algorithm: None,
                         checksum_type: None,
+                        class: e.class.clone(),
                     }
                 };
                 entries.push(VersionEntry {

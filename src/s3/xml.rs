@@ -115,6 +115,8 @@ pub struct ListEntry {
     /// Quoted or bare; written quoted either way.
     pub etag: String,
     pub size: u64,
+    /// The storage class; None: STANDARD.
+    pub class: Option<String>,
     /// Only with MinIO's `metadata=true` (boxed: a plain listing pays one
     /// pointer per entry).
     pub metadata: Option<Box<EntryMetadata>>,
@@ -211,7 +213,10 @@ fn write_contents(w: &mut Writer<'_>, e: &ListEntry, url: bool, owner: Option<&L
         if let Some(o) = owner {
             w.owner("Owner", o);
         }
-        w.text("StorageClass", "STANDARD");
+        w.text(
+            "StorageClass",
+            e.class.as_deref().unwrap_or(crate::engine::class::STANDARD),
+        );
         if let Some(m) = &e.metadata {
             write_entry_metadata(w, m);
         }
@@ -833,6 +838,7 @@ mod tests {
             last_modified_ms: T,
             etag: "abc".into(),
             size: 42,
+            class: None,
             metadata: None,
         }
     }
@@ -1020,6 +1026,7 @@ mod tests {
                     last_modified_ms: T + i,
                     etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
                     size: i * 1000,
+                    class: None,
                     metadata: None,
                 })
                 .collect(),

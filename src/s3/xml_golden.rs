@@ -39,6 +39,7 @@ fn entries() -> Vec<ListEntry> {
             last_modified_ms: T,
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             size: 0,
+            class: None,
             metadata: None,
         },
         ListEntry {
@@ -46,6 +47,7 @@ fn entries() -> Vec<ListEntry> {
             last_modified_ms: 0,
             etag: "\"9b2cf535f27731c974343645a3985328-3\"".into(),
             size: u64::MAX,
+            class: None,
             metadata: None,
         },
     ]
@@ -120,6 +122,7 @@ fn versions(url: bool) -> ListVersionsResponse {
                     size: 42,
                     checksum_algorithm: Some(ChecksumAlgo::Crc64Nvme),
                     checksum_type: Some(ChecksumType::FullObject),
+                    class: None,
                 },
             },
             VersionEntry {
@@ -132,6 +135,7 @@ fn versions(url: bool) -> ListVersionsResponse {
                     size: 0,
                     checksum_algorithm: None,
                     checksum_type: None,
+                    class: None,
                 },
             },
         ],
@@ -171,6 +175,7 @@ fn parts() -> ListPartsResponse {
         owner: owner(),
         checksum_algorithm: Some(ChecksumAlgo::Sha256),
         checksum_type: Some(ChecksumType::Composite),
+        class: None,
     }
 }
 
@@ -195,6 +200,7 @@ fn uploads(url: bool) -> ListUploadsResponse {
                 initiated_ms: T,
                 checksum_algorithm: Some(ChecksumAlgo::Crc32c),
                 checksum_type: Some(ChecksumType::Composite),
+                class: None,
             },
             UploadEntry {
                 key: "plain".into(),
@@ -204,6 +210,7 @@ fn uploads(url: bool) -> ListUploadsResponse {
                 initiated_ms: 0,
                 checksum_algorithm: None,
                 checksum_type: None,
+                class: None,
             },
         ],
         common_prefixes: prefixes(),

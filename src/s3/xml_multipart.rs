@@ -250,6 +250,8 @@ pub struct ListPartsResponse {
     /// The upload's algorithm and type, when it was created with one.
     pub checksum_algorithm: Option<ChecksumAlgo>,
     pub checksum_type: Option<ChecksumType>,
+    /// The upload's storage class; None: STANDARD.
+    pub class: Option<String>,
 }
 
 /// ListParts `ListPartsResult`.
@@ -276,7 +278,10 @@ pub fn list_parts(r: &ListPartsResponse) -> Vec<u8> {
         }
         w.owner("Initiator", &r.initiator);
         w.owner("Owner", &r.owner);
-        w.text("StorageClass", "STANDARD");
+        w.text(
+            "StorageClass",
+            r.class.as_deref().unwrap_or(crate::engine::class::STANDARD),
+        );
         if let Some(algo) = r.checksum_algorithm {
             w.text("ChecksumAlgorithm", algo.algorithm_name());
         }
@@ -296,6 +301,8 @@ pub struct UploadEntry {
     pub initiated_ms: u64,
     pub checksum_algorithm: Option<ChecksumAlgo>,
     pub checksum_type: Option<ChecksumType>,
+    /// The upload's storage class; None: STANDARD.
+    pub class: Option<String>,
 }
 
 /// ListMultipartUploads result.
@@ -344,7 +351,10 @@ pub fn list_multipart_uploads(r: &ListUploadsResponse) -> Vec<u8> {
                 w.text("UploadId", &u.upload_id);
                 w.owner("Initiator", &u.initiator);
                 w.owner("Owner", &u.owner);
-                w.text("StorageClass", "STANDARD");
+                w.text(
+                    "StorageClass",
+                    u.class.as_deref().unwrap_or(crate::engine::class::STANDARD),
+                );
                 w.date("Initiated", u.initiated_ms);
                 if let Some(algo) = u.checksum_algorithm {
                     w.text("ChecksumAlgorithm", algo.algorithm_name());

@@ -95,6 +95,8 @@ pub enum VersionKind {
         size: u64,
         checksum_algorithm: Option<ChecksumAlgo>,
         checksum_type: Option<ChecksumType>,
+        /// The storage class; None: STANDARD.
+        class: Option<String>,
     },
     /// `<DeleteMarker>`: no ETag, size or storage class.
     DeleteMarker,
@@ -183,6 +185,7 @@ pub fn list_object_versions(r: &ListVersionsResponse) -> Vec<u8> {
                     size,
                     checksum_algorithm,
                     checksum_type,
+                    class,
                 } = &e.kind
                 {
                     w.etag("ETag", etag);
@@ -194,7 +197,10 @@ pub fn list_object_versions(r: &ListVersionsResponse) -> Vec<u8> {
                     }
                     w.num("Size", *size);
                     w.owner("Owner", &r.owner);
-                    w.text("StorageClass", "STANDARD");
+                    w.text(
+                        "StorageClass",
+                        class.as_deref().unwrap_or(crate::engine::class::STANDARD),
+                    );
                 } else {
                     w.owner("Owner", &r.owner);
                 }
@@ -333,6 +339,7 @@ mod tests {
                 size: 434_234,
                 checksum_algorithm: None,
                 checksum_type: None,
+                class: None,
             },
         }
     }
@@ -409,6 +416,7 @@ mod tests {
                     size: 1,
                     checksum_algorithm: Some(ChecksumAlgo::Crc64Nvme),
                     checksum_type: Some(ChecksumType::FullObject),
+                    class: None,
                 },
                 ..version("b", Some("v1"), true)
             }],

@@ -4,6 +4,7 @@
 use http::header::HeaderValue;
 use http::HeaderMap;
 
+use crate::engine::class::{ClassId, Classes};
 use crate::engine::PutOptions;
 
 use crate::s3::error::{S3Code, S3Error};
@@ -76,14 +77,16 @@ fn content_encoding(value: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
-/// Content-Type, stored system headers and `x-amz-meta-*` from a request.
-pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
+/// Content-Type, stored system headers, `x-amz-meta-*` and the storage
+/// class from a request.
+pub fn put_options(headers: &HeaderMap, classes: &Classes) -> Result<PutOptions, S3Error> {
     let mut opts = PutOptions {
         content_type: headers
             .get(http::header::CONTENT_TYPE)
             .map(text)
             .filter(|s| !s.is_empty()),
         tags: tags_from_header(headers)?,
+        class: storage_class(headers, classes)?,
         ..Default::default()
     };
     for name in STORED_HEADERS {
@@ -122,6 +125,19 @@ pub fn put_options(headers: &HeaderMap) -> Result<PutOptions, S3Error> {
         ));
     }
     Ok(opts)
+}
+
+/// The class `x-amz-storage-class` names, STANDARD without one. A class
+/// the node does not define, S3's others included, is InvalidStorageClass
+/// (S3's answer to a class it does not offer).
+pub fn storage_class(headers: &HeaderMap, classes: &Classes) -> Result<ClassId, S3Error> {
+    let Some(v) = headers.get("x-amz-storage-class") else {
+        return Ok(ClassId::STANDARD);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|name| classes.id_of(name))
+        .ok_or_else(|| S3Error::from_code(S3Code::InvalidStorageClass))
 }
 
 /// The `x-amz-tagging` header of a write; empty when absent.

@@ -259,7 +259,7 @@ async fn store_one(
     let key = e.key.as_str();
     crate::engine::write::validate_key(key)?;
     let headers = entry_headers(&plan.headers, e)?;
-    let mut opts = put_options(&headers)?;
+    let mut opts = put_options(&headers, &api.engine.shared.classes)?;
     opts.event = plan.origin.clone();
     let tags: Vec<(&str, &str)> = opts
         .tags
@@ -416,7 +416,9 @@ mod tests {
         assert_eq!(h["x-amz-meta-color"], "red");
         assert_eq!(h["x-amz-meta-size"], "big");
         assert_eq!(h["x-amz-object-lock-mode"], "COMPLIANCE");
-        let opts = put_options(&h).unwrap();
+        let layout = crate::engine::layout::Layout { data: 1, parity: 0 };
+        let classes = crate::engine::class::Classes::build(layout, &[], None, &[]).unwrap();
+        let opts = put_options(&h, &classes).unwrap();
         assert_eq!(
             opts.tags,
             [

@@ -49,21 +49,6 @@ use super::common::version::add_version_header;
 use super::error::{S3Code, S3Error};
 use super::xml_tagging::{parse_tagging, TagTarget};
 
-/// Storage classes S3 accepts; cairn has one class, as for PUT.
-const STORAGE_CLASSES: [&str; 11] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-];
-
 /// Fields that become the object's headers, as the same PUT headers would.
 fn is_header_field(name: &str) -> bool {
     matches!(
@@ -73,6 +58,7 @@ fn is_header_field(name: &str) -> bool {
         || name.starts_with("x-amz-checksum-")
         || name.starts_with("x-amz-server-side-encryption")
         || name.starts_with("x-amz-object-lock-")
+        || name == "x-amz-storage-class"
 }
 
 fn form_error(e: FormError) -> S3Error {
@@ -250,7 +236,7 @@ async fn authorize_and_store(
     };
     let requested =
         crate::s3::sse::for_headers(api.engine, bucket, &headers, transport, auth.sigv2)?;
-    let mut opts = put_options(&headers)?;
+    let mut opts = put_options(&headers, &api.engine.shared.classes)?;
     let checksum = header_checksum(&headers)?;
     if let Some(xml) = fields.get("tagging") {
         opts.tags = parse_tagging(xml.as_bytes(), TagTarget::Object)?;
@@ -272,11 +258,6 @@ async fn authorize_and_store(
         &acl,
         bucket,
     )?;
-    if let Some(class) = fields.get("x-amz-storage-class") {
-        if !STORAGE_CLASSES.contains(&class) {
-            return Err(S3Code::InvalidStorageClass.into());
-        }
-    }
     let (min, max) = policy
         .as_ref()
         .and_then(|p| p.length_range())

@@ -245,7 +245,7 @@ impl Plan {
 
 pub async fn put_extract(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result {
     let headers = ctx.headers();
-    let mut base = put_options(headers)?;
+    let mut base = put_options(headers, &ctx.engine.shared.classes)?;
     // A member's type and encoding are its own, not the archive's.
     base.content_type = None;
     base.headers.retain(|(k, _)| k != "content-encoding");
