@@ -1168,7 +1168,7 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
 
 #[test]
 fn golden_records_of_every_kind_and_format_decode_to_their_values() {
-    let mut older: Vec<(&str, u16)> = vec![
+    let older: Vec<(&str, u16)> = vec![
         ("record-commit-stripes.v1.bin", 1),
         ("record-upload.v1.bin", 1),
         ("record-part.v2.bin", 2),
