@@ -630,6 +630,7 @@ fn bucket_table_v3() -> BucketTable {
                         newer_noncurrent_versions: Some(3),
                     }),
                     abort_incomplete_upload_days: Some(2),
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "dated".into(),
@@ -646,6 +647,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::DateMs(1_356_220_800_000)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "markers".into(),
@@ -654,6 +656,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::ExpiredObjectDeleteMarker(true)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "tagged".into(),
@@ -665,6 +668,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(1)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "sizes".into(),
@@ -673,6 +677,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: None,
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: Some(1),
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "small".into(),
@@ -681,6 +686,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(9)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "prefix".into(),
@@ -689,6 +695,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(4)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
             ],
         });
