@@ -23,8 +23,7 @@ use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
     NoncurrentVersionExpiration, NoncurrentVersionTransition, ObjectLockLegalHold,
-    ObjectLockLegalHoldStatus, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    ObjectLockLegalHoldStatus, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
@@ -595,7 +594,12 @@ async fn a_transition_to_a_cold_class_moves_the_bytes_to_its_drives_and_keeps_ge
         "lc-t",
         vec![
             rule("cold", "logs/")
-                .transitions(Transition::builder().days(2).storage_class(to("COLD")).build())
+                .transitions(
+                    Transition::builder()
+                        .days(2)
+                        .storage_class(to("COLD"))
+                        .build(),
+                )
                 .build()
                 .expect("rule"),
             rule("old", "nc/")
@@ -717,16 +721,26 @@ async fn a_transition_to_a_cold_class_moves_the_bytes_to_its_drives_and_keeps_ge
     assert_eq!(n(&after, "bytesTransitioned"), bytes);
     assert_eq!(n(&after, "failures"), 0);
     assert_eq!(metric(&s, "cairn_lifecycle_transitioned_total"), 3);
-    assert_eq!(metric(&s, "cairn_lifecycle_transitioned_bytes_total"), bytes);
+    assert_eq!(
+        metric(&s, "cairn_lifecycle_transitioned_bytes_total"),
+        bytes
+    );
     for (key, b) in moved.iter().zip(&before) {
         let a = head_of(&c, "lc-t", key, None).await;
         assert_eq!(a.3.as_deref(), Some("COLD"), "{key}");
-        assert_eq!((&a.0, &a.1, &a.2), (&b.0, &b.1, &b.2), "{key}: ETag, version, metadata");
+        assert_eq!(
+            (&a.0, &a.1, &a.2),
+            (&b.0, &b.1, &b.2),
+            "{key}: ETag, version, metadata"
+        );
     }
     assert_eq!(head_of(&c, "lc-t", "keep/other", None).await.3, None);
     assert_eq!(
         tags_of(&c, "lc-t", "logs/big").await,
-        [("team".into(), "storage".into()), ("tier".into(), "hot".into())]
+        [
+            ("team".into(), "storage".into()),
+            ("tier".into(), "hot".into())
+        ]
     );
     let hold = c
         .get_object_legal_hold()
@@ -767,7 +781,10 @@ async fn a_transition_to_a_cold_class_moves_the_bytes_to_its_drives_and_keeps_ge
         drives.dedup();
         assert_eq!(drives, [4, 5], "{key}");
     }
-    assert!(get_bytes(&c, "lc-t", "logs/big").await == big, "after a restart");
+    assert!(
+        get_bytes(&c, "lc-t", "logs/big").await == big,
+        "after a restart"
+    );
     assert!(get_bytes(&c, "lc-t", "logs/mp").await == parts.concat());
 }
 
@@ -845,7 +862,10 @@ async fn noncurrent_versions_beyond_the_newest_move_after_their_days() {
     assert_eq!(class(2).await, None);
     assert_eq!(head_of(&c, "lc-nc", "gone", Some(&gone)).await.3, None);
     for (i, b) in bodies.iter().enumerate() {
-        assert!(get_version(&c, "lc-nc", "k", &ids[i]).await == *b, "version {i}");
+        assert!(
+            get_version(&c, "lc-nc", "k", &ids[i]).await == *b,
+            "version {i}"
+        );
     }
     assert!(get_version(&c, "lc-nc", "gone", &gone).await == b"was here");
 }
@@ -875,15 +895,22 @@ async fn transitions_name_a_class_of_the_node_other_than_standard() {
         }
     };
     let days = |d: i32, class: &str| {
-        rule("r", "")
-            .transitions(Transition::builder().days(d).storage_class(to(class)).build())
+        rule("r", "").transitions(
+            Transition::builder()
+                .days(d)
+                .storage_class(to(class))
+                .build(),
+        )
     };
     let cases = [
         // Neither the node's nor S3's: not in the schema.
         (days(1, "WARM").build().expect("rule"), "MalformedXML"),
         (days(1, "STANDARD").build().expect("rule"), "MalformedXML"),
         // S3's, which this node lacks.
-        (days(1, "GLACIER").build().expect("rule"), "InvalidStorageClass"),
+        (
+            days(1, "GLACIER").build().expect("rule"),
+            "InvalidStorageClass",
+        ),
         (
             rule("r", "")
                 .noncurrent_version_transitions(
@@ -922,7 +949,9 @@ async fn transitions_name_a_class_of_the_node_other_than_standard() {
         .await
         .expect("get");
     assert_eq!(
-        got.rules()[0].transitions()[0].storage_class().map(|c| c.as_str()),
+        got.rules()[0].transitions()[0]
+            .storage_class()
+            .map(|c| c.as_str()),
         Some("REDUCED_REDUNDANCY")
     );
 }

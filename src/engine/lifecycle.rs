@@ -428,9 +428,9 @@ impl Engine {
                 Ok(e.meta.size)
             }
             Ok(TransitionOutcome::Already | TransitionOutcome::Superseded)
-            | Err(EngineError::NoSuchKey | EngineError::NoSuchVersion | EngineError::DeleteMarker) => {
-                Err(EngineError::ConditionConflict)
-            }
+            | Err(
+                EngineError::NoSuchKey | EngineError::NoSuchVersion | EngineError::DeleteMarker,
+            ) => Err(EngineError::ConditionConflict),
             Err(e) => Err(e),
         }
     }

@@ -7,8 +7,8 @@
 //! `AbortIncompleteMultipartUpload`, `Transition`,
 //! `NoncurrentVersionTransition`. Pure: parsing and checking, no I/O.
 
-use crate::iam::policy::parse_date;
 use crate::engine::class::STANDARD;
+use crate::iam::policy::parse_date;
 use crate::lifecycle::{
     And, Expiration, Filter, Lifecycle, NoncurrentExpiration, Rule, Scope, Tag, Transition,
     TransitionWhen, DAY_MS,
@@ -475,7 +475,8 @@ fn check_transitions(
     }
     for (i, t) in out.iter().enumerate() {
         let current = !matches!(t.when, TransitionWhen::Noncurrent { .. });
-        let same_kind = |u: &Transition| current != matches!(u.when, TransitionWhen::Noncurrent { .. });
+        let same_kind =
+            |u: &Transition| current != matches!(u.when, TransitionWhen::Noncurrent { .. });
         if out[..i].iter().any(|u| same_kind(u) && u.class == t.class) {
             return Err(invalid_argument(if current {
                 "'StorageClass' must be different for 'Transition' actions in same 'Rule'"
@@ -774,8 +775,7 @@ mod tests {
     #[test]
     fn a_document_reads_back_as_the_rules_it_was_written_from() {
         let lc = parse(EXAMPLE).unwrap();
-        let again =
-            parse_lifecycle(&lifecycle_document(&lc), &CLASSES, || unreachable!()).unwrap();
+        let again = parse_lifecycle(&lifecycle_document(&lc), &CLASSES, || unreachable!()).unwrap();
         assert_eq!(again, lc);
         let text = String::from_utf8(lifecycle_document(&lc)).unwrap();
         assert!(
