@@ -650,12 +650,20 @@ impl ObjectReader {
             let w = want(i);
             async move {
                 match locs.get(i).copied().flatten() {
-                    Some(loc) => (
-                        i,
-                        e.read_record(self.partition, loc, &w, keep)
-                            .await
-                            .map_err(Some),
-                    ),
+                    Some(loc) => {
+                        let r = e.read_record(self.partition, loc, &w, keep).await;
+                        // A sound record of another length is not this
+                        // stripe's shard (an index pointing at another data
+                        // generation, say): unusable, as a corrupt one is.
+                        let r = r.map_err(Some).and_then(|v| {
+                            if v.payload.len() == sl {
+                                Ok(v)
+                            } else {
+                                Err(Some(ReadFail::Corrupt(loc)))
+                            }
+                        });
+                        (i, r)
+                    }
                     None => (i, Err(None)),
                 }
             }
