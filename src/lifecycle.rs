@@ -29,6 +29,33 @@ pub struct Rule {
     pub noncurrent_expiration: Option<NoncurrentExpiration>,
     /// `AbortIncompleteMultipartUpload`'s `DaysAfterInitiation`.
     pub abort_incomplete_upload_days: Option<u32>,
+    /// `Transition`s, then `NoncurrentVersionTransition`s, in the order
+    /// sent. Since `buckets.json` format 7.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
+}
+
+/// A `Transition` or `NoncurrentVersionTransition`: when a version moves
+/// to `class`, one of the node's storage classes other than STANDARD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub when: TransitionWhen,
+    pub class: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransitionWhen {
+    /// The current version, days after it was written (0: the next
+    /// midnight UTC).
+    Days(u32),
+    /// The current version, from this midnight UTC (milliseconds).
+    DateMs(u64),
+    /// A noncurrent version, days after it became noncurrent, keeping the
+    /// newest `newer_noncurrent_versions` where they are.
+    Noncurrent {
+        noncurrent_days: u32,
+        newer_noncurrent_versions: Option<u32>,
+    },
 }
 
 /// Which objects a rule names, in the form the client used (GET answers
@@ -168,11 +195,13 @@ pub struct VersionFacts<'a> {
     pub size: u64,
     pub tags: &'a [(String, String)],
     pub delete_marker: bool,
+    /// Its storage class's name.
+    pub class: &'a str,
 }
 
 /// What the worker does to one key's versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<'r> {
     /// Delete the latest version as a DELETE without a version id would:
     /// gone in an unversioned bucket, behind a new delete marker in a
     /// versioned one.
@@ -182,19 +211,28 @@ pub enum Action {
     RemoveDeleteMarker,
     /// Remove the noncurrent version at this place (0: the newest).
     RemoveNoncurrent(usize),
+    /// Move the latest version's data to this storage class.
+    TransitionCurrent(&'r str),
+    /// Move the noncurrent version at this place to this storage class.
+    TransitionNoncurrent(usize, &'r str),
 }
 
 /// What the enabled rules do at `now_ms` to a key whose latest version is
 /// `latest` and whose noncurrent versions, newest first, are `noncurrent`.
 /// Object lock is not looked at here: the engine refuses to remove a
 /// locked version, whatever the plan says.
-pub fn plan(
-    lc: &Lifecycle,
+///
+/// A version that is not removed moves to the class of the transition
+/// that came due last among those of the enabled rules naming it (the
+/// first rule's on a tie), unless it is of that class already; a delete
+/// marker never moves.
+pub fn plan<'r>(
+    lc: &'r Lifecycle,
     key: &str,
     latest: &VersionFacts<'_>,
     noncurrent: &[VersionFacts<'_>],
     now_ms: u64,
-) -> Vec<Action> {
+) -> Vec<Action<'r>> {
     fn facts<'a>(key: &'a str, v: &VersionFacts<'a>) -> ObjectFacts<'a> {
         ObjectFacts {
             key,
@@ -208,6 +246,14 @@ pub fn plan(
             .is_some_and(|(at, _)| at <= now_ms)
         {
             out.push(Action::ExpireCurrent);
+        } else if let Some(class) = due_class(lc, &facts(key, latest), now_ms, |w| match w {
+            TransitionWhen::Days(d) => Some(expiry_after_days(latest.created_ms, d)),
+            TransitionWhen::DateMs(ms) => Some(ms),
+            TransitionWhen::Noncurrent { .. } => None,
+        }) {
+            if class != latest.class {
+                out.push(Action::TransitionCurrent(class));
+            }
         }
     } else if noncurrent.is_empty() && delete_marker_expired(lc, key, latest.created_ms, now_ms) {
         out.push(Action::RemoveDeleteMarker);
@@ -228,9 +274,49 @@ pub fn plan(
         });
         if expired {
             out.push(Action::RemoveNoncurrent(i));
+            continue;
+        }
+        if v.delete_marker {
+            continue;
+        }
+        let class = due_class(lc, &facts(key, v), now_ms, |w| match w {
+            TransitionWhen::Noncurrent {
+                noncurrent_days,
+                newer_noncurrent_versions,
+            } if i >= newer_noncurrent_versions.unwrap_or(0) as usize => {
+                Some(expiry_after_days(since, noncurrent_days))
+            }
+            _ => None,
+        });
+        if let Some(class) = class.filter(|c| *c != v.class) {
+            out.push(Action::TransitionNoncurrent(i, class));
         }
     }
     out
+}
+
+/// The class of the transition due last by `now_ms` among the enabled
+/// rules that name `o`, each transition's time given by `at` (None: not of
+/// the kind asked about).
+fn due_class<'r>(
+    lc: &'r Lifecycle,
+    o: &ObjectFacts<'_>,
+    now_ms: u64,
+    at: impl Fn(TransitionWhen) -> Option<u64>,
+) -> Option<&'r str> {
+    let mut best: Option<(u64, &'r str)> = None;
+    for r in lc.rules.iter().filter(|r| r.enabled) {
+        for t in &r.transitions {
+            let Some(when) = at(t.when).filter(|&w| w <= now_ms) else {
+                continue;
+            };
+            if best.is_some_and(|(b, _)| b >= when) || !r.matches(o) {
+                continue;
+            }
+            best = Some((when, t.class.as_str()));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// Whether a delete marker written at `created_ms`, the key's only version,
@@ -376,6 +462,7 @@ mod tests {
             expiration,
             noncurrent_expiration: None,
             abort_incomplete_upload_days: None,
+            transitions: Vec::new(),
         }
     }
 
@@ -552,6 +639,7 @@ mod tests {
             size: 10,
             tags: &[],
             delete_marker,
+            class: "STANDARD",
         }
     }
 
@@ -614,6 +702,92 @@ mod tests {
             rules: vec![noncurrent_rule(1, None)],
         };
         assert_eq!(plan(&all, "k", &latest, &old, u64::MAX).len(), 3);
+    }
+
+    fn moving(when: TransitionWhen, class: &str) -> Rule {
+        let mut r = rule("t", Scope::Prefix("logs/".into()), None);
+        r.transitions.push(Transition {
+            when,
+            class: class.into(),
+        });
+        r
+    }
+
+    #[test]
+    fn the_current_version_moves_to_the_class_due_last_unless_it_is_there() {
+        let mut r = moving(TransitionWhen::Days(3), "COLD");
+        r.transitions.push(Transition {
+            when: TransitionWhen::Days(1),
+            class: "REDUCED_REDUNDANCY".into(),
+        });
+        let lc = Lifecycle { rules: vec![r] };
+        let written = v(JAN15_1030, false);
+        let day1 = expiry_after_days(JAN15_1030, 1);
+        assert!(plan(&lc, "logs/a", &written, &[], day1 - 1).is_empty());
+        assert_eq!(
+            plan(&lc, "logs/a", &written, &[], day1),
+            vec![Action::TransitionCurrent("REDUCED_REDUNDANCY")]
+        );
+        assert_eq!(
+            plan(&lc, "logs/a", &written, &[], JAN19),
+            vec![Action::TransitionCurrent("COLD")]
+        );
+        // Already there, outside the prefix, a delete marker: nothing.
+        let cold = VersionFacts {
+            class: "COLD",
+            ..written
+        };
+        assert!(plan(&lc, "logs/a", &cold, &[], JAN19).is_empty());
+        assert!(plan(&lc, "keep/a", &written, &[], JAN19).is_empty());
+        assert!(plan(&lc, "logs/a", &v(JAN15_1030, true), &[], JAN19).is_empty());
+        // By date; an expiration due as well wins.
+        let mut dated = moving(TransitionWhen::DateMs(JAN19), "COLD");
+        let lc = Lifecycle {
+            rules: vec![dated.clone()],
+        };
+        assert!(plan(&lc, "logs/a", &written, &[], JAN19 - 1).is_empty());
+        assert_eq!(
+            plan(&lc, "logs/a", &written, &[], JAN19),
+            vec![Action::TransitionCurrent("COLD")]
+        );
+        dated.expiration = Some(Expiration::DateMs(JAN19));
+        let lc = Lifecycle { rules: vec![dated] };
+        assert_eq!(
+            plan(&lc, "logs/a", &written, &[], JAN19),
+            vec![Action::ExpireCurrent]
+        );
+    }
+
+    #[test]
+    fn noncurrent_versions_move_from_when_they_were_replaced_keeping_the_newest() {
+        let lc = Lifecycle {
+            rules: vec![moving(
+                TransitionWhen::Noncurrent {
+                    noncurrent_days: 1,
+                    newer_noncurrent_versions: Some(1),
+                },
+                "COLD",
+            )],
+        };
+        let d = |n: u64| JAN15_1030 + n * DAY_MS;
+        let latest = v(d(3), false);
+        let old = [v(d(2), false), v(d(1), true), v(d(0), false)];
+        // The oldest was replaced on day 1 (by the marker): due the
+        // midnight after day 2. The marker never moves; the newest
+        // noncurrent one is kept; the current one is not named.
+        let at = expiry_after_days(d(1), 1);
+        assert!(plan(&lc, "logs/k", &latest, &old, at - 1).is_empty());
+        assert_eq!(
+            plan(&lc, "logs/k", &latest, &old, at),
+            vec![Action::TransitionNoncurrent(2, "COLD")]
+        );
+        // Removed beats moved.
+        let mut both = lc.clone();
+        both.rules.push(noncurrent_rule(1, Some(1)));
+        assert_eq!(
+            plan(&both, "logs/k", &latest, &old, at),
+            vec![Action::RemoveNoncurrent(2)]
+        );
     }
 
     #[test]

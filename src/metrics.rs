@@ -428,6 +428,14 @@ fn render(snaps: Vec<Snapshot>, shared: &Shared) -> String {
             &shared.background.lifecycle.uploads_aborted,
         ),
         (
+            "cairn_lifecycle_transitioned_total",
+            &shared.background.lifecycle.transitioned,
+        ),
+        (
+            "cairn_lifecycle_transitioned_bytes_total",
+            &shared.background.lifecycle.transitioned_bytes,
+        ),
+        (
             "cairn_lifecycle_kept_by_lock_total",
             &shared.background.lifecycle.locked,
         ),

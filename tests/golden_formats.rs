@@ -630,6 +630,7 @@ fn bucket_table_v3() -> BucketTable {
                         newer_noncurrent_versions: Some(3),
                     }),
                     abort_incomplete_upload_days: Some(2),
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "dated".into(),
@@ -646,6 +647,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::DateMs(1_356_220_800_000)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "markers".into(),
@@ -654,6 +656,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::ExpiredObjectDeleteMarker(true)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "tagged".into(),
@@ -665,6 +668,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(1)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "sizes".into(),
@@ -673,6 +677,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: None,
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: Some(1),
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "small".into(),
@@ -681,6 +686,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(9)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
                 LifecycleRule {
                     id: "prefix".into(),
@@ -689,6 +695,7 @@ fn bucket_table_v3() -> BucketTable {
                     expiration: Some(Expiration::Days(4)),
                     noncurrent_expiration: None,
                     abort_incomplete_upload_days: None,
+                    transitions: Vec::new(),
                 },
             ],
         });
@@ -821,6 +828,37 @@ fn bucket_table_v6() -> BucketTable {
             target_grants: Vec::new(),
             key_format: None,
         });
+    }
+    t
+}
+
+/// Format 7: the table of format 6 with lifecycle transitions on
+/// "everything" (by days, by date, and of noncurrent versions).
+fn bucket_table_v7() -> BucketTable {
+    use cairn::lifecycle::{Transition, TransitionWhen};
+    let mut t = bucket_table_v6();
+    if let Some(lc) = t
+        .buckets
+        .get_mut("everything")
+        .and_then(|b| b.lifecycle.as_mut())
+    {
+        lc.rules[0].transitions = vec![
+            Transition {
+                when: TransitionWhen::Days(30),
+                class: "COLD".into(),
+            },
+            Transition {
+                when: TransitionWhen::Noncurrent {
+                    noncurrent_days: 7,
+                    newer_noncurrent_versions: Some(2),
+                },
+                class: "REDUCED_REDUNDANCY".into(),
+            },
+        ];
+        lc.rules[1].transitions = vec![Transition {
+            when: TransitionWhen::DateMs(1_356_134_400_000),
+            class: "COLD".into(),
+        }];
     }
     t
 }
@@ -1037,7 +1075,7 @@ fn regenerate_golden_payloads() {
     write("format.v4.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v6.json", &bucket_table_v6().encode().unwrap());
+    write("buckets.v7.json", &bucket_table_v7().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1292,6 +1330,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v6()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v7.json")).unwrap(),
+        bucket_table_v7()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1411,7 +1453,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v6.json", bucket_table_v6().encode().unwrap());
+    same("buckets.v7.json", bucket_table_v7().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1438,7 +1480,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 6, 1, 1, 1),
+        (4, 7, 1, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1483,7 +1525,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v6.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v7.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

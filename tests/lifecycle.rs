@@ -9,20 +9,27 @@
 //! `kill -9` resumes where it was rather than starting again; the counters
 //! reach the admin API and `/metrics`; an expiration reaches the bucket's
 //! notification target as a `LifecycleExpiration:Delete` event.
+//! Transitions (on a node with a `[[storage_class]]` COLD on two of its
+//! six drives): current versions move after their days, noncurrent ones
+//! beyond the newest N after theirs, with ETag, version, metadata, tags
+//! and GET unchanged and the moved shards on COLD's drives only; what
+//! PutBucketLifecycleConfiguration refuses among transitions.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    ObjectLockLegalHold, ObjectLockLegalHoldStatus,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    NoncurrentVersionExpiration, NoncurrentVersionTransition, ObjectLockLegalHold,
+    ObjectLockLegalHoldStatus, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use serde_json::Value;
 
 mod binary;
+mod common;
 use binary::cli::Cli;
 use binary::*;
 
@@ -481,4 +488,470 @@ async fn an_expiration_is_an_event_for_the_buckets_notification_rules() {
     );
     let body = &rx.got.lock().expect("lock")[0].1;
     assert_eq!(body["Records"][0]["userIdentity"]["principalId"], "cairn");
+}
+
+// ---------------------------------------------------------------------------
+// Transitions
+// ---------------------------------------------------------------------------
+
+/// A 6-drive node (4+2) whose drives 4 and 5 are the COLD class (1+1), on
+/// the test's lifecycle clock.
+fn cold_node() -> (Server, Clock, Cli) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Clock::new(dir.path());
+    let cfg = dir.path().join("cairn.toml");
+    std::fs::write(
+        &cfg,
+        "[[storage_class]]\nname = \"COLD\"\ndrives = [4, 5]\nlayout = \"1+1\"\n",
+    )
+    .expect("config");
+    let extra: Vec<String> = vec![
+        dir.path().join("drive4").display().to_string(),
+        dir.path().join("drive5").display().to_string(),
+        "--config".into(),
+        cfg.display().to_string(),
+    ];
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let path = clock.0.to_str().expect("utf-8").to_owned();
+    let s = Server::start_env(dir, &extra, &[("CAIRN_TEST_CLOCK_FILE", &path)]);
+    let cli = Cli::for_server(&s);
+    (s, clock, cli)
+}
+
+fn to(class: &str) -> TransitionStorageClass {
+    TransitionStorageClass::from(class)
+}
+
+/// What a version shows that a transition must keep, and its class.
+async fn head_of(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> (String, String, Vec<(String, String)>, Option<String>) {
+    let h = c
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .expect("head");
+    let mut meta: Vec<(String, String)> = h
+        .metadata()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    meta.sort();
+    (
+        h.e_tag().expect("etag").to_owned(),
+        h.version_id().unwrap_or("null").to_owned(),
+        meta,
+        h.storage_class().map(|s| s.as_str().to_owned()),
+    )
+}
+
+async fn tags_of(c: &Client, bucket: &str, key: &str) -> Vec<(String, String)> {
+    c.get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("tagging")
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+async fn get_version(c: &Client, bucket: &str, key: &str, version: &str) -> Vec<u8> {
+    c.get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version)
+        .send()
+        .await
+        .expect("get version")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_to_a_cold_class_moves_the_bytes_to_its_drives_and_keeps_get_exact() {
+    let (mut s, clock, cli) = cold_node();
+    let c = s.client();
+    c.create_bucket()
+        .bucket("lc-t")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("bucket");
+    set_rules(
+        &c,
+        "lc-t",
+        vec![
+            rule("cold", "logs/")
+                .transitions(
+                    Transition::builder()
+                        .days(2)
+                        .storage_class(to("COLD"))
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+            rule("old", "nc/")
+                .noncurrent_version_transitions(
+                    NoncurrentVersionTransition::builder()
+                        .noncurrent_days(1)
+                        .newer_noncurrent_versions(1)
+                        .storage_class(to("REDUCED_REDUNDANCY"))
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+        ],
+    )
+    .await;
+    // GET answers the transitions back.
+    let got = c
+        .get_bucket_lifecycle_configuration()
+        .bucket("lc-t")
+        .send()
+        .await
+        .expect("get lifecycle");
+    let t = &got.rules()[0].transitions()[0];
+    assert_eq!(
+        (t.days(), t.storage_class().map(|c| c.as_str())),
+        (Some(2), Some("COLD"))
+    );
+    let nt = &got.rules()[1].noncurrent_version_transitions()[0];
+    assert_eq!(
+        (
+            nt.noncurrent_days(),
+            nt.newer_noncurrent_versions(),
+            nt.storage_class().map(|c| c.as_str())
+        ),
+        (Some(1), Some(1), Some("REDUCED_REDUNDANCY"))
+    );
+
+    // Sharded, inline and multipart data, one under legal hold, and one
+    // outside the rule's prefix.
+    let big = data(300_000, 1);
+    let small = data(1000, 2);
+    let parts = [data(5 << 20, 3), data(70_001, 4)];
+    c.put_object()
+        .bucket("lc-t")
+        .key("logs/big")
+        .metadata("colour", "blue")
+        .content_type("application/x-test")
+        .tagging("team=storage&tier=hot")
+        .body(ByteStream::from(big.clone()))
+        .send()
+        .await
+        .expect("put big");
+    c.put_object()
+        .bucket("lc-t")
+        .key("logs/held")
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .expect("put held");
+    let up = c
+        .create_multipart_upload()
+        .bucket("lc-t")
+        .key("logs/mp")
+        .send()
+        .await
+        .expect("create upload");
+    let id = up.upload_id().expect("upload id");
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket("lc-t")
+            .key("logs/mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .expect("part");
+        done.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().expect("etag"))
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket("lc-t")
+        .key("logs/mp")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+    put(&c, "lc-t", "keep/other", "stays STANDARD").await;
+    let moved = ["logs/big", "logs/held", "logs/mp"];
+    let mut before = Vec::new();
+    for key in moved {
+        before.push(head_of(&c, "lc-t", key, None).await);
+    }
+    assert!(before.iter().all(|b| b.3.is_none()), "{before:?}");
+
+    // Not before their midnight.
+    clock.days_ahead(2);
+    pass(&s, &cli);
+    assert_eq!(n(&status(&cli), "transitioned"), 0);
+    assert_eq!(head_of(&c, "lc-t", "logs/big", None).await.3, None);
+
+    clock.days_ahead(3);
+    let (after, _) = pass(&s, &cli);
+    assert_eq!(n(&after, "transitioned"), 3);
+    let bytes = (big.len() + small.len() + parts[0].len() + parts[1].len()) as u64;
+    assert_eq!(n(&after, "bytesTransitioned"), bytes);
+    assert_eq!(n(&after, "failures"), 0);
+    assert_eq!(metric(&s, "cairn_lifecycle_transitioned_total"), 3);
+    assert_eq!(
+        metric(&s, "cairn_lifecycle_transitioned_bytes_total"),
+        bytes
+    );
+    for (key, b) in moved.iter().zip(&before) {
+        let a = head_of(&c, "lc-t", key, None).await;
+        assert_eq!(a.3.as_deref(), Some("COLD"), "{key}");
+        assert_eq!(
+            (&a.0, &a.1, &a.2),
+            (&b.0, &b.1, &b.2),
+            "{key}: ETag, version, metadata"
+        );
+    }
+    assert_eq!(head_of(&c, "lc-t", "keep/other", None).await.3, None);
+    assert_eq!(
+        tags_of(&c, "lc-t", "logs/big").await,
+        [
+            ("team".into(), "storage".into()),
+            ("tier".into(), "hot".into())
+        ]
+    );
+    let hold = c
+        .get_object_legal_hold()
+        .bucket("lc-t")
+        .key("logs/held")
+        .send()
+        .await
+        .expect("legal hold");
+    assert_eq!(
+        hold.legal_hold().and_then(|h| h.status()),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
+    assert!(get_bytes(&c, "lc-t", "logs/big").await == big);
+    assert!(get_bytes(&c, "lc-t", "logs/held").await == small);
+    assert!(get_bytes(&c, "lc-t", "logs/mp").await == parts.concat());
+
+    // A second pass finds them in their class: nothing more moves.
+    pass(&s, &cli);
+    assert_eq!(n(&status(&cli), "transitioned"), 3);
+
+    // The moved shards, in COLD's 1+1 layout, are on its two drives only.
+    let mut records = Vec::new();
+    s.restart_after(|dir| {
+        let paths: Vec<PathBuf> = (0..6).map(|i| dir.join(format!("drive{i}"))).collect();
+        records = common::scan_records(&paths, PARTITIONS as u16);
+    });
+    for key in ["logs/big", "logs/mp"] {
+        let mut drives: Vec<usize> = records
+            .iter()
+            .filter(|r| {
+                r.header.kind == cairn::engine::record::Kind::Shard
+                    && r.header.key == key
+                    && (r.header.layout.data, r.header.layout.parity) == (1, 1)
+            })
+            .map(|r| r.drive)
+            .collect();
+        drives.sort_unstable();
+        drives.dedup();
+        assert_eq!(drives, [4, 5], "{key}");
+    }
+    assert!(
+        get_bytes(&c, "lc-t", "logs/big").await == big,
+        "after a restart"
+    );
+    assert!(get_bytes(&c, "lc-t", "logs/mp").await == parts.concat());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noncurrent_versions_beyond_the_newest_move_after_their_days() {
+    let (s, clock, cli) = cold_node();
+    let c = s.client();
+    c.create_bucket()
+        .bucket("lc-nc")
+        .send()
+        .await
+        .expect("bucket");
+    c.put_bucket_versioning()
+        .bucket("lc-nc")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    set_rules(
+        &c,
+        "lc-nc",
+        vec![rule("old", "")
+            .noncurrent_version_transitions(
+                NoncurrentVersionTransition::builder()
+                    .noncurrent_days(1)
+                    .newer_noncurrent_versions(1)
+                    .storage_class(to("COLD"))
+                    .build(),
+            )
+            .build()
+            .expect("rule")],
+    )
+    .await;
+    let bodies = [data(200_000, 7), data(200_000, 8), data(200_000, 9)];
+    let mut ids = Vec::new();
+    for b in &bodies {
+        let v = c
+            .put_object()
+            .bucket("lc-nc")
+            .key("k")
+            .body(ByteStream::from(b.clone()))
+            .send()
+            .await
+            .expect("put");
+        ids.push(v.version_id().expect("version").to_owned());
+    }
+    // Behind a delete marker, the newest noncurrent version is kept too.
+    let gone = put(&c, "lc-nc", "gone", "was here").await;
+    c.delete_object()
+        .bucket("lc-nc")
+        .key("gone")
+        .send()
+        .await
+        .expect("delete");
+
+    // Replaced today: due at the midnight after tomorrow.
+    clock.days_ahead(1);
+    pass(&s, &cli);
+    assert_eq!(n(&status(&cli), "transitioned"), 0);
+    clock.days_ahead(2);
+    let (after, _) = pass(&s, &cli);
+    assert_eq!(n(&after, "transitioned"), 1, "{after}");
+    let class = |i: usize| {
+        let (c, id) = (&c, ids[i].clone());
+        async move { head_of(c, "lc-nc", "k", Some(&id)).await.3 }
+    };
+    // The oldest moved; the newest noncurrent one is kept by
+    // NewerNoncurrentVersions, the current one is not named.
+    assert_eq!(class(0).await.as_deref(), Some("COLD"));
+    assert_eq!(class(1).await, None);
+    assert_eq!(class(2).await, None);
+    assert_eq!(head_of(&c, "lc-nc", "gone", Some(&gone)).await.3, None);
+    for (i, b) in bodies.iter().enumerate() {
+        assert!(
+            get_version(&c, "lc-nc", "k", &ids[i]).await == *b,
+            "version {i}"
+        );
+    }
+    assert!(get_version(&c, "lc-nc", "gone", &gone).await == b"was here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_name_a_class_of_the_node_other_than_standard() {
+    let (s, _clock, _cli) = cold_node();
+    let c = s.client();
+    c.create_bucket()
+        .bucket("lc-cfg")
+        .send()
+        .await
+        .expect("bucket");
+    let put_rule = |r: LifecycleRule| {
+        let c = c.clone();
+        async move {
+            c.put_bucket_lifecycle_configuration()
+                .bucket("lc-cfg")
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .rules(r)
+                        .build()
+                        .expect("configuration"),
+                )
+                .send()
+                .await
+        }
+    };
+    let days = |d: i32, class: &str| {
+        rule("r", "").transitions(
+            Transition::builder()
+                .days(d)
+                .storage_class(to(class))
+                .build(),
+        )
+    };
+    let cases = [
+        // Neither the node's nor S3's: not in the schema.
+        (days(1, "WARM").build().expect("rule"), "MalformedXML"),
+        (days(1, "STANDARD").build().expect("rule"), "MalformedXML"),
+        // S3's, which this node lacks.
+        (
+            days(1, "GLACIER").build().expect("rule"),
+            "InvalidStorageClass",
+        ),
+        (
+            rule("r", "")
+                .noncurrent_version_transitions(
+                    NoncurrentVersionTransition::builder()
+                        .noncurrent_days(1)
+                        .storage_class(to("STANDARD_IA"))
+                        .build(),
+                )
+                .build()
+                .expect("rule"),
+            "InvalidStorageClass",
+        ),
+        (days(-1, "COLD").build().expect("rule"), "InvalidArgument"),
+        (
+            days(5, "COLD")
+                .expiration(LifecycleExpiration::builder().days(5).build())
+                .build()
+                .expect("rule"),
+            "InvalidArgument",
+        ),
+    ];
+    for (r, want) in cases {
+        let shown = format!("{r:?}");
+        assert_eq!(code(put_rule(r).await), want, "{shown}");
+    }
+    // The node's classes: taken, REDUCED_REDUNDANCY included.
+    for class in ["COLD", "REDUCED_REDUNDANCY"] {
+        put_rule(days(0, class).build().expect("rule"))
+            .await
+            .expect(class);
+    }
+    let got = c
+        .get_bucket_lifecycle_configuration()
+        .bucket("lc-cfg")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        got.rules()[0].transitions()[0]
+            .storage_class()
+            .map(|c| c.as_str()),
+        Some("REDUCED_REDUNDANCY")
+    );
 }

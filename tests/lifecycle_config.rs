@@ -353,7 +353,7 @@ async fn bad_configurations_get_s3s_errors_and_change_nothing() {
             "InvalidArgument",
         ),
         (
-            "a transition to a class S3 does not define",
+            "a transition to a class neither S3 nor this node defines",
             one(&format!(
                 "<Filter></Filter>{status}<Transition><Days>30</Days><StorageClass>COLD</StorageClass></Transition>"
             )),

@@ -102,6 +102,8 @@ async fn status(c: &Call<'_>, w: Work) -> Value {
                 "noncurrentRemoved": n(&lc.noncurrent_removed),
                 "deleteMarkersRemoved": n(&lc.delete_markers_removed),
                 "uploadsAborted": n(&lc.uploads_aborted),
+                "transitioned": n(&lc.transitioned),
+                "bytesTransitioned": n(&lc.transitioned_bytes),
                 "keptByObjectLock": n(&lc.locked),
                 "failures": n(&lc.failures),
             })

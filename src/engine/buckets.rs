@@ -256,8 +256,9 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 /// The format of `buckets.json` this binary writes (and the newest it reads).
 /// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
 /// `BucketInfo::website`, 5 `BucketInfo::notifications`, 6
-/// `BucketInfo::logging`; a file of an older format reads as having none.
-pub const TABLE_FORMAT: u32 = 6;
+/// `BucketInfo::logging`, 7 lifecycle transitions (`Rule::transitions`);
+/// a file of an older format reads as having none.
+pub const TABLE_FORMAT: u32 = 7;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -453,6 +454,7 @@ mod tests {
                         expiration: Some(crate::lifecycle::Expiration::Days(7)),
                         noncurrent_expiration: None,
                         abort_incomplete_upload_days: Some(2),
+                        transitions: Vec::new(),
                     }],
                 }),
                 website: Some(Website::Site(crate::website::Site {
@@ -511,7 +513,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 7, this binary reads up to 6"
+                "buckets.json was written by a newer cairn: format 8, this binary reads up to 7"
             ),
             "{e}"
         );

@@ -25,6 +25,7 @@ use super::background::Work;
 use super::buckets::BucketTable;
 use super::index::{Mutation, UploadListing};
 use super::meta::IndexEntry;
+use super::transition::TransitionOutcome;
 use super::{lock, now_ms, Engine, EngineError, Result};
 use crate::format_version::NewerFormat;
 use crate::notify::event::{Action as EventAction, Origin};
@@ -42,6 +43,10 @@ const UPLOAD_BATCH: usize = 256;
 /// flushes (group commit). One at a time, a pass expired 1,053 keys a
 /// second (perf/results/2026-12-07-321051e5-lifecycle.txt).
 const AT_ONCE: usize = 16;
+/// Bytes transitions copy per second over all cores: the copies read and
+/// write every byte of a version, so they, not the keys, bound a batch
+/// that moves data (a few percent of a drive's write bandwidth).
+pub const TRANSITION_BYTES_PER_SEC: u64 = 32 << 20;
 /// How long the worker waits when no partition is due.
 const IDLE: Duration = Duration::from_secs(1);
 /// Names a file holding the lifecycle clock, in milliseconds since the
@@ -61,6 +66,9 @@ pub struct LifecycleStats {
     pub noncurrent_removed: AtomicU64,
     pub delete_markers_removed: AtomicU64,
     pub uploads_aborted: AtomicU64,
+    /// Versions moved to another storage class, and their bytes.
+    pub transitioned: AtomicU64,
+    pub transitioned_bytes: AtomicU64,
     /// Versions a rule named that object lock kept.
     pub locked: AtomicU64,
     /// Deletes that failed (retried on the next day's pass).
@@ -78,6 +86,8 @@ impl LifecycleStats {
             noncurrent_removed: AtomicU64::new(0),
             delete_markers_removed: AtomicU64::new(0),
             uploads_aborted: AtomicU64::new(0),
+            transitioned: AtomicU64::new(0),
+            transitioned_bytes: AtomicU64::new(0),
             locked: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             clock_file: std::env::var_os(TEST_CLOCK_ENV).map(PathBuf::from),
@@ -178,6 +188,7 @@ fn facts(e: &IndexEntry) -> VersionFacts<'_> {
         size: e.meta.size,
         tags: &e.meta.tags,
         delete_marker: e.meta.delete_marker,
+        class: super::class::class_name(&e.meta.attrs),
     }
 }
 
@@ -194,7 +205,8 @@ impl Engine {
 
     /// One batch of the pass in progress (starting one if a partition is
     /// due); returns how long to wait before the next, which keeps the
-    /// keys examined within this core's share of the rate.
+    /// keys examined within this core's share of the rate and the bytes
+    /// transitioned within its share of [`TRANSITION_BYTES_PER_SEC`].
     async fn lifecycle_step(self: &Rc<Self>) -> Result<Duration> {
         let bg = &self.shared.background;
         if bg.lifecycle_job.paused() {
@@ -220,7 +232,7 @@ impl Engine {
             at: Walking::Keys(None),
             keys: 0,
         });
-        let keys = self.lifecycle_batch(p, &table, &mut pass, now).await?;
+        let (keys, moved) = self.lifecycle_batch(p, &table, &mut pass, now).await?;
         bg.lifecycle.keys.fetch_add(keys, Ordering::Relaxed);
         pass.keys += keys;
         if pass.bucket.is_none() {
@@ -232,25 +244,29 @@ impl Engine {
         }
         self.set_lifecycle_state(p, state);
         self.background_ended(Work::Lifecycle, None);
-        let rate =
-            super::pace::core_share(bg.lifecycle.rate.load(Ordering::Relaxed), self.shared.cores);
-        if rate == 0 {
-            return Ok(Duration::ZERO);
-        }
-        let budget = Duration::from_secs_f64(keys as f64 / rate as f64);
-        Ok(budget.saturating_sub(begun.elapsed()))
+        let cores = self.shared.cores;
+        let rate = super::pace::core_share(bg.lifecycle.rate.load(Ordering::Relaxed), cores);
+        let by_keys = if rate == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(keys as f64 / rate as f64)
+        };
+        let byte_rate = super::pace::core_share(TRANSITION_BYTES_PER_SEC, cores);
+        let by_bytes = Duration::from_secs_f64(moved as f64 / byte_rate as f64);
+        Ok(by_keys.max(by_bytes).saturating_sub(begun.elapsed()))
     }
 
     /// One batch of `pass` in partition `p`: a range of keys of its bucket,
     /// or of its uploads, or the step to the next bucket. `pass.bucket`
-    /// None afterwards: the pass is done. Returns the keys examined.
+    /// None afterwards: the pass is done. Returns the keys examined and
+    /// the bytes transitioned.
     async fn lifecycle_batch(
         self: &Rc<Self>,
         p: u16,
         table: &BucketTable,
         pass: &mut Pass,
         now: u64,
-    ) -> Result<u64> {
+    ) -> Result<(u64, u64)> {
         let current = pass.bucket.as_deref().and_then(|b| {
             let lc = table.get(b)?.lifecycle.as_ref()?;
             lc.any_enabled().then(|| (b.to_owned(), lc.clone()))
@@ -259,7 +275,7 @@ impl Engine {
             // Before the first bucket, or this one lost its rules (or went).
             pass.bucket = next_bucket(table, pass.bucket.as_deref());
             pass.at = Walking::Keys(None);
-            return Ok(0);
+            return Ok((0, 0));
         };
         let idx = &self.shared.indexes[p as usize];
         match &pass.at {
@@ -269,13 +285,13 @@ impl Engine {
                     lifecycle::next_range(&prefixes, cursor.as_ref())
                 else {
                     pass.at = Walking::Uploads(None);
-                    return Ok(0);
+                    return Ok((0, 0));
                 };
                 let (keys, ended) = idx.lifecycle_scan(&bucket, &from, exclusive, within, BATCH)?;
                 let n = keys.len() as u64;
                 let last = keys.last().map(|(k, ..)| k.clone());
                 let (b, lc) = (&bucket, &lc);
-                let done: Vec<Result<()>> = stream::iter(keys)
+                let done: Vec<Result<u64>> = stream::iter(keys)
                     .map(|(key, latest, noncurrent)| async move {
                         self.apply_rules(b, &key, lc, &latest, &noncurrent, now)
                             .await
@@ -283,7 +299,7 @@ impl Engine {
                     .buffer_unordered(AT_ONCE)
                     .collect()
                     .await;
-                done.into_iter().collect::<Result<()>>()?;
+                let moved = done.into_iter().sum::<Result<u64>>()?;
                 pass.at = match (ended, last) {
                     (false, Some(k)) => Walking::Keys(Some(Cursor::After(k))),
                     _ => match lifecycle::past_range(&prefixes, within) {
@@ -291,7 +307,7 @@ impl Engine {
                         None => Walking::Uploads(None),
                     },
                 };
-                Ok(n)
+                Ok((n, moved))
             }
             Walking::Uploads(after) => {
                 let after_ref = after.as_ref().map(|(k, u)| (k.as_str(), Some(*u)));
@@ -312,12 +328,13 @@ impl Engine {
                         pass.at = Walking::Keys(None);
                     }
                 }
-                Ok(n)
+                Ok((n, 0))
             }
         }
     }
 
-    /// Does what the rules say to one key's versions.
+    /// Does what the rules say to one key's versions; returns the bytes
+    /// it transitioned.
     async fn apply_rules(
         self: &Rc<Self>,
         bucket: &str,
@@ -326,16 +343,18 @@ impl Engine {
         latest: &IndexEntry,
         noncurrent: &[IndexEntry],
         now: u64,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let older: Vec<VersionFacts<'_>> = noncurrent.iter().map(facts).collect();
         let st = &self.shared.background.lifecycle;
         let origin = Some(Origin::node(EventAction::Expire));
         let origin = origin.as_ref();
+        let mut moved = 0;
         for action in lifecycle::plan(lc, key, &facts(latest), &older, now) {
             let (r, counter) = match action {
                 Action::ExpireCurrent => (
                     self.delete_owned(bucket, key, None, false, Some(latest.meta.version), origin)
-                        .await,
+                        .await
+                        .map(|_| ()),
                     &st.expired,
                 ),
                 Action::RemoveDeleteMarker => (
@@ -347,9 +366,22 @@ impl Engine {
                         Some(latest.meta.version),
                         origin,
                     )
-                    .await,
+                    .await
+                    .map(|_| ()),
                     &st.delete_markers_removed,
                 ),
+                Action::TransitionCurrent(class) => {
+                    let r = self.lifecycle_transition(bucket, key, latest, class).await;
+                    moved += r.as_ref().map_or(0, |n| *n);
+                    (r.map(|_| ()), &st.transitioned)
+                }
+                Action::TransitionNoncurrent(i, class) => {
+                    let r = self
+                        .lifecycle_transition(bucket, key, &noncurrent[i], class)
+                        .await;
+                    moved += r.as_ref().map_or(0, |n| *n);
+                    (r.map(|_| ()), &st.transitioned)
+                }
                 Action::RemoveNoncurrent(i) => {
                     let meta = &noncurrent[i].meta;
                     if lock::may_remove(meta, now_ms(), false).is_err() {
@@ -358,14 +390,49 @@ impl Engine {
                     }
                     (
                         self.delete_owned(bucket, key, Some(meta.sel()), false, None, origin)
-                            .await,
+                            .await
+                            .map(|_| ()),
                         &st.noncurrent_removed,
                     )
                 }
             };
-            self.lifecycle_outcome(bucket, key, r.map(|_| ()), counter)?;
+            self.lifecycle_outcome(bucket, key, r, counter)?;
         }
-        Ok(())
+        Ok(moved)
+    }
+
+    /// Moves one version to storage class `class` through the engine's own
+    /// transition (object lock does not stop it: the data stays). Returns
+    /// the bytes moved; a version replaced, removed or moved meanwhile is a
+    /// conflict, not a failure.
+    async fn lifecycle_transition(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        e: &IndexEntry,
+        class: &str,
+    ) -> Result<u64> {
+        let id = self
+            .shared
+            .classes
+            .id_of(class)
+            .ok_or_else(|| EngineError::InvalidStorageClass(class.to_owned()))?;
+        match self
+            .transition_owned(bucket, key, Some(e.meta.sel()), id)
+            .await
+        {
+            Ok(TransitionOutcome::Moved) => {
+                let st = &self.shared.background.lifecycle;
+                st.transitioned_bytes
+                    .fetch_add(e.meta.size, Ordering::Relaxed);
+                Ok(e.meta.size)
+            }
+            Ok(TransitionOutcome::Already | TransitionOutcome::Superseded)
+            | Err(
+                EngineError::NoSuchKey | EngineError::NoSuchVersion | EngineError::DeleteMarker,
+            ) => Err(EngineError::ConditionConflict),
+            Err(e) => Err(e),
+        }
     }
 
     async fn abort_if_expired(

@@ -1,7 +1,7 @@
 //! Bucket lifecycle: Put/Get/DeleteBucketLifecycleConfiguration store the
 //! rules with the bucket (`BucketInfo::lifecycle`); `x-amz-expiration` is
-//! added by `common::expiration`. No worker applies the rules yet (issue
-//! 17): they are kept and reported.
+//! added by `common::expiration`. The worker in `engine/lifecycle.rs`
+//! applies them.
 
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -36,7 +36,14 @@ pub async fn put_bucket_lifecycle(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -
     require_bucket(ctx, bucket)?;
     ctx.require_content_md5()?;
     let doc = ctx.read_document(body, MAX_LIFECYCLE_BODY).await?;
-    let config = parse_lifecycle(&doc, new_rule_id)?;
+    let classes: Vec<&str> = ctx
+        .engine
+        .shared
+        .classes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let config = parse_lifecycle(&doc, &classes, new_rule_id)?;
     ctx.engine
         .set_bucket_lifecycle(bucket, Some(config))
         .await?;

@@ -7,9 +7,11 @@
 //! `AbortIncompleteMultipartUpload`, `Transition`,
 //! `NoncurrentVersionTransition`. Pure: parsing and checking, no I/O.
 
+use crate::engine::class::STANDARD;
 use crate::iam::policy::parse_date;
 use crate::lifecycle::{
-    And, Expiration, Filter, Lifecycle, NoncurrentExpiration, Rule, Scope, Tag, DAY_MS,
+    And, Expiration, Filter, Lifecycle, NoncurrentExpiration, Rule, Scope, Tag, Transition,
+    TransitionWhen, DAY_MS,
 };
 
 use super::error::{S3Code, S3Error};
@@ -24,9 +26,10 @@ pub const MAX_RULES: usize = 1000;
 pub const MAX_ID_LEN: usize = 255;
 
 /// The classes S3's schema lets a transition name (`TransitionStorageClass`).
-/// cairn has none of them yet (its one class is STANDARD), so a transition
-/// to any is refused with InvalidStorageClass, as S3 refuses a class it
-/// does not offer; a name outside this list does not validate at all.
+/// cairn defines none of them, so a transition to one is refused with
+/// InvalidStorageClass, as S3 refuses a class it does not offer; a name
+/// outside this list that the node does not define either does not
+/// validate at all.
 const TRANSITION_CLASSES: [&str; 6] = [
     "GLACIER",
     "STANDARD_IA",
@@ -113,10 +116,13 @@ fn invalid_request(message: &str) -> S3Error {
 /// that filters by tags. InvalidArgument: an
 /// ID over 255 characters or on two rules, a count of days below 1, a
 /// `Date` not at midnight UTC, `ExpiredObjectDeleteMarker` with `Days` or
-/// `Date`. InvalidStorageClass: any transition (cairn has no class to move
-/// to).
+/// `Date`, an Expiration (or NoncurrentVersionExpiration) not after a
+/// transition of its rule, two transitions of a rule to one class.
+/// InvalidStorageClass: a transition to a class of S3's the node lacks.
+/// `classes`: the node's storage class names.
 pub fn parse_lifecycle(
     body: &[u8],
+    classes: &[&str],
     mut new_id: impl FnMut() -> String,
 ) -> Result<Lifecycle, S3Error> {
     let mut raw: Vec<RawRule> = Vec::new();
@@ -265,7 +271,7 @@ pub fn parse_lifecycle(
     }
     let mut rules = Vec::with_capacity(raw.len());
     for r in raw {
-        let mut rule = check_rule(&r)?;
+        let mut rule = check_rule(&r, classes)?;
         if rule.id.is_empty() {
             rule.id = loop {
                 let id = new_id();
@@ -305,7 +311,7 @@ fn midnight(text: &str) -> Result<u64, S3Error> {
     Ok(ms)
 }
 
-fn check_rule(r: &RawRule) -> Result<Rule, S3Error> {
+fn check_rule(r: &RawRule, classes: &[&str]) -> Result<Rule, S3Error> {
     let enabled = match r.status.as_deref().map(str::trim) {
         Some("Enabled") => true,
         Some("Disabled") => false,
@@ -398,7 +404,7 @@ fn check_rule(r: &RawRule) -> Result<Rule, S3Error> {
             "AbortIncompleteMultipartUpload cannot be specified with Tags.",
         ));
     }
-    check_transitions(r)?;
+    let transitions = check_transitions(r, expiration, noncurrent_expiration, classes)?;
     Ok(Rule {
         id: r.id.clone().unwrap_or_default(),
         enabled,
@@ -406,42 +412,127 @@ fn check_rule(r: &RawRule) -> Result<Rule, S3Error> {
         expiration,
         noncurrent_expiration,
         abort_incomplete_upload_days,
+        transitions,
     })
 }
 
-/// Transitions are checked as S3 checks their form (one of `Days` and
-/// `Date`, a class its schema defines), then refused: cairn has no storage
-/// class to move objects to yet.
-fn check_transitions(r: &RawRule) -> Result<(), S3Error> {
-    let all = r.transitions.iter().chain(&r.noncurrent_transitions);
-    for t in all.clone() {
+/// A rule's transitions, checked as S3 checks them. The class must be one
+/// of `classes` (the node's) other than STANDARD; one S3's schema defines
+/// that the node does not is InvalidStorageClass (after the form is
+/// checked), any other name MalformedXML.
+fn check_transitions(
+    r: &RawRule,
+    expiration: Option<Expiration>,
+    noncurrent_expiration: Option<NoncurrentExpiration>,
+    classes: &[&str],
+) -> Result<Vec<Transition>, S3Error> {
+    let mut out = Vec::with_capacity(r.transitions.len() + r.noncurrent_transitions.len());
+    let mut unknown: Option<&str> = None;
+    for (t, current) in r
+        .transitions
+        .iter()
+        .map(|t| (t, true))
+        .chain(r.noncurrent_transitions.iter().map(|t| (t, false)))
+    {
         let class = t.class.as_deref().map(str::trim).ok_or_else(malformed)?;
-        if !TRANSITION_CLASSES.contains(&class) {
+        let ours = class != STANDARD && classes.contains(&class);
+        if !ours && !TRANSITION_CLASSES.contains(&class) {
             return Err(malformed());
         }
-        match (&t.days, &t.date) {
-            (Some(d), None) => {
-                let n: i64 = d.trim().parse().map_err(|_| malformed())?;
-                if n < 0 {
-                    return Err(invalid_argument(
-                        "'Days' in Transition action must be greater than or equal to 0",
-                    ));
-                }
-            }
-            (None, Some(d)) => {
-                midnight(d)?;
-            }
+        let when = match (current, &t.days, &t.date) {
+            (true, Some(d), None) => TransitionWhen::Days(days_at_least_0(
+                d,
+                "'Days' in Transition action must be greater than or equal to 0",
+            )?),
+            (true, None, Some(d)) => TransitionWhen::DateMs(midnight(d)?),
+            (false, Some(d), None) => TransitionWhen::Noncurrent {
+                noncurrent_days: days_at_least_0(
+                    d,
+                    "'NoncurrentDays' in NoncurrentVersionTransition action must be greater than or equal to 0",
+                )?,
+                newer_noncurrent_versions: t
+                    .newer
+                    .as_deref()
+                    .map(|v| positive(v, "'NewerNoncurrentVersions' must be a positive integer"))
+                    .transpose()?,
+            },
             _ => return Err(malformed()),
+        };
+        if !ours {
+            unknown.get_or_insert(class);
+            continue;
         }
+        out.push(Transition {
+            when,
+            class: class.to_owned(),
+        });
     }
-    if let Some(t) = all.into_iter().next() {
-        let class = t.class.as_deref().map(str::trim).unwrap_or_default();
+    if let Some(class) = unknown {
         return Err(S3Error::new(
             S3Code::InvalidStorageClass,
-            format!("The storage class you specified is not valid: {class} (cairn stores every object as STANDARD)"),
+            format!("The storage class you specified is not valid: {class} (this node does not define it)"),
         ));
     }
-    Ok(())
+    for (i, t) in out.iter().enumerate() {
+        let current = !matches!(t.when, TransitionWhen::Noncurrent { .. });
+        let same_kind =
+            |u: &Transition| current != matches!(u.when, TransitionWhen::Noncurrent { .. });
+        if out[..i].iter().any(|u| same_kind(u) && u.class == t.class) {
+            return Err(invalid_argument(if current {
+                "'StorageClass' must be different for 'Transition' actions in same 'Rule'"
+            } else {
+                "'StorageClass' must be different for 'NoncurrentVersionTransition' actions in same 'Rule'"
+            }));
+        }
+        let mixed = |a: TransitionWhen, b: TransitionWhen| {
+            matches!(
+                (a, b),
+                (TransitionWhen::Days(_), TransitionWhen::DateMs(_))
+                    | (TransitionWhen::DateMs(_), TransitionWhen::Days(_))
+            )
+        };
+        if out[..i].iter().any(|u| mixed(u.when, t.when)) {
+            return Err(invalid_request(
+                "Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule",
+            ));
+        }
+        match (t.when, expiration) {
+            (TransitionWhen::Days(_), Some(Expiration::DateMs(_)))
+            | (TransitionWhen::DateMs(_), Some(Expiration::Days(_))) => {
+                return Err(invalid_request(
+                    "Found mixed 'Date' and 'Days' based Expiration and Transition actions in lifecycle rule",
+                ))
+            }
+            (TransitionWhen::Days(t), Some(Expiration::Days(e))) if e <= t => {
+                return Err(invalid_argument(
+                    "'Days' in the Expiration action must be greater than 'Days' in the Transition action",
+                ))
+            }
+            (TransitionWhen::DateMs(t), Some(Expiration::DateMs(e))) if e <= t => {
+                return Err(invalid_argument(
+                    "'Date' in the Expiration action must be later than 'Date' in the Transition action",
+                ))
+            }
+            (TransitionWhen::Noncurrent { noncurrent_days, .. }, _)
+                if noncurrent_expiration.is_some_and(|n| n.noncurrent_days <= noncurrent_days) =>
+            {
+                return Err(invalid_argument(
+                    "'NoncurrentDays' in the NoncurrentVersionExpiration action must be greater than 'NoncurrentDays' in the NoncurrentVersionTransition action",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A count of days that may be 0.
+fn days_at_least_0(text: &str, what: &str) -> Result<u32, S3Error> {
+    let n: i64 = text.trim().parse().map_err(|_| malformed())?;
+    if n < 0 {
+        return Err(invalid_argument(what));
+    }
+    u32::try_from(n).map_err(|_| malformed())
 }
 
 fn write_filter(w: &mut crate::xmlw::Writer<'_>, f: &Filter) {
@@ -504,6 +595,28 @@ pub fn lifecycle_document(lc: &Lifecycle) -> Vec<u8> {
                         }
                     });
                 }
+                for t in &r.transitions {
+                    match t.when {
+                        TransitionWhen::Days(d) => w.element("Transition", |w| {
+                            w.num("Days", u64::from(d));
+                            w.text("StorageClass", &t.class);
+                        }),
+                        TransitionWhen::DateMs(ms) => w.element("Transition", |w| {
+                            w.text("Date", &iso8601_ms(ms));
+                            w.text("StorageClass", &t.class);
+                        }),
+                        TransitionWhen::Noncurrent {
+                            noncurrent_days,
+                            newer_noncurrent_versions,
+                        } => w.element("NoncurrentVersionTransition", |w| {
+                            w.num("NoncurrentDays", u64::from(noncurrent_days));
+                            if let Some(v) = newer_noncurrent_versions {
+                                w.num("NewerNoncurrentVersions", u64::from(v));
+                            }
+                            w.text("StorageClass", &t.class);
+                        }),
+                    }
+                }
                 if let Some(d) = r.abort_incomplete_upload_days {
                     w.element("AbortIncompleteMultipartUpload", |w| {
                         w.num("DaysAfterInitiation", u64::from(d))
@@ -518,6 +631,9 @@ pub fn lifecycle_document(lc: &Lifecycle) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// The node's classes in these tests.
+    const CLASSES: [&str; 3] = ["STANDARD", "REDUCED_REDUNDANCY", "COLD"];
+
     fn ids() -> impl FnMut() -> String {
         let mut n = 0;
         move || {
@@ -527,7 +643,7 @@ mod tests {
     }
 
     fn parse(body: &str) -> Result<Lifecycle, S3Error> {
-        parse_lifecycle(body.as_bytes(), ids())
+        parse_lifecycle(body.as_bytes(), &CLASSES, ids())
     }
 
     fn doc(rules: &str) -> String {
@@ -582,6 +698,7 @@ mod tests {
             expiration,
             noncurrent_expiration: None,
             abort_incomplete_upload_days: None,
+            transitions: Vec::new(),
         }
     }
 
@@ -658,7 +775,7 @@ mod tests {
     #[test]
     fn a_document_reads_back_as_the_rules_it_was_written_from() {
         let lc = parse(EXAMPLE).unwrap();
-        let again = parse_lifecycle(&lifecycle_document(&lc), || unreachable!()).unwrap();
+        let again = parse_lifecycle(&lifecycle_document(&lc), &CLASSES, || unreachable!()).unwrap();
         assert_eq!(again, lc);
         let text = String::from_utf8(lifecycle_document(&lc)).unwrap();
         assert!(
@@ -669,6 +786,57 @@ mod tests {
             text.contains("<Rule><ID>gen1</ID><Prefix>logs/</Prefix><Status>Disabled</Status>"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn transitions_to_the_nodes_classes_parse_and_read_back() {
+        let body = doc(
+            "<Rule><ID>t</ID><Status>Enabled</Status><Filter><Prefix>logs/</Prefix></Filter>\
+             <Transition><Days>0</Days><StorageClass>REDUCED_REDUNDANCY</StorageClass></Transition>\
+             <Transition><Days>30</Days><StorageClass>COLD</StorageClass></Transition>\
+             <NoncurrentVersionTransition><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>3</NewerNoncurrentVersions><StorageClass>COLD</StorageClass></NoncurrentVersionTransition>\
+             <Expiration><Days>31</Days></Expiration>\
+             <NoncurrentVersionExpiration><NoncurrentDays>3</NoncurrentDays></NoncurrentVersionExpiration></Rule>\
+             <Rule><ID>d</ID><Status>Enabled</Status><Prefix>x/</Prefix>\
+             <Transition><Date>2012-12-23T00:00:00Z</Date><StorageClass>COLD</StorageClass></Transition></Rule>",
+        );
+        let lc = parse(&body).unwrap();
+        let t = |when, class: &str| Transition {
+            when,
+            class: class.into(),
+        };
+        assert_eq!(
+            lc.rules[0].transitions,
+            vec![
+                t(TransitionWhen::Days(0), "REDUCED_REDUNDANCY"),
+                t(TransitionWhen::Days(30), "COLD"),
+                t(
+                    TransitionWhen::Noncurrent {
+                        noncurrent_days: 2,
+                        newer_noncurrent_versions: Some(3)
+                    },
+                    "COLD"
+                ),
+            ]
+        );
+        assert_eq!(
+            lc.rules[1].transitions,
+            vec![t(TransitionWhen::DateMs(DEC23), "COLD")]
+        );
+        let written = lifecycle_document(&lc);
+        assert_eq!(
+            parse_lifecycle(&written, &CLASSES, || unreachable!()).unwrap(),
+            lc
+        );
+        let text = String::from_utf8(written).unwrap();
+        assert!(
+            text.contains("<Transition><Date>2012-12-23T00:00:00.000Z</Date><StorageClass>COLD</StorageClass></Transition>"),
+            "{text}"
+        );
+        // The class names are the node's: another node without COLD
+        // refuses the same document.
+        let e = parse_lifecycle(body.as_bytes(), &["STANDARD"], ids()).unwrap_err();
+        assert_eq!(e.code, S3Code::MalformedXML);
     }
 
     #[test]
@@ -858,12 +1026,72 @@ mod tests {
                 MalformedXML,
                 None,
             ),
-            // Transitions: to a class S3 does not define, malformed; to one
-            // it does, refused as cairn has none of them.
+            // Transitions: to a class neither S3 nor the node defines, or to
+            // STANDARD, malformed; to one of S3's the node lacks, refused.
             (
-                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>30</Days><StorageClass>COLD</StorageClass></Transition>"),
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>30</Days><StorageClass>WARM</StorageClass></Transition>"),
                 MalformedXML,
                 None,
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>1</Days><Date>2012-12-23T00:00:00Z</Date><StorageClass>COLD</StorageClass></Transition>"),
+                MalformedXML,
+                None,
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><NoncurrentVersionTransition><StorageClass>COLD</StorageClass></NoncurrentVersionTransition>"),
+                MalformedXML,
+                None,
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><NoncurrentVersionTransition><Date>2012-12-23T00:00:00Z</Date><StorageClass>COLD</StorageClass></NoncurrentVersionTransition>"),
+                MalformedXML,
+                None,
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>-1</Days><StorageClass>COLD</StorageClass></Transition>"),
+                InvalidArgument,
+                Some("'Days' in Transition action must be greater than or equal to 0"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Date>2012-12-23T10:00:00Z</Date><StorageClass>COLD</StorageClass></Transition>"),
+                InvalidArgument,
+                Some("'Date' must be at midnight GMT"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>5</Days><StorageClass>COLD</StorageClass></Transition><Expiration><Days>5</Days></Expiration>"),
+                InvalidArgument,
+                Some("'Days' in the Expiration action must be greater than 'Days' in the Transition action"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Date>2012-12-23T00:00:00Z</Date><StorageClass>COLD</StorageClass></Transition><Expiration><Date>2012-12-22T00:00:00Z</Date></Expiration>"),
+                InvalidArgument,
+                Some("'Date' in the Expiration action must be later than 'Date' in the Transition action"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>5</Days><StorageClass>COLD</StorageClass></Transition><Expiration><Date>2012-12-22T00:00:00Z</Date></Expiration>"),
+                InvalidRequest,
+                Some("Found mixed 'Date' and 'Days' based Expiration and Transition actions in lifecycle rule"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>5</Days><StorageClass>COLD</StorageClass></Transition><Transition><Date>2012-12-22T00:00:00Z</Date><StorageClass>REDUCED_REDUNDANCY</StorageClass></Transition>"),
+                InvalidRequest,
+                Some("Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>5</Days><StorageClass>COLD</StorageClass></Transition><Transition><Days>9</Days><StorageClass>COLD</StorageClass></Transition>"),
+                InvalidArgument,
+                Some("'StorageClass' must be different for 'Transition' actions in same 'Rule'"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><NoncurrentVersionTransition><NoncurrentDays>4</NoncurrentDays><StorageClass>COLD</StorageClass></NoncurrentVersionTransition><NoncurrentVersionExpiration><NoncurrentDays>4</NoncurrentDays></NoncurrentVersionExpiration>"),
+                InvalidArgument,
+                Some("'NoncurrentDays' in the NoncurrentVersionExpiration action must be greater than 'NoncurrentDays' in the NoncurrentVersionTransition action"),
+            ),
+            (
+                rule("<Status>Enabled</Status><Filter></Filter><NoncurrentVersionTransition><NoncurrentDays>1</NoncurrentDays><NewerNoncurrentVersions>0</NewerNoncurrentVersions><StorageClass>COLD</StorageClass></NoncurrentVersionTransition>"),
+                InvalidArgument,
+                Some("'NewerNoncurrentVersions' must be a positive integer"),
             ),
             (
                 rule("<Status>Enabled</Status><Filter></Filter><Transition><Days>30</Days><StorageClass>STANDARD</StorageClass></Transition>"),
