@@ -1028,6 +1028,37 @@ fn ref_key() -> Vec<u8> {
     )
 }
 
+/// The notification targets as format 1 knew them: webhooks.
+fn notify_targets_v1() -> cairn::notify::targets::Saved {
+    use cairn::notify::targets::{Saved as Targets, Target};
+    Targets {
+        targets: vec![Target {
+            name: "hook".into(),
+            endpoint: "https://hooks.example.com/s3".into(),
+            auth_token: Some("s3cret".into()),
+            ca_cert: None,
+            queue_limit: 1000,
+            subject: None,
+            jetstream: false,
+        }],
+    }
+}
+
+/// Format 2 adds NATS targets.
+fn notify_targets() -> cairn::notify::targets::Saved {
+    let mut s = notify_targets_v1();
+    s.targets.push(cairn::notify::targets::Target {
+        name: "bus".into(),
+        endpoint: "nats://127.0.0.1:4222".into(),
+        auth_token: Some("natstoken".into()),
+        ca_cert: None,
+        queue_limit: 500,
+        subject: Some("cairn.events".into()),
+        jetstream: true,
+    });
+    s
+}
+
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -1091,6 +1122,11 @@ fn regenerate_golden_payloads() {
     write("iam.state.v1.json", &iam_state(sealed).encode().unwrap());
     write("settings.state.v1.json", &settings().encode().unwrap());
     write("drives.state.v1.json", &drive_holds().encode().unwrap());
+    write(
+        "notify.state.v1.json",
+        &cairn::format_version::encode_json(1, &notify_targets_v1(), false).unwrap(),
+    );
+    write("notify.state.v2.json", &notify_targets().encode().unwrap());
 
     // The KMS state and a data key it wrapped, by the built-in KMS itself.
     let t = tempfile::tempdir().unwrap();
@@ -1288,6 +1324,19 @@ fn golden_index_values_decode_to_their_values() {
     assert_eq!(
         PartitionHeal::decode(&read("index-heal.v1.bin")).unwrap(),
         partition_heal()
+    );
+}
+
+#[test]
+fn golden_notification_targets_decode_to_their_values() {
+    use cairn::notify::targets::Saved as Targets;
+    assert_eq!(
+        Targets::decode(&read("notify.state.v1.json")).unwrap(),
+        notify_targets_v1()
+    );
+    assert_eq!(
+        Targets::decode(&read("notify.state.v2.json")).unwrap(),
+        notify_targets()
     );
 }
 

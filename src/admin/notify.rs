@@ -48,8 +48,10 @@ fn view(v: &View) -> Value {
         .clone();
     json!({
         "name": t.name,
-        "type": "webhook",
+        "type": t.kind().map_or("webhook", |k| k.arn_type()),
         "endpoint": t.endpoint,
+        "subject": t.subject,
+        "jetStream": t.jetstream,
         "arn": t.arn("sqs"),
         "authToken": t.auth_token.is_some(),
         "caCert": t.ca_cert.is_some(),
@@ -76,6 +78,8 @@ struct NewTarget {
     auth_token: Option<String>,
     ca_cert: Option<String>,
     queue_limit: Option<u64>,
+    subject: Option<String>,
+    jet_stream: Option<bool>,
 }
 
 /// `PUT notify/targets/{name}`: 201 for a new target, 200 for a replaced one.
@@ -88,6 +92,8 @@ pub async fn put(c: &Call<'_>) -> Result<super::router::Answer, AdminError> {
         auth_token: req.auth_token,
         ca_cert: req.ca_cert,
         queue_limit: req.queue_limit.unwrap_or(DEFAULT_QUEUE_LIMIT),
+        subject: req.subject,
+        jetstream: req.jet_stream.unwrap_or(false),
     };
     target.check().map_err(AdminError::invalid)?;
     *c.audit_detail.borrow_mut() = Some(format!("endpoint {}", target.endpoint));

@@ -1,5 +1,6 @@
 //! `cairn admin notify`: the targets bucket notification rules send
-//! events to (webhooks), as `mc admin config set notify_webhook`.
+//! events to (webhooks, NATS subjects), as `mc admin config set
+//! notify_webhook` and `notify_nats`.
 
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
@@ -10,20 +11,28 @@ use super::{confirm, CliError, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum NotifyCommand {
-    /// Add or replace a webhook target; rules name it by the ARN printed.
+    /// Add or replace a target; rules name it by the ARN printed.
     Add {
         alias: String,
         /// 1-64 letters, digits, '-' or '_'.
         name: String,
-        /// The http:// or https:// URL events are POSTed to.
+        /// The http:// or https:// URL events are POSTed to, or the
+        /// nats:// (tls://) server they are published on.
         endpoint: String,
-        /// Sent as `Authorization: Bearer <token>`.
+        /// A webhook's `Authorization: Bearer <token>`; a NATS token.
         #[arg(long)]
         auth_token: Option<String>,
-        /// A PEM file of certificates to trust for an https endpoint
+        /// A PEM file of certificates to trust for an https (tls) endpoint
         /// instead of the system's roots.
         #[arg(long)]
         ca_cert: Option<std::path::PathBuf>,
+        /// The subject a NATS target publishes to.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Publish through NATS JetStream: an event counts as sent once a
+        /// stream stored it.
+        #[arg(long)]
+        jetstream: bool,
         /// Events kept for the target while it is down (default 100000);
         /// beyond it new events are dropped and counted.
         #[arg(long)]
@@ -50,6 +59,8 @@ pub fn run(ctx: &Ctx, cmd: NotifyCommand) -> Result<(), CliError> {
             auth_token,
             ca_cert,
             queue_limit,
+            subject,
+            jetstream,
         } => {
             let mut body = Map::new();
             body.insert("endpoint".into(), json!(endpoint));
@@ -63,6 +74,12 @@ pub fn run(ctx: &Ctx, cmd: NotifyCommand) -> Result<(), CliError> {
             }
             if let Some(q) = queue_limit {
                 body.insert("queueLimit".into(), json!(q));
+            }
+            if let Some(s) = subject {
+                body.insert("subject".into(), json!(s));
+            }
+            if jetstream {
+                body.insert("jetStream".into(), json!(true));
             }
             let v = Client::connect(ctx, &alias)?.admin(
                 "PUT",

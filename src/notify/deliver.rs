@@ -1,7 +1,8 @@
 //! Delivery: [`SENDERS`] threads per target (blocking HTTP on the
 //! executors would stall requests), each over its share of the partitions,
-//! read the target's events from the outbox, oldest first, POST each, and
-//! delete it once the target answered 2xx. A partition has one sender, so
+//! read the target's events from the outbox, oldest first, send each (a
+//! webhook's POST, a NATS publish: `nats.rs`), and delete it once the
+//! target took it (a 2xx; the NATS server's or JetStream's ack). A partition has one sender, so
 //! one key's events still go one at a time. A failure stops that partition's walk (so one key's
 //! events arrive in order) and the thread retries with backoff while the
 //! target is down; events wait in the outbox meanwhile, up to the target's
@@ -19,7 +20,9 @@ use std::time::{Duration, Instant};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::Agent;
 
-use super::targets::{Saved, Target, MAX_TARGETS};
+use super::event::EventRow;
+use super::nats::NatsSender;
+use super::targets::{Kind, Saved, Target, MAX_TARGETS};
 use crate::engine::outbox::{Counts, BATCH_MAX};
 use crate::engine::Shared;
 use crate::iam::store::SystemStore;
@@ -312,8 +315,13 @@ impl Notifier {
             .collect()
     }
 
-    pub fn exists(&self, name: &str) -> bool {
-        partition_limit(name).is_some()
+    /// What the target `name` is, if there is one.
+    pub fn kind_of(&self, name: &str) -> Option<Kind> {
+        self.lock()
+            .workers
+            .iter()
+            .find(|w| w.target.name == name)
+            .and_then(|w| w.target.kind())
     }
 
     fn counts(&self, name: &str) -> Counts {
@@ -422,8 +430,31 @@ fn agent(target: &Target) -> Result<Agent, String> {
     Ok(Agent::new_with_config(config))
 }
 
+/// How one sending thread reaches its target.
+enum Sender {
+    Http(Agent),
+    Nats(NatsSender),
+}
+
+impl Sender {
+    fn new(target: &Target) -> Result<Sender, String> {
+        match target.kind() {
+            Some(Kind::Nats) => NatsSender::new(CALL_TIMEOUT).map(Sender::Nats),
+            _ => agent(target).map(Sender::Http),
+        }
+    }
+
+    /// Sends one event; Err says why the target did not take it.
+    fn send(&mut self, target: &Target, row: &EventRow, body: &[u8]) -> Result<(), String> {
+        match self {
+            Sender::Http(agent) => post(agent, target, body),
+            Sender::Nats(n) => n.send(target, row, body),
+        }
+    }
+}
+
 /// POSTs one event; Err says why the target did not take it.
-fn send(agent: &Agent, target: &Target, body: &[u8]) -> Result<(), String> {
+fn post(agent: &Agent, target: &Target, body: &[u8]) -> Result<(), String> {
     let mut req = ureq::http::Request::builder()
         .method("POST")
         .uri(&target.endpoint)
@@ -456,7 +487,7 @@ fn pause(stop: &AtomicBool, d: Duration) {
 /// One sending thread of a target, over the partitions p with
 /// p % SENDERS == share, until `stop`.
 fn run(shared: &Shared, target: &Target, share: usize, stop: &AtomicBool, stats: &Stats) {
-    let agent = match agent(target) {
+    let mut sender = match Sender::new(target) {
         Ok(a) => a,
         Err(e) => {
             if share == 0 {
@@ -497,7 +528,7 @@ fn run(shared: &Shared, target: &Target, share: usize, stop: &AtomicBool, stats:
                     continue;
                 };
                 let body = serde_json::to_vec(&row.message(region)).unwrap_or_default();
-                match send(&agent, target, &body) {
+                match sender.send(target, &row, &body) {
                     Ok(()) => {
                         stats.sent.fetch_add(1, Ordering::Relaxed);
                         done.push(key);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod deliver;
 pub mod event;
 pub mod mark;
+pub mod nats;
 pub mod targets;
 
 /// The event types a rule may name: S3's list (wildcards are the `:*`

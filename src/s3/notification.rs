@@ -11,7 +11,7 @@ use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
 use super::xml_notification::{notifications_document, parse_notifications};
-use crate::notify::targets::target_of_arn;
+use crate::notify::targets::arn_parts;
 use crate::notify::Notifications;
 
 /// Longest configuration accepted: 100 rules of a few KiB at most.
@@ -48,8 +48,8 @@ fn check_destinations(n: &Notifications) -> Result<(), S3Error> {
         .rules
         .iter()
         .filter(|r| {
-            !target_of_arn(&r.arn, r.kind.service())
-                .is_some_and(|t| notifier.is_some_and(|x| x.exists(t)))
+            !arn_parts(&r.arn, r.kind.service())
+                .is_some_and(|(t, kind)| notifier.is_some_and(|x| x.kind_of(t) == Some(kind)))
         })
         .map(|r| r.arn.as_str())
         .collect();
