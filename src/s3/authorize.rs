@@ -600,6 +600,7 @@ mod tests {
                 service_account_arn: sa
                     .then(|| format!("arn:aws:iam::{ACCOUNT_ID}:service-account/AKIATEST")),
             },
+            tenant: String::new(),
         }
     }
 
@@ -613,6 +614,7 @@ mod tests {
             access_key: "root".into(),
             canonical_id: "canon-root".into(),
             policies: CompiledPolicies::default(),
+            tenant: String::new(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
 use crate::lifecycle::ObjectFacts;
 
+use super::tenant::external_name;
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::expiration::add_expiration;
@@ -185,7 +186,7 @@ pub async fn get_object(
             Ok(r) => (r, r.is_some()),
             Err(_) => {
                 let mut e = S3Error::from_code(S3Code::InvalidRange)
-                    .with_resource(format!("/{bucket}/{key}"));
+                    .with_resource(format!("/{}/{key}", external_name(bucket)));
                 if let Ok(v) = HeaderValue::from_str(&content_range_unsatisfied(size)) {
                     e = e.with_header(header::CONTENT_RANGE, v);
                 }

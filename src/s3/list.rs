@@ -7,6 +7,7 @@ use crate::engine::meta::{sse_header, ObjectMeta};
 use crate::iam::action::Action;
 use crate::sse::header::Mode as SseMode;
 
+use super::tenant::external_name;
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::metadata::CHECKSUM_PREFIX;
@@ -161,7 +162,7 @@ pub fn list_objects_v2(ctx: &Ctx<'_>, bucket: &str, p: &ListV2Params) -> S3Resul
     let is_truncated = page.is_truncated && next.is_some();
     let (contents, common_prefixes) = split(page, p.metadata.then_some((ctx, bucket)));
     let r = ListV2Response {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         delimiter: delimiter.to_owned(),
         max_keys: max as u64,
@@ -201,7 +202,7 @@ pub fn list_objects_v1(ctx: &Ctx<'_>, bucket: &str, p: &ListV1Params) -> S3Resul
     let is_truncated = page.is_truncated;
     let (contents, common_prefixes) = split(page, None);
     let r = ListV1Response {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         marker: marker.to_owned(),
         next_marker,

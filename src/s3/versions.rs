@@ -9,6 +9,7 @@ use crate::engine::index::ListEntry;
 use crate::engine::list::VersionItem;
 use crate::engine::{VersionSel, Versioning};
 
+use super::tenant::external_name;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::router::{format_version_id, ListVersionsParams};
@@ -92,7 +93,7 @@ pub fn list_object_versions(ctx: &Ctx<'_>, bucket: &str, p: &ListVersionsParams)
         }
     }
     let r = ListVersionsResponse {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         key_marker: p.key_marker.clone().unwrap_or_default(),
         version_id_marker: p.version_id_marker.clone(),

@@ -163,6 +163,7 @@ async fn answer(ids: &Identities, caller: &Principal, req: IamRequest) -> Result
                 path: path.unwrap_or_else(|| "/".into()),
                 tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
                 id: new_id("AIDA"),
+                tenant: String::new(),
             };
             let user = expect_user(ids.change(change).await?)?;
             some(move |w| w.element("User", |w| write_user(w, &user)))
