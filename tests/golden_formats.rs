@@ -1517,7 +1517,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 7, 1, 1, 1),
+        (4, 7, 2, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }

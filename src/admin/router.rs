@@ -19,8 +19,8 @@ use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
 use super::{
-    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, tenants, trace,
-    users,
+    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, tenants,
+    trace, users,
 };
 
 /// What a handler sees of its request.

@@ -21,9 +21,9 @@ pub mod output;
 pub mod policy;
 pub mod remove;
 pub mod sign;
+pub mod tenant;
 pub mod trace;
 pub mod usage;
-pub mod tenant;
 pub mod user;
 
 use std::io::{BufRead, IsTerminal, Read, Write};

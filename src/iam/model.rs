@@ -1294,6 +1294,41 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_takes_users_only_once_made_and_goes_only_when_it_has_none() {
+        let mut s = IamState::default();
+        let in_acme = |name: &str| Change::CreateUser {
+            name: name.into(),
+            path: "/".into(),
+            tags: vec![],
+            id: new_id("AIDA"),
+            tenant: "acme".into(),
+        };
+        assert_eq!(code(s.apply(&in_acme("ann"), T)), IamCode::NoSuchEntity);
+        let acme = Change::CreateTenant {
+            name: "acme".into(),
+        };
+        s.apply(&acme, T).unwrap();
+        assert_eq!(code(s.apply(&acme, T)), IamCode::EntityAlreadyExists);
+        for bad in ["", "Acme", "a:b", "a.b", "é", &"a".repeat(65)] {
+            let c = Change::CreateTenant { name: bad.into() };
+            assert_eq!(code(s.apply(&c, T)), IamCode::ValidationError, "{bad:?}");
+        }
+        let Outcome::User(ann) = s.apply(&in_acme("ann"), T).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ann.tenant, "acme");
+        let drop = Change::DeleteTenant {
+            name: "acme".into(),
+        };
+        assert_eq!(code(s.apply(&drop, T)), IamCode::DeleteConflict);
+        s.apply(&Change::DeleteUser { name: "ann".into() }, T)
+            .unwrap();
+        s.apply(&drop, T).unwrap();
+        assert!(s.tenants.is_empty());
+        assert_eq!(code(s.apply(&drop, T)), IamCode::NoSuchEntity);
+    }
+
+    #[test]
     fn users_are_unique_without_regard_to_case_and_named_as_aws_allows() {
         let mut s = IamState::default();
         let Outcome::User(u) = s.apply(&user("Alice"), T).unwrap() else {

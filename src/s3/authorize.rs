@@ -680,6 +680,29 @@ mod tests {
     const PUBLIC_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
 
     #[test]
+    fn a_tenants_policy_names_its_buckets_as_its_users_do() {
+        let c = Case::plain();
+        let mut ann = user("ann", &[GROUP_READ_ALL], None);
+        ann.tenant = "acme".into();
+        let inside = Resource::Object {
+            bucket: "acme:b",
+            key: "x",
+        };
+        assert_eq!(
+            c.decide(&ann, Action::S3GetObject, inside, None),
+            Decision::Allow
+        );
+        let other = Resource::Object {
+            bucket: "acme:c",
+            key: "x",
+        };
+        assert_eq!(
+            c.decide(&ann, Action::S3GetObject, other, None),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
     fn a_users_prefix_policy_allows_its_home_and_nothing_else() {
         let c = Case::plain();
         let alice = user("alice", &[ALICE_HOME], None);

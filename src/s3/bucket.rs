@@ -9,13 +9,13 @@ use crate::engine::buckets::BucketInfo;
 use crate::engine::EngineError;
 use crate::iam::action::Action;
 
-use super::tenant::{external_name, tenant_of};
 use super::authorize::{owner_of_new_bucket, owns};
 use super::common::acl::new_bucket_access;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
 use super::router::{Check, Resource};
+use super::tenant::{external_name, tenant_of};
 use super::xml as x;
 
 /// The region cairn reports for every bucket: one node, one region.

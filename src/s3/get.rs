@@ -18,7 +18,6 @@ use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
 use crate::lifecycle::ObjectFacts;
 
-use super::tenant::external_name;
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::expiration::add_expiration;
@@ -29,6 +28,7 @@ use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::ResponseOverrides;
+use super::tenant::external_name;
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";

@@ -7,13 +7,13 @@ use crate::engine::meta::{sse_header, ObjectMeta};
 use crate::iam::action::Action;
 use crate::sse::header::Mode as SseMode;
 
-use super::tenant::external_name;
 use super::common::acl::is_internal_header;
 use super::common::ctx::{Ctx, S3Result};
 use super::common::metadata::CHECKSUM_PREFIX;
 use super::common::response::xml;
 use super::error::S3Error;
 use super::router::{encode_token, Check, ListV1Params, ListV2Params, Resource};
+use super::tenant::external_name;
 use super::xml::{s3_url_encode, EntryMetadata, ListEntry, ListV1Response, ListV2Response};
 
 type EnginePage = Page<crate::engine::index::ListEntry>;

@@ -24,7 +24,6 @@ use crate::engine::meta::{DataLoc, PartData, UploadChecksum, UploadMeta};
 use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
 use crate::engine::EngineError;
 
-use super::tenant::external_name;
 use super::body::RequestBody;
 use super::common::acl::acl_for_new_object;
 use super::common::copy_source::{md5_of_etag, read_copy_source, CopyBody};
@@ -37,6 +36,7 @@ use super::common::version::add_version_header;
 use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::error::{S3Code, S3Error};
 use super::router::{format_version_id, CopySource, ListPartsParams, ListUploadsParams, UploadId};
+use super::tenant::external_name;
 use super::xml_multipart::{
     self as x, parse_complete_multipart_upload, ChecksumType, CompletedPart, ListPartsResponse,
     ListUploadsResponse,
@@ -764,7 +764,13 @@ pub async fn complete_multipart_upload(
         .map(|((algo, kind), (_, value))| (algo, value.as_str(), kind));
     let mut r = xml(
         StatusCode::OK,
-        x::complete_multipart_upload_result(&location(ctx), external_name(bucket), key, &info.etag, checksum),
+        x::complete_multipart_upload_result(
+            &location(ctx),
+            external_name(bucket),
+            key,
+            &info.etag,
+            checksum,
+        ),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
     add_written_expiration(

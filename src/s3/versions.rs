@@ -9,10 +9,10 @@ use crate::engine::index::ListEntry;
 use crate::engine::list::VersionItem;
 use crate::engine::{VersionSel, Versioning};
 
-use super::tenant::external_name;
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::router::{format_version_id, ListVersionsParams};
+use super::tenant::external_name;
 use super::xml_versioning::{
     parse_versioning_configuration, versioning_configuration, ListVersionsResponse, VersionEntry,
     VersionKind, VersioningStatus, NULL_VERSION_ID,

@@ -623,6 +623,7 @@ fn caller_user(state: &IamState, caller: &Principal) -> Result<User, IamError> {
             groups: BTreeSet::new(),
             inline: Default::default(),
             attached: BTreeSet::new(),
+            tenant: String::new(),
         }),
         _ => state
             .user(&caller.name)

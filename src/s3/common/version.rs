@@ -10,8 +10,8 @@ use crate::engine::{VersionSel, Versioning};
 use super::ctx::Ctx;
 use super::response::ResBody;
 use crate::s3::error::{S3Code, S3Error};
-use crate::s3::tenant::external_name;
 use crate::s3::router::format_version_id;
+use crate::s3::tenant::external_name;
 use crate::s3::xml::http_date;
 
 pub const VERSION_ID: HeaderName = HeaderName::from_static("x-amz-version-id");
