@@ -300,7 +300,7 @@ fn tenant_admin_refuses_bad_names_duplicates_unknown_tenants_and_tenants_not_emp
     let (ann, ak, sk) = user(&cli, &s, "ann", "acme");
     block_on(async {
         ann.create_bucket()
-            .bucket("b1")
+            .bucket("bucket-one")
             .send()
             .await
             .expect("create");
@@ -311,7 +311,7 @@ fn tenant_admin_refuses_bad_names_duplicates_unknown_tenants_and_tenants_not_emp
     );
     block_on(async {
         ann.delete_bucket()
-            .bucket("b1")
+            .bucket("bucket-one")
             .send()
             .await
             .expect("delete");
