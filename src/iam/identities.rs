@@ -935,12 +935,11 @@ mod tests {
         let e = IamHome::open(Box::new(store), MasterKey::generate("k"), root(), 1)
             .err()
             .expect("a newer state must not open");
-        assert!(
-            e.contains(
-                "iam.state was written by a newer cairn: format 2, this binary reads up to 1"
-            ),
-            "{e}"
+        let says = format!(
+            "iam.state was written by a newer cairn: format {}, this binary reads up to {STATE_FORMAT}",
+            STATE_FORMAT + 1
         );
+        assert!(e.contains(&says), "{e}");
     }
 
     #[test]
