@@ -49,7 +49,7 @@ use cairn::engine::usage::BucketUsage;
 use cairn::format_version::{json_format, JsonError};
 use cairn::iam::model::{
     key_aad, AccessKey, Group, IamState, KeyStatus, LastUsed, ManagedPolicy, Role, ServiceAccount,
-    User, STATE_FORMAT,
+    Tenant, User, STATE_FORMAT,
 };
 use cairn::iam::seal::{MasterKey, SealError, Sealed};
 use cairn::iam::store::{DriveStore, FrameError, SystemStore, FRAME_FORMAT};
@@ -885,6 +885,7 @@ fn iam_state(sealed: Sealed) -> IamState {
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::plain/*"}]}"#.to_owned(),
             )]),
             attached: BTreeSet::from(["arn:aws:iam::000000000000:policy/list-all".to_owned()]),
+            tenant: String::new(),
         },
     );
     s.groups.insert(
@@ -949,6 +950,35 @@ fn iam_state(sealed: Sealed) -> IamState {
             created_ms: 1_796_512_396_000,
             inline: BTreeMap::new(),
             attached: BTreeSet::new(),
+        },
+    );
+    s
+}
+
+/// Format 2: a tenant and a user in it, beside format 1's state.
+fn iam_state_v2(sealed: Sealed) -> IamState {
+    let mut s = iam_state(sealed);
+    s.tenants.insert(
+        "acme".into(),
+        Tenant {
+            name: "acme".into(),
+            created_ms: 1_796_512_398_000,
+        },
+    );
+    s.users.insert(
+        "acme-user".into(),
+        User {
+            name: "Acme-User".into(),
+            id: "AIDAGOLDENUSER000002".into(),
+            path: "/".into(),
+            arn: "arn:aws:iam::000000000000:user/Acme-User".into(),
+            created_ms: 1_796_512_399_000,
+            enabled: true,
+            tags: Vec::new(),
+            groups: BTreeSet::new(),
+            inline: BTreeMap::new(),
+            attached: BTreeSet::new(),
+            tenant: "acme".into(),
         },
     );
     s
@@ -1119,7 +1149,7 @@ fn regenerate_golden_payloads() {
         m.seal(SEALED_SECRET.as_bytes(), SEALED_AAD).as_bytes(),
     );
     let sealed = m.seal(USER_SECRET.as_bytes(), &key_aad(USER_KEY_ID));
-    write("iam.state.v1.json", &iam_state(sealed).encode().unwrap());
+    write("iam.state.v2.json", &iam_state_v2(sealed).encode().unwrap());
     write("settings.state.v1.json", &settings().encode().unwrap());
     write("drives.state.v1.json", &drive_holds().encode().unwrap());
     write(
@@ -1416,6 +1446,13 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         USER_SECRET
     );
     assert_eq!(state, iam_state(sealed));
+    let state = IamState::decode(&read("iam.state.v2.json")).unwrap();
+    let sealed = state.keys[USER_KEY_ID].sealed.clone();
+    assert_eq!(
+        m.open(&sealed, &key_aad(USER_KEY_ID)).unwrap().expose(),
+        USER_SECRET
+    );
+    assert_eq!(state, iam_state_v2(sealed));
 
     // The KMS state opens under the master key and unwraps its data key.
     let kms = KmsState::decode(&read("kms.state.v1.json")).unwrap();
@@ -1511,8 +1548,8 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     same("settings.state.v1.json", settings().encode().unwrap());
     same("drives.state.v1.json", drive_holds().encode().unwrap());
     // Values sealed with a random nonce: decoded, then encoded again.
-    let iam = IamState::decode(&read("iam.state.v1.json")).unwrap();
-    same("iam.state.v1.json", iam.encode().unwrap());
+    let iam = IamState::decode(&read("iam.state.v2.json")).unwrap();
+    same("iam.state.v2.json", iam.encode().unwrap());
     let kms = KmsState::decode(&read("kms.state.v1.json")).unwrap();
     same("kms.state.v1.json", kms.encode().unwrap());
     assert_eq!(
@@ -1529,7 +1566,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 7, 1, 1, 1),
+        (4, 7, 2, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1578,7 +1615,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }
-    match IamState::decode(&raise_json(&read("iam.state.v1.json"), "format")) {
+    match IamState::decode(&raise_json(&read("iam.state.v2.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("iam.state", &n),
         other => panic!("{other:?}"),
     }

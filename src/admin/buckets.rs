@@ -10,7 +10,7 @@ use crate::s3::error::S3Error;
 use super::error::AdminError;
 use super::router::Call;
 
-fn usage_json(u: &BucketUsage) -> Value {
+pub(super) fn usage_json(u: &BucketUsage) -> Value {
     json!({
         "objects": u.objects,
         "bytes": u.bytes,
@@ -51,7 +51,7 @@ fn drive_json(d: &DriveUsage) -> Value {
     })
 }
 
-fn engine_error(e: crate::engine::EngineError) -> AdminError {
+pub(super) fn engine_error(e: crate::engine::EngineError) -> AdminError {
     AdminError::from(S3Error::from(e))
 }
 

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod policies;
 pub mod router;
 pub mod settings;
+pub mod tenants;
 pub mod trace;
 pub mod users;
 
@@ -134,6 +135,12 @@ async fn call(
         crate::http::body::read_bounded(&parts.headers, body, MAX_BODY, api.idle_timeout).await?;
     let (verified, caller) = api.auth.authenticate(parts)?;
     api.log.set_principal(&caller);
+    // The admin API acts on the whole node, above every tenant.
+    if !caller.tenant.is_empty() {
+        return Err(AdminError::access_denied(
+            "A tenant's users cannot call the admin API.",
+        ));
+    }
     // The body is the whole request's meaning: its hash must be signed.
     match verified.payload {
         PayloadMode::Sha256(h) if h[..] == Sha256::digest(&body)[..] => {}

@@ -19,7 +19,8 @@ use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
 use super::{
-    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, trace, users,
+    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, tenants,
+    trace, users,
 };
 
 /// What a handler sees of its request.
@@ -101,6 +102,12 @@ endpoints! {
     DELETE "users/{}" => AdminDeleteUser, "AdminDeleteUser", users::remove;
     POST "users/{}/enable" => AdminEnableUser, "AdminEnableUser", users::enable;
     POST "users/{}/disable" => AdminDisableUser, "AdminDisableUser", users::disable;
+
+    // Tenants are namespaces of users: the user actions authorise them.
+    GET "tenants" => AdminListUsers, "AdminListTenants", tenants::list;
+    POST "tenants" => AdminCreateUser, "AdminCreateTenant", tenants::create;
+    GET "tenants/{}" => AdminGetUser, "AdminGetTenant", tenants::get;
+    DELETE "tenants/{}" => AdminDeleteUser, "AdminDeleteTenant", tenants::remove;
 
     GET "groups" => AdminListGroups, "AdminListGroups", groups::list;
     POST "groups" => AdminAddUserToGroup, "AdminCreateGroup", groups::create;

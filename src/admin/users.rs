@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::iam::model::{new_id, Change, IamState, Target, User};
+use crate::iam::model::{new_id, Change, IamCode, IamState, Target, User};
 
 use super::error::{from_iam, AdminError};
 use super::router::Call;
@@ -29,6 +29,7 @@ fn view(state: &IamState, u: &User, with_keys: bool) -> Value {
         "id": u.id,
         "arn": u.arn,
         "enabled": u.enabled,
+        "tenant": u.tenant,
         "createdAt": super::rfc3339(u.created_ms),
         "groups": groups,
         "policies": policies::names(state, &u.attached),
@@ -58,6 +59,9 @@ struct NewUser {
     name: String,
     #[serde(default)]
     policies: Vec<String>,
+    /// The tenant the user belongs to (it must exist); absent: global.
+    #[serde(default)]
+    tenant: String,
 }
 
 pub async fn create(c: &Call<'_>) -> Result<Value, AdminError> {
@@ -77,9 +81,18 @@ pub async fn create(c: &Call<'_>) -> Result<Value, AdminError> {
             path: "/".into(),
             tags: Vec::new(),
             id: new_id("AIDA"),
+            tenant: req.tenant.clone(),
         })
         .await
-        .map_err(change_err)?;
+        .map_err(|e| {
+            if e.code == IamCode::NoSuchEntity {
+                return AdminError::not_found(
+                    "NoSuchTenant",
+                    format!("The tenant {} does not exist.", req.tenant),
+                );
+            }
+            change_err(e)
+        })?;
     for arn in arns {
         c.ids
             .change(Change::AttachPolicy {

@@ -21,6 +21,7 @@ pub mod output;
 pub mod policy;
 pub mod remove;
 pub mod sign;
+pub mod tenant;
 pub mod trace;
 pub mod usage;
 pub mod user;
@@ -54,6 +55,11 @@ pub enum AdminCommand {
     User {
         #[command(subcommand)]
         cmd: user::UserCommand,
+    },
+    /// Tenants: namespaces of users and their buckets.
+    Tenant {
+        #[command(subcommand)]
+        cmd: tenant::TenantCommand,
     },
     /// Groups and their members.
     Group {
@@ -231,6 +237,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Alias { cmd } => alias::run(ctx, cmd),
         AdminCommand::Info { alias } => info::run(ctx, &alias),
         AdminCommand::User { cmd } => user::run(ctx, cmd),
+        AdminCommand::Tenant { cmd } => tenant::run(ctx, cmd),
         AdminCommand::Group { cmd } => group::run(ctx, cmd),
         AdminCommand::Accesskey { cmd } => accesskey::run(ctx, cmd),
         AdminCommand::Policy { cmd } => policy::run(ctx, cmd),

@@ -17,6 +17,9 @@ pub enum UserCommand {
         /// A managed policy to attach (repeatable).
         #[arg(long = "policy")]
         policies: Vec<String>,
+        /// The tenant the user belongs to (default: global).
+        #[arg(long, default_value = "")]
+        tenant: String,
     },
     /// List users.
     List { alias: String },
@@ -42,8 +45,9 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), CliError> {
             alias,
             name,
             policies,
+            tenant,
         } => {
-            let body = json!({"name": name, "policies": policies});
+            let body = json!({"name": name, "policies": policies, "tenant": tenant});
             let v = Client::connect(ctx, &alias)?.admin("POST", "users", &[], Some(&body))?;
             show(ctx, &v, &format!("Added user {name}."));
         }
@@ -109,6 +113,7 @@ fn show(ctx: &Ctx, v: &Value, headline: &str) {
     fields(&[
         ("Name", s(v, "name")),
         ("Enabled", s(v, "enabled")),
+        ("Tenant", s(v, "tenant")),
         ("ARN", s(v, "arn")),
         ("Created", s(v, "createdAt")),
         ("Groups", list(v, "groups")),

@@ -330,6 +330,22 @@ impl BucketTable {
     }
 }
 
+/// A name the bucket table may hold: an S3 bucket name, or a tenant's
+/// bucket, `tenant:name` (`s3::tenant`; the tenant as `iam::model` checks
+/// it, the name by S3's rules). No S3 name holds `:`, so the two never meet.
+pub fn valid_stored_name(name: &str) -> bool {
+    match name.split_once(':') {
+        None => valid_bucket_name(name),
+        Some((tenant, bucket)) => {
+            (1..=64).contains(&tenant.len())
+                && tenant
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+                && valid_bucket_name(bucket)
+        }
+    }
+}
+
 /// S3 bucket naming rules (3-63 chars; lowercase letters, digits, dots,
 /// hyphens; starts and ends with a letter or digit; no "..", not an IP
 /// address, no reserved prefixes or suffixes).
@@ -387,6 +403,29 @@ mod tests {
             "a b",
         ] {
             assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tenants_bucket_is_a_tenant_name_and_an_s3_name() {
+        for ok in [
+            "abc",
+            "acme:abc",
+            "a_b-1:my-bucket",
+            &format!("{}:abc", "t".repeat(64)),
+        ] {
+            assert!(valid_stored_name(ok), "{ok}");
+        }
+        for bad in [
+            ":abc",
+            "acme:",
+            "acme:ab",
+            "Acme:abc",
+            "a.b:abc",
+            "a:b:abc",
+            &format!("{}:abc", "t".repeat(65)),
+        ] {
+            assert!(!valid_stored_name(bad), "{bad}");
         }
     }
 

@@ -1340,7 +1340,7 @@ impl Engine {
         ownership: Option<ObjectOwnership>,
         object_lock: bool,
     ) -> Result<()> {
-        if !buckets::valid_bucket_name(name) {
+        if !buckets::valid_stored_name(name) {
             return Err(EngineError::InvalidBucketName);
         }
         self.bucket_op(

@@ -112,6 +112,9 @@ pub struct Principal {
     pub canonical_id: String,
     /// Empty for root (it bypasses identity evaluation) and anonymous.
     pub policies: CompiledPolicies,
+    /// The user's tenant: the namespace its bucket names are in; empty
+    /// for the global one (root, anonymous, global users, sessions).
+    pub tenant: String,
 }
 
 impl Principal {
@@ -126,6 +129,7 @@ impl Principal {
             access_key: String::new(),
             canonical_id: String::new(),
             policies: CompiledPolicies::default(),
+            tenant: String::new(),
         }
     }
 }
@@ -288,6 +292,7 @@ impl Snapshot {
                         .is_some()
                         .then(|| format!("arn:aws:iam::{ACCOUNT_ID}:service-account/{}", k.id)),
                 },
+                tenant: user.tenant.clone(),
             });
             keys.insert(
                 k.id.clone(),
@@ -313,6 +318,7 @@ impl Snapshot {
                     access_key: root.access_key.clone(),
                     canonical_id: root_canonical_id(&root.access_key),
                     policies: CompiledPolicies::default(),
+                    tenant: String::new(),
                 }),
                 usable: true,
                 expires_ms: None,
@@ -652,6 +658,7 @@ mod tests {
                 path: "/".into(),
                 tags: vec![],
                 id: new_id("AIDA"),
+                tenant: String::new(),
             },
             1,
         )
@@ -928,12 +935,11 @@ mod tests {
         let e = IamHome::open(Box::new(store), MasterKey::generate("k"), root(), 1)
             .err()
             .expect("a newer state must not open");
-        assert!(
-            e.contains(
-                "iam.state was written by a newer cairn: format 2, this binary reads up to 1"
-            ),
-            "{e}"
+        let says = format!(
+            "iam.state was written by a newer cairn: format {}, this binary reads up to {STATE_FORMAT}",
+            STATE_FORMAT + 1
         );
+        assert!(e.contains(&says), "{e}");
     }
 
     #[test]

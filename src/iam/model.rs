@@ -42,6 +42,9 @@ pub const MAX_GROUP_NAME: usize = 128;
 pub const MAX_ROLE_NAME: usize = 64;
 pub const MAX_POLICY_NAME: usize = 128;
 pub const MAX_PATH: usize = 512;
+/// Tenants (Ceph RGW's rules for a tenant name: `[a-z0-9_-]`, 1 to 64).
+pub const MAX_TENANTS: usize = 1000;
+pub const MAX_TENANT_NAME: usize = 64;
 pub const MAX_DESCRIPTION: usize = 1000;
 /// Aggregate size of a user's / group's / role's inline policies, in
 /// non-whitespace characters.
@@ -279,6 +282,23 @@ pub fn root_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT_ID}:root")
 }
 
+/// Ceph RGW's tenant names: 1 to 64 of `[a-z0-9_-]`. None has `:`, which
+/// joins a tenant to its bucket names (`s3::tenant`).
+pub fn check_tenant_name(name: &str) -> R<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_TENANT_NAME
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "The tenant name {name:?} is invalid. It must contain only lowercase letters, digits, _ and - and be 1 to {MAX_TENANT_NAME} characters long."
+        )))
+    }
+}
+
 fn lower(name: &str) -> String {
     name.to_ascii_lowercase()
 }
@@ -350,6 +370,17 @@ pub struct User {
     pub inline: BTreeMap<String, String>,
     /// Attached managed policies, by ARN.
     pub attached: BTreeSet<String>,
+    /// The tenant whose buckets the user sees and names; empty: the
+    /// global namespace (every user before tenants existed).
+    #[serde(default)]
+    pub tenant: String,
+}
+
+/// A namespace of buckets for some users (docs/ARCHITECTURE.md, "Tenants").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub name: String,
+    pub created_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -455,6 +486,17 @@ pub enum Change {
         path: String,
         tags: Vec<(String, String)>,
         id: String,
+        /// The user's tenant, which must exist; empty: global.
+        #[serde(default)]
+        tenant: String,
+    },
+    CreateTenant {
+        name: String,
+    },
+    /// Refused while a user is in the tenant (its buckets are the
+    /// caller's to check: the state holds no buckets).
+    DeleteTenant {
+        name: String,
     },
     DeleteUser {
         name: String,
@@ -590,11 +632,15 @@ pub struct IamState {
     /// By ARN.
     pub policies: BTreeMap<String, ManagedPolicy>,
     pub roles: BTreeMap<String, Role>,
+    /// By name (always lowercase).
+    #[serde(default)]
+    pub tenants: BTreeMap<String, Tenant>,
 }
 
 /// The format of the identity state's JSON this binary writes (and the
-/// newest it reads); a state without `"format"` is format 1.
-pub const STATE_FORMAT: u32 = 1;
+/// newest it reads); a state without `"format"` is format 1. Format 2
+/// added tenants and each user's `tenant` (absent in 1: global).
+pub const STATE_FORMAT: u32 = 2;
 
 impl IamState {
     /// Decodes the system store's payload (any format this binary reads).
@@ -691,8 +737,12 @@ impl IamState {
                 path,
                 tags,
                 id,
+                tenant,
             } => {
                 check_name("userName", name, MAX_USER_NAME)?;
+                if !tenant.is_empty() && !self.tenants.contains_key(tenant) {
+                    return Err(no_such("tenant", tenant));
+                }
                 check_path(path)?;
                 check_tags(tags)?;
                 if tags.len() > MAX_TAGS {
@@ -716,9 +766,37 @@ impl IamState {
                     groups: BTreeSet::new(),
                     inline: BTreeMap::new(),
                     attached: BTreeSet::new(),
+                    tenant: tenant.clone(),
                 };
                 self.users.insert(lower(name), u.clone());
                 Ok(Outcome::User(u))
+            }
+            Change::CreateTenant { name } => {
+                check_tenant_name(name)?;
+                if self.tenants.contains_key(name) {
+                    return Err(exists("Tenant", name));
+                }
+                if self.tenants.len() >= MAX_TENANTS {
+                    return Err(limit("tenants", MAX_TENANTS));
+                }
+                let t = Tenant {
+                    name: name.clone(),
+                    created_ms: now_ms,
+                };
+                self.tenants.insert(name.clone(), t);
+                Ok(Outcome::Done)
+            }
+            Change::DeleteTenant { name } => {
+                if !self.tenants.contains_key(name) {
+                    return Err(no_such("tenant", name));
+                }
+                if self.users.values().any(|u| u.tenant == *name) {
+                    return Err(conflict(
+                        "Cannot delete tenant, must delete its users first.",
+                    ));
+                }
+                self.tenants.remove(name);
+                Ok(Outcome::Done)
             }
             Change::DeleteUser { name } => {
                 let u = self.user(name).ok_or_else(|| no_such("user", name))?;
@@ -1181,6 +1259,7 @@ mod tests {
             path: "/".into(),
             tags: vec![],
             id: new_id("AIDA"),
+            tenant: String::new(),
         }
     }
 
@@ -1215,6 +1294,41 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_takes_users_only_once_made_and_goes_only_when_it_has_none() {
+        let mut s = IamState::default();
+        let in_acme = |name: &str| Change::CreateUser {
+            name: name.into(),
+            path: "/".into(),
+            tags: vec![],
+            id: new_id("AIDA"),
+            tenant: "acme".into(),
+        };
+        assert_eq!(code(s.apply(&in_acme("ann"), T)), IamCode::NoSuchEntity);
+        let acme = Change::CreateTenant {
+            name: "acme".into(),
+        };
+        s.apply(&acme, T).unwrap();
+        assert_eq!(code(s.apply(&acme, T)), IamCode::EntityAlreadyExists);
+        for bad in ["", "Acme", "a:b", "a.b", "é", &"a".repeat(65)] {
+            let c = Change::CreateTenant { name: bad.into() };
+            assert_eq!(code(s.apply(&c, T)), IamCode::ValidationError, "{bad:?}");
+        }
+        let Outcome::User(ann) = s.apply(&in_acme("ann"), T).unwrap() else {
+            panic!()
+        };
+        assert_eq!(ann.tenant, "acme");
+        let drop = Change::DeleteTenant {
+            name: "acme".into(),
+        };
+        assert_eq!(code(s.apply(&drop, T)), IamCode::DeleteConflict);
+        s.apply(&Change::DeleteUser { name: "ann".into() }, T)
+            .unwrap();
+        s.apply(&drop, T).unwrap();
+        assert!(s.tenants.is_empty());
+        assert_eq!(code(s.apply(&drop, T)), IamCode::NoSuchEntity);
+    }
+
+    #[test]
     fn users_are_unique_without_regard_to_case_and_named_as_aws_allows() {
         let mut s = IamState::default();
         let Outcome::User(u) = s.apply(&user("Alice"), T).unwrap() else {
@@ -1239,6 +1353,7 @@ mod tests {
             path: "/eng/team/".into(),
             tags: vec![("dept".into(), "eng".into())],
             id: new_id("AIDA"),
+            tenant: String::new(),
         };
         let Outcome::User(b) = s.apply(&pathed, T).unwrap() else {
             panic!()
@@ -1250,6 +1365,7 @@ mod tests {
                 path: bad_path.into(),
                 tags: vec![],
                 id: new_id("AIDA"),
+                tenant: String::new(),
             };
             assert_eq!(code(s.apply(&c, T)), IamCode::ValidationError);
         }

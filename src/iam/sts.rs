@@ -660,6 +660,7 @@ pub fn principal_of(
                     session: narrowing,
                     ..CompiledPolicies::default()
                 },
+                tenant: String::new(),
             }
         }
         Subject::User { name, id } => {
@@ -687,6 +688,7 @@ pub fn principal_of(
                     session: narrowing,
                     service_account_arn: None,
                 },
+                tenant: user.tenant.clone(),
             }
         }
         Subject::Role {
@@ -717,6 +719,7 @@ pub fn principal_of(
                     session: narrowing,
                     service_account_arn: None,
                 },
+                tenant: String::new(),
             }
         }
     })
@@ -938,12 +941,14 @@ mod tests {
                 path: "/".into(),
                 tags: vec![],
                 id: "AIDAALICE".into(),
+                tenant: String::new(),
             },
             Change::CreateUser {
                 name: "bob".into(),
                 path: "/".into(),
                 tags: vec![],
                 id: "AIDABOB".into(),
+                tenant: String::new(),
             },
             Change::SetUserEnabled {
                 name: "bob".into(),
@@ -1021,6 +1026,7 @@ mod tests {
             access_key: "AKIAALICE".into(),
             canonical_id: canonical_user_id(&u.id),
             policies: CompiledPolicies::default(),
+            tenant: String::new(),
         }
     }
 
@@ -1404,6 +1410,7 @@ mod tests {
                 path: "/".into(),
                 tags: vec![],
                 id: "AIDAALICE2".into(),
+                tenant: String::new(),
             },
             3,
         )

@@ -43,6 +43,8 @@ pub struct RequestLog {
     claimed_key: RefCell<Option<String>>,
     bucket: RefCell<Option<String>>,
     key: RefCell<Option<String>>,
+    /// The caller is a tenant's user: the path's bucket is its tenant's.
+    in_tenant: Cell<bool>,
     status: u16,
     error: Option<&'static str>,
     ttfb: Duration,
@@ -80,6 +82,7 @@ impl RequestLog {
             claimed_key: RefCell::new(None),
             bucket: RefCell::new(None),
             key: RefCell::new(None),
+            in_tenant: Cell::new(false),
             status: 0,
             error: None,
             ttfb: Duration::ZERO,
@@ -123,6 +126,15 @@ impl RequestLog {
             *self.bucket.borrow_mut() = bucket.map(str::to_owned);
             *self.key.borrow_mut() = key.map(str::to_owned);
         }
+    }
+
+    pub fn set_in_tenant(&self) {
+        self.in_tenant.set(true);
+    }
+
+    /// Whether a tenant's user made the request (`s3::tenant`).
+    pub fn in_tenant(&self) -> bool {
+        self.in_tenant.get()
     }
 
     /// The bucket and key the request named, if the handler set them.

@@ -432,6 +432,7 @@ mod tests {
                 path: "/".into(),
                 tags: vec![],
                 id: new_id("AIDA"),
+                tenant: String::new(),
             })
             .await
             .unwrap();

@@ -600,6 +600,7 @@ mod tests {
                 service_account_arn: sa
                     .then(|| format!("arn:aws:iam::{ACCOUNT_ID}:service-account/AKIATEST")),
             },
+            tenant: String::new(),
         }
     }
 
@@ -613,6 +614,7 @@ mod tests {
             access_key: "root".into(),
             canonical_id: "canon-root".into(),
             policies: CompiledPolicies::default(),
+            tenant: String::new(),
         }
     }
 
@@ -676,6 +678,29 @@ mod tests {
     const ALICE_HOME: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/home/${aws:username}/*"}]}"#;
     const GROUP_READ_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
     const PUBLIC_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+
+    #[test]
+    fn a_tenants_policy_names_its_buckets_as_its_users_do() {
+        let c = Case::plain();
+        let mut ann = user("ann", &[GROUP_READ_ALL], None);
+        ann.tenant = "acme".into();
+        let inside = Resource::Object {
+            bucket: "acme:b",
+            key: "x",
+        };
+        assert_eq!(
+            c.decide(&ann, Action::S3GetObject, inside, None),
+            Decision::Allow
+        );
+        let other = Resource::Object {
+            bucket: "acme:c",
+            key: "x",
+        };
+        assert_eq!(
+            c.decide(&ann, Action::S3GetObject, other, None),
+            Decision::ImplicitDeny
+        );
+    }
 
     #[test]
     fn a_users_prefix_policy_allows_its_home_and_nothing_else() {

@@ -15,6 +15,7 @@ use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
 use super::router::{Check, Resource};
+use super::tenant::{external_name, tenant_of};
 use super::xml as x;
 
 /// The region cairn reports for every bucket: one node, one region.
@@ -41,11 +42,12 @@ pub fn list_buckets(ctx: &Ctx<'_>) -> S3Result {
                 ctx.headers(),
             )
     };
+    // Only the caller's tenant's buckets, root's too, by their names there.
     let buckets: Vec<(&str, u64)> = table
         .buckets
         .iter()
-        .filter(|(n, i)| visible(n, i))
-        .map(|(n, i)| (n.as_str(), i.created_ms))
+        .filter(|(n, i)| tenant_of(n) == who.tenant && visible(n, i))
+        .map(|(n, i)| (external_name(n), i.created_ms))
         .collect();
     let (id, name) = if root {
         (
@@ -87,7 +89,7 @@ pub async fn create_bucket(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Res
         Err(e) => return Err(e.into()),
     }
     let mut r = status_only(StatusCode::OK);
-    if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("/{}", external_name(bucket))) {
         r.headers_mut().insert(LOCATION, v);
     }
     Ok(r)

@@ -28,6 +28,7 @@ use super::conditional::{check_read, Outcome};
 use super::error::{S3Code, S3Error};
 use super::range::{content_range, content_range_unsatisfied, parse_range};
 use super::router::ResponseOverrides;
+use super::tenant::external_name;
 use super::xml::http_date;
 
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -185,7 +186,7 @@ pub async fn get_object(
             Ok(r) => (r, r.is_some()),
             Err(_) => {
                 let mut e = S3Error::from_code(S3Code::InvalidRange)
-                    .with_resource(format!("/{bucket}/{key}"));
+                    .with_resource(format!("/{}/{key}", external_name(bucket)));
                 if let Ok(v) = HeaderValue::from_str(&content_range_unsatisfied(size)) {
                     e = e.with_header(header::CONTENT_RANGE, v);
                 }

@@ -201,8 +201,11 @@ impl S3Api {
         };
         if let Some((origin, host)) = cors {
             let host = host.as_ref().and_then(|h| h.to_str().ok());
+            // A tenant's buckets have no CORS rules (`tenant.rs`); the path
+            // names the caller's tenant's bucket, not the global one.
             let bucket = match &website {
                 Some(b) => Some(b.clone()),
+                None if log.in_tenant() => None,
                 None => super::router::bucket_of(&path, host, self.domain.as_deref()),
             };
             if let Some(bucket) = bucket {
@@ -397,8 +400,18 @@ impl S3Api {
             Err(e) => return Err(e),
         };
         op.set(route.name());
-        log.set_target(route.bucket.as_deref(), route.key.as_deref());
+        // Errors name the bucket as the client did; the log, CORS headers
+        // and everything after name the caller's tenant's bucket.
         let resource = route.error_resource();
+        let mut route = route;
+        if !principal.tenant.is_empty() {
+            log.set_in_tenant();
+        }
+        let entered = super::tenant::enter(&principal.tenant, &mut route);
+        log.set_target(route.bucket.as_deref(), route.key.as_deref());
+        if let Err(e) = entered {
+            return Err(e.with_resource(resource));
+        }
         let table = self.engine.buckets();
         // S3 answers an unsigned request for a bucket that does not exist
         // with 404 NoSuchBucket: no bucket policy could allow it.

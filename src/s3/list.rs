@@ -13,6 +13,7 @@ use super::common::metadata::CHECKSUM_PREFIX;
 use super::common::response::xml;
 use super::error::S3Error;
 use super::router::{encode_token, Check, ListV1Params, ListV2Params, Resource};
+use super::tenant::external_name;
 use super::xml::{s3_url_encode, EntryMetadata, ListEntry, ListV1Response, ListV2Response};
 
 type EnginePage = Page<crate::engine::index::ListEntry>;
@@ -161,7 +162,7 @@ pub fn list_objects_v2(ctx: &Ctx<'_>, bucket: &str, p: &ListV2Params) -> S3Resul
     let is_truncated = page.is_truncated && next.is_some();
     let (contents, common_prefixes) = split(page, p.metadata.then_some((ctx, bucket)));
     let r = ListV2Response {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         delimiter: delimiter.to_owned(),
         max_keys: max as u64,
@@ -201,7 +202,7 @@ pub fn list_objects_v1(ctx: &Ctx<'_>, bucket: &str, p: &ListV1Params) -> S3Resul
     let is_truncated = page.is_truncated;
     let (contents, common_prefixes) = split(page, None);
     let r = ListV1Response {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         marker: marker.to_owned(),
         next_marker,

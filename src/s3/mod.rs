@@ -40,6 +40,7 @@ pub mod router;
 pub mod snowball;
 pub mod sse;
 pub mod tagging;
+pub mod tenant;
 pub mod versions;
 pub mod website;
 pub mod website_host;

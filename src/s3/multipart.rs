@@ -36,6 +36,7 @@ use super::common::version::add_version_header;
 use super::conditional::{check_copy_source, write_condition, Outcome};
 use super::error::{S3Code, S3Error};
 use super::router::{format_version_id, CopySource, ListPartsParams, ListUploadsParams, UploadId};
+use super::tenant::external_name;
 use super::xml_multipart::{
     self as x, parse_complete_multipart_upload, ChecksumType, CompletedPart, ListPartsResponse,
     ListUploadsResponse,
@@ -495,7 +496,7 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         .await?;
     let mut r = xml(
         StatusCode::OK,
-        x::initiate_multipart_upload(bucket, key, &UploadId(id).to_string()),
+        x::initiate_multipart_upload(external_name(bucket), key, &UploadId(id).to_string()),
     );
     // The date counts from the start the worker will count from (an index
     // read, only when the bucket has rules).
@@ -763,7 +764,13 @@ pub async fn complete_multipart_upload(
         .map(|((algo, kind), (_, value))| (algo, value.as_str(), kind));
     let mut r = xml(
         StatusCode::OK,
-        x::complete_multipart_upload_result(&location(ctx), bucket, key, &info.etag, checksum),
+        x::complete_multipart_upload_result(
+            &location(ctx),
+            external_name(bucket),
+            key,
+            &info.etag,
+            checksum,
+        ),
     );
     add_version_header(ctx, &mut r, bucket, info.sel);
     add_written_expiration(
@@ -813,7 +820,7 @@ fn completed_before(ctx: &Ctx<'_>, bucket: &str, key: &str, id: u128, doc: &[u8]
         StatusCode::OK,
         x::complete_multipart_upload_result(
             &location(ctx),
-            bucket,
+            external_name(bucket),
             key,
             &entry.meta.etag,
             checksum,
@@ -866,7 +873,7 @@ pub fn list_parts(
         })
         .collect();
     let r = ListPartsResponse {
-        bucket: bucket.to_owned(),
+        bucket: external_name(bucket).to_owned(),
         key: key.to_owned(),
         upload_id: upload.to_string(),
         part_number_marker: marker,
@@ -929,7 +936,7 @@ pub fn list_multipart_uploads(ctx: &Ctx<'_>, bucket: &str, p: &ListUploadsParams
         });
     }
     let r = ListUploadsResponse {
-        bucket: bucket.to_owned(),
+        bucket: external_name(bucket).to_owned(),
         key_marker: key_marker.to_owned(),
         upload_id_marker: p.upload_id_marker.clone(),
         next_key_marker: next_key,

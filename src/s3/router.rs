@@ -28,6 +28,7 @@ use crate::engine::VersionSel;
 use crate::iam::action::Action;
 
 use super::error::{S3Code, S3Error};
+use super::tenant::external_name;
 use super::xml_versioning::NULL_VERSION_ID;
 
 /// S3's limit on key length, in UTF-8 bytes.
@@ -487,8 +488,12 @@ impl fmt::Display for Resource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Resource::All => f.write_str("*"),
-            Resource::Bucket(b) => write!(f, "arn:aws:s3:::{b}"),
-            Resource::Object { bucket, key } => write!(f, "arn:aws:s3:::{bucket}/{key}"),
+            // A tenant's bucket by the name its users know it by: their
+            // policies say `arn:aws:s3:::b` for their tenant's `b`.
+            Resource::Bucket(b) => write!(f, "arn:aws:s3:::{}", external_name(b)),
+            Resource::Object { bucket, key } => {
+                write!(f, "arn:aws:s3:::{}/{key}", external_name(bucket))
+            }
         }
     }
 }
@@ -1201,7 +1206,9 @@ fn decode_bucket(raw: &str) -> Result<String, S3Error> {
         .decode_utf8()
         .map_err(|_| invalid())?
         .into_owned();
-    if b.is_empty() || b.contains('/') {
+    // `:` joins a tenant to its buckets' names (`tenant.rs`): no request
+    // names a bucket with it, so no caller reaches another tenant's.
+    if b.is_empty() || b.contains('/') || b.contains(super::tenant::SEPARATOR) {
         return Err(invalid());
     }
     Ok(b)

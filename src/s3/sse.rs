@@ -290,7 +290,11 @@ pub async fn seal_for(
     let arn = || {
         (
             "aws:s3:arn".to_owned(),
-            format!("arn:aws:s3:::{bucket}/{key}"),
+            // As the caller knows it (a tenant's bucket without its tenant).
+            format!(
+                "arn:aws:s3:::{}/{key}",
+                super::tenant::external_name(bucket)
+            ),
         )
     };
     let (mode, key_id, context, bucket_key) = match req {

@@ -12,6 +12,7 @@ use crate::engine::{VersionSel, Versioning};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::router::{format_version_id, ListVersionsParams};
+use super::tenant::external_name;
 use super::xml_versioning::{
     parse_versioning_configuration, versioning_configuration, ListVersionsResponse, VersionEntry,
     VersionKind, VersioningStatus, NULL_VERSION_ID,
@@ -92,7 +93,7 @@ pub fn list_object_versions(ctx: &Ctx<'_>, bucket: &str, p: &ListVersionsParams)
         }
     }
     let r = ListVersionsResponse {
-        name: bucket.to_owned(),
+        name: external_name(bucket).to_owned(),
         prefix: prefix.to_owned(),
         key_marker: p.key_marker.clone().unwrap_or_default(),
         version_id_marker: p.version_id_marker.clone(),

@@ -162,6 +162,15 @@ async fn call(
         .authenticate_query_api(parts, &form.body_sha256)
         .map_err(|e| iam(auth_error(e)))?;
     api.log.set_principal(&caller);
+    // Users, roles and sessions are global: a tenant's user managing them
+    // or assuming a role would step out of its tenant.
+    if !caller.tenant.is_empty() {
+        return Err(iam(ApiError::new(
+            403,
+            "AccessDenied",
+            "A tenant's users cannot call IAM or STS.",
+        )));
+    }
     // An explicit payload hash is signed, so the body must match it.
     match verified.payload {
         PayloadMode::Sha256(h) if hex::encode(h) == form.body_sha256 => {}

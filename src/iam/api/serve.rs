@@ -163,6 +163,7 @@ async fn answer(ids: &Identities, caller: &Principal, req: IamRequest) -> Result
                 path: path.unwrap_or_else(|| "/".into()),
                 tags: tags.into_iter().map(|t| (t.key, t.value)).collect(),
                 id: new_id("AIDA"),
+                tenant: String::new(),
             };
             let user = expect_user(ids.change(change).await?)?;
             some(move |w| w.element("User", |w| write_user(w, &user)))
@@ -622,6 +623,7 @@ fn caller_user(state: &IamState, caller: &Principal) -> Result<User, IamError> {
             groups: BTreeSet::new(),
             inline: Default::default(),
             attached: BTreeSet::new(),
+            tenant: String::new(),
         }),
         _ => state
             .user(&caller.name)

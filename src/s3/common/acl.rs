@@ -495,6 +495,7 @@ mod tests {
             groups: Default::default(),
             inline: Default::default(),
             attached: Default::default(),
+            tenant: String::new(),
         }
     }
 

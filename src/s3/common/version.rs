@@ -11,6 +11,7 @@ use super::ctx::Ctx;
 use super::response::ResBody;
 use crate::s3::error::{S3Code, S3Error};
 use crate::s3::router::format_version_id;
+use crate::s3::tenant::external_name;
 use crate::s3::xml::http_date;
 
 pub const VERSION_ID: HeaderName = HeaderName::from_static("x-amz-version-id");
@@ -56,7 +57,7 @@ pub fn read_version(
                 S3Code::NoSuchKey
             };
             let mut err = S3Error::from_code(code)
-                .with_resource(format!("/{bucket}/{key}"))
+                .with_resource(format!("/{}/{key}", external_name(bucket)))
                 .with_header(DELETE_MARKER, HeaderValue::from_static("true"));
             if let Some(v) = version_header(ctx, bucket, e.meta.sel()) {
                 err = err.with_header(VERSION_ID, v);

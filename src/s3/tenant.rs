@@ -1,0 +1,126 @@
+//! Tenants on the S3 side (docs/ARCHITECTURE.md, "Tenants"): the bucket a
+//! tenant's user names `b` is the bucket `tenant:b` inside (Ceph RGW's
+//! form), so the engine, its records and the bucket table know nothing of
+//! tenants. `:` is in no valid S3 bucket name and the router refuses it in
+//! every name a request gives, so a global caller cannot name a tenant's
+//! bucket and a tenant's caller names only its own: the request's bucket
+//! is joined to the caller's tenant here, after authentication and before
+//! authorisation. Every name that goes back to the client is the external
+//! one ([`external_name`]).
+
+use super::error::{S3Code, S3Error};
+use super::router::{Op, Route};
+
+/// Joins a tenant to its bucket names; no valid S3 bucket name holds it.
+pub const SEPARATOR: char = ':';
+
+/// The bucket `bucket` of `tenant` as the engine stores it (the name
+/// itself for the global tenant, `""`).
+pub fn internal_name(tenant: &str, bucket: &str) -> String {
+    if tenant.is_empty() {
+        bucket.to_owned()
+    } else {
+        format!("{tenant}{SEPARATOR}{bucket}")
+    }
+}
+
+/// The name a client knows a stored bucket by: without its tenant.
+pub fn external_name(internal: &str) -> &str {
+    internal.split_once(SEPARATOR).map_or(internal, |(_, b)| b)
+}
+
+/// The tenant a stored bucket belongs to (`""`: global).
+pub fn tenant_of(internal: &str) -> &str {
+    internal.split_once(SEPARATOR).map_or("", |(t, _)| t)
+}
+
+/// The operations a tenant's user may call. The others answer
+/// NotImplemented to a tenant caller until each one's every output (and
+/// the configuration it stores) is known to name only the tenant's
+/// buckets by their external names: bucket policies, ACLs, CORS, website,
+/// logging, notifications, lifecycle, encryption, object lock, POST forms.
+fn tenant_supports(op: &Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        ListBuckets {}
+            | CreateBucket {}
+            | HeadBucket {}
+            | DeleteBucket {}
+            | GetBucketLocation {}
+            | GetBucketVersioning {}
+            | PutBucketVersioning {}
+            | ListObjectVersions { .. }
+            | ListObjects { .. }
+            | ListObjectsV2 { .. }
+            | GetBucketTagging {}
+            | PutBucketTagging {}
+            | DeleteBucketTagging {}
+            | PutObject {}
+            | CopyObject { .. }
+            | GetObject { .. }
+            | HeadObject { .. }
+            | DeleteObject { .. }
+            | DeleteObjects {}
+            | GetObjectTagging { .. }
+            | PutObjectTagging { .. }
+            | DeleteObjectTagging { .. }
+            | CreateMultipartUpload {}
+            | UploadPart { .. }
+            | UploadPartCopy { .. }
+            | CompleteMultipartUpload { .. }
+            | AbortMultipartUpload { .. }
+            | ListParts { .. }
+            | ListMultipartUploads { .. }
+    )
+}
+
+/// Moves a routed request into its caller's tenant: the bucket (and a copy
+/// source's bucket) become the tenant's. The route is moved even when the
+/// operation is refused, so that what is logged of it names the tenant's
+/// bucket, never a global one of the same name.
+pub fn enter(tenant: &str, route: &mut Route) -> Result<(), S3Error> {
+    if tenant.is_empty() {
+        return Ok(());
+    }
+    if let Some(b) = &mut route.bucket {
+        // The router refuses such a name; refused here too, not joined.
+        if b.contains(SEPARATOR) {
+            return Err(S3Error::from_code(S3Code::InvalidBucketName));
+        }
+        *b = internal_name(tenant, b);
+    }
+    match &mut route.op {
+        Op::CopyObject { source } | Op::UploadPartCopy { source, .. } => {
+            source.bucket = internal_name(tenant, &source.bucket);
+        }
+        _ => {}
+    }
+    if tenant_supports(&route.op) {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3Code::NotImplemented,
+            format!(
+                "{} is not available to a tenant's users yet.",
+                route.op.name()
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_global_names_are_unchanged() {
+        let inside = internal_name("acme", "photos");
+        assert_eq!(inside, "acme:photos");
+        assert_eq!(external_name(&inside), "photos");
+        assert_eq!(tenant_of(&inside), "acme");
+        assert_eq!(internal_name("", "photos"), "photos");
+        assert_eq!(external_name("photos"), "photos");
+        assert_eq!(tenant_of("photos"), "");
+    }
+}
