@@ -12,23 +12,23 @@ use binary::{data, get_bytes, Server};
 async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
     let mut s = Server::start();
     let c = s.client();
-    for b in ["dd", "plain"] {
+    for b in ["ddb", "plain"] {
         c.create_bucket().bucket(b).send().await.unwrap();
     }
     let cli = Cli::for_server(&s);
     assert_eq!(
-        cli.json(&["bucket", "dedup", "local", "dd"])["dedup"],
+        cli.json(&["bucket", "dedup", "local", "ddb"])["dedup"],
         false
     );
     assert_eq!(
-        cli.json(&["bucket", "dedup", "local", "dd", "on"])["dedup"],
+        cli.json(&["bucket", "dedup", "local", "ddb", "on"])["dedup"],
         true
     );
     assert_eq!(
-        cli.ok(&["bucket", "dedup", "local", "dd"]).trim(),
-        "dd: dedup on"
+        cli.ok(&["bucket", "dedup", "local", "ddb"]).trim(),
+        "ddb: dedup on"
     );
-    assert_eq!(cli.json(&["bucket", "info", "local", "dd"])["dedup"], true);
+    assert_eq!(cli.json(&["bucket", "info", "local", "ddb"])["dedup"], true);
     assert_eq!(
         cli.json(&["bucket", "info", "local", "plain"])["dedup"],
         false
@@ -37,7 +37,7 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("NoSuchBucket"), "{}", o.stderr);
     assert_eq!(
-        cli.run(&["bucket", "dedup", "local", "dd", "maybe"]).code,
+        cli.run(&["bucket", "dedup", "local", "ddb", "maybe"]).code,
         2
     );
 
@@ -47,7 +47,7 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
     for i in 0..4 {
         for (name, body) in [("small", &small), ("big", &big)] {
             c.put_object()
-                .bucket("dd")
+                .bucket("ddb")
                 .key(format!("{name}-{i}"))
                 .body(body.clone().into())
                 .send()
@@ -58,22 +58,22 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
 
     s.kill9_restart();
     let c = s.client();
-    assert_eq!(cli.json(&["bucket", "dedup", "local", "dd"])["dedup"], true);
+    assert_eq!(cli.json(&["bucket", "dedup", "local", "ddb"])["dedup"], true);
     assert_eq!(
         cli.json(&["bucket", "dedup", "local", "plain"])["dedup"],
         false
     );
     for i in 0..4 {
-        assert!(get_bytes(&c, "dd", &format!("small-{i}")).await == small);
-        assert!(get_bytes(&c, "dd", &format!("big-{i}")).await == big);
+        assert!(get_bytes(&c, "ddb", &format!("small-{i}")).await == small);
+        assert!(get_bytes(&c, "ddb", &format!("big-{i}")).await == big);
     }
     assert_eq!(
-        cli.json(&["bucket", "dedup", "local", "dd", "off"])["dedup"],
+        cli.json(&["bucket", "dedup", "local", "ddb", "off"])["dedup"],
         false
     );
     s.restart();
     assert_eq!(
-        cli.json(&["bucket", "dedup", "local", "dd"])["dedup"],
+        cli.json(&["bucket", "dedup", "local", "ddb"])["dedup"],
         false
     );
 }
