@@ -58,7 +58,10 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
 
     s.kill9_restart();
     let c = s.client();
-    assert_eq!(cli.json(&["bucket", "dedup", "local", "ddb"])["dedup"], true);
+    assert_eq!(
+        cli.json(&["bucket", "dedup", "local", "ddb"])["dedup"],
+        true
+    );
     assert_eq!(
         cli.json(&["bucket", "dedup", "local", "plain"])["dedup"],
         false
