@@ -1085,6 +1085,58 @@ async fn bucket_usage_and_a_quota_set_through_the_admin_api_govern_writes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_dedup_on_takes_config_update_and_a_boolean() {
+    let s = Server::start();
+    let root = Admin::root(&s);
+    s.client()
+        .create_bucket()
+        .bucket("ddb")
+        .send()
+        .await
+        .unwrap();
+    root.fails(
+        "PUT",
+        "buckets/ddb/dedup",
+        Some(json!({"dedup": "yes"})),
+        400,
+        "MalformedJSON",
+    );
+    root.fails(
+        "PUT",
+        "buckets/none/dedup",
+        Some(json!({"dedup": true})),
+        404,
+        "NoSuchBucket",
+    );
+    // Reading the choice is bucket information; changing it is not.
+    root.ok(
+        "POST",
+        "policies",
+        Some(json!({"name": "info", "document": allow(&["admin:BucketInfo", "admin:SetBucketQuota"], "*")})),
+    );
+    root.ok(
+        "POST",
+        "users",
+        Some(json!({"name": "op", "policies": ["info"]})),
+    );
+    let (k, sk) = root.key("op", json!({}));
+    let op = Admin::of(&s, &k, &sk);
+    assert_eq!(op.ok("GET", "buckets/ddb/dedup", None)["dedup"], false);
+    op.fails(
+        "PUT",
+        "buckets/ddb/dedup",
+        Some(json!({"dedup": true})),
+        403,
+        "AccessDenied",
+    );
+    assert_eq!(
+        root.ok("PUT", "buckets/ddb/dedup", Some(json!({"dedup": true})))["dedup"],
+        true
+    );
+    assert_eq!(op.ok("GET", "buckets/ddb", None)["dedup"], true);
+}
+
 #[test]
 fn admin_changes_and_refused_attempts_are_audited_and_reads_are_not() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -582,6 +582,7 @@ fn bucket_table() -> BucketTable {
             website: None,
             notifications: None,
             logging: None,
+            dedup: false,
         },
     );
     t
@@ -863,6 +864,15 @@ fn bucket_table_v7() -> BucketTable {
     t
 }
 
+/// Format 8: the table of format 7 with deduplication on "plain".
+fn bucket_table_v8() -> BucketTable {
+    let mut t = bucket_table_v7();
+    if let Some(b) = t.buckets.get_mut("plain") {
+        b.dedup = true;
+    }
+    t
+}
+
 const USER_KEY_ID: &str = "AKIAGOLDENUSERKEY001";
 const USER_SECRET: &str = "golden-user-secret-0123456789abcdefghij";
 
@@ -1136,7 +1146,7 @@ fn regenerate_golden_payloads() {
     write("format.v4.json", &encode_format(&drive_format()));
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
-    write("buckets.v7.json", &bucket_table_v7().encode().unwrap());
+    write("buckets.v8.json", &bucket_table_v8().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1413,6 +1423,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v7()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v8.json")).unwrap(),
+        bucket_table_v8()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1539,7 +1553,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v7.json", bucket_table_v7().encode().unwrap());
+    same("buckets.v8.json", bucket_table_v8().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1566,7 +1580,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 7, 2, 1, 1),
+        (4, 8, 2, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1611,7 +1625,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v7.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v8.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

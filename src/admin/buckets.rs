@@ -35,6 +35,7 @@ fn bucket_json(c: &Call<'_>, b: &BucketReport) -> Value {
             .map_or_else(crate::iam::model::root_arn, |o| o.arn.clone()),
         "versioning": info.map(|i| format!("{:?}", i.versioning)),
         "quotaBytes": b.quota_bytes,
+        "dedup": info.is_some_and(|i| i.dedup),
         "usage": usage_json(&b.usage),
     })
 }
@@ -103,4 +104,26 @@ pub async fn set_quota(c: &Call<'_>) -> Result<Value, AdminError> {
         .await
         .map_err(engine_error)?;
     Ok(json!({ "bucket": c.param(0), "quotaBytes": q.quota_bytes }))
+}
+
+/// `GET buckets/{bucket}/dedup`.
+pub async fn get_dedup(c: &Call<'_>) -> Result<Value, AdminError> {
+    let on = c.engine.bucket_dedup(c.param(0)).map_err(engine_error)?;
+    Ok(json!({ "bucket": c.param(0), "dedup": on }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetDedup {
+    dedup: bool,
+}
+
+/// `PUT buckets/{bucket}/dedup` with `{"dedup": true}` or `false`.
+pub async fn set_dedup(c: &Call<'_>) -> Result<Value, AdminError> {
+    let d: SetDedup = c.json()?;
+    c.engine
+        .set_bucket_dedup(c.param(0), d.dedup)
+        .await
+        .map_err(engine_error)?;
+    Ok(json!({ "bucket": c.param(0), "dedup": d.dedup }))
 }

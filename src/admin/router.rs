@@ -134,6 +134,8 @@ endpoints! {
     GET "buckets/{}" => AdminBucketInfo, "AdminBucketInfo", buckets::get;
     GET "buckets/{}/quota" => AdminGetBucketQuota, "AdminGetBucketQuota", buckets::get_quota;
     PUT "buckets/{}/quota" => AdminSetBucketQuota, "AdminSetBucketQuota", buckets::set_quota;
+    GET "buckets/{}/dedup" => AdminBucketInfo, "AdminGetBucketDedup", buckets::get_dedup;
+    PUT "buckets/{}/dedup" => AdminConfigUpdate, "AdminSetBucketDedup", buckets::set_dedup;
 
     GET "background" => AdminServerInfo, "AdminBackground", background::all;
     GET "background/{}" => AdminServerInfo, "AdminBackgroundJob", background::one;

@@ -1,4 +1,5 @@
-//! `cairn admin bucket`: buckets' usage, versioning and quota.
+//! `cairn admin bucket`: buckets' usage, versioning, quota and
+//! deduplication setting.
 
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -23,6 +24,18 @@ pub enum BucketCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Show whether a bucket deduplicates, or turn it on or off.
+    Dedup {
+        alias: String,
+        bucket: String,
+        state: Option<OnOff>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 pub fn run(ctx: &Ctx, cmd: BucketCommand) -> Result<(), CliError> {
@@ -52,6 +65,7 @@ pub fn run(ctx: &Ctx, cmd: BucketCommand) -> Result<(), CliError> {
                 ("Owner", s(&v, "owner")),
                 ("Versioning", s(&v, "versioning")),
                 ("Quota", bytes_field(&v, "quotaBytes")),
+                ("Dedup", on_off(&v["dedup"])),
                 ("Objects", num(u, "objects")),
                 ("Bytes", bytes_field(u, "bytes")),
                 ("Versions", num(u, "versions")),
@@ -93,8 +107,39 @@ pub fn run(ctx: &Ctx, cmd: BucketCommand) -> Result<(), CliError> {
                 println!("{}: quota {q}", s(&v, "bucket"));
             }
         }
+        BucketCommand::Dedup {
+            alias,
+            bucket,
+            state,
+        } => {
+            let path = format!("buckets/{}/dedup", seg(&bucket));
+            let mut c = Client::connect(ctx, &alias)?;
+            let v = match state {
+                Some(st) => c.admin(
+                    "PUT",
+                    &path,
+                    &[],
+                    Some(&json!({ "dedup": matches!(st, OnOff::On) })),
+                )?,
+                None => c.admin("GET", &path, &[], None)?,
+            };
+            if ctx.json {
+                output::json(&v);
+            } else {
+                println!("{}: dedup {}", s(&v, "bucket"), on_off(&v["dedup"]));
+            }
+        }
     }
     Ok(())
+}
+
+fn on_off(v: &Value) -> String {
+    if v.as_bool() == Some(true) {
+        "on"
+    } else {
+        "off"
+    }
+    .to_owned()
 }
 
 pub fn buckets_table(buckets: &Value) -> Table {

@@ -76,7 +76,7 @@ pub enum AdminCommand {
         #[command(subcommand)]
         cmd: policy::PolicyCommand,
     },
-    /// Buckets' usage and quotas.
+    /// Buckets' usage, quotas and deduplication.
     Bucket {
         #[command(subcommand)]
         cmd: bucket::BucketCommand,

@@ -99,6 +99,12 @@ pub struct BucketInfo {
     /// logged. Since format 6.
     #[serde(default)]
     pub logging: Option<BucketLogging>,
+    /// Deduplication opted in (`cairn admin bucket dedup`). Only the
+    /// choice is kept so far: objects are stored as in any bucket until
+    /// content-addressed storage lands (docs/ARCHITECTURE.md,
+    /// "Deduplication"). Since format 8.
+    #[serde(default)]
+    pub dedup: bool,
 }
 
 /// A bucket's CORS configuration: rules tried in order, the first that
@@ -238,6 +244,8 @@ pub enum BucketChange {
     Notifications(Option<Notifications>),
     /// Sets (Some) or turns off (None) server access logging.
     Logging(Option<BucketLogging>),
+    /// Turns deduplication on or off.
+    Dedup(bool),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,9 +264,10 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 /// The format of `buckets.json` this binary writes (and the newest it reads).
 /// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
 /// `BucketInfo::website`, 5 `BucketInfo::notifications`, 6
-/// `BucketInfo::logging`, 7 lifecycle transitions (`Rule::transitions`);
-/// a file of an older format reads as having none.
-pub const TABLE_FORMAT: u32 = 7;
+/// `BucketInfo::logging`, 7 lifecycle transitions (`Rule::transitions`),
+/// 8 `BucketInfo::dedup`; a file of an older format reads as having none
+/// (dedup off).
+pub const TABLE_FORMAT: u32 = 8;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -524,6 +533,7 @@ mod tests {
                         crate::bucket_logging::DateSource::EventTime,
                     )),
                 }),
+                dedup: true,
             },
         );
         tab.store(d[..1].iter().map(|p| p.as_path()), 1).unwrap();
@@ -552,7 +562,7 @@ mod tests {
         let e = BucketTable::load(d.iter().map(|p| p.as_path())).unwrap_err();
         assert!(
             e.contains(
-                "buckets.json was written by a newer cairn: format 8, this binary reads up to 7"
+                "buckets.json was written by a newer cairn: format 9, this binary reads up to 8"
             ),
             "{e}"
         );

@@ -1657,6 +1657,7 @@ impl Engine {
             BucketChange::Website(w) => existing(&mut table, &name)?.website = w,
             BucketChange::Notifications(n) => existing(&mut table, &name)?.notifications = n,
             BucketChange::Logging(l) => existing(&mut table, &name)?.logging = l,
+            BucketChange::Dedup(on) => existing(&mut table, &name)?.dedup = on,
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

@@ -396,6 +396,20 @@ impl Engine {
         self.bucket_op(bucket, BucketChange::Quota(quota)).await
     }
 
+    /// Whether the bucket opted in to deduplication.
+    pub fn bucket_dedup(&self, bucket: &str) -> Result<bool> {
+        let t = self.buckets();
+        let b = t.buckets.get(bucket).ok_or(EngineError::NoSuchBucket)?;
+        Ok(b.dedup)
+    }
+
+    /// Turns the bucket's deduplication on or off. Durable like every
+    /// bucket change. Only the choice is kept so far (see
+    /// `BucketInfo::dedup`).
+    pub async fn set_bucket_dedup(self: &Rc<Self>, bucket: &str, on: bool) -> Result<()> {
+        self.bucket_op(bucket, BucketChange::Dedup(on)).await
+    }
+
     /// Admits a write of `size` bytes to `bucket` under its quota; the
     /// returned reservation must live until the write's index change has
     /// committed. `None` when the bucket has no quota.
