@@ -13,9 +13,11 @@ use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::operation::RequestIdExt;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLoggingStatus, DefaultRetention, Grantee, LoggingEnabled, ObjectLockConfiguration,
-    ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, ObjectOwnership,
-    PartitionDateSource, PartitionedPrefix, SimplePrefix, TargetGrant, TargetObjectKeyFormat, Type,
+    BucketLifecycleConfiguration, BucketLoggingStatus, DefaultRetention, Delete, ExpirationStatus,
+    Grantee, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
+    ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+    ObjectLockRule, ObjectOwnership, PartitionDateSource, PartitionedPrefix, SimplePrefix,
+    TargetGrant, TargetObjectKeyFormat, Type,
 };
 use aws_sdk_s3::Client;
 use base64::Engine as _;
@@ -587,4 +589,154 @@ async fn a_bucket_logging_into_itself_logs_only_its_clients_requests() {
         }
         assert_ne!(f["requester"], "-", "{l}");
     }
+}
+
+/// Polls until the logs under `prefix` hold `n` lines that `pick` keeps;
+/// those lines, parsed.
+async fn wait_for_picked(
+    c: &Client,
+    bucket: &str,
+    prefix: &str,
+    n: usize,
+    pick: impl Fn(&BTreeMap<&'static str, String>) -> bool,
+) -> Vec<BTreeMap<&'static str, String>> {
+    for _ in 0..300 {
+        let lines: Vec<_> = log_lines(c, bucket, prefix)
+            .await
+            .iter()
+            .map(|(_, l)| parse_line(l))
+            .filter(|f| pick(f))
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} wanted log lines within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_object_delete_logs_one_batch_line_per_deleted_key() {
+    let s = Server::start_with(&["--bucket-log-interval", "1s"]);
+    let c = s.client();
+    bucket(&c, "src", None).await;
+    bucket(&c, "logs", None).await;
+    set_logging(&c, "src", Some(enabled("logs", "m/").build().unwrap()))
+        .await
+        .unwrap();
+    let keys = ["a", "dir/b c", "z"];
+    let mut objects = Vec::new();
+    for k in keys {
+        c.put_object()
+            .bucket("src")
+            .key(k)
+            .body(ByteStream::from_static(b"data"))
+            .send()
+            .await
+            .unwrap();
+        objects.push(ObjectIdentifier::builder().key(k).build().unwrap());
+    }
+    let r = c
+        .delete_objects()
+        .bucket("src")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.deleted().len(), 3);
+    let id = r.request_id().unwrap().to_owned();
+    let lines = wait_for_picked(&c, "logs", "m/", 4, |f| f["request_id"] == id).await;
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let own: Vec<_> = lines
+        .iter()
+        .filter(|f| f["operation"] == "REST.POST.MULTI_OBJECT_DELETE")
+        .collect();
+    assert_eq!(own.len(), 1, "{lines:?}");
+    assert_eq!(own[0]["key"], "-");
+    let mut batch: Vec<String> = lines
+        .iter()
+        .filter(|f| f["operation"] == "BATCH.DELETE.OBJECT")
+        .map(|f| {
+            assert_eq!(f["status"], "204", "{f:?}");
+            assert_eq!(f["error_code"], "-", "{f:?}");
+            assert_eq!(f["requester"], own[0]["requester"]);
+            f["key"].clone()
+        })
+        .collect();
+    batch.sort();
+    assert_eq!(batch, ["a", "dir/b%20c", "z"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifecycle_expiration_is_logged_as_s3_expire_object() {
+    const DAY_MS: u64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("lifecycle-clock");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    std::fs::write(&clock, now.to_string()).unwrap();
+    let path = clock.to_str().unwrap().to_owned();
+    let s = Server::start_env(
+        dir,
+        &["--bucket-log-interval", "1s"],
+        &[("CAIRN_TEST_CLOCK_FILE", &path)],
+    );
+    let c = s.client();
+    bucket(&c, "src", None).await;
+    bucket(&c, "logs", None).await;
+    set_logging(&c, "src", Some(enabled("logs", "lc/").build().unwrap()))
+        .await
+        .unwrap();
+    c.put_object()
+        .bucket("src")
+        .key("old/a")
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+    let rule = LifecycleRule::builder()
+        .id("expire")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("old/").build())
+        .expiration(LifecycleExpiration::builder().days(1).build())
+        .build()
+        .unwrap();
+    c.put_bucket_lifecycle_configuration()
+        .bucket("src")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Three days on, the day's pass expires the object.
+    std::fs::write(&clock, (now + 3 * DAY_MS).to_string()).unwrap();
+    let lines = wait_for_picked(&c, "logs", "lc/", 1, |f| {
+        f["operation"] == "S3.EXPIRE.OBJECT"
+    })
+    .await;
+    let f = &lines[0];
+    assert_eq!(f["key"], "old/a", "{f:?}");
+    assert_eq!(f["bucket"], "src");
+    assert_eq!(f["requester"], "AmazonS3");
+    for empty in [
+        "remote_ip",
+        "request_uri",
+        "status",
+        "total_time",
+        "auth_type",
+    ] {
+        assert_eq!(f[empty], "-", "{empty} of {f:?}");
+    }
+    assert_eq!(f["object_size"], "4");
 }

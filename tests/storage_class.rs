@@ -574,3 +574,31 @@ fn a_transitioned_index_survives_cairn_repair_rebuild_index() {
         assert!(common::get(&e, "bkt", "k").await.unwrap() == body);
     });
 }
+
+#[test]
+fn admin_info_shows_each_class_with_its_layout_and_drives() {
+    let srv = start_node();
+    let cli = binary::cli::Cli::for_server(&srv);
+    let v = cli.json(&["info", "local"]);
+    let classes = v["storageClasses"].as_array().expect("storageClasses");
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["STANDARD", "REDUCED_REDUNDANCY", "COLD"], "{v}");
+    let cold = &classes[2];
+    assert_eq!(cold["layout"]["data"], 1, "{cold}");
+    assert_eq!(cold["layout"]["parity"], 1, "{cold}");
+    assert_eq!(cold["drives"], serde_json::json!([4, 5]), "{cold}");
+    assert_eq!(
+        classes[0]["drives"].as_array().map(Vec::len),
+        Some(6),
+        "STANDARD spans every drive: {v}"
+    );
+    let text = cli.ok(&["info", "local"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("COLD"))
+        .unwrap_or_else(|| panic!("no COLD row in {text}"));
+    assert!(row.contains("1+1") && row.contains("4,5"), "{row}");
+}

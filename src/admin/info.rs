@@ -1,4 +1,5 @@
-//! `GET info`: what the node is and how its drives are.
+//! `GET info`: what the node is, how its drives are, and its storage
+//! classes.
 
 use serde_json::{json, Value};
 
@@ -26,5 +27,10 @@ pub async fn server_info(c: &Call<'_>) -> Result<Value, AdminError> {
         "health": health.summary(),
         "healingPercent": health.healing_percent(),
         "drives": super::drives::describe_all(shared, &health),
+        "storageClasses": shared.classes.iter().map(|c| json!({
+            "name": c.name,
+            "layout": {"data": c.layout.data, "parity": c.layout.parity},
+            "drives": c.drives,
+        })).collect::<Vec<Value>>(),
     }))
 }

@@ -1,4 +1,4 @@
-//! `cairn admin info ALIAS`: the node and its drives.
+//! `cairn admin info ALIAS`: the node, its drives and its storage classes.
 
 use serde_json::Value;
 
@@ -44,7 +44,32 @@ pub fn run(ctx: &Ctx, alias: &str) -> Result<(), CliError> {
     ]);
     println!();
     drives_table(&v["drives"]).print();
+    println!();
+    classes_table(&v["storageClasses"]).print();
     Ok(())
+}
+
+/// The node's storage classes: name, `data+parity` layout, member drives.
+fn classes_table(classes: &Value) -> Table {
+    let mut t = Table::new(&["CLASS", "LAYOUT", "DRIVES"]);
+    for c in classes.as_array().into_iter().flatten() {
+        let drives: Vec<String> = c["drives"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| d.to_string())
+            .collect();
+        t.row(vec![
+            s(c, "name"),
+            format!(
+                "{}+{}",
+                num(&c["layout"], "data"),
+                num(&c["layout"], "parity")
+            ),
+            drives.join(","),
+        ]);
+    }
+    t
 }
 
 pub fn drives_table(drives: &Value) -> Table {

@@ -30,6 +30,15 @@ use super::{lock, now_ms, Engine, EngineError, Result};
 use crate::format_version::NewerFormat;
 use crate::notify::event::{Action as EventAction, Origin};
 
+/// The server access log's operation for a version lifecycle removed.
+const EXPIRE_OP: &str = "S3.EXPIRE.OBJECT";
+
+/// Writes a done lifecycle action into the bucket's server access log,
+/// if it has logging on (S3 logs them as `S3.<ACTION>` lines).
+fn log_action(bucket: &str, key: &str, operation: &str, object_size: Option<u64>) {
+    crate::logs::bucket::record_lifecycle(bucket, key, operation, object_size);
+}
+
 /// Format of a partition's lifecycle state in its index.
 pub const STATE_FORMAT: u8 = 1;
 /// Keys examined per second over all cores: 10 million keys in under ten
@@ -351,12 +360,20 @@ impl Engine {
         let mut moved = 0;
         for action in lifecycle::plan(lc, key, &facts(latest), &older, now) {
             let (r, counter) = match action {
-                Action::ExpireCurrent => (
-                    self.delete_owned(bucket, key, None, false, Some(latest.meta.version), origin)
-                        .await
-                        .map(|_| ()),
-                    &st.expired,
-                ),
+                Action::ExpireCurrent => {
+                    let r = self
+                        .delete_owned(bucket, key, None, false, Some(latest.meta.version), origin)
+                        .await;
+                    if let Ok(out) = &r {
+                        let op = if out.delete_marker {
+                            "S3.CREATE.DELETEMARKER"
+                        } else {
+                            EXPIRE_OP
+                        };
+                        log_action(bucket, key, op, Some(latest.meta.size));
+                    }
+                    (r.map(|_| ()), &st.expired)
+                }
                 Action::RemoveDeleteMarker => (
                     self.delete_owned(
                         bucket,
@@ -367,7 +384,7 @@ impl Engine {
                         origin,
                     )
                     .await
-                    .map(|_| ()),
+                    .map(|_| log_action(bucket, key, EXPIRE_OP, None)),
                     &st.delete_markers_removed,
                 ),
                 Action::TransitionCurrent(class) => {
@@ -391,7 +408,7 @@ impl Engine {
                     (
                         self.delete_owned(bucket, key, Some(meta.sel()), false, None, origin)
                             .await
-                            .map(|_| ()),
+                            .map(|_| log_action(bucket, key, EXPIRE_OP, Some(meta.size))),
                         &st.noncurrent_removed,
                     )
                 }
@@ -422,6 +439,8 @@ impl Engine {
             .await
         {
             Ok(TransitionOutcome::Moved) => {
+                let op = crate::bucket_logging::transition_operation(class);
+                log_action(bucket, key, &op, Some(e.meta.size));
                 let st = &self.shared.background.lifecycle;
                 st.transitioned_bytes
                     .fetch_add(e.meta.size, Ordering::Relaxed);
@@ -447,7 +466,7 @@ impl Engine {
         }
         let r = match self.end_upload_owned(bucket, &u.key, u.upload, None).await {
             Err(EngineError::NoSuchUpload) => Err(EngineError::ConditionConflict),
-            r => r.map(|_| ()),
+            r => r.map(|_| log_action(bucket, &u.key, "S3.DELETE.UPLOAD", None)),
         };
         let st = &self.shared.background.lifecycle;
         self.lifecycle_outcome(bucket, &u.key, r, &st.uploads_aborted)

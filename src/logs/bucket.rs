@@ -85,7 +85,15 @@ pub struct Target {
     pub object_size: Option<u64>,
     pub version_id: Option<String>,
     pub host_id: String,
+    /// The keys (and version ids) a DeleteObjects deleted: a
+    /// `BATCH.DELETE.OBJECT` line each after the request's own.
+    pub batch: Vec<(String, Option<String>)>,
 }
+
+/// What a DeleteObjects deleted, handed from the operation to the
+/// request's log line as a response extension.
+#[derive(Clone)]
+pub struct BatchDeleted(pub Vec<(String, Option<String>)>);
 
 impl ServerLog {
     pub fn begin(method: &Method, uri: &Uri, headers: &HeaderMap) -> Box<ServerLog> {
@@ -157,8 +165,8 @@ pub fn record(s: &ServerLog, l: &Line<'_>) {
         error_code: l.error_code,
         bytes_sent: l.bytes_sent,
         object_size: t.object_size,
-        total_ms: l.total.as_millis() as u64,
-        turnaround_ms: l.turnaround.as_millis() as u64,
+        total_ms: Some(l.total.as_millis() as u64),
+        turnaround_ms: Some(l.turnaround.as_millis() as u64),
         referer: s.referer.as_deref(),
         user_agent: s.user_agent.as_deref(),
         version_id: t.version_id.as_deref(),
@@ -171,7 +179,61 @@ pub fn record(s: &ServerLog, l: &Line<'_>) {
     CORE.with(|c| {
         if let Some(core) = c.borrow_mut().as_mut() {
             core.line(&t.source, &t.config, l.time_ms, |out| r.write(out));
+            // DeleteObjects takes at most 1,000 keys: bounded.
+            assert!(t.batch.len() <= crate::s3::xml::MAX_DELETE_OBJECTS);
+            for (key, version_id) in &t.batch {
+                let b = crate::bucket_logging::Record {
+                    operation: crate::bucket_logging::BATCH_DELETE,
+                    key: Some(key),
+                    status: 204,
+                    error_code: None,
+                    bytes_sent: 0,
+                    object_size: None,
+                    version_id: version_id.as_deref(),
+                    ..r
+                };
+                core.line(&t.source, &t.config, l.time_ms, |out| b.write(out));
+            }
         }
+    });
+}
+
+/// Writes the line of a lifecycle action (`operation`, e.g.
+/// `S3.EXPIRE.OBJECT`) the worker took on `bucket`'s `key`, when the
+/// bucket has logging on. Called on the core that took it; the fields a
+/// request would fill are `-`, as S3 writes them.
+pub fn record_lifecycle(bucket: &str, key: &str, operation: &str, object_size: Option<u64>) {
+    CORE.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(core) = c.as_mut() else { return };
+        let (config, owner) = {
+            let table = core.engine.buckets();
+            let Some(info) = table.get(bucket) else {
+                return;
+            };
+            let Some(config) = info.logging.clone() else {
+                return;
+            };
+            let owner = info
+                .owner
+                .as_ref()
+                .map_or_else(|| core.root_id.clone(), |o| o.canonical_id.clone());
+            (config, owner)
+        };
+        let time_ms = crate::engine::now_ms();
+        let request_id = format!("{:016X}", rand::random::<u64>());
+        let r = crate::bucket_logging::Record {
+            bucket_owner: &owner,
+            bucket,
+            time_ms,
+            requester: crate::bucket_logging::LIFECYCLE_REQUESTER,
+            request_id: &request_id,
+            operation,
+            key: Some(key),
+            object_size,
+            ..Default::default()
+        };
+        core.line(bucket, &config, time_ms, |out| r.write(out));
     });
 }
 

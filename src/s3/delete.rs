@@ -100,8 +100,13 @@ pub async fn delete_objects(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Re
             Err(e) => errors.push(e),
         }
     }
-    Ok(xml(
+    let mut r = xml(
         StatusCode::OK,
         x::delete_result(&deleted, &errors, req.quiet),
-    ))
+    );
+    // The bucket's server access log writes a line per deleted key.
+    r.extensions_mut().insert(crate::logs::bucket::BatchDeleted(
+        deleted.into_iter().map(|d| (d.key, d.version_id)).collect(),
+    ));
+    Ok(r)
 }

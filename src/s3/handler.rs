@@ -261,6 +261,13 @@ impl S3Api {
                 &id2,
                 (&method, bytes_in, status),
             );
+            let batch = resp
+                .extensions_mut()
+                .remove::<crate::logs::bucket::BatchDeleted>();
+            let target = target.map(|mut t| {
+                t.batch = batch.map(|b| b.0).unwrap_or_default();
+                t
+            });
             log.set_server_target(target);
         }
         log.finish(resp, error.map(S3Code::as_str))
@@ -519,6 +526,7 @@ impl S3Api {
             object_size,
             version_id: header("x-amz-version-id").map(str::to_owned),
             host_id: host_id.to_owned(),
+            batch: Vec::new(),
         })
     }
 
