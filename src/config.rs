@@ -136,6 +136,11 @@ pub struct ServeArgs {
     /// number with s, m, h or d; 0 turns scrubbing off (default 7d).
     #[arg(long, env = "CAIRN_SCRUB_INTERVAL")]
     pub scrub_interval: Option<String>,
+    /// How long deduplicated content no object refers to any more is kept
+    /// before it is removed: seconds, or a number with s, m, h or d
+    /// (default 24h).
+    #[arg(long, env = "CAIRN_DEDUP_GRACE")]
+    pub dedup_grace: Option<String>,
     /// What the scrubber may read from each drive per second: bytes, or a
     /// number with KiB, MiB or GiB; 0 for no limit (default 32MiB).
     #[arg(long, env = "CAIRN_SCRUB_RATE")]
@@ -231,6 +236,7 @@ pub struct FileConfig {
     pub read_cache: Option<String>,
     pub space_reserve: Option<String>,
     pub scrub_interval: Option<String>,
+    pub dedup_grace: Option<String>,
     pub scrub_rate: Option<String>,
     pub lifecycle_rate: Option<u64>,
     pub heal_rate: Option<String>,
@@ -275,6 +281,8 @@ pub struct Settings {
     pub space_reserve: u64,
     /// Between a partition's scrub passes; zero: off.
     pub scrub_interval: std::time::Duration,
+    /// How long unreferenced deduplicated content is kept.
+    pub dedup_grace: std::time::Duration,
     /// Scrub reads per drive per second; 0: no limit.
     pub scrub_rate: u64,
     /// Keys the lifecycle worker examines per second; 0: no limit.
@@ -593,6 +601,10 @@ impl ServeArgs {
             Some(s) => parse_duration(s).map_err(|e| format!("scrub-interval: {e}"))?,
             None => crate::engine::scrub::DEFAULT_INTERVAL,
         };
+        let dedup_grace = match self.dedup_grace.as_deref().or(file.dedup_grace.as_deref()) {
+            Some(s) => parse_duration(s).map_err(|e| format!("dedup-grace: {e}"))?,
+            None => crate::engine::dedup::DEFAULT_GRACE,
+        };
         let bucket_log_interval = match self
             .bucket_log_interval
             .as_deref()
@@ -671,6 +683,7 @@ impl ServeArgs {
             read_cache,
             space_reserve,
             scrub_interval,
+            dedup_grace,
             scrub_rate,
             lifecycle_rate: self
                 .lifecycle_rate

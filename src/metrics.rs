@@ -609,6 +609,10 @@ pub fn render_usage(out: &mut String, engine: &crate::engine::Engine) {
         Ok(report) => crate::engine::usage::render_metrics(out, &report),
         Err(e) => tracing::warn!(error = %e, "usage metrics unavailable"),
     }
+    match engine.dedup_usage() {
+        Ok(usage) => crate::engine::dedup::render_metrics(out, &engine.shared, &usage),
+        Err(e) => tracing::warn!(error = %e, "deduplication metrics unavailable"),
+    }
 }
 
 #[cfg(test)]

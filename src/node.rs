@@ -96,6 +96,7 @@ pub fn serve(s: Settings) -> Result<(), String> {
     cfg.read_cache = s.read_cache;
     cfg.space_reserve = s.space_reserve;
     cfg.scrub_interval = s.scrub_interval;
+    cfg.dedup_grace = s.dedup_grace;
     cfg.scrub_rate = s.scrub_rate;
     cfg.lifecycle_rate = s.lifecycle_rate;
     cfg.heal_rate = s.heal_rate;

@@ -1,12 +1,235 @@
-//! Deduplication, first increment: the per-bucket opt-in
-//! (`cairn admin bucket dedup`), kept in the bucket table across restarts,
-//! and objects of a dedup bucket reading back exact. Content-addressed
-//! storage is not built yet (docs/ARCHITECTURE.md, "Deduplication").
+//! Deduplication: the per-bucket opt-in (`cairn admin bucket dedup`),
+//! kept across restarts; a dedup bucket's stripes stored once however many
+//! keys and versions name them; counts that only free content no object
+//! names, and only after the grace period (`cairn admin dedup`).
 
 mod binary;
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
 use binary::cli::Cli;
 use binary::{data, get_bytes, Server};
+
+const MIB: u64 = 1 << 20;
+const HOUR_MS: u64 = 3600 * 1000;
+
+/// The node's dedup clock (the lifecycle's): a file it reads when it
+/// counts and collects.
+struct Clock(PathBuf);
+
+impl Clock {
+    fn hours_ahead(&self, hours: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        std::fs::write(&self.0, (now + hours * HOUR_MS).to_string()).expect("write clock");
+    }
+}
+
+fn node() -> (Server, Clock, Cli) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Clock(dir.path().join("clock"));
+    clock.hours_ahead(0);
+    let path = clock.0.to_str().expect("utf-8").to_owned();
+    let s = Server::start_env(dir, &[], &[("CAIRN_TEST_CLOCK_FILE", &path)]);
+    let cli = Cli::for_server(&s);
+    (s, clock, cli)
+}
+
+/// Bytes of every segment file on the node's drives: what was written.
+fn segment_bytes(root: &Path) -> u64 {
+    let mut total = 0;
+    for d in 0..4 {
+        // Made with the first segment.
+        let Ok(dir) = std::fs::read_dir(root.join(format!("drive{d}/.cairn/seg"))) else {
+            continue;
+        };
+        for e in dir.flatten() {
+            total += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+fn n(v: &Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {v}"))
+}
+
+fn bucket<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["buckets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|b| b["name"] == name))
+        .unwrap_or_else(|| panic!("{name} in {status}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_copies_are_stored_once_and_freed_only_when_none_is_left_past_the_grace() {
+    let (mut s, clock, cli) = node();
+    let c = s.client();
+    c.create_bucket().bucket("ddb").send().await.unwrap();
+    cli.ok(&["bucket", "dedup", "local", "ddb", "on"]);
+    let body = data(16 << 20, 7);
+    let before = segment_bytes(s.dir.path());
+    for batch in 0..10 {
+        let puts = (0..10).map(|i| {
+            c.put_object()
+                .bucket("ddb")
+                .key(format!("copies/{}", batch * 10 + i))
+                .body(body.clone().into())
+                .send()
+        });
+        for r in futures_util::future::join_all(puts).await {
+            r.unwrap();
+        }
+    }
+    // 16 MiB of data is 32 MiB of shards (2+2); 100 copies stored apart
+    // would be 3.2 GiB.
+    let written = segment_bytes(s.dir.path()) - before;
+    assert!(written < 512 * MIB, "100 copies wrote {written} bytes");
+    let st = cli.json(&["dedup", "status", "local"]);
+    let b = bucket(&st, "ddb");
+    // On the drives: the content's shards and commit records, and the
+    // versions' commit records (three 4 KiB copies each).
+    let content = n(b, "contentStoredBytes");
+    assert!((32 * MIB..34 * MIB).contains(&content), "{st}");
+    let info = cli.json(&["bucket", "info", "local", "ddb"]);
+    let versions = n(&info["usage"], "storedBytes");
+    assert!(versions <= 100 * 3 * 4096, "{info}");
+    assert_eq!(n(&info["usage"], "bytes"), 100 * 16 * MIB, "{info}");
+    assert_eq!(
+        (n(b, "contents"), n(b, "contentBytes")),
+        (16, 16 * MIB),
+        "{st}"
+    );
+    assert_eq!(n(b, "references"), 1600, "{st}");
+    assert_eq!(n(b, "savedBytes"), 99 * 16 * MIB, "{st}");
+    for k in [0, 57, 99] {
+        assert!(get_bytes(&c, "ddb", &format!("copies/{k}")).await == body);
+    }
+    // A range across a stripe boundary.
+    let r = c
+        .get_object()
+        .bucket("ddb")
+        .key("copies/3")
+        .range("bytes=1048000-1049999")
+        .send()
+        .await
+        .unwrap();
+    let got = r.body.collect().await.unwrap().into_bytes();
+    assert!(got[..] == body[1048000..1050000]);
+
+    // 99 deleted: the last copy still names every stripe.
+    for k in 0..99 {
+        c.delete_object()
+            .bucket("ddb")
+            .key(format!("copies/{k}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let st = s.wait_for("the releases", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "ddb"), "references") == 16).then_some(st)
+    });
+    assert_eq!(n(bucket(&st, "ddb"), "unreferenced"), 0, "{st}");
+    clock.hours_ahead(48);
+    let dry = cli.json(&["dedup", "gc", "local", "--dry-run"]);
+    assert_eq!(n(&dry, "collectable") + n(&dry, "waiting"), 0, "{dry}");
+    assert!(get_bytes(&c, "ddb", "copies/99").await == body);
+
+    // The last one goes: unreferenced, kept through the grace period.
+    clock.hours_ahead(0);
+    c.delete_object()
+        .bucket("ddb")
+        .key("copies/99")
+        .send()
+        .await
+        .unwrap();
+    s.wait_for("the last releases", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "ddb"), "unreferenced") == 16).then_some(())
+    });
+    let dry = cli.json(&["dedup", "gc", "local", "--dry-run"]);
+    assert_eq!(
+        (n(&dry, "waiting"), n(&dry, "waitingBytes")),
+        (16, 16 * MIB),
+        "{dry}"
+    );
+    assert_eq!(
+        (n(&dry, "collectable"), n(&dry, "removed")),
+        (0, 0),
+        "{dry}"
+    );
+    let gc = cli.json(&["dedup", "gc", "local"]);
+    assert_eq!(n(&gc, "removed"), 0, "{gc}");
+
+    // A PUT of the same bytes within the grace period takes the content
+    // back; past it, the dry run names what the collector would free and
+    // the collector frees exactly that.
+    c.put_object()
+        .bucket("ddb")
+        .key("again")
+        .body(data(3 << 20, 9).into())
+        .send()
+        .await
+        .unwrap();
+    c.put_object()
+        .bucket("ddb")
+        .key("copies/0")
+        .body(body.clone().into())
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("ddb")
+        .key("again")
+        .send()
+        .await
+        .unwrap();
+    clock.hours_ahead(25);
+    s.wait_for("the release of `again`", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "ddb"), "unreferenced") == 3).then_some(())
+    });
+    let dry = cli.json(&["dedup", "gc", "local", "--dry-run"]);
+    assert_eq!(
+        (n(&dry, "collectable"), n(&dry, "collectableBytes")),
+        (3, 3 * MIB),
+        "{dry}"
+    );
+    let gc = cli.json(&["dedup", "gc", "local"]);
+    assert_eq!(
+        (n(&gc, "removed"), n(&gc, "removedBytes")),
+        (3, 3 * MIB),
+        "{gc}"
+    );
+    assert!(get_bytes(&c, "ddb", "copies/0").await == body);
+
+    // Counts survive a kill -9, and a rebuilt index counts them anew.
+    s.kill9_restart();
+    let c = s.client();
+    let st = cli.json(&["dedup", "status", "local"]);
+    assert_eq!(n(bucket(&st, "ddb"), "references"), 16, "{st}");
+    s.restart_after(|root| {
+        for i in 0..4 {
+            let idx = root.join(format!("drive{i}/.cairn/index"));
+            if idx.exists() {
+                std::fs::remove_dir_all(&idx).expect("drop the index");
+            }
+        }
+    });
+    let st = cli.json(&["dedup", "status", "local"]);
+    let b = bucket(&st, "ddb");
+    assert_eq!((n(b, "contents"), n(b, "references")), (16, 16), "{st}");
+    assert!(get_bytes(&c, "ddb", "copies/0").await == body);
+    assert!(cli.ok(&["dedup", "status", "local"]).contains("ddb"));
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {

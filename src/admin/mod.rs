@@ -8,6 +8,7 @@
 
 pub mod background;
 pub mod buckets;
+pub mod dedup;
 pub mod drives;
 pub mod error;
 pub mod groups;

@@ -19,8 +19,8 @@ use crate::s3::common::response::ResBody;
 
 use super::error::AdminError;
 use super::{
-    background, buckets, drives, groups, info, keys, kms, notify, policies, settings, tenants,
-    trace, users,
+    background, buckets, dedup, drives, groups, info, keys, kms, notify, policies, settings,
+    tenants, trace, users,
 };
 
 /// What a handler sees of its request.
@@ -136,6 +136,8 @@ endpoints! {
     PUT "buckets/{}/quota" => AdminSetBucketQuota, "AdminSetBucketQuota", buckets::set_quota;
     GET "buckets/{}/dedup" => AdminBucketInfo, "AdminGetBucketDedup", buckets::get_dedup;
     PUT "buckets/{}/dedup" => AdminConfigUpdate, "AdminSetBucketDedup", buckets::set_dedup;
+    GET "dedup" => AdminDataUsageInfo, "AdminDedupStatus", dedup::status;
+    POST "dedup/gc" => AdminHeal, "AdminDedupGc", dedup::gc;
 
     GET "background" => AdminServerInfo, "AdminBackground", background::all;
     GET "background/{}" => AdminServerInfo, "AdminBackgroundJob", background::one;

@@ -11,6 +11,7 @@ pub mod background;
 pub mod bucket;
 pub mod client;
 pub mod config;
+pub mod dedup;
 pub mod drive;
 pub mod group;
 pub mod info;
@@ -55,6 +56,11 @@ pub enum AdminCommand {
     User {
         #[command(subcommand)]
         cmd: user::UserCommand,
+    },
+    /// Deduplicated content: what it saves, and its collector.
+    Dedup {
+        #[command(subcommand)]
+        cmd: dedup::DedupCommand,
     },
     /// Tenants: namespaces of users and their buckets.
     Tenant {
@@ -238,6 +244,7 @@ fn dispatch(ctx: &Ctx, cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Info { alias } => info::run(ctx, &alias),
         AdminCommand::User { cmd } => user::run(ctx, cmd),
         AdminCommand::Tenant { cmd } => tenant::run(ctx, cmd),
+        AdminCommand::Dedup { cmd } => dedup::run(ctx, cmd),
         AdminCommand::Group { cmd } => group::run(ctx, cmd),
         AdminCommand::Accesskey { cmd } => accesskey::run(ctx, cmd),
         AdminCommand::Policy { cmd } => policy::run(ctx, cmd),

@@ -125,6 +125,7 @@ pub struct Background {
     pub heal_job: Job,
     pub lifecycle_job: Job,
     pub lifecycle: super::lifecycle::LifecycleStats,
+    pub dedup: super::dedup::DedupStats,
 }
 
 impl Background {
@@ -132,6 +133,7 @@ impl Background {
         scrub_interval: std::time::Duration,
         scrub_rate: u64,
         lifecycle_rate: u64,
+        dedup_grace: std::time::Duration,
     ) -> Background {
         Background {
             compaction: Job::default(),
@@ -142,6 +144,7 @@ impl Background {
             heal_job: Job::default(),
             lifecycle_job: Job::default(),
             lifecycle: super::lifecycle::LifecycleStats::new(lifecycle_rate),
+            dedup: super::dedup::DedupStats::new(dedup_grace),
         }
     }
 

@@ -114,6 +114,10 @@ pub struct PartitionIndex {
     /// and the events it has not received yet, in sequence order. Not
     /// cleared by a rebuild: the events are of changes already made.
     pub(super) events: Database<'static, Bytes, Bytes>,
+    /// Content object key -> `ContentRow`: how many versions refer to a
+    /// deduplicated content this partition owns (see `dedup.rs`). Counted
+    /// anew after a rebuild (`CONTENT_MARK`).
+    content: Database<'static, Bytes, Bytes>,
     pub(super) env: Env<WithoutTls>,
     dir: PathBuf,
 }
@@ -243,6 +247,18 @@ pub enum Mutation {
     },
     /// Where this partition's heal is (see `heal.rs`).
     HealWalk { state: super::heal::PartitionHeal },
+    /// `delta` more (or fewer) versions refer to the content object
+    /// `bucket`/`key` of `size` bytes (see `dedup.rs`); a count that
+    /// reaches 0 notes `now_ms`.
+    Content {
+        bucket: String,
+        key: String,
+        delta: i64,
+        size: u64,
+        now_ms: u64,
+    },
+    /// The content object is gone: forget its count (if still 0).
+    ForgetContent { bucket: String, key: String },
     /// Events of the change queued just before, for the notification
     /// outbox: queued with it, so the same transaction writes both.
     Events { events: Vec<super::outbox::Queued> },
@@ -322,6 +338,38 @@ pub struct StripeSet {
 
 /// A holder of records and its key: (bucket, key, holder).
 pub type HolderOf = (String, String, Holder);
+
+/// The `meta` key saying the content counts are kept (see
+/// `content_counted`), and the value it holds.
+const CONTENT_MARK: &str = "content-counted";
+const CONTENT_VERSION: &[u8] = b"1";
+
+/// How many versions refer to a content object (see `dedup.rs`). Only ever
+/// too high: increments come before the versions commit, decrements after
+/// they are gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRow {
+    pub count: u64,
+    /// When the count last reached 0 (ms; meaningless while above 0).
+    pub zero_since_ms: u64,
+    /// The content's bytes.
+    pub size: u64,
+}
+
+impl ContentRow {
+    /// The row after `delta` more references at `now_ms`.
+    pub fn with(self, delta: i64, size: u64, now_ms: u64) -> ContentRow {
+        let count = (self.count as i64).saturating_add(delta).max(0) as u64;
+        ContentRow {
+            count,
+            zero_since_ms: match (self.count, count) {
+                (_, 0) if self.count > 0 => now_ms,
+                _ => self.zero_since_ms,
+            },
+            size: if delta > 0 { size } else { self.size },
+        }
+    }
+}
 
 /// The `meta` key of the scrub state.
 const SCRUB_MARK: &str = "scrub";
@@ -841,12 +889,13 @@ impl PartitionIndex {
                 let f = opener.create_database::<Bytes, Bytes>(wtxn, Some("refs"))?;
                 let g = opener.create_database::<Bytes, Bytes>(wtxn, Some("stale"))?;
                 let n = opener.create_database::<Bytes, Bytes>(wtxn, Some("events"))?;
+                let d = opener.create_database::<Bytes, Bytes>(wtxn, Some("content"))?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     o,
                     s,
                     t,
                     m,
-                    [u, p, e, v, c, r, f, g, n],
+                    [u, p, e, v, c, r, f, g, n, d],
                 )))
             })?
             .unwrap_commit();
@@ -854,7 +903,7 @@ impl PartitionIndex {
         // the environment. PartitionIndex owns the environment and drops it
         // after the databases, so they never outlive it; owning it (instead of
         // leaking it) lets the environment close when the engine is dropped.
-        let [uploads, parts, ended, versions, usage, repairs, refs, stale, events] =
+        let [uploads, parts, ended, versions, usage, repairs, refs, stale, events, content] =
             multipart.map(|d| unsafe {
                 std::mem::transmute::<Database<'_, Bytes, Bytes>, Database<'static, Bytes, Bytes>>(
                     d,
@@ -892,6 +941,7 @@ impl PartitionIndex {
             refs,
             stale,
             events,
+            content,
             env,
             dir: dir.to_owned(),
         };
@@ -1001,6 +1051,8 @@ impl PartitionIndex {
         self.repairs.clear(&mut wtxn)?;
         self.refs.clear(&mut wtxn)?;
         self.stale.clear(&mut wtxn)?;
+        // Counted from every partition's versions once all are open.
+        self.content.clear(&mut wtxn)?;
         // Empty counters count an empty index.
         self.meta.put(&mut wtxn, USAGE_MARK, USAGE_VERSION)?;
         self.meta.put(&mut wtxn, ENTRY_MARK, ENTRY_FORMAT)?;
@@ -1289,6 +1341,30 @@ impl PartitionIndex {
                 self.meta.put(wtxn, LIFECYCLE_MARK, &state.encode())?;
                 return Ok(());
             }
+            Mutation::Content {
+                bucket,
+                key,
+                delta,
+                size,
+                now_ms,
+            } => {
+                let k = object_key(bucket, key);
+                let row = self.content_at(wtxn, &k)?.unwrap_or(ContentRow {
+                    count: 0,
+                    zero_since_ms: *now_ms,
+                    size: *size,
+                });
+                let next = row.with(*delta, *size, *now_ms);
+                self.content.put(wtxn, &k, &encode(&next))?;
+                return Ok(());
+            }
+            Mutation::ForgetContent { bucket, key } => {
+                let k = object_key(bucket, key);
+                if self.content_at(wtxn, &k)?.is_some_and(|r| r.count == 0) {
+                    self.content.delete(wtxn, &k)?;
+                }
+                return Ok(());
+            }
             // All of a transaction's events at once, by `apply`.
             Mutation::Events { .. } => return Ok(()),
             Mutation::Put { bucket, key, .. }
@@ -1383,11 +1459,13 @@ impl PartitionIndex {
                     self.add_stale(wtxn, &k, *version, drop_copies)?;
                 }
             }
-            // Applied above: they name no key.
+            // Applied above: they name no key, or no version.
             Mutation::Scrub { .. }
             | Mutation::HealWalk { .. }
             | Mutation::Lifecycle { .. }
-            | Mutation::Events { .. } => {}
+            | Mutation::Events { .. }
+            | Mutation::Content { .. }
+            | Mutation::ForgetContent { .. } => {}
             Mutation::NoteRepair { holder, note, .. } => {
                 let rk = repair_key(bucket, key, *holder);
                 match note {
@@ -1512,14 +1590,14 @@ impl PartitionIndex {
             match old.take_if(|o| o.meta.null) {
                 Some(o) => {
                     live.sub(&object_holder(k, o.meta.version), o.records());
-                    usage.of(k).version(&o, true, -1);
+                    usage.version(k, &o, true, -1);
                     self.forget_stale(wtxn, k, o.meta.version)?;
                 }
                 None => {
                     for (vk, v) in self.versions_of(wtxn, k)? {
                         if v.meta.null {
                             live.sub(&object_holder(k, v.meta.version), v.records());
-                            usage.of(k).version(&v, false, -1);
+                            usage.version(k, &v, false, -1);
                             self.versions.delete(wtxn, &vk)?;
                             self.forget_stale(wtxn, k, v.meta.version)?;
                         }
@@ -1538,7 +1616,7 @@ impl PartitionIndex {
             self.versions.put(wtxn, &vk, &encode_entry(&o))?;
         }
         live.add(&object_holder(k, entry.meta.version), entry.records());
-        usage.of(k).version(entry, true, 1);
+        usage.version(k, entry, true, 1);
         self.objects.put(wtxn, k, &encode_entry(entry))?;
         Ok(())
     }
@@ -1560,7 +1638,7 @@ impl PartitionIndex {
                 if target == VersionSel::Null {
                     self.forget_stale(wtxn, k, cur.meta.version)?;
                 }
-                usage.of(k).version(&cur, true, -1);
+                usage.version(k, &cur, true, -1);
                 match self.versions_of(wtxn, k)?.into_iter().next() {
                     Some((vk, next)) => {
                         let u = usage.of(k);
@@ -1582,7 +1660,7 @@ impl PartitionIndex {
                 if target == VersionSel::Null {
                     self.forget_stale(wtxn, k, v.meta.version)?;
                 }
-                usage.of(k).version(&v, false, -1);
+                usage.version(k, &v, false, -1);
                 self.versions.delete(wtxn, &vk)?;
                 return Ok(Some(v));
             }
@@ -1603,18 +1681,18 @@ impl PartitionIndex {
     ) -> Result<bool, IndexError> {
         if let Some(mut e) = self.object_at(wtxn, k, corrupt)? {
             if e.meta.version == version {
-                usage.of(k).version(&e, true, -1);
+                usage.version(k, &e, true, -1);
                 f(&mut e);
-                usage.of(k).version(&e, true, 1);
+                usage.version(k, &e, true, 1);
                 self.objects.put(wtxn, k, &encode_entry(&e))?;
                 return Ok(true);
             }
         }
         for (vk, mut v) in self.versions_of(wtxn, k)? {
             if v.meta.version == version {
-                usage.of(k).version(&v, false, -1);
+                usage.version(k, &v, false, -1);
                 f(&mut v);
-                usage.of(k).version(&v, false, 1);
+                usage.version(k, &v, false, 1);
                 self.versions.put(wtxn, &vk, &encode_entry(&v))?;
                 return Ok(true);
             }
@@ -2207,7 +2285,9 @@ impl PartitionIndex {
                     let data_gen = class.map_or(0, |c| c.data_gen);
                     let class = class.map(|c| c.name.clone());
                     let sets = match e.meta.data {
-                        super::meta::DataLoc::Inline => Vec::new(),
+                        super::meta::DataLoc::Inline | super::meta::DataLoc::Content { .. } => {
+                            Vec::new()
+                        }
                         super::meta::DataLoc::Stripes(stripes) => vec![StripeSet {
                             version,
                             part: 0,
@@ -2321,7 +2401,7 @@ impl PartitionIndex {
             Stored::Version(e) => {
                 fix.copies(&h, &mut e.commits, live);
                 match &mut e.meta.data {
-                    super::meta::DataLoc::Inline => {}
+                    super::meta::DataLoc::Inline | super::meta::DataLoc::Content { .. } => {}
                     super::meta::DataLoc::Stripes(s) => fix.shards(&h, 0, s, live),
                     super::meta::DataLoc::Parts { parts, .. } => {
                         for (i, p) in parts.iter_mut().enumerate() {
@@ -2713,6 +2793,103 @@ impl PartitionIndex {
         let mut wtxn = self.env.write_txn()?;
         self.usage.clear(&mut wtxn)?;
         self.meta.delete(&mut wtxn, USAGE_MARK)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    fn content_at(
+        &self,
+        txn: &heed::RoTxn<'_, WithoutTls>,
+        k: &[u8],
+    ) -> Result<Option<ContentRow>, IndexError> {
+        match self.content.get(txn, k)? {
+            None => Ok(None),
+            Some(b) => postcard::from_bytes(b)
+                .map(Some)
+                .map_err(|_| IndexError::CorruptEntry("content row".into())),
+        }
+    }
+
+    /// The count row of a content object this partition owns.
+    pub fn content_row(&self, bucket: &str, key: &str) -> Result<Option<ContentRow>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        self.content_at(&rtxn, &object_key(bucket, key))
+    }
+
+    /// Up to `limit` count rows after `after` (an object key), in key order.
+    pub fn content_rows(
+        &self,
+        after: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(String, String, ContentRow)>, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        // LMDB has no empty key: from the start, nothing is excluded.
+        let from = match after {
+            [] => std::ops::Bound::Unbounded,
+            a => std::ops::Bound::Excluded(a),
+        };
+        let range = (from, std::ops::Bound::<&[u8]>::Unbounded);
+        for item in self.content.range(&rtxn, &range)? {
+            let (k, v) = item?;
+            let (bucket, key) =
+                split_key(k).ok_or_else(|| IndexError::CorruptEntry("content key".into()))?;
+            let row = postcard::from_bytes(v)
+                .map_err(|_| IndexError::CorruptEntry("content row".into()))?;
+            out.push((bucket, key, row));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the content counts were kept since this index was last
+    /// built (a rebuild, or a binary from before deduplication, did not).
+    pub fn content_counted(&self) -> Result<bool, IndexError> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.meta.get(&rtxn, CONTENT_MARK)?.is_some())
+    }
+
+    /// Per content object of this partition (by object key), how many
+    /// versions of this partition refer to it, and its size when the
+    /// object is here. Blocking: start-up's recount.
+    pub fn content_refs(
+        &self,
+        refs: &mut std::collections::HashMap<Vec<u8>, u64>,
+        objects: &mut Vec<(Vec<u8>, u64)>,
+    ) -> Result<(), IndexError> {
+        let rtxn = self.env.read_txn()?;
+        let bad = || IndexError::CorruptEntry("version entry".into());
+        for db in [&self.objects, &self.versions] {
+            for item in db.iter(&rtxn)? {
+                let (k, v) = item?;
+                let e = decode_entry(v).ok_or_else(bad)?;
+                let bucket = k.split(|&b| b == 0).next().unwrap_or(k);
+                if let super::meta::DataLoc::Content { ids } = &e.meta.data {
+                    let bucket = String::from_utf8_lossy(bucket);
+                    for id in ids {
+                        let ck =
+                            object_key(&super::dedup::content_bucket(&bucket), &hex::encode(id));
+                        *refs.entry(ck).or_default() += 1;
+                    }
+                } else if super::dedup::is_content_bucket(&String::from_utf8_lossy(bucket)) {
+                    objects.push((k.to_vec(), e.meta.size));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the content counts by `rows` (object key, row) and marks
+    /// them counted. Blocking.
+    pub fn set_content_counts(&self, rows: &[(Vec<u8>, ContentRow)]) -> Result<(), IndexError> {
+        let mut wtxn = self.env.write_txn()?;
+        self.content.clear(&mut wtxn)?;
+        for (k, r) in rows {
+            self.content.put(&mut wtxn, k, &encode(r))?;
+        }
+        self.meta.put(&mut wtxn, CONTENT_MARK, CONTENT_VERSION)?;
         wtxn.commit()?;
         Ok(())
     }

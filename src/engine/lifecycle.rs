@@ -446,7 +446,11 @@ impl Engine {
                     .fetch_add(e.meta.size, Ordering::Relaxed);
                 Ok(e.meta.size)
             }
-            Ok(TransitionOutcome::Already | TransitionOutcome::Superseded)
+            Ok(
+                TransitionOutcome::Already
+                | TransitionOutcome::Superseded
+                | TransitionOutcome::Deduplicated,
+            )
             | Err(
                 EngineError::NoSuchKey | EngineError::NoSuchVersion | EngineError::DeleteMarker,
             ) => Err(EngineError::ConditionConflict),

@@ -30,7 +30,13 @@ pub enum DataLoc {
     /// A completed multipart upload: its parts' own stripes, in order, never
     /// copied. Their shard records carry the upload id as their version.
     Parts { upload: u128, parts: Vec<PartData> },
+    /// A deduplicated object (see `dedup.rs`): per data stripe, the id of
+    /// the content holding its bytes. No shard record is the version's own.
+    Content { ids: Vec<ContentId> },
 }
+
+/// A stripe's content id: its keyed BLAKE3 hash.
+pub type ContentId = [u8; 32];
 
 /// Per stripe, per shard index: where the shard record is.
 pub type Stripes = Vec<Vec<Option<RecordLoc>>>;
@@ -54,7 +60,7 @@ impl DataLoc {
     /// Every shard record, of every stripe (of every part).
     pub fn shard_records(&self) -> Box<dyn Iterator<Item = RecordLoc> + '_> {
         match self {
-            DataLoc::Inline => Box::new(std::iter::empty()),
+            DataLoc::Inline | DataLoc::Content { .. } => Box::new(std::iter::empty()),
             DataLoc::Stripes(s) => Box::new(s.iter().flatten().flatten().copied()),
             DataLoc::Parts { parts, .. } => Box::new(
                 parts
@@ -68,7 +74,7 @@ impl DataLoc {
     /// shard was not written (its drive was away).
     pub fn shard_slots(&self) -> Box<dyn Iterator<Item = &Option<RecordLoc>> + '_> {
         match self {
-            DataLoc::Inline => Box::new(std::iter::empty()),
+            DataLoc::Inline | DataLoc::Content { .. } => Box::new(std::iter::empty()),
             DataLoc::Stripes(s) => Box::new(s.iter().flatten()),
             DataLoc::Parts { parts, .. } => {
                 Box::new(parts.iter().flat_map(|p| p.stripes.iter().flatten()))
@@ -79,7 +85,7 @@ impl DataLoc {
     /// Replaces each moved shard record by its copy (None drops it).
     pub fn relocate(&mut self, moves: &[(RecordLoc, Option<RecordLoc>)]) {
         match self {
-            DataLoc::Inline => {}
+            DataLoc::Inline | DataLoc::Content { .. } => {}
             DataLoc::Stripes(s) => relocate_stripes(s, moves),
             DataLoc::Parts { parts, .. } => {
                 for p in parts {

@@ -14,6 +14,7 @@ pub mod class;
 pub mod clients;
 pub mod codec;
 pub mod compaction;
+pub mod dedup;
 pub mod drive_service;
 pub mod error;
 pub mod format;
@@ -118,6 +119,8 @@ pub struct EngineConfig {
     pub scrub_rate: u64,
     /// Keys per second the lifecycle worker examines; 0: no limit.
     pub lifecycle_rate: u64,
+    /// How long deduplicated content stays unreferenced before it goes.
+    pub dedup_grace: std::time::Duration,
     /// Bytes per second healing reads or writes per drive while clients
     /// are served, and on a node with none; 0: no limit.
     pub heal_rate: u64,
@@ -142,6 +145,7 @@ impl EngineConfig {
             scrub_interval: scrub::DEFAULT_INTERVAL,
             scrub_rate: scrub::DEFAULT_RATE,
             lifecycle_rate: lifecycle::DEFAULT_RATE,
+            dedup_grace: dedup::DEFAULT_GRACE,
             heal_rate: heal::DEFAULT_RATE,
             heal_idle_rate: 0,
             reduced_redundancy_parity: None,
@@ -686,6 +690,8 @@ pub enum CoreMsg {
         table: Arc<BucketTable>,
         done: oneshot::Sender<()>,
     },
+    /// To the owner core of a deduplicated content (see `dedup.rs`).
+    Content(dedup::ContentMsg),
 }
 
 impl CoreMsg {
@@ -702,6 +708,7 @@ impl CoreMsg {
                 | CoreMsg::EndUpload { .. }
                 | CoreMsg::EditMeta { .. }
                 | CoreMsg::Transition { .. }
+                | CoreMsg::Content(_)
         )
     }
 }
@@ -722,6 +729,8 @@ pub struct Engine {
     buckets: RefCell<Arc<BucketTable>>,
     codecs: RefCell<HashMap<Layout, codec::RsCodec>>,
     key_locks: write::KeyLocks,
+    /// Deduplicated contents this core owns, against their collector.
+    content_locks: dedup::ContentLocks,
     /// Core 0: bucket changes one at a time (each starts from the table the
     /// one before installed; requests run as concurrent tasks).
     bucket_changes: write::KeyLocks,
@@ -928,6 +937,7 @@ impl Engine {
                 }
             }
         }
+        dedup::recount(&indexes, now_ms())?;
         for (p, idx) in indexes.iter().enumerate() {
             idx.mark_open(epoch, &offline)
                 .map_err(|e| format!("partition {p}: {e}"))?;
@@ -1019,6 +1029,7 @@ impl Engine {
                 cfg.scrub_interval,
                 cfg.scrub_rate,
                 cfg.lifecycle_rate,
+                cfg.dedup_grace,
             ),
             heal: heal::Healing::new(drive_count, (cfg.heal_rate, cfg.heal_idle_rate), &heal_file),
             stats: Stats {
@@ -1076,6 +1087,7 @@ impl Engine {
             reads,
             codecs: RefCell::new(HashMap::new()),
             key_locks: write::KeyLocks::default(),
+            content_locks: dedup::ContentLocks::default(),
             bucket_changes: write::KeyLocks::default(),
             seq: write::Sequencer::default(),
             events_in_flight: RefCell::default(),
@@ -1114,6 +1126,7 @@ impl Engine {
         crate::runtime::spawn(async move {
             let mut last = std::time::Instant::now();
             let mut last_reload = std::time::Instant::now();
+            let mut last_collect = std::time::Instant::now();
             let (mut seen_full, mut seen_deletes) = (0, 0);
             loop {
                 crate::runtime::sleep(COMPACTION_TICK).await;
@@ -1122,6 +1135,12 @@ impl Engine {
                 if last_reload.elapsed() >= REPAIR_RELOAD {
                     last_reload = std::time::Instant::now();
                     e.reload_repairs(false);
+                }
+                if last_collect.elapsed() >= dedup::COLLECT_INTERVAL {
+                    last_collect = std::time::Instant::now();
+                    if let Err(err) = e.collect_owned(false).await {
+                        tracing::warn!(error = %err, "deduplicated content collection failed");
+                    }
                 }
                 let space = e.shared.space.clone();
                 // A drive just became full: seal this core's segments on it,
@@ -1289,6 +1308,7 @@ impl Engine {
                 *self.buckets.borrow_mut() = table;
                 let _ = done.send(());
             }
+            CoreMsg::Content(m) => self.on_content(m),
         }
     }
 

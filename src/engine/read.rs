@@ -26,6 +26,52 @@ use super::{Engine, EngineError, Result};
 use crate::sse::key::DataKey;
 use crate::sse::package::Layout as SealLayout;
 
+/// The bytes from `pos` to the end of its stripe (or `end`) of a
+/// deduplicated version of `bucket`: read from the stripe's content object.
+async fn read_content(
+    engine: &Rc<Engine>,
+    bucket: &str,
+    ids: &[super::meta::ContentId],
+    size: u64,
+    (pos, end): (u64, u64),
+) -> Result<Bytes> {
+    let sd = super::layout::STRIPE_DATA as u64;
+    let s = pos / sd;
+    let start = s * sd;
+    let stripe_end = size.min(start + sd);
+    let id = ids.get(s as usize).ok_or_else(|| {
+        EngineError::Internal(format!(
+            "content of stripe {s} missing from the index entry"
+        ))
+    })?;
+    let (cb, ck) = (
+        super::dedup::content_bucket(bucket),
+        super::dedup::content_key(id),
+    );
+    let range = (pos - start, end.min(stripe_end) - start);
+    let guard = engine.begin_read();
+    let Some(entry) = engine.content_entry(&cb, &ck)? else {
+        return Err(EngineError::Internal(format!(
+            "content {ck} of {bucket} is missing"
+        )));
+    };
+    if entry.meta.size != stripe_end - start {
+        return Err(EngineError::Internal(format!(
+            "content {ck} of {bucket} is {} bytes, not {}",
+            entry.meta.size,
+            stripe_end - start
+        )));
+    }
+    let mut r = engine
+        .open_reader(guard, &cb, &ck, entry, Some(range), None)
+        .await?;
+    let mut out = Vec::with_capacity((range.1 - range.0) as usize);
+    while let Some(c) = r.next_chunk().await {
+        out.extend_from_slice(&c?);
+    }
+    Ok(Bytes::from(out))
+}
+
 /// A record read back and verified: the whole record, and where its payload is.
 pub(crate) struct Verified {
     pub record: Bytes,
@@ -501,6 +547,26 @@ impl ObjectReader {
         if self.pos >= self.end {
             return None;
         }
+        if let DataLoc::Content { ids } = &self.entry.meta.data {
+            let r = Box::pin(read_content(
+                &self.engine,
+                &self.bucket,
+                ids,
+                self.entry.meta.size,
+                (self.pos, self.end),
+            ))
+            .await;
+            return Some(match r {
+                Ok(b) => {
+                    self.pos += b.len() as u64;
+                    Ok(b)
+                }
+                Err(e) => {
+                    self.pos = self.end;
+                    Err(e)
+                }
+            });
+        }
         let at = match self.stripe_at(self.pos) {
             Ok(at) => at,
             Err(e) => {
@@ -530,8 +596,8 @@ impl ObjectReader {
         let missing =
             |s: u64| EngineError::Internal(format!("stripe {s} missing from the index entry"));
         match &meta.data {
-            DataLoc::Inline => Err(EngineError::Internal(
-                "striped read of an inline object".into(),
+            DataLoc::Inline | DataLoc::Content { .. } => Err(EngineError::Internal(
+                "striped read of an object without stripes".into(),
             )),
             DataLoc::Stripes(stripes) => {
                 let sd = stripe_data(self.sealed);

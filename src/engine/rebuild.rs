@@ -578,7 +578,9 @@ pub fn rebuild_partitions(
         let version = meta.version;
         let gen = super::class::data_gen(&meta.attrs);
         let whole = match &mut meta.data {
-            DataLoc::Inline => true,
+            // A deduplicated version's bytes are its contents', objects
+            // of their own.
+            DataLoc::Inline | DataLoc::Content { .. } => true,
             DataLoc::Stripes(stripes) => locate_stripes(stripes, (version, 0, gen), k),
             DataLoc::Parts { upload, parts } => {
                 // Every part is located, even after one falls short.

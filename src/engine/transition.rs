@@ -29,6 +29,9 @@ pub enum TransitionOutcome {
     /// The version was replaced, deleted or moved meanwhile: left as it is
     /// (the copy is garbage for compaction).
     Superseded,
+    /// The version's bytes are deduplicated content other keys may share:
+    /// it stays where its content is.
+    Deduplicated,
 }
 
 /// A version's stored bytes as a body for `write_stripes`.
@@ -129,6 +132,7 @@ impl Engine {
             data_gen,
         };
         let (data, inline) = match &entry.meta.data {
+            DataLoc::Content { .. } => return Ok(TransitionOutcome::Deduplicated),
             DataLoc::Inline => {
                 // Inline bytes live in the commit records, whatever the
                 // class: only the record changes.

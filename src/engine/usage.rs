@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::buckets::BucketChange;
 use super::index::IndexError;
-use super::meta::{IndexEntry, PartEntry, UploadEntry};
+use super::meta::{ContentId, DataLoc, IndexEntry, PartEntry, UploadEntry};
 use super::{Engine, EngineError, Result, Shared};
 
 /// One bucket's counters (in one partition, or summed over all).
@@ -156,11 +156,42 @@ impl BucketUsage {
     }
 }
 
-/// Counter changes per bucket within one index transaction.
+/// Counter changes per bucket within one index transaction, and the net
+/// change of references per (bucket, content id) of deduplicated versions.
 #[derive(Default, Debug)]
-pub struct Deltas(pub HashMap<Vec<u8>, UsageDelta>);
+pub struct Deltas(
+    pub HashMap<Vec<u8>, UsageDelta>,
+    pub HashMap<(Vec<u8>, ContentId), i64>,
+);
 
 impl Deltas {
+    /// A version of the key `k` (an index key) was added (`sign` 1) or
+    /// removed (-1) as its latest version or a noncurrent one.
+    pub fn version(&mut self, k: &[u8], e: &IndexEntry, latest: bool, sign: i64) {
+        self.of(k).version(e, latest, sign);
+        if let DataLoc::Content { ids } = &e.meta.data {
+            let bucket = k.split(|&b| b == 0).next().unwrap_or(k);
+            for id in ids {
+                *self.1.entry((bucket.to_vec(), *id)).or_default() += sign;
+            }
+        }
+    }
+
+    /// Content references the transaction dropped: (bucket, id, how many).
+    pub fn released(&self) -> Vec<(String, ContentId, u64)> {
+        self.1
+            .iter()
+            .filter(|(_, &n)| n < 0)
+            .map(|((b, id), &n)| {
+                (
+                    String::from_utf8_lossy(b).into_owned(),
+                    *id,
+                    n.unsigned_abs(),
+                )
+            })
+            .collect()
+    }
+
     /// The delta of the bucket of an index key (`bucket \0 ...`).
     pub fn of(&mut self, k: &[u8]) -> &mut UsageDelta {
         let bucket = k.split(|&b| b == 0).next().unwrap_or(k);

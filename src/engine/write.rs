@@ -569,7 +569,7 @@ impl Engine {
 
     /// Writes one version's body and commits it, sealed with `opts.seal`
     /// when set (its ETag then depends on the mode).
-    async fn put_version<B: BodySource>(
+    pub(super) async fn put_version<B: BodySource>(
         self: &Rc<Self>,
         bucket: &str,
         key: &str,
@@ -631,31 +631,52 @@ impl Engine {
                 };
                 (size, DataLoc::Inline, Bytes::from(stored))
             }
-            Some(first) => {
-                let target = StripeTarget {
-                    bucket,
-                    key,
-                    partition,
-                    version,
-                    part: 0,
-                    rotation,
-                    stripe_data: sealing::stripe_data(opts.seal.as_ref().map(|s| s.header.layout)),
-                    class: opts.class,
-                    data_gen: 0,
-                };
-                let (size, stripes, m) = self
-                    .write_stripes(
-                        &target,
-                        &head,
-                        first,
-                        body,
-                        hash.then_some(&mut md5),
-                        sealer().map(StreamSealer::new),
-                    )
-                    .await?;
-                caller_md5 = m;
-                (size, DataLoc::Stripes(stripes), Bytes::new())
-            }
+            Some(first) => match self
+                .dedup_key_of(bucket)
+                .filter(|_| opts.seal.is_none() && opts.class == ClassId::STANDARD)
+            {
+                // Deduplicated: the stripes are contents the version names.
+                Some(dkey) => {
+                    let (size, ids, m) = self
+                        .write_content(
+                            bucket,
+                            &dkey,
+                            (&head, first),
+                            body,
+                            hash.then_some(&mut md5),
+                        )
+                        .await?;
+                    caller_md5 = m;
+                    (size, DataLoc::Content { ids }, Bytes::new())
+                }
+                None => {
+                    let target = StripeTarget {
+                        bucket,
+                        key,
+                        partition,
+                        version,
+                        part: 0,
+                        rotation,
+                        stripe_data: sealing::stripe_data(
+                            opts.seal.as_ref().map(|s| s.header.layout),
+                        ),
+                        class: opts.class,
+                        data_gen: 0,
+                    };
+                    let (size, stripes, m) = self
+                        .write_stripes(
+                            &target,
+                            &head,
+                            first,
+                            body,
+                            hash.then_some(&mut md5),
+                            sealer().map(StreamSealer::new),
+                        )
+                        .await?;
+                    caller_md5 = m;
+                    (size, DataLoc::Stripes(stripes), Bytes::new())
+                }
+            },
         };
         let digest: [u8; 16] = match caller_md5 {
             Some(d) => d,
@@ -700,17 +721,32 @@ impl Engine {
             tags: opts.tags,
             attrs,
         };
+        let acquired = match &meta.data {
+            DataLoc::Content { ids } => ids.clone(),
+            _ => Vec::new(),
+        };
         // Held until the version is in the index (and so in the ledger).
-        let _quota = self.reserve_quota(bucket, size)?;
-        self.commit(
-            bucket,
-            key,
-            partition,
-            meta,
-            &inline,
-            (opts.condition.as_ref(), opts.event.as_ref()),
-        )
-        .await
+        let committed = match self.reserve_quota(bucket, size) {
+            Ok(_quota) => {
+                self.commit(
+                    bucket,
+                    key,
+                    partition,
+                    meta,
+                    &inline,
+                    (opts.condition.as_ref(), opts.event.as_ref()),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if committed.is_err() {
+            // The index did not take the version (its apply is the commit's
+            // last step); a commit record that reached the drives comes
+            // back only with a rebuild, which counts every content anew.
+            self.release_contents(bucket, &acquired);
+        }
+        committed
     }
 
     /// Streams the body into erasure-coded stripes, sealed by `seal` when
@@ -1368,11 +1404,13 @@ impl Engine {
                     e.1.push(tx);
                 }
                 let mut done = Vec::with_capacity(by_partition.len());
+                let mut released = Vec::new();
                 for (p, (muts, replies)) in by_partition {
                     let r = shared.indexes[p as usize].apply(&muts);
                     // Before any waiter wakes and releases its quota reservation.
                     if let Ok(d) = &r {
                         ledgers.count_committed(d);
+                        released.extend(d.released());
                     }
                     let r = r.map(|_| ()).map_err(|e| {
                         let d = shared.index_drive;
@@ -1399,12 +1437,22 @@ impl Engine {
                         let _ = tx.send(r.clone());
                     }
                 }
+                released
             });
-            if job.await.is_err() {
-                // The companion is gone (shutdown): the dropped senders fail
-                // every waiter.
-                self.index_queue.busy.set(false);
-                return;
+            match job.await {
+                // Versions that named deduplicated content are gone.
+                Ok(released) => {
+                    for (bucket, id, n) in released {
+                        let cb = super::dedup::content_bucket(&bucket);
+                        self.release_content(cb, super::dedup::content_key(&id), n);
+                    }
+                }
+                Err(_) => {
+                    // The companion is gone (shutdown): the dropped senders
+                    // fail every waiter.
+                    self.index_queue.busy.set(false);
+                    return;
+                }
             }
         }
     }
@@ -1437,7 +1485,11 @@ impl Engine {
             }
         }
         self.deletes.set(self.deletes.get() + 1);
-        let versioning = self.buckets.borrow().versioning(bucket);
+        // A content bucket is in no table: its objects are null versions.
+        let versioning = match super::dedup::is_content_bucket(bucket) {
+            true => Some(Versioning::Off),
+            false => self.buckets.borrow().versioning(bucket),
+        };
         let target = match (version, versioning) {
             (_, None) => return Err(EngineError::NoSuchBucket),
             (Some(sel), _) => sel,
