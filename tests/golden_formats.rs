@@ -32,7 +32,7 @@ use cairn::engine::heal::{
     HealFile, HealId, HealPass, PartitionHeal, HEAL_FORMAT, PARTITION_HEAL_FORMAT,
 };
 use cairn::engine::index::ScrubPos;
-use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, Holder};
+use cairn::engine::index::{decode_stale, encode_stale, segment_ref_key, ContentRow, Holder};
 use cairn::engine::layout::Layout;
 use cairn::engine::meta::{
     decode_commit_parts, decode_entry, decode_part_payload, decode_upload_payload,
@@ -208,6 +208,25 @@ fn stripes_meta() -> ObjectMeta {
     )
 }
 
+/// A deduplicated version (record format 4 with `DataLoc::Content`).
+fn content_meta() -> ObjectMeta {
+    object_meta(
+        DataLoc::Content {
+            ids: vec![[0x11; 32], [0xc4; 32], [0x11; 32]],
+        },
+        vec![Attr::LegalHoldOff],
+    )
+}
+
+/// A content object's count row.
+fn content_row() -> ContentRow {
+    ContentRow {
+        count: 100,
+        zero_since_ms: 1_790_000_000_123,
+        size: 1 << 20,
+    }
+}
+
 /// Record format 4's storage class attribute.
 fn cold_attr(data_gen: u64) -> Attr {
     Attr::StorageClass(ClassAttr {
@@ -315,6 +334,11 @@ fn records() -> Vec<(&'static str, RecordHeader, Vec<u8>)> {
             "record-commit-parts.v4.bin",
             header(Kind::Commit, 0, 0, 2, 300_000),
             encode_commit_payload(&parts_meta(), b"", b""),
+        ),
+        (
+            "record-commit-content.v4.bin",
+            header(Kind::Commit, 0, 0, 0, 300_000),
+            encode_commit_payload(&content_meta(), b"", b""),
         ),
         (
             "record-tombstone-null.v4.bin",
@@ -1141,6 +1165,10 @@ fn regenerate_golden_payloads() {
         "index-usage.v1.bin",
         &postcard::to_allocvec(&usage()).unwrap(),
     );
+    write(
+        "index-content.v1.bin",
+        &postcard::to_allocvec(&content_row()).unwrap(),
+    );
     write("index-stale.v1.bin", &encode_stale(&stale_segments()));
     write("index-ref-key.v1.bin", &ref_key());
     write("format.v4.json", &encode_format(&drive_format()));
@@ -1221,6 +1249,7 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             let mut want = match name {
                 n if n.starts_with("record-commit-inline") => inline_meta(),
                 n if n.starts_with("record-commit-parts") => parts_meta(),
+                n if n.starts_with("record-commit-content") => content_meta(),
                 _ => stripes_meta(),
             };
             if h.format == 1 {
@@ -1356,6 +1385,10 @@ fn golden_index_values_decode_to_their_values() {
     assert_eq!(
         postcard::from_bytes::<BucketUsage>(&read("index-usage.v1.bin")).unwrap(),
         usage()
+    );
+    assert_eq!(
+        postcard::from_bytes::<ContentRow>(&read("index-content.v1.bin")).unwrap(),
+        content_row()
     );
     assert_eq!(
         decode_stale(&read("index-stale.v1.bin")),
@@ -1541,6 +1574,10 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
     same(
         "index-usage.v1.bin",
         postcard::to_allocvec(&usage()).unwrap(),
+    );
+    same(
+        "index-content.v1.bin",
+        postcard::to_allocvec(&content_row()).unwrap(),
     );
     same("index-stale.v1.bin", encode_stale(&stale_segments()));
     // The reverse map is found by prefix: its key layout is its format.

@@ -91,14 +91,14 @@ fn shards_missing_since_the_write_are_written_once_their_drive_is_back() {
     run_with(&cfg, true, |e, shared| async move {
         let before = match e.head("back", "obj").unwrap().meta.data {
             DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
-            DataLoc::Inline | DataLoc::Parts { .. } => 0,
+            DataLoc::Inline | DataLoc::Parts { .. } | DataLoc::Content { .. } => 0,
         };
         assert!(before > 0, "the write should have missed drive 1");
         assert_eq!(get(&e, "back", "obj").await.unwrap(), b3);
         e.quiesce().await;
         let after = match e.head("back", "obj").unwrap().meta.data {
             DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
-            DataLoc::Inline | DataLoc::Parts { .. } => 0,
+            DataLoc::Inline | DataLoc::Parts { .. } | DataLoc::Content { .. } => 0,
         };
         assert_eq!(after, 0, "every missing shard rewritten");
         assert_eq!(counter(&shared.stats.repaired_shards), before as u64);
@@ -187,7 +187,7 @@ fn a_write_taken_while_a_drive_was_away_is_repaired_once_it_is_back_without_a_re
     return_drive(&d.paths[1]);
     let missing = |e: &cairn::engine::Engine| match e.head("away", "obj").unwrap().meta.data {
         DataLoc::Stripes(s) => s.iter().flatten().filter(|l| l.is_none()).count(),
-        DataLoc::Inline | DataLoc::Parts { .. } => 0,
+        DataLoc::Inline | DataLoc::Parts { .. } | DataLoc::Content { .. } => 0,
     };
     run_with(&cfg, true, |e, shared| async move {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -14,7 +14,11 @@ pub async fn status(c: &Call<'_>) -> Result<Value, AdminError> {
     let usage = c.engine.dedup_usage().map_err(engine_error)?;
     // Content objects are objects of the hidden content buckets: their
     // usage rows count what they take on the drives.
-    let stored = c.engine.shared.bucket_usage().map_err(|e| engine_error(e.into()))?;
+    let stored = c
+        .engine
+        .shared
+        .bucket_usage()
+        .map_err(|e| engine_error(e.into()))?;
     let table = c.engine.buckets();
     // Buckets turned on with no content yet are listed too.
     let mut names: Vec<String> = table

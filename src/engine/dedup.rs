@@ -572,6 +572,9 @@ impl Engine {
     }
 }
 
+/// A per-bucket series: name, help and value.
+type Gauge = (&'static str, &'static str, fn(&DedupUsage) -> u64);
+
 /// The `cairn_dedup_*` series: per dedup bucket its content and saved
 /// bytes (one count row read per stored MiB), and the node's counters.
 pub fn render_metrics(
@@ -580,7 +583,7 @@ pub fn render_metrics(
     usage: &std::collections::BTreeMap<String, DedupUsage>,
 ) {
     use std::fmt::Write as _;
-    let gauges: [(&str, &str, fn(&DedupUsage) -> u64); 4] = [
+    let gauges: [Gauge; 4] = [
         (
             "cairn_dedup_content_bytes",
             "Bytes of the bucket's deduplicated content, each stored once.",
