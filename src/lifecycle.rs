@@ -11,10 +11,53 @@ use serde::{Deserialize, Serialize};
 /// One day in milliseconds: expiry dates are whole days, midnight UTC.
 pub const DAY_MS: u64 = 86_400_000;
 
+/// Versions smaller than this move to another class only when a rule's
+/// own size filter names them (S3's default since 2024-09).
+pub const TRANSITION_MIN_SIZE: u64 = 128 * 1024;
+
 /// The rules of one bucket, in the order the client sent them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifecycle {
     pub rules: Vec<Rule>,
+    /// `x-amz-transition-default-minimum-object-size`. Since
+    /// `buckets.json` format 9.
+    #[serde(default, skip_serializing_if = "TransitionMinimum::is_default")]
+    pub transition_minimum: TransitionMinimum,
+}
+
+/// S3's `x-amz-transition-default-minimum-object-size`. Both values keep
+/// versions under [`TRANSITION_MIN_SIZE`] where they are unless a rule
+/// filters by size: `varies_by_storage_class` lifts the minimum only for
+/// S3's Glacier classes, and a node has none of those. Kept and answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransitionMinimum {
+    #[default]
+    AllStorageClasses128K,
+    VariesByStorageClass,
+}
+
+impl TransitionMinimum {
+    pub const HEADER: &'static str = "x-amz-transition-default-minimum-object-size";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionMinimum::AllStorageClasses128K => "all_storage_classes_128K",
+            TransitionMinimum::VariesByStorageClass => "varies_by_storage_class",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TransitionMinimum> {
+        [
+            TransitionMinimum::AllStorageClasses128K,
+            TransitionMinimum::VariesByStorageClass,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == TransitionMinimum::default()
+    }
 }
 
 /// One `Rule`. Its `ID` is the client's or, when it sent none, one cairn
@@ -145,6 +188,18 @@ fn has_tag(tags: &[(String, String)], t: &Tag) -> bool {
 }
 
 impl Rule {
+    /// Whether the rule's filter names sizes: it then overrides the
+    /// transition minimum.
+    fn filters_by_size(&self) -> bool {
+        match &self.scope {
+            Scope::Filter(Some(Filter::SizeGreaterThan(_) | Filter::SizeLessThan(_))) => true,
+            Scope::Filter(Some(Filter::And(a))) => {
+                a.size_greater_than.is_some() || a.size_less_than.is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the rule names the object (whatever its status).
     pub fn matches(&self, o: &ObjectFacts<'_>) -> bool {
         match &self.scope {
@@ -305,7 +360,12 @@ fn due_class<'r>(
     at: impl Fn(TransitionWhen) -> Option<u64>,
 ) -> Option<&'r str> {
     let mut best: Option<(u64, &'r str)> = None;
-    for r in lc.rules.iter().filter(|r| r.enabled) {
+    let small = o.size < TRANSITION_MIN_SIZE;
+    for r in lc
+        .rules
+        .iter()
+        .filter(|r| r.enabled && !(small && !r.filters_by_size()))
+    {
         for t in &r.transitions {
             let Some(when) = at(t.when).filter(|&w| w <= now_ms) else {
                 continue;
@@ -582,6 +642,7 @@ mod tests {
             Some(Expiration::ExpiredObjectDeleteMarker(true)),
         );
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![marker, later.clone(), sooner, dated.clone()],
         };
         let t = tags(&[]);
@@ -606,6 +667,7 @@ mod tests {
         dated.enabled = true;
         later.enabled = false;
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![later, dated],
         };
         assert_eq!(
@@ -614,6 +676,7 @@ mod tests {
         );
         // No expiring rule names it: no expiry.
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule("noncurrent only", Scope::Filter(None), None)],
         };
         assert_eq!(current_expiry(&lc, &other, JAN15_1030), None);
@@ -623,7 +686,10 @@ mod tests {
     fn a_tie_goes_to_the_first_rule() {
         let a = rule("a", Scope::Filter(None), Some(Expiration::Days(3)));
         let b = rule("b", Scope::Filter(None), Some(Expiration::Days(3)));
-        let lc = Lifecycle { rules: vec![a, b] };
+        let lc = Lifecycle {
+            transition_minimum: Default::default(),
+            rules: vec![a, b],
+        };
         let t = tags(&[]);
         let o = ObjectFacts {
             key: "k",
@@ -636,7 +702,7 @@ mod tests {
     fn v(created_ms: u64, delete_marker: bool) -> VersionFacts<'static> {
         VersionFacts {
             created_ms,
-            size: 10,
+            size: TRANSITION_MIN_SIZE,
             tags: &[],
             delete_marker,
             class: "STANDARD",
@@ -655,6 +721,7 @@ mod tests {
     #[test]
     fn the_current_version_expires_at_its_midnight_and_not_before() {
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule(
                 "r",
                 Scope::Prefix("logs/".into()),
@@ -677,6 +744,7 @@ mod tests {
     #[test]
     fn noncurrent_versions_expire_from_when_they_were_replaced_keeping_the_newest() {
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![noncurrent_rule(1, Some(1))],
         };
         // Written a day apart; the latest on day 3, so the newest
@@ -699,6 +767,7 @@ mod tests {
         );
         // Without NewerNoncurrentVersions every old one goes.
         let all = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![noncurrent_rule(1, None)],
         };
         assert_eq!(plan(&all, "k", &latest, &old, u64::MAX).len(), 3);
@@ -720,7 +789,10 @@ mod tests {
             when: TransitionWhen::Days(1),
             class: "REDUCED_REDUNDANCY".into(),
         });
-        let lc = Lifecycle { rules: vec![r] };
+        let lc = Lifecycle {
+            transition_minimum: Default::default(),
+            rules: vec![r],
+        };
         let written = v(JAN15_1030, false);
         let day1 = expiry_after_days(JAN15_1030, 1);
         assert!(plan(&lc, "logs/a", &written, &[], day1 - 1).is_empty());
@@ -743,6 +815,7 @@ mod tests {
         // By date; an expiration due as well wins.
         let mut dated = moving(TransitionWhen::DateMs(JAN19), "COLD");
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![dated.clone()],
         };
         assert!(plan(&lc, "logs/a", &written, &[], JAN19 - 1).is_empty());
@@ -751,7 +824,10 @@ mod tests {
             vec![Action::TransitionCurrent("COLD")]
         );
         dated.expiration = Some(Expiration::DateMs(JAN19));
-        let lc = Lifecycle { rules: vec![dated] };
+        let lc = Lifecycle {
+            transition_minimum: Default::default(),
+            rules: vec![dated],
+        };
         assert_eq!(
             plan(&lc, "logs/a", &written, &[], JAN19),
             vec![Action::ExpireCurrent]
@@ -759,8 +835,57 @@ mod tests {
     }
 
     #[test]
+    fn a_version_under_128_kib_moves_only_when_its_rule_filters_by_size() {
+        let small = VersionFacts {
+            size: TRANSITION_MIN_SIZE - 1,
+            ..v(JAN15_1030, false)
+        };
+        let plain = moving(TransitionWhen::Days(1), "COLD");
+        for minimum in [
+            TransitionMinimum::AllStorageClasses128K,
+            TransitionMinimum::VariesByStorageClass,
+        ] {
+            let lc = Lifecycle {
+                rules: vec![plain.clone()],
+                transition_minimum: minimum,
+            };
+            assert!(plan(&lc, "logs/a", &small, &[], JAN19).is_empty());
+            assert_eq!(
+                plan(&lc, "logs/a", &v(JAN15_1030, false), &[], JAN19),
+                vec![Action::TransitionCurrent("COLD")]
+            );
+        }
+        for filter in [
+            Filter::SizeGreaterThan(0),
+            Filter::SizeLessThan(1 << 20),
+            Filter::And(And {
+                prefix: Some("logs/".into()),
+                size_greater_than: Some(100),
+                ..And::default()
+            }),
+        ] {
+            let mut r = plain.clone();
+            r.scope = Scope::Filter(Some(filter));
+            let lc = Lifecycle {
+                rules: vec![r],
+                transition_minimum: Default::default(),
+            };
+            assert_eq!(
+                plan(&lc, "logs/a", &small, &[], JAN19),
+                vec![Action::TransitionCurrent("COLD")]
+            );
+        }
+        assert_eq!(
+            TransitionMinimum::parse("varies_by_storage_class"),
+            Some(TransitionMinimum::VariesByStorageClass)
+        );
+        assert_eq!(TransitionMinimum::parse("all_storage_classes_128k"), None);
+    }
+
+    #[test]
     fn noncurrent_versions_move_from_when_they_were_replaced_keeping_the_newest() {
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![moving(
                 TransitionWhen::Noncurrent {
                     noncurrent_days: 1,
@@ -794,6 +919,7 @@ mod tests {
     fn a_lone_delete_marker_is_removed_by_the_rules_that_say_so() {
         let marker = v(JAN15_1030, true);
         let flag = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule(
                 "m",
                 Scope::Filter(None),
@@ -809,6 +935,7 @@ mod tests {
         assert!(plan(&flag, "k", &marker, &behind, u64::MAX).is_empty());
         // Off: never.
         let off = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule(
                 "m",
                 Scope::Filter(None),
@@ -818,6 +945,7 @@ mod tests {
         assert!(plan(&off, "k", &marker, &[], u64::MAX).is_empty());
         // By Days once the marker is that old; a tag filter never names it.
         let days = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule("d", Scope::Filter(None), Some(Expiration::Days(3)))],
         };
         assert!(plan(&days, "k", &marker, &[], JAN19 - 1).is_empty());
@@ -826,6 +954,7 @@ mod tests {
             vec![Action::RemoveDeleteMarker]
         );
         let tagged = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![rule(
                 "t",
                 Scope::Filter(Some(Filter::Tag(tag("a", "b")))),
@@ -839,7 +968,10 @@ mod tests {
     fn an_upload_is_aborted_days_after_it_began_under_its_rule_prefix() {
         let mut r = rule("u", Scope::Prefix("tmp/".into()), None);
         r.abort_incomplete_upload_days = Some(3);
-        let lc = Lifecycle { rules: vec![r] };
+        let lc = Lifecycle {
+            transition_minimum: Default::default(),
+            rules: vec![r],
+        };
         assert!(!upload_expired(&lc, "tmp/a", JAN15_1030, JAN19 - 1));
         assert!(upload_expired(&lc, "tmp/a", JAN15_1030, JAN19));
         assert!(!upload_expired(&lc, "other", JAN15_1030, u64::MAX));
@@ -847,6 +979,7 @@ mod tests {
         let mut sooner = rule("soon", Scope::Prefix("tmp/a".into()), None);
         sooner.abort_incomplete_upload_days = Some(1);
         let lc = Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![lc.rules[0].clone(), sooner],
         };
         assert_eq!(
@@ -859,6 +992,7 @@ mod tests {
     #[test]
     fn the_walk_covers_each_rule_prefix_once_and_nothing_else() {
         let with = |scopes: Vec<Scope>| Lifecycle {
+            transition_minimum: Default::default(),
             rules: scopes
                 .into_iter()
                 .map(|s| rule("r", s, Some(Expiration::Days(1))))

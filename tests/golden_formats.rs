@@ -55,7 +55,7 @@ use cairn::iam::seal::{MasterKey, SealError, Sealed};
 use cairn::iam::store::{DriveStore, FrameError, SystemStore, FRAME_FORMAT};
 use cairn::lifecycle::{
     And, Expiration, Filter as LifecycleFilter, Lifecycle, NoncurrentExpiration,
-    Rule as LifecycleRule, Scope, Tag,
+    Rule as LifecycleRule, Scope, Tag, TransitionMinimum,
 };
 use cairn::notify::event::EventRow;
 use cairn::notify::{Notifications, NotifyRule, RuleKind};
@@ -644,6 +644,7 @@ fn bucket_table_v3() -> BucketTable {
     let mut t = bucket_table_v2();
     if let Some(b) = t.buckets.get_mut("everything") {
         b.lifecycle = Some(Lifecycle {
+            transition_minimum: Default::default(),
             rules: vec![
                 LifecycleRule {
                     id: "logs".into(),
@@ -893,6 +894,20 @@ fn bucket_table_v8() -> BucketTable {
     let mut t = bucket_table_v7();
     if let Some(b) = t.buckets.get_mut("plain") {
         b.dedup = true;
+    }
+    t
+}
+
+/// Format 9: the lifecycle of "everything" with the transition minimum
+/// that is not the default.
+fn bucket_table_v9() -> BucketTable {
+    let mut t = bucket_table_v8();
+    if let Some(lc) = t
+        .buckets
+        .get_mut("everything")
+        .and_then(|b| b.lifecycle.as_mut())
+    {
+        lc.transition_minimum = TransitionMinimum::VariesByStorageClass;
     }
     t
 }
@@ -1175,6 +1190,7 @@ fn regenerate_golden_payloads() {
     write("heal.v1.json", &heal_file().encode());
     write("index-heal.v1.bin", &partition_heal().encode());
     write("buckets.v8.json", &bucket_table_v8().encode().unwrap());
+    write("buckets.v9.json", &bucket_table_v9().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1460,6 +1476,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v8()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v9.json")).unwrap(),
+        bucket_table_v9()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1590,7 +1610,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v8.json", bucket_table_v8().encode().unwrap());
+    same("buckets.v9.json", bucket_table_v9().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1617,7 +1637,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 8, 2, 1, 1),
+        (4, 9, 2, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1662,7 +1682,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v8.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v9.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

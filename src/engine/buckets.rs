@@ -267,7 +267,7 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 /// `BucketInfo::logging`, 7 lifecycle transitions (`Rule::transitions`),
 /// 8 `BucketInfo::dedup`; a file of an older format reads as having none
 /// (dedup off).
-pub const TABLE_FORMAT: u32 = 8;
+pub const TABLE_FORMAT: u32 = 9;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -495,6 +495,7 @@ mod tests {
                     }],
                 }),
                 lifecycle: Some(Lifecycle {
+                    transition_minimum: Default::default(),
                     rules: vec![crate::lifecycle::Rule {
                         id: "expire logs".into(),
                         enabled: true,

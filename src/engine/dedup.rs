@@ -365,40 +365,47 @@ impl Engine {
         let _held = self.content_locks.lock(object_key(bucket, key)).await;
         let size = data.len() as u64;
         let st = &self.shared.background.dedup;
-        match self.content_entry(bucket, key)? {
-            Some(e) => {
-                debug_assert_eq!(e.meta.size, size, "a content id names one size");
-                st.shared.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                self.check_data_space()?;
-                let _writing = self.begin_read();
-                let digest = hex::decode(key)
-                    .ok()
-                    .and_then(|id| id.get(..16)?.try_into().ok())
-                    .unwrap_or_default();
-                let mut body = ContentBody {
-                    data: Some(data),
-                    digest,
-                };
-                let version = self.new_version();
-                self.put_version(bucket, key, PutOptions::default(), &mut body, version)
-                    .await?;
-                st.stored.fetch_add(1, Ordering::Relaxed);
-            }
+        let count = |delta: i64, fresh: bool| Mutation::Content {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            delta,
+            size,
+            now_ms: self.dedup_now(),
+            fresh,
+        };
+        if let Some(e) = self.content_entry(bucket, key)? {
+            debug_assert_eq!(e.meta.size, size, "a content id names one size");
+            self.apply_index(partition, count(1, false)).await?;
+            st.shared.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
         }
-        let now_ms = self.dedup_now();
-        self.apply_index(
-            partition,
-            Mutation::Content {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                delta: 1,
-                size,
-                now_ms,
-            },
-        )
-        .await
+        self.check_data_space()?;
+        // Counted before the object is written: a crash between leaves a
+        // count without an object (no bytes), never an object no count
+        // row names. No version refers to a missing content (counts are
+        // never low), so its count starts again.
+        self.apply_index(partition, count(1, true)).await?;
+        let _writing = self.begin_read();
+        let digest = hex::decode(key)
+            .ok()
+            .and_then(|id| id.get(..16)?.try_into().ok())
+            .unwrap_or_default();
+        let mut body = ContentBody {
+            data: Some(data),
+            digest,
+        };
+        let version = self.new_version();
+        let written = self
+            .put_version(bucket, key, PutOptions::default(), &mut body, version)
+            .await;
+        if let Err(e) = written {
+            if let Err(undo) = self.apply_index(partition, count(-1, false)).await {
+                tracing::warn!(error = %undo, "a failed content write stays counted");
+            }
+            return Err(e);
+        }
+        st.stored.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Releases references of `bucket` (best effort: a failure leaves a
@@ -433,6 +440,7 @@ impl Engine {
                 delta: -(n as i64),
                 size: 0,
                 now_ms,
+                fresh: false,
             };
             if let Err(e) = me.apply_index(partition, m).await {
                 tracing::warn!(error = %e, "a content release failed (its count stays high)");

@@ -249,13 +249,16 @@ pub enum Mutation {
     HealWalk { state: super::heal::PartitionHeal },
     /// `delta` more (or fewer) versions refer to the content object
     /// `bucket`/`key` of `size` bytes (see `dedup.rs`); a count that
-    /// reaches 0 notes `now_ms`.
+    /// reaches 0 notes `now_ms`. `fresh`: the object is about to be
+    /// written anew, so no version refers to an older one and the count
+    /// starts from 0.
     Content {
         bucket: String,
         key: String,
         delta: i64,
         size: u64,
         now_ms: u64,
+        fresh: bool,
     },
     /// The content object is gone: forget its count (if still 0).
     ForgetContent { bucket: String, key: String },
@@ -1347,13 +1350,18 @@ impl PartitionIndex {
                 delta,
                 size,
                 now_ms,
+                fresh,
             } => {
                 let k = object_key(bucket, key);
-                let row = self.content_at(wtxn, &k)?.unwrap_or(ContentRow {
+                let zero = ContentRow {
                     count: 0,
                     zero_since_ms: *now_ms,
                     size: *size,
-                });
+                };
+                let row = match fresh {
+                    true => zero,
+                    false => self.content_at(wtxn, &k)?.unwrap_or(zero),
+                };
                 let next = row.with(*delta, *size, *now_ms);
                 self.content.put(wtxn, &k, &encode(&next))?;
                 return Ok(());

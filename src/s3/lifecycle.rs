@@ -3,7 +3,7 @@
 //! added by `common::expiration`. The worker in `engine/lifecycle.rs`
 //! applies them.
 
-use http::StatusCode;
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 use rand::RngCore;
 
@@ -11,16 +11,32 @@ use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
 use super::xml_lifecycle::{lifecycle_document, parse_lifecycle};
+use crate::lifecycle::TransitionMinimum;
 
 /// Longest configuration accepted: 1,000 rules of about a KiB each.
 const MAX_LIFECYCLE_BODY: usize = 1 << 20;
 
 pub fn get_bucket_lifecycle(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
-    match ctx.engine.with_bucket_lifecycle(bucket, lifecycle_document) {
-        Some(doc) => Ok(xml(StatusCode::OK, doc)),
+    let found = ctx
+        .engine
+        .with_bucket_lifecycle(bucket, |lc| (lifecycle_document(lc), lc.transition_minimum));
+    match found {
+        Some((doc, minimum)) => Ok(with_minimum(xml(StatusCode::OK, doc), minimum)),
         None => Err(S3Error::from_code(S3Code::NoSuchLifecycleConfiguration)),
     }
+}
+
+/// Both answers name the configuration's transition minimum, as S3's do.
+fn with_minimum(
+    mut resp: Response<super::common::response::ResBody>,
+    minimum: TransitionMinimum,
+) -> Response<super::common::response::ResBody> {
+    resp.headers_mut().insert(
+        TransitionMinimum::HEADER,
+        http::HeaderValue::from_static(minimum.as_str()),
+    );
+    resp
 }
 
 /// An ID for a rule the client named none: random, as S3 makes one up.
@@ -43,11 +59,24 @@ pub async fn put_bucket_lifecycle(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -
         .iter()
         .map(|c| c.name.as_str())
         .collect();
-    let config = parse_lifecycle(&doc, &classes, new_rule_id)?;
+    let minimum = match ctx.header(TransitionMinimum::HEADER) {
+        None => TransitionMinimum::default(),
+        Some(v) => TransitionMinimum::parse(v).ok_or_else(|| {
+            S3Error::new(
+                S3Code::InvalidArgument,
+                format!(
+                    "{} must be all_storage_classes_128K or varies_by_storage_class",
+                    TransitionMinimum::HEADER
+                ),
+            )
+        })?,
+    };
+    let mut config = parse_lifecycle(&doc, &classes, new_rule_id)?;
+    config.transition_minimum = minimum;
     ctx.engine
         .set_bucket_lifecycle(bucket, Some(config))
         .await?;
-    Ok(status_only(StatusCode::OK))
+    Ok(with_minimum(status_only(StatusCode::OK), minimum))
 }
 
 /// 204 whether or not a configuration was there, as S3 answers.

@@ -282,7 +282,10 @@ pub fn parse_lifecycle(
         }
         rules.push(rule);
     }
-    Ok(Lifecycle { rules })
+    Ok(Lifecycle {
+        rules,
+        transition_minimum: Default::default(),
+    })
 }
 
 /// A count of days or versions that must be at least 1; `what` names it in
