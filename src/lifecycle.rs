@@ -364,7 +364,7 @@ fn due_class<'r>(
     for r in lc
         .rules
         .iter()
-        .filter(|r| r.enabled && !(small && !r.filters_by_size()))
+        .filter(|r| r.enabled && (!small || r.filters_by_size()))
     {
         for t in &r.transitions {
             let Some(when) = at(t.when).filter(|&w| w <= now_ms) else {
