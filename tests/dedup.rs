@@ -211,11 +211,53 @@ async fn a_hundred_copies_are_stored_once_and_freed_only_when_none_is_left_past_
     );
     assert!(get_bytes(&c, "ddb", "copies/0").await == body);
 
+    // Another class is other content: stored once more, in its class.
+    let rr = data(2 << 20, 11);
+    for k in ["rr/1", "rr/2"] {
+        c.put_object()
+            .bucket("ddb")
+            .key(k)
+            .storage_class(aws_sdk_s3::types::StorageClass::ReducedRedundancy)
+            .body(rr.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let st = cli.json(&["dedup", "status", "local"]);
+    let b = bucket(&st, "ddb");
+    assert_eq!((n(b, "contents"), n(b, "references")), (18, 20), "{st}");
+    let h = c
+        .head_object()
+        .bucket("ddb")
+        .key("rr/2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.storage_class().map(|s| s.as_str()),
+        Some("REDUCED_REDUNDANCY")
+    );
+    assert!(get_bytes(&c, "ddb", "rr/2").await == rr);
+    for k in ["rr/1", "rr/2"] {
+        c.delete_object().bucket("ddb").key(k).send().await.unwrap();
+    }
+    s.wait_for("the releases of rr/", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "ddb"), "references") == 16).then_some(())
+    });
+
     // Counts survive a kill -9, and a rebuilt index counts them anew.
     s.kill9_restart();
     let c = s.client();
     let st = cli.json(&["dedup", "status", "local"]);
     assert_eq!(n(bucket(&st, "ddb"), "references"), 16, "{st}");
+    clock.hours_ahead(50);
+    let gc = cli.json(&["dedup", "gc", "local"]);
+    assert_eq!(
+        (n(&gc, "removed"), n(&gc, "removedBytes")),
+        (2, 2 * MIB),
+        "{gc}"
+    );
     s.restart_after(|root| {
         for i in 0..4 {
             let idx = root.join(format!("drive{i}/.cairn/index"));

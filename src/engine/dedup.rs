@@ -34,6 +34,7 @@ use md5::{Digest, Md5};
 
 use crate::runtime::channel::oneshot;
 
+use super::class::ClassId;
 use super::index::{object_key, ContentRow, Mutation};
 use super::meta::ContentId;
 use super::write::KeyLocks;
@@ -99,6 +100,7 @@ pub enum ContentMsg {
         bucket: String,
         key: String,
         data: Bytes,
+        class: ClassId,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Count `n` fewer references.
@@ -245,12 +247,18 @@ impl Engine {
     /// one. On failure every acquired reference is released.
     pub(super) async fn write_content<B: BodySource>(
         self: &Rc<Self>,
-        bucket: &str,
+        (bucket, class): (&str, ClassId),
         dkey: &[u8; 32],
         (head, first): (&[u8], Bytes),
         body: &mut B,
         mut md5: Option<&mut Md5>,
     ) -> Result<(u64, Vec<ContentId>, Option<[u8; 16]>)> {
+        // Content lives in one class: equal bytes of two classes are two
+        // contents, each where its versions asked to be.
+        let dkey = &match class {
+            ClassId::STANDARD => *dkey,
+            c => *blake3::keyed_hash(dkey, self.shared.classes.get(c).name.as_bytes()).as_bytes(),
+        };
         let sd = super::layout::STRIPE_DATA;
         let mut buf = BytesMut::with_capacity(sd);
         let mut ids: Vec<ContentId> = Vec::new();
@@ -289,13 +297,18 @@ impl Engine {
                         }
                         let data = buf.split().freeze();
                         buf.reserve(sd);
-                        inflight.push_back(self.spawn_acquire(bucket, dkey, data, &mut ids));
+                        inflight.push_back(self.spawn_acquire(
+                            (bucket, class),
+                            dkey,
+                            data,
+                            &mut ids,
+                        ));
                     }
                 }
             }
             if !buf.is_empty() {
                 let data = buf.split().freeze();
-                inflight.push_back(self.spawn_acquire(bucket, dkey, data, &mut ids));
+                inflight.push_back(self.spawn_acquire((bucket, class), dkey, data, &mut ids));
             }
             while let Some(h) = inflight.pop_front() {
                 h.await?;
@@ -320,7 +333,7 @@ impl Engine {
 
     fn spawn_acquire(
         self: &Rc<Self>,
-        bucket: &str,
+        (bucket, class): (&str, ClassId),
         dkey: &[u8; 32],
         data: Bytes,
         ids: &mut Vec<ContentId>,
@@ -329,7 +342,9 @@ impl Engine {
         ids.push(id);
         let me = self.clone();
         let cb = content_bucket(bucket);
-        crate::runtime::spawn(async move { me.acquire_content(cb, content_key(&id), data).await })
+        crate::runtime::spawn(
+            async move { me.acquire_content(cb, content_key(&id), data, class).await },
+        )
     }
 
     /// Acquires one content on its owner core.
@@ -338,12 +353,13 @@ impl Engine {
         bucket: String,
         key: String,
         data: Bytes,
+        class: ClassId,
     ) -> Result<()> {
         let owner = self
             .shared
             .owner_of(self.shared.partition_of(&bucket, &key));
         if owner == self.core {
-            return self.acquire_owned(&bucket, &key, data).await;
+            return self.acquire_owned(&bucket, &key, data, class).await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
@@ -352,6 +368,7 @@ impl Engine {
                 bucket,
                 key,
                 data,
+                class,
                 reply: tx,
             }),
         )
@@ -359,7 +376,13 @@ impl Engine {
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
-    async fn acquire_owned(self: &Rc<Self>, bucket: &str, key: &str, data: Bytes) -> Result<()> {
+    async fn acquire_owned(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        data: Bytes,
+        class: ClassId,
+    ) -> Result<()> {
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
         let _held = self.content_locks.lock(object_key(bucket, key)).await;
@@ -379,7 +402,7 @@ impl Engine {
             st.shared.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        self.check_data_space()?;
+        self.check_class_space(class)?;
         // Counted before the object is written: a crash between leaves a
         // count without an object (no bytes), never an object no count
         // row names. No version refers to a missing content (counts are
@@ -396,7 +419,16 @@ impl Engine {
         };
         let version = self.new_version();
         let written = self
-            .put_version(bucket, key, PutOptions::default(), &mut body, version)
+            .put_version(
+                bucket,
+                key,
+                PutOptions {
+                    class,
+                    ..PutOptions::default()
+                },
+                &mut body,
+                version,
+            )
             .await;
         if let Err(e) = written {
             if let Err(undo) = self.apply_index(partition, count(-1, false)).await {
@@ -456,9 +488,10 @@ impl Engine {
                     bucket,
                     key,
                     data,
+                    class,
                     reply,
                 } => {
-                    let _ = reply.send(me.acquire_owned(&bucket, &key, data).await);
+                    let _ = reply.send(me.acquire_owned(&bucket, &key, data, class).await);
                 }
                 ContentMsg::Release { bucket, key, n } => me.release_content(bucket, key, n),
                 ContentMsg::Collect { dry_run, reply } => {

@@ -631,15 +631,12 @@ impl Engine {
                 };
                 (size, DataLoc::Inline, Bytes::from(stored))
             }
-            Some(first) => match self
-                .dedup_key_of(bucket)
-                .filter(|_| opts.seal.is_none() && opts.class == ClassId::STANDARD)
-            {
+            Some(first) => match self.dedup_key_of(bucket).filter(|_| opts.seal.is_none()) {
                 // Deduplicated: the stripes are contents the version names.
                 Some(dkey) => {
                     let (size, ids, m) = self
                         .write_content(
-                            bucket,
+                            (bucket, opts.class),
                             &dkey,
                             (&head, first),
                             body,
