@@ -6,6 +6,7 @@
 //! Get/PutBucketLogging, `logs/bucket.rs` batches the lines and writes the
 //! objects.
 
+use crate::engine::buckets::name_in_tenant;
 use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,8 @@ impl BucketLogging {
                 DateSource::DeliveryTime => delivery_ms,
             };
             let (y, m, d, ..) = civil(day_ms);
+            // A tenant's bucket by the name its users know.
+            let source = name_in_tenant(source);
             k.push_str(&format!(
                 "{ACCOUNT_ID}/{REGION}/{source}/{y:04}/{m:02}/{d:02}/"
             ));
@@ -176,7 +179,7 @@ impl Record<'_> {
     pub fn write(&self, out: &mut Vec<u8>) {
         let (y, m, d, hh, mm, ss) = civil(self.time_ms);
         field(out, self.bucket_owner);
-        field(out, self.bucket);
+        field(out, name_in_tenant(self.bucket));
         let _ = write!(
             out,
             "[{d:02}/{}/{y:04}:{hh:02}:{mm:02}:{ss:02} +0000] ",
@@ -386,6 +389,11 @@ mod tests {
         assert_eq!(
             delivery.object_key("src", EVE, T, 1),
             "p/000000000000/us-east-1/src/2026/12/07/2026-12-07-08-36-44-0000000000000001"
+        );
+        assert_eq!(
+            delivery.object_key("acme:src", EVE, T, 1),
+            "p/000000000000/us-east-1/src/2026/12/07/2026-12-07-08-36-44-0000000000000001",
+            "a tenant's bucket by its users' name"
         );
         assert!(!event.same_object(EVE, T), "one event day per object");
         assert!(delivery.same_object(EVE, T));

@@ -912,6 +912,12 @@ fn bucket_table_v9() -> BucketTable {
     t
 }
 
+fn bucket_table_v10() -> BucketTable {
+    let mut t = bucket_table_v9();
+    t.tenant_quotas.insert("acme".into(), 10 << 30);
+    t
+}
+
 const USER_KEY_ID: &str = "AKIAGOLDENUSERKEY001";
 const USER_SECRET: &str = "golden-user-secret-0123456789abcdefghij";
 
@@ -1191,6 +1197,7 @@ fn regenerate_golden_payloads() {
     write("index-heal.v1.bin", &partition_heal().encode());
     write("buckets.v8.json", &bucket_table_v8().encode().unwrap());
     write("buckets.v9.json", &bucket_table_v9().encode().unwrap());
+    write("buckets.v10.json", &bucket_table_v10().encode().unwrap());
     write(
         "system-store.v1.bin",
         &DriveStore::encode(7, b"{\"format\":1}"),
@@ -1480,6 +1487,10 @@ fn golden_drive_and_system_files_decode_to_their_values() {
         bucket_table_v9()
     );
     assert_eq!(
+        BucketTable::decode(&read("buckets.v10.json")).unwrap(),
+        bucket_table_v10()
+    );
+    assert_eq!(
         DriveStore::decode(&read("system-store.v1.bin")).unwrap(),
         (7, &b"{\"format\":1}"[..])
     );
@@ -1610,7 +1621,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
         (1, 1),
         "a heal format changed: add its golden files, keep the old ones"
     );
-    same("buckets.v9.json", bucket_table_v9().encode().unwrap());
+    same("buckets.v10.json", bucket_table_v10().encode().unwrap());
     same(
         "system-store.v1.bin",
         DriveStore::encode(7, b"{\"format\":1}"),
@@ -1637,7 +1648,7 @@ fn todays_encoders_write_the_golden_files_of_the_current_formats() {
             STORE_FORMAT,
             FRAME_FORMAT
         ),
-        (4, 9, 2, 1, 1),
+        (4, 10, 2, 1, 1),
         "a format changed: add its golden files, keep the old ones"
     );
 }
@@ -1682,7 +1693,7 @@ fn every_payload_one_format_higher_is_refused_as_newer() {
     let e = decode_format(&raise_json(&read("format.v4.json"), "format_version")).unwrap_err();
     is_newer("format.json", &e);
     // JSON documents of the system store and the drives.
-    match BucketTable::decode(&raise_json(&read("buckets.v9.json"), "format")) {
+    match BucketTable::decode(&raise_json(&read("buckets.v10.json"), "format")) {
         Err(JsonError::Newer(n)) => is_newer("buckets.json", &n),
         other => panic!("{other:?}"),
     }

@@ -858,3 +858,97 @@ async fn a_form_upload_is_encrypted_as_it_asks_or_as_its_bucket_says() {
         .into_bytes();
     assert!(got == content, "an encrypted form upload reads back");
 }
+
+/// A form signed by a tenant's user lands in its tenant's bucket of the
+/// name it gives (not the global bucket of that name), and the answer
+/// names the bucket as the form did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_form_lands_in_its_tenants_bucket() {
+    let srv = Server::start();
+    let cli = binary::cli::Cli::for_server(&srv);
+    let doc = cli.path("rw.json");
+    std::fs::write(
+        &doc,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+    )
+    .expect("policy");
+    cli.ok(&["policy", "create", "local", "readwrite", &doc]);
+    cli.ok(&["tenant", "add", "local", "acme"]);
+    cli.ok(&[
+        "user",
+        "add",
+        "local",
+        "ann",
+        "--policy",
+        "readwrite",
+        "--tenant",
+        "acme",
+    ]);
+    let k = cli.json(&[
+        "accesskey",
+        "create",
+        "local",
+        "--user",
+        "ann",
+        "--type",
+        "access-key",
+    ]);
+    let (ak, sk) = (
+        k["accessKey"].as_str().expect("access key"),
+        k["secretKey"].as_str().expect("secret key"),
+    );
+    let ann = client(&srv.endpoint(), ak, sk);
+    let root = srv.client();
+    for c in [&ann, &root] {
+        c.create_bucket()
+            .bucket("forms")
+            .send()
+            .await
+            .expect("bucket");
+    }
+    let mut fields = vec![
+        kv("key", "t/${filename}"),
+        kv("success_action_status", "201"),
+    ];
+    fields.extend(signed_v4(
+        &[
+            serde_json::json!({"bucket": "forms"}),
+            serde_json::json!(["starts-with", "$key", "t/"]),
+            serde_json::json!({"success_action_status": "201"}),
+        ],
+        600,
+        ak,
+        sk,
+    ));
+    let r = post(&srv, "forms", &form(&fields, Some(("a.txt", b"acme's"))));
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let body = text(&r);
+    assert!(body.contains("<Bucket>forms</Bucket>"), "{body}");
+    assert!(body.contains("/forms/t/a.txt</Location>"), "{body}");
+    assert!(exists(&ann, "forms", "t/a.txt").await, "in acme's bucket");
+    assert!(
+        !exists(&root, "forms", "t/a.txt").await,
+        "not in the global one"
+    );
+
+    // A tenant's form to a bucket only the global namespace has.
+    root.create_bucket()
+        .bucket("global-only")
+        .send()
+        .await
+        .expect("bucket");
+    let mut fields = vec![kv("key", "x")];
+    fields.extend(signed_v4(
+        &[
+            serde_json::json!({"bucket": "global-only"}),
+            serde_json::json!({"key": "x"}),
+        ],
+        600,
+        ak,
+        sk,
+    ));
+    let r = post(&srv, "global-only", &form(&fields, Some(("x", b"x"))));
+    assert_eq!(r.status, 404, "{}", text(&r));
+    assert!(text(&r).contains("NoSuchBucket"));
+    assert!(!exists(&root, "global-only", "x").await);
+}

@@ -3,7 +3,10 @@
 //! never see each other, ListBuckets shows a caller only its tenant's,
 //! no caller names another tenant's bucket by any name, global users are
 //! as before, a tenant sums its buckets' usage, all of it survives a
-//! restart; and the admin API's tenant shapes and refusals.
+//! restart; a tenant's users configure their buckets (policy, lifecycle,
+//! CORS, encryption, ownership, logging, notifications) and what comes
+//! back names the buckets as they do; a tenant's quota limits all its
+//! buckets together; and the admin API's tenant shapes and refusals.
 
 mod binary;
 
@@ -13,6 +16,7 @@ use aws_sdk_s3::Client;
 use binary::cli::Cli;
 use binary::{client, code, get_bytes, Server};
 use serde_json::Value;
+use std::time::Duration;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
@@ -235,13 +239,9 @@ fn two_tenants_buckets_of_one_name_never_see_each_other_and_survive_a_restart() 
         assert_eq!(keys(&gus, B).await, ["big", "copy.txt", "globex.txt"]);
         assert_eq!(keys(&ann, B).await, ["acme.txt"]);
 
-        // What a tenant cannot configure yet is refused, not half done.
-        let r = ann
-            .put_bucket_policy()
-            .bucket(B)
-            .policy(r#"{"Version":"2012-10-17","Statement":[]}"#)
-            .send()
-            .await;
+        // Website hosting finds buckets by Host name, which names no
+        // tenant: refused, not half done.
+        let r = ann.get_bucket_website().bucket(B).send().await;
         assert_eq!(code(r), "NotImplemented");
     });
     // The tenant's usage is its buckets'.
@@ -340,4 +340,513 @@ fn tenant_admin_refuses_bad_names_duplicates_unknown_tenants_and_tenants_not_emp
     // Global users are as before: no tenant.
     let v = cli.json(&["user", "add", "local", "gil"]);
     assert_eq!(v["tenant"], "");
+}
+
+/// A `tenant quota` answer's bytes (`None`: no quota).
+fn quota_of(cli: &Cli, tenant: &str) -> Option<u64> {
+    let v = cli.json(&["tenant", "quota", "local", tenant]);
+    assert_eq!(v["tenant"], tenant, "{v}");
+    v["quotaBytes"].as_u64()
+}
+
+async fn put_result(c: &Client, bucket: &str, key: &str, len: usize) -> Result<(), String> {
+    let r = c
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(vec![b'q'; len]))
+        .send()
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) => Err(code::<(), _>(Err(e))),
+    }
+}
+
+#[test]
+fn a_tenants_quota_limits_all_its_buckets_together_and_survives_a_restart() {
+    let mut s = Server::start();
+    let cli = admin(&s);
+    cli.ok(&["tenant", "add", "local", "acme"]);
+    cli.ok(&["tenant", "add", "local", "globex"]);
+    let (ann, _, _) = user(&cli, &s, "ann", "acme");
+    let (gus, _, _) = user(&cli, &s, "gus", "globex");
+    let root = s.client();
+    assert_eq!(quota_of(&cli, "acme"), None);
+    let set = cli.json(&["tenant", "quota", "local", "acme", "--set", "100"]);
+    assert_eq!(set["quotaBytes"], 100, "{set}");
+    assert_eq!(quota_of(&cli, "acme"), Some(100));
+    let info = cli.json(&["tenant", "info", "local", "acme"]);
+    assert_eq!(info["quotaBytes"], 100, "{info}");
+
+    block_on(async {
+        for b in ["one", "two"] {
+            ann.create_bucket().bucket(b).send().await.expect("create");
+            gus.create_bucket().bucket(b).send().await.expect("create");
+            root.create_bucket().bucket(b).send().await.expect("create");
+        }
+        // 60 + 40 fill the tenant across its two buckets.
+        put_result(&ann, "one", "a", 60).await.expect("60 of 100");
+        assert_eq!(
+            put_result(&ann, "two", "b", 50).await,
+            Err("QuotaExceeded".into()),
+            "the other bucket counts"
+        );
+        put_result(&ann, "two", "b", 40).await.expect("exactly 100");
+        assert_eq!(
+            put_result(&ann, "two", "c", 1).await,
+            Err("QuotaExceeded".into())
+        );
+        // A part that could not complete within it is refused up front.
+        let up = ann
+            .create_multipart_upload()
+            .bucket("one")
+            .key("mp")
+            .send()
+            .await
+            .expect("an upload starts at the quota");
+        let id = up.upload_id().expect("id");
+        let part = ann
+            .upload_part()
+            .bucket("one")
+            .key("mp")
+            .upload_id(id)
+            .part_number(1)
+            .body(ByteStream::from(vec![b'p'; 10]))
+            .send()
+            .await;
+        assert_eq!(code(part), "QuotaExceeded");
+        ann.abort_multipart_upload()
+            .bucket("one")
+            .key("mp")
+            .upload_id(id)
+            .send()
+            .await
+            .expect("abort");
+        assert_eq!(keys(&ann, "one").await, ["a"]);
+        // Other tenants and the global namespace are not limited by it.
+        put_result(&gus, "one", "big", 1000)
+            .await
+            .expect("globex has no quota");
+        put_result(&root, "one", "big", 1000)
+            .await
+            .expect("global has no quota");
+        // A delete makes room.
+        ann.delete_object()
+            .bucket("one")
+            .key("a")
+            .send()
+            .await
+            .expect("delete");
+        put_result(&ann, "one", "c", 50)
+            .await
+            .expect("room after the delete");
+    });
+    let info = cli.json(&["tenant", "info", "local", "acme"]);
+    assert_eq!(info["usage"]["versionBytes"], 90, "{info}");
+
+    // The tenant's sums are counted again from the index at start-up.
+    s.restart();
+    assert_eq!(quota_of(&cli, "acme"), Some(100));
+    block_on(async {
+        assert_eq!(
+            put_result(&ann, "two", "d", 20).await,
+            Err("QuotaExceeded".into())
+        );
+        put_result(&ann, "two", "d", 10)
+            .await
+            .expect("exactly 100 again");
+        // A bucket quota below the tenant's answers as a bucket's does.
+        cli.ok(&["bucket", "quota", "local", "globex:two", "--set", "5"]);
+        assert_eq!(
+            put_result(&gus, "two", "x", 6).await,
+            Err("XMinioAdminBucketQuotaExceeded".into())
+        );
+    });
+    // Cleared: no limit.
+    let v = cli.json(&["tenant", "quota", "local", "acme", "--clear"]);
+    assert_eq!(v["quotaBytes"], Value::Null, "{v}");
+    block_on(async {
+        put_result(&ann, "two", "e", 500).await.expect("no quota");
+    });
+
+    // A removed tenant takes its quota with it.
+    cli.ok(&["tenant", "quota", "local", "acme", "--set", "1000"]);
+    block_on(async {
+        for (b, ks) in [("one", &["c"][..]), ("two", &["b", "d", "e"][..])] {
+            for k in ks {
+                ann.delete_object()
+                    .bucket(b)
+                    .key(*k)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            ann.delete_bucket()
+                .bucket(b)
+                .send()
+                .await
+                .expect("delete bucket");
+        }
+    });
+    cli.ok(&["user", "remove", "local", "ann", "--force"]);
+    cli.ok(&["tenant", "rm", "local", "acme", "--force"]);
+    cli.ok(&["tenant", "add", "local", "acme"]);
+    assert_eq!(quota_of(&cli, "acme"), None);
+    let o = cli.run(&["tenant", "quota", "local", "nope", "--set", "1"]);
+    assert!(o.stderr.contains("NoSuchTenant"), "{}", o.stderr);
+}
+
+const TOKEN: &str = "tenant-hook";
+const ARN: &str = "arn:cairn:sqs::hook:webhook";
+
+/// The bucket field of each server access log line in `bucket` (the
+/// caller's view) under `prefix`, with the key of its object.
+async fn logged_buckets(c: &Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let list = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list logs");
+    let mut out = Vec::new();
+    for o in list.contents() {
+        let key = o.key().unwrap_or_default().to_owned();
+        let body = get_bytes(c, bucket, &key).await;
+        for l in String::from_utf8(body).expect("text").lines() {
+            let name = l.split_whitespace().nth(1).unwrap_or("").to_owned();
+            out.push((key.clone(), name));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tenants_users_configure_their_buckets_and_what_comes_back_names_them_as_they_do() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, BucketLoggingStatus, CorsConfiguration, CorsRule, Event,
+        ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
+        NotificationConfiguration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+        PartitionDateSource, PartitionedPrefix, QueueConfiguration, ServerSideEncryption,
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+        TargetObjectKeyFormat,
+    };
+    let s = Server::start_with(&["--bucket-log-interval", "1s"]);
+    let rx = binary::webhook::Receiver::start();
+    let cli = admin(&s);
+    let out = cli.ok(&[
+        "notify",
+        "add",
+        "local",
+        "hook",
+        &rx.url(),
+        "--auth-token",
+        TOKEN,
+    ]);
+    assert!(out.contains(ARN), "{out}");
+    cli.ok(&["tenant", "add", "local", "acme"]);
+    let (ann, _, _) = user(&cli, &s, "ann", "acme");
+    let root = s.client();
+
+    block_on(async {
+        for b in ["photos", "logs"] {
+            ann.create_bucket().bucket(b).send().await.expect("create");
+            root.create_bucket().bucket(b).send().await.expect("create");
+        }
+        // A bucket policy names the tenant's bucket as its users do.
+        let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/secret/*"}]}"#;
+        ann.put_bucket_policy()
+            .bucket("photos")
+            .policy(deny)
+            .send()
+            .await
+            .expect("policy");
+        let got = ann
+            .get_bucket_policy()
+            .bucket("photos")
+            .send()
+            .await
+            .expect("get policy");
+        assert_eq!(got.policy(), Some(deny));
+        put(&ann, "photos", "secret/plan.txt", "hidden").await;
+        put(&ann, "photos", "open.txt", "shown").await;
+        let r = ann
+            .get_object()
+            .bucket("photos")
+            .key("secret/plan.txt")
+            .send()
+            .await;
+        assert_eq!(code(r), "AccessDenied", "the tenant's policy applies");
+        assert_eq!(get_bytes(&ann, "photos", "open.txt").await, b"shown");
+        assert!(
+            root.get_bucket_policy()
+                .bucket("photos")
+                .send()
+                .await
+                .is_err(),
+            "the global bucket of that name has none"
+        );
+
+        // Lifecycle, CORS, encryption and ownership round-trip.
+        let rule = LifecycleRule::builder()
+            .id("old")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
+            .expiration(LifecycleExpiration::builder().days(7).build())
+            .build()
+            .expect("rule");
+        ann.put_bucket_lifecycle_configuration()
+            .bucket("photos")
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .expect("lifecycle"),
+            )
+            .send()
+            .await
+            .expect("put lifecycle");
+        let lc = ann
+            .get_bucket_lifecycle_configuration()
+            .bucket("photos")
+            .send()
+            .await
+            .expect("get lifecycle");
+        assert_eq!(lc.rules()[0].id(), Some("old"));
+        let put_tmp = ann
+            .put_object()
+            .bucket("photos")
+            .key("tmp/x")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+        assert!(
+            put_tmp
+                .expiration()
+                .is_some_and(|e| e.contains("rule-id=\"old\"")),
+            "{:?}",
+            put_tmp.expiration()
+        );
+        ann.put_bucket_cors()
+            .bucket("photos")
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(
+                        CorsRule::builder()
+                            .allowed_origins("https://app.example")
+                            .allowed_methods("GET")
+                            .build()
+                            .expect("cors rule"),
+                    )
+                    .build()
+                    .expect("cors"),
+            )
+            .send()
+            .await
+            .expect("put cors");
+        let cors = ann
+            .get_bucket_cors()
+            .bucket("photos")
+            .send()
+            .await
+            .expect("get cors");
+        assert_eq!(
+            cors.cors_rules()[0].allowed_origins(),
+            ["https://app.example"]
+        );
+        ann.put_bucket_encryption()
+            .bucket("photos")
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(ServerSideEncryption::Aes256)
+                                    .build()
+                                    .expect("default"),
+                            )
+                            .build(),
+                    )
+                    .build()
+                    .expect("encryption"),
+            )
+            .send()
+            .await
+            .expect("put encryption");
+        let sealed = ann
+            .put_object()
+            .bucket("photos")
+            .key("sealed.txt")
+            .body(ByteStream::from_static(b"sealed"))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(
+            sealed.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(get_bytes(&ann, "photos", "sealed.txt").await, b"sealed");
+        ann.put_bucket_ownership_controls()
+            .bucket("photos")
+            .ownership_controls(
+                OwnershipControls::builder()
+                    .rules(
+                        OwnershipControlsRule::builder()
+                            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                            .build()
+                            .expect("rule"),
+                    )
+                    .build()
+                    .expect("controls"),
+            )
+            .send()
+            .await
+            .expect("put ownership");
+        ann.get_bucket_acl()
+            .bucket("photos")
+            .send()
+            .await
+            .expect("acl");
+        let attrs = ann
+            .get_object_attributes()
+            .bucket("photos")
+            .key("open.txt")
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+            .send()
+            .await
+            .expect("attributes");
+        assert_eq!(attrs.object_size(), Some(5));
+
+        // CORS headers on an actual response come from the tenant's rules
+        // (the global `photos` has none).
+        let url = ann
+            .get_object()
+            .bucket("photos")
+            .key("open.txt")
+            .presigned(
+                aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300))
+                    .expect("presigning"),
+            )
+            .await
+            .expect("presign");
+        let path = url
+            .uri()
+            .split_once(&s.endpoint())
+            .map(|(_, p)| p.to_owned())
+            .expect("path");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n",
+            s.port
+        );
+        let r = binary::raw_request(s.port, req.as_bytes()).expect("presigned GET");
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+
+        // Logging: the target is named in the tenant, and answered so.
+        let refused = ann
+            .put_bucket_logging()
+            .bucket("photos")
+            .bucket_logging_status(
+                BucketLoggingStatus::builder()
+                    .logging_enabled(
+                        LoggingEnabled::builder()
+                            .target_bucket("acme:logs")
+                            .target_prefix("a/")
+                            .build()
+                            .expect("logging"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await;
+        assert_eq!(code(refused), "InvalidTargetBucketForLogging");
+        ann.put_bucket_logging()
+            .bucket("photos")
+            .bucket_logging_status(
+                BucketLoggingStatus::builder()
+                    .logging_enabled(
+                        LoggingEnabled::builder()
+                            .target_bucket("logs")
+                            .target_prefix("a/")
+                            .target_object_key_format(
+                                TargetObjectKeyFormat::builder()
+                                    .partitioned_prefix(
+                                        PartitionedPrefix::builder()
+                                            .partition_date_source(PartitionDateSource::EventTime)
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build()
+                            .expect("logging"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put logging");
+        let l = ann
+            .get_bucket_logging()
+            .bucket("photos")
+            .send()
+            .await
+            .expect("get logging");
+        assert_eq!(l.logging_enabled().map(|e| e.target_bucket()), Some("logs"));
+
+        // Notifications: the event names the bucket as the tenant's users do.
+        ann.put_bucket_notification_configuration()
+            .bucket("photos")
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .queue_arn(ARN)
+                            .events(Event::S3ObjectCreated)
+                            .build()
+                            .expect("queue"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("put notifications");
+        put(&ann, "photos", "event.txt", "e").await;
+    });
+    let event = s.wait_for("the event", Duration::from_secs(30), || {
+        rx.got.lock().expect("lock").first().map(|(_, v)| v.clone())
+    });
+    assert_eq!(event["Key"], "photos/event.txt", "{event}");
+    let b = &event["Records"][0]["s3"]["bucket"];
+    assert_eq!(b["name"], "photos", "{event}");
+    assert_eq!(b["arn"], "arn:aws:s3::acme:photos", "{event}");
+
+    block_on(async {
+        // The log lines land in the tenant's `logs`, naming `photos`.
+        let mut lines = Vec::new();
+        for _ in 0..300 {
+            lines = logged_buckets(&ann, "logs", "a/").await;
+            if !lines.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!lines.is_empty(), "no log object within 30 s");
+        for (key, bucket) in &lines {
+            assert!(key.contains("/us-east-1/photos/"), "{key}");
+            assert_eq!(bucket, "photos", "{key}");
+        }
+        let global = root
+            .list_objects_v2()
+            .bucket("logs")
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(global.key_count(), Some(0), "nothing in the global logs");
+    });
 }

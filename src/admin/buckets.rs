@@ -91,9 +91,9 @@ pub async fn get_quota(c: &Call<'_>) -> Result<Value, AdminError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SetQuota {
+pub(super) struct SetQuota {
     /// `null` clears the quota.
-    quota_bytes: Option<u64>,
+    pub(super) quota_bytes: Option<u64>,
 }
 
 /// `PUT buckets/{bucket}/quota` with `{"quotaBytes": N}` or `null` to clear.

@@ -108,6 +108,8 @@ endpoints! {
     POST "tenants" => AdminCreateUser, "AdminCreateTenant", tenants::create;
     GET "tenants/{}" => AdminGetUser, "AdminGetTenant", tenants::get;
     DELETE "tenants/{}" => AdminDeleteUser, "AdminDeleteTenant", tenants::remove;
+    GET "tenants/{}/quota" => AdminGetUser, "AdminGetTenantQuota", tenants::get_quota;
+    PUT "tenants/{}/quota" => AdminCreateUser, "AdminSetTenantQuota", tenants::set_quota;
 
     GET "groups" => AdminListGroups, "AdminListGroups", groups::list;
     POST "groups" => AdminAddUserToGroup, "AdminCreateGroup", groups::create;

@@ -1,6 +1,8 @@
-//! Tenants: add, list, info (users, buckets, usage), remove when empty.
-//! A tenant's buckets are the stored buckets named `tenant:…`
-//! (`s3::tenant`); their usage is the sum of those buckets' counters.
+//! Tenants: add, list, info (users, buckets, usage, quota), quota, remove
+//! when empty. A tenant's buckets are the stored buckets named `tenant:…`
+//! (`s3::tenant`); their usage is the sum of those buckets' counters, and
+//! the engine keeps the tenant's quota with the bucket table, as it keeps
+//! the buckets'.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,7 +11,7 @@ use crate::engine::usage::BucketUsage;
 use crate::iam::model::{Change, IamState, Tenant};
 use crate::s3::tenant::{external_name, tenant_of};
 
-use super::buckets::{engine_error, usage_json};
+use super::buckets::{engine_error, usage_json, SetQuota};
 use super::error::{from_iam, AdminError};
 use super::router::Call;
 
@@ -54,6 +56,7 @@ fn summary(c: &Call<'_>, state: &IamState, t: &Tenant) -> Value {
         "createdAt": super::rfc3339(t.created_ms),
         "users": users_of(state, &t.name).count(),
         "buckets": buckets_of(c, &t.name).len(),
+        "quotaBytes": c.engine.tenant_quota(&t.name),
     })
 }
 
@@ -76,6 +79,15 @@ struct NewTenant {
 
 pub async fn create(c: &Call<'_>) -> Result<Value, AdminError> {
     let req: NewTenant = c.json()?;
+    // A quota a removed tenant of this name left (its clearing failed).
+    if !c.ids.snapshot().state.tenants.contains_key(&req.name)
+        && c.engine.tenant_quota(&req.name).is_some()
+    {
+        c.engine
+            .set_tenant_quota(&req.name, None)
+            .await
+            .map_err(engine_error)?;
+    }
     c.ids
         .change(Change::CreateTenant {
             name: req.name.clone(),
@@ -106,6 +118,7 @@ fn info_of(c: &Call<'_>, name: &str) -> Result<Value, AdminError> {
         "users": users_of(&snap.state, &t.name).collect::<Vec<_>>(),
         "buckets": buckets,
         "usage": usage_json(&total),
+        "quotaBytes": c.engine.tenant_quota(name),
     }))
 }
 
@@ -130,8 +143,38 @@ pub async fn remove(c: &Call<'_>) -> Result<Value, AdminError> {
         )));
     }
     c.ids
-        .change(Change::DeleteTenant { name })
+        .change(Change::DeleteTenant { name: name.clone() })
         .await
         .map_err(change_err)?;
+    if c.engine.tenant_quota(&name).is_some() {
+        // Left behind on failure: a tenant made again under the name clears it.
+        if let Err(e) = c.engine.set_tenant_quota(&name, None).await {
+            tracing::warn!(tenant = %name, error = %e, "the removed tenant's quota was not cleared");
+        }
+    }
     Ok(Value::Null)
+}
+
+/// `GET tenants/{name}/quota`.
+pub async fn get_quota(c: &Call<'_>) -> Result<Value, AdminError> {
+    let name = c.param(0);
+    if !c.ids.snapshot().state.tenants.contains_key(name) {
+        return Err(missing(name));
+    }
+    Ok(json!({ "tenant": name, "quotaBytes": c.engine.tenant_quota(name) }))
+}
+
+/// `PUT tenants/{name}/quota` with `{"quotaBytes": N}` or `null` to clear:
+/// a hard quota on the bytes of every version of all the tenant's buckets.
+pub async fn set_quota(c: &Call<'_>) -> Result<Value, AdminError> {
+    let name = c.param(0);
+    let q: SetQuota = c.json()?;
+    if !c.ids.snapshot().state.tenants.contains_key(name) {
+        return Err(missing(name));
+    }
+    c.engine
+        .set_tenant_quota(name, q.quota_bytes)
+        .await
+        .map_err(engine_error)?;
+    Ok(json!({ "tenant": name, "quotaBytes": q.quota_bytes }))
 }

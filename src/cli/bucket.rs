@@ -84,28 +84,8 @@ pub fn run(ctx: &Ctx, cmd: BucketCommand) -> Result<(), CliError> {
             clear,
         } => {
             let path = format!("buckets/{}/quota", seg(&bucket));
-            let mut c = Client::connect(ctx, &alias)?;
-            let v = if let Some(size) = set {
-                let n = parse_size(&size).ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "{size:?}: give bytes, or a number with KiB, MiB, GiB, TiB (or KB, MB …)"
-                    ))
-                })?;
-                c.admin("PUT", &path, &[], Some(&json!({ "quotaBytes": n })))?
-            } else if clear {
-                c.admin("PUT", &path, &[], Some(&json!({ "quotaBytes": null })))?
-            } else {
-                c.admin("GET", &path, &[], None)?
-            };
-            if ctx.json {
-                output::json(&v);
-            } else {
-                let q = v["quotaBytes"].as_u64().map_or_else(
-                    || "none".to_owned(),
-                    |n| format!("{} ({n} bytes)", output::bytes(n)),
-                );
-                println!("{}: quota {q}", s(&v, "bucket"));
-            }
+            let v = quota(ctx, &alias, &path, set, clear)?;
+            print_quota(ctx, &v, "bucket");
         }
         BucketCommand::Dedup {
             alias,
@@ -165,4 +145,40 @@ pub fn buckets_table(buckets: &Value) -> Table {
         ]);
     }
     t
+}
+
+/// Shows (GET), sets or clears the quota at `path`.
+pub(super) fn quota(
+    ctx: &Ctx,
+    alias: &str,
+    path: &str,
+    set: Option<String>,
+    clear: bool,
+) -> Result<Value, CliError> {
+    let mut c = Client::connect(ctx, alias)?;
+    if let Some(size) = set {
+        let n = parse_size(&size).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{size:?}: give bytes, or a number with KiB, MiB, GiB, TiB (or KB, MB …)"
+            ))
+        })?;
+        c.admin("PUT", path, &[], Some(&json!({ "quotaBytes": n })))
+    } else if clear {
+        c.admin("PUT", path, &[], Some(&json!({ "quotaBytes": null })))
+    } else {
+        c.admin("GET", path, &[], None)
+    }
+}
+
+/// A quota answer (`{"<what>": name, "quotaBytes": n|null}`), as JSON or a line.
+pub(super) fn print_quota(ctx: &Ctx, v: &Value, what: &str) {
+    if ctx.json {
+        output::json(v);
+    } else {
+        let q = v["quotaBytes"].as_u64().map_or_else(
+            || "none".to_owned(),
+            |n| format!("{} ({n} bytes)", output::bytes(n)),
+        );
+        println!("{}: quota {q}", s(v, what));
+    }
 }

@@ -1,10 +1,10 @@
-//! `cairn admin tenant`: add, list, show and remove tenants.
+//! `cairn admin tenant`: add, list, show, limit and remove tenants.
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::client::{seg, Client};
-use super::output::{self, fields, list, s, Table};
+use super::output::{self, bytes_field, fields, list, s, Table};
 use super::{confirm, removed, CliError, Ctx};
 
 #[derive(Subcommand, Debug)]
@@ -14,8 +14,19 @@ pub enum TenantCommand {
     /// List tenants.
     #[command(visible_alias = "ls")]
     List { alias: String },
-    /// Show a tenant with its users, buckets and usage.
+    /// Show a tenant with its users, buckets, usage and quota.
     Info { alias: String, name: String },
+    /// Show a tenant's quota, or set (--set 10GiB) or clear (--clear) it.
+    Quota {
+        alias: String,
+        name: String,
+        /// A hard quota on the bytes of all versions of all the tenant's
+        /// buckets: bytes or 10GiB, 500MB …
+        #[arg(long, conflicts_with = "clear")]
+        set: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Remove a tenant that has no users and no buckets left.
     #[command(visible_alias = "rm")]
     Remove {
@@ -39,12 +50,13 @@ pub fn run(ctx: &Ctx, cmd: TenantCommand) -> Result<(), CliError> {
             if ctx.json {
                 output::json(&v);
             } else {
-                let mut t = Table::new(&["TENANT", "USERS", "BUCKETS", "CREATED"]);
+                let mut t = Table::new(&["TENANT", "USERS", "BUCKETS", "QUOTA", "CREATED"]);
                 for x in v["tenants"].as_array().into_iter().flatten() {
                     t.row(vec![
                         s(x, "name"),
                         s(x, "users"),
                         s(x, "buckets"),
+                        bytes_field(x, "quotaBytes"),
                         s(x, "createdAt"),
                     ]);
                 }
@@ -59,6 +71,16 @@ pub fn run(ctx: &Ctx, cmd: TenantCommand) -> Result<(), CliError> {
                 None,
             )?;
             show(ctx, &v, "");
+        }
+        TenantCommand::Quota {
+            alias,
+            name,
+            set,
+            clear,
+        } => {
+            let path = format!("tenants/{}/quota", seg(&name));
+            let v = super::bucket::quota(ctx, &alias, &path, set, clear)?;
+            super::bucket::print_quota(ctx, &v, "tenant");
         }
         TenantCommand::Remove { alias, name, force } => {
             let mut c = Client::connect(ctx, &alias)?;
@@ -93,5 +115,7 @@ fn show(ctx: &Ctx, v: &Value, headline: &str) {
         ("Buckets", list(&json!({ "b": names }), "b")),
         ("Objects", s(usage, "objects")),
         ("Bytes", s(usage, "bytes")),
+        ("Version bytes", s(usage, "versionBytes")),
+        ("Quota", bytes_field(v, "quotaBytes")),
     ]);
 }

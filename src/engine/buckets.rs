@@ -246,12 +246,19 @@ pub enum BucketChange {
     Logging(Option<BucketLogging>),
     /// Turns deduplication on or off.
     Dedup(bool),
+    /// Sets (Some) or clears (None) a tenant's quota: the name this change
+    /// is sent with is the tenant's, not a bucket's.
+    TenantQuota(Option<u64>),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketTable {
     pub generation: u64,
     pub buckets: BTreeMap<String, BucketInfo>,
+    /// Hard quotas of tenants (format 10), on the bytes of every version of
+    /// all their buckets together, by tenant name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenant_quotas: BTreeMap<String, u64>,
     /// Each bucket's quota ledger (in memory only).
     #[serde(skip)]
     pub ledgers: super::usage::Ledgers,
@@ -265,9 +272,10 @@ fn table_path(drive: &Path) -> std::path::PathBuf {
 /// 2 added `BucketInfo::cors`, 3 `BucketInfo::lifecycle`, 4
 /// `BucketInfo::website`, 5 `BucketInfo::notifications`, 6
 /// `BucketInfo::logging`, 7 lifecycle transitions (`Rule::transitions`),
-/// 8 `BucketInfo::dedup`; a file of an older format reads as having none
-/// (dedup off).
-pub const TABLE_FORMAT: u32 = 9;
+/// 8 `BucketInfo::dedup`, 9 lifecycle's transition minimum, 10
+/// `BucketTable::tenant_quotas`; a file of an older format reads as having
+/// none (dedup off).
+pub const TABLE_FORMAT: u32 = 10;
 
 impl BucketTable {
     /// Loads the newest copy among the drives; a copy that does not decode
@@ -339,11 +347,27 @@ impl BucketTable {
     }
 }
 
+/// Joins a tenant to its buckets' names in the table (`s3::tenant`).
+pub const TENANT_SEPARATOR: char = ':';
+
+/// The tenant a stored bucket belongs to (`""`: the global namespace).
+pub fn tenant_of(stored: &str) -> &str {
+    stored.split_once(TENANT_SEPARATOR).map_or("", |(t, _)| t)
+}
+
+/// The name a tenant's users know a stored bucket by (the name itself for
+/// a global bucket).
+pub fn name_in_tenant(stored: &str) -> &str {
+    stored
+        .split_once(TENANT_SEPARATOR)
+        .map_or(stored, |(_, b)| b)
+}
+
 /// A name the bucket table may hold: an S3 bucket name, or a tenant's
 /// bucket, `tenant:name` (`s3::tenant`; the tenant as `iam::model` checks
 /// it, the name by S3's rules). No S3 name holds `:`, so the two never meet.
 pub fn valid_stored_name(name: &str) -> bool {
-    match name.split_once(':') {
+    match name.split_once(TENANT_SEPARATOR) {
         None => valid_bucket_name(name),
         Some((tenant, bucket)) => {
             (1..=64).contains(&tenant.len())

@@ -51,6 +51,9 @@ pub enum EngineError {
     /// The write would take the bucket past its hard quota.
     #[error("the bucket's quota is exceeded")]
     QuotaExceeded,
+    /// The write would take its bucket's tenant past the tenant's quota.
+    #[error("the tenant's quota is exceeded")]
+    TenantQuotaExceeded,
     /// A conditional write's precondition no longer held at commit.
     #[error("a conflicting write changed the key")]
     ConditionConflict,

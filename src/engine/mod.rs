@@ -975,16 +975,12 @@ impl Engine {
                 *committed.entry(bucket).or_default() += u.version_bytes;
             }
         }
-        initial_buckets.ledgers = usage::Ledgers(Arc::new(
+        initial_buckets.ledgers = usage::Ledgers::of(
             initial_buckets
                 .buckets
                 .keys()
-                .map(|name| {
-                    let bytes = committed.get(name).copied().unwrap_or(0);
-                    (name.clone(), Arc::new(usage::Ledger::new(bytes)))
-                })
-                .collect(),
-        ));
+                .map(|name| (name.as_str(), committed.get(name).copied().unwrap_or(0))),
+        );
         let mut inboxes = Vec::new();
         let mut receivers = Vec::new();
         for _ in 0..cfg.cores {
@@ -1678,6 +1674,12 @@ impl Engine {
             BucketChange::Notifications(n) => existing(&mut table, &name)?.notifications = n,
             BucketChange::Logging(l) => existing(&mut table, &name)?.logging = l,
             BucketChange::Dedup(on) => existing(&mut table, &name)?.dedup = on,
+            BucketChange::TenantQuota(Some(q)) => {
+                table.tenant_quotas.insert(name, q);
+            }
+            BucketChange::TenantQuota(None) => {
+                table.tenant_quotas.remove(&name);
+            }
             BucketChange::PublicAccessBlock(b) => {
                 existing(&mut table, &name)?.public_access_block = b
             }

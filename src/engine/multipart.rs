@@ -522,7 +522,7 @@ impl Engine {
                 let mut meta = self.assemble(up.meta, parts, &c.parts)?;
                 meta.null = self.writes_null(bucket);
                 meta.headers.extend(c.headers);
-                quota = self.reserve_quota(bucket, meta.size)?;
+                quota = Some(self.reserve_quota(bucket, meta.size)?);
                 let (entry, made) = self
                     .commit_record(&guard, bucket, key, partition, meta, &[], c.origin.as_ref())
                     .await?;

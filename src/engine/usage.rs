@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::buckets::BucketChange;
+use super::buckets::{tenant_of, BucketChange, TENANT_SEPARATOR};
 use super::index::IndexError;
 use super::meta::{ContentId, DataLoc, IndexEntry, PartEntry, UploadEntry};
 use super::{Engine, EngineError, Result, Shared};
@@ -203,26 +203,33 @@ impl Deltas {
     }
 }
 
-/// A bucket's quota ledger (see the module comment). Shared by every core
-/// through the bucket table.
+/// A bucket's quota ledger (see the module comment), or a tenant's: the
+/// sums over all its buckets, which share it. Shared by every core through
+/// the bucket table.
 #[derive(Debug, Default)]
 pub struct Ledger {
     /// Bytes of every committed version (`BucketUsage::version_bytes`).
     committed: AtomicI64,
     /// Bytes of writes that passed the quota check and are not committed yet.
     pending: AtomicI64,
+    /// The ledger of the bucket's tenant; every change to `committed` is
+    /// counted there too.
+    tenant: Option<Arc<Ledger>>,
 }
 
 impl Ledger {
     pub fn new(committed: u64) -> Ledger {
         Ledger {
             committed: AtomicI64::new(committed as i64),
-            pending: AtomicI64::new(0),
+            ..Ledger::default()
         }
     }
 
     pub fn committed(&self, delta: i64) {
         self.committed.fetch_add(delta, Ordering::Relaxed);
+        if let Some(t) = &self.tenant {
+            t.committed(delta);
+        }
     }
 
     /// Admits a write of `size` bytes if the bucket stays within `quota`.
@@ -265,6 +272,15 @@ impl Drop for Reservation {
     }
 }
 
+/// What a write holds under the quotas that apply to it: its bucket's and
+/// its tenant's. Held until the write's index change has committed.
+#[must_use]
+#[derive(Default)]
+pub struct QuotaHold {
+    _bucket: Option<Reservation>,
+    _tenant: Option<Reservation>,
+}
+
 /// The ledgers of the buckets of a table. Not part of the table's data:
 /// clones share the ledgers, and two tables always compare equal on it.
 #[derive(Clone, Debug, Default)]
@@ -278,7 +294,41 @@ impl PartialEq for Ledgers {
 
 impl Eq for Ledgers {}
 
+/// Adds `bucket`'s ledger to `m`, sharing its tenant's ledger with the
+/// tenant's other buckets (a tenant's buckets are contiguous in the map:
+/// they all start with `tenant:`).
+fn insert_ledger(m: &mut BTreeMap<String, Arc<Ledger>>, bucket: &str, committed: u64) {
+    let tenant = tenant_of(bucket);
+    let shared = if tenant.is_empty() {
+        None
+    } else {
+        let first = format!("{tenant}{TENANT_SEPARATOR}");
+        let known = m
+            .range(first..)
+            .next()
+            .filter(|(name, _)| tenant_of(name) == tenant)
+            .and_then(|(_, l)| l.tenant.clone());
+        let t = known.unwrap_or_default();
+        t.committed(committed as i64);
+        Some(t)
+    };
+    let ledger = Ledger {
+        tenant: shared,
+        ..Ledger::new(committed)
+    };
+    m.insert(bucket.to_owned(), Arc::new(ledger));
+}
+
 impl Ledgers {
+    /// The ledgers of buckets with the bytes of their committed versions.
+    pub fn of<'a>(buckets: impl Iterator<Item = (&'a str, u64)>) -> Ledgers {
+        let mut m = BTreeMap::new();
+        for (bucket, committed) in buckets {
+            insert_ledger(&mut m, bucket, committed);
+        }
+        Ledgers(Arc::new(m))
+    }
+
     pub fn get(&self, bucket: &str) -> Option<&Arc<Ledger>> {
         self.0.get(bucket)
     }
@@ -286,7 +336,7 @@ impl Ledgers {
     /// These ledgers plus a new one for `bucket` (existing ones shared).
     pub fn with(&self, bucket: &str, committed: u64) -> Ledgers {
         let mut m = (*self.0).clone();
-        m.insert(bucket.to_owned(), Arc::new(Ledger::new(committed)));
+        insert_ledger(&mut m, bucket, committed);
         Ledgers(Arc::new(m))
     }
 
@@ -303,9 +353,15 @@ impl Ledgers {
         }
     }
 
+    /// These ledgers without `bucket`'s; what it still counted leaves its
+    /// tenant's sums with it.
     pub fn without(&self, bucket: &str) -> Ledgers {
         let mut m = (*self.0).clone();
-        m.remove(bucket);
+        if let Some(l) = m.remove(bucket) {
+            if let Some(t) = &l.tenant {
+                t.committed(-l.committed.load(Ordering::Relaxed));
+            }
+        }
         Ledgers(Arc::new(m))
     }
 }
@@ -434,27 +490,55 @@ impl Engine {
         Ok(b.dedup)
     }
 
-    /// Turns the bucket's deduplication on or off. Durable like every
-    /// bucket change. Only the choice is kept so far (see
-    /// `BucketInfo::dedup`).
+    /// Turns the bucket's deduplication on or off for its new versions.
+    /// Durable like every bucket change.
     pub async fn set_bucket_dedup(self: &Rc<Self>, bucket: &str, on: bool) -> Result<()> {
         self.bucket_op(bucket, BucketChange::Dedup(on)).await
     }
 
-    /// Admits a write of `size` bytes to `bucket` under its quota; the
-    /// returned reservation must live until the write's index change has
-    /// committed. `None` when the bucket has no quota.
-    pub(super) fn reserve_quota(&self, bucket: &str, size: u64) -> Result<Option<Reservation>> {
+    /// Admits a write of `size` bytes to `bucket` under its quota and its
+    /// tenant's; the returned hold must live until the write's index change
+    /// has committed.
+    pub(super) fn reserve_quota(&self, bucket: &str, size: u64) -> Result<QuotaHold> {
         let t = self.buckets.borrow();
-        let Some(quota) = t.buckets.get(bucket).and_then(|b| b.quota) else {
-            return Ok(None);
-        };
-        match t.ledgers.get(bucket) {
-            Some(l) => l.reserve(size, quota).map(Some),
-            None => Err(EngineError::Internal(format!(
-                "bucket {bucket} has no quota ledger"
-            ))),
+        let bucket_quota = t.buckets.get(bucket).and_then(|b| b.quota);
+        let tenant_quota = t.tenant_quotas.get(tenant_of(bucket)).copied();
+        if bucket_quota.is_none() && tenant_quota.is_none() {
+            return Ok(QuotaHold::default());
         }
+        let ledger = t
+            .ledgers
+            .get(bucket)
+            .ok_or_else(|| EngineError::Internal(format!("bucket {bucket} has no quota ledger")))?;
+        let mut hold = QuotaHold::default();
+        if let Some(q) = bucket_quota {
+            hold._bucket = Some(ledger.reserve(size, q)?);
+        }
+        if let Some(q) = tenant_quota {
+            let tenant = ledger.tenant.as_ref().ok_or_else(|| {
+                EngineError::Internal(format!("bucket {bucket} has no tenant ledger"))
+            })?;
+            let r = tenant.reserve(size, q).map_err(|e| match e {
+                EngineError::QuotaExceeded => EngineError::TenantQuotaExceeded,
+                e => e,
+            })?;
+            hold._tenant = Some(r);
+        }
+        Ok(hold)
+    }
+
+    /// A tenant's hard quota in bytes, if one is set.
+    pub fn tenant_quota(&self, tenant: &str) -> Option<u64> {
+        self.buckets().tenant_quotas.get(tenant).copied()
+    }
+
+    /// Sets (Some) or clears (None) a tenant's hard quota: writes that would
+    /// take the bytes of all versions of all its buckets past it are refused
+    /// with [`EngineError::TenantQuotaExceeded`]. Durable like every bucket
+    /// change. The tenant is not checked here: tenants are identities.
+    pub async fn set_tenant_quota(self: &Rc<Self>, tenant: &str, quota: Option<u64>) -> Result<()> {
+        self.bucket_op(tenant, BucketChange::TenantQuota(quota))
+            .await
     }
 }
 

@@ -45,6 +45,8 @@ pub struct RequestLog {
     key: RefCell<Option<String>>,
     /// The caller is a tenant's user: the path's bucket is its tenant's.
     in_tenant: Cell<bool>,
+    /// The tenant's bucket the request names, once joined.
+    tenant_bucket: RefCell<Option<String>>,
     status: u16,
     error: Option<&'static str>,
     ttfb: Duration,
@@ -83,6 +85,7 @@ impl RequestLog {
             bucket: RefCell::new(None),
             key: RefCell::new(None),
             in_tenant: Cell::new(false),
+            tenant_bucket: RefCell::new(None),
             status: 0,
             error: None,
             ttfb: Duration::ZERO,
@@ -128,8 +131,15 @@ impl RequestLog {
         }
     }
 
-    pub fn set_in_tenant(&self) {
+    /// A tenant's user made the request, naming its tenant's `bucket`.
+    pub fn set_in_tenant(&self, bucket: Option<&str>) {
         self.in_tenant.set(true);
+        *self.tenant_bucket.borrow_mut() = bucket.map(str::to_owned);
+    }
+
+    /// The tenant's bucket a tenant's user's request names.
+    pub fn tenant_bucket(&self) -> Option<String> {
+        self.tenant_bucket.borrow().clone()
     }
 
     /// Whether a tenant's user made the request (`s3::tenant`).

@@ -3,6 +3,7 @@
 //! `EventName` and `Key` beside it, which MinIO's webhook consumers read.
 //! Pure: no I/O, no clock.
 
+use crate::engine::buckets::{name_in_tenant, tenant_of};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -95,6 +96,10 @@ fn encode_key(key: &str) -> String {
 impl EventRow {
     /// The body a target receives for this event.
     pub fn message(&self, region: &str) -> Value {
+        // A tenant's bucket by its users' name; its ARN names the tenant in
+        // the account field, as Ceph RGW's do.
+        let bucket = name_in_tenant(&self.bucket);
+        let arn = format!("arn:aws:s3::{}:{bucket}", tenant_of(&self.bucket));
         let mut object = json!({
             "key": encode_key(&self.key),
             "sequencer": format!("{:016X}", self.seq),
@@ -110,7 +115,7 @@ impl EventRow {
         }
         json!({
             "EventName": format!("s3:{}", self.name),
-            "Key": format!("{}/{}", self.bucket, self.key),
+            "Key": format!("{bucket}/{}", self.key),
             "Records": [{
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
@@ -127,9 +132,9 @@ impl EventRow {
                     "s3SchemaVersion": "1.0",
                     "configurationId": self.config_id,
                     "bucket": {
-                        "name": self.bucket,
+                        "name": bucket,
                         "ownerIdentity": { "principalId": self.principal },
-                        "arn": format!("arn:aws:s3:::{}", self.bucket),
+                        "arn": arn,
                     },
                     "object": object,
                 },
@@ -157,6 +162,17 @@ mod tests {
             source_ip: "127.0.0.1".into(),
             request_id: "R1".into(),
         }
+    }
+
+    #[test]
+    fn a_tenants_event_names_its_bucket_as_its_users_do_and_the_tenant_in_the_arn() {
+        let mut r = row();
+        r.bucket = "acme:photos".into();
+        let m = r.message("us-east-1");
+        assert_eq!(m["Key"], "photos/2024/a b+c.jpg");
+        let b = &m["Records"][0]["s3"]["bucket"];
+        assert_eq!(b["name"], "photos");
+        assert_eq!(b["arn"], "arn:aws:s3::acme:photos");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub async fn put_policy(ctx: &Ctx<'_>, bucket: &str, body: Incoming) -> S3Result
     let doc = ctx.read_document(body, MAX_POLICY_BODY).await?;
     let policy = Policy::parse(&doc, PolicyKind::Resource)
         .map_err(|e| S3Error::new(S3Code::MalformedPolicy, e.message()))?;
-    check_scope(&doc, bucket)?;
+    check_scope(&doc, crate::s3::tenant::external_name(bucket))?;
     let blocks = public_access_block(ctx, bucket)?.is_some_and(|b| b.block_public_policy);
     if blocks && policy.is_public() {
         return Err(S3Error::new(

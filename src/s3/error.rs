@@ -194,6 +194,8 @@ s3_codes! {
     /// bucket without them.
     OwnershipControlsNotFoundError = NOT_FOUND, "The bucket ownership controls were not found";
     PreconditionFailed = PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold";
+    /// Ceph RGW's answer to a write past a user's or tenant's quota.
+    QuotaExceeded = FORBIDDEN, "The tenant's quota is exceeded.";
     RequestIsNotMultiPartContent = BAD_REQUEST,
         "Bucket POST must be of the enclosure-type multipart/form-data.";
     RequestTimeTooSkewed = FORBIDDEN,
@@ -384,6 +386,7 @@ impl From<EngineError> for S3Error {
             EngineError::ReadQuorum { have, need } => S3Error::insufficient_drives(have, need),
             EngineError::StorageFull(_) => S3Code::XMinioStorageFull.into(),
             EngineError::QuotaExceeded => S3Code::XMinioAdminBucketQuotaExceeded.into(),
+            EngineError::TenantQuotaExceeded => S3Code::QuotaExceeded.into(),
             EngineError::InvalidBucketState(why) => S3Error::new(S3Code::InvalidBucketState, why),
             EngineError::InvalidStorageClass(why) => S3Error::new(S3Code::InvalidStorageClass, why),
             // AWS's wording: the refusal names object lock, not who asked.
@@ -524,6 +527,7 @@ mod tests {
         ("XAmzContentSHA256Mismatch", 400),
         ("XMinioStorageFull", 507),
         ("XMinioAdminBucketQuotaExceeded", 400),
+        ("QuotaExceeded", 403),
     ];
 
     #[test]

@@ -201,11 +201,11 @@ impl S3Api {
         };
         if let Some((origin, host)) = cors {
             let host = host.as_ref().and_then(|h| h.to_str().ok());
-            // A tenant's buckets have no CORS rules (`tenant.rs`); the path
-            // names the caller's tenant's bucket, not the global one.
+            // A tenant's user's path names its tenant's bucket, not the
+            // global one (`tenant.rs`).
             let bucket = match &website {
                 Some(b) => Some(b.clone()),
-                None if log.in_tenant() => None,
+                None if log.in_tenant() => log.tenant_bucket(),
                 None => super::router::bucket_of(&path, host, self.domain.as_deref()),
             };
             if let Some(bucket) = bucket {
@@ -364,6 +364,7 @@ impl S3Api {
                     engine: &self.engine,
                     auth: &self.auth,
                     access: &self.access,
+                    log,
                 };
                 return super::post::post_object(&api, parts, &bucket, body, request_id, conn)
                     .await
@@ -411,10 +412,10 @@ impl S3Api {
         // and everything after name the caller's tenant's bucket.
         let resource = route.error_resource();
         let mut route = route;
-        if !principal.tenant.is_empty() {
-            log.set_in_tenant();
-        }
         let entered = super::tenant::enter(&principal.tenant, &mut route);
+        if !principal.tenant.is_empty() {
+            log.set_in_tenant(route.bucket.as_deref());
+        }
         log.set_target(route.bucket.as_deref(), route.key.as_deref());
         if let Err(e) = entered {
             return Err(e.with_resource(resource));

@@ -9,9 +9,10 @@ use super::common::acl::{bucket_owner, resolve_grants};
 use super::common::ctx::{require_bucket, Ctx, S3Result};
 use super::common::response::{status_only, xml};
 use super::error::{S3Code, S3Error};
+use super::tenant::{external_name, internal_name, tenant_of};
 use super::xml_logging::{logging_document, parse_logging, LoggingRequest};
 use crate::bucket_logging::BucketLogging;
-use crate::engine::buckets::BucketSse;
+use crate::engine::buckets::{valid_bucket_name, BucketSse};
 use crate::engine::ObjectOwnership;
 
 /// A `BucketLoggingStatus` with 100 grants is a few tens of KiB.
@@ -20,7 +21,10 @@ const MAX_LOGGING_BODY: usize = 64 << 10;
 /// An empty `BucketLoggingStatus` when logging is off, as S3 answers.
 pub fn get_bucket_logging(ctx: &Ctx<'_>, bucket: &str) -> S3Result {
     require_bucket(ctx, bucket)?;
-    let l = ctx.engine.bucket_logging(bucket);
+    let l = ctx.engine.bucket_logging(bucket).map(|mut l| {
+        l.target_bucket = external_name(&l.target_bucket).to_owned();
+        l
+    });
     Ok(xml(StatusCode::OK, logging_document(l.as_ref())))
 }
 
@@ -45,7 +49,15 @@ fn invalid_target(message: &str) -> S3Error {
 /// takes no grants under BucketOwnerEnforced; and cairn's: its log objects
 /// could be written (no default retention to hold them, no SSE-KMS
 /// default the server could not apply on its own).
-fn checked(ctx: &Ctx<'_>, bucket: &str, req: LoggingRequest) -> Result<BucketLogging, S3Error> {
+fn checked(ctx: &Ctx<'_>, bucket: &str, mut req: LoggingRequest) -> Result<BucketLogging, S3Error> {
+    // The target is named as the route's bucket is: in the caller's tenant
+    // (the source's), never across tenants.
+    if !valid_bucket_name(&req.target_bucket) {
+        return Err(invalid_target(
+            "The target bucket for logging does not exist",
+        ));
+    }
+    req.target_bucket = internal_name(tenant_of(bucket), &req.target_bucket);
     let table = ctx.engine.buckets();
     let Some(target) = table.get(&req.target_bucket) else {
         return Err(invalid_target(

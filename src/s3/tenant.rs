@@ -11,8 +11,10 @@
 use super::error::{S3Code, S3Error};
 use super::router::{Op, Route};
 
+pub use crate::engine::buckets::{name_in_tenant as external_name, tenant_of};
+
 /// Joins a tenant to its bucket names; no valid S3 bucket name holds it.
-pub const SEPARATOR: char = ':';
+pub const SEPARATOR: char = crate::engine::buckets::TENANT_SEPARATOR;
 
 /// The bucket `bucket` of `tenant` as the engine stores it (the name
 /// itself for the global tenant, `""`).
@@ -24,54 +26,15 @@ pub fn internal_name(tenant: &str, bucket: &str) -> String {
     }
 }
 
-/// The name a client knows a stored bucket by: without its tenant.
-pub fn external_name(internal: &str) -> &str {
-    internal.split_once(SEPARATOR).map_or(internal, |(_, b)| b)
-}
-
-/// The tenant a stored bucket belongs to (`""`: global).
-pub fn tenant_of(internal: &str) -> &str {
-    internal.split_once(SEPARATOR).map_or("", |(t, _)| t)
-}
-
-/// The operations a tenant's user may call. The others answer
-/// NotImplemented to a tenant caller until each one's every output (and
-/// the configuration it stores) is known to name only the tenant's
-/// buckets by their external names: bucket policies, ACLs, CORS, website,
-/// logging, notifications, lifecycle, encryption, object lock, POST forms.
+/// The operations a tenant's user may call: all but website hosting's,
+/// whose pages are found by Host name (`--website-domain`), which names no
+/// tenant. Every output that names a bucket gives its external name, and
+/// every configuration that names another bucket (a logging target) is
+/// joined to the tenant like the route's.
 fn tenant_supports(op: &Op) -> bool {
-    use Op::*;
-    matches!(
+    !matches!(
         op,
-        ListBuckets {}
-            | CreateBucket {}
-            | HeadBucket {}
-            | DeleteBucket {}
-            | GetBucketLocation {}
-            | GetBucketVersioning {}
-            | PutBucketVersioning {}
-            | ListObjectVersions { .. }
-            | ListObjects { .. }
-            | ListObjectsV2 { .. }
-            | GetBucketTagging {}
-            | PutBucketTagging {}
-            | DeleteBucketTagging {}
-            | PutObject {}
-            | CopyObject { .. }
-            | GetObject { .. }
-            | HeadObject { .. }
-            | DeleteObject { .. }
-            | DeleteObjects {}
-            | GetObjectTagging { .. }
-            | PutObjectTagging { .. }
-            | DeleteObjectTagging { .. }
-            | CreateMultipartUpload {}
-            | UploadPart { .. }
-            | UploadPartCopy { .. }
-            | CompleteMultipartUpload { .. }
-            | AbortMultipartUpload { .. }
-            | ListParts { .. }
-            | ListMultipartUploads { .. }
+        Op::GetBucketWebsite {} | Op::PutBucketWebsite {} | Op::DeleteBucketWebsite {}
     )
 }
 
@@ -102,7 +65,7 @@ pub fn enter(tenant: &str, route: &mut Route) -> Result<(), S3Error> {
         Err(S3Error::new(
             S3Code::NotImplemented,
             format!(
-                "{} is not available to a tenant's users yet.",
+                "{} is not available to a tenant's users: website hosting serves only global buckets.",
                 route.op.name()
             ),
         ))

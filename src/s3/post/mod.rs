@@ -122,6 +122,8 @@ pub struct PostApi<'a> {
     pub engine: &'a Rc<Engine>,
     pub auth: &'a Authenticator,
     pub access: &'a crate::s3::authorize::BucketAccessCache,
+    /// The request's log: a tenant's form moves its target.
+    pub log: &'a crate::logs::access::RequestLog,
 }
 
 pub async fn post_object(
@@ -139,9 +141,6 @@ pub async fn post_object(
         .and_then(form::boundary_from_content_type)
         .ok_or_else(|| S3Error::from_code(S3Code::MalformedPOSTRequest))?;
     let decoder = FormDecoder::new(&boundary).map_err(form_error)?;
-    if !api.engine.bucket_exists(bucket) {
-        return Err(S3Code::NoSuchBucket.into());
-    }
     let mut body = PostBody::new(incoming, decoder, api.settings.idle_timeout);
     if let Err(e) = body.read_fields().await {
         body.drain().await;
@@ -180,12 +179,17 @@ async fn authorize_and_store(
         }
         None => (unsigned(&parts.headers), Arc::new(Principal::anonymous())),
     };
-    // A form names its bucket outside the route `s3::tenant` moves.
+    // The form's bucket, as the signer's users name it, is joined to the
+    // signer's tenant here: a form is routed before it is authenticated.
+    let named = bucket;
+    let stored = crate::s3::tenant::internal_name(&principal.tenant, named);
+    let bucket = stored.as_str();
     if !principal.tenant.is_empty() {
-        return Err(S3Error::new(
-            S3Code::NotImplemented,
-            "PostObject is not available to a tenant's users yet.",
-        ));
+        api.log.set_in_tenant(Some(bucket));
+        api.log.set_target(Some(bucket), None);
+    }
+    if !api.engine.bucket_exists(bucket) {
+        return Err(S3Code::NoSuchBucket.into());
     }
     let anonymous = auth.kind == crate::auth::sigv4::AuthKind::Anonymous;
     let authz = Authorizer::new(
@@ -222,7 +226,7 @@ async fn authorize_and_store(
         p => Some(policy::parse_policy(p.unwrap_or(""))?),
     };
     if let Some(policy) = &policy {
-        policy::check(policy, &fields, bucket, now)?;
+        policy::check(policy, &fields, named, now)?;
     }
 
     let mut headers = HeaderMap::new();
@@ -322,7 +326,7 @@ async fn authorize_and_store(
         "{}://{}/{}/{}",
         api.settings.scheme,
         ctx.header("host").unwrap_or("localhost"),
-        bucket,
+        named,
         super::xml::s3_url_encode(&key)
     );
     let mut r: Response<ResBody> = match answer {
@@ -330,7 +334,7 @@ async fn authorize_and_store(
             let sep = if url.contains('?') { '&' } else { '?' };
             let to = format!(
                 "{url}{sep}bucket={}&key={}&etag={}",
-                query_escape(bucket),
+                query_escape(named),
                 query_escape(&key),
                 query_escape(&etag_text)
             );
@@ -342,7 +346,7 @@ async fn authorize_and_store(
         }
         Answer::Status(StatusCode::CREATED) => xml(
             StatusCode::CREATED,
-            post_response(&location, bucket, &key, &etag_text),
+            post_response(&location, named, &key, &etag_text),
         ),
         Answer::Status(s) => {
             let mut r = status_only(s);
