@@ -345,3 +345,169 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
         false
     );
 }
+
+/// Uploads `body` to `key` in parts of `sizes` (the last takes the rest);
+/// the completion's ETag, the upload id and the parts it named.
+async fn upload_in_parts(
+    c: &aws_sdk_s3::Client,
+    key: &str,
+    body: &[u8],
+    sizes: &[usize],
+) -> (String, String, aws_sdk_s3::types::CompletedMultipartUpload) {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let up = c
+        .create_multipart_upload()
+        .bucket("ddb")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let mut done = CompletedMultipartUpload::builder();
+    let mut at = 0;
+    for (i, len) in sizes.iter().chain([&usize::MAX]).enumerate() {
+        let end = (at + len.min(&(body.len() - at))).min(body.len());
+        let part = c
+            .upload_part()
+            .bucket("ddb")
+            .key(key)
+            .upload_id(&id)
+            .part_number(i as i32 + 1)
+            .body(body[at..end].to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        done = done.parts(
+            CompletedPart::builder()
+                .part_number(i as i32 + 1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+        at = end;
+        if at == body.len() {
+            break;
+        }
+    }
+    let done = done.build();
+    let r = c
+        .complete_multipart_upload()
+        .bucket("ddb")
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(done.clone())
+        .send()
+        .await
+        .unwrap();
+    (r.e_tag().unwrap().to_owned(), id, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_deduplicate_with_each_other_and_with_puts_whatever_their_part_sizes() {
+    let (mut s, _clock, cli) = node();
+    let c = s.client();
+    c.create_bucket().bucket("ddb").send().await.unwrap();
+    cli.ok(&["bucket", "dedup", "local", "ddb", "on"]);
+    // 12 MiB and a short stripe: 13 contents.
+    let body = data((12 << 20) + 12_345, 3);
+    let (etag_a, id_a, parts_a) = upload_in_parts(&c, "a", &body, &[5 << 20, 5 << 20]).await;
+    let (etag_b, _, _) = upload_in_parts(&c, "b", &body, &[6 << 20, 6 << 20]).await;
+    assert!(etag_a.ends_with("-3\""), "{etag_a}");
+    assert!(etag_b.ends_with("-3\""), "{etag_b}");
+    c.put_object()
+        .bucket("ddb")
+        .key("c")
+        .body(body.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let st = cli.json(&["dedup", "status", "local"]);
+    let b = bucket(&st, "ddb");
+    assert_eq!(
+        (n(b, "contents"), n(b, "contentBytes"), n(b, "references")),
+        (13, body.len() as u64, 39),
+        "two uploads cut differently and a PUT share every stripe: {st}"
+    );
+
+    for k in ["a", "b", "c"] {
+        assert!(get_bytes(&c, "ddb", k).await == body, "{k}");
+    }
+    // A completion retried (its answer lost) gets the same answer.
+    let again = c
+        .complete_multipart_upload()
+        .bucket("ddb")
+        .key("a")
+        .upload_id(&id_a)
+        .multipart_upload(parts_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.e_tag(), Some(etag_a.as_str()));
+    // Parts keep their numbers, sizes and ETags.
+    let p2 = c
+        .get_object()
+        .bucket("ddb")
+        .key("b")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p2.parts_count(), Some(3));
+    assert_eq!(p2.e_tag(), Some(etag_b.as_str()));
+    let got = p2.body.collect().await.unwrap().into_bytes();
+    assert!(got[..] == body[6 << 20..12 << 20], "part 2 of b");
+    let attrs = c
+        .get_object_attributes()
+        .bucket("ddb")
+        .key("a")
+        .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectParts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs.object_parts().and_then(|p| p.total_parts_count()),
+        Some(3)
+    );
+    let r = c
+        .get_object()
+        .bucket("ddb")
+        .key("a")
+        .range("bytes=5242000-5243999")
+        .send()
+        .await
+        .unwrap();
+    let got = r.body.collect().await.unwrap().into_bytes();
+    assert!(
+        got[..] == body[5_242_000..5_244_000],
+        "a range across a part boundary"
+    );
+
+    // Kept across kill -9; no upload is left behind.
+    s.kill9_restart();
+    let c = s.client();
+    assert!(get_bytes(&c, "ddb", "a").await == body);
+    let ups = c
+        .list_multipart_uploads()
+        .bucket("ddb")
+        .send()
+        .await
+        .unwrap();
+    assert!(ups.uploads().is_empty(), "{ups:?}");
+    let p3 = c
+        .head_object()
+        .bucket("ddb")
+        .key("a")
+        .part_number(3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(p3.content_length(), Some(((2 << 20) + 12_345) as i64));
+
+    for k in ["a", "b", "c"] {
+        c.delete_object().bucket("ddb").key(k).send().await.unwrap();
+    }
+    let st = s.wait_for("the releases", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "ddb"), "references") == 0).then_some(st)
+    });
+    assert_eq!(n(bucket(&st, "ddb"), "unreferenced"), 13, "{st}");
+}

@@ -218,6 +218,26 @@ fn content_meta() -> ObjectMeta {
     )
 }
 
+/// A deduplicated multipart object: contents, and its part table beside
+/// them (`Attr::Multipart`).
+fn content_multipart_meta() -> ObjectMeta {
+    let table = [part_data(1), part_data(2)].map(|p| PartData {
+        stripes: Vec::new(),
+        ..p
+    });
+    let mut m = object_meta(
+        DataLoc::Content {
+            ids: vec![[0x5a; 32], [0xa5; 32]],
+        },
+        vec![Attr::Multipart {
+            upload: UPLOAD,
+            parts: table.to_vec(),
+        }],
+    );
+    m.etag = "0d4b2e3c1c5a8e0bfa7d84a1e6f1b93a-2".into();
+    m
+}
+
 /// A content object's count row.
 fn content_row() -> ContentRow {
     ContentRow {
@@ -339,6 +359,11 @@ fn records() -> Vec<(&'static str, RecordHeader, Vec<u8>)> {
             "record-commit-content.v4.bin",
             header(Kind::Commit, 0, 0, 0, 300_000),
             encode_commit_payload(&content_meta(), b"", b""),
+        ),
+        (
+            "record-commit-content-multipart.v4.bin",
+            header(Kind::Commit, 0, 0, 0, 300_000),
+            encode_commit_payload(&content_multipart_meta(), b"", b""),
         ),
         (
             "record-tombstone-null.v4.bin",
@@ -1272,6 +1297,7 @@ fn check_payload(name: &str, h: &RecordHeader, payload: &[u8]) {
             let mut want = match name {
                 n if n.starts_with("record-commit-inline") => inline_meta(),
                 n if n.starts_with("record-commit-parts") => parts_meta(),
+                n if n.starts_with("record-commit-content-multipart") => content_multipart_meta(),
                 n if n.starts_with("record-commit-content") => content_meta(),
                 _ => stripes_meta(),
             };

@@ -174,6 +174,9 @@ pub enum Attr {
     /// The storage class and data generation (record format 4; absent:
     /// STANDARD, generation 0). See `class::ClassAttr`.
     StorageClass(super::class::ClassAttr),
+    /// A deduplicated multipart object's upload and part table (each part
+    /// without stripes: its bytes are the version's contents).
+    Multipart { upload: u128, parts: Vec<PartData> },
 }
 
 /// The encryption header among `attrs`, if the version is encrypted.

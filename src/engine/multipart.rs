@@ -64,12 +64,22 @@ pub fn multipart_etag<'a>(part_etags: impl Iterator<Item = &'a str>) -> Option<S
 }
 
 impl ObjectMeta {
+    /// The upload a multipart object was completed from and its parts (a
+    /// deduplicated one's without stripes); None for any other version.
+    pub fn part_table(&self) -> Option<(u128, &[PartData])> {
+        match &self.data {
+            DataLoc::Parts { upload, parts } => Some((*upload, parts)),
+            _ => self.attrs.iter().find_map(|a| match a {
+                Attr::Multipart { upload, parts } => Some((*upload, &parts[..])),
+                _ => None,
+            }),
+        }
+    }
+
     /// `(number of parts, byte range of part n)` of a multipart object; None
     /// if it is not one or has no part n.
     pub fn part_range(&self, n: u32) -> Option<(usize, u64, u64)> {
-        let DataLoc::Parts { parts, .. } = &self.data else {
-            return None;
-        };
+        let (_, parts) = self.part_table()?;
         let mut start = 0;
         for p in parts {
             if p.number == n {
@@ -82,10 +92,7 @@ impl ObjectMeta {
 
     /// How many parts a multipart object was assembled from.
     pub fn parts_count(&self) -> Option<usize> {
-        match &self.data {
-            DataLoc::Parts { parts, .. } => Some(parts.len()),
-            _ => None,
-        }
+        self.part_table().map(|(_, parts)| parts.len())
     }
 }
 
@@ -523,9 +530,17 @@ impl Engine {
                 meta.null = self.writes_null(bucket);
                 meta.headers.extend(c.headers);
                 quota = Some(self.reserve_quota(bucket, meta.size)?);
-                let (entry, made) = self
+                let acquired = self.dedup_parts(bucket, key, &mut meta).await?;
+                let committed = self
                     .commit_record(&guard, bucket, key, partition, meta, &[], c.origin.as_ref())
-                    .await?;
+                    .await;
+                let (entry, made) = match committed {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.release_contents(bucket, &acquired);
+                        return Err(e);
+                    }
+                };
                 events = Some(made);
                 Some(entry)
             }
@@ -568,6 +583,76 @@ impl Engine {
             self.note_degraded(bucket, key, Holder::Ended { upload });
         }
         Ok(info)
+    }
+
+    /// In a dedup bucket, turns an unencrypted completion's parts into
+    /// contents: the assembled object is read once, cut into 1 MiB stripes
+    /// across part boundaries and each acquired (`write_content`), and the
+    /// version names the contents, with its part table kept beside them
+    /// (`Attr::Multipart`). The parts' own records die with the upload.
+    /// Returns the ids acquired, for the caller to release if the commit
+    /// fails; none when the bucket does not deduplicate.
+    async fn dedup_parts(
+        self: &Rc<Self>,
+        bucket: &str,
+        key: &str,
+        meta: &mut ObjectMeta,
+    ) -> Result<Vec<super::meta::ContentId>> {
+        let Some(dkey) = self.dedup_key_of(bucket) else {
+            return Ok(Vec::new());
+        };
+        if sse_header(&meta.attrs).is_some() || meta.size == 0 {
+            return Ok(Vec::new());
+        }
+        let DataLoc::Parts { upload, parts } = &meta.data else {
+            return Ok(Vec::new());
+        };
+        let (upload, table) = (
+            *upload,
+            parts
+                .iter()
+                .map(|p| PartData {
+                    stripes: Vec::new(),
+                    ..p.clone()
+                })
+                .collect(),
+        );
+        let class = match super::class::class_attr(&meta.attrs) {
+            None => super::class::ClassId::STANDARD,
+            Some(c) => self.shared.classes.id_of(&c.name).ok_or_else(|| {
+                EngineError::Internal(format!("the upload's class {} is not defined", c.name))
+            })?,
+        };
+        let entry = super::meta::IndexEntry {
+            meta: meta.clone(),
+            commits: Vec::new(),
+        };
+        let reader = self
+            .open_reader(self.begin_read(), bucket, key, entry, None, None)
+            .await?;
+        let mut body = super::transition::StoredBody(reader);
+        let (size, ids, _) = self
+            .write_content(
+                (bucket, class),
+                &dkey,
+                (&[], bytes::Bytes::new()),
+                &mut body,
+                None,
+            )
+            .await?;
+        if size != meta.size {
+            self.release_contents(bucket, &ids);
+            return Err(EngineError::Internal(format!(
+                "the parts of {key} read {size} bytes, not {}",
+                meta.size
+            )));
+        }
+        meta.data = DataLoc::Content { ids: ids.clone() };
+        meta.attrs.push(Attr::Multipart {
+            upload,
+            parts: table,
+        });
+        Ok(ids)
     }
 
     /// The object version a completion makes, checked against S3's rules.

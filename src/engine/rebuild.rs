@@ -524,12 +524,12 @@ pub fn rebuild_partitions(
                             continue;
                         };
                         restored.add(h.partition, events, events_from_ms);
-                        if let DataLoc::Parts { upload, .. } = &meta.data {
+                        if let Some((upload, _)) = meta.part_table() {
                             uploads.completed.insert((
                                 h.partition,
                                 h.bucket.clone(),
                                 h.key.clone(),
-                                *upload,
+                                upload,
                             ));
                         }
                         let slot = keys.entry((h.partition, h.bucket, h.key)).or_default();

@@ -34,8 +34,9 @@ pub enum TransitionOutcome {
     Deduplicated,
 }
 
-/// A version's stored bytes as a body for `write_stripes`.
-struct StoredBody(ObjectReader);
+/// A version's stored bytes as a body for `write_stripes` (or, for a
+/// completion in a dedup bucket, `write_content`).
+pub(super) struct StoredBody(pub(super) ObjectReader);
 
 impl BodySource for StoredBody {
     fn supplies_md5(&self) -> bool {

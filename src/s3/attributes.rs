@@ -6,7 +6,7 @@ use http::header::{HeaderMap, HeaderValue, LAST_MODIFIED};
 use http::StatusCode;
 
 use crate::auth::checksum::ChecksumAlgo;
-use crate::engine::meta::{DataLoc, IndexEntry, ObjectMeta, PartData};
+use crate::engine::meta::{IndexEntry, ObjectMeta, PartData};
 use crate::engine::VersionSel;
 use crate::xmlw::Writer;
 
@@ -134,7 +134,7 @@ fn write_document(
             }
         });
     }
-    if let (true, DataLoc::Parts { parts, .. }) = (want.object_parts, &meta.data) {
+    if let (true, Some((_, parts))) = (want.object_parts, meta.part_table()) {
         w.element("ObjectParts", |w| {
             write_parts(w, parts, !values.is_empty(), max_parts, marker);
         });

@@ -13,7 +13,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Frame, SizeHint};
 
-use crate::engine::meta::{DataLoc, IndexEntry};
+use crate::engine::meta::IndexEntry;
 use crate::engine::read::ObjectReader;
 use crate::engine::VersionSel;
 use crate::lifecycle::ObjectFacts;
@@ -108,7 +108,7 @@ fn checksum_headers(entry: &IndexEntry, part: Option<u32>) -> Vec<(String, Strin
     let Some(n) = part else {
         return stored.cloned().collect();
     };
-    let DataLoc::Parts { parts, .. } = &entry.meta.data else {
+    let Some((_, parts)) = entry.meta.part_table() else {
         return stored.cloned().collect();
     };
     let mut out = Vec::new();

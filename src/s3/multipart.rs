@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 
 use crate::auth::checksum::{checksum, crc_combine, ChecksumAlgo, ChecksumValue};
 use crate::engine::index::UploadListing;
-use crate::engine::meta::{DataLoc, PartData, UploadChecksum, UploadMeta};
+use crate::engine::meta::{PartData, UploadChecksum, UploadMeta};
 use crate::engine::multipart::{ChosenPart, MAX_PARTS, MAX_PART_SIZE};
 use crate::engine::EngineError;
 
@@ -791,10 +791,10 @@ fn completed_before(ctx: &Ctx<'_>, bucket: &str, key: &str, id: u128, doc: &[u8]
     let gone = || S3Error::from_code(S3Code::NoSuchUpload);
     let chosen = parse_complete_multipart_upload(doc).map_err(|_| gone())?;
     let entry = ctx.engine.head(bucket, key).map_err(|_| gone())?;
-    let DataLoc::Parts { upload, parts, .. } = &entry.meta.data else {
+    let Some((upload, parts)) = entry.meta.part_table() else {
         return Err(gone());
     };
-    let same = *upload == id
+    let same = upload == id
         && parts.len() == chosen.len()
         && parts
             .iter()
