@@ -327,26 +327,6 @@ fn parse_line(l: &str) -> BTreeMap<&'static str, String> {
     NAMES.iter().copied().zip(fields).collect()
 }
 
-/// Every line of every log object under `prefix`, with the object's key.
-async fn log_lines(c: &Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
-    let list = c
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .send()
-        .await
-        .expect("list logs");
-    let mut out = Vec::new();
-    for o in list.contents() {
-        let key = o.key().unwrap_or_default().to_owned();
-        let body = get_bytes(c, bucket, &key).await;
-        for l in String::from_utf8(body).expect("text").lines() {
-            out.push((key.clone(), l.to_owned()));
-        }
-    }
-    out
-}
-
 /// Polls until a line for each of `ids` is in the logs; the lines by id.
 async fn wait_for_lines(
     c: &Client,
@@ -355,7 +335,7 @@ async fn wait_for_lines(
     ids: &[&str],
 ) -> BTreeMap<String, (String, BTreeMap<&'static str, String>)> {
     for _ in 0..300 {
-        let lines = log_lines(c, bucket, prefix).await;
+        let lines = object_lines(c, bucket, prefix).await;
         let by_id: BTreeMap<String, (String, BTreeMap<&'static str, String>)> = lines
             .into_iter()
             .map(|(k, l)| {
@@ -574,10 +554,10 @@ async fn a_bucket_logging_into_itself_logs_only_its_clients_requests() {
     // Let several intervals pass: the node writes log objects in its own
     // bucket, and none of those writes may become a line itself. Every
     // line must be one of the requests this client made (the lists and
-    // reads above and below included, which log_lines does not return
+    // reads above and below included, which object_lines does not return
     // ids for: they are REST.GET lines, never a PUT).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let all = log_lines(&c, "selfish", "self/").await;
+    let all = object_lines(&c, "selfish", "self/").await;
     assert!(!all.is_empty());
     for (_, l) in &all {
         let f = parse_line(l);
@@ -601,7 +581,7 @@ async fn wait_for_picked(
     pick: impl Fn(&BTreeMap<&'static str, String>) -> bool,
 ) -> Vec<BTreeMap<&'static str, String>> {
     for _ in 0..300 {
-        let lines: Vec<_> = log_lines(c, bucket, prefix)
+        let lines: Vec<_> = object_lines(c, bucket, prefix)
             .await
             .iter()
             .map(|(_, l)| parse_line(l))

@@ -866,37 +866,10 @@ async fn a_form_upload_is_encrypted_as_it_asks_or_as_its_bucket_says() {
 async fn a_tenants_form_lands_in_its_tenants_bucket() {
     let srv = Server::start();
     let cli = binary::cli::Cli::for_server(&srv);
-    let doc = cli.path("rw.json");
-    std::fs::write(
-        &doc,
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-    )
-    .expect("policy");
-    cli.ok(&["policy", "create", "local", "readwrite", &doc]);
+    cli.readwrite_policy();
     cli.ok(&["tenant", "add", "local", "acme"]);
-    cli.ok(&[
-        "user",
-        "add",
-        "local",
-        "ann",
-        "--policy",
-        "readwrite",
-        "--tenant",
-        "acme",
-    ]);
-    let k = cli.json(&[
-        "accesskey",
-        "create",
-        "local",
-        "--user",
-        "ann",
-        "--type",
-        "access-key",
-    ]);
-    let (ak, sk) = (
-        k["accessKey"].as_str().expect("access key"),
-        k["secretKey"].as_str().expect("secret key"),
-    );
+    let (ak, sk) = cli.readwrite_user("ann", "acme");
+    let (ak, sk) = (ak.as_str(), sk.as_str());
     let ann = client(&srv.endpoint(), ak, sk);
     let root = srv.client();
     for c in [&ann, &root] {

@@ -30,37 +30,13 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// `cairn admin` as root, with a policy `readwrite` (all of S3).
 fn admin(s: &Server) -> Cli {
     let cli = Cli::for_server(s);
-    let doc = cli.path("rw.json");
-    std::fs::write(
-        &doc,
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
-    )
-    .expect("write policy");
-    cli.ok(&["policy", "create", "local", "readwrite", &doc]);
+    cli.readwrite_policy();
     cli
 }
 
 /// A user allowed all of S3, in `tenant` (empty: global), and its client.
 fn user(cli: &Cli, s: &Server, name: &str, tenant: &str) -> (Client, String, String) {
-    let mut args = vec!["user", "add", "local", name, "--policy", "readwrite"];
-    if !tenant.is_empty() {
-        args.extend(["--tenant", tenant]);
-    }
-    let v = cli.json(&args);
-    assert_eq!(v["tenant"], tenant, "{v}");
-    let k = cli.json(&[
-        "accesskey",
-        "create",
-        "local",
-        "--user",
-        name,
-        "--type",
-        "access-key",
-    ]);
-    let (ak, sk) = (
-        k["accessKey"].as_str().expect("accessKey").to_owned(),
-        k["secretKey"].as_str().expect("secretKey").to_owned(),
-    );
+    let (ak, sk) = cli.readwrite_user(name, tenant);
     (client(&s.endpoint(), &ak, &sk), ak, sk)
 }
 
@@ -503,23 +479,11 @@ const ARN: &str = "arn:cairn:sqs::hook:webhook";
 /// The bucket field of each server access log line in `bucket` (the
 /// caller's view) under `prefix`, with the key of its object.
 async fn logged_buckets(c: &Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
-    let list = c
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .send()
+    binary::object_lines(c, bucket, prefix)
         .await
-        .expect("list logs");
-    let mut out = Vec::new();
-    for o in list.contents() {
-        let key = o.key().unwrap_or_default().to_owned();
-        let body = get_bytes(c, bucket, &key).await;
-        for l in String::from_utf8(body).expect("text").lines() {
-            let name = l.split_whitespace().nth(1).unwrap_or("").to_owned();
-            out.push((key.clone(), name));
-        }
-    }
-    out
+        .into_iter()
+        .map(|(key, l)| (key, l.split_whitespace().nth(1).unwrap_or("").to_owned()))
+        .collect()
 }
 
 #[test]

@@ -71,6 +71,41 @@ impl Cli {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
     }
 
+    /// Creates the managed policy `readwrite` (all of S3).
+    pub fn readwrite_policy(&self) {
+        let doc = self.path("rw.json");
+        std::fs::write(
+            &doc,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .expect("write policy");
+        self.ok(&["policy", "create", "local", "readwrite", &doc]);
+    }
+
+    /// A user with policy `readwrite` in `tenant` (empty: global), and its
+    /// access key and secret.
+    pub fn readwrite_user(&self, name: &str, tenant: &str) -> (String, String) {
+        let mut args = vec!["user", "add", "local", name, "--policy", "readwrite"];
+        if !tenant.is_empty() {
+            args.extend(["--tenant", tenant]);
+        }
+        let v = self.json(&args);
+        assert_eq!(v["tenant"], tenant, "{v}");
+        let k = self.json(&[
+            "accesskey",
+            "create",
+            "local",
+            "--user",
+            name,
+            "--type",
+            "access-key",
+        ]);
+        (
+            k["accessKey"].as_str().expect("accessKey").to_owned(),
+            k["secretKey"].as_str().expect("secretKey").to_owned(),
+        )
+    }
+
     /// A path in the client's HOME.
     pub fn path(&self, name: &str) -> String {
         self.home

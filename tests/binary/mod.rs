@@ -394,6 +394,27 @@ pub async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
 // Raw HTTP and hand-made SigV4
 // ---------------------------------------------------------------------------
 
+/// Every line of every object under `prefix` in `bucket` (server access
+/// logs, say), with the object's key.
+pub async fn object_lines(c: &Client, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let list = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list");
+    let mut out = Vec::new();
+    for o in list.contents() {
+        let key = o.key().unwrap_or_default().to_owned();
+        let body = get_bytes(c, bucket, &key).await;
+        for l in String::from_utf8(body).expect("text").lines() {
+            out.push((key.clone(), l.to_owned()));
+        }
+    }
+    out
+}
+
 pub struct RawResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
