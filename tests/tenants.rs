@@ -306,6 +306,53 @@ fn tenant_admin_refuses_bad_names_duplicates_unknown_tenants_and_tenants_not_emp
     block_on(async {
         assert_eq!(code(iam.list_users().send().await), "AccessDenied");
     });
+    // STS: a session token (how the console signs in) acts as the user,
+    // in its tenant; a role, global, cannot be assumed.
+    let sts = binary::sts_client(&s.endpoint(), &ak, &sk, None);
+    block_on(async {
+        let who = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("caller identity");
+        assert!(
+            who.arn().is_some_and(|a| a.ends_with("user/ann")),
+            "{who:?}"
+        );
+        let t = sts.get_session_token().send().await.expect("session token");
+        let cr = t.credentials().expect("credentials");
+        let session = binary::s3_config(
+            &s.endpoint(),
+            cr.access_key_id(),
+            cr.secret_access_key(),
+            Some(cr.session_token()),
+        )
+        .build();
+        let session = Client::from_conf(session);
+        session
+            .create_bucket()
+            .bucket("from-session")
+            .send()
+            .await
+            .expect("create in the session");
+        assert_eq!(buckets(&session).await, ["from-session"]);
+        assert_eq!(buckets(&ann).await, ["from-session"]);
+        let root = s.client();
+        assert!(!buckets(&root).await.contains(&"from-session".to_owned()));
+        session
+            .delete_bucket()
+            .bucket("from-session")
+            .send()
+            .await
+            .expect("delete");
+        let r = sts
+            .assume_role()
+            .role_arn("arn:aws:iam::000000000000:role/any")
+            .role_session_name("s")
+            .send()
+            .await;
+        assert_eq!(code(r), "AccessDenied");
+    });
 
     cli.ok(&["user", "remove", "local", "ann", "--force"]);
     cli.ok(&["tenant", "rm", "local", "acme", "--force"]);

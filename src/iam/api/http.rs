@@ -162,15 +162,6 @@ async fn call(
         .authenticate_query_api(parts, &form.body_sha256)
         .map_err(|e| iam(auth_error(e)))?;
     api.log.set_principal(&caller);
-    // Users, roles and sessions are global: a tenant's user managing them
-    // or assuming a role would step out of its tenant.
-    if !caller.tenant.is_empty() {
-        return Err(iam(ApiError::new(
-            403,
-            "AccessDenied",
-            "A tenant's users cannot call IAM or STS.",
-        )));
-    }
     // An explicit payload hash is signed, so the body must match it.
     match verified.payload {
         PayloadMode::Sha256(h) if hex::encode(h) == form.body_sha256 => {}
@@ -198,6 +189,15 @@ async fn call(
     }
     conn.set_authenticated();
     match verified.service {
+        // Users, groups, roles and policies are global: a tenant's user
+        // managing them would step out of its tenant.
+        Service::Iam if !caller.tenant.is_empty() => {
+            return Err(iam(ApiError::new(
+                403,
+                "AccessDenied",
+                "A tenant's users cannot call IAM.",
+            )))
+        }
         Service::Iam => {}
         Service::Sts => {
             op.set("STS");

@@ -25,6 +25,16 @@ pub fn serve(
 ) -> Result<Answer, ApiError> {
     let req = request::parse(form).map_err(ApiError::from)?;
     let body = match req {
+        // Roles are global: a session of one would step out of the
+        // caller's tenant. A session token (the console's sign-in) acts
+        // as its user, in the user's tenant.
+        IamRequest::AssumeRole { .. } if !caller.tenant.is_empty() => {
+            return Err(ApiError::new(
+                403,
+                "AccessDenied",
+                "A tenant's users cannot assume roles.",
+            ))
+        }
         IamRequest::AssumeRole {
             role_arn,
             session_name,
