@@ -1,5 +1,6 @@
-# Shared by perf/admin_usage.sh and perf/list_pages.sh: builds the release
-# binary, starts it on temporary drives (6 at 4+2) and stops it on exit.
+# Shared by the perf scripts that run one node of their own (admin_usage,
+# list_pages, dedup, notify, bucket_log): builds the release binary, starts
+# it on temporary drives (6 at 4+2) and stops it on exit.
 # Sets PORT, ENDPOINT, ROOT_KEY, ROOT_SECRET, PID, WORK, SHA, CAIRN.
 # CAIRN_SERVE_ARGS: more `serve` flags (word-split).
 set -euo pipefail
@@ -30,3 +31,16 @@ CAIRN_ROOT_USER="$ROOT_KEY" CAIRN_ROOT_PASSWORD="$ROOT_SECRET" CAIRN_LOG=warn \
   >/dev/null 2>"$WORK/cairn.log" &
 PID=$!
 wait_http "$PORT" /health/ready
+
+# For scripts that drive cairn-bench and `cairn admin`: builds the bench and
+# sets BENCH, OUT (perf/results/<date>-<sha>-NAME, without extension) and
+# an alias `local` for root in a HOME of the run's own.
+#   bench_setup NAME
+bench_setup() {
+  cargo build --release -q -p cairn-bench
+  BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
+  OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-$1"
+  export HOME="$WORK/home"
+  mkdir -p "$HOME"
+  "$CAIRN" admin alias set local "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" >/dev/null
+}

@@ -13,9 +13,7 @@ DUR="${1:-10s}"
 ROUNDS="${2:-3}"
 CAIRN_SERVE_ARGS="--bucket-log-interval 10s"
 source "$(dirname "$0")/admin_common.sh"
-cargo build --release -q -p cairn-bench
-BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
-OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-bucket-log"
+bench_setup "bucket-log"
 python3 - "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" <<'EOF'
 import sys, boto3
 endpoint, key, secret = sys.argv[1:]

@@ -31,12 +31,7 @@ case "$MODE" in
 esac
 # shellcheck source=perf/admin_common.sh
 source "$(dirname "$0")/admin_common.sh"
-cargo build --release -q -p cairn-bench
-BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
-OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-dedup-$NAME"
-export HOME="$WORK/home"
-mkdir -p "$HOME"
-"$CAIRN" admin alias set local "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" >/dev/null
+bench_setup "dedup-$NAME"
 "$CAIRN" admin mb local/dd-plain >/dev/null
 "$CAIRN" admin mb local/dd-dedup >/dev/null
 "$CAIRN" admin bucket dedup local dd-dedup on >/dev/null

@@ -17,12 +17,7 @@ DUR="${1:-10s}"
 ROUNDS="${2:-2}"
 # shellcheck source=perf/admin_common.sh
 source "$(dirname "$0")/admin_common.sh"
-cargo build --release -q -p cairn-bench
-BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
-OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-notify"
-export HOME="$WORK/home"
-mkdir -p "$HOME"
-"$CAIRN" admin alias set local "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" >/dev/null
+bench_setup "notify"
 HOOK_PORT="$(free_port)"
 MODE_FILE="$WORK/hook-mode"
 echo 200 >"$MODE_FILE"
