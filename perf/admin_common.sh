@@ -1,5 +1,5 @@
 # Shared by the perf scripts that run one node of their own (admin_usage,
-# list_pages, dedup, notify, bucket_log): builds the release binary, starts
+# list_pages, dedup, notify, bucket_log, lifecycle): builds the release binary, starts
 # it on temporary drives (6 at 4+2) and stops it on exit.
 # Sets PORT, ENDPOINT, ROOT_KEY, ROOT_SECRET, PID, WORK, SHA, CAIRN.
 # CAIRN_SERVE_ARGS: more `serve` flags (word-split).

@@ -23,12 +23,7 @@ CAIRN_SERVE_ARGS="--lifecycle-rate 0"
 # shellcheck source=perf/admin_common.sh
 source "$(dirname "$0")/admin_common.sh"
 trap 'cleanup; rm -f "$CLOCK_FILE"' EXIT
-cargo build --release -q -p cairn-bench
-BENCH="$CARGO_TARGET_DIR/release/cairn-bench"
-OUT="perf/results/$(date -u +%Y-%m-%d)-$SHA-lifecycle"
-export HOME="$WORK/home"
-mkdir -p "$HOME"
-"$CAIRN" admin alias set local "$ENDPOINT" "$ROOT_KEY" "$ROOT_SECRET" >/dev/null
+bench_setup "lifecycle"
 status() { "$CAIRN" admin lifecycle status local --json; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
