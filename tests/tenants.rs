@@ -566,7 +566,7 @@ fn a_tenants_users_configure_their_buckets_and_what_comes_back_names_them_as_the
             root.create_bucket().bucket(b).send().await.expect("create");
         }
         // A bucket policy names the tenant's bucket as its users do.
-        let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/secret/*"}]}"#;
+        let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/secret/*"},{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/public/*"}]}"#;
         ann.put_bucket_policy()
             .bucket("photos")
             .policy(deny)
@@ -758,6 +758,56 @@ fn a_tenants_users_configure_their_buckets_and_what_comes_back_names_them_as_the
             r.header("access-control-allow-origin"),
             Some("https://app.example")
         );
+
+        // Unsigned requests name a tenant's bucket as `tenant:bucket`:
+        // what its policy grants everyone, and CORS preflights.
+        put(&ann, "photos", "public/p.txt", "for all").await;
+        let unsigned = |method: &str, path: &str, extra: &str| {
+            let req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Connection: close\r\n\r\n",
+                s.port
+            );
+            binary::raw_request(s.port, req.as_bytes()).expect("unsigned request")
+        };
+        let r = unsigned("GET", "/acme:photos/public/p.txt", "");
+        assert_eq!((r.status, &r.body[..]), (200, &b"for all"[..]));
+        assert_eq!(unsigned("GET", "/acme:photos/open.txt", "").status, 403);
+        assert_eq!(
+            unsigned("GET", "/acme:photos/secret/plan.txt", "").status,
+            403
+        );
+        assert_eq!(
+            unsigned("GET", "/photos/public/p.txt", "").status,
+            403,
+            "global photos"
+        );
+        assert_eq!(unsigned("GET", "/acme:nothing/x", "").status, 404);
+        let preflight = "Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n";
+        let r = unsigned("OPTIONS", "/acme:photos/open.txt", preflight);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            unsigned("OPTIONS", "/photos/open.txt", preflight).status,
+            403
+        );
+        // A signed caller, root included, never names it so.
+        let r = root
+            .get_object()
+            .bucket("acme:photos")
+            .key("public/p.txt")
+            .send()
+            .await;
+        assert_eq!(code(r), "InvalidBucketName");
+        let r = ann
+            .get_object()
+            .bucket("acme:photos")
+            .key("public/p.txt")
+            .send()
+            .await;
+        assert_eq!(code(r), "InvalidBucketName");
 
         // Logging: the target is named in the tenant, and answered so.
         let refused = ann

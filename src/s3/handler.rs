@@ -411,6 +411,8 @@ impl S3Api {
         // Errors name the bucket as the client did; the log, CORS headers
         // and everything after name the caller's tenant's bucket.
         let resource = route.error_resource();
+        super::tenant::check_named(&route, anonymous)
+            .map_err(|e| e.with_resource(resource.clone()))?;
         let mut route = route;
         let entered = super::tenant::enter(&principal.tenant, &mut route);
         if !principal.tenant.is_empty() {

@@ -1200,15 +1200,23 @@ pub(crate) fn vhost_bucket(host: Option<&str>, domain: Option<&str>) -> Option<S
     (!bucket.is_empty()).then(|| bucket.to_string())
 }
 
-fn decode_bucket(raw: &str) -> Result<String, S3Error> {
+/// A bucket name from a request. `:` joins a tenant to its buckets' names
+/// (`tenant.rs`): only a path may name a tenant's bucket so, `tenant:bucket`
+/// (`in_path`), and the handler takes that form from unsigned requests
+/// alone (`tenant::check_named`), so no signed caller reaches another
+/// tenant's bucket.
+fn decode_bucket(raw: &str, in_path: bool) -> Result<String, S3Error> {
     let invalid = || S3Error::from_code(S3Code::InvalidBucketName);
     let b = percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| invalid())?
         .into_owned();
-    // `:` joins a tenant to its buckets' names (`tenant.rs`): no request
-    // names a bucket with it, so no caller reaches another tenant's.
-    if b.is_empty() || b.contains('/') || b.contains(super::tenant::SEPARATOR) {
+    if b.is_empty() || b.contains('/') {
+        return Err(invalid());
+    }
+    if b.contains(super::tenant::SEPARATOR)
+        && !(in_path && crate::engine::buckets::valid_stored_name(&b))
+    {
         return Err(invalid());
     }
     Ok(b)
@@ -1259,7 +1267,7 @@ fn split_path(
                 }
                 return Ok((None, None));
             }
-            (Some(decode_bucket(raw_bucket)?), rest)
+            (Some(decode_bucket(raw_bucket, true)?), rest)
         }
     };
     let key = if raw_key.is_empty() {
@@ -1286,7 +1294,7 @@ pub fn parse_copy_source(value: &str) -> Result<CopySource, S3Error> {
     if raw_bucket.is_empty() || raw_key.is_empty() {
         return Err(invalid());
     }
-    let bucket = decode_bucket(raw_bucket).map_err(|_| invalid())?;
+    let bucket = decode_bucket(raw_bucket, false).map_err(|_| invalid())?;
     let key = decode_key(raw_key)?;
     let query = parse_query(query);
     let version = query

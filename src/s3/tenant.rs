@@ -38,6 +38,20 @@ fn tenant_supports(op: &Op) -> bool {
     )
 }
 
+/// A path may name a tenant's bucket as `tenant:bucket` (Ceph RGW's form)
+/// for unsigned requests only: anonymous reads and writes a tenant's bucket
+/// policy or ACL grants to everyone, and CORS preflights. A signed caller
+/// names buckets in its own tenant only (its policies' `*` must never reach
+/// another tenant's buckets), so the form is refused for it.
+pub fn check_named(route: &Route, anonymous: bool) -> Result<(), S3Error> {
+    match &route.bucket {
+        Some(b) if !anonymous && b.contains(SEPARATOR) => {
+            Err(S3Error::from_code(S3Code::InvalidBucketName))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Moves a routed request into its caller's tenant: the bucket (and a copy
 /// source's bucket) become the tenant's. The route is moved even when the
 /// operation is refused, so that what is logged of it names the tenant's

@@ -182,6 +182,12 @@ async fn authorize_and_store(
     // The form's bucket, as the signer's users name it, is joined to the
     // signer's tenant here: a form is routed before it is authenticated.
     let named = bucket;
+    // `tenant:bucket` names a tenant's bucket for anonymous forms only.
+    if auth.kind != crate::auth::sigv4::AuthKind::Anonymous
+        && named.contains(crate::s3::tenant::SEPARATOR)
+    {
+        return Err(S3Code::InvalidBucketName.into());
+    }
     let stored = crate::s3::tenant::internal_name(&principal.tenant, named);
     let bucket = stored.as_str();
     if !principal.tenant.is_empty() {
