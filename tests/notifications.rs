@@ -522,7 +522,7 @@ async fn undelivered_events_survive_a_power_loss_and_delivered_ones_are_not_sent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_falls_behind_is_bounded_counted_and_logged() {
-    let s = Server::start();
+    let mut s = Server::start();
     let rx = Receiver::start();
     let cli = Cli::for_server(&s);
     // One event per partition (the limit is split over the 16 partitions).
@@ -554,6 +554,12 @@ async fn a_target_that_falls_behind_is_bounded_counted_and_logged() {
         )),
         "{metrics}"
     );
+    // Across a kill -9: the waiting ones are counted from the outbox
+    // again, the dropped ones were stored when they were dropped.
+    s.kill9_restart();
+    let again = &cli.json(&["notify", "list", "local"])["targets"][0];
+    assert_eq!(again["pending"], pending, "{again}");
+    assert_eq!(again["dropped"], dropped, "{again}");
     rx.down.store(false, Ordering::SeqCst);
     let got = wait_events(&s, &rx, pending as usize);
     std::thread::sleep(Duration::from_millis(500));

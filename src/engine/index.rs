@@ -114,6 +114,8 @@ pub struct PartitionIndex {
     /// and the events it has not received yet, in sequence order. Not
     /// cleared by a rebuild: the events are of changes already made.
     pub(super) events: Database<'static, Bytes, Bytes>,
+    /// The outbox's counters, kept in memory (see `outbox::Tally`).
+    pub(super) tally: super::outbox::Tally,
     /// Content object key -> `ContentRow`: how many versions refer to a
     /// deduplicated content this partition owns (see `dedup.rs`). Counted
     /// anew after a rebuild (`CONTENT_MARK`).
@@ -944,6 +946,7 @@ impl PartitionIndex {
             refs,
             stale,
             events,
+            tally: super::outbox::Tally::default(),
             content,
             env,
             dir: dir.to_owned(),
@@ -1274,7 +1277,6 @@ impl PartitionIndex {
                 m => self.apply_one(&mut wtxn, m, &mut live, &mut usage)?,
             }
         }
-        self.enqueue_events(&mut wtxn, &events)?;
         for (bucket, d) in &usage.0 {
             if d.is_zero() {
                 continue;
@@ -1320,7 +1322,10 @@ impl PartitionIndex {
             let next = (cur as i64 + delta).max(0) as u64;
             self.segments.put(&mut wtxn, &sk, &next.to_le_bytes())?;
         }
+        // Last: its counters stay locked until the commit.
+        let tally = self.enqueue_events(&mut wtxn, &events)?;
         wtxn.commit()?;
+        tally.committed();
         Ok(usage)
     }
 

@@ -7,16 +7,20 @@
 //!
 //! Layout in each partition's `events` database, per target name `t`
 //! (letters, digits, `-`, `_`, so `\0` ends it):
-//! - `t \0 \0` -> the target's counters (pending u64 LE, dropped u64 LE);
+//! - `t \0 \0` -> the target's counters (pending u64 LE, dropped u64 LE),
+//!   written only when events are dropped: the pending count read back is
+//!   the rows', counted at first use (`Tally`), so a write with events
+//!   touches no counter row;
 //! - `t \0 \x01 seq` (u64 BE) -> the `EventRow` (postcard).
 //!
 //! Bounded: a partition holds at most `limit` events per target (the
 //! target's queue limit over the partitions); beyond it an event is
 //! dropped, counted and logged, so a dead target cannot fill the disk.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use heed::RwTxn;
@@ -110,8 +114,52 @@ fn is_power_of_ten(mut n: u64) -> bool {
     n == 1
 }
 
+/// A partition's outbox counters by target, in memory. An entry is
+/// loaded at a target's first use in a write transaction (its rows
+/// counted, at most its queue limit) and changed only while that
+/// environment's write transaction is held, from before its first read to
+/// after its commit: so it always equals what is committed.
+#[derive(Default)]
+pub struct Tally(Mutex<HashMap<String, Counts>>);
+
+impl Tally {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Counts>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Counters a write transaction changed, held locked until it commits.
+pub(super) struct TallyUpdate<'a> {
+    tally: Option<MutexGuard<'a, HashMap<String, Counts>>>,
+    next: Vec<(String, Option<Counts>)>,
+}
+
+impl TallyUpdate<'_> {
+    fn none() -> TallyUpdate<'static> {
+        TallyUpdate {
+            tally: None,
+            next: Vec::new(),
+        }
+    }
+
+    /// The transaction committed: its counters become the tally's (None
+    /// forgets a target's, counted again at its next use). Dropped
+    /// instead, the tally keeps what the aborted transaction left.
+    pub(super) fn committed(self) {
+        if let Some(mut tally) = self.tally {
+            for (target, c) in self.next {
+                match c {
+                    Some(c) => tally.insert(target, c),
+                    None => tally.remove(&target),
+                };
+            }
+        }
+    }
+}
+
 impl PartitionIndex {
-    fn counts_in(
+    /// The counters as stored: only `dropped` is read from them.
+    fn stored_counts(
         &self,
         txn: &heed::RoTxn<'_, heed::WithoutTls>,
         target: &str,
@@ -121,6 +169,37 @@ impl PartitionIndex {
             .get(txn, &counts_key(target))?
             .map(decode_counts)
             .unwrap_or_default())
+    }
+
+    /// A target's counters from the database: its rows counted.
+    fn count_in(
+        &self,
+        txn: &heed::RoTxn<'_, heed::WithoutTls>,
+        target: &str,
+    ) -> Result<Counts, IndexError> {
+        let mut pending = 0;
+        for item in self.events.prefix_iter(txn, &rows_prefix(target))? {
+            item?;
+            pending += 1;
+        }
+        Ok(Counts {
+            pending,
+            dropped: self.stored_counts(txn, target)?.dropped,
+        })
+    }
+
+    /// A target's counters in a write transaction, from the tally or
+    /// counted.
+    fn counts_at(
+        &self,
+        tally: &HashMap<String, Counts>,
+        wtxn: &RwTxn<'_>,
+        target: &str,
+    ) -> Result<Counts, IndexError> {
+        match tally.get(target) {
+            Some(c) => Ok(*c),
+            None => self.count_in(wtxn, target),
+        }
     }
 
     fn put_counts(&self, wtxn: &mut RwTxn<'_>, target: &str, c: Counts) -> Result<(), IndexError> {
@@ -135,15 +214,19 @@ impl PartitionIndex {
 
     /// Adds a transaction's events to the outbox, dropping those beyond a
     /// target's share of this partition, and nothing for a target that was
-    /// removed. Each target's counters are read and written once. On the
-    /// companion thread (the targets' limits are behind a lock no executor
-    /// takes).
+    /// removed. The counters are stored only when an event is dropped. On
+    /// the companion thread (the targets' limits are behind a lock no
+    /// executor takes); the caller commits, then settles the update.
     pub(super) fn enqueue_events(
         &self,
         wtxn: &mut RwTxn<'_>,
         events: &[&Queued],
-    ) -> Result<(), IndexError> {
-        let mut counts: Vec<(&str, u64, Counts)> = Vec::new();
+    ) -> Result<TallyUpdate<'_>, IndexError> {
+        if events.is_empty() {
+            return Ok(TallyUpdate::none());
+        }
+        let tally = self.tally.lock();
+        let mut counts: Vec<(&str, u64, Counts, u64)> = Vec::new();
         for q in events {
             let i = match counts.iter().position(|(t, ..)| *t == q.target) {
                 Some(i) => i,
@@ -151,11 +234,12 @@ impl PartitionIndex {
                     let Some(limit) = partition_limit(&q.target) else {
                         continue;
                     };
-                    counts.push((&q.target, limit, self.counts_in(wtxn, &q.target)?));
+                    let c = self.counts_at(&tally, wtxn, &q.target)?;
+                    counts.push((&q.target, limit, c, c.dropped));
                     counts.len() - 1
                 }
             };
-            let (_, limit, c) = &mut counts[i];
+            let (_, limit, c, _) = &mut counts[i];
             if c.pending >= *limit {
                 c.dropped += 1;
                 // Once at the first drop and at every power of ten after it:
@@ -178,10 +262,17 @@ impl PartitionIndex {
                 .put(wtxn, &row_key(&q.target, q.row.seq), &row)?;
             c.pending += 1;
         }
-        for (target, _, c) in counts {
-            self.put_counts(wtxn, target, c)?;
+        let mut next = Vec::with_capacity(counts.len());
+        for (target, _, c, dropped_before) in counts {
+            if c.dropped != dropped_before {
+                self.put_counts(wtxn, target, c)?;
+            }
+            next.push((target.to_owned(), Some(c)));
         }
-        Ok(())
+        Ok(TallyUpdate {
+            tally: Some(tally),
+            next,
+        })
     }
 
     /// Up to `max` of `target`'s oldest events, with their keys. A row that
@@ -208,21 +299,30 @@ impl PartitionIndex {
         corrupt: u64,
     ) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
-        let mut c = self.counts_in(&wtxn, target)?;
+        let tally = self.tally.lock();
+        let mut c = self.counts_at(&tally, &wtxn, target)?;
         for k in keys {
             if self.events.delete(&mut wtxn, k)? {
                 c.pending = c.pending.saturating_sub(1);
             }
         }
-        c.dropped += corrupt;
-        self.put_counts(&mut wtxn, target, c)?;
+        if corrupt > 0 {
+            c.dropped += corrupt;
+            self.put_counts(&mut wtxn, target, c)?;
+        }
         wtxn.commit()?;
+        TallyUpdate {
+            tally: Some(tally),
+            next: vec![(target.to_owned(), Some(c))],
+        }
+        .committed();
         Ok(())
     }
 
     /// Removes a target's events and counters (the target was removed).
     pub fn events_purge(&self, target: &str) -> Result<u64, IndexError> {
         let mut wtxn = self.env.write_txn()?;
+        let tally = self.tally.lock();
         let mut n = 0;
         let mut it = self
             .events
@@ -236,16 +336,22 @@ impl PartitionIndex {
         drop(it);
         self.events.delete(&mut wtxn, &counts_key(target))?;
         wtxn.commit()?;
+        TallyUpdate {
+            tally: Some(tally),
+            next: vec![(target.to_owned(), None)],
+        }
+        .committed();
         Ok(n)
     }
 
     /// Puts back events found in the records after the index was rebuilt
     /// (`rebuild.rs`): a row already there (same target and sequence
-    /// number) is left as it is and not counted twice. No limit: these
-    /// were within the limit when first queued.
+    /// number) is left as it is. No limit: these were within the limit
+    /// when first queued. The targets' counters are counted again.
     pub fn restore_events(&self, events: &[Queued]) -> Result<(), IndexError> {
         let mut wtxn = self.env.write_txn()?;
-        let mut counts: Vec<(&str, Counts)> = Vec::new();
+        let tally = self.tally.lock();
+        let mut next: Vec<(String, Option<Counts>)> = Vec::new();
         for q in events {
             let key = row_key(&q.target, q.row.seq);
             if self.events.get(&wtxn, &key)?.is_some() {
@@ -254,19 +360,16 @@ impl PartitionIndex {
             let row = postcard::to_allocvec(&q.row)
                 .map_err(|e| IndexError::CorruptEntry(format!("event: {e}")))?;
             self.events.put(&mut wtxn, &key, &row)?;
-            let i = match counts.iter().position(|(t, _)| *t == q.target) {
-                Some(i) => i,
-                None => {
-                    counts.push((&q.target, self.counts_in(&wtxn, &q.target)?));
-                    counts.len() - 1
-                }
-            };
-            counts[i].1.pending += 1;
-        }
-        for (target, c) in counts {
-            self.put_counts(&mut wtxn, target, c)?;
+            if !next.iter().any(|(t, _)| *t == q.target) {
+                next.push((q.target.clone(), None));
+            }
         }
         wtxn.commit()?;
+        TallyUpdate {
+            tally: Some(tally),
+            next,
+        }
+        .committed();
         Ok(())
     }
 
@@ -300,8 +403,11 @@ impl PartitionIndex {
 
     /// A target's counters in this partition.
     pub fn event_counts(&self, target: &str) -> Result<Counts, IndexError> {
+        if let Some(c) = self.tally.lock().get(target) {
+            return Ok(*c);
+        }
         let rtxn = self.env.read_txn()?;
-        self.counts_in(&rtxn, target)
+        self.count_in(&rtxn, target)
     }
 }
 

@@ -182,15 +182,20 @@ pub fn target_of_arn<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
 
 /// The target name and kind an ARN names.
 pub fn arn_parts<'a>(arn: &'a str, service: &str) -> Option<(&'a str, Kind)> {
-    let p: Vec<&str> = arn.split(':').collect();
-    let kind = match p.as_slice() {
-        [.., "webhook"] => Kind::Webhook,
-        [.., "nats"] => Kind::Nats,
+    // Without allocating: every event a change makes parses its rule's.
+    let mut it = arn.split(':');
+    let p: [&str; 6] = std::array::from_fn(|_| it.next().unwrap_or(""));
+    if it.next().is_some() {
+        return None;
+    }
+    let kind = match p[5] {
+        "webhook" => Kind::Webhook,
+        "nats" => Kind::Nats,
         _ => return None,
     };
-    match p.as_slice() {
-        ["arn", "cairn" | "minio", s, "", name, _] if *s == service => {
-            check_name(name).ok().map(|_| (*name, kind))
+    match p {
+        ["arn", "cairn" | "minio", s, "", name, _] if s == service => {
+            check_name(name).ok().map(|_| (name, kind))
         }
         _ => None,
     }
@@ -262,6 +267,8 @@ mod tests {
             "arn:cairn:sqs::orders:kafka",
             "arn:cairn:sqs::or/ders:webhook",
             "arn:cairn:sqs:::webhook",
+            "arn:cairn:sqs::orders:webhook:webhook",
+            "arn:cairn:sqs:orders:webhook",
             "orders",
         ] {
             assert_eq!(target_of_arn(bad, "sqs"), None, "{bad}");
