@@ -8,8 +8,9 @@
 #           drained before the next round;
 #   queued: the same with the receiver answering 503, so each PUT only
 #           writes its event to the outbox (what the write path itself pays).
-# Server CPU per PUT includes the delivery thread. Also: how fast one
-# target drains a backlog. Writes perf/results/<date>-<sha>-notify.txt.
+# Rounds rotate which mode goes first. Server CPU per PUT includes the
+# delivery threads. Also: how fast one target drains a backlog. Writes
+# perf/results/<date>-<sha>-notify.txt.
 #
 #   perf/notify.sh [duration] [rounds]   default 10s 2
 set -euo pipefail
@@ -60,8 +61,12 @@ bench() {
 }
 {
   echo "# perf/notify.sh $DUR $ROUNDS at $SHA ($(date -u +%FT%TZ)), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  modes=(plain hook queued)
   for r in $(seq 1 "$ROUNDS"); do
-    for mode in plain hook queued; do
+    # Each round starts with the next mode, so what a mode leaves behind
+    # (a drained backlog, deleted objects) falls before every mode alike.
+    order=("${modes[@]:$(((r - 1) % 3))}" "${modes[@]:0:$(((r - 1) % 3))}")
+    for mode in "${order[@]}"; do
       bucket=nt-plain
       [ "$mode" = plain ] || bucket=nt-hook
       if [ "$mode" = queued ]; then echo 503 >"$MODE_FILE"; else echo 200 >"$MODE_FILE"; fi
