@@ -511,3 +511,161 @@ async fn multipart_uploads_deduplicate_with_each_other_and_with_puts_whatever_th
     });
     assert_eq!(n(bucket(&st, "ddb"), "unreferenced"), 13, "{st}");
 }
+
+/// Whether any segment file on the node's drives holds `needle`.
+fn segments_hold(root: &Path, needle: &[u8]) -> bool {
+    (0..4).any(|d| {
+        let Ok(dir) = std::fs::read_dir(root.join(format!("drive{d}/.cairn/seg"))) else {
+            return false;
+        };
+        dir.flatten().any(|e| {
+            std::fs::read(e.path())
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_versions_deduplicate_under_their_kms_key_and_store_no_plaintext() {
+    use aws_sdk_s3::types::ServerSideEncryption as Sse;
+    let (mut s, _clock, cli) = node();
+    let c = s.client();
+    c.create_bucket().bucket("sdb").send().await.unwrap();
+    cli.ok(&["bucket", "dedup", "local", "sdb", "on"]);
+    for k in ["app", "other"] {
+        cli.json(&["kms", "key", "create", "local", k]);
+    }
+    // Three whole stripes and a short one.
+    let body = data(3 * MIB as usize + 1234, 9);
+    // Bytes well inside the first data shard of stripes 0 and 2.
+    let markers = [&body[100..164], &body[2 * MIB as usize + 100..][..64]];
+    let put = |key: String, sse: Option<(Sse, Option<&'static str>)>, context: Option<&str>| {
+        let mut b = c
+            .put_object()
+            .bucket("sdb")
+            .key(key)
+            .body(body.clone().into());
+        if let Some((mode, id)) = sse {
+            b = b
+                .server_side_encryption(mode)
+                .set_ssekms_key_id(id.map(str::to_owned));
+        }
+        b.set_ssekms_encryption_context(context.map(str::to_owned))
+            .send()
+    };
+    let contents = || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (
+            n(bucket(&st, "sdb"), "contents"),
+            n(bucket(&st, "sdb"), "references"),
+        )
+    };
+    for i in 0..6 {
+        put(format!("s3/{i}"), Some((Sse::Aes256, None)), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(contents(), (4, 24), "six SSE-S3 copies share four contents");
+    for i in 0..3 {
+        put(format!("app/{i}"), Some((Sse::AwsKms, Some("app"))), None)
+            .await
+            .unwrap();
+    }
+    put("other/0".into(), Some((Sse::AwsKms, Some("other"))), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(),
+        (12, 40),
+        "each KMS key's copies share their own contents"
+    );
+    // An encryption context of its own binds the key to the object: stored
+    // apart, as in any bucket.
+    let context = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        br#"{"team":"a"}"#,
+    );
+    put(
+        "ctx/0".into(),
+        Some((Sse::AwsKms, Some("app"))),
+        Some(&context),
+    )
+    .await
+    .unwrap();
+    assert_eq!(contents(), (12, 40));
+    for m in markers {
+        assert!(!segments_hold(s.dir.path(), m), "plaintext on a drive");
+    }
+
+    let check = |key: &'static str, mode: Sse| {
+        let c = c.clone();
+        let body = body.clone();
+        async move {
+            let got = c.get_object().bucket("sdb").key(key).send().await.unwrap();
+            assert_eq!(got.server_side_encryption(), Some(&mode), "{key}");
+            let bytes = got.body.collect().await.unwrap().into_bytes();
+            assert!(bytes[..] == body[..], "{key}");
+            let r = c
+                .get_object()
+                .bucket("sdb")
+                .key(key)
+                .range("bytes=1048000-2099999")
+                .send()
+                .await
+                .unwrap();
+            let part = r.body.collect().await.unwrap().into_bytes();
+            assert!(part[..] == body[1048000..2100000], "{key} range");
+        }
+    };
+    check("s3/4", Sse::Aes256).await;
+    check("app/1", Sse::AwsKms).await;
+    check("other/0", Sse::AwsKms).await;
+    check("ctx/0", Sse::AwsKms).await;
+
+    s.kill9_restart();
+    let c = s.client();
+    let check = |key: &'static str| {
+        let c = c.clone();
+        async move { get_bytes(&c, "sdb", key).await }
+    };
+    for k in ["s3/0", "app/2", "other/0"] {
+        assert!(check(k).await == body, "{k} after kill -9");
+    }
+    // A copy under SSE-S3 names the same contents.
+    c.copy_object()
+        .bucket("sdb")
+        .key("s3/copy")
+        .copy_source("sdb/app/0")
+        .server_side_encryption(Sse::Aes256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(contents(), (12, 44));
+    assert!(check("s3/copy").await == body);
+
+    // The same bytes in the clear are contents of their own, and readable
+    // on the drives: what the search above would have found.
+    put("plain/0".into(), None, None).await.unwrap();
+    assert_eq!(contents(), (16, 48));
+    assert!(segments_hold(s.dir.path(), markers[0]));
+
+    for i in 0..6 {
+        c.delete_object()
+            .bucket("sdb")
+            .key(format!("s3/{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let st = s.wait_for("the releases", Duration::from_secs(30), || {
+        let st = cli.json(&["dedup", "status", "local"]);
+        (n(bucket(&st, "sdb"), "references") == 24).then_some(st)
+    });
+    assert_eq!(
+        n(bucket(&st, "sdb"), "unreferenced"),
+        0,
+        "s3/copy names them: {st}"
+    );
+    assert!(check("s3/copy").await == body);
+}

@@ -37,6 +37,7 @@ fn seal(mode: Mode) -> Seal {
                 wrapped: vec![7; 60],
             },
         },
+        shared: false,
     }
 }
 

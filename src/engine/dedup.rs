@@ -37,6 +37,7 @@ use crate::runtime::channel::oneshot;
 use super::class::ClassId;
 use super::index::{object_key, ContentRow, Mutation};
 use super::meta::ContentId;
+use super::sealing::Seal;
 use super::write::KeyLocks;
 use super::{BodyChunk, BodySource, CoreMsg, Engine, EngineError, PutOptions, Result, VersionSel};
 
@@ -101,6 +102,9 @@ pub enum ContentMsg {
         key: String,
         data: Bytes,
         class: ClassId,
+        /// How a sealed version's content is sealed (boxed: a header is
+        /// large beside the other requests).
+        seal: Option<Box<Seal>>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Count `n` fewer references.
@@ -216,6 +220,15 @@ impl BodySource for ContentBody {
 pub type ContentLocks = KeyLocks;
 
 impl Engine {
+    /// Whether `bucket`'s new versions deduplicate.
+    pub fn deduplicates(&self, bucket: &str) -> bool {
+        self.buckets
+            .borrow()
+            .buckets
+            .get(bucket)
+            .is_some_and(|b| b.dedup)
+    }
+
     /// The key of `bucket`'s content ids if its new versions deduplicate.
     pub(super) fn dedup_key_of(&self, bucket: &str) -> Option<[u8; 32]> {
         let t = self.buckets.borrow();
@@ -225,6 +238,20 @@ impl Engine {
             bucket,
             b.created_ms,
         ))
+    }
+
+    /// The key of the content ids of a new version of `bucket` sealed with
+    /// `seal`, if its stripes are deduplicated: a version in the clear, or
+    /// one sealed with the bucket's shared key, whose contents get ids of
+    /// their own (keyed by that key too), so sealed and clear stripes, or
+    /// stripes under two KMS keys, never share.
+    pub(super) fn content_key_of(&self, bucket: &str, seal: Option<&Seal>) -> Option<[u8; 32]> {
+        let dkey = self.dedup_key_of(bucket)?;
+        match seal {
+            None => Some(dkey),
+            Some(s) if s.shared => Some(*blake3::keyed_hash(&dkey, s.key.expose()).as_bytes()),
+            Some(_) => None,
+        }
     }
 
     /// A content object's version: its bucket is in no bucket table.
@@ -245,9 +272,10 @@ impl Engine {
     /// Streams a body into content stripes of `bucket`, acquiring each.
     /// Returns the size, the ids and the caller's MD5 if the body carried
     /// one. On failure every acquired reference is released.
+    /// A sealed version's contents are sealed each with its own key.
     pub(super) async fn write_content<B: BodySource>(
         self: &Rc<Self>,
-        (bucket, class): (&str, ClassId),
+        (bucket, class, seal): (&str, ClassId, Option<&Seal>),
         dkey: &[u8; 32],
         (head, first): (&[u8], Bytes),
         body: &mut B,
@@ -298,7 +326,7 @@ impl Engine {
                         let data = buf.split().freeze();
                         buf.reserve(sd);
                         inflight.push_back(self.spawn_acquire(
-                            (bucket, class),
+                            (bucket, class, seal),
                             dkey,
                             data,
                             &mut ids,
@@ -308,7 +336,7 @@ impl Engine {
             }
             if !buf.is_empty() {
                 let data = buf.split().freeze();
-                inflight.push_back(self.spawn_acquire((bucket, class), dkey, data, &mut ids));
+                inflight.push_back(self.spawn_acquire((bucket, class, seal), dkey, data, &mut ids));
             }
             while let Some(h) = inflight.pop_front() {
                 h.await?;
@@ -333,7 +361,7 @@ impl Engine {
 
     fn spawn_acquire(
         self: &Rc<Self>,
-        (bucket, class): (&str, ClassId),
+        (bucket, class, seal): (&str, ClassId, Option<&Seal>),
         dkey: &[u8; 32],
         data: Bytes,
         ids: &mut Vec<ContentId>,
@@ -342,9 +370,11 @@ impl Engine {
         ids.push(id);
         let me = self.clone();
         let cb = content_bucket(bucket);
-        crate::runtime::spawn(
-            async move { me.acquire_content(cb, content_key(&id), data, class).await },
-        )
+        let seal = seal.map(|s| s.for_content(&id));
+        crate::runtime::spawn(async move {
+            me.acquire_content(cb, content_key(&id), data, (class, seal))
+                .await
+        })
     }
 
     /// Acquires one content on its owner core.
@@ -353,13 +383,13 @@ impl Engine {
         bucket: String,
         key: String,
         data: Bytes,
-        class: ClassId,
+        (class, seal): (ClassId, Option<Seal>),
     ) -> Result<()> {
         let owner = self
             .shared
             .owner_of(self.shared.partition_of(&bucket, &key));
         if owner == self.core {
-            return self.acquire_owned(&bucket, &key, data, class).await;
+            return self.acquire_owned(&bucket, &key, data, (class, seal)).await;
         }
         let (tx, rx) = oneshot::channel();
         self.send_to(
@@ -369,6 +399,7 @@ impl Engine {
                 key,
                 data,
                 class,
+                seal: seal.map(Box::new),
                 reply: tx,
             }),
         )
@@ -381,7 +412,7 @@ impl Engine {
         bucket: &str,
         key: &str,
         data: Bytes,
-        class: ClassId,
+        (class, seal): (ClassId, Option<Seal>),
     ) -> Result<()> {
         let partition = self.shared.partition_of(bucket, key);
         self.assert_owner(partition);
@@ -424,6 +455,8 @@ impl Engine {
                 key,
                 PutOptions {
                     class,
+                    attrs: super::sealing::with_header(Vec::new(), seal.as_ref()),
+                    seal,
                     ..PutOptions::default()
                 },
                 &mut body,
@@ -489,9 +522,13 @@ impl Engine {
                     key,
                     data,
                     class,
+                    seal,
                     reply,
                 } => {
-                    let _ = reply.send(me.acquire_owned(&bucket, &key, data, class).await);
+                    let r = me
+                        .acquire_owned(&bucket, &key, data, (class, seal.map(|s| *s)))
+                        .await;
+                    let _ = reply.send(r);
                 }
                 ContentMsg::Release { bucket, key, n } => me.release_content(bucket, key, n),
                 ContentMsg::Collect { dry_run, reply } => {

@@ -633,7 +633,7 @@ impl Engine {
         let mut body = super::transition::StoredBody(reader);
         let (size, ids, _) = self
             .write_content(
-                (bucket, class),
+                (bucket, class, None),
                 &dkey,
                 (&[], bytes::Bytes::new()),
                 &mut body,

@@ -30,9 +30,8 @@ use crate::sse::package::Layout as SealLayout;
 /// deduplicated version of `bucket`: read from the stripe's content object.
 async fn read_content(
     engine: &Rc<Engine>,
-    bucket: &str,
-    ids: &[super::meta::ContentId],
-    size: u64,
+    (bucket, ids, size): (&str, &[super::meta::ContentId], u64),
+    version_key: Option<&DataKey>,
     (pos, end): (u64, u64),
 ) -> Result<Bytes> {
     let sd = super::layout::STRIPE_DATA as u64;
@@ -62,8 +61,9 @@ async fn read_content(
             stripe_end - start
         )));
     }
+    let unseal = version_key.map(|k| super::sealing::content_key(k, id));
     let mut r = engine
-        .open_reader(guard, &cb, &ck, entry, Some(range), None)
+        .open_reader(guard, &cb, &ck, entry, Some(range), unseal)
         .await?;
     let mut out = Vec::with_capacity((range.1 - range.0) as usize);
     while let Some(c) = r.next_chunk().await {
@@ -118,6 +118,9 @@ pub struct ObjectReader {
     sealed: Option<SealLayout>,
     /// Opens what an encrypted version's read fetches.
     unseal: Option<Unsealer>,
+    /// The data key of an encrypted version whose stripes are deduplicated
+    /// contents, each sealed under a key derived from it.
+    contents_key: Option<DataKey>,
     /// A whole encrypted version being read: its plaintext, kept for the
     /// read cache once all of it has opened.
     fill: Option<PlainFill>,
@@ -206,6 +209,21 @@ impl Engine {
             )));
         }
         let sealed = layout_of(&entry.meta)?;
+        if matches!(entry.meta.data, DataLoc::Content { .. }) {
+            // Each content is sealed under its own key, opened where it is
+            // read (`read_content`): the range is of the plaintext here.
+            if sealed.is_some() != unseal.is_some() {
+                return Err(EngineError::Internal(
+                    "a deduplicated version read without its data key, or with one it has not"
+                        .into(),
+                ));
+            }
+            let mut r = self
+                .reader(guard, bucket, key, entry, None, (None, None), (start, end))
+                .await?;
+            r.contents_key = unseal;
+            return Ok(r);
+        }
         let mut fill = None;
         let (unseal, (pos, end)) = match (sealed, unseal) {
             (None, None) => (None, (start, end)),
@@ -343,6 +361,7 @@ impl Engine {
             part_starts: Vec::new(),
             sealed,
             unseal: None,
+            contents_key: None,
             fill: None,
             ready: VecDeque::new(),
             _guard: guard,
@@ -550,9 +569,8 @@ impl ObjectReader {
         if let DataLoc::Content { ids } = &self.entry.meta.data {
             let r = Box::pin(read_content(
                 &self.engine,
-                &self.bucket,
-                ids,
-                self.entry.meta.size,
+                (&self.bucket, ids, self.entry.meta.size),
+                self.contents_key.as_ref(),
                 (self.pos, self.end),
             ))
             .await;

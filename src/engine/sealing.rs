@@ -22,6 +22,35 @@ use super::{EngineError, Result};
 pub struct Seal {
     pub key: DataKey,
     pub header: SseHeader,
+    /// The key is the bucket's, the same for every version sealed under
+    /// its KMS key (`DataKeys::derive_data_key`): in a deduplicating
+    /// bucket the version's stripes may then be shared contents.
+    pub shared: bool,
+}
+
+impl Seal {
+    /// The seal of one content of a version sealed with this (shared) key:
+    /// its own key, derived from this one and the content's id, so equal
+    /// stripes seal to equal contents and a content's key opens nothing
+    /// else. The nonce base is fixed: each content key seals one plaintext.
+    pub fn for_content(&self, id: &super::meta::ContentId) -> Seal {
+        Seal {
+            key: content_key(&self.key, id),
+            header: SseHeader {
+                nonce_base: [0; NONCE_LEN],
+                ..self.header.clone()
+            },
+            shared: false,
+        }
+    }
+}
+
+/// The key a content is sealed with, from its version's data key.
+pub fn content_key(version_key: &DataKey, id: &super::meta::ContentId) -> DataKey {
+    let mut h = blake3::Hasher::new_keyed(version_key.expose());
+    h.update(b"cairn 2026-12 dedup content key");
+    h.update(id);
+    DataKey::from_bytes(*h.finalize().as_bytes())
 }
 
 /// A new version's (or upload's) attributes with its encryption header.

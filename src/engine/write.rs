@@ -631,12 +631,12 @@ impl Engine {
                 };
                 (size, DataLoc::Inline, Bytes::from(stored))
             }
-            Some(first) => match self.dedup_key_of(bucket).filter(|_| opts.seal.is_none()) {
+            Some(first) => match self.content_key_of(bucket, opts.seal.as_ref()) {
                 // Deduplicated: the stripes are contents the version names.
                 Some(dkey) => {
                     let (size, ids, m) = self
                         .write_content(
-                            (bucket, opts.class),
+                            (bucket, opts.class, opts.seal.as_ref()),
                             &dkey,
                             (&head, first),
                             body,

@@ -362,7 +362,7 @@ async fn write_object(
                 .extend(crate::s3::common::acl::stored_entry(&acl, &owner));
             let sealed = match info.encryption.as_ref().map(|e| e.algorithm) {
                 Some(BucketSse::Aes256) => {
-                    crate::s3::sse::seal_for(target, &key, &crate::s3::sse::Requested::S3)
+                    crate::s3::sse::seal_for(target, &key, &crate::s3::sse::Requested::S3, false)
                         .await
                         .map_err(|e| e.message)
                 }

@@ -483,7 +483,7 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     let declared = declared_checksum(ctx.headers())?;
     // The upload's data key: its parts are sealed with it.
-    let sealed = super::sse::seal_for(bucket, key, &requested).await?;
+    let sealed = super::sse::seal_for(bucket, key, &requested, false).await?;
     let echo = sealed.as_ref().map(|s| s.echo.clone());
     if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
         opts.headers

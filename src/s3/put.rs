@@ -52,7 +52,8 @@ pub async fn put_object(ctx: &Ctx<'_>, bucket: &str, key: &str, body: Incoming) 
     )?;
     check_write_preconditions(ctx, bucket, key)?;
     opts.condition = conditional::write_condition(ctx.headers());
-    let sealed = super::sse::seal_for(bucket, key, &requested).await?;
+    let sealed =
+        super::sse::seal_for(bucket, key, &requested, ctx.engine.deduplicates(bucket)).await?;
     let echo = sealed.as_ref().map(|s| s.echo.clone());
     if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
         opts.headers

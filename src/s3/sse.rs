@@ -255,20 +255,25 @@ pub fn kms_error(e: KmsError) -> S3Error {
     }
 }
 
-/// A fresh data key under `key_id`. The default key is created the first
-/// time it is needed.
+/// A data key under `key_id`: a fresh one, or (`shared`) the one derived
+/// for `context`. The default key is created the first time it is needed.
 async fn generate(
     key_id: &str,
     context: &Context,
+    shared: bool,
 ) -> Result<crate::sse::kms::GeneratedKey, S3Error> {
+    let make = |keys: &dyn crate::sse::kms::DataKeys| match shared {
+        true => keys.derive_data_key(key_id, context),
+        false => keys.generate_data_key(key_id, context),
+    };
     let keys = service::data_keys().await.map_err(kms_error)?;
-    match keys.generate_data_key(key_id, context) {
+    match make(&*keys) {
         Err(KmsError::NotFound(_)) if key_id == DEFAULT_KEY => {
             let s =
                 service::current().ok_or_else(|| kms_error(KmsError::Store("no KMS".into())))?;
             s.call(Op::EnsureDefault).await.map_err(kms_error)?;
             let keys = service::data_keys().await.map_err(kms_error)?;
-            keys.generate_data_key(key_id, context).map_err(kms_error)
+            make(&*keys).map_err(kms_error)
         }
         r => r.map_err(kms_error),
     }
@@ -281,21 +286,30 @@ pub struct NewSeal {
 }
 
 /// The data key and header of a new object (or upload) at `bucket/key`;
-/// `None` for a plain write.
+/// `None` for a plain write. `dedup`: the bucket deduplicates; an SSE-S3 or
+/// SSE-KMS object without an encryption context of its own then gets the
+/// bucket's shared key (bound to the bucket's ARN), so its stripes can be
+/// shared contents (`engine::sealing::Seal::shared`).
 pub async fn seal_for(
     bucket: &str,
     key: &str,
     req: &Requested,
+    dedup: bool,
 ) -> Result<Option<NewSeal>, S3Error> {
+    let shared = dedup
+        && match req {
+            Requested::S3 => true,
+            Requested::Kms { context, .. } => context.as_ref().is_none_or(|c| c.is_empty()),
+            _ => false,
+        };
+    // As the caller knows it (a tenant's bucket without its tenant).
+    let external = super::tenant::external_name(bucket);
     let arn = || {
-        (
-            "aws:s3:arn".to_owned(),
-            // As the caller knows it (a tenant's bucket without its tenant).
-            format!(
-                "arn:aws:s3:::{}/{key}",
-                super::tenant::external_name(bucket)
-            ),
-        )
+        let arn = match shared {
+            true => format!("arn:aws:s3:::{external}"),
+            false => format!("arn:aws:s3:::{external}/{key}"),
+        };
+        ("aws:s3:arn".to_owned(), arn)
     };
     let (mode, key_id, context, bucket_key) = match req {
         Requested::Plain => return Ok(None),
@@ -312,7 +326,11 @@ pub async fn seal_for(
             )?;
             let echo = Echo::customer(Some(ck.key_md5()));
             return Ok(Some(NewSeal {
-                seal: Seal { key: dk, header },
+                seal: Seal {
+                    key: dk,
+                    header,
+                    shared: false,
+                },
                 echo,
             }));
         }
@@ -335,7 +353,7 @@ pub async fn seal_for(
             (Mode::Kms, id, c, *bucket_key)
         }
     };
-    let g = generate(key_id, &context).await?;
+    let g = generate(key_id, &context, shared).await?;
     let context_bytes = kms::context_bytes(&context);
     let header = header(
         mode,
@@ -354,7 +372,11 @@ pub async fn seal_for(
         customer_md5: None,
     };
     Ok(Some(NewSeal {
-        seal: Seal { key: g.key, header },
+        seal: Seal {
+            key: g.key,
+            header,
+            shared,
+        },
         echo,
     }))
 }

@@ -141,6 +141,11 @@ pub struct VersionInfo {
 /// immutable snapshots, shared across cores.
 pub trait DataKeys: Send + Sync {
     fn generate_data_key(&self, key_id: &str, context: &Context) -> Result<GeneratedKey, KmsError>;
+    /// The data key of `context` under the key's current version: the
+    /// same key every time (wrapped afresh), so that what is sealed under
+    /// it can be shared (a deduplicating bucket's content). `decrypt`
+    /// opens it as any other.
+    fn derive_data_key(&self, key_id: &str, context: &Context) -> Result<GeneratedKey, KmsError>;
     fn decrypt(&self, wrapped: &[u8], context: &Context) -> Result<DataKey, KmsError>;
 }
 
@@ -290,6 +295,18 @@ struct RingKey {
     enabled: bool,
     current: u32,
     versions: BTreeMap<u32, LessSafeKey>,
+    /// Per version, the key `derive_data_key` derives from (not the
+    /// material itself: an HMAC of it).
+    derive: BTreeMap<u32, Zeroizing<[u8; KEY_LEN]>>,
+}
+
+/// HMAC-SHA-256 of `data` under `key`.
+fn hmac(key: &[u8], data: &[u8]) -> [u8; KEY_LEN] {
+    use hmac::Mac;
+    let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes a key of any length");
+    m.update(data);
+    m.finalize().into_bytes().into()
 }
 
 impl Keyring {
@@ -297,6 +314,7 @@ impl Keyring {
         let mut keys = BTreeMap::new();
         for (id, k) in &state.keys {
             let mut versions = BTreeMap::new();
+            let mut derive = BTreeMap::new();
             for v in &k.versions {
                 let text = master
                     .open(&v.material, &material_aad(id, v.version))
@@ -308,6 +326,10 @@ impl Keyring {
                 let cipher = UnboundKey::new(&AES_256_GCM, &raw[..])
                     .map_err(|_| format!("KMS key {id:?} version {}: not 32 bytes", v.version))?;
                 versions.insert(v.version, LessSafeKey::new(cipher));
+                derive.insert(
+                    v.version,
+                    Zeroizing::new(hmac(&raw[..], b"cairn-kms-derive-v1")),
+                );
             }
             let current = k.versions.last().map_or(0, |v| v.version);
             keys.insert(
@@ -316,6 +338,7 @@ impl Keyring {
                     enabled: k.enabled,
                     current,
                     versions,
+                    derive,
                 },
             );
         }
@@ -347,6 +370,22 @@ impl DataKeys for Keyring {
             .ok_or_else(|| KmsError::NotFound(key_id.to_owned()))?;
         let dk = DataKey::generate();
         let sealed = key::wrap(kek, &dk, &wrap_aad(key_id, k.current, context));
+        Ok(GeneratedKey {
+            key: dk,
+            wrapped: encode_wrapped(key_id, k.current, &sealed),
+            key_id: key_id.to_owned(),
+            key_version: k.current,
+        })
+    }
+
+    fn derive_data_key(&self, key_id: &str, context: &Context) -> Result<GeneratedKey, KmsError> {
+        let k = self.usable(key_id)?;
+        let not_found = || KmsError::NotFound(key_id.to_owned());
+        let kek = k.versions.get(&k.current).ok_or_else(not_found)?;
+        let from = k.derive.get(&k.current).ok_or_else(not_found)?;
+        let aad = wrap_aad(key_id, k.current, context);
+        let dk = DataKey::from_bytes(hmac(&from[..], &aad));
+        let sealed = key::wrap(kek, &dk, &aad);
         Ok(GeneratedKey {
             key: dk,
             wrapped: encode_wrapped(key_id, k.current, &sealed),
@@ -453,6 +492,10 @@ impl BuiltinKms {
 impl DataKeys for BuiltinKms {
     fn generate_data_key(&self, key_id: &str, context: &Context) -> Result<GeneratedKey, KmsError> {
         self.keyring.generate_data_key(key_id, context)
+    }
+
+    fn derive_data_key(&self, key_id: &str, context: &Context) -> Result<GeneratedKey, KmsError> {
+        self.keyring.derive_data_key(key_id, context)
     }
 
     fn decrypt(&self, wrapped: &[u8], context: &Context) -> Result<DataKey, KmsError> {
@@ -596,6 +639,38 @@ mod tests {
         );
         // Two data keys from one KMS key differ.
         assert_ne!(k.generate_data_key("app", &c).unwrap().key, g.key);
+    }
+
+    #[test]
+    fn a_derived_data_key_is_the_same_for_its_context_and_key_version_only() {
+        let t = tempfile::tempdir().unwrap();
+        let (mut k, d, master) = kms(&t);
+        k.create_key("app", 1).unwrap();
+        k.create_key("other", 1).unwrap();
+        let c = ctx(&[("aws:s3:arn", "arn:aws:s3:::b")]);
+        let a = k.derive_data_key("app", &c).unwrap();
+        let b = k.data_keys().derive_data_key("app", &c).unwrap();
+        assert_eq!(a.key, b.key, "the same key each time");
+        assert_ne!(a.wrapped, b.wrapped, "wrapped afresh");
+        assert_eq!(k.decrypt(&b.wrapped, &c).unwrap(), a.key);
+        assert_ne!(
+            k.derive_data_key("app", &ctx(&[("aws:s3:arn", "arn:aws:s3:::c")]))
+                .unwrap()
+                .key,
+            a.key
+        );
+        assert_ne!(k.derive_data_key("other", &c).unwrap().key, a.key);
+        assert_ne!(k.generate_data_key("app", &c).unwrap().key, a.key);
+        // Across a restart, from the stored material.
+        drop(k);
+        let (mut k, _) = BuiltinKms::open(store(&d), master).unwrap();
+        assert_eq!(k.derive_data_key("app", &c).unwrap().key, a.key);
+        // A new version derives a new key; the old one still opens.
+        k.rotate("app", 2).unwrap();
+        let r = k.derive_data_key("app", &c).unwrap();
+        assert_eq!(r.key_version, 2);
+        assert_ne!(r.key, a.key);
+        assert_eq!(k.decrypt(&a.wrapped, &c).unwrap(), a.key);
     }
 
     #[test]

@@ -279,9 +279,14 @@ async fn store_one(
     opts.headers.extend(plan.acl.iter().cloned());
     opts.attrs =
         crate::s3::lock::write_attrs(api.engine, plan.authz, &headers, (plan.bucket, key), true)?;
-    opts.seal = crate::s3::sse::seal_for(plan.bucket, key, &plan.requested)
-        .await?
-        .map(|s| s.seal);
+    opts.seal = crate::s3::sse::seal_for(
+        plan.bucket,
+        key,
+        &plan.requested,
+        api.engine.deduplicates(plan.bucket),
+    )
+    .await?
+    .map(|s| s.seal);
     let mut body = CopyBody { file, next: 0 };
     Ok(api.engine.put(plan.bucket, key, opts, &mut body).await?)
 }

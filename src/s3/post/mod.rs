@@ -302,7 +302,8 @@ async fn authorize_and_store(
     opts.attrs = crate::s3::lock::write_attrs(api.engine, &authz, &headers, (bucket, &key), true)?;
     let answer = answer(&fields);
     body.begin(min, max.min(MAX_OBJECT_SIZE), checksum)?;
-    let sealed = crate::s3::sse::seal_for(bucket, &key, &requested).await?;
+    let sealed =
+        crate::s3::sse::seal_for(bucket, &key, &requested, api.engine.deduplicates(bucket)).await?;
     let echo = sealed.as_ref().map(|s| s.echo.clone());
     if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
         opts.headers.push((

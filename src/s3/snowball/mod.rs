@@ -378,7 +378,7 @@ async fn store(
             (bucket, &key),
             ctx.has_integrity_header(),
         )?;
-        opts.seal = super::sse::seal_for(bucket, &key, requested)
+        opts.seal = super::sse::seal_for(bucket, &key, requested, ctx.engine.deduplicates(bucket))
             .await?
             .map(|s| s.seal);
         let mut member = MemberBody {
