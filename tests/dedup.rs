@@ -350,15 +350,17 @@ async fn the_dedup_choice_is_per_bucket_and_survives_a_kill_9() {
 /// the completion's ETag, the upload id and the parts it named.
 async fn upload_in_parts(
     c: &aws_sdk_s3::Client,
-    key: &str,
+    (bucket, key): (&str, &str),
     body: &[u8],
     sizes: &[usize],
+    sse: Option<aws_sdk_s3::types::ServerSideEncryption>,
 ) -> (String, String, aws_sdk_s3::types::CompletedMultipartUpload) {
     use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
     let up = c
         .create_multipart_upload()
-        .bucket("ddb")
+        .bucket(bucket)
         .key(key)
+        .set_server_side_encryption(sse)
         .send()
         .await
         .unwrap();
@@ -369,7 +371,7 @@ async fn upload_in_parts(
         let end = (at + len.min(&(body.len() - at))).min(body.len());
         let part = c
             .upload_part()
-            .bucket("ddb")
+            .bucket(bucket)
             .key(key)
             .upload_id(&id)
             .part_number(i as i32 + 1)
@@ -391,7 +393,7 @@ async fn upload_in_parts(
     let done = done.build();
     let r = c
         .complete_multipart_upload()
-        .bucket("ddb")
+        .bucket(bucket)
         .key(key)
         .upload_id(&id)
         .multipart_upload(done.clone())
@@ -409,8 +411,9 @@ async fn multipart_uploads_deduplicate_with_each_other_and_with_puts_whatever_th
     cli.ok(&["bucket", "dedup", "local", "ddb", "on"]);
     // 12 MiB and a short stripe: 13 contents.
     let body = data((12 << 20) + 12_345, 3);
-    let (etag_a, id_a, parts_a) = upload_in_parts(&c, "a", &body, &[5 << 20, 5 << 20]).await;
-    let (etag_b, _, _) = upload_in_parts(&c, "b", &body, &[6 << 20, 6 << 20]).await;
+    let (etag_a, id_a, parts_a) =
+        upload_in_parts(&c, ("ddb", "a"), &body, &[5 << 20, 5 << 20], None).await;
+    let (etag_b, _, _) = upload_in_parts(&c, ("ddb", "b"), &body, &[6 << 20, 6 << 20], None).await;
     assert!(etag_a.ends_with("-3\""), "{etag_a}");
     assert!(etag_b.ends_with("-3\""), "{etag_b}");
     c.put_object()
@@ -643,11 +646,28 @@ async fn encrypted_versions_deduplicate_under_their_kms_key_and_store_no_plainte
         .unwrap();
     assert_eq!(contents(), (12, 44));
     assert!(check("s3/copy").await == body);
+    // An SSE-S3 upload (one part: parts before the last are 5 MiB at
+    // least) is cut at completion into the same sealed contents.
+    upload_in_parts(&c, ("sdb", "s3/mp"), &body, &[], Some(Sse::Aes256)).await;
+    assert_eq!(contents(), (12, 48));
+    assert!(check("s3/mp").await == body);
+    let part = c
+        .get_object()
+        .bucket("sdb")
+        .key("s3/mp")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.server_side_encryption(), Some(&Sse::Aes256));
+    assert_eq!(part.parts_count(), Some(1));
+    let got = part.body.collect().await.unwrap().into_bytes();
+    assert!(got[..] == body[..], "part 1");
 
     // The same bytes in the clear are contents of their own, and readable
     // on the drives: what the search above would have found.
     put("plain/0".into(), None, None).await.unwrap();
-    assert_eq!(contents(), (16, 48));
+    assert_eq!(contents(), (16, 52));
     assert!(segments_hold(s.dir.path(), markers[0]));
 
     for i in 0..6 {
@@ -660,7 +680,7 @@ async fn encrypted_versions_deduplicate_under_their_kms_key_and_store_no_plainte
     }
     let st = s.wait_for("the releases", Duration::from_secs(30), || {
         let st = cli.json(&["dedup", "status", "local"]);
-        (n(bucket(&st, "sdb"), "references") == 24).then_some(st)
+        (n(bucket(&st, "sdb"), "references") == 28).then_some(st)
     });
     assert_eq!(
         n(bucket(&st, "sdb"), "unreferenced"),

@@ -50,6 +50,10 @@ pub struct Completion {
     pub condition: Option<super::write::WriteCondition>,
     /// Who asked, for event notifications.
     pub origin: Option<crate::notify::event::Origin>,
+    /// An encrypted upload's seal, when its key is the bucket's shared one
+    /// (`Seal::shared`): a deduplicating bucket then cuts the object into
+    /// sealed contents as it does a clear one.
+    pub seal: Option<super::sealing::Seal>,
 }
 
 /// The ETag of a multipart object: MD5 of the parts' binary MD5s, then `-N`.
@@ -429,6 +433,7 @@ impl Engine {
             headers,
             condition: None,
             origin: None,
+            seal: None,
         };
         self.complete_upload_with(bucket, key, upload, c).await
     }
@@ -530,7 +535,9 @@ impl Engine {
                 meta.null = self.writes_null(bucket);
                 meta.headers.extend(c.headers);
                 quota = Some(self.reserve_quota(bucket, meta.size)?);
-                let acquired = self.dedup_parts(bucket, key, &mut meta).await?;
+                let acquired = self
+                    .dedup_parts(bucket, key, &mut meta, c.seal.as_ref())
+                    .await?;
                 let committed = self
                     .commit_record(&guard, bucket, key, partition, meta, &[], c.origin.as_ref())
                     .await;
@@ -597,11 +604,21 @@ impl Engine {
         bucket: &str,
         key: &str,
         meta: &mut ObjectMeta,
+        seal: Option<&super::sealing::Seal>,
     ) -> Result<Vec<super::meta::ContentId>> {
-        let Some(dkey) = self.dedup_key_of(bucket) else {
+        // Sealed parts are read back with the upload's key and cut into
+        // contents sealed as a PUT's would be, if that key is shared.
+        let seal = match sse_header(&meta.attrs) {
+            None => None,
+            Some(_) => match seal {
+                Some(s) if s.shared => Some(s),
+                _ => return Ok(Vec::new()),
+            },
+        };
+        let Some(dkey) = self.content_key_of(bucket, seal) else {
             return Ok(Vec::new());
         };
-        if sse_header(&meta.attrs).is_some() || meta.size == 0 {
+        if meta.size == 0 {
             return Ok(Vec::new());
         }
         let DataLoc::Parts { upload, parts } = &meta.data else {
@@ -628,12 +645,19 @@ impl Engine {
             commits: Vec::new(),
         };
         let reader = self
-            .open_reader(self.begin_read(), bucket, key, entry, None, None)
+            .open_reader(
+                self.begin_read(),
+                bucket,
+                key,
+                entry,
+                None,
+                seal.map(|s| s.key.clone()),
+            )
             .await?;
         let mut body = super::transition::StoredBody(reader);
         let (size, ids, _) = self
             .write_content(
-                (bucket, class, None),
+                (bucket, class, seal),
                 &dkey,
                 (&[], bytes::Bytes::new()),
                 &mut body,

@@ -483,7 +483,8 @@ pub async fn create_multipart_upload(ctx: &Ctx<'_>, bucket: &str, key: &str) -> 
         super::lock::write_attrs(ctx.engine, &ctx.authz, ctx.headers(), (bucket, key), true)?;
     let declared = declared_checksum(ctx.headers())?;
     // The upload's data key: its parts are sealed with it.
-    let sealed = super::sse::seal_for(bucket, key, &requested, false).await?;
+    let sealed =
+        super::sse::seal_for(bucket, key, &requested, ctx.engine.deduplicates(bucket)).await?;
     let echo = sealed.as_ref().map(|s| s.echo.clone());
     if let Some(e) = echo.as_ref().filter(|e| e.bucket_key) {
         opts.headers
@@ -737,6 +738,10 @@ pub async fn complete_multipart_upload(
             etag: c.etag.clone(),
         })
         .collect();
+    let seal = match ctx.engine.deduplicates(bucket) {
+        true => super::sse::shared_seal(bucket, &up.meta.attrs).await?,
+        false => None,
+    };
     let info = match ctx
         .engine
         .complete_upload_with(
@@ -748,6 +753,7 @@ pub async fn complete_multipart_upload(
                 headers: headers.clone(),
                 condition: write_condition(ctx.headers()),
                 origin: ctx.origin(bucket, EventAction::CompleteMultipartUpload),
+                seal,
             },
         )
         .await

@@ -381,6 +381,33 @@ pub async fn seal_for(
     }))
 }
 
+/// The seal of a stored upload (or version) of `bucket` whose data key is
+/// the bucket's shared one (`seal_for` with `dedup`): its header names the
+/// bucket's ARN as the whole context. None for any other.
+pub async fn shared_seal(bucket: &str, attrs: &[Attr]) -> Result<Option<Seal>, S3Error> {
+    let Some(header) = stored_header(attrs)? else {
+        return Ok(None);
+    };
+    let KeySource::Kms {
+        context, wrapped, ..
+    } = &header.key
+    else {
+        return Ok(None);
+    };
+    let arn = format!("arn:aws:s3:::{}", super::tenant::external_name(bucket));
+    let ctx = Context::from([("aws:s3:arn".to_owned(), arn)]);
+    if *context != kms::context_bytes(&ctx) {
+        return Ok(None);
+    }
+    let keys = service::data_keys().await.map_err(kms_error)?;
+    let key = keys.decrypt(wrapped, &ctx).map_err(kms_error)?;
+    Ok(Some(Seal {
+        key,
+        header,
+        shared: true,
+    }))
+}
+
 fn header(mode: Mode, key: KeySource) -> Result<SseHeader, S3Error> {
     let h = SseHeader {
         mode,
